@@ -1,0 +1,68 @@
+//! The storage port. `coupler-store` implements it on SQLite and on PostgreSQL; one test suite holds
+//! both to the same behaviour.
+//!
+//! Every method that touches tenant data takes the calling [`ClientId`]: a store cannot be asked for
+//! another client's data by mistake, because there is no method that would answer it.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::client::{AccessToken, Client, ClientId};
+use crate::page::{Page, PageRequest};
+use crate::secret::SecretHash;
+use crate::user::{User, UserId};
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or is overloaded; the call may succeed later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness rule would be broken (for example a client id that exists).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Anything else the database reported.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+/// API clients and their access tokens.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Stores a new client.
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError>;
+    /// A client by id, revoked or not.
+    async fn get_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+    /// Every client, oldest first.
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+    /// Revokes a client and every token it holds; `false` when there is no such client.
+    async fn revoke_client(&self, id: &ClientId, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Stores an issued access token.
+    async fn insert_access_token(&self, token: &AccessToken) -> Result<(), StoreError>;
+    /// A token by the hash of its value.
+    async fn get_access_token(&self, hash: &SecretHash) -> Result<Option<AccessToken>, StoreError>;
+    /// Removes tokens that expired before `before`, returning how many.
+    async fn delete_expired_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// The users of each client.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates the user if the client has none by that id. Returns the user and whether it was created.
+    async fn upsert_user(&self, client: &ClientId, id: &UserId) -> Result<(User, bool), StoreError>;
+    /// One of the client's users.
+    async fn get_user(&self, client: &ClientId, id: &UserId) -> Result<Option<User>, StoreError>;
+    /// A page of the client's users, newest first.
+    async fn list_users(&self, client: &ClientId, page: &PageRequest) -> Result<Page<User>, StoreError>;
+    /// Deletes a user and everything below it; `false` when the client has no such user.
+    async fn delete_user(&self, client: &ClientId, id: &UserId) -> Result<bool, StoreError>;
+}
+
+/// All of Coupler's storage.
+#[async_trait]
+pub trait Store: ClientStore + UserStore + Send + Sync + 'static {
+    /// Which backend this is, for logs and `/health/ready`.
+    fn backend(&self) -> &'static str;
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

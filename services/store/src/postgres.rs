@@ -1,0 +1,53 @@
+//! The production backend: PostgreSQL, shared by every Coupler node.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Row};
+
+use crate::OpenError;
+
+/// Coupler's storage in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to and migrates the PostgreSQL database at `url`.
+    pub async fn open(url: &str) -> Result<Self, OpenError> {
+        let options: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| OpenError::InvalidUrl(e.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(OpenError::Connect)?;
+        // sqlx takes an advisory lock while migrating, so nodes starting together do not race.
+        sqlx::migrate!("../../migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(OpenError::Migrate)?;
+        Ok(Self { pool })
+    }
+}
+
+/// Times as PostgreSQL keeps them: `timestamptz`.
+pub(crate) struct Time;
+
+impl Time {
+    pub(crate) fn bind(at: DateTime<Utc>) -> DateTime<Utc> {
+        at
+    }
+
+    pub(crate) fn read(row: &PgRow, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+        row.try_get(column)
+    }
+
+    pub(crate) fn read_opt(row: &PgRow, column: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        row.try_get(column)
+    }
+}
+
+crate::sql::impl_store!(PgStore, PgRow, Time, "postgres");

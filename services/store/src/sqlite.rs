@@ -1,0 +1,65 @@
+//! The embedded backend: one SQLite file, in WAL mode.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{Row, SqlitePool};
+
+use crate::OpenError;
+
+/// Coupler's storage in a SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if needed) and migrates the SQLite database at `url`.
+    pub async fn open(url: &str) -> Result<Self, OpenError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| OpenError::InvalidUrl(e.to_string()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(OpenError::Connect)?;
+        sqlx::migrate!("../../migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(OpenError::Migrate)?;
+        Ok(Self { pool })
+    }
+}
+
+/// Times as SQLite keeps them: microseconds since the epoch.
+pub(crate) struct Time;
+
+impl Time {
+    pub(crate) fn bind(at: DateTime<Utc>) -> i64 {
+        coupler_core::time::to_micros(at)
+    }
+
+    pub(crate) fn read(row: &SqliteRow, column: &str) -> Result<DateTime<Utc>, sqlx::Error> {
+        let micros: i64 = row.try_get(column)?;
+        coupler_core::time::from_micros(micros)
+            .ok_or_else(|| sqlx::Error::Decode(format!("{column} is out of range").into()))
+    }
+
+    pub(crate) fn read_opt(row: &SqliteRow, column: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        let micros: Option<i64> = row.try_get(column)?;
+        micros
+            .map(|m| {
+                coupler_core::time::from_micros(m)
+                    .ok_or_else(|| sqlx::Error::Decode(format!("{column} is out of range").into()))
+            })
+            .transpose()
+    }
+}
+
+crate::sql::impl_store!(SqliteStore, SqliteRow, Time, "sqlite");
