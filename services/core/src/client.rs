@@ -117,6 +117,9 @@ mod tests {
 
     #[test]
     fn a_revoked_token_is_refused_even_before_it_expires() {
-        assert_eq!(token(Duration::seconds(60), true).check(Utc::now()), Err(TokenRejection::Revoked));
+        assert_eq!(
+            token(Duration::seconds(60), true).check(Utc::now()),
+            Err(TokenRejection::Revoked)
+        );
     }
 }

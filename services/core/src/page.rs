@@ -34,7 +34,10 @@ impl PageKey {
             .ok()
             .and_then(from_micros)
             .ok_or(CursorError::Malformed)?;
-        Ok(Self { created_at, id: id.to_owned() })
+        Ok(Self {
+            created_at,
+            id: id.to_owned(),
+        })
     }
 }
 
@@ -80,11 +83,7 @@ impl PageRequest {
     pub const MAX_SIZE: u32 = 200;
 
     /// Builds a request from the raw query parameters.
-    pub fn parse(
-        page_size: Option<u32>,
-        after: Option<&str>,
-        before: Option<&str>,
-    ) -> Result<Self, CursorError> {
+    pub fn parse(page_size: Option<u32>, after: Option<&str>, before: Option<&str>) -> Result<Self, CursorError> {
         let size = page_size.unwrap_or(Self::DEFAULT_SIZE);
         if !(1..=Self::MAX_SIZE).contains(&size) {
             return Err(CursorError::SizeOutOfRange { max: Self::MAX_SIZE });
@@ -138,7 +137,11 @@ impl<T> Page<T> {
             Some(Cursor::After(_)) => (if more { last } else { None }, first),
             Some(Cursor::Before(_)) => (last, if more { first } else { None }),
         };
-        Self { items: rows, after, before }
+        Self {
+            items: rows,
+            after,
+            before,
+        }
     }
 }
 
@@ -147,7 +150,10 @@ mod tests {
     use super::*;
 
     fn key(micros: i64, id: &str) -> PageKey {
-        PageKey { created_at: from_micros(micros).unwrap(), id: id.into() }
+        PageKey {
+            created_at: from_micros(micros).unwrap(),
+            id: id.into(),
+        }
     }
 
     #[test]
@@ -166,10 +172,19 @@ mod tests {
     #[test]
     fn page_parameters_are_checked() {
         assert_eq!(PageRequest::parse(None, None, None).unwrap(), PageRequest::first(50));
-        assert!(matches!(PageRequest::parse(Some(0), None, None), Err(CursorError::SizeOutOfRange { .. })));
-        assert!(matches!(PageRequest::parse(Some(201), None, None), Err(CursorError::SizeOutOfRange { .. })));
+        assert!(matches!(
+            PageRequest::parse(Some(0), None, None),
+            Err(CursorError::SizeOutOfRange { .. })
+        ));
+        assert!(matches!(
+            PageRequest::parse(Some(201), None, None),
+            Err(CursorError::SizeOutOfRange { .. })
+        ));
         let c = key(1, "a").encode();
-        assert_eq!(PageRequest::parse(None, Some(&c), Some(&c)), Err(CursorError::BothDirections));
+        assert_eq!(
+            PageRequest::parse(None, Some(&c), Some(&c)),
+            Err(CursorError::BothDirections)
+        );
     }
 
     #[test]
@@ -180,7 +195,10 @@ mod tests {
         assert_eq!(page.after, Some(key(2, "x")));
         assert_eq!(page.before, None);
 
-        let back = PageRequest { size: 2, cursor: Some(Cursor::Before(key(1, "x"))) };
+        let back = PageRequest {
+            size: 2,
+            cursor: Some(Cursor::Before(key(1, "x"))),
+        };
         let page = Page::from_rows(&back, vec![4, 3, 2], |n| key(*n, "x"));
         assert_eq!(page.items, vec![3, 2]);
         assert_eq!(page.before, Some(key(3, "x")));

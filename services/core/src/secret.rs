@@ -122,7 +122,9 @@ const CIPHERTEXT_PREFIX: &str = "v1:";
 impl Cipher {
     /// A cipher using `key`.
     pub fn new(key: &SecretKey) -> Self {
-        Self { aead: Aes256Gcm::new(&key.0.into()) }
+        Self {
+            aead: Aes256Gcm::new(&key.0.into()),
+        }
     }
 
     /// Encrypts `plaintext` with a fresh random nonce; the result is text, safe to store anywhere.
@@ -184,7 +186,11 @@ mod tests {
         let sealed = cipher.encrypt("refresh-token-123");
         assert!(!sealed.contains("refresh-token-123"));
         assert_eq!(cipher.decrypt(&sealed).unwrap(), "refresh-token-123");
-        assert_ne!(cipher.encrypt("x"), cipher.encrypt("x"), "each encryption uses a fresh nonce");
+        assert_ne!(
+            cipher.encrypt("x"),
+            cipher.encrypt("x"),
+            "each encryption uses a fresh nonce"
+        );
 
         let other = Cipher::new(&SecretKey::generate());
         assert_eq!(other.decrypt(&sealed), Err(DecryptError::WrongKeyOrTampered));

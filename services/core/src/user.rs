@@ -76,7 +76,12 @@ mod tests {
 
     #[test]
     fn an_app_may_use_emails_uuids_and_unicode_as_user_ids() {
-        for ok in ["user-1", "a@b.example", "0b6f2c9e-1f7d-4c55-9a59-6a0d7b5f3c21", "Jürgen Ørsted"] {
+        for ok in [
+            "user-1",
+            "a@b.example",
+            "0b6f2c9e-1f7d-4c55-9a59-6a0d7b5f3c21",
+            "Jürgen Ørsted",
+        ] {
             assert!(UserId::parse(ok).is_ok(), "{ok} should be accepted");
         }
     }

@@ -17,7 +17,9 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to and migrates the PostgreSQL database at `url`.
     pub async fn open(url: &str) -> Result<Self, OpenError> {
-        let options: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| OpenError::InvalidUrl(e.to_string()))?;
+        let options: PgConnectOptions = url
+            .parse()
+            .map_err(|e: sqlx::Error| OpenError::InvalidUrl(e.to_string()))?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))

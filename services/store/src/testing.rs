@@ -31,7 +31,10 @@ impl TestDatabase {
     /// A new, empty SQLite database in a temporary file.
     pub fn sqlite() -> Self {
         let path = std::env::temp_dir().join(format!("coupler-test-{}.db", uuid::Uuid::new_v4().simple()));
-        Self { url: format!("sqlite://{}", path.display()), cleanup: Cleanup::SqliteFile(path) }
+        Self {
+            url: format!("sqlite://{}", path.display()),
+            cleanup: Cleanup::SqliteFile(path),
+        }
     }
 
     /// A new, empty PostgreSQL database, or `None` when [`POSTGRES_URL_VAR`] is not set.
@@ -54,7 +57,10 @@ impl TestDatabase {
             .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
         let mut url = url::Url::parse(&admin_url).unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is not a URL: {e}"));
         url.set_path(&name);
-        Some(Self { url: url.to_string(), cleanup: Cleanup::PostgresDatabase { admin_url, name } })
+        Some(Self {
+            url: url.to_string(),
+            cleanup: Cleanup::PostgresDatabase { admin_url, name },
+        })
     }
 
     /// The database's URL, as `COUPLER_DATABASE_URL` takes it.
@@ -67,7 +73,9 @@ impl TestDatabase {
     /// # Panics
     /// When it cannot be opened.
     pub async fn open(&self) -> Arc<dyn Store> {
-        crate::open(&self.url).await.unwrap_or_else(|e| panic!("cannot open test database: {e}"))
+        crate::open(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open test database: {e}"))
     }
 }
 
@@ -86,10 +94,16 @@ impl Drop for TestDatabase {
                 // thread with its own runtime does the network round trip.
                 let (admin_url, name) = (admin_url.clone(), name.clone());
                 let dropped = std::thread::spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .ok()?;
                     runtime.block_on(async {
                         let mut admin = PgConnection::connect(&admin_url).await.ok()?;
-                        admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await.ok()
+                        admin
+                            .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                            .await
+                            .ok()
                     })
                 });
                 let _ = dropped.join();

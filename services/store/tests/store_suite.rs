@@ -1,6 +1,8 @@
 //! One suite, two backends: every test here runs on SQLite and on PostgreSQL
 //! (the latter when `COUPLER_TEST_POSTGRES_URL` is set).
 
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -96,14 +98,26 @@ async fn a_client_id_cannot_be_stored_twice(store: Arc<dyn Store>) {
 async fn revoking_a_client_revokes_its_tokens(store: Arc<dyn Store>) {
     let a = stored_client(&store, "a").await;
     let b = stored_client(&store, "b").await;
-    store.insert_access_token(&token(&a.id, "ta", Duration::hours(1))).await.unwrap();
-    store.insert_access_token(&token(&b.id, "tb", Duration::hours(1))).await.unwrap();
+    store
+        .insert_access_token(&token(&a.id, "ta", Duration::hours(1)))
+        .await
+        .unwrap();
+    store
+        .insert_access_token(&token(&b.id, "tb", Duration::hours(1)))
+        .await
+        .unwrap();
 
     assert!(store.revoke_client(&a.id, time::now()).await.unwrap());
     assert!(!store.revoke_client(&ClientId::new("nope"), time::now()).await.unwrap());
 
     assert!(store.get_client(&a.id).await.unwrap().unwrap().revoked_at.is_some());
-    assert!(store.get_access_token(&hash_secret("ta")).await.unwrap().unwrap().revoked_at.is_some());
+    assert!(store
+        .get_access_token(&hash_secret("ta"))
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_some());
     let other = store.get_access_token(&hash_secret("tb")).await.unwrap().unwrap();
     assert_eq!(other.revoked_at, None, "another client's token is untouched");
 }
@@ -112,7 +126,10 @@ async fn expired_tokens_are_cleaned_up_and_live_ones_kept(store: Arc<dyn Store>)
     let c = stored_client(&store, "a").await;
     let live = token(&c.id, "live", Duration::hours(1));
     store.insert_access_token(&live).await.unwrap();
-    store.insert_access_token(&token(&c.id, "old", Duration::hours(-1))).await.unwrap();
+    store
+        .insert_access_token(&token(&c.id, "old", Duration::hours(-1)))
+        .await
+        .unwrap();
 
     assert_eq!(store.delete_expired_tokens(time::now()).await.unwrap(), 1);
     assert_eq!(store.get_access_token(&hash_secret("old")).await.unwrap(), None);
@@ -136,8 +153,16 @@ async fn a_client_never_sees_or_deletes_another_clients_user(store: Arc<dyn Stor
 
     assert_eq!(store.get_user(&b.id, &user("shared-name")).await.unwrap(), None);
     assert!(!store.delete_user(&b.id, &user("shared-name")).await.unwrap());
-    assert!(store.list_users(&b.id, &PageRequest::first(50)).await.unwrap().items.is_empty());
-    assert!(store.get_user(&a.id, &user("shared-name")).await.unwrap().is_some(), "still there for its owner");
+    assert!(store
+        .list_users(&b.id, &PageRequest::first(50))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(
+        store.get_user(&a.id, &user("shared-name")).await.unwrap().is_some(),
+        "still there for its owner"
+    );
 
     // The same app-chosen id under two clients names two different users.
     let (_, created) = store.upsert_user(&b.id, &user("shared-name")).await.unwrap();
@@ -151,7 +176,10 @@ async fn deleting_a_user_removes_it(store: Arc<dyn Store>) {
     store.upsert_user(&c.id, &user("bob")).await.unwrap();
     assert!(store.delete_user(&c.id, &user("bob")).await.unwrap());
     assert_eq!(store.get_user(&c.id, &user("bob")).await.unwrap(), None);
-    assert!(!store.delete_user(&c.id, &user("bob")).await.unwrap(), "a second delete finds nothing");
+    assert!(
+        !store.delete_user(&c.id, &user("bob")).await.unwrap(),
+        "a second delete finds nothing"
+    );
 }
 
 async fn users_page_newest_first_forwards_and_backwards(store: Arc<dyn Store>) {
@@ -166,17 +194,29 @@ async fn users_page_newest_first_forwards_and_backwards(store: Arc<dyn Store>) {
     let p1 = store.list_users(&c.id, &PageRequest::first(2)).await.unwrap();
     assert_eq!(ids(&p1), ["u5", "u4"]);
     assert_eq!(p1.before, None);
-    let next = |key| PageRequest { size: 2, cursor: Some(Cursor::After(key)) };
+    let next = |key| PageRequest {
+        size: 2,
+        cursor: Some(Cursor::After(key)),
+    };
     let p2 = store.list_users(&c.id, &next(p1.after.clone().unwrap())).await.unwrap();
     assert_eq!(ids(&p2), ["u3", "u2"]);
     let p3 = store.list_users(&c.id, &next(p2.after.clone().unwrap())).await.unwrap();
     assert_eq!(ids(&p3), ["u1"]);
     assert_eq!(p3.after, None, "the last page leads nowhere further");
 
-    let back = |key| PageRequest { size: 2, cursor: Some(Cursor::Before(key)) };
-    let b2 = store.list_users(&c.id, &back(p3.before.clone().unwrap())).await.unwrap();
+    let back = |key| PageRequest {
+        size: 2,
+        cursor: Some(Cursor::Before(key)),
+    };
+    let b2 = store
+        .list_users(&c.id, &back(p3.before.clone().unwrap()))
+        .await
+        .unwrap();
     assert_eq!(ids(&b2), ["u3", "u2"]);
-    let b1 = store.list_users(&c.id, &back(b2.before.clone().unwrap())).await.unwrap();
+    let b1 = store
+        .list_users(&c.id, &back(b2.before.clone().unwrap()))
+        .await
+        .unwrap();
     assert_eq!(ids(&b1), ["u5", "u4"]);
     assert_eq!(b1.before, None, "the first page has nothing newer");
 }

@@ -1,0 +1,134 @@
+//! Coupler's REST surface.
+//!
+//! [`router`] builds the axum application: authentication by OAuth 2.0 client credentials,
+//! tenant-scoped handlers, problem+json for every error, a request id and a tracing span on every
+//! request, Prometheus metrics, and the OpenAPI document with a docs page that needs no internet.
+
+pub mod error;
+pub mod extract;
+pub mod metrics;
+mod middleware;
+pub mod routes;
+pub mod state;
+
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use state::{App, AppState};
+
+/// The largest request body accepted, in bytes.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// How long a request may take before it is answered with 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The request-id header, set on every request that lacks one and echoed on every response.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Coupler",
+        description = "One REST API for a person's electric vehicle and charger: vehicles through the makers' \
+                       cloud APIs, chargers over OCPP, paired into one EV system.\n\n\
+                       Authenticate with OAuth 2.0 client credentials at `POST /oauth/token`, then send \
+                       `Authorization: Bearer <token>`. Errors are `application/problem+json`. Lists use cursor \
+                       pagination (`pageSize`, `after`, `before`), newest first.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "authentication", description = "Access tokens for API clients"),
+        (name = "users", description = "The users of an API client"),
+        (name = "operations", description = "Health and metrics"),
+    ),
+)]
+struct ApiDoc;
+
+/// Declares how callers authenticate: a bearer token, got with HTTP Basic client credentials.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            routes::BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An access token from POST /oauth/token"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "basicAuth",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("client_id and client_secret, for POST /oauth/token only"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every documented route, with its OpenAPI description.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(routes::oauth::create_token))
+        .routes(routes!(routes::users::list_users))
+        .routes(routes!(
+            routes::users::put_user,
+            routes::users::get_user,
+            routes::users::delete_user
+        ))
+        .routes(routes!(routes::ops::live))
+        .routes(routes!(routes::ops::ready))
+        .routes(routes!(routes::ops::metrics))
+}
+
+/// The OpenAPI document of the REST surface, as `coupler openapi` prints it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented_routes().into_openapi()
+}
+
+/// The complete REST application.
+pub fn router(state: AppState) -> Router {
+    let (routes, openapi) = documented_routes().split_for_parts();
+    routes
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .layer(
+            // Outermost first: the request id exists before the span opens, so every log line of the
+            // request carries it.
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(
+                    http::HeaderName::from_static(REQUEST_ID_HEADER),
+                    MakeRequestUuid,
+                ))
+                .layer(middleware::trace_layer())
+                .layer(PropagateRequestIdLayer::new(http::HeaderName::from_static(
+                    REQUEST_ID_HEADER,
+                )))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    middleware::record_metrics,
+                ))
+                .layer(axum::middleware::from_fn(middleware::problem_for_bare_errors))
+                .layer(middleware::catch_panic_layer())
+                .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                    http::StatusCode::REQUEST_TIMEOUT,
+                    REQUEST_TIMEOUT,
+                ))
+                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,9 @@
+//! Handlers, one module per area of the REST surface.
+
+pub mod oauth;
+pub mod ops;
+pub mod users;
+
+/// Security requirement shared by every tenant-scoped route: a bearer token from `/oauth/token`.
+/// (`#[utoipa::path]` needs the literal; keep the two in step.)
+pub(crate) const BEARER: &str = "bearerAuth";

@@ -1,0 +1,204 @@
+//! Users: `PUT|GET|DELETE /users/{userId}` and `GET /users`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use coupler_core::{PageRequest, User, UserId};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::state::AppState;
+
+/// A user of the calling client.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserResponse {
+    /// The app's own identifier for the user.
+    #[schema(example = "user-123")]
+    pub id: String,
+    /// When Coupler first saw the user.
+    pub created_at: DateTime<Utc>,
+    /// Vendor accounts the user has linked.
+    pub linked_vendors: Vec<LinkedVendor>,
+}
+
+/// A vendor account a user has linked.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkedVendor {
+    /// The vendor, for example `TESLA`.
+    pub vendor: String,
+    /// The kind of device, for example `vehicle`.
+    pub vendor_type: String,
+    /// `false` when the credentials stopped working and the user must link again.
+    pub is_valid: bool,
+}
+
+impl From<User> for UserResponse {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.as_str().to_owned(),
+            created_at: user.created_at,
+            linked_vendors: Vec::new(),
+        }
+    }
+}
+
+/// Cursor pagination parameters shared by every list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items per page, 1 to 200 (default 50).
+    pub page_size: Option<u32>,
+    /// Cursor from `pagination.after` of the previous response: the next (older) page.
+    pub after: Option<String>,
+    /// Cursor from `pagination.before` of the previous response: the previous (newer) page.
+    pub before: Option<String>,
+}
+
+impl PageQuery {
+    /// Checks the parameters.
+    pub fn parse(&self) -> Result<PageRequest, ApiError> {
+        Ok(PageRequest::parse(
+            self.page_size,
+            self.after.as_deref(),
+            self.before.as_deref(),
+        )?)
+    }
+}
+
+/// Cursors leading to the neighbouring pages; `null` where there is none.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Pagination {
+    /// Pass as `after` for the next (older) page.
+    pub after: Option<String>,
+    /// Pass as `before` for the previous (newer) page.
+    pub before: Option<String>,
+}
+
+/// A page of users, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    /// The users.
+    pub data: Vec<UserResponse>,
+    /// Cursors to the neighbouring pages.
+    pub pagination: Pagination,
+}
+
+fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    UserId::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// Creates a user, or keeps the one that exists.
+#[utoipa::path(
+    put,
+    path = "/users/{userId}",
+    tag = "users",
+    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    responses(
+        (status = 201, description = "The user was created", body = UserResponse),
+        (status = 200, description = "The user already existed and is unchanged", body = UserResponse),
+        (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub async fn put_user(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(raw_id): ApiPath<String>,
+) -> Result<(StatusCode, ApiJson<UserResponse>), ApiError> {
+    let id = user_id(&raw_id)?;
+    let (user, created) = state.store.upsert_user(&caller.client_id, &id).await?;
+    if created {
+        tracing::info!("user created");
+    }
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, ApiJson(user.into())))
+}
+
+/// Reads one user.
+#[utoipa::path(
+    get,
+    path = "/users/{userId}",
+    tag = "users",
+    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    responses(
+        (status = 200, description = "The user", body = UserResponse),
+        (status = 404, description = "The client has no such user", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub async fn get_user(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(raw_id): ApiPath<String>,
+) -> Result<ApiJson<UserResponse>, ApiError> {
+    let id = user_id(&raw_id)?;
+    let user = state
+        .store
+        .get_user(&caller.client_id, &id)
+        .await?
+        .ok_or_else(|| no_user(&id))?;
+    Ok(ApiJson(user.into()))
+}
+
+/// Deletes a user and everything that belongs to it.
+#[utoipa::path(
+    delete,
+    path = "/users/{userId}",
+    tag = "users",
+    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    responses(
+        (status = 204, description = "The user and all of its data are gone"),
+        (status = 404, description = "The client has no such user", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub async fn delete_user(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(raw_id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = user_id(&raw_id)?;
+    if !state.store.delete_user(&caller.client_id, &id).await? {
+        return Err(no_user(&id));
+    }
+    tracing::info!("user deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lists the client's users, newest first.
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of users", body = UserPage),
+        (status = "4XX", description = "Bad pagination parameters or authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub async fn list_users(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<ApiJson<UserPage>, ApiError> {
+    let page = state.store.list_users(&caller.client_id, &query.parse()?).await?;
+    Ok(ApiJson(UserPage {
+        data: page.items.into_iter().map(Into::into).collect(),
+        pagination: Pagination {
+            after: page.after.map(|k| k.encode()),
+            before: page.before.map(|k| k.encode()),
+        },
+    }))
+}
+
+fn no_user(id: &UserId) -> ApiError {
+    ApiError::not_found(format!("no user '{id}'"))
+}

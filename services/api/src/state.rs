@@ -1,0 +1,42 @@
+//! The state every handler shares.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use coupler_core::Store;
+use url::Url;
+
+use crate::metrics::Metrics;
+
+/// Everything the REST surface needs, built once at start-up.
+#[derive(Debug)]
+pub struct App {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// The URL clients and chargers use to reach Coupler (`COUPLER_PUBLIC_URL`).
+    pub public_url: Url,
+    /// How long an access token from `/oauth/token` lives.
+    pub token_ttl: Duration,
+    /// Request counts and latencies for `/metrics`.
+    pub metrics: Metrics,
+}
+
+/// Cheap-to-clone handle to [`App`], the axum state.
+#[derive(Debug, Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl AppState {
+    /// Wraps a built [`App`].
+    pub fn new(app: App) -> Self {
+        Self(Arc::new(app))
+    }
+}
+
+impl Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}

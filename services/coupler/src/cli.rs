@@ -1,0 +1,229 @@
+//! The command line: `serve`, `migrate`, `openapi`, `clients`. Output formats are a contract
+//! (DESIGN.md §9): scripts parse them.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use coupler_core::secret::{generate_secret, hash_secret};
+use coupler_core::{time, Client, ClientId, Store};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::server::{shutdown_signal, Server};
+
+/// Coupler: one REST API for a person's electric vehicle and charger.
+#[derive(Debug, Parser)]
+#[command(name = "coupler", version, about)]
+pub struct Cli {
+    /// A TOML config file; `COUPLER_*` environment variables override its keys.
+    #[arg(long, global = true, env = "COUPLER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API (and, as they land, the OCPP gateway) until SIGINT or SIGTERM.
+    Serve {
+        /// Try Coupler out: a throw-away SQLite file (coupler-sandbox.db) and a demo API client whose
+        /// credentials are printed.
+        #[arg(long)]
+        sandbox: bool,
+    },
+    /// Bring the database schema up to date, then exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Manage API clients.
+    Clients {
+        /// What to do with clients.
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+}
+
+/// `coupler clients ...`
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Create a client; its secret is printed once and stored only as a hash.
+    Create {
+        /// A name for operators.
+        #[arg(long)]
+        name: String,
+        /// Print `{"clientId": "...", "clientSecret": "..."}` on one line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List clients.
+    List {
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a client: it gets no new tokens and the ones it has stop working.
+    Revoke {
+        /// The client id.
+        id: String,
+    },
+}
+
+/// The SQLite file the sandbox runs on.
+pub const SANDBOX_DATABASE_URL: &str = "sqlite://coupler-sandbox.db";
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve { sandbox } => {
+            if sandbox {
+                config.database_url = SANDBOX_DATABASE_URL.to_owned();
+            }
+            crate::telemetry::init(&config.log, config.log_format)?;
+            serve(&config, sandbox).await
+        }
+        Command::Migrate => {
+            crate::telemetry::init(&config.log, config.log_format)?;
+            let store = open_store(&config).await?;
+            tracing::info!(database = store.backend(), "the database schema is up to date");
+            Ok(())
+        }
+        Command::Openapi => {
+            let spec = coupler_api::openapi()
+                .to_pretty_json()
+                .context("cannot render the OpenAPI document")?;
+            writeln!(std::io::stdout(), "{spec}")?;
+            Ok(())
+        }
+        Command::Clients { command } => {
+            crate::telemetry::init(&config.log, config.log_format)?;
+            let store = open_store(&config).await?;
+            clients(store.as_ref(), command).await
+        }
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<std::sync::Arc<dyn Store>> {
+    coupler_store::open(&config.database_url).await.with_context(|| {
+        format!(
+            "cannot open the database {}",
+            coupler_store::redact_url(&config.database_url)
+        )
+    })
+}
+
+async fn serve(config: &Config, sandbox: bool) -> anyhow::Result<()> {
+    let server = Server::start(config).await?;
+    if sandbox {
+        let (id, secret) = create_client(server.state.store.as_ref(), "sandbox demo").await?;
+        let url = server.public_url.as_str().trim_end_matches('/');
+        writeln!(
+            std::io::stdout(),
+            "\nCoupler sandbox is running at {url}\n\
+             \n\
+             Demo API client (created for this run):\n  \
+             client id:     {id}\n  \
+             client secret: {secret}\n\
+             \n\
+             Get a token, then list users:\n  \
+             curl -s -u '{id}:{secret}' -d grant_type=client_credentials {url}/oauth/token\n  \
+             curl -s -H 'Authorization: Bearer <access_token>' {url}/users\n\
+             \n\
+             API docs: {url}/docs\n"
+        )?;
+    }
+    let stop = server.shutdown_token();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop.cancel();
+    });
+    server.wait().await
+}
+
+/// Creates a client and returns its id and (only copy of the) secret.
+async fn create_client(store: &dyn Store, name: &str) -> anyhow::Result<(ClientId, String)> {
+    let secret = generate_secret();
+    let client = Client {
+        id: ClientId::generate(),
+        name: name.to_owned(),
+        secret_hash: hash_secret(&secret),
+        created_at: time::now(),
+        revoked_at: None,
+    };
+    store.insert_client(&client).await?;
+    tracing::info!(client_id = %client.id, name, "API client created");
+    Ok((client.id, secret))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatedClient<'a> {
+    client_id: &'a str,
+    client_secret: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedClient<'a> {
+    client_id: &'a str,
+    name: &'a str,
+    created_at: String,
+    revoked_at: Option<String>,
+}
+
+async fn clients(store: &dyn Store, command: ClientsCommand) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        ClientsCommand::Create { name, json } => {
+            let name = name.trim();
+            anyhow::ensure!(!name.is_empty(), "--name must not be empty");
+            let (id, secret) = create_client(store, name).await?;
+            if json {
+                let line = serde_json::to_string(&CreatedClient {
+                    client_id: id.as_str(),
+                    client_secret: &secret,
+                })?;
+                writeln!(out, "{line}")?;
+            } else {
+                writeln!(out, "client id:     {id}")?;
+                writeln!(out, "client secret: {secret}")?;
+                writeln!(out, "The secret is shown only this once; Coupler keeps only its hash.")?;
+            }
+        }
+        ClientsCommand::List { json } => {
+            let clients = store.list_clients().await?;
+            let listed: Vec<ListedClient<'_>> = clients
+                .iter()
+                .map(|c| ListedClient {
+                    client_id: c.id.as_str(),
+                    name: &c.name,
+                    created_at: c.created_at.to_rfc3339(),
+                    revoked_at: c.revoked_at.map(|at| at.to_rfc3339()),
+                })
+                .collect();
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&listed)?)?;
+            } else {
+                writeln!(out, "{:<36}  {:<8}  {:<25}  NAME", "CLIENT ID", "STATUS", "CREATED")?;
+                for c in &listed {
+                    let status = if c.revoked_at.is_some() { "revoked" } else { "active" };
+                    writeln!(
+                        out,
+                        "{:<36}  {:<8}  {:<25}  {}",
+                        c.client_id, status, c.created_at, c.name
+                    )?;
+                }
+            }
+        }
+        ClientsCommand::Revoke { id } => {
+            let id = ClientId::new(id);
+            anyhow::ensure!(store.revoke_client(&id, time::now()).await?, "no client '{id}'");
+            writeln!(out, "client {id} revoked; its tokens no longer work")?;
+        }
+    }
+    Ok(())
+}

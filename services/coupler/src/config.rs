@@ -1,0 +1,238 @@
+//! Configuration: defaults, then a TOML file, then `COUPLER_*` environment variables, each overriding
+//! the one before. The names are a contract (DESIGN.md §9): scripts and operators depend on them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use coupler_core::secret::SecretKey;
+use serde::Deserialize;
+use url::Url;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, with the request's span fields (request id, route, client).
+    Json,
+}
+
+/// Coupler's settings, fully resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address the API and OCPP listener binds (`COUPLER_LISTEN`).
+    pub listen: SocketAddr,
+    /// The URL clients and chargers use to reach Coupler (`COUPLER_PUBLIC_URL`); `None` means
+    /// `http://<listen>`, resolved once the listener is bound (port 0 picks a free port).
+    pub public_url: Option<Url>,
+    /// `sqlite://PATH` or `postgres://...` (`COUPLER_DATABASE_URL`).
+    pub database_url: String,
+    /// The key that encrypts secrets at rest (`COUPLER_SECRET_KEY`), if configured.
+    pub secret_key: Option<SecretKey>,
+    /// Log filter, in `tracing`'s env-filter syntax (`COUPLER_LOG`).
+    pub log: String,
+    /// Log format (`COUPLER_LOG_FORMAT`).
+    pub log_format: LogFormat,
+}
+
+/// The keys a config file may set: the environment variables' names without `COUPLER_`, lowercased.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    public_url: Option<String>,
+    database_url: Option<String>,
+    secret_key: Option<String>,
+    log: Option<String>,
+    log_format: Option<String>,
+}
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default database: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://coupler.db";
+
+impl Config {
+    /// Loads the configuration from an optional file and the process environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::from_sources(file, |name| std::env::var(name).ok())
+    }
+
+    /// Loads the configuration from an optional file and a variable lookup (the environment, or a
+    /// map in tests).
+    pub fn from_sources(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let from_file = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let pick = |var: &str, from_file: Option<String>| env(var).filter(|v| !v.is_empty()).or(from_file);
+
+        let listen_text = pick("COUPLER_LISTEN", from_file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .with_context(|| format!("COUPLER_LISTEN must be an address like 127.0.0.1:8080, got '{listen_text}'"))?;
+        let public_url = pick("COUPLER_PUBLIC_URL", from_file.public_url)
+            .map(|text| {
+                let url = Url::parse(&text).with_context(|| format!("COUPLER_PUBLIC_URL is not a URL: '{text}'"))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    bail!("COUPLER_PUBLIC_URL must be http:// or https://, got '{text}'");
+                }
+                Ok(url)
+            })
+            .transpose()?;
+        let database_url =
+            pick("COUPLER_DATABASE_URL", from_file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let secret_key = pick("COUPLER_SECRET_KEY", from_file.secret_key)
+            .map(|text| SecretKey::parse(&text).context("COUPLER_SECRET_KEY is not usable"))
+            .transpose()?;
+        let log = pick("COUPLER_LOG", from_file.log).unwrap_or_else(|| "info".to_owned());
+        let log_format = match pick("COUPLER_LOG_FORMAT", from_file.log_format).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => bail!("COUPLER_LOG_FORMAT must be 'text' or 'json', got '{other}'"),
+        };
+        Ok(Self {
+            listen,
+            public_url,
+            database_url,
+            secret_key,
+            log,
+            log_format,
+        })
+    }
+
+    /// The SQLite file the database URL names, if it names one.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let rest = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or_default();
+        (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+    }
+
+    /// The key that encrypts secrets at rest: the configured one; with SQLite and none configured,
+    /// the one kept in `<database file>.key` (generated on first start, readable by the owner only);
+    /// with PostgreSQL it must be configured, because several nodes must share it.
+    pub fn resolve_secret_key(&self) -> anyhow::Result<SecretKey> {
+        if let Some(key) = &self.secret_key {
+            return Ok(key.clone());
+        }
+        let Some(db_path) = self.sqlite_path() else {
+            bail!("COUPLER_SECRET_KEY is required with a PostgreSQL database (generate one with: openssl rand -base64 32)");
+        };
+        let mut key_path = db_path.into_os_string();
+        key_path.push(".key");
+        let key_path = PathBuf::from(key_path);
+        match std::fs::read_to_string(&key_path) {
+            Ok(text) => {
+                SecretKey::parse(&text).with_context(|| format!("the key file {} is not usable", key_path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = SecretKey::generate();
+                write_private_file(&key_path, &key.encode())
+                    .with_context(|| format!("cannot write the key file {}", key_path.display()))?;
+                tracing::info!(path = %key_path.display(), "generated the secret key and stored it beside the database");
+                Ok(key)
+            }
+            Err(e) => Err(e).with_context(|| format!("cannot read the key file {}", key_path.display())),
+        }
+    }
+}
+
+/// Writes a file only its owner can read.
+fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn with_nothing_configured_coupler_listens_locally_on_a_sqlite_file() {
+        let config = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(config.sqlite_path(), Some(PathBuf::from("coupler.db")));
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert!(config.public_url.is_none());
+    }
+
+    #[test]
+    fn environment_variables_override_the_config_file() {
+        let dir = std::env::temp_dir().join(format!("coupler-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("coupler.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\nlog_format = \"json\"\ndatabase_url = \"sqlite://a.db\"\n",
+        )
+        .unwrap();
+        let config =
+            Config::from_sources(Some(&file), env(&[("COUPLER_DATABASE_URL", "postgres://db/coupler")])).unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.database_url, "postgres://db/coupler");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_variable_named() {
+        for (var, value) in [
+            ("COUPLER_LISTEN", "nowhere"),
+            ("COUPLER_PUBLIC_URL", "ftp://x"),
+            ("COUPLER_SECRET_KEY", "short"),
+            ("COUPLER_LOG_FORMAT", "xml"),
+        ] {
+            let err = Config::from_sources(None, env(&[(var, value)])).unwrap_err();
+            assert!(format!("{err:#}").contains(var), "{var}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn postgres_requires_a_configured_secret_key() {
+        let config = Config::from_sources(None, env(&[("COUPLER_DATABASE_URL", "postgres://db/x")])).unwrap();
+        assert!(config.resolve_secret_key().is_err());
+    }
+
+    #[test]
+    fn with_sqlite_the_secret_key_is_generated_once_and_kept_beside_the_database() {
+        let dir = std::env::temp_dir().join(format!("coupler-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("c.db").display());
+        let config = Config::from_sources(None, env(&[("COUPLER_DATABASE_URL", &url)])).unwrap();
+        let first = config.resolve_secret_key().unwrap();
+        let second = config.resolve_secret_key().unwrap();
+        assert_eq!(first.encode(), second.encode());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("c.db.key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,203 @@
+//! The `coupler` binary as an operator runs it: in a fresh working directory, configured by
+//! environment variables, stopped by a signal.
+
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A fresh, empty working directory, removed afterwards.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("coupler-cli-{}", uuid_like()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// `coupler` run in `dir` with a clean `COUPLER_*` environment.
+fn coupler(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_coupler"));
+    command.current_dir(dir);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("COUPLER_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+fn create_client(dir: &Path, name: &str) -> (String, String) {
+    let output = coupler(dir)
+        .args(["clients", "create", "--name", name, "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "--json prints exactly one line: {stdout}");
+    let created: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    (
+        created["clientId"].as_str().unwrap().to_owned(),
+        created["clientSecret"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn clients_create_prints_the_secret_once_and_the_database_keeps_only_its_hash() {
+    let dir = WorkDir::new();
+    let (id, secret) = create_client(&dir.0, "energy-app");
+    assert_eq!(secret.len(), 43);
+
+    let database = std::fs::read(dir.0.join("coupler.db")).unwrap_or_default();
+    let wal = std::fs::read(dir.0.join("coupler.db-wal")).unwrap_or_default();
+    for bytes in [&database, &wal] {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret is not stored in clear"
+        );
+    }
+
+    let listed = coupler(&dir.0).args(["clients", "list", "--json"]).output().unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["clientId"], id.as_str());
+    assert_eq!(listed[0]["name"], "energy-app");
+    assert!(!listed.to_string().contains(&secret));
+
+    let text = coupler(&dir.0)
+        .args(["clients", "create", "--name", "second"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.starts_with("client id:"), "{text}");
+    assert!(text.contains("client secret:"), "{text}");
+}
+
+#[test]
+fn a_bad_setting_stops_the_binary_with_a_message_naming_it() {
+    let dir = WorkDir::new();
+    let output = coupler(&dir.0)
+        .arg("migrate")
+        .env("COUPLER_DATABASE_URL", "mysql://x")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("unsupported database URL"), "{stderr}");
+
+    let output = coupler(&dir.0)
+        .arg("serve")
+        .env("COUPLER_LISTEN", "not-an-address")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8(output.stderr).unwrap().contains("COUPLER_LISTEN"));
+}
+
+#[test]
+fn openapi_prints_the_committed_document() {
+    let dir = WorkDir::new();
+    let output = coupler(&dir.0).arg("openapi").output().unwrap();
+    assert!(output.status.success());
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/openapi.json")).unwrap();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), committed);
+}
+
+/// The README's run command, as a new user meets it: a fresh directory, no configuration, a client
+/// made with the CLI, a token, a list of users, and a clean stop on SIGTERM.
+#[tokio::test]
+async fn serve_in_a_fresh_directory_runs_on_sqlite_and_stops_cleanly_on_sigterm() {
+    let dir = WorkDir::new();
+    let (id, secret) = create_client(&dir.0, "app");
+    let mut child = coupler(&dir.0)
+        .arg("serve")
+        .env("COUPLER_LISTEN", "127.0.0.1:0")
+        .env("COUPLER_LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // The JSON log line announcing the listener tells the port that port 0 picked.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve logs before it exits").unwrap();
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if event["fields"]["message"] == "coupler is serving" {
+            assert_eq!(event["fields"]["database"], "sqlite");
+            break event["fields"]["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    assert!(
+        dir.0.join("coupler.db").exists(),
+        "the SQLite file is created in the working directory"
+    );
+    assert!(
+        dir.0.join("coupler.db.key").exists(),
+        "the secret key is generated beside it"
+    );
+
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("http://{addr}/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let users = http
+        .get(format!("http://{addr}/users"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(users.status(), 200);
+    assert_eq!(
+        users.json::<serde_json::Value>().await.unwrap()["data"],
+        serde_json::json!([])
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    assert!(rest.iter().any(|l| l.contains("coupler has stopped")), "{rest:?}");
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(&addr))
+            .await
+            .map_or(true, |c| c.is_err()),
+        "the port is released"
+    );
+    assert!(
+        rest.iter().all(|l| !l.contains(&secret)),
+        "the secret never reaches the logs"
+    );
+}

@@ -1,0 +1,10 @@
+//! The REST surface end to end: Coupler on a random port, driven over HTTP as an app would.
+
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+
+mod auth;
+mod errors;
+mod openapi;
+mod ops;
+mod tenancy;
+mod users;

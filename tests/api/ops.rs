@@ -1,0 +1,102 @@
+use coupler_tests::TestApp;
+use reqwest::Method;
+
+#[tokio::test]
+async fn liveness_and_readiness_answer_ok_with_the_backend_named() {
+    let app = TestApp::spawn().await;
+    let live: serde_json::Value = app
+        .request(Method::GET, "/health/live")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(live["status"], "ok");
+    let ready: serde_json::Value = app
+        .request(Method::GET, "/health/ready")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ok");
+    assert_eq!(ready["database"], "sqlite");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_route_template_not_per_concrete_path() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    for user in ["a", "b", "c"] {
+        app.as_tenant(&tenant, Method::PUT, &format!("/users/{user}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let response = app.request(Method::GET, "/metrics").send().await.unwrap();
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains(r#"coupler_http_requests_total{method="PUT",route="/users/{userId}",status="201"} 3"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"coupler_http_request_duration_seconds_count{method="PUT",route="/users/{userId}"} 3"#));
+    assert!(!text.contains("/users/a"), "concrete paths never become labels");
+}
+
+#[tokio::test]
+async fn the_docs_page_and_its_assets_are_served_without_the_internet() {
+    let app = TestApp::spawn().await;
+    let page = app.request(Method::GET, "/docs/").send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    assert!(!html.contains("https://"), "the page loads nothing from elsewhere");
+    for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-initializer.js"] {
+        let response = app
+            .request(Method::GET, &format!("/docs/{asset}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+    }
+    let initializer = app
+        .request(Method::GET, "/docs/swagger-initializer.js")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(initializer.contains("/openapi.json"));
+}
+
+#[tokio::test]
+async fn the_served_openapi_document_is_the_one_the_code_generates() {
+    let app = TestApp::spawn().await;
+    let served: serde_json::Value = app
+        .request(Method::GET, "/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served, serde_json::to_value(coupler_api::openapi()).unwrap());
+}
+
+#[tokio::test]
+async fn a_graceful_stop_finishes_and_frees_the_port() {
+    let app = TestApp::spawn().await;
+    let url = app.url.clone();
+    app.stop().await;
+    assert!(
+        reqwest::get(format!("{url}/health/live")).await.is_err(),
+        "nothing listens after the stop"
+    );
+}

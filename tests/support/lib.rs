@@ -1,0 +1,131 @@
+//! What the end-to-end tests share: a Coupler started on a random port over a throw-away database,
+//! and API clients (tenants) with tokens.
+
+use std::sync::Arc;
+
+use coupler::server::Server;
+use coupler_core::secret::{generate_secret, hash_secret};
+use coupler_core::{time, Client, ClientId, Store};
+use coupler_store::testing::TestDatabase;
+use reqwest::{Method, RequestBuilder, Response};
+use tokio::net::TcpListener;
+
+/// A running Coupler for one test.
+#[derive(Debug)]
+pub struct TestApp {
+    /// Base URL, without a trailing slash.
+    pub url: String,
+    /// The store behind it, for arranging state and checking what was (not) written.
+    pub store: Arc<dyn Store>,
+    /// An HTTP client that does not follow redirects.
+    pub http: reqwest::Client,
+    server: Option<Server>,
+    _db: TestDatabase,
+}
+
+/// An API client of the running Coupler, with a valid token.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    /// Client id.
+    pub id: ClientId,
+    /// Client secret.
+    pub secret: String,
+    /// A bearer token from `/oauth/token`.
+    pub token: String,
+}
+
+impl TestApp {
+    /// Starts Coupler on 127.0.0.1 with a random port and a fresh SQLite database.
+    pub async fn spawn() -> Self {
+        let db = TestDatabase::sqlite();
+        let store = db.open().await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
+        let addr = listener.local_addr().expect("local address");
+        let url = format!("http://{addr}");
+        let server = Server::serve_on(listener, store.clone(), url.parse().expect("url"))
+            .await
+            .expect("start coupler");
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Self {
+            url,
+            store,
+            http,
+            server: Some(server),
+            _db: db,
+        }
+    }
+
+    /// Creates an API client the way `coupler clients create` does, and gets it a token.
+    pub async fn tenant(&self, name: &str) -> Tenant {
+        let secret = generate_secret();
+        let id = ClientId::generate();
+        self.store
+            .insert_client(&Client {
+                id: id.clone(),
+                name: name.into(),
+                secret_hash: hash_secret(&secret),
+                created_at: time::now(),
+                revoked_at: None,
+            })
+            .await
+            .expect("insert client");
+        let token = self.token(&id, &secret).await;
+        Tenant { id, secret, token }
+    }
+
+    /// Gets a token with HTTP Basic credentials, panicking unless it is issued.
+    pub async fn token(&self, id: &ClientId, secret: &str) -> String {
+        let response = self
+            .http
+            .post(format!("{}/oauth/token", self.url))
+            .basic_auth(id.as_str(), Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(response.status(), 200, "token request refused");
+        let body: serde_json::Value = response.json().await.expect("token json");
+        body["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    /// A request to `path` (which starts with `/`).
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.url))
+    }
+
+    /// A request to `path` carrying `tenant`'s token.
+    pub fn as_tenant(&self, tenant: &Tenant, method: Method, path: &str) -> RequestBuilder {
+        self.request(method, path).bearer_auth(&tenant.token)
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("graceful stop");
+        }
+    }
+}
+
+/// Reads a problem+json error body, checking the media type and that `status` matches.
+pub async fn problem(response: Response) -> serde_json::Value {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        content_type, "application/problem+json",
+        "error {status} is not problem+json"
+    );
+    let body: serde_json::Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], status, "problem status matches the HTTP status");
+    for field in ["type", "title", "detail"] {
+        assert!(body[field].is_string(), "problem has a {field}: {body}");
+    }
+    body
+}
