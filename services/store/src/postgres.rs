@@ -52,4 +52,6 @@ impl Time {
     }
 }
 
-crate::sql::impl_store!(PgStore, PgRow, Time, "postgres");
+crate::sql::impl_client_store!(PgStore, PgRow, Time);
+crate::sql::impl_user_store!(PgStore, PgRow, Time);
+crate::sql::impl_store!(PgStore, "postgres");

@@ -62,4 +62,6 @@ impl Time {
     }
 }
 
-crate::sql::impl_store!(SqliteStore, SqliteRow, Time, "sqlite");
+crate::sql::impl_client_store!(SqliteStore, SqliteRow, Time);
+crate::sql::impl_user_store!(SqliteStore, SqliteRow, Time);
+crate::sql::impl_store!(SqliteStore, "sqlite");

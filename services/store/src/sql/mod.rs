@@ -1,0 +1,43 @@
+//! The SQL both backends run, written once.
+//!
+//! SQLite and PostgreSQL accept the same statements here (`$N` parameters, `ON CONFLICT`, row-value
+//! comparisons, `RETURNING`), so each domain's macro expands the same method bodies for each pool
+//! type. Only `Time` differs between the backends: it converts times to and from the column type.
+//!
+//! Each macro expands inside an anonymous `const` block, so a domain's imports and row helpers stay
+//! private to it. A new domain is a new file here plus one line in `sqlite.rs` and `postgres.rs`.
+
+mod clients;
+mod users;
+
+pub(crate) use clients::impl_client_store;
+pub(crate) use users::impl_user_store;
+
+/// Implements [`coupler_core::Store`] (health and identity) for `$store`.
+macro_rules! impl_store {
+    ($store:ident, $backend:literal) => {
+        const _: () = {
+            use async_trait::async_trait;
+            use coupler_core::{Store, StoreError};
+
+            use crate::store_error;
+
+            #[async_trait]
+            impl Store for $store {
+                fn backend(&self) -> &'static str {
+                    $backend
+                }
+
+                async fn ping(&self) -> Result<(), StoreError> {
+                    sqlx::query("SELECT 1")
+                        .execute(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    Ok(())
+                }
+            }
+        };
+    };
+}
+
+pub(crate) use impl_store;
