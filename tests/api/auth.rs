@@ -240,7 +240,7 @@ async fn every_documented_api_route_requires_a_bearer_token() {
             if !needs_bearer {
                 continue;
             }
-            let concrete = path.replace("{userId}", "someone");
+            let concrete = coupler_tests::fill_path(path, "someone");
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let response = app.request(method.clone(), &concrete).send().await.unwrap();
             assert_eq!(response.status(), 401, "{method} {concrete} answered without a token");

@@ -70,7 +70,7 @@ async fn no_malformed_request_makes_the_server_answer_5xx() {
     let mut sent = 0;
     for path in spec["paths"].as_object().unwrap().keys() {
         for param in params {
-            let concrete = path.replace("{userId}", param);
+            let concrete = coupler_tests::fill_path(path, param);
             for method in [Method::GET, Method::PUT, Method::POST, Method::DELETE, Method::PATCH] {
                 for (content_type, body) in &bodies {
                     for with_token in [false, true] {

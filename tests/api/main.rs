@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
 
+mod actions;
 mod auth;
 mod errors;
 mod openapi;

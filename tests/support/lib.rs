@@ -129,3 +129,24 @@ pub async fn problem(response: Response) -> serde_json::Value {
     }
     body
 }
+
+/// `path` with every `{parameter}` replaced by `value`.
+pub fn fill_path(path: &str, value: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        match rest[open..].find('}') {
+            Some(close) => {
+                out.push_str(value);
+                rest = &rest[open + close + 1..];
+            }
+            None => {
+                rest = &rest[open..];
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}

@@ -49,6 +49,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
     tags(
         (name = "authentication", description = "Access tokens for API clients"),
         (name = "users", description = "The users of an API client"),
+        (name = "actions", description = "Asynchronous commands on vehicles and chargers, settled by observed state"),
         (name = "operations", description = "Health and metrics"),
     ),
 )]
@@ -91,6 +92,8 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             routes::users::get_user,
             routes::users::delete_user
         ))
+        .routes(routes!(routes::actions::get_action))
+        .routes(routes!(routes::actions::cancel_action))
         .routes(routes!(routes::ops::live))
         .routes(routes!(routes::ops::ready))
         .routes(routes!(routes::ops::metrics))

@@ -4,6 +4,7 @@
 //! Nothing here opens a socket, a file or a database. Rules live here so they can be tested as plain
 //! functions; the crates around `core` supply the I/O.
 
+pub mod action;
 pub mod client;
 pub mod page;
 pub mod secret;
@@ -11,7 +12,8 @@ pub mod store;
 pub mod time;
 pub mod user;
 
+pub use action::{Action, ActionId, ActionKind, ActionState, DeviceKind, FailureType};
 pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
-pub use store::{ClientStore, Store, StoreError, UserStore};
+pub use store::{ActionStore, ClientStore, Store, StoreError, UserStore};
 pub use user::{User, UserId, UserIdError};

@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::action::{Action, ActionId, DeviceKind};
 use crate::client::{AccessToken, Client, ClientId};
 use crate::page::{Page, PageRequest};
 use crate::secret::SecretHash;
@@ -58,9 +59,28 @@ pub trait UserStore: Send + Sync {
     async fn delete_user(&self, client: &ClientId, id: &UserId) -> Result<bool, StoreError>;
 }
 
+/// Actions (asynchronous commands) and their attempts.
+#[async_trait]
+pub trait ActionStore: Send + Sync {
+    /// Stores a new action for an existing user of the client; `Conflict` when the user does not
+    /// exist or the client already used the action's idempotency key.
+    async fn insert_action(&self, action: &Action) -> Result<(), StoreError>;
+    /// One of the client's actions.
+    async fn get_action(&self, client: &ClientId, id: &ActionId) -> Result<Option<Action>, StoreError>;
+    /// The client's action created with this `Idempotency-Key`.
+    async fn find_action_by_idempotency_key(&self, client: &ClientId, key: &str) -> Result<Option<Action>, StoreError>;
+    /// Saves a changed action, but only while the stored one is still pending: of a cancel and a
+    /// confirmation racing, the first to be saved wins. Returns whether it was saved.
+    async fn update_action(&self, action: &Action) -> Result<bool, StoreError>;
+    /// Every pending action, oldest first: what a restarted node must resume or fail.
+    async fn pending_actions(&self) -> Result<Vec<Action>, StoreError>;
+    /// The pending actions on one device, oldest first.
+    async fn pending_actions_for(&self, target_type: DeviceKind, target_id: &str) -> Result<Vec<Action>, StoreError>;
+}
+
 /// All of Coupler's storage.
 #[async_trait]
-pub trait Store: ClientStore + UserStore + Send + Sync + 'static {
+pub trait Store: ClientStore + UserStore + ActionStore + Send + Sync + 'static {
     /// Which backend this is, for logs and `/health/ready`.
     fn backend(&self) -> &'static str;
     /// Checks that the database answers.

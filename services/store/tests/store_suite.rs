@@ -6,9 +6,13 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use coupler_core::action::{Attempt, AttemptOutcome, TargetState};
 use coupler_core::page::{Cursor, PageRequest};
 use coupler_core::secret::hash_secret;
-use coupler_core::{time, AccessToken, Client, ClientId, Store, StoreError, UserId};
+use coupler_core::{
+    time, AccessToken, Action, ActionKind, ActionState, Client, ClientId, DeviceKind, FailureType, Store, StoreError,
+    UserId,
+};
 
 /// Expands each named test into a SQLite and a PostgreSQL variant.
 macro_rules! on_both_backends {
@@ -44,6 +48,11 @@ on_both_backends!(
     a_client_never_sees_or_deletes_another_clients_user,
     deleting_a_user_removes_it,
     users_page_newest_first_forwards_and_backwards,
+    an_action_reads_back_with_its_attempts_and_only_for_its_client,
+    an_action_needs_an_existing_user_and_a_fresh_idempotency_key,
+    only_a_pending_action_can_change_so_the_first_settlement_wins,
+    pending_actions_are_listed_per_device_and_overall,
+    deleting_a_user_deletes_its_actions,
 );
 
 fn client(name: &str) -> Client {
@@ -219,4 +228,122 @@ async fn users_page_newest_first_forwards_and_backwards(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(ids(&b1), ["u5", "u4"]);
     assert_eq!(b1.before, None, "the first page has nothing newer");
+}
+
+fn action(client: &ClientId, user_id: &str, target: &str, key: Option<&str>) -> Action {
+    Action::new(
+        client.clone(),
+        user(user_id),
+        DeviceKind::Charger,
+        target.into(),
+        ActionKind::SetMaxCurrent,
+        TargetState::max_current(10.0),
+        key.map(str::to_owned),
+        time::now(),
+        Duration::seconds(60),
+    )
+}
+
+async fn an_action_reads_back_with_its_attempts_and_only_for_its_client(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    let other = stored_client(&store, "b").await;
+    store.upsert_user(&c.id, &user("alice")).await.unwrap();
+    let mut a = action(&c.id, "alice", "charger-1", None);
+    a.record_attempt(Attempt {
+        via: DeviceKind::Charger,
+        device_id: "charger-1".into(),
+        at: time::now(),
+        outcome: AttemptOutcome::Sent,
+        detail: Some("accepted".into()),
+    });
+    store.insert_action(&a).await.unwrap();
+    assert_eq!(store.get_action(&c.id, &a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.get_action(&other.id, &a.id).await.unwrap(), None);
+}
+
+async fn an_action_needs_an_existing_user_and_a_fresh_idempotency_key(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    let other = stored_client(&store, "b").await;
+    let err = store
+        .insert_action(&action(&c.id, "ghost", "x", None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+
+    store.upsert_user(&c.id, &user("alice")).await.unwrap();
+    store.upsert_user(&other.id, &user("alice")).await.unwrap();
+    let first = action(&c.id, "alice", "x", Some("key-1"));
+    store.insert_action(&first).await.unwrap();
+    let again = store
+        .insert_action(&action(&c.id, "alice", "x", Some("key-1")))
+        .await
+        .unwrap_err();
+    assert!(matches!(again, StoreError::Conflict(_)), "{again:?}");
+    store
+        .insert_action(&action(&other.id, "alice", "x", Some("key-1")))
+        .await
+        .expect("keys are per client");
+    assert_eq!(
+        store.find_action_by_idempotency_key(&c.id, "key-1").await.unwrap(),
+        Some(first)
+    );
+    assert_eq!(
+        store.find_action_by_idempotency_key(&c.id, "key-2").await.unwrap(),
+        None
+    );
+}
+
+async fn only_a_pending_action_can_change_so_the_first_settlement_wins(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    store.upsert_user(&c.id, &user("alice")).await.unwrap();
+    let a = action(&c.id, "alice", "x", None);
+    store.insert_action(&a).await.unwrap();
+
+    let mut confirmed = a.clone();
+    confirmed.confirm(time::now());
+    let mut cancelled = a.clone();
+    cancelled.cancel(FailureType::RequestedCancellation, "by the caller", time::now());
+
+    assert!(store.update_action(&confirmed).await.unwrap());
+    assert!(
+        !store.update_action(&cancelled).await.unwrap(),
+        "the later settlement is refused"
+    );
+    let stored = store.get_action(&c.id, &a.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, ActionState::Confirmed);
+    assert!(stored.completed_at.is_some());
+}
+
+async fn pending_actions_are_listed_per_device_and_overall(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    store.upsert_user(&c.id, &user("alice")).await.unwrap();
+    let on_one = action(&c.id, "alice", "one", None);
+    let on_two = action(&c.id, "alice", "two", None);
+    let mut done = action(&c.id, "alice", "one", None);
+    store.insert_action(&on_one).await.unwrap();
+    store.insert_action(&on_two).await.unwrap();
+    store.insert_action(&done).await.unwrap();
+    done.fail(FailureType::NoResponse, "timed out", time::now());
+    store.update_action(&done).await.unwrap();
+
+    let ids = |list: Vec<Action>| list.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.pending_actions_for(DeviceKind::Charger, "one").await.unwrap()),
+        [on_one.id.clone()]
+    );
+    assert_eq!(
+        ids(store.pending_actions_for(DeviceKind::Vehicle, "one").await.unwrap()),
+        []
+    );
+    assert_eq!(ids(store.pending_actions().await.unwrap()), [on_one.id, on_two.id]);
+}
+
+async fn deleting_a_user_deletes_its_actions(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    store.upsert_user(&c.id, &user("alice")).await.unwrap();
+    let a = action(&c.id, "alice", "x", None);
+    store.insert_action(&a).await.unwrap();
+    store.delete_user(&c.id, &user("alice")).await.unwrap();
+    assert_eq!(store.get_action(&c.id, &a.id).await.unwrap(), None);
+    assert!(store.pending_actions().await.unwrap().is_empty());
 }

@@ -1,5 +1,6 @@
 //! Handlers, one module per area of the REST surface.
 
+pub mod actions;
 pub mod oauth;
 pub mod ops;
 pub mod users;

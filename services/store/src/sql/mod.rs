@@ -7,9 +7,11 @@
 //! Each macro expands inside an anonymous `const` block, so a domain's imports and row helpers stay
 //! private to it. A new domain is a new file here plus one line in `sqlite.rs` and `postgres.rs`.
 
+mod actions;
 mod clients;
 mod users;
 
+pub(crate) use actions::impl_action_store;
 pub(crate) use clients::impl_client_store;
 pub(crate) use users::impl_user_store;
 

@@ -1,0 +1,156 @@
+//! Actions: `GET /actions/{actionId}` and `POST /actions/{actionId}/cancel`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use coupler_core::action::{Attempt, AttemptOutcome, FailureReason, TargetState};
+use coupler_core::{time, Action, ActionId, ActionKind, ActionState, DeviceKind, FailureType};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiPath, Caller};
+use crate::state::AppState;
+
+/// An asynchronous command on a vehicle or charger, settled by observed state.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionResponse {
+    /// Identifier.
+    pub id: String,
+    /// The user who owns the target.
+    pub user_id: String,
+    /// `vehicle` or `charger`.
+    #[schema(value_type = String, example = "charger")]
+    pub target_type: DeviceKind,
+    /// The targeted device.
+    pub target_id: String,
+    /// `START`, `STOP` or `SET_MAX_CURRENT`.
+    #[schema(value_type = String, example = "START")]
+    pub kind: ActionKind,
+    /// The state that confirms the action.
+    #[schema(value_type = Object, example = json!({"isCharging": true}))]
+    pub target_state: TargetState,
+    /// `PENDING`, `CONFIRMED`, `FAILED` or `CANCELLED`.
+    #[schema(value_type = String, example = "PENDING")]
+    pub state: ActionState,
+    /// Why it failed or was cancelled: `{type, detail}` with type one of NO_RESPONSE,
+    /// FAILED_PRECONDITION, UNNECESSARY, CONFLICT, REQUESTED_CANCELLATION, NOT_FOUND.
+    #[schema(value_type = Option<Object>)]
+    pub failure_reason: Option<FailureReason>,
+    /// Every try on a device, in order: `{via, deviceId, at, outcome, detail?}`.
+    #[schema(value_type = Vec<Object>)]
+    pub attempts: Vec<Attempt>,
+    /// When it was asked for.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it settled.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl From<Action> for ActionResponse {
+    fn from(a: Action) -> Self {
+        Self {
+            id: a.id.as_str().to_owned(),
+            user_id: a.user_id.as_str().to_owned(),
+            target_type: a.target_type,
+            target_id: a.target_id,
+            kind: a.kind,
+            target_state: a.target_state,
+            state: a.state,
+            failure_reason: a.failure_reason,
+            attempts: a.attempts,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            completed_at: a.completed_at,
+        }
+    }
+}
+
+/// Reads an action.
+#[utoipa::path(
+    get,
+    path = "/actions/{actionId}",
+    tag = "actions",
+    params(("actionId" = String, Path, description = "The action's id")),
+    responses(
+        (status = 200, description = "The action", body = ActionResponse),
+        (status = 404, description = "The client has no such action", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub async fn get_action(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<ApiJson<ActionResponse>, ApiError> {
+    let id = ActionId::new(id);
+    let action = state
+        .store
+        .get_action(&caller.client_id, &id)
+        .await?
+        .ok_or_else(|| no_action(&id))?;
+    Ok(ApiJson(action.into()))
+}
+
+/// Cancels a pending action. Commands already sent to a device are not undone; the action simply
+/// stops being pursued and ends CANCELLED.
+#[utoipa::path(
+    post,
+    path = "/actions/{actionId}/cancel",
+    tag = "actions",
+    params(("actionId" = String, Path, description = "The action's id")),
+    responses(
+        (status = 200, description = "The cancelled action", body = ActionResponse),
+        (status = 404, description = "The client has no such action", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The action is already settled", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub async fn cancel_action(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<ApiJson<ActionResponse>, ApiError> {
+    let id = ActionId::new(id);
+    let mut action = state
+        .store
+        .get_action(&caller.client_id, &id)
+        .await?
+        .ok_or_else(|| no_action(&id))?;
+    if action.state.is_final() {
+        return Err(already_settled(&action));
+    }
+    let now = time::now();
+    action.update_last_attempt(AttemptOutcome::Cancelled, None, now);
+    action.cancel(FailureType::RequestedCancellation, "cancelled by the API client", now);
+    if !state.store.update_action(&action).await? {
+        // It settled between the read and the write; report how.
+        let settled = state
+            .store
+            .get_action(&caller.client_id, &id)
+            .await?
+            .ok_or_else(|| no_action(&id))?;
+        return Err(already_settled(&settled));
+    }
+    tracing::info!(action_id = %id, "action cancelled");
+    Ok(ApiJson(action.into()))
+}
+
+fn no_action(id: &ActionId) -> ApiError {
+    ApiError::not_found(format!("no action '{id}'"))
+}
+
+fn already_settled(action: &Action) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "conflict",
+        format!(
+            "the action is already {} and cannot be cancelled",
+            action.state.as_str()
+        ),
+    )
+}
