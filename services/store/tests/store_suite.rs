@@ -329,7 +329,7 @@ async fn pending_actions_are_listed_per_device_and_overall(store: Arc<dyn Store>
     let ids = |list: Vec<Action>| list.into_iter().map(|a| a.id).collect::<Vec<_>>();
     assert_eq!(
         ids(store.pending_actions_for(DeviceKind::Charger, "one").await.unwrap()),
-        [on_one.id.clone()]
+        std::slice::from_ref(&on_one.id)
     );
     assert_eq!(
         ids(store.pending_actions_for(DeviceKind::Vehicle, "one").await.unwrap()),
