@@ -5,7 +5,9 @@
 //! functions; the crates around `core` supply the I/O.
 
 pub mod action;
+pub mod charger;
 pub mod client;
+pub mod control;
 pub mod page;
 pub mod secret;
 pub mod store;
@@ -13,7 +15,8 @@ pub mod time;
 pub mod user;
 
 pub use action::{Action, ActionId, ActionKind, ActionState, DeviceKind, FailureType};
+pub use charger::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDeliveryState};
 pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
-pub use store::{ActionStore, ClientStore, Store, StoreError, UserStore};
+pub use store::{ActionStore, ChargerStore, ClientStore, Store, StoreError, UserStore};
 pub use user::{User, UserId, UserIdError};

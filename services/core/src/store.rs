@@ -8,6 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::action::{Action, ActionId, DeviceKind};
+use crate::charger::{
+    ChargeSession, Charger, ChargerId, ChargerInfo, ConnectorStatus, MeterSample, OcppIdentity, OcppProtocol,
+};
 use crate::client::{AccessToken, Client, ClientId};
 use crate::page::{Page, PageRequest};
 use crate::secret::SecretHash;
@@ -78,9 +81,128 @@ pub trait ActionStore: Send + Sync {
     async fn pending_actions_for(&self, target_type: DeviceKind, target_id: &str) -> Result<Vec<Action>, StoreError>;
 }
 
+/// What the gateway needs to admit a connecting charger.
+#[derive(Debug, Clone)]
+pub struct ChargerCredentials {
+    /// The charger.
+    pub charger_id: ChargerId,
+    /// Hash of its Basic-auth password.
+    pub password_hash: SecretHash,
+}
+
+/// A new session, as a StartTransaction reports it.
+#[derive(Debug, Clone)]
+pub struct SessionStart<'a> {
+    /// Connector.
+    pub connector_id: u32,
+    /// Id tag that started it.
+    pub id_tag: Option<&'a str>,
+    /// Energy register at the start, Wh.
+    pub meter_start_wh: f64,
+    /// When it started (charger's clock).
+    pub started_at: DateTime<Utc>,
+}
+
+/// The end of a session, as a StopTransaction reports it.
+#[derive(Debug, Clone)]
+pub struct SessionStop<'a> {
+    /// The transaction.
+    pub transaction_id: i64,
+    /// Energy register at the end, Wh.
+    pub meter_stop_wh: f64,
+    /// When it ended (charger's clock).
+    pub stopped_at: DateTime<Utc>,
+    /// Why it ended.
+    pub reason: Option<&'a str>,
+    /// Meter readings the charger sent with it.
+    pub samples: &'a [MeterSample],
+}
+
+/// Chargers, their connectors, sessions and meter readings.
+///
+/// The methods that take a [`ClientId`] serve the REST API and see only that client's chargers. The
+/// others serve the gateway and the engine, which act for the charger itself (found by its identity
+/// or id) and are never reached with a caller-chosen id.
+#[async_trait]
+pub trait ChargerStore: Send + Sync {
+    /// Registers a charger for an existing user; `Conflict` when the user does not exist or the OCPP
+    /// identity is taken (identities are global: the URL names no tenant).
+    async fn insert_charger(&self, charger: &Charger, password_hash: &SecretHash) -> Result<(), StoreError>;
+    /// One of the client's chargers.
+    async fn get_charger(&self, client: &ClientId, id: &ChargerId) -> Result<Option<Charger>, StoreError>;
+    /// A page of the client's chargers (of one user, when given), newest first.
+    async fn list_chargers(
+        &self,
+        client: &ClientId,
+        user: Option<&UserId>,
+        page: &PageRequest,
+    ) -> Result<Page<Charger>, StoreError>;
+    /// Renames or places one of the client's chargers (`Some(None)` clears a field).
+    async fn update_charger(
+        &self,
+        client: &ClientId,
+        id: &ChargerId,
+        name: Option<Option<&str>>,
+        location_id: Option<Option<&str>>,
+    ) -> Result<Option<Charger>, StoreError>;
+    /// Deletes one of the client's chargers with its sessions and readings.
+    async fn delete_charger(&self, client: &ClientId, id: &ChargerId) -> Result<bool, StoreError>;
+    /// A page of one of the client's chargers' sessions, newest first; `None` when the client has no
+    /// such charger.
+    async fn list_sessions(
+        &self,
+        client: &ClientId,
+        charger: &ChargerId,
+        page: &PageRequest,
+    ) -> Result<Option<Page<ChargeSession>>, StoreError>;
+
+    /// The credentials of the charger with this identity.
+    async fn charger_credentials(&self, ocpp_id: &OcppIdentity) -> Result<Option<ChargerCredentials>, StoreError>;
+    /// A charger by id, whoever owns it.
+    async fn charger(&self, id: &ChargerId) -> Result<Option<Charger>, StoreError>;
+    /// Records a connection opening (with its OCPP version) or closing.
+    async fn record_connection(
+        &self,
+        id: &ChargerId,
+        version: Option<OcppProtocol>,
+        connected: bool,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Marks every charger disconnected: at start-up, no connection survives a restart.
+    async fn mark_all_disconnected(&self) -> Result<u64, StoreError>;
+    /// Records what a BootNotification said.
+    async fn record_boot(&self, id: &ChargerId, info: &ChargerInfo, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records that the charger was heard from.
+    async fn record_seen(&self, id: &ChargerId, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Records a connector's status.
+    async fn record_status(&self, id: &ChargerId, status: &ConnectorStatus) -> Result<(), StoreError>;
+    /// Records an id tag the charger presented (RFID, or `VID:` vehicle identity).
+    async fn record_id_tag(&self, id: &ChargerId, id_tag: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Starts a session and returns its transaction id. A repeated start (same connector, time and
+    /// meter reading: a charger retrying after a lost answer) returns the first one's id.
+    async fn start_session(&self, id: &ChargerId, start: &SessionStart<'_>) -> Result<i64, StoreError>;
+    /// Ends a session with its readings; `false` when the charger has no such transaction (its
+    /// readings are still kept).
+    async fn stop_session(&self, id: &ChargerId, stop: &SessionStop<'_>) -> Result<bool, StoreError>;
+    /// Stores meter readings and folds them into the live readings and the session's energy.
+    async fn record_meter_values(
+        &self,
+        id: &ChargerId,
+        connector_id: u32,
+        transaction_id: Option<i64>,
+        samples: &[MeterSample],
+    ) -> Result<(), StoreError>;
+    /// The charger's running session, if any (the newest, should there be several).
+    async fn active_session(&self, id: &ChargerId) -> Result<Option<ChargeSession>, StoreError>;
+    /// Records the maximum current last set through Coupler.
+    async fn set_max_current(&self, id: &ChargerId, amps: Option<f64>) -> Result<(), StoreError>;
+    /// Records a firmware update status.
+    async fn record_firmware_status(&self, id: &ChargerId, status: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
 /// All of Coupler's storage.
 #[async_trait]
-pub trait Store: ClientStore + UserStore + ActionStore + Send + Sync + 'static {
+pub trait Store: ClientStore + UserStore + ActionStore + ChargerStore + Send + Sync + 'static {
     /// Which backend this is, for logs and `/health/ready`.
     fn backend(&self) -> &'static str;
     /// Checks that the database answers.

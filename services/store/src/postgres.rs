@@ -55,4 +55,5 @@ impl Time {
 crate::sql::impl_client_store!(PgStore, PgRow, Time);
 crate::sql::impl_user_store!(PgStore, PgRow, Time);
 crate::sql::impl_action_store!(PgStore, PgRow, Time);
+crate::sql::impl_charger_store!(PgStore, PgRow, Time);
 crate::sql::impl_store!(PgStore, "postgres");

@@ -65,4 +65,5 @@ impl Time {
 crate::sql::impl_client_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_user_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_action_store!(SqliteStore, SqliteRow, Time);
+crate::sql::impl_charger_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_store!(SqliteStore, "sqlite");

@@ -7,12 +7,17 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use coupler_core::action::{Attempt, AttemptOutcome, TargetState};
+use coupler_core::charger::{
+    power_delivery_from_ocpp16, ChargerInfo, ConnectorStatus, LiveMeter, MeterSample, OcppProtocol,
+};
 use coupler_core::page::{Cursor, PageRequest};
 use coupler_core::secret::hash_secret;
+use coupler_core::store::{SessionStart, SessionStop};
 use coupler_core::{
     time, AccessToken, Action, ActionKind, ActionState, Client, ClientId, DeviceKind, FailureType, Store, StoreError,
     UserId,
 };
+use coupler_core::{Charger, ChargerId, OcppIdentity};
 
 /// Expands each named test into a SQLite and a PostgreSQL variant.
 macro_rules! on_both_backends {
@@ -53,6 +58,15 @@ on_both_backends!(
     only_a_pending_action_can_change_so_the_first_settlement_wins,
     pending_actions_are_listed_per_device_and_overall,
     deleting_a_user_deletes_its_actions,
+    a_charger_needs_an_existing_user_and_a_free_identity,
+    a_charger_reads_back_with_its_connectors_and_only_for_its_client,
+    chargers_are_listed_per_client_and_per_user,
+    a_session_runs_from_start_to_stop_with_its_energy_and_readings,
+    repeated_starts_and_stops_from_a_retrying_charger_change_nothing,
+    a_stop_for_an_unknown_transaction_keeps_its_readings,
+    meter_values_update_the_live_readings,
+    connections_are_recorded_and_all_cleared_at_start_up,
+    deleting_a_user_deletes_its_chargers_and_their_sessions,
 );
 
 fn client(name: &str) -> Client {
@@ -346,4 +360,341 @@ async fn deleting_a_user_deletes_its_actions(store: Arc<dyn Store>) {
     store.delete_user(&c.id, &user("alice")).await.unwrap();
     assert_eq!(store.get_action(&c.id, &a.id).await.unwrap(), None);
     assert!(store.pending_actions().await.unwrap().is_empty());
+}
+
+async fn registered_charger(store: &Arc<dyn Store>, client: &ClientId, user_id: &str, ocpp_id: &str) -> Charger {
+    store.upsert_user(client, &user(user_id)).await.unwrap();
+    let charger = Charger {
+        id: ChargerId::generate(),
+        client_id: client.clone(),
+        user_id: user(user_id),
+        ocpp_id: OcppIdentity::parse(ocpp_id).unwrap(),
+        name: Some("Garage".into()),
+        location_id: None,
+        ocpp_version: None,
+        info: ChargerInfo::default(),
+        connectors: Vec::new(),
+        meter: LiveMeter::default(),
+        max_current: None,
+        is_connected: false,
+        last_seen: None,
+        firmware_status: None,
+        created_at: time::now(),
+    };
+    store.insert_charger(&charger, &hash_secret("pw")).await.unwrap();
+    charger
+}
+
+fn status(connector_id: u32, status: &str) -> ConnectorStatus {
+    ConnectorStatus {
+        connector_id,
+        status: status.into(),
+        error_code: "NoError".into(),
+        info: None,
+        power_delivery_state: power_delivery_from_ocpp16(status),
+        updated_at: time::now(),
+    }
+}
+
+fn energy(wh: f64, at: chrono::DateTime<chrono::Utc>) -> MeterSample {
+    MeterSample {
+        sampled_at: at,
+        measurand: "Energy.Active.Import.Register".into(),
+        phase: None,
+        unit: "Wh".into(),
+        value: wh,
+        context: None,
+    }
+}
+
+async fn a_charger_needs_an_existing_user_and_a_free_identity(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    let other = stored_client(&store, "b").await;
+    let first = registered_charger(&store, &c.id, "alice", "CP-1").await;
+    let credentials = store.charger_credentials(&first.ocpp_id).await.unwrap().unwrap();
+    assert_eq!(credentials.charger_id, first.id);
+    assert!(credentials.password_hash.matches("pw"));
+
+    let mut taken = first.clone();
+    taken.id = ChargerId::generate();
+    taken.client_id = other.id.clone();
+    store.upsert_user(&other.id, &user("alice")).await.unwrap();
+    let err = store.insert_charger(&taken, &hash_secret("x")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "identities are global: {err:?}");
+
+    let mut orphan = first.clone();
+    orphan.id = ChargerId::generate();
+    orphan.ocpp_id = OcppIdentity::parse("CP-2").unwrap();
+    orphan.user_id = user("nobody");
+    assert!(matches!(
+        store.insert_charger(&orphan, &hash_secret("x")).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+async fn a_charger_reads_back_with_its_connectors_and_only_for_its_client(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    let other = stored_client(&store, "b").await;
+    let charger = registered_charger(&store, &c.id, "alice", "CP-1").await;
+    store.record_status(&charger.id, &status(1, "Charging")).await.unwrap();
+    store.record_status(&charger.id, &status(0, "Available")).await.unwrap();
+    store
+        .record_status(&charger.id, &status(1, "SuspendedEV"))
+        .await
+        .unwrap();
+    store
+        .record_boot(
+            &charger.id,
+            &ChargerInfo {
+                vendor: Some("V".into()),
+                model: Some("M".into()),
+                serial_number: None,
+                firmware_version: Some("1.0".into()),
+            },
+            time::now(),
+        )
+        .await
+        .unwrap();
+
+    let read = store.get_charger(&c.id, &charger.id).await.unwrap().unwrap();
+    assert_eq!(
+        read.connectors
+            .iter()
+            .map(|c| (c.connector_id, c.status.as_str()))
+            .collect::<Vec<_>>(),
+        [(0, "Available"), (1, "SuspendedEV")]
+    );
+    assert_eq!(read.info.vendor.as_deref(), Some("V"));
+    assert_eq!(read.name.as_deref(), Some("Garage"));
+    assert!(read.last_seen.is_some());
+    assert_eq!(store.get_charger(&other.id, &charger.id).await.unwrap(), None);
+    assert!(!store.delete_charger(&other.id, &charger.id).await.unwrap());
+    assert!(store
+        .update_charger(&other.id, &charger.id, Some(Some("x")), None)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .list_sessions(&other.id, &charger.id, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .is_none());
+
+    let renamed = store
+        .update_charger(&c.id, &charger.id, Some(None), Some(Some("home")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((renamed.name, renamed.location_id.as_deref()), (None, Some("home")));
+}
+
+async fn chargers_are_listed_per_client_and_per_user(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    let other = stored_client(&store, "b").await;
+    let a1 = registered_charger(&store, &c.id, "alice", "A1").await;
+    let b1 = registered_charger(&store, &c.id, "bob", "B1").await;
+    let a2 = registered_charger(&store, &c.id, "alice", "A2").await;
+    registered_charger(&store, &other.id, "alice", "X1").await;
+
+    let ids = |page: coupler_core::Page<Charger>| {
+        page.items
+            .into_iter()
+            .map(|c| c.ocpp_id.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(store.list_chargers(&c.id, None, &PageRequest::first(10)).await.unwrap()),
+        ["A2", "B1", "A1"]
+    );
+    let alice = store
+        .list_chargers(&c.id, Some(&user("alice")), &PageRequest::first(1))
+        .await
+        .unwrap();
+    let after = alice.after.clone().unwrap();
+    assert_eq!(ids(alice), ["A2"]);
+    let next = PageRequest {
+        size: 1,
+        cursor: Some(Cursor::After(after)),
+    };
+    assert_eq!(
+        ids(store.list_chargers(&c.id, Some(&user("alice")), &next).await.unwrap()),
+        ["A1"]
+    );
+    let _ = (a1, b1, a2);
+}
+
+async fn a_session_runs_from_start_to_stop_with_its_energy_and_readings(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    let charger = registered_charger(&store, &c.id, "alice", "CP-1").await;
+    let t0 = time::now();
+    let start = SessionStart {
+        connector_id: 1,
+        id_tag: Some("TAG"),
+        meter_start_wh: 1000.0,
+        started_at: t0,
+    };
+    let tx = store.start_session(&charger.id, &start).await.unwrap();
+    assert!(tx > 0);
+    store
+        .record_meter_values(&charger.id, 1, Some(tx), &[energy(3000.0, t0 + Duration::minutes(10))])
+        .await
+        .unwrap();
+    let running = store.active_session(&charger.id).await.unwrap().unwrap();
+    assert_eq!(running.transaction_id, tx);
+    assert_eq!(running.energy_kwh(), 2.0);
+
+    let end = [energy(5500.0, t0 + Duration::minutes(20))];
+    let stop = SessionStop {
+        transaction_id: tx,
+        meter_stop_wh: 5500.0,
+        stopped_at: t0 + Duration::minutes(20),
+        reason: Some("EVDisconnected"),
+        samples: &end,
+    };
+    assert!(store.stop_session(&charger.id, &stop).await.unwrap());
+    assert_eq!(store.active_session(&charger.id).await.unwrap(), None);
+
+    let sessions = store
+        .list_sessions(&c.id, &charger.id, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sessions.items.len(), 1);
+    let session = &sessions.items[0];
+    assert_eq!(session.energy_kwh(), 4.5);
+    assert_eq!(session.stop_reason.as_deref(), Some("EVDisconnected"));
+    assert_eq!(session.id_tag.as_deref(), Some("TAG"));
+
+    let second = store
+        .start_session(
+            &charger.id,
+            &SessionStart {
+                started_at: t0 + Duration::hours(1),
+                ..start
+            },
+        )
+        .await
+        .unwrap();
+    assert!(second > tx, "transaction ids only grow");
+}
+
+async fn repeated_starts_and_stops_from_a_retrying_charger_change_nothing(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    let charger = registered_charger(&store, &c.id, "alice", "CP-1").await;
+    let start = SessionStart {
+        connector_id: 1,
+        id_tag: None,
+        meter_start_wh: 0.0,
+        started_at: time::now(),
+    };
+    let tx = store.start_session(&charger.id, &start).await.unwrap();
+    assert_eq!(store.start_session(&charger.id, &start).await.unwrap(), tx);
+
+    let first = SessionStop {
+        transaction_id: tx,
+        meter_stop_wh: 800.0,
+        stopped_at: time::now(),
+        reason: None,
+        samples: &[],
+    };
+    assert!(store.stop_session(&charger.id, &first).await.unwrap());
+    let retry = SessionStop {
+        meter_stop_wh: 999.0,
+        ..first.clone()
+    };
+    assert!(store.stop_session(&charger.id, &retry).await.unwrap());
+    let sessions = store
+        .list_sessions(&c.id, &charger.id, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sessions.items.len(), 1);
+    assert_eq!(sessions.items[0].meter_stop_wh, Some(800.0));
+}
+
+async fn a_stop_for_an_unknown_transaction_keeps_its_readings(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    let charger = registered_charger(&store, &c.id, "alice", "CP-1").await;
+    let readings = [energy(4200.0, time::now())];
+    let stop = SessionStop {
+        transaction_id: 987_654,
+        meter_stop_wh: 4200.0,
+        stopped_at: time::now(),
+        reason: None,
+        samples: &readings,
+    };
+    assert!(!store.stop_session(&charger.id, &stop).await.unwrap());
+    let read = store.charger(&charger.id).await.unwrap().unwrap();
+    assert_eq!(read.meter.energy_wh, Some(4200.0));
+}
+
+async fn meter_values_update_the_live_readings(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    let charger = registered_charger(&store, &c.id, "alice", "CP-1").await;
+    let at = time::now();
+    let power = MeterSample {
+        measurand: "Power.Active.Import".into(),
+        unit: "W".into(),
+        value: 7200.0,
+        ..energy(0.0, at)
+    };
+    let soc = MeterSample {
+        measurand: "SoC".into(),
+        unit: "Percent".into(),
+        value: 55.0,
+        ..energy(0.0, at)
+    };
+    store
+        .record_meter_values(&charger.id, 1, None, &[energy(12_000.0, at), power, soc])
+        .await
+        .unwrap();
+    let read = store.charger(&charger.id).await.unwrap().unwrap();
+    assert_eq!(
+        read.meter,
+        LiveMeter {
+            power_w: Some(7200.0),
+            current_a: None,
+            energy_wh: Some(12_000.0),
+            soc: Some(55.0),
+            at: Some(at)
+        }
+    );
+    store.set_max_current(&charger.id, Some(10.0)).await.unwrap();
+    assert_eq!(
+        store.charger(&charger.id).await.unwrap().unwrap().max_current,
+        Some(10.0)
+    );
+}
+
+async fn connections_are_recorded_and_all_cleared_at_start_up(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    let charger = registered_charger(&store, &c.id, "alice", "CP-1").await;
+    store
+        .record_connection(&charger.id, Some(OcppProtocol::V16), true, time::now())
+        .await
+        .unwrap();
+    let read = store.charger(&charger.id).await.unwrap().unwrap();
+    assert!(read.is_connected);
+    assert_eq!(read.ocpp_version, Some(OcppProtocol::V16));
+    assert_eq!(store.mark_all_disconnected().await.unwrap(), 1);
+    let read = store.charger(&charger.id).await.unwrap().unwrap();
+    assert!(!read.is_connected);
+    assert_eq!(read.ocpp_version, Some(OcppProtocol::V16), "the version is remembered");
+}
+
+async fn deleting_a_user_deletes_its_chargers_and_their_sessions(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    let charger = registered_charger(&store, &c.id, "alice", "CP-1").await;
+    let start = SessionStart {
+        connector_id: 1,
+        id_tag: None,
+        meter_start_wh: 0.0,
+        started_at: time::now(),
+    };
+    store.start_session(&charger.id, &start).await.unwrap();
+    store.delete_user(&c.id, &user("alice")).await.unwrap();
+    assert_eq!(store.charger(&charger.id).await.unwrap(), None);
+    assert!(store.charger_credentials(&charger.ocpp_id).await.unwrap().is_none());
+    // The identity is free again.
+    registered_charger(&store, &c.id, "alice", "CP-1").await;
 }

@@ -8,12 +8,28 @@
 //! private to it. A new domain is a new file here plus one line in `sqlite.rs` and `postgres.rs`.
 
 mod actions;
+mod chargers;
 mod clients;
 mod users;
 
 pub(crate) use actions::impl_action_store;
+pub(crate) use chargers::impl_charger_store;
 pub(crate) use clients::impl_client_store;
 pub(crate) use users::impl_user_store;
+
+/// Names the sqlx database type behind a store, for code that must spell out transaction types.
+pub(crate) trait StorePool {
+    /// The sqlx database.
+    type Db: sqlx::Database;
+}
+
+impl StorePool for crate::SqliteStore {
+    type Db = sqlx::Sqlite;
+}
+
+impl StorePool for crate::PgStore {
+    type Db = sqlx::Postgres;
+}
 
 /// Implements [`coupler_core::Store`] (health and identity) for `$store`.
 macro_rules! impl_store {
