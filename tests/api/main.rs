@@ -5,6 +5,7 @@
 mod actions;
 mod auth;
 mod errors;
+mod ocpp16;
 mod openapi;
 mod ops;
 mod tenancy;

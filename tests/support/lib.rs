@@ -1,9 +1,11 @@
 //! What the end-to-end tests share: a Coupler started on a random port over a throw-away database,
 //! and API clients (tenants) with tokens.
 
+pub mod ocpp;
+
 use std::sync::Arc;
 
-use coupler::server::Server;
+use coupler::server::{Server, Settings};
 use coupler_core::secret::{generate_secret, hash_secret};
 use coupler_core::{time, Client, ClientId, Store};
 use coupler_store::testing::TestDatabase;
@@ -37,14 +39,19 @@ pub struct Tenant {
 impl TestApp {
     /// Starts Coupler on 127.0.0.1 with a random port and a fresh SQLite database.
     pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], with settings adjusted first (short timeouts, for example).
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
         let db = TestDatabase::sqlite();
         let store = db.open().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
         let addr = listener.local_addr().expect("local address");
         let url = format!("http://{addr}");
-        let server = Server::serve_on(listener, store.clone(), url.parse().expect("url"))
-            .await
-            .expect("start coupler");
+        let mut settings = Settings::for_url(url.parse().expect("url"));
+        adjust(&mut settings);
+        let server = Server::serve_on(listener, None, store.clone(), settings).await.expect("start coupler");
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -99,6 +106,39 @@ impl TestApp {
     /// A request to `path` carrying `tenant`'s token.
     pub fn as_tenant(&self, tenant: &Tenant, method: Method, path: &str) -> RequestBuilder {
         self.request(method, path).bearer_auth(&tenant.token)
+    }
+
+    /// Registers a charger for `user` through the API; returns the answer (with `ocppUrl` and the
+    /// one-time `password`).
+    pub async fn register_charger(&self, tenant: &Tenant, user: &str, ocpp_id: &str) -> serde_json::Value {
+        let response = self
+            .as_tenant(tenant, Method::POST, &format!("/users/{user}/chargers"))
+            .json(&serde_json::json!({ "ocppId": ocpp_id, "name": "Garage" }))
+            .send()
+            .await
+            .expect("register charger");
+        assert_eq!(response.status(), 201, "charger registration refused");
+        response.json().await.expect("registration json")
+    }
+
+    /// Reads a JSON resource as `tenant`, expecting 200.
+    pub async fn get_json(&self, tenant: &Tenant, path: &str) -> serde_json::Value {
+        let response = self.as_tenant(tenant, Method::GET, path).send().await.expect("GET");
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("json")
+    }
+
+    /// Polls `GET /actions/{id}` until the action settles (or panics after 15 s).
+    pub async fn settled_action(&self, tenant: &Tenant, id: &str) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let action = self.get_json(tenant, &format!("/actions/{id}")).await;
+            if action["state"] != "PENDING" {
+                return action;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "action still pending: {action}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Stops the server gracefully.

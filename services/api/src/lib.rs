@@ -49,6 +49,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
     tags(
         (name = "authentication", description = "Access tokens for API clients"),
         (name = "users", description = "The users of an API client"),
+        (name = "chargers", description = "OCPP chargers: registration, state, sessions and control"),
         (name = "actions", description = "Asynchronous commands on vehicles and chargers, settled by observed state"),
         (name = "operations", description = "Health and metrics"),
     ),
@@ -92,6 +93,19 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             routes::users::get_user,
             routes::users::delete_user
         ))
+        .routes(routes!(
+            routes::chargers::register_charger,
+            routes::chargers::list_user_chargers
+        ))
+        .routes(routes!(routes::chargers::list_chargers))
+        .routes(routes!(
+            routes::chargers::get_charger,
+            routes::chargers::update_charger,
+            routes::chargers::delete_charger
+        ))
+        .routes(routes!(routes::chargers::list_sessions))
+        .routes(routes!(routes::chargers::charge))
+        .routes(routes!(routes::chargers::set_max_current))
         .routes(routes!(routes::actions::get_action))
         .routes(routes!(routes::actions::cancel_action))
         .routes(routes!(routes::ops::live))

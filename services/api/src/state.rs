@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coupler_core::Store;
+use coupler_engine::Engine;
 use url::Url;
 
 use crate::metrics::Metrics;
@@ -20,6 +21,10 @@ pub struct App {
     pub token_ttl: Duration,
     /// Request counts and latencies for `/metrics`.
     pub metrics: Metrics,
+    /// Carries out actions on devices.
+    pub engine: Engine,
+    /// The base chargers connect to: `ws(s)://host[:port]`, to which `/ocpp/{identity}` is added.
+    pub ocpp_base_url: Url,
 }
 
 /// Cheap-to-clone handle to [`App`], the axum state.

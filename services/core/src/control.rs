@@ -292,3 +292,9 @@ pub trait ChargerControl: Send + Sync {
     /// confirm actions as soon as state changes, without polling in a tight loop.
     async fn wait_for_change(&self, charger: &ChargerId, timeout: Duration);
 }
+
+impl std::fmt::Debug for dyn ChargerControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChargerControl")
+    }
+}

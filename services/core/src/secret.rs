@@ -19,6 +19,15 @@ pub fn generate_secret() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A charger password: 20 random bytes as 40 lowercase hex digits. That is the form OCPP 1.6's
+/// security profile gives an AuthorizationKey (a charger may send the text or the raw bytes), and it
+/// fits OCPP 2.0.1's 16 to 40 character passwords.
+pub fn generate_charger_password() -> String {
+    let mut bytes = [0u8; 20];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
 /// The SHA-256 of a secret, as lowercase hex: what is stored instead of the secret.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SecretHash(String);

@@ -35,6 +35,23 @@ pub struct Config {
     pub log: String,
     /// Log format (`COUPLER_LOG_FORMAT`).
     pub log_format: LogFormat,
+    /// A separate address for the OCPP listener (`COUPLER_OCPP_LISTEN`); chargers are also served
+    /// on the API listener.
+    pub ocpp_listen: Option<SocketAddr>,
+    /// The URL chargers are told to connect to, without `/ocpp/...` (`COUPLER_OCPP_PUBLIC_URL`).
+    pub ocpp_public_url: Option<Url>,
+    /// Admit unknown charger identities as pending instead of refusing them (`COUPLER_OCPP_ADMIT_UNKNOWN`).
+    pub ocpp_admit_unknown: bool,
+    /// Refuse chargers that did not connect over TLS (`COUPLER_OCPP_REQUIRE_TLS`).
+    pub ocpp_require_tls: bool,
+    /// Seconds to wait for a charger's answer (`COUPLER_OCPP_CALL_TIMEOUT`).
+    pub ocpp_call_timeout: u64,
+    /// Heartbeat interval given to chargers at boot, seconds (`COUPLER_OCPP_HEARTBEAT_INTERVAL`).
+    pub ocpp_heartbeat_interval: u64,
+    /// Meter sample interval set on chargers after boot, seconds (`COUPLER_OCPP_METER_INTERVAL`).
+    pub ocpp_meter_interval: u64,
+    /// Seconds an action may stay pending before it fails (`COUPLER_ACTION_TIMEOUT`).
+    pub action_timeout: u64,
 }
 
 /// The keys a config file may set: the environment variables' names without `COUPLER_`, lowercased.
@@ -47,6 +64,14 @@ struct FileConfig {
     secret_key: Option<String>,
     log: Option<String>,
     log_format: Option<String>,
+    ocpp_listen: Option<String>,
+    ocpp_public_url: Option<String>,
+    ocpp_admit_unknown: Option<String>,
+    ocpp_require_tls: Option<String>,
+    ocpp_call_timeout: Option<String>,
+    ocpp_heartbeat_interval: Option<String>,
+    ocpp_meter_interval: Option<String>,
+    action_timeout: Option<String>,
 }
 
 /// The default listen address.
@@ -98,6 +123,22 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some(other) => bail!("COUPLER_LOG_FORMAT must be 'text' or 'json', got '{other}'"),
         };
+        let ocpp_listen = pick("COUPLER_OCPP_LISTEN", from_file.ocpp_listen)
+            .map(|text| {
+                text.parse()
+                    .with_context(|| format!("COUPLER_OCPP_LISTEN must be an address like 0.0.0.0:9000, got '{text}'"))
+            })
+            .transpose()?;
+        let ocpp_public_url = pick("COUPLER_OCPP_PUBLIC_URL", from_file.ocpp_public_url)
+            .map(|text| {
+                let url =
+                    Url::parse(&text).with_context(|| format!("COUPLER_OCPP_PUBLIC_URL is not a URL: '{text}'"))?;
+                if !matches!(url.scheme(), "ws" | "wss") {
+                    bail!("COUPLER_OCPP_PUBLIC_URL must be ws:// or wss://, got '{text}'");
+                }
+                Ok(url)
+            })
+            .transpose()?;
         Ok(Self {
             listen,
             public_url,
@@ -105,6 +146,36 @@ impl Config {
             secret_key,
             log,
             log_format,
+            ocpp_listen,
+            ocpp_public_url,
+            ocpp_admit_unknown: flag(
+                "COUPLER_OCPP_ADMIT_UNKNOWN",
+                pick("COUPLER_OCPP_ADMIT_UNKNOWN", from_file.ocpp_admit_unknown),
+            )?,
+            ocpp_require_tls: flag(
+                "COUPLER_OCPP_REQUIRE_TLS",
+                pick("COUPLER_OCPP_REQUIRE_TLS", from_file.ocpp_require_tls),
+            )?,
+            ocpp_call_timeout: seconds(
+                "COUPLER_OCPP_CALL_TIMEOUT",
+                pick("COUPLER_OCPP_CALL_TIMEOUT", from_file.ocpp_call_timeout),
+                30,
+            )?,
+            ocpp_heartbeat_interval: seconds(
+                "COUPLER_OCPP_HEARTBEAT_INTERVAL",
+                pick("COUPLER_OCPP_HEARTBEAT_INTERVAL", from_file.ocpp_heartbeat_interval),
+                300,
+            )?,
+            ocpp_meter_interval: seconds(
+                "COUPLER_OCPP_METER_INTERVAL",
+                pick("COUPLER_OCPP_METER_INTERVAL", from_file.ocpp_meter_interval),
+                60,
+            )?,
+            action_timeout: seconds(
+                "COUPLER_ACTION_TIMEOUT",
+                pick("COUPLER_ACTION_TIMEOUT", from_file.action_timeout),
+                60,
+            )?,
         })
     }
 
@@ -144,6 +215,27 @@ impl Config {
             }
             Err(e) => Err(e).with_context(|| format!("cannot read the key file {}", key_path.display())),
         }
+    }
+}
+
+/// Reads a yes/no setting.
+fn flag(var: &str, value: Option<String>) -> anyhow::Result<bool> {
+    match value.as_deref() {
+        None | Some("false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some(other) => bail!("{var} must be true or false, got '{other}'"),
+    }
+}
+
+/// Reads a number of seconds from 1 to a day.
+fn seconds(var: &str, value: Option<String>, default: u64) -> anyhow::Result<u64> {
+    match value {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|s| (1..=86_400).contains(s))
+            .with_context(|| format!("{var} must be a number of seconds from 1 to 86400, got '{text}'")),
     }
 }
 
@@ -206,6 +298,11 @@ mod tests {
             ("COUPLER_PUBLIC_URL", "ftp://x"),
             ("COUPLER_SECRET_KEY", "short"),
             ("COUPLER_LOG_FORMAT", "xml"),
+            ("COUPLER_OCPP_LISTEN", "x"),
+            ("COUPLER_OCPP_PUBLIC_URL", "http://x"),
+            ("COUPLER_OCPP_ADMIT_UNKNOWN", "maybe"),
+            ("COUPLER_OCPP_CALL_TIMEOUT", "0"),
+            ("COUPLER_ACTION_TIMEOUT", "soon"),
         ] {
             let err = Config::from_sources(None, env(&[(var, value)])).unwrap_err();
             assert!(format!("{err:#}").contains(var), "{var}: {err:#}");

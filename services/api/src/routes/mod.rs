@@ -1,6 +1,7 @@
 //! Handlers, one module per area of the REST surface.
 
 pub mod actions;
+pub mod chargers;
 pub mod oauth;
 pub mod ops;
 pub mod users;

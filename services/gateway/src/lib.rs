@@ -1,0 +1,355 @@
+//! Coupler's OCPP charger gateway.
+//!
+//! Chargers connect to `ws(s)://host/ocpp/{chargePointId}`. Before the upgrade the gateway checks the
+//! identity and HTTP Basic credentials and picks the subprotocol in the charger's order of
+//! preference. Each connection then runs one session actor (`session.rs`) that owns the socket: it
+//! answers the charger's calls only after what they report is stored, keeps at most one call of its
+//! own outstanding (the rest queue), times calls out, pings, and closes when replaced, deleted, or
+//! shut down. The rest of Coupler reaches chargers only through [`ChargerControl`], which knows no
+//! OCPP version.
+
+mod handshake;
+mod session;
+mod v16;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use coupler_core::control::{ChargerCommand, ChargerControl, CommandReply, ControlError};
+use coupler_core::{ChargerId, OcppIdentity, Store};
+use coupler_ocpp::OcppVersion;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use handshake::{check_basic_auth, choose_subprotocol, AuthFailure};
+
+/// How the gateway behaves.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// How long Coupler waits for a charger to answer one of its calls.
+    pub call_timeout: Duration,
+    /// How often Coupler pings a charger.
+    pub ping_interval: Duration,
+    /// How long a ping may go unanswered before the connection counts as dead.
+    pub pong_timeout: Duration,
+    /// The heartbeat interval Coupler asks chargers for at boot.
+    pub heartbeat_interval: Duration,
+    /// The largest message (and frame) accepted from a charger, in bytes.
+    pub max_message_bytes: usize,
+    /// Admit unknown identities (no credentials needed) and answer their boot with `Pending`,
+    /// instead of refusing them with 404.
+    pub admit_unknown: bool,
+    /// Refuse connections that did not come over TLS (per `X-Forwarded-Proto` from the proxy that
+    /// terminates TLS): security profile 2 only.
+    pub require_tls: bool,
+    /// The meter sample interval set on chargers after boot.
+    pub meter_sample_interval: Duration,
+    /// The measurands asked for after boot, most wanted first.
+    pub measurands: Vec<String>,
+    /// The id tag remote starts are made with.
+    pub remote_start_id_tag: String,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            call_timeout: Duration::from_secs(30),
+            ping_interval: Duration::from_secs(60),
+            pong_timeout: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(300),
+            max_message_bytes: 64 * 1024,
+            admit_unknown: false,
+            require_tls: false,
+            meter_sample_interval: Duration::from_secs(60),
+            measurands: [
+                "Energy.Active.Import.Register",
+                "Power.Active.Import",
+                "Current.Import",
+                "Current.Offered",
+                "Voltage",
+                "SoC",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            remote_start_id_tag: "COUPLER".to_owned(),
+        }
+    }
+}
+
+/// The OCPP versions the gateway speaks, newest first.
+pub const SUPPORTED_VERSIONS: &[OcppVersion] = &[OcppVersion::V16];
+
+/// A command on its way to a session, with the means to answer it.
+#[derive(Debug)]
+pub(crate) struct Command {
+    pub(crate) command: ChargerCommand,
+    pub(crate) reply: oneshot::Sender<Result<CommandReply, ControlError>>,
+}
+
+/// How the rest of the gateway reaches a live session.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionHandle {
+    /// Distinguishes this connection from an earlier or later one of the same charger.
+    pub(crate) connection: u64,
+    pub(crate) commands: mpsc::Sender<Command>,
+    /// Cancelled to make the session close (replaced or deleted).
+    pub(crate) close: CancellationToken,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) config: GatewayConfig,
+    sessions: Mutex<HashMap<ChargerId, SessionHandle>>,
+    changes: broadcast::Sender<ChargerId>,
+    pub(crate) shutdown: CancellationToken,
+    tracker: TaskTracker,
+    next_connection: AtomicU64,
+}
+
+/// The gateway: the WebSocket endpoint and the registry of live sessions. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Gateway {
+    /// A gateway over `store`.
+    pub fn new(store: Arc<dyn Store>, config: GatewayConfig) -> Self {
+        let (changes, _) = broadcast::channel(1024);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                sessions: Mutex::new(HashMap::new()),
+                changes,
+                shutdown: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+                next_connection: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// The route `/ocpp/{chargePointId}`, to merge into the API router or serve on its own listener.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/ocpp/{charge_point_id}", get(upgrade))
+            .with_state(self.clone())
+    }
+
+    /// How many chargers are connected to this node.
+    pub fn connected_count(&self) -> usize {
+        self.sessions().len()
+    }
+
+    /// Closes every session (sending a close frame) and waits until they have all ended.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        self.inner.tracker.close();
+        self.inner.tracker.wait().await;
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<ChargerId, SessionHandle>> {
+        // A poisoned registry only means a thread panicked while holding it; the map is still sound.
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn next_connection(&self) -> u64 {
+        self.inner.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers a new session, returning the one it replaces.
+    pub(crate) fn register(&self, charger: ChargerId, handle: SessionHandle) -> Option<SessionHandle> {
+        self.sessions().insert(charger, handle)
+    }
+
+    /// Removes a session if it is still the registered one; returns whether it was.
+    pub(crate) fn deregister(&self, charger: &ChargerId, connection: u64) -> bool {
+        let mut sessions = self.sessions();
+        if sessions.get(charger).is_some_and(|h| h.connection == connection) {
+            sessions.remove(charger);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Tells waiters that something about `charger` was stored.
+    pub(crate) fn notify_change(&self, charger: &ChargerId) {
+        // No receivers is the usual case and not an error.
+        let _ = self.inner.changes.send(charger.clone());
+    }
+
+    fn handle(&self, charger: &ChargerId) -> Option<SessionHandle> {
+        self.sessions().get(charger).cloned()
+    }
+}
+
+#[async_trait]
+impl ChargerControl for Gateway {
+    async fn send(&self, charger: &ChargerId, command: ChargerCommand) -> Result<CommandReply, ControlError> {
+        let handle = self.handle(charger).ok_or(ControlError::NotConnected)?;
+        let (reply, answer) = oneshot::channel();
+        let name = command.name();
+        handle
+            .commands
+            .send(Command { command, reply })
+            .await
+            .map_err(|_| ControlError::Disconnected)?;
+        // The session times the call out once sent; this bounds the wait in its queue as well.
+        let bound = self.inner.config.call_timeout * 4;
+        match tokio::time::timeout(bound, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ControlError::Disconnected),
+            Err(_) => {
+                tracing::warn!(charger_id = %charger, command = name, "command waited too long in the queue");
+                Err(ControlError::Timeout)
+            }
+        }
+    }
+
+    fn is_connected(&self, charger: &ChargerId) -> bool {
+        self.handle(charger).is_some()
+    }
+
+    async fn disconnect(&self, charger: &ChargerId) {
+        if let Some(handle) = self.handle(charger) {
+            handle.close.cancel();
+        }
+    }
+
+    async fn wait_for_change(&self, charger: &ChargerId, timeout: Duration) {
+        let mut changes = self.inner.changes.subscribe();
+        let wait = async {
+            loop {
+                match changes.recv().await {
+                    Ok(changed) if &changed == charger => return,
+                    Ok(_) => {}
+                    // Missed messages may have included ours: treat as a change.
+                    Err(broadcast::error::RecvError::Lagged(_)) => return,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(timeout, wait).await;
+    }
+}
+
+/// A refusal before the upgrade, as problem+json like every other error Coupler answers.
+fn refuse(status: StatusCode, detail: &str) -> Response {
+    let body = serde_json::json!({
+        "type": "urn:coupler:problem:ocpp-handshake",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"coupler-ocpp\""),
+        );
+    }
+    response
+}
+
+/// The WebSocket endpoint: identity, TLS, credentials and subprotocol are settled before upgrading.
+async fn upgrade(
+    State(gateway): State<Gateway>,
+    Path(raw_identity): Path<String>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return refuse(
+                rejection.status(),
+                "this is an OCPP WebSocket endpoint; connect with a WebSocket upgrade",
+            )
+        }
+    };
+    let Ok(identity) = OcppIdentity::parse(&raw_identity) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "the charge point identity in the URL is not valid",
+        );
+    };
+    let config = &gateway.inner.config;
+    if config.require_tls {
+        let over_tls = headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|proto| proto.eq_ignore_ascii_case("https") || proto.eq_ignore_ascii_case("wss"));
+        if !over_tls {
+            return refuse(StatusCode::UNAUTHORIZED, "connect over TLS (wss://)");
+        }
+    }
+    let credentials = match gateway.inner.store.charger_credentials(&identity).await {
+        Ok(credentials) => credentials,
+        Err(e) => {
+            tracing::warn!(ocpp_id = %identity, error = %e, "cannot look up a connecting charger");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Coupler cannot check credentials right now; retry later",
+            );
+        }
+    };
+    let mode = match credentials {
+        Some(credentials) => {
+            if let Err(failure) = check_basic_auth(&headers, identity.as_str(), &credentials.password_hash) {
+                tracing::info!(ocpp_id = %identity, ?failure, "charger refused: bad credentials");
+                return refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "HTTP Basic credentials (identity and password) are required",
+                );
+            }
+            session::Mode::Registered(credentials.charger_id)
+        }
+        None if config.admit_unknown => session::Mode::Pending,
+        None => {
+            tracing::info!(ocpp_id = %identity, "charger refused: unknown identity");
+            return refuse(StatusCode::NOT_FOUND, "no charger is registered with this identity");
+        }
+    };
+    let version = choose_subprotocol(&headers, SUPPORTED_VERSIONS);
+    let upgrade = upgrade
+        .max_message_size(config.max_message_bytes)
+        .max_frame_size(config.max_message_bytes)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0);
+    let upgrade = match version {
+        Some(version) => upgrade.protocols([version.subprotocol()]),
+        None => upgrade,
+    };
+    let tracker = gateway.inner.tracker.clone();
+    let token = tracker.token();
+    upgrade
+        .on_failed_upgrade(|e| tracing::debug!(error = %e, "WebSocket upgrade failed"))
+        .on_upgrade(move |socket| async move {
+            let _tracked = token;
+            match version {
+                Some(version) => session::run(gateway, identity, version, mode, socket).await,
+                None => session::refuse_subprotocol(identity, socket).await,
+            }
+        })
+}

@@ -1,0 +1,320 @@
+//! One actor per connected charger. It alone owns the socket, so ordering questions have one answer:
+//! the charger's calls are handled one at a time, in order, each answered after what it reports is
+//! stored; Coupler's own calls go out one at a time, the next only after the previous one is
+//! answered or timed out.
+
+use std::time::Duration;
+
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
+use coupler_core::control::ControlError;
+use coupler_core::{time, ChargerId, OcppIdentity};
+use coupler_ocpp::rpc::Frame;
+use coupler_ocpp::OcppVersion;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::v16 as handlers;
+use crate::{Command, Gateway, SessionHandle};
+
+/// Whom a connection belongs to.
+#[derive(Debug, Clone)]
+pub(crate) enum Mode {
+    /// A registered charger that passed authentication.
+    Registered(ChargerId),
+    /// An unknown identity admitted so operators can see it; its boot is answered `Pending` and
+    /// nothing it reports is stored.
+    Pending,
+}
+
+/// Coupler's call waiting for the charger's answer.
+struct Pending {
+    message_id: String,
+    action: &'static str,
+    reply: oneshot::Sender<Result<coupler_core::control::CommandReply, ControlError>>,
+    deadline: Instant,
+}
+
+/// Why the loop ended, which decides the close frame.
+enum Ending {
+    ChargerClosed,
+    SocketError,
+    Replaced,
+    ShuttingDown,
+    PongTimeout,
+}
+
+/// Completes a handshake that offered no subprotocol Coupler speaks, then closes: OCPP-J says to
+/// answer without the header and close, rather than refuse the upgrade.
+pub(crate) async fn refuse_subprotocol(identity: OcppIdentity, mut socket: WebSocket) {
+    tracing::info!(ocpp_id = %identity, "charger offered no supported OCPP subprotocol; closing");
+    let frame = CloseFrame {
+        code: close_code::PROTOCOL,
+        reason: "no supported OCPP subprotocol (ocpp1.6)".into(),
+    };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+/// Runs a connection until it ends.
+pub(crate) async fn run(gateway: Gateway, identity: OcppIdentity, version: OcppVersion, mode: Mode, socket: WebSocket) {
+    let connection = gateway.next_connection();
+    let charger_id = match &mode {
+        Mode::Registered(id) => Some(id.clone()),
+        Mode::Pending => None,
+    };
+    let span = tracing::info_span!(
+        "charger_session",
+        ocpp_id = %identity,
+        charger_id = charger_id.as_ref().map(|id| id.as_str()).unwrap_or("pending"),
+        version = %version,
+        connection,
+    );
+    async move {
+        let (commands, queue) = mpsc::channel(16);
+        let close = CancellationToken::new();
+        if let Some(id) = &charger_id {
+            let handle = SessionHandle {
+                connection,
+                commands,
+                close: close.clone(),
+            };
+            if let Some(replaced) = gateway.register(id.clone(), handle) {
+                tracing::info!(
+                    replaced = replaced.connection,
+                    "a new connection replaces the previous one"
+                );
+                replaced.close.cancel();
+            }
+            if let Err(e) = gateway
+                .inner
+                .store
+                .record_connection(id, Some(protocol(version)), true, time::now())
+                .await
+            {
+                tracing::warn!(error = %e, "cannot record the connection");
+            }
+            gateway.notify_change(id);
+            // Learn the connectors' state now, rather than at the charger's next change.
+            let control = gateway.clone();
+            let id = id.clone();
+            tokio::spawn(async move { handlers::after_connect(control, id).await }.in_current_span());
+        }
+        tracing::info!("charger connected");
+        let mut session = Session {
+            gateway: gateway.clone(),
+            charger_id: charger_id.clone(),
+            socket,
+            pending: None,
+            next_message_id: 1,
+        };
+        let ending = session.serve(queue, &close).await;
+        session.finish(ending, connection).await;
+    }
+    .instrument(span)
+    .await;
+}
+
+fn protocol(version: OcppVersion) -> coupler_core::charger::OcppProtocol {
+    match version {
+        OcppVersion::V16 => coupler_core::charger::OcppProtocol::V16,
+        OcppVersion::V201 => coupler_core::charger::OcppProtocol::V201,
+    }
+}
+
+struct Session {
+    gateway: Gateway,
+    charger_id: Option<ChargerId>,
+    socket: WebSocket,
+    pending: Option<Pending>,
+    next_message_id: u64,
+}
+
+impl Session {
+    async fn serve(&mut self, mut queue: mpsc::Receiver<Command>, close: &CancellationToken) -> Ending {
+        let config = self.gateway.inner.config.clone();
+        let shutdown = self.gateway.inner.shutdown.clone();
+        let mut ping = tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut unanswered_ping: Option<Instant> = None;
+        loop {
+            let deadline = self.pending.as_ref().map(|p| p.deadline);
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Ending::ShuttingDown,
+                _ = close.cancelled() => return Ending::Replaced,
+                incoming = self.socket.recv() => {
+                    // Any frame shows the charger is alive.
+                    unanswered_ping = None;
+                    match incoming {
+                        None | Some(Ok(Message::Close(_))) => return Ending::ChargerClosed,
+                        Some(Err(e)) => {
+                            tracing::info!(error = %e, "connection error");
+                            return Ending::SocketError;
+                        }
+                        Some(Ok(Message::Text(text))) => {
+                            if self.on_text(text.as_str()).await.is_err() {
+                                return Ending::SocketError;
+                            }
+                        }
+                        Some(Ok(Message::Binary(_))) => tracing::warn!("ignored a binary frame: OCPP-J uses text frames"),
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    }
+                }
+                command = queue.recv(), if self.pending.is_none() => {
+                    if let Some(command) = command {
+                        if self.send_call(command, config.call_timeout).await.is_err() {
+                            return Ending::SocketError;
+                        }
+                    }
+                }
+                _ = sleep_until_opt(deadline), if deadline.is_some() => {
+                    if let Some(pending) = self.pending.take() {
+                        tracing::warn!(action = pending.action, message_id = %pending.message_id, "the charger did not answer in time");
+                        let _ = pending.reply.send(Err(ControlError::Timeout));
+                    }
+                }
+                _ = ping.tick() => {
+                    if let Some(since) = unanswered_ping {
+                        if since.elapsed() >= config.pong_timeout {
+                            return Ending::PongTimeout;
+                        }
+                    } else {
+                        unanswered_ping = Some(Instant::now());
+                        if self.socket.send(Message::Ping(Default::default())).await.is_err() {
+                            return Ending::SocketError;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles one text frame; an error means the socket is gone.
+    async fn on_text(&mut self, text: &str) -> Result<(), axum::Error> {
+        match Frame::parse(text) {
+            Err(error) => {
+                tracing::info!(error = %error.description, "malformed frame");
+                match error.answer(OcppVersion::V16) {
+                    Some(answer) => self.send_frame(&answer).await,
+                    None => Ok(()),
+                }
+            }
+            Ok(Frame::Call { id, action, payload }) => {
+                let answer =
+                    handlers::handle_call(&self.gateway, self.charger_id.as_ref(), &id, &action, &payload).await;
+                self.send_frame(&answer).await
+            }
+            Ok(Frame::CallResult { id, payload }) => {
+                match self.pending.take_if(|p| p.message_id == id) {
+                    Some(pending) => {
+                        let reply = handlers::decode_reply(pending.action, &payload);
+                        let _ = pending.reply.send(reply);
+                    }
+                    None => tracing::info!(message_id = %id, "ignored a CALLRESULT that answers no call of ours"),
+                }
+                Ok(())
+            }
+            Ok(Frame::CallError {
+                id, code, description, ..
+            }) => {
+                match self.pending.take_if(|p| p.message_id == id) {
+                    Some(pending) => {
+                        tracing::info!(action = pending.action, %code, %description, "the charger answered with an error");
+                        let _ = pending.reply.send(Err(ControlError::CallError { code, description }));
+                    }
+                    None => tracing::info!(message_id = %id, "ignored a CALLERROR that answers no call of ours"),
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn send_call(&mut self, command: Command, timeout: Duration) -> Result<(), axum::Error> {
+        let request = match handlers::encode_command(&command.command, &self.gateway.inner.config) {
+            Ok(request) => request,
+            Err(e) => {
+                let _ = command.reply.send(Err(e));
+                return Ok(());
+            }
+        };
+        let message_id = self.next_message_id.to_string();
+        self.next_message_id += 1;
+        let frame = match request.to_call(message_id.clone()) {
+            Ok(frame) => frame,
+            Err(e) => {
+                let _ = command.reply.send(Err(ControlError::Unsupported(e.to_string())));
+                return Ok(());
+            }
+        };
+        let action = request.action().as_str();
+        tracing::debug!(action, %message_id, "sending a call");
+        self.send_frame(&frame).await?;
+        self.pending = Some(Pending {
+            message_id,
+            action,
+            reply: command.reply,
+            deadline: Instant::now() + timeout,
+        });
+        Ok(())
+    }
+
+    async fn send_frame(&mut self, frame: &Frame) -> Result<(), axum::Error> {
+        self.socket.send(Message::Text(frame.to_text().into())).await
+    }
+
+    /// Answers whatever still waits, closes the socket, and records the disconnection unless a
+    /// newer connection of the same charger already took over.
+    async fn finish(mut self, ending: Ending, connection: u64) {
+        let (code, reason) = match ending {
+            Ending::ShuttingDown => (close_code::AWAY, "Coupler is shutting down"),
+            Ending::Replaced => (close_code::NORMAL, "closed by Coupler (replaced or removed)"),
+            Ending::PongTimeout => (close_code::AWAY, "no pong"),
+            Ending::ChargerClosed | Ending::SocketError => (close_code::NORMAL, ""),
+        };
+        if !matches!(ending, Ending::ChargerClosed | Ending::SocketError) {
+            let _ = self
+                .socket
+                .send(Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                })))
+                .await;
+        }
+        if let Some(pending) = self.pending.take() {
+            let _ = pending.reply.send(Err(ControlError::Disconnected));
+        }
+        if let Some(id) = &self.charger_id {
+            if self.gateway.deregister(id, connection) {
+                if let Err(e) = self
+                    .gateway
+                    .inner
+                    .store
+                    .record_connection(id, None, false, time::now())
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot record the disconnection");
+                }
+                self.gateway.notify_change(id);
+            }
+        }
+        tracing::info!(reason = ending_name(&ending), "charger disconnected");
+    }
+}
+
+fn ending_name(ending: &Ending) -> &'static str {
+    match ending {
+        Ending::ChargerClosed => "closed by the charger",
+        Ending::SocketError => "connection error",
+        Ending::Replaced => "replaced or removed",
+        Ending::ShuttingDown => "shutdown",
+        Ending::PongTimeout => "pong timeout",
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,739 @@
+//! OCPP 1.6J: the charger's calls turned into stored facts, and the control port's commands turned
+//! into 1.6 calls.
+
+use chrono::Utc;
+use coupler_core::charger::{normalise_reading, power_delivery_from_ocpp16, ChargerInfo, ConnectorStatus, MeterSample};
+use coupler_core::control::{
+    ChargerCommand, ChargerControl, ChargingLimit, CommandReply, ConfigurationEntry, ControlError, LimitPeriod,
+    LimitPurpose, RateUnit, TriggerKind,
+};
+use coupler_core::store::{SessionStart, SessionStop};
+use coupler_core::{time, ChargerId, StoreError};
+use coupler_ocpp::rpc::Frame;
+use coupler_ocpp::v16::{self, Request, Response};
+use coupler_ocpp::v16::{
+    AuthorizationStatus, AvailabilityType, ChargingProfile, ChargingProfileKind, ChargingProfilePurpose,
+    ChargingRateUnit, ChargingSchedule, ChargingSchedulePeriod, CiString, DataTransferStatus, IdTagInfo,
+    MessageTrigger, MeterValue, RegistrationStatus, ResetType,
+};
+use coupler_ocpp::{ErrorCode, OcppVersion};
+use serde_json::Value;
+
+use crate::{Gateway, GatewayConfig};
+
+/// Answers one call from the charger. What it reports is stored before the answer is built; when
+/// storing fails the charger gets an error and will send it again, so nothing acknowledged is lost.
+pub(crate) async fn handle_call(
+    gateway: &Gateway,
+    charger: Option<&ChargerId>,
+    message_id: &str,
+    action: &str,
+    payload: &Value,
+) -> Frame {
+    let request = match v16::parse_charge_point_request(action, payload) {
+        Ok(request) => request,
+        Err(refusal) => {
+            tracing::info!(action, error = %refusal, "refused a call");
+            return refusal.call_error(message_id, OcppVersion::V16);
+        }
+    };
+    let Some(charger) = charger else {
+        return pending_answer(message_id, request, gateway);
+    };
+    let outcome = answer(gateway, charger, request).await;
+    match outcome.and_then(|response| {
+        response
+            .to_call_result(message_id)
+            .map_err(|e| Failure::Internal(e.to_string()))
+    }) {
+        Ok(frame) => {
+            gateway.notify_change(charger);
+            frame
+        }
+        Err(Failure::Store(e)) => {
+            tracing::error!(action, error = %e, "cannot store what the charger reported");
+            Frame::call_error(
+                message_id,
+                ErrorCode::InternalError,
+                OcppVersion::V16,
+                "temporarily unable to store; retry",
+            )
+        }
+        Err(Failure::Internal(e)) => {
+            tracing::error!(action, error = %e, "cannot answer a call");
+            Frame::call_error(message_id, ErrorCode::InternalError, OcppVersion::V16, "internal error")
+        }
+        Err(Failure::Refused(code, description)) => Frame::call_error(message_id, code, OcppVersion::V16, &description),
+    }
+}
+
+enum Failure {
+    Store(StoreError),
+    Internal(String),
+    Refused(ErrorCode, String),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+fn accepted_tag() -> IdTagInfo {
+    IdTagInfo {
+        expiry_date: None,
+        parent_id_tag: None,
+        status: AuthorizationStatus::Accepted,
+    }
+}
+
+fn interval_secs(duration: std::time::Duration) -> i32 {
+    i32::try_from(duration.as_secs()).unwrap_or(i32::MAX)
+}
+
+/// An admitted unknown identity: its boot is answered `Pending` so it retries later; nothing else
+/// is accepted from it.
+fn pending_answer(message_id: &str, request: Request, gateway: &Gateway) -> Frame {
+    let response = match request {
+        Request::BootNotification(boot) => {
+            tracing::info!(
+                vendor = boot.charge_point_vendor.as_str(),
+                model = boot.charge_point_model.as_str(),
+                "unknown charger booted; answered Pending"
+            );
+            Response::BootNotification(v16::BootNotificationResponse {
+                status: RegistrationStatus::Pending,
+                current_time: Utc::now(),
+                interval: interval_secs(gateway.inner.config.heartbeat_interval),
+            })
+        }
+        Request::Heartbeat(_) => Response::Heartbeat(v16::HeartbeatResponse {
+            current_time: Utc::now(),
+        }),
+        _ => {
+            return Frame::call_error(
+                message_id,
+                ErrorCode::SecurityError,
+                OcppVersion::V16,
+                "this charger is not registered",
+            );
+        }
+    };
+    response
+        .to_call_result(message_id)
+        .unwrap_or_else(|e| Frame::call_error(message_id, ErrorCode::InternalError, OcppVersion::V16, &e.to_string()))
+}
+
+async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Result<Response, Failure> {
+    let store = &gateway.inner.store;
+    let now = time::now();
+    Ok(match request {
+        Request::BootNotification(boot) => {
+            let info = ChargerInfo {
+                vendor: Some(boot.charge_point_vendor.into_inner()),
+                model: Some(boot.charge_point_model.into_inner()),
+                serial_number: boot
+                    .charge_point_serial_number
+                    .or(boot.charge_box_serial_number)
+                    .map(CiString::into_inner),
+                firmware_version: boot.firmware_version.map(CiString::into_inner),
+            };
+            store.record_boot(charger, &info, now).await?;
+            tracing::info!(vendor = ?info.vendor, model = ?info.model, firmware = ?info.firmware_version, "charger booted");
+            let control = gateway.clone();
+            let id = charger.clone();
+            // After the answer is on its way: configure meter values. Runs through the session's
+            // queue like any other command.
+            tokio::spawn(tracing::Instrument::in_current_span(async move {
+                after_boot(control, id).await
+            }));
+            Response::BootNotification(v16::BootNotificationResponse {
+                status: RegistrationStatus::Accepted,
+                current_time: Utc::now(),
+                interval: interval_secs(gateway.inner.config.heartbeat_interval),
+            })
+        }
+        Request::Heartbeat(_) => {
+            store.record_seen(charger, now).await?;
+            Response::Heartbeat(v16::HeartbeatResponse {
+                current_time: Utc::now(),
+            })
+        }
+        Request::StatusNotification(status) => {
+            let connector_id = u32::try_from(status.connector_id).map_err(|_| {
+                Failure::Refused(
+                    ErrorCode::PropertyConstraintViolation,
+                    "connectorId must not be negative".into(),
+                )
+            })?;
+            let record = ConnectorStatus {
+                connector_id,
+                status: status.status.as_str().to_owned(),
+                error_code: status.error_code.as_str().to_owned(),
+                info: status.info.map(CiString::into_inner),
+                power_delivery_state: power_delivery_from_ocpp16(status.status.as_str()),
+                updated_at: now,
+            };
+            store.record_status(charger, &record).await?;
+            Response::StatusNotification(v16::StatusNotificationResponse {})
+        }
+        Request::Authorize(authorize) => {
+            store.record_id_tag(charger, authorize.id_tag.as_str(), now).await?;
+            Response::Authorize(v16::AuthorizeResponse {
+                id_tag_info: accepted_tag(),
+            })
+        }
+        Request::StartTransaction(start) => {
+            let connector_id = u32::try_from(start.connector_id)
+                .ok()
+                .filter(|c| *c > 0)
+                .ok_or_else(|| {
+                    Failure::Refused(
+                        ErrorCode::PropertyConstraintViolation,
+                        "connectorId must be 1 or more".into(),
+                    )
+                })?;
+            store.record_id_tag(charger, start.id_tag.as_str(), now).await?;
+            let transaction_id = store
+                .start_session(
+                    charger,
+                    &SessionStart {
+                        connector_id,
+                        id_tag: Some(start.id_tag.as_str()),
+                        meter_start_wh: f64::from(start.meter_start),
+                        started_at: start.timestamp,
+                    },
+                )
+                .await?;
+            let transaction_id = i32::try_from(transaction_id)
+                .map_err(|_| Failure::Internal(format!("transaction id {transaction_id} exceeds OCPP 1.6's range")))?;
+            tracing::info!(transaction_id, connector_id, "transaction started");
+            Response::StartTransaction(v16::StartTransactionResponse {
+                id_tag_info: accepted_tag(),
+                transaction_id,
+            })
+        }
+        Request::StopTransaction(stop) => {
+            let samples = samples_of(stop.transaction_data.as_deref().unwrap_or_default());
+            let known = store
+                .stop_session(
+                    charger,
+                    &SessionStop {
+                        transaction_id: i64::from(stop.transaction_id),
+                        meter_stop_wh: f64::from(stop.meter_stop),
+                        stopped_at: stop.timestamp,
+                        reason: Some(stop.reason.map_or("Local", |r| r.as_str())),
+                        samples: &samples,
+                    },
+                )
+                .await?;
+            if known {
+                tracing::info!(transaction_id = stop.transaction_id, "transaction stopped");
+            } else {
+                // Answered all the same: a charger refused here would retry the stop forever.
+                tracing::warn!(
+                    transaction_id = stop.transaction_id,
+                    "stop for an unknown transaction; readings kept"
+                );
+            }
+            Response::StopTransaction(v16::StopTransactionResponse {
+                id_tag_info: stop.id_tag.map(|_| accepted_tag()),
+            })
+        }
+        Request::MeterValues(values) => {
+            let connector_id = u32::try_from(values.connector_id).map_err(|_| {
+                Failure::Refused(
+                    ErrorCode::PropertyConstraintViolation,
+                    "connectorId must not be negative".into(),
+                )
+            })?;
+            let samples = samples_of(&values.meter_value);
+            store
+                .record_meter_values(charger, connector_id, values.transaction_id.map(i64::from), &samples)
+                .await?;
+            Response::MeterValues(v16::MeterValuesResponse {})
+        }
+        Request::DataTransfer(transfer) => {
+            tracing::info!(vendor_id = transfer.vendor_id.as_str(), message_id = ?transfer.message_id, "data transfer from an unknown vendor");
+            store.record_seen(charger, now).await?;
+            Response::DataTransfer(v16::DataTransferResponse {
+                status: DataTransferStatus::UnknownVendorId,
+                data: None,
+            })
+        }
+        Request::DiagnosticsStatusNotification(notification) => {
+            tracing::info!(status = notification.status.as_str(), "diagnostics status");
+            store.record_seen(charger, now).await?;
+            Response::DiagnosticsStatusNotification(v16::DiagnosticsStatusNotificationResponse {})
+        }
+        Request::FirmwareStatusNotification(notification) => {
+            store
+                .record_firmware_status(charger, notification.status.as_str(), now)
+                .await?;
+            Response::FirmwareStatusNotification(v16::FirmwareStatusNotificationResponse {})
+        }
+        other => {
+            // parse_charge_point_request lets through only what a charge point may send.
+            return Err(Failure::Refused(
+                ErrorCode::NotSupported,
+                format!("{} is not sent by a charge point", other.action().as_str()),
+            ));
+        }
+    })
+}
+
+/// Meter values as Coupler stores them: numbers in normalised units. Signed or unreadable values
+/// are left out (they are kept nowhere else, but cannot be used as numbers either).
+fn samples_of(values: &[MeterValue]) -> Vec<MeterSample> {
+    values
+        .iter()
+        .flat_map(|value| {
+            value.sampled_value.iter().filter_map(move |sampled| {
+                let number: f64 = sampled.value.trim().parse().ok().filter(|v: &f64| v.is_finite())?;
+                let unit = sampled.unit.map_or("Wh", |u| u.as_str());
+                let unit = if unit == "Celcius" { "Celsius" } else { unit };
+                let (number, unit) = normalise_reading(number, unit);
+                Some(MeterSample {
+                    sampled_at: value.timestamp,
+                    measurand: sampled
+                        .measurand
+                        .map_or("Energy.Active.Import.Register", |m| m.as_str())
+                        .to_owned(),
+                    phase: sampled.phase.map(|p| p.as_str().to_owned()),
+                    unit,
+                    value: number,
+                    context: sampled.context.map(|c| c.as_str().to_owned()),
+                })
+            })
+        })
+        .collect()
+}
+
+fn ci<const N: usize>(text: &str, what: &str) -> Result<CiString<N>, ControlError> {
+    CiString::new(text).map_err(|e| ControlError::Unsupported(format!("{what}: {e}")))
+}
+
+fn int(value: impl TryInto<i32>, what: &str) -> Result<i32, ControlError> {
+    value
+        .try_into()
+        .map_err(|_| ControlError::Unsupported(format!("{what} is out of OCPP 1.6's range")))
+}
+
+fn profile(limit: &ChargingLimit) -> Result<ChargingProfile, ControlError> {
+    let periods = limit
+        .periods
+        .iter()
+        .map(|p| {
+            Ok(ChargingSchedulePeriod {
+                start_period: int(p.start_offset_s, "startPeriod")?,
+                // OCPP wants a multiple of 0.1; round rather than refuse a computed limit.
+                limit: (p.limit * 10.0).round() / 10.0,
+                number_phases: p.phases.map(i32::from),
+            })
+        })
+        .collect::<Result<Vec<_>, ControlError>>()?;
+    Ok(ChargingProfile {
+        charging_profile_id: limit.profile_id,
+        transaction_id: limit.transaction_id.map(|t| int(t, "transactionId")).transpose()?,
+        stack_level: limit.stack_level,
+        charging_profile_purpose: match limit.purpose {
+            LimitPurpose::Transaction => ChargingProfilePurpose::TxProfile,
+            LimitPurpose::TransactionDefault => ChargingProfilePurpose::TxDefaultProfile,
+            LimitPurpose::StationMax => ChargingProfilePurpose::ChargePointMaxProfile,
+        },
+        charging_profile_kind: if limit.start.is_some() {
+            ChargingProfileKind::Absolute
+        } else {
+            ChargingProfileKind::Relative
+        },
+        recurrency_kind: None,
+        valid_from: limit.valid_from,
+        valid_to: limit.valid_to,
+        charging_schedule: ChargingSchedule {
+            duration: None,
+            start_schedule: limit.start,
+            charging_rate_unit: rate_unit(limit.unit),
+            charging_schedule_period: periods,
+            min_charging_rate: None,
+        },
+    })
+}
+
+fn rate_unit(unit: RateUnit) -> ChargingRateUnit {
+    match unit {
+        RateUnit::Amperes => ChargingRateUnit::A,
+        RateUnit::Watts => ChargingRateUnit::W,
+    }
+}
+
+/// Expresses a version-neutral command as an OCPP 1.6 call.
+pub(crate) fn encode_command(command: &ChargerCommand, config: &GatewayConfig) -> Result<Request, ControlError> {
+    let _ = config;
+    Ok(match command {
+        ChargerCommand::RemoteStart {
+            connector_id,
+            id_tag,
+            limit,
+        } => Request::RemoteStartTransaction(v16::RemoteStartTransactionRequest {
+            connector_id: connector_id.map(|c| int(c, "connectorId")).transpose()?,
+            id_tag: ci(id_tag, "idTag")?,
+            charging_profile: limit.as_ref().map(profile).transpose()?,
+        }),
+        ChargerCommand::RemoteStop { transaction_id } => {
+            Request::RemoteStopTransaction(v16::RemoteStopTransactionRequest {
+                transaction_id: int(*transaction_id, "transactionId")?,
+            })
+        }
+        ChargerCommand::SetLimit { connector_id, limit } => {
+            Request::SetChargingProfile(v16::SetChargingProfileRequest {
+                connector_id: int(*connector_id, "connectorId")?,
+                cs_charging_profiles: profile(limit)?,
+            })
+        }
+        ChargerCommand::ClearLimit {
+            profile_id,
+            connector_id,
+            purpose,
+            stack_level,
+        } => Request::ClearChargingProfile(v16::ClearChargingProfileRequest {
+            id: *profile_id,
+            connector_id: connector_id.map(|c| int(c, "connectorId")).transpose()?,
+            charging_profile_purpose: purpose.map(|p| match p {
+                LimitPurpose::Transaction => ChargingProfilePurpose::TxProfile,
+                LimitPurpose::TransactionDefault => ChargingProfilePurpose::TxDefaultProfile,
+                LimitPurpose::StationMax => ChargingProfilePurpose::ChargePointMaxProfile,
+            }),
+            stack_level: *stack_level,
+        }),
+        ChargerCommand::GetCompositeSchedule {
+            connector_id,
+            duration_s,
+            unit,
+        } => Request::GetCompositeSchedule(v16::GetCompositeScheduleRequest {
+            connector_id: int(*connector_id, "connectorId")?,
+            duration: int(*duration_s, "duration")?,
+            charging_rate_unit: unit.map(rate_unit),
+        }),
+        ChargerCommand::ChangeConfiguration { key, value } => {
+            Request::ChangeConfiguration(v16::ChangeConfigurationRequest {
+                key: ci(key, "key")?,
+                value: ci(value, "value")?,
+            })
+        }
+        ChargerCommand::GetConfiguration { keys } => Request::GetConfiguration(v16::GetConfigurationRequest {
+            key: if keys.is_empty() {
+                None
+            } else {
+                Some(keys.iter().map(|k| ci(k, "key")).collect::<Result<_, _>>()?)
+            },
+        }),
+        ChargerCommand::Trigger { message, connector_id } => Request::TriggerMessage(v16::TriggerMessageRequest {
+            requested_message: match message {
+                TriggerKind::BootNotification => MessageTrigger::BootNotification,
+                TriggerKind::Heartbeat => MessageTrigger::Heartbeat,
+                TriggerKind::MeterValues => MessageTrigger::MeterValues,
+                TriggerKind::StatusNotification => MessageTrigger::StatusNotification,
+                TriggerKind::FirmwareStatusNotification => MessageTrigger::FirmwareStatusNotification,
+                TriggerKind::DiagnosticsStatusNotification => MessageTrigger::DiagnosticsStatusNotification,
+            },
+            connector_id: connector_id.map(|c| int(c, "connectorId")).transpose()?,
+        }),
+        ChargerCommand::Reset { hard } => Request::Reset(v16::ResetRequest {
+            kind: if *hard { ResetType::Hard } else { ResetType::Soft },
+        }),
+        ChargerCommand::ChangeAvailability {
+            connector_id,
+            operative,
+        } => Request::ChangeAvailability(v16::ChangeAvailabilityRequest {
+            connector_id: int(*connector_id, "connectorId")?,
+            kind: if *operative {
+                AvailabilityType::Operative
+            } else {
+                AvailabilityType::Inoperative
+            },
+        }),
+        ChargerCommand::UnlockConnector { connector_id } => Request::UnlockConnector(v16::UnlockConnectorRequest {
+            connector_id: int(*connector_id, "connectorId")?,
+        }),
+    })
+}
+
+fn status(accepted: bool, status: &str) -> CommandReply {
+    CommandReply::Status {
+        accepted,
+        status: status.to_owned(),
+    }
+}
+
+/// Reads the charger's answer to one of Coupler's calls.
+pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply, ControlError> {
+    let response = v16::parse_response(action, payload).map_err(|e| ControlError::InvalidReply(e.to_string()))?;
+    Ok(match response {
+        Response::RemoteStartTransaction(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::RemoteStopTransaction(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::SetChargingProfile(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::ClearChargingProfile(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::ChangeConfiguration(r) => status(
+            matches!(r.status.as_str(), "Accepted" | "RebootRequired"),
+            r.status.as_str(),
+        ),
+        Response::TriggerMessage(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::Reset(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::ChangeAvailability(r) => status(r.status.as_str() != "Rejected", r.status.as_str()),
+        Response::UnlockConnector(r) => status(r.status.as_str() == "Unlocked", r.status.as_str()),
+        Response::GetConfiguration(r) => CommandReply::Configuration {
+            entries: r
+                .configuration_key
+                .unwrap_or_default()
+                .into_iter()
+                .map(|kv| ConfigurationEntry {
+                    key: kv.key.into_inner(),
+                    value: kv.value.map(CiString::into_inner),
+                    readonly: kv.readonly,
+                })
+                .collect(),
+            unknown: r
+                .unknown_key
+                .unwrap_or_default()
+                .into_iter()
+                .map(CiString::into_inner)
+                .collect(),
+        },
+        Response::GetCompositeSchedule(r) => {
+            let schedule = r.charging_schedule;
+            CommandReply::CompositeSchedule {
+                accepted: r.status.as_str() == "Accepted",
+                unit: schedule.as_ref().map(|s| match s.charging_rate_unit {
+                    ChargingRateUnit::A => RateUnit::Amperes,
+                    ChargingRateUnit::W => RateUnit::Watts,
+                }),
+                periods: schedule
+                    .map(|s| {
+                        s.charging_schedule_period
+                            .iter()
+                            .map(|p| LimitPeriod {
+                                start_offset_s: u32::try_from(p.start_period).unwrap_or(0),
+                                limit: p.limit,
+                                phases: p.number_phases.and_then(|n| u8::try_from(n).ok()),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+        }
+        other => {
+            return Err(ControlError::InvalidReply(format!(
+                "unexpected answer to {}",
+                other.action().as_str()
+            )))
+        }
+    })
+}
+
+/// Right after a connection opens: ask for the connectors' statuses, so the state is fresh even when
+/// the charger does not reboot on reconnecting.
+pub(crate) async fn after_connect(gateway: Gateway, charger: ChargerId) {
+    let trigger = ChargerCommand::Trigger {
+        message: TriggerKind::StatusNotification,
+        connector_id: None,
+    };
+    if let Err(e) = gateway.send(&charger, trigger).await {
+        tracing::debug!(error = %e, "could not trigger status notifications");
+    }
+}
+
+/// After a boot: read the configuration, then set the meter sample interval and the measurands
+/// Coupler uses, falling back to the essential ones when the charger refuses the full list.
+pub(crate) async fn after_boot(gateway: Gateway, charger: ChargerId) {
+    let config = gateway.inner.config.clone();
+    let keys = match gateway
+        .send(&charger, ChargerCommand::GetConfiguration { keys: Vec::new() })
+        .await
+    {
+        Ok(CommandReply::Configuration { entries, .. }) => entries,
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            tracing::info!(error = %e, "could not read the charger's configuration");
+            Vec::new()
+        }
+    };
+    let value_of = |key: &str| {
+        keys.iter()
+            .find(|e| e.key.eq_ignore_ascii_case(key))
+            .and_then(|e| e.value.clone())
+    };
+    let interval = config.meter_sample_interval.as_secs().to_string();
+    if value_of("MeterValueSampleInterval").as_deref() != Some(interval.as_str()) {
+        change(&gateway, &charger, "MeterValueSampleInterval", &interval).await;
+    }
+    let wanted = config.measurands.join(",");
+    if value_of("MeterValuesSampledData").as_deref() != Some(wanted.as_str())
+        && !change(&gateway, &charger, "MeterValuesSampledData", &wanted).await
+    {
+        let essential = "Energy.Active.Import.Register,Power.Active.Import,Current.Import";
+        change(&gateway, &charger, "MeterValuesSampledData", essential).await;
+    }
+}
+
+async fn change(gateway: &Gateway, charger: &ChargerId, key: &str, value: &str) -> bool {
+    let command = ChargerCommand::ChangeConfiguration {
+        key: key.to_owned(),
+        value: value.to_owned(),
+    };
+    match gateway.send(charger, command).await {
+        Ok(reply) if reply.is_accepted() => {
+            tracing::info!(key, value, "configuration set");
+            true
+        }
+        Ok(reply) => {
+            tracing::info!(key, value, ?reply, "the charger refused a configuration change");
+            false
+        }
+        Err(e) => {
+            tracing::info!(key, error = %e, "could not change the configuration");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use coupler_ocpp::v16::{Measurand, SampledValue, UnitOfMeasure};
+
+    use super::*;
+
+    fn sampled(value: &str, measurand: Option<Measurand>, unit: Option<UnitOfMeasure>) -> SampledValue {
+        SampledValue {
+            value: value.into(),
+            context: None,
+            format: None,
+            measurand,
+            phase: None,
+            location: None,
+            unit,
+        }
+    }
+
+    #[test]
+    fn meter_values_become_samples_in_normalised_units() {
+        let values = [MeterValue {
+            timestamp: Utc::now(),
+            sampled_value: vec![
+                sampled("12.5", None, Some(UnitOfMeasure::Kwh)),
+                sampled("7.2", Some(Measurand::PowerActiveImport), Some(UnitOfMeasure::Kw)),
+                sampled("not-a-number", Some(Measurand::CurrentImport), Some(UnitOfMeasure::A)),
+            ],
+        }];
+        let samples = samples_of(&values);
+        assert_eq!(samples.len(), 2, "an unreadable value is left out");
+        assert_eq!(
+            (
+                samples[0].measurand.as_str(),
+                samples[0].value,
+                samples[0].unit.as_str()
+            ),
+            ("Energy.Active.Import.Register", 12_500.0, "Wh")
+        );
+        assert_eq!((samples[1].value, samples[1].unit.as_str()), (7200.0, "W"));
+    }
+
+    #[test]
+    fn every_command_becomes_a_valid_16_call() {
+        let limit = ChargingLimit::constant(100, LimitPurpose::Transaction, 1, RateUnit::Amperes, 16.04);
+        let commands = [
+            ChargerCommand::RemoteStart {
+                connector_id: Some(1),
+                id_tag: "COUPLER".into(),
+                limit: Some(limit.clone()),
+            },
+            ChargerCommand::RemoteStop { transaction_id: 42 },
+            ChargerCommand::SetLimit {
+                connector_id: 1,
+                limit: ChargingLimit {
+                    transaction_id: Some(42),
+                    ..limit.clone()
+                },
+            },
+            ChargerCommand::ClearLimit {
+                profile_id: Some(100),
+                connector_id: None,
+                purpose: Some(LimitPurpose::TransactionDefault),
+                stack_level: None,
+            },
+            ChargerCommand::GetCompositeSchedule {
+                connector_id: 1,
+                duration_s: 60,
+                unit: Some(RateUnit::Amperes),
+            },
+            ChargerCommand::ChangeConfiguration {
+                key: "MeterValueSampleInterval".into(),
+                value: "60".into(),
+            },
+            ChargerCommand::GetConfiguration { keys: vec![] },
+            ChargerCommand::Trigger {
+                message: TriggerKind::StatusNotification,
+                connector_id: Some(1),
+            },
+            ChargerCommand::Reset { hard: false },
+            ChargerCommand::ChangeAvailability {
+                connector_id: 0,
+                operative: true,
+            },
+            ChargerCommand::UnlockConnector { connector_id: 1 },
+        ];
+        for command in commands {
+            let request = encode_command(&command, &GatewayConfig::default()).unwrap();
+            request
+                .to_call("1")
+                .unwrap_or_else(|e| panic!("{} is not valid 1.6: {e}", command.name()));
+        }
+    }
+
+    #[test]
+    fn a_command_that_1_6_cannot_carry_is_refused_before_sending() {
+        let too_long = ChargerCommand::RemoteStart {
+            connector_id: None,
+            id_tag: "x".repeat(21),
+            limit: None,
+        };
+        assert!(matches!(
+            encode_command(&too_long, &GatewayConfig::default()),
+            Err(ControlError::Unsupported(_))
+        ));
+        let huge = ChargerCommand::RemoteStop {
+            transaction_id: i64::from(i32::MAX) + 1,
+        };
+        assert!(matches!(
+            encode_command(&huge, &GatewayConfig::default()),
+            Err(ControlError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn replies_are_read_into_version_neutral_answers() {
+        let accepted = decode_reply("RemoteStartTransaction", &serde_json::json!({"status": "Accepted"})).unwrap();
+        assert!(accepted.is_accepted());
+        let schedule = decode_reply(
+            "GetCompositeSchedule",
+            &serde_json::json!({"status": "Accepted", "connectorId": 1, "chargingSchedule": {
+                "chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}]}}),
+        )
+        .unwrap();
+        assert_eq!(
+            schedule,
+            CommandReply::CompositeSchedule {
+                accepted: true,
+                unit: Some(RateUnit::Amperes),
+                periods: vec![LimitPeriod {
+                    start_offset_s: 0,
+                    limit: 10.0,
+                    phases: None
+                }]
+            }
+        );
+        assert!(matches!(
+            decode_reply("Reset", &serde_json::json!({"status": "Maybe"})),
+            Err(ControlError::InvalidReply(_))
+        ));
+    }
+}

@@ -1,0 +1,282 @@
+//! OCPP 1.6J conformance: an independent charge point (the Python `ocpp` package, which validates
+//! every message against the official schemas) talks to Coupler over real WebSockets.
+
+use coupler_tests::ocpp::PythonChargePoint;
+use coupler_tests::{Tenant, TestApp};
+use reqwest::Method;
+use serde_json::json;
+
+async fn charger(app: &TestApp, tenant: &Tenant, ocpp_id: &str) -> (String, PythonChargePoint) {
+    let registered = app.register_charger(tenant, "alice", ocpp_id).await;
+    let url = registered["ocppUrl"].as_str().unwrap();
+    let cp = PythonChargePoint::connected(url, ocpp_id, registered["password"].as_str().unwrap()).await;
+    (registered["id"].as_str().unwrap().to_owned(), cp)
+}
+
+#[tokio::test]
+async fn a_charge_point_boots_reports_and_runs_a_transaction_that_the_api_shows() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let (id, mut cp) = charger(&app, &tenant, "CP-CONF-1").await;
+
+    let boot = cp.boot("Available").await;
+    assert_eq!(boot["status"], "Accepted");
+    assert_eq!(boot["interval"], 300);
+
+    // After the boot Coupler reads the configuration and sets the meter values it needs.
+    cp.received("GetConfiguration").await;
+    let interval = cp.received("ChangeConfiguration").await;
+    assert_eq!(interval, json!({"key": "MeterValueSampleInterval", "value": "60"}));
+    let measurands = cp.received("ChangeConfiguration").await;
+    assert_eq!(measurands["key"], "MeterValuesSampledData");
+    assert!(measurands["value"].as_str().unwrap().contains("Power.Active.Import"));
+
+    let shown = app.get_json(&tenant, &format!("/chargers/{id}")).await;
+    assert_eq!(shown["isReachable"], true);
+    assert_eq!(
+        shown["information"],
+        json!({"brand": "PyCharge", "model": "Conformance", "serialNumber": "SN-1", "firmwareVersion": "1.2.3", "ocppVersion": "1.6"})
+    );
+    assert_eq!(shown["chargeState"]["powerDeliveryState"], "UNPLUGGED");
+
+    cp.call(
+        "StatusNotification",
+        json!({"connector_id": 1, "error_code": "NoError", "status": "Preparing"}),
+    )
+    .await;
+    let authorized = cp.call("Authorize", json!({"id_tag": "VID:92D50A693F80"})).await;
+    assert_eq!(authorized["id_tag_info"]["status"], "Accepted");
+    let shown = app.get_json(&tenant, &format!("/chargers/{id}")).await;
+    assert_eq!(shown["chargeState"]["powerDeliveryState"], "PLUGGED_IN:INITIALIZING");
+    assert_eq!(shown["chargeState"]["isPluggedIn"], true);
+
+    let started = cp
+        .call("StartTransaction", json!({"connector_id": 1, "id_tag": "VID:92D50A693F80", "meter_start": 10_000, "timestamp": "2026-11-21T10:00:00Z"}))
+        .await;
+    let transaction_id = started["transaction_id"].as_i64().unwrap();
+    assert!(transaction_id > 0);
+    cp.call(
+        "StatusNotification",
+        json!({"connector_id": 1, "error_code": "NoError", "status": "Charging"}),
+    )
+    .await;
+    cp.call(
+        "MeterValues",
+        json!({"connector_id": 1, "transaction_id": transaction_id, "meter_value": [{"timestamp": "2026-11-21T10:15:00Z", "sampledValue": [
+            {"value": "12.5", "measurand": "Energy.Active.Import.Register", "unit": "kWh"},
+            {"value": "7400", "measurand": "Power.Active.Import", "unit": "W"},
+            {"value": "32.0", "measurand": "Current.Import", "unit": "A", "phase": "L1"},
+            {"value": "21.5", "measurand": "Temperature", "unit": "Celcius"},
+            {"value": "61", "measurand": "SoC", "unit": "Percent"}
+        ]}]}),
+    )
+    .await;
+    let shown = app.get_json(&tenant, &format!("/chargers/{id}")).await;
+    let state = &shown["chargeState"];
+    assert_eq!(state["powerDeliveryState"], "PLUGGED_IN:CHARGING");
+    assert_eq!(state["isCharging"], true);
+    assert_eq!(state["chargeRate"], 7.4);
+    assert_eq!(state["sessionEnergy"], 2.5);
+
+    cp.call(
+        "StopTransaction",
+        json!({"meter_stop": 16_000, "timestamp": "2026-11-21T11:00:00Z", "transaction_id": transaction_id, "reason": "EVDisconnected",
+               "transaction_data": [{"timestamp": "2026-11-21T11:00:00Z", "sampledValue": [{"value": "16000", "context": "Transaction.End"}]}]}),
+    )
+    .await;
+    cp.call(
+        "StatusNotification",
+        json!({"connector_id": 1, "error_code": "NoError", "status": "Available"}),
+    )
+    .await;
+    let sessions = app.get_json(&tenant, &format!("/chargers/{id}/sessions")).await;
+    let session = &sessions["data"][0];
+    assert_eq!(session["id"], transaction_id);
+    assert_eq!(session["energy"], 6.0);
+    assert_eq!(session["stopReason"], "EVDisconnected");
+    assert_eq!(session["idTag"], "VID:92D50A693F80");
+    cp.call("Heartbeat", json!({})).await;
+    cp.close().await;
+}
+
+#[tokio::test]
+async fn rest_start_max_current_and_stop_reach_the_charge_point_and_are_confirmed_by_its_state() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let (id, mut cp) = charger(&app, &tenant, "CP-CONF-2").await;
+    cp.boot("Preparing").await;
+
+    let start: serde_json::Value = app
+        .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/charging"))
+        .json(&json!({"action": "START"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(start["state"], "PENDING");
+    assert_eq!(start["kind"], "START");
+    let remote_start = cp.received("RemoteStartTransaction").await;
+    assert_eq!(remote_start["id_tag"], "COUPLER");
+    assert_eq!(remote_start["connector_id"], 1);
+    let start = app.settled_action(&tenant, start["id"].as_str().unwrap()).await;
+    assert_eq!(start["state"], "CONFIRMED", "{start}");
+    assert_eq!(start["attempts"][0]["via"], "charger");
+    assert_eq!(start["attempts"][0]["outcome"], "CONFIRMED");
+
+    let limit: serde_json::Value = app
+        .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/max-current"))
+        .json(&json!({"maxCurrent": 10}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let profile = cp.received("SetChargingProfile").await;
+    let installed = &profile["cs_charging_profiles"];
+    assert_eq!(installed["charging_profile_purpose"], "TxProfile");
+    assert!(installed["transaction_id"].as_i64().is_some());
+    assert_eq!(installed["charging_schedule"]["charging_rate_unit"], "A");
+    assert_eq!(
+        installed["charging_schedule"]["charging_schedule_period"][0]["limit"],
+        10.0
+    );
+    cp.received("GetCompositeSchedule").await;
+    let limit = app.settled_action(&tenant, limit["id"].as_str().unwrap()).await;
+    assert_eq!(limit["state"], "CONFIRMED", "{limit}");
+    let shown = app.get_json(&tenant, &format!("/chargers/{id}")).await;
+    assert_eq!(shown["chargeState"]["maxCurrent"], 10.0);
+
+    let stop: serde_json::Value = app
+        .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/charging"))
+        .json(&json!({"action": "STOP"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    cp.received("RemoteStopTransaction").await;
+    let stop = app.settled_action(&tenant, stop["id"].as_str().unwrap()).await;
+    assert_eq!(stop["state"], "CONFIRMED", "{stop}");
+    let sessions = app.get_json(&tenant, &format!("/chargers/{id}/sessions")).await;
+    assert_eq!(sessions["data"][0]["stopReason"], "Remote");
+    assert_eq!(sessions["data"][0]["energy"], 0.75);
+    cp.close().await;
+}
+
+#[tokio::test]
+async fn a_max_current_set_while_idle_becomes_the_default_profile() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let (id, mut cp) = charger(&app, &tenant, "CP-CONF-3").await;
+    cp.boot("Available").await;
+    let limit: serde_json::Value = app
+        .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/max-current"))
+        .json(&json!({"maxCurrent": 6.5}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let profile = cp.received("SetChargingProfile").await;
+    assert_eq!(profile["connector_id"], 0);
+    assert_eq!(
+        profile["cs_charging_profiles"]["charging_profile_purpose"],
+        "TxDefaultProfile"
+    );
+    assert_eq!(
+        profile["cs_charging_profiles"]["charging_schedule"]["charging_schedule_period"][0]["limit"],
+        6.5
+    );
+    let limit = app.settled_action(&tenant, limit["id"].as_str().unwrap()).await;
+    assert_eq!(limit["state"], "CONFIRMED", "{limit}");
+    cp.close().await;
+}
+
+#[tokio::test]
+async fn a_start_the_charger_refuses_fails_with_its_answer() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let (id, mut cp) = charger(&app, &tenant, "CP-CONF-4").await;
+    cp.boot("Preparing").await;
+    cp.set("remote_start", "reject").await;
+    let start: serde_json::Value = app
+        .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/charging"))
+        .json(&json!({"action": "START"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    cp.received("RemoteStartTransaction").await;
+    let start = app.settled_action(&tenant, start["id"].as_str().unwrap()).await;
+    assert_eq!(start["state"], "FAILED");
+    assert_eq!(start["failureReason"]["type"], "FAILED_PRECONDITION");
+    assert_eq!(start["attempts"][0]["outcome"], "REJECTED");
+    cp.close().await;
+}
+
+#[tokio::test]
+async fn a_start_the_charger_accepts_but_that_never_charges_fails_with_no_response() {
+    let app = TestApp::spawn_with(|s| s.engine.action_timeout = std::time::Duration::from_secs(2)).await;
+    let tenant = app.tenant("app").await;
+    let (id, mut cp) = charger(&app, &tenant, "CP-CONF-5").await;
+    cp.boot("Preparing").await;
+    cp.set("remote_start", "accept_without_charging").await;
+    let start: serde_json::Value = app
+        .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/charging"))
+        .json(&json!({"action": "START"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    cp.received("RemoteStartTransaction").await;
+    let start = app.settled_action(&tenant, start["id"].as_str().unwrap()).await;
+    assert_eq!(start["state"], "FAILED", "{start}");
+    assert_eq!(start["failureReason"]["type"], "NO_RESPONSE");
+    assert_eq!(start["attempts"][0]["outcome"], "NO_EFFECT");
+    cp.close().await;
+}
+
+#[tokio::test]
+async fn commands_that_cannot_apply_fail_at_once_with_the_reason() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let registered = app.register_charger(&tenant, "alice", "CP-OFFLINE").await;
+    let id = registered["id"].as_str().unwrap();
+    let post = |body: serde_json::Value, path: &'static str| {
+        let request = app
+            .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/{path}"))
+            .json(&body);
+        async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let offline = post(json!({"action": "START"}), "charging").await;
+    let offline = app.settled_action(&tenant, offline["id"].as_str().unwrap()).await;
+    assert_eq!(offline["failureReason"]["type"], "FAILED_PRECONDITION");
+    assert!(offline["failureReason"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("not connected"));
+
+    let mut cp = PythonChargePoint::connected(
+        registered["ocppUrl"].as_str().unwrap(),
+        "CP-OFFLINE",
+        registered["password"].as_str().unwrap(),
+    )
+    .await;
+    cp.boot("Available").await;
+    let unplugged = post(json!({"action": "START"}), "charging").await;
+    let unplugged = app.settled_action(&tenant, unplugged["id"].as_str().unwrap()).await;
+    assert_eq!(unplugged["failureReason"]["type"], "FAILED_PRECONDITION");
+    let idle_stop = post(json!({"action": "STOP"}), "charging").await;
+    let idle_stop = app.settled_action(&tenant, idle_stop["id"].as_str().unwrap()).await;
+    assert_eq!(idle_stop["failureReason"]["type"], "UNNECESSARY");
+    cp.close().await;
+}

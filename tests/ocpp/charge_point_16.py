@@ -1,0 +1,247 @@
+"""An OCPP 1.6J charge point for Coupler's conformance tests, built on the independent `ocpp`
+package, which checks every message in both directions against the official JSON schemas.
+
+The test drives it through standard input, one JSON object per line:
+  {"cmd": "call", "action": "BootNotification", "args": {...}}  send a call (args in snake_case)
+  {"cmd": "set", "key": "...", "value": ...}                    change how it answers Coupler
+  {"cmd": "close"}                                             close the connection and exit
+and reads what happens on standard output, one JSON object per line:
+  {"event": "connected", "subprotocol": "ocpp1.6"}
+  {"event": "result", "action": ..., "payload": {...}}         the answer to a call it sent
+  {"event": "call_error", "action": ..., "error": "..."}       its call was answered with an error
+  {"event": "received", "action": ..., "payload": {...}}       Coupler sent it a (valid) call
+  {"event": "closed", "code": ..., "reason": ...}
+
+It behaves like a charger: a remote start it accepts is followed by StartTransaction, a Charging
+status and meter values; a remote stop by StopTransaction and a Finishing status.
+"""
+
+import argparse
+import asyncio
+import base64
+import dataclasses
+import json
+import sys
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import websockets
+from ocpp.routing import after, on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action
+
+
+def as_json(value):
+    # The ocpp package reads JSON numbers as Decimal, to keep them exact.
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
+def emit(event, **fields):
+    print(json.dumps({"event": event, **fields}, default=as_json), flush=True)
+
+
+def now():
+    return datetime.now(timezone.utc).isoformat()
+
+
+def plain(value):
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    return value
+
+
+class Charger(ChargePoint):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.behaviour = {
+            "remote_start": "accept",  # accept | reject | accept_without_charging
+            "remote_stop": "accept",  # accept | reject
+            "charging_profile": "accept",  # accept | reject
+            "composite_schedule": "accept",  # accept | reject
+        }
+        self.meter_wh = 1000
+        self.transaction_id = None
+        self.limit = None
+        self.status = "Available"
+
+    async def send(self, action, **args):
+        return await self.call(getattr(call, action)(**args), suppress=False)
+
+    async def set_status(self, status, connector_id=1):
+        self.status = status
+        await self.send("StatusNotification", connector_id=connector_id, error_code="NoError", status=status)
+
+    async def begin_transaction(self, id_tag):
+        started = await self.send(
+            "StartTransaction", connector_id=1, id_tag=id_tag, meter_start=self.meter_wh, timestamp=now()
+        )
+        self.transaction_id = started.transaction_id
+        emit("transaction_started", transaction_id=self.transaction_id)
+        if self.behaviour["remote_start"] == "accept_without_charging":
+            await self.set_status("SuspendedEV")
+            return
+        await self.set_status("Charging")
+        self.meter_wh += 500
+        current = self.limit if self.limit is not None else 16
+        await self.send(
+            "MeterValues",
+            connector_id=1,
+            transaction_id=self.transaction_id,
+            meter_value=[
+                {
+                    "timestamp": now(),
+                    "sampledValue": [
+                        {"value": str(self.meter_wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                        {"value": str(round(current * 230 * 3)), "measurand": "Power.Active.Import", "unit": "W"},
+                        {"value": str(current), "measurand": "Current.Import", "unit": "A", "phase": "L1"},
+                    ],
+                }
+            ],
+        )
+
+    @on(Action.remote_start_transaction)
+    async def on_remote_start(self, id_tag, **kwargs):
+        emit("received", action="RemoteStartTransaction", payload={"id_tag": id_tag, **kwargs})
+        status = "Rejected" if self.behaviour["remote_start"] == "reject" else "Accepted"
+        return call_result.RemoteStartTransaction(status=status)
+
+    @after(Action.remote_start_transaction)
+    async def after_remote_start(self, id_tag, **kwargs):
+        if self.behaviour["remote_start"] != "reject":
+            await self.begin_transaction(id_tag)
+
+    @on(Action.remote_stop_transaction)
+    async def on_remote_stop(self, transaction_id):
+        emit("received", action="RemoteStopTransaction", payload={"transaction_id": transaction_id})
+        accepted = self.behaviour["remote_stop"] == "accept" and transaction_id == self.transaction_id
+        return call_result.RemoteStopTransaction(status="Accepted" if accepted else "Rejected")
+
+    @after(Action.remote_stop_transaction)
+    async def after_remote_stop(self, transaction_id):
+        if self.behaviour["remote_stop"] == "accept" and transaction_id == self.transaction_id:
+            self.meter_wh += 250
+            await self.send(
+                "StopTransaction",
+                meter_stop=self.meter_wh,
+                timestamp=now(),
+                transaction_id=transaction_id,
+                reason="Remote",
+            )
+            self.transaction_id = None
+            await self.set_status("Finishing")
+
+    @on(Action.set_charging_profile)
+    async def on_set_charging_profile(self, connector_id, cs_charging_profiles):
+        emit("received", action="SetChargingProfile", payload={"connector_id": connector_id, "cs_charging_profiles": cs_charging_profiles})
+        if self.behaviour["charging_profile"] != "accept":
+            return call_result.SetChargingProfile(status="Rejected")
+        periods = cs_charging_profiles["charging_schedule"]["charging_schedule_period"]
+        self.limit = float(periods[0]["limit"])
+        return call_result.SetChargingProfile(status="Accepted")
+
+    @on(Action.clear_charging_profile)
+    async def on_clear_charging_profile(self, **kwargs):
+        emit("received", action="ClearChargingProfile", payload=kwargs)
+        self.limit = None
+        return call_result.ClearChargingProfile(status="Accepted")
+
+    @on(Action.get_composite_schedule)
+    async def on_get_composite_schedule(self, connector_id, duration, **kwargs):
+        emit("received", action="GetCompositeSchedule", payload={"connector_id": connector_id, "duration": duration, **kwargs})
+        if self.behaviour["composite_schedule"] != "accept" or self.limit is None:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        return call_result.GetCompositeSchedule(
+            status="Accepted",
+            connector_id=connector_id,
+            schedule_start=now(),
+            charging_schedule={
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": self.limit}],
+            },
+        )
+
+    @on(Action.get_configuration)
+    async def on_get_configuration(self, **kwargs):
+        emit("received", action="GetConfiguration", payload=kwargs)
+        return call_result.GetConfiguration(
+            configuration_key=[
+                {"key": "MeterValueSampleInterval", "readonly": False, "value": "300"},
+                {"key": "MeterValuesSampledData", "readonly": False, "value": "Energy.Active.Import.Register"},
+                {"key": "SupportedFeatureProfiles", "readonly": True, "value": "Core,SmartCharging,RemoteTrigger"},
+            ]
+        )
+
+    @on(Action.change_configuration)
+    async def on_change_configuration(self, key, value):
+        emit("received", action="ChangeConfiguration", payload={"key": key, "value": value})
+        return call_result.ChangeConfiguration(status="Accepted")
+
+    @on(Action.trigger_message)
+    async def on_trigger_message(self, requested_message, **kwargs):
+        emit("received", action="TriggerMessage", payload={"requested_message": requested_message, **kwargs})
+        supported = requested_message in ("StatusNotification", "Heartbeat")
+        return call_result.TriggerMessage(status="Accepted" if supported else "NotImplemented")
+
+    @after(Action.trigger_message)
+    async def after_trigger_message(self, requested_message, **kwargs):
+        if requested_message == "StatusNotification":
+            await self.set_status(self.status)
+
+
+async def drive(charger, lines):
+    while True:
+        line = await lines.readline()
+        if not line:
+            return
+        command = json.loads(line)
+        if command["cmd"] == "close":
+            return
+        if command["cmd"] == "set":
+            charger.behaviour[command["key"]] = command["value"]
+            emit("set", key=command["key"])
+            continue
+        action = command["action"]
+        if action == "StatusNotification" and command.get("args", {}).get("connector_id") == 1:
+            # Remembered so a triggered StatusNotification repeats what the test last reported.
+            charger.status = command["args"]["status"]
+        try:
+            result = await charger.send(action, **command.get("args", {}))
+            emit("result", action=action, payload=plain(result))
+        except Exception as error:  # the test decides what an error means
+            emit("call_error", action=action, error=f"{type(error).__name__}: {error}")
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--id", required=True)
+    parser.add_argument("--password", required=True)
+    options = parser.parse_args()
+    token = base64.b64encode(f"{options.id}:{options.password}".encode()).decode()
+    async with websockets.connect(
+        options.url,
+        subprotocols=["ocpp1.6"],
+        additional_headers={"Authorization": f"Basic {token}"},
+        open_timeout=10,
+    ) as socket:
+        emit("connected", subprotocol=socket.subprotocol)
+        charger = Charger(options.id, socket)
+        loop = asyncio.get_running_loop()
+        lines = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(lines), sys.stdin)
+        listening = asyncio.create_task(charger.start())
+        driving = asyncio.create_task(drive(charger, lines))
+        done, _ = await asyncio.wait({listening, driving}, return_when=asyncio.FIRST_COMPLETED)
+        if listening in done:
+            emit("closed", code=socket.close_code, reason=socket.close_reason)
+        driving.cancel()
+        listening.cancel()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except websockets.exceptions.InvalidStatus as refused:
+        emit("refused", status=refused.response.status_code)

@@ -1,0 +1,202 @@
+//! An independent OCPP 1.6J charge point for conformance tests: `tests/ocpp/charge_point_16.py`, on
+//! the Python `ocpp` package, which validates every message against the official JSON schemas.
+//!
+//! The package lives in a virtual environment. `COUPLER_TEST_PYTHON` may name its interpreter;
+//! otherwise `.venv/bin/python` in the workspace is used, and created (from PyPI, pinned in
+//! `tests/ocpp/requirements.txt`) the first time a test needs it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+
+/// How long a test waits for the charge point to report something.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The Python interpreter that has the `ocpp` package, set up once per test process.
+pub fn python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        if let Ok(python) = std::env::var("COUPLER_TEST_PYTHON") {
+            return PathBuf::from(python);
+        }
+        let venv = workspace().join(".venv");
+        let python = venv.join("bin/python");
+        let ready = std::process::Command::new(&python)
+            .args(["-c", "import ocpp, websockets"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ready {
+            let made = std::process::Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status();
+            assert!(
+                made.is_ok_and(|s| s.success()),
+                "cannot create {}: is python3 (with venv) installed?",
+                venv.display()
+            );
+            let installed = std::process::Command::new(&python)
+                .args(["-m", "pip", "install", "--quiet", "-r"])
+                .arg(workspace().join("tests/ocpp/requirements.txt"))
+                .status();
+            assert!(
+                installed.is_ok_and(|s| s.success()),
+                "cannot install the Python ocpp package into {}",
+                venv.display()
+            );
+        }
+        python
+    })
+}
+
+/// A running Python charge point.
+#[derive(Debug)]
+pub struct PythonChargePoint {
+    child: Child,
+    stdin: ChildStdin,
+    events: mpsc::UnboundedReceiver<Value>,
+    /// Events read while waiting for another one, kept for later expectations.
+    backlog: Vec<Value>,
+}
+
+impl PythonChargePoint {
+    /// Starts the charge point; it connects to `url` with Basic credentials `id:password`. Returns
+    /// once it reports `connected`, `refused` or `closed` (see [`PythonChargePoint::connected`]).
+    pub async fn start(url: &str, id: &str, password: &str) -> (Self, Value) {
+        let script = workspace().join("tests/ocpp/charge_point_16.py");
+        let mut child = Command::new(python())
+            .arg(script)
+            .args(["--url", url, "--id", id, "--password", password])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the Python charge point");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, events) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(event) = serde_json::from_str::<Value>(&line) {
+                    if tx.send(event).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let mut cp = Self {
+            child,
+            stdin,
+            events,
+            backlog: Vec::new(),
+        };
+        let first = cp
+            .next_matching(|e| matches!(e["event"].as_str(), Some("connected" | "refused" | "closed")))
+            .await;
+        (cp, first)
+    }
+
+    /// Starts a charge point that must be let in.
+    pub async fn connected(url: &str, id: &str, password: &str) -> Self {
+        let (cp, first) = Self::start(url, id, password).await;
+        assert_eq!(
+            first["event"], "connected",
+            "the charge point could not connect: {first}"
+        );
+        assert_eq!(first["subprotocol"], "ocpp1.6");
+        cp
+    }
+
+    async fn send(&mut self, command: Value) {
+        let line = format!("{command}\n");
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("write to the charge point");
+        self.stdin.flush().await.expect("flush");
+    }
+
+    /// The next event that satisfies `pick` (earlier ones are kept for later), panicking after
+    /// [`EVENT_TIMEOUT`].
+    pub async fn next_matching(&mut self, pick: impl Fn(&Value) -> bool) -> Value {
+        if let Some(index) = self.backlog.iter().position(&pick) {
+            return self.backlog.remove(index);
+        }
+        let deadline = tokio::time::Instant::now() + EVENT_TIMEOUT;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .unwrap_or_else(|_| panic!("timed out; events so far: {:?}", self.backlog))
+                .unwrap_or_else(|| panic!("the charge point exited; events so far: {:?}", self.backlog));
+            if pick(&event) {
+                return event;
+            }
+            self.backlog.push(event);
+        }
+    }
+
+    /// Sends a call (`args` in the package's snake_case) and returns Coupler's answer payload;
+    /// panics if Coupler answered with an error.
+    pub async fn call(&mut self, action: &str, args: Value) -> Value {
+        let outcome = self.try_call(action, args).await;
+        assert_eq!(outcome["event"], "result", "{action} failed: {outcome}");
+        outcome["payload"].clone()
+    }
+
+    /// Sends a call and returns the `result` or `call_error` event.
+    pub async fn try_call(&mut self, action: &str, args: Value) -> Value {
+        self.send(json!({"cmd": "call", "action": action, "args": args})).await;
+        self.next_matching(|e| e["action"] == action && matches!(e["event"].as_str(), Some("result" | "call_error")))
+            .await
+    }
+
+    /// Waits until Coupler has sent `action` to the charge point, and returns its payload.
+    pub async fn received(&mut self, action: &str) -> Value {
+        let event = self
+            .next_matching(|e| e["event"] == "received" && e["action"] == action)
+            .await;
+        event["payload"].clone()
+    }
+
+    /// Changes how the charge point answers Coupler (see the script).
+    pub async fn set(&mut self, key: &str, value: &str) {
+        self.send(json!({"cmd": "set", "key": key, "value": value})).await;
+        self.next_matching(|e| e["event"] == "set" && e["key"] == key).await;
+    }
+
+    /// Boots, and reports connector 1 with `status`.
+    pub async fn boot(&mut self, status: &str) -> Value {
+        let boot = self
+            .call("BootNotification", json!({"charge_point_vendor": "PyCharge", "charge_point_model": "Conformance", "firmware_version": "1.2.3", "charge_point_serial_number": "SN-1"}))
+            .await;
+        self.call(
+            "StatusNotification",
+            json!({"connector_id": 1, "error_code": "NoError", "status": status}),
+        )
+        .await;
+        boot
+    }
+
+    /// Waits until the connection is closed by Coupler and returns the close event.
+    pub async fn closed(&mut self) -> Value {
+        self.next_matching(|e| e["event"] == "closed").await
+    }
+
+    /// Closes the connection and waits for the process to exit.
+    pub async fn close(mut self) {
+        self.send(json!({"cmd": "close"})).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
