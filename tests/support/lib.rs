@@ -51,7 +51,9 @@ impl TestApp {
         let url = format!("http://{addr}");
         let mut settings = Settings::for_url(url.parse().expect("url"));
         adjust(&mut settings);
-        let server = Server::serve_on(listener, None, store.clone(), settings).await.expect("start coupler");
+        let server = Server::serve_on(listener, None, store.clone(), settings)
+            .await
+            .expect("start coupler");
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -120,9 +120,17 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The complete REST application.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The REST application with `extra` routes (the OCPP endpoint) served under the same layers:
+/// request ids, tracing, metrics, and problem+json for every error, unknown routes included.
+pub fn router_with(state: AppState, extra: Router) -> Router {
     let (routes, openapi) = documented_routes().split_for_parts();
     routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .with_state(state.clone())
+        .merge(extra)
         .layer(
             // Outermost first: the request id exists before the span opens, so every log line of the
             // request carries it.
@@ -147,5 +155,4 @@ pub fn router(state: AppState) -> Router {
                 ))
                 .layer(DefaultBodyLimit::max(BODY_LIMIT)),
         )
-        .with_state(state)
 }

@@ -143,7 +143,7 @@ impl Server {
             ocpp_base_url: settings.ocpp_url.clone(),
         });
         let shutdown = CancellationToken::new();
-        let router = coupler_api::router(state.clone()).merge(gateway.router());
+        let router = coupler_api::router_with(state.clone(), gateway.router());
         let mut serving = vec![spawn_server(listener, router, shutdown.clone())];
         let ocpp_addr = match ocpp_listener {
             Some(ocpp) => {
