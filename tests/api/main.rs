@@ -6,6 +6,7 @@ mod actions;
 mod auth;
 mod errors;
 mod ocpp16;
+mod ocpp16_bad_input;
 mod openapi;
 mod ops;
 mod tenancy;

@@ -2,6 +2,7 @@
 //! and API clients (tenants) with tokens.
 
 pub mod ocpp;
+pub mod raw;
 
 use std::sync::Arc;
 
