@@ -4,6 +4,7 @@
 
 mod actions;
 mod auth;
+mod chargers;
 mod errors;
 mod ocpp16;
 mod ocpp16_bad_input;

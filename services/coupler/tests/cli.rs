@@ -201,3 +201,115 @@ async fn serve_in_a_fresh_directory_runs_on_sqlite_and_stops_cleanly_on_sigterm(
         "the secret never reaches the logs"
     );
 }
+
+/// Starts `coupler serve` in `dir` on `listen`, returning the child once it serves.
+fn serve(dir: &Path, listen: &str) -> std::process::Child {
+    let mut child = coupler(dir)
+        .arg("serve")
+        .env("COUPLER_LISTEN", listen)
+        .env("COUPLER_LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("serve logs before it exits").unwrap();
+        if line.contains("coupler is serving") {
+            break;
+        }
+    }
+    // Keep draining the log so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    child
+}
+
+fn free_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+/// Nothing acknowledged is lost: the StartTransaction answer is sent only after the session is
+/// stored, so a Coupler killed right after it (SIGKILL, no shutdown) still has it, and the
+/// charger's later StopTransaction completes the session with its energy.
+#[tokio::test]
+async fn a_session_started_before_coupler_is_killed_is_completed_after_the_restart() {
+    use coupler_tests::raw;
+
+    let dir = WorkDir::new();
+    let (id, secret) = create_client(&dir.0, "app");
+    let addr = free_port();
+    let mut first = serve(&dir.0, &addr);
+
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("http://{addr}/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let charger: serde_json::Value = http
+        .post(format!("http://{addr}/users/alice/chargers"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"ocppId": "CP-CRASH"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (url, password) = (
+        charger["ocppUrl"].as_str().unwrap().to_owned(),
+        charger["password"].as_str().unwrap().to_owned(),
+    );
+
+    let mut socket = raw::connect(&url, Some(("CP-CRASH", &password))).await.unwrap();
+    raw::exchange(
+        &mut socket,
+        r#"[2,"b","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]"#,
+    )
+    .await;
+    let started = raw::exchange(
+        &mut socket,
+        r#"[2,"s","StartTransaction",{"connectorId":1,"idTag":"TAG","meterStart":2000,"timestamp":"2026-11-21T08:00:00Z"}]"#,
+    )
+    .await;
+    let transaction_id = started[2]["transactionId"].as_i64().unwrap();
+
+    first.kill().unwrap();
+    first.wait().unwrap();
+    drop(socket);
+
+    let mut second = serve(&dir.0, &addr);
+    let mut socket = raw::connect(&url, Some(("CP-CRASH", &password))).await.unwrap();
+    let stopped = raw::exchange(
+        &mut socket,
+        &format!(r#"[2,"e","StopTransaction",{{"transactionId":{transaction_id},"meterStop":9500,"timestamp":"2026-11-21T09:00:00Z","reason":"EVDisconnected"}}]"#),
+    )
+    .await;
+    assert_eq!(stopped[0], 3, "{stopped}");
+
+    let sessions: serde_json::Value = http
+        .get(format!(
+            "http://{addr}/chargers/{}/sessions",
+            charger["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = &sessions["data"][0];
+    assert_eq!(session["id"], transaction_id);
+    assert_eq!(session["energy"], 7.5);
+    assert_eq!(session["stoppedAt"], "2026-11-21T09:00:00Z");
+    second.kill().unwrap();
+    second.wait().unwrap();
+}
