@@ -96,6 +96,10 @@ async fn a_charge_point_boots_reports_and_runs_a_transaction_that_the_api_shows(
     assert_eq!(session["stopReason"], "EVDisconnected");
     assert_eq!(session["idTag"], "VID:92D50A693F80");
     cp.call("Heartbeat", json!({})).await;
+    let transfer = cp.call("DataTransfer", json!({"vendor_id": "com.example", "message_id": "hello", "data": "{}"})).await;
+    assert_eq!(transfer["status"], "UnknownVendorId");
+    cp.call("FirmwareStatusNotification", json!({"status": "Downloading"})).await;
+    cp.call("DiagnosticsStatusNotification", json!({"status": "Idle"})).await;
     cp.close().await;
 }
 
@@ -278,5 +282,118 @@ async fn commands_that_cannot_apply_fail_at_once_with_the_reason() {
     let idle_stop = post(json!({"action": "STOP"}), "charging").await;
     let idle_stop = app.settled_action(&tenant, idle_stop["id"].as_str().unwrap()).await;
     assert_eq!(idle_stop["failureReason"]["type"], "UNNECESSARY");
+    cp.close().await;
+}
+
+/// The charger-control interface the engine uses: every command reaches the independent charge
+/// point as a valid 1.6 call and its answer comes back as a version-neutral reply.
+#[tokio::test]
+async fn every_command_of_the_charger_control_interface_is_valid_16_and_answered() {
+    use coupler_core::control::{ChargerCommand, ChargerControl, ChargingLimit, LimitPurpose, RateUnit, TriggerKind};
+    use coupler_core::ChargerId;
+
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let (id, mut cp) = charger(&app, &tenant, "CP-CONTROL").await;
+    cp.boot("Available").await;
+    let id = ChargerId::new(id);
+    let control = app.gateway();
+    let limit = ChargingLimit {
+        valid_to: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+        ..ChargingLimit::constant(7, LimitPurpose::StationMax, 0, RateUnit::Watts, 11_000.0)
+    };
+    let commands = [
+        (
+            ChargerCommand::SetLimit { connector_id: 0, limit },
+            "SetChargingProfile",
+        ),
+        (
+            ChargerCommand::GetCompositeSchedule {
+                connector_id: 0,
+                duration_s: 3600,
+                unit: Some(RateUnit::Watts),
+            },
+            "GetCompositeSchedule",
+        ),
+        (
+            ChargerCommand::ClearLimit {
+                profile_id: Some(7),
+                connector_id: None,
+                purpose: None,
+                stack_level: None,
+            },
+            "ClearChargingProfile",
+        ),
+        (
+            ChargerCommand::GetConfiguration {
+                keys: vec!["MeterValueSampleInterval".into()],
+            },
+            "GetConfiguration",
+        ),
+        (
+            ChargerCommand::ChangeConfiguration {
+                key: "HeartbeatInterval".into(),
+                value: "120".into(),
+            },
+            "ChangeConfiguration",
+        ),
+        (
+            ChargerCommand::Trigger {
+                message: TriggerKind::Heartbeat,
+                connector_id: None,
+            },
+            "TriggerMessage",
+        ),
+        (
+            ChargerCommand::ChangeAvailability {
+                connector_id: 1,
+                operative: false,
+            },
+            "ChangeAvailability",
+        ),
+        (ChargerCommand::UnlockConnector { connector_id: 1 }, "UnlockConnector"),
+        (ChargerCommand::Reset { hard: false }, "Reset"),
+    ];
+    for (command, action) in commands {
+        let name = command.name();
+        let reply = control
+            .send(&id, command)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(reply.is_accepted(), "{name}: {reply:?}");
+        let received = loop {
+            let payload = cp.received(action).await;
+            // The configuration Coupler sets after a boot arrives through the same calls.
+            if action != "ChangeConfiguration" || payload["key"] == "HeartbeatInterval" {
+                if action != "GetConfiguration" || !payload.as_object().unwrap().is_empty() {
+                    break payload;
+                }
+            }
+        };
+        assert!(received.is_object(), "{action}");
+    }
+    cp.close().await;
+}
+
+#[tokio::test]
+async fn an_unknown_charger_admitted_as_pending_is_answered_pending_and_nothing_else() {
+    let app = TestApp::spawn_with(|s| s.gateway.admit_unknown = true).await;
+    let url = format!("{}/ocpp/CP-STRANGER", app.url.replace("http://", "ws://"));
+    let mut cp = PythonChargePoint::connected(&url, "CP-STRANGER", "no-password-needed").await;
+    let boot = cp
+        .call(
+            "BootNotification",
+            json!({"charge_point_vendor": "V", "charge_point_model": "M"}),
+        )
+        .await;
+    assert_eq!(boot["status"], "Pending");
+    let status = cp
+        .try_call(
+            "StatusNotification",
+            json!({"connector_id": 1, "error_code": "NoError", "status": "Available"}),
+        )
+        .await;
+    assert_eq!(status["event"], "call_error", "{status}");
+    assert!(status["error"].as_str().unwrap().contains("SecurityError"), "{status}");
     cp.close().await;
 }

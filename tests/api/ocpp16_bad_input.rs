@@ -279,3 +279,104 @@ async fn a_graceful_stop_closes_charger_connections_with_going_away() {
     assert_eq!(raw::close_code(&mut socket).await, Some(1001));
     stopping.await.unwrap();
 }
+
+/// A charger that stops answering pings is taken for gone: its connection is closed and it shows as
+/// unreachable, rather than lingering as a zombie.
+#[tokio::test]
+async fn a_charger_that_never_answers_pings_is_disconnected() {
+    let app = TestApp::spawn_with(|s| {
+        s.gateway.ping_interval = std::time::Duration::from_millis(200);
+        s.gateway.pong_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let tenant = app.tenant("app").await;
+    let (id, url, password) = registered(&app, &tenant, "CP-SILENT").await;
+    // A raw TCP connection that completes the handshake and then reads nothing, so pings go unanswered.
+    let address = url.trim_start_matches("ws://").split('/').next().unwrap().to_owned();
+    let path = format!("/{}", url.trim_start_matches("ws://").split_once('/').unwrap().1);
+    let auth = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("CP-SILENT:{password}"),
+    );
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: ocpp1.6\r\nAuthorization: Basic {auth}\r\n\r\n"
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+        .await
+        .unwrap();
+
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut seen_connected = false;
+    loop {
+        let reachable = app.get_json(&tenant, &format!("/chargers/{id}")).await["isReachable"] == true;
+        seen_connected |= reachable;
+        if seen_connected && !reachable {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the silent charger was never disconnected"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(stream);
+}
+
+#[tokio::test]
+async fn chargers_can_connect_on_a_listener_of_their_own() {
+    use coupler::server::{Server, Settings};
+    let db = coupler_store::testing::TestDatabase::sqlite();
+    let store = db.open().await;
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ocpp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ocpp_addr = ocpp.local_addr().unwrap();
+    let mut settings = Settings::for_url(format!("http://{}", api.local_addr().unwrap()).parse().unwrap());
+    settings.ocpp_url = format!("ws://{ocpp_addr}").parse().unwrap();
+    let server = Server::serve_on(api, Some(ocpp), store.clone(), settings)
+        .await
+        .unwrap();
+    assert_eq!(server.ocpp_addr, Some(ocpp_addr));
+
+    let secret = coupler_core::secret::generate_secret();
+    let client = coupler_core::Client {
+        id: coupler_core::ClientId::generate(),
+        name: "app".into(),
+        secret_hash: coupler_core::secret::hash_secret(&secret),
+        created_at: coupler_core::time::now(),
+        revoked_at: None,
+    };
+    store.insert_client(&client).await.unwrap();
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("http://{}/oauth/token", server.addr))
+        .basic_auth(client.id.as_str(), Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let registered: Value = http
+        .post(format!("http://{}/users/alice/chargers", server.addr))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(&serde_json::json!({"ocppId": "CP-PORT"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(registered["ocppUrl"], format!("ws://{ocpp_addr}/ocpp/CP-PORT"));
+    let mut socket = raw::connect(
+        registered["ocppUrl"].as_str().unwrap(),
+        Some(("CP-PORT", registered["password"].as_str().unwrap())),
+    )
+    .await
+    .unwrap();
+    heartbeat_works(&mut socket, "h").await;
+    server.stop().await.unwrap();
+}

@@ -178,6 +178,21 @@ class Charger(ChargePoint):
         emit("received", action="ChangeConfiguration", payload={"key": key, "value": value})
         return call_result.ChangeConfiguration(status="Accepted")
 
+    @on(Action.reset)
+    async def on_reset(self, type):
+        emit("received", action="Reset", payload={"type": type})
+        return call_result.Reset(status="Accepted")
+
+    @on(Action.change_availability)
+    async def on_change_availability(self, connector_id, type):
+        emit("received", action="ChangeAvailability", payload={"connector_id": connector_id, "type": type})
+        return call_result.ChangeAvailability(status="Accepted")
+
+    @on(Action.unlock_connector)
+    async def on_unlock_connector(self, connector_id):
+        emit("received", action="UnlockConnector", payload={"connector_id": connector_id})
+        return call_result.UnlockConnector(status="Unlocked")
+
     @on(Action.trigger_message)
     async def on_trigger_message(self, requested_message, **kwargs):
         emit("received", action="TriggerMessage", payload={"requested_message": requested_message, **kwargs})

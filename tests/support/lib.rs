@@ -144,6 +144,11 @@ impl TestApp {
         }
     }
 
+    /// The charger gateway, to drive the internal charger-control interface directly.
+    pub fn gateway(&self) -> &coupler_gateway::Gateway {
+        &self.server.as_ref().expect("running").gateway
+    }
+
     /// Stops the server gracefully.
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {
