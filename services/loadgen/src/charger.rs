@@ -289,7 +289,7 @@ impl Charger {
             Stats::bump(&stats.counters.timeouts);
             stats.call_error_log.note(&format!(
                 "{action}: no answer within {} s",
-                self.settings.call_timeout.as_secs()
+                self.settings.call_timeout.as_secs_f64()
             ));
             self.call_failed(now, pending.call, &Failure::Timeout);
         }

@@ -122,7 +122,7 @@ pub async fn measure(
                 errors.note(&format!(
                     "no RemoteStartTransaction reached {} within {} s",
                     slot.ocpp_id,
-                    call_timeout.as_secs()
+                    call_timeout.as_secs_f64()
                 ));
                 slot.forget_remote_start();
             }

@@ -269,7 +269,7 @@ impl CredentialsFile {
         self.chargers.iter().find(|c| c.ocpp_id == ocpp_id)
     }
 
-    /// Adds or replaces credentials.
+    /// Adds or replaces credentials, keeping the list sorted by charger id.
     pub fn merge(&mut self, new: impl IntoIterator<Item = Credential>) {
         for credential in new {
             match self.chargers.iter_mut().find(|c| c.ocpp_id == credential.ocpp_id) {
@@ -277,6 +277,7 @@ impl CredentialsFile {
                 None => self.chargers.push(credential),
             }
         }
+        self.chargers.sort_by(|a, b| a.ocpp_id.cmp(&b.ocpp_id));
     }
 }
 
@@ -344,8 +345,9 @@ mod tests {
 
         let mut replaced = credential(1);
         replaced.password = "new".to_owned();
-        file.merge([replaced, credential(2)]);
-        assert_eq!(file.chargers.len(), 3);
+        file.merge([credential(3), replaced, credential(2)]);
+        let ids: Vec<_> = file.chargers.iter().map(|c| c.ocpp_id.as_str()).collect();
+        assert_eq!(ids, ["LG-000000", "LG-000001", "LG-000002", "LG-000003"]);
         assert_eq!(file.find("LG-000001").unwrap().password, "new");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -40,7 +40,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
 
     let registration_started = Instant::now();
     let (credentials, mut registration) = credentials(cli, &api).await?;
-    registration.seconds = registration_started.elapsed().as_secs_f64();
+    registration.seconds = (registration_started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     if credentials.is_empty() {
         bail!(
             "no charger could be registered: {}",

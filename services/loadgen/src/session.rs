@@ -180,16 +180,18 @@ pub async fn run_charger(shared: Arc<Shared>, slot: Arc<Slot>, target: Target, i
     let mut charger = Charger::new(shared.settings.clone(), identity);
     let mut backoff = BACKOFF_MIN;
     loop {
+        // The handshake and the connection loop are boxed: their state is large and only
+        // needed while they run, so a charger waiting for its turn in the ramp stays small.
         let connected = tokio::select! {
             () = shared.shutdown.cancelled() => return,
-            result = connect(&target) => result,
+            result = Box::pin(connect(&target)) => result,
         };
         match connected {
             Ok(mut socket) => {
                 stats.connection_opened();
                 backoff = BACKOFF_MIN;
                 charger.on_connected();
-                let ended = drive(&shared, &slot, &mut charger, &mut socket).await;
+                let ended = Box::pin(drive(&shared, &slot, &mut charger, &mut socket)).await;
                 stats.connection_closed();
                 let now = Instant::now();
                 charger.on_disconnected(now, stats);
