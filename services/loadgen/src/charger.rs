@@ -467,6 +467,16 @@ impl Charger {
     }
 
     fn call_failed(&mut self, now: Instant, call: Outgoing, failure: &Failure) {
+        let transactional = matches!(
+            call,
+            Outgoing::StartTransaction { .. } | Outgoing::StopTransaction { .. }
+        );
+        if transactional && matches!(failure, Failure::Lost) {
+            // Chargers keep transaction messages until they are delivered (OCPP 1.6 §4.7):
+            // send it again, first thing on the next connection.
+            self.queue.push_front(call);
+            return;
+        }
         match call {
             // A lost boot is sent again on the next connection instead.
             Outgoing::BootNotification if !self.booted && !self.shutting_down && !matches!(failure, Failure::Lost) => {

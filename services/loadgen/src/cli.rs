@@ -38,7 +38,7 @@ pub struct Cli {
         hide_env_values = true,
         value_name = "SECRET"
     )]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<Secret>,
 
     /// The Coupler user that owns the simulated chargers (created if missing).
     #[arg(long, default_value = "loadgen", value_name = "USER_ID")]
@@ -117,6 +117,31 @@ pub struct Cli {
     pub allow_remote: bool,
 }
 
+/// A secret from the command line; its `Debug` output is redacted so it cannot end up in a log.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self(text.to_owned()))
+    }
+}
+
 /// Parses a non-negative number of seconds, fractions allowed ("0.5").
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
@@ -172,9 +197,9 @@ impl Cli {
             .with_context(|| format!("--client-id (or COUPLER_LOADGEN_CLIENT_ID) is needed to {needed_for}"))?;
         let secret = self
             .client_secret
-            .clone()
+            .as_ref()
             .with_context(|| format!("--client-secret (or COUPLER_LOADGEN_CLIENT_SECRET) is needed to {needed_for}"))?;
-        Ok((id, secret))
+        Ok((id, secret.expose().to_owned()))
     }
 }
 
@@ -297,6 +322,13 @@ mod tests {
         assert!(cli(&["--concurrency", "0"]).validate().is_err());
         assert!(cli(&["--duration", "0"]).validate().is_err());
         assert!(cli(&["--command-latency", "--commands", "0"]).validate().is_err());
+    }
+
+    #[test]
+    fn the_client_secret_stays_out_of_debug_output() {
+        let cli = cli(&["--client-id", "abc", "--client-secret", "hunter2"]);
+        assert!(!format!("{cli:?}").contains("hunter2"));
+        assert_eq!(cli.client_credentials("test").unwrap().1, "hunter2");
     }
 
     #[test]

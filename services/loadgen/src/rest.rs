@@ -185,7 +185,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(response: reqwest::Response, 
     serde_json::from_slice(&body).with_context(|| format!("{what}: unexpected answer {}", quote(&body)))
 }
 
-/// "409 Conflict: <detail>", taking the detail from a problem+json or OAuth error body.
+/// `409 Conflict: <detail>`, taking the detail from a problem+json or OAuth error body.
 async fn describe_failure(response: reqwest::Response) -> String {
     let status = response.status();
     let body = response.bytes().await.unwrap_or_default();

@@ -36,6 +36,9 @@ const SPARE_FILES: u64 = 64;
 pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
     let started = Instant::now();
     warn_about_file_limit(cli.chargers);
+    if cli.ramp >= cli.duration {
+        eprintln!("warning: --ramp is not shorter than --duration; the last chargers will not connect");
+    }
     let api = Api::new(cli.api.clone(), cli.concurrency)?;
 
     let registration_started = Instant::now();
@@ -324,6 +327,8 @@ async fn interrupted() {
 /// Prints a progress line to stderr every [`PROGRESS_INTERVAL`] until aborted.
 async fn report_progress(shared: Arc<Shared>, chargers: usize, started: Instant) {
     let mut ticks = tokio::time::interval_at(started + PROGRESS_INTERVAL, PROGRESS_INTERVAL);
+    // On a saturated machine, skip a late line rather than print a burst of them.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut before = shared.stats.counters.snapshot();
     let mut previous_tick = started;
     loop {

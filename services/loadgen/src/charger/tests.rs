@@ -241,6 +241,23 @@ fn a_boot_lost_with_the_connection_is_sent_again_on_the_next_one() {
     assert_eq!(actions(&rig.drain())[0], "BootNotification");
 }
 
+#[test]
+fn a_transaction_message_lost_with_the_connection_goes_out_first_on_the_next_one() {
+    let mut rig = Rig::booted(settings());
+    rig.server_call("RemoteStartTransaction", json!({"idTag": "APP-42"}));
+    let preparing = rig.send().unwrap();
+    rig.answer(&preparing.id, json!({}));
+    let start = rig.send().unwrap();
+    assert_eq!(start.action, "StartTransaction");
+    rig.charger.on_disconnected(rig.now, &rig.stats);
+    assert!(rig.charger.has_transaction());
+    rig.charger.on_connected();
+    let sent = rig.drain();
+    assert_eq!(sent[0].action, "StartTransaction");
+    assert_ne!(sent[0].id, start.id, "a new message id");
+    assert_eq!(rig.counters().transactions_started, 1);
+}
+
 // ---- Periodic messages. ----
 
 #[test]
