@@ -60,6 +60,9 @@ pub struct Settings {
     pub transactions: bool,
     /// How long a transaction lasts before the charger stops it.
     pub transaction_duration: Duration,
+    /// Whether a vehicle is plugged into connector 1 while no transaction runs (it reports
+    /// Preparing instead of Available), so a remote start can begin charging.
+    pub plugged_in: bool,
     /// How long a CALL may wait for its answer before it counts as timed out.
     pub call_timeout: Duration,
 }
@@ -538,6 +541,7 @@ impl Charger {
 
     fn connector_status(&self) -> ChargePointStatus {
         match self.transaction {
+            Transaction::Idle if self.settings.plugged_in => ChargePointStatus::Preparing,
             Transaction::Idle => ChargePointStatus::Available,
             Transaction::Starting => ChargePointStatus::Preparing,
             Transaction::Active { .. } => ChargePointStatus::Charging,

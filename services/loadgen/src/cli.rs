@@ -69,6 +69,11 @@ pub struct Cli {
     #[arg(long)]
     pub transactions: bool,
 
+    /// A vehicle is plugged into connector 1 of every charger (it reports Preparing while idle), so
+    /// START commands (see --command-latency) lead to a RemoteStartTransaction.
+    #[arg(long)]
+    pub plugged_in: bool,
+
     /// How long a transaction runs before the charger stops it.
     #[arg(long, default_value = "300", value_parser = parse_seconds, value_name = "SECONDS")]
     pub transaction_duration: Duration,

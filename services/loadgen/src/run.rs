@@ -62,6 +62,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         meter_interval: cli.meter_interval,
         transactions: cli.transactions,
         transaction_duration: cli.transaction_duration,
+        plugged_in: cli.plugged_in,
         call_timeout: cli.call_timeout,
     });
     let shared = Arc::new(Shared {

@@ -11,6 +11,7 @@ fn settings() -> Settings {
         transactions: false,
         transaction_duration: 120 * SECOND,
         call_timeout: 30 * SECOND,
+        plugged_in: false,
     }
 }
 
@@ -736,4 +737,25 @@ fn an_idle_charger_is_quiet_as_soon_as_shutdown_begins() {
     rig.advance(5 * SECOND);
     rig.charger.begin_shutdown(rig.now);
     assert!(rig.charger.is_quiet());
+}
+
+#[test]
+fn a_plugged_in_charger_reports_preparing_until_a_remote_start_begins_charging() {
+    let mut rig = Rig::new(Settings {
+        plugged_in: true,
+        ..settings()
+    });
+    let boot = rig.send().expect("a boot");
+    rig.answer(&boot.id, accepted_boot());
+    let sent = rig.drain();
+    assert_eq!(
+        statuses(&sent),
+        [(0, "Available".to_owned()), (1, "Preparing".to_owned())]
+    );
+
+    let reply = rig.server_call("RemoteStartTransaction", json!({"idTag": "COUPLER", "connectorId": 1}));
+    assert_eq!(result_of(&reply)["status"], "Accepted");
+    let sent = rig.drain();
+    assert!(actions(&sent).contains(&"StartTransaction"));
+    assert_eq!(statuses(&sent).last().map(|(_, s)| s.as_str()), Some("Charging"));
 }

@@ -157,29 +157,43 @@ macro_rules! impl_charger_store {
                     transaction_id: Option<i64>,
                     samples: &[MeterSample],
                 ) -> Result<(), StoreError> {
-                    for sample in samples {
-                        sqlx::query(
-                            "INSERT INTO meter_samples (charger_id, connector_id, transaction_id, sampled_at, measurand, phase, unit, value, context) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                        )
-                        .bind(id.as_str())
-                        .bind(i64::from(connector_id))
-                        .bind(transaction_id)
-                        .bind($time::bind(sample.sampled_at))
-                        .bind(&sample.measurand)
-                        .bind(sample.phase.as_deref())
-                        .bind(&sample.unit)
-                        .bind(sample.value)
-                        .bind(sample.context.as_deref())
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(store_error)?;
+                    // One statement per chunk rather than per sample: the write path of every
+                    // MeterValues message, so round trips matter. 100 rows × 9 parameters stays under
+                    // both backends' parameter limits.
+                    for chunk in samples.chunks(100) {
+                        let rows = (0..chunk.len())
+                            .map(|i| {
+                                let p = i * 9;
+                                format!(
+                                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                                    p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 8, p + 9
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        let sql = format!(
+                            "INSERT INTO meter_samples (charger_id, connector_id, transaction_id, sampled_at, measurand, phase, unit, value, context) VALUES {rows}"
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for sample in chunk {
+                            query = query
+                                .bind(id.as_str())
+                                .bind(i64::from(connector_id))
+                                .bind(transaction_id)
+                                .bind($time::bind(sample.sampled_at))
+                                .bind(&sample.measurand)
+                                .bind(sample.phase.as_deref())
+                                .bind(&sample.unit)
+                                .bind(sample.value)
+                                .bind(sample.context.as_deref());
+                        }
+                        query.execute(&mut **tx).await.map_err(store_error)?;
                     }
                     Ok(())
                 }
 
-                /// Folds samples into the charger's live readings and, when they belong to a running
-                /// session, its latest energy reading.
+                /// Folds samples into the charger's live readings (and marks it seen) and, when they
+                /// belong to a running session, into its latest energy reading.
                 async fn fold_samples(
                     tx: &mut sqlx::Transaction<'_, <$store as StorePool>::Db>,
                     id: &ChargerId,
@@ -202,20 +216,21 @@ macro_rules! impl_charger_store {
                         })
                     })()
                     .map_err(store_error)?;
-                    let before = meter;
                     apply_samples(&mut meter, samples);
-                    if meter != before {
-                        sqlx::query("UPDATE chargers SET power_w = $2, current_a = $3, energy_wh = $4, soc = $5, meter_at = $6 WHERE id = $1")
-                            .bind(id.as_str())
-                            .bind(meter.power_w)
-                            .bind(meter.current_a)
-                            .bind(meter.energy_wh)
-                            .bind(meter.soc)
-                            .bind(meter.at.map($time::bind))
-                            .execute(&mut **tx)
-                            .await
-                            .map_err(store_error)?;
-                    }
+                    // The charger was heard from now, whatever time its readings carry.
+                    sqlx::query(
+                        "UPDATE chargers SET power_w = $2, current_a = $3, energy_wh = $4, soc = $5, meter_at = $6, last_seen = $7 WHERE id = $1",
+                    )
+                    .bind(id.as_str())
+                    .bind(meter.power_w)
+                    .bind(meter.current_a)
+                    .bind(meter.energy_wh)
+                    .bind(meter.soc)
+                    .bind(meter.at.map($time::bind))
+                    .bind($time::bind(coupler_core::time::now()))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(store_error)?;
                     let energy = samples
                         .iter()
                         .filter(|s| s.measurand == "Energy.Active.Import.Register" && s.phase.is_none())
@@ -573,12 +588,6 @@ macro_rules! impl_charger_store {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
                     Self::insert_samples(&mut tx, id, connector_id, transaction_id, samples).await?;
                     Self::fold_samples(&mut tx, id, transaction_id, samples).await?;
-                    sqlx::query("UPDATE chargers SET last_seen = $2 WHERE id = $1")
-                        .bind(id.as_str())
-                        .bind($time::bind(coupler_core::time::now()))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(store_error)?;
                     tx.commit().await.map_err(store_error)
                 }
 
