@@ -144,6 +144,7 @@ impl PollPolicy {
                 });
                 next.consecutive_failures = 0;
                 next.last_error = None;
+                next.not_before = None;
                 next.next_poll_at = add(now, self.interval_for(&charge));
                 PollUpdate {
                     charge_state: Some(charge),
@@ -155,12 +156,15 @@ impl PollPolicy {
             }
             Err(error) => {
                 let mut is_reachable = None;
+                let mut hold = true;
                 next.last_error = Some(error.to_string());
                 let wait = match error {
                     AdapterError::Asleep(_) => {
-                        // Not a fault: the car sleeps, and is left to.
+                        // Not a fault: the car sleeps, and is left to. Reading it again on demand
+                        // does not wake it, so an on-demand read stays allowed.
                         next.consecutive_failures = 0;
                         is_reachable = Some(false);
+                        hold = false;
                         self.asleep
                     }
                     AdapterError::RateLimited { retry_after, .. } => {
@@ -182,6 +186,7 @@ impl PollPolicy {
                     }
                 };
                 next.next_poll_at = add(now, wait);
+                next.not_before = hold.then_some(next.next_poll_at);
                 PollUpdate {
                     charge_state: None,
                     location: None,
@@ -218,6 +223,7 @@ mod tests {
             next_poll_at: now,
             requested: true,
             consecutive_failures: 0,
+            not_before: None,
             polls_on_day: 0,
             budget_day: utc_day(now),
             last_error: None,
@@ -311,6 +317,7 @@ mod tests {
             now,
         );
         assert_eq!(update.poll.next_poll_at, now + chrono::Duration::hours(1));
+        assert_eq!(update.poll.not_before, Some(now + chrono::Duration::hours(1)), "not even on demand");
         assert_eq!(update.is_reachable, None);
     }
 

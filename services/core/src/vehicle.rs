@@ -278,6 +278,9 @@ pub struct PollState {
     pub requested: bool,
     /// Failed polls in a row; drives the back-off.
     pub consecutive_failures: u32,
+    /// No read before this time, not even on demand: a maker's `Retry-After`, or the back-off after
+    /// failures. Keeps refresh-hints from hammering a maker that asked Coupler to wait.
+    pub not_before: Option<DateTime<Utc>>,
     /// Polls made on `budget_day` (UTC), against the vehicle's daily budget.
     pub polls_on_day: u32,
     /// The UTC day `polls_on_day` counts, as days since the Unix epoch.
