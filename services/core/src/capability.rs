@@ -94,6 +94,16 @@ impl ModelCapabilities {
         }
     }
 
+    /// The same model with every command unsupported for `reason`.
+    pub fn without_commands(&self, reason: &str) -> Self {
+        Self {
+            start_charging: Support::no(reason),
+            stop_charging: Support::no(reason),
+            set_max_current: Support::no(reason),
+            ..self.clone()
+        }
+    }
+
     /// Read only: data and location, no commands; `reason` says why commands are missing.
     pub fn read_only(reason: &str) -> Self {
         Self {
