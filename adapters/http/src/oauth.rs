@@ -197,6 +197,11 @@ fn token_error(err: BasicRequestTokenError<Transport>) -> AdapterError {
             );
             match response.error() {
                 BasicErrorResponseType::InvalidGrant => AdapterError::CredentialsInvalid(detail),
+                // Tesla's authorization server answers a refused refresh token with `login_required`
+                // and an expired code with `invalid_auth_code`; both mean the grant is gone.
+                BasicErrorResponseType::Extension(code) if matches!(code.as_str(), "login_required" | "invalid_auth_code") => {
+                    AdapterError::CredentialsInvalid(detail)
+                }
                 _ => AdapterError::Upstream(format!("the token endpoint refused the request ({detail})")),
             }
         }

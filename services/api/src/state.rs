@@ -4,7 +4,9 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
+use coupler_core::secret::Cipher;
 use coupler_core::Store;
+use coupler_engine::Engine;
 use url::Url;
 
 use crate::metrics::Metrics;
@@ -20,6 +22,10 @@ pub struct App {
     pub token_ttl: Duration,
     /// Request counts and latencies for `/metrics`.
     pub metrics: Metrics,
+    /// Encrypts secrets Coupler must read back (`COUPLER_SECRET_KEY`).
+    pub cipher: Cipher,
+    /// Polling, token refresh, linking and vehicle actions.
+    pub engine: Arc<Engine>,
 }
 
 /// Cheap-to-clone handle to [`App`], the axum state.

@@ -7,7 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 use coupler_api::metrics::Metrics;
 use coupler_api::{App, AppState};
-use coupler_core::Store;
+use coupler_core::secret::{generate_secret, Cipher, SecretKey};
+use coupler_core::{AdapterRegistry, Store};
+use coupler_engine::{Engine, EngineConfig};
+use coupler_simulated::{Brand, SimCloud, SimConfig, SimulatedAdapter};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +21,90 @@ use crate::config::Config;
 /// How often expired access tokens are removed.
 const TOKEN_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// What a server is built from.
+#[derive(Debug)]
+pub struct Wiring {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// The URL clients and browsers reach Coupler at.
+    pub public_url: Url,
+    /// Encrypts secrets at rest (`COUPLER_SECRET_KEY`).
+    pub cipher: Cipher,
+    /// The vehicle vendors Coupler talks to.
+    pub adapters: AdapterRegistry,
+    /// How the engine paces itself.
+    pub engine: EngineConfig,
+    /// A simulated OEM cloud to serve under `/sim`, if any.
+    pub simulated_oem: Option<SimCloud>,
+}
+
+impl Wiring {
+    /// A store and public URL with nothing else configured: a fresh random key, no vendors.
+    pub fn minimal(store: Arc<dyn Store>, public_url: Url) -> Self {
+        Self {
+            store,
+            public_url,
+            cipher: Cipher::new(&SecretKey::generate()),
+            adapters: AdapterRegistry::new(),
+            engine: EngineConfig::default(),
+            simulated_oem: None,
+        }
+    }
+}
+
+/// The OAuth client id Coupler uses at the simulated OEM cloud it serves itself.
+pub const SIMULATED_CLIENT_ID: &str = "coupler";
+
+/// Serves the simulated OEM cloud under `{public_url}/sim` and registers an adapter per brand.
+fn mount_simulated_oem(public_url: &Url, adapters: &mut AdapterRegistry, sandbox: bool) -> anyhow::Result<SimCloud> {
+    let config = if sandbox {
+        // A demo should show state of charge moving within minutes.
+        SimConfig {
+            charge_speedup: 30.0,
+            ..SimConfig::default()
+        }
+    } else {
+        SimConfig::default()
+    };
+    let cloud = SimCloud::with_demo_accounts(config);
+    // A secret for this process only: the simulated cloud lives exactly as long.
+    let secret = generate_secret();
+    let base = format!("{}/sim", public_url.as_str().trim_end_matches('/'));
+    let callback = format!("{}{}", public_url.as_str().trim_end_matches('/'), coupler_api::routes::link_pages::CALLBACK_PATH);
+    cloud.register_client(SIMULATED_CLIENT_ID, &secret, &callback);
+    for brand in Brand::ALL {
+        let adapter = SimulatedAdapter::new(brand, &base, SIMULATED_CLIENT_ID, &secret)
+            .with_context(|| format!("cannot build the simulated adapter at {base}"))?;
+        adapters.register(Arc::new(adapter));
+    }
+    Ok(cloud)
+}
+
+/// The adapters for the real vendors whose clients are configured.
+fn real_vendor_adapters(config: &Config, adapters: &mut AdapterRegistry) -> anyhow::Result<()> {
+    if let Some(tesla) = &config.tesla {
+        let adapter = coupler_tesla::TeslaAdapter::new(coupler_tesla::TeslaConfig {
+            client_id: tesla.client_id.clone(),
+            client_secret: tesla.client_secret.clone(),
+            command_proxy_url: tesla.command_proxy_url.clone(),
+            ..coupler_tesla::TeslaConfig::production()
+        })
+        .context("cannot configure the Tesla adapter")?;
+        adapters.register(Arc::new(adapter));
+    }
+    if let Some(smartcar) = &config.smartcar {
+        let adapter = coupler_smartcar::SmartcarAdapter::new(coupler_smartcar::SmartcarConfig {
+            client_id: smartcar.client_id.clone(),
+            client_secret: smartcar.client_secret.clone(),
+            mode: smartcar.mode.clone(),
+            ..coupler_smartcar::SmartcarConfig::production()
+        })
+        .context("cannot configure the Smartcar adapter")?;
+        adapters.register(Arc::new(adapter));
+    }
+    Ok(())
+}
+
 /// A running Coupler: its address, its state, and the means to stop it.
 #[derive(Debug)]
 pub struct Server {
@@ -27,6 +114,8 @@ pub struct Server {
     pub public_url: Url,
     /// The application state (storage and friends), for callers that need to reach in (tests).
     pub state: AppState,
+    /// The simulated OEM cloud served under `/sim`, when enabled.
+    pub simulated_oem: Option<SimCloud>,
     shutdown: CancellationToken,
     serving: JoinHandle<std::io::Result<()>>,
     background: Vec<JoinHandle<()>>,
@@ -35,6 +124,11 @@ pub struct Server {
 impl Server {
     /// Opens the database (migrating it), binds the listener, and starts serving.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        Self::start_with(config, false).await
+    }
+
+    /// [`Server::start`], with the sandbox's settings when `sandbox` is set.
+    pub async fn start_with(config: &Config, sandbox: bool) -> anyhow::Result<Self> {
         let store = coupler_store::open(&config.database_url).await.with_context(|| {
             format!(
                 "cannot open the database {}",
@@ -42,7 +136,7 @@ impl Server {
             )
         })?;
         // Resolved now so a missing or broken key stops start-up rather than a later request.
-        let _secret_key = config.resolve_secret_key()?;
+        let secret_key = config.resolve_secret_key()?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -51,32 +145,74 @@ impl Server {
             Some(url) => url.clone(),
             None => Url::parse(&format!("http://{addr}"))?,
         };
-        Self::serve_on(listener, store, public_url).await
+        let mut adapters = AdapterRegistry::new();
+        let simulated_oem = if config.simulated_oem || sandbox {
+            Some(mount_simulated_oem(&public_url, &mut adapters, sandbox)?)
+        } else {
+            None
+        };
+        real_vendor_adapters(config, &mut adapters)?;
+        Self::serve_with(
+            listener,
+            Wiring {
+                store,
+                public_url,
+                cipher: Cipher::new(&secret_key),
+                adapters,
+                engine: EngineConfig::default(),
+                simulated_oem,
+            },
+        )
+        .await
     }
 
-    /// Serves on an already bound listener with an already open store.
+    /// Serves on an already bound listener with an already open store, and nothing else configured
+    /// (a random secret key, no vehicle vendors).
     pub async fn serve_on(listener: TcpListener, store: Arc<dyn Store>, public_url: Url) -> anyhow::Result<Self> {
+        Self::serve_with(listener, Wiring::minimal(store, public_url)).await
+    }
+
+    /// Serves on an already bound listener with everything given.
+    pub async fn serve_with(listener: TcpListener, wiring: Wiring) -> anyhow::Result<Self> {
+        let Wiring {
+            store,
+            public_url,
+            cipher,
+            adapters,
+            engine,
+            simulated_oem,
+        } = wiring;
         let addr = listener.local_addr()?;
+        let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
+        let engine = Arc::new(Engine::new(store.clone(), cipher.clone(), adapters, engine));
         let state = AppState::new(App {
             store: store.clone(),
             public_url: public_url.clone(),
             token_ttl: coupler_api::routes::oauth::DEFAULT_TOKEN_TTL,
             metrics: Metrics::default(),
+            cipher,
+            engine: engine.clone(),
         });
         let shutdown = CancellationToken::new();
-        let router = coupler_api::router(state.clone());
+        let mut router = coupler_api::router(state.clone());
+        if let Some(cloud) = &simulated_oem {
+            // Outside the API's layers: the simulated maker answers in its own formats, as a real one.
+            router = router.nest("/sim", cloud.router());
+        }
         let stop = shutdown.clone();
         let serving = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await
         });
-        let background = vec![tokio::spawn(sweep_expired_tokens(store.clone(), shutdown.clone()))];
-        tracing::info!(%addr, %public_url, database = store.backend(), "coupler is serving");
+        let mut background = vec![tokio::spawn(sweep_expired_tokens(store.clone(), shutdown.clone()))];
+        background.extend(engine.spawn(shutdown.clone()));
+        tracing::info!(%addr, %public_url, database = store.backend(), vendors = ?vendors, "coupler is serving");
         Ok(Self {
             addr,
             public_url,
             state,
+            simulated_oem,
             shutdown,
             serving,
             background,
