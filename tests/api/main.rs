@@ -5,6 +5,7 @@
 mod actions;
 mod auth;
 mod errors;
+mod linking;
 mod openapi;
 mod ops;
 mod tenancy;
