@@ -10,3 +10,4 @@ mod openapi;
 mod ops;
 mod tenancy;
 mod users;
+mod vehicles;
