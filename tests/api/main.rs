@@ -6,6 +6,7 @@ mod actions;
 mod auth;
 mod errors;
 mod linking;
+mod makers;
 mod openapi;
 mod ops;
 mod tenancy;
