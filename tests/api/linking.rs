@@ -56,17 +56,19 @@ async fn a_person_links_a_simulated_account_and_the_app_reads_and_charges_its_ca
     let picker = browser.get(&link_url).send().await.unwrap();
     assert_eq!(picker.status(), 200);
     let picker = picker.text().await.unwrap();
-    assert!(picker.contains("vehicle:control:charging"), "the page shows what is asked");
+    assert!(
+        picker.contains("vehicle:control:charging"),
+        "the page shows what is asked"
+    );
     for brand in Brand::ALL {
         assert!(picker.contains(brand.display_name()), "{} is offered", brand.name());
     }
-    let login = browser
-        .get(link_to(&picker, "Aurora (simulated"))
-        .send()
-        .await
-        .unwrap();
+    let login = browser.get(link_to(&picker, "Aurora (simulated")).send().await.unwrap();
     assert_eq!(login.status(), 200);
-    assert!(login.url().as_str().starts_with(&world.server.base_url), "at the maker's own site");
+    assert!(
+        login.url().as_str().starts_with(&world.server.base_url),
+        "at the maker's own site"
+    );
     let landed = sign_in(&browser, login, "ann@example.com", "correct horse", "approve").await;
 
     assert_eq!(landed.status(), 200);
@@ -84,8 +86,15 @@ async fn a_person_links_a_simulated_account_and_the_app_reads_and_charges_its_ca
     })
     .await;
     let cars = vehicles_of(&app, &tenant, "alice").await;
-    let a1 = cars.iter().find(|c| c["information"]["model"] == "Aurora A1").unwrap().clone();
-    let classic = cars.iter().find(|c| c["information"]["model"] == "Aurora Classic").unwrap();
+    let a1 = cars
+        .iter()
+        .find(|c| c["information"]["model"] == "Aurora A1")
+        .unwrap()
+        .clone();
+    let classic = cars
+        .iter()
+        .find(|c| c["information"]["model"] == "Aurora Classic")
+        .unwrap();
     assert_eq!(a1["vendor"], "SIM_AURORA");
     assert_eq!(a1["userId"], "alice");
     assert_eq!(a1["information"]["vin"], "SIMAUR0000000000A");
@@ -107,8 +116,17 @@ async fn a_person_links_a_simulated_account_and_the_app_reads_and_charges_its_ca
         .unwrap()
         .contains("Classic"));
     let id = a1["id"].as_str().unwrap().to_owned();
-    assert_eq!(get_json(&app, &tenant, &format!("/vehicles/{id}")).await["id"], id.as_str());
-    assert_eq!(get_json(&app, &tenant, "/vehicles").await["data"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        get_json(&app, &tenant, &format!("/vehicles/{id}")).await["id"],
+        id.as_str()
+    );
+    assert_eq!(
+        get_json(&app, &tenant, "/vehicles").await["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(
         get_json(&app, &tenant, "/users/alice").await["linkedVendors"],
         json!([{"vendor": "SIM_AURORA", "vendorType": "vehicle", "isValid": true}])
@@ -127,7 +145,10 @@ async fn a_person_links_a_simulated_account_and_the_app_reads_and_charges_its_ca
 
     // The person plugs in (the car starts, then is paused as by a schedule); the app starts charging.
     world.cloud.update_vehicle(&ids[0], |c| c.plugged_in = true).unwrap();
-    world.cloud.update_vehicle(&ids[0], |c| c.charge_enabled = false).unwrap();
+    world
+        .cloud
+        .update_vehicle(&ids[0], |c| c.charge_enabled = false)
+        .unwrap();
     coupler_tests::vehicles::hint(&app, &tenant, &id).await;
     eventually("the plug-in was read", || async {
         get_json(&app, &tenant, &format!("/vehicles/{id}")).await["chargeState"]["powerDeliveryState"]
@@ -284,7 +305,10 @@ async fn an_expired_link_sends_the_person_back_with_expired_and_a_used_or_unknow
     sign_in(&b, login, "ann", "pw", "approve").await;
     let reused = b.get(&link_url).send().await.unwrap();
     assert_eq!(reused.status(), 410);
-    assert!(reused.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(reused.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
 
     let unknown = browser()
         .get(format!("{}/link/not-a-token", app.url))
@@ -319,7 +343,10 @@ async fn a_forged_state_is_refused_and_nothing_is_saved() {
         .await
         .unwrap();
     assert_eq!(stranger.status(), 400);
-    assert!(stranger.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(stranger.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
 
     // The person's own browser with a mangled state: sent back to the app with invalid_state.
     let mangled = browser
@@ -337,7 +364,11 @@ async fn a_forged_state_is_refused_and_nothing_is_saved() {
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(world.cloud.request_count(Brand::Aurora, RequestKind::Token), 0, "the code was never used");
+    assert_eq!(
+        world.cloud.request_count(Brand::Aurora, RequestKind::Token),
+        0,
+        "the code was never used"
+    );
 
     // The genuine callback now finds the session over.
     let genuine = browser.get(callback).send().await.unwrap();
@@ -422,12 +453,36 @@ async fn link_requests_with_bad_input_are_refused_with_a_problem_and_create_noth
     let (_world, app) = world_and_app().await;
     let tenant = app.tenant("app").await;
     let cases = [
-        (json!({"scopes": ALL_SCOPES, "redirectUri": "javascript:alert(1)"}), 400, "redirectUri"),
-        (json!({"scopes": ALL_SCOPES, "redirectUri": "ftp://files.example/done"}), 400, "redirectUri"),
-        (json!({"scopes": ALL_SCOPES, "redirectUri": "myapp://linked"}), 400, "redirectUri"),
-        (json!({"scopes": ALL_SCOPES, "redirectUri": "/relative"}), 400, "redirectUri"),
-        (json!({"scopes": ["vehicle:fly"], "redirectUri": "https://a.example/"}), 400, "unknown scope"),
-        (json!({"scopes": [], "redirectUri": "https://a.example/"}), 400, "vehicle:read:data"),
+        (
+            json!({"scopes": ALL_SCOPES, "redirectUri": "javascript:alert(1)"}),
+            400,
+            "redirectUri",
+        ),
+        (
+            json!({"scopes": ALL_SCOPES, "redirectUri": "ftp://files.example/done"}),
+            400,
+            "redirectUri",
+        ),
+        (
+            json!({"scopes": ALL_SCOPES, "redirectUri": "myapp://linked"}),
+            400,
+            "redirectUri",
+        ),
+        (
+            json!({"scopes": ALL_SCOPES, "redirectUri": "/relative"}),
+            400,
+            "redirectUri",
+        ),
+        (
+            json!({"scopes": ["vehicle:fly"], "redirectUri": "https://a.example/"}),
+            400,
+            "unknown scope",
+        ),
+        (
+            json!({"scopes": [], "redirectUri": "https://a.example/"}),
+            400,
+            "vehicle:read:data",
+        ),
         (
             json!({"scopes": ALL_SCOPES, "redirectUri": "https://a.example/", "vendorType": "charger"}),
             400,
@@ -449,7 +504,11 @@ async fn link_requests_with_bad_input_are_refused_with_a_problem_and_create_noth
             "language",
         ),
         (json!({"scopes": ALL_SCOPES}), 422, "redirectUri"),
-        (json!({"scopes": ALL_SCOPES, "redirectUri": "https://a.example/", "extra": 1}), 422, "extra"),
+        (
+            json!({"scopes": ALL_SCOPES, "redirectUri": "https://a.example/", "extra": 1}),
+            422,
+            "extra",
+        ),
     ];
     for (body, status, says) in cases {
         let response = app
@@ -521,12 +580,9 @@ async fn without_any_vendor_configured_a_link_is_refused_with_a_reason() {
 #[tokio::test]
 async fn unlinking_a_vendor_removes_its_vehicles_and_deleting_the_user_removes_everything() {
     let (world, app) = world_and_app().await;
-    world.cloud.add_account(
-        Brand::Aurora,
-        "ann",
-        "pw",
-        vec![car("SIMAUR0000000000A", "Aurora A1")],
-    );
+    world
+        .cloud
+        .add_account(Brand::Aurora, "ann", "pw", vec![car("SIMAUR0000000000A", "Aurora A1")]);
     world
         .cloud
         .add_account(Brand::Cirrus, "ann", "pw", vec![car("SIMCIR0000000000A", "Cirrus C")]);
@@ -560,7 +616,11 @@ async fn unlinking_a_vendor_removes_its_vehicles_and_deleting_the_user_removes_e
     assert_eq!(bad.status(), 400);
 
     let cirrus_id = left[0]["id"].as_str().unwrap().to_owned();
-    let deleted = app.as_tenant(&tenant, Method::DELETE, "/users/alice").send().await.unwrap();
+    let deleted = app
+        .as_tenant(&tenant, Method::DELETE, "/users/alice")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), 204);
     let gone = app
         .as_tenant(&tenant, Method::GET, &format!("/vehicles/{cirrus_id}"))
@@ -568,5 +628,8 @@ async fn unlinking_a_vendor_removes_its_vehicles_and_deleting_the_user_removes_e
         .await
         .unwrap();
     assert_eq!(gone.status(), 404);
-    assert!(get_json(&app, &tenant, "/vehicles").await["data"].as_array().unwrap().is_empty());
+    assert!(get_json(&app, &tenant, "/vehicles").await["data"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 }

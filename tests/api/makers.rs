@@ -48,7 +48,12 @@ async fn with_tesla(timeout: Duration) -> (FakeTeslaServer, TestApp, Tenant, App
 }
 
 /// Links through Coupler's pages; the fake maker approves at once. Returns the app's landing query.
-async fn link(app: &TestApp, tenant: &Tenant, site: &AppSite, vendor: &str) -> std::collections::HashMap<String, String> {
+async fn link(
+    app: &TestApp,
+    tenant: &Tenant,
+    site: &AppSite,
+    vendor: &str,
+) -> std::collections::HashMap<String, String> {
     let (link_url, _) = create_link(
         app,
         tenant,
@@ -77,7 +82,10 @@ async fn vehicle(app: &TestApp, tenant: &Tenant, id: &str) -> serde_json::Value 
 }
 
 async fn open_interventions(app: &TestApp, tenant: &Tenant) -> Vec<serde_json::Value> {
-    get_json(app, tenant, "/interventions").await["data"].as_array().cloned().unwrap_or_default()
+    get_json(app, tenant, "/interventions").await["data"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -105,7 +113,10 @@ async fn tesla_is_linked_read_refreshed_and_raises_an_intervention_when_revoked(
         .await
         .unwrap();
     let path = format!("/actions/{}", action["id"].as_str().unwrap());
-    eventually("confirmed", || async { get_json(&app, &tenant, &path).await["state"] == "CONFIRMED" }).await;
+    eventually("confirmed", || async {
+        get_json(&app, &tenant, &path).await["state"] == "CONFIRMED"
+    })
+    .await;
     assert_eq!(server.fake.count("proxy:charge_start"), 1);
     assert_eq!(vehicle(&app, &tenant, &id).await["chargeState"]["isCharging"], true);
 
@@ -126,14 +137,23 @@ async fn tesla_is_linked_read_refreshed_and_raises_an_intervention_when_revoked(
     // Revoked: the refresh is refused (login_required), so the account needs relinking.
     server.fake.revoke_all();
     hint(&app, &tenant, &id).await;
-    eventually("intervention raised", || async { !open_interventions(&app, &tenant).await.is_empty() }).await;
+    eventually("intervention raised", || async {
+        !open_interventions(&app, &tenant).await.is_empty()
+    })
+    .await;
     let intervention = &open_interventions(&app, &tenant).await[0];
     assert_eq!(intervention["vendor"], "TESLA");
     assert_eq!(intervention["kind"], "RELINK_NEEDED");
     let v = vehicle(&app, &tenant, &id).await;
     assert_eq!(v["isReachable"], false);
-    assert_eq!(v["capabilities"]["chargeState"]["interventionIds"][0], intervention["id"]);
-    assert_eq!(get_json(&app, &tenant, "/users/alice").await["linkedVendors"][0]["isValid"], false);
+    assert_eq!(
+        v["capabilities"]["chargeState"]["interventionIds"][0],
+        intervention["id"]
+    );
+    assert_eq!(
+        get_json(&app, &tenant, "/users/alice").await["linkedVendors"][0]["isValid"],
+        false
+    );
 }
 
 #[tokio::test]
@@ -147,7 +167,10 @@ async fn a_sleeping_tesla_is_left_asleep_and_a_rate_limit_or_garbage_changes_not
     server.fake.update_car(VIN, |c| c.state = "asleep".into());
     let data_reads = server.fake.count("vehicle_data");
     hint(&app, &tenant, &id).await;
-    eventually("asleep", || async { vehicle(&app, &tenant, &id).await["isReachable"] == false }).await;
+    eventually("asleep", || async {
+        vehicle(&app, &tenant, &id).await["isReachable"] == false
+    })
+    .await;
     assert_eq!(server.fake.count("vehicle_data"), data_reads, "not asked for data");
     assert_eq!(server.fake.count("wake_up"), 0, "not woken");
     assert_eq!(vehicle(&app, &tenant, &id).await["lastSeen"], seen);
@@ -159,7 +182,10 @@ async fn a_sleeping_tesla_is_left_asleep_and_a_rate_limit_or_garbage_changes_not
         server.fake.fail_next(fault);
         let calls = server.fake.count("vehicle");
         hint(&app, &tenant, &id).await;
-        eventually("the garbage was read", || async { server.fake.count("vehicle") > calls }).await;
+        eventually("the garbage was read", || async {
+            server.fake.count("vehicle") > calls
+        })
+        .await;
         tokio::time::sleep(Duration::from_millis(100)).await;
         let after = vehicle(&app, &tenant, &id).await;
         assert_eq!(after["chargeState"], before["chargeState"]);
@@ -172,10 +198,18 @@ async fn a_sleeping_tesla_is_left_asleep_and_a_rate_limit_or_garbage_changes_not
         .list_vehicles(&tenant.id, None, &coupler_core::PageRequest::first(1))
         .await
         .unwrap();
-    assert!(stats.items[0].poll.last_error.as_deref().unwrap_or_default().contains("not the expected JSON"));
+    assert!(stats.items[0]
+        .poll
+        .last_error
+        .as_deref()
+        .unwrap_or_default()
+        .contains("not the expected JSON"));
     // After the failures Coupler backs off, then reads again by itself.
     let calls = server.fake.count("vehicle");
-    eventually("the retry after the back-off", || async { server.fake.count("vehicle") > calls }).await;
+    eventually("the retry after the back-off", || async {
+        server.fake.count("vehicle") > calls
+    })
+    .await;
     eventually("the retry was stored", || async {
         app.store
             .list_vehicles(&tenant.id, None, &coupler_core::PageRequest::first(1))
@@ -190,7 +224,10 @@ async fn a_sleeping_tesla_is_left_asleep_and_a_rate_limit_or_garbage_changes_not
     server.fake.fail_next(Fault::RateLimited(86_400));
     let calls = server.fake.count("vehicle");
     hint(&app, &tenant, &id).await;
-    eventually("the 429 was received", || async { server.fake.count("vehicle") == calls + 1 }).await;
+    eventually("the 429 was received", || async {
+        server.fake.count("vehicle") == calls + 1
+    })
+    .await;
     for _ in 0..5 {
         hint(&app, &tenant, &id).await;
     }
@@ -209,28 +246,36 @@ async fn a_maker_that_times_out_while_linking_sends_the_person_back_with_an_erro
     assert!(landed["error_message"].contains("TESLA"));
     assert!(!landed.contains_key("success"));
     let alice = UserId::parse("alice").unwrap();
-    assert!(app.store.list_vendor_accounts(&tenant.id, &alice).await.unwrap().is_empty());
+    assert!(app
+        .store
+        .list_vendor_accounts(&tenant.id, &alice)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(vehicles_of(&app, &tenant, "alice").await.is_empty());
 
     // A maker that answers garbage while linking is the same for the person: an error, nothing saved.
     server.fake.fail_next(Fault::Html);
     let landed = link(&app, &tenant, &site, "TESLA").await;
     assert_eq!(landed["error"], "vendor_unavailable");
-    assert!(app.store.list_vendor_accounts(&tenant.id, &alice).await.unwrap().is_empty());
+    assert!(app
+        .store
+        .list_vendor_accounts(&tenant.id, &alice)
+        .await
+        .unwrap()
+        .is_empty());
 
     // And once the maker behaves, the same user links fine.
     let landed = link(&app, &tenant, &site, "TESLA").await;
     assert_eq!(landed["success"], "true");
-    assert_eq!(app.store.list_vendor_accounts(&tenant.id, &alice).await.unwrap().len(), 1);
+    assert_eq!(
+        app.store.list_vendor_accounts(&tenant.id, &alice).await.unwrap().len(),
+        1
+    );
 }
 
 async fn with_smartcar() -> (FakeSmartcarServer, TestApp, Tenant, AppSite) {
-    let server = FakeSmartcar::spawn(
-        "sc-app",
-        "sc-secret",
-        vec![FakeVehicle::new("veh-1", "BMW")],
-    )
-    .await;
+    let server = FakeSmartcar::spawn("sc-app", "sc-secret", vec![FakeVehicle::new("veh-1", "BMW")]).await;
     let base = Url::parse(&server.base_url).unwrap();
     let adapter = SmartcarAdapter::new(SmartcarConfig {
         client_id: "sc-app".into(),
@@ -276,7 +321,10 @@ async fn smartcar_is_linked_read_refreshed_and_raises_an_intervention_when_revok
     // Asleep: reported, not woken (Smartcar cannot), the last state kept.
     server.fake.update_vehicle("veh-1", |v| v.asleep = true);
     hint(&app, &tenant, &id).await;
-    eventually("asleep", || async { vehicle(&app, &tenant, &id).await["isReachable"] == false }).await;
+    eventually("asleep", || async {
+        vehicle(&app, &tenant, &id).await["isReachable"] == false
+    })
+    .await;
     assert_eq!(vehicle(&app, &tenant, &id).await["chargeState"]["batteryLevel"], 42.0);
     server.fake.update_vehicle("veh-1", |v| {
         v.asleep = false;
@@ -296,10 +344,17 @@ async fn smartcar_is_linked_read_refreshed_and_raises_an_intervention_when_revok
     server.fake.fail_next(coupler_smartcar::fake::Fault::Billing);
     let batches = server.fake.count("batch");
     hint(&app, &tenant, &id).await;
-    eventually("the 430 arrived", || async { server.fake.count("batch") == batches + 1 }).await;
+    eventually("the 430 arrived", || async {
+        server.fake.count("batch") == batches + 1
+    })
+    .await;
     hint(&app, &tenant, &id).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(server.fake.count("batch"), batches + 1, "no retry during the billing wait");
+    assert_eq!(
+        server.fake.count("batch"),
+        batches + 1,
+        "no retry during the billing wait"
+    );
     assert_eq!(vehicle(&app, &tenant, &id).await["isReachable"], true);
 
     // Revoked: the refresh fails with invalid_grant, an intervention is raised.
@@ -317,12 +372,18 @@ async fn smartcar_is_linked_read_refreshed_and_raises_an_intervention_when_revok
     assert_eq!(start.status(), 200);
     let action: serde_json::Value = start.json().await.unwrap();
     let path = format!("/actions/{}", action["id"].as_str().unwrap());
-    eventually("the action failed", || async { get_json(&app, &tenant, &path).await["state"] == "FAILED" }).await;
+    eventually("the action failed", || async {
+        get_json(&app, &tenant, &path).await["state"] == "FAILED"
+    })
+    .await;
     assert!(get_json(&app, &tenant, &path).await["failureReason"]["detail"]
         .as_str()
         .unwrap()
         .contains("link it again"));
-    eventually("intervention raised", || async { !open_interventions(&app, &tenant).await.is_empty() }).await;
+    eventually("intervention raised", || async {
+        !open_interventions(&app, &tenant).await.is_empty()
+    })
+    .await;
     assert_eq!(open_interventions(&app, &tenant).await[0]["vendor"], "SMARTCAR");
     let invalid = app
         .store
@@ -343,18 +404,27 @@ async fn smartcar_garbage_and_a_rate_limit_leave_the_last_state_and_are_waited_o
     server.fake.fail_next(coupler_smartcar::fake::Fault::Html);
     let batches = server.fake.count("batch");
     hint(&app, &tenant, &id).await;
-    eventually("the garbage arrived", || async { server.fake.count("batch") == batches + 1 }).await;
+    eventually("the garbage arrived", || async {
+        server.fake.count("batch") == batches + 1
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let after = vehicle(&app, &tenant, &id).await;
     assert_eq!(after["chargeState"], v["chargeState"]);
     assert_eq!(after["isReachable"], true, "one failure is not unreachable yet");
 
     // Coupler backs off after the failure, then reads again by itself.
-    eventually("the retry after the back-off", || async { server.fake.count("batch") == batches + 2 }).await;
+    eventually("the retry after the back-off", || async {
+        server.fake.count("batch") == batches + 2
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     server.fake.fail_next(coupler_smartcar::fake::Fault::RateLimited(3600));
     hint(&app, &tenant, &id).await;
-    eventually("the 429 arrived", || async { server.fake.count("batch") == batches + 3 }).await;
+    eventually("the 429 arrived", || async {
+        server.fake.count("batch") == batches + 3
+    })
+    .await;
     for _ in 0..5 {
         hint(&app, &tenant, &id).await;
     }

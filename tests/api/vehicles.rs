@@ -16,7 +16,10 @@ fn car(vin: &str, model: &str) -> SimVehicleSpec {
 }
 
 /// A simulated world and a Coupler wired to it; `limits` overrides brands' limits.
-async fn setup(config: SimConfig, limits: impl Fn(Brand) -> Option<VendorLimits>) -> (SimWorld, TestApp, Tenant, AppSite) {
+async fn setup(
+    config: SimConfig,
+    limits: impl Fn(Brand) -> Option<VendorLimits>,
+) -> (SimWorld, TestApp, Tenant, AppSite) {
     let world = SimWorld::start(config).await;
     let app = TestApp::spawn_with(|url, wiring| world.wire(url, wiring, limits)).await;
     let tenant = app.tenant("app").await;
@@ -25,7 +28,14 @@ async fn setup(config: SimConfig, limits: impl Fn(Brand) -> Option<VendorLimits>
 }
 
 /// Links `brand`'s account `ann` for `user` and waits for its cars' first read.
-async fn linked(app: &TestApp, tenant: &Tenant, site: &AppSite, user: &str, brand: Brand, cars: usize) -> Vec<serde_json::Value> {
+async fn linked(
+    app: &TestApp,
+    tenant: &Tenant,
+    site: &AppSite,
+    user: &str,
+    brand: Brand,
+    cars: usize,
+) -> Vec<serde_json::Value> {
     let landed = link_simulated(app, tenant, site, user, brand, "ann", "pw").await;
     assert!(landed.as_str().contains("success=true"), "{landed}");
     eventually("the first read", || async {
@@ -37,12 +47,19 @@ async fn linked(app: &TestApp, tenant: &Tenant, site: &AppSite, user: &str, bran
 }
 
 async fn post(app: &TestApp, tenant: &Tenant, path: &str, body: serde_json::Value) -> reqwest::Response {
-    app.as_tenant(tenant, Method::POST, path).json(&body).send().await.unwrap()
+    app.as_tenant(tenant, Method::POST, path)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn settled(app: &TestApp, tenant: &Tenant, action: &serde_json::Value) -> serde_json::Value {
     let path = format!("/actions/{}", action["id"].as_str().unwrap());
-    eventually("the action settled", || async { get_json(app, tenant, &path).await["state"] != "PENDING" }).await;
+    eventually("the action settled", || async {
+        get_json(app, tenant, &path).await["state"] != "PENDING"
+    })
+    .await;
     get_json(app, tenant, &path).await
 }
 
@@ -60,7 +77,11 @@ async fn the_per_vendor_rate_limit_holds_under_a_burst_of_refresh_hints() {
         Brand::Aurora,
         "ann",
         "pw",
-        vec![car("SIMAUR0000000000A", "Aurora A1"), car("SIMAUR0000000000B", "Aurora A1"), car("SIMAUR0000000000C", "Aurora A1")],
+        vec![
+            car("SIMAUR0000000000A", "Aurora A1"),
+            car("SIMAUR0000000000B", "Aurora A1"),
+            car("SIMAUR0000000000C", "Aurora A1"),
+        ],
     );
     let cars = linked(&app, &tenant, &site, "alice", Brand::Aurora, 3).await;
     let after_link = world.cloud.request_count(Brand::Aurora, RequestKind::State);
@@ -120,10 +141,18 @@ async fn a_sleeping_car_is_not_woken_to_poll_and_last_seen_and_is_reachable_stay
     .await;
     let asleep = get_json(&app, &tenant, &format!("/vehicles/{id}")).await;
     assert_eq!(asleep["lastSeen"], seen.as_str(), "no live data, so lastSeen stays");
-    assert_eq!(asleep["chargeState"]["lastUpdated"], updated.as_str(), "the last known state stays");
+    assert_eq!(
+        asleep["chargeState"]["lastUpdated"],
+        updated.as_str(),
+        "the last known state stays"
+    );
     assert_eq!(asleep["chargeState"]["batteryLevel"], 50.0);
     assert_eq!(world.cloud.request_count(Brand::Nimbus, RequestKind::State), reads + 1);
-    assert_eq!(world.cloud.request_count(Brand::Nimbus, RequestKind::Wake), 0, "never woken to poll");
+    assert_eq!(
+        world.cloud.request_count(Brand::Nimbus, RequestKind::Wake),
+        0,
+        "never woken to poll"
+    );
     assert!(world.cloud.vehicle(&ids[0]).unwrap().asleep);
 
     // The owner drives off: the car wakes by itself, and the next read sees it.
@@ -195,11 +224,22 @@ async fn an_expired_access_token_is_refreshed_and_the_read_goes_through() {
     })
     .await;
     let after = app.store.list_vendor_accounts(&tenant.id, &alice).await.unwrap()[0].clone();
-    assert_eq!(after.token_version, before.token_version + 1, "both tokens replaced once");
+    assert_eq!(
+        after.token_version,
+        before.token_version + 1,
+        "both tokens replaced once"
+    );
     assert_ne!(after.tokens.refresh_token, before.tokens.refresh_token);
     assert!(after.is_valid);
-    assert_eq!(world.cloud.request_count(Brand::Aurora, RequestKind::Token), 2, "code, then one refresh");
-    assert!(get_json(&app, &tenant, "/interventions").await["data"].as_array().unwrap().is_empty());
+    assert_eq!(
+        world.cloud.request_count(Brand::Aurora, RequestKind::Token),
+        2,
+        "code, then one refresh"
+    );
+    assert!(get_json(&app, &tenant, "/interventions").await["data"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -272,9 +312,18 @@ async fn revoked_credentials_raise_an_intervention_and_relinking_resolves_it() {
         get_json(&app, &tenant, "/users/alice").await["linkedVendors"][0]["isValid"],
         false
     );
-    let refused = post(&app, &tenant, &format!("/vehicles/{id}/charging"), json!({"action": "START"})).await;
+    let refused = post(
+        &app,
+        &tenant,
+        &format!("/vehicles/{id}/charging"),
+        json!({"action": "START"}),
+    )
+    .await;
     assert_eq!(refused.status(), 400);
-    assert!(problem(refused).await["detail"].as_str().unwrap().contains("link it again"));
+    assert!(problem(refused).await["detail"]
+        .as_str()
+        .unwrap()
+        .contains("link it again"));
     // An invalid account is not polled: hints do not reach the maker.
     let reads = world.cloud.request_count(Brand::Aurora, RequestKind::State);
     hint(&app, &tenant, &id).await;
@@ -289,7 +338,10 @@ async fn revoked_credentials_raise_an_intervention_and_relinking_resolves_it() {
         v["isReachable"] == true && v["chargeState"]["batteryLevel"] == 71.0
     })
     .await;
-    assert!(get_json(&app, &tenant, "/interventions").await["data"].as_array().unwrap().is_empty());
+    assert!(get_json(&app, &tenant, "/interventions").await["data"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     let all = get_json(&app, &tenant, "/interventions?includeResolved=true").await;
     assert!(all["data"][0]["resolvedAt"].is_string());
     assert_eq!(
@@ -307,9 +359,12 @@ async fn a_command_the_vehicle_cannot_do_is_refused_with_a_400_that_says_why_and
     world
         .cloud
         .add_account(Brand::Cirrus, "ann", "pw", vec![car("SIMCIR0000000000A", "Cirrus C")]);
-    world
-        .cloud
-        .add_account(Brand::Aurora, "ann", "pw", vec![car("SIMAUR0000000000A", "Aurora Classic")]);
+    world.cloud.add_account(
+        Brand::Aurora,
+        "ann",
+        "pw",
+        vec![car("SIMAUR0000000000A", "Aurora Classic")],
+    );
     let boreal = linked(&app, &tenant, &site, "bo", Brand::Boreal, 1).await[0]["id"]
         .as_str()
         .unwrap()
@@ -324,10 +379,26 @@ async fn a_command_the_vehicle_cannot_do_is_refused_with_a_400_that_says_why_and
         .to_owned();
 
     let cases = [
-        (format!("/vehicles/{boreal}/charging"), json!({"action": "STOP"}), "cannot stop"),
-        (format!("/vehicles/{cirrus}/charging"), json!({"action": "START"}), "read-only"),
-        (format!("/vehicles/{cirrus}/max-current"), json!({"maxCurrent": 16}), "read-only"),
-        (format!("/vehicles/{classic}/max-current"), json!({"maxCurrent": 16}), "Classic"),
+        (
+            format!("/vehicles/{boreal}/charging"),
+            json!({"action": "STOP"}),
+            "cannot stop",
+        ),
+        (
+            format!("/vehicles/{cirrus}/charging"),
+            json!({"action": "START"}),
+            "read-only",
+        ),
+        (
+            format!("/vehicles/{cirrus}/max-current"),
+            json!({"maxCurrent": 16}),
+            "read-only",
+        ),
+        (
+            format!("/vehicles/{classic}/max-current"),
+            json!({"maxCurrent": 16}),
+            "Classic",
+        ),
     ];
     for (path, body, says) in cases {
         let response = post(&app, &tenant, &path, body.clone()).await;
@@ -335,7 +406,13 @@ async fn a_command_the_vehicle_cannot_do_is_refused_with_a_400_that_says_why_and
         let problem = problem(response).await;
         assert!(problem["detail"].as_str().unwrap().contains(says), "{path}: {problem}");
     }
-    let boreal_start = post(&app, &tenant, &format!("/vehicles/{boreal}/charging"), json!({"action": "START"})).await;
+    let boreal_start = post(
+        &app,
+        &tenant,
+        &format!("/vehicles/{boreal}/charging"),
+        json!({"action": "START"}),
+    )
+    .await;
     assert_eq!(boreal_start.status(), 200, "Boreal can start");
 
     for id in [&cirrus, &classic] {
@@ -382,7 +459,13 @@ async fn malformed_commands_are_refused_with_a_problem() {
         .await
         .unwrap();
     assert_eq!(bad_key.status(), 400);
-    let unknown = post(&app, &tenant, "/vehicles/no-such-vehicle/charging", json!({"action": "START"})).await;
+    let unknown = post(
+        &app,
+        &tenant,
+        "/vehicles/no-such-vehicle/charging",
+        json!({"action": "START"}),
+    )
+    .await;
     assert_eq!(unknown.status(), 404);
     assert!(app
         .store
@@ -402,7 +485,13 @@ async fn the_max_current_is_set_and_confirmed_by_the_state_read_afterwards() {
         .as_str()
         .unwrap()
         .to_owned();
-    let response = post(&app, &tenant, &format!("/vehicles/{id}/max-current"), json!({"maxCurrent": 10})).await;
+    let response = post(
+        &app,
+        &tenant,
+        &format!("/vehicles/{id}/max-current"),
+        json!({"maxCurrent": 10}),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let action: serde_json::Value = response.json().await.unwrap();
     assert_eq!(action["kind"], "SET_MAX_CURRENT");
@@ -426,15 +515,26 @@ async fn starting_an_unplugged_car_fails_with_the_makers_reason() {
         .as_str()
         .unwrap()
         .to_owned();
-    let action: serde_json::Value = post(&app, &tenant, &format!("/vehicles/{id}/charging"), json!({"action": "START"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let action: serde_json::Value = post(
+        &app,
+        &tenant,
+        &format!("/vehicles/{id}/charging"),
+        json!({"action": "START"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let done = settled(&app, &tenant, &action).await;
     assert_eq!(done["state"], "FAILED");
     assert_eq!(done["failureReason"]["type"], "FAILED_PRECONDITION");
-    assert!(done["failureReason"]["detail"].as_str().unwrap().contains("not plugged in"), "{done}");
+    assert!(
+        done["failureReason"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not plugged in"),
+        "{done}"
+    );
     assert_eq!(done["attempts"][0]["outcome"], "REJECTED");
 }
 
@@ -453,14 +553,23 @@ async fn a_sleeping_car_is_woken_for_a_command_and_the_command_confirmed() {
         c.charge_enabled = false;
         c.asleep = true;
     });
-    let action: serde_json::Value = post(&app, &tenant, &format!("/vehicles/{id}/charging"), json!({"action": "START"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let action: serde_json::Value = post(
+        &app,
+        &tenant,
+        &format!("/vehicles/{id}/charging"),
+        json!({"action": "START"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let done = settled(&app, &tenant, &action).await;
     assert_eq!(done["state"], "CONFIRMED", "{done}");
-    assert_eq!(world.cloud.request_count(Brand::Nimbus, RequestKind::Wake), 1, "woken once, for the command");
+    assert_eq!(
+        world.cloud.request_count(Brand::Nimbus, RequestKind::Wake),
+        1,
+        "woken once, for the command"
+    );
     assert_eq!(done["attempts"][0]["outcome"], "UNREACHABLE");
     assert_eq!(done["attempts"][1]["outcome"], "CONFIRMED");
     assert_eq!(world.cloud.vehicle(&ids[0]).unwrap().status(), "charging");
@@ -485,18 +594,35 @@ async fn a_newer_conflicting_action_cancels_the_older_and_an_idempotency_key_ret
             .header("Idempotency-Key", key)
             .json(&body)
     };
-    let first: serde_json::Value = keyed(json!({"action": "START"}), "k-1").send().await.unwrap().json().await.unwrap();
-    let repeat: serde_json::Value = keyed(json!({"action": "START"}), "k-1").send().await.unwrap().json().await.unwrap();
+    let first: serde_json::Value = keyed(json!({"action": "START"}), "k-1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let repeat: serde_json::Value = keyed(json!({"action": "START"}), "k-1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(repeat["id"], first["id"], "the same key returns the same action");
     let misuse = keyed(json!({"action": "STOP"}), "k-1").send().await.unwrap();
     assert_eq!(misuse.status(), 409);
     problem(misuse).await;
 
-    let stop: serde_json::Value = post(&app, &tenant, &format!("/vehicles/{id}/charging"), json!({"action": "STOP"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let stop: serde_json::Value = post(
+        &app,
+        &tenant,
+        &format!("/vehicles/{id}/charging"),
+        json!({"action": "STOP"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     let replaced = get_json(&app, &tenant, &format!("/actions/{}", first["id"].as_str().unwrap())).await;
     if replaced["state"] == "CANCELLED" {
         assert_eq!(replaced["failureReason"]["type"], "CONFLICT");
@@ -521,7 +647,10 @@ async fn another_clients_vehicle_answers_404_everywhere() {
     world.cloud.revoke_account(Brand::Aurora, "ann");
     hint(&app, &tenant, &id).await;
     eventually("an intervention exists for the owner", || async {
-        !get_json(&app, &tenant, "/interventions").await["data"].as_array().unwrap().is_empty()
+        !get_json(&app, &tenant, "/interventions").await["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
     })
     .await;
     let owner_intervention = get_json(&app, &tenant, "/interventions").await["data"][0]["id"]
@@ -530,13 +659,25 @@ async fn another_clients_vehicle_answers_404_everywhere() {
         .to_owned();
 
     let stranger = app.tenant("stranger").await;
-    let put = app.as_tenant(&stranger, Method::PUT, "/users/alice").send().await.unwrap();
+    let put = app
+        .as_tenant(&stranger, Method::PUT, "/users/alice")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(put.status(), 201, "the stranger's own alice is another user");
     for (method, path, body) in [
         (Method::GET, format!("/vehicles/{id}"), None),
         (Method::POST, format!("/vehicles/{id}/refresh-hint"), None),
-        (Method::POST, format!("/vehicles/{id}/charging"), Some(json!({"action": "START"}))),
-        (Method::POST, format!("/vehicles/{id}/max-current"), Some(json!({"maxCurrent": 10}))),
+        (
+            Method::POST,
+            format!("/vehicles/{id}/charging"),
+            Some(json!({"action": "START"})),
+        ),
+        (
+            Method::POST,
+            format!("/vehicles/{id}/max-current"),
+            Some(json!({"maxCurrent": 10})),
+        ),
         (Method::GET, format!("/interventions/{owner_intervention}"), None),
         (Method::DELETE, "/users/alice/vendors/SIM_AURORA".to_owned(), None),
     ] {
@@ -548,22 +689,34 @@ async fn another_clients_vehicle_answers_404_everywhere() {
         assert_eq!(response.status(), 404, "{method} {path}");
         problem(response).await;
     }
-    assert!(get_json(&app, &stranger, "/vehicles").await["data"].as_array().unwrap().is_empty());
+    assert!(get_json(&app, &stranger, "/vehicles").await["data"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     assert!(get_json(&app, &stranger, "/users/alice/vehicles").await["data"]
         .as_array()
         .unwrap()
         .is_empty());
-    assert!(get_json(&app, &stranger, "/interventions?includeResolved=true").await["data"]
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(
+        get_json(&app, &stranger, "/interventions?includeResolved=true").await["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         get_json(&app, &stranger, "/users/alice").await["linkedVendors"],
         json!([]),
         "the stranger's alice has no vendors"
     );
-    let unknown_user = app.as_tenant(&stranger, Method::GET, "/users/nobody/vehicles").send().await.unwrap();
+    let unknown_user = app
+        .as_tenant(&stranger, Method::GET, "/users/nobody/vehicles")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown_user.status(), 404);
     // Still there for its owner.
-    assert_eq!(get_json(&app, &tenant, &format!("/vehicles/{id}")).await["id"], id.as_str());
+    assert_eq!(
+        get_json(&app, &tenant, &format!("/vehicles/{id}")).await["id"],
+        id.as_str()
+    );
 }

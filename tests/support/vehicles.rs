@@ -100,13 +100,15 @@ impl AppSite {
         let recorded = visits.clone();
         let router = axum::Router::new().route(
             "/linked",
-            axum::routing::get(move |axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>| {
-                let recorded = recorded.clone();
-                async move {
-                    recorded.lock().expect("lock").push(q);
-                    "welcome back"
-                }
-            }),
+            axum::routing::get(
+                move |axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>| {
+                    let recorded = recorded.clone();
+                    async move {
+                        recorded.lock().expect("lock").push(q);
+                        "welcome back"
+                    }
+                },
+            ),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -129,10 +131,7 @@ impl AppSite {
 
 /// A browser: keeps cookies and follows redirects, as a person's does.
 pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .expect("browser")
+    reqwest::Client::builder().cookie_store(true).build().expect("browser")
 }
 
 /// A browser that keeps cookies but stops at every redirect, to look at each step.
@@ -259,11 +258,7 @@ where
 
 /// GETs `path` as `tenant` and returns the JSON body.
 pub async fn get_json(app: &TestApp, tenant: &Tenant, path: &str) -> serde_json::Value {
-    let response = app
-        .as_tenant(tenant, Method::GET, path)
-        .send()
-        .await
-        .expect("request");
+    let response = app.as_tenant(tenant, Method::GET, path).send().await.expect("request");
     assert_eq!(response.status(), 200, "GET {path}");
     response.json().await.expect("json")
 }

@@ -8,8 +8,7 @@ use coupler_core::AdapterError;
 use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicRequestTokenError};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, HttpRequest, HttpResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse,
-    TokenUrl,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use url::Url;
 
@@ -99,8 +98,9 @@ impl OAuthClient {
     /// The URL to send the person's browser to: authorization code flow with `state` and the S256
     /// challenge of the PKCE verifier, asking for `vendor_scopes`.
     pub fn authorization_url(&self, request: &AuthorizationRequest<'_>, vendor_scopes: &[String]) -> Url {
-        let challenge =
-            PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(request.pkce_verifier.expose().to_owned()));
+        let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(
+            request.pkce_verifier.expose().to_owned(),
+        ));
         let state = request.state.to_owned();
         let client = self
             .client()
@@ -116,7 +116,12 @@ impl OAuthClient {
     }
 
     /// Exchanges an authorization code. A refused code is [`AdapterError::CredentialsInvalid`].
-    pub async fn exchange_code(&self, code: &str, pkce_verifier: &Secret, redirect_uri: &Url) -> Result<TokenSet, AdapterError> {
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        pkce_verifier: &Secret,
+        redirect_uri: &Url,
+    ) -> Result<TokenSet, AdapterError> {
         let client = self
             .client()
             .set_redirect_uri(RedirectUrl::from_url(redirect_uri.clone()));
@@ -199,7 +204,9 @@ fn token_error(err: BasicRequestTokenError<Transport>) -> AdapterError {
                 BasicErrorResponseType::InvalidGrant => AdapterError::CredentialsInvalid(detail),
                 // Tesla's authorization server answers a refused refresh token with `login_required`
                 // and an expired code with `invalid_auth_code`; both mean the grant is gone.
-                BasicErrorResponseType::Extension(code) if matches!(code.as_str(), "login_required" | "invalid_auth_code") => {
+                BasicErrorResponseType::Extension(code)
+                    if matches!(code.as_str(), "login_required" | "invalid_auth_code") =>
+                {
                     AdapterError::CredentialsInvalid(detail)
                 }
                 _ => AdapterError::Upstream(format!("the token endpoint refused the request ({detail})")),
@@ -222,6 +229,8 @@ fn token_error(err: BasicRequestTokenError<Transport>) -> AdapterError {
             "the token endpoint's answer is not a token response ({e}): {}",
             crate::snippet(&body)
         )),
-        RequestTokenError::Other(text) => AdapterError::Upstream(format!("the token endpoint's answer is unusable: {text}")),
+        RequestTokenError::Other(text) => {
+            AdapterError::Upstream(format!("the token endpoint's answer is unusable: {text}"))
+        }
     }
 }

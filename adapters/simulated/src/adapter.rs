@@ -7,7 +7,9 @@ use coupler_adapter_http::{decode, http_client, send, Answer, ClientAuth, OAuthC
 use coupler_core::account::{Secret, TokenSet};
 use coupler_core::adapter::{AuthorizationRequest, Credentials, VehicleRef, VendorDescription, VendorLimits};
 use coupler_core::capability::Scope;
-use coupler_core::vehicle::{ChargeState, Location, PowerDeliveryState, VehicleInformation, VehicleSnapshot, VendorVehicle};
+use coupler_core::vehicle::{
+    ChargeState, Location, PowerDeliveryState, VehicleInformation, VehicleSnapshot, VendorVehicle,
+};
 use coupler_core::{AdapterError, VehicleAdapter};
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -209,7 +211,12 @@ impl VehicleAdapter for SimulatedAdapter {
         Ok(self.oauth.authorization_url(request, &scopes))
     }
 
-    async fn exchange_code(&self, code: &str, pkce_verifier: &Secret, redirect_uri: &Url) -> Result<TokenSet, AdapterError> {
+    async fn exchange_code(
+        &self,
+        code: &str,
+        pkce_verifier: &Secret,
+        redirect_uri: &Url,
+    ) -> Result<TokenSet, AdapterError> {
         self.oauth.exchange_code(code, pkce_verifier, redirect_uri).await
     }
 
@@ -251,7 +258,11 @@ impl VehicleAdapter for SimulatedAdapter {
             .collect())
     }
 
-    async fn read_state(&self, credentials: Credentials<'_>, vehicle: VehicleRef<'_>) -> Result<VehicleSnapshot, AdapterError> {
+    async fn read_state(
+        &self,
+        credentials: Credentials<'_>,
+        vehicle: VehicleRef<'_>,
+    ) -> Result<VehicleSnapshot, AdapterError> {
         let answer = send(
             self.http
                 .get(self.vehicle_url(vehicle, "/state"))
@@ -307,7 +318,12 @@ impl VehicleAdapter for SimulatedAdapter {
         ok_or_refusal(answer, "stop charging").map(drop)
     }
 
-    async fn set_max_current(&self, credentials: Credentials<'_>, vehicle: VehicleRef<'_>, amps: u32) -> Result<(), AdapterError> {
+    async fn set_max_current(
+        &self,
+        credentials: Credentials<'_>,
+        vehicle: VehicleRef<'_>,
+        amps: u32,
+    ) -> Result<(), AdapterError> {
         let answer = send(
             self.http
                 .put(self.vehicle_url(vehicle, "/max-current"))

@@ -84,9 +84,7 @@ impl Brand {
     pub fn capabilities(self, model: &str) -> ModelCapabilities {
         match self {
             Self::Aurora if model.contains("Classic") => ModelCapabilities {
-                set_max_current: Support::no(
-                    "Aurora Classic cars cannot have their charging current set remotely",
-                ),
+                set_max_current: Support::no("Aurora Classic cars cannot have their charging current set remotely"),
                 ..ModelCapabilities::full()
             },
             Self::Aurora | Self::Nimbus => ModelCapabilities::full(),

@@ -168,7 +168,8 @@ impl SimVehicle {
     /// Minutes until the limit at the current power.
     pub fn minutes_to_limit(&self) -> Option<f64> {
         let power = self.power_kw();
-        (power > 0.0).then(|| ((self.charge_limit - self.battery_level) / 100.0 * self.capacity_kwh / power * 60.0).max(0.0))
+        (power > 0.0)
+            .then(|| ((self.charge_limit - self.battery_level) / 100.0 * self.capacity_kwh / power * 60.0).max(0.0))
     }
 
     /// Moves the physical state forward to `now`: charging adds energy; an idle car of a sleeping
@@ -347,9 +348,24 @@ impl SimCloud {
                 old
             }],
         );
-        cloud.add_account(Brand::Boreal, "demo", "demo", vec![car("SIMBOR00000000001", "Boreal B", 35.0, false)]);
-        cloud.add_account(Brand::Cirrus, "demo", "demo", vec![car("SIMCIR00000000001", "Cirrus C", 64.0, false)]);
-        cloud.add_account(Brand::Nimbus, "demo", "demo", vec![car("SIMNIM00000000001", "Nimbus N", 58.0, false)]);
+        cloud.add_account(
+            Brand::Boreal,
+            "demo",
+            "demo",
+            vec![car("SIMBOR00000000001", "Boreal B", 35.0, false)],
+        );
+        cloud.add_account(
+            Brand::Cirrus,
+            "demo",
+            "demo",
+            vec![car("SIMCIR00000000001", "Cirrus C", 64.0, false)],
+        );
+        cloud.add_account(
+            Brand::Nimbus,
+            "demo",
+            "demo",
+            vec![car("SIMNIM00000000001", "Nimbus N", 58.0, false)],
+        );
         cloud
     }
 
@@ -381,7 +397,13 @@ impl SimCloud {
     }
 
     /// Adds an account at `brand` with its cars; returns the cars' ids at the maker.
-    pub fn add_account(&self, brand: Brand, username: &str, password: &str, vehicles: Vec<SimVehicleSpec>) -> Vec<String> {
+    pub fn add_account(
+        &self,
+        brand: Brand,
+        username: &str,
+        password: &str,
+        vehicles: Vec<SimVehicleSpec>,
+    ) -> Vec<String> {
         let mut state = self.lock();
         state.accounts.push(Account {
             brand,
@@ -471,7 +493,9 @@ impl SimCloud {
         state
             .access
             .retain(|_, a| !(a.grant.brand == brand && a.grant.account == username));
-        state.refresh.retain(|_, g| !(g.brand == brand && g.account == username));
+        state
+            .refresh
+            .retain(|_, g| !(g.brand == brand && g.account == username));
     }
 
     /// Makes every access token of an account expire now (refresh tokens keep working).
@@ -619,11 +643,15 @@ impl SimCloud {
             return Err(TokenError::InvalidGrant("the authorization code expired"));
         }
         if found.redirect_uri != redirect_uri {
-            return Err(TokenError::InvalidGrant("redirect_uri does not match the authorization request"));
+            return Err(TokenError::InvalidGrant(
+                "redirect_uri does not match the authorization request",
+            ));
         }
         let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         if verifier.is_empty() || computed != found.challenge {
-            return Err(TokenError::InvalidGrant("code_verifier does not match the code challenge"));
+            return Err(TokenError::InvalidGrant(
+                "code_verifier does not match the code challenge",
+            ));
         }
         Ok(self.issue(
             &mut state,
@@ -637,7 +665,13 @@ impl SimCloud {
     }
 
     /// The refresh-token grant. Refresh tokens are single use: the old one stops working.
-    pub(crate) fn refresh(&self, brand: Brand, client_id: &str, secret: &str, refresh_token: &str) -> Result<Issued, TokenError> {
+    pub(crate) fn refresh(
+        &self,
+        brand: Brand,
+        client_id: &str,
+        secret: &str,
+        refresh_token: &str,
+    ) -> Result<Issued, TokenError> {
         let mut state = self.lock();
         if !Self::authenticate_client(&state, client_id, secret) {
             return Err(TokenError::InvalidClient);
@@ -734,7 +768,10 @@ mod tests {
             .update_vehicle(&ids[0], |c| c.recorded_at -= chrono::Duration::seconds(60))
             .unwrap();
         let later = cloud.vehicle(&ids[0]).unwrap();
-        assert_eq!(later.battery_level, 80.0, "an hour at 11 kW (sped up) reaches the limit");
+        assert_eq!(
+            later.battery_level, 80.0,
+            "an hour at 11 kW (sped up) reaches the limit"
+        );
         assert_eq!(later.status(), "complete");
     }
 
@@ -782,10 +819,19 @@ mod tests {
         let (_, code) = cloud.decide(&rid, true).unwrap();
         let code = code.unwrap();
 
-        let wrong = cloud.exchange_code(Brand::Aurora, "coupler", "secret", &code, "http://c/cb", "wrong-verifier");
+        let wrong = cloud.exchange_code(
+            Brand::Aurora,
+            "coupler",
+            "secret",
+            &code,
+            "http://c/cb",
+            "wrong-verifier",
+        );
         assert_eq!(
             wrong.map(|_| ()),
-            Err(TokenError::InvalidGrant("code_verifier does not match the code challenge"))
+            Err(TokenError::InvalidGrant(
+                "code_verifier does not match the code challenge"
+            ))
         );
         // The failed try used the code up, as real servers do.
         let again = cloud.exchange_code(Brand::Aurora, "coupler", "secret", &code, "http://c/cb", verifier);

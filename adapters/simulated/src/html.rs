@@ -68,7 +68,10 @@ pub(crate) fn consent(brand: &str, request_id: &str, client_id: &str, scopes: &[
 
 /// An error page for requests that cannot be redirected (unknown client, unregistered redirect URI).
 pub(crate) fn error(message: &str) -> String {
-    page("Sign-in error", &format!("<h1>Sign-in error</h1><p class=\"error\">{}</p>", escape(message)))
+    page(
+        "Sign-in error",
+        &format!("<h1>Sign-in error</h1><p class=\"error\">{}</p>", escape(message)),
+    )
 }
 
 #[cfg(test)]
@@ -77,7 +80,10 @@ mod tests {
 
     #[test]
     fn markup_in_values_is_escaped() {
-        assert_eq!(escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
         assert!(!login("B", "\"><script>", Some("<b>")).contains("<script>"));
     }
 }

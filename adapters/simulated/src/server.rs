@@ -156,7 +156,10 @@ async fn authorize(
                 redirect_uri,
                 &[
                     ("error", Some("invalid_request")),
-                    ("error_description", Some("PKCE with code_challenge_method=S256 is required")),
+                    (
+                        "error_description",
+                        Some("PKCE with code_challenge_method=S256 is required"),
+                    ),
                     ("state", state),
                 ],
             )
@@ -208,16 +211,29 @@ async fn login(State(cloud): State<SimCloud>, Path(slug): Path<String>, Form(for
         Err(r) => return *r,
     };
     let Some(pending) = cloud.pending(&form.request_id).filter(|p| p.brand == brand) else {
-        return html_error(StatusCode::BAD_REQUEST, "this sign-in request is unknown or has expired");
+        return html_error(
+            StatusCode::BAD_REQUEST,
+            "this sign-in request is unknown or has expired",
+        );
     };
     if !cloud.login(&form.request_id, &form.username, &form.password) {
         return (
             StatusCode::UNAUTHORIZED,
-            Html(html::login(brand.name(), &form.request_id, Some("Wrong username or password."))),
+            Html(html::login(
+                brand.name(),
+                &form.request_id,
+                Some("Wrong username or password."),
+            )),
         )
             .into_response();
     }
-    Html(html::consent(brand.name(), &form.request_id, &pending.client_id, &pending.scopes)).into_response()
+    Html(html::consent(
+        brand.name(),
+        &form.request_id,
+        &pending.client_id,
+        &pending.scopes,
+    ))
+    .into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,7 +248,10 @@ async fn consent(State(cloud): State<SimCloud>, Path(slug): Path<String>, Form(f
     }
     let approve = form.decision == "approve";
     let Some((pending, code)) = cloud.decide(&form.request_id, approve) else {
-        return html_error(StatusCode::BAD_REQUEST, "this sign-in request is unknown, expired, or not signed in");
+        return html_error(
+            StatusCode::BAD_REQUEST,
+            "this sign-in request is unknown, expired, or not signed in",
+        );
     };
     match code {
         Some(code) => back_to(
@@ -297,12 +316,20 @@ async fn token(
     cloud.count(brand, RequestKind::Token);
     let credentials = basic_credentials(&headers).or_else(|| form.client_id.clone().zip(form.client_secret.clone()));
     let Some((client_id, secret)) = credentials else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication is required");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication is required",
+        );
     };
     let result = match form.grant_type.as_deref() {
         Some("authorization_code") => {
             let (Some(code), Some(redirect_uri)) = (form.code.as_deref(), form.redirect_uri.as_deref()) else {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "code and redirect_uri are required");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "code and redirect_uri are required",
+                );
             };
             cloud.exchange_code(
                 brand,
@@ -329,7 +356,11 @@ async fn token(
     };
     match result {
         Ok(issued) => ([(header::CACHE_CONTROL, "no-store")], Json(issued)).into_response(),
-        Err(TokenError::InvalidClient) => oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed"),
+        Err(TokenError::InvalidClient) => oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client authentication failed",
+        ),
         Err(TokenError::InvalidGrant(why)) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", why),
     }
 }
@@ -358,7 +389,11 @@ impl IntoResponse for ApiRefusal {
                 "insufficient_scope",
                 format!("this needs the {scope} scope"),
             ),
-            Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such vehicle on this account".to_owned()),
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such vehicle on this account".to_owned(),
+            ),
             Self::Asleep => (
                 StatusCode::REQUEST_TIMEOUT,
                 "vehicle_unavailable",
@@ -474,14 +509,16 @@ async fn wake(State(cloud): State<SimCloud>, Path((slug, id)): Path<(String, Str
         Ok(b) => b,
         Err(r) => return *r,
     };
-    let result = cloud.authorize(brand, bearer(&headers), RequestKind::Wake).and_then(|grant| {
-        need(&grant, SCOPE_READ)?;
-        cloud.with_vehicle(&grant, &id, |car, now| {
-            car.asleep = false;
-            car.last_activity = now;
-            Ok(())
-        })
-    });
+    let result = cloud
+        .authorize(brand, bearer(&headers), RequestKind::Wake)
+        .and_then(|grant| {
+            need(&grant, SCOPE_READ)?;
+            cloud.with_vehicle(&grant, &id, |car, now| {
+                car.asleep = false;
+                car.last_activity = now;
+                Ok(())
+            })
+        });
     match result {
         Ok(()) => Json(json!({"state": "online"})).into_response(),
         Err(refusal) => refusal.into_response(),
@@ -503,35 +540,39 @@ async fn charging(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    let result = cloud.authorize(brand, bearer(&headers), RequestKind::Command).and_then(|grant| {
-        need(&grant, SCOPE_CONTROL)?;
-        let Ok(Json(body)) = body else {
-            return Err(ApiRefusal::Invalid("the body must be {\"action\": \"start\"|\"stop\"}".into()));
-        };
-        cloud.with_vehicle(&grant, &id, |car, now| {
-            let capabilities = brand.capabilities(&car.model);
-            let start = match body.action.as_str() {
-                "start" => true,
-                "stop" => false,
-                other => return Err(ApiRefusal::Invalid(format!("unknown action '{other}'"))),
+    let result = cloud
+        .authorize(brand, bearer(&headers), RequestKind::Command)
+        .and_then(|grant| {
+            need(&grant, SCOPE_CONTROL)?;
+            let Ok(Json(body)) = body else {
+                return Err(ApiRefusal::Invalid(
+                    "the body must be {\"action\": \"start\"|\"stop\"}".into(),
+                ));
             };
-            let support = if start {
-                capabilities.start_charging
-            } else {
-                capabilities.stop_charging
-            };
-            if let coupler_core::capability::Support::No(why) = support {
-                return Err(ApiRefusal::NotSupported(why));
-            }
-            awake(car)?;
-            if !car.plugged_in {
-                return Err(ApiRefusal::Conflict("not_plugged_in", "the vehicle is not plugged in"));
-            }
-            car.charge_enabled = start;
-            car.last_activity = now;
-            Ok(())
-        })
-    });
+            cloud.with_vehicle(&grant, &id, |car, now| {
+                let capabilities = brand.capabilities(&car.model);
+                let start = match body.action.as_str() {
+                    "start" => true,
+                    "stop" => false,
+                    other => return Err(ApiRefusal::Invalid(format!("unknown action '{other}'"))),
+                };
+                let support = if start {
+                    capabilities.start_charging
+                } else {
+                    capabilities.stop_charging
+                };
+                if let coupler_core::capability::Support::No(why) = support {
+                    return Err(ApiRefusal::NotSupported(why));
+                }
+                awake(car)?;
+                if !car.plugged_in {
+                    return Err(ApiRefusal::Conflict("not_plugged_in", "the vehicle is not plugged in"));
+                }
+                car.charge_enabled = start;
+                car.last_activity = now;
+                Ok(())
+            })
+        });
     match result {
         Ok(()) => Json(json!({"result": "accepted"})).into_response(),
         Err(refusal) => refusal.into_response(),
@@ -553,24 +594,26 @@ async fn max_current(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    let result = cloud.authorize(brand, bearer(&headers), RequestKind::Command).and_then(|grant| {
-        need(&grant, SCOPE_CONTROL)?;
-        let Ok(Json(body)) = body else {
-            return Err(ApiRefusal::Invalid("the body must be {\"amps\": 6..32}".into()));
-        };
-        cloud.with_vehicle(&grant, &id, |car, now| {
-            if let coupler_core::capability::Support::No(why) = brand.capabilities(&car.model).set_max_current {
-                return Err(ApiRefusal::NotSupported(why));
-            }
-            if !(6..=32).contains(&body.amps) {
-                return Err(ApiRefusal::Invalid("amps must be between 6 and 32".into()));
-            }
-            awake(car)?;
-            car.max_current = u32::try_from(body.amps).unwrap_or(16);
-            car.last_activity = now;
-            Ok(())
-        })
-    });
+    let result = cloud
+        .authorize(brand, bearer(&headers), RequestKind::Command)
+        .and_then(|grant| {
+            need(&grant, SCOPE_CONTROL)?;
+            let Ok(Json(body)) = body else {
+                return Err(ApiRefusal::Invalid("the body must be {\"amps\": 6..32}".into()));
+            };
+            cloud.with_vehicle(&grant, &id, |car, now| {
+                if let coupler_core::capability::Support::No(why) = brand.capabilities(&car.model).set_max_current {
+                    return Err(ApiRefusal::NotSupported(why));
+                }
+                if !(6..=32).contains(&body.amps) {
+                    return Err(ApiRefusal::Invalid("amps must be between 6 and 32".into()));
+                }
+                awake(car)?;
+                car.max_current = u32::try_from(body.amps).unwrap_or(16);
+                car.last_activity = now;
+                Ok(())
+            })
+        });
     match result {
         Ok(()) => Json(json!({"result": "accepted"})).into_response(),
         Err(refusal) => refusal.into_response(),

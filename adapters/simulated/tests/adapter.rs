@@ -84,7 +84,10 @@ async fn sign_in(adapter: &SimulatedAdapter, scopes: &[Scope], user: &str, passw
     let location = Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
     let query: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
     assert_eq!(query["state"], "state-123");
-    adapter.exchange_code(&query["code"], &verifier, &redirect).await.unwrap()
+    adapter
+        .exchange_code(&query["code"], &verifier, &redirect)
+        .await
+        .unwrap()
 }
 
 fn creds<'a>(tokens: &'a TokenSet, meta: &'a serde_json::Value) -> Credentials<'a> {
@@ -109,7 +112,10 @@ async fn a_full_control_car_is_listed_read_and_commanded_over_http() {
         Brand::Aurora,
         "ann",
         "pw",
-        vec![SimVehicleSpec::new("VIN1", "Aurora A1"), SimVehicleSpec::new("VIN2", "Aurora Classic")],
+        vec![
+            SimVehicleSpec::new("VIN1", "Aurora A1"),
+            SimVehicleSpec::new("VIN2", "Aurora Classic"),
+        ],
     );
     let adapter = SimulatedAdapter::new(Brand::Aurora, &f.base, "coupler", "s3cret").unwrap();
     let tokens = sign_in(&adapter, &Scope::ALL, "ann", "pw").await;
@@ -120,40 +126,69 @@ async fn a_full_control_car_is_listed_read_and_commanded_over_http() {
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].information.vin.as_deref(), Some("VIN1"));
     assert!(listed[0].capabilities.set_max_current.is_yes());
-    assert!(!listed[1].capabilities.set_max_current.is_yes(), "per-model capabilities");
+    assert!(
+        !listed[1].capabilities.set_max_current.is_yes(),
+        "per-model capabilities"
+    );
 
-    let state = adapter.read_state(creds(&tokens, &meta), car(&ids[0], &meta)).await.unwrap();
-    assert_eq!(state.charge_state.power_delivery_state, Some(PowerDeliveryState::Unplugged));
+    let state = adapter
+        .read_state(creds(&tokens, &meta), car(&ids[0], &meta))
+        .await
+        .unwrap();
+    assert_eq!(
+        state.charge_state.power_delivery_state,
+        Some(PowerDeliveryState::Unplugged)
+    );
     assert_eq!(state.charge_state.battery_level, Some(50.0));
     assert!(state.location.is_some(), "location was granted");
 
     let unplugged = adapter.start_charging(creds(&tokens, &meta), car(&ids[0], &meta)).await;
     assert!(matches!(unplugged, Err(AdapterError::Refused(_))), "{unplugged:?}");
     f.cloud.update_vehicle(&ids[0], |c| c.plugged_in = true);
-    adapter.stop_charging(creds(&tokens, &meta), car(&ids[0], &meta)).await.unwrap();
+    adapter
+        .stop_charging(creds(&tokens, &meta), car(&ids[0], &meta))
+        .await
+        .unwrap();
     assert_eq!(f.cloud.vehicle(&ids[0]).unwrap().status(), "stopped");
-    adapter.start_charging(creds(&tokens, &meta), car(&ids[0], &meta)).await.unwrap();
-    adapter.set_max_current(creds(&tokens, &meta), car(&ids[0], &meta), 10).await.unwrap();
-    let state = adapter.read_state(creds(&tokens, &meta), car(&ids[0], &meta)).await.unwrap();
+    adapter
+        .start_charging(creds(&tokens, &meta), car(&ids[0], &meta))
+        .await
+        .unwrap();
+    adapter
+        .set_max_current(creds(&tokens, &meta), car(&ids[0], &meta), 10)
+        .await
+        .unwrap();
+    let state = adapter
+        .read_state(creds(&tokens, &meta), car(&ids[0], &meta))
+        .await
+        .unwrap();
     assert_eq!(state.charge_state.is_charging, Some(true));
     assert_eq!(state.charge_state.max_current, Some(10.0));
 
-    let classic = adapter.set_max_current(creds(&tokens, &meta), car(&ids[1], &meta), 10).await;
+    let classic = adapter
+        .set_max_current(creds(&tokens, &meta), car(&ids[1], &meta), 10)
+        .await;
     assert!(matches!(classic, Err(AdapterError::NotCapable(_))), "{classic:?}");
 }
 
 #[tokio::test]
 async fn brands_refuse_what_they_cannot_do_and_ungranted_scopes_are_refused() {
     let f = cloud(SimConfig::default()).await;
-    let boreal = f.cloud.add_account(Brand::Boreal, "bo", "pw", vec![SimVehicleSpec::new("B1", "Boreal B")]);
-    let cirrus = f.cloud.add_account(Brand::Cirrus, "ci", "pw", vec![SimVehicleSpec::new("C1", "Cirrus C")]);
+    let boreal = f
+        .cloud
+        .add_account(Brand::Boreal, "bo", "pw", vec![SimVehicleSpec::new("B1", "Boreal B")]);
+    let cirrus = f
+        .cloud
+        .add_account(Brand::Cirrus, "ci", "pw", vec![SimVehicleSpec::new("C1", "Cirrus C")]);
     let meta = serde_json::json!({});
 
     let b = SimulatedAdapter::new(Brand::Boreal, &f.base, "coupler", "s3cret").unwrap();
     let bt = sign_in(&b, &Scope::ALL, "bo", "pw").await;
     f.cloud.update_vehicle(&boreal[0], |c| c.plugged_in = true);
     let stop = b.stop_charging(creds(&bt, &meta), car(&boreal[0], &meta)).await;
-    let Err(AdapterError::NotCapable(why)) = stop else { panic!("{stop:?}") };
+    let Err(AdapterError::NotCapable(why)) = stop else {
+        panic!("{stop:?}")
+    };
     assert!(why.contains("cannot stop"), "{why}");
 
     let c = SimulatedAdapter::new(Brand::Cirrus, &f.base, "coupler", "s3cret").unwrap();
@@ -167,7 +202,9 @@ async fn brands_refuse_what_they_cannot_do_and_ungranted_scopes_are_refused() {
 #[tokio::test]
 async fn a_sleeping_car_is_asleep_until_woken_and_reading_it_does_not_wake_it() {
     let f = cloud(SimConfig::default()).await;
-    let ids = f.cloud.add_account(Brand::Nimbus, "ni", "pw", vec![SimVehicleSpec::new("N1", "Nimbus N")]);
+    let ids = f
+        .cloud
+        .add_account(Brand::Nimbus, "ni", "pw", vec![SimVehicleSpec::new("N1", "Nimbus N")]);
     let adapter = SimulatedAdapter::new(Brand::Nimbus, &f.base, "coupler", "s3cret").unwrap();
     let tokens = sign_in(&adapter, &Scope::ALL, "ni", "pw").await;
     let meta = serde_json::json!({});
@@ -178,9 +215,16 @@ async fn a_sleeping_car_is_asleep_until_woken_and_reading_it_does_not_wake_it() 
         assert!(matches!(read, Err(AdapterError::Asleep(_))), "{read:?}");
     }
     assert!(f.cloud.vehicle(&ids[0]).unwrap().asleep, "reads did not wake it");
-    assert_eq!(adapter.list_vehicles(creds(&tokens, &meta)).await.unwrap().len(), 1, "listing works asleep");
+    assert_eq!(
+        adapter.list_vehicles(creds(&tokens, &meta)).await.unwrap().len(),
+        1,
+        "listing works asleep"
+    );
     adapter.wake(creds(&tokens, &meta), car(&ids[0], &meta)).await.unwrap();
-    assert!(adapter.read_state(creds(&tokens, &meta), car(&ids[0], &meta)).await.is_ok());
+    assert!(adapter
+        .read_state(creds(&tokens, &meta), car(&ids[0], &meta))
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -191,12 +235,17 @@ async fn a_rate_limited_brand_answers_429_with_retry_after() {
         ..SimConfig::default()
     })
     .await;
-    let ids = f.cloud.add_account(Brand::Nimbus, "ni", "pw", vec![SimVehicleSpec::new("N1", "Nimbus N")]);
+    let ids = f
+        .cloud
+        .add_account(Brand::Nimbus, "ni", "pw", vec![SimVehicleSpec::new("N1", "Nimbus N")]);
     let adapter = SimulatedAdapter::new(Brand::Nimbus, &f.base, "coupler", "s3cret").unwrap();
     let tokens = sign_in(&adapter, &Scope::ALL, "ni", "pw").await;
     let meta = serde_json::json!({});
     for _ in 0..3 {
-        adapter.read_state(creds(&tokens, &meta), car(&ids[0], &meta)).await.unwrap();
+        adapter
+            .read_state(creds(&tokens, &meta), car(&ids[0], &meta))
+            .await
+            .unwrap();
     }
     let limited = adapter.read_state(creds(&tokens, &meta), car(&ids[0], &meta)).await;
     let Err(AdapterError::RateLimited { retry_after, .. }) = limited else {
@@ -210,16 +259,23 @@ async fn a_rate_limited_brand_answers_429_with_retry_after() {
 #[tokio::test]
 async fn refresh_tokens_rotate_and_revoked_credentials_are_refused() {
     let f = cloud(SimConfig::default()).await;
-    f.cloud.add_account(Brand::Aurora, "ann", "pw", vec![SimVehicleSpec::new("V1", "Aurora A1")]);
+    f.cloud
+        .add_account(Brand::Aurora, "ann", "pw", vec![SimVehicleSpec::new("V1", "Aurora A1")]);
     let adapter = SimulatedAdapter::new(Brand::Aurora, &f.base, "coupler", "s3cret").unwrap();
     let first = sign_in(&adapter, &Scope::ALL, "ann", "pw").await;
     let meta = serde_json::json!({});
 
     f.cloud.expire_access_tokens(Brand::Aurora, "ann");
     let expired = adapter.list_vehicles(creds(&first, &meta)).await;
-    assert!(matches!(expired, Err(AdapterError::CredentialsInvalid(_))), "{expired:?}");
+    assert!(
+        matches!(expired, Err(AdapterError::CredentialsInvalid(_))),
+        "{expired:?}"
+    );
     let second = adapter.refresh(first.refresh_token.as_ref().unwrap()).await.unwrap();
-    assert_ne!(second.refresh_token, first.refresh_token, "a new refresh token replaces the old");
+    assert_ne!(
+        second.refresh_token, first.refresh_token,
+        "a new refresh token replaces the old"
+    );
     assert!(adapter.list_vehicles(creds(&second, &meta)).await.is_ok());
     let reused = adapter.refresh(first.refresh_token.as_ref().unwrap()).await;
     assert!(matches!(reused, Err(AdapterError::CredentialsInvalid(_))), "{reused:?}");

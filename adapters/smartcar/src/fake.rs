@@ -8,7 +8,10 @@
 //! `{type, code, description, docURL, statusCode, requestId, resolution}`. Tests script failures
 //! ([`Fault`]) and count what it received.
 
-#![allow(clippy::unwrap_used, reason = "test support: a poisoned lock should fail the test loudly")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test support: a poisoned lock should fail the test loudly"
+)]
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -154,7 +157,13 @@ fn sc_error(status: u16, kind: &str, code: Option<&str>, description: &str, reso
         .into_response()
 }
 
-fn error_body(status: u16, kind: &str, code: Option<&str>, description: &str, resolution: Option<&str>) -> serde_json::Value {
+fn error_body(
+    status: u16,
+    kind: &str,
+    code: Option<&str>,
+    description: &str,
+    resolution: Option<&str>,
+) -> serde_json::Value {
     json!({
         "type": kind, "code": code, "description": description,
         "docURL": format!("https://smartcar.com/docs/errors/api-errors/{}", kind.to_ascii_lowercase()),
@@ -185,14 +194,26 @@ impl FakeSmartcar {
             .route("/v2.0/vehicles", get(list))
             .route("/v2.0/vehicles/{id}", get(attributes))
             .route("/v2.0/vehicles/{id}/vin", get(|s, p, h| single(s, p, h, "/vin")))
-            .route("/v2.0/vehicles/{id}/battery", get(|s, p, h| single(s, p, h, "/battery")))
+            .route(
+                "/v2.0/vehicles/{id}/battery",
+                get(|s, p, h| single(s, p, h, "/battery")),
+            )
             .route(
                 "/v2.0/vehicles/{id}/battery/capacity",
                 get(|s, p, h| single(s, p, h, "/battery/capacity")),
             )
-            .route("/v2.0/vehicles/{id}/charge", get(|s, p, h| single(s, p, h, "/charge")).post(charge))
-            .route("/v2.0/vehicles/{id}/charge/limit", get(|s, p, h| single(s, p, h, "/charge/limit")))
-            .route("/v2.0/vehicles/{id}/location", get(|s, p, h| single(s, p, h, "/location")))
+            .route(
+                "/v2.0/vehicles/{id}/charge",
+                get(|s, p, h| single(s, p, h, "/charge")).post(charge),
+            )
+            .route(
+                "/v2.0/vehicles/{id}/charge/limit",
+                get(|s, p, h| single(s, p, h, "/charge/limit")),
+            )
+            .route(
+                "/v2.0/vehicles/{id}/location",
+                get(|s, p, h| single(s, p, h, "/location")),
+            )
             .route(
                 "/v2.0/vehicles/{id}/tesla/charge/ammeter",
                 get(|s, p, h| single(s, p, h, "/tesla/charge/ammeter")).post(ammeter),
@@ -324,7 +345,13 @@ impl FakeSmartcar {
         let Some(v) = state.vehicles.iter().find(|v| v.id == id) else {
             return (
                 404,
-                error_body(404, "RESOURCE_NOT_FOUND", Some("PATH"), "The vehicle was not found.", None),
+                error_body(
+                    404,
+                    "RESOURCE_NOT_FOUND",
+                    Some("PATH"),
+                    "The vehicle was not found.",
+                    None,
+                ),
             );
         };
         if v.asleep && path != "/vin" {
@@ -422,15 +449,27 @@ async fn token_endpoint(State(fake): State<FakeSmartcar>, headers: HeaderMap, Fo
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "));
     if basic != Some(expected.as_str()) {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Invalid client credentials.");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Invalid client credentials.",
+        );
     }
     match form.grant_type.as_str() {
         "authorization_code" => {
             let Some(code) = form.code.as_deref().and_then(|c| state.codes.get_mut(c)) else {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid or expired authorization code.");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Invalid or expired authorization code.",
+                );
             };
             if code.used {
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid or expired authorization code.");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "Invalid or expired authorization code.",
+                );
             }
             code.used = true;
             if form.redirect_uri.as_deref() != Some(code.redirect_uri.as_str()) {
@@ -439,7 +478,11 @@ async fn token_endpoint(State(fake): State<FakeSmartcar>, headers: HeaderMap, Fo
             if let Some(challenge) = &code.challenge {
                 let verifier = form.code_verifier.as_deref().unwrap_or_default();
                 if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != *challenge {
-                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "code_verifier does not match.");
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "code_verifier does not match.",
+                    );
                 }
             }
         }
@@ -447,7 +490,13 @@ async fn token_endpoint(State(fake): State<FakeSmartcar>, headers: HeaderMap, Fo
             let presented = form.refresh_token.unwrap_or_default();
             match state.refresh.get_mut(&presented) {
                 Some(valid) if *valid => *valid = false,
-                _ => return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "Invalid or expired refresh token."),
+                _ => {
+                    return oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "Invalid or expired refresh token.",
+                    )
+                }
             }
         }
         _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", ""),
@@ -455,14 +504,22 @@ async fn token_endpoint(State(fake): State<FakeSmartcar>, headers: HeaderMap, Fo
     let (access, refresh) = (token(), token());
     state.access.insert(access.clone(), true);
     state.refresh.insert(refresh.clone(), true);
-    Json(json!({"access_token": access, "token_type": "Bearer", "expires_in": 7200, "refresh_token": refresh})).into_response()
+    Json(json!({"access_token": access, "token_type": "Bearer", "expires_in": 7200, "refresh_token": refresh}))
+        .into_response()
 }
 
 async fn list(State(fake): State<FakeSmartcar>, headers: HeaderMap) -> Response {
     if let Some(r) = fake.gate(&headers, "vehicles").await {
         return r;
     }
-    let ids: Vec<_> = fake.state.lock().unwrap().vehicles.iter().map(|v| v.id.clone()).collect();
+    let ids: Vec<_> = fake
+        .state
+        .lock()
+        .unwrap()
+        .vehicles
+        .iter()
+        .map(|v| v.id.clone())
+        .collect();
     let count = ids.len();
     Json(json!({"vehicles": ids, "paging": {"count": count, "offset": 0}})).into_response()
 }
@@ -474,7 +531,13 @@ async fn attributes(State(fake): State<FakeSmartcar>, Path(id): Path<String>, he
     let found = fake.vehicle(&id);
     match found {
         Some(v) => Json(json!({"id": v.id, "make": v.make, "model": v.model, "year": v.year})).into_response(),
-        None => sc_error(404, "RESOURCE_NOT_FOUND", Some("PATH"), "The vehicle was not found.", None),
+        None => sc_error(
+            404,
+            "RESOURCE_NOT_FOUND",
+            Some("PATH"),
+            "The vehicle was not found.",
+            None,
+        ),
     }
 }
 
@@ -482,14 +545,21 @@ fn data_age() -> String {
     (chrono::Utc::now() - chrono::Duration::seconds(90)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-async fn single(State(fake): State<FakeSmartcar>, Path(id): Path<String>, headers: HeaderMap, path: &'static str) -> Response {
+async fn single(
+    State(fake): State<FakeSmartcar>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    path: &'static str,
+) -> Response {
     if let Some(r) = fake.gate(&headers, path).await {
         return r;
     }
     let (status, body) = fake.read(&id, path);
     let mut response = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), Json(body)).into_response();
     if status == 200 {
-        response.headers_mut().insert("sc-data-age", data_age().parse().unwrap());
+        response
+            .headers_mut()
+            .insert("sc-data-age", data_age().parse().unwrap());
     }
     response
 }
@@ -514,7 +584,13 @@ async fn batch(
         return r;
     }
     if fake.vehicle(&id).is_none() {
-        return sc_error(404, "RESOURCE_NOT_FOUND", Some("PATH"), "The vehicle was not found.", None);
+        return sc_error(
+            404,
+            "RESOURCE_NOT_FOUND",
+            Some("PATH"),
+            "The vehicle was not found.",
+            None,
+        );
     }
     let responses: Vec<_> = body
         .requests
@@ -548,10 +624,22 @@ async fn charge(
     }
     let mut state = fake.state.lock().unwrap();
     let Some(v) = state.vehicles.iter_mut().find(|v| v.id == id) else {
-        return sc_error(404, "RESOURCE_NOT_FOUND", Some("PATH"), "The vehicle was not found.", None);
+        return sc_error(
+            404,
+            "RESOURCE_NOT_FOUND",
+            Some("PATH"),
+            "The vehicle was not found.",
+            None,
+        );
     };
     if v.asleep {
-        return sc_error(409, "VEHICLE_STATE", Some("ASLEEP"), "The vehicle is asleep.", Some("RETRY_LATER"));
+        return sc_error(
+            409,
+            "VEHICLE_STATE",
+            Some("ASLEEP"),
+            "The vehicle is asleep.",
+            Some("RETRY_LATER"),
+        );
     }
     if !v.is_plugged_in {
         return sc_error(
@@ -565,7 +653,15 @@ async fn charge(
     match body.action.as_str() {
         "START" => v.state = "CHARGING".into(),
         "STOP" => v.state = "NOT_CHARGING".into(),
-        _ => return sc_error(400, "VALIDATION", Some("PARAMETER"), "action must be START or STOP", None),
+        _ => {
+            return sc_error(
+                400,
+                "VALIDATION",
+                Some("PARAMETER"),
+                "action must be START or STOP",
+                None,
+            )
+        }
     }
     Json(json!({"status": "success", "message": "Successfully sent request to vehicle"})).into_response()
 }
@@ -586,7 +682,13 @@ async fn ammeter(
     }
     let mut state = fake.state.lock().unwrap();
     let Some(v) = state.vehicles.iter_mut().find(|v| v.id == id) else {
-        return sc_error(404, "RESOURCE_NOT_FOUND", Some("PATH"), "The vehicle was not found.", None);
+        return sc_error(
+            404,
+            "RESOURCE_NOT_FOUND",
+            Some("PATH"),
+            "The vehicle was not found.",
+            None,
+        );
     };
     if v.make != "TESLA" {
         return sc_error(501, "COMPATIBILITY", Some("MAKE_NOT_COMPATIBLE"), "Tesla only.", None);

@@ -27,7 +27,9 @@ use coupler_adapter_http::{decode, http_client, send, Answer, ClientAuth, OAuthC
 use coupler_core::account::{Secret, TokenSet};
 use coupler_core::adapter::{AuthorizationRequest, Credentials, VehicleRef, VendorDescription, VendorLimits};
 use coupler_core::capability::{ModelCapabilities, Scope, Support};
-use coupler_core::vehicle::{ChargeState, Location, PowerDeliveryState, VehicleInformation, VehicleSnapshot, VendorVehicle};
+use coupler_core::vehicle::{
+    ChargeState, Location, PowerDeliveryState, VehicleInformation, VehicleSnapshot, VendorVehicle,
+};
 use coupler_core::{AdapterError, VehicleAdapter, Vendor};
 use serde::Deserialize;
 use serde_json::json;
@@ -166,8 +168,19 @@ impl SmartcarAdapter {
             .json(body)
     }
 
-    async fn command(&self, credentials: Credentials<'_>, vehicle: VehicleRef<'_>, rest: &str, body: serde_json::Value) -> Result<(), AdapterError> {
-        let answer = send(self.post(self.vehicle_url(vehicle.vendor_vehicle_id, rest), credentials.access_token, &body)).await?;
+    async fn command(
+        &self,
+        credentials: Credentials<'_>,
+        vehicle: VehicleRef<'_>,
+        rest: &str,
+        body: serde_json::Value,
+    ) -> Result<(), AdapterError> {
+        let answer = send(self.post(
+            self.vehicle_url(vehicle.vendor_vehicle_id, rest),
+            credentials.access_token,
+            &body,
+        ))
+        .await?;
         let what = format!("POST {rest}");
         let answer = ok_or_refusal(answer, &what)?;
         let reply: CommandReply = decode(&answer, &what)?;
@@ -196,7 +209,14 @@ fn classify(status: u16, body: &ErrorBody, retry_after: Option<Duration>, what: 
     let kind = body.kind.as_deref().unwrap_or_default();
     let code = body.code.as_deref().unwrap_or_default();
     let detail = match (&body.kind, &body.description) {
-        (Some(k), Some(d)) => format!("{what}: {k}{}: {d}", if code.is_empty() { String::new() } else { format!(":{code}") }),
+        (Some(k), Some(d)) => format!(
+            "{what}: {k}{}: {d}",
+            if code.is_empty() {
+                String::new()
+            } else {
+                format!(":{code}")
+            }
+        ),
         _ => format!("{what}: HTTP {status}: {raw}"),
     };
     match (kind, code) {
@@ -378,7 +398,12 @@ impl VehicleAdapter for SmartcarAdapter {
         Ok(self.oauth.authorization_url(request, &vendor_scopes(request.scopes)))
     }
 
-    async fn exchange_code(&self, code: &str, pkce_verifier: &Secret, redirect_uri: &Url) -> Result<TokenSet, AdapterError> {
+    async fn exchange_code(
+        &self,
+        code: &str,
+        pkce_verifier: &Secret,
+        redirect_uri: &Url,
+    ) -> Result<TokenSet, AdapterError> {
         self.oauth.exchange_code(code, pkce_verifier, redirect_uri).await
     }
 
@@ -428,7 +453,11 @@ impl VehicleAdapter for SmartcarAdapter {
         Ok(vehicles)
     }
 
-    async fn read_state(&self, credentials: Credentials<'_>, vehicle: VehicleRef<'_>) -> Result<VehicleSnapshot, AdapterError> {
+    async fn read_state(
+        &self,
+        credentials: Credentials<'_>,
+        vehicle: VehicleRef<'_>,
+    ) -> Result<VehicleSnapshot, AdapterError> {
         let tesla = vehicle.meta.get("make").and_then(|m| m.as_str()) == Some("TESLA");
         let mut paths = vec!["/battery", "/battery/capacity", "/charge", "/charge/limit", "/location"];
         if tesla {
@@ -443,9 +472,8 @@ impl VehicleAdapter for SmartcarAdapter {
         .await?;
         let batch: Batch = decode(&ok_or_refusal(answer, "POST /batch")?, "POST /batch")?;
         let item = |path: &str| batch.responses.iter().find(|r| r.path == path);
-        let required = |path: &str| {
-            item(path).ok_or_else(|| AdapterError::Upstream(format!("POST /batch: no answer for {path}")))
-        };
+        let required =
+            |path: &str| item(path).ok_or_else(|| AdapterError::Upstream(format!("POST /batch: no answer for {path}")));
 
         // Battery and charge are the read; their errors (asleep, rate limited...) are the read's.
         let charge_item = required("/charge")?;
@@ -487,14 +515,21 @@ impl VehicleAdapter for SmartcarAdapter {
     }
 
     async fn start_charging(&self, credentials: Credentials<'_>, vehicle: VehicleRef<'_>) -> Result<(), AdapterError> {
-        self.command(credentials, vehicle, "/charge", json!({"action": "START"})).await
+        self.command(credentials, vehicle, "/charge", json!({"action": "START"}))
+            .await
     }
 
     async fn stop_charging(&self, credentials: Credentials<'_>, vehicle: VehicleRef<'_>) -> Result<(), AdapterError> {
-        self.command(credentials, vehicle, "/charge", json!({"action": "STOP"})).await
+        self.command(credentials, vehicle, "/charge", json!({"action": "STOP"}))
+            .await
     }
 
-    async fn set_max_current(&self, credentials: Credentials<'_>, vehicle: VehicleRef<'_>, amps: u32) -> Result<(), AdapterError> {
+    async fn set_max_current(
+        &self,
+        credentials: Credentials<'_>,
+        vehicle: VehicleRef<'_>,
+        amps: u32,
+    ) -> Result<(), AdapterError> {
         if vehicle.meta.get("make").and_then(|m| m.as_str()) != Some("TESLA") {
             return Err(AdapterError::NotCapable(
                 "Smartcar can set the charging current only on Tesla vehicles".into(),
@@ -527,9 +562,18 @@ mod tests {
             description: Some("d".into()),
         };
         let wait = Some(Duration::from_secs(30));
-        assert!(matches!(classify(409, &body("VEHICLE_STATE", "ASLEEP"), None, "x", ""), AdapterError::Asleep(_)));
         assert!(matches!(
-            classify(409, &body("VEHICLE_STATE", "CHARGING_PLUG_NOT_CONNECTED"), None, "x", ""),
+            classify(409, &body("VEHICLE_STATE", "ASLEEP"), None, "x", ""),
+            AdapterError::Asleep(_)
+        ));
+        assert!(matches!(
+            classify(
+                409,
+                &body("VEHICLE_STATE", "CHARGING_PLUG_NOT_CONNECTED"),
+                None,
+                "x",
+                ""
+            ),
             AdapterError::Refused(_)
         ));
         assert!(matches!(
@@ -547,12 +591,16 @@ mod tests {
             classify(401, &body("AUTHENTICATION", ""), None, "x", ""),
             AdapterError::CredentialsInvalid(_)
         ));
-        let AdapterError::RateLimited { retry_after, .. } = classify(430, &body("BILLING", "VEHICLE_REQUEST_LIMIT"), None, "x", "")
+        let AdapterError::RateLimited { retry_after, .. } =
+            classify(430, &body("BILLING", "VEHICLE_REQUEST_LIMIT"), None, "x", "")
         else {
             panic!("billing is a quota")
         };
         assert_eq!(retry_after, Some(BILLING_WAIT));
-        assert!(matches!(classify(502, &ErrorBody::default(), None, "x", "<html>"), AdapterError::Upstream(_)));
+        assert!(matches!(
+            classify(502, &ErrorBody::default(), None, "x", "<html>"),
+            AdapterError::Upstream(_)
+        ));
     }
 
     #[test]

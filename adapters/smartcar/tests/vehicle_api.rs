@@ -20,7 +20,10 @@ async fn smartcar() -> (FakeSmartcarServer, SmartcarAdapter) {
     let server = FakeSmartcar::spawn(
         "sc-app",
         "sc-secret",
-        vec![FakeVehicle::new("veh-bmw", "BMW"), FakeVehicle::new("veh-tesla", "TESLA")],
+        vec![
+            FakeVehicle::new("veh-bmw", "BMW"),
+            FakeVehicle::new("veh-tesla", "TESLA"),
+        ],
     )
     .await;
     let base = Url::parse(&server.base_url).unwrap();
@@ -64,7 +67,10 @@ async fn connect(adapter: &SmartcarAdapter) -> TokenSet {
     let location = Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
     let params: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
     assert_eq!(params["state"], "st");
-    adapter.exchange_code(&params["code"], &verifier, &redirect).await.unwrap()
+    adapter
+        .exchange_code(&params["code"], &verifier, &redirect)
+        .await
+        .unwrap()
 }
 
 fn creds<'a>(tokens: &'a TokenSet, meta: &'a serde_json::Value) -> Credentials<'a> {
@@ -94,10 +100,16 @@ async fn a_connected_account_is_listed_and_read_in_one_batch() {
     assert_eq!(bmw.information.brand.as_deref(), Some("BMW"));
     assert_eq!(bmw.information.year, Some(2022));
     assert!(bmw.information.vin.is_some());
-    assert!(!bmw.capabilities.set_max_current.is_yes(), "amperage is Tesla-only on Smartcar");
+    assert!(
+        !bmw.capabilities.set_max_current.is_yes(),
+        "amperage is Tesla-only on Smartcar"
+    );
     assert!(vehicles[1].capabilities.set_max_current.is_yes());
 
-    let state = adapter.read_state(creds(&tokens, &meta), car("veh-bmw", &bmw.meta)).await.unwrap();
+    let state = adapter
+        .read_state(creds(&tokens, &meta), car("veh-bmw", &bmw.meta))
+        .await
+        .unwrap();
     let charge = state.charge_state;
     assert_eq!(charge.battery_level, Some(42.0), "0.42 becomes 42 %");
     assert_eq!(charge.range, Some(210.0));
@@ -105,7 +117,10 @@ async fn a_connected_account_is_listed_and_read_in_one_batch() {
     assert_eq!(charge.charge_limit, Some(80.0));
     assert_eq!(charge.power_delivery_state, Some(PowerDeliveryState::Stopped));
     assert_eq!(charge.is_plugged_in, Some(true));
-    assert!(charge.last_updated.unwrap() < chrono::Utc::now() - chrono::Duration::seconds(60), "SC-Data-Age");
+    assert!(
+        charge.last_updated.unwrap() < chrono::Utc::now() - chrono::Duration::seconds(60),
+        "SC-Data-Age"
+    );
     assert!(state.location.is_some());
     assert_eq!(server.fake.count("batch"), 1, "one request per read");
 
@@ -123,17 +138,30 @@ async fn commands_start_and_stop_charging_and_set_a_teslas_amperage() {
     let meta = serde_json::json!({});
     let bmw = serde_json::json!({"make": "BMW"});
     let tesla = serde_json::json!({"make": "TESLA"});
-    adapter.start_charging(creds(&tokens, &meta), car("veh-bmw", &bmw)).await.unwrap();
+    adapter
+        .start_charging(creds(&tokens, &meta), car("veh-bmw", &bmw))
+        .await
+        .unwrap();
     assert_eq!(server.fake.vehicle("veh-bmw").unwrap().state, "CHARGING");
-    adapter.stop_charging(creds(&tokens, &meta), car("veh-bmw", &bmw)).await.unwrap();
+    adapter
+        .stop_charging(creds(&tokens, &meta), car("veh-bmw", &bmw))
+        .await
+        .unwrap();
     assert_eq!(server.fake.vehicle("veh-bmw").unwrap().state, "NOT_CHARGING");
-    adapter.set_max_current(creds(&tokens, &meta), car("veh-tesla", &tesla), 12).await.unwrap();
+    adapter
+        .set_max_current(creds(&tokens, &meta), car("veh-tesla", &tesla), 12)
+        .await
+        .unwrap();
     assert_eq!(server.fake.vehicle("veh-tesla").unwrap().amperage, 12.0);
-    let not_tesla = adapter.set_max_current(creds(&tokens, &meta), car("veh-bmw", &bmw), 12).await;
+    let not_tesla = adapter
+        .set_max_current(creds(&tokens, &meta), car("veh-bmw", &bmw), 12)
+        .await;
     assert!(matches!(not_tesla, Err(AdapterError::NotCapable(_))), "{not_tesla:?}");
 
     server.fake.update_vehicle("veh-bmw", |v| v.is_plugged_in = false);
-    let unplugged = adapter.start_charging(creds(&tokens, &meta), car("veh-bmw", &bmw)).await;
+    let unplugged = adapter
+        .start_charging(creds(&tokens, &meta), car("veh-bmw", &bmw))
+        .await;
     let Err(AdapterError::Refused(why)) = unplugged else {
         panic!("{unplugged:?}")
     };
@@ -148,7 +176,9 @@ async fn an_asleep_vehicle_is_asleep_and_smartcar_cannot_wake_it() {
     server.fake.update_vehicle("veh-bmw", |v| v.asleep = true);
     let read = adapter.read_state(creds(&tokens, &meta), car("veh-bmw", &meta)).await;
     assert!(matches!(read, Err(AdapterError::Asleep(_))), "{read:?}");
-    let command = adapter.start_charging(creds(&tokens, &meta), car("veh-bmw", &meta)).await;
+    let command = adapter
+        .start_charging(creds(&tokens, &meta), car("veh-bmw", &meta))
+        .await;
     assert!(matches!(command, Err(AdapterError::Asleep(_))), "{command:?}");
     let wake = adapter.wake(creds(&tokens, &meta), car("veh-bmw", &meta)).await;
     assert!(matches!(wake, Err(AdapterError::NotCapable(_))), "{wake:?}");
@@ -172,7 +202,10 @@ async fn rate_limits_and_billing_limits_say_how_long_to_wait() {
     let Err(AdapterError::RateLimited { retry_after, detail }) = billed else {
         panic!("{billed:?}")
     };
-    assert!(retry_after.unwrap() >= Duration::from_secs(3600), "a monthly quota is not retried soon");
+    assert!(
+        retry_after.unwrap() >= Duration::from_secs(3600),
+        "a monthly quota is not retried soon"
+    );
     assert!(detail.contains("BILLING"), "{detail}");
 }
 
@@ -183,7 +216,10 @@ async fn an_expired_token_is_refused_as_authentication_and_a_refresh_fixes_it_on
     let meta = serde_json::json!({});
     server.fake.expire_access_tokens();
     let refused = adapter.list_vehicles(creds(&first, &meta)).await;
-    assert!(matches!(refused, Err(AdapterError::CredentialsInvalid(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(AdapterError::CredentialsInvalid(_))),
+        "{refused:?}"
+    );
     let second = adapter.refresh(first.refresh_token.as_ref().unwrap()).await.unwrap();
     assert_ne!(second.refresh_token, first.refresh_token);
     assert_eq!(adapter.list_vehicles(creds(&second, &meta)).await.unwrap().len(), 2);
@@ -215,12 +251,24 @@ async fn compatibility_and_other_errors_are_told_apart_and_garbage_is_an_upstrea
     server
         .fake
         .fail_next(Fault::Error(501, "COMPATIBILITY", "VEHICLE_NOT_CAPABLE"));
-    let incompatible = adapter.start_charging(creds(&tokens, &meta), car("veh-bmw", &meta)).await;
-    assert!(matches!(incompatible, Err(AdapterError::NotCapable(_))), "{incompatible:?}");
+    let incompatible = adapter
+        .start_charging(creds(&tokens, &meta), car("veh-bmw", &meta))
+        .await;
+    assert!(
+        matches!(incompatible, Err(AdapterError::NotCapable(_))),
+        "{incompatible:?}"
+    );
     server.fake.fail_next(Fault::Error(502, "UPSTREAM", "RATE_LIMIT"));
     let upstream_limit = adapter.read_state(creds(&tokens, &meta), car("veh-bmw", &meta)).await;
-    assert!(matches!(upstream_limit, Err(AdapterError::RateLimited { .. })), "{upstream_limit:?}");
-    for fault in [Fault::Html, Fault::TruncatedJson, Fault::Error(500, "SERVER", "INTERNAL")] {
+    assert!(
+        matches!(upstream_limit, Err(AdapterError::RateLimited { .. })),
+        "{upstream_limit:?}"
+    );
+    for fault in [
+        Fault::Html,
+        Fault::TruncatedJson,
+        Fault::Error(500, "SERVER", "INTERNAL"),
+    ] {
         server.fake.fail_next(fault.clone());
         let read = adapter.read_state(creds(&tokens, &meta), car("veh-bmw", &meta)).await;
         assert!(matches!(read, Err(AdapterError::Upstream(_))), "{fault:?}: {read:?}");

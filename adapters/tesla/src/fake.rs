@@ -7,7 +7,10 @@
 //! `fleet_status`, vehicle data, commands and `wake_up`, and a vehicle-command proxy under `/proxy`.
 //! Tests script failures ([`Fault`]) and count what it received.
 
-#![allow(clippy::unwrap_used, reason = "test support: a poisoned lock should fail the test loudly")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test support: a poisoned lock should fail the test loudly"
+)]
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -346,7 +349,8 @@ async fn authorize(State(fake): State<FakeTesla>, Query(q): Query<AuthorizeQuery
     if let Some(state) = q.state {
         url.query_pairs_mut().append_pair("state", &state);
     }
-    url.query_pairs_mut().append_pair("issuer", "https://auth.tesla.com/oauth2/v3");
+    url.query_pairs_mut()
+        .append_pair("issuer", "https://auth.tesla.com/oauth2/v3");
     Redirect::to(url.as_str()).into_response()
 }
 
@@ -377,10 +381,18 @@ async fn token_endpoint(State(fake): State<FakeTesla>, Form(form): Form<TokenFor
                 return token_error(StatusCode::UNAUTHORIZED, "invalid_client", "bad client secret");
             }
             let Some(code) = form.code.as_deref().and_then(|c| state.codes.get_mut(c)) else {
-                return token_error(StatusCode::BAD_REQUEST, "invalid_auth_code", "The authorization code is invalid");
+                return token_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_auth_code",
+                    "The authorization code is invalid",
+                );
             };
             if code.used {
-                return token_error(StatusCode::BAD_REQUEST, "invalid_auth_code", "The authorization code was already used");
+                return token_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_auth_code",
+                    "The authorization code was already used",
+                );
             }
             code.used = true;
             if form.redirect_uri.as_deref() != Some(code.redirect_uri.as_str()) {
@@ -573,9 +585,11 @@ async fn command(
     });
     match outcome {
         Some(Ok((result, reason))) => Json(json!({"response": {"result": result, "reason": reason}})).into_response(),
-        Some(Err((status, error))) => {
-            (status, Json(json!({"response": null, "error": error, "error_description": ""}))).into_response()
-        }
+        Some(Err((status, error))) => (
+            status,
+            Json(json!({"response": null, "error": error, "error_description": ""})),
+        )
+            .into_response(),
         None => not_found(),
     }
 }

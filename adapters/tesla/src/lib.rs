@@ -26,7 +26,9 @@ use coupler_adapter_http::{decode, http_client, send, Answer, ClientAuth, OAuthC
 use coupler_core::account::{Secret, TokenSet};
 use coupler_core::adapter::{AuthorizationRequest, Credentials, VehicleRef, VendorDescription, VendorLimits};
 use coupler_core::capability::{ModelCapabilities, Scope};
-use coupler_core::vehicle::{ChargeState, Location, PowerDeliveryState, VehicleInformation, VehicleSnapshot, VendorVehicle};
+use coupler_core::vehicle::{
+    ChargeState, Location, PowerDeliveryState, VehicleInformation, VehicleSnapshot, VendorVehicle,
+};
 use coupler_core::{AdapterError, VehicleAdapter, Vendor};
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -198,7 +200,13 @@ impl TeslaAdapter {
             self.command_base(credentials, vehicle)?,
             Self::tag(vehicle)
         );
-        let answer = send(self.http.post(url).bearer_auth(credentials.access_token.expose()).json(&body)).await?;
+        let answer = send(
+            self.http
+                .post(url)
+                .bearer_auth(credentials.access_token.expose())
+                .json(&body),
+        )
+        .await?;
         let what = format!("command {name}");
         let envelope: Envelope<CommandResult> = decode(&ok_or_refusal(answer, &what)?, &what)?;
         envelope
@@ -365,7 +373,12 @@ impl VehicleAdapter for TeslaAdapter {
         Ok(self.oauth.authorization_url(request, &vendor_scopes(request.scopes)))
     }
 
-    async fn exchange_code(&self, code: &str, pkce_verifier: &Secret, redirect_uri: &Url) -> Result<TokenSet, AdapterError> {
+    async fn exchange_code(
+        &self,
+        code: &str,
+        pkce_verifier: &Secret,
+        redirect_uri: &Url,
+    ) -> Result<TokenSet, AdapterError> {
         self.oauth.exchange_code(code, pkce_verifier, redirect_uri).await
     }
 
@@ -376,7 +389,10 @@ impl VehicleAdapter for TeslaAdapter {
     async fn discover_account(&self, access_token: &Secret) -> Result<serde_json::Value, AdapterError> {
         let url = format!("{}/api/1/users/region", base(&self.config.discovery_url));
         let answer = send(self.http.get(url).bearer_auth(access_token.expose())).await?;
-        let envelope: Envelope<Region> = decode(&ok_or_refusal(answer, "GET /api/1/users/region")?, "GET /api/1/users/region")?;
+        let envelope: Envelope<Region> = decode(
+            &ok_or_refusal(answer, "GET /api/1/users/region")?,
+            "GET /api/1/users/region",
+        )?;
         let region = envelope
             .response
             .ok_or_else(|| AdapterError::Upstream("GET /api/1/users/region: no response".into()))?;
@@ -398,7 +414,8 @@ impl VehicleAdapter for TeslaAdapter {
                 .bearer_auth(credentials.access_token.expose()),
         )
         .await?;
-        let listed: Envelope<Vec<ListedVehicle>> = decode(&ok_or_refusal(answer, "GET /api/1/vehicles")?, "GET /api/1/vehicles")?;
+        let listed: Envelope<Vec<ListedVehicle>> =
+            decode(&ok_or_refusal(answer, "GET /api/1/vehicles")?, "GET /api/1/vehicles")?;
         let listed = listed.response.unwrap_or_default();
         let vins: Vec<&str> = listed.iter().filter_map(|v| v.vin.as_deref()).collect();
 
@@ -415,7 +432,9 @@ impl VehicleAdapter for TeslaAdapter {
             .await;
             match status.and_then(|a| ok_or_refusal(a, "POST fleet_status")) {
                 Ok(answer) => {
-                    if let Ok(Envelope { response: Some(status) }) = decode::<Envelope<FleetStatus>>(&answer, "POST fleet_status") {
+                    if let Ok(Envelope { response: Some(status) }) =
+                        decode::<Envelope<FleetStatus>>(&answer, "POST fleet_status")
+                    {
                         for (vin, info) in status.vehicle_info {
                             if let Some(required) = info.vehicle_command_protocol_required {
                                 signed_required.insert(vin, required);
@@ -454,7 +473,11 @@ impl VehicleAdapter for TeslaAdapter {
             .collect())
     }
 
-    async fn read_state(&self, credentials: Credentials<'_>, vehicle: VehicleRef<'_>) -> Result<VehicleSnapshot, AdapterError> {
+    async fn read_state(
+        &self,
+        credentials: Credentials<'_>,
+        vehicle: VehicleRef<'_>,
+    ) -> Result<VehicleSnapshot, AdapterError> {
         let fleet = self.fleet_base(credentials);
         let tag = Self::tag(vehicle);
         // Ask the cloud first: a car that is not online is left asleep, not asked for data.
@@ -484,11 +507,14 @@ impl VehicleAdapter for TeslaAdapter {
         let charge = data
             .charge_state
             .ok_or_else(|| AdapterError::Upstream("GET vehicle_data: no charge_state".into()))?;
-        let state = PowerDeliveryState::from_tesla(charge.charging_state.as_deref(), charge.conn_charge_cable.as_deref());
+        let state =
+            PowerDeliveryState::from_tesla(charge.charging_state.as_deref(), charge.conn_charge_cable.as_deref());
         Ok(VehicleSnapshot {
             charge_state: ChargeState {
                 battery_level: charge.battery_level,
-                range: charge.battery_range.map(|miles| (miles * KM_PER_MILE * 10.0).round() / 10.0),
+                range: charge
+                    .battery_range
+                    .map(|miles| (miles * KM_PER_MILE * 10.0).round() / 10.0),
                 is_plugged_in: None,
                 is_charging: None,
                 is_fully_charged: None,
@@ -530,19 +556,36 @@ impl VehicleAdapter for TeslaAdapter {
         }
     }
 
-    async fn set_max_current(&self, credentials: Credentials<'_>, vehicle: VehicleRef<'_>, amps: u32) -> Result<(), AdapterError> {
+    async fn set_max_current(
+        &self,
+        credentials: Credentials<'_>,
+        vehicle: VehicleRef<'_>,
+        amps: u32,
+    ) -> Result<(), AdapterError> {
         let result = self
-            .command(credentials, vehicle, "set_charging_amps", json!({ "charging_amps": amps }))
+            .command(
+                credentials,
+                vehicle,
+                "set_charging_amps",
+                json!({ "charging_amps": amps }),
+            )
             .await?;
         if result.result {
             Ok(())
         } else {
-            Err(AdapterError::Refused(format!("set_charging_amps refused: {}", result.reason)))
+            Err(AdapterError::Refused(format!(
+                "set_charging_amps refused: {}",
+                result.reason
+            )))
         }
     }
 
     async fn wake(&self, credentials: Credentials<'_>, vehicle: VehicleRef<'_>) -> Result<(), AdapterError> {
-        let url = format!("{}/api/1/vehicles/{}/wake_up", self.fleet_base(credentials), Self::tag(vehicle));
+        let url = format!(
+            "{}/api/1/vehicles/{}/wake_up",
+            self.fleet_base(credentials),
+            Self::tag(vehicle)
+        );
         let answer = send(self.http.post(url).bearer_auth(credentials.access_token.expose())).await?;
         ok_or_refusal(answer, "wake_up").map(drop)
     }
@@ -565,7 +608,10 @@ mod tests {
             model_from_vin("5YJ3E1EA7KF317000"),
             (Some("Model 3".into()), Some(2019))
         );
-        assert_eq!(model_from_vin("7SAYGDEE5PA000001"), (Some("Model Y".into()), Some(2023)));
+        assert_eq!(
+            model_from_vin("7SAYGDEE5PA000001"),
+            (Some("Model Y".into()), Some(2023))
+        );
         assert_eq!(model_from_vin("short"), (None, None));
     }
 

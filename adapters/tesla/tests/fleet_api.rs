@@ -64,7 +64,10 @@ async fn link(adapter: &TeslaAdapter) -> TokenSet {
     let location = Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
     let params: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
     assert_eq!(params["state"], "st");
-    adapter.exchange_code(&params["code"], &verifier, &redirect).await.unwrap()
+    adapter
+        .exchange_code(&params["code"], &verifier, &redirect)
+        .await
+        .unwrap()
 }
 
 fn creds<'a>(tokens: &'a TokenSet, meta: &'a serde_json::Value) -> Credentials<'a> {
@@ -111,7 +114,10 @@ async fn a_linked_tesla_account_is_discovered_listed_and_read() {
     assert_eq!(charge.is_charging, Some(false));
     assert_eq!(charge.charge_limit, Some(80.0));
     assert_eq!(charge.max_current, Some(16.0));
-    assert!(charge.last_updated.unwrap() < chrono::Utc::now(), "the car's own timestamp");
+    assert!(
+        charge.last_updated.unwrap() < chrono::Utc::now(),
+        "the car's own timestamp"
+    );
     assert_eq!(state.location.unwrap().latitude, Some(59.91));
 }
 
@@ -126,19 +132,32 @@ async fn a_sleeping_tesla_is_reported_asleep_without_asking_it_for_data() {
 
     let read = adapter.read_state(creds(&tokens, &meta), car(VIN, &vmeta)).await;
     assert!(matches!(read, Err(AdapterError::Asleep(_))), "{read:?}");
-    assert_eq!(server.fake.count("vehicle_data"), 0, "vehicle_data was not called, so the car was not woken");
+    assert_eq!(
+        server.fake.count("vehicle_data"),
+        0,
+        "vehicle_data was not called, so the car was not woken"
+    );
     assert_eq!(server.fake.count("wake_up"), 0);
 
     // A car that falls asleep between the cloud's answer and the data request answers 408, which
     // also means asleep: the cloud still says online here, the car does not answer.
-    server.fake.fail_next(Fault::Status(200, r#"{"response":{"id":1,"vin":"x","state":"online"}}"#.into()));
+    server.fake.fail_next(Fault::Status(
+        200,
+        r#"{"response":{"id":1,"vin":"x","state":"online"}}"#.into(),
+    ));
     let read = adapter.read_state(creds(&tokens, &meta), car(VIN, &vmeta)).await;
-    assert!(matches!(read, Err(AdapterError::Asleep(_))), "408 from vehicle_data: {read:?}");
+    assert!(
+        matches!(read, Err(AdapterError::Asleep(_))),
+        "408 from vehicle_data: {read:?}"
+    );
     assert_eq!(server.fake.count("vehicle_data"), 1);
 
     adapter.wake(creds(&tokens, &meta), car(VIN, &vmeta)).await.unwrap();
     assert_eq!(server.fake.count("wake_up"), 1);
-    assert!(adapter.read_state(creds(&tokens, &meta), car(VIN, &vmeta)).await.is_ok());
+    assert!(adapter
+        .read_state(creds(&tokens, &meta), car(VIN, &vmeta))
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -165,7 +184,10 @@ async fn an_expired_access_token_is_refused_and_a_refresh_replaces_both_tokens_o
     let meta = adapter.discover_account(&first.access_token).await.unwrap();
     server.fake.expire_access_tokens();
     let refused = adapter.list_vehicles(creds(&first, &meta)).await;
-    assert!(matches!(refused, Err(AdapterError::CredentialsInvalid(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(AdapterError::CredentialsInvalid(_))),
+        "{refused:?}"
+    );
 
     let second = adapter.refresh(first.refresh_token.as_ref().unwrap()).await.unwrap();
     assert_ne!(second.refresh_token, first.refresh_token);
@@ -216,7 +238,12 @@ async fn a_used_authorization_code_is_refused() {
         .await
         .unwrap();
     let location = Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
-    let code = location.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
     adapter.exchange_code(&code, &verifier, &redirect).await.unwrap();
     let again = adapter.exchange_code(&code, &verifier, &redirect).await;
     assert!(matches!(again, Err(AdapterError::CredentialsInvalid(_))), "{again:?}");
@@ -269,7 +296,10 @@ async fn signed_commands_go_through_the_proxy_and_legacy_cars_straight_to_the_fl
     let (new, old) = (&vehicles[0], &vehicles[1]);
     assert!(new.capabilities.start_charging.is_yes(), "the proxy can sign");
 
-    adapter.start_charging(creds(&tokens, &meta), car(VIN, &new.meta)).await.unwrap();
+    adapter
+        .start_charging(creds(&tokens, &meta), car(VIN, &new.meta))
+        .await
+        .unwrap();
     adapter
         .set_max_current(creds(&tokens, &meta), car(VIN, &new.meta), 10)
         .await
@@ -279,14 +309,27 @@ async fn signed_commands_go_through_the_proxy_and_legacy_cars_straight_to_the_fl
     assert_eq!(server.fake.car(VIN).unwrap().charging_state, "Charging");
     assert_eq!(server.fake.car(VIN).unwrap().charge_current_request, 10.0);
 
-    adapter.start_charging(creds(&tokens, &meta), car(OLD_VIN, &old.meta)).await.unwrap();
+    adapter
+        .start_charging(creds(&tokens, &meta), car(OLD_VIN, &old.meta))
+        .await
+        .unwrap();
     assert_eq!(server.fake.count("command:charge_start"), 1, "no signing needed");
-    adapter.stop_charging(creds(&tokens, &meta), car(OLD_VIN, &old.meta)).await.unwrap();
+    adapter
+        .stop_charging(creds(&tokens, &meta), car(OLD_VIN, &old.meta))
+        .await
+        .unwrap();
     // Stopping a car that is not charging is not an error: the state is what was asked.
-    adapter.stop_charging(creds(&tokens, &meta), car(OLD_VIN, &old.meta)).await.unwrap();
+    adapter
+        .stop_charging(creds(&tokens, &meta), car(OLD_VIN, &old.meta))
+        .await
+        .unwrap();
 
-    server.fake.update_car(OLD_VIN, |c| c.conn_charge_cable = "<invalid>".into());
-    let unplugged = adapter.start_charging(creds(&tokens, &meta), car(OLD_VIN, &old.meta)).await;
+    server
+        .fake
+        .update_car(OLD_VIN, |c| c.conn_charge_cable = "<invalid>".into());
+    let unplugged = adapter
+        .start_charging(creds(&tokens, &meta), car(OLD_VIN, &old.meta))
+        .await;
     assert!(matches!(unplugged, Err(AdapterError::Refused(_))), "{unplugged:?}");
 }
 
@@ -301,14 +344,25 @@ async fn without_a_proxy_a_car_that_needs_signed_commands_is_not_capable_and_say
         panic!("a car that needs signing is not capable without the proxy")
     };
     assert!(why.contains("COUPLER_TESLA_COMMAND_PROXY_URL"), "{why}");
-    assert!(vehicles[1].capabilities.start_charging.is_yes(), "the legacy car needs no signing");
-    let sent = adapter.start_charging(creds(&tokens, &meta), car(VIN, &vehicles[0].meta)).await;
+    assert!(
+        vehicles[1].capabilities.start_charging.is_yes(),
+        "the legacy car needs no signing"
+    );
+    let sent = adapter
+        .start_charging(creds(&tokens, &meta), car(VIN, &vehicles[0].meta))
+        .await;
     assert!(matches!(sent, Err(AdapterError::NotCapable(_))), "{sent:?}");
     assert_eq!(server.fake.count("command:charge_start"), 0, "nothing was sent");
 
     // A car whose signing need was not known is sent unsigned only if Tesla said so.
     let unsigned = adapter
-        .start_charging(creds(&tokens, &meta), car(VIN, &serde_json::json!({"signedCommands": false})))
+        .start_charging(
+            creds(&tokens, &meta),
+            car(VIN, &serde_json::json!({"signedCommands": false})),
+        )
         .await;
-    assert!(matches!(unsigned, Err(AdapterError::NotCapable(_))), "Tesla's 403: {unsigned:?}");
+    assert!(
+        matches!(unsigned, Err(AdapterError::NotCapable(_))),
+        "Tesla's 403: {unsigned:?}"
+    );
 }

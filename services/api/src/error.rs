@@ -172,7 +172,11 @@ impl From<coupler_engine::EngineError> for ApiError {
             EngineError::Conflict(detail) => Self::new(StatusCode::CONFLICT, "conflict", detail),
             EngineError::Adapter(e) => {
                 tracing::warn!(error = %e, "vendor call failed");
-                Self::new(StatusCode::BAD_GATEWAY, "vendor-failure", "the vehicle's vendor failed; retry later")
+                Self::new(
+                    StatusCode::BAD_GATEWAY,
+                    "vendor-failure",
+                    "the vehicle's vendor failed; retry later",
+                )
             }
             EngineError::Secret(e) => Self::internal(e),
         }

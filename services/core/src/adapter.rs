@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::account::{Secret, TokenSet};
 use crate::capability::Scope;
-use crate::vehicle::{Vendor, VehicleSnapshot, VendorVehicle};
+use crate::vehicle::{VehicleSnapshot, Vendor, VendorVehicle};
 
 /// Why a call to a maker failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -133,7 +133,12 @@ pub trait VehicleAdapter: Send + Sync + std::fmt::Debug {
     fn authorization_url(&self, request: &AuthorizationRequest<'_>) -> Result<Url, AdapterError>;
 
     /// Exchanges an authorization code for tokens.
-    async fn exchange_code(&self, code: &str, pkce_verifier: &Secret, redirect_uri: &Url) -> Result<TokenSet, AdapterError>;
+    async fn exchange_code(
+        &self,
+        code: &str,
+        pkce_verifier: &Secret,
+        redirect_uri: &Url,
+    ) -> Result<TokenSet, AdapterError>;
 
     /// Gets new tokens with a refresh token. A refusal is [`AdapterError::CredentialsInvalid`].
     async fn refresh(&self, refresh_token: &Secret) -> Result<TokenSet, AdapterError>;
@@ -146,7 +151,11 @@ pub trait VehicleAdapter: Send + Sync + std::fmt::Debug {
     async fn list_vehicles(&self, credentials: Credentials<'_>) -> Result<Vec<VendorVehicle>, AdapterError>;
 
     /// Reads a vehicle's state. Never wakes it: a sleeping vehicle is [`AdapterError::Asleep`].
-    async fn read_state(&self, credentials: Credentials<'_>, vehicle: VehicleRef<'_>) -> Result<VehicleSnapshot, AdapterError>;
+    async fn read_state(
+        &self,
+        credentials: Credentials<'_>,
+        vehicle: VehicleRef<'_>,
+    ) -> Result<VehicleSnapshot, AdapterError>;
 
     /// Asks the vehicle to start charging.
     async fn start_charging(&self, credentials: Credentials<'_>, vehicle: VehicleRef<'_>) -> Result<(), AdapterError>;
@@ -155,7 +164,12 @@ pub trait VehicleAdapter: Send + Sync + std::fmt::Debug {
     async fn stop_charging(&self, credentials: Credentials<'_>, vehicle: VehicleRef<'_>) -> Result<(), AdapterError>;
 
     /// Asks the vehicle to draw at most `amps` amperes.
-    async fn set_max_current(&self, credentials: Credentials<'_>, vehicle: VehicleRef<'_>, amps: u32) -> Result<(), AdapterError>;
+    async fn set_max_current(
+        &self,
+        credentials: Credentials<'_>,
+        vehicle: VehicleRef<'_>,
+        amps: u32,
+    ) -> Result<(), AdapterError>;
 
     /// Wakes the vehicle; only for a command that needs it, never just to poll.
     async fn wake(&self, credentials: Credentials<'_>, vehicle: VehicleRef<'_>) -> Result<(), AdapterError>;

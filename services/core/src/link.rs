@@ -325,7 +325,9 @@ impl LinkFailure {
             Self::AccessDenied => "The account owner declined access.",
             Self::Expired => "The link session expired; ask the app for a new link.",
             Self::InvalidState => "The sign-in response did not match this link session.",
-            Self::InvalidGrant => "The vendor refused the sign-in (the authorization code was used, expired or invalid).",
+            Self::InvalidGrant => {
+                "The vendor refused the sign-in (the authorization code was used, expired or invalid)."
+            }
             Self::VendorUnavailable => "The vendor did not answer in time or failed; try again later.",
             Self::VendorError => "The vendor reported an error during sign-in.",
         }
@@ -417,7 +419,10 @@ mod tests {
     #[test]
     fn the_redirect_keeps_the_apps_query_and_adds_the_outcome() {
         assert_eq!(
-            redirect_with("https://app.example/done?x=1", &[("error", "expired"), ("error_message", "a b")]),
+            redirect_with(
+                "https://app.example/done?x=1",
+                &[("error", "expired"), ("error_message", "a b")]
+            ),
             "https://app.example/done?x=1&error=expired&error_message=a+b"
         );
     }

@@ -245,9 +245,24 @@ mod tests {
     fn a_charging_car_is_read_often_and_a_parked_one_rarely() {
         let policy = PollPolicy::default();
         let now = at(0);
-        let charging = policy.after_read(&ChargeState::default(), &poll(now), &read(PowerDeliveryState::Charging), now);
-        let parked = policy.after_read(&ChargeState::default(), &poll(now), &read(PowerDeliveryState::Unplugged), now);
-        let plugged = policy.after_read(&ChargeState::default(), &poll(now), &read(PowerDeliveryState::Stopped), now);
+        let charging = policy.after_read(
+            &ChargeState::default(),
+            &poll(now),
+            &read(PowerDeliveryState::Charging),
+            now,
+        );
+        let parked = policy.after_read(
+            &ChargeState::default(),
+            &poll(now),
+            &read(PowerDeliveryState::Unplugged),
+            now,
+        );
+        let plugged = policy.after_read(
+            &ChargeState::default(),
+            &poll(now),
+            &read(PowerDeliveryState::Stopped),
+            now,
+        );
         assert_eq!(charging.poll.next_poll_at, now + chrono::Duration::minutes(5));
         assert_eq!(plugged.poll.next_poll_at, now + chrono::Duration::minutes(15));
         assert_eq!(parked.poll.next_poll_at, now + chrono::Duration::minutes(60));
@@ -264,7 +279,12 @@ mod tests {
         snapshot.charge_state.last_updated = Some(at(40));
         let update = policy.after_read(&ChargeState::default(), &poll(now), &Ok(snapshot), now);
         assert_eq!(update.charge_state.unwrap().last_updated, Some(at(40)));
-        let update = policy.after_read(&ChargeState::default(), &poll(now), &read(PowerDeliveryState::Charging), now);
+        let update = policy.after_read(
+            &ChargeState::default(),
+            &poll(now),
+            &read(PowerDeliveryState::Charging),
+            now,
+        );
         assert_eq!(update.charge_state.unwrap().last_updated, Some(now));
     }
 
@@ -317,7 +337,11 @@ mod tests {
             now,
         );
         assert_eq!(update.poll.next_poll_at, now + chrono::Duration::hours(1));
-        assert_eq!(update.poll.not_before, Some(now + chrono::Duration::hours(1)), "not even on demand");
+        assert_eq!(
+            update.poll.not_before,
+            Some(now + chrono::Duration::hours(1)),
+            "not even on demand"
+        );
         assert_eq!(update.is_reachable, None);
     }
 

@@ -120,11 +120,20 @@ pub trait LinkSessionStore: Send + Sync {
 #[async_trait]
 pub trait VendorAccountStore: Send + Sync {
     /// One of the client's accounts.
-    async fn get_vendor_account(&self, client: &ClientId, id: &VendorAccountId) -> Result<Option<VendorAccount>, StoreError>;
+    async fn get_vendor_account(
+        &self,
+        client: &ClientId,
+        id: &VendorAccountId,
+    ) -> Result<Option<VendorAccount>, StoreError>;
     /// A user's accounts, oldest first.
     async fn list_vendor_accounts(&self, client: &ClientId, user: &UserId) -> Result<Vec<VendorAccount>, StoreError>;
     /// Removes a user's account at a vendor with its vehicles and interventions; `false` when there is none.
-    async fn delete_vendor_account(&self, client: &ClientId, user: &UserId, vendor: &Vendor) -> Result<bool, StoreError>;
+    async fn delete_vendor_account(
+        &self,
+        client: &ClientId,
+        user: &UserId,
+        vendor: &Vendor,
+    ) -> Result<bool, StoreError>;
     /// Valid accounts of every client whose access token expires before `before` and that no node is
     /// refreshing at `now`, soonest first. For the token refresher, which works for all clients.
     async fn accounts_due_for_refresh(
@@ -197,7 +206,11 @@ pub trait InterventionStore: Send + Sync {
         page: &PageRequest,
     ) -> Result<Page<Intervention>, StoreError>;
     /// One of the client's interventions.
-    async fn get_intervention(&self, client: &ClientId, id: &InterventionId) -> Result<Option<Intervention>, StoreError>;
+    async fn get_intervention(
+        &self,
+        client: &ClientId,
+        id: &InterventionId,
+    ) -> Result<Option<Intervention>, StoreError>;
 }
 
 /// All of Coupler's storage.

@@ -360,7 +360,11 @@ mod tests {
             (None, None, P::Unknown),
         ];
         for (state, cable, expected) in cases {
-            assert_eq!(PowerDeliveryState::from_tesla(state, cable), expected, "{state:?} {cable:?}");
+            assert_eq!(
+                PowerDeliveryState::from_tesla(state, cable),
+                expected,
+                "{state:?} {cable:?}"
+            );
         }
     }
 

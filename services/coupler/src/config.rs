@@ -317,11 +317,17 @@ mod tests {
         .unwrap();
         let tesla = config.tesla.as_ref().unwrap();
         assert_eq!(tesla.client_id, "tesla-app");
-        assert_eq!(tesla.command_proxy_url.as_ref().unwrap().as_str(), "https://proxy.internal:4443/");
+        assert_eq!(
+            tesla.command_proxy_url.as_ref().unwrap().as_str(),
+            "https://proxy.internal:4443/"
+        );
         assert_eq!(config.smartcar.as_ref().unwrap().mode, "live");
         assert!(config.simulated_oem);
         let debug = format!("{config:?}");
-        assert!(!debug.contains("tesla-secret") && !debug.contains("sc-secret"), "{debug}");
+        assert!(
+            !debug.contains("tesla-secret") && !debug.contains("sc-secret"),
+            "{debug}"
+        );
 
         let half = Config::from_sources(None, env(&[("COUPLER_TESLA_CLIENT_ID", "x")])).unwrap_err();
         assert!(format!("{half:#}").contains("COUPLER_TESLA_CLIENT_SECRET"));

@@ -70,7 +70,11 @@ fn mount_simulated_oem(public_url: &Url, adapters: &mut AdapterRegistry, sandbox
     // A secret for this process only: the simulated cloud lives exactly as long.
     let secret = generate_secret();
     let base = format!("{}/sim", public_url.as_str().trim_end_matches('/'));
-    let callback = format!("{}{}", public_url.as_str().trim_end_matches('/'), coupler_api::routes::link_pages::CALLBACK_PATH);
+    let callback = format!(
+        "{}{}",
+        public_url.as_str().trim_end_matches('/'),
+        coupler_api::routes::link_pages::CALLBACK_PATH
+    );
     cloud.register_client(SIMULATED_CLIENT_ID, &secret, &callback);
     for brand in Brand::ALL {
         let adapter = SimulatedAdapter::new(brand, &base, SIMULATED_CLIENT_ID, &secret)

@@ -167,7 +167,11 @@ impl Engine {
             }
             let mut replaced = pending;
             replaced.update_last_attempt(AttemptOutcome::Cancelled, None, now);
-            replaced.cancel(FailureType::Conflict, "replaced by a newer action on the same vehicle", now);
+            replaced.cancel(
+                FailureType::Conflict,
+                "replaced by a newer action on the same vehicle",
+                now,
+            );
             self.store.update_action(&replaced).await?;
         }
 
@@ -366,7 +370,8 @@ impl Engine {
                         return Ok(());
                     }
                     // A command needs the car awake: this is the one place Coupler wakes a car.
-                    let woke = with_fresh_token!(self, adapter.as_ref(), account, |creds| adapter.wake(creds, vehicle_ref));
+                    let woke = with_fresh_token!(self, adapter.as_ref(), account, |creds| adapter
+                        .wake(creds, vehicle_ref));
                     if let Err(e) = woke {
                         tracing::info!(action_id = %action.id, error = %e, "wake-up failed");
                     }
@@ -382,7 +387,9 @@ impl Engine {
                     retry_after.unwrap_or(Duration::from_secs(60))
                 }
                 Err(
-                    error @ (AdapterError::Refused(_) | AdapterError::NotCapable(_) | AdapterError::CredentialsInvalid(_)),
+                    error @ (AdapterError::Refused(_)
+                    | AdapterError::NotCapable(_)
+                    | AdapterError::CredentialsInvalid(_)),
                 ) => {
                     let why = match &error {
                         AdapterError::CredentialsInvalid(_) => {
@@ -432,7 +439,9 @@ async fn send_command(
         ActionKind::SetMaxCurrent => {
             let amps = target.max_current.unwrap_or_default().round();
             if !(1.0..=1000.0).contains(&amps) {
-                return Err(AdapterError::Refused(format!("{amps} A is not a current a vehicle can be set to")));
+                return Err(AdapterError::Refused(format!(
+                    "{amps} A is not a current a vehicle can be set to"
+                )));
             }
             // Rounded and range-checked above, so the conversion is exact.
             adapter.set_max_current(credentials, vehicle, amps as u32).await
@@ -478,11 +487,19 @@ mod tests {
             Verdict::NotYet
         );
         assert!(matches!(
-            verdict(ActionKind::Start, &on, &state(Some(false), PowerDeliveryState::Unplugged)),
+            verdict(
+                ActionKind::Start,
+                &on,
+                &state(Some(false), PowerDeliveryState::Unplugged)
+            ),
             Verdict::Impossible(_)
         ));
         assert!(matches!(
-            verdict(ActionKind::Start, &on, &state(Some(false), PowerDeliveryState::Complete)),
+            verdict(
+                ActionKind::Start,
+                &on,
+                &state(Some(false), PowerDeliveryState::Complete)
+            ),
             Verdict::Impossible(_)
         ));
     }

@@ -61,7 +61,9 @@ macro_rules! with_fresh_token {
                         }
                         second
                     }
-                    $crate::credentials::Refreshed::Invalid(why) => Err(coupler_core::AdapterError::CredentialsInvalid(why)),
+                    $crate::credentials::Refreshed::Invalid(why) => {
+                        Err(coupler_core::AdapterError::CredentialsInvalid(why))
+                    }
                     $crate::credentials::Refreshed::Failed(error) => Err(error),
                 }
             }
@@ -129,7 +131,11 @@ impl Engine {
 
     /// Refreshes an account's tokens: takes the lease, sends the refresh token once, stores the new
     /// pair atomically; on refusal, invalidates the account.
-    pub(crate) async fn refresh(&self, adapter: &dyn VehicleAdapter, account: &VendorAccount) -> Result<Refreshed, EngineError> {
+    pub(crate) async fn refresh(
+        &self,
+        adapter: &dyn VehicleAdapter,
+        account: &VendorAccount,
+    ) -> Result<Refreshed, EngineError> {
         let now = time::now();
         if !self
             .store
@@ -139,8 +145,12 @@ impl Engine {
             return self.await_other_refresh(account).await;
         }
         let Some(sealed_refresh) = &account.tokens.refresh_token else {
-            self.store.release_token_refresh(&account.client_id, &account.id).await?;
-            return Ok(Refreshed::Failed(AdapterError::CredentialsInvalid("no refresh token".into())));
+            self.store
+                .release_token_refresh(&account.client_id, &account.id)
+                .await?;
+            return Ok(Refreshed::Failed(AdapterError::CredentialsInvalid(
+                "no refresh token".into(),
+            )));
         };
         let refresh_token = sealed_refresh.open(&self.cipher)?;
         match adapter.refresh(&refresh_token).await {
@@ -148,7 +158,13 @@ impl Engine {
                 let sealed = SealedTokens::seal(&self.cipher, &tokens);
                 let replaced = self
                     .store
-                    .replace_tokens(&account.client_id, &account.id, account.token_version, &sealed, time::now())
+                    .replace_tokens(
+                        &account.client_id,
+                        &account.id,
+                        account.token_version,
+                        &sealed,
+                        time::now(),
+                    )
                     .await?;
                 if !replaced {
                     // The account changed under the lease (relinked): its new tokens win.
@@ -165,7 +181,9 @@ impl Engine {
                 Ok(Refreshed::Invalid(why))
             }
             Err(other) => {
-                self.store.release_token_refresh(&account.client_id, &account.id).await?;
+                self.store
+                    .release_token_refresh(&account.client_id, &account.id)
+                    .await?;
                 tracing::warn!(account_id = %account.id, vendor = %account.vendor, error = %other, "token refresh failed; will retry");
                 Ok(Refreshed::Failed(other))
             }

@@ -76,7 +76,9 @@ mod tests {
         let wait = limiter.try_take_at(&vendor, &l, start).unwrap_err();
         assert!(wait <= Duration::from_secs(1) && wait > Duration::ZERO, "{wait:?}");
         assert!(limiter.try_take_at(&vendor, &l, start + Duration::from_secs(1)).is_ok());
-        assert!(limiter.try_take_at(&vendor, &l, start + Duration::from_secs(1)).is_err());
+        assert!(limiter
+            .try_take_at(&vendor, &l, start + Duration::from_secs(1))
+            .is_err());
     }
 
     #[test]

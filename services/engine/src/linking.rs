@@ -7,7 +7,9 @@
 
 use coupler_core::account::{SealedToken, SealedTokens, Secret};
 use coupler_core::adapter::{AuthorizationRequest, Credentials};
-use coupler_core::link::{LinkCompletion, LinkFailure, LinkRequest, LinkSession, LinkSessionId, LinkStatus, LinkedAccount, LINK_TTL};
+use coupler_core::link::{
+    LinkCompletion, LinkFailure, LinkRequest, LinkSession, LinkSessionId, LinkStatus, LinkedAccount, LINK_TTL,
+};
 use coupler_core::secret::{generate_secret, hash_secret};
 use coupler_core::{time, AdapterError, ClientId, UserId, Vendor};
 use url::Url;
@@ -44,7 +46,12 @@ impl LinkError {
 impl Engine {
     /// Creates a link session for the client's user (creating the user on first use, as apps expect
     /// when they link before anything else).
-    pub async fn create_link(&self, client: &ClientId, user: &UserId, request: LinkRequest) -> Result<NewLink, EngineError> {
+    pub async fn create_link(
+        &self,
+        client: &ClientId,
+        user: &UserId,
+        request: LinkRequest,
+    ) -> Result<NewLink, EngineError> {
         if let Some(vendor) = &request.vendor {
             if self.adapters.get(vendor).is_none() {
                 return Err(EngineError::Refused(format!(
@@ -85,7 +92,12 @@ impl Engine {
 
     /// Sends the person to `vendor`'s sign-in: a new `state` and PKCE verifier replace any earlier
     /// ones on the session, so only the latest sign-in can complete it. Returns the maker's URL.
-    pub async fn begin_authorization(&self, session: &LinkSession, vendor: &Vendor, callback: &Url) -> Result<Url, EngineError> {
+    pub async fn begin_authorization(
+        &self,
+        session: &LinkSession,
+        vendor: &Vendor,
+        callback: &Url,
+    ) -> Result<Url, EngineError> {
         let adapter = self.adapter_for(vendor)?;
         let state = generate_secret();
         // 43 URL-safe characters: a valid RFC 7636 verifier with 256 bits of entropy.
@@ -115,7 +127,12 @@ impl Engine {
 
     /// Finishes a session whose callback brought `code`: exchanges it, discovers the account and its
     /// vehicles, and stores everything at once. Nothing is stored unless every step succeeded.
-    pub async fn complete_link(&self, session: &LinkSession, code: &str, callback: &Url) -> Result<LinkedAccount, LinkError> {
+    pub async fn complete_link(
+        &self,
+        session: &LinkSession,
+        code: &str,
+        callback: &Url,
+    ) -> Result<LinkedAccount, LinkError> {
         let vendor = session
             .chosen_vendor
             .clone()
@@ -166,7 +183,10 @@ impl Engine {
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "cannot store a linked account");
-                LinkError::new(LinkFailure::VendorError, "Coupler could not store the linked account; try again")
+                LinkError::new(
+                    LinkFailure::VendorError,
+                    "Coupler could not store the linked account; try again",
+                )
             })?
             .ok_or_else(|| {
                 LinkError::new(
@@ -198,8 +218,9 @@ fn vendor_failure(vendor: &Vendor, step: &str, error: &AdapterError) -> LinkErro
             LinkFailure::VendorUnavailable,
             format!("{vendor} did not answer properly while {step}; try again later"),
         ),
-        AdapterError::Asleep(_) | AdapterError::NotCapable(_) | AdapterError::Refused(_) => {
-            LinkError::new(LinkFailure::VendorError, format!("{vendor} refused while {step}: {error}"))
-        }
+        AdapterError::Asleep(_) | AdapterError::NotCapable(_) | AdapterError::Refused(_) => LinkError::new(
+            LinkFailure::VendorError,
+            format!("{vendor} refused while {step}: {error}"),
+        ),
     }
 }

@@ -76,7 +76,8 @@ impl Engine {
             vin: vehicle.information.vin.as_deref(),
             meta: &vehicle.vendor_meta,
         };
-        let outcome = with_fresh_token!(self, adapter.as_ref(), account, |creds| adapter.read_state(creds, vehicle_ref));
+        let outcome = with_fresh_token!(self, adapter.as_ref(), account, |creds| adapter
+            .read_state(creds, vehicle_ref));
         let read_at = time::now();
         if let Err(error) = &outcome {
             log_failure(&vehicle, error);
@@ -112,7 +113,9 @@ fn log_failure(vehicle: &Vehicle, error: &AdapterError) {
             vehicle_id = %vehicle.id, vendor = %vehicle.vendor,
             retry_after_s = retry_after.map(|d| d.as_secs()), "rate limited by the vendor"
         ),
-        other => tracing::warn!(vehicle_id = %vehicle.id, vendor = %vehicle.vendor, error = %other, "vehicle read failed"),
+        other => {
+            tracing::warn!(vehicle_id = %vehicle.id, vendor = %vehicle.vendor, error = %other, "vehicle read failed")
+        }
     }
 }
 

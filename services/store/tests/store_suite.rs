@@ -504,20 +504,42 @@ mod vehicles {
             store.get_link_session_by_token(&hash_secret("token-1")).await.unwrap(),
             Some(s.clone())
         );
-        assert_eq!(store.get_link_session_by_token(&hash_secret("other")).await.unwrap(), None);
+        assert_eq!(
+            store.get_link_session_by_token(&hash_secret("other")).await.unwrap(),
+            None
+        );
 
         let now = time::now();
         assert!(store
-            .begin_authorization(&s.id, &vendor("TESLA"), &hash_secret("state-1"), &SealedToken::from_stored("v"), now)
+            .begin_authorization(
+                &s.id,
+                &vendor("TESLA"),
+                &hash_secret("state-1"),
+                &SealedToken::from_stored("v"),
+                now
+            )
             .await
             .unwrap());
         // Opening the page again starts over with a new state; the old one no longer matches.
         assert!(store
-            .begin_authorization(&s.id, &vendor("TESLA"), &hash_secret("state-2"), &SealedToken::from_stored("w"), now)
+            .begin_authorization(
+                &s.id,
+                &vendor("TESLA"),
+                &hash_secret("state-2"),
+                &SealedToken::from_stored("w"),
+                now
+            )
             .await
             .unwrap());
-        assert_eq!(store.get_link_session_by_state(&hash_secret("state-1")).await.unwrap(), None);
-        let found = store.get_link_session_by_state(&hash_secret("state-2")).await.unwrap().unwrap();
+        assert_eq!(
+            store.get_link_session_by_state(&hash_secret("state-1")).await.unwrap(),
+            None
+        );
+        let found = store
+            .get_link_session_by_state(&hash_secret("state-2"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(found.status, LinkStatus::Authorizing);
         assert_eq!(found.chosen_vendor, Some(vendor("TESLA")));
         assert_eq!(found.pkce_verifier.unwrap().as_stored(), "w");
@@ -576,7 +598,11 @@ mod vehicles {
         assert_eq!(vehicle.is_reachable, None, "unknown until the first read");
         assert!(vehicle.poll.requested, "a first read is due at once");
 
-        let ended = store.get_link_session_by_state(&hash_secret("st")).await.unwrap().unwrap();
+        let ended = store
+            .get_link_session_by_state(&hash_secret("st"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(ended.status, LinkStatus::Completed);
         assert_eq!(ended.pkce_verifier, None, "the verifier is dropped once used");
     }
@@ -607,30 +633,59 @@ mod vehicles {
         let s = authorizing(&store, &c.id, "alice", "st").await;
         let later = s.expires_at + Duration::seconds(1);
         assert!(!store
-            .begin_authorization(&s.id, &vendor("TESLA"), &hash_secret("x"), &SealedToken::from_stored("v"), later)
+            .begin_authorization(
+                &s.id,
+                &vendor("TESLA"),
+                &hash_secret("x"),
+                &SealedToken::from_stored("v"),
+                later
+            )
             .await
             .unwrap());
         let mut late = completion(&s, &cipher(), "a", &["v1"]);
         late.now = later;
         assert_eq!(store.complete_link(&late).await.unwrap(), None);
-        assert!(store.list_vendor_accounts(&c.id, &user("alice")).await.unwrap().is_empty());
+        assert!(store
+            .list_vendor_accounts(&c.id, &user("alice"))
+            .await
+            .unwrap()
+            .is_empty());
     }
 
     async fn a_failed_link_session_is_over(store: Arc<dyn Store>) {
         let c = stored_client(&store, "app").await;
         let s = authorizing(&store, &c.id, "alice", "st").await;
-        assert!(store.fail_link_session(&s.id, "access_denied", time::now()).await.unwrap());
-        assert!(!store.fail_link_session(&s.id, "expired", time::now()).await.unwrap(), "only once");
-        let ended = store.get_link_session_by_state(&hash_secret("st")).await.unwrap().unwrap();
+        assert!(store
+            .fail_link_session(&s.id, "access_denied", time::now())
+            .await
+            .unwrap());
+        assert!(
+            !store.fail_link_session(&s.id, "expired", time::now()).await.unwrap(),
+            "only once"
+        );
+        let ended = store
+            .get_link_session_by_state(&hash_secret("st"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(ended.status, LinkStatus::Failed);
         assert_eq!(ended.error.as_deref(), Some("access_denied"));
         assert!(ended.finished_at.is_some());
         assert_eq!(
-            store.complete_link(&completion(&s, &cipher(), "a", &["v1"])).await.unwrap(),
+            store
+                .complete_link(&completion(&s, &cipher(), "a", &["v1"]))
+                .await
+                .unwrap(),
             None
         );
         assert!(!store
-            .begin_authorization(&s.id, &vendor("TESLA"), &hash_secret("x"), &SealedToken::from_stored("v"), time::now())
+            .begin_authorization(
+                &s.id,
+                &vendor("TESLA"),
+                &hash_secret("x"),
+                &SealedToken::from_stored("v"),
+                time::now()
+            )
             .await
             .unwrap());
     }
@@ -638,7 +693,11 @@ mod vehicles {
     async fn relinking_keeps_vehicle_ids_drops_vanished_vehicles_and_resolves_the_intervention(store: Arc<dyn Store>) {
         let c = stored_client(&store, "app").await;
         let first = linked(&store, &c.id, "alice", &["v1", "v2"]).await;
-        let account = store.get_vendor_account(&c.id, &first.account_id).await.unwrap().unwrap();
+        let account = store
+            .get_vendor_account(&c.id, &first.account_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(store.invalidate_account(&relink_intervention(&account)).await.unwrap());
 
         let s = authorizing(&store, &c.id, "alice", "again").await;
@@ -651,16 +710,33 @@ mod vehicles {
         assert!(second.relinked);
         assert_eq!(second.account_id, first.account_id, "the same account");
         assert_eq!(second.vehicle_ids[0], first.vehicle_ids[1], "v2 keeps its id");
-        assert_eq!(store.get_vehicle(&c.id, &first.vehicle_ids[0]).await.unwrap(), None, "v1 is gone");
+        assert_eq!(
+            store.get_vehicle(&c.id, &first.vehicle_ids[0]).await.unwrap(),
+            None,
+            "v1 is gone"
+        );
 
-        let account = store.get_vendor_account(&c.id, &first.account_id).await.unwrap().unwrap();
+        let account = store
+            .get_vendor_account(&c.id, &first.account_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(account.is_valid);
         assert_eq!(account.intervention_id, None);
         assert!(account.token_version > 1);
-        assert_eq!(account.tokens.access_token.open(&cipher).unwrap().expose(), "new-access");
-        let open = store.list_interventions(&c.id, false, &PageRequest::first(50)).await.unwrap();
+        assert_eq!(
+            account.tokens.access_token.open(&cipher).unwrap().expose(),
+            "new-access"
+        );
+        let open = store
+            .list_interventions(&c.id, false, &PageRequest::first(50))
+            .await
+            .unwrap();
         assert!(open.items.is_empty(), "the intervention is resolved");
-        let all = store.list_interventions(&c.id, true, &PageRequest::first(50)).await.unwrap();
+        let all = store
+            .list_interventions(&c.id, true, &PageRequest::first(50))
+            .await
+            .unwrap();
         assert_eq!(all.items.len(), 1);
         assert!(all.items[0].resolved_at.is_some());
     }
@@ -669,7 +745,11 @@ mod vehicles {
         let owner = stored_client(&store, "owner").await;
         let other = stored_client(&store, "other").await;
         let linked = linked(&store, &owner.id, "alice", &["v1"]).await;
-        let account = store.get_vendor_account(&owner.id, &linked.account_id).await.unwrap().unwrap();
+        let account = store
+            .get_vendor_account(&owner.id, &linked.account_id)
+            .await
+            .unwrap()
+            .unwrap();
         let intervention = relink_intervention(&account);
         store.invalidate_account(&intervention).await.unwrap();
         store.upsert_user(&other.id, &user("alice")).await.unwrap();
@@ -689,8 +769,15 @@ mod vehicles {
             .unwrap()
             .items
             .is_empty());
-        assert_eq!(store.get_vendor_account(&other.id, &linked.account_id).await.unwrap(), None);
-        assert!(store.list_vendor_accounts(&other.id, &user("alice")).await.unwrap().is_empty());
+        assert_eq!(
+            store.get_vendor_account(&other.id, &linked.account_id).await.unwrap(),
+            None
+        );
+        assert!(store
+            .list_vendor_accounts(&other.id, &user("alice"))
+            .await
+            .unwrap()
+            .is_empty());
         assert!(!store
             .delete_vendor_account(&other.id, &user("alice"), &vendor("SIM_AURORA"))
             .await
@@ -717,7 +804,10 @@ mod vehicles {
         let alice = linked(&store, &c.id, "alice", &["a1", "a2", "a3"]).await;
         let bob = linked(&store, &c.id, "bob", &["b1"]).await;
         let ids = |page: &coupler_core::Page<coupler_core::Vehicle>| {
-            page.items.iter().map(|v| v.vendor_vehicle_id.clone()).collect::<Vec<_>>()
+            page.items
+                .iter()
+                .map(|v| v.vendor_vehicle_id.clone())
+                .collect::<Vec<_>>()
         };
         let everyone = store.list_vehicles(&c.id, None, &PageRequest::first(50)).await.unwrap();
         assert_eq!(ids(&everyone), ["b1", "a3", "a2", "a1"]);
@@ -782,7 +872,10 @@ mod vehicles {
 
         assert!(store.request_vehicle_poll(&c.id, free).await.unwrap());
         assert!(store.request_vehicle_poll(&c.id, held).await.unwrap());
-        assert!(!store.request_vehicle_poll(&c.id, &VehicleId::new("nope")).await.unwrap());
+        assert!(!store
+            .request_vehicle_poll(&c.id, &VehicleId::new("nope"))
+            .await
+            .unwrap());
 
         let free = store.get_vehicle(&c.id, free).await.unwrap().unwrap();
         assert!(free.poll.requested);
@@ -810,7 +903,11 @@ mod vehicles {
             "a second poller gets nothing while the lease runs"
         );
         assert_eq!(
-            store.claim_due_vehicles(lease, lease + Duration::minutes(1), 10).await.unwrap().len(),
+            store
+                .claim_due_vehicles(lease, lease + Duration::minutes(1), 10)
+                .await
+                .unwrap()
+                .len(),
             1,
             "an expired lease (a crashed poller) frees the vehicle"
         );
@@ -821,9 +918,17 @@ mod vehicles {
 
         // Vehicles on an invalid account are not polled.
         schedule(&store, &c.id, &linked.vehicle_ids[0], Duration::seconds(-1), false).await;
-        let account = store.get_vendor_account(&c.id, &linked.account_id).await.unwrap().unwrap();
+        let account = store
+            .get_vendor_account(&c.id, &linked.account_id)
+            .await
+            .unwrap()
+            .unwrap();
         store.invalidate_account(&relink_intervention(&account)).await.unwrap();
-        assert!(store.claim_due_vehicles(time::now(), lease, 10).await.unwrap().is_empty());
+        assert!(store
+            .claim_due_vehicles(time::now(), lease, 10)
+            .await
+            .unwrap()
+            .is_empty());
     }
 
     async fn a_saved_poll_updates_state_and_keeps_what_the_read_did_not_bring(store: Arc<dyn Store>) {
@@ -869,16 +974,17 @@ mod vehicles {
         assert_eq!(slept.charge_state, after.charge_state);
         assert_eq!(slept.location, after.location);
         assert_eq!(slept.last_seen, Some(now), "lastSeen is the last live data");
-        assert!(!store
-            .save_poll(&c.id, &VehicleId::new("nope"), &asleep)
-            .await
-            .unwrap());
+        assert!(!store.save_poll(&c.id, &VehicleId::new("nope"), &asleep).await.unwrap());
     }
 
     async fn tokens_are_replaced_only_over_the_version_the_refresh_started_from(store: Arc<dyn Store>) {
         let c = stored_client(&store, "app").await;
         let linked = linked(&store, &c.id, "alice", &["v1"]).await;
-        let account = store.get_vendor_account(&c.id, &linked.account_id).await.unwrap().unwrap();
+        let account = store
+            .get_vendor_account(&c.id, &linked.account_id)
+            .await
+            .unwrap()
+            .unwrap();
         let cipher = cipher();
         let new = tokens(&cipher, "refreshed");
         assert!(store
@@ -887,7 +993,13 @@ mod vehicles {
             .unwrap());
         assert!(
             !store
-                .replace_tokens(&c.id, &account.id, account.token_version, &tokens(&cipher, "stale"), time::now())
+                .replace_tokens(
+                    &c.id,
+                    &account.id,
+                    account.token_version,
+                    &tokens(&cipher, "stale"),
+                    time::now()
+                )
                 .await
                 .unwrap(),
             "a refresh that started from old tokens cannot overwrite newer ones"
@@ -919,7 +1031,10 @@ mod vehicles {
             "a leased account is not offered to another refresher"
         );
         assert!(
-            store.claim_token_refresh(&c.id, id, lease, lease + Duration::seconds(60)).await.unwrap(),
+            store
+                .claim_token_refresh(&c.id, id, lease, lease + Duration::seconds(60))
+                .await
+                .unwrap(),
             "an expired lease can be taken over"
         );
         store.release_token_refresh(&c.id, id).await.unwrap();
@@ -929,7 +1044,11 @@ mod vehicles {
     async fn invalidating_an_account_raises_one_intervention_and_makes_its_vehicles_unreachable(store: Arc<dyn Store>) {
         let c = stored_client(&store, "app").await;
         let linked = linked(&store, &c.id, "alice", &["v1", "v2"]).await;
-        let account = store.get_vendor_account(&c.id, &linked.account_id).await.unwrap().unwrap();
+        let account = store
+            .get_vendor_account(&c.id, &linked.account_id)
+            .await
+            .unwrap()
+            .unwrap();
         let first = relink_intervention(&account);
         assert!(store.invalidate_account(&first).await.unwrap());
         assert!(
@@ -937,7 +1056,11 @@ mod vehicles {
             "a second refusal raises no second intervention"
         );
 
-        let account = store.get_vendor_account(&c.id, &linked.account_id).await.unwrap().unwrap();
+        let account = store
+            .get_vendor_account(&c.id, &linked.account_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(!account.is_valid);
         assert_eq!(account.intervention_id, Some(first.id.clone()));
         for id in &linked.vehicle_ids {
@@ -946,11 +1069,18 @@ mod vehicles {
             assert!(!vehicle.account_valid);
             assert_eq!(vehicle.account_intervention, Some(first.id.clone()));
         }
-        let open = store.list_interventions(&c.id, false, &PageRequest::first(50)).await.unwrap();
+        let open = store
+            .list_interventions(&c.id, false, &PageRequest::first(50))
+            .await
+            .unwrap();
         assert_eq!(open.items, vec![first.clone()]);
         assert_eq!(store.get_intervention(&c.id, &first.id).await.unwrap(), Some(first));
         assert!(
-            store.accounts_due_for_refresh(time::now() + Duration::days(1), time::now(), 10).await.unwrap().is_empty(),
+            store
+                .accounts_due_for_refresh(time::now() + Duration::days(1), time::now(), 10)
+                .await
+                .unwrap()
+                .is_empty(),
             "an invalid account is not refreshed"
         );
     }
@@ -958,11 +1088,21 @@ mod vehicles {
     async fn deleting_a_vendor_account_removes_its_vehicles_and_interventions(store: Arc<dyn Store>) {
         let c = stored_client(&store, "app").await;
         let linked = linked(&store, &c.id, "alice", &["v1"]).await;
-        let account = store.get_vendor_account(&c.id, &linked.account_id).await.unwrap().unwrap();
+        let account = store
+            .get_vendor_account(&c.id, &linked.account_id)
+            .await
+            .unwrap()
+            .unwrap();
         store.invalidate_account(&relink_intervention(&account)).await.unwrap();
 
-        assert!(store.delete_vendor_account(&c.id, &user("alice"), &vendor("SIM_AURORA")).await.unwrap());
-        assert!(!store.delete_vendor_account(&c.id, &user("alice"), &vendor("SIM_AURORA")).await.unwrap());
+        assert!(store
+            .delete_vendor_account(&c.id, &user("alice"), &vendor("SIM_AURORA"))
+            .await
+            .unwrap());
+        assert!(!store
+            .delete_vendor_account(&c.id, &user("alice"), &vendor("SIM_AURORA"))
+            .await
+            .unwrap());
         assert_eq!(store.get_vehicle(&c.id, &linked.vehicle_ids[0]).await.unwrap(), None);
         assert!(store
             .list_interventions(&c.id, true, &PageRequest::first(50))
@@ -970,7 +1110,10 @@ mod vehicles {
             .unwrap()
             .items
             .is_empty());
-        assert!(store.get_user(&c.id, &user("alice")).await.unwrap().is_some(), "the user stays");
+        assert!(
+            store.get_user(&c.id, &user("alice")).await.unwrap().is_some(),
+            "the user stays"
+        );
     }
 
     async fn deleting_a_user_removes_its_accounts_vehicles_and_link_sessions(store: Arc<dyn Store>) {
@@ -983,7 +1126,10 @@ mod vehicles {
         assert_eq!(store.get_vehicle(&c.id, &linked.vehicle_ids[0]).await.unwrap(), None);
         assert_eq!(store.get_vendor_account(&c.id, &linked.account_id).await.unwrap(), None);
         assert_eq!(
-            store.get_link_session_by_token(&hash_secret("pending-token")).await.unwrap(),
+            store
+                .get_link_session_by_token(&hash_secret("pending-token"))
+                .await
+                .unwrap(),
             None
         );
     }

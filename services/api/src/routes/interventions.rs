@@ -118,7 +118,11 @@ pub async fn list_interventions(
 ) -> Result<ApiJson<InterventionPage>, ApiError> {
     let page = state
         .store
-        .list_interventions(&caller.client_id, filter.include_resolved.unwrap_or(false), &query.parse()?)
+        .list_interventions(
+            &caller.client_id,
+            filter.include_resolved.unwrap_or(false),
+            &query.parse()?,
+        )
         .await?;
     Ok(ApiJson(InterventionPage {
         data: page.items.into_iter().map(Into::into).collect(),

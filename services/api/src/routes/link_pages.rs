@@ -85,7 +85,11 @@ fn back_to_app(session: &LinkSession, params: &[(&str, &str)]) -> Response {
 
 /// Ends the session with `failure` and sends the person back to the app with it.
 async fn fail(state: &AppState, session: &LinkSession, failure: LinkFailure, message: &str) -> Response {
-    match state.store.fail_link_session(&session.id, failure.code(), time::now()).await {
+    match state
+        .store
+        .fail_link_session(&session.id, failure.code(), time::now())
+        .await
+    {
         Ok(_) => {}
         Err(e) => {
             tracing::error!(error = %e, "cannot record a failed link session");
@@ -96,13 +100,19 @@ async fn fail(state: &AppState, session: &LinkSession, failure: LinkFailure, mes
             );
         }
     }
-    tracing::info!(link_session = session.id.as_str(), error = failure.code(), "link session failed");
+    tracing::info!(
+        link_session = session.id.as_str(),
+        error = failure.code(),
+        "link session failed"
+    );
     back_to_app(session, &[("error", failure.code()), ("error_message", message)])
 }
 
 fn over_page(session: &LinkSession) -> Response {
     let message = match session.status {
-        LinkStatus::Completed => "This link has already been used to connect an account. Go back to the app to start again.",
+        LinkStatus::Completed => {
+            "This link has already been used to connect an account. Go back to the app to start again."
+        }
         _ => "This link has ended. Go back to the app to start again.",
     };
     error_page(StatusCode::GONE, "This link has been used", message)
@@ -131,7 +141,11 @@ pub async fn open_link(
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot read a link session");
-            return error_page(StatusCode::SERVICE_UNAVAILABLE, "Linking is unavailable", "Please try again in a moment.");
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Linking is unavailable",
+                "Please try again in a moment.",
+            );
         }
     };
     if session.status.is_final() {
@@ -143,7 +157,10 @@ pub async fn open_link(
 
     let chosen = match (&session.vendor, choice.vendor.as_deref()) {
         (Some(fixed), _) => Some(fixed.clone()),
-        (None, Some(raw)) => match Vendor::parse(raw).ok().filter(|v| state.engine.adapters().get(v).is_some()) {
+        (None, Some(raw)) => match Vendor::parse(raw)
+            .ok()
+            .filter(|v| state.engine.adapters().get(v).is_some())
+        {
             Some(v) => Some(v),
             None => return vendor_list(&state, &token, &session, Some("That vendor is not available.")),
         },
@@ -153,10 +170,18 @@ pub async fn open_link(
         return vendor_list(&state, &token, &session, None);
     };
 
-    match state.engine.begin_authorization(&session, &vendor, &callback_url(&state)).await {
+    match state
+        .engine
+        .begin_authorization(&session, &vendor, &callback_url(&state))
+        .await
+    {
         Ok(url) => {
             let mut response = Redirect::to(url.as_str()).into_response();
-            let secure = if state.public_url.scheme() == "https" { "; Secure" } else { "" };
+            let secure = if state.public_url.scheme() == "https" {
+                "; Secure"
+            } else {
+                ""
+            };
             let cookie = format!("{COOKIE}={token}; Path=/link; Max-Age=86400; HttpOnly; SameSite=Lax{secure}");
             if let Ok(value) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
@@ -244,22 +269,23 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, Query(q
         Some(s) => state.store.get_link_session_by_state(&hash_secret(s)).await,
         None => Ok(None),
     };
-    let session = match by_state {
-        Ok(Some(session)) => session,
-        Ok(None) => {
-            // A state that belongs to no session: forged, mangled, or from an earlier attempt. If the
-            // browser started a session here, that session is told (and ended); otherwise there is no
-            // app to send the person back to.
-            let started = match cookie_token(&headers) {
-                Some(token) => state
-                    .store
-                    .get_link_session_by_token(&hash_secret(&token))
-                    .await
-                    .ok()
-                    .flatten(),
-                None => None,
-            };
-            return match started {
+    let session =
+        match by_state {
+            Ok(Some(session)) => session,
+            Ok(None) => {
+                // A state that belongs to no session: forged, mangled, or from an earlier attempt. If the
+                // browser started a session here, that session is told (and ended); otherwise there is no
+                // app to send the person back to.
+                let started = match cookie_token(&headers) {
+                    Some(token) => state
+                        .store
+                        .get_link_session_by_token(&hash_secret(&token))
+                        .await
+                        .ok()
+                        .flatten(),
+                    None => None,
+                };
+                return match started {
                 Some(session) if !session.status.is_final() => {
                     fail(&state, &session, LinkFailure::InvalidState, LinkFailure::InvalidState.message()).await
                 }
@@ -269,12 +295,16 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, Query(q
                     "This sign-in response does not belong to a link in progress. Go back to the app to start again.",
                 ),
             };
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read a link session");
-            return error_page(StatusCode::SERVICE_UNAVAILABLE, "Linking is unavailable", "Please try again in a moment.");
-        }
-    };
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a link session");
+                return error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Linking is unavailable",
+                    "Please try again in a moment.",
+                );
+            }
+        };
 
     if session.status.is_final() {
         // A replayed callback (the state was already used): nothing changes.
@@ -303,7 +333,13 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, Query(q
         return fail(&state, &session, failure, &description).await;
     }
     let Some(code) = q.code.as_deref().filter(|c| !c.is_empty() && c.len() <= 4096) else {
-        return fail(&state, &session, LinkFailure::VendorError, "The vendor sent back no authorization code.").await;
+        return fail(
+            &state,
+            &session,
+            LinkFailure::VendorError,
+            "The vendor sent back no authorization code.",
+        )
+        .await;
     };
 
     match state.engine.complete_link(&session, code, &callback_url(&state)).await {
@@ -313,7 +349,11 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, Query(q
                 .as_ref()
                 .map(|v| v.as_str().to_owned())
                 .unwrap_or_default();
-            tracing::info!(link_session = session.id.as_str(), vehicles = linked.vehicle_ids.len(), "link completed");
+            tracing::info!(
+                link_session = session.id.as_str(),
+                vehicles = linked.vehicle_ids.len(),
+                "link completed"
+            );
             back_to_app(&session, &[("success", "true"), ("vendor", &vendor)])
         }
         Err(e) => fail(&state, &session, e.failure, &e.message).await,

@@ -160,8 +160,14 @@ pub async fn delete_vendor(
 ) -> Result<StatusCode, ApiError> {
     let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let vendor = Vendor::parse(&raw_vendor).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if !state.store.delete_vendor_account(&caller.client_id, &user, &vendor).await? {
-        return Err(ApiError::not_found(format!("user '{user}' has no linked {vendor} account")));
+    if !state
+        .store
+        .delete_vendor_account(&caller.client_id, &user, &vendor)
+        .await?
+    {
+        return Err(ApiError::not_found(format!(
+            "user '{user}' has no linked {vendor} account"
+        )));
     }
     tracing::info!(%vendor, "vendor account unlinked");
     Ok(StatusCode::NO_CONTENT)

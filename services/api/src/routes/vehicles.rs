@@ -496,7 +496,9 @@ pub async fn max_current(
 ) -> Result<ApiJson<ActionResponse>, ApiError> {
     let amps = body.max_current;
     if !amps.is_finite() || amps.fract() != 0.0 || !(1.0..=80.0).contains(&amps) {
-        return Err(ApiError::bad_request("maxCurrent must be a whole number of amperes from 1 to 80"));
+        return Err(ApiError::bad_request(
+            "maxCurrent must be a whole number of amperes from 1 to 80",
+        ));
     }
     // A whole number from 1 to 80, checked above: the conversion is exact.
     let amps = amps as u32;

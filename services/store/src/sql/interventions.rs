@@ -45,7 +45,11 @@ macro_rules! impl_intervention_store {
                     page: &PageRequest,
                 ) -> Result<Page<Intervention>, StoreError> {
                     let limit = i64::from(page.size) + 1;
-                    let open_filter = if include_resolved { "" } else { "AND i.resolved_at IS NULL" };
+                    let open_filter = if include_resolved {
+                        ""
+                    } else {
+                        "AND i.resolved_at IS NULL"
+                    };
                     let (cursor_filter, order, limit_param, key) = match &page.cursor {
                         None => ("", "DESC", "$2", None),
                         Some(Cursor::After(key)) => ("AND (i.created_at, i.id) < ($2, $3)", "DESC", "$4", Some(key)),
@@ -59,7 +63,11 @@ macro_rules! impl_intervention_store {
                     if let Some(key) = key {
                         query = query.bind($time::bind(key.created_at)).bind(key.id.clone());
                     }
-                    let rows = query.bind(limit).fetch_all(&self.pool).await.map_err(store_error)?;
+                    let rows = query
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(store_error)?;
                     let mut found = rows
                         .iter()
                         .map(intervention_from_row)
@@ -74,7 +82,11 @@ macro_rules! impl_intervention_store {
                     }))
                 }
 
-                async fn get_intervention(&self, client: &ClientId, id: &InterventionId) -> Result<Option<Intervention>, StoreError> {
+                async fn get_intervention(
+                    &self,
+                    client: &ClientId,
+                    id: &InterventionId,
+                ) -> Result<Option<Intervention>, StoreError> {
                     let sql = format!("SELECT {COLUMNS} {FROM} WHERE i.client_id = $1 AND i.id = $2");
                     let row = sqlx::query(&sql)
                         .bind(client.as_str())
@@ -82,7 +94,10 @@ macro_rules! impl_intervention_store {
                         .fetch_optional(&self.pool)
                         .await
                         .map_err(store_error)?;
-                    row.as_ref().map(intervention_from_row).transpose().map_err(store_error)
+                    row.as_ref()
+                        .map(intervention_from_row)
+                        .transpose()
+                        .map_err(store_error)
                 }
             }
         };
