@@ -9,6 +9,7 @@ mod linking;
 mod makers;
 mod openapi;
 mod ops;
+mod sandbox;
 mod tenancy;
 mod users;
 mod vehicles;

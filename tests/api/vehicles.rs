@@ -257,17 +257,16 @@ async fn a_token_about_to_expire_is_refreshed_before_it_does() {
         .cloud
         .add_account(Brand::Aurora, "ann", "pw", vec![car("SIMAUR0000000000A", "Aurora A1")]);
     linked(&app, &tenant, &site, "alice", Brand::Aurora, 1).await;
-    eventually("the refresher ran", || async {
-        world.cloud.request_count(Brand::Aurora, RequestKind::Token) >= 2
+    let alice = UserId::parse("alice").unwrap();
+    eventually("the refresher replaced the tokens", || async {
+        let accounts = app.store.list_vendor_accounts(&tenant.id, &alice).await.unwrap();
+        accounts[0].token_version >= 2
     })
     .await;
-    let account = app
-        .store
-        .list_vendor_accounts(&tenant.id, &UserId::parse("alice").unwrap())
-        .await
-        .unwrap()[0]
-        .clone();
-    assert!(account.token_version >= 2 && account.is_valid);
+    assert!(world.cloud.request_count(Brand::Aurora, RequestKind::Token) >= 2, "the maker was asked");
+    let account = app.store.list_vendor_accounts(&tenant.id, &alice).await.unwrap()[0].clone();
+    assert!(account.is_valid);
+    assert!(get_json(&app, &tenant, "/interventions").await["data"].as_array().unwrap().is_empty());
 }
 
 #[tokio::test]

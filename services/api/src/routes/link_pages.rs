@@ -12,7 +12,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use coupler_core::link::{redirect_with, LinkFailure, LinkSession, LinkStatus};
 use coupler_core::secret::hash_secret;
 use coupler_core::{time, Vendor};
@@ -73,9 +73,21 @@ fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     page(status, title, &format!("<p>{}</p>", escape(message)))
 }
 
+/// A 303 to `location`; a location that cannot be a header (it never should) is an error page, not a panic.
+fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response(),
+        Err(_) => error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Linking failed",
+            "Coupler cannot send you on. Go back to the app to start again.",
+        ),
+    }
+}
+
 /// Sends the person back to the app with the outcome.
 fn back_to_app(session: &LinkSession, params: &[(&str, &str)]) -> Response {
-    let mut response = Redirect::to(&redirect_with(&session.redirect_uri, params)).into_response();
+    let mut response = see_other(&redirect_with(&session.redirect_uri, params));
     // The link is over; the browser no longer needs to remember it.
     if let Ok(value) = HeaderValue::from_str(&format!("{COOKIE}=; Path=/link; Max-Age=0; HttpOnly; SameSite=Lax")) {
         response.headers_mut().insert(header::SET_COOKIE, value);
@@ -176,7 +188,7 @@ pub async fn open_link(
         .await
     {
         Ok(url) => {
-            let mut response = Redirect::to(url.as_str()).into_response();
+            let mut response = see_other(url.as_str());
             let secure = if state.public_url.scheme() == "https" {
                 "; Secure"
             } else {
