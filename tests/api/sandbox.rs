@@ -54,7 +54,14 @@ async fn with_the_simulated_oem_setting_coupler_serves_the_maker_under_sim_and_i
     let token = token["access_token"].as_str().unwrap().to_owned();
 
     // The simulated maker's control API lists the demo cars.
-    let cars: serde_json::Value = http.get(format!("{base}/sim/control/vehicles")).send().await.unwrap().json().await.unwrap();
+    let cars: serde_json::Value = http
+        .get(format!("{base}/sim/control/vehicles"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(cars["vehicles"].as_array().unwrap().len(), 5);
 
     let site = AppSite::start().await;
@@ -70,7 +77,10 @@ async fn with_the_simulated_oem_setting_coupler_serves_the_maker_under_sim_and_i
         .unwrap();
     let b = browser();
     let login = b.get(link["linkUrl"].as_str().unwrap()).send().await.unwrap();
-    assert!(login.url().as_str().starts_with(&format!("{base}/sim/aurora/oauth/authorize")));
+    assert!(login
+        .url()
+        .as_str()
+        .starts_with(&format!("{base}/sim/aurora/oauth/authorize")));
     let landed = sign_in(&b, login, "demo", "demo", "approve").await;
     assert_eq!(landed.status(), 200);
     assert_eq!(site.last_visit().unwrap()["success"], "true");
@@ -90,7 +100,11 @@ async fn with_the_simulated_oem_setting_coupler_serves_the_maker_under_sim_and_i
     })
     .await;
     // Errors under /sim are the maker's own, not Coupler's problem+json.
-    let refused = http.get(format!("{base}/sim/aurora/api/v1/vehicles")).send().await.unwrap();
+    let refused = http
+        .get(format!("{base}/sim/aurora/api/v1/vehicles"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 401);
     assert_eq!(refused.headers()["content-type"], "application/json");
     server.stop().await.unwrap();

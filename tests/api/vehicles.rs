@@ -263,10 +263,16 @@ async fn a_token_about_to_expire_is_refreshed_before_it_does() {
         accounts[0].token_version >= 2
     })
     .await;
-    assert!(world.cloud.request_count(Brand::Aurora, RequestKind::Token) >= 2, "the maker was asked");
+    assert!(
+        world.cloud.request_count(Brand::Aurora, RequestKind::Token) >= 2,
+        "the maker was asked"
+    );
     let account = app.store.list_vendor_accounts(&tenant.id, &alice).await.unwrap()[0].clone();
     assert!(account.is_valid);
-    assert!(get_json(&app, &tenant, "/interventions").await["data"].as_array().unwrap().is_empty());
+    assert!(get_json(&app, &tenant, "/interventions").await["data"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]

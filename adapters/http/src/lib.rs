@@ -165,6 +165,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_token_endpoint_that_redirects_is_a_failure_and_the_redirect_is_not_followed() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        let app = axum::Router::new()
+            .route(
+                "/token",
+                axum::routing::post(|| async { axum::response::Redirect::temporary("/elsewhere") }),
+            )
+            .route(
+                "/elsewhere",
+                axum::routing::post(move || {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    async { axum::Json(serde_json::json!({"access_token": "stolen", "token_type": "bearer"})) }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = OAuthClient {
+            client_id: "c".into(),
+            client_secret: Some(coupler_core::account::Secret::new("s")),
+            authorize_url: url::Url::parse(&format!("http://{addr}/authorize")).unwrap(),
+            token_url: url::Url::parse(&format!("http://{addr}/token")).unwrap(),
+            auth: ClientAuth::Basic,
+            extra_authorize_params: Vec::new(),
+            extra_token_params: Vec::new(),
+            http: http_client(DEFAULT_TIMEOUT),
+        };
+        let err = client
+            .refresh(&coupler_core::account::Secret::new("r"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AdapterError::Upstream(_)), "{err:?}");
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            0,
+            "the refresh token was not sent on to the redirect"
+        );
+    }
+
+    #[tokio::test]
     async fn redirects_are_not_followed() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use coupler_core::adapter::VehicleRef;
 use coupler_core::polling::{next_utc_midnight, PollPolicy, PollUpdate};
-use coupler_core::{time, AdapterError, Vehicle};
+use coupler_core::{time, AdapterError, ClientId, Vehicle, VehicleId};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +25,16 @@ pub enum PollResult {
 }
 
 impl Engine {
+    /// Asks for a vehicle to be read as soon as the limits allow (an app's refresh-hint, or a
+    /// charger's plug-in); `false` when the client has no such vehicle.
+    pub async fn request_poll(&self, client: &ClientId, vehicle: &VehicleId) -> Result<bool, EngineError> {
+        let found = self.store.request_vehicle_poll(client, vehicle).await?;
+        if found {
+            self.wake_poller();
+        }
+        Ok(found)
+    }
+
     /// Reads every vehicle that is due now (or was asked for), at most one pass's worth.
     pub async fn poll_due(&self) -> Result<usize, EngineError> {
         let now = time::now();

@@ -370,10 +370,9 @@ pub async fn refresh_hint(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = VehicleId::new(id);
-    if !state.store.request_vehicle_poll(&caller.client_id, &id).await? {
+    if !state.engine.request_poll(&caller.client_id, &id).await? {
         return Err(ApiError::not_found(format!("no vehicle '{id}'")));
     }
-    state.engine.wake_poller();
     Ok(StatusCode::NO_CONTENT)
 }
 
