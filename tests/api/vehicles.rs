@@ -725,3 +725,80 @@ async fn another_clients_vehicle_answers_404_everywhere() {
         id.as_str()
     );
 }
+
+#[tokio::test]
+async fn a_command_acknowledged_but_not_carried_out_is_sent_again_once_and_then_fails_with_no_response() {
+    let world = SimWorld::start(SimConfig::default()).await;
+    let app = TestApp::spawn_with(|url, wiring| {
+        world.wire(url, wiring, |_| None);
+        wiring.engine.action_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let tenant = app.tenant("app").await;
+    let site = AppSite::start().await;
+    let ids = world
+        .cloud
+        .add_account(Brand::Aurora, "ann", "pw", vec![car("SIMAUR0000000000A", "Aurora A1")]);
+    let id = linked(&app, &tenant, &site, "alice", Brand::Aurora, 1).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    world.cloud.update_vehicle(&ids[0], |c| c.ignores_commands = true);
+    let action: serde_json::Value = post(
+        &app,
+        &tenant,
+        &format!("/vehicles/{id}/max-current"),
+        json!({"maxCurrent": 8}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let done = settled(&app, &tenant, &action).await;
+    assert_eq!(done["state"], "FAILED", "{done}");
+    assert_eq!(done["failureReason"]["type"], "NO_RESPONSE");
+    let outcomes: Vec<&str> = done["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["NO_EFFECT", "NO_EFFECT"], "sent, sent again, never followed");
+    assert_eq!(world.cloud.request_count(Brand::Aurora, RequestKind::Command), 2);
+    assert!(done["completedAt"].is_string());
+}
+
+#[tokio::test]
+async fn starting_a_car_whose_charger_gives_no_power_fails_as_a_precondition() {
+    let (world, app, tenant, site) = setup(SimConfig::default(), |_| None).await;
+    let ids = world
+        .cloud
+        .add_account(Brand::Aurora, "ann", "pw", vec![car("SIMAUR0000000000A", "Aurora A1")]);
+    let id = linked(&app, &tenant, &site, "alice", Brand::Aurora, 1).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    world.cloud.update_vehicle(&ids[0], |c| c.plugged_in = true);
+    world.cloud.update_vehicle(&ids[0], |c| {
+        c.charge_enabled = false;
+        c.power_available = false;
+    });
+    let action: serde_json::Value = post(
+        &app,
+        &tenant,
+        &format!("/vehicles/{id}/charging"),
+        json!({"action": "START"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let done = settled(&app, &tenant, &action).await;
+    assert_eq!(done["state"], "FAILED", "{done}");
+    assert_eq!(done["failureReason"]["type"], "FAILED_PRECONDITION");
+    assert!(done["failureReason"]["detail"].as_str().unwrap().contains("no power"));
+    assert_eq!(
+        get_json(&app, &tenant, &format!("/vehicles/{id}")).await["chargeState"]["powerDeliveryState"],
+        "PLUGGED_IN:NO_POWER"
+    );
+}

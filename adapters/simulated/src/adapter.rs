@@ -188,6 +188,7 @@ fn power_state(plugged_in: Option<bool>, status: Option<&str>) -> PowerDeliveryS
         (_, Some("charging")) => PowerDeliveryState::Charging,
         (_, Some("complete")) => PowerDeliveryState::Complete,
         (_, Some("stopped")) => PowerDeliveryState::Stopped,
+        (_, Some("no_power")) => PowerDeliveryState::NoPower,
         _ => PowerDeliveryState::Unknown,
     }
 }

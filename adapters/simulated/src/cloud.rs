@@ -120,6 +120,8 @@ pub struct SimVehicle {
     pub power_available: bool,
     /// Whether it sleeps.
     pub asleep: bool,
+    /// Whether it acknowledges commands without carrying them out, as some cars do.
+    pub ignores_commands: bool,
     /// Position.
     pub latitude: f64,
     /// Position.
@@ -146,6 +148,8 @@ impl SimVehicle {
             "complete"
         } else if self.charge_enabled && self.power_available {
             "charging"
+        } else if self.charge_enabled {
+            "no_power"
         } else {
             "stopped"
         }
@@ -314,10 +318,19 @@ fn random_token() -> String {
 }
 
 /// A simulated OEM cloud. Cheap to clone; clones share state.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SimCloud {
     state: Arc<Mutex<State>>,
     config: Arc<SimConfig>,
+}
+
+impl std::fmt::Debug for SimCloud {
+    // The state holds bearer tokens and passwords: they stay out of logs and panics.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimCloud")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SimCloud {
@@ -432,6 +445,7 @@ impl SimCloud {
                 max_current: 16,
                 power_available: true,
                 asleep: false,
+                ignores_commands: false,
                 latitude: spec.latitude,
                 longitude: spec.longitude,
                 last_activity: now,

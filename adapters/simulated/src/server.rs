@@ -568,7 +568,9 @@ async fn charging(
                 if !car.plugged_in {
                     return Err(ApiRefusal::Conflict("not_plugged_in", "the vehicle is not plugged in"));
                 }
-                car.charge_enabled = start;
+                if !car.ignores_commands {
+                    car.charge_enabled = start;
+                }
                 car.last_activity = now;
                 Ok(())
             })
@@ -609,7 +611,9 @@ async fn max_current(
                     return Err(ApiRefusal::Invalid("amps must be between 6 and 32".into()));
                 }
                 awake(car)?;
-                car.max_current = u32::try_from(body.amps).unwrap_or(16);
+                if !car.ignores_commands {
+                    car.max_current = u32::try_from(body.amps).unwrap_or(16);
+                }
                 car.last_activity = now;
                 Ok(())
             })
@@ -643,6 +647,7 @@ struct ControlUpdate {
     charge_limit: Option<f64>,
     asleep: Option<bool>,
     power_available: Option<bool>,
+    ignores_commands: Option<bool>,
     latitude: Option<f64>,
     longitude: Option<f64>,
 }
@@ -679,6 +684,9 @@ async fn control_update(
         }
         if let Some(v) = change.power_available {
             car.power_available = v;
+        }
+        if let Some(v) = change.ignores_commands {
+            car.ignores_commands = v;
         }
         if let Some(v) = change.latitude {
             car.latitude = v;

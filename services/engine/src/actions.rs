@@ -302,6 +302,21 @@ impl Engine {
                         Verdict::NotYet => {}
                     }
                 }
+                // Acknowledged, but the state has not followed for half the time allowed: send once
+                // more (a maker's "accepted" is not the car doing it).
+                let half = chrono::Duration::from_std(self.config.action_timeout / 2).unwrap_or_default();
+                let resent = action.attempts.iter().any(|a| a.outcome == AttemptOutcome::NoEffect);
+                if !resent && time::now() - sent_at >= half {
+                    action.update_last_attempt(
+                        AttemptOutcome::NoEffect,
+                        Some("the vehicle did not follow; sending again".into()),
+                        time::now(),
+                    );
+                    if !self.save(&action).await? {
+                        return Ok(());
+                    }
+                    continue;
+                }
                 if !Self::pause(self.config.confirm_every, action.deadline, shutdown).await {
                     return Ok(());
                 }
