@@ -234,7 +234,7 @@ async fn a_start_the_charger_refuses_fails_with_its_answer() {
 
 #[tokio::test]
 async fn a_start_the_charger_accepts_but_that_never_charges_fails_with_no_response() {
-    let app = TestApp::spawn_with(|s| s.engine.action_timeout = std::time::Duration::from_secs(2)).await;
+    let app = TestApp::spawn_with(|_, s| s.chargers.action_timeout = std::time::Duration::from_secs(2)).await;
     let tenant = app.tenant("app").await;
     let (id, mut cp) = charger(&app, &tenant, "CP-CONF-5").await;
     cp.boot("Preparing").await;
@@ -384,7 +384,7 @@ async fn every_command_of_the_charger_control_interface_is_valid_16_and_answered
 
 #[tokio::test]
 async fn an_unknown_charger_admitted_as_pending_is_answered_pending_and_nothing_else() {
-    let app = TestApp::spawn_with(|s| s.gateway.admit_unknown = true).await;
+    let app = TestApp::spawn_with(|_, s| s.gateway.admit_unknown = true).await;
     let url = format!("{}/ocpp/CP-STRANGER", app.url.replace("http://", "ws://"));
     let mut cp = PythonChargePoint::connected(&url, "CP-STRANGER", "no-password-needed").await;
     let boot = cp

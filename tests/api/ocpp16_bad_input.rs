@@ -284,7 +284,7 @@ async fn a_graceful_stop_closes_charger_connections_with_going_away() {
 /// unreachable, rather than lingering as a zombie.
 #[tokio::test]
 async fn a_charger_that_never_answers_pings_is_disconnected() {
-    let app = TestApp::spawn_with(|s| {
+    let app = TestApp::spawn_with(|_, s| {
         s.gateway.ping_interval = std::time::Duration::from_millis(200);
         s.gateway.pong_timeout = std::time::Duration::from_millis(300);
     })
@@ -327,17 +327,18 @@ async fn a_charger_that_never_answers_pings_is_disconnected() {
 
 #[tokio::test]
 async fn chargers_can_connect_on_a_listener_of_their_own() {
-    use coupler::server::{Server, Settings};
+    use coupler::server::{Server, Wiring};
     let db = coupler_store::testing::TestDatabase::sqlite();
     let store = db.open().await;
     let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ocpp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ocpp_addr = ocpp.local_addr().unwrap();
-    let mut settings = Settings::for_url(format!("http://{}", api.local_addr().unwrap()).parse().unwrap());
-    settings.ocpp_url = format!("ws://{ocpp_addr}").parse().unwrap();
-    let server = Server::serve_on(api, Some(ocpp), store.clone(), settings)
-        .await
-        .unwrap();
+    let mut wiring = Wiring::minimal(
+        store.clone(),
+        format!("http://{}", api.local_addr().unwrap()).parse().unwrap(),
+    );
+    wiring.ocpp_url = format!("ws://{ocpp_addr}").parse().unwrap();
+    let server = Server::serve_with(api, Some(ocpp), wiring).await.unwrap();
     assert_eq!(server.ocpp_addr, Some(ocpp_addr));
 
     let secret = coupler_core::secret::generate_secret();

@@ -1,12 +1,15 @@
 //! What the end-to-end tests share: a Coupler started on a random port over a throw-away database,
-//! and API clients (tenants) with tokens.
+//! and API clients (tenants) with tokens. [`vehicles`] adds what the vehicle tests need: makers to
+//! link (the simulated cloud, fake Tesla and Smartcar servers), a browser, and an app to land on.
+
+pub mod vehicles;
 
 pub mod ocpp;
 pub mod raw;
 
 use std::sync::Arc;
 
-use coupler::server::{Server, Settings};
+use coupler::server::{Server, Wiring};
 use coupler_core::secret::{generate_secret, hash_secret};
 use coupler_core::{time, Client, ClientId, Store};
 use coupler_store::testing::TestDatabase;
@@ -40,21 +43,20 @@ pub struct Tenant {
 impl TestApp {
     /// Starts Coupler on 127.0.0.1 with a random port and a fresh SQLite database.
     pub async fn spawn() -> Self {
-        Self::spawn_with(|_| {}).await
+        Self::spawn_with(|_, _| {}).await
     }
 
-    /// Like [`TestApp::spawn`], with settings adjusted first (short timeouts, for example).
-    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+    /// Starts Coupler like [`TestApp::spawn`], letting `configure` add vendors and tune the engine
+    /// before it starts; it gets the app's base URL (for callback registration).
+    pub async fn spawn_with(configure: impl FnOnce(&str, &mut Wiring)) -> Self {
         let db = TestDatabase::sqlite();
         let store = db.open().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
         let addr = listener.local_addr().expect("local address");
         let url = format!("http://{addr}");
-        let mut settings = Settings::for_url(url.parse().expect("url"));
-        adjust(&mut settings);
-        let server = Server::serve_on(listener, None, store.clone(), settings)
-            .await
-            .expect("start coupler");
+        let mut wiring = Wiring::minimal(store.clone(), url.parse().expect("url"));
+        configure(&url, &mut wiring);
+        let server = Server::serve_with(listener, None, wiring).await.expect("start coupler");
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -66,6 +68,11 @@ impl TestApp {
             server: Some(server),
             _db: db,
         }
+    }
+
+    /// The running server's state (engine, cipher), for tests that look inside.
+    pub fn state(&self) -> &coupler_api::AppState {
+        &self.server.as_ref().expect("the server is running").state
     }
 
     /// Creates an API client the way `coupler clients create` does, and gets it a token.

@@ -161,6 +161,28 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<coupler_engine::EngineError> for ApiError {
+    fn from(err: coupler_engine::EngineError) -> Self {
+        use coupler_engine::EngineError;
+        match err {
+            EngineError::Store(e) => e.into(),
+            EngineError::NotFound(detail) => Self::not_found(detail),
+            EngineError::Refused(detail) => Self::bad_request(detail),
+            EngineError::UnknownVendor(vendor) => Self::bad_request(format!("vendor '{vendor}' is not configured")),
+            EngineError::Conflict(detail) => Self::new(StatusCode::CONFLICT, "conflict", detail),
+            EngineError::Adapter(e) => {
+                tracing::warn!(error = %e, "vendor call failed");
+                Self::new(
+                    StatusCode::BAD_GATEWAY,
+                    "vendor-failure",
+                    "the vehicle's vendor failed; retry later",
+                )
+            }
+            EngineError::Secret(e) => Self::internal(e),
+        }
+    }
+}
+
 impl From<CursorError> for ApiError {
     fn from(err: CursorError) -> Self {
         Self::bad_request(err.to_string())

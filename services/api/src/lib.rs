@@ -51,6 +51,9 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         (name = "users", description = "The users of an API client"),
         (name = "chargers", description = "OCPP chargers: registration, state, sessions and control"),
         (name = "actions", description = "Asynchronous commands on vehicles and chargers, settled by observed state"),
+        (name = "linking", description = "Linking users' vehicle accounts through the hosted link page (OAuth2 with the vendor)"),
+        (name = "vehicles", description = "Vehicles read, and commanded where their maker allows, through the makers' clouds"),
+        (name = "interventions", description = "What users must do before Coupler can go on (for example link an account again)"),
         (name = "operations", description = "Health and metrics"),
     ),
 )]
@@ -106,6 +109,17 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::chargers::list_sessions))
         .routes(routes!(routes::chargers::charge))
         .routes(routes!(routes::chargers::set_max_current))
+        .routes(routes!(routes::linking::create_link))
+        .routes(routes!(routes::linking::list_integrations))
+        .routes(routes!(routes::linking::delete_vendor))
+        .routes(routes!(routes::vehicles::list_vehicles))
+        .routes(routes!(routes::vehicles::list_user_vehicles))
+        .routes(routes!(routes::vehicles::get_vehicle))
+        .routes(routes!(routes::vehicles::refresh_hint))
+        .routes(routes!(routes::vehicles::charging))
+        .routes(routes!(routes::vehicles::max_current))
+        .routes(routes!(routes::interventions::list_interventions))
+        .routes(routes!(routes::interventions::get_intervention))
         .routes(routes!(routes::actions::get_action))
         .routes(routes!(routes::actions::cancel_action))
         .routes(routes!(routes::ops::live))
@@ -128,6 +142,9 @@ pub fn router(state: AppState) -> Router {
 pub fn router_with(state: AppState, extra: Router) -> Router {
     let (routes, openapi) = documented_routes().split_for_parts();
     routes
+        // The hosted link pages are HTML for people, not part of the JSON API or its document.
+        .route("/link/callback", axum::routing::get(routes::link_pages::callback))
+        .route("/link/{token}", axum::routing::get(routes::link_pages::open_link))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .with_state(state.clone())
         .merge(extra)

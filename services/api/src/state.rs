@@ -4,8 +4,9 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
+use coupler_core::secret::Cipher;
 use coupler_core::Store;
-use coupler_engine::Engine;
+use coupler_engine::{ChargerEngine, Engine};
 use url::Url;
 
 use crate::metrics::Metrics;
@@ -21,10 +22,14 @@ pub struct App {
     pub token_ttl: Duration,
     /// Request counts and latencies for `/metrics`.
     pub metrics: Metrics,
-    /// Carries out actions on devices.
-    pub engine: Engine,
+    /// Carries out actions on chargers.
+    pub chargers: ChargerEngine,
     /// The base chargers connect to: `ws(s)://host[:port]`, to which `/ocpp/{identity}` is added.
     pub ocpp_base_url: Url,
+    /// Encrypts secrets Coupler must read back (`COUPLER_SECRET_KEY`).
+    pub cipher: Cipher,
+    /// Polling, token refresh, linking and vehicle actions.
+    pub engine: Arc<Engine>,
 }
 
 /// Cheap-to-clone handle to [`App`], the axum state.

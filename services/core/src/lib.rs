@@ -4,19 +4,31 @@
 //! Nothing here opens a socket, a file or a database. Rules live here so they can be tested as plain
 //! functions; the crates around `core` supply the I/O.
 
+pub mod account;
 pub mod action;
+pub mod adapter;
+pub mod capability;
 pub mod charger;
 pub mod client;
 pub mod control;
+pub mod intervention;
+pub mod link;
 pub mod page;
+pub mod polling;
 pub mod secret;
 pub mod store;
 pub mod time;
 pub mod user;
+pub mod vehicle;
 
 pub use action::{Action, ActionId, ActionKind, ActionState, DeviceKind, FailureType};
+pub use adapter::{AdapterError, AdapterRegistry, VehicleAdapter};
 pub use charger::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDeliveryState};
 pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
-pub use store::{ActionStore, ChargerStore, ClientStore, Store, StoreError, UserStore};
+pub use store::{
+    ActionStore, ChargerStore, ClientStore, InterventionStore, LinkSessionStore, Store, StoreError, UserStore,
+    VehicleStore, VendorAccountStore,
+};
 pub use user::{User, UserId, UserIdError};
+pub use vehicle::{Vehicle, VehicleId, Vendor};

@@ -7,14 +7,19 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::account::{SealedToken, SealedTokens, VendorAccount, VendorAccountId};
 use crate::action::{Action, ActionId, DeviceKind};
 use crate::charger::{
     ChargeSession, Charger, ChargerId, ChargerInfo, ConnectorStatus, MeterSample, OcppIdentity, OcppProtocol,
 };
 use crate::client::{AccessToken, Client, ClientId};
+use crate::intervention::{Intervention, InterventionId};
+use crate::link::{LinkCompletion, LinkSession, LinkSessionId, LinkedAccount};
 use crate::page::{Page, PageRequest};
+use crate::polling::PollUpdate;
 use crate::secret::SecretHash;
 use crate::user::{User, UserId};
+use crate::vehicle::{Vehicle, VehicleId, Vendor};
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +84,136 @@ pub trait ActionStore: Send + Sync {
     async fn pending_actions(&self) -> Result<Vec<Action>, StoreError>;
     /// The pending actions on one device, oldest first.
     async fn pending_actions_for(&self, target_type: DeviceKind, target_id: &str) -> Result<Vec<Action>, StoreError>;
+}
+
+/// Link sessions of the hosted link page.
+///
+/// A session is found by the hash of its link token or of its OAuth `state`: whoever holds the token
+/// is the person the app sent, so these lookups take no client id. Everything they return carries
+/// the session's client id, and what a session writes is written under it.
+#[async_trait]
+pub trait LinkSessionStore: Send + Sync {
+    /// Stores a new session for an existing user of the client; `Conflict` when the user does not exist.
+    async fn insert_link_session(&self, session: &LinkSession) -> Result<(), StoreError>;
+    /// The session whose link token hashes to `token_hash`.
+    async fn get_link_session_by_token(&self, token_hash: &SecretHash) -> Result<Option<LinkSession>, StoreError>;
+    /// The session whose OAuth `state` hashes to `state_hash`.
+    async fn get_link_session_by_state(&self, state_hash: &SecretHash) -> Result<Option<LinkSession>, StoreError>;
+    /// Records that the person was sent to `vendor`'s sign-in with a new `state` and PKCE verifier,
+    /// replacing any earlier ones. Only while the session is neither over nor expired at `now`;
+    /// returns whether it was recorded.
+    async fn begin_authorization(
+        &self,
+        id: &LinkSessionId,
+        vendor: &Vendor,
+        state_hash: &SecretHash,
+        pkce_verifier: &SealedToken,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Ends a session that is not over yet with an error code; returns whether it was ended here.
+    async fn fail_link_session(&self, id: &LinkSessionId, error: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// In one transaction: ends the session (only if it is still waiting for the callback), creates
+    /// or updates the user's account at the vendor with the sealed tokens, creates or updates the
+    /// account's vehicles and removes the ones it no longer has, and resolves the account's open
+    /// intervention. `None` when the session was no longer waiting: then nothing was written.
+    async fn complete_link(&self, completion: &LinkCompletion) -> Result<Option<LinkedAccount>, StoreError>;
+}
+
+/// Linked vendor accounts and their tokens.
+#[async_trait]
+pub trait VendorAccountStore: Send + Sync {
+    /// One of the client's accounts.
+    async fn get_vendor_account(
+        &self,
+        client: &ClientId,
+        id: &VendorAccountId,
+    ) -> Result<Option<VendorAccount>, StoreError>;
+    /// A user's accounts, oldest first.
+    async fn list_vendor_accounts(&self, client: &ClientId, user: &UserId) -> Result<Vec<VendorAccount>, StoreError>;
+    /// Removes a user's account at a vendor with its vehicles and interventions; `false` when there is none.
+    async fn delete_vendor_account(
+        &self,
+        client: &ClientId,
+        user: &UserId,
+        vendor: &Vendor,
+    ) -> Result<bool, StoreError>;
+    /// Valid accounts of every client whose access token expires before `before` and that no node is
+    /// refreshing at `now`, soonest first. For the token refresher, which works for all clients.
+    async fn accounts_due_for_refresh(
+        &self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<VendorAccount>, StoreError>;
+    /// Takes the right to refresh the account's tokens until `until`, unless another holder's lease
+    /// is still running at `now`. A single-use refresh token must be sent only once.
+    async fn claim_token_refresh(
+        &self,
+        client: &ClientId,
+        id: &VendorAccountId,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Gives up a refresh lease without changing the tokens.
+    async fn release_token_refresh(&self, client: &ClientId, id: &VendorAccountId) -> Result<(), StoreError>;
+    /// Replaces access and refresh token together, only if the stored tokens are still version
+    /// `expected_version`; bumps the version and releases the lease. Returns whether it replaced them.
+    async fn replace_tokens(
+        &self,
+        client: &ClientId,
+        id: &VendorAccountId,
+        expected_version: i64,
+        tokens: &SealedTokens,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// In one transaction: marks a valid account invalid, marks its vehicles unreachable, and stores
+    /// the intervention. Returns `false` (and writes nothing) when the account was already invalid.
+    async fn invalidate_account(&self, intervention: &Intervention) -> Result<bool, StoreError>;
+}
+
+/// Vehicles and their polling state.
+#[async_trait]
+pub trait VehicleStore: Send + Sync {
+    /// A page of the client's vehicles (of one user, when given), newest first.
+    async fn list_vehicles(
+        &self,
+        client: &ClientId,
+        user: Option<&UserId>,
+        page: &PageRequest,
+    ) -> Result<Page<Vehicle>, StoreError>;
+    /// One of the client's vehicles.
+    async fn get_vehicle(&self, client: &ClientId, id: &VehicleId) -> Result<Option<Vehicle>, StoreError>;
+    /// Asks for a read as soon as limits allow (refresh-hint); `false` when the client has no such vehicle.
+    async fn request_vehicle_poll(&self, client: &ClientId, id: &VehicleId) -> Result<bool, StoreError>;
+    /// Vehicles of every client whose read is due at `now` (or asked for) and that no node is
+    /// reading, on valid accounts, each leased to the caller until `lease_until`. For the poller.
+    async fn claim_due_vehicles(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Vehicle>, StoreError>;
+    /// Stores what a read (or a put-off read) changed and releases the lease; `false` when the
+    /// vehicle is gone.
+    async fn save_poll(&self, client: &ClientId, id: &VehicleId, update: &PollUpdate) -> Result<bool, StoreError>;
+}
+
+/// Interventions: what users must do.
+#[async_trait]
+pub trait InterventionStore: Send + Sync {
+    /// A page of the client's interventions, newest first; resolved ones only when asked.
+    async fn list_interventions(
+        &self,
+        client: &ClientId,
+        include_resolved: bool,
+        page: &PageRequest,
+    ) -> Result<Page<Intervention>, StoreError>;
+    /// One of the client's interventions.
+    async fn get_intervention(
+        &self,
+        client: &ClientId,
+        id: &InterventionId,
+    ) -> Result<Option<Intervention>, StoreError>;
 }
 
 /// What the gateway needs to admit a connecting charger.
@@ -202,7 +337,19 @@ pub trait ChargerStore: Send + Sync {
 
 /// All of Coupler's storage.
 #[async_trait]
-pub trait Store: ClientStore + UserStore + ActionStore + ChargerStore + Send + Sync + 'static {
+pub trait Store:
+    ClientStore
+    + UserStore
+    + ActionStore
+    + ChargerStore
+    + LinkSessionStore
+    + VendorAccountStore
+    + VehicleStore
+    + InterventionStore
+    + Send
+    + Sync
+    + 'static
+{
     /// Which backend this is, for logs and `/health/ready`.
     fn backend(&self) -> &'static str;
     /// Checks that the database answers.

@@ -117,7 +117,7 @@ async fn open_store(config: &Config) -> anyhow::Result<std::sync::Arc<dyn Store>
 }
 
 async fn serve(config: &Config, sandbox: bool) -> anyhow::Result<()> {
-    let server = Server::start(config).await?;
+    let server = Server::start_with(config, sandbox).await?;
     if sandbox {
         let (id, secret) = create_client(server.state.store.as_ref(), "sandbox demo").await?;
         let url = server.public_url.as_str().trim_end_matches('/');
@@ -132,6 +132,15 @@ async fn serve(config: &Config, sandbox: bool) -> anyhow::Result<()> {
              Get a token, then list users:\n  \
              curl -s -u '{id}:{secret}' -d grant_type=client_credentials {url}/oauth/token\n  \
              curl -s -H 'Authorization: Bearer <access_token>' {url}/users\n\
+             \n\
+             Link a simulated car (open the linkUrl in a browser; sign in with demo / demo):\n  \
+             curl -s -H 'Authorization: Bearer <access_token>' -H 'Content-Type: application/json' \\\n    \
+             -d '{{\"scopes\":[\"vehicle:read:data\",\"vehicle:read:location\",\"vehicle:control:charging\"],\"redirectUri\":\"https://example.com/linked\"}}' \\\n    \
+             {url}/users/user-1/link\n  \
+             curl -s -H 'Authorization: Bearer <access_token>' {url}/vehicles\n\
+             \n\
+             Simulated cars (plug in with POST {url}/sim/control/vehicles/<id> {{\"pluggedIn\": true}}):\n  \
+             curl -s {url}/sim/control/vehicles\n\
              \n\
              API docs: {url}/docs\n"
         )?;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use coupler_core::account::Secret;
 use coupler_core::secret::SecretKey;
 use serde::Deserialize;
 use url::Url;
@@ -52,6 +53,36 @@ pub struct Config {
     pub ocpp_meter_interval: u64,
     /// Seconds an action may stay pending before it fails (`COUPLER_ACTION_TIMEOUT`).
     pub action_timeout: u64,
+    /// Serve the simulated OEM cloud under `/sim` and offer its brands for linking
+    /// (`COUPLER_SIMULATED_OEM`; the sandbox turns it on).
+    pub simulated_oem: bool,
+    /// Tesla Fleet API, when its client is configured.
+    pub tesla: Option<TeslaConfig>,
+    /// Smartcar, when its client is configured.
+    pub smartcar: Option<SmartcarConfig>,
+}
+
+/// The Tesla Fleet API client (`COUPLER_TESLA_*`).
+#[derive(Debug, Clone)]
+pub struct TeslaConfig {
+    /// The application's client id (`COUPLER_TESLA_CLIENT_ID`).
+    pub client_id: String,
+    /// The application's client secret (`COUPLER_TESLA_CLIENT_SECRET`).
+    pub client_secret: Secret,
+    /// The vehicle-command proxy that signs commands for cars that need it
+    /// (`COUPLER_TESLA_COMMAND_PROXY_URL`).
+    pub command_proxy_url: Option<Url>,
+}
+
+/// The Smartcar client (`COUPLER_SMARTCAR_*`).
+#[derive(Debug, Clone)]
+pub struct SmartcarConfig {
+    /// The application's client id (`COUPLER_SMARTCAR_CLIENT_ID`).
+    pub client_id: String,
+    /// The application's client secret (`COUPLER_SMARTCAR_CLIENT_SECRET`).
+    pub client_secret: Secret,
+    /// Smartcar Connect mode: `live`, `simulated` or `test` (`COUPLER_SMARTCAR_MODE`).
+    pub mode: String,
 }
 
 /// The keys a config file may set: the environment variables' names without `COUPLER_`, lowercased.
@@ -72,6 +103,13 @@ struct FileConfig {
     ocpp_heartbeat_interval: Option<String>,
     ocpp_meter_interval: Option<String>,
     action_timeout: Option<String>,
+    simulated_oem: Option<bool>,
+    tesla_client_id: Option<String>,
+    tesla_client_secret: Option<String>,
+    tesla_command_proxy_url: Option<String>,
+    smartcar_client_id: Option<String>,
+    smartcar_client_secret: Option<String>,
+    smartcar_mode: Option<String>,
 }
 
 /// The default listen address.
@@ -139,6 +177,44 @@ impl Config {
                 Ok(url)
             })
             .transpose()?;
+        let simulated_oem = match env("COUPLER_SIMULATED_OEM").filter(|v| !v.is_empty()).as_deref() {
+            None => from_file.simulated_oem.unwrap_or(false),
+            Some("true" | "1" | "yes" | "on") => true,
+            Some("false" | "0" | "no" | "off") => false,
+            Some(other) => bail!("COUPLER_SIMULATED_OEM must be true or false, got '{other}'"),
+        };
+        let tesla = match (
+            pick("COUPLER_TESLA_CLIENT_ID", from_file.tesla_client_id),
+            pick("COUPLER_TESLA_CLIENT_SECRET", from_file.tesla_client_secret),
+        ) {
+            (Some(client_id), Some(secret)) => Some(TeslaConfig {
+                client_id,
+                client_secret: Secret::new(secret),
+                command_proxy_url: pick("COUPLER_TESLA_COMMAND_PROXY_URL", from_file.tesla_command_proxy_url)
+                    .map(|text| http_url("COUPLER_TESLA_COMMAND_PROXY_URL", &text))
+                    .transpose()?,
+            }),
+            (None, None) => None,
+            _ => bail!("COUPLER_TESLA_CLIENT_ID and COUPLER_TESLA_CLIENT_SECRET must be set together"),
+        };
+        let smartcar = match (
+            pick("COUPLER_SMARTCAR_CLIENT_ID", from_file.smartcar_client_id),
+            pick("COUPLER_SMARTCAR_CLIENT_SECRET", from_file.smartcar_client_secret),
+        ) {
+            (Some(client_id), Some(secret)) => {
+                let mode = pick("COUPLER_SMARTCAR_MODE", from_file.smartcar_mode).unwrap_or_else(|| "live".to_owned());
+                if !matches!(mode.as_str(), "live" | "simulated" | "test") {
+                    bail!("COUPLER_SMARTCAR_MODE must be live, simulated or test, got '{mode}'");
+                }
+                Some(SmartcarConfig {
+                    client_id,
+                    client_secret: Secret::new(secret),
+                    mode,
+                })
+            }
+            (None, None) => None,
+            _ => bail!("COUPLER_SMARTCAR_CLIENT_ID and COUPLER_SMARTCAR_CLIENT_SECRET must be set together"),
+        };
         Ok(Self {
             listen,
             public_url,
@@ -176,6 +252,9 @@ impl Config {
                 pick("COUPLER_ACTION_TIMEOUT", from_file.action_timeout),
                 60,
             )?,
+            simulated_oem,
+            tesla,
+            smartcar,
         })
     }
 
@@ -237,6 +316,15 @@ fn seconds(var: &str, value: Option<String>, default: u64) -> anyhow::Result<u64
             .filter(|s| (1..=86_400).contains(s))
             .with_context(|| format!("{var} must be a number of seconds from 1 to 86400, got '{text}'")),
     }
+}
+
+/// Reads an http(s) URL setting.
+fn http_url(var: &str, text: &str) -> anyhow::Result<Url> {
+    let url = Url::parse(text).with_context(|| format!("{var} is not a URL: '{text}'"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("{var} must be http:// or https://, got '{text}'");
+    }
+    Ok(url)
 }
 
 /// Writes a file only its owner can read.
@@ -303,10 +391,53 @@ mod tests {
             ("COUPLER_OCPP_ADMIT_UNKNOWN", "maybe"),
             ("COUPLER_OCPP_CALL_TIMEOUT", "0"),
             ("COUPLER_ACTION_TIMEOUT", "soon"),
+            ("COUPLER_SIMULATED_OEM", "maybe"),
         ] {
             let err = Config::from_sources(None, env(&[(var, value)])).unwrap_err();
             assert!(format!("{err:#}").contains(var), "{var}: {err:#}");
         }
+    }
+
+    #[test]
+    fn vendor_clients_are_configured_by_their_variables_and_keep_secrets_out_of_debug() {
+        let config = Config::from_sources(
+            None,
+            env(&[
+                ("COUPLER_TESLA_CLIENT_ID", "tesla-app"),
+                ("COUPLER_TESLA_CLIENT_SECRET", "tesla-secret"),
+                ("COUPLER_TESLA_COMMAND_PROXY_URL", "https://proxy.internal:4443"),
+                ("COUPLER_SMARTCAR_CLIENT_ID", "sc-app"),
+                ("COUPLER_SMARTCAR_CLIENT_SECRET", "sc-secret"),
+                ("COUPLER_SIMULATED_OEM", "true"),
+            ]),
+        )
+        .unwrap();
+        let tesla = config.tesla.as_ref().unwrap();
+        assert_eq!(tesla.client_id, "tesla-app");
+        assert_eq!(
+            tesla.command_proxy_url.as_ref().unwrap().as_str(),
+            "https://proxy.internal:4443/"
+        );
+        assert_eq!(config.smartcar.as_ref().unwrap().mode, "live");
+        assert!(config.simulated_oem);
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("tesla-secret") && !debug.contains("sc-secret"),
+            "{debug}"
+        );
+
+        let half = Config::from_sources(None, env(&[("COUPLER_TESLA_CLIENT_ID", "x")])).unwrap_err();
+        assert!(format!("{half:#}").contains("COUPLER_TESLA_CLIENT_SECRET"));
+        let mode = Config::from_sources(
+            None,
+            env(&[
+                ("COUPLER_SMARTCAR_CLIENT_ID", "a"),
+                ("COUPLER_SMARTCAR_CLIENT_SECRET", "b"),
+                ("COUPLER_SMARTCAR_MODE", "fake"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(format!("{mode:#}").contains("COUPLER_SMARTCAR_MODE"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Running Coupler: open the store, build the gateway, engine and API, serve until told to stop.
+//! Running Coupler: open the store, build the application, serve until told to stop.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,9 +7,11 @@ use std::time::Duration;
 use anyhow::Context;
 use coupler_api::metrics::Metrics;
 use coupler_api::{App, AppState};
-use coupler_core::Store;
-use coupler_engine::{Engine, EngineConfig};
+use coupler_core::secret::{generate_secret, Cipher, SecretKey};
+use coupler_core::{AdapterRegistry, Store};
+use coupler_engine::{ChargerEngine, ChargerEngineConfig, Engine, EngineConfig};
 use coupler_gateway::{Gateway, GatewayConfig};
+use coupler_simulated::{Brand, SimCloud, SimConfig, SimulatedAdapter};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -20,28 +22,42 @@ use crate::config::Config;
 /// How often expired access tokens are removed.
 const TOKEN_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 
-/// What a server needs beyond its listeners and store.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The URL clients reach the API at.
+/// What a server is built from.
+#[derive(Debug)]
+pub struct Wiring {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// The URL clients and browsers reach Coupler at.
     pub public_url: Url,
+    /// Encrypts secrets at rest (`COUPLER_SECRET_KEY`).
+    pub cipher: Cipher,
+    /// The vehicle vendors Coupler talks to.
+    pub adapters: AdapterRegistry,
+    /// How the engine paces itself.
+    pub engine: EngineConfig,
+    /// A simulated OEM cloud to serve under `/sim`, if any.
+    pub simulated_oem: Option<SimCloud>,
     /// The URL chargers connect to (`ws(s)://...`), without `/ocpp/...`.
     pub ocpp_url: Url,
-    /// The gateway's behaviour.
+    /// How the OCPP gateway behaves.
     pub gateway: GatewayConfig,
-    /// The engine's behaviour.
-    pub engine: EngineConfig,
+    /// How charger actions are carried out.
+    pub chargers: ChargerEngineConfig,
 }
 
-impl Settings {
-    /// Settings for a server whose API answers at `public_url`, with chargers on the same listener.
-    pub fn for_url(public_url: Url) -> Self {
-        let ocpp_url = websocket_url(&public_url);
+impl Wiring {
+    /// A store and public URL with nothing else configured: a fresh random key, no vendors.
+    pub fn minimal(store: Arc<dyn Store>, public_url: Url) -> Self {
         Self {
-            public_url,
-            ocpp_url,
-            gateway: GatewayConfig::default(),
+            store,
+            cipher: Cipher::new(&SecretKey::generate()),
+            adapters: AdapterRegistry::new(),
             engine: EngineConfig::default(),
+            simulated_oem: None,
+            ocpp_url: websocket_url(&public_url),
+            gateway: GatewayConfig::default(),
+            chargers: ChargerEngineConfig::default(),
+            public_url,
         }
     }
 }
@@ -55,17 +71,76 @@ fn websocket_url(url: &Url) -> Url {
     ws
 }
 
-/// A running Coupler: its addresses, its state, and the means to stop it.
+/// The OAuth client id Coupler uses at the simulated OEM cloud it serves itself.
+pub const SIMULATED_CLIENT_ID: &str = "coupler";
+
+/// Serves the simulated OEM cloud under `{public_url}/sim` and registers an adapter per brand.
+fn mount_simulated_oem(public_url: &Url, adapters: &mut AdapterRegistry, sandbox: bool) -> anyhow::Result<SimCloud> {
+    let config = if sandbox {
+        // A demo should show state of charge moving within minutes.
+        SimConfig {
+            charge_speedup: 30.0,
+            ..SimConfig::default()
+        }
+    } else {
+        SimConfig::default()
+    };
+    let cloud = SimCloud::with_demo_accounts(config);
+    // A secret for this process only: the simulated cloud lives exactly as long.
+    let secret = generate_secret();
+    let base = format!("{}/sim", public_url.as_str().trim_end_matches('/'));
+    let callback = format!(
+        "{}{}",
+        public_url.as_str().trim_end_matches('/'),
+        coupler_api::routes::link_pages::CALLBACK_PATH
+    );
+    cloud.register_client(SIMULATED_CLIENT_ID, &secret, &callback);
+    for brand in Brand::ALL {
+        let adapter = SimulatedAdapter::new(brand, &base, SIMULATED_CLIENT_ID, &secret)
+            .with_context(|| format!("cannot build the simulated adapter at {base}"))?;
+        adapters.register(Arc::new(adapter));
+    }
+    Ok(cloud)
+}
+
+/// The adapters for the real vendors whose clients are configured.
+fn real_vendor_adapters(config: &Config, adapters: &mut AdapterRegistry) -> anyhow::Result<()> {
+    if let Some(tesla) = &config.tesla {
+        let adapter = coupler_tesla::TeslaAdapter::new(coupler_tesla::TeslaConfig {
+            client_id: tesla.client_id.clone(),
+            client_secret: tesla.client_secret.clone(),
+            command_proxy_url: tesla.command_proxy_url.clone(),
+            ..coupler_tesla::TeslaConfig::production()
+        })
+        .context("cannot configure the Tesla adapter")?;
+        adapters.register(Arc::new(adapter));
+    }
+    if let Some(smartcar) = &config.smartcar {
+        let adapter = coupler_smartcar::SmartcarAdapter::new(coupler_smartcar::SmartcarConfig {
+            client_id: smartcar.client_id.clone(),
+            client_secret: smartcar.client_secret.clone(),
+            mode: smartcar.mode.clone(),
+            ..coupler_smartcar::SmartcarConfig::production()
+        })
+        .context("cannot configure the Smartcar adapter")?;
+        adapters.register(Arc::new(adapter));
+    }
+    Ok(())
+}
+
+/// A running Coupler: its address, its state, and the means to stop it.
 #[derive(Debug)]
 pub struct Server {
-    /// The address the API (and OCPP) listener is bound to.
+    /// The address the listener is bound to.
     pub addr: SocketAddr,
+    /// The URL clients and chargers reach it at.
+    pub public_url: Url,
+    /// The application state (storage and friends), for callers that need to reach in (tests).
+    pub state: AppState,
+    /// The simulated OEM cloud served under `/sim`, when enabled.
+    pub simulated_oem: Option<SimCloud>,
     /// The address of the separate OCPP listener, when there is one.
     pub ocpp_addr: Option<SocketAddr>,
-    /// The URL clients reach it at.
-    pub public_url: Url,
-    /// The application state (storage, engine), for callers that need to reach in (tests).
-    pub state: AppState,
     /// The charger gateway.
     pub gateway: Gateway,
     shutdown: CancellationToken,
@@ -74,8 +149,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the database (migrating it), binds the listeners, and starts serving.
+    /// Opens the database (migrating it), binds the listener, and starts serving.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        Self::start_with(config, false).await
+    }
+
+    /// [`Server::start`], with the sandbox's settings when `sandbox` is set.
+    pub async fn start_with(config: &Config, sandbox: bool) -> anyhow::Result<Self> {
         let store = coupler_store::open(&config.database_url).await.with_context(|| {
             format!(
                 "cannot open the database {}",
@@ -83,11 +163,22 @@ impl Server {
             )
         })?;
         // Resolved now so a missing or broken key stops start-up rather than a later request.
-        let _secret_key = config.resolve_secret_key()?;
+        let secret_key = config.resolve_secret_key()?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let public_url = match &config.public_url {
+            Some(url) => url.clone(),
+            None => Url::parse(&format!("http://{addr}"))?,
+        };
+        let mut adapters = AdapterRegistry::new();
+        let simulated_oem = if config.simulated_oem || sandbox {
+            Some(mount_simulated_oem(&public_url, &mut adapters, sandbox)?)
+        } else {
+            None
+        };
+        real_vendor_adapters(config, &mut adapters)?;
         let ocpp_listener = match config.ocpp_listen {
             Some(ocpp) => Some(
                 TcpListener::bind(ocpp)
@@ -96,18 +187,14 @@ impl Server {
             ),
             None => None,
         };
-        let public_url = match &config.public_url {
-            Some(url) => url.clone(),
-            None => Url::parse(&format!("http://{addr}"))?,
-        };
-        let mut settings = Settings::for_url(public_url);
+        let mut ocpp_url = websocket_url(&public_url);
         if let Some(ocpp) = &ocpp_listener {
-            settings.ocpp_url = Url::parse(&format!("ws://{}", ocpp.local_addr()?))?;
+            ocpp_url = Url::parse(&format!("ws://{}", ocpp.local_addr()?))?;
         }
         if let Some(url) = &config.ocpp_public_url {
-            settings.ocpp_url = url.clone();
+            ocpp_url = url.clone();
         }
-        settings.gateway = GatewayConfig {
+        let gateway = GatewayConfig {
             admit_unknown: config.ocpp_admit_unknown,
             require_tls: config.ocpp_require_tls,
             call_timeout: Duration::from_secs(config.ocpp_call_timeout),
@@ -115,35 +202,77 @@ impl Server {
             meter_sample_interval: Duration::from_secs(config.ocpp_meter_interval),
             ..GatewayConfig::default()
         };
-        settings.engine.action_timeout = Duration::from_secs(config.action_timeout);
-        Self::serve_on(listener, ocpp_listener, store, settings).await
+        let chargers = ChargerEngineConfig {
+            action_timeout: Duration::from_secs(config.action_timeout),
+            ..ChargerEngineConfig::default()
+        };
+        Self::serve_with(
+            listener,
+            ocpp_listener,
+            Wiring {
+                store,
+                public_url,
+                cipher: Cipher::new(&secret_key),
+                adapters,
+                engine: EngineConfig::default(),
+                simulated_oem,
+                ocpp_url,
+                gateway,
+                chargers,
+            },
+        )
+        .await
     }
 
-    /// Serves on already bound listeners with an already open store.
-    pub async fn serve_on(
+    /// Serves on an already bound listener with an already open store, and nothing else configured
+    /// (a random secret key, no vehicle vendors).
+    pub async fn serve_on(listener: TcpListener, store: Arc<dyn Store>, public_url: Url) -> anyhow::Result<Self> {
+        Self::serve_with(listener, None, Wiring::minimal(store, public_url)).await
+    }
+
+    /// Serves on an already bound listener with everything given.
+    pub async fn serve_with(
         listener: TcpListener,
         ocpp_listener: Option<TcpListener>,
-        store: Arc<dyn Store>,
-        settings: Settings,
+        wiring: Wiring,
     ) -> anyhow::Result<Self> {
+        let Wiring {
+            store,
+            public_url,
+            cipher,
+            adapters,
+            engine,
+            simulated_oem,
+            ocpp_url,
+            gateway,
+            chargers,
+        } = wiring;
         let addr = listener.local_addr()?;
         // No connection survives a restart: whatever the last run recorded as connected is not.
         let stale = store.mark_all_disconnected().await?;
         if stale > 0 {
             tracing::info!(chargers = stale, "cleared connections left from the previous run");
         }
-        let gateway = Gateway::new(store.clone(), settings.gateway.clone());
-        let engine = Engine::new(store.clone(), Arc::new(gateway.clone()), settings.engine.clone());
+        let gateway = Gateway::new(store.clone(), gateway);
+        let charger_engine = ChargerEngine::new(store.clone(), Arc::new(gateway.clone()), chargers);
+        let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
+        let engine = Arc::new(Engine::new(store.clone(), cipher.clone(), adapters, engine));
         let state = AppState::new(App {
             store: store.clone(),
-            public_url: settings.public_url.clone(),
+            public_url: public_url.clone(),
             token_ttl: coupler_api::routes::oauth::DEFAULT_TOKEN_TTL,
             metrics: Metrics::default(),
+            cipher,
             engine: engine.clone(),
-            ocpp_base_url: settings.ocpp_url.clone(),
+            chargers: charger_engine.clone(),
+            ocpp_base_url: ocpp_url.clone(),
         });
         let shutdown = CancellationToken::new();
-        let router = coupler_api::router_with(state.clone(), gateway.router());
+        let mut router = coupler_api::router_with(state.clone(), gateway.router());
+        if let Some(cloud) = &simulated_oem {
+            // Outside the API's layers: the simulated maker answers in its own formats, as a real one.
+            router = router.nest("/sim", cloud.router());
+        }
         let mut serving = vec![spawn_server(listener, router, shutdown.clone())];
         let ocpp_addr = match ocpp_listener {
             Some(ocpp) => {
@@ -153,14 +282,16 @@ impl Server {
             }
             None => None,
         };
-        engine.resume().await?;
-        let background = vec![tokio::spawn(sweep_expired_tokens(store.clone(), shutdown.clone()))];
-        tracing::info!(%addr, public_url = %settings.public_url, ocpp_url = %settings.ocpp_url, database = store.backend(), "coupler is serving");
+        charger_engine.resume().await?;
+        let mut background = vec![tokio::spawn(sweep_expired_tokens(store.clone(), shutdown.clone()))];
+        background.extend(engine.spawn(shutdown.clone()));
+        tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = ?vendors, "coupler is serving");
         Ok(Self {
             addr,
-            ocpp_addr,
-            public_url: settings.public_url,
+            public_url,
             state,
+            simulated_oem,
+            ocpp_addr,
             gateway,
             shutdown,
             serving,
@@ -173,7 +304,7 @@ impl Server {
         self.shutdown.clone()
     }
 
-    /// Stops: closes charger connections, lets requests in flight finish, and waits for it all.
+    /// Stops accepting connections, lets requests in flight finish, and waits for it all to end.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         self.wait().await
@@ -185,7 +316,7 @@ impl Server {
         // axum's graceful shutdown does not wait for upgraded connections; the gateway closes its
         // WebSockets itself, with a close frame, before the listeners finish draining.
         self.gateway.shutdown().await;
-        self.state.engine.shutdown().await;
+        self.state.chargers.shutdown().await;
         for task in self.serving {
             task.await.context("a server task failed")??;
         }

@@ -8,7 +8,7 @@ use coupler_core::charger::PowerDeliveryState;
 use coupler_core::control::{ChargerCommand, ChargingLimit, CommandReply, ControlError, LimitPurpose, RateUnit};
 use coupler_core::{time, ChargeSession, Charger, ChargerId, DeviceKind, FailureType};
 
-use crate::Engine;
+use crate::chargers::ChargerEngine as Engine;
 
 /// The profile that holds a user's max current while a transaction runs.
 const TX_LIMIT_PROFILE_ID: i32 = 1001;

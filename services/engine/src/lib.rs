@@ -1,224 +1,167 @@
-//! Coupler's engine: carries out actions on devices and confirms them by what the devices are then
-//! observed to do.
+//! Coupler's engine: everything that talks to the makers on Coupler's own initiative.
 //!
-//! Every action is stored before anything is sent, so a restart can pick it up again
-//! ([`Engine::resume`]): one whose command already went out is watched for its effect, one that never
-//! got that far starts over, and one past its deadline fails. None stays pending forever.
+//! - [`Engine::poll_due`] (run by the poller task) reads vehicles when they are due: often while they
+//!   charge, rarely while parked, never waking a sleeping car, within each vendor's rate limit
+//!   ([`limiter::RateLimiter`]) and each vehicle's daily budget, backing off on errors.
+//! - Tokens are refreshed before they expire ([`Engine::refresh_due_accounts`]), and once more when
+//!   a maker refuses an access token; a refused refresh marks the account invalid, its vehicles
+//!   unreachable, and raises a "relink needed" intervention.
+//! - [`linking`]: the OAuth steps of account linking (authorization URL, code exchange, vehicle
+//!   discovery) behind the hosted link page.
+//! - [`actions`]: vehicle actions (start, stop, max current), sent to the maker and settled by the
+//!   state Coupler then reads, never by the maker's acknowledgement.
+//! - [`chargers`]: charger actions, sent through the OCPP gateway's charger-control port and
+//!   settled by the charger's observed state ([`ChargerEngine`]).
+//!
+//! The engines have no HTTP server; the API crate calls it, and `coupler` runs its tasks.
 
+pub mod actions;
 mod charger_actions;
+pub mod chargers;
+mod credentials;
+pub mod limiter;
+pub mod linking;
+mod poller;
+
+pub use chargers::{ChargerActionError, ChargerEngine, ChargerEngineConfig};
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use coupler_core::action::{Action, ActionKind, TargetState};
-use coupler_core::control::ChargerControl;
-use coupler_core::{time, Charger, ClientId, DeviceKind, FailureType, Store, StoreError};
+use coupler_core::polling::PollPolicy;
+use coupler_core::secret::{Cipher, DecryptError};
+use coupler_core::{AdapterError, AdapterRegistry, Store, StoreError, Vendor};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-/// How the engine behaves.
+use crate::limiter::RateLimiter;
+
+/// How the engine paces itself.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// How long an action may stay pending before it fails with NO_RESPONSE.
+    /// Poll intervals by vehicle state, back-off, and rate-limit waits.
+    pub poll_policy: PollPolicy,
+    /// How often the poller looks for due vehicles (it also wakes on refresh-hints).
+    pub poll_tick: Duration,
+    /// The most vehicles read in one pass.
+    pub poll_batch: u32,
+    /// How many reads run at once.
+    pub poll_concurrency: usize,
+    /// How long a node holds a vehicle it is reading; another node may take it after.
+    pub poll_lease: Duration,
+    /// Tokens expiring within this margin are refreshed ahead of time.
+    pub refresh_margin: Duration,
+    /// How often the refresher looks for expiring tokens.
+    pub refresh_tick: Duration,
+    /// How long a vehicle action may stay pending before it fails with NO_RESPONSE.
     pub action_timeout: Duration,
-    /// The id tag remote starts are made with.
-    pub remote_start_id_tag: String,
+    /// How often a sent command's effect is checked by reading the vehicle.
+    pub confirm_every: Duration,
+    /// How long to wait after waking a car before sending the command again.
+    pub wake_wait: Duration,
+    /// How often the action runner looks for pending actions (it also wakes on new ones).
+    pub action_tick: Duration,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            action_timeout: Duration::from_secs(60),
-            remote_start_id_tag: "COUPLER".to_owned(),
+            poll_policy: PollPolicy::default(),
+            poll_tick: Duration::from_secs(1),
+            poll_batch: 50,
+            poll_concurrency: 8,
+            poll_lease: Duration::from_secs(120),
+            refresh_margin: Duration::from_secs(300),
+            refresh_tick: Duration::from_secs(30),
+            action_timeout: Duration::from_secs(600),
+            confirm_every: Duration::from_secs(20),
+            wake_wait: Duration::from_secs(15),
+            action_tick: Duration::from_secs(5),
         }
     }
 }
 
-/// Why the engine refused to take an action on.
+/// Why an engine operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The idempotency key was used before for a different request.
-    #[error("the Idempotency-Key was already used for a different request")]
-    IdempotencyKeyReused,
+    /// A maker failed or refused.
+    #[error(transparent)]
+    Adapter(#[from] AdapterError),
+    /// No adapter is configured for the vendor.
+    #[error("vendor {0} is not configured on this Coupler")]
+    UnknownVendor(Vendor),
+    /// A stored secret cannot be decrypted (the secret key changed).
+    #[error("a stored token cannot be decrypted: {0}")]
+    Secret(#[from] DecryptError),
+    /// The thing asked for does not exist (for this client).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request cannot be carried out, and why (answered as a 400).
+    #[error("{0}")]
+    Refused(String),
+    /// The request conflicts with what exists (answered as a 409).
+    #[error("{0}")]
+    Conflict(String),
 }
 
-/// The engine. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Engine {
-    inner: Arc<Inner>,
-}
-
+/// The engine. Cheap to share (`Arc`); its tasks run until the shutdown token is cancelled.
 #[derive(Debug)]
-struct Inner {
+pub struct Engine {
     store: Arc<dyn Store>,
-    chargers: Arc<dyn ChargerControl>,
+    cipher: Cipher,
+    adapters: AdapterRegistry,
+    limiter: RateLimiter,
     config: EngineConfig,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
+    poll_now: Notify,
+    actions_now: Notify,
+    running_actions: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Engine {
-    /// An engine acting on chargers through `chargers`.
-    pub fn new(store: Arc<dyn Store>, chargers: Arc<dyn ChargerControl>, config: EngineConfig) -> Self {
+    /// An engine over `store`, decrypting tokens with `cipher`, talking to makers through `adapters`.
+    pub fn new(store: Arc<dyn Store>, cipher: Cipher, adapters: AdapterRegistry, config: EngineConfig) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                store,
-                chargers,
-                config,
-                shutdown: CancellationToken::new(),
-                tracker: TaskTracker::new(),
-            }),
+            store,
+            cipher,
+            adapters,
+            limiter: RateLimiter::default(),
+            config,
+            poll_now: Notify::new(),
+            actions_now: Notify::new(),
+            running_actions: std::sync::Mutex::default(),
         }
     }
 
-    /// The charger-control port, for callers that act on chargers directly (closing a deleted
-    /// charger's connection).
-    pub fn chargers(&self) -> &Arc<dyn ChargerControl> {
-        &self.inner.chargers
+    /// The configured vendors.
+    pub fn adapters(&self) -> &AdapterRegistry {
+        &self.adapters
     }
 
-    /// Takes on an action on one of the caller's chargers: stores it, settles any older conflicting
-    /// action (CONFLICT), then carries it out in the background. Returns the stored, pending action;
-    /// with an `Idempotency-Key` already used for the same request, returns that earlier action.
-    pub async fn charger_action(
-        &self,
-        client: &ClientId,
-        charger: &Charger,
-        kind: ActionKind,
-        target_state: TargetState,
-        idempotency_key: Option<String>,
-    ) -> Result<Action, EngineError> {
-        let store = &self.inner.store;
-        if let Some(key) = &idempotency_key {
-            if let Some(earlier) = store.find_action_by_idempotency_key(client, key).await? {
-                return same_request(earlier, DeviceKind::Charger, charger.id.as_str(), kind, target_state);
-            }
-        }
-        let now = time::now();
-        let timeout =
-            chrono::Duration::from_std(self.inner.config.action_timeout).unwrap_or(chrono::Duration::seconds(60));
-        let action = Action::new(
-            client.clone(),
-            charger.user_id.clone(),
-            DeviceKind::Charger,
-            charger.id.as_str().to_owned(),
-            kind,
-            target_state,
-            idempotency_key.clone(),
-            now,
-            timeout,
-        );
-        match store.insert_action(&action).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict(_)) if idempotency_key.is_some() => {
-                // Another request with the same key won the race; answer with its action.
-                let key = idempotency_key.unwrap_or_default();
-                let earlier = store.find_action_by_idempotency_key(client, &key).await?;
-                return match earlier {
-                    Some(earlier) => {
-                        same_request(earlier, DeviceKind::Charger, charger.id.as_str(), kind, target_state)
-                    }
-                    None => Err(EngineError::IdempotencyKeyReused),
-                };
-            }
-            Err(e) => return Err(e.into()),
-        }
-        self.supersede_conflicting(&action).await?;
-        tracing::info!(action_id = %action.id, charger_id = %charger.id, kind = kind.as_str(), "action accepted");
-        self.spawn_charger_action(action.clone());
-        Ok(action)
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
     }
 
-    /// Settles older pending actions this one contradicts: START and STOP contradict each other and
-    /// themselves; SET_MAX_CURRENT contradicts an older SET_MAX_CURRENT.
-    async fn supersede_conflicting(&self, newer: &Action) -> Result<(), StoreError> {
-        let store = &self.inner.store;
-        let charging = |k: ActionKind| matches!(k, ActionKind::Start | ActionKind::Stop);
-        for mut older in store.pending_actions_for(newer.target_type, &newer.target_id).await? {
-            let conflicts = older.id != newer.id
-                && (charging(older.kind) == charging(newer.kind))
-                && older.created_at <= newer.created_at;
-            if conflicts {
-                older.cancel(
-                    FailureType::Conflict,
-                    format!("superseded by action {}", newer.id),
-                    time::now(),
-                );
-                if store.update_action(&older).await? {
-                    tracing::info!(action_id = %older.id, superseded_by = %newer.id, "action superseded");
-                }
-            }
-        }
-        Ok(())
+    /// The cipher that seals tokens.
+    pub fn cipher(&self) -> &Cipher {
+        &self.cipher
     }
 
-    fn spawn_charger_action(&self, action: Action) {
-        let engine = self.clone();
-        let shutdown = self.inner.shutdown.clone();
-        self.inner.tracker.spawn(async move {
-            tokio::select! {
-                // On shutdown the action stays pending in storage and is resumed at the next start.
-                _ = shutdown.cancelled() => {}
-                _ = charger_actions::run(&engine, action) => {}
-            }
-        });
+    /// Tells the poller to look for due vehicles now (after a refresh-hint or a new link).
+    pub fn wake_poller(&self) {
+        self.poll_now.notify_one();
     }
 
-    /// Picks up the actions a previous run left pending: those past their deadline fail; the others
-    /// are carried on.
-    pub async fn resume(&self) -> Result<usize, StoreError> {
-        let pending = self.inner.store.pending_actions().await?;
-        let count = pending.len();
-        for mut action in pending {
-            if time::now() >= action.deadline {
-                action.fail(
-                    FailureType::NoResponse,
-                    "the deadline passed while Coupler was not running",
-                    time::now(),
-                );
-                self.inner.store.update_action(&action).await?;
-                continue;
-            }
-            match action.target_type {
-                DeviceKind::Charger => self.spawn_charger_action(action),
-                DeviceKind::Vehicle => {
-                    // Vehicle actions are carried out by the vehicle engine, once it exists.
-                    tracing::debug!(action_id = %action.id, "vehicle action left for its engine");
-                }
-            }
-        }
-        if count > 0 {
-            tracing::info!(count, "resumed pending actions");
-        }
-        Ok(count)
-    }
-
-    /// Stops carrying out actions (they stay pending in storage) and waits for the tasks to end.
-    pub async fn shutdown(&self) {
-        self.inner.shutdown.cancel();
-        self.inner.tracker.close();
-        self.inner.tracker.wait().await;
-    }
-}
-
-/// An idempotent retry must be the same request; otherwise the key is being reused.
-fn same_request(
-    earlier: Action,
-    target_type: DeviceKind,
-    target_id: &str,
-    kind: ActionKind,
-    target_state: TargetState,
-) -> Result<Action, EngineError> {
-    if earlier.target_type == target_type
-        && earlier.target_id == target_id
-        && earlier.kind == kind
-        && earlier.target_state == target_state
-    {
-        Ok(earlier)
-    } else {
-        Err(EngineError::IdempotencyKeyReused)
+    /// Starts the poller, the token refresher and the action runner.
+    pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
+        vec![
+            tokio::spawn(poller::run(self.clone(), shutdown.clone())),
+            tokio::spawn(credentials::run_refresher(self.clone(), shutdown.clone())),
+            tokio::spawn(actions::run(self.clone(), shutdown)),
+        ]
     }
 }

@@ -15,7 +15,7 @@ use coupler_core::{
     time, Action, ActionKind, ActionState, Charger, ChargerId, Client, ClientId, DeviceKind, FailureType, OcppIdentity,
     Store, UserId,
 };
-use coupler_engine::{Engine, EngineConfig};
+use coupler_engine::{ChargerEngine as Engine, ChargerEngineConfig as EngineConfig};
 use coupler_store::testing::TestDatabase;
 
 /// The charger side of a restart: connected, and any command sent to it is recorded, because a

@@ -698,3 +698,790 @@ async fn deleting_a_user_deletes_its_chargers_and_their_sessions(store: Arc<dyn 
     // The identity is free again.
     registered_charger(&store, &c.id, "alice", "CP-1").await;
 }
+
+/// Vehicles, vendor accounts, link sessions and interventions.
+mod vehicles {
+    use std::sync::Arc;
+
+    use chrono::Duration;
+    use coupler_core::account::{SealedToken, SealedTokens, Secret, TokenSet, VendorAccountId};
+    use coupler_core::capability::{ModelCapabilities, Scope};
+    use coupler_core::intervention::Intervention;
+    use coupler_core::link::{LinkCompletion, LinkSession, LinkSessionId, LinkStatus, LinkedAccount, LINK_TTL};
+    use coupler_core::page::{Cursor, PageRequest};
+    use coupler_core::polling::PollPolicy;
+    use coupler_core::secret::{generate_secret, hash_secret, Cipher, SecretKey};
+    use coupler_core::vehicle::{ChargeState, PowerDeliveryState, VehicleInformation, VehicleSnapshot, VendorVehicle};
+    use coupler_core::{time, ClientId, Store, StoreError, VehicleId, Vendor};
+
+    use super::{stored_client, user};
+
+    on_both_backends!(
+        a_link_session_is_found_by_its_token_and_its_state,
+        a_link_session_needs_an_existing_user,
+        completing_a_link_stores_the_account_with_sealed_tokens_and_its_vehicles,
+        a_link_session_completes_once_and_a_replay_writes_nothing,
+        an_expired_link_session_can_neither_begin_nor_complete,
+        a_failed_link_session_is_over,
+        relinking_keeps_vehicle_ids_drops_vanished_vehicles_and_resolves_the_intervention,
+        a_client_never_sees_another_clients_vehicles_accounts_or_interventions,
+        vehicles_page_newest_first_and_can_be_narrowed_to_one_user,
+        a_refresh_hint_brings_the_next_read_forward_unless_the_maker_asked_to_wait,
+        a_due_vehicle_is_claimed_by_one_poller_until_its_poll_is_saved,
+        a_saved_poll_updates_state_and_keeps_what_the_read_did_not_bring,
+        tokens_are_replaced_only_over_the_version_the_refresh_started_from,
+        only_one_holder_may_refresh_an_accounts_tokens_at_a_time,
+        invalidating_an_account_raises_one_intervention_and_makes_its_vehicles_unreachable,
+        deleting_a_vendor_account_removes_its_vehicles_and_interventions,
+        deleting_a_user_removes_its_accounts_vehicles_and_link_sessions,
+    );
+
+    fn cipher() -> Cipher {
+        Cipher::new(&SecretKey::generate())
+    }
+
+    fn vendor(name: &str) -> Vendor {
+        Vendor::parse(name).unwrap()
+    }
+
+    fn session(client: &ClientId, user_id: &str, token: &str) -> LinkSession {
+        let now = time::now();
+        LinkSession {
+            id: LinkSessionId::generate(),
+            client_id: client.clone(),
+            user_id: user(user_id),
+            token_hash: hash_secret(token),
+            vendor: None,
+            scopes: vec![Scope::ReadData, Scope::ControlCharging],
+            redirect_uri: "https://app.example/done".into(),
+            language: "en-US".into(),
+            status: LinkStatus::Created,
+            chosen_vendor: None,
+            state_hash: None,
+            pkce_verifier: None,
+            error: None,
+            created_at: now,
+            expires_at: now + LINK_TTL,
+            finished_at: None,
+        }
+    }
+
+    fn listed(id: &str) -> VendorVehicle {
+        VendorVehicle {
+            vendor_vehicle_id: id.into(),
+            information: VehicleInformation {
+                vin: Some(format!("VIN-{id}")),
+                brand: Some("Aurora".into()),
+                model: Some("A1".into()),
+                year: Some(2024),
+                display_name: Some(format!("Car {id}")),
+            },
+            capabilities: ModelCapabilities::full(),
+            meta: serde_json::json!({"slot": id}),
+        }
+    }
+
+    fn tokens(cipher: &Cipher, access: &str) -> SealedTokens {
+        SealedTokens::seal(
+            cipher,
+            &TokenSet {
+                access_token: Secret::new(access),
+                refresh_token: Some(Secret::new(format!("refresh-of-{access}"))),
+                expires_at: Some(time::now() + Duration::hours(1)),
+            },
+        )
+    }
+
+    /// A user with a session that reached the maker's sign-in.
+    async fn authorizing(store: &Arc<dyn Store>, client: &ClientId, user_id: &str, state: &str) -> LinkSession {
+        store.upsert_user(client, &user(user_id)).await.unwrap();
+        let s = session(client, user_id, &generate_secret());
+        store.insert_link_session(&s).await.unwrap();
+        let began = store
+            .begin_authorization(
+                &s.id,
+                &vendor("SIM_AURORA"),
+                &hash_secret(state),
+                &SealedToken::from_stored("sealed-verifier"),
+                time::now(),
+            )
+            .await
+            .unwrap();
+        assert!(began);
+        s
+    }
+
+    fn completion(s: &LinkSession, cipher: &Cipher, access: &str, vehicles: &[&str]) -> LinkCompletion {
+        LinkCompletion {
+            session_id: s.id.clone(),
+            client_id: s.client_id.clone(),
+            user_id: s.user_id.clone(),
+            vendor: vendor("SIM_AURORA"),
+            scopes: s.scopes.clone(),
+            tokens: tokens(cipher, access),
+            account_meta: serde_json::json!({"region": "eu"}),
+            vehicles: vehicles.iter().map(|v| listed(v)).collect(),
+            now: time::now(),
+        }
+    }
+
+    /// A user with a linked account holding `vehicles`.
+    async fn linked(store: &Arc<dyn Store>, client: &ClientId, user_id: &str, vehicles: &[&str]) -> LinkedAccount {
+        let s = authorizing(store, client, user_id, &generate_secret()).await;
+        store
+            .complete_link(&completion(&s, &cipher(), "access", vehicles))
+            .await
+            .unwrap()
+            .expect("the session was waiting")
+    }
+
+    fn relink_intervention(store_account: &coupler_core::account::VendorAccount) -> Intervention {
+        Intervention::relink_needed(
+            store_account.client_id.clone(),
+            store_account.user_id.clone(),
+            store_account.id.clone(),
+            store_account.vendor.clone(),
+            "the refresh token was refused",
+            time::now(),
+        )
+    }
+
+    async fn a_link_session_is_found_by_its_token_and_its_state(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        store.upsert_user(&c.id, &user("alice")).await.unwrap();
+        let s = session(&c.id, "alice", "token-1");
+        store.insert_link_session(&s).await.unwrap();
+        assert_eq!(
+            store.get_link_session_by_token(&hash_secret("token-1")).await.unwrap(),
+            Some(s.clone())
+        );
+        assert_eq!(
+            store.get_link_session_by_token(&hash_secret("other")).await.unwrap(),
+            None
+        );
+
+        let now = time::now();
+        assert!(store
+            .begin_authorization(
+                &s.id,
+                &vendor("TESLA"),
+                &hash_secret("state-1"),
+                &SealedToken::from_stored("v"),
+                now
+            )
+            .await
+            .unwrap());
+        // Opening the page again starts over with a new state; the old one no longer matches.
+        assert!(store
+            .begin_authorization(
+                &s.id,
+                &vendor("TESLA"),
+                &hash_secret("state-2"),
+                &SealedToken::from_stored("w"),
+                now
+            )
+            .await
+            .unwrap());
+        assert_eq!(
+            store.get_link_session_by_state(&hash_secret("state-1")).await.unwrap(),
+            None
+        );
+        let found = store
+            .get_link_session_by_state(&hash_secret("state-2"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.status, LinkStatus::Authorizing);
+        assert_eq!(found.chosen_vendor, Some(vendor("TESLA")));
+        assert_eq!(found.pkce_verifier.unwrap().as_stored(), "w");
+    }
+
+    async fn a_link_session_needs_an_existing_user(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let err = store
+            .insert_link_session(&session(&c.id, "nobody", "t"))
+            .await
+            .expect_err("no such user");
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    }
+
+    async fn completing_a_link_stores_the_account_with_sealed_tokens_and_its_vehicles(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let s = authorizing(&store, &c.id, "alice", "st").await;
+        let cipher = cipher();
+        let linked = store
+            .complete_link(&completion(&s, &cipher, "access-secret", &["v1", "v2"]))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!linked.relinked);
+        assert_eq!(linked.vehicle_ids.len(), 2);
+
+        let account = store
+            .get_vendor_account(&c.id, &linked.account_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(account.is_valid);
+        assert_eq!(account.vendor, vendor("SIM_AURORA"));
+        assert_eq!(account.scopes, vec![Scope::ReadData, Scope::ControlCharging]);
+        assert_eq!(account.meta, serde_json::json!({"region": "eu"}));
+        assert!(!account.tokens.access_token.as_stored().contains("access-secret"));
+        assert_eq!(
+            account.tokens.access_token.open(&cipher).unwrap().expose(),
+            "access-secret"
+        );
+        assert_eq!(
+            store.list_vendor_accounts(&c.id, &user("alice")).await.unwrap(),
+            vec![account.clone()]
+        );
+
+        let vehicle = store.get_vehicle(&c.id, &linked.vehicle_ids[0]).await.unwrap().unwrap();
+        assert_eq!(vehicle.vendor_vehicle_id, "v1");
+        assert_eq!(vehicle.user_id, user("alice"));
+        assert_eq!(vehicle.information.vin.as_deref(), Some("VIN-v1"));
+        assert_eq!(vehicle.model_capabilities, ModelCapabilities::full());
+        assert_eq!(vehicle.vendor_meta, serde_json::json!({"slot": "v1"}));
+        assert_eq!(vehicle.charge_state, ChargeState::default());
+        assert!(vehicle.account_valid);
+        assert_eq!(vehicle.scopes, account.scopes);
+        assert!(vehicle.last_seen.is_some(), "lastSeen starts at the link");
+        assert_eq!(vehicle.is_reachable, None, "unknown until the first read");
+        assert!(vehicle.poll.requested, "a first read is due at once");
+
+        let ended = store
+            .get_link_session_by_state(&hash_secret("st"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ended.status, LinkStatus::Completed);
+        assert_eq!(ended.pkce_verifier, None, "the verifier is dropped once used");
+    }
+
+    async fn a_link_session_completes_once_and_a_replay_writes_nothing(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let s = authorizing(&store, &c.id, "alice", "st").await;
+        let cipher = cipher();
+        store
+            .complete_link(&completion(&s, &cipher, "first", &["v1"]))
+            .await
+            .unwrap()
+            .unwrap();
+        let replay = store
+            .complete_link(&completion(&s, &cipher, "second", &["v1", "v9"]))
+            .await
+            .unwrap();
+        assert_eq!(replay, None);
+        let accounts = store.list_vendor_accounts(&c.id, &user("alice")).await.unwrap();
+        assert_eq!(accounts.len(), 1);
+        assert_eq!(accounts[0].tokens.access_token.open(&cipher).unwrap().expose(), "first");
+        let vehicles = store.list_vehicles(&c.id, None, &PageRequest::first(50)).await.unwrap();
+        assert_eq!(vehicles.items.len(), 1, "the replay added no vehicle");
+    }
+
+    async fn an_expired_link_session_can_neither_begin_nor_complete(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let s = authorizing(&store, &c.id, "alice", "st").await;
+        let later = s.expires_at + Duration::seconds(1);
+        assert!(!store
+            .begin_authorization(
+                &s.id,
+                &vendor("TESLA"),
+                &hash_secret("x"),
+                &SealedToken::from_stored("v"),
+                later
+            )
+            .await
+            .unwrap());
+        let mut late = completion(&s, &cipher(), "a", &["v1"]);
+        late.now = later;
+        assert_eq!(store.complete_link(&late).await.unwrap(), None);
+        assert!(store
+            .list_vendor_accounts(&c.id, &user("alice"))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    async fn a_failed_link_session_is_over(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let s = authorizing(&store, &c.id, "alice", "st").await;
+        assert!(store
+            .fail_link_session(&s.id, "access_denied", time::now())
+            .await
+            .unwrap());
+        assert!(
+            !store.fail_link_session(&s.id, "expired", time::now()).await.unwrap(),
+            "only once"
+        );
+        let ended = store
+            .get_link_session_by_state(&hash_secret("st"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ended.status, LinkStatus::Failed);
+        assert_eq!(ended.error.as_deref(), Some("access_denied"));
+        assert!(ended.finished_at.is_some());
+        assert_eq!(
+            store
+                .complete_link(&completion(&s, &cipher(), "a", &["v1"]))
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(!store
+            .begin_authorization(
+                &s.id,
+                &vendor("TESLA"),
+                &hash_secret("x"),
+                &SealedToken::from_stored("v"),
+                time::now()
+            )
+            .await
+            .unwrap());
+    }
+
+    async fn relinking_keeps_vehicle_ids_drops_vanished_vehicles_and_resolves_the_intervention(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let first = linked(&store, &c.id, "alice", &["v1", "v2"]).await;
+        let account = store
+            .get_vendor_account(&c.id, &first.account_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(store.invalidate_account(&relink_intervention(&account)).await.unwrap());
+
+        let s = authorizing(&store, &c.id, "alice", "again").await;
+        let cipher = cipher();
+        let second = store
+            .complete_link(&completion(&s, &cipher, "new-access", &["v2", "v3"]))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(second.relinked);
+        assert_eq!(second.account_id, first.account_id, "the same account");
+        assert_eq!(second.vehicle_ids[0], first.vehicle_ids[1], "v2 keeps its id");
+        assert_eq!(
+            store.get_vehicle(&c.id, &first.vehicle_ids[0]).await.unwrap(),
+            None,
+            "v1 is gone"
+        );
+
+        let account = store
+            .get_vendor_account(&c.id, &first.account_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(account.is_valid);
+        assert_eq!(account.intervention_id, None);
+        assert!(account.token_version > 1);
+        assert_eq!(
+            account.tokens.access_token.open(&cipher).unwrap().expose(),
+            "new-access"
+        );
+        let open = store
+            .list_interventions(&c.id, false, &PageRequest::first(50))
+            .await
+            .unwrap();
+        assert!(open.items.is_empty(), "the intervention is resolved");
+        let all = store
+            .list_interventions(&c.id, true, &PageRequest::first(50))
+            .await
+            .unwrap();
+        assert_eq!(all.items.len(), 1);
+        assert!(all.items[0].resolved_at.is_some());
+    }
+
+    async fn a_client_never_sees_another_clients_vehicles_accounts_or_interventions(store: Arc<dyn Store>) {
+        let owner = stored_client(&store, "owner").await;
+        let other = stored_client(&store, "other").await;
+        let linked = linked(&store, &owner.id, "alice", &["v1"]).await;
+        let account = store
+            .get_vendor_account(&owner.id, &linked.account_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let intervention = relink_intervention(&account);
+        store.invalidate_account(&intervention).await.unwrap();
+        store.upsert_user(&other.id, &user("alice")).await.unwrap();
+
+        let vehicle = &linked.vehicle_ids[0];
+        assert_eq!(store.get_vehicle(&other.id, vehicle).await.unwrap(), None);
+        assert!(!store.request_vehicle_poll(&other.id, vehicle).await.unwrap());
+        assert!(store
+            .list_vehicles(&other.id, None, &PageRequest::first(50))
+            .await
+            .unwrap()
+            .items
+            .is_empty());
+        assert!(store
+            .list_vehicles(&other.id, Some(&user("alice")), &PageRequest::first(50))
+            .await
+            .unwrap()
+            .items
+            .is_empty());
+        assert_eq!(
+            store.get_vendor_account(&other.id, &linked.account_id).await.unwrap(),
+            None
+        );
+        assert!(store
+            .list_vendor_accounts(&other.id, &user("alice"))
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(!store
+            .delete_vendor_account(&other.id, &user("alice"), &vendor("SIM_AURORA"))
+            .await
+            .unwrap());
+        assert!(!store
+            .claim_token_refresh(&other.id, &linked.account_id, time::now(), time::now())
+            .await
+            .unwrap());
+        assert_eq!(store.get_intervention(&other.id, &intervention.id).await.unwrap(), None);
+        assert!(store
+            .list_interventions(&other.id, true, &PageRequest::first(50))
+            .await
+            .unwrap()
+            .items
+            .is_empty());
+        assert!(
+            store.get_vehicle(&owner.id, vehicle).await.unwrap().is_some(),
+            "still there for its owner"
+        );
+    }
+
+    async fn vehicles_page_newest_first_and_can_be_narrowed_to_one_user(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let alice = linked(&store, &c.id, "alice", &["a1", "a2", "a3"]).await;
+        let bob = linked(&store, &c.id, "bob", &["b1"]).await;
+        let ids = |page: &coupler_core::Page<coupler_core::Vehicle>| {
+            page.items
+                .iter()
+                .map(|v| v.vendor_vehicle_id.clone())
+                .collect::<Vec<_>>()
+        };
+        let everyone = store.list_vehicles(&c.id, None, &PageRequest::first(50)).await.unwrap();
+        assert_eq!(ids(&everyone), ["b1", "a3", "a2", "a1"]);
+
+        let first = store
+            .list_vehicles(&c.id, Some(&user("alice")), &PageRequest::first(2))
+            .await
+            .unwrap();
+        assert_eq!(ids(&first), ["a3", "a2"]);
+        let second = store
+            .list_vehicles(
+                &c.id,
+                Some(&user("alice")),
+                &PageRequest {
+                    size: 2,
+                    cursor: Some(Cursor::After(first.after.clone().unwrap())),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(ids(&second), ["a1"]);
+        assert_eq!(second.after, None);
+        let back = store
+            .list_vehicles(
+                &c.id,
+                Some(&user("alice")),
+                &PageRequest {
+                    size: 2,
+                    cursor: Some(Cursor::Before(second.before.clone().unwrap())),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(ids(&back), ["a3", "a2"]);
+        assert_eq!(alice.vehicle_ids.len(), 3);
+        assert_eq!(bob.vehicle_ids.len(), 1);
+    }
+
+    /// Saves a poll that puts the next read `wait` away, held (or not) against on-demand reads.
+    async fn schedule(store: &Arc<dyn Store>, client: &ClientId, id: &VehicleId, wait: Duration, hold: bool) {
+        let vehicle = store.get_vehicle(client, id).await.unwrap().unwrap();
+        let mut poll = vehicle.poll.clone();
+        poll.next_poll_at = time::now() + wait;
+        poll.not_before = hold.then_some(poll.next_poll_at);
+        poll.requested = false;
+        let update = coupler_core::polling::PollUpdate {
+            charge_state: None,
+            location: None,
+            last_seen: None,
+            is_reachable: None,
+            poll,
+        };
+        assert!(store.save_poll(client, id, &update).await.unwrap());
+    }
+
+    async fn a_refresh_hint_brings_the_next_read_forward_unless_the_maker_asked_to_wait(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let linked = linked(&store, &c.id, "alice", &["v1", "v2"]).await;
+        let (free, held) = (&linked.vehicle_ids[0], &linked.vehicle_ids[1]);
+        schedule(&store, &c.id, free, Duration::hours(1), false).await;
+        schedule(&store, &c.id, held, Duration::hours(1), true).await;
+
+        assert!(store.request_vehicle_poll(&c.id, free).await.unwrap());
+        assert!(store.request_vehicle_poll(&c.id, held).await.unwrap());
+        assert!(!store
+            .request_vehicle_poll(&c.id, &VehicleId::new("nope"))
+            .await
+            .unwrap());
+
+        let free = store.get_vehicle(&c.id, free).await.unwrap().unwrap();
+        assert!(free.poll.requested);
+        assert!(free.poll.next_poll_at <= time::now());
+        let held = store.get_vehicle(&c.id, held).await.unwrap().unwrap();
+        assert!(held.poll.requested);
+        assert!(
+            held.poll.next_poll_at > time::now() + Duration::minutes(59),
+            "a maker's Retry-After outranks a hint"
+        );
+    }
+
+    async fn a_due_vehicle_is_claimed_by_one_poller_until_its_poll_is_saved(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let linked = linked(&store, &c.id, "alice", &["v1", "v2"]).await;
+        schedule(&store, &c.id, &linked.vehicle_ids[1], Duration::hours(1), false).await;
+        let now = time::now();
+        let lease = now + Duration::minutes(1);
+
+        let claimed = store.claim_due_vehicles(now, lease, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1, "only the due vehicle");
+        assert_eq!(claimed[0].id, linked.vehicle_ids[0]);
+        assert!(
+            store.claim_due_vehicles(now, lease, 10).await.unwrap().is_empty(),
+            "a second poller gets nothing while the lease runs"
+        );
+        assert_eq!(
+            store
+                .claim_due_vehicles(lease, lease + Duration::minutes(1), 10)
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "an expired lease (a crashed poller) frees the vehicle"
+        );
+
+        // Saving the poll releases the lease.
+        schedule(&store, &c.id, &linked.vehicle_ids[0], Duration::seconds(-1), false).await;
+        assert_eq!(store.claim_due_vehicles(time::now(), lease, 10).await.unwrap().len(), 1);
+
+        // Vehicles on an invalid account are not polled.
+        schedule(&store, &c.id, &linked.vehicle_ids[0], Duration::seconds(-1), false).await;
+        let account = store
+            .get_vendor_account(&c.id, &linked.account_id)
+            .await
+            .unwrap()
+            .unwrap();
+        store.invalidate_account(&relink_intervention(&account)).await.unwrap();
+        assert!(store
+            .claim_due_vehicles(time::now(), lease, 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    async fn a_saved_poll_updates_state_and_keeps_what_the_read_did_not_bring(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let linked = linked(&store, &c.id, "alice", &["v1"]).await;
+        let id = &linked.vehicle_ids[0];
+        let before = store.get_vehicle(&c.id, id).await.unwrap().unwrap();
+        let policy = PollPolicy::default();
+        let now = time::now();
+        let read = Ok(VehicleSnapshot {
+            charge_state: ChargeState {
+                battery_level: Some(61.0),
+                power_delivery_state: Some(PowerDeliveryState::Charging),
+                charge_rate: Some(11.0),
+                ..ChargeState::default()
+            },
+            location: Some(coupler_core::vehicle::Location {
+                latitude: Some(59.9),
+                longitude: Some(10.7),
+                last_updated: None,
+            }),
+        });
+        let update = policy.after_read(&before.charge_state, &before.poll, &read, now);
+        assert!(store.save_poll(&c.id, id, &update).await.unwrap());
+        let after = store.get_vehicle(&c.id, id).await.unwrap().unwrap();
+        assert_eq!(after.charge_state.battery_level, Some(61.0));
+        assert_eq!(after.charge_state.is_charging, Some(true));
+        assert_eq!(after.location.latitude, Some(59.9));
+        assert_eq!(after.last_seen, Some(now));
+        assert_eq!(after.is_reachable, Some(true));
+        assert_eq!(after.poll, update.poll);
+
+        // A sleeping car: unreachable, but what was read before stays.
+        let asleep = policy.after_read(
+            &after.charge_state,
+            &after.poll,
+            &Err(coupler_core::AdapterError::Asleep("408".into())),
+            now + Duration::minutes(5),
+        );
+        store.save_poll(&c.id, id, &asleep).await.unwrap();
+        let slept = store.get_vehicle(&c.id, id).await.unwrap().unwrap();
+        assert_eq!(slept.is_reachable, Some(false));
+        assert_eq!(slept.charge_state, after.charge_state);
+        assert_eq!(slept.location, after.location);
+        assert_eq!(slept.last_seen, Some(now), "lastSeen is the last live data");
+        assert!(!store.save_poll(&c.id, &VehicleId::new("nope"), &asleep).await.unwrap());
+    }
+
+    async fn tokens_are_replaced_only_over_the_version_the_refresh_started_from(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let linked = linked(&store, &c.id, "alice", &["v1"]).await;
+        let account = store
+            .get_vendor_account(&c.id, &linked.account_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let cipher = cipher();
+        let new = tokens(&cipher, "refreshed");
+        assert!(store
+            .replace_tokens(&c.id, &account.id, account.token_version, &new, time::now())
+            .await
+            .unwrap());
+        assert!(
+            !store
+                .replace_tokens(
+                    &c.id,
+                    &account.id,
+                    account.token_version,
+                    &tokens(&cipher, "stale"),
+                    time::now()
+                )
+                .await
+                .unwrap(),
+            "a refresh that started from old tokens cannot overwrite newer ones"
+        );
+        let stored = store.get_vendor_account(&c.id, &account.id).await.unwrap().unwrap();
+        assert_eq!(stored.token_version, account.token_version + 1);
+        assert_eq!(stored.tokens, new, "access and refresh token were replaced together");
+        assert!(!store
+            .replace_tokens(&c.id, &VendorAccountId::new("nope"), 1, &new, time::now())
+            .await
+            .unwrap());
+    }
+
+    async fn only_one_holder_may_refresh_an_accounts_tokens_at_a_time(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let linked = linked(&store, &c.id, "alice", &["v1"]).await;
+        let id = &linked.account_id;
+        let now = time::now();
+        let soon = now + Duration::hours(2);
+        let due = store.accounts_due_for_refresh(soon, now, 10).await.unwrap();
+        assert_eq!(due.len(), 1, "expires within the window");
+        assert!(store.accounts_due_for_refresh(now, now, 10).await.unwrap().is_empty());
+
+        let lease = now + Duration::seconds(60);
+        assert!(store.claim_token_refresh(&c.id, id, now, lease).await.unwrap());
+        assert!(!store.claim_token_refresh(&c.id, id, now, lease).await.unwrap());
+        assert!(
+            store.accounts_due_for_refresh(soon, now, 10).await.unwrap().is_empty(),
+            "a leased account is not offered to another refresher"
+        );
+        assert!(
+            store
+                .claim_token_refresh(&c.id, id, lease, lease + Duration::seconds(60))
+                .await
+                .unwrap(),
+            "an expired lease can be taken over"
+        );
+        store.release_token_refresh(&c.id, id).await.unwrap();
+        assert!(store.claim_token_refresh(&c.id, id, now, lease).await.unwrap());
+    }
+
+    async fn invalidating_an_account_raises_one_intervention_and_makes_its_vehicles_unreachable(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let linked = linked(&store, &c.id, "alice", &["v1", "v2"]).await;
+        let account = store
+            .get_vendor_account(&c.id, &linked.account_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let first = relink_intervention(&account);
+        assert!(store.invalidate_account(&first).await.unwrap());
+        assert!(
+            !store.invalidate_account(&relink_intervention(&account)).await.unwrap(),
+            "a second refusal raises no second intervention"
+        );
+
+        let account = store
+            .get_vendor_account(&c.id, &linked.account_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!account.is_valid);
+        assert_eq!(account.intervention_id, Some(first.id.clone()));
+        for id in &linked.vehicle_ids {
+            let vehicle = store.get_vehicle(&c.id, id).await.unwrap().unwrap();
+            assert_eq!(vehicle.is_reachable, Some(false));
+            assert!(!vehicle.account_valid);
+            assert_eq!(vehicle.account_intervention, Some(first.id.clone()));
+        }
+        let open = store
+            .list_interventions(&c.id, false, &PageRequest::first(50))
+            .await
+            .unwrap();
+        assert_eq!(open.items, vec![first.clone()]);
+        assert_eq!(store.get_intervention(&c.id, &first.id).await.unwrap(), Some(first));
+        assert!(
+            store
+                .accounts_due_for_refresh(time::now() + Duration::days(1), time::now(), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "an invalid account is not refreshed"
+        );
+    }
+
+    async fn deleting_a_vendor_account_removes_its_vehicles_and_interventions(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let linked = linked(&store, &c.id, "alice", &["v1"]).await;
+        let account = store
+            .get_vendor_account(&c.id, &linked.account_id)
+            .await
+            .unwrap()
+            .unwrap();
+        store.invalidate_account(&relink_intervention(&account)).await.unwrap();
+
+        assert!(store
+            .delete_vendor_account(&c.id, &user("alice"), &vendor("SIM_AURORA"))
+            .await
+            .unwrap());
+        assert!(!store
+            .delete_vendor_account(&c.id, &user("alice"), &vendor("SIM_AURORA"))
+            .await
+            .unwrap());
+        assert_eq!(store.get_vehicle(&c.id, &linked.vehicle_ids[0]).await.unwrap(), None);
+        assert!(store
+            .list_interventions(&c.id, true, &PageRequest::first(50))
+            .await
+            .unwrap()
+            .items
+            .is_empty());
+        assert!(
+            store.get_user(&c.id, &user("alice")).await.unwrap().is_some(),
+            "the user stays"
+        );
+    }
+
+    async fn deleting_a_user_removes_its_accounts_vehicles_and_link_sessions(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let linked = linked(&store, &c.id, "alice", &["v1"]).await;
+        let pending = session(&c.id, "alice", "pending-token");
+        store.insert_link_session(&pending).await.unwrap();
+
+        assert!(store.delete_user(&c.id, &user("alice")).await.unwrap());
+        assert_eq!(store.get_vehicle(&c.id, &linked.vehicle_ids[0]).await.unwrap(), None);
+        assert_eq!(store.get_vendor_account(&c.id, &linked.account_id).await.unwrap(), None);
+        assert_eq!(
+            store
+                .get_link_session_by_token(&hash_secret("pending-token"))
+                .await
+                .unwrap(),
+            None
+        );
+    }
+}

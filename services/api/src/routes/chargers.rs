@@ -572,7 +572,7 @@ pub async fn delete_charger(
     if !state.store.delete_charger(&caller.client_id, &id).await? {
         return Err(no_charger(&id));
     }
-    state.engine.chargers().disconnect(&id).await;
+    state.chargers.control().disconnect(&id).await;
     tracing::info!(charger_id = %id, "charger deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -625,10 +625,10 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Api
 }
 
 /// Settles the engine's refusal as an API error.
-fn engine_error(e: coupler_engine::EngineError) -> ApiError {
+fn engine_error(e: coupler_engine::ChargerActionError) -> ApiError {
     match e {
-        coupler_engine::EngineError::Store(e) => e.into(),
-        coupler_engine::EngineError::IdempotencyKeyReused => ApiError::new(
+        coupler_engine::ChargerActionError::Store(e) => e.into(),
+        coupler_engine::ChargerActionError::IdempotencyKeyReused => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency-key-reused",
             e.to_string(),
@@ -674,7 +674,7 @@ pub async fn charge(
     let key = idempotency_key(&headers)?;
     let charger = owned_charger(&state, &caller, &id).await?;
     let action = state
-        .engine
+        .chargers
         .charger_action(&caller.client_id, &charger, kind, TargetState::charging(on), key)
         .await
         .map_err(engine_error)?;
@@ -715,7 +715,7 @@ pub async fn set_max_current(
     let key = idempotency_key(&headers)?;
     let charger = owned_charger(&state, &caller, &id).await?;
     let action = state
-        .engine
+        .chargers
         .charger_action(
             &caller.client_id,
             &charger,

@@ -2,9 +2,13 @@
 
 pub mod actions;
 pub mod chargers;
+pub mod interventions;
+pub mod link_pages;
+pub mod linking;
 pub mod oauth;
 pub mod ops;
 pub mod users;
+pub mod vehicles;
 
 /// Security requirement shared by every tenant-scoped route: a bearer token from `/oauth/token`.
 /// (`#[utoipa::path]` needs the literal; keep the two in step.)

@@ -116,7 +116,7 @@ pub async fn put_user(
         tracing::info!("user created");
     }
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, ApiJson(user.into())))
+    Ok((status, ApiJson(with_vendors(&state, &caller, user).await?)))
 }
 
 /// Reads one user.
@@ -143,7 +143,7 @@ pub async fn get_user(
         .get_user(&caller.client_id, &id)
         .await?
         .ok_or_else(|| no_user(&id))?;
-    Ok(ApiJson(user.into()))
+    Ok(ApiJson(with_vendors(&state, &caller, user).await?))
 }
 
 /// Deletes a user and everything that belongs to it.
@@ -190,13 +190,32 @@ pub async fn list_users(
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<UserPage>, ApiError> {
     let page = state.store.list_users(&caller.client_id, &query.parse()?).await?;
+    let mut data = Vec::with_capacity(page.items.len());
+    for user in page.items {
+        data.push(with_vendors(&state, &caller, user).await?);
+    }
     Ok(ApiJson(UserPage {
-        data: page.items.into_iter().map(Into::into).collect(),
+        data,
         pagination: Pagination {
             after: page.after.map(|k| k.encode()),
             before: page.before.map(|k| k.encode()),
         },
     }))
+}
+
+/// The user with the vendor accounts it has linked.
+async fn with_vendors(state: &AppState, caller: &Caller, user: User) -> Result<UserResponse, ApiError> {
+    let accounts = state.store.list_vendor_accounts(&caller.client_id, &user.id).await?;
+    let mut response = UserResponse::from(user);
+    response.linked_vendors = accounts
+        .into_iter()
+        .map(|a| LinkedVendor {
+            vendor: a.vendor.as_str().to_owned(),
+            vendor_type: "vehicle".to_owned(),
+            is_valid: a.is_valid,
+        })
+        .collect();
+    Ok(response)
 }
 
 fn no_user(id: &UserId) -> ApiError {
