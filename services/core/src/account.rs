@@ -6,7 +6,6 @@
 //! store never sees a token in clear.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::capability::Scope;
 use crate::client::ClientId;
@@ -103,33 +102,10 @@ impl SealedTokens {
     }
 }
 
-/// A vendor account's identifier.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct VendorAccountId(String);
-
-impl VendorAccountId {
-    /// A fresh, time-ordered identifier.
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7().to_string())
-    }
-
-    /// Wraps an identifier read from storage.
-    pub fn new(raw: impl Into<String>) -> Self {
-        Self(raw.into())
-    }
-
-    /// The identifier as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for VendorAccountId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::id::time_ordered_id!(
+    /// A vendor account's identifier.
+    VendorAccountId
+);
 
 /// A user's linked account at one vendor. A user has at most one account per vendor; linking again
 /// replaces its tokens (re-linking).

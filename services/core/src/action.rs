@@ -10,33 +10,10 @@ use serde::{Deserialize, Serialize};
 use crate::client::ClientId;
 use crate::user::UserId;
 
-/// An action's identifier.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ActionId(String);
-
-impl ActionId {
-    /// A fresh, time-ordered identifier.
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7().to_string())
-    }
-
-    /// Wraps an identifier read from storage or a URL.
-    pub fn new(raw: impl Into<String>) -> Self {
-        Self(raw.into())
-    }
-
-    /// The identifier as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for ActionId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::id::time_ordered_id!(
+    /// An action's identifier.
+    ActionId
+);
 
 /// What kind of device an action targets, or an attempt went through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

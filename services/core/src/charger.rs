@@ -7,33 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::client::ClientId;
 use crate::user::UserId;
 
-/// A charger's identifier in the API.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ChargerId(String);
-
-impl ChargerId {
-    /// A fresh, time-ordered identifier.
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7().to_string())
-    }
-
-    /// Wraps an identifier read from storage or a URL.
-    pub fn new(raw: impl Into<String>) -> Self {
-        Self(raw.into())
-    }
-
-    /// The identifier as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for ChargerId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::id::time_ordered_id!(
+    /// A charger's identifier in the API.
+    ChargerId
+);
 
 /// The identity a charge point connects with: the last segment of its OCPP URL, and its HTTP Basic
 /// user name.

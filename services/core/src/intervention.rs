@@ -9,33 +9,10 @@ use crate::client::ClientId;
 use crate::user::UserId;
 use crate::vehicle::Vendor;
 
-/// An intervention's identifier.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct InterventionId(String);
-
-impl InterventionId {
-    /// A fresh, time-ordered identifier.
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7().to_string())
-    }
-
-    /// Wraps an identifier read from storage.
-    pub fn new(raw: impl Into<String>) -> Self {
-        Self(raw.into())
-    }
-
-    /// The identifier as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for InterventionId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::id::time_ordered_id!(
+    /// An intervention's identifier.
+    InterventionId
+);
 
 /// What the user must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ pub mod capability;
 pub mod charger;
 pub mod client;
 pub mod control;
+mod id;
 pub mod intervention;
 pub mod link;
 pub mod page;

@@ -10,7 +10,6 @@
 //! sealed, so a database read does not let anyone complete someone else's link.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::account::{SealedToken, SealedTokens, VendorAccountId};
@@ -23,27 +22,10 @@ use crate::vehicle::{VehicleId, Vendor, VendorVehicle};
 /// How long a link session can be used.
 pub const LINK_TTL: chrono::Duration = chrono::Duration::hours(24);
 
-/// A link session's identifier.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct LinkSessionId(String);
-
-impl LinkSessionId {
-    /// A fresh identifier.
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7().to_string())
-    }
-
-    /// Wraps an identifier read from storage.
-    pub fn new(raw: impl Into<String>) -> Self {
-        Self(raw.into())
-    }
-
-    /// The identifier as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+crate::id::time_ordered_id!(
+    /// A link session's identifier.
+    LinkSessionId
+);
 
 /// Where a link session is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

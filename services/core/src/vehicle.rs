@@ -9,33 +9,10 @@ use crate::capability::{ModelCapabilities, Scope};
 use crate::client::ClientId;
 use crate::user::UserId;
 
-/// A vehicle's identifier in Coupler.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct VehicleId(String);
-
-impl VehicleId {
-    /// A fresh, time-ordered identifier.
-    pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7().to_string())
-    }
-
-    /// Wraps an identifier read from storage or a URL; an unknown one simply matches no vehicle.
-    pub fn new(raw: impl Into<String>) -> Self {
-        Self(raw.into())
-    }
-
-    /// The identifier as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for VehicleId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::id::time_ordered_id!(
+    /// A vehicle's identifier in Coupler.
+    VehicleId
+);
 
 /// A vendor: one maker's cloud (or aggregator) that Coupler has an adapter for, such as `TESLA`.
 ///
@@ -76,53 +53,12 @@ impl std::fmt::Display for Vendor {
     }
 }
 
-/// Whether a vehicle is plugged in and what the power is doing, with the same values as the anchors
-/// (Enode) so apps can switch to Coupler without a new mapping.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum PowerDeliveryState {
-    /// Not known: the maker did not say, or said something Coupler cannot read.
-    #[serde(rename = "UNKNOWN")]
-    Unknown,
-    /// No cable.
-    #[serde(rename = "UNPLUGGED")]
-    Unplugged,
-    /// Plugged in, expected to start charging shortly.
-    #[serde(rename = "PLUGGED_IN:INITIALIZING")]
-    Initializing,
-    /// Plugged in and charging.
-    #[serde(rename = "PLUGGED_IN:CHARGING")]
-    Charging,
-    /// Plugged in, stopped by the vehicle, the charger or a command; charging can resume.
-    #[serde(rename = "PLUGGED_IN:STOPPED")]
-    Stopped,
-    /// Plugged in, the vehicle reached its charge limit.
-    #[serde(rename = "PLUGGED_IN:COMPLETE")]
-    Complete,
-    /// Plugged in, no power from the charger; a remote command cannot start charging.
-    #[serde(rename = "PLUGGED_IN:NO_POWER")]
-    NoPower,
-    /// Plugged in, a fault (cable, temperature, malfunction) stops charging.
-    #[serde(rename = "PLUGGED_IN:FAULT")]
-    Fault,
-}
+/// Vehicles and chargers share one power delivery state, so an EV system can merge them.
+pub use crate::charger::PowerDeliveryState;
 
 impl PowerDeliveryState {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unknown => "UNKNOWN",
-            Self::Unplugged => "UNPLUGGED",
-            Self::Initializing => "PLUGGED_IN:INITIALIZING",
-            Self::Charging => "PLUGGED_IN:CHARGING",
-            Self::Stopped => "PLUGGED_IN:STOPPED",
-            Self::Complete => "PLUGGED_IN:COMPLETE",
-            Self::NoPower => "PLUGGED_IN:NO_POWER",
-            Self::Fault => "PLUGGED_IN:FAULT",
-        }
-    }
-
     /// Whether a cable is connected; `None` when not known.
-    pub fn is_plugged_in(self) -> Option<bool> {
+    pub fn plugged_in_if_known(self) -> Option<bool> {
         match self {
             Self::Unknown => None,
             Self::Unplugged => Some(false),
@@ -217,7 +153,7 @@ impl ChargeState {
     pub fn with_derived_flags(mut self) -> Self {
         if let Some(state) = self.power_delivery_state {
             if self.is_plugged_in.is_none() {
-                self.is_plugged_in = state.is_plugged_in();
+                self.is_plugged_in = state.plugged_in_if_known();
             }
             if self.is_charging.is_none() && state != PowerDeliveryState::Unknown {
                 self.is_charging = Some(state == PowerDeliveryState::Charging);
