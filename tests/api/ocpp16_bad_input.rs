@@ -381,3 +381,43 @@ async fn chargers_can_connect_on_a_listener_of_their_own() {
     heartbeat_works(&mut socket, "h").await;
     server.stop().await.unwrap();
 }
+
+/// While Coupler waits for the charger's answer to its own call, the charger's calls are still
+/// answered, and Coupler's next call waits until the first is answered.
+#[tokio::test]
+async fn the_chargers_calls_are_answered_while_coupler_waits_for_its_own() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let (id, mut socket) = connected(&app, &tenant, "CP-WAIT").await;
+    // The status trigger Coupler sends on connecting.
+    let trigger = raw::next_frame(&mut socket).await.unwrap();
+    assert_eq!(trigger[2], "TriggerMessage");
+    raw::send(&mut socket, &format!(r#"[3,{},{{"status":"Rejected"}}]"#, trigger[1])).await;
+
+    for limit in [10, 12] {
+        let response = app
+            .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/max-current"))
+            .json(&serde_json::json!({"maxCurrent": limit}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let first = raw::next_frame(&mut socket).await.unwrap();
+    assert_eq!(first[2], "SetChargingProfile");
+
+    // Not answering yet: the charger's own call still gets its answer.
+    raw::send(&mut socket, r#"[2,"hb-1","Heartbeat",{}]"#).await;
+    let answer = raw::next_frame(&mut socket).await.unwrap();
+    assert_eq!(
+        (answer[0].as_i64(), answer[1].as_str()),
+        (Some(3), Some("hb-1")),
+        "{answer}"
+    );
+
+    // Coupler's second call goes out only once the first is answered.
+    raw::send(&mut socket, &format!(r#"[3,{},{{"status":"Accepted"}}]"#, first[1])).await;
+    let next = raw::next_frame(&mut socket).await.unwrap();
+    assert_eq!(next[0], 2);
+    assert_ne!(next[1], first[1], "a new message id");
+}

@@ -92,3 +92,17 @@ pub async fn close_code(socket: &mut RawSocket) -> Option<u16> {
         }
     }
 }
+
+/// The next text frame as JSON, whatever it is (calls from Coupler are returned, not answered).
+pub async fn next_frame(socket: &mut RawSocket) -> Option<Value> {
+    loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("no frame within 10 s")?;
+        match message {
+            Ok(Message::Text(text)) => return serde_json::from_str(text.as_str()).ok(),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
