@@ -102,7 +102,9 @@ pub(crate) struct Command {
 pub(crate) struct SessionHandle {
     /// Distinguishes this connection from an earlier or later one of the same charger.
     pub(crate) connection: u64,
-    pub(crate) commands: mpsc::Sender<Command>,
+    /// Boxed: a tokio channel allocates its slots up front, and a connection should not carry
+    /// 32 inline commands' worth of memory while it sits idle.
+    pub(crate) commands: mpsc::Sender<Box<Command>>,
     /// Cancelled to make the session close (replaced or deleted).
     pub(crate) close: CancellationToken,
 }
@@ -207,7 +209,7 @@ impl ChargerControl for Gateway {
         let name = command.name();
         handle
             .commands
-            .send(Command { command, reply })
+            .send(Box::new(Command { command, reply }))
             .await
             .map_err(|_| ControlError::Disconnected)?;
         // The session times the call out once sent; this bounds the wait in its queue as well.
