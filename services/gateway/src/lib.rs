@@ -102,9 +102,7 @@ pub(crate) struct Command {
 pub(crate) struct SessionHandle {
     /// Distinguishes this connection from an earlier or later one of the same charger.
     pub(crate) connection: u64,
-    /// Boxed: a tokio channel allocates its slots up front, and a connection should not carry
-    /// 32 inline commands' worth of memory while it sits idle.
-    pub(crate) commands: mpsc::Sender<Box<Command>>,
+    pub(crate) commands: mpsc::Sender<Command>,
     /// Cancelled to make the session close (replaced or deleted).
     pub(crate) close: CancellationToken,
 }
@@ -209,7 +207,7 @@ impl ChargerControl for Gateway {
         let name = command.name();
         handle
             .commands
-            .send(Box::new(Command { command, reply }))
+            .send(Command { command, reply })
             .await
             .map_err(|_| ControlError::Disconnected)?;
         // The session times the call out once sent; this bounds the wait in its queue as well.

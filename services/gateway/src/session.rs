@@ -131,7 +131,7 @@ struct Session {
 }
 
 impl Session {
-    async fn serve(&mut self, mut queue: mpsc::Receiver<Box<Command>>, close: &CancellationToken) -> Ending {
+    async fn serve(&mut self, mut queue: mpsc::Receiver<Command>, close: &CancellationToken) -> Ending {
         let config = self.gateway.inner.config.clone();
         let shutdown = self.gateway.inner.shutdown.clone();
         let mut ping = tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
@@ -230,7 +230,7 @@ impl Session {
         }
     }
 
-    async fn send_call(&mut self, command: Box<Command>, timeout: Duration) -> Result<(), axum::Error> {
+    async fn send_call(&mut self, command: Command, timeout: Duration) -> Result<(), axum::Error> {
         let request = match handlers::encode_command(&command.command, &self.gateway.inner.config) {
             Ok(request) => request,
             Err(e) => {
