@@ -615,7 +615,7 @@ async fn a_newer_conflicting_action_cancels_the_older_and_an_idempotency_key_ret
         .unwrap();
     assert_eq!(repeat["id"], first["id"], "the same key returns the same action");
     let misuse = keyed(json!({"action": "STOP"}), "k-1").send().await.unwrap();
-    assert_eq!(misuse.status(), 409);
+    assert_eq!(misuse.status(), 422);
     problem(misuse).await;
 
     let stop: serde_json::Value = post(

@@ -170,6 +170,7 @@ impl From<coupler_engine::EngineError> for ApiError {
             EngineError::Refused(detail) => Self::bad_request(detail),
             EngineError::UnknownVendor(vendor) => Self::bad_request(format!("vendor '{vendor}' is not configured")),
             EngineError::Conflict(detail) => Self::new(StatusCode::CONFLICT, "conflict", detail),
+            EngineError::IdempotencyKeyReused(detail) => crate::routes::control::idempotency_key_reused(detail),
             EngineError::Adapter(e) => {
                 tracing::warn!(error = %e, "vendor call failed");
                 Self::new(

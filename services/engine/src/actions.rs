@@ -138,7 +138,7 @@ impl Engine {
                 return if same {
                     Ok(existing)
                 } else {
-                    Err(EngineError::Conflict(
+                    Err(EngineError::IdempotencyKeyReused(
                         "this Idempotency-Key was already used for a different request".into(),
                     ))
                 };

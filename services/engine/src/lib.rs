@@ -106,6 +106,9 @@ pub enum EngineError {
     /// The request conflicts with what exists (answered as a 409).
     #[error("{0}")]
     Conflict(String),
+    /// An `Idempotency-Key` used before for a different request.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
 }
 
 /// The engine. Cheap to share (`Arc`); its tasks run until the shutdown token is cancelled.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::actions::ActionResponse;
+use super::control::{idempotency_key, idempotency_key_reused, ChargingRequest, MaxCurrentRequest};
 use super::users::{PageQuery, Pagination};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
@@ -41,24 +42,6 @@ pub struct UpdateCharger {
     /// The location the charger is placed at.
     #[schema(rename = "locationId")]
     pub location_id: Option<Option<String>>,
-}
-
-/// Starts or stops charging.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChargingRequest {
-    /// `START` or `STOP`.
-    #[schema(example = "START")]
-    pub action: String,
-}
-
-/// Limits the charging current.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct MaxCurrentRequest {
-    /// The limit in amperes per phase, 0 to 500 in steps of 0.1 (0 pauses charging).
-    #[schema(example = 16)]
-    pub max_current: f64,
 }
 
 /// What a charger told about itself.
@@ -611,28 +594,11 @@ pub async fn list_sessions(
     }))
 }
 
-/// The `Idempotency-Key` header, checked.
-pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 255)
-        .ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters"))?;
-    Ok(Some(key.to_owned()))
-}
-
 /// Settles the engine's refusal as an API error.
 fn engine_error(e: coupler_engine::ChargerActionError) -> ApiError {
     match e {
         coupler_engine::ChargerActionError::Store(e) => e.into(),
-        coupler_engine::ChargerActionError::IdempotencyKeyReused => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency-key-reused",
-            e.to_string(),
-        ),
+        coupler_engine::ChargerActionError::IdempotencyKeyReused => idempotency_key_reused(e.to_string()),
     }
 }
 

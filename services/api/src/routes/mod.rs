@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod chargers;
+pub mod control;
 pub mod interventions;
 pub mod link_pages;
 pub mod linking;

@@ -9,12 +9,13 @@ use coupler_core::capability::{Capability, Scope, VehicleCapabilities};
 use coupler_core::vehicle::{ChargeState, Location, VehicleInformation};
 use coupler_core::{UserId, Vehicle, VehicleId};
 use coupler_engine::actions::VehicleCommand;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use crate::routes::actions::ActionResponse;
+use crate::routes::control::{idempotency_key, ChargingRequest, MaxCurrentRequest};
 use crate::routes::users::{PageQuery, Pagination};
 use crate::state::AppState;
 
@@ -376,39 +377,6 @@ pub async fn refresh_hint(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `{"action": "START" | "STOP"}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ChargingRequest {
-    /// `START` or `STOP`.
-    #[schema(example = "START")]
-    pub action: String,
-}
-
-/// `{"maxCurrent": amperes}`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct MaxCurrentRequest {
-    /// The most current the vehicle may draw, in whole amperes (1 to 80).
-    #[schema(example = 16)]
-    pub max_current: f64,
-}
-
-/// The longest `Idempotency-Key` accepted.
-const MAX_IDEMPOTENCY_KEY: usize = 255;
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY && k.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters"))?;
-    Ok(Some(key.to_owned()))
-}
-
 async fn command(
     state: &AppState,
     caller: &Caller,
@@ -441,7 +409,7 @@ async fn command(
         (status = 200, description = "The action", body = ActionResponse),
         (status = 400, description = "Malformed, or the vehicle cannot do this (the detail says why)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The client has no such vehicle", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used for a different request", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearerAuth" = [])),
@@ -481,7 +449,7 @@ pub async fn charging(
         (status = 200, description = "The action", body = ActionResponse),
         (status = 400, description = "Malformed, or the vehicle cannot do this (the detail says why)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The client has no such vehicle", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used for a different request", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearerAuth" = [])),
