@@ -280,24 +280,12 @@ async fn a_newer_conflicting_command_settles_the_older_one_with_conflict() {
     .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
-    let start: serde_json::Value = app
-        .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/charging"))
-        .json(&json!({"action": "START"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let stop: serde_json::Value = app
-        .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/charging"))
-        .json(&json!({"action": "STOP"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let start = app
+        .post_json(&tenant, &format!("/chargers/{id}/charging"), json!({"action": "START"}))
+        .await;
+    let stop = app
+        .post_json(&tenant, &format!("/chargers/{id}/charging"), json!({"action": "STOP"}))
+        .await;
     let start = app.settled_action(&tenant, start["id"].as_str().unwrap()).await;
     assert_eq!(start["state"], "CANCELLED");
     assert_eq!(start["failureReason"]["type"], "CONFLICT");

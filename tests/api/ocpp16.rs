@@ -117,15 +117,9 @@ async fn rest_start_max_current_and_stop_reach_the_charge_point_and_are_confirme
     let (id, mut cp) = charger(&app, &tenant, "CP-CONF-2").await;
     cp.boot("Preparing").await;
 
-    let start: serde_json::Value = app
-        .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/charging"))
-        .json(&json!({"action": "START"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let start = app
+        .post_json(&tenant, &format!("/chargers/{id}/charging"), json!({"action": "START"}))
+        .await;
     assert_eq!(start["state"], "PENDING");
     assert_eq!(start["kind"], "START");
     let remote_start = cp.received("RemoteStartTransaction").await;
@@ -137,14 +131,12 @@ async fn rest_start_max_current_and_stop_reach_the_charge_point_and_are_confirme
     assert_eq!(start["attempts"][0]["outcome"], "CONFIRMED");
 
     let limit: serde_json::Value = app
-        .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/max-current"))
-        .json(&json!({"maxCurrent": 10}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .post_json(
+            &tenant,
+            &format!("/chargers/{id}/max-current"),
+            json!({"maxCurrent": 10}),
+        )
+        .await;
     let profile = cp.received("SetChargingProfile").await;
     let installed = &profile["cs_charging_profiles"];
     assert_eq!(installed["charging_profile_purpose"], "TxProfile");
@@ -160,15 +152,9 @@ async fn rest_start_max_current_and_stop_reach_the_charge_point_and_are_confirme
     let shown = app.get_json(&tenant, &format!("/chargers/{id}")).await;
     assert_eq!(shown["chargeState"]["maxCurrent"], 10.0);
 
-    let stop: serde_json::Value = app
-        .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/charging"))
-        .json(&json!({"action": "STOP"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stop = app
+        .post_json(&tenant, &format!("/chargers/{id}/charging"), json!({"action": "STOP"}))
+        .await;
     cp.received("RemoteStopTransaction").await;
     let stop = app.settled_action(&tenant, stop["id"].as_str().unwrap()).await;
     assert_eq!(stop["state"], "CONFIRMED", "{stop}");
@@ -185,14 +171,12 @@ async fn a_max_current_set_while_idle_becomes_the_default_profile() {
     let (id, mut cp) = charger(&app, &tenant, "CP-CONF-3").await;
     cp.boot("Available").await;
     let limit: serde_json::Value = app
-        .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/max-current"))
-        .json(&json!({"maxCurrent": 6.5}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .post_json(
+            &tenant,
+            &format!("/chargers/{id}/max-current"),
+            json!({"maxCurrent": 6.5}),
+        )
+        .await;
     let profile = cp.received("SetChargingProfile").await;
     assert_eq!(profile["connector_id"], 0);
     assert_eq!(
@@ -215,15 +199,9 @@ async fn a_start_the_charger_refuses_fails_with_its_answer() {
     let (id, mut cp) = charger(&app, &tenant, "CP-CONF-4").await;
     cp.boot("Preparing").await;
     cp.set("remote_start", "reject").await;
-    let start: serde_json::Value = app
-        .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/charging"))
-        .json(&json!({"action": "START"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let start = app
+        .post_json(&tenant, &format!("/chargers/{id}/charging"), json!({"action": "START"}))
+        .await;
     cp.received("RemoteStartTransaction").await;
     let start = app.settled_action(&tenant, start["id"].as_str().unwrap()).await;
     assert_eq!(start["state"], "FAILED");
@@ -239,15 +217,9 @@ async fn a_start_the_charger_accepts_but_that_never_charges_fails_with_no_respon
     let (id, mut cp) = charger(&app, &tenant, "CP-CONF-5").await;
     cp.boot("Preparing").await;
     cp.set("remote_start", "accept_without_charging").await;
-    let start: serde_json::Value = app
-        .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/charging"))
-        .json(&json!({"action": "START"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let start = app
+        .post_json(&tenant, &format!("/chargers/{id}/charging"), json!({"action": "START"}))
+        .await;
     cp.received("RemoteStartTransaction").await;
     let start = app.settled_action(&tenant, start["id"].as_str().unwrap()).await;
     assert_eq!(start["state"], "FAILED", "{start}");

@@ -131,6 +131,18 @@ impl TestApp {
         response.json().await.expect("registration json")
     }
 
+    /// Posts `body` as `tenant` and returns the JSON answer, expecting 200.
+    pub async fn post_json(&self, tenant: &Tenant, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let response = self
+            .as_tenant(tenant, Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), 200, "POST {path}");
+        response.json().await.expect("json")
+    }
+
     /// Reads a JSON resource as `tenant`, expecting 200.
     pub async fn get_json(&self, tenant: &Tenant, path: &str) -> serde_json::Value {
         let response = self.as_tenant(tenant, Method::GET, path).send().await.expect("GET");
