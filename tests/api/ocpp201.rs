@@ -150,8 +150,11 @@ async fn a_2_0_1_station_boots_reports_and_runs_a_transaction_that_the_api_shows
         json!({"type": "StartupOfTheDevice", "timestamp": "2026-11-21T11:02:00Z"}),
     )
     .await;
-    cp.call("FirmwareStatusNotification", json!({"status": "Downloading", "request_id": 3}))
-        .await;
+    cp.call(
+        "FirmwareStatusNotification",
+        json!({"status": "Downloading", "request_id": 3}),
+    )
+    .await;
     cp.call("LogStatusNotification", json!({"status": "Idle"})).await;
     let shown = app.get_json(&tenant, &format!("/chargers/{id}")).await;
     assert_eq!(shown["information"]["ocppVersion"], "2.0.1");
@@ -165,7 +168,13 @@ async fn rest_start_max_current_and_stop_reach_the_2_0_1_station_and_are_confirm
     let (id, mut cp) = station(&app, &tenant, "CP201-CONF-2").await;
     cp.boot_201("Occupied").await;
 
-    let start = post(&app, &tenant, &format!("/chargers/{id}/charging"), json!({"action": "START"})).await;
+    let start = post(
+        &app,
+        &tenant,
+        &format!("/chargers/{id}/charging"),
+        json!({"action": "START"}),
+    )
+    .await;
     assert_eq!(start["state"], "PENDING");
     let request = cp.received("RequestStartTransaction").await;
     assert_eq!(request["id_token"]["id_token"], "COUPLER");
@@ -175,7 +184,13 @@ async fn rest_start_max_current_and_stop_reach_the_2_0_1_station_and_are_confirm
     let start = app.settled_action(&tenant, start["id"].as_str().unwrap()).await;
     assert_eq!(start["state"], "CONFIRMED", "{start}");
 
-    let limit = post(&app, &tenant, &format!("/chargers/{id}/max-current"), json!({"maxCurrent": 10})).await;
+    let limit = post(
+        &app,
+        &tenant,
+        &format!("/chargers/{id}/max-current"),
+        json!({"maxCurrent": 10}),
+    )
+    .await;
     let set = cp.received("SetChargingProfile").await;
     assert_eq!(set["evse_id"], 1);
     let profile = &set["charging_profile"];
@@ -192,7 +207,13 @@ async fn rest_start_max_current_and_stop_reach_the_2_0_1_station_and_are_confirm
     let shown = app.get_json(&tenant, &format!("/chargers/{id}")).await;
     assert_eq!(shown["chargeState"]["maxCurrent"], 10.0);
 
-    let stop = post(&app, &tenant, &format!("/chargers/{id}/charging"), json!({"action": "STOP"})).await;
+    let stop = post(
+        &app,
+        &tenant,
+        &format!("/chargers/{id}/charging"),
+        json!({"action": "STOP"}),
+    )
+    .await;
     let request = cp.received("RequestStopTransaction").await;
     assert_eq!(request["transaction_id"], "py-tx-1");
     let stop = app.settled_action(&tenant, stop["id"].as_str().unwrap()).await;
@@ -212,7 +233,13 @@ async fn a_max_current_set_while_idle_becomes_a_2_0_1_default_profile_on_evse_0(
     let tenant = app.tenant("app").await;
     let (id, mut cp) = station(&app, &tenant, "CP201-CONF-3").await;
     cp.boot_201("Available").await;
-    post(&app, &tenant, &format!("/chargers/{id}/max-current"), json!({"maxCurrent": 6.5})).await;
+    post(
+        &app,
+        &tenant,
+        &format!("/chargers/{id}/max-current"),
+        json!({"maxCurrent": 6.5}),
+    )
+    .await;
     let set = cp.received("SetChargingProfile").await;
     assert_eq!(set["evse_id"], 0);
     assert_eq!(set["charging_profile"]["charging_profile_purpose"], "TxDefaultProfile");
@@ -243,7 +270,10 @@ async fn every_command_of_the_charger_control_interface_is_valid_2_0_1_and_answe
         ..ChargingLimit::constant(7, LimitPurpose::StationMax, 0, RateUnit::Watts, 11_000.0)
     };
     let commands = [
-        (ChargerCommand::SetLimit { connector_id: 0, limit }, "SetChargingProfile"),
+        (
+            ChargerCommand::SetLimit { connector_id: 0, limit },
+            "SetChargingProfile",
+        ),
         (
             ChargerCommand::GetCompositeSchedule {
                 connector_id: 0,
@@ -346,7 +376,13 @@ async fn a_1_6_and_a_2_0_1_charger_of_the_same_user_look_alike_through_the_rest_
     new.boot_201("Occupied").await;
 
     for id in [&old_id, &new_id] {
-        let start = post(&app, &tenant, &format!("/chargers/{id}/charging"), json!({"action": "START"})).await;
+        let start = post(
+            &app,
+            &tenant,
+            &format!("/chargers/{id}/charging"),
+            json!({"action": "START"}),
+        )
+        .await;
         let start = app.settled_action(&tenant, start["id"].as_str().unwrap()).await;
         assert_eq!(start["state"], "CONFIRMED", "{start}");
     }
@@ -360,14 +396,27 @@ async fn a_1_6_and_a_2_0_1_charger_of_the_same_user_look_alike_through_the_rest_
     assert_eq!(new_shown["information"]["ocppVersion"], "2.0.1");
 
     for id in [&old_id, &new_id] {
-        let stop = post(&app, &tenant, &format!("/chargers/{id}/charging"), json!({"action": "STOP"})).await;
+        let stop = post(
+            &app,
+            &tenant,
+            &format!("/chargers/{id}/charging"),
+            json!({"action": "STOP"}),
+        )
+        .await;
         let stop = app.settled_action(&tenant, stop["id"].as_str().unwrap()).await;
         assert_eq!(stop["state"], "CONFIRMED", "{stop}");
     }
     let old_sessions = app.get_json(&tenant, &format!("/chargers/{old_id}/sessions")).await;
     let new_sessions = app.get_json(&tenant, &format!("/chargers/{new_id}/sessions")).await;
     assert_eq!(shape(&old_sessions), shape(&new_sessions));
-    for key in ["energy", "stopReason", "idTag", "connectorId", "meterStart", "meterStop"] {
+    for key in [
+        "energy",
+        "stopReason",
+        "idTag",
+        "connectorId",
+        "meterStart",
+        "meterStop",
+    ] {
         assert_eq!(old_sessions["data"][0][key], new_sessions["data"][0][key], "{key}");
     }
     let listed = app.get_json(&tenant, "/users/alice/chargers").await;

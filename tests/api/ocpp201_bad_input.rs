@@ -34,7 +34,9 @@ fn result(reply: &Value) -> &Value {
 async fn heartbeat_works(socket: &mut RawSocket, id: &str) {
     raw::send(socket, &format!("[2,\"{id}\",\"Heartbeat\",{{}}]")).await;
     loop {
-        let reply = raw::next_reply(socket).await.expect("a reply before the connection closed");
+        let reply = raw::next_reply(socket)
+            .await
+            .expect("a reply before the connection closed");
         if reply[1] == id {
             assert!(result(&reply)["currentTime"].is_string());
             return;
@@ -70,7 +72,10 @@ async fn malformed_frames_and_schema_violations_get_the_2_0_1_errors_and_the_ses
     let long_id = raw::exchange(&mut socket, &format!(r#"[2,"{}","Heartbeat",{{}}]"#, "i".repeat(37))).await;
     assert_eq!(long_id[1], "-1");
     let short = raw::exchange(&mut socket, r#"[2,"m1"]"#).await;
-    assert_eq!((error_code(&short), &short[1]), ("RpcFrameworkError", &Value::from("m1")));
+    assert_eq!(
+        (error_code(&short), &short[1]),
+        ("RpcFrameworkError", &Value::from("m1"))
+    );
     let unknown_type = raw::exchange(&mut socket, r#"[7,"u1",{}]"#).await;
     assert_eq!(
         (error_code(&unknown_type), &unknown_type[1]),
@@ -161,7 +166,11 @@ async fn duplicate_and_out_of_order_seq_nos_and_unknown_transactions_are_answere
         ("e1-again", "Updated", 1, 2500.0, 15),
         ("e2-again", "Ended", 2, 9999.0, 31),
     ] {
-        let reply = raw::exchange(&mut socket, &transaction_event(message, kind, seq_no, "tx-late", wh, minute)).await;
+        let reply = raw::exchange(
+            &mut socket,
+            &transaction_event(message, kind, seq_no, "tx-late", wh, minute),
+        )
+        .await;
         assert_eq!(reply[1], message);
         result(&reply);
     }
@@ -172,16 +181,28 @@ async fn duplicate_and_out_of_order_seq_nos_and_unknown_transactions_are_answere
     assert_eq!(data[0]["startedAt"], "2026-11-21T10:00:00Z");
 
     // An event for a transaction Coupler never saw start is answered, and the session starts there.
-    let ghost = raw::exchange(&mut socket, &transaction_event("g1", "Updated", 4, "tx-ghost", 500.0, 40)).await;
+    let ghost = raw::exchange(
+        &mut socket,
+        &transaction_event("g1", "Updated", 4, "tx-ghost", 500.0, 40),
+    )
+    .await;
     result(&ghost);
     let sessions = app.get_json(&tenant, &format!("/chargers/{id}/sessions")).await;
     assert_eq!(sessions["data"].as_array().unwrap().len(), 2);
     let shown = app.get_json(&tenant, &format!("/chargers/{id}")).await;
     assert_eq!(shown["chargeState"]["powerDeliveryState"], "PLUGGED_IN:CHARGING");
 
-    let negative = raw::exchange(&mut socket, &transaction_event("n1", "Updated", -1, "tx-ghost", 600.0, 41)).await;
+    let negative = raw::exchange(
+        &mut socket,
+        &transaction_event("n1", "Updated", -1, "tx-ghost", 600.0, 41),
+    )
+    .await;
     assert_eq!(error_code(&negative), "PropertyConstraintViolation");
-    let long_id = raw::exchange(&mut socket, &transaction_event("n2", "Updated", 5, &"t".repeat(37), 600.0, 41)).await;
+    let long_id = raw::exchange(
+        &mut socket,
+        &transaction_event("n2", "Updated", 5, &"t".repeat(37), 600.0, 41),
+    )
+    .await;
     assert_eq!(error_code(&long_id), "TypeConstraintViolation");
     heartbeat_works(&mut socket, "alive").await;
 }
@@ -207,9 +228,11 @@ async fn a_2_0_1_station_must_send_its_password_as_plain_text() {
             .is_ok(),
         "1.6 may"
     );
-    assert!(raw::connect_as("ocpp2.0.1", url, Some(("CP201-AUTH", password.as_bytes())))
-        .await
-        .is_ok());
+    assert!(
+        raw::connect_as("ocpp2.0.1", url, Some(("CP201-AUTH", password.as_bytes())))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -220,7 +243,9 @@ async fn the_charger_s_order_of_subprotocols_decides_the_version() {
     let url = r["ocppUrl"].as_str().unwrap();
     let password = r["password"].as_str().unwrap().as_bytes();
     for (offered, version) in [("ocpp1.6, ocpp2.0.1", "1.6"), ("ocpp2.0.1, ocpp1.6", "2.0.1")] {
-        let mut socket = raw::connect_as(offered, url, Some(("CP-BOTH", password))).await.unwrap();
+        let mut socket = raw::connect_as(offered, url, Some(("CP-BOTH", password)))
+            .await
+            .unwrap();
         heartbeat_works(&mut socket, "hb").await;
         let shown = app
             .get_json(&tenant, &format!("/chargers/{}", r["id"].as_str().unwrap()))

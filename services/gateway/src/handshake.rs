@@ -141,7 +141,10 @@ mod tests {
         let issued = "9a01ff10007e421337c0de55aa01020304050607";
         let hash = hash_secret(issued);
         let v201 = Some(OcppVersion::V201);
-        assert_eq!(check_basic_auth(&basic(b"CP1", issued.as_bytes()), "CP1", &hash, v201), Ok(()));
+        assert_eq!(
+            check_basic_auth(&basic(b"CP1", issued.as_bytes()), "CP1", &hash, v201),
+            Ok(())
+        );
         let raw = hex::decode(issued).unwrap();
         assert_eq!(
             check_basic_auth(&basic(b"CP1", &raw), "CP1", &hash, v201),

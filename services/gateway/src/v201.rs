@@ -250,7 +250,12 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
                 };
                 store.record_status(charger, &record).await?;
             }
-            tracing::debug!(evse, connector = status.connector_id, status = status.connector_status.as_str(), "connector status");
+            tracing::debug!(
+                evse,
+                connector = status.connector_id,
+                status = status.connector_status.as_str(),
+                "connector status"
+            );
             Response::StatusNotification(v201::StatusNotificationResponse {})
         }
         Request::TransactionEvent(event) => transaction_event(gateway, charger, event).await?,
@@ -358,8 +363,7 @@ async fn transaction_event(
         id_tag: id_tag.as_deref(),
         remote_start_id: info.remote_start_id.map(i64::from),
         // The Ended event without a reason means the driver stopped it locally (2.0.1 default).
-        stop_reason: (kind == TransactionEventKind::Ended)
-            .then(|| info.stopped_reason.map_or("Local", |r| r.as_str())),
+        stop_reason: (kind == TransactionEventKind::Ended).then(|| info.stopped_reason.map_or("Local", |r| r.as_str())),
         samples: &samples,
     };
     let outcome = store.record_transaction_event(charger, &record).await?;
@@ -412,7 +416,13 @@ async fn transaction_event(
                 store.record_status(charger, &record).await?;
             }
         }
-        tracing::info!(transaction_id, seq_no, kind = kind.as_str(), session = outcome.transaction_id, "transaction event");
+        tracing::info!(
+            transaction_id,
+            seq_no,
+            kind = kind.as_str(),
+            session = outcome.transaction_id,
+            "transaction event"
+        );
     }
     Ok(Response::TransactionEvent(v201::TransactionEventResponse {
         total_cost: None,
@@ -755,10 +765,7 @@ pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply
                 .find(|s| !matches!(s, SetVariableStatus::Accepted | SetVariableStatus::RebootRequired))
                 .or_else(|| r.set_variable_result.first().map(|result| result.attribute_status));
             let said = worst.map_or("Accepted", SetVariableStatus::as_str);
-            status(
-                matches!(said, "Accepted" | "RebootRequired"),
-                said,
-            )
+            status(matches!(said, "Accepted" | "RebootRequired"), said)
         }
         Response::GetVariables(r) => {
             let (known, unknown): (Vec<_>, Vec<_>) = r
@@ -931,7 +938,11 @@ mod tests {
         }];
         let samples = samples_of(&values);
         assert_eq!(
-            (samples[0].measurand.as_str(), samples[0].value, samples[0].unit.as_str()),
+            (
+                samples[0].measurand.as_str(),
+                samples[0].value,
+                samples[0].unit.as_str()
+            ),
             ("Energy.Active.Import.Register", 12_500.0, "Wh")
         );
         assert_eq!((samples[1].value, samples[1].unit.as_str()), (7400.0, "W"));

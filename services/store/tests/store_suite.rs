@@ -1528,7 +1528,13 @@ async fn a_2_0_1_transaction_runs_from_started_to_ended_under_coupler_s_own_sess
     let updated = store
         .record_transaction_event(
             &charger.id,
-            &event("tx-a", 1, TransactionEventKind::Updated, t0 + Duration::minutes(10), &middle),
+            &event(
+                "tx-a",
+                1,
+                TransactionEventKind::Updated,
+                t0 + Duration::minutes(10),
+                &middle,
+            ),
         )
         .await
         .unwrap();
@@ -1597,7 +1603,13 @@ async fn offline_events_arriving_out_of_order_still_give_the_right_start_and_sto
     let middle = [energy(2000.0, t0 + Duration::minutes(30))];
     let late_update = TransactionEventRecord {
         offline: true,
-        ..event("tx-c", 2, TransactionEventKind::Updated, t0 + Duration::minutes(30), &middle)
+        ..event(
+            "tx-c",
+            2,
+            TransactionEventKind::Updated,
+            t0 + Duration::minutes(30),
+            &middle,
+        )
     };
     let first = store.record_transaction_event(&charger.id, &late_update).await.unwrap();
     assert!(first.created);
@@ -1612,14 +1624,23 @@ async fn offline_events_arriving_out_of_order_still_give_the_right_start_and_sto
     store
         .record_transaction_event(
             &charger.id,
-            &event("tx-c", 1, TransactionEventKind::Updated, t0 + Duration::minutes(10), &older),
+            &event(
+                "tx-c",
+                1,
+                TransactionEventKind::Updated,
+                t0 + Duration::minutes(10),
+                &older,
+            ),
         )
         .await
         .unwrap();
     let running = store.active_session(&charger.id).await.unwrap().unwrap();
     assert_eq!(running.started_at, started.at);
     assert_eq!(running.meter_start_wh, 500.0);
-    assert_eq!(running.meter_last_wh, 2000.0, "a late, lower reading does not lower the register");
+    assert_eq!(
+        running.meter_last_wh, 2000.0,
+        "a late, lower reading does not lower the register"
+    );
     let read = store.charger(&charger.id).await.unwrap().unwrap();
     assert_eq!(read.meter.energy_wh, Some(2000.0));
 }

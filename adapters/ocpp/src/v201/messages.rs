@@ -534,7 +534,9 @@ impl SetChargingProfileRequest {
             let path = format!("chargingProfile.chargingSchedule[{i}]");
             let relative = profile.charging_profile_kind == ChargingProfileKind::Relative;
             match (relative, schedule.start_schedule.is_some()) {
-                (true, true) => return refuse(Bad, &format!("{path}.startSchedule"), "a Relative profile has no start"),
+                (true, true) => {
+                    return refuse(Bad, &format!("{path}.startSchedule"), "a Relative profile has no start")
+                }
                 (false, false) => {
                     return refuse(
                         Missing,

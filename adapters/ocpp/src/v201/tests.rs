@@ -39,7 +39,8 @@ fn a_full_transaction_event_is_read_with_its_meter_values_and_id_token() {
 
 #[test]
 fn schema_violations_get_the_2_0_1_codes_with_the_field_path() {
-    let status = json!({"timestamp": "2026-11-21T10:00:00Z", "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1});
+    let status =
+        json!({"timestamp": "2026-11-21T10:00:00Z", "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1});
     assert!(parse_station_request("StatusNotification", &status).is_ok());
 
     let mut missing = status.clone();
@@ -70,10 +71,16 @@ fn schema_violations_get_the_2_0_1_codes_with_the_field_path() {
         "seqNo": 1, "transactionInfo": {"transactionId": "x".repeat(37)}});
     assert_eq!(
         code_of("TransactionEvent", long_id),
-        (ErrorCode::TypeConstraintViolation, "transactionInfo.transactionId".into())
+        (
+            ErrorCode::TypeConstraintViolation,
+            "transactionInfo.transactionId".into()
+        )
     );
     let error = parse_station_request("Heartbeat", &json!({"x": 1})).unwrap_err();
-    assert!(error.call_error("9", VERSION).to_text().starts_with(r#"[4,"9","FormatViolation","#));
+    assert!(error
+        .call_error("9", VERSION)
+        .to_text()
+        .starts_with(r#"[4,"9","FormatViolation","#));
     let error = parse_station_request("BootNotification", &json!({})).unwrap_err();
     assert!(error
         .call_error("9", VERSION)
@@ -83,8 +90,14 @@ fn schema_violations_get_the_2_0_1_codes_with_the_field_path() {
 
 #[test]
 fn csms_actions_from_a_station_and_unknown_or_untyped_actions_are_refused() {
-    assert_eq!(code_of("Reset", json!({"type": "Immediate"})).0, ErrorCode::NotSupported);
-    assert_eq!(code_of("DataTransfer", json!({"vendorId": "x"})).0, ErrorCode::NotSupported);
+    assert_eq!(
+        code_of("Reset", json!({"type": "Immediate"})).0,
+        ErrorCode::NotSupported
+    );
+    assert_eq!(
+        code_of("DataTransfer", json!({"vendorId": "x"})).0,
+        ErrorCode::NotSupported
+    );
     assert_eq!(code_of("StartTransaction", json!({})).0, ErrorCode::NotImplemented);
     assert_eq!(code_of("Heartbeat", json!([])).0, ErrorCode::FormatViolation);
 }
@@ -160,10 +173,15 @@ fn charging_profiles_follow_the_evse_and_validity_rules() {
     };
     assert!(set(0, profile(TxDefaultProfile, Relative)).check_rules().is_ok());
     assert_eq!(
-        set(1, profile(ChargingStationMaxProfile, Absolute)).check_rules().unwrap_err().path,
+        set(1, profile(ChargingStationMaxProfile, Absolute))
+            .check_rules()
+            .unwrap_err()
+            .path,
         "evseId"
     );
-    assert!(set(0, profile(ChargingStationMaxProfile, Relative)).check_rules().is_err());
+    assert!(set(0, profile(ChargingStationMaxProfile, Relative))
+        .check_rules()
+        .is_err());
     assert_eq!(
         set(1, profile(TxProfile, Relative)).check_rules().unwrap_err().code,
         ErrorCode::OccurrenceConstraintViolation,

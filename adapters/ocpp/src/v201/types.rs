@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-pub use crate::v16::CiString;
 use crate::json;
+pub use crate::v16::CiString;
 
 /// `string[20]`.
 pub type CiString20 = CiString<20>;
