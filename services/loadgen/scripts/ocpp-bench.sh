@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs N simulated OCPP 1.6 chargers (default 10,000) against a release Coupler on this machine and
+# Runs N simulated OCPP 1.6 chargers (default 10,000; EXTRA="--ocpp-version 2.0.1" for 2.0.1 ones) against a release Coupler on this machine and
 # prints the server's memory and CPU next to the load generator's report. Bounded: the load phase
 # lasts DURATION seconds, then everything stops.
 #
