@@ -126,9 +126,15 @@ struct Pending {
 /// What an answer to one of our calls means, whichever the version.
 #[derive(Debug, Clone, Copy)]
 enum Answer {
-    Boot { accepted: bool, interval: i32 },
+    Boot {
+        accepted: bool,
+        interval: i32,
+    },
     /// The server answered a transaction start; 1.6 servers allocate the id.
-    Started { id: Option<i32>, accepted: bool },
+    Started {
+        id: Option<i32>,
+        accepted: bool,
+    },
     Stopped,
     Other,
 }
@@ -492,9 +498,7 @@ impl Charger {
                     // A real charger ends a transaction whose id tag is refused
                     // (StopTransactionOnInvalidId); the server still allocated an id.
                     Stats::bump(&stats.counters.transactions_refused);
-                    stats
-                        .call_error_log
-                        .note("transaction start: id tag not accepted");
+                    stats.call_error_log.note("transaction start: id tag not accepted");
                     self.advance_energy(now);
                     self.transaction = Transaction::Active { id, stop_at: now };
                     self.stop_transaction(now, Reason::DeAuthorized);
@@ -1123,7 +1127,10 @@ impl Charger {
                             id_token: None,
                         })
                     }
-                    _ => v201::Request::MeterValues(v201::MeterValuesRequest { evse_id: 1, meter_value }),
+                    _ => v201::Request::MeterValues(v201::MeterValuesRequest {
+                        evse_id: 1,
+                        meter_value,
+                    }),
                 }
             }
             Outgoing::StartTransaction { id_tag } => {

@@ -255,7 +255,9 @@ fn parse_version(text: &str) -> Result<coupler_ocpp::OcppVersion, String> {
     match text {
         "1.6" | "ocpp1.6" => Ok(coupler_ocpp::OcppVersion::V16),
         "2.0.1" | "ocpp2.0.1" => Ok(coupler_ocpp::OcppVersion::V201),
-        other => Err(format!("{other:?} is not an OCPP version the load generator speaks (1.6, 2.0.1)")),
+        other => Err(format!(
+            "{other:?} is not an OCPP version the load generator speaks (1.6, 2.0.1)"
+        )),
     }
 }
 

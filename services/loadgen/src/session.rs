@@ -33,7 +33,6 @@ use coupler_ocpp::OcppVersion;
 use crate::charger::{Charger, Identity, Settings};
 use crate::stats::Stats;
 
-
 /// Time allowed for TCP connect plus the WebSocket handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 

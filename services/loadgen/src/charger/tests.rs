@@ -779,7 +779,10 @@ fn events(sent: &[Sent]) -> Vec<(String, i64, String)> {
             (
                 s.payload["eventType"].as_str().unwrap().to_owned(),
                 s.payload["seqNo"].as_i64().unwrap(),
-                s.payload["transactionInfo"]["transactionId"].as_str().unwrap().to_owned(),
+                s.payload["transactionInfo"]["transactionId"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
             )
         })
         .collect()
@@ -796,7 +799,8 @@ fn a_2_0_1_charger_reports_its_transaction_as_transaction_events_numbered_in_ord
     rig.answer(&boot.id, accepted_boot());
     let sent = rig.drain();
     assert!(
-        sent.iter().all(|s| s.action != "StatusNotification" || s.payload["evseId"] == 1),
+        sent.iter()
+            .all(|s| s.action != "StatusNotification" || s.payload["evseId"] == 1),
         "2.0.1 has no status of a connector 0"
     );
     assert_eq!(events(&sent), vec![("Started".into(), 0, "LG-TX-1".into())]);
@@ -809,7 +813,12 @@ fn a_2_0_1_charger_reports_its_transaction_as_transaction_events_numbered_in_ord
     let sent = rig.drain();
     assert_eq!(events(&sent), vec![("Updated".into(), 1, "LG-TX-1".into())]);
     let updated = sent.iter().find(|s| s.action == "TransactionEvent").unwrap();
-    assert!(updated.payload["meterValue"][0]["sampledValue"][0]["value"].as_f64().unwrap() > 1000.0);
+    assert!(
+        updated.payload["meterValue"][0]["sampledValue"][0]["value"]
+            .as_f64()
+            .unwrap()
+            > 1000.0
+    );
 
     rig.advance(120 * SECOND);
     let sent = rig.drain();
@@ -870,6 +879,8 @@ fn a_2_0_1_charger_reads_and_sets_its_sampled_data_variables() {
     );
     assert_eq!(result_of(&read)["getVariableResult"][0]["attributeValue"], "60");
     let garbage = rig.text("[2,\"x\",\"Heartbeat\",[]]");
-    let Some(reply) = garbage.reply else { panic!("an answer") };
+    let Some(reply) = garbage.reply else {
+        panic!("an answer")
+    };
     assert!(reply.to_text().contains("FormatViolation"), "{}", reply.to_text());
 }
