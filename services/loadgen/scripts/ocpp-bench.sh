@@ -15,7 +15,8 @@ CHARGERS=${CHARGERS:-10000} RAMP=${RAMP:-60} DURATION=${DURATION:-180} METER=${M
 DATABASE=${DATABASE:-sqlite} EXTRA=${EXTRA:-}
 work=$(mktemp -d)
 cd "$root" && cargo build --release -q -p coupler -p coupler-loadgen
-coupler="$root/target/release/coupler" loadgen="$root/target/release/coupler-loadgen"
+target=${CARGO_TARGET_DIR:-$root/target}
+coupler="$target/release/coupler" loadgen="$target/release/coupler-loadgen"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export COUPLER_LISTEN=127.0.0.1:$port COUPLER_LOG=warn
 if [ "$DATABASE" = postgres ]; then
