@@ -11,6 +11,7 @@ use crate::account::{SealedToken, SealedTokens, VendorAccount, VendorAccountId};
 use crate::action::{Action, ActionId, DeviceKind};
 use crate::charger::{
     ChargeSession, Charger, ChargerId, ChargerInfo, ConnectorStatus, MeterSample, OcppIdentity, OcppProtocol,
+    PowerDeliveryState,
 };
 use crate::client::{AccessToken, Client, ClientId};
 use crate::intervention::{Intervention, InterventionId};
@@ -380,6 +381,10 @@ pub struct TransactionEventRecord<'a> {
     pub stop_reason: Option<&'a str>,
     /// Meter readings sent with it.
     pub samples: &'a [MeterSample],
+    /// The status its connector is in after the event (`chargingState` and the power delivery state
+    /// it maps to). Stored in the same database transaction, and only when the event is the newest
+    /// of its transaction: a late offline event must not turn back what the charger said since.
+    pub connector_state: Option<(&'a str, PowerDeliveryState)>,
 }
 
 /// What storing a TransactionEvent did.

@@ -365,6 +365,9 @@ async fn transaction_event(
         // The Ended event without a reason means the driver stopped it locally (2.0.1 default).
         stop_reason: (kind == TransactionEventKind::Ended).then(|| info.stopped_reason.map_or("Local", |r| r.as_str())),
         samples: &samples,
+        // Only the newest event says what the power does now (the store checks); a late
+        // offline one adds readings.
+        connector_state: connector_state(kind, info.charging_state),
     };
     let outcome = store.record_transaction_event(charger, &record).await?;
     let transaction_id = info.transaction_id.as_str();
@@ -382,40 +385,6 @@ async fn transaction_event(
         if let Some(remote_start_id) = info.remote_start_id {
             tracing::info!(transaction_id, remote_start_id, "transaction of a remote start");
         }
-        // Only the newest event says what the power does now; a late offline one adds readings.
-        if outcome.newest && outcome.connector_id > 0 {
-            let state = match (kind, info.charging_state) {
-                (TransactionEventKind::Ended, Some(v201::ChargingState::Idle)) => {
-                    Some(("Idle", PowerDeliveryState::Unplugged))
-                }
-                (TransactionEventKind::Ended, charging) => Some((
-                    charging.map_or("EVConnected", |c| {
-                        if c == v201::ChargingState::Charging {
-                            "EVConnected"
-                        } else {
-                            c.as_str()
-                        }
-                    }),
-                    PowerDeliveryState::Stopped,
-                )),
-                (_, Some(charging)) => Some((
-                    charging.as_str(),
-                    power_delivery_from_ocpp201_charging_state(charging.as_str()),
-                )),
-                (_, None) => None,
-            };
-            if let Some((status, power_delivery_state)) = state {
-                let record = ConnectorStatus {
-                    connector_id: outcome.connector_id,
-                    status: status.to_owned(),
-                    error_code: "NoError".to_owned(),
-                    info: None,
-                    power_delivery_state,
-                    updated_at: time::now(),
-                };
-                store.record_status(charger, &record).await?;
-            }
-        }
         tracing::info!(
             transaction_id,
             seq_no,
@@ -430,6 +399,26 @@ async fn transaction_event(
         id_token_info: event.id_token.as_ref().map(|_| accepted_token()),
         updated_personal_message: None,
     }))
+}
+
+/// The connector status and power delivery state a TransactionEvent leaves behind: its
+/// `chargingState`; at the end of a transaction a vehicle still connected is stopped (it cannot be
+/// charging any more) and `Idle` means it is gone.
+pub(crate) fn connector_state(
+    kind: TransactionEventKind,
+    charging: Option<v201::ChargingState>,
+) -> Option<(&'static str, PowerDeliveryState)> {
+    use v201::ChargingState::{Charging, Idle};
+    match (kind, charging) {
+        (TransactionEventKind::Ended, Some(Idle)) => Some(("Idle", PowerDeliveryState::Unplugged)),
+        (TransactionEventKind::Ended, Some(Charging) | None) => Some(("EVConnected", PowerDeliveryState::Stopped)),
+        (TransactionEventKind::Ended, Some(other)) => Some((other.as_str(), PowerDeliveryState::Stopped)),
+        (_, Some(state)) => Some((
+            state.as_str(),
+            power_delivery_from_ocpp201_charging_state(state.as_str()),
+        )),
+        (_, None) => None,
+    }
 }
 
 /// Meter values as Coupler stores them: numbers in normalised units (2.0.1 sends numbers with a
@@ -946,6 +935,33 @@ mod tests {
             ("Energy.Active.Import.Register", 12_500.0, "Wh")
         );
         assert_eq!((samples[1].value, samples[1].unit.as_str()), (7400.0, "W"));
+    }
+
+    #[test]
+    fn a_transaction_event_leaves_its_charging_state_and_an_ended_one_a_stopped_or_empty_connector() {
+        use v201::ChargingState::*;
+        use TransactionEventKind::*;
+        assert_eq!(
+            connector_state(Updated, Some(Charging)),
+            Some(("Charging", PowerDeliveryState::Charging))
+        );
+        assert_eq!(
+            connector_state(Started, Some(SuspendedEvse)),
+            Some(("SuspendedEVSE", PowerDeliveryState::Stopped))
+        );
+        assert_eq!(connector_state(Updated, None), None);
+        assert_eq!(
+            connector_state(Ended, Some(Charging)),
+            Some(("EVConnected", PowerDeliveryState::Stopped))
+        );
+        assert_eq!(
+            connector_state(Ended, None),
+            Some(("EVConnected", PowerDeliveryState::Stopped))
+        );
+        assert_eq!(
+            connector_state(Ended, Some(Idle)),
+            Some(("Idle", PowerDeliveryState::Unplugged))
+        );
     }
 
     #[test]

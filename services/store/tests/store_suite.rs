@@ -1508,6 +1508,7 @@ fn event<'a>(
         remote_start_id: None,
         stop_reason: (kind == TransactionEventKind::Ended).then_some("EVDisconnected"),
         samples,
+        connector_state: Some(("Charging", coupler_core::PowerDeliveryState::Charging)),
     }
 }
 
@@ -1620,6 +1621,17 @@ async fn offline_events_arriving_out_of_order_still_give_the_right_start_and_sto
     };
     let outcome = store.record_transaction_event(&charger.id, &started).await.unwrap();
     assert!(!outcome.newest, "an older event does not set the current state");
+    let stopped = TransactionEventRecord {
+        connector_state: Some(("SuspendedEV", coupler_core::PowerDeliveryState::Stopped)),
+        ..event("tx-c", 1, TransactionEventKind::Updated, t0 + Duration::minutes(5), &[])
+    };
+    store.record_transaction_event(&charger.id, &stopped).await.unwrap();
+    let read = store.charger(&charger.id).await.unwrap().unwrap();
+    assert_eq!(
+        read.connectors[0].power_delivery_state,
+        coupler_core::PowerDeliveryState::Charging,
+        "a late event leaves the newest state"
+    );
     let older = [energy(1000.0, t0 + Duration::minutes(10))];
     store
         .record_transaction_event(

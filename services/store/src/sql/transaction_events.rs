@@ -199,6 +199,24 @@ macro_rules! impl_transaction_event_store {
                             }
                         }
                     };
+                    if let (true, Some((status, state))) = (outcome.newest && outcome.connector_id > 0, event.connector_state) {
+                        // In this transaction rather than a second one: one commit per event.
+                        sqlx::query(
+                            "INSERT INTO connectors (charger_id, connector_id, status, error_code, info, power_delivery_state, updated_at) \
+                             VALUES ($1, $2, $3, 'NoError', NULL, $4, $5) \
+                             ON CONFLICT (charger_id, connector_id) DO UPDATE SET status = excluded.status, \
+                             error_code = excluded.error_code, info = excluded.info, \
+                             power_delivery_state = excluded.power_delivery_state, updated_at = excluded.updated_at",
+                        )
+                        .bind(id.as_str())
+                        .bind(i64::from(outcome.connector_id))
+                        .bind(status)
+                        .bind(state.as_str())
+                        .bind($time::bind(coupler_core::time::now()))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
+                    }
                     Self::insert_samples(
                         &mut tx,
                         id,
