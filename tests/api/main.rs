@@ -10,6 +10,8 @@ mod linking;
 mod makers;
 mod ocpp16;
 mod ocpp16_bad_input;
+mod ocpp201;
+mod ocpp201_bad_input;
 mod openapi;
 mod ops;
 mod sandbox;

@@ -1,5 +1,6 @@
-//! An independent OCPP 1.6J charge point for conformance tests: `tests/ocpp/charge_point_16.py`, on
-//! the Python `ocpp` package, which validates every message against the official JSON schemas.
+//! An independent OCPP charge point for conformance tests: `tests/ocpp/charge_point_16.py` (1.6J) or
+//! `tests/ocpp/charge_point_201.py` (2.0.1), on the Python `ocpp` package, which validates every
+//! message against the official JSON schemas.
 //!
 //! The package lives in a virtual environment. `COUPLER_TEST_PYTHON` may name its interpreter;
 //! otherwise `.venv/bin/python` in the workspace is used, and created (from PyPI, pinned in
@@ -59,6 +60,32 @@ pub fn python() -> &'static Path {
     })
 }
 
+/// The OCPP version a Python charge point speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OcppVersion {
+    /// OCPP 1.6J (`charge_point_16.py`).
+    V16,
+    /// OCPP 2.0.1 (`charge_point_201.py`).
+    V201,
+}
+
+impl OcppVersion {
+    fn script(self) -> &'static str {
+        match self {
+            Self::V16 => "tests/ocpp/charge_point_16.py",
+            Self::V201 => "tests/ocpp/charge_point_201.py",
+        }
+    }
+
+    /// The WebSocket subprotocol it asks for.
+    pub fn subprotocol(self) -> &'static str {
+        match self {
+            Self::V16 => "ocpp1.6",
+            Self::V201 => "ocpp2.0.1",
+        }
+    }
+}
+
 /// A running Python charge point.
 #[derive(Debug)]
 pub struct PythonChargePoint {
@@ -73,7 +100,12 @@ impl PythonChargePoint {
     /// Starts the charge point; it connects to `url` with Basic credentials `id:password`. Returns
     /// once it reports `connected`, `refused` or `closed` (see [`PythonChargePoint::connected`]).
     pub async fn start(url: &str, id: &str, password: &str) -> (Self, Value) {
-        let script = workspace().join("tests/ocpp/charge_point_16.py");
+        Self::start_as(OcppVersion::V16, url, id, password).await
+    }
+
+    /// Like [`PythonChargePoint::start`], speaking `version`.
+    pub async fn start_as(version: OcppVersion, url: &str, id: &str, password: &str) -> (Self, Value) {
+        let script = workspace().join(version.script());
         let mut child = Command::new(python())
             .arg(script)
             .args(["--url", url, "--id", id, "--password", password])
@@ -108,14 +140,19 @@ impl PythonChargePoint {
         (cp, first)
     }
 
-    /// Starts a charge point that must be let in.
+    /// Starts a 1.6 charge point that must be let in.
     pub async fn connected(url: &str, id: &str, password: &str) -> Self {
-        let (cp, first) = Self::start(url, id, password).await;
+        Self::connected_as(OcppVersion::V16, url, id, password).await
+    }
+
+    /// Starts a charge point speaking `version` that must be let in with that version.
+    pub async fn connected_as(version: OcppVersion, url: &str, id: &str, password: &str) -> Self {
+        let (cp, first) = Self::start_as(version, url, id, password).await;
         assert_eq!(
             first["event"], "connected",
             "the charge point could not connect: {first}"
         );
-        assert_eq!(first["subprotocol"], "ocpp1.6");
+        assert_eq!(first["subprotocol"], version.subprotocol());
         cp
     }
 
@@ -187,6 +224,24 @@ impl PythonChargePoint {
         )
         .await;
         boot
+    }
+
+    /// 2.0.1: boots, and reports EVSE 1 (connector 1) with `connector_status`.
+    pub async fn boot_201(&mut self, connector_status: &str) -> Value {
+        let boot = self
+            .call("BootNotification", json!({"charging_station": {"vendor_name": "PyCharge", "model": "Conformance", "firmware_version": "2.0.1-a", "serial_number": "SN-2"}, "reason": "PowerUp"}))
+            .await;
+        self.status_201(connector_status).await;
+        boot
+    }
+
+    /// 2.0.1: reports EVSE 1 (connector 1) with `connector_status`.
+    pub async fn status_201(&mut self, connector_status: &str) {
+        self.call(
+            "StatusNotification",
+            json!({"timestamp": "2026-11-21T09:00:00Z", "connector_status": connector_status, "evse_id": 1, "connector_id": 1}),
+        )
+        .await;
     }
 
     /// Waits until the connection is closed by Coupler and returns the close event.

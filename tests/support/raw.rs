@@ -16,12 +16,22 @@ pub type RawSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Connects to `url` as `ocpp1.6` with Basic credentials (when given). Returns the HTTP status of a
 /// refused handshake as `Err`.
 pub async fn connect(url: &str, credentials: Option<(&str, &str)>) -> Result<RawSocket, u16> {
+    let credentials = credentials.map(|(user, password)| (user, password.as_bytes()));
+    connect_as("ocpp1.6", url, credentials).await
+}
+
+/// Connects to `url` offering `subprotocol`, with Basic credentials (when given; the password as
+/// bytes, so tests can send what is not text). Returns the HTTP status of a refused handshake as `Err`.
+pub async fn connect_as(subprotocol: &str, url: &str, credentials: Option<(&str, &[u8])>) -> Result<RawSocket, u16> {
     let mut request = url.into_client_request().expect("a WebSocket URL");
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", HeaderValue::from_static("ocpp1.6"));
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_str(subprotocol).expect("header"),
+    );
     if let Some((user, password)) = credentials {
-        let token = STANDARD.encode(format!("{user}:{password}"));
+        let mut raw = format!("{user}:").into_bytes();
+        raw.extend_from_slice(password);
+        let token = STANDARD.encode(raw);
         request.headers_mut().insert(
             "authorization",
             HeaderValue::from_str(&format!("Basic {token}")).expect("header"),

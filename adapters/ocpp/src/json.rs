@@ -357,8 +357,32 @@ macro_rules! wire_enum {
 /// Defines a schema object: a struct whose fields carry their wire names, serde
 /// serialisation that leaves `None` out, and strict reading. A field may name a
 /// check, `[check_fn]`, run on its value after reading (`multipleOf`, `minItems`).
+///
+/// `object!(@allow ["customData"] ...)` also accepts (and drops) the listed keys: OCPP 2.0.1 lets
+/// every class carry vendor `customData`, which Coupler has no use for.
 macro_rules! object {
     (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                $field:ident : $ty:ty = $json:literal $([$check:path])?
+            ),* $(,)?
+        }
+    ) => {
+        object! {
+            @allow []
+            $(#[$meta])*
+            pub struct $name {
+                $(
+                    $(#[$fmeta])*
+                    $field : $ty = $json $([$check])?
+                ),*
+            }
+        }
+    };
+    (
+        @allow [$($extra:literal),*]
         $(#[$meta:meta])*
         pub struct $name:ident {
             $(
@@ -389,7 +413,7 @@ macro_rules! object {
                 value: &::serde_json::Value,
                 path: &str,
             ) -> Result<Self, $crate::error::ValidationError> {
-                let obj = $crate::json::Obj::new(value, path, &[$($json),*])?;
+                let obj = $crate::json::Obj::new(value, path, &[$($json,)* $($extra),*])?;
                 $(
                     let $field: $ty = $crate::json::Field::read(&obj, $json)?;
                     $( $check(&$field, &obj.path_of($json))?; )?

@@ -10,7 +10,7 @@
 //! - [`error`]: the OCPP-J error codes, spelled per version, and
 //!   [`ValidationError`], the reason a payload was refused.
 //! - [`v16`]: typed OCPP 1.6 messages with strict schema validation.
-//! - [`v201`]: the seam for OCPP 2.0.1 messages (framing already works for both).
+//! - [`v201`]: typed OCPP 2.0.1 messages with strict schema validation.
 //!
 //! A typical incoming call:
 //!

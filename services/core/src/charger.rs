@@ -168,6 +168,32 @@ pub fn power_delivery_from_ocpp16(status: &str) -> PowerDeliveryState {
     }
 }
 
+/// Maps an OCPP 2.0.1 connector status (StatusNotification `connectorStatus`) to the power delivery
+/// state. 2.0.1 only says whether a cable is in (`Occupied`); what the power does comes with the
+/// transaction's `chargingState` ([`power_delivery_from_ocpp201_charging_state`]), so an occupied
+/// connector counts as "plugged in, expected to start", like 1.6's Preparing.
+pub fn power_delivery_from_ocpp201_status(connector_status: &str) -> PowerDeliveryState {
+    match connector_status {
+        "Available" | "Reserved" => PowerDeliveryState::Unplugged,
+        "Occupied" => PowerDeliveryState::Initializing,
+        "Faulted" => PowerDeliveryState::Fault,
+        _ => PowerDeliveryState::Unknown,
+    }
+}
+
+/// Maps an OCPP 2.0.1 TransactionEvent `chargingState` to the power delivery state. `EVConnected`
+/// is plugged in and not yet drawing power (1.6's Preparing); `Idle` is a transaction with no
+/// vehicle connected (authorised before the cable went in).
+pub fn power_delivery_from_ocpp201_charging_state(charging_state: &str) -> PowerDeliveryState {
+    match charging_state {
+        "Charging" => PowerDeliveryState::Charging,
+        "EVConnected" => PowerDeliveryState::Initializing,
+        "SuspendedEV" | "SuspendedEVSE" => PowerDeliveryState::Stopped,
+        "Idle" => PowerDeliveryState::Unplugged,
+        _ => PowerDeliveryState::Unknown,
+    }
+}
+
 /// The last status a connector reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -253,7 +279,8 @@ pub struct Charger {
 /// A charging session: one OCPP transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChargeSession {
-    /// The transaction id Coupler allocated (OCPP 1.6), also the session's id.
+    /// The transaction id Coupler allocated, also the session's id. OCPP 1.6 chargers use it on the
+    /// wire; a 2.0.1 charger names its transactions itself, and the store maps its id to this one.
     pub transaction_id: i64,
     /// The charger.
     pub charger_id: ChargerId,
@@ -439,6 +466,35 @@ mod tests {
         ];
         for (status, state) in cases {
             assert_eq!(power_delivery_from_ocpp16(status), state, "{status}");
+        }
+    }
+
+    #[test]
+    fn every_ocpp201_connector_status_and_charging_state_maps_to_a_power_delivery_state() {
+        use PowerDeliveryState::*;
+        for (status, state) in [
+            ("Available", Unplugged),
+            ("Occupied", Initializing),
+            ("Reserved", Unplugged),
+            ("Unavailable", Unknown),
+            ("Faulted", Fault),
+            ("Charging", Unknown),
+        ] {
+            assert_eq!(power_delivery_from_ocpp201_status(status), state, "{status}");
+        }
+        for (charging_state, state) in [
+            ("Charging", Charging),
+            ("EVConnected", Initializing),
+            ("SuspendedEV", Stopped),
+            ("SuspendedEVSE", Stopped),
+            ("Idle", Unplugged),
+            ("Nonsense", Unknown),
+        ] {
+            assert_eq!(
+                power_delivery_from_ocpp201_charging_state(charging_state),
+                state,
+                "{charging_state}"
+            );
         }
     }
 

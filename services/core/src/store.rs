@@ -11,6 +11,7 @@ use crate::account::{SealedToken, SealedTokens, VendorAccount, VendorAccountId};
 use crate::action::{Action, ActionId, DeviceKind};
 use crate::charger::{
     ChargeSession, Charger, ChargerId, ChargerInfo, ConnectorStatus, MeterSample, OcppIdentity, OcppProtocol,
+    PowerDeliveryState,
 };
 use crate::client::{AccessToken, Client, ClientId};
 use crate::intervention::{Intervention, InterventionId};
@@ -335,6 +336,90 @@ pub trait ChargerStore: Send + Sync {
     async fn record_firmware_status(&self, id: &ChargerId, status: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
 }
 
+/// The kind of an OCPP 2.0.1 TransactionEvent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransactionEventKind {
+    /// The transaction started.
+    Started,
+    /// Something changed during the transaction.
+    Updated,
+    /// The transaction ended.
+    Ended,
+}
+
+impl TransactionEventKind {
+    /// The OCPP name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "Started",
+            Self::Updated => "Updated",
+            Self::Ended => "Ended",
+        }
+    }
+}
+
+/// One OCPP 2.0.1 TransactionEvent, as the store keeps it.
+#[derive(Debug, Clone)]
+pub struct TransactionEventRecord<'a> {
+    /// The charger's id of the transaction.
+    pub charger_transaction_id: &'a str,
+    /// The event's sequence number within the transaction.
+    pub seq_no: i64,
+    /// Started, Updated or Ended.
+    pub kind: TransactionEventKind,
+    /// When it happened (charger's clock).
+    pub at: DateTime<Utc>,
+    /// Whether it happened while the charger was offline.
+    pub offline: bool,
+    /// The connector (EVSE), when the event names one.
+    pub connector_id: Option<u32>,
+    /// The id tag that authorised it, when the event carries one.
+    pub id_tag: Option<&'a str>,
+    /// The remote start that started it, when it says so.
+    pub remote_start_id: Option<i64>,
+    /// Why it stopped (Ended).
+    pub stop_reason: Option<&'a str>,
+    /// Meter readings sent with it.
+    pub samples: &'a [MeterSample],
+    /// The status its connector is in after the event (`chargingState` and the power delivery state
+    /// it maps to). Stored in the same database transaction, and only when the event is the newest
+    /// of its transaction: a late offline event must not turn back what the charger said since.
+    pub connector_state: Option<(&'a str, PowerDeliveryState)>,
+}
+
+/// What storing a TransactionEvent did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransactionEventOutcome {
+    /// Coupler's id of the session.
+    pub transaction_id: i64,
+    /// The session's connector (0 while no event named one).
+    pub connector_id: u32,
+    /// The event was stored before (same transaction and seqNo): nothing changed.
+    pub duplicate: bool,
+    /// The event is the newest of its transaction so far (highest seqNo), so its charging state is
+    /// the current one; an older event arriving late (offline) only adds its readings.
+    pub newest: bool,
+    /// The session was created by this event.
+    pub created: bool,
+}
+
+/// OCPP 2.0.1 transactions: the charger names them and numbers their events, so Coupler keeps its
+/// own session id beside the charger's and makes each (transaction, seqNo) count once.
+#[async_trait]
+pub trait TransactionEventStore: Send + Sync {
+    /// Records a TransactionEvent in one database transaction: the first event of a transaction
+    /// (whatever its kind: offline events may arrive out of order) creates the session; the
+    /// lowest seqNo sets its start and the Started event its start time; readings are kept; Ended
+    /// stops it. A repeated (transaction, seqNo) changes nothing and says so.
+    async fn record_transaction_event(
+        &self,
+        id: &ChargerId,
+        event: &TransactionEventRecord<'_>,
+    ) -> Result<TransactionEventOutcome, StoreError>;
+    /// The charger's own id of session `transaction_id`, when the charger names its transactions.
+    async fn charger_transaction_id(&self, id: &ChargerId, transaction_id: i64) -> Result<Option<String>, StoreError>;
+}
+
 /// All of Coupler's storage.
 #[async_trait]
 pub trait Store:
@@ -342,6 +427,7 @@ pub trait Store:
     + UserStore
     + ActionStore
     + ChargerStore
+    + TransactionEventStore
     + LinkSessionStore
     + VendorAccountStore
     + VehicleStore

@@ -30,13 +30,23 @@ pub enum AuthFailure {
     Wrong,
 }
 
+/// The shortest and longest OCPP 2.0.1 `BasicAuthPassword`, in characters.
+pub const OCPP201_PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 16..=40;
+
 /// Checks HTTP Basic credentials: the user name must be the identity the charger connects as, and
 /// the password must match the stored hash.
 ///
 /// OCPP 1.6's security profile allows the password (AuthorizationKey) to arrive as the text Coupler
 /// issued or as the raw bytes that text spells in hex; both are accepted. The password is treated as
-/// bytes until compared, because raw keys need not be UTF-8.
-pub fn check_basic_auth(headers: &HeaderMap, identity: &str, password_hash: &SecretHash) -> Result<(), AuthFailure> {
+/// bytes until compared, because raw keys need not be UTF-8. OCPP 2.0.1 (errata 2023-12 §2.17.3)
+/// sends the password as a plain UTF-8 string of 16 to 40 characters, so a 2.0.1 connection
+/// (`version`, the subprotocol chosen) is held to that and only the text form counts.
+pub fn check_basic_auth(
+    headers: &HeaderMap,
+    identity: &str,
+    password_hash: &SecretHash,
+    version: Option<OcppVersion>,
+) -> Result<(), AuthFailure> {
     let value = headers.get(header::AUTHORIZATION).ok_or(AuthFailure::Missing)?;
     let value = value.to_str().map_err(|_| AuthFailure::Malformed)?;
     let (scheme, encoded) = value.split_once(' ').ok_or(AuthFailure::Malformed)?;
@@ -48,6 +58,13 @@ pub fn check_basic_auth(headers: &HeaderMap, identity: &str, password_hash: &Sec
     let (user, password) = (&decoded[..colon], &decoded[colon + 1..]);
     if user != identity.as_bytes() {
         return Err(AuthFailure::Wrong);
+    }
+    if version == Some(OcppVersion::V201) {
+        let text = std::str::from_utf8(password).map_err(|_| AuthFailure::Wrong)?;
+        if !OCPP201_PASSWORD_CHARS.contains(&text.chars().count()) || !password_hash.matches(text) {
+            return Err(AuthFailure::Wrong);
+        }
+        return Ok(());
     }
     let as_text = std::str::from_utf8(password).is_ok_and(|text| password_hash.matches(text));
     let as_raw_key =
@@ -113,33 +130,65 @@ mod tests {
         let issued = hex::encode(key);
         let hash = hash_secret(&issued);
         assert_eq!(
-            check_basic_auth(&basic(b"CP1", issued.as_bytes()), "CP1", &hash),
+            check_basic_auth(&basic(b"CP1", issued.as_bytes()), "CP1", &hash, None),
             Ok(())
         );
-        assert_eq!(check_basic_auth(&basic(b"CP1", &key), "CP1", &hash), Ok(()));
+        assert_eq!(check_basic_auth(&basic(b"CP1", &key), "CP1", &hash, None), Ok(()));
+    }
+
+    #[test]
+    fn a_2_0_1_password_is_plain_text_of_16_to_40_characters() {
+        let issued = "9a01ff10007e421337c0de55aa01020304050607";
+        let hash = hash_secret(issued);
+        let v201 = Some(OcppVersion::V201);
+        assert_eq!(
+            check_basic_auth(&basic(b"CP1", issued.as_bytes()), "CP1", &hash, v201),
+            Ok(())
+        );
+        let raw = hex::decode(issued).unwrap();
+        assert_eq!(
+            check_basic_auth(&basic(b"CP1", &raw), "CP1", &hash, v201),
+            Err(AuthFailure::Wrong),
+            "2.0.1 sends no raw key bytes"
+        );
+        let short = "fifteen-chars!!";
+        assert_eq!(
+            check_basic_auth(&basic(b"CP1", short.as_bytes()), "CP1", &hash_secret(short), v201),
+            Err(AuthFailure::Wrong)
+        );
+        let long = "x".repeat(41);
+        assert_eq!(
+            check_basic_auth(&basic(b"CP1", long.as_bytes()), "CP1", &hash_secret(&long), v201),
+            Err(AuthFailure::Wrong)
+        );
+        let unicode = "Schlüssel-für-die-Garage";
+        assert_eq!(
+            check_basic_auth(&basic(b"CP1", unicode.as_bytes()), "CP1", &hash_secret(unicode), v201),
+            Ok(())
+        );
     }
 
     #[test]
     fn wrong_missing_or_malformed_credentials_are_refused() {
         let hash = hash_secret("secret-password-16");
         assert_eq!(
-            check_basic_auth(&basic(b"CP1", b"nope"), "CP1", &hash),
+            check_basic_auth(&basic(b"CP1", b"nope"), "CP1", &hash, None),
             Err(AuthFailure::Wrong)
         );
         assert_eq!(
-            check_basic_auth(&basic(b"CP2", b"secret-password-16"), "CP1", &hash),
+            check_basic_auth(&basic(b"CP2", b"secret-password-16"), "CP1", &hash, None),
             Err(AuthFailure::Wrong)
         );
         assert_eq!(
-            check_basic_auth(&HeaderMap::new(), "CP1", &hash),
+            check_basic_auth(&HeaderMap::new(), "CP1", &hash, None),
             Err(AuthFailure::Missing)
         );
         assert_eq!(
-            check_basic_auth(&headers(header::AUTHORIZATION, &["Bearer x"]), "CP1", &hash),
+            check_basic_auth(&headers(header::AUTHORIZATION, &["Bearer x"]), "CP1", &hash, None),
             Err(AuthFailure::Malformed)
         );
         assert_eq!(
-            check_basic_auth(&headers(header::AUTHORIZATION, &["Basic !!!"]), "CP1", &hash),
+            check_basic_auth(&headers(header::AUTHORIZATION, &["Basic !!!"]), "CP1", &hash, None),
             Err(AuthFailure::Malformed)
         );
     }

@@ -1,19 +1,21 @@
-//! Coupler's OCPP charger gateway.
+//! Coupler's OCPP charger gateway, for OCPP 1.6J and 2.0.1 on the same URL.
 //!
 //! Chargers connect to `ws(s)://host/ocpp/{chargePointId}`. Before the upgrade the gateway checks the
 //! identity and HTTP Basic credentials and picks the subprotocol in the charger's order of
 //! preference. Each connection then runs one session actor (`session.rs`) that owns the socket: it
 //! answers the charger's calls only after what they report is stored, keeps at most one call of its
 //! own outstanding (the rest queue), times calls out, pings, and closes when replaced, deleted, or
-//! shut down. The rest of Coupler reaches chargers only through [`ChargerControl`], which knows no
-//! OCPP version.
+//! shut down. `v16.rs` and `v201.rs` turn each version's messages into the same stored facts and
+//! the same commands into each version's calls; the rest of Coupler reaches chargers only through
+//! [`ChargerControl`], which knows no OCPP version.
 
 mod handshake;
 mod session;
 mod v16;
+mod v201;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -88,7 +90,7 @@ impl Default for GatewayConfig {
 }
 
 /// The OCPP versions the gateway speaks, newest first.
-pub const SUPPORTED_VERSIONS: &[OcppVersion] = &[OcppVersion::V16];
+pub const SUPPORTED_VERSIONS: &[OcppVersion] = &[OcppVersion::V201, OcppVersion::V16];
 
 /// A command on its way to a session, with the means to answer it.
 #[derive(Debug)]
@@ -116,6 +118,9 @@ pub(crate) struct Inner {
     pub(crate) shutdown: CancellationToken,
     tracker: TaskTracker,
     next_connection: AtomicU64,
+    /// The next OCPP 2.0.1 `remoteStartId`. Seeded from the clock so ids after a restart do not
+    /// repeat recent ones a charger may still echo.
+    next_remote_start: AtomicI32,
 }
 
 /// The gateway: the WebSocket endpoint and the registry of live sessions. Cheap to clone.
@@ -137,6 +142,7 @@ impl Gateway {
                 shutdown: CancellationToken::new(),
                 tracker: TaskTracker::new(),
                 next_connection: AtomicU64::new(1),
+                next_remote_start: AtomicI32::new(remote_start_seed()),
             }),
         }
     }
@@ -166,6 +172,12 @@ impl Gateway {
             .sessions
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A fresh OCPP 2.0.1 `remoteStartId` (positive, wrapping well before `i32::MAX`).
+    pub(crate) fn next_remote_start_id(&self) -> i32 {
+        let id = self.inner.next_remote_start.fetch_add(1, Ordering::Relaxed);
+        id.rem_euclid(1 << 30) + 1
     }
 
     pub(crate) fn next_connection(&self) -> u64 {
@@ -249,6 +261,11 @@ impl ChargerControl for Gateway {
     }
 }
 
+fn remote_start_seed() -> i32 {
+    // Seconds since the epoch, folded into 30 bits: distinct across restarts for decades.
+    i32::try_from(coupler_core::time::now().timestamp().rem_euclid(1 << 30)).unwrap_or(1)
+}
+
 /// A refusal before the upgrade, as problem+json like every other error Coupler answers.
 fn refuse(status: StatusCode, detail: &str) -> Response {
     let body = serde_json::json!({
@@ -314,9 +331,11 @@ async fn upgrade(
             );
         }
     };
+    // Chosen before the credentials are checked: 2.0.1 has its own password rules.
+    let version = choose_subprotocol(&headers, SUPPORTED_VERSIONS);
     let mode = match credentials {
         Some(credentials) => {
-            if let Err(failure) = check_basic_auth(&headers, identity.as_str(), &credentials.password_hash) {
+            if let Err(failure) = check_basic_auth(&headers, identity.as_str(), &credentials.password_hash, version) {
                 tracing::info!(ocpp_id = %identity, ?failure, "charger refused: bad credentials");
                 return refuse(
                     StatusCode::UNAUTHORIZED,
@@ -331,7 +350,6 @@ async fn upgrade(
             return refuse(StatusCode::NOT_FOUND, "no charger is registered with this identity");
         }
     };
-    let version = choose_subprotocol(&headers, SUPPORTED_VERSIONS);
     let upgrade = upgrade
         .max_message_size(config.max_message_bytes)
         .max_frame_size(config.max_message_bytes)

@@ -15,8 +15,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::v16 as handlers;
-use crate::{Command, Gateway, SessionHandle};
+use crate::{v16, v201, Command, Gateway, SessionHandle};
 
 /// Whom a connection belongs to.
 #[derive(Debug, Clone)]
@@ -51,7 +50,7 @@ pub(crate) async fn refuse_subprotocol(identity: OcppIdentity, mut socket: WebSo
     tracing::info!(ocpp_id = %identity, "charger offered no supported OCPP subprotocol; closing");
     let frame = CloseFrame {
         code: close_code::PROTOCOL,
-        reason: "no supported OCPP subprotocol (ocpp1.6)".into(),
+        reason: "no supported OCPP subprotocol (ocpp2.0.1, ocpp1.6)".into(),
     };
     let _ = socket.send(Message::Close(Some(frame))).await;
 }
@@ -98,12 +97,14 @@ pub(crate) async fn run(gateway: Gateway, identity: OcppIdentity, version: OcppV
             // Learn the connectors' state now, rather than at the charger's next change.
             let control = gateway.clone();
             let id = id.clone();
-            tokio::spawn(async move { handlers::after_connect(control, id).await }.in_current_span());
+            // Both versions ask the same way: the command is version-neutral.
+            tokio::spawn(async move { v16::after_connect(control, id).await }.in_current_span());
         }
         tracing::info!("charger connected");
         let mut session = Session {
             gateway: gateway.clone(),
             charger_id: charger_id.clone(),
+            version,
             socket,
             pending: None,
             next_message_id: 1,
@@ -125,6 +126,8 @@ fn protocol(version: OcppVersion) -> coupler_core::charger::OcppProtocol {
 struct Session {
     gateway: Gateway,
     charger_id: Option<ChargerId>,
+    /// The version negotiated for this connection: it picks the message module.
+    version: OcppVersion,
     socket: WebSocket,
     pending: Option<Pending>,
     next_message_id: u64,
@@ -195,20 +198,26 @@ impl Session {
         match Frame::parse(text) {
             Err(error) => {
                 tracing::info!(error = %error.description, "malformed frame");
-                match error.answer(OcppVersion::V16) {
+                match error.answer(self.version) {
                     Some(answer) => self.send_frame(&answer).await,
                     None => Ok(()),
                 }
             }
             Ok(Frame::Call { id, action, payload }) => {
-                let answer =
-                    handlers::handle_call(&self.gateway, self.charger_id.as_ref(), &id, &action, &payload).await;
+                let charger = self.charger_id.as_ref();
+                let answer = match self.version {
+                    OcppVersion::V16 => v16::handle_call(&self.gateway, charger, &id, &action, &payload).await,
+                    OcppVersion::V201 => v201::handle_call(&self.gateway, charger, &id, &action, &payload).await,
+                };
                 self.send_frame(&answer).await
             }
             Ok(Frame::CallResult { id, payload }) => {
                 match self.pending.take_if(|p| p.message_id == id) {
                     Some(pending) => {
-                        let reply = handlers::decode_reply(pending.action, &payload);
+                        let reply = match self.version {
+                            OcppVersion::V16 => v16::decode_reply(pending.action, &payload),
+                            OcppVersion::V201 => v201::decode_reply(pending.action, &payload),
+                        };
                         let _ = pending.reply.send(reply);
                     }
                     None => tracing::info!(message_id = %id, "ignored a CALLRESULT that answers no call of ours"),
@@ -231,23 +240,21 @@ impl Session {
     }
 
     async fn send_call(&mut self, command: Command, timeout: Duration) -> Result<(), axum::Error> {
-        let request = match handlers::encode_command(&command.command, &self.gateway.inner.config) {
-            Ok(request) => request,
+        let message_id = self.next_message_id.to_string();
+        let encoded = match self.version {
+            OcppVersion::V16 => v16::encode_call(&command.command, &self.gateway.inner.config, &message_id),
+            OcppVersion::V201 => {
+                v201::encode_call(&self.gateway, self.charger_id.as_ref(), &command.command, &message_id).await
+            }
+        };
+        let (action, frame) = match encoded {
+            Ok(encoded) => encoded,
             Err(e) => {
                 let _ = command.reply.send(Err(e));
                 return Ok(());
             }
         };
-        let message_id = self.next_message_id.to_string();
         self.next_message_id += 1;
-        let frame = match request.to_call(message_id.clone()) {
-            Ok(frame) => frame,
-            Err(e) => {
-                let _ = command.reply.send(Err(ControlError::Unsupported(e.to_string())));
-                return Ok(());
-            }
-        };
-        let action = request.action().as_str();
         tracing::debug!(action, %message_id, "sending a call");
         self.send_frame(&frame).await?;
         self.pending = Some(Pending {

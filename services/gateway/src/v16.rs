@@ -366,6 +366,19 @@ fn rate_unit(unit: RateUnit) -> ChargingRateUnit {
     }
 }
 
+/// The OCPP 1.6 `CALL` for a command, with its action name; a command 1.6 cannot carry is refused.
+pub(crate) fn encode_call(
+    command: &ChargerCommand,
+    config: &GatewayConfig,
+    message_id: &str,
+) -> Result<(&'static str, Frame), ControlError> {
+    let request = encode_command(command, config)?;
+    let frame = request
+        .to_call(message_id)
+        .map_err(|e| ControlError::Unsupported(e.to_string()))?;
+    Ok((request.action().as_str(), frame))
+}
+
 /// Expresses a version-neutral command as an OCPP 1.6 call.
 pub(crate) fn encode_command(command: &ChargerCommand, config: &GatewayConfig) -> Result<Request, ControlError> {
     let _ = config;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs N simulated OCPP 1.6 chargers (default 10,000) against a release Coupler on this machine and
+# Runs N simulated OCPP 1.6 chargers (default 10,000; EXTRA="--ocpp-version 2.0.1" for 2.0.1 ones) against a release Coupler on this machine and
 # prints the server's memory and CPU next to the load generator's report. Bounded: the load phase
 # lasts DURATION seconds, then everything stops.
 #
@@ -15,7 +15,8 @@ CHARGERS=${CHARGERS:-10000} RAMP=${RAMP:-60} DURATION=${DURATION:-180} METER=${M
 DATABASE=${DATABASE:-sqlite} EXTRA=${EXTRA:-}
 work=$(mktemp -d)
 cd "$root" && cargo build --release -q -p coupler -p coupler-loadgen
-coupler="$root/target/release/coupler" loadgen="$root/target/release/coupler-loadgen"
+target=${CARGO_TARGET_DIR:-$root/target}
+coupler="$target/release/coupler" loadgen="$target/release/coupler-loadgen"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export COUPLER_LISTEN=127.0.0.1:$port COUPLER_LOG=warn
 if [ "$DATABASE" = postgres ]; then

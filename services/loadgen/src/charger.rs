@@ -1,4 +1,4 @@
-//! One simulated OCPP 1.6 charge point, without I/O.
+//! One simulated OCPP charge point (1.6 or 2.0.1, per [`Settings::version`]), without I/O.
 //!
 //! [`Charger`] is a state machine driven by three inputs: a text message from the
 //! server ([`Charger::handle_text`]), the passing of time ([`Charger::on_timer`]) and the
@@ -8,9 +8,14 @@
 //! The session task in [`crate::session`] owns the socket and feeds it.
 //!
 //! Every payload is built from the typed messages of `coupler-ocpp` and validated
-//! before it is sent, and every answer from the server is validated against the 1.6
-//! schema, so a server that sends something a real charger would choke on shows up in
-//! the report instead of passing unnoticed.
+//! before it is sent, and every answer from the server is validated against the schema
+//! of the version spoken, so a server that sends something a real charger would choke on
+//! shows up in the report instead of passing unnoticed.
+//!
+//! The state machine is the same for both versions; only the messages differ. A 2.0.1
+//! charger names its own transactions and reports them with TransactionEvent (Started,
+//! Updated with the periodic meter values, Ended), its one EVSE with StatusNotification,
+//! and answers the server's 2.0.1 calls (RequestStart/StopTransaction, Get/SetVariables, ...).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,6 +24,7 @@ use std::time::Duration;
 use chrono::Utc;
 use coupler_ocpp::rpc::{Frame, MessageType};
 use coupler_ocpp::v16::{self, Action, ChargePointStatus, Reason, Request, Response};
+use coupler_ocpp::v201;
 use coupler_ocpp::{ErrorCode, OcppVersion, ValidationError};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -65,6 +71,8 @@ pub struct Settings {
     pub plugged_in: bool,
     /// How long a CALL may wait for its answer before it counts as timed out.
     pub call_timeout: Duration,
+    /// The OCPP version spoken.
+    pub version: OcppVersion,
 }
 
 /// What makes one charger different from the others.
@@ -110,7 +118,25 @@ impl Outgoing {
 struct Pending {
     id: String,
     call: Outgoing,
+    /// The action on the wire (a 2.0.1 MeterValues during a transaction is a TransactionEvent).
+    wire: &'static str,
     sent_at: Instant,
+}
+
+/// What an answer to one of our calls means, whichever the version.
+#[derive(Debug, Clone, Copy)]
+enum Answer {
+    Boot {
+        accepted: bool,
+        interval: i32,
+    },
+    /// The server answered a transaction start; 1.6 servers allocate the id.
+    Started {
+        id: Option<i32>,
+        accepted: bool,
+    },
+    Stopped,
+    Other,
 }
 
 /// The transaction on connector 1.
@@ -167,6 +193,14 @@ pub struct Charger {
     energy_at: Option<Instant>,
     config_overrides: Vec<(String, String)>,
     shutting_down: bool,
+    /// 2.0.1: transactions begun so far (the next one's id is derived from it).
+    transactions_begun: i32,
+    /// 2.0.1: the id of the transaction whose Started event is queued or sent.
+    starting_id: Option<i32>,
+    /// 2.0.1: the next TransactionEvent sequence number of the running transaction.
+    next_seq_no: i32,
+    /// 2.0.1: the `remoteStartId` to echo in the next Started event.
+    remote_start_id: Option<i32>,
 }
 
 impl Charger {
@@ -188,6 +222,10 @@ impl Charger {
             energy_at: None,
             config_overrides: Vec::new(),
             shutting_down: false,
+            transactions_begun: 0,
+            starting_id: None,
+            next_seq_no: 0,
+            remote_start_id: None,
         }
     }
 
@@ -235,8 +273,16 @@ impl Charger {
             return None;
         }
         while let Some(call) = self.queue.pop_front() {
-            let request = match self.build(&call, now) {
-                Ok(Some(request)) => request,
+            let built = match self.settings.version {
+                OcppVersion::V16 => self
+                    .build(&call, now)
+                    .and_then(|r| r.map(|r| Ok((r.action().as_str(), r.to_value()?))).transpose()),
+                OcppVersion::V201 => self
+                    .build201(&call, now)
+                    .and_then(|r| r.map(|r| Ok((r.action().as_str(), r.to_value()?))).transpose()),
+            };
+            let (wire, payload) = match built {
+                Ok(Some(built)) => built,
                 // Nothing to send any more (a stop for a transaction that never got an id).
                 Ok(None) => continue,
                 Err(error) => {
@@ -248,19 +294,16 @@ impl Charger {
             };
             self.next_message_id += 1;
             let id = self.next_message_id.to_string();
-            match request.to_call(&id) {
-                Ok(frame) => {
-                    Stats::bump(&stats.counters.calls_sent);
-                    stats.sent_by_action.add(call.action().as_str());
-                    self.pending = Some(Pending { id, call, sent_at: now });
-                    return Some(frame);
-                }
-                Err(error) => {
-                    stats
-                        .call_error_log
-                        .note(&format!("could not build {}: {error}", call.action().as_str()));
-                }
-            }
+            Stats::bump(&stats.counters.calls_sent);
+            stats.sent_by_action.add(wire);
+            let frame = Frame::call(id.clone(), wire, payload);
+            self.pending = Some(Pending {
+                id,
+                call,
+                wire,
+                sent_at: now,
+            });
+            return Some(frame);
         }
         None
     }
@@ -288,7 +331,7 @@ impl Charger {
     /// messages and stops a transaction that has run its course.
     pub fn on_timer(&mut self, now: Instant, stats: &Stats) {
         if let Some(pending) = self.pending.take_if(|p| p.sent_at + self.settings.call_timeout <= now) {
-            let action = pending.call.action().as_str();
+            let action = pending.wire;
             Stats::bump(&stats.counters.timeouts);
             stats.call_error_log.note(&format!(
                 "{action}: no answer within {} s",
@@ -368,7 +411,7 @@ impl Charger {
                     .incoming_error_log
                     .note(&format!("broken frame from the server: {}", error.description));
                 Reaction {
-                    reply: error.answer(OcppVersion::V16),
+                    reply: error.answer(self.settings.version),
                     remote_start: false,
                 }
             }
@@ -382,13 +425,17 @@ impl Charger {
             Stats::bump(&stats.counters.unexpected_responses);
             return;
         };
-        let action = pending.call.action().as_str();
+        let action = pending.wire;
+        let parsed = |payload: &Value| match self.settings.version {
+            OcppVersion::V16 => v16::parse_response(action, payload).map(answer_of16),
+            OcppVersion::V201 => v201::parse_response(action, payload).map(|r| answer_of201(&pending.call, r)),
+        };
         let failure = match outcome {
-            Ok(payload) => match v16::parse_response(action, &payload) {
-                Ok(response) => {
+            Ok(payload) => match parsed(&payload) {
+                Ok(answer) => {
                     Stats::bump(&stats.counters.calls_answered);
                     stats.record_latency(now.saturating_duration_since(pending.sent_at));
-                    self.call_answered(now, response, stats);
+                    self.call_answered(now, answer, stats);
                     return;
                 }
                 Err(error) => {
@@ -419,23 +466,23 @@ impl Charger {
         self.call_failed(now, pending.call, &failure);
     }
 
-    fn call_answered(&mut self, now: Instant, response: Response, stats: &Stats) {
-        match response {
-            Response::BootNotification(boot) => {
-                if boot.status == v16::RegistrationStatus::Accepted {
+    fn call_answered(&mut self, now: Instant, answer: Answer, stats: &Stats) {
+        match answer {
+            Answer::Boot { accepted, interval } => {
+                if accepted {
                     Stats::bump(&stats.counters.boots_accepted);
                     self.boot_accepted(now);
                 } else {
                     Stats::bump(&stats.counters.boots_not_accepted);
                     if !self.booted {
-                        let asked = Duration::from_secs(u64::try_from(boot.interval).unwrap_or(0));
+                        let asked = Duration::from_secs(u64::try_from(interval).unwrap_or(0));
                         self.boot_retry_at = Some(now + asked.clamp(BOOT_RETRY_MIN, BOOT_RETRY_MAX));
                     }
                 }
             }
-            Response::StartTransaction(started) => {
-                let id = started.transaction_id;
-                if started.id_tag_info.status == v16::AuthorizationStatus::Accepted {
+            Answer::Started { id, accepted } => {
+                let id = id.or(self.starting_id.take()).unwrap_or(0);
+                if accepted {
                     Stats::bump(&stats.counters.transactions_started);
                     self.advance_energy(now);
                     self.transaction = Transaction::Active {
@@ -451,21 +498,18 @@ impl Charger {
                     // A real charger ends a transaction whose id tag is refused
                     // (StopTransactionOnInvalidId); the server still allocated an id.
                     Stats::bump(&stats.counters.transactions_refused);
-                    stats.call_error_log.note(&format!(
-                        "StartTransaction: id tag {}",
-                        started.id_tag_info.status.as_str()
-                    ));
+                    stats.call_error_log.note("transaction start: id tag not accepted");
                     self.advance_energy(now);
                     self.transaction = Transaction::Active { id, stop_at: now };
                     self.stop_transaction(now, Reason::DeAuthorized);
                 }
             }
-            Response::StopTransaction(_) => {
+            Answer::Stopped => {
                 Stats::bump(&stats.counters.transactions_stopped);
                 self.transaction = Transaction::Idle;
             }
             // Heartbeat, StatusNotification and MeterValues answers change nothing here.
-            _ => {}
+            Answer::Other => {}
         }
     }
 
@@ -487,6 +531,7 @@ impl Charger {
             }
             Outgoing::StartTransaction { .. } => {
                 self.transaction = Transaction::Idle;
+                self.starting_id = None;
                 if !self.shutting_down {
                     self.queue_status(1, ChargePointStatus::Available);
                 }
@@ -700,6 +745,9 @@ impl Charger {
     fn on_call(&mut self, now: Instant, id: &str, action: &str, payload: &Value, stats: &Stats) -> Reaction {
         Stats::bump(&stats.counters.incoming_calls);
         stats.incoming_by_action.add(action);
+        if self.settings.version == OcppVersion::V201 {
+            return self.on_call201(now, id, action, payload, stats);
+        }
         let mut remote_start = false;
         let answer = match v16::parse_request(action, payload) {
             Err(error) => Err(error),
@@ -925,6 +973,452 @@ impl Charger {
             None => v16::ConfigurationStatus::Rejected,
         };
         v16::ChangeConfigurationResponse { status }.into()
+    }
+}
+
+/// A 2.0.1 transaction id of this charger's `n`th transaction (unique per charger, which is all
+/// 2.0.1 asks).
+fn transaction_name(n: i32) -> String {
+    format!("LG-TX-{n}")
+}
+
+fn answer_of16(response: Response) -> Answer {
+    match response {
+        Response::BootNotification(boot) => Answer::Boot {
+            accepted: boot.status == v16::RegistrationStatus::Accepted,
+            interval: boot.interval,
+        },
+        Response::StartTransaction(started) => Answer::Started {
+            id: Some(started.transaction_id),
+            accepted: started.id_tag_info.status == v16::AuthorizationStatus::Accepted,
+        },
+        Response::StopTransaction(_) => Answer::Stopped,
+        _ => Answer::Other,
+    }
+}
+
+fn answer_of201(call: &Outgoing, response: v201::Response) -> Answer {
+    match (call, response) {
+        (_, v201::Response::BootNotification(boot)) => Answer::Boot {
+            accepted: boot.status == v201::RegistrationStatus::Accepted,
+            interval: boot.interval,
+        },
+        (Outgoing::StartTransaction { .. }, v201::Response::TransactionEvent(answer)) => Answer::Started {
+            id: None,
+            accepted: answer
+                .id_token_info
+                .is_none_or(|info| info.status == v201::AuthorizationStatus::Accepted),
+        },
+        (Outgoing::StopTransaction { .. }, v201::Response::TransactionEvent(_)) => Answer::Stopped,
+        _ => Answer::Other,
+    }
+}
+
+fn sampled201(value: f64, measurand: v201::Measurand, unit: &str, context: v201::ReadingContext) -> v201::SampledValue {
+    v201::SampledValue {
+        value,
+        context: Some(context),
+        measurand: Some(measurand),
+        phase: None,
+        location: Some(v201::Location::Outlet),
+        signed_meter_value: None,
+        unit_of_measure: Some(v201::UnitOfMeasure {
+            // Units are a handful of ASCII letters; the fallback is never taken.
+            unit: v201::CiString::new(unit).ok(),
+            multiplier: None,
+        }),
+    }
+}
+
+fn stopped_reason(reason: Reason) -> v201::StoppedReason {
+    match reason {
+        Reason::Local => v201::StoppedReason::Local,
+        Reason::Remote => v201::StoppedReason::Remote,
+        Reason::DeAuthorized => v201::StoppedReason::DeAuthorized,
+        Reason::EvDisconnected => v201::StoppedReason::EvDisconnected,
+        _ => v201::StoppedReason::Other,
+    }
+}
+
+fn connector_status201(status: ChargePointStatus) -> v201::ConnectorStatus {
+    match status {
+        ChargePointStatus::Available => v201::ConnectorStatus::Available,
+        ChargePointStatus::Reserved => v201::ConnectorStatus::Reserved,
+        ChargePointStatus::Unavailable => v201::ConnectorStatus::Unavailable,
+        ChargePointStatus::Faulted => v201::ConnectorStatus::Faulted,
+        _ => v201::ConnectorStatus::Occupied,
+    }
+}
+
+impl Charger {
+    /// The 2.0.1 message for `call`; `None` when there is nothing to send (2.0.1 has no
+    /// status of connector 0, and a stop needs a transaction).
+    fn build201(&mut self, call: &Outgoing, now: Instant) -> Result<Option<v201::Request>, ValidationError> {
+        let timestamp = Utc::now();
+        let evse = || v201::Evse {
+            id: 1,
+            connector_id: Some(1),
+        };
+        Ok(Some(match call {
+            Outgoing::BootNotification => v201::Request::BootNotification(v201::BootNotificationRequest {
+                charging_station: v201::ChargingStation {
+                    serial_number: Some(truncated(&self.identity.ocpp_id).try_into()?),
+                    model: "LoadGen".try_into()?,
+                    modem: None,
+                    vendor_name: "Coupler".try_into()?,
+                    firmware_version: Some(env!("CARGO_PKG_VERSION").try_into()?),
+                },
+                reason: v201::BootReason::PowerUp,
+            }),
+            Outgoing::Heartbeat => v201::Request::Heartbeat(v201::HeartbeatRequest {}),
+            Outgoing::Status { connector: 0, .. } => return Ok(None),
+            Outgoing::Status { connector, status } => {
+                v201::Request::StatusNotification(v201::StatusNotificationRequest {
+                    timestamp,
+                    connector_status: connector_status201(*status),
+                    evse_id: *connector,
+                    connector_id: 1,
+                })
+            }
+            Outgoing::MeterValues => {
+                self.advance_energy(now);
+                let (power, current) = if self.is_charging() {
+                    (CHARGING_POWER_W, CHARGING_CURRENT_A)
+                } else {
+                    (0.0, 0.0)
+                };
+                let periodic = v201::ReadingContext::SamplePeriodic;
+                let meter_value = vec![v201::MeterValue {
+                    sampled_value: vec![
+                        sampled201(
+                            self.energy_wh.round(),
+                            v201::Measurand::EnergyActiveImportRegister,
+                            "Wh",
+                            periodic,
+                        ),
+                        sampled201(power, v201::Measurand::PowerActiveImport, "W", periodic),
+                        sampled201(current, v201::Measurand::CurrentImport, "A", periodic),
+                    ],
+                    timestamp,
+                }];
+                match self.transaction {
+                    // During a transaction the readings go with it, as TransactionEvent Updated.
+                    Transaction::Active { id, .. } => {
+                        let seq_no = self.next_seq_no;
+                        self.next_seq_no += 1;
+                        v201::Request::TransactionEvent(v201::TransactionEventRequest {
+                            event_type: v201::TransactionEventType::Updated,
+                            meter_value: Some(meter_value),
+                            timestamp,
+                            trigger_reason: v201::TriggerReason::MeterValuePeriodic,
+                            seq_no,
+                            offline: None,
+                            number_of_phases_used: None,
+                            cable_max_current: None,
+                            reservation_id: None,
+                            transaction_info: v201::Transaction {
+                                transaction_id: transaction_name(id).try_into()?,
+                                charging_state: Some(v201::ChargingState::Charging),
+                                time_spent_charging: None,
+                                stopped_reason: None,
+                                remote_start_id: None,
+                            },
+                            evse: None,
+                            id_token: None,
+                        })
+                    }
+                    _ => v201::Request::MeterValues(v201::MeterValuesRequest {
+                        evse_id: 1,
+                        meter_value,
+                    }),
+                }
+            }
+            Outgoing::StartTransaction { id_tag } => {
+                self.advance_energy(now);
+                // A resent start keeps its id and sequence number: the server stores it once.
+                let id = match self.starting_id {
+                    Some(id) => id,
+                    None => {
+                        self.transactions_begun += 1;
+                        self.starting_id = Some(self.transactions_begun);
+                        self.transactions_begun
+                    }
+                };
+                self.next_seq_no = 1;
+                let remote_start_id = self.remote_start_id;
+                v201::Request::TransactionEvent(v201::TransactionEventRequest {
+                    event_type: v201::TransactionEventType::Started,
+                    meter_value: Some(vec![v201::MeterValue {
+                        sampled_value: vec![sampled201(
+                            self.energy_wh.round(),
+                            v201::Measurand::EnergyActiveImportRegister,
+                            "Wh",
+                            v201::ReadingContext::TransactionBegin,
+                        )],
+                        timestamp,
+                    }]),
+                    timestamp,
+                    trigger_reason: if remote_start_id.is_some() {
+                        v201::TriggerReason::RemoteStart
+                    } else {
+                        v201::TriggerReason::Authorized
+                    },
+                    seq_no: 0,
+                    offline: None,
+                    number_of_phases_used: None,
+                    cable_max_current: None,
+                    reservation_id: None,
+                    transaction_info: v201::Transaction {
+                        transaction_id: transaction_name(id).try_into()?,
+                        charging_state: Some(v201::ChargingState::Charging),
+                        time_spent_charging: None,
+                        stopped_reason: None,
+                        remote_start_id,
+                    },
+                    evse: Some(evse()),
+                    id_token: Some(v201::IdToken {
+                        id_token: id_tag.as_str().try_into()?,
+                        kind: if remote_start_id.is_some() {
+                            v201::IdTokenKind::Central
+                        } else {
+                            v201::IdTokenKind::Local
+                        },
+                        additional_info: None,
+                    }),
+                })
+            }
+            Outgoing::StopTransaction { reason } => {
+                let Transaction::Stopping { id } = self.transaction else {
+                    return Ok(None);
+                };
+                self.advance_energy(now);
+                self.remote_start_id = None;
+                let seq_no = self.next_seq_no;
+                self.next_seq_no += 1;
+                v201::Request::TransactionEvent(v201::TransactionEventRequest {
+                    event_type: v201::TransactionEventType::Ended,
+                    meter_value: Some(vec![v201::MeterValue {
+                        sampled_value: vec![sampled201(
+                            self.energy_wh.round(),
+                            v201::Measurand::EnergyActiveImportRegister,
+                            "Wh",
+                            v201::ReadingContext::TransactionEnd,
+                        )],
+                        timestamp,
+                    }]),
+                    timestamp,
+                    trigger_reason: if *reason == Reason::Remote {
+                        v201::TriggerReason::RemoteStop
+                    } else {
+                        v201::TriggerReason::StopAuthorized
+                    },
+                    seq_no,
+                    offline: None,
+                    number_of_phases_used: None,
+                    cable_max_current: None,
+                    reservation_id: None,
+                    transaction_info: v201::Transaction {
+                        transaction_id: transaction_name(id).try_into()?,
+                        charging_state: Some(v201::ChargingState::EvConnected),
+                        time_spent_charging: None,
+                        stopped_reason: Some(stopped_reason(*reason)),
+                        remote_start_id: None,
+                    },
+                    evse: None,
+                    id_token: None,
+                })
+            }
+        }))
+    }
+
+    /// Answers one of the server's 2.0.1 calls.
+    fn on_call201(&mut self, now: Instant, id: &str, action: &str, payload: &Value, stats: &Stats) -> Reaction {
+        use v201::Request as R;
+        let mut remote_start = false;
+        let answer: Result<v201::Response, ValidationError> = match v201::parse_request(action, payload) {
+            Err(error) => Err(error),
+            Ok(R::RequestStartTransaction(start)) => {
+                remote_start = true;
+                let evse_ok = start.evse_id.is_none_or(|e| e == 1);
+                let free = self.transaction == Transaction::Idle && self.booted && !self.shutting_down;
+                let status = if evse_ok && free {
+                    self.remote_start_id = Some(start.remote_start_id);
+                    self.start_transaction(start.id_token.id_token.into_inner());
+                    v201::RequestStartStopStatus::Accepted
+                } else {
+                    v201::RequestStartStopStatus::Rejected
+                };
+                Ok(v201::RequestStartTransactionResponse {
+                    status,
+                    status_info: None,
+                    transaction_id: None,
+                }
+                .into())
+            }
+            Ok(R::RequestStopTransaction(stop)) => {
+                let status = match self.transaction {
+                    Transaction::Active { id, .. } if transaction_name(id) == stop.transaction_id.as_str() => {
+                        self.stop_transaction(now, Reason::Remote);
+                        v201::RequestStartStopStatus::Accepted
+                    }
+                    _ => v201::RequestStartStopStatus::Rejected,
+                };
+                Ok(v201::RequestStopTransactionResponse {
+                    status,
+                    status_info: None,
+                }
+                .into())
+            }
+            Ok(R::SetChargingProfile(_)) => Ok(v201::SetChargingProfileResponse {
+                status: v201::ChargingProfileStatus::Accepted,
+                status_info: None,
+            }
+            .into()),
+            Ok(R::ClearChargingProfile(_)) => Ok(v201::ClearChargingProfileResponse {
+                status: v201::ClearChargingProfileStatus::Accepted,
+                status_info: None,
+            }
+            .into()),
+            Ok(R::ChangeAvailability(_)) => Ok(v201::ChangeAvailabilityResponse {
+                status: v201::ChangeAvailabilityStatus::Accepted,
+                status_info: None,
+            }
+            .into()),
+            Ok(R::GetBaseReport(_)) => Ok(v201::GetBaseReportResponse {
+                // The load generator sends no NotifyReport; an empty report is the honest answer.
+                status: v201::GenericDeviceModelStatus::EmptyResultSet,
+                status_info: None,
+            }
+            .into()),
+            Ok(R::TriggerMessage(trigger)) => {
+                use v201::MessageTrigger as M;
+                let accepted = match trigger.requested_message {
+                    M::BootNotification => {
+                        self.queue_once(Outgoing::BootNotification);
+                        true
+                    }
+                    M::Heartbeat => {
+                        self.queue_periodic(Outgoing::Heartbeat, stats);
+                        true
+                    }
+                    M::MeterValues => {
+                        self.queue_periodic(Outgoing::MeterValues, stats);
+                        true
+                    }
+                    M::StatusNotification if trigger.evse.as_ref().is_none_or(|e| e.id == 1) => {
+                        self.queue_status(1, self.connector_status());
+                        true
+                    }
+                    _ => false,
+                };
+                Ok(v201::TriggerMessageResponse {
+                    status: if accepted {
+                        v201::TriggerMessageStatus::Accepted
+                    } else {
+                        v201::TriggerMessageStatus::NotImplemented
+                    },
+                    status_info: None,
+                }
+                .into())
+            }
+            Ok(R::GetVariables(get)) => self.get_variables(get),
+            Ok(R::SetVariables(set)) => self.set_variables(set),
+            Ok(other) => Err(ValidationError::new(
+                ErrorCode::NotImplemented,
+                "",
+                format!("the load generator does not simulate {}", other.action().as_str()),
+            )),
+        };
+        let reply = match answer.and_then(|response| response.to_call_result(id)) {
+            Ok(frame) => {
+                Stats::bump(&stats.counters.incoming_answered);
+                frame
+            }
+            Err(error) => {
+                Stats::bump(&stats.counters.incoming_refused);
+                stats.incoming_error_log.note(&format!("{action} refused: {error}"));
+                error.call_error(id, OcppVersion::V201)
+            }
+        };
+        Reaction {
+            reply: Some(reply),
+            remote_start,
+        }
+    }
+
+    /// The 2.0.1 device-model variables the charger reports, as `Component.Variable` keys.
+    fn variable(&self, component: &str, variable: &str) -> Option<String> {
+        let key = format!("{component}.{variable}");
+        if let Some((_, value)) = self.config_overrides.iter().find(|(k, _)| k.eq_ignore_ascii_case(&key)) {
+            return Some(value.clone());
+        }
+        let secs = |d: Duration| d.as_secs().to_string();
+        match key.as_str() {
+            "SampledDataCtrlr.TxUpdatedInterval" => Some(secs(self.settings.meter_interval)),
+            "SampledDataCtrlr.TxUpdatedMeasurands" => {
+                Some("Energy.Active.Import.Register,Power.Active.Import,Current.Import".to_owned())
+            }
+            "OCPPCommCtrlr.HeartbeatInterval" => Some(secs(self.settings.heartbeat_interval)),
+            _ => None,
+        }
+    }
+
+    fn get_variables(&self, get: v201::GetVariablesRequest) -> Result<v201::Response, ValidationError> {
+        let get_variable_result = get
+            .get_variable_data
+            .into_iter()
+            .map(|data| {
+                let value = self.variable(data.component.name.as_str(), data.variable.name.as_str());
+                Ok(v201::GetVariableResult {
+                    attribute_status: if value.is_some() {
+                        v201::GetVariableStatus::Accepted
+                    } else {
+                        v201::GetVariableStatus::UnknownVariable
+                    },
+                    attribute_type: data.attribute_type,
+                    attribute_value: value.map(v201::CiString::new).transpose()?,
+                    component: data.component,
+                    variable: data.variable,
+                    attribute_status_info: None,
+                })
+            })
+            .collect::<Result<Vec<_>, ValidationError>>()?;
+        Ok(v201::GetVariablesResponse { get_variable_result }.into())
+    }
+
+    fn set_variables(&mut self, set: v201::SetVariablesRequest) -> Result<v201::Response, ValidationError> {
+        let set_variable_result = set
+            .set_variable_data
+            .into_iter()
+            .map(|data| {
+                let key = format!("{}.{}", data.component.name, data.variable.name);
+                let value = data.attribute_value.into_inner();
+                let room = self.config_overrides.len() < MAX_CONFIG_OVERRIDES;
+                let existing = self
+                    .config_overrides
+                    .iter_mut()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&key));
+                let status = match existing {
+                    Some(entry) => {
+                        entry.1 = value;
+                        v201::SetVariableStatus::Accepted
+                    }
+                    None if room => {
+                        self.config_overrides.push((key, value));
+                        v201::SetVariableStatus::Accepted
+                    }
+                    None => v201::SetVariableStatus::Rejected,
+                };
+                v201::SetVariableResult {
+                    attribute_type: data.attribute_type,
+                    attribute_status: status,
+                    component: data.component,
+                    variable: data.variable,
+                    attribute_status_info: None,
+                }
+            })
+            .collect();
+        Ok(v201::SetVariablesResponse { set_variable_result }.into())
     }
 }
 

@@ -74,6 +74,11 @@ pub struct Cli {
     #[arg(long)]
     pub plugged_in: bool,
 
+    /// The OCPP version the chargers speak: 1.6 (StartTransaction, MeterValues) or 2.0.1
+    /// (TransactionEvent with meter values, StatusNotification per EVSE).
+    #[arg(long, default_value = "1.6", value_parser = parse_version, value_name = "VERSION")]
+    pub ocpp_version: coupler_ocpp::OcppVersion,
+
     /// How long a transaction runs before the charger stops it.
     #[arg(long, default_value = "300", value_parser = parse_seconds, value_name = "SECONDS")]
     pub transaction_duration: Duration,
@@ -243,6 +248,17 @@ pub fn check_target(url: &Url, schemes: &[&str], option: &str, allow_remote: boo
 fn is_loopback(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Reads `--ocpp-version`: `1.6` or `2.0.1`.
+fn parse_version(text: &str) -> Result<coupler_ocpp::OcppVersion, String> {
+    match text {
+        "1.6" | "ocpp1.6" => Ok(coupler_ocpp::OcppVersion::V16),
+        "2.0.1" | "ocpp2.0.1" => Ok(coupler_ocpp::OcppVersion::V201),
+        other => Err(format!(
+            "{other:?} is not an OCPP version the load generator speaks (1.6, 2.0.1)"
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
     let mut targets = Vec::with_capacity(credentials.len());
     for credential in &credentials {
         let url = websocket_url(cli, credential)?;
-        targets.push(Target::new(url, &credential.ocpp_id, &credential.password)?);
+        targets.push(Target::new(url, &credential.ocpp_id, &credential.password)?.speaking(cli.ocpp_version));
     }
 
     let settings = Arc::new(Settings {
@@ -63,6 +63,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         transactions: cli.transactions,
         transaction_duration: cli.transaction_duration,
         plugged_in: cli.plugged_in,
+        version: cli.ocpp_version,
         call_timeout: cli.call_timeout,
     });
     let shared = Arc::new(Shared {

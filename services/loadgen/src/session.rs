@@ -28,11 +28,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use coupler_ocpp::OcppVersion;
+
 use crate::charger::{Charger, Identity, Settings};
 use crate::stats::Stats;
-
-/// The OCPP 1.6J WebSocket subprotocol.
-const SUBPROTOCOL: &str = "ocpp1.6";
 
 /// Time allowed for TCP connect plus the WebSocket handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -142,6 +141,7 @@ impl Slot {
 pub struct Target {
     url: Url,
     authorization: HeaderValue,
+    version: OcppVersion,
 }
 
 impl Target {
@@ -150,13 +150,25 @@ impl Target {
         let token = STANDARD.encode(format!("{ocpp_id}:{password}"));
         let mut authorization = HeaderValue::from_str(&format!("Basic {token}"))?;
         authorization.set_sensitive(true);
-        Ok(Self { url, authorization })
+        Ok(Self {
+            url,
+            authorization,
+            version: OcppVersion::V16,
+        })
+    }
+
+    /// The same target, offering `version`'s subprotocol (1.6 unless told).
+    pub fn speaking(self, version: OcppVersion) -> Self {
+        Self { version, ..self }
     }
 
     fn request(&self) -> Result<Request, WsError> {
         let mut request = self.url.as_str().into_client_request()?;
         let headers = request.headers_mut();
-        headers.insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
+        headers.insert(
+            SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(self.version.subprotocol()),
+        );
         headers.insert(AUTHORIZATION, self.authorization.clone());
         Ok(request)
     }
@@ -229,10 +241,11 @@ async fn connect(target: &Target) -> Result<Socket, String> {
             // tungstenite already refuses a subprotocol we did not offer; this also
             // refuses a missing one (how OCPP-J says "no version in common").
             let chosen = response.headers().get(SEC_WEBSOCKET_PROTOCOL);
-            if chosen.is_some_and(|p| p.as_bytes() == SUBPROTOCOL.as_bytes()) {
+            let offered = target.version.subprotocol();
+            if chosen.is_some_and(|p| p.as_bytes() == offered.as_bytes()) {
                 Ok(socket)
             } else {
-                Err("the server did not accept subprotocol ocpp1.6".to_owned())
+                Err(format!("the server did not accept subprotocol {offered}"))
             }
         }
     }
@@ -355,6 +368,8 @@ mod tests {
         let expected = format!("Basic {}", STANDARD.encode("LG-000001:pa:ss"));
         assert_eq!(request.headers()[AUTHORIZATION], expected.as_str());
         assert!(request.headers()[AUTHORIZATION].is_sensitive());
+        let request = target.speaking(OcppVersion::V201).request().unwrap();
+        assert_eq!(request.headers()[SEC_WEBSOCKET_PROTOCOL], "ocpp2.0.1");
     }
 
     #[test]

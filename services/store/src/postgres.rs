@@ -56,6 +56,7 @@ crate::sql::impl_client_store!(PgStore, PgRow, Time);
 crate::sql::impl_user_store!(PgStore, PgRow, Time);
 crate::sql::impl_action_store!(PgStore, PgRow, Time);
 crate::sql::impl_charger_store!(PgStore, PgRow, Time);
+crate::sql::impl_transaction_event_store!(PgStore, PgRow, Time);
 crate::sql::impl_link_session_store!(PgStore, PgRow, Time);
 crate::sql::impl_vendor_account_store!(PgStore, PgRow, Time);
 crate::sql::impl_vehicle_store!(PgStore, PgRow, Time);

@@ -66,6 +66,7 @@ crate::sql::impl_client_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_user_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_action_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_charger_store!(SqliteStore, SqliteRow, Time);
+crate::sql::impl_transaction_event_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_link_session_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_vendor_account_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_vehicle_store!(SqliteStore, SqliteRow, Time);

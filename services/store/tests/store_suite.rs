@@ -12,7 +12,7 @@ use coupler_core::charger::{
 };
 use coupler_core::page::{Cursor, PageRequest};
 use coupler_core::secret::hash_secret;
-use coupler_core::store::{SessionStart, SessionStop};
+use coupler_core::store::{SessionStart, SessionStop, TransactionEventKind, TransactionEventRecord};
 use coupler_core::{
     time, AccessToken, Action, ActionKind, ActionState, Client, ClientId, DeviceKind, FailureType, Store, StoreError,
     UserId,
@@ -67,6 +67,10 @@ on_both_backends!(
     meter_values_update_the_live_readings,
     connections_are_recorded_and_all_cleared_at_start_up,
     deleting_a_user_deletes_its_chargers_and_their_sessions,
+    a_2_0_1_transaction_runs_from_started_to_ended_under_coupler_s_own_session_id,
+    a_repeated_transaction_event_seq_no_changes_nothing,
+    offline_events_arriving_out_of_order_still_give_the_right_start_and_stop,
+    an_event_for_a_transaction_never_started_creates_its_session,
 );
 
 fn client(name: &str) -> Client {
@@ -1484,4 +1488,191 @@ mod vehicles {
             None
         );
     }
+}
+
+fn event<'a>(
+    transaction: &'a str,
+    seq_no: i64,
+    kind: TransactionEventKind,
+    at: chrono::DateTime<chrono::Utc>,
+    samples: &'a [MeterSample],
+) -> TransactionEventRecord<'a> {
+    TransactionEventRecord {
+        charger_transaction_id: transaction,
+        seq_no,
+        kind,
+        at,
+        offline: false,
+        connector_id: Some(1),
+        id_tag: None,
+        remote_start_id: None,
+        stop_reason: (kind == TransactionEventKind::Ended).then_some("EVDisconnected"),
+        samples,
+        connector_state: Some(("Charging", coupler_core::PowerDeliveryState::Charging)),
+    }
+}
+
+async fn a_2_0_1_transaction_runs_from_started_to_ended_under_coupler_s_own_session_id(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    let charger = registered_charger(&store, &c.id, "alice", "CP-1").await;
+    let t0 = time::now();
+    let begin = [energy(1000.0, t0)];
+    let started = TransactionEventRecord {
+        id_tag: Some("VID:92D50A693F80"),
+        remote_start_id: Some(7),
+        ..event("tx-a", 0, TransactionEventKind::Started, t0, &begin)
+    };
+    let first = store.record_transaction_event(&charger.id, &started).await.unwrap();
+    assert!(first.created && first.newest && !first.duplicate);
+    assert!(first.transaction_id > 0);
+    let middle = [energy(3000.0, t0 + Duration::minutes(10))];
+    let updated = store
+        .record_transaction_event(
+            &charger.id,
+            &event(
+                "tx-a",
+                1,
+                TransactionEventKind::Updated,
+                t0 + Duration::minutes(10),
+                &middle,
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.transaction_id, first.transaction_id);
+    let running = store.active_session(&charger.id).await.unwrap().unwrap();
+    assert_eq!(running.energy_kwh(), 2.0);
+    assert_eq!(
+        store
+            .charger_transaction_id(&charger.id, first.transaction_id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("tx-a")
+    );
+    let end = [energy(5500.0, t0 + Duration::minutes(20))];
+    store
+        .record_transaction_event(
+            &charger.id,
+            &event("tx-a", 2, TransactionEventKind::Ended, t0 + Duration::minutes(20), &end),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.active_session(&charger.id).await.unwrap(), None);
+    let sessions = store
+        .list_sessions(&c.id, &charger.id, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .unwrap();
+    let session = &sessions.items[0];
+    assert_eq!(session.transaction_id, first.transaction_id);
+    assert_eq!(session.energy_kwh(), 4.5);
+    assert_eq!(session.id_tag.as_deref(), Some("VID:92D50A693F80"));
+    assert_eq!(session.stop_reason.as_deref(), Some("EVDisconnected"));
+    let read = store.charger(&charger.id).await.unwrap().unwrap();
+    assert_eq!(read.meter.energy_wh, Some(5500.0));
+}
+
+async fn a_repeated_transaction_event_seq_no_changes_nothing(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    let charger = registered_charger(&store, &c.id, "alice", "CP-1").await;
+    let t0 = time::now();
+    let started = event("tx-b", 0, TransactionEventKind::Started, t0, &[]);
+    let first = store.record_transaction_event(&charger.id, &started).await.unwrap();
+    let ended = event("tx-b", 1, TransactionEventKind::Ended, t0 + Duration::minutes(5), &[]);
+    store.record_transaction_event(&charger.id, &ended).await.unwrap();
+    let retry = TransactionEventRecord {
+        stop_reason: Some("Other"),
+        ..ended.clone()
+    };
+    let again = store.record_transaction_event(&charger.id, &retry).await.unwrap();
+    assert!(again.duplicate && !again.newest);
+    assert_eq!(again.transaction_id, first.transaction_id);
+    let sessions = store
+        .list_sessions(&c.id, &charger.id, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sessions.items.len(), 1);
+    assert_eq!(sessions.items[0].stop_reason.as_deref(), Some("EVDisconnected"));
+}
+
+async fn offline_events_arriving_out_of_order_still_give_the_right_start_and_stop(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    let charger = registered_charger(&store, &c.id, "alice", "CP-1").await;
+    let t0 = time::now() - Duration::hours(2);
+    let middle = [energy(2000.0, t0 + Duration::minutes(30))];
+    let late_update = TransactionEventRecord {
+        offline: true,
+        ..event(
+            "tx-c",
+            2,
+            TransactionEventKind::Updated,
+            t0 + Duration::minutes(30),
+            &middle,
+        )
+    };
+    let first = store.record_transaction_event(&charger.id, &late_update).await.unwrap();
+    assert!(first.created);
+    let begin = [energy(500.0, t0)];
+    let started = TransactionEventRecord {
+        offline: true,
+        ..event("tx-c", 0, TransactionEventKind::Started, t0, &begin)
+    };
+    let outcome = store.record_transaction_event(&charger.id, &started).await.unwrap();
+    assert!(!outcome.newest, "an older event does not set the current state");
+    let stopped = TransactionEventRecord {
+        connector_state: Some(("SuspendedEV", coupler_core::PowerDeliveryState::Stopped)),
+        ..event("tx-c", 1, TransactionEventKind::Updated, t0 + Duration::minutes(5), &[])
+    };
+    store.record_transaction_event(&charger.id, &stopped).await.unwrap();
+    let read = store.charger(&charger.id).await.unwrap().unwrap();
+    assert_eq!(
+        read.connectors[0].power_delivery_state,
+        coupler_core::PowerDeliveryState::Charging,
+        "a late event leaves the newest state"
+    );
+    let older = [energy(1000.0, t0 + Duration::minutes(10))];
+    store
+        .record_transaction_event(
+            &charger.id,
+            &event(
+                "tx-c",
+                1,
+                TransactionEventKind::Updated,
+                t0 + Duration::minutes(10),
+                &older,
+            ),
+        )
+        .await
+        .unwrap();
+    let running = store.active_session(&charger.id).await.unwrap().unwrap();
+    assert_eq!(running.started_at, started.at);
+    assert_eq!(running.meter_start_wh, 500.0);
+    assert_eq!(
+        running.meter_last_wh, 2000.0,
+        "a late, lower reading does not lower the register"
+    );
+    let read = store.charger(&charger.id).await.unwrap().unwrap();
+    assert_eq!(read.meter.energy_wh, Some(2000.0));
+}
+
+async fn an_event_for_a_transaction_never_started_creates_its_session(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    let charger = registered_charger(&store, &c.id, "alice", "CP-1").await;
+    let t0 = time::now();
+    let end = [energy(900.0, t0)];
+    let outcome = store
+        .record_transaction_event(&charger.id, &event("tx-d", 5, TransactionEventKind::Ended, t0, &end))
+        .await
+        .unwrap();
+    assert!(outcome.created);
+    let sessions = store
+        .list_sessions(&c.id, &charger.id, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sessions.items.len(), 1);
+    assert!(!sessions.items[0].is_active());
+    assert_eq!(sessions.items[0].meter_stop_wh, Some(900.0));
 }

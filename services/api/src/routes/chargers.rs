@@ -168,7 +168,8 @@ pub struct RegisteredCharger {
     #[serde(flatten)]
     pub charger: ChargerResponse,
     /// The HTTP Basic password for the charger (user name: its `ocppId`), 40 hex digits. For OCPP
-    /// 1.6 security profiles it is the AuthorizationKey.
+    /// 1.6 security profiles it is the AuthorizationKey; an OCPP 2.0.1 charger sends it as its
+    /// BasicAuthPassword, as plain text.
     pub password: String,
 }
 
@@ -185,7 +186,8 @@ pub struct ChargerPage {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionResponse {
-    /// The OCPP transaction id.
+    /// The session's id. OCPP 1.6 chargers use it as the transaction id; OCPP 2.0.1 chargers name
+    /// their transactions themselves, and Coupler keeps this id for them too.
     pub id: i64,
     /// The connector it ran on.
     pub connector_id: u32,

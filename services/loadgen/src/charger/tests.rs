@@ -12,6 +12,14 @@ fn settings() -> Settings {
         transaction_duration: 120 * SECOND,
         call_timeout: 30 * SECOND,
         plugged_in: false,
+        version: OcppVersion::V16,
+    }
+}
+
+fn settings201() -> Settings {
+    Settings {
+        version: OcppVersion::V201,
+        ..settings()
     }
 }
 
@@ -72,13 +80,17 @@ impl Rig {
         rig
     }
 
-    /// The charger's next CALL, checked against the 1.6 schema as the server would.
+    /// The charger's next CALL, checked against the schema of its version as the server would.
     fn send(&mut self) -> Option<Sent> {
         let frame = self.charger.poll_call(self.now, &self.stats)?;
         let Frame::Call { id, action, payload } = Frame::parse(&frame.to_text()).unwrap() else {
             panic!("the charger sent a non-CALL: {frame:?}");
         };
-        if let Err(error) = v16::parse_charge_point_request(&action, &payload) {
+        let checked = match self.charger.settings.version {
+            OcppVersion::V16 => v16::parse_charge_point_request(&action, &payload).map(|_| ()),
+            OcppVersion::V201 => v201::parse_station_request(&action, &payload).map(|_| ()),
+        };
+        if let Err(error) = checked {
             panic!("invalid {action}: {error}: {payload}");
         }
         Some(Sent { id, action, payload })
@@ -758,4 +770,117 @@ fn a_plugged_in_charger_reports_preparing_until_a_remote_start_begins_charging()
     let sent = rig.drain();
     assert!(actions(&sent).contains(&"StartTransaction"));
     assert_eq!(statuses(&sent).last().map(|(_, s)| s.as_str()), Some("Charging"));
+}
+
+fn events(sent: &[Sent]) -> Vec<(String, i64, String)> {
+    sent.iter()
+        .filter(|s| s.action == "TransactionEvent")
+        .map(|s| {
+            (
+                s.payload["eventType"].as_str().unwrap().to_owned(),
+                s.payload["seqNo"].as_i64().unwrap(),
+                s.payload["transactionInfo"]["transactionId"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_2_0_1_charger_reports_its_transaction_as_transaction_events_numbered_in_order() {
+    let mut rig = Rig::new(Settings {
+        transactions: true,
+        ..settings201()
+    });
+    let boot = rig.send().unwrap();
+    assert_eq!(boot.payload["chargingStation"]["vendorName"], "Coupler");
+    rig.answer(&boot.id, accepted_boot());
+    let sent = rig.drain();
+    assert!(
+        sent.iter()
+            .all(|s| s.action != "StatusNotification" || s.payload["evseId"] == 1),
+        "2.0.1 has no status of a connector 0"
+    );
+    assert_eq!(events(&sent), vec![("Started".into(), 0, "LG-TX-1".into())]);
+    let started = sent.iter().find(|s| s.action == "TransactionEvent").unwrap();
+    assert_eq!(started.payload["evse"]["id"], 1);
+    assert_eq!(started.payload["idToken"]["idToken"], LOCAL_ID_TAG);
+    assert_eq!(rig.counters().transactions_started, 1);
+
+    rig.advance(10 * SECOND);
+    let sent = rig.drain();
+    assert_eq!(events(&sent), vec![("Updated".into(), 1, "LG-TX-1".into())]);
+    let updated = sent.iter().find(|s| s.action == "TransactionEvent").unwrap();
+    assert!(
+        updated.payload["meterValue"][0]["sampledValue"][0]["value"]
+            .as_f64()
+            .unwrap()
+            > 1000.0
+    );
+
+    rig.advance(120 * SECOND);
+    let sent = rig.drain();
+    let ended: Vec<_> = events(&sent).into_iter().filter(|e| e.0 == "Ended").collect();
+    assert_eq!(ended.len(), 1, "{:?}", actions(&sent));
+    assert!(ended[0].1 > 1);
+    assert_eq!(rig.counters().transactions_stopped, 1);
+}
+
+#[test]
+fn a_2_0_1_remote_start_is_echoed_by_its_remote_start_id_and_a_remote_stop_ends_it() {
+    let mut rig = Rig::booted(Settings {
+        plugged_in: true,
+        ..settings201()
+    });
+    let reaction = rig.server_call(
+        "RequestStartTransaction",
+        json!({"evseId": 1, "remoteStartId": 77, "idToken": {"idToken": "COUPLER", "type": "Central"}}),
+    );
+    assert!(reaction.remote_start);
+    assert_eq!(result_of(&reaction)["status"], "Accepted");
+    let sent = rig.drain();
+    let started = sent.iter().find(|s| s.action == "TransactionEvent").unwrap();
+    assert_eq!(started.payload["transactionInfo"]["remoteStartId"], 77);
+    assert_eq!(started.payload["triggerReason"], "RemoteStart");
+
+    let wrong = rig.server_call("RequestStopTransaction", json!({"transactionId": "other"}));
+    assert_eq!(result_of(&wrong)["status"], "Rejected");
+    let stop = rig.server_call("RequestStopTransaction", json!({"transactionId": "LG-TX-1"}));
+    assert_eq!(result_of(&stop)["status"], "Accepted");
+    let sent = rig.drain();
+    let ended = sent.iter().find(|s| s.action == "TransactionEvent").unwrap();
+    assert_eq!(ended.payload["eventType"], "Ended");
+    assert_eq!(ended.payload["transactionInfo"]["stoppedReason"], "Remote");
+}
+
+#[test]
+fn a_2_0_1_charger_reads_and_sets_its_sampled_data_variables() {
+    let mut rig = Rig::booted(settings201());
+    let read = rig.server_call(
+        "GetVariables",
+        json!({"getVariableData": [
+            {"component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"}},
+            {"component": {"name": "Nope"}, "variable": {"name": "Nothing"}}
+        ]}),
+    );
+    let results = result_of(&read)["getVariableResult"].clone();
+    assert_eq!(results[0]["attributeValue"], "10");
+    assert_eq!(results[1]["attributeStatus"], "UnknownVariable");
+    let set = rig.server_call(
+        "SetVariables",
+        json!({"setVariableData": [{"attributeValue": "60", "component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"}}]}),
+    );
+    assert_eq!(result_of(&set)["setVariableResult"][0]["attributeStatus"], "Accepted");
+    let read = rig.server_call(
+        "GetVariables",
+        json!({"getVariableData": [{"component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"}}]}),
+    );
+    assert_eq!(result_of(&read)["getVariableResult"][0]["attributeValue"], "60");
+    let garbage = rig.text("[2,\"x\",\"Heartbeat\",[]]");
+    let Some(reply) = garbage.reply else {
+        panic!("an answer")
+    };
+    assert!(reply.to_text().contains("FormatViolation"), "{}", reply.to_text());
 }

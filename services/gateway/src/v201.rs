@@ -1,0 +1,1045 @@
+//! OCPP 2.0.1: the station's calls turned into the same stored facts as 1.6, and the control port's
+//! version-neutral commands turned into 2.0.1 calls.
+//!
+//! Where the versions differ, the mapping is:
+//! - Coupler's connector number is the 2.0.1 EVSE id (what a 1.6 connector is: one outlet that
+//!   charges one vehicle at a time); a StatusNotification's connector within the EVSE is logged.
+//! - A 2.0.1 transaction id is the station's string; the store keeps Coupler's integer session id
+//!   beside it, so sessions look the same through the API whatever the version.
+//! - `connectorStatus` only says whether a cable is in; the power delivery state comes from the
+//!   TransactionEvent's `chargingState`, and an `Occupied` status never overrides a plugged-in
+//!   state Coupler already knows more precisely.
+//! - Configuration keys are `Component.Variable` device-model names (SetVariables, GetVariables);
+//!   reading the whole configuration asks for a base report (GetBaseReport).
+//! - MacAddress and eMAID id tokens are vehicle identities and are recorded as `VID:<mac>` and
+//!   `EMAID:<id>`, the forms pairing already knows from 1.6 AutoCharge `VID:` tags.
+
+use chrono::Utc;
+use coupler_core::charger::{
+    normalise_reading, power_delivery_from_ocpp201_charging_state, power_delivery_from_ocpp201_status, ChargerInfo,
+    ConnectorStatus, MeterSample, PowerDeliveryState,
+};
+use coupler_core::control::{
+    ChargerCommand, ChargerControl, ChargingLimit, CommandReply, ConfigurationEntry, ControlError, LimitPeriod,
+    LimitPurpose, RateUnit, TriggerKind,
+};
+use coupler_core::store::{TransactionEventKind, TransactionEventRecord};
+use coupler_core::{time, ChargerId, StoreError};
+use coupler_ocpp::rpc::Frame;
+use coupler_ocpp::v201::{self, Request, Response};
+use coupler_ocpp::v201::{
+    AuthorizationStatus, ChargingProfile, ChargingProfileKind, ChargingProfilePurpose, ChargingRateUnit,
+    ChargingSchedule, ChargingSchedulePeriod, CiString, ClearChargingProfileCriteria, Component, Evse,
+    GenericDeviceModelStatus, GetVariableData, GetVariableStatus, IdToken, IdTokenInfo, IdTokenKind, MessageTrigger,
+    MeterValue, OperationalStatus, RegistrationStatus, ReportBase, ResetKind, SetVariableData, SetVariableStatus,
+    TransactionEventType, Variable,
+};
+use coupler_ocpp::{ErrorCode, OcppVersion};
+use serde_json::Value;
+
+use crate::Gateway;
+
+const VERSION: OcppVersion = OcppVersion::V201;
+
+/// Where the meter sample interval lives in the 2.0.1 device model.
+const TX_UPDATED_INTERVAL: &str = "SampledDataCtrlr.TxUpdatedInterval";
+/// Where the measurands sampled during transactions live in the 2.0.1 device model.
+const TX_UPDATED_MEASURANDS: &str = "SampledDataCtrlr.TxUpdatedMeasurands";
+
+/// Answers one call from the station. What it reports is stored before the answer is built; when
+/// storing fails the station gets an error and will send it again, so nothing acknowledged is lost.
+pub(crate) async fn handle_call(
+    gateway: &Gateway,
+    charger: Option<&ChargerId>,
+    message_id: &str,
+    action: &str,
+    payload: &Value,
+) -> Frame {
+    let request = match v201::parse_station_request(action, payload) {
+        Ok(request) => request,
+        Err(refusal) => {
+            tracing::info!(action, error = %refusal, "refused a call");
+            return refusal.call_error(message_id, VERSION);
+        }
+    };
+    let Some(charger) = charger else {
+        return pending_answer(message_id, request, gateway);
+    };
+    let outcome = answer(gateway, charger, request).await;
+    match outcome.and_then(|response| {
+        response
+            .to_call_result(message_id)
+            .map_err(|e| Failure::Internal(e.to_string()))
+    }) {
+        Ok(frame) => {
+            gateway.notify_change(charger);
+            frame
+        }
+        Err(Failure::Store(e)) => {
+            tracing::error!(action, error = %e, "cannot store what the station reported");
+            Frame::call_error(
+                message_id,
+                ErrorCode::InternalError,
+                VERSION,
+                "temporarily unable to store; retry",
+            )
+        }
+        Err(Failure::Internal(e)) => {
+            tracing::error!(action, error = %e, "cannot answer a call");
+            Frame::call_error(message_id, ErrorCode::InternalError, VERSION, "internal error")
+        }
+        Err(Failure::Refused(code, description)) => Frame::call_error(message_id, code, VERSION, &description),
+    }
+}
+
+enum Failure {
+    Store(StoreError),
+    Internal(String),
+    Refused(ErrorCode, String),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+fn interval_secs(duration: std::time::Duration) -> i32 {
+    i32::try_from(duration.as_secs()).unwrap_or(i32::MAX)
+}
+
+fn accepted_token() -> IdTokenInfo {
+    IdTokenInfo {
+        status: AuthorizationStatus::Accepted,
+        cache_expiry_date_time: None,
+        charging_priority: None,
+        language1: None,
+        evse_id: None,
+        group_id_token: None,
+        language2: None,
+        personal_message: None,
+    }
+}
+
+/// An admitted unknown identity: its boot is answered `Pending` so it retries later; nothing else
+/// is accepted from it.
+fn pending_answer(message_id: &str, request: Request, gateway: &Gateway) -> Frame {
+    let response = match request {
+        Request::BootNotification(boot) => {
+            tracing::info!(
+                vendor = boot.charging_station.vendor_name.as_str(),
+                model = boot.charging_station.model.as_str(),
+                "unknown station booted; answered Pending"
+            );
+            Response::BootNotification(v201::BootNotificationResponse {
+                current_time: Utc::now(),
+                interval: interval_secs(gateway.inner.config.heartbeat_interval),
+                status: RegistrationStatus::Pending,
+                status_info: None,
+            })
+        }
+        Request::Heartbeat(_) => Response::Heartbeat(v201::HeartbeatResponse {
+            current_time: Utc::now(),
+        }),
+        _ => {
+            return Frame::call_error(
+                message_id,
+                ErrorCode::SecurityError,
+                VERSION,
+                "this charging station is not registered",
+            );
+        }
+    };
+    response
+        .to_call_result(message_id)
+        .unwrap_or_else(|e| Frame::call_error(message_id, ErrorCode::InternalError, VERSION, &e.to_string()))
+}
+
+/// The id tag Coupler records for an id token: vehicle identities in the forms pairing knows
+/// (`VID:` plus the MAC in upper-case hex without separators, as 1.6 AutoCharge chargers send it;
+/// `EMAID:` plus the contract id), anything else as sent. `None` for an empty token
+/// (`NoAuthorization`).
+pub(crate) fn id_tag_of(token: &IdToken) -> Option<String> {
+    let raw = token.id_token.as_str().trim();
+    if raw.is_empty() {
+        return None;
+    }
+    Some(match token.kind {
+        IdTokenKind::MacAddress => {
+            let mac: String = raw
+                .chars()
+                .filter(|c| !matches!(c, ':' | '-' | '.'))
+                .collect::<String>()
+                .to_uppercase();
+            format!("VID:{mac}")
+        }
+        IdTokenKind::EMaid => format!("EMAID:{}", raw.to_uppercase()),
+        _ => raw.to_owned(),
+    })
+}
+
+fn non_negative(value: i32, what: &str) -> Result<u32, Failure> {
+    u32::try_from(value).map_err(|_| {
+        Failure::Refused(
+            ErrorCode::PropertyConstraintViolation,
+            format!("{what} must not be negative"),
+        )
+    })
+}
+
+/// Whether a stored connector state already says more than "a cable is in".
+fn knows_more_than_occupied(state: PowerDeliveryState) -> bool {
+    matches!(
+        state,
+        PowerDeliveryState::Charging | PowerDeliveryState::Stopped | PowerDeliveryState::Initializing
+    )
+}
+
+async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Result<Response, Failure> {
+    let store = &gateway.inner.store;
+    let now = time::now();
+    Ok(match request {
+        Request::BootNotification(boot) => {
+            let station = boot.charging_station;
+            let info = ChargerInfo {
+                vendor: Some(station.vendor_name.into_inner()),
+                model: Some(station.model.into_inner()),
+                serial_number: station.serial_number.map(CiString::into_inner),
+                firmware_version: station.firmware_version.map(CiString::into_inner),
+            };
+            store.record_boot(charger, &info, now).await?;
+            tracing::info!(vendor = ?info.vendor, model = ?info.model, firmware = ?info.firmware_version, reason = boot.reason.as_str(), "station booted");
+            let control = gateway.clone();
+            let id = charger.clone();
+            tokio::spawn(tracing::Instrument::in_current_span(async move {
+                after_boot(control, id).await
+            }));
+            Response::BootNotification(v201::BootNotificationResponse {
+                current_time: Utc::now(),
+                interval: interval_secs(gateway.inner.config.heartbeat_interval),
+                status: RegistrationStatus::Accepted,
+                status_info: None,
+            })
+        }
+        Request::Heartbeat(_) => {
+            store.record_seen(charger, now).await?;
+            Response::Heartbeat(v201::HeartbeatResponse {
+                current_time: Utc::now(),
+            })
+        }
+        Request::StatusNotification(status) => {
+            let evse = non_negative(status.evse_id, "evseId")?;
+            non_negative(status.connector_id, "connectorId")?;
+            let reported = power_delivery_from_ocpp201_status(status.connector_status.as_str());
+            let known = store
+                .charger(charger)
+                .await?
+                .and_then(|c| c.connectors.into_iter().find(|c| c.connector_id == evse));
+            let keep = reported == PowerDeliveryState::Initializing
+                && known.is_some_and(|k| knows_more_than_occupied(k.power_delivery_state));
+            if keep {
+                store.record_seen(charger, now).await?;
+            } else {
+                let record = ConnectorStatus {
+                    connector_id: evse,
+                    status: status.connector_status.as_str().to_owned(),
+                    error_code: "NoError".to_owned(),
+                    info: None,
+                    power_delivery_state: reported,
+                    updated_at: now,
+                };
+                store.record_status(charger, &record).await?;
+            }
+            tracing::debug!(
+                evse,
+                connector = status.connector_id,
+                status = status.connector_status.as_str(),
+                "connector status"
+            );
+            Response::StatusNotification(v201::StatusNotificationResponse {})
+        }
+        Request::TransactionEvent(event) => transaction_event(gateway, charger, event).await?,
+        Request::MeterValues(values) => {
+            let evse = non_negative(values.evse_id, "evseId")?;
+            let samples = samples_of(&values.meter_value);
+            store.record_meter_values(charger, evse, None, &samples).await?;
+            Response::MeterValues(v201::MeterValuesResponse {})
+        }
+        Request::Authorize(authorize) => {
+            if let Some(tag) = id_tag_of(&authorize.id_token) {
+                store.record_id_tag(charger, &tag, now).await?;
+            }
+            Response::Authorize(v201::AuthorizeResponse {
+                id_token_info: accepted_token(),
+                certificate_status: None,
+            })
+        }
+        Request::NotifyEvent(notify) => {
+            for event in &notify.event_data {
+                tracing::info!(
+                    component = event.component.name.as_str(),
+                    variable = event.variable.name.as_str(),
+                    value = event.actual_value.as_str(),
+                    trigger = event.trigger.as_str(),
+                    cleared = ?event.cleared,
+                    "station event"
+                );
+            }
+            store.record_seen(charger, now).await?;
+            Response::NotifyEvent(v201::NotifyEventResponse {})
+        }
+        Request::NotifyReport(report) => {
+            tracing::info!(
+                request_id = report.request_id,
+                seq_no = report.seq_no,
+                variables = report.report_data.as_ref().map_or(0, Vec::len),
+                more = ?report.tbc,
+                "device model report"
+            );
+            store.record_seen(charger, now).await?;
+            Response::NotifyReport(v201::NotifyReportResponse {})
+        }
+        Request::SecurityEventNotification(event) => {
+            tracing::warn!(kind = event.kind.as_str(), info = ?event.tech_info, "security event");
+            store.record_seen(charger, now).await?;
+            Response::SecurityEventNotification(v201::SecurityEventNotificationResponse {})
+        }
+        Request::FirmwareStatusNotification(notification) => {
+            store
+                .record_firmware_status(charger, notification.status.as_str(), now)
+                .await?;
+            Response::FirmwareStatusNotification(v201::FirmwareStatusNotificationResponse {})
+        }
+        Request::LogStatusNotification(notification) => {
+            tracing::info!(status = notification.status.as_str(), "log upload status");
+            store.record_seen(charger, now).await?;
+            Response::LogStatusNotification(v201::LogStatusNotificationResponse {})
+        }
+        other => {
+            // parse_station_request lets through only what a station may send.
+            return Err(Failure::Refused(
+                ErrorCode::NotSupported,
+                format!("{} is not sent by a charging station", other.action().as_str()),
+            ));
+        }
+    })
+}
+
+async fn transaction_event(
+    gateway: &Gateway,
+    charger: &ChargerId,
+    event: v201::TransactionEventRequest,
+) -> Result<Response, Failure> {
+    let store = &gateway.inner.store;
+    let info = &event.transaction_info;
+    let seq_no = non_negative(event.seq_no, "seqNo")?;
+    let connector_id = event
+        .evse
+        .as_ref()
+        .map(|evse| non_negative(evse.id, "evse.id"))
+        .transpose()?;
+    let token_tag = event.id_token.as_ref().and_then(id_tag_of);
+    if let Some(tag) = &token_tag {
+        store.record_id_tag(charger, tag, time::now()).await?;
+    }
+    // A remote start names the RequestStartTransaction it answers; Coupler starts with its own tag.
+    let id_tag = token_tag.or_else(|| {
+        info.remote_start_id
+            .map(|_| gateway.inner.config.remote_start_id_tag.clone())
+    });
+    let kind = match event.event_type {
+        TransactionEventType::Started => TransactionEventKind::Started,
+        TransactionEventType::Updated => TransactionEventKind::Updated,
+        TransactionEventType::Ended => TransactionEventKind::Ended,
+    };
+    let samples = samples_of(event.meter_value.as_deref().unwrap_or_default());
+    let record = TransactionEventRecord {
+        charger_transaction_id: info.transaction_id.as_str(),
+        seq_no: i64::from(seq_no),
+        kind,
+        at: event.timestamp,
+        offline: event.offline.unwrap_or(false),
+        connector_id,
+        id_tag: id_tag.as_deref(),
+        remote_start_id: info.remote_start_id.map(i64::from),
+        // The Ended event without a reason means the driver stopped it locally (2.0.1 default).
+        stop_reason: (kind == TransactionEventKind::Ended).then(|| info.stopped_reason.map_or("Local", |r| r.as_str())),
+        samples: &samples,
+        // Only the newest event says what the power does now (the store checks); a late
+        // offline one adds readings.
+        connector_state: connector_state(kind, info.charging_state),
+    };
+    let outcome = store.record_transaction_event(charger, &record).await?;
+    let transaction_id = info.transaction_id.as_str();
+    if outcome.duplicate {
+        tracing::info!(transaction_id, seq_no, "repeated transaction event; already stored");
+    } else {
+        if outcome.created && kind != TransactionEventKind::Started {
+            tracing::warn!(
+                transaction_id,
+                seq_no,
+                kind = kind.as_str(),
+                "event for a transaction whose start Coupler never saw; the session starts here"
+            );
+        }
+        if let Some(remote_start_id) = info.remote_start_id {
+            tracing::info!(transaction_id, remote_start_id, "transaction of a remote start");
+        }
+        tracing::info!(
+            transaction_id,
+            seq_no,
+            kind = kind.as_str(),
+            session = outcome.transaction_id,
+            "transaction event"
+        );
+    }
+    Ok(Response::TransactionEvent(v201::TransactionEventResponse {
+        total_cost: None,
+        charging_priority: None,
+        id_token_info: event.id_token.as_ref().map(|_| accepted_token()),
+        updated_personal_message: None,
+    }))
+}
+
+/// The connector status and power delivery state a TransactionEvent leaves behind: its
+/// `chargingState`; at the end of a transaction a vehicle still connected is stopped (it cannot be
+/// charging any more) and `Idle` means it is gone.
+pub(crate) fn connector_state(
+    kind: TransactionEventKind,
+    charging: Option<v201::ChargingState>,
+) -> Option<(&'static str, PowerDeliveryState)> {
+    use v201::ChargingState::{Charging, Idle};
+    match (kind, charging) {
+        (TransactionEventKind::Ended, Some(Idle)) => Some(("Idle", PowerDeliveryState::Unplugged)),
+        (TransactionEventKind::Ended, Some(Charging) | None) => Some(("EVConnected", PowerDeliveryState::Stopped)),
+        (TransactionEventKind::Ended, Some(other)) => Some((other.as_str(), PowerDeliveryState::Stopped)),
+        (_, Some(state)) => Some((
+            state.as_str(),
+            power_delivery_from_ocpp201_charging_state(state.as_str()),
+        )),
+        (_, None) => None,
+    }
+}
+
+/// Meter values as Coupler stores them: numbers in normalised units (2.0.1 sends numbers with a
+/// unit and a power-of-ten multiplier).
+fn samples_of(values: &[MeterValue]) -> Vec<MeterSample> {
+    values
+        .iter()
+        .flat_map(|value| {
+            value.sampled_value.iter().filter_map(move |sampled| {
+                let unit_of_measure = sampled.unit_of_measure.as_ref();
+                let multiplier = unit_of_measure.and_then(|u| u.multiplier).unwrap_or(0);
+                let number = sampled.value * 10f64.powi(multiplier);
+                if !number.is_finite() {
+                    return None;
+                }
+                let unit = unit_of_measure
+                    .and_then(|u| u.unit.as_ref())
+                    .map_or("Wh", |u| u.as_str());
+                let (number, unit) = normalise_reading(number, unit);
+                Some(MeterSample {
+                    sampled_at: value.timestamp,
+                    measurand: sampled
+                        .measurand
+                        .map_or("Energy.Active.Import.Register", |m| m.as_str())
+                        .to_owned(),
+                    phase: sampled.phase.map(|p| p.as_str().to_owned()),
+                    unit,
+                    value: number,
+                    context: sampled.context.map(|c| c.as_str().to_owned()),
+                })
+            })
+        })
+        .collect()
+}
+
+fn unsupported(what: impl std::fmt::Display) -> ControlError {
+    ControlError::Unsupported(what.to_string())
+}
+
+fn ci<const N: usize>(text: &str, what: &str) -> Result<CiString<N>, ControlError> {
+    CiString::new(text).map_err(|e| unsupported(format!("{what}: {e}")))
+}
+
+fn int(value: impl TryInto<i32>, what: &str) -> Result<i32, ControlError> {
+    value
+        .try_into()
+        .map_err(|_| unsupported(format!("{what} is out of OCPP 2.0.1's range")))
+}
+
+fn rate_unit(unit: RateUnit) -> ChargingRateUnit {
+    match unit {
+        RateUnit::Amperes => ChargingRateUnit::A,
+        RateUnit::Watts => ChargingRateUnit::W,
+    }
+}
+
+fn purpose(purpose: LimitPurpose) -> ChargingProfilePurpose {
+    match purpose {
+        LimitPurpose::Transaction => ChargingProfilePurpose::TxProfile,
+        LimitPurpose::TransactionDefault => ChargingProfilePurpose::TxDefaultProfile,
+        LimitPurpose::StationMax => ChargingProfilePurpose::ChargingStationMaxProfile,
+    }
+}
+
+/// A charging profile for `limit`; `transaction_id` is the station's id of the transaction.
+fn profile(limit: &ChargingLimit, transaction_id: Option<String>) -> Result<ChargingProfile, ControlError> {
+    let periods = limit
+        .periods
+        .iter()
+        .map(|p| {
+            Ok(ChargingSchedulePeriod {
+                start_period: int(p.start_offset_s, "startPeriod")?,
+                // One decimal, as 1.6 needs; 2.0.1 stations show limits the same way.
+                limit: (p.limit * 10.0).round() / 10.0,
+                number_phases: p.phases.map(i32::from),
+                phase_to_use: None,
+            })
+        })
+        .collect::<Result<Vec<_>, ControlError>>()?;
+    Ok(ChargingProfile {
+        id: limit.profile_id,
+        stack_level: limit.stack_level,
+        charging_profile_purpose: purpose(limit.purpose),
+        charging_profile_kind: if limit.start.is_some() {
+            ChargingProfileKind::Absolute
+        } else {
+            ChargingProfileKind::Relative
+        },
+        recurrency_kind: None,
+        valid_from: limit.valid_from,
+        valid_to: limit.valid_to,
+        transaction_id: transaction_id.map(|t| ci(&t, "transactionId")).transpose()?,
+        charging_schedule: vec![ChargingSchedule {
+            id: limit.profile_id,
+            start_schedule: limit.start,
+            duration: None,
+            charging_rate_unit: rate_unit(limit.unit),
+            charging_schedule_period: periods,
+            min_charging_rate: None,
+        }],
+    })
+}
+
+/// `Component.Variable` as the device model's component and variable.
+fn device_model_key(key: &str) -> Result<(Component, Variable), ControlError> {
+    let (component, variable) = key
+        .split_once('.')
+        .filter(|(c, v)| !c.is_empty() && !v.is_empty())
+        .ok_or_else(|| unsupported(format!("OCPP 2.0.1 settings are named Component.Variable, not {key:?}")))?;
+    Ok((
+        Component {
+            name: ci(component, "component")?,
+            instance: None,
+            evse: None,
+        },
+        Variable {
+            name: ci(variable, "variable")?,
+            instance: None,
+        },
+    ))
+}
+
+fn key_of(component: &Component, variable: &Variable) -> String {
+    format!("{}.{}", component.name, variable.name)
+}
+
+/// The station's id of session `transaction_id`.
+async fn station_transaction_id(
+    gateway: &Gateway,
+    charger: Option<&ChargerId>,
+    transaction_id: i64,
+) -> Result<String, ControlError> {
+    let charger = charger.ok_or(ControlError::NotConnected)?;
+    match gateway
+        .inner
+        .store
+        .charger_transaction_id(charger, transaction_id)
+        .await
+    {
+        Ok(Some(id)) => Ok(id),
+        Ok(None) => Err(unsupported(format!(
+            "session {transaction_id} has no OCPP 2.0.1 transaction id"
+        ))),
+        Err(e) => Err(unsupported(format!("cannot look up session {transaction_id}: {e}"))),
+    }
+}
+
+/// Expresses a version-neutral command as an OCPP 2.0.1 request.
+async fn encode_command(
+    gateway: &Gateway,
+    charger: Option<&ChargerId>,
+    command: &ChargerCommand,
+) -> Result<Request, ControlError> {
+    Ok(match command {
+        ChargerCommand::RemoteStart {
+            connector_id,
+            id_tag,
+            limit,
+        } => Request::RequestStartTransaction(v201::RequestStartTransactionRequest {
+            evse_id: connector_id.map(|c| int(c, "evseId")).transpose()?,
+            remote_start_id: gateway.next_remote_start_id(),
+            id_token: IdToken {
+                id_token: ci(id_tag, "idToken")?,
+                kind: IdTokenKind::Central,
+                additional_info: None,
+            },
+            charging_profile: limit.as_ref().map(|l| profile(l, None)).transpose()?,
+            group_id_token: None,
+        }),
+        ChargerCommand::RemoteStop { transaction_id } => {
+            let station_id = station_transaction_id(gateway, charger, *transaction_id).await?;
+            Request::RequestStopTransaction(v201::RequestStopTransactionRequest {
+                transaction_id: ci(&station_id, "transactionId")?,
+            })
+        }
+        ChargerCommand::SetLimit { connector_id, limit } => {
+            let station_id = match limit.transaction_id {
+                Some(id) => Some(station_transaction_id(gateway, charger, id).await?),
+                None => None,
+            };
+            Request::SetChargingProfile(v201::SetChargingProfileRequest {
+                evse_id: int(*connector_id, "evseId")?,
+                charging_profile: profile(limit, station_id)?,
+            })
+        }
+        ChargerCommand::ClearLimit {
+            profile_id,
+            connector_id,
+            purpose: wanted,
+            stack_level,
+        } => {
+            let criteria = (connector_id.is_some() || wanted.is_some() || stack_level.is_some())
+                .then(|| {
+                    Ok::<_, ControlError>(ClearChargingProfileCriteria {
+                        evse_id: connector_id.map(|c| int(c, "evseId")).transpose()?,
+                        charging_profile_purpose: wanted.map(purpose),
+                        stack_level: *stack_level,
+                    })
+                })
+                .transpose()?;
+            Request::ClearChargingProfile(v201::ClearChargingProfileRequest {
+                charging_profile_id: *profile_id,
+                charging_profile_criteria: criteria,
+            })
+        }
+        ChargerCommand::GetCompositeSchedule {
+            connector_id,
+            duration_s,
+            unit,
+        } => Request::GetCompositeSchedule(v201::GetCompositeScheduleRequest {
+            duration: int(*duration_s, "duration")?,
+            charging_rate_unit: unit.map(rate_unit),
+            evse_id: int(*connector_id, "evseId")?,
+        }),
+        ChargerCommand::ChangeConfiguration { key, value } => {
+            let (component, variable) = device_model_key(key)?;
+            Request::SetVariables(v201::SetVariablesRequest {
+                set_variable_data: vec![SetVariableData {
+                    attribute_type: None,
+                    attribute_value: ci(value, "attributeValue")?,
+                    component,
+                    variable,
+                }],
+            })
+        }
+        ChargerCommand::GetConfiguration { keys } if keys.is_empty() => {
+            // 2.0.1 reports the whole device model asynchronously, in NotifyReport messages.
+            Request::GetBaseReport(v201::GetBaseReportRequest {
+                request_id: gateway.next_remote_start_id(),
+                report_base: ReportBase::FullInventory,
+            })
+        }
+        ChargerCommand::GetConfiguration { keys } => Request::GetVariables(v201::GetVariablesRequest {
+            get_variable_data: keys
+                .iter()
+                .map(|key| {
+                    let (component, variable) = device_model_key(key)?;
+                    Ok(GetVariableData {
+                        attribute_type: None,
+                        component,
+                        variable,
+                    })
+                })
+                .collect::<Result<_, ControlError>>()?,
+        }),
+        ChargerCommand::Trigger { message, connector_id } => Request::TriggerMessage(v201::TriggerMessageRequest {
+            evse: connector_id
+                .map(|c| {
+                    Ok::<_, ControlError>(Evse {
+                        id: int(c, "evse.id")?,
+                        connector_id: None,
+                    })
+                })
+                .transpose()?,
+            requested_message: match message {
+                TriggerKind::BootNotification => MessageTrigger::BootNotification,
+                TriggerKind::Heartbeat => MessageTrigger::Heartbeat,
+                TriggerKind::MeterValues => MessageTrigger::MeterValues,
+                TriggerKind::StatusNotification => MessageTrigger::StatusNotification,
+                TriggerKind::FirmwareStatusNotification => MessageTrigger::FirmwareStatusNotification,
+                TriggerKind::DiagnosticsStatusNotification => MessageTrigger::LogStatusNotification,
+            },
+        }),
+        ChargerCommand::Reset { hard } => Request::Reset(v201::ResetRequest {
+            kind: if *hard { ResetKind::Immediate } else { ResetKind::OnIdle },
+            evse_id: None,
+        }),
+        ChargerCommand::ChangeAvailability {
+            connector_id,
+            operative,
+        } => Request::ChangeAvailability(v201::ChangeAvailabilityRequest {
+            evse: (*connector_id > 0)
+                .then(|| {
+                    Ok::<_, ControlError>(Evse {
+                        id: int(*connector_id, "evse.id")?,
+                        connector_id: None,
+                    })
+                })
+                .transpose()?,
+            operational_status: if *operative {
+                OperationalStatus::Operative
+            } else {
+                OperationalStatus::Inoperative
+            },
+        }),
+        ChargerCommand::UnlockConnector { connector_id } => Request::UnlockConnector(v201::UnlockConnectorRequest {
+            evse_id: int(*connector_id, "evseId")?,
+            connector_id: 1,
+        }),
+    })
+}
+
+/// The OCPP 2.0.1 `CALL` for a command, with its action name. A command 2.0.1 cannot carry, or a
+/// charging profile that breaks the smart-charging rules, is refused before it is sent.
+pub(crate) async fn encode_call(
+    gateway: &Gateway,
+    charger: Option<&ChargerId>,
+    command: &ChargerCommand,
+    message_id: &str,
+) -> Result<(&'static str, Frame), ControlError> {
+    let request = encode_command(gateway, charger, command).await?;
+    if let Request::SetChargingProfile(set) = &request {
+        set.check_rules().map_err(unsupported)?;
+    }
+    let frame = request.to_call(message_id).map_err(unsupported)?;
+    Ok((request.action().as_str(), frame))
+}
+
+fn status(accepted: bool, status: &str) -> CommandReply {
+    CommandReply::Status {
+        accepted,
+        status: status.to_owned(),
+    }
+}
+
+/// Reads the station's answer to one of Coupler's calls.
+pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply, ControlError> {
+    let response = v201::parse_response(action, payload).map_err(|e| ControlError::InvalidReply(e.to_string()))?;
+    Ok(match response {
+        Response::RequestStartTransaction(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::RequestStopTransaction(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::SetChargingProfile(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::ClearChargingProfile(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::TriggerMessage(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::Reset(r) => status(r.status.as_str() != "Rejected", r.status.as_str()),
+        Response::ChangeAvailability(r) => status(r.status.as_str() != "Rejected", r.status.as_str()),
+        Response::UnlockConnector(r) => status(r.status.as_str() == "Unlocked", r.status.as_str()),
+        Response::SetVariables(r) => {
+            let worst = r
+                .set_variable_result
+                .iter()
+                .map(|result| result.attribute_status)
+                .find(|s| !matches!(s, SetVariableStatus::Accepted | SetVariableStatus::RebootRequired))
+                .or_else(|| r.set_variable_result.first().map(|result| result.attribute_status));
+            let said = worst.map_or("Accepted", SetVariableStatus::as_str);
+            status(matches!(said, "Accepted" | "RebootRequired"), said)
+        }
+        Response::GetVariables(r) => {
+            let (known, unknown): (Vec<_>, Vec<_>) = r
+                .get_variable_result
+                .into_iter()
+                .partition(|result| result.attribute_status == GetVariableStatus::Accepted);
+            CommandReply::Configuration {
+                entries: known
+                    .into_iter()
+                    .map(|result| ConfigurationEntry {
+                        key: key_of(&result.component, &result.variable),
+                        value: result.attribute_value.map(CiString::into_inner),
+                        readonly: false,
+                    })
+                    .collect(),
+                unknown: unknown
+                    .into_iter()
+                    .map(|result| key_of(&result.component, &result.variable))
+                    .collect(),
+            }
+        }
+        Response::GetBaseReport(r) => match r.status {
+            // The report itself follows in NotifyReport messages.
+            GenericDeviceModelStatus::Accepted | GenericDeviceModelStatus::EmptyResultSet => {
+                CommandReply::Configuration {
+                    entries: Vec::new(),
+                    unknown: Vec::new(),
+                }
+            }
+            other => status(false, other.as_str()),
+        },
+        Response::GetCompositeSchedule(r) => {
+            let schedule = r.schedule;
+            CommandReply::CompositeSchedule {
+                accepted: r.status.as_str() == "Accepted",
+                unit: schedule.as_ref().map(|s| match s.charging_rate_unit {
+                    ChargingRateUnit::A => RateUnit::Amperes,
+                    ChargingRateUnit::W => RateUnit::Watts,
+                }),
+                periods: schedule
+                    .map(|s| {
+                        s.charging_schedule_period
+                            .iter()
+                            .map(|p| LimitPeriod {
+                                start_offset_s: u32::try_from(p.start_period).unwrap_or(0),
+                                limit: p.limit,
+                                phases: p.number_phases.and_then(|n| u8::try_from(n).ok()),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+        }
+        other => {
+            return Err(ControlError::InvalidReply(format!(
+                "unexpected answer to {}",
+                other.action().as_str()
+            )))
+        }
+    })
+}
+
+/// After a boot: read the sampled-data settings (GetVariables), then set the interval and the
+/// measurands Coupler uses (SetVariables), falling back to the essential ones when the station
+/// refuses the full list.
+pub(crate) async fn after_boot(gateway: Gateway, charger: ChargerId) {
+    let config = gateway.inner.config.clone();
+    let read = ChargerCommand::GetConfiguration {
+        keys: vec![TX_UPDATED_INTERVAL.to_owned(), TX_UPDATED_MEASURANDS.to_owned()],
+    };
+    let entries = match gateway.send(&charger, read).await {
+        Ok(CommandReply::Configuration { entries, .. }) => entries,
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            tracing::info!(error = %e, "could not read the station's sampled-data settings");
+            Vec::new()
+        }
+    };
+    let value_of = |key: &str| {
+        entries
+            .iter()
+            .find(|e| e.key.eq_ignore_ascii_case(key))
+            .and_then(|e| e.value.clone())
+    };
+    let interval = config.meter_sample_interval.as_secs().to_string();
+    if value_of(TX_UPDATED_INTERVAL).as_deref() != Some(interval.as_str()) {
+        change(&gateway, &charger, TX_UPDATED_INTERVAL, &interval).await;
+    }
+    let wanted = config.measurands.join(",");
+    if value_of(TX_UPDATED_MEASURANDS).as_deref() != Some(wanted.as_str())
+        && !change(&gateway, &charger, TX_UPDATED_MEASURANDS, &wanted).await
+    {
+        let essential = "Energy.Active.Import.Register,Power.Active.Import,Current.Import";
+        change(&gateway, &charger, TX_UPDATED_MEASURANDS, essential).await;
+    }
+}
+
+async fn change(gateway: &Gateway, charger: &ChargerId, key: &str, value: &str) -> bool {
+    let command = ChargerCommand::ChangeConfiguration {
+        key: key.to_owned(),
+        value: value.to_owned(),
+    };
+    match gateway.send(charger, command).await {
+        Ok(reply) if reply.is_accepted() => {
+            tracing::info!(key, value, "variable set");
+            true
+        }
+        Ok(reply) => {
+            tracing::info!(key, value, ?reply, "the station refused a variable");
+            false
+        }
+        Err(e) => {
+            tracing::info!(key, error = %e, "could not set a variable");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use coupler_ocpp::v201::{SampledValue, UnitOfMeasure};
+
+    use super::*;
+
+    fn token(id: &str, kind: IdTokenKind) -> IdToken {
+        IdToken {
+            id_token: CiString::new(id).unwrap(),
+            kind,
+            additional_info: None,
+        }
+    }
+
+    #[test]
+    fn mac_address_and_emaid_tokens_become_vehicle_identities_in_one_format() {
+        assert_eq!(
+            id_tag_of(&token("92:d5:0a:69:3f:80", IdTokenKind::MacAddress)).as_deref(),
+            Some("VID:92D50A693F80")
+        );
+        assert_eq!(
+            id_tag_of(&token("de-abc-c123456789", IdTokenKind::EMaid)).as_deref(),
+            Some("EMAID:DE-ABC-C123456789")
+        );
+        assert_eq!(
+            id_tag_of(&token("04A2B3C4", IdTokenKind::Iso14443)).as_deref(),
+            Some("04A2B3C4")
+        );
+        assert_eq!(id_tag_of(&token("", IdTokenKind::NoAuthorization)), None);
+    }
+
+    #[test]
+    fn meter_values_with_multipliers_become_samples_in_normalised_units() {
+        let sampled = |value: f64, measurand, unit: &str, multiplier| SampledValue {
+            value,
+            context: None,
+            measurand,
+            phase: None,
+            location: None,
+            signed_meter_value: None,
+            unit_of_measure: Some(UnitOfMeasure {
+                unit: Some(CiString::new(unit).unwrap()),
+                multiplier,
+            }),
+        };
+        let values = [MeterValue {
+            sampled_value: vec![
+                sampled(12.5, None, "kWh", None),
+                sampled(7.4, Some(v201::Measurand::PowerActiveImport), "W", Some(3)),
+            ],
+            timestamp: Utc::now(),
+        }];
+        let samples = samples_of(&values);
+        assert_eq!(
+            (
+                samples[0].measurand.as_str(),
+                samples[0].value,
+                samples[0].unit.as_str()
+            ),
+            ("Energy.Active.Import.Register", 12_500.0, "Wh")
+        );
+        assert_eq!((samples[1].value, samples[1].unit.as_str()), (7400.0, "W"));
+    }
+
+    #[test]
+    fn a_transaction_event_leaves_its_charging_state_and_an_ended_one_a_stopped_or_empty_connector() {
+        use v201::ChargingState::*;
+        use TransactionEventKind::*;
+        assert_eq!(
+            connector_state(Updated, Some(Charging)),
+            Some(("Charging", PowerDeliveryState::Charging))
+        );
+        assert_eq!(
+            connector_state(Started, Some(SuspendedEvse)),
+            Some(("SuspendedEVSE", PowerDeliveryState::Stopped))
+        );
+        assert_eq!(connector_state(Updated, None), None);
+        assert_eq!(
+            connector_state(Ended, Some(Charging)),
+            Some(("EVConnected", PowerDeliveryState::Stopped))
+        );
+        assert_eq!(
+            connector_state(Ended, None),
+            Some(("EVConnected", PowerDeliveryState::Stopped))
+        );
+        assert_eq!(
+            connector_state(Ended, Some(Idle)),
+            Some(("Idle", PowerDeliveryState::Unplugged))
+        );
+    }
+
+    #[test]
+    fn settings_are_named_component_dot_variable() {
+        let (component, variable) = device_model_key("SampledDataCtrlr.TxUpdatedInterval").unwrap();
+        assert_eq!(key_of(&component, &variable), "SampledDataCtrlr.TxUpdatedInterval");
+        assert!(device_model_key("MeterValueSampleInterval").is_err());
+        assert!(device_model_key(".x").is_err());
+    }
+
+    #[test]
+    fn replies_are_read_into_version_neutral_answers() {
+        let accepted = decode_reply("RequestStartTransaction", &serde_json::json!({"status": "Accepted"})).unwrap();
+        assert!(accepted.is_accepted());
+        let set = decode_reply(
+            "SetVariables",
+            &serde_json::json!({"setVariableResult": [
+                {"attributeStatus": "Accepted", "component": {"name": "A"}, "variable": {"name": "B"}},
+                {"attributeStatus": "UnknownVariable", "component": {"name": "A"}, "variable": {"name": "C"}}
+            ]}),
+        )
+        .unwrap();
+        assert_eq!(set, status(false, "UnknownVariable"));
+        let read = decode_reply(
+            "GetVariables",
+            &serde_json::json!({"getVariableResult": [
+                {"attributeStatus": "Accepted", "attributeValue": "60", "component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"}},
+                {"attributeStatus": "UnknownVariable", "component": {"name": "X"}, "variable": {"name": "Y"}}
+            ]}),
+        )
+        .unwrap();
+        assert_eq!(
+            read,
+            CommandReply::Configuration {
+                entries: vec![ConfigurationEntry {
+                    key: "SampledDataCtrlr.TxUpdatedInterval".into(),
+                    value: Some("60".into()),
+                    readonly: false
+                }],
+                unknown: vec!["X.Y".into()],
+            }
+        );
+        let schedule = decode_reply(
+            "GetCompositeSchedule",
+            &serde_json::json!({"status": "Accepted", "schedule": {"evseId": 1, "duration": 60,
+                "scheduleStart": "2026-11-21T10:00:00Z", "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}]}}),
+        )
+        .unwrap();
+        assert!(schedule.is_accepted());
+        assert!(matches!(
+            decode_reply("Reset", &serde_json::json!({"status": "Maybe"})),
+            Err(ControlError::InvalidReply(_))
+        ));
+    }
+
+    #[test]
+    fn limits_become_2_0_1_profiles_that_keep_the_smart_charging_rules() {
+        let default = ChargingLimit::constant(1000, LimitPurpose::TransactionDefault, 1, RateUnit::Amperes, 6.54);
+        let request = v201::SetChargingProfileRequest {
+            evse_id: 0,
+            charging_profile: profile(&default, None).unwrap(),
+        };
+        request.check_rules().unwrap();
+        assert_eq!(
+            request.charging_profile.charging_schedule[0].charging_schedule_period[0].limit,
+            6.5
+        );
+        let tx = ChargingLimit::constant(1001, LimitPurpose::Transaction, 1, RateUnit::Amperes, 10.0);
+        let request = v201::SetChargingProfileRequest {
+            evse_id: 1,
+            charging_profile: profile(&tx, Some("tx-1".into())).unwrap(),
+        };
+        request.check_rules().unwrap();
+        let without = v201::SetChargingProfileRequest {
+            evse_id: 1,
+            charging_profile: profile(&tx, None).unwrap(),
+        };
+        assert!(without.check_rules().is_err());
+    }
+}

@@ -1,0 +1,308 @@
+"""An OCPP 2.0.1 charging station for Coupler's conformance tests, built on the independent `ocpp`
+package (`ocpp.v201`), which checks every message in both directions against the official 2.0.1
+JSON schemas.
+
+The test drives it through standard input exactly like charge_point_16.py (one JSON object per
+line: {"cmd": "call", "action": ..., "args": {...}} with args in snake_case, {"cmd": "set", ...},
+{"cmd": "close"}) and reads the same events on standard output.
+
+It behaves like a station whose transactions start when authorised: a RequestStartTransaction it
+accepts is followed by TransactionEvent Started (echoing the remoteStartId) and an Updated event
+with meter values; a RequestStopTransaction by TransactionEvent Ended and an Occupied status.
+"""
+
+import argparse
+import asyncio
+import base64
+import dataclasses
+import json
+import sys
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import websockets
+from ocpp.routing import after, on
+from ocpp.v201 import ChargePoint, call, call_result
+from ocpp.v201.enums import Action
+
+
+def as_json(value):
+    # The ocpp package reads JSON numbers as Decimal, to keep them exact.
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
+def emit(event, **fields):
+    print(json.dumps({"event": event, **fields}, default=as_json), flush=True)
+
+
+def now():
+    return datetime.now(timezone.utc).isoformat()
+
+
+def plain(value):
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    return value
+
+
+class Station(ChargePoint):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.behaviour = {
+            "remote_start": "accept",  # accept | reject | accept_without_charging
+            "remote_stop": "accept",  # accept | reject
+            "charging_profile": "accept",  # accept | reject
+            "composite_schedule": "accept",  # accept | reject
+        }
+        self.meter_wh = 1000
+        self.transaction_id = None
+        self.transactions = 0
+        self.seq_no = 0
+        self.limit = None
+        self.status = "Available"
+        self.variables = {
+            ("SampledDataCtrlr", "TxUpdatedInterval"): "300",
+            ("SampledDataCtrlr", "TxUpdatedMeasurands"): "Energy.Active.Import.Register",
+        }
+
+    async def send(self, action, **args):
+        return await self.call(getattr(call, action)(**args), suppress=False)
+
+    async def set_status(self, status, evse_id=1):
+        self.status = status
+        await self.send(
+            "StatusNotification", timestamp=now(), connector_status=status, evse_id=evse_id, connector_id=1
+        )
+
+    def next_seq_no(self):
+        seq_no = self.seq_no
+        self.seq_no += 1
+        return seq_no
+
+    def energy(self, context=None):
+        value = {"value": self.meter_wh, "measurand": "Energy.Active.Import.Register", "unitOfMeasure": {"unit": "Wh"}}
+        if context:
+            value["context"] = context
+        return value
+
+    async def begin_transaction(self, id_token, remote_start_id):
+        self.transactions += 1
+        self.transaction_id = f"py-tx-{self.transactions}"
+        self.seq_no = 0
+        charging = self.behaviour["remote_start"] != "accept_without_charging"
+        state = "Charging" if charging else "SuspendedEV"
+        await self.send(
+            "TransactionEvent",
+            event_type="Started",
+            timestamp=now(),
+            trigger_reason="RemoteStart",
+            seq_no=self.next_seq_no(),
+            transaction_info={"transactionId": self.transaction_id, "chargingState": state, "remoteStartId": remote_start_id},
+            evse={"id": 1, "connectorId": 1},
+            id_token=id_token,
+            meter_value=[{"timestamp": now(), "sampledValue": [self.energy("Transaction.Begin")]}],
+        )
+        emit("transaction_started", transaction_id=self.transaction_id)
+        if not charging:
+            return
+        self.meter_wh += 500
+        current = self.limit if self.limit is not None else 16
+        await self.send(
+            "TransactionEvent",
+            event_type="Updated",
+            timestamp=now(),
+            trigger_reason="MeterValuePeriodic",
+            seq_no=self.next_seq_no(),
+            transaction_info={"transactionId": self.transaction_id, "chargingState": "Charging"},
+            meter_value=[
+                {
+                    "timestamp": now(),
+                    "sampledValue": [
+                        self.energy(),
+                        {"value": round(current * 230 * 3), "measurand": "Power.Active.Import", "unitOfMeasure": {"unit": "W"}},
+                        {"value": current, "measurand": "Current.Import", "phase": "L1", "unitOfMeasure": {"unit": "A"}},
+                    ],
+                }
+            ],
+        )
+
+    @on(Action.request_start_transaction)
+    async def on_request_start(self, id_token, remote_start_id, **kwargs):
+        emit("received", action="RequestStartTransaction", payload={"id_token": id_token, "remote_start_id": remote_start_id, **kwargs})
+        status = "Rejected" if self.behaviour["remote_start"] == "reject" else "Accepted"
+        return call_result.RequestStartTransaction(status=status)
+
+    @after(Action.request_start_transaction)
+    async def after_request_start(self, id_token, remote_start_id, **kwargs):
+        if self.behaviour["remote_start"] != "reject":
+            await self.begin_transaction(
+                {"idToken": id_token["id_token"], "type": id_token["type"]}, remote_start_id
+            )
+
+    @on(Action.request_stop_transaction)
+    async def on_request_stop(self, transaction_id, **kwargs):
+        emit("received", action="RequestStopTransaction", payload={"transaction_id": transaction_id})
+        accepted = self.behaviour["remote_stop"] == "accept" and transaction_id == self.transaction_id
+        return call_result.RequestStopTransaction(status="Accepted" if accepted else "Rejected")
+
+    @after(Action.request_stop_transaction)
+    async def after_request_stop(self, transaction_id, **kwargs):
+        if self.behaviour["remote_stop"] == "accept" and transaction_id == self.transaction_id:
+            self.meter_wh += 250
+            await self.send(
+                "TransactionEvent",
+                event_type="Ended",
+                timestamp=now(),
+                trigger_reason="RemoteStop",
+                seq_no=self.next_seq_no(),
+                transaction_info={"transactionId": transaction_id, "chargingState": "EVConnected", "stoppedReason": "Remote"},
+                meter_value=[{"timestamp": now(), "sampledValue": [self.energy("Transaction.End")]}],
+            )
+            self.transaction_id = None
+            await self.set_status("Occupied")
+
+    @on(Action.set_charging_profile)
+    async def on_set_charging_profile(self, evse_id, charging_profile, **kwargs):
+        emit("received", action="SetChargingProfile", payload={"evse_id": evse_id, "charging_profile": charging_profile})
+        if self.behaviour["charging_profile"] != "accept":
+            return call_result.SetChargingProfile(status="Rejected")
+        periods = charging_profile["charging_schedule"][0]["charging_schedule_period"]
+        self.limit = float(periods[0]["limit"])
+        return call_result.SetChargingProfile(status="Accepted")
+
+    @on(Action.clear_charging_profile)
+    async def on_clear_charging_profile(self, **kwargs):
+        emit("received", action="ClearChargingProfile", payload=kwargs)
+        self.limit = None
+        return call_result.ClearChargingProfile(status="Accepted")
+
+    @on(Action.get_composite_schedule)
+    async def on_get_composite_schedule(self, duration, evse_id, **kwargs):
+        emit("received", action="GetCompositeSchedule", payload={"duration": duration, "evse_id": evse_id, **kwargs})
+        if self.behaviour["composite_schedule"] != "accept" or self.limit is None:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        return call_result.GetCompositeSchedule(
+            status="Accepted",
+            schedule={
+                "evseId": evse_id,
+                "duration": duration,
+                "scheduleStart": now(),
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": self.limit}],
+            },
+        )
+
+    @on(Action.get_variables)
+    async def on_get_variables(self, get_variable_data, **kwargs):
+        emit("received", action="GetVariables", payload={"get_variable_data": get_variable_data})
+        results = []
+        for item in get_variable_data:
+            key = (item["component"]["name"], item["variable"]["name"])
+            result = {"component": {"name": key[0]}, "variable": {"name": key[1]}}
+            if key in self.variables:
+                result.update(attributeStatus="Accepted", attributeValue=self.variables[key])
+            else:
+                result.update(attributeStatus="UnknownVariable")
+            results.append(result)
+        return call_result.GetVariables(get_variable_result=results)
+
+    @on(Action.set_variables)
+    async def on_set_variables(self, set_variable_data, **kwargs):
+        emit("received", action="SetVariables", payload={"set_variable_data": set_variable_data})
+        results = []
+        for item in set_variable_data:
+            key = (item["component"]["name"], item["variable"]["name"])
+            self.variables[key] = item["attribute_value"]
+            results.append({"attributeStatus": "Accepted", "component": {"name": key[0]}, "variable": {"name": key[1]}})
+        return call_result.SetVariables(set_variable_result=results)
+
+    @on(Action.get_base_report)
+    async def on_get_base_report(self, request_id, report_base, **kwargs):
+        emit("received", action="GetBaseReport", payload={"request_id": request_id, "report_base": report_base})
+        return call_result.GetBaseReport(status="Accepted")
+
+    @on(Action.reset)
+    async def on_reset(self, type, **kwargs):
+        emit("received", action="Reset", payload={"type": type, **kwargs})
+        return call_result.Reset(status="Accepted")
+
+    @on(Action.change_availability)
+    async def on_change_availability(self, operational_status, **kwargs):
+        emit("received", action="ChangeAvailability", payload={"operational_status": operational_status, **kwargs})
+        return call_result.ChangeAvailability(status="Accepted")
+
+    @on(Action.unlock_connector)
+    async def on_unlock_connector(self, evse_id, connector_id, **kwargs):
+        emit("received", action="UnlockConnector", payload={"evse_id": evse_id, "connector_id": connector_id})
+        return call_result.UnlockConnector(status="Unlocked")
+
+    @on(Action.trigger_message)
+    async def on_trigger_message(self, requested_message, **kwargs):
+        emit("received", action="TriggerMessage", payload={"requested_message": requested_message, **kwargs})
+        supported = requested_message in ("StatusNotification", "Heartbeat")
+        return call_result.TriggerMessage(status="Accepted" if supported else "NotImplemented")
+
+    @after(Action.trigger_message)
+    async def after_trigger_message(self, requested_message, **kwargs):
+        if requested_message == "StatusNotification":
+            await self.set_status(self.status)
+
+
+async def drive(station, lines):
+    while True:
+        line = await lines.readline()
+        if not line:
+            return
+        command = json.loads(line)
+        if command["cmd"] == "close":
+            return
+        if command["cmd"] == "set":
+            station.behaviour[command["key"]] = command["value"]
+            emit("set", key=command["key"])
+            continue
+        action = command["action"]
+        args = command.get("args", {})
+        if action == "StatusNotification" and args.get("evse_id") == 1:
+            # Remembered so a triggered StatusNotification repeats what the test last reported.
+            station.status = args["connector_status"]
+        try:
+            result = await station.send(action, **args)
+            emit("result", action=action, payload=plain(result))
+        except Exception as error:  # the test decides what an error means
+            emit("call_error", action=action, error=f"{type(error).__name__}: {error}")
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--id", required=True)
+    parser.add_argument("--password", required=True)
+    options = parser.parse_args()
+    token = base64.b64encode(f"{options.id}:{options.password}".encode()).decode()
+    async with websockets.connect(
+        options.url,
+        subprotocols=["ocpp2.0.1"],
+        additional_headers={"Authorization": f"Basic {token}"},
+        open_timeout=10,
+    ) as socket:
+        emit("connected", subprotocol=socket.subprotocol)
+        station = Station(options.id, socket)
+        loop = asyncio.get_running_loop()
+        lines = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(lines), sys.stdin)
+        listening = asyncio.create_task(station.start())
+        driving = asyncio.create_task(drive(station, lines))
+        done, _ = await asyncio.wait({listening, driving}, return_when=asyncio.FIRST_COMPLETED)
+        if listening in done:
+            emit("closed", code=socket.close_code, reason=socket.close_reason)
+        driving.cancel()
+        listening.cancel()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except websockets.exceptions.InvalidStatus as refused:
+        emit("refused", status=refused.response.status_code)
