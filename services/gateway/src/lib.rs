@@ -9,6 +9,7 @@
 //! the same commands into each version's calls; the rest of Coupler reaches chargers only through
 //! [`ChargerControl`], which knows no OCPP version.
 
+mod common;
 mod handshake;
 mod session;
 mod v16;

@@ -4,11 +4,11 @@
 use chrono::Utc;
 use coupler_core::charger::{normalise_reading, power_delivery_from_ocpp16, ChargerInfo, ConnectorStatus, MeterSample};
 use coupler_core::control::{
-    ChargerCommand, ChargerControl, ChargingLimit, CommandReply, ConfigurationEntry, ControlError, LimitPeriod,
-    LimitPurpose, RateUnit, TriggerKind,
+    ChargerCommand, ChargerControl, ChargingLimit, CommandReply, ConfigurationEntry, ControlError, LimitPurpose,
+    RateUnit, TriggerKind,
 };
 use coupler_core::store::{SessionStart, SessionStop};
-use coupler_core::{time, ChargerId, StoreError};
+use coupler_core::{time, ChargerId};
 use coupler_ocpp::rpc::Frame;
 use coupler_ocpp::v16::{self, Request, Response};
 use coupler_ocpp::v16::{
@@ -19,6 +19,7 @@ use coupler_ocpp::v16::{
 use coupler_ocpp::{ErrorCode, OcppVersion};
 use serde_json::Value;
 
+use crate::common::{change, composite_schedule, int, interval_secs, status, Failure};
 use crate::{Gateway, GatewayConfig};
 
 /// Answers one call from the charger. What it reports is stored before the answer is built; when
@@ -50,32 +51,7 @@ pub(crate) async fn handle_call(
             gateway.notify_change(charger);
             frame
         }
-        Err(Failure::Store(e)) => {
-            tracing::error!(action, error = %e, "cannot store what the charger reported");
-            Frame::call_error(
-                message_id,
-                ErrorCode::InternalError,
-                OcppVersion::V16,
-                "temporarily unable to store; retry",
-            )
-        }
-        Err(Failure::Internal(e)) => {
-            tracing::error!(action, error = %e, "cannot answer a call");
-            Frame::call_error(message_id, ErrorCode::InternalError, OcppVersion::V16, "internal error")
-        }
-        Err(Failure::Refused(code, description)) => Frame::call_error(message_id, code, OcppVersion::V16, &description),
-    }
-}
-
-enum Failure {
-    Store(StoreError),
-    Internal(String),
-    Refused(ErrorCode, String),
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        Self::Store(e)
+        Err(failure) => failure.into_call_error(message_id, action, OcppVersion::V16),
     }
 }
 
@@ -85,10 +61,6 @@ fn accepted_tag() -> IdTagInfo {
         parent_id_tag: None,
         status: AuthorizationStatus::Accepted,
     }
-}
-
-fn interval_secs(duration: std::time::Duration) -> i32 {
-    i32::try_from(duration.as_secs()).unwrap_or(i32::MAX)
 }
 
 /// An admitted unknown identity: its boot is answered `Pending` so it retries later; nothing else
@@ -313,12 +285,6 @@ fn ci<const N: usize>(text: &str, what: &str) -> Result<CiString<N>, ControlErro
     CiString::new(text).map_err(|e| ControlError::Unsupported(format!("{what}: {e}")))
 }
 
-fn int(value: impl TryInto<i32>, what: &str) -> Result<i32, ControlError> {
-    value
-        .try_into()
-        .map_err(|_| ControlError::Unsupported(format!("{what} is out of OCPP 1.6's range")))
-}
-
 fn profile(limit: &ChargingLimit) -> Result<ChargingProfile, ControlError> {
     let periods = limit
         .periods
@@ -471,13 +437,6 @@ pub(crate) fn encode_command(command: &ChargerCommand, config: &GatewayConfig) -
     })
 }
 
-fn status(accepted: bool, status: &str) -> CommandReply {
-    CommandReply::Status {
-        accepted,
-        status: status.to_owned(),
-    }
-}
-
 /// Reads the charger's answer to one of Coupler's calls.
 pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply, ControlError> {
     let response = v16::parse_response(action, payload).map_err(|e| ControlError::InvalidReply(e.to_string()))?;
@@ -514,25 +473,17 @@ pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply
         },
         Response::GetCompositeSchedule(r) => {
             let schedule = r.charging_schedule;
-            CommandReply::CompositeSchedule {
-                accepted: r.status.as_str() == "Accepted",
-                unit: schedule.as_ref().map(|s| match s.charging_rate_unit {
+            composite_schedule(
+                r.status.as_str() == "Accepted",
+                schedule.as_ref().map(|s| match s.charging_rate_unit {
                     ChargingRateUnit::A => RateUnit::Amperes,
                     ChargingRateUnit::W => RateUnit::Watts,
                 }),
-                periods: schedule
-                    .map(|s| {
-                        s.charging_schedule_period
-                            .iter()
-                            .map(|p| LimitPeriod {
-                                start_offset_s: u32::try_from(p.start_period).unwrap_or(0),
-                                limit: p.limit,
-                                phases: p.number_phases.and_then(|n| u8::try_from(n).ok()),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            }
+                schedule
+                    .iter()
+                    .flat_map(|s| s.charging_schedule_period.iter())
+                    .map(|p| (p.start_period, p.limit, p.number_phases)),
+            )
         }
         other => {
             return Err(ControlError::InvalidReply(format!(
@@ -588,29 +539,9 @@ pub(crate) async fn after_boot(gateway: Gateway, charger: ChargerId) {
     }
 }
 
-async fn change(gateway: &Gateway, charger: &ChargerId, key: &str, value: &str) -> bool {
-    let command = ChargerCommand::ChangeConfiguration {
-        key: key.to_owned(),
-        value: value.to_owned(),
-    };
-    match gateway.send(charger, command).await {
-        Ok(reply) if reply.is_accepted() => {
-            tracing::info!(key, value, "configuration set");
-            true
-        }
-        Ok(reply) => {
-            tracing::info!(key, value, ?reply, "the charger refused a configuration change");
-            false
-        }
-        Err(e) => {
-            tracing::info!(key, error = %e, "could not change the configuration");
-            false
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use coupler_core::control::LimitPeriod;
     use coupler_ocpp::v16::{Measurand, SampledValue, UnitOfMeasure};
 
     use super::*;

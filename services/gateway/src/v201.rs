@@ -20,11 +20,11 @@ use coupler_core::charger::{
     ConnectorStatus, MeterSample, PowerDeliveryState,
 };
 use coupler_core::control::{
-    ChargerCommand, ChargerControl, ChargingLimit, CommandReply, ConfigurationEntry, ControlError, LimitPeriod,
-    LimitPurpose, RateUnit, TriggerKind,
+    ChargerCommand, ChargerControl, ChargingLimit, CommandReply, ConfigurationEntry, ControlError, LimitPurpose,
+    RateUnit, TriggerKind,
 };
 use coupler_core::store::{TransactionEventKind, TransactionEventRecord};
-use coupler_core::{time, ChargerId, StoreError};
+use coupler_core::{time, ChargerId};
 use coupler_ocpp::rpc::Frame;
 use coupler_ocpp::v201::{self, Request, Response};
 use coupler_ocpp::v201::{
@@ -37,6 +37,7 @@ use coupler_ocpp::v201::{
 use coupler_ocpp::{ErrorCode, OcppVersion};
 use serde_json::Value;
 
+use crate::common::{change, composite_schedule, int, interval_secs, status, Failure};
 use crate::Gateway;
 
 const VERSION: OcppVersion = OcppVersion::V201;
@@ -75,37 +76,8 @@ pub(crate) async fn handle_call(
             gateway.notify_change(charger);
             frame
         }
-        Err(Failure::Store(e)) => {
-            tracing::error!(action, error = %e, "cannot store what the station reported");
-            Frame::call_error(
-                message_id,
-                ErrorCode::InternalError,
-                VERSION,
-                "temporarily unable to store; retry",
-            )
-        }
-        Err(Failure::Internal(e)) => {
-            tracing::error!(action, error = %e, "cannot answer a call");
-            Frame::call_error(message_id, ErrorCode::InternalError, VERSION, "internal error")
-        }
-        Err(Failure::Refused(code, description)) => Frame::call_error(message_id, code, VERSION, &description),
+        Err(failure) => failure.into_call_error(message_id, action, VERSION),
     }
-}
-
-enum Failure {
-    Store(StoreError),
-    Internal(String),
-    Refused(ErrorCode, String),
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        Self::Store(e)
-    }
-}
-
-fn interval_secs(duration: std::time::Duration) -> i32 {
-    i32::try_from(duration.as_secs()).unwrap_or(i32::MAX)
 }
 
 fn accepted_token() -> IdTokenInfo {
@@ -462,12 +434,6 @@ fn ci<const N: usize>(text: &str, what: &str) -> Result<CiString<N>, ControlErro
     CiString::new(text).map_err(|e| unsupported(format!("{what}: {e}")))
 }
 
-fn int(value: impl TryInto<i32>, what: &str) -> Result<i32, ControlError> {
-    value
-        .try_into()
-        .map_err(|_| unsupported(format!("{what} is out of OCPP 2.0.1's range")))
-}
-
 fn rate_unit(unit: RateUnit) -> ChargingRateUnit {
     match unit {
         RateUnit::Amperes => ChargingRateUnit::A,
@@ -727,13 +693,6 @@ pub(crate) async fn encode_call(
     Ok((request.action().as_str(), frame))
 }
 
-fn status(accepted: bool, status: &str) -> CommandReply {
-    CommandReply::Status {
-        accepted,
-        status: status.to_owned(),
-    }
-}
-
 /// Reads the station's answer to one of Coupler's calls.
 pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply, ControlError> {
     let response = v201::parse_response(action, payload).map_err(|e| ControlError::InvalidReply(e.to_string()))?;
@@ -788,25 +747,17 @@ pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply
         },
         Response::GetCompositeSchedule(r) => {
             let schedule = r.schedule;
-            CommandReply::CompositeSchedule {
-                accepted: r.status.as_str() == "Accepted",
-                unit: schedule.as_ref().map(|s| match s.charging_rate_unit {
+            composite_schedule(
+                r.status.as_str() == "Accepted",
+                schedule.as_ref().map(|s| match s.charging_rate_unit {
                     ChargingRateUnit::A => RateUnit::Amperes,
                     ChargingRateUnit::W => RateUnit::Watts,
                 }),
-                periods: schedule
-                    .map(|s| {
-                        s.charging_schedule_period
-                            .iter()
-                            .map(|p| LimitPeriod {
-                                start_offset_s: u32::try_from(p.start_period).unwrap_or(0),
-                                limit: p.limit,
-                                phases: p.number_phases.and_then(|n| u8::try_from(n).ok()),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            }
+                schedule
+                    .iter()
+                    .flat_map(|s| s.charging_schedule_period.iter())
+                    .map(|p| (p.start_period, p.limit, p.number_phases)),
+            )
         }
         other => {
             return Err(ControlError::InvalidReply(format!(
@@ -849,27 +800,6 @@ pub(crate) async fn after_boot(gateway: Gateway, charger: ChargerId) {
     {
         let essential = "Energy.Active.Import.Register,Power.Active.Import,Current.Import";
         change(&gateway, &charger, TX_UPDATED_MEASURANDS, essential).await;
-    }
-}
-
-async fn change(gateway: &Gateway, charger: &ChargerId, key: &str, value: &str) -> bool {
-    let command = ChargerCommand::ChangeConfiguration {
-        key: key.to_owned(),
-        value: value.to_owned(),
-    };
-    match gateway.send(charger, command).await {
-        Ok(reply) if reply.is_accepted() => {
-            tracing::info!(key, value, "variable set");
-            true
-        }
-        Ok(reply) => {
-            tracing::info!(key, value, ?reply, "the station refused a variable");
-            false
-        }
-        Err(e) => {
-            tracing::info!(key, error = %e, "could not set a variable");
-            false
-        }
     }
 }
 
