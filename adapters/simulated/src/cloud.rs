@@ -28,8 +28,13 @@ pub struct SimConfig {
     /// The rate-limit window.
     pub rate_window: Duration,
     /// How much faster than real time batteries charge (1.0 is real time), so the sandbox shows
-    /// state of charge rising within minutes.
+    /// state of charge rising within minutes. The sandbox API changes it while running
+    /// ([`SimCloud::set_time_factor`]); this is where it starts.
     pub charge_speedup: f64,
+    /// How often the maker's cloud refreshes its view of a car: the vehicle API reports the car as
+    /// it was when last refreshed, as real makers' clouds do (zero reports the live state). This lag
+    /// is why a charger, which reports at once, sees a plug-in before the maker's API does.
+    pub report_interval: Duration,
 }
 
 impl Default for SimConfig {
@@ -41,6 +46,7 @@ impl Default for SimConfig {
             rate_limit: 20,
             rate_window: Duration::from_secs(60),
             charge_speedup: 1.0,
+            report_interval: Duration::ZERO,
         }
     }
 }
@@ -66,6 +72,10 @@ pub struct SimVehicleSpec {
     pub latitude: f64,
     /// Where it is.
     pub longitude: f64,
+    /// Charge limit, percent.
+    pub charge_limit: f64,
+    /// Its MAC address, which AutoCharge chargers report as its identity.
+    pub mac_address: Option<String>,
 }
 
 impl SimVehicleSpec {
@@ -81,6 +91,8 @@ impl SimVehicleSpec {
             plugged_in: false,
             latitude: 59.9139,
             longitude: 10.7522,
+            charge_limit: 80.0,
+            mac_address: None,
         }
     }
 }
@@ -126,6 +138,16 @@ pub struct SimVehicle {
     pub latitude: f64,
     /// Position.
     pub longitude: f64,
+    /// Whether the car's own charging schedule holds it (it is plugged in and wants to charge
+    /// later): it draws nothing even when the charger offers power.
+    pub schedule_hold: bool,
+    /// Its MAC address, when it has one (AutoCharge chargers report it as the car's identity).
+    pub mac_address: Option<String>,
+    /// The simulated charger (its OCPP identity) the car is plugged into, when it is in one.
+    pub charger: Option<String>,
+    /// The current that charger offers now, amperes per phase; `None` outside a simulated charger,
+    /// where `power_available` alone says whether power flows.
+    pub offered_current: Option<f64>,
     /// When it last did something that keeps it awake.
     #[serde(skip)]
     pub last_activity: DateTime<Utc>,
@@ -134,8 +156,11 @@ pub struct SimVehicle {
 }
 
 /// Phases and voltage of the simulated home charger.
-const PHASES: f64 = 3.0;
-const VOLTS: f64 = 230.0;
+pub const PHASES: f64 = 3.0;
+/// Phase voltage of the simulated home charger.
+pub const VOLTS: f64 = 230.0;
+/// The least current an AC charger may offer (IEC 61851-1): below it the car draws nothing.
+pub const MIN_CURRENT: f64 = 6.0;
 /// km of range per kWh.
 const KM_PER_KWH: f64 = 6.0;
 
@@ -146,22 +171,42 @@ impl SimVehicle {
             "unplugged"
         } else if self.battery_level >= self.charge_limit {
             "complete"
-        } else if self.charge_enabled && self.power_available {
-            "charging"
-        } else if self.charge_enabled {
-            "no_power"
-        } else {
+        } else if !self.charge_enabled || self.schedule_hold {
             "stopped"
+        } else if self.current_a() > 0.0 {
+            "charging"
+        } else {
+            "no_power"
+        }
+    }
+
+    /// Whether the car itself wants energy: plugged in, charging enabled, not held by its own
+    /// schedule, and below its charge limit.
+    pub fn wants_charge(&self) -> bool {
+        self.plugged_in && self.charge_enabled && !self.schedule_hold && self.battery_level < self.charge_limit
+    }
+
+    /// Current drawn now, amperes per phase: the lesser of what the charger offers and what the car
+    /// takes, and nothing when the car does not want to charge or the offer is below the minimum.
+    pub fn current_a(&self) -> f64 {
+        if !self.wants_charge() {
+            return 0.0;
+        }
+        let offered = match self.offered_current {
+            Some(offered) => offered,
+            None if self.power_available => f64::from(self.max_current),
+            None => 0.0,
+        };
+        if offered < MIN_CURRENT {
+            0.0
+        } else {
+            offered.min(f64::from(self.max_current))
         }
     }
 
     /// Charging power, kW.
     pub fn power_kw(&self) -> f64 {
-        if self.status() == "charging" {
-            f64::from(self.max_current) * VOLTS * PHASES / 1000.0
-        } else {
-            0.0
-        }
+        self.current_a() * VOLTS * PHASES / 1000.0
     }
 
     /// Range, km.
@@ -176,14 +221,20 @@ impl SimVehicle {
             .then(|| ((self.charge_limit - self.battery_level) / 100.0 * self.capacity_kwh / power * 60.0).max(0.0))
     }
 
-    /// Moves the physical state forward to `now`: charging adds energy; an idle car of a sleeping
-    /// brand falls asleep.
-    fn advance(&mut self, now: DateTime<Utc>, config: &SimConfig) {
+    /// Moves the physical state forward to `now`: charging adds energy (sped up by `time_factor`);
+    /// an idle car of a sleeping brand falls asleep. Returns the energy taken, kWh, which the
+    /// charger's meter counts too.
+    fn advance(&mut self, now: DateTime<Utc>, config: &SimConfig, time_factor: f64) -> f64 {
         let elapsed = (now - self.recorded_at).num_milliseconds().max(0) as f64 / 3_600_000.0;
         let power = self.power_kw();
+        let mut taken = 0.0;
         if power > 0.0 {
-            let added = power * elapsed * config.charge_speedup / self.capacity_kwh * 100.0;
-            self.battery_level = (self.battery_level + added).min(self.charge_limit).min(100.0);
+            // Energy up to the charge limit, not beyond: the car stops drawing once it gets there.
+            let room = ((self.charge_limit.min(100.0) - self.battery_level) / 100.0 * self.capacity_kwh).max(0.0);
+            taken = (power * elapsed * time_factor).min(room);
+            self.battery_level = (self.battery_level + taken / self.capacity_kwh * 100.0)
+                .min(self.charge_limit)
+                .min(100.0);
             // A charging car stays awake.
             self.last_activity = now;
         }
@@ -194,7 +245,39 @@ impl SimVehicle {
             }
         }
         self.recorded_at = now;
+        taken
     }
+}
+
+/// A simulated charger's side of the physical model: what it offers and what its meter counted.
+#[derive(Debug, Clone, Default)]
+struct Socket {
+    /// Current offered now, amperes per phase (zero without a running, unsuspended transaction).
+    offered_current: f64,
+    /// The energy register, Wh.
+    energy_wh: f64,
+}
+
+/// What a simulated charger's meter reads.
+#[derive(Debug, Clone)]
+pub struct SocketReading {
+    /// The car plugged in, if any.
+    pub vehicle: Option<SimVehicle>,
+    /// Current drawn, amperes per phase.
+    pub current_a: f64,
+    /// Power drawn, W.
+    pub power_w: f64,
+    /// The energy register, Wh.
+    pub energy_wh: f64,
+}
+
+/// Why a plug or unplug cannot happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlugError {
+    /// No such car or charger.
+    NotFound(String),
+    /// The car is in another charger, or the charger holds another car.
+    Occupied(String),
 }
 
 /// What a request to the cloud was, for counting.
@@ -279,6 +362,25 @@ struct State {
     requests: HashMap<(Brand, RequestKind), u64>,
     windows: HashMap<String, VecDeque<DateTime<Utc>>>,
     next_id: u64,
+    /// Simulated chargers by OCPP identity.
+    sockets: HashMap<String, Socket>,
+    /// The maker's last refreshed view of each car (by id), with when it was taken.
+    reported: HashMap<String, (DateTime<Utc>, SimVehicle)>,
+    /// How much faster than real time batteries charge.
+    time_factor: f64,
+}
+
+impl State {
+    /// Advances every car to `now`, crediting the energy each took to the charger it is in.
+    fn advance_all(&mut self, now: DateTime<Utc>, config: &SimConfig) {
+        let factor = self.time_factor;
+        for car in &mut self.vehicles {
+            let taken = car.advance(now, config, factor);
+            if let Some(socket) = car.charger.as_ref().and_then(|key| self.sockets.get_mut(key)) {
+                socket.energy_wh += taken * 1000.0;
+            }
+        }
+    }
 }
 
 /// Tokens issued by the token endpoint.
@@ -337,7 +439,10 @@ impl SimCloud {
     /// An empty cloud.
     pub fn new(config: SimConfig) -> Self {
         Self {
-            state: Arc::new(Mutex::new(State::default())),
+            state: Arc::new(Mutex::new(State {
+                time_factor: config.charge_speedup,
+                ..State::default()
+            })),
             config: Arc::new(config),
         }
     }
@@ -417,12 +522,25 @@ impl SimCloud {
         password: &str,
         vehicles: Vec<SimVehicleSpec>,
     ) -> Vec<String> {
-        let mut state = self.lock();
-        state.accounts.push(Account {
+        self.lock().accounts.push(Account {
             brand,
             username: username.to_owned(),
             password: password.to_owned(),
         });
+        self.add_vehicles(brand, username, vehicles)
+    }
+
+    /// Whether an account exists at `brand`.
+    pub fn has_account(&self, brand: Brand, username: &str) -> bool {
+        self.lock()
+            .accounts
+            .iter()
+            .any(|a| a.brand == brand && a.username == username)
+    }
+
+    /// Adds cars to an account (which should exist); returns their ids at the maker.
+    pub fn add_vehicles(&self, brand: Brand, username: &str, vehicles: Vec<SimVehicleSpec>) -> Vec<String> {
+        let mut state = self.lock();
         let now = Utc::now();
         let mut ids = Vec::new();
         for spec in vehicles {
@@ -439,7 +557,7 @@ impl SimCloud {
                 name: spec.name,
                 capacity_kwh: spec.capacity_kwh,
                 battery_level: spec.battery_level,
-                charge_limit: 80.0,
+                charge_limit: spec.charge_limit,
                 plugged_in: spec.plugged_in,
                 charge_enabled: spec.plugged_in,
                 max_current: 16,
@@ -448,6 +566,10 @@ impl SimCloud {
                 ignores_commands: false,
                 latitude: spec.latitude,
                 longitude: spec.longitude,
+                schedule_hold: false,
+                mac_address: spec.mac_address,
+                charger: None,
+                offered_current: None,
                 last_activity: now,
                 recorded_at: now,
             });
@@ -458,19 +580,14 @@ impl SimCloud {
     /// A car's current state (advanced to now).
     pub fn vehicle(&self, id: &str) -> Option<SimVehicle> {
         let mut state = self.lock();
-        let config = self.config.clone();
-        let car = state.vehicles.iter_mut().find(|v| v.id == id || v.vin == id)?;
-        car.advance(Utc::now(), &config);
-        Some(car.clone())
+        state.advance_all(Utc::now(), &self.config);
+        state.vehicles.iter().find(|v| v.id == id || v.vin == id).cloned()
     }
 
     /// Every car, advanced to now.
     pub fn vehicles(&self) -> Vec<SimVehicle> {
         let mut state = self.lock();
-        let now = Utc::now();
-        for car in &mut state.vehicles {
-            car.advance(now, &self.config);
-        }
+        state.advance_all(Utc::now(), &self.config);
         state.vehicles.clone()
     }
 
@@ -479,9 +596,8 @@ impl SimCloud {
     pub fn update_vehicle(&self, id: &str, change: impl FnOnce(&mut SimVehicle)) -> Option<SimVehicle> {
         let mut state = self.lock();
         let now = Utc::now();
-        let config = self.config.clone();
+        state.advance_all(now, &self.config);
         let car = state.vehicles.iter_mut().find(|v| v.id == id || v.vin == id)?;
-        car.advance(now, &config);
         let was_plugged = car.plugged_in;
         change(car);
         if car.plugged_in && !was_plugged {
@@ -491,8 +607,133 @@ impl SimCloud {
         }
         if !car.plugged_in {
             car.charge_enabled = false;
+            car.charger = None;
+            car.offered_current = None;
         }
         Some(car.clone())
+    }
+
+    /// How much faster than real time batteries charge now.
+    pub fn time_factor(&self) -> f64 {
+        self.lock().time_factor
+    }
+
+    /// Changes how much faster than real time batteries charge; what happened until now counts at
+    /// the old factor.
+    pub fn set_time_factor(&self, factor: f64) {
+        let mut state = self.lock();
+        state.advance_all(Utc::now(), &self.config);
+        state.time_factor = factor;
+    }
+
+    /// Adds a simulated charger's socket (by OCPP identity) to the physical model; an existing one is
+    /// kept, with its energy register.
+    pub fn add_socket(&self, key: &str) {
+        self.lock().sockets.entry(key.to_owned()).or_default();
+    }
+
+    /// Plugs a car into a simulated charger. Plugging a car into the charger it is already in changes
+    /// nothing.
+    pub fn plug(&self, vehicle_id: &str, key: &str) -> Result<SimVehicle, PlugError> {
+        let mut state = self.lock();
+        let now = Utc::now();
+        state.advance_all(now, &self.config);
+        let offered = state
+            .sockets
+            .get(key)
+            .map(|s| s.offered_current)
+            .ok_or_else(|| PlugError::NotFound(format!("no simulated charger '{key}'")))?;
+        if let Some(other) = state
+            .vehicles
+            .iter()
+            .find(|v| v.charger.as_deref() == Some(key) && v.id != vehicle_id)
+        {
+            return Err(PlugError::Occupied(format!(
+                "the charger already has car '{}' plugged in",
+                other.id
+            )));
+        }
+        let car = state
+            .vehicles
+            .iter_mut()
+            .find(|v| v.id == vehicle_id)
+            .ok_or_else(|| PlugError::NotFound(format!("no simulated car '{vehicle_id}'")))?;
+        match car.charger.as_deref() {
+            Some(current) if current == key => return Ok(car.clone()),
+            Some(current) => {
+                return Err(PlugError::Occupied(format!(
+                    "the car is plugged into '{current}'; unplug it first"
+                )))
+            }
+            None if car.plugged_in => {
+                return Err(PlugError::Occupied(
+                    "the car is plugged into a cable outside the sandbox's chargers; unplug it first".into(),
+                ))
+            }
+            None => {}
+        }
+        car.plugged_in = true;
+        // Cars start charging when plugged in, as most do by default.
+        car.charge_enabled = true;
+        car.charger = Some(key.to_owned());
+        car.offered_current = Some(offered);
+        car.power_available = offered >= MIN_CURRENT;
+        car.last_activity = now;
+        Ok(car.clone())
+    }
+
+    /// Unplugs a car (from a simulated charger or any cable).
+    pub fn unplug(&self, vehicle_id: &str) -> Result<SimVehicle, PlugError> {
+        self.update_vehicle(vehicle_id, |car| car.plugged_in = false)
+            .ok_or_else(|| PlugError::NotFound(format!("no simulated car '{vehicle_id}'")))
+    }
+
+    /// Sets the current a simulated charger offers (what its transaction, its charging profiles and
+    /// its own rating allow); the car in it draws up to that from now on.
+    pub fn set_offered_current(&self, key: &str, amps: f64) {
+        let mut state = self.lock();
+        state.advance_all(Utc::now(), &self.config);
+        let Some(socket) = state.sockets.get_mut(key) else {
+            return;
+        };
+        socket.offered_current = amps;
+        for car in state.vehicles.iter_mut().filter(|v| v.charger.as_deref() == Some(key)) {
+            car.offered_current = Some(amps);
+            car.power_available = amps >= MIN_CURRENT;
+        }
+    }
+
+    /// What a simulated charger's meter reads now, advanced to now.
+    pub fn socket_reading(&self, key: &str) -> Option<SocketReading> {
+        let mut state = self.lock();
+        state.advance_all(Utc::now(), &self.config);
+        let energy_wh = state.sockets.get(key)?.energy_wh;
+        let vehicle = state.vehicles.iter().find(|v| v.charger.as_deref() == Some(key)).cloned();
+        let current_a = vehicle.as_ref().map_or(0.0, SimVehicle::current_a);
+        Some(SocketReading {
+            current_a,
+            power_w: current_a * VOLTS * PHASES,
+            energy_wh,
+            vehicle,
+        })
+    }
+
+    /// The car as the maker's API reports it: as the cloud last refreshed its view, at most
+    /// `report_interval` ago.
+    pub(crate) fn reported_vehicle(&self, id: &str) -> Option<SimVehicle> {
+        let mut state = self.lock();
+        let now = Utc::now();
+        state.advance_all(now, &self.config);
+        let live = state.vehicles.iter().find(|v| v.id == id)?.clone();
+        let interval = chrono::Duration::from_std(self.config.report_interval).unwrap_or_default();
+        if interval <= chrono::Duration::zero() {
+            return Some(live);
+        }
+        let fresh = state.reported.get(id).is_some_and(|(at, _)| now - *at < interval);
+        if !fresh {
+            state.reported.insert(id.to_owned(), (now, live));
+        }
+        state.reported.get(id).map(|(_, car)| car.clone())
     }
 
     /// How many requests of `kind` the brand received.
@@ -729,16 +970,12 @@ impl SimCloud {
     /// The account's cars.
     pub(crate) fn account_vehicles(&self, grant: &Grant) -> Vec<SimVehicle> {
         let mut state = self.lock();
-        let now = Utc::now();
-        let config = self.config.clone();
+        state.advance_all(Utc::now(), &self.config);
         state
             .vehicles
-            .iter_mut()
+            .iter()
             .filter(|v| v.brand == grant.brand && v.account == grant.account)
-            .map(|v| {
-                v.advance(now, &config);
-                v.clone()
-            })
+            .cloned()
             .collect()
     }
 
@@ -751,13 +988,12 @@ impl SimCloud {
     ) -> Result<T, ApiRefusal> {
         let mut state = self.lock();
         let now = Utc::now();
-        let config = self.config.clone();
+        state.advance_all(now, &self.config);
         let car = state
             .vehicles
             .iter_mut()
             .find(|v| v.id == id && v.brand == grant.brand && v.account == grant.account)
             .ok_or(ApiRefusal::NotFound)?;
-        car.advance(now, &config);
         f(car, now)
     }
 }

@@ -21,11 +21,13 @@
 
 mod adapter;
 mod brand;
+pub mod charger;
 mod cloud;
 mod html;
 mod server;
 
 pub use adapter::SimulatedAdapter;
 pub use brand::Brand;
-pub use cloud::{RequestKind, SimCloud, SimConfig, SimVehicle, SimVehicleSpec};
+pub use charger::{SimCharger, SimChargerConfig};
+pub use cloud::{PlugError, RequestKind, SimCloud, SimConfig, SimVehicle, SimVehicleSpec, SocketReading};
 pub use server::SimServer;

@@ -475,6 +475,11 @@ async fn vehicle_state(
                 awake(car)?;
                 // Reading a car keeps it awake, as with real cars: polling too often drains them.
                 car.last_activity = now;
+                Ok(())
+            })?;
+            // The cloud answers with its last refreshed view of the car, not the live one.
+            let car = cloud.reported_vehicle(&id).ok_or(ApiRefusal::NotFound)?;
+            {
                 let mut body = json!({
                     "id": car.id,
                     "recordedAt": car.recorded_at.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -496,7 +501,7 @@ async fn vehicle_state(
                     body["location"] = json!({"latitude": car.latitude, "longitude": car.longitude});
                 }
                 Ok(body)
-            })
+            }
         });
     match result {
         Ok(body) => Json(body).into_response(),

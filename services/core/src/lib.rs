@@ -16,6 +16,7 @@ pub mod intervention;
 pub mod link;
 pub mod page;
 pub mod polling;
+pub mod sandbox;
 pub mod secret;
 pub mod store;
 pub mod time;

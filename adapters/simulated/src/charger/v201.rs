@@ -1,0 +1,679 @@
+//! The simulated charger's OCPP 2.0.1 messages: one EVSE with one connector, transactions reported
+//! with TransactionEvent (Started, Updated with meter values and charging state changes, Ended),
+//! settings as device-model variables, and answers to every call Coupler's gateway sends.
+
+use chrono::{DateTime, Utc};
+use coupler_ocpp::rpc::Frame;
+use coupler_ocpp::v201::{self, Request, Response};
+use coupler_ocpp::{OcppVersion, ValidationError};
+use serde_json::Value;
+
+use super::{
+    composite, Answer, IdToken, Kind, Machine, Out, Period, Profile, Purpose, SettingRefusal, SimChargerConfig,
+    Status, StopReason, Tx, HEARTBEAT_INTERVAL, METER_INTERVAL, METER_MEASURANDS,
+};
+use crate::cloud::{SimCloud, PHASES, VOLTS};
+
+/// Device-model variables (`Component.Variable`) and the setting each one is.
+const VARIABLES: &[(&str, &str)] = &[
+    ("OCPPCommCtrlr.HeartbeatInterval", HEARTBEAT_INTERVAL),
+    ("SampledDataCtrlr.TxUpdatedInterval", METER_INTERVAL),
+    ("SampledDataCtrlr.TxUpdatedMeasurands", METER_MEASURANDS),
+    ("AuthCtrlr.AuthorizeRemoteStart", "AuthorizeRemoteTxRequests"),
+    ("TxCtrlr.EVConnectionTimeOut", "ConnectionTimeOut"),
+    ("SmartChargingCtrlr.ProfileStackLevel", "ChargeProfileMaxStackLevel"),
+    ("SmartChargingCtrlr.RateUnit", "ChargingScheduleAllowedChargingRateUnit"),
+    ("SmartChargingCtrlr.Entries", "MaxChargingProfilesInstalled"),
+    ("SimulatorCtrlr.FreeVend", "FreeVendEnabled"),
+    ("SimulatorCtrlr.FreeVendIdToken", "FreeVendIdTag"),
+    ("SimulatorCtrlr.AutoCharge", "AutoChargeEnabled"),
+];
+
+fn setting_of(component: &str, variable: &str) -> Result<&'static str, v201::GetVariableStatus> {
+    let key = format!("{component}.{variable}");
+    if let Some((_, setting)) = VARIABLES.iter().find(|(name, _)| name.eq_ignore_ascii_case(&key)) {
+        return Ok(setting);
+    }
+    let known_component = VARIABLES
+        .iter()
+        .any(|(name, _)| name.split('.').next().is_some_and(|c| c.eq_ignore_ascii_case(component)));
+    Err(if known_component {
+        v201::GetVariableStatus::UnknownVariable
+    } else {
+        v201::GetVariableStatus::UnknownComponent
+    })
+}
+
+fn charging_state(status: Status) -> v201::ChargingState {
+    match status {
+        Status::Charging => v201::ChargingState::Charging,
+        Status::SuspendedEv => v201::ChargingState::SuspendedEv,
+        Status::SuspendedEvse => v201::ChargingState::SuspendedEvse,
+        Status::Preparing | Status::Finishing => v201::ChargingState::EvConnected,
+        Status::Available | Status::Unavailable => v201::ChargingState::Idle,
+    }
+}
+
+fn stopped_reason(reason: StopReason) -> v201::StoppedReason {
+    match reason {
+        StopReason::EvDisconnected => v201::StoppedReason::EvDisconnected,
+        StopReason::Remote => v201::StoppedReason::Remote,
+        StopReason::Local | StopReason::UnlockCommand => v201::StoppedReason::Local,
+        StopReason::DeAuthorized => v201::StoppedReason::DeAuthorized,
+        StopReason::SoftReset | StopReason::HardReset => v201::StoppedReason::ImmediateReset,
+    }
+}
+
+fn id_token(token: &IdToken) -> Result<v201::IdToken, ValidationError> {
+    let (value, kind) = match token {
+        IdToken::Tag(tag) => (tag.clone(), v201::IdTokenKind::Local),
+        IdToken::Central(tag) => (tag.clone(), v201::IdTokenKind::Central),
+        IdToken::Mac(mac) => (mac.clone(), v201::IdTokenKind::MacAddress),
+    };
+    Ok(v201::IdToken {
+        id_token: value.as_str().try_into()?,
+        kind,
+        additional_info: None,
+    })
+}
+
+fn sampled(value: f64, measurand: v201::Measurand, unit: &str, context: v201::ReadingContext) -> v201::SampledValue {
+    v201::SampledValue {
+        value: (value * 10.0).round() / 10.0,
+        context: Some(context),
+        measurand: Some(measurand),
+        phase: None,
+        location: Some(v201::Location::Outlet),
+        signed_meter_value: None,
+        unit_of_measure: Some(v201::UnitOfMeasure {
+            unit: v201::CiString::new(unit).ok(),
+            multiplier: None,
+        }),
+    }
+}
+
+fn meter_values(m: &Machine, energy_wh: f64, power_w: f64, current_a: f64, context: v201::ReadingContext) -> Vec<v201::MeterValue> {
+    let wanted = m.setting(METER_MEASURANDS).unwrap_or_default().to_owned();
+    let wants = |name: &str| wanted.split(',').any(|w| w.trim() == name);
+    let mut values = vec![sampled(
+        energy_wh.round(),
+        v201::Measurand::EnergyActiveImportRegister,
+        "Wh",
+        context,
+    )];
+    if context != v201::ReadingContext::TransactionBegin && context != v201::ReadingContext::TransactionEnd {
+        if wants("Power.Active.Import") {
+            values.push(sampled(power_w, v201::Measurand::PowerActiveImport, "W", context));
+        }
+        if wants("Current.Import") {
+            values.push(sampled(current_a, v201::Measurand::CurrentImport, "A", context));
+        }
+        if wants("Current.Offered") {
+            values.push(sampled(m.offered, v201::Measurand::CurrentOffered, "A", context));
+        }
+    }
+    vec![v201::MeterValue {
+        sampled_value: values,
+        timestamp: Utc::now(),
+    }]
+}
+
+fn evse() -> v201::Evse {
+    v201::Evse {
+        id: 1,
+        connector_id: Some(1),
+    }
+}
+
+fn connector_status(status: Status) -> v201::ConnectorStatus {
+    match status {
+        Status::Available => v201::ConnectorStatus::Available,
+        Status::Unavailable => v201::ConnectorStatus::Unavailable,
+        _ => v201::ConnectorStatus::Occupied,
+    }
+}
+
+/// A TransactionEvent of the running (or starting, or stopping) transaction.
+#[expect(clippy::too_many_arguments, reason = "each is one field of the event")]
+fn event(
+    m: &mut Machine,
+    event_type: v201::TransactionEventType,
+    trigger: v201::TriggerReason,
+    id: &str,
+    state: v201::ChargingState,
+    meter: Option<Vec<v201::MeterValue>>,
+    stopped: Option<v201::StoppedReason>,
+    token: Option<v201::IdToken>,
+) -> Result<Request, ValidationError> {
+    let seq_no = i32::try_from(m.seq_no).unwrap_or(i32::MAX);
+    m.seq_no += 1;
+    let started = event_type == v201::TransactionEventType::Started;
+    Ok(Request::TransactionEvent(v201::TransactionEventRequest {
+        event_type,
+        meter_value: meter,
+        timestamp: Utc::now(),
+        trigger_reason: trigger,
+        seq_no,
+        offline: None,
+        number_of_phases_used: Some(3),
+        cable_max_current: None,
+        reservation_id: None,
+        transaction_info: v201::Transaction {
+            transaction_id: id.try_into()?,
+            charging_state: Some(state),
+            time_spent_charging: None,
+            stopped_reason: stopped,
+            remote_start_id: if started {
+                m.remote_start_id.and_then(|r| i32::try_from(r).ok())
+            } else {
+                None
+            },
+        },
+        evse: started.then(evse),
+        id_token: token,
+    }))
+}
+
+/// The 2.0.1 payload for `call`; `None` when there is nothing to send any more.
+pub(super) fn build(
+    m: &mut Machine,
+    call: &Out,
+    cloud: &SimCloud,
+    config: &SimChargerConfig,
+) -> Result<Option<(&'static str, Value)>, ValidationError> {
+    let reading = m.reading(cloud, config);
+    let request = match call {
+        Out::Boot => Request::BootNotification(v201::BootNotificationRequest {
+            charging_station: v201::ChargingStation {
+                serial_number: Some(format!("SIM-{}", last_chars(&config.ocpp_id, 21)).as_str().try_into()?),
+                model: config.model().try_into()?,
+                modem: None,
+                vendor_name: config.vendor().try_into()?,
+                firmware_version: Some(concat!("sim-", env!("CARGO_PKG_VERSION")).try_into()?),
+            },
+            reason: if m.transactions_begun == 0 {
+                v201::BootReason::PowerUp
+            } else {
+                v201::BootReason::Unknown
+            },
+        }),
+        Out::Heartbeat => Request::Heartbeat(v201::HeartbeatRequest {}),
+        Out::StationStatus => return Ok(None),
+        Out::Status(status) => Request::StatusNotification(v201::StatusNotificationRequest {
+            timestamp: Utc::now(),
+            connector_status: connector_status(*status),
+            evse_id: 1,
+            connector_id: 1,
+        }),
+        Out::Authorize(token) => Request::Authorize(v201::AuthorizeRequest {
+            id_token: id_token(token)?,
+            certificate: None,
+            iso15118_certificate_hash_data: None,
+        }),
+        Out::Start { token, remote_start_id } => {
+            // A start sent again keeps its transaction id (and the server stores it once).
+            let id = match &m.tx {
+                Tx::Starting { id: Some(id), .. } => id.clone(),
+                _ => {
+                    m.transactions_begun += 1;
+                    let id = format!("{}-{}", last_chars(&config.ocpp_id, 20), m.transactions_begun);
+                    if let Tx::Starting { id: slot, .. } = &mut m.tx {
+                        *slot = Some(id.clone());
+                    }
+                    m.seq_no = 0;
+                    id
+                }
+            };
+            m.remote_start_id = *remote_start_id;
+            let meter = meter_values(m, reading.energy_wh, 0.0, 0.0, v201::ReadingContext::TransactionBegin);
+            let trigger = if remote_start_id.is_some() {
+                v201::TriggerReason::RemoteStart
+            } else {
+                v201::TriggerReason::Authorized
+            };
+            event(
+                m,
+                v201::TransactionEventType::Started,
+                trigger,
+                &id,
+                v201::ChargingState::EvConnected,
+                Some(meter),
+                None,
+                Some(id_token(token)?),
+            )?
+        }
+        Out::ChargingStateChanged(status) => {
+            let Tx::Active { id, .. } = &m.tx else {
+                return Ok(None);
+            };
+            let id = id.clone();
+            event(
+                m,
+                v201::TransactionEventType::Updated,
+                v201::TriggerReason::ChargingStateChanged,
+                &id,
+                charging_state(*status),
+                None,
+                None,
+                None,
+            )?
+        }
+        Out::Meter => match &m.tx {
+            Tx::Active { id, .. } => {
+                let id = id.clone();
+                let meter = meter_values(
+                    m,
+                    reading.energy_wh,
+                    reading.power_w,
+                    reading.current_a,
+                    v201::ReadingContext::SamplePeriodic,
+                );
+                let state = charging_state(m.last_status.unwrap_or(Status::Charging));
+                event(
+                    m,
+                    v201::TransactionEventType::Updated,
+                    v201::TriggerReason::MeterValuePeriodic,
+                    &id,
+                    state,
+                    Some(meter),
+                    None,
+                    None,
+                )?
+            }
+            _ => Request::MeterValues(v201::MeterValuesRequest {
+                evse_id: 1,
+                meter_value: meter_values(m, reading.energy_wh, 0.0, 0.0, v201::ReadingContext::Trigger),
+            }),
+        },
+        Out::Stop(reason) => {
+            let Some(id) = m.tx.id().map(str::to_owned) else {
+                return Ok(None);
+            };
+            let meter = meter_values(m, reading.energy_wh, 0.0, 0.0, v201::ReadingContext::TransactionEnd);
+            let (trigger, state) = match reason {
+                StopReason::Remote => (v201::TriggerReason::RemoteStop, v201::ChargingState::EvConnected),
+                StopReason::EvDisconnected => (v201::TriggerReason::EvDeparted, v201::ChargingState::Idle),
+                StopReason::DeAuthorized => (v201::TriggerReason::Deauthorized, v201::ChargingState::EvConnected),
+                StopReason::UnlockCommand => (v201::TriggerReason::UnlockCommand, v201::ChargingState::EvConnected),
+                StopReason::SoftReset | StopReason::HardReset => {
+                    (v201::TriggerReason::ResetCommand, v201::ChargingState::EvConnected)
+                }
+                StopReason::Local => (v201::TriggerReason::StopAuthorized, v201::ChargingState::EvConnected),
+            };
+            event(
+                m,
+                v201::TransactionEventType::Ended,
+                trigger,
+                &id,
+                state,
+                Some(meter),
+                Some(stopped_reason(*reason)),
+                None,
+            )?
+        }
+    };
+    let payload = request.to_value()?;
+    Ok(Some((request.action().as_str(), payload)))
+}
+
+fn last_chars(text: &str, n: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    chars[chars.len().saturating_sub(n)..].iter().collect()
+}
+
+/// Reads the server's answer to one of our calls.
+pub(super) fn read_answer(action: &str, payload: &Value) -> Result<Answer, ValidationError> {
+    Ok(match v201::parse_response(action, payload)? {
+        Response::BootNotification(r) => Answer::Boot {
+            accepted: r.status == v201::RegistrationStatus::Accepted,
+            interval: i64::from(r.interval),
+        },
+        Response::Authorize(r) => Answer::Authorized(r.id_token_info.status == v201::AuthorizationStatus::Accepted),
+        Response::TransactionEvent(r) => match r.id_token_info {
+            // Only the Started event carries a token; its verdict decides whether the transaction
+            // goes on. The transaction id is the charger's own.
+            Some(info) => Answer::Started {
+                id: None,
+                accepted: info.status == v201::AuthorizationStatus::Accepted,
+            },
+            None => Answer::Started { id: None, accepted: true },
+        },
+        _ => Answer::Other,
+    })
+}
+
+fn purpose(p: v201::ChargingProfilePurpose) -> Option<Purpose> {
+    match p {
+        v201::ChargingProfilePurpose::ChargingStationMaxProfile => Some(Purpose::StationMax),
+        v201::ChargingProfilePurpose::TxDefaultProfile => Some(Purpose::TxDefault),
+        v201::ChargingProfilePurpose::TxProfile => Some(Purpose::Tx),
+        v201::ChargingProfilePurpose::ChargingStationExternalConstraints => None,
+    }
+}
+
+fn profile(p: &v201::ChargingProfile, evse_id: i32, now: DateTime<Utc>) -> Option<Profile> {
+    let schedule = p.charging_schedule.first()?;
+    Some(Profile {
+        id: i64::from(p.id),
+        stack_level: i64::from(p.stack_level),
+        purpose: purpose(p.charging_profile_purpose)?,
+        transaction_id: p.transaction_id.as_ref().map(|t| t.as_str().to_owned()),
+        kind: match (p.charging_profile_kind, p.recurrency_kind) {
+            (v201::ChargingProfileKind::Absolute, _) => Kind::Absolute,
+            (v201::ChargingProfileKind::Relative, _) => Kind::Relative,
+            (v201::ChargingProfileKind::Recurring, Some(v201::RecurrencyKind::Weekly)) => Kind::Recurring {
+                every_s: 7 * 86_400,
+            },
+            (v201::ChargingProfileKind::Recurring, _) => Kind::Recurring { every_s: 86_400 },
+        },
+        start_schedule: schedule.start_schedule,
+        valid_from: p.valid_from,
+        valid_to: p.valid_to,
+        duration_s: schedule.duration.map(i64::from),
+        in_watts: schedule.charging_rate_unit == v201::ChargingRateUnit::W,
+        periods: schedule
+            .charging_schedule_period
+            .iter()
+            .map(|period| Period {
+                start_s: i64::from(period.start_period),
+                limit: period.limit,
+                phases: f64::from(period.number_phases.unwrap_or(3)),
+            })
+            .collect(),
+        installed_at: now,
+        connector: i64::from(evse_id),
+    })
+}
+
+/// Answers one of the server's calls (a CALLERROR for a call it cannot read).
+pub(super) fn answer(
+    m: &mut Machine,
+    id: &str,
+    action: &str,
+    payload: &Value,
+    now: DateTime<Utc>,
+    cloud: &SimCloud,
+    config: &SimChargerConfig,
+) -> Frame {
+    let response = match v201::parse_request(action, payload) {
+        Ok(request) => respond(m, request, now, cloud, config),
+        Err(error) => return error.call_error(id, OcppVersion::V201),
+    };
+    match response.and_then(|r| r.to_call_result(id)) {
+        Ok(frame) => frame,
+        Err(error) => error.call_error(id, OcppVersion::V201),
+    }
+}
+
+fn accepted_or(ok: bool) -> v201::RequestStartStopStatus {
+    if ok {
+        v201::RequestStartStopStatus::Accepted
+    } else {
+        v201::RequestStartStopStatus::Rejected
+    }
+}
+
+fn respond(
+    m: &mut Machine,
+    request: Request,
+    now: DateTime<Utc>,
+    cloud: &SimCloud,
+    config: &SimChargerConfig,
+) -> Result<Response, ValidationError> {
+    let _ = cloud;
+    Ok(match request {
+        Request::RequestStartTransaction(r) => {
+            let evse_ok = r.evse_id.is_none_or(|e| e == 1);
+            let token = IdToken::Central(r.id_token.id_token.into_inner());
+            let accepted = evse_ok && m.remote_start(token, Some(i64::from(r.remote_start_id)));
+            if accepted {
+                if let Some(p) = r.charging_profile.as_ref().and_then(|p| profile(p, 1, now)) {
+                    m.install(p);
+                }
+            }
+            v201::RequestStartTransactionResponse {
+                status: accepted_or(accepted),
+                status_info: None,
+                transaction_id: None,
+            }
+            .into()
+        }
+        Request::RequestStopTransaction(r) => v201::RequestStopTransactionResponse {
+            status: accepted_or(m.remote_stop(r.transaction_id.as_str())),
+            status_info: None,
+        }
+        .into(),
+        Request::SetChargingProfile(r) => {
+            let running = m.tx.id().map(str::to_owned);
+            let fits = profile(&r.charging_profile, r.evse_id, now).filter(|p| {
+                (match p.purpose {
+                    Purpose::Tx => {
+                        running.is_some() && p.transaction_id.as_ref().is_none_or(|t| Some(t) == running.as_ref())
+                    }
+                    Purpose::StationMax => r.evse_id == 0,
+                    Purpose::TxDefault => true,
+                }) && (0..=1).contains(&r.evse_id)
+                    && p.stack_level <= 10
+            });
+            let accepted = fits.is_some();
+            if let Some(p) = fits {
+                m.install(p);
+            }
+            v201::SetChargingProfileResponse {
+                status: if accepted {
+                    v201::ChargingProfileStatus::Accepted
+                } else {
+                    v201::ChargingProfileStatus::Rejected
+                },
+                status_info: None,
+            }
+            .into()
+        }
+        Request::ClearChargingProfile(r) => {
+            let criteria = r.charging_profile_criteria.as_ref();
+            let cleared = m.clear(
+                r.charging_profile_id.map(i64::from),
+                criteria.and_then(|c| c.evse_id).map(i64::from),
+                criteria.and_then(|c| c.charging_profile_purpose).and_then(purpose),
+                criteria.and_then(|c| c.stack_level).map(i64::from),
+            );
+            v201::ClearChargingProfileResponse {
+                status: if cleared {
+                    v201::ClearChargingProfileStatus::Accepted
+                } else {
+                    v201::ClearChargingProfileStatus::Unknown
+                },
+                status_info: None,
+            }
+            .into()
+        }
+        Request::GetCompositeSchedule(r) => {
+            if !(0..=1).contains(&r.evse_id) || r.duration < 0 {
+                v201::GetCompositeScheduleResponse {
+                    status: v201::GenericStatus::Rejected,
+                    status_info: None,
+                    schedule: None,
+                }
+                .into()
+            } else {
+                let in_watts = r.charging_rate_unit == Some(v201::ChargingRateUnit::W);
+                let steps = composite(&m.profiles, now, i64::from(r.duration), m.tx_context(), config.max_current);
+                v201::GetCompositeScheduleResponse {
+                    status: v201::GenericStatus::Accepted,
+                    status_info: None,
+                    schedule: Some(v201::CompositeSchedule {
+                        charging_schedule_period: steps
+                            .iter()
+                            .map(|(start, amps)| v201::ChargingSchedulePeriod {
+                                start_period: i32::try_from(*start).unwrap_or(i32::MAX),
+                                limit: if in_watts {
+                                    (amps * VOLTS * PHASES).round()
+                                } else {
+                                    (amps * 10.0).round() / 10.0
+                                },
+                                number_phases: None,
+                                phase_to_use: None,
+                            })
+                            .collect(),
+                        evse_id: r.evse_id,
+                        duration: r.duration,
+                        schedule_start: now,
+                        charging_rate_unit: if in_watts {
+                            v201::ChargingRateUnit::W
+                        } else {
+                            v201::ChargingRateUnit::A
+                        },
+                    }),
+                }
+                .into()
+            }
+        }
+        Request::SetVariables(r) => {
+            let mut results = Vec::new();
+            for data in r.set_variable_data {
+                let status = match setting_of(data.component.name.as_str(), data.variable.name.as_str()) {
+                    Err(v201::GetVariableStatus::UnknownComponent) => v201::SetVariableStatus::UnknownComponent,
+                    Err(_) => v201::SetVariableStatus::UnknownVariable,
+                    Ok(_) if data.attribute_type.is_some_and(|a| a != v201::Attribute::Actual) => {
+                        v201::SetVariableStatus::NotSupportedAttributeType
+                    }
+                    Ok(setting) => match m.change_setting(setting, data.attribute_value.as_str()) {
+                        Ok(()) => v201::SetVariableStatus::Accepted,
+                        Err(SettingRefusal::Unknown) => v201::SetVariableStatus::UnknownVariable,
+                        Err(SettingRefusal::ReadOnly | SettingRefusal::Invalid) => v201::SetVariableStatus::Rejected,
+                    },
+                };
+                results.push(v201::SetVariableResult {
+                    attribute_type: data.attribute_type,
+                    attribute_status: status,
+                    component: data.component,
+                    variable: data.variable,
+                    attribute_status_info: None,
+                });
+            }
+            v201::SetVariablesResponse {
+                set_variable_result: results,
+            }
+            .into()
+        }
+        Request::GetVariables(r) => {
+            let mut results = Vec::new();
+            for data in r.get_variable_data {
+                let (status, value) = match setting_of(data.component.name.as_str(), data.variable.name.as_str()) {
+                    Err(status) => (status, None),
+                    Ok(_) if data.attribute_type.is_some_and(|a| a != v201::Attribute::Actual) => {
+                        (v201::GetVariableStatus::NotSupportedAttributeType, None)
+                    }
+                    Ok(setting) => match m.setting(setting) {
+                        Some(value) => (v201::GetVariableStatus::Accepted, Some(value.try_into()?)),
+                        None => (v201::GetVariableStatus::UnknownVariable, None),
+                    },
+                };
+                results.push(v201::GetVariableResult {
+                    attribute_status: status,
+                    attribute_type: data.attribute_type,
+                    attribute_value: value,
+                    component: data.component,
+                    variable: data.variable,
+                    attribute_status_info: None,
+                });
+            }
+            v201::GetVariablesResponse {
+                get_variable_result: results,
+            }
+            .into()
+        }
+        Request::GetBaseReport(_) => v201::GetBaseReportResponse {
+            // The simulator does not send NotifyReport; its variables are read with GetVariables.
+            status: v201::GenericDeviceModelStatus::NotSupported,
+            status_info: None,
+        }
+        .into(),
+        Request::TriggerMessage(r) => {
+            use v201::MessageTrigger as M;
+            let accepted = match r.requested_message {
+                M::BootNotification => {
+                    m.queue_once(Out::Boot);
+                    true
+                }
+                M::Heartbeat => {
+                    m.queue_once(Out::Heartbeat);
+                    true
+                }
+                M::MeterValues | M::TransactionEvent => {
+                    m.queue_once(Out::Meter);
+                    true
+                }
+                M::StatusNotification => {
+                    m.last_status = None;
+                    true
+                }
+                _ => false,
+            };
+            v201::TriggerMessageResponse {
+                status: if accepted {
+                    v201::TriggerMessageStatus::Accepted
+                } else {
+                    v201::TriggerMessageStatus::NotImplemented
+                },
+                status_info: None,
+            }
+            .into()
+        }
+        Request::Reset(r) => {
+            let busy = !matches!(m.tx, Tx::Idle);
+            let status = if r.evse_id.is_some_and(|e| e != 1) {
+                v201::ResetStatus::Rejected
+            } else if r.kind == v201::ResetKind::OnIdle && busy {
+                // OnIdle waits for the transaction to end; the simulator then resets.
+                m.reset_pending = true;
+                v201::ResetStatus::Scheduled
+            } else {
+                m.reset(true);
+                v201::ResetStatus::Accepted
+            };
+            v201::ResetResponse {
+                status,
+                status_info: None,
+            }
+            .into()
+        }
+        Request::ChangeAvailability(r) => {
+            let status = if r.evse.as_ref().is_some_and(|e| e.id != 1) {
+                v201::ChangeAvailabilityStatus::Rejected
+            } else if m.set_available(r.operational_status == v201::OperationalStatus::Operative) {
+                m.last_status = None;
+                v201::ChangeAvailabilityStatus::Accepted
+            } else {
+                v201::ChangeAvailabilityStatus::Scheduled
+            };
+            v201::ChangeAvailabilityResponse {
+                status,
+                status_info: None,
+            }
+            .into()
+        }
+        Request::UnlockConnector(r) => {
+            let status = if r.evse_id != 1 || r.connector_id != 1 {
+                v201::UnlockStatus::UnknownConnector
+            } else if matches!(m.tx, Tx::Active { .. }) {
+                // 2.0.1 refuses to unlock under an authorized transaction.
+                v201::UnlockStatus::OngoingAuthorizedTransaction
+            } else {
+                v201::UnlockStatus::Unlocked
+            };
+            v201::UnlockConnectorResponse {
+                status,
+                status_info: None,
+            }
+            .into()
+        }
+        other => {
+            return Err(ValidationError::new(
+                coupler_ocpp::ErrorCode::NotSupported,
+                "",
+                format!("a charging station does not answer {}", other.action().as_str()),
+            ))
+        }
+    })
+}
