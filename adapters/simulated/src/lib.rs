@@ -24,10 +24,12 @@ mod brand;
 pub mod charger;
 mod cloud;
 mod html;
+pub mod sandbox;
 mod server;
 
 pub use adapter::SimulatedAdapter;
 pub use brand::Brand;
 pub use charger::{SimCharger, SimChargerConfig};
 pub use cloud::{PlugError, RequestKind, SimCloud, SimConfig, SimVehicle, SimVehicleSpec, SocketReading};
+pub use sandbox::SimSandbox;
 pub use server::SimServer;

@@ -55,6 +55,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         (name = "vehicles", description = "Vehicles read, and commanded where their maker allows, through the makers' clouds"),
         (name = "interventions", description = "What users must do before Coupler can go on (for example link an account again)"),
         (name = "operations", description = "Health and metrics"),
+        (name = "sandbox", description = "Only in sandbox mode (`coupler serve --sandbox`; otherwise 404): simulated cars at the simulated makers, simulated OCPP chargers connected to the gateway, plugging one into the other, and a time factor"),
     ),
 )]
 struct ApiDoc;
@@ -122,6 +123,16 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::interventions::get_intervention))
         .routes(routes!(routes::actions::get_action))
         .routes(routes!(routes::actions::cancel_action))
+        .routes(routes!(
+            routes::sandbox::create_sandbox_vehicle,
+            routes::sandbox::list_sandbox_vehicles
+        ))
+        .routes(routes!(routes::sandbox::update_sandbox_vehicle))
+        .routes(routes!(routes::sandbox::create_sandbox_charger))
+        .routes(routes!(routes::sandbox::list_sandbox_chargers))
+        .routes(routes!(routes::sandbox::plug))
+        .routes(routes!(routes::sandbox::unplug))
+        .routes(routes!(routes::sandbox::get_time_factor, routes::sandbox::set_time_factor))
         .routes(routes!(routes::ops::live))
         .routes(routes!(routes::ops::ready))
         .routes(routes!(routes::ops::metrics))

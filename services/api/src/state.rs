@@ -4,6 +4,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
+use coupler_core::sandbox::Sandbox;
 use coupler_core::secret::Cipher;
 use coupler_core::Store;
 use coupler_engine::{ChargerEngine, Engine};
@@ -30,6 +31,8 @@ pub struct App {
     pub cipher: Cipher,
     /// Polling, token refresh, linking and vehicle actions.
     pub engine: Arc<Engine>,
+    /// The simulated world behind `/sandbox/...`, only in sandbox mode.
+    pub sandbox: Option<Arc<dyn Sandbox>>,
 }
 
 /// Cheap-to-clone handle to [`App`], the axum state.

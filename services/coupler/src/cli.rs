@@ -129,19 +129,15 @@ async fn serve(config: &Config, sandbox: bool) -> anyhow::Result<()> {
              client id:     {id}\n  \
              client secret: {secret}\n\
              \n\
-             Get a token, then list users:\n  \
-             curl -s -u '{id}:{secret}' -d grant_type=client_credentials {url}/oauth/token\n  \
-             curl -s -H 'Authorization: Bearer <access_token>' {url}/users\n\
+             Get a token (the first request; paste it as is):\n  \
+             curl -s -u '{id}:{secret}' -d grant_type=client_credentials {url}/oauth/token\n\
              \n\
-             Link a simulated car (open the linkUrl in a browser; sign in with demo / demo):\n  \
-             curl -s -H 'Authorization: Bearer <access_token>' -H 'Content-Type: application/json' \\\n    \
-             -d '{{\"scopes\":[\"vehicle:read:data\",\"vehicle:read:location\",\"vehicle:control:charging\"],\"redirectUri\":\"https://example.com/linked\"}}' \\\n    \
-             {url}/users/user-1/link\n  \
-             curl -s -H 'Authorization: Bearer <access_token>' {url}/vehicles\n\
+             Then, with TOKEN=<access_token>, make a simulated car and a simulated charger, and plug one into the other:\n  \
+             curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"brand\":\"SIM_AURORA\"}}' {url}/sandbox/vehicles\n  \
+             curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"ocppVersion\":\"2.0.1\"}}' {url}/sandbox/users/user-1/chargers\n  \
+             curl -s -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"vehicleId\":\"<car id>\",\"chargerId\":\"<charger id>\"}}' {url}/sandbox/plug\n\
              \n\
-             Simulated cars (plug in with POST {url}/sim/control/vehicles/<id> {{\"pluggedIn\": true}}):\n  \
-             curl -s {url}/sim/control/vehicles\n\
-             \n\
+             The whole walkthrough (linking the car through the hosted page, watching it charge): docs/quickstart.md\n\
              API docs: {url}/docs\n"
         )?;
     }

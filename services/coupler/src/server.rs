@@ -1,6 +1,8 @@
 //! Running Coupler: open the store, build the application, serve until told to stop.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::{AdapterRegistry, Store};
 use coupler_engine::{ChargerEngine, ChargerEngineConfig, Engine, EngineConfig};
 use coupler_gateway::{Gateway, GatewayConfig};
-use coupler_simulated::{Brand, SimCloud, SimConfig, SimulatedAdapter};
+use coupler_simulated::{Brand, SimCloud, SimConfig, SimSandbox, SimulatedAdapter};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -43,6 +45,17 @@ pub struct Wiring {
     pub gateway: GatewayConfig,
     /// How charger actions are carried out.
     pub chargers: ChargerEngineConfig,
+    /// Sandbox mode: the sandbox API over the simulated OEM cloud (which must be set too) and
+    /// simulated chargers.
+    pub sandbox: Option<SandboxWiring>,
+}
+
+/// What sandbox mode needs beyond the simulated OEM cloud.
+#[derive(Debug, Clone, Default)]
+pub struct SandboxWiring {
+    /// Where the sandbox keeps its simulated chargers (with their passwords encrypted), so they
+    /// reconnect after a restart; `None` keeps them in memory only.
+    pub state_file: Option<PathBuf>,
 }
 
 impl Wiring {
@@ -57,6 +70,7 @@ impl Wiring {
             ocpp_url: websocket_url(&public_url),
             gateway: GatewayConfig::default(),
             chargers: ChargerEngineConfig::default(),
+            sandbox: None,
             public_url,
         }
     }
@@ -77,15 +91,27 @@ pub const SIMULATED_CLIENT_ID: &str = "coupler";
 /// Serves the simulated OEM cloud under `{public_url}/sim` and registers an adapter per brand.
 fn mount_simulated_oem(public_url: &Url, adapters: &mut AdapterRegistry, sandbox: bool) -> anyhow::Result<SimCloud> {
     let config = if sandbox {
-        // A demo should show state of charge moving within minutes.
-        SimConfig {
-            charge_speedup: 30.0,
-            ..SimConfig::default()
-        }
+        sandbox_sim_config()
     } else {
         SimConfig::default()
     };
-    let cloud = SimCloud::with_demo_accounts(config);
+    simulated_oem(public_url, adapters, SimCloud::with_demo_accounts(config))
+}
+
+/// How the sandbox's simulated makers behave.
+pub fn sandbox_sim_config() -> SimConfig {
+    // A demo should show state of charge moving within minutes; the maker's cloud refreshes its
+    // view of a car every 10 s, so the charger (which reports at once) is seen first.
+    SimConfig {
+        charge_speedup: 30.0,
+        report_interval: Duration::from_secs(10),
+        ..SimConfig::default()
+    }
+}
+
+/// Registers `cloud`, served under `{public_url}/sim`, as the simulated makers: Coupler's OAuth
+/// client at it, and an adapter per brand.
+pub fn simulated_oem(public_url: &Url, adapters: &mut AdapterRegistry, cloud: SimCloud) -> anyhow::Result<SimCloud> {
     // A secret for this process only: the simulated cloud lives exactly as long.
     let secret = generate_secret();
     let base = format!("{}/sim", public_url.as_str().trim_end_matches('/'));
@@ -143,6 +169,8 @@ pub struct Server {
     pub ocpp_addr: Option<SocketAddr>,
     /// The charger gateway.
     pub gateway: Gateway,
+    /// The sandbox, in sandbox mode.
+    pub sandbox: Option<Arc<SimSandbox>>,
     shutdown: CancellationToken,
     serving: Vec<JoinHandle<std::io::Result<()>>>,
     background: Vec<JoinHandle<()>>,
@@ -206,6 +234,13 @@ impl Server {
             action_timeout: Duration::from_secs(config.action_timeout),
             ..ChargerEngineConfig::default()
         };
+        let sandbox = sandbox.then(|| SandboxWiring {
+            state_file: config.sqlite_path().map(|db| {
+                let mut name = db.into_os_string();
+                name.push(".sandbox.json");
+                PathBuf::from(name)
+            }),
+        });
         Self::serve_with(
             listener,
             ocpp_listener,
@@ -219,6 +254,7 @@ impl Server {
                 ocpp_url,
                 gateway,
                 chargers,
+                sandbox,
             },
         )
         .await
@@ -246,6 +282,7 @@ impl Server {
             ocpp_url,
             gateway,
             chargers,
+            sandbox,
         } = wiring;
         let addr = listener.local_addr()?;
         // No connection survives a restart: whatever the last run recorded as connected is not.
@@ -257,6 +294,15 @@ impl Server {
         let charger_engine = ChargerEngine::new(store.clone(), Arc::new(gateway.clone()), chargers);
         let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
         let engine = Arc::new(Engine::new(store.clone(), cipher.clone(), adapters, engine));
+        let sandbox = match (sandbox, &simulated_oem) {
+            (Some(wiring), Some(cloud)) => Some(Arc::new(SimSandbox::new(
+                cloud.clone(),
+                cipher.clone(),
+                wiring.state_file,
+            ))),
+            (Some(_), None) => anyhow::bail!("sandbox mode needs the simulated OEM cloud"),
+            (None, _) => None,
+        };
         let state = AppState::new(App {
             store: store.clone(),
             public_url: public_url.clone(),
@@ -266,6 +312,7 @@ impl Server {
             engine: engine.clone(),
             chargers: charger_engine.clone(),
             ocpp_base_url: ocpp_url.clone(),
+            sandbox: sandbox.clone().map(|s| s as Arc<dyn coupler_core::sandbox::Sandbox>),
         });
         let shutdown = CancellationToken::new();
         let mut router = coupler_api::router_with(state.clone(), gateway.router());
@@ -283,6 +330,9 @@ impl Server {
             None => None,
         };
         charger_engine.resume().await?;
+        if let Some(sandbox) = &sandbox {
+            restore_sandbox_chargers(sandbox, store.as_ref(), &ocpp_url).await;
+        }
         let mut background = vec![tokio::spawn(sweep_expired_tokens(store.clone(), shutdown.clone()))];
         background.extend(engine.spawn(shutdown.clone()));
         tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = ?vendors, "coupler is serving");
@@ -293,6 +343,7 @@ impl Server {
             simulated_oem,
             ocpp_addr,
             gateway,
+            sandbox,
             shutdown,
             serving,
             background,
@@ -313,6 +364,9 @@ impl Server {
     /// Waits until the server has stopped (after its shutdown token is cancelled).
     pub async fn wait(self) -> anyhow::Result<()> {
         self.shutdown.cancelled().await;
+        if let Some(sandbox) = &self.sandbox {
+            sandbox.stop();
+        }
         // axum's graceful shutdown does not wait for upgraded connections; the gateway closes its
         // WebSockets itself, with a close frame, before the listeners finish draining.
         self.gateway.shutdown().await;
@@ -338,6 +392,26 @@ fn spawn_server(
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
     })
+}
+
+/// Reconnects the simulated chargers of the previous run that are still registered in Coupler.
+async fn restore_sandbox_chargers(sandbox: &SimSandbox, store: &dyn Store, ocpp_url: &Url) {
+    let mut registered = HashSet::new();
+    for (client, charger) in sandbox.saved_chargers() {
+        match store.get_charger(&client, &charger).await {
+            Ok(Some(_)) => {
+                registered.insert((client, charger));
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot check a saved sandbox charger"),
+        }
+    }
+    let restored = sandbox.restore(ocpp_url.as_str(), |client, charger| {
+        registered.contains(&(client.clone(), charger.clone()))
+    });
+    if restored > 0 {
+        tracing::info!(chargers = restored, "reconnecting the sandbox's simulated chargers");
+    }
 }
 
 /// Removes expired access tokens now and then, so the table does not grow without bound.

@@ -344,7 +344,19 @@ pub async fn register_charger(
     ApiPath(raw_user): ApiPath<String>,
     ApiJson(body): ApiJson<RegisterCharger>,
 ) -> Result<(StatusCode, ApiJson<RegisteredCharger>), ApiError> {
-    let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let registered = register(&state, &caller, &raw_user, body).await?;
+    Ok((StatusCode::CREATED, ApiJson(registered)))
+}
+
+/// Registers a charge point for one of the caller's users: the one code path of
+/// `POST /users/{userId}/chargers` and of the sandbox's simulated chargers.
+pub(crate) async fn register(
+    state: &AppState,
+    caller: &Caller,
+    raw_user: &str,
+    body: RegisterCharger,
+) -> Result<RegisteredCharger, ApiError> {
+    let user = UserId::parse(raw_user).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let ocpp_id = OcppIdentity::parse(&body.ocpp_id).map_err(|e| ApiError::bad_request(format!("ocppId: {e}")))?;
     let name = text_field(body.name, "name", 100)?;
     let location_id = text_field(body.location_id, "locationId", 255)?;
@@ -379,8 +391,8 @@ pub async fn register_charger(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(charger_id = %charger.id, ocpp_id = %charger.ocpp_id, "charger registered");
-    let charger = render(&state, charger).await?;
-    Ok((StatusCode::CREATED, ApiJson(RegisteredCharger { charger, password })))
+    let charger = render(state, charger).await?;
+    Ok(RegisteredCharger { charger, password })
 }
 
 /// Lists the client's chargers, newest first.

@@ -8,6 +8,7 @@ pub mod link_pages;
 pub mod linking;
 pub mod oauth;
 pub mod ops;
+pub mod sandbox;
 pub mod users;
 pub mod vehicles;
 

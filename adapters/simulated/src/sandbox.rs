@@ -1,0 +1,541 @@
+//! The sandbox: core's [`Sandbox`] port over the simulated cloud and simulated chargers, with who
+//! owns what, so each API client sees only its own simulated cars and chargers.
+//!
+//! The simulated cloud lives in memory. Simulated chargers must come back after a restart, so the
+//! sandbox keeps a small state file of them (beside the database): identity, URL, options, and the
+//! password Coupler issued, encrypted with Coupler's [`Cipher`] (Coupler itself keeps only its hash).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use coupler_core::sandbox::{
+    NewSimulatedCharger, NewSimulatedVehicle, Sandbox, SandboxError, SimulatedCharger, SimulatedLogin,
+    SimulatedVehicle, SimulatedVehicleChange,
+};
+use coupler_core::secret::Cipher;
+use coupler_core::{ChargerId, ClientId, UserId};
+use coupler_ocpp::OcppVersion;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::brand::Brand;
+use crate::charger::{SimCharger, SimChargerConfig};
+use crate::cloud::{PlugError, SimCloud, SimVehicle, SimVehicleSpec};
+
+/// The highest time factor the sandbox accepts (an hour of charging in a second).
+pub const MAX_TIME_FACTOR: f64 = 3600.0;
+
+/// A simulated charger as the state file keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedCharger {
+    client_id: String,
+    charger_id: String,
+    user_id: String,
+    ocpp_id: String,
+    ocpp_url: String,
+    ocpp_version: String,
+    auto_start: bool,
+    sends_vehicle_identity: bool,
+    /// The issued password, encrypted with Coupler's key.
+    sealed_password: String,
+}
+
+#[derive(Debug, Clone)]
+struct Owned {
+    client: ClientId,
+    brand: Brand,
+    username: String,
+}
+
+#[derive(Debug)]
+struct ChargerEntry {
+    client: ClientId,
+    user: UserId,
+    charger: SimCharger,
+    saved: SavedCharger,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Car id at the maker → who created it, and its account.
+    vehicles: HashMap<String, Owned>,
+    /// (brand, username) → owner and password.
+    accounts: HashMap<(Brand, String), (ClientId, String)>,
+    /// Coupler's charger id → the simulated charger.
+    chargers: HashMap<ChargerId, ChargerEntry>,
+}
+
+/// The simulated world of `coupler serve --sandbox`.
+#[derive(Debug)]
+pub struct SimSandbox {
+    cloud: SimCloud,
+    cipher: Cipher,
+    state_file: Option<PathBuf>,
+    inner: Mutex<Inner>,
+}
+
+impl SimSandbox {
+    /// A sandbox over `cloud`; chargers are saved to `state_file` (if any) with their passwords
+    /// encrypted by `cipher`.
+    pub fn new(cloud: SimCloud, cipher: Cipher, state_file: Option<PathBuf>) -> Self {
+        Self {
+            cloud,
+            cipher,
+            state_file,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// The simulated cloud.
+    pub fn cloud(&self) -> &SimCloud {
+        &self.cloud
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The chargers the state file names: (client, Coupler's charger id).
+    pub fn saved_chargers(&self) -> Vec<(ClientId, ChargerId)> {
+        self.read_saved()
+            .into_iter()
+            .map(|c| (ClientId::new(&c.client_id), ChargerId::new(&c.charger_id)))
+            .collect()
+    }
+
+    fn read_saved(&self) -> Vec<SavedCharger> {
+        let Some(path) = &self.state_file else {
+            return Vec::new();
+        };
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+                tracing::warn!(path = %path.display(), %error, "the sandbox state file cannot be read; starting without its chargers");
+                Vec::new()
+            }),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Reconnects the chargers the state file names, keeping those `keep` approves (for example
+    /// those still registered in Coupler), to the gateway at `ocpp_base` (`ws://host:port`, which may
+    /// differ from the last run's). Returns how many came back.
+    pub fn restore(&self, ocpp_base: &str, keep: impl Fn(&ClientId, &ChargerId) -> bool) -> usize {
+        let saved = self.read_saved();
+        let mut restored = 0;
+        for mut entry in saved {
+            entry.ocpp_url = format!("{}/ocpp/{}", ocpp_base.trim_end_matches('/'), entry.ocpp_id);
+            let client = ClientId::new(&entry.client_id);
+            let charger_id = ChargerId::new(&entry.charger_id);
+            if !keep(&client, &charger_id) {
+                continue;
+            }
+            let Ok(password) = self.cipher.decrypt(&entry.sealed_password) else {
+                tracing::warn!(ocpp_id = %entry.ocpp_id, "a sandbox charger's password cannot be decrypted (another key?); skipped");
+                continue;
+            };
+            let Ok(user) = UserId::parse(&entry.user_id) else {
+                continue;
+            };
+            let Some(version) = parse_version(&entry.ocpp_version) else {
+                continue;
+            };
+            let charger = SimCharger::start(
+                self.cloud.clone(),
+                SimChargerConfig {
+                    auto_start: entry.auto_start,
+                    sends_vehicle_identity: entry.sends_vehicle_identity,
+                    ..SimChargerConfig::home(&entry.ocpp_id, &entry.ocpp_url, &password, version)
+                },
+            );
+            self.lock().chargers.insert(
+                charger_id,
+                ChargerEntry {
+                    client,
+                    user,
+                    charger,
+                    saved: entry,
+                },
+            );
+            restored += 1;
+        }
+        // Chargers no longer registered are forgotten.
+        let inner = self.lock();
+        self.save(&inner);
+        restored
+    }
+
+    fn save(&self, inner: &Inner) {
+        let Some(path) = &self.state_file else {
+            return;
+        };
+        let mut saved: Vec<&SavedCharger> = inner.chargers.values().map(|c| &c.saved).collect();
+        saved.sort_by(|a, b| a.charger_id.cmp(&b.charger_id));
+        match serde_json::to_vec_pretty(&saved) {
+            Ok(bytes) => {
+                if let Err(error) = std::fs::write(path, bytes) {
+                    tracing::warn!(path = %path.display(), %error, "cannot write the sandbox state file");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot encode the sandbox state"),
+        }
+    }
+
+    /// Stops every simulated charger.
+    pub fn stop(&self) {
+        for entry in self.lock().chargers.values() {
+            entry.charger.stop();
+        }
+    }
+
+    fn view(&self, inner: &Inner, car: &SimVehicle) -> Option<SimulatedVehicle> {
+        let owned = inner.vehicles.get(&car.id)?;
+        let password = inner
+            .accounts
+            .get(&(owned.brand, owned.username.clone()))
+            .map(|(_, p)| p.clone())
+            .unwrap_or_default();
+        let charger_id = car.charger.as_ref().and_then(|key| {
+            inner
+                .chargers
+                .iter()
+                .find(|(_, c)| c.saved.ocpp_id == *key)
+                .map(|(id, _)| id.clone())
+        });
+        Some(SimulatedVehicle {
+            id: car.id.clone(),
+            vendor: car.brand.vendor().to_string(),
+            vin: car.vin.clone(),
+            model: car.model.clone(),
+            login: SimulatedLogin {
+                username: owned.username.clone(),
+                password,
+            },
+            battery_level: (car.battery_level * 10.0).round() / 10.0,
+            charge_limit: car.charge_limit,
+            capacity_kwh: car.capacity_kwh,
+            max_current: car.max_current,
+            plugged_in: car.plugged_in,
+            charger_id,
+            status: car.status().to_owned(),
+            power_kw: (car.power_kw() * 100.0).round() / 100.0,
+            asleep: car.asleep,
+            schedule_hold: car.schedule_hold,
+            mac_address: car.mac_address.clone(),
+        })
+    }
+
+    fn charger_view(&self, id: &ChargerId, entry: &ChargerEntry) -> SimulatedCharger {
+        let view = entry.charger.view();
+        let reading = self.cloud.socket_reading(&entry.saved.ocpp_id);
+        SimulatedCharger {
+            id: id.clone(),
+            user_id: entry.user.clone(),
+            ocpp_id: entry.saved.ocpp_id.clone(),
+            ocpp_version: entry.saved.ocpp_version.clone(),
+            auto_start: entry.saved.auto_start,
+            sends_vehicle_identity: entry.saved.sends_vehicle_identity,
+            connected: view.connected,
+            vehicle_id: reading.as_ref().and_then(|r| r.vehicle.as_ref().map(|v| v.id.clone())),
+            status: view.status.as_str().to_owned(),
+            offered_current: view.offered_current,
+            power_kw: reading.as_ref().map_or(0.0, |r| (r.power_w / 10.0).round() / 100.0),
+            energy_wh: reading.as_ref().map_or(0.0, |r| r.energy_wh.round()),
+        }
+    }
+
+    /// The client's car `id`, or the same 404 whether it is unknown or another client's.
+    fn owned_car(&self, inner: &Inner, client: &ClientId, id: &str) -> Result<(), SandboxError> {
+        match inner.vehicles.get(id) {
+            Some(owned) if owned.client == *client => Ok(()),
+            _ => Err(SandboxError::NotFound(format!("no simulated vehicle '{id}'"))),
+        }
+    }
+}
+
+fn parse_version(text: &str) -> Option<OcppVersion> {
+    match text {
+        "1.6" => Some(OcppVersion::V16),
+        "2.0.1" => Some(OcppVersion::V201),
+        _ => None,
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn check_percent(value: Option<f64>, name: &str, low: f64) -> Result<(), SandboxError> {
+    match value {
+        Some(v) if !v.is_finite() || !(low..=100.0).contains(&v) => Err(SandboxError::Invalid(format!(
+            "{name} must be a number from {low} to 100"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A MAC address in the usual six colon- or dash-separated hex pairs, written upper case with colons.
+fn normalise_mac(mac: &str) -> Result<String, SandboxError> {
+    let pairs: Vec<&str> = mac.split([':', '-']).collect();
+    let valid = pairs.len() == 6 && pairs.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
+    if valid {
+        Ok(pairs.join(":").to_uppercase())
+    } else {
+        Err(SandboxError::Invalid(
+            "macAddress must be six hex pairs such as 02:1A:2B:3C:4D:5E".into(),
+        ))
+    }
+}
+
+fn brand_of(text: &str) -> Result<Brand, SandboxError> {
+    Brand::ALL
+        .into_iter()
+        .find(|b| b.slug().eq_ignore_ascii_case(text) || b.vendor().as_str().eq_ignore_ascii_case(text))
+        .ok_or_else(|| {
+            SandboxError::Invalid(format!(
+                "unknown brand '{text}'; use one of SIM_AURORA, SIM_BOREAL, SIM_CIRRUS, SIM_NIMBUS"
+            ))
+        })
+}
+
+fn default_model(brand: Brand) -> &'static str {
+    match brand {
+        Brand::Aurora => "Aurora A1",
+        Brand::Boreal => "Boreal B",
+        Brand::Cirrus => "Cirrus C",
+        Brand::Nimbus => "Nimbus N",
+    }
+}
+
+fn plug_error(error: PlugError) -> SandboxError {
+    match error {
+        PlugError::NotFound(why) => SandboxError::NotFound(why),
+        PlugError::Occupied(why) => SandboxError::Conflict(why),
+    }
+}
+
+#[async_trait]
+impl Sandbox for SimSandbox {
+    async fn create_vehicle(
+        &self,
+        client: &ClientId,
+        vehicle: NewSimulatedVehicle,
+    ) -> Result<SimulatedVehicle, SandboxError> {
+        let brand = brand_of(&vehicle.brand)?;
+        check_percent(vehicle.battery_level, "batteryLevel", 0.0)?;
+        check_percent(vehicle.charge_limit, "chargeLimit", 50.0)?;
+        let mac = vehicle.mac_address.as_deref().map(normalise_mac).transpose()?;
+        let model = vehicle.model.unwrap_or_else(|| default_model(brand).to_owned());
+        if model.trim().is_empty() || model.len() > 50 {
+            return Err(SandboxError::Invalid("model must be 1 to 50 characters".into()));
+        }
+        let mut inner = self.lock();
+        let username = match vehicle.account {
+            Some(username) => match inner.accounts.get(&(brand, username.clone())) {
+                Some((owner, _)) if owner == client => username,
+                _ => {
+                    return Err(SandboxError::NotFound(format!(
+                        "no simulated {} account '{username}' of yours",
+                        brand.vendor()
+                    )))
+                }
+            },
+            None => {
+                let username = format!("driver-{}", random_hex(4));
+                let password = random_hex(6);
+                self.cloud.add_account(brand, &username, &password, Vec::new());
+                inner.accounts.insert((brand, username.clone()), (client.clone(), password));
+                username
+            }
+        };
+        let vin = format!("SIM{}{}", &brand.slug()[..3].to_uppercase(), random_hex(6).to_uppercase())
+            .chars()
+            .take(17)
+            .collect::<String>();
+        let mut spec = SimVehicleSpec::new(&vin, &model);
+        if let Some(level) = vehicle.battery_level {
+            spec.battery_level = level;
+        }
+        if let Some(limit) = vehicle.charge_limit {
+            spec.charge_limit = limit;
+        }
+        spec.mac_address = mac;
+        let ids = self.cloud.add_vehicles(brand, &username, vec![spec]);
+        let id = ids.into_iter().next().unwrap_or_default();
+        inner.vehicles.insert(
+            id.clone(),
+            Owned {
+                client: client.clone(),
+                brand,
+                username,
+            },
+        );
+        let car = self
+            .cloud
+            .vehicle(&id)
+            .ok_or_else(|| SandboxError::NotFound(format!("no simulated vehicle '{id}'")))?;
+        self.view(&inner, &car)
+            .ok_or_else(|| SandboxError::NotFound(format!("no simulated vehicle '{id}'")))
+    }
+
+    async fn list_vehicles(&self, client: &ClientId) -> Vec<SimulatedVehicle> {
+        let inner = self.lock();
+        self.cloud
+            .vehicles()
+            .iter()
+            .filter(|car| inner.vehicles.get(&car.id).is_some_and(|o| o.client == *client))
+            .filter_map(|car| self.view(&inner, car))
+            .collect()
+    }
+
+    async fn update_vehicle(
+        &self,
+        client: &ClientId,
+        vehicle_id: &str,
+        change: SimulatedVehicleChange,
+    ) -> Result<SimulatedVehicle, SandboxError> {
+        let inner = self.lock();
+        self.owned_car(&inner, client, vehicle_id)?;
+        check_percent(change.battery_level, "batteryLevel", 0.0)?;
+        check_percent(change.charge_limit, "chargeLimit", 50.0)?;
+        let car = self
+            .cloud
+            .update_vehicle(vehicle_id, |car| {
+                if let Some(level) = change.battery_level {
+                    car.battery_level = level;
+                }
+                if let Some(limit) = change.charge_limit {
+                    car.charge_limit = limit;
+                }
+                if let Some(asleep) = change.asleep {
+                    car.asleep = asleep;
+                    if !asleep {
+                        car.last_activity = chrono::Utc::now();
+                    }
+                }
+                if let Some(hold) = change.schedule_hold {
+                    car.schedule_hold = hold;
+                }
+            })
+            .ok_or_else(|| SandboxError::NotFound(format!("no simulated vehicle '{vehicle_id}'")))?;
+        self.poke_charger_of(&inner, &car);
+        self.view(&inner, &car)
+            .ok_or_else(|| SandboxError::NotFound(format!("no simulated vehicle '{vehicle_id}'")))
+    }
+
+    async fn add_charger(
+        &self,
+        client: &ClientId,
+        charger: NewSimulatedCharger,
+    ) -> Result<SimulatedCharger, SandboxError> {
+        let version = parse_version(&charger.ocpp_version)
+            .ok_or_else(|| SandboxError::Invalid("ocppVersion must be \"1.6\" or \"2.0.1\"".into()))?;
+        let saved = SavedCharger {
+            client_id: client.as_str().to_owned(),
+            charger_id: charger.charger_id.as_str().to_owned(),
+            user_id: charger.user_id.as_str().to_owned(),
+            ocpp_id: charger.ocpp_id.clone(),
+            ocpp_url: charger.ocpp_url.clone(),
+            ocpp_version: charger.ocpp_version.clone(),
+            auto_start: charger.auto_start,
+            sends_vehicle_identity: charger.sends_vehicle_identity,
+            sealed_password: self.cipher.encrypt(&charger.password),
+        };
+        let sim = SimCharger::start(
+            self.cloud.clone(),
+            SimChargerConfig {
+                auto_start: charger.auto_start,
+                sends_vehicle_identity: charger.sends_vehicle_identity,
+                ..SimChargerConfig::home(&charger.ocpp_id, &charger.ocpp_url, &charger.password, version)
+            },
+        );
+        let mut inner = self.lock();
+        inner.chargers.insert(
+            charger.charger_id.clone(),
+            ChargerEntry {
+                client: client.clone(),
+                user: charger.user_id,
+                charger: sim,
+                saved,
+            },
+        );
+        self.save(&inner);
+        let entry = inner
+            .chargers
+            .get(&charger.charger_id)
+            .ok_or_else(|| SandboxError::NotFound("the charger vanished".into()))?;
+        Ok(self.charger_view(&charger.charger_id, entry))
+    }
+
+    async fn list_chargers(&self, client: &ClientId) -> Vec<SimulatedCharger> {
+        let inner = self.lock();
+        let mut chargers: Vec<SimulatedCharger> = inner
+            .chargers
+            .iter()
+            .filter(|(_, c)| c.client == *client)
+            .map(|(id, c)| self.charger_view(id, c))
+            .collect();
+        chargers.sort_by(|a, b| b.id.as_str().cmp(a.id.as_str()));
+        chargers
+    }
+
+    async fn plug(
+        &self,
+        client: &ClientId,
+        vehicle_id: &str,
+        charger_id: &ChargerId,
+    ) -> Result<SimulatedVehicle, SandboxError> {
+        let inner = self.lock();
+        self.owned_car(&inner, client, vehicle_id)?;
+        let entry = inner
+            .chargers
+            .get(charger_id)
+            .filter(|c| c.client == *client)
+            .ok_or_else(|| SandboxError::NotFound(format!("no simulated charger '{charger_id}'")))?;
+        let car = self.cloud.plug(vehicle_id, &entry.saved.ocpp_id).map_err(plug_error)?;
+        entry.charger.poke();
+        self.view(&inner, &car)
+            .ok_or_else(|| SandboxError::NotFound(format!("no simulated vehicle '{vehicle_id}'")))
+    }
+
+    async fn unplug(&self, client: &ClientId, vehicle_id: &str) -> Result<SimulatedVehicle, SandboxError> {
+        let inner = self.lock();
+        self.owned_car(&inner, client, vehicle_id)?;
+        let before = self.cloud.vehicle(vehicle_id);
+        let car = self.cloud.unplug(vehicle_id).map_err(plug_error)?;
+        if let Some(before) = before {
+            self.poke_charger_of(&inner, &before);
+        }
+        self.view(&inner, &car)
+            .ok_or_else(|| SandboxError::NotFound(format!("no simulated vehicle '{vehicle_id}'")))
+    }
+
+    fn time_factor(&self) -> f64 {
+        self.cloud.time_factor()
+    }
+
+    async fn set_time_factor(&self, factor: f64) -> Result<f64, SandboxError> {
+        if !factor.is_finite() || !(1.0..=MAX_TIME_FACTOR).contains(&factor) {
+            return Err(SandboxError::Invalid(format!(
+                "factor must be a number from 1 to {MAX_TIME_FACTOR}"
+            )));
+        }
+        self.cloud.set_time_factor(factor);
+        Ok(factor)
+    }
+}
+
+impl SimSandbox {
+    /// Lets the charger a car is in look at the model now (a change of the car changes what it draws).
+    fn poke_charger_of(&self, inner: &Inner, car: &SimVehicle) {
+        if let Some(key) = &car.charger {
+            if let Some(entry) = inner.chargers.values().find(|c| c.saved.ocpp_id == *key) {
+                entry.charger.poke();
+            }
+        }
+    }
+}
