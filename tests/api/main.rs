@@ -15,6 +15,7 @@ mod ocpp201_bad_input;
 mod openapi;
 mod ops;
 mod sandbox;
+mod sandbox_world;
 mod tenancy;
 mod users;
 mod vehicles;
