@@ -1025,6 +1025,126 @@ mod tests {
         assert_eq!(later.status(), "complete");
     }
 
+    fn one_car_in_a_socket(config: SimConfig, spec: SimVehicleSpec) -> (SimCloud, String) {
+        let cloud = SimCloud::new(config);
+        let ids = cloud.add_account(Brand::Aurora, "u", "p", vec![spec]);
+        cloud.add_socket("CP1");
+        cloud.plug(&ids[0], "CP1").unwrap();
+        (cloud, ids[0].clone())
+    }
+
+    /// Moves the car's clock back, as if `seconds` had passed.
+    fn let_time_pass(cloud: &SimCloud, id: &str, seconds: i64) {
+        let mut state = cloud.lock();
+        let car = state.vehicles.iter_mut().find(|v| v.id == id).unwrap();
+        car.recorded_at -= chrono::Duration::seconds(seconds);
+    }
+
+    #[test]
+    fn a_car_in_a_charger_draws_the_lesser_of_the_offer_and_its_own_maximum() {
+        let (cloud, id) = one_car_in_a_socket(SimConfig::default(), SimVehicleSpec::new("V1", "A1"));
+        // No transaction yet: the charger offers nothing.
+        assert_eq!(cloud.vehicle(&id).unwrap().status(), "no_power");
+        cloud.set_offered_current("CP1", 32.0);
+        let reading = cloud.socket_reading("CP1").unwrap();
+        assert_eq!(reading.current_a, 16.0, "the car takes at most 16 A");
+        assert!((reading.power_w - 11_040.0).abs() < 1e-6);
+        cloud.set_offered_current("CP1", 10.0);
+        assert_eq!(cloud.socket_reading("CP1").unwrap().current_a, 10.0);
+        // Below 6 A an AC charger's offer is no offer.
+        cloud.set_offered_current("CP1", 5.0);
+        assert_eq!(cloud.socket_reading("CP1").unwrap().current_a, 0.0);
+        assert!(!cloud.vehicle(&id).unwrap().power_available);
+    }
+
+    #[test]
+    fn energy_the_car_takes_is_counted_by_the_chargers_meter_and_stops_at_the_charge_limit() {
+        let spec = SimVehicleSpec {
+            battery_level: 79.0,
+            capacity_kwh: 50.0,
+            ..SimVehicleSpec::new("V1", "A1")
+        };
+        let (cloud, id) = one_car_in_a_socket(SimConfig::default(), spec);
+        cloud.set_offered_current("CP1", 16.0);
+        // Ten minutes at 11.04 kW is 1.84 kWh, but only 0.5 kWh (1 % of 50 kWh) fits under 80 %.
+        let_time_pass(&cloud, &id, 600);
+        let reading = cloud.socket_reading("CP1").unwrap();
+        assert!((reading.energy_wh - 500.0).abs() < 1.0, "{}", reading.energy_wh);
+        let car = reading.vehicle.unwrap();
+        assert_eq!(car.battery_level, 80.0);
+        assert_eq!(car.status(), "complete");
+        assert_eq!(reading.current_a, 0.0, "a full car draws nothing");
+    }
+
+    #[test]
+    fn the_time_factor_speeds_charging_up() {
+        let (cloud, id) = one_car_in_a_socket(SimConfig::default(), SimVehicleSpec::new("V1", "A1"));
+        cloud.set_offered_current("CP1", 16.0);
+        cloud.set_time_factor(60.0);
+        // One real minute at 60x is an hour at 11.04 kW: 11.04 kWh of a 75 kWh battery.
+        let_time_pass(&cloud, &id, 60);
+        let car = cloud.vehicle(&id).unwrap();
+        assert!((car.battery_level - (50.0 + 11.04 / 75.0 * 100.0)).abs() < 0.01, "{}", car.battery_level);
+    }
+
+    #[test]
+    fn a_car_held_by_its_schedule_or_not_enabled_draws_nothing_although_offered() {
+        let (cloud, id) = one_car_in_a_socket(SimConfig::default(), SimVehicleSpec::new("V1", "A1"));
+        cloud.set_offered_current("CP1", 32.0);
+        cloud.update_vehicle(&id, |c| c.schedule_hold = true).unwrap();
+        assert_eq!(cloud.socket_reading("CP1").unwrap().current_a, 0.0);
+        assert_eq!(cloud.vehicle(&id).unwrap().status(), "stopped");
+        cloud
+            .update_vehicle(&id, |c| {
+                c.schedule_hold = false;
+                c.charge_enabled = false;
+            })
+            .unwrap();
+        assert_eq!(cloud.socket_reading("CP1").unwrap().current_a, 0.0);
+    }
+
+    #[test]
+    fn a_charger_holds_one_car_and_a_car_is_in_one_charger() {
+        let cloud = SimCloud::new(SimConfig::default());
+        let ids = cloud.add_account(
+            Brand::Aurora,
+            "u",
+            "p",
+            vec![SimVehicleSpec::new("V1", "A1"), SimVehicleSpec::new("V2", "A1")],
+        );
+        cloud.add_socket("CP1");
+        cloud.add_socket("CP2");
+        assert!(cloud.plug(&ids[0], "CP1").is_ok());
+        assert!(cloud.plug(&ids[0], "CP1").is_ok(), "plugging in again changes nothing");
+        assert!(matches!(cloud.plug(&ids[1], "CP1"), Err(PlugError::Occupied(_))));
+        assert!(matches!(cloud.plug(&ids[0], "CP2"), Err(PlugError::Occupied(_))));
+        assert!(matches!(cloud.plug(&ids[1], "CP9"), Err(PlugError::NotFound(_))));
+        let out = cloud.unplug(&ids[0]).unwrap();
+        assert!(!out.plugged_in && out.charger.is_none());
+        assert!(cloud.socket_reading("CP1").unwrap().vehicle.is_none());
+        assert!(cloud.plug(&ids[1], "CP1").is_ok());
+    }
+
+    #[test]
+    fn the_makers_api_reports_a_car_as_its_cloud_last_refreshed_it() {
+        let config = SimConfig {
+            report_interval: Duration::from_secs(3600),
+            ..SimConfig::default()
+        };
+        let cloud = SimCloud::new(config);
+        let ids = cloud.add_account(Brand::Aurora, "u", "p", vec![SimVehicleSpec::new("V1", "A1")]);
+        cloud.add_socket("CP1");
+        assert!(!cloud.reported_vehicle(&ids[0]).unwrap().plugged_in);
+        cloud.plug(&ids[0], "CP1").unwrap();
+        assert!(cloud.vehicle(&ids[0]).unwrap().plugged_in, "the car is plugged in");
+        assert!(
+            !cloud.reported_vehicle(&ids[0]).unwrap().plugged_in,
+            "the maker has not seen it yet"
+        );
+        cloud.lock().reported.clear();
+        assert!(cloud.reported_vehicle(&ids[0]).unwrap().plugged_in, "after a refresh it has");
+    }
+
     #[test]
     fn an_idle_nimbus_falls_asleep_and_a_charging_one_stays_awake() {
         let cloud = SimCloud::new(SimConfig {
