@@ -85,6 +85,9 @@ fn websocket_url(url: &Url) -> Url {
     ws
 }
 
+/// The longest meter sample interval the sandbox sets on chargers, seconds.
+pub const SANDBOX_METER_INTERVAL_SECS: u64 = 10;
+
 /// The OAuth client id Coupler uses at the simulated OEM cloud it serves itself.
 pub const SIMULATED_CLIENT_ID: &str = "coupler";
 
@@ -227,7 +230,12 @@ impl Server {
             require_tls: config.ocpp_require_tls,
             call_timeout: Duration::from_secs(config.ocpp_call_timeout),
             heartbeat_interval: Duration::from_secs(config.ocpp_heartbeat_interval),
-            meter_sample_interval: Duration::from_secs(config.ocpp_meter_interval),
+            // A demo shows power within seconds: the sandbox asks for meter values every 10 s at most.
+            meter_sample_interval: Duration::from_secs(if sandbox {
+                config.ocpp_meter_interval.min(SANDBOX_METER_INTERVAL_SECS)
+            } else {
+                config.ocpp_meter_interval
+            }),
             ..GatewayConfig::default()
         };
         let chargers = ChargerEngineConfig {
