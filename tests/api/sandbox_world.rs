@@ -46,7 +46,9 @@ async fn a_plugged_car_charges_through(version: &str) {
         .await;
     let car_id = car["id"].as_str().unwrap();
     assert_eq!(car["status"], "unplugged");
-    let charger = app.sim_charger(&tenant, "driver", json!({"ocppVersion": version})).await;
+    let charger = app
+        .sim_charger(&tenant, "driver", json!({"ocppVersion": version}))
+        .await;
     let charger_id = charger["id"].as_str().unwrap();
 
     let seen = app.get_json(&tenant, &format!("/chargers/{charger_id}")).await;
@@ -54,7 +56,11 @@ async fn a_plugged_car_charges_through(version: &str) {
     assert_eq!(seen["chargeState"]["isPluggedIn"], false);
 
     let plugged = app
-        .post_json(&tenant, "/sandbox/plug", json!({"vehicleId": car_id, "chargerId": charger_id}))
+        .post_json(
+            &tenant,
+            "/sandbox/plug",
+            json!({"vehicleId": car_id, "chargerId": charger_id}),
+        )
         .await;
     assert_eq!(plugged["pluggedIn"], true);
     assert_eq!(plugged["chargerId"], charger_id);
@@ -67,7 +73,10 @@ async fn a_plugged_car_charges_through(version: &str) {
         (seen["chargeState"]["isCharging"] == true && (rate - 11.04).abs() < 0.1).then_some(seen)
     })
     .await;
-    assert_eq!(state["chargeState"]["powerDeliveryState"], "PLUGGED_IN:CHARGING", "{state}");
+    assert_eq!(
+        state["chargeState"]["powerDeliveryState"], "PLUGGED_IN:CHARGING",
+        "{state}"
+    );
     let live = sim_charger_now(&app, &tenant, charger_id).await;
     assert_eq!(live["status"], "Charging");
     assert_eq!(live["vehicleId"], car_id);
@@ -111,17 +120,28 @@ async fn a_max_current_limit_is_obeyed_by(version: &str) {
     let tenant = app.tenant("app").await;
     let car = app.sim_vehicle(&tenant, json!({"brand": "SIM_NIMBUS"})).await;
     let car_id = car["id"].as_str().unwrap();
-    let charger = app.sim_charger(&tenant, "driver", json!({"ocppVersion": version})).await;
-    let charger_id = charger["id"].as_str().unwrap();
-    app.post_json(&tenant, "/sandbox/plug", json!({"vehicleId": car_id, "chargerId": charger_id}))
+    let charger = app
+        .sim_charger(&tenant, "driver", json!({"ocppVersion": version}))
         .await;
+    let charger_id = charger["id"].as_str().unwrap();
+    app.post_json(
+        &tenant,
+        "/sandbox/plug",
+        json!({"vehicleId": car_id, "chargerId": charger_id}),
+    )
+    .await;
     until("charging", || async {
         (sim_charger_now(&app, &tenant, charger_id).await["status"] == "Charging").then_some(())
     })
     .await;
 
     let action = app
-        .post_expect(&tenant, &format!("/chargers/{charger_id}/max-current"), json!({"maxCurrent": 10}), 200)
+        .post_expect(
+            &tenant,
+            &format!("/chargers/{charger_id}/max-current"),
+            json!({"maxCurrent": 10}),
+            200,
+        )
         .await;
     let settled = app.settled_action(&tenant, action["id"].as_str().unwrap()).await;
     assert_eq!(settled["state"], "CONFIRMED", "{settled}");
@@ -163,8 +183,12 @@ async fn remote_start_and_stop_on(version: &str) {
         .sim_charger(&tenant, "driver", json!({"ocppVersion": version, "autoStart": false}))
         .await;
     let charger_id = charger["id"].as_str().unwrap();
-    app.post_json(&tenant, "/sandbox/plug", json!({"vehicleId": car_id, "chargerId": charger_id}))
-        .await;
+    app.post_json(
+        &tenant,
+        "/sandbox/plug",
+        json!({"vehicleId": car_id, "chargerId": charger_id}),
+    )
+    .await;
     until("Coupler sees the cable in without a transaction", || async {
         let seen = app.get_json(&tenant, &format!("/chargers/{charger_id}")).await;
         (seen["chargeState"]["isPluggedIn"] == true).then_some(())
@@ -174,7 +198,12 @@ async fn remote_start_and_stop_on(version: &str) {
     assert_eq!(sim_vehicle_now(&app, &tenant, car_id).await["powerKw"], 0.0);
 
     let start = app
-        .post_expect(&tenant, &format!("/chargers/{charger_id}/charging"), json!({"action": "START"}), 200)
+        .post_expect(
+            &tenant,
+            &format!("/chargers/{charger_id}/charging"),
+            json!({"action": "START"}),
+            200,
+        )
         .await;
     let started = app.settled_action(&tenant, start["id"].as_str().unwrap()).await;
     assert_eq!(started["state"], "CONFIRMED", "{started}");
@@ -184,7 +213,12 @@ async fn remote_start_and_stop_on(version: &str) {
     .await;
 
     let stop = app
-        .post_expect(&tenant, &format!("/chargers/{charger_id}/charging"), json!({"action": "STOP"}), 200)
+        .post_expect(
+            &tenant,
+            &format!("/chargers/{charger_id}/charging"),
+            json!({"action": "STOP"}),
+            200,
+        )
         .await;
     let stopped = app.settled_action(&tenant, stop["id"].as_str().unwrap()).await;
     assert_eq!(stopped["state"], "CONFIRMED", "{stopped}");
@@ -223,11 +257,19 @@ async fn a_car_held_by_its_own_schedule_leaves_the_charger_suspended_by_the_ev_u
         .await
         .unwrap();
     assert_eq!(held.status(), 200);
-    app.post_json(&tenant, "/sandbox/plug", json!({"vehicleId": car_id, "chargerId": charger_id}))
-        .await;
+    app.post_json(
+        &tenant,
+        "/sandbox/plug",
+        json!({"vehicleId": car_id, "chargerId": charger_id}),
+    )
+    .await;
     until("the charger reports SuspendedEV", || async {
         let seen = app.get_json(&tenant, &format!("/chargers/{charger_id}")).await;
-        let connector = seen["connectors"].as_array()?.iter().find(|c| c["connectorId"] == 1)?.clone();
+        let connector = seen["connectors"]
+            .as_array()?
+            .iter()
+            .find(|c| c["connectorId"] == 1)?
+            .clone();
         (connector["status"] == "SuspendedEV").then_some(())
     })
     .await;
@@ -250,22 +292,37 @@ async fn the_cars_mac_address_reaches_coupler_through(version: &str) {
     let app = spawn_sandbox(1.0, None).await;
     let tenant = app.tenant("app").await;
     let car = app
-        .sim_vehicle(&tenant, json!({"brand": "SIM_AURORA", "macAddress": "02-1a-2b-3c-4d-5e"}))
+        .sim_vehicle(
+            &tenant,
+            json!({"brand": "SIM_AURORA", "macAddress": "02-1a-2b-3c-4d-5e"}),
+        )
         .await;
     assert_eq!(car["macAddress"], "02:1A:2B:3C:4D:5E");
     let car_id = car["id"].as_str().unwrap();
     let charger = app
-        .sim_charger(&tenant, "driver", json!({"ocppVersion": version, "sendsVehicleIdentity": true}))
+        .sim_charger(
+            &tenant,
+            "driver",
+            json!({"ocppVersion": version, "sendsVehicleIdentity": true}),
+        )
         .await;
     let charger_id = charger["id"].as_str().unwrap();
-    app.post_json(&tenant, "/sandbox/plug", json!({"vehicleId": car_id, "chargerId": charger_id}))
-        .await;
+    app.post_json(
+        &tenant,
+        "/sandbox/plug",
+        json!({"vehicleId": car_id, "chargerId": charger_id}),
+    )
+    .await;
     let session = until("a session started with the car's identity", || async {
         let sessions = app.get_json(&tenant, &format!("/chargers/{charger_id}/sessions")).await;
         sessions["data"].as_array().and_then(|s| s.first().cloned())
     })
     .await;
-    let tag = session["idTag"].as_str().unwrap_or_default().replace(':', "").to_uppercase();
+    let tag = session["idTag"]
+        .as_str()
+        .unwrap_or_default()
+        .replace(':', "")
+        .to_uppercase();
     assert_eq!(tag, "VID021A2B3C4D5E", "{session}");
     app.stop().await;
 }
@@ -318,7 +375,10 @@ async fn the_sandbox_api_refuses_bad_input_with_a_clear_problem_and_changes_noth
         .await
         .unwrap();
     assert_eq!(bad_version.status(), 400);
-    assert!(problem(bad_version).await["detail"].as_str().unwrap().contains("ocppVersion"));
+    assert!(problem(bad_version).await["detail"]
+        .as_str()
+        .unwrap()
+        .contains("ocppVersion"));
     let chargers = app.get_json(&tenant, "/chargers").await;
     assert_eq!(chargers["data"], json!([]), "nothing was registered");
 
@@ -340,7 +400,10 @@ async fn the_sandbox_api_refuses_bad_input_with_a_clear_problem_and_changes_noth
         assert!(got == status || (status == 400 && got == 422), "{body}: {got}");
         problem(response).await;
     }
-    assert_eq!(sim_vehicle_now(&app, &tenant, car_id).await["batteryLevel"], car["batteryLevel"]);
+    assert_eq!(
+        sim_vehicle_now(&app, &tenant, car_id).await["batteryLevel"],
+        car["batteryLevel"]
+    );
     let unknown = app
         .as_tenant(&tenant, Method::PATCH, "/sandbox/vehicles/aurora-999999")
         .json(&json!({"batteryLevel": 10}))
@@ -361,8 +424,12 @@ async fn the_sandbox_api_refuses_bad_input_with_a_clear_problem_and_changes_noth
     let charger = app.sim_charger(&tenant, "driver", json!({"ocppVersion": "1.6"})).await;
     let charger_id = charger["id"].as_str().unwrap();
     let other = app.sim_vehicle(&tenant, json!({"brand": "SIM_BOREAL"})).await;
-    app.post_json(&tenant, "/sandbox/plug", json!({"vehicleId": car_id, "chargerId": charger_id}))
-        .await;
+    app.post_json(
+        &tenant,
+        "/sandbox/plug",
+        json!({"vehicleId": car_id, "chargerId": charger_id}),
+    )
+    .await;
     let occupied = app
         .as_tenant(&tenant, Method::POST, "/sandbox/plug")
         .json(&json!({"vehicleId": other["id"], "chargerId": charger_id}))
@@ -370,7 +437,10 @@ async fn the_sandbox_api_refuses_bad_input_with_a_clear_problem_and_changes_noth
         .await
         .unwrap();
     assert_eq!(occupied.status(), 409);
-    assert!(problem(occupied).await["detail"].as_str().unwrap().contains("already has car"));
+    assert!(problem(occupied).await["detail"]
+        .as_str()
+        .unwrap()
+        .contains("already has car"));
 
     for factor in [json!(0), json!(1e9), json!("fast")] {
         let response = app
@@ -452,7 +522,10 @@ async fn a_client_sees_and_controls_only_its_own_simulated_cars_and_chargers() {
     let untouched = sim_vehicle_now(&app, &alice, car_id).await;
     assert_eq!(untouched["batteryLevel"], car["batteryLevel"]);
     assert_eq!(untouched["pluggedIn"], false);
-    assert_eq!(sim_charger_now(&app, &alice, charger_id).await["vehicleId"], Value::Null);
+    assert_eq!(
+        sim_charger_now(&app, &alice, charger_id).await["vehicleId"],
+        Value::Null
+    );
 
     // Alice may add a second car to her own account.
     let second = app
@@ -494,7 +567,8 @@ async fn serve_sandbox(db: &TestDatabase, key: &SecretKey, state_file: &std::pat
     let url: url::Url = format!("http://{}", listener.local_addr().unwrap()).parse().unwrap();
     let mut wiring = Wiring::minimal(db.open().await, url.clone());
     wiring.cipher = Cipher::new(key);
-    wiring.simulated_oem = Some(simulated_oem(&url, &mut wiring.adapters, SimCloud::new(SimConfig::default())).unwrap());
+    wiring.simulated_oem =
+        Some(simulated_oem(&url, &mut wiring.adapters, SimCloud::new(SimConfig::default())).unwrap());
     wiring.sandbox = Some(SandboxWiring {
         state_file: Some(state_file.to_owned()),
     });
@@ -581,7 +655,10 @@ async fn simulated_chargers_reconnect_after_a_restart_and_their_passwords_are_ke
     let second = serve_sandbox(&db, &key, &state_file).await;
     let base = second.public_url.as_str().trim_end_matches('/').to_owned();
     let bearer = token(base.clone()).await;
-    until("the charger reconnects after the restart", || reachable(base.clone(), bearer.clone())).await;
+    until("the charger reconnects after the restart", || {
+        reachable(base.clone(), bearer.clone())
+    })
+    .await;
     let listed: Value = http
         .get(format!("{base}/sandbox/chargers"))
         .bearer_auth(&bearer)

@@ -708,7 +708,11 @@ impl SimCloud {
         let mut state = self.lock();
         state.advance_all(Utc::now(), &self.config);
         let energy_wh = state.sockets.get(key)?.energy_wh;
-        let vehicle = state.vehicles.iter().find(|v| v.charger.as_deref() == Some(key)).cloned();
+        let vehicle = state
+            .vehicles
+            .iter()
+            .find(|v| v.charger.as_deref() == Some(key))
+            .cloned();
         let current_a = vehicle.as_ref().map_or(0.0, SimVehicle::current_a);
         Some(SocketReading {
             current_a,
@@ -1084,7 +1088,11 @@ mod tests {
         // One real minute at 60x is an hour at 11.04 kW: 11.04 kWh of a 75 kWh battery.
         let_time_pass(&cloud, &id, 60);
         let car = cloud.vehicle(&id).unwrap();
-        assert!((car.battery_level - (50.0 + 11.04 / 75.0 * 100.0)).abs() < 0.01, "{}", car.battery_level);
+        assert!(
+            (car.battery_level - (50.0 + 11.04 / 75.0 * 100.0)).abs() < 0.01,
+            "{}",
+            car.battery_level
+        );
     }
 
     #[test]
@@ -1142,7 +1150,10 @@ mod tests {
             "the maker has not seen it yet"
         );
         cloud.lock().reported.clear();
-        assert!(cloud.reported_vehicle(&ids[0]).unwrap().plugged_in, "after a refresh it has");
+        assert!(
+            cloud.reported_vehicle(&ids[0]).unwrap().plugged_in,
+            "after a refresh it has"
+        );
     }
 
     #[test]

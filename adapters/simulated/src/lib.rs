@@ -11,8 +11,13 @@
 //! - a control API under `/control/...` that plugs, unplugs and sets state, for the sandbox.
 //!
 //! Four brands differ as real ones do (see [`Brand`]): Aurora has full control, Boreal cannot stop
-//! charging, Cirrus is read-only, and Nimbus falls asleep and rate-limits. A simple physical model
-//! charges plugged-in cars, so state of charge rises while they charge.
+//! charging, Cirrus is read-only, and Nimbus falls asleep and rate-limits. One physical model
+//! charges plugged-in cars, so state of charge rises while they charge; a car plugged into a
+//! simulated charger draws what that charger offers.
+//!
+//! [`SimCharger`] is a simulated OCPP 1.6J or 2.0.1 charger: a real OCPP-J WebSocket client of
+//! Coupler's gateway whose electrical side is that same model. [`SimSandbox`] puts both behind
+//! core's `Sandbox` port for `coupler serve --sandbox`.
 //!
 //! Coupler serves the cloud itself under `/sim` when `COUPLER_SIMULATED_OEM` is on (the sandbox turns
 //! it on); tests start it on its own random port with [`SimCloud::spawn`]. [`SimulatedAdapter`]

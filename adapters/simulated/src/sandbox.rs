@@ -281,7 +281,10 @@ fn check_percent(value: Option<f64>, name: &str, low: f64) -> Result<(), Sandbox
 /// A MAC address in the usual six colon- or dash-separated hex pairs, written upper case with colons.
 fn normalise_mac(mac: &str) -> Result<String, SandboxError> {
     let pairs: Vec<&str> = mac.split([':', '-']).collect();
-    let valid = pairs.len() == 6 && pairs.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
+    let valid = pairs.len() == 6
+        && pairs
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
     if valid {
         Ok(pairs.join(":").to_uppercase())
     } else {
@@ -348,14 +351,20 @@ impl Sandbox for SimSandbox {
                 let username = format!("driver-{}", random_hex(4));
                 let password = random_hex(6);
                 self.cloud.add_account(brand, &username, &password, Vec::new());
-                inner.accounts.insert((brand, username.clone()), (client.clone(), password));
+                inner
+                    .accounts
+                    .insert((brand, username.clone()), (client.clone(), password));
                 username
             }
         };
-        let vin = format!("SIM{}{}", &brand.slug()[..3].to_uppercase(), random_hex(6).to_uppercase())
-            .chars()
-            .take(17)
-            .collect::<String>();
+        let vin = format!(
+            "SIM{}{}",
+            &brand.slug()[..3].to_uppercase(),
+            random_hex(6).to_uppercase()
+        )
+        .chars()
+        .take(17)
+        .collect::<String>();
         let mut spec = SimVehicleSpec::new(&vin, &model);
         if let Some(level) = vehicle.battery_level {
             spec.battery_level = level;

@@ -132,7 +132,10 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::sandbox::list_sandbox_chargers))
         .routes(routes!(routes::sandbox::plug))
         .routes(routes!(routes::sandbox::unplug))
-        .routes(routes!(routes::sandbox::get_time_factor, routes::sandbox::set_time_factor))
+        .routes(routes!(
+            routes::sandbox::get_time_factor,
+            routes::sandbox::set_time_factor
+        ))
         .routes(routes!(routes::ops::live))
         .routes(routes!(routes::ops::ready))
         .routes(routes!(routes::ops::metrics))

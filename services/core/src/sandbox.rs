@@ -176,8 +176,11 @@ pub trait Sandbox: Send + Sync + std::fmt::Debug {
     ) -> Result<SimulatedVehicle, SandboxError>;
 
     /// Connects a simulated charger (already registered in Coupler for one of the client's users).
-    async fn add_charger(&self, client: &ClientId, charger: NewSimulatedCharger)
-        -> Result<SimulatedCharger, SandboxError>;
+    async fn add_charger(
+        &self,
+        client: &ClientId,
+        charger: NewSimulatedCharger,
+    ) -> Result<SimulatedCharger, SandboxError>;
 
     /// The client's simulated chargers.
     async fn list_chargers(&self, client: &ClientId) -> Vec<SimulatedCharger>;

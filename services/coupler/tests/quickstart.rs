@@ -198,9 +198,11 @@ impl Walkthrough {
 
     /// Runs the page's next line, which must contain `marker` (so the test reads as the page does).
     async fn step(&mut self, marker: &str) -> Reply {
-        let line = self.lines.get(self.next).cloned().unwrap_or_else(|| {
-            panic!("the page has no more commands; the test expected one with {marker:?}")
-        });
+        let line = self
+            .lines
+            .get(self.next)
+            .cloned()
+            .unwrap_or_else(|| panic!("the page has no more commands; the test expected one with {marker:?}"));
         assert!(
             line.text.contains(marker),
             "the page's next command is\n  {}\nbut the test expected one with {marker:?}",
@@ -270,7 +272,12 @@ impl Walkthrough {
                     output = format!("{needle}{}\"", &output[start..start + end]);
                 }
                 "cut" => {
-                    let field: usize = filter.iter().find_map(|f| f.strip_prefix("-f")).unwrap().parse().unwrap();
+                    let field: usize = filter
+                        .iter()
+                        .find_map(|f| f.strip_prefix("-f"))
+                        .unwrap()
+                        .parse()
+                        .unwrap();
                     output = output.split('"').nth(field - 1).unwrap_or_default().to_owned();
                 }
                 other => panic!("the test cannot run `{other}` of {}", line.text),
@@ -415,7 +422,10 @@ fn start_sandbox(dir: &std::path::Path) -> (Running, String, String, String, Str
     let mut printed = String::new();
     while !printed.contains("API docs:") {
         let mut line = String::new();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "the sandbox printed: {printed}");
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the sandbox printed: {printed}"
+        );
         printed.push_str(&line);
     }
     std::thread::spawn(move || {
@@ -446,10 +456,15 @@ async fn the_quickstart_page_runs_as_written_against_serve_sandbox_in_a_separate
     let (_process, base, client_id, client_secret, printed) = start_sandbox(&dir.0);
     assert!(printed.contains("docs/quickstart.md"), "{printed}");
     assert!(
-        printed.contains(&format!("curl -s -u '{client_id}:{client_secret}' -d grant_type=client_credentials {base}/oauth/token")),
+        printed.contains(&format!(
+            "curl -s -u '{client_id}:{client_secret}' -d grant_type=client_credentials {base}/oauth/token"
+        )),
         "a ready-to-paste first request: {printed}"
     );
-    assert!(dir.0.join("coupler-sandbox.db").exists(), "SQLite in the working directory");
+    assert!(
+        dir.0.join("coupler-sandbox.db").exists(),
+        "SQLite in the working directory"
+    );
 
     let mut page = Walkthrough::new(HashMap::from([
         ("COUPLER".to_owned(), base.clone()),
@@ -523,7 +538,11 @@ async fn the_quickstart_page_runs_as_written_against_serve_sandbox_in_a_separate
     // 7. A car that cannot stop: refused on the vehicle with the reason, done on the charger.
     let refused = page.step("/vehicles/$VEHICLE_ID/charging").await;
     assert_eq!(refused.status, 400, "{}", refused.body);
-    assert!(refused.json()["detail"].as_str().unwrap().contains("cannot stop"), "{}", refused.body);
+    assert!(
+        refused.json()["detail"].as_str().unwrap().contains("cannot stop"),
+        "{}",
+        refused.body
+    );
     let stop = page.step("ACTION_ID=").await;
     assert_eq!(stop.status, 200, "{}", stop.body);
     page.steps_until("/actions/$ACTION_ID", 1, |r| r.json()["state"] == "CONFIRMED")
@@ -547,7 +566,10 @@ fn the_page_parser_reads_quoting_captures_and_pipes_as_a_shell_does() {
     let words = shell_words(r#"curl -d "{\"k\":\"$A\"}" '$B' $B | jq -r .id"#, &vars);
     assert_eq!(words[0], vec!["curl", "-d", "{\"k\":\"x y\"}", "$B", "1"]);
     assert_eq!(words[1], vec!["jq", "-r", ".id"]);
-    assert_eq!(jq_path(&serde_json::json!({"data": [{"id": 7}]}), ".data[0].id"), serde_json::json!(7));
+    assert_eq!(
+        jq_path(&serde_json::json!({"data": [{"id": 7}]}), ".data[0].id"),
+        serde_json::json!(7)
+    );
     let lines = page_lines("```sh\nX=$(curl -s a | jq -r .b)\nnot a command\n```\n```\ncurl ignored\n```\n");
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0].capture.as_deref(), Some("X"));

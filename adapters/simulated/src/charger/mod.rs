@@ -370,9 +370,19 @@ impl IdToken {
 pub(crate) enum Tx {
     Idle,
     /// Authorize or start sent, no id yet (1.6) or not yet answered.
-    Starting { token: IdToken, id: Option<String> },
-    Active { id: String, started: DateTime<Utc>, token: IdToken },
-    Stopping { id: String, reason: StopReason },
+    Starting {
+        token: IdToken,
+        id: Option<String>,
+    },
+    Active {
+        id: String,
+        started: DateTime<Utc>,
+        token: IdToken,
+    },
+    Stopping {
+        id: String,
+        reason: StopReason,
+    },
 }
 
 impl Tx {
@@ -458,7 +468,11 @@ impl Machine {
         set("ChargeProfileMaxStackLevel", "10", true);
         set("ChargingScheduleAllowedChargingRateUnit", "Current,Power", true);
         set("MaxChargingProfilesInstalled", "20", true);
-        set("FreeVendEnabled", if config.auto_start { "true" } else { "false" }, false);
+        set(
+            "FreeVendEnabled",
+            if config.auto_start { "true" } else { "false" },
+            false,
+        );
         set("FreeVendIdTag", FREE_VEND_ID_TAG, false);
         set(
             "AutoChargeEnabled",
@@ -546,7 +560,10 @@ impl Machine {
     fn on_tick(&mut self, now: Instant, wall: DateTime<Utc>, cloud: &SimCloud, config: &SimChargerConfig) {
         if self.pending.as_ref().is_some_and(|p| now >= p.sent_at + CALL_TIMEOUT) {
             if let Some(pending) = self.pending.take() {
-                tracing::debug!(action = pending.action, "simulated charger: no answer, giving up on the call");
+                tracing::debug!(
+                    action = pending.action,
+                    "simulated charger: no answer, giving up on the call"
+                );
                 if matches!(pending.call, Out::Start { .. } | Out::Stop(_) | Out::Boot) {
                     self.queue.push_front(pending.call);
                 }
@@ -587,7 +604,8 @@ impl Machine {
             match self.version {
                 OcppVersion::V16 => self.queue.push_back(Out::Status(status)),
                 OcppVersion::V201 => {
-                    let occupied = |s: Option<Status>| s.is_some_and(|s| !matches!(s, Status::Available | Status::Unavailable));
+                    let occupied =
+                        |s: Option<Status>| s.is_some_and(|s| !matches!(s, Status::Available | Status::Unavailable));
                     if before.is_none() || occupied(before) != occupied(Some(status)) || status == Status::Unavailable {
                         self.queue.push_back(Out::Status(status));
                     }
@@ -673,7 +691,10 @@ impl Machine {
             }
             Tx::Starting { token, id } => {
                 // A start in flight: let it finish, then stop it at once.
-                let in_flight = self.pending.as_ref().is_some_and(|p| matches!(p.call, Out::Start { .. }))
+                let in_flight = self
+                    .pending
+                    .as_ref()
+                    .is_some_and(|p| matches!(p.call, Out::Start { .. }))
                     || self.queue.iter().any(|c| matches!(c, Out::Start { .. }));
                 if in_flight {
                     self.tx = Tx::Starting { token, id };

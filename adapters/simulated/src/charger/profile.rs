@@ -188,7 +188,10 @@ pub fn composite(
     let mut periods: Vec<(i64, f64)> = Vec::new();
     for at in points {
         let limit = offered_limit(profiles, at, tx, rating);
-        if periods.last().is_none_or(|(_, last)| (last - limit).abs() > f64::EPSILON) {
+        if periods
+            .last()
+            .is_none_or(|(_, last)| (last - limit).abs() > f64::EPSILON)
+        {
             periods.push(((at - from).num_seconds(), limit));
         }
     }
@@ -268,7 +271,10 @@ mod tests {
 
     #[test]
     fn a_relative_profile_follows_the_transaction_start_and_the_composite_shows_each_step() {
-        let tx = TxContext { id: "1", started: t(100) };
+        let tx = TxContext {
+            id: "1",
+            started: t(100),
+        };
         let mut p = profile(1, Purpose::Tx, 0, &[(0, 6.0), (600, 16.0)]);
         p.kind = Kind::Relative;
         assert_eq!(offered_limit(std::slice::from_ref(&p), t(200), Some(tx), 32.0), 6.0);

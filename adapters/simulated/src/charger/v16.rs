@@ -8,8 +8,8 @@ use coupler_ocpp::{OcppVersion, ValidationError};
 use serde_json::Value;
 
 use super::{
-    composite, Answer, IdToken, Kind, Machine, Out, Period, Profile, Purpose, SettingRefusal, SimChargerConfig,
-    Status, StopReason, Tx, METER_MEASURANDS,
+    composite, Answer, IdToken, Kind, Machine, Out, Period, Profile, Purpose, SettingRefusal, SimChargerConfig, Status,
+    StopReason, Tx, METER_MEASURANDS,
 };
 use crate::cloud::SimCloud;
 
@@ -37,7 +37,12 @@ fn reason16(reason: StopReason) -> v16::Reason {
     }
 }
 
-fn sampled(value: f64, measurand: v16::Measurand, unit: v16::UnitOfMeasure, context: v16::ReadingContext) -> v16::SampledValue {
+fn sampled(
+    value: f64,
+    measurand: v16::Measurand,
+    unit: v16::UnitOfMeasure,
+    context: v16::ReadingContext,
+) -> v16::SampledValue {
     v16::SampledValue {
         value: format!("{value:.1}"),
         context: Some(context),
@@ -50,7 +55,13 @@ fn sampled(value: f64, measurand: v16::Measurand, unit: v16::UnitOfMeasure, cont
 }
 
 /// The meter values the charger is configured to sample.
-fn meter_value(m: &Machine, energy_wh: f64, power_w: f64, current_a: f64, context: v16::ReadingContext) -> v16::MeterValue {
+fn meter_value(
+    m: &Machine,
+    energy_wh: f64,
+    power_w: f64,
+    current_a: f64,
+    context: v16::ReadingContext,
+) -> v16::MeterValue {
     let wanted = m.setting(METER_MEASURANDS).unwrap_or_default().to_owned();
     let wants = |name: &str| wanted.split(',').any(|w| w.trim() == name);
     let mut values = vec![sampled(
@@ -60,13 +71,28 @@ fn meter_value(m: &Machine, energy_wh: f64, power_w: f64, current_a: f64, contex
         context,
     )];
     if wants("Power.Active.Import") {
-        values.push(sampled(power_w, v16::Measurand::PowerActiveImport, v16::UnitOfMeasure::W, context));
+        values.push(sampled(
+            power_w,
+            v16::Measurand::PowerActiveImport,
+            v16::UnitOfMeasure::W,
+            context,
+        ));
     }
     if wants("Current.Import") {
-        values.push(sampled(current_a, v16::Measurand::CurrentImport, v16::UnitOfMeasure::A, context));
+        values.push(sampled(
+            current_a,
+            v16::Measurand::CurrentImport,
+            v16::UnitOfMeasure::A,
+            context,
+        ));
     }
     if wants("Current.Offered") {
-        values.push(sampled(m.offered, v16::Measurand::CurrentOffered, v16::UnitOfMeasure::A, context));
+        values.push(sampled(
+            m.offered,
+            v16::Measurand::CurrentOffered,
+            v16::UnitOfMeasure::A,
+            context,
+        ));
     }
     v16::MeterValue {
         timestamp: Utc::now(),
@@ -171,7 +197,14 @@ pub(super) fn build(
 
 /// A serial number from the identity, within the 25 characters 1.6 allows.
 fn serial(ocpp_id: &str) -> String {
-    let tail: String = ocpp_id.chars().rev().take(21).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = ocpp_id
+        .chars()
+        .rev()
+        .take(21)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("SIM-{tail}")
 }
 
@@ -209,9 +242,9 @@ fn profile(p: &v16::ChargingProfile, connector: i32, now: DateTime<Utc>) -> Prof
         kind: match (p.charging_profile_kind, p.recurrency_kind) {
             (v16::ChargingProfileKind::Absolute, _) => Kind::Absolute,
             (v16::ChargingProfileKind::Relative, _) => Kind::Relative,
-            (v16::ChargingProfileKind::Recurring, Some(v16::RecurrencyKind::Weekly)) => Kind::Recurring {
-                every_s: 7 * 86_400,
-            },
+            (v16::ChargingProfileKind::Recurring, Some(v16::RecurrencyKind::Weekly)) => {
+                Kind::Recurring { every_s: 7 * 86_400 }
+            }
             (v16::ChargingProfileKind::Recurring, _) => Kind::Recurring { every_s: 86_400 },
         },
         start_schedule: schedule.start_schedule,
@@ -339,7 +372,13 @@ fn respond(
                 .into()
             } else {
                 let in_watts = r.charging_rate_unit == Some(v16::ChargingRateUnit::W);
-                let steps = composite(&m.profiles, now, i64::from(r.duration), m.tx_context(), config.max_current);
+                let steps = composite(
+                    &m.profiles,
+                    now,
+                    i64::from(r.duration),
+                    m.tx_context(),
+                    config.max_current,
+                );
                 let periods = steps
                     .iter()
                     .map(|(start, amps)| v16::ChargingSchedulePeriod {
@@ -434,9 +473,8 @@ fn respond(
                     m.last_status = None;
                     true
                 }
-                v16::MessageTrigger::DiagnosticsStatusNotification | v16::MessageTrigger::FirmwareStatusNotification => {
-                    false
-                }
+                v16::MessageTrigger::DiagnosticsStatusNotification
+                | v16::MessageTrigger::FirmwareStatusNotification => false,
             };
             v16::TriggerMessageResponse {
                 status: if accepted {

@@ -9,8 +9,8 @@ use coupler_ocpp::{OcppVersion, ValidationError};
 use serde_json::Value;
 
 use super::{
-    composite, Answer, IdToken, Kind, Machine, Out, Period, Profile, Purpose, SettingRefusal, SimChargerConfig,
-    Status, StopReason, Tx, HEARTBEAT_INTERVAL, METER_INTERVAL, METER_MEASURANDS,
+    composite, Answer, IdToken, Kind, Machine, Out, Period, Profile, Purpose, SettingRefusal, SimChargerConfig, Status,
+    StopReason, Tx, HEARTBEAT_INTERVAL, METER_INTERVAL, METER_MEASURANDS,
 };
 use crate::cloud::{SimCloud, PHASES, VOLTS};
 
@@ -34,9 +34,11 @@ fn setting_of(component: &str, variable: &str) -> Result<&'static str, v201::Get
     if let Some((_, setting)) = VARIABLES.iter().find(|(name, _)| name.eq_ignore_ascii_case(&key)) {
         return Ok(setting);
     }
-    let known_component = VARIABLES
-        .iter()
-        .any(|(name, _)| name.split('.').next().is_some_and(|c| c.eq_ignore_ascii_case(component)));
+    let known_component = VARIABLES.iter().any(|(name, _)| {
+        name.split('.')
+            .next()
+            .is_some_and(|c| c.eq_ignore_ascii_case(component))
+    });
     Err(if known_component {
         v201::GetVariableStatus::UnknownVariable
     } else {
@@ -92,7 +94,13 @@ fn sampled(value: f64, measurand: v201::Measurand, unit: &str, context: v201::Re
     }
 }
 
-fn meter_values(m: &Machine, energy_wh: f64, power_w: f64, current_a: f64, context: v201::ReadingContext) -> Vec<v201::MeterValue> {
+fn meter_values(
+    m: &Machine,
+    energy_wh: f64,
+    power_w: f64,
+    current_a: f64,
+    context: v201::ReadingContext,
+) -> Vec<v201::MeterValue> {
     let wanted = m.setting(METER_MEASURANDS).unwrap_or_default().to_owned();
     let wants = |name: &str| wanted.split(',').any(|w| w.trim() == name);
     let mut values = vec![sampled(
@@ -336,7 +344,10 @@ pub(super) fn read_answer(action: &str, payload: &Value) -> Result<Answer, Valid
                 id: None,
                 accepted: info.status == v201::AuthorizationStatus::Accepted,
             },
-            None => Answer::Started { id: None, accepted: true },
+            None => Answer::Started {
+                id: None,
+                accepted: true,
+            },
         },
         _ => Answer::Other,
     })
@@ -361,9 +372,9 @@ fn profile(p: &v201::ChargingProfile, evse_id: i32, now: DateTime<Utc>) -> Optio
         kind: match (p.charging_profile_kind, p.recurrency_kind) {
             (v201::ChargingProfileKind::Absolute, _) => Kind::Absolute,
             (v201::ChargingProfileKind::Relative, _) => Kind::Relative,
-            (v201::ChargingProfileKind::Recurring, Some(v201::RecurrencyKind::Weekly)) => Kind::Recurring {
-                every_s: 7 * 86_400,
-            },
+            (v201::ChargingProfileKind::Recurring, Some(v201::RecurrencyKind::Weekly)) => {
+                Kind::Recurring { every_s: 7 * 86_400 }
+            }
             (v201::ChargingProfileKind::Recurring, _) => Kind::Recurring { every_s: 86_400 },
         },
         start_schedule: schedule.start_schedule,
@@ -497,7 +508,13 @@ fn respond(
                 .into()
             } else {
                 let in_watts = r.charging_rate_unit == Some(v201::ChargingRateUnit::W);
-                let steps = composite(&m.profiles, now, i64::from(r.duration), m.tx_context(), config.max_current);
+                let steps = composite(
+                    &m.profiles,
+                    now,
+                    i64::from(r.duration),
+                    m.tx_context(),
+                    config.max_current,
+                );
                 v201::GetCompositeScheduleResponse {
                     status: v201::GenericStatus::Accepted,
                     status_info: None,

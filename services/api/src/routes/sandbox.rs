@@ -354,7 +354,10 @@ pub async fn update_sandbox_vehicle(
     ApiJson(body): ApiJson<UpdateSandboxVehicle>,
 ) -> Result<ApiJson<SandboxVehicle>, ApiError> {
     let sandbox = sandbox(&state)?;
-    if body.battery_level.is_none() && body.charge_limit.is_none() && body.asleep.is_none() && body.schedule_hold.is_none()
+    if body.battery_level.is_none()
+        && body.charge_limit.is_none()
+        && body.asleep.is_none()
+        && body.schedule_hold.is_none()
     {
         return Err(ApiError::bad_request(
             "nothing to change: give batteryLevel, chargeLimit, asleep or scheduleHold",
