@@ -36,6 +36,22 @@ async fn sim_charger_now(app: &TestApp, tenant: &Tenant, id: &str) -> Value {
         .expect("the charger is listed")
 }
 
+/// A new simulated car (`car`) plugged into a new simulated charger (`charger`) of user `driver`;
+/// their ids (the maker's car id, Coupler's charger id).
+async fn plugged(app: &TestApp, tenant: &Tenant, car: Value, charger: Value) -> (String, String) {
+    let car = app.sim_vehicle(tenant, car).await;
+    let car_id = car["id"].as_str().unwrap().to_owned();
+    let charger = app.sim_charger(tenant, "driver", charger).await;
+    let charger_id = charger["id"].as_str().unwrap().to_owned();
+    app.post_json(
+        tenant,
+        "/sandbox/plug",
+        json!({"vehicleId": car_id, "chargerId": charger_id}),
+    )
+    .await;
+    (car_id, charger_id)
+}
+
 /// Plugs a car into a charger of `version` and follows it from Coupler's side until it charges,
 /// then unplugs it and checks the session Coupler recorded.
 async fn a_plugged_car_charges_through(version: &str) {
@@ -118,18 +134,14 @@ async fn a_car_plugged_into_a_simulated_ocpp_2_0_1_charger_charges_and_coupler_s
 async fn a_max_current_limit_is_obeyed_by(version: &str) {
     let app = spawn_sandbox(1.0, None).await;
     let tenant = app.tenant("app").await;
-    let car = app.sim_vehicle(&tenant, json!({"brand": "SIM_NIMBUS"})).await;
-    let car_id = car["id"].as_str().unwrap();
-    let charger = app
-        .sim_charger(&tenant, "driver", json!({"ocppVersion": version}))
-        .await;
-    let charger_id = charger["id"].as_str().unwrap();
-    app.post_json(
+    let (car_id, charger_id) = plugged(
+        &app,
         &tenant,
-        "/sandbox/plug",
-        json!({"vehicleId": car_id, "chargerId": charger_id}),
+        json!({"brand": "SIM_NIMBUS"}),
+        json!({"ocppVersion": version}),
     )
     .await;
+    let (car_id, charger_id) = (car_id.as_str(), charger_id.as_str());
     until("charging", || async {
         (sim_charger_now(&app, &tenant, charger_id).await["status"] == "Charging").then_some(())
     })
@@ -177,18 +189,14 @@ async fn a_max_current_set_through_coupler_limits_what_a_car_draws_from_a_2_0_1_
 async fn remote_start_and_stop_on(version: &str) {
     let app = spawn_sandbox(1.0, None).await;
     let tenant = app.tenant("app").await;
-    let car = app.sim_vehicle(&tenant, json!({"brand": "SIM_CIRRUS"})).await;
-    let car_id = car["id"].as_str().unwrap();
-    let charger = app
-        .sim_charger(&tenant, "driver", json!({"ocppVersion": version, "autoStart": false}))
-        .await;
-    let charger_id = charger["id"].as_str().unwrap();
-    app.post_json(
+    let (car_id, charger_id) = plugged(
+        &app,
         &tenant,
-        "/sandbox/plug",
-        json!({"vehicleId": car_id, "chargerId": charger_id}),
+        json!({"brand": "SIM_CIRRUS"}),
+        json!({"ocppVersion": version, "autoStart": false}),
     )
     .await;
+    let (car_id, charger_id) = (car_id.as_str(), charger_id.as_str());
     until("Coupler sees the cable in without a transaction", || async {
         let seen = app.get_json(&tenant, &format!("/chargers/{charger_id}")).await;
         (seen["chargeState"]["isPluggedIn"] == true).then_some(())
@@ -291,28 +299,18 @@ async fn a_car_held_by_its_own_schedule_leaves_the_charger_suspended_by_the_ev_u
 async fn the_cars_mac_address_reaches_coupler_through(version: &str) {
     let app = spawn_sandbox(1.0, None).await;
     let tenant = app.tenant("app").await;
-    let car = app
-        .sim_vehicle(
-            &tenant,
-            json!({"brand": "SIM_AURORA", "macAddress": "02-1a-2b-3c-4d-5e"}),
-        )
-        .await;
-    assert_eq!(car["macAddress"], "02:1A:2B:3C:4D:5E");
-    let car_id = car["id"].as_str().unwrap();
-    let charger = app
-        .sim_charger(
-            &tenant,
-            "driver",
-            json!({"ocppVersion": version, "sendsVehicleIdentity": true}),
-        )
-        .await;
-    let charger_id = charger["id"].as_str().unwrap();
-    app.post_json(
+    let (car_id, charger_id) = plugged(
+        &app,
         &tenant,
-        "/sandbox/plug",
-        json!({"vehicleId": car_id, "chargerId": charger_id}),
+        json!({"brand": "SIM_AURORA", "macAddress": "02-1a-2b-3c-4d-5e"}),
+        json!({"ocppVersion": version, "sendsVehicleIdentity": true}),
     )
     .await;
+    let (car_id, charger_id) = (car_id.as_str(), charger_id.as_str());
+    assert_eq!(
+        sim_vehicle_now(&app, &tenant, car_id).await["macAddress"],
+        "02:1A:2B:3C:4D:5E"
+    );
     let session = until("a session started with the car's identity", || async {
         let sessions = app.get_json(&tenant, &format!("/chargers/{charger_id}/sessions")).await;
         sessions["data"].as_array().and_then(|s| s.first().cloned())

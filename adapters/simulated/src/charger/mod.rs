@@ -913,6 +913,29 @@ impl Machine {
         self.profiles.push(profile);
     }
 
+    /// Installs `profile`, set on `connector`, if it fits (OCPP 1.6 §5.16 / 2.0.1 K01): a Tx profile
+    /// needs a running transaction (the one it names, if it names one), a station maximum belongs on
+    /// connector 0, there is one connector, and stack levels go up to 10. Whether it was installed.
+    fn set_profile(&mut self, profile: Profile, connector: i64) -> bool {
+        let running = self.tx.id().map(str::to_owned);
+        let fits = match profile.purpose {
+            Purpose::Tx => {
+                running.is_some()
+                    && profile
+                        .transaction_id
+                        .as_ref()
+                        .is_none_or(|t| Some(t) == running.as_ref())
+            }
+            Purpose::StationMax => connector == 0,
+            Purpose::TxDefault => true,
+        } && (0..=1).contains(&connector)
+            && (0..=10).contains(&profile.stack_level);
+        if fits {
+            self.install(profile);
+        }
+        fits
+    }
+
     /// Removes profiles matching every criterion given; whether any matched.
     fn clear(&mut self, id: Option<i64>, connector: Option<i64>, purpose: Option<Purpose>, stack: Option<i64>) -> bool {
         let before = self.profiles.len();
@@ -1025,4 +1048,112 @@ pub(crate) enum Answer {
     Authorized(bool),
     Started { id: Option<String>, accepted: bool },
     Other,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::cloud::SimConfig;
+
+    fn answer16(m: &mut Machine, cloud: &SimCloud, config: &SimChargerConfig, action: &str, payload: Value) -> Value {
+        let frame = v16::answer(m, "1", action, &payload, Utc::now(), cloud, config);
+        match frame {
+            Frame::CallResult { payload, .. } => payload,
+            other => panic!("{action} was not answered with a result: {other:?}"),
+        }
+    }
+
+    fn tx_profile(limit: f64) -> Value {
+        json!({"connectorId": 1, "csChargingProfiles": {
+            "chargingProfileId": 7, "stackLevel": 1, "chargingProfilePurpose": "TxProfile",
+            "chargingProfileKind": "Relative",
+            "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}]}
+        }})
+    }
+
+    #[test]
+    fn a_transaction_profile_is_refused_without_a_transaction_and_then_drives_the_composite_schedule() {
+        let cloud = SimCloud::new(SimConfig::default());
+        let config = SimChargerConfig::home("CP1", "ws://x/ocpp/CP1", "pw", OcppVersion::V16);
+        let mut m = Machine::new(&config);
+        let refused = answer16(&mut m, &cloud, &config, "SetChargingProfile", tx_profile(10.0));
+        assert_eq!(refused["status"], "Rejected");
+
+        m.tx = Tx::Active {
+            id: "42".into(),
+            started: Utc::now(),
+            token: IdToken::Tag(FREE_VEND_ID_TAG.into()),
+        };
+        let accepted = answer16(&mut m, &cloud, &config, "SetChargingProfile", tx_profile(10.0));
+        assert_eq!(accepted["status"], "Accepted");
+        let schedule = answer16(
+            &mut m,
+            &cloud,
+            &config,
+            "GetCompositeSchedule",
+            json!({"connectorId": 1, "duration": 3600, "chargingRateUnit": "A"}),
+        );
+        assert_eq!(schedule["status"], "Accepted");
+        assert_eq!(schedule["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"], 10.0);
+        let in_watts = answer16(
+            &mut m,
+            &cloud,
+            &config,
+            "GetCompositeSchedule",
+            json!({"connectorId": 1, "duration": 60, "chargingRateUnit": "W"}),
+        );
+        assert_eq!(
+            in_watts["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"],
+            6900.0
+        );
+
+        let cleared = answer16(&mut m, &cloud, &config, "ClearChargingProfile", json!({"id": 7}));
+        assert_eq!(cleared["status"], "Accepted");
+        let again = answer16(&mut m, &cloud, &config, "ClearChargingProfile", json!({"id": 7}));
+        assert_eq!(again["status"], "Unknown");
+    }
+
+    #[test]
+    fn settings_change_within_their_rules_and_unknown_calls_get_a_call_error() {
+        let cloud = SimCloud::new(SimConfig::default());
+        let config = SimChargerConfig::home("CP1", "ws://x/ocpp/CP1", "pw", OcppVersion::V16);
+        let mut m = Machine::new(&config);
+        let change = |m: &mut Machine, key: &str, value: &str| {
+            answer16(
+                m,
+                &cloud,
+                &config,
+                "ChangeConfiguration",
+                json!({"key": key, "value": value}),
+            )["status"]
+                .clone()
+        };
+        assert_eq!(change(&mut m, METER_INTERVAL, "15"), "Accepted");
+        assert_eq!(change(&mut m, METER_INTERVAL, "often"), "Rejected");
+        assert_eq!(change(&mut m, "NumberOfConnectors", "2"), "Rejected");
+        assert_eq!(change(&mut m, "NoSuchKey", "1"), "NotSupported");
+        let read = answer16(
+            &mut m,
+            &cloud,
+            &config,
+            "GetConfiguration",
+            json!({"key": [METER_INTERVAL, "NoSuchKey"]}),
+        );
+        assert_eq!(read["configurationKey"][0]["value"], "15");
+        assert_eq!(read["unknownKey"][0], "NoSuchKey");
+        let broken = v16::answer(
+            &mut m,
+            "9",
+            "Reset",
+            &json!({"type": "Sideways"}),
+            Utc::now(),
+            &cloud,
+            &config,
+        );
+        assert!(matches!(broken, Frame::CallError { .. }), "{broken:?}");
+    }
 }

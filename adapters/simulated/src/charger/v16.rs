@@ -321,21 +321,10 @@ fn respond(
         }
         .into(),
         Request::SetChargingProfile(r) => {
-            let p = profile(&r.cs_charging_profiles, r.connector_id, now);
-            let running = m.tx.id().map(str::to_owned);
-            // A TxProfile needs a running transaction (and, when it names one, that one); a
-            // station maximum belongs on connector 0; there is one connector.
-            let fits = match p.purpose {
-                Purpose::Tx => {
-                    running.is_some() && p.transaction_id.as_ref().is_none_or(|t| Some(t) == running.as_ref())
-                }
-                Purpose::StationMax => r.connector_id == 0,
-                Purpose::TxDefault => true,
-            } && (0..=1).contains(&r.connector_id)
-                && p.stack_level <= 10;
-            if fits {
-                m.install(p);
-            }
+            let fits = m.set_profile(
+                profile(&r.cs_charging_profiles, r.connector_id, now),
+                i64::from(r.connector_id),
+            );
             v16::SetChargingProfileResponse {
                 status: if fits {
                     v16::ChargingProfileStatus::Accepted

@@ -455,21 +455,9 @@ fn respond(
         }
         .into(),
         Request::SetChargingProfile(r) => {
-            let running = m.tx.id().map(str::to_owned);
-            let fits = profile(&r.charging_profile, r.evse_id, now).filter(|p| {
-                (match p.purpose {
-                    Purpose::Tx => {
-                        running.is_some() && p.transaction_id.as_ref().is_none_or(|t| Some(t) == running.as_ref())
-                    }
-                    Purpose::StationMax => r.evse_id == 0,
-                    Purpose::TxDefault => true,
-                }) && (0..=1).contains(&r.evse_id)
-                    && p.stack_level <= 10
-            });
-            let accepted = fits.is_some();
-            if let Some(p) = fits {
-                m.install(p);
-            }
+            // A profile the simulator does not model (external constraints) is refused.
+            let accepted =
+                profile(&r.charging_profile, r.evse_id, now).is_some_and(|p| m.set_profile(p, i64::from(r.evse_id)));
             v201::SetChargingProfileResponse {
                 status: if accepted {
                     v201::ChargingProfileStatus::Accepted
