@@ -525,6 +525,24 @@ async fn a_client_sees_and_controls_only_its_own_simulated_cars_and_chargers() {
         Value::Null
     );
 
+    // Nor does the simulated maker's unauthenticated control API reach a client's cars.
+    let control: Value = app
+        .request(Method::GET, "/sim/control/vehicles")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!control.to_string().contains(car_id), "{control}");
+    let poked = app
+        .request(Method::POST, &format!("/sim/control/vehicles/{car_id}"))
+        .json(&json!({"pluggedIn": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(poked.status(), 404);
+
     // Alice may add a second car to her own account.
     let second = app
         .sim_vehicle(&alice, json!({"brand": "SIM_AURORA", "account": account}))

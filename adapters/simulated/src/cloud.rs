@@ -76,6 +76,9 @@ pub struct SimVehicleSpec {
     pub charge_limit: f64,
     /// Its MAC address, which AutoCharge chargers report as its identity.
     pub mac_address: Option<String>,
+    /// Whether the car belongs to one API client of the sandbox: the unauthenticated control API
+    /// (`/control/...`) neither lists nor changes it, so only its owner reaches it.
+    pub private: bool,
 }
 
 impl SimVehicleSpec {
@@ -93,6 +96,7 @@ impl SimVehicleSpec {
             longitude: 10.7522,
             charge_limit: 80.0,
             mac_address: None,
+            private: false,
         }
     }
 }
@@ -148,6 +152,9 @@ pub struct SimVehicle {
     /// The current that charger offers now, amperes per phase; `None` outside a simulated charger,
     /// where `power_available` alone says whether power flows.
     pub offered_current: Option<f64>,
+    /// Whether only the sandbox client that made it may see and change it.
+    #[serde(skip)]
+    pub private: bool,
     /// When it last did something that keeps it awake.
     #[serde(skip)]
     pub last_activity: DateTime<Utc>,
@@ -570,6 +577,7 @@ impl SimCloud {
                 mac_address: spec.mac_address,
                 charger: None,
                 offered_current: None,
+                private: spec.private,
                 last_activity: now,
                 recorded_at: now,
             });

@@ -373,6 +373,7 @@ impl Sandbox for SimSandbox {
             spec.charge_limit = limit;
         }
         spec.mac_address = mac;
+        spec.private = true;
         let ids = self.cloud.add_vehicles(brand, &username, vec![spec]);
         let id = ids.into_iter().next().unwrap_or_default();
         inner.vehicles.insert(

@@ -632,7 +632,12 @@ async fn max_current(
 // ----- Control API (sandbox) -----
 
 async fn control_list(State(cloud): State<SimCloud>) -> Response {
-    let cars: Vec<_> = cloud.vehicles().iter().map(control_view).collect();
+    let cars: Vec<_> = cloud
+        .vehicles()
+        .iter()
+        .filter(|car| !car.private)
+        .map(control_view)
+        .collect();
     Json(json!({ "vehicles": cars })).into_response()
 }
 
@@ -673,6 +678,10 @@ async fn control_update(
             Json(json!({"error": "invalid_value", "message": "a value is out of range"})),
         )
             .into_response();
+    }
+    // The sandbox's cars are their owners' alone (through the authenticated sandbox API).
+    if cloud.vehicle(&id).is_none_or(|car| car.private) {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"}))).into_response();
     }
     let updated = cloud.update_vehicle(&id, |car| {
         if let Some(v) = change.plugged_in {
