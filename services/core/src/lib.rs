@@ -11,9 +11,11 @@ pub mod capability;
 pub mod charger;
 pub mod client;
 pub mod control;
+pub mod ev_system;
 mod id;
 pub mod intervention;
 pub mod link;
+pub mod location;
 pub mod page;
 pub mod polling;
 pub mod secret;
@@ -28,7 +30,7 @@ pub use charger::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDelivery
 pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
-    ActionStore, ChargerStore, ClientStore, InterventionStore, LinkSessionStore, Store, StoreError,
+    ActionStore, ChargerStore, ClientStore, EvSystemStore, InterventionStore, LocationStore, LinkSessionStore, Store, StoreError,
     TransactionEventStore, UserStore, VehicleStore, VendorAccountStore,
 };
 pub use user::{User, UserId, UserIdError};

@@ -9,7 +9,7 @@ use coupler_api::metrics::Metrics;
 use coupler_api::{App, AppState};
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::{AdapterRegistry, Store};
-use coupler_engine::{ChargerEngine, ChargerEngineConfig, Engine, EngineConfig};
+use coupler_engine::{ChargerEngine, ChargerEngineConfig, Engine, EngineConfig, Pairing, PairingConfig};
 use coupler_gateway::{Gateway, GatewayConfig};
 use coupler_simulated::{Brand, SimCloud, SimConfig, SimulatedAdapter};
 use tokio::net::TcpListener;
@@ -43,6 +43,8 @@ pub struct Wiring {
     pub gateway: GatewayConfig,
     /// How charger actions are carried out.
     pub chargers: ChargerEngineConfig,
+    /// How vehicles are matched with chargers.
+    pub pairing: PairingConfig,
 }
 
 impl Wiring {
@@ -57,6 +59,7 @@ impl Wiring {
             ocpp_url: websocket_url(&public_url),
             gateway: GatewayConfig::default(),
             chargers: ChargerEngineConfig::default(),
+            pairing: PairingConfig::default(),
             public_url,
         }
     }
@@ -219,6 +222,7 @@ impl Server {
                 ocpp_url,
                 gateway,
                 chargers,
+                pairing: PairingConfig::default(),
             },
         )
         .await
@@ -246,6 +250,7 @@ impl Server {
             ocpp_url,
             gateway,
             chargers,
+            pairing,
         } = wiring;
         let addr = listener.local_addr()?;
         // No connection survives a restart: whatever the last run recorded as connected is not.
@@ -257,6 +262,8 @@ impl Server {
         let charger_engine = ChargerEngine::new(store.clone(), Arc::new(gateway.clone()), chargers);
         let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
         let engine = Arc::new(Engine::new(store.clone(), cipher.clone(), adapters, engine));
+        engine.attach_chargers(charger_engine.clone());
+        let pairing = Arc::new(Pairing::new(store.clone(), engine.clone(), pairing));
         let state = AppState::new(App {
             store: store.clone(),
             public_url: public_url.clone(),
@@ -285,6 +292,7 @@ impl Server {
         charger_engine.resume().await?;
         let mut background = vec![tokio::spawn(sweep_expired_tokens(store.clone(), shutdown.clone()))];
         background.extend(engine.spawn(shutdown.clone()));
+        background.extend(pairing.spawn(gateway.subscribe_plug_changes(), shutdown.clone()));
         tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = ?vendors, "coupler is serving");
         Ok(Self {
             addr,
