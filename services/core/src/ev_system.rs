@@ -305,9 +305,11 @@ fn stand(plug: &PlugIn, c: &Candidate, rules: &MatchRules) -> Standing {
                     at(since.unwrap_or(plug.at))
                 ));
             }
+            // An "unplugged" read just after the plug-in may still predate it at the maker.
+            let latest_unplugged = plug.at + rules.maker_lag.max(rules.clock_slack);
             let turned_near = c
                 .unplugged_seen_at
-                .is_some_and(|u| u >= plug.at - rules.correlation_window && u <= plug.at + rules.clock_slack);
+                .is_some_and(|u| u >= plug.at - rules.correlation_window && u <= latest_unplugged);
             if turned_near {
                 support.push(Evidence::new(
                     EvidenceKind::PlugInCorrelation,
@@ -425,7 +427,10 @@ pub fn decide(plug: &PlugIn, candidates: &[Candidate], now: DateTime<Utc>, rules
         plugged.iter().collect()
     };
     if contenders.len() > 1 {
-        let by_power: Vec<_> = contenders.iter().filter(|(c, _)| power_matches(plug, c, rules)).collect();
+        let by_power: Vec<_> = contenders
+            .iter()
+            .filter(|(c, _)| power_matches(plug, c, rules))
+            .collect();
         if let [(c, evidence)] = by_power.as_slice() {
             let mut evidence = evidence.clone();
             evidence.push(Evidence::new(
@@ -497,7 +502,11 @@ pub fn decide(plug: &PlugIn, candidates: &[Candidate], now: DateTime<Utc>, rules
             MatchDecision::Unmatched(why)
         }
         _ => {
-            let ids: Vec<&VehicleId> = plugged.iter().chain(unknown.iter()).map(|(c, _)| &c.vehicle_id).collect();
+            let ids: Vec<&VehicleId> = plugged
+                .iter()
+                .chain(unknown.iter())
+                .map(|(c, _)| &c.vehicle_id)
+                .collect();
             if detecting {
                 MatchDecision::Waiting(format!("waiting for fresh data from vehicles {}", list(&ids)))
             } else {
@@ -656,7 +665,11 @@ pub fn merge(vehicle: &vehicle::ChargeState, charger: Option<&ChargerSide>) -> M
 
 /// A vehicle's charge state as the API shows it while it is matched with a charger: plug and power
 /// state from the charger (faster than the maker), the vehicle's own battery data.
-pub fn feed_vehicle(vehicle: &vehicle::ChargeState, charger: &ChargerSide, charger_id: &ChargerId) -> vehicle::ChargeState {
+pub fn feed_vehicle(
+    vehicle: &vehicle::ChargeState,
+    charger: &ChargerSide,
+    charger_id: &ChargerId,
+) -> vehicle::ChargeState {
     let merged = merge(vehicle, Some(charger));
     vehicle::ChargeState {
         is_plugged_in: merged.is_plugged_in,
@@ -740,8 +753,14 @@ mod tests {
 
     #[test]
     fn tags_compare_equal_whatever_their_prefix_case_and_separators() {
-        assert_eq!(normalise_tag("VID:aa:bb:cc:dd:ee:ff"), normalise_tag("AA-BB-CC-DD-EE-FF"));
-        assert_eq!(normalise_tag("EMAID:NL-TNM-C12345678-X").as_deref(), Some("NLTNMC12345678X"));
+        assert_eq!(
+            normalise_tag("VID:aa:bb:cc:dd:ee:ff"),
+            normalise_tag("AA-BB-CC-DD-EE-FF")
+        );
+        assert_eq!(
+            normalise_tag("EMAID:NL-TNM-C12345678-X").as_deref(),
+            Some("NLTNMC12345678X")
+        );
         assert_eq!(normalise_tag(" : "), None);
     }
 
@@ -788,7 +807,12 @@ mod tests {
     #[test]
     fn two_vehicles_plugged_in_at_once_stay_unmatched_when_nothing_tells_them_apart() {
         let plug = plug_at(0);
-        let decision = decide(&plug, &[turned_plugged("a", -60, 30), turned_plugged("b", -60, 30)], t(40), &R);
+        let decision = decide(
+            &plug,
+            &[turned_plugged("a", -60, 30), turned_plugged("b", -60, 30)],
+            t(40),
+            &R,
+        );
         assert!(matches!(decision, MatchDecision::Waiting(_)), "{decision:?}");
         let mut charging = plug.clone();
         charging.power_kw = Some(11.0);
@@ -802,7 +826,10 @@ mod tests {
         ));
         // The charger's power picks the one that charges at its rate.
         b.charge_rate_kw = Some(11.1);
-        assert_eq!(matched(&decide(&charging, &[a, b], t(60), &R)), Some(("b", Confidence::Medium)));
+        assert_eq!(
+            matched(&decide(&charging, &[a, b], t(60), &R)),
+            Some(("b", Confidence::Medium))
+        );
     }
 
     #[test]
@@ -816,7 +843,10 @@ mod tests {
         let mut a = turned_plugged("a", -60, 30);
         a.matched_elsewhere = Some(ChargerId::new("other"));
         let b = turned_plugged("b", -60, 30);
-        assert_eq!(matched(&decide(&plug, &[a, b.clone()], t(40), &R)).map(|m| m.0), Some("b"));
+        assert_eq!(
+            matched(&decide(&plug, &[a, b.clone()], t(40), &R)).map(|m| m.0),
+            Some("b")
+        );
         let mut far = turned_plugged("c", -60, 30);
         far.position = Some((
             Point {
@@ -827,7 +857,10 @@ mod tests {
         ));
         let mut near = b;
         near.position = Some((home, t(20)));
-        assert_eq!(matched(&decide(&plug, &[far, near], t(40), &R)), Some(("b", Confidence::High)));
+        assert_eq!(
+            matched(&decide(&plug, &[far, near], t(40), &R)),
+            Some(("b", Confidence::High))
+        );
     }
 
     #[test]
@@ -836,13 +869,19 @@ mod tests {
         let mut a = turned_plugged("a", -7200, -3600);
         a.observed_at = Some(t(30));
         let decision = decide(&plug, &[a], t(40), &R);
-        assert!(matches!(decision, MatchDecision::Unmatched(ref why) if why.contains("long before")), "{decision:?}");
+        assert!(
+            matches!(decision, MatchDecision::Unmatched(ref why) if why.contains("long before")),
+            "{decision:?}"
+        );
     }
 
     #[test]
     fn an_unplugged_report_inside_the_makers_lag_does_not_rule_a_vehicle_out() {
         let plug = plug_at(0);
-        assert_eq!(matched(&decide(&plug, &[unplugged("a", 5)], t(6), &R)).map(|m| m.0), Some("a"));
+        assert_eq!(
+            matched(&decide(&plug, &[unplugged("a", 5)], t(6), &R)).map(|m| m.0),
+            Some("a")
+        );
         assert!(matches!(
             decide(&plug, &[unplugged("a", 60)], t(61), &R),
             MatchDecision::Unmatched(_)

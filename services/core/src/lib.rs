@@ -30,8 +30,8 @@ pub use charger::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDelivery
 pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
-    ActionStore, ChargerStore, ClientStore, EvSystemStore, InterventionStore, LocationStore, LinkSessionStore, Store, StoreError,
-    TransactionEventStore, UserStore, VehicleStore, VendorAccountStore,
+    ActionStore, ChargerStore, ClientStore, EvSystemStore, InterventionStore, LinkSessionStore, LocationStore, Store,
+    StoreError, TransactionEventStore, UserStore, VehicleStore, VendorAccountStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

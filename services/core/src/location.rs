@@ -142,8 +142,14 @@ mod tests {
     fn out_of_range_coordinates_blank_names_and_unknown_time_zones_are_refused() {
         assert_eq!(LocationFields::new(" ", 0.0, 0.0, "UTC"), Err(LocationError::Name));
         assert_eq!(LocationFields::new("x", 90.5, 0.0, "UTC"), Err(LocationError::Latitude));
-        assert_eq!(LocationFields::new("x", f64::NAN, 0.0, "UTC"), Err(LocationError::Latitude));
-        assert_eq!(LocationFields::new("x", 0.0, -181.0, "UTC"), Err(LocationError::Longitude));
+        assert_eq!(
+            LocationFields::new("x", f64::NAN, 0.0, "UTC"),
+            Err(LocationError::Latitude)
+        );
+        assert_eq!(
+            LocationFields::new("x", 0.0, -181.0, "UTC"),
+            Err(LocationError::Longitude)
+        );
         assert!(matches!(
             LocationFields::new("x", 0.0, 0.0, "Mars/Olympus"),
             Err(LocationError::TimeZone(_))

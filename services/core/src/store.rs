@@ -488,7 +488,12 @@ pub trait EvSystemStore: Send + Sync {
     /// Detections of chargers that have something plugged in (status other than UNPLUGGED).
     async fn open_detections(&self) -> Result<Vec<Detection>, StoreError>;
     /// Replaces the identifiers (RFID tags, MAC addresses, eMAIDs) registered to a vehicle.
-    async fn set_vehicle_id_tags(&self, client: &ClientId, vehicle: &VehicleId, tags: &[String]) -> Result<bool, StoreError>;
+    async fn set_vehicle_id_tags(
+        &self,
+        client: &ClientId,
+        vehicle: &VehicleId,
+        tags: &[String],
+    ) -> Result<bool, StoreError>;
     /// The identifiers a charger reported since `since` (id tags of Authorize and transactions).
     async fn id_tags_seen_since(&self, charger: &ChargerId, since: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
 }

@@ -144,16 +144,17 @@ impl Engine {
         let Some(chargers) = self.chargers.get() else {
             return Ok(VehiclePairing::default());
         };
-        let pairs = self.store.ev_systems_of_vehicle(&vehicle.client_id, &vehicle.id).await?;
+        let pairs = self
+            .store
+            .ev_systems_of_vehicle(&vehicle.client_id, &vehicle.id)
+            .await?;
         let activated = pairs
             .iter()
             .find(|p| p.state == PairState::Activated)
             .map(|p| p.charger_id.clone());
         let route = (!pairs.is_empty()).then(|| ChargerRoute {
             activated: activated.is_some(),
-            connected: activated
-                .as_ref()
-                .is_some_and(|id| chargers.control().is_connected(id)),
+            connected: activated.as_ref().is_some_and(|id| chargers.control().is_connected(id)),
         });
         Ok(VehiclePairing { activated, route })
     }
@@ -287,7 +288,9 @@ impl Engine {
     /// The matched charger's side of the merged state.
     async fn charger_side(&self, charger: Option<&ChargerId>) -> Result<Option<(ChargerSide, ChargerId)>, EngineError> {
         let Some(id) = charger else { return Ok(None) };
-        let Some(found) = self.store.charger(id).await? else { return Ok(None) };
+        let Some(found) = self.store.charger(id).await? else {
+            return Ok(None);
+        };
         let session = self.store.active_session(id).await?;
         let side = ChargerSide {
             state: found.charge_state(session.as_ref()),

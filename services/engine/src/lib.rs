@@ -164,7 +164,9 @@ impl Engine {
     }
 
     /// Every vehicle read from now on, as (client, vehicle).
-    pub fn subscribe_polls(&self) -> tokio::sync::broadcast::Receiver<(coupler_core::ClientId, coupler_core::VehicleId)> {
+    pub fn subscribe_polls(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<(coupler_core::ClientId, coupler_core::VehicleId)> {
         self.polled.subscribe()
     }
 

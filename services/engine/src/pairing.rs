@@ -93,7 +93,9 @@ impl Pairing {
         };
         let now = time::now();
         let detection = self.store.get_detection(charger_id).await?;
-        let was_open = detection.as_ref().is_some_and(|d| d.status != DetectionStatus::Unplugged);
+        let was_open = detection
+            .as_ref()
+            .is_some_and(|d| d.status != DetectionStatus::Unplugged);
         if !charger.power_delivery_state().is_plugged_in() {
             if was_open {
                 let ended = self.store.deactivate_charger(charger_id, now).await?;
@@ -123,7 +125,11 @@ impl Pairing {
         };
         let vehicles = self
             .store
-            .list_vehicles(&charger.client_id, Some(&charger.user_id), &PageRequest::first(PageRequest::MAX_SIZE))
+            .list_vehicles(
+                &charger.client_id,
+                Some(&charger.user_id),
+                &PageRequest::first(PageRequest::MAX_SIZE),
+            )
             .await?
             .items;
         let mut candidates = Vec::with_capacity(vehicles.len());
@@ -315,7 +321,11 @@ impl Pairing {
                     for charger in batch {
                         if let Err(e) = pairing.evaluate(&charger).await {
                             tracing::warn!(charger_id = %charger, error = %e, "cannot weigh a plug-in; will try again");
-                            pairing.dirty.lock().unwrap_or_else(PoisonError::into_inner).insert(charger);
+                            pairing
+                                .dirty
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .insert(charger);
                         }
                     }
                 }

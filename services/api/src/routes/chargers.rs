@@ -440,7 +440,10 @@ pub async fn register_charger(
     }
     tracing::info!(charger_id = %charger.id, ocpp_id = %charger.ocpp_id, "charger registered");
     // With the user's vehicles it forms EV systems at once.
-    state.store.establish_ev_systems(&caller.client_id, &charger.user_id).await?;
+    state
+        .store
+        .establish_ev_systems(&caller.client_id, &charger.user_id)
+        .await?;
     let charger = render(&state, charger).await?;
     Ok((StatusCode::CREATED, ApiJson(RegisteredCharger { charger, password })))
 }
