@@ -8,7 +8,7 @@ use coupler_core::ev_system::MatchRules;
 use coupler_engine::PairingConfig;
 use coupler_simulated::{Brand, RequestKind, SimConfig, SimVehicleSpec};
 use coupler_tests::ocpp::PythonChargePoint;
-use coupler_tests::vehicles::{eventually, get_json, link_simulated, vehicles_of, AppSite, SimWorld};
+use coupler_tests::vehicles::{eventually, get_json, hint, link_simulated, vehicles_of, AppSite, SimWorld};
 use coupler_tests::{problem, Tenant, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -215,6 +215,21 @@ async fn a_vehicle_that_cannot_stop_charging_is_stopped_through_its_paired_charg
     assert_eq!(established["state"], "ESTABLISHED");
     assert_eq!(established["capabilities"]["stopCharging"]["isCapable"], true);
     assert_eq!(established["capabilities"]["stopCharging"]["via"], json!(["charger"]));
+    // But a command goes to the charger only once the car is confirmed plugged into it.
+    let early: Value = scene
+        .post(&format!("/vehicles/{vehicle_id}/charging"), json!({"action": "STOP"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let failed = scene.settled(&early).await;
+    assert_eq!(failed["state"], "FAILED");
+    assert_eq!(failed["failureReason"]["type"], "FAILED_PRECONDITION");
+    assert!(failed["failureReason"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("no charger was confirmed plugged into the vehicle"));
+    assert!(failed["attempts"].as_array().unwrap().is_empty());
 
     plug_in(&scene, &mut cp, maker_id, true).await;
     charger_starts_charging(&mut cp).await;
@@ -475,14 +490,26 @@ async fn of_two_vehicles_only_the_one_plugged_in_is_matched() {
         .await;
     assert!(shown["chargeState"]["pluggedInChargerId"].is_null());
 
-    // Unplugging deactivates it.
+    // The car reports being unplugged while the charger still says plugged: an unplug on either
+    // side deactivates the pair, and the charger says why nothing is matched.
     scene.car(first_maker, |c| c.plugged_in = false);
-    report_status(&mut cp, "Available").await;
+    hint(&scene.app, &scene.tenant, first_id).await;
     eventually("the EV system deactivated", || async {
         scene.system(first_id, &charger_id).await["state"] == "ESTABLISHED"
     })
     .await;
     assert!(scene.system(first_id, &charger_id).await["deactivatedAt"].is_string());
+    let charger = scene.get(&format!("/chargers/{charger_id}")).await;
+    assert_eq!(charger["vehicleDetection"]["status"], "UNMATCHED");
+    assert!(charger["vehicleDetection"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("unplugged"));
+    report_status(&mut cp, "Available").await;
+    eventually("the detection closed", || async {
+        scene.get(&format!("/chargers/{charger_id}")).await["vehicleDetection"].is_null()
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -543,16 +570,21 @@ async fn two_vehicles_plugged_in_at_once_into_two_chargers_are_never_swapped() {
             .unwrap();
         assert_eq!(placed.status(), 200);
     }
-    let home_pair = scene.wait_activated(a_id, &home_charger).await;
-    let cabin_pair = scene.wait_activated(b_id, &cabin_charger).await;
-    for pair in [&home_pair, &cabin_pair] {
-        assert_eq!(pair["match"]["confidence"], "HIGH");
-        assert!(pair["match"]["evidence"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["kind"] == "LOCATION"));
+    // One may be matched first by elimination (the other car is matched elsewhere); once both are
+    // placed, each match rests on its location too.
+    for (vehicle, charger) in [(a_id, &home_charger), (b_id, &cabin_charger)] {
+        eventually("a match that rests on the location", || async {
+            let pair = scene.system(vehicle, charger).await;
+            pair["state"] == "ACTIVATED"
+                && pair["match"]["confidence"] == "HIGH"
+                && pair["match"]["evidence"]
+                    .as_array()
+                    .is_some_and(|e| e.iter().any(|e| e["kind"] == "LOCATION"))
+        })
+        .await;
     }
+    let shown = scene.get(&format!("/vehicles/{a_id}")).await;
+    assert!(shown["location"]["atLocationId"].is_string(), "{shown}");
     assert_eq!(scene.system(a_id, &cabin_charger).await["state"], "ESTABLISHED");
     assert_eq!(scene.system(b_id, &home_charger).await["state"], "ESTABLISHED");
     assert_eq!(

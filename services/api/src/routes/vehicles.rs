@@ -7,6 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use coupler_core::capability::{Capability, Scope, VehicleCapabilities};
 use coupler_core::ev_system::{feed_vehicle, normalise_tag, unlock, ChargerSide};
+use coupler_core::location::Point;
+use coupler_core::page::PageRequest;
 use coupler_core::vehicle::{ChargeState, Location, VehicleInformation};
 use coupler_core::{UserId, Vehicle, VehicleId};
 use coupler_engine::actions::VehicleCommand;
@@ -120,6 +122,8 @@ pub struct LocationBody {
     pub longitude: Option<f64>,
     /// When the maker recorded the position.
     pub last_updated: Option<DateTime<Utc>>,
+    /// The user's location the vehicle is at (within 150 m of it), if any.
+    pub at_location_id: Option<String>,
 }
 
 impl From<Location> for LocationBody {
@@ -128,6 +132,7 @@ impl From<Location> for LocationBody {
             latitude: l.latitude,
             longitude: l.longitude,
             last_updated: l.last_updated,
+            at_location_id: None,
         }
     }
 }
@@ -269,7 +274,33 @@ pub(crate) async fn respond(state: &AppState, mut vehicle: Vehicle) -> Result<Ve
             vehicle.charge_state = feed_vehicle(&vehicle.charge_state, &side, charger_id);
         }
     }
-    Ok(VehicleResponse::new(vehicle, capabilities))
+    let position = match (vehicle.location.latitude, vehicle.location.longitude) {
+        (Some(latitude), Some(longitude)) if vehicle.scopes.contains(&Scope::ReadLocation) => {
+            Some(Point { latitude, longitude })
+        }
+        _ => None,
+    };
+    let (client, user) = (vehicle.client_id.clone(), vehicle.user_id.clone());
+    let mut response = VehicleResponse::new(vehicle, capabilities);
+    if let Some(position) = position {
+        let places = state
+            .store
+            .list_locations(&client, &user, &PageRequest::first(PageRequest::MAX_SIZE))
+            .await?;
+        response.location.at_location_id = places
+            .items
+            .into_iter()
+            .filter(|l| position.is_at(l.fields.point()))
+            .min_by(|a, b| {
+                let (da, db) = (
+                    position.distance_m(a.fields.point()),
+                    position.distance_m(b.fields.point()),
+                );
+                da.total_cmp(&db)
+            })
+            .map(|l| l.id.as_str().to_owned());
+    }
+    Ok(response)
 }
 
 async fn page(
