@@ -86,6 +86,15 @@ impl Scene {
             .collect()
     }
 
+    /// Links an Aurora account with two cars.
+    async fn link_two_auroras(&self, first_vin: &str, second_vin: &str) -> Vec<(Value, String)> {
+        let cars = vec![
+            SimVehicleSpec::new(first_vin, "Aurora S"),
+            SimVehicleSpec::new(second_vin, "Aurora S"),
+        ];
+        self.link(Brand::Aurora, "au", cars).await
+    }
+
     /// Registers a 1.6 charger for the user, connects the Python charge point and boots it idle.
     async fn charger(&self, ocpp_id: &str) -> (String, PythonChargePoint) {
         let registered = self.app.register_charger(&self.tenant, USER, ocpp_id).await;
@@ -466,16 +475,7 @@ async fn a_plug_in_seen_by_the_charger_before_the_vehicle_reports_it_shows_at_on
 #[tokio::test]
 async fn of_two_vehicles_only_the_one_plugged_in_is_matched() {
     let scene = scene(prompt_maker()).await;
-    let linked = scene
-        .link(
-            Brand::Aurora,
-            "au",
-            vec![
-                SimVehicleSpec::new("SIMAUR00000000021", "Aurora S"),
-                SimVehicleSpec::new("SIMAUR00000000022", "Aurora S"),
-            ],
-        )
-        .await;
+    let linked = scene.link_two_auroras("SIMAUR00000000021", "SIMAUR00000000022").await;
     let (first, first_maker) = &linked[0];
     let (second, _) = &linked[1];
     let (charger_id, mut cp) = scene.charger("CP-EVS-TWO").await;
@@ -600,16 +600,7 @@ async fn two_vehicles_plugged_in_at_once_into_two_chargers_are_never_swapped() {
 #[tokio::test]
 async fn an_id_tag_registered_to_a_vehicle_matches_it_even_among_several_plugged_in() {
     let scene = scene(prompt_maker()).await;
-    let linked = scene
-        .link(
-            Brand::Aurora,
-            "au",
-            vec![
-                SimVehicleSpec::new("SIMAUR00000000041", "Aurora S"),
-                SimVehicleSpec::new("SIMAUR00000000042", "Aurora S"),
-            ],
-        )
-        .await;
+    let linked = scene.link_two_auroras("SIMAUR00000000041", "SIMAUR00000000042").await;
     let (a, a_maker) = &linked[0];
     let (b, b_maker) = &linked[1];
     let b_id = b["id"].as_str().unwrap();

@@ -151,14 +151,7 @@ impl TestApp {
 
     /// Posts `body` as `tenant` and returns the JSON answer, expecting 200.
     pub async fn post_json(&self, tenant: &Tenant, path: &str, body: serde_json::Value) -> serde_json::Value {
-        let response = self
-            .as_tenant(tenant, Method::POST, path)
-            .json(&body)
-            .send()
-            .await
-            .expect("POST");
-        assert_eq!(response.status(), 200, "POST {path}");
-        response.json().await.expect("json")
+        self.post_json_status(tenant, path, body, 200).await
     }
 
     /// Reads a JSON resource as `tenant`, expecting 200.

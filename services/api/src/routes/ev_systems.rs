@@ -8,6 +8,7 @@ use coupler_core::ev_system::{
     merge, unlock, ChargerRoute, ChargerSide, Confidence, EvSystem, EvSystemId, EvidenceKind, PairState,
 };
 use coupler_core::{PowerDeliveryState, UserId};
+use coupler_engine::actions::VehicleCommand;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -308,14 +309,7 @@ pub async fn charging(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ChargingRequest>,
 ) -> Result<ApiJson<ActionResponse>, ApiError> {
-    let command = charging_command(&body)?;
-    let key = idempotency_key(&headers)?;
-    let pair = owned(&state, &caller, &id).await?;
-    let action = state
-        .engine
-        .request_vehicle_action(&caller.client_id, &pair.vehicle_id, command, key)
-        .await?;
-    Ok(ApiJson(action.into()))
+    on_vehicle(&state, &caller, &id, charging_command(&body)?, &headers).await
 }
 
 /// Limits the current of the EV system's vehicle, routed like `POST /vehicles/{id}/max-current`.
@@ -344,9 +338,19 @@ pub async fn max_current(
     headers: HeaderMap,
     ApiJson(body): ApiJson<MaxCurrentRequest>,
 ) -> Result<ApiJson<ActionResponse>, ApiError> {
-    let command = max_current_command(&body)?;
-    let key = idempotency_key(&headers)?;
-    let pair = owned(&state, &caller, &id).await?;
+    on_vehicle(&state, &caller, &id, max_current_command(&body)?, &headers).await
+}
+
+/// Creates the action on the pair's vehicle, which routes it across both devices.
+async fn on_vehicle(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    command: VehicleCommand,
+    headers: &HeaderMap,
+) -> Result<ApiJson<ActionResponse>, ApiError> {
+    let key = idempotency_key(headers)?;
+    let pair = owned(state, caller, id).await?;
     let action = state
         .engine
         .request_vehicle_action(&caller.client_id, &pair.vehicle_id, command, key)

@@ -140,11 +140,7 @@ macro_rules! impl_ev_system_store {
                 ) -> Result<Page<EvSystem>, StoreError> {
                     let limit = i64::from(page.size) + 1;
                     let base = "e.client_id = $1 AND u.external_id = $2";
-                    let (filter, order) = match &page.cursor {
-                        None => (base.to_owned(), "DESC"),
-                        Some(Cursor::After(_)) => (format!("{base} AND (e.created_at, e.id) < ($3, $4)"), "DESC"),
-                        Some(Cursor::Before(_)) => (format!("{base} AND (e.created_at, e.id) > ($3, $4)"), "ASC"),
-                    };
+                    let (filter, order) = crate::sql::keyset(base, "e", page.cursor.as_ref(), 3);
                     let sql = format!("{SELECT} WHERE {filter} ORDER BY e.created_at {order}, e.id {order} LIMIT {limit}");
                     let mut query = sqlx::query(&sql).bind(client.as_str()).bind(user.as_str());
                     if let Some(Cursor::After(key) | Cursor::Before(key)) = &page.cursor {
