@@ -7,7 +7,7 @@ use std::time::Duration;
 use coupler_core::ev_system::MatchRules;
 use coupler_engine::PairingConfig;
 use coupler_simulated::{Brand, RequestKind, SimConfig, SimVehicleSpec};
-use coupler_tests::ocpp::PythonChargePoint;
+use coupler_tests::ocpp::{OcppVersion, PythonChargePoint};
 use coupler_tests::vehicles::{eventually, get_json, hint, link_simulated, vehicles_of, AppSite, SimWorld};
 use coupler_tests::{problem, Tenant, TestApp};
 use reqwest::Method;
@@ -633,6 +633,50 @@ async fn an_id_tag_registered_to_a_vehicle_matches_it_even_among_several_plugged
     assert_eq!(active["match"]["evidence"][0]["kind"], "IDENTITY");
     assert_eq!(
         scene.system(a["id"].as_str().unwrap(), &charger_id).await["state"],
+        "ESTABLISHED"
+    );
+}
+
+#[tokio::test]
+async fn a_2_0_1_chargers_mac_address_token_identifies_the_vehicle_among_several_plugged_in() {
+    let scene = scene(prompt_maker()).await;
+    let linked = scene.link_two_auroras("SIMAUR00000000051", "SIMAUR00000000052").await;
+    let (a, a_maker) = &linked[0];
+    let (b, b_maker) = &linked[1];
+    let a_id = a["id"].as_str().unwrap();
+    let tagged = scene
+        .app
+        .as_tenant(&scene.tenant, Method::PUT, &format!("/vehicles/{a_id}/id-tags"))
+        .json(&json!({"idTags": ["92:D5:0A:69:3F:80"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tagged.status(), 200);
+    let registered = scene.app.register_charger(&scene.tenant, USER, "CP-EVS-201").await;
+    let mut cp = PythonChargePoint::connected_as(
+        OcppVersion::V201,
+        registered["ocppUrl"].as_str().unwrap(),
+        "CP-EVS-201",
+        registered["password"].as_str().unwrap(),
+    )
+    .await;
+    cp.boot_201("Available").await;
+    let charger_id = registered["id"].as_str().unwrap();
+    for maker in [a_maker, b_maker] {
+        scene.car(maker, |c| c.plugged_in = true);
+    }
+    cp.status_201("Occupied").await;
+    cp.call(
+        "TransactionEvent",
+        json!({"event_type": "Started", "timestamp": coupler_core::time::now().to_rfc3339(), "trigger_reason": "CablePluggedIn", "seq_no": 0,
+               "transaction_info": {"transactionId": "tx-evs-201", "chargingState": "EVConnected"},
+               "evse": {"id": 1, "connectorId": 1}, "id_token": {"idToken": "92D50A693F80", "type": "MacAddress"}}),
+    )
+    .await;
+    let active = scene.wait_activated(a_id, charger_id).await;
+    assert_eq!(active["match"]["evidence"][0]["kind"], "IDENTITY");
+    assert_eq!(
+        scene.system(b["id"].as_str().unwrap(), charger_id).await["state"],
         "ESTABLISHED"
     );
 }
