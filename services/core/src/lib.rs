@@ -11,9 +11,11 @@ pub mod capability;
 pub mod charger;
 pub mod client;
 pub mod control;
+pub mod ev_system;
 mod id;
 pub mod intervention;
 pub mod link;
+pub mod location;
 pub mod page;
 pub mod polling;
 pub mod sandbox;
@@ -29,8 +31,8 @@ pub use charger::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDelivery
 pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
-    ActionStore, ChargerStore, ClientStore, InterventionStore, LinkSessionStore, Store, StoreError,
-    TransactionEventStore, UserStore, VehicleStore, VendorAccountStore,
+    ActionStore, ChargerStore, ClientStore, EvSystemStore, InterventionStore, LinkSessionStore, LocationStore, Store,
+    StoreError, TransactionEventStore, UserStore, VehicleStore, VendorAccountStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

@@ -11,7 +11,7 @@ use coupler_api::metrics::Metrics;
 use coupler_api::{App, AppState};
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::{AdapterRegistry, Store};
-use coupler_engine::{ChargerEngine, ChargerEngineConfig, Engine, EngineConfig};
+use coupler_engine::{ChargerEngine, ChargerEngineConfig, Engine, EngineConfig, Pairing, PairingConfig};
 use coupler_gateway::{Gateway, GatewayConfig};
 use coupler_simulated::{Brand, SimCloud, SimConfig, SimSandbox, SimulatedAdapter};
 use tokio::net::TcpListener;
@@ -45,6 +45,8 @@ pub struct Wiring {
     pub gateway: GatewayConfig,
     /// How charger actions are carried out.
     pub chargers: ChargerEngineConfig,
+    /// How vehicles are matched with chargers.
+    pub pairing: PairingConfig,
     /// Sandbox mode: the sandbox API over the simulated OEM cloud (which must be set too) and
     /// simulated chargers.
     pub sandbox: Option<SandboxWiring>,
@@ -70,6 +72,7 @@ impl Wiring {
             ocpp_url: websocket_url(&public_url),
             gateway: GatewayConfig::default(),
             chargers: ChargerEngineConfig::default(),
+            pairing: PairingConfig::default(),
             sandbox: None,
             public_url,
         }
@@ -262,6 +265,7 @@ impl Server {
                 ocpp_url,
                 gateway,
                 chargers,
+                pairing: PairingConfig::default(),
                 sandbox,
             },
         )
@@ -290,6 +294,7 @@ impl Server {
             ocpp_url,
             gateway,
             chargers,
+            pairing,
             sandbox,
         } = wiring;
         let addr = listener.local_addr()?;
@@ -302,6 +307,8 @@ impl Server {
         let charger_engine = ChargerEngine::new(store.clone(), Arc::new(gateway.clone()), chargers);
         let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
         let engine = Arc::new(Engine::new(store.clone(), cipher.clone(), adapters, engine));
+        engine.attach_chargers(charger_engine.clone());
+        let pairing = Arc::new(Pairing::new(store.clone(), engine.clone(), pairing));
         let sandbox = match (sandbox, &simulated_oem) {
             (Some(wiring), Some(cloud)) => Some(Arc::new(SimSandbox::new(
                 cloud.clone(),
@@ -343,6 +350,7 @@ impl Server {
         }
         let mut background = vec![tokio::spawn(sweep_expired_tokens(store.clone(), shutdown.clone()))];
         background.extend(engine.spawn(shutdown.clone()));
+        background.extend(pairing.spawn(gateway.subscribe_plug_changes(), shutdown.clone()));
         tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = ?vendors, "coupler is serving");
         Ok(Self {
             addr,
