@@ -213,10 +213,10 @@ impl Walkthrough {
     }
 
     /// Runs the next `count` lines, again and again, until `done` holds for the last one's reply
-    /// (a reader watching for what the page promises), for at most 60 seconds.
+    /// (a reader watching for what the page promises), for at most two minutes.
     async fn steps_until(&mut self, marker: &str, count: usize, done: impl Fn(&Reply) -> bool) -> Reply {
         let start = self.next;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
             self.next = start;
             let mut reply = Reply::default();
@@ -535,18 +535,24 @@ async fn the_quickstart_page_runs_as_written_against_serve_sandbox_in_a_separate
     assert_eq!(faster.status, 200);
     assert_eq!(faster.json()["factor"], 600.0);
 
-    // 7. A car that cannot stop: refused on the vehicle with the reason, done on the charger.
-    let refused = page.step("/vehicles/$VEHICLE_ID/charging").await;
-    assert_eq!(refused.status, 400, "{}", refused.body);
-    assert!(
-        refused.json()["detail"].as_str().unwrap().contains("cannot stop"),
-        "{}",
-        refused.body
-    );
+    let system = page
+        .steps_until("/ev-systems", 1, |r| r.json()["data"][0]["state"] == "ACTIVATED")
+        .await;
+    assert!(system.json()["data"][0]["match"]["evidence"].is_array(), "{}", system.body);
+
+    // 7. A car that cannot stop: the STOP goes through the charger it is paired with.
     let stop = page.step("ACTION_ID=").await;
     assert_eq!(stop.status, 200, "{}", stop.body);
-    page.steps_until("/actions/$ACTION_ID", 1, |r| r.json()["state"] == "CONFIRMED")
+    let settled = page
+        .steps_until("/actions/$ACTION_ID", 1, |r| r.json()["state"] != "PENDING")
         .await;
+    let action = settled.json();
+    assert_eq!(action["state"], "CONFIRMED", "{}", settled.body);
+    assert!(
+        action["attempts"].as_array().unwrap().iter().any(|a| a["via"] == "charger"),
+        "{}",
+        settled.body
+    );
 
     // 8. Unplugged, and the car changed.
     let unplugged = page.step("/sandbox/unplug").await;
