@@ -31,9 +31,9 @@ pub struct SimConfig {
     /// state of charge rising within minutes. The sandbox API changes it while running
     /// ([`SimCloud::set_time_factor`]); this is where it starts.
     pub charge_speedup: f64,
-    /// How often the maker's cloud refreshes its view of a car: the vehicle API reports the car as
-    /// it was when last refreshed, as real makers' clouds do (zero reports the live state). This lag
-    /// is why a charger, which reports at once, sees a plug-in before the maker's API does.
+    /// How far the maker's cloud lags behind its cars: the vehicle API reports a car as it was this
+    /// long ago (zero reports the live state). This lag is why a charger, which reports at once,
+    /// sees a plug-in before the maker's API does.
     pub report_interval: Duration,
 }
 
@@ -371,20 +371,45 @@ struct State {
     next_id: u64,
     /// Simulated chargers by OCPP identity.
     sockets: HashMap<String, Socket>,
-    /// The maker's last refreshed view of each car (by id), with when it was taken.
-    reported: HashMap<String, (DateTime<Utc>, SimVehicle)>,
+    /// Each car's recent states (by id), oldest first, from which the maker's API answers with the
+    /// car as it was `report_interval` ago.
+    history: HashMap<String, VecDeque<(DateTime<Utc>, SimVehicle)>>,
     /// How much faster than real time batteries charge.
     time_factor: f64,
 }
 
 impl State {
-    /// Advances every car to `now`, crediting the energy each took to the charger it is in.
+    /// Advances every car to `now`, crediting the energy each took to the charger it is in, and
+    /// records the cars' states for the maker's delayed view.
     fn advance_all(&mut self, now: DateTime<Utc>, config: &SimConfig) {
         let factor = self.time_factor;
         for car in &mut self.vehicles {
             let taken = car.advance(now, config, factor);
             if let Some(socket) = car.charger.as_ref().and_then(|key| self.sockets.get_mut(key)) {
                 socket.energy_wh += taken * 1000.0;
+            }
+        }
+        if !config.report_interval.is_zero() {
+            self.record(now, config.report_interval);
+        }
+    }
+
+    /// Keeps each car's states of the last `interval` (and the newest one before it): a sample a
+    /// second, and every change of plug or charging status.
+    fn record(&mut self, now: DateTime<Utc>, interval: Duration) {
+        let keep = chrono::Duration::from_std(interval).unwrap_or_default();
+        for car in &self.vehicles {
+            let past = self.history.entry(car.id.clone()).or_default();
+            let changed = past.back().is_none_or(|(at, last)| {
+                now - *at >= chrono::Duration::seconds(1)
+                    || last.plugged_in != car.plugged_in
+                    || last.status() != car.status()
+            });
+            if changed {
+                past.push_back((now, car.clone()));
+            }
+            while past.len() > 1 && past.get(1).is_some_and(|(at, _)| *at <= now - keep) {
+                past.pop_front();
             }
         }
     }
@@ -730,22 +755,23 @@ impl SimCloud {
         })
     }
 
-    /// The car as the maker's API reports it: as the cloud last refreshed its view, at most
-    /// `report_interval` ago.
+    /// The car as the maker's API reports it: as it was `report_interval` ago (or as first seen,
+    /// for a car younger than that), because a maker's cloud lags behind its cars.
     pub(crate) fn reported_vehicle(&self, id: &str) -> Option<SimVehicle> {
         let mut state = self.lock();
         let now = Utc::now();
         state.advance_all(now, &self.config);
         let live = state.vehicles.iter().find(|v| v.id == id)?.clone();
-        let interval = chrono::Duration::from_std(self.config.report_interval).unwrap_or_default();
-        if interval <= chrono::Duration::zero() {
+        if self.config.report_interval.is_zero() {
             return Some(live);
         }
-        let fresh = state.reported.get(id).is_some_and(|(at, _)| now - *at < interval);
-        if !fresh {
-            state.reported.insert(id.to_owned(), (now, live));
-        }
-        state.reported.get(id).map(|(_, car)| car.clone())
+        let cutoff = now - chrono::Duration::from_std(self.config.report_interval).unwrap_or_default();
+        let past = state.history.get(id)?;
+        past.iter()
+            .rev()
+            .find(|(at, _)| *at <= cutoff)
+            .or_else(|| past.front())
+            .map(|(_, car)| car.clone())
     }
 
     /// How many requests of `kind` the brand received.
@@ -1142,7 +1168,7 @@ mod tests {
     }
 
     #[test]
-    fn the_makers_api_reports_a_car_as_its_cloud_last_refreshed_it() {
+    fn the_makers_api_reports_a_car_as_it_was_a_report_interval_ago() {
         let config = SimConfig {
             report_interval: Duration::from_secs(3600),
             ..SimConfig::default()
@@ -1157,10 +1183,15 @@ mod tests {
             !cloud.reported_vehicle(&ids[0]).unwrap().plugged_in,
             "the maker has not seen it yet"
         );
-        cloud.lock().reported.clear();
+        // An hour later it has.
+        for past in cloud.lock().history.values_mut() {
+            for (at, _) in past.iter_mut() {
+                *at -= chrono::Duration::seconds(3601);
+            }
+        }
         assert!(
             cloud.reported_vehicle(&ids[0]).unwrap().plugged_in,
-            "after a refresh it has"
+            "an hour later it has"
         );
     }
 

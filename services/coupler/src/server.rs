@@ -106,8 +106,8 @@ fn mount_simulated_oem(public_url: &Url, adapters: &mut AdapterRegistry, sandbox
 
 /// How the sandbox's simulated makers behave.
 pub fn sandbox_sim_config() -> SimConfig {
-    // A demo should show state of charge moving within minutes; the maker's cloud refreshes its
-    // view of a car every 10 s, so the charger (which reports at once) is seen first.
+    // A demo should show state of charge moving within minutes; the maker's cloud lags 10 s behind
+    // its cars, so the charger (which reports at once) is seen first.
     SimConfig {
         charge_speedup: 30.0,
         report_interval: Duration::from_secs(10),

@@ -538,7 +538,11 @@ async fn the_quickstart_page_runs_as_written_against_serve_sandbox_in_a_separate
     let system = page
         .steps_until("/ev-systems", 1, |r| r.json()["data"][0]["state"] == "ACTIVATED")
         .await;
-    assert!(system.json()["data"][0]["match"]["evidence"].is_array(), "{}", system.body);
+    assert!(
+        system.json()["data"][0]["match"]["evidence"].is_array(),
+        "{}",
+        system.body
+    );
 
     // 7. A car that cannot stop: the STOP goes through the charger it is paired with.
     let stop = page.step("ACTION_ID=").await;
@@ -549,7 +553,11 @@ async fn the_quickstart_page_runs_as_written_against_serve_sandbox_in_a_separate
     let action = settled.json();
     assert_eq!(action["state"], "CONFIRMED", "{}", settled.body);
     assert!(
-        action["attempts"].as_array().unwrap().iter().any(|a| a["via"] == "charger"),
+        action["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["via"] == "charger"),
         "{}",
         settled.body
     );
