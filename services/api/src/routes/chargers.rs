@@ -419,7 +419,7 @@ pub(crate) async fn register(
     let ocpp_id = OcppIdentity::parse(&body.ocpp_id).map_err(|e| ApiError::bad_request(format!("ocppId: {e}")))?;
     let name = text_field(body.name, "name", 100)?;
     let location_id = text_field(body.location_id, "locationId", 255)?;
-    check_location(&state, &caller, &user, location_id.as_deref()).await?;
+    check_location(state, caller, &user, location_id.as_deref()).await?;
     state.store.upsert_user(&caller.client_id, &user).await?;
     let password = generate_charger_password();
     let charger = Charger {
