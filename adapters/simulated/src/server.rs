@@ -575,6 +575,10 @@ async fn charging(
                 }
                 if !car.ignores_commands {
                     car.charge_enabled = start;
+                    // A maker's "start charging" is "charge now": it overrides the car's own schedule.
+                    if start {
+                        car.schedule_hold = false;
+                    }
                 }
                 car.last_activity = now;
                 Ok(())
