@@ -32,7 +32,8 @@ pub struct PairingConfig {
     pub rules: MatchRules,
     /// How often open plug-ins are weighed again (time alone changes a decision: windows close).
     pub tick: Duration,
-    /// While a plug-in is undecided, how often the user's vehicles are asked to report again.
+    /// While a plug-in is undecided (or matched with less than high confidence), the shortest
+    /// time before the user's vehicles are asked to report again; the wait doubles each time.
     pub repoll_every: Duration,
 }
 
@@ -41,7 +42,7 @@ impl Default for PairingConfig {
         Self {
             rules: MatchRules::default(),
             tick: Duration::from_secs(5),
-            repoll_every: Duration::from_secs(60),
+            repoll_every: Duration::from_secs(10),
         }
     }
 }
@@ -165,8 +166,11 @@ impl Pairing {
             &decision,
             MatchDecision::Matched { confidence, .. } if *confidence == coupler_core::ev_system::Confidence::High
         );
+        // Reads come close together at first (makers lag a plug-in by seconds) and further apart
+        // the longer the question stays open: at most a handful per vehicle and plug-in, which
+        // daily read budgets can bear.
         let repoll = chrono::Duration::from_std(self.config.repoll_every).unwrap_or_default();
-        let due = polled_at.is_none_or(|at| now - at >= repoll);
+        let due = polled_at.is_none_or(|at| now - at >= repoll.max(at - plugged_in_at));
         if !settled && due && now < plugged_in_at + rules.detection_window {
             for vehicle in &vehicles {
                 if let Err(e) = self.vehicles.request_poll(&charger.client_id, &vehicle.id).await {

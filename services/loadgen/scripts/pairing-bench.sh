@@ -77,10 +77,13 @@ round() { # N
   api POST /sandbox/plug "{\"vehicleId\":\"$car_id\",\"chargerId\":\"$charger\"}" >/dev/null
   wait_for 120 "/users/$user/ev-systems" '.data[0].state == "ACTIVATED"'
   activated=$(now_ms)
-  local system evidence confidence
+  local system evidence confidence confirmed
   system=$(api GET "/users/$user/ev-systems" | jq -c '.data[0]')
   evidence=$(jq -r '[.match.evidence[].kind] | join("+")' <<<"$system")
   confidence=$(jq -r .match.confidence <<<"$system")
+  # The maker reports the plug-in later; the match is then confirmed by the car's own data.
+  wait_for 120 "/users/$user/ev-systems" '.data[0].match.confidence == "HIGH"'
+  confirmed=$(now_ms)
   if [ "$command" = STOP ]; then
     wait_for 60 "/chargers/$charger" '.chargeState.isCharging == true'
   fi
@@ -90,8 +93,10 @@ round() { # N
   wait_for 900 "/actions/$action" '.state != "PENDING"'
   outcome=$(api GET "/actions/$action" | jq -c '{state, attempts: [.attempts[] | "\(.via):\(.outcome)"]}')
   jq -nc --arg kind "$kind" --arg version "$version" --argjson ms $(( activated - plugged )) \
-    --arg evidence "$evidence" --arg confidence "$confidence" --argjson outcome "$outcome" \
-    '{kind: $kind, ocpp: $version, plugToActivatedMs: $ms, evidence: $evidence, confidence: $confidence} + $outcome' \
+    --argjson confirmedMs $(( confirmed - plugged )) --arg evidence "$evidence" --arg confidence "$confidence" \
+    --argjson outcome "$outcome" \
+    '{kind: $kind, ocpp: $version, plugToActivatedMs: $ms, plugToVehicleConfirmedMs: $confirmedMs,
+      evidence: $evidence, confidence: $confidence} + $outcome' \
     >"$OUT/round-$n.json"
 }
 
@@ -112,7 +117,8 @@ cat "$OUT"/round-*.json | jq -s '
   {
     rounds: length,
     plugToActivatedMs: ([.[].plugToActivatedMs] | {min: min, p50: pct(0.5), p90: pct(0.9), max: max}),
-    byEvidence: (group_by(.evidence) | map({(.[0].evidence): length}) | add),
+    plugToVehicleConfirmedMs: ([.[].plugToVehicleConfirmedMs] | {min: min, p50: pct(0.5), p90: pct(0.9), max: max}),
+    activatedOn: (group_by(.evidence + " " + .confidence) | map({(.[0].evidence + " " + .[0].confidence): length}) | add),
     confirmed: ([.[] | select(.state == "CONFIRMED")] | length),
     firstRoute: ([.[] | select(.state == "CONFIRMED" and (.attempts | length) == 1)] | length),
     fallback: ([.[] | select(.state == "CONFIRMED" and (.attempts | length) > 1)] | length),
