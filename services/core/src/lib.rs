@@ -11,6 +11,7 @@ pub mod capability;
 pub mod charger;
 pub mod client;
 pub mod control;
+pub mod event;
 mod id;
 pub mod intervention;
 pub mod link;
@@ -28,8 +29,8 @@ pub use charger::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDelivery
 pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
-    ActionStore, ChargerStore, ClientStore, InterventionStore, LinkSessionStore, Store, StoreError,
-    TransactionEventStore, UserStore, VehicleStore, VendorAccountStore,
+    ActionStore, ChargerStore, ClientStore, EventStore, InterventionStore, LinkSessionStore, Store, StoreError,
+    TransactionEventStore, UserStore, VehicleStore, VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

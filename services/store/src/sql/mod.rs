@@ -10,22 +10,26 @@
 mod actions;
 mod chargers;
 mod clients;
+mod events;
 mod interventions;
 mod link_sessions;
 mod transaction_events;
 mod users;
 mod vehicles;
 mod vendor_accounts;
+mod webhooks;
 
 pub(crate) use actions::impl_action_store;
 pub(crate) use chargers::impl_charger_store;
 pub(crate) use clients::impl_client_store;
+pub(crate) use events::impl_event_store;
 pub(crate) use interventions::impl_intervention_store;
 pub(crate) use link_sessions::impl_link_session_store;
 pub(crate) use transaction_events::impl_transaction_event_store;
 pub(crate) use users::impl_user_store;
 pub(crate) use vehicles::impl_vehicle_store;
 pub(crate) use vendor_accounts::impl_vendor_account_store;
+pub(crate) use webhooks::impl_webhook_store;
 
 /// Names the sqlx database type behind a store, for code that must spell out transaction types.
 pub(crate) trait StorePool {
