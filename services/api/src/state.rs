@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use coupler_core::secret::Cipher;
 use coupler_core::Store;
+use coupler_engine::webhooks::WebhookSender;
 use coupler_engine::{ChargerEngine, Engine};
 use url::Url;
 
@@ -30,6 +31,8 @@ pub struct App {
     pub cipher: Cipher,
     /// Polling, token refresh, linking and vehicle actions.
     pub engine: Arc<Engine>,
+    /// Sends signed webhook requests (test calls) under the configured address rules.
+    pub webhooks: WebhookSender,
 }
 
 /// Cheap-to-clone handle to [`App`], the axum state.

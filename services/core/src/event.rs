@@ -200,10 +200,16 @@ impl Event {
         let mut body = serde_json::Map::new();
         body.insert("id".into(), self.seq.to_string().into());
         body.insert("event".into(), self.event_type.as_str().into());
-        body.insert("createdAt".into(), serde_json::to_value(self.created_at).unwrap_or_default());
+        body.insert(
+            "createdAt".into(),
+            serde_json::to_value(self.created_at).unwrap_or_default(),
+        );
         body.insert("user".into(), serde_json::json!({ "id": self.user_id.as_str() }));
         body.insert(self.event_type.asset().field().into(), self.data.clone());
-        body.insert("updatedFields".into(), serde_json::to_value(&self.updated_fields).unwrap_or_default());
+        body.insert(
+            "updatedFields".into(),
+            serde_json::to_value(&self.updated_fields).unwrap_or_default(),
+        );
         serde_json::Value::Object(body)
     }
 }
@@ -455,7 +461,9 @@ pub fn check_webhook_url(raw: &str, allow_private: bool) -> Result<Url, WebhookU
     if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
         return Err(WebhookUrlError::Scheme);
     }
-    let host = url.host().ok_or_else(|| WebhookUrlError::Invalid("it has no host".into()))?;
+    let host = url
+        .host()
+        .ok_or_else(|| WebhookUrlError::Invalid("it has no host".into()))?;
     if allow_private {
         return Ok(url);
     }
@@ -523,7 +531,10 @@ mod tests {
     fn every_event_type_reads_back_from_its_wire_name() {
         for t in EventType::ALL {
             assert_eq!(EventType::parse(t.as_str()), Some(t));
-            assert_eq!(serde_json::to_value(t).unwrap(), serde_json::Value::String(t.as_str().into()));
+            assert_eq!(
+                serde_json::to_value(t).unwrap(),
+                serde_json::Value::String(t.as_str().into())
+            );
         }
         assert_eq!(EventType::parse("user:vehicle:exploded"), None);
     }
@@ -548,9 +559,18 @@ mod tests {
             sign("secret", 1_700_000_000, b"[]"),
             "v1=74f76d8933679a54d6be8c7560a5233b124658241ca5a3b0f09af80d3ea60d78"
         );
-        assert_ne!(sign("secret", 1_700_000_000, b"[]"), sign("secret", 1_700_000_001, b"[]"));
-        assert_ne!(sign("secret", 1_700_000_000, b"[]"), sign("other", 1_700_000_000, b"[]"));
-        assert_ne!(sign("secret", 1_700_000_000, b"[]"), sign("secret", 1_700_000_000, b"[ ]"));
+        assert_ne!(
+            sign("secret", 1_700_000_000, b"[]"),
+            sign("secret", 1_700_000_001, b"[]")
+        );
+        assert_ne!(
+            sign("secret", 1_700_000_000, b"[]"),
+            sign("other", 1_700_000_000, b"[]")
+        );
+        assert_ne!(
+            sign("secret", 1_700_000_000, b"[]"),
+            sign("secret", 1_700_000_000, b"[ ]")
+        );
     }
 
     #[test]
@@ -562,7 +582,10 @@ mod tests {
         assert_eq!(policy.delay_after(1, 0.0), Duration::from_secs(24));
         assert_eq!(policy.delay_after(1, 1.0), Duration::from_secs(36));
         let total: Duration = (1..=14).map(|n| policy.delay_after(n, 0.5)).sum();
-        assert!(total > Duration::from_secs(20 * 3600) && total < Duration::from_secs(30 * 3600), "{total:?}");
+        assert!(
+            total > Duration::from_secs(20 * 3600) && total < Duration::from_secs(30 * 3600),
+            "{total:?}"
+        );
     }
 
     #[test]
@@ -578,13 +601,25 @@ mod tests {
             "http://[fd00::1]/",
             "http://0.0.0.0/",
         ] {
-            assert!(matches!(check_webhook_url(bad, false), Err(WebhookUrlError::Private(_))), "{bad}");
+            assert!(
+                matches!(check_webhook_url(bad, false), Err(WebhookUrlError::Private(_))),
+                "{bad}"
+            );
             assert!(check_webhook_url(bad, true).is_ok(), "{bad}");
         }
         assert!(check_webhook_url("https://hooks.example.com/coupler", false).is_ok());
         assert!(check_webhook_url("https://8.8.8.8/x", false).is_ok());
-        assert_eq!(check_webhook_url("ftp://example.com/", true), Err(WebhookUrlError::Scheme));
-        assert_eq!(check_webhook_url("https://u:p@example.com/", true), Err(WebhookUrlError::Scheme));
-        assert!(matches!(check_webhook_url("not a url", true), Err(WebhookUrlError::Invalid(_))));
+        assert_eq!(
+            check_webhook_url("ftp://example.com/", true),
+            Err(WebhookUrlError::Scheme)
+        );
+        assert_eq!(
+            check_webhook_url("https://u:p@example.com/", true),
+            Err(WebhookUrlError::Scheme)
+        );
+        assert!(matches!(
+            check_webhook_url("not a url", true),
+            Err(WebhookUrlError::Invalid(_))
+        ));
     }
 }

@@ -494,8 +494,13 @@ pub trait WebhookStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// Records a test call: a success reactivates the webhook and resets its failure count.
-    async fn record_test(&self, client: &ClientId, id: &WebhookId, succeeded: bool, now: DateTime<Utc>)
-        -> Result<(), StoreError>;
+    async fn record_test(
+        &self,
+        client: &ClientId,
+        id: &WebhookId,
+        succeeded: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// The webhook's latest deliveries, newest first; `None` when the client has no such webhook.
     async fn list_deliveries(
         &self,

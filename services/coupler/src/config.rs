@@ -53,6 +53,16 @@ pub struct Config {
     pub ocpp_meter_interval: u64,
     /// Seconds an action may stay pending before it fails (`COUPLER_ACTION_TIMEOUT`).
     pub action_timeout: u64,
+    /// Allow webhook URLs that point at loopback or private addresses (`COUPLER_WEBHOOK_ALLOW_PRIVATE`).
+    pub webhook_allow_private: bool,
+    /// Seconds before the first retry of a failed webhook delivery; each later wait doubles
+    /// (`COUPLER_WEBHOOK_RETRY_FIRST_DELAY`).
+    pub webhook_retry_first_delay: u64,
+    /// The longest wait between two retries, seconds (`COUPLER_WEBHOOK_RETRY_MAX_DELAY`).
+    pub webhook_retry_max_delay: u64,
+    /// Seconds after a batch's first attempt when Coupler gives up and deactivates the webhook
+    /// (`COUPLER_WEBHOOK_RETRY_FOR`).
+    pub webhook_retry_for: u64,
     /// Serve the simulated OEM cloud under `/sim` and offer its brands for linking
     /// (`COUPLER_SIMULATED_OEM`; the sandbox turns it on).
     pub simulated_oem: bool,
@@ -103,6 +113,10 @@ struct FileConfig {
     ocpp_heartbeat_interval: Option<String>,
     ocpp_meter_interval: Option<String>,
     action_timeout: Option<String>,
+    webhook_allow_private: Option<String>,
+    webhook_retry_first_delay: Option<String>,
+    webhook_retry_max_delay: Option<String>,
+    webhook_retry_for: Option<String>,
     simulated_oem: Option<bool>,
     tesla_client_id: Option<String>,
     tesla_client_secret: Option<String>,
@@ -251,6 +265,25 @@ impl Config {
                 "COUPLER_ACTION_TIMEOUT",
                 pick("COUPLER_ACTION_TIMEOUT", from_file.action_timeout),
                 60,
+            )?,
+            webhook_allow_private: flag(
+                "COUPLER_WEBHOOK_ALLOW_PRIVATE",
+                pick("COUPLER_WEBHOOK_ALLOW_PRIVATE", from_file.webhook_allow_private),
+            )?,
+            webhook_retry_first_delay: seconds(
+                "COUPLER_WEBHOOK_RETRY_FIRST_DELAY",
+                pick("COUPLER_WEBHOOK_RETRY_FIRST_DELAY", from_file.webhook_retry_first_delay),
+                30,
+            )?,
+            webhook_retry_max_delay: seconds(
+                "COUPLER_WEBHOOK_RETRY_MAX_DELAY",
+                pick("COUPLER_WEBHOOK_RETRY_MAX_DELAY", from_file.webhook_retry_max_delay),
+                4 * 3600,
+            )?,
+            webhook_retry_for: seconds(
+                "COUPLER_WEBHOOK_RETRY_FOR",
+                pick("COUPLER_WEBHOOK_RETRY_FOR", from_file.webhook_retry_for),
+                24 * 3600,
             )?,
             simulated_oem,
             tesla,

@@ -7,8 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 use coupler_api::metrics::Metrics;
 use coupler_api::{App, AppState};
+use coupler_core::event::RetryPolicy;
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::{AdapterRegistry, Store};
+use coupler_engine::webhooks::{WebhookConfig, WebhookSender};
 use coupler_engine::{ChargerEngine, ChargerEngineConfig, Engine, EngineConfig};
 use coupler_gateway::{Gateway, GatewayConfig};
 use coupler_simulated::{Brand, SimCloud, SimConfig, SimulatedAdapter};
@@ -18,6 +20,9 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::config::Config;
+
+/// How often the relay publishes events written since its last pass.
+const RELAY_TICK: Duration = Duration::from_millis(100);
 
 /// How often expired access tokens are removed.
 const TOKEN_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
@@ -43,6 +48,8 @@ pub struct Wiring {
     pub gateway: GatewayConfig,
     /// How charger actions are carried out.
     pub chargers: ChargerEngineConfig,
+    /// How webhooks are delivered.
+    pub webhooks: WebhookConfig,
 }
 
 impl Wiring {
@@ -57,6 +64,7 @@ impl Wiring {
             ocpp_url: websocket_url(&public_url),
             gateway: GatewayConfig::default(),
             chargers: ChargerEngineConfig::default(),
+            webhooks: WebhookConfig::default(),
             public_url,
         }
     }
@@ -206,6 +214,15 @@ impl Server {
             action_timeout: Duration::from_secs(config.action_timeout),
             ..ChargerEngineConfig::default()
         };
+        let webhooks = WebhookConfig {
+            allow_private: config.webhook_allow_private,
+            retry: RetryPolicy {
+                first_delay: Duration::from_secs(config.webhook_retry_first_delay),
+                max_delay: Duration::from_secs(config.webhook_retry_max_delay),
+                give_up_after: Duration::from_secs(config.webhook_retry_for),
+            },
+            ..WebhookConfig::default()
+        };
         Self::serve_with(
             listener,
             ocpp_listener,
@@ -219,6 +236,7 @@ impl Server {
                 ocpp_url,
                 gateway,
                 chargers,
+                webhooks,
             },
         )
         .await
@@ -246,6 +264,7 @@ impl Server {
             ocpp_url,
             gateway,
             chargers,
+            webhooks,
         } = wiring;
         let addr = listener.local_addr()?;
         // No connection survives a restart: whatever the last run recorded as connected is not.
@@ -257,6 +276,7 @@ impl Server {
         let charger_engine = ChargerEngine::new(store.clone(), Arc::new(gateway.clone()), chargers);
         let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
         let engine = Arc::new(Engine::new(store.clone(), cipher.clone(), adapters, engine));
+        let sender = WebhookSender::new(&webhooks).context("cannot build the webhook HTTP client")?;
         let state = AppState::new(App {
             store: store.clone(),
             public_url: public_url.clone(),
@@ -266,6 +286,7 @@ impl Server {
             engine: engine.clone(),
             chargers: charger_engine.clone(),
             ocpp_base_url: ocpp_url.clone(),
+            webhooks: sender.clone(),
         });
         let shutdown = CancellationToken::new();
         let mut router = coupler_api::router_with(state.clone(), gateway.router());
@@ -285,6 +306,16 @@ impl Server {
         charger_engine.resume().await?;
         let mut background = vec![tokio::spawn(sweep_expired_tokens(store.clone(), shutdown.clone()))];
         background.extend(engine.spawn(shutdown.clone()));
+        // Events committed before a crash are still unpublished or undelivered in the database;
+        // these two pick them up at once.
+        background.push(coupler_api::relay::spawn(state.clone(), RELAY_TICK, shutdown.clone()));
+        background.push(coupler_engine::webhooks::spawn(
+            store.clone(),
+            state.cipher.clone(),
+            sender,
+            webhooks,
+            shutdown.clone(),
+        ));
         tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = ?vendors, "coupler is serving");
         Ok(Self {
             addr,

@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod chargers;
 pub mod control;
+pub mod events;
 pub mod interventions;
 pub mod link_pages;
 pub mod linking;
@@ -10,6 +11,7 @@ pub mod oauth;
 pub mod ops;
 pub mod users;
 pub mod vehicles;
+pub mod webhooks;
 
 /// Security requirement shared by every tenant-scoped route: a bearer token from `/oauth/token`.
 /// (`#[utoipa::path]` needs the literal; keep the two in step.)

@@ -250,7 +250,8 @@ pub struct VehiclePage {
     pub pagination: Pagination,
 }
 
-fn respond(state: &AppState, vehicle: Vehicle) -> VehicleResponse {
+/// The API view of a stored vehicle: what `GET /vehicles/{id}` answers and what its events carry.
+pub(crate) fn respond(state: &AppState, vehicle: Vehicle) -> VehicleResponse {
     let capabilities = state.engine.vehicle_capabilities(&vehicle);
     VehicleResponse::new(vehicle, capabilities)
 }

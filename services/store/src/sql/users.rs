@@ -5,10 +5,10 @@ macro_rules! impl_user_store {
     ($store:ident, $row:ty, $time:ident) => {
         const _: () = {
             use async_trait::async_trait;
+            use coupler_core::event::EventType;
             use coupler_core::page::{Cursor, Page, PageKey, PageRequest};
             use coupler_core::{ClientId, StoreError, User, UserId, UserStore};
             use sqlx::Row;
-            use coupler_core::event::EventType;
 
             use crate::store_error;
 
@@ -114,10 +114,13 @@ macro_rules! impl_user_store {
                     // its vehicles and chargers are written first, in the same transaction.
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
                     for kind in [EventType::VehicleDeleted, EventType::ChargerDeleted] {
-                        Self::append_events(&mut tx, kind, &[], "t.client_id = $4 AND u.external_id = $5", &[
-                            client.as_str(),
-                            id.as_str(),
-                        ])
+                        Self::append_events(
+                            &mut tx,
+                            kind,
+                            &[],
+                            "t.client_id = $4 AND u.external_id = $5",
+                            &[client.as_str(), id.as_str()],
+                        )
                         .await?;
                     }
                     let done = sqlx::query("DELETE FROM users WHERE client_id = $1 AND external_id = $2")
