@@ -6,6 +6,7 @@ pub mod vehicles;
 
 pub mod ocpp;
 pub mod raw;
+pub mod receiver;
 
 use std::sync::Arc;
 

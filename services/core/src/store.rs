@@ -471,6 +471,8 @@ pub trait WebhookStore: Send + Sync {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Webhook>, StoreError>;
+    /// Extends the lease this node holds on a webhook, before each attempt.
+    async fn renew_webhook_lease(&self, id: &WebhookId, lease_until: DateTime<Utc>) -> Result<(), StoreError>;
     /// Gives a webhook's lease back.
     async fn release_webhook(&self, id: &WebhookId) -> Result<(), StoreError>;
     /// The webhook's delivery still being retried, if any.

@@ -44,7 +44,8 @@ pub struct WebhookConfig {
     pub tick: Duration,
     /// The most webhooks served at once by this node.
     pub concurrency: usize,
-    /// How long a node holds a webhook it serves; another node may take it after.
+    /// How long a node holds a webhook it serves, renewed before each attempt; another node (or
+    /// this one after a crash) may take it once it runs out. Longer than `timeout`.
     pub lease: Duration,
 }
 
@@ -57,7 +58,7 @@ impl Default for WebhookConfig {
             batch_size: 100,
             tick: Duration::from_millis(250),
             concurrency: 64,
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(15),
         }
     }
 }
@@ -284,6 +285,8 @@ async fn serve(
                 }
             },
         };
+        let lease_until = Utc::now() + chrono::Duration::from_std(config.lease).unwrap_or_default();
+        store.renew_webhook_lease(&webhook.id, lease_until).await?;
         let accepted = attempt(store, sender, config, &webhook, &secret, &delivery).await?;
         if !accepted {
             return Ok(());

@@ -204,6 +204,16 @@ macro_rules! impl_webhook_store {
                     Ok(claimed)
                 }
 
+                async fn renew_webhook_lease(&self, id: &WebhookId, lease_until: DateTime<Utc>) -> Result<(), StoreError> {
+                    sqlx::query("UPDATE webhooks SET lease_until = $2 WHERE id = $1")
+                        .bind(id.as_str())
+                        .bind($time::bind(lease_until))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    Ok(())
+                }
+
                 async fn release_webhook(&self, id: &WebhookId) -> Result<(), StoreError> {
                     sqlx::query("UPDATE webhooks SET lease_until = NULL WHERE id = $1")
                         .bind(id.as_str())
