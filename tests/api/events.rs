@@ -207,3 +207,100 @@ async fn a_chargers_connection_boot_and_status_raise_updated_events_and_repeats_
     assert_eq!(next.data["charger"]["information"]["brand"], "Acme");
     assert_eq!(next.data["charger"]["connectors"][0]["status"], "Preparing");
 }
+
+/// Reads events until one matches `until`, returning all read so far.
+async fn read_until(stream: &mut Stream, until: impl Fn(&Sse) -> bool) -> Vec<Sse> {
+    let mut seen = Vec::new();
+    loop {
+        let event = stream.next().await;
+        let done = until(&event);
+        seen.push(event);
+        if done {
+            return seen;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_vehicles_life_raises_discovered_updated_action_invalidated_and_deleted_events() {
+    use coupler_simulated::{Brand, SimConfig, SimVehicleSpec};
+    use coupler_tests::vehicles::{hint, link_simulated, AppSite, SimWorld};
+
+    let world = SimWorld::start(SimConfig::default()).await;
+    let app = TestApp::spawn_with(|url, wiring| world.wire(url, wiring, |_| None)).await;
+    let tenant = app.tenant("app").await;
+    let site = AppSite::start().await;
+    let ids = world.cloud.add_account(
+        Brand::Aurora,
+        "ann",
+        "pw",
+        vec![SimVehicleSpec::new("SIMAUR0000000000E", "Aurora E")],
+    );
+    let mut stream = Stream::open(&app, &tenant, Some("0")).await;
+    link_simulated(&app, &tenant, &site, "alice", Brand::Aurora, "ann", "pw").await;
+
+    let first = read_until(&mut stream, |e| e.event == "user:vehicle:updated").await;
+    assert_eq!(first[0].event, "user:vehicle:discovered");
+    let vehicle_id = first[0].data["vehicle"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(first[0].data["user"]["id"], "alice");
+    let updated = first.last().unwrap();
+    assert!(updated.data["updatedFields"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("chargeState")));
+    assert_eq!(updated.data["vehicle"]["information"]["vin"], "SIMAUR0000000000E");
+
+    // An action: every state change and attempt is an event carrying the action as GET shows it.
+    world.cloud.update_vehicle(&ids[0], |c| c.plugged_in = true);
+    hint(&app, &tenant, &vehicle_id).await;
+    let action = app
+        .post_json(
+            &tenant,
+            &format!("/vehicles/{vehicle_id}/charging"),
+            json!({"action": "START"}),
+        )
+        .await;
+    let settled = app.settled_action(&tenant, action["id"].as_str().unwrap()).await;
+    let actions = read_until(&mut stream, |e| {
+        e.event == "user:vendor-action:updated" && e.data["vendorAction"]["state"] != "PENDING"
+    })
+    .await;
+    let action_events: Vec<_> = actions
+        .iter()
+        .filter(|e| e.event == "user:vendor-action:updated")
+        .collect();
+    assert!(
+        action_events.len() >= 2,
+        "created, then attempted and settled: {action_events:?}"
+    );
+    assert!(action_events
+        .iter()
+        .all(|e| e.data["vendorAction"]["id"] == action["id"]));
+    assert_eq!(action_events.last().unwrap().data["vendorAction"], settled);
+
+    // Refused credentials: the account's credentials are invalidated and the vehicle is unreachable.
+    world.cloud.revoke_account(Brand::Aurora, "ann");
+    hint(&app, &tenant, &vehicle_id).await;
+    let invalidated = read_until(&mut stream, |e| e.event == "user:credentials:invalidated").await;
+    let last = invalidated.last().unwrap();
+    assert_eq!(last.data["credentials"]["vendor"], "SIM_AURORA");
+    assert_eq!(last.data["credentials"]["isValid"], false);
+    assert!(invalidated.iter().any(|e| e.event == "user:vehicle:updated"
+        && e.data["updatedFields"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("isReachable"))));
+
+    // Unlinking deletes the vehicle: the event carries its last object.
+    let before = app.get_json(&tenant, &format!("/vehicles/{vehicle_id}")).await;
+    let deleted = app
+        .as_tenant(&tenant, Method::DELETE, "/users/alice/vendors/SIM_AURORA")
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success());
+    let gone = read_until(&mut stream, |e| e.event == "user:vehicle:deleted").await;
+    let gone = gone.last().unwrap();
+    assert_eq!(gone.data["vehicle"]["id"], vehicle_id.as_str());
+    assert_eq!(gone.data["vehicle"]["information"], before["information"]);
+}

@@ -328,7 +328,10 @@ async fn an_event_whose_delivery_was_cut_off_by_a_kill_is_delivered_after_the_re
     use coupler_tests::receiver::{Mode, Receiver};
 
     const SECRET: &str = "a-receiver-secret-of-at-least-32-chars";
-    let env = [("COUPLER_WEBHOOK_ALLOW_PRIVATE", "true"), ("COUPLER_WEBHOOK_RETRY_FIRST_DELAY", "1")];
+    let env = [
+        ("COUPLER_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("COUPLER_WEBHOOK_RETRY_FIRST_DELAY", "1"),
+    ];
     let dir = WorkDir::new();
     let (id, secret) = create_client(&dir.0, "app");
     let addr = free_port();
@@ -393,7 +396,10 @@ async fn an_event_whose_delivery_was_cut_off_by_a_kill_is_delivered_after_the_re
         .await;
     assert_eq!(accepted[0]["charger"]["name"], "during delivery");
     let redelivered = receiver.requests().into_iter().find(|r| r.status == 200).unwrap();
-    assert_eq!(redelivered.delivery_id, cut_off.delivery_id, "the same batch, so receivers can deduplicate");
+    assert_eq!(
+        redelivered.delivery_id, cut_off.delivery_id,
+        "the same batch, so receivers can deduplicate"
+    );
 
     // Killed at once after the change was answered, before a delivery could start.
     rename("just before the kill").await;
@@ -406,7 +412,11 @@ async fn an_event_whose_delivery_was_cut_off_by_a_kill_is_delivered_after_the_re
         })
         .await;
     let names: Vec<_> = accepted.iter().map(|e| e["charger"]["name"].clone()).collect();
-    assert_eq!(names, ["during delivery", "just before the kill"], "each once, in order");
+    assert_eq!(
+        names,
+        ["during delivery", "just before the kill"],
+        "each once, in order"
+    );
     assert_eq!(receiver.bad_signatures(), 0);
     third.kill().unwrap();
     third.wait().unwrap();

@@ -1702,7 +1702,12 @@ mod events {
         let pending = store.unpublished_events(1000).await.unwrap();
         let rendered: Vec<_> = pending
             .iter()
-            .map(|e| (e.id, serde_json::json!({"id": e.asset_id, "type": e.event_type.as_str()})))
+            .map(|e| {
+                (
+                    e.id,
+                    serde_json::json!({"id": e.asset_id, "type": e.event_type.as_str()}),
+                )
+            })
             .collect();
         store.publish_events(&rendered).await.unwrap();
     }
@@ -1743,7 +1748,10 @@ mod events {
             .await
             .unwrap();
         let pending = store.unpublished_events(10).await.unwrap();
-        let kinds: Vec<_> = pending.iter().map(|e| (e.event_type, e.updated_fields.clone())).collect();
+        let kinds: Vec<_> = pending
+            .iter()
+            .map(|e| (e.event_type, e.updated_fields.clone()))
+            .collect();
         assert_eq!(
             kinds,
             [
@@ -1751,9 +1759,14 @@ mod events {
                 (EventType::ChargerUpdated, vec!["name".to_owned()])
             ]
         );
-        assert!(pending.iter().all(|e| e.client_id == c.id && e.user_id == user("alice")));
+        assert!(pending
+            .iter()
+            .all(|e| e.client_id == c.id && e.user_id == user("alice")));
         assert!(pending.iter().all(|e| e.asset_id == charger.id.as_str()));
-        assert!(store.events_after(&c.id, 0, 10).await.unwrap().is_empty(), "not visible before publishing");
+        assert!(
+            store.events_after(&c.id, 0, 10).await.unwrap().is_empty(),
+            "not visible before publishing"
+        );
 
         publish_all(&store).await;
         assert!(store.unpublished_events(10).await.unwrap().is_empty());
@@ -1762,7 +1775,11 @@ mod events {
         assert_eq!(seqs, [1, 2]);
         assert_eq!(published[1].data["type"], "user:charger:updated");
         assert_eq!(store.latest_seq().await.unwrap(), 2);
-        assert_eq!(store.events_after(&c.id, 1, 10).await.unwrap()[0].seq, 2, "resumes after a seq");
+        assert_eq!(
+            store.events_after(&c.id, 1, 10).await.unwrap()[0].seq,
+            2,
+            "resumes after a seq"
+        );
         assert_eq!(
             store.last_event_data(charger.id.as_str()).await.unwrap().unwrap()["type"],
             "user:charger:updated"
@@ -1779,11 +1796,21 @@ mod events {
         store.set_max_current(&charger.id, Some(16.0)).await.unwrap();
         store.record_seen(&charger.id, time::now()).await.unwrap();
         store
-            .record_connection(&charger.id, Some(coupler_core::charger::OcppProtocol::V16), true, time::now())
+            .record_connection(
+                &charger.id,
+                Some(coupler_core::charger::OcppProtocol::V16),
+                true,
+                time::now(),
+            )
             .await
             .unwrap();
         store
-            .record_connection(&charger.id, Some(coupler_core::charger::OcppProtocol::V16), true, time::now())
+            .record_connection(
+                &charger.id,
+                Some(coupler_core::charger::OcppProtocol::V16),
+                true,
+                time::now(),
+            )
             .await
             .unwrap();
         let pending = store.unpublished_events(10).await.unwrap();
@@ -1810,8 +1837,14 @@ mod events {
             .record_meter_values(&charger.id, 1, None, &[power(7000.0), energy(1000.0, time::now())])
             .await
             .unwrap();
-        store.record_meter_values(&charger.id, 1, None, &[power(7000.0)]).await.unwrap();
-        store.record_meter_values(&charger.id, 1, None, &[power(3500.0)]).await.unwrap();
+        store
+            .record_meter_values(&charger.id, 1, None, &[power(7000.0)])
+            .await
+            .unwrap();
+        store
+            .record_meter_values(&charger.id, 1, None, &[power(3500.0)])
+            .await
+            .unwrap();
         let pending = store.unpublished_events(10).await.unwrap();
         assert_eq!(pending.len(), 2, "the repeated rate is not news");
         assert!(pending.iter().all(|e| e.event_type == EventType::ChargerUpdated));
@@ -1882,8 +1915,15 @@ mod events {
         assert_eq!(pending.attempts, 1);
         assert_eq!(pending.last_status, Some(500));
         assert_eq!(pending.last_duration_ms, Some(12));
-        assert_eq!(store.delivery_events(&moved, &pending).await.unwrap(), events, "the same events");
-        assert_eq!(store.get_webhook(&c.id, &hook.id).await.unwrap().unwrap().failure_count, 1);
+        assert_eq!(
+            store.delivery_events(&moved, &pending).await.unwrap(),
+            events,
+            "the same events"
+        );
+        assert_eq!(
+            store.get_webhook(&c.id, &hook.id).await.unwrap().unwrap().failure_count,
+            1
+        );
     }
 
     async fn giving_up_deactivates_the_webhook_and_a_success_resets_its_failures(store: Arc<dyn Store>) {
@@ -1927,7 +1967,10 @@ mod events {
         registered_charger(&store, &c.id, "alice", "CP-E9").await;
         publish_all(&store).await;
         assert_eq!(store.claim_webhooks(now, later, 10).await.unwrap().len(), 1);
-        assert!(store.claim_webhooks(now, later, 10).await.unwrap().is_empty(), "held by the first node");
+        assert!(
+            store.claim_webhooks(now, later, 10).await.unwrap().is_empty(),
+            "held by the first node"
+        );
         let after_lease = later + chrono::Duration::seconds(1);
         assert_eq!(
             store
