@@ -424,11 +424,48 @@ mod tests {
             ("COUPLER_OCPP_ADMIT_UNKNOWN", "maybe"),
             ("COUPLER_OCPP_CALL_TIMEOUT", "0"),
             ("COUPLER_ACTION_TIMEOUT", "soon"),
+            ("COUPLER_WEBHOOK_ALLOW_PRIVATE", "maybe"),
+            ("COUPLER_WEBHOOK_RETRY_FIRST_DELAY", "0"),
+            ("COUPLER_WEBHOOK_RETRY_MAX_DELAY", "forever"),
+            ("COUPLER_WEBHOOK_RETRY_FOR", "-1"),
             ("COUPLER_SIMULATED_OEM", "maybe"),
         ] {
             let err = Config::from_sources(None, env(&[(var, value)])).unwrap_err();
             assert!(format!("{err:#}").contains(var), "{var}: {err:#}");
         }
+    }
+
+    #[test]
+    fn webhook_settings_default_to_a_day_of_retries_and_no_private_addresses() {
+        let defaults = Config::from_sources(None, env(&[])).unwrap();
+        assert!(!defaults.webhook_allow_private);
+        assert_eq!(
+            (
+                defaults.webhook_retry_first_delay,
+                defaults.webhook_retry_max_delay,
+                defaults.webhook_retry_for
+            ),
+            (30, 4 * 3600, 24 * 3600)
+        );
+        let set = Config::from_sources(
+            None,
+            env(&[
+                ("COUPLER_WEBHOOK_ALLOW_PRIVATE", "true"),
+                ("COUPLER_WEBHOOK_RETRY_FIRST_DELAY", "1"),
+                ("COUPLER_WEBHOOK_RETRY_MAX_DELAY", "10"),
+                ("COUPLER_WEBHOOK_RETRY_FOR", "60"),
+            ]),
+        )
+        .unwrap();
+        assert!(set.webhook_allow_private);
+        assert_eq!(
+            (
+                set.webhook_retry_first_delay,
+                set.webhook_retry_max_delay,
+                set.webhook_retry_for
+            ),
+            (1, 10, 60)
+        );
     }
 
     #[test]
