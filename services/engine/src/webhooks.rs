@@ -334,3 +334,37 @@ async fn attempt(
     store.record_attempt(&delivery.id, &outcome, next, now).await?;
     Ok(outcome.succeeded)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use reqwest::dns::Resolve;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_name_that_resolves_only_to_internal_addresses_is_refused_at_delivery() {
+        let resolved = PublicOnlyResolver
+            .resolve(reqwest::dns::Name::from_str("localhost").expect("a name"))
+            .await;
+        let error = resolved.err().expect("localhost resolves only to loopback").to_string();
+        assert!(error.contains("private or loopback"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_internal_address_is_refused_at_delivery_when_the_rules_do_not_allow_it() {
+        let sender = WebhookSender::new(&WebhookConfig::default()).expect("client");
+        let outcome = sender
+            .send("http://127.0.0.1:9/hook", "secret", "delivery", b"[]".to_vec())
+            .await;
+        assert!(!outcome.succeeded);
+        assert_eq!(outcome.status, None);
+        assert!(outcome.error.expect("a reason").contains("private or loopback"));
+    }
+
+    #[test]
+    fn a_batch_body_is_a_json_array_of_event_payloads() {
+        assert_eq!(batch_body(&[]), b"[]");
+    }
+}
