@@ -436,6 +436,9 @@ pub trait EventStore: Send + Sync {
     async fn events_after(&self, client: &ClientId, after_seq: i64, limit: u32) -> Result<Vec<Event>, StoreError>;
     /// The highest published sequence number (0 when there is none).
     async fn latest_seq(&self) -> Result<i64, StoreError>;
+    /// Removes published events created before `before`, except each asset's latest (a later
+    /// deletion event carries its object). Returns how many were removed.
+    async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// What happens to a delivery after an attempt.

@@ -63,6 +63,9 @@ pub struct Config {
     /// Seconds after a batch's first attempt when Coupler gives up and deactivates the webhook
     /// (`COUPLER_WEBHOOK_RETRY_FOR`).
     pub webhook_retry_for: u64,
+    /// Days published events are kept, for stream resumes and webhooks that were inactive
+    /// (`COUPLER_EVENT_RETENTION_DAYS`).
+    pub event_retention_days: u64,
     /// Serve the simulated OEM cloud under `/sim` and offer its brands for linking
     /// (`COUPLER_SIMULATED_OEM`; the sandbox turns it on).
     pub simulated_oem: bool,
@@ -117,6 +120,7 @@ struct FileConfig {
     webhook_retry_first_delay: Option<String>,
     webhook_retry_max_delay: Option<String>,
     webhook_retry_for: Option<String>,
+    event_retention_days: Option<String>,
     simulated_oem: Option<bool>,
     tesla_client_id: Option<String>,
     tesla_client_secret: Option<String>,
@@ -285,6 +289,16 @@ impl Config {
                 pick("COUPLER_WEBHOOK_RETRY_FOR", from_file.webhook_retry_for),
                 24 * 3600,
             )?,
+            event_retention_days: match pick("COUPLER_EVENT_RETENTION_DAYS", from_file.event_retention_days) {
+                None => 7,
+                Some(text) => text
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|d| (1..=3650).contains(d))
+                    .with_context(|| {
+                        format!("COUPLER_EVENT_RETENTION_DAYS must be a number of days from 1 to 3650, got '{text}'")
+                    })?,
+            },
             simulated_oem,
             tesla,
             smartcar,
@@ -428,6 +442,7 @@ mod tests {
             ("COUPLER_WEBHOOK_RETRY_FIRST_DELAY", "0"),
             ("COUPLER_WEBHOOK_RETRY_MAX_DELAY", "forever"),
             ("COUPLER_WEBHOOK_RETRY_FOR", "-1"),
+            ("COUPLER_EVENT_RETENTION_DAYS", "0"),
             ("COUPLER_SIMULATED_OEM", "maybe"),
         ] {
             let err = Config::from_sources(None, env(&[(var, value)])).unwrap_err();
@@ -447,6 +462,7 @@ mod tests {
             ),
             (30, 4 * 3600, 24 * 3600)
         );
+        assert_eq!(defaults.event_retention_days, 7);
         let set = Config::from_sources(
             None,
             env(&[

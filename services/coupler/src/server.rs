@@ -24,6 +24,12 @@ use crate::config::Config;
 /// How often the relay publishes events written since its last pass.
 const RELAY_TICK: Duration = Duration::from_millis(100);
 
+/// How long published events are kept by default (for `Last-Event-ID` resumes and inactive webhooks).
+pub const DEFAULT_EVENT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How often old events are removed.
+const EVENT_PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// How often expired access tokens are removed.
 const TOKEN_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -50,6 +56,8 @@ pub struct Wiring {
     pub chargers: ChargerEngineConfig,
     /// How webhooks are delivered.
     pub webhooks: WebhookConfig,
+    /// How long published events are kept (each asset's latest is kept regardless).
+    pub event_retention: Duration,
 }
 
 impl Wiring {
@@ -65,6 +73,7 @@ impl Wiring {
             gateway: GatewayConfig::default(),
             chargers: ChargerEngineConfig::default(),
             webhooks: WebhookConfig::default(),
+            event_retention: DEFAULT_EVENT_RETENTION,
             public_url,
         }
     }
@@ -237,6 +246,7 @@ impl Server {
                 gateway,
                 chargers,
                 webhooks,
+                event_retention: Duration::from_secs(config.event_retention_days * 24 * 3600),
             },
         )
         .await
@@ -265,6 +275,7 @@ impl Server {
             gateway,
             chargers,
             webhooks,
+            event_retention,
         } = wiring;
         let addr = listener.local_addr()?;
         // No connection survives a restart: whatever the last run recorded as connected is not.
@@ -304,7 +315,10 @@ impl Server {
             None => None,
         };
         charger_engine.resume().await?;
-        let mut background = vec![tokio::spawn(sweep_expired_tokens(store.clone(), shutdown.clone()))];
+        let mut background = vec![
+            tokio::spawn(sweep_expired_tokens(store.clone(), shutdown.clone())),
+            tokio::spawn(prune_old_events(store.clone(), event_retention, shutdown.clone())),
+        ];
         background.extend(engine.spawn(shutdown.clone()));
         // Events committed before a crash are still unpublished or undelivered in the database;
         // these two pick them up at once.
@@ -383,6 +397,23 @@ async fn sweep_expired_tokens(store: Arc<dyn Store>, shutdown: CancellationToken
             Ok(0) => {}
             Ok(removed) => tracing::debug!(removed, "removed expired access tokens"),
             Err(e) => tracing::warn!(error = %e, "could not remove expired access tokens"),
+        }
+    }
+}
+
+/// Removes published events older than `retention` now and then (each asset's latest stays).
+async fn prune_old_events(store: Arc<dyn Store>, retention: Duration, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(EVENT_PRUNE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let before = coupler_core::time::now() - retention;
+        match store.prune_events(before).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "removed old events"),
+            Err(e) => tracing::warn!(error = %e, "could not remove old events"),
         }
     }
 }

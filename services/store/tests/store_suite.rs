@@ -1696,6 +1696,7 @@ mod events {
         a_webhook_batch_moves_the_cursor_once_and_a_retry_resends_the_same_events,
         giving_up_deactivates_the_webhook_and_a_success_resets_its_failures,
         a_leased_webhook_is_not_claimed_by_a_second_node_until_the_lease_runs_out,
+        pruning_removes_old_events_but_keeps_each_assets_latest_and_everything_recent,
     );
 
     async fn publish_all(store: &Arc<dyn Store>) {
@@ -1983,5 +1984,46 @@ mod events {
         );
         store.release_webhook(&hook.id).await.unwrap();
         assert_eq!(store.claim_webhooks(now, later, 10).await.unwrap().len(), 1);
+    }
+
+    async fn pruning_removes_old_events_but_keeps_each_assets_latest_and_everything_recent(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "a").await;
+        let first = registered_charger(&store, &c.id, "alice", "CP-P1").await;
+        let second = registered_charger(&store, &c.id, "alice", "CP-P2").await;
+        for name in ["one", "two"] {
+            store
+                .update_charger(&c.id, &first.id, Some(Some(name)), None)
+                .await
+                .unwrap();
+        }
+        store.record_status(&first.id, &status(1, "Charging")).await.unwrap();
+        // Unpublished events are never pruned: they have not been delivered.
+        assert_eq!(
+            store
+                .prune_events(time::now() + chrono::Duration::days(1))
+                .await
+                .unwrap(),
+            0
+        );
+        publish_all(&store).await;
+        assert_eq!(
+            store
+                .prune_events(time::now() - chrono::Duration::days(1))
+                .await
+                .unwrap(),
+            0,
+            "all recent"
+        );
+        let removed = store
+            .prune_events(time::now() + chrono::Duration::days(1))
+            .await
+            .unwrap();
+        assert_eq!(removed, 3, "the first charger's three older events");
+        let kept = store.events_after(&c.id, 0, 10).await.unwrap();
+        let kept: Vec<_> = kept.iter().map(|e| (e.asset_id.clone(), e.seq)).collect();
+        assert_eq!(
+            kept,
+            [(second.id.as_str().to_owned(), 2), (first.id.as_str().to_owned(), 5)]
+        );
     }
 }

@@ -176,6 +176,18 @@ macro_rules! impl_event_store {
                     rows.iter().map(event_from_row).collect::<Result<_, _>>().map_err(store_error)
                 }
 
+                async fn prune_events(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
+                    let done = sqlx::query(
+                        "DELETE FROM events WHERE seq IS NOT NULL AND created_at < $1 \
+                         AND seq < (SELECT MAX(e.seq) FROM events e WHERE e.asset_id = events.asset_id)",
+                    )
+                    .bind($time::bind(before))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                    Ok(done.rows_affected())
+                }
+
                 async fn latest_seq(&self) -> Result<i64, StoreError> {
                     let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS top FROM events")
                         .fetch_one(&self.pool)
