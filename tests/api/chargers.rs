@@ -147,10 +147,19 @@ async fn chargers_are_renamed_placed_and_listed_per_user() {
     let a = app.register_charger(&tenant, "alice", "CP-A").await;
     app.register_charger(&tenant, "bob", "CP-B").await;
     let id = a["id"].as_str().unwrap();
+    let home = app
+        .post_json_status(
+            &tenant,
+            "/users/alice/locations",
+            json!({"name": "Home", "latitude": 59.9, "longitude": 10.7, "timezoneName": "Europe/Oslo"}),
+            201,
+        )
+        .await;
+    let home = home["id"].as_str().unwrap();
 
     let renamed: serde_json::Value = app
         .as_tenant(&tenant, Method::PUT, &format!("/chargers/{id}"))
-        .json(&json!({"name": "Driveway", "locationId": "home"}))
+        .json(&json!({"name": "Driveway", "locationId": home}))
         .send()
         .await
         .unwrap()
@@ -159,7 +168,7 @@ async fn chargers_are_renamed_placed_and_listed_per_user() {
         .unwrap();
     assert_eq!(
         (renamed["name"].as_str(), renamed["locationId"].as_str()),
-        (Some("Driveway"), Some("home"))
+        (Some("Driveway"), Some(home))
     );
     let cleared: serde_json::Value = app
         .as_tenant(&tenant, Method::PUT, &format!("/chargers/{id}"))

@@ -6,6 +6,7 @@ mod actions;
 mod auth;
 mod chargers;
 mod errors;
+mod ev_systems;
 mod events;
 mod linking;
 mod makers;

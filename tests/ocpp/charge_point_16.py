@@ -57,7 +57,7 @@ class Charger(ChargePoint):
         super().__init__(*args, **kwargs)
         self.behaviour = {
             "remote_start": "accept",  # accept | reject | accept_without_charging
-            "remote_stop": "accept",  # accept | reject
+            "remote_stop": "accept",  # accept | reject | accept_without_stopping
             "charging_profile": "accept",  # accept | reject
             "composite_schedule": "accept",  # accept | reject
         }
@@ -115,7 +115,7 @@ class Charger(ChargePoint):
     @on(Action.remote_stop_transaction)
     async def on_remote_stop(self, transaction_id):
         emit("received", action="RemoteStopTransaction", payload={"transaction_id": transaction_id})
-        accepted = self.behaviour["remote_stop"] == "accept" and transaction_id == self.transaction_id
+        accepted = self.behaviour["remote_stop"] != "reject" and transaction_id == self.transaction_id
         return call_result.RemoteStopTransaction(status="Accepted" if accepted else "Rejected")
 
     @after(Action.remote_stop_transaction)
@@ -223,6 +223,11 @@ async def drive(charger, lines):
             charger.status = command["args"]["status"]
         try:
             result = await charger.send(action, **command.get("args", {}))
+            # A transaction the test starts or stops is the charger's own, as one it starts itself.
+            if action == "StartTransaction":
+                charger.transaction_id = result.transaction_id
+            elif action == "StopTransaction":
+                charger.transaction_id = None
             emit("result", action=action, payload=plain(result))
         except Exception as error:  # the test decides what an error means
             emit("call_error", action=action, error=f"{type(error).__name__}: {error}")

@@ -132,16 +132,27 @@ impl TestApp {
         response.json().await.expect("registration json")
     }
 
-    /// Posts `body` as `tenant` and returns the JSON answer, expecting 200.
-    pub async fn post_json(&self, tenant: &Tenant, path: &str, body: serde_json::Value) -> serde_json::Value {
+    /// Posts `body` as `tenant` and returns the JSON answer, expecting `status`.
+    pub async fn post_json_status(
+        &self,
+        tenant: &Tenant,
+        path: &str,
+        body: serde_json::Value,
+        status: u16,
+    ) -> serde_json::Value {
         let response = self
             .as_tenant(tenant, Method::POST, path)
             .json(&body)
             .send()
             .await
-            .expect("POST");
-        assert_eq!(response.status(), 200, "POST {path}");
-        response.json().await.expect("json")
+            .expect("post");
+        assert_eq!(response.status(), status, "POST {path}");
+        response.json().await.expect("json answer")
+    }
+
+    /// Posts `body` as `tenant` and returns the JSON answer, expecting 200.
+    pub async fn post_json(&self, tenant: &Tenant, path: &str, body: serde_json::Value) -> serde_json::Value {
+        self.post_json_status(tenant, path, body, 200).await
     }
 
     /// Reads a JSON resource as `tenant`, expecting 200.
@@ -167,6 +178,24 @@ impl TestApp {
     /// The charger gateway, to drive the internal charger-control interface directly.
     pub fn gateway(&self) -> &coupler_gateway::Gateway {
         &self.server.as_ref().expect("running").gateway
+    }
+
+    /// Stops Coupler and starts it again on the same database, on a new port (chargers must connect
+    /// again, as after any restart). `configure` wires the new run like [`TestApp::spawn_with`].
+    pub async fn restart_with(&mut self, configure: impl FnOnce(&str, &mut Wiring)) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("graceful stop");
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
+        let addr = listener.local_addr().expect("local address");
+        self.url = format!("http://{addr}");
+        let mut wiring = Wiring::minimal(self.store.clone(), self.url.parse().expect("url"));
+        configure(&self.url, &mut wiring);
+        self.server = Some(
+            Server::serve_with(listener, None, wiring)
+                .await
+                .expect("restart coupler"),
+        );
     }
 
     /// Stops the server gracefully.

@@ -44,6 +44,7 @@ pub fn fast_engine() -> EngineConfig {
         confirm_every: Duration::from_millis(100),
         wake_wait: Duration::from_millis(100),
         action_tick: Duration::from_millis(100),
+        charger_route_timeout: Duration::from_secs(4),
     }
 }
 

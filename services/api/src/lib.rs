@@ -55,6 +55,8 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         (name = "linking", description = "Linking users' vehicle accounts through the hosted link page (OAuth2 with the vendor)"),
         (name = "vehicles", description = "Vehicles read, and commanded where their maker allows, through the makers' clouds"),
         (name = "webhooks", description = "Events: signed webhook deliveries (at least once, in order per webhook) and a live Server-Sent Events stream"),
+        (name = "ev-systems", description = "A user's vehicle and charger as one: pairing, merged state, and commands routed to the device that can carry them out"),
+        (name = "locations", description = "The places users charge at; chargers are placed at them"),
         (name = "interventions", description = "What users must do before Coupler can go on (for example link an account again)"),
         (name = "operations", description = "Health and metrics"),
     ),
@@ -120,6 +122,20 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::vehicles::refresh_hint))
         .routes(routes!(routes::vehicles::charging))
         .routes(routes!(routes::vehicles::max_current))
+        .routes(routes!(routes::vehicles::set_id_tags))
+        .routes(routes!(routes::ev_systems::list_ev_systems))
+        .routes(routes!(routes::ev_systems::get_ev_system))
+        .routes(routes!(routes::ev_systems::charging))
+        .routes(routes!(routes::ev_systems::max_current))
+        .routes(routes!(
+            routes::locations::create_location,
+            routes::locations::list_locations
+        ))
+        .routes(routes!(
+            routes::locations::get_location,
+            routes::locations::update_location,
+            routes::locations::delete_location
+        ))
         .routes(routes!(routes::interventions::list_interventions))
         .routes(routes!(routes::interventions::get_intervention))
         .routes(routes!(routes::actions::get_action))

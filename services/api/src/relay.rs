@@ -61,11 +61,18 @@ async fn render(state: &AppState, event: &PendingEvent) -> Result<Option<serde_j
             }
             _ => None,
         },
-        AssetKind::Vehicle => state
+        AssetKind::Vehicle => match state
             .store
             .get_vehicle(&event.client_id, &VehicleId::new(&event.asset_id))
             .await?
-            .map(|v| to_value(routes::vehicles::respond(state, v))),
+        {
+            Some(vehicle) => {
+                Some(to_value(routes::vehicles::respond(state, vehicle).await.map_err(
+                    |e| StoreError::Backend(format!("cannot render a vehicle: {e:?}")),
+                )?))
+            }
+            None => None,
+        },
         AssetKind::VendorAction => state
             .store
             .get_action(&event.client_id, &ActionId::new(&event.asset_id))

@@ -11,10 +11,12 @@ pub mod capability;
 pub mod charger;
 pub mod client;
 pub mod control;
+pub mod ev_system;
 pub mod event;
 mod id;
 pub mod intervention;
 pub mod link;
+pub mod location;
 pub mod page;
 pub mod polling;
 pub mod secret;
@@ -29,8 +31,8 @@ pub use charger::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDelivery
 pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
-    ActionStore, ChargerStore, ClientStore, EventStore, InterventionStore, LinkSessionStore, Store, StoreError,
-    TransactionEventStore, UserStore, VehicleStore, VendorAccountStore, WebhookStore,
+    ActionStore, ChargerStore, ClientStore, EvSystemStore, EventStore, InterventionStore, LinkSessionStore,
+    LocationStore, Store, StoreError, TransactionEventStore, UserStore, VehicleStore, VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

@@ -14,9 +14,11 @@ use crate::charger::{
     PowerDeliveryState,
 };
 use crate::client::{AccessToken, Client, ClientId};
+use crate::ev_system::{Confidence, Detection, EvSystem, EvSystemId, Evidence};
 use crate::event::{AttemptOutcome, Delivery, DeliveryId, Event, PendingEvent, Webhook, WebhookId};
 use crate::intervention::{Intervention, InterventionId};
 use crate::link::{LinkCompletion, LinkSession, LinkSessionId, LinkedAccount};
+use crate::location::{Location, LocationFields, LocationId};
 use crate::page::{Page, PageRequest};
 use crate::polling::PollUpdate;
 use crate::secret::SecretHash;
@@ -515,6 +517,82 @@ pub trait WebhookStore: Send + Sync {
     ) -> Result<Option<Vec<Delivery>>, StoreError>;
 }
 
+/// The places users charge at.
+#[async_trait]
+pub trait LocationStore: Send + Sync {
+    /// Stores a new location; its user must exist.
+    async fn insert_location(&self, location: &Location) -> Result<(), StoreError>;
+    /// One of the client's locations.
+    async fn get_location(&self, client: &ClientId, id: &LocationId) -> Result<Option<Location>, StoreError>;
+    /// A user's locations, newest first.
+    async fn list_locations(
+        &self,
+        client: &ClientId,
+        user: &UserId,
+        page: &PageRequest,
+    ) -> Result<Page<Location>, StoreError>;
+    /// Replaces a location's fields; `None` when the client has no such location.
+    async fn update_location(
+        &self,
+        client: &ClientId,
+        id: &LocationId,
+        fields: &LocationFields,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Location>, StoreError>;
+    /// Deletes a location; chargers placed at it are no longer placed anywhere.
+    async fn delete_location(&self, client: &ClientId, id: &LocationId) -> Result<bool, StoreError>;
+}
+
+/// EV systems (vehicle and charger pairs) and each charger's vehicle detection.
+#[async_trait]
+pub trait EvSystemStore: Send + Sync {
+    /// Establishes a pair for every vehicle and charger of the user that has none yet; returns
+    /// the pairs created.
+    async fn establish_ev_systems(&self, client: &ClientId, user: &UserId) -> Result<Vec<EvSystem>, StoreError>;
+    /// A user's EV systems, newest first.
+    async fn list_ev_systems(
+        &self,
+        client: &ClientId,
+        user: &UserId,
+        page: &PageRequest,
+    ) -> Result<Page<EvSystem>, StoreError>;
+    /// One of the client's EV systems.
+    async fn get_ev_system(&self, client: &ClientId, id: &EvSystemId) -> Result<Option<EvSystem>, StoreError>;
+    /// The pairs a vehicle is part of.
+    async fn ev_systems_of_vehicle(&self, client: &ClientId, vehicle: &VehicleId) -> Result<Vec<EvSystem>, StoreError>;
+    /// The pairs a charger is part of.
+    async fn ev_systems_of_charger(&self, charger: &ChargerId) -> Result<Vec<EvSystem>, StoreError>;
+    /// Activates the pair of `vehicle` and `charger` with its evidence, in one transaction that
+    /// first deactivates any other activated pair of either device (a vehicle is in one charger at
+    /// a time, a charger holds one vehicle). Returns the pairs that changed, the activated last;
+    /// none when the pair does not exist.
+    async fn activate_ev_system(
+        &self,
+        charger: &ChargerId,
+        vehicle: &VehicleId,
+        evidence: &[Evidence],
+        confidence: Confidence,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<EvSystem>, StoreError>;
+    /// Deactivates every activated pair of `charger`; returns those deactivated.
+    async fn deactivate_charger(&self, charger: &ChargerId, at: DateTime<Utc>) -> Result<Vec<EvSystem>, StoreError>;
+    /// A charger's vehicle detection.
+    async fn get_detection(&self, charger: &ChargerId) -> Result<Option<Detection>, StoreError>;
+    /// Saves a charger's vehicle detection.
+    async fn save_detection(&self, detection: &Detection) -> Result<(), StoreError>;
+    /// Detections of chargers that have something plugged in (status other than UNPLUGGED).
+    async fn open_detections(&self) -> Result<Vec<Detection>, StoreError>;
+    /// Replaces the identifiers (RFID tags, MAC addresses, eMAIDs) registered to a vehicle.
+    async fn set_vehicle_id_tags(
+        &self,
+        client: &ClientId,
+        vehicle: &VehicleId,
+        tags: &[String],
+    ) -> Result<bool, StoreError>;
+    /// The identifiers a charger reported since `since` (id tags of Authorize and transactions).
+    async fn id_tags_seen_since(&self, charger: &ChargerId, since: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
+}
+
 /// All of Coupler's storage.
 #[async_trait]
 pub trait Store:
@@ -529,6 +607,8 @@ pub trait Store:
     + InterventionStore
     + EventStore
     + WebhookStore
+    + LocationStore
+    + EvSystemStore
     + Send
     + Sync
     + 'static

@@ -262,6 +262,12 @@ pub struct Vehicle {
     pub is_reachable: Option<bool>,
     /// Where the poller is with it.
     pub poll: PollState,
+    /// Identifiers registered to it (RFID tags, MAC addresses, eMAIDs) that a charger may report.
+    pub id_tags: Vec<String>,
+    /// The first poll that found it plugged in since it was last found unplugged.
+    pub plugged_in_seen_at: Option<DateTime<Utc>>,
+    /// The last poll that found it unplugged.
+    pub unplugged_seen_at: Option<DateTime<Utc>>,
     /// When it was first linked.
     pub created_at: DateTime<Utc>,
     /// When anything about it last changed.

@@ -11,7 +11,7 @@ use coupler_core::event::RetryPolicy;
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::{AdapterRegistry, Store};
 use coupler_engine::webhooks::{WebhookConfig, WebhookSender};
-use coupler_engine::{ChargerEngine, ChargerEngineConfig, Engine, EngineConfig};
+use coupler_engine::{ChargerEngine, ChargerEngineConfig, Engine, EngineConfig, Pairing, PairingConfig};
 use coupler_gateway::{Gateway, GatewayConfig};
 use coupler_simulated::{Brand, SimCloud, SimConfig, SimulatedAdapter};
 use tokio::net::TcpListener;
@@ -58,6 +58,8 @@ pub struct Wiring {
     pub webhooks: WebhookConfig,
     /// How long published events are kept (each asset's latest is kept regardless).
     pub event_retention: Duration,
+    /// How vehicles are matched with chargers.
+    pub pairing: PairingConfig,
 }
 
 impl Wiring {
@@ -74,6 +76,7 @@ impl Wiring {
             chargers: ChargerEngineConfig::default(),
             webhooks: WebhookConfig::default(),
             event_retention: DEFAULT_EVENT_RETENTION,
+            pairing: PairingConfig::default(),
             public_url,
         }
     }
@@ -247,6 +250,7 @@ impl Server {
                 chargers,
                 webhooks,
                 event_retention: Duration::from_secs(config.event_retention_days * 24 * 3600),
+                pairing: PairingConfig::default(),
             },
         )
         .await
@@ -276,6 +280,7 @@ impl Server {
             chargers,
             webhooks,
             event_retention,
+            pairing,
         } = wiring;
         let addr = listener.local_addr()?;
         // No connection survives a restart: whatever the last run recorded as connected is not.
@@ -288,6 +293,8 @@ impl Server {
         let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
         let engine = Arc::new(Engine::new(store.clone(), cipher.clone(), adapters, engine));
         let sender = WebhookSender::new(&webhooks).context("cannot build the webhook HTTP client")?;
+        engine.attach_chargers(charger_engine.clone());
+        let pairing = Arc::new(Pairing::new(store.clone(), engine.clone(), pairing));
         let state = AppState::new(App {
             store: store.clone(),
             public_url: public_url.clone(),
@@ -330,6 +337,7 @@ impl Server {
             webhooks,
             shutdown.clone(),
         ));
+        background.extend(pairing.spawn(gateway.subscribe_plug_changes(), shutdown.clone()));
         tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = ?vendors, "coupler is serving");
         Ok(Self {
             addr,

@@ -18,12 +18,15 @@ use chrono::{DateTime, Utc};
 use coupler_core::action::{Attempt, AttemptOutcome, TargetState};
 use coupler_core::adapter::VehicleRef;
 use coupler_core::capability::VehicleCapabilities;
+use coupler_core::ev_system::{feed_vehicle, unlock, ChargerRoute, ChargerSide, PairState};
 use coupler_core::vehicle::{ChargeState, PowerDeliveryState};
 use coupler_core::{
-    time, Action, ActionKind, AdapterError, ClientId, DeviceKind, FailureType, Vehicle, VehicleAdapter, VehicleId,
+    time, Action, ActionKind, AdapterError, ChargerId, ClientId, DeviceKind, FailureType, Vehicle, VehicleAdapter,
+    VehicleId,
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::charger_actions::Settle;
 use crate::credentials::with_fresh_token;
 use crate::{Engine, EngineError};
 
@@ -54,6 +57,23 @@ impl VehicleCommand {
             Self::SetMaxCurrent(amps) => TargetState::max_current(f64::from(amps)),
         }
     }
+}
+
+/// A vehicle's pairs as routing sees them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VehiclePairing {
+    /// The charger the vehicle is matched with now.
+    pub activated: Option<ChargerId>,
+    /// The charger side, when the vehicle has any pair.
+    pub route: Option<ChargerRoute>,
+}
+
+/// What a try through a charger left to do.
+enum Next {
+    /// The action is settled (or was settled elsewhere).
+    Done,
+    /// That route failed; try the next.
+    NextRoute,
 }
 
 /// Whether two kinds compete for the same thing (START and STOP both decide whether it charges).
@@ -118,6 +138,34 @@ impl Engine {
         VehicleCapabilities::derive(&model, &vehicle.scopes, vehicle.account_intervention.as_ref())
     }
 
+    /// The vehicle's pairs as routing sees them: the charger it is matched with now (if any), and
+    /// whether it has a charger at all. Without an attached charger engine there is no charger route.
+    pub async fn pairing_of(&self, vehicle: &Vehicle) -> Result<VehiclePairing, EngineError> {
+        let Some(chargers) = self.chargers.get() else {
+            return Ok(VehiclePairing::default());
+        };
+        let pairs = self
+            .store
+            .ev_systems_of_vehicle(&vehicle.client_id, &vehicle.id)
+            .await?;
+        let activated = pairs
+            .iter()
+            .find(|p| p.state == PairState::Activated)
+            .map(|p| p.charger_id.clone());
+        let route = (!pairs.is_empty()).then(|| ChargerRoute {
+            activated: activated.is_some(),
+            connected: activated.as_ref().is_some_and(|id| chargers.control().is_connected(id)),
+        });
+        Ok(VehiclePairing { activated, route })
+    }
+
+    /// What the vehicle can do with its pairs taken into account: an established pair unlocks the
+    /// commands the maker lacks, and `via` lists the devices in the order they are tried.
+    pub async fn effective_capabilities(&self, vehicle: &Vehicle) -> Result<VehicleCapabilities, EngineError> {
+        let pairing = self.pairing_of(vehicle).await?;
+        Ok(unlock(&self.vehicle_capabilities(vehicle), pairing.route))
+    }
+
     /// Creates a vehicle action, stored before anything is sent. A command the vehicle cannot do is
     /// refused with the reason. An identical pending action is returned instead of a new one; a
     /// conflicting one (STOP while START is pending, another current) is cancelled with CONFLICT.
@@ -149,7 +197,7 @@ impl Engine {
             .get_vehicle(client, vehicle_id)
             .await?
             .ok_or_else(|| EngineError::NotFound(format!("no vehicle '{vehicle_id}'")))?;
-        if let Some(why) = self.vehicle_capabilities(&vehicle).refusal(kind) {
+        if let Some(why) = self.effective_capabilities(&vehicle).await?.refusal(kind) {
             return Err(EngineError::Refused(why));
         }
 
@@ -237,6 +285,67 @@ impl Engine {
         Ok(self.store.update_action(action).await?)
     }
 
+    /// The matched charger's side of the merged state.
+    async fn charger_side(&self, charger: Option<&ChargerId>) -> Result<Option<(ChargerSide, ChargerId)>, EngineError> {
+        let Some(id) = charger else { return Ok(None) };
+        let Some(found) = self.store.charger(id).await? else {
+            return Ok(None);
+        };
+        let session = self.store.active_session(id).await?;
+        let side = ChargerSide {
+            state: found.charge_state(session.as_ref()),
+            last_seen: found.last_seen,
+        };
+        Ok(Some((side, id.clone())))
+    }
+
+    /// Tries the action through `charger` for at most the route timeout, and settles it when that
+    /// is decisive (confirmed, or unnecessary). Otherwise the try stays on the action as a failed
+    /// attempt and the next route is due.
+    async fn try_charger(
+        &self,
+        action: &mut Action,
+        charger: &ChargerId,
+        shutdown: &CancellationToken,
+    ) -> Result<Next, EngineError> {
+        let Some(chargers) = self.chargers.get() else {
+            return Ok(Next::NextRoute);
+        };
+        let route = chrono::Duration::from_std(self.config.charger_route_timeout).unwrap_or_default();
+        let deadline = (time::now() + route).min(action.deadline);
+        let settle = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(Next::Done),
+            settle = crate::charger_actions::carry_out(chargers, action, charger, deadline) => settle,
+        };
+        let now = time::now();
+        match settle {
+            Settle::Gone => Ok(Next::Done),
+            Settle::Confirmed => {
+                action.confirm(now);
+                if self.save(action).await? {
+                    tracing::info!(action_id = %action.id, charger_id = %charger, "vehicle action confirmed through its charger");
+                }
+                Ok(Next::Done)
+            }
+            Settle::Failed(FailureType::Unnecessary, detail) => {
+                action.fail(FailureType::Unnecessary, detail, now);
+                self.save(action).await?;
+                Ok(Next::Done)
+            }
+            Settle::Failed(_, detail) => {
+                tracing::info!(action_id = %action.id, charger_id = %charger, detail, "the charger route failed; trying the next");
+                // Reload: the try saved its attempts.
+                match self.store.get_action(&action.client_id, &action.id).await? {
+                    Some(current) if !current.state.is_final() => {
+                        *action = current;
+                        Ok(Next::NextRoute)
+                    }
+                    _ => Ok(Next::Done),
+                }
+            }
+        }
+    }
+
     /// Carries one action through to a final state.
     async fn drive(&self, mut action: Action, shutdown: &CancellationToken) -> Result<(), EngineError> {
         let vehicle_id = VehicleId::new(action.target_id.clone());
@@ -275,14 +384,37 @@ impl Engine {
                 return Ok(());
             };
 
+            // A try through a charger that a restart cut short is watched again.
+            let charger_in_flight = action
+                .attempts
+                .last()
+                .filter(|a| a.outcome == AttemptOutcome::Sent && a.via == DeviceKind::Charger)
+                .map(|a| ChargerId::new(a.device_id.clone()));
+            if let Some(charger) = charger_in_flight {
+                match self.try_charger(&mut action, &charger, shutdown).await? {
+                    Next::Done => return Ok(()),
+                    Next::NextRoute => continue,
+                }
+            }
+            let pairing = self.pairing_of(&vehicle).await?;
+
             if let Some(sent_at) = sent_at {
                 // Confirm by observed state: read the vehicle, then judge only data read after sending.
                 let _ = self.poll_claimed(vehicle.clone(), true).await?;
                 let Some(seen) = self.store.get_vehicle(&action.client_id, &vehicle_id).await? else {
                     continue;
                 };
-                if seen.last_seen.is_some_and(|at| at >= sent_at) {
-                    match verdict(action.kind, &action.target_state, &seen.charge_state) {
+                let mut judged = verdict(action.kind, &action.target_state, &seen.charge_state);
+                if judged != Verdict::Reached {
+                    if let Some(charger_state) = self.charger_side(pairing.activated.as_ref()).await? {
+                        let merged = feed_vehicle(&seen.charge_state, &charger_state.0, &charger_state.1);
+                        if verdict(action.kind, &action.target_state, &merged) == Verdict::Reached {
+                            judged = Verdict::Reached;
+                        }
+                    }
+                }
+                if seen.last_seen.is_some_and(|at| at >= sent_at) || judged == Verdict::Reached {
+                    match judged {
                         Verdict::Reached => {
                             let at = time::now();
                             action.update_last_attempt(AttemptOutcome::Confirmed, None, at);
@@ -323,9 +455,48 @@ impl Engine {
                 continue;
             }
 
-            // Not sent yet (or the last try failed): check, then send.
+            // Not sent yet (or the last try failed): pick the route. The matched charger goes first
+            // (it obeys at once and never sleeps), once per action; then the vehicle, if its maker
+            // allows the command.
+            if let Some(charger) = &pairing.activated {
+                let tried = action
+                    .attempts
+                    .iter()
+                    .any(|a| a.via == DeviceKind::Charger && a.device_id == charger.as_str());
+                if !tried && pairing.route.is_some_and(|r| r.connected) {
+                    match self.try_charger(&mut action, charger, shutdown).await? {
+                        Next::Done => return Ok(()),
+                        Next::NextRoute => continue,
+                    }
+                }
+            }
             if let Some(why) = self.vehicle_capabilities(&vehicle).refusal(action.kind) {
-                action.fail(FailureType::FailedPrecondition, why, now);
+                let charger_tried = action.attempts.iter().any(|a| a.via == DeviceKind::Charger);
+                if pairing.route.is_some() && pairing.activated.is_none() && !charger_tried {
+                    // Established but not (yet) plugged into each other: the charger may be
+                    // matched any moment; a command goes to a charger only once it is.
+                    if !Self::pause(Duration::from_secs(1), action.deadline, shutdown).await {
+                        return Ok(());
+                    }
+                    if time::now() >= action.deadline {
+                        action.fail(
+                            FailureType::FailedPrecondition,
+                            format!("{why}, and no charger was confirmed plugged into the vehicle"),
+                            time::now(),
+                        );
+                        self.save(&action).await?;
+                        return Ok(());
+                    }
+                    continue;
+                }
+                let detail = match action.attempts.last() {
+                    Some(last) if last.via == DeviceKind::Charger => format!(
+                        "the paired charger did not carry it out ({}), and {why}",
+                        last.detail.clone().unwrap_or_else(|| "no effect".into())
+                    ),
+                    _ => why,
+                };
+                action.fail(FailureType::FailedPrecondition, detail, now);
                 self.save(&action).await?;
                 return Ok(());
             }

@@ -24,7 +24,7 @@ const FLOWING_CURRENT_A: f64 = 1.0;
 const RECHECK: Duration = Duration::from_secs(1);
 
 /// How an attempt ended, when it ended the action.
-enum Settle {
+pub(crate) enum Settle {
     Confirmed,
     Failed(FailureType, String),
     /// The action was settled elsewhere (cancelled, superseded) while this ran.
@@ -33,7 +33,9 @@ enum Settle {
 
 /// Carries out one charger action to its end.
 pub(crate) async fn run(engine: &Engine, mut action: Action) {
-    let outcome = carry_out(engine, &mut action).await;
+    let charger_id = ChargerId::new(action.target_id.clone());
+    let deadline = action.deadline;
+    let outcome = carry_out(engine, &mut action, &charger_id, deadline).await;
     let now = time::now();
     match outcome {
         Settle::Gone => return,
@@ -47,19 +49,41 @@ pub(crate) async fn run(engine: &Engine, mut action: Action) {
     }
 }
 
-async fn carry_out(engine: &Engine, action: &mut Action) -> Settle {
-    let charger_id = ChargerId::new(action.target_id.clone());
+/// Tries an action through `charger_id` until `deadline`: sends the command (unless a previous run
+/// already did) and watches for its effect. The action's own target may be the charger or a vehicle
+/// paired with it; the caller settles the action.
+pub(crate) async fn carry_out(
+    engine: &Engine,
+    action: &mut Action,
+    charger_id: &ChargerId,
+    deadline: chrono::DateTime<chrono::Utc>,
+) -> Settle {
     let resumed_after_send = action
         .attempts
         .last()
-        .is_some_and(|a| a.outcome == AttemptOutcome::Sent);
+        .is_some_and(|a| a.outcome == AttemptOutcome::Sent && a.via == DeviceKind::Charger);
     if !resumed_after_send {
-        match send(engine, action, &charger_id).await {
+        let tries = action.attempts.len();
+        match send(engine, action, charger_id).await {
             Ok(()) => {}
+            Err(Settle::Failed(kind, detail)) => {
+                // A refusal before sending still counts as a try of this route.
+                if action.attempts.len() == tries {
+                    let outcome = if kind == FailureType::Unnecessary {
+                        AttemptOutcome::Confirmed
+                    } else {
+                        AttemptOutcome::Rejected
+                    };
+                    if let Err(settle) = record(engine, action, charger_id, outcome, Some(detail.clone())).await {
+                        return settle;
+                    }
+                }
+                return Settle::Failed(kind, detail);
+            }
             Err(settle) => return settle,
         }
     }
-    observe(engine, action, &charger_id).await
+    observe(engine, action, charger_id, deadline).await
 }
 
 /// Checks preconditions and sends the command; `Err` settles the action.
@@ -79,6 +103,7 @@ async fn send(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> R
         record(
             engine,
             action,
+            charger_id,
             AttemptOutcome::Unreachable,
             Some("the charger is not connected".into()),
         )
@@ -167,7 +192,7 @@ async fn send(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> R
         return Err(Settle::Gone);
     }
     // The attempt is saved before the command goes out, so a restart knows it may have been sent.
-    record(engine, action, AttemptOutcome::Sent, None).await?;
+    record(engine, action, charger_id, AttemptOutcome::Sent, None).await?;
     let reply = control.send(charger_id, command).await;
     match reply {
         Ok(reply) if reply.is_accepted() => {
@@ -220,7 +245,12 @@ async fn send(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> R
 }
 
 /// Waits until the charger is seen in the target state, or the deadline passes.
-async fn observe(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> Settle {
+async fn observe(
+    engine: &Engine,
+    action: &mut Action,
+    charger_id: &ChargerId,
+    deadline: chrono::DateTime<chrono::Utc>,
+) -> Settle {
     let mut schedule_available: Option<bool> = None;
     loop {
         let Some(current) = still_pending(engine, action).await else {
@@ -269,7 +299,7 @@ async fn observe(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -
             return Settle::Confirmed;
         }
         let now = time::now();
-        if now >= action.deadline {
+        if now >= deadline.min(action.deadline) {
             let detail = match action.kind {
                 ActionKind::Start => "the charger accepted, but charging did not begin",
                 ActionKind::Stop => "the charger accepted, but charging did not stop",
@@ -278,7 +308,7 @@ async fn observe(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -
             let _ = update_attempt(engine, action, AttemptOutcome::NoEffect, Some(detail.into())).await;
             return Settle::Failed(FailureType::NoResponse, detail.into());
         }
-        let left = (action.deadline - now).to_std().unwrap_or_default();
+        let left = (deadline.min(action.deadline) - now).to_std().unwrap_or_default();
         engine
             .inner
             .chargers
@@ -341,12 +371,13 @@ async fn still_pending(engine: &Engine, action: &Action) -> Option<Action> {
 async fn record(
     engine: &Engine,
     action: &mut Action,
+    charger_id: &ChargerId,
     outcome: AttemptOutcome,
     detail: Option<String>,
 ) -> Result<(), Settle> {
     action.record_attempt(Attempt {
         via: DeviceKind::Charger,
-        device_id: action.target_id.clone(),
+        device_id: charger_id.as_str().to_owned(),
         at: time::now(),
         outcome,
         detail,

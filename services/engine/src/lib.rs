@@ -22,10 +22,12 @@ pub mod chargers;
 mod credentials;
 pub mod limiter;
 pub mod linking;
+pub mod pairing;
 mod poller;
 pub mod webhooks;
 
 pub use chargers::{ChargerActionError, ChargerEngine, ChargerEngineConfig};
+pub use pairing::{Pairing, PairingConfig};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +66,9 @@ pub struct EngineConfig {
     pub wake_wait: Duration,
     /// How often the action runner looks for pending actions (it also wakes on new ones).
     pub action_tick: Duration,
+    /// How long a vehicle's command may take through its paired charger before the next route
+    /// (the vehicle's maker) is tried.
+    pub charger_route_timeout: Duration,
 }
 
 impl Default for EngineConfig {
@@ -80,6 +85,7 @@ impl Default for EngineConfig {
             confirm_every: Duration::from_secs(20),
             wake_wait: Duration::from_secs(15),
             action_tick: Duration::from_secs(5),
+            charger_route_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -124,6 +130,10 @@ pub struct Engine {
     poll_now: Notify,
     actions_now: Notify,
     running_actions: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Every vehicle read, as (client, vehicle), for the pairing engine.
+    polled: tokio::sync::broadcast::Sender<(coupler_core::ClientId, coupler_core::VehicleId)>,
+    /// The charger side, for routing a vehicle's commands through its paired charger.
+    chargers: std::sync::OnceLock<ChargerEngine>,
 }
 
 impl Engine {
@@ -138,7 +148,28 @@ impl Engine {
             poll_now: Notify::new(),
             actions_now: Notify::new(),
             running_actions: std::sync::Mutex::default(),
+            polled: tokio::sync::broadcast::channel(4096).0,
+            chargers: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Lets vehicle commands go through chargers paired with the vehicle. Set once, at wiring.
+    pub fn attach_chargers(&self, chargers: ChargerEngine) {
+        if self.chargers.set(chargers).is_err() {
+            tracing::warn!("the charger engine was attached twice; the first stays");
+        }
+    }
+
+    /// The attached charger engine, if any.
+    pub fn chargers(&self) -> Option<&ChargerEngine> {
+        self.chargers.get()
+    }
+
+    /// Every vehicle read from now on, as (client, vehicle).
+    pub fn subscribe_polls(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<(coupler_core::ClientId, coupler_core::VehicleId)> {
+        self.polled.subscribe()
     }
 
     /// The configured vendors.

@@ -202,6 +202,14 @@ impl Engine {
             relinked = linked.relinked,
             "vendor account linked"
         );
+        // With the user's chargers the new vehicles form EV systems at once.
+        if let Err(e) = self
+            .store
+            .establish_ev_systems(&session.client_id, &session.user_id)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot establish EV systems for the linked vehicles; pairing will on the next plug-in");
+        }
         self.wake_poller();
         Ok(linked)
     }

@@ -97,6 +97,8 @@ impl Engine {
             .poll_policy
             .after_read(&vehicle.charge_state, &vehicle.poll, &outcome, read_at);
         self.store.save_poll(&vehicle.client_id, &vehicle.id, &update).await?;
+        // Pairing weighs every fresh read; nobody listening is the usual case without chargers.
+        let _ = self.polled.send((vehicle.client_id.clone(), vehicle.id.clone()));
         Ok(PollResult::Read(outcome.map(drop).map_err(|e| e.kind().to_owned())))
     }
 

@@ -116,6 +116,8 @@ pub(crate) struct Inner {
     pub(crate) config: GatewayConfig,
     sessions: Mutex<HashMap<ChargerId, SessionHandle>>,
     changes: broadcast::Sender<ChargerId>,
+    /// Changes that may mean a plug-in, an unplug or a vehicle's identity: what pairing listens to.
+    plug_changes: broadcast::Sender<ChargerId>,
     pub(crate) shutdown: CancellationToken,
     tracker: TaskTracker,
     next_connection: AtomicU64,
@@ -140,6 +142,7 @@ impl Gateway {
                 config,
                 sessions: Mutex::new(HashMap::new()),
                 changes,
+                plug_changes: broadcast::channel(4096).0,
                 shutdown: CancellationToken::new(),
                 tracker: TaskTracker::new(),
                 next_connection: AtomicU64::new(1),
@@ -205,6 +208,27 @@ impl Gateway {
     pub(crate) fn notify_change(&self, charger: &ChargerId) {
         // No receivers is the usual case and not an error.
         let _ = self.inner.changes.send(charger.clone());
+    }
+
+    /// Tells pairing that a charger reported something about its plug or a vehicle's identity
+    /// (a status, a transaction, an id tag), now stored.
+    pub(crate) fn notify_plug_change(&self, charger: &ChargerId, action: &str) {
+        const PLUG_ACTIONS: [&str; 5] = [
+            "StatusNotification",
+            "StartTransaction",
+            "StopTransaction",
+            "Authorize",
+            "TransactionEvent",
+        ];
+        if PLUG_ACTIONS.contains(&action) {
+            let _ = self.inner.plug_changes.send(charger.clone());
+        }
+    }
+
+    /// Chargers whose plug state or reported identity may have changed, from now on. A receiver
+    /// that falls behind is told so (`Lagged`) and should look at every open plug-in again.
+    pub fn subscribe_plug_changes(&self) -> broadcast::Receiver<ChargerId> {
+        self.inner.plug_changes.subscribe()
     }
 
     fn handle(&self, charger: &ChargerId) -> Option<SessionHandle> {

@@ -74,6 +74,7 @@ pub(crate) async fn handle_call(
     }) {
         Ok(frame) => {
             gateway.notify_change(charger);
+            gateway.notify_plug_change(charger, action);
             frame
         }
         Err(failure) => failure.into_call_error(message_id, action, VERSION),

@@ -63,4 +63,6 @@ crate::sql::impl_vehicle_store!(PgStore, PgRow, Time);
 crate::sql::impl_intervention_store!(PgStore, PgRow, Time);
 crate::sql::impl_event_store!(PgStore, PgRow, Time);
 crate::sql::impl_webhook_store!(PgStore, PgRow, Time);
+crate::sql::impl_location_store!(PgStore, PgRow, Time);
+crate::sql::impl_ev_system_store!(PgStore, PgRow, Time);
 crate::sql::impl_store!(PgStore, "postgres");

@@ -830,7 +830,12 @@ mod vehicles {
     }
 
     /// A user with a linked account holding `vehicles`.
-    async fn linked(store: &Arc<dyn Store>, client: &ClientId, user_id: &str, vehicles: &[&str]) -> LinkedAccount {
+    pub(super) async fn linked(
+        store: &Arc<dyn Store>,
+        client: &ClientId,
+        user_id: &str,
+        vehicles: &[&str],
+    ) -> LinkedAccount {
         let s = authorizing(store, client, user_id, &generate_secret()).await;
         store
             .complete_link(&completion(&s, &cipher(), "access", vehicles))
@@ -2025,5 +2030,315 @@ mod events {
             kept,
             [(second.id.as_str().to_owned(), 2), (first.id.as_str().to_owned(), 5)]
         );
+    }
+}
+
+/// Locations, EV systems, vehicle detection and vehicles' identifiers.
+mod ev_systems {
+    use std::sync::Arc;
+
+    use coupler_core::ev_system::{Confidence, Detection, DetectionStatus, Evidence, EvidenceKind, PairState};
+    use coupler_core::location::{Location, LocationFields, LocationId};
+    use coupler_core::page::PageRequest;
+    use coupler_core::polling::PollUpdate;
+    use coupler_core::vehicle::ChargeState;
+    use coupler_core::{time, ChargerId, Store, VehicleId};
+
+    use super::vehicles::linked;
+    use super::{registered_charger, stored_client, user};
+
+    on_both_backends!(
+        a_location_reads_back_changes_and_is_deleted_only_by_its_client,
+        deleting_a_location_unplaces_its_chargers,
+        every_vehicle_and_charger_of_a_user_form_one_pair_each_and_only_once,
+        activating_a_pair_frees_the_other_pairs_of_both_devices,
+        a_charger_unplug_deactivates_its_pair_and_detection_is_kept_per_charger,
+        polls_record_when_a_vehicle_turned_plugged_in_and_when_it_was_last_unplugged,
+        identifiers_are_stored_per_vehicle_and_seen_tags_per_charger,
+    );
+
+    fn home() -> LocationFields {
+        LocationFields::new("Home", 59.9, 10.7, "Europe/Oslo").unwrap()
+    }
+
+    async fn location(store: &Arc<dyn Store>, client: &coupler_core::ClientId, user_id: &str) -> Location {
+        store.upsert_user(client, &user(user_id)).await.unwrap();
+        let now = time::now();
+        let location = Location {
+            id: LocationId::generate(),
+            client_id: client.clone(),
+            user_id: user(user_id),
+            fields: home(),
+            created_at: now,
+            updated_at: now,
+        };
+        store.insert_location(&location).await.unwrap();
+        location
+    }
+
+    fn evidence(kind: EvidenceKind) -> Vec<Evidence> {
+        vec![Evidence {
+            kind,
+            detail: "seen".into(),
+        }]
+    }
+
+    async fn a_location_reads_back_changes_and_is_deleted_only_by_its_client(store: Arc<dyn Store>) {
+        let (a, b) = (stored_client(&store, "a").await, stored_client(&store, "b").await);
+        let made = location(&store, &a.id, "alice").await;
+        assert_eq!(store.get_location(&a.id, &made.id).await.unwrap(), Some(made.clone()));
+        assert_eq!(store.get_location(&b.id, &made.id).await.unwrap(), None);
+        let page = store
+            .list_locations(&a.id, &user("alice"), &PageRequest::first(10))
+            .await
+            .unwrap();
+        assert_eq!(page.items, vec![made.clone()]);
+        let cabin = LocationFields::new("Cabin", 61.0, 10.4, "Europe/Oslo").unwrap();
+        assert_eq!(
+            store
+                .update_location(&b.id, &made.id, &cabin, time::now())
+                .await
+                .unwrap(),
+            None
+        );
+        let changed = store
+            .update_location(&a.id, &made.id, &cabin, time::now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(changed.fields, cabin);
+        assert!(!store.delete_location(&b.id, &made.id).await.unwrap());
+        assert!(store.delete_location(&a.id, &made.id).await.unwrap());
+        assert_eq!(store.get_location(&a.id, &made.id).await.unwrap(), None);
+    }
+
+    async fn deleting_a_location_unplaces_its_chargers(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "a").await;
+        let place = location(&store, &c.id, "alice").await;
+        let charger = registered_charger(&store, &c.id, "alice", "CP-LOC").await;
+        store
+            .update_charger(&c.id, &charger.id, None, Some(Some(place.id.as_str())))
+            .await
+            .unwrap();
+        assert!(store.delete_location(&c.id, &place.id).await.unwrap());
+        let after = store.get_charger(&c.id, &charger.id).await.unwrap().unwrap();
+        assert_eq!(after.location_id, None);
+    }
+
+    async fn every_vehicle_and_charger_of_a_user_form_one_pair_each_and_only_once(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "a").await;
+        let account = linked(&store, &c.id, "alice", &["v1", "v2"]).await;
+        let charger = registered_charger(&store, &c.id, "alice", "CP-PAIR").await;
+        let other_user = registered_charger(&store, &c.id, "bob", "CP-BOB").await;
+        let created = store.establish_ev_systems(&c.id, &user("alice")).await.unwrap();
+        assert_eq!(created.len(), 2);
+        assert!(created
+            .iter()
+            .all(|p| p.charger_id == charger.id && p.state == PairState::Established));
+        assert!(store
+            .establish_ev_systems(&c.id, &user("alice"))
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .establish_ev_systems(&c.id, &user("bob"))
+            .await
+            .unwrap()
+            .is_empty());
+        let listed = store
+            .list_ev_systems(&c.id, &user("alice"), &PageRequest::first(10))
+            .await
+            .unwrap();
+        assert_eq!(listed.items.len(), 2);
+        let one = &account.vehicle_ids[0];
+        assert_eq!(store.ev_systems_of_vehicle(&c.id, one).await.unwrap().len(), 1);
+        assert!(store.ev_systems_of_charger(&other_user.id).await.unwrap().is_empty());
+        let other = stored_client(&store, "b").await;
+        assert_eq!(store.get_ev_system(&other.id, &created[0].id).await.unwrap(), None);
+        assert!(store.ev_systems_of_vehicle(&other.id, one).await.unwrap().is_empty());
+    }
+
+    async fn activating_a_pair_frees_the_other_pairs_of_both_devices(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "a").await;
+        let account = linked(&store, &c.id, "alice", &["v1", "v2"]).await;
+        let first = registered_charger(&store, &c.id, "alice", "CP-1").await;
+        let second = registered_charger(&store, &c.id, "alice", "CP-2").await;
+        store.establish_ev_systems(&c.id, &user("alice")).await.unwrap();
+        let (v1, v2) = (&account.vehicle_ids[0], &account.vehicle_ids[1]);
+        let now = time::now();
+        let changed = store
+            .activate_ev_system(
+                &first.id,
+                v1,
+                &evidence(EvidenceKind::SingleCandidate),
+                Confidence::Low,
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].state, PairState::Activated);
+        assert_eq!(changed[0].activated_at, Some(now));
+        // The same match again changes nothing; stronger evidence updates it but keeps activatedAt.
+        assert!(store
+            .activate_ev_system(
+                &first.id,
+                v1,
+                &evidence(EvidenceKind::SingleCandidate),
+                Confidence::Low,
+                now
+            )
+            .await
+            .unwrap()
+            .is_empty());
+        let later = now + chrono::Duration::seconds(5);
+        let stronger = store
+            .activate_ev_system(
+                &first.id,
+                v1,
+                &evidence(EvidenceKind::Identity),
+                Confidence::High,
+                later,
+            )
+            .await
+            .unwrap();
+        assert_eq!(stronger[0].confidence, Some(Confidence::High));
+        assert_eq!(stronger[0].activated_at, Some(now));
+        // v1 moves to the second charger: its pair with the first is deactivated in the same step.
+        let moved = store
+            .activate_ev_system(
+                &second.id,
+                v1,
+                &evidence(EvidenceKind::Identity),
+                Confidence::High,
+                later,
+            )
+            .await
+            .unwrap();
+        assert_eq!(moved.len(), 2);
+        assert_eq!(moved[0].charger_id, first.id);
+        assert_eq!(moved[0].state, PairState::Established);
+        // v2 into the second charger pushes v1 out of it.
+        store
+            .activate_ev_system(
+                &second.id,
+                v2,
+                &evidence(EvidenceKind::Identity),
+                Confidence::High,
+                later,
+            )
+            .await
+            .unwrap();
+        let active: Vec<_> = store
+            .ev_systems_of_charger(&second.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.state == PairState::Activated)
+            .collect();
+        assert_eq!(active.len(), 1);
+        assert_eq!(&active[0].vehicle_id, v2);
+        let unknown = store
+            .activate_ev_system(&first.id, &VehicleId::new("nope"), &[], Confidence::Low, later)
+            .await
+            .unwrap();
+        assert!(unknown.is_empty());
+    }
+
+    async fn a_charger_unplug_deactivates_its_pair_and_detection_is_kept_per_charger(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "a").await;
+        let account = linked(&store, &c.id, "alice", &["v1"]).await;
+        let charger = registered_charger(&store, &c.id, "alice", "CP-UNPLUG").await;
+        store.establish_ev_systems(&c.id, &user("alice")).await.unwrap();
+        let now = time::now();
+        store
+            .activate_ev_system(&charger.id, &account.vehicle_ids[0], &[], Confidence::Medium, now)
+            .await
+            .unwrap();
+        let detection = Detection {
+            charger_id: charger.id.clone(),
+            status: DetectionStatus::Matched,
+            plugged_in_at: Some(now),
+            vehicle_id: Some(account.vehicle_ids[0].clone()),
+            reason: None,
+            polled_at: Some(now),
+            updated_at: now,
+        };
+        store.save_detection(&detection).await.unwrap();
+        assert_eq!(store.get_detection(&charger.id).await.unwrap(), Some(detection.clone()));
+        assert_eq!(store.open_detections().await.unwrap(), vec![detection]);
+        let ended = store.deactivate_charger(&charger.id, now).await.unwrap();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].deactivated_at, Some(now));
+        assert!(store.deactivate_charger(&charger.id, now).await.unwrap().is_empty());
+        let unplugged = Detection {
+            charger_id: charger.id.clone(),
+            status: DetectionStatus::Unplugged,
+            plugged_in_at: None,
+            vehicle_id: None,
+            reason: None,
+            polled_at: None,
+            updated_at: now,
+        };
+        store.save_detection(&unplugged).await.unwrap();
+        assert!(store.open_detections().await.unwrap().is_empty());
+        // A detection of a charger that is gone is not stored.
+        let gone = Detection {
+            charger_id: ChargerId::new("gone"),
+            ..unplugged
+        };
+        store.save_detection(&gone).await.unwrap();
+        assert_eq!(store.get_detection(&gone.charger_id).await.unwrap(), None);
+    }
+
+    async fn polls_record_when_a_vehicle_turned_plugged_in_and_when_it_was_last_unplugged(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "a").await;
+        let account = linked(&store, &c.id, "alice", &["v1"]).await;
+        let id = &account.vehicle_ids[0];
+        let before = store.get_vehicle(&c.id, id).await.unwrap().unwrap();
+        let read = |plugged: bool, at: chrono::DateTime<chrono::Utc>| PollUpdate {
+            charge_state: Some(ChargeState {
+                is_plugged_in: Some(plugged),
+                last_updated: Some(at),
+                ..ChargeState::default()
+            }),
+            location: None,
+            last_seen: Some(at),
+            is_reachable: Some(true),
+            poll: before.poll.clone(),
+        };
+        let t0 = time::now();
+        let (t1, t2) = (t0 + chrono::Duration::seconds(60), t0 + chrono::Duration::seconds(120));
+        store.save_poll(&c.id, id, &read(false, t0)).await.unwrap();
+        store.save_poll(&c.id, id, &read(true, t1)).await.unwrap();
+        store.save_poll(&c.id, id, &read(true, t2)).await.unwrap();
+        let v = store.get_vehicle(&c.id, id).await.unwrap().unwrap();
+        assert_eq!((v.unplugged_seen_at, v.plugged_in_seen_at), (Some(t0), Some(t1)));
+        store.save_poll(&c.id, id, &read(false, t2)).await.unwrap();
+        let v = store.get_vehicle(&c.id, id).await.unwrap().unwrap();
+        assert_eq!((v.unplugged_seen_at, v.plugged_in_seen_at), (Some(t2), None));
+    }
+
+    async fn identifiers_are_stored_per_vehicle_and_seen_tags_per_charger(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "a").await;
+        let account = linked(&store, &c.id, "alice", &["v1"]).await;
+        let id = &account.vehicle_ids[0];
+        let tags = vec!["04A1B2".to_owned(), "VID:0A1B2C3D4E5F".to_owned()];
+        assert!(store.set_vehicle_id_tags(&c.id, id, &tags).await.unwrap());
+        assert_eq!(store.get_vehicle(&c.id, id).await.unwrap().unwrap().id_tags, tags);
+        let other = stored_client(&store, "b").await;
+        assert!(!store.set_vehicle_id_tags(&other.id, id, &[]).await.unwrap());
+        let charger = registered_charger(&store, &c.id, "alice", "CP-TAGS").await;
+        let t0 = time::now();
+        store.record_id_tag(&charger.id, "OLD", t0).await.unwrap();
+        store
+            .record_id_tag(&charger.id, "VID:0A1B2C3D4E5F", t0 + chrono::Duration::seconds(10))
+            .await
+            .unwrap();
+        let seen = store
+            .id_tags_seen_since(&charger.id, t0 + chrono::Duration::seconds(5))
+            .await
+            .unwrap();
+        assert_eq!(seen, vec!["VID:0A1B2C3D4E5F".to_owned()]);
     }
 }

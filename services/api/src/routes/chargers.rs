@@ -5,6 +5,7 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use coupler_core::action::TargetState;
 use coupler_core::charger::ConnectorStatus;
+use coupler_core::ev_system::{DetectionStatus, PairState};
 use coupler_core::secret::{generate_charger_password, hash_secret};
 use coupler_core::{
     time, ActionKind, ChargeSession, Charger, ChargerId, OcppIdentity, PowerDeliveryState, StoreError, UserId,
@@ -84,6 +85,22 @@ pub struct ChargerChargeState {
     pub last_updated: Option<DateTime<Utc>>,
 }
 
+/// Which vehicle is plugged into a charger, as far as pairing can tell.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VehicleDetectionBody {
+    /// `DETECTING` (waiting for the user's vehicles to report), `MATCHED` or `UNMATCHED` (a guest,
+    /// or evidence that cannot tell vehicles apart: see `reason`).
+    #[schema(value_type = String, example = "MATCHED")]
+    pub status: DetectionStatus,
+    /// When the charger saw the plug-in.
+    pub plugged_in_at: Option<DateTime<Utc>>,
+    /// The matched vehicle.
+    pub vehicle_id: Option<String>,
+    /// Why no vehicle is matched (yet).
+    pub reason: Option<String>,
+}
+
 /// One connector (or, for connector 0, the charge point as a whole).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -155,6 +172,8 @@ pub struct ChargerResponse {
     pub charge_state: ChargerChargeState,
     /// Its connectors.
     pub connectors: Vec<ChargerConnector>,
+    /// What pairing knows about the vehicle plugged in now; `null` while nothing is plugged in.
+    pub vehicle_detection: Option<VehicleDetectionBody>,
     /// What Coupler can do with it.
     pub capabilities: ChargerCapabilities,
 }
@@ -254,6 +273,24 @@ async fn render(state: &AppState, charger: Charger) -> Result<ChargerResponse, A
 pub(crate) async fn render_with(state: &AppState, charger: Charger) -> Result<ChargerResponse, StoreError> {
     let session = state.store.active_session(&charger.id).await?;
     let charge = charger.charge_state(session.as_ref());
+    let plugged_in_vehicle_id = state
+        .store
+        .ev_systems_of_charger(&charger.id)
+        .await?
+        .into_iter()
+        .find(|p| p.state == PairState::Activated)
+        .map(|p| p.vehicle_id.as_str().to_owned());
+    let vehicle_detection = state
+        .store
+        .get_detection(&charger.id)
+        .await?
+        .filter(|_| charge.is_plugged_in)
+        .map(|d| VehicleDetectionBody {
+            status: d.status,
+            plugged_in_at: d.plugged_in_at,
+            vehicle_id: d.vehicle_id.map(|v| v.as_str().to_owned()),
+            reason: d.reason,
+        });
     Ok(ChargerResponse {
         id: charger.id.as_str().to_owned(),
         user_id: charger.user_id.as_str().to_owned(),
@@ -277,11 +314,12 @@ pub(crate) async fn render_with(state: &AppState, charger: Charger) -> Result<Ch
             charge_rate: charge.charge_rate,
             max_current: charge.max_current,
             power_delivery_state: charge.power_delivery_state,
-            plugged_in_vehicle_id: None,
+            plugged_in_vehicle_id,
             session_energy: charge.session_energy.map(|e| (e * 1000.0).round() / 1000.0),
             last_updated: charger.meter.at,
         },
         connectors: charger.connectors.iter().map(connector).collect(),
+        vehicle_detection,
         capabilities: ChargerCapabilities {
             information: capable(),
             charge_state: capable(),
@@ -312,6 +350,27 @@ fn text_field(value: Option<String>, field: &str, max: usize) -> Result<Option<S
             "{field} may not contain control characters"
         ))),
         other => Ok(other),
+    }
+}
+
+/// A location id is accepted only when it names one of the same user's locations.
+async fn check_location(
+    state: &AppState,
+    caller: &Caller,
+    user: &UserId,
+    location: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(raw) = location else { return Ok(()) };
+    let found = state
+        .store
+        .get_location(&caller.client_id, &coupler_core::location::LocationId::new(raw))
+        .await?;
+    match found {
+        Some(location) if &location.user_id == user => Ok(()),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "locationId '{raw}' belongs to another user; a charger is placed at one of its own user's locations"
+        ))),
+        None => Err(ApiError::bad_request(format!("locationId '{raw}' names no location"))),
     }
 }
 
@@ -353,6 +412,7 @@ pub async fn register_charger(
     let ocpp_id = OcppIdentity::parse(&body.ocpp_id).map_err(|e| ApiError::bad_request(format!("ocppId: {e}")))?;
     let name = text_field(body.name, "name", 100)?;
     let location_id = text_field(body.location_id, "locationId", 255)?;
+    check_location(&state, &caller, &user, location_id.as_deref()).await?;
     state.store.upsert_user(&caller.client_id, &user).await?;
     let password = generate_charger_password();
     let charger = Charger {
@@ -384,6 +444,11 @@ pub async fn register_charger(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(charger_id = %charger.id, ocpp_id = %charger.ocpp_id, "charger registered");
+    // With the user's vehicles it forms EV systems at once.
+    state
+        .store
+        .establish_ev_systems(&caller.client_id, &charger.user_id)
+        .await?;
     let charger = render(&state, charger).await?;
     Ok((StatusCode::CREATED, ApiJson(RegisteredCharger { charger, password })))
 }
@@ -496,12 +561,16 @@ pub async fn update_charger(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<ApiJson<ChargerResponse>, ApiError> {
     let update = parse_update(body)?;
-    let id = ChargerId::new(id);
+    let existing = owned_charger(&state, &caller, &id).await?;
+    let id = existing.id.clone();
     let name = update.name.map(|v| text_field(v, "name", 100)).transpose()?;
     let location = update
         .location_id
         .map(|v| text_field(v, "locationId", 255))
         .transpose()?;
+    if let Some(Some(location)) = &location {
+        check_location(&state, &caller, &existing.user_id, Some(location)).await?;
+    }
     let updated = state
         .store
         .update_charger(

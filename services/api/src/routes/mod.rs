@@ -3,10 +3,12 @@
 pub mod actions;
 pub mod chargers;
 pub mod control;
+pub mod ev_systems;
 pub mod events;
 pub mod interventions;
 pub mod link_pages;
 pub mod linking;
+pub mod locations;
 pub mod oauth;
 pub mod ops;
 pub mod users;

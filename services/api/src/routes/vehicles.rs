@@ -6,10 +6,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use coupler_core::capability::{Capability, Scope, VehicleCapabilities};
+use coupler_core::ev_system::{feed_vehicle, normalise_tag, unlock, ChargerSide};
+use coupler_core::location::Point;
+use coupler_core::page::PageRequest;
 use coupler_core::vehicle::{ChargeState, Location, VehicleInformation};
 use coupler_core::{UserId, Vehicle, VehicleId};
 use coupler_engine::actions::VehicleCommand;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
@@ -119,6 +122,8 @@ pub struct LocationBody {
     pub longitude: Option<f64>,
     /// When the maker recorded the position.
     pub last_updated: Option<DateTime<Utc>>,
+    /// The user's location the vehicle is at (within 150 m of it), if any.
+    pub at_location_id: Option<String>,
 }
 
 impl From<Location> for LocationBody {
@@ -127,6 +132,7 @@ impl From<Location> for LocationBody {
             latitude: l.latitude,
             longitude: l.longitude,
             last_updated: l.last_updated,
+            at_location_id: None,
         }
     }
 }
@@ -216,6 +222,8 @@ pub struct VehicleResponse {
     /// The scopes the user granted.
     #[schema(example = json!(["vehicle:read:data", "vehicle:control:charging"]))]
     pub scopes: Vec<String>,
+    /// Identifiers a charger may report for it (see `PUT /vehicles/{vehicleId}/id-tags`).
+    pub id_tags: Vec<String>,
 }
 
 impl VehicleResponse {
@@ -237,6 +245,7 @@ impl VehicleResponse {
             location: location.into(),
             capabilities: capabilities.into(),
             scopes: vehicle.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            id_tags: vehicle.id_tags,
         }
     }
 }
@@ -250,10 +259,48 @@ pub struct VehiclePage {
     pub pagination: Pagination,
 }
 
-/// The API view of a stored vehicle: what `GET /vehicles/{id}` answers and what its events carry.
-pub(crate) fn respond(state: &AppState, vehicle: Vehicle) -> VehicleResponse {
-    let capabilities = state.engine.vehicle_capabilities(&vehicle);
-    VehicleResponse::new(vehicle, capabilities)
+/// The API view of a vehicle: capabilities unlocked by its pairs, and, while it is matched with a
+/// charger, plug and power state from that charger (which knows first) with `pluggedInChargerId`.
+pub(crate) async fn respond(state: &AppState, mut vehicle: Vehicle) -> Result<VehicleResponse, ApiError> {
+    let pairing = state.engine.pairing_of(&vehicle).await?;
+    let capabilities = unlock(&state.engine.vehicle_capabilities(&vehicle), pairing.route);
+    if let Some(charger_id) = &pairing.activated {
+        if let Some(charger) = state.store.charger(charger_id).await? {
+            let session = state.store.active_session(charger_id).await?;
+            let side = ChargerSide {
+                state: charger.charge_state(session.as_ref()),
+                last_seen: charger.last_seen,
+            };
+            vehicle.charge_state = feed_vehicle(&vehicle.charge_state, &side, charger_id);
+        }
+    }
+    let position = match (vehicle.location.latitude, vehicle.location.longitude) {
+        (Some(latitude), Some(longitude)) if vehicle.scopes.contains(&Scope::ReadLocation) => {
+            Some(Point { latitude, longitude })
+        }
+        _ => None,
+    };
+    let (client, user) = (vehicle.client_id.clone(), vehicle.user_id.clone());
+    let mut response = VehicleResponse::new(vehicle, capabilities);
+    if let Some(position) = position {
+        let places = state
+            .store
+            .list_locations(&client, &user, &PageRequest::first(PageRequest::MAX_SIZE))
+            .await?;
+        response.location.at_location_id = places
+            .items
+            .into_iter()
+            .filter(|l| position.is_at(l.fields.point()))
+            .min_by(|a, b| {
+                let (da, db) = (
+                    position.distance_m(a.fields.point()),
+                    position.distance_m(b.fields.point()),
+                );
+                da.total_cmp(&db)
+            })
+            .map(|l| l.id.as_str().to_owned());
+    }
+    Ok(response)
 }
 
 async fn page(
@@ -266,8 +313,12 @@ async fn page(
         .store
         .list_vehicles(&caller.client_id, user, &query.parse()?)
         .await?;
+    let mut data = Vec::with_capacity(page.items.len());
+    for vehicle in page.items {
+        data.push(respond(state, vehicle).await?);
+    }
     Ok(VehiclePage {
-        data: page.items.into_iter().map(|v| respond(state, v)).collect(),
+        data,
         pagination: Pagination {
             after: page.after.map(|k| k.encode()),
             before: page.before.map(|k| k.encode()),
@@ -349,7 +400,7 @@ pub async fn get_vehicle(
     ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<VehicleResponse>, ApiError> {
     let found = vehicle(&state, &caller, &id).await?;
-    Ok(ApiJson(respond(&state, found)))
+    Ok(ApiJson(respond(&state, found).await?))
 }
 
 /// Asks for the vehicle to be read as soon as the vendor's limits allow. Hints are merged: many
@@ -393,10 +444,11 @@ async fn command(
     Ok(ApiJson(action.into()))
 }
 
-/// Starts or stops charging through the vehicle's maker. Answers with a pending Action that is
-/// confirmed once the vehicle is read in the asked state. A vehicle that cannot do it (its maker's
-/// API lacks the command, a scope was not granted, the account must be relinked) gets a 400 that
-/// says why.
+/// Starts or stops charging. The command goes to the charger the vehicle is plugged into first
+/// (when pairing has matched them), then to the vehicle's maker; each try is an attempt on the
+/// Action, which is confirmed once either device is seen in the asked state. A vehicle that cannot
+/// do it and has no charger (its maker's API lacks the command, a scope was not granted, the account
+/// must be relinked) gets a 400 that says why.
 #[utoipa::path(
     post,
     path = "/vehicles/{vehicleId}/charging",
@@ -422,21 +474,36 @@ pub async fn charging(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ChargingRequest>,
 ) -> Result<ApiJson<ActionResponse>, ApiError> {
-    let wanted = match body.action.as_str() {
-        "START" => VehicleCommand::Start,
-        "STOP" => VehicleCommand::Stop,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "action must be START or STOP, got '{}'",
-                other.chars().take(40).collect::<String>()
-            )))
-        }
-    };
-    command(&state, &caller, &id, wanted, &headers).await
+    command(&state, &caller, &id, charging_command(&body)?, &headers).await
 }
 
-/// Limits the current the vehicle draws, through its maker. Answers with a pending Action that is
-/// confirmed once the vehicle reports the new limit.
+/// The command a `{action}` body asks for.
+pub(crate) fn charging_command(body: &ChargingRequest) -> Result<VehicleCommand, ApiError> {
+    match body.action.as_str() {
+        "START" => Ok(VehicleCommand::Start),
+        "STOP" => Ok(VehicleCommand::Stop),
+        other => Err(ApiError::bad_request(format!(
+            "action must be START or STOP, got '{}'",
+            other.chars().take(40).collect::<String>()
+        ))),
+    }
+}
+
+/// The command a `{maxCurrent}` body asks for.
+pub(crate) fn max_current_command(body: &MaxCurrentRequest) -> Result<VehicleCommand, ApiError> {
+    let amps = body.max_current;
+    if !amps.is_finite() || amps.fract() != 0.0 || !(1.0..=80.0).contains(&amps) {
+        return Err(ApiError::bad_request(
+            "maxCurrent must be a whole number of amperes from 1 to 80",
+        ));
+    }
+    // A whole number from 1 to 80, checked above: the conversion is exact.
+    Ok(VehicleCommand::SetMaxCurrent(amps as u32))
+}
+
+/// Limits the current the vehicle draws: as a charging profile on the charger it is plugged into
+/// (when matched), else through its maker. Answers with a pending Action that is confirmed once the
+/// limit is observed.
 #[utoipa::path(
     post,
     path = "/vehicles/{vehicleId}/max-current",
@@ -462,13 +529,65 @@ pub async fn max_current(
     headers: HeaderMap,
     ApiJson(body): ApiJson<MaxCurrentRequest>,
 ) -> Result<ApiJson<ActionResponse>, ApiError> {
-    let amps = body.max_current;
-    if !amps.is_finite() || amps.fract() != 0.0 || !(1.0..=80.0).contains(&amps) {
-        return Err(ApiError::bad_request(
-            "maxCurrent must be a whole number of amperes from 1 to 80",
-        ));
+    command(&state, &caller, &id, max_current_command(&body)?, &headers).await
+}
+
+/// The identifiers a charger may report for a vehicle.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IdTagsRequest {
+    /// RFID tags, MAC addresses (as 2.0.1 `MacAddress` tokens or 1.6 `VID:` tags carry them) or
+    /// eMAIDs; compared without case, separators or a `VID:` / `EMAID:` prefix. At most 20.
+    #[schema(example = json!(["04A1B2C3D4", "VID:00:1A:2B:3C:4D:5E"]))]
+    pub id_tags: Vec<String>,
+}
+
+/// Registers the identifiers a charger may report for this vehicle (its RFID cards, its MAC address
+/// for "AutoCharge", its eMAID for Plug & Charge), replacing earlier ones. A charger that reports
+/// one of them is matched with the vehicle at once, with the highest confidence.
+#[utoipa::path(
+    put,
+    path = "/vehicles/{vehicleId}/id-tags",
+    tag = "vehicles",
+    params(("vehicleId" = String, Path, description = "The vehicle's id")),
+    request_body = IdTagsRequest,
+    responses(
+        (status = 200, description = "The vehicle", body = VehicleResponse),
+        (status = 400, description = "A malformed or duplicate identifier, or too many", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The client has no such vehicle", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub async fn set_id_tags(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<IdTagsRequest>,
+) -> Result<ApiJson<VehicleResponse>, ApiError> {
+    if body.id_tags.len() > 20 {
+        return Err(ApiError::bad_request("at most 20 idTags"));
     }
-    // A whole number from 1 to 80, checked above: the conversion is exact.
-    let amps = amps as u32;
-    command(&state, &caller, &id, VehicleCommand::SetMaxCurrent(amps), &headers).await
+    let mut seen = Vec::new();
+    for tag in &body.id_tags {
+        if tag.len() > 64 || tag.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(
+                "each idTag is at most 64 characters, without control characters",
+            ));
+        }
+        let Some(normal) = normalise_tag(tag) else {
+            return Err(ApiError::bad_request(format!("idTag '{tag}' has no letters or digits")));
+        };
+        if seen.contains(&normal) {
+            return Err(ApiError::bad_request(format!("idTag '{tag}' is listed twice")));
+        }
+        seen.push(normal);
+    }
+    let found = vehicle(&state, &caller, &id).await?;
+    state
+        .store
+        .set_vehicle_id_tags(&caller.client_id, &found.id, &body.id_tags)
+        .await?;
+    let updated = vehicle(&state, &caller, &id).await?;
+    Ok(ApiJson(respond(&state, updated).await?))
 }

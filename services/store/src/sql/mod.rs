@@ -10,9 +10,11 @@
 mod actions;
 mod chargers;
 mod clients;
+mod ev_systems;
 mod events;
 mod interventions;
 mod link_sessions;
+mod locations;
 mod transaction_events;
 mod users;
 mod vehicles;
@@ -22,14 +24,39 @@ mod webhooks;
 pub(crate) use actions::impl_action_store;
 pub(crate) use chargers::impl_charger_store;
 pub(crate) use clients::impl_client_store;
+pub(crate) use ev_systems::impl_ev_system_store;
 pub(crate) use events::impl_event_store;
 pub(crate) use interventions::impl_intervention_store;
 pub(crate) use link_sessions::impl_link_session_store;
+pub(crate) use locations::impl_location_store;
 pub(crate) use transaction_events::impl_transaction_event_store;
 pub(crate) use users::impl_user_store;
 pub(crate) use vehicles::impl_vehicle_store;
 pub(crate) use vendor_accounts::impl_vendor_account_store;
 pub(crate) use webhooks::impl_webhook_store;
+
+/// Keyset pagination over `alias.created_at, alias.id`, newest first: the filter that continues
+/// `base` past the cursor (its two values bound as parameters `$next` and `$next + 1`), and the
+/// order to read rows in (ascending when going back, so the nearest rows come first).
+pub(crate) fn keyset(
+    base: &str,
+    alias: &str,
+    cursor: Option<&coupler_core::Cursor>,
+    next: usize,
+) -> (String, &'static str) {
+    use coupler_core::Cursor;
+    match cursor {
+        None => (base.to_owned(), "DESC"),
+        Some(Cursor::After(_)) => (
+            format!("{base} AND ({alias}.created_at, {alias}.id) < (${next}, ${})", next + 1),
+            "DESC",
+        ),
+        Some(Cursor::Before(_)) => (
+            format!("{base} AND ({alias}.created_at, {alias}.id) > (${next}, ${})", next + 1),
+            "ASC",
+        ),
+    }
+}
 
 /// Names the sqlx database type behind a store, for code that must spell out transaction types.
 pub(crate) trait StorePool {

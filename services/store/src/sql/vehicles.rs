@@ -27,7 +27,8 @@ macro_rules! impl_vehicle_store {
                  v.last_seen AS last_seen, v.is_reachable AS is_reachable, v.next_poll_at AS next_poll_at, \
                  v.not_before AS not_before, v.poll_requested AS poll_requested, v.poll_failures AS poll_failures, \
                  v.polls_on_day AS polls_on_day, v.budget_day AS budget_day, v.last_poll_error AS last_poll_error, \
-                 v.created_at AS created_at, v.updated_at AS updated_at, \
+                 v.created_at AS created_at, v.updated_at AS updated_at, v.id_tags AS id_tags, \
+                 v.plugged_in_seen_at AS plugged_in_seen_at, v.unplugged_seen_at AS unplugged_seen_at, \
                  a.scopes AS scopes, a.is_valid AS is_valid, a.intervention_id AS intervention_id";
             const FROM: &str =
                 "FROM vehicles v JOIN users u ON u.id = v.user_id JOIN vendor_accounts a ON a.id = v.account_id";
@@ -78,6 +79,9 @@ macro_rules! impl_vehicle_store {
                         budget_day: row.try_get("budget_day")?,
                         last_error: row.try_get("last_poll_error")?,
                     },
+                    id_tags: json(row, "id_tags")?,
+                    plugged_in_seen_at: $time::read_opt(row, "plugged_in_seen_at")?,
+                    unplugged_seen_at: $time::read_opt(row, "unplugged_seen_at")?,
                     created_at: $time::read(row, "created_at")?,
                     updated_at: $time::read(row, "updated_at")?,
                 })
@@ -234,7 +238,10 @@ macro_rules! impl_vehicle_store {
                          last_seen = COALESCE($5, last_seen), is_reachable = COALESCE($6, is_reachable), \
                          next_poll_at = $7, not_before = $8, poll_requested = $9, poll_failures = $10, \
                          polls_on_day = $11, budget_day = $12, last_poll_error = $13, poll_lease_until = NULL, \
-                         updated_at = $14 \
+                         updated_at = $14, \
+                         plugged_in_seen_at = CASE WHEN $15 = 1 THEN COALESCE(plugged_in_seen_at, $16) \
+                             WHEN $15 = 0 THEN NULL ELSE plugged_in_seen_at END, \
+                         unplugged_seen_at = CASE WHEN $15 = 0 THEN $16 ELSE unplugged_seen_at END \
                          WHERE client_id = $1 AND id = $2",
                     )
                     .bind(client.as_str())
@@ -251,6 +258,10 @@ macro_rules! impl_vehicle_store {
                     .bind(poll.budget_day)
                     .bind(poll.last_error.as_deref())
                     .bind($time::bind(coupler_core::time::now()))
+                    // Plug transitions, as the data says (its own time, else the time of the poll),
+                    // for matching a vehicle with a charger's plug-in.
+                    .bind(update.charge_state.as_ref().and_then(|c| c.is_plugged_in).map(i64::from))
+                    .bind(update.charge_state.as_ref().and_then(|c| c.last_updated).or(update.last_seen).map($time::bind))
                     .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;

@@ -1,0 +1,249 @@
+//! Locations: the places a user charges at. A charger is placed at one (`PUT /chargers/{id}`
+//! `{locationId}`); a vehicle within a short radius of a location is at it, which pairing uses to
+//! rule out cars that are elsewhere.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use coupler_core::location::{Location, LocationFields, LocationId};
+use coupler_core::{time, UserId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::users::{PageQuery, Pagination};
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::state::AppState;
+
+/// A location as a client sends it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocationRequest {
+    /// A name for people, 1 to 100 characters.
+    #[schema(example = "Home")]
+    pub name: String,
+    /// Degrees north, -90 to 90.
+    #[schema(example = 59.9139)]
+    pub latitude: f64,
+    /// Degrees east, -180 to 180.
+    #[schema(example = 10.7522)]
+    pub longitude: f64,
+    /// IANA time zone name.
+    #[schema(example = "Europe/Oslo")]
+    pub timezone_name: String,
+}
+
+/// A location.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocationResponse {
+    /// Identifier.
+    pub id: String,
+    /// The owning user.
+    pub user_id: String,
+    /// A name for people.
+    pub name: String,
+    /// Degrees north.
+    pub latitude: f64,
+    /// Degrees east.
+    pub longitude: f64,
+    /// IANA time zone name.
+    pub timezone_name: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Location> for LocationResponse {
+    fn from(l: Location) -> Self {
+        Self {
+            id: l.id.as_str().to_owned(),
+            user_id: l.user_id.as_str().to_owned(),
+            name: l.fields.name,
+            latitude: l.fields.latitude,
+            longitude: l.fields.longitude,
+            timezone_name: l.fields.timezone_name,
+            created_at: l.created_at,
+            updated_at: l.updated_at,
+        }
+    }
+}
+
+/// A page of locations, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LocationPage {
+    /// The locations.
+    pub data: Vec<LocationResponse>,
+    /// Cursors to the neighbouring pages.
+    pub pagination: Pagination,
+}
+
+fn fields(body: &LocationRequest) -> Result<LocationFields, ApiError> {
+    LocationFields::new(&body.name, body.latitude, body.longitude, &body.timezone_name)
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn user(raw: &str) -> Result<UserId, ApiError> {
+    UserId::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// Creates a location for a user (creating the user if needed).
+#[utoipa::path(
+    post,
+    path = "/users/{userId}/locations",
+    tag = "locations",
+    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    request_body = LocationRequest,
+    responses(
+        (status = 201, description = "Created", body = LocationResponse),
+        (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub async fn create_location(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(raw_user): ApiPath<String>,
+    ApiJson(body): ApiJson<LocationRequest>,
+) -> Result<(StatusCode, ApiJson<LocationResponse>), ApiError> {
+    let user = user(&raw_user)?;
+    let fields = fields(&body)?;
+    state.store.upsert_user(&caller.client_id, &user).await?;
+    let now = time::now();
+    let location = Location {
+        id: LocationId::generate(),
+        client_id: caller.client_id.clone(),
+        user_id: user,
+        fields,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_location(&location).await?;
+    Ok((StatusCode::CREATED, ApiJson(location.into())))
+}
+
+/// Lists a user's locations, newest first.
+#[utoipa::path(
+    get,
+    path = "/users/{userId}/locations",
+    tag = "locations",
+    params(("userId" = String, Path, description = "The app's own identifier for the user"), PageQuery),
+    responses(
+        (status = 200, description = "A page of locations", body = LocationPage),
+        (status = 404, description = "The client has no such user", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub async fn list_locations(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(raw_user): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<ApiJson<LocationPage>, ApiError> {
+    let user = user(&raw_user)?;
+    let page_request = query.parse()?;
+    if state.store.get_user(&caller.client_id, &user).await?.is_none() {
+        return Err(ApiError::not_found(format!("no user '{user}'")));
+    }
+    let page = state
+        .store
+        .list_locations(&caller.client_id, &user, &page_request)
+        .await?;
+    Ok(ApiJson(LocationPage {
+        data: page.items.into_iter().map(Into::into).collect(),
+        pagination: Pagination {
+            after: page.after.map(|k| k.encode()),
+            before: page.before.map(|k| k.encode()),
+        },
+    }))
+}
+
+fn no_location(id: &str) -> ApiError {
+    ApiError::not_found(format!("no location '{id}'"))
+}
+
+/// Reads a location.
+#[utoipa::path(
+    get,
+    path = "/locations/{locationId}",
+    tag = "locations",
+    params(("locationId" = String, Path, description = "The location's id")),
+    responses(
+        (status = 200, description = "The location", body = LocationResponse),
+        (status = 404, description = "The client has no such location", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub async fn get_location(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<ApiJson<LocationResponse>, ApiError> {
+    let found = state
+        .store
+        .get_location(&caller.client_id, &LocationId::new(id.clone()))
+        .await?
+        .ok_or_else(|| no_location(&id))?;
+    Ok(ApiJson(found.into()))
+}
+
+/// Replaces a location's name, position and time zone.
+#[utoipa::path(
+    put,
+    path = "/locations/{locationId}",
+    tag = "locations",
+    params(("locationId" = String, Path, description = "The location's id")),
+    request_body = LocationRequest,
+    responses(
+        (status = 200, description = "The updated location", body = LocationResponse),
+        (status = 404, description = "The client has no such location", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub async fn update_location(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<LocationRequest>,
+) -> Result<ApiJson<LocationResponse>, ApiError> {
+    let fields = fields(&body)?;
+    let updated = state
+        .store
+        .update_location(&caller.client_id, &LocationId::new(id.clone()), &fields, time::now())
+        .await?
+        .ok_or_else(|| no_location(&id))?;
+    Ok(ApiJson(updated.into()))
+}
+
+/// Deletes a location. Chargers placed at it are no longer placed anywhere.
+#[utoipa::path(
+    delete,
+    path = "/locations/{locationId}",
+    tag = "locations",
+    params(("locationId" = String, Path, description = "The location's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "The client has no such location", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub async fn delete_location(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    if state
+        .store
+        .delete_location(&caller.client_id, &LocationId::new(id.clone()))
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(no_location(&id))
+    }
+}
