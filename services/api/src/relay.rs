@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use coupler_core::account::VendorAccountId;
+use coupler_core::ev_system::EvSystemId;
 use coupler_core::event::{AssetKind, PendingEvent};
 use coupler_core::{ActionId, ChargerId, StoreError, VehicleId};
 use tokio::task::JoinHandle;
@@ -94,9 +95,18 @@ async fn render(state: &AppState, event: &PendingEvent) -> Result<Option<serde_j
                 })
             })
         }
-        // EV systems render through their own view once they exist; until then the relay falls
-        // back to the last published object.
-        AssetKind::EvSystem => None,
+        AssetKind::EvSystem => match state
+            .store
+            .get_ev_system(&event.client_id, &EvSystemId::new(&event.asset_id))
+            .await?
+        {
+            Some(pair) => {
+                Some(to_value(routes::ev_systems::render(state, pair).await.map_err(
+                    |e| StoreError::Backend(format!("cannot render an EV system: {e:?}")),
+                )?))
+            }
+            None => None,
+        },
     };
     Ok(value)
 }

@@ -1702,6 +1702,7 @@ mod events {
         giving_up_deactivates_the_webhook_and_a_success_resets_its_failures,
         a_leased_webhook_is_not_claimed_by_a_second_node_until_the_lease_runs_out,
         pruning_removes_old_events_but_keeps_each_assets_latest_and_everything_recent,
+        an_ev_system_raises_updated_activated_and_deactivated_events_and_a_repeat_raises_none,
     );
 
     async fn publish_all(store: &Arc<dyn Store>) {
@@ -2030,6 +2031,44 @@ mod events {
             kept,
             [(second.id.as_str().to_owned(), 2), (first.id.as_str().to_owned(), 5)]
         );
+    }
+
+    async fn an_ev_system_raises_updated_activated_and_deactivated_events_and_a_repeat_raises_none(
+        store: Arc<dyn Store>,
+    ) {
+        use coupler_core::ev_system::Confidence;
+
+        let c = stored_client(&store, "a").await;
+        let account = super::vehicles::linked(&store, &c.id, "alice", &["v1"]).await;
+        let charger = registered_charger(&store, &c.id, "alice", "CP-EVS").await;
+        publish_all(&store).await;
+        let pairs = store.establish_ev_systems(&c.id, &user("alice")).await.unwrap();
+        let now = time::now();
+        let vehicle = &account.vehicle_ids[0];
+        store
+            .activate_ev_system(&charger.id, vehicle, &[], Confidence::Medium, now)
+            .await
+            .unwrap();
+        store
+            .activate_ev_system(&charger.id, vehicle, &[], Confidence::Medium, now)
+            .await
+            .unwrap();
+        store.deactivate_charger(&charger.id, now).await.unwrap();
+        store.deactivate_charger(&charger.id, now).await.unwrap();
+        let pending = store.unpublished_events(10).await.unwrap();
+        let kinds: Vec<_> = pending.iter().map(|e| e.event_type).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventType::EvSystemUpdated,
+                EventType::EvSystemActivated,
+                EventType::EvSystemDeactivated
+            ],
+            "a repeated activation or unplug changes nothing"
+        );
+        assert!(pending
+            .iter()
+            .all(|e| e.asset_id == pairs[0].id.as_str() && e.user_id == user("alice")));
     }
 }
 
