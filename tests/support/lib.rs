@@ -6,6 +6,7 @@ pub mod vehicles;
 
 pub mod ocpp;
 pub mod raw;
+pub mod receiver;
 pub mod sandbox;
 
 use std::sync::Arc;

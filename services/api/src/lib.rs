@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 mod middleware;
+pub mod relay;
 pub mod routes;
 pub mod state;
 
@@ -53,6 +54,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         (name = "actions", description = "Asynchronous commands on vehicles and chargers, settled by observed state"),
         (name = "linking", description = "Linking users' vehicle accounts through the hosted link page (OAuth2 with the vendor)"),
         (name = "vehicles", description = "Vehicles read, and commanded where their maker allows, through the makers' clouds"),
+        (name = "webhooks", description = "Events: signed webhook deliveries (at least once, in order per webhook) and a live Server-Sent Events stream"),
         (name = "ev-systems", description = "A user's vehicle and charger as one: pairing, merged state, and commands routed to the device that can carry them out"),
         (name = "locations", description = "The places users charge at; chargers are placed at them"),
         (name = "interventions", description = "What users must do before Coupler can go on (for example link an account again)"),
@@ -152,6 +154,18 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             routes::sandbox::get_time_factor,
             routes::sandbox::set_time_factor
         ))
+        .routes(routes!(
+            routes::webhooks::create_webhook,
+            routes::webhooks::list_webhooks
+        ))
+        .routes(routes!(
+            routes::webhooks::get_webhook,
+            routes::webhooks::update_webhook,
+            routes::webhooks::delete_webhook
+        ))
+        .routes(routes!(routes::webhooks::test_webhook))
+        .routes(routes!(routes::webhooks::list_deliveries))
+        .routes(routes!(routes::events::stream_events))
         .routes(routes!(routes::ops::live))
         .routes(routes!(routes::ops::ready))
         .routes(routes!(routes::ops::metrics))

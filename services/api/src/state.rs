@@ -7,6 +7,7 @@ use std::time::Duration;
 use coupler_core::sandbox::Sandbox;
 use coupler_core::secret::Cipher;
 use coupler_core::Store;
+use coupler_engine::webhooks::WebhookSender;
 use coupler_engine::{ChargerEngine, Engine};
 use url::Url;
 
@@ -33,6 +34,8 @@ pub struct App {
     pub engine: Arc<Engine>,
     /// The simulated world behind `/sandbox/...`, only in sandbox mode.
     pub sandbox: Option<Arc<dyn Sandbox>>,
+    /// Sends signed webhook requests (test calls) under the configured address rules.
+    pub webhooks: WebhookSender,
 }
 
 /// Cheap-to-clone handle to [`App`], the axum state.

@@ -12,6 +12,7 @@ pub mod charger;
 pub mod client;
 pub mod control;
 pub mod ev_system;
+pub mod event;
 mod id;
 pub mod intervention;
 pub mod link;
@@ -31,8 +32,8 @@ pub use charger::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDelivery
 pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
-    ActionStore, ChargerStore, ClientStore, EvSystemStore, InterventionStore, LinkSessionStore, LocationStore, Store,
-    StoreError, TransactionEventStore, UserStore, VehicleStore, VendorAccountStore,
+    ActionStore, ChargerStore, ClientStore, EvSystemStore, EventStore, InterventionStore, LinkSessionStore,
+    LocationStore, Store, StoreError, TransactionEventStore, UserStore, VehicleStore, VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

@@ -15,6 +15,7 @@ use crate::charger::{
 };
 use crate::client::{AccessToken, Client, ClientId};
 use crate::ev_system::{Confidence, Detection, EvSystem, EvSystemId, Evidence};
+use crate::event::{AttemptOutcome, Delivery, DeliveryId, Event, PendingEvent, Webhook, WebhookId};
 use crate::intervention::{Intervention, InterventionId};
 use crate::link::{LinkCompletion, LinkSession, LinkSessionId, LinkedAccount};
 use crate::location::{Location, LocationFields, LocationId};
@@ -422,6 +423,100 @@ pub trait TransactionEventStore: Send + Sync {
     async fn charger_transaction_id(&self, id: &ChargerId, transaction_id: i64) -> Result<Option<String>, StoreError>;
 }
 
+/// The event outbox. Events are appended by the other stores inside the transaction of the change
+/// that caused them; these methods render, publish and read them.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Up to `limit` events not yet published, oldest first.
+    async fn unpublished_events(&self, limit: u32) -> Result<Vec<PendingEvent>, StoreError>;
+    /// The most recent published object of an asset (what a deletion event carries).
+    async fn last_event_data(&self, asset_id: &str) -> Result<Option<serde_json::Value>, StoreError>;
+    /// Publishes rendered events (`(pending id, data)`), giving them the next sequence numbers in the
+    /// order given. `Conflict` when another node published at the same moment; retry.
+    async fn publish_events(&self, rendered: &[(i64, serde_json::Value)]) -> Result<(), StoreError>;
+    /// The client's published events after `after_seq`, oldest first, at most `limit`.
+    async fn events_after(&self, client: &ClientId, after_seq: i64, limit: u32) -> Result<Vec<Event>, StoreError>;
+    /// The highest published sequence number (0 when there is none).
+    async fn latest_seq(&self) -> Result<i64, StoreError>;
+    /// Removes published events created before `before`, except each asset's latest (a later
+    /// deletion event carries its object). Returns how many were removed.
+    async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterAttempt {
+    /// The receiver accepted it: the delivery succeeded and the webhook's failure count resets.
+    Done,
+    /// Try again at this time.
+    RetryAt(DateTime<Utc>),
+    /// Retries are exhausted: the delivery failed and the webhook becomes inactive.
+    GiveUp,
+}
+
+/// Webhooks and their deliveries.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Stores a new webhook.
+    async fn insert_webhook(&self, webhook: &Webhook) -> Result<(), StoreError>;
+    /// One of the client's webhooks.
+    async fn get_webhook(&self, client: &ClientId, id: &WebhookId) -> Result<Option<Webhook>, StoreError>;
+    /// The client's webhooks, newest first.
+    async fn list_webhooks(&self, client: &ClientId) -> Result<Vec<Webhook>, StoreError>;
+    /// Saves url, secret, events and activity; reactivating resets the failure count. `false` when
+    /// the client has no such webhook.
+    async fn update_webhook(&self, webhook: &Webhook) -> Result<bool, StoreError>;
+    /// Deletes a webhook and its deliveries; `false` when the client has no such webhook.
+    async fn delete_webhook(&self, client: &ClientId, id: &WebhookId) -> Result<bool, StoreError>;
+    /// Leases, until `lease_until`, up to `limit` active webhooks that have work (a due retry or
+    /// events past their cursor) and no live lease, so one node at a time delivers to each.
+    async fn claim_webhooks(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Webhook>, StoreError>;
+    /// Extends the lease this node holds on a webhook, before each attempt.
+    async fn renew_webhook_lease(&self, id: &WebhookId, lease_until: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Gives a webhook's lease back.
+    async fn release_webhook(&self, id: &WebhookId) -> Result<(), StoreError>;
+    /// The webhook's delivery still being retried, if any.
+    async fn pending_delivery(&self, id: &WebhookId) -> Result<Option<Delivery>, StoreError>;
+    /// Forms the next batch (at most `limit` events past the cursor): moves the cursor past them
+    /// and, when the webhook wants any of them, stores a pending delivery due `now`.
+    async fn next_delivery(
+        &self,
+        webhook: &Webhook,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError>;
+    /// The events a delivery carries, in order (only the types its webhook wants).
+    async fn delivery_events(&self, webhook: &Webhook, delivery: &Delivery) -> Result<Vec<Event>, StoreError>;
+    /// Records an attempt and what follows from it.
+    async fn record_attempt(
+        &self,
+        delivery: &DeliveryId,
+        outcome: &AttemptOutcome,
+        next: AfterAttempt,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Records a test call: a success reactivates the webhook and resets its failure count.
+    async fn record_test(
+        &self,
+        client: &ClientId,
+        id: &WebhookId,
+        succeeded: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The webhook's latest deliveries, newest first; `None` when the client has no such webhook.
+    async fn list_deliveries(
+        &self,
+        client: &ClientId,
+        id: &WebhookId,
+        limit: u32,
+    ) -> Result<Option<Vec<Delivery>>, StoreError>;
+}
+
 /// The places users charge at.
 #[async_trait]
 pub trait LocationStore: Send + Sync {
@@ -510,6 +605,8 @@ pub trait Store:
     + VendorAccountStore
     + VehicleStore
     + InterventionStore
+    + EventStore
+    + WebhookStore
     + LocationStore
     + EvSystemStore
     + Send

@@ -53,6 +53,19 @@ pub struct Config {
     pub ocpp_meter_interval: u64,
     /// Seconds an action may stay pending before it fails (`COUPLER_ACTION_TIMEOUT`).
     pub action_timeout: u64,
+    /// Allow webhook URLs that point at loopback or private addresses (`COUPLER_WEBHOOK_ALLOW_PRIVATE`).
+    pub webhook_allow_private: bool,
+    /// Seconds before the first retry of a failed webhook delivery; each later wait doubles
+    /// (`COUPLER_WEBHOOK_RETRY_FIRST_DELAY`).
+    pub webhook_retry_first_delay: u64,
+    /// The longest wait between two retries, seconds (`COUPLER_WEBHOOK_RETRY_MAX_DELAY`).
+    pub webhook_retry_max_delay: u64,
+    /// Seconds after a batch's first attempt when Coupler gives up and deactivates the webhook
+    /// (`COUPLER_WEBHOOK_RETRY_FOR`).
+    pub webhook_retry_for: u64,
+    /// Days published events are kept, for stream resumes and webhooks that were inactive
+    /// (`COUPLER_EVENT_RETENTION_DAYS`).
+    pub event_retention_days: u64,
     /// Serve the simulated OEM cloud under `/sim` and offer its brands for linking
     /// (`COUPLER_SIMULATED_OEM`; the sandbox turns it on).
     pub simulated_oem: bool,
@@ -103,6 +116,11 @@ struct FileConfig {
     ocpp_heartbeat_interval: Option<String>,
     ocpp_meter_interval: Option<String>,
     action_timeout: Option<String>,
+    webhook_allow_private: Option<String>,
+    webhook_retry_first_delay: Option<String>,
+    webhook_retry_max_delay: Option<String>,
+    webhook_retry_for: Option<String>,
+    event_retention_days: Option<String>,
     simulated_oem: Option<bool>,
     tesla_client_id: Option<String>,
     tesla_client_secret: Option<String>,
@@ -252,6 +270,35 @@ impl Config {
                 pick("COUPLER_ACTION_TIMEOUT", from_file.action_timeout),
                 60,
             )?,
+            webhook_allow_private: flag(
+                "COUPLER_WEBHOOK_ALLOW_PRIVATE",
+                pick("COUPLER_WEBHOOK_ALLOW_PRIVATE", from_file.webhook_allow_private),
+            )?,
+            webhook_retry_first_delay: seconds(
+                "COUPLER_WEBHOOK_RETRY_FIRST_DELAY",
+                pick("COUPLER_WEBHOOK_RETRY_FIRST_DELAY", from_file.webhook_retry_first_delay),
+                30,
+            )?,
+            webhook_retry_max_delay: seconds(
+                "COUPLER_WEBHOOK_RETRY_MAX_DELAY",
+                pick("COUPLER_WEBHOOK_RETRY_MAX_DELAY", from_file.webhook_retry_max_delay),
+                4 * 3600,
+            )?,
+            webhook_retry_for: seconds(
+                "COUPLER_WEBHOOK_RETRY_FOR",
+                pick("COUPLER_WEBHOOK_RETRY_FOR", from_file.webhook_retry_for),
+                24 * 3600,
+            )?,
+            event_retention_days: match pick("COUPLER_EVENT_RETENTION_DAYS", from_file.event_retention_days) {
+                None => 7,
+                Some(text) => text
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|d| (1..=3650).contains(d))
+                    .with_context(|| {
+                        format!("COUPLER_EVENT_RETENTION_DAYS must be a number of days from 1 to 3650, got '{text}'")
+                    })?,
+            },
             simulated_oem,
             tesla,
             smartcar,
@@ -391,11 +438,50 @@ mod tests {
             ("COUPLER_OCPP_ADMIT_UNKNOWN", "maybe"),
             ("COUPLER_OCPP_CALL_TIMEOUT", "0"),
             ("COUPLER_ACTION_TIMEOUT", "soon"),
+            ("COUPLER_WEBHOOK_ALLOW_PRIVATE", "maybe"),
+            ("COUPLER_WEBHOOK_RETRY_FIRST_DELAY", "0"),
+            ("COUPLER_WEBHOOK_RETRY_MAX_DELAY", "forever"),
+            ("COUPLER_WEBHOOK_RETRY_FOR", "-1"),
+            ("COUPLER_EVENT_RETENTION_DAYS", "0"),
             ("COUPLER_SIMULATED_OEM", "maybe"),
         ] {
             let err = Config::from_sources(None, env(&[(var, value)])).unwrap_err();
             assert!(format!("{err:#}").contains(var), "{var}: {err:#}");
         }
+    }
+
+    #[test]
+    fn webhook_settings_default_to_a_day_of_retries_and_no_private_addresses() {
+        let defaults = Config::from_sources(None, env(&[])).unwrap();
+        assert!(!defaults.webhook_allow_private);
+        assert_eq!(
+            (
+                defaults.webhook_retry_first_delay,
+                defaults.webhook_retry_max_delay,
+                defaults.webhook_retry_for
+            ),
+            (30, 4 * 3600, 24 * 3600)
+        );
+        assert_eq!(defaults.event_retention_days, 7);
+        let set = Config::from_sources(
+            None,
+            env(&[
+                ("COUPLER_WEBHOOK_ALLOW_PRIVATE", "true"),
+                ("COUPLER_WEBHOOK_RETRY_FIRST_DELAY", "1"),
+                ("COUPLER_WEBHOOK_RETRY_MAX_DELAY", "10"),
+                ("COUPLER_WEBHOOK_RETRY_FOR", "60"),
+            ]),
+        )
+        .unwrap();
+        assert!(set.webhook_allow_private);
+        assert_eq!(
+            (
+                set.webhook_retry_first_delay,
+                set.webhook_retry_max_delay,
+                set.webhook_retry_for
+            ),
+            (1, 10, 60)
+        );
     }
 
     #[test]

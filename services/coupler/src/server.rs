@@ -9,8 +9,10 @@ use std::time::Duration;
 use anyhow::Context;
 use coupler_api::metrics::Metrics;
 use coupler_api::{App, AppState};
+use coupler_core::event::RetryPolicy;
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::{AdapterRegistry, Store};
+use coupler_engine::webhooks::{WebhookConfig, WebhookSender};
 use coupler_engine::{ChargerEngine, ChargerEngineConfig, Engine, EngineConfig, Pairing, PairingConfig};
 use coupler_gateway::{Gateway, GatewayConfig};
 use coupler_simulated::{Brand, SimCloud, SimConfig, SimSandbox, SimulatedAdapter};
@@ -20,6 +22,15 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::config::Config;
+
+/// How often the relay publishes events written since its last pass.
+const RELAY_TICK: Duration = Duration::from_millis(100);
+
+/// How long published events are kept by default (for `Last-Event-ID` resumes and inactive webhooks).
+pub const DEFAULT_EVENT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How often old events are removed.
+const EVENT_PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// How often expired access tokens are removed.
 const TOKEN_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
@@ -45,6 +56,10 @@ pub struct Wiring {
     pub gateway: GatewayConfig,
     /// How charger actions are carried out.
     pub chargers: ChargerEngineConfig,
+    /// How webhooks are delivered.
+    pub webhooks: WebhookConfig,
+    /// How long published events are kept (each asset's latest is kept regardless).
+    pub event_retention: Duration,
     /// How vehicles are matched with chargers.
     pub pairing: PairingConfig,
     /// Sandbox mode: the sandbox API over the simulated OEM cloud (which must be set too) and
@@ -72,6 +87,8 @@ impl Wiring {
             ocpp_url: websocket_url(&public_url),
             gateway: GatewayConfig::default(),
             chargers: ChargerEngineConfig::default(),
+            webhooks: WebhookConfig::default(),
+            event_retention: DEFAULT_EVENT_RETENTION,
             pairing: PairingConfig::default(),
             sandbox: None,
             public_url,
@@ -252,6 +269,15 @@ impl Server {
                 PathBuf::from(name)
             }),
         });
+        let webhooks = WebhookConfig {
+            allow_private: config.webhook_allow_private,
+            retry: RetryPolicy {
+                first_delay: Duration::from_secs(config.webhook_retry_first_delay),
+                max_delay: Duration::from_secs(config.webhook_retry_max_delay),
+                give_up_after: Duration::from_secs(config.webhook_retry_for),
+            },
+            ..WebhookConfig::default()
+        };
         Self::serve_with(
             listener,
             ocpp_listener,
@@ -265,6 +291,8 @@ impl Server {
                 ocpp_url,
                 gateway,
                 chargers,
+                webhooks,
+                event_retention: Duration::from_secs(config.event_retention_days * 24 * 3600),
                 pairing: PairingConfig::default(),
                 sandbox,
             },
@@ -294,6 +322,8 @@ impl Server {
             ocpp_url,
             gateway,
             chargers,
+            webhooks,
+            event_retention,
             pairing,
             sandbox,
         } = wiring;
@@ -307,6 +337,7 @@ impl Server {
         let charger_engine = ChargerEngine::new(store.clone(), Arc::new(gateway.clone()), chargers);
         let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
         let engine = Arc::new(Engine::new(store.clone(), cipher.clone(), adapters, engine));
+        let sender = WebhookSender::new(&webhooks).context("cannot build the webhook HTTP client")?;
         engine.attach_chargers(charger_engine.clone());
         let pairing = Arc::new(Pairing::new(store.clone(), engine.clone(), pairing));
         let sandbox = match (sandbox, &simulated_oem) {
@@ -328,6 +359,7 @@ impl Server {
             chargers: charger_engine.clone(),
             ocpp_base_url: ocpp_url.clone(),
             sandbox: sandbox.clone().map(|s| s as Arc<dyn coupler_core::sandbox::Sandbox>),
+            webhooks: sender.clone(),
         });
         let shutdown = CancellationToken::new();
         let mut router = coupler_api::router_with(state.clone(), gateway.router());
@@ -348,8 +380,21 @@ impl Server {
         if let Some(sandbox) = &sandbox {
             restore_sandbox_chargers(sandbox, store.as_ref(), &ocpp_url).await;
         }
-        let mut background = vec![tokio::spawn(sweep_expired_tokens(store.clone(), shutdown.clone()))];
+        let mut background = vec![
+            tokio::spawn(sweep_expired_tokens(store.clone(), shutdown.clone())),
+            tokio::spawn(prune_old_events(store.clone(), event_retention, shutdown.clone())),
+        ];
         background.extend(engine.spawn(shutdown.clone()));
+        // Events committed before a crash are still unpublished or undelivered in the database;
+        // these two pick them up at once.
+        background.push(coupler_api::relay::spawn(state.clone(), RELAY_TICK, shutdown.clone()));
+        background.push(coupler_engine::webhooks::spawn(
+            store.clone(),
+            state.cipher.clone(),
+            sender,
+            webhooks,
+            shutdown.clone(),
+        ));
         background.extend(pairing.spawn(gateway.subscribe_plug_changes(), shutdown.clone()));
         tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = ?vendors, "coupler is serving");
         Ok(Self {
@@ -442,6 +487,23 @@ async fn sweep_expired_tokens(store: Arc<dyn Store>, shutdown: CancellationToken
             Ok(0) => {}
             Ok(removed) => tracing::debug!(removed, "removed expired access tokens"),
             Err(e) => tracing::warn!(error = %e, "could not remove expired access tokens"),
+        }
+    }
+}
+
+/// Removes published events older than `retention` now and then (each asset's latest stays).
+async fn prune_old_events(store: Arc<dyn Store>, retention: Duration, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(EVENT_PRUNE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let before = coupler_core::time::now() - retention;
+        match store.prune_events(before).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::debug!(removed, "removed old events"),
+            Err(e) => tracing::warn!(error = %e, "could not remove old events"),
         }
     }
 }

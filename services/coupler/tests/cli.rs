@@ -204,8 +204,14 @@ async fn serve_in_a_fresh_directory_runs_on_sqlite_and_stops_cleanly_on_sigterm(
 
 /// Starts `coupler serve` in `dir` on `listen`, returning the child once it serves.
 fn serve(dir: &Path, listen: &str) -> std::process::Child {
+    serve_with_env(dir, listen, &[])
+}
+
+/// [`serve`] with extra environment variables.
+fn serve_with_env(dir: &Path, listen: &str, env: &[(&str, &str)]) -> std::process::Child {
     let mut child = coupler(dir)
         .arg("serve")
+        .envs(env.iter().copied())
         .env("COUPLER_LISTEN", listen)
         .env("COUPLER_LOG_FORMAT", "json")
         .stderr(Stdio::piped())
@@ -312,4 +318,106 @@ async fn a_session_started_before_coupler_is_killed_is_completed_after_the_resta
     assert_eq!(session["stoppedAt"], "2026-11-21T09:00:00Z");
     second.kill().unwrap();
     second.wait().unwrap();
+}
+
+/// Events are written with the change, so a Coupler killed after a change (while the delivery hangs,
+/// or before the event was even published) delivers the event after the restart, with the delivery
+/// id of the attempt that was cut off, so the receiver can tell it is the same batch.
+#[tokio::test]
+async fn an_event_whose_delivery_was_cut_off_by_a_kill_is_delivered_after_the_restart() {
+    use coupler_tests::receiver::{Mode, Receiver};
+
+    const SECRET: &str = "a-receiver-secret-of-at-least-32-chars";
+    let env = [
+        ("COUPLER_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("COUPLER_WEBHOOK_RETRY_FIRST_DELAY", "1"),
+    ];
+    let dir = WorkDir::new();
+    let (id, secret) = create_client(&dir.0, "app");
+    let addr = free_port();
+    let mut first = serve_with_env(&dir.0, &addr, &env);
+
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("http://{addr}/oauth/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let receiver = Receiver::start(SECRET, Mode::Hang).await;
+    let created = http
+        .post(format!("http://{addr}/webhooks"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"url": receiver.url, "secret": SECRET, "events": ["user:charger:updated"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let charger: serde_json::Value = http
+        .post(format!("http://{addr}/users/alice/chargers"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"ocppId": "CP-EVENTS"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let charger_id = charger["id"].as_str().unwrap().to_owned();
+    let rename = |name: &'static str| {
+        let (http, token, addr, charger_id) = (http.clone(), token.clone(), addr.clone(), charger_id.clone());
+        async move {
+            let response = http
+                .put(format!("http://{addr}/chargers/{charger_id}"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"name": name}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    };
+
+    // Killed while the delivery hangs.
+    rename("during delivery").await;
+    let cut_off = receiver.wait_for_requests(1).await[0].clone();
+    assert_eq!(cut_off.events[0]["charger"]["name"], "during delivery");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    receiver.set_mode(Mode::Accept);
+    let mut second = serve_with_env(&dir.0, &addr, &env);
+    let accepted = receiver
+        .wait_until("the event cut off by the kill", |events| !events.is_empty())
+        .await;
+    assert_eq!(accepted[0]["charger"]["name"], "during delivery");
+    let redelivered = receiver.requests().into_iter().find(|r| r.status == 200).unwrap();
+    assert_eq!(
+        redelivered.delivery_id, cut_off.delivery_id,
+        "the same batch, so receivers can deduplicate"
+    );
+
+    // Killed at once after the change was answered, before a delivery could start.
+    rename("just before the kill").await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let mut third = serve_with_env(&dir.0, &addr, &env);
+    let accepted = receiver
+        .wait_until("the event of the change answered just before the kill", |events| {
+            events.iter().any(|e| e["charger"]["name"] == "just before the kill")
+        })
+        .await;
+    let names: Vec<_> = accepted.iter().map(|e| e["charger"]["name"].clone()).collect();
+    assert_eq!(
+        names,
+        ["during delivery", "just before the kill"],
+        "each once, in order"
+    );
+    assert_eq!(receiver.bad_signatures(), 0);
+    third.kill().unwrap();
+    third.wait().unwrap();
 }

@@ -12,6 +12,7 @@
 //!   state Coupler then reads, never by the maker's acknowledgement.
 //! - [`chargers`]: charger actions, sent through the OCPP gateway's charger-control port and
 //!   settled by the charger's observed state ([`ChargerEngine`]).
+//! - [`webhooks`]: delivery of published events to webhooks, signed, batched, retried, in order.
 //!
 //! The engines have no HTTP server; the API crate calls it, and `coupler` runs its tasks.
 
@@ -23,6 +24,7 @@ pub mod limiter;
 pub mod linking;
 pub mod pairing;
 mod poller;
+pub mod webhooks;
 
 pub use chargers::{ChargerActionError, ChargerEngine, ChargerEngineConfig};
 pub use pairing::{Pairing, PairingConfig};

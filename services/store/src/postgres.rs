@@ -61,6 +61,8 @@ crate::sql::impl_link_session_store!(PgStore, PgRow, Time);
 crate::sql::impl_vendor_account_store!(PgStore, PgRow, Time);
 crate::sql::impl_vehicle_store!(PgStore, PgRow, Time);
 crate::sql::impl_intervention_store!(PgStore, PgRow, Time);
+crate::sql::impl_event_store!(PgStore, PgRow, Time);
+crate::sql::impl_webhook_store!(PgStore, PgRow, Time);
 crate::sql::impl_location_store!(PgStore, PgRow, Time);
 crate::sql::impl_ev_system_store!(PgStore, PgRow, Time);
 crate::sql::impl_store!(PgStore, "postgres");

@@ -71,6 +71,8 @@ crate::sql::impl_link_session_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_vendor_account_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_vehicle_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_intervention_store!(SqliteStore, SqliteRow, Time);
+crate::sql::impl_event_store!(SqliteStore, SqliteRow, Time);
+crate::sql::impl_webhook_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_location_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_ev_system_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_store!(SqliteStore, "sqlite");

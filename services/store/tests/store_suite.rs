@@ -1682,6 +1682,396 @@ async fn an_event_for_a_transaction_never_started_creates_its_session(store: Arc
     assert_eq!(sessions.items[0].meter_stop_wh, Some(900.0));
 }
 
+/// The event outbox and webhook deliveries.
+mod events {
+    use std::sync::Arc;
+
+    use coupler_core::event::{AttemptOutcome, DeliveryState, EventFilter, EventType, Webhook, WebhookId};
+    use coupler_core::store::AfterAttempt;
+    use coupler_core::{time, Store};
+
+    use super::{energy, registered_charger, status, stored_client, user};
+
+    on_both_backends!(
+        a_change_writes_its_event_in_the_same_transaction_and_publishing_numbers_them_in_order,
+        a_change_that_shows_nothing_new_writes_no_event,
+        meter_values_write_one_event_only_when_rate_or_session_energy_change,
+        deleting_a_user_writes_the_deletion_events_of_its_chargers_before_they_go,
+        a_clients_events_are_never_read_by_another_client,
+        a_webhook_batch_moves_the_cursor_once_and_a_retry_resends_the_same_events,
+        giving_up_deactivates_the_webhook_and_a_success_resets_its_failures,
+        a_leased_webhook_is_not_claimed_by_a_second_node_until_the_lease_runs_out,
+        pruning_removes_old_events_but_keeps_each_assets_latest_and_everything_recent,
+        an_ev_system_raises_updated_activated_and_deactivated_events_and_a_repeat_raises_none,
+    );
+
+    async fn publish_all(store: &Arc<dyn Store>) {
+        let pending = store.unpublished_events(1000).await.unwrap();
+        let rendered: Vec<_> = pending
+            .iter()
+            .map(|e| {
+                (
+                    e.id,
+                    serde_json::json!({"id": e.asset_id, "type": e.event_type.as_str()}),
+                )
+            })
+            .collect();
+        store.publish_events(&rendered).await.unwrap();
+    }
+
+    fn webhook(client: &coupler_core::ClientId, events: EventFilter, cursor_seq: i64) -> Webhook {
+        let now = time::now();
+        Webhook {
+            id: WebhookId::generate(),
+            client_id: client.clone(),
+            url: "https://hooks.example.com/x".into(),
+            secret_sealed: "sealed".into(),
+            events,
+            is_active: true,
+            cursor_seq,
+            failure_count: 0,
+            last_success: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn failed() -> AttemptOutcome {
+        AttemptOutcome {
+            status: Some(500),
+            error: Some("the receiver answered 500".into()),
+            duration: std::time::Duration::from_millis(12),
+            succeeded: false,
+        }
+    }
+
+    async fn a_change_writes_its_event_in_the_same_transaction_and_publishing_numbers_them_in_order(
+        store: Arc<dyn Store>,
+    ) {
+        let c = stored_client(&store, "a").await;
+        let charger = registered_charger(&store, &c.id, "alice", "CP-E1").await;
+        store
+            .update_charger(&c.id, &charger.id, Some(Some("Drive")), None)
+            .await
+            .unwrap();
+        let pending = store.unpublished_events(10).await.unwrap();
+        let kinds: Vec<_> = pending
+            .iter()
+            .map(|e| (e.event_type, e.updated_fields.clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (EventType::ChargerDiscovered, vec![]),
+                (EventType::ChargerUpdated, vec!["name".to_owned()])
+            ]
+        );
+        assert!(pending
+            .iter()
+            .all(|e| e.client_id == c.id && e.user_id == user("alice")));
+        assert!(pending.iter().all(|e| e.asset_id == charger.id.as_str()));
+        assert!(
+            store.events_after(&c.id, 0, 10).await.unwrap().is_empty(),
+            "not visible before publishing"
+        );
+
+        publish_all(&store).await;
+        assert!(store.unpublished_events(10).await.unwrap().is_empty());
+        let published = store.events_after(&c.id, 0, 10).await.unwrap();
+        let seqs: Vec<i64> = published.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [1, 2]);
+        assert_eq!(published[1].data["type"], "user:charger:updated");
+        assert_eq!(store.latest_seq().await.unwrap(), 2);
+        assert_eq!(
+            store.events_after(&c.id, 1, 10).await.unwrap()[0].seq,
+            2,
+            "resumes after a seq"
+        );
+        assert_eq!(
+            store.last_event_data(charger.id.as_str()).await.unwrap().unwrap()["type"],
+            "user:charger:updated"
+        );
+    }
+
+    async fn a_change_that_shows_nothing_new_writes_no_event(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "a").await;
+        let charger = registered_charger(&store, &c.id, "alice", "CP-E2").await;
+        publish_all(&store).await;
+        store.record_status(&charger.id, &status(1, "Charging")).await.unwrap();
+        store.record_status(&charger.id, &status(1, "Charging")).await.unwrap();
+        store.set_max_current(&charger.id, Some(16.0)).await.unwrap();
+        store.set_max_current(&charger.id, Some(16.0)).await.unwrap();
+        store.record_seen(&charger.id, time::now()).await.unwrap();
+        store
+            .record_connection(
+                &charger.id,
+                Some(coupler_core::charger::OcppProtocol::V16),
+                true,
+                time::now(),
+            )
+            .await
+            .unwrap();
+        store
+            .record_connection(
+                &charger.id,
+                Some(coupler_core::charger::OcppProtocol::V16),
+                true,
+                time::now(),
+            )
+            .await
+            .unwrap();
+        let pending = store.unpublished_events(10).await.unwrap();
+        let fields: Vec<_> = pending.iter().map(|e| e.updated_fields.clone()).collect();
+        assert_eq!(pending.len(), 3, "one per visible change: {fields:?}");
+        assert!(fields[0].contains(&"connectors".to_owned()));
+        assert_eq!(fields[1], ["chargeState.maxCurrent"]);
+        assert!(fields[2].contains(&"isReachable".to_owned()));
+    }
+
+    async fn meter_values_write_one_event_only_when_rate_or_session_energy_change(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "a").await;
+        let charger = registered_charger(&store, &c.id, "alice", "CP-E3").await;
+        publish_all(&store).await;
+        let power = |w: f64| coupler_core::charger::MeterSample {
+            sampled_at: time::now(),
+            measurand: "Power.Active.Import".into(),
+            phase: None,
+            unit: "W".into(),
+            value: w,
+            context: None,
+        };
+        store
+            .record_meter_values(&charger.id, 1, None, &[power(7000.0), energy(1000.0, time::now())])
+            .await
+            .unwrap();
+        store
+            .record_meter_values(&charger.id, 1, None, &[power(7000.0)])
+            .await
+            .unwrap();
+        store
+            .record_meter_values(&charger.id, 1, None, &[power(3500.0)])
+            .await
+            .unwrap();
+        let pending = store.unpublished_events(10).await.unwrap();
+        assert_eq!(pending.len(), 2, "the repeated rate is not news");
+        assert!(pending.iter().all(|e| e.event_type == EventType::ChargerUpdated));
+        assert!(pending[0].updated_fields.contains(&"chargeState.chargeRate".to_owned()));
+    }
+
+    async fn deleting_a_user_writes_the_deletion_events_of_its_chargers_before_they_go(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "a").await;
+        let charger = registered_charger(&store, &c.id, "alice", "CP-E4").await;
+        let kept = registered_charger(&store, &c.id, "bob", "CP-E5").await;
+        publish_all(&store).await;
+        assert!(store.delete_user(&c.id, &user("alice")).await.unwrap());
+        let pending = store.unpublished_events(10).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].event_type, EventType::ChargerDeleted);
+        assert_eq!(pending[0].asset_id, charger.id.as_str());
+        assert_ne!(pending[0].asset_id, kept.id.as_str());
+        assert!(store.delete_charger(&c.id, &kept.id).await.unwrap());
+        let pending = store.unpublished_events(10).await.unwrap();
+        assert_eq!(pending[1].event_type, EventType::ChargerDeleted);
+        assert_eq!(pending[1].user_id, user("bob"));
+    }
+
+    async fn a_clients_events_are_never_read_by_another_client(store: Arc<dyn Store>) {
+        let a = stored_client(&store, "a").await;
+        let b = stored_client(&store, "b").await;
+        registered_charger(&store, &a.id, "alice", "CP-E6").await;
+        publish_all(&store).await;
+        assert_eq!(store.events_after(&a.id, 0, 10).await.unwrap().len(), 1);
+        assert!(store.events_after(&b.id, 0, 10).await.unwrap().is_empty());
+        let theirs = webhook(&a.id, EventFilter::all(), 0);
+        store.insert_webhook(&theirs).await.unwrap();
+        assert_eq!(store.get_webhook(&b.id, &theirs.id).await.unwrap(), None);
+        assert!(!store.delete_webhook(&b.id, &theirs.id).await.unwrap());
+        assert_eq!(store.list_deliveries(&b.id, &theirs.id, 10).await.unwrap(), None);
+        assert!(store.list_webhooks(&b.id).await.unwrap().is_empty());
+    }
+
+    async fn a_webhook_batch_moves_the_cursor_once_and_a_retry_resends_the_same_events(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "a").await;
+        let charger = registered_charger(&store, &c.id, "alice", "CP-E7").await;
+        store
+            .update_charger(&c.id, &charger.id, Some(Some("one")), None)
+            .await
+            .unwrap();
+        publish_all(&store).await;
+        let only_updates = EventFilter::parse(&["user:charger:updated".into()]).unwrap();
+        let hook = webhook(&c.id, only_updates, 0);
+        store.insert_webhook(&hook).await.unwrap();
+        let now = time::now();
+        let delivery = store.next_delivery(&hook, 100, now).await.unwrap().unwrap();
+        assert_eq!((delivery.first_seq, delivery.last_seq, delivery.event_count), (1, 2, 1));
+        // A second node forming a batch from the same (stale) cursor forms none.
+        assert_eq!(store.next_delivery(&hook, 100, now).await.unwrap(), None);
+        let moved = store.get_webhook(&c.id, &hook.id).await.unwrap().unwrap();
+        assert_eq!(moved.cursor_seq, 2);
+        let events = store.delivery_events(&moved, &delivery).await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event_type, EventType::ChargerUpdated);
+
+        let retry_at = now + chrono::Duration::seconds(30);
+        store
+            .record_attempt(&delivery.id, &failed(), AfterAttempt::RetryAt(retry_at), now)
+            .await
+            .unwrap();
+        let pending = store.pending_delivery(&hook.id).await.unwrap().unwrap();
+        assert_eq!(pending.id, delivery.id);
+        assert_eq!(pending.attempts, 1);
+        assert_eq!(pending.last_status, Some(500));
+        assert_eq!(pending.last_duration_ms, Some(12));
+        assert_eq!(
+            store.delivery_events(&moved, &pending).await.unwrap(),
+            events,
+            "the same events"
+        );
+        assert_eq!(
+            store.get_webhook(&c.id, &hook.id).await.unwrap().unwrap().failure_count,
+            1
+        );
+    }
+
+    async fn giving_up_deactivates_the_webhook_and_a_success_resets_its_failures(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "a").await;
+        registered_charger(&store, &c.id, "alice", "CP-E8").await;
+        publish_all(&store).await;
+        let hook = webhook(&c.id, EventFilter::all(), 0);
+        store.insert_webhook(&hook).await.unwrap();
+        let now = time::now();
+        let delivery = store.next_delivery(&hook, 100, now).await.unwrap().unwrap();
+        store
+            .record_attempt(&delivery.id, &failed(), AfterAttempt::GiveUp, now)
+            .await
+            .unwrap();
+        let dead = store.get_webhook(&c.id, &hook.id).await.unwrap().unwrap();
+        assert!(!dead.is_active);
+        assert_eq!(dead.failure_count, 1);
+        let listed = store.list_deliveries(&c.id, &hook.id, 10).await.unwrap().unwrap();
+        assert_eq!(listed[0].state, DeliveryState::Failed);
+        assert_eq!(store.pending_delivery(&hook.id).await.unwrap(), None);
+
+        store.record_test(&c.id, &hook.id, false, now).await.unwrap();
+        assert!(!store.get_webhook(&c.id, &hook.id).await.unwrap().unwrap().is_active);
+        store.record_test(&c.id, &hook.id, true, now).await.unwrap();
+        let alive = store.get_webhook(&c.id, &hook.id).await.unwrap().unwrap();
+        assert!(alive.is_active);
+        assert_eq!(alive.failure_count, 0);
+        assert!(alive.last_success.is_some());
+    }
+
+    async fn a_leased_webhook_is_not_claimed_by_a_second_node_until_the_lease_runs_out(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "a").await;
+        let hook = webhook(&c.id, EventFilter::all(), 0);
+        store.insert_webhook(&hook).await.unwrap();
+        let now = time::now();
+        let later = now + chrono::Duration::seconds(15);
+        assert!(
+            store.claim_webhooks(now, later, 10).await.unwrap().is_empty(),
+            "nothing to deliver, nothing claimed"
+        );
+        registered_charger(&store, &c.id, "alice", "CP-E9").await;
+        publish_all(&store).await;
+        assert_eq!(store.claim_webhooks(now, later, 10).await.unwrap().len(), 1);
+        assert!(
+            store.claim_webhooks(now, later, 10).await.unwrap().is_empty(),
+            "held by the first node"
+        );
+        let after_lease = later + chrono::Duration::seconds(1);
+        assert_eq!(
+            store
+                .claim_webhooks(after_lease, after_lease + chrono::Duration::seconds(15), 10)
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "a crashed node's lease runs out"
+        );
+        store.release_webhook(&hook.id).await.unwrap();
+        assert_eq!(store.claim_webhooks(now, later, 10).await.unwrap().len(), 1);
+    }
+
+    async fn pruning_removes_old_events_but_keeps_each_assets_latest_and_everything_recent(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "a").await;
+        let first = registered_charger(&store, &c.id, "alice", "CP-P1").await;
+        let second = registered_charger(&store, &c.id, "alice", "CP-P2").await;
+        for name in ["one", "two"] {
+            store
+                .update_charger(&c.id, &first.id, Some(Some(name)), None)
+                .await
+                .unwrap();
+        }
+        store.record_status(&first.id, &status(1, "Charging")).await.unwrap();
+        // Unpublished events are never pruned: they have not been delivered.
+        assert_eq!(
+            store
+                .prune_events(time::now() + chrono::Duration::days(1))
+                .await
+                .unwrap(),
+            0
+        );
+        publish_all(&store).await;
+        assert_eq!(
+            store
+                .prune_events(time::now() - chrono::Duration::days(1))
+                .await
+                .unwrap(),
+            0,
+            "all recent"
+        );
+        let removed = store
+            .prune_events(time::now() + chrono::Duration::days(1))
+            .await
+            .unwrap();
+        assert_eq!(removed, 3, "the first charger's three older events");
+        let kept = store.events_after(&c.id, 0, 10).await.unwrap();
+        let kept: Vec<_> = kept.iter().map(|e| (e.asset_id.clone(), e.seq)).collect();
+        assert_eq!(
+            kept,
+            [(second.id.as_str().to_owned(), 2), (first.id.as_str().to_owned(), 5)]
+        );
+    }
+
+    async fn an_ev_system_raises_updated_activated_and_deactivated_events_and_a_repeat_raises_none(
+        store: Arc<dyn Store>,
+    ) {
+        use coupler_core::ev_system::Confidence;
+
+        let c = stored_client(&store, "a").await;
+        let account = super::vehicles::linked(&store, &c.id, "alice", &["v1"]).await;
+        let charger = registered_charger(&store, &c.id, "alice", "CP-EVS").await;
+        publish_all(&store).await;
+        let pairs = store.establish_ev_systems(&c.id, &user("alice")).await.unwrap();
+        let now = time::now();
+        let vehicle = &account.vehicle_ids[0];
+        store
+            .activate_ev_system(&charger.id, vehicle, &[], Confidence::Medium, now)
+            .await
+            .unwrap();
+        store
+            .activate_ev_system(&charger.id, vehicle, &[], Confidence::Medium, now)
+            .await
+            .unwrap();
+        store.deactivate_charger(&charger.id, now).await.unwrap();
+        store.deactivate_charger(&charger.id, now).await.unwrap();
+        let pending = store.unpublished_events(10).await.unwrap();
+        let kinds: Vec<_> = pending.iter().map(|e| e.event_type).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventType::EvSystemUpdated,
+                EventType::EvSystemActivated,
+                EventType::EvSystemDeactivated
+            ],
+            "a repeated activation or unplug changes nothing"
+        );
+        assert!(pending
+            .iter()
+            .all(|e| e.asset_id == pairs[0].id.as_str() && e.user_id == user("alice")));
+    }
+}
+
 /// Locations, EV systems, vehicle detection and vehicles' identifiers.
 mod ev_systems {
     use std::sync::Arc;

@@ -266,6 +266,11 @@ fn ocpp_url(state: &AppState, identity: &OcppIdentity) -> String {
 }
 
 async fn render(state: &AppState, charger: Charger) -> Result<ChargerResponse, ApiError> {
+    Ok(render_with(state, charger).await?)
+}
+
+/// The API view of a stored charger: what `GET /chargers/{id}` answers and what its events carry.
+pub(crate) async fn render_with(state: &AppState, charger: Charger) -> Result<ChargerResponse, StoreError> {
     let session = state.store.active_session(&charger.id).await?;
     let charge = charger.charge_state(session.as_ref());
     let plugged_in_vehicle_id = state

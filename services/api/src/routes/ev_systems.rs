@@ -132,7 +132,8 @@ pub struct EvSystemPage {
     pub pagination: Pagination,
 }
 
-async fn render(state: &AppState, pair: EvSystem) -> Result<EvSystemResponse, ApiError> {
+/// The API view of an EV system: what `GET /ev-systems/{id}` answers and what its events carry.
+pub(crate) async fn render(state: &AppState, pair: EvSystem) -> Result<EvSystemResponse, ApiError> {
     let vehicle = state
         .store
         .get_vehicle(&pair.client_id, &pair.vehicle_id)

@@ -4,6 +4,7 @@ pub mod actions;
 pub mod chargers;
 pub mod control;
 pub mod ev_systems;
+pub mod events;
 pub mod interventions;
 pub mod link_pages;
 pub mod linking;
@@ -13,6 +14,7 @@ pub mod ops;
 pub mod sandbox;
 pub mod users;
 pub mod vehicles;
+pub mod webhooks;
 
 /// Security requirement shared by every tenant-scoped route: a bearer token from `/oauth/token`.
 /// (`#[utoipa::path]` needs the literal; keep the two in step.)

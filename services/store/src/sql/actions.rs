@@ -8,6 +8,7 @@ macro_rules! impl_action_store {
             use coupler_core::action::{Action, ActionId, ActionKind, ActionState, DeviceKind, FailureReason, FailureType};
             use coupler_core::{ActionStore, ClientId, StoreError, UserId};
             use sqlx::Row;
+            use coupler_core::event::EventType;
 
             use crate::store_error;
 
@@ -73,6 +74,7 @@ macro_rules! impl_action_store {
             #[async_trait]
             impl ActionStore for $store {
                 async fn insert_action(&self, action: &Action) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
                     let inserted = sqlx::query(
                         "INSERT INTO actions (id, client_id, user_id, target_type, target_id, kind, target_state, state, \
                          failure_type, failure_detail, attempts, idempotency_key, created_at, updated_at, completed_at, deadline) \
@@ -95,14 +97,15 @@ macro_rules! impl_action_store {
                     .bind($time::bind(action.updated_at))
                     .bind(action.completed_at.map($time::bind))
                     .bind($time::bind(action.deadline))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(store_error)?
                     .rows_affected();
                     if inserted == 0 {
                         return Err(StoreError::Conflict(format!("no user '{}' for this client", action.user_id)));
                     }
-                    Ok(())
+                    Self::append_event(&mut tx, EventType::VendorActionUpdated, action.id.as_str(), &["state"]).await?;
+                    tx.commit().await.map_err(store_error)
                 }
 
                 async fn get_action(&self, client: &ClientId, id: &ActionId) -> Result<Option<Action>, StoreError> {
@@ -116,6 +119,12 @@ macro_rules! impl_action_store {
                 }
 
                 async fn update_action(&self, action: &Action) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    let before = sqlx::query("SELECT state, attempts FROM actions WHERE id = $1 AND state = 'PENDING'")
+                        .bind(action.id.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
                     let updated = sqlx::query(
                         "UPDATE actions SET state = $2, failure_type = $3, failure_detail = $4, attempts = $5, \
                          updated_at = $6, completed_at = $7 WHERE id = $1 AND state = 'PENDING'",
@@ -127,10 +136,23 @@ macro_rules! impl_action_store {
                     .bind(to_json(&action.attempts)?)
                     .bind($time::bind(action.updated_at))
                     .bind(action.completed_at.map($time::bind))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(store_error)?
                     .rows_affected();
+                    if let (true, Some(before)) = (updated > 0, before) {
+                        let mut changed = Vec::new();
+                        if before.try_get::<String, _>("state").map_err(store_error)? != action.state.as_str() {
+                            changed.extend(["state", "failureReason", "completedAt"]);
+                        }
+                        if before.try_get::<String, _>("attempts").map_err(store_error)? != to_json(&action.attempts)? {
+                            changed.push("attempts");
+                        }
+                        if !changed.is_empty() {
+                            Self::append_event(&mut tx, EventType::VendorActionUpdated, action.id.as_str(), &changed).await?;
+                        }
+                    }
+                    tx.commit().await.map_err(store_error)?;
                     Ok(updated > 0)
                 }
 

@@ -10,6 +10,7 @@ macro_rules! impl_charger_store {
                 apply_samples, ChargeSession, Charger, ChargerId, ChargerInfo, ConnectorStatus, LiveMeter, MeterSample,
                 OcppIdentity, OcppProtocol, PowerDeliveryState,
             };
+            use coupler_core::event::EventType;
             use coupler_core::page::{Cursor, Page, PageKey, PageRequest};
             use coupler_core::secret::SecretHash;
             use coupler_core::store::{ChargerCredentials, SessionStart, SessionStop};
@@ -193,19 +194,20 @@ macro_rules! impl_charger_store {
                 }
 
                 /// Folds samples into the charger's live readings (and marks it seen) and, when they
-                /// belong to a running session, into its latest energy reading.
+                /// belong to a running session, into its latest energy reading. Returns the REST fields
+                /// this changed, for the caller's one event.
                 async fn fold_samples(
                     tx: &mut sqlx::Transaction<'_, <$store as StorePool>::Db>,
                     id: &ChargerId,
                     transaction_id: Option<i64>,
                     samples: &[MeterSample],
-                ) -> Result<(), StoreError> {
+                ) -> Result<Vec<&'static str>, StoreError> {
                     let row = sqlx::query("SELECT power_w, current_a, energy_wh, soc, meter_at FROM chargers WHERE id = $1")
                         .bind(id.as_str())
                         .fetch_optional(&mut **tx)
                         .await
                         .map_err(store_error)?;
-                    let Some(row) = row else { return Ok(()) };
+                    let Some(row) = row else { return Ok(Vec::new()) };
                     let mut meter = (|| -> Result<LiveMeter, sqlx::Error> {
                         Ok(LiveMeter {
                             power_w: row.try_get("power_w")?,
@@ -216,7 +218,12 @@ macro_rules! impl_charger_store {
                         })
                     })()
                     .map_err(store_error)?;
+                    let rate_before = meter.power_w;
                     apply_samples(&mut meter, samples);
+                    let mut changed: Vec<&'static str> = Vec::new();
+                    if meter.power_w != rate_before {
+                        changed.push("chargeState.chargeRate");
+                    }
                     // The charger was heard from now, whatever time its readings carry.
                     sqlx::query(
                         "UPDATE chargers SET power_w = $2, current_a = $3, energy_wh = $4, soc = $5, meter_at = $6, last_seen = $7 WHERE id = $1",
@@ -238,7 +245,7 @@ macro_rules! impl_charger_store {
                         .map(|s| s.value);
                     if let (Some(transaction_id), Some(energy)) = (transaction_id, energy) {
                         // Registers only grow; a reading lower than the last one is a reordered sample.
-                        sqlx::query(
+                        let grew = sqlx::query(
                             "UPDATE charge_sessions SET meter_last_wh = $3 \
                              WHERE charger_id = $1 AND transaction_id = $2 AND stopped_at IS NULL AND meter_last_wh < $3",
                         )
@@ -247,8 +254,32 @@ macro_rules! impl_charger_store {
                         .bind(energy)
                         .execute(&mut **tx)
                         .await
-                        .map_err(store_error)?;
+                        .map_err(store_error)?
+                        .rows_affected();
+                        if grew > 0 {
+                            changed.push("chargeState.sessionEnergy");
+                        }
                     }
+                    if !changed.is_empty() {
+                        changed.push("chargeState.lastUpdated");
+                    }
+                    Ok(changed)
+                }
+
+                /// Appends one `user:charger:updated` event with `fields` (deduplicated), unless empty:
+                /// a reading that changes neither the rate nor the session's energy is not news, and
+                /// one that does costs this one INSERT in the message's transaction.
+                async fn charger_changed(
+                    tx: &mut sqlx::Transaction<'_, <$store as StorePool>::Db>,
+                    id: &ChargerId,
+                    mut fields: Vec<&'static str>,
+                ) -> Result<(), StoreError> {
+                    if fields.is_empty() {
+                        return Ok(());
+                    }
+                    fields.sort_unstable();
+                    fields.dedup();
+                    Self::append_event(tx, EventType::ChargerUpdated, id.as_str(), &fields).await?;
                     Ok(())
                 }
             }
@@ -256,6 +287,7 @@ macro_rules! impl_charger_store {
             #[async_trait]
             impl ChargerStore for $store {
                 async fn insert_charger(&self, charger: &Charger, password_hash: &SecretHash) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
                     let inserted = sqlx::query(
                         "INSERT INTO chargers (id, client_id, user_id, ocpp_id, password_hash, name, location_id, is_connected, created_at) \
                          SELECT $1, $2, u.id, $4, $5, $6, $7, $8, $9 FROM users u WHERE u.client_id = $2 AND u.external_id = $3",
@@ -269,14 +301,15 @@ macro_rules! impl_charger_store {
                     .bind(charger.location_id.as_deref())
                     .bind(false)
                     .bind($time::bind(charger.created_at))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(store_error)?
                     .rows_affected();
                     if inserted == 0 {
                         return Err(StoreError::Conflict(format!("no user '{}' for this client", charger.user_id)));
                     }
-                    Ok(())
+                    Self::append_event(&mut tx, EventType::ChargerDiscovered, charger.id.as_str(), &[]).await?;
+                    tx.commit().await.map_err(store_error)
                 }
 
                 async fn get_charger(&self, client: &ClientId, id: &ChargerId) -> Result<Option<Charger>, StoreError> {
@@ -344,17 +377,38 @@ macro_rules! impl_charger_store {
                             .await
                             .map_err(store_error)?;
                     }
+                    let mut changed = Vec::new();
+                    if name.is_some() {
+                        changed.push("name");
+                    }
+                    if location_id.is_some() {
+                        changed.push("locationId");
+                    }
+                    if !changed.is_empty() {
+                        Self::append_events(&mut tx, EventType::ChargerUpdated, &changed, "t.client_id = $4 AND t.id = $5", &[
+                            client.as_str(),
+                            id.as_str(),
+                        ])
+                        .await?;
+                    }
                     tx.commit().await.map_err(store_error)?;
                     self.get_charger(client, id).await
                 }
 
                 async fn delete_charger(&self, client: &ClientId, id: &ChargerId) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    Self::append_events(&mut tx, EventType::ChargerDeleted, &[], "t.client_id = $4 AND t.id = $5", &[
+                        client.as_str(),
+                        id.as_str(),
+                    ])
+                    .await?;
                     let deleted = sqlx::query("DELETE FROM chargers WHERE client_id = $1 AND id = $2")
                         .bind(client.as_str())
                         .bind(id.as_str())
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
+                    tx.commit().await.map_err(store_error)?;
                     Ok(deleted.rows_affected() > 0)
                 }
 
@@ -417,6 +471,12 @@ macro_rules! impl_charger_store {
                     connected: bool,
                     at: DateTime<Utc>,
                 ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    let before = sqlx::query("SELECT is_connected, ocpp_version FROM chargers WHERE id = $1")
+                        .bind(id.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
                     sqlx::query(
                         "UPDATE chargers SET is_connected = $2, ocpp_version = COALESCE($3, ocpp_version), last_seen = $4 WHERE id = $1",
                     )
@@ -424,23 +484,46 @@ macro_rules! impl_charger_store {
                     .bind(connected)
                     .bind(version.map(version_name))
                     .bind($time::bind(at))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;
-                    Ok(())
+                    if let Some(before) = before {
+                        let was_connected: bool = before.try_get("is_connected").map_err(store_error)?;
+                        let old_version: Option<String> = before.try_get("ocpp_version").map_err(store_error)?;
+                        let mut changed = Vec::new();
+                        if was_connected != connected {
+                            changed.push("isReachable");
+                        }
+                        if version.is_some_and(|v| old_version.as_deref() != Some(version_name(v))) {
+                            changed.push("information.ocppVersion");
+                        }
+                        if !changed.is_empty() {
+                            Self::append_event(&mut tx, EventType::ChargerUpdated, id.as_str(), &changed).await?;
+                        }
+                    }
+                    tx.commit().await.map_err(store_error)
                 }
 
                 async fn mark_all_disconnected(&self) -> Result<u64, StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    Self::append_events(&mut tx, EventType::ChargerUpdated, &["isReachable"], "t.is_connected = TRUE", &[]).await?;
                     let done = sqlx::query("UPDATE chargers SET is_connected = $1 WHERE is_connected = $2")
                         .bind(false)
                         .bind(true)
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
+                    tx.commit().await.map_err(store_error)?;
                     Ok(done.rows_affected())
                 }
 
                 async fn record_boot(&self, id: &ChargerId, info: &ChargerInfo, at: DateTime<Utc>) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    let before = sqlx::query("SELECT vendor, model, serial_number, firmware_version FROM chargers WHERE id = $1")
+                        .bind(id.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
                     sqlx::query(
                         "UPDATE chargers SET vendor = $2, model = $3, serial_number = $4, firmware_version = $5, last_seen = $6 WHERE id = $1",
                     )
@@ -450,10 +533,27 @@ macro_rules! impl_charger_store {
                     .bind(info.serial_number.as_deref())
                     .bind(info.firmware_version.as_deref())
                     .bind($time::bind(at))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;
-                    Ok(())
+                    if let Some(before) = before {
+                        let read = |column: &str| before.try_get::<Option<String>, _>(column).map_err(store_error);
+                        let mut changed = Vec::new();
+                        for (field, column, now) in [
+                            ("information.brand", "vendor", &info.vendor),
+                            ("information.model", "model", &info.model),
+                            ("information.serialNumber", "serial_number", &info.serial_number),
+                            ("information.firmwareVersion", "firmware_version", &info.firmware_version),
+                        ] {
+                            if read(column)? != *now {
+                                changed.push(field);
+                            }
+                        }
+                        if !changed.is_empty() {
+                            Self::append_event(&mut tx, EventType::ChargerUpdated, id.as_str(), &changed).await?;
+                        }
+                    }
+                    tx.commit().await.map_err(store_error)
                 }
 
                 async fn record_seen(&self, id: &ChargerId, at: DateTime<Utc>) -> Result<(), StoreError> {
@@ -468,6 +568,33 @@ macro_rules! impl_charger_store {
 
                 async fn record_status(&self, id: &ChargerId, status: &ConnectorStatus) -> Result<(), StoreError> {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    let before = sqlx::query(
+                        "SELECT status, error_code, info, power_delivery_state FROM connectors WHERE charger_id = $1 AND connector_id = $2",
+                    )
+                    .bind(id.as_str())
+                    .bind(i64::from(status.connector_id))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                    let unchanged = match &before {
+                        Some(row) => {
+                            row.try_get::<String, _>("status").map_err(store_error)? == status.status
+                                && row.try_get::<String, _>("error_code").map_err(store_error)? == status.error_code
+                                && row.try_get::<Option<String>, _>("info").map_err(store_error)? == status.info
+                                && row.try_get::<String, _>("power_delivery_state").map_err(store_error)?
+                                    == status.power_delivery_state.as_str()
+                        }
+                        None => false,
+                    };
+                    if !unchanged {
+                        Self::append_event(&mut tx, EventType::ChargerUpdated, id.as_str(), &[
+                            "connectors",
+                            "chargeState.isPluggedIn",
+                            "chargeState.isCharging",
+                            "chargeState.powerDeliveryState",
+                        ])
+                        .await?;
+                    }
                     sqlx::query(
                         "INSERT INTO connectors (charger_id, connector_id, status, error_code, info, power_delivery_state, updated_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -537,6 +664,7 @@ macro_rules! impl_charger_store {
                     .await
                     .map_err(store_error)?;
                     let transaction_id: i64 = row.try_get("transaction_id").map_err(store_error)?;
+                    Self::append_event(&mut tx, EventType::ChargerUpdated, id.as_str(), &["chargeState.sessionEnergy"]).await?;
                     tx.commit().await.map_err(store_error)?;
                     Ok(transaction_id)
                 }
@@ -555,11 +683,12 @@ macro_rules! impl_charger_store {
                     };
                     let connector_id = u32::try_from(connector_id).unwrap_or(0);
                     let known = row.is_some();
+                    let mut changed = Vec::new();
                     let transaction_id = known.then_some(stop.transaction_id);
                     Self::insert_samples(&mut tx, id, connector_id, transaction_id, stop.samples).await?;
                     if known {
                         // A repeated StopTransaction (a retry after a lost answer) keeps the first one's values.
-                        sqlx::query(
+                        let stopped = sqlx::query(
                             "UPDATE charge_sessions SET meter_stop_wh = $3, stopped_at = $4, stop_reason = $5, \
                              meter_last_wh = CASE WHEN meter_last_wh < $3 THEN $3 ELSE meter_last_wh END \
                              WHERE charger_id = $1 AND transaction_id = $2 AND stopped_at IS NULL",
@@ -572,8 +701,12 @@ macro_rules! impl_charger_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
+                        if stopped.rows_affected() > 0 {
+                            changed.extend(["chargeState.sessionEnergy", "chargeState.isCharging"]);
+                        }
                     }
-                    Self::fold_samples(&mut tx, id, None, stop.samples).await?;
+                    changed.extend(Self::fold_samples(&mut tx, id, None, stop.samples).await?);
+                    Self::charger_changed(&mut tx, id, changed).await?;
                     tx.commit().await.map_err(store_error)?;
                     Ok(known)
                 }
@@ -587,7 +720,8 @@ macro_rules! impl_charger_store {
                 ) -> Result<(), StoreError> {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
                     Self::insert_samples(&mut tx, id, connector_id, transaction_id, samples).await?;
-                    Self::fold_samples(&mut tx, id, transaction_id, samples).await?;
+                    let changed = Self::fold_samples(&mut tx, id, transaction_id, samples).await?;
+                    Self::charger_changed(&mut tx, id, changed).await?;
                     tx.commit().await.map_err(store_error)
                 }
 
@@ -601,13 +735,24 @@ macro_rules! impl_charger_store {
                 }
 
                 async fn set_max_current(&self, id: &ChargerId, amps: Option<f64>) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    let before = sqlx::query("SELECT max_current FROM chargers WHERE id = $1")
+                        .bind(id.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
                     sqlx::query("UPDATE chargers SET max_current = $2 WHERE id = $1")
                         .bind(id.as_str())
                         .bind(amps)
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
-                    Ok(())
+                    if let Some(before) = before {
+                        if before.try_get::<Option<f64>, _>("max_current").map_err(store_error)? != amps {
+                            Self::append_event(&mut tx, EventType::ChargerUpdated, id.as_str(), &["chargeState.maxCurrent"]).await?;
+                        }
+                    }
+                    tx.commit().await.map_err(store_error)
                 }
 
                 async fn record_firmware_status(&self, id: &ChargerId, status: &str, at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -11,6 +11,7 @@ macro_rules! impl_ev_system_store {
             };
             use coupler_core::page::{Cursor, Page, PageKey, PageRequest};
             use coupler_core::{ChargerId, ClientId, EvSystemStore, StoreError, UserId, VehicleId};
+            use coupler_core::event::EventType;
             use sqlx::Row;
 
             use crate::store_error;
@@ -125,6 +126,7 @@ macro_rules! impl_ev_system_store {
                         .await
                         .map_err(store_error)?;
                         if done.rows_affected() > 0 {
+                            Self::append_event(&mut tx, EventType::EvSystemUpdated, id.as_str(), &["vehicleId", "chargerId"]).await?;
                             created.push(id.as_str().to_owned());
                         }
                     }
@@ -206,7 +208,9 @@ macro_rules! impl_ev_system_store {
                     .await
                     .map_err(store_error)?;
                     for row in &freed {
-                        changed.push(row.try_get::<String, _>("id").map_err(store_error)?);
+                        let freed_id = row.try_get::<String, _>("id").map_err(store_error)?;
+                        Self::append_event(&mut tx, EventType::EvSystemDeactivated, &freed_id, &["state", "deactivatedAt"]).await?;
+                        changed.push(freed_id);
                     }
                     let same = was_active && old_evidence == evidence && old_confidence.as_deref() == Some(confidence.as_str());
                     if !same {
@@ -221,6 +225,11 @@ macro_rules! impl_ev_system_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
+                        if was_active {
+                            Self::append_event(&mut tx, EventType::EvSystemUpdated, &id, &["match"]).await?;
+                        } else {
+                            Self::append_event(&mut tx, EventType::EvSystemActivated, &id, &["state", "activatedAt", "match"]).await?;
+                        }
                         changed.push(id);
                     }
                     tx.commit().await.map_err(store_error)?;
@@ -228,15 +237,25 @@ macro_rules! impl_ev_system_store {
                 }
 
                 async fn deactivate_charger(&self, charger: &ChargerId, at: DateTime<Utc>) -> Result<Vec<EvSystem>, StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    Self::append_events(
+                        &mut tx,
+                        EventType::EvSystemDeactivated,
+                        &["state", "deactivatedAt"],
+                        "t.charger_id = $4 AND t.activated = TRUE",
+                        &[charger.as_str()],
+                    )
+                    .await?;
                     let rows = sqlx::query(
                         "UPDATE ev_systems SET activated = FALSE, deactivated_at = $2, updated_at = $2 \
                          WHERE charger_id = $1 AND activated RETURNING id",
                     )
                     .bind(charger.as_str())
                     .bind($time::bind(at))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *tx)
                     .await
                     .map_err(store_error)?;
+                    tx.commit().await.map_err(store_error)?;
                     let ids = rows
                         .iter()
                         .map(|r| r.try_get::<String, _>("id"))

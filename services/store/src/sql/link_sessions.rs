@@ -13,6 +13,7 @@ macro_rules! impl_link_session_store {
             use coupler_core::vehicle::{ChargeState, Location};
             use coupler_core::{ClientId, LinkSessionStore, StoreError, UserId, VehicleId, Vendor};
             use sqlx::Row;
+            use coupler_core::event::EventType;
 
             use crate::store_error;
 
@@ -282,6 +283,7 @@ macro_rules! impl_link_session_store {
                                 .execute(&mut *tx)
                                 .await
                                 .map_err(store_error)?;
+                                Self::append_event(&mut tx, EventType::VehicleUpdated, &id, &["information", "capabilities"]).await?;
                                 VehicleId::new(id)
                             }
                             None => {
@@ -310,6 +312,7 @@ macro_rules! impl_link_session_store {
                                 .execute(&mut *tx)
                                 .await
                                 .map_err(store_error)?;
+                                Self::append_event(&mut tx, EventType::VehicleDiscovered, id.as_str(), &[]).await?;
                                 id
                             }
                         };
@@ -319,6 +322,7 @@ macro_rules! impl_link_session_store {
                     // Vehicles the account no longer lists cannot be read with these credentials.
                     for (id, _) in &known_ids {
                         if !vehicle_ids.iter().any(|kept| kept.as_str() == id) {
+                            Self::append_event(&mut tx, EventType::VehicleDeleted, id, &[]).await?;
                             sqlx::query("DELETE FROM vehicles WHERE id = $1")
                                 .bind(id)
                                 .execute(&mut *tx)

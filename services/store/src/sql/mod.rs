@@ -11,6 +11,7 @@ mod actions;
 mod chargers;
 mod clients;
 mod ev_systems;
+mod events;
 mod interventions;
 mod link_sessions;
 mod locations;
@@ -18,11 +19,13 @@ mod transaction_events;
 mod users;
 mod vehicles;
 mod vendor_accounts;
+mod webhooks;
 
 pub(crate) use actions::impl_action_store;
 pub(crate) use chargers::impl_charger_store;
 pub(crate) use clients::impl_client_store;
 pub(crate) use ev_systems::impl_ev_system_store;
+pub(crate) use events::impl_event_store;
 pub(crate) use interventions::impl_intervention_store;
 pub(crate) use link_sessions::impl_link_session_store;
 pub(crate) use locations::impl_location_store;
@@ -30,6 +33,7 @@ pub(crate) use transaction_events::impl_transaction_event_store;
 pub(crate) use users::impl_user_store;
 pub(crate) use vehicles::impl_vehicle_store;
 pub(crate) use vendor_accounts::impl_vendor_account_store;
+pub(crate) use webhooks::impl_webhook_store;
 
 /// Keyset pagination over `alias.created_at, alias.id`, newest first: the filter that continues
 /// `base` past the cursor (its two values bound as parameters `$next` and `$next + 1`), and the

@@ -58,6 +58,7 @@ macro_rules! impl_transaction_event_store {
                     .await
                     .map_err(store_error)?;
                     let energy = energy_span(event.samples);
+                    let mut changed: Vec<&'static str> = Vec::new();
                     let outcome = match existing {
                         Some(row) if !inserted => {
                             let transaction_id: i64 = row.try_get("transaction_id").map_err(store_error)?;
@@ -97,6 +98,7 @@ macro_rules! impl_transaction_event_store {
                             .fetch_one(&mut *tx)
                             .await
                             .map_err(store_error)?;
+                            changed.extend(["chargeState.sessionEnergy", "chargeState.isCharging"]);
                             TransactionEventOutcome {
                                 transaction_id: row.try_get("transaction_id").map_err(store_error)?,
                                 connector_id,
@@ -152,6 +154,9 @@ macro_rules! impl_transaction_event_store {
                             }
                             if let Some((_, last)) = energy {
                                 // Registers only grow; a lower reading is an older one arriving late.
+                                if last > meter_last {
+                                    changed.push("chargeState.sessionEnergy");
+                                }
                                 meter_last = meter_last.max(last);
                             }
                             if connector_id == 0 {
@@ -164,6 +169,7 @@ macro_rules! impl_transaction_event_store {
                                 remote_start_id = event.remote_start_id;
                             }
                             if event.kind == TransactionEventKind::Ended && stopped_at.is_none() {
+                                changed.extend(["chargeState.sessionEnergy", "chargeState.isCharging"]);
                                 stopped_at = Some(event.at);
                                 meter_stop = Some(energy.map_or(meter_last, |(_, last)| last));
                                 stop_reason = event.stop_reason.map(str::to_owned);
@@ -216,6 +222,7 @@ macro_rules! impl_transaction_event_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
+                        changed.extend(["connectors", "chargeState.isPluggedIn", "chargeState.powerDeliveryState"]);
                     }
                     Self::insert_samples(
                         &mut tx,
@@ -226,7 +233,9 @@ macro_rules! impl_transaction_event_store {
                     )
                     .await?;
                     // The session's energy was settled above; this folds the live readings only.
-                    Self::fold_samples(&mut tx, id, None, event.samples).await?;
+                    changed.extend(Self::fold_samples(&mut tx, id, None, event.samples).await?);
+                    // One event for everything this message changed: one INSERT in its transaction.
+                    Self::charger_changed(&mut tx, id, changed).await?;
                     tx.commit().await.map_err(store_error)?;
                     Ok(outcome)
                 }

@@ -5,6 +5,7 @@ macro_rules! impl_user_store {
     ($store:ident, $row:ty, $time:ident) => {
         const _: () = {
             use async_trait::async_trait;
+            use coupler_core::event::EventType;
             use coupler_core::page::{Cursor, Page, PageKey, PageRequest};
             use coupler_core::{ClientId, StoreError, User, UserId, UserStore};
             use sqlx::Row;
@@ -109,12 +110,26 @@ macro_rules! impl_user_store {
                 }
 
                 async fn delete_user(&self, client: &ClientId, id: &UserId) -> Result<bool, StoreError> {
+                    // Everything below the user goes with it (ON DELETE CASCADE); the deletion events of
+                    // its vehicles and chargers are written first, in the same transaction.
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    for kind in [EventType::VehicleDeleted, EventType::ChargerDeleted] {
+                        Self::append_events(
+                            &mut tx,
+                            kind,
+                            &[],
+                            "t.client_id = $4 AND u.external_id = $5",
+                            &[client.as_str(), id.as_str()],
+                        )
+                        .await?;
+                    }
                     let done = sqlx::query("DELETE FROM users WHERE client_id = $1 AND external_id = $2")
                         .bind(client.as_str())
                         .bind(id.as_str())
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
+                    tx.commit().await.map_err(store_error)?;
                     Ok(done.rows_affected() > 0)
                 }
             }

@@ -14,6 +14,7 @@ macro_rules! impl_vehicle_store {
             use coupler_core::vehicle::PollState;
             use coupler_core::{ClientId, StoreError, UserId, Vehicle, VehicleId, VehicleStore, Vendor};
             use sqlx::Row;
+            use coupler_core::event::EventType;
 
             use crate::store_error;
 
@@ -210,6 +211,28 @@ macro_rules! impl_vehicle_store {
                     let charge_state = update.charge_state.as_ref().map(to_json).transpose()?;
                     let location = update.location.as_ref().map(to_json).transpose()?;
                     let poll = &update.poll;
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    let before = sqlx::query("SELECT charge_state, location, is_reachable FROM vehicles WHERE client_id = $1 AND id = $2")
+                        .bind(client.as_str())
+                        .bind(id.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
+                    let mut changed = Vec::new();
+                    if let Some(before) = &before {
+                        let old_charge: String = before.try_get("charge_state").map_err(store_error)?;
+                        let old_location: String = before.try_get("location").map_err(store_error)?;
+                        let old_reachable: Option<bool> = before.try_get("is_reachable").map_err(store_error)?;
+                        if charge_state.as_ref().is_some_and(|new| *new != old_charge) {
+                            changed.push("chargeState");
+                        }
+                        if location.as_ref().is_some_and(|new| *new != old_location) {
+                            changed.push("location");
+                        }
+                        if update.is_reachable.is_some_and(|new| Some(new) != old_reachable) {
+                            changed.push("isReachable");
+                        }
+                    }
                     let done = sqlx::query(
                         "UPDATE vehicles SET charge_state = COALESCE($3, charge_state), location = COALESCE($4, location), \
                          last_seen = COALESCE($5, last_seen), is_reachable = COALESCE($6, is_reachable), \
@@ -239,9 +262,14 @@ macro_rules! impl_vehicle_store {
                     // for matching a vehicle with a charger's plug-in.
                     .bind(update.charge_state.as_ref().and_then(|c| c.is_plugged_in).map(i64::from))
                     .bind(update.charge_state.as_ref().and_then(|c| c.last_updated).or(update.last_seen).map($time::bind))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;
+                    // A poll that only moved lastSeen is not news.
+                    if !changed.is_empty() {
+                        Self::append_event(&mut tx, EventType::VehicleUpdated, id.as_str(), &changed).await?;
+                    }
+                    tx.commit().await.map_err(store_error)?;
                     Ok(done.rows_affected() > 0)
                 }
             }

@@ -10,6 +10,7 @@ macro_rules! impl_vendor_account_store {
             use coupler_core::intervention::{Intervention, InterventionId};
             use coupler_core::{ClientId, StoreError, UserId, VendorAccountStore, Vendor};
             use sqlx::Row;
+            use coupler_core::event::EventType;
 
             use crate::store_error;
 
@@ -87,7 +88,18 @@ macro_rules! impl_vendor_account_store {
                 }
 
                 async fn delete_vendor_account(&self, client: &ClientId, user: &UserId, vendor: &Vendor) -> Result<bool, StoreError> {
-                    // Vehicles and interventions go with the account (ON DELETE CASCADE).
+                    // Vehicles and interventions go with the account (ON DELETE CASCADE); their
+                    // deletion events are written first, in the same transaction.
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    Self::append_events(
+                        &mut tx,
+                        EventType::VehicleDeleted,
+                        &[],
+                        "t.account_id IN (SELECT a.id FROM vendor_accounts a JOIN users au ON au.id = a.user_id \
+                         WHERE a.client_id = $4 AND au.external_id = $5 AND a.vendor = $6)",
+                        &[client.as_str(), user.as_str(), vendor.as_str()],
+                    )
+                    .await?;
                     let done = sqlx::query(
                         "DELETE FROM vendor_accounts WHERE client_id = $1 AND vendor = $3 \
                          AND user_id = (SELECT id FROM users WHERE client_id = $1 AND external_id = $2)",
@@ -95,9 +107,10 @@ macro_rules! impl_vendor_account_store {
                     .bind(client.as_str())
                     .bind(user.as_str())
                     .bind(vendor.as_str())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;
+                    tx.commit().await.map_err(store_error)?;
                     Ok(done.rows_affected() > 0)
                 }
 
@@ -215,12 +228,21 @@ macro_rules! impl_vendor_account_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;
+                    Self::append_events(
+                        &mut tx,
+                        EventType::VehicleUpdated,
+                        &["isReachable", "capabilities"],
+                        "t.account_id = $4",
+                        &[intervention.account_id.as_str()],
+                    )
+                    .await?;
                     sqlx::query("UPDATE vehicles SET is_reachable = FALSE, updated_at = $2 WHERE account_id = $1")
                         .bind(intervention.account_id.as_str())
                         .bind(now)
                         .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
+                    Self::append_event(&mut tx, EventType::CredentialsInvalidated, intervention.account_id.as_str(), &[]).await?;
                     tx.commit().await.map_err(store_error)?;
                     Ok(true)
                 }

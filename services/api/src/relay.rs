@@ -1,0 +1,148 @@
+//! The relay: turns events written in state-change transactions into published events.
+//!
+//! A state change writes only what changed (the event type, the asset id, the changed fields) in its
+//! own transaction, so the write path stays one INSERT. The relay then renders each event's asset
+//! with the same view code the REST GET uses, and publishes the batch, which gives the events their
+//! public sequence numbers. The trade-off: the object an event carries is the asset as it was when
+//! the relay rendered it (a fraction of a second after the change, or after a restart), which may
+//! already include a later change; events of one asset still arrive in the order of their changes.
+//! A deleted asset is rendered from its last published object.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use coupler_core::account::VendorAccountId;
+use coupler_core::ev_system::EvSystemId;
+use coupler_core::event::{AssetKind, PendingEvent};
+use coupler_core::{ActionId, ChargerId, StoreError, VehicleId};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::routes;
+use crate::state::AppState;
+
+/// The most events rendered and published in one pass.
+pub const RELAY_BATCH: u32 = 500;
+
+/// Renders and publishes what is waiting; returns how many events were published.
+pub async fn publish_pending(state: &AppState) -> Result<usize, StoreError> {
+    let pending = state.store.unpublished_events(RELAY_BATCH).await?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    // Several changes of one asset in a batch render the same (current) object: render it once.
+    let mut rendered_assets: HashMap<(String, String), serde_json::Value> = HashMap::new();
+    let mut rendered = Vec::with_capacity(pending.len());
+    for event in &pending {
+        let key = (event.event_type.asset().field().to_owned(), event.asset_id.clone());
+        let data = if event.event_type.is_deletion() {
+            last_seen(state, event).await?
+        } else if let Some(data) = rendered_assets.get(&key) {
+            data.clone()
+        } else {
+            let data = match render(state, event).await? {
+                Some(data) => data,
+                None => last_seen(state, event).await?,
+            };
+            rendered_assets.insert(key, data.clone());
+            data
+        };
+        rendered.push((event.id, data));
+    }
+    state.store.publish_events(&rendered).await?;
+    Ok(rendered.len())
+}
+
+/// The asset as its REST GET shows it now; `None` when it no longer exists.
+async fn render(state: &AppState, event: &PendingEvent) -> Result<Option<serde_json::Value>, StoreError> {
+    let value = match event.event_type.asset() {
+        AssetKind::Charger => match state.store.charger(&ChargerId::new(&event.asset_id)).await? {
+            Some(charger) if charger.client_id == event.client_id => {
+                Some(to_value(routes::chargers::render_with(state, charger).await?))
+            }
+            _ => None,
+        },
+        AssetKind::Vehicle => match state
+            .store
+            .get_vehicle(&event.client_id, &VehicleId::new(&event.asset_id))
+            .await?
+        {
+            Some(vehicle) => {
+                Some(to_value(routes::vehicles::respond(state, vehicle).await.map_err(
+                    |e| StoreError::Backend(format!("cannot render a vehicle: {e:?}")),
+                )?))
+            }
+            None => None,
+        },
+        AssetKind::VendorAction => state
+            .store
+            .get_action(&event.client_id, &ActionId::new(&event.asset_id))
+            .await?
+            .map(|a| to_value(routes::actions::ActionResponse::from(a))),
+        AssetKind::Credentials => {
+            let id = VendorAccountId::new(&event.asset_id);
+            let accounts = state
+                .store
+                .list_vendor_accounts(&event.client_id, &event.user_id)
+                .await?;
+            accounts.into_iter().find(|a| a.id == id).map(|a| {
+                serde_json::json!({
+                    "id": a.id.as_str(),
+                    "userId": event.user_id.as_str(),
+                    "vendor": a.vendor.as_str(),
+                    "vendorType": "vehicle",
+                    "isValid": a.is_valid,
+                })
+            })
+        }
+        AssetKind::EvSystem => match state
+            .store
+            .get_ev_system(&event.client_id, &EvSystemId::new(&event.asset_id))
+            .await?
+        {
+            Some(pair) => {
+                Some(to_value(routes::ev_systems::render(state, pair).await.map_err(
+                    |e| StoreError::Backend(format!("cannot render an EV system: {e:?}")),
+                )?))
+            }
+            None => None,
+        },
+    };
+    Ok(value)
+}
+
+/// The last object published for the asset, or its bare identity when none was.
+async fn last_seen(state: &AppState, event: &PendingEvent) -> Result<serde_json::Value, StoreError> {
+    Ok(state
+        .store
+        .last_event_data(&event.asset_id)
+        .await?
+        .unwrap_or_else(|| serde_json::json!({ "id": event.asset_id, "userId": event.user_id.as_str() })))
+}
+
+fn to_value<T: serde::Serialize>(view: T) -> serde_json::Value {
+    serde_json::to_value(view).unwrap_or(serde_json::Value::Null)
+}
+
+/// Runs the relay every `tick` (at once again while there is a backlog) until `shutdown`.
+pub fn spawn(state: AppState, tick: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let published = match publish_pending(&state).await {
+                Ok(n) => n,
+                Err(StoreError::Conflict(_)) => 0, // another node published first; take the rest next time
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not publish events");
+                    0
+                }
+            };
+            if published >= RELAY_BATCH as usize {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(tick) => {}
+            }
+        }
+    })
+}

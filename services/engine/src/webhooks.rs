@@ -1,0 +1,370 @@
+//! Webhook delivery: batches of published events, signed, POSTed, retried with back-off.
+//!
+//! The worker claims webhooks that have work from the database (a lease per webhook), so a restart or
+//! a second node picks up where the last left off. Each claimed webhook is served by its own task with
+//! at most one request in flight: a batch is retried until it is accepted or given up before the next
+//! one is formed, so no later event of an asset ever overtakes an earlier one, and a slow or dead
+//! receiver delays nobody but itself.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use coupler_core::event::{
+    check_webhook_url, is_private_address, sign, AttemptOutcome, Delivery, Event, RetryPolicy, Webhook,
+};
+use coupler_core::secret::Cipher;
+use coupler_core::store::AfterAttempt;
+use coupler_core::{Store, StoreError};
+use rand::Rng;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Header carrying the signature (`v1=<hex HMAC-SHA256>`).
+pub const SIGNATURE_HEADER: &str = "Coupler-Signature";
+/// Header carrying the Unix time (seconds) the request was signed at.
+pub const TIMESTAMP_HEADER: &str = "Coupler-Timestamp";
+/// Header carrying the delivery id, the same on every retry of a batch.
+pub const DELIVERY_HEADER: &str = "Coupler-Delivery-Id";
+
+/// How webhooks are delivered.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Whether URLs may point at loopback or private addresses (`COUPLER_WEBHOOK_ALLOW_PRIVATE`).
+    pub allow_private: bool,
+    /// When failed batches are retried and when Coupler gives up.
+    pub retry: RetryPolicy,
+    /// How long one request may take.
+    pub timeout: Duration,
+    /// The most events in one batch.
+    pub batch_size: u32,
+    /// How often the worker looks for work.
+    pub tick: Duration,
+    /// The most webhooks served at once by this node.
+    pub concurrency: usize,
+    /// How long a node holds a webhook it serves, renewed before each attempt; another node (or
+    /// this one after a crash) may take it once it runs out. Longer than `timeout`.
+    pub lease: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            allow_private: false,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(5),
+            batch_size: 100,
+            tick: Duration::from_millis(250),
+            concurrency: 64,
+            lease: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Resolves host names for webhook requests, refusing names that lead to internal addresses, so a
+/// public-looking name cannot be pointed inside after the URL was checked.
+#[derive(Debug, Clone)]
+struct PublicOnlyResolver;
+
+impl reqwest::dns::Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> = found.into_iter().filter(|a| !is_private_address(a.ip())).collect();
+            if public.is_empty() {
+                let refused: Box<dyn std::error::Error + Send + Sync> =
+                    format!("{host} resolves only to private or loopback addresses").into();
+                return Err(refused);
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(public.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// Sends one signed request to a webhook URL.
+#[derive(Debug, Clone)]
+pub struct WebhookSender {
+    http: reqwest::Client,
+    allow_private: bool,
+}
+
+impl WebhookSender {
+    /// A sender with `config`'s timeout and address rules.
+    pub fn new(config: &WebhookConfig) -> Result<Self, reqwest::Error> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("Coupler-Webhooks/", env!("CARGO_PKG_VERSION")));
+        if !config.allow_private {
+            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+        }
+        Ok(Self {
+            http: builder.build()?,
+            allow_private: config.allow_private,
+        })
+    }
+
+    /// Whether URLs may point at private addresses.
+    pub fn allows_private(&self) -> bool {
+        self.allow_private
+    }
+
+    /// POSTs `body` to `url`, signed with `secret`, as delivery `delivery_id`. Never fails: what went
+    /// wrong is in the outcome.
+    pub async fn send(&self, url: &str, secret: &str, delivery_id: &str, body: Vec<u8>) -> AttemptOutcome {
+        let started = Instant::now();
+        // Checked again here: the rules may have changed since the webhook was stored, and an
+        // address literal never passes through the resolver.
+        if let Err(e) = check_webhook_url(url, self.allow_private) {
+            return AttemptOutcome {
+                status: None,
+                error: Some(e.to_string()),
+                duration: started.elapsed(),
+                succeeded: false,
+            };
+        }
+        let timestamp = Utc::now().timestamp();
+        let signature = sign(secret, timestamp, &body);
+        let result = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .header(DELIVERY_HEADER, delivery_id)
+            .body(body)
+            .send()
+            .await;
+        let duration = started.elapsed();
+        match result {
+            Ok(response) => {
+                let status = response.status();
+                AttemptOutcome {
+                    status: Some(status.as_u16()),
+                    error: (!status.is_success()).then(|| format!("the receiver answered {status}")),
+                    duration,
+                    succeeded: status.is_success(),
+                }
+            }
+            Err(e) => AttemptOutcome {
+                status: None,
+                error: Some(describe(&e)),
+                duration,
+                succeeded: false,
+            },
+        }
+    }
+}
+
+/// A request error in words a receiver's owner can act on, with its causes.
+fn describe(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    let mut text = what.to_owned();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The JSON body of a batch: an array of event payloads.
+pub fn batch_body(events: &[Event]) -> Vec<u8> {
+    let payloads: Vec<serde_json::Value> = events.iter().map(Event::payload).collect();
+    serde_json::to_vec(&payloads).unwrap_or_else(|_| b"[]".to_vec())
+}
+
+/// Starts the delivery worker; it stops when `shutdown` is cancelled, after requests in flight end.
+pub fn spawn(
+    store: Arc<dyn Store>,
+    cipher: Cipher,
+    sender: WebhookSender,
+    config: WebhookConfig,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(run(store, cipher, sender, config, shutdown))
+}
+
+async fn run(
+    store: Arc<dyn Store>,
+    cipher: Cipher,
+    sender: WebhookSender,
+    config: WebhookConfig,
+    shutdown: CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let mut tick = tokio::time::interval(config.tick);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut serving = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        while serving.try_join_next().is_some() {}
+        let free = u32::try_from(slots.available_permits()).unwrap_or(u32::MAX);
+        if free == 0 {
+            continue;
+        }
+        let now = Utc::now();
+        let lease_until = now + chrono::Duration::from_std(config.lease).unwrap_or_default();
+        let claimed = match store.claim_webhooks(now, lease_until, free).await {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for webhook work");
+                continue;
+            }
+        };
+        for webhook in claimed {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let (store, cipher, sender, config) = (store.clone(), cipher.clone(), sender.clone(), config.clone());
+            serving.spawn(async move {
+                let id = webhook.id.clone();
+                if let Err(e) = serve(&*store, &cipher, &sender, &config, webhook).await {
+                    tracing::warn!(webhook = %id, error = %e, "webhook delivery stopped on a storage error");
+                }
+                if let Err(e) = store.release_webhook(&id).await {
+                    tracing::warn!(webhook = %id, error = %e, "could not release a webhook");
+                }
+                drop(permit);
+            });
+        }
+    }
+    // Requests in flight finish (each within the timeout); their outcome is stored.
+    while serving.join_next().await.is_some() {}
+}
+
+/// Serves one claimed webhook: a due retry, else the next batches, until nothing is due. One request
+/// at a time, so order holds.
+#[tracing::instrument(skip_all, fields(webhook = %webhook.id))]
+async fn serve(
+    store: &dyn Store,
+    cipher: &Cipher,
+    sender: &WebhookSender,
+    config: &WebhookConfig,
+    mut webhook: Webhook,
+) -> Result<(), StoreError> {
+    let secret = match cipher.decrypt(&webhook.secret_sealed) {
+        Ok(secret) => secret,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot decrypt a webhook secret; was COUPLER_SECRET_KEY changed?");
+            return Ok(());
+        }
+    };
+    // A bound on the batches one claim serves, so a busy webhook gives its lease back now and then.
+    for _ in 0..50 {
+        let now = Utc::now();
+        let delivery = match store.pending_delivery(&webhook.id).await? {
+            Some(pending) if pending.next_attempt_at.is_some_and(|at| at <= now) => pending,
+            Some(_) => return Ok(()),
+            None => match store.next_delivery(&webhook, config.batch_size, now).await? {
+                Some(delivery) => delivery,
+                None => {
+                    // Either nothing new, or only events this webhook does not want (the cursor
+                    // moved past them); look again from the moved cursor.
+                    match store.get_webhook(&webhook.client_id, &webhook.id).await? {
+                        Some(fresh) if fresh.cursor_seq != webhook.cursor_seq && fresh.is_active => {
+                            webhook = fresh;
+                            continue;
+                        }
+                        _ => return Ok(()),
+                    }
+                }
+            },
+        };
+        let lease_until = Utc::now() + chrono::Duration::from_std(config.lease).unwrap_or_default();
+        store.renew_webhook_lease(&webhook.id, lease_until).await?;
+        let accepted = attempt(store, sender, config, &webhook, &secret, &delivery).await?;
+        if !accepted {
+            return Ok(());
+        }
+        match store.get_webhook(&webhook.client_id, &webhook.id).await? {
+            Some(fresh) if fresh.is_active => webhook = fresh,
+            _ => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// Makes one attempt at a delivery and records it; true when the receiver accepted it.
+async fn attempt(
+    store: &dyn Store,
+    sender: &WebhookSender,
+    config: &WebhookConfig,
+    webhook: &Webhook,
+    secret: &str,
+    delivery: &Delivery,
+) -> Result<bool, StoreError> {
+    let events = store.delivery_events(webhook, delivery).await?;
+    let body = batch_body(&events);
+    let outcome = sender.send(&webhook.url, secret, delivery.id.as_str(), body).await;
+    let now = Utc::now();
+    let next = if outcome.succeeded {
+        AfterAttempt::Done
+    } else if config.retry.should_retry(delivery.created_at, now) {
+        let attempts = u32::try_from(delivery.attempts + 1).unwrap_or(u32::MAX);
+        let jitter: f64 = rand::thread_rng().gen();
+        let delay = config.retry.delay_after(attempts, jitter);
+        AfterAttempt::RetryAt(now + chrono::Duration::from_std(delay).unwrap_or_default())
+    } else {
+        AfterAttempt::GiveUp
+    };
+    match (&next, &outcome.error) {
+        (AfterAttempt::Done, _) => tracing::debug!(delivery = %delivery.id, events = events.len(), "delivered"),
+        (AfterAttempt::RetryAt(at), Some(error)) => {
+            tracing::info!(delivery = %delivery.id, %error, retry_at = %at, "webhook delivery failed; will retry")
+        }
+        (_, error) => {
+            tracing::warn!(delivery = %delivery.id, error = ?error, "webhook delivery given up; webhook deactivated")
+        }
+    }
+    store.record_attempt(&delivery.id, &outcome, next, now).await?;
+    Ok(outcome.succeeded)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use reqwest::dns::Resolve;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_name_that_resolves_only_to_internal_addresses_is_refused_at_delivery() {
+        let resolved = PublicOnlyResolver
+            .resolve(reqwest::dns::Name::from_str("localhost").expect("a name"))
+            .await;
+        let error = resolved.err().expect("localhost resolves only to loopback").to_string();
+        assert!(error.contains("private or loopback"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_internal_address_is_refused_at_delivery_when_the_rules_do_not_allow_it() {
+        let sender = WebhookSender::new(&WebhookConfig::default()).expect("client");
+        let outcome = sender
+            .send("http://127.0.0.1:9/hook", "secret", "delivery", b"[]".to_vec())
+            .await;
+        assert!(!outcome.succeeded);
+        assert_eq!(outcome.status, None);
+        assert!(outcome.error.expect("a reason").contains("private or loopback"));
+    }
+
+    #[test]
+    fn a_batch_body_is_a_json_array_of_event_payloads() {
+        assert_eq!(batch_body(&[]), b"[]");
+    }
+}
