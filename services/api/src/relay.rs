@@ -67,11 +67,7 @@ async fn render(state: &AppState, event: &PendingEvent) -> Result<Option<serde_j
             .get_vehicle(&event.client_id, &VehicleId::new(&event.asset_id))
             .await?
         {
-            Some(vehicle) => {
-                Some(to_value(routes::vehicles::respond(state, vehicle).await.map_err(
-                    |e| StoreError::Backend(format!("cannot render a vehicle: {e:?}")),
-                )?))
-            }
+            Some(vehicle) => viewed(routes::vehicles::respond(state, vehicle).await, event),
             None => None,
         },
         AssetKind::VendorAction => state
@@ -100,11 +96,7 @@ async fn render(state: &AppState, event: &PendingEvent) -> Result<Option<serde_j
             .get_ev_system(&event.client_id, &EvSystemId::new(&event.asset_id))
             .await?
         {
-            Some(pair) => {
-                Some(to_value(routes::ev_systems::render(state, pair).await.map_err(
-                    |e| StoreError::Backend(format!("cannot render an EV system: {e:?}")),
-                )?))
-            }
+            Some(pair) => viewed(routes::ev_systems::render(state, pair).await, event),
             None => None,
         },
     };
@@ -118,6 +110,21 @@ async fn last_seen(state: &AppState, event: &PendingEvent) -> Result<serde_json:
         .last_event_data(&event.asset_id)
         .await?
         .unwrap_or_else(|| serde_json::json!({ "id": event.asset_id, "userId": event.user_id.as_str() })))
+}
+
+/// A rendered view, or `None` (the last published object stands in) when the view cannot be made:
+/// one asset that cannot be rendered must not hold up every event after it.
+fn viewed<T: serde::Serialize>(
+    view: Result<T, crate::error::ApiError>,
+    event: &PendingEvent,
+) -> Option<serde_json::Value> {
+    match view {
+        Ok(view) => Some(to_value(view)),
+        Err(e) => {
+            tracing::warn!(event_id = event.id, asset_id = %event.asset_id, error = ?e, "cannot render an event's object; sending the last one published");
+            None
+        }
+    }
 }
 
 fn to_value<T: serde::Serialize>(view: T) -> serde_json::Value {

@@ -295,6 +295,7 @@ impl Walkthrough {
         let mut data = None;
         let mut user = None;
         let mut write_redirect = false;
+        let mut max_time = None;
         let mut url = None;
         let mut i = 1;
         while i < args.len() {
@@ -304,7 +305,8 @@ impl Walkthrough {
                 args[i].clone()
             };
             match arg {
-                "-s" => {}
+                "-s" | "-N" => {}
+                "--max-time" => max_time = Some(Duration::from_secs(value().parse().unwrap())),
                 "-X" => method = Some(value()),
                 "-H" => headers.push(value()),
                 "-d" => data = Some(value()),
@@ -352,9 +354,24 @@ impl Walkthrough {
                 .unwrap_or_default();
             url::Url::parse(&url).unwrap().join(&location).unwrap().to_string()
         });
+        let body = match max_time {
+            None => response.text().await.unwrap(),
+            // A stream that never ends: what arrived before curl would give up.
+            Some(limit) => {
+                let mut response = response;
+                let mut body = Vec::new();
+                let _ = tokio::time::timeout(limit, async {
+                    while let Ok(Some(chunk)) = response.chunk().await {
+                        body.extend_from_slice(&chunk);
+                    }
+                })
+                .await;
+                String::from_utf8(body).unwrap()
+            }
+        };
         Reply {
             status,
-            body: response.text().await.unwrap(),
+            body,
             redirect_url,
         }
     }
@@ -570,6 +587,23 @@ async fn the_quickstart_page_runs_as_written_against_serve_sandbox_in_a_separate
     assert_eq!(changed.status, 200, "{}", changed.body);
     assert_eq!(changed.json()["batteryLevel"], 20.0);
     assert_eq!(changed.json()["scheduleHold"], true);
+
+    // 9. The events of all of the above, replayed from the start of the stream.
+    let events = page.step("/events?lastEventId=0").await;
+    assert_eq!(events.status, 200, "{}", events.body);
+    for kind in [
+        "user:vehicle:discovered",
+        "user:charger:discovered",
+        "user:ev-system:activated",
+        "user:ev-system:deactivated",
+        "user:vendor-action:updated",
+    ] {
+        assert!(
+            events.body.contains(&format!("event: {kind}")),
+            "no {kind} in the stream:\n{}",
+            events.body
+        );
+    }
 
     page.finish();
 }
