@@ -86,6 +86,18 @@ impl Scene {
             .collect()
     }
 
+    /// Links an account at `brand` with one car; returns Coupler's vehicle and the car's maker id.
+    async fn link_one(&self, brand: Brand, username: &str, car: SimVehicleSpec) -> (Value, String) {
+        self.link(brand, username, vec![car]).await.remove(0)
+    }
+
+    /// Sends a command on a vehicle (`charging` or `max-current`) and returns its action.
+    async fn command(&self, vehicle_id: &str, what: &str, body: Value) -> Value {
+        let response = self.post(&format!("/vehicles/{vehicle_id}/{what}"), body).await;
+        assert_eq!(response.status(), 200, "POST /vehicles/{vehicle_id}/{what}");
+        response.json().await.unwrap()
+    }
+
     /// Links an Aurora account with two cars.
     async fn link_two_auroras(&self, first_vin: &str, second_vin: &str) -> Vec<(Value, String)> {
         let cars = vec![
@@ -207,8 +219,7 @@ fn boreal() -> SimVehicleSpec {
 #[tokio::test]
 async fn a_vehicle_that_cannot_stop_charging_is_stopped_through_its_paired_charger() {
     let scene = scene(prompt_maker()).await;
-    let linked = scene.link(Brand::Boreal, "bo", vec![boreal()]).await;
-    let (vehicle, maker_id) = &linked[0];
+    let (vehicle, maker_id) = &scene.link_one(Brand::Boreal, "bo", boreal()).await;
     let vehicle_id = vehicle["id"].as_str().unwrap();
     // Alone, the car cannot be stopped: its maker has no stop command.
     assert_eq!(vehicle["capabilities"]["stopCharging"]["isCapable"], false);
@@ -225,12 +236,7 @@ async fn a_vehicle_that_cannot_stop_charging_is_stopped_through_its_paired_charg
     assert_eq!(established["capabilities"]["stopCharging"]["isCapable"], true);
     assert_eq!(established["capabilities"]["stopCharging"]["via"], json!(["charger"]));
     // But a command goes to the charger only once the car is confirmed plugged into it.
-    let early: Value = scene
-        .post(&format!("/vehicles/{vehicle_id}/charging"), json!({"action": "STOP"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let early = scene.command(vehicle_id, "charging", json!({"action": "STOP"})).await;
     let failed = scene.settled(&early).await;
     assert_eq!(failed["state"], "FAILED");
     assert_eq!(failed["failureReason"]["type"], "FAILED_PRECONDITION");
@@ -267,26 +273,20 @@ async fn a_vehicle_that_cannot_stop_charging_is_stopped_through_its_paired_charg
 #[tokio::test]
 async fn start_on_a_vehicle_that_cannot_start_goes_through_its_charger() {
     let scene = scene(prompt_maker()).await;
-    let linked = scene
-        .link(
+    let (vehicle, maker_id) = &scene
+        .link_one(
             Brand::Cirrus,
             "ci",
-            vec![SimVehicleSpec::new("SIMCIR00000000001", "Cirrus S")],
+            SimVehicleSpec::new("SIMCIR00000000001", "Cirrus S"),
         )
         .await;
-    let (vehicle, maker_id) = &linked[0];
     let vehicle_id = vehicle["id"].as_str().unwrap();
     assert_eq!(vehicle["capabilities"]["startCharging"]["isCapable"], false);
     let (charger_id, mut cp) = scene.charger("CP-EVS-START").await;
     plug_in(&scene, &mut cp, maker_id, false).await;
     scene.wait_activated(vehicle_id, &charger_id).await;
 
-    let action: Value = scene
-        .post(&format!("/vehicles/{vehicle_id}/charging"), json!({"action": "START"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let action = scene.command(vehicle_id, "charging", json!({"action": "START"})).await;
     cp.received("RemoteStartTransaction").await;
     let done = scene.settled(&action).await;
     assert_eq!(done["state"], "CONFIRMED", "{done}");
@@ -304,14 +304,13 @@ async fn start_on_a_vehicle_that_cannot_start_goes_through_its_charger() {
 #[tokio::test]
 async fn max_current_on_a_vehicle_without_that_control_becomes_a_charging_profile_on_the_charger() {
     let scene = scene(prompt_maker()).await;
-    let linked = scene
-        .link(
+    let (vehicle, maker_id) = &scene
+        .link_one(
             Brand::Aurora,
             "au",
-            vec![SimVehicleSpec::new("SIMAUR00000000009", "Aurora Classic")],
+            SimVehicleSpec::new("SIMAUR00000000009", "Aurora Classic"),
         )
         .await;
-    let (vehicle, maker_id) = &linked[0];
     let vehicle_id = vehicle["id"].as_str().unwrap();
     assert_eq!(vehicle["capabilities"]["setMaxCurrent"]["isCapable"], false);
     let (charger_id, mut cp) = scene.charger("CP-EVS-AMPS").await;
@@ -319,15 +318,9 @@ async fn max_current_on_a_vehicle_without_that_control_becomes_a_charging_profil
     charger_starts_charging(&mut cp).await;
     scene.wait_activated(vehicle_id, &charger_id).await;
 
-    let action: Value = scene
-        .post(
-            &format!("/vehicles/{vehicle_id}/max-current"),
-            json!({"maxCurrent": 10}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let action = scene
+        .command(vehicle_id, "max-current", json!({"maxCurrent": 10}))
+        .await;
     let profile = cp.received("SetChargingProfile").await;
     assert_eq!(
         profile["cs_charging_profiles"]["charging_schedule"]["charging_schedule_period"][0]["limit"],
@@ -346,14 +339,13 @@ async fn max_current_on_a_vehicle_without_that_control_becomes_a_charging_profil
 async fn when_the_charger_starts_but_the_cars_own_schedule_holds_it_the_vehicle_route_is_tried_and_the_action_says_so()
 {
     let scene = scene(prompt_maker()).await;
-    let linked = scene
-        .link(
+    let (vehicle, maker_id) = &scene
+        .link_one(
             Brand::Aurora,
             "au",
-            vec![SimVehicleSpec::new("SIMAUR00000000010", "Aurora S")],
+            SimVehicleSpec::new("SIMAUR00000000010", "Aurora S"),
         )
         .await;
-    let (vehicle, maker_id) = &linked[0];
     let vehicle_id = vehicle["id"].as_str().unwrap();
     let (charger_id, mut cp) = scene.charger("CP-EVS-HELD").await;
     // The car is plugged in but its own schedule holds charging; the charger's start is accepted
@@ -362,12 +354,7 @@ async fn when_the_charger_starts_but_the_cars_own_schedule_holds_it_the_vehicle_
     scene.wait_activated(vehicle_id, &charger_id).await;
     cp.set("remote_start", "accept_without_charging").await;
 
-    let action: Value = scene
-        .post(&format!("/vehicles/{vehicle_id}/charging"), json!({"action": "START"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let action = scene.command(vehicle_id, "charging", json!({"action": "START"})).await;
     cp.received("RemoteStartTransaction").await;
     let done = scene.settled(&action).await;
     assert_eq!(done["state"], "CONFIRMED", "{done}");
@@ -388,14 +375,13 @@ async fn when_the_charger_starts_but_the_cars_own_schedule_holds_it_the_vehicle_
 #[tokio::test]
 async fn a_sleeping_vehicle_is_matched_as_the_only_candidate_and_the_charger_carries_the_command_without_waking_it() {
     let scene = scene(prompt_maker()).await;
-    let linked = scene
-        .link(
+    let (vehicle, maker_id) = &scene
+        .link_one(
             Brand::Nimbus,
             "ni",
-            vec![SimVehicleSpec::new("SIMNIM00000000001", "Nimbus 3")],
+            SimVehicleSpec::new("SIMNIM00000000001", "Nimbus 3"),
         )
         .await;
-    let (vehicle, maker_id) = &linked[0];
     let vehicle_id = vehicle["id"].as_str().unwrap();
     let (charger_id, mut cp) = scene.charger("CP-EVS-SLEEP").await;
     scene.car(maker_id, |c| {
@@ -409,12 +395,7 @@ async fn a_sleeping_vehicle_is_matched_as_the_only_candidate_and_the_charger_car
     assert_eq!(active["match"]["confidence"], "LOW");
     assert_eq!(active["match"]["evidence"][0]["kind"], "SINGLE_CANDIDATE");
 
-    let action: Value = scene
-        .post(&format!("/vehicles/{vehicle_id}/charging"), json!({"action": "STOP"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let action = scene.command(vehicle_id, "charging", json!({"action": "STOP"})).await;
     let done = scene.settled(&action).await;
     assert_eq!(done["state"], "CONFIRMED", "{done}");
     assert_eq!(vias(&done), vec![("charger".to_owned(), "CONFIRMED".to_owned())]);
@@ -431,14 +412,13 @@ async fn a_plug_in_seen_by_the_charger_before_the_vehicle_reports_it_shows_at_on
         ..MatchRules::default()
     })
     .await;
-    let linked = scene
-        .link(
+    let (vehicle, maker_id) = &scene
+        .link_one(
             Brand::Aurora,
             "au",
-            vec![SimVehicleSpec::new("SIMAUR00000000011", "Aurora S")],
+            SimVehicleSpec::new("SIMAUR00000000011", "Aurora S"),
         )
         .await;
-    let (vehicle, maker_id) = &linked[0];
     let vehicle_id = vehicle["id"].as_str().unwrap();
     let (charger_id, mut cp) = scene.charger("CP-EVS-EARLY").await;
 
@@ -684,8 +664,7 @@ async fn a_2_0_1_chargers_mac_address_token_identifies_the_vehicle_among_several
 #[tokio::test]
 async fn a_restart_in_the_middle_of_a_routed_action_ends_it_confirmed_without_sending_again() {
     let mut scene = scene(prompt_maker()).await;
-    let linked = scene.link(Brand::Boreal, "bo", vec![boreal()]).await;
-    let (vehicle, maker_id) = &linked[0];
+    let (vehicle, maker_id) = &scene.link_one(Brand::Boreal, "bo", boreal()).await;
     let vehicle_id = vehicle["id"].as_str().unwrap().to_owned();
     let registered = scene.app.register_charger(&scene.tenant, USER, "CP-EVS-RESTART").await;
     let charger_id = registered["id"].as_str().unwrap().to_owned();
@@ -699,12 +678,7 @@ async fn a_restart_in_the_middle_of_a_routed_action_ends_it_confirmed_without_se
 
     // The charger accepts the stop but has not stopped when Coupler goes down.
     cp.set("remote_stop", "accept_without_stopping").await;
-    let action: Value = scene
-        .post(&format!("/vehicles/{vehicle_id}/charging"), json!({"action": "STOP"}))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let action = scene.command(&vehicle_id, "charging", json!({"action": "STOP"})).await;
     cp.received("RemoteStopTransaction").await;
     let world = &scene.world;
     scene
