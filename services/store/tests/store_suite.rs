@@ -1702,7 +1702,7 @@ mod events {
         giving_up_deactivates_the_webhook_and_a_success_resets_its_failures,
         a_leased_webhook_is_not_claimed_by_a_second_node_until_the_lease_runs_out,
         pruning_removes_old_events_but_keeps_each_assets_latest_and_everything_recent,
-        an_ev_system_raises_updated_activated_and_deactivated_events_and_a_repeat_raises_none,
+        an_ev_system_raises_updated_activated_and_deactivated_events_with_its_devices_and_a_repeat_raises_none,
     );
 
     async fn publish_all(store: &Arc<dyn Store>) {
@@ -2033,7 +2033,7 @@ mod events {
         );
     }
 
-    async fn an_ev_system_raises_updated_activated_and_deactivated_events_and_a_repeat_raises_none(
+    async fn an_ev_system_raises_updated_activated_and_deactivated_events_with_its_devices_and_a_repeat_raises_none(
         store: Arc<dyn Store>,
     ) {
         use coupler_core::ev_system::Confidence;
@@ -2061,14 +2061,24 @@ mod events {
             kinds,
             [
                 EventType::EvSystemUpdated,
+                // The vehicle's pluggedInChargerId and the charger's pluggedInVehicleId change too.
                 EventType::EvSystemActivated,
-                EventType::EvSystemDeactivated
+                EventType::VehicleUpdated,
+                EventType::ChargerUpdated,
+                EventType::EvSystemDeactivated,
+                EventType::VehicleUpdated,
+                EventType::ChargerUpdated
             ],
             "a repeated activation or unplug changes nothing"
         );
-        assert!(pending
-            .iter()
-            .all(|e| e.asset_id == pairs[0].id.as_str() && e.user_id == user("alice")));
+        for event in &pending {
+            let asset = match event.event_type {
+                EventType::VehicleUpdated => vehicle.as_str(),
+                EventType::ChargerUpdated => charger.id.as_str(),
+                _ => pairs[0].id.as_str(),
+            };
+            assert_eq!((event.asset_id.as_str(), &event.user_id), (asset, &user("alice")));
+        }
     }
 }
 

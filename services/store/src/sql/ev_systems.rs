@@ -71,6 +71,31 @@ macro_rules! impl_ev_system_store {
             }
 
             impl $store {
+                /// A pair was activated or deactivated: its vehicle's `pluggedInChargerId` and its
+                /// charger's `pluggedInVehicleId` changed with it.
+                async fn devices_changed(
+                    tx: &mut sqlx::Transaction<'_, <$store as crate::sql::StorePool>::Db>,
+                    pair: &str,
+                ) -> Result<(), StoreError> {
+                    Self::append_events(
+                        tx,
+                        EventType::VehicleUpdated,
+                        &["chargeState"],
+                        "t.id = (SELECT vehicle_id FROM ev_systems WHERE id = $4)",
+                        &[pair],
+                    )
+                    .await?;
+                    Self::append_events(
+                        tx,
+                        EventType::ChargerUpdated,
+                        &["chargeState"],
+                        "t.id = (SELECT charger_id FROM ev_systems WHERE id = $4)",
+                        &[pair],
+                    )
+                    .await?;
+                    Ok(())
+                }
+
                 async fn fetch_systems(&self, filter: &str, binds: &[&str]) -> Result<Vec<EvSystem>, StoreError> {
                     let sql = format!("{SELECT} WHERE {filter} ORDER BY e.created_at DESC, e.id DESC");
                     let mut query = sqlx::query(&sql);
@@ -210,6 +235,7 @@ macro_rules! impl_ev_system_store {
                     for row in &freed {
                         let freed_id = row.try_get::<String, _>("id").map_err(store_error)?;
                         Self::append_event(&mut tx, EventType::EvSystemDeactivated, &freed_id, &["state", "deactivatedAt"]).await?;
+                        Self::devices_changed(&mut tx, &freed_id).await?;
                         changed.push(freed_id);
                     }
                     let same = was_active && old_evidence == evidence && old_confidence.as_deref() == Some(confidence.as_str());
@@ -229,6 +255,7 @@ macro_rules! impl_ev_system_store {
                             Self::append_event(&mut tx, EventType::EvSystemUpdated, &id, &["match"]).await?;
                         } else {
                             Self::append_event(&mut tx, EventType::EvSystemActivated, &id, &["state", "activatedAt", "match"]).await?;
+                            Self::devices_changed(&mut tx, &id).await?;
                         }
                         changed.push(id);
                     }
@@ -238,7 +265,7 @@ macro_rules! impl_ev_system_store {
 
                 async fn deactivate_charger(&self, charger: &ChargerId, at: DateTime<Utc>) -> Result<Vec<EvSystem>, StoreError> {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
-                    Self::append_events(
+                    let ended = Self::append_events(
                         &mut tx,
                         EventType::EvSystemDeactivated,
                         &["state", "deactivatedAt"],
@@ -246,6 +273,19 @@ macro_rules! impl_ev_system_store {
                         &[charger.as_str()],
                     )
                     .await?;
+                    if ended > 0 {
+                        // The vehicle loses its pluggedInChargerId and the charger its pluggedInVehicleId.
+                        Self::append_events(
+                            &mut tx,
+                            EventType::VehicleUpdated,
+                            &["chargeState"],
+                            "t.id IN (SELECT vehicle_id FROM ev_systems WHERE charger_id = $4 AND activated = TRUE)",
+                            &[charger.as_str()],
+                        )
+                        .await?;
+                        Self::append_events(&mut tx, EventType::ChargerUpdated, &["chargeState"], "t.id = $4", &[charger.as_str()])
+                            .await?;
+                    }
                     let rows = sqlx::query(
                         "UPDATE ev_systems SET activated = FALSE, deactivated_at = $2, updated_at = $2 \
                          WHERE charger_id = $1 AND activated RETURNING id",

@@ -6,6 +6,7 @@ macro_rules! impl_location_store {
         const _: () = {
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
+            use coupler_core::event::EventType;
             use coupler_core::location::{Location, LocationFields, LocationId};
             use coupler_core::page::{Cursor, Page, PageKey, PageRequest};
             use coupler_core::{ClientId, LocationStore, StoreError, UserId};
@@ -122,6 +123,14 @@ macro_rules! impl_location_store {
 
                 async fn delete_location(&self, client: &ClientId, id: &LocationId) -> Result<bool, StoreError> {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    Self::append_events(
+                        &mut tx,
+                        EventType::ChargerUpdated,
+                        &["locationId"],
+                        "t.client_id = $4 AND t.location_id = $5",
+                        &[client.as_str(), id.as_str()],
+                    )
+                    .await?;
                     sqlx::query("UPDATE chargers SET location_id = NULL WHERE client_id = $1 AND location_id = $2")
                         .bind(client.as_str())
                         .bind(id.as_str())
