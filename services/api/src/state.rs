@@ -8,7 +8,7 @@ use coupler_core::sandbox::Sandbox;
 use coupler_core::secret::Cipher;
 use coupler_core::Store;
 use coupler_engine::webhooks::WebhookSender;
-use coupler_engine::{ChargerEngine, Engine};
+use coupler_engine::{ChargerEngine, Engine, Pairing};
 use url::Url;
 
 use crate::metrics::Metrics;
@@ -32,6 +32,8 @@ pub struct App {
     pub cipher: Cipher,
     /// Polling, token refresh, linking and vehicle actions.
     pub engine: Arc<Engine>,
+    /// Works out which vehicle is in which charger.
+    pub pairing: Arc<Pairing>,
     /// The simulated world behind `/sandbox/...`, only in sandbox mode.
     pub sandbox: Option<Arc<dyn Sandbox>>,
     /// Sends signed webhook requests (test calls) under the configured address rules.

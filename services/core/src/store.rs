@@ -580,8 +580,10 @@ pub trait EvSystemStore: Send + Sync {
     async fn get_detection(&self, charger: &ChargerId) -> Result<Option<Detection>, StoreError>;
     /// Saves a charger's vehicle detection.
     async fn save_detection(&self, detection: &Detection) -> Result<(), StoreError>;
-    /// Detections of chargers that have something plugged in (status other than UNPLUGGED).
-    async fn open_detections(&self) -> Result<Vec<Detection>, StoreError>;
+    /// Detections of chargers that have something plugged in (status other than UNPLUGGED); with
+    /// `plugged_in_since`, only those still DETECTING or plugged in since then (the ones that time
+    /// alone may still change).
+    async fn open_detections(&self, plugged_in_since: Option<DateTime<Utc>>) -> Result<Vec<Detection>, StoreError>;
     /// Replaces the identifiers (RFID tags, MAC addresses, eMAIDs) registered to a vehicle.
     async fn set_vehicle_id_tags(
         &self,

@@ -356,6 +356,7 @@ impl Server {
             metrics: Metrics::default(),
             cipher,
             engine: engine.clone(),
+            pairing: pairing.clone(),
             chargers: charger_engine.clone(),
             ocpp_base_url: ocpp_url.clone(),
             sandbox: sandbox.clone().map(|s| s as Arc<dyn coupler_core::sandbox::Sandbox>),

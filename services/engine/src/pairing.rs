@@ -291,13 +291,13 @@ impl Pairing {
                             Ok(charger) => pairing.charger_changed(&charger),
                             Err(broadcast::error::RecvError::Lagged(missed)) => {
                                 tracing::warn!(missed, "pairing fell behind the chargers; weighing every open plug-in");
-                                pairing.mark_open().await;
+                                pairing.mark_open(None).await;
                             }
                             Err(broadcast::error::RecvError::Closed) => return,
                         },
                         polled = polls.recv() => match polled {
                             Ok((client, vehicle)) => pairing.vehicle_read(&client, &vehicle).await,
-                            Err(broadcast::error::RecvError::Lagged(_)) => pairing.mark_open().await,
+                            Err(broadcast::error::RecvError::Lagged(_)) => pairing.mark_open(None).await,
                             Err(broadcast::error::RecvError::Closed) => return,
                         },
                     }
@@ -307,14 +307,16 @@ impl Pairing {
         let worker = {
             let pairing = self.clone();
             tokio::spawn(async move {
-                // Plug-ins open before a restart are weighed again straight away.
-                pairing.mark_open().await;
+                // Plug-ins open before a restart are weighed again straight away, all of them.
+                pairing.mark_open(None).await;
                 let mut tick = tokio::time::interval(pairing.config.tick);
                 loop {
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = pairing.wake.notified() => {}
-                        _ = tick.tick() => pairing.mark_open().await,
+                        // Time alone moves only undecided and recent plug-ins (windows close,
+                        // reads fall due); the others change by what chargers and cars report.
+                        _ = tick.tick() => pairing.mark_open(Some(time::now() - pairing.config.rules.detection_window)).await,
                     }
                     let batch: Vec<ChargerId> = pairing
                         .dirty
@@ -338,8 +340,8 @@ impl Pairing {
         vec![feeder, worker]
     }
 
-    async fn mark_open(&self) {
-        match self.store.open_detections().await {
+    async fn mark_open(&self, plugged_in_since: Option<DateTime<Utc>>) {
+        match self.store.open_detections(plugged_in_since).await {
             Ok(open) => {
                 let mut dirty = self.dirty.lock().unwrap_or_else(PoisonError::into_inner);
                 dirty.extend(open.into_iter().map(|d| d.charger_id));

@@ -211,18 +211,9 @@ impl Gateway {
     }
 
     /// Tells pairing that a charger reported something about its plug or a vehicle's identity
-    /// (a status, a transaction, an id tag), now stored.
-    pub(crate) fn notify_plug_change(&self, charger: &ChargerId, action: &str) {
-        const PLUG_ACTIONS: [&str; 5] = [
-            "StatusNotification",
-            "StartTransaction",
-            "StopTransaction",
-            "Authorize",
-            "TransactionEvent",
-        ];
-        if PLUG_ACTIONS.contains(&action) {
-            let _ = self.inner.plug_changes.send(charger.clone());
-        }
+    /// (a status, the start or end of a transaction, an id tag), now stored.
+    pub(crate) fn notify_plug_change(&self, charger: &ChargerId) {
+        let _ = self.inner.plug_changes.send(charger.clone());
     }
 
     /// Chargers whose plug state or reported identity may have changed, from now on. A receiver

@@ -41,6 +41,13 @@ pub(crate) async fn handle_call(
     let Some(charger) = charger else {
         return pending_answer(message_id, request, gateway);
     };
+    let concerns_plug = matches!(
+        request,
+        Request::StatusNotification(_)
+            | Request::Authorize(_)
+            | Request::StartTransaction(_)
+            | Request::StopTransaction(_)
+    );
     let outcome = answer(gateway, charger, request).await;
     match outcome.and_then(|response| {
         response
@@ -49,7 +56,9 @@ pub(crate) async fn handle_call(
     }) {
         Ok(frame) => {
             gateway.notify_change(charger);
-            gateway.notify_plug_change(charger, action);
+            if concerns_plug {
+                gateway.notify_plug_change(charger);
+            }
             frame
         }
         Err(failure) => failure.into_call_error(message_id, action, OcppVersion::V16),

@@ -66,6 +66,15 @@ pub(crate) async fn handle_call(
     let Some(charger) = charger else {
         return pending_answer(message_id, request, gateway);
     };
+    // Periodic TransactionEvent updates (meter values, charging state) say nothing new about the
+    // plug or the vehicle; starts, ends and id tokens do.
+    let concerns_plug = match &request {
+        Request::StatusNotification(_) | Request::Authorize(_) => true,
+        Request::TransactionEvent(event) => {
+            event.event_type != v201::TransactionEventType::Updated || event.id_token.is_some()
+        }
+        _ => false,
+    };
     let outcome = answer(gateway, charger, request).await;
     match outcome.and_then(|response| {
         response
@@ -74,7 +83,9 @@ pub(crate) async fn handle_call(
     }) {
         Ok(frame) => {
             gateway.notify_change(charger);
-            gateway.notify_plug_change(charger, action);
+            if concerns_plug {
+                gateway.notify_plug_change(charger);
+            }
             frame
         }
         Err(failure) => failure.into_call_error(message_id, action, VERSION),

@@ -2315,7 +2315,13 @@ mod ev_systems {
         };
         store.save_detection(&detection).await.unwrap();
         assert_eq!(store.get_detection(&charger.id).await.unwrap(), Some(detection.clone()));
-        assert_eq!(store.open_detections().await.unwrap(), vec![detection]);
+        assert_eq!(store.open_detections(None).await.unwrap(), vec![detection.clone()]);
+        let later = now + chrono::Duration::seconds(1);
+        assert!(
+            store.open_detections(Some(later)).await.unwrap().is_empty(),
+            "matched before then"
+        );
+        assert_eq!(store.open_detections(Some(now)).await.unwrap(), vec![detection]);
         let ended = store.deactivate_charger(&charger.id, now).await.unwrap();
         assert_eq!(ended.len(), 1);
         assert_eq!(ended[0].deactivated_at, Some(now));
@@ -2330,7 +2336,7 @@ mod ev_systems {
             updated_at: now,
         };
         store.save_detection(&unplugged).await.unwrap();
-        assert!(store.open_detections().await.unwrap().is_empty());
+        assert!(store.open_detections(None).await.unwrap().is_empty());
         // A detection of a charger that is gone is not stored.
         let gone = Detection {
             charger_id: ChargerId::new("gone"),

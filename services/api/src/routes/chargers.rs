@@ -593,6 +593,10 @@ pub async fn update_charger(
         )
         .await?
         .ok_or_else(|| no_charger(&id))?;
+    if location.is_some() {
+        // Where the charger is decides which cars can be in it.
+        state.pairing.charger_changed(&id);
+    }
     Ok(ApiJson(render(&state, updated).await?))
 }
 

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use coupler_core::location::{Location, LocationFields, LocationId};
+use coupler_core::page::PageRequest;
 use coupler_core::{time, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -216,6 +217,22 @@ pub async fn update_location(
         .update_location(&caller.client_id, &LocationId::new(id.clone()), &fields, time::now())
         .await?
         .ok_or_else(|| no_location(&id))?;
+    // A moved location may settle (or unsettle) which car is in the chargers placed there.
+    let chargers = state
+        .store
+        .list_chargers(
+            &caller.client_id,
+            Some(&updated.user_id),
+            &PageRequest::first(PageRequest::MAX_SIZE),
+        )
+        .await?;
+    for charger in chargers
+        .items
+        .iter()
+        .filter(|c| c.location_id.as_deref() == Some(id.as_str()))
+    {
+        state.pairing.charger_changed(&charger.id);
+    }
     Ok(ApiJson(updated.into()))
 }
 

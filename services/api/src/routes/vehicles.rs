@@ -588,6 +588,10 @@ pub async fn set_id_tags(
         .store
         .set_vehicle_id_tags(&caller.client_id, &found.id, &body.id_tags)
         .await?;
+    // A charger that reported one of these identifiers may now know its car.
+    for pair in state.store.ev_systems_of_vehicle(&caller.client_id, &found.id).await? {
+        state.pairing.charger_changed(&pair.charger_id);
+    }
     let updated = vehicle(&state, &caller, &id).await?;
     Ok(ApiJson(respond(&state, updated).await?))
 }

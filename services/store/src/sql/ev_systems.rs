@@ -337,11 +337,13 @@ macro_rules! impl_ev_system_store {
                     Ok(())
                 }
 
-                async fn open_detections(&self) -> Result<Vec<Detection>, StoreError> {
+                async fn open_detections(&self, plugged_in_since: Option<DateTime<Utc>>) -> Result<Vec<Detection>, StoreError> {
                     let rows = sqlx::query(
                         "SELECT charger_id, status, plugged_in_at, vehicle_id, reason, polled_at, updated_at \
-                         FROM vehicle_detections WHERE status <> 'UNPLUGGED'",
+                         FROM vehicle_detections WHERE status <> 'UNPLUGGED' \
+                         AND ($1 IS NULL OR status = 'DETECTING' OR plugged_in_at >= $1)",
                     )
+                    .bind(plugged_in_since.map($time::bind))
                     .fetch_all(&self.pool)
                     .await
                     .map_err(store_error)?;
