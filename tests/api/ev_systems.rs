@@ -271,6 +271,29 @@ async fn a_vehicle_that_cannot_stop_charging_is_stopped_through_its_paired_charg
 }
 
 #[tokio::test]
+async fn when_the_charger_refuses_and_the_vehicle_cannot_the_action_fails_and_says_why_on_both_counts() {
+    let scene = scene(prompt_maker()).await;
+    let (vehicle, maker_id) = &scene.link_one(Brand::Boreal, "bo", boreal()).await;
+    let vehicle_id = vehicle["id"].as_str().unwrap();
+    let (charger_id, mut cp) = scene.charger("CP-EVS-REFUSE").await;
+    plug_in(&scene, &mut cp, maker_id, true).await;
+    charger_starts_charging(&mut cp).await;
+    scene.wait_activated(vehicle_id, &charger_id).await;
+    cp.set("remote_stop", "reject").await;
+
+    let action = scene.command(vehicle_id, "charging", json!({"action": "STOP"})).await;
+    let done = scene.settled(&action).await;
+    assert_eq!(done["state"], "FAILED", "{done}");
+    assert_eq!(done["failureReason"]["type"], "FAILED_PRECONDITION");
+    let detail = done["failureReason"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("Rejected") && detail.contains("cannot stop"),
+        "{detail}"
+    );
+    assert_eq!(vias(&done), vec![("charger".to_owned(), "REJECTED".to_owned())]);
+}
+
+#[tokio::test]
 async fn start_on_a_vehicle_that_cannot_start_goes_through_its_charger() {
     let scene = scene(prompt_maker()).await;
     let (vehicle, maker_id) = &scene

@@ -489,14 +489,23 @@ impl Engine {
                     }
                     continue;
                 }
-                let detail = match action.attempts.last() {
-                    Some(last) if last.via == DeviceKind::Charger => format!(
-                        "the paired charger did not carry it out ({}), and {why}",
-                        last.detail.clone().unwrap_or_else(|| "no effect".into())
+                // When the charger was tried, its failure is the action's: a charger that did not
+                // answer or did not follow is NO_RESPONSE, one that refused is FAILED_PRECONDITION.
+                let (failure, detail) = match action.attempts.last() {
+                    Some(last) if last.via == DeviceKind::Charger => (
+                        if matches!(last.outcome, AttemptOutcome::NoResponse | AttemptOutcome::NoEffect) {
+                            FailureType::NoResponse
+                        } else {
+                            FailureType::FailedPrecondition
+                        },
+                        format!(
+                            "the paired charger did not carry it out ({}), and {why}",
+                            last.detail.clone().unwrap_or_else(|| "no effect".into())
+                        ),
                     ),
-                    _ => why,
+                    _ => (FailureType::FailedPrecondition, why),
                 };
-                action.fail(FailureType::FailedPrecondition, detail, now);
+                action.fail(failure, detail, now);
                 self.save(&action).await?;
                 return Ok(());
             }
