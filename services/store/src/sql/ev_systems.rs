@@ -119,14 +119,29 @@ macro_rules! impl_ev_system_store {
             impl EvSystemStore for $store {
                 async fn establish_ev_systems(&self, client: &ClientId, user: &UserId) -> Result<Vec<EvSystem>, StoreError> {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
-                    let missing = sqlx::query(
-                        "SELECT v.id AS vehicle_id, c.id AS charger_id, u.id AS user_row FROM vehicles v \
-                         JOIN users u ON u.id = v.user_id JOIN chargers c ON c.user_id = v.user_id \
-                         WHERE u.client_id = $1 AND u.external_id = $2 AND NOT EXISTS \
-                         (SELECT 1 FROM ev_systems e WHERE e.vehicle_id = v.id AND e.charger_id = c.id)",
+                    // Most calls find nothing to do (a user without vehicles, or without chargers,
+                    // like a depot of chargers): two index lookups settle those before any join.
+                    let owner = sqlx::query(
+                        "SELECT u.id FROM users u WHERE u.client_id = $1 AND u.external_id = $2 \
+                         AND EXISTS (SELECT 1 FROM vehicles v WHERE v.user_id = u.id) \
+                         AND EXISTS (SELECT 1 FROM chargers c WHERE c.user_id = u.id)",
                     )
                     .bind(client.as_str())
                     .bind(user.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                    let Some(owner) = owner else {
+                        return Ok(Vec::new());
+                    };
+                    let user_row: String = owner.try_get("id").map_err(store_error)?;
+                    let missing = sqlx::query(
+                        "SELECT v.id AS vehicle_id, c.id AS charger_id FROM vehicles v \
+                         JOIN chargers c ON c.user_id = v.user_id \
+                         WHERE v.user_id = $1 AND NOT EXISTS \
+                         (SELECT 1 FROM ev_systems e WHERE e.vehicle_id = v.id AND e.charger_id = c.id)",
+                    )
+                    .bind(&user_row)
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(store_error)?;
@@ -136,7 +151,6 @@ macro_rules! impl_ev_system_store {
                         let id = EvSystemId::generate();
                         let vehicle: String = row.try_get("vehicle_id").map_err(store_error)?;
                         let charger: String = row.try_get("charger_id").map_err(store_error)?;
-                        let user_row: String = row.try_get("user_row").map_err(store_error)?;
                         let done = sqlx::query(
                             "INSERT INTO ev_systems (id, client_id, user_id, vehicle_id, charger_id, created_at, updated_at) \
                              VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (vehicle_id, charger_id) DO NOTHING",
