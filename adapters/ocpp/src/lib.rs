@@ -32,6 +32,7 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod actions;
 #[macro_use]
 mod json;
 
