@@ -16,40 +16,10 @@ It behaves like a charger: a remote start it accepts is followed by StartTransac
 status and meter values; a remote stop by StopTransaction and a Finishing status.
 """
 
-import argparse
-import asyncio
-import base64
-import dataclasses
-import json
-import sys
-from datetime import datetime, timezone
-from decimal import Decimal
-
-import websockets
+from harness import emit, now, run
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
-
-
-def as_json(value):
-    # The ocpp package reads JSON numbers as Decimal, to keep them exact.
-    if isinstance(value, Decimal):
-        return float(value)
-    return str(value)
-
-
-def emit(event, **fields):
-    print(json.dumps({"event": event, **fields}, default=as_json), flush=True)
-
-
-def now():
-    return datetime.now(timezone.utc).isoformat()
-
-
-def plain(value):
-    if dataclasses.is_dataclass(value):
-        return dataclasses.asdict(value)
-    return value
 
 
 class Charger(ChargePoint):
@@ -65,6 +35,18 @@ class Charger(ChargePoint):
         self.transaction_id = None
         self.limit = None
         self.status = "Available"
+
+    def before_call(self, action, args):
+        if action == "StatusNotification" and args.get("connector_id") == 1:
+            # Remembered so a triggered StatusNotification repeats what the test last reported.
+            self.status = args["status"]
+
+    def after_call(self, action, result):
+        # A transaction the test starts or stops is the charger's own, as one it starts itself.
+        if action == "StartTransaction":
+            self.transaction_id = result.transaction_id
+        elif action == "StopTransaction":
+            self.transaction_id = None
 
     async def send(self, action, **args):
         return await self.call(getattr(call, action)(**args), suppress=False)
@@ -205,63 +187,5 @@ class Charger(ChargePoint):
             await self.set_status(self.status)
 
 
-async def drive(charger, lines):
-    while True:
-        line = await lines.readline()
-        if not line:
-            return
-        command = json.loads(line)
-        if command["cmd"] == "close":
-            return
-        if command["cmd"] == "set":
-            charger.behaviour[command["key"]] = command["value"]
-            emit("set", key=command["key"])
-            continue
-        action = command["action"]
-        if action == "StatusNotification" and command.get("args", {}).get("connector_id") == 1:
-            # Remembered so a triggered StatusNotification repeats what the test last reported.
-            charger.status = command["args"]["status"]
-        try:
-            result = await charger.send(action, **command.get("args", {}))
-            # A transaction the test starts or stops is the charger's own, as one it starts itself.
-            if action == "StartTransaction":
-                charger.transaction_id = result.transaction_id
-            elif action == "StopTransaction":
-                charger.transaction_id = None
-            emit("result", action=action, payload=plain(result))
-        except Exception as error:  # the test decides what an error means
-            emit("call_error", action=action, error=f"{type(error).__name__}: {error}")
-
-
-async def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--id", required=True)
-    parser.add_argument("--password", required=True)
-    options = parser.parse_args()
-    token = base64.b64encode(f"{options.id}:{options.password}".encode()).decode()
-    async with websockets.connect(
-        options.url,
-        subprotocols=["ocpp1.6"],
-        additional_headers={"Authorization": f"Basic {token}"},
-        open_timeout=10,
-    ) as socket:
-        emit("connected", subprotocol=socket.subprotocol)
-        charger = Charger(options.id, socket)
-        loop = asyncio.get_running_loop()
-        lines = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(lines), sys.stdin)
-        listening = asyncio.create_task(charger.start())
-        driving = asyncio.create_task(drive(charger, lines))
-        done, _ = await asyncio.wait({listening, driving}, return_when=asyncio.FIRST_COMPLETED)
-        if listening in done:
-            emit("closed", code=socket.close_code, reason=socket.close_reason)
-        driving.cancel()
-        listening.cancel()
-
-
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except websockets.exceptions.InvalidStatus as refused:
-        emit("refused", status=refused.response.status_code)
+    run(Charger, "ocpp1.6")

@@ -11,40 +11,10 @@ accepts is followed by TransactionEvent Started (echoing the remoteStartId) and 
 with meter values; a RequestStopTransaction by TransactionEvent Ended and an Occupied status.
 """
 
-import argparse
-import asyncio
-import base64
-import dataclasses
-import json
-import sys
-from datetime import datetime, timezone
-from decimal import Decimal
-
-import websockets
+from harness import emit, now, run
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
-
-
-def as_json(value):
-    # The ocpp package reads JSON numbers as Decimal, to keep them exact.
-    if isinstance(value, Decimal):
-        return float(value)
-    return str(value)
-
-
-def emit(event, **fields):
-    print(json.dumps({"event": event, **fields}, default=as_json), flush=True)
-
-
-def now():
-    return datetime.now(timezone.utc).isoformat()
-
-
-def plain(value):
-    if dataclasses.is_dataclass(value):
-        return dataclasses.asdict(value)
-    return value
 
 
 class Station(ChargePoint):
@@ -66,6 +36,11 @@ class Station(ChargePoint):
             ("SampledDataCtrlr", "TxUpdatedInterval"): "300",
             ("SampledDataCtrlr", "TxUpdatedMeasurands"): "Energy.Active.Import.Register",
         }
+
+    def before_call(self, action, args):
+        if action == "StatusNotification" and args.get("evse_id") == 1:
+            # Remembered so a triggered StatusNotification repeats what the test last reported.
+            self.status = args["connector_status"]
 
     async def send(self, action, **args):
         return await self.call(getattr(call, action)(**args), suppress=False)
@@ -250,59 +225,5 @@ class Station(ChargePoint):
             await self.set_status(self.status)
 
 
-async def drive(station, lines):
-    while True:
-        line = await lines.readline()
-        if not line:
-            return
-        command = json.loads(line)
-        if command["cmd"] == "close":
-            return
-        if command["cmd"] == "set":
-            station.behaviour[command["key"]] = command["value"]
-            emit("set", key=command["key"])
-            continue
-        action = command["action"]
-        args = command.get("args", {})
-        if action == "StatusNotification" and args.get("evse_id") == 1:
-            # Remembered so a triggered StatusNotification repeats what the test last reported.
-            station.status = args["connector_status"]
-        try:
-            result = await station.send(action, **args)
-            emit("result", action=action, payload=plain(result))
-        except Exception as error:  # the test decides what an error means
-            emit("call_error", action=action, error=f"{type(error).__name__}: {error}")
-
-
-async def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--id", required=True)
-    parser.add_argument("--password", required=True)
-    options = parser.parse_args()
-    token = base64.b64encode(f"{options.id}:{options.password}".encode()).decode()
-    async with websockets.connect(
-        options.url,
-        subprotocols=["ocpp2.0.1"],
-        additional_headers={"Authorization": f"Basic {token}"},
-        open_timeout=10,
-    ) as socket:
-        emit("connected", subprotocol=socket.subprotocol)
-        station = Station(options.id, socket)
-        loop = asyncio.get_running_loop()
-        lines = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(lines), sys.stdin)
-        listening = asyncio.create_task(station.start())
-        driving = asyncio.create_task(drive(station, lines))
-        done, _ = await asyncio.wait({listening, driving}, return_when=asyncio.FIRST_COMPLETED)
-        if listening in done:
-            emit("closed", code=socket.close_code, reason=socket.close_reason)
-        driving.cancel()
-        listening.cancel()
-
-
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except websockets.exceptions.InvalidStatus as refused:
-        emit("refused", status=refused.response.status_code)
+    run(Station, "ocpp2.0.1")
