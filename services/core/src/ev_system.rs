@@ -18,7 +18,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::action::{ActionKind, DeviceKind};
+use crate::action::DeviceKind;
 use crate::capability::{Capability, VehicleCapabilities};
 use crate::charger::{ChargerId, PowerDeliveryState};
 use crate::client::ClientId;
@@ -571,11 +571,6 @@ pub fn unlock(capabilities: &VehicleCapabilities, charger: Option<ChargerRoute>)
     unlocked.stop_charging = one(&capabilities.stop_charging);
     unlocked.set_max_current = one(&capabilities.set_max_current);
     unlocked
-}
-
-/// Whether the vehicle route can carry out `kind` (its own capability).
-pub fn vehicle_can(capabilities: &VehicleCapabilities, kind: ActionKind) -> bool {
-    capabilities.for_command(kind).is_capable
 }
 
 /// The merged charge state of an EV system.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use coupler_core::ev_system::{
-    decide, Candidate, Detection, DetectionStatus, EvSystem, MatchDecision, MatchRules, PairState, PlugIn,
+    decide, Candidate, Detection, DetectionStatus, MatchDecision, MatchRules, PairState, PlugIn,
 };
 use coupler_core::location::LocationId;
 use coupler_core::page::PageRequest;
@@ -76,15 +76,6 @@ impl Pairing {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(charger.clone());
         self.wake.notify_one();
-    }
-
-    /// Establishes the pairs of a user's new devices (a charger registered, vehicles linked).
-    pub async fn establish(&self, client: &ClientId, user: &coupler_core::UserId) -> Result<Vec<EvSystem>, StoreError> {
-        let created = self.store.establish_ev_systems(client, user).await?;
-        for pair in &created {
-            tracing::info!(ev_system_id = %pair.id, vehicle_id = %pair.vehicle_id, charger_id = %pair.charger_id, "EV system established");
-        }
-        Ok(created)
     }
 
     /// Weighs a charger's plug-in now and stores the outcome.
