@@ -100,3 +100,17 @@ async fn a_graceful_stop_finishes_and_frees_the_port() {
         "nothing listens after the stop"
     );
 }
+
+#[tokio::test]
+async fn a_background_task_that_panics_is_reported_by_name_and_the_stop_still_completes() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let tasks = app.tasks();
+    tasks.spawn("task that panics on purpose", async { panic!("on purpose") });
+    // The server keeps serving after it.
+    let response = app.as_tenant(&tenant, Method::GET, "/users").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    app.stop().await;
+    assert_eq!(tasks.panicked(), ["task that panics on purpose"]);
+    assert_eq!(tasks.running(), 0, "every task has ended once the stop returns");
+}

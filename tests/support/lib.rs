@@ -176,6 +176,11 @@ impl TestApp {
         }
     }
 
+    /// The server's tasks (its one token and tracker), for tests that run or watch background work.
+    pub fn tasks(&self) -> coupler_tasks::Tasks {
+        self.server.as_ref().expect("running").tasks().clone()
+    }
+
     /// The charger gateway, to drive the internal charger-control interface directly.
     pub fn gateway(&self) -> &coupler_gateway::Gateway {
         &self.server.as_ref().expect("running").gateway

@@ -15,8 +15,7 @@ use coupler_core::account::VendorAccountId;
 use coupler_core::ev_system::EvSystemId;
 use coupler_core::event::{AssetKind, PendingEvent};
 use coupler_core::{ActionId, ChargerId, StoreError, VehicleId};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use coupler_tasks::Tasks;
 
 use crate::routes;
 use crate::state::AppState;
@@ -132,8 +131,9 @@ fn to_value<T: serde::Serialize>(view: T) -> serde_json::Value {
 }
 
 /// Runs the relay every `tick` (at once again while there is a backlog) until `shutdown`.
-pub fn spawn(state: AppState, tick: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
-    tokio::spawn(async move {
+pub fn spawn(state: AppState, tick: Duration, tasks: &Tasks) {
+    let shutdown = tasks.token().clone();
+    tasks.spawn("event relay", async move {
         loop {
             let published = match publish_pending(&state).await {
                 Ok(n) => n,
@@ -151,5 +151,5 @@ pub fn spawn(state: AppState, tick: Duration, shutdown: CancellationToken) -> Jo
                 _ = tokio::time::sleep(tick) => {}
             }
         }
-    })
+    });
 }

@@ -10,14 +10,21 @@ use coupler_core::secret::{generate_secret, hash_secret};
 use coupler_core::{time, Client, ClientId, Store};
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{self, CommandLine, Config};
 use crate::server::{shutdown_signal, Server};
 
 /// Coupler: one REST API for a person's electric vehicle and charger.
 #[derive(Debug, Parser)]
-#[command(name = "coupler", version, about)]
+#[command(
+    name = "coupler",
+    version,
+    about,
+    after_help = "Every setting, with its variable, file key and default: coupler --help",
+    after_long_help = config::help(&config::all_sections())
+)]
 pub struct Cli {
-    /// A TOML config file; `COUPLER_*` environment variables override its keys.
+    /// A TOML config file (`[section] key = value`); `COUPLER_*` environment variables override its
+    /// keys. `--help` lists every setting.
     #[arg(long, global = true, env = "COUPLER_CONFIG")]
     pub config: Option<PathBuf>,
     /// What to do.
@@ -28,18 +35,21 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the API (and, as they land, the OCPP gateway) until SIGINT or SIGTERM.
+    /// Run the API and the OCPP gateway until SIGINT or SIGTERM.
+    #[command(after_help = "Every setting, with its variable, file key and default: coupler serve --help", after_long_help = config::help(&config::all_sections()))]
     Serve {
-        /// Try Coupler out: a throw-away SQLite file (coupler-sandbox.db) and a demo API client whose
-        /// credentials are printed.
+        /// Try Coupler out: a throw-away SQLite file ([sandbox] database_url), the simulated makers,
+        /// and a demo API client whose credentials are printed. Wins over the file and environment.
         #[arg(long)]
         sandbox: bool,
     },
     /// Bring the database schema up to date, then exit.
+    #[command(after_long_help = config::help(&["store", "log"]))]
     Migrate,
     /// Print the OpenAPI document.
     Openapi,
     /// Manage API clients.
+    #[command(after_long_help = config::help(&["store", "log"]))]
     Clients {
         /// What to do with clients.
         #[command(subcommand)]
@@ -72,22 +82,19 @@ pub enum ClientsCommand {
     },
 }
 
-/// The SQLite file the sandbox runs on.
-pub const SANDBOX_DATABASE_URL: &str = "sqlite://coupler-sandbox.db";
-
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut config = Config::load(cli.config.as_deref())?;
+    let command_line = CommandLine {
+        sandbox: matches!(cli.command, Command::Serve { sandbox: true }),
+    };
+    let config = Config::from_layers(cli.config.as_deref(), |name| std::env::var(name).ok(), command_line)?;
     match cli.command {
         Command::Serve { sandbox } => {
-            if sandbox {
-                config.database_url = SANDBOX_DATABASE_URL.to_owned();
-            }
-            crate::telemetry::init(&config.log, config.log_format)?;
+            crate::telemetry::init(&config.log.filter, config.log.format)?;
             serve(&config, sandbox).await
         }
         Command::Migrate => {
-            crate::telemetry::init(&config.log, config.log_format)?;
+            crate::telemetry::init(&config.log.filter, config.log.format)?;
             let store = open_store(&config).await?;
             tracing::info!(database = store.backend(), "the database schema is up to date");
             Ok(())
@@ -100,7 +107,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Clients { command } => {
-            crate::telemetry::init(&config.log, config.log_format)?;
+            crate::telemetry::init(&config.log.filter, config.log.format)?;
             let store = open_store(&config).await?;
             clients(store.as_ref(), command).await
         }
@@ -108,12 +115,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<std::sync::Arc<dyn Store>> {
-    coupler_store::open(&config.database_url).await.with_context(|| {
-        format!(
-            "cannot open the database {}",
-            coupler_store::redact_url(&config.database_url)
-        )
-    })
+    let url = &config.store.database_url;
+    coupler_store::open(url)
+        .await
+        .with_context(|| format!("cannot open the database {}", coupler_store::redact_url(url)))
 }
 
 async fn serve(config: &Config, sandbox: bool) -> anyhow::Result<()> {
@@ -141,10 +146,12 @@ async fn serve(config: &Config, sandbox: bool) -> anyhow::Result<()> {
              API docs: {url}/docs\n"
         )?;
     }
-    let stop = server.shutdown_token();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        stop.cancel();
+    let tasks = server.tasks().clone();
+    server.tasks().spawn("signal listener", async move {
+        tokio::select! {
+            _ = shutdown_signal() => tasks.stop(),
+            _ = tasks.stopping() => {}
+        }
     });
     server.wait().await
 }

@@ -1,18 +1,46 @@
-//! Configuration: defaults, then a TOML file, then `COUPLER_*` environment variables, each overriding
-//! the one before. The names are a contract (DESIGN.md §9): scripts and operators depend on them.
+//! Configuration: one typed settings tree by section ([`Config`]), each setting declared once in the
+//! [`settings!`] table below with its type, its default, its environment variable and its meaning.
+//! From that one declaration come the struct fields, the config file's keys, the environment
+//! variables, the `--help` text and the README's table (a test keeps the README equal to it).
+//!
+//! Layers, each overriding the one before: defaults, then a TOML file (`--config`), then `COUPLER_*`
+//! environment variables, then what a command-line flag implies (`serve --sandbox`). The names are a
+//! contract (DESIGN.md §9): scripts and operators depend on them.
+//!
+//! A file sets a setting as `[section] key = value`, or, as before sections existed, at the top level
+//! under the environment variable's name without `COUPLER_`, in lower case (`ocpp_call_timeout = 30`).
+//! Unknown keys are refused, so a typo does not silently leave a default in force.
+//!
+//! Where a component (the gateway, the engines, webhooks) has its own `Default`, that is the one
+//! place its defaults are written: the tree takes them from it, and hands the component a config
+//! built from the tree with every field set.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use coupler_core::account::Secret;
+use coupler_core::event::RetryPolicy;
+use coupler_core::polling::PollPolicy;
 use coupler_core::secret::SecretKey;
-use serde::Deserialize;
+use coupler_engine::webhooks::WebhookConfig;
+use coupler_engine::{ChargerEngineConfig, EngineConfig, PairingConfig};
+use coupler_gateway::GatewayConfig;
 use url::Url;
 
+/// A value a setting can hold: read from text (a file's value or an environment variable) and
+/// shown as text (defaults in `--help` and the README).
+pub trait SettingValue: Sized {
+    /// Reads the value; the error says what was expected, without repeating the input.
+    fn parse(text: &str) -> Result<Self, String>;
+    /// The value as a person would write it.
+    fn show(&self) -> String;
+}
+
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     /// Human-readable lines.
     Text,
@@ -20,120 +48,612 @@ pub enum LogFormat {
     Json,
 }
 
-/// Coupler's settings, fully resolved.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Address the API and OCPP listener binds (`COUPLER_LISTEN`).
-    pub listen: SocketAddr,
-    /// The URL clients and chargers use to reach Coupler (`COUPLER_PUBLIC_URL`); `None` means
-    /// `http://<listen>`, resolved once the listener is bound (port 0 picks a free port).
-    pub public_url: Option<Url>,
-    /// `sqlite://PATH` or `postgres://...` (`COUPLER_DATABASE_URL`).
-    pub database_url: String,
-    /// The key that encrypts secrets at rest (`COUPLER_SECRET_KEY`), if configured.
-    pub secret_key: Option<SecretKey>,
-    /// Log filter, in `tracing`'s env-filter syntax (`COUPLER_LOG`).
-    pub log: String,
-    /// Log format (`COUPLER_LOG_FORMAT`).
-    pub log_format: LogFormat,
-    /// A separate address for the OCPP listener (`COUPLER_OCPP_LISTEN`); chargers are also served
-    /// on the API listener.
-    pub ocpp_listen: Option<SocketAddr>,
-    /// The URL chargers are told to connect to, without `/ocpp/...` (`COUPLER_OCPP_PUBLIC_URL`).
-    pub ocpp_public_url: Option<Url>,
-    /// Admit unknown charger identities as pending instead of refusing them (`COUPLER_OCPP_ADMIT_UNKNOWN`).
-    pub ocpp_admit_unknown: bool,
-    /// Refuse chargers that did not connect over TLS (`COUPLER_OCPP_REQUIRE_TLS`).
-    pub ocpp_require_tls: bool,
-    /// Seconds to wait for a charger's answer (`COUPLER_OCPP_CALL_TIMEOUT`).
-    pub ocpp_call_timeout: u64,
-    /// Heartbeat interval given to chargers at boot, seconds (`COUPLER_OCPP_HEARTBEAT_INTERVAL`).
-    pub ocpp_heartbeat_interval: u64,
-    /// Meter sample interval set on chargers after boot, seconds (`COUPLER_OCPP_METER_INTERVAL`).
-    pub ocpp_meter_interval: u64,
-    /// Seconds an action may stay pending before it fails (`COUPLER_ACTION_TIMEOUT`).
-    pub action_timeout: u64,
-    /// Allow webhook URLs that point at loopback or private addresses (`COUPLER_WEBHOOK_ALLOW_PRIVATE`).
-    pub webhook_allow_private: bool,
-    /// Seconds before the first retry of a failed webhook delivery; each later wait doubles
-    /// (`COUPLER_WEBHOOK_RETRY_FIRST_DELAY`).
-    pub webhook_retry_first_delay: u64,
-    /// The longest wait between two retries, seconds (`COUPLER_WEBHOOK_RETRY_MAX_DELAY`).
-    pub webhook_retry_max_delay: u64,
-    /// Seconds after a batch's first attempt when Coupler gives up and deactivates the webhook
-    /// (`COUPLER_WEBHOOK_RETRY_FOR`).
-    pub webhook_retry_for: u64,
-    /// Days published events are kept, for stream resumes and webhooks that were inactive
-    /// (`COUPLER_EVENT_RETENTION_DAYS`).
-    pub event_retention_days: u64,
-    /// Serve the simulated OEM cloud under `/sim` and offer its brands for linking
-    /// (`COUPLER_SIMULATED_OEM`; the sandbox turns it on).
-    pub simulated_oem: bool,
-    /// Tesla Fleet API, when its client is configured.
-    pub tesla: Option<TeslaConfig>,
-    /// Smartcar, when its client is configured.
-    pub smartcar: Option<SmartcarConfig>,
+impl SettingValue for LogFormat {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err("must be 'text' or 'json'".into()),
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+        .into()
+    }
 }
 
-/// The Tesla Fleet API client (`COUPLER_TESLA_*`).
-#[derive(Debug, Clone)]
-pub struct TeslaConfig {
-    /// The application's client id (`COUPLER_TESLA_CLIENT_ID`).
-    pub client_id: String,
-    /// The application's client secret (`COUPLER_TESLA_CLIENT_SECRET`).
-    pub client_secret: Secret,
-    /// The vehicle-command proxy that signs commands for cars that need it
-    /// (`COUPLER_TESLA_COMMAND_PROXY_URL`).
-    pub command_proxy_url: Option<Url>,
+/// Smartcar Connect's mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmartcarMode {
+    /// Real cars.
+    Live,
+    /// Smartcar's simulated cars.
+    Simulated,
+    /// Smartcar's test mode.
+    Test,
 }
 
-/// The Smartcar client (`COUPLER_SMARTCAR_*`).
-#[derive(Debug, Clone)]
-pub struct SmartcarConfig {
-    /// The application's client id (`COUPLER_SMARTCAR_CLIENT_ID`).
-    pub client_id: String,
-    /// The application's client secret (`COUPLER_SMARTCAR_CLIENT_SECRET`).
-    pub client_secret: Secret,
-    /// Smartcar Connect mode: `live`, `simulated` or `test` (`COUPLER_SMARTCAR_MODE`).
-    pub mode: String,
+impl SmartcarMode {
+    /// The name Smartcar uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Simulated => "simulated",
+            Self::Test => "test",
+        }
+    }
 }
 
-/// The keys a config file may set: the environment variables' names without `COUPLER_`, lowercased.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<String>,
-    public_url: Option<String>,
-    database_url: Option<String>,
-    secret_key: Option<String>,
-    log: Option<String>,
-    log_format: Option<String>,
-    ocpp_listen: Option<String>,
-    ocpp_public_url: Option<String>,
-    ocpp_admit_unknown: Option<String>,
-    ocpp_require_tls: Option<String>,
-    ocpp_call_timeout: Option<String>,
-    ocpp_heartbeat_interval: Option<String>,
-    ocpp_meter_interval: Option<String>,
-    action_timeout: Option<String>,
-    webhook_allow_private: Option<String>,
-    webhook_retry_first_delay: Option<String>,
-    webhook_retry_max_delay: Option<String>,
-    webhook_retry_for: Option<String>,
-    event_retention_days: Option<String>,
-    simulated_oem: Option<bool>,
-    tesla_client_id: Option<String>,
-    tesla_client_secret: Option<String>,
-    tesla_command_proxy_url: Option<String>,
-    smartcar_client_id: Option<String>,
-    smartcar_client_secret: Option<String>,
-    smartcar_mode: Option<String>,
+impl SettingValue for SmartcarMode {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "live" => Ok(Self::Live),
+            "simulated" => Ok(Self::Simulated),
+            "test" => Ok(Self::Test),
+            _ => Err("must be live, simulated or test".into()),
+        }
+    }
+    fn show(&self) -> String {
+        self.as_str().into()
+    }
 }
 
-/// The default listen address.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-/// The default database: a SQLite file in the working directory.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://coupler.db";
+/// An `http://` or `https://` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl(pub Url);
+
+impl SettingValue for HttpUrl {
+    fn parse(text: &str) -> Result<Self, String> {
+        let url = Url::parse(text).map_err(|e| format!("is not a URL ({e})"))?;
+        match url.scheme() {
+            "http" | "https" => Ok(Self(url)),
+            _ => Err("must be http:// or https://".into()),
+        }
+    }
+    fn show(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+/// A `ws://` or `wss://` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsUrl(pub Url);
+
+impl SettingValue for WsUrl {
+    fn parse(text: &str) -> Result<Self, String> {
+        let url = Url::parse(text).map_err(|e| format!("is not a URL ({e})"))?;
+        match url.scheme() {
+            "ws" | "wss" => Ok(Self(url)),
+            _ => Err("must be ws:// or wss://".into()),
+        }
+    }
+    fn show(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+/// A number of whole days, from 1 to 3650.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Days(pub u64);
+
+impl Days {
+    /// As a duration.
+    pub fn duration(self) -> Duration {
+        Duration::from_secs(self.0 * 24 * 3600)
+    }
+}
+
+impl SettingValue for Days {
+    fn parse(text: &str) -> Result<Self, String> {
+        text.parse::<u64>()
+            .ok()
+            .filter(|d| (1..=3650).contains(d))
+            .map(Self)
+            .ok_or_else(|| "must be a number of days from 1 to 3650".into())
+    }
+    fn show(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+/// The longest duration any setting accepts: a year.
+const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+impl SettingValue for Duration {
+    /// A number of seconds (`30`), or a number with a unit: `250ms`, `30s`, `5m`, `4h`, `2d`.
+    /// Zero is refused: every duration here is a wait or an interval, and zero would spin.
+    fn parse(text: &str) -> Result<Self, String> {
+        const EXPECTED: &str = "must be a duration: seconds (30), or a number with ms, s, m, h or d (250ms, 5m)";
+        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: u64 = number.parse().map_err(|_| EXPECTED.to_owned())?;
+        let millis = match unit {
+            "" | "s" => number.checked_mul(1000),
+            "ms" => Some(number),
+            "m" => number.checked_mul(60_000),
+            "h" => number.checked_mul(3_600_000),
+            "d" => number.checked_mul(86_400_000),
+            _ => return Err(EXPECTED.into()),
+        };
+        let duration = millis.map(Duration::from_millis).ok_or_else(|| EXPECTED.to_owned())?;
+        if duration.is_zero() || duration > MAX_DURATION {
+            return Err("must be more than zero and at most a year".into());
+        }
+        Ok(duration)
+    }
+    fn show(&self) -> String {
+        let millis = self.as_millis();
+        if millis % 1000 != 0 {
+            return format!("{millis}ms");
+        }
+        let secs = self.as_secs();
+        match secs {
+            s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+            s if s % 3600 == 0 => format!("{}h", s / 3600),
+            s if s % 60 == 0 => format!("{}m", s / 60),
+            s => format!("{s}s"),
+        }
+    }
+}
+
+impl SettingValue for bool {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err("must be true or false".into()),
+        }
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SettingValue for u32 {
+    fn parse(text: &str) -> Result<Self, String> {
+        text.parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| "must be a whole number, at least 1".into())
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SettingValue for usize {
+    fn parse(text: &str) -> Result<Self, String> {
+        text.parse::<usize>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| "must be a whole number, at least 1".into())
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SettingValue for f64 {
+    fn parse(text: &str) -> Result<Self, String> {
+        text.parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && *x > 0.0)
+            .ok_or_else(|| "must be a number above zero".into())
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SettingValue for String {
+    fn parse(text: &str) -> Result<Self, String> {
+        if text.trim().is_empty() {
+            return Err("must not be empty".into());
+        }
+        Ok(text.to_owned())
+    }
+    fn show(&self) -> String {
+        self.clone()
+    }
+}
+
+/// A comma-separated list.
+impl SettingValue for Vec<String> {
+    fn parse(text: &str) -> Result<Self, String> {
+        let items: Vec<String> = text.split(',').map(|s| s.trim().to_owned()).collect();
+        if items.iter().any(String::is_empty) {
+            return Err("must be a comma-separated list with no empty items".into());
+        }
+        Ok(items)
+    }
+    fn show(&self) -> String {
+        self.join(",")
+    }
+}
+
+impl SettingValue for SocketAddr {
+    fn parse(text: &str) -> Result<Self, String> {
+        text.parse()
+            .map_err(|_| "must be an address like 127.0.0.1:8080".into())
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl SettingValue for SecretKey {
+    fn parse(text: &str) -> Result<Self, String> {
+        SecretKey::parse(text).map_err(|e| format!("is not usable: {e}"))
+    }
+    fn show(&self) -> String {
+        "(set)".into()
+    }
+}
+
+impl SettingValue for Secret {
+    fn parse(text: &str) -> Result<Self, String> {
+        String::parse(text).map(Secret::new)
+    }
+    fn show(&self) -> String {
+        "(set)".into()
+    }
+}
+
+/// Unset when empty.
+impl<T: SettingValue> SettingValue for Option<T> {
+    fn parse(text: &str) -> Result<Self, String> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        T::parse(text).map(Some)
+    }
+    fn show(&self) -> String {
+        match self {
+            Some(value) => value.show(),
+            None => "none".into(),
+        }
+    }
+}
+
+/// One setting, described: where it is read from and what it means.
+#[derive(Debug, Clone, Copy)]
+pub struct SettingSpec {
+    /// The file's section (`ocpp` for `[ocpp]`).
+    pub section: &'static str,
+    /// The key within the section.
+    pub key: &'static str,
+    /// The environment variable.
+    pub env: &'static str,
+    /// What it means, in plain words (the field's doc comment).
+    pub meaning: &'static str,
+    /// How the default is described, when showing the value would not say it (a derived default).
+    pub default_described: Option<&'static str>,
+}
+
+impl SettingSpec {
+    /// The key a file may set at its top level: the variable's name without `COUPLER_`, lowercased.
+    pub fn flat_key(&self) -> String {
+        self.env.trim_start_matches("COUPLER_").to_ascii_lowercase()
+    }
+
+    /// The default, as shown in help and the README.
+    pub fn default_text(&self) -> String {
+        match self.default_described {
+            Some(text) => text.to_owned(),
+            None => Config::default().show(self.section, self.key).unwrap_or_default(),
+        }
+    }
+}
+
+/// Declares the settings tree: for each section a struct, for each setting a field with its type,
+/// default, environment variable and meaning. Everything else (reading files and the environment,
+/// help, the README table) is derived from this one declaration.
+macro_rules! settings {
+    (@described $text:literal) => { Some($text) };
+    (@described) => { None };
+    ($(
+        $(#[doc = $section_doc:literal])*
+        [$section:ident] $Section:ident {
+            $(
+                $(#[doc = $doc:literal])*
+                $key:ident: $ty:ty = $default:expr, env $env:literal $(, default described $described:literal)?;
+            )*
+        }
+    )*) => {
+        /// Coupler's settings, by section, fully resolved.
+        #[derive(Debug, Clone)]
+        pub struct Config {
+            $(
+                $(#[doc = $section_doc])*
+                pub $section: $Section,
+            )*
+        }
+
+        impl Default for Config {
+            fn default() -> Self {
+                Self { $( $section: $Section::default(), )* }
+            }
+        }
+
+        $(
+            $(#[doc = $section_doc])*
+            #[derive(Debug, Clone)]
+            pub struct $Section {
+                $(
+                    $(#[doc = $doc])*
+                    pub $key: $ty,
+                )*
+            }
+
+            impl Default for $Section {
+                fn default() -> Self {
+                    Self { $( $key: $default, )* }
+                }
+            }
+        )*
+
+        /// Every setting, in the order declared.
+        pub const SETTINGS: &[SettingSpec] = &[
+            $( $(
+                SettingSpec {
+                    section: stringify!($section),
+                    key: stringify!($key),
+                    env: $env,
+                    meaning: concat!($($doc),*),
+                    default_described: settings!(@described $($described)?),
+                },
+            )* )*
+        ];
+
+        /// Every section, with what it is about.
+        pub const SECTIONS: &[(&str, &str)] = &[
+            $( (stringify!($section), concat!($($section_doc),*)), )*
+        ];
+
+        impl Config {
+            /// Sets one setting from text; `Ok(false)` when there is no such setting.
+            fn set(&mut self, section: &str, key: &str, text: &str) -> Result<bool, String> {
+                match (section, key) {
+                    $( $(
+                        (stringify!($section), stringify!($key)) => {
+                            self.$section.$key = <$ty as SettingValue>::parse(text)?;
+                            Ok(true)
+                        }
+                    )* )*
+                    _ => Ok(false),
+                }
+            }
+
+            /// One setting's value, as text.
+            pub fn show(&self, section: &str, key: &str) -> Option<String> {
+                match (section, key) {
+                    $( $(
+                        (stringify!($section), stringify!($key)) => Some(SettingValue::show(&self.$section.$key)),
+                    )* )*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+/// The component configs, whose `Default` is the one place their defaults are written.
+fn gateway() -> GatewayConfig {
+    GatewayConfig::default()
+}
+fn engine() -> EngineConfig {
+    EngineConfig::default()
+}
+fn polls() -> PollPolicy {
+    PollPolicy::default()
+}
+fn pairing() -> PairingConfig {
+    PairingConfig::default()
+}
+fn webhooks() -> WebhookConfig {
+    WebhookConfig::default()
+}
+/// Pairing's rules count time in `chrono` durations; the tree in `std` ones.
+fn std_duration(d: chrono::Duration) -> Duration {
+    d.to_std().unwrap_or_default()
+}
+
+settings! {
+    /// The HTTP API.
+    [http] Http {
+        /// Address the API and OCPP listener binds.
+        listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080)), env "COUPLER_LISTEN";
+        /// The URL clients and chargers use to reach Coupler (link pages, OCPP URLs).
+        public_url: Option<HttpUrl> = None, env "COUPLER_PUBLIC_URL", default described "http://<listen>";
+        /// How long an access token from /oauth/token lasts.
+        token_ttl: Duration = coupler_api::routes::oauth::DEFAULT_TOKEN_TTL, env "COUPLER_HTTP_TOKEN_TTL";
+        /// How often expired access tokens are removed.
+        token_sweep_interval: Duration = Duration::from_secs(3600), env "COUPLER_HTTP_TOKEN_SWEEP_INTERVAL";
+    }
+    /// The database and the key that encrypts secrets in it.
+    [store] Store {
+        /// sqlite://PATH or postgres://...
+        database_url: String = "sqlite://coupler.db".to_owned(), env "COUPLER_DATABASE_URL";
+        /// 32-byte key (base64 or hex) that encrypts secrets at rest.
+        secret_key: Option<SecretKey> = None, env "COUPLER_SECRET_KEY", default described "generated into <database file>.key with SQLite; required with PostgreSQL";
+    }
+    /// Logs (to standard error).
+    [log] Log {
+        /// Log filter (info, debug, coupler_api=debug,info, ...).
+        filter: String = "info".to_owned(), env "COUPLER_LOG";
+        /// text, or json (one object per line, with request id, route and client).
+        format: LogFormat = LogFormat::Text, env "COUPLER_LOG_FORMAT";
+    }
+    /// The OCPP gateway chargers connect to.
+    [ocpp] Ocpp {
+        /// An extra listener for chargers only (they are always served on the API listener too).
+        listen: Option<SocketAddr> = None, env "COUPLER_OCPP_LISTEN";
+        /// The ws:// or wss:// base chargers are told to connect to.
+        public_url: Option<WsUrl> = None, env "COUPLER_OCPP_PUBLIC_URL", default described "derived from the public URL (or the OCPP listener)";
+        /// Let unknown identities in, answering their boot Pending, instead of refusing them with 404.
+        admit_unknown: bool = gateway().admit_unknown, env "COUPLER_OCPP_ADMIT_UNKNOWN";
+        /// Refuse chargers not connected over TLS (per X-Forwarded-Proto from the TLS proxy).
+        require_tls: bool = gateway().require_tls, env "COUPLER_OCPP_REQUIRE_TLS";
+        /// How long to wait for a charger's answer to a call.
+        call_timeout: Duration = gateway().call_timeout, env "COUPLER_OCPP_CALL_TIMEOUT";
+        /// Heartbeat interval given to chargers at boot.
+        heartbeat_interval: Duration = gateway().heartbeat_interval, env "COUPLER_OCPP_HEARTBEAT_INTERVAL";
+        /// Meter sample interval set on chargers after boot.
+        meter_interval: Duration = gateway().meter_sample_interval, env "COUPLER_OCPP_METER_INTERVAL";
+        /// The measurands asked for after boot, most wanted first (comma-separated).
+        measurands: Vec<String> = gateway().measurands, env "COUPLER_OCPP_MEASURANDS";
+        /// How often Coupler pings a charger's WebSocket.
+        ping_interval: Duration = gateway().ping_interval, env "COUPLER_OCPP_PING_INTERVAL";
+        /// How long a ping may go unanswered before the connection counts as dead.
+        pong_timeout: Duration = gateway().pong_timeout, env "COUPLER_OCPP_PONG_TIMEOUT";
+        /// The largest message (and frame) accepted from a charger, in bytes.
+        max_message_bytes: usize = gateway().max_message_bytes, env "COUPLER_OCPP_MAX_MESSAGE_BYTES";
+        /// The id tag remote starts are made with.
+        remote_start_id_tag: String = gateway().remote_start_id_tag, env "COUPLER_OCPP_REMOTE_START_ID_TAG";
+    }
+    /// Actions (start, stop, max current) and how they are carried out.
+    [engine] Engine {
+        /// How long a charger action may stay pending before it fails with NO_RESPONSE.
+        charger_action_timeout: Duration = ChargerEngineConfig::default().action_timeout, env "COUPLER_ACTION_TIMEOUT";
+        /// How long a vehicle action may stay pending before it fails with NO_RESPONSE.
+        vehicle_action_timeout: Duration = engine().action_timeout, env "COUPLER_VEHICLE_ACTION_TIMEOUT";
+        /// How long a vehicle's command may take through its paired charger before the vehicle's maker is tried.
+        charger_route_timeout: Duration = engine().charger_route_timeout, env "COUPLER_ENGINE_CHARGER_ROUTE_TIMEOUT";
+        /// How often a command sent to a maker is checked for its effect by reading the vehicle.
+        confirm_every: Duration = engine().confirm_every, env "COUPLER_ENGINE_CONFIRM_EVERY";
+        /// How long to wait after waking a car before sending its command again.
+        wake_wait: Duration = engine().wake_wait, env "COUPLER_ENGINE_WAKE_WAIT";
+        /// How often the action runner looks for pending vehicle actions (it also wakes on new ones).
+        action_tick: Duration = engine().action_tick, env "COUPLER_ENGINE_ACTION_TICK";
+    }
+    /// Reading vehicles from their makers, and refreshing the makers' tokens.
+    [polling] Polling {
+        /// How often the poller looks for vehicles due a read (it also wakes on refresh hints).
+        tick: Duration = engine().poll_tick, env "COUPLER_POLLING_TICK";
+        /// The most vehicles read in one pass.
+        batch: u32 = engine().poll_batch, env "COUPLER_POLLING_BATCH";
+        /// How many reads run at once.
+        concurrency: usize = engine().poll_concurrency, env "COUPLER_POLLING_CONCURRENCY";
+        /// How long a node holds a vehicle it is reading; another node may take it after.
+        lease: Duration = engine().poll_lease, env "COUPLER_POLLING_LEASE";
+        /// Read interval while a vehicle charges.
+        charging: Duration = polls().charging, env "COUPLER_POLLING_CHARGING";
+        /// Read interval while plugged in and not charging.
+        plugged_in: Duration = polls().plugged_in, env "COUPLER_POLLING_PLUGGED_IN";
+        /// Read interval while unplugged.
+        parked: Duration = polls().parked, env "COUPLER_POLLING_PARKED";
+        /// Read interval while asleep or offline (a car is never woken to be read).
+        asleep: Duration = polls().asleep, env "COUPLER_POLLING_ASLEEP";
+        /// Read interval before anything is known (right after linking).
+        unknown: Duration = polls().unknown, env "COUPLER_POLLING_UNKNOWN";
+        /// The first wait after a failed read; it doubles with each further failure.
+        backoff_base: Duration = polls().backoff_base, env "COUPLER_POLLING_BACKOFF_BASE";
+        /// The longest wait after failed reads.
+        backoff_max: Duration = polls().backoff_max, env "COUPLER_POLLING_BACKOFF_MAX";
+        /// The wait after a maker's rate limit that did not say how long.
+        rate_limited_wait: Duration = polls().rate_limited_default, env "COUPLER_POLLING_RATE_LIMITED_WAIT";
+        /// Failed reads in a row after which a vehicle counts as unreachable.
+        unreachable_after_failures: u32 = polls().unreachable_after_failures, env "COUPLER_POLLING_UNREACHABLE_AFTER_FAILURES";
+        /// Makers' tokens expiring within this margin are refreshed ahead of time.
+        refresh_margin: Duration = engine().refresh_margin, env "COUPLER_POLLING_REFRESH_MARGIN";
+        /// How often the refresher looks for expiring tokens.
+        refresh_tick: Duration = engine().refresh_tick, env "COUPLER_POLLING_REFRESH_TICK";
+    }
+    /// Which car is in which charger.
+    [pairing] Pairing {
+        /// How often open plug-ins are weighed again (time alone changes a decision: windows close).
+        tick: Duration = pairing().tick, env "COUPLER_PAIRING_TICK";
+        /// While a plug-in is undecided, the shortest wait before the user's vehicles are read again; it doubles each time.
+        repoll_every: Duration = pairing().repoll_every, env "COUPLER_PAIRING_REPOLL_EVERY";
+        /// How close a vehicle's plug-in must be to the charger's to count as the same event.
+        correlation_window: Duration = std_duration(pairing().rules.correlation_window), env "COUPLER_PAIRING_CORRELATION_WINDOW";
+        /// How long after a plug-in Coupler keeps waiting for vehicles to report before giving up.
+        detection_window: Duration = std_duration(pairing().rules.detection_window), env "COUPLER_PAIRING_DETECTION_WINDOW";
+        /// Vehicle data from this long after a plug-in may still predate it at the maker: an unplugged then does not rule a vehicle out.
+        maker_lag: Duration = std_duration(pairing().rules.maker_lag), env "COUPLER_PAIRING_MAKER_LAG";
+        /// Allowed clock difference between Coupler, chargers and makers.
+        clock_slack: Duration = std_duration(pairing().rules.clock_slack), env "COUPLER_PAIRING_CLOCK_SLACK";
+        /// A vehicle's charge rate within this share of the charger's power counts as a match (0.15 is 15%).
+        power_tolerance: f64 = pairing().rules.power_tolerance, env "COUPLER_PAIRING_POWER_TOLERANCE";
+    }
+    /// Delivering events to webhooks.
+    [webhooks] Webhooks {
+        /// true lets webhook URLs point at loopback or private addresses (for development); otherwise they are refused when stored and, after DNS resolution, when delivered.
+        allow_private: bool = webhooks().allow_private, env "COUPLER_WEBHOOK_ALLOW_PRIVATE";
+        /// The wait before a failed delivery is retried; each later wait doubles, with ±20% jitter.
+        retry_first_delay: Duration = webhooks().retry.first_delay, env "COUPLER_WEBHOOK_RETRY_FIRST_DELAY";
+        /// The longest wait between two retries.
+        retry_max_delay: Duration = webhooks().retry.max_delay, env "COUPLER_WEBHOOK_RETRY_MAX_DELAY";
+        /// How long after a batch's first attempt Coupler gives up and marks the webhook inactive.
+        retry_for: Duration = webhooks().retry.give_up_after, env "COUPLER_WEBHOOK_RETRY_FOR";
+        /// How long one delivery request may take.
+        timeout: Duration = webhooks().timeout, env "COUPLER_WEBHOOK_TIMEOUT";
+        /// The most events in one delivery.
+        batch_size: u32 = webhooks().batch_size, env "COUPLER_WEBHOOK_BATCH_SIZE";
+        /// How often the delivery worker looks for work.
+        tick: Duration = webhooks().tick, env "COUPLER_WEBHOOK_TICK";
+        /// The most webhooks served at once by this node.
+        concurrency: usize = webhooks().concurrency, env "COUPLER_WEBHOOK_CONCURRENCY";
+        /// How long a node holds a webhook it serves; another node may take it after. Longer than the timeout.
+        lease: Duration = webhooks().lease, env "COUPLER_WEBHOOK_LEASE";
+    }
+    /// The event log behind the event stream and webhooks.
+    [events] Events {
+        /// Days published events are kept (for Last-Event-ID resumes and webhooks reactivated later); each asset's latest event is kept regardless.
+        retention_days: Days = Days(7), env "COUPLER_EVENT_RETENTION_DAYS";
+        /// How often old events are removed.
+        prune_interval: Duration = Duration::from_secs(3600), env "COUPLER_EVENTS_PRUNE_INTERVAL";
+        /// How often events written since the last pass are published (at once again while there is a backlog).
+        relay_tick: Duration = Duration::from_millis(100), env "COUPLER_EVENTS_RELAY_TICK";
+    }
+    /// Trying Coupler out: the simulated makers, and `serve --sandbox`.
+    [sandbox] Sandbox {
+        /// true serves the simulated OEM cloud under /sim (demo accounts: username demo, password demo) and offers its makers for linking; its state lives in memory. serve --sandbox turns it on.
+        simulated_oem: bool = false, env "COUPLER_SIMULATED_OEM";
+        /// The database serve --sandbox runs on.
+        database_url: String = "sqlite://coupler-sandbox.db".to_owned(), env "COUPLER_SANDBOX_DATABASE_URL";
+        /// With serve --sandbox, the longest meter sample interval set on chargers, so a demo shows power within seconds.
+        meter_interval_max: Duration = Duration::from_secs(10), env "COUPLER_SANDBOX_METER_INTERVAL_MAX";
+        /// With serve --sandbox, how much faster than real time the simulated cars charge.
+        charge_speedup: f64 = 30.0, env "COUPLER_SANDBOX_CHARGE_SPEEDUP";
+        /// With serve --sandbox, how far the simulated makers' clouds lag behind their cars.
+        maker_report_interval: Duration = Duration::from_secs(10), env "COUPLER_SANDBOX_MAKER_REPORT_INTERVAL";
+    }
+    /// The Tesla Fleet API: both the id and the secret set enables Tesla.
+    [tesla] Tesla {
+        /// Your Tesla Fleet API application's client id.
+        client_id: Option<String> = None, env "COUPLER_TESLA_CLIENT_ID";
+        /// Your Tesla Fleet API application's client secret.
+        client_secret: Option<Secret> = None, env "COUPLER_TESLA_CLIENT_SECRET";
+        /// Tesla's vehicle-command proxy (tesla-http-proxy), through which commands go to cars that need signed commands; without it such cars are read-only.
+        command_proxy_url: Option<HttpUrl> = None, env "COUPLER_TESLA_COMMAND_PROXY_URL";
+    }
+    /// Smartcar: both the id and the secret set enables Smartcar.
+    [smartcar] Smartcar {
+        /// Your Smartcar application's client id.
+        client_id: Option<String> = None, env "COUPLER_SMARTCAR_CLIENT_ID";
+        /// Your Smartcar application's client secret.
+        client_secret: Option<Secret> = None, env "COUPLER_SMARTCAR_CLIENT_SECRET";
+        /// Smartcar Connect mode: live, simulated or test.
+        mode: SmartcarMode = SmartcarMode::Live, env "COUPLER_SMARTCAR_MODE";
+    }
+}
+
+/// What the command line adds on top of the file and the environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommandLine {
+    /// `serve --sandbox`: the sandbox's database, the simulated makers, quick meter values.
+    pub sandbox: bool,
+}
+
+/// Where a value came from, for error messages.
+enum Origin<'a> {
+    File(&'a Path, String),
+    Env(&'static str),
+}
 
 impl Config {
     /// Loads the configuration from an optional file and the process environment.
@@ -142,175 +662,239 @@ impl Config {
     }
 
     /// Loads the configuration from an optional file and a variable lookup (the environment, or a
-    /// map in tests).
+    /// map in tests): defaults, then the file, then the variables.
     pub fn from_sources(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let from_file = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read config file {}", path.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .with_context(|| format!("invalid config file {}", path.display()))?
-            }
-            None => FileConfig::default(),
-        };
-        let pick = |var: &str, from_file: Option<String>| env(var).filter(|v| !v.is_empty()).or(from_file);
+        Self::from_layers(file, env, CommandLine::default())
+    }
 
-        let listen_text = pick("COUPLER_LISTEN", from_file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen: SocketAddr = listen_text
-            .parse()
-            .with_context(|| format!("COUPLER_LISTEN must be an address like 127.0.0.1:8080, got '{listen_text}'"))?;
-        let public_url = pick("COUPLER_PUBLIC_URL", from_file.public_url)
-            .map(|text| {
-                let url = Url::parse(&text).with_context(|| format!("COUPLER_PUBLIC_URL is not a URL: '{text}'"))?;
-                if !matches!(url.scheme(), "http" | "https") {
-                    bail!("COUPLER_PUBLIC_URL must be http:// or https://, got '{text}'");
-                }
-                Ok(url)
-            })
-            .transpose()?;
-        let database_url =
-            pick("COUPLER_DATABASE_URL", from_file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        let secret_key = pick("COUPLER_SECRET_KEY", from_file.secret_key)
-            .map(|text| SecretKey::parse(&text).context("COUPLER_SECRET_KEY is not usable"))
-            .transpose()?;
-        let log = pick("COUPLER_LOG", from_file.log).unwrap_or_else(|| "info".to_owned());
-        let log_format = match pick("COUPLER_LOG_FORMAT", from_file.log_format).as_deref() {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => bail!("COUPLER_LOG_FORMAT must be 'text' or 'json', got '{other}'"),
-        };
-        let ocpp_listen = pick("COUPLER_OCPP_LISTEN", from_file.ocpp_listen)
-            .map(|text| {
-                text.parse()
-                    .with_context(|| format!("COUPLER_OCPP_LISTEN must be an address like 0.0.0.0:9000, got '{text}'"))
-            })
-            .transpose()?;
-        let ocpp_public_url = pick("COUPLER_OCPP_PUBLIC_URL", from_file.ocpp_public_url)
-            .map(|text| {
-                let url =
-                    Url::parse(&text).with_context(|| format!("COUPLER_OCPP_PUBLIC_URL is not a URL: '{text}'"))?;
-                if !matches!(url.scheme(), "ws" | "wss") {
-                    bail!("COUPLER_OCPP_PUBLIC_URL must be ws:// or wss://, got '{text}'");
-                }
-                Ok(url)
-            })
-            .transpose()?;
-        let simulated_oem = match env("COUPLER_SIMULATED_OEM").filter(|v| !v.is_empty()).as_deref() {
-            None => from_file.simulated_oem.unwrap_or(false),
-            Some("true" | "1" | "yes" | "on") => true,
-            Some("false" | "0" | "no" | "off") => false,
-            Some(other) => bail!("COUPLER_SIMULATED_OEM must be true or false, got '{other}'"),
-        };
-        let tesla = match (
-            pick("COUPLER_TESLA_CLIENT_ID", from_file.tesla_client_id),
-            pick("COUPLER_TESLA_CLIENT_SECRET", from_file.tesla_client_secret),
-        ) {
-            (Some(client_id), Some(secret)) => Some(TeslaConfig {
-                client_id,
-                client_secret: Secret::new(secret),
-                command_proxy_url: pick("COUPLER_TESLA_COMMAND_PROXY_URL", from_file.tesla_command_proxy_url)
-                    .map(|text| http_url("COUPLER_TESLA_COMMAND_PROXY_URL", &text))
-                    .transpose()?,
-            }),
-            (None, None) => None,
-            _ => bail!("COUPLER_TESLA_CLIENT_ID and COUPLER_TESLA_CLIENT_SECRET must be set together"),
-        };
-        let smartcar = match (
-            pick("COUPLER_SMARTCAR_CLIENT_ID", from_file.smartcar_client_id),
-            pick("COUPLER_SMARTCAR_CLIENT_SECRET", from_file.smartcar_client_secret),
-        ) {
-            (Some(client_id), Some(secret)) => {
-                let mode = pick("COUPLER_SMARTCAR_MODE", from_file.smartcar_mode).unwrap_or_else(|| "live".to_owned());
-                if !matches!(mode.as_str(), "live" | "simulated" | "test") {
-                    bail!("COUPLER_SMARTCAR_MODE must be live, simulated or test, got '{mode}'");
-                }
-                Some(SmartcarConfig {
-                    client_id,
-                    client_secret: Secret::new(secret),
-                    mode,
-                })
+    /// Loads the configuration from every layer: defaults < file < environment < command line.
+    pub fn from_layers(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        command_line: CommandLine,
+    ) -> anyhow::Result<Self> {
+        let mut config = Self::default();
+        if let Some(path) = file {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+            config.apply_file(path, &text)?;
+        }
+        for spec in SETTINGS {
+            // An empty variable counts as unset, as a shell's `VAR=` usually means.
+            if let Some(text) = env(spec.env).filter(|v| !v.is_empty()) {
+                config.apply(spec, &text, Origin::Env(spec.env))?;
             }
-            (None, None) => None,
-            _ => bail!("COUPLER_SMARTCAR_CLIENT_ID and COUPLER_SMARTCAR_CLIENT_SECRET must be set together"),
-        };
-        Ok(Self {
-            listen,
-            public_url,
-            database_url,
-            secret_key,
-            log,
-            log_format,
-            ocpp_listen,
-            ocpp_public_url,
-            ocpp_admit_unknown: flag(
-                "COUPLER_OCPP_ADMIT_UNKNOWN",
-                pick("COUPLER_OCPP_ADMIT_UNKNOWN", from_file.ocpp_admit_unknown),
-            )?,
-            ocpp_require_tls: flag(
-                "COUPLER_OCPP_REQUIRE_TLS",
-                pick("COUPLER_OCPP_REQUIRE_TLS", from_file.ocpp_require_tls),
-            )?,
-            ocpp_call_timeout: seconds(
-                "COUPLER_OCPP_CALL_TIMEOUT",
-                pick("COUPLER_OCPP_CALL_TIMEOUT", from_file.ocpp_call_timeout),
-                30,
-            )?,
-            ocpp_heartbeat_interval: seconds(
-                "COUPLER_OCPP_HEARTBEAT_INTERVAL",
-                pick("COUPLER_OCPP_HEARTBEAT_INTERVAL", from_file.ocpp_heartbeat_interval),
-                300,
-            )?,
-            ocpp_meter_interval: seconds(
-                "COUPLER_OCPP_METER_INTERVAL",
-                pick("COUPLER_OCPP_METER_INTERVAL", from_file.ocpp_meter_interval),
-                60,
-            )?,
-            action_timeout: seconds(
-                "COUPLER_ACTION_TIMEOUT",
-                pick("COUPLER_ACTION_TIMEOUT", from_file.action_timeout),
-                60,
-            )?,
-            webhook_allow_private: flag(
-                "COUPLER_WEBHOOK_ALLOW_PRIVATE",
-                pick("COUPLER_WEBHOOK_ALLOW_PRIVATE", from_file.webhook_allow_private),
-            )?,
-            webhook_retry_first_delay: seconds(
-                "COUPLER_WEBHOOK_RETRY_FIRST_DELAY",
-                pick("COUPLER_WEBHOOK_RETRY_FIRST_DELAY", from_file.webhook_retry_first_delay),
-                30,
-            )?,
-            webhook_retry_max_delay: seconds(
-                "COUPLER_WEBHOOK_RETRY_MAX_DELAY",
-                pick("COUPLER_WEBHOOK_RETRY_MAX_DELAY", from_file.webhook_retry_max_delay),
-                4 * 3600,
-            )?,
-            webhook_retry_for: seconds(
-                "COUPLER_WEBHOOK_RETRY_FOR",
-                pick("COUPLER_WEBHOOK_RETRY_FOR", from_file.webhook_retry_for),
-                24 * 3600,
-            )?,
-            event_retention_days: match pick("COUPLER_EVENT_RETENTION_DAYS", from_file.event_retention_days) {
-                None => 7,
-                Some(text) => text
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|d| (1..=3650).contains(d))
-                    .with_context(|| {
-                        format!("COUPLER_EVENT_RETENTION_DAYS must be a number of days from 1 to 3650, got '{text}'")
-                    })?,
+        }
+        if command_line.sandbox {
+            config.store.database_url = config.sandbox.database_url.clone();
+            config.sandbox.simulated_oem = true;
+            config.ocpp.meter_interval = config.ocpp.meter_interval.min(config.sandbox.meter_interval_max);
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    fn apply(&mut self, spec: &SettingSpec, text: &str, origin: Origin<'_>) -> anyhow::Result<()> {
+        match self.set(spec.section, spec.key, text.trim()) {
+            Ok(_) => Ok(()),
+            Err(problem) => match origin {
+                // Secrets are not repeated back.
+                Origin::Env(var) if is_secret(spec) => bail!("{var} {problem}"),
+                Origin::Env(var) => bail!("{var} {problem}, got '{text}'"),
+                Origin::File(path, key) if is_secret(spec) => {
+                    bail!("config file {}: {key} {problem}", path.display())
+                }
+                Origin::File(path, key) => bail!("config file {}: {key} {problem}, got '{text}'", path.display()),
             },
-            simulated_oem,
-            tesla,
-            smartcar,
-        })
+        }
+    }
+
+    /// Reads a TOML config file: `[section] key = value`, or a flat key at the top level.
+    fn apply_file(&mut self, path: &Path, text: &str) -> anyhow::Result<()> {
+        let table: toml::Table =
+            toml::from_str(text).with_context(|| format!("invalid config file {}", path.display()))?;
+        let mut seen: Vec<(&'static str, &'static str)> = Vec::new();
+        for (name, value) in &table {
+            if let toml::Value::Table(section) = value {
+                if !SECTIONS.iter().any(|(s, _)| s == name) {
+                    bail!(
+                        "config file {}: unknown section [{name}] (sections: {})",
+                        path.display(),
+                        SECTIONS
+                            .iter()
+                            .map(|(s, _)| format!("[{s}]"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                for (key, value) in section {
+                    let Some(spec) = SETTINGS.iter().find(|s| s.section == name && s.key == key) else {
+                        let known: Vec<&str> = SETTINGS.iter().filter(|s| s.section == name).map(|s| s.key).collect();
+                        bail!(
+                            "config file {}: unknown key '{key}' in [{name}] (keys there: {})",
+                            path.display(),
+                            known.join(", ")
+                        );
+                    };
+                    self.apply_file_value(path, spec, &format!("[{name}] {key}"), value, &mut seen)?;
+                }
+            } else {
+                let Some(spec) = SETTINGS.iter().find(|s| s.flat_key() == *name) else {
+                    bail!(
+                        "config file {}: unknown key '{name}' (see `coupler serve --help` for every key)",
+                        path.display()
+                    );
+                };
+                self.apply_file_value(path, spec, name, value, &mut seen)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_file_value(
+        &mut self,
+        path: &Path,
+        spec: &'static SettingSpec,
+        key: &str,
+        value: &toml::Value,
+        seen: &mut Vec<(&'static str, &'static str)>,
+    ) -> anyhow::Result<()> {
+        if seen.contains(&(spec.section, spec.key)) {
+            bail!(
+                "config file {}: [{}] {} is set twice (once as {})",
+                path.display(),
+                spec.section,
+                spec.key,
+                spec.flat_key()
+            );
+        }
+        seen.push((spec.section, spec.key));
+        let text = match value {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => {
+                let mut parts = Vec::new();
+                for item in items {
+                    match item {
+                        toml::Value::String(s) => parts.push(s.clone()),
+                        _ => bail!("config file {}: {key} must be a list of strings", path.display()),
+                    }
+                }
+                parts.join(",")
+            }
+            _ => bail!("config file {}: {key} must be a single value", path.display()),
+        };
+        self.apply(spec, &text, Origin::File(path, key.to_owned()))
+    }
+
+    /// Rules that span settings.
+    fn check(&self) -> anyhow::Result<()> {
+        if self.tesla.client_id.is_some() != self.tesla.client_secret.is_some() {
+            bail!("COUPLER_TESLA_CLIENT_ID and COUPLER_TESLA_CLIENT_SECRET must be set together");
+        }
+        if self.smartcar.client_id.is_some() != self.smartcar.client_secret.is_some() {
+            bail!("COUPLER_SMARTCAR_CLIENT_ID and COUPLER_SMARTCAR_CLIENT_SECRET must be set together");
+        }
+        if self.webhooks.lease <= self.webhooks.timeout {
+            bail!("COUPLER_WEBHOOK_LEASE must be longer than COUPLER_WEBHOOK_TIMEOUT");
+        }
+        Ok(())
+    }
+
+    /// The gateway's config, every field from the tree.
+    pub fn gateway(&self) -> GatewayConfig {
+        GatewayConfig {
+            call_timeout: self.ocpp.call_timeout,
+            ping_interval: self.ocpp.ping_interval,
+            pong_timeout: self.ocpp.pong_timeout,
+            heartbeat_interval: self.ocpp.heartbeat_interval,
+            max_message_bytes: self.ocpp.max_message_bytes,
+            admit_unknown: self.ocpp.admit_unknown,
+            require_tls: self.ocpp.require_tls,
+            meter_sample_interval: self.ocpp.meter_interval,
+            measurands: self.ocpp.measurands.clone(),
+            remote_start_id_tag: self.ocpp.remote_start_id_tag.clone(),
+        }
+    }
+
+    /// The vehicle engine's config, every field from the tree.
+    pub fn engine(&self) -> EngineConfig {
+        let p = &self.polling;
+        EngineConfig {
+            poll_policy: PollPolicy {
+                charging: p.charging,
+                plugged_in: p.plugged_in,
+                parked: p.parked,
+                asleep: p.asleep,
+                unknown: p.unknown,
+                backoff_base: p.backoff_base,
+                backoff_max: p.backoff_max,
+                rate_limited_default: p.rate_limited_wait,
+                unreachable_after_failures: p.unreachable_after_failures,
+            },
+            poll_tick: p.tick,
+            poll_batch: p.batch,
+            poll_concurrency: p.concurrency,
+            poll_lease: p.lease,
+            refresh_margin: p.refresh_margin,
+            refresh_tick: p.refresh_tick,
+            action_timeout: self.engine.vehicle_action_timeout,
+            confirm_every: self.engine.confirm_every,
+            wake_wait: self.engine.wake_wait,
+            action_tick: self.engine.action_tick,
+            charger_route_timeout: self.engine.charger_route_timeout,
+        }
+    }
+
+    /// The charger engine's config, every field from the tree.
+    pub fn chargers(&self) -> ChargerEngineConfig {
+        ChargerEngineConfig {
+            action_timeout: self.engine.charger_action_timeout,
+            remote_start_id_tag: self.ocpp.remote_start_id_tag.clone(),
+        }
+    }
+
+    /// The pairing engine's config, every field from the tree.
+    pub fn pairing(&self) -> PairingConfig {
+        let p = &self.pairing;
+        let chrono = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        PairingConfig {
+            rules: coupler_core::ev_system::MatchRules {
+                correlation_window: chrono(p.correlation_window),
+                detection_window: chrono(p.detection_window),
+                maker_lag: chrono(p.maker_lag),
+                clock_slack: chrono(p.clock_slack),
+                power_tolerance: p.power_tolerance,
+            },
+            tick: p.tick,
+            repoll_every: p.repoll_every,
+        }
+    }
+
+    /// Webhook delivery's config, every field from the tree.
+    pub fn webhooks(&self) -> WebhookConfig {
+        let w = &self.webhooks;
+        WebhookConfig {
+            allow_private: w.allow_private,
+            retry: RetryPolicy {
+                first_delay: w.retry_first_delay,
+                max_delay: w.retry_max_delay,
+                give_up_after: w.retry_for,
+            },
+            timeout: w.timeout,
+            batch_size: w.batch_size,
+            tick: w.tick,
+            concurrency: w.concurrency,
+            lease: w.lease,
+        }
     }
 
     /// The SQLite file the database URL names, if it names one.
     pub fn sqlite_path(&self) -> Option<PathBuf> {
-        let rest = self
-            .database_url
-            .strip_prefix("sqlite://")
-            .or_else(|| self.database_url.strip_prefix("sqlite:"))?;
+        let url = &self.store.database_url;
+        let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
         let path = rest.split('?').next().unwrap_or_default();
         (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
     }
@@ -319,7 +903,7 @@ impl Config {
     /// the one kept in `<database file>.key` (generated on first start, readable by the owner only);
     /// with PostgreSQL it must be configured, because several nodes must share it.
     pub fn resolve_secret_key(&self) -> anyhow::Result<SecretKey> {
-        if let Some(key) = &self.secret_key {
+        if let Some(key) = &self.store.secret_key {
             return Ok(key.clone());
         }
         let Some(db_path) = self.sqlite_path() else {
@@ -344,34 +928,54 @@ impl Config {
     }
 }
 
-/// Reads a yes/no setting.
-fn flag(var: &str, value: Option<String>) -> anyhow::Result<bool> {
-    match value.as_deref() {
-        None | Some("false" | "0" | "no") => Ok(false),
-        Some("true" | "1" | "yes") => Ok(true),
-        Some(other) => bail!("{var} must be true or false, got '{other}'"),
-    }
+/// Settings whose values are never repeated in messages.
+fn is_secret(spec: &SettingSpec) -> bool {
+    spec.key.ends_with("secret") || spec.key == "secret_key"
 }
 
-/// Reads a number of seconds from 1 to a day.
-fn seconds(var: &str, value: Option<String>, default: u64) -> anyhow::Result<u64> {
-    match value {
-        None => Ok(default),
-        Some(text) => text
-            .parse::<u64>()
-            .ok()
-            .filter(|s| (1..=86_400).contains(s))
-            .with_context(|| format!("{var} must be a number of seconds from 1 to 86400, got '{text}'")),
+/// The settings of `sections`, in plain words, for `--help`.
+pub fn help(sections: &[&str]) -> String {
+    let mut out = String::from(
+        "Settings: each from its environment variable, or from the --config file as `[section] key = value`\n\
+         (or the variable's name without COUPLER_, lowercased, at the top level). The environment wins over\n\
+         the file. Durations are seconds (30) or a number with ms, s, m, h or d (250ms, 5m, 4h).\n",
+    );
+    for (section, about) in SECTIONS.iter().filter(|(s, _)| sections.contains(s)) {
+        let _ = write!(out, "\n[{section}]  {}\n", about.trim());
+        for spec in SETTINGS.iter().filter(|s| s.section == *section) {
+            let _ = writeln!(
+                out,
+                "  {} = {}    ({})\n      {}",
+                spec.key,
+                spec.default_text(),
+                spec.env,
+                spec.meaning.trim()
+            );
+        }
     }
+    out
 }
 
-/// Reads an http(s) URL setting.
-fn http_url(var: &str, text: &str) -> anyhow::Result<Url> {
-    let url = Url::parse(text).with_context(|| format!("{var} is not a URL: '{text}'"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        bail!("{var} must be http:// or https://, got '{text}'");
+/// Every section, for the help of `coupler` and `coupler serve`.
+pub fn all_sections() -> Vec<&'static str> {
+    SECTIONS.iter().map(|(s, _)| *s).collect()
+}
+
+/// The README's configuration table.
+pub fn markdown_table() -> String {
+    let mut out = String::from("| Variable | File key | Meaning | Default |\n|---|---|---|---|\n");
+    for spec in SETTINGS {
+        let _ = writeln!(
+            out,
+            "| `{}` | `[{}] {}` | {} | `{}` |",
+            spec.env,
+            spec.section,
+            spec.key,
+            spec.meaning.trim(),
+            spec.default_text()
+        );
     }
-    Ok(url)
+    out
 }
 
 /// Writes a file only its owner can read.
@@ -398,32 +1002,105 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
-    #[test]
-    fn with_nothing_configured_coupler_listens_locally_on_a_sqlite_file() {
-        let config = Config::from_sources(None, env(&[])).unwrap();
-        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
-        assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
-        assert_eq!(config.sqlite_path(), Some(PathBuf::from("coupler.db")));
-        assert_eq!(config.log_format, LogFormat::Text);
-        assert!(config.public_url.is_none());
+    /// A config file in a directory of its own, removed at the end of the test.
+    struct ConfigFile(PathBuf);
+
+    impl ConfigFile {
+        fn new(name: &str, text: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("coupler-config-{}-{name}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let file = dir.join("coupler.toml");
+            std::fs::write(&file, text).unwrap();
+            Self(file)
+        }
+        fn load(&self, vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+            Config::from_sources(Some(&self.0), env(vars))
+        }
+    }
+
+    impl Drop for ConfigFile {
+        fn drop(&mut self) {
+            if let Some(dir) = self.0.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
     }
 
     #[test]
-    fn environment_variables_override_the_config_file() {
-        let dir = std::env::temp_dir().join(format!("coupler-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("coupler.toml");
-        std::fs::write(
-            &file,
-            "listen = \"0.0.0.0:9000\"\nlog_format = \"json\"\ndatabase_url = \"sqlite://a.db\"\n",
-        )
-        .unwrap();
-        let config =
-            Config::from_sources(Some(&file), env(&[("COUPLER_DATABASE_URL", "postgres://db/coupler")])).unwrap();
-        assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
-        assert_eq!(config.log_format, LogFormat::Json);
-        assert_eq!(config.database_url, "postgres://db/coupler");
-        std::fs::remove_dir_all(dir).unwrap();
+    fn with_nothing_configured_coupler_listens_locally_on_a_sqlite_file() {
+        let config = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(config.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.store.database_url, "sqlite://coupler.db");
+        assert_eq!(config.sqlite_path(), Some(PathBuf::from("coupler.db")));
+        assert_eq!(config.log.format, LogFormat::Text);
+        assert!(config.http.public_url.is_none());
+    }
+
+    #[test]
+    fn the_file_is_overridden_by_the_environment_which_is_overridden_by_the_command_line() {
+        let file = ConfigFile::new(
+            "layers",
+            "[http]\nlisten = \"0.0.0.0:9000\"\n[log]\nformat = \"json\"\n[store]\ndatabase_url = \"sqlite://a.db\"\n\
+             [ocpp]\ncall_timeout = 45\nmeter_interval = \"2m\"\n",
+        );
+        let from_file = file.load(&[]).unwrap();
+        assert_eq!(from_file.store.database_url, "sqlite://a.db");
+        assert_eq!(from_file.ocpp.call_timeout, Duration::from_secs(45));
+
+        let vars = [
+            ("COUPLER_DATABASE_URL", "postgres://db/coupler"),
+            ("COUPLER_OCPP_CALL_TIMEOUT", "20"),
+        ];
+        let from_env = file.load(&vars).unwrap();
+        assert_eq!(
+            from_env.http.listen.to_string(),
+            "0.0.0.0:9000",
+            "the file's value stays where the environment says nothing"
+        );
+        assert_eq!(from_env.log.format, LogFormat::Json);
+        assert_eq!(from_env.store.database_url, "postgres://db/coupler");
+        assert_eq!(from_env.ocpp.call_timeout, Duration::from_secs(20));
+
+        let from_cli = Config::from_layers(Some(&file.0), env(&vars), CommandLine { sandbox: true }).unwrap();
+        assert_eq!(from_cli.store.database_url, "sqlite://coupler-sandbox.db");
+        assert!(from_cli.sandbox.simulated_oem);
+        assert_eq!(
+            from_cli.ocpp.meter_interval,
+            Duration::from_secs(10),
+            "the sandbox caps the meter interval"
+        );
+        assert_eq!(from_cli.ocpp.call_timeout, Duration::from_secs(20));
+    }
+
+    #[test]
+    fn a_file_may_still_use_the_flat_keys_named_after_the_variables_but_not_both_forms_at_once() {
+        let flat = ConfigFile::new(
+            "flat",
+            "listen = \"0.0.0.0:9001\"\nocpp_call_timeout = \"12\"\nsimulated_oem = true\naction_timeout = 90\n",
+        );
+        let config = flat.load(&[]).unwrap();
+        assert_eq!(config.http.listen.to_string(), "0.0.0.0:9001");
+        assert_eq!(config.ocpp.call_timeout, Duration::from_secs(12));
+        assert!(config.sandbox.simulated_oem);
+        assert_eq!(config.engine.charger_action_timeout, Duration::from_secs(90));
+
+        let twice = ConfigFile::new("twice", "ocpp_call_timeout = 12\n[ocpp]\ncall_timeout = 13\n");
+        let err = format!("{:#}", twice.load(&[]).unwrap_err());
+        assert!(err.contains("set twice"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_and_sections_are_refused_with_their_name() {
+        for (name, text, expected) in [
+            ("top", "listen_adress = \"x\"\n", "listen_adress"),
+            ("in-section", "[ocpp]\ncall_timeout_secs = 3\n", "call_timeout_secs"),
+            ("section", "[ocp]\ncall_timeout = 3\n", "[ocp]"),
+            ("wrong-section", "[http]\ncall_timeout = 3\n", "call_timeout"),
+        ] {
+            let file = ConfigFile::new(name, text);
+            let err = format!("{:#}", file.load(&[]).unwrap_err());
+            assert!(err.contains(expected) && err.contains("unknown"), "{name}: {err}");
+        }
     }
 
     #[test]
@@ -437,51 +1114,163 @@ mod tests {
             ("COUPLER_OCPP_PUBLIC_URL", "http://x"),
             ("COUPLER_OCPP_ADMIT_UNKNOWN", "maybe"),
             ("COUPLER_OCPP_CALL_TIMEOUT", "0"),
+            ("COUPLER_OCPP_MEASURANDS", "Voltage,,SoC"),
             ("COUPLER_ACTION_TIMEOUT", "soon"),
+            ("COUPLER_VEHICLE_ACTION_TIMEOUT", "10 minutes"),
+            ("COUPLER_POLLING_BATCH", "0"),
+            ("COUPLER_PAIRING_POWER_TOLERANCE", "-0.1"),
             ("COUPLER_WEBHOOK_ALLOW_PRIVATE", "maybe"),
             ("COUPLER_WEBHOOK_RETRY_FIRST_DELAY", "0"),
             ("COUPLER_WEBHOOK_RETRY_MAX_DELAY", "forever"),
             ("COUPLER_WEBHOOK_RETRY_FOR", "-1"),
             ("COUPLER_EVENT_RETENTION_DAYS", "0"),
             ("COUPLER_SIMULATED_OEM", "maybe"),
+            ("COUPLER_SMARTCAR_MODE", "fake"),
         ] {
             let err = Config::from_sources(None, env(&[(var, value)])).unwrap_err();
-            assert!(format!("{err:#}").contains(var), "{var}: {err:#}");
+            let err = format!("{err:#}");
+            assert!(err.contains(var), "{var}: {err}");
+        }
+        let file = ConfigFile::new("bad", "[polling]\ncharging = \"often\"\n");
+        let err = format!("{:#}", file.load(&[]).unwrap_err());
+        assert!(
+            err.contains("[polling] charging") && err.contains("often") && err.contains("duration"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_bad_secret_is_refused_without_being_repeated() {
+        let err = Config::from_sources(None, env(&[("COUPLER_SECRET_KEY", "hunter2-not-a-key")])).unwrap_err();
+        let err = format!("{err:#}");
+        assert!(err.contains("COUPLER_SECRET_KEY") && !err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn durations_read_seconds_or_a_unit_and_show_the_largest_whole_unit() {
+        let read = |text: &str| <Duration as SettingValue>::parse(text);
+        assert_eq!(read("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(read("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(read("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(read("4h"), Ok(Duration::from_secs(4 * 3600)));
+        assert_eq!(read("2d"), Ok(Duration::from_secs(2 * 86_400)));
+        for bad in [
+            "",
+            "0",
+            "0ms",
+            "1.5s",
+            "5 m",
+            "1w",
+            "-3",
+            "400d",
+            "99999999999999999999",
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Duration::from_millis(100).show(), "100ms");
+        assert_eq!(Duration::from_secs(90).show(), "90s");
+        assert_eq!(Duration::from_secs(14_400).show(), "4h");
+    }
+
+    #[test]
+    fn the_engine_settings_reach_the_components() {
+        let config = Config::from_sources(
+            None,
+            env(&[
+                ("COUPLER_VEHICLE_ACTION_TIMEOUT", "90"),
+                ("COUPLER_ENGINE_CHARGER_ROUTE_TIMEOUT", "15"),
+                ("COUPLER_POLLING_CHARGING", "2m"),
+                ("COUPLER_PAIRING_DETECTION_WINDOW", "20m"),
+                ("COUPLER_WEBHOOK_BATCH_SIZE", "10"),
+                ("COUPLER_OCPP_PING_INTERVAL", "15"),
+                ("COUPLER_OCPP_REMOTE_START_ID_TAG", "FLEET"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.engine().action_timeout, Duration::from_secs(90));
+        assert_eq!(config.engine().charger_route_timeout, Duration::from_secs(15));
+        assert_eq!(config.engine().poll_policy.charging, Duration::from_secs(120));
+        assert_eq!(config.pairing().rules.detection_window, chrono::Duration::minutes(20));
+        assert_eq!(config.webhooks().batch_size, 10);
+        assert_eq!(config.gateway().ping_interval, Duration::from_secs(15));
+        assert_eq!(config.gateway().remote_start_id_tag, "FLEET");
+        assert_eq!(config.chargers().remote_start_id_tag, "FLEET");
+    }
+
+    #[test]
+    fn the_trees_defaults_are_the_components_own() {
+        let defaults = Config::default();
+        assert_eq!(
+            format!("{:?}", defaults.gateway()),
+            format!("{:?}", GatewayConfig::default())
+        );
+        assert_eq!(
+            format!("{:?}", defaults.engine()),
+            format!("{:?}", EngineConfig::default())
+        );
+        assert_eq!(
+            format!("{:?}", defaults.chargers()),
+            format!("{:?}", ChargerEngineConfig::default())
+        );
+        assert_eq!(
+            format!("{:?}", defaults.pairing()),
+            format!("{:?}", PairingConfig::default())
+        );
+        assert_eq!(
+            format!("{:?}", defaults.webhooks()),
+            format!("{:?}", WebhookConfig::default())
+        );
+    }
+
+    #[test]
+    fn every_setting_has_its_own_variable_and_key_and_its_default_reads_back() {
+        let mut envs: Vec<&str> = SETTINGS.iter().map(|s| s.env).collect();
+        envs.sort_unstable();
+        envs.dedup();
+        assert_eq!(envs.len(), SETTINGS.len(), "a variable is used twice");
+        let mut flat: Vec<String> = SETTINGS.iter().map(SettingSpec::flat_key).collect();
+        flat.sort_unstable();
+        flat.dedup();
+        assert_eq!(flat.len(), SETTINGS.len(), "a flat key is used twice");
+        for spec in SETTINGS {
+            assert!(spec.env.starts_with("COUPLER_"), "{}", spec.env);
+            assert!(!spec.meaning.trim().is_empty(), "{} has no meaning", spec.env);
+            if spec.default_described.is_some() {
+                continue;
+            }
+            let shown = Config::default().show(spec.section, spec.key).unwrap();
+            if shown == "none" {
+                continue;
+            }
+            let mut config = Config::default();
+            assert_eq!(config.set(spec.section, spec.key, &shown), Ok(true), "{}", spec.env);
+            assert_eq!(config.show(spec.section, spec.key).unwrap(), shown, "{}", spec.env);
         }
     }
 
     #[test]
-    fn webhook_settings_default_to_a_day_of_retries_and_no_private_addresses() {
-        let defaults = Config::from_sources(None, env(&[])).unwrap();
-        assert!(!defaults.webhook_allow_private);
-        assert_eq!(
-            (
-                defaults.webhook_retry_first_delay,
-                defaults.webhook_retry_max_delay,
-                defaults.webhook_retry_for
-            ),
-            (30, 4 * 3600, 24 * 3600)
+    fn the_readme_documents_every_setting_as_the_code_declares_it() {
+        let readme = include_str!("../../../README.md");
+        let table = markdown_table();
+        assert!(
+            readme.contains(&table),
+            "README.md's configuration table is out of date; it should read:\n{table}"
         );
-        assert_eq!(defaults.event_retention_days, 7);
-        let set = Config::from_sources(
-            None,
-            env(&[
-                ("COUPLER_WEBHOOK_ALLOW_PRIVATE", "true"),
-                ("COUPLER_WEBHOOK_RETRY_FIRST_DELAY", "1"),
-                ("COUPLER_WEBHOOK_RETRY_MAX_DELAY", "10"),
-                ("COUPLER_WEBHOOK_RETRY_FOR", "60"),
-            ]),
-        )
-        .unwrap();
-        assert!(set.webhook_allow_private);
-        assert_eq!(
-            (
-                set.webhook_retry_first_delay,
-                set.webhook_retry_max_delay,
-                set.webhook_retry_for
-            ),
-            (1, 10, 60)
-        );
+    }
+
+    #[test]
+    fn the_help_lists_every_setting_with_its_variable_and_default() {
+        let help = help(&all_sections());
+        for spec in SETTINGS {
+            assert!(help.contains(spec.env), "{}", spec.env);
+            assert!(
+                help.contains(&format!("  {} = {}", spec.key, spec.default_text())),
+                "{}",
+                spec.env
+            );
+        }
+        let store_only = super::help(&["store"]);
+        assert!(store_only.contains("COUPLER_DATABASE_URL") && !store_only.contains("COUPLER_OCPP_LISTEN"));
     }
 
     #[test]
@@ -498,32 +1287,20 @@ mod tests {
             ]),
         )
         .unwrap();
-        let tesla = config.tesla.as_ref().unwrap();
-        assert_eq!(tesla.client_id, "tesla-app");
+        assert_eq!(config.tesla.client_id.as_deref(), Some("tesla-app"));
         assert_eq!(
-            tesla.command_proxy_url.as_ref().unwrap().as_str(),
+            config.tesla.command_proxy_url.as_ref().unwrap().0.as_str(),
             "https://proxy.internal:4443/"
         );
-        assert_eq!(config.smartcar.as_ref().unwrap().mode, "live");
-        assert!(config.simulated_oem);
+        assert_eq!(config.smartcar.mode, SmartcarMode::Live);
+        assert!(config.sandbox.simulated_oem);
         let debug = format!("{config:?}");
         assert!(
             !debug.contains("tesla-secret") && !debug.contains("sc-secret"),
             "{debug}"
         );
-
         let half = Config::from_sources(None, env(&[("COUPLER_TESLA_CLIENT_ID", "x")])).unwrap_err();
         assert!(format!("{half:#}").contains("COUPLER_TESLA_CLIENT_SECRET"));
-        let mode = Config::from_sources(
-            None,
-            env(&[
-                ("COUPLER_SMARTCAR_CLIENT_ID", "a"),
-                ("COUPLER_SMARTCAR_CLIENT_SECRET", "b"),
-                ("COUPLER_SMARTCAR_MODE", "fake"),
-            ]),
-        )
-        .unwrap_err();
-        assert!(format!("{mode:#}").contains("COUPLER_SMARTCAR_MODE"));
     }
 
     #[test]

@@ -3,37 +3,24 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
 use coupler_api::metrics::Metrics;
 use coupler_api::{App, AppState};
-use coupler_core::event::RetryPolicy;
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::{AdapterRegistry, Store};
 use coupler_engine::webhooks::{WebhookConfig, WebhookSender};
 use coupler_engine::{ChargerEngine, ChargerEngineConfig, Engine, EngineConfig, Pairing, PairingConfig};
 use coupler_gateway::{Gateway, GatewayConfig};
 use coupler_simulated::{Brand, SimCloud, SimConfig, SimSandbox, SimulatedAdapter};
+use coupler_tasks::Tasks;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::config::Config;
-
-/// How often the relay publishes events written since its last pass.
-const RELAY_TICK: Duration = Duration::from_millis(100);
-
-/// How long published events are kept by default (for `Last-Event-ID` resumes and inactive webhooks).
-pub const DEFAULT_EVENT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// How often old events are removed.
-const EVENT_PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
-
-/// How often expired access tokens are removed.
-const TOKEN_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// What a server is built from.
 #[derive(Debug)]
@@ -60,6 +47,14 @@ pub struct Wiring {
     pub webhooks: WebhookConfig,
     /// How long published events are kept (each asset's latest is kept regardless).
     pub event_retention: Duration,
+    /// How often old events are removed.
+    pub event_prune_interval: Duration,
+    /// How often the relay publishes events written since its last pass.
+    pub relay_tick: Duration,
+    /// How long an access token lasts.
+    pub token_ttl: Duration,
+    /// How often expired access tokens are removed.
+    pub token_sweep_interval: Duration,
     /// How vehicles are matched with chargers.
     pub pairing: PairingConfig,
     /// Sandbox mode: the sandbox API over the simulated OEM cloud (which must be set too) and
@@ -76,20 +71,35 @@ pub struct SandboxWiring {
 }
 
 impl Wiring {
-    /// A store and public URL with nothing else configured: a fresh random key, no vendors.
+    /// A store and public URL with nothing else configured: a fresh random key, no vendors, every
+    /// setting at its default.
     pub fn minimal(store: Arc<dyn Store>, public_url: Url) -> Self {
+        Self::from_config(
+            &Config::default(),
+            store,
+            public_url,
+            Cipher::new(&SecretKey::generate()),
+        )
+    }
+
+    /// The wiring `config` describes, with no vendors, no simulated makers and no sandbox yet.
+    fn from_config(config: &Config, store: Arc<dyn Store>, public_url: Url, cipher: Cipher) -> Self {
         Self {
             store,
-            cipher: Cipher::new(&SecretKey::generate()),
+            cipher,
             adapters: AdapterRegistry::new(),
-            engine: EngineConfig::default(),
+            engine: config.engine(),
             simulated_oem: None,
             ocpp_url: websocket_url(&public_url),
-            gateway: GatewayConfig::default(),
-            chargers: ChargerEngineConfig::default(),
-            webhooks: WebhookConfig::default(),
-            event_retention: DEFAULT_EVENT_RETENTION,
-            pairing: PairingConfig::default(),
+            gateway: config.gateway(),
+            chargers: config.chargers(),
+            webhooks: config.webhooks(),
+            event_retention: config.events.retention_days.duration(),
+            event_prune_interval: config.events.prune_interval,
+            relay_tick: config.events.relay_tick,
+            token_ttl: config.http.token_ttl,
+            token_sweep_interval: config.http.token_sweep_interval,
+            pairing: config.pairing(),
             sandbox: None,
             public_url,
         }
@@ -105,31 +115,28 @@ fn websocket_url(url: &Url) -> Url {
     ws
 }
 
-/// The longest meter sample interval the sandbox sets on chargers, seconds.
-pub const SANDBOX_METER_INTERVAL_SECS: u64 = 10;
-
 /// The OAuth client id Coupler uses at the simulated OEM cloud it serves itself.
 pub const SIMULATED_CLIENT_ID: &str = "coupler";
 
 /// Serves the simulated OEM cloud under `{public_url}/sim` and registers an adapter per brand.
-fn mount_simulated_oem(public_url: &Url, adapters: &mut AdapterRegistry, sandbox: bool) -> anyhow::Result<SimCloud> {
-    let config = if sandbox {
-        sandbox_sim_config()
+fn mount_simulated_oem(
+    public_url: &Url,
+    adapters: &mut AdapterRegistry,
+    config: &Config,
+    sandbox: bool,
+) -> anyhow::Result<SimCloud> {
+    let sim = if sandbox {
+        // A demo should show state of charge moving within minutes; the maker's cloud lags behind
+        // its cars, so the charger (which reports at once) is seen first.
+        SimConfig {
+            charge_speedup: config.sandbox.charge_speedup,
+            report_interval: config.sandbox.maker_report_interval,
+            ..SimConfig::default()
+        }
     } else {
         SimConfig::default()
     };
-    simulated_oem(public_url, adapters, SimCloud::with_demo_accounts(config))
-}
-
-/// How the sandbox's simulated makers behave.
-pub fn sandbox_sim_config() -> SimConfig {
-    // A demo should show state of charge moving within minutes; the maker's cloud lags 10 s behind
-    // its cars, so the charger (which reports at once) is seen first.
-    SimConfig {
-        charge_speedup: 30.0,
-        report_interval: Duration::from_secs(10),
-        ..SimConfig::default()
-    }
+    simulated_oem(public_url, adapters, SimCloud::with_demo_accounts(sim))
 }
 
 /// Registers `cloud`, served under `{public_url}/sim`, as the simulated makers: Coupler's OAuth
@@ -154,21 +161,21 @@ pub fn simulated_oem(public_url: &Url, adapters: &mut AdapterRegistry, cloud: Si
 
 /// The adapters for the real vendors whose clients are configured.
 fn real_vendor_adapters(config: &Config, adapters: &mut AdapterRegistry) -> anyhow::Result<()> {
-    if let Some(tesla) = &config.tesla {
+    if let (Some(client_id), Some(client_secret)) = (&config.tesla.client_id, &config.tesla.client_secret) {
         let adapter = coupler_tesla::TeslaAdapter::new(coupler_tesla::TeslaConfig {
-            client_id: tesla.client_id.clone(),
-            client_secret: tesla.client_secret.clone(),
-            command_proxy_url: tesla.command_proxy_url.clone(),
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+            command_proxy_url: config.tesla.command_proxy_url.as_ref().map(|url| url.0.clone()),
             ..coupler_tesla::TeslaConfig::production()
         })
         .context("cannot configure the Tesla adapter")?;
         adapters.register(Arc::new(adapter));
     }
-    if let Some(smartcar) = &config.smartcar {
+    if let (Some(client_id), Some(client_secret)) = (&config.smartcar.client_id, &config.smartcar.client_secret) {
         let adapter = coupler_smartcar::SmartcarAdapter::new(coupler_smartcar::SmartcarConfig {
-            client_id: smartcar.client_id.clone(),
-            client_secret: smartcar.client_secret.clone(),
-            mode: smartcar.mode.clone(),
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+            mode: config.smartcar.mode.as_str().to_owned(),
             ..coupler_smartcar::SmartcarConfig::production()
         })
         .context("cannot configure the Smartcar adapter")?;
@@ -194,9 +201,10 @@ pub struct Server {
     pub gateway: Gateway,
     /// The sandbox, in sandbox mode.
     pub sandbox: Option<Arc<SimSandbox>>,
-    shutdown: CancellationToken,
-    serving: Vec<JoinHandle<std::io::Result<()>>>,
-    background: Vec<JoinHandle<()>>,
+    /// The one token and tracker every component runs its tasks on: the one shutdown path.
+    tasks: Tasks,
+    /// Why a listener stopped serving, when it failed (which also stops the server).
+    serve_failure: Arc<Mutex<Option<std::io::Error>>>,
 }
 
 impl Server {
@@ -205,32 +213,31 @@ impl Server {
         Self::start_with(config, false).await
     }
 
-    /// [`Server::start`], with the sandbox's settings when `sandbox` is set.
+    /// [`Server::start`], in sandbox mode when `sandbox` is set: the simulated makers at the
+    /// sandbox's pace and the `/sandbox` API. `config` is expected to come from
+    /// [`Config::from_layers`] with the same flag, which picks the sandbox's database and meter pace.
     pub async fn start_with(config: &Config, sandbox: bool) -> anyhow::Result<Self> {
-        let store = coupler_store::open(&config.database_url).await.with_context(|| {
-            format!(
-                "cannot open the database {}",
-                coupler_store::redact_url(&config.database_url)
-            )
-        })?;
+        let database_url = &config.store.database_url;
+        let store = coupler_store::open(database_url)
+            .await
+            .with_context(|| format!("cannot open the database {}", coupler_store::redact_url(database_url)))?;
         // Resolved now so a missing or broken key stops start-up rather than a later request.
         let secret_key = config.resolve_secret_key()?;
-        let listener = TcpListener::bind(config.listen)
+        let listen = config.http.listen;
+        let listener = TcpListener::bind(listen)
             .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
+            .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
-        let public_url = match &config.public_url {
-            Some(url) => url.clone(),
+        let public_url = match &config.http.public_url {
+            Some(url) => url.0.clone(),
             None => Url::parse(&format!("http://{addr}"))?,
         };
-        let mut adapters = AdapterRegistry::new();
-        let simulated_oem = if config.simulated_oem || sandbox {
-            Some(mount_simulated_oem(&public_url, &mut adapters, sandbox)?)
-        } else {
-            None
-        };
-        real_vendor_adapters(config, &mut adapters)?;
-        let ocpp_listener = match config.ocpp_listen {
+        let mut wiring = Wiring::from_config(config, store, public_url.clone(), Cipher::new(&secret_key));
+        if config.sandbox.simulated_oem || sandbox {
+            wiring.simulated_oem = Some(mount_simulated_oem(&public_url, &mut wiring.adapters, config, sandbox)?);
+        }
+        real_vendor_adapters(config, &mut wiring.adapters)?;
+        let ocpp_listener = match config.ocpp.listen {
             Some(ocpp) => Some(
                 TcpListener::bind(ocpp)
                     .await
@@ -238,66 +245,20 @@ impl Server {
             ),
             None => None,
         };
-        let mut ocpp_url = websocket_url(&public_url);
         if let Some(ocpp) = &ocpp_listener {
-            ocpp_url = Url::parse(&format!("ws://{}", ocpp.local_addr()?))?;
+            wiring.ocpp_url = Url::parse(&format!("ws://{}", ocpp.local_addr()?))?;
         }
-        if let Some(url) = &config.ocpp_public_url {
-            ocpp_url = url.clone();
+        if let Some(url) = &config.ocpp.public_url {
+            wiring.ocpp_url = url.0.clone();
         }
-        let gateway = GatewayConfig {
-            admit_unknown: config.ocpp_admit_unknown,
-            require_tls: config.ocpp_require_tls,
-            call_timeout: Duration::from_secs(config.ocpp_call_timeout),
-            heartbeat_interval: Duration::from_secs(config.ocpp_heartbeat_interval),
-            // A demo shows power within seconds: the sandbox asks for meter values every 10 s at most.
-            meter_sample_interval: Duration::from_secs(if sandbox {
-                config.ocpp_meter_interval.min(SANDBOX_METER_INTERVAL_SECS)
-            } else {
-                config.ocpp_meter_interval
-            }),
-            ..GatewayConfig::default()
-        };
-        let chargers = ChargerEngineConfig {
-            action_timeout: Duration::from_secs(config.action_timeout),
-            ..ChargerEngineConfig::default()
-        };
-        let sandbox = sandbox.then(|| SandboxWiring {
+        wiring.sandbox = sandbox.then(|| SandboxWiring {
             state_file: config.sqlite_path().map(|db| {
                 let mut name = db.into_os_string();
                 name.push(".sandbox.json");
                 PathBuf::from(name)
             }),
         });
-        let webhooks = WebhookConfig {
-            allow_private: config.webhook_allow_private,
-            retry: RetryPolicy {
-                first_delay: Duration::from_secs(config.webhook_retry_first_delay),
-                max_delay: Duration::from_secs(config.webhook_retry_max_delay),
-                give_up_after: Duration::from_secs(config.webhook_retry_for),
-            },
-            ..WebhookConfig::default()
-        };
-        Self::serve_with(
-            listener,
-            ocpp_listener,
-            Wiring {
-                store,
-                public_url,
-                cipher: Cipher::new(&secret_key),
-                adapters,
-                engine: EngineConfig::default(),
-                simulated_oem,
-                ocpp_url,
-                gateway,
-                chargers,
-                webhooks,
-                event_retention: Duration::from_secs(config.event_retention_days * 24 * 3600),
-                pairing: PairingConfig::default(),
-                sandbox,
-            },
-        )
-        .await
+        Self::serve_with(listener, ocpp_listener, wiring).await
     }
 
     /// Serves on an already bound listener with an already open store, and nothing else configured
@@ -324,6 +285,10 @@ impl Server {
             chargers,
             webhooks,
             event_retention,
+            event_prune_interval,
+            relay_tick,
+            token_ttl,
+            token_sweep_interval,
             pairing,
             sandbox,
         } = wiring;
@@ -333,8 +298,10 @@ impl Server {
         if stale > 0 {
             tracing::info!(chargers = stale, "cleared connections left from the previous run");
         }
-        let gateway = Gateway::new(store.clone(), gateway);
-        let charger_engine = ChargerEngine::new(store.clone(), Arc::new(gateway.clone()), chargers);
+        // One token and one tracker for the whole server, lent to every component.
+        let tasks = Tasks::new();
+        let gateway = Gateway::new(store.clone(), gateway, tasks.clone());
+        let charger_engine = ChargerEngine::new(store.clone(), Arc::new(gateway.clone()), chargers, tasks.clone());
         let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
         let engine = Arc::new(Engine::new(store.clone(), cipher.clone(), adapters, engine));
         let sender = WebhookSender::new(&webhooks).context("cannot build the webhook HTTP client")?;
@@ -352,7 +319,7 @@ impl Server {
         let state = AppState::new(App {
             store: store.clone(),
             public_url: public_url.clone(),
-            token_ttl: coupler_api::routes::oauth::DEFAULT_TOKEN_TTL,
+            token_ttl,
             metrics: Metrics::default(),
             cipher,
             engine: engine.clone(),
@@ -362,17 +329,17 @@ impl Server {
             sandbox: sandbox.clone().map(|s| s as Arc<dyn coupler_core::sandbox::Sandbox>),
             webhooks: sender.clone(),
         });
-        let shutdown = CancellationToken::new();
+        let serve_failure = Arc::new(Mutex::new(None));
         let mut router = coupler_api::router_with(state.clone(), gateway.router());
         if let Some(cloud) = &simulated_oem {
             // Outside the API's layers: the simulated maker answers in its own formats, as a real one.
             router = router.nest("/sim", cloud.router());
         }
-        let mut serving = vec![spawn_server(listener, router, shutdown.clone())];
+        spawn_server("api listener", listener, router, &tasks, &serve_failure);
         let ocpp_addr = match ocpp_listener {
             Some(ocpp) => {
                 let ocpp_addr = ocpp.local_addr()?;
-                serving.push(spawn_server(ocpp, gateway.router(), shutdown.clone()));
+                spawn_server("ocpp listener", ocpp, gateway.router(), &tasks, &serve_failure);
                 Some(ocpp_addr)
             }
             None => None,
@@ -381,22 +348,25 @@ impl Server {
         if let Some(sandbox) = &sandbox {
             restore_sandbox_chargers(sandbox, store.as_ref(), &ocpp_url).await;
         }
-        let mut background = vec![
-            tokio::spawn(sweep_expired_tokens(store.clone(), shutdown.clone())),
-            tokio::spawn(prune_old_events(store.clone(), event_retention, shutdown.clone())),
-        ];
-        background.extend(engine.spawn(shutdown.clone()));
+        tasks.spawn(
+            "token sweeper",
+            sweep_expired_tokens(store.clone(), token_sweep_interval, tasks.token().clone()),
+        );
+        tasks.spawn(
+            "event pruner",
+            prune_old_events(
+                store.clone(),
+                event_retention,
+                event_prune_interval,
+                tasks.token().clone(),
+            ),
+        );
+        engine.spawn(&tasks);
         // Events committed before a crash are still unpublished or undelivered in the database;
         // these two pick them up at once.
-        background.push(coupler_api::relay::spawn(state.clone(), RELAY_TICK, shutdown.clone()));
-        background.push(coupler_engine::webhooks::spawn(
-            store.clone(),
-            state.cipher.clone(),
-            sender,
-            webhooks,
-            shutdown.clone(),
-        ));
-        background.extend(pairing.spawn(gateway.subscribe_plug_changes(), shutdown.clone()));
+        coupler_api::relay::spawn(state.clone(), relay_tick, &tasks);
+        coupler_engine::webhooks::spawn(store.clone(), state.cipher.clone(), sender, webhooks, &tasks);
+        pairing.spawn(gateway.subscribe_plug_changes(), &tasks);
         tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = ?vendors, "coupler is serving");
         Ok(Self {
             addr,
@@ -406,54 +376,67 @@ impl Server {
             ocpp_addr,
             gateway,
             sandbox,
-            shutdown,
-            serving,
-            background,
+            tasks,
+            serve_failure,
         })
     }
 
-    /// A token that stops the server when cancelled.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
+    /// The server's tasks: cancelling their token stops the server; tests spawn on them too.
+    pub fn tasks(&self) -> &Tasks {
+        &self.tasks
     }
 
     /// Stops accepting connections, lets requests in flight finish, and waits for it all to end.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
+        self.tasks.stop();
         self.wait().await
     }
 
-    /// Waits until the server has stopped (after its shutdown token is cancelled).
+    /// Waits until the server has been told to stop (its tasks' token cancelled: a signal,
+    /// [`Server::stop`], or a listener that failed), then stops everything on the one path: every
+    /// component's tasks watch the same token, and the one tracker waits for them all, the
+    /// gateway's WebSocket sessions (closed with a close frame) included.
     pub async fn wait(self) -> anyhow::Result<()> {
-        self.shutdown.cancelled().await;
+        self.tasks.stopping().await;
+        tracing::info!("coupler is stopping");
         if let Some(sandbox) = &self.sandbox {
+            // The simulated chargers are the gateway's clients, not its tasks.
             sandbox.stop();
         }
-        // axum's graceful shutdown does not wait for upgraded connections; the gateway closes its
-        // WebSockets itself, with a close frame, before the listeners finish draining.
-        self.gateway.shutdown().await;
-        self.state.chargers.shutdown().await;
-        for task in self.serving {
-            task.await.context("a server task failed")??;
+        self.tasks.shutdown().await;
+        let panicked = self.tasks.panicked();
+        if !panicked.is_empty() {
+            tracing::error!(tasks = ?panicked, "coupler stopped after background tasks panicked");
         }
-        for task in self.background {
-            let _ = task.await;
+        let failure = self.serve_failure.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(e) = failure {
+            return Err(e).context("a listener stopped serving");
         }
         tracing::info!("coupler has stopped");
         Ok(())
     }
 }
 
+/// Serves `router` on `listener` until the tasks stop; a listener that fails stops the server
+/// (rather than leaving it half alive) and its error is returned by [`Server::wait`].
 fn spawn_server(
+    name: &'static str,
     listener: TcpListener,
     router: axum::Router,
-    shutdown: CancellationToken,
-) -> JoinHandle<std::io::Result<()>> {
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-    })
+    tasks: &Tasks,
+    failure: &Arc<Mutex<Option<std::io::Error>>>,
+) {
+    let (stopping, failure) = (tasks.clone(), failure.clone());
+    tasks.spawn(name, async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(stopping.token().clone().cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(listener = name, error = %e, "a listener stopped serving; stopping coupler");
+            *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+            stopping.stop();
+        }
+    });
 }
 
 /// Reconnects the simulated chargers of the previous run that are still registered in Coupler.
@@ -477,8 +460,8 @@ async fn restore_sandbox_chargers(sandbox: &SimSandbox, store: &dyn Store, ocpp_
 }
 
 /// Removes expired access tokens now and then, so the table does not grow without bound.
-async fn sweep_expired_tokens(store: Arc<dyn Store>, shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(TOKEN_SWEEP_INTERVAL);
+async fn sweep_expired_tokens(store: Arc<dyn Store>, interval: Duration, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(interval);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -493,8 +476,8 @@ async fn sweep_expired_tokens(store: Arc<dyn Store>, shutdown: CancellationToken
 }
 
 /// Removes published events older than `retention` now and then (each asset's latest stays).
-async fn prune_old_events(store: Arc<dyn Store>, retention: Duration, shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(EVENT_PRUNE_INTERVAL);
+async fn prune_old_events(store: Arc<dyn Store>, retention: Duration, interval: Duration, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(interval);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,

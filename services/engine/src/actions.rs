@@ -24,6 +24,7 @@ use coupler_core::{
     time, Action, ActionKind, AdapterError, ChargerId, ClientId, DeviceKind, FailureType, Vehicle, VehicleAdapter,
     VehicleId,
 };
+use coupler_tasks::Tasks;
 use tokio_util::sync::CancellationToken;
 
 use crate::charger_actions::Settle;
@@ -242,7 +243,7 @@ impl Engine {
     }
 
     /// Starts a runner for every pending vehicle action this node is not already running.
-    async fn start_pending(self: &Arc<Self>, shutdown: &CancellationToken) -> Result<(), EngineError> {
+    async fn start_pending(self: &Arc<Self>, tasks: &Tasks) -> Result<(), EngineError> {
         for action in self.store.pending_actions().await? {
             if action.target_type != DeviceKind::Vehicle {
                 continue;
@@ -254,8 +255,8 @@ impl Engine {
                 .insert(action.id.as_str().to_owned());
             if fresh {
                 let engine = self.clone();
-                let shutdown = shutdown.clone();
-                tokio::spawn(async move {
+                let shutdown = tasks.token().clone();
+                tasks.spawn("vehicle action", async move {
                     let id = action.id.clone();
                     if let Err(e) = engine.drive(action, &shutdown).await {
                         tracing::warn!(action_id = %id, error = %e, "vehicle action runner failed; it will be resumed");
@@ -645,9 +646,10 @@ async fn send_command(
 }
 
 /// Runs pending vehicle actions until shutdown, resuming those left pending by a restart.
-pub(crate) async fn run(engine: Arc<Engine>, shutdown: CancellationToken) {
+pub(crate) async fn run(engine: Arc<Engine>, tasks: Tasks) {
+    let shutdown = tasks.token().clone();
     loop {
-        if let Err(e) = engine.start_pending(&shutdown).await {
+        if let Err(e) = engine.start_pending(&tasks).await {
             tracing::warn!(error = %e, "cannot look for pending actions");
         }
         tokio::select! {

@@ -11,8 +11,7 @@ use std::time::Duration;
 use coupler_core::action::{Action, ActionKind, TargetState};
 use coupler_core::control::ChargerControl;
 use coupler_core::{time, Charger, ClientId, DeviceKind, FailureType, Store, StoreError};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use coupler_tasks::Tasks;
 
 /// How the engine behaves.
 #[derive(Debug, Clone)]
@@ -54,20 +53,24 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) chargers: Arc<dyn ChargerControl>,
     pub(crate) config: ChargerEngineConfig,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
+    /// The server's token and tracker: actions run on it and stop (staying pending) when it stops.
+    tasks: Tasks,
 }
 
 impl ChargerEngine {
-    /// An engine acting on chargers through `chargers`.
-    pub fn new(store: Arc<dyn Store>, chargers: Arc<dyn ChargerControl>, config: ChargerEngineConfig) -> Self {
+    /// An engine acting on chargers through `chargers`, carrying actions out on `tasks`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        chargers: Arc<dyn ChargerControl>,
+        config: ChargerEngineConfig,
+        tasks: Tasks,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 chargers,
                 config,
-                shutdown: CancellationToken::new(),
-                tracker: TaskTracker::new(),
+                tasks,
             }),
         }
     }
@@ -155,8 +158,8 @@ impl ChargerEngine {
 
     fn spawn_charger_action(&self, action: Action) {
         let engine = self.clone();
-        let shutdown = self.inner.shutdown.clone();
-        self.inner.tracker.spawn(async move {
+        let shutdown = self.inner.tasks.token().clone();
+        self.inner.tasks.spawn("charger action", async move {
             tokio::select! {
                 // On shutdown the action stays pending in storage and is resumed at the next start.
                 _ = shutdown.cancelled() => {}
@@ -190,13 +193,6 @@ impl ChargerEngine {
             tracing::info!(count, "resumed pending actions");
         }
         Ok(count)
-    }
-
-    /// Stops carrying out actions (they stay pending in storage) and waits for the tasks to end.
-    pub async fn shutdown(&self) {
-        self.inner.shutdown.cancel();
-        self.inner.tracker.close();
-        self.inner.tracker.wait().await;
     }
 }
 

@@ -35,9 +35,8 @@ use std::time::Duration;
 use coupler_core::polling::PollPolicy;
 use coupler_core::secret::{Cipher, DecryptError};
 use coupler_core::{AdapterError, AdapterRegistry, Store, StoreError, Vendor};
+use coupler_tasks::Tasks;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::limiter::RateLimiter;
 
@@ -192,12 +191,14 @@ impl Engine {
         self.poll_now.notify_one();
     }
 
-    /// Starts the poller, the token refresher and the action runner.
-    pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
-        vec![
-            tokio::spawn(poller::run(self.clone(), shutdown.clone())),
-            tokio::spawn(credentials::run_refresher(self.clone(), shutdown.clone())),
-            tokio::spawn(actions::run(self.clone(), shutdown)),
-        ]
+    /// Starts the poller, the token refresher and the action runner on `tasks`.
+    pub fn spawn(self: &Arc<Self>, tasks: &Tasks) {
+        let shutdown = tasks.token();
+        tasks.spawn("vehicle poller", poller::run(self.clone(), shutdown.clone()));
+        tasks.spawn(
+            "token refresher",
+            credentials::run_refresher(self.clone(), shutdown.clone()),
+        );
+        tasks.spawn("vehicle action runner", actions::run(self.clone(), tasks.clone()));
     }
 }

@@ -19,9 +19,8 @@ use coupler_core::ev_system::{
 use coupler_core::location::LocationId;
 use coupler_core::page::PageRequest;
 use coupler_core::{time, Charger, ChargerId, ClientId, Store, StoreError, Vehicle, VehicleId};
+use coupler_tasks::Tasks;
 use tokio::sync::{broadcast, Notify};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::Engine;
 
@@ -265,16 +264,13 @@ impl Pairing {
     }
 
     /// Weighs every charger marked since the last pass; every `tick`, every open plug-in.
-    pub fn spawn(
-        self: &Arc<Self>,
-        mut plug_changes: broadcast::Receiver<ChargerId>,
-        shutdown: CancellationToken,
-    ) -> Vec<JoinHandle<()>> {
+    pub fn spawn(self: &Arc<Self>, mut plug_changes: broadcast::Receiver<ChargerId>, tasks: &Tasks) {
+        let shutdown = tasks.token().clone();
         let mut polls = self.vehicles.subscribe_polls();
-        let feeder = {
+        {
             let pairing = self.clone();
             let shutdown = shutdown.clone();
-            tokio::spawn(async move {
+            tasks.spawn("pairing feeder", async move {
                 loop {
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
@@ -293,11 +289,11 @@ impl Pairing {
                         },
                     }
                 }
-            })
-        };
-        let worker = {
+            });
+        }
+        {
             let pairing = self.clone();
-            tokio::spawn(async move {
+            tasks.spawn("pairing worker", async move {
                 // Plug-ins open before a restart are weighed again straight away, all of them.
                 pairing.mark_open(None).await;
                 let mut tick = tokio::time::interval(pairing.config.tick);
@@ -326,9 +322,8 @@ impl Pairing {
                         }
                     }
                 }
-            })
-        };
-        vec![feeder, worker]
+            });
+        }
     }
 
     async fn mark_open(&self, plugged_in_since: Option<DateTime<Utc>>) {

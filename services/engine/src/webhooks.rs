@@ -17,10 +17,9 @@ use coupler_core::event::{
 use coupler_core::secret::Cipher;
 use coupler_core::store::AfterAttempt;
 use coupler_core::{Store, StoreError};
+use coupler_tasks::Tasks;
 use rand::Rng;
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 /// Header carrying the signature (`v1=<hex HMAC-SHA256>`).
 pub const SIGNATURE_HEADER: &str = "Coupler-Signature";
@@ -185,34 +184,20 @@ pub fn batch_body(events: &[Event]) -> Vec<u8> {
     serde_json::to_vec(&payloads).unwrap_or_else(|_| b"[]".to_vec())
 }
 
-/// Starts the delivery worker; it stops when `shutdown` is cancelled, after requests in flight end.
-pub fn spawn(
-    store: Arc<dyn Store>,
-    cipher: Cipher,
-    sender: WebhookSender,
-    config: WebhookConfig,
-    shutdown: CancellationToken,
-) -> JoinHandle<()> {
-    tokio::spawn(run(store, cipher, sender, config, shutdown))
+/// Starts the delivery worker on `tasks`; it stops when they stop, after requests in flight end.
+pub fn spawn(store: Arc<dyn Store>, cipher: Cipher, sender: WebhookSender, config: WebhookConfig, tasks: &Tasks) {
+    tasks.spawn("webhook delivery", run(store, cipher, sender, config, tasks.clone()));
 }
 
-async fn run(
-    store: Arc<dyn Store>,
-    cipher: Cipher,
-    sender: WebhookSender,
-    config: WebhookConfig,
-    shutdown: CancellationToken,
-) {
+async fn run(store: Arc<dyn Store>, cipher: Cipher, sender: WebhookSender, config: WebhookConfig, tasks: Tasks) {
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut tick = tokio::time::interval(config.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut serving = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = tasks.stopping() => break,
             _ = tick.tick() => {}
         }
-        while serving.try_join_next().is_some() {}
         let free = u32::try_from(slots.available_permits()).unwrap_or(u32::MAX);
         if free == 0 {
             continue;
@@ -231,7 +216,9 @@ async fn run(
                 break;
             };
             let (store, cipher, sender, config) = (store.clone(), cipher.clone(), sender.clone(), config.clone());
-            serving.spawn(async move {
+            // Tracked by the server's tasks: shutdown waits for requests in flight (each within the
+            // timeout), whose outcome is stored.
+            tasks.spawn("webhook batch", async move {
                 let id = webhook.id.clone();
                 if let Err(e) = serve(&*store, &cipher, &sender, &config, webhook).await {
                     tracing::warn!(webhook = %id, error = %e, "webhook delivery stopped on a storage error");
@@ -243,8 +230,6 @@ async fn run(
             });
         }
     }
-    // Requests in flight finish (each within the timeout); their outcome is stored.
-    while serving.join_next().await.is_some() {}
 }
 
 /// Serves one claimed webhook: a due retry, else the next batches, until nothing is due. One request

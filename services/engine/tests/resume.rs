@@ -17,6 +17,7 @@ use coupler_core::{
 };
 use coupler_engine::{ChargerEngine as Engine, ChargerEngineConfig as EngineConfig};
 use coupler_store::testing::TestDatabase;
+use coupler_tasks::Tasks;
 
 /// The charger side of a restart: connected, and any command sent to it is recorded, because a
 /// resumed action whose command already went out must not send it again.
@@ -141,7 +142,8 @@ async fn an_action_past_its_deadline_fails_at_resume() {
     store.insert_action(&stale).await.unwrap();
 
     let control = Arc::new(Recording::default());
-    let engine = Engine::new(store.clone(), control.clone(), EngineConfig::default());
+    let tasks = Tasks::new();
+    let engine = Engine::new(store.clone(), control.clone(), EngineConfig::default(), tasks.clone());
     assert_eq!(engine.resume().await.unwrap(), 1);
     let stored = settled(&store, &client, &stale).await;
     assert_eq!(stored.state, ActionState::Failed);
@@ -158,7 +160,8 @@ async fn an_action_whose_command_went_out_before_the_restart_is_confirmed_withou
     store.insert_action(&sent).await.unwrap();
 
     let control = Arc::new(Recording::default());
-    let engine = Engine::new(store.clone(), control.clone(), EngineConfig::default());
+    let tasks = Tasks::new();
+    let engine = Engine::new(store.clone(), control.clone(), EngineConfig::default(), tasks.clone());
     engine.resume().await.unwrap();
     let stored = settled(&store, &client, &sent).await;
     assert_eq!(stored.state, ActionState::Confirmed, "{stored:?}");
@@ -178,11 +181,12 @@ async fn an_action_that_never_got_sent_starts_over_after_the_restart() {
     store.insert_action(&stop).await.unwrap();
 
     let control = Arc::new(Recording::default());
-    let engine = Engine::new(store.clone(), control.clone(), EngineConfig::default());
+    let tasks = Tasks::new();
+    let engine = Engine::new(store.clone(), control.clone(), EngineConfig::default(), tasks.clone());
     engine.resume().await.unwrap();
     let stored = settled(&store, &client, &stop).await;
     assert_eq!(control.sent.lock().unwrap().as_slice(), ["RemoteStop"]);
     assert_eq!(stored.state, ActionState::Failed, "the charger stub never answers");
     assert_eq!(stored.failure_reason.unwrap().kind, FailureType::NoResponse);
-    engine.shutdown().await;
+    tasks.shutdown().await;
 }

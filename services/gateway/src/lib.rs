@@ -31,9 +31,9 @@ use axum::Router;
 use coupler_core::control::{ChargerCommand, ChargerControl, CommandReply, ControlError};
 use coupler_core::{ChargerId, OcppIdentity, Store};
 use coupler_ocpp::OcppVersion;
+use coupler_tasks::Tasks;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 pub use handshake::{check_basic_auth, choose_subprotocol, AuthFailure};
 
@@ -118,8 +118,8 @@ pub(crate) struct Inner {
     changes: broadcast::Sender<ChargerId>,
     /// Changes that may mean a plug-in, an unplug or a vehicle's identity: what pairing listens to.
     plug_changes: broadcast::Sender<ChargerId>,
-    pub(crate) shutdown: CancellationToken,
-    tracker: TaskTracker,
+    /// The server's token and tracker: sessions end when it stops, and it waits for them.
+    pub(crate) tasks: Tasks,
     next_connection: AtomicU64,
     /// The next OCPP 2.0.1 `remoteStartId`. Seeded from the clock so ids after a restart do not
     /// repeat recent ones a charger may still echo.
@@ -133,8 +133,9 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A gateway over `store`.
-    pub fn new(store: Arc<dyn Store>, config: GatewayConfig) -> Self {
+    /// A gateway over `store`. Its sessions run on `tasks` and close (with a close frame) when they
+    /// stop: axum's graceful shutdown does not wait for upgraded connections, the tracker does.
+    pub fn new(store: Arc<dyn Store>, config: GatewayConfig, tasks: Tasks) -> Self {
         let (changes, _) = broadcast::channel(1024);
         Self {
             inner: Arc::new(Inner {
@@ -143,8 +144,7 @@ impl Gateway {
                 sessions: Mutex::new(HashMap::new()),
                 changes,
                 plug_changes: broadcast::channel(4096).0,
-                shutdown: CancellationToken::new(),
-                tracker: TaskTracker::new(),
+                tasks,
                 next_connection: AtomicU64::new(1),
                 next_remote_start: AtomicI32::new(remote_start_seed()),
             }),
@@ -161,13 +161,6 @@ impl Gateway {
     /// How many chargers are connected to this node.
     pub fn connected_count(&self) -> usize {
         self.sessions().len()
-    }
-
-    /// Closes every session (sending a close frame) and waits until they have all ended.
-    pub async fn shutdown(&self) {
-        self.inner.shutdown.cancel();
-        self.inner.tracker.close();
-        self.inner.tracker.wait().await;
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<ChargerId, SessionHandle>> {
@@ -375,15 +368,18 @@ async fn upgrade(
         Some(version) => upgrade.protocols([version.subprotocol()]),
         None => upgrade,
     };
-    let tracker = gateway.inner.tracker.clone();
-    let token = tracker.token();
+    let tasks = gateway.inner.tasks.clone();
+    // Shutdown waits for the upgrade to complete and hand the socket to its tracked session.
+    let held = tasks.hold();
     upgrade
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "WebSocket upgrade failed"))
         .on_upgrade(move |socket| async move {
-            let _tracked = token;
-            match version {
-                Some(version) => session::run(gateway, identity, version, mode, socket).await,
-                None => session::refuse_subprotocol(identity, socket).await,
-            }
+            let _held = held;
+            tasks.spawn("ocpp session", async move {
+                match version {
+                    Some(version) => session::run(gateway, identity, version, mode, socket).await,
+                    None => session::refuse_subprotocol(identity, socket).await,
+                }
+            });
         })
 }

@@ -98,7 +98,11 @@ pub(crate) async fn run(gateway: Gateway, identity: OcppIdentity, version: OcppV
             let control = gateway.clone();
             let id = id.clone();
             // Both versions ask the same way: the command is version-neutral.
-            tokio::spawn(async move { v16::after_connect(control, id).await }.in_current_span());
+            let tasks = gateway.inner.tasks.clone();
+            tasks.spawn(
+                "ocpp after connect",
+                async move { v16::after_connect(control, id).await }.in_current_span(),
+            );
         }
         tracing::info!("charger connected");
         let mut session = Session {
@@ -136,7 +140,7 @@ struct Session {
 impl Session {
     async fn serve(&mut self, mut queue: mpsc::Receiver<Command>, close: &CancellationToken) -> Ending {
         let config = self.gateway.inner.config.clone();
-        let shutdown = self.gateway.inner.shutdown.clone();
+        let shutdown = self.gateway.inner.tasks.token().clone();
         let mut ping = tokio::time::interval_at(Instant::now() + config.ping_interval, config.ping_interval);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut unanswered_ping: Option<Instant> = None;

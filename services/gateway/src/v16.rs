@@ -126,9 +126,10 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
             let id = charger.clone();
             // After the answer is on its way: configure meter values. Runs through the session's
             // queue like any other command.
-            tokio::spawn(tracing::Instrument::in_current_span(async move {
-                after_boot(control, id).await
-            }));
+            gateway.inner.tasks.spawn(
+                "ocpp after boot",
+                tracing::Instrument::in_current_span(async move { after_boot(control, id).await }),
+            );
             Response::BootNotification(v16::BootNotificationResponse {
                 status: RegistrationStatus::Accepted,
                 current_time: Utc::now(),

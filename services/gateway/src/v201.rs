@@ -195,9 +195,10 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
             tracing::info!(vendor = ?info.vendor, model = ?info.model, firmware = ?info.firmware_version, reason = boot.reason.as_str(), "station booted");
             let control = gateway.clone();
             let id = charger.clone();
-            tokio::spawn(tracing::Instrument::in_current_span(async move {
-                after_boot(control, id).await
-            }));
+            gateway.inner.tasks.spawn(
+                "ocpp after boot",
+                tracing::Instrument::in_current_span(async move { after_boot(control, id).await }),
+            );
             Response::BootNotification(v201::BootNotificationResponse {
                 current_time: Utc::now(),
                 interval: interval_secs(gateway.inner.config.heartbeat_interval),
