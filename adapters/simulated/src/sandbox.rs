@@ -17,6 +17,7 @@ use coupler_core::sandbox::{
 use coupler_core::secret::Cipher;
 use coupler_core::{ChargerId, ClientId, UserId};
 use coupler_ocpp::OcppVersion;
+use coupler_tasks::Tasks;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
@@ -74,17 +75,20 @@ pub struct SimSandbox {
     cloud: SimCloud,
     cipher: Cipher,
     state_file: Option<PathBuf>,
+    /// The server's tasks: the simulated chargers run on them and stop with them.
+    tasks: Tasks,
     inner: Mutex<Inner>,
 }
 
 impl SimSandbox {
     /// A sandbox over `cloud`; chargers are saved to `state_file` (if any) with their passwords
-    /// encrypted by `cipher`.
-    pub fn new(cloud: SimCloud, cipher: Cipher, state_file: Option<PathBuf>) -> Self {
+    /// encrypted by `cipher`, and run on `tasks` until they stop.
+    pub fn new(cloud: SimCloud, cipher: Cipher, state_file: Option<PathBuf>, tasks: Tasks) -> Self {
         Self {
             cloud,
             cipher,
             state_file,
+            tasks,
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -149,6 +153,7 @@ impl SimSandbox {
                     sends_vehicle_identity: entry.sends_vehicle_identity,
                     ..SimChargerConfig::home(&entry.ocpp_id, &entry.ocpp_url, &password, version)
                 },
+                &self.tasks,
             );
             self.lock().chargers.insert(
                 charger_id,
@@ -180,13 +185,6 @@ impl SimSandbox {
                 }
             }
             Err(error) => tracing::warn!(%error, "cannot encode the sandbox state"),
-        }
-    }
-
-    /// Stops every simulated charger.
-    pub fn stop(&self) {
-        for entry in self.lock().chargers.values() {
-            entry.charger.stop();
         }
     }
 
@@ -462,6 +460,7 @@ impl Sandbox for SimSandbox {
                 sends_vehicle_identity: charger.sends_vehicle_identity,
                 ..SimChargerConfig::home(&charger.ocpp_id, &charger.ocpp_url, &charger.password, version)
             },
+            &self.tasks,
         );
         let mut inner = self.lock();
         inner.chargers.insert(

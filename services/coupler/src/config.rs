@@ -185,17 +185,16 @@ impl SettingValue for Duration {
         Ok(duration)
     }
     fn show(&self) -> String {
-        let millis = self.as_millis();
-        if millis % 1000 != 0 {
-            return format!("{millis}ms");
+        if self.subsec_millis() != 0 {
+            return format!("{}ms", self.as_millis());
         }
         let secs = self.as_secs();
-        match secs {
-            s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-            s if s % 3600 == 0 => format!("{}h", s / 3600),
-            s if s % 60 == 0 => format!("{}m", s / 60),
-            s => format!("{s}s"),
+        for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+            if secs.rem_euclid(size) == 0 {
+                return format!("{}{unit}", secs / size);
+            }
         }
+        format!("{secs}s")
     }
 }
 

@@ -312,6 +312,7 @@ impl Server {
                 cloud.clone(),
                 cipher.clone(),
                 wiring.state_file,
+                tasks.clone(),
             ))),
             (Some(_), None) => anyhow::bail!("sandbox mode needs the simulated OEM cloud"),
             (None, _) => None,
@@ -399,10 +400,6 @@ impl Server {
     pub async fn wait(self) -> anyhow::Result<()> {
         self.tasks.stopping().await;
         tracing::info!("coupler is stopping");
-        if let Some(sandbox) = &self.sandbox {
-            // The simulated chargers are the gateway's clients, not its tasks.
-            sandbox.stop();
-        }
         self.tasks.shutdown().await;
         let panicked = self.tasks.panicked();
         if !panicked.is_empty() {

@@ -26,6 +26,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use coupler_ocpp::rpc::Frame;
 use coupler_ocpp::OcppVersion;
+use coupler_tasks::Tasks;
 use futures::{SinkExt, StreamExt};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -130,18 +131,18 @@ struct Shared {
 }
 
 impl SimCharger {
-    /// Adds the charger to the physical model and starts its task: it connects, and reconnects
-    /// until [`SimCharger::stop`].
-    pub fn start(cloud: SimCloud, config: SimChargerConfig) -> Self {
+    /// Adds the charger to the physical model and starts its task on `tasks`: it connects, and
+    /// reconnects until [`SimCharger::stop`] or until `tasks` stop.
+    pub fn start(cloud: SimCloud, config: SimChargerConfig, tasks: &Tasks) -> Self {
         cloud.add_socket(&config.ocpp_id);
         let shared = Arc::new(Shared {
             machine: Mutex::new(Machine::new(&config)),
             config,
             cloud,
             wake: Notify::new(),
-            stop: CancellationToken::new(),
+            stop: tasks.token().child_token(),
         });
-        tokio::spawn(run(shared.clone()));
+        tasks.spawn("simulated charger", run(shared.clone()));
         Self { shared }
     }
 
