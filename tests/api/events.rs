@@ -304,3 +304,26 @@ async fn a_vehicles_life_raises_discovered_updated_action_invalidated_and_delete
     assert_eq!(gone.data["vehicle"]["id"], vehicle_id.as_str());
     assert_eq!(gone.data["vehicle"]["information"], before["information"]);
 }
+
+/// An open stream never ends by itself; a graceful stop must end it rather than wait for it.
+#[tokio::test]
+async fn a_graceful_stop_ends_open_event_streams_instead_of_waiting_for_them() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let mut stream = Stream::open(&app, &tenant, None).await;
+    // A bound only so that a hang fails the test instead of stalling the suite; a stop takes
+    // well under a second.
+    tokio::time::timeout(Duration::from_secs(60), app.stop())
+        .await
+        .expect("the stop completed with a stream open");
+    let rest = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match stream.body.chunk().await {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => return,
+            }
+        }
+    })
+    .await;
+    assert!(rest.is_ok(), "the stream ended with the stop");
+}

@@ -9,6 +9,7 @@ use coupler_core::secret::Cipher;
 use coupler_core::Store;
 use coupler_engine::webhooks::WebhookSender;
 use coupler_engine::{ChargerEngine, Engine, Pairing};
+use coupler_tasks::Tasks;
 use url::Url;
 
 use crate::metrics::Metrics;
@@ -38,6 +39,9 @@ pub struct App {
     pub sandbox: Option<Arc<dyn Sandbox>>,
     /// Sends signed webhook requests (test calls) under the configured address rules.
     pub webhooks: WebhookSender,
+    /// The server's tasks: responses that never end by themselves (event streams) end when they
+    /// stop, so a graceful shutdown does not wait for them forever.
+    pub tasks: Tasks,
 }
 
 /// Cheap-to-clone handle to [`App`], the axum state.

@@ -101,6 +101,10 @@ pub enum TriggerKind {
     DiagnosticsStatusNotification,
 }
 
+/// The id tag remote starts are made with unless configured otherwise: the gateway (2.0.1) and the
+/// charger engine (1.6) both default to it, so a charger sees one tag whichever path starts it.
+pub const DEFAULT_REMOTE_START_ID_TAG: &str = "COUPLER";
+
 /// A command for a charger.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChargerCommand {

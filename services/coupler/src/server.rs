@@ -329,6 +329,7 @@ impl Server {
             ocpp_base_url: ocpp_url.clone(),
             sandbox: sandbox.clone().map(|s| s as Arc<dyn coupler_core::sandbox::Sandbox>),
             webhooks: sender.clone(),
+            tasks: tasks.clone(),
         });
         let serve_failure = Arc::new(Mutex::new(None));
         let mut router = coupler_api::router_with(state.clone(), gateway.router());

@@ -26,7 +26,7 @@ impl Default for ChargerEngineConfig {
     fn default() -> Self {
         Self {
             action_timeout: Duration::from_secs(60),
-            remote_start_id_tag: "COUPLER".to_owned(),
+            remote_start_id_tag: coupler_core::control::DEFAULT_REMOTE_START_ID_TAG.to_owned(),
         }
     }
 }

@@ -85,7 +85,7 @@ impl Default for GatewayConfig {
             ]
             .map(str::to_owned)
             .to_vec(),
-            remote_start_id_tag: "COUPLER".to_owned(),
+            remote_start_id_tag: coupler_core::control::DEFAULT_REMOTE_START_ID_TAG.to_owned(),
         }
     }
 }

@@ -98,7 +98,9 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         ));
         slots.push(slot);
     }
-    let progress = tokio::spawn(report_progress(shared.clone(), cli.chargers, load_started));
+    // Owned and aborted below, like the charger tasks: nothing runs untracked.
+    let mut progress = JoinSet::new();
+    progress.spawn(report_progress(shared.clone(), cli.chargers, load_started));
 
     let load_ends = load_started + cli.duration;
     let command_latency = tokio::select! {
@@ -127,14 +129,20 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         load.as_secs_f64()
     );
     let drained = tokio::time::timeout(session::SHUTDOWN_GRACE + Duration::from_secs(5), async {
-        while tasks.join_next().await.is_some() {}
+        while let Some(joined) = tasks.join_next().await {
+            if let Err(e) = joined {
+                if e.is_panic() {
+                    eprintln!("a charger task panicked: {e}");
+                }
+            }
+        }
     })
     .await;
     if drained.is_err() {
         eprintln!("{} charger tasks did not finish in time; abandoning them", tasks.len());
         tasks.abort_all();
     }
-    progress.abort();
+    progress.abort_all();
 
     let command_latency = command_latency.map(|result| {
         result.unwrap_or_else(|error| CommandReport {

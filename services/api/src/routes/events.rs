@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use coupler_core::event::Event;
 use coupler_core::ClientId;
-use futures::stream::{self, Stream};
+use futures::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -74,6 +74,7 @@ pub async fn stream_events(
         Some(raw) => parse_event_id(raw)?,
         None => state.store.latest_seq().await?,
     };
+    let stopping = state.tasks.token().clone().cancelled_owned();
     let cursor = Cursor {
         state,
         client: caller.client_id,
@@ -83,7 +84,10 @@ pub async fn stream_events(
     let events = stream::unfold(cursor, |mut cursor| async move {
         let event = cursor.next().await;
         Some((Ok(to_sse(&event)), cursor))
-    });
+    })
+    // The stream never ends by itself: it ends when Coupler stops, so the graceful shutdown,
+    // which waits for responses in flight, is not held open by it.
+    .take_until(stopping);
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
