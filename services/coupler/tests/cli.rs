@@ -115,6 +115,53 @@ fn a_bad_setting_stops_the_binary_with_a_message_naming_it() {
 }
 
 #[test]
+fn a_config_file_with_an_unknown_key_or_a_bad_value_stops_the_binary_with_the_key_named() {
+    let dir = WorkDir::new();
+    let file = dir.0.join("coupler.toml");
+    std::fs::write(&file, "[ocpp]\ncall_timout = 30\n").unwrap();
+    let output = coupler(&dir.0)
+        .args(["--config", "coupler.toml", "migrate"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("call_timout") && stderr.contains("unknown"), "{stderr}");
+
+    std::fs::write(&file, "[engine]\nvehicle_action_timeout = \"soon\"\n").unwrap();
+    let output = coupler(&dir.0)
+        .args(["--config", "coupler.toml", "migrate"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("[engine] vehicle_action_timeout") && stderr.contains("soon"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_lists_every_setting_with_its_variable_and_the_subcommands_list_theirs() {
+    let dir = WorkDir::new();
+    let help = coupler(&dir.0).arg("--help").output().unwrap();
+    assert!(help.status.success());
+    let help = String::from_utf8(help.stdout).unwrap();
+    for spec in coupler::config::SETTINGS {
+        assert!(help.contains(spec.env), "coupler --help misses {}", spec.env);
+    }
+    let serve = String::from_utf8(coupler(&dir.0).args(["serve", "--help"]).output().unwrap().stdout).unwrap();
+    assert!(
+        serve.contains("COUPLER_VEHICLE_ACTION_TIMEOUT") && serve.contains("[polling]"),
+        "{serve}"
+    );
+    let migrate = String::from_utf8(coupler(&dir.0).args(["migrate", "--help"]).output().unwrap().stdout).unwrap();
+    assert!(
+        migrate.contains("COUPLER_DATABASE_URL") && !migrate.contains("COUPLER_OCPP_LISTEN"),
+        "{migrate}"
+    );
+}
+
+#[test]
 fn openapi_prints_the_committed_document() {
     let dir = WorkDir::new();
     let output = coupler(&dir.0).arg("openapi").output().unwrap();
