@@ -127,10 +127,37 @@ mod tests {
         assert!(tasks.panicked().is_empty());
     }
 
+    /// Log lines written during a test, for checking what was reported.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    // The one test that makes a task panic: tracing caches whether a log line is wanted per call
+    // site, so another test hitting the same line without this subscriber could hide it from this one.
     #[tokio::test]
-    async fn a_panicking_task_is_reported_by_name_and_the_others_carry_on() {
+    async fn a_panicking_task_is_logged_at_error_level_with_its_name_and_the_others_carry_on() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        // A current-thread runtime: the tasks run on this thread, under this subscriber.
+        let _default = tracing::subscriber::set_default(subscriber);
         let tasks = Tasks::new();
-        tasks.spawn("doomed", async { panic!("boom") });
+        tasks.spawn("ledger writer", async { panic!("the ledger is full") });
         let survivor = tasks.clone();
         let (alive, mut answer) = tokio::sync::oneshot::channel();
         tasks.spawn("survivor", async move {
@@ -138,8 +165,18 @@ mod tests {
             let _ = alive.send(());
         });
         tasks.shutdown().await;
-        assert_eq!(tasks.panicked(), ["doomed"]);
+        assert_eq!(tasks.panicked(), ["ledger writer"]);
         assert!(answer.try_recv().is_ok(), "the other task ran to its end");
+        let logged = String::from_utf8_lossy(&captured.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned();
+        let line = logged
+            .lines()
+            .find(|l| l.contains("a background task panicked"))
+            .unwrap_or_else(|| panic!("no report in {logged:?}"));
+        assert!(line.contains("ERROR"), "{line}");
+        assert!(
+            line.contains("ledger writer") && line.contains("the ledger is full"),
+            "{line}"
+        );
     }
 
     #[test]
