@@ -38,7 +38,7 @@ pub enum Command {
     /// Run the API and the OCPP gateway until SIGINT or SIGTERM.
     #[command(after_help = "Every setting, with its variable, file key and default: coupler serve --help", after_long_help = config::help(&config::all_sections()))]
     Serve {
-        /// Try Coupler out: a throw-away SQLite file ([sandbox] database_url), the simulated makers,
+        /// Try Coupler out: a throw-away SQLite file (`[sandbox] database_url`), the simulated makers,
         /// and a demo API client whose credentials are printed. Wins over the file and environment.
         #[arg(long)]
         sandbox: bool,

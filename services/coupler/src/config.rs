@@ -1,11 +1,11 @@
 //! Configuration: one typed settings tree by section ([`Config`]), each setting declared once in the
-//! [`settings!`] table below with its type, its default, its environment variable and its meaning.
+//! `settings!` table below with its type, its default, its environment variable and its meaning.
 //! From that one declaration come the struct fields, the config file's keys, the environment
 //! variables, the `--help` text and the README's table (a test keeps the README equal to it).
 //!
 //! Layers, each overriding the one before: defaults, then a TOML file (`--config`), then `COUPLER_*`
-//! environment variables, then what a command-line flag implies (`serve --sandbox`). The names are a
-//! contract (DESIGN.md §9): scripts and operators depend on them.
+//! environment variables, then what a command-line flag implies (`serve --sandbox`). The variables' names are
+//! a contract (the README's configuration table): scripts and operators depend on them.
 //!
 //! A file sets a setting as `[section] key = value`, or, as before sections existed, at the top level
 //! under the environment variable's name without `COUPLER_`, in lower case (`ocpp_call_timeout = 30`).
