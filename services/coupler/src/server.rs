@@ -1,4 +1,6 @@
-//! Running Coupler: open the store, build the application, serve until told to stop.
+//! Running Coupler: open the store, build the application from the settings tree, serve until told
+//! to stop. The [`Server`] owns the one [`Tasks`] (cancellation token and task tracker) that every
+//! component runs its background work on, so stopping is one path: cancel, then wait for them all.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -22,10 +24,11 @@ use url::Url;
 
 use crate::config::Config;
 
-/// What a server is built from.
+/// What a server is built from: the components' configs as the settings tree describes them
+/// ([`Wiring::minimal`] for the defaults; tests tune fields directly), and what is not a setting.
 #[derive(Debug)]
 pub struct Wiring {
-    /// Storage.
+    /// The database every component reads and writes.
     pub store: Arc<dyn Store>,
     /// The URL clients and browsers reach Coupler at.
     pub public_url: Url,
