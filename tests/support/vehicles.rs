@@ -40,6 +40,7 @@ pub fn fast_engine() -> EngineConfig {
         poll_lease: Duration::from_secs(30),
         refresh_margin: Duration::from_secs(60),
         refresh_tick: Duration::from_millis(200),
+        refresh_lease: Duration::from_secs(60),
         action_timeout: Duration::from_secs(10),
         confirm_every: Duration::from_millis(100),
         wake_wait: Duration::from_millis(100),

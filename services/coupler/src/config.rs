@@ -276,6 +276,8 @@ settings! {
         refresh_margin: Duration = engine().refresh_margin, env "COUPLER_POLLING_REFRESH_MARGIN";
         /// How often the refresher looks for expiring tokens.
         refresh_tick: Duration = engine().refresh_tick, env "COUPLER_POLLING_REFRESH_TICK";
+        /// How long a node holds an account whose token it refreshes; another node may take it after.
+        refresh_lease: Duration = engine().refresh_lease, env "COUPLER_POLLING_REFRESH_LEASE";
     }
     /// Which car is in which charger.
     [pairing] Pairing {
@@ -555,6 +557,7 @@ impl Config {
             poll_lease: p.lease,
             refresh_margin: p.refresh_margin,
             refresh_tick: p.refresh_tick,
+            refresh_lease: p.refresh_lease,
             action_timeout: self.engine.vehicle_action_timeout,
             confirm_every: self.engine.confirm_every,
             wake_wait: self.engine.wake_wait,

@@ -17,9 +17,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Engine, EngineError};
 
-/// How long a refresh may hold its lease.
-const REFRESH_LEASE: chrono::Duration = chrono::Duration::seconds(60);
-
 /// What a refresh produced.
 #[derive(Debug)]
 pub(crate) enum Refreshed {
@@ -139,7 +136,7 @@ impl Engine {
         let now = time::now();
         if !self
             .store
-            .claim_token_refresh(&account.client_id, &account.id, now, now + REFRESH_LEASE)
+            .claim_token_refresh(&account.client_id, &account.id, now, now + self.refresh_lease())
             .await?
         {
             return self.await_other_refresh(account).await;

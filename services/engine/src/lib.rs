@@ -57,6 +57,8 @@ pub struct EngineConfig {
     pub refresh_margin: Duration,
     /// How often the refresher looks for expiring tokens.
     pub refresh_tick: Duration,
+    /// How long a node holds an account whose token it refreshes; another node may take it after.
+    pub refresh_lease: Duration,
     /// How long a vehicle action may stay pending before it fails with NO_RESPONSE.
     pub action_timeout: Duration,
     /// How often a sent command's effect is checked by reading the vehicle.
@@ -80,6 +82,7 @@ impl Default for EngineConfig {
             poll_lease: Duration::from_secs(120),
             refresh_margin: Duration::from_secs(300),
             refresh_tick: Duration::from_secs(30),
+            refresh_lease: Duration::from_secs(60),
             action_timeout: Duration::from_secs(600),
             confirm_every: Duration::from_secs(20),
             wake_wait: Duration::from_secs(15),
@@ -179,6 +182,11 @@ impl Engine {
     /// The configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// How long a token refresh holds its lease, as the store counts time.
+    pub(crate) fn refresh_lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config.refresh_lease).unwrap_or(chrono::Duration::seconds(60))
     }
 
     /// The cipher that seals tokens.
