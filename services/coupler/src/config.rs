@@ -794,13 +794,19 @@ mod tests {
     fn a_file_may_still_use_the_flat_keys_named_after_the_variables_but_not_both_forms_at_once() {
         let flat = ConfigFile::new(
             "flat",
-            "listen = \"0.0.0.0:9001\"\nocpp_call_timeout = \"12\"\nsimulated_oem = true\naction_timeout = 90\n",
+            "listen = \"0.0.0.0:9001\"\nocpp_call_timeout = \"12\"\nsimulated_oem = true\naction_timeout = 90\n\
+             log = \"debug\"\nlog_format = \"json\"\n",
         );
         let config = flat.load(&[]).unwrap();
         assert_eq!(config.http.listen.to_string(), "0.0.0.0:9001");
         assert_eq!(config.ocpp.call_timeout, Duration::from_secs(12));
         assert!(config.sandbox.simulated_oem);
         assert_eq!(config.engine.charger_action_timeout, Duration::from_secs(90));
+        assert_eq!(
+            config.log.filter, "debug",
+            "the flat key `log` is not the [log] section"
+        );
+        assert_eq!(config.log.format, LogFormat::Json);
 
         let twice = ConfigFile::new("twice", "ocpp_call_timeout = 12\n[ocpp]\ncall_timeout = 13\n");
         let err = format!("{:#}", twice.load(&[]).unwrap_err());
