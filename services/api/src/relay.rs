@@ -130,7 +130,7 @@ fn to_value<T: serde::Serialize>(view: T) -> serde_json::Value {
     serde_json::to_value(view).unwrap_or(serde_json::Value::Null)
 }
 
-/// Runs the relay every `tick` (at once again while there is a backlog) until `shutdown`.
+/// Runs the relay on `tasks` every `tick` (at once again while there is a backlog) until they stop.
 pub fn spawn(state: AppState, tick: Duration, tasks: &Tasks) {
     let shutdown = tasks.token().clone();
     tasks.spawn("event relay", async move {

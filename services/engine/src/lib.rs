@@ -121,7 +121,7 @@ pub enum EngineError {
     IdempotencyKeyReused(String),
 }
 
-/// The engine. Cheap to share (`Arc`); its tasks run until the shutdown token is cancelled.
+/// The engine. Cheap to share (`Arc`); its tasks run on the server's [`Tasks`] until they stop.
 #[derive(Debug)]
 pub struct Engine {
     store: Arc<dyn Store>,
