@@ -18,6 +18,7 @@ pub mod intervention;
 pub mod link;
 pub mod location;
 pub mod page;
+pub mod plan;
 pub mod polling;
 pub mod sandbox;
 pub mod secret;

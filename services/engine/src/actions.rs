@@ -334,13 +334,11 @@ impl Engine {
             }
             Settle::Failed(_, detail) => {
                 tracing::info!(action_id = %action.id, charger_id = %charger, detail, "the charger route failed; trying the next");
-                // Reload: the try saved its attempts.
-                match self.store.get_action(&action.client_id, &action.id).await? {
-                    Some(current) if !current.state.is_final() => {
-                        *action = current;
-                        Ok(Next::NextRoute)
-                    }
-                    _ => Ok(Next::Done),
+                // The try noted how it ended on the action; saved here, the action stays pending.
+                if self.save(action).await? {
+                    Ok(Next::NextRoute)
+                } else {
+                    Ok(Next::Done)
                 }
             }
         }
