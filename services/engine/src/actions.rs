@@ -66,6 +66,9 @@ pub struct VehiclePairing {
     pub activated: Option<ChargerId>,
     /// The charger side, when the vehicle has any pair.
     pub route: Option<ChargerRoute>,
+    /// When none is activated: when the latest pair was deactivated (the charger saw the unplug),
+    /// so that older maker data is not shown as if the vehicle were still plugged in.
+    pub deactivated_at: Option<DateTime<Utc>>,
 }
 
 /// What a try through a charger left to do.
@@ -156,7 +159,16 @@ impl Engine {
             activated: activated.is_some(),
             connected: activated.as_ref().is_some_and(|id| chargers.control().is_connected(id)),
         });
-        Ok(VehiclePairing { activated, route })
+        let deactivated_at = if activated.is_some() {
+            None
+        } else {
+            pairs.iter().filter_map(|p| p.deactivated_at).max()
+        };
+        Ok(VehiclePairing {
+            activated,
+            route,
+            deactivated_at,
+        })
     }
 
     /// What the vehicle can do with its pairs taken into account: an established pair unlocks the
