@@ -426,14 +426,18 @@ async fn a_1_6_and_a_2_0_1_charger_of_the_same_user_look_alike_through_the_rest_
     new.close().await;
 }
 
+/// Whether an event is the one that settled its action (the store names the completion time among
+/// the changed fields only then).
+fn settles(event: &coupler_core::event::Event) -> bool {
+    event.updated_fields.iter().any(|f| f == "completedAt")
+}
+
 /// The events of one action, once the one that settles it is published.
 async fn settling_events(app: &TestApp, tenant: &Tenant, action_id: &str) -> Vec<coupler_core::event::Event> {
     coupler_tests::wait_for("the event that settles the action", || async {
         let events = app.store.events_after(&tenant.id, 0, 1000).await.unwrap();
         let mine: Vec<_> = events.into_iter().filter(|e| e.asset_id == action_id).collect();
-        mine.iter()
-            .any(|e| e.updated_fields.iter().any(|f| f == "state") && e.data["state"] != "PENDING")
-            .then_some(mine)
+        mine.iter().any(settles).then_some(mine)
     })
     .await
 }

@@ -10,6 +10,7 @@ pub mod adapter;
 pub mod capability;
 pub mod charger;
 pub mod client;
+pub mod clock;
 pub mod control;
 pub mod ev_system;
 pub mod event;

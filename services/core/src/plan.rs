@@ -176,6 +176,86 @@ const FLOWING_CURRENT_A: f64 = 1.0;
 /// A metered current this much above the limit still counts as obeying it (meters and EVs round).
 const CURRENT_TOLERANCE_A: f64 = 1.0;
 
+/// What routing knows when it picks the next device for an action.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteFacts<'a> {
+    /// The kind of device the action is on.
+    pub target: DeviceKind,
+    /// Its id.
+    pub target_id: &'a str,
+    /// Vehicle targets: why the vehicle's maker cannot carry the command out (`None`: it can).
+    pub maker_refusal: Option<&'a str>,
+    /// Vehicle targets: the charger the vehicle is matched with now, and whether it is connected.
+    pub activated_charger: Option<(&'a str, bool)>,
+    /// Vehicle targets: whether the vehicle has any pair (a charger may be matched any moment).
+    pub has_pair: bool,
+    /// The tries so far.
+    pub attempts: &'a [Attempt],
+    /// Whether the action's deadline has passed.
+    pub past_deadline: bool,
+}
+
+/// The next step of an action's route.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouteStep {
+    /// Carry it out through this charger (the charger executor).
+    Charger(String),
+    /// Carry it out through the vehicle's maker (the maker executor).
+    Maker,
+    /// Nothing to try yet: the vehicle's charger may be matched any moment; look again shortly.
+    AwaitPairing,
+    /// No route is left: the action fails so.
+    Fail(Refusal),
+}
+
+/// Plans the next step of an action, as a pure function of what Coupler knows.
+///
+/// A charger's action has one route, the charger. A vehicle's goes first through the charger it
+/// is matched with (a charger obeys at once and never sleeps), once per action and only while that
+/// charger is connected; then through the vehicle's maker, if the maker allows the command. When
+/// the maker cannot and the vehicle has a pair that is not (yet) plugged in, it waits for a match
+/// until the deadline. When the charger was tried and nothing else is left, the action fails as
+/// the charger did.
+pub fn next_route(facts: &RouteFacts<'_>) -> RouteStep {
+    if facts.target == DeviceKind::Charger {
+        return RouteStep::Charger(facts.target_id.to_owned());
+    }
+    if let Some((charger, connected)) = facts.activated_charger {
+        if connected && !tried(facts.attempts, DeviceKind::Charger, charger) {
+            return RouteStep::Charger(charger.to_owned());
+        }
+    }
+    let Some(why) = facts.maker_refusal else {
+        return RouteStep::Maker;
+    };
+    let charger_tried = facts.attempts.iter().any(|a| a.via == DeviceKind::Charger);
+    if facts.has_pair && facts.activated_charger.is_none() && !charger_tried {
+        if facts.past_deadline {
+            return RouteStep::Fail(Refusal::new(
+                FailureType::FailedPrecondition,
+                format!("{why}, and no charger was confirmed plugged into the vehicle"),
+            ));
+        }
+        return RouteStep::AwaitPairing;
+    }
+    // When the charger was tried, its failure is the action's: a charger that did not answer or
+    // did not follow is NO_RESPONSE, one that refused is FAILED_PRECONDITION.
+    match facts.attempts.last() {
+        Some(last) if last.via == DeviceKind::Charger => RouteStep::Fail(Refusal::new(
+            if matches!(last.outcome, AttemptOutcome::NoResponse | AttemptOutcome::NoEffect) {
+                FailureType::NoResponse
+            } else {
+                FailureType::FailedPrecondition
+            },
+            format!(
+                "the paired charger did not carry it out ({}), and {why}",
+                last.detail.clone().unwrap_or_else(|| "no effect".into())
+            ),
+        )),
+        _ => RouteStep::Fail(Refusal::new(FailureType::FailedPrecondition, why)),
+    }
+}
+
 /// Whether an attempt through `device` was already made on this action (a route is tried once).
 pub fn tried(attempts: &[Attempt], via: DeviceKind, device_id: &str) -> bool {
     attempts.iter().any(|a| a.via == via && a.device_id == device_id)
@@ -244,6 +324,114 @@ mod tests {
         is_charging: Some(true),
         max_current: None,
     };
+
+    fn facts<'a>(attempts: &'a [Attempt]) -> RouteFacts<'a> {
+        RouteFacts {
+            target: DeviceKind::Vehicle,
+            target_id: "v",
+            maker_refusal: None,
+            activated_charger: None,
+            has_pair: false,
+            attempts,
+            past_deadline: false,
+        }
+    }
+
+    fn attempt(via: DeviceKind, id: &str, outcome: AttemptOutcome) -> Attempt {
+        Attempt {
+            via,
+            device_id: id.into(),
+            at: at(),
+            outcome,
+            detail: Some("it said no".into()),
+        }
+    }
+
+    #[test]
+    fn a_charger_s_action_goes_to_the_charger() {
+        let plan = next_route(&RouteFacts {
+            target: DeviceKind::Charger,
+            target_id: "c",
+            ..facts(&[])
+        });
+        assert_eq!(plan, RouteStep::Charger("c".into()));
+    }
+
+    #[test]
+    fn a_vehicle_s_action_goes_through_its_connected_matched_charger_once_then_the_maker() {
+        let matched = RouteFacts {
+            activated_charger: Some(("c", true)),
+            has_pair: true,
+            ..facts(&[])
+        };
+        assert_eq!(next_route(&matched), RouteStep::Charger("c".into()));
+        let tried = [attempt(DeviceKind::Charger, "c", AttemptOutcome::NoEffect)];
+        assert_eq!(
+            next_route(&RouteFacts {
+                attempts: &tried,
+                ..matched
+            }),
+            RouteStep::Maker
+        );
+        let offline = RouteFacts {
+            activated_charger: Some(("c", false)),
+            ..matched
+        };
+        assert_eq!(next_route(&offline), RouteStep::Maker);
+    }
+
+    #[test]
+    fn a_vehicle_that_cannot_waits_for_a_match_until_the_deadline_then_fails() {
+        let waiting = RouteFacts {
+            maker_refusal: Some("the maker cannot stop it"),
+            has_pair: true,
+            ..facts(&[])
+        };
+        assert_eq!(next_route(&waiting), RouteStep::AwaitPairing);
+        let RouteStep::Fail(refusal) = next_route(&RouteFacts {
+            past_deadline: true,
+            ..waiting
+        }) else {
+            panic!("fails at the deadline")
+        };
+        assert_eq!(refusal.failure, FailureType::FailedPrecondition);
+        let alone = RouteFacts {
+            has_pair: false,
+            ..waiting
+        };
+        assert!(matches!(next_route(&alone), RouteStep::Fail(_)));
+    }
+
+    #[test]
+    fn when_the_charger_was_tried_and_the_maker_cannot_the_action_fails_as_the_charger_did() {
+        let no_effect = [attempt(DeviceKind::Charger, "c", AttemptOutcome::NoEffect)];
+        let refused = [attempt(DeviceKind::Charger, "c", AttemptOutcome::Rejected)];
+        let base = RouteFacts {
+            maker_refusal: Some("the maker cannot stop it"),
+            activated_charger: Some(("c", true)),
+            has_pair: true,
+            ..facts(&[])
+        };
+        let RouteStep::Fail(a) = next_route(&RouteFacts {
+            attempts: &no_effect,
+            ..base
+        }) else {
+            panic!()
+        };
+        assert_eq!(a.failure, FailureType::NoResponse);
+        assert!(
+            a.detail.contains("it said no") && a.detail.contains("cannot stop"),
+            "{}",
+            a.detail
+        );
+        let RouteStep::Fail(b) = next_route(&RouteFacts {
+            attempts: &refused,
+            ..base
+        }) else {
+            panic!()
+        };
+        assert_eq!(b.failure, FailureType::FailedPrecondition);
+    }
 
     #[test]
     fn a_start_on_a_2_0_1_transaction_opened_at_plug_in_authorises_it() {

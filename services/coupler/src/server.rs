@@ -13,7 +13,7 @@ use coupler_core::event::RetryPolicy;
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::{AdapterRegistry, Store};
 use coupler_engine::webhooks::{WebhookConfig, WebhookSender};
-use coupler_engine::{ChargerEngine, ChargerEngineConfig, Engine, EngineConfig, Pairing, PairingConfig};
+use coupler_engine::{ChargerEngineConfig, Engine, EngineConfig, Pairing, PairingConfig};
 use coupler_gateway::{Gateway, GatewayConfig};
 use coupler_simulated::{Brand, SimCloud, SimConfig, SimSandbox, SimulatedAdapter};
 use tokio::net::TcpListener;
@@ -334,11 +334,16 @@ impl Server {
             tracing::info!(chargers = stale, "cleared connections left from the previous run");
         }
         let gateway = Gateway::new(store.clone(), gateway);
-        let charger_engine = ChargerEngine::new(store.clone(), Arc::new(gateway.clone()), chargers);
         let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
-        let engine = Arc::new(Engine::new(store.clone(), cipher.clone(), adapters, engine));
+        let engine = Arc::new(Engine::new(
+            store.clone(),
+            cipher.clone(),
+            adapters,
+            Arc::new(gateway.clone()),
+            engine,
+            chargers,
+        ));
         let sender = WebhookSender::new(&webhooks).context("cannot build the webhook HTTP client")?;
-        engine.attach_chargers(charger_engine.clone());
         let pairing = Arc::new(Pairing::new(store.clone(), engine.clone(), pairing));
         let sandbox = match (sandbox, &simulated_oem) {
             (Some(wiring), Some(cloud)) => Some(Arc::new(SimSandbox::new(
@@ -357,7 +362,6 @@ impl Server {
             cipher,
             engine: engine.clone(),
             pairing: pairing.clone(),
-            chargers: charger_engine.clone(),
             ocpp_base_url: ocpp_url.clone(),
             sandbox: sandbox.clone().map(|s| s as Arc<dyn coupler_core::sandbox::Sandbox>),
             webhooks: sender.clone(),
@@ -377,7 +381,6 @@ impl Server {
             }
             None => None,
         };
-        charger_engine.resume().await?;
         if let Some(sandbox) = &sandbox {
             restore_sandbox_chargers(sandbox, store.as_ref(), &ocpp_url).await;
         }
@@ -432,7 +435,7 @@ impl Server {
         // axum's graceful shutdown does not wait for upgraded connections; the gateway closes its
         // WebSockets itself, with a close frame, before the listeners finish draining.
         self.gateway.shutdown().await;
-        self.state.chargers.shutdown().await;
+        self.state.engine.stopped().await;
         for task in self.serving {
             task.await.context("a server task failed")??;
         }

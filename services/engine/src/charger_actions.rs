@@ -9,9 +9,9 @@ use std::time::Duration;
 use coupler_core::action::{Action, ActionKind, Attempt, AttemptOutcome};
 use coupler_core::control::{ChargerCommand, ChargingLimit, CommandReply, ControlError, LimitPurpose, RateUnit};
 use coupler_core::plan::{charger_reached, charger_step, ChargerStep};
-use coupler_core::{time, ChargeSession, Charger, ChargerId, DeviceKind, FailureType};
+use coupler_core::{ChargeSession, Charger, ChargerId, DeviceKind, FailureType};
 
-use crate::chargers::ChargerEngine as Engine;
+use crate::Engine;
 
 /// The profile that holds a user's max current while a transaction runs.
 const TX_LIMIT_PROFILE_ID: i32 = 1001;
@@ -28,25 +28,6 @@ pub(crate) enum Settle {
     Failed(FailureType, String),
     /// The action was settled elsewhere (cancelled, superseded) while this ran.
     Gone,
-}
-
-/// Carries out one charger action to its end.
-pub(crate) async fn run(engine: &Engine, mut action: Action) {
-    let charger_id = ChargerId::new(action.target_id.clone());
-    let deadline = action.deadline;
-    let outcome = carry_out(engine, &mut action, &charger_id, deadline).await;
-    let now = time::now();
-    match outcome {
-        Settle::Gone => return,
-        Settle::Confirmed => action.confirm(now),
-        Settle::Failed(kind, detail) => action.fail(kind, detail, now),
-    }
-    // The last attempt's outcome and the action's state are saved together, in one transaction.
-    match engine.inner.store.update_action(&action).await {
-        Ok(true) => tracing::info!(action_id = %action.id, state = action.state.as_str(), "action settled"),
-        Ok(false) => tracing::info!(action_id = %action.id, "action was settled elsewhere first"),
-        Err(e) => tracing::error!(action_id = %action.id, error = %e, "cannot save the settled action"),
-    }
 }
 
 /// Tries an action through `charger_id` until `deadline`: waits for the charger to be connected,
@@ -84,17 +65,18 @@ async fn connected(
     charger_id: &ChargerId,
     deadline: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Settle> {
-    let control = &engine.inner.chargers;
+    let control = &engine.control;
     let mut noted = false;
     loop {
         if control.is_connected(charger_id) {
             return Ok(());
         }
         let Some((charger, _)) = load(engine, charger_id).await else {
-            return Err(not_found(action, charger_id));
+            return Err(not_found(engine, action, charger_id));
         };
         if charger.last_seen.is_none() {
             note(
+                engine,
                 action,
                 charger_id,
                 AttemptOutcome::Unreachable,
@@ -105,14 +87,20 @@ async fn connected(
                 "the charger is not connected to Coupler, and never was".into(),
             ));
         }
-        let now = time::now();
+        let now = engine.clock.now();
         let until = deadline.min(action.deadline);
         if now >= until {
             let detail = "the charger did not connect to Coupler before the deadline";
             if noted {
                 action.update_last_attempt(AttemptOutcome::Unreachable, Some(detail.into()), now);
             } else {
-                note(action, charger_id, AttemptOutcome::Unreachable, Some(detail.into()));
+                note(
+                    engine,
+                    action,
+                    charger_id,
+                    AttemptOutcome::Unreachable,
+                    Some(detail.into()),
+                );
             }
             return Err(Settle::Failed(FailureType::NoResponse, detail.into()));
         }
@@ -136,8 +124,9 @@ async fn connected(
     }
 }
 
-fn not_found(action: &mut Action, charger_id: &ChargerId) -> Settle {
+fn not_found(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> Settle {
     note(
+        engine,
         action,
         charger_id,
         AttemptOutcome::Rejected,
@@ -148,10 +137,10 @@ fn not_found(action: &mut Action, charger_id: &ChargerId) -> Settle {
 
 /// Decides what to send (a pure plan), sends it and records the try; `Err` ends this route.
 async fn send(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> Result<(), Settle> {
-    let store = &engine.inner.store;
-    let control = &engine.inner.chargers;
+    let store = &engine.store;
+    let control = &engine.control;
     let Some((charger, session)) = load(engine, charger_id).await else {
-        return Err(not_found(action, charger_id));
+        return Err(not_found(engine, action, charger_id));
     };
     let step = match charger_step(action.kind, &action.target_state, &charger, session.as_ref()) {
         Ok(step) => step,
@@ -162,7 +151,7 @@ async fn send(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> R
             } else {
                 AttemptOutcome::Rejected
             };
-            note(action, charger_id, outcome, Some(refusal.detail.clone()));
+            note(engine, action, charger_id, outcome, Some(refusal.detail.clone()));
             return Err(Settle::Failed(refusal.failure, refusal.detail));
         }
     };
@@ -173,7 +162,7 @@ async fn send(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> R
     // The attempt is saved before the command goes out, so a restart knows it may have been sent.
     record(engine, action, charger_id, AttemptOutcome::Sent, None).await?;
     let reply = control.send(charger_id, command).await;
-    let now = time::now();
+    let now = engine.clock.now();
     match reply {
         Ok(reply) if reply.is_accepted() => {
             let recorded = match step {
@@ -223,7 +212,7 @@ async fn send(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> R
 
 /// The OCPP-neutral command for a planned step.
 fn command_for(engine: &Engine, step: &ChargerStep) -> ChargerCommand {
-    let id_tag = engine.inner.config.remote_start_id_tag.clone();
+    let id_tag = engine.charger_config.remote_start_id_tag.clone();
     match *step {
         ChargerStep::RemoteStart { connector_id } => ChargerCommand::RemoteStart {
             connector_id,
@@ -288,7 +277,7 @@ async fn observe(
         };
         *action = current;
         let Some((charger, session)) = load(engine, charger_id).await else {
-            return not_found(action, charger_id);
+            return not_found(engine, action, charger_id);
         };
         let state = charger.charge_state(session.as_ref());
         let current_a = charger.meter.current_a.unwrap_or(0.0);
@@ -308,7 +297,7 @@ async fn observe(
             current_a,
             composite,
         );
-        let now = time::now();
+        let now = engine.clock.now();
         if reached {
             action.update_last_attempt(AttemptOutcome::Confirmed, None, now);
             return Settle::Confirmed;
@@ -323,11 +312,7 @@ async fn observe(
             return Settle::Failed(FailureType::NoResponse, detail.into());
         }
         let left = (deadline.min(action.deadline) - now).to_std().unwrap_or_default();
-        engine
-            .inner
-            .chargers
-            .wait_for_change(charger_id, left.min(RECHECK))
-            .await;
+        engine.control.wait_for_change(charger_id, left.min(RECHECK)).await;
     }
 }
 
@@ -339,7 +324,7 @@ async fn composite_limit(engine: &Engine, charger_id: &ChargerId, session: Optio
         duration_s: 60,
         unit: Some(RateUnit::Amperes),
     };
-    match engine.inner.chargers.send(charger_id, ask).await {
+    match engine.control.send(charger_id, ask).await {
         Ok(CommandReply::CompositeSchedule {
             accepted: true,
             unit: Some(RateUnit::Amperes),
@@ -357,7 +342,7 @@ async fn composite_limit(engine: &Engine, charger_id: &ChargerId, session: Optio
 }
 
 async fn load(engine: &Engine, id: &ChargerId) -> Option<(Charger, Option<ChargeSession>)> {
-    let store = &engine.inner.store;
+    let store = &engine.store;
     let charger = store.charger(id).await.ok().flatten()?;
     let session = store.active_session(id).await.ok().flatten();
     Some((charger, session))
@@ -365,7 +350,7 @@ async fn load(engine: &Engine, id: &ChargerId) -> Option<(Charger, Option<Charge
 
 /// The stored action if it is still pending; `None` once it was settled elsewhere.
 async fn still_pending(engine: &Engine, action: &Action) -> Option<Action> {
-    match engine.inner.store.get_action(&action.client_id, &action.id).await {
+    match engine.store.get_action(&action.client_id, &action.id).await {
         Ok(Some(stored)) if !stored.state.is_final() => Some(stored),
         Ok(_) => None,
         // A storage hiccup is not a settlement: carry on with what we have.
@@ -374,11 +359,11 @@ async fn still_pending(engine: &Engine, action: &Action) -> Option<Action> {
 }
 
 /// Notes an attempt on the action without saving it: the caller saves it with the action's end.
-fn note(action: &mut Action, charger_id: &ChargerId, outcome: AttemptOutcome, detail: Option<String>) {
+fn note(engine: &Engine, action: &mut Action, charger_id: &ChargerId, outcome: AttemptOutcome, detail: Option<String>) {
     action.record_attempt(Attempt {
         via: DeviceKind::Charger,
         device_id: charger_id.as_str().to_owned(),
-        at: time::now(),
+        at: engine.clock.now(),
         outcome,
         detail,
     });
@@ -392,8 +377,8 @@ async fn record(
     outcome: AttemptOutcome,
     detail: Option<String>,
 ) -> Result<(), Settle> {
-    note(action, charger_id, outcome, detail);
-    match engine.inner.store.update_action(action).await {
+    note(engine, action, charger_id, outcome, detail);
+    match engine.store.update_action(action).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(Settle::Gone),
         Err(e) => {

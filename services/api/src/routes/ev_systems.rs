@@ -157,7 +157,7 @@ pub(crate) async fn render(state: &AppState, pair: EvSystem) -> Result<EvSystemR
         _ => vehicle.charge_state.clone(),
     };
     let merged = merge(&vehicle_state, activated.then_some(&side));
-    let connected = state.chargers.control().is_connected(&charger.id);
+    let connected = state.engine.control().is_connected(&charger.id);
     let capabilities = unlock(
         &state.engine.vehicle_capabilities(&vehicle),
         Some(ChargerRoute { activated, connected }),
