@@ -865,3 +865,88 @@ async fn another_clients_ev_systems_answer_404() {
         .unwrap();
     assert_eq!(theirs.status(), 404);
 }
+
+/// The charger sees the unplug long before the maker's cloud does: the vehicle shows it at once
+/// (its older "plugged in, charging" from the maker is stale), and the deactivated EV system shows
+/// no merged power.
+#[tokio::test]
+async fn an_unplug_seen_by_the_charger_shows_on_the_vehicle_at_once_and_the_deactivated_system_merges_nothing() {
+    let scene = scene(prompt_maker()).await;
+    let (vehicle, maker_id) = &scene
+        .link_one(
+            Brand::Aurora,
+            "au",
+            SimVehicleSpec::new("SIMAUR00000000031", "Aurora S"),
+        )
+        .await;
+    let vehicle_id = vehicle["id"].as_str().unwrap();
+    let (charger_id, mut cp) = scene.charger("CP-EVS-UNPLUG").await;
+    plug_in(&scene, &mut cp, maker_id, true).await;
+    charger_starts_charging(&mut cp).await;
+    scene.wait_activated(vehicle_id, &charger_id).await;
+    eventually("the vehicle charging", || async {
+        scene.get(&format!("/vehicles/{vehicle_id}")).await["chargeState"]["powerDeliveryState"]
+            == "PLUGGED_IN:CHARGING"
+    })
+    .await;
+    // The maker still says what it said at the plug-in: plugged in and charging.
+    let before = scene
+        .app
+        .store
+        .get_vehicle(&scene.tenant.id, &coupler_core::VehicleId::new(vehicle_id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(before.charge_state.is_charging, Some(true));
+
+    // The cable comes out: the charger ends the transaction and reports the connector free.
+    let session = scene.get(&format!("/chargers/{charger_id}/sessions")).await;
+    let transaction_id = session["data"][0]["id"].as_i64().unwrap();
+    let reported = std::time::Instant::now();
+    cp.call(
+        "StopTransaction",
+        json!({"transaction_id": transaction_id, "meter_stop": 5000, "timestamp": coupler_core::time::now().to_rfc3339(), "reason": "EVDisconnected"}),
+    )
+    .await;
+    report_status(&mut cp, "Available").await;
+    // Seen on the vehicle at once, and still after pairing deactivated the EV system.
+    let shown = coupler_tests::wait_for("the unplug on the vehicle, its EV system deactivated", || async {
+        let shown = scene.get(&format!("/vehicles/{vehicle_id}")).await;
+        let unplugged = shown["chargeState"]["powerDeliveryState"] == "UNPLUGGED";
+        let deactivated = scene.system(vehicle_id, &charger_id).await["state"] == "ESTABLISHED";
+        let shown = scene.get(&format!("/vehicles/{vehicle_id}")).await;
+        (unplugged && deactivated).then_some(shown)
+    })
+    .await;
+    eprintln!(
+        "the unplug reached the vehicle and deactivated its EV system {:?} after the charger reported it",
+        reported.elapsed()
+    );
+    let state = &shown["chargeState"];
+    assert_eq!(state["powerDeliveryState"], "UNPLUGGED", "{shown}");
+    assert_eq!(state["isPluggedIn"], false, "{shown}");
+    assert_eq!(state["isCharging"], false, "{shown}");
+    assert!(state["pluggedInChargerId"].is_null(), "{shown}");
+
+    let system = scene.system(vehicle_id, &charger_id).await;
+    assert_eq!(system["state"], "ESTABLISHED", "{system}");
+    let merged = &system["chargeState"];
+    assert_eq!(merged["powerDeliveryState"], "UNPLUGGED", "{system}");
+    assert_eq!(merged["isCharging"], false, "{system}");
+    assert_eq!(merged["chargeRate"], 0.0, "{system}");
+    assert!(merged["sessionEnergy"].is_null(), "{system}");
+    // Nothing was read from the maker since: the view follows the charger's unplug alone.
+    let after = scene
+        .app
+        .store
+        .get_vehicle(&scene.tenant.id, &coupler_core::VehicleId::new(vehicle_id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after.charge_state.is_charging,
+        Some(true),
+        "the maker was not read again"
+    );
+    cp.close().await;
+}

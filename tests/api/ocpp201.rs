@@ -425,3 +425,85 @@ async fn a_1_6_and_a_2_0_1_charger_of_the_same_user_look_alike_through_the_rest_
     old.close().await;
     new.close().await;
 }
+
+/// Whether an event is the one that settled its action (the store names the completion time among
+/// the changed fields only then).
+fn settles(event: &coupler_core::event::Event) -> bool {
+    event.updated_fields.iter().any(|f| f == "completedAt")
+}
+
+/// The events of one action, once the one that settles it is published.
+async fn settling_events(app: &TestApp, tenant: &Tenant, action_id: &str) -> Vec<coupler_core::event::Event> {
+    coupler_tests::wait_for("the event that settles the action", || async {
+        let events = app.store.events_after(&tenant.id, 0, 1000).await.unwrap();
+        let mine: Vec<_> = events.into_iter().filter(|e| e.asset_id == action_id).collect();
+        mine.iter().any(settles).then_some(mine)
+    })
+    .await
+}
+
+/// The common cable-first setup: the station opens the transaction when the cable goes in and
+/// waits for authorisation. A START reaches it as a RequestStartTransaction, which authorises the
+/// running transaction, and is confirmed by the charging state the station then reports.
+#[tokio::test]
+async fn start_on_a_2_0_1_station_that_opened_its_transaction_at_plug_in_authorises_it_and_is_confirmed() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let (id, mut cp) = station(&app, &tenant, "CP201-CABLE-FIRST").await;
+    cp.boot_201("Available").await;
+    cp.status_201("Occupied").await;
+    cp.call(
+        "TransactionEvent",
+        json!({"event_type": "Started", "timestamp": coupler_core::time::now().to_rfc3339(), "trigger_reason": "CablePluggedIn", "seq_no": 0,
+               "transaction_info": {"transactionId": "cable-1", "chargingState": "EVConnected"},
+               "evse": {"id": 1, "connectorId": 1},
+               "meter_value": [{"timestamp": coupler_core::time::now().to_rfc3339(), "sampledValue": [energy(5_000.0, Some("Transaction.Begin"))]}]}),
+    )
+    .await;
+    let shown = app.get_json(&tenant, &format!("/chargers/{id}")).await;
+    assert_eq!(shown["chargeState"]["powerDeliveryState"], "PLUGGED_IN:INITIALIZING");
+
+    let start = post(
+        &app,
+        &tenant,
+        &format!("/chargers/{id}/charging"),
+        json!({"action": "START"}),
+    )
+    .await;
+    assert_eq!(start["state"], "PENDING", "{start}");
+    let request = cp.received("RequestStartTransaction").await;
+    assert_eq!(request["evse_id"], 1, "the EVSE of the running transaction");
+    let start_id = start["id"].as_str().unwrap();
+    let start = app.settled_action(&tenant, start_id).await;
+    assert_eq!(start["state"], "CONFIRMED", "{start}");
+    assert_eq!(start["attempts"][0]["via"], "charger");
+    assert_eq!(start["attempts"][0]["outcome"], "CONFIRMED");
+    let shown = app.get_json(&tenant, &format!("/chargers/{id}")).await;
+    assert_eq!(shown["chargeState"]["powerDeliveryState"], "PLUGGED_IN:CHARGING");
+    // Still the one transaction the station opened at plug-in.
+    let sessions = app.get_json(&tenant, &format!("/chargers/{id}/sessions")).await;
+    assert_eq!(sessions["data"].as_array().unwrap().len(), 1, "{sessions}");
+
+    // The attempt's outcome and the action's state changed in one write: the event that settles
+    // the action carries both, and no event shows a confirmed attempt on a pending action.
+    let events = settling_events(&app, &tenant, start_id).await;
+    for event in &events {
+        let confirmed_attempt = event.data["attempts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|t| t["outcome"] == "CONFIRMED"));
+        assert!(
+            !(confirmed_attempt && event.data["state"] == "PENDING"),
+            "an attempt was CONFIRMED while its action was PENDING: {event:?}"
+        );
+    }
+    let settling = events
+        .iter()
+        .find(|e| e.updated_fields.iter().any(|f| f == "state") && e.data["state"] != "PENDING")
+        .unwrap();
+    assert!(
+        settling.updated_fields.iter().any(|f| f == "attempts"),
+        "the settling write changed the attempt too: {:?}",
+        settling.updated_fields
+    );
+    cp.close().await;
+}

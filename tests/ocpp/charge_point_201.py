@@ -8,7 +8,10 @@ line: {"cmd": "call", "action": ..., "args": {...}} with args in snake_case, {"c
 
 It behaves like a station whose transactions start when authorised: a RequestStartTransaction it
 accepts is followed by TransactionEvent Started (echoing the remoteStartId) and an Updated event
-with meter values; a RequestStopTransaction by TransactionEvent Ended and an Occupied status.
+with meter values; a RequestStopTransaction by TransactionEvent Ended and an Occupied status. When
+the test opened a transaction itself (a Started event at plug-in, the cable-first setup), a
+RequestStartTransaction authorises that transaction instead (an Updated event with triggerReason
+RemoteStart and chargingState Charging).
 """
 
 from harness import emit, now, run
@@ -41,6 +44,14 @@ class Station(ChargePoint):
         if action == "StatusNotification" and args.get("evse_id") == 1:
             # Remembered so a triggered StatusNotification repeats what the test last reported.
             self.status = args["connector_status"]
+        if action == "TransactionEvent":
+            # A transaction the test opens itself (cable first: Started at plug-in) is the station's
+            # own from then on: a RequestStartTransaction authorises it, and seqNo carries on.
+            self.seq_no = args["seq_no"] + 1
+            if args["event_type"] == "Started":
+                self.transaction_id = args["transaction_info"]["transactionId"]
+            elif args["event_type"] == "Ended":
+                self.transaction_id = None
 
     async def send(self, action, **args):
         return await self.call(getattr(call, action)(**args), suppress=False)
@@ -111,10 +122,43 @@ class Station(ChargePoint):
 
     @after(Action.request_start_transaction)
     async def after_request_start(self, id_token, remote_start_id, **kwargs):
-        if self.behaviour["remote_start"] != "reject":
-            await self.begin_transaction(
-                {"idToken": id_token["id_token"], "type": id_token["type"]}, remote_start_id
-            )
+        if self.behaviour["remote_start"] == "reject":
+            return
+        token = {"idToken": id_token["id_token"], "type": id_token["type"]}
+        if self.transaction_id is not None:
+            await self.authorize_running(token, remote_start_id)
+        else:
+            await self.begin_transaction(token, remote_start_id)
+
+    async def authorize_running(self, id_token, remote_start_id):
+        """A transaction opened at plug-in (cable first) is authorised by the remote start and
+        starts charging (2.0.1 F02: the station reports it with triggerReason RemoteStart)."""
+        charging = self.behaviour["remote_start"] != "accept_without_charging"
+        self.meter_wh += 500
+        current = self.limit if self.limit is not None else 16
+        await self.send(
+            "TransactionEvent",
+            event_type="Updated",
+            timestamp=now(),
+            trigger_reason="RemoteStart",
+            seq_no=self.next_seq_no(),
+            transaction_info={
+                "transactionId": self.transaction_id,
+                "chargingState": "Charging" if charging else "SuspendedEV",
+                "remoteStartId": remote_start_id,
+            },
+            id_token=id_token,
+            meter_value=[
+                {
+                    "timestamp": now(),
+                    "sampledValue": [
+                        self.energy(),
+                        {"value": current if charging else 0, "measurand": "Current.Import", "phase": "L1", "unitOfMeasure": {"unit": "A"}},
+                    ],
+                }
+            ],
+        )
+        emit("transaction_authorized", transaction_id=self.transaction_id)
 
     @on(Action.request_stop_transaction)
     async def on_request_stop(self, transaction_id, **kwargs):

@@ -18,6 +18,28 @@ use coupler_store::testing::TestDatabase;
 use reqwest::{Method, RequestBuilder, Response};
 use tokio::net::TcpListener;
 
+/// How long a test waits for a condition before it gives up. Tests wait for conditions, never for a
+/// fixed time; this bound only turns a condition that never comes into a failure, so it is generous
+/// enough for a busy 2-core machine running many tests at once.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// Waits until `check` gives `Some`, polling every 50 ms; fails with `what` after [`PATIENCE`].
+/// The one "wait until" of the tests: the others are written on top of it.
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// A running Coupler for one test.
 #[derive(Debug)]
 pub struct TestApp {
@@ -163,17 +185,13 @@ impl TestApp {
         response.json().await.expect("json")
     }
 
-    /// Polls `GET /actions/{id}` until the action settles (or panics after 15 s).
+    /// Polls `GET /actions/{id}` until the action settles (see [`wait_for`]).
     pub async fn settled_action(&self, tenant: &Tenant, id: &str) -> serde_json::Value {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
-        loop {
+        wait_for(&format!("action {id} settled"), || async {
             let action = self.get_json(tenant, &format!("/actions/{id}")).await;
-            if action["state"] != "PENDING" {
-                return action;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "action still pending: {action}");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+            (action["state"] != "PENDING").then_some(action)
+        })
+        .await
     }
 
     /// The server's tasks (its one token and tracker), for tests that run or watch background work.

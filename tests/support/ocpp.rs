@@ -16,8 +16,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
-/// How long a test waits for the charge point to report something.
-pub const EVENT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a test waits for the charge point to report something: the tests' one patience, a
+/// bound for a condition that never comes, not a timing expectation.
+pub const EVENT_TIMEOUT: Duration = crate::PATIENCE;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -53,7 +53,7 @@ pub async fn send(socket: &mut RawSocket, text: &str) {
 /// an empty CALLRESULT so they do not get in the way; `None` when the connection closes.
 pub async fn next_reply(socket: &mut RawSocket) -> Option<Value> {
     loop {
-        let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+        let message = tokio::time::timeout(crate::PATIENCE, socket.next())
             .await
             .expect("no frame within 10 s")?;
         match message {
@@ -82,7 +82,7 @@ pub async fn exchange(socket: &mut RawSocket, text: &str) -> Value {
 /// The close frame's code when Coupler closes the connection.
 pub async fn close_code(socket: &mut RawSocket) -> Option<u16> {
     loop {
-        match tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+        match tokio::time::timeout(crate::PATIENCE, socket.next())
             .await
             .expect("no close within 10 s")
         {
@@ -106,7 +106,7 @@ pub async fn close_code(socket: &mut RawSocket) -> Option<u16> {
 /// The next text frame as JSON, whatever it is (calls from Coupler are returned, not answered).
 pub async fn next_frame(socket: &mut RawSocket) -> Option<Value> {
     loop {
-        let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+        let message = tokio::time::timeout(crate::PATIENCE, socket.next())
             .await
             .expect("no frame within 10 s")?;
         match message {

@@ -122,7 +122,7 @@ impl Receiver {
 
     /// Waits (up to a generous deadline) until `ready` holds for the accepted events.
     pub async fn wait_until(&self, what: &str, ready: impl Fn(&[serde_json::Value]) -> bool) -> Vec<serde_json::Value> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let deadline = tokio::time::Instant::now() + crate::PATIENCE;
         loop {
             let accepted = self.accepted();
             if ready(&accepted) {
@@ -139,7 +139,7 @@ impl Receiver {
 
     /// Waits until the receiver got at least `n` requests (answered or not).
     pub async fn wait_for_requests(&self, n: usize) -> Vec<Received> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let deadline = tokio::time::Instant::now() + crate::PATIENCE;
         loop {
             let requests = self.requests();
             if requests.len() >= n {

@@ -26,20 +26,13 @@ pub async fn spawn_sandbox(time_factor: f64, state_file: Option<PathBuf>) -> Tes
     .await
 }
 
-/// Waits until `check` gives `Some`, polling every 100 ms, failing with `what` after 30 seconds.
-pub async fn until<T, F, Fut>(what: &str, mut check: F) -> T
+/// Waits until `check` gives `Some` (see [`crate::wait_for`]).
+pub async fn until<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::wait_for(what, check).await
 }
 
 impl TestApp {

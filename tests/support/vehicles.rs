@@ -243,19 +243,17 @@ pub async fn link_simulated(
     landed.url().clone()
 }
 
-/// Waits until `check` holds, failing the test with `what` after 10 seconds.
+/// Waits until `check` holds (see [`crate::wait_for`]).
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting until {what}");
+    crate::wait_for(what, || {
+        let holds = check();
+        async move { holds.await.then_some(()) }
+    })
+    .await;
 }
 
 /// GETs `path` as `tenant` and returns the JSON body.

@@ -8,7 +8,7 @@ use coupler_core::sandbox::Sandbox;
 use coupler_core::secret::Cipher;
 use coupler_core::Store;
 use coupler_engine::webhooks::WebhookSender;
-use coupler_engine::{ChargerEngine, Engine, Pairing};
+use coupler_engine::{Engine, Pairing};
 use coupler_tasks::Tasks;
 use url::Url;
 
@@ -25,13 +25,11 @@ pub struct App {
     pub token_ttl: Duration,
     /// Request counts and latencies for `/metrics`.
     pub metrics: Metrics,
-    /// Carries out actions on chargers.
-    pub chargers: ChargerEngine,
     /// The base chargers connect to: `ws(s)://host[:port]`, to which `/ocpp/{identity}` is added.
     pub ocpp_base_url: Url,
     /// Encrypts secrets Coupler must read back (`COUPLER_SECRET_KEY`).
     pub cipher: Cipher,
-    /// Polling, token refresh, linking and vehicle actions.
+    /// Polling, token refresh, linking, and actions on vehicles and chargers.
     pub engine: Arc<Engine>,
     /// Works out which vehicle is in which charger.
     pub pairing: Arc<Pairing>,

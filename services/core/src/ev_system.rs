@@ -677,10 +677,56 @@ pub fn feed_vehicle(
     }
 }
 
+/// A vehicle's charge state after its pair was deactivated at `deactivated_at` (the charger saw the
+/// unplug, or the match moved elsewhere): maker data older than that described the vehicle at the
+/// charger and is stale, so the vehicle shows unplugged and not charging until its maker reports
+/// something newer. Newer maker data stands as it is.
+pub fn after_unplug(vehicle: &vehicle::ChargeState, deactivated_at: DateTime<Utc>) -> vehicle::ChargeState {
+    if vehicle.last_updated.is_some_and(|at| at >= deactivated_at) {
+        return vehicle.clone();
+    }
+    vehicle::ChargeState {
+        is_plugged_in: Some(false),
+        is_charging: Some(false),
+        is_fully_charged: Some(false),
+        charge_rate: Some(0.0),
+        charge_time_remaining: None,
+        power_delivery_state: Some(PowerDeliveryState::Unplugged),
+        plugged_in_charger_id: None,
+        last_updated: Some(deactivated_at),
+        ..vehicle.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::capability::{ModelCapabilities, Scope, Support};
+
+    #[test]
+    fn after_an_unplug_older_maker_data_shows_unplugged_and_newer_data_stands() {
+        let charging = vehicle::ChargeState {
+            is_plugged_in: Some(true),
+            is_charging: Some(true),
+            charge_rate: Some(11.0),
+            battery_level: Some(55.0),
+            power_delivery_state: Some(PowerDeliveryState::Charging),
+            plugged_in_charger_id: Some("c".into()),
+            last_updated: Some(t(0)),
+            ..vehicle::ChargeState::default()
+        };
+        let shown = after_unplug(&charging, t(10));
+        assert_eq!(shown.power_delivery_state, Some(PowerDeliveryState::Unplugged));
+        assert_eq!(shown.is_charging, Some(false));
+        assert_eq!(shown.charge_rate, Some(0.0));
+        assert_eq!(shown.plugged_in_charger_id, None);
+        assert_eq!(shown.battery_level, Some(55.0), "the battery data is the vehicle's own");
+        let newer = vehicle::ChargeState {
+            last_updated: Some(t(20)),
+            ..charging.clone()
+        };
+        assert_eq!(after_unplug(&newer, t(10)), newer);
+    }
 
     fn t(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()

@@ -88,6 +88,19 @@ pub trait ActionStore: Send + Sync {
     async fn pending_actions(&self) -> Result<Vec<Action>, StoreError>;
     /// The pending actions on one device, oldest first.
     async fn pending_actions_for(&self, target_type: DeviceKind, target_id: &str) -> Result<Vec<Action>, StoreError>;
+    /// Takes or renews the lease on a pending action for `holder` until `until`, in one atomic
+    /// step: granted when nobody holds it, when `holder` already does (a renewal), or when the
+    /// other holder's lease ran out by `now`. `false` when another runner holds it or the action is
+    /// no longer pending: exactly one runner drives an action at a time.
+    async fn lease_action(
+        &self,
+        id: &ActionId,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Gives up `holder`'s lease on an action (someone else's is left alone).
+    async fn release_action(&self, id: &ActionId, holder: &str) -> Result<(), StoreError>;
 }
 
 /// Link sessions of the hosted link page.

@@ -14,7 +14,7 @@ use coupler_api::{App, AppState};
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::{AdapterRegistry, Store};
 use coupler_engine::webhooks::{WebhookConfig, WebhookSender};
-use coupler_engine::{ChargerEngine, ChargerEngineConfig, Engine, EngineConfig, Pairing, PairingConfig};
+use coupler_engine::{ChargerEngineConfig, Engine, EngineConfig, Pairing, PairingConfig};
 use coupler_gateway::{Gateway, GatewayConfig};
 use coupler_simulated::{Brand, SimCloud, SimConfig, SimSandbox, SimulatedAdapter};
 use coupler_tasks::Tasks;
@@ -304,11 +304,16 @@ impl Server {
         // One token and one tracker for the whole server, lent to every component.
         let tasks = Tasks::new();
         let gateway = Gateway::new(store.clone(), gateway, tasks.clone());
-        let charger_engine = ChargerEngine::new(store.clone(), Arc::new(gateway.clone()), chargers, tasks.clone());
         let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
-        let engine = Arc::new(Engine::new(store.clone(), cipher.clone(), adapters, engine));
+        let engine = Arc::new(Engine::new(
+            store.clone(),
+            cipher.clone(),
+            adapters,
+            Arc::new(gateway.clone()),
+            engine,
+            chargers,
+        ));
         let sender = WebhookSender::new(&webhooks).context("cannot build the webhook HTTP client")?;
-        engine.attach_chargers(charger_engine.clone());
         let pairing = Arc::new(Pairing::new(store.clone(), engine.clone(), pairing));
         let sandbox = match (sandbox, &simulated_oem) {
             (Some(wiring), Some(cloud)) => Some(Arc::new(SimSandbox::new(
@@ -328,7 +333,6 @@ impl Server {
             cipher,
             engine: engine.clone(),
             pairing: pairing.clone(),
-            chargers: charger_engine.clone(),
             ocpp_base_url: ocpp_url.clone(),
             sandbox: sandbox.clone().map(|s| s as Arc<dyn coupler_core::sandbox::Sandbox>),
             webhooks: sender.clone(),
@@ -349,7 +353,6 @@ impl Server {
             }
             None => None,
         };
-        charger_engine.resume().await?;
         if let Some(sandbox) = &sandbox {
             restore_sandbox_chargers(sandbox, store.as_ref(), &ocpp_url).await;
         }

@@ -468,3 +468,107 @@ async fn an_event_whose_delivery_was_cut_off_by_a_kill_is_delivered_after_the_re
     third.kill().unwrap();
     third.wait().unwrap();
 }
+
+/// A token for `id` from the Coupler at `addr`.
+async fn token_at(http: &reqwest::Client, addr: &str, id: &str, secret: &str) -> String {
+    let token: serde_json::Value = http
+        .post(format!("http://{addr}/oauth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["access_token"].as_str().unwrap().to_owned()
+}
+
+/// An action accepted just before Coupler is killed (SIGKILL) waits for its charger after the
+/// restart, until its deadline: the charger is back within moments, the command reaches it, and
+/// the action is confirmed by what the charger then does.
+#[tokio::test]
+async fn a_start_accepted_just_before_a_kill_reaches_its_charger_when_it_reconnects_and_is_confirmed() {
+    use coupler_tests::ocpp::PythonChargePoint;
+
+    let dir = WorkDir::new();
+    let (id, secret) = create_client(&dir.0, "app");
+    let addr = free_port();
+    let mut first = serve(&dir.0, &addr);
+    // No pooled connection may outlive the killed process.
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let token = token_at(&http, &addr, &id, &secret).await;
+    let charger: serde_json::Value = http
+        .post(format!("http://{addr}/users/alice/chargers"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"ocppId": "CP-KILLED"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (url, password) = (
+        charger["ocppUrl"].as_str().unwrap().to_owned(),
+        charger["password"].as_str().unwrap().to_owned(),
+    );
+    let charger_id = charger["id"].as_str().unwrap().to_owned();
+
+    // The charger has a car plugged in, then loses its connection for a moment.
+    let mut cp = PythonChargePoint::connected(&url, "CP-KILLED", &password).await;
+    cp.boot("Preparing").await;
+    cp.close().await;
+    coupler_tests::wait_for("the charger seen disconnected", || async {
+        let shown: serde_json::Value = http
+            .get(format!("http://{addr}/chargers/{charger_id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (shown["isReachable"] == false).then_some(())
+    })
+    .await;
+
+    let start: serde_json::Value = http
+        .post(format!("http://{addr}/chargers/{charger_id}/charging"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"action": "START"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(start["state"], "PENDING", "{start}");
+    let action_id = start["id"].as_str().unwrap().to_owned();
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let mut second = serve(&dir.0, &addr);
+    let token = token_at(&http, &addr, &id, &secret).await;
+    let mut back = PythonChargePoint::connected(&url, "CP-KILLED", &password).await;
+    back.boot("Preparing").await;
+    back.received("RemoteStartTransaction").await;
+    let settled = coupler_tests::wait_for("the START settled", || async {
+        let action: serde_json::Value = http
+            .get(format!("http://{addr}/actions/{action_id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (action["state"] != "PENDING").then_some(action)
+    })
+    .await;
+    assert_eq!(settled["state"], "CONFIRMED", "{settled}");
+    let last = settled["attempts"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["outcome"], "CONFIRMED", "{settled}");
+    back.close().await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+}

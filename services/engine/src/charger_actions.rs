@@ -1,14 +1,17 @@
-//! Actions on chargers: START and STOP through remote start and stop of a transaction,
-//! SET_MAX_CURRENT through a charging profile; each confirmed by the charger's observed state.
+//! The charger executor: carries an action out through one charger (START and STOP by remote start
+//! and stop of a transaction, or by authorising the transaction a 2.0.1 charger opened at plug-in,
+//! or by lifting Coupler's own limit that holds it; SET_MAX_CURRENT by a charging profile), and
+//! confirms it by the charger's observed state. What to send is decided by
+//! [`coupler_core::plan::charger_step`]; this module does the I/O.
 
 use std::time::Duration;
 
 use coupler_core::action::{Action, ActionKind, Attempt, AttemptOutcome};
-use coupler_core::charger::PowerDeliveryState;
 use coupler_core::control::{ChargerCommand, ChargingLimit, CommandReply, ControlError, LimitPurpose, RateUnit};
-use coupler_core::{time, ChargeSession, Charger, ChargerId, DeviceKind, FailureType};
+use coupler_core::plan::{charger_reached, charger_step, ChargerStep};
+use coupler_core::{ChargeSession, Charger, ChargerId, DeviceKind, FailureType};
 
-use crate::chargers::ChargerEngine as Engine;
+use crate::Engine;
 
 /// The profile that holds a user's max current while a transaction runs.
 const TX_LIMIT_PROFILE_ID: i32 = 1001;
@@ -16,10 +19,6 @@ const TX_LIMIT_PROFILE_ID: i32 = 1001;
 const DEFAULT_LIMIT_PROFILE_ID: i32 = 1000;
 /// Stack level of the user's max-current limit; smart charging and grid limits will take others.
 const USER_LIMIT_STACK_LEVEL: i32 = 1;
-/// A metered current this much above the limit still counts as obeying it (meters and EVs round).
-const CURRENT_TOLERANCE_A: f64 = 1.0;
-/// A metered current above this means power flows.
-const FLOWING_CURRENT_A: f64 = 1.0;
 /// The longest single wait for a state change before looking again.
 const RECHECK: Duration = Duration::from_secs(1);
 
@@ -31,27 +30,11 @@ pub(crate) enum Settle {
     Gone,
 }
 
-/// Carries out one charger action to its end.
-pub(crate) async fn run(engine: &Engine, mut action: Action) {
-    let charger_id = ChargerId::new(action.target_id.clone());
-    let deadline = action.deadline;
-    let outcome = carry_out(engine, &mut action, &charger_id, deadline).await;
-    let now = time::now();
-    match outcome {
-        Settle::Gone => return,
-        Settle::Confirmed => action.confirm(now),
-        Settle::Failed(kind, detail) => action.fail(kind, detail, now),
-    }
-    match engine.inner.store.update_action(&action).await {
-        Ok(true) => tracing::info!(action_id = %action.id, state = action.state.as_str(), "action settled"),
-        Ok(false) => tracing::info!(action_id = %action.id, "action was settled elsewhere first"),
-        Err(e) => tracing::error!(action_id = %action.id, error = %e, "cannot save the settled action"),
-    }
-}
-
-/// Tries an action through `charger_id` until `deadline`: sends the command (unless a previous run
-/// already did) and watches for its effect. The action's own target may be the charger or a vehicle
-/// paired with it; the caller settles the action.
+/// Tries an action through `charger_id` until `deadline`: waits for the charger to be connected,
+/// sends the command (unless a previous run already did) and watches for its effect. The action's
+/// own target may be the charger or a vehicle paired with it. The caller settles the action and
+/// saves it: the attempt that ends it is only noted on `action`, so that attempt and state change
+/// together.
 pub(crate) async fn carry_out(
     engine: &Engine,
     action: &mut Action,
@@ -63,141 +46,132 @@ pub(crate) async fn carry_out(
         .last()
         .is_some_and(|a| a.outcome == AttemptOutcome::Sent && a.via == DeviceKind::Charger);
     if !resumed_after_send {
-        let tries = action.attempts.len();
-        match send(engine, action, charger_id).await {
-            Ok(()) => {}
-            Err(Settle::Failed(kind, detail)) => {
-                // A refusal before sending still counts as a try of this route.
-                if action.attempts.len() == tries {
-                    let outcome = if kind == FailureType::Unnecessary {
-                        AttemptOutcome::Confirmed
-                    } else {
-                        AttemptOutcome::Rejected
-                    };
-                    if let Err(settle) = record(engine, action, charger_id, outcome, Some(detail.clone())).await {
-                        return settle;
-                    }
-                }
-                return Settle::Failed(kind, detail);
-            }
-            Err(settle) => return settle,
+        if let Err(settle) = connected(engine, action, charger_id, deadline).await {
+            return settle;
+        }
+        if let Err(settle) = send(engine, action, charger_id).await {
+            return settle;
         }
     }
     observe(engine, action, charger_id, deadline).await
 }
 
-/// Checks preconditions and sends the command; `Err` settles the action.
-async fn send(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> Result<(), Settle> {
-    let store = &engine.inner.store;
-    let control = &engine.inner.chargers;
-    let (charger, session) = match load(engine, charger_id).await {
-        Some(found) => found,
-        None => {
+/// Waits until the charger is connected, or `deadline`. A charger that was ever connected is
+/// expected back (after a restart of Coupler, or a short network loss), so its action waits; one
+/// that never connected fails at once.
+async fn connected(
+    engine: &Engine,
+    action: &mut Action,
+    charger_id: &ChargerId,
+    deadline: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Settle> {
+    let control = &engine.control;
+    let mut noted = false;
+    loop {
+        if control.is_connected(charger_id) {
+            return Ok(());
+        }
+        let Some((charger, _)) = load(engine, charger_id).await else {
+            return Err(not_found(engine, action, charger_id));
+        };
+        if charger.last_seen.is_none() {
+            note(
+                engine,
+                action,
+                charger_id,
+                AttemptOutcome::Unreachable,
+                Some("the charger is not connected".into()),
+            );
             return Err(Settle::Failed(
-                FailureType::NotFound,
-                "the charger no longer exists".into(),
-            ))
+                FailureType::FailedPrecondition,
+                "the charger is not connected to Coupler, and never was".into(),
+            ));
         }
-    };
-    if !control.is_connected(charger_id) {
-        record(
-            engine,
-            action,
-            charger_id,
-            AttemptOutcome::Unreachable,
-            Some("the charger is not connected".into()),
-        )
-        .await?;
-        return Err(Settle::Failed(
-            FailureType::FailedPrecondition,
-            "the charger is not connected to Coupler".into(),
-        ));
+        let now = engine.clock.now();
+        let until = deadline.min(action.deadline);
+        if now >= until {
+            let detail = "the charger did not connect to Coupler before the deadline";
+            if noted {
+                action.update_last_attempt(AttemptOutcome::Unreachable, Some(detail.into()), now);
+            } else {
+                note(
+                    engine,
+                    action,
+                    charger_id,
+                    AttemptOutcome::Unreachable,
+                    Some(detail.into()),
+                );
+            }
+            return Err(Settle::Failed(FailureType::NoResponse, detail.into()));
+        }
+        if !noted {
+            // Visible while it waits: the action is pending on a charger that is away.
+            record(
+                engine,
+                action,
+                charger_id,
+                AttemptOutcome::Unreachable,
+                Some("the charger is not connected; waiting for it until the deadline".into()),
+            )
+            .await?;
+            noted = true;
+        }
+        let left = (until - now).to_std().unwrap_or_default();
+        control.wait_for_change(charger_id, left.min(RECHECK)).await;
+        if still_pending(engine, action).await.is_none() {
+            return Err(Settle::Gone);
+        }
     }
-    let state = charger.charge_state(session.as_ref());
-    let command = match action.kind {
-        ActionKind::Start => {
-            if state.is_charging {
-                return Err(Settle::Failed(
-                    FailureType::Unnecessary,
-                    "the charger is already charging".into(),
-                ));
-            }
-            if !state.is_plugged_in {
-                return Err(Settle::Failed(
-                    FailureType::FailedPrecondition,
-                    "no vehicle is plugged in".into(),
-                ));
-            }
-            if session.is_some() {
-                return Err(Settle::Failed(
-                    FailureType::FailedPrecondition,
-                    "a transaction is running but suspended by the charger or the vehicle; it cannot be started again"
-                        .into(),
-                ));
-            }
-            let connector = plugged_connector(&charger);
-            ChargerCommand::RemoteStart {
-                connector_id: connector,
-                id_tag: engine.inner.config.remote_start_id_tag.clone(),
-                limit: None,
-            }
-        }
-        ActionKind::Stop => match &session {
-            Some(session) => ChargerCommand::RemoteStop {
-                transaction_id: session.transaction_id,
-            },
-            None if state.is_charging => {
-                return Err(Settle::Failed(
-                    FailureType::FailedPrecondition,
-                    "the charger is charging but reported no transaction to stop".into(),
-                ));
-            }
-            None => {
-                return Err(Settle::Failed(
-                    FailureType::Unnecessary,
-                    "the charger is not charging".into(),
-                ))
-            }
-        },
-        ActionKind::SetMaxCurrent => {
-            let amps = action.target_state.max_current.unwrap_or_default();
-            match &session {
-                Some(session) => ChargerCommand::SetLimit {
-                    connector_id: session.connector_id,
-                    limit: ChargingLimit {
-                        transaction_id: Some(session.transaction_id),
-                        ..ChargingLimit::constant(
-                            TX_LIMIT_PROFILE_ID,
-                            LimitPurpose::Transaction,
-                            USER_LIMIT_STACK_LEVEL,
-                            RateUnit::Amperes,
-                            amps,
-                        )
-                    },
-                },
-                None => ChargerCommand::SetLimit {
-                    connector_id: 0,
-                    limit: ChargingLimit::constant(
-                        DEFAULT_LIMIT_PROFILE_ID,
-                        LimitPurpose::TransactionDefault,
-                        USER_LIMIT_STACK_LEVEL,
-                        RateUnit::Amperes,
-                        amps,
-                    ),
-                },
-            }
+}
+
+fn not_found(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> Settle {
+    note(
+        engine,
+        action,
+        charger_id,
+        AttemptOutcome::Rejected,
+        Some("the charger no longer exists".into()),
+    );
+    Settle::Failed(FailureType::NotFound, "the charger no longer exists".into())
+}
+
+/// Decides what to send (a pure plan), sends it and records the try; `Err` ends this route.
+async fn send(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> Result<(), Settle> {
+    let store = &engine.store;
+    let control = &engine.control;
+    let Some((charger, session)) = load(engine, charger_id).await else {
+        return Err(not_found(engine, action, charger_id));
+    };
+    let step = match charger_step(action.kind, &action.target_state, &charger, session.as_ref()) {
+        Ok(step) => step,
+        Err(refusal) => {
+            // A refusal before sending still counts as a try of this route.
+            let outcome = if refusal.failure == FailureType::Unnecessary {
+                AttemptOutcome::Confirmed
+            } else {
+                AttemptOutcome::Rejected
+            };
+            note(engine, action, charger_id, outcome, Some(refusal.detail.clone()));
+            return Err(Settle::Failed(refusal.failure, refusal.detail));
         }
     };
+    let command = command_for(engine, &step);
     if still_pending(engine, action).await.is_none() {
         return Err(Settle::Gone);
     }
     // The attempt is saved before the command goes out, so a restart knows it may have been sent.
     record(engine, action, charger_id, AttemptOutcome::Sent, None).await?;
     let reply = control.send(charger_id, command).await;
+    let now = engine.clock.now();
     match reply {
         Ok(reply) if reply.is_accepted() => {
-            if action.kind == ActionKind::SetMaxCurrent {
-                if let Err(e) = store.set_max_current(charger_id, action.target_state.max_current).await {
+            let recorded = match step {
+                ChargerStep::SetLimit { amps, .. } => Some(Some(amps)),
+                ChargerStep::LiftLimit { .. } => Some(None),
+                _ => None,
+            };
+            if let Some(amps) = recorded {
+                if let Err(e) = store.set_max_current(charger_id, amps).await {
                     tracing::warn!(error = %e, "cannot record the max current");
                 }
             }
@@ -208,39 +182,84 @@ async fn send(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> R
                 CommandReply::Status { status, .. } => status.clone(),
                 _ => "Rejected".to_owned(),
             };
-            update_attempt(
-                engine,
-                action,
+            action.update_last_attempt(
                 AttemptOutcome::Rejected,
                 Some(format!("the charger answered {said}")),
-            )
-            .await?;
+                now,
+            );
             Err(Settle::Failed(
                 FailureType::FailedPrecondition,
                 format!("the charger refused the command ({said})"),
             ))
         }
         Err(ControlError::Timeout) => {
-            update_attempt(
-                engine,
-                action,
-                AttemptOutcome::NoResponse,
-                Some("no answer in time".into()),
-            )
-            .await?;
+            action.update_last_attempt(AttemptOutcome::NoResponse, Some("no answer in time".into()), now);
             Err(Settle::Failed(
                 FailureType::NoResponse,
                 "the charger did not answer".into(),
             ))
         }
         Err(e @ (ControlError::NotConnected | ControlError::Disconnected)) => {
-            update_attempt(engine, action, AttemptOutcome::Unreachable, Some(e.to_string())).await?;
+            action.update_last_attempt(AttemptOutcome::Unreachable, Some(e.to_string()), now);
             Err(Settle::Failed(FailureType::FailedPrecondition, e.to_string()))
         }
         Err(e) => {
-            update_attempt(engine, action, AttemptOutcome::Rejected, Some(e.to_string())).await?;
+            action.update_last_attempt(AttemptOutcome::Rejected, Some(e.to_string()), now);
             Err(Settle::Failed(FailureType::FailedPrecondition, e.to_string()))
         }
+    }
+}
+
+/// The OCPP-neutral command for a planned step.
+fn command_for(engine: &Engine, step: &ChargerStep) -> ChargerCommand {
+    let id_tag = engine.charger_config.remote_start_id_tag.clone();
+    match *step {
+        ChargerStep::RemoteStart { connector_id } => ChargerCommand::RemoteStart {
+            connector_id,
+            id_tag,
+            limit: None,
+        },
+        ChargerStep::AuthorizeRunning { connector_id } => ChargerCommand::RemoteStart {
+            connector_id: Some(connector_id),
+            id_tag,
+            limit: None,
+        },
+        ChargerStep::LiftLimit { .. } => ChargerCommand::ClearLimit {
+            profile_id: None,
+            connector_id: None,
+            purpose: None,
+            stack_level: Some(USER_LIMIT_STACK_LEVEL),
+        },
+        ChargerStep::RemoteStop { transaction_id } => ChargerCommand::RemoteStop { transaction_id },
+        ChargerStep::SetLimit {
+            transaction: Some((connector_id, transaction_id)),
+            amps,
+        } => ChargerCommand::SetLimit {
+            connector_id,
+            limit: ChargingLimit {
+                transaction_id: Some(transaction_id),
+                ..ChargingLimit::constant(
+                    TX_LIMIT_PROFILE_ID,
+                    LimitPurpose::Transaction,
+                    USER_LIMIT_STACK_LEVEL,
+                    RateUnit::Amperes,
+                    amps,
+                )
+            },
+        },
+        ChargerStep::SetLimit {
+            transaction: None,
+            amps,
+        } => ChargerCommand::SetLimit {
+            connector_id: 0,
+            limit: ChargingLimit::constant(
+                DEFAULT_LIMIT_PROFILE_ID,
+                LimitPurpose::TransactionDefault,
+                USER_LIMIT_STACK_LEVEL,
+                RateUnit::Amperes,
+                amps,
+            ),
+        },
     }
 }
 
@@ -258,62 +277,42 @@ async fn observe(
         };
         *action = current;
         let Some((charger, session)) = load(engine, charger_id).await else {
-            return Settle::Failed(FailureType::NotFound, "the charger no longer exists".into());
+            return not_found(engine, action, charger_id);
         };
         let state = charger.charge_state(session.as_ref());
         let current_a = charger.meter.current_a.unwrap_or(0.0);
-        // The last metered current speaks only while a session runs: after a stop it is stale.
-        let flowing = state.power_delivery_state == PowerDeliveryState::Charging
-            || (session.is_some() && current_a > FLOWING_CURRENT_A);
-        let reached = match action.kind {
-            ActionKind::Start => flowing,
-            ActionKind::Stop => !flowing && state.power_delivery_state != PowerDeliveryState::Charging,
-            ActionKind::SetMaxCurrent => {
-                let amps = action.target_state.max_current.unwrap_or_default();
-                // The meter can only show a limit while power flows; idle, the charger's word is all
-                // there is, so the composite schedule is asked first whenever the charger has one.
-                let metered_ok = !flowing || current_a <= amps + CURRENT_TOLERANCE_A;
-                if schedule_available == Some(false) {
-                    metered_ok
-                } else {
-                    match composite_limit(engine, charger_id, session.as_ref()).await {
-                        Some(limit) => {
-                            schedule_available = Some(true);
-                            limit <= amps + 0.05
-                        }
-                        None => {
-                            schedule_available = Some(false);
-                            metered_ok
-                        }
-                    }
-                }
-            }
+        // A limit is confirmed by the charger's composite schedule whenever it can give one.
+        let composite = if action.kind == ActionKind::SetMaxCurrent && schedule_available != Some(false) {
+            let limit = composite_limit(engine, charger_id, session.as_ref()).await;
+            schedule_available = Some(limit.is_some());
+            limit
+        } else {
+            None
         };
+        let reached = charger_reached(
+            action.kind,
+            &action.target_state,
+            state.power_delivery_state,
+            session.is_some(),
+            current_a,
+            composite,
+        );
+        let now = engine.clock.now();
         if reached {
-            if update_attempt(engine, action, AttemptOutcome::Confirmed, None)
-                .await
-                .is_err()
-            {
-                return Settle::Gone;
-            }
+            action.update_last_attempt(AttemptOutcome::Confirmed, None, now);
             return Settle::Confirmed;
         }
-        let now = time::now();
         if now >= deadline.min(action.deadline) {
             let detail = match action.kind {
                 ActionKind::Start => "the charger accepted, but charging did not begin",
                 ActionKind::Stop => "the charger accepted, but charging did not stop",
                 ActionKind::SetMaxCurrent => "the charger accepted, but the limit was not observed",
             };
-            let _ = update_attempt(engine, action, AttemptOutcome::NoEffect, Some(detail.into())).await;
+            action.update_last_attempt(AttemptOutcome::NoEffect, Some(detail.into()), now);
             return Settle::Failed(FailureType::NoResponse, detail.into());
         }
         let left = (deadline.min(action.deadline) - now).to_std().unwrap_or_default();
-        engine
-            .inner
-            .chargers
-            .wait_for_change(charger_id, left.min(RECHECK))
-            .await;
+        engine.control.wait_for_change(charger_id, left.min(RECHECK)).await;
     }
 }
 
@@ -325,7 +324,7 @@ async fn composite_limit(engine: &Engine, charger_id: &ChargerId, session: Optio
         duration_s: 60,
         unit: Some(RateUnit::Amperes),
     };
-    match engine.inner.chargers.send(charger_id, ask).await {
+    match engine.control.send(charger_id, ask).await {
         Ok(CommandReply::CompositeSchedule {
             accepted: true,
             unit: Some(RateUnit::Amperes),
@@ -342,17 +341,8 @@ async fn composite_limit(engine: &Engine, charger_id: &ChargerId, session: Optio
     }
 }
 
-fn plugged_connector(charger: &Charger) -> Option<u32> {
-    charger
-        .connectors
-        .iter()
-        .filter(|c| c.connector_id > 0 && c.power_delivery_state.is_plugged_in())
-        .map(|c| c.connector_id)
-        .next()
-}
-
 async fn load(engine: &Engine, id: &ChargerId) -> Option<(Charger, Option<ChargeSession>)> {
-    let store = &engine.inner.store;
+    let store = &engine.store;
     let charger = store.charger(id).await.ok().flatten()?;
     let session = store.active_session(id).await.ok().flatten();
     Some((charger, session))
@@ -360,7 +350,7 @@ async fn load(engine: &Engine, id: &ChargerId) -> Option<(Charger, Option<Charge
 
 /// The stored action if it is still pending; `None` once it was settled elsewhere.
 async fn still_pending(engine: &Engine, action: &Action) -> Option<Action> {
-    match engine.inner.store.get_action(&action.client_id, &action.id).await {
+    match engine.store.get_action(&action.client_id, &action.id).await {
         Ok(Some(stored)) if !stored.state.is_final() => Some(stored),
         Ok(_) => None,
         // A storage hiccup is not a settlement: carry on with what we have.
@@ -368,6 +358,18 @@ async fn still_pending(engine: &Engine, action: &Action) -> Option<Action> {
     }
 }
 
+/// Notes an attempt on the action without saving it: the caller saves it with the action's end.
+fn note(engine: &Engine, action: &mut Action, charger_id: &ChargerId, outcome: AttemptOutcome, detail: Option<String>) {
+    action.record_attempt(Attempt {
+        via: DeviceKind::Charger,
+        device_id: charger_id.as_str().to_owned(),
+        at: engine.clock.now(),
+        outcome,
+        detail,
+    });
+}
+
+/// Records an attempt that leaves the action pending, and saves it.
 async fn record(
     engine: &Engine,
     action: &mut Action,
@@ -375,28 +377,8 @@ async fn record(
     outcome: AttemptOutcome,
     detail: Option<String>,
 ) -> Result<(), Settle> {
-    action.record_attempt(Attempt {
-        via: DeviceKind::Charger,
-        device_id: charger_id.as_str().to_owned(),
-        at: time::now(),
-        outcome,
-        detail,
-    });
-    save(engine, action).await
-}
-
-async fn update_attempt(
-    engine: &Engine,
-    action: &mut Action,
-    outcome: AttemptOutcome,
-    detail: Option<String>,
-) -> Result<(), Settle> {
-    action.update_last_attempt(outcome, detail, time::now());
-    save(engine, action).await
-}
-
-async fn save(engine: &Engine, action: &Action) -> Result<(), Settle> {
-    match engine.inner.store.update_action(action).await {
+    note(engine, action, charger_id, outcome, detail);
+    match engine.store.update_action(action).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(Settle::Gone),
         Err(e) => {

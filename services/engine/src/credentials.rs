@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use coupler_core::account::{SealedTokens, Secret, VendorAccount};
 use coupler_core::intervention::Intervention;
-use coupler_core::{time, AdapterError, VehicleAdapter};
+use coupler_core::{AdapterError, VehicleAdapter};
 use tokio_util::sync::CancellationToken;
 
 use crate::{Engine, EngineError};
@@ -92,7 +92,7 @@ impl Engine {
             account.id.clone(),
             account.vendor.clone(),
             format!("{} refused the account's credentials: {reason}", account.vendor),
-            time::now(),
+            self.clock.now(),
         );
         if self.store.invalidate_account(&intervention).await? {
             tracing::warn!(
@@ -133,7 +133,7 @@ impl Engine {
         adapter: &dyn VehicleAdapter,
         account: &VendorAccount,
     ) -> Result<Refreshed, EngineError> {
-        let now = time::now();
+        let now = self.clock.now();
         if !self
             .store
             .claim_token_refresh(&account.client_id, &account.id, now, now + self.refresh_lease())
@@ -160,7 +160,7 @@ impl Engine {
                         &account.id,
                         account.token_version,
                         &sealed,
-                        time::now(),
+                        self.clock.now(),
                     )
                     .await?;
                 if !replaced {
@@ -209,7 +209,7 @@ impl Engine {
     /// Refreshes every account whose access token expires within the refresh margin; returns how
     /// many were refreshed.
     pub async fn refresh_due_accounts(&self) -> Result<usize, EngineError> {
-        let now = time::now();
+        let now = self.clock.now();
         let margin = chrono::Duration::from_std(self.config.refresh_margin).unwrap_or_default();
         let due = self.store.accounts_due_for_refresh(now + margin, now, 50).await?;
         let mut refreshed = 0;

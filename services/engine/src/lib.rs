@@ -1,4 +1,4 @@
-//! Coupler's engine: everything that talks to the makers on Coupler's own initiative.
+//! Coupler's engine: everything that acts on vehicles and chargers on Coupler's own initiative.
 //!
 //! - [`Engine::poll_due`] (run by the poller task) reads vehicles when they are due: often while they
 //!   charge, rarely while parked, never waking a sleeping car, within each vendor's rate limit
@@ -8,30 +8,38 @@
 //!   unreachable, and raises a "relink needed" intervention.
 //! - [`linking`]: the OAuth steps of account linking (authorization URL, code exchange, vehicle
 //!   discovery) behind the hosted link page.
-//! - [`actions`]: vehicle actions (start, stop, max current), sent to the maker and settled by the
-//!   state Coupler then reads, never by the maker's acknowledgement.
-//! - [`chargers`]: charger actions, sent through the OCPP gateway's charger-control port and
-//!   settled by the charger's observed state ([`ChargerEngine`]).
+//! - Actions, one engine for vehicles, chargers and EV systems: one way to ask
+//!   ([`Engine::request_action`] with an [`ActionRequest`]), one idempotency and conflict policy,
+//!   a runner that takes a lease per action in the store (so exactly one runner drives an action
+//!   at a time), plans each step with the pure [`coupler_core::plan::next_route`], and hands it to
+//!   one executor per route: the charger executor (OCPP, through the charger-control port) or the
+//!   maker executor (the vehicle's cloud). Every action is settled by the state then observed,
+//!   never by a device's acknowledgement.
 //! - [`webhooks`]: delivery of published events to webhooks, signed, batched, retried, in order.
 //!
-//! The engines have no HTTP server; the API crate calls it, and `coupler` runs its tasks.
+//! Time comes from an injected [`Clock`] ([`Engine::with_clock`]), so tests can move it. The
+//! engine has no HTTP server; the API crate calls it, and `coupler` runs its tasks.
 
 pub mod actions;
 mod charger_actions;
-pub mod chargers;
 mod credentials;
 pub mod limiter;
 pub mod linking;
+mod maker;
 pub mod pairing;
 mod poller;
+pub mod request;
+mod runner;
 pub mod webhooks;
 
-pub use chargers::{ChargerActionError, ChargerEngine, ChargerEngineConfig};
 pub use pairing::{Pairing, PairingConfig};
+pub use request::{ActionRequest, ActionTarget, Command};
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use coupler_core::clock::{Clock, SystemClock};
+use coupler_core::control::ChargerControl;
 use coupler_core::polling::PollPolicy;
 use coupler_core::secret::{Cipher, DecryptError};
 use coupler_core::{AdapterError, AdapterRegistry, Store, StoreError, Vendor};
@@ -57,10 +65,10 @@ pub struct EngineConfig {
     pub refresh_margin: Duration,
     /// How often the refresher looks for expiring tokens.
     pub refresh_tick: Duration,
-    /// How long a node holds an account whose token it refreshes; another node may take it after.
-    pub refresh_lease: Duration,
     /// How long a vehicle action may stay pending before it fails with NO_RESPONSE.
     pub action_timeout: Duration,
+    /// How long a node holds an account whose token it refreshes; another node may take it after.
+    pub refresh_lease: Duration,
     /// How often a sent command's effect is checked by reading the vehicle.
     pub confirm_every: Duration,
     /// How long to wait after waking a car before sending the command again.
@@ -121,7 +129,32 @@ pub enum EngineError {
     IdempotencyKeyReused(String),
 }
 
-/// The engine. Cheap to share (`Arc`); its tasks run on the server's [`Tasks`] until they stop.
+/// How charger actions behave.
+#[derive(Debug, Clone)]
+pub struct ChargerEngineConfig {
+    /// How long a charger action may stay pending before it fails with NO_RESPONSE.
+    pub action_timeout: Duration,
+    /// The id tag remote starts are made with.
+    pub remote_start_id_tag: String,
+}
+
+impl Default for ChargerEngineConfig {
+    fn default() -> Self {
+        Self {
+            action_timeout: Duration::from_secs(60),
+            remote_start_id_tag: coupler_core::control::DEFAULT_REMOTE_START_ID_TAG.to_owned(),
+        }
+    }
+}
+
+/// The lease holder name of a single-node deployment.
+const DEFAULT_NODE: &str = "coupler";
+
+/// How long a runner's lease on an action lasts; it is renewed at a third of that while the runner
+/// drives the action. A node that dies leaves its actions to another runner after this long.
+const ACTION_LEASE: Duration = Duration::from_secs(30);
+
+/// The engine. Cheap to share (`Arc`); its tasks run until the shutdown token is cancelled.
 #[derive(Debug)]
 pub struct Engine {
     store: Arc<dyn Store>,
@@ -129,42 +162,72 @@ pub struct Engine {
     adapters: AdapterRegistry,
     limiter: RateLimiter,
     config: EngineConfig,
+    charger_config: ChargerEngineConfig,
+    /// The chargers, reached through the OCPP gateway's charger-control port.
+    control: Arc<dyn ChargerControl>,
+    /// Where the engine's time comes from.
+    clock: Arc<dyn Clock>,
+    /// This node's name as an action lease holder ([`Engine::with_node`]).
+    node: String,
     poll_now: Notify,
     actions_now: Notify,
+    /// The actions this engine's runners drive now.
     running_actions: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Every vehicle read, as (client, vehicle), for the pairing engine.
     polled: tokio::sync::broadcast::Sender<(coupler_core::ClientId, coupler_core::VehicleId)>,
-    /// The charger side, for routing a vehicle's commands through its paired charger.
-    chargers: std::sync::OnceLock<ChargerEngine>,
 }
 
 impl Engine {
-    /// An engine over `store`, decrypting tokens with `cipher`, talking to makers through `adapters`.
-    pub fn new(store: Arc<dyn Store>, cipher: Cipher, adapters: AdapterRegistry, config: EngineConfig) -> Self {
+    /// An engine over `store`, decrypting tokens with `cipher`, talking to makers through
+    /// `adapters` and to chargers through `control`, on the system clock.
+    pub fn new(
+        store: Arc<dyn Store>,
+        cipher: Cipher,
+        adapters: AdapterRegistry,
+        control: Arc<dyn ChargerControl>,
+        config: EngineConfig,
+        charger_config: ChargerEngineConfig,
+    ) -> Self {
         Self {
             store,
             cipher,
             adapters,
             limiter: RateLimiter::default(),
             config,
+            charger_config,
+            control,
+            clock: Arc::new(SystemClock),
+            node: DEFAULT_NODE.to_owned(),
             poll_now: Notify::new(),
             actions_now: Notify::new(),
             running_actions: std::sync::Mutex::default(),
             polled: tokio::sync::broadcast::channel(4096).0,
-            chargers: std::sync::OnceLock::new(),
         }
     }
 
-    /// Lets vehicle commands go through chargers paired with the vehicle. Set once, at wiring.
-    pub fn attach_chargers(&self, chargers: ChargerEngine) {
-        if self.chargers.set(chargers).is_err() {
-            tracing::warn!("the charger engine was attached twice; the first stays");
-        }
+    /// The same engine holding action leases as `node`. Each node of a deployment needs its own
+    /// name; a restarted node keeps its name, so it takes up at once the actions its previous run
+    /// held (that run is gone), while another node waits for those leases to lapse.
+    pub fn with_node(mut self, node: impl Into<String>) -> Self {
+        self.node = node.into();
+        self
     }
 
-    /// The attached charger engine, if any.
-    pub fn chargers(&self) -> Option<&ChargerEngine> {
-        self.chargers.get()
+    /// The same engine on another clock (a test's [`coupler_core::clock::ManualClock`]).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The charger-control port, for callers that act on chargers directly (closing a deleted
+    /// charger's connection, asking whether one is connected).
+    pub fn control(&self) -> &Arc<dyn ChargerControl> {
+        &self.control
+    }
+
+    /// The engine's clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     /// Every vehicle read from now on, as (client, vehicle).
@@ -194,12 +257,19 @@ impl Engine {
         &self.cipher
     }
 
+    /// Tells the action runner to look for pending actions now (new actions wake it by themselves).
+    pub fn wake_actions(&self) {
+        self.actions_now.notify_one();
+    }
+
     /// Tells the poller to look for due vehicles now (after a refresh-hint or a new link).
     pub fn wake_poller(&self) {
         self.poll_now.notify_one();
     }
 
-    /// Starts the poller, the token refresher and the action runner on `tasks`.
+    /// Starts the poller, the token refresher and the action runner on `tasks`. Pending actions,
+    /// those a previous run left too, are taken up by the runner under a lease; on shutdown they
+    /// stay pending in storage and their leases are given up for the next run.
     pub fn spawn(self: &Arc<Self>, tasks: &Tasks) {
         let shutdown = tasks.token();
         tasks.spawn("vehicle poller", poller::run(self.clone(), shutdown.clone()));
@@ -207,6 +277,6 @@ impl Engine {
             "token refresher",
             credentials::run_refresher(self.clone(), shutdown.clone()),
         );
-        tasks.spawn("vehicle action runner", actions::run(self.clone(), tasks.clone()));
+        tasks.spawn("action runner", runner::run(self.clone(), tasks.clone()));
     }
 }

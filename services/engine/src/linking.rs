@@ -11,7 +11,7 @@ use coupler_core::link::{
     LinkCompletion, LinkFailure, LinkRequest, LinkSession, LinkSessionId, LinkStatus, LinkedAccount, LINK_TTL,
 };
 use coupler_core::secret::{generate_secret, hash_secret};
-use coupler_core::{time, AdapterError, ClientId, UserId, Vendor};
+use coupler_core::{AdapterError, ClientId, UserId, Vendor};
 use url::Url;
 
 use crate::{Engine, EngineError};
@@ -66,7 +66,7 @@ impl Engine {
         }
         self.store.upsert_user(client, user).await?;
         let token = Secret::new(generate_secret());
-        let now = time::now();
+        let now = self.clock.now();
         let session = LinkSession {
             id: LinkSessionId::generate(),
             client_id: client.clone(),
@@ -116,7 +116,7 @@ impl Engine {
                 vendor,
                 &hash_secret(&state),
                 &SealedToken::seal(&self.cipher, &verifier),
-                time::now(),
+                self.clock.now(),
             )
             .await?;
         if !began {
@@ -175,7 +175,7 @@ impl Engine {
             tokens: SealedTokens::seal(&self.cipher, &tokens),
             account_meta: meta,
             vehicles,
-            now: time::now(),
+            now: self.clock.now(),
         };
         let linked = self
             .store

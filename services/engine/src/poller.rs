@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use coupler_core::adapter::VehicleRef;
 use coupler_core::polling::{next_utc_midnight, PollPolicy, PollUpdate};
-use coupler_core::{time, AdapterError, ClientId, Vehicle, VehicleId};
+use coupler_core::{AdapterError, ClientId, Vehicle, VehicleId};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -37,7 +37,7 @@ impl Engine {
 
     /// Reads every vehicle that is due now (or was asked for), at most one pass's worth.
     pub async fn poll_due(&self) -> Result<usize, EngineError> {
-        let now = time::now();
+        let now = self.clock.now();
         let lease = chrono::Duration::from_std(self.config.poll_lease).unwrap_or_default();
         let due = self
             .store
@@ -58,7 +58,7 @@ impl Engine {
     /// Reads one vehicle the caller holds: within the vendor's rate limit and, unless `for_command`,
     /// the vehicle's daily budget. Stores what the read changed. Never wakes the car.
     pub(crate) async fn poll_claimed(&self, vehicle: Vehicle, for_command: bool) -> Result<PollResult, EngineError> {
-        let now = time::now();
+        let now = self.clock.now();
         let Some(adapter) = self.adapters.get(&vehicle.vendor) else {
             let later = now + chrono::Duration::hours(1);
             self.defer(&vehicle, later).await?;
@@ -88,7 +88,7 @@ impl Engine {
         };
         let outcome = with_fresh_token!(self, adapter.as_ref(), account, |creds| adapter
             .read_state(creds, vehicle_ref));
-        let read_at = time::now();
+        let read_at = self.clock.now();
         if let Err(error) = &outcome {
             log_failure(&vehicle, error);
         }

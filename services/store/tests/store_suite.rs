@@ -57,6 +57,8 @@ on_both_backends!(
     an_action_needs_an_existing_user_and_a_fresh_idempotency_key,
     only_a_pending_action_can_change_so_the_first_settlement_wins,
     pending_actions_are_listed_per_device_and_overall,
+    an_action_s_lease_is_held_by_one_runner_until_it_lapses_or_is_released,
+    only_one_of_many_racing_runners_takes_an_action_s_lease,
     deleting_a_user_deletes_its_actions,
     a_charger_needs_an_existing_user_and_a_free_identity,
     a_charger_reads_back_with_its_connectors_and_only_for_its_client,
@@ -330,6 +332,76 @@ async fn only_a_pending_action_can_change_so_the_first_settlement_wins(store: Ar
     let stored = store.get_action(&c.id, &a.id).await.unwrap().unwrap();
     assert_eq!(stored.state, ActionState::Confirmed);
     assert!(stored.completed_at.is_some());
+}
+
+async fn an_action_s_lease_is_held_by_one_runner_until_it_lapses_or_is_released(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    store.upsert_user(&c.id, &user("alice")).await.unwrap();
+    let a = action(&c.id, "alice", "x", None);
+    store.insert_action(&a).await.unwrap();
+    let now = time::now();
+    let until = now + Duration::seconds(30);
+
+    assert!(store.lease_action(&a.id, "node-a", until, now).await.unwrap());
+    assert!(
+        !store.lease_action(&a.id, "node-b", until, now).await.unwrap(),
+        "held by node-a"
+    );
+    assert!(
+        store
+            .lease_action(&a.id, "node-a", until + Duration::seconds(30), now)
+            .await
+            .unwrap(),
+        "the holder renews it"
+    );
+    // node-b may take it only once node-a's renewed lease has run out.
+    assert!(!store.lease_action(&a.id, "node-b", until, until).await.unwrap());
+    let lapsed = until + Duration::seconds(30);
+    assert!(store
+        .lease_action(&a.id, "node-b", lapsed + Duration::seconds(30), lapsed)
+        .await
+        .unwrap());
+    assert!(
+        !store.lease_action(&a.id, "node-a", lapsed, lapsed).await.unwrap(),
+        "node-a lost it"
+    );
+
+    // Releasing is the holder's alone; then anyone may take it.
+    store.release_action(&a.id, "node-a").await.unwrap();
+    assert!(!store.lease_action(&a.id, "node-c", until, now).await.unwrap());
+    store.release_action(&a.id, "node-b").await.unwrap();
+    assert!(store.lease_action(&a.id, "node-c", until, now).await.unwrap());
+
+    // A settled action is leased to nobody.
+    let mut done = store.get_action(&c.id, &a.id).await.unwrap().unwrap();
+    done.confirm(time::now());
+    assert!(store.update_action(&done).await.unwrap());
+    assert!(!store.lease_action(&a.id, "node-c", until, now).await.unwrap());
+}
+
+async fn only_one_of_many_racing_runners_takes_an_action_s_lease(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    store.upsert_user(&c.id, &user("alice")).await.unwrap();
+    let a = action(&c.id, "alice", "x", None);
+    store.insert_action(&a).await.unwrap();
+    let now = time::now();
+    let runners = (0..8).map(|i| {
+        let store = store.clone();
+        let id = a.id.clone();
+        tokio::spawn(async move {
+            store
+                .lease_action(&id, &format!("node-{i}"), now + Duration::seconds(30), now)
+                .await
+                .unwrap()
+        })
+    });
+    let mut won = 0;
+    for runner in runners.collect::<Vec<_>>() {
+        if runner.await.unwrap() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1, "exactly one runner holds the lease");
 }
 
 async fn pending_actions_are_listed_per_device_and_overall(store: Arc<dyn Store>) {

@@ -3,18 +3,16 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
-use coupler_core::action::TargetState;
 use coupler_core::charger::ConnectorStatus;
 use coupler_core::ev_system::{DetectionStatus, PairState};
 use coupler_core::secret::{generate_charger_password, hash_secret};
-use coupler_core::{
-    time, ActionKind, ChargeSession, Charger, ChargerId, OcppIdentity, PowerDeliveryState, StoreError, UserId,
-};
+use coupler_core::{time, ChargeSession, Charger, ChargerId, OcppIdentity, PowerDeliveryState, StoreError, UserId};
+use coupler_engine::{ActionRequest, ActionTarget, Command};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::actions::ActionResponse;
-use super::control::{idempotency_key, idempotency_key_reused, ChargingRequest, MaxCurrentRequest};
+use super::control::{idempotency_key, ChargingRequest, MaxCurrentRequest};
 use super::users::{PageQuery, Pagination};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
@@ -647,7 +645,7 @@ pub async fn delete_charger(
     if !state.store.delete_charger(&caller.client_id, &id).await? {
         return Err(no_charger(&id));
     }
-    state.chargers.control().disconnect(&id).await;
+    state.engine.control().disconnect(&id).await;
     tracing::info!(charger_id = %id, "charger deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -686,14 +684,6 @@ pub async fn list_sessions(
     }))
 }
 
-/// Settles the engine's refusal as an API error.
-fn engine_error(e: coupler_engine::ChargerActionError) -> ApiError {
-    match e {
-        coupler_engine::ChargerActionError::Store(e) => e.into(),
-        coupler_engine::ChargerActionError::IdempotencyKeyReused => idempotency_key_reused(e.to_string()),
-    }
-}
-
 /// Starts or stops charging. Answers at once with a pending action; it is confirmed when the charger
 /// is seen charging (or not), not when the charger merely accepts.
 #[utoipa::path(
@@ -720,9 +710,9 @@ pub async fn charge(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ChargingRequest>,
 ) -> Result<ApiJson<ActionResponse>, ApiError> {
-    let (kind, on) = match body.action.as_str() {
-        "START" => (ActionKind::Start, true),
-        "STOP" => (ActionKind::Stop, false),
+    let command = match body.action.as_str() {
+        "START" => Command::Start,
+        "STOP" => Command::Stop,
         other => {
             return Err(ApiError::bad_request(format!(
                 "action must be START or STOP, not '{other}'"
@@ -732,10 +722,14 @@ pub async fn charge(
     let key = idempotency_key(&headers)?;
     let charger = owned_charger(&state, &caller, &id).await?;
     let action = state
-        .chargers
-        .charger_action(&caller.client_id, &charger, kind, TargetState::charging(on), key)
-        .await
-        .map_err(engine_error)?;
+        .engine
+        .request_action(ActionRequest {
+            client: caller.client_id.clone(),
+            target: ActionTarget::Charger(charger.id),
+            command,
+            idempotency_key: key,
+        })
+        .await?;
     Ok(ApiJson(action.into()))
 }
 
@@ -773,15 +767,13 @@ pub async fn set_max_current(
     let key = idempotency_key(&headers)?;
     let charger = owned_charger(&state, &caller, &id).await?;
     let action = state
-        .chargers
-        .charger_action(
-            &caller.client_id,
-            &charger,
-            ActionKind::SetMaxCurrent,
-            TargetState::max_current(amps),
-            key,
-        )
-        .await
-        .map_err(engine_error)?;
+        .engine
+        .request_action(ActionRequest {
+            client: caller.client_id.clone(),
+            target: ActionTarget::Charger(charger.id),
+            command: Command::SetMaxCurrent(amps),
+            idempotency_key: key,
+        })
+        .await?;
     Ok(ApiJson(action.into()))
 }

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use coupler_core::ev_system::{
-    merge, unlock, ChargerRoute, ChargerSide, Confidence, EvSystem, EvSystemId, EvidenceKind, PairState,
+    after_unplug, merge, unlock, ChargerRoute, ChargerSide, Confidence, EvSystem, EvSystemId, EvidenceKind, PairState,
 };
 use coupler_core::{PowerDeliveryState, UserId};
 use coupler_engine::actions::VehicleCommand;
@@ -150,8 +150,14 @@ pub(crate) async fn render(state: &AppState, pair: EvSystem) -> Result<EvSystemR
         state: charger.charge_state(session.as_ref()),
         last_seen: charger.last_seen,
     };
-    let merged = merge(&vehicle.charge_state, activated.then_some(&side));
-    let connected = state.chargers.control().is_connected(&charger.id);
+    // A deactivated pair merges nothing: the vehicle alone, and its data from before the
+    // deactivation (the unplug) is stale.
+    let vehicle_state = match (activated, pair.deactivated_at) {
+        (false, Some(at)) => after_unplug(&vehicle.charge_state, at),
+        _ => vehicle.charge_state.clone(),
+    };
+    let merged = merge(&vehicle_state, activated.then_some(&side));
+    let connected = state.engine.control().is_connected(&charger.id);
     let capabilities = unlock(
         &state.engine.vehicle_capabilities(&vehicle),
         Some(ChargerRoute { activated, connected }),

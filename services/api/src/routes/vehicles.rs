@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use coupler_core::capability::{Capability, Scope, VehicleCapabilities};
-use coupler_core::ev_system::{feed_vehicle, normalise_tag, unlock, ChargerSide};
+use coupler_core::ev_system::{after_unplug, feed_vehicle, normalise_tag, unlock, ChargerSide};
 use coupler_core::location::Point;
 use coupler_core::page::PageRequest;
 use coupler_core::vehicle::{ChargeState, Location, VehicleInformation};
@@ -273,6 +273,9 @@ pub(crate) async fn respond(state: &AppState, mut vehicle: Vehicle) -> Result<Ve
             };
             vehicle.charge_state = feed_vehicle(&vehicle.charge_state, &side, charger_id);
         }
+    } else if let Some(unplugged_at) = pairing.deactivated_at {
+        // The charger saw the unplug: the maker's older "plugged in" is stale.
+        vehicle.charge_state = after_unplug(&vehicle.charge_state, unplugged_at);
     }
     let position = match (vehicle.location.latitude, vehicle.location.longitude) {
         (Some(latitude), Some(longitude)) if vehicle.scopes.contains(&Scope::ReadLocation) => {

@@ -160,6 +160,39 @@ macro_rules! impl_action_store {
                     self.fetch_actions("a.state = 'PENDING'", &[]).await
                 }
 
+                async fn lease_action(
+                    &self,
+                    id: &ActionId,
+                    holder: &str,
+                    until: chrono::DateTime<chrono::Utc>,
+                    now: chrono::DateTime<chrono::Utc>,
+                ) -> Result<bool, StoreError> {
+                    // One conditional statement: two runners racing for it cannot both win.
+                    let taken = sqlx::query(
+                        "UPDATE actions SET lease_holder = $2, lease_until = $3 WHERE id = $1 AND state = 'PENDING' \
+                         AND (lease_holder IS NULL OR lease_holder = $2 OR lease_until IS NULL OR lease_until <= $4)",
+                    )
+                    .bind(id.as_str())
+                    .bind(holder)
+                    .bind($time::bind(until))
+                    .bind($time::bind(now))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?
+                    .rows_affected();
+                    Ok(taken > 0)
+                }
+
+                async fn release_action(&self, id: &ActionId, holder: &str) -> Result<(), StoreError> {
+                    sqlx::query("UPDATE actions SET lease_holder = NULL, lease_until = NULL WHERE id = $1 AND lease_holder = $2")
+                        .bind(id.as_str())
+                        .bind(holder)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    Ok(())
+                }
+
                 async fn pending_actions_for(&self, target_type: DeviceKind, target_id: &str) -> Result<Vec<Action>, StoreError> {
                     self.fetch_actions(
                         "a.state = 'PENDING' AND a.target_type = $1 AND a.target_id = $2",
