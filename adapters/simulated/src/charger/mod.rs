@@ -465,6 +465,11 @@ impl Machine {
         set("AuthorizeRemoteTxRequests", "false", false);
         set("ConnectionTimeOut", "120", false);
         set("NumberOfConnectors", "1", true);
+        set(
+            "SupportedFeatureProfiles",
+            "Core,FirmwareManagement,SmartCharging,RemoteTrigger",
+            true,
+        );
         set("ChargeProfileMaxStackLevel", "10", true);
         set("ChargingScheduleAllowedChargingRateUnit", "Current,Power", true);
         set("MaxChargingProfilesInstalled", "20", true);
