@@ -5,17 +5,11 @@ use std::time::Duration;
 
 use coupler_core::action::{Action, ActionKind, Attempt, AttemptOutcome};
 use coupler_core::charger::PowerDeliveryState;
-use coupler_core::control::{ChargerCommand, ChargingLimit, CommandReply, ControlError, LimitPurpose, RateUnit};
+use coupler_core::control::{ChargerCommand, CommandReply, ControlError, RateUnit};
 use coupler_core::{time, ChargeSession, Charger, ChargerId, DeviceKind, FailureType};
 
 use crate::chargers::ChargerEngine as Engine;
 
-/// The profile that holds a user's max current while a transaction runs.
-const TX_LIMIT_PROFILE_ID: i32 = 1001;
-/// The profile that holds a user's max current for transactions yet to come.
-const DEFAULT_LIMIT_PROFILE_ID: i32 = 1000;
-/// Stack level of the user's max-current limit; smart charging and grid limits will take others.
-const USER_LIMIT_STACK_LEVEL: i32 = 1;
 /// A metered current this much above the limit still counts as obeying it (meters and EVs round).
 const CURRENT_TOLERANCE_A: f64 = 1.0;
 /// A metered current above this means power flows.
@@ -159,34 +153,9 @@ async fn send(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> R
                 ))
             }
         },
-        ActionKind::SetMaxCurrent => {
-            let amps = action.target_state.max_current.unwrap_or_default();
-            match &session {
-                Some(session) => ChargerCommand::SetLimit {
-                    connector_id: session.connector_id,
-                    limit: ChargingLimit {
-                        transaction_id: Some(session.transaction_id),
-                        ..ChargingLimit::constant(
-                            TX_LIMIT_PROFILE_ID,
-                            LimitPurpose::Transaction,
-                            USER_LIMIT_STACK_LEVEL,
-                            RateUnit::Amperes,
-                            amps,
-                        )
-                    },
-                },
-                None => ChargerCommand::SetLimit {
-                    connector_id: 0,
-                    limit: ChargingLimit::constant(
-                        DEFAULT_LIMIT_PROFILE_ID,
-                        LimitPurpose::TransactionDefault,
-                        USER_LIMIT_STACK_LEVEL,
-                        RateUnit::Amperes,
-                        amps,
-                    ),
-                },
-            }
-        }
+        // limits: max current is the charger's `user` limit source, applied by the limit keeper
+        // (profiles, or on/off for a charger that takes none); see `crate::limits`.
+        ActionKind::SetMaxCurrent => return crate::limits::send_max_current(engine, action, charger_id).await,
     };
     if still_pending(engine, action).await.is_none() {
         return Err(Settle::Gone);
@@ -359,7 +328,7 @@ async fn load(engine: &Engine, id: &ChargerId) -> Option<(Charger, Option<Charge
 }
 
 /// The stored action if it is still pending; `None` once it was settled elsewhere.
-async fn still_pending(engine: &Engine, action: &Action) -> Option<Action> {
+pub(crate) async fn still_pending(engine: &Engine, action: &Action) -> Option<Action> {
     match engine.inner.store.get_action(&action.client_id, &action.id).await {
         Ok(Some(stored)) if !stored.state.is_final() => Some(stored),
         Ok(_) => None,
@@ -368,7 +337,7 @@ async fn still_pending(engine: &Engine, action: &Action) -> Option<Action> {
     }
 }
 
-async fn record(
+pub(crate) async fn record(
     engine: &Engine,
     action: &mut Action,
     charger_id: &ChargerId,
@@ -385,7 +354,7 @@ async fn record(
     save(engine, action).await
 }
 
-async fn update_attempt(
+pub(crate) async fn update_attempt(
     engine: &Engine,
     action: &mut Action,
     outcome: AttemptOutcome,

@@ -54,6 +54,8 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) chargers: Arc<dyn ChargerControl>,
     pub(crate) config: ChargerEngineConfig,
+    /// limits: puts limit sources on chargers; max-current actions go through it.
+    pub(crate) limits: crate::limits::LimitKeeper,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -63,6 +65,11 @@ impl ChargerEngine {
     pub fn new(store: Arc<dyn Store>, chargers: Arc<dyn ChargerControl>, config: ChargerEngineConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
+                limits: crate::limits::LimitKeeper::new(
+                    store.clone(),
+                    chargers.clone(),
+                    config.remote_start_id_tag.clone(),
+                ),
                 store,
                 chargers,
                 config,
@@ -70,6 +77,11 @@ impl ChargerEngine {
                 tracker: TaskTracker::new(),
             }),
         }
+    }
+
+    /// The limit keeper (limits: site limits set through the API are applied through it).
+    pub fn limits(&self) -> &crate::limits::LimitKeeper {
+        &self.inner.limits
     }
 
     /// The charger-control port, for callers that act on chargers directly (closing a deleted

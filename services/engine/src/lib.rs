@@ -12,6 +12,9 @@
 //!   state Coupler then reads, never by the maker's acknowledgement.
 //! - [`chargers`]: charger actions, sent through the OCPP gateway's charger-control port and
 //!   settled by the charger's observed state ([`ChargerEngine`]).
+//! - [`limits`]: limit sources (a user's max current, a site's cap) put on chargers as charging
+//!   profiles, re-applied after reconnects and boots, cleared when they end; on/off for chargers
+//!   that take no profiles ([`limits::LimitKeeper`]).
 //! - [`webhooks`]: delivery of published events to webhooks, signed, batched, retried, in order.
 //!
 //! The engines have no HTTP server; the API crate calls it, and `coupler` runs its tasks.
@@ -21,6 +24,7 @@ mod charger_actions;
 pub mod chargers;
 mod credentials;
 pub mod limiter;
+pub mod limits;
 pub mod linking;
 pub mod pairing;
 mod poller;
