@@ -236,7 +236,10 @@ impl LimitKeeper {
                 }
             }
             if let Some(why) = refused {
-                tracing::info!(reason = why.as_str(), "the charger takes no profiles; limits become on/off");
+                tracing::info!(
+                    reason = why.as_str(),
+                    "the charger takes no profiles; limits become on/off"
+                );
                 store
                     .set_charger_capabilities(charger, &capabilities.refused_profiles(), now)
                     .await?;
@@ -585,8 +588,9 @@ pub(crate) async fn send_max_current(
             off,
         } => {
             // The refused profile (if any) is one attempt; the stop it turned into is the next.
-            let (refusals, switches): (Vec<Step>, Vec<Step>) =
-                steps.into_iter().partition(|s| s.command.starts_with("SetChargingProfile"));
+            let (refusals, switches): (Vec<Step>, Vec<Step>) = steps
+                .into_iter()
+                .partition(|s| s.command.starts_with("SetChargingProfile"));
             let refusal = if refusals.is_empty() {
                 why.clone()
             } else {

@@ -123,7 +123,10 @@ fn site(client: &ClientId, user_id: &str, scope: LimitScope, amps: f64, hours: O
 
 /// Times come back at the backend's precision (microseconds).
 fn same(a: &LimitSource, b: &LimitSource) {
-    assert_eq!((&a.id, &a.kind, &a.scope, a.max_current_a), (&b.id, &b.kind, &b.scope, b.max_current_a));
+    assert_eq!(
+        (&a.id, &a.kind, &a.scope, a.max_current_a),
+        (&b.id, &b.kind, &b.scope, b.max_current_a)
+    );
     let micros = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(time::to_micros);
     assert_eq!(micros(a.valid_to), micros(b.valid_to));
     assert_eq!(micros(a.valid_from), micros(b.valid_from));
@@ -194,10 +197,18 @@ async fn a_charger_is_limited_by_its_own_sources_and_its_locations(store: Arc<dy
 async fn a_charger_has_one_user_limit_that_a_new_max_current_replaces(store: Arc<dyn Store>) {
     let a = client(&store, "a").await;
     let ch = charger(&store, &a, "alice", "CP-1", None).await;
-    let first = store.set_user_limit(&ch, Some(16.0), time::now()).await.unwrap().unwrap();
+    let first = store
+        .set_user_limit(&ch, Some(16.0), time::now())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((first.kind, first.max_current_a), (LimitSourceKind::User, 16.0));
     assert_eq!(first.client_id, a);
-    let second = store.set_user_limit(&ch, Some(8.0), time::now()).await.unwrap().unwrap();
+    let second = store
+        .set_user_limit(&ch, Some(8.0), time::now())
+        .await
+        .unwrap()
+        .unwrap();
     let sources = store.limit_sources_of_charger(&ch).await.unwrap();
     assert_eq!(sources.len(), 1);
     assert_eq!((&sources[0].id, sources[0].max_current_a), (&second.id, 8.0));
@@ -219,16 +230,30 @@ async fn capabilities_and_the_device_model_are_stored_per_charger(store: Arc<dyn
         .unwrap();
     assert_eq!(model.len(), 1);
     let model = store
-        .record_device_model(&ch, &[("OCPPCommCtrlr.HeartbeatInterval".into(), "60".into())], time::now())
+        .record_device_model(
+            &ch,
+            &[("OCPPCommCtrlr.HeartbeatInterval".into(), "60".into())],
+            time::now(),
+        )
         .await
         .unwrap();
     assert_eq!(model.len(), 2, "reports add up");
-    let declared =
-        ChargerCapabilities::from_device_model_201(model.iter().map(|(k, v)| (k.as_str(), v.as_str())), true, "NotifyReport")
-            .unwrap();
-    store.set_charger_capabilities(&ch, &declared, time::now()).await.unwrap();
+    let declared = ChargerCapabilities::from_device_model_201(
+        model.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        true,
+        "NotifyReport",
+    )
+    .unwrap();
+    store
+        .set_charger_capabilities(&ch, &declared, time::now())
+        .await
+        .unwrap();
     assert_eq!(store.charger_capabilities(&ch).await.unwrap(), Some(declared));
-    assert_eq!(store.device_model(&ch).await.unwrap(), model, "capabilities leave the model alone");
+    assert_eq!(
+        store.device_model(&ch).await.unwrap(),
+        model,
+        "capabilities leave the model alone"
+    );
 }
 
 async fn what_coupler_installed_on_a_charger_is_kept_and_names_it_as_limited(store: Arc<dyn Store>) {
@@ -252,10 +277,7 @@ async fn what_coupler_installed_on_a_charger_is_kept_and_names_it_as_limited(sto
         .unwrap();
     assert!(store.chargers_with_limits().await.unwrap().is_empty());
     // A charger that does not exist has nothing to keep.
-    store
-        .save_limit_state(&ChargerId::new("nope"), &state)
-        .await
-        .unwrap();
+    store.save_limit_state(&ChargerId::new("nope"), &state).await.unwrap();
     assert_eq!(
         store.limit_state(&ChargerId::new("nope")).await.unwrap(),
         ChargerLimitState::default()
