@@ -164,8 +164,6 @@ pub struct LimitControl {
     pub max_stack_level: Option<u32>,
     /// The units its schedules may use (`A`, `W`).
     pub rate_units: Vec<String>,
-    /// The OCPP 1.6 feature profiles it declared.
-    pub feature_profiles: Vec<String>,
     /// Where this was learnt: `GetConfiguration`, `GetVariables`, `NotifyReport`,
     /// `SetChargingProfile refused`, or `none`.
     pub source: String,
@@ -371,7 +369,6 @@ pub(crate) async fn render_with(state: &AppState, charger: Charger) -> Result<Ch
                 smart_charging: declared.smart_charging,
                 max_stack_level: declared.max_stack_level,
                 rate_units: declared.rate_units,
-                feature_profiles: declared.feature_profiles,
                 source: declared.source,
             },
         },
