@@ -274,6 +274,14 @@ async fn a_charger_that_refuses_profiles_is_stopped_for_a_max_current_of_zero_wi
     assert_eq!(charger["capabilities"]["setMaxCurrent"]["isCapable"], false);
     let limits = app.get_json(&tenant, &format!("/chargers/{id}/limits")).await;
     assert_eq!(limits["onCharger"]["heldOff"], true, "{limits}");
+
+    // While held off, a transaction the charger starts by itself is stopped again.
+    cp.call(
+        "StartTransaction",
+        json!({"connector_id": 1, "id_tag": "LOCAL-1", "meter_start": 2000, "timestamp": Utc::now().to_rfc3339()}),
+    )
+    .await;
+    cp.received("RemoteStopTransaction").await;
     cp.close().await;
     app.stop().await;
 }

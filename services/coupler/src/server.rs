@@ -399,11 +399,11 @@ impl Server {
         background.extend(pairing.spawn(gateway.subscribe_plug_changes(), shutdown.clone()));
         // limits: puts limit sources on chargers at start-up, after each connect or boot, and at
         // every window edge.
-        background.push(
-            charger_engine
-                .limits()
-                .spawn(gateway.subscribe_ready(), shutdown.clone()),
-        );
+        background.push(charger_engine.limits().spawn(
+            gateway.subscribe_ready(),
+            gateway.subscribe_plug_changes(),
+            shutdown.clone(),
+        ));
         tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = ?vendors, "coupler is serving");
         Ok(Self {
             addr,

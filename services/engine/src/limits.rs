@@ -455,10 +455,30 @@ impl LimitKeeper {
         next
     }
 
+    /// Applies the limits of a charger that takes no profiles after its plug or transaction
+    /// changed: a transaction it starts by itself while held off is stopped again.
+    async fn on_plug_change(&self, charger: &ChargerId) -> Result<(), KeeperError> {
+        let store = &self.inner.store;
+        let on_off = store
+            .charger_capabilities(charger)
+            .await?
+            .is_some_and(|c| !c.takes_profiles());
+        if on_off && store.chargers_with_limits().await?.contains(charger) {
+            self.apply(charger).await?;
+        }
+        Ok(())
+    }
+
     /// Runs the keeper: limits are applied at start-up, whenever a charger connects or boots
-    /// (`ready`), and at every window edge (so ended sources are cleared and on/off chargers
-    /// switched), until `shutdown`.
-    pub fn spawn(&self, mut ready: broadcast::Receiver<ChargerId>, shutdown: CancellationToken) -> JoinHandle<()> {
+    /// (`ready`), at every window edge (so ended sources are cleared and on/off chargers
+    /// switched), and, for chargers that take no profiles, when their plug or transaction changes
+    /// (`plug_changes`), until `shutdown`.
+    pub fn spawn(
+        &self,
+        mut ready: broadcast::Receiver<ChargerId>,
+        mut plug_changes: broadcast::Receiver<ChargerId>,
+        shutdown: CancellationToken,
+    ) -> JoinHandle<()> {
         let keeper = self.clone();
         tokio::spawn(async move {
             keeper.apply_all().await;
@@ -481,6 +501,15 @@ impl LimitKeeper {
                                 if let Err(e) = keeper.apply(&charger).await {
                                     tracing::warn!(charger_id = %charger, error = %e, "cannot re-apply limits");
                                 }
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => keeper.apply_all().await,
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    },
+                    changed = plug_changes.recv() => match changed {
+                        Ok(charger) => {
+                            if let Err(e) = keeper.on_plug_change(&charger).await {
+                                tracing::warn!(charger_id = %charger, error = %e, "cannot apply on/off limits");
                             }
                         }
                         Err(broadcast::error::RecvError::Lagged(_)) => keeper.apply_all().await,
@@ -598,11 +627,27 @@ pub(crate) async fn send_max_current(
             };
             update_attempt(engine, action, AttemptOutcome::Rejected, Some(refusal)).await?;
             if !off {
+                if !switches.is_empty() {
+                    record(
+                        engine,
+                        action,
+                        charger_id,
+                        AttemptOutcome::Sent,
+                        Some(describe(&switches)),
+                    )
+                    .await?;
+                    update_attempt(engine, action, AttemptOutcome::NoEffect, None).await?;
+                }
                 return Err(Settle::Failed(
                     FailureType::FailedPrecondition,
                     format!(
-                        "{why}, so it can only be switched off; a limit of {} A (6 A or more) leaves charging on",
-                        limit_a.unwrap_or(amps)
+                        "{why}, so it can only be switched off; a limit of {} A (6 A or more) leaves charging on{}",
+                        limit_a.unwrap_or(amps),
+                        if switches.is_empty() {
+                            ""
+                        } else {
+                            " (charging held off before was started again)"
+                        }
                     ),
                 ));
             }
