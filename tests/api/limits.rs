@@ -367,3 +367,76 @@ async fn a_location_limit_reaches_the_chargers_placed_there_and_bad_limits_chang
     sim.stop();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_2_0_1_station_whose_device_model_has_no_smart_charging_is_limited_on_and_off() {
+    use coupler_tests::ocpp::OcppVersion as Protocol;
+
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let registered = app.register_charger(&tenant, "alice", "CP201-ONOFF").await;
+    let id = registered["id"].as_str().unwrap().to_owned();
+    let mut cp = PythonChargePoint::connected_as(
+        Protocol::V201,
+        registered["ocppUrl"].as_str().unwrap(),
+        "CP201-ONOFF",
+        registered["password"].as_str().unwrap(),
+    )
+    .await;
+    cp.set("smart_charging", "false").await;
+    cp.boot_201("Occupied").await;
+    cp.received("GetBaseReport").await;
+    let charger = until("the station's report is read", || async {
+        let charger = app.get_json(&tenant, &format!("/chargers/{id}")).await;
+        (charger["capabilities"]["limitControl"]["source"] == "NotifyReport").then_some(charger)
+    })
+    .await;
+    let control = &charger["capabilities"]["limitControl"];
+    assert_eq!(
+        (control["method"].as_str(), control["smartCharging"].as_bool()),
+        (Some("ON_OFF"), Some(false))
+    );
+    let model = app
+        .state()
+        .store
+        .device_model(&coupler_core::ChargerId::new(id.as_str()))
+        .await
+        .unwrap();
+    assert_eq!(
+        model.get("SmartChargingCtrlr.Enabled").map(String::as_str),
+        Some("false")
+    );
+    assert_eq!(
+        model.get("SampledDataCtrlr.TxUpdatedInterval").map(String::as_str),
+        Some("60"),
+        "the whole report is stored, as the station reported it after Coupler set it"
+    );
+
+    let start = app
+        .post_json(&tenant, &format!("/chargers/{id}/charging"), json!({"action": "START"}))
+        .await;
+    assert_eq!(
+        app.settled_action(&tenant, start["id"].as_str().unwrap()).await["state"],
+        "CONFIRMED"
+    );
+    let stopped = max_current(&app, &tenant, &id, 0.0).await;
+    assert_eq!(stopped["state"], "CONFIRMED", "{stopped}");
+    cp.received("RequestStopTransaction").await;
+    let attempts = stopped["attempts"].as_array().unwrap();
+    assert!(
+        attempts[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("declared no smart charging"),
+        "{stopped}"
+    );
+    assert!(
+        attempts[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("RemoteStopTransaction"),
+        "{stopped}"
+    );
+    cp.close().await;
+    app.stop().await;
+}
