@@ -440,3 +440,52 @@ async fn a_2_0_1_station_whose_device_model_has_no_smart_charging_is_limited_on_
     cp.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_car_charging_without_a_coupler_charger_is_held_to_its_locations_limit_by_its_maker() {
+    use coupler_simulated::{Brand, SimVehicleSpec};
+    use coupler_tests::vehicles::{eventually, hint, link_simulated, vehicles_of, AppSite, SimWorld};
+
+    let world = SimWorld::start(SimConfig::default()).await;
+    let app = TestApp::spawn_with(|url, wiring| world.wire(url, wiring, |_| None)).await;
+    let tenant = app.tenant("app").await;
+    let site = AppSite::start().await;
+    let mut car = SimVehicleSpec::new("SIMAUR0000000000A", "Aurora A1");
+    car.plugged_in = true;
+    let ids = world.cloud.add_account(Brand::Aurora, "ann", "pw", vec![car.clone()]);
+    link_simulated(&app, &tenant, &site, "alice", Brand::Aurora, "ann", "pw").await;
+    eventually("the car is read", || async {
+        vehicles_of(&app, &tenant, "alice")
+            .await
+            .first()
+            .is_some_and(|v| v["chargeState"]["isPluggedIn"] == true)
+    })
+    .await;
+    let vehicle_id = vehicles_of(&app, &tenant, "alice").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(world.cloud.vehicle(&ids[0]).unwrap().max_current > 10);
+    let home = app
+        .post_expect(
+            &tenant,
+            "/users/alice/locations",
+            json!({"name": "Home", "latitude": car.latitude, "longitude": car.longitude, "timezoneName": "Europe/Oslo"}),
+            201,
+        )
+        .await;
+    app.post_expect(
+        &tenant,
+        &format!("/locations/{}/limits", home["id"].as_str().unwrap()),
+        json!({"maxCurrent": 10.5}),
+        201,
+    )
+    .await;
+    eventually("the maker holds the car to the location's limit", || async {
+        // The app hints a read, as it would; the read brings the limit to the car.
+        hint(&app, &tenant, &vehicle_id).await;
+        world.cloud.vehicle(&ids[0]).unwrap().max_current == 10
+    })
+    .await;
+    app.stop().await;
+}

@@ -544,6 +544,30 @@ impl OnOff {
     }
 }
 
+/// What a maker is asked to do to keep a vehicle that charges without a Coupler charger within
+/// the limit in force at its location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MakerCommand {
+    /// Set the vehicle's charging current to this many amperes.
+    SetMaxCurrent(u32),
+    /// Stop charging: the limit is below what an EV charges with.
+    Stop,
+}
+
+/// The maker command that brings a vehicle within `limit_a`, given the current it reports
+/// (`reported_max_a`) and whether it charges; `None` when it already is (or nothing limits it).
+/// Makers take whole amperes, so the limit is rounded down.
+pub fn maker_command(limit_a: Option<f64>, reported_max_a: Option<f64>, is_charging: bool) -> Option<MakerCommand> {
+    let limit = limit_a?;
+    if limit < MIN_CHARGING_CURRENT_A {
+        return is_charging.then_some(MakerCommand::Stop);
+    }
+    // Checked to be at most MAX_LIMIT_A, so it fits.
+    let amps = limit.floor() as u32;
+    let above = reported_max_a.is_none_or(|reported| reported > f64::from(amps) + 0.5);
+    above.then_some(MakerCommand::SetMaxCurrent(amps))
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Duration;
@@ -785,5 +809,22 @@ mod tests {
         let unknown = ChargerCapabilities::unknown();
         assert!(unknown.takes_profiles());
         assert!(!unknown.refused_profiles().takes_profiles());
+    }
+
+    #[test]
+    fn a_vehicle_above_its_locations_limit_is_asked_to_draw_less_or_to_stop() {
+        assert_eq!(maker_command(None, Some(32.0), true), None);
+        assert_eq!(
+            maker_command(Some(10.6), Some(32.0), true),
+            Some(MakerCommand::SetMaxCurrent(10))
+        );
+        assert_eq!(
+            maker_command(Some(10.0), None, false),
+            Some(MakerCommand::SetMaxCurrent(10))
+        );
+        assert_eq!(maker_command(Some(10.0), Some(10.0), true), None);
+        assert_eq!(maker_command(Some(10.0), Some(8.0), true), None, "already below");
+        assert_eq!(maker_command(Some(0.0), Some(16.0), true), Some(MakerCommand::Stop));
+        assert_eq!(maker_command(Some(0.0), Some(16.0), false), None);
     }
 }

@@ -397,11 +397,16 @@ impl Server {
             shutdown.clone(),
         ));
         background.extend(pairing.spawn(gateway.subscribe_plug_changes(), shutdown.clone()));
-        // limits: puts limit sources on chargers at start-up, after each connect or boot, and at
-        // every window edge.
+        // limits: puts limit sources on chargers at start-up, after each connect or boot, at every
+        // window edge, and on on/off chargers' plug changes; and location limits on vehicles that
+        // charge without a Coupler charger, through their makers.
         background.push(charger_engine.limits().spawn(
             gateway.subscribe_ready(),
             gateway.subscribe_plug_changes(),
+            shutdown.clone(),
+        ));
+        background.push(coupler_engine::limits::spawn_vehicle_limits(
+            engine.clone(),
             shutdown.clone(),
         ));
         tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = ?vendors, "coupler is serving");
