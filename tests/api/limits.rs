@@ -282,6 +282,12 @@ async fn a_charger_that_refuses_profiles_is_stopped_for_a_max_current_of_zero_wi
     )
     .await;
     cp.received("RemoteStopTransaction").await;
+    until("the charger's own transaction is stopped", || async {
+        let sessions = app.get_json(&tenant, &format!("/chargers/{id}/sessions")).await;
+        let latest = &sessions["data"][0];
+        (latest["idTag"] == "LOCAL-1" && latest["stopReason"] == "Remote").then_some(())
+    })
+    .await;
     cp.close().await;
     app.stop().await;
 }

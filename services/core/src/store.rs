@@ -625,6 +625,8 @@ pub trait LimitStore: Send + Sync {
     /// Chargers that have limit sources (their own or their location's) or profiles Coupler
     /// installed: the ones a limit keeper looks after.
     async fn chargers_with_limits(&self) -> Result<Vec<ChargerId>, StoreError>;
+    /// The first moment after `after` at which any limit source's window opens or closes.
+    async fn next_limit_edge(&self, after: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// The chargers placed at a location.
     async fn chargers_at_location(&self, location: &LocationId) -> Result<Vec<ChargerId>, StoreError>;
     /// What a charger declared it can do with charging profiles, if it said.

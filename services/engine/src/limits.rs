@@ -23,9 +23,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use coupler_core::action::{Action, AttemptOutcome};
 use coupler_core::control::{ChargerCommand, ChargerControl, CommandReply, ControlError, LimitPurpose, RateUnit};
-use coupler_core::limits::{
-    compose, next_change, plan_profiles, profiles_to_clear, ChargerCapabilities, OnOff, RunningTransaction,
-};
+use coupler_core::limits::{compose, plan_profiles, profiles_to_clear, ChargerCapabilities, OnOff, RunningTransaction};
 use coupler_core::{time, ChargerId, FailureType, Store, StoreError};
 use tokio::sync::{broadcast, Notify};
 use tokio::task::JoinHandle;
@@ -140,14 +138,7 @@ impl LimitKeeper {
     /// wakes the keeper's task so it knows the new windows.
     pub fn changed(&self, chargers: Vec<ChargerId>) {
         self.inner.wake.notify_one();
-        for charger in chargers {
-            let keeper = self.clone();
-            self.inner.tracker.spawn(async move {
-                if let Err(e) = keeper.apply(&charger).await {
-                    tracing::warn!(charger_id = %charger, error = %e, "cannot apply limits");
-                }
-            });
-        }
+        self.spawn_applies(chargers);
     }
 
     /// Puts `charger`'s limits on it now: profiles for a charger that takes them, on/off
@@ -425,34 +416,37 @@ impl LimitKeeper {
         }
     }
 
-    /// Applies every limited charger's limits now (start-up, or after missing ready signals).
+    /// Applies every limited charger's limits, each in its own task (start-up, window edges, or
+    /// after missing ready signals).
     async fn apply_all(&self) {
-        let chargers = match self.inner.store.chargers_with_limits().await {
-            Ok(chargers) => chargers,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list limited chargers");
-                return;
-            }
-        };
-        for charger in chargers {
-            if let Err(e) = self.apply(&charger).await {
-                tracing::warn!(charger_id = %charger, error = %e, "cannot apply limits");
-            }
+        match self.inner.store.chargers_with_limits().await {
+            Ok(chargers) => self.spawn_applies(chargers),
+            Err(e) => tracing::warn!(error = %e, "cannot list limited chargers"),
         }
     }
 
-    /// When the next window of any limited charger opens or closes.
-    async fn next_window_edge(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let chargers = self.inner.store.chargers_with_limits().await.ok()?;
-        let mut next: Option<DateTime<Utc>> = None;
+    /// Applies each charger's limits in a task of its own, so a charger slow to answer holds up no
+    /// other (applications to one charger still run one at a time).
+    fn spawn_applies(&self, chargers: Vec<ChargerId>) {
         for charger in chargers {
-            if let Ok(sources) = self.inner.store.limit_sources_of_charger(&charger).await {
-                if let Some(edge) = next_change(&sources, after) {
-                    next = Some(next.map_or(edge, |n| n.min(edge)));
+            let keeper = self.clone();
+            self.inner.tracker.spawn(async move {
+                if let Err(e) = keeper.apply(&charger).await {
+                    tracing::warn!(charger_id = %charger, error = %e, "cannot apply limits");
                 }
-            }
+            });
         }
-        next
+    }
+
+    /// Whether Coupler keeps limits on `charger`: it has sources, or profiles Coupler installed, or
+    /// charging held off.
+    async fn is_limited(&self, charger: &ChargerId) -> Result<bool, KeeperError> {
+        let store = &self.inner.store;
+        if !store.limit_sources_of_charger(charger).await?.is_empty() {
+            return Ok(true);
+        }
+        let state = store.limit_state(charger).await?;
+        Ok(!state.installed_profiles.is_empty() || state.held_off)
     }
 
     /// Applies the limits of a charger that takes no profiles after its plug or transaction
@@ -463,8 +457,8 @@ impl LimitKeeper {
             .charger_capabilities(charger)
             .await?
             .is_some_and(|c| !c.takes_profiles());
-        if on_off && store.chargers_with_limits().await?.contains(charger) {
-            self.apply(charger).await?;
+        if on_off && self.is_limited(charger).await? {
+            self.spawn_applies(vec![charger.clone()]);
         }
         Ok(())
     }
@@ -484,7 +478,7 @@ impl LimitKeeper {
             keeper.apply_all().await;
             loop {
                 let now = time::now();
-                let sleep = match keeper.next_window_edge(now).await {
+                let sleep = match keeper.inner.store.next_limit_edge(now).await.ok().flatten() {
                     // A moment after the edge, so the source counts as ended.
                     Some(edge) => (edge - now).to_std().unwrap_or_default() + Duration::from_millis(50),
                     None => IDLE_RECHECK,
@@ -495,14 +489,11 @@ impl LimitKeeper {
                     _ = keeper.inner.wake.notified() => {}
                     _ = tokio::time::sleep(sleep) => keeper.apply_all().await,
                     received = ready.recv() => match received {
-                        Ok(charger) => {
-                            let limited = keeper.inner.store.chargers_with_limits().await.unwrap_or_default();
-                            if limited.contains(&charger) {
-                                if let Err(e) = keeper.apply(&charger).await {
-                                    tracing::warn!(charger_id = %charger, error = %e, "cannot re-apply limits");
-                                }
-                            }
-                        }
+                        Ok(charger) => match keeper.is_limited(&charger).await {
+                            Ok(true) => keeper.spawn_applies(vec![charger]),
+                            Ok(false) => {}
+                            Err(e) => tracing::warn!(charger_id = %charger, error = %e, "cannot look at limits"),
+                        },
                         Err(broadcast::error::RecvError::Lagged(_)) => keeper.apply_all().await,
                         Err(broadcast::error::RecvError::Closed) => break,
                     },

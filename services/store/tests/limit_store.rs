@@ -44,6 +44,7 @@ on_both_backends!(
     a_charger_has_one_user_limit_that_a_new_max_current_replaces,
     capabilities_and_the_device_model_are_stored_per_charger,
     what_coupler_installed_on_a_charger_is_kept_and_names_it_as_limited,
+    the_next_window_edge_is_the_earliest_start_or_end_to_come,
 );
 
 async fn client(store: &Arc<dyn Store>, name: &str) -> ClientId {
@@ -282,4 +283,28 @@ async fn what_coupler_installed_on_a_charger_is_kept_and_names_it_as_limited(sto
         store.limit_state(&ChargerId::new("nope")).await.unwrap(),
         ChargerLimitState::default()
     );
+}
+
+async fn the_next_window_edge_is_the_earliest_start_or_end_to_come(store: Arc<dyn Store>) {
+    let a = client(&store, "a").await;
+    let ch = charger(&store, &a, "alice", "CP-1", None).await;
+    let now = time::now();
+    assert_eq!(store.next_limit_edge(now).await.unwrap(), None);
+    let mut later = site(&a, "alice", LimitScope::Charger(ch.clone()), 10.0, None);
+    later.valid_from = Some(now + Duration::minutes(30));
+    later.valid_to = Some(now + Duration::minutes(90));
+    let mut sooner = site(&a, "alice", LimitScope::Charger(ch.clone()), 8.0, None);
+    sooner.valid_to = Some(now + Duration::minutes(45));
+    store.insert_limit_source(&later).await.unwrap();
+    store.insert_limit_source(&sooner).await.unwrap();
+    let micros = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(time::to_micros);
+    assert_eq!(
+        micros(store.next_limit_edge(now).await.unwrap()),
+        micros(later.valid_from)
+    );
+    assert_eq!(
+        micros(store.next_limit_edge(now + Duration::minutes(30)).await.unwrap()),
+        micros(sooner.valid_to)
+    );
+    assert_eq!(store.next_limit_edge(now + Duration::minutes(90)).await.unwrap(), None);
 }

@@ -214,6 +214,19 @@ macro_rules! impl_limit_store {
                         .map_err(store_error)
                 }
 
+                async fn next_limit_edge(&self, after: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+                    let row = sqlx::query(
+                        "SELECT MIN(edge) AS edge FROM (\
+                         SELECT valid_from AS edge FROM limit_sources WHERE valid_from > $1 \
+                         UNION ALL SELECT valid_to AS edge FROM limit_sources WHERE valid_to > $1) edges",
+                    )
+                    .bind($time::bind(after))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                    $time::read_opt(&row, "edge").map_err(store_error)
+                }
+
                 async fn chargers_at_location(&self, location: &LocationId) -> Result<Vec<ChargerId>, StoreError> {
                     let rows = sqlx::query("SELECT id FROM chargers WHERE location_id = $1 ORDER BY id")
                         .bind(location.as_str())
