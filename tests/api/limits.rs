@@ -499,5 +499,34 @@ async fn a_car_charging_without_a_coupler_charger_is_held_to_its_locations_limit
         world.cloud.vehicle(&ids[0]).unwrap().max_current == 10
     })
     .await;
+
+    // With a charger of alice's at home, the car and the charger form an EV system whose limits
+    // are its charger's: its own site limit and the location's.
+    let charger = app.register_charger(&tenant, "alice", "CP-EVSYS").await;
+    let charger_id = charger["id"].as_str().unwrap();
+    let placed = app
+        .as_tenant(&tenant, Method::PUT, &format!("/chargers/{charger_id}"))
+        .json(&json!({"locationId": home["id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(placed.status(), 200);
+    let own = app
+        .post_expect(
+            &tenant,
+            &format!("/chargers/{charger_id}/limits"),
+            json!({"maxCurrent": 8}),
+            201,
+        )
+        .await;
+    let systems = app.get_json(&tenant, "/users/alice/ev-systems").await;
+    let system = systems["data"][0]["id"].as_str().unwrap();
+    let limits = app.get_json(&tenant, &format!("/ev-systems/{system}/limits")).await;
+    assert_eq!(limits["vehicleId"], vehicle_id.as_str(), "{limits}");
+    assert_eq!(limits["chargerId"], charger_id, "{limits}");
+    assert_eq!(limits["sources"].as_array().unwrap().len(), 2, "{limits}");
+    assert_eq!(limits["composite"]["maxCurrent"], 8.0, "{limits}");
+    assert_eq!(limits["composite"]["bindingSourceId"], own["id"], "{limits}");
+    assert_eq!(limits["onCharger"]["reportedSchedule"], Value::Null, "not connected");
     app.stop().await;
 }
