@@ -13,25 +13,28 @@
 //!
 //! The keeper's task applies limits again when a charger connects or boots (the gateway's ready
 //! signal), when a source's window opens or closes, and at start-up. A max-current action sets the
-//! `user` source and applies through the same path ([`send_max_current`]), recording each command
-//! as an attempt.
+//! `user` source and applies through the same path (`action.rs`), recording each command as an
+//! attempt; `vehicles.rs` holds vehicles charging without a Coupler charger to their location's
+//! limits through their makers.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use coupler_core::action::{Action, AttemptOutcome};
 use coupler_core::control::{ChargerCommand, ChargerControl, CommandReply, ControlError, LimitPurpose, RateUnit};
 use coupler_core::limits::{compose, plan_profiles, profiles_to_clear, ChargerCapabilities, OnOff, RunningTransaction};
-use coupler_core::{time, ChargerId, FailureType, Store, StoreError};
+use coupler_core::{time, ChargerId, Store, StoreError};
 use tokio::sync::{broadcast, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::charger_actions::{record, still_pending, update_attempt, Settle};
-use crate::chargers::ChargerEngine;
+mod action;
+mod vehicles;
+
+pub(crate) use action::send_max_current;
+pub use vehicles::spawn_vehicle_limits;
 
 /// How far ahead the composite schedule is read when verifying, seconds.
 const VERIFY_HORIZON_S: u32 = 300;
@@ -535,241 +538,5 @@ fn purpose_name(purpose: LimitPurpose) -> &'static str {
         LimitPurpose::Transaction => "TxProfile",
         LimitPurpose::TransactionDefault => "TxDefaultProfile",
         LimitPurpose::StationMax => "StationMaxProfile",
-    }
-}
-
-/// Carries out a max-current action on a charger: the amperes become the charger's `user` limit
-/// source (stored first), then the charger's limits are applied, each command recorded as one of
-/// the action's attempts. `Ok` means the commands went out and the effect is to be observed.
-pub(crate) async fn send_max_current(
-    engine: &ChargerEngine,
-    action: &mut Action,
-    charger_id: &ChargerId,
-) -> Result<(), Settle> {
-    let store = &engine.inner.store;
-    let amps = action.target_state.max_current.unwrap_or_default();
-    if still_pending(engine, action).await.is_none() {
-        return Err(Settle::Gone);
-    }
-    if let Err(e) = store.set_user_limit(charger_id, Some(amps), time::now()).await {
-        return Err(Settle::Failed(
-            FailureType::FailedPrecondition,
-            format!("cannot store the limit: {e}"),
-        ));
-    }
-    // Saved before anything goes out, so a restart knows the commands may have been sent.
-    record(
-        engine,
-        action,
-        charger_id,
-        AttemptOutcome::Sent,
-        Some(format!("max current {amps} A as the charger's user limit")),
-    )
-    .await?;
-    let applied = match engine.limits().apply(charger_id).await {
-        Ok(applied) => applied,
-        Err(e) => {
-            update_attempt(engine, action, AttemptOutcome::Rejected, Some(e.to_string())).await?;
-            return Err(Settle::Failed(FailureType::FailedPrecondition, e.to_string()));
-        }
-    };
-    let describe = |steps: &[Step]| {
-        steps
-            .iter()
-            .map(|s| format!("{}: {}", s.command, s.answer))
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
-    match applied {
-        Applied::NotConnected => {
-            update_attempt(
-                engine,
-                action,
-                AttemptOutcome::Unreachable,
-                Some("the charger is not connected".into()),
-            )
-            .await?;
-            Err(Settle::Failed(
-                FailureType::FailedPrecondition,
-                "the charger is not connected to Coupler".into(),
-            ))
-        }
-        Applied::Profiles { steps, .. } => {
-            if let Err(e) = store.set_max_current(charger_id, Some(amps)).await {
-                tracing::warn!(error = %e, "cannot record the max current");
-            }
-            update_attempt(engine, action, AttemptOutcome::Sent, Some(describe(&steps))).await?;
-            Ok(())
-        }
-        Applied::OnOff {
-            why,
-            steps,
-            limit_a,
-            off,
-        } => {
-            // The refused profile (if any) is one attempt; the stop it turned into is the next.
-            let (refusals, switches): (Vec<Step>, Vec<Step>) = steps
-                .into_iter()
-                .partition(|s| s.command.starts_with("SetChargingProfile"));
-            let refusal = if refusals.is_empty() {
-                why.clone()
-            } else {
-                format!("{why}: {}", describe(&refusals))
-            };
-            update_attempt(engine, action, AttemptOutcome::Rejected, Some(refusal)).await?;
-            if !off {
-                if !switches.is_empty() {
-                    record(
-                        engine,
-                        action,
-                        charger_id,
-                        AttemptOutcome::Sent,
-                        Some(describe(&switches)),
-                    )
-                    .await?;
-                    update_attempt(engine, action, AttemptOutcome::NoEffect, None).await?;
-                }
-                return Err(Settle::Failed(
-                    FailureType::FailedPrecondition,
-                    format!(
-                        "{why}, so it can only be switched off; a limit of {} A (6 A or more) leaves charging on{}",
-                        limit_a.unwrap_or(amps),
-                        if switches.is_empty() {
-                            ""
-                        } else {
-                            " (charging held off before was started again)"
-                        }
-                    ),
-                ));
-            }
-            if let Err(e) = store.set_max_current(charger_id, Some(amps)).await {
-                tracing::warn!(error = %e, "cannot record the max current");
-            }
-            let detail = if switches.is_empty() {
-                "no charging to stop; held off while the limit is below 6 A".to_owned()
-            } else {
-                format!("on/off limit: {}", describe(&switches))
-            };
-            record(engine, action, charger_id, AttemptOutcome::Sent, Some(detail)).await?;
-            if switches.iter().any(|s| !s.accepted) {
-                update_attempt(
-                    engine,
-                    action,
-                    AttemptOutcome::Rejected,
-                    Some("the charger refused to stop".into()),
-                )
-                .await?;
-                return Err(Settle::Failed(
-                    FailureType::FailedPrecondition,
-                    "the charger takes no profiles and refused to stop charging".into(),
-                ));
-            }
-            Ok(())
-        }
-        Applied::Failed { steps, error } => {
-            let outcome = match error {
-                ControlError::Timeout => AttemptOutcome::NoResponse,
-                ControlError::NotConnected | ControlError::Disconnected => AttemptOutcome::Unreachable,
-                _ => AttemptOutcome::Rejected,
-            };
-            update_attempt(engine, action, outcome, Some(describe(&steps))).await?;
-            let kind = if outcome == AttemptOutcome::NoResponse {
-                FailureType::NoResponse
-            } else {
-                FailureType::FailedPrecondition
-            };
-            Err(Settle::Failed(kind, error.to_string()))
-        }
-    }
-}
-
-/// Keeps vehicles that charge without a Coupler charger within the `site` limits of the location
-/// they are at, through their makers: after each read of a plugged-in vehicle that is in no
-/// activated EV system (a paired charger carries the limits itself), the limit in force at every
-/// location of its user it is at becomes a max-current command (or a stop below 6 A) where the
-/// maker allows it. Makers know no validity windows: a cap set this way stays on the car after
-/// the window ends, until the app sets another.
-pub fn spawn_vehicle_limits(engine: Arc<crate::Engine>, shutdown: CancellationToken) -> JoinHandle<()> {
-    let mut polled = engine.subscribe_polls();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                read = polled.recv() => match read {
-                    Ok((client, vehicle)) => {
-                        if let Err(e) = keep_vehicle_within_limits(&engine, &client, &vehicle).await {
-                            tracing::debug!(vehicle_id = %vehicle, error = %e, "cannot limit the vehicle");
-                        }
-                    }
-                    // Missed reads come again at the next poll.
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => break,
-                },
-            }
-        }
-    })
-}
-
-async fn keep_vehicle_within_limits(
-    engine: &crate::Engine,
-    client: &coupler_core::ClientId,
-    vehicle_id: &coupler_core::VehicleId,
-) -> Result<(), crate::EngineError> {
-    use coupler_core::ev_system::PairState;
-    use coupler_core::limits::{maker_command, LimitScope, MakerCommand};
-    use coupler_core::location::Point;
-
-    let store = &engine.store;
-    let Some(vehicle) = store.get_vehicle(client, vehicle_id).await? else {
-        return Ok(());
-    };
-    if vehicle.charge_state.is_plugged_in != Some(true) {
-        return Ok(());
-    }
-    let (Some(latitude), Some(longitude)) = (vehicle.location.latitude, vehicle.location.longitude) else {
-        return Ok(());
-    };
-    let in_a_charger = store
-        .ev_systems_of_vehicle(client, vehicle_id)
-        .await?
-        .iter()
-        .any(|pair| pair.state == PairState::Activated);
-    if in_a_charger {
-        return Ok(());
-    }
-    let here = Point { latitude, longitude };
-    let locations = store
-        .list_locations(client, &vehicle.user_id, &coupler_core::PageRequest::first(200))
-        .await?;
-    let mut sources = Vec::new();
-    for location in locations.items.iter().filter(|l| here.is_at(l.fields.point())) {
-        sources.extend(
-            store
-                .list_limit_sources(client, &LimitScope::Location(location.id.clone()))
-                .await?,
-        );
-    }
-    let limit = compose(&sources, time::now()).limit_a;
-    let command = maker_command(
-        limit,
-        vehicle.charge_state.max_current,
-        vehicle.charge_state.is_charging == Some(true),
-    );
-    let command = match command {
-        None => return Ok(()),
-        Some(MakerCommand::SetMaxCurrent(amps)) => crate::actions::VehicleCommand::SetMaxCurrent(amps),
-        Some(MakerCommand::Stop) => crate::actions::VehicleCommand::Stop,
-    };
-    match engine.request_vehicle_action(client, vehicle_id, command, None).await {
-        Ok(action) => {
-            tracing::info!(vehicle_id = %vehicle_id, action_id = %action.id, limit_a = ?limit, "vehicle limited through its maker");
-            Ok(())
-        }
-        // The maker does not allow it: nothing more can be done from here.
-        Err(crate::EngineError::Refused(why)) => {
-            tracing::debug!(vehicle_id = %vehicle_id, why = why.as_str(), "the maker cannot carry out the limit");
-            Ok(())
-        }
-        Err(e) => Err(e),
     }
 }
