@@ -376,6 +376,20 @@ async fn a_location_limit_reaches_the_chargers_placed_there_and_bad_limits_chang
         .unwrap();
     assert_eq!(problem(hidden).await["status"], 404, "another client cannot see it");
     assert_eq!(sim.limit_at(Utc::now()), 12.0);
+
+    // Deleting the location takes its limit off the charger (ClearChargingProfile).
+    let deleted = app
+        .as_tenant(&tenant, Method::DELETE, &format!("/locations/{location_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    until("the charger is back to its own rating", || async {
+        (reported_limit(&app, &tenant, &id).await == Some(32.0)).then_some(())
+    })
+    .await;
+    let limits = app.get_json(&tenant, &format!("/chargers/{id}/limits")).await;
+    assert_eq!(limits["onCharger"]["installedProfiles"], json!([]), "{limits}");
     sim.stop();
     app.stop().await;
 }

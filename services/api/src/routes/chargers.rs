@@ -639,8 +639,9 @@ pub async fn update_charger(
         .await?
         .ok_or_else(|| no_charger(&id))?;
     if location.is_some() {
-        // Where the charger is decides which cars can be in it.
+        // Where the charger is decides which cars can be in it, and which location limits hold.
         state.pairing.charger_changed(&id);
+        state.chargers.limits().changed(vec![id.clone()]);
     }
     Ok(ApiJson(render(&state, updated).await?))
 }
