@@ -8,6 +8,7 @@ mod chargers;
 mod errors;
 mod ev_systems;
 mod events;
+mod limits;
 mod linking;
 mod makers;
 mod ocpp16;

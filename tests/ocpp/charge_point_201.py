@@ -28,6 +28,7 @@ class Station(ChargePoint):
             "remote_stop": "accept",  # accept | reject
             "charging_profile": "accept",  # accept | reject
             "composite_schedule": "accept",  # accept | reject
+            "smart_charging": "true",  # SmartChargingCtrlr.Enabled in its device model: true | false
         }
         self.meter_wh = 1000
         self.transaction_id = None
@@ -213,15 +214,20 @@ class Station(ChargePoint):
             },
         )
 
+    def device_model(self):
+        """Its variables, with whether it takes charging profiles as `set` last said."""
+        return {**self.variables, ("SmartChargingCtrlr", "Enabled"): self.behaviour["smart_charging"]}
+
     @on(Action.get_variables)
     async def on_get_variables(self, get_variable_data, **kwargs):
         emit("received", action="GetVariables", payload={"get_variable_data": get_variable_data})
         results = []
+        variables = self.device_model()
         for item in get_variable_data:
             key = (item["component"]["name"], item["variable"]["name"])
             result = {"component": {"name": key[0]}, "variable": {"name": key[1]}}
-            if key in self.variables:
-                result.update(attributeStatus="Accepted", attributeValue=self.variables[key])
+            if key in variables:
+                result.update(attributeStatus="Accepted", attributeValue=variables[key])
             else:
                 result.update(attributeStatus="UnknownVariable")
             results.append(result)
@@ -241,6 +247,26 @@ class Station(ChargePoint):
     async def on_get_base_report(self, request_id, report_base, **kwargs):
         emit("received", action="GetBaseReport", payload={"request_id": request_id, "report_base": report_base})
         return call_result.GetBaseReport(status="Accepted")
+
+    @after(Action.get_base_report)
+    async def after_get_base_report(self, request_id, report_base, **kwargs):
+        # The report follows in NotifyReport messages, one variable each, the last with tbc false.
+        variables = sorted(self.device_model().items())
+        for seq_no, ((component, variable), value) in enumerate(variables):
+            await self.send(
+                "NotifyReport",
+                request_id=request_id,
+                generated_at=now(),
+                seq_no=seq_no,
+                tbc=seq_no < len(variables) - 1,
+                report_data=[
+                    {
+                        "component": {"name": component},
+                        "variable": {"name": variable},
+                        "variableAttribute": [{"type": "Actual", "value": value}],
+                    }
+                ],
+            )
 
     @on(Action.reset)
     async def on_reset(self, type, **kwargs):

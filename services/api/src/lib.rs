@@ -57,6 +57,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         (name = "webhooks", description = "Events: signed webhook deliveries (at least once, in order per webhook) and a live Server-Sent Events stream"),
         (name = "ev-systems", description = "A user's vehicle and charger as one: pairing, merged state, and commands routed to the device that can carry them out"),
         (name = "locations", description = "The places users charge at; chargers are placed at them"),
+        (name = "limits", description = "Limit sources on chargers and locations (a user's max current, a site's cap), each with its own window, put on chargers as charging profiles that expire by themselves"),
         (name = "interventions", description = "What users must do before Coupler can go on (for example link an account again)"),
         (name = "operations", description = "Health and metrics"),
         (name = "sandbox", description = "Only in sandbox mode (`coupler serve --sandbox`; otherwise 404): simulated cars at the simulated makers, simulated OCPP chargers connected to the gateway, plugging one into the other, and a time factor"),
@@ -137,6 +138,16 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             routes::locations::update_location,
             routes::locations::delete_location
         ))
+        .routes(routes!(
+            routes::limits::create_charger_limit,
+            routes::limits::get_charger_limits
+        ))
+        .routes(routes!(
+            routes::limits::create_location_limit,
+            routes::limits::list_location_limits
+        ))
+        .routes(routes!(routes::limits::get_ev_system_limits))
+        .routes(routes!(routes::limits::get_limit, routes::limits::delete_limit))
         .routes(routes!(routes::interventions::list_interventions))
         .routes(routes!(routes::interventions::get_intervention))
         .routes(routes!(routes::actions::get_action))

@@ -16,6 +16,7 @@ pub mod ev_system;
 pub mod event;
 mod id;
 pub mod intervention;
+pub mod limits;
 pub mod link;
 pub mod location;
 pub mod page;
@@ -34,7 +35,7 @@ pub use charger::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDelivery
 pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
-    ActionStore, ChargerStore, ClientStore, EvSystemStore, EventStore, InterventionStore, LinkSessionStore,
+    ActionStore, ChargerStore, ClientStore, EvSystemStore, EventStore, InterventionStore, LimitStore, LinkSessionStore,
     LocationStore, Store, StoreError, TransactionEventStore, UserStore, VehicleStore, VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};

@@ -17,6 +17,7 @@ use crate::client::{AccessToken, Client, ClientId};
 use crate::ev_system::{Confidence, Detection, EvSystem, EvSystemId, Evidence};
 use crate::event::{AttemptOutcome, Delivery, DeliveryId, Event, PendingEvent, Webhook, WebhookId};
 use crate::intervention::{Intervention, InterventionId};
+use crate::limits::{ChargerCapabilities, ChargerLimitState, LimitScope, LimitSource, LimitSourceId};
 use crate::link::{LinkCompletion, LinkSession, LinkSessionId, LinkedAccount};
 use crate::location::{Location, LocationFields, LocationId};
 use crate::page::{Page, PageRequest};
@@ -608,6 +609,65 @@ pub trait EvSystemStore: Send + Sync {
     async fn id_tags_seen_since(&self, charger: &ChargerId, since: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
 }
 
+/// Limit sources, what chargers declared about charging profiles, and what Coupler installed on them.
+#[async_trait]
+pub trait LimitStore: Send + Sync {
+    /// Stores a new limit source; its user, and the charger or location it limits, must be the
+    /// client's (a `Conflict` otherwise).
+    async fn insert_limit_source(&self, source: &LimitSource) -> Result<(), StoreError>;
+    /// Sets the user limit of a charger (its max current), replacing the previous one; `None`
+    /// removes it. Returns the stored source, if any.
+    async fn set_user_limit(
+        &self,
+        charger: &ChargerId,
+        max_current_a: Option<f64>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<LimitSource>, StoreError>;
+    /// One of the client's limit sources.
+    async fn get_limit_source(&self, client: &ClientId, id: &LimitSourceId) -> Result<Option<LimitSource>, StoreError>;
+    /// The client's sources set on exactly `scope` (a charger's own, or a location's), oldest first.
+    async fn list_limit_sources(&self, client: &ClientId, scope: &LimitScope) -> Result<Vec<LimitSource>, StoreError>;
+    /// Deletes one of the client's limit sources; returns it when it existed.
+    async fn delete_limit_source(
+        &self,
+        client: &ClientId,
+        id: &LimitSourceId,
+    ) -> Result<Option<LimitSource>, StoreError>;
+    /// Every source that limits a charger: its own and its location's, oldest first.
+    async fn limit_sources_of_charger(&self, charger: &ChargerId) -> Result<Vec<LimitSource>, StoreError>;
+    /// Chargers that have limit sources (their own or their location's) or profiles Coupler
+    /// installed: the ones a limit keeper looks after.
+    async fn chargers_with_limits(&self) -> Result<Vec<ChargerId>, StoreError>;
+    /// The first moment after `after` at which any limit source's window opens or closes.
+    async fn next_limit_edge(&self, after: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// The chargers placed at a location.
+    async fn chargers_at_location(&self, location: &LocationId) -> Result<Vec<ChargerId>, StoreError>;
+    /// What a charger declared it can do with charging profiles, if it said.
+    async fn charger_capabilities(&self, charger: &ChargerId) -> Result<Option<ChargerCapabilities>, StoreError>;
+    /// Records what a charger declared.
+    async fn set_charger_capabilities(
+        &self,
+        charger: &ChargerId,
+        capabilities: &ChargerCapabilities,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Merges device-model variables (`Component.Variable` → value) a 2.0.1 station reported
+    /// into what is stored for it; returns the whole stored model.
+    async fn record_device_model(
+        &self,
+        charger: &ChargerId,
+        variables: &[(String, String)],
+        at: DateTime<Utc>,
+    ) -> Result<std::collections::BTreeMap<String, String>, StoreError>;
+    /// The device model a 2.0.1 station reported (empty when none).
+    async fn device_model(&self, charger: &ChargerId)
+        -> Result<std::collections::BTreeMap<String, String>, StoreError>;
+    /// What Coupler last installed on a charger.
+    async fn limit_state(&self, charger: &ChargerId) -> Result<ChargerLimitState, StoreError>;
+    /// Saves what Coupler installed on a charger.
+    async fn save_limit_state(&self, charger: &ChargerId, state: &ChargerLimitState) -> Result<(), StoreError>;
+}
+
 /// All of Coupler's storage.
 #[async_trait]
 pub trait Store:
@@ -624,6 +684,7 @@ pub trait Store:
     + WebhookStore
     + LocationStore
     + EvSystemStore
+    + LimitStore
     + Send
     + Sync
     + 'static

@@ -375,6 +375,13 @@ impl Server {
         coupler_api::relay::spawn(state.clone(), relay_tick, &tasks);
         coupler_engine::webhooks::spawn(store.clone(), state.cipher.clone(), sender, webhooks, &tasks);
         pairing.spawn(gateway.subscribe_plug_changes(), &tasks);
+        // Limit sources go on chargers at start-up, after each connect or boot, at every window
+        // edge, and on on/off chargers' plug changes; location limits reach vehicles that charge
+        // without a Coupler charger through their makers.
+        engine
+            .limits()
+            .spawn(gateway.subscribe_ready(), gateway.subscribe_plug_changes(), &tasks);
+        coupler_engine::limits::spawn_vehicle_limits(engine.clone(), &tasks);
         tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = ?vendors, "coupler is serving");
         Ok(Self {
             addr,

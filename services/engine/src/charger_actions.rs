@@ -1,24 +1,18 @@
 //! The charger executor: carries an action out through one charger (START and STOP by remote start
 //! and stop of a transaction, or by authorising the transaction a 2.0.1 charger opened at plug-in,
-//! or by lifting Coupler's own limit that holds it; SET_MAX_CURRENT by a charging profile), and
-//! confirms it by the charger's observed state. What to send is decided by
+//! or by lifting Coupler's own limit that holds it; SET_MAX_CURRENT as the charger's `user` limit
+//! source, put on it by the limit keeper), and confirms it by the charger's observed state. What to send is decided by
 //! [`coupler_core::plan::charger_step`]; this module does the I/O.
 
 use std::time::Duration;
 
 use coupler_core::action::{Action, ActionKind, Attempt, AttemptOutcome};
-use coupler_core::control::{ChargerCommand, ChargingLimit, CommandReply, ControlError, LimitPurpose, RateUnit};
+use coupler_core::control::{ChargerCommand, CommandReply, ControlError, RateUnit};
 use coupler_core::plan::{charger_reached, charger_step, ChargerStep};
 use coupler_core::{ChargeSession, Charger, ChargerId, DeviceKind, FailureType};
 
 use crate::Engine;
 
-/// The profile that holds a user's max current while a transaction runs.
-const TX_LIMIT_PROFILE_ID: i32 = 1001;
-/// The profile that holds a user's max current for transactions yet to come.
-const DEFAULT_LIMIT_PROFILE_ID: i32 = 1000;
-/// Stack level of the user's max-current limit; smart charging and grid limits will take others.
-const USER_LIMIT_STACK_LEVEL: i32 = 1;
 /// The longest single wait for a state change before looking again.
 const RECHECK: Duration = Duration::from_secs(1);
 
@@ -137,7 +131,6 @@ fn not_found(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> Se
 
 /// Decides what to send (a pure plan), sends it and records the try; `Err` ends this route.
 async fn send(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> Result<(), Settle> {
-    let store = &engine.store;
     let control = &engine.control;
     let Some((charger, session)) = load(engine, charger_id).await else {
         return Err(not_found(engine, action, charger_id));
@@ -155,7 +148,26 @@ async fn send(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> R
             return Err(Settle::Failed(refusal.failure, refusal.detail));
         }
     };
-    let command = command_for(engine, &step);
+    let command = match step {
+        // A limit, set or lifted, is the charger's `user` limit source: the limit keeper puts the
+        // composite of all sources on the charger (profiles, or on/off where it takes none).
+        ChargerStep::SetLimit { amps, .. } => {
+            return crate::limits::send_user_limit(engine, action, charger_id, Some(amps)).await
+        }
+        ChargerStep::LiftLimit { .. } => return crate::limits::send_user_limit(engine, action, charger_id, None).await,
+        ChargerStep::RemoteStart { connector_id } => ChargerCommand::RemoteStart {
+            connector_id,
+            id_tag: engine.charger_config.remote_start_id_tag.clone(),
+            limit: None,
+        },
+        // The 2.0.1 RequestStartTransaction on the EVSE whose transaction waits for authorisation.
+        ChargerStep::AuthorizeRunning { connector_id } => ChargerCommand::RemoteStart {
+            connector_id: Some(connector_id),
+            id_tag: engine.charger_config.remote_start_id_tag.clone(),
+            limit: None,
+        },
+        ChargerStep::RemoteStop { transaction_id } => ChargerCommand::RemoteStop { transaction_id },
+    };
     if still_pending(engine, action).await.is_none() {
         return Err(Settle::Gone);
     }
@@ -164,19 +176,7 @@ async fn send(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> R
     let reply = control.send(charger_id, command).await;
     let now = engine.clock.now();
     match reply {
-        Ok(reply) if reply.is_accepted() => {
-            let recorded = match step {
-                ChargerStep::SetLimit { amps, .. } => Some(Some(amps)),
-                ChargerStep::LiftLimit { .. } => Some(None),
-                _ => None,
-            };
-            if let Some(amps) = recorded {
-                if let Err(e) = store.set_max_current(charger_id, amps).await {
-                    tracing::warn!(error = %e, "cannot record the max current");
-                }
-            }
-            Ok(())
-        }
+        Ok(reply) if reply.is_accepted() => Ok(()),
         Ok(reply) => {
             let said = match &reply {
                 CommandReply::Status { status, .. } => status.clone(),
@@ -207,59 +207,6 @@ async fn send(engine: &Engine, action: &mut Action, charger_id: &ChargerId) -> R
             action.update_last_attempt(AttemptOutcome::Rejected, Some(e.to_string()), now);
             Err(Settle::Failed(FailureType::FailedPrecondition, e.to_string()))
         }
-    }
-}
-
-/// The OCPP-neutral command for a planned step.
-fn command_for(engine: &Engine, step: &ChargerStep) -> ChargerCommand {
-    let id_tag = engine.charger_config.remote_start_id_tag.clone();
-    match *step {
-        ChargerStep::RemoteStart { connector_id } => ChargerCommand::RemoteStart {
-            connector_id,
-            id_tag,
-            limit: None,
-        },
-        ChargerStep::AuthorizeRunning { connector_id } => ChargerCommand::RemoteStart {
-            connector_id: Some(connector_id),
-            id_tag,
-            limit: None,
-        },
-        ChargerStep::LiftLimit { .. } => ChargerCommand::ClearLimit {
-            profile_id: None,
-            connector_id: None,
-            purpose: None,
-            stack_level: Some(USER_LIMIT_STACK_LEVEL),
-        },
-        ChargerStep::RemoteStop { transaction_id } => ChargerCommand::RemoteStop { transaction_id },
-        ChargerStep::SetLimit {
-            transaction: Some((connector_id, transaction_id)),
-            amps,
-        } => ChargerCommand::SetLimit {
-            connector_id,
-            limit: ChargingLimit {
-                transaction_id: Some(transaction_id),
-                ..ChargingLimit::constant(
-                    TX_LIMIT_PROFILE_ID,
-                    LimitPurpose::Transaction,
-                    USER_LIMIT_STACK_LEVEL,
-                    RateUnit::Amperes,
-                    amps,
-                )
-            },
-        },
-        ChargerStep::SetLimit {
-            transaction: None,
-            amps,
-        } => ChargerCommand::SetLimit {
-            connector_id: 0,
-            limit: ChargingLimit::constant(
-                DEFAULT_LIMIT_PROFILE_ID,
-                LimitPurpose::TransactionDefault,
-                USER_LIMIT_STACK_LEVEL,
-                RateUnit::Amperes,
-                amps,
-            ),
-        },
     }
 }
 
@@ -349,7 +296,7 @@ async fn load(engine: &Engine, id: &ChargerId) -> Option<(Charger, Option<Charge
 }
 
 /// The stored action if it is still pending; `None` once it was settled elsewhere.
-async fn still_pending(engine: &Engine, action: &Action) -> Option<Action> {
+pub(crate) async fn still_pending(engine: &Engine, action: &Action) -> Option<Action> {
     match engine.store.get_action(&action.client_id, &action.id).await {
         Ok(Some(stored)) if !stored.state.is_final() => Some(stored),
         Ok(_) => None,
@@ -370,7 +317,7 @@ fn note(engine: &Engine, action: &mut Action, charger_id: &ChargerId, outcome: A
 }
 
 /// Records an attempt that leaves the action pending, and saves it.
-async fn record(
+pub(crate) async fn record(
     engine: &Engine,
     action: &mut Action,
     charger_id: &ChargerId,

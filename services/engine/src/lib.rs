@@ -15,6 +15,9 @@
 //!   one executor per route: the charger executor (OCPP, through the charger-control port) or the
 //!   maker executor (the vehicle's cloud). Every action is settled by the state then observed,
 //!   never by a device's acknowledgement.
+//! - [`limits`]: limit sources (a user's max current, a site's cap) put on chargers as charging
+//!   profiles, re-applied after reconnects and boots, cleared when they end; on/off for chargers
+//!   that take no profiles ([`limits::LimitKeeper`]).
 //! - [`webhooks`]: delivery of published events to webhooks, signed, batched, retried, in order.
 //!
 //! Time comes from an injected [`Clock`] ([`Engine::with_clock`]), so tests can move it. The
@@ -24,6 +27,7 @@ pub mod actions;
 mod charger_actions;
 mod credentials;
 pub mod limiter;
+pub mod limits;
 pub mod linking;
 mod maker;
 pub mod pairing;
@@ -167,6 +171,8 @@ pub struct Engine {
     control: Arc<dyn ChargerControl>,
     /// Where the engine's time comes from.
     clock: Arc<dyn Clock>,
+    /// Puts limit sources on chargers; max-current actions on chargers go through it.
+    limits: limits::LimitKeeper,
     /// This node's name as an action lease holder ([`Engine::with_node`]).
     node: String,
     poll_now: Notify,
@@ -188,6 +194,11 @@ impl Engine {
         config: EngineConfig,
         charger_config: ChargerEngineConfig,
     ) -> Self {
+        let limits = limits::LimitKeeper::new(
+            store.clone(),
+            control.clone(),
+            charger_config.remote_start_id_tag.clone(),
+        );
         Self {
             store,
             cipher,
@@ -197,6 +208,7 @@ impl Engine {
             charger_config,
             control,
             clock: Arc::new(SystemClock),
+            limits,
             node: DEFAULT_NODE.to_owned(),
             poll_now: Notify::new(),
             actions_now: Notify::new(),
@@ -223,6 +235,11 @@ impl Engine {
     /// charger's connection, asking whether one is connected).
     pub fn control(&self) -> &Arc<dyn ChargerControl> {
         &self.control
+    }
+
+    /// The limit keeper: site limits set through the API, and chargers' limits after a change.
+    pub fn limits(&self) -> &limits::LimitKeeper {
+        &self.limits
     }
 
     /// The engine's clock.

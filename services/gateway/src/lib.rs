@@ -9,6 +9,7 @@
 //! the same commands into each version's calls; the rest of Coupler reaches chargers only through
 //! [`ChargerControl`], which knows no OCPP version.
 
+mod capabilities;
 mod common;
 mod handshake;
 mod session;
@@ -118,6 +119,9 @@ pub(crate) struct Inner {
     changes: broadcast::Sender<ChargerId>,
     /// Changes that may mean a plug-in, an unplug or a vehicle's identity: what pairing listens to.
     plug_changes: broadcast::Sender<ChargerId>,
+    /// Chargers that connected or booted and were then configured: what the limit keeper listens
+    /// to, to put their limits back on them.
+    ready: broadcast::Sender<ChargerId>,
     /// The server's token and tracker: sessions end when it stops, and it waits for them.
     pub(crate) tasks: Tasks,
     next_connection: AtomicU64,
@@ -144,6 +148,7 @@ impl Gateway {
                 sessions: Mutex::new(HashMap::new()),
                 changes,
                 plug_changes: broadcast::channel(4096).0,
+                ready: broadcast::channel(4096).0,
                 tasks,
                 next_connection: AtomicU64::new(1),
                 next_remote_start: AtomicI32::new(remote_start_seed()),
@@ -213,6 +218,18 @@ impl Gateway {
     /// that falls behind is told so (`Lagged`) and should look at every open plug-in again.
     pub fn subscribe_plug_changes(&self) -> broadcast::Receiver<ChargerId> {
         self.inner.plug_changes.subscribe()
+    }
+
+    /// Tells the limit keeper that a charger connected, or booted, and is configured: its limits
+    /// may need to be put on it again.
+    pub(crate) fn notify_ready(&self, charger: &ChargerId) {
+        let _ = self.inner.ready.send(charger.clone());
+    }
+
+    /// Chargers that connected or booted from now on (once Coupler has read what they declare). A
+    /// receiver that falls behind is told so (`Lagged`) and should look at every limited charger.
+    pub fn subscribe_ready(&self) -> broadcast::Receiver<ChargerId> {
+        self.inner.ready.subscribe()
     }
 
     fn handle(&self, charger: &ChargerId) -> Option<SessionHandle> {

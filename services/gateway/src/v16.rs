@@ -515,6 +515,7 @@ pub(crate) async fn after_connect(gateway: Gateway, charger: ChargerId) {
     if let Err(e) = gateway.send(&charger, trigger).await {
         tracing::debug!(error = %e, "could not trigger status notifications");
     }
+    gateway.notify_ready(&charger);
 }
 
 /// After a boot: read the configuration, then set the meter sample interval and the measurands
@@ -532,6 +533,7 @@ pub(crate) async fn after_boot(gateway: Gateway, charger: ChargerId) {
             Vec::new()
         }
     };
+    crate::capabilities::learn_16(&gateway, &charger, &keys).await;
     let value_of = |key: &str| {
         keys.iter()
             .find(|e| e.key.eq_ignore_ascii_case(key))
@@ -548,6 +550,8 @@ pub(crate) async fn after_boot(gateway: Gateway, charger: ChargerId) {
         let essential = "Energy.Active.Import.Register,Power.Active.Import,Current.Import";
         change(&gateway, &charger, "MeterValuesSampledData", essential).await;
     }
+    // A reboot dropped whatever limits the charger did not keep: the keeper puts them back.
+    gateway.notify_ready(&charger);
 }
 
 #[cfg(test)]

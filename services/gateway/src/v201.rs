@@ -281,6 +281,7 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
                 more = ?report.tbc,
                 "device model report"
             );
+            crate::capabilities::record_report(gateway, charger, &report).await?;
             store.record_seen(charger, now).await?;
             Response::NotifyReport(v201::NotifyReportResponse {})
         }
@@ -814,6 +815,9 @@ pub(crate) async fn after_boot(gateway: Gateway, charger: ChargerId) {
         let essential = "Energy.Active.Import.Register,Power.Active.Import,Current.Import";
         change(&gateway, &charger, TX_UPDATED_MEASURANDS, essential).await;
     }
+    crate::capabilities::learn_201(&gateway, &charger).await;
+    // A reboot dropped whatever limits the station did not keep: the keeper puts them back.
+    gateway.notify_ready(&charger);
 }
 
 #[cfg(test)]

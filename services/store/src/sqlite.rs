@@ -75,4 +75,5 @@ crate::sql::impl_event_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_webhook_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_location_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_ev_system_store!(SqliteStore, SqliteRow, Time);
+crate::sql::impl_limit_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_store!(SqliteStore, "sqlite");

@@ -163,6 +163,14 @@ impl SimCharger {
         }
     }
 
+    /// The current its charging profiles allow at `at`, amperes per phase, as it works it out by
+    /// itself (validity windows included), whether or not it is connected: what it would offer a
+    /// car then.
+    pub fn limit_at(&self, at: DateTime<Utc>) -> f64 {
+        let m = self.shared.lock();
+        profile::offered_limit(&m.profiles, at, m.tx_context(), self.shared.config.max_current)
+    }
+
     /// The physical model changed (a car was plugged in or out): look at it now rather than at the
     /// next tick.
     pub fn poke(&self) {
@@ -466,6 +474,11 @@ impl Machine {
         set("AuthorizeRemoteTxRequests", "false", false);
         set("ConnectionTimeOut", "120", false);
         set("NumberOfConnectors", "1", true);
+        set(
+            "SupportedFeatureProfiles",
+            "Core,FirmwareManagement,SmartCharging,RemoteTrigger",
+            true,
+        );
         set("ChargeProfileMaxStackLevel", "10", true);
         set("ChargingScheduleAllowedChargingRateUnit", "Current,Power", true);
         set("MaxChargingProfilesInstalled", "20", true);

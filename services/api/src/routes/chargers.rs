@@ -138,8 +138,33 @@ pub struct ChargerCapabilities {
     pub start_charging: Capability,
     /// Stop charging (remote stop).
     pub stop_charging: Capability,
-    /// Limit the current (charging profiles).
+    /// Limit the current: `true` when the charger takes charging profiles (or has not said it
+    /// does not); `false` for a charger that takes none, whose limits can only switch charging off
+    /// (see `limitControl`).
     pub set_max_current: Capability,
+    /// How limits reach the charger, from what it declared and answered.
+    pub limit_control: LimitControl,
+}
+
+/// How limits reach a charger, from what it declared (1.6 GetConfiguration, 2.0.1 device model)
+/// and answered (a refused SetChargingProfile).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitControl {
+    /// `PROFILES`: one charging profile per limit source, enforced by the charger itself;
+    /// `ON_OFF`: the charger takes no profiles, so a limit below 6 A stops charging (remote stop)
+    /// and its end starts it again (remote start).
+    #[schema(example = "PROFILES")]
+    pub method: String,
+    /// Whether it takes charging profiles; `null` until it has said.
+    pub smart_charging: Option<bool>,
+    /// The highest stack level it accepts.
+    pub max_stack_level: Option<u32>,
+    /// The units its schedules may use (`A`, `W`).
+    pub rate_units: Vec<String>,
+    /// Where this was learnt: `GetConfiguration`, `GetVariables`, `NotifyReport`,
+    /// `SetChargingProfile refused`, or `none`.
+    pub source: String,
 }
 
 /// A charger.
@@ -289,6 +314,11 @@ pub(crate) async fn render_with(state: &AppState, charger: Charger) -> Result<Ch
             vehicle_id: d.vehicle_id.map(|v| v.as_str().to_owned()),
             reason: d.reason,
         });
+    let declared = state
+        .store
+        .charger_capabilities(&charger.id)
+        .await?
+        .unwrap_or_else(coupler_core::limits::ChargerCapabilities::unknown);
     Ok(ChargerResponse {
         id: charger.id.as_str().to_owned(),
         user_id: charger.user_id.as_str().to_owned(),
@@ -323,7 +353,22 @@ pub(crate) async fn render_with(state: &AppState, charger: Charger) -> Result<Ch
             charge_state: capable(),
             start_charging: capable(),
             stop_charging: capable(),
-            set_max_current: capable(),
+            set_max_current: Capability {
+                is_capable: declared.takes_profiles(),
+                intervention_ids: Vec::new(),
+            },
+            limit_control: LimitControl {
+                method: if declared.takes_profiles() {
+                    "PROFILES"
+                } else {
+                    "ON_OFF"
+                }
+                .to_owned(),
+                smart_charging: declared.smart_charging,
+                max_stack_level: declared.max_stack_level,
+                rate_units: declared.rate_units,
+                source: declared.source,
+            },
         },
     })
 }
@@ -592,8 +637,9 @@ pub async fn update_charger(
         .await?
         .ok_or_else(|| no_charger(&id))?;
     if location.is_some() {
-        // Where the charger is decides which cars can be in it.
+        // Where the charger is decides which cars can be in it, and which location limits hold.
         state.pairing.charger_changed(&id);
+        state.engine.limits().changed(vec![id.clone()]);
     }
     Ok(ApiJson(render(&state, updated).await?))
 }

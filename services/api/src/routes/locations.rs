@@ -254,11 +254,11 @@ pub async fn delete_location(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state
-        .store
-        .delete_location(&caller.client_id, &LocationId::new(id.clone()))
-        .await?
-    {
+    let location = LocationId::new(id.clone());
+    // Its chargers lose the location's limits with it.
+    let placed = state.store.chargers_at_location(&location).await?;
+    if state.store.delete_location(&caller.client_id, &location).await? {
+        state.engine.limits().changed(placed);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(no_location(&id))

@@ -6,6 +6,7 @@ pub mod control;
 pub mod ev_systems;
 pub mod events;
 pub mod interventions;
+pub mod limits;
 pub mod link_pages;
 pub mod linking;
 pub mod locations;

@@ -1,0 +1,116 @@
+//! What a charger declares it can do with charging profiles, learnt from its own answers and
+//! stored: 1.6 from its configuration (SupportedFeatureProfiles, ChargeProfileMaxStackLevel,
+//! ChargingScheduleAllowedChargingRateUnit), 2.0.1 from its device model (the SmartChargingCtrlr
+//! variables read with GetVariables, and every variable of a NotifyReport).
+
+use coupler_core::control::{ChargerCommand, ChargerControl, CommandReply, ConfigurationEntry};
+use coupler_core::limits::ChargerCapabilities;
+use coupler_core::{time, ChargerId};
+use coupler_ocpp::v201::{Attribute, NotifyReportRequest};
+
+use crate::Gateway;
+
+/// The 2.0.1 variables that say whether, and how, a station takes charging profiles.
+pub(crate) const SMART_CHARGING_VARIABLES: [&str; 4] = [
+    "SmartChargingCtrlr.Enabled",
+    "SmartChargingCtrlr.Available",
+    "SmartChargingCtrlr.ProfileStackLevel",
+    "SmartChargingCtrlr.RateUnit",
+];
+
+async fn save(gateway: &Gateway, charger: &ChargerId, capabilities: &ChargerCapabilities) {
+    match gateway
+        .inner
+        .store
+        .set_charger_capabilities(charger, capabilities, time::now())
+        .await
+    {
+        Ok(()) => tracing::info!(
+            smart_charging = ?capabilities.smart_charging,
+            max_stack_level = ?capabilities.max_stack_level,
+            source = capabilities.source.as_str(),
+            "charger capabilities learnt"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot store the charger's capabilities"),
+    }
+}
+
+/// Learns a 1.6 charger's capabilities from its GetConfiguration answer.
+pub(crate) async fn learn_16(gateway: &Gateway, charger: &ChargerId, entries: &[ConfigurationEntry]) {
+    if let Some(capabilities) = ChargerCapabilities::from_configuration_16(entries) {
+        save(gateway, charger, &capabilities).await;
+    }
+}
+
+/// Reads a 2.0.1 station's smart-charging variables (GetVariables), keeps them in its stored
+/// device model and learns its capabilities from them; then asks for the full report
+/// (GetBaseReport), whose NotifyReport messages [`record_report`] stores as they come.
+pub(crate) async fn learn_201(gateway: &Gateway, charger: &ChargerId) {
+    let read = ChargerCommand::GetConfiguration {
+        keys: SMART_CHARGING_VARIABLES.map(str::to_owned).to_vec(),
+    };
+    match gateway.send(charger, read).await {
+        Ok(CommandReply::Configuration { entries, .. }) => {
+            let variables: Vec<(String, String)> = entries
+                .into_iter()
+                .filter_map(|e| e.value.map(|v| (e.key, v)))
+                .collect();
+            if let Err(e) = gateway
+                .inner
+                .store
+                .record_device_model(charger, &variables, time::now())
+                .await
+            {
+                tracing::warn!(error = %e, "cannot store the station's device model");
+            }
+            let pairs = variables.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            if let Some(capabilities) = ChargerCapabilities::from_device_model_201(pairs, false, "GetVariables") {
+                save(gateway, charger, &capabilities).await;
+            }
+        }
+        Ok(other) => tracing::debug!(?other, "unexpected answer to GetVariables"),
+        Err(e) => tracing::info!(error = %e, "could not read the station's smart-charging variables"),
+    }
+    let report = ChargerCommand::GetConfiguration { keys: Vec::new() };
+    if let Err(e) = gateway.send(charger, report).await {
+        tracing::info!(error = %e, "the station sends no device-model report");
+    }
+}
+
+/// Stores the variables of one NotifyReport message in the station's device model; with the last
+/// message of a report, learns its capabilities from the whole model.
+pub(crate) async fn record_report(
+    gateway: &Gateway,
+    charger: &ChargerId,
+    report: &NotifyReportRequest,
+) -> Result<(), coupler_core::StoreError> {
+    let variables: Vec<(String, String)> = report
+        .report_data
+        .iter()
+        .flatten()
+        .filter_map(|data| {
+            let actual = data
+                .variable_attribute
+                .iter()
+                .find(|a| a.kind.is_none_or(|k| k == Attribute::Actual))?;
+            let value = actual.value.as_ref()?.as_str().to_owned();
+            let mut key = format!("{}.{}", data.component.name.as_str(), data.variable.name.as_str());
+            if let Some(instance) = &data.variable.instance {
+                key = format!("{key}[{}]", instance.as_str());
+            }
+            Some((key, value))
+        })
+        .collect();
+    let model = gateway
+        .inner
+        .store
+        .record_device_model(charger, &variables, time::now())
+        .await?;
+    if !report.tbc.unwrap_or(false) {
+        let pairs = model.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        if let Some(capabilities) = ChargerCapabilities::from_device_model_201(pairs, true, "NotifyReport") {
+            save(gateway, charger, &capabilities).await;
+        }
+    }
+    Ok(())
+}
