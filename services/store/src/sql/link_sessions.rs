@@ -185,24 +185,52 @@ macro_rules! impl_link_session_store {
                         .map_err(store_error)?;
                     let user_key: String = user_row.try_get("user_id").map_err(store_error)?;
 
-                    let existing = sqlx::query("SELECT id FROM vendor_accounts WHERE user_id = $1 AND vendor = $2")
-                        .bind(&user_key)
-                        .bind(c.vendor.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(store_error)?;
+                    // Which linked account this is. A user may hold several accounts at one maker:
+                    // only the same maker account is a relink. It is known by the maker's identity
+                    // of the account; for a maker that does not tell (or an account linked before
+                    // identities were kept), by the vehicles it shares with exactly one account.
+                    let linked = sqlx::query(
+                        "SELECT a.id AS id, a.vendor_account_ref AS account_ref, v.vendor_vehicle_id AS vendor_vehicle_id \
+                         FROM vendor_accounts a LEFT JOIN vehicles v ON v.account_id = a.id \
+                         WHERE a.user_id = $1 AND a.vendor = $2",
+                    )
+                    .bind(&user_key)
+                    .bind(c.vendor.as_str())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                    let mut same_identity = None;
+                    let mut sharing: Vec<String> = Vec::new();
+                    for row in &linked {
+                        let id: String = row.try_get("id").map_err(store_error)?;
+                        let account_ref: Option<String> = row.try_get("account_ref").map_err(store_error)?;
+                        let vehicle: Option<String> = row.try_get("vendor_vehicle_id").map_err(store_error)?;
+                        if account_ref.is_some() && account_ref == c.account_ref {
+                            same_identity = Some(id);
+                        } else if (account_ref.is_none() || c.account_ref.is_none())
+                            && vehicle.is_some_and(|v| c.vehicles.iter().any(|n| n.vendor_vehicle_id == v))
+                            && !sharing.contains(&id)
+                        {
+                            sharing.push(id);
+                        }
+                    }
+                    let existing = same_identity.or(match sharing.as_slice() {
+                        [one] => Some(one.clone()),
+                        _ => None,
+                    });
                     let scopes = to_json(&c.scopes)?;
                     let meta = to_json(&c.account_meta)?;
                     let access = c.tokens.access_token.as_stored();
                     let refresh = c.tokens.refresh_token.as_ref().map(|t| t.as_stored().to_owned());
                     let expires = c.tokens.expires_at.map($time::bind);
                     let (account_id, relinked) = match existing {
-                        Some(row) => {
-                            let id = VendorAccountId::new(row.try_get::<String, _>("id").map_err(store_error)?);
+                        Some(id) => {
+                            let id = VendorAccountId::new(id);
                             sqlx::query(
                                 "UPDATE vendor_accounts SET scopes = $2, access_token = $3, refresh_token = $4, expires_at = $5, \
                                  token_version = token_version + 1, refresh_lease_until = NULL, meta = $6, is_valid = TRUE, \
-                                 intervention_id = NULL, updated_at = $7 WHERE id = $1",
+                                 intervention_id = NULL, updated_at = $7, \
+                                 vendor_account_ref = COALESCE($8, vendor_account_ref) WHERE id = $1",
                             )
                             .bind(id.as_str())
                             .bind(&scopes)
@@ -211,6 +239,7 @@ macro_rules! impl_link_session_store {
                             .bind(expires)
                             .bind(&meta)
                             .bind(now)
+                            .bind(c.account_ref.as_deref())
                             .execute(&mut *tx)
                             .await
                             .map_err(store_error)?;
@@ -226,8 +255,9 @@ macro_rules! impl_link_session_store {
                             let id = VendorAccountId::generate();
                             sqlx::query(
                                 "INSERT INTO vendor_accounts (id, client_id, user_id, vendor, scopes, access_token, refresh_token, \
-                                 expires_at, token_version, refresh_lease_until, meta, is_valid, intervention_id, created_at, updated_at) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, NULL, $9, TRUE, NULL, $10, $10)",
+                                 expires_at, token_version, refresh_lease_until, meta, is_valid, intervention_id, created_at, updated_at, \
+                                 vendor_account_ref) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, NULL, $9, TRUE, NULL, $10, $10, $11)",
                             )
                             .bind(id.as_str())
                             .bind(c.client_id.as_str())
@@ -239,6 +269,7 @@ macro_rules! impl_link_session_store {
                             .bind(expires)
                             .bind(&meta)
                             .bind(now)
+                            .bind(c.account_ref.as_deref())
                             .execute(&mut *tx)
                             .await
                             .map_err(store_error)?;
