@@ -376,6 +376,8 @@ struct State {
     history: HashMap<String, VecDeque<(DateTime<Utc>, SimVehicle)>>,
     /// How much faster than real time batteries charge.
     time_factor: f64,
+    /// How far the maker's API lags behind its cars now (starts as `SimConfig::report_interval`).
+    report_interval: std::time::Duration,
 }
 
 impl State {
@@ -389,8 +391,9 @@ impl State {
                 socket.energy_wh += taken * 1000.0;
             }
         }
-        if !config.report_interval.is_zero() {
-            self.record(now, config.report_interval);
+        let _ = config;
+        if !self.report_interval.is_zero() {
+            self.record(now, self.report_interval);
         }
     }
 
@@ -473,6 +476,7 @@ impl SimCloud {
         Self {
             state: Arc::new(Mutex::new(State {
                 time_factor: config.charge_speedup,
+                report_interval: config.report_interval,
                 ..State::default()
             })),
             config: Arc::new(config),
@@ -659,6 +663,20 @@ impl SimCloud {
         state.time_factor = factor;
     }
 
+    /// How far behind its cars the maker's API reports now.
+    pub fn report_interval(&self) -> std::time::Duration {
+        self.lock().report_interval
+    }
+
+    /// Changes how far behind its cars the maker's API reports, from now on (the states of the
+    /// past the new delay needs are kept from now on, so a longer delay shows the oldest kept state
+    /// until enough has been recorded).
+    pub fn set_report_interval(&self, interval: std::time::Duration) {
+        let mut state = self.lock();
+        state.advance_all(Utc::now(), &self.config);
+        state.report_interval = interval;
+    }
+
     /// Adds a simulated charger's socket (by OCPP identity) to the physical model; an existing one is
     /// kept, with its energy register.
     pub fn add_socket(&self, key: &str) {
@@ -706,6 +724,8 @@ impl SimCloud {
             None => {}
         }
         car.plugged_in = true;
+        // A car wakes when a cable goes in, as real cars do, and reports it.
+        car.asleep = false;
         // Cars start charging when plugged in, as most do by default.
         car.charge_enabled = true;
         car.charger = Some(key.to_owned());
@@ -762,10 +782,10 @@ impl SimCloud {
         let now = Utc::now();
         state.advance_all(now, &self.config);
         let live = state.vehicles.iter().find(|v| v.id == id)?.clone();
-        if self.config.report_interval.is_zero() {
+        if state.report_interval.is_zero() {
             return Some(live);
         }
-        let cutoff = now - chrono::Duration::from_std(self.config.report_interval).unwrap_or_default();
+        let cutoff = now - chrono::Duration::from_std(state.report_interval).unwrap_or_default();
         let past = state.history.get(id)?;
         past.iter()
             .rev()
