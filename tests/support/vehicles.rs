@@ -242,13 +242,31 @@ pub async fn link_simulated(
     landed.url().clone()
 }
 
-/// Waits until `check` holds, failing the test with `what` after 10 seconds.
+/// Waits until `check` holds, failing the test with `what` after 200 tries 50 ms apart (10 s and
+/// the time the checks take).
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// Waits until `check` holds, failing the test with `what` after `limit` (for what takes a
+/// simulated maker's reporting delay or several reads to come about).
+pub async fn eventually_within<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
         if check().await {
             return;
         }

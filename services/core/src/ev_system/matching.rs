@@ -341,11 +341,13 @@ fn link(plug: &PlugIn, c: &Candidate, rules: &MatchRules) -> Link {
 }
 
 /// How sure a match is: one step per independent kind of evidence that points at this plug-in
-/// rather than another open one. Power that agrees with another open charger's meter as well, or a
-/// position at another open charger's location as well, fits both assignments and counts for
-/// nothing.
-fn confidence(fit: &Fit, power_elsewhere: bool, location_elsewhere: bool) -> Confidence {
+/// rather than another open one or another vehicle: its plug-in time, its position, its charge rate,
+/// and every other linked vehicle ruled out by its own reports. Power that agrees with another open
+/// charger's meter as well, or a position at another open charger's location as well, fits both
+/// assignments and counts for nothing.
+fn confidence(fit: &Fit, others_out: bool, power_elsewhere: bool, location_elsewhere: bool) -> Confidence {
     let kinds = usize::from(fit.timed)
+        + usize::from(others_out)
         + usize::from(fit.location.is_some() && !location_elsewhere)
         + usize::from(fit.power.is_some() && !power_elsewhere);
     match kinds {
@@ -469,7 +471,7 @@ pub fn decide_all(
             decided[i] = Some(MatchDecision::Matched {
                 vehicle_id: candidates[v].vehicle_id.clone(),
                 evidence,
-                confidence: confidence(fit, power_elsewhere(i, v), location_elsewhere(i, v)),
+                confidence: confidence(fit, others_out, power_elsewhere(i, v), location_elsewhere(i, v)),
             });
             progress = true;
         }
@@ -737,9 +739,18 @@ mod tests {
     #[test]
     fn the_only_vehicle_that_reports_turning_plugged_in_at_the_plug_in_is_matched() {
         let x = plug("x", 0.0);
-        let d = decide_all(&[x], &[turned("a", -60.0, 3.0), unplugged("b", 20.0)], t(21.0), &R);
-        assert_eq!(matched(&d[0]), Some(("a", Confidence::Medium)));
+        let d = decide_all(
+            &[x.clone()],
+            &[turned("a", -60.0, 3.0), unplugged("b", 20.0)],
+            t(21.0),
+            &R,
+        );
+        assert_eq!(matched(&d[0]), Some(("a", Confidence::High)));
         assert!(kinds(&d[0]).contains(&EvidenceKind::SingleCandidate));
+        // While the other has not reported, the plug-in time alone carries it, and says so.
+        let d = decide_all(&[x], &[turned("a", -60.0, 3.0), unplugged("b", -20.0)], t(21.0), &R);
+        assert_eq!(matched(&d[0]), Some(("a", Confidence::Medium)));
+        assert!(!kinds(&d[0]).contains(&EvidenceKind::SingleCandidate));
     }
 
     #[test]
@@ -810,13 +821,19 @@ mod tests {
         b.charge_rates = series(21.0, 61.0, 11.0);
         let d = decide_all(&[x.clone(), y.clone()], &[a.clone(), b.clone()], t(70.0), &R);
         assert!(d.iter().all(|d| matched(d).is_none()), "{d:?}");
-        // Told apart by their plug-in times, the same reads fit both assignments and add nothing.
+        // Told apart by their plug-in times, the same reads fit both assignments and add nothing:
+        // the confidence is the one the plug-in times alone give.
         y.at = t(3.7);
         b.unplugged_seen_at = Some(t(3.2));
         b.plugged_in_seen_at = Some(t(4.1));
-        let d = decide_all(&[x, y], &[a, b], t(70.0), &R);
-        assert_eq!(matched(&d[0]), Some(("a", Confidence::Medium)), "{d:?}");
-        assert_eq!(matched(&d[1]), Some(("b", Confidence::Medium)), "{d:?}");
+        let with_power = decide_all(&[x.clone(), y.clone()], &[a.clone(), b.clone()], t(70.0), &R);
+        a.charge_rates.clear();
+        b.charge_rates.clear();
+        let without = decide_all(&[x, y], &[a, b], t(70.0), &R);
+        assert_eq!(matched(&with_power[0]).map(|m| m.0), Some("a"), "{with_power:?}");
+        assert_eq!(matched(&with_power[1]).map(|m| m.0), Some("b"), "{with_power:?}");
+        assert_eq!(matched(&with_power[0]), matched(&without[0]));
+        assert_eq!(matched(&with_power[1]), matched(&without[1]));
     }
 
     #[test]
@@ -867,7 +884,7 @@ mod tests {
         let d = decide_all(&[x.clone()], &[woken.clone(), unplugged("b", -7200.0)], t(6.0), &R);
         assert_eq!(matched(&d[0]), None);
         let d = decide_all(&[x], &[woken, unplugged("b", 30.0)], t(31.0), &R);
-        assert_eq!(matched(&d[0]), Some(("a", Confidence::Low)));
+        assert_eq!(matched(&d[0]), Some(("a", Confidence::Medium)));
     }
 
     #[test]
