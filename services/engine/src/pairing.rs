@@ -170,11 +170,12 @@ impl Pairing {
         }
         let decisions = decide_all(&plugs, &candidates, now, &rules);
 
-        // Ask the user's vehicles to report: at once on a new plug-in, then now and then while a
-        // question is open. A matched vehicle is asked too, to confirm it. Reads come close
-        // together at first (makers lag a plug-in by seconds) and further apart the longer the
-        // question stays open: at most a handful per vehicle and plug-in, which daily read budgets
-        // can bear.
+        // Ask the user's vehicles to report: at once on a new plug-in, once more a little later
+        // even when it is settled (the other vehicles' reads from after the plug-in rule them out
+        // of it, which keeps the next plug-in of the household decidable), then now and then while
+        // a question is open. Reads come close together at first (makers lag a plug-in by seconds)
+        // and further apart the longer the question stays open: at most a handful per vehicle and
+        // plug-in, which daily read budgets can bear.
         let repoll = chrono::Duration::from_std(self.config.repoll_every).unwrap_or_default();
         let due: Vec<bool> = open
             .iter()
@@ -183,7 +184,8 @@ impl Pairing {
                 let settled =
                     matches!(decision, MatchDecision::Matched { confidence, .. } if *confidence == Confidence::High);
                 let polled_at = o.detection.as_ref().and_then(|d| d.polled_at);
-                !settled
+                let follow_up = polled_at.is_none_or(|at| at - o.plugged_in_at < repoll);
+                (!settled || follow_up)
                     && now < o.plugged_in_at + rules.detection_window
                     && polled_at.is_none_or(|at| now - at >= repoll.max(at - o.plugged_in_at))
             })

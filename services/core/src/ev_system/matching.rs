@@ -436,35 +436,40 @@ pub fn decide_all(
                 continue;
             }
             let free = |v: usize| !taken.contains_key(&candidates[v].vehicle_id);
-            let fitting: Vec<usize> = (0..candidates.len()).filter(|&v| free(v) && fits(i, v)).collect();
-            let [v] = fitting.as_slice() else {
+            let timed = |w: usize| matches!(&links[i][w], Link::Fits(f) if f.timed);
+            // The one vehicle whose own reports single this plug-in out: it fits here and at no
+            // other open plug-in, and every other vehicle is ruled out by its own reports. A vehicle
+            // that has not spoken, or one whose reports fit without pointing at this moment (a car
+            // woken after hours asleep), may be here too; only a plug-in time that points at this
+            // charger outweighs that.
+            let chosen = (0..candidates.len()).filter(|&v| free(v) && fits(i, v)).find(|&v| {
+                let elsewhere = (0..plugs.len()).any(|j| j != i && decided[j].is_none() && fits(j, v));
+                !elsewhere
+                    && (0..candidates.len())
+                        .filter(|&w| w != v && free(w))
+                        .all(|w| match &links[i][w] {
+                            Link::Out(_) => true,
+                            Link::Silent(_) => timed(v),
+                            Link::Fits(f) => timed(v) && !f.timed,
+                        })
+            });
+            let Some(v) = chosen else {
                 continue;
             };
-            let v = *v;
-            // Nowhere else open it could be.
-            let elsewhere = (0..plugs.len()).any(|j| j != i && decided[j].is_none() && fits(j, v));
-            if elsewhere {
-                continue;
-            }
             let Link::Fits(fit) = &links[i][v] else {
                 continue;
             };
-            let silent: Vec<usize> = (0..candidates.len())
-                .filter(|&w| w != v && free(w) && matches!(links[i][w], Link::Silent(_)))
-                .collect();
-            // A vehicle that has not spoken may be here; only a plug-in time that points at this
-            // charger outweighs that.
-            if !silent.is_empty() && !fit.timed {
-                continue;
-            }
+            let others_out = candidates.len() > 1
+                && (0..candidates.len())
+                    .filter(|&w| w != v)
+                    .all(|w| !free(w) || matches!(links[i][w], Link::Out(_)));
             let mut evidence = vec![fit.time.clone()];
             evidence.extend(fit.location.clone());
             evidence.extend(fit.power.clone());
-            let others_out = candidates.len() > 1 && silent.is_empty();
             if others_out {
                 evidence.push(Evidence::new(
                     EvidenceKind::SingleCandidate,
-                    "every other linked vehicle is ruled out by its own reports",
+                    "every other linked vehicle is ruled out by its own reports or matched at another charger",
                 ));
             }
             taken.insert(&candidates[v].vehicle_id, i);
@@ -834,6 +839,21 @@ mod tests {
         assert_eq!(matched(&with_power[1]).map(|m| m.0), Some("b"), "{with_power:?}");
         assert_eq!(matched(&with_power[0]), matched(&without[0]));
         assert_eq!(matched(&with_power[1]), matched(&without[1]));
+    }
+
+    #[test]
+    fn a_car_woken_after_hours_asleep_does_not_undo_a_match_its_plug_in_time_cannot_contest() {
+        // a plugged into x at 0 (reads bracket it tightly); b slept for hours and was woken by its
+        // plug-in into y at 36 s. b's reads fit x as well as y, but say nothing about when.
+        let plugs = [plug("x", 0.0), plug("y", 36.6)];
+        let cars = [turned("a", -75.0, 0.4), turned("b", -10_800.0, 46.0)];
+        let d = decide_all(&plugs, &cars, t(50.0), &R);
+        assert_eq!(matched(&d[0]).map(|m| m.0), Some("a"), "{d:?}");
+        assert_eq!(matched(&d[1]).map(|m| m.0), Some("b"), "{d:?}");
+        // Two cars whose reads both point at x: neither is matched on it.
+        let cars = [turned("a", -75.0, 0.4), turned("b", -30.0, 0.9)];
+        let d = decide_all(&plugs[..1], &cars, t(50.0), &R);
+        assert_eq!(reason(&d[0]), Some(UnmatchedReason::Ambiguous), "{d:?}");
     }
 
     #[test]
