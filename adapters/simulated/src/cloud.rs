@@ -33,7 +33,8 @@ pub struct SimConfig {
     pub charge_speedup: f64,
     /// How far the maker's cloud lags behind its cars: the vehicle API reports a car as it was this
     /// long ago (zero reports the live state). This lag is why a charger, which reports at once,
-    /// sees a plug-in before the maker's API does.
+    /// sees a plug-in before the maker's API does. This is where it starts;
+    /// [`SimCloud::set_report_interval`] changes it while running.
     pub report_interval: Duration,
 }
 
@@ -300,6 +301,9 @@ pub enum RequestKind {
     Command,
     /// A wake-up.
     Wake,
+    /// Who the account is (`GET /user`): answered from the cloud's own directory, outside the
+    /// vehicle API's rate limit.
+    Account,
 }
 
 #[derive(Debug, Clone)]
@@ -391,7 +395,6 @@ impl State {
                 socket.energy_wh += taken * 1000.0;
             }
         }
-        let _ = config;
         if !self.report_interval.is_zero() {
             self.record(now, self.report_interval);
         }
@@ -1008,7 +1011,7 @@ impl SimCloud {
             .filter(|a| a.expires > now && a.grant.brand == brand)
             .map(|a| a.grant.clone())
             .ok_or(ApiRefusal::Unauthorized)?;
-        if brand.rate_limits() {
+        if brand.rate_limits() && kind != RequestKind::Account {
             let window = chrono::Duration::from_std(self.config.rate_window).unwrap_or_default();
             let limit = self.config.rate_limit as usize;
             let seen = state.windows.entry(grant.account.clone()).or_default();

@@ -438,7 +438,7 @@ async fn account_user(State(cloud): State<SimCloud>, Path(slug): Path<String>, h
         Ok(b) => b,
         Err(r) => return *r,
     };
-    match cloud.authorize(brand, bearer(&headers), RequestKind::List) {
+    match cloud.authorize(brand, bearer(&headers), RequestKind::Account) {
         Ok(grant) => Json(json!({ "id": format!("{}-user-{}", brand.slug(), grant.account) })).into_response(),
         Err(refusal) => refusal.into_response(),
     }

@@ -119,8 +119,20 @@ impl Pairing {
     /// something, whether open or not), and stores the outcome.
     async fn evaluate_user(&self, client: &ClientId, user: &UserId, changed: Vec<Charger>) -> Result<(), StoreError> {
         let now = time::now();
+        let vehicles = self
+            .store
+            .list_vehicles(client, Some(user), &PageRequest::first(PageRequest::MAX_SIZE))
+            .await?
+            .items;
         let mut chargers = changed;
-        for detection in self.store.open_detections_of_user(client, user).await? {
+        // Without vehicles there is nothing to weigh together: only the chargers that spoke are
+        // looked at (a user with thousands of chargers and no car costs one charger per report).
+        let others = if vehicles.is_empty() {
+            Vec::new()
+        } else {
+            self.store.open_detections_of_user(client, user).await?
+        };
+        for detection in others {
             if chargers.iter().any(|c| c.id == detection.charger_id) {
                 continue;
             }
@@ -157,11 +169,6 @@ impl Pairing {
             return Ok(());
         }
         self.store.establish_ev_systems(client, user).await?;
-        let vehicles = self
-            .store
-            .list_vehicles(client, Some(user), &PageRequest::first(PageRequest::MAX_SIZE))
-            .await?
-            .items;
         let candidates: Vec<Candidate> = vehicles.iter().map(|v| self.candidate(v)).collect();
         let rules = self.config.rules;
         let mut plugs = Vec::with_capacity(open.len());
