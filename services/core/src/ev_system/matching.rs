@@ -729,7 +729,7 @@ mod tests {
     #[test]
     fn a_single_vehicle_that_has_not_reported_since_the_plug_in_is_not_matched() {
         let x = plug("x", 0.0);
-        let d = decide_all(&[x.clone()], &[unplugged("a", -300.0)], t(1.0), &R);
+        let d = decide_all(std::slice::from_ref(&x), &[unplugged("a", -300.0)], t(1.0), &R);
         assert!(
             matches!(d[0], MatchDecision::Detecting(UnmatchedReason::AwaitingReports, _)),
             "{d:?}"
@@ -745,7 +745,7 @@ mod tests {
     fn the_only_vehicle_that_reports_turning_plugged_in_at_the_plug_in_is_matched() {
         let x = plug("x", 0.0);
         let d = decide_all(
-            &[x.clone()],
+            std::slice::from_ref(&x),
             &[turned("a", -60.0, 3.0), unplugged("b", 20.0)],
             t(21.0),
             &R,
@@ -863,7 +863,7 @@ mod tests {
         // a woke after hours asleep (its plug-in time says little) and b has not reported: no new
         // match would be made, but nothing contradicts the one made before.
         let d = decide_all(
-            &[x.clone()],
+            std::slice::from_ref(&x),
             &[turned("a", -7200.0, 5.0), unplugged("b", -7200.0)],
             t(60.0),
             &R,
@@ -885,7 +885,7 @@ mod tests {
         let sleeping = unplugged("a", -3600.0);
         let awake = unplugged("b", 15.0);
         for now in [5.0, 58.0, 3600.0] {
-            let d = decide_all(&[x.clone()], &[sleeping.clone(), awake.clone()], t(now), &R);
+            let d = decide_all(std::slice::from_ref(&x), &[sleeping.clone(), awake.clone()], t(now), &R);
             assert_eq!(matched(&d[0]), None, "{d:?}");
             assert_eq!(reason(&d[0]), Some(UnmatchedReason::AwaitingReports));
         }
@@ -901,7 +901,12 @@ mod tests {
     fn a_car_woken_by_its_plug_in_after_hours_asleep_needs_more_than_its_report_when_another_is_silent() {
         let x = plug("x", 0.0);
         let woken = turned("a", -7200.0, 5.0);
-        let d = decide_all(&[x.clone()], &[woken.clone(), unplugged("b", -7200.0)], t(6.0), &R);
+        let d = decide_all(
+            std::slice::from_ref(&x),
+            &[woken.clone(), unplugged("b", -7200.0)],
+            t(6.0),
+            &R,
+        );
         assert_eq!(matched(&d[0]), None);
         let d = decide_all(&[x], &[woken, unplugged("b", 30.0)], t(31.0), &R);
         assert_eq!(matched(&d[0]), Some(("a", Confidence::Medium)));
@@ -946,7 +951,7 @@ mod tests {
             ..R
         };
         let x = plug("x", 0.0);
-        let d = decide_all(&[x.clone()], &[unplugged("a", 10.0)], t(11.0), &lagging);
+        let d = decide_all(std::slice::from_ref(&x), &[unplugged("a", 10.0)], t(11.0), &lagging);
         assert_eq!(reason(&d[0]), Some(UnmatchedReason::AwaitingReports));
         let d = decide_all(&[x], &[unplugged("a", 30.0)], t(31.0), &lagging);
         assert_eq!(reason(&d[0]), Some(UnmatchedReason::AllRuledOut));
