@@ -604,8 +604,8 @@ async fn two_vehicles_plugged_in_at_once_into_two_chargers_are_never_swapped() {
             .unwrap();
         assert_eq!(placed.status(), 200);
     }
-    // One may be matched first by elimination (the other car is matched elsewhere); once both are
-    // placed, each match rests on its location too.
+    // Once both chargers are placed, each car is ruled out of the other's charger by its position,
+    // and each match rests on its plug-in time and its location.
     for (vehicle, charger) in [(a_id, &home_charger), (b_id, &cabin_charger)] {
         eventually("a match that rests on the location", || async {
             let pair = scene.system(vehicle, charger).await;

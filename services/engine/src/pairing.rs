@@ -173,7 +173,7 @@ impl Pairing {
         let rules = self.config.rules;
         let mut plugs = Vec::with_capacity(open.len());
         for o in &open {
-            plugs.push(self.plug_in(o, rules).await?);
+            plugs.push(self.plug_in(o, rules, now).await?);
         }
         let decisions = decide_all(&plugs, &candidates, now, &rules);
 
@@ -291,7 +291,7 @@ impl Pairing {
     }
 
     /// What the charger tells about an open plug-in.
-    async fn plug_in(&self, o: &Open, rules: MatchRules) -> Result<PlugIn, StoreError> {
+    async fn plug_in(&self, o: &Open, rules: MatchRules, now: DateTime<Utc>) -> Result<PlugIn, StoreError> {
         let charger = &o.charger;
         let id_tags = self
             .store
@@ -305,7 +305,10 @@ impl Pairing {
                 .map(|l| l.fields.point()),
             None => None,
         };
-        let power = self.store.power_samples_since(&charger.id, o.plugged_in_at).await?;
+        // The meter as far back as vehicles' charge rates are kept (and a little before, for the
+        // reading in force at the oldest of them), not a whole day's session.
+        let since = o.plugged_in_at.max(now - RATES_FOR - chrono::Duration::minutes(5));
+        let power = self.store.power_samples_since(&charger.id, since).await?;
         let current = self
             .store
             .ev_systems_of_charger(&charger.id)

@@ -771,6 +771,17 @@ mod tests {
     }
 
     #[test]
+    fn when_one_of_two_undecided_cars_leaves_its_unplug_settles_the_other() {
+        let cars = [turned("a", -30.0, 0.4), turned("b", 1.0, 2.0)];
+        let d = decide_all(&[plug("x", 0.0), plug("y", 1.5)], &cars, t(60.0), &R);
+        assert!(d.iter().all(|d| matched(d).is_none()), "{d:?}");
+        // a is unplugged from x: x's plug-in is over, and a's own report rules it out of y.
+        let cars = [unplugged("a", 90.0), turned("b", 1.0, 2.0)];
+        let d = decide_all(&[plug("y", 1.5)], &cars, t(95.0), &R);
+        assert_eq!(matched(&d[0]).map(|m| m.0), Some("b"), "{d:?}");
+    }
+
+    #[test]
     fn two_plug_ins_3_7_seconds_apart_are_told_apart_by_each_cars_own_plug_in_time() {
         let plugs = [plug("x", 0.0), plug("y", 3.7)];
         let cars = [turned("a", -30.0, 0.4), turned("b", 3.2, 4.1)];
