@@ -1219,6 +1219,27 @@ mod tests {
     }
 
     #[test]
+    fn the_makers_delay_changes_while_running_and_a_cable_wakes_a_sleeping_car() {
+        let cloud = SimCloud::new(SimConfig::default());
+        let ids = cloud.add_account(Brand::Nimbus, "u", "p", vec![SimVehicleSpec::new("V1", "N3")]);
+        cloud.add_socket("CP1");
+        cloud.update_vehicle(&ids[0], |car| car.asleep = true);
+        cloud.set_report_interval(Duration::from_secs(3600));
+        assert_eq!(cloud.report_interval(), Duration::from_secs(3600));
+        let plugged = cloud.plug(&ids[0], "CP1").unwrap();
+        assert!(!plugged.asleep, "plugging a car in wakes it");
+        assert!(
+            !cloud.reported_vehicle(&ids[0]).unwrap().plugged_in,
+            "with the new delay the maker has not seen it yet"
+        );
+        cloud.set_report_interval(Duration::ZERO);
+        assert!(
+            cloud.reported_vehicle(&ids[0]).unwrap().plugged_in,
+            "without a delay it has"
+        );
+    }
+
+    #[test]
     fn an_idle_nimbus_falls_asleep_and_a_charging_one_stays_awake() {
         let cloud = SimCloud::new(SimConfig {
             sleep_after: Duration::from_secs(60),
