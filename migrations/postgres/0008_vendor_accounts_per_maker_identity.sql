@@ -1,7 +1,7 @@
 -- A user may hold several accounts at one maker (two people in one household, each with their own
 -- account): accounts are told apart by the maker's own identity of the account, and only the same
 -- maker account linked again is a relink. Accounts linked before this carry no identity; a relink
--- finds them by the vehicles they share.
+-- finds one only when the new listing holds every vehicle it has (nothing can be lost that way).
 --
 -- And why a charger's vehicle detection has no vehicle, as a code beside the words.
 

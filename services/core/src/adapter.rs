@@ -149,8 +149,8 @@ pub trait VehicleAdapter: Send + Sync + std::fmt::Debug {
 
     /// The maker's own identity of the account the token belongs to (its user or account id), so
     /// that linking the same account again is told from linking a second account at the same maker.
-    /// `None` when the maker does not tell; Coupler then recognises a relink by the vehicles the
-    /// account shares with one linked before.
+    /// `None` when the maker does not tell; Coupler then takes a link for a relink only when it
+    /// lists every vehicle of one account linked before.
     async fn account_identity(&self, credentials: Credentials<'_>) -> Result<Option<String>, AdapterError> {
         let _ = credentials;
         Ok(None)

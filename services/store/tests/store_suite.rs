@@ -729,6 +729,7 @@ mod vehicles {
         a_failed_link_session_is_over,
         relinking_keeps_vehicle_ids_drops_vanished_vehicles_and_resolves_the_intervention,
         a_second_account_at_the_same_maker_is_a_new_account_and_keeps_the_firsts_vehicles,
+        without_the_makers_identity_a_relink_is_recognised_only_when_no_vehicle_would_be_lost,
         a_client_never_sees_another_clients_vehicles_accounts_or_interventions,
         vehicles_page_newest_first_and_can_be_narrowed_to_one_user,
         a_refresh_hint_brings_the_next_read_forward_unless_the_maker_asked_to_wait,
@@ -1095,9 +1096,35 @@ mod vehicles {
         );
     }
 
-    async fn relinking_keeps_vehicle_ids_drops_vanished_vehicles_and_resolves_the_intervention(store: Arc<dyn Store>) {
+    async fn without_the_makers_identity_a_relink_is_recognised_only_when_no_vehicle_would_be_lost(
+        store: Arc<dyn Store>,
+    ) {
         let c = stored_client(&store, "app").await;
         let first = linked(&store, &c.id, "alice", &["v1", "v2"]).await;
+        // Every vehicle listed again (and one more): the same account.
+        let again = linked(&store, &c.id, "alice", &["v1", "v2", "v3"]).await;
+        assert!(again.relinked);
+        assert_eq!(again.account_id, first.account_id);
+        // A listing without v1 may be another person's account sharing v2: a new account, and
+        // nothing of the first is lost.
+        let other = linked(&store, &c.id, "alice", &["v2", "v4"]).await;
+        assert!(!other.relinked);
+        assert_ne!(other.account_id, first.account_id);
+        for id in &again.vehicle_ids {
+            assert!(store.get_vehicle(&c.id, id).await.unwrap().is_some(), "{id} stays");
+        }
+        assert_eq!(
+            store.list_vendor_accounts(&c.id, &user("alice")).await.unwrap().len(),
+            2
+        );
+    }
+
+    async fn relinking_keeps_vehicle_ids_drops_vanished_vehicles_and_resolves_the_intervention(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let s = authorizing(&store, &c.id, "alice", "first").await;
+        let mut done = completion(&s, &cipher(), "access", &["v1", "v2"]);
+        done.account_ref = Some("maker-account-1".into());
+        let first = store.complete_link(&done).await.unwrap().unwrap();
         let account = store
             .get_vendor_account(&c.id, &first.account_id)
             .await
@@ -1107,11 +1134,11 @@ mod vehicles {
 
         let s = authorizing(&store, &c.id, "alice", "again").await;
         let cipher = cipher();
-        let second = store
-            .complete_link(&completion(&s, &cipher, "new-access", &["v2", "v3"]))
-            .await
-            .unwrap()
-            .unwrap();
+        // The maker says it is the same account (as it did when it was first linked), so a vehicle
+        // it no longer lists is gone.
+        let mut again = completion(&s, &cipher, "new-access", &["v2", "v3"]);
+        again.account_ref = Some("maker-account-1".into());
+        let second = store.complete_link(&again).await.unwrap().unwrap();
         assert!(second.relinked);
         assert_eq!(second.account_id, first.account_id, "the same account");
         assert_eq!(second.vehicle_ids[0], first.vehicle_ids[1], "v2 keeps its id");

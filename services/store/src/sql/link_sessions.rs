@@ -187,35 +187,50 @@ macro_rules! impl_link_session_store {
 
                     // Which linked account this is. A user may hold several accounts at one maker:
                     // only the same maker account is a relink. It is known by the maker's identity
-                    // of the account; for a maker that does not tell (or an account linked before
-                    // identities were kept), by the vehicles it shares with exactly one account.
+                    // of the account. For a maker that does not tell (or an account linked before
+                    // identities were kept), an account is taken for relinked only when the new
+                    // listing holds every vehicle it had, so that taking a second person's account
+                    // (which may share a car) for a relink can never drop a vehicle.
                     let linked = sqlx::query(
                         "SELECT a.id AS id, a.vendor_account_ref AS account_ref, v.vendor_vehicle_id AS vendor_vehicle_id \
                          FROM vendor_accounts a LEFT JOIN vehicles v ON v.account_id = a.id \
-                         WHERE a.user_id = $1 AND a.vendor = $2",
+                         WHERE a.user_id = $1 AND a.vendor = $2 ORDER BY a.created_at, a.id",
                     )
                     .bind(&user_key)
                     .bind(c.vendor.as_str())
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(store_error)?;
-                    let mut same_identity = None;
-                    let mut sharing: Vec<String> = Vec::new();
+                    // Each account of the user at this maker: (id, the maker's identity, its vehicles).
+                    let mut accounts: Vec<(String, Option<String>, Vec<String>)> = Vec::new();
                     for row in &linked {
                         let id: String = row.try_get("id").map_err(store_error)?;
                         let account_ref: Option<String> = row.try_get("account_ref").map_err(store_error)?;
                         let vehicle: Option<String> = row.try_get("vendor_vehicle_id").map_err(store_error)?;
-                        if account_ref.is_some() && account_ref == c.account_ref {
-                            same_identity = Some(id);
-                        } else if (account_ref.is_none() || c.account_ref.is_none())
-                            && vehicle.is_some_and(|v| c.vehicles.iter().any(|n| n.vendor_vehicle_id == v))
-                            && !sharing.contains(&id)
-                        {
-                            sharing.push(id);
+                        if accounts.last().is_none_or(|(last, _, _)| *last != id) {
+                            accounts.push((id, account_ref, Vec::new()));
+                        }
+                        if let (Some(v), Some(account)) = (vehicle, accounts.last_mut()) {
+                            account.2.push(v);
                         }
                     }
-                    let existing = same_identity.or(match sharing.as_slice() {
-                        [one] => Some(one.clone()),
+                    let same_identity = accounts
+                        .iter()
+                        .find(|(_, r, _)| r.is_some() && *r == c.account_ref)
+                        .map(|(id, _, _)| id.clone());
+                    let kept_whole: Vec<&String> = accounts
+                        .iter()
+                        .filter(|(_, r, vehicles)| {
+                            (r.is_none() || c.account_ref.is_none())
+                                && !vehicles.is_empty()
+                                && vehicles
+                                    .iter()
+                                    .all(|v| c.vehicles.iter().any(|n| n.vendor_vehicle_id == *v))
+                        })
+                        .map(|(id, _, _)| id)
+                        .collect();
+                    let existing = same_identity.or(match kept_whole.as_slice() {
+                        [one] => Some((*one).clone()),
                         _ => None,
                     });
                     let scopes = to_json(&c.scopes)?;
