@@ -12,7 +12,8 @@
 //! It asserts that no plug-in is ever matched with a wrong vehicle, not even for one evaluation,
 //! and that at least 95 % of the plug-ins the evidence can decide are matched within two minutes.
 //! `PAIRING_SEED` picks another population (default 12), `PAIRING_HOUSEHOLDS` its size (default
-//! 400); `--nocapture` prints the figures recorded in docs/benchmarks.md.
+//! 400); `--nocapture` prints the figures recorded in docs/benchmarks.md. To look into one household,
+//! `PAIRING_ONLY=<its number>` runs only it and `PAIRING_TRACE=1` prints its decisions every 10 s.
 
 #![allow(
     clippy::unwrap_used,
