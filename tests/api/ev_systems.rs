@@ -13,10 +13,10 @@ use coupler_tests::{problem, Tenant, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-const USER: &str = "alice";
+pub(crate) const USER: &str = "alice";
 
 /// Pairing that reacts within a second: it weighs plug-ins often and asks for reads every second.
-fn quick_pairing(rules: MatchRules) -> PairingConfig {
+pub(crate) fn quick_pairing(rules: MatchRules) -> PairingConfig {
     PairingConfig {
         rules,
         tick: Duration::from_millis(200),
@@ -32,15 +32,20 @@ fn prompt_maker() -> MatchRules {
     }
 }
 
-struct Scene {
-    world: SimWorld,
-    app: TestApp,
-    tenant: Tenant,
-    site: AppSite,
+pub(crate) struct Scene {
+    pub(crate) world: SimWorld,
+    pub(crate) app: TestApp,
+    pub(crate) tenant: Tenant,
+    pub(crate) site: AppSite,
 }
 
 async fn scene(rules: MatchRules) -> Scene {
-    let world = SimWorld::start(SimConfig::default()).await;
+    scene_with(SimConfig::default(), rules).await
+}
+
+/// A scene whose simulated makers behave as `config` says (for example, reporting late).
+pub(crate) async fn scene_with(config: SimConfig, rules: MatchRules) -> Scene {
+    let world = SimWorld::start(config).await;
     let app = TestApp::spawn_with(|url, wiring| {
         world.wire(url, wiring, |_| None);
         wiring.pairing = quick_pairing(rules);
@@ -59,7 +64,7 @@ async fn scene(rules: MatchRules) -> Scene {
 impl Scene {
     /// Gives `username` an account at `brand` with `cars`, links it for the user, and waits for the
     /// first read; returns Coupler's vehicles and the cars' ids at the maker, in the same order.
-    async fn link(&self, brand: Brand, username: &str, cars: Vec<SimVehicleSpec>) -> Vec<(Value, String)> {
+    pub(crate) async fn link(&self, brand: Brand, username: &str, cars: Vec<SimVehicleSpec>) -> Vec<(Value, String)> {
         let vins: Vec<String> = cars.iter().map(|c| c.vin.clone()).collect();
         let maker_ids = self.world.cloud.add_account(brand, username, "pw", cars);
         let landed = link_simulated(&self.app, &self.tenant, &self.site, USER, brand, username, "pw").await;
@@ -87,19 +92,19 @@ impl Scene {
     }
 
     /// Links an account at `brand` with one car; returns Coupler's vehicle and the car's maker id.
-    async fn link_one(&self, brand: Brand, username: &str, car: SimVehicleSpec) -> (Value, String) {
+    pub(crate) async fn link_one(&self, brand: Brand, username: &str, car: SimVehicleSpec) -> (Value, String) {
         self.link(brand, username, vec![car]).await.remove(0)
     }
 
     /// Sends a command on a vehicle (`charging` or `max-current`) and returns its action.
-    async fn command(&self, vehicle_id: &str, what: &str, body: Value) -> Value {
+    pub(crate) async fn command(&self, vehicle_id: &str, what: &str, body: Value) -> Value {
         let response = self.post(&format!("/vehicles/{vehicle_id}/{what}"), body).await;
         assert_eq!(response.status(), 200, "POST /vehicles/{vehicle_id}/{what}");
         response.json().await.unwrap()
     }
 
     /// Links an Aurora account with two cars.
-    async fn link_two_auroras(&self, first_vin: &str, second_vin: &str) -> Vec<(Value, String)> {
+    pub(crate) async fn link_two_auroras(&self, first_vin: &str, second_vin: &str) -> Vec<(Value, String)> {
         let cars = vec![
             SimVehicleSpec::new(first_vin, "Aurora S"),
             SimVehicleSpec::new(second_vin, "Aurora S"),
@@ -108,7 +113,7 @@ impl Scene {
     }
 
     /// Registers a 1.6 charger for the user, connects the Python charge point and boots it idle.
-    async fn charger(&self, ocpp_id: &str) -> (String, PythonChargePoint) {
+    pub(crate) async fn charger(&self, ocpp_id: &str) -> (String, PythonChargePoint) {
         let registered = self.app.register_charger(&self.tenant, USER, ocpp_id).await;
         let mut cp = PythonChargePoint::connected(
             registered["ocppUrl"].as_str().unwrap(),
@@ -121,18 +126,18 @@ impl Scene {
     }
 
     /// Changes a car at the maker.
-    fn car(&self, maker_id: &str, change: impl FnOnce(&mut coupler_simulated::SimVehicle)) {
+    pub(crate) fn car(&self, maker_id: &str, change: impl FnOnce(&mut coupler_simulated::SimVehicle)) {
         self.world
             .cloud
             .update_vehicle(maker_id, change)
             .expect("the car exists");
     }
 
-    async fn get(&self, path: &str) -> Value {
+    pub(crate) async fn get(&self, path: &str) -> Value {
         get_json(&self.app, &self.tenant, path).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> reqwest::Response {
         self.app
             .as_tenant(&self.tenant, Method::POST, path)
             .json(&body)
@@ -142,7 +147,7 @@ impl Scene {
     }
 
     /// The EV system of a vehicle and a charger.
-    async fn system(&self, vehicle_id: &str, charger_id: &str) -> Value {
+    pub(crate) async fn system(&self, vehicle_id: &str, charger_id: &str) -> Value {
         let list = self.get(&format!("/users/{USER}/ev-systems")).await;
         list["data"]
             .as_array()
@@ -153,7 +158,7 @@ impl Scene {
             .unwrap_or_else(|| panic!("no EV system of {vehicle_id} and {charger_id} in {list}"))
     }
 
-    async fn wait_activated(&self, vehicle_id: &str, charger_id: &str) -> Value {
+    pub(crate) async fn wait_activated(&self, vehicle_id: &str, charger_id: &str) -> Value {
         eventually("the EV system activated", || async {
             self.system(vehicle_id, charger_id).await["state"] == "ACTIVATED"
         })
@@ -161,7 +166,7 @@ impl Scene {
         self.system(vehicle_id, charger_id).await
     }
 
-    async fn settled(&self, action: &Value) -> Value {
+    pub(crate) async fn settled(&self, action: &Value) -> Value {
         let path = format!("/actions/{}", action["id"].as_str().unwrap());
         eventually("the action settled", || async {
             self.get(&path).await["state"] != "PENDING"
@@ -180,7 +185,7 @@ async fn plug_in(scene: &Scene, cp: &mut PythonChargePoint, maker_id: &str, char
     report_status(cp, "Preparing").await;
 }
 
-async fn report_status(cp: &mut PythonChargePoint, status: &str) {
+pub(crate) async fn report_status(cp: &mut PythonChargePoint, status: &str) {
     cp.call(
         "StatusNotification",
         json!({"connector_id": 1, "error_code": "NoError", "status": status}),
@@ -189,7 +194,7 @@ async fn report_status(cp: &mut PythonChargePoint, status: &str) {
 }
 
 /// The charger starts a transaction of its own (free vending) and reports charging.
-async fn charger_starts_charging(cp: &mut PythonChargePoint) {
+pub(crate) async fn charger_starts_charging(cp: &mut PythonChargePoint) {
     cp.call(
         "StartTransaction",
         json!({"connector_id": 1, "id_tag": "FREE", "meter_start": 1000, "timestamp": coupler_core::time::now().to_rfc3339()}),
@@ -396,7 +401,8 @@ async fn when_the_charger_starts_but_the_cars_own_schedule_holds_it_the_vehicle_
 }
 
 #[tokio::test]
-async fn a_sleeping_vehicle_is_matched_as_the_only_candidate_and_the_charger_carries_the_command_without_waking_it() {
+async fn a_car_woken_by_its_plug_in_is_matched_and_once_asleep_again_the_charger_carries_the_command_without_waking_it()
+{
     let scene = scene(prompt_maker()).await;
     let (vehicle, maker_id) = &scene
         .link_one(
@@ -407,27 +413,34 @@ async fn a_sleeping_vehicle_is_matched_as_the_only_candidate_and_the_charger_car
         .await;
     let vehicle_id = vehicle["id"].as_str().unwrap();
     let (charger_id, mut cp) = scene.charger("CP-EVS-SLEEP").await;
+    scene.car(maker_id, |c| c.asleep = true);
+    // A cable going in wakes a car, which then reports being plugged in.
     scene.car(maker_id, |c| {
         c.plugged_in = true;
         c.charge_enabled = true;
-        c.asleep = true;
+        c.asleep = false;
     });
     report_status(&mut cp, "Preparing").await;
     charger_starts_charging(&mut cp).await;
     let active = scene.wait_activated(vehicle_id, &charger_id).await;
-    assert_eq!(active["match"]["confidence"], "LOW");
-    assert_eq!(active["match"]["evidence"][0]["kind"], "SINGLE_CANDIDATE");
+    assert_eq!(
+        active["match"]["evidence"][0]["kind"], "PLUG_IN_CORRELATION",
+        "{active}"
+    );
 
+    // Asleep again, the charger carries the command; the car is not woken.
+    scene.car(maker_id, |c| c.asleep = true);
+    let wakes = scene.world.cloud.request_count(Brand::Nimbus, RequestKind::Wake);
     let action = scene.command(vehicle_id, "charging", json!({"action": "STOP"})).await;
     let done = scene.settled(&action).await;
     assert_eq!(done["state"], "CONFIRMED", "{done}");
     assert_eq!(vias(&done), vec![("charger".to_owned(), "CONFIRMED".to_owned())]);
-    assert_eq!(scene.world.cloud.request_count(Brand::Nimbus, RequestKind::Wake), 0);
+    assert_eq!(scene.world.cloud.request_count(Brand::Nimbus, RequestKind::Wake), wakes);
     assert_eq!(scene.world.cloud.request_count(Brand::Nimbus, RequestKind::Command), 0);
 }
 
 #[tokio::test]
-async fn a_plug_in_seen_by_the_charger_before_the_vehicle_reports_it_shows_at_once_and_is_confirmed_later() {
+async fn a_plug_in_seen_by_the_charger_before_the_vehicle_reports_it_is_detecting_until_the_vehicle_confirms_it() {
     // The maker reports with up to a minute's delay, so an "unplugged" just after the plug-in
     // proves nothing.
     let scene = scene(MatchRules {
@@ -445,34 +458,41 @@ async fn a_plug_in_seen_by_the_charger_before_the_vehicle_reports_it_shows_at_on
     let vehicle_id = vehicle["id"].as_str().unwrap();
     let (charger_id, mut cp) = scene.charger("CP-EVS-EARLY").await;
 
+    // The charger's plug-in alone matches nothing: the only car has not said it is plugged in.
     report_status(&mut cp, "Preparing").await;
-    let early = scene.wait_activated(vehicle_id, &charger_id).await;
-    assert_eq!(early["match"]["confidence"], "LOW");
-    // The vehicle shows the plug-in from the charger although its maker does not know yet.
-    let shown = scene.get(&format!("/vehicles/{vehicle_id}")).await;
-    assert_eq!(shown["chargeState"]["isPluggedIn"], true);
-    assert_eq!(shown["chargeState"]["pluggedInChargerId"], charger_id.as_str());
-    assert_eq!(shown["chargeState"]["powerDeliveryState"], "PLUGGED_IN:INITIALIZING");
+    eventually("the detection waiting for the car", || async {
+        let shown = scene.get(&format!("/chargers/{charger_id}")).await;
+        shown["vehicleDetection"]["status"] == "DETECTING"
+            && shown["vehicleDetection"]["reasonCode"] == "AWAITING_REPORTS"
+    })
+    .await;
+    let pair = scene.system(vehicle_id, &charger_id).await;
+    assert_eq!(pair["state"], "ESTABLISHED");
+    assert_eq!(pair["detection"]["status"], "DETECTING", "{pair}");
+    assert_eq!(pair["detection"]["reasonCode"], "AWAITING_REPORTS", "{pair}");
+    assert!(
+        pair["detection"]["reason"].as_str().unwrap().contains(vehicle_id),
+        "{pair}"
+    );
     assert!(!scene.world.cloud.vehicle(maker_id).unwrap().plugged_in);
 
-    // Then the maker catches up, and the match is confirmed by the car's own data.
+    // Then the maker catches up, and the car's own report matches it.
     scene.car(maker_id, |c| {
         c.plugged_in = true;
         c.charge_enabled = false;
     });
-    eventually("the match confirmed by the vehicle", || async {
-        scene.system(vehicle_id, &charger_id).await["match"]["confidence"] == "HIGH"
-    })
-    .await;
-    let confirmed = scene.system(vehicle_id, &charger_id).await;
+    let confirmed = scene.wait_activated(vehicle_id, &charger_id).await;
     let kinds: Vec<&str> = confirmed["match"]["evidence"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert!(kinds.contains(&"PLUG_IN_CORRELATION"), "{confirmed}");
-    assert_eq!(confirmed["activatedAt"], early["activatedAt"]);
+    assert_eq!(kinds, vec!["PLUG_IN_CORRELATION"], "{confirmed}");
+    assert_eq!(confirmed["match"]["confidence"], "MEDIUM");
+    assert_eq!(confirmed["detection"]["status"], "MATCHED");
+    let shown = scene.get(&format!("/vehicles/{vehicle_id}")).await;
+    assert_eq!(shown["chargeState"]["pluggedInChargerId"], charger_id.as_str());
 }
 
 #[tokio::test]
@@ -484,8 +504,19 @@ async fn of_two_vehicles_only_the_one_plugged_in_is_matched() {
     let (charger_id, mut cp) = scene.charger("CP-EVS-TWO").await;
     plug_in(&scene, &mut cp, first_maker, true).await;
     let first_id = first["id"].as_str().unwrap();
-    let active = scene.wait_activated(first_id, &charger_id).await;
-    assert_eq!(active["match"]["confidence"], "HIGH");
+    // Matched on the car's own report; once the other car has reported since the plug-in (not
+    // plugged in), with high confidence.
+    scene.wait_activated(first_id, &charger_id).await;
+    eventually("the other car ruled out by its own report", || async {
+        scene.system(first_id, &charger_id).await["match"]["confidence"] == "HIGH"
+    })
+    .await;
+    let active = scene.system(first_id, &charger_id).await;
+    assert!(active["match"]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "SINGLE_CANDIDATE"));
     let other = scene.system(second["id"].as_str().unwrap(), &charger_id).await;
     assert_eq!(other["state"], "ESTABLISHED");
     let shown = scene
@@ -573,8 +604,8 @@ async fn two_vehicles_plugged_in_at_once_into_two_chargers_are_never_swapped() {
             .unwrap();
         assert_eq!(placed.status(), 200);
     }
-    // One may be matched first by elimination (the other car is matched elsewhere); once both are
-    // placed, each match rests on its location too.
+    // Once both chargers are placed, each car is ruled out of the other's charger by its position,
+    // and each match rests on its plug-in time and its location.
     for (vehicle, charger) in [(a_id, &home_charger), (b_id, &cabin_charger)] {
         eventually("a match that rests on the location", || async {
             let pair = scene.system(vehicle, charger).await;

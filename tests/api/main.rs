@@ -17,6 +17,7 @@ mod ocpp201;
 mod ocpp201_bad_input;
 mod openapi;
 mod ops;
+mod pairing_households;
 mod sandbox;
 mod sandbox_world;
 mod tenancy;

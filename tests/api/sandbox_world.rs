@@ -688,3 +688,89 @@ async fn simulated_chargers_reconnect_after_a_restart_and_their_passwords_are_ke
     second.stop().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn sandbox_cars_move_wake_when_plugged_in_draw_their_own_maximum_and_the_makers_delay_is_settable() {
+    let app = spawn_sandbox(1.0, None).await;
+    let tenant = app.tenant("app").await;
+    let car = app
+        .sim_vehicle(&tenant, json!({"brand": "SIM_NIMBUS", "maxCurrent": 10}))
+        .await;
+    let car_id = car["id"].as_str().unwrap().to_owned();
+    assert_eq!(car["maxCurrent"], 10);
+    let patch = |body: Value| {
+        app.as_tenant(&tenant, Method::PATCH, &format!("/sandbox/vehicles/{car_id}"))
+            .json(&body)
+            .send()
+    };
+
+    // Moved: the maker reports the new position.
+    let moved = patch(json!({"latitude": 60.3913, "longitude": 5.3221})).await.unwrap();
+    assert_eq!(moved.status(), 200);
+    let moved: Value = moved.json().await.unwrap();
+    assert_eq!(
+        (moved["latitude"].as_f64(), moved["longitude"].as_f64()),
+        (Some(60.3913), Some(5.3221))
+    );
+    // Bad input changes nothing: a latitude alone, a position off the globe, a current no car draws.
+    for (body, detail) in [
+        (json!({"latitude": 10.0}), "latitude"),
+        (json!({"latitude": 91.0, "longitude": 0.0}), "latitude"),
+        (json!({"maxCurrent": 5}), "maxCurrent"),
+        (json!({"maxCurrent": 64}), "maxCurrent"),
+    ] {
+        let refused = patch(body.clone()).await.unwrap();
+        assert_eq!(refused.status(), 400, "{body}");
+        assert!(
+            problem(refused).await["detail"].as_str().unwrap().contains(detail),
+            "{body}"
+        );
+    }
+    let unchanged = sim_vehicle_now(&app, &tenant, &car_id).await;
+    assert_eq!(unchanged["latitude"].as_f64(), Some(60.3913));
+    assert_eq!(unchanged["maxCurrent"], 10);
+
+    // Asleep, then plugged in: the cable wakes it, and it draws its own maximum.
+    assert_eq!(
+        patch(json!({"asleep": true, "maxCurrent": 13})).await.unwrap().status(),
+        200
+    );
+    assert_eq!(sim_vehicle_now(&app, &tenant, &car_id).await["asleep"], true);
+    let charger = app.sim_charger(&tenant, "driver", json!({"ocppVersion": "1.6"})).await;
+    let charger_id = charger["id"].as_str().unwrap().to_owned();
+    app.post_json(
+        &tenant,
+        "/sandbox/plug",
+        json!({"vehicleId": car_id, "chargerId": charger_id}),
+    )
+    .await;
+    let plugged = sim_vehicle_now(&app, &tenant, &car_id).await;
+    assert_eq!(plugged["asleep"], false, "{plugged}");
+    until("the car draws its own maximum", || async {
+        let now = sim_vehicle_now(&app, &tenant, &car_id).await;
+        now["powerKw"]
+            .as_f64()
+            .is_some_and(|kw| (kw - 13.0 * 0.69).abs() < 0.05)
+            .then_some(())
+    })
+    .await;
+
+    // The makers' reporting delay (none in this test's sandbox): read, set, and refused out of range.
+    assert_eq!(app.get_json(&tenant, "/sandbox/report-delay").await["seconds"], 0.0);
+    let set = app
+        .as_tenant(&tenant, Method::PUT, "/sandbox/report-delay")
+        .json(&json!({"seconds": 2.5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    assert_eq!(app.get_json(&tenant, "/sandbox/report-delay").await["seconds"], 2.5);
+    let refused = app
+        .as_tenant(&tenant, Method::PUT, "/sandbox/report-delay")
+        .json(&json!({"seconds": -1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(app.get_json(&tenant, "/sandbox/report-delay").await["seconds"], 2.5);
+}

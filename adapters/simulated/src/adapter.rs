@@ -201,6 +201,12 @@ fn vendor_scope(scope: Scope) -> &'static str {
     }
 }
 
+/// `GET /user`: who the token belongs to.
+#[derive(Debug, Deserialize)]
+struct AccountUser {
+    id: String,
+}
+
 #[async_trait]
 impl VehicleAdapter for SimulatedAdapter {
     fn description(&self) -> &VendorDescription {
@@ -228,6 +234,17 @@ impl VehicleAdapter for SimulatedAdapter {
     async fn discover_account(&self, _access_token: &Secret) -> Result<serde_json::Value, AdapterError> {
         // One cloud, one region: nothing to learn about the account.
         Ok(serde_json::json!({}))
+    }
+
+    async fn account_identity(&self, credentials: Credentials<'_>) -> Result<Option<String>, AdapterError> {
+        let answer = send(
+            self.http
+                .get(self.url("/user"))
+                .bearer_auth(credentials.access_token.expose()),
+        )
+        .await?;
+        let user: AccountUser = decode(&ok_or_refusal(answer, "GET /user")?, "GET /user")?;
+        Ok(Some(user.id))
     }
 
     async fn list_vehicles(&self, credentials: Credentials<'_>) -> Result<Vec<VendorVehicle>, AdapterError> {

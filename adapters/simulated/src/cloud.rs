@@ -33,7 +33,8 @@ pub struct SimConfig {
     pub charge_speedup: f64,
     /// How far the maker's cloud lags behind its cars: the vehicle API reports a car as it was this
     /// long ago (zero reports the live state). This lag is why a charger, which reports at once,
-    /// sees a plug-in before the maker's API does.
+    /// sees a plug-in before the maker's API does. This is where it starts;
+    /// [`SimCloud::set_report_interval`] changes it while running.
     pub report_interval: Duration,
 }
 
@@ -300,6 +301,9 @@ pub enum RequestKind {
     Command,
     /// A wake-up.
     Wake,
+    /// Who the account is (`GET /user`): answered from the cloud's own directory, outside the
+    /// vehicle API's rate limit.
+    Account,
 }
 
 #[derive(Debug, Clone)]
@@ -376,6 +380,8 @@ struct State {
     history: HashMap<String, VecDeque<(DateTime<Utc>, SimVehicle)>>,
     /// How much faster than real time batteries charge.
     time_factor: f64,
+    /// How far the maker's API lags behind its cars now (starts as `SimConfig::report_interval`).
+    report_interval: std::time::Duration,
 }
 
 impl State {
@@ -389,8 +395,8 @@ impl State {
                 socket.energy_wh += taken * 1000.0;
             }
         }
-        if !config.report_interval.is_zero() {
-            self.record(now, config.report_interval);
+        if !self.report_interval.is_zero() {
+            self.record(now, self.report_interval);
         }
     }
 
@@ -473,6 +479,7 @@ impl SimCloud {
         Self {
             state: Arc::new(Mutex::new(State {
                 time_factor: config.charge_speedup,
+                report_interval: config.report_interval,
                 ..State::default()
             })),
             config: Arc::new(config),
@@ -659,6 +666,20 @@ impl SimCloud {
         state.time_factor = factor;
     }
 
+    /// How far behind its cars the maker's API reports now.
+    pub fn report_interval(&self) -> std::time::Duration {
+        self.lock().report_interval
+    }
+
+    /// Changes how far behind its cars the maker's API reports, from now on (the states of the
+    /// past the new delay needs are kept from now on, so a longer delay shows the oldest kept state
+    /// until enough has been recorded).
+    pub fn set_report_interval(&self, interval: std::time::Duration) {
+        let mut state = self.lock();
+        state.advance_all(Utc::now(), &self.config);
+        state.report_interval = interval;
+    }
+
     /// Adds a simulated charger's socket (by OCPP identity) to the physical model; an existing one is
     /// kept, with its energy register.
     pub fn add_socket(&self, key: &str) {
@@ -706,6 +727,8 @@ impl SimCloud {
             None => {}
         }
         car.plugged_in = true;
+        // A car wakes when a cable goes in, as real cars do, and reports it.
+        car.asleep = false;
         // Cars start charging when plugged in, as most do by default.
         car.charge_enabled = true;
         car.charger = Some(key.to_owned());
@@ -762,10 +785,10 @@ impl SimCloud {
         let now = Utc::now();
         state.advance_all(now, &self.config);
         let live = state.vehicles.iter().find(|v| v.id == id)?.clone();
-        if self.config.report_interval.is_zero() {
+        if state.report_interval.is_zero() {
             return Some(live);
         }
-        let cutoff = now - chrono::Duration::from_std(self.config.report_interval).unwrap_or_default();
+        let cutoff = now - chrono::Duration::from_std(state.report_interval).unwrap_or_default();
         let past = state.history.get(id)?;
         past.iter()
             .rev()
@@ -988,7 +1011,7 @@ impl SimCloud {
             .filter(|a| a.expires > now && a.grant.brand == brand)
             .map(|a| a.grant.clone())
             .ok_or(ApiRefusal::Unauthorized)?;
-        if brand.rate_limits() {
+        if brand.rate_limits() && kind != RequestKind::Account {
             let window = chrono::Duration::from_std(self.config.rate_window).unwrap_or_default();
             let limit = self.config.rate_limit as usize;
             let seen = state.windows.entry(grant.account.clone()).or_default();
@@ -1192,6 +1215,27 @@ mod tests {
         assert!(
             cloud.reported_vehicle(&ids[0]).unwrap().plugged_in,
             "an hour later it has"
+        );
+    }
+
+    #[test]
+    fn the_makers_delay_changes_while_running_and_a_cable_wakes_a_sleeping_car() {
+        let cloud = SimCloud::new(SimConfig::default());
+        let ids = cloud.add_account(Brand::Nimbus, "u", "p", vec![SimVehicleSpec::new("V1", "N3")]);
+        cloud.add_socket("CP1");
+        cloud.update_vehicle(&ids[0], |car| car.asleep = true);
+        cloud.set_report_interval(Duration::from_secs(3600));
+        assert_eq!(cloud.report_interval(), Duration::from_secs(3600));
+        let plugged = cloud.plug(&ids[0], "CP1").unwrap();
+        assert!(!plugged.asleep, "plugging a car in wakes it");
+        assert!(
+            !cloud.reported_vehicle(&ids[0]).unwrap().plugged_in,
+            "with the new delay the maker has not seen it yet"
+        );
+        cloud.set_report_interval(Duration::ZERO);
+        assert!(
+            cloud.reported_vehicle(&ids[0]).unwrap().plugged_in,
+            "without a delay it has"
         );
     }
 

@@ -222,6 +222,8 @@ impl SimSandbox {
             asleep: car.asleep,
             schedule_hold: car.schedule_hold,
             mac_address: car.mac_address.clone(),
+            latitude: car.latitude,
+            longitude: car.longitude,
         })
     }
 
@@ -329,6 +331,7 @@ impl Sandbox for SimSandbox {
         let brand = brand_of(&vehicle.brand)?;
         check_percent(vehicle.battery_level, "batteryLevel", 0.0)?;
         check_percent(vehicle.charge_limit, "chargeLimit", 50.0)?;
+        let max_current = check_max_current(vehicle.max_current)?;
         let mac = vehicle.mac_address.as_deref().map(normalise_mac).transpose()?;
         let model = vehicle.model.unwrap_or_else(|| default_model(brand).to_owned());
         if model.trim().is_empty() || model.len() > 50 {
@@ -374,6 +377,9 @@ impl Sandbox for SimSandbox {
         spec.private = true;
         let ids = self.cloud.add_vehicles(brand, &username, vec![spec]);
         let id = ids.into_iter().next().unwrap_or_default();
+        if let Some(amps) = max_current {
+            self.cloud.update_vehicle(&id, |car| car.max_current = amps);
+        }
         inner.vehicles.insert(
             id.clone(),
             Owned {
@@ -410,6 +416,23 @@ impl Sandbox for SimSandbox {
         self.owned_car(&inner, client, vehicle_id)?;
         check_percent(change.battery_level, "batteryLevel", 0.0)?;
         check_percent(change.charge_limit, "chargeLimit", 50.0)?;
+        let max_current = check_max_current(change.max_current)?;
+        let position = match (change.latitude, change.longitude) {
+            (None, None) => None,
+            (Some(latitude), Some(longitude))
+                if latitude.is_finite()
+                    && longitude.is_finite()
+                    && (-90.0..=90.0).contains(&latitude)
+                    && (-180.0..=180.0).contains(&longitude) =>
+            {
+                Some((latitude, longitude))
+            }
+            _ => {
+                return Err(SandboxError::Invalid(
+                    "latitude (-90 to 90) and longitude (-180 to 180) move the car together".into(),
+                ))
+            }
+        };
         let car = self
             .cloud
             .update_vehicle(vehicle_id, |car| {
@@ -427,6 +450,13 @@ impl Sandbox for SimSandbox {
                 }
                 if let Some(hold) = change.schedule_hold {
                     car.schedule_hold = hold;
+                }
+                if let Some((latitude, longitude)) = position {
+                    car.latitude = latitude;
+                    car.longitude = longitude;
+                }
+                if let Some(amps) = max_current {
+                    car.max_current = amps;
                 }
             })
             .ok_or_else(|| SandboxError::NotFound(format!("no simulated vehicle '{vehicle_id}'")))?;
@@ -535,6 +565,34 @@ impl Sandbox for SimSandbox {
         }
         self.cloud.set_time_factor(factor);
         Ok(factor)
+    }
+
+    fn report_delay(&self) -> f64 {
+        self.cloud.report_interval().as_secs_f64()
+    }
+
+    async fn set_report_delay(&self, seconds: f64) -> Result<f64, SandboxError> {
+        if !seconds.is_finite() || !(0.0..=MAX_REPORT_DELAY_S).contains(&seconds) {
+            return Err(SandboxError::Invalid(format!(
+                "seconds must be a number from 0 to {MAX_REPORT_DELAY_S}"
+            )));
+        }
+        self.cloud
+            .set_report_interval(std::time::Duration::from_secs_f64(seconds));
+        Ok(seconds)
+    }
+}
+
+/// The longest maker reporting delay the sandbox takes, seconds.
+const MAX_REPORT_DELAY_S: f64 = 600.0;
+
+/// A car's own maximum current must be one an AC car can draw: 6 to 32 A per phase.
+fn check_max_current(amps: Option<u32>) -> Result<Option<u32>, SandboxError> {
+    match amps {
+        Some(a) if !(6..=32).contains(&a) => Err(SandboxError::Invalid(
+            "maxCurrent must be from 6 to 32 amperes per phase".into(),
+        )),
+        other => Ok(other),
     }
 }
 

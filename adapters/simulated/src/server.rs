@@ -35,6 +35,7 @@ impl SimCloud {
             .route("/{brand}/oauth/login", post(login))
             .route("/{brand}/oauth/consent", post(consent))
             .route("/{brand}/oauth/token", post(token))
+            .route("/{brand}/api/v1/user", get(account_user))
             .route("/{brand}/api/v1/vehicles", get(list_vehicles))
             .route("/{brand}/api/v1/vehicles/{id}/state", get(vehicle_state))
             .route("/{brand}/api/v1/vehicles/{id}/wake", post(wake))
@@ -431,6 +432,18 @@ fn awake(car: &SimVehicle) -> Result<(), ApiRefusal> {
     }
 }
 
+/// Who the token belongs to: the account's own identity at the maker, as real makers tell it.
+async fn account_user(State(cloud): State<SimCloud>, Path(slug): Path<String>, headers: HeaderMap) -> Response {
+    let brand = match brand_of(&slug) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    match cloud.authorize(brand, bearer(&headers), RequestKind::Account) {
+        Ok(grant) => Json(json!({ "id": format!("{}-user-{}", brand.slug(), grant.account) })).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
 async fn list_vehicles(State(cloud): State<SimCloud>, Path(slug): Path<String>, headers: HeaderMap) -> Response {
     let brand = match brand_of(&slug) {
         Ok(b) => b,
@@ -689,6 +702,11 @@ async fn control_update(
     }
     let updated = cloud.update_vehicle(&id, |car| {
         if let Some(v) = change.plugged_in {
+            // A car wakes when a cable goes in, as real cars do.
+            if v && !car.plugged_in {
+                car.asleep = false;
+                car.last_activity = chrono::Utc::now();
+            }
             car.plugged_in = v;
         }
         if let Some(v) = change.battery_level {

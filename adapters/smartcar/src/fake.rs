@@ -191,6 +191,7 @@ impl FakeSmartcar {
         let router = Router::new()
             .route("/oauth/authorize", get(authorize))
             .route("/oauth/token", post(token_endpoint))
+            .route("/v2.0/user", get(user))
             .route("/v2.0/vehicles", get(list))
             .route("/v2.0/vehicles/{id}", get(attributes))
             .route("/v2.0/vehicles/{id}/vin", get(|s, p, h| single(s, p, h, "/vin")))
@@ -506,6 +507,14 @@ async fn token_endpoint(State(fake): State<FakeSmartcar>, headers: HeaderMap, Fo
     state.refresh.insert(refresh.clone(), true);
     Json(json!({"access_token": access, "token_type": "Bearer", "expires_in": 7200, "refresh_token": refresh}))
         .into_response()
+}
+
+/// The one account's owner.
+async fn user(State(fake): State<FakeSmartcar>, headers: HeaderMap) -> Response {
+    if let Some(r) = fake.gate(&headers, "user").await {
+        return r;
+    }
+    Json(json!({"id": "e0514ef4-5226-11e8-8c13-8f6e8f02e27e"})).into_response()
 }
 
 async fn list(State(fake): State<FakeSmartcar>, headers: HeaderMap) -> Response {

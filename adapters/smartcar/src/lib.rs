@@ -258,6 +258,12 @@ fn ok_or_refusal(answer: Answer, what: &str) -> Result<Answer, AdapterError> {
     ))
 }
 
+/// `GET /user`: the id of the person who granted access.
+#[derive(Debug, Deserialize)]
+struct SmartcarUser {
+    id: String,
+}
+
 #[derive(Debug, Deserialize)]
 struct VehicleIds {
     vehicles: Vec<String>,
@@ -413,6 +419,12 @@ impl VehicleAdapter for SmartcarAdapter {
 
     async fn discover_account(&self, _access_token: &Secret) -> Result<serde_json::Value, AdapterError> {
         Ok(json!({}))
+    }
+
+    async fn account_identity(&self, credentials: Credentials<'_>) -> Result<Option<String>, AdapterError> {
+        let answer = send(self.get(self.url("/user"), credentials.access_token)).await?;
+        let user: SmartcarUser = decode(&ok_or_refusal(answer, "GET /user")?, "GET /user")?;
+        Ok(Some(user.id))
     }
 
     async fn list_vehicles(&self, credentials: Credentials<'_>) -> Result<Vec<VendorVehicle>, AdapterError> {

@@ -94,6 +94,9 @@ async fn a_connected_account_is_listed_and_read_in_one_batch() {
     let tokens = connect(&adapter).await;
     assert!(tokens.refresh_token.is_some());
     let meta = serde_json::json!({});
+    // Who granted access, so that a second account is told from the same one linked again.
+    let identity = adapter.account_identity(creds(&tokens, &meta)).await.unwrap();
+    assert_eq!(identity.as_deref(), Some("e0514ef4-5226-11e8-8c13-8f6e8f02e27e"));
     let vehicles = adapter.list_vehicles(creds(&tokens, &meta)).await.unwrap();
     assert_eq!(vehicles.len(), 2);
     let bmw = &vehicles[0];

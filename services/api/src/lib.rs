@@ -166,6 +166,10 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             routes::sandbox::set_time_factor
         ))
         .routes(routes!(
+            routes::sandbox::get_report_delay,
+            routes::sandbox::set_report_delay
+        ))
+        .routes(routes!(
             routes::webhooks::create_webhook,
             routes::webhooks::list_webhooks
         ))

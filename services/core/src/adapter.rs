@@ -147,6 +147,15 @@ pub trait VehicleAdapter: Send + Sync + std::fmt::Debug {
     /// its data lives in); the answer comes back in every [`Credentials`].
     async fn discover_account(&self, access_token: &Secret) -> Result<serde_json::Value, AdapterError>;
 
+    /// The maker's own identity of the account the token belongs to (its user or account id), so
+    /// that linking the same account again is told from linking a second account at the same maker.
+    /// `None` when the maker does not tell; Coupler then takes a link for a relink only when it
+    /// lists every vehicle of one account linked before.
+    async fn account_identity(&self, credentials: Credentials<'_>) -> Result<Option<String>, AdapterError> {
+        let _ = credentials;
+        Ok(None)
+    }
+
     /// The vehicles on the account, with what each model can do.
     async fn list_vehicles(&self, credentials: Credentials<'_>) -> Result<Vec<VendorVehicle>, AdapterError>;
 

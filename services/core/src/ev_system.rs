@@ -1,21 +1,17 @@
 //! EV systems: a vehicle and a charger of the same user, and the rules that pair them.
 //!
 //! A pair is ESTABLISHED as soon as both belong to the user, and ACTIVATED while Coupler believes
-//! the vehicle is plugged into that charger. Which vehicle is in which charger is decided by
-//! [`decide`], a ladder of evidence, strongest first:
-//! 1. identity from the charger (an id tag, MAC address or eMAID registered to one vehicle);
-//! 2. plug-in correlation: a vehicle seen turning plugged-in close to the charger's plug-in;
-//! 3. power correlation: the charger's metered power matches one vehicle's reported charge rate;
-//! 4. a single candidate: the one linked vehicle that could be plugged in here.
-//!
-//! Vehicles are ruled out first: one plugged into another charger, one that reported being
-//! unplugged after the plug-in, one whose position is away from the charger's location, one that has
-//! been plugged in since long before. A wrong match is worse than none, so when the evidence cannot
-//! tell two vehicles apart the charger stays unmatched and says why.
+//! the vehicle is plugged into that charger. Which vehicle is in which charger is decided for all of
+//! a user's open plug-ins together by [`decide_all`] (module `matching`): identity from the charger
+//! first, then each vehicle's own reports (when it turned plugged-in, where it is, what it draws
+//! against each charger's meter). A vehicle is matched only when its own reports place it in exactly
+//! one open plug-in and no other vehicle's reports allow that plug-in; a wrong match is worse than
+//! none, so anything short of that leaves the plug-in unmatched with the reason, until new evidence
+//! decides.
 //!
 //! [`route_order`] says which device carries out a command, and [`merge`] builds the merged state.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::action::DeviceKind;
@@ -23,9 +19,12 @@ use crate::capability::{Capability, VehicleCapabilities};
 use crate::charger::{ChargerId, PowerDeliveryState};
 use crate::client::ClientId;
 use crate::id::time_ordered_id;
-use crate::location::Point;
 use crate::user::UserId;
 use crate::vehicle::{self, VehicleId};
+
+mod matching;
+
+pub use matching::{decide_all, Candidate, MatchDecision, MatchRules, PlugIn, PowerSample, UnmatchedReason};
 
 time_ordered_id!(
     /// Identifies an EV system.
@@ -125,11 +124,13 @@ pub struct EvSystem {
 pub enum DetectionStatus {
     /// Nothing is plugged in.
     Unplugged,
-    /// Waiting for fresh vehicle data.
+    /// Still running: no vehicle yet, and Coupler keeps asking the user's vehicles to report.
     Detecting,
     /// A vehicle is matched (its EV system is activated).
     Matched,
-    /// No vehicle is matched: a guest, or evidence that cannot tell vehicles apart.
+    /// Given up: no vehicle is matched, the detection window is over (or every linked vehicle is
+    /// ruled out), and the reason says why. New evidence (an identifier, power, an unplug) still
+    /// decides later.
     Unmatched,
 }
 
@@ -146,6 +147,8 @@ pub struct Detection {
     pub vehicle_id: Option<VehicleId>,
     /// Why no vehicle is matched (yet), in words.
     pub reason: Option<String>,
+    /// Why no vehicle is matched (yet), as a code.
+    pub reason_code: Option<UnmatchedReason>,
     /// When the user's vehicles were last asked to report, for this plug-in.
     pub polled_at: Option<DateTime<Utc>>,
     /// When it last changed.
@@ -164,359 +167,6 @@ pub fn normalise_tag(raw: &str) -> Option<String> {
         .unwrap_or(&upper);
     let tag: String = body.chars().filter(char::is_ascii_alphanumeric).collect();
     (!tag.is_empty()).then_some(tag)
-}
-
-/// The tunable parts of matching.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MatchRules {
-    /// How close a vehicle's plug-in must be to the charger's to count as the same event.
-    pub correlation_window: Duration,
-    /// How long after a plug-in Coupler keeps waiting for vehicles to report before giving up.
-    pub detection_window: Duration,
-    /// Vehicle data from this long after the plug-in may still predate it at the maker (makers
-    /// lag): an "unplugged" in that time does not rule a vehicle out.
-    pub maker_lag: Duration,
-    /// Clock differences between Coupler, chargers and makers.
-    pub clock_slack: Duration,
-    /// A vehicle's reported charge rate within this share of the charger's power counts as a match.
-    pub power_tolerance: f64,
-}
-
-impl Default for MatchRules {
-    fn default() -> Self {
-        Self {
-            correlation_window: Duration::minutes(10),
-            detection_window: Duration::minutes(10),
-            maker_lag: Duration::seconds(20),
-            clock_slack: Duration::seconds(5),
-            power_tolerance: 0.15,
-        }
-    }
-}
-
-/// What the charger tells about its current plug-in.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlugIn {
-    /// When the charger saw the plug-in.
-    pub at: DateTime<Utc>,
-    /// Identifiers the charger reported since (id tags, `VID:` MACs, eMAIDs), as reported.
-    pub id_tags: Vec<String>,
-    /// The charger's location, when it is placed at one.
-    pub location: Option<Point>,
-    /// Metered power now, kW, while power flows.
-    pub power_kw: Option<f64>,
-}
-
-/// What Coupler knows of one of the user's vehicles, as a candidate for a plug-in.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
-    /// The vehicle.
-    pub vehicle_id: VehicleId,
-    /// Identifiers the user registered to it.
-    pub id_tags: Vec<String>,
-    /// Whether it reports being plugged in (`None`: it never said).
-    pub is_plugged_in: Option<bool>,
-    /// When the data it last reported is from.
-    pub observed_at: Option<DateTime<Utc>>,
-    /// The first report of plugged-in since it was last seen unplugged.
-    pub plugged_in_seen_at: Option<DateTime<Utc>>,
-    /// The last report of unplugged.
-    pub unplugged_seen_at: Option<DateTime<Utc>>,
-    /// Its last position and when it is from.
-    pub position: Option<(Point, DateTime<Utc>)>,
-    /// Its reported charge rate, kW.
-    pub charge_rate_kw: Option<f64>,
-    /// Another charger it is matched with now.
-    pub matched_elsewhere: Option<ChargerId>,
-}
-
-/// The outcome of matching one plug-in.
-#[derive(Debug, Clone, PartialEq)]
-pub enum MatchDecision {
-    /// This vehicle is plugged in here.
-    Matched {
-        /// The vehicle.
-        vehicle_id: VehicleId,
-        /// Why.
-        evidence: Vec<Evidence>,
-        /// How sure.
-        confidence: Confidence,
-    },
-    /// Not yet: fresh data from vehicles is awaited.
-    Waiting(String),
-    /// No vehicle: a guest, or the evidence cannot tell vehicles apart.
-    Unmatched(String),
-}
-
-/// How one candidate stands against a plug-in.
-enum Standing {
-    /// Ruled out, and why.
-    Out(String),
-    /// Turned plugged-in close to the plug-in.
-    Correlated(Vec<Evidence>),
-    /// Reports plugged in, but when it turned plugged-in is not known.
-    Plugged(Vec<Evidence>),
-    /// Nothing fresh: it may or may not be here.
-    Unknown(Vec<Evidence>),
-}
-
-fn at(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-fn stand(plug: &PlugIn, c: &Candidate, rules: &MatchRules) -> Standing {
-    if let Some(other) = &c.matched_elsewhere {
-        return Standing::Out(format!("{} is plugged into charger {other}", c.vehicle_id));
-    }
-    let mut support = Vec::new();
-    if let (Some(here), Some((position, seen))) = (plug.location, c.position) {
-        // A position from before the plug-in still tells where the car was heading from; one from
-        // long before says little.
-        if seen >= plug.at - rules.correlation_window {
-            let metres = position.distance_m(here);
-            if position.is_at(here) {
-                support.push(Evidence::new(
-                    EvidenceKind::Location,
-                    format!("its position at {} is {metres:.0} m from the charger", at(seen)),
-                ));
-            } else {
-                return Standing::Out(format!(
-                    "{} was {:.1} km from the charger at {}",
-                    c.vehicle_id,
-                    metres / 1000.0,
-                    at(seen)
-                ));
-            }
-        }
-    }
-    let fresh = c.observed_at.is_some_and(|t| t >= plug.at - rules.clock_slack);
-    match c.is_plugged_in {
-        Some(false) if c.observed_at.is_some_and(|t| t >= plug.at + rules.maker_lag) => Standing::Out(format!(
-            "{} reported being unplugged at {}, after the plug-in",
-            c.vehicle_id,
-            at(c.observed_at.unwrap_or(plug.at))
-        )),
-        Some(true) if fresh => {
-            let since = c.plugged_in_seen_at;
-            if since.is_some_and(|s| s < plug.at - rules.correlation_window) {
-                return Standing::Out(format!(
-                    "{} has been plugged in since {}, long before this plug-in",
-                    c.vehicle_id,
-                    at(since.unwrap_or(plug.at))
-                ));
-            }
-            // An "unplugged" read just after the plug-in may still predate it at the maker.
-            let latest_unplugged = plug.at + rules.maker_lag.max(rules.clock_slack);
-            let turned_near = c
-                .unplugged_seen_at
-                .is_some_and(|u| u >= plug.at - rules.correlation_window && u <= latest_unplugged);
-            if turned_near {
-                support.push(Evidence::new(
-                    EvidenceKind::PlugInCorrelation,
-                    format!(
-                        "it was unplugged at {} and plugged in at {}; the charger saw the plug-in at {}",
-                        at(c.unplugged_seen_at.unwrap_or(plug.at)),
-                        at(since.unwrap_or(plug.at)),
-                        at(plug.at)
-                    ),
-                ));
-                Standing::Correlated(support)
-            } else {
-                support.push(Evidence::new(
-                    EvidenceKind::PlugInCorrelation,
-                    format!("it reports being plugged in at {}", at(since.unwrap_or(plug.at))),
-                ));
-                Standing::Plugged(support)
-            }
-        }
-        _ => Standing::Unknown(support),
-    }
-}
-
-fn power_matches(plug: &PlugIn, c: &Candidate, rules: &MatchRules) -> bool {
-    match (plug.power_kw, c.charge_rate_kw) {
-        (Some(charger), Some(vehicle)) if charger > 0.5 => (charger - vehicle).abs() <= charger * rules.power_tolerance,
-        _ => false,
-    }
-}
-
-fn list(ids: &[&VehicleId]) -> String {
-    ids.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
-}
-
-/// Decides which of `candidates` (the user's vehicles) is plugged into a charger, at `now`.
-pub fn decide(plug: &PlugIn, candidates: &[Candidate], now: DateTime<Utc>, rules: &MatchRules) -> MatchDecision {
-    // 1. Identity: decisive when it names exactly one vehicle.
-    let reported: Vec<String> = plug.id_tags.iter().filter_map(|t| normalise_tag(t)).collect();
-    let named: Vec<&Candidate> = candidates
-        .iter()
-        .filter(|c| {
-            c.id_tags
-                .iter()
-                .filter_map(|t| normalise_tag(t))
-                .any(|t| reported.contains(&t))
-        })
-        .collect();
-    match named.as_slice() {
-        [one] => {
-            let tag = plug
-                .id_tags
-                .iter()
-                .find(|t| {
-                    one.id_tags
-                        .iter()
-                        .filter_map(|r| normalise_tag(r))
-                        .any(|r| Some(r) == normalise_tag(t))
-                })
-                .cloned()
-                .unwrap_or_default();
-            return MatchDecision::Matched {
-                vehicle_id: one.vehicle_id.clone(),
-                evidence: vec![Evidence::new(
-                    EvidenceKind::Identity,
-                    format!("the charger reported '{tag}', which is registered to this vehicle"),
-                )],
-                confidence: Confidence::High,
-            };
-        }
-        [] => {}
-        several => {
-            let ids: Vec<&VehicleId> = several.iter().map(|c| &c.vehicle_id).collect();
-            return MatchDecision::Unmatched(format!(
-                "the identifier the charger reported is registered to more than one vehicle ({})",
-                list(&ids)
-            ));
-        }
-    }
-
-    // 2. Rule out what cannot be here, and sort the rest by how strongly it points here.
-    let mut out = Vec::new();
-    let mut correlated = Vec::new();
-    let mut plugged = Vec::new();
-    let mut unknown = Vec::new();
-    for c in candidates {
-        match stand(plug, c, rules) {
-            Standing::Out(why) => out.push(why),
-            Standing::Correlated(e) => correlated.push((c, e)),
-            Standing::Plugged(e) => plugged.push((c, e)),
-            Standing::Unknown(e) => unknown.push((c, e)),
-        }
-    }
-    let detecting = now < plug.at + rules.detection_window;
-    let with_location = |e: &[Evidence]| e.iter().any(|e| e.kind == EvidenceKind::Location);
-
-    if correlated.len() == 1 {
-        let (c, evidence) = correlated.remove(0);
-        let alone = plugged.is_empty() && unknown.is_empty();
-        let confidence = if alone || with_location(&evidence) {
-            Confidence::High
-        } else {
-            Confidence::Medium
-        };
-        return MatchDecision::Matched {
-            vehicle_id: c.vehicle_id.clone(),
-            evidence,
-            confidence,
-        };
-    }
-
-    // 3. Several vehicles plugged in at about the same time: the charger's power may tell them apart.
-    let contenders: Vec<&(&Candidate, Vec<Evidence>)> = if correlated.len() > 1 {
-        correlated.iter().collect()
-    } else {
-        plugged.iter().collect()
-    };
-    if contenders.len() > 1 {
-        let by_power: Vec<_> = contenders
-            .iter()
-            .filter(|(c, _)| power_matches(plug, c, rules))
-            .collect();
-        if let [(c, evidence)] = by_power.as_slice() {
-            let mut evidence = evidence.clone();
-            evidence.push(Evidence::new(
-                EvidenceKind::PowerCorrelation,
-                format!(
-                    "the charger meters {:.1} kW and the vehicle reports charging at {:.1} kW",
-                    plug.power_kw.unwrap_or_default(),
-                    c.charge_rate_kw.unwrap_or_default()
-                ),
-            ));
-            return MatchDecision::Matched {
-                vehicle_id: c.vehicle_id.clone(),
-                evidence,
-                confidence: Confidence::Medium,
-            };
-        }
-        let ids: Vec<&VehicleId> = contenders.iter().map(|(c, _)| &c.vehicle_id).collect();
-        let why = format!(
-            "vehicles {} all report being plugged in at about the same time, and nothing yet tells them apart",
-            list(&ids)
-        );
-        return if detecting && plug.power_kw.is_none() {
-            MatchDecision::Waiting(format!("{why}; waiting for charging power to compare"))
-        } else {
-            MatchDecision::Unmatched(why)
-        };
-    }
-
-    // 4. A single candidate.
-    match (plugged.as_slice(), unknown.as_slice()) {
-        ([(c, evidence)], []) => MatchDecision::Matched {
-            vehicle_id: c.vehicle_id.clone(),
-            evidence: [
-                evidence.clone(),
-                vec![Evidence::new(
-                    EvidenceKind::SingleCandidate,
-                    "the only linked vehicle that could be plugged in here",
-                )],
-            ]
-            .concat(),
-            confidence: if with_location(evidence) {
-                Confidence::High
-            } else {
-                Confidence::Medium
-            },
-        },
-        ([], [(c, evidence)]) => MatchDecision::Matched {
-            vehicle_id: c.vehicle_id.clone(),
-            evidence: [
-                evidence.clone(),
-                vec![Evidence::new(
-                    EvidenceKind::SingleCandidate,
-                    "the only linked vehicle that could be plugged in here; not yet confirmed by the vehicle",
-                )],
-            ]
-            .concat(),
-            confidence: if with_location(evidence) {
-                Confidence::Medium
-            } else {
-                Confidence::Low
-            },
-        },
-        ([], []) => {
-            let why = if candidates.is_empty() {
-                "the user has no linked vehicle".to_owned()
-            } else {
-                format!("no linked vehicle can be plugged in here: {}", out.join("; "))
-            };
-            MatchDecision::Unmatched(why)
-        }
-        _ => {
-            let ids: Vec<&VehicleId> = plugged
-                .iter()
-                .chain(unknown.iter())
-                .map(|(c, _)| &c.vehicle_id)
-                .collect();
-            if detecting {
-                MatchDecision::Waiting(format!("waiting for fresh data from vehicles {}", list(&ids)))
-            } else {
-                MatchDecision::Unmatched(format!(
-                    "cannot tell which of vehicles {} is plugged in: none reported it in time",
-                    list(&ids)
-                ))
-            }
-        }
-    }
 }
 
 /// What Coupler knows of the charger side of a vehicle's pairs, for routing.
@@ -730,210 +380,6 @@ mod tests {
 
     fn t(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
-    }
-
-    fn plug_at(s: i64) -> PlugIn {
-        PlugIn {
-            at: t(s),
-            id_tags: Vec::new(),
-            location: None,
-            power_kw: None,
-        }
-    }
-
-    fn car(id: &str) -> Candidate {
-        Candidate {
-            vehicle_id: VehicleId::new(id),
-            id_tags: Vec::new(),
-            is_plugged_in: None,
-            observed_at: None,
-            plugged_in_seen_at: None,
-            unplugged_seen_at: None,
-            position: None,
-            charge_rate_kw: None,
-            matched_elsewhere: None,
-        }
-    }
-
-    /// A car that was seen unplugged at `unplugged` and plugged in at `plugged`.
-    fn turned_plugged(id: &str, unplugged: i64, plugged: i64) -> Candidate {
-        Candidate {
-            is_plugged_in: Some(true),
-            observed_at: Some(t(plugged)),
-            plugged_in_seen_at: Some(t(plugged)),
-            unplugged_seen_at: Some(t(unplugged)),
-            ..car(id)
-        }
-    }
-
-    fn unplugged(id: &str, seen: i64) -> Candidate {
-        Candidate {
-            is_plugged_in: Some(false),
-            observed_at: Some(t(seen)),
-            unplugged_seen_at: Some(t(seen)),
-            ..car(id)
-        }
-    }
-
-    fn matched(decision: &MatchDecision) -> Option<(&str, Confidence)> {
-        match decision {
-            MatchDecision::Matched {
-                vehicle_id, confidence, ..
-            } => Some((vehicle_id.as_str(), *confidence)),
-            _ => None,
-        }
-    }
-
-    const R: MatchRules = MatchRules {
-        correlation_window: Duration::minutes(10),
-        detection_window: Duration::minutes(10),
-        maker_lag: Duration::seconds(20),
-        clock_slack: Duration::seconds(5),
-        power_tolerance: 0.15,
-    };
-
-    #[test]
-    fn tags_compare_equal_whatever_their_prefix_case_and_separators() {
-        assert_eq!(
-            normalise_tag("VID:aa:bb:cc:dd:ee:ff"),
-            normalise_tag("AA-BB-CC-DD-EE-FF")
-        );
-        assert_eq!(
-            normalise_tag("EMAID:NL-TNM-C12345678-X").as_deref(),
-            Some("NLTNMC12345678X")
-        );
-        assert_eq!(normalise_tag(" : "), None);
-    }
-
-    #[test]
-    fn an_identifier_registered_to_one_vehicle_matches_it_with_high_confidence() {
-        let mut plug = plug_at(0);
-        plug.id_tags = vec!["VID:AABBCCDDEEFF".into()];
-        let mut a = car("a");
-        a.id_tags = vec!["aa:bb:cc:dd:ee:ff".into()];
-        let b = turned_plugged("b", -30, 10);
-        let decision = decide(&plug, &[a, b], t(20), &R);
-        assert_eq!(matched(&decision), Some(("a", Confidence::High)));
-    }
-
-    #[test]
-    fn an_identifier_registered_to_two_vehicles_matches_neither() {
-        let mut plug = plug_at(0);
-        plug.id_tags = vec!["04A1B2".into()];
-        let mut a = car("a");
-        a.id_tags = vec!["04a1b2".into()];
-        let mut b = car("b");
-        b.id_tags = vec!["04A1B2".into()];
-        assert!(matches!(decide(&plug, &[a, b], t(5), &R), MatchDecision::Unmatched(_)));
-    }
-
-    #[test]
-    fn the_only_vehicle_of_a_user_is_matched_at_once_with_low_confidence_then_confirmed() {
-        let plug = plug_at(0);
-        let before = decide(&plug, &[car("a")], t(1), &R);
-        assert_eq!(matched(&before), Some(("a", Confidence::Low)));
-        let after = decide(&plug, &[turned_plugged("a", -600, 40)], t(41), &R);
-        assert_eq!(matched(&after), Some(("a", Confidence::High)));
-    }
-
-    #[test]
-    fn of_two_vehicles_the_one_that_reports_a_plug_in_is_matched_and_the_other_ruled_out() {
-        let plug = plug_at(0);
-        let waiting = decide(&plug, &[car("a"), car("b")], t(1), &R);
-        assert!(matches!(waiting, MatchDecision::Waiting(_)), "{waiting:?}");
-        let decision = decide(&plug, &[turned_plugged("a", -120, 30), unplugged("b", 35)], t(40), &R);
-        assert_eq!(matched(&decision), Some(("a", Confidence::High)));
-    }
-
-    #[test]
-    fn two_vehicles_plugged_in_at_once_stay_unmatched_when_nothing_tells_them_apart() {
-        let plug = plug_at(0);
-        let decision = decide(
-            &plug,
-            &[turned_plugged("a", -60, 30), turned_plugged("b", -60, 30)],
-            t(40),
-            &R,
-        );
-        assert!(matches!(decision, MatchDecision::Waiting(_)), "{decision:?}");
-        let mut charging = plug.clone();
-        charging.power_kw = Some(11.0);
-        let mut a = turned_plugged("a", -60, 30);
-        a.charge_rate_kw = Some(7.4);
-        let mut b = turned_plugged("b", -60, 30);
-        b.charge_rate_kw = Some(7.2);
-        assert!(matches!(
-            decide(&charging, &[a.clone(), b.clone()], t(60), &R),
-            MatchDecision::Unmatched(_)
-        ));
-        // The charger's power picks the one that charges at its rate.
-        b.charge_rate_kw = Some(11.1);
-        assert_eq!(
-            matched(&decide(&charging, &[a, b], t(60), &R)),
-            Some(("b", Confidence::Medium))
-        );
-    }
-
-    #[test]
-    fn a_vehicle_matched_elsewhere_or_far_away_is_ruled_out_so_the_other_is_matched() {
-        let home = Point {
-            latitude: 59.9,
-            longitude: 10.7,
-        };
-        let mut plug = plug_at(0);
-        plug.location = Some(home);
-        let mut a = turned_plugged("a", -60, 30);
-        a.matched_elsewhere = Some(ChargerId::new("other"));
-        let b = turned_plugged("b", -60, 30);
-        assert_eq!(
-            matched(&decide(&plug, &[a, b.clone()], t(40), &R)).map(|m| m.0),
-            Some("b")
-        );
-        let mut far = turned_plugged("c", -60, 30);
-        far.position = Some((
-            Point {
-                latitude: 60.5,
-                longitude: 10.7,
-            },
-            t(20),
-        ));
-        let mut near = b;
-        near.position = Some((home, t(20)));
-        assert_eq!(
-            matched(&decide(&plug, &[far, near], t(40), &R)),
-            Some(("b", Confidence::High))
-        );
-    }
-
-    #[test]
-    fn a_vehicle_plugged_in_long_before_the_plug_in_is_somewhere_else() {
-        let plug = plug_at(0);
-        let mut a = turned_plugged("a", -7200, -3600);
-        a.observed_at = Some(t(30));
-        let decision = decide(&plug, &[a], t(40), &R);
-        assert!(
-            matches!(decision, MatchDecision::Unmatched(ref why) if why.contains("long before")),
-            "{decision:?}"
-        );
-    }
-
-    #[test]
-    fn an_unplugged_report_inside_the_makers_lag_does_not_rule_a_vehicle_out() {
-        let plug = plug_at(0);
-        assert_eq!(
-            matched(&decide(&plug, &[unplugged("a", 5)], t(6), &R)).map(|m| m.0),
-            Some("a")
-        );
-        assert!(matches!(
-            decide(&plug, &[unplugged("a", 60)], t(61), &R),
-            MatchDecision::Unmatched(_)
-        ));
-    }
-
-    #[test]
-    fn undecided_vehicles_become_unmatched_once_the_detection_window_ends() {
-        let plug = plug_at(0);
-        let decision = decide(&plug, &[car("a"), car("b")], t(3600), &R);
-        assert!(matches!(decision, MatchDecision::Unmatched(_)));
     }
 
     fn caps(stop: Support) -> VehicleCapabilities {

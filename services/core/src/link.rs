@@ -125,6 +125,9 @@ pub struct LinkCompletion {
     pub tokens: SealedTokens,
     /// Adapter-private facts about the account.
     pub account_meta: serde_json::Value,
+    /// The maker's own identity of the account, when the maker tells it: a user may hold several
+    /// accounts at one maker, and only the same account linked again is a relink.
+    pub account_ref: Option<String>,
     /// The vehicles on the account.
     pub vehicles: Vec<VendorVehicle>,
     /// When.

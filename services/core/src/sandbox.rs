@@ -40,6 +40,9 @@ pub struct NewSimulatedVehicle {
     /// The username of one of the caller's simulated accounts at that brand to add the car to; a new
     /// account when absent.
     pub account: Option<String>,
+    /// The most current the car itself draws, amperes per phase (6..=32; the brand's usual when
+    /// absent).
+    pub max_current: Option<u32>,
 }
 
 /// A change to a simulated car; absent fields are kept.
@@ -53,6 +56,12 @@ pub struct SimulatedVehicleChange {
     pub asleep: Option<bool>,
     /// Whether the car's own charging schedule holds it from charging.
     pub schedule_hold: Option<bool>,
+    /// Moves the car: latitude, degrees (−90..=90); with `longitude`.
+    pub latitude: Option<f64>,
+    /// Moves the car: longitude, degrees (−180..=180); with `latitude`.
+    pub longitude: Option<f64>,
+    /// The most current the car itself draws, amperes per phase (6..=32).
+    pub max_current: Option<u32>,
 }
 
 /// The simulated maker's login for an account, to use on the hosted link page.
@@ -101,6 +110,10 @@ pub struct SimulatedVehicle {
     pub schedule_hold: bool,
     /// Its MAC address, when it has one.
     pub mac_address: Option<String>,
+    /// Where it is: latitude, degrees.
+    pub latitude: f64,
+    /// Where it is: longitude, degrees.
+    pub longitude: f64,
 }
 
 /// A simulated charger to connect to the gateway; Coupler has registered it already.
@@ -201,4 +214,10 @@ pub trait Sandbox: Send + Sync + std::fmt::Debug {
 
     /// Sets how much faster than real time batteries charge (for the whole sandbox).
     async fn set_time_factor(&self, factor: f64) -> Result<f64, SandboxError>;
+
+    /// How far behind its cars the simulated makers' APIs report, seconds.
+    fn report_delay(&self) -> f64;
+
+    /// Sets how far behind its cars the simulated makers' APIs report (for the whole sandbox).
+    async fn set_report_delay(&self, seconds: f64) -> Result<f64, SandboxError>;
 }

@@ -598,6 +598,16 @@ pub trait EvSystemStore: Send + Sync {
     /// `plugged_in_since`, only those still DETECTING or plugged in since then (the ones that time
     /// alone may still change).
     async fn open_detections(&self, plugged_in_since: Option<DateTime<Utc>>) -> Result<Vec<Detection>, StoreError>;
+    /// Detections of one user's chargers that have something plugged in: the plug-ins pairing
+    /// decides together.
+    async fn open_detections_of_user(&self, client: &ClientId, user: &UserId) -> Result<Vec<Detection>, StoreError>;
+    /// A charger's metered active power since `since`, oldest first (the total, or the sum of the
+    /// phases where no total was sent), for comparing with vehicles' charge rates.
+    async fn power_samples_since(
+        &self,
+        charger: &ChargerId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::ev_system::PowerSample>, StoreError>;
     /// Replaces the identifiers (RFID tags, MAC addresses, eMAIDs) registered to a vehicle.
     async fn set_vehicle_id_tags(
         &self,

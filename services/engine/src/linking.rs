@@ -158,11 +158,16 @@ impl Engine {
             .discover_account(&tokens.access_token)
             .await
             .map_err(|e| vendor_failure(&vendor, "reading the account", &e))?;
+        let credentials = Credentials {
+            access_token: &tokens.access_token,
+            account_meta: &meta,
+        };
+        let account_ref = adapter
+            .account_identity(credentials)
+            .await
+            .map_err(|e| vendor_failure(&vendor, "reading who the account belongs to", &e))?;
         let vehicles = adapter
-            .list_vehicles(Credentials {
-                access_token: &tokens.access_token,
-                account_meta: &meta,
-            })
+            .list_vehicles(credentials)
             .await
             .map_err(|e| vendor_failure(&vendor, "listing the account's vehicles", &e))?;
 
@@ -174,6 +179,7 @@ impl Engine {
             scopes: session.scopes.clone(),
             tokens: SealedTokens::seal(&self.cipher, &tokens),
             account_meta: meta,
+            account_ref,
             vehicles,
             now: self.clock.now(),
         };

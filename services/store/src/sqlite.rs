@@ -24,15 +24,38 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        // Migrations run on a connection of their own with foreign keys off: SQLite can only rebuild
+        // a table that others refer to (to drop a constraint) that way, since inside a transaction
+        // the pragma cannot change and dropping the old table would cascade to the rows that refer
+        // to it. Every reference is checked before the database is used.
+        let migrating = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone().foreign_keys(false))
+            .await
+            .map_err(OpenError::Connect)?;
+        sqlx::migrate!("../../migrations/sqlite")
+            .run(&migrating)
+            .await
+            .map_err(OpenError::Migrate)?;
+        let dangling = sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(&migrating)
+            .await
+            .map_err(OpenError::Connect)?;
+        if let Some(row) = dangling.first() {
+            let table: String = row.try_get(0).unwrap_or_default();
+            return Err(OpenError::Migrate(sqlx::migrate::MigrateError::Execute(
+                sqlx::Error::Protocol(format!(
+                    "after migrating, {} rows refer to missing rows (first in table '{table}')",
+                    dangling.len()
+                )),
+            )));
+        }
+        migrating.close().await;
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)
             .await
             .map_err(OpenError::Connect)?;
-        sqlx::migrate!("../../migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(OpenError::Migrate)?;
         Ok(Self { pool })
     }
 }

@@ -800,6 +800,8 @@ mod vehicles {
         an_expired_link_session_can_neither_begin_nor_complete,
         a_failed_link_session_is_over,
         relinking_keeps_vehicle_ids_drops_vanished_vehicles_and_resolves_the_intervention,
+        a_second_account_at_the_same_maker_is_a_new_account_and_keeps_the_firsts_vehicles,
+        without_the_makers_identity_a_relink_is_recognised_only_when_no_vehicle_would_be_lost,
         a_client_never_sees_another_clients_vehicles_accounts_or_interventions,
         vehicles_page_newest_first_and_can_be_narrowed_to_one_user,
         a_refresh_hint_brings_the_next_read_forward_unless_the_maker_asked_to_wait,
@@ -896,6 +898,7 @@ mod vehicles {
             scopes: s.scopes.clone(),
             tokens: tokens(cipher, access),
             account_meta: serde_json::json!({"region": "eu"}),
+            account_ref: None,
             vehicles: vehicles.iter().map(|v| listed(v)).collect(),
             now: time::now(),
         }
@@ -1122,9 +1125,78 @@ mod vehicles {
             .unwrap());
     }
 
-    async fn relinking_keeps_vehicle_ids_drops_vanished_vehicles_and_resolves_the_intervention(store: Arc<dyn Store>) {
+    async fn a_second_account_at_the_same_maker_is_a_new_account_and_keeps_the_firsts_vehicles(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let cipher = cipher();
+        let link = |state: &'static str, account: &'static str, vehicles: &'static [&'static str]| {
+            let store = store.clone();
+            let client = c.id.clone();
+            let cipher = cipher.clone();
+            async move {
+                let s = authorizing(&store, &client, "alice", state).await;
+                let mut done = completion(&s, &cipher, state, vehicles);
+                done.account_ref = Some(account.to_owned());
+                store.complete_link(&done).await.unwrap().unwrap()
+            }
+        };
+        let hers = link("s1", "maker-user-1", &["v1"]).await;
+        let his = link("s2", "maker-user-2", &["v2"]).await;
+        assert!(
+            !his.relinked,
+            "another person's account at the same maker is not a relink"
+        );
+        assert_ne!(his.account_id, hers.account_id);
+        assert!(
+            store.get_vehicle(&c.id, &hers.vehicle_ids[0]).await.unwrap().is_some(),
+            "her car stays"
+        );
+        assert_eq!(
+            store.list_vendor_accounts(&c.id, &user("alice")).await.unwrap().len(),
+            2
+        );
+        // The same maker account linked again is a relink, whatever vehicles it lists now.
+        let again = link("s3", "maker-user-1", &["v3"]).await;
+        assert!(again.relinked);
+        assert_eq!(again.account_id, hers.account_id);
+        assert!(
+            store.get_vehicle(&c.id, &his.vehicle_ids[0]).await.unwrap().is_some(),
+            "his car stays"
+        );
+        assert_eq!(
+            store.list_vendor_accounts(&c.id, &user("alice")).await.unwrap().len(),
+            2
+        );
+    }
+
+    async fn without_the_makers_identity_a_relink_is_recognised_only_when_no_vehicle_would_be_lost(
+        store: Arc<dyn Store>,
+    ) {
         let c = stored_client(&store, "app").await;
         let first = linked(&store, &c.id, "alice", &["v1", "v2"]).await;
+        // Every vehicle listed again (and one more): the same account.
+        let again = linked(&store, &c.id, "alice", &["v1", "v2", "v3"]).await;
+        assert!(again.relinked);
+        assert_eq!(again.account_id, first.account_id);
+        // A listing without v1 may be another person's account sharing v2: a new account, and
+        // nothing of the first is lost.
+        let other = linked(&store, &c.id, "alice", &["v2", "v4"]).await;
+        assert!(!other.relinked);
+        assert_ne!(other.account_id, first.account_id);
+        for id in &again.vehicle_ids {
+            assert!(store.get_vehicle(&c.id, id).await.unwrap().is_some(), "{id} stays");
+        }
+        assert_eq!(
+            store.list_vendor_accounts(&c.id, &user("alice")).await.unwrap().len(),
+            2
+        );
+    }
+
+    async fn relinking_keeps_vehicle_ids_drops_vanished_vehicles_and_resolves_the_intervention(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "app").await;
+        let s = authorizing(&store, &c.id, "alice", "first").await;
+        let mut done = completion(&s, &cipher(), "access", &["v1", "v2"]);
+        done.account_ref = Some("maker-account-1".into());
+        let first = store.complete_link(&done).await.unwrap().unwrap();
         let account = store
             .get_vendor_account(&c.id, &first.account_id)
             .await
@@ -1134,11 +1206,11 @@ mod vehicles {
 
         let s = authorizing(&store, &c.id, "alice", "again").await;
         let cipher = cipher();
-        let second = store
-            .complete_link(&completion(&s, &cipher, "new-access", &["v2", "v3"]))
-            .await
-            .unwrap()
-            .unwrap();
+        // The maker says it is the same account (as it did when it was first linked), so a vehicle
+        // it no longer lists is gone.
+        let mut again = completion(&s, &cipher, "new-access", &["v2", "v3"]);
+        again.account_ref = Some("maker-account-1".into());
+        let second = store.complete_link(&again).await.unwrap().unwrap();
         assert!(second.relinked);
         assert_eq!(second.account_id, first.account_id, "the same account");
         assert_eq!(second.vehicle_ids[0], first.vehicle_ids[1], "v2 keeps its id");
@@ -2158,7 +2230,9 @@ mod events {
 mod ev_systems {
     use std::sync::Arc;
 
-    use coupler_core::ev_system::{Confidence, Detection, DetectionStatus, Evidence, EvidenceKind, PairState};
+    use coupler_core::ev_system::{
+        Confidence, Detection, DetectionStatus, Evidence, EvidenceKind, PairState, UnmatchedReason,
+    };
     use coupler_core::location::{Location, LocationFields, LocationId};
     use coupler_core::page::PageRequest;
     use coupler_core::polling::PollUpdate;
@@ -2166,7 +2240,8 @@ mod ev_systems {
     use coupler_core::{time, ChargerId, Store, VehicleId};
 
     use super::vehicles::linked;
-    use super::{registered_charger, stored_client, user};
+    use super::{energy, registered_charger, stored_client, user};
+    use coupler_core::charger::MeterSample;
 
     on_both_backends!(
         a_location_reads_back_changes_and_is_deleted_only_by_its_client,
@@ -2176,7 +2251,45 @@ mod ev_systems {
         a_charger_unplug_deactivates_its_pair_and_detection_is_kept_per_charger,
         polls_record_when_a_vehicle_turned_plugged_in_and_when_it_was_last_unplugged,
         identifiers_are_stored_per_vehicle_and_seen_tags_per_charger,
+        a_chargers_power_series_is_its_total_or_the_sum_of_its_phases_in_kw,
     );
+
+    async fn a_chargers_power_series_is_its_total_or_the_sum_of_its_phases_in_kw(store: Arc<dyn Store>) {
+        let c = stored_client(&store, "a").await;
+        let charger = registered_charger(&store, &c.id, "alice", "CP-POWER").await;
+        let t0 = time::now();
+        let t1 = t0 + chrono::Duration::seconds(10);
+        let power = |at, phase: Option<&str>, watts| MeterSample {
+            measurand: "Power.Active.Import".into(),
+            unit: "W".into(),
+            phase: phase.map(str::to_owned),
+            value: watts,
+            ..energy(0.0, at)
+        };
+        store
+            .record_meter_values(&charger.id, 1, None, &[energy(1000.0, t0), power(t0, None, 7400.0)])
+            .await
+            .unwrap();
+        store
+            .record_meter_values(
+                &charger.id,
+                1,
+                None,
+                &[
+                    power(t1, Some("L1"), 3600.0),
+                    power(t1, Some("L2"), 3600.0),
+                    power(t1, Some("L3"), 3800.0),
+                ],
+            )
+            .await
+            .unwrap();
+        let series = store.power_samples_since(&charger.id, t0).await.unwrap();
+        assert_eq!(series.len(), 2, "{series:?}");
+        assert_eq!((series[0].at, series[0].kw), (t0, 7.4));
+        assert_eq!(series[1].at, t1);
+        assert!((series[1].kw - 11.0).abs() < 1e-9, "{series:?}");
+        assert_eq!(store.power_samples_since(&charger.id, t1).await.unwrap().len(), 1);
+    }
 
     fn home() -> LocationFields {
         LocationFields::new("Home", 59.9, 10.7, "Europe/Oslo").unwrap()
@@ -2382,9 +2495,31 @@ mod ev_systems {
             plugged_in_at: Some(now),
             vehicle_id: Some(account.vehicle_ids[0].clone()),
             reason: None,
+            reason_code: None,
             polled_at: Some(now),
             updated_at: now,
         };
+        // A detection still running keeps its reason code; the user's open plug-ins are found by
+        // user, within the client only.
+        let detecting = Detection {
+            status: DetectionStatus::Detecting,
+            vehicle_id: None,
+            reason: Some("waiting for vehicles to report".into()),
+            reason_code: Some(UnmatchedReason::AwaitingReports),
+            ..detection.clone()
+        };
+        store.save_detection(&detecting).await.unwrap();
+        assert_eq!(store.get_detection(&charger.id).await.unwrap(), Some(detecting.clone()));
+        assert_eq!(
+            store.open_detections_of_user(&c.id, &user("alice")).await.unwrap(),
+            vec![detecting]
+        );
+        let other = stored_client(&store, "b").await;
+        assert!(store
+            .open_detections_of_user(&other.id, &user("alice"))
+            .await
+            .unwrap()
+            .is_empty());
         store.save_detection(&detection).await.unwrap();
         assert_eq!(store.get_detection(&charger.id).await.unwrap(), Some(detection.clone()));
         assert_eq!(store.open_detections(None).await.unwrap(), vec![detection.clone()]);
@@ -2404,6 +2539,7 @@ mod ev_systems {
             plugged_in_at: None,
             vehicle_id: None,
             reason: None,
+            reason_code: None,
             polled_at: None,
             updated_at: now,
         };

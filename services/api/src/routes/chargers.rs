@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use coupler_core::charger::ConnectorStatus;
-use coupler_core::ev_system::{DetectionStatus, PairState};
+use coupler_core::ev_system::{DetectionStatus, PairState, UnmatchedReason};
 use coupler_core::secret::{generate_charger_password, hash_secret};
 use coupler_core::{time, ChargeSession, Charger, ChargerId, OcppIdentity, PowerDeliveryState, StoreError, UserId};
 use coupler_engine::{ActionRequest, ActionTarget, Command};
@@ -87,16 +87,24 @@ pub struct ChargerChargeState {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VehicleDetectionBody {
-    /// `DETECTING` (waiting for the user's vehicles to report), `MATCHED` or `UNMATCHED` (a guest,
-    /// or evidence that cannot tell vehicles apart: see `reason`).
+    /// `DETECTING` (still running: Coupler keeps asking the user's vehicles to report), `MATCHED`,
+    /// or `UNMATCHED` (given up: the detection window is over, or every linked vehicle is ruled out;
+    /// see `reasonCode` and `reason`). New evidence (an identifier, power, an unplug) still decides
+    /// an `UNMATCHED` plug-in later.
     #[schema(value_type = String, example = "MATCHED")]
     pub status: DetectionStatus,
     /// When the charger saw the plug-in.
     pub plugged_in_at: Option<DateTime<Utc>>,
     /// The matched vehicle.
     pub vehicle_id: Option<String>,
-    /// Why no vehicle is matched (yet).
+    /// Why no vehicle is matched (yet), in words.
     pub reason: Option<String>,
+    /// Why no vehicle is matched (yet): `AWAITING_REPORTS` (a vehicle has not reported since the
+    /// plug-in), `AMBIGUOUS` (more than one assignment fits the evidence), `ALL_RULED_OUT` (every
+    /// linked vehicle's own reports place it elsewhere: a guest), `NO_LINKED_VEHICLE`,
+    /// `SHARED_IDENTIFIER` (the identifier the charger reported is registered to several vehicles).
+    #[schema(value_type = Option<String>, example = "AWAITING_REPORTS")]
+    pub reason_code: Option<UnmatchedReason>,
 }
 
 /// One connector (or, for connector 0, the charge point as a whole).
@@ -313,6 +321,7 @@ pub(crate) async fn render_with(state: &AppState, charger: Charger) -> Result<Ch
             plugged_in_at: d.plugged_in_at,
             vehicle_id: d.vehicle_id.map(|v| v.as_str().to_owned()),
             reason: d.reason,
+            reason_code: d.reason_code,
         });
     let declared = state
         .store

@@ -13,6 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::actions::ActionResponse;
+use super::chargers::VehicleDetectionBody;
 use super::control::{idempotency_key, ChargingRequest, MaxCurrentRequest};
 use super::users::{PageQuery, Pagination};
 use super::vehicles::{charging_command, max_current_command, CapabilityBody};
@@ -113,6 +114,9 @@ pub struct EvSystemResponse {
     /// While the charger has something plugged in that is not this vehicle (or not yet known to
     /// be): why pairing has not matched them.
     pub unmatched_reason: Option<String>,
+    /// While the charger has something plugged in: where its vehicle detection stands (whether it
+    /// is still running or has given up, and why); `null` while the charger is unplugged.
+    pub detection: Option<VehicleDetectionBody>,
     /// The merged state.
     pub charge_state: EvSystemChargeState,
     /// What the pair can do, and through which device.
@@ -162,15 +166,22 @@ pub(crate) async fn render(state: &AppState, pair: EvSystem) -> Result<EvSystemR
         &state.engine.vehicle_capabilities(&vehicle),
         Some(ChargerRoute { activated, connected }),
     );
+    let detection = state
+        .store
+        .get_detection(&charger.id)
+        .await?
+        .filter(|_| side.state.is_plugged_in)
+        .map(|d| VehicleDetectionBody {
+            status: d.status,
+            plugged_in_at: d.plugged_in_at,
+            vehicle_id: d.vehicle_id.map(|v| v.as_str().to_owned()),
+            reason: d.reason,
+            reason_code: d.reason_code,
+        });
     let unmatched_reason = if activated {
         None
     } else {
-        state
-            .store
-            .get_detection(&charger.id)
-            .await?
-            .filter(|_| side.state.is_plugged_in)
-            .and_then(|d| d.reason)
+        detection.as_ref().and_then(|d| d.reason.clone())
     };
     Ok(EvSystemResponse {
         id: pair.id.as_str().to_owned(),
@@ -192,6 +203,7 @@ pub(crate) async fn render(state: &AppState, pair: EvSystem) -> Result<EvSystemR
             confidence,
         }),
         unmatched_reason,
+        detection,
         charge_state: EvSystemChargeState {
             battery_level: merged.battery_level,
             range: merged.range,

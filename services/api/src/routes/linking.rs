@@ -136,8 +136,9 @@ pub async fn list_integrations(_caller: Caller, State(state): State<AppState>) -
     )
 }
 
-/// Disconnects a user's account at a vendor: its tokens, vehicles and interventions are deleted.
-/// Coupler cannot revoke the grant at the vendor; the user can do that in the vendor's app.
+/// Disconnects a user's accounts at a vendor (every one of them, when the user linked several):
+/// their tokens, vehicles and interventions are deleted. Coupler cannot revoke the grant at the
+/// vendor; the user can do that in the vendor's app.
 #[utoipa::path(
     delete,
     path = "/users/{userId}/vendors/{vendor}",
@@ -147,7 +148,7 @@ pub async fn list_integrations(_caller: Caller, State(state): State<AppState>) -
         ("vendor" = String, Path, description = "The vendor, for example TESLA"),
     ),
     responses(
-        (status = 204, description = "The account and its vehicles are gone"),
+        (status = 204, description = "The accounts and their vehicles are gone"),
         (status = 404, description = "The user has no account at that vendor", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),

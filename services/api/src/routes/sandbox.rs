@@ -65,6 +65,10 @@ pub struct CreateSandboxVehicle {
     /// The username of one of your simulated accounts at the same maker to add the car to; a new
     /// account when absent.
     pub account: Option<String>,
+    /// The most current the car itself draws, amperes per phase (6–32; the brand's usual when
+    /// absent). Cars with different maximums draw different power, which pairing compares with
+    /// the chargers' meters.
+    pub max_current: Option<u32>,
 }
 
 /// The login of a simulated maker's account, for its sign-in page during linking.
@@ -115,6 +119,10 @@ pub struct SandboxVehicle {
     pub schedule_hold: bool,
     /// Its MAC address, if it has one.
     pub mac_address: Option<String>,
+    /// Where it is: latitude, degrees (the maker reports it as the car's position).
+    pub latitude: f64,
+    /// Where it is: longitude, degrees.
+    pub longitude: f64,
 }
 
 impl From<SimulatedVehicle> for SandboxVehicle {
@@ -139,6 +147,8 @@ impl From<SimulatedVehicle> for SandboxVehicle {
             asleep: v.asleep,
             schedule_hold: v.schedule_hold,
             mac_address: v.mac_address,
+            latitude: v.latitude,
+            longitude: v.longitude,
         }
     }
 }
@@ -163,6 +173,12 @@ pub struct UpdateSandboxVehicle {
     /// Whether the car's own charging schedule holds it: plugged in and offered power, it draws
     /// nothing until released.
     pub schedule_hold: Option<bool>,
+    /// Moves the car (with `longitude`): latitude, degrees, −90 to 90.
+    pub latitude: Option<f64>,
+    /// Moves the car (with `latitude`): longitude, degrees, −180 to 180.
+    pub longitude: Option<f64>,
+    /// The most current the car itself draws, amperes per phase (6–32).
+    pub max_current: Option<u32>,
 }
 
 /// A simulated charger to register for a user and connect to the gateway.
@@ -261,6 +277,17 @@ pub struct UnplugRequest {
     pub vehicle_id: String,
 }
 
+/// How far behind its cars the simulated makers' APIs report.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportDelay {
+    /// Seconds, 0 to 600: the makers' APIs report each car as it was this long ago, as real makers'
+    /// clouds lag behind their cars (a charger reports a plug-in at once). It applies to the whole
+    /// sandbox, every client alike.
+    #[schema(example = 10.0)]
+    pub seconds: f64,
+}
+
 /// How much faster than real time the simulated batteries charge.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -301,6 +328,7 @@ pub async fn create_sandbox_vehicle(
                 charge_limit: body.charge_limit,
                 mac_address: body.mac_address,
                 account: body.account,
+                max_current: body.max_current,
             },
         )
         .await?;
@@ -358,9 +386,12 @@ pub async fn update_sandbox_vehicle(
         && body.charge_limit.is_none()
         && body.asleep.is_none()
         && body.schedule_hold.is_none()
+        && body.latitude.is_none()
+        && body.longitude.is_none()
+        && body.max_current.is_none()
     {
         return Err(ApiError::bad_request(
-            "nothing to change: give batteryLevel, chargeLimit, asleep or scheduleHold",
+            "nothing to change: give batteryLevel, chargeLimit, asleep, scheduleHold, latitude and longitude, or maxCurrent",
         ));
     }
     let car = sandbox
@@ -372,6 +403,9 @@ pub async fn update_sandbox_vehicle(
                 charge_limit: body.charge_limit,
                 asleep: body.asleep,
                 schedule_hold: body.schedule_hold,
+                latitude: body.latitude,
+                longitude: body.longitude,
+                max_current: body.max_current,
             },
         )
         .await?;
@@ -557,4 +591,50 @@ pub async fn set_time_factor(
     let sandbox = sandbox(&state)?;
     let factor = sandbox.set_time_factor(body.factor).await?;
     Ok(ApiJson(TimeFactor { factor }))
+}
+
+/// How far behind its cars the simulated makers report.
+#[utoipa::path(
+    get,
+    path = "/sandbox/report-delay",
+    tag = "sandbox",
+    responses(
+        (status = 200, description = "The makers' reporting delay", body = ReportDelay),
+        (status = 404, description = "Not in sandbox mode", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub async fn get_report_delay(
+    _caller: Caller,
+    State(state): State<AppState>,
+) -> Result<ApiJson<ReportDelay>, ApiError> {
+    let sandbox = sandbox(&state)?;
+    Ok(ApiJson(ReportDelay {
+        seconds: sandbox.report_delay(),
+    }))
+}
+
+/// Sets how far behind its cars the simulated makers report, to reproduce a slow maker (and the
+/// seconds in which a charger knows of a plug-in before the car's maker does).
+#[utoipa::path(
+    put,
+    path = "/sandbox/report-delay",
+    tag = "sandbox",
+    request_body = ReportDelay,
+    responses(
+        (status = 200, description = "The makers' reporting delay now", body = ReportDelay),
+        (status = 404, description = "Not in sandbox mode", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = [])),
+)]
+pub async fn set_report_delay(
+    _caller: Caller,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ReportDelay>,
+) -> Result<ApiJson<ReportDelay>, ApiError> {
+    let sandbox = sandbox(&state)?;
+    let seconds = sandbox.set_report_delay(body.seconds).await?;
+    Ok(ApiJson(ReportDelay { seconds }))
 }

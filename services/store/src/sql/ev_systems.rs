@@ -7,7 +7,7 @@ macro_rules! impl_ev_system_store {
             use async_trait::async_trait;
             use chrono::{DateTime, Utc};
             use coupler_core::ev_system::{
-                Confidence, Detection, DetectionStatus, EvSystem, EvSystemId, Evidence, PairState,
+                Confidence, Detection, DetectionStatus, EvSystem, EvSystemId, Evidence, PairState, PowerSample, UnmatchedReason,
             };
             use coupler_core::page::{Cursor, Page, PageKey, PageRequest};
             use coupler_core::{ChargerId, ClientId, EvSystemStore, StoreError, UserId, VehicleId};
@@ -65,6 +65,10 @@ macro_rules! impl_ev_system_store {
                     plugged_in_at: $time::read_opt(row, "plugged_in_at")?,
                     vehicle_id: row.try_get::<Option<String>, _>("vehicle_id")?.map(VehicleId::new),
                     reason: row.try_get("reason")?,
+                    reason_code: row
+                        .try_get::<Option<String>, _>("reason_code")?
+                        .map(|code| wire::<UnmatchedReason>(&code, "reason_code"))
+                        .transpose()?,
                     polled_at: $time::read_opt(row, "polled_at")?,
                     updated_at: $time::read(row, "updated_at")?,
                 })
@@ -320,7 +324,7 @@ macro_rules! impl_ev_system_store {
 
                 async fn get_detection(&self, charger: &ChargerId) -> Result<Option<Detection>, StoreError> {
                     let row = sqlx::query(
-                        "SELECT charger_id, status, plugged_in_at, vehicle_id, reason, polled_at, updated_at \
+                        "SELECT charger_id, status, plugged_in_at, vehicle_id, reason, reason_code, polled_at, updated_at \
                          FROM vehicle_detections WHERE charger_id = $1",
                     )
                     .bind(charger.as_str())
@@ -332,11 +336,11 @@ macro_rules! impl_ev_system_store {
 
                 async fn save_detection(&self, d: &Detection) -> Result<(), StoreError> {
                     sqlx::query(
-                        "INSERT INTO vehicle_detections (charger_id, status, plugged_in_at, vehicle_id, reason, polled_at, updated_at) \
-                         SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM chargers WHERE id = $1) \
+                        "INSERT INTO vehicle_detections (charger_id, status, plugged_in_at, vehicle_id, reason, polled_at, updated_at, reason_code) \
+                         SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM chargers WHERE id = $1) \
                          ON CONFLICT (charger_id) DO UPDATE SET status = excluded.status, plugged_in_at = excluded.plugged_in_at, \
                          vehicle_id = excluded.vehicle_id, reason = excluded.reason, polled_at = excluded.polled_at, \
-                         updated_at = excluded.updated_at",
+                         updated_at = excluded.updated_at, reason_code = excluded.reason_code",
                     )
                     .bind(d.charger_id.as_str())
                     .bind(wire_name(&d.status))
@@ -345,6 +349,7 @@ macro_rules! impl_ev_system_store {
                     .bind(d.reason.as_deref())
                     .bind(d.polled_at.map($time::bind))
                     .bind($time::bind(d.updated_at))
+                    .bind(d.reason_code.as_ref().map(wire_name))
                     .execute(&self.pool)
                     .await
                     .map_err(store_error)?;
@@ -353,7 +358,7 @@ macro_rules! impl_ev_system_store {
 
                 async fn open_detections(&self, plugged_in_since: Option<DateTime<Utc>>) -> Result<Vec<Detection>, StoreError> {
                     let rows = sqlx::query(
-                        "SELECT charger_id, status, plugged_in_at, vehicle_id, reason, polled_at, updated_at \
+                        "SELECT charger_id, status, plugged_in_at, vehicle_id, reason, reason_code, polled_at, updated_at \
                          FROM vehicle_detections WHERE status <> 'UNPLUGGED' \
                          AND ($1 IS NULL OR status = 'DETECTING' OR plugged_in_at >= $1)",
                     )
@@ -362,6 +367,58 @@ macro_rules! impl_ev_system_store {
                     .await
                     .map_err(store_error)?;
                     rows.iter().map(detection_from_row).collect::<Result<Vec<_>, _>>().map_err(store_error)
+                }
+
+                async fn open_detections_of_user(&self, client: &ClientId, user: &UserId) -> Result<Vec<Detection>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT d.charger_id AS charger_id, d.status AS status, d.plugged_in_at AS plugged_in_at, \
+                         d.vehicle_id AS vehicle_id, d.reason AS reason, d.reason_code AS reason_code, d.polled_at AS polled_at, \
+                         d.updated_at AS updated_at \
+                         FROM vehicle_detections d JOIN chargers c ON c.id = d.charger_id JOIN users u ON u.id = c.user_id \
+                         WHERE d.status <> 'UNPLUGGED' AND c.client_id = $1 AND u.external_id = $2",
+                    )
+                    .bind(client.as_str())
+                    .bind(user.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                    rows.iter().map(detection_from_row).collect::<Result<Vec<_>, _>>().map_err(store_error)
+                }
+
+                async fn power_samples_since(&self, charger: &ChargerId, since: DateTime<Utc>) -> Result<Vec<PowerSample>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT sampled_at, phase, value FROM meter_samples \
+                         WHERE charger_id = $1 AND sampled_at >= $2 AND measurand = 'Power.Active.Import' \
+                         ORDER BY sampled_at",
+                    )
+                    .bind(charger.as_str())
+                    .bind($time::bind(since))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                    // A total where the charger sent one, else the sum of its phases; W to kW.
+                    let mut samples: Vec<(DateTime<Utc>, Option<f64>, f64)> = Vec::new();
+                    for row in &rows {
+                        let at: DateTime<Utc> = $time::read(row, "sampled_at").map_err(store_error)?;
+                        let phase: Option<String> = row.try_get("phase").map_err(store_error)?;
+                        let value: f64 = row.try_get("value").map_err(store_error)?;
+                        if samples.last().is_none_or(|(last, _, _)| *last != at) {
+                            samples.push((at, None, 0.0));
+                        }
+                        if let Some(last) = samples.last_mut() {
+                            match phase {
+                                None => last.1 = Some(value),
+                                Some(_) => last.2 += value,
+                            }
+                        }
+                    }
+                    Ok(samples
+                        .into_iter()
+                        .map(|(at, total, phases)| PowerSample {
+                            at,
+                            kw: total.unwrap_or(phases) / 1000.0,
+                        })
+                        .collect())
                 }
 
                 async fn set_vehicle_id_tags(&self, client: &ClientId, vehicle: &VehicleId, tags: &[String]) -> Result<bool, StoreError> {

@@ -185,24 +185,67 @@ macro_rules! impl_link_session_store {
                         .map_err(store_error)?;
                     let user_key: String = user_row.try_get("user_id").map_err(store_error)?;
 
-                    let existing = sqlx::query("SELECT id FROM vendor_accounts WHERE user_id = $1 AND vendor = $2")
-                        .bind(&user_key)
-                        .bind(c.vendor.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(store_error)?;
+                    // Which linked account this is. A user may hold several accounts at one maker:
+                    // only the same maker account is a relink. It is known by the maker's identity
+                    // of the account. For a maker that does not tell (or an account linked before
+                    // identities were kept), an account is taken for relinked only when the new
+                    // listing holds every vehicle it had, so that taking a second person's account
+                    // (which may share a car) for a relink can never drop a vehicle.
+                    let linked = sqlx::query(
+                        "SELECT a.id AS id, a.vendor_account_ref AS account_ref, v.vendor_vehicle_id AS vendor_vehicle_id \
+                         FROM vendor_accounts a LEFT JOIN vehicles v ON v.account_id = a.id \
+                         WHERE a.user_id = $1 AND a.vendor = $2 ORDER BY a.created_at, a.id",
+                    )
+                    .bind(&user_key)
+                    .bind(c.vendor.as_str())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                    // Each account of the user at this maker: (id, the maker's identity, its vehicles).
+                    let mut accounts: Vec<(String, Option<String>, Vec<String>)> = Vec::new();
+                    for row in &linked {
+                        let id: String = row.try_get("id").map_err(store_error)?;
+                        let account_ref: Option<String> = row.try_get("account_ref").map_err(store_error)?;
+                        let vehicle: Option<String> = row.try_get("vendor_vehicle_id").map_err(store_error)?;
+                        if accounts.last().is_none_or(|(last, _, _)| *last != id) {
+                            accounts.push((id, account_ref, Vec::new()));
+                        }
+                        if let (Some(v), Some(account)) = (vehicle, accounts.last_mut()) {
+                            account.2.push(v);
+                        }
+                    }
+                    let same_identity = accounts
+                        .iter()
+                        .find(|(_, r, _)| r.is_some() && *r == c.account_ref)
+                        .map(|(id, _, _)| id.clone());
+                    let kept_whole: Vec<&String> = accounts
+                        .iter()
+                        .filter(|(_, r, vehicles)| {
+                            (r.is_none() || c.account_ref.is_none())
+                                && !vehicles.is_empty()
+                                && vehicles
+                                    .iter()
+                                    .all(|v| c.vehicles.iter().any(|n| n.vendor_vehicle_id == *v))
+                        })
+                        .map(|(id, _, _)| id)
+                        .collect();
+                    let existing = same_identity.or(match kept_whole.as_slice() {
+                        [one] => Some((*one).clone()),
+                        _ => None,
+                    });
                     let scopes = to_json(&c.scopes)?;
                     let meta = to_json(&c.account_meta)?;
                     let access = c.tokens.access_token.as_stored();
                     let refresh = c.tokens.refresh_token.as_ref().map(|t| t.as_stored().to_owned());
                     let expires = c.tokens.expires_at.map($time::bind);
                     let (account_id, relinked) = match existing {
-                        Some(row) => {
-                            let id = VendorAccountId::new(row.try_get::<String, _>("id").map_err(store_error)?);
+                        Some(id) => {
+                            let id = VendorAccountId::new(id);
                             sqlx::query(
                                 "UPDATE vendor_accounts SET scopes = $2, access_token = $3, refresh_token = $4, expires_at = $5, \
                                  token_version = token_version + 1, refresh_lease_until = NULL, meta = $6, is_valid = TRUE, \
-                                 intervention_id = NULL, updated_at = $7 WHERE id = $1",
+                                 intervention_id = NULL, updated_at = $7, \
+                                 vendor_account_ref = COALESCE($8, vendor_account_ref) WHERE id = $1",
                             )
                             .bind(id.as_str())
                             .bind(&scopes)
@@ -211,6 +254,7 @@ macro_rules! impl_link_session_store {
                             .bind(expires)
                             .bind(&meta)
                             .bind(now)
+                            .bind(c.account_ref.as_deref())
                             .execute(&mut *tx)
                             .await
                             .map_err(store_error)?;
@@ -226,8 +270,9 @@ macro_rules! impl_link_session_store {
                             let id = VendorAccountId::generate();
                             sqlx::query(
                                 "INSERT INTO vendor_accounts (id, client_id, user_id, vendor, scopes, access_token, refresh_token, \
-                                 expires_at, token_version, refresh_lease_until, meta, is_valid, intervention_id, created_at, updated_at) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, NULL, $9, TRUE, NULL, $10, $10)",
+                                 expires_at, token_version, refresh_lease_until, meta, is_valid, intervention_id, created_at, updated_at, \
+                                 vendor_account_ref) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, NULL, $9, TRUE, NULL, $10, $10, $11)",
                             )
                             .bind(id.as_str())
                             .bind(c.client_id.as_str())
@@ -239,6 +284,7 @@ macro_rules! impl_link_session_store {
                             .bind(expires)
                             .bind(&meta)
                             .bind(now)
+                            .bind(c.account_ref.as_deref())
                             .execute(&mut *tx)
                             .await
                             .map_err(store_error)?;
