@@ -16,6 +16,7 @@ mod ocpp201;
 mod ocpp201_bad_input;
 mod openapi;
 mod ops;
+mod problems;
 mod sandbox;
 mod sandbox_world;
 mod tenancy;

@@ -372,7 +372,7 @@ async fn the_sandbox_api_refuses_bad_input_with_a_clear_problem_and_changes_noth
         .send()
         .await
         .unwrap();
-    assert_eq!(bad_version.status(), 400);
+    assert_eq!(bad_version.status(), 422);
     assert!(problem(bad_version).await["detail"]
         .as_str()
         .unwrap()

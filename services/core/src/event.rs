@@ -20,6 +20,7 @@ use crate::user::UserId;
 
 /// What an event says happened, named as the anchors name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EventType {
     /// A vehicle appeared (an account was linked).
     #[serde(rename = "user:vehicle:discovered")]
@@ -153,6 +154,10 @@ impl EventType {
 
 /// The name of the test event `POST /webhooks/{id}/test` sends.
 pub const TEST_EVENT: &str = "coupler:webhook:test";
+
+/// The name of the event sent to every active webhook on a fixed period (`{pendingEvents}`), as
+/// Enode names its own: a receiver can tell a quiet Coupler from a broken path.
+pub const HEARTBEAT_EVENT: &str = "system:heartbeat";
 
 /// An event as written in the state change's transaction, before the relay rendered it.
 #[derive(Debug, Clone, PartialEq)]
@@ -318,6 +323,7 @@ impl std::fmt::Debug for Webhook {
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DeliveryState {
     /// Not yet accepted by the receiver; retried at `next_attempt_at`.

@@ -449,11 +449,7 @@ fn spawn_server(
     router: axum::Router,
     shutdown: CancellationToken,
 ) -> JoinHandle<std::io::Result<()>> {
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-    })
+    tokio::spawn(coupler_api::serve::serve(listener, router, shutdown))
 }
 
 /// Reconnects the simulated chargers of the previous run that are still registered in Coupler.

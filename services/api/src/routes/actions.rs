@@ -21,25 +21,22 @@ pub struct ActionResponse {
     /// The user who owns the target.
     pub user_id: String,
     /// `vehicle` or `charger`.
-    #[schema(value_type = String, example = "charger")]
+    #[schema(example = "charger")]
     pub target_type: DeviceKind,
     /// The targeted device.
     pub target_id: String,
     /// `START`, `STOP` or `SET_MAX_CURRENT`.
-    #[schema(value_type = String, example = "START")]
+    #[schema(example = "START")]
     pub kind: ActionKind,
     /// The state that confirms the action.
-    #[schema(value_type = Object, example = json!({"isCharging": true}))]
+    #[schema(example = json!({"isCharging": true}))]
     pub target_state: TargetState,
     /// `PENDING`, `CONFIRMED`, `FAILED` or `CANCELLED`.
-    #[schema(value_type = String, example = "PENDING")]
+    #[schema(example = "PENDING")]
     pub state: ActionState,
-    /// Why it failed or was cancelled: `{type, detail}` with type one of NO_RESPONSE,
-    /// FAILED_PRECONDITION, UNNECESSARY, CONFLICT, REQUESTED_CANCELLATION, NOT_FOUND.
-    #[schema(value_type = Option<Object>)]
+    /// Why it failed or was cancelled; null while it has not.
     pub failure_reason: Option<FailureReason>,
-    /// Every try on a device, in order: `{via, deviceId, at, outcome, detail?}`.
-    #[schema(value_type = Vec<Object>)]
+    /// Every try on a device, in order.
     pub attempts: Vec<Attempt>,
     /// When it was asked for.
     pub created_at: DateTime<Utc>,
@@ -79,7 +76,7 @@ impl From<Action> for ActionResponse {
         (status = 404, description = "The client has no such action", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn get_action(
     caller: Caller,
@@ -108,7 +105,7 @@ pub async fn get_action(
         (status = 409, description = "The action is already settled", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn cancel_action(
     caller: Caller,

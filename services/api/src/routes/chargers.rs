@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::actions::ActionResponse;
-use super::control::{idempotency_key, idempotency_key_reused, ChargingRequest, MaxCurrentRequest};
+use super::control::{idempotency_key, idempotency_key_reused, ChargingAction, ChargingRequest, MaxCurrentRequest};
 use super::users::{PageQuery, Pagination};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, InvalidValue, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use crate::state::AppState;
 
@@ -58,6 +58,7 @@ pub struct ChargerInformation {
     /// Firmware version.
     pub firmware_version: Option<String>,
     /// The OCPP version it connects with (`1.6` or `2.0.1`).
+    #[schema(value_type = Option<coupler_core::charger::OcppProtocol>)]
     pub ocpp_version: Option<String>,
 }
 
@@ -75,7 +76,7 @@ pub struct ChargerChargeState {
     pub max_current: Option<f64>,
     /// `UNKNOWN`, `UNPLUGGED`, `PLUGGED_IN:INITIALIZING`, `PLUGGED_IN:CHARGING`, `PLUGGED_IN:STOPPED`,
     /// `PLUGGED_IN:NO_POWER` or `PLUGGED_IN:FAULT`.
-    #[schema(value_type = String, example = "PLUGGED_IN:CHARGING")]
+    #[schema(example = "PLUGGED_IN:CHARGING")]
     pub power_delivery_state: PowerDeliveryState,
     /// The vehicle plugged into this charger, once pairing knows it.
     pub plugged_in_vehicle_id: Option<String>,
@@ -91,7 +92,7 @@ pub struct ChargerChargeState {
 pub struct VehicleDetectionBody {
     /// `DETECTING` (waiting for the user's vehicles to report), `MATCHED` or `UNMATCHED` (a guest,
     /// or evidence that cannot tell vehicles apart: see `reason`).
-    #[schema(value_type = String, example = "MATCHED")]
+    #[schema(example = "MATCHED")]
     pub status: DetectionStatus,
     /// When the charger saw the plug-in.
     pub plugged_in_at: Option<DateTime<Utc>>,
@@ -112,7 +113,6 @@ pub struct ChargerConnector {
     /// The OCPP error code (`NoError` when none).
     pub error_code: String,
     /// The status as a power delivery state.
-    #[schema(value_type = String)]
     pub power_delivery_state: PowerDeliveryState,
     /// When it was reported.
     pub updated_at: DateTime<Utc>,
@@ -342,13 +342,17 @@ fn connector(c: &ConnectorStatus) -> ChargerConnector {
 
 fn text_field(value: Option<String>, field: &str, max: usize) -> Result<Option<String>, ApiError> {
     match value {
-        Some(v) if v.trim().is_empty() => Err(ApiError::bad_request(format!("{field} must not be empty"))),
+        Some(v) if v.trim().is_empty() => {
+            Err(ApiError::bad_request(format!("{field} must not be empty")).at_field(&format!("/{field}")))
+        }
         Some(v) if v.chars().count() > max => Err(ApiError::bad_request(format!(
             "{field} is longer than {max} characters"
-        ))),
+        ))
+        .at_field(&format!("/{field}"))),
         Some(v) if v.chars().any(char::is_control) => Err(ApiError::bad_request(format!(
             "{field} may not contain control characters"
-        ))),
+        ))
+        .at_field(&format!("/{field}"))),
         other => Ok(other),
     }
 }
@@ -369,8 +373,9 @@ async fn check_location(
         Some(location) if &location.user_id == user => Ok(()),
         Some(_) => Err(ApiError::bad_request(format!(
             "locationId '{raw}' belongs to another user; a charger is placed at one of its own user's locations"
-        ))),
-        None => Err(ApiError::bad_request(format!("locationId '{raw}' names no location"))),
+        ))
+        .at_field("/locationId")),
+        None => Err(ApiError::bad_request(format!("locationId '{raw}' names no location")).at_field("/locationId")),
     }
 }
 
@@ -400,7 +405,7 @@ fn no_charger(id: &ChargerId) -> ApiError {
         (status = 409, description = "The OCPP identity is already registered", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn register_charger(
     caller: Caller,
@@ -420,8 +425,9 @@ pub(crate) async fn register(
     raw_user: &str,
     body: RegisterCharger,
 ) -> Result<RegisteredCharger, ApiError> {
-    let user = UserId::parse(raw_user).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let ocpp_id = OcppIdentity::parse(&body.ocpp_id).map_err(|e| ApiError::bad_request(format!("ocppId: {e}")))?;
+    let user = UserId::parse(raw_user).map_err(|e| ApiError::bad_request(e.to_string()).at_path("userId"))?;
+    let ocpp_id = OcppIdentity::parse(&body.ocpp_id)
+        .map_err(|e| ApiError::bad_request(format!("ocppId: {e}")).at_field("/ocppId"))?;
     let name = text_field(body.name, "name", 100)?;
     let location_id = text_field(body.location_id, "locationId", 255)?;
     check_location(state, caller, &user, location_id.as_deref()).await?;
@@ -475,7 +481,7 @@ pub(crate) async fn register(
         (status = 200, description = "A page of chargers", body = ChargerPage),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_chargers(
     caller: Caller,
@@ -495,7 +501,7 @@ pub async fn list_chargers(
         (status = 200, description = "A page of chargers", body = ChargerPage),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_user_chargers(
     caller: Caller,
@@ -503,7 +509,7 @@ pub async fn list_user_chargers(
     ApiPath(raw_user): ApiPath<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<ChargerPage>, ApiError> {
-    let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()).at_path("userId"))?;
     page_of(&state, &caller, Some(&user), &query).await
 }
 
@@ -541,7 +547,7 @@ async fn page_of(
         (status = 404, description = "The client has no such charger", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn get_charger(
     caller: Caller,
@@ -564,7 +570,7 @@ pub async fn get_charger(
         (status = 404, description = "The client has no such charger", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn update_charger(
     caller: Caller,
@@ -610,15 +616,25 @@ fn parse_update(body: serde_json::Value) -> Result<UpdateCharger, ApiError> {
         let value = match value {
             serde_json::Value::Null => None,
             serde_json::Value::String(s) => Some(s),
-            _ => return Err(ApiError::bad_request(format!("{key} must be a string or null"))),
+            _ => {
+                return Err(
+                    ApiError::bad_request(format!("{key} must be a string or null")).at(InvalidValue::body(
+                        format!("/{key}"),
+                        "not a string or null",
+                    )
+                    .expected("a string or null")),
+                )
+            }
         };
         match key.as_str() {
             "name" => update.name = Some(value),
             "locationId" => update.location_id = Some(value),
             other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown field '{other}'; expected name or locationId"
-                )))
+                return Err(
+                    ApiError::bad_request(format!("unknown field '{other}'; expected name or locationId"))
+                        .at(InvalidValue::body(format!("/{other}"), "not a known field")
+                            .allowed(["name", "locationId"])),
+                )
             }
         }
     }
@@ -636,7 +652,7 @@ fn parse_update(body: serde_json::Value) -> Result<UpdateCharger, ApiError> {
         (status = 404, description = "The client has no such charger", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn delete_charger(
     caller: Caller,
@@ -663,7 +679,7 @@ pub async fn delete_charger(
         (status = 404, description = "The client has no such charger", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_sessions(
     caller: Caller,
@@ -699,10 +715,11 @@ fn engine_error(e: coupler_engine::ChargerActionError) -> ApiError {
 #[utoipa::path(
     post,
     path = "/chargers/{chargerId}/charging",
+    operation_id = "control_charger_charging",
     tag = "chargers",
     params(
         ("chargerId" = String, Path, description = "The charger's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Repeating a request with the same key returns the first action"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Repeating a request with the same key returns the first action (1 to 255 visible ASCII characters)"),
     ),
     request_body = ChargingRequest,
     responses(
@@ -711,7 +728,7 @@ fn engine_error(e: coupler_engine::ChargerActionError) -> ApiError {
         (status = 422, description = "The Idempotency-Key was used for a different request", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn charge(
     caller: Caller,
@@ -720,14 +737,9 @@ pub async fn charge(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ChargingRequest>,
 ) -> Result<ApiJson<ActionResponse>, ApiError> {
-    let (kind, on) = match body.action.as_str() {
-        "START" => (ActionKind::Start, true),
-        "STOP" => (ActionKind::Stop, false),
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "action must be START or STOP, not '{other}'"
-            )))
-        }
+    let (kind, on) = match body.action {
+        ChargingAction::Start => (ActionKind::Start, true),
+        ChargingAction::Stop => (ActionKind::Stop, false),
     };
     let key = idempotency_key(&headers)?;
     let charger = owned_charger(&state, &caller, &id).await?;
@@ -743,10 +755,11 @@ pub async fn charge(
 #[utoipa::path(
     post,
     path = "/chargers/{chargerId}/max-current",
+    operation_id = "set_charger_max_current",
     tag = "chargers",
     params(
         ("chargerId" = String, Path, description = "The charger's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Repeating a request with the same key returns the first action"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Repeating a request with the same key returns the first action (1 to 255 visible ASCII characters)"),
     ),
     request_body = MaxCurrentRequest,
     responses(
@@ -755,7 +768,7 @@ pub async fn charge(
         (status = 422, description = "The Idempotency-Key was used for a different request", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn set_max_current(
     caller: Caller,
@@ -766,9 +779,11 @@ pub async fn set_max_current(
 ) -> Result<ApiJson<ActionResponse>, ApiError> {
     let amps = body.max_current;
     if !(0.0..=500.0).contains(&amps) || ((amps * 10.0).round() - amps * 10.0).abs() > 1e-6 {
-        return Err(ApiError::bad_request(
-            "maxCurrent must be between 0 and 500 amperes, in steps of 0.1",
-        ));
+        return Err(
+            ApiError::bad_request("maxCurrent must be between 0 and 500 amperes, in steps of 0.1")
+                .at(InvalidValue::body("/maxCurrent", "out of range")
+                    .expected("a number from 0 to 500 in steps of 0.1")),
+        );
     }
     let key = idempotency_key(&headers)?;
     let charger = owned_charger(&state, &caller, &id).await?;

@@ -11,9 +11,18 @@ use crate::error::ApiError;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChargingRequest {
-    /// `START` or `STOP`.
-    #[schema(example = "START")]
-    pub action: String,
+    /// Whether to start or stop.
+    pub action: ChargingAction,
+}
+
+/// What a charging request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ChargingAction {
+    /// Start charging.
+    Start,
+    /// Stop charging.
+    Stop,
 }
 
 /// Limits the charging current.
@@ -38,7 +47,16 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Api
         .to_str()
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY && k.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters").at(
+                crate::error::InvalidValue::named(
+                    crate::error::ValueLocation::Header,
+                    "Idempotency-Key",
+                    "not allowed",
+                )
+                .expected("1 to 255 visible ASCII characters"),
+            )
+        })?;
     Ok(Some(key.to_owned()))
 }
 

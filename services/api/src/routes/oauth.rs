@@ -21,7 +21,7 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenRequest {
     /// Must be `client_credentials`.
-    #[schema(example = "client_credentials")]
+    #[schema(value_type = Option<crate::wire::GrantType>, example = "client_credentials")]
     pub grant_type: Option<String>,
     /// The client id, when not sent by HTTP Basic.
     pub client_id: Option<String>,
@@ -37,7 +37,7 @@ pub struct TokenResponse {
     /// The bearer token for `Authorization: Bearer <token>`.
     pub access_token: String,
     /// Always `Bearer`.
-    #[schema(example = "Bearer")]
+    #[schema(value_type = crate::wire::TokenType, example = "Bearer")]
     pub token_type: &'static str,
     /// Seconds until the token expires.
     #[schema(example = 3600)]
@@ -57,6 +57,9 @@ pub struct TokenResponse {
         (status = 200, description = "A new access token", body = TokenResponse),
         (status = 400, description = "Malformed request or unsupported grant type", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Unknown client, wrong secret, or revoked client", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `application/x-www-form-urlencoded`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many token requests from this client or address; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until a request would be let through"))),
     ),
     security((), ("basicAuth" = [])),
 )]

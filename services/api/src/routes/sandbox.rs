@@ -283,7 +283,7 @@ pub struct TimeFactor {
         (status = 404, description = "Not in sandbox mode, or an unknown account", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn create_sandbox_vehicle(
     caller: Caller,
@@ -317,7 +317,7 @@ pub async fn create_sandbox_vehicle(
         (status = 404, description = "Not in sandbox mode", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_sandbox_vehicles(
     caller: Caller,
@@ -345,7 +345,7 @@ pub async fn list_sandbox_vehicles(
         (status = 404, description = "Not in sandbox mode, or no such car of yours", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn update_sandbox_vehicle(
     caller: Caller,
@@ -393,7 +393,7 @@ pub async fn update_sandbox_vehicle(
         (status = 409, description = "The OCPP identity is already registered", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn create_sandbox_charger(
     caller: Caller,
@@ -406,7 +406,7 @@ pub async fn create_sandbox_charger(
     if !matches!(body.ocpp_version.as_str(), "1.6" | "2.0.1") {
         return Err(ApiError::bad_request("ocppVersion must be \"1.6\" or \"2.0.1\""));
     }
-    let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()).at_path("userId"))?;
     let ocpp_id = body.ocpp_id.unwrap_or_else(|| {
         let id = ChargerId::generate();
         let tail: String = id.as_str().chars().rev().take(8).collect();
@@ -451,7 +451,7 @@ pub async fn create_sandbox_charger(
         (status = 404, description = "Not in sandbox mode", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_sandbox_chargers(
     caller: Caller,
@@ -480,7 +480,7 @@ pub async fn list_sandbox_chargers(
         (status = 409, description = "The car is in another charger, or the charger holds another car", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn plug(
     caller: Caller,
@@ -505,7 +505,7 @@ pub async fn plug(
         (status = 404, description = "Not in sandbox mode, or no such car of yours", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn unplug(
     caller: Caller,
@@ -527,7 +527,7 @@ pub async fn unplug(
         (status = 404, description = "Not in sandbox mode", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn get_time_factor(_caller: Caller, State(state): State<AppState>) -> Result<ApiJson<TimeFactor>, ApiError> {
     let sandbox = sandbox(&state)?;
@@ -547,7 +547,7 @@ pub async fn get_time_factor(_caller: Caller, State(state): State<AppState>) -> 
         (status = 404, description = "Not in sandbox mode", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn set_time_factor(
     _caller: Caller,
