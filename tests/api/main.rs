@@ -17,6 +17,7 @@ mod ocpp201_bad_input;
 mod openapi;
 mod ops;
 mod problems;
+mod rate_limits;
 mod sandbox;
 mod sandbox_world;
 mod tenancy;

@@ -226,6 +226,24 @@ fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
 #[from_request(via(axum::Form), rejection(ApiError))]
 pub struct ApiForm<T>(pub T);
 
+/// The address a request came from, when the server knows it (it does when served by
+/// [`crate::serve::serve`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
+}
+
 /// The API client a request speaks for, proven by a valid bearer token.
 ///
 /// Every tenant-scoped handler takes a `Caller`, so a route that forgets authentication does not
@@ -253,15 +271,25 @@ impl FromRequestParts<AppState> for Caller {
             .map(|(_, token)| token.trim())
             .filter(|token| !token.is_empty())
             .ok_or_else(|| ApiError::unauthorized("the Authorization header must be 'Bearer <token>'"))?;
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        state.limits.check_auth_allowed(peer)?;
+        let failed = |detail: String| {
+            state.limits.record_failed_auth("bearer", peer, None);
+            ApiError::unauthorized(detail)
+        };
         let record = state
             .store
             .get_access_token(&hash_secret(token))
             .await?
-            .ok_or_else(|| ApiError::unauthorized("the access token is not valid"))?;
+            .ok_or_else(|| failed("the access token is not valid".to_owned()))?;
         record
             .check(time::now())
-            .map_err(|rejection| ApiError::unauthorized(rejection.to_string()))?;
+            .map_err(|rejection| failed(rejection.to_string()))?;
         tracing::Span::current().record("client_id", record.client_id.as_str());
+        state.limits.check_api_request(record.client_id.as_str())?;
         Ok(Self {
             client_id: record.client_id,
         })

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod metrics;
 mod middleware;
 pub mod relay;

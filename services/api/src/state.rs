@@ -11,6 +11,7 @@ use coupler_engine::webhooks::WebhookSender;
 use coupler_engine::{ChargerEngine, Engine, Pairing};
 use url::Url;
 
+use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 
 /// Everything the REST surface needs, built once at start-up.
@@ -38,6 +39,8 @@ pub struct App {
     pub sandbox: Option<Arc<dyn Sandbox>>,
     /// Sends signed webhook requests (test calls) under the configured address rules.
     pub webhooks: WebhookSender,
+    /// Rate limits on `/oauth/token` and the API, and the count of failed authentications.
+    pub limits: RateLimits,
 }
 
 /// Cheap-to-clone handle to [`App`], the axum state.

@@ -361,6 +361,7 @@ impl Server {
             ocpp_base_url: ocpp_url.clone(),
             sandbox: sandbox.clone().map(|s| s as Arc<dyn coupler_core::sandbox::Sandbox>),
             webhooks: sender.clone(),
+            limits: coupler_api::limits::RateLimits::default(),
         });
         let shutdown = CancellationToken::new();
         let mut router = coupler_api::router_with(state.clone(), gateway.router());

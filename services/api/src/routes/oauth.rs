@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
-use crate::extract::ApiForm;
+use crate::extract::{ApiForm, Peer};
 use crate::state::AppState;
 
 /// The form a client posts to get a token. Credentials come either here or in an HTTP Basic
@@ -65,9 +65,21 @@ pub struct TokenResponse {
 )]
 pub async fn create_token(
     State(state): State<AppState>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     ApiForm(form): ApiForm<TokenRequest>,
 ) -> Result<Response, ApiError> {
+    // The client id is read for the limit before anything is checked; a malformed header names none.
+    let claimed = basic_credentials(&headers)
+        .ok()
+        .flatten()
+        .map(|(id, _)| id)
+        .or_else(|| form.client_id.clone());
+    state.limits.check_token_request(peer, claimed.as_deref())?;
+    let failed = |detail: &str| {
+        state.limits.record_failed_auth("token", peer, claimed.as_deref());
+        invalid_client(detail)
+    };
     match form.grant_type.as_deref() {
         Some("client_credentials") => {}
         Some(other) => {
@@ -101,10 +113,10 @@ pub async fn create_token(
 
     let client = match state.store.get_client(&ClientId::new(client_id)).await? {
         Some(client) if client.secret_hash.matches(&secret) => client,
-        _ => return Err(invalid_client("unknown client or wrong secret")),
+        _ => return Err(failed("unknown client or wrong secret")),
     };
     if client.revoked_at.is_some() {
-        return Err(invalid_client("the client has been revoked"));
+        return Err(failed("the client has been revoked"));
     }
 
     let token = generate_secret();
