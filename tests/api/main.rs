@@ -10,6 +10,7 @@ mod ev_systems;
 mod events;
 mod linking;
 mod makers;
+mod metrics;
 mod ocpp16;
 mod ocpp16_bad_input;
 mod ocpp201;

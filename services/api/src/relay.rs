@@ -47,6 +47,9 @@ pub async fn publish_pending(state: &AppState) -> Result<usize, StoreError> {
             rendered_assets.insert(key, data.clone());
             data
         };
+        if event.event_type.asset() == AssetKind::VendorAction {
+            crate::metrics::action_event(&event.updated_fields, &data);
+        }
         rendered.push((event.id, data));
     }
     state.store.publish_events(&rendered).await?;

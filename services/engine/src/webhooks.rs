@@ -140,6 +140,14 @@ impl WebhookSender {
             .send()
             .await;
         let duration = started.elapsed();
+        let outcome_label = match &result {
+            Ok(r) if r.status().is_success() => "accepted",
+            Ok(_) => "refused",
+            Err(_) => "unreachable",
+        };
+        metrics::counter!("coupler_webhook_requests_total", "outcome" => outcome_label).increment(1);
+        metrics::histogram!("coupler_webhook_request_duration_seconds", "outcome" => outcome_label)
+            .record(duration.as_secs_f64());
         match result {
             Ok(response) => {
                 let status = response.status();
@@ -313,6 +321,8 @@ async fn attempt(
     let outcome = sender.send(&webhook.url, secret, delivery.id.as_str(), body).await;
     let now = Utc::now();
     let next = if outcome.succeeded {
+        metrics::histogram!("coupler_webhook_delivery_age_seconds")
+            .record((now - delivery.created_at).as_seconds_f64());
         AfterAttempt::Done
     } else if config.retry.should_retry(delivery.created_at, now) {
         let attempts = u32::try_from(delivery.attempts + 1).unwrap_or(u32::MAX);

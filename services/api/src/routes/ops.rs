@@ -55,7 +55,8 @@ pub async fn ready(State(state): State<AppState>) -> Result<ApiJson<Health>, Api
     }))
 }
 
-/// Request counts and latency histograms per route, in the Prometheus text format.
+/// Operational metrics in the Prometheus text format: HTTP, OCPP, actions, webhooks, polling,
+/// vendors, the database pool and the process. Open, unless the server sets a metrics token.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses(
         (status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain"),
@@ -63,9 +64,18 @@ pub async fn ready(State(state): State<AppState>) -> Result<ApiJson<Health>, Api
         (status = "4XX", description = "Bad request (wrong method, oversized headers)", body = Problem, content_type = "application/problem+json"),
     ),
     security((), ("metricsToken" = [])))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if !state.metrics.allows(authorization) {
+        return Err(ApiError::unauthorized(
+            "/metrics needs Authorization: Bearer <the metrics token>",
+        ));
+    }
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(),
-    )
+        state.metrics.render(state.store.as_ref()).await,
+    ))
 }

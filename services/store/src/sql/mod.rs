@@ -94,6 +94,34 @@ macro_rules! impl_store {
                         .map_err(store_error)?;
                     Ok(())
                 }
+
+                fn pool_usage(&self) -> coupler_core::store::PoolUsage {
+                    let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+                    coupler_core::store::PoolUsage {
+                        open: self.pool.size(),
+                        idle,
+                        max: self.pool.options().get_max_connections(),
+                    }
+                }
+
+                async fn backlog(&self) -> Result<coupler_core::store::Backlog, StoreError> {
+                    let (unpublished_events, undelivered_events, pending_deliveries): (i64, i64, i64) = sqlx::query_as(
+                        "SELECT \
+                           (SELECT COUNT(*) FROM events WHERE seq IS NULL), \
+                           (SELECT CAST(COALESCE(SUM(m.top - w.cursor_seq), 0) AS BIGINT) FROM webhooks w, \
+                              (SELECT COALESCE(MAX(seq), 0) AS top FROM events) m \
+                            WHERE w.is_active AND m.top > w.cursor_seq), \
+                           (SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'PENDING')",
+                    )
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                    Ok(coupler_core::store::Backlog {
+                        unpublished_events,
+                        undelivered_events,
+                        pending_deliveries,
+                    })
+                }
             }
         };
     };
