@@ -280,6 +280,13 @@ fn problem_with(
         .into_response()
 }
 
+impl std::fmt::Display for ApiError {
+    /// The status, kind and detail, as logs show an error (never the Rust debug form).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.kind, self.detail)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = problem_with(self.status, self.kind, self.detail, self.oauth_error, self.errors);

@@ -124,7 +124,7 @@ fn viewed<T: serde::Serialize>(
     match view {
         Ok(view) => Some(to_value(view)),
         Err(e) => {
-            tracing::warn!(event_id = event.id, asset_id = %event.asset_id, error = ?e, "cannot render an event's object; sending the last one published");
+            tracing::warn!(event_id = event.id, asset_id = %event.asset_id, error = %e, "cannot render an event's object; sending the last one published");
             None
         }
     }

@@ -398,7 +398,7 @@ impl Server {
             shutdown.clone(),
         ));
         background.extend(pairing.spawn(gateway.subscribe_plug_changes(), shutdown.clone()));
-        tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = ?vendors, "coupler is serving");
+        tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = %vendors.join(","), "coupler is serving");
         Ok(Self {
             addr,
             public_url,

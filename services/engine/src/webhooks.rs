@@ -338,7 +338,7 @@ async fn attempt(
             tracing::info!(delivery = %delivery.id, %error, retry_at = %at, "webhook delivery failed; will retry")
         }
         (_, error) => {
-            tracing::warn!(delivery = %delivery.id, error = ?error, "webhook delivery given up; webhook deactivated")
+            tracing::warn!(delivery = %delivery.id, error = error.as_deref(), "webhook delivery given up; webhook deactivated")
         }
     }
     store.record_attempt(&delivery.id, &outcome, next, now).await?;
