@@ -292,7 +292,7 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
         Request::SecurityEventNotification(event) => {
             tracing::warn!(
                 kind = event.kind.as_str(),
-                info = event.tech_info.as_ref().map(|t| tracing::field::display(t)),
+                info = event.tech_info.as_ref().map(tracing::field::display),
                 "security event"
             );
             store.record_seen(charger, now).await?;
