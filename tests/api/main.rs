@@ -5,6 +5,7 @@
 mod actions;
 mod auth;
 mod chargers;
+mod enode;
 mod errors;
 mod ev_systems;
 mod events;

@@ -75,6 +75,12 @@ async fn metrics_scraped_during_an_ocpp_session_show_every_family_moving() {
     )
     .await;
     cp.boot("Available").await;
+    // A car plugged in: a START is sent and stays pending until charging is seen.
+    cp.call(
+        "StatusNotification",
+        json!({"connector_id": 1, "error_code": "NoError", "status": "Preparing"}),
+    )
+    .await;
     let during = scrape(&app).await;
     assert!(
         total(&during, "coupler_ocpp_connected_chargers") >= 1.0,

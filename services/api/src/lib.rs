@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod heartbeat;
 pub mod limits;
 pub mod metrics;
 mod middleware;
@@ -173,6 +174,10 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::interventions::get_intervention))
         .routes(routes!(routes::actions::get_action))
         .routes(routes!(routes::actions::cancel_action))
+        .routes(routes!(routes::actions::get_vehicle_action))
+        .routes(routes!(routes::actions::cancel_vehicle_action))
+        .routes(routes!(routes::actions::get_charger_action))
+        .routes(routes!(routes::actions::cancel_charger_action))
         .routes(routes!(
             routes::sandbox::create_sandbox_vehicle,
             routes::sandbox::list_sandbox_vehicles

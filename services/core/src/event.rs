@@ -445,6 +445,23 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The Standard Webhooks (standardwebhooks.com) `webhook-signature` value: `v1,` and the base64
+/// HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}`, keyed with the webhook secret's UTF-8
+/// bytes. A Standard Webhooks library verifies it when given `whsec_` + base64(secret) as its secret.
+pub fn sign_standard(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
+    use base64::Engine;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
+}
+
 /// Why a webhook URL is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookUrlError {
@@ -555,6 +572,30 @@ mod tests {
         assert_eq!(
             EventFilter::parse(&["user:nope".into()]),
             Err(EventFilterError::Unknown("user:nope".into()))
+        );
+    }
+
+    #[test]
+    fn the_standard_webhooks_signature_covers_id_timestamp_and_body_and_matches_a_known_value() {
+        // Computed independently with Python:
+        // base64(hmac.new(b"secret", b"dlv_1.1700000000.[]", hashlib.sha256).digest()).
+        assert_eq!(
+            sign_standard("secret", "dlv_1", 1_700_000_000, b"[]"),
+            "v1,Q+V/g1DQYMLzsu9Qybz0CEgpIX/BinFymNsSuNpoj7Y="
+        );
+        // The worked value in docs/webhooks.md.
+        assert_eq!(
+            sign_standard(
+                "whsec-example-0123456789abcdef0123",
+                "dlv_example",
+                1_763_712_000,
+                br#"[{"id":"42"}]"#
+            ),
+            "v1,efg0L51xYhSxb7IHRV9zta5IUwFGGYDk7fIrV2zhUO8="
+        );
+        assert_ne!(
+            sign_standard("secret", "dlv_1", 1_700_000_000, b"[]"),
+            sign_standard("secret", "dlv_2", 1_700_000_000, b"[]")
         );
     }
 

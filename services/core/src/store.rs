@@ -463,6 +463,9 @@ pub trait WebhookStore: Send + Sync {
     async fn get_webhook(&self, client: &ClientId, id: &WebhookId) -> Result<Option<Webhook>, StoreError>;
     /// The client's webhooks, newest first.
     async fn list_webhooks(&self, client: &ClientId) -> Result<Vec<Webhook>, StoreError>;
+    /// Every active webhook of every client, each with the number of its client's published events
+    /// past its cursor (waiting to be given to it), for heartbeats.
+    async fn active_webhooks(&self) -> Result<Vec<(Webhook, i64)>, StoreError>;
     /// Saves url, secret, events and activity; reactivating resets the failure count. `false` when
     /// the client has no such webhook.
     async fn update_webhook(&self, webhook: &Webhook) -> Result<bool, StoreError>;

@@ -390,6 +390,11 @@ impl Server {
         // Events committed before a crash are still unpublished or undelivered in the database;
         // these two pick them up at once.
         background.push(coupler_api::relay::spawn(state.clone(), RELAY_TICK, shutdown.clone()));
+        background.push(coupler_api::heartbeat::spawn(
+            state.clone(),
+            coupler_api::heartbeat::DEFAULT_HEARTBEAT_INTERVAL,
+            shutdown.clone(),
+        ));
         background.push(coupler_engine::webhooks::spawn(
             store.clone(),
             state.cipher.clone(),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use coupler_core::event::{
-    check_webhook_url, is_private_address, sign, AttemptOutcome, Delivery, Event, RetryPolicy, Webhook,
+    check_webhook_url, is_private_address, sign, sign_standard, AttemptOutcome, Delivery, Event, RetryPolicy, Webhook,
 };
 use coupler_core::secret::Cipher;
 use coupler_core::store::AfterAttempt;
@@ -136,6 +136,12 @@ impl WebhookSender {
             .header(SIGNATURE_HEADER, signature)
             .header(TIMESTAMP_HEADER, timestamp.to_string())
             .header(DELIVERY_HEADER, delivery_id)
+            .header("webhook-id", delivery_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header(
+                "webhook-signature",
+                sign_standard(secret, delivery_id, timestamp, &body),
+            )
             .body(body)
             .send()
             .await;

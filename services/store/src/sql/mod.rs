@@ -108,9 +108,8 @@ macro_rules! impl_store {
                     let (unpublished_events, undelivered_events, pending_deliveries): (i64, i64, i64) = sqlx::query_as(
                         "SELECT \
                            (SELECT COUNT(*) FROM events WHERE seq IS NULL), \
-                           (SELECT CAST(COALESCE(SUM(m.top - w.cursor_seq), 0) AS BIGINT) FROM webhooks w, \
-                              (SELECT COALESCE(MAX(seq), 0) AS top FROM events) m \
-                            WHERE w.is_active AND m.top > w.cursor_seq), \
+                           (SELECT COUNT(*) FROM webhooks w JOIN events e \
+                              ON e.client_id = w.client_id AND e.seq > w.cursor_seq WHERE w.is_active), \
                            (SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'PENDING')",
                     )
                     .fetch_one(&self.pool)
