@@ -97,18 +97,18 @@ pub struct SandboxVehicle {
     pub battery_level: f64,
     /// Charge limit, percent.
     pub charge_limit: f64,
-    /// Usable capacity, kWh.
-    pub capacity_kwh: f64,
+    /// Usable battery capacity, kWh (as `chargeState.batteryCapacity`).
+    pub battery_capacity: f64,
     /// Most current it draws, amperes per phase.
     pub max_current: u32,
-    /// Whether a cable is in.
-    pub plugged_in: bool,
+    /// Whether a cable is in (as `chargeState.isPluggedIn`).
+    pub is_plugged_in: bool,
     /// Coupler's id of the simulated charger it is plugged into.
     pub charger_id: Option<String>,
     /// `unplugged`, `charging`, `complete`, `stopped` or `no_power`.
     pub status: String,
-    /// Power drawn now, kW.
-    pub power_kw: f64,
+    /// Power drawn now, kW (as `chargeState.chargeRate`).
+    pub charge_rate: f64,
     /// Whether it sleeps.
     pub asleep: bool,
     /// Whether its own charging schedule holds it from charging.
@@ -130,12 +130,12 @@ impl From<SimulatedVehicle> for SandboxVehicle {
             },
             battery_level: v.battery_level,
             charge_limit: v.charge_limit,
-            capacity_kwh: v.capacity_kwh,
+            battery_capacity: v.capacity_kwh,
             max_current: v.max_current,
-            plugged_in: v.plugged_in,
+            is_plugged_in: v.plugged_in,
             charger_id: v.charger_id.map(|c| c.as_str().to_owned()),
             status: v.status,
-            power_kw: v.power_kw,
+            charge_rate: v.power_kw,
             asleep: v.asleep,
             schedule_hold: v.schedule_hold,
             mac_address: v.mac_address,
@@ -201,8 +201,9 @@ pub struct SandboxCharger {
     pub auto_start: bool,
     /// Whether it reports the plugged car's MAC address.
     pub sends_vehicle_identity: bool,
-    /// Whether its WebSocket to the gateway is open and its boot accepted.
-    pub connected: bool,
+    /// Whether its WebSocket to the gateway is open and its boot accepted (as a charger's
+    /// `isReachable`).
+    pub is_reachable: bool,
     /// The maker's id of the car plugged in, if any.
     pub vehicle_id: Option<String>,
     /// The connector status it last reported (OCPP 1.6 names; a 2.0.1 charger reports the same
@@ -210,8 +211,8 @@ pub struct SandboxCharger {
     pub status: String,
     /// Current offered now, amperes per phase (its transaction, charging profiles and 32 A rating).
     pub offered_current: f64,
-    /// Power delivered now, kW.
-    pub power_kw: f64,
+    /// Power delivered now, kW (as `chargeState.chargeRate`).
+    pub charge_rate: f64,
     /// Its energy register, Wh.
     pub energy_wh: f64,
 }
@@ -225,11 +226,11 @@ impl From<SimulatedCharger> for SandboxCharger {
             ocpp_version: c.ocpp_version,
             auto_start: c.auto_start,
             sends_vehicle_identity: c.sends_vehicle_identity,
-            connected: c.connected,
+            is_reachable: c.connected,
             vehicle_id: c.vehicle_id,
             status: c.status,
             offered_current: c.offered_current,
-            power_kw: c.power_kw,
+            charge_rate: c.power_kw,
             energy_wh: c.energy_wh,
         }
     }
