@@ -19,7 +19,10 @@ fn tools_python() -> &'static std::path::Path {
     let python = coupler_tests::ocpp::python();
     READY.get_or_init(|| {
         let has_tools = std::process::Command::new(python)
-            .args(["-c", "import openapi_python_client, openapi_spec_validator"])
+            .args([
+                "-c",
+                "import openapi_python_client, openapi_spec_validator, schemathesis",
+            ])
             .output()
             .is_ok_and(|o| o.status.success());
         if !has_tools {
@@ -83,6 +86,67 @@ async fn a_client_generated_from_the_document_runs_the_smoke_flow() {
     assert!(
         output.status.success(),
         "the generated client's smoke flow failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    app.stop().await;
+}
+
+/// Schemathesis, the standard property-based API tester, sends what the committed document allows
+/// (and, in its negative phase, what it forbids) to a live Coupler and checks every answer against
+/// the document: no 5xx, no status, media type, header or body the document does not describe, no
+/// refused request the document forbids accepted.
+///
+/// Left out is `positive_data_acceptance` (a request the document allows must not be refused),
+/// because some refusals cannot be written in OpenAPI: an `after` or `before` cursor that no earlier
+/// page made, both cursors at once, a `locationId` or `vendor` that does not exist on this server, a
+/// PATCH with no field (utoipa cannot emit `minProperties`). Every other constraint the server checks is
+/// in the document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_answer_the_document_does_not_describe() {
+    let app = coupler_tests::TestApp::spawn().await;
+    let tenant = app.tenant("schemathesis").await;
+    // Hundreds of requests in seconds, some with made-up tokens on purpose: the limits are not
+    // what this test is about.
+    let generous = coupler_api::limits::Rate {
+        burst: 100_000,
+        per_minute: 100_000,
+    };
+    app.state().limits.reconfigure(coupler_api::limits::RateLimitConfig {
+        token_per_address: generous,
+        token_per_client: generous,
+        failed_auth_per_address: generous,
+        api_per_client: generous,
+    });
+    let python = tools_python().to_owned();
+    let output = tokio::process::Command::new(python)
+        .args(["-m", "schemathesis.cli", "run"])
+        .arg(workspace().join("openapi/openapi.json"))
+        .args(["--url", &app.url])
+        .args(["--header", &format!("Authorization: Bearer {}", tenant.token)])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,\
+             response_schema_conformance,negative_data_rejection,missing_required_header,unsupported_method,\
+             use_after_free,ensure_resource_availability,ignored_auth",
+        ])
+        .args([
+            "--phases",
+            "examples,fuzzing",
+            "--max-examples",
+            "10",
+            "--seed",
+            "20261206",
+        ])
+        // The event stream never ends; /metrics is text, checked by its own tests.
+        .args(["--exclude-path", "/events", "--exclude-path", "/metrics"])
+        .args(["--no-color"])
+        .output()
+        .await
+        .expect("run schemathesis");
+    assert!(
+        output.status.success(),
+        "schemathesis found answers the document does not describe:\n{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );

@@ -365,8 +365,17 @@ impl From<CursorError> for ApiError {
 }
 
 impl From<FormRejection> for ApiError {
+    /// Forms are taken only at `/oauth/token`: a body of another media type is 415; a form that does
+    /// not read is the OAuth 2.0 `invalid_request` (400), as RFC 6749 §5.2 has it.
     fn from(rejection: FormRejection) -> Self {
-        Self::new(rejection.status(), "invalid-body", rejection.body_text())
+        match rejection {
+            FormRejection::InvalidFormContentType(e) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                e.body_text(),
+            ),
+            other => Self::oauth(StatusCode::BAD_REQUEST, "invalid_request", other.body_text()),
+        }
     }
 }
 

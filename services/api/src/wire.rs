@@ -91,6 +91,12 @@ string_enum!(
 );
 
 string_enum!(
+    /// The simulated makers of the sandbox: `SIM_AURORA` (full control), `SIM_BOREAL` (cannot stop
+    /// charging), `SIM_CIRRUS` (read-only) and `SIM_NIMBUS` (sleeps and rate-limits).
+    SandboxBrand: ["SIM_AURORA", "SIM_BOREAL", "SIM_CIRRUS", "SIM_NIMBUS"]
+);
+
+string_enum!(
     /// The token type of an access token.
     TokenType: ["Bearer"]
 );

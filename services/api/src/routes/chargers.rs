@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::actions::ActionResponse;
-use super::control::{idempotency_key, idempotency_key_reused, ChargingAction, ChargingRequest, MaxCurrentRequest};
+use super::control::{
+    idempotency_key, idempotency_key_reused, ChargerMaxCurrentRequest, ChargingAction, ChargingRequest,
+};
 use super::users::{PageQuery, Pagination};
 use crate::error::{ApiError, InvalidValue, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
@@ -29,7 +31,11 @@ pub struct RegisterCharger {
     #[schema(example = "CP-0042")]
     pub ocpp_id: String,
     /// A name for people.
-    #[schema(example = "Garage")]
+    #[schema(
+        example = "Garage",
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     pub name: Option<String>,
     /// The location the charger is placed at.
     pub location_id: Option<String>,
@@ -39,6 +45,10 @@ pub struct RegisterCharger {
 #[derive(Debug, Default, ToSchema)]
 pub struct UpdateCharger {
     /// A name for people.
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     pub name: Option<Option<String>>,
     /// The location the charger is placed at.
     #[schema(rename = "locationId")]
@@ -398,7 +408,7 @@ fn no_charger(id: &ChargerId) -> ApiError {
     post,
     path = "/users/{userId}/chargers",
     tag = "chargers",
-    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user")),
     request_body = RegisterCharger,
     responses(
         (status = 201, description = "Registered", body = RegisteredCharger),
@@ -496,7 +506,7 @@ pub async fn list_chargers(
     get,
     path = "/users/{userId}/chargers",
     tag = "chargers",
-    params(("userId" = String, Path, description = "The app's own identifier for the user"), PageQuery),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user"), PageQuery),
     responses(
         (status = 200, description = "A page of chargers", body = ChargerPage),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
@@ -761,7 +771,7 @@ pub async fn charge(
         ("chargerId" = String, Path, description = "The charger's id"),
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Repeating a request with the same key returns the first action (1 to 255 visible ASCII characters)"),
     ),
-    request_body = MaxCurrentRequest,
+    request_body = ChargerMaxCurrentRequest,
     responses(
         (status = 200, description = "The action, usually still PENDING", body = ActionResponse),
         (status = 404, description = "The client has no such charger", body = Problem, content_type = "application/problem+json"),
@@ -775,7 +785,7 @@ pub async fn set_max_current(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<MaxCurrentRequest>,
+    ApiJson(body): ApiJson<ChargerMaxCurrentRequest>,
 ) -> Result<ApiJson<ActionResponse>, ApiError> {
     let amps = body.max_current;
     if !(0.0..=500.0).contains(&amps) || ((amps * 10.0).round() - amps * 10.0).abs() > 1e-6 {

@@ -25,13 +25,22 @@ pub enum ChargingAction {
     Stop,
 }
 
-/// Limits the charging current.
+/// Limits the charging current of a vehicle (or an EV system): whole amperes, as the makers' APIs
+/// take them.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MaxCurrentRequest {
-    /// The limit in amperes per phase. A charger takes 0 to 500 in steps of 0.1 (0 pauses
-    /// charging); a vehicle takes whole amperes from 1 to 80, as the makers' APIs do.
-    #[schema(example = 16)]
+    /// The limit in amperes per phase, a whole number from 1 to 80.
+    #[schema(example = 16, minimum = 1, maximum = 80, multiple_of = 1)]
+    pub max_current: f64,
+}
+
+/// Limits the charging current of a charger.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChargerMaxCurrentRequest {
+    /// The limit in amperes per phase, 0 to 500 in steps of 0.1 (0 pauses charging).
+    #[schema(example = 16, minimum = 0, maximum = 500, multiple_of = 0.1)]
     pub max_current: f64,
 }
 

@@ -217,7 +217,7 @@ pub(crate) async fn render(state: &AppState, pair: EvSystem) -> Result<EvSystemR
     get,
     path = "/users/{userId}/ev-systems",
     tag = "ev-systems",
-    params(("userId" = String, Path, description = "The app's own identifier for the user"), PageQuery),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user"), PageQuery),
     responses(
         (status = 200, description = "A page of EV systems", body = EvSystemPage),
         (status = 404, description = "The client has no such user", body = Problem, content_type = "application/problem+json"),

@@ -53,7 +53,7 @@ pub struct LinkResponse {
     post,
     path = "/users/{userId}/link",
     tag = "linking",
-    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user")),
     request_body = LinkBody,
     responses(
         (status = 200, description = "The link session", body = LinkResponse),
@@ -162,8 +162,8 @@ pub async fn list_integrations(_caller: Caller, State(state): State<AppState>) -
     path = "/users/{userId}/vendors/{vendor}",
     tag = "linking",
     params(
-        ("userId" = String, Path, description = "The app's own identifier for the user"),
-        ("vendor" = String, Path, description = "The vendor, for example TESLA"),
+        ("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user"),
+        ("vendor" = String, Path, pattern = "^[A-Z0-9_]{1,32}$", description = "The vendor, for example TESLA"),
     ),
     responses(
         (status = 204, description = "The account and its vehicles are gone"),

@@ -94,7 +94,7 @@ fn user(raw: &str) -> Result<UserId, ApiError> {
     post,
     path = "/users/{userId}/locations",
     tag = "locations",
-    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user")),
     request_body = LocationRequest,
     responses(
         (status = 201, description = "Created", body = LocationResponse),
@@ -129,7 +129,7 @@ pub async fn create_location(
     get,
     path = "/users/{userId}/locations",
     tag = "locations",
-    params(("userId" = String, Path, description = "The app's own identifier for the user"), PageQuery),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user"), PageQuery),
     responses(
         (status = 200, description = "A page of locations", body = LocationPage),
         (status = 404, description = "The client has no such user", body = Problem, content_type = "application/problem+json"),

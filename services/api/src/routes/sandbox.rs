@@ -49,7 +49,7 @@ impl From<SandboxError> for ApiError {
 pub struct CreateSandboxVehicle {
     /// The simulated maker: `SIM_AURORA` (full control), `SIM_BOREAL` (cannot stop charging),
     /// `SIM_CIRRUS` (read-only) or `SIM_NIMBUS` (sleeps and rate-limits).
-    #[schema(example = "SIM_BOREAL")]
+    #[schema(value_type = crate::wire::SandboxBrand, example = "SIM_BOREAL")]
     pub brand: String,
     /// Model name (the brand's usual model when absent). An Aurora whose model contains "Classic"
     /// cannot have its charging current set.
@@ -153,6 +153,7 @@ pub struct SandboxVehicleList {
 /// A change to a simulated car; fields left out are kept, and at least one is needed.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct UpdateSandboxVehicle {
     /// State of charge, percent (0–100).
     pub battery_level: Option<f64>,
@@ -170,11 +171,15 @@ pub struct UpdateSandboxVehicle {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateSandboxCharger {
     /// `1.6` or `2.0.1`.
-    #[schema(example = "2.0.1")]
+    #[schema(value_type = coupler_core::charger::OcppProtocol, example = "2.0.1")]
     pub ocpp_version: String,
     /// Its OCPP identity (generated when absent).
     pub ocpp_id: Option<String>,
-    /// A name for people.
+    /// A name for people: not blank, at most 100 characters, no control characters.
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     pub name: Option<String>,
     /// Whether it starts a transaction itself when a car is plugged in (free vending, as most home
     /// chargers do); `true` when absent. Without it, charging starts only by a remote start.
@@ -196,6 +201,7 @@ pub struct SandboxCharger {
     /// Its OCPP identity.
     pub ocpp_id: String,
     /// `1.6` or `2.0.1`.
+    #[schema(value_type = coupler_core::charger::OcppProtocol)]
     pub ocpp_version: String,
     /// Whether it starts a transaction when a car is plugged in.
     pub auto_start: bool,
@@ -386,7 +392,7 @@ pub async fn update_sandbox_vehicle(
     post,
     path = "/sandbox/users/{userId}/chargers",
     tag = "sandbox",
-    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user")),
     request_body = CreateSandboxCharger,
     responses(
         (status = 201, description = "Registered and connecting", body = SandboxCharger),

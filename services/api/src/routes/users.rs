@@ -112,7 +112,7 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
     put,
     path = "/users/{userId}",
     tag = "users",
-    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user")),
     responses(
         (status = 201, description = "The user was created", body = UserResponse),
         (status = 200, description = "The user already existed and is unchanged", body = UserResponse),
@@ -139,7 +139,7 @@ pub async fn put_user(
     get,
     path = "/users/{userId}",
     tag = "users",
-    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user")),
     responses(
         (status = 200, description = "The user", body = UserResponse),
         (status = 404, description = "The client has no such user", body = Problem, content_type = "application/problem+json"),
@@ -166,7 +166,7 @@ pub async fn get_user(
     delete,
     path = "/users/{userId}",
     tag = "users",
-    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user")),
     responses(
         (status = 204, description = "The user and all of its data are gone"),
         (status = 404, description = "The client has no such user", body = Problem, content_type = "application/problem+json"),

@@ -351,7 +351,7 @@ pub async fn list_vehicles(
     get,
     path = "/users/{userId}/vehicles",
     tag = "vehicles",
-    params(("userId" = String, Path, description = "The app's own identifier for the user"), PageQuery),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user"), PageQuery),
     responses(
         (status = 200, description = "A page of the user's vehicles", body = VehiclePage),
         (status = 404, description = "The client has no such user", body = Problem, content_type = "application/problem+json"),

@@ -38,11 +38,11 @@ pub struct CreateWebhook {
     pub url: String,
     /// The signing secret, at least 32 characters. When omitted Coupler generates one and returns
     /// it in this response only.
-    #[schema(min_length = 32, max_length = 256)]
+    #[schema(min_length = 32, max_length = 256, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     pub secret: Option<String>,
     /// Event types to receive, or `["*"]` (the default) for all.
     #[schema(example = json!(["*"]))]
-    #[schema(value_type = Option<Vec<crate::wire::EventSelector>>)]
+    #[schema(value_type = Option<Vec<crate::wire::EventSelector>>, min_items = 1)]
     pub events: Option<Vec<String>>,
 }
 
@@ -54,10 +54,10 @@ pub struct UpdateWebhook {
     #[schema(format = "uri", min_length = 1, max_length = 2048)]
     pub url: Option<String>,
     /// A new signing secret, 32 to 256 characters without control characters.
-    #[schema(min_length = 32, max_length = 256)]
+    #[schema(min_length = 32, max_length = 256, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     pub secret: Option<String>,
     /// New event types, or `["*"]`.
-    #[schema(value_type = Option<Vec<crate::wire::EventSelector>>)]
+    #[schema(value_type = Option<Vec<crate::wire::EventSelector>>, min_items = 1)]
     pub events: Option<Vec<String>>,
     /// `true` turns a webhook that was deactivated back on (and forgets its failures); `false`
     /// pauses it.
