@@ -213,6 +213,36 @@ async fn a_kept_alive_connection_stays_usable_after_errors_answered_before_the_b
     }
 }
 
+/// The same with a large body that is still arriving when the early answer is sent: a client that
+/// writes the body after the headers, as most do for large bodies.
+#[tokio::test]
+async fn a_kept_alive_connection_stays_usable_after_an_early_error_on_a_large_body_still_in_flight() {
+    let app = TestApp::spawn().await;
+    let address = app.url.trim_start_matches("http://").to_owned();
+    let mut stream = BufReader::new(TcpStream::connect(&address).await.unwrap());
+    let body = format!("{{\"name\": \"{}\"}}", "x".repeat(200_000));
+    for round in 0..20 {
+        let head = format!(
+            "POST /users/u/chargers HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.get_mut().write_all(head.as_bytes()).await.unwrap();
+        // Half the body, then the rest, as a slow client sends it.
+        let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+        stream.get_mut().write_all(first).await.unwrap();
+        tokio::task::yield_now().await;
+        stream.get_mut().write_all(rest).await.unwrap();
+        let (status, head, text) = read_response(&mut stream).await;
+        assert_eq!(status, 401, "round {round}: {head}{text}");
+        let (status, _, _) = exchange(
+            &mut stream,
+            &format!("GET /health/live HTTP/1.1\r\nHost: {address}\r\n\r\n"),
+        )
+        .await;
+        assert_eq!(status, 200, "round {round}");
+    }
+}
+
 #[tokio::test]
 async fn a_request_target_too_long_gets_a_414_problem_with_a_request_id() {
     let app = TestApp::spawn().await;
