@@ -49,8 +49,10 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         description = "One REST API for a person's electric vehicle and charger: vehicles through the makers' \
                        cloud APIs, chargers over OCPP, paired into one EV system.\n\n\
                        Authenticate with OAuth 2.0 client credentials at `POST /oauth/token`, then send \
-                       `Authorization: Bearer <token>`. Errors are `application/problem+json`. Lists use cursor \
-                       pagination (`pageSize`, `after`, `before`), newest first.",
+                       `Authorization: Bearer <token>`. Errors are `application/problem+json`; every validation \
+                       failure is 422 with `errors` naming each refused value (`in`, `pointer` or `name`, \
+                       `expected`, `allowed`). Rate limits answer 429 with `Retry-After`. Lists use cursor \
+                       pagination (`pageSize`, `after`, `before`; not both), newest first.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     servers(
