@@ -236,7 +236,7 @@ async fn every_documented_api_route_requires_a_bearer_token() {
         for (method, operation) in operations.as_object().unwrap() {
             let needs_bearer = operation["security"]
                 .as_array()
-                .is_some_and(|alternatives| alternatives.iter().any(|a| a.get("bearerAuth").is_some()));
+                .is_some_and(|alternatives| alternatives.iter().any(|a| a.get("clientCredentials").is_some()));
             if !needs_bearer {
                 continue;
             }

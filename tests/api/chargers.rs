@@ -191,7 +191,7 @@ async fn chargers_are_renamed_placed_and_listed_per_user() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 400, "{bad}");
+        assert_eq!(response.status(), 422, "{bad}");
     }
 
     let alices = app.get_json(&tenant, "/users/alice/chargers").await;
@@ -245,7 +245,7 @@ async fn control_requests_with_bad_bodies_are_refused_and_create_no_action() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 400);
+    assert_eq!(response.status(), 422);
     assert!(app.store.pending_actions().await.unwrap().is_empty());
 }
 

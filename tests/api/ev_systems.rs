@@ -653,7 +653,7 @@ async fn an_id_tag_registered_to_a_vehicle_matches_it_even_among_several_plugged
         .send()
         .await
         .unwrap();
-    assert_eq!(duplicate.status(), 400);
+    assert_eq!(duplicate.status(), 422);
     let (charger_id, mut cp) = scene.charger("CP-EVS-TAG").await;
     scene.car(a_maker, |c| c.plugged_in = true);
     plug_in(&scene, &mut cp, b_maker, true).await;
@@ -787,15 +787,15 @@ async fn locations_are_validated_scoped_to_their_client_and_required_to_be_the_u
     for (bad, status) in [
         (
             json!({"name": "", "latitude": 1, "longitude": 1, "timezoneName": "UTC"}),
-            400,
+            422,
         ),
         (
             json!({"name": "x", "latitude": 91, "longitude": 1, "timezoneName": "UTC"}),
-            400,
+            422,
         ),
         (
             json!({"name": "x", "latitude": 1, "longitude": 1, "timezoneName": "Mars/Base"}),
-            400,
+            422,
         ),
         (json!({"name": "x", "latitude": 1, "longitude": 1}), 422),
         (
@@ -833,7 +833,7 @@ async fn locations_are_validated_scoped_to_their_client_and_required_to_be_the_u
         .json()
         .await
         .unwrap();
-    for (location, status) in [(json!("nope"), 400), (bobs["id"].clone(), 400), (json!(id), 200)] {
+    for (location, status) in [(json!("nope"), 422), (bobs["id"].clone(), 422), (json!(id), 200)] {
         let placed = app
             .as_tenant(&tenant, Method::PUT, &format!("/chargers/{charger_id}"))
             .json(&json!({"locationId": location}))

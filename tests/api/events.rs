@@ -144,7 +144,7 @@ async fn a_bad_last_event_id_is_refused_with_a_problem() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 400, "{bad}");
+        assert_eq!(response.status(), 422, "{bad}");
         problem(response).await;
     }
     let anonymous = app.request(Method::GET, "/events").send().await.unwrap();

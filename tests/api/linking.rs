@@ -455,52 +455,52 @@ async fn link_requests_with_bad_input_are_refused_with_a_problem_and_create_noth
     let cases = [
         (
             json!({"scopes": ALL_SCOPES, "redirectUri": "javascript:alert(1)"}),
-            400,
+            422,
             "redirectUri",
         ),
         (
             json!({"scopes": ALL_SCOPES, "redirectUri": "ftp://files.example/done"}),
-            400,
+            422,
             "redirectUri",
         ),
         (
             json!({"scopes": ALL_SCOPES, "redirectUri": "myapp://linked"}),
-            400,
+            422,
             "redirectUri",
         ),
         (
             json!({"scopes": ALL_SCOPES, "redirectUri": "/relative"}),
-            400,
+            422,
             "redirectUri",
         ),
         (
             json!({"scopes": ["vehicle:fly"], "redirectUri": "https://a.example/"}),
-            400,
+            422,
             "unknown scope",
         ),
         (
             json!({"scopes": [], "redirectUri": "https://a.example/"}),
-            400,
+            422,
             "vehicle:read:data",
         ),
         (
             json!({"scopes": ALL_SCOPES, "redirectUri": "https://a.example/", "vendorType": "charger"}),
-            400,
+            422,
             "OCPP",
         ),
         (
             json!({"scopes": ALL_SCOPES, "redirectUri": "https://a.example/", "vendor": "NOPE"}),
-            400,
+            422,
             "not available",
         ),
         (
             json!({"scopes": ALL_SCOPES, "redirectUri": "https://a.example/", "vendor": "tesla"}),
-            400,
+            422,
             "vendor",
         ),
         (
             json!({"scopes": ALL_SCOPES, "redirectUri": "https://a.example/", "language": "<script>"}),
-            400,
+            422,
             "language",
         ),
         (json!({"scopes": ALL_SCOPES}), 422, "redirectUri"),
@@ -536,7 +536,7 @@ async fn link_requests_with_bad_input_are_refused_with_a_problem_and_create_noth
         .send()
         .await
         .unwrap();
-    assert_eq!(bad_user.status(), 400);
+    assert_eq!(bad_user.status(), 422);
     let none = app.as_tenant(&tenant, Method::GET, "/users/bob").send().await.unwrap();
     assert_eq!(none.status(), 404, "no user was created by refused requests");
 }
@@ -613,7 +613,7 @@ async fn unlinking_a_vendor_removes_its_vehicles_and_deleting_the_user_removes_e
         .send()
         .await
         .unwrap();
-    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.status(), 422);
 
     let cirrus_id = left[0]["id"].as_str().unwrap().to_owned();
     let deleted = app

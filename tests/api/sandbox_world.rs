@@ -78,7 +78,7 @@ async fn a_plugged_car_charges_through(version: &str) {
             json!({"vehicleId": car_id, "chargerId": charger_id}),
         )
         .await;
-    assert_eq!(plugged["pluggedIn"], true);
+    assert_eq!(plugged["isPluggedIn"], true);
     assert_eq!(plugged["chargerId"], charger_id);
 
     // Free vending: the charger starts a transaction itself; its meter values say 16 A (the car's
@@ -162,9 +162,9 @@ async fn a_max_current_limit_is_obeyed_by(version: &str) {
         (live["offeredCurrent"] == 10.0).then_some(live)
     })
     .await;
-    assert!((live["powerKw"].as_f64().unwrap() - 6.9).abs() < 0.01, "{live}");
+    assert!((live["chargeRate"].as_f64().unwrap() - 6.9).abs() < 0.01, "{live}");
     let car = sim_vehicle_now(&app, &tenant, car_id).await;
-    assert!((car["powerKw"].as_f64().unwrap() - 6.9).abs() < 0.01, "{car}");
+    assert!((car["chargeRate"].as_f64().unwrap() - 6.9).abs() < 0.01, "{car}");
     until("Coupler's meter reading follows", || async {
         let seen = app.get_json(&tenant, &format!("/chargers/{charger_id}")).await;
         let rate = seen["chargeState"]["chargeRate"].as_f64().unwrap_or(0.0);
@@ -203,7 +203,7 @@ async fn remote_start_and_stop_on(version: &str) {
     })
     .await;
     assert_eq!(sim_charger_now(&app, &tenant, charger_id).await["status"], "Preparing");
-    assert_eq!(sim_vehicle_now(&app, &tenant, car_id).await["powerKw"], 0.0);
+    assert_eq!(sim_vehicle_now(&app, &tenant, car_id).await["chargeRate"], 0.0);
 
     let start = app
         .post_expect(
@@ -372,7 +372,7 @@ async fn the_sandbox_api_refuses_bad_input_with_a_clear_problem_and_changes_noth
         .send()
         .await
         .unwrap();
-    assert_eq!(bad_version.status(), 400);
+    assert_eq!(bad_version.status(), 422);
     assert!(problem(bad_version).await["detail"]
         .as_str()
         .unwrap()
@@ -417,7 +417,7 @@ async fn the_sandbox_api_refuses_bad_input_with_a_clear_problem_and_changes_noth
         .await
         .unwrap();
     assert_eq!(plug_unknown.status(), 404);
-    assert_eq!(sim_vehicle_now(&app, &tenant, car_id).await["pluggedIn"], false);
+    assert_eq!(sim_vehicle_now(&app, &tenant, car_id).await["isPluggedIn"], false);
 
     let charger = app.sim_charger(&tenant, "driver", json!({"ocppVersion": "1.6"})).await;
     let charger_id = charger["id"].as_str().unwrap();
@@ -519,7 +519,7 @@ async fn a_client_sees_and_controls_only_its_own_simulated_cars_and_chargers() {
     }
     let untouched = sim_vehicle_now(&app, &alice, car_id).await;
     assert_eq!(untouched["batteryLevel"], car["batteryLevel"]);
-    assert_eq!(untouched["pluggedIn"], false);
+    assert_eq!(untouched["isPluggedIn"], false);
     assert_eq!(
         sim_charger_now(&app, &alice, charger_id).await["vehicleId"],
         Value::Null

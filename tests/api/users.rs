@@ -81,7 +81,7 @@ async fn delete_removes_the_user_and_a_second_delete_is_404() {
 }
 
 #[tokio::test]
-async fn a_user_id_that_breaks_the_rules_gets_400_and_nothing_is_created() {
+async fn a_user_id_that_breaks_the_rules_gets_422_and_nothing_is_created() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
     let long = "x".repeat(256);
@@ -91,7 +91,7 @@ async fn a_user_id_that_breaks_the_rules_gets_400_and_nothing_is_created() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 400, "{bad}");
+        assert_eq!(response.status(), 422, "{bad}");
         problem(response).await;
     }
     // Not valid UTF-8 once percent-decoded.
@@ -100,7 +100,7 @@ async fn a_user_id_that_breaks_the_rules_gets_400_and_nothing_is_created() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 400);
+    assert_eq!(response.status(), 422);
     problem(response).await;
 
     let listed: serde_json::Value = app
@@ -172,7 +172,7 @@ async fn users_are_listed_newest_first_and_cursors_walk_both_ways() {
 }
 
 #[tokio::test]
-async fn bad_pagination_parameters_get_400() {
+async fn bad_pagination_parameters_get_422() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
     for query in [
@@ -189,7 +189,7 @@ async fn bad_pagination_parameters_get_400() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 400, "{query}");
+        assert_eq!(response.status(), 422, "{query}");
         problem(response).await;
     }
 }

@@ -442,12 +442,12 @@ async fn malformed_commands_are_refused_with_a_problem() {
         .unwrap()
         .to_owned();
     let cases = [
-        ("charging", json!({"action": "GO"}), 400),
+        ("charging", json!({"action": "GO"}), 422),
         ("charging", json!({"action": 1}), 422),
         ("charging", json!({}), 422),
-        ("max-current", json!({"maxCurrent": 7.5}), 400),
-        ("max-current", json!({"maxCurrent": 0}), 400),
-        ("max-current", json!({"maxCurrent": 500}), 400),
+        ("max-current", json!({"maxCurrent": 7.5}), 422),
+        ("max-current", json!({"maxCurrent": 0}), 422),
+        ("max-current", json!({"maxCurrent": 500}), 422),
         ("max-current", json!({"maxCurrent": "16"}), 422),
         ("max-current", json!({"maxCurrent": 16, "phases": 3}), 422),
     ];
@@ -463,7 +463,7 @@ async fn malformed_commands_are_refused_with_a_problem() {
         .send()
         .await
         .unwrap();
-    assert_eq!(bad_key.status(), 400);
+    assert_eq!(bad_key.status(), 422);
     let unknown = post(
         &app,
         &tenant,

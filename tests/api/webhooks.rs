@@ -330,7 +330,7 @@ async fn bad_webhook_input_is_refused_with_a_problem_and_changes_nothing() {
         .send()
         .await
         .unwrap();
-    assert_eq!(bad_size.status(), 400);
+    assert_eq!(bad_size.status(), 422);
     problem(bad_size).await;
 }
 
@@ -352,7 +352,7 @@ async fn webhook_urls_at_loopback_or_private_addresses_are_refused_unless_config
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 400, "{url}");
+        assert_eq!(response.status(), 422, "{url}");
         let body = problem(response).await;
         assert!(body["detail"].as_str().unwrap().contains("private"), "{body}");
     }

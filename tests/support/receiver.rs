@@ -75,6 +75,26 @@ pub fn signature_is_valid(secret: &str, timestamp: &str, body: &[u8], signature:
     mac.verify_slice(&expected).is_ok()
 }
 
+/// Whether `signatures` (`webhook-signature`: space-separated `v1,<base64>`) holds the Standard
+/// Webhooks HMAC-SHA256 of `id.timestamp.body` under `secret`, and `timestamp` is the one Coupler's
+/// own header carries.
+pub fn standard_signature_is_valid(secret: &str, id: &str, timestamp: &str, body: &[u8], signatures: &str) -> bool {
+    use base64::Engine;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let expected = mac.finalize().into_bytes();
+    signatures.split(' ').any(|signature| {
+        signature
+            .strip_prefix("v1,")
+            .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+            .is_some_and(|given| given.as_slice() == expected.as_slice())
+    })
+}
+
 impl Receiver {
     /// Starts a receiver that verifies signatures with `secret`.
     pub async fn start(secret: &str, mode: Mode) -> Self {
@@ -171,7 +191,16 @@ async fn receive(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, bod
     let events: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap_or_default();
     let mode = {
         let mut inner = inner.lock().expect("lock");
-        if !signature_is_valid(&inner.secret, &timestamp, &body, &signature) {
+        let standard_valid = header("webhook-id") == delivery_id
+            && header("webhook-timestamp") == timestamp
+            && standard_signature_is_valid(
+                &inner.secret,
+                &delivery_id,
+                &timestamp,
+                &body,
+                &header("webhook-signature"),
+            );
+        if !signature_is_valid(&inner.secret, &timestamp, &body, &signature) || !standard_valid {
             inner.bad_signatures += 1;
             inner.requests.push(Received {
                 delivery_id,

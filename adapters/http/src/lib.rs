@@ -99,7 +99,19 @@ fn without_url(err: &reqwest::Error) -> String {
 
 /// Sends a request and reads the whole answer (up to [`MAX_BODY`] bytes).
 pub async fn send(request: reqwest::RequestBuilder) -> Result<Answer, AdapterError> {
-    let mut response = request.send().await.map_err(|e| transport_error(&e))?;
+    let started = std::time::Instant::now();
+    let sent = request.send().await;
+    metrics::histogram!("coupler_vendor_request_duration_seconds").record(started.elapsed().as_secs_f64());
+    let status_class = match &sent {
+        Ok(r) if r.status().as_u16() == 429 => "429",
+        Ok(r) => ["", "1xx", "2xx", "3xx", "4xx", "5xx"]
+            .get(usize::from(r.status().as_u16() / 100))
+            .copied()
+            .unwrap_or("other"),
+        Err(_) => "transport",
+    };
+    metrics::counter!("coupler_vendor_requests_total", "status_class" => status_class).increment(1);
+    let mut response = sent.map_err(|e| transport_error(&e))?;
     let status = response.status();
     let headers = response.headers().clone();
     let mut body = Vec::new();

@@ -5,7 +5,7 @@
 //! internal detail leaks. axum's own rejections (bad JSON, wrong content type, oversized body, bad
 //! path or query) are converted here too, so every error a client sees has the same shape.
 
-use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use coupler_core::{CursorError, StoreError};
@@ -37,6 +37,90 @@ pub struct Problem {
     /// On `/oauth/token` only: the same text as `detail`, under the OAuth 2.0 name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,
+    /// On validation problems (422): each value that was refused, where it is, and what was
+    /// expected instead.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<InvalidValue>,
+}
+
+/// Where a refused value was in the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueLocation {
+    /// The JSON (or form) body; `pointer` says where in it.
+    Body,
+    /// A query parameter; `name` says which.
+    Query,
+    /// A path parameter; `name` says which.
+    Path,
+    /// A request header; `name` says which.
+    Header,
+}
+
+/// One refused value of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InvalidValue {
+    /// Where the value was.
+    #[serde(rename = "in")]
+    pub location: ValueLocation,
+    /// In the body: a JSON Pointer (RFC 6901) to the value (`/action`; empty for the whole body).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "/action")]
+    pub pointer: Option<String>,
+    /// Outside the body: the parameter or header name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "pageSize")]
+    pub name: Option<String>,
+    /// What is wrong with it.
+    #[schema(example = "unknown value 'PAUSE'")]
+    pub detail: String,
+    /// What was expected, in words or as a type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "one of the allowed values")]
+    pub expected: Option<String>,
+    /// The values allowed, when there is a fixed list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!(["START", "STOP"]))]
+    pub allowed: Option<Vec<String>>,
+}
+
+impl InvalidValue {
+    /// A refused value in the body at `pointer`.
+    pub fn body(pointer: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            location: ValueLocation::Body,
+            pointer: Some(pointer.into()),
+            name: None,
+            detail: detail.into(),
+            expected: None,
+            allowed: None,
+        }
+    }
+
+    /// A refused query parameter, path parameter or header.
+    pub fn named(location: ValueLocation, name: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            location,
+            pointer: None,
+            name: Some(name.into()),
+            detail: detail.into(),
+            expected: None,
+            allowed: None,
+        }
+    }
+
+    /// Says what was expected.
+    pub fn expected(mut self, expected: impl Into<String>) -> Self {
+        self.expected = Some(expected.into());
+        self
+    }
+
+    /// Lists the allowed values.
+    pub fn allowed<S: Into<String>>(mut self, allowed: impl IntoIterator<Item = S>) -> Self {
+        self.allowed = Some(allowed.into_iter().map(Into::into).collect());
+        self
+    }
 }
 
 /// An error answered to an API caller.
@@ -47,6 +131,8 @@ pub struct ApiError {
     detail: String,
     oauth_error: Option<&'static str>,
     www_authenticate: Option<&'static str>,
+    errors: Vec<InvalidValue>,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -58,12 +144,65 @@ impl ApiError {
             detail: detail.into(),
             oauth_error: None,
             www_authenticate: None,
+            errors: Vec::new(),
+            retry_after: None,
         }
     }
 
-    /// 400: the request is malformed or breaks a rule.
+    /// 422: a value in the request is not one the API takes (a missing field, a bad value, an
+    /// unknown field, a bad parameter or header). Every validation failure has this one status;
+    /// [`ApiError::at`] says which value.
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", detail)
+    }
+
+    /// The same as [`ApiError::invalid`]; the older name, kept so call sites read unchanged.
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad-request", detail)
+        Self::invalid(detail)
+    }
+
+    /// 400: the request is well formed, but the target cannot do it (a precondition that is not
+    /// likely to change soon: the vehicle's maker lacks the command, a scope was not granted).
+    pub fn refused(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "refused", detail)
+    }
+
+    /// 429: too many requests; `retry_after` seconds until one would be let through.
+    pub fn too_many_requests(detail: impl Into<String>, retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail)
+        }
+    }
+
+    /// Names the value a validation problem is about; the detail of the problem stays as it is.
+    pub fn at(mut self, value: InvalidValue) -> Self {
+        self.errors.push(value);
+        self
+    }
+
+    /// Names the body field (a JSON Pointer such as `/maxCurrent`) a validation problem is about.
+    pub fn at_field(self, pointer: &str) -> Self {
+        let detail = self.detail.clone();
+        self.at(InvalidValue::body(pointer, detail))
+    }
+
+    /// Names the query parameter a validation problem is about.
+    pub fn at_query(self, name: &str) -> Self {
+        let detail = self.detail.clone();
+        self.at(InvalidValue::named(ValueLocation::Query, name, detail))
+    }
+
+    /// Names the path parameter a validation problem is about.
+    pub fn at_path(self, name: &str) -> Self {
+        let detail = self.detail.clone();
+        self.at(InvalidValue::named(ValueLocation::Path, name, detail))
+    }
+
+    /// Names the header a validation problem is about.
+    pub fn at_header(self, name: &str) -> Self {
+        let detail = self.detail.clone();
+        self.at(InvalidValue::named(ValueLocation::Header, name, detail))
     }
 
     /// 401 for API routes: no usable bearer token.
@@ -112,6 +251,16 @@ impl ApiError {
 
 /// Builds a problem+json response; also used for errors that do not start as an [`ApiError`].
 pub(crate) fn problem_response(status: StatusCode, kind: &str, detail: String, oauth_error: Option<&str>) -> Response {
+    problem_with(status, kind, detail, oauth_error, Vec::new())
+}
+
+fn problem_with(
+    status: StatusCode,
+    kind: &str,
+    detail: String,
+    oauth_error: Option<&str>,
+    errors: Vec<InvalidValue>,
+) -> Response {
     let title = status.canonical_reason().unwrap_or("Error").to_owned();
     let body = Problem {
         problem_type: format!("urn:coupler:problem:{kind}"),
@@ -120,6 +269,7 @@ pub(crate) fn problem_response(status: StatusCode, kind: &str, detail: String, o
         error_description: oauth_error.map(|_| detail.clone()),
         error: oauth_error.map(str::to_owned),
         detail,
+        errors,
     };
     let json = serde_json::to_vec(&body).unwrap_or_default();
     (
@@ -130,9 +280,21 @@ pub(crate) fn problem_response(status: StatusCode, kind: &str, detail: String, o
         .into_response()
 }
 
+impl std::fmt::Display for ApiError {
+    /// The status, kind and detail, as logs show an error (never the Rust debug form).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.kind, self.detail)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = problem_response(self.status, self.kind, self.detail, self.oauth_error);
+        let mut response = problem_with(self.status, self.kind, self.detail, self.oauth_error, self.errors);
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if let Some(challenge) = self.www_authenticate {
             response
                 .headers_mut()
@@ -167,8 +329,8 @@ impl From<coupler_engine::EngineError> for ApiError {
         match err {
             EngineError::Store(e) => e.into(),
             EngineError::NotFound(detail) => Self::not_found(detail),
-            EngineError::Refused(detail) => Self::bad_request(detail),
-            EngineError::UnknownVendor(vendor) => Self::bad_request(format!("vendor '{vendor}' is not configured")),
+            EngineError::Refused(detail) => Self::refused(detail),
+            EngineError::UnknownVendor(vendor) => Self::invalid(format!("vendor '{vendor}' is not configured")),
             EngineError::Conflict(detail) => Self::new(StatusCode::CONFLICT, "conflict", detail),
             EngineError::IdempotencyKeyReused(detail) => crate::routes::control::idempotency_key_reused(detail),
             EngineError::Adapter(e) => {
@@ -186,24 +348,42 @@ impl From<coupler_engine::EngineError> for ApiError {
 
 impl From<CursorError> for ApiError {
     fn from(err: CursorError) -> Self {
-        Self::bad_request(err.to_string())
+        let invalid = Self::invalid(err.to_string());
+        match err {
+            CursorError::SizeOutOfRange { max } => {
+                invalid.at(InvalidValue::named(ValueLocation::Query, "pageSize", err.to_string())
+                    .expected(format!("an integer from 1 to {max}")))
+            }
+            CursorError::BothDirections => {
+                invalid.at(InvalidValue::named(ValueLocation::Query, "before", err.to_string())
+                    .expected("either 'after' or 'before', not both"))
+            }
+            CursorError::Malformed => invalid.at(InvalidValue::named(ValueLocation::Query, "after", err.to_string())
+                .expected("a cursor from a previous page's 'pagination'")),
+        }
     }
 }
 
-/// axum's rejections keep their status (400, 413, 415, 422) and say why in `detail`.
-macro_rules! from_rejection {
-    ($($rejection:ty => $kind:literal),* $(,)?) => {$(
-        impl From<$rejection> for ApiError {
-            fn from(rejection: $rejection) -> Self {
-                Self::new(rejection.status(), $kind, rejection.body_text())
-            }
+impl From<FormRejection> for ApiError {
+    /// Forms are taken only at `/oauth/token`: a body of another media type is 415; a form that does
+    /// not read is the OAuth 2.0 `invalid_request` (400), as RFC 6749 §5.2 has it.
+    fn from(rejection: FormRejection) -> Self {
+        match rejection {
+            FormRejection::InvalidFormContentType(e) => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                e.body_text(),
+            ),
+            other => Self::oauth(StatusCode::BAD_REQUEST, "invalid_request", other.body_text()),
         }
-    )*};
+    }
 }
 
-from_rejection!(
-    JsonRejection => "invalid-body",
-    FormRejection => "invalid-body",
-    PathRejection => "invalid-path",
-    QueryRejection => "invalid-query",
-);
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        match rejection {
+            PathRejection::FailedToDeserializePathParams(e) => Self::invalid(e.body_text()),
+            other => Self::new(other.status(), "invalid-path", other.body_text()),
+        }
+    }
+}

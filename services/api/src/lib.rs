@@ -6,11 +6,16 @@
 
 pub mod error;
 pub mod extract;
+pub mod heartbeat;
+pub mod limits;
 pub mod metrics;
 mod middleware;
 pub mod relay;
 pub mod routes;
+pub mod serve;
 pub mod state;
+mod webhook_docs;
+pub mod wire;
 
 use std::time::Duration;
 
@@ -18,7 +23,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityRequirement, SecurityScheme,
+};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -42,9 +49,15 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         description = "One REST API for a person's electric vehicle and charger: vehicles through the makers' \
                        cloud APIs, chargers over OCPP, paired into one EV system.\n\n\
                        Authenticate with OAuth 2.0 client credentials at `POST /oauth/token`, then send \
-                       `Authorization: Bearer <token>`. Errors are `application/problem+json`. Lists use cursor \
-                       pagination (`pageSize`, `after`, `before`), newest first.",
+                       `Authorization: Bearer <token>`. Errors are `application/problem+json`; every validation \
+                       failure is 422 with `errors` naming each refused value (`in`, `pointer` or `name`, \
+                       `expected`, `allowed`). Rate limits answer 429 with `Retry-After`. Lists use cursor \
+                       pagination (`pageSize`, `after`, `before`; not both), newest first.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    servers(
+        (url = "http://127.0.0.1:8080", description = "A Coupler on this machine (`coupler serve`). The document a \
+                                                       server serves at `/openapi.json` names that server's public URL instead."),
     ),
     modifiers(&SecuritySchemes),
     tags(
@@ -65,20 +78,27 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 )]
 struct ApiDoc;
 
-/// Declares how callers authenticate: a bearer token, got with HTTP Basic client credentials.
+/// Declares how callers authenticate: OAuth 2.0 client credentials (HTTP Basic or form fields at
+/// `/oauth/token`) for a bearer token, required everywhere unless an operation says otherwise.
 struct SecuritySchemes;
+
+/// The security scheme `/metrics` declares when it is put behind a token.
+pub(crate) const METRICS_TOKEN: &str = "metricsToken";
 
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            routes::BEARER,
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An access token from POST /oauth/token"))
-                    .build(),
-            ),
+            routes::CLIENT_CREDENTIALS,
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::ClientCredentials(ClientCredentials::new(
+                    "/oauth/token",
+                    Scopes::new(),
+                ))],
+                "OAuth 2.0 client credentials: POST /oauth/token with the client id and secret (HTTP Basic \
+                 or form fields), then send `Authorization: Bearer <access_token>`. A token carries all of the \
+                 client's rights, so there are no scopes.",
+            )),
         );
         components.add_security_scheme(
             "basicAuth",
@@ -89,6 +109,21 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            METRICS_TOKEN,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The operator's metrics token, when the server sets one (otherwise /metrics is open)",
+                    ))
+                    .build(),
+            ),
+        );
+        openapi.security = Some(vec![SecurityRequirement::new(
+            routes::CLIENT_CREDENTIALS,
+            Vec::<String>::new(),
+        )]);
     }
 }
 
@@ -152,6 +187,10 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::interventions::get_intervention))
         .routes(routes!(routes::actions::get_action))
         .routes(routes!(routes::actions::cancel_action))
+        .routes(routes!(routes::actions::get_vehicle_action))
+        .routes(routes!(routes::actions::cancel_vehicle_action))
+        .routes(routes!(routes::actions::get_charger_action))
+        .routes(routes!(routes::actions::cancel_charger_action))
         .routes(routes!(
             routes::sandbox::create_sandbox_vehicle,
             routes::sandbox::list_sandbox_vehicles
@@ -188,7 +227,9 @@ fn documented_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the REST surface, as `coupler openapi` prints it.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented_routes().into_openapi()
+    let mut document = documented_routes().into_openapi();
+    webhook_docs::add_webhooks(&mut document);
+    document
 }
 
 /// The complete REST application.
@@ -199,7 +240,12 @@ pub fn router(state: AppState) -> Router {
 /// The REST application with `extra` routes (the OCPP endpoint) served under the same layers:
 /// request ids, tracing, metrics, and problem+json for every error, unknown routes included.
 pub fn router_with(state: AppState, extra: Router) -> Router {
-    let (routes, openapi) = documented_routes().split_for_parts();
+    let (routes, mut openapi) = documented_routes().split_for_parts();
+    webhook_docs::add_webhooks(&mut openapi);
+    // The served document names the server that serves it.
+    openapi.servers = Some(vec![utoipa::openapi::Server::new(
+        state.public_url.as_str().trim_end_matches('/'),
+    )]);
     routes
         // The hosted link pages are HTML for people, not part of the JSON API or its document.
         .route("/link/callback", axum::routing::get(routes::link_pages::callback))
@@ -219,6 +265,7 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
                 .layer(PropagateRequestIdLayer::new(http::HeaderName::from_static(
                     REQUEST_ID_HEADER,
                 )))
+                .layer(axum::middleware::from_fn(middleware::read_request))
                 .layer(axum::middleware::from_fn_with_state(
                     state.clone(),
                     middleware::record_metrics,

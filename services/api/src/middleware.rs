@@ -91,6 +91,10 @@ pub(crate) async fn problem_for_bare_errors(request: Request, next: Next) -> Res
             "body-too-large",
             format!("the request body is larger than {} bytes", crate::BODY_LIMIT),
         ),
+        StatusCode::URI_TOO_LONG => ("uri-too-long", "the request target is too long".to_owned()),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            ("headers-too-large", "the request headers are too large".to_owned())
+        }
         other => ("error", other.canonical_reason().unwrap_or("error").to_owned()),
     };
     let mut problem = problem_response(status, kind, detail, None);
@@ -100,6 +104,111 @@ pub(crate) async fn problem_for_bare_errors(request: Request, next: Next) -> Res
         }
     }
     problem
+}
+
+/// The longest request target (path and query) answered normally; a longer one gets 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// The most request headers answered normally; more get 431.
+pub const MAX_HEADER_COUNT: usize = 100;
+
+/// The most bytes of request headers (names and values) answered normally; more get 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Checks the request's size limits, then reads its whole body before any handler runs.
+///
+/// Reading the body first is what keeps a kept-alive connection usable after an early answer: a
+/// handler that refuses a request before reading its body (401, 404, 405, a validation error)
+/// would otherwise leave the unread body on the connection, and hyper then closes it after the
+/// response, racing the client's next request on the same connection (which then gets no answer).
+/// Bodies are capped at [`crate::BODY_LIMIT`] anyway, so holding one in memory is bounded. A body
+/// that is too large is refused (413) with `Connection: close`, since its rest stays unread.
+pub(crate) async fn read_request(request: Request, next: Next) -> Response {
+    let target_len = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target_len > MAX_URI_BYTES {
+        return problem_response(
+            StatusCode::URI_TOO_LONG,
+            "uri-too-long",
+            format!("the request target is {target_len} bytes; the limit is {MAX_URI_BYTES}"),
+            None,
+        );
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if request.headers().len() > MAX_HEADER_COUNT || header_bytes > MAX_HEADER_BYTES {
+        return problem_response(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            format!(
+                "the request has {} headers of {header_bytes} bytes; the limits are {MAX_HEADER_COUNT} headers and \
+                 {MAX_HEADER_BYTES} bytes",
+                request.headers().len()
+            ),
+            None,
+        );
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > crate::BODY_LIMIT as u64) {
+        return too_large();
+    }
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(crate::REQUEST_TIMEOUT, axum::body::to_bytes(body, crate::BODY_LIMIT)).await;
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) if is_length_limit(&e) => return too_large(),
+        Ok(Err(_)) => {
+            return problem_response(
+                StatusCode::BAD_REQUEST,
+                "malformed-body",
+                "the request body could not be read".to_owned(),
+                None,
+            )
+        }
+        Err(_) => {
+            let mut response = problem_response(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "the request body took too long to arrive".to_owned(),
+                None,
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            return response;
+        }
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if cause.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+fn too_large() -> Response {
+    let mut response = problem_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body-too-large",
+        format!("the request body is larger than {} bytes", crate::BODY_LIMIT),
+        None,
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    response
 }
 
 /// A handler that panics gets a logged 500 problem; the process and other requests go on.

@@ -46,6 +46,9 @@ pub async fn publish_pending(state: &AppState) -> Result<usize, StoreError> {
             rendered_assets.insert(key, data.clone());
             data
         };
+        if event.event_type.asset() == AssetKind::VendorAction {
+            crate::metrics::action_event(&event.updated_fields, &data);
+        }
         rendered.push((event.id, data));
     }
     state.store.publish_events(&rendered).await?;
@@ -120,7 +123,7 @@ fn viewed<T: serde::Serialize>(
     match view {
         Ok(view) => Some(to_value(view)),
         Err(e) => {
-            tracing::warn!(event_id = event.id, asset_id = %event.asset_id, error = ?e, "cannot render an event's object; sending the last one published");
+            tracing::warn!(event_id = event.id, asset_id = %event.asset_id, error = %e, "cannot render an event's object; sending the last one published");
             None
         }
     }

@@ -12,6 +12,7 @@ use coupler_engine::{Engine, Pairing};
 use coupler_tasks::Tasks;
 use url::Url;
 
+use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 
 /// Everything the REST surface needs, built once at start-up.
@@ -40,6 +41,8 @@ pub struct App {
     /// The server's tasks: responses that never end by themselves (event streams) end when they
     /// stop, so a graceful shutdown does not wait for them forever.
     pub tasks: Tasks,
+    /// Rate limits on `/oauth/token` and the API, and the count of failed authentications.
+    pub limits: RateLimits,
 }
 
 /// Cheap-to-clone handle to [`App`], the axum state.

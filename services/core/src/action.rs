@@ -17,6 +17,7 @@ crate::id::time_ordered_id!(
 
 /// What kind of device an action targets, or an attempt went through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceKind {
     /// A vehicle, reached through its maker's cloud.
@@ -46,6 +47,7 @@ impl DeviceKind {
 
 /// What an action asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ActionKind {
     /// Start charging.
@@ -79,6 +81,7 @@ impl ActionKind {
 
 /// The state an action wants the device in; it is confirmed when the device is observed there.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TargetState {
     /// For START and STOP: whether the device should be charging.
@@ -109,6 +112,7 @@ impl TargetState {
 
 /// Where an action is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ActionState {
     /// Not settled yet.
@@ -151,6 +155,7 @@ impl ActionState {
 
 /// Why an action failed or was cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum FailureType {
     /// No device answered, or the state never followed, before the deadline.
@@ -197,6 +202,7 @@ impl FailureType {
 
 /// The reason an action did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FailureReason {
     /// The kind of failure.
     #[serde(rename = "type")]
@@ -207,6 +213,7 @@ pub struct FailureReason {
 
 /// How one try on a device went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AttemptOutcome {
     /// Sent and acknowledged; waiting to observe the effect.
@@ -227,6 +234,7 @@ pub enum AttemptOutcome {
 
 /// One try on one device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
     /// The kind of device the command went to.

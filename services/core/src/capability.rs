@@ -13,6 +13,7 @@ use crate::intervention::InterventionId;
 
 /// A permission a user grants when linking a vehicle account (the anchors' scope names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Scope {
     /// Read information and charge state; required for every link.
     #[serde(rename = "vehicle:read:data")]

@@ -59,6 +59,7 @@ impl std::fmt::Display for OcppIdentity {
 
 /// The OCPP version a charger speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OcppProtocol {
     /// OCPP 1.6J.
     #[serde(rename = "1.6")]
@@ -90,6 +91,7 @@ impl OcppProtocol {
 /// Whether a device has a vehicle plugged in, and what the power is doing. The values are the ones
 /// energy apps already know from other vehicle and charger APIs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PowerDeliveryState {
     /// Not known (the device never said, or cannot tell).
     #[serde(rename = "UNKNOWN")]

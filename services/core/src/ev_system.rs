@@ -33,6 +33,7 @@ time_ordered_id!(
 
 /// Whether a pair is merely known or plugged into each other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PairState {
     /// Both devices belong to the user; commands the vehicle lacks are unlocked, but go to the
@@ -44,6 +45,7 @@ pub enum PairState {
 
 /// What kind of evidence a match rests on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum EvidenceKind {
     /// The charger reported an id tag, MAC address or eMAID registered to the vehicle.
@@ -60,6 +62,7 @@ pub enum EvidenceKind {
 
 /// One piece of evidence, with what was seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Evidence {
     /// Its kind.
@@ -79,6 +82,7 @@ impl Evidence {
 
 /// How sure Coupler is of a match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Confidence {
     /// Only one vehicle could be there, but nothing from the vehicle confirms it yet.
@@ -120,6 +124,7 @@ pub struct EvSystem {
 
 /// Where a charger's vehicle detection stands for its current plug-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DetectionStatus {
     /// Nothing is plugged in.

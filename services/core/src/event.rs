@@ -20,6 +20,7 @@ use crate::user::UserId;
 
 /// What an event says happened, named as the anchors name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EventType {
     /// A vehicle appeared (an account was linked).
     #[serde(rename = "user:vehicle:discovered")]
@@ -153,6 +154,10 @@ impl EventType {
 
 /// The name of the test event `POST /webhooks/{id}/test` sends.
 pub const TEST_EVENT: &str = "coupler:webhook:test";
+
+/// The name of the event sent to every active webhook on a fixed period (`{pendingEvents}`), as
+/// Enode names its own: a receiver can tell a quiet Coupler from a broken path.
+pub const HEARTBEAT_EVENT: &str = "system:heartbeat";
 
 /// An event as written in the state change's transaction, before the relay rendered it.
 #[derive(Debug, Clone, PartialEq)]
@@ -318,6 +323,7 @@ impl std::fmt::Debug for Webhook {
 
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DeliveryState {
     /// Not yet accepted by the receiver; retried at `next_attempt_at`.
@@ -439,6 +445,23 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The Standard Webhooks (standardwebhooks.com) `webhook-signature` value: `v1,` and the base64
+/// HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}`, keyed with the webhook secret's UTF-8
+/// bytes. A Standard Webhooks library verifies it when given `whsec_` + base64(secret) as its secret.
+pub fn sign_standard(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
+    use base64::Engine;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
+}
+
 /// Why a webhook URL is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookUrlError {
@@ -549,6 +572,30 @@ mod tests {
         assert_eq!(
             EventFilter::parse(&["user:nope".into()]),
             Err(EventFilterError::Unknown("user:nope".into()))
+        );
+    }
+
+    #[test]
+    fn the_standard_webhooks_signature_covers_id_timestamp_and_body_and_matches_a_known_value() {
+        // Computed independently with Python:
+        // base64(hmac.new(b"secret", b"dlv_1.1700000000.[]", hashlib.sha256).digest()).
+        assert_eq!(
+            sign_standard("secret", "dlv_1", 1_700_000_000, b"[]"),
+            "v1,Q+V/g1DQYMLzsu9Qybz0CEgpIX/BinFymNsSuNpoj7Y="
+        );
+        // The worked value in docs/webhooks.md.
+        assert_eq!(
+            sign_standard(
+                "whsec-example-0123456789abcdef0123",
+                "dlv_example",
+                1_763_712_000,
+                br#"[{"id":"42"}]"#
+            ),
+            "v1,efg0L51xYhSxb7IHRV9zta5IUwFGGYDk7fIrV2zhUO8="
+        );
+        assert_ne!(
+            sign_standard("secret", "dlv_1", 1_700_000_000, b"[]"),
+            sign_standard("secret", "dlv_2", 1_700_000_000, b"[]")
         );
     }
 

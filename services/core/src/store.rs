@@ -477,6 +477,9 @@ pub trait WebhookStore: Send + Sync {
     async fn get_webhook(&self, client: &ClientId, id: &WebhookId) -> Result<Option<Webhook>, StoreError>;
     /// The client's webhooks, newest first.
     async fn list_webhooks(&self, client: &ClientId) -> Result<Vec<Webhook>, StoreError>;
+    /// Every active webhook of every client, each with the number of its client's published events
+    /// past its cursor (waiting to be given to it), for heartbeats.
+    async fn active_webhooks(&self) -> Result<Vec<(Webhook, i64)>, StoreError>;
     /// Saves url, secret, events and activity; reactivating resets the failure count. `false` when
     /// the client has no such webhook.
     async fn update_webhook(&self, webhook: &Webhook) -> Result<bool, StoreError>;
@@ -703,6 +706,32 @@ pub trait Store:
     fn backend(&self) -> &'static str;
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// How the connection pool is used now, for metrics.
+    fn pool_usage(&self) -> PoolUsage;
+    /// What waits to be sent, for metrics.
+    async fn backlog(&self) -> Result<Backlog, StoreError>;
+}
+
+/// How a store's connection pool is used at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Connections open (in use or idle).
+    pub open: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
+}
+
+/// What waits to be sent at one moment, across all clients.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Events written but not yet published (rendered and numbered) by the relay.
+    pub unpublished_events: i64,
+    /// Published events that active webhooks have not been given yet (summed over webhooks).
+    pub undelivered_events: i64,
+    /// Deliveries waiting for a retry.
+    pub pending_deliveries: i64,
 }
 
 impl std::fmt::Debug for dyn Store {

@@ -17,8 +17,8 @@ pub enum UserIdError {
     /// The identifier is empty.
     #[error("the user id is empty")]
     Empty,
-    /// The identifier is longer than 255 bytes.
-    #[error("the user id is longer than 255 bytes")]
+    /// The identifier is longer than 255 characters.
+    #[error("the user id is longer than 255 characters")]
     TooLong,
     /// The identifier has a character that is not allowed.
     #[error("the user id may not contain control characters or '/'")]
@@ -29,7 +29,7 @@ pub enum UserIdError {
 }
 
 impl UserId {
-    /// The longest identifier accepted, in bytes.
+    /// The longest identifier accepted, in characters (what the OpenAPI document can state).
     pub const MAX_LEN: usize = 255;
 
     /// Checks an identifier an app sent.
@@ -37,7 +37,7 @@ impl UserId {
         if raw.is_empty() {
             return Err(UserIdError::Empty);
         }
-        if raw.len() > Self::MAX_LEN {
+        if raw.chars().count() > Self::MAX_LEN {
             return Err(UserIdError::TooLong);
         }
         if raw.chars().any(|c| c.is_control() || c == '/') {

@@ -362,7 +362,8 @@ settings! {
 /// What the command line adds on top of the file and the environment.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CommandLine {
-    /// `serve --sandbox`: the sandbox's database, the simulated makers, quick meter values.
+    /// `serve --sandbox`: the sandbox's database, the simulated makers, quick meter values, and
+    /// webhooks allowed on this machine.
     pub sandbox: bool,
 }
 
@@ -406,6 +407,8 @@ impl Config {
             config.store.database_url = config.sandbox.database_url.clone();
             config.sandbox.simulated_oem = true;
             config.ocpp.meter_interval = config.ocpp.meter_interval.min(config.sandbox.meter_interval_max);
+            // The sandbox is for trying things on one machine: webhook receivers there are on loopback.
+            config.webhooks.allow_private = true;
         }
         config.check()?;
         Ok(config)

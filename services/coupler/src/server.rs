@@ -337,6 +337,7 @@ impl Server {
             sandbox: sandbox.clone().map(|s| s as Arc<dyn coupler_core::sandbox::Sandbox>),
             webhooks: sender.clone(),
             tasks: tasks.clone(),
+            limits: coupler_api::limits::RateLimits::default(),
         });
         let serve_failure = Arc::new(Mutex::new(None));
         let mut router = coupler_api::router_with(state.clone(), gateway.router());
@@ -373,6 +374,7 @@ impl Server {
         // Events committed before a crash are still unpublished or undelivered in the database;
         // these two pick them up at once.
         coupler_api::relay::spawn(state.clone(), relay_tick, &tasks);
+        coupler_api::heartbeat::spawn(state.clone(), coupler_api::heartbeat::DEFAULT_HEARTBEAT_INTERVAL, &tasks);
         coupler_engine::webhooks::spawn(store.clone(), state.cipher.clone(), sender, webhooks, &tasks);
         pairing.spawn(gateway.subscribe_plug_changes(), &tasks);
         // Limit sources go on chargers at start-up, after each connect or boot, at every window
@@ -382,7 +384,7 @@ impl Server {
             .limits()
             .spawn(gateway.subscribe_ready(), gateway.subscribe_plug_changes(), &tasks);
         coupler_engine::limits::spawn_vehicle_limits(engine.clone(), &tasks);
-        tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = ?vendors, "coupler is serving");
+        tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = %vendors.join(","), "coupler is serving");
         Ok(Self {
             addr,
             public_url,
@@ -439,9 +441,8 @@ fn spawn_server(
 ) {
     let (stopping, failure) = (tasks.clone(), failure.clone());
     tasks.spawn(name, async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(stopping.token().clone().cancelled_owned())
-            .await;
+        // Coupler's own serve loop (hyper's limits raised so 414 and 431 answer as problems).
+        let served = coupler_api::serve::serve(listener, router, stopping.token().clone()).await;
         if let Err(e) = served {
             tracing::error!(listener = name, error = %e, "a listener stopped serving; stopping coupler");
             *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);

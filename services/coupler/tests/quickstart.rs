@@ -582,7 +582,7 @@ async fn the_quickstart_page_runs_as_written_against_serve_sandbox_in_a_separate
     // 8. Unplugged, and the car changed.
     let unplugged = page.step("/sandbox/unplug").await;
     assert_eq!(unplugged.status, 200, "{}", unplugged.body);
-    assert_eq!(unplugged.json()["pluggedIn"], false);
+    assert_eq!(unplugged.json()["isPluggedIn"], false);
     let changed = page.step("PATCH").await;
     assert_eq!(changed.status, 200, "{}", changed.body);
     assert_eq!(changed.json()["batteryLevel"], 20.0);

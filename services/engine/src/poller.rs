@@ -89,6 +89,7 @@ impl Engine {
         let outcome = with_fresh_token!(self, adapter.as_ref(), account, |creds| adapter
             .read_state(creds, vehicle_ref));
         let read_at = self.clock.now();
+        metrics::counter!("coupler_vehicle_polls_total", "vendor" => vehicle.vendor.as_str().to_owned(), "outcome" => if outcome.is_ok() { "ok" } else { "error" }).increment(1);
         if let Err(error) = &outcome {
             log_failure(&vehicle, error);
         }

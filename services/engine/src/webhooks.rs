@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use coupler_core::event::{
-    check_webhook_url, is_private_address, sign, AttemptOutcome, Delivery, Event, RetryPolicy, Webhook,
+    check_webhook_url, is_private_address, sign, sign_standard, AttemptOutcome, Delivery, Event, RetryPolicy, Webhook,
 };
 use coupler_core::secret::Cipher;
 use coupler_core::store::AfterAttempt;
@@ -135,10 +135,24 @@ impl WebhookSender {
             .header(SIGNATURE_HEADER, signature)
             .header(TIMESTAMP_HEADER, timestamp.to_string())
             .header(DELIVERY_HEADER, delivery_id)
+            .header("webhook-id", delivery_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header(
+                "webhook-signature",
+                sign_standard(secret, delivery_id, timestamp, &body),
+            )
             .body(body)
             .send()
             .await;
         let duration = started.elapsed();
+        let outcome_label = match &result {
+            Ok(r) if r.status().is_success() => "accepted",
+            Ok(_) => "refused",
+            Err(_) => "unreachable",
+        };
+        metrics::counter!("coupler_webhook_requests_total", "outcome" => outcome_label).increment(1);
+        metrics::histogram!("coupler_webhook_request_duration_seconds", "outcome" => outcome_label)
+            .record(duration.as_secs_f64());
         match result {
             Ok(response) => {
                 let status = response.status();
@@ -298,6 +312,8 @@ async fn attempt(
     let outcome = sender.send(&webhook.url, secret, delivery.id.as_str(), body).await;
     let now = Utc::now();
     let next = if outcome.succeeded {
+        metrics::histogram!("coupler_webhook_delivery_age_seconds")
+            .record((now - delivery.created_at).as_seconds_f64());
         AfterAttempt::Done
     } else if config.retry.should_retry(delivery.created_at, now) {
         let attempts = u32::try_from(delivery.attempts + 1).unwrap_or(u32::MAX);
@@ -313,7 +329,7 @@ async fn attempt(
             tracing::info!(delivery = %delivery.id, %error, retry_at = %at, "webhook delivery failed; will retry")
         }
         (_, error) => {
-            tracing::warn!(delivery = %delivery.id, error = ?error, "webhook delivery given up; webhook deactivated")
+            tracing::warn!(delivery = %delivery.id, error = error.as_deref(), "webhook delivery given up; webhook deactivated")
         }
     }
     store.record_attempt(&delivery.id, &outcome, next, now).await?;

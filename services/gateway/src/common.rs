@@ -107,3 +107,31 @@ pub(crate) async fn change(gateway: &Gateway, charger: &ChargerId, key: &str, va
         }
     }
 }
+
+/// Records a charger's call, how it was answered and how long that took. An action the gateway
+/// does not know (answered `NotImplemented`, or refused before it was read) is labelled `other`,
+/// so a charger cannot grow the number of metric series by inventing action names.
+pub(crate) fn observe_call(action: &str, answer: &Frame, elapsed: std::time::Duration) {
+    let (outcome, known) = match answer {
+        // Only errors about a known action's payload or handling keep the action's name.
+        Frame::CallError { code, .. } => (
+            "call_error",
+            matches!(
+                ErrorCode::from_wire(code),
+                Some(
+                    ErrorCode::FormatViolation
+                        | ErrorCode::PropertyConstraintViolation
+                        | ErrorCode::OccurrenceConstraintViolation
+                        | ErrorCode::TypeConstraintViolation
+                        | ErrorCode::InternalError
+                )
+            ),
+        ),
+        _ => ("accepted", true),
+    };
+    let action = if known { action.to_owned() } else { "other".to_owned() };
+    metrics::counter!("coupler_ocpp_messages_total", "direction" => "inbound", "action" => action.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("coupler_ocpp_message_duration_seconds", "action" => action, "outcome" => outcome)
+        .record(elapsed.as_secs_f64());
+}

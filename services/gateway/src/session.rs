@@ -105,6 +105,7 @@ pub(crate) async fn run(gateway: Gateway, identity: OcppIdentity, version: OcppV
             );
         }
         tracing::info!("charger connected");
+        metrics::gauge!("coupler_ocpp_connected_chargers", "ocpp_version" => protocol(version).as_str()).increment(1.0);
         let mut session = Session {
             gateway: gateway.clone(),
             charger_id: charger_id.clone(),
@@ -115,6 +116,7 @@ pub(crate) async fn run(gateway: Gateway, identity: OcppIdentity, version: OcppV
         };
         let ending = session.serve(queue, &close).await;
         session.finish(ending, connection).await;
+        metrics::gauge!("coupler_ocpp_connected_chargers", "ocpp_version" => protocol(version).as_str()).decrement(1.0);
     }
     .instrument(span)
     .await;
@@ -209,10 +211,12 @@ impl Session {
             }
             Ok(Frame::Call { id, action, payload }) => {
                 let charger = self.charger_id.as_ref();
+                let started = Instant::now();
                 let answer = match self.version {
                     OcppVersion::V16 => v16::handle_call(&self.gateway, charger, &id, &action, &payload).await,
                     OcppVersion::V201 => v201::handle_call(&self.gateway, charger, &id, &action, &payload).await,
                 };
+                crate::common::observe_call(&action, &answer, started.elapsed());
                 self.send_frame(&answer).await
             }
             Ok(Frame::CallResult { id, payload }) => {
@@ -222,6 +226,7 @@ impl Session {
                             OcppVersion::V16 => v16::decode_reply(pending.action, &payload),
                             OcppVersion::V201 => v201::decode_reply(pending.action, &payload),
                         };
+                        metrics::counter!("coupler_ocpp_messages_total", "direction" => "outbound", "action" => pending.action, "outcome" => if reply.is_ok() { "accepted" } else { "error" }).increment(1);
                         let _ = pending.reply.send(reply);
                     }
                     None => tracing::info!(message_id = %id, "ignored a CALLRESULT that answers no call of ours"),
@@ -234,6 +239,7 @@ impl Session {
                 match self.pending.take_if(|p| p.message_id == id) {
                     Some(pending) => {
                         tracing::info!(action = pending.action, %code, %description, "the charger answered with an error");
+                        metrics::counter!("coupler_ocpp_messages_total", "direction" => "outbound", "action" => pending.action, "outcome" => "call_error").increment(1);
                         let _ = pending.reply.send(Err(ControlError::CallError { code, description }));
                     }
                     None => tracing::info!(message_id = %id, "ignored a CALLERROR that answers no call of ours"),

@@ -121,7 +121,12 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
                 firmware_version: boot.firmware_version.map(CiString::into_inner),
             };
             store.record_boot(charger, &info, now).await?;
-            tracing::info!(vendor = ?info.vendor, model = ?info.model, firmware = ?info.firmware_version, "charger booted");
+            tracing::info!(
+                vendor = info.vendor.as_deref(),
+                model = info.model.as_deref(),
+                firmware = info.firmware_version.as_deref(),
+                "charger booted"
+            );
             let control = gateway.clone();
             let id = charger.clone();
             // After the answer is on its way: configure meter values. Runs through the session's
@@ -237,7 +242,11 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
             Response::MeterValues(v16::MeterValuesResponse {})
         }
         Request::DataTransfer(transfer) => {
-            tracing::info!(vendor_id = transfer.vendor_id.as_str(), message_id = ?transfer.message_id, "data transfer from an unknown vendor");
+            tracing::info!(
+                vendor_id = transfer.vendor_id.as_str(),
+                message_id = transfer.message_id.as_ref().map(|m| m.as_str()),
+                "data transfer from an unknown vendor"
+            );
             store.record_seen(charger, now).await?;
             Response::DataTransfer(v16::DataTransferResponse {
                 status: DataTransferStatus::UnknownVendorId,

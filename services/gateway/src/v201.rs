@@ -192,7 +192,13 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
                 firmware_version: station.firmware_version.map(CiString::into_inner),
             };
             store.record_boot(charger, &info, now).await?;
-            tracing::info!(vendor = ?info.vendor, model = ?info.model, firmware = ?info.firmware_version, reason = boot.reason.as_str(), "station booted");
+            tracing::info!(
+                vendor = info.vendor.as_deref(),
+                model = info.model.as_deref(),
+                firmware = info.firmware_version.as_deref(),
+                reason = boot.reason.as_str(),
+                "station booted"
+            );
             let control = gateway.clone();
             let id = charger.clone();
             gateway.inner.tasks.spawn(
@@ -286,7 +292,11 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
             Response::NotifyReport(v201::NotifyReportResponse {})
         }
         Request::SecurityEventNotification(event) => {
-            tracing::warn!(kind = event.kind.as_str(), info = ?event.tech_info, "security event");
+            tracing::warn!(
+                kind = event.kind.as_str(),
+                info = event.tech_info.as_ref().map(tracing::field::display),
+                "security event"
+            );
             store.record_seen(charger, now).await?;
             Response::SecurityEventNotification(v201::SecurityEventNotificationResponse {})
         }

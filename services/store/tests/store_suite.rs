@@ -1847,7 +1847,60 @@ mod events {
         a_leased_webhook_is_not_claimed_by_a_second_node_until_the_lease_runs_out,
         pruning_removes_old_events_but_keeps_each_assets_latest_and_everything_recent,
         an_ev_system_raises_updated_activated_and_deactivated_events_with_its_devices_and_a_repeat_raises_none,
+        the_backlog_and_the_heartbeat_counts_are_per_client_and_leave_out_paused_webhooks,
     );
+
+    async fn the_backlog_and_the_heartbeat_counts_are_per_client_and_leave_out_paused_webhooks(store: Arc<dyn Store>) {
+        let a = stored_client(&store, "a").await;
+        let b = stored_client(&store, "b").await;
+        let charger = registered_charger(&store, &a.id, "alice", "CP-E9").await;
+        store
+            .update_charger(&a.id, &charger.id, Some(Some("one")), None)
+            .await
+            .unwrap();
+        assert!(store.backlog().await.unwrap().unpublished_events >= 2);
+        publish_all(&store).await;
+        let a_events = i64::try_from(store.events_after(&a.id, 0, 100).await.unwrap().len()).unwrap();
+        assert!(a_events >= 2);
+
+        let hook_a = webhook(&a.id, EventFilter::all(), 0);
+        let hook_b = webhook(&b.id, EventFilter::all(), 0);
+        let mut paused = webhook(&a.id, EventFilter::all(), 0);
+        paused.is_active = false;
+        for hook in [&hook_a, &hook_b, &paused] {
+            store.insert_webhook(hook).await.unwrap();
+        }
+        let backlog = store.backlog().await.unwrap();
+        assert_eq!(backlog.unpublished_events, 0);
+        assert_eq!(
+            backlog.undelivered_events, a_events,
+            "b's webhook waits for nothing; the paused one is left out"
+        );
+        assert_eq!(backlog.pending_deliveries, 0);
+        let mut active: Vec<(WebhookId, i64)> = store
+            .active_webhooks()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(hook, pending)| (hook.id, pending))
+            .collect();
+        active.sort();
+        let mut expected = vec![(hook_a.id.clone(), a_events), (hook_b.id.clone(), 0)];
+        expected.sort();
+        assert_eq!(active, expected);
+
+        let now = time::now();
+        let delivery = store.next_delivery(&hook_a, 100, now).await.unwrap().unwrap();
+        store
+            .record_attempt(&delivery.id, &failed(), AfterAttempt::RetryAt(now), now)
+            .await
+            .unwrap();
+        let backlog = store.backlog().await.unwrap();
+        assert_eq!(backlog.undelivered_events, 0, "the batch was given to the webhook");
+        assert_eq!(backlog.pending_deliveries, 1);
+        let pool = store.pool_usage();
+        assert!(pool.max >= 1 && pool.idle <= pool.open, "{pool:?}");
+    }
 
     async fn publish_all(store: &Arc<dyn Store>) {
         let pending = store.unpublished_events(1000).await.unwrap();

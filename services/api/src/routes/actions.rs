@@ -21,25 +21,22 @@ pub struct ActionResponse {
     /// The user who owns the target.
     pub user_id: String,
     /// `vehicle` or `charger`.
-    #[schema(value_type = String, example = "charger")]
+    #[schema(example = "charger")]
     pub target_type: DeviceKind,
     /// The targeted device.
     pub target_id: String,
     /// `START`, `STOP` or `SET_MAX_CURRENT`.
-    #[schema(value_type = String, example = "START")]
+    #[schema(example = "START")]
     pub kind: ActionKind,
     /// The state that confirms the action.
-    #[schema(value_type = Object, example = json!({"isCharging": true}))]
+    #[schema(example = json!({"isCharging": true}))]
     pub target_state: TargetState,
     /// `PENDING`, `CONFIRMED`, `FAILED` or `CANCELLED`.
-    #[schema(value_type = String, example = "PENDING")]
+    #[schema(example = "PENDING")]
     pub state: ActionState,
-    /// Why it failed or was cancelled: `{type, detail}` with type one of NO_RESPONSE,
-    /// FAILED_PRECONDITION, UNNECESSARY, CONFLICT, REQUESTED_CANCELLATION, NOT_FOUND.
-    #[schema(value_type = Option<Object>)]
+    /// Why it failed or was cancelled; null while it has not.
     pub failure_reason: Option<FailureReason>,
-    /// Every try on a device, in order: `{via, deviceId, at, outcome, detail?}`.
-    #[schema(value_type = Vec<Object>)]
+    /// Every try on a device, in order.
     pub attempts: Vec<Attempt>,
     /// When it was asked for.
     pub created_at: DateTime<Utc>,
@@ -79,20 +76,30 @@ impl From<Action> for ActionResponse {
         (status = 404, description = "The client has no such action", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn get_action(
     caller: Caller,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<ActionResponse>, ApiError> {
-    let id = ActionId::new(id);
-    let action = state
+    Ok(ApiJson(read(&state, &caller, &ActionId::new(id), None).await?.into()))
+}
+
+/// The caller's action `id`; with `target`, only if it targets that kind of device (the Enode
+/// paths `/vehicles/actions/{id}` and `/chargers/actions/{id}` answer 404 for the other kind).
+async fn read(
+    state: &AppState,
+    caller: &Caller,
+    id: &ActionId,
+    target: Option<DeviceKind>,
+) -> Result<Action, ApiError> {
+    state
         .store
-        .get_action(&caller.client_id, &id)
+        .get_action(&caller.client_id, id)
         .await?
-        .ok_or_else(|| no_action(&id))?;
-    Ok(ApiJson(action.into()))
+        .filter(|action| target.is_none_or(|kind| action.target_type == kind))
+        .ok_or_else(|| no_action(id))
 }
 
 /// Cancels a pending action. Commands already sent to a device are not undone; the action simply
@@ -108,19 +115,23 @@ pub async fn get_action(
         (status = 409, description = "The action is already settled", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn cancel_action(
     caller: Caller,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<ActionResponse>, ApiError> {
-    let id = ActionId::new(id);
-    let mut action = state
-        .store
-        .get_action(&caller.client_id, &id)
-        .await?
-        .ok_or_else(|| no_action(&id))?;
+    cancel(&state, &caller, ActionId::new(id), None).await
+}
+
+async fn cancel(
+    state: &AppState,
+    caller: &Caller,
+    id: ActionId,
+    target: Option<DeviceKind>,
+) -> Result<ApiJson<ActionResponse>, ApiError> {
+    let mut action = read(state, caller, &id, target).await?;
     if action.state.is_final() {
         return Err(already_settled(&action));
     }
@@ -139,6 +150,77 @@ pub async fn cancel_action(
     tracing::info!(action_id = %id, "action cancelled");
     Ok(ApiJson(action.into()))
 }
+
+/// Declares an Enode-compatible alias of the action routes for one kind of device.
+macro_rules! action_aliases {
+    ($get:ident, $cancel:ident, $kind:expr, $prefix:literal, $tag:literal, $what:literal, $read:literal, $stop:literal) => {
+        #[doc = concat!("Reads an action on a ", $what, " (the Enode path; the same as `GET /actions/{actionId}`).")]
+        #[utoipa::path(
+            get,
+            path = concat!($prefix, "/actions/{actionId}"),
+            tag = $tag,
+            summary = $read,
+            params(("actionId" = String, Path, description = "The action's id")),
+            responses(
+                (status = 200, description = "The action", body = ActionResponse),
+                (status = 404, description = concat!("The client has no such action on a ", $what), body = Problem, content_type = "application/problem+json"),
+                (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
+            ),
+            security(("clientCredentials" = [])),
+        )]
+        pub async fn $get(
+            caller: Caller,
+            State(state): State<AppState>,
+            ApiPath(id): ApiPath<String>,
+        ) -> Result<ApiJson<ActionResponse>, ApiError> {
+            Ok(ApiJson(read(&state, &caller, &ActionId::new(id), Some($kind)).await?.into()))
+        }
+
+        #[doc = concat!("Cancels a pending action on a ", $what, " (the Enode path; the same as `POST /actions/{actionId}/cancel`).")]
+        #[utoipa::path(
+            post,
+            path = concat!($prefix, "/actions/{actionId}/cancel"),
+            tag = $tag,
+            summary = $stop,
+            params(("actionId" = String, Path, description = "The action's id")),
+            responses(
+                (status = 200, description = "The cancelled action", body = ActionResponse),
+                (status = 404, description = concat!("The client has no such action on a ", $what), body = Problem, content_type = "application/problem+json"),
+                (status = 409, description = "The action is already settled", body = Problem, content_type = "application/problem+json"),
+                (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
+            ),
+            security(("clientCredentials" = [])),
+        )]
+        pub async fn $cancel(
+            caller: Caller,
+            State(state): State<AppState>,
+            ApiPath(id): ApiPath<String>,
+        ) -> Result<ApiJson<ActionResponse>, ApiError> {
+            cancel(&state, &caller, ActionId::new(id), Some($kind)).await
+        }
+    };
+}
+
+action_aliases!(
+    get_vehicle_action,
+    cancel_vehicle_action,
+    DeviceKind::Vehicle,
+    "/vehicles",
+    "vehicles",
+    "vehicle",
+    "Reads an action on a vehicle (the Enode path; the same as GET /actions/{actionId})",
+    "Cancels a pending action on a vehicle (the Enode path; the same as POST /actions/{actionId}/cancel)"
+);
+action_aliases!(
+    get_charger_action,
+    cancel_charger_action,
+    DeviceKind::Charger,
+    "/chargers",
+    "chargers",
+    "charger",
+    "Reads an action on a charger (the Enode path; the same as GET /actions/{actionId})",
+    "Cancels a pending action on a charger (the Enode path; the same as POST /actions/{actionId}/cancel)"
+);
 
 fn no_action(id: &ActionId) -> ApiError {
     ApiError::not_found(format!("no action '{id}'"))

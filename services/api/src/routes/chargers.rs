@@ -12,9 +12,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::actions::ActionResponse;
-use super::control::{idempotency_key, ChargingRequest, MaxCurrentRequest};
+use super::control::{
+    idempotency_key, ChargerMaxCurrentRequest, ChargingAction, ChargingRequest,
+};
 use super::users::{PageQuery, Pagination};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, InvalidValue, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use crate::state::AppState;
 
@@ -27,7 +29,11 @@ pub struct RegisterCharger {
     #[schema(example = "CP-0042")]
     pub ocpp_id: String,
     /// A name for people.
-    #[schema(example = "Garage")]
+    #[schema(
+        example = "Garage",
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     pub name: Option<String>,
     /// The location the charger is placed at.
     pub location_id: Option<String>,
@@ -37,6 +43,10 @@ pub struct RegisterCharger {
 #[derive(Debug, Default, ToSchema)]
 pub struct UpdateCharger {
     /// A name for people.
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     pub name: Option<Option<String>>,
     /// The location the charger is placed at.
     #[schema(rename = "locationId")]
@@ -56,6 +66,7 @@ pub struct ChargerInformation {
     /// Firmware version.
     pub firmware_version: Option<String>,
     /// The OCPP version it connects with (`1.6` or `2.0.1`).
+    #[schema(value_type = Option<coupler_core::charger::OcppProtocol>)]
     pub ocpp_version: Option<String>,
 }
 
@@ -73,7 +84,7 @@ pub struct ChargerChargeState {
     pub max_current: Option<f64>,
     /// `UNKNOWN`, `UNPLUGGED`, `PLUGGED_IN:INITIALIZING`, `PLUGGED_IN:CHARGING`, `PLUGGED_IN:STOPPED`,
     /// `PLUGGED_IN:NO_POWER` or `PLUGGED_IN:FAULT`.
-    #[schema(value_type = String, example = "PLUGGED_IN:CHARGING")]
+    #[schema(example = "PLUGGED_IN:CHARGING")]
     pub power_delivery_state: PowerDeliveryState,
     /// The vehicle plugged into this charger, once pairing knows it.
     pub plugged_in_vehicle_id: Option<String>,
@@ -91,7 +102,7 @@ pub struct VehicleDetectionBody {
     /// or `UNMATCHED` (given up: the detection window is over, or every linked vehicle is ruled out;
     /// see `reasonCode` and `reason`). New evidence (an identifier, power, an unplug) still decides
     /// an `UNMATCHED` plug-in later.
-    #[schema(value_type = String, example = "MATCHED")]
+    #[schema(example = "MATCHED")]
     pub status: DetectionStatus,
     /// When the charger saw the plug-in.
     pub plugged_in_at: Option<DateTime<Utc>>,
@@ -118,7 +129,6 @@ pub struct ChargerConnector {
     /// The OCPP error code (`NoError` when none).
     pub error_code: String,
     /// The status as a power delivery state.
-    #[schema(value_type = String)]
     pub power_delivery_state: PowerDeliveryState,
     /// When it was reported.
     pub updated_at: DateTime<Utc>,
@@ -394,13 +404,17 @@ fn connector(c: &ConnectorStatus) -> ChargerConnector {
 
 fn text_field(value: Option<String>, field: &str, max: usize) -> Result<Option<String>, ApiError> {
     match value {
-        Some(v) if v.trim().is_empty() => Err(ApiError::bad_request(format!("{field} must not be empty"))),
+        Some(v) if v.trim().is_empty() => {
+            Err(ApiError::bad_request(format!("{field} must not be empty")).at_field(&format!("/{field}")))
+        }
         Some(v) if v.chars().count() > max => Err(ApiError::bad_request(format!(
             "{field} is longer than {max} characters"
-        ))),
+        ))
+        .at_field(&format!("/{field}"))),
         Some(v) if v.chars().any(char::is_control) => Err(ApiError::bad_request(format!(
             "{field} may not contain control characters"
-        ))),
+        ))
+        .at_field(&format!("/{field}"))),
         other => Ok(other),
     }
 }
@@ -421,8 +435,9 @@ async fn check_location(
         Some(location) if &location.user_id == user => Ok(()),
         Some(_) => Err(ApiError::bad_request(format!(
             "locationId '{raw}' belongs to another user; a charger is placed at one of its own user's locations"
-        ))),
-        None => Err(ApiError::bad_request(format!("locationId '{raw}' names no location"))),
+        ))
+        .at_field("/locationId")),
+        None => Err(ApiError::bad_request(format!("locationId '{raw}' names no location")).at_field("/locationId")),
     }
 }
 
@@ -445,14 +460,14 @@ fn no_charger(id: &ChargerId) -> ApiError {
     post,
     path = "/users/{userId}/chargers",
     tag = "chargers",
-    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user")),
     request_body = RegisterCharger,
     responses(
         (status = 201, description = "Registered", body = RegisteredCharger),
         (status = 409, description = "The OCPP identity is already registered", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn register_charger(
     caller: Caller,
@@ -472,8 +487,9 @@ pub(crate) async fn register(
     raw_user: &str,
     body: RegisterCharger,
 ) -> Result<RegisteredCharger, ApiError> {
-    let user = UserId::parse(raw_user).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let ocpp_id = OcppIdentity::parse(&body.ocpp_id).map_err(|e| ApiError::bad_request(format!("ocppId: {e}")))?;
+    let user = UserId::parse(raw_user).map_err(|e| ApiError::bad_request(e.to_string()).at_path("userId"))?;
+    let ocpp_id = OcppIdentity::parse(&body.ocpp_id)
+        .map_err(|e| ApiError::bad_request(format!("ocppId: {e}")).at_field("/ocppId"))?;
     let name = text_field(body.name, "name", 100)?;
     let location_id = text_field(body.location_id, "locationId", 255)?;
     check_location(state, caller, &user, location_id.as_deref()).await?;
@@ -527,7 +543,7 @@ pub(crate) async fn register(
         (status = 200, description = "A page of chargers", body = ChargerPage),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_chargers(
     caller: Caller,
@@ -542,12 +558,12 @@ pub async fn list_chargers(
     get,
     path = "/users/{userId}/chargers",
     tag = "chargers",
-    params(("userId" = String, Path, description = "The app's own identifier for the user"), PageQuery),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user"), PageQuery),
     responses(
         (status = 200, description = "A page of chargers", body = ChargerPage),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_user_chargers(
     caller: Caller,
@@ -555,7 +571,7 @@ pub async fn list_user_chargers(
     ApiPath(raw_user): ApiPath<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<ChargerPage>, ApiError> {
-    let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()).at_path("userId"))?;
     page_of(&state, &caller, Some(&user), &query).await
 }
 
@@ -593,7 +609,7 @@ async fn page_of(
         (status = 404, description = "The client has no such charger", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn get_charger(
     caller: Caller,
@@ -616,7 +632,7 @@ pub async fn get_charger(
         (status = 404, description = "The client has no such charger", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn update_charger(
     caller: Caller,
@@ -663,15 +679,25 @@ fn parse_update(body: serde_json::Value) -> Result<UpdateCharger, ApiError> {
         let value = match value {
             serde_json::Value::Null => None,
             serde_json::Value::String(s) => Some(s),
-            _ => return Err(ApiError::bad_request(format!("{key} must be a string or null"))),
+            _ => {
+                return Err(
+                    ApiError::bad_request(format!("{key} must be a string or null")).at(InvalidValue::body(
+                        format!("/{key}"),
+                        "not a string or null",
+                    )
+                    .expected("a string or null")),
+                )
+            }
         };
         match key.as_str() {
             "name" => update.name = Some(value),
             "locationId" => update.location_id = Some(value),
             other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown field '{other}'; expected name or locationId"
-                )))
+                return Err(
+                    ApiError::bad_request(format!("unknown field '{other}'; expected name or locationId"))
+                        .at(InvalidValue::body(format!("/{other}"), "not a known field")
+                            .allowed(["name", "locationId"])),
+                )
             }
         }
     }
@@ -689,7 +715,7 @@ fn parse_update(body: serde_json::Value) -> Result<UpdateCharger, ApiError> {
         (status = 404, description = "The client has no such charger", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn delete_charger(
     caller: Caller,
@@ -716,7 +742,7 @@ pub async fn delete_charger(
         (status = 404, description = "The client has no such charger", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_sessions(
     caller: Caller,
@@ -744,10 +770,11 @@ pub async fn list_sessions(
 #[utoipa::path(
     post,
     path = "/chargers/{chargerId}/charging",
+    operation_id = "control_charger_charging",
     tag = "chargers",
     params(
         ("chargerId" = String, Path, description = "The charger's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Repeating a request with the same key returns the first action"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Repeating a request with the same key returns the first action (1 to 255 visible ASCII characters)"),
     ),
     request_body = ChargingRequest,
     responses(
@@ -756,7 +783,7 @@ pub async fn list_sessions(
         (status = 422, description = "The Idempotency-Key was used for a different request", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn charge(
     caller: Caller,
@@ -765,14 +792,9 @@ pub async fn charge(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ChargingRequest>,
 ) -> Result<ApiJson<ActionResponse>, ApiError> {
-    let command = match body.action.as_str() {
-        "START" => Command::Start,
-        "STOP" => Command::Stop,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "action must be START or STOP, not '{other}'"
-            )))
-        }
+    let command = match body.action {
+        ChargingAction::Start => Command::Start,
+        ChargingAction::Stop => Command::Stop,
     };
     let key = idempotency_key(&headers)?;
     let charger = owned_charger(&state, &caller, &id).await?;
@@ -792,32 +814,35 @@ pub async fn charge(
 #[utoipa::path(
     post,
     path = "/chargers/{chargerId}/max-current",
+    operation_id = "set_charger_max_current",
     tag = "chargers",
     params(
         ("chargerId" = String, Path, description = "The charger's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Repeating a request with the same key returns the first action"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Repeating a request with the same key returns the first action (1 to 255 visible ASCII characters)"),
     ),
-    request_body = MaxCurrentRequest,
+    request_body = ChargerMaxCurrentRequest,
     responses(
         (status = 200, description = "The action, usually still PENDING", body = ActionResponse),
         (status = 404, description = "The client has no such charger", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used for a different request", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn set_max_current(
     caller: Caller,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<MaxCurrentRequest>,
+    ApiJson(body): ApiJson<ChargerMaxCurrentRequest>,
 ) -> Result<ApiJson<ActionResponse>, ApiError> {
     let amps = body.max_current;
     if !(0.0..=500.0).contains(&amps) || ((amps * 10.0).round() - amps * 10.0).abs() > 1e-6 {
-        return Err(ApiError::bad_request(
-            "maxCurrent must be between 0 and 500 amperes, in steps of 0.1",
-        ));
+        return Err(
+            ApiError::bad_request("maxCurrent must be between 0 and 500 amperes, in steps of 0.1")
+                .at(InvalidValue::body("/maxCurrent", "out of range")
+                    .expected("a number from 0 to 500 in steps of 0.1")),
+        );
     }
     let key = idempotency_key(&headers)?;
     let charger = owned_charger(&state, &caller, &id).await?;

@@ -11,18 +11,36 @@ use crate::error::ApiError;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChargingRequest {
-    /// `START` or `STOP`.
-    #[schema(example = "START")]
-    pub action: String,
+    /// Whether to start or stop.
+    pub action: ChargingAction,
 }
 
-/// Limits the charging current.
+/// What a charging request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ChargingAction {
+    /// Start charging.
+    Start,
+    /// Stop charging.
+    Stop,
+}
+
+/// Limits the charging current of a vehicle (or an EV system): whole amperes, as the makers' APIs
+/// take them.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MaxCurrentRequest {
-    /// The limit in amperes per phase. A charger takes 0 to 500 in steps of 0.1 (0 pauses
-    /// charging); a vehicle takes whole amperes from 1 to 80, as the makers' APIs do.
-    #[schema(example = 16)]
+    /// The limit in amperes per phase, a whole number from 1 to 80.
+    #[schema(example = 16, minimum = 1, maximum = 80, multiple_of = 1)]
+    pub max_current: f64,
+}
+
+/// Limits the charging current of a charger.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChargerMaxCurrentRequest {
+    /// The limit in amperes per phase, 0 to 500 in steps of 0.1 (0 pauses charging).
+    #[schema(example = 16, minimum = 0, maximum = 500, multiple_of = 0.1)]
     pub max_current: f64,
 }
 
@@ -38,7 +56,16 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Api
         .to_str()
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY && k.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters").at(
+                crate::error::InvalidValue::named(
+                    crate::error::ValueLocation::Header,
+                    "Idempotency-Key",
+                    "not allowed",
+                )
+                .expected("1 to 255 visible ASCII characters"),
+            )
+        })?;
     Ok(Some(key.to_owned()))
 }
 

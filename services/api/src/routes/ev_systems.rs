@@ -26,7 +26,7 @@ use crate::state::AppState;
 #[serde(rename_all = "camelCase")]
 pub struct EvidenceBody {
     /// `IDENTITY`, `PLUG_IN_CORRELATION`, `LOCATION`, `POWER_CORRELATION` or `SINGLE_CANDIDATE`.
-    #[schema(value_type = String, example = "PLUG_IN_CORRELATION")]
+    #[schema(example = "PLUG_IN_CORRELATION")]
     pub kind: EvidenceKind,
     /// What was seen.
     pub detail: String,
@@ -39,7 +39,7 @@ pub struct MatchBody {
     /// The evidence, strongest first.
     pub evidence: Vec<EvidenceBody>,
     /// `HIGH`, `MEDIUM` or `LOW`.
-    #[schema(value_type = String, example = "HIGH")]
+    #[schema(example = "HIGH")]
     pub confidence: Confidence,
 }
 
@@ -71,7 +71,7 @@ pub struct EvSystemChargeState {
     /// Current limit, amperes.
     pub max_current: Option<f64>,
     /// Plug and power state.
-    #[schema(value_type = String, example = "PLUGGED_IN:CHARGING")]
+    #[schema(example = "PLUGGED_IN:CHARGING")]
     pub power_delivery_state: PowerDeliveryState,
     /// When the newest data is from.
     pub last_updated: Option<DateTime<Utc>>,
@@ -102,7 +102,7 @@ pub struct EvSystemResponse {
     /// The charger.
     pub charger_id: String,
     /// `ESTABLISHED` (both linked) or `ACTIVATED` (plugged into each other).
-    #[schema(value_type = String, example = "ACTIVATED")]
+    #[schema(example = "ACTIVATED")]
     pub state: PairState,
     /// When it was last activated.
     pub activated_at: Option<DateTime<Utc>>,
@@ -235,13 +235,13 @@ pub(crate) async fn render(state: &AppState, pair: EvSystem) -> Result<EvSystemR
     get,
     path = "/users/{userId}/ev-systems",
     tag = "ev-systems",
-    params(("userId" = String, Path, description = "The app's own identifier for the user"), PageQuery),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user"), PageQuery),
     responses(
         (status = 200, description = "A page of EV systems", body = EvSystemPage),
         (status = 404, description = "The client has no such user", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_ev_systems(
     caller: Caller,
@@ -249,7 +249,7 @@ pub async fn list_ev_systems(
     ApiPath(raw_user): ApiPath<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<EvSystemPage>, ApiError> {
-    let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()).at_path("userId"))?;
     let page_request = query.parse()?;
     if state.store.get_user(&caller.client_id, &user).await?.is_none() {
         return Err(ApiError::not_found(format!("no user '{user}'")));
@@ -290,7 +290,7 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<EvSystem, 
         (status = 404, description = "The client has no such EV system", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn get_ev_system(
     caller: Caller,
@@ -306,10 +306,11 @@ pub async fn get_ev_system(
 #[utoipa::path(
     post,
     path = "/ev-systems/{evSystemId}/charging",
+    operation_id = "control_ev_system_charging",
     tag = "ev-systems",
     params(
         ("evSystemId" = String, Path, description = "The EV system's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Repeating a request with the same key returns the first action"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Repeating a request with the same key returns the first action (1 to 255 visible ASCII characters)"),
     ),
     request_body = ChargingRequest,
     responses(
@@ -319,7 +320,7 @@ pub async fn get_ev_system(
         (status = 422, description = "The Idempotency-Key was used for a different request", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn charging(
     caller: Caller,
@@ -335,10 +336,11 @@ pub async fn charging(
 #[utoipa::path(
     post,
     path = "/ev-systems/{evSystemId}/max-current",
+    operation_id = "set_ev_system_max_current",
     tag = "ev-systems",
     params(
         ("evSystemId" = String, Path, description = "The EV system's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Repeating a request with the same key returns the first action"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Repeating a request with the same key returns the first action (1 to 255 visible ASCII characters)"),
     ),
     request_body = MaxCurrentRequest,
     responses(
@@ -348,7 +350,7 @@ pub async fn charging(
         (status = 422, description = "The Idempotency-Key was used for a different request", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn max_current(
     caller: Caller,

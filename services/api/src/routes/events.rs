@@ -55,7 +55,7 @@ fn parse_event_id(raw: &str) -> Result<i64, ApiError> {
         (status = 200, description = "An endless `text/event-stream` of the client's events", content_type = "text/event-stream", body = String),
         (status = "4XX", description = "Bad Last-Event-ID or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn stream_events(
     caller: Caller,

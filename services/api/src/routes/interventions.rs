@@ -20,10 +20,13 @@ pub struct Resolution {
     /// What happened and what to do.
     pub description: String,
     /// `Remote`: it is done from the app, not at the vehicle.
+    #[schema(value_type = crate::wire::ResolutionAccess)]
     pub access: &'static str,
     /// `User`: the user must act.
+    #[schema(value_type = crate::wire::ResolutionAgent)]
     pub agent: &'static str,
     /// `Link`: create a new link session for the vendor.
+    #[schema(value_type = crate::wire::ResolutionAction)]
     pub action: &'static str,
 }
 
@@ -38,11 +41,13 @@ pub struct InterventionResponse {
     /// The vendor concerned.
     pub vendor: String,
     /// `vehicle`.
+    #[schema(value_type = crate::wire::VendorType)]
     pub vendor_type: &'static str,
     /// `Account`: it concerns the whole account, not one vehicle.
+    #[schema(value_type = crate::wire::InterventionDomain)]
     pub domain: &'static str,
     /// `RELINK_NEEDED`.
-    #[schema(example = "RELINK_NEEDED")]
+    #[schema(value_type = crate::wire::InterventionKind, example = "RELINK_NEEDED")]
     pub kind: &'static str,
     /// When Coupler raised it.
     pub introduced_at: DateTime<Utc>,
@@ -108,7 +113,7 @@ pub struct InterventionPage {
         (status = 200, description = "A page of interventions", body = InterventionPage),
         (status = "4XX", description = "Bad parameters or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_interventions(
     caller: Caller,
@@ -144,7 +149,7 @@ pub async fn list_interventions(
         (status = 404, description = "The client has no such intervention", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn get_intervention(
     caller: Caller,

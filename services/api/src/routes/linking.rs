@@ -21,10 +21,11 @@ pub struct LinkBody {
     #[schema(example = "TESLA")]
     pub vendor: Option<String>,
     /// The kind of device; only `vehicle` (chargers connect over OCPP instead).
-    #[schema(example = "vehicle")]
+    #[schema(value_type = Option<crate::wire::VendorType>, example = "vehicle")]
     pub vendor_type: Option<String>,
     /// What to ask the user for; must include `vehicle:read:data`.
     #[schema(example = json!(["vehicle:read:data", "vehicle:read:location", "vehicle:control:charging"]))]
+    #[schema(value_type = Vec<coupler_core::capability::Scope>)]
     pub scopes: Vec<String>,
     /// Where the person is sent at the end (http or https): with `success=true&vendor=...`, or with
     /// `error` and `error_message`.
@@ -52,14 +53,15 @@ pub struct LinkResponse {
     post,
     path = "/users/{userId}/link",
     tag = "linking",
-    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user")),
     request_body = LinkBody,
     responses(
         (status = 200, description = "The link session", body = LinkResponse),
-        (status = 400, description = "A bad redirectUri, scope, vendor, vendorType or language", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "No vehicle vendor is configured on this Coupler", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad redirectUri, scope, vendor, vendorType or language", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn create_link(
     caller: Caller,
@@ -67,7 +69,7 @@ pub async fn create_link(
     ApiPath(raw_user): ApiPath<String>,
     ApiJson(body): ApiJson<LinkBody>,
 ) -> Result<ApiJson<LinkResponse>, ApiError> {
-    let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()).at_path("userId"))?;
     let request = LinkRequest::parse(
         body.vendor.as_deref(),
         body.vendor_type.as_deref(),
@@ -76,6 +78,19 @@ pub async fn create_link(
         body.language.as_deref(),
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if let Some(vendor) = &request.vendor {
+        if state.engine.adapters().get(vendor).is_none() {
+            let available = state
+                .engine
+                .adapters()
+                .all()
+                .map(|a| a.description().vendor.to_string());
+            return Err(ApiError::invalid(format!(
+                "vendor '{vendor}' is not available on this Coupler; GET /integrations lists those that are"
+            ))
+            .at(crate::error::InvalidValue::body("/vendor", "not available on this Coupler").allowed(available)));
+        }
+    }
     let link = state.engine.create_link(&caller.client_id, &user, request).await?;
     let base = state.public_url.as_str().trim_end_matches('/');
     let token = link.token.expose().to_owned();
@@ -95,12 +110,16 @@ pub struct Integration {
     /// A name for people.
     pub display_name: String,
     /// The kind of device: `vehicle`.
+    #[schema(value_type = crate::wire::VendorType)]
     pub vendor_type: &'static str,
     /// The scopes it can grant.
+    #[schema(value_type = Vec<coupler_core::capability::Scope>)]
     pub scopes: Vec<String>,
     /// `READY` (Coupler does not yet measure vendor health).
+    #[schema(value_type = crate::wire::VendorStatus)]
     pub status: &'static str,
     /// `READY`: it can be linked.
+    #[schema(value_type = crate::wire::VendorStatus)]
     pub linking_status: &'static str,
 }
 
@@ -113,7 +132,7 @@ pub struct Integration {
         (status = 200, description = "The vendors", body = Vec<Integration>),
         (status = "4XX", description = "Authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_integrations(_caller: Caller, State(state): State<AppState>) -> ApiJson<Vec<Integration>> {
     ApiJson(
@@ -144,23 +163,23 @@ pub async fn list_integrations(_caller: Caller, State(state): State<AppState>) -
     path = "/users/{userId}/vendors/{vendor}",
     tag = "linking",
     params(
-        ("userId" = String, Path, description = "The app's own identifier for the user"),
-        ("vendor" = String, Path, description = "The vendor, for example TESLA"),
+        ("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user"),
+        ("vendor" = String, Path, pattern = "^[A-Z0-9_]{1,32}$", description = "The vendor, for example TESLA"),
     ),
     responses(
         (status = 204, description = "The accounts and their vehicles are gone"),
         (status = 404, description = "The user has no account at that vendor", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn delete_vendor(
     caller: Caller,
     State(state): State<AppState>,
     ApiPath((raw_user, raw_vendor)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let vendor = Vendor::parse(&raw_vendor).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()).at_path("userId"))?;
+    let vendor = Vendor::parse(&raw_vendor).map_err(|e| ApiError::bad_request(e.to_string()).at_path("vendor"))?;
     if !state
         .store
         .delete_vendor_account(&caller.client_id, &user, &vendor)

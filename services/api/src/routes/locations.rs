@@ -86,7 +86,7 @@ fn fields(body: &LocationRequest) -> Result<LocationFields, ApiError> {
 }
 
 fn user(raw: &str) -> Result<UserId, ApiError> {
-    UserId::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()))
+    UserId::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()).at_path("userId"))
 }
 
 /// Creates a location for a user (creating the user if needed).
@@ -94,13 +94,13 @@ fn user(raw: &str) -> Result<UserId, ApiError> {
     post,
     path = "/users/{userId}/locations",
     tag = "locations",
-    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user")),
     request_body = LocationRequest,
     responses(
         (status = 201, description = "Created", body = LocationResponse),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn create_location(
     caller: Caller,
@@ -129,13 +129,13 @@ pub async fn create_location(
     get,
     path = "/users/{userId}/locations",
     tag = "locations",
-    params(("userId" = String, Path, description = "The app's own identifier for the user"), PageQuery),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user"), PageQuery),
     responses(
         (status = 200, description = "A page of locations", body = LocationPage),
         (status = 404, description = "The client has no such user", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_locations(
     caller: Caller,
@@ -176,7 +176,7 @@ fn no_location(id: &str) -> ApiError {
         (status = 404, description = "The client has no such location", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn get_location(
     caller: Caller,
@@ -203,7 +203,7 @@ pub async fn get_location(
         (status = 404, description = "The client has no such location", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn update_location(
     caller: Caller,
@@ -247,7 +247,7 @@ pub async fn update_location(
         (status = 404, description = "The client has no such location", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn delete_location(
     caller: Caller,

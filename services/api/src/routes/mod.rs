@@ -17,6 +17,7 @@ pub mod users;
 pub mod vehicles;
 pub mod webhooks;
 
-/// Security requirement shared by every tenant-scoped route: a bearer token from `/oauth/token`.
+/// The security scheme of every tenant-scoped route: OAuth 2.0 client credentials, a bearer token
+/// from `/oauth/token`.
 /// (`#[utoipa::path]` needs the literal; keep the two in step.)
-pub(crate) const BEARER: &str = "bearerAuth";
+pub(crate) const CLIENT_CREDENTIALS: &str = "clientCredentials";

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
-use crate::extract::ApiForm;
+use crate::extract::{ApiForm, Peer};
 use crate::state::AppState;
 
 /// The form a client posts to get a token. Credentials come either here or in an HTTP Basic
@@ -21,7 +21,7 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenRequest {
     /// Must be `client_credentials`.
-    #[schema(example = "client_credentials")]
+    #[schema(value_type = Option<crate::wire::GrantType>, example = "client_credentials")]
     pub grant_type: Option<String>,
     /// The client id, when not sent by HTTP Basic.
     pub client_id: Option<String>,
@@ -37,7 +37,7 @@ pub struct TokenResponse {
     /// The bearer token for `Authorization: Bearer <token>`.
     pub access_token: String,
     /// Always `Bearer`.
-    #[schema(example = "Bearer")]
+    #[schema(value_type = crate::wire::TokenType, example = "Bearer")]
     pub token_type: &'static str,
     /// Seconds until the token expires.
     #[schema(example = 3600)]
@@ -57,14 +57,29 @@ pub struct TokenResponse {
         (status = 200, description = "A new access token", body = TokenResponse),
         (status = 400, description = "Malformed request or unsupported grant type", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Unknown client, wrong secret, or revoked client", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `application/x-www-form-urlencoded`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many token requests from this client or address; `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until a request would be let through"))),
     ),
     security((), ("basicAuth" = [])),
 )]
 pub async fn create_token(
     State(state): State<AppState>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     ApiForm(form): ApiForm<TokenRequest>,
 ) -> Result<Response, ApiError> {
+    // The client id is read for the limit before anything is checked; a malformed header names none.
+    let claimed = basic_credentials(&headers)
+        .ok()
+        .flatten()
+        .map(|(id, _)| id)
+        .or_else(|| form.client_id.clone());
+    state.limits.check_token_request(peer, claimed.as_deref())?;
+    let failed = |detail: &str| {
+        state.limits.record_failed_auth("token", peer, claimed.as_deref());
+        invalid_client(detail)
+    };
     match form.grant_type.as_deref() {
         Some("client_credentials") => {}
         Some(other) => {
@@ -98,10 +113,10 @@ pub async fn create_token(
 
     let client = match state.store.get_client(&ClientId::new(client_id)).await? {
         Some(client) if client.secret_hash.matches(&secret) => client,
-        _ => return Err(invalid_client("unknown client or wrong secret")),
+        _ => return Err(failed("unknown client or wrong secret")),
     };
     if client.revoked_at.is_some() {
-        return Err(invalid_client("the client has been revoked"));
+        return Err(failed("the client has been revoked"));
     }
 
     let token = generate_secret();

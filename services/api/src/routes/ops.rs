@@ -14,16 +14,21 @@ use crate::state::AppState;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     /// `ok`.
-    #[schema(example = "ok")]
+    #[schema(value_type = crate::wire::HealthStatus, example = "ok")]
     pub status: &'static str,
     /// On readiness: the storage backend that answered (`sqlite` or `postgres`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::wire::DatabaseBackend>)]
     pub database: Option<&'static str>,
 }
 
 /// The process is up. Checks nothing else, so a slow database never gets a live process restarted.
 #[utoipa::path(get, path = "/health/live", tag = "operations",
-    responses((status = 200, description = "The process is running", body = Health)))]
+    responses(
+        (status = 200, description = "The process is running", body = Health),
+        (status = "4XX", description = "Bad request (wrong method, oversized headers, rate limited)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(()))]
 pub async fn live() -> ApiJson<Health> {
     ApiJson(Health {
         status: "ok",
@@ -36,7 +41,9 @@ pub async fn live() -> ApiJson<Health> {
     responses(
         (status = 200, description = "Ready", body = Health),
         (status = 503, description = "The database does not answer", body = Problem, content_type = "application/problem+json"),
-    ))]
+        (status = "4XX", description = "Bad request (wrong method, oversized headers, rate limited)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(()))]
 pub async fn ready(State(state): State<AppState>) -> Result<ApiJson<Health>, ApiError> {
     state.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
@@ -48,12 +55,27 @@ pub async fn ready(State(state): State<AppState>) -> Result<ApiJson<Health>, Api
     }))
 }
 
-/// Request counts and latency histograms per route, in the Prometheus text format.
+/// Operational metrics in the Prometheus text format: HTTP, OCPP, actions, webhooks, polling,
+/// vendors, the database pool and the process. Open, unless the server sets a metrics token.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain"),
+        (status = 401, description = "The server sets a metrics token and the request did not carry it", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Bad request (wrong method, oversized headers)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security((), ("metricsToken" = [])))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if !state.metrics.allows(authorization) {
+        return Err(ApiError::unauthorized(
+            "/metrics needs Authorization: Bearer <the metrics token>",
+        ));
+    }
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(),
-    )
+        state.metrics.render(state.store.as_ref()).await,
+    ))
 }

@@ -49,7 +49,7 @@ impl From<SandboxError> for ApiError {
 pub struct CreateSandboxVehicle {
     /// The simulated maker: `SIM_AURORA` (full control), `SIM_BOREAL` (cannot stop charging),
     /// `SIM_CIRRUS` (read-only) or `SIM_NIMBUS` (sleeps and rate-limits).
-    #[schema(example = "SIM_BOREAL")]
+    #[schema(value_type = crate::wire::SandboxBrand, example = "SIM_BOREAL")]
     pub brand: String,
     /// Model name (the brand's usual model when absent). An Aurora whose model contains "Classic"
     /// cannot have its charging current set.
@@ -101,18 +101,18 @@ pub struct SandboxVehicle {
     pub battery_level: f64,
     /// Charge limit, percent.
     pub charge_limit: f64,
-    /// Usable capacity, kWh.
-    pub capacity_kwh: f64,
+    /// Usable battery capacity, kWh (as `chargeState.batteryCapacity`).
+    pub battery_capacity: f64,
     /// Most current it draws, amperes per phase.
     pub max_current: u32,
-    /// Whether a cable is in.
-    pub plugged_in: bool,
+    /// Whether a cable is in (as `chargeState.isPluggedIn`).
+    pub is_plugged_in: bool,
     /// Coupler's id of the simulated charger it is plugged into.
     pub charger_id: Option<String>,
     /// `unplugged`, `charging`, `complete`, `stopped` or `no_power`.
     pub status: String,
-    /// Power drawn now, kW.
-    pub power_kw: f64,
+    /// Power drawn now, kW (as `chargeState.chargeRate`).
+    pub charge_rate: f64,
     /// Whether it sleeps.
     pub asleep: bool,
     /// Whether its own charging schedule holds it from charging.
@@ -138,12 +138,12 @@ impl From<SimulatedVehicle> for SandboxVehicle {
             },
             battery_level: v.battery_level,
             charge_limit: v.charge_limit,
-            capacity_kwh: v.capacity_kwh,
+            battery_capacity: v.capacity_kwh,
             max_current: v.max_current,
-            plugged_in: v.plugged_in,
+            is_plugged_in: v.plugged_in,
             charger_id: v.charger_id.map(|c| c.as_str().to_owned()),
             status: v.status,
-            power_kw: v.power_kw,
+            charge_rate: v.power_kw,
             asleep: v.asleep,
             schedule_hold: v.schedule_hold,
             mac_address: v.mac_address,
@@ -163,6 +163,7 @@ pub struct SandboxVehicleList {
 /// A change to a simulated car; fields left out are kept, and at least one is needed.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct UpdateSandboxVehicle {
     /// State of charge, percent (0–100).
     pub battery_level: Option<f64>,
@@ -186,11 +187,15 @@ pub struct UpdateSandboxVehicle {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateSandboxCharger {
     /// `1.6` or `2.0.1`.
-    #[schema(example = "2.0.1")]
+    #[schema(value_type = coupler_core::charger::OcppProtocol, example = "2.0.1")]
     pub ocpp_version: String,
     /// Its OCPP identity (generated when absent).
     pub ocpp_id: Option<String>,
-    /// A name for people.
+    /// A name for people: not blank, at most 100 characters, no control characters.
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*[^\\s\\x00-\\x1F\\x7F-\\x9F][^\\x00-\\x1F\\x7F-\\x9F]*$"
+    )]
     pub name: Option<String>,
     /// Whether it starts a transaction itself when a car is plugged in (free vending, as most home
     /// chargers do); `true` when absent. Without it, charging starts only by a remote start.
@@ -212,13 +217,15 @@ pub struct SandboxCharger {
     /// Its OCPP identity.
     pub ocpp_id: String,
     /// `1.6` or `2.0.1`.
+    #[schema(value_type = coupler_core::charger::OcppProtocol)]
     pub ocpp_version: String,
     /// Whether it starts a transaction when a car is plugged in.
     pub auto_start: bool,
     /// Whether it reports the plugged car's MAC address.
     pub sends_vehicle_identity: bool,
-    /// Whether its WebSocket to the gateway is open and its boot accepted.
-    pub connected: bool,
+    /// Whether its WebSocket to the gateway is open and its boot accepted (as a charger's
+    /// `isReachable`).
+    pub is_reachable: bool,
     /// The maker's id of the car plugged in, if any.
     pub vehicle_id: Option<String>,
     /// The connector status it last reported (OCPP 1.6 names; a 2.0.1 charger reports the same
@@ -226,8 +233,8 @@ pub struct SandboxCharger {
     pub status: String,
     /// Current offered now, amperes per phase (its transaction, charging profiles and 32 A rating).
     pub offered_current: f64,
-    /// Power delivered now, kW.
-    pub power_kw: f64,
+    /// Power delivered now, kW (as `chargeState.chargeRate`).
+    pub charge_rate: f64,
     /// Its energy register, Wh.
     pub energy_wh: f64,
 }
@@ -241,11 +248,11 @@ impl From<SimulatedCharger> for SandboxCharger {
             ocpp_version: c.ocpp_version,
             auto_start: c.auto_start,
             sends_vehicle_identity: c.sends_vehicle_identity,
-            connected: c.connected,
+            is_reachable: c.connected,
             vehicle_id: c.vehicle_id,
             status: c.status,
             offered_current: c.offered_current,
-            power_kw: c.power_kw,
+            charge_rate: c.power_kw,
             energy_wh: c.energy_wh,
         }
     }
@@ -310,7 +317,7 @@ pub struct TimeFactor {
         (status = 404, description = "Not in sandbox mode, or an unknown account", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn create_sandbox_vehicle(
     caller: Caller,
@@ -345,7 +352,7 @@ pub async fn create_sandbox_vehicle(
         (status = 404, description = "Not in sandbox mode", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_sandbox_vehicles(
     caller: Caller,
@@ -373,7 +380,7 @@ pub async fn list_sandbox_vehicles(
         (status = 404, description = "Not in sandbox mode, or no such car of yours", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn update_sandbox_vehicle(
     caller: Caller,
@@ -419,7 +426,7 @@ pub async fn update_sandbox_vehicle(
     post,
     path = "/sandbox/users/{userId}/chargers",
     tag = "sandbox",
-    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user")),
     request_body = CreateSandboxCharger,
     responses(
         (status = 201, description = "Registered and connecting", body = SandboxCharger),
@@ -427,7 +434,7 @@ pub async fn update_sandbox_vehicle(
         (status = 409, description = "The OCPP identity is already registered", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn create_sandbox_charger(
     caller: Caller,
@@ -440,7 +447,7 @@ pub async fn create_sandbox_charger(
     if !matches!(body.ocpp_version.as_str(), "1.6" | "2.0.1") {
         return Err(ApiError::bad_request("ocppVersion must be \"1.6\" or \"2.0.1\""));
     }
-    let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()).at_path("userId"))?;
     let ocpp_id = body.ocpp_id.unwrap_or_else(|| {
         let id = ChargerId::generate();
         let tail: String = id.as_str().chars().rev().take(8).collect();
@@ -485,7 +492,7 @@ pub async fn create_sandbox_charger(
         (status = 404, description = "Not in sandbox mode", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_sandbox_chargers(
     caller: Caller,
@@ -514,7 +521,7 @@ pub async fn list_sandbox_chargers(
         (status = 409, description = "The car is in another charger, or the charger holds another car", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn plug(
     caller: Caller,
@@ -539,7 +546,7 @@ pub async fn plug(
         (status = 404, description = "Not in sandbox mode, or no such car of yours", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn unplug(
     caller: Caller,
@@ -561,7 +568,7 @@ pub async fn unplug(
         (status = 404, description = "Not in sandbox mode", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn get_time_factor(_caller: Caller, State(state): State<AppState>) -> Result<ApiJson<TimeFactor>, ApiError> {
     let sandbox = sandbox(&state)?;
@@ -581,7 +588,7 @@ pub async fn get_time_factor(_caller: Caller, State(state): State<AppState>) -> 
         (status = 404, description = "Not in sandbox mode", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn set_time_factor(
     _caller: Caller,

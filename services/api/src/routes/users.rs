@@ -31,6 +31,7 @@ pub struct LinkedVendor {
     /// The vendor, for example `TESLA`.
     pub vendor: String,
     /// The kind of device, for example `vehicle`.
+    #[schema(value_type = crate::wire::VendorType)]
     pub vendor_type: String,
     /// `false` when the credentials stopped working and the user must link again.
     pub is_valid: bool,
@@ -52,21 +53,35 @@ impl From<User> for UserResponse {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Items per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub page_size: Option<u32>,
-    /// Cursor from `pagination.after` of the previous response: the next (older) page.
+    /// Cursor from `pagination.after` of the previous response: the next (older) page. Not
+    /// together with `before` (422).
     pub after: Option<String>,
-    /// Cursor from `pagination.before` of the previous response: the previous (newer) page.
+    /// Cursor from `pagination.before` of the previous response: the previous (newer) page. Not
+    /// together with `after` (422).
     pub before: Option<String>,
 }
 
 impl PageQuery {
     /// Checks the parameters.
     pub fn parse(&self) -> Result<PageRequest, ApiError> {
-        Ok(PageRequest::parse(
-            self.page_size,
-            self.after.as_deref(),
-            self.before.as_deref(),
-        )?)
+        PageRequest::parse(self.page_size, self.after.as_deref(), self.before.as_deref()).map_err(|e| {
+            let malformed = matches!(e, coupler_core::CursorError::Malformed);
+            let error = ApiError::from(e);
+            match (malformed, self.after.is_some()) {
+                // The cursor that was sent is the one that is wrong.
+                (true, false) => {
+                    ApiError::invalid("the pagination cursor is not valid").at(crate::error::InvalidValue::named(
+                        crate::error::ValueLocation::Query,
+                        "before",
+                        "the pagination cursor is not valid",
+                    )
+                    .expected("a cursor from a previous page's 'pagination'"))
+                }
+                _ => error,
+            }
+        })
     }
 }
 
@@ -89,7 +104,7 @@ pub struct UserPage {
 }
 
 fn user_id(raw: &str) -> Result<UserId, ApiError> {
-    UserId::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()))
+    UserId::parse(raw).map_err(|e| ApiError::bad_request(e.to_string()).at_path("userId"))
 }
 
 /// Creates a user, or keeps the one that exists.
@@ -97,13 +112,13 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
     put,
     path = "/users/{userId}",
     tag = "users",
-    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user")),
     responses(
         (status = 201, description = "The user was created", body = UserResponse),
         (status = 200, description = "The user already existed and is unchanged", body = UserResponse),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn put_user(
     caller: Caller,
@@ -124,13 +139,13 @@ pub async fn put_user(
     get,
     path = "/users/{userId}",
     tag = "users",
-    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user")),
     responses(
         (status = 200, description = "The user", body = UserResponse),
         (status = 404, description = "The client has no such user", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn get_user(
     caller: Caller,
@@ -151,13 +166,13 @@ pub async fn get_user(
     delete,
     path = "/users/{userId}",
     tag = "users",
-    params(("userId" = String, Path, description = "The app's own identifier for the user")),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user")),
     responses(
         (status = 204, description = "The user and all of its data are gone"),
         (status = 404, description = "The client has no such user", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn delete_user(
     caller: Caller,
@@ -182,7 +197,7 @@ pub async fn delete_user(
         (status = 200, description = "A page of users", body = UserPage),
         (status = "4XX", description = "Bad pagination parameters or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_users(
     caller: Caller,

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use crate::routes::actions::ActionResponse;
-use crate::routes::control::{idempotency_key, ChargingRequest, MaxCurrentRequest};
+use crate::routes::control::{idempotency_key, ChargingAction, ChargingRequest, MaxCurrentRequest};
 use crate::routes::users::{PageQuery, Pagination};
 use crate::state::AppState;
 
@@ -146,7 +146,7 @@ pub struct CapabilityBody {
     /// Interventions the user can resolve to make it possible.
     pub intervention_ids: Vec<String>,
     /// The devices that can carry it out, in the order Coupler tries them (`vehicle`, `charger`).
-    #[schema(example = json!(["vehicle"]))]
+    #[schema(value_type = Vec<coupler_core::DeviceKind>, example = json!(["vehicle"]))]
     pub via: Vec<String>,
     /// Why not, when it is not possible.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -220,7 +220,7 @@ pub struct VehicleResponse {
     /// What Coupler can do with it.
     pub capabilities: CapabilitiesBody,
     /// The scopes the user granted.
-    #[schema(example = json!(["vehicle:read:data", "vehicle:control:charging"]))]
+    #[schema(value_type = Vec<coupler_core::capability::Scope>, example = json!(["vehicle:read:data", "vehicle:control:charging"]))]
     pub scopes: Vec<String>,
     /// Identifiers a charger may report for it (see `PUT /vehicles/{vehicleId}/id-tags`).
     pub id_tags: Vec<String>,
@@ -339,7 +339,7 @@ async fn page(
         (status = 200, description = "A page of vehicles", body = VehiclePage),
         (status = "4XX", description = "Bad pagination parameters or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_vehicles(
     caller: Caller,
@@ -354,13 +354,13 @@ pub async fn list_vehicles(
     get,
     path = "/users/{userId}/vehicles",
     tag = "vehicles",
-    params(("userId" = String, Path, description = "The app's own identifier for the user"), PageQuery),
+    params(("userId" = String, Path, pattern = "^[^\\s/\\x00-\\x1F\\x7F-\\x9F]([^/\\x00-\\x1F\\x7F-\\x9F]*[^\\s/\\x00-\\x1F\\x7F-\\x9F])?$", max_length = 255, description = "The app's own identifier for the user"), PageQuery),
     responses(
         (status = 200, description = "A page of the user's vehicles", body = VehiclePage),
         (status = 404, description = "The client has no such user", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_user_vehicles(
     caller: Caller,
@@ -368,7 +368,7 @@ pub async fn list_user_vehicles(
     ApiPath(raw_user): ApiPath<String>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<VehiclePage>, ApiError> {
-    let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let user = UserId::parse(&raw_user).map_err(|e| ApiError::bad_request(e.to_string()).at_path("userId"))?;
     if state.store.get_user(&caller.client_id, &user).await?.is_none() {
         return Err(ApiError::not_found(format!("no user '{user}'")));
     }
@@ -395,7 +395,7 @@ async fn vehicle(state: &AppState, caller: &Caller, id: &str) -> Result<Vehicle,
         (status = 404, description = "The client has no such vehicle", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn get_vehicle(
     caller: Caller,
@@ -418,7 +418,7 @@ pub async fn get_vehicle(
         (status = 404, description = "The client has no such vehicle", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn refresh_hint(
     caller: Caller,
@@ -455,10 +455,11 @@ async fn command(
 #[utoipa::path(
     post,
     path = "/vehicles/{vehicleId}/charging",
+    operation_id = "control_vehicle_charging",
     tag = "vehicles",
     params(
         ("vehicleId" = String, Path, description = "The vehicle's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Repeating a request with the same key returns the first action"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Repeating a request with the same key returns the first action (1 to 255 visible ASCII characters)"),
     ),
     request_body = ChargingRequest,
     responses(
@@ -468,7 +469,7 @@ async fn command(
         (status = 422, description = "The Idempotency-Key was used for a different request", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn charging(
     caller: Caller,
@@ -482,14 +483,10 @@ pub async fn charging(
 
 /// The command a `{action}` body asks for.
 pub(crate) fn charging_command(body: &ChargingRequest) -> Result<VehicleCommand, ApiError> {
-    match body.action.as_str() {
-        "START" => Ok(VehicleCommand::Start),
-        "STOP" => Ok(VehicleCommand::Stop),
-        other => Err(ApiError::bad_request(format!(
-            "action must be START or STOP, got '{}'",
-            other.chars().take(40).collect::<String>()
-        ))),
-    }
+    Ok(match body.action {
+        ChargingAction::Start => VehicleCommand::Start,
+        ChargingAction::Stop => VehicleCommand::Stop,
+    })
 }
 
 /// The command a `{maxCurrent}` body asks for.
@@ -498,7 +495,8 @@ pub(crate) fn max_current_command(body: &MaxCurrentRequest) -> Result<VehicleCom
     if !amps.is_finite() || amps.fract() != 0.0 || !(1.0..=80.0).contains(&amps) {
         return Err(ApiError::bad_request(
             "maxCurrent must be a whole number of amperes from 1 to 80",
-        ));
+        )
+        .at(crate::error::InvalidValue::body("/maxCurrent", "out of range").expected("an integer from 1 to 80")));
     }
     // A whole number from 1 to 80, checked above: the conversion is exact.
     Ok(VehicleCommand::SetMaxCurrent(amps as u32))
@@ -510,10 +508,11 @@ pub(crate) fn max_current_command(body: &MaxCurrentRequest) -> Result<VehicleCom
 #[utoipa::path(
     post,
     path = "/vehicles/{vehicleId}/max-current",
+    operation_id = "set_vehicle_max_current",
     tag = "vehicles",
     params(
         ("vehicleId" = String, Path, description = "The vehicle's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Repeating a request with the same key returns the first action"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Repeating a request with the same key returns the first action (1 to 255 visible ASCII characters)"),
     ),
     request_body = MaxCurrentRequest,
     responses(
@@ -523,7 +522,7 @@ pub(crate) fn max_current_command(body: &MaxCurrentRequest) -> Result<VehicleCom
         (status = 422, description = "The Idempotency-Key was used for a different request", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn max_current(
     caller: Caller,
@@ -560,7 +559,7 @@ pub struct IdTagsRequest {
         (status = 404, description = "The client has no such vehicle", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn set_id_tags(
     caller: Caller,
@@ -569,20 +568,21 @@ pub async fn set_id_tags(
     ApiJson(body): ApiJson<IdTagsRequest>,
 ) -> Result<ApiJson<VehicleResponse>, ApiError> {
     if body.id_tags.len() > 20 {
-        return Err(ApiError::bad_request("at most 20 idTags"));
+        return Err(ApiError::bad_request("at most 20 idTags").at_field("/idTags"));
     }
     let mut seen = Vec::new();
-    for tag in &body.id_tags {
+    for (index, tag) in body.id_tags.iter().enumerate() {
+        let at = format!("/idTags/{index}");
         if tag.len() > 64 || tag.chars().any(char::is_control) {
-            return Err(ApiError::bad_request(
-                "each idTag is at most 64 characters, without control characters",
-            ));
+            return Err(
+                ApiError::bad_request("each idTag is at most 64 characters, without control characters").at_field(&at),
+            );
         }
         let Some(normal) = normalise_tag(tag) else {
-            return Err(ApiError::bad_request(format!("idTag '{tag}' has no letters or digits")));
+            return Err(ApiError::bad_request(format!("idTag '{tag}' has no letters or digits")).at_field(&at));
         };
         if seen.contains(&normal) {
-            return Err(ApiError::bad_request(format!("idTag '{tag}' is listed twice")));
+            return Err(ApiError::bad_request(format!("idTag '{tag}' is listed twice")).at_field(&at));
         }
         seen.push(normal);
     }

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use coupler_core::event::{
-    check_webhook_url, Delivery, DeliveryId, DeliveryState, EventFilter, Webhook, WebhookId, TEST_EVENT,
+    check_webhook_url, Delivery, DeliveryId, DeliveryState, EventFilter, EventType, Webhook, WebhookId, TEST_EVENT,
 };
 use coupler_core::secret::generate_secret;
 use coupler_core::time;
@@ -29,13 +29,20 @@ const MAX_URL_LEN: usize = 2048;
 pub struct CreateWebhook {
     /// Where deliveries are POSTed (http or https; private and loopback addresses are refused unless
     /// the server allows them).
-    #[schema(example = "https://app.example.com/coupler/webhooks")]
+    #[schema(
+        example = "https://app.example.com/coupler/webhooks",
+        format = "uri",
+        min_length = 1,
+        max_length = 2048
+    )]
     pub url: String,
     /// The signing secret, at least 32 characters. When omitted Coupler generates one and returns
     /// it in this response only.
+    #[schema(min_length = 32, max_length = 256, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     pub secret: Option<String>,
     /// Event types to receive, or `["*"]` (the default) for all.
     #[schema(example = json!(["*"]))]
+    #[schema(value_type = Option<Vec<crate::wire::EventSelector>>, min_items = 1)]
     pub events: Option<Vec<String>>,
 }
 
@@ -44,10 +51,13 @@ pub struct CreateWebhook {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateWebhook {
     /// A new URL.
+    #[schema(format = "uri", min_length = 1, max_length = 2048)]
     pub url: Option<String>,
-    /// A new signing secret (at least 32 characters).
+    /// A new signing secret, 32 to 256 characters without control characters.
+    #[schema(min_length = 32, max_length = 256, pattern = "^[^\\x00-\\x1F\\x7F-\\x9F]*$")]
     pub secret: Option<String>,
     /// New event types, or `["*"]`.
+    #[schema(value_type = Option<Vec<crate::wire::EventSelector>>, min_items = 1)]
     pub events: Option<Vec<String>>,
     /// `true` turns a webhook that was deactivated back on (and forgets its failures); `false`
     /// pauses it.
@@ -63,6 +73,7 @@ pub struct WebhookResponse {
     /// Where deliveries go.
     pub url: String,
     /// Event types it receives (`*` for all).
+    #[schema(value_type = Vec<crate::wire::EventSelector>)]
     pub events: Vec<String>,
     /// Whether deliveries are made; false after a day of failed retries until a test call succeeds
     /// or it is PATCHed active.
@@ -116,7 +127,7 @@ pub struct DeliveryResponse {
     /// How many events it carries.
     pub event_count: i64,
     /// `PENDING` (will be retried), `SUCCEEDED` or `FAILED` (given up).
-    #[schema(value_type = String, example = "SUCCEEDED")]
+    #[schema(example = "SUCCEEDED")]
     pub state: DeliveryState,
     /// Attempts made.
     pub attempts: i64,
@@ -166,6 +177,7 @@ pub struct DeliveryList {
 #[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
     /// 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub page_size: Option<u32>,
 }
 
@@ -174,7 +186,7 @@ pub struct DeliveryQuery {
 #[serde(rename_all = "camelCase")]
 pub struct TestResult {
     /// `SUCCESS` when the receiver answered 2xx, else `FAILURE`.
-    #[schema(example = "SUCCESS")]
+    #[schema(value_type = crate::wire::TestStatus, example = "SUCCESS")]
     pub status: &'static str,
     /// The receiver's HTTP status, if it answered.
     pub status_code: Option<u16>,
@@ -190,12 +202,10 @@ pub struct TestResult {
 
 fn checked_url(state: &AppState, raw: &str) -> Result<String, ApiError> {
     if raw.len() > MAX_URL_LEN {
-        return Err(ApiError::bad_request(format!(
-            "url is longer than {MAX_URL_LEN} characters"
-        )));
+        return Err(ApiError::bad_request(format!("url is longer than {MAX_URL_LEN} characters")).at_field("/url"));
     }
     let url = check_webhook_url(raw.trim(), state.webhooks.allows_private())
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(e.to_string()).at_field("/url"))?;
     Ok(url.to_string())
 }
 
@@ -204,13 +214,21 @@ fn checked_secret(secret: &str) -> Result<&str, ApiError> {
     if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&length) || secret.chars().any(char::is_control) {
         return Err(ApiError::bad_request(format!(
             "secret must be {MIN_SECRET_LEN} to {MAX_SECRET_LEN} printable characters"
-        )));
+        ))
+        .at(
+            crate::error::InvalidValue::body("/secret", "wrong length or control characters")
+                .expected(format!("{MIN_SECRET_LEN} to {MAX_SECRET_LEN} printable characters")),
+        ));
     }
     Ok(secret)
 }
 
 fn checked_events(names: &[String]) -> Result<EventFilter, ApiError> {
-    EventFilter::parse(names).map_err(|e| ApiError::bad_request(e.to_string()))
+    EventFilter::parse(names).map_err(|e| {
+        let allowed = std::iter::once("*").chain(EventType::ALL.iter().map(|t| t.as_str()));
+        ApiError::bad_request(e.to_string())
+            .at(crate::error::InvalidValue::body("/events", e.to_string()).allowed(allowed))
+    })
 }
 
 fn no_webhook(id: &WebhookId) -> ApiError {
@@ -235,7 +253,7 @@ async fn owned_webhook(state: &AppState, caller: &Caller, id: &WebhookId) -> Res
         (status = 201, description = "Created; `secret` is present only when Coupler generated it", body = WebhookResponse),
         (status = "4XX", description = "Bad request (for example a private address) or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn create_webhook(
     caller: Caller,
@@ -281,7 +299,7 @@ pub async fn create_webhook(
         (status = 200, description = "The webhooks", body = WebhookList),
         (status = "4XX", description = "Authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_webhooks(caller: Caller, State(state): State<AppState>) -> Result<ApiJson<WebhookList>, ApiError> {
     let webhooks = state.store.list_webhooks(&caller.client_id).await?;
@@ -301,7 +319,7 @@ pub async fn list_webhooks(caller: Caller, State(state): State<AppState>) -> Res
         (status = 404, description = "The client has no such webhook", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn get_webhook(
     caller: Caller,
@@ -324,7 +342,7 @@ pub async fn get_webhook(
         (status = 404, description = "The client has no such webhook", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn update_webhook(
     caller: Caller,
@@ -369,7 +387,7 @@ pub async fn update_webhook(
         (status = 404, description = "The client has no such webhook", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn delete_webhook(
     caller: Caller,
@@ -395,7 +413,7 @@ pub async fn delete_webhook(
         (status = 404, description = "The client has no such webhook", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn test_webhook(
     caller: Caller,
@@ -447,7 +465,7 @@ pub async fn test_webhook(
         (status = 404, description = "The client has no such webhook", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_deliveries(
     caller: Caller,
@@ -457,7 +475,14 @@ pub async fn list_deliveries(
 ) -> Result<ApiJson<DeliveryList>, ApiError> {
     let size = query.page_size.unwrap_or(50);
     if !(1..=100).contains(&size) {
-        return Err(ApiError::bad_request("pageSize must be between 1 and 100"));
+        return Err(
+            ApiError::bad_request("pageSize must be between 1 and 100").at(crate::error::InvalidValue::named(
+                crate::error::ValueLocation::Query,
+                "pageSize",
+                "out of range",
+            )
+            .expected("an integer from 1 to 100")),
+        );
     }
     let id = WebhookId::new(id);
     let deliveries = state

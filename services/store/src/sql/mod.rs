@@ -96,6 +96,33 @@ macro_rules! impl_store {
                         .map_err(store_error)?;
                     Ok(())
                 }
+
+                fn pool_usage(&self) -> coupler_core::store::PoolUsage {
+                    let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+                    coupler_core::store::PoolUsage {
+                        open: self.pool.size(),
+                        idle,
+                        max: self.pool.options().get_max_connections(),
+                    }
+                }
+
+                async fn backlog(&self) -> Result<coupler_core::store::Backlog, StoreError> {
+                    let (unpublished_events, undelivered_events, pending_deliveries): (i64, i64, i64) = sqlx::query_as(
+                        "SELECT \
+                           (SELECT COUNT(*) FROM events WHERE seq IS NULL), \
+                           (SELECT COUNT(*) FROM webhooks w JOIN events e \
+                              ON e.client_id = w.client_id AND e.seq > w.cursor_seq WHERE w.is_active), \
+                           (SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'PENDING')",
+                    )
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                    Ok(coupler_core::store::Backlog {
+                        unpublished_events,
+                        undelivered_events,
+                        pending_deliveries,
+                    })
+                }
             }
         };
     };

@@ -118,6 +118,25 @@ macro_rules! impl_webhook_store {
                     rows.iter().map(webhook_from_row).collect::<Result<_, _>>().map_err(store_error)
                 }
 
+                async fn active_webhooks(&self) -> Result<Vec<(Webhook, i64)>, StoreError> {
+                    let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE is_active ORDER BY id");
+                    let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(store_error)?;
+                    let webhooks: Vec<Webhook> =
+                        rows.iter().map(webhook_from_row).collect::<Result<_, _>>().map_err(store_error)?;
+                    let mut counted = Vec::with_capacity(webhooks.len());
+                    for webhook in webhooks {
+                        let (pending,): (i64,) =
+                            sqlx::query_as("SELECT COUNT(*) FROM events WHERE client_id = $1 AND seq > $2")
+                                .bind(webhook.client_id.as_str())
+                                .bind(webhook.cursor_seq)
+                                .fetch_one(&self.pool)
+                                .await
+                                .map_err(store_error)?;
+                        counted.push((webhook, pending));
+                    }
+                    Ok(counted)
+                }
+
                 async fn update_webhook(&self, webhook: &Webhook) -> Result<bool, StoreError> {
                     // Turning a webhook back on forgets the failures that turned it off.
                     let done = sqlx::query(

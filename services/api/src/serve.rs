@@ -1,0 +1,85 @@
+//! Serving a router on a listener, with hyper configured for the API's limits.
+//!
+//! `axum::serve` leaves hyper at its defaults, and hyper answers a request it cannot parse (a
+//! request target or headers past its buffer) itself, with an empty body and no request id. Here
+//! hyper's own limits are set well above the API's ([`crate::middleware::MAX_URI_BYTES`],
+//! [`crate::middleware::MAX_HEADER_BYTES`], [`crate::middleware::MAX_HEADER_COUNT`]), so the
+//! middleware sees such requests and answers 414 and 431 as problem+json with `x-request-id`. Only
+//! requests past hyper's limits (a request target over 64 KiB, headers over 1 MiB) still get
+//! hyper's bare answer. Each request also carries the peer address ([`ConnectInfo`]), which the
+//! rate limits key on.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// hyper's read buffer: the most bytes of request line and headers it parses.
+const HYPER_MAX_BUF: usize = 1024 * 1024;
+
+/// The most headers hyper parses.
+const HYPER_MAX_HEADERS: usize = 1000;
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, then lets requests in flight end.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .max_buf_size(HYPER_MAX_BUF)
+        .max_headers(HYPER_MAX_HEADERS)
+        .header_read_timeout(Some(Duration::from_secs(30)))
+        .timer(hyper_util::rt::TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let mut request = request.map(axum::body::Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let router = router.clone();
+            async move { Ok::<_, Infallible>(router.oneshot(request).await.unwrap_or_else(|never| match never {})) }
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        // Tracked by `graceful`: the loop waits for every watched connection before it returns, as
+        // the server's tasks wait for this loop.
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// The peer address of a request served by [`serve`].
+pub fn peer_of<B>(request: &http::Request<B>) -> Option<SocketAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr)
+}
