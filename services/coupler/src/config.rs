@@ -295,10 +295,12 @@ settings! {
         clock_slack: Duration = std_duration(pairing().rules.clock_slack), env "COUPLER_PAIRING_CLOCK_SLACK";
         /// A vehicle's charge rate within this share of the charger's power counts as a match (0.15 is 15%).
         power_tolerance: f64 = pairing().rules.power_tolerance, env "COUPLER_PAIRING_POWER_TOLERANCE";
+        /// How many comparisons of a vehicle's charge rate with a charger's meter, at distinct times, make power evidence (for or against).
+        power_comparisons: usize = pairing().rules.power_comparisons, env "COUPLER_PAIRING_POWER_COMPARISONS";
     }
     /// Delivering events to webhooks.
     [webhooks] Webhooks {
-        /// true lets webhook URLs point at loopback or private addresses (for development); otherwise they are refused when stored and, after DNS resolution, when delivered.
+        /// true lets webhook URLs point at loopback or private addresses (for development; serve --sandbox always allows them); otherwise they are refused when stored and, after DNS resolution, when delivered.
         allow_private: bool = webhooks().allow_private, env "COUPLER_WEBHOOK_ALLOW_PRIVATE";
         /// The wait before a failed delivery is retried; each later wait doubles, with ±20% jitter.
         retry_first_delay: Duration = webhooks().retry.first_delay, env "COUPLER_WEBHOOK_RETRY_FIRST_DELAY";
@@ -588,6 +590,7 @@ impl Config {
                 maker_lag: chrono(p.maker_lag),
                 clock_slack: chrono(p.clock_slack),
                 power_tolerance: p.power_tolerance,
+                power_comparisons: p.power_comparisons,
             },
             tick: p.tick,
             repoll_every: p.repoll_every,

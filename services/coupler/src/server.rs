@@ -374,7 +374,11 @@ impl Server {
         // Events committed before a crash are still unpublished or undelivered in the database;
         // these two pick them up at once.
         coupler_api::relay::spawn(state.clone(), relay_tick, &tasks);
-        coupler_api::heartbeat::spawn(state.clone(), coupler_api::heartbeat::DEFAULT_HEARTBEAT_INTERVAL, &tasks);
+        coupler_api::heartbeat::spawn(
+            state.clone(),
+            coupler_api::heartbeat::DEFAULT_HEARTBEAT_INTERVAL,
+            &tasks,
+        );
         coupler_engine::webhooks::spawn(store.clone(), state.cipher.clone(), sender, webhooks, &tasks);
         pairing.spawn(gateway.subscribe_plug_changes(), &tasks);
         // Limit sources go on chargers at start-up, after each connect or boot, at every window

@@ -12,9 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::actions::ActionResponse;
-use super::control::{
-    idempotency_key, ChargerMaxCurrentRequest, ChargingAction, ChargingRequest,
-};
+use super::control::{idempotency_key, ChargerMaxCurrentRequest, ChargingAction, ChargingRequest};
 use super::users::{PageQuery, Pagination};
 use crate::error::{ApiError, InvalidValue, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};

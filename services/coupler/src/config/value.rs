@@ -167,6 +167,9 @@ impl SettingValue for Duration {
             return format!("{}ms", self.as_millis());
         }
         let secs = self.as_secs();
+        if secs == 0 {
+            return "0s".to_owned();
+        }
         for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
             if secs.rem_euclid(size) == 0 {
                 return format!("{}{unit}", secs / size);
