@@ -290,7 +290,7 @@ settings! {
         /// How long after a plug-in Coupler keeps waiting for vehicles to report before giving up.
         detection_window: Duration = std_duration(pairing().rules.detection_window), env "COUPLER_PAIRING_DETECTION_WINDOW";
         /// Vehicle data from this long after a plug-in may still predate it at the maker: an unplugged then does not rule a vehicle out.
-        maker_lag: Duration = std_duration(pairing().rules.maker_lag), env "COUPLER_PAIRING_MAKER_LAG";
+        maker_lag: Duration = std_duration(pairing().rules.maker_lag), env "COUPLER_PAIRING_MAKER_LAG", default described "0s (the makers stamp their own data time)";
         /// Allowed clock difference between Coupler, chargers and makers.
         clock_slack: Duration = std_duration(pairing().rules.clock_slack), env "COUPLER_PAIRING_CLOCK_SLACK";
         /// A vehicle's charge rate within this share of the charger's power counts as a match (0.15 is 15%).
