@@ -251,7 +251,7 @@ async fn chargers_of(state: &AppState, scope: &LimitScope) -> Result<Vec<Charger
         (status = 404, description = "The client has no such charger", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn create_charger_limit(
     caller: Caller,
@@ -285,7 +285,7 @@ pub async fn create_charger_limit(
         (status = 404, description = "The client has no such location", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn create_location_limit(
     caller: Caller,
@@ -311,7 +311,7 @@ pub async fn create_location_limit(
         (status = 404, description = "The client has no such location", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn list_location_limits(
     caller: Caller,
@@ -412,7 +412,7 @@ pub(crate) async fn charger_limits(state: &AppState, charger: &Charger) -> Resul
         (status = 404, description = "The client has no such charger", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn get_charger_limits(
     caller: Caller,
@@ -434,7 +434,7 @@ pub async fn get_charger_limits(
         (status = 404, description = "The client has no such EV system", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn get_ev_system_limits(
     caller: Caller,
@@ -465,7 +465,7 @@ pub async fn get_ev_system_limits(
         (status = 404, description = "The client has no such limit", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn get_limit(
     caller: Caller,
@@ -492,7 +492,7 @@ pub async fn get_limit(
         (status = 404, description = "The client has no such limit", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn delete_limit(
     caller: Caller,

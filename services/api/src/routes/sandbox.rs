@@ -610,7 +610,7 @@ pub async fn set_time_factor(
         (status = 404, description = "Not in sandbox mode", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn get_report_delay(
     _caller: Caller,
@@ -634,7 +634,7 @@ pub async fn get_report_delay(
         (status = 404, description = "Not in sandbox mode", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearerAuth" = [])),
+    security(("clientCredentials" = [])),
 )]
 pub async fn set_report_delay(
     _caller: Caller,
