@@ -117,7 +117,7 @@ impl Wiring {
             rate_limits: config.rate_limits(),
             heartbeat_interval: config.webhooks.heartbeat_interval,
             metrics_token: config.metrics.token.as_ref().map(|token| token.0.clone()),
-            // Bound by `Server::start`, which may wait for it.
+            // Binding is asynchronous: `Server::start` binds `[metrics] listen` and sets it.
             metrics_listener: None,
             sandbox: None,
             public_url,
