@@ -3,7 +3,7 @@
 
 use coupler_tests::ocpp::PythonChargePoint;
 use coupler_tests::receiver::{Mode, Receiver};
-use coupler_tests::TestApp;
+use coupler_tests::{wait_for, TestApp};
 use reqwest::Method;
 use serde_json::json;
 
@@ -115,4 +115,36 @@ async fn a_heartbeat_reaches_every_active_webhook_signed_with_its_pending_count(
     assert!(heartbeats[0]["pendingEvents"].as_i64().unwrap() >= 0);
     assert!(heartbeats[0]["createdAt"].is_string());
     assert!(paused.requests().is_empty(), "a paused webhook gets no heartbeat");
+}
+
+#[tokio::test]
+async fn heartbeats_arrive_on_their_own_at_the_configured_interval() {
+    let app = TestApp::spawn_with(|_, wiring| {
+        wiring.webhooks.allow_private = true;
+        wiring.heartbeat_interval = std::time::Duration::from_millis(100);
+    })
+    .await;
+    let tenant = app.tenant("app").await;
+    let secret = "a-receiver-secret-of-at-least-32-chars";
+    let receiver = Receiver::start(secret, Mode::Accept).await;
+    let created = app
+        .as_tenant(&tenant, Method::POST, "/webhooks")
+        .json(&json!({"url": receiver.url, "secret": secret, "events": ["*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // With the default interval (5 minutes) none would come while the test runs; at 100 ms several do,
+    // sent by the server's own heartbeat task.
+    let receiver = &receiver;
+    wait_for("three heartbeats arrive without being asked for", || async move {
+        let beats = receiver
+            .accepted()
+            .into_iter()
+            .filter(|e| e["event"] == "system:heartbeat")
+            .count();
+        (beats >= 3).then_some(())
+    })
+    .await;
+    app.stop().await;
 }

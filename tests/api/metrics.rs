@@ -5,12 +5,17 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use coupler::config::Config;
+use coupler::server::Server;
+use coupler_core::account::Secret;
 use coupler_core::event::RetryPolicy;
+use coupler_core::secret::SecretKey;
 use coupler_simulated::{Brand, SimConfig, SimVehicleSpec};
+use coupler_store::testing::TestDatabase;
 use coupler_tests::ocpp::PythonChargePoint;
 use coupler_tests::receiver::{Mode, Receiver};
 use coupler_tests::vehicles::{eventually, hint, link_simulated, vehicles_of, AppSite, SimWorld};
-use coupler_tests::TestApp;
+use coupler_tests::{problem, TestApp};
 use reqwest::Method;
 use serde_json::json;
 
@@ -188,11 +193,110 @@ async fn metrics_scraped_during_an_ocpp_session_show_every_family_moving() {
 }
 
 #[tokio::test]
-async fn a_metrics_token_guards_metrics_when_set() {
+async fn without_a_metrics_token_metrics_are_open_on_the_api_listener() {
     let app = TestApp::spawn().await;
-    let guarded = coupler_api::metrics::Metrics::new(Some("scrape-token".into()));
-    assert!(!guarded.allows(None));
-    assert!(guarded.allows(Some("Bearer scrape-token")));
     // The default server has no token: /metrics is open, as Prometheus expects by default.
-    assert_eq!(app.request(Method::GET, "/metrics").send().await.unwrap().status(), 200);
+    assert!(!scrape(&app).await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_a_metrics_token_metrics_refuse_requests_without_it_and_answer_requests_with_it() {
+    let token = "scrape-token-0123456789abcdef";
+    let app = TestApp::spawn_with(|_, wiring| wiring.metrics_token = Some(Secret::new(token))).await;
+
+    for authorization in [None, Some("Bearer not-the-token"), Some("Basic c2NyYXBlOnRva2Vu")] {
+        let mut request = app.request(Method::GET, "/metrics");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let refused = request.send().await.unwrap();
+        assert_eq!(refused.status(), 401, "{authorization:?}");
+        assert!(refused.headers().contains_key("x-request-id"));
+        assert!(refused.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
+        let body = problem(refused).await;
+        assert!(!body.to_string().contains(token), "the token is never echoed: {body}");
+    }
+
+    let answered = app
+        .request(Method::GET, "/metrics")
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    assert!(answered.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = answered.text().await.unwrap();
+    assert!(
+        total(&text, "coupler_http_requests_total") >= 3.0,
+        "the refused scrapes were counted: {text}"
+    );
+    // The token guards /metrics only: the API's public routes stay public.
+    assert_eq!(
+        app.request(Method::GET, "/health/live").send().await.unwrap().status(),
+        200
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_a_metrics_listener_configured_metrics_are_served_there_and_not_on_the_api_listener() {
+    let db = TestDatabase::sqlite();
+    let key = SecretKey::generate().encode();
+    let token = "listener-token-0123456789abcdef";
+    let vars = [
+        ("COUPLER_LISTEN", "127.0.0.1:0"),
+        ("COUPLER_DATABASE_URL", db.url()),
+        ("COUPLER_SECRET_KEY", key.as_str()),
+        ("COUPLER_METRICS_LISTEN", "127.0.0.1:0"),
+        ("COUPLER_METRICS_TOKEN", token),
+    ];
+    let config = Config::from_sources(None, |name| {
+        vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    })
+    .unwrap();
+    let server = Server::start(&config).await.unwrap();
+    let api = server.public_url.as_str().trim_end_matches('/').to_owned();
+    let metrics_addr = server.metrics_addr.expect("a metrics listener");
+    assert_ne!(metrics_addr, server.addr);
+    let metrics = format!("http://{metrics_addr}");
+    let http = reqwest::Client::new();
+    let get = |url: String, bearer: Option<&str>| {
+        let mut request = http.get(url);
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        request.send()
+    };
+
+    // The API listener answers /metrics as any unknown route, token or not.
+    for bearer in [None, Some(token)] {
+        let on_api = get(format!("{api}/metrics"), bearer).await.unwrap();
+        assert_eq!(on_api.status(), 404, "{bearer:?}");
+        assert!(on_api.headers().contains_key("x-request-id"));
+        assert_eq!(problem(on_api).await["detail"], "no route for GET /metrics");
+    }
+    assert_eq!(get(format!("{api}/health/live"), None).await.unwrap().status(), 200);
+
+    // The metrics listener serves /metrics behind the token, and nothing else.
+    let refused = get(format!("{metrics}/metrics"), None).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    problem(refused).await;
+    let answered = get(format!("{metrics}/metrics"), Some(token)).await.unwrap();
+    assert_eq!(answered.status(), 200);
+    let text = answered.text().await.unwrap();
+    assert!(text.contains("# HELP coupler_http_requests_total"), "{text}");
+    for path in ["/health/live", "/oauth/token", "/openapi.json"] {
+        let elsewhere = get(format!("{metrics}{path}"), Some(token)).await.unwrap();
+        assert_eq!(elsewhere.status(), 404, "{path}");
+        assert!(elsewhere.headers().contains_key("x-request-id"));
+        problem(elsewhere).await;
+    }
+    server.stop().await.unwrap();
 }

@@ -1,7 +1,11 @@
 //! Rate limits on `/oauth/token` (per client and per source address, and failed authentications
 //! per address) and on the API per client: 429 problems with `Retry-After`.
 
+use coupler::config::Config;
+use coupler::server::Server;
 use coupler_api::limits::{Rate, RateLimitConfig};
+use coupler_core::secret::SecretKey;
+use coupler_store::testing::TestDatabase;
 use coupler_tests::{problem, TestApp};
 use reqwest::{Method, Response};
 
@@ -121,4 +125,48 @@ async fn an_api_client_past_its_limit_gets_429_and_another_client_does_not() {
     assert_rate_limited(app.as_tenant(&busy, Method::GET, "/users").send().await.unwrap()).await;
     let other = app.as_tenant(&quiet, Method::GET, "/users").send().await.unwrap();
     assert_eq!(other.status(), 200);
+}
+
+#[tokio::test]
+async fn the_rate_limit_settings_reach_the_server() {
+    let db = TestDatabase::sqlite();
+    let key = SecretKey::generate().encode();
+    let vars = [
+        ("COUPLER_LISTEN", "127.0.0.1:0"),
+        ("COUPLER_DATABASE_URL", db.url()),
+        ("COUPLER_SECRET_KEY", key.as_str()),
+        ("COUPLER_RATE_LIMIT_TOKEN_PER_ADDRESS_BURST", "2"),
+        ("COUPLER_RATE_LIMIT_TOKEN_PER_ADDRESS_PER_MINUTE", "1"),
+        ("COUPLER_RATE_LIMIT_API_PER_CLIENT_BURST", "7"),
+    ];
+    let config = Config::from_sources(None, |name| {
+        vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    })
+    .unwrap();
+    let server = Server::start(&config).await.unwrap();
+    let limits = server.state.limits.config();
+    assert_eq!(
+        limits.token_per_address,
+        Rate {
+            burst: 2,
+            per_minute: 1
+        }
+    );
+    assert_eq!(limits.api_per_client.burst, 7);
+    assert_eq!(limits.token_per_client, RateLimitConfig::default().token_per_client);
+
+    // Two token requests from this address go through (refused for their unknown client); the third is limited.
+    let url = format!("{}oauth/token", server.public_url);
+    let http = reqwest::Client::new();
+    let ask = || {
+        http.post(&url)
+            .basic_auth("cl_unknown", Some("not-a-secret"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(ask().await.unwrap().status(), 401);
+    }
+    assert_rate_limited(ask().await.unwrap()).await;
+    server.stop().await.unwrap();
 }

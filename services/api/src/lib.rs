@@ -246,36 +246,51 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
     openapi.servers = Some(vec![utoipa::openapi::Server::new(
         state.public_url.as_str().trim_end_matches('/'),
     )]);
-    routes
+    let served = routes
         // The hosted link pages are HTML for people, not part of the JSON API or its document.
         .route("/link/callback", axum::routing::get(routes::link_pages::callback))
         .route("/link/{token}", axum::routing::get(routes::link_pages::open_link))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .with_state(state.clone())
-        .merge(extra)
-        .layer(
-            // Outermost first: the request id exists before the span opens, so every log line of the
-            // request carries it.
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(
-                    http::HeaderName::from_static(REQUEST_ID_HEADER),
-                    MakeRequestUuid,
-                ))
-                .layer(middleware::trace_layer())
-                .layer(PropagateRequestIdLayer::new(http::HeaderName::from_static(
-                    REQUEST_ID_HEADER,
-                )))
-                .layer(axum::middleware::from_fn(middleware::read_request))
-                .layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    middleware::record_metrics,
-                ))
-                .layer(axum::middleware::from_fn(middleware::problem_for_bare_errors))
-                .layer(middleware::catch_panic_layer())
-                .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-                    http::StatusCode::REQUEST_TIMEOUT,
-                    REQUEST_TIMEOUT,
-                ))
-                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
-        )
+        .merge(extra);
+    with_layers(served, state)
+}
+
+/// `/metrics` alone, for a listener of its own (`[metrics] listen`), under the same layers as the
+/// API (request ids, tracing, problem+json for every error and unknown route); nothing else of
+/// Coupler is reachable there.
+pub fn metrics_router(state: AppState) -> Router {
+    let served = Router::new()
+        .route("/metrics", axum::routing::get(routes::ops::metrics_on_own_listener))
+        .with_state(state.clone());
+    with_layers(served, state)
+}
+
+/// The layers every listener's routes are served under.
+fn with_layers(served: Router, state: AppState) -> Router {
+    served.layer(
+        // Outermost first: the request id exists before the span opens, so every log line of the
+        // request carries it.
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(
+                http::HeaderName::from_static(REQUEST_ID_HEADER),
+                MakeRequestUuid,
+            ))
+            .layer(middleware::trace_layer())
+            .layer(PropagateRequestIdLayer::new(http::HeaderName::from_static(
+                REQUEST_ID_HEADER,
+            )))
+            .layer(axum::middleware::from_fn(middleware::read_request))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                middleware::record_metrics,
+            ))
+            .layer(axum::middleware::from_fn(middleware::problem_for_bare_errors))
+            .layer(middleware::catch_panic_layer())
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                http::StatusCode::REQUEST_TIMEOUT,
+                REQUEST_TIMEOUT,
+            ))
+            .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+    )
 }

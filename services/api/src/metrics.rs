@@ -149,10 +149,21 @@ fn describe() {
     );
 }
 
-/// The metrics of one Coupler process, and who may read them.
-#[derive(Debug)]
+/// The metrics of one Coupler process, who may read them, and where.
 pub struct Metrics {
+    /// The bearer token `/metrics` requires, if any; never shown.
     token: Option<String>,
+    /// `/metrics` is served on a listener of its own, and not on the API listener.
+    own_listener: bool,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("token", &self.token.as_ref().map(|_| "(set)"))
+            .field("own_listener", &self.own_listener)
+            .finish()
+    }
 }
 
 impl Default for Metrics {
@@ -168,7 +179,22 @@ impl Metrics {
         installed();
         Self {
             token: token.filter(|t| !t.is_empty()),
+            own_listener: false,
         }
+    }
+
+    /// The same metrics, served on a listener of their own ([`crate::metrics_router`]): the API
+    /// listener then answers `/metrics` with 404, as any unknown route.
+    pub fn on_own_listener(self) -> Self {
+        Self {
+            own_listener: true,
+            ..self
+        }
+    }
+
+    /// Whether `/metrics` is served on a listener of its own rather than the API's.
+    pub fn has_own_listener(&self) -> bool {
+        self.own_listener
     }
 
     /// Whether a request with this `Authorization` header value may read the metrics.
@@ -250,5 +276,6 @@ mod tests {
         assert!(!guarded.allows(Some("Bearer nope")));
         assert!(guarded.allows(Some("Bearer s3cret")));
         assert!(guarded.allows(Some("bearer s3cret")));
+        assert!(!format!("{guarded:?}").contains("s3cret"), "the token is never shown");
     }
 }

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use coupler_api::limits::{Rate, RateLimitConfig};
 use coupler_core::account::Secret;
 use coupler_core::event::RetryPolicy;
 use coupler_core::polling::PollPolicy;
@@ -31,7 +32,7 @@ use coupler_gateway::GatewayConfig;
 
 mod value;
 
-pub use value::{Days, HttpUrl, LogFormat, SettingValue, SmartcarMode, WsUrl};
+pub use value::{BearerToken, Days, HttpUrl, LogFormat, SettingValue, SmartcarMode, WsUrl};
 
 /// One setting, described: where it is read from and what it means.
 #[derive(Debug, Clone, Copy)]
@@ -171,6 +172,9 @@ fn pairing() -> PairingConfig {
 fn webhooks() -> WebhookConfig {
     WebhookConfig::default()
 }
+fn rate_limits() -> RateLimitConfig {
+    RateLimitConfig::default()
+}
 /// Pairing's rules count time in `chrono` durations; the tree in `std` ones.
 fn std_duration(d: chrono::Duration) -> Duration {
     d.to_std().unwrap_or_default()
@@ -187,6 +191,32 @@ settings! {
         token_ttl: Duration = coupler_api::routes::oauth::DEFAULT_TOKEN_TTL, env "COUPLER_HTTP_TOKEN_TTL";
         /// How often expired access tokens are removed.
         token_sweep_interval: Duration = Duration::from_secs(3600), env "COUPLER_HTTP_TOKEN_SWEEP_INTERVAL";
+    }
+    /// Rate limits, each a burst let through at once and then a sustained rate per minute; a refused request gets 429 with Retry-After.
+    [rate_limits] RateLimits {
+        /// /oauth/token requests from one source address let through at once.
+        token_per_address_burst: u32 = rate_limits().token_per_address.burst, env "COUPLER_RATE_LIMIT_TOKEN_PER_ADDRESS_BURST";
+        /// /oauth/token requests per minute from one source address, after the burst.
+        token_per_address_per_minute: u32 = rate_limits().token_per_address.per_minute, env "COUPLER_RATE_LIMIT_TOKEN_PER_ADDRESS_PER_MINUTE";
+        /// /oauth/token requests naming one client id let through at once.
+        token_per_client_burst: u32 = rate_limits().token_per_client.burst, env "COUPLER_RATE_LIMIT_TOKEN_PER_CLIENT_BURST";
+        /// /oauth/token requests per minute naming one client id, after the burst.
+        token_per_client_per_minute: u32 = rate_limits().token_per_client.per_minute, env "COUPLER_RATE_LIMIT_TOKEN_PER_CLIENT_PER_MINUTE";
+        /// Failed authentications (wrong client secret, bad bearer token) from one source address let through at once; once used up, every authentication from there is refused until the bucket refills.
+        failed_auth_per_address_burst: u32 = rate_limits().failed_auth_per_address.burst, env "COUPLER_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS_BURST";
+        /// Failed authentications per minute from one source address, after the burst.
+        failed_auth_per_address_per_minute: u32 = rate_limits().failed_auth_per_address.per_minute, env "COUPLER_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS_PER_MINUTE";
+        /// Authenticated API requests of one client let through at once.
+        api_per_client_burst: u32 = rate_limits().api_per_client.burst, env "COUPLER_RATE_LIMIT_API_PER_CLIENT_BURST";
+        /// Authenticated API requests per minute of one client, after the burst.
+        api_per_client_per_minute: u32 = rate_limits().api_per_client.per_minute, env "COUPLER_RATE_LIMIT_API_PER_CLIENT_PER_MINUTE";
+    }
+    /// Who may read /metrics (Prometheus text format), and on which listener.
+    [metrics] Metrics {
+        /// A bearer token /metrics then requires (Authorization: Bearer <token>; 16 to 256 visible characters, no spaces); without one /metrics is open to whoever reaches it.
+        token: Option<BearerToken> = None, env "COUPLER_METRICS_TOKEN";
+        /// A listener of its own for /metrics (such as 127.0.0.1:9090); when set, /metrics is served only there and the API listener answers 404 for it.
+        listen: Option<SocketAddr> = None, env "COUPLER_METRICS_LISTEN";
     }
     /// The database and the key that encrypts secrets in it.
     [store] Store {
@@ -318,6 +348,8 @@ settings! {
         concurrency: usize = webhooks().concurrency, env "COUPLER_WEBHOOK_CONCURRENCY";
         /// How long a node holds a webhook it serves; another node may take it after. Longer than the timeout.
         lease: Duration = webhooks().lease, env "COUPLER_WEBHOOK_LEASE";
+        /// How often every active webhook gets a signed system:heartbeat event (one per node), so a receiver can tell a quiet Coupler from a broken path.
+        heartbeat_interval: Duration = coupler_api::heartbeat::DEFAULT_HEARTBEAT_INTERVAL, env "COUPLER_WEBHOOK_HEARTBEAT_INTERVAL";
     }
     /// The event log behind the event stream and webhooks.
     [events] Events {
@@ -615,6 +647,18 @@ impl Config {
         }
     }
 
+    /// The rate limits' config, every field from the tree.
+    pub fn rate_limits(&self) -> RateLimitConfig {
+        let r = &self.rate_limits;
+        let rate = |burst, per_minute| Rate { burst, per_minute };
+        RateLimitConfig {
+            token_per_address: rate(r.token_per_address_burst, r.token_per_address_per_minute),
+            token_per_client: rate(r.token_per_client_burst, r.token_per_client_per_minute),
+            failed_auth_per_address: rate(r.failed_auth_per_address_burst, r.failed_auth_per_address_per_minute),
+            api_per_client: rate(r.api_per_client_burst, r.api_per_client_per_minute),
+        }
+    }
+
     /// The SQLite file the database URL names, if it names one.
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         let url = &self.store.database_url;
@@ -654,7 +698,7 @@ impl Config {
 
 /// Settings whose values are never repeated in messages.
 fn is_secret(spec: &SettingSpec) -> bool {
-    spec.key.ends_with("secret") || spec.key == "secret_key"
+    spec.key.ends_with("secret") || spec.key == "secret_key" || spec.key == "token"
 }
 
 /// The settings of `sections`, in plain words, for `--help`.
@@ -856,6 +900,11 @@ mod tests {
             ("COUPLER_EVENT_RETENTION_DAYS", "0"),
             ("COUPLER_SIMULATED_OEM", "maybe"),
             ("COUPLER_SMARTCAR_MODE", "fake"),
+            ("COUPLER_METRICS_LISTEN", "localhost"),
+            ("COUPLER_RATE_LIMIT_API_PER_CLIENT_BURST", "0"),
+            ("COUPLER_RATE_LIMIT_TOKEN_PER_CLIENT_PER_MINUTE", "lots"),
+            ("COUPLER_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS_BURST", "-5"),
+            ("COUPLER_WEBHOOK_HEARTBEAT_INTERVAL", "0"),
         ] {
             let err = Config::from_sources(None, env(&[(var, value)])).unwrap_err();
             let err = format!("{err:#}");
@@ -874,6 +923,100 @@ mod tests {
         let err = Config::from_sources(None, env(&[("COUPLER_SECRET_KEY", "hunter2-not-a-key")])).unwrap_err();
         let err = format!("{err:#}");
         assert!(err.contains("COUPLER_SECRET_KEY") && !err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_metrics_token_is_refused_without_being_repeated() {
+        for token in ["short-token", "a token with spaces in it", "tab\tseparated-long-token"] {
+            let err = Config::from_sources(None, env(&[("COUPLER_METRICS_TOKEN", token)])).unwrap_err();
+            let err = format!("{err:#}");
+            assert!(
+                err.contains("COUPLER_METRICS_TOKEN") && err.contains("16 to 256") && !err.contains(token),
+                "{err}"
+            );
+        }
+        let file = ConfigFile::new("bad-token", "[metrics]\ntoken = \"hunter2\"\n");
+        let err = format!("{:#}", file.load(&[]).unwrap_err());
+        assert!(err.contains("[metrics] token") && !err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn the_metrics_token_is_kept_out_of_debug_and_help() {
+        let token = "a-metrics-token-of-some-length";
+        let config = Config::from_sources(None, env(&[("COUPLER_METRICS_TOKEN", token)])).unwrap();
+        assert_eq!(config.metrics.token.as_ref().unwrap().0.expose(), token);
+        assert_eq!(config.show("metrics", "token").unwrap(), "(set)");
+        assert!(!format!("{config:?}").contains(token));
+    }
+
+    #[test]
+    fn metrics_rate_limits_and_heartbeats_are_read_from_the_file_then_the_environment() {
+        let file = ConfigFile::new(
+            "operations",
+            "[metrics]\nlisten = \"127.0.0.1:9464\"\ntoken = \"token-from-the-file-0123\"\n\
+             [rate_limits]\napi_per_client_burst = 50\ntoken_per_address_per_minute = 30\n\
+             [webhooks]\nheartbeat_interval = \"1m\"\n",
+        );
+        let from_file = file.load(&[]).unwrap();
+        assert_eq!(from_file.metrics.listen, Some(SocketAddr::from(([127, 0, 0, 1], 9464))));
+        assert_eq!(
+            from_file.metrics.token.as_ref().unwrap().0.expose(),
+            "token-from-the-file-0123"
+        );
+        assert_eq!(
+            from_file.rate_limits().api_per_client,
+            Rate {
+                burst: 50,
+                per_minute: 6_000
+            }
+        );
+        assert_eq!(from_file.rate_limits().token_per_address.per_minute, 30);
+        assert_eq!(from_file.webhooks.heartbeat_interval, Duration::from_secs(60));
+
+        let from_env = file
+            .load(&[
+                ("COUPLER_METRICS_LISTEN", "0.0.0.0:9100"),
+                ("COUPLER_METRICS_TOKEN", "token-from-the-environment"),
+                ("COUPLER_RATE_LIMIT_API_PER_CLIENT_BURST", "5"),
+                ("COUPLER_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS_PER_MINUTE", "3"),
+                ("COUPLER_WEBHOOK_HEARTBEAT_INTERVAL", "30s"),
+            ])
+            .unwrap();
+        assert_eq!(from_env.metrics.listen, Some(SocketAddr::from(([0, 0, 0, 0], 9100))));
+        assert_eq!(
+            from_env.metrics.token.as_ref().unwrap().0.expose(),
+            "token-from-the-environment"
+        );
+        let limits = from_env.rate_limits();
+        assert_eq!(
+            limits.api_per_client,
+            Rate {
+                burst: 5,
+                per_minute: 6_000
+            }
+        );
+        assert_eq!(
+            limits.token_per_address.per_minute, 30,
+            "the file's value stays where the environment says nothing"
+        );
+        assert_eq!(limits.failed_auth_per_address.per_minute, 3);
+        assert_eq!(limits.token_per_client, RateLimitConfig::default().token_per_client);
+        assert_eq!(from_env.webhooks.heartbeat_interval, Duration::from_secs(30));
+
+        let flat = ConfigFile::new(
+            "operations-flat",
+            "metrics_listen = \"127.0.0.1:9465\"\nrate_limit_api_per_client_per_minute = 600\n",
+        );
+        let config = flat.load(&[]).unwrap();
+        assert_eq!(config.metrics.listen, Some(SocketAddr::from(([127, 0, 0, 1], 9465))));
+        assert_eq!(config.rate_limits().api_per_client.per_minute, 600);
+    }
+
+    #[test]
+    fn with_nothing_configured_metrics_are_open_on_the_api_listener() {
+        let config = Config::from_sources(None, env(&[])).unwrap();
+        assert!(config.metrics.token.is_none());
+        assert!(config.metrics.listen.is_none());
     }
 
     #[test]
@@ -923,6 +1066,11 @@ mod tests {
         assert_eq!(
             format!("{:?}", defaults.webhooks()),
             format!("{:?}", WebhookConfig::default())
+        );
+        assert_eq!(defaults.rate_limits(), RateLimitConfig::default());
+        assert_eq!(
+            defaults.webhooks.heartbeat_interval,
+            coupler_api::heartbeat::DEFAULT_HEARTBEAT_INTERVAL
         );
     }
 

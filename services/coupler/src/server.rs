@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
+use coupler_api::limits::{RateLimitConfig, RateLimits};
 use coupler_api::metrics::Metrics;
 use coupler_api::{App, AppState};
+use coupler_core::account::Secret;
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::{AdapterRegistry, Store};
 use coupler_engine::webhooks::{WebhookConfig, WebhookSender};
@@ -60,6 +62,14 @@ pub struct Wiring {
     pub token_sweep_interval: Duration,
     /// How vehicles are matched with chargers.
     pub pairing: PairingConfig,
+    /// Rate limits on `/oauth/token`, the API and failed authentications.
+    pub rate_limits: RateLimitConfig,
+    /// How often every active webhook gets a heartbeat.
+    pub heartbeat_interval: Duration,
+    /// The bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<Secret>,
+    /// A listener of its own for `/metrics`; when given, the API listener answers `/metrics` with 404.
+    pub metrics_listener: Option<TcpListener>,
     /// Sandbox mode: the sandbox API over the simulated OEM cloud (which must be set too) and
     /// simulated chargers.
     pub sandbox: Option<SandboxWiring>,
@@ -85,7 +95,8 @@ impl Wiring {
         )
     }
 
-    /// The wiring `config` describes, with no vendors, no simulated makers and no sandbox yet.
+    /// The wiring `config` describes, with no vendors, no simulated makers, no sandbox and no
+    /// metrics listener yet.
     fn from_config(config: &Config, store: Arc<dyn Store>, public_url: Url, cipher: Cipher) -> Self {
         Self {
             store,
@@ -103,6 +114,11 @@ impl Wiring {
             token_ttl: config.http.token_ttl,
             token_sweep_interval: config.http.token_sweep_interval,
             pairing: config.pairing(),
+            rate_limits: config.rate_limits(),
+            heartbeat_interval: config.webhooks.heartbeat_interval,
+            metrics_token: config.metrics.token.as_ref().map(|token| token.0.clone()),
+            // Binding is asynchronous: `Server::start` binds `[metrics] listen` and sets it.
+            metrics_listener: None,
             sandbox: None,
             public_url,
         }
@@ -200,6 +216,8 @@ pub struct Server {
     pub simulated_oem: Option<SimCloud>,
     /// The address of the separate OCPP listener, when there is one.
     pub ocpp_addr: Option<SocketAddr>,
+    /// The address of the separate `/metrics` listener, when there is one.
+    pub metrics_addr: Option<SocketAddr>,
     /// The charger gateway.
     pub gateway: Gateway,
     /// The sandbox, in sandbox mode.
@@ -248,6 +266,13 @@ impl Server {
             ),
             None => None,
         };
+        if let Some(metrics) = config.metrics.listen {
+            wiring.metrics_listener = Some(
+                TcpListener::bind(metrics)
+                    .await
+                    .with_context(|| format!("cannot listen on {metrics} for /metrics"))?,
+            );
+        }
         if let Some(ocpp) = &ocpp_listener {
             wiring.ocpp_url = Url::parse(&format!("ws://{}", ocpp.local_addr()?))?;
         }
@@ -293,6 +318,10 @@ impl Server {
             token_ttl,
             token_sweep_interval,
             pairing,
+            rate_limits,
+            heartbeat_interval,
+            metrics_token,
+            metrics_listener,
             sandbox,
         } = wiring;
         let addr = listener.local_addr()?;
@@ -325,11 +354,16 @@ impl Server {
             (Some(_), None) => anyhow::bail!("sandbox mode needs the simulated OEM cloud"),
             (None, _) => None,
         };
+        let metrics = Metrics::new(metrics_token.map(|token| token.expose().to_owned()));
+        let metrics = match &metrics_listener {
+            Some(_) => metrics.on_own_listener(),
+            None => metrics,
+        };
         let state = AppState::new(App {
             store: store.clone(),
             public_url: public_url.clone(),
             token_ttl,
-            metrics: Metrics::default(),
+            metrics,
             cipher,
             engine: engine.clone(),
             pairing: pairing.clone(),
@@ -337,7 +371,7 @@ impl Server {
             sandbox: sandbox.clone().map(|s| s as Arc<dyn coupler_core::sandbox::Sandbox>),
             webhooks: sender.clone(),
             tasks: tasks.clone(),
-            limits: coupler_api::limits::RateLimits::default(),
+            limits: RateLimits::new(rate_limits),
         });
         let serve_failure = Arc::new(Mutex::new(None));
         let mut router = coupler_api::router_with(state.clone(), gateway.router());
@@ -351,6 +385,21 @@ impl Server {
                 let ocpp_addr = ocpp.local_addr()?;
                 spawn_server("ocpp listener", ocpp, gateway.router(), &tasks, &serve_failure);
                 Some(ocpp_addr)
+            }
+            None => None,
+        };
+        let metrics_addr = match metrics_listener {
+            Some(metrics) => {
+                let metrics_addr = metrics.local_addr()?;
+                spawn_server(
+                    "metrics listener",
+                    metrics,
+                    coupler_api::metrics_router(state.clone()),
+                    &tasks,
+                    &serve_failure,
+                );
+                tracing::info!(%metrics_addr, "serving /metrics on its own listener");
+                Some(metrics_addr)
             }
             None => None,
         };
@@ -374,11 +423,7 @@ impl Server {
         // Events committed before a crash are still unpublished or undelivered in the database;
         // these two pick them up at once.
         coupler_api::relay::spawn(state.clone(), relay_tick, &tasks);
-        coupler_api::heartbeat::spawn(
-            state.clone(),
-            coupler_api::heartbeat::DEFAULT_HEARTBEAT_INTERVAL,
-            &tasks,
-        );
+        coupler_api::heartbeat::spawn(state.clone(), heartbeat_interval, &tasks);
         coupler_engine::webhooks::spawn(store.clone(), state.cipher.clone(), sender, webhooks, &tasks);
         pairing.spawn(gateway.subscribe_plug_changes(), &tasks);
         // Limit sources go on chargers at start-up, after each connect or boot, at every window
@@ -395,6 +440,7 @@ impl Server {
             state,
             simulated_oem,
             ocpp_addr,
+            metrics_addr,
             gateway,
             sandbox,
             tasks,

@@ -68,6 +68,23 @@ pub async fn metrics(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
+    if state.metrics.has_own_listener() {
+        // Served on the metrics listener only: here it answers as any unknown route does.
+        return Err(ApiError::not_found("no route for GET /metrics"));
+    }
+    render_metrics(&state, &headers).await
+}
+
+/// `/metrics` on the metrics listener (`[metrics] listen`), guarded by the same token.
+pub async fn metrics_on_own_listener(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    render_metrics(&state, &headers).await
+}
+
+/// The metrics, to a request carrying the metrics token when the server sets one.
+async fn render_metrics(state: &AppState, headers: &axum::http::HeaderMap) -> Result<impl IntoResponse, ApiError> {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     if !state.metrics.allows(authorization) {
         return Err(ApiError::unauthorized(

@@ -282,6 +282,26 @@ impl SettingValue for Secret {
     }
 }
 
+/// A bearer token a client presents (`Authorization: Bearer <token>`): 16 to 256 visible ASCII
+/// characters, no spaces, so it fits a header as written and is not trivially guessed. Never shown.
+#[derive(Debug, Clone)]
+pub struct BearerToken(pub Secret);
+
+impl SettingValue for BearerToken {
+    fn parse(text: &str) -> Result<Self, String> {
+        let visible = text.bytes().all(|b| b.is_ascii_graphic());
+        if !(16..=256).contains(&text.len()) || !visible {
+            return Err(
+                "must be 16 to 256 visible characters without spaces (generate one with: openssl rand -hex 32)".into(),
+            );
+        }
+        Ok(Self(Secret::new(text)))
+    }
+    fn show(&self) -> String {
+        "(set)".into()
+    }
+}
+
 /// Unset when empty.
 impl<T: SettingValue> SettingValue for Option<T> {
     fn parse(text: &str) -> Result<Self, String> {
