@@ -376,3 +376,26 @@ async fn an_unknown_charger_admitted_as_pending_is_answered_pending_and_nothing_
     assert!(status["error"].as_str().unwrap().contains("SecurityError"), "{status}");
     cp.close().await;
 }
+
+/// The gateway and the engine take the time from the clock they are given: a charger's
+/// connection and boot are stamped with the wired clock's time, not the machine's.
+#[tokio::test]
+async fn what_a_charger_reports_is_stamped_with_the_wired_clock() {
+    let at = chrono::DateTime::parse_from_rfc3339("2031-05-04T12:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let clock = std::sync::Arc::new(coupler_core::clock::ManualClock::at(at));
+    let wired = clock.clone();
+    let app = TestApp::spawn_with(move |_, wiring| wiring.clock = wired).await;
+    let tenant = app.tenant("app").await;
+    let (id, mut cp) = charger(&app, &tenant, "CP-CLOCK").await;
+    cp.boot("Available").await;
+    let shown = app.get_json(&tenant, &format!("/chargers/{id}")).await;
+    assert_eq!(shown["lastSeen"], "2031-05-04T12:00:00Z", "{shown}");
+
+    clock.advance(chrono::Duration::minutes(5));
+    cp.call("Heartbeat", json!({})).await;
+    let shown = app.get_json(&tenant, &format!("/chargers/{id}")).await;
+    assert_eq!(shown["lastSeen"], "2031-05-04T12:05:00Z", "{shown}");
+    cp.close().await;
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use coupler_api::metrics::Metrics;
 use coupler_api::{App, AppState};
+use coupler_core::clock::{Clock, SystemClock};
 use coupler_core::event::RetryPolicy;
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::{AdapterRegistry, Store};
@@ -65,6 +66,8 @@ pub struct Wiring {
     /// Sandbox mode: the sandbox API over the simulated OEM cloud (which must be set too) and
     /// simulated chargers.
     pub sandbox: Option<SandboxWiring>,
+    /// The clock of the engine and the gateway (the system clock; a test may lend a manual one).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// What sandbox mode needs beyond the simulated OEM cloud.
@@ -92,6 +95,7 @@ impl Wiring {
             pairing: PairingConfig::default(),
             sandbox: None,
             public_url,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -295,6 +299,7 @@ impl Server {
                 event_retention: Duration::from_secs(config.event_retention_days * 24 * 3600),
                 pairing: PairingConfig::default(),
                 sandbox,
+                clock: Arc::new(SystemClock),
             },
         )
         .await
@@ -326,6 +331,7 @@ impl Server {
             event_retention,
             pairing,
             sandbox,
+            clock,
         } = wiring;
         let addr = listener.local_addr()?;
         // No connection survives a restart: whatever the last run recorded as connected is not.
@@ -333,16 +339,19 @@ impl Server {
         if stale > 0 {
             tracing::info!(chargers = stale, "cleared connections left from the previous run");
         }
-        let gateway = Gateway::new(store.clone(), gateway);
+        let gateway = Gateway::with_clock(store.clone(), gateway, clock.clone());
         let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
-        let engine = Arc::new(Engine::new(
-            store.clone(),
-            cipher.clone(),
-            adapters,
-            Arc::new(gateway.clone()),
-            engine,
-            chargers,
-        ));
+        let engine = Arc::new(
+            Engine::new(
+                store.clone(),
+                cipher.clone(),
+                adapters,
+                Arc::new(gateway.clone()),
+                engine,
+                chargers,
+            )
+            .with_clock(clock),
+        );
         let sender = WebhookSender::new(&webhooks).context("cannot build the webhook HTTP client")?;
         let pairing = Arc::new(Pairing::new(store.clone(), engine.clone(), pairing));
         let sandbox = match (sandbox, &simulated_oem) {

@@ -28,6 +28,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use coupler_core::clock::{Clock, SystemClock};
 use coupler_core::control::{ChargerCommand, ChargerControl, CommandReply, ControlError};
 use coupler_core::{ChargerId, OcppIdentity, Store};
 use coupler_ocpp::OcppVersion;
@@ -113,6 +114,8 @@ pub(crate) struct SessionHandle {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
+    /// Where the gateway's time comes from (the time stamped on what chargers report).
+    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: GatewayConfig,
     sessions: Mutex<HashMap<ChargerId, SessionHandle>>,
     changes: broadcast::Sender<ChargerId>,
@@ -135,10 +138,16 @@ pub struct Gateway {
 impl Gateway {
     /// A gateway over `store`.
     pub fn new(store: Arc<dyn Store>, config: GatewayConfig) -> Self {
+        Self::with_clock(store, config, Arc::new(SystemClock))
+    }
+
+    /// A gateway like [`Gateway::new`] on `clock` (a test's manual clock).
+    pub fn with_clock(store: Arc<dyn Store>, config: GatewayConfig, clock: Arc<dyn Clock>) -> Self {
         let (changes, _) = broadcast::channel(1024);
         Self {
             inner: Arc::new(Inner {
                 store,
+                clock,
                 config,
                 sessions: Mutex::new(HashMap::new()),
                 changes,
