@@ -399,3 +399,60 @@ async fn what_a_charger_reports_is_stamped_with_the_wired_clock() {
     assert_eq!(shown["lastSeen"], "2031-05-04T12:05:00Z", "{shown}");
     cp.close().await;
 }
+
+/// A max current of 0 holds the transaction suspended by the charger (SuspendedEVSE). A START then
+/// lifts Coupler's own limit (ClearChargingProfile) instead of failing, and is confirmed when the
+/// charger charges again.
+#[tokio::test]
+async fn start_on_a_session_held_by_coupler_s_zero_limit_lifts_the_limit_and_is_confirmed() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let (id, mut cp) = charger(&app, &tenant, "CP-HELD").await;
+    cp.boot("Preparing").await;
+    let start = app
+        .post_json(&tenant, &format!("/chargers/{id}/charging"), json!({"action": "START"}))
+        .await;
+    cp.received("RemoteStartTransaction").await;
+    assert_eq!(
+        app.settled_action(&tenant, start["id"].as_str().unwrap()).await["state"],
+        "CONFIRMED"
+    );
+
+    let hold = app
+        .post_json(
+            &tenant,
+            &format!("/chargers/{id}/max-current"),
+            json!({"maxCurrent": 0}),
+        )
+        .await;
+    cp.received("SetChargingProfile").await;
+    // The charger obeys: power stops, the transaction stays open, suspended by the charger.
+    cp.call(
+        "StatusNotification",
+        json!({"connector_id": 1, "error_code": "NoError", "status": "SuspendedEVSE"}),
+    )
+    .await;
+    assert_eq!(
+        app.settled_action(&tenant, hold["id"].as_str().unwrap()).await["state"],
+        "CONFIRMED"
+    );
+
+    let resume = app
+        .post_json(&tenant, &format!("/chargers/{id}/charging"), json!({"action": "START"}))
+        .await;
+    let cleared = cp.received("ClearChargingProfile").await;
+    assert_eq!(cleared["stack_level"], 1, "the user's limit: {cleared}");
+    cp.call(
+        "StatusNotification",
+        json!({"connector_id": 1, "error_code": "NoError", "status": "Charging"}),
+    )
+    .await;
+    let resume = app.settled_action(&tenant, resume["id"].as_str().unwrap()).await;
+    assert_eq!(resume["state"], "CONFIRMED", "{resume}");
+    let shown = app.get_json(&tenant, &format!("/chargers/{id}")).await;
+    assert!(
+        shown["chargeState"]["maxCurrent"].is_null(),
+        "the limit is gone: {shown}"
+    );
+    cp.close().await;
+}
