@@ -212,7 +212,9 @@ async fn a_start_the_charger_refuses_fails_with_its_answer() {
 
 #[tokio::test]
 async fn a_start_the_charger_accepts_but_that_never_charges_fails_with_no_response() {
-    let app = TestApp::spawn_with(|_, s| s.chargers.action_timeout = std::time::Duration::from_secs(2)).await;
+    // Short enough to fail soon, long enough that a busy machine still sends the start first (at
+    // 2 s the deadline sometimes passed before the runner took the action up, 1 run in 10 under load).
+    let app = TestApp::spawn_with(|_, s| s.chargers.action_timeout = std::time::Duration::from_secs(8)).await;
     let tenant = app.tenant("app").await;
     let (id, mut cp) = charger(&app, &tenant, "CP-CONF-5").await;
     cp.boot("Preparing").await;
