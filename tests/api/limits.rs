@@ -328,11 +328,11 @@ async fn a_location_limit_reaches_the_chargers_placed_there_and_bad_limits_chang
     assert_eq!(placed.status(), 200);
 
     for (bad, status) in [
-        (json!({"maxCurrent": -1}), 400),
-        (json!({"maxCurrent": 10, "validTo": "2020-01-01T00:00:00Z"}), 400),
+        (json!({"maxCurrent": -1}), 422),
+        (json!({"maxCurrent": 10, "validTo": "2020-01-01T00:00:00Z"}), 422),
         (
             json!({"maxCurrent": 10, "validFrom": "2030-01-02T00:00:00Z", "validTo": "2030-01-01T00:00:00Z"}),
-            400,
+            422,
         ),
         (json!({"maxCurrent": 10, "kind": "user"}), 422),
         (json!({}), 422),

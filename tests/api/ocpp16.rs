@@ -212,7 +212,9 @@ async fn a_start_the_charger_refuses_fails_with_its_answer() {
 
 #[tokio::test]
 async fn a_start_the_charger_accepts_but_that_never_charges_fails_with_no_response() {
-    let app = TestApp::spawn_with(|_, s| s.chargers.action_timeout = std::time::Duration::from_secs(2)).await;
+    // Short enough to fail soon, long enough that a busy machine still sends the start first (at
+    // 2 s the deadline sometimes passed before the runner took the action up, 1 run in 10 under load).
+    let app = TestApp::spawn_with(|_, s| s.chargers.action_timeout = std::time::Duration::from_secs(8)).await;
     let tenant = app.tenant("app").await;
     let (id, mut cp) = charger(&app, &tenant, "CP-CONF-5").await;
     cp.boot("Preparing").await;
@@ -374,5 +376,85 @@ async fn an_unknown_charger_admitted_as_pending_is_answered_pending_and_nothing_
         .await;
     assert_eq!(status["event"], "call_error", "{status}");
     assert!(status["error"].as_str().unwrap().contains("SecurityError"), "{status}");
+    cp.close().await;
+}
+
+/// The gateway and the engine take the time from the clock they are given: a charger's
+/// connection and boot are stamped with the wired clock's time, not the machine's.
+#[tokio::test]
+async fn what_a_charger_reports_is_stamped_with_the_wired_clock() {
+    let at = chrono::DateTime::parse_from_rfc3339("2031-05-04T12:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let clock = std::sync::Arc::new(coupler_core::clock::ManualClock::at(at));
+    let wired = clock.clone();
+    let app = TestApp::spawn_with(move |_, wiring| wiring.clock = wired).await;
+    let tenant = app.tenant("app").await;
+    let (id, mut cp) = charger(&app, &tenant, "CP-CLOCK").await;
+    cp.boot("Available").await;
+    let shown = app.get_json(&tenant, &format!("/chargers/{id}")).await;
+    assert_eq!(shown["lastSeen"], "2031-05-04T12:00:00Z", "{shown}");
+
+    clock.advance(chrono::Duration::minutes(5));
+    cp.call("Heartbeat", json!({})).await;
+    let shown = app.get_json(&tenant, &format!("/chargers/{id}")).await;
+    assert_eq!(shown["lastSeen"], "2031-05-04T12:05:00Z", "{shown}");
+    cp.close().await;
+}
+
+/// A max current of 0 holds the transaction suspended by the charger (SuspendedEVSE). A START then
+/// lifts Coupler's own limit (ClearChargingProfile) instead of failing, and is confirmed when the
+/// charger charges again.
+#[tokio::test]
+async fn start_on_a_session_held_by_coupler_s_zero_limit_lifts_the_limit_and_is_confirmed() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let (id, mut cp) = charger(&app, &tenant, "CP-HELD").await;
+    cp.boot("Preparing").await;
+    let start = app
+        .post_json(&tenant, &format!("/chargers/{id}/charging"), json!({"action": "START"}))
+        .await;
+    cp.received("RemoteStartTransaction").await;
+    assert_eq!(
+        app.settled_action(&tenant, start["id"].as_str().unwrap()).await["state"],
+        "CONFIRMED"
+    );
+
+    let hold = app
+        .post_json(
+            &tenant,
+            &format!("/chargers/{id}/max-current"),
+            json!({"maxCurrent": 0}),
+        )
+        .await;
+    cp.received("SetChargingProfile").await;
+    // The charger obeys: power stops, the transaction stays open, suspended by the charger.
+    cp.call(
+        "StatusNotification",
+        json!({"connector_id": 1, "error_code": "NoError", "status": "SuspendedEVSE"}),
+    )
+    .await;
+    assert_eq!(
+        app.settled_action(&tenant, hold["id"].as_str().unwrap()).await["state"],
+        "CONFIRMED"
+    );
+
+    let resume = app
+        .post_json(&tenant, &format!("/chargers/{id}/charging"), json!({"action": "START"}))
+        .await;
+    let cleared = cp.received("ClearChargingProfile").await;
+    assert_eq!(cleared["stack_level"], 1, "the user's limit: {cleared}");
+    cp.call(
+        "StatusNotification",
+        json!({"connector_id": 1, "error_code": "NoError", "status": "Charging"}),
+    )
+    .await;
+    let resume = app.settled_action(&tenant, resume["id"].as_str().unwrap()).await;
+    assert_eq!(resume["state"], "CONFIRMED", "{resume}");
+    let shown = app.get_json(&tenant, &format!("/chargers/{id}")).await;
+    assert!(
+        shown["chargeState"]["maxCurrent"].is_null(),
+        "the limit is gone: {shown}"
+    );
     cp.close().await;
 }

@@ -499,10 +499,7 @@ async fn start_on_a_2_0_1_station_that_opened_its_transaction_at_plug_in_authori
             "an attempt was CONFIRMED while its action was PENDING: {event:?}"
         );
     }
-    let settling = events
-        .iter()
-        .find(|e| e.updated_fields.iter().any(|f| f == "state") && e.data["state"] != "PENDING")
-        .unwrap();
+    let settling = events.iter().find(|e| settles(e)).unwrap();
     assert!(
         settling.updated_fields.iter().any(|f| f == "attempts"),
         "the settling write changed the attempt too: {:?}",

@@ -720,7 +720,7 @@ async fn sandbox_cars_move_wake_when_plugged_in_draw_their_own_maximum_and_the_m
         (json!({"maxCurrent": 64}), "maxCurrent"),
     ] {
         let refused = patch(body.clone()).await.unwrap();
-        assert_eq!(refused.status(), 400, "{body}");
+        assert_eq!(refused.status(), 422, "{body}");
         assert!(
             problem(refused).await["detail"].as_str().unwrap().contains(detail),
             "{body}"
@@ -771,6 +771,6 @@ async fn sandbox_cars_move_wake_when_plugged_in_draw_their_own_maximum_and_the_m
         .send()
         .await
         .unwrap();
-    assert_eq!(refused.status(), 400);
+    assert_eq!(refused.status(), 422);
     assert_eq!(app.get_json(&tenant, "/sandbox/report-delay").await["seconds"], 2.5);
 }

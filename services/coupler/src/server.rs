@@ -13,6 +13,7 @@ use coupler_api::limits::{RateLimitConfig, RateLimits};
 use coupler_api::metrics::Metrics;
 use coupler_api::{App, AppState};
 use coupler_core::account::Secret;
+use coupler_core::clock::{Clock, SystemClock};
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::{AdapterRegistry, Store};
 use coupler_engine::webhooks::{WebhookConfig, WebhookSender};
@@ -73,6 +74,8 @@ pub struct Wiring {
     /// Sandbox mode: the sandbox API over the simulated OEM cloud (which must be set too) and
     /// simulated chargers.
     pub sandbox: Option<SandboxWiring>,
+    /// The clock of the engine and the gateway (the system clock; a test may lend a manual one).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// What sandbox mode needs beyond the simulated OEM cloud.
@@ -121,6 +124,7 @@ impl Wiring {
             metrics_listener: None,
             sandbox: None,
             public_url,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -323,6 +327,7 @@ impl Server {
             metrics_token,
             metrics_listener,
             sandbox,
+            clock,
         } = wiring;
         let addr = listener.local_addr()?;
         // No connection survives a restart: whatever the last run recorded as connected is not.
@@ -332,16 +337,19 @@ impl Server {
         }
         // One token and one tracker for the whole server, lent to every component.
         let tasks = Tasks::new();
-        let gateway = Gateway::new(store.clone(), gateway, tasks.clone());
+        let gateway = Gateway::with_clock(store.clone(), gateway, tasks.clone(), clock.clone());
         let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
-        let engine = Arc::new(Engine::new(
-            store.clone(),
-            cipher.clone(),
-            adapters,
-            Arc::new(gateway.clone()),
-            engine,
-            chargers,
-        ));
+        let engine = Arc::new(
+            Engine::new(
+                store.clone(),
+                cipher.clone(),
+                adapters,
+                Arc::new(gateway.clone()),
+                engine,
+                chargers,
+            )
+            .with_clock(clock),
+        );
         let sender = WebhookSender::new(&webhooks).context("cannot build the webhook HTTP client")?;
         let pairing = Arc::new(Pairing::new(store.clone(), engine.clone(), pairing));
         let sandbox = match (sandbox, &simulated_oem) {

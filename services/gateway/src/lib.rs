@@ -29,6 +29,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use coupler_core::clock::{Clock, SystemClock};
 use coupler_core::control::{ChargerCommand, ChargerControl, CommandReply, ControlError};
 use coupler_core::{ChargerId, OcppIdentity, Store};
 use coupler_ocpp::OcppVersion;
@@ -114,6 +115,8 @@ pub(crate) struct SessionHandle {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
+    /// Where the gateway's time comes from (the time stamped on what chargers report).
+    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: GatewayConfig,
     sessions: Mutex<HashMap<ChargerId, SessionHandle>>,
     changes: broadcast::Sender<ChargerId>,
@@ -140,10 +143,16 @@ impl Gateway {
     /// A gateway over `store`. Its sessions run on `tasks` and close (with a close frame) when they
     /// stop: axum's graceful shutdown does not wait for upgraded connections, the tracker does.
     pub fn new(store: Arc<dyn Store>, config: GatewayConfig, tasks: Tasks) -> Self {
+        Self::with_clock(store, config, tasks, Arc::new(SystemClock))
+    }
+
+    /// A gateway like [`Gateway::new`] on `clock` (a test's manual clock).
+    pub fn with_clock(store: Arc<dyn Store>, config: GatewayConfig, tasks: Tasks, clock: Arc<dyn Clock>) -> Self {
         let (changes, _) = broadcast::channel(1024);
         Self {
             inner: Arc::new(Inner {
                 store,
+                clock,
                 config,
                 sessions: Mutex::new(HashMap::new()),
                 changes,

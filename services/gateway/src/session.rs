@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
 use coupler_core::control::ControlError;
-use coupler_core::{time, ChargerId, OcppIdentity};
+use coupler_core::{ChargerId, OcppIdentity};
 use coupler_ocpp::rpc::Frame;
 use coupler_ocpp::OcppVersion;
 use tokio::sync::{mpsc, oneshot};
@@ -88,7 +88,7 @@ pub(crate) async fn run(gateway: Gateway, identity: OcppIdentity, version: OcppV
             if let Err(e) = gateway
                 .inner
                 .store
-                .record_connection(id, Some(protocol(version)), true, time::now())
+                .record_connection(id, Some(protocol(version)), true, gateway.inner.clock.now())
                 .await
             {
                 tracing::warn!(error = %e, "cannot record the connection");
@@ -307,7 +307,7 @@ impl Session {
                     .gateway
                     .inner
                     .store
-                    .record_connection(id, None, false, time::now())
+                    .record_connection(id, None, false, self.gateway.inner.clock.now())
                     .await
                 {
                     tracing::warn!(error = %e, "cannot record the disconnection");

@@ -8,7 +8,7 @@ use coupler_core::control::{
     RateUnit, TriggerKind,
 };
 use coupler_core::store::{SessionStart, SessionStop};
-use coupler_core::{time, ChargerId};
+use coupler_core::ChargerId;
 use coupler_ocpp::rpc::Frame;
 use coupler_ocpp::v16::{self, Request, Response};
 use coupler_ocpp::v16::{
@@ -108,7 +108,7 @@ fn pending_answer(message_id: &str, request: Request, gateway: &Gateway) -> Fram
 
 async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Result<Response, Failure> {
     let store = &gateway.inner.store;
-    let now = time::now();
+    let now = gateway.inner.clock.now();
     Ok(match request {
         Request::BootNotification(boot) => {
             let info = ChargerInfo {

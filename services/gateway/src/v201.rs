@@ -24,7 +24,7 @@ use coupler_core::control::{
     RateUnit, TriggerKind,
 };
 use coupler_core::store::{TransactionEventKind, TransactionEventRecord};
-use coupler_core::{time, ChargerId};
+use coupler_core::ChargerId;
 use coupler_ocpp::rpc::Frame;
 use coupler_ocpp::v201::{self, Request, Response};
 use coupler_ocpp::v201::{
@@ -181,7 +181,7 @@ fn knows_more_than_occupied(state: PowerDeliveryState) -> bool {
 
 async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Result<Response, Failure> {
     let store = &gateway.inner.store;
-    let now = time::now();
+    let now = gateway.inner.clock.now();
     Ok(match request {
         Request::BootNotification(boot) => {
             let station = boot.charging_station;
@@ -336,7 +336,7 @@ async fn transaction_event(
         .transpose()?;
     let token_tag = event.id_token.as_ref().and_then(id_tag_of);
     if let Some(tag) = &token_tag {
-        store.record_id_tag(charger, tag, time::now()).await?;
+        store.record_id_tag(charger, tag, gateway.inner.clock.now()).await?;
     }
     // A remote start names the RequestStartTransaction it answers; Coupler starts with its own tag.
     let id_tag = token_tag.or_else(|| {

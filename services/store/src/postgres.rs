@@ -12,9 +12,17 @@ use crate::OpenError;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Where the time stamped by the store itself comes from (update times, activation times).
+    clock: std::sync::Arc<dyn coupler_core::clock::Clock>,
 }
 
 impl PgStore {
+    /// The same store stamping times from `clock` (a test's manual clock).
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn coupler_core::clock::Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Connects to and migrates the PostgreSQL database at `url`.
     pub async fn open(url: &str) -> Result<Self, OpenError> {
         let options: PgConnectOptions = url
@@ -31,7 +39,10 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(OpenError::Migrate)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            clock: std::sync::Arc::new(coupler_core::clock::SystemClock),
+        })
     }
 }
 

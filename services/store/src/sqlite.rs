@@ -13,9 +13,17 @@ use crate::OpenError;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Where the time stamped by the store itself comes from (update times, activation times).
+    clock: std::sync::Arc<dyn coupler_core::clock::Clock>,
 }
 
 impl SqliteStore {
+    /// The same store stamping times from `clock` (a test's manual clock).
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn coupler_core::clock::Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Opens (creating it if needed) and migrates the SQLite database at `url`.
     pub async fn open(url: &str) -> Result<Self, OpenError> {
         let options = SqliteConnectOptions::from_str(url)
@@ -56,7 +64,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(OpenError::Connect)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            clock: std::sync::Arc::new(coupler_core::clock::SystemClock),
+        })
     }
 }
 

@@ -68,6 +68,7 @@ pub struct CreateSandboxVehicle {
     /// The most current the car itself draws, amperes per phase (6–32; the brand's usual when
     /// absent). Cars with different maximums draw different power, which pairing compares with
     /// the chargers' meters.
+    #[schema(minimum = 6, maximum = 32)]
     pub max_current: Option<u32>,
 }
 
@@ -175,10 +176,13 @@ pub struct UpdateSandboxVehicle {
     /// nothing until released.
     pub schedule_hold: Option<bool>,
     /// Moves the car (with `longitude`): latitude, degrees, −90 to 90.
+    #[schema(minimum = -90, maximum = 90)]
     pub latitude: Option<f64>,
     /// Moves the car (with `latitude`): longitude, degrees, −180 to 180.
+    #[schema(minimum = -180, maximum = 180)]
     pub longitude: Option<f64>,
     /// The most current the car itself draws, amperes per phase (6–32).
+    #[schema(minimum = 6, maximum = 32)]
     pub max_current: Option<u32>,
 }
 
@@ -291,7 +295,7 @@ pub struct ReportDelay {
     /// Seconds, 0 to 600: the makers' APIs report each car as it was this long ago, as real makers'
     /// clouds lag behind their cars (a charger reports a plug-in at once). It applies to the whole
     /// sandbox, every client alike.
-    #[schema(example = 10.0)]
+    #[schema(example = 10.0, minimum = 0, maximum = 600)]
     pub seconds: f64,
 }
 

@@ -149,7 +149,7 @@ macro_rules! impl_ev_system_store {
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(store_error)?;
-                    let now = coupler_core::time::now();
+                    let now = self.clock.now();
                     let mut created = Vec::new();
                     for row in &missing {
                         let id = EvSystemId::generate();
@@ -427,7 +427,7 @@ macro_rules! impl_ev_system_store {
                         .bind(client.as_str())
                         .bind(vehicle.as_str())
                         .bind(tags)
-                        .bind($time::bind(coupler_core::time::now()))
+                        .bind($time::bind(self.clock.now()))
                         .execute(&self.pool)
                         .await
                         .map_err(store_error)?;

@@ -218,7 +218,7 @@ macro_rules! impl_transaction_event_store {
                         .bind(i64::from(outcome.connector_id))
                         .bind(status)
                         .bind(state.as_str())
-                        .bind($time::bind(coupler_core::time::now()))
+                        .bind($time::bind(self.clock.now()))
                         .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;

@@ -24,7 +24,7 @@ macro_rules! impl_user_store {
             #[async_trait]
             impl UserStore for $store {
                 async fn upsert_user(&self, client: &ClientId, id: &UserId) -> Result<(User, bool), StoreError> {
-                    let now = coupler_core::time::now();
+                    let now = self.clock.now();
                     let inserted = sqlx::query(
                         "INSERT INTO users (id, client_id, external_id, created_at) VALUES ($1, $2, $3, $4) \
                          ON CONFLICT (client_id, external_id) DO NOTHING",

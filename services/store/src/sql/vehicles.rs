@@ -150,7 +150,7 @@ macro_rules! impl_vehicle_store {
                 }
 
                 async fn request_vehicle_poll(&self, client: &ClientId, id: &VehicleId) -> Result<bool, StoreError> {
-                    let now = coupler_core::time::now();
+                    let now = self.clock.now();
                     // A hint brings the next read forward to now, unless the maker asked Coupler to
                     // wait (not_before): then the read stays where the wait put it.
                     let done = sqlx::query(
@@ -257,7 +257,7 @@ macro_rules! impl_vehicle_store {
                     .bind(i64::from(poll.polls_on_day))
                     .bind(poll.budget_day)
                     .bind(poll.last_error.as_deref())
-                    .bind($time::bind(coupler_core::time::now()))
+                    .bind($time::bind(self.clock.now()))
                     // Plug transitions, as the data says (its own time, else the time of the poll),
                     // for matching a vehicle with a charger's plug-in.
                     .bind(update.charge_state.as_ref().and_then(|c| c.is_plugged_in).map(i64::from))
