@@ -748,7 +748,7 @@ async fn sandbox_cars_move_wake_when_plugged_in_draw_their_own_maximum_and_the_m
     assert_eq!(plugged["asleep"], false, "{plugged}");
     until("the car draws its own maximum", || async {
         let now = sim_vehicle_now(&app, &tenant, &car_id).await;
-        now["powerKw"]
+        now["chargeRate"]
             .as_f64()
             .is_some_and(|kw| (kw - 13.0 * 0.69).abs() < 0.05)
             .then_some(())
