@@ -136,11 +136,9 @@ impl Engine {
         Ok(unlock(&self.vehicle_capabilities(vehicle), pairing.route))
     }
 
-    /// Creates a vehicle action, stored before anything is sent. A command the vehicle cannot do is
-    /// refused with the reason. An identical pending action is returned instead of a new one; a
-    /// conflicting one (STOP while START is pending, another current) is cancelled with CONFLICT.
-    /// Creates a vehicle action: [`Engine::request_action`] on the vehicle (kept for the vehicle
-    /// and EV-system routes, which speak [`VehicleCommand`]).
+    /// Creates a vehicle action: [`Engine::request_action`] on the vehicle, with its one
+    /// idempotency and conflict policy (kept for the vehicle and EV-system routes, which speak
+    /// [`VehicleCommand`]).
     pub async fn request_vehicle_action(
         &self,
         client: &ClientId,
