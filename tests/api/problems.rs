@@ -52,7 +52,10 @@ async fn a_missing_field_and_a_bad_value_both_answer_422_naming_the_field() {
     assert_eq!(wrong_type.status(), 422);
     let body = problem(wrong_type).await;
     assert_eq!(body["errors"][0]["pointer"], "/maxCurrent");
-    assert_eq!(body["errors"][0]["expected"], "f64");
+    assert_eq!(
+        body["errors"][0]["expected"], "a number",
+        "the JSON kind, not the Rust type"
+    );
 
     let out_of_range = app
         .as_tenant(&tenant, Method::POST, &format!("/chargers/{charger}/max-current"))

@@ -133,11 +133,21 @@ fn describe(message: &str, pointer: String, location: ValueLocation) -> InvalidV
     for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
         if let Some(rest) = message.strip_prefix(prefix) {
             if let Some((got, expected)) = rest.split_once(", expected ") {
-                return make(pointer, format!("got {got}")).expected(expected.to_owned());
+                return make(pointer, format!("got {got}")).expected(in_plain_words(expected));
             }
         }
     }
     make(pointer, message.to_owned())
+}
+
+/// serde names the Rust type it wanted (`f64`, `u32`); a client is told the JSON kind instead.
+fn in_plain_words(expected: &str) -> String {
+    match expected {
+        "f32" | "f64" => "a number".to_owned(),
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number, 0 or more".to_owned(),
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number".to_owned(),
+        other => other.to_owned(),
+    }
 }
 
 /// The text between `start` and the next `end` in `message`.
