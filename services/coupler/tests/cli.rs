@@ -306,20 +306,7 @@ async fn a_session_started_before_coupler_is_killed_is_completed_after_the_resta
         .await
         .unwrap();
     let token = token["access_token"].as_str().unwrap().to_owned();
-    let charger: serde_json::Value = http
-        .post(format!("http://{addr}/users/alice/chargers"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"ocppId": "CP-CRASH"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (url, password) = (
-        charger["ocppUrl"].as_str().unwrap().to_owned(),
-        charger["password"].as_str().unwrap().to_owned(),
-    );
+    let (charger_id, url, password) = register_charger(&http, &addr, &token, "CP-CRASH").await;
 
     let mut socket = raw::connect(&url, Some(("CP-CRASH", &password))).await.unwrap();
     raw::exchange(
@@ -348,10 +335,7 @@ async fn a_session_started_before_coupler_is_killed_is_completed_after_the_resta
     assert_eq!(stopped[0], 3, "{stopped}");
 
     let sessions: serde_json::Value = http
-        .get(format!(
-            "http://{addr}/chargers/{}/sessions",
-            charger["id"].as_str().unwrap()
-        ))
+        .get(format!("http://{addr}/chargers/{charger_id}/sessions"))
         .bearer_auth(&token)
         .send()
         .await
@@ -470,6 +454,23 @@ async fn an_event_whose_delivery_was_cut_off_by_a_kill_is_delivered_after_the_re
 }
 
 /// A token for `id` from the Coupler at `addr`.
+/// Registers charger `ocpp_id` for user `alice` at the Coupler on `addr`: its id, OCPP URL and
+/// password.
+async fn register_charger(http: &reqwest::Client, addr: &str, token: &str, ocpp_id: &str) -> (String, String, String) {
+    let charger: serde_json::Value = http
+        .post(format!("http://{addr}/users/alice/chargers"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"ocppId": ocpp_id}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = |field: &str| charger[field].as_str().unwrap().to_owned();
+    (text("id"), text("ocppUrl"), text("password"))
+}
+
 async fn token_at(http: &reqwest::Client, addr: &str, id: &str, secret: &str) -> String {
     let token: serde_json::Value = http
         .post(format!("http://{addr}/oauth/token"))
@@ -498,21 +499,7 @@ async fn a_start_accepted_just_before_a_kill_reaches_its_charger_when_it_reconne
     // No pooled connection may outlive the killed process.
     let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let token = token_at(&http, &addr, &id, &secret).await;
-    let charger: serde_json::Value = http
-        .post(format!("http://{addr}/users/alice/chargers"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"ocppId": "CP-KILLED"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let (url, password) = (
-        charger["ocppUrl"].as_str().unwrap().to_owned(),
-        charger["password"].as_str().unwrap().to_owned(),
-    );
-    let charger_id = charger["id"].as_str().unwrap().to_owned();
+    let (charger_id, url, password) = register_charger(&http, &addr, &token, "CP-KILLED").await;
 
     // The charger has a car plugged in, then loses its connection for a moment.
     let mut cp = PythonChargePoint::connected(&url, "CP-KILLED", &password).await;
