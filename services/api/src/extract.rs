@@ -11,7 +11,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use coupler_core::secret::hash_secret;
-use coupler_core::{time, ClientId};
+use coupler_core::ClientId;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, InvalidValue, ValueLocation};
@@ -296,7 +296,7 @@ impl FromRequestParts<AppState> for Caller {
             .await?
             .ok_or_else(|| failed("the access token is not valid".to_owned()))?;
         record
-            .check(time::now())
+            .check(state.now())
             .map_err(|rejection| failed(rejection.to_string()))?;
         tracing::Span::current().record("client_id", record.client_id.as_str());
         state.limits.check_api_request(record.client_id.as_str())?;

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use coupler_core::event::{DeliveryId, HEARTBEAT_EVENT};
-use coupler_core::{time, StoreError};
+use coupler_core::StoreError;
 use coupler_tasks::Tasks;
 
 use crate::state::AppState;
@@ -32,7 +32,7 @@ pub async fn beat(state: &AppState) -> Result<usize, StoreError> {
         let body = serde_json::json!([{
             "id": format!("heartbeat-{delivery_id}"),
             "event": HEARTBEAT_EVENT,
-            "createdAt": time::now(),
+            "createdAt": state.now(),
             "pendingEvents": pending,
         }]);
         let body = serde_json::to_vec(&body).unwrap_or_default();

@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::Router;
+use coupler_tasks::Tasks;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 /// hyper's read buffer: the most bytes of request line and headers it parses.
@@ -29,8 +29,10 @@ const HYPER_MAX_BUF: usize = 1024 * 1024;
 /// The most headers hyper parses.
 const HYPER_MAX_HEADERS: usize = 1000;
 
-/// Serves `router` on `listener` until `shutdown` is cancelled, then lets requests in flight end.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+/// Serves `router` on `listener` until `tasks` stop, then lets requests in flight end. Each
+/// connection runs on `tasks`, so a panic in one is reported and shutdown waits for all of them.
+pub async fn serve(listener: TcpListener, router: Router, tasks: Tasks) -> std::io::Result<()> {
+    let shutdown = tasks.token().clone();
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -63,9 +65,8 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();
         let connection = graceful.watch(connection);
-        // Tracked by `graceful`: the loop waits for every watched connection before it returns, as
-        // the server's tasks wait for this loop.
-        tokio::spawn(async move {
+        // Watched by `graceful` too: the loop waits for every connection to end before it returns.
+        tasks.spawn("http connection", async move {
             if let Err(e) = connection.await {
                 tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
             }

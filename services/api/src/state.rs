@@ -56,6 +56,14 @@ impl AppState {
     }
 }
 
+impl App {
+    /// The time now on the engine's clock, which tests can move: token expiry, link sessions and
+    /// limit windows are all judged on it.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.engine.clock().now()
+    }
+}
+
 impl Deref for AppState {
     type Target = App;
 

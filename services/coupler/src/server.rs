@@ -432,7 +432,14 @@ impl Server {
         // these two pick them up at once.
         coupler_api::relay::spawn(state.clone(), relay_tick, &tasks);
         coupler_api::heartbeat::spawn(state.clone(), heartbeat_interval, &tasks);
-        coupler_engine::webhooks::spawn(store.clone(), state.cipher.clone(), sender, webhooks, &tasks);
+        coupler_engine::webhooks::spawn(
+            store.clone(),
+            state.cipher.clone(),
+            sender,
+            webhooks,
+            engine.clock().clone(),
+            &tasks,
+        );
         pairing.spawn(gateway.subscribe_plug_changes(), &tasks);
         // Limit sources go on chargers at start-up, after each connect or boot, at every window
         // edge, and on on/off chargers' plug changes; location limits reach vehicles that charge
@@ -500,7 +507,7 @@ fn spawn_server(
     let (stopping, failure) = (tasks.clone(), failure.clone());
     tasks.spawn(name, async move {
         // Coupler's own serve loop (hyper's limits raised so 414 and 431 answer as problems).
-        let served = coupler_api::serve::serve(listener, router, stopping.token().clone()).await;
+        let served = coupler_api::serve::serve(listener, router, stopping.clone()).await;
         if let Err(e) = served {
             tracing::error!(listener = name, error = %e, "a listener stopped serving; stopping coupler");
             *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);

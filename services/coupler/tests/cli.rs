@@ -495,7 +495,10 @@ async fn a_start_accepted_just_before_a_kill_reaches_its_charger_when_it_reconne
     let dir = WorkDir::new();
     let (id, secret) = create_client(&dir.0, "app");
     let addr = free_port();
-    let mut first = serve(&dir.0, &addr);
+    // The deadline is far off, so only the wait for the charger is on trial: a restart and a
+    // reconnect on a loaded machine may take a good part of the default minute.
+    let env = [("COUPLER_ACTION_TIMEOUT", "10m")];
+    let mut first = serve_with_env(&dir.0, &addr, &env);
     // No pooled connection may outlive the killed process.
     let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let token = token_at(&http, &addr, &id, &secret).await;
@@ -534,11 +537,11 @@ async fn a_start_accepted_just_before_a_kill_reaches_its_charger_when_it_reconne
     first.kill().unwrap();
     first.wait().unwrap();
 
-    let mut second = serve(&dir.0, &addr);
+    let mut second = serve_with_env(&dir.0, &addr, &env);
     let token = token_at(&http, &addr, &id, &secret).await;
     let mut back = PythonChargePoint::connected(&url, "CP-KILLED", &password).await;
     back.boot("Preparing").await;
-    back.received("RemoteStartTransaction").await;
+    // Settled first, so that a failure shows the action's attempts rather than a silent charger.
     let settled = coupler_tests::wait_for("the START settled", || async {
         let action: serde_json::Value = http
             .get(format!("http://{addr}/actions/{action_id}"))
@@ -555,6 +558,7 @@ async fn a_start_accepted_just_before_a_kill_reaches_its_charger_when_it_reconne
     assert_eq!(settled["state"], "CONFIRMED", "{settled}");
     let last = settled["attempts"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["outcome"], "CONFIRMED", "{settled}");
+    back.received("RemoteStartTransaction").await;
     back.close().await;
     second.kill().unwrap();
     second.wait().unwrap();

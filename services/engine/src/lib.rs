@@ -194,10 +194,12 @@ impl Engine {
         config: EngineConfig,
         charger_config: ChargerEngineConfig,
     ) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let limits = limits::LimitKeeper::new(
             store.clone(),
             control.clone(),
             charger_config.remote_start_id_tag.clone(),
+            clock.clone(),
         );
         Self {
             store,
@@ -207,7 +209,7 @@ impl Engine {
             config,
             charger_config,
             control,
-            clock: Arc::new(SystemClock),
+            clock,
             limits,
             node: DEFAULT_NODE.to_owned(),
             poll_now: Notify::new(),
@@ -227,6 +229,12 @@ impl Engine {
 
     /// The same engine on another clock (a test's [`coupler_core::clock::ManualClock`]).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.limits = limits::LimitKeeper::new(
+            self.store.clone(),
+            self.control.clone(),
+            self.charger_config.remote_start_id_tag.clone(),
+            clock.clone(),
+        );
         self.clock = clock;
         self
     }

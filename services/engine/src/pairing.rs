@@ -23,7 +23,7 @@ use coupler_core::ev_system::{
 };
 use coupler_core::location::LocationId;
 use coupler_core::page::PageRequest;
-use coupler_core::{time, Charger, ChargerId, ClientId, Store, StoreError, UserId, Vehicle, VehicleId};
+use coupler_core::{Charger, ChargerId, ClientId, Store, StoreError, UserId, Vehicle, VehicleId};
 use coupler_tasks::Tasks;
 use tokio::sync::{broadcast, Notify};
 
@@ -117,7 +117,7 @@ impl Pairing {
     /// Weighs every open plug-in of one user together (and `changed`, the chargers that reported
     /// something, whether open or not), and stores the outcome.
     async fn evaluate_user(&self, client: &ClientId, user: &UserId, changed: Vec<Charger>) -> Result<(), StoreError> {
-        let now = time::now();
+        let now = self.vehicles.clock.now();
         let vehicles = self
             .store
             .list_vehicles(client, Some(user), &PageRequest::first(PageRequest::MAX_SIZE))
@@ -416,7 +416,7 @@ impl Pairing {
                         _ = pairing.wake.notified() => {}
                         // Time alone moves only undecided and recent plug-ins (windows close,
                         // reads fall due); the others change by what chargers and cars report.
-                        _ = tick.tick() => pairing.mark_open(Some(time::now() - pairing.config.rules.detection_window)).await,
+                        _ = tick.tick() => pairing.mark_open(Some(pairing.vehicles.clock.now() - pairing.config.rules.detection_window)).await,
                     }
                     let batch = std::mem::take(&mut *pairing.dirty.lock().unwrap_or_else(PoisonError::into_inner));
                     pairing.weigh(batch).await;

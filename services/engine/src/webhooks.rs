@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use coupler_core::clock::Clock;
 use coupler_core::event::{
     check_webhook_url, is_private_address, sign, sign_standard, AttemptOutcome, Delivery, Event, RetryPolicy, Webhook,
 };
@@ -199,11 +200,29 @@ pub fn batch_body(events: &[Event]) -> Vec<u8> {
 }
 
 /// Starts the delivery worker on `tasks`; it stops when they stop, after requests in flight end.
-pub fn spawn(store: Arc<dyn Store>, cipher: Cipher, sender: WebhookSender, config: WebhookConfig, tasks: &Tasks) {
-    tasks.spawn("webhook delivery", run(store, cipher, sender, config, tasks.clone()));
+/// Delivery times and retries follow `clock`; signatures carry the wall-clock time receivers check.
+pub fn spawn(
+    store: Arc<dyn Store>,
+    cipher: Cipher,
+    sender: WebhookSender,
+    config: WebhookConfig,
+    clock: Arc<dyn Clock>,
+    tasks: &Tasks,
+) {
+    tasks.spawn(
+        "webhook delivery",
+        run(store, cipher, sender, config, clock, tasks.clone()),
+    );
 }
 
-async fn run(store: Arc<dyn Store>, cipher: Cipher, sender: WebhookSender, config: WebhookConfig, tasks: Tasks) {
+async fn run(
+    store: Arc<dyn Store>,
+    cipher: Cipher,
+    sender: WebhookSender,
+    config: WebhookConfig,
+    clock: Arc<dyn Clock>,
+    tasks: Tasks,
+) {
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut tick = tokio::time::interval(config.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -216,7 +235,7 @@ async fn run(store: Arc<dyn Store>, cipher: Cipher, sender: WebhookSender, confi
         if free == 0 {
             continue;
         }
-        let now = Utc::now();
+        let now = clock.now();
         let lease_until = now + chrono::Duration::from_std(config.lease).unwrap_or_default();
         let claimed = match store.claim_webhooks(now, lease_until, free).await {
             Ok(claimed) => claimed,
@@ -229,12 +248,18 @@ async fn run(store: Arc<dyn Store>, cipher: Cipher, sender: WebhookSender, confi
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 break;
             };
-            let (store, cipher, sender, config) = (store.clone(), cipher.clone(), sender.clone(), config.clone());
+            let (store, cipher, sender, config, clock) = (
+                store.clone(),
+                cipher.clone(),
+                sender.clone(),
+                config.clone(),
+                clock.clone(),
+            );
             // Tracked by the server's tasks: shutdown waits for requests in flight (each within the
             // timeout), whose outcome is stored.
             tasks.spawn("webhook batch", async move {
                 let id = webhook.id.clone();
-                if let Err(e) = serve(&*store, &cipher, &sender, &config, webhook).await {
+                if let Err(e) = serve(&*store, &cipher, &sender, &config, &*clock, webhook).await {
                     tracing::warn!(webhook = %id, error = %e, "webhook delivery stopped on a storage error");
                 }
                 if let Err(e) = store.release_webhook(&id).await {
@@ -254,6 +279,7 @@ async fn serve(
     cipher: &Cipher,
     sender: &WebhookSender,
     config: &WebhookConfig,
+    clock: &dyn Clock,
     mut webhook: Webhook,
 ) -> Result<(), StoreError> {
     let secret = match cipher.decrypt(&webhook.secret_sealed) {
@@ -265,7 +291,7 @@ async fn serve(
     };
     // A bound on the batches one claim serves, so a busy webhook gives its lease back now and then.
     for _ in 0..50 {
-        let now = Utc::now();
+        let now = clock.now();
         let delivery = match store.pending_delivery(&webhook.id).await? {
             Some(pending) if pending.next_attempt_at.is_some_and(|at| at <= now) => pending,
             Some(_) => return Ok(()),
@@ -284,9 +310,9 @@ async fn serve(
                 }
             },
         };
-        let lease_until = Utc::now() + chrono::Duration::from_std(config.lease).unwrap_or_default();
+        let lease_until = clock.now() + chrono::Duration::from_std(config.lease).unwrap_or_default();
         store.renew_webhook_lease(&webhook.id, lease_until).await?;
-        let accepted = attempt(store, sender, config, &webhook, &secret, &delivery).await?;
+        let accepted = attempt(store, sender, config, clock, &webhook, &secret, &delivery).await?;
         if !accepted {
             return Ok(());
         }
@@ -303,6 +329,7 @@ async fn attempt(
     store: &dyn Store,
     sender: &WebhookSender,
     config: &WebhookConfig,
+    clock: &dyn Clock,
     webhook: &Webhook,
     secret: &str,
     delivery: &Delivery,
@@ -310,7 +337,7 @@ async fn attempt(
     let events = store.delivery_events(webhook, delivery).await?;
     let body = batch_body(&events);
     let outcome = sender.send(&webhook.url, secret, delivery.id.as_str(), body).await;
-    let now = Utc::now();
+    let now = clock.now();
     let next = if outcome.succeeded {
         metrics::histogram!("coupler_webhook_delivery_age_seconds")
             .record((now - delivery.created_at).as_seconds_f64());

@@ -5,7 +5,7 @@
 
 use coupler_core::control::{ChargerCommand, ChargerControl, CommandReply, ConfigurationEntry};
 use coupler_core::limits::ChargerCapabilities;
-use coupler_core::{time, ChargerId};
+use coupler_core::ChargerId;
 use coupler_ocpp::v201::{Attribute, NotifyReportRequest};
 
 use crate::Gateway;
@@ -22,7 +22,7 @@ async fn save(gateway: &Gateway, charger: &ChargerId, capabilities: &ChargerCapa
     match gateway
         .inner
         .store
-        .set_charger_capabilities(charger, capabilities, time::now())
+        .set_charger_capabilities(charger, capabilities, gateway.inner.clock.now())
         .await
     {
         Ok(()) => tracing::info!(
@@ -58,7 +58,7 @@ pub(crate) async fn learn_201(gateway: &Gateway, charger: &ChargerId) {
             if let Err(e) = gateway
                 .inner
                 .store
-                .record_device_model(charger, &variables, time::now())
+                .record_device_model(charger, &variables, gateway.inner.clock.now())
                 .await
             {
                 tracing::warn!(error = %e, "cannot store the station's device model");
@@ -104,7 +104,7 @@ pub(crate) async fn record_report(
     let model = gateway
         .inner
         .store
-        .record_device_model(charger, &variables, time::now())
+        .record_device_model(charger, &variables, gateway.inner.clock.now())
         .await?;
     if !report.tbc.unwrap_or(false) {
         let pairs = model.iter().map(|(k, v)| (k.as_str(), v.as_str()));

@@ -1,7 +1,6 @@
 //! OCPP 1.6J: the charger's calls turned into stored facts, and the control port's commands turned
 //! into 1.6 calls.
 
-use chrono::Utc;
 use coupler_core::charger::{normalise_reading, power_delivery_from_ocpp16, ChargerInfo, ConnectorStatus, MeterSample};
 use coupler_core::control::{
     ChargerCommand, ChargerControl, ChargingLimit, CommandReply, ConfigurationEntry, ControlError, LimitPurpose,
@@ -85,12 +84,12 @@ fn pending_answer(message_id: &str, request: Request, gateway: &Gateway) -> Fram
             );
             Response::BootNotification(v16::BootNotificationResponse {
                 status: RegistrationStatus::Pending,
-                current_time: Utc::now(),
+                current_time: gateway.inner.clock.now(),
                 interval: interval_secs(gateway.inner.config.heartbeat_interval),
             })
         }
         Request::Heartbeat(_) => Response::Heartbeat(v16::HeartbeatResponse {
-            current_time: Utc::now(),
+            current_time: gateway.inner.clock.now(),
         }),
         _ => {
             return Frame::call_error(
@@ -137,14 +136,14 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
             );
             Response::BootNotification(v16::BootNotificationResponse {
                 status: RegistrationStatus::Accepted,
-                current_time: Utc::now(),
+                current_time: gateway.inner.clock.now(),
                 interval: interval_secs(gateway.inner.config.heartbeat_interval),
             })
         }
         Request::Heartbeat(_) => {
             store.record_seen(charger, now).await?;
             Response::Heartbeat(v16::HeartbeatResponse {
-                current_time: Utc::now(),
+                current_time: gateway.inner.clock.now(),
             })
         }
         Request::StatusNotification(status) => {
@@ -585,7 +584,7 @@ mod tests {
     #[test]
     fn meter_values_become_samples_in_normalised_units() {
         let values = [MeterValue {
-            timestamp: Utc::now(),
+            timestamp: chrono::Utc::now(),
             sampled_value: vec![
                 sampled("12.5", None, Some(UnitOfMeasure::Kwh)),
                 sampled("7.2", Some(Measurand::PowerActiveImport), Some(UnitOfMeasure::Kw)),

@@ -14,7 +14,6 @@
 //! - MacAddress and eMAID id tokens are vehicle identities and are recorded as `VID:<mac>` and
 //!   `EMAID:<id>`, the forms pairing already knows from 1.6 AutoCharge `VID:` tags.
 
-use chrono::Utc;
 use coupler_core::charger::{
     normalise_reading, power_delivery_from_ocpp201_charging_state, power_delivery_from_ocpp201_status, ChargerInfo,
     ConnectorStatus, MeterSample, PowerDeliveryState,
@@ -116,14 +115,14 @@ fn pending_answer(message_id: &str, request: Request, gateway: &Gateway) -> Fram
                 "unknown station booted; answered Pending"
             );
             Response::BootNotification(v201::BootNotificationResponse {
-                current_time: Utc::now(),
+                current_time: gateway.inner.clock.now(),
                 interval: interval_secs(gateway.inner.config.heartbeat_interval),
                 status: RegistrationStatus::Pending,
                 status_info: None,
             })
         }
         Request::Heartbeat(_) => Response::Heartbeat(v201::HeartbeatResponse {
-            current_time: Utc::now(),
+            current_time: gateway.inner.clock.now(),
         }),
         _ => {
             return Frame::call_error(
@@ -206,7 +205,7 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
                 tracing::Instrument::in_current_span(async move { after_boot(control, id).await }),
             );
             Response::BootNotification(v201::BootNotificationResponse {
-                current_time: Utc::now(),
+                current_time: gateway.inner.clock.now(),
                 interval: interval_secs(gateway.inner.config.heartbeat_interval),
                 status: RegistrationStatus::Accepted,
                 status_info: None,
@@ -215,7 +214,7 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
         Request::Heartbeat(_) => {
             store.record_seen(charger, now).await?;
             Response::Heartbeat(v201::HeartbeatResponse {
-                current_time: Utc::now(),
+                current_time: gateway.inner.clock.now(),
             })
         }
         Request::StatusNotification(status) => {
@@ -880,7 +879,7 @@ mod tests {
                 sampled(12.5, None, "kWh", None),
                 sampled(7.4, Some(v201::Measurand::PowerActiveImport), "W", Some(3)),
             ],
-            timestamp: Utc::now(),
+            timestamp: chrono::Utc::now(),
         }];
         let samples = samples_of(&values);
         assert_eq!(

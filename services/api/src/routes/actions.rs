@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use coupler_core::action::{Attempt, AttemptOutcome, FailureReason, TargetState};
-use coupler_core::{time, Action, ActionId, ActionKind, ActionState, DeviceKind, FailureType};
+use coupler_core::{Action, ActionId, ActionKind, ActionState, DeviceKind, FailureType};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -135,7 +135,7 @@ async fn cancel(
     if action.state.is_final() {
         return Err(already_settled(&action));
     }
-    let now = time::now();
+    let now = state.now();
     action.update_last_attempt(AttemptOutcome::Cancelled, None, now);
     action.cancel(FailureType::RequestedCancellation, "cancelled by the API client", now);
     if !state.store.update_action(&action).await? {

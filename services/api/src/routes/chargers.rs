@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use coupler_core::charger::ConnectorStatus;
 use coupler_core::ev_system::{DetectionStatus, PairState, UnmatchedReason};
 use coupler_core::secret::{generate_charger_password, hash_secret};
-use coupler_core::{time, ChargeSession, Charger, ChargerId, OcppIdentity, PowerDeliveryState, StoreError, UserId};
+use coupler_core::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDeliveryState, StoreError, UserId};
 use coupler_engine::{ActionRequest, ActionTarget, Command};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -508,7 +508,7 @@ pub(crate) async fn register(
         is_connected: false,
         last_seen: None,
         firmware_status: None,
-        created_at: time::now(),
+        created_at: state.now(),
     };
     match state.store.insert_charger(&charger, &hash_secret(&password)).await {
         Ok(()) => {}

@@ -12,7 +12,7 @@ use coupler_core::limits::{
     compose, timeline, ChargerCapabilities, LimitScope, LimitSource, LimitSourceId, LimitSourceKind,
 };
 use coupler_core::location::{Location, LocationId};
-use coupler_core::{time, Charger, ChargerId};
+use coupler_core::{Charger, ChargerId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -209,7 +209,7 @@ async fn create(
     scope: LimitScope,
     body: CreateLimit,
 ) -> Result<LimitSource, ApiError> {
-    let now = time::now();
+    let now = state.now();
     let amps = LimitSource::check(body.max_current, body.valid_from, body.valid_to, now)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let source = LimitSource {
@@ -269,7 +269,7 @@ pub async fn create_charger_limit(
     )
     .await?;
     state.engine.limits().changed(vec![charger.id]);
-    Ok((StatusCode::CREATED, ApiJson(source_body(&source, time::now()))))
+    Ok((StatusCode::CREATED, ApiJson(source_body(&source, state.now()))))
 }
 
 /// Sets a `site` limit on every charger placed at a location (now and later), with an optional
@@ -297,7 +297,7 @@ pub async fn create_location_limit(
     let scope = LimitScope::Location(location.id.clone());
     let source = create(&state, &caller, location.user_id.clone(), scope.clone(), body).await?;
     state.engine.limits().changed(chargers_of(&state, &scope).await?);
-    Ok((StatusCode::CREATED, ApiJson(source_body(&source, time::now()))))
+    Ok((StatusCode::CREATED, ApiJson(source_body(&source, state.now()))))
 }
 
 /// Lists the limits set on a location.
@@ -319,7 +319,7 @@ pub async fn list_location_limits(
     ApiPath(id): ApiPath<String>,
 ) -> Result<ApiJson<LocationLimitsResponse>, ApiError> {
     let location = owned_location(&state, &caller, &id).await?;
-    let now = time::now();
+    let now = state.now();
     let sources = state
         .store
         .list_limit_sources(&caller.client_id, &LimitScope::Location(location.id.clone()))
@@ -338,7 +338,7 @@ pub async fn list_location_limits(
 
 /// The limits of a charger as the API shows them.
 pub(crate) async fn charger_limits(state: &AppState, charger: &Charger) -> Result<ChargerLimitsResponse, ApiError> {
-    let now = time::now();
+    let now = state.now();
     let sources = state.store.limit_sources_of_charger(&charger.id).await?;
     let composite = compose(&sources, now);
     let capabilities = state
@@ -477,7 +477,7 @@ pub async fn get_limit(
         .get_limit_source(&caller.client_id, &LimitSourceId::new(id.as_str()))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no limit '{id}'")))?;
-    Ok(ApiJson(source_body(&source, time::now())))
+    Ok(ApiJson(source_body(&source, state.now())))
 }
 
 /// Deletes a limit source (a site limit, or a charger's user limit). Its profile is cleared from

@@ -15,7 +15,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use coupler_core::link::{redirect_with, LinkFailure, LinkSession, LinkStatus};
 use coupler_core::secret::hash_secret;
-use coupler_core::{time, Vendor};
+use coupler_core::Vendor;
 use serde::Deserialize;
 use url::Url;
 
@@ -99,7 +99,7 @@ fn back_to_app(session: &LinkSession, params: &[(&str, &str)]) -> Response {
 async fn fail(state: &AppState, session: &LinkSession, failure: LinkFailure, message: &str) -> Response {
     match state
         .store
-        .fail_link_session(&session.id, failure.code(), time::now())
+        .fail_link_session(&session.id, failure.code(), state.now())
         .await
     {
         Ok(_) => {}
@@ -163,7 +163,7 @@ pub async fn open_link(
     if session.status.is_final() {
         return over_page(&session);
     }
-    if session.is_expired(time::now()) {
+    if session.is_expired(state.now()) {
         return fail(&state, &session, LinkFailure::Expired, LinkFailure::Expired.message()).await;
     }
 
@@ -326,7 +326,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, Query(q
             "This sign-in response was already used. Go back to the app to start again.",
         );
     }
-    if session.is_expired(time::now()) {
+    if session.is_expired(state.now()) {
         return fail(&state, &session, LinkFailure::Expired, LinkFailure::Expired.message()).await;
     }
     if let Some(error) = q.error.as_deref() {

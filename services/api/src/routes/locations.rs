@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use coupler_core::location::{Location, LocationFields, LocationId};
 use coupler_core::page::PageRequest;
-use coupler_core::{time, UserId};
+use coupler_core::UserId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -111,7 +111,7 @@ pub async fn create_location(
     let user = user(&raw_user)?;
     let fields = fields(&body)?;
     state.store.upsert_user(&caller.client_id, &user).await?;
-    let now = time::now();
+    let now = state.now();
     let location = Location {
         id: LocationId::generate(),
         client_id: caller.client_id.clone(),
@@ -214,7 +214,7 @@ pub async fn update_location(
     let fields = fields(&body)?;
     let updated = state
         .store
-        .update_location(&caller.client_id, &LocationId::new(id.clone()), &fields, time::now())
+        .update_location(&caller.client_id, &LocationId::new(id.clone()), &fields, state.now())
         .await?
         .ok_or_else(|| no_location(&id))?;
     // A moved location may settle (or unsettle) which car is in the chargers placed there.

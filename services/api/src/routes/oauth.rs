@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use coupler_core::secret::{generate_secret, hash_secret};
-use coupler_core::{time, AccessToken, ClientId};
+use coupler_core::{AccessToken, ClientId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -120,7 +120,7 @@ pub async fn create_token(
     }
 
     let token = generate_secret();
-    let now = time::now();
+    let now = state.now();
     let ttl = chrono::Duration::from_std(state.token_ttl).map_err(ApiError::internal)?;
     state
         .store

@@ -8,7 +8,6 @@ use coupler_core::event::{
     check_webhook_url, Delivery, DeliveryId, DeliveryState, EventFilter, EventType, Webhook, WebhookId, TEST_EVENT,
 };
 use coupler_core::secret::generate_secret;
-use coupler_core::time;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -269,7 +268,7 @@ pub async fn create_webhook(
         Some(secret) => (checked_secret(secret)?.to_owned(), false),
         None => (generate_secret(), true),
     };
-    let now = time::now();
+    let now = state.now();
     let webhook = Webhook {
         id: WebhookId::generate(),
         client_id: caller.client_id.clone(),
@@ -368,7 +367,7 @@ pub async fn update_webhook(
     if let Some(active) = body.is_active {
         webhook.is_active = active;
     }
-    webhook.updated_at = time::now();
+    webhook.updated_at = state.now();
     if !state.store.update_webhook(&webhook).await? {
         return Err(no_webhook(&id));
     }
@@ -427,7 +426,7 @@ pub async fn test_webhook(
         .decrypt(&webhook.secret_sealed)
         .map_err(ApiError::internal)?;
     let delivery_id = DeliveryId::generate();
-    let now = time::now();
+    let now = state.now();
     let body = serde_json::json!([{
         "id": format!("test-{delivery_id}"),
         "event": TEST_EVENT,
@@ -441,7 +440,7 @@ pub async fn test_webhook(
         .await;
     state
         .store
-        .record_test(&caller.client_id, &id, outcome.succeeded, time::now())
+        .record_test(&caller.client_id, &id, outcome.succeeded, state.now())
         .await?;
     let is_active = owned_webhook(&state, &caller, &id).await?.is_active;
     Ok(ApiJson(TestResult {

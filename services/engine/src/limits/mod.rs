@@ -22,9 +22,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use coupler_core::clock::Clock;
 use coupler_core::control::{ChargerCommand, ChargerControl, CommandReply, ControlError, LimitPurpose, RateUnit};
 use coupler_core::limits::{compose, plan_profiles, profiles_to_clear, ChargerCapabilities, OnOff, RunningTransaction};
-use coupler_core::{time, ChargerId, Store, StoreError};
+use coupler_core::{ChargerId, Store, StoreError};
 use coupler_tasks::Tasks;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::task::TaskTracker;
@@ -104,6 +105,8 @@ struct Inner {
     store: Arc<dyn Store>,
     control: Arc<dyn ChargerControl>,
     remote_start_id_tag: String,
+    /// The engine's clock: windows open and close on it.
+    clock: Arc<dyn Clock>,
     /// One application at a time per charger, so two never interleave their commands.
     applying: Mutex<HashMap<ChargerId, Arc<tokio::sync::Mutex<()>>>>,
     /// Wakes the keeper's task to look at windows again (a source was added or removed).
@@ -114,12 +117,18 @@ struct Inner {
 impl LimitKeeper {
     /// A keeper over `store`, reaching chargers through `control`; remote starts after an on/off
     /// limit lifts use `remote_start_id_tag`.
-    pub fn new(store: Arc<dyn Store>, control: Arc<dyn ChargerControl>, remote_start_id_tag: String) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        control: Arc<dyn ChargerControl>,
+        remote_start_id_tag: String,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 control,
                 remote_start_id_tag,
+                clock,
                 applying: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
                 tracker: TaskTracker::new(),
@@ -156,7 +165,7 @@ impl LimitKeeper {
         if !self.inner.control.is_connected(charger) {
             return Ok(Applied::NotConnected);
         }
-        let now = time::now();
+        let now = self.inner.clock.now();
         let sources = store.limit_sources_of_charger(charger).await?;
         let capabilities = store
             .charger_capabilities(charger)
@@ -270,7 +279,7 @@ impl LimitKeeper {
             let verified = self.composite_limit(charger, connector).await;
             state.applied_at = Some(now);
             state.verified_limit_a = verified;
-            state.verified_at = verified.map(|_| time::now());
+            state.verified_at = verified.map(|_| self.inner.clock.now());
             state.last_error = None;
             store.save_limit_state(charger, &state).await?;
             tracing::info!(profiles = plan.len(), verified_limit_a = ?verified, "limits applied");
@@ -480,7 +489,7 @@ impl LimitKeeper {
         tasks.spawn("limit keeper", async move {
             keeper.apply_all().await;
             loop {
-                let now = time::now();
+                let now = keeper.inner.clock.now();
                 let sleep = match keeper.inner.store.next_limit_edge(now).await.ok().flatten() {
                     // A moment after the edge, so the source counts as ended.
                     Some(edge) => (edge - now).to_std().unwrap_or_default() + Duration::from_millis(50),
