@@ -12,6 +12,7 @@ pub mod charger;
 pub mod client;
 pub mod clock;
 pub mod control;
+pub mod costs;
 pub mod ev_system;
 pub mod event;
 mod id;
