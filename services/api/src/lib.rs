@@ -64,6 +64,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         (name = "authentication", description = "Access tokens for API clients"),
         (name = "users", description = "The users of an API client"),
         (name = "chargers", description = "OCPP chargers: registration, state, sessions and control"),
+        (name = "statistics", description = "Energy, cost and savings of charging over time"),
         (name = "actions", description = "Asynchronous commands on vehicles and chargers, settled by observed state"),
         (name = "linking", description = "Linking users' vehicle accounts through the hosted link page (OAuth2 with the vendor)"),
         (name = "vehicles", description = "Vehicles read, and commanded where their maker allows, through the makers' clouds"),
@@ -148,6 +149,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             routes::chargers::delete_charger
         ))
         .routes(routes!(routes::chargers::list_sessions))
+        .routes(routes!(routes::statistics::charging_statistics))
         .routes(routes!(routes::chargers::charge))
         .routes(routes!(routes::chargers::set_max_current))
         .routes(routes!(routes::linking::create_link))

@@ -63,11 +63,7 @@ pub struct SessionCost {
 /// between slots), spread evenly over time. Readings are taken in time order; a register that goes
 /// backwards (a replaced meter, a bad reading) adds nothing for that step.
 pub fn energy_pieces(readings: &[EnergyReading], prices: &[PriceSlot]) -> Vec<EnergyPiece> {
-    let mut sorted: Vec<EnergyReading> = readings
-        .iter()
-        .copied()
-        .filter(|r| r.register_wh.is_finite())
-        .collect();
+    let mut sorted: Vec<EnergyReading> = readings.iter().copied().filter(|r| r.register_wh.is_finite()).collect();
     sorted.sort_by_key(|r| r.at);
     let mut pieces = Vec::new();
     for pair in sorted.windows(2) {
@@ -154,7 +150,11 @@ fn price_at(prices: &[PriceSlot], at: DateTime<Utc>) -> Option<f64> {
 }
 
 /// `[from, to)` cut at every price slot edge, each stretch with its price (or none, in a gap).
-fn cut(prices: &[PriceSlot], from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>, Option<f64>)> {
+fn cut(
+    prices: &[PriceSlot],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>, Option<f64>)> {
     let mut edges: Vec<DateTime<Utc>> = prices
         .iter()
         .flat_map(|p| [p.start, p.end])
@@ -164,10 +164,18 @@ fn cut(prices: &[PriceSlot], from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(Dat
     edges.push(to);
     edges.sort();
     edges.dedup();
-    edges
-        .windows(2)
-        .map(|w| (w[0], w[1], price_at(prices, w[0])))
-        .collect()
+    edges.windows(2).map(|w| (w[0], w[1], price_at(prices, w[0]))).collect()
+}
+
+/// Whose charging statistics are about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatisticsScope {
+    /// Every charger of a user.
+    User(crate::UserId),
+    /// The sessions a vehicle charged in (those its EV system was recognised in).
+    Vehicle(crate::VehicleId),
+    /// One charger.
+    Charger(crate::ChargerId),
 }
 
 /// How finely statistics are cut.
@@ -363,7 +371,13 @@ mod tests {
         let readings = [reading(t(22, 0), 0.0), reading(t(23, 59) + Duration::minutes(1), 8.0)];
         let pieces = energy_pieces(&readings, &[]);
         let cost = session_cost(&readings, &[]);
-        let days = statistics(&[(pieces, cost)], Resolution::Day, tz, t(0, 0), t(23, 0) + Duration::hours(24));
+        let days = statistics(
+            &[(pieces, cost)],
+            Resolution::Day,
+            tz,
+            t(0, 0),
+            t(23, 0) + Duration::hours(24),
+        );
         assert_eq!(days.len(), 2, "{days:?}");
         assert!((days[0].energy_kwh - 4.0).abs() < 1e-9);
         assert!((days[1].energy_kwh - 4.0).abs() < 1e-9);
@@ -379,7 +393,10 @@ mod tests {
         let next = Resolution::Day.next(start, tz);
         assert_eq!(next - start, Duration::hours(23));
         let month = Resolution::Month.bucket_start(start, tz);
-        assert_eq!(Resolution::Month.next(month, tz), Utc.with_ymd_and_hms(2026, 3, 31, 22, 0, 0).unwrap());
+        assert_eq!(
+            Resolution::Month.next(month, tz),
+            Utc.with_ymd_and_hms(2026, 3, 31, 22, 0, 0).unwrap()
+        );
     }
 
     #[test]

@@ -309,6 +309,23 @@ pub trait ChargerStore: Send + Sync {
         page: &PageRequest,
     ) -> Result<Option<Page<ChargeSession>>, StoreError>;
 
+    /// The client's sessions in `scope` that overlap `[from, to)`, oldest first, at most `limit`
+    /// (statistics and costs read them).
+    async fn sessions_overlapping(
+        &self,
+        client: &ClientId,
+        scope: &crate::costs::StatisticsScope,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ChargeSession>, StoreError>;
+    /// A session's energy register readings in time order: its start, every reading the charger
+    /// sent, and its last or stop reading.
+    async fn session_energy_readings(
+        &self,
+        session: &ChargeSession,
+    ) -> Result<Vec<crate::costs::EnergyReading>, StoreError>;
+
     /// The credentials of the charger with this identity.
     async fn charger_credentials(&self, ocpp_id: &OcppIdentity) -> Result<Option<ChargerCredentials>, StoreError>;
     /// A charger by id, whoever owns it.

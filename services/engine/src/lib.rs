@@ -25,6 +25,7 @@
 
 pub mod actions;
 mod charger_actions;
+pub mod costs;
 mod credentials;
 pub mod limiter;
 pub mod limits;

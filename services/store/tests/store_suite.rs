@@ -2305,7 +2305,125 @@ mod ev_systems {
         polls_record_when_a_vehicle_turned_plugged_in_and_when_it_was_last_unplugged,
         identifiers_are_stored_per_vehicle_and_seen_tags_per_charger,
         a_chargers_power_series_is_its_total_or_the_sum_of_its_phases_in_kw,
+        a_session_belongs_to_the_car_recognised_on_its_charger_and_is_found_by_user_vehicle_and_charger,
     );
+
+    async fn a_session_belongs_to_the_car_recognised_on_its_charger_and_is_found_by_user_vehicle_and_charger(
+        store: Arc<dyn Store>,
+    ) {
+        use coupler_core::costs::StatisticsScope;
+        use coupler_core::ev_system::Confidence;
+        use coupler_core::store::SessionStart;
+
+        let c = stored_client(&store, "a").await;
+        let other = stored_client(&store, "b").await;
+        let account = linked(&store, &c.id, "alice", &["v1"]).await;
+        let charger = registered_charger(&store, &c.id, "alice", "CP-COST").await;
+        store.establish_ev_systems(&c.id, &user("alice")).await.unwrap();
+        let vehicle = account.vehicle_ids[0].clone();
+        let t0 = time::now() - chrono::Duration::hours(5);
+        let start = |hours: i64| SessionStart {
+            connector_id: 1,
+            id_tag: None,
+            meter_start_wh: 0.0,
+            started_at: t0 + chrono::Duration::hours(hours),
+        };
+        // Started before the car was recognised; recognised while it ran.
+        let first = store.start_session(&charger.id, &start(0)).await.unwrap();
+        store
+            .activate_ev_system(&charger.id, &vehicle, &[], Confidence::Medium, t0)
+            .await
+            .unwrap();
+        store
+            .record_meter_values(
+                &charger.id,
+                1,
+                Some(first),
+                &[energy(2000.0, t0 + chrono::Duration::minutes(30))],
+            )
+            .await
+            .unwrap();
+        let stop = coupler_core::store::SessionStop {
+            transaction_id: first,
+            meter_stop_wh: 3000.0,
+            stopped_at: t0 + chrono::Duration::hours(1),
+            reason: None,
+            samples: &[],
+        };
+        store.stop_session(&charger.id, &stop).await.unwrap();
+        // Started while the car was recognised.
+        let second = store.start_session(&charger.id, &start(2)).await.unwrap();
+        store
+            .deactivate_charger(&charger.id, t0 + chrono::Duration::hours(3))
+            .await
+            .unwrap();
+        // Started after it was gone: nobody's car.
+        let third = store.start_session(&charger.id, &start(4)).await.unwrap();
+
+        let all = |scope: StatisticsScope| {
+            let (store, client) = (store.clone(), c.id.clone());
+            async move {
+                let sessions = store
+                    .sessions_overlapping(
+                        &client,
+                        &scope,
+                        t0 - chrono::Duration::days(1),
+                        t0 + chrono::Duration::days(1),
+                        10,
+                    )
+                    .await
+                    .unwrap();
+                sessions.iter().map(|s| s.transaction_id).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(all(StatisticsScope::User(user("alice"))).await, [first, second, third]);
+        assert_eq!(
+            all(StatisticsScope::Charger(charger.id.clone())).await,
+            [first, second, third]
+        );
+        assert_eq!(all(StatisticsScope::Vehicle(vehicle.clone())).await, [first, second]);
+        let later = store
+            .sessions_overlapping(
+                &c.id,
+                &StatisticsScope::User(user("alice")),
+                t0 + chrono::Duration::minutes(90),
+                t0 + chrono::Duration::days(1),
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(later.len(), 2, "the first session ended before the stretch began");
+        let others = store
+            .sessions_overlapping(
+                &other.id,
+                &StatisticsScope::Charger(charger.id.clone()),
+                t0 - chrono::Duration::days(1),
+                t0 + chrono::Duration::days(1),
+                10,
+            )
+            .await
+            .unwrap();
+        assert!(others.is_empty(), "another client sees none of them");
+
+        let ended = all_sessions_of(&store, &c.id, &charger.id).await;
+        let first_session = ended.iter().find(|s| s.transaction_id == first).unwrap();
+        let readings = store.session_energy_readings(first_session).await.unwrap();
+        let registers: Vec<f64> = readings.iter().map(|r| r.register_wh).collect();
+        assert_eq!(registers, [0.0, 2000.0, 3000.0], "start, the reading, the stop");
+    }
+
+    async fn all_sessions_of(
+        store: &Arc<dyn Store>,
+        client: &coupler_core::ClientId,
+        charger: &ChargerId,
+    ) -> Vec<coupler_core::ChargeSession> {
+        store
+            .list_sessions(client, charger, &PageRequest::first(50))
+            .await
+            .unwrap()
+            .unwrap()
+            .items
+    }
 
     async fn a_chargers_power_series_is_its_total_or_the_sum_of_its_phases_in_kw(store: Arc<dyn Store>) {
         let c = stored_client(&store, "a").await;

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use coupler_core::charger::ConnectorStatus;
+use coupler_core::costs::SessionCost;
 use coupler_core::ev_system::{DetectionStatus, PairState, UnmatchedReason};
 use coupler_core::secret::{generate_charger_password, hash_secret};
 use coupler_core::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDeliveryState, StoreError, UserId};
@@ -263,6 +264,37 @@ pub struct SessionResponse {
     pub meter_start: f64,
     /// Energy register at the end, Wh.
     pub meter_stop: Option<f64>,
+    /// What the session cost at its location's prices, and what charging when it did saved.
+    pub cost: SessionCostResponse,
+}
+
+/// What a session cost. Energy where no price was known is reported as unpriced, never as free.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCostResponse {
+    /// What the priced energy cost, in the prices' currency; `null` when no price was known for
+    /// any of it.
+    pub cost: Option<f64>,
+    /// What the same energy would have cost charged at once from the session's start at its highest
+    /// power; `null` when no price was known.
+    pub non_smart_cost: Option<f64>,
+    /// `nonSmartCost - cost`; `null` when no price was known.
+    pub savings: Option<f64>,
+    /// Energy taken where no price was known, kWh.
+    pub unpriced_energy: f64,
+}
+
+impl From<&SessionCost> for SessionCostResponse {
+    fn from(c: &SessionCost) -> Self {
+        let priced = c.energy_kwh - c.unpriced_energy_kwh > 1e-9;
+        let money = |v: f64| priced.then(|| (v * 10_000.0).round() / 10_000.0);
+        Self {
+            cost: money(c.cost),
+            non_smart_cost: money(c.non_smart_cost),
+            savings: money(c.savings),
+            unpriced_energy: (c.unpriced_energy_kwh * 1000.0).round() / 1000.0,
+        }
+    }
 }
 
 /// A page of sessions.
@@ -281,8 +313,8 @@ fn capable() -> Capability {
     }
 }
 
-impl From<&ChargeSession> for SessionResponse {
-    fn from(s: &ChargeSession) -> Self {
+impl SessionResponse {
+    fn new(s: &ChargeSession, cost: &SessionCost) -> Self {
         Self {
             id: s.transaction_id,
             connector_id: s.connector_id,
@@ -293,6 +325,7 @@ impl From<&ChargeSession> for SessionResponse {
             energy: (s.energy_kwh() * 1000.0).round() / 1000.0,
             meter_start: s.meter_start_wh,
             meter_stop: s.meter_stop_wh,
+            cost: SessionCostResponse::from(cost),
         }
     }
 }
@@ -729,7 +762,7 @@ pub async fn delete_charger(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Lists a charger's sessions, newest first, with the energy of each.
+/// Lists a charger's sessions, newest first, with the energy and cost of each.
 #[utoipa::path(
     get,
     path = "/chargers/{chargerId}/sessions",
@@ -754,8 +787,14 @@ pub async fn list_sessions(
         .list_sessions(&caller.client_id, &id, &query.parse()?)
         .await?
         .ok_or_else(|| no_charger(&id))?;
+    let costs = state.engine.session_costs(&caller.client_id, &page.items).await?;
     Ok(ApiJson(SessionPage {
-        data: page.items.iter().map(SessionResponse::from).collect(),
+        data: page
+            .items
+            .iter()
+            .zip(&costs)
+            .map(|(session, cost)| SessionResponse::new(session, cost))
+            .collect(),
         pagination: Pagination {
             after: page.after.map(|k| k.encode()),
             before: page.before.map(|k| k.encode()),

@@ -10,6 +10,7 @@ macro_rules! impl_charger_store {
                 apply_samples, ChargeSession, Charger, ChargerId, ChargerInfo, ConnectorStatus, LiveMeter, MeterSample,
                 OcppIdentity, OcppProtocol, PowerDeliveryState,
             };
+            use coupler_core::costs::{EnergyReading, StatisticsScope};
             use coupler_core::event::EventType;
             use coupler_core::page::{Cursor, Page, PageKey, PageRequest};
             use coupler_core::secret::SecretHash;
@@ -447,6 +448,65 @@ macro_rules! impl_charger_store {
                     })))
                 }
 
+                async fn sessions_overlapping(
+                    &self,
+                    client: &ClientId,
+                    scope: &StatisticsScope,
+                    from: DateTime<Utc>,
+                    to: DateTime<Utc>,
+                    limit: u32,
+                ) -> Result<Vec<ChargeSession>, StoreError> {
+                    let (filter, key) = match scope {
+                        StatisticsScope::User(user) => ("u.external_id = $4", user.as_str()),
+                        StatisticsScope::Vehicle(vehicle) => ("s.vehicle_id = $4", vehicle.as_str()),
+                        StatisticsScope::Charger(charger) => ("c.id = $4", charger.as_str()),
+                    };
+                    let sql = format!(
+                        "SELECT {SESSION_COLUMNS} FROM charge_sessions s JOIN chargers c ON c.id = s.charger_id \
+                         JOIN users u ON u.id = c.user_id \
+                         WHERE c.client_id = $1 AND s.started_at < $3 AND (s.stopped_at IS NULL OR s.stopped_at >= $2) AND {filter} \
+                         ORDER BY s.started_at, s.transaction_id LIMIT {limit}"
+                    );
+                    let rows = sqlx::query(&sql)
+                        .bind(client.as_str())
+                        .bind($time::bind(from))
+                        .bind($time::bind(to))
+                        .bind(key)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    rows.iter().map(session_from_row).collect::<Result<Vec<_>, _>>().map_err(store_error)
+                }
+
+                async fn session_energy_readings(&self, session: &ChargeSession) -> Result<Vec<EnergyReading>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT sampled_at, value FROM meter_samples WHERE charger_id = $1 AND transaction_id = $2 \
+                         AND measurand = 'Energy.Active.Import.Register' AND phase IS NULL AND unit = 'Wh' ORDER BY sampled_at",
+                    )
+                    .bind(session.charger_id.as_str())
+                    .bind(session.transaction_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                    let mut readings = vec![EnergyReading {
+                        at: session.started_at,
+                        register_wh: session.meter_start_wh,
+                    }];
+                    for row in &rows {
+                        readings.push(EnergyReading {
+                            at: $time::read(row, "sampled_at").map_err(store_error)?,
+                            register_wh: row.try_get("value").map_err(store_error)?,
+                        });
+                    }
+                    if let Some(stopped_at) = session.stopped_at {
+                        readings.push(EnergyReading {
+                            at: stopped_at,
+                            register_wh: session.meter_stop_wh.unwrap_or(session.meter_last_wh),
+                        });
+                    }
+                    Ok(readings)
+                }
+
                 async fn charger_credentials(&self, ocpp_id: &OcppIdentity) -> Result<Option<ChargerCredentials>, StoreError> {
                     let row = sqlx::query("SELECT id, password_hash FROM chargers WHERE ocpp_id = $1")
                         .bind(ocpp_id.as_str())
@@ -652,8 +712,9 @@ macro_rules! impl_charger_store {
                         return row.try_get("transaction_id").map_err(store_error);
                     }
                     let row = sqlx::query(
-                        "INSERT INTO charge_sessions (charger_id, connector_id, id_tag, meter_start_wh, meter_last_wh, started_at) \
-                         VALUES ($1, $2, $3, $4, $4, $5) RETURNING transaction_id",
+                        "INSERT INTO charge_sessions (charger_id, connector_id, id_tag, meter_start_wh, meter_last_wh, started_at, vehicle_id) \
+                         VALUES ($1, $2, $3, $4, $4, $5, (SELECT vehicle_id FROM ev_systems WHERE charger_id = $1 AND activated)) \
+                         RETURNING transaction_id",
                     )
                     .bind(id.as_str())
                     .bind(i64::from(start.connector_id))

@@ -269,6 +269,13 @@ macro_rules! impl_ev_system_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
+                        // The session running now is this car's.
+                        sqlx::query("UPDATE charge_sessions SET vehicle_id = $2 WHERE charger_id = $1 AND stopped_at IS NULL")
+                            .bind(charger.as_str())
+                            .bind(vehicle.as_str())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(store_error)?;
                         if was_active {
                             Self::append_event(&mut tx, EventType::EvSystemUpdated, &id, &["match"]).await?;
                         } else {

@@ -80,8 +80,9 @@ macro_rules! impl_transaction_event_store {
                             let row = sqlx::query(
                                 "INSERT INTO charge_sessions (charger_id, connector_id, id_tag, meter_start_wh, meter_last_wh, \
                                  meter_stop_wh, started_at, stopped_at, stop_reason, ocpp_transaction_id, remote_start_id, \
-                                 first_seq_no, last_seq_no) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING transaction_id",
+                                 first_seq_no, last_seq_no, vehicle_id) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, \
+                                 (SELECT vehicle_id FROM ev_systems WHERE charger_id = $1 AND activated)) RETURNING transaction_id",
                             )
                             .bind(id.as_str())
                             .bind(i64::from(connector_id))
