@@ -241,7 +241,11 @@ pub fn plan(input: &PlanInput) -> Plan {
         }
     }
     let expected_finish = if reached && needed > EPSILON_KWH {
-        plan_slots.iter().rev().find(|slot| slot.power_kw > 0.0).map(|slot| slot.end)
+        plan_slots
+            .iter()
+            .rev()
+            .find(|slot| slot.power_kw > 0.0)
+            .map(|slot| slot.end)
     } else {
         None
     };
@@ -727,10 +731,12 @@ fn fill_continuous(slots: &mut [Slot], energy: f64) {
 
 /// What the charging slots cost at known prices, and the grid energy drawn at unknown ones.
 fn cost(slots: &[Slot]) -> (f64, f64) {
-    slots.iter().fold((0.0, 0.0), |(cost, unpriced), slot| match slot.price {
-        Some(price) => (cost + slot.grid_energy() * price, unpriced),
-        None => (cost, unpriced + slot.grid_energy()),
-    })
+    slots
+        .iter()
+        .fold((0.0, 0.0), |(cost, unpriced), slot| match slot.price {
+            Some(price) => (cost + slot.grid_energy() * price, unpriced),
+            None => (cost, unpriced + slot.grid_energy()),
+        })
 }
 
 #[cfg(test)]

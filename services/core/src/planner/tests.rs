@@ -33,7 +33,9 @@ fn evening() -> PlanInput {
         // 18:00 .. 07:00: 13 hours; cheapest 02:00-05:00.
         prices: hourly(
             18,
-            &[0.40, 0.45, 0.38, 0.30, 0.25, 0.22, 0.20, 0.18, 0.10, 0.11, 0.12, 0.19, 0.28],
+            &[
+                0.40, 0.45, 0.38, 0.30, 0.25, 0.22, 0.20, 0.18, 0.10, 0.11, 0.12, 0.19, 0.28,
+            ],
         ),
         strategy: Strategy::Cheapest,
     }
@@ -333,7 +335,10 @@ fn an_outcome_is_met_late_by_minutes_or_short_by_a_share() {
         PlanOutcome::evaluate(deadline, 30.0, 30.0, 30.0, Some(at(30, 0))),
         PlanOutcome::Met
     );
-    assert_eq!(PlanOutcome::evaluate(deadline, 30.0, 29.98, 29.98, None), PlanOutcome::Met);
+    assert_eq!(
+        PlanOutcome::evaluate(deadline, 30.0, 29.98, 29.98, None),
+        PlanOutcome::Met
+    );
     assert_eq!(
         PlanOutcome::evaluate(deadline, 30.0, 25.0, 30.0, Some(at(31, 20) + Duration::seconds(1))),
         PlanOutcome::Late { minutes: 21 }
