@@ -10,14 +10,18 @@
 //!    come on: an hourly price covers four slots). The first slot runs from now to the next quarter
 //!    hour; a deadline off the grid ends the last one early.
 //! 2. Each slot may charge at most the power the charger and car can take, lowered by every
-//!    [`PowerCap`] in force at any moment of the slot.
+//!    [`PowerCap`] in force at any moment of the slot; nothing when that is under the least power
+//!    charging runs at.
 //! 3. When even charging at that power in every slot from now cannot put the energy in the battery
 //!    by the deadline, the plan says so (`feasible: false`) and charges at once, at full power, until
 //!    the target is reached, past the deadline if need be: a car that leaves later than planned is
 //!    better off charged than stopped short.
-//! 4. Otherwise the energy up to the minimum charge limit is charged at once, and the rest in the
-//!    cheapest slots ([`Strategy::Cheapest`]) or in the cheapest single window
-//!    ([`Strategy::Continuous`]).
+//! 4. Otherwise the energy up to the minimum charge limit is charged at once, and the rest (with
+//!    the reserve asked for, where it fits) in the cheapest slots ([`Strategy::Cheapest`]) or in
+//!    the cheapest single window ([`Strategy::Continuous`]).
+//! 5. What the plan is expected to give, cost and when it finishes are read from its slots in time
+//!    order, up to the energy needed: the car stops at its target, so a reserve is not drawn unless
+//!    the car charges slower than planned.
 //!
 //! Rules every plan keeps:
 //!
@@ -99,6 +103,15 @@ pub struct PlanInput {
     pub prices: Vec<PriceSlot>,
     /// How to spend the time.
     pub strategy: Strategy,
+    /// The least power charging can run at, kW (6 A on the phases in use; 0: no such floor). A slot
+    /// whose caps allow less is planned idle: a charger offered less than 6 A delivers nothing.
+    pub min_power_kw: f64,
+    /// Energy planned beyond the need as a reserve, kWh (0: none; see [`reserve_kwh`]): charging
+    /// slots a car that charges as planned never uses, because it stops at its target, and that a car
+    /// charging slower than planned (tapering near full, higher losses) finds in place. Planned only
+    /// where it fits before the deadline; it never makes a plan infeasible. Only for a car that stops
+    /// itself at the target: with no car to stop (an energy target on a charger alone), pass 0.
+    pub reserve_kwh: f64,
 }
 
 /// One slot of a plan: charge at `power_kw` from `start` to `end`.
@@ -208,7 +221,8 @@ pub fn plan(input: &PlanInput) -> Plan {
             at = end;
         }
     } else {
-        left = fill_forward(&mut slots, at_once) + (needed - at_once);
+        let goal = (needed + finite_or_zero(input.reserve_kwh).max(0.0)).min(capacity);
+        left = fill_forward(&mut slots, at_once) + (goal - at_once);
         if left > EPSILON_KWH {
             match input.strategy {
                 Strategy::Cheapest => fill_cheapest(&mut slots, left),
@@ -217,16 +231,6 @@ pub fn plan(input: &PlanInput) -> Plan {
         }
     }
 
-    let planned: f64 = slots.iter().map(Slot::energy).sum();
-    let reached = needed - planned <= 1e-6;
-    let (smart_cost, unpriced_energy_kwh) = cost(&slots);
-    let non_smart_cost = if feasible {
-        let mut at_once_slots: Vec<Slot> = slots[..before_deadline].iter().map(Slot::emptied).collect();
-        fill_forward(&mut at_once_slots, planned.min(needed));
-        cost(&at_once_slots).0
-    } else {
-        smart_cost
-    };
     let mut plan_slots = Vec::with_capacity(slots.len() + 4);
     for slot in &slots {
         slot.emit(&mut plan_slots);
@@ -240,25 +244,87 @@ pub fn plan(input: &PlanInput) -> Plan {
             plan_slots.pop();
         }
     }
-    let expected_finish = if reached && needed > EPSILON_KWH {
-        plan_slots
-            .iter()
-            .rev()
-            .find(|slot| slot.power_kw > 0.0)
-            .map(|slot| slot.end)
+    let expected = Expected::of(&plan_slots, needed, efficiency);
+    let non_smart_cost = if feasible {
+        let mut at_once: Vec<Slot> = slots[..before_deadline].iter().map(Slot::emptied).collect();
+        fill_forward(&mut at_once, needed);
+        let mut at_once_slots = Vec::with_capacity(at_once.len() + 2);
+        for slot in &at_once {
+            slot.emit(&mut at_once_slots);
+        }
+        Expected::of(&at_once_slots, needed, efficiency).cost
     } else {
-        None
+        expected.cost
     };
     Plan {
         slots: plan_slots,
         feasible,
-        expected_energy_kwh: planned.min(needed),
-        expected_finish,
-        smart_cost,
+        expected_energy_kwh: expected.energy,
+        expected_finish: expected.finish.filter(|_| needed > EPSILON_KWH),
+        smart_cost: expected.cost,
         non_smart_cost,
-        unpriced_energy_kwh,
+        unpriced_energy_kwh: expected.unpriced,
     }
 }
+
+/// What a plan's slots are expected to give a car that stops at its target: the slots charge in
+/// time order until the energy needed is in, and whatever is planned after that (a reserve, or
+/// the few seconds rounding added) is not drawn.
+struct Expected {
+    /// Battery energy, kWh.
+    energy: f64,
+    /// When the energy needed is in.
+    finish: Option<DateTime<Utc>>,
+    /// Cost at known prices.
+    cost: f64,
+    /// Grid energy at unknown prices, kWh.
+    unpriced: f64,
+}
+
+impl Expected {
+    fn of(slots: &[PlanSlot], needed: f64, efficiency: f64) -> Self {
+        let mut expected = Self {
+            energy: 0.0,
+            finish: None,
+            cost: 0.0,
+            unpriced: 0.0,
+        };
+        for slot in slots.iter().filter(|slot| slot.power_kw > 0.0) {
+            let available = slot.power_kw * hours(slot.start, slot.end) * efficiency;
+            let taken = available.min(needed - expected.energy);
+            if taken <= 0.0 {
+                break;
+            }
+            let grid = taken / efficiency;
+            match slot.price_per_kwh {
+                Some(price) => expected.cost += grid * price,
+                None => expected.unpriced += grid,
+            }
+            expected.energy += taken;
+            if expected.energy >= needed - 1e-6 {
+                let share = taken / available;
+                let millis = ((slot.end - slot.start).num_milliseconds() as f64 * share).ceil() as i64;
+                expected.finish = Some((slot.start + Duration::milliseconds(millis)).min(slot.end));
+                break;
+            }
+        }
+        expected.energy = expected.energy.min(needed);
+        expected
+    }
+}
+
+/// A reserve for a car that charges slower than planned (see [`PlanInput::reserve_kwh`]): 6 % of
+/// the energy needed, for losses higher than planned, and 60 % of the part of the charge above
+/// [`TAPER_FROM_SOC_PCT`], where cars take less power (a car whose power falls linearly to a
+/// quarter of full at 100 % needs 60 % more time for that part).
+pub fn reserve_kwh(soc_now_pct: f64, target_pct: f64, capacity_kwh: f64) -> f64 {
+    let needed = energy_needed_kwh(soc_now_pct, target_pct, capacity_kwh);
+    let tapering = energy_needed_kwh(soc_now_pct.max(TAPER_FROM_SOC_PCT), target_pct, capacity_kwh);
+    0.06 * needed + 0.6 * tapering
+}
+
+/// The state of charge above which cars are assumed to take less than full power, %.
+pub const TAPER_FROM_SOC_PCT: f64 = 80.0;
 
 /// The energy to add to a battery of `capacity_kwh` to go from `soc_now_pct` to `target_pct`, kWh
 /// (0 when already there). Percentages are held to 0–100; what is not a number counts as 0.
@@ -399,6 +465,9 @@ impl Grid<'_> {
                 power_kw = power_kw.min(cap.max_power_kw.max(0.0));
             }
         }
+        if power_kw < finite_or_zero(self.input.min_power_kw) {
+            power_kw = 0.0;
+        }
         let seconds = (end - start).num_milliseconds() as f64 / 1000.0;
         Slot {
             start,
@@ -485,20 +554,6 @@ impl Slot {
             [Some(_), second @ None] => *second = Some((from, to)),
             [Some(_), Some((_, end))] => *end = to,
         }
-    }
-
-    fn charging_seconds(&self) -> f64 {
-        self.charge.iter().flatten().map(|(from, to)| to - from).sum()
-    }
-
-    /// Battery energy planned in the slot, kWh.
-    fn energy(&self) -> f64 {
-        self.charging_seconds() * self.rate
-    }
-
-    /// Grid energy planned in the slot, kWh.
-    fn grid_energy(&self) -> f64 {
-        self.charging_seconds() * self.power_kw / 3600.0
     }
 
     /// The same slot with nothing charging.
@@ -727,16 +782,6 @@ fn fill_continuous(slots: &mut [Slot], energy: f64) {
         }
         None => {}
     }
-}
-
-/// What the charging slots cost at known prices, and the grid energy drawn at unknown ones.
-fn cost(slots: &[Slot]) -> (f64, f64) {
-    slots
-        .iter()
-        .fold((0.0, 0.0), |(cost, unpriced), slot| match slot.price {
-            Some(price) => (cost + slot.grid_energy() * price, unpriced),
-            None => (cost, unpriced + slot.grid_energy()),
-        })
 }
 
 #[cfg(test)]

@@ -40,13 +40,19 @@ fn grid_slot(input: &PlanInput, start: DateTime<Utc>) -> (DateTime<Utc>, DateTim
     (from, to)
 }
 
-/// The most power allowed from `from` to `to`: the charger and car, and every cap touching it.
+/// The most power allowed from `from` to `to`: the charger and car, and every cap touching it;
+/// nothing under the least power charging runs at.
 fn allowed(input: &PlanInput, from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
-    input
+    let power = input
         .caps
         .iter()
         .filter(|cap| cap.start < to && from < cap.end)
-        .fold(input.max_power_kw, |power, cap| power.min(cap.max_power_kw))
+        .fold(input.max_power_kw, |power, cap| power.min(cap.max_power_kw));
+    if power < input.min_power_kw {
+        0.0
+    } else {
+        power
+    }
 }
 
 /// Battery energy that charging at full allowed power from now to the deadline puts in.
@@ -97,7 +103,8 @@ prop_compose! {
     fn caps(positive: bool)(
         caps in prop::collection::vec((-7_200i64..110_000, 900i64..36_000, 0.0f64..22.0), 0..4)
     ) -> Vec<(i64, i64, f64)> {
-        caps.into_iter().map(|(start, length, kw)| (start, length, if positive { kw.max(1.0) } else { kw })).collect()
+        // `positive`: every cap leaves at least the most the least power can be (4.2 kW).
+        caps.into_iter().map(|(start, length, kw)| (start, length, if positive { kw.max(4.2) } else { kw })).collect()
     }
 }
 
@@ -115,6 +122,8 @@ prop_compose! {
         price_values in prop::collection::vec((-0.1f64..0.8, prop::bool::weighted(0.9)), 140),
         caps in caps(positive),
         continuous in any::<bool>(),
+        min_power_kw in prop_oneof![Just(0.0), 1.0f64..4.2],
+        reserve_kwh in prop_oneof![Just(0.0), 0.0f64..20.0],
     ) -> PlanInput {
         let now = base() + Duration::seconds(now);
         let minutes = if hourly { 60 } else { 15 };
@@ -141,6 +150,8 @@ prop_compose! {
             efficiency,
             prices: prices(from, &values, if all_priced { 15 } else { minutes }),
             strategy: if continuous { Strategy::Continuous } else { Strategy::Cheapest },
+            min_power_kw,
+            reserve_kwh,
         }
     }
 }
@@ -184,8 +195,11 @@ proptest! {
         prop_assume!(plan.feasible);
         let energy = battery_energy(&input, &plan);
         prop_assert!(energy >= input.energy_needed_kwh - 1e-6, "{energy} of {}", input.energy_needed_kwh);
-        // Whole seconds rounded up: at most a few seconds at full power more.
-        prop_assert!(energy <= input.energy_needed_kwh + 0.03, "{energy} of {}", input.energy_needed_kwh);
+        // The reserve where it fits; whole seconds rounded up: a few seconds at full power more.
+        let most = input.energy_needed_kwh + input.reserve_kwh + 0.03;
+        prop_assert!(energy <= most, "{energy} of {}", input.energy_needed_kwh);
+        let fits = capacity(&input).min(input.energy_needed_kwh + input.reserve_kwh);
+        prop_assert!(energy >= fits - 1e-6, "{energy}: a reserve that fits is planned ({fits})");
         prop_assert!((plan.expected_energy_kwh - input.energy_needed_kwh).abs() < 1e-6);
         if input.energy_needed_kwh > 0.0 {
             prop_assert!(plan.expected_finish.unwrap() <= input.deadline);
@@ -250,7 +264,7 @@ proptest! {
     fn the_cheapest_slots_cost_no_more_than_one_window_which_costs_no_more_than_charging_at_once(
         input in input(true, false)
     ) {
-        let input = PlanInput { energy_at_once_kwh: 0.0, ..input };
+        let input = PlanInput { energy_at_once_kwh: 0.0, reserve_kwh: 0.0, ..input };
         let cheapest = plan(&PlanInput { strategy: Strategy::Cheapest, ..input.clone() });
         let continuous = plan(&PlanInput { strategy: Strategy::Continuous, ..input.clone() });
         prop_assume!(cheapest.feasible && input.deadline > input.now);
@@ -312,7 +326,7 @@ proptest! {
 
     #[test]
     fn no_window_starting_on_any_minute_is_cheaper_than_the_continuous_plan(input in input(true, false)) {
-        let input = PlanInput { energy_at_once_kwh: 0.0, strategy: Strategy::Continuous, ..input };
+        let input = PlanInput { energy_at_once_kwh: 0.0, reserve_kwh: 0.0, strategy: Strategy::Continuous, ..input };
         let plan = plan(&input);
         prop_assume!(plan.feasible && input.energy_needed_kwh > 0.0);
         let mut start = input.now;

@@ -38,6 +38,8 @@ fn evening() -> PlanInput {
             ],
         ),
         strategy: Strategy::Cheapest,
+        min_power_kw: 0.0,
+        reserve_kwh: 0.0,
     }
 }
 
@@ -376,4 +378,61 @@ fn unsorted_prices_and_caps_give_the_same_plan_as_sorted_ones() {
     input.prices.reverse();
     input.caps.reverse();
     assert_eq!(plan(&input), sorted);
+}
+
+#[test]
+fn a_cap_under_the_least_power_charging_runs_at_stops_charging_there() {
+    // Three phases need 4.14 kW (6 A); a 3.7 kW cap over the cheap night leaves it idle.
+    let plan = plan(&PlanInput {
+        min_power_kw: power_for_amps(6.0, 3, 230.0),
+        caps: vec![PowerCap {
+            start: at(26, 0),
+            end: at(29, 0),
+            max_power_kw: 3.7,
+        }],
+        ..evening()
+    });
+    assert_eq!(plan.power_at(at(27, 0)), 0.0);
+    assert!(plan.feasible);
+    assert!(close(plan.expected_energy_kwh, 33.0));
+}
+
+#[test]
+fn a_reserve_is_planned_in_the_next_cheapest_slots_but_not_counted_as_expected() {
+    // 33 kWh needed and 5.5 kWh reserve: 02:00-05:00 and half of 01:00 (0.18); the car, charging
+    // in time order, would use the 01:00 half hour first and then 02:00-04:30.
+    let plan = plan(&PlanInput {
+        reserve_kwh: 5.5,
+        ..evening()
+    });
+    assert_eq!(
+        charging(&plan),
+        vec![(at(25, 0), at(25, 30), 11.0), (at(26, 0), at(29, 0), 11.0)]
+    );
+    assert!(close(plan.expected_energy_kwh, 33.0));
+    assert_eq!(plan.expected_finish, Some(at(28, 30)));
+    assert!(close(plan.smart_cost, 5.5 * 0.18 + 11.0 * (0.10 + 0.11) + 5.5 * 0.12));
+    assert!(close(plan.non_smart_cost, 11.0 * (0.40 + 0.45 + 0.38)));
+}
+
+#[test]
+fn a_reserve_that_does_not_fit_before_the_deadline_leaves_the_plan_feasible() {
+    // 3 hours until the deadline hold exactly the 33 kWh needed.
+    let plan = plan(&PlanInput {
+        deadline: at(21, 0),
+        reserve_kwh: 10.0,
+        ..evening()
+    });
+    assert!(plan.feasible);
+    assert_eq!(charging(&plan), vec![(at(18, 0), at(21, 0), 11.0)]);
+    assert_eq!(plan.expected_finish, Some(at(21, 0)));
+}
+
+#[test]
+fn the_reserve_grows_with_the_part_of_the_charge_where_cars_take_less_power() {
+    // 20 % -> 80 % of 50 kWh: 30 kWh, 6 % of it.
+    assert!(close(reserve_kwh(20.0, 80.0, 50.0), 1.8));
+    // 20 % -> 100 %: 40 kWh (2.4) and 10 kWh above 80 % (6).
+    assert!(close(reserve_kwh(20.0, 100.0, 50.0), 8.4));
+    assert_eq!(reserve_kwh(90.0, 80.0, 50.0), 0.0);
 }
