@@ -221,12 +221,30 @@ pub fn plan(input: &PlanInput) -> Plan {
             at = end;
         }
     } else {
-        let goal = (needed + finite_or_zero(input.reserve_kwh).max(0.0)).min(capacity);
-        left = fill_forward(&mut slots, at_once) + (goal - at_once);
-        if left > EPSILON_KWH {
-            match input.strategy {
-                Strategy::Cheapest => fill_cheapest(&mut slots, left),
-                Strategy::Continuous => fill_continuous(&mut slots, left),
+        let reserve = finite_or_zero(input.reserve_kwh)
+            .max(0.0)
+            .min(capacity - needed)
+            .max(0.0);
+        left = fill_forward(&mut slots, at_once) + (needed - at_once);
+        match input.strategy {
+            Strategy::Cheapest => {
+                if left > EPSILON_KWH {
+                    fill_cheapest(&mut slots, left, 0);
+                }
+                if reserve > EPSILON_KWH {
+                    // After the need where it fits: a car that keeps to the plan never reaches it.
+                    let after = slots
+                        .iter()
+                        .rposition(|slot| slot.charge[0].is_some())
+                        .map_or(0, |i| i + 1);
+                    fill_cheapest(&mut slots, reserve, after);
+                }
+            }
+            Strategy::Continuous => {
+                // One window for both, so that charging stays in one run; the reserve is its end.
+                if left + reserve > EPSILON_KWH {
+                    fill_continuous(&mut slots, left + reserve);
+                }
             }
         }
     }
@@ -313,18 +331,31 @@ impl Expected {
     }
 }
 
-/// A reserve for a car that charges slower than planned (see [`PlanInput::reserve_kwh`]): 6 % of
-/// the energy needed, for losses higher than planned, and 60 % of the part of the charge above
-/// [`TAPER_FROM_SOC_PCT`], where cars take less power (a car whose power falls linearly to a
-/// quarter of full at 100 % needs 60 % more time for that part).
+/// A reserve for a car that charges slower than planned (see [`PlanInput::reserve_kwh`]), kWh: 6 %
+/// of the energy needed, for losses higher than planned, and for the part of the charge above
+/// [`TAPER_FROM_SOC_PCT`] the extra time a car needs whose power falls linearly from full there to
+/// [`TAPER_FLOOR`] of full at 100 % (as energy at full power). Many cars taper less; the reserve is
+/// only drawn by those that do.
 pub fn reserve_kwh(soc_now_pct: f64, target_pct: f64, capacity_kwh: f64) -> f64 {
-    let needed = energy_needed_kwh(soc_now_pct, target_pct, capacity_kwh);
-    let tapering = energy_needed_kwh(soc_now_pct.max(TAPER_FROM_SOC_PCT), target_pct, capacity_kwh);
-    0.06 * needed + 0.6 * tapering
+    let losses = 0.06 * energy_needed_kwh(soc_now_pct, target_pct, capacity_kwh);
+    let from = finite_or_zero(soc_now_pct).clamp(TAPER_FROM_SOC_PCT, 100.0);
+    let to = finite_or_zero(target_pct).clamp(TAPER_FROM_SOC_PCT, 100.0);
+    if to <= from {
+        return losses;
+    }
+    // Power share at SoC x: 1 - slope (x - start); time at full power to charge from `from` to
+    // `to`: the integral of its inverse.
+    let slope = (1.0 - TAPER_FLOOR) / (100.0 - TAPER_FROM_SOC_PCT);
+    let share = |soc: f64| 1.0 - slope * (soc - TAPER_FROM_SOC_PCT);
+    let equivalent = (share(from).ln() - share(to).ln()) / slope;
+    losses + (equivalent - (to - from)) / 100.0 * finite_or_zero(capacity_kwh).max(0.0)
 }
 
 /// The state of charge above which cars are assumed to take less than full power, %.
 pub const TAPER_FROM_SOC_PCT: f64 = 80.0;
+
+/// The share of full power a car is assumed to take at 100 %, for [`reserve_kwh`].
+pub const TAPER_FLOOR: f64 = 0.25;
 
 /// The energy to add to a battery of `capacity_kwh` to go from `soc_now_pct` to `target_pct`, kWh
 /// (0 when already there). Percentages are held to 0–100; what is not a number counts as 0.
@@ -619,13 +650,19 @@ fn price_order(a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
     }
 }
 
-/// Charges `energy` in the cheapest free slots, earlier first among equal prices. Taking whole
-/// slots cheapest first is optimal here: every slot's energy costs the same per kWh throughout.
-fn fill_cheapest(slots: &mut [Slot], mut energy: f64) {
+/// Charges `energy` in the cheapest free slots, earlier first among equal prices, those from slot
+/// `first_choice` on before the others. Taking whole slots cheapest first is optimal here: every
+/// slot's energy costs the same per kWh throughout.
+fn fill_cheapest(slots: &mut [Slot], mut energy: f64, first_choice: usize) {
     let mut order: Vec<usize> = (0..slots.len())
         .filter(|i| slots[*i].free_capacity() > EPSILON_KWH)
         .collect();
-    order.sort_unstable_by(|a, b| price_order(slots[*a].price, slots[*b].price).then(a.cmp(b)));
+    order.sort_unstable_by(|a, b| {
+        (*a < first_choice)
+            .cmp(&(*b < first_choice))
+            .then(price_order(slots[*a].price, slots[*b].price))
+            .then(a.cmp(b))
+    });
     for i in order {
         if energy <= EPSILON_KWH {
             break;
@@ -717,7 +754,7 @@ fn fill_continuous(slots: &mut [Slot], energy: f64) {
     let total = capacity[n];
     if total < energy - EPSILON_KWH {
         // Cannot happen for a feasible plan; keep what fits rather than nothing.
-        fill_cheapest(slots, energy);
+        fill_cheapest(slots, energy, 0);
         return;
     }
     let mut best: Option<(WindowCost, DateTime<Utc>, Window)> = None;

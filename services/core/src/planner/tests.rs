@@ -398,21 +398,30 @@ fn a_cap_under_the_least_power_charging_runs_at_stops_charging_there() {
 }
 
 #[test]
-fn a_reserve_is_planned_in_the_next_cheapest_slots_but_not_counted_as_expected() {
-    // 33 kWh needed and 5.5 kWh reserve: 02:00-05:00 and half of 01:00 (0.18); the car, charging
-    // in time order, would use the 01:00 half hour first and then 02:00-04:30.
+fn a_reserve_is_planned_after_the_need_and_not_counted_as_expected() {
+    // 33 kWh needed in 02:00-05:00; the 5.5 kWh reserve in the cheapest slots after 05:00 (05:00,
+    // 0.19), not in the cheaper 01:00 before: a car that keeps to the plan never draws it.
     let plan = plan(&PlanInput {
         reserve_kwh: 5.5,
+        ..evening()
+    });
+    assert_eq!(charging(&plan), vec![(at(26, 0), at(29, 30), 11.0)]);
+    assert!(close(plan.expected_energy_kwh, 33.0));
+    assert_eq!(plan.expected_finish, Some(at(29, 0)));
+    assert!(close(plan.smart_cost, 11.0 * (0.10 + 0.11 + 0.12)));
+    assert!(close(plan.non_smart_cost, 11.0 * (0.40 + 0.45 + 0.38)));
+    // With no room after the need (deadline 05:00), the reserve goes to the cheapest slot before.
+    let plan = super::plan(&PlanInput {
+        reserve_kwh: 5.5,
+        deadline: at(29, 0),
+        prices: evening().prices[..11].to_vec(),
         ..evening()
     });
     assert_eq!(
         charging(&plan),
         vec![(at(25, 0), at(25, 30), 11.0), (at(26, 0), at(29, 0), 11.0)]
     );
-    assert!(close(plan.expected_energy_kwh, 33.0));
     assert_eq!(plan.expected_finish, Some(at(28, 30)));
-    assert!(close(plan.smart_cost, 5.5 * 0.18 + 11.0 * (0.10 + 0.11) + 5.5 * 0.12));
-    assert!(close(plan.non_smart_cost, 11.0 * (0.40 + 0.45 + 0.38)));
 }
 
 #[test]
@@ -432,7 +441,10 @@ fn a_reserve_that_does_not_fit_before_the_deadline_leaves_the_plan_feasible() {
 fn the_reserve_grows_with_the_part_of_the_charge_where_cars_take_less_power() {
     // 20 % -> 80 % of 50 kWh: 30 kWh, 6 % of it.
     assert!(close(reserve_kwh(20.0, 80.0, 50.0), 1.8));
-    // 20 % -> 100 %: 40 kWh (2.4) and 10 kWh above 80 % (6).
-    assert!(close(reserve_kwh(20.0, 100.0, 50.0), 8.4));
+    // 20 % -> 100 %: 2.4 for losses; 80 -> 100 % at a power falling to a quarter takes as long as
+    // 20 ln(4) / 0.75 = 36.97 points at full power, 16.97 more: 8.48 kWh.
+    assert!((reserve_kwh(20.0, 100.0, 50.0) - (2.4 + 8.484)).abs() < 0.01);
+    // The last 5 % take three times as long as at full power.
+    assert!((reserve_kwh(95.0, 100.0, 50.0) - (0.15 + 4.96)).abs() < 0.01);
     assert_eq!(reserve_kwh(90.0, 80.0, 50.0), 0.0);
 }
