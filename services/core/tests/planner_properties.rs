@@ -198,7 +198,9 @@ proptest! {
         // The reserve where it fits; whole seconds rounded up: a few seconds at full power more.
         let most = input.energy_needed_kwh + input.reserve_kwh + 0.03;
         prop_assert!(energy <= most, "{energy} of {}", input.energy_needed_kwh);
-        let fits = capacity(&input).min(input.energy_needed_kwh + input.reserve_kwh);
+        // A car at its target needs no reserve.
+        let reserve = if input.energy_needed_kwh > 0.0 { input.reserve_kwh } else { 0.0 };
+        let fits = capacity(&input).min(input.energy_needed_kwh + reserve);
         prop_assert!(energy >= fits - 1e-6, "{energy}: a reserve that fits is planned ({fits})");
         prop_assert!((plan.expected_energy_kwh - input.energy_needed_kwh).abs() < 1e-6);
         if input.energy_needed_kwh > 0.0 {

@@ -266,6 +266,7 @@ fn a_car_already_at_its_target_plans_no_charging() {
     let plan = plan(&PlanInput {
         energy_needed_kwh: 0.0,
         energy_at_once_kwh: 3.0,
+        reserve_kwh: 5.0,
         ..evening()
     });
     assert!(plan.feasible);
