@@ -66,5 +66,7 @@ CREATE TABLE price_provider_status (
     last_success_at TIMESTAMPTZ,
     last_error_at   TIMESTAMPTZ,
     last_error      TEXT,
+    -- Whether the last attempt failed (the prices stored before are still in force).
+    failing         BOOLEAN NOT NULL DEFAULT FALSE,
     PRIMARY KEY (provider, area)
 );

@@ -445,12 +445,13 @@ macro_rules! impl_tariff_store {
                         Some(_) => (None, Some(at)),
                     };
                     sqlx::query(
-                        "INSERT INTO price_provider_status (provider, area, last_attempt_at, last_success_at, last_error_at, last_error) \
-                         VALUES ($1, $2, $3, $4, $5, $6) \
+                        "INSERT INTO price_provider_status (provider, area, last_attempt_at, last_success_at, last_error_at, last_error, failing) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) \
                          ON CONFLICT (provider, area) DO UPDATE SET last_attempt_at = excluded.last_attempt_at, \
                          last_success_at = COALESCE(excluded.last_success_at, price_provider_status.last_success_at), \
                          last_error_at = COALESCE(excluded.last_error_at, price_provider_status.last_error_at), \
-                         last_error = COALESCE(excluded.last_error, price_provider_status.last_error)",
+                         last_error = COALESCE(excluded.last_error, price_provider_status.last_error), \
+                         failing = excluded.failing",
                     )
                     .bind(provider)
                     .bind(area.as_str())
@@ -458,6 +459,7 @@ macro_rules! impl_tariff_store {
                     .bind(success_at.map($time::bind))
                     .bind(error_at.map($time::bind))
                     .bind(error)
+                    .bind(error.is_some())
                     .execute(&self.pool)
                     .await
                     .map_err(store_error)?;
@@ -470,7 +472,7 @@ macro_rules! impl_tariff_store {
                     area: &PriceArea,
                 ) -> Result<Option<ProviderStatus>, StoreError> {
                     let row = sqlx::query(
-                        "SELECT last_attempt_at, last_success_at, last_error_at, last_error, \
+                        "SELECT last_attempt_at, last_success_at, last_error_at, last_error, failing, \
                          (SELECT MAX(p.ends_at) FROM price_series_slots p WHERE p.series_key = $3 AND p.kind = $4) AS prices_until \
                          FROM price_provider_status WHERE provider = $1 AND area = $2",
                     )
@@ -499,6 +501,7 @@ macro_rules! impl_tariff_store {
                             last_error_at: $time::read_opt(&row, "last_error_at")?,
                             last_error: row.try_get("last_error")?,
                             prices_until: $time::read_opt(&row, "prices_until")?,
+                            failing: row.try_get("failing")?,
                         })
                     };
                     read().map(Some).map_err(store_error)
