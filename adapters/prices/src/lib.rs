@@ -49,10 +49,20 @@ fn fixed_area(text: &str) -> PriceArea {
     PriceArea::parse(text).expect("a valid constant area")
 }
 
+/// aWATTar's public API for Germany-Luxembourg.
+pub fn germany_url() -> Url {
+    fixed("https://api.awattar.de")
+}
+
+/// aWATTar's public API for Austria.
+pub fn austria_url() -> Url {
+    fixed("https://api.awattar.at")
+}
+
 impl AwattarConfig {
     /// aWATTar's two public APIs.
     pub fn production() -> Self {
-        Self::with_urls(fixed("https://api.awattar.de"), fixed("https://api.awattar.at"))
+        Self::with_urls(germany_url(), austria_url())
     }
 
     /// Germany-Luxembourg's prices at `germany`, Austria's at `austria`.
