@@ -151,22 +151,63 @@ async fn each_bad_tariff_is_refused_naming_the_value_and_the_tariff_before_it_st
     let tenant = app.tenant("app").await;
     let home = berlin(&app, &tenant, None).await;
     let path = format!("/locations/{home}/tariff");
-    assert_eq!(send(&app, &tenant, Method::PUT, &path, Some(day_and_night())).await.status(), 200);
+    assert_eq!(
+        send(&app, &tenant, Method::PUT, &path, Some(day_and_night()))
+            .await
+            .status(),
+        200
+    );
     let change = |edit: &dyn Fn(&mut Value)| {
         let mut tariff = day_and_night();
         edit(&mut tariff);
         tariff
     };
     let cases: Vec<(Value, &str, &str)> = vec![
-        (change(&|t| t["schedule"][1]["from"] = json!("21:00")), "/schedule/1", "overlaps"),
-        (change(&|t| t["schedule"][1]["to"] = json!("05:00")), "/schedule", "without a rate"),
-        (change(&|t| t["schedule"][0]["rate"] = json!("peak")), "/schedule/0/rate", "no rate named 'peak'"),
-        (change(&|t| t["schedule"][0]["from"] = json!("6:00")), "/schedule/0/from", "not a time"),
-        (change(&|t| t["schedule"][0]["to"] = json!("22:10")), "/schedule/0/to", "quarter hour"),
-        (change(&|t| t["schedule"][0]["days"] = json!([])), "/schedule/0/days", "at least one day"),
-        (change(&|t| t["schedule"][0]["days"] = json!(["FUNDAY"])), "/schedule/0/days/0", "not an allowed value"),
-        (change(&|t| t["rates"][1]["name"] = json!("day")), "/rates/1/name", "named twice"),
-        (change(&|t| t["rates"][0]["pricePerKwh"] = json!("cheap")), "/rates/0/pricePerKwh", "string"),
+        (
+            change(&|t| t["schedule"][1]["from"] = json!("21:00")),
+            "/schedule/1",
+            "overlaps",
+        ),
+        (
+            change(&|t| t["schedule"][1]["to"] = json!("05:00")),
+            "/schedule",
+            "without a rate",
+        ),
+        (
+            change(&|t| t["schedule"][0]["rate"] = json!("peak")),
+            "/schedule/0/rate",
+            "no rate named 'peak'",
+        ),
+        (
+            change(&|t| t["schedule"][0]["from"] = json!("6:00")),
+            "/schedule/0/from",
+            "not a time",
+        ),
+        (
+            change(&|t| t["schedule"][0]["to"] = json!("22:10")),
+            "/schedule/0/to",
+            "quarter hour",
+        ),
+        (
+            change(&|t| t["schedule"][0]["days"] = json!([])),
+            "/schedule/0/days",
+            "at least one day",
+        ),
+        (
+            change(&|t| t["schedule"][0]["days"] = json!(["FUNDAY"])),
+            "/schedule/0/days/0",
+            "not an allowed value",
+        ),
+        (
+            change(&|t| t["rates"][1]["name"] = json!("day")),
+            "/rates/1/name",
+            "named twice",
+        ),
+        (
+            change(&|t| t["rates"][0]["pricePerKwh"] = json!("cheap")),
+            "/rates/0/pricePerKwh",
+            "string",
+        ),
         (change(&|t| t["colour"] = json!("blue")), "/colour", "not a known field"),
     ];
     for (tariff, pointer, says) in cases {
@@ -189,8 +230,18 @@ async fn pushed_prices_override_the_area_and_the_tariff_where_they_have_slots() 
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
     let home = berlin(&app, &tenant, Some("de-lu")).await;
-    assert_eq!(app.get_json(&tenant, &format!("/locations/{home}")).await["priceArea"], "DE-LU");
-    send(&app, &tenant, Method::PUT, &format!("/locations/{home}/tariff"), Some(day_and_night())).await;
+    assert_eq!(
+        app.get_json(&tenant, &format!("/locations/{home}")).await["priceArea"],
+        "DE-LU"
+    );
+    send(
+        &app,
+        &tenant,
+        Method::PUT,
+        &format!("/locations/{home}/tariff"),
+        Some(day_and_night()),
+    )
+    .await;
     let area = app
         .post_json_status(
             &tenant,
@@ -200,8 +251,12 @@ async fn pushed_prices_override_the_area_and_the_tariff_where_they_have_slots() 
         )
         .await;
     assert_eq!(area["priceArea"], "DE-LU");
-    assert_eq!((area["slotCount"].as_u64(), area["slotMinutes"].as_u64()), (Some(3), Some(60)));
-    let quarter = json!({"slots": [{"start": "2025-01-15T11:15:00Z", "end": "2025-01-15T11:30:00Z", "pricePerKwh": -0.05}]});
+    assert_eq!(
+        (area["slotCount"].as_u64(), area["slotMinutes"].as_u64()),
+        (Some(3), Some(60))
+    );
+    let quarter =
+        json!({"slots": [{"start": "2025-01-15T11:15:00Z", "end": "2025-01-15T11:30:00Z", "pricePerKwh": -0.05}]});
     let own = app
         .post_json_status(&tenant, &format!("/locations/{home}/prices"), quarter, 201)
         .await;
@@ -242,7 +297,8 @@ async fn pushed_prices_override_the_area_and_the_tariff_where_they_have_slots() 
         .await;
     assert_eq!(prices["slots"][0]["pricePerKwh"], 0.1);
     // Carbon intensity is a series of its own, without a tariff.
-    let carbon = json!({"slots": [{"start": "2025-01-15T10:00:00Z", "end": "2025-01-15T10:15:00Z", "gramsCo2PerKwh": 310}]});
+    let carbon =
+        json!({"slots": [{"start": "2025-01-15T10:00:00Z", "end": "2025-01-15T10:15:00Z", "gramsCo2PerKwh": 310}]});
     let pushed = app
         .post_json_status(&tenant, "/price-areas/DE-LU/carbon-intensity", carbon, 201)
         .await;
@@ -271,7 +327,11 @@ async fn each_bad_series_is_refused_naming_the_slot_and_nothing_is_stored() {
         body
     };
     let cases: Vec<(Value, &str, &str)> = vec![
-        (change(&|b| b["slots"][3] = b["slots"][1].clone()), "/slots/3/start", "a slot is sent once"),
+        (
+            change(&|b| b["slots"][3] = b["slots"][1].clone()),
+            "/slots/3/start",
+            "a slot is sent once",
+        ),
         (
             change(&|b| {
                 b["slots"].as_array_mut().unwrap().remove(2);
@@ -287,7 +347,11 @@ async fn each_bad_series_is_refused_naming_the_slot_and_nothing_is_stored() {
             "/slots/3/start",
             "quarter hour",
         ),
-        (change(&|b| b["slots"][0]["end"] = json!("2025-01-15T00:20:00Z")), "/slots/0/end", "15 or 60 minutes"),
+        (
+            change(&|b| b["slots"][0]["end"] = json!("2025-01-15T00:20:00Z")),
+            "/slots/0/end",
+            "15 or 60 minutes",
+        ),
         (
             change(&|b| {
                 b["slots"][3]["end"] = json!("2025-01-15T03:15:00Z");
@@ -296,15 +360,24 @@ async fn each_bad_series_is_refused_naming_the_slot_and_nothing_is_stored() {
             "the same length",
         ),
         (json!({"slots": []}), "/slots", "at least one slot"),
-        (change(&|b| b["slots"][1]["pricePerKwh"] = json!("free")), "/slots/1/pricePerKwh", "string"),
-        (change(&|b| b["slots"][1]["start"] = json!("yesterday")), "/slots/1/start", ""),
+        (
+            change(&|b| b["slots"][1]["pricePerKwh"] = json!("free")),
+            "/slots/1/pricePerKwh",
+            "string",
+        ),
+        (
+            change(&|b| b["slots"][1]["start"] = json!("yesterday")),
+            "/slots/1/start",
+            "",
+        ),
         (json!({}), "/slots", "required"),
     ];
     for (body, pointer, says) in cases {
         let problem = refused_at(&app, &tenant, Method::POST, &path, body, pointer).await;
         assert!(problem["detail"].as_str().unwrap().contains(says), "{problem}");
     }
-    let carbon = json!({"slots": [{"start": "2025-01-15T00:00:00Z", "end": "2025-01-15T01:00:00Z", "gramsCo2PerKwh": -1}]});
+    let carbon =
+        json!({"slots": [{"start": "2025-01-15T00:00:00Z", "end": "2025-01-15T01:00:00Z", "gramsCo2PerKwh": -1}]});
     refused_at(
         &app,
         &tenant,
@@ -371,10 +444,18 @@ async fn a_retried_push_with_the_same_idempotency_key_answers_the_same_and_is_st
             kind: SeriesKind::Price,
         }
     );
-    assert!(changes.try_recv().is_err(), "a retry stores nothing, so announces nothing");
-    let reused = push(hourly("2025-01-15T00:00:00Z", &[9.9, 9.9]), "push-1").await.unwrap();
+    assert!(
+        changes.try_recv().is_err(),
+        "a retry stores nothing, so announces nothing"
+    );
+    let reused = push(hourly("2025-01-15T00:00:00Z", &[9.9, 9.9]), "push-1")
+        .await
+        .unwrap();
     assert_eq!(reused.status(), 422);
-    assert_eq!(problem(reused).await["type"], "urn:coupler:problem:idempotency-key-reused");
+    assert_eq!(
+        problem(reused).await["type"],
+        "urn:coupler:problem:idempotency-key-reused"
+    );
     let bad_key = push(body, "has space").await.unwrap();
     assert_eq!(bad_key.status(), 422);
     assert_eq!(problem(bad_key).await["errors"][0]["name"], "Idempotency-Key");
@@ -394,9 +475,21 @@ async fn a_clients_price_areas_locations_and_tariffs_are_its_own() {
     let (a, b) = (app.tenant("a").await, app.tenant("b").await);
     let home_a = berlin(&app, &a, Some("DE-LU")).await;
     let home_b = berlin(&app, &b, Some("DE-LU")).await;
-    app.post_json_status(&a, "/price-areas/DE-LU/prices", hourly("2025-01-15T00:00:00Z", &[0.1]), 201)
-        .await;
-    send(&app, &a, Method::PUT, &format!("/locations/{home_a}/tariff"), Some(day_and_night())).await;
+    app.post_json_status(
+        &a,
+        "/price-areas/DE-LU/prices",
+        hourly("2025-01-15T00:00:00Z", &[0.1]),
+        201,
+    )
+    .await;
+    send(
+        &app,
+        &a,
+        Method::PUT,
+        &format!("/locations/{home_a}/tariff"),
+        Some(day_and_night()),
+    )
+    .await;
     let window = "from=2025-01-15T00:00:00Z&to=2025-01-15T01:00:00Z";
     let seen_by_a = app.get_json(&a, &format!("/locations/{home_a}/prices?{window}")).await;
     assert_eq!(seen_by_a["slots"][0]["source"], "PUSHED");
@@ -404,9 +497,17 @@ async fn a_clients_price_areas_locations_and_tariffs_are_its_own() {
     assert_eq!(seen_by_b["slots"], json!([]), "B's DE-LU is not A's");
     for (method, path, body) in [
         (Method::GET, format!("/locations/{home_a}/prices?{window}"), None),
-        (Method::GET, format!("/locations/{home_a}/carbon-intensity?{window}"), None),
+        (
+            Method::GET,
+            format!("/locations/{home_a}/carbon-intensity?{window}"),
+            None,
+        ),
         (Method::GET, format!("/locations/{home_a}/tariff"), None),
-        (Method::PUT, format!("/locations/{home_a}/tariff"), Some(day_and_night())),
+        (
+            Method::PUT,
+            format!("/locations/{home_a}/tariff"),
+            Some(day_and_night()),
+        ),
         (Method::DELETE, format!("/locations/{home_a}/tariff"), None),
         (
             Method::POST,
@@ -420,7 +521,10 @@ async fn a_clients_price_areas_locations_and_tariffs_are_its_own() {
     }
     let still = app.get_json(&a, &format!("/locations/{home_a}/prices?{window}")).await;
     assert_eq!(still["slots"][0]["pricePerKwh"], 0.1);
-    assert_eq!(app.get_json(&a, &format!("/locations/{home_a}/tariff")).await["locationId"], home_a.as_str());
+    assert_eq!(
+        app.get_json(&a, &format!("/locations/{home_a}/tariff")).await["locationId"],
+        home_a.as_str()
+    );
 }
 
 /// Coupler with aWATTar at a local fake, retrying failed fetches quickly.
@@ -428,7 +532,10 @@ async fn with_awattar(fake: &FakeAwattar) -> TestApp {
     let url: url::Url = fake.base_url.parse().unwrap();
     TestApp::spawn_with(|_, wiring| {
         let mut providers = PriceProviders::new();
-        providers.register(Arc::new(AwattarProvider::new(AwattarConfig::with_urls(url.clone(), url))));
+        providers.register(Arc::new(AwattarProvider::new(AwattarConfig::with_urls(
+            url.clone(),
+            url,
+        ))));
         providers.set_default(AWATTAR);
         wiring.price_providers = providers;
         wiring.prices.retry_interval = Duration::from_millis(200);
@@ -476,7 +583,10 @@ async fn awattars_prices_price_a_location_in_its_area_and_a_failing_fetch_keeps_
     for (fault, says) in [
         (Fault::ServerError, "HTTP 500"),
         (Fault::Garbage, "not the expected JSON"),
-        (Fault::MissingHour(midnight_in(1) + chrono::Duration::hours(7)), "no slot covers"),
+        (
+            Fault::MissingHour(midnight_in(1) + chrono::Duration::hours(7)),
+            "no slot covers",
+        ),
     ] {
         fake.set_fault(Some(fault));
         app.state().engine.wake_price_fetcher();
@@ -502,7 +612,10 @@ async fn awattars_prices_price_a_location_in_its_area_and_a_failing_fetch_keeps_
     .await;
     let moved: Vec<f64> = sources(&healed).iter().map(|s| s.2).collect();
     let before: Vec<f64> = slots.iter().map(|s| s.2).collect();
-    assert!(moved.iter().zip(&before).all(|(m, b)| (m - b - 0.01).abs() < 1e-9), "EUR/MWh became EUR/kWh");
+    assert!(
+        moved.iter().zip(&before).all(|(m, b)| (m - b - 0.01).abs() < 1e-9),
+        "EUR/MWh became EUR/kWh"
+    );
     // (Austria's prices, from the same fake, changed too.)
     let change = loop {
         let change = changes.recv().await.unwrap();
@@ -579,15 +692,28 @@ async fn a_location_can_name_only_a_configured_provider_and_an_area_it_has_price
             201,
         )
         .await;
-    assert_eq!((&created["priceArea"], &created["priceProvider"]), (&json!("AT"), &json!("AWATTAR")));
+    assert_eq!(
+        (&created["priceArea"], &created["priceProvider"]),
+        (&json!("AT"), &json!("AWATTAR"))
+    );
     // Moving it out of the area clears what the PUT leaves out, and is announced.
     let mut changes = app.state().engine.subscribe_price_changes();
     let id = created["id"].as_str().unwrap();
-    let response = send(&app, &tenant, Method::PUT, &format!("/locations/{id}"), Some(base.clone())).await;
+    let response = send(
+        &app,
+        &tenant,
+        Method::PUT,
+        &format!("/locations/{id}"),
+        Some(base.clone()),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let updated: Value = response.json().await.unwrap();
     assert_eq!(updated["priceArea"], Value::Null);
-    assert!(matches!(changes.recv().await.unwrap().scope, PriceScope::Location { .. }));
+    assert!(matches!(
+        changes.recv().await.unwrap().scope,
+        PriceScope::Location { .. }
+    ));
 }
 
 #[tokio::test]
@@ -601,7 +727,9 @@ async fn in_the_sandbox_a_location_without_a_tariff_is_priced_by_a_curve_that_ch
         midnight_in(2).format("%Y-%m-%dT%H:%M:%SZ")
     );
     let prices = wait_for("the sandbox's prices are fetched", || async {
-        let prices = app.get_json(&tenant, &format!("/locations/{home}/prices?{window}")).await;
+        let prices = app
+            .get_json(&tenant, &format!("/locations/{home}/prices?{window}"))
+            .await;
         (prices["provider"]["state"] == "OK").then_some(prices)
     })
     .await;
@@ -621,7 +749,14 @@ async fn in_the_sandbox_a_location_without_a_tariff_is_priced_by_a_curve_that_ch
     assert_eq!(carbon["slots"].as_array().unwrap().len(), slots.len());
     // A location with a tariff keeps to its tariff.
     let tariffed = berlin(&app, &tenant, None).await;
-    send(&app, &tenant, Method::PUT, &format!("/locations/{tariffed}/tariff"), Some(day_and_night())).await;
+    send(
+        &app,
+        &tenant,
+        Method::PUT,
+        &format!("/locations/{tariffed}/tariff"),
+        Some(day_and_night()),
+    )
+    .await;
     let own = app
         .get_json(&tenant, &format!("/locations/{tariffed}/prices?{window}"))
         .await;

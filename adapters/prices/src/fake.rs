@@ -81,9 +81,15 @@ async fn marketdata(State(state): State<Arc<Mutex<FakeState>>>, Query(window): Q
     };
     match fault {
         Some(Fault::ServerError) => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "<html><body>Internal Server Error</body></html>").into_response()
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<html><body>Internal Server Error</body></html>",
+            )
+                .into_response()
         }
-        Some(Fault::Garbage) => return (StatusCode::OK, "{\"object\": \"list\", \"data\": [{\"start_ti").into_response(),
+        Some(Fault::Garbage) => {
+            return (StatusCode::OK, "{\"object\": \"list\", \"data\": [{\"start_ti").into_response()
+        }
         _ => {}
     }
     // Without a window aWATTar answers the next 24 hours.

@@ -104,5 +104,8 @@ async fn an_area_awattar_does_not_serve_is_not_asked_and_an_unreachable_api_is_a
         .prices(&area("DE-LU"), at("2025-01-15T00:00:00Z"), at("2025-01-16T00:00:00Z"))
         .await
         .unwrap_err();
-    assert!(matches!(err, AdapterError::Upstream(_) | AdapterError::Timeout(_)), "{err:?}");
+    assert!(
+        matches!(err, AdapterError::Upstream(_) | AdapterError::Timeout(_)),
+        "{err:?}"
+    );
 }

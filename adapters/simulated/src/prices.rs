@@ -100,7 +100,9 @@ pub fn price(day: i64, hour: i64) -> f64 {
 pub fn carbon_intensity(day: i64, hour: i64) -> f64 {
     let today = Day::of(day);
     let noise = (draw(day, 40 + hour as u64) - 0.5) * 30.0;
-    (120.0 + 260.0 * (today.tightness(hour) - 0.4).max(0.0) + noise).max(20.0).round()
+    (120.0 + 260.0 * (today.tightness(hour) - 0.4).max(0.0) + noise)
+        .max(20.0)
+        .round()
 }
 
 impl SandboxPrices {
@@ -130,7 +132,9 @@ impl SandboxPrices {
         if self.areas.contains(area) {
             Ok(())
         } else {
-            Err(AdapterError::NotCapable(format!("the sandbox has no prices for {area}")))
+            Err(AdapterError::NotCapable(format!(
+                "the sandbox has no prices for {area}"
+            )))
         }
     }
 }
@@ -198,7 +202,10 @@ mod tests {
         assert!(Series::new(SeriesKind::Price, afternoon).is_ok());
         let carbon = prices.carbon_intensity(&area, from, to).await.unwrap().unwrap();
         assert!(Series::new(SeriesKind::CarbonIntensity, carbon).is_ok());
-        assert!(prices.prices(&PriceArea::parse("DE-LU").unwrap(), from, to).await.is_err());
+        assert!(prices
+            .prices(&PriceArea::parse("DE-LU").unwrap(), from, to)
+            .await
+            .is_err());
     }
 
     #[test]

@@ -23,7 +23,9 @@ use crate::location::{Location, LocationFields, LocationId};
 use crate::page::{Page, PageRequest};
 use crate::polling::PollUpdate;
 use crate::secret::SecretHash;
-use crate::tariff::{PriceArea, PriceScope, ProviderStatus, Series, SeriesKind, SeriesOwner, SeriesPush, SeriesSlot, TouTariff};
+use crate::tariff::{
+    PriceArea, PriceScope, ProviderStatus, Series, SeriesKind, SeriesOwner, SeriesPush, SeriesSlot, TouTariff,
+};
 use crate::user::{User, UserId};
 use crate::vehicle::{Vehicle, VehicleId, Vendor};
 

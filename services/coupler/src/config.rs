@@ -1106,7 +1106,10 @@ mod tests {
             format!("{:?}", WebhookConfig::default())
         );
         assert_eq!(defaults.rate_limits(), RateLimitConfig::default());
-        assert_eq!(format!("{:?}", defaults.prices()), format!("{:?}", PriceConfig::default()));
+        assert_eq!(
+            format!("{:?}", defaults.prices()),
+            format!("{:?}", PriceConfig::default())
+        );
         assert!(defaults.price_providers().is_empty());
         assert_eq!(
             defaults.webhooks.heartbeat_interval,
@@ -1178,7 +1181,10 @@ mod tests {
         .unwrap();
         let providers = config.price_providers();
         assert_eq!(providers.default_name(), Some("AWATTAR"));
-        let areas: Vec<String> = providers.all().flat_map(|p| p.areas().iter().map(ToString::to_string)).collect();
+        let areas: Vec<String> = providers
+            .all()
+            .flat_map(|p| p.areas().iter().map(ToString::to_string))
+            .collect();
         assert_eq!(areas, vec!["DE-LU", "AT"]);
         assert_eq!(config.prices().poll_interval, Duration::from_secs(900));
         let refused = Config::from_sources(None, env(&[("COUPLER_PRICES_PROVIDER", "tibber")])).unwrap_err();

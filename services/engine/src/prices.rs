@@ -22,8 +22,8 @@ use chrono::{DateTime, Utc};
 use coupler_core::location::{Location, LocationId};
 use coupler_core::store::{ProviderReach, PushOutcome, StoredTariff};
 use coupler_core::tariff::{
-    overlay, price_slots, PriceArea, PriceChange, PriceProviders, PriceScope, PriceSlot, PriceSource,
-    ProviderStatus, Series, SeriesKind, SeriesOwner, SeriesPush, SourcedSlot, TouTariff,
+    overlay, price_slots, PriceArea, PriceChange, PriceProviders, PriceScope, PriceSlot, PriceSource, ProviderStatus,
+    Series, SeriesKind, SeriesOwner, SeriesPush, SourcedSlot, TouTariff,
 };
 use coupler_core::ClientId;
 use coupler_tasks::Tasks;
@@ -187,13 +187,19 @@ impl Engine {
             client: client.clone(),
             location: location.id.clone(),
         };
-        layers.push(pushed(self.store.series_slots(&own, kind, from, to).await?, PriceSource::Pushed));
+        layers.push(pushed(
+            self.store.series_slots(&own, kind, from, to).await?,
+            PriceSource::Pushed,
+        ));
         if let Some(area) = &location.fields.price_area {
             let owner = SeriesOwner::Area {
                 client: client.clone(),
                 area: area.clone(),
             };
-            layers.push(pushed(self.store.series_slots(&owner, kind, from, to).await?, PriceSource::Pushed));
+            layers.push(pushed(
+                self.store.series_slots(&owner, kind, from, to).await?,
+                PriceSource::Pushed,
+            ));
         }
         let provider = match self.provider_of(location, tariff.is_some()) {
             Some((name, area, configured)) => {
@@ -202,7 +208,10 @@ impl Engine {
                         provider: name.clone(),
                         area: area.clone(),
                     };
-                    layers.push(pushed(self.store.series_slots(&owner, kind, from, to).await?, PriceSource::Provider));
+                    layers.push(pushed(
+                        self.store.series_slots(&owner, kind, from, to).await?,
+                        PriceSource::Provider,
+                    ));
                 }
                 let status = self.store.provider_status(&name, &area).await?;
                 Some(ProviderUse {
@@ -378,7 +387,8 @@ impl Engine {
             tracing::warn!(error = %e, "cannot record how a price fetch went");
         }
         let result = if outcome.is_ok() { "ok" } else { "failed" };
-        metrics::counter!("coupler_price_fetches_total", "provider" => provider.to_owned(), "result" => result).increment(1);
+        metrics::counter!("coupler_price_fetches_total", "provider" => provider.to_owned(), "result" => result)
+            .increment(1);
         let scope = || PriceScope::Provider {
             provider: provider.to_owned(),
             area: area.clone(),
@@ -394,7 +404,11 @@ impl Engine {
         // Carbon intensity rides along where the provider has it; its failures only log.
         match source.carbon_intensity(area, from, to).await {
             Ok(Some(slots)) if !slots.is_empty() => match Series::new(SeriesKind::CarbonIntensity, slots) {
-                Ok(series) => match self.store.store_provider_series(provider, area, &series, reach, now).await {
+                Ok(series) => match self
+                    .store
+                    .store_provider_series(provider, area, &series, reach, now)
+                    .await
+                {
                     Ok(true) => self.announce(scope(), SeriesKind::CarbonIntensity),
                     Ok(false) => {}
                     Err(e) => tracing::warn!(error = %e, "cannot store carbon intensity"),
@@ -440,7 +454,11 @@ pub fn spawn(engine: Arc<Engine>, tasks: &Tasks) {
                 };
                 *at = tokio::time::Instant::now() + wait;
             }
-            let next = due.values().min().copied().unwrap_or_else(|| now + Duration::from_secs(3600));
+            let next = due
+                .values()
+                .min()
+                .copied()
+                .unwrap_or_else(|| now + Duration::from_secs(3600));
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep_until(next) => {}

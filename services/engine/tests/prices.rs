@@ -177,9 +177,15 @@ fn day_and_night() -> TouTariff {
 async fn a_locations_prices_layer_its_push_its_areas_push_the_provider_and_its_tariff_across_a_dst_change() {
     let w = world(false).await;
     let home = location(&w, Some("DE-LU")).await;
-    w.engine.set_tariff(&w.client, &home.id, &day_and_night()).await.unwrap();
+    w.engine
+        .set_tariff(&w.client, &home.id, &day_and_night())
+        .await
+        .unwrap();
     // The provider has 2025-03-30 and 31 (UTC) at 0.20.
-    assert_eq!(w.engine.fetch_provider_prices("SCRIPTED", &area("DE-LU")).await, Ok(true));
+    assert_eq!(
+        w.engine.fetch_provider_prices("SCRIPTED", &area("DE-LU")).await,
+        Ok(true)
+    );
     // The client's area series covers 10:00–12:00 UTC, its location series 11:00–11:15.
     let area_series = Series::new(SeriesKind::Price, hourly("2025-03-30T10:00:00Z", &[0.5, 0.6])).unwrap();
     w.engine
@@ -216,13 +222,24 @@ async fn a_locations_prices_layer_its_push_its_areas_push_the_provider_and_its_t
     // From Saturday 22:00 CET (21:00 UTC), over the night clocks go forward, to Tuesday 02:00 UTC.
     let effective = w
         .engine
-        .effective_series(&home, SeriesKind::Price, at("2025-03-29T21:00:00Z"), at("2025-04-01T02:00:00Z"))
+        .effective_series(
+            &home,
+            SeriesKind::Price,
+            at("2025-03-29T21:00:00Z"),
+            at("2025-04-01T02:00:00Z"),
+        )
         .await
         .unwrap();
     let shown: Vec<(String, f64, PriceSource)> = effective
         .slots
         .iter()
-        .map(|s| (format!("{}–{}", s.start.format("%d %H:%M"), s.end.format("%d %H:%M")), s.value, s.source))
+        .map(|s| {
+            (
+                format!("{}–{}", s.start.format("%d %H:%M"), s.end.format("%d %H:%M")),
+                s.value,
+                s.source,
+            )
+        })
         .collect();
     let s = |t: &str, v: f64, src| (t.to_owned(), v, src);
     use PriceSource::*;
@@ -247,14 +264,21 @@ async fn a_locations_prices_layer_its_push_its_areas_push_the_provider_and_its_t
     // The planner's view: the same, as price slots.
     let slots = w
         .engine
-        .location_prices(&w.client, &home.id, at("2025-03-30T10:30:00Z"), at("2025-03-30T11:30:00Z"))
+        .location_prices(
+            &w.client,
+            &home.id,
+            at("2025-03-30T10:30:00Z"),
+            at("2025-03-30T11:30:00Z"),
+        )
         .await
         .unwrap();
     let prices: Vec<f64> = slots.iter().map(|s| s.price_per_kwh).collect();
     assert_eq!(prices, vec![0.5, 0.9, 0.6]);
     let other = ClientId::generate();
     assert!(matches!(
-        w.engine.location_prices(&other, &home.id, at("2025-03-30T10:30:00Z"), at("2025-03-30T11:30:00Z")).await,
+        w.engine
+            .location_prices(&other, &home.id, at("2025-03-30T10:30:00Z"), at("2025-03-30T11:30:00Z"))
+            .await,
         Err(EngineError::NotFound(_))
     ));
 }
@@ -275,10 +299,18 @@ async fn a_failed_or_gapped_fetch_keeps_the_last_good_prices_and_the_status_says
     assert!(err.contains("HTTP 500"), "{err}");
     let effective = w
         .engine
-        .effective_series(&home, SeriesKind::Price, at("2025-03-30T00:00:00Z"), at("2025-03-31T00:00:00Z"))
+        .effective_series(
+            &home,
+            SeriesKind::Price,
+            at("2025-03-30T00:00:00Z"),
+            at("2025-03-31T00:00:00Z"),
+        )
         .await
         .unwrap();
-    assert!(effective.slots.iter().all(|s| s.value == 0.2), "the last good prices stay");
+    assert!(
+        effective.slots.iter().all(|s| s.value == 0.2),
+        "the last good prices stay"
+    );
     let status = effective.provider.unwrap().status.unwrap();
     assert!(status.is_failing());
     assert!(status.last_success_at.is_some());
@@ -294,7 +326,10 @@ async fn every_stored_change_is_announced_once_with_the_locations_it_reaches() {
     let mut changes = w.engine.subscribe_price_changes();
     let home = location(&w, Some("DE-LU")).await;
     let elsewhere = location(&w, None).await;
-    w.engine.set_tariff(&w.client, &home.id, &day_and_night()).await.unwrap();
+    w.engine
+        .set_tariff(&w.client, &home.id, &day_and_night())
+        .await
+        .unwrap();
     let change = changes.try_recv().unwrap();
     assert_eq!(
         change.scope,
@@ -303,23 +338,37 @@ async fn every_stored_change_is_announced_once_with_the_locations_it_reaches() {
             location: home.id.clone()
         }
     );
-    w.engine.fetch_provider_prices("SCRIPTED", &area("DE-LU")).await.unwrap();
+    w.engine
+        .fetch_provider_prices("SCRIPTED", &area("DE-LU"))
+        .await
+        .unwrap();
     let change = changes.try_recv().unwrap();
     assert!(matches!(&change.scope, PriceScope::Provider { provider, .. } if provider == "SCRIPTED"));
     // The default provider reaches the location in its area, not the one without an area.
     let reached = w.engine.locations_affected(&change).await.unwrap();
     assert_eq!(reached, vec![(w.client.clone(), home.id.clone())]);
     // Unchanged prices, and an identical push, are not announced again.
-    w.engine.fetch_provider_prices("SCRIPTED", &area("DE-LU")).await.unwrap();
+    w.engine
+        .fetch_provider_prices("SCRIPTED", &area("DE-LU"))
+        .await
+        .unwrap();
     let series = Series::new(SeriesKind::CarbonIntensity, hourly("2025-03-30T00:00:00Z", &[300.0])).unwrap();
     let owner = SeriesOwner::Location {
         client: w.client.clone(),
         location: elsewhere.id.clone(),
     };
-    let first = w.engine.push_series(owner.clone(), &series, Some("k".into())).await.unwrap();
+    let first = w
+        .engine
+        .push_series(owner.clone(), &series, Some("k".into()))
+        .await
+        .unwrap();
     let change = changes.try_recv().unwrap();
     assert_eq!(change.kind, SeriesKind::CarbonIntensity);
-    let retry = w.engine.push_series(owner.clone(), &series, Some("k".into())).await.unwrap();
+    let retry = w
+        .engine
+        .push_series(owner.clone(), &series, Some("k".into()))
+        .await
+        .unwrap();
     assert_eq!(retry, first);
     assert!(changes.try_recv().is_err());
     let different = Series::new(SeriesKind::CarbonIntensity, hourly("2025-03-30T00:00:00Z", &[1.0])).unwrap();
@@ -334,8 +383,14 @@ async fn in_the_sandbox_a_location_with_neither_area_nor_tariff_takes_the_fallba
     let w = world(true).await;
     let bare = location(&w, None).await;
     let with_tariff = location(&w, None).await;
-    w.engine.set_tariff(&w.client, &with_tariff.id, &day_and_night()).await.unwrap();
-    w.engine.fetch_provider_prices("SCRIPTED", &area("DE-LU")).await.unwrap();
+    w.engine
+        .set_tariff(&w.client, &with_tariff.id, &day_and_night())
+        .await
+        .unwrap();
+    w.engine
+        .fetch_provider_prices("SCRIPTED", &area("DE-LU"))
+        .await
+        .unwrap();
     let window = (at("2025-03-30T00:00:00Z"), at("2025-03-30T06:00:00Z"));
     let bare_prices = w
         .engine

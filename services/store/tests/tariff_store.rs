@@ -149,20 +149,38 @@ async fn price_events(store: &Arc<dyn Store>) -> Vec<(String, Vec<String>)> {
 fn values(slots: &[SeriesSlot]) -> Vec<(String, String, f64)> {
     slots
         .iter()
-        .map(|s| (s.start.format("%H:%M").to_string(), s.end.format("%H:%M").to_string(), s.value))
+        .map(|s| {
+            (
+                s.start.format("%H:%M").to_string(),
+                s.end.format("%H:%M").to_string(),
+                s.value,
+            )
+        })
         .collect()
 }
 
 async fn a_tariff_is_set_replaced_and_deleted_for_its_own_client_only(store: Arc<dyn Store>) {
     let (a, b) = (client(&store, "a").await, client(&store, "b").await);
     let home = location(&store, &a, None, None).await;
-    assert!(store.put_tariff(&b, &home, &tariff(), time::now()).await.unwrap().is_none());
-    let stored = store.put_tariff(&a, &home, &tariff(), time::now()).await.unwrap().unwrap();
+    assert!(store
+        .put_tariff(&b, &home, &tariff(), time::now())
+        .await
+        .unwrap()
+        .is_none());
+    let stored = store
+        .put_tariff(&a, &home, &tariff(), time::now())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.tariff, tariff());
     assert_eq!(store.get_tariff(&a, &home).await.unwrap().unwrap().tariff, tariff());
     assert!(store.get_tariff(&b, &home).await.unwrap().is_none());
     assert!(!store.delete_tariff(&b, &home).await.unwrap());
-    let again = store.put_tariff(&a, &home, &tariff(), time::now()).await.unwrap().unwrap();
+    let again = store
+        .put_tariff(&a, &home, &tariff(), time::now())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again.created_at, stored.created_at);
     assert!(store.delete_tariff(&a, &home).await.unwrap());
     assert!(!store.delete_tariff(&a, &home).await.unwrap());
@@ -170,7 +188,9 @@ async fn a_tariff_is_set_replaced_and_deleted_for_its_own_client_only(store: Arc
     // Set, replaced, deleted: three events about the location's tariff.
     let events = price_events(&store).await;
     assert_eq!(events.len(), 3);
-    assert!(events.iter().all(|(id, fields)| id == home.as_str() && fields == &["tariff"]));
+    assert!(events
+        .iter()
+        .all(|(id, fields)| id == home.as_str() && fields == &["tariff"]));
 }
 
 async fn a_location_keeps_its_price_area_and_provider_and_a_change_of_them_is_an_event(store: Arc<dyn Store>) {
@@ -180,18 +200,36 @@ async fn a_location_keeps_its_price_area_and_provider_and_a_change_of_them_is_an
     assert_eq!(read.fields.price_area, Some(area("DE-LU")));
     assert_eq!(read.fields.price_provider.as_deref(), Some("AWATTAR"));
     // The same fields again: no event.
-    store.update_location(&a, &home, &read.fields, time::now()).await.unwrap().unwrap();
+    store
+        .update_location(&a, &home, &read.fields, time::now())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(price_events(&store).await.is_empty());
-    let moved = read.fields.clone().with_pricing(Some(area("AT")), Some("AWATTAR".into()));
-    let updated = store.update_location(&a, &home, &moved, time::now()).await.unwrap().unwrap();
+    let moved = read
+        .fields
+        .clone()
+        .with_pricing(Some(area("AT")), Some("AWATTAR".into()));
+    let updated = store
+        .update_location(&a, &home, &moved, time::now())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(updated.fields.price_area, Some(area("AT")));
     let cleared = moved.with_pricing(None, None);
-    store.update_location(&a, &home, &cleared, time::now()).await.unwrap().unwrap();
+    store
+        .update_location(&a, &home, &cleared, time::now())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         price_events(&store).await,
         vec![
             (home.to_string(), vec!["priceArea".to_owned()]),
-            (home.to_string(), vec!["priceArea".to_owned(), "priceProvider".to_owned()]),
+            (
+                home.to_string(),
+                vec!["priceArea".to_owned(), "priceProvider".to_owned()]
+            ),
         ]
     );
 }
@@ -216,7 +254,12 @@ async fn a_push_replaces_its_owners_slots_over_its_stretch_and_cuts_slots_reachi
     let quarters = Series::new(SeriesKind::Price, quarters).unwrap();
     assert!(changed(&push(&store, owner.clone(), &quarters, None).await));
     let slots = store
-        .series_slots(&owner, SeriesKind::Price, at("2025-01-15T00:00:00Z"), at("2025-01-16T00:00:00Z"))
+        .series_slots(
+            &owner,
+            SeriesKind::Price,
+            at("2025-01-15T00:00:00Z"),
+            at("2025-01-16T00:00:00Z"),
+        )
         .await
         .unwrap();
     let v = |a: &str, b: &str, x: f64| (a.to_owned(), b.to_owned(), x);
@@ -235,7 +278,12 @@ async fn a_push_replaces_its_owners_slots_over_its_stretch_and_cuts_slots_reachi
     );
     // Reading a window gives only the slots overlapping it.
     let window = store
-        .series_slots(&owner, SeriesKind::Price, at("2025-01-15T10:20:00Z"), at("2025-01-15T11:00:00Z"))
+        .series_slots(
+            &owner,
+            SeriesKind::Price,
+            at("2025-01-15T10:20:00Z"),
+            at("2025-01-15T11:00:00Z"),
+        )
         .await
         .unwrap();
     assert_eq!(window.len(), 2);
@@ -251,12 +299,21 @@ async fn a_push_replaces_its_owners_slots_over_its_stretch_and_cuts_slots_reachi
     .unwrap();
     push(&store, owner.clone(), &inside, None).await;
     let end = store
-        .series_slots(&owner, SeriesKind::Price, at("2025-01-15T11:00:00Z"), at("2025-01-15T12:00:00Z"))
+        .series_slots(
+            &owner,
+            SeriesKind::Price,
+            at("2025-01-15T11:00:00Z"),
+            at("2025-01-15T12:00:00Z"),
+        )
         .await
         .unwrap();
     assert_eq!(
         values(&end),
-        vec![v("11:00", "11:15", 4.0), v("11:15", "11:30", 0.5), v("11:30", "12:00", 4.0)]
+        vec![
+            v("11:00", "11:15", 4.0),
+            v("11:15", "11:30", 0.5),
+            v("11:30", "12:00", 4.0)
+        ]
     );
 }
 
@@ -270,7 +327,10 @@ async fn the_same_series_pushed_again_changes_nothing_and_appends_no_event(store
     let day = hourly(SeriesKind::Price, "2025-01-15T00:00:00Z", &[1.0; 24]);
     assert!(changed(&push(&store, owner.clone(), &day, None).await));
     assert!(!changed(&push(&store, owner.clone(), &day, None).await));
-    assert_eq!(price_events(&store).await, vec![(home.to_string(), vec!["prices".to_owned()])]);
+    assert_eq!(
+        price_events(&store).await,
+        vec![(home.to_string(), vec!["prices".to_owned()])]
+    );
 }
 
 async fn a_retried_push_with_the_same_key_is_stored_once_and_answers_with_the_first_push(store: Arc<dyn Store>) {
@@ -293,9 +353,19 @@ async fn a_retried_push_with_the_same_key_is_stored_once_and_answers_with_the_fi
     let PushOutcome::Earlier(earlier) = push(&store, owner.clone(), &other, Some("k-1")).await else {
         panic!("a reused key finds the first push")
     };
-    assert_ne!(earlier.request_hash, SeriesPush::new(owner.clone(), &other, None, time::now()).unwrap().request_hash);
+    assert_ne!(
+        earlier.request_hash,
+        SeriesPush::new(owner.clone(), &other, None, time::now())
+            .unwrap()
+            .request_hash
+    );
     let slots = store
-        .series_slots(&owner, SeriesKind::Price, at("2025-01-15T00:00:00Z"), at("2025-01-16T00:00:00Z"))
+        .series_slots(
+            &owner,
+            SeriesKind::Price,
+            at("2025-01-15T00:00:00Z"),
+            at("2025-01-16T00:00:00Z"),
+        )
         .await
         .unwrap();
     assert_eq!(slots.iter().map(|s| s.value).collect::<Vec<_>>(), vec![1.0, 2.0]);
@@ -335,7 +405,12 @@ async fn a_push_for_another_clients_location_writes_nothing(store: Arc<dyn Store
         location: theirs,
     };
     assert!(store
-        .series_slots(&owner, SeriesKind::Price, at("2025-01-15T00:00:00Z"), at("2025-01-16T00:00:00Z"))
+        .series_slots(
+            &owner,
+            SeriesKind::Price,
+            at("2025-01-15T00:00:00Z"),
+            at("2025-01-16T00:00:00Z")
+        )
         .await
         .unwrap()
         .is_empty());
@@ -366,16 +441,33 @@ async fn a_price_area_of_one_client_is_not_another_clients_area_of_the_same_name
         client: b.clone(),
         area: area("DE-LU"),
     };
-    assert_eq!(store.series_slots(&as_a, SeriesKind::Price, from, to).await.unwrap().len(), 2);
-    assert!(store.series_slots(&as_b, SeriesKind::Price, from, to).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .series_slots(&as_a, SeriesKind::Price, from, to)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(store
+        .series_slots(&as_b, SeriesKind::Price, from, to)
+        .await
+        .unwrap()
+        .is_empty());
     // Only A's location in the area heard of it.
-    assert_eq!(price_events(&store).await, vec![(home_a.to_string(), vec!["prices".to_owned()])]);
+    assert_eq!(
+        price_events(&store).await,
+        vec![(home_a.to_string(), vec!["prices".to_owned()])]
+    );
     let scope = PriceScope::Area {
         client: a.clone(),
         area: area("DE-LU"),
     };
     assert_eq!(
-        store.locations_in_price_scope(&scope, ProviderReach::default()).await.unwrap(),
+        store
+            .locations_in_price_scope(&scope, ProviderReach::default())
+            .await
+            .unwrap(),
         vec![(a, home_a)]
     );
 }
@@ -387,7 +479,10 @@ async fn a_providers_series_reaches_locations_naming_it_and_by_default_or_fallba
     let elsewhere = location(&store, &b, Some("AT"), Some("AWATTAR")).await;
     let nowhere = location(&store, &a, None, None).await;
     let with_tariff = location(&store, &a, None, None).await;
-    store.put_tariff(&a, &with_tariff, &tariff(), time::now()).await.unwrap();
+    store
+        .put_tariff(&a, &with_tariff, &tariff(), time::now())
+        .await
+        .unwrap();
     let scope = PriceScope::Provider {
         provider: "AWATTAR".into(),
         area: area("DE-LU"),
@@ -401,7 +496,10 @@ async fn a_providers_series_reaches_locations_naming_it_and_by_default_or_fallba
         ids.sort();
         ids.into_iter().map(ToString::to_string).collect::<Vec<_>>()
     };
-    let only_named = store.locations_in_price_scope(&scope, ProviderReach::default()).await.unwrap();
+    let only_named = store
+        .locations_in_price_scope(&scope, ProviderReach::default())
+        .await
+        .unwrap();
     assert_eq!(reached(only_named), sorted(vec![&named]));
     let by_default = ProviderReach {
         as_default: true,
@@ -440,7 +538,12 @@ async fn a_providers_series_reaches_locations_naming_it_and_by_default_or_fallba
         area: area("DE-LU"),
     };
     let slots = store
-        .series_slots(&owner, SeriesKind::Price, at("2025-01-15T00:00:00Z"), at("2025-01-16T00:00:00Z"))
+        .series_slots(
+            &owner,
+            SeriesKind::Price,
+            at("2025-01-15T00:00:00Z"),
+            at("2025-01-16T00:00:00Z"),
+        )
         .await
         .unwrap();
     assert_eq!(slots.len(), 2);
@@ -488,7 +591,13 @@ async fn prices_and_carbon_intensity_of_one_owner_are_separate_series(store: Arc
         client: a.clone(),
         location: home.clone(),
     };
-    push(&store, owner.clone(), &hourly(SeriesKind::Price, "2025-01-15T00:00:00Z", &[0.3]), None).await;
+    push(
+        &store,
+        owner.clone(),
+        &hourly(SeriesKind::Price, "2025-01-15T00:00:00Z", &[0.3]),
+        None,
+    )
+    .await;
     push(
         &store,
         owner.clone(),
@@ -497,13 +606,23 @@ async fn prices_and_carbon_intensity_of_one_owner_are_separate_series(store: Arc
     )
     .await;
     let (from, to) = (at("2025-01-15T00:00:00Z"), at("2025-01-16T00:00:00Z"));
-    assert_eq!(store.series_slots(&owner, SeriesKind::Price, from, to).await.unwrap()[0].value, 0.3);
     assert_eq!(
-        store.series_slots(&owner, SeriesKind::CarbonIntensity, from, to).await.unwrap()[0].value,
+        store.series_slots(&owner, SeriesKind::Price, from, to).await.unwrap()[0].value,
+        0.3
+    );
+    assert_eq!(
+        store
+            .series_slots(&owner, SeriesKind::CarbonIntensity, from, to)
+            .await
+            .unwrap()[0]
+            .value,
         250.0
     );
     let fields: Vec<Vec<String>> = price_events(&store).await.into_iter().map(|(_, f)| f).collect();
-    assert_eq!(fields, vec![vec!["prices".to_owned()], vec!["carbonIntensity".to_owned()]]);
+    assert_eq!(
+        fields,
+        vec![vec!["prices".to_owned()], vec!["carbonIntensity".to_owned()]]
+    );
 }
 
 async fn deleting_a_location_deletes_its_tariff_and_series(store: Arc<dyn Store>) {
@@ -514,11 +633,22 @@ async fn deleting_a_location_deletes_its_tariff_and_series(store: Arc<dyn Store>
         location: home.clone(),
     };
     store.put_tariff(&a, &home, &tariff(), time::now()).await.unwrap();
-    push(&store, owner.clone(), &hourly(SeriesKind::Price, "2025-01-15T00:00:00Z", &[0.3]), None).await;
+    push(
+        &store,
+        owner.clone(),
+        &hourly(SeriesKind::Price, "2025-01-15T00:00:00Z", &[0.3]),
+        None,
+    )
+    .await;
     assert!(store.delete_location(&a, &home).await.unwrap());
     assert!(store.get_tariff(&a, &home).await.unwrap().is_none());
     assert!(store
-        .series_slots(&owner, SeriesKind::Price, at("2025-01-15T00:00:00Z"), at("2025-01-16T00:00:00Z"))
+        .series_slots(
+            &owner,
+            SeriesKind::Price,
+            at("2025-01-15T00:00:00Z"),
+            at("2025-01-16T00:00:00Z")
+        )
         .await
         .unwrap()
         .is_empty());
@@ -535,7 +665,9 @@ async fn racing_retries_of_one_push_store_it_once(store: Arc<dyn Store>) {
     let mut racers = Vec::new();
     for _ in 0..8 {
         let (store, owner, day) = (store.clone(), owner.clone(), day.clone());
-        racers.push(tokio::spawn(async move { push(&store, owner, &day, Some("same")).await }));
+        racers.push(tokio::spawn(
+            async move { push(&store, owner, &day, Some("same")).await },
+        ));
     }
     let mut stored = Vec::new();
     let mut earlier = Vec::new();

@@ -117,16 +117,20 @@ fn fields(state: &AppState, body: &LocationRequest) -> Result<LocationFields, Ap
             let providers = state.engine.price_providers();
             let Some(found) = providers.get(&name) else {
                 let detail = format!("'{name}' is not a price provider of this Coupler");
-                return Err(ApiError::invalid(detail.clone()).at(InvalidValue::body("/priceProvider", detail)
-                    .expected("one of the configured providers (GET /price-providers)")
-                    .allowed(providers.all().map(|p| p.name().to_owned()))));
+                return Err(
+                    ApiError::invalid(detail.clone()).at(InvalidValue::body("/priceProvider", detail)
+                        .expected("one of the configured providers (GET /price-providers)")
+                        .allowed(providers.all().map(|p| p.name().to_owned()))),
+                );
             };
             let serves = area.as_ref().is_some_and(|a| found.areas().contains(a));
             if !serves {
                 let detail = format!("{name} has prices only for its areas; set priceArea to one of them");
-                return Err(ApiError::invalid(detail.clone()).at(InvalidValue::body("/priceArea", detail)
-                    .expected(format!("an area {name} has prices for"))
-                    .allowed(found.areas().iter().map(ToString::to_string))));
+                return Err(
+                    ApiError::invalid(detail.clone()).at(InvalidValue::body("/priceArea", detail)
+                        .expected(format!("an area {name} has prices for"))
+                        .allowed(found.areas().iter().map(ToString::to_string))),
+                );
             }
             Some(name)
         }

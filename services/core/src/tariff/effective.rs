@@ -150,7 +150,14 @@ mod tests {
     fn shown(slots: &[SourcedSlot]) -> Vec<(String, String, f64, PriceSource)> {
         slots
             .iter()
-            .map(|s| (s.start.format("%H:%M").to_string(), s.end.format("%H:%M").to_string(), s.value, s.source))
+            .map(|s| {
+                (
+                    s.start.format("%H:%M").to_string(),
+                    s.end.format("%H:%M").to_string(),
+                    s.value,
+                    s.source,
+                )
+            })
             .collect()
     }
 
@@ -158,7 +165,10 @@ mod tests {
     fn pushed_prices_override_the_provider_which_overrides_the_tariff_and_the_tariff_fills_the_rest() {
         use PriceSource::*;
         let pushed = vec![slot((10, 15), (10, 30), 1.0, Pushed)];
-        let provider = vec![slot((10, 0), (11, 0), 2.0, Provider), slot((11, 0), (12, 0), 2.5, Provider)];
+        let provider = vec![
+            slot((10, 0), (11, 0), 2.0, Provider),
+            slot((11, 0), (12, 0), 2.5, Provider),
+        ];
         let tou = vec![slot((8, 0), (14, 0), 3.0, Tou)];
         let slots = overlay(at(9, 0), at(13, 0), [pushed, provider, tou]);
         let s = |a: &str, b: &str, v: f64, src| (a.to_owned(), b.to_owned(), v, src);
@@ -190,7 +200,10 @@ mod tests {
     #[test]
     fn a_general_slot_around_several_specific_ones_is_cut_into_the_pieces_between_them() {
         use PriceSource::*;
-        let specific = vec![slot((10, 0), (10, 15), 1.0, Pushed), slot((10, 30), (10, 45), 1.0, Pushed)];
+        let specific = vec![
+            slot((10, 0), (10, 15), 1.0, Pushed),
+            slot((10, 30), (10, 45), 1.0, Pushed),
+        ];
         let general = vec![slot((9, 0), (12, 0), 5.0, Tou)];
         let slots = overlay(at(0, 0), at(23, 0), [specific, general]);
         let total: i64 = slots.iter().map(|s| (s.end - s.start).num_minutes()).sum();

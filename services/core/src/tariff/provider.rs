@@ -177,8 +177,14 @@ mod tests {
         providers.register(Arc::new(Fixed("B", vec![area("SE3")])));
         assert!(providers.for_location(&area("DE-LU"), None).is_none());
         providers.set_default("A");
-        assert_eq!(providers.for_location(&area("DE-LU"), None).map(|p| p.name()), Some("A"));
-        assert_eq!(providers.for_location(&area("SE3"), Some("B")).map(|p| p.name()), Some("B"));
+        assert_eq!(
+            providers.for_location(&area("DE-LU"), None).map(|p| p.name()),
+            Some("A")
+        );
+        assert_eq!(
+            providers.for_location(&area("SE3"), Some("B")).map(|p| p.name()),
+            Some("B")
+        );
         assert!(providers.for_location(&area("SE3"), None).is_none());
         assert!(providers.for_location(&area("DE-LU"), Some("C")).is_none());
     }

@@ -43,7 +43,9 @@ impl SeriesKind {
 
     /// The kind with this name.
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Price, Self::CarbonIntensity].into_iter().find(|k| k.as_str() == name)
+        [Self::Price, Self::CarbonIntensity]
+            .into_iter()
+            .find(|k| k.as_str() == name)
     }
 
     /// The JSON field a slot's value is sent in.
@@ -74,7 +76,9 @@ pub enum SeriesError {
     #[error("a series needs at least one slot")]
     Empty,
     /// More slots than one series may have.
-    #[error("a series has at most {MAX_SERIES_SLOTS} slots (a month of quarter hours); send longer stretches in several")]
+    #[error(
+        "a series has at most {MAX_SERIES_SLOTS} slots (a month of quarter hours); send longer stretches in several"
+    )]
     TooMany,
     /// A value is not a finite number.
     #[error("slots[{0}]: the value must be a finite number")]
@@ -158,7 +162,7 @@ pub struct Series {
 }
 
 fn on_quarter_hour(at: DateTime<Utc>) -> bool {
-    at.minute() % 15 == 0 && at.second() == 0 && at.nanosecond() == 0
+    matches!(at.minute(), 0 | 15 | 30 | 45) && at.second() == 0 && at.nanosecond() == 0
 }
 
 impl Series {
@@ -353,7 +357,12 @@ pub struct SeriesPush {
 
 impl SeriesPush {
     /// The record of pushing `series` for `owner` (a client's location or area) now.
-    pub fn new(owner: SeriesOwner, series: &Series, idempotency_key: Option<String>, now: DateTime<Utc>) -> Option<Self> {
+    pub fn new(
+        owner: SeriesOwner,
+        series: &Series,
+        idempotency_key: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Option<Self> {
         let client_id = owner.client()?.clone();
         let request_hash = request_hash(&owner, series);
         Some(Self {

@@ -101,11 +101,17 @@ pub struct TouInterval {
     /// The days the interval starts on.
     pub days: Vec<Weekday>,
     /// Local start time, `HH:MM` on a quarter hour.
-    #[cfg_attr(feature = "openapi", schema(example = "07:00", pattern = "^([01][0-9]|2[0-4]):(00|15|30|45)$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "07:00", pattern = "^([01][0-9]|2[0-4]):(00|15|30|45)$")
+    )]
     pub from: String,
     /// Local end time, `HH:MM` on a quarter hour (`24:00` for midnight at the end of the day); an
     /// end before the start runs past midnight into the next day.
-    #[cfg_attr(feature = "openapi", schema(example = "22:00", pattern = "^([01][0-9]|2[0-4]):(00|15|30|45)$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "22:00", pattern = "^([01][0-9]|2[0-4]):(00|15|30|45)$")
+    )]
     pub to: String,
     /// The name of the rate that applies.
     #[cfg_attr(feature = "openapi", schema(example = "peak"))]
@@ -215,7 +221,9 @@ pub enum TouError {
         at: String,
     },
     /// Part of the week has no rate.
-    #[error("the schedule leaves {day} {from} to {to_day} {to} without a rate: a tariff covers the whole week exactly once")]
+    #[error(
+        "the schedule leaves {day} {from} to {to_day} {to} without a rate: a tariff covers the whole week exactly once"
+    )]
     Gap {
         /// The day the gap starts on.
         day: &'static str,
@@ -272,7 +280,7 @@ fn parse_time(text: &str, end_of_day: bool) -> Option<usize> {
     }
     let (h, m): (usize, usize) = (h.parse().ok()?, m.parse().ok()?);
     let minutes = h * 60 + m;
-    let fits = m < 60 && m % 15 == 0 && (minutes < 24 * 60 || (end_of_day && minutes == 24 * 60));
+    let fits = matches!(m, 0 | 15 | 30 | 45) && (minutes < 24 * 60 || (end_of_day && minutes == 24 * 60));
     fits.then_some(minutes)
 }
 
@@ -372,13 +380,16 @@ impl TouTariff {
         // (a gap may run from Sunday night into Monday).
         let uncovered = |q: usize| owner[q % QUARTERS_PER_WEEK].is_none();
         if let Some(start) = (0..QUARTERS_PER_WEEK).find(|q| uncovered(*q) && !uncovered(q + QUARTERS_PER_WEEK - 1)) {
-            let length = (1..QUARTERS_PER_WEEK).find(|n| !uncovered(start + n)).unwrap_or(QUARTERS_PER_WEEK);
+            let length = (1..QUARTERS_PER_WEEK)
+                .find(|n| !uncovered(start + n))
+                .unwrap_or(QUARTERS_PER_WEEK);
             let end = (start + length) % QUARTERS_PER_WEEK;
-            // A gap ending at midnight ends at 24:00 of its last day.
-            let (end_day, end_quarter) = if end % QUARTERS_PER_DAY == 0 {
-                ((end + QUARTERS_PER_WEEK - 1) / QUARTERS_PER_DAY % 7, QUARTERS_PER_DAY)
+            let (day_of_end, quarter_of_end) = (end / QUARTERS_PER_DAY, end % QUARTERS_PER_DAY);
+            // A gap ending at midnight ends at 24:00 of the day before.
+            let (end_day, end_quarter) = if quarter_of_end == 0 {
+                ((day_of_end + 6) % 7, QUARTERS_PER_DAY)
             } else {
-                (end / QUARTERS_PER_DAY, end % QUARTERS_PER_DAY)
+                (day_of_end, quarter_of_end)
             };
             return Err(TouError::Gap {
                 day: Weekday::ALL[start / QUARTERS_PER_DAY].as_str(),
@@ -580,7 +591,8 @@ mod tests {
 
     #[test]
     fn unknown_rates_bad_times_and_bad_rates_are_refused_each_at_its_field() {
-        let cases: Vec<(Box<dyn Fn(&mut TouDefinition)>, &str)> = vec![
+        type Edit = Box<dyn Fn(&mut TouDefinition)>;
+        let cases: Vec<(Edit, &str)> = vec![
             (Box::new(|d| d.schedule[0].rate = "peek".into()), "/schedule/0/rate"),
             (Box::new(|d| d.schedule[0].from = "6:00".into()), "/schedule/0/from"),
             (Box::new(|d| d.schedule[0].from = "06:10".into()), "/schedule/0/from"),
@@ -588,10 +600,16 @@ mod tests {
             (Box::new(|d| d.schedule[0].to = "25:00".into()), "/schedule/0/to"),
             (Box::new(|d| d.schedule[0].to = "noon".into()), "/schedule/0/to"),
             (Box::new(|d| d.schedule[1].days.clear()), "/schedule/1/days"),
-            (Box::new(|d| d.schedule[1].days.push(Weekday::Monday)), "/schedule/1/days"),
+            (
+                Box::new(|d| d.schedule[1].days.push(Weekday::Monday)),
+                "/schedule/1/days",
+            ),
             (Box::new(|d| d.rates[1].name = "peak".into()), "/rates/1/name"),
             (Box::new(|d| d.rates[1].name = " ".into()), "/rates/1/name"),
-            (Box::new(|d| d.rates[0].price_per_kwh = f64::NAN), "/rates/0/pricePerKwh"),
+            (
+                Box::new(|d| d.rates[0].price_per_kwh = f64::NAN),
+                "/rates/0/pricePerKwh",
+            ),
             (Box::new(|d| d.rates.clear()), "/rates"),
             (Box::new(|d| d.schedule.clear()), "/schedule"),
         ];
@@ -615,13 +633,31 @@ mod tests {
         assert_eq!(
             shown,
             vec![
-                ("2025-01-15T05:10:00+00:00".into(), "2025-01-15T06:00:00+00:00".into(), "night"),
-                ("2025-01-15T06:00:00+00:00".into(), "2025-01-15T22:00:00+00:00".into(), "peak"),
-                ("2025-01-15T22:00:00+00:00".into(), "2025-01-16T06:00:00+00:00".into(), "night"),
-                ("2025-01-16T06:00:00+00:00".into(), "2025-01-16T06:20:00+00:00".into(), "peak"),
+                (
+                    "2025-01-15T05:10:00+00:00".into(),
+                    "2025-01-15T06:00:00+00:00".into(),
+                    "night"
+                ),
+                (
+                    "2025-01-15T06:00:00+00:00".into(),
+                    "2025-01-15T22:00:00+00:00".into(),
+                    "peak"
+                ),
+                (
+                    "2025-01-15T22:00:00+00:00".into(),
+                    "2025-01-16T06:00:00+00:00".into(),
+                    "night"
+                ),
+                (
+                    "2025-01-16T06:00:00+00:00".into(),
+                    "2025-01-16T06:20:00+00:00".into(),
+                    "peak"
+                ),
             ]
         );
-        assert!(tariff.expand(tz, utc("2025-01-15T05:10:00Z"), utc("2025-01-15T05:10:00Z")).is_empty());
+        assert!(tariff
+            .expand(tz, utc("2025-01-15T05:10:00Z"), utc("2025-01-15T05:10:00Z"))
+            .is_empty());
     }
 
     #[test]
@@ -662,7 +698,10 @@ mod tests {
         let berlin: Tz = "Europe/Berlin".parse().unwrap();
         // Autumn: 00:00 CEST (22:00 UTC) .. the repeated hour 02:00–03:00 runs 00:00–02:00 UTC.
         let autumn = tariff.expand(berlin, utc("2025-10-25T22:00:00Z"), utc("2025-10-26T03:00:00Z"));
-        let rates: Vec<(&str, String)> = autumn.iter().map(|s| (s.rate.as_str(), s.slot.end.to_rfc3339())).collect();
+        let rates: Vec<(&str, String)> = autumn
+            .iter()
+            .map(|s| (s.rate.as_str(), s.slot.end.to_rfc3339()))
+            .collect();
         assert_eq!(
             rates,
             vec![
@@ -693,10 +732,16 @@ mod tests {
     fn any_valid_tariff_expands_to_slots_that_tile_the_window_and_follow_the_wall_clock() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(14);
-        let zones: Vec<Tz> = ["Europe/Berlin", "America/New_York", "Australia/Adelaide", "Asia/Kathmandu", "UTC"]
-            .iter()
-            .map(|z| z.parse().unwrap())
-            .collect();
+        let zones: Vec<Tz> = [
+            "Europe/Berlin",
+            "America/New_York",
+            "Australia/Adelaide",
+            "Asia/Kathmandu",
+            "UTC",
+        ]
+        .iter()
+        .map(|z| z.parse().unwrap())
+        .collect();
         for _ in 0..200 {
             // Cut each day at a few random quarter hours, one rate per piece.
             let rates: Vec<Rate> = (0..3).map(|i| rate(&format!("r{i}"), f64::from(i) / 10.0)).collect();
@@ -719,7 +764,13 @@ mod tests {
             let tariff = TouTariff::new(TouDefinition { rates, schedule }).unwrap();
             let tz = zones[rng.gen_range(0..zones.len())];
             // Windows around the spring and autumn changes of either hemisphere, at odd minutes.
-            let around = ["2025-03-09T06:00:00Z", "2025-03-30T00:00:00Z", "2025-04-06T00:00:00Z", "2025-10-26T00:00:00Z", "2025-11-02T06:00:00Z"];
+            let around = [
+                "2025-03-09T06:00:00Z",
+                "2025-03-30T00:00:00Z",
+                "2025-04-06T00:00:00Z",
+                "2025-10-26T00:00:00Z",
+                "2025-11-02T06:00:00Z",
+            ];
             let from = utc(around[rng.gen_range(0..around.len())]) + Duration::minutes(rng.gen_range(-1500..1500));
             let to = from + Duration::minutes(rng.gen_range(1..3000));
             let slots = tariff.expand(tz, from, to);
