@@ -778,6 +778,22 @@ pub trait TariffStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// How fetching a provider's prices for an area went; `None` before the first attempt.
     async fn provider_status(&self, provider: &str, area: &PriceArea) -> Result<Option<ProviderStatus>, StoreError>;
+    /// Locations by id, each with its tariff, for pricing many at once (a replan after a price
+    /// change). Not scoped to a client: the caller checks each location's `client_id`.
+    async fn locations_with_tariffs(
+        &self,
+        ids: &[LocationId],
+    ) -> Result<Vec<(Location, Option<StoredTariff>)>, StoreError>;
+    /// The slots of many owners' series of `kind` that overlap `[from, to)`, by owner key
+    /// ([`SeriesOwner::key`]), each in order; owners without slots are left out. A client's series
+    /// is read only under that client.
+    async fn series_slots_of(
+        &self,
+        owners: &[SeriesOwner],
+        kind: SeriesKind,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<std::collections::HashMap<String, Vec<SeriesSlot>>, StoreError>;
     /// The locations (with their clients) whose prices `scope` covers; for a provider's scope,
     /// those naming it and those `reach` adds.
     async fn locations_in_price_scope(

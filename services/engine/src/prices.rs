@@ -2,7 +2,8 @@
 //! day-ahead providers Coupler fetches from, and the news that they changed.
 //!
 //! - [`Engine::location_prices`] is what the planner asks: a location's effective prices over a
-//!   window as [`PriceSlot`]s (the layering rule is [`coupler_core::tariff::effective`]).
+//!   window as [`PriceSlot`]s (the layering rule is [`coupler_core::tariff::effective`]);
+//!   [`Engine::location_prices_many`] answers the same for many locations in a few queries.
 //!   [`Engine::effective_series`] gives the same with each slot's source and the provider's status,
 //!   for prices and for carbon intensity.
 //! - Tariffs and pushes go through the engine ([`Engine::set_tariff`], [`Engine::push_series`]), so
@@ -14,7 +15,7 @@
 //! - [`Engine::subscribe_price_changes`] announces every stored change ([`PriceChange`]) after it
 //!   is committed; [`Engine::locations_affected`] names the locations a change reaches.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use coupler_core::location::{Location, LocationId};
 use coupler_core::store::{ProviderReach, PushOutcome, StoredTariff};
 use coupler_core::tariff::{
     overlay, price_slots, PriceArea, PriceChange, PriceProviders, PriceScope, PriceSlot, PriceSource, ProviderStatus,
-    Series, SeriesKind, SeriesOwner, SeriesPush, SourcedSlot, TouTariff,
+    Series, SeriesKind, SeriesOwner, SeriesPush, SeriesSlot, SourcedSlot, TouTariff,
 };
 use coupler_core::ClientId;
 use coupler_tasks::Tasks;
@@ -92,6 +93,56 @@ pub struct EffectiveSeries {
     pub provider: Option<ProviderUse>,
     /// Whether the location has a time-of-use tariff.
     pub has_tariff: bool,
+}
+
+/// The series a location is layered from, most specific first, and the provider it takes prices
+/// from (name, area, whether it is configured).
+#[derive(Debug)]
+struct Owners {
+    all: Vec<SeriesOwner>,
+    provider: Option<(String, PriceArea, bool)>,
+}
+
+/// Layers a location's loaded series (by owner key, in `owners`' order) and, for prices, its
+/// tariff, over `[from, to)`.
+fn compose(
+    location: &Location,
+    tariff: Option<&StoredTariff>,
+    owners: &[SeriesOwner],
+    slots: &HashMap<String, Vec<SeriesSlot>>,
+    kind: SeriesKind,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<SourcedSlot> {
+    let mut layers: Vec<Vec<SourcedSlot>> = owners
+        .iter()
+        .map(|owner| {
+            let source = match owner {
+                SeriesOwner::Provider { .. } => PriceSource::Provider,
+                _ => PriceSource::Pushed,
+            };
+            slots
+                .get(&owner.key())
+                .map(|found| found.iter().map(|s| SourcedSlot::from_series(s, source)).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    if let (SeriesKind::Price, Some(stored)) = (kind, tariff) {
+        let tou = stored
+            .tariff
+            .expand(location.fields.time_zone(), from, to)
+            .into_iter()
+            .map(|t| SourcedSlot {
+                start: t.slot.start,
+                end: t.slot.end,
+                value: t.slot.price_per_kwh,
+                source: PriceSource::Tou,
+                rate: Some(t.rate),
+            })
+            .collect();
+        layers.push(tou);
+    }
+    overlay(from, to, layers)
 }
 
 /// The window providers are asked for: today (UTC) and tomorrow, which holds every day-ahead
@@ -174,45 +225,15 @@ impl Engine {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<EffectiveSeries, EngineError> {
-        let client = &location.client_id;
-        let tariff = self.store.get_tariff(client, &location.id).await?;
-        let mut layers: Vec<Vec<SourcedSlot>> = Vec::new();
-        let pushed = |slots: Vec<coupler_core::tariff::SeriesSlot>, source| {
-            slots
-                .iter()
-                .map(|s| SourcedSlot::from_series(s, source))
-                .collect::<Vec<_>>()
-        };
-        let own = SeriesOwner::Location {
-            client: client.clone(),
-            location: location.id.clone(),
-        };
-        layers.push(pushed(
-            self.store.series_slots(&own, kind, from, to).await?,
-            PriceSource::Pushed,
-        ));
-        if let Some(area) = &location.fields.price_area {
-            let owner = SeriesOwner::Area {
-                client: client.clone(),
-                area: area.clone(),
-            };
-            layers.push(pushed(
-                self.store.series_slots(&owner, kind, from, to).await?,
-                PriceSource::Pushed,
-            ));
+        let tariff = self.store.get_tariff(&location.client_id, &location.id).await?;
+        let owners = self.owners_of(location, tariff.is_some());
+        let mut slots = HashMap::new();
+        for owner in &owners.all {
+            let found = self.store.series_slots(owner, kind, from, to).await?;
+            slots.insert(owner.key(), found);
         }
-        let provider = match self.provider_of(location, tariff.is_some()) {
+        let provider = match owners.provider {
             Some((name, area, configured)) => {
-                if configured {
-                    let owner = SeriesOwner::Provider {
-                        provider: name.clone(),
-                        area: area.clone(),
-                    };
-                    layers.push(pushed(
-                        self.store.series_slots(&owner, kind, from, to).await?,
-                        PriceSource::Provider,
-                    ));
-                }
                 let status = self.store.provider_status(&name, &area).await?;
                 Some(ProviderUse {
                     name,
@@ -223,26 +244,35 @@ impl Engine {
             }
             None => None,
         };
-        if let (SeriesKind::Price, Some(stored)) = (kind, &tariff) {
-            let tou = stored
-                .tariff
-                .expand(location.fields.time_zone(), from, to)
-                .into_iter()
-                .map(|t| SourcedSlot {
-                    start: t.slot.start,
-                    end: t.slot.end,
-                    value: t.slot.price_per_kwh,
-                    source: PriceSource::Tou,
-                    rate: Some(t.rate),
-                })
-                .collect();
-            layers.push(tou);
-        }
         Ok(EffectiveSeries {
-            slots: overlay(from, to, layers),
+            slots: compose(location, tariff.as_ref(), &owners.all, &slots, kind, from, to),
             provider,
             has_tariff: tariff.is_some(),
         })
+    }
+
+    /// The series a location's effective series is layered from, most specific first, and the
+    /// provider it takes prices from.
+    fn owners_of(&self, location: &Location, has_tariff: bool) -> Owners {
+        let client = &location.client_id;
+        let mut all = vec![SeriesOwner::Location {
+            client: client.clone(),
+            location: location.id.clone(),
+        }];
+        if let Some(area) = &location.fields.price_area {
+            all.push(SeriesOwner::Area {
+                client: client.clone(),
+                area: area.clone(),
+            });
+        }
+        let provider = self.provider_of(location, has_tariff);
+        if let Some((name, area, true)) = &provider {
+            all.push(SeriesOwner::Provider {
+                provider: name.clone(),
+                area: area.clone(),
+            });
+        }
+        Owners { all, provider }
     }
 
     /// A location's effective prices over `[from, to)`, sorted, without overlaps; time with no
@@ -261,6 +291,44 @@ impl Engine {
             .ok_or_else(|| EngineError::NotFound(format!("no location '{location}'")))?;
         let effective = self.effective_series(&location, SeriesKind::Price, from, to).await?;
         Ok(price_slots(&effective.slots))
+    }
+
+    /// [`Engine::location_prices`] for many locations at once, in a few queries (for replanning
+    /// every location a price change reaches). Each location is given with its client; one that
+    /// does not exist, or is not that client's, is left out of the answer.
+    pub async fn location_prices_many(
+        &self,
+        locations: &[(ClientId, LocationId)],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<HashMap<LocationId, Vec<PriceSlot>>, EngineError> {
+        let ids: Vec<LocationId> = locations.iter().map(|(_, id)| id.clone()).collect();
+        let wanted: HashSet<&(ClientId, LocationId)> = locations.iter().collect();
+        let loaded: Vec<(Location, Option<StoredTariff>, Owners)> = self
+            .store
+            .locations_with_tariffs(&ids)
+            .await?
+            .into_iter()
+            .filter(|(l, _)| wanted.contains(&(l.client_id.clone(), l.id.clone())))
+            .map(|(l, t)| {
+                let owners = self.owners_of(&l, t.is_some());
+                (l, t, owners)
+            })
+            .collect();
+        let mut keys = HashSet::new();
+        let owners: Vec<SeriesOwner> = loaded
+            .iter()
+            .flat_map(|(_, _, o)| o.all.iter().cloned())
+            .filter(|o| keys.insert(o.key()))
+            .collect();
+        let slots = self.store.series_slots_of(&owners, SeriesKind::Price, from, to).await?;
+        Ok(loaded
+            .into_iter()
+            .map(|(location, tariff, owners)| {
+                let effective = compose(&location, tariff.as_ref(), &owners.all, &slots, SeriesKind::Price, from, to);
+                (location.id, price_slots(&effective))
+            })
+            .collect())
     }
 
     /// Sets (or replaces) a location's tariff and announces the change.

@@ -407,3 +407,41 @@ async fn in_the_sandbox_a_location_with_neither_area_nor_tariff_takes_the_fallba
     assert!(tariffed.slots.iter().all(|s| s.source == PriceSource::Tou));
     assert!(tariffed.provider.is_none());
 }
+
+#[tokio::test]
+async fn many_locations_are_priced_at_once_as_each_would_be_alone_and_only_under_their_client() {
+    let w = world(false).await;
+    let home = location(&w, Some("DE-LU")).await;
+    let cabin = location(&w, None).await;
+    let plain = location(&w, None).await;
+    w.engine.set_tariff(&w.client, &cabin.id, &day_and_night()).await.unwrap();
+    w.engine.fetch_provider_prices("SCRIPTED", &area("DE-LU")).await.unwrap();
+    let own = Series::new(SeriesKind::Price, hourly("2025-03-30T05:00:00Z", &[0.7])).unwrap();
+    w.engine
+        .push_series(
+            SeriesOwner::Location {
+                client: w.client.clone(),
+                location: plain.id.clone(),
+            },
+            &own,
+            None,
+        )
+        .await
+        .unwrap();
+    let (from, to) = (at("2025-03-29T20:00:00Z"), at("2025-03-30T12:00:00Z"));
+    let stranger = ClientId::generate();
+    let asked = vec![
+        (w.client.clone(), home.id.clone()),
+        (w.client.clone(), cabin.id.clone()),
+        (w.client.clone(), plain.id.clone()),
+        (stranger, home.id.clone()),
+        (w.client.clone(), LocationId::generate()),
+    ];
+    let many = w.engine.location_prices_many(&asked, from, to).await.unwrap();
+    assert_eq!(many.len(), 3);
+    for l in [&home, &cabin, &plain] {
+        let alone = w.engine.location_prices(&w.client, &l.id, from, to).await.unwrap();
+        assert!(!alone.is_empty());
+        assert_eq!(many[&l.id], alone);
+    }
+}

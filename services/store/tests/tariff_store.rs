@@ -52,6 +52,7 @@ on_both_backends!(
     a_providers_status_keeps_its_last_success_and_last_error_and_how_far_prices_go,
     prices_and_carbon_intensity_of_one_owner_are_separate_series,
     deleting_a_location_deletes_its_tariff_and_series,
+    many_locations_and_series_are_read_at_once_each_under_its_own_client,
 );
 
 async fn client(store: &Arc<dyn Store>, name: &str) -> ClientId {
@@ -681,4 +682,64 @@ async fn racing_retries_of_one_push_store_it_once(store: Arc<dyn Store>) {
     assert_eq!(stored.len(), 1);
     assert!(earlier.iter().all(|p| p.id == stored[0].id));
     assert_eq!(price_events(&store).await.len(), 1);
+}
+
+async fn many_locations_and_series_are_read_at_once_each_under_its_own_client(store: Arc<dyn Store>) {
+    let (a, b) = (client(&store, "a").await, client(&store, "b").await);
+    let home = location(&store, &a, Some("DE-LU"), None).await;
+    let cabin = location(&store, &a, None, None).await;
+    let theirs = location(&store, &b, None, None).await;
+    store.put_tariff(&a, &cabin, &tariff(), time::now()).await.unwrap();
+    let loaded = store
+        .locations_with_tariffs(&[home.clone(), cabin.clone(), theirs.clone(), LocationId::generate()])
+        .await
+        .unwrap();
+    assert_eq!(loaded.len(), 3);
+    let of = |id: &LocationId| loaded.iter().find(|(l, _)| &l.id == id).unwrap();
+    assert_eq!(of(&home).0.fields.price_area, Some(area("DE-LU")));
+    assert!(of(&home).1.is_none());
+    assert_eq!(of(&cabin).1.as_ref().unwrap().tariff, tariff());
+    assert_eq!(of(&theirs).0.client_id, b);
+    let day = hourly(SeriesKind::Price, "2025-01-15T00:00:00Z", &[0.1, 0.2]);
+    let mine = SeriesOwner::Location {
+        client: a.clone(),
+        location: home.clone(),
+    };
+    let area_a = SeriesOwner::Area {
+        client: a.clone(),
+        area: area("DE-LU"),
+    };
+    push(&store, mine.clone(), &day, None).await;
+    push(&store, area_a.clone(), &day, None).await;
+    store
+        .store_provider_series("AWATTAR", &area("DE-LU"), &day, ProviderReach::default(), time::now())
+        .await
+        .unwrap();
+    let provider = SeriesOwner::Provider {
+        provider: "AWATTAR".into(),
+        area: area("DE-LU"),
+    };
+    // Asked for under the wrong client, a location's series is not found.
+    let spoofed = SeriesOwner::Location {
+        client: b.clone(),
+        location: home.clone(),
+    };
+    let found = store
+        .series_slots_of(
+            &[mine.clone(), area_a.clone(), provider.clone()],
+            SeriesKind::Price,
+            at("2025-01-15T00:30:00Z"),
+            at("2025-01-16T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 3);
+    for owner in [&mine, &area_a, &provider] {
+        assert_eq!(found[&owner.key()].len(), 2, "{}", owner.key());
+    }
+    let only_spoofed = store
+        .series_slots_of(&[spoofed], SeriesKind::Price, at("2025-01-15T00:00:00Z"), at("2025-01-16T00:00:00Z"))
+        .await
+        .unwrap();
+    assert!(only_spoofed.is_empty());
 }

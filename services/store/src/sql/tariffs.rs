@@ -12,13 +12,13 @@ macro_rules! impl_tariff_store {
             use async_trait::async_trait;
             use chrono::{DateTime, Duration, Utc};
             use coupler_core::event::EventType;
-            use coupler_core::location::LocationId;
+            use coupler_core::location::{Location, LocationFields, LocationId};
             use coupler_core::store::{ProviderReach, PushOutcome, StoredTariff, PUSH_RETENTION_DAYS};
             use coupler_core::tariff::{
                 PriceArea, PriceScope, ProviderStatus, PushId, Series, SeriesKind, SeriesOwner, SeriesPush, SeriesSlot,
                 TouDefinition, TouTariff,
             };
-            use coupler_core::{ClientId, StoreError, TariffStore};
+            use coupler_core::{ClientId, StoreError, TariffStore, UserId};
             use sqlx::Row;
 
             use crate::sql::StorePool;
@@ -28,6 +28,37 @@ macro_rules! impl_tariff_store {
 
             /// Rows per multi-row INSERT: five parameters each, well under either backend's limit.
             const INSERT_CHUNK: usize = 500;
+
+            /// Ids per `IN (...)` list when reading many at once.
+            const READ_CHUNK: usize = 500;
+
+            fn placeholders(first: usize, count: usize) -> String {
+                (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+            }
+
+            fn location_from_row(row: &$row) -> Result<Location, sqlx::Error> {
+                let user: String = row.try_get("external_id")?;
+                Ok(Location {
+                    id: LocationId::new(row.try_get::<String, _>("id")?),
+                    client_id: ClientId::new(row.try_get::<String, _>("client_id")?),
+                    user_id: UserId::parse(&user).map_err(|e| decode("user", e))?,
+                    // Stored values were checked on the way in; they are read back as they are.
+                    fields: LocationFields {
+                        name: row.try_get("name")?,
+                        latitude: row.try_get("latitude")?,
+                        longitude: row.try_get("longitude")?,
+                        timezone_name: row.try_get("timezone_name")?,
+                        price_area: row
+                            .try_get::<Option<String>, _>("price_area")?
+                            .map(|a| PriceArea::parse(&a))
+                            .transpose()
+                            .map_err(|e| decode("price_area", e))?,
+                        price_provider: row.try_get("price_provider")?,
+                    },
+                    created_at: $time::read(row, "created_at")?,
+                    updated_at: $time::read(row, "updated_at")?,
+                })
+            }
 
             fn decode<E: std::fmt::Display>(what: &str, e: E) -> sqlx::Error {
                 sqlx::Error::Decode(format!("{what}: {e}").into())
@@ -505,6 +536,94 @@ macro_rules! impl_tariff_store {
                         })
                     };
                     read().map(Some).map_err(store_error)
+                }
+
+                async fn locations_with_tariffs(
+                    &self,
+                    ids: &[LocationId],
+                ) -> Result<Vec<(Location, Option<StoredTariff>)>, StoreError> {
+                    let mut found = Vec::with_capacity(ids.len());
+                    for chunk in ids.chunks(READ_CHUNK) {
+                        let sql = format!(
+                            "SELECT l.id, l.client_id, u.external_id, l.name, l.latitude, l.longitude, l.timezone_name, \
+                             l.price_area, l.price_provider, l.created_at, l.updated_at, \
+                             lt.location_id AS tariff_location_id, lt.tariff, lt.created_at AS tariff_created_at, \
+                             lt.updated_at AS tariff_updated_at \
+                             FROM locations l JOIN users u ON u.id = l.user_id \
+                             LEFT JOIN location_tariffs lt ON lt.location_id = l.id WHERE l.id IN ({})",
+                            placeholders(1, chunk.len())
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for id in chunk {
+                            query = query.bind(id.as_str());
+                        }
+                        let rows = query.fetch_all(&self.pool).await.map_err(store_error)?;
+                        for row in &rows {
+                            let read = || -> Result<(Location, Option<StoredTariff>), sqlx::Error> {
+                                let location = location_from_row(row)?;
+                                let tariff = match row.try_get::<Option<String>, _>("tariff")? {
+                                    None => None,
+                                    Some(text) => {
+                                        let definition: TouDefinition =
+                                            serde_json::from_str(&text).map_err(|e| decode("tariff", e))?;
+                                        Some(StoredTariff {
+                                            location_id: location.id.clone(),
+                                            tariff: TouTariff::new(definition).map_err(|e| decode("tariff", e))?,
+                                            created_at: $time::read(row, "tariff_created_at")?,
+                                            updated_at: $time::read(row, "tariff_updated_at")?,
+                                        })
+                                    }
+                                };
+                                Ok((location, tariff))
+                            };
+                            found.push(read().map_err(store_error)?);
+                        }
+                    }
+                    Ok(found)
+                }
+
+                async fn series_slots_of(
+                    &self,
+                    owners: &[SeriesOwner],
+                    kind: SeriesKind,
+                    from: DateTime<Utc>,
+                    to: DateTime<Utc>,
+                ) -> Result<std::collections::HashMap<String, Vec<SeriesSlot>>, StoreError> {
+                    // Each key, with the clients it is asked for under ('' for a provider's): its series
+                    // is found only when it belongs to one of them.
+                    let mut wanted: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+                    for owner in owners {
+                        let client = owner.client().map(ClientId::to_string).unwrap_or_default();
+                        wanted.entry(owner.key()).or_default().push(client);
+                    }
+                    let keys: Vec<&String> = wanted.keys().collect();
+                    let mut found: std::collections::HashMap<String, Vec<SeriesSlot>> = std::collections::HashMap::new();
+                    for chunk in keys.chunks(READ_CHUNK) {
+                        let sql = format!(
+                            "SELECT p.series_key, COALESCE(s.client_id, '') AS owner_client, p.starts_at, p.ends_at, p.value \
+                             FROM price_series_slots p JOIN price_series s ON s.series_key = p.series_key AND s.kind = p.kind \
+                             WHERE p.kind = $1 AND p.ends_at > $2 AND p.starts_at < $3 AND p.series_key IN ({}) \
+                             ORDER BY p.series_key, p.starts_at",
+                            placeholders(4, chunk.len())
+                        );
+                        let mut query = sqlx::query(&sql)
+                            .bind(kind.as_str())
+                            .bind($time::bind(from))
+                            .bind($time::bind(to));
+                        for key in chunk {
+                            query = query.bind(key.as_str());
+                        }
+                        let rows = query.fetch_all(&self.pool).await.map_err(store_error)?;
+                        for row in &rows {
+                            let key: String = row.try_get("series_key").map_err(store_error)?;
+                            let client: String = row.try_get("owner_client").map_err(store_error)?;
+                            if !wanted.get(&key).is_some_and(|clients| clients.contains(&client)) {
+                                continue;
+                            }
+                            found.entry(key).or_default().push(slot_from_row(row).map_err(store_error)?);
+                        }
+                    }
+                    Ok(found)
                 }
 
                 async fn locations_in_price_scope(
