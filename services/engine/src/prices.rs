@@ -325,7 +325,15 @@ impl Engine {
         Ok(loaded
             .into_iter()
             .map(|(location, tariff, owners)| {
-                let effective = compose(&location, tariff.as_ref(), &owners.all, &slots, SeriesKind::Price, from, to);
+                let effective = compose(
+                    &location,
+                    tariff.as_ref(),
+                    &owners.all,
+                    &slots,
+                    SeriesKind::Price,
+                    from,
+                    to,
+                );
                 (location.id, price_slots(&effective))
             })
             .collect())

@@ -414,8 +414,14 @@ async fn many_locations_are_priced_at_once_as_each_would_be_alone_and_only_under
     let home = location(&w, Some("DE-LU")).await;
     let cabin = location(&w, None).await;
     let plain = location(&w, None).await;
-    w.engine.set_tariff(&w.client, &cabin.id, &day_and_night()).await.unwrap();
-    w.engine.fetch_provider_prices("SCRIPTED", &area("DE-LU")).await.unwrap();
+    w.engine
+        .set_tariff(&w.client, &cabin.id, &day_and_night())
+        .await
+        .unwrap();
+    w.engine
+        .fetch_provider_prices("SCRIPTED", &area("DE-LU"))
+        .await
+        .unwrap();
     let own = Series::new(SeriesKind::Price, hourly("2025-03-30T05:00:00Z", &[0.7])).unwrap();
     w.engine
         .push_series(

@@ -738,7 +738,12 @@ async fn many_locations_and_series_are_read_at_once_each_under_its_own_client(st
         assert_eq!(found[&owner.key()].len(), 2, "{}", owner.key());
     }
     let only_spoofed = store
-        .series_slots_of(&[spoofed], SeriesKind::Price, at("2025-01-15T00:00:00Z"), at("2025-01-16T00:00:00Z"))
+        .series_slots_of(
+            &[spoofed],
+            SeriesKind::Price,
+            at("2025-01-15T00:00:00Z"),
+            at("2025-01-16T00:00:00Z"),
+        )
         .await
         .unwrap();
     assert!(only_spoofed.is_empty());
