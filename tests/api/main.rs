@@ -20,6 +20,7 @@ mod ocpp201_bad_input;
 mod openapi;
 mod ops;
 mod pairing_households;
+mod prices;
 mod problems;
 mod rate_limits;
 mod sandbox;

@@ -74,6 +74,93 @@ async fn a_users_statistics_sum_the_energy_of_their_sessions_hour_by_hour_and_da
 }
 
 #[tokio::test]
+async fn a_session_charged_in_the_cheap_hour_is_priced_at_its_locations_prices_and_shows_its_savings() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let home = app
+        .post_json_status(
+            &tenant,
+            "/users/alice/locations",
+            json!({"name": "Home", "latitude": 52.52, "longitude": 13.405, "timezoneName": "Europe/Berlin"}),
+            201,
+        )
+        .await;
+    let home = home["id"].as_str().unwrap();
+    // 09:00 dear, 10:00 cheap, 11:00 dear (UTC).
+    let slots: Vec<serde_json::Value> = [(9, 0.40), (10, 0.10), (11, 0.40)]
+        .iter()
+        .map(|(hour, price)| {
+            json!({"start": format!("2026-11-21T{hour:02}:00:00Z"), "end": format!("2026-11-21T{:02}:00:00Z", hour + 1), "pricePerKwh": price})
+        })
+        .collect();
+    app.post_json_status(
+        &tenant,
+        &format!("/locations/{home}/prices"),
+        json!({"slots": slots}),
+        201,
+    )
+    .await;
+    let registered = app.register_charger(&tenant, "alice", "CP-STATS-PRICED").await;
+    let charger = registered["id"].as_str().unwrap();
+    let placed = app
+        .as_tenant(&tenant, Method::PUT, &format!("/chargers/{charger}"))
+        .json(&json!({"locationId": home}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(placed.status(), StatusCode::OK);
+
+    // Plugged in at 09:00, held until the cheap hour, then 11 kWh in it.
+    let url = registered["ocppUrl"].as_str().unwrap();
+    let mut cp = PythonChargePoint::connected(url, "CP-STATS-PRICED", registered["password"].as_str().unwrap()).await;
+    cp.boot("Preparing").await;
+    let started = cp
+        .call(
+            "StartTransaction",
+            json!({"connector_id": 1, "id_tag": "CARD", "meter_start": 0, "timestamp": "2026-11-21T09:00:00Z"}),
+        )
+        .await;
+    let transaction_id = started["transaction_id"].as_i64().unwrap();
+    cp.call(
+        "MeterValues",
+        json!({"connector_id": 1, "transaction_id": transaction_id, "meter_value": [{"timestamp": "2026-11-21T10:00:00Z", "sampledValue": [
+            {"value": "0", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
+        ]}]}),
+    )
+    .await;
+    cp.call(
+        "StopTransaction",
+        json!({"meter_stop": 11_000, "timestamp": "2026-11-21T11:00:00Z", "transaction_id": transaction_id, "reason": "EVDisconnected"}),
+    )
+    .await;
+    cp.close().await;
+
+    let sessions = app.get_json(&tenant, &format!("/chargers/{charger}/sessions")).await;
+    let cost = &sessions["data"][0]["cost"];
+    assert_eq!(cost["cost"], 1.1, "11 kWh at 0.10: {cost}");
+    assert_eq!(
+        cost["nonSmartCost"], 4.4,
+        "the same 11 kWh at 11 kW from 09:00, at 0.40: {cost}"
+    );
+    assert_eq!(cost["savings"], 3.3, "{cost}");
+    assert_eq!(cost["unpricedEnergy"], 0.0);
+
+    let month = app
+        .get_json(
+            &tenant,
+            "/statistics/charging?userId=alice&resolution=MONTH&startDate=2026-11-01T00:00:00Z&endDate=2026-12-01T00:00:00Z&timezone=Europe/Berlin",
+        )
+        .await;
+    assert_eq!(
+        month["data"][0]["date"], "2026-10-31T23:00:00Z",
+        "November starts at midnight in Berlin"
+    );
+    assert_eq!(month["total"]["kwhSum"], 11.0);
+    assert_eq!(month["total"]["costSum"], 1.1);
+    assert_eq!(month["total"]["savingsSum"], 3.3);
+}
+
+#[tokio::test]
 async fn statistics_of_another_clients_user_or_charger_are_not_found() {
     let app = TestApp::spawn().await;
     let owner = app.tenant("owner").await;

@@ -17,7 +17,8 @@
 //!
 //! [`SimCharger`] is a simulated OCPP 1.6J or 2.0.1 charger: a real OCPP-J WebSocket client of
 //! Coupler's gateway whose electrical side is that same model. [`SimSandbox`] puts both behind
-//! core's `Sandbox` port for `coupler serve --sandbox`.
+//! core's `Sandbox` port for `coupler serve --sandbox`, and [`SandboxPrices`] gives the sandbox a
+//! day-ahead price curve that changes daily.
 //!
 //! Coupler serves the cloud itself under `/sim` when `COUPLER_SIMULATED_OEM` is on (the sandbox turns
 //! it on); tests start it on its own random port with [`SimCloud::spawn`]. [`SimulatedAdapter`]
@@ -29,6 +30,7 @@ mod brand;
 pub mod charger;
 mod cloud;
 mod html;
+pub mod prices;
 pub mod sandbox;
 mod server;
 
@@ -36,5 +38,6 @@ pub use adapter::SimulatedAdapter;
 pub use brand::Brand;
 pub use charger::{SimCharger, SimChargerConfig};
 pub use cloud::{PlugError, RequestKind, SimCloud, SimConfig, SimVehicle, SimVehicleSpec, SocketReading};
+pub use prices::SandboxPrices;
 pub use sandbox::SimSandbox;
 pub use server::SimServer;

@@ -71,6 +71,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         (name = "webhooks", description = "Events: signed webhook deliveries (at least once, in order per webhook) and a live Server-Sent Events stream"),
         (name = "ev-systems", description = "A user's vehicle and charger as one: pairing, merged state, and commands routed to the device that can carry them out"),
         (name = "locations", description = "The places users charge at; chargers are placed at them"),
+        (name = "prices", description = "What power costs at a location: time-of-use tariffs, price and carbon-intensity series pushed per location or price area, day-ahead providers, and the effective prices plans are made against"),
         (name = "limits", description = "Limit sources on chargers and locations (a user's max current, a site's cap), each with its own window, put on chargers as charging profiles that expire by themselves"),
         (name = "interventions", description = "What users must do before Coupler can go on (for example link an account again)"),
         (name = "operations", description = "Health and metrics"),
@@ -175,6 +176,22 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             routes::locations::update_location,
             routes::locations::delete_location
         ))
+        .routes(routes!(
+            routes::prices::put_tariff,
+            routes::prices::get_tariff,
+            routes::prices::delete_tariff
+        ))
+        .routes(routes!(
+            routes::prices::push_location_prices,
+            routes::prices::get_location_prices
+        ))
+        .routes(routes!(routes::prices::push_area_prices))
+        .routes(routes!(
+            routes::prices::push_location_carbon,
+            routes::prices::get_location_carbon
+        ))
+        .routes(routes!(routes::prices::push_area_carbon))
+        .routes(routes!(routes::prices::list_price_providers))
         .routes(routes!(
             routes::limits::create_charger_limit,
             routes::limits::get_charger_limits

@@ -93,6 +93,14 @@ async fn render(state: &AppState, event: &PendingEvent) -> Result<Option<serde_j
                 })
             })
         }
+        AssetKind::Location => state
+            .store
+            .get_location(
+                &event.client_id,
+                &coupler_core::location::LocationId::new(&event.asset_id),
+            )
+            .await?
+            .map(|l| to_value(routes::locations::LocationResponse::from(l))),
         AssetKind::EvSystem => match state
             .store
             .get_ev_system(&event.client_id, &EvSystemId::new(&event.asset_id))

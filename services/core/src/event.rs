@@ -55,6 +55,10 @@ pub enum EventType {
     /// A linked vendor account's credentials stopped working: the user must relink.
     #[serde(rename = "user:credentials:invalidated")]
     CredentialsInvalidated,
+    /// What a location is priced by changed: its tariff, a series pushed for it or its price area,
+    /// a provider's new prices for its area, or its price area or provider setting.
+    #[serde(rename = "user:location:prices-updated")]
+    LocationPricesUpdated,
 }
 
 /// The kind of thing an event is about; it names the table an event's owner is found in and the
@@ -71,6 +75,8 @@ pub enum AssetKind {
     VendorAction,
     /// A linked vendor account (`vendor_accounts`).
     Credentials,
+    /// A location (`locations`).
+    Location,
 }
 
 impl AssetKind {
@@ -82,6 +88,7 @@ impl AssetKind {
             Self::EvSystem => "ev_systems",
             Self::VendorAction => "actions",
             Self::Credentials => "vendor_accounts",
+            Self::Location => "locations",
         }
     }
 
@@ -93,13 +100,14 @@ impl AssetKind {
             Self::EvSystem => "evSystem",
             Self::VendorAction => "vendorAction",
             Self::Credentials => "credentials",
+            Self::Location => "location",
         }
     }
 }
 
 impl EventType {
     /// Every event type, in documentation order.
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 12] = [
         Self::VehicleDiscovered,
         Self::VehicleUpdated,
         Self::VehicleDeleted,
@@ -111,6 +119,7 @@ impl EventType {
         Self::EvSystemUpdated,
         Self::VendorActionUpdated,
         Self::CredentialsInvalidated,
+        Self::LocationPricesUpdated,
     ];
 
     /// The wire name, e.g. `user:vehicle:updated`.
@@ -127,6 +136,7 @@ impl EventType {
             Self::EvSystemUpdated => "user:ev-system:updated",
             Self::VendorActionUpdated => "user:vendor-action:updated",
             Self::CredentialsInvalidated => "user:credentials:invalidated",
+            Self::LocationPricesUpdated => "user:location:prices-updated",
         }
     }
 
@@ -143,6 +153,7 @@ impl EventType {
             Self::EvSystemActivated | Self::EvSystemDeactivated | Self::EvSystemUpdated => AssetKind::EvSystem,
             Self::VendorActionUpdated => AssetKind::VendorAction,
             Self::CredentialsInvalidated => AssetKind::Credentials,
+            Self::LocationPricesUpdated => AssetKind::Location,
         }
     }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::ClientId;
 use crate::id::time_ordered_id;
+use crate::tariff::PriceArea;
 use crate::user::UserId;
 
 time_ordered_id!(
@@ -48,6 +49,11 @@ pub struct LocationFields {
     pub longitude: f64,
     /// An IANA time zone name, for example `Europe/Oslo`.
     pub timezone_name: String,
+    /// The price area the location buys its power in (`DE-LU`, `SE3`): series pushed for the area
+    /// and a day-ahead provider's prices for it price the location.
+    pub price_area: Option<PriceArea>,
+    /// The day-ahead provider of the area's prices (`AWATTAR`); the configured default when absent.
+    pub price_provider: Option<String>,
 }
 
 /// Why a location is not valid.
@@ -88,7 +94,23 @@ impl LocationFields {
             latitude,
             longitude,
             timezone_name: timezone_name.to_owned(),
+            price_area: None,
+            price_provider: None,
         })
+    }
+
+    /// The same location priced in `area` by `provider` (whether the provider exists and serves
+    /// the area is for the caller, which knows the configured providers, to check).
+    pub fn with_pricing(mut self, area: Option<PriceArea>, provider: Option<String>) -> Self {
+        self.price_area = area;
+        self.price_provider = provider;
+        self
+    }
+
+    /// The location's time zone (checked when the fields were made; UTC if a stored name no longer
+    /// parses).
+    pub fn time_zone(&self) -> chrono_tz::Tz {
+        self.timezone_name.parse().unwrap_or(chrono_tz::UTC)
     }
 
     /// The point.

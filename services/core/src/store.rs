@@ -23,6 +23,9 @@ use crate::location::{Location, LocationFields, LocationId};
 use crate::page::{Page, PageRequest};
 use crate::polling::PollUpdate;
 use crate::secret::SecretHash;
+use crate::tariff::{
+    PriceArea, PriceScope, ProviderStatus, Series, SeriesKind, SeriesOwner, SeriesPush, SeriesSlot, TouTariff,
+};
 use crate::user::{User, UserId};
 use crate::vehicle::{Vehicle, VehicleId, Vendor};
 
@@ -698,6 +701,128 @@ pub trait LimitStore: Send + Sync {
     async fn save_limit_state(&self, charger: &ChargerId, state: &ChargerLimitState) -> Result<(), StoreError>;
 }
 
+/// A location's time-of-use tariff, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTariff {
+    /// The location.
+    pub location_id: LocationId,
+    /// The tariff.
+    pub tariff: TouTariff,
+    /// When it was first set.
+    pub created_at: DateTime<Utc>,
+    /// When it was last replaced.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What storing a client's push did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushOutcome {
+    /// Stored; `changed` when the stored series differs from what was there before.
+    Stored {
+        /// The push as recorded.
+        push: SeriesPush,
+        /// Whether anything changed.
+        changed: bool,
+    },
+    /// The client used the push's `Idempotency-Key` before: nothing was written, and this is the
+    /// earlier push (the same request, or a different one reusing the key).
+    Earlier(SeriesPush),
+    /// The client has no such location: nothing was written.
+    NoSuchLocation,
+}
+
+/// Which locations a provider's prices for an area reach, beyond those that name the provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProviderReach {
+    /// The provider is the default: locations in the area that name no provider take it too.
+    pub as_default: bool,
+    /// The provider and area are the fallback: locations with neither a price area nor a tariff
+    /// take them.
+    pub as_fallback: bool,
+}
+
+/// Locations' time-of-use tariffs, pushed series of prices and carbon intensity, day-ahead
+/// providers' prices, and how fetching them went.
+///
+/// Every write that changes what a location is priced by appends a `user:location:prices-updated`
+/// event for each location it reaches, in its transaction.
+#[async_trait]
+pub trait TariffStore: Send + Sync {
+    /// Sets (or replaces) the tariff of one of the client's locations; `None` when the client has
+    /// no such location.
+    async fn put_tariff(
+        &self,
+        client: &ClientId,
+        location: &LocationId,
+        tariff: &TouTariff,
+        at: DateTime<Utc>,
+    ) -> Result<Option<StoredTariff>, StoreError>;
+    /// The tariff of one of the client's locations.
+    async fn get_tariff(&self, client: &ClientId, location: &LocationId) -> Result<Option<StoredTariff>, StoreError>;
+    /// Removes the tariff of one of the client's locations; `false` when it had none.
+    async fn delete_tariff(&self, client: &ClientId, location: &LocationId) -> Result<bool, StoreError>;
+    /// Stores a series a client pushed for one of its locations or price areas, in one
+    /// transaction: records the push (a push with an `Idempotency-Key` the client used before
+    /// writes nothing and answers [`PushOutcome::Earlier`]), replaces the owner's slots over the
+    /// series' stretch of time, and appends events when that changed anything. Pushes are
+    /// remembered for [`PUSH_RETENTION_DAYS`] days.
+    async fn push_series(&self, push: &SeriesPush, series: &Series) -> Result<PushOutcome, StoreError>;
+    /// Stores a provider's series for an area over the series' stretch of time; returns whether it
+    /// changed anything (events go to the locations `reach` adds to those naming the provider).
+    async fn store_provider_series(
+        &self,
+        provider: &str,
+        area: &PriceArea,
+        series: &Series,
+        reach: ProviderReach,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// The slots of `owner`'s series of `kind` that overlap `[from, to)`, in order.
+    async fn series_slots(
+        &self,
+        owner: &SeriesOwner,
+        kind: SeriesKind,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<SeriesSlot>, StoreError>;
+    /// Records an attempt to fetch a provider's prices for an area: a success, or the error.
+    async fn record_provider_attempt(
+        &self,
+        provider: &str,
+        area: &PriceArea,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// How fetching a provider's prices for an area went; `None` before the first attempt.
+    async fn provider_status(&self, provider: &str, area: &PriceArea) -> Result<Option<ProviderStatus>, StoreError>;
+    /// Locations by id, each with its tariff, for pricing many at once (a replan after a price
+    /// change). Not scoped to a client: the caller checks each location's `client_id`.
+    async fn locations_with_tariffs(
+        &self,
+        ids: &[LocationId],
+    ) -> Result<Vec<(Location, Option<StoredTariff>)>, StoreError>;
+    /// The slots of many owners' series of `kind` that overlap `[from, to)`, by owner key
+    /// ([`SeriesOwner::key`]), each in order; owners without slots are left out. A client's series
+    /// is read only under that client.
+    async fn series_slots_of(
+        &self,
+        owners: &[SeriesOwner],
+        kind: SeriesKind,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<std::collections::HashMap<String, Vec<SeriesSlot>>, StoreError>;
+    /// The locations (with their clients) whose prices `scope` covers; for a provider's scope,
+    /// those naming it and those `reach` adds.
+    async fn locations_in_price_scope(
+        &self,
+        scope: &PriceScope,
+        reach: ProviderReach,
+    ) -> Result<Vec<(ClientId, LocationId)>, StoreError>;
+}
+
+/// How long a push is remembered, so that a retry with its `Idempotency-Key` answers the same.
+pub const PUSH_RETENTION_DAYS: i64 = 7;
+
 /// All of Coupler's storage.
 #[async_trait]
 pub trait Store:
@@ -715,6 +840,7 @@ pub trait Store:
     + LocationStore
     + EvSystemStore
     + LimitStore
+    + TariffStore
     + Send
     + Sync
     + 'static

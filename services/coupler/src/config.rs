@@ -27,12 +27,12 @@ use coupler_core::event::RetryPolicy;
 use coupler_core::polling::PollPolicy;
 use coupler_core::secret::SecretKey;
 use coupler_engine::webhooks::WebhookConfig;
-use coupler_engine::{ChargerEngineConfig, EngineConfig, PairingConfig};
+use coupler_engine::{ChargerEngineConfig, EngineConfig, PairingConfig, PriceConfig};
 use coupler_gateway::GatewayConfig;
 
 mod value;
 
-pub use value::{BearerToken, Days, HttpUrl, LogFormat, SettingValue, SmartcarMode, WsUrl};
+pub use value::{BearerToken, Days, HttpUrl, LogFormat, PriceProviderSetting, SettingValue, SmartcarMode, WsUrl};
 
 /// One setting, described: where it is read from and what it means.
 #[derive(Debug, Clone, Copy)]
@@ -174,6 +174,9 @@ fn webhooks() -> WebhookConfig {
 }
 fn rate_limits() -> RateLimitConfig {
     RateLimitConfig::default()
+}
+fn prices() -> PriceConfig {
+    PriceConfig::default()
 }
 /// Pairing's rules count time in `chrono` durations; the tree in `std` ones.
 fn std_duration(d: chrono::Duration) -> Duration {
@@ -372,6 +375,19 @@ settings! {
         charge_speedup: f64 = 30.0, env "COUPLER_SANDBOX_CHARGE_SPEEDUP";
         /// With serve --sandbox, how far the simulated makers' clouds lag behind their cars.
         maker_report_interval: Duration = Duration::from_secs(10), env "COUPLER_SANDBOX_MAKER_REPORT_INTERVAL";
+    }
+    /// Smart charging's prices: the day-ahead provider Coupler fetches and how often. Tariffs and pushed series need no settings.
+    [prices] Prices {
+        /// The day-ahead price provider fetched for locations with a price area: none, or awattar (the EPEX Spot prices of DE-LU and AT, no key needed). serve --sandbox adds the sandbox's daily curve for locations with neither a price area nor a tariff.
+        provider: PriceProviderSetting = PriceProviderSetting::None, env "COUPLER_PRICES_PROVIDER";
+        /// aWATTar's market data API for Germany-Luxembourg (DE-LU).
+        awattar_url: HttpUrl = HttpUrl(coupler_prices::germany_url()), env "COUPLER_PRICES_AWATTAR_URL";
+        /// aWATTar's market data API for Austria (AT).
+        awattar_at_url: HttpUrl = HttpUrl(coupler_prices::austria_url()), env "COUPLER_PRICES_AWATTAR_AT_URL";
+        /// How often each provider's prices are fetched (day-ahead prices come out once a day, around noon CET).
+        poll_interval: Duration = prices().poll_interval, env "COUPLER_PRICES_POLL_INTERVAL";
+        /// How soon a failed fetch is tried again; the prices fetched before stay in force meanwhile.
+        retry_interval: Duration = prices().retry_interval, env "COUPLER_PRICES_RETRY_INTERVAL";
     }
     /// The Tesla Fleet API: both the id and the secret set enables Tesla.
     [tesla] Tesla {
@@ -645,6 +661,28 @@ impl Config {
             concurrency: w.concurrency,
             lease: w.lease,
         }
+    }
+
+    /// The price fetcher's config, every field from the tree.
+    pub fn prices(&self) -> PriceConfig {
+        PriceConfig {
+            poll_interval: self.prices.poll_interval,
+            retry_interval: self.prices.retry_interval,
+        }
+    }
+
+    /// The day-ahead price providers the tree configures (the sandbox's is added by the server).
+    pub fn price_providers(&self) -> coupler_core::tariff::PriceProviders {
+        let mut providers = coupler_core::tariff::PriceProviders::new();
+        if self.prices.provider == PriceProviderSetting::Awattar {
+            let config = coupler_prices::AwattarConfig::with_urls(
+                self.prices.awattar_url.0.clone(),
+                self.prices.awattar_at_url.0.clone(),
+            );
+            providers.register(std::sync::Arc::new(coupler_prices::AwattarProvider::new(config)));
+            providers.set_default(coupler_prices::AWATTAR);
+        }
+        providers
     }
 
     /// The rate limits' config, every field from the tree.
@@ -1069,6 +1107,11 @@ mod tests {
         );
         assert_eq!(defaults.rate_limits(), RateLimitConfig::default());
         assert_eq!(
+            format!("{:?}", defaults.prices()),
+            format!("{:?}", PriceConfig::default())
+        );
+        assert!(defaults.price_providers().is_empty());
+        assert_eq!(
             defaults.webhooks.heartbeat_interval,
             coupler_api::heartbeat::DEFAULT_HEARTBEAT_INTERVAL
         );
@@ -1123,6 +1166,29 @@ mod tests {
         }
         let store_only = super::help(&["store"]);
         assert!(store_only.contains("COUPLER_DATABASE_URL") && !store_only.contains("COUPLER_OCPP_LISTEN"));
+    }
+
+    #[test]
+    fn the_awattar_provider_is_configured_by_its_variables_and_becomes_the_default() {
+        let config = Config::from_sources(
+            None,
+            env(&[
+                ("COUPLER_PRICES_PROVIDER", "awattar"),
+                ("COUPLER_PRICES_AWATTAR_URL", "http://127.0.0.1:9999/de"),
+                ("COUPLER_PRICES_POLL_INTERVAL", "15m"),
+            ]),
+        )
+        .unwrap();
+        let providers = config.price_providers();
+        assert_eq!(providers.default_name(), Some("AWATTAR"));
+        let areas: Vec<String> = providers
+            .all()
+            .flat_map(|p| p.areas().iter().map(ToString::to_string))
+            .collect();
+        assert_eq!(areas, vec!["DE-LU", "AT"]);
+        assert_eq!(config.prices().poll_interval, Duration::from_secs(900));
+        let refused = Config::from_sources(None, env(&[("COUPLER_PRICES_PROVIDER", "tibber")])).unwrap_err();
+        assert!(refused.to_string().contains("none or awattar"), "{refused}");
     }
 
     #[test]

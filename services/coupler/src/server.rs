@@ -15,11 +15,12 @@ use coupler_api::{App, AppState};
 use coupler_core::account::Secret;
 use coupler_core::clock::{Clock, SystemClock};
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
+use coupler_core::tariff::{PriceArea, PriceProviders};
 use coupler_core::{AdapterRegistry, Store};
 use coupler_engine::webhooks::{WebhookConfig, WebhookSender};
-use coupler_engine::{ChargerEngineConfig, Engine, EngineConfig, Pairing, PairingConfig};
+use coupler_engine::{ChargerEngineConfig, Engine, EngineConfig, Pairing, PairingConfig, PriceConfig};
 use coupler_gateway::{Gateway, GatewayConfig};
-use coupler_simulated::{Brand, SimCloud, SimConfig, SimSandbox, SimulatedAdapter};
+use coupler_simulated::{Brand, SandboxPrices, SimCloud, SimConfig, SimSandbox, SimulatedAdapter};
 use coupler_tasks::Tasks;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -76,6 +77,10 @@ pub struct Wiring {
     pub sandbox: Option<SandboxWiring>,
     /// The clock of the engine and the gateway (the system clock; a test may lend a manual one).
     pub clock: Arc<dyn Clock>,
+    /// The day-ahead price providers (sandbox mode adds the sandbox's daily curve).
+    pub price_providers: PriceProviders,
+    /// How often the price fetcher asks each provider.
+    pub prices: PriceConfig,
 }
 
 /// What sandbox mode needs beyond the simulated OEM cloud.
@@ -125,6 +130,8 @@ impl Wiring {
             sandbox: None,
             public_url,
             clock: Arc::new(SystemClock),
+            price_providers: config.price_providers(),
+            prices: config.prices(),
         }
     }
 }
@@ -328,6 +335,8 @@ impl Server {
             metrics_listener,
             sandbox,
             clock,
+            mut price_providers,
+            prices,
         } = wiring;
         let addr = listener.local_addr()?;
         // No connection survives a restart: whatever the last run recorded as connected is not.
@@ -339,6 +348,9 @@ impl Server {
         let tasks = Tasks::new();
         let gateway = Gateway::with_clock(store.clone(), gateway, tasks.clone(), clock.clone());
         let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
+        if sandbox.is_some() && price_providers.fallback().is_none() {
+            add_sandbox_prices(&mut price_providers, clock.clone());
+        }
         let engine = Arc::new(
             Engine::new(
                 store.clone(),
@@ -348,7 +360,8 @@ impl Server {
                 engine,
                 chargers,
             )
-            .with_clock(clock),
+            .with_clock(clock)
+            .with_prices(price_providers, prices),
         );
         let sender = WebhookSender::new(&webhooks).context("cannot build the webhook HTTP client")?;
         let pairing = Arc::new(Pairing::new(store.clone(), engine.clone(), pairing));
@@ -514,6 +527,16 @@ fn spawn_server(
             stopping.stop();
         }
     });
+}
+
+/// Gives the sandbox day-ahead prices: its daily curve prices every location with neither a price
+/// area nor a tariff.
+fn add_sandbox_prices(providers: &mut PriceProviders, clock: Arc<dyn Clock>) {
+    providers.register(Arc::new(SandboxPrices::new(clock)));
+    match PriceArea::parse(coupler_simulated::prices::SANDBOX_AREA) {
+        Ok(area) => providers.set_fallback(coupler_simulated::prices::SANDBOX_PROVIDER, area),
+        Err(e) => tracing::error!(error = %e, "the sandbox's price area is not a price area"),
+    }
 }
 
 /// Reconnects the simulated chargers of the previous run that are still registered in Coupler.

@@ -10,7 +10,6 @@ use coupler_core::costs::{
     energy_pieces, session_cost, statistics, Resolution, SessionCost, StatisticsBucket, StatisticsScope,
 };
 use coupler_core::location::LocationId;
-use coupler_core::tariff::PriceSlot;
 use coupler_core::{ChargeSession, ChargerId, ClientId};
 
 use crate::{Engine, EngineError};
@@ -85,20 +84,14 @@ impl Engine {
         let readings = self.store.session_energy_readings(session).await?;
         let until = session.stopped_at.unwrap_or_else(|| self.clock.now());
         let prices = match &location {
-            Some(location) => self.prices_between(client, location, session.started_at, until).await?,
+            Some(location) => match self.location_prices(client, location, session.started_at, until).await {
+                Ok(prices) => prices,
+                // The location was removed since: its sessions are unpriced.
+                Err(EngineError::NotFound(_)) => Vec::new(),
+                Err(e) => return Err(e),
+            },
             None => Vec::new(),
         };
         Ok((energy_pieces(&readings, &prices), session_cost(&readings, &prices)))
-    }
-
-    /// The prices in force at a location from `from` to `to`.
-    pub async fn prices_between(
-        &self,
-        _client: &ClientId,
-        _location: &LocationId,
-        _from: DateTime<Utc>,
-        _to: DateTime<Utc>,
-    ) -> Result<Vec<PriceSlot>, EngineError> {
-        Ok(Vec::new())
     }
 }

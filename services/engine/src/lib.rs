@@ -19,6 +19,8 @@
 //!   profiles, re-applied after reconnects and boots, cleared when they end; on/off for chargers
 //!   that take no profiles ([`limits::LimitKeeper`]).
 //! - [`webhooks`]: delivery of published events to webhooks, signed, batched, retried, in order.
+//! - [`prices`]: locations' effective prices (tariffs, pushed series, day-ahead providers fetched
+//!   on a schedule) and the announcement of every change, for replanning.
 //!
 //! Time comes from an injected [`Clock`] ([`Engine::with_clock`]), so tests can move it. The
 //! engine has no HTTP server; the API crate calls it, and `coupler` runs its tasks.
@@ -33,11 +35,13 @@ pub mod linking;
 mod maker;
 pub mod pairing;
 mod poller;
+pub mod prices;
 pub mod request;
 mod runner;
 pub mod webhooks;
 
 pub use pairing::{Pairing, PairingConfig};
+pub use prices::{EffectiveSeries, PriceConfig, ProviderUse};
 pub use request::{ActionRequest, ActionTarget, Command};
 
 use std::sync::Arc;
@@ -182,6 +186,8 @@ pub struct Engine {
     running_actions: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Every vehicle read, as (client, vehicle), for the pairing engine.
     polled: tokio::sync::broadcast::Sender<(coupler_core::ClientId, coupler_core::VehicleId)>,
+    /// Price providers, the fetcher's pace, and price-change announcements.
+    prices: prices::PriceBook,
 }
 
 impl Engine {
@@ -217,6 +223,7 @@ impl Engine {
             actions_now: Notify::new(),
             running_actions: std::sync::Mutex::default(),
             polled: tokio::sync::broadcast::channel(4096).0,
+            prices: prices::PriceBook::default(),
         }
     }
 
@@ -293,7 +300,7 @@ impl Engine {
         self.poll_now.notify_one();
     }
 
-    /// Starts the poller, the token refresher and the action runner on `tasks`. Pending actions,
+    /// Starts the poller, the token refresher, the action runner and the price fetcher on `tasks`. Pending actions,
     /// those a previous run left too, are taken up by the runner under a lease; on shutdown they
     /// stay pending in storage and their leases are given up for the next run.
     pub fn spawn(self: &Arc<Self>, tasks: &Tasks) {
@@ -304,5 +311,6 @@ impl Engine {
             credentials::run_refresher(self.clone(), shutdown.clone()),
         );
         tasks.spawn("action runner", runner::run(self.clone(), tasks.clone()));
+        prices::spawn(self.clone(), tasks);
     }
 }

@@ -7,12 +7,13 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use coupler_core::location::{Location, LocationFields, LocationId};
 use coupler_core::page::PageRequest;
+use coupler_core::tariff::PriceArea;
 use coupler_core::UserId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::users::{PageQuery, Pagination};
-use crate::error::{ApiError, Problem};
+use crate::error::{ApiError, InvalidValue, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use crate::state::AppState;
 
@@ -32,6 +33,17 @@ pub struct LocationRequest {
     /// IANA time zone name.
     #[schema(example = "Europe/Oslo")]
     pub timezone_name: String,
+    /// The price area the location buys its power in (`DE-LU`, `SE3`, or a name of your own):
+    /// series pushed to `/price-areas/{area}/prices` and a day-ahead provider's prices for the area
+    /// price it. Upper-cased; absent for none.
+    #[schema(example = "DE-LU", pattern = "^[A-Za-z0-9_-]{1,32}$")]
+    #[serde(default)]
+    pub price_area: Option<String>,
+    /// The day-ahead provider of the area's prices, one of `GET /price-providers` that has prices
+    /// for `priceArea`; absent for the configured default.
+    #[schema(example = "AWATTAR")]
+    #[serde(default)]
+    pub price_provider: Option<String>,
 }
 
 /// A location.
@@ -50,6 +62,10 @@ pub struct LocationResponse {
     pub longitude: f64,
     /// IANA time zone name.
     pub timezone_name: String,
+    /// The price area it buys its power in, if any.
+    pub price_area: Option<String>,
+    /// The day-ahead provider of its area's prices, if it names one.
+    pub price_provider: Option<String>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -65,6 +81,8 @@ impl From<Location> for LocationResponse {
             latitude: l.fields.latitude,
             longitude: l.fields.longitude,
             timezone_name: l.fields.timezone_name,
+            price_area: l.fields.price_area.map(|a| a.to_string()),
+            price_provider: l.fields.price_provider,
             created_at: l.created_at,
             updated_at: l.updated_at,
         }
@@ -80,9 +98,44 @@ pub struct LocationPage {
     pub pagination: Pagination,
 }
 
-fn fields(body: &LocationRequest) -> Result<LocationFields, ApiError> {
-    LocationFields::new(&body.name, body.latitude, body.longitude, &body.timezone_name)
-        .map_err(|e| ApiError::bad_request(e.to_string()))
+fn fields(state: &AppState, body: &LocationRequest) -> Result<LocationFields, ApiError> {
+    let fields = LocationFields::new(&body.name, body.latitude, body.longitude, &body.timezone_name)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let area = body
+        .price_area
+        .as_deref()
+        .map(PriceArea::parse)
+        .transpose()
+        .map_err(|e| {
+            ApiError::invalid(e.to_string())
+                .at(InvalidValue::body("/priceArea", e.to_string()).expected("1 to 32 letters, digits, '-' or '_'"))
+        })?;
+    let provider = match body.price_provider.as_deref() {
+        None => None,
+        Some(name) => {
+            let name = name.trim().to_ascii_uppercase();
+            let providers = state.engine.price_providers();
+            let Some(found) = providers.get(&name) else {
+                let detail = format!("'{name}' is not a price provider of this Coupler");
+                return Err(
+                    ApiError::invalid(detail.clone()).at(InvalidValue::body("/priceProvider", detail)
+                        .expected("one of the configured providers (GET /price-providers)")
+                        .allowed(providers.all().map(|p| p.name().to_owned()))),
+                );
+            };
+            let serves = area.as_ref().is_some_and(|a| found.areas().contains(a));
+            if !serves {
+                let detail = format!("{name} has prices only for its areas; set priceArea to one of them");
+                return Err(
+                    ApiError::invalid(detail.clone()).at(InvalidValue::body("/priceArea", detail)
+                        .expected(format!("an area {name} has prices for"))
+                        .allowed(found.areas().iter().map(ToString::to_string))),
+                );
+            }
+            Some(name)
+        }
+    };
+    Ok(fields.with_pricing(area, provider))
 }
 
 fn user(raw: &str) -> Result<UserId, ApiError> {
@@ -109,7 +162,7 @@ pub async fn create_location(
     ApiJson(body): ApiJson<LocationRequest>,
 ) -> Result<(StatusCode, ApiJson<LocationResponse>), ApiError> {
     let user = user(&raw_user)?;
-    let fields = fields(&body)?;
+    let fields = fields(&state, &body)?;
     state.store.upsert_user(&caller.client_id, &user).await?;
     let now = state.now();
     let location = Location {
@@ -121,6 +174,9 @@ pub async fn create_location(
         updated_at: now,
     };
     state.store.insert_location(&location).await?;
+    if location.fields.price_area.is_some() {
+        state.engine.location_pricing_changed(&caller.client_id, &location.id);
+    }
     Ok((StatusCode::CREATED, ApiJson(location.into())))
 }
 
@@ -191,7 +247,8 @@ pub async fn get_location(
     Ok(ApiJson(found.into()))
 }
 
-/// Replaces a location's name, position and time zone.
+/// Replaces a location's name, position, time zone, price area and price provider (absent ones are
+/// cleared).
 #[utoipa::path(
     put,
     path = "/locations/{locationId}",
@@ -211,12 +268,22 @@ pub async fn update_location(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<LocationRequest>,
 ) -> Result<ApiJson<LocationResponse>, ApiError> {
-    let fields = fields(&body)?;
-    let updated = state
+    let fields = fields(&state, &body)?;
+    let location_id = LocationId::new(id.clone());
+    let before = state
         .store
-        .update_location(&caller.client_id, &LocationId::new(id.clone()), &fields, state.now())
+        .get_location(&caller.client_id, &location_id)
         .await?
         .ok_or_else(|| no_location(&id))?;
+    let updated = state
+        .store
+        .update_location(&caller.client_id, &location_id, &fields, state.now())
+        .await?
+        .ok_or_else(|| no_location(&id))?;
+    let pricing = |f: &LocationFields| (f.price_area.clone(), f.price_provider.clone());
+    if pricing(&before.fields) != pricing(&updated.fields) {
+        state.engine.location_pricing_changed(&caller.client_id, &location_id);
+    }
     // A moved location may settle (or unsettle) which car is in the chargers placed there.
     let chargers = state
         .store

@@ -12,6 +12,7 @@ pub mod linking;
 pub mod locations;
 pub mod oauth;
 pub mod ops;
+pub mod prices;
 pub mod sandbox;
 pub mod statistics;
 pub mod users;

@@ -79,6 +79,32 @@ impl SettingValue for SmartcarMode {
     }
 }
 
+/// Which day-ahead price provider Coupler fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriceProviderSetting {
+    /// None: prices come from tariffs and pushed series only.
+    None,
+    /// aWATTar: the EPEX Spot day-ahead prices of Germany-Luxembourg and Austria.
+    Awattar,
+}
+
+impl SettingValue for PriceProviderSetting {
+    fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "none" => Ok(Self::None),
+            "awattar" => Ok(Self::Awattar),
+            _ => Err("must be none or awattar".into()),
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            Self::None => "none",
+            Self::Awattar => "awattar",
+        }
+        .into()
+    }
+}
+
 /// An `http://` or `https://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpUrl(pub Url);

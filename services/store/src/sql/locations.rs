@@ -9,13 +9,15 @@ macro_rules! impl_location_store {
             use coupler_core::event::EventType;
             use coupler_core::location::{Location, LocationFields, LocationId};
             use coupler_core::page::{Cursor, Page, PageKey, PageRequest};
+            use coupler_core::tariff::PriceArea;
             use coupler_core::{ClientId, LocationStore, StoreError, UserId};
             use sqlx::Row;
 
             use crate::store_error;
 
             const SELECT: &str = "SELECT l.id, l.client_id, u.external_id, l.name, l.latitude, l.longitude, \
-                l.timezone_name, l.created_at, l.updated_at FROM locations l JOIN users u ON u.id = l.user_id";
+                l.timezone_name, l.price_area, l.price_provider, l.created_at, l.updated_at \
+                FROM locations l JOIN users u ON u.id = l.user_id";
 
             fn location_from_row(row: &$row) -> Result<Location, sqlx::Error> {
                 let user: String = row.try_get("external_id")?;
@@ -29,6 +31,12 @@ macro_rules! impl_location_store {
                         latitude: row.try_get("latitude")?,
                         longitude: row.try_get("longitude")?,
                         timezone_name: row.try_get("timezone_name")?,
+                        price_area: row
+                            .try_get::<Option<String>, _>("price_area")?
+                            .map(|a| PriceArea::parse(&a))
+                            .transpose()
+                            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                        price_provider: row.try_get("price_provider")?,
                     },
                     created_at: $time::read(row, "created_at")?,
                     updated_at: $time::read(row, "updated_at")?,
@@ -40,8 +48,9 @@ macro_rules! impl_location_store {
                 async fn insert_location(&self, location: &Location) -> Result<(), StoreError> {
                     let f = &location.fields;
                     let inserted = sqlx::query(
-                        "INSERT INTO locations (id, client_id, user_id, name, latitude, longitude, timezone_name, created_at, updated_at) \
-                         SELECT $1, $2, u.id, $4, $5, $6, $7, $8, $8 FROM users u WHERE u.client_id = $2 AND u.external_id = $3",
+                        "INSERT INTO locations (id, client_id, user_id, name, latitude, longitude, timezone_name, \
+                         price_area, price_provider, created_at, updated_at) \
+                         SELECT $1, $2, u.id, $4, $5, $6, $7, $9, $10, $8, $8 FROM users u WHERE u.client_id = $2 AND u.external_id = $3",
                     )
                     .bind(location.id.as_str())
                     .bind(location.client_id.as_str())
@@ -51,6 +60,8 @@ macro_rules! impl_location_store {
                     .bind(f.longitude)
                     .bind(&f.timezone_name)
                     .bind($time::bind(location.created_at))
+                    .bind(f.price_area.as_ref().map(PriceArea::as_str))
+                    .bind(f.price_provider.as_deref())
                     .execute(&self.pool)
                     .await
                     .map_err(store_error)?
@@ -100,9 +111,22 @@ macro_rules! impl_location_store {
                     fields: &LocationFields,
                     at: DateTime<Utc>,
                 ) -> Result<Option<Location>, StoreError> {
-                    let updated = sqlx::query(
-                        "UPDATE locations SET name = $3, latitude = $4, longitude = $5, timezone_name = $6, updated_at = $7 \
-                         WHERE client_id = $1 AND id = $2",
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    let before = sqlx::query("SELECT price_area, price_provider FROM locations WHERE client_id = $1 AND id = $2")
+                        .bind(client.as_str())
+                        .bind(id.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
+                    let Some(before) = before else {
+                        return Ok(None);
+                    };
+                    let area: Option<String> = before.try_get("price_area").map_err(store_error)?;
+                    let provider: Option<String> = before.try_get("price_provider").map_err(store_error)?;
+                    let new_area = fields.price_area.as_ref().map(PriceArea::as_str);
+                    sqlx::query(
+                        "UPDATE locations SET name = $3, latitude = $4, longitude = $5, timezone_name = $6, updated_at = $7, \
+                         price_area = $8, price_provider = $9 WHERE client_id = $1 AND id = $2",
                     )
                     .bind(client.as_str())
                     .bind(id.as_str())
@@ -111,13 +135,23 @@ macro_rules! impl_location_store {
                     .bind(fields.longitude)
                     .bind(&fields.timezone_name)
                     .bind($time::bind(at))
-                    .execute(&self.pool)
+                    .bind(new_area)
+                    .bind(fields.price_provider.as_deref())
+                    .execute(&mut *tx)
                     .await
-                    .map_err(store_error)?
-                    .rows_affected();
-                    if updated == 0 {
-                        return Ok(None);
+                    .map_err(store_error)?;
+                    // What prices the location changed with where it buys its power.
+                    let mut changed = Vec::new();
+                    if area.as_deref() != new_area {
+                        changed.push("priceArea");
                     }
+                    if provider != fields.price_provider {
+                        changed.push("priceProvider");
+                    }
+                    if !changed.is_empty() {
+                        Self::append_event(&mut tx, EventType::LocationPricesUpdated, id.as_str(), &changed).await?;
+                    }
+                    tx.commit().await.map_err(store_error)?;
                     self.get_location(client, id).await
                 }
 
