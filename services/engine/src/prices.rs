@@ -523,7 +523,12 @@ pub fn spawn(engine: Arc<Engine>, tasks: &Tasks) {
                     continue;
                 }
                 let span = tracing::info_span!("price fetch", provider = %provider, area = %area);
-                let fetched = engine.fetch_provider_prices(provider, area).instrument(span).await;
+                // A provider that is slow to answer does not hold up a shutdown; each of a fetch's
+                // writes is one transaction, so one cut short leaves the store consistent.
+                let fetched = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    fetched = engine.fetch_provider_prices(provider, area).instrument(span) => fetched,
+                };
                 let wait = match fetched {
                     Ok(_) => engine.prices.config.poll_interval,
                     Err(_) => engine.prices.config.retry_interval,
