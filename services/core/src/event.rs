@@ -55,6 +55,9 @@ pub enum EventType {
     /// A linked vendor account's credentials stopped working: the user must relink.
     #[serde(rename = "user:credentials:invalidated")]
     CredentialsInvalidated,
+    /// A smart-charging plan began, changed state, was made again or ended.
+    #[serde(rename = "user:smart-charging-plan:updated")]
+    SmartChargingPlanUpdated,
 }
 
 /// The kind of thing an event is about; it names the table an event's owner is found in and the
@@ -71,6 +74,8 @@ pub enum AssetKind {
     VendorAction,
     /// A linked vendor account (`vendor_accounts`).
     Credentials,
+    /// A smart-charging plan (`smart_charging_plans`).
+    SmartChargingPlan,
 }
 
 impl AssetKind {
@@ -82,6 +87,7 @@ impl AssetKind {
             Self::EvSystem => "ev_systems",
             Self::VendorAction => "actions",
             Self::Credentials => "vendor_accounts",
+            Self::SmartChargingPlan => "smart_charging_plans",
         }
     }
 
@@ -93,13 +99,14 @@ impl AssetKind {
             Self::EvSystem => "evSystem",
             Self::VendorAction => "vendorAction",
             Self::Credentials => "credentials",
+            Self::SmartChargingPlan => "smartChargingPlan",
         }
     }
 }
 
 impl EventType {
     /// Every event type, in documentation order.
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 12] = [
         Self::VehicleDiscovered,
         Self::VehicleUpdated,
         Self::VehicleDeleted,
@@ -111,6 +118,7 @@ impl EventType {
         Self::EvSystemUpdated,
         Self::VendorActionUpdated,
         Self::CredentialsInvalidated,
+        Self::SmartChargingPlanUpdated,
     ];
 
     /// The wire name, e.g. `user:vehicle:updated`.
@@ -127,6 +135,7 @@ impl EventType {
             Self::EvSystemUpdated => "user:ev-system:updated",
             Self::VendorActionUpdated => "user:vendor-action:updated",
             Self::CredentialsInvalidated => "user:credentials:invalidated",
+            Self::SmartChargingPlanUpdated => "user:smart-charging-plan:updated",
         }
     }
 
@@ -143,6 +152,7 @@ impl EventType {
             Self::EvSystemActivated | Self::EvSystemDeactivated | Self::EvSystemUpdated => AssetKind::EvSystem,
             Self::VendorActionUpdated => AssetKind::VendorAction,
             Self::CredentialsInvalidated => AssetKind::Credentials,
+            Self::SmartChargingPlanUpdated => AssetKind::SmartChargingPlan,
         }
     }
 

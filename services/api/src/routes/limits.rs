@@ -222,6 +222,7 @@ async fn create(
         valid_from: body.valid_from,
         valid_to: body.valid_to,
         created_at: now,
+        schedule: Vec::new(),
     };
     state.store.insert_limit_source(&source).await?;
     tracing::info!(limit_id = %source.id, max_current_a = amps, "site limit set");
