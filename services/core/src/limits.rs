@@ -459,8 +459,9 @@ pub const DEFAULT_MAX_STACK_LEVEL: u32 = 8;
 /// charger's own rule, highest valid stack level wins, keeps the lowest limit in force as windows
 /// open and close. A source with a time-varying [`LimitSource::schedule`] takes the top level of its
 /// purpose, its periods capped by the purpose's other sources (see the module's notes). When there
-/// are more sources than stack levels, the strictest are kept. Transaction profiles come first,
-/// then defaults, then the station's.
+/// are more sources than stack levels, the strictest are kept. A scheduled source is one profile:
+/// the TxProfile while a transaction runs, the TxDefaultProfile before one. Transaction profiles
+/// come first, then defaults, then the station's.
 pub fn plan_profiles(
     sources: &[LimitSource],
     at: DateTime<Utc>,
@@ -523,6 +524,11 @@ pub fn plan_profiles(
         }
     }
     for (rank, source) in session.iter().enumerate() {
+        // A plan is one profile: the transaction's while one runs (the charger drops it when the
+        // transaction ends, so the next car is not held to it), the default one before.
+        if transaction.is_some() && !source.schedule.is_empty() {
+            continue;
+        }
         planned.push(PlannedProfile {
             source_id: source.id.clone(),
             connector_id: 0,
@@ -894,14 +900,22 @@ mod tests {
                 .clone()
         };
         let plan_tx = of("plan", LimitPurpose::Transaction);
-        let plan_default = of("plan", LimitPurpose::TransactionDefault);
-        let user_default = of("user", LimitPurpose::TransactionDefault);
-        assert!(plan_default.stack_level > user_default.stack_level);
+        let user_tx = of("user", LimitPurpose::Transaction);
+        assert!(plan_tx.stack_level > user_tx.stack_level);
         assert_eq!(plan_tx.transaction_id, Some(5));
-        assert_eq!(plan_default.start, Some(at(0)), "an absolute schedule from the first period");
-        assert_eq!(plan_default.valid_to, Some(at(90)), "it ends by itself; the user's holds after");
-        let steps: Vec<(u32, f64)> = plan_default.periods.iter().map(|p| (p.start_offset_s, p.limit)).collect();
+        assert_eq!(plan_tx.start, Some(at(0)), "an absolute schedule from the first period");
+        assert_eq!(plan_tx.valid_to, Some(at(90)), "it ends by itself; the user's holds after");
+        let steps: Vec<(u32, f64)> = plan_tx.periods.iter().map(|p| (p.start_offset_s, p.limit)).collect();
         assert_eq!(steps, vec![(0, 0.0), (1800, 10.0), (3600, 8.0)]);
+        let plan_profiles_count = planned.iter().filter(|p| p.source_id.as_str() == "plan").count();
+        assert_eq!(plan_profiles_count, 1, "one profile: the transaction's while one runs");
+        let before = plan_profiles(&sources, at(0), None, None);
+        let default = before
+            .iter()
+            .find(|p| p.source_id.as_str() == "plan")
+            .unwrap();
+        assert_eq!(default.limit.purpose, LimitPurpose::TransactionDefault, "the default before one");
+        assert!(default.limit.stack_level > of("user", LimitPurpose::TransactionDefault).stack_level);
     }
 
     #[test]

@@ -626,6 +626,36 @@ pub fn next_switch(plan: &Plan, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         .or_else(|| plan_end(plan).filter(|end| *end > at && now))
 }
 
+/// Whether a charger's composite schedule holds a plan: `expected` and `reported` are (seconds from
+/// the read, amperes) at each change. At every change of either, the charger must be off where
+/// the plan is off, on where it is on, and never above it (a charger rated below the plan offers
+/// its rating). Returns the verdict and what was compared, in words.
+pub fn schedule_matches(expected: &[(u32, f64)], reported: &[(u32, f64)]) -> (bool, String) {
+    let at = |steps: &[(u32, f64)], t: u32| steps.iter().rev().find(|(s, _)| *s <= t).map(|(_, a)| *a);
+    let mut points: Vec<u32> = expected.iter().chain(reported).map(|(t, _)| *t).collect();
+    points.sort_unstable();
+    points.dedup();
+    let mut wrong = Vec::new();
+    for t in points {
+        let (Some(e), Some(r)) = (at(expected, t), at(reported, t)) else {
+            continue;
+        };
+        let off = |a: f64| a < MIN_CHARGING_CURRENT_A;
+        let holds = (r - e).abs() <= 0.5 || (off(e) && off(r)) || (!off(e) && !off(r) && r <= e + 0.5);
+        if !holds {
+            wrong.push(format!("{r} A at +{t} s where the plan has {e} A"));
+        }
+    }
+    if expected.is_empty() || reported.is_empty() {
+        return (false, "no composite schedule to compare".to_owned());
+    }
+    if wrong.is_empty() {
+        (true, format!("{} steps of the composite schedule hold the plan", reported.len()))
+    } else {
+        (false, wrong.join("; "))
+    }
+}
+
 /// The policy that governs a plug-in, from the candidates in order (the pair's own, the
 /// vehicle's, the charger's): the first enabled one.
 pub fn governing(candidates: [Option<&SmartPolicy>; 3]) -> Option<&SmartPolicy> {
@@ -717,6 +747,13 @@ pub struct PlanDetails {
     pub reached_at: Option<DateTime<Utc>>,
     /// How many times the plan was made.
     pub replans: u32,
+    /// When the plug-in began, as the charger's detection or the vehicle's maker saw it (tells one
+    /// plug-in from the next).
+    #[serde(default)]
+    pub plugged_in_at: Option<DateTime<Utc>>,
+    /// Whether the plug-in is over and the charger holds nothing of the plan any more.
+    #[serde(default)]
+    pub released: bool,
 }
 
 /// A plan: one per plug-in a policy governs.
@@ -1006,6 +1043,17 @@ mod tests {
         assert!((planned_energy_between(&plan, since, half) - 5.0).abs() < 1e-9);
         assert!(!falling_behind(&plan, since, 4.5, half), "within 15 %");
         assert!(falling_behind(&plan, since, 3.0, half));
+    }
+
+    #[test]
+    fn a_composite_schedule_holds_a_plan_when_it_is_off_and_on_where_the_plan_is_and_never_above() {
+        let plan = [(0, 0.0), (1800, 16.0), (3600, 0.0)];
+        assert!(schedule_matches(&plan, &[(0, 0.0), (1800, 16.0), (3600, 0.0)]).0);
+        assert!(schedule_matches(&plan, &[(0, 0.0), (1800, 13.0), (3600, 0.0)]).0, "a lower rating");
+        let (held, why) = schedule_matches(&plan, &[(0, 16.0)]);
+        assert!(!held);
+        assert!(why.contains("+0 s"), "{why}");
+        assert!(!schedule_matches(&plan, &[]).0);
     }
 
     #[test]

@@ -17,7 +17,8 @@ use coupler_core::clock::{Clock, SystemClock};
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::{AdapterRegistry, Store};
 use coupler_engine::webhooks::{WebhookConfig, WebhookSender};
-use coupler_engine::{ChargerEngineConfig, Engine, EngineConfig, Pairing, PairingConfig};
+use coupler_engine::smart::{PlanKeeper, SmartConfig};
+use coupler_engine::{ChargerEngineConfig, Engine, EngineConfig, Pairing, PairingConfig, PriceFeed};
 use coupler_gateway::{Gateway, GatewayConfig};
 use coupler_simulated::{Brand, SimCloud, SimConfig, SimSandbox, SimulatedAdapter};
 use coupler_tasks::Tasks;
@@ -76,6 +77,10 @@ pub struct Wiring {
     pub sandbox: Option<SandboxWiring>,
     /// The clock of the engine and the gateway (the system clock; a test may lend a manual one).
     pub clock: Arc<dyn Clock>,
+    /// How smart charging makes and keeps plans.
+    pub smart: SmartConfig,
+    /// Where plans get their prices, when not from the engine's own ([`Engine::prices_for`]).
+    pub prices: Option<Arc<dyn PriceFeed>>,
 }
 
 /// What sandbox mode needs beyond the simulated OEM cloud.
@@ -125,6 +130,8 @@ impl Wiring {
             sandbox: None,
             public_url,
             clock: Arc::new(SystemClock),
+            smart: config.smart_charging(),
+            prices: None,
         }
     }
 }
@@ -328,6 +335,8 @@ impl Server {
             metrics_listener,
             sandbox,
             clock,
+            smart,
+            prices,
         } = wiring;
         let addr = listener.local_addr()?;
         // No connection survives a restart: whatever the last run recorded as connected is not.
@@ -339,19 +348,22 @@ impl Server {
         let tasks = Tasks::new();
         let gateway = Gateway::with_clock(store.clone(), gateway, tasks.clone(), clock.clone());
         let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
-        let engine = Arc::new(
-            Engine::new(
-                store.clone(),
-                cipher.clone(),
-                adapters,
-                Arc::new(gateway.clone()),
-                engine,
-                chargers,
-            )
-            .with_clock(clock),
-        );
+        let mut engine = Engine::new(
+            store.clone(),
+            cipher.clone(),
+            adapters,
+            Arc::new(gateway.clone()),
+            engine,
+            chargers,
+        )
+        .with_clock(clock);
+        if let Some(prices) = prices {
+            engine = engine.with_prices(prices);
+        }
+        let engine = Arc::new(engine);
         let sender = WebhookSender::new(&webhooks).context("cannot build the webhook HTTP client")?;
         let pairing = Arc::new(Pairing::new(store.clone(), engine.clone(), pairing));
+        let smart = PlanKeeper::new(engine.clone(), smart);
         let sandbox = match (sandbox, &simulated_oem) {
             (Some(wiring), Some(cloud)) => Some(Arc::new(SimSandbox::new(
                 cloud.clone(),
@@ -380,6 +392,7 @@ impl Server {
             webhooks: sender.clone(),
             tasks: tasks.clone(),
             limits: RateLimits::new(rate_limits),
+            smart: smart.clone(),
         });
         let serve_failure = Arc::new(Mutex::new(None));
         let mut router = coupler_api::router_with(state.clone(), gateway.router());
@@ -441,6 +454,8 @@ impl Server {
             .limits()
             .spawn(gateway.subscribe_ready(), gateway.subscribe_plug_changes(), &tasks);
         coupler_engine::limits::spawn_vehicle_limits(engine.clone(), &tasks);
+        // Plans follow plug-ins, pairings, vehicle reads, other limits and their own timers.
+        smart.spawn(gateway.subscribe_plug_changes(), pairing.subscribe_pair_changes(), &tasks);
         tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = %vendors.join(","), "coupler is serving");
         Ok(Self {
             addr,

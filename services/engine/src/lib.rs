@@ -18,6 +18,9 @@
 //! - [`limits`]: limit sources (a user's max current, a site's cap) put on chargers as charging
 //!   profiles, re-applied after reconnects and boots, cleared when they end; on/off for chargers
 //!   that take no profiles ([`limits::LimitKeeper`]).
+//! - [`smart`]: smart charging; a plan keeper that makes each plug-in's plan from its policy and
+//!   carries it out as the charger's `schedule` limit source, or by start and stop commands to a
+//!   vehicle's maker ([`smart::PlanKeeper`]). Prices come through [`Engine::prices_for`].
 //! - [`webhooks`]: delivery of published events to webhooks, signed, batched, retried, in order.
 //!
 //! Time comes from an injected [`Clock`] ([`Engine::with_clock`]), so tests can move it. The
@@ -34,6 +37,7 @@ pub mod pairing;
 mod poller;
 pub mod request;
 mod runner;
+pub mod smart;
 pub mod webhooks;
 
 pub use pairing::{Pairing, PairingConfig};
@@ -42,10 +46,13 @@ pub use request::{ActionRequest, ActionTarget, Command};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use coupler_core::clock::{Clock, SystemClock};
 use coupler_core::control::ChargerControl;
 use coupler_core::polling::PollPolicy;
+use coupler_core::location::LocationId;
 use coupler_core::secret::{Cipher, DecryptError};
+use coupler_core::tariff::PriceSlot;
 use coupler_core::{AdapterError, AdapterRegistry, Store, StoreError, Vendor};
 use coupler_tasks::Tasks;
 use tokio::sync::Notify;
@@ -151,6 +158,27 @@ impl Default for ChargerEngineConfig {
     }
 }
 
+/// Where smart charging's prices come from: what one kWh costs at a location over a stretch of
+/// time. [`Engine::prices_for`] asks it; until a feed is given ([`Engine::with_prices`]), no price
+/// is known and plans charge as early as they can.
+#[async_trait::async_trait]
+pub trait PriceFeed: Send + Sync + std::fmt::Debug {
+    /// Prices at `location` (or wherever, when unknown) from `from` to `to`, sorted, not
+    /// overlapping; gaps have no known price.
+    async fn prices(&self, location: Option<&LocationId>, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<PriceSlot>;
+}
+
+/// No prices at all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoPrices;
+
+#[async_trait::async_trait]
+impl PriceFeed for NoPrices {
+    async fn prices(&self, _: Option<&LocationId>, _: DateTime<Utc>, _: DateTime<Utc>) -> Vec<PriceSlot> {
+        Vec::new()
+    }
+}
+
 /// The lease holder name of a single-node deployment.
 const DEFAULT_NODE: &str = "coupler";
 
@@ -181,6 +209,8 @@ pub struct Engine {
     running_actions: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Every vehicle read, as (client, vehicle), for the pairing engine.
     polled: tokio::sync::broadcast::Sender<(coupler_core::ClientId, coupler_core::VehicleId)>,
+    /// Where plans get their prices ([`Engine::prices_for`]).
+    prices: Arc<dyn PriceFeed>,
 }
 
 impl Engine {
@@ -214,7 +244,26 @@ impl Engine {
             actions_now: Notify::new(),
             running_actions: std::sync::Mutex::default(),
             polled: tokio::sync::broadcast::channel(4096).0,
+            prices: Arc::new(NoPrices),
         }
+    }
+
+    /// The same engine taking its prices from `feed`.
+    pub fn with_prices(mut self, feed: Arc<dyn PriceFeed>) -> Self {
+        self.prices = feed;
+        self
+    }
+
+    /// What one kWh costs at `location` from `from` to `to`: the one place smart charging gets
+    /// prices from. (Merged with the tariffs branch: the location's tariff, pushed series and
+    /// day-ahead prices answer here; until then the feed given with [`Engine::with_prices`].)
+    pub async fn prices_for(
+        &self,
+        location: Option<&LocationId>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<PriceSlot> {
+        self.prices.prices(location, from, to).await
     }
 
     /// The same engine holding action leases as `node`. Each node of a deployment needs its own

@@ -211,6 +211,8 @@ fn plan(policy: &SmartPolicy, charger: &ChargerId) -> SmartPlan {
             maker: None,
             reached_at: None,
             replans: 0,
+            plugged_in_at: None,
+            released: false,
         },
         created_at: now,
         updated_at: now,

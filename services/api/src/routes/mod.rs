@@ -13,6 +13,7 @@ pub mod locations;
 pub mod oauth;
 pub mod ops;
 pub mod sandbox;
+pub mod smart;
 pub mod users;
 pub mod vehicles;
 pub mod webhooks;
