@@ -24,6 +24,7 @@ mod problems;
 mod rate_limits;
 mod sandbox;
 mod sandbox_world;
+mod smart;
 mod tenancy;
 mod users;
 mod vehicles;

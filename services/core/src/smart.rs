@@ -626,31 +626,48 @@ pub fn next_switch(plan: &Plan, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         .or_else(|| plan_end(plan).filter(|end| *end > at && now))
 }
 
+/// Changes of a composite schedule this close to the plan's count as the plan's (the charger
+/// reads its clock a moment after Coupler), seconds.
+pub const SCHEDULE_SLACK_S: u32 = 60;
+
 /// Whether a charger's composite schedule holds a plan: `expected` and `reported` are (seconds from
-/// the read, amperes) at each change. At every change of either, the charger must be off where
-/// the plan is off, on where it is on, and never above it (a charger rated below the plan offers
-/// its rating). Returns the verdict and what was compared, in words.
-pub fn schedule_matches(expected: &[(u32, f64)], reported: &[(u32, f64)]) -> (bool, String) {
+/// the read, amperes) at each change, read over `horizon_s` seconds. Between the changes of either
+/// (stretches shorter than [`SCHEDULE_SLACK_S`] aside, and what lies at the horizon: the two clocks
+/// differ by a moment), the charger must be off where the plan is off, on where it is on, and
+/// never above it (a charger rated below the plan offers its rating). Returns the verdict and
+/// what was compared, in words.
+pub fn schedule_matches(expected: &[(u32, f64)], reported: &[(u32, f64)], horizon_s: u32) -> (bool, String) {
+    if expected.is_empty() || reported.is_empty() {
+        return (false, "no composite schedule to compare".to_owned());
+    }
     let at = |steps: &[(u32, f64)], t: u32| steps.iter().rev().find(|(s, _)| *s <= t).map(|(_, a)| *a);
     let mut points: Vec<u32> = expected.iter().chain(reported).map(|(t, _)| *t).collect();
     points.sort_unstable();
     points.dedup();
+    let ends = points.iter().skip(1).copied().map(Some).chain([None]);
     let mut wrong = Vec::new();
-    for t in points {
-        let (Some(e), Some(r)) = (at(expected, t), at(reported, t)) else {
+    let mut compared = 0;
+    for (from, to) in points.iter().copied().zip(ends) {
+        if from.saturating_add(SCHEDULE_SLACK_S) >= horizon_s {
+            break;
+        }
+        let middle = match to {
+            Some(to) if to - from < SCHEDULE_SLACK_S => continue,
+            Some(to) => from + (to - from) / 2,
+            None => from + SCHEDULE_SLACK_S,
+        };
+        let (Some(e), Some(r)) = (at(expected, middle), at(reported, middle)) else {
             continue;
         };
+        compared += 1;
         let off = |a: f64| a < MIN_CHARGING_CURRENT_A;
         let holds = (r - e).abs() <= 0.5 || (off(e) && off(r)) || (!off(e) && !off(r) && r <= e + 0.5);
         if !holds {
-            wrong.push(format!("{r} A at +{t} s where the plan has {e} A"));
+            wrong.push(format!("{r} A at +{middle} s where the plan has {e} A"));
         }
     }
-    if expected.is_empty() || reported.is_empty() {
-        return (false, "no composite schedule to compare".to_owned());
-    }
     if wrong.is_empty() {
-        (true, format!("{} steps of the composite schedule hold the plan", reported.len()))
+        (true, format!("{compared} stretches of the composite schedule hold the plan"))
     } else {
         (false, wrong.join("; "))
     }
@@ -1048,12 +1065,17 @@ mod tests {
     #[test]
     fn a_composite_schedule_holds_a_plan_when_it_is_off_and_on_where_the_plan_is_and_never_above() {
         let plan = [(0, 0.0), (1800, 16.0), (3600, 0.0)];
-        assert!(schedule_matches(&plan, &[(0, 0.0), (1800, 16.0), (3600, 0.0)]).0);
-        assert!(schedule_matches(&plan, &[(0, 0.0), (1800, 13.0), (3600, 0.0)]).0, "a lower rating");
-        let (held, why) = schedule_matches(&plan, &[(0, 16.0)]);
+        let hour = 5400;
+        assert!(schedule_matches(&plan, &[(0, 0.0), (1800, 16.0), (3600, 0.0)], hour).0);
+        assert!(schedule_matches(&plan, &[(0, 0.0), (1800, 13.0), (3600, 0.0)], hour).0, "a lower rating");
+        assert!(
+            schedule_matches(&plan, &[(0, 0.0), (1799, 16.0), (3599, 0.0), (5399, 32.0)], hour).0,
+            "read a second later, the plan's end at the horizon"
+        );
+        let (held, why) = schedule_matches(&plan, &[(0, 16.0)], hour);
         assert!(!held);
-        assert!(why.contains("+0 s"), "{why}");
-        assert!(!schedule_matches(&plan, &[]).0);
+        assert!(why.contains("+900 s"), "{why}");
+        assert!(!schedule_matches(&plan, &[], hour).0);
     }
 
     #[test]

@@ -882,7 +882,7 @@ impl PlanKeeper {
                 Some((offset, limit.unwrap_or(f64::MAX)))
             })
             .collect();
-        let (matches, detail) = schedule_matches(&expected, &reported);
+        let (matches, detail) = schedule_matches(&expected, &reported, horizon);
         if !matches {
             tracing::warn!(charger_id = %charger, detail = detail.as_str(), "the charger's composite schedule does not hold the plan");
         }
