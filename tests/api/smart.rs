@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use coupler_core::clock::ManualClock;
+use coupler_core::clock::{Clock, ManualClock};
 use coupler_core::event::EventType;
 use coupler_ocpp::OcppVersion;
 use coupler_simulated::{Brand, SimCharger, SimChargerConfig, SimCloud, SimConfig, SimVehicleSpec};
@@ -128,14 +128,16 @@ fn charger_follows(sim: &SimCharger, plan: &Value) {
     }
 }
 
-async fn plan_events(app: &TestApp, tenant: &Tenant) -> Vec<Value> {
+/// The published `user:smart-charging-plan:updated` events: each one's changed fields and the plan
+/// it carries (as it was when the event was published).
+async fn plan_events(app: &TestApp, tenant: &Tenant) -> Vec<(Vec<String>, Value)> {
     app.store
         .events_after(&tenant.id, 0, 1000)
         .await
         .unwrap()
         .into_iter()
         .filter(|e| e.event_type == EventType::SmartChargingPlanUpdated)
-        .map(|e| e.data)
+        .map(|e| (e.updated_fields, e.data))
         .collect()
 }
 
@@ -174,7 +176,7 @@ async fn a_policy_s_plan_is_the_charger_s_schedule_and_a_price_change_moves_it_o
         plan_events(&app, &tenant)
             .await
             .iter()
-            .any(|e| e["state"] == "EXECUTING" && e["id"] == plan["id"])
+            .any(|(_, e)| e["id"] == plan["id"])
             .then_some(())
     })
     .await;
@@ -244,9 +246,14 @@ async fn charge_now_charges_at_once_and_ends_when_asked_on(version: OcppVersion,
     })
     .await;
     until("the charger holds the car off again", || async { (sim.view().offered_current == 0.0).then_some(()) }).await;
-    until("the override's event is published", || async {
-        let events = plan_events(&app, &tenant).await;
-        events.iter().any(|e| e["state"] == "CHARGING_NOW").then_some(())
+    // Each change of state was an event: seen, executing, charging now, executing again.
+    until("the override's events are published", || async {
+        let changes = plan_events(&app, &tenant)
+            .await
+            .iter()
+            .filter(|(fields, _)| fields.iter().any(|f| f == "state"))
+            .count();
+        (changes >= 4).then_some(())
     })
     .await;
     sim.stop();
@@ -337,6 +344,182 @@ async fn with_coupler_stopped_a_1_6_charger_follows_its_plan_and_the_car_gets_it
 #[tokio::test]
 async fn with_coupler_stopped_a_2_0_1_charger_follows_its_plan_and_the_car_gets_its_energy_by_the_deadline() {
     with_coupler_stopped_the_charger_follows_its_plan_to_the_target_on(OcppVersion::V201, "SIM-OFF-201").await;
+}
+
+#[tokio::test]
+async fn a_vehicle_s_policy_plans_from_its_state_of_charge_on_its_paired_charger_charging_at_once_up_to_the_minimum() {
+    let start = Utc::now().trunc_subsecs(0);
+    let feed = TestPrices::hourly(start, &PRICES).feed();
+    let world = SimWorld::start(SimConfig::default()).await;
+    let app = TestApp::spawn_with(|url, wiring| {
+        world.wire(url, wiring, |_| None);
+        wiring.pairing = crate::ev_systems::quick_pairing(coupler_core::ev_system::MatchRules {
+            maker_lag: chrono::Duration::zero(),
+            ..coupler_core::ev_system::MatchRules::default()
+        });
+        wiring.gateway.meter_sample_interval = std::time::Duration::from_secs(1);
+        wiring.prices = Some(feed);
+    })
+    .await;
+    let tenant = app.tenant("app").await;
+    let site = AppSite::start().await;
+    let maker_id = world.cloud.add_account(
+        Brand::Aurora,
+        "home",
+        "pw",
+        vec![SimVehicleSpec {
+            battery_level: 40.0,
+            ..SimVehicleSpec::new("VIN-HOME", "Aurora S")
+        }],
+    )[0]
+    .clone();
+    link_simulated(&app, &tenant, &site, "alice", Brand::Aurora, "home", "pw").await;
+    let vehicle = until("the car is read", || async {
+        vehicles_of(&app, &tenant, "alice")
+            .await
+            .into_iter()
+            .find(|v| v["chargeState"]["batteryLevel"].is_number())
+    })
+    .await;
+    let vehicle_id = vehicle["id"].as_str().unwrap();
+    let (charger_id, sim) = simulated(&app, &tenant, &world.cloud, "SIM-HOME", OcppVersion::V16).await;
+    let policy = json!({
+        "deadline": "07:00", "departures": [(start + Duration::hours(3)).to_rfc3339()],
+        "targetSoc": 60, "minimumChargeLimit": 45,
+    });
+    assert_eq!(put(&app, &tenant, &format!("/vehicles/{vehicle_id}/smart-charging-policy"), policy).await.status(), 200);
+
+    world.cloud.plug(&maker_id, "SIM-HOME").unwrap();
+    let plan = plan_when(
+        &app,
+        &tenant,
+        &format!("/vehicles/{vehicle_id}/smart-charging-plan"),
+        "the car's plan is on the charger it is plugged into",
+        |p| p["state"] == "EXECUTING" && p["chargerHoldsPlan"] == true,
+    )
+    .await;
+    assert_eq!(
+        (plan["executedBy"].as_str(), plan["chargerId"].as_str(), plan["vehicleId"].as_str()),
+        (Some("CHARGER"), Some(charger_id.as_str()), Some(vehicle_id)),
+        "{plan}"
+    );
+    let soc = plan["stateOfCharge"].as_f64().unwrap();
+    assert!((40.0..41.0).contains(&soc), "{plan}");
+    // 15 kWh into a 75 kWh battery (40 % to 60 %), of which 3.75 kWh (to the 45 % minimum) at once.
+    let energy = plan["expectedEnergy"].as_f64().unwrap();
+    assert!((14.0..=17.0).contains(&energy), "{plan}");
+    let slots = plan["slots"].as_array().unwrap();
+    assert!(slots[0]["power"].as_f64().unwrap() > 0.0, "the minimum charges at once, dear or not: {plan}");
+    assert!(
+        slots.iter().filter(|s| s["price"] == 0.10).all(|s| s["power"].as_f64().unwrap() > 0.0),
+        "the whole cheap hour charges: {plan}"
+    );
+    charger_follows(&sim, &plan);
+    sim.stop();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_plan_ends_met_when_its_energy_is_in_late_past_its_deadline_and_short_when_the_car_leaves_first() {
+    // One clock for Coupler and the simulated world, moved by the test; no prices: charge at once.
+    let start = Utc::now().trunc_subsecs(0);
+    let clock = Arc::new(ManualClock::at(start));
+    let wired = clock.clone();
+    let app = TestApp::spawn_with(move |_, wiring| {
+        wiring.clock = wired;
+        wiring.gateway.meter_sample_interval = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let tenant = app.tenant("app").await;
+    let cloud = SimCloud::new(SimConfig::default()).with_clock(clock.clone());
+    let (id, sim) = simulated(&app, &tenant, &cloud, "SIM-ENDS", OcppVersion::V16).await;
+    let policy_path = format!("/chargers/{id}/smart-charging-policy");
+    let path = format!("/chargers/{id}/smart-charging-plan");
+    // The keeper is told to look (as after any clock change) until the plan has ended.
+    let ended = |what: &'static str| {
+        let (app, tenant, path) = (&app, &tenant, path.clone());
+        let keeper = app.state().smart.clone();
+        async move {
+            plan_when(app, tenant, &path, what, |p| {
+                keeper.wake();
+                p["state"] == "ENDED"
+            })
+            .await
+        }
+    };
+
+    // 1 kWh by an hour from now: 16 A at once; ten minutes give 1.8 kWh.
+    let deadline = clock.now() + Duration::hours(1);
+    assert_eq!(put(&app, &tenant, &policy_path, energy_policy(1.0, deadline)).await.status(), 200);
+    let car = plug_a_car(&cloud, "SIM-ENDS");
+    plan_when(&app, &tenant, &path, "the plan charges at once", |p| {
+        p["state"] == "EXECUTING" && p["chargerHoldsPlan"] == true
+    })
+    .await;
+    clock.advance(Duration::minutes(10));
+    until("the car takes its energy in those ten minutes", || async {
+        (cloud.socket_reading("SIM-ENDS").unwrap().energy_wh >= 1000.0).then_some(())
+    })
+    .await;
+    until("the charger's meter tells Coupler", || async {
+        let seen = app.get_json(&tenant, &format!("/chargers/{id}")).await;
+        (seen["chargeState"]["sessionEnergy"].as_f64().unwrap_or(0.0) >= 1.0).then_some(())
+    })
+    .await;
+    let met = ended("the plan ends when its energy is in").await;
+    assert_eq!(met["outcome"]["type"], "MET", "{met}");
+    assert!(met["energyCharged"].as_f64().unwrap() >= 1.0, "{met}");
+    until("the car is held at its target until the deadline", || async {
+        (sim.view().offered_current == 0.0).then_some(())
+    })
+    .await;
+    cloud.unplug(&car).unwrap();
+    until("the hold is lifted once the car has left", || async {
+        let limits = app.get_json(&tenant, &format!("/chargers/{id}/limits")).await;
+        limits["sources"].as_array().unwrap().is_empty().then_some(())
+    })
+    .await;
+
+    // 20 kWh in half an hour cannot be done: it says so and charges at once, and goes on past the
+    // deadline until the energy is in.
+    let deadline = clock.now() + Duration::minutes(30);
+    assert_eq!(put(&app, &tenant, &policy_path, energy_policy(20.0, deadline)).await.status(), 200);
+    cloud.plug(&car, "SIM-ENDS").unwrap();
+    let infeasible = plan_when(&app, &tenant, &path, "the plan says the target cannot be met", |p| {
+        p["state"] == "EXECUTING" && p["feasible"] == false && p["energyCharged"] == 0.0
+    })
+    .await;
+    assert!(infeasible["reason"].as_str().unwrap().contains("cannot be reached"), "{infeasible}");
+    until("the charger charges at once", || async { (sim.view().offered_current == 32.0).then_some(()) }).await;
+    clock.advance(Duration::hours(2));
+    let late = ended("the plan ends once the energy is in, after the deadline").await;
+    assert_eq!(late["outcome"]["type"], "LATE", "{late}");
+    assert!(late["outcome"]["lateMinutes"].as_i64().unwrap() >= 90, "{late}");
+    cloud.unplug(&car).unwrap();
+
+    // The car leaves before its energy is in.
+    let deadline = clock.now() + Duration::hours(3);
+    assert_eq!(put(&app, &tenant, &policy_path, energy_policy(20.0, deadline)).await.status(), 200);
+    until("the last plug-in is over", || async {
+        (app.get_json(&tenant, &format!("/chargers/{id}/limits")).await["sources"]
+            .as_array()
+            .unwrap()
+            .is_empty())
+        .then_some(())
+    })
+    .await;
+    cloud.plug(&car, "SIM-ENDS").unwrap();
+    let third = plan_when(&app, &tenant, &path, "a new plan for the new plug-in", |p| {
+        p["state"] == "EXECUTING" && p["id"] != late["id"]
+    })
+    .await;
+    cloud.unplug(&car).unwrap();
+    let short = ended("the plan ends when the car leaves").await;
+    assert_eq!(short["id"], third["id"]);
+    assert_eq!(short["outcome"]["type"], "SHORT", "{short}");
+    assert_eq!(short["outcome"]["shortPercent"], 100.0, "{short}");
+    sim.stop();
+    app.stop().await;
 }
 
 #[tokio::test]

@@ -771,6 +771,10 @@ pub struct PlanDetails {
     /// Whether the plug-in is over and the charger holds nothing of the plan any more.
     #[serde(default)]
     pub released: bool,
+    /// The charger's transaction the plan is for (Coupler's id): another transaction is another
+    /// plug-in.
+    #[serde(default)]
+    pub transaction_id: Option<i64>,
 }
 
 /// A plan: one per plug-in a policy governs.

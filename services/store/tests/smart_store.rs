@@ -213,6 +213,7 @@ fn plan(policy: &SmartPolicy, charger: &ChargerId) -> SmartPlan {
             replans: 0,
             plugged_in_at: None,
             released: false,
+            transaction_id: None,
         },
         created_at: now,
         updated_at: now,

@@ -345,9 +345,16 @@ impl PlanKeeper {
             };
         };
         let plan = match latest {
-            Some(plan) if plan.state != PlanState::Ended && same_place(&plan, &situation) => plan,
+            Some(plan)
+                if plan.state != PlanState::Ended
+                    && same_place(&plan, &situation)
+                    && !another_plug_in(&plan, &situation) =>
+            {
+                plan
+            }
             Some(plan) if plan.state != PlanState::Ended => {
-                // The vehicle moved to another charger, or from its maker to a charger.
+                // Unplugged and plugged in again between two looks, or the vehicle moved to another
+                // charger, or from its maker to a charger: the old plug-in's plan ends first.
                 self.leave(&policy, plan, now).await?;
                 self.start(&policy, &situation, now).await?
             }
@@ -526,6 +533,7 @@ impl PlanKeeper {
                 replans: 0,
                 plugged_in_at: situation.plugged_in_at,
                 released: false,
+                transaction_id: situation.session.as_ref().map(|s| s.transaction_id),
             },
             created_at: now,
             updated_at: now,
@@ -645,6 +653,9 @@ impl PlanKeeper {
             Execution::Maker => plan.details.baseline.soc,
         };
         plan.details.target = target_of(policy, situation.vehicle.as_ref());
+        if plan.details.transaction_id.is_none() {
+            plan.details.transaction_id = situation.session.as_ref().map(|s| s.transaction_id);
+        }
         plan.details.metered_kwh = metered;
         plan.details.soc = soc;
         plan.vehicle_id = situation.vehicle.as_ref().map(|v| v.id.clone()).or(plan.vehicle_id);
@@ -1039,16 +1050,27 @@ fn same_place(plan: &SmartPlan, situation: &Situation) -> bool {
     plan.details.execution == situation.execution && plan.charger_id.as_ref() == situation.charger_id()
 }
 
+/// Whether the situation is another plug-in than the plan's: on a charger, another transaction;
+/// through a maker, a plug-in the maker's reads saw begin at another time.
+fn another_plug_in(plan: &SmartPlan, situation: &Situation) -> bool {
+    match situation.execution {
+        Execution::Charger => matches!(
+            (plan.details.transaction_id, situation.session.as_ref().map(|s| s.transaction_id)),
+            (Some(before), Some(now)) if before != now
+        ),
+        Execution::Maker => matches!(
+            (plan.details.plugged_in_at, situation.plugged_in_at),
+            (Some(before), Some(now)) if before != now
+        ),
+    }
+}
+
 /// Whether a plug-in whose latest plan has ended gets a new plan: it is another plug-in (the last
-/// one was seen to end, or began at another time), or the policy or its override changed since.
+/// one was seen to end, or it is another transaction), or the policy or its override changed since.
 fn starts_anew(plan: &SmartPlan, policy: &SmartPolicy, situation: &Situation) -> bool {
     let ended = plan.ended_at.unwrap_or(plan.updated_at);
-    let another_plug_in = match (plan.details.plugged_in_at, situation.plugged_in_at) {
-        (Some(before), Some(now)) => (now - before).num_seconds().abs() > 1,
-        _ => false,
-    };
     plan.details.released
-        || another_plug_in
+        || another_plug_in(plan, situation)
         || !same_place(plan, situation)
         || policy.updated_at > ended
         || policy.charge_now_since.is_some_and(|since| since > ended)
