@@ -39,11 +39,14 @@ async fn simulated(
     );
     let charger = SimCharger::start(cloud.clone(), config, &coupler_tasks::Tasks::new());
     let id = registered["id"].as_str().unwrap().to_owned();
-    until("the simulated charger is connected and has said it takes profiles", || async {
-        let seen = app.get_json(tenant, &format!("/chargers/{id}")).await;
-        let declared = seen["capabilities"]["limitControl"]["smartCharging"] == true;
-        (seen["isReachable"] == true && declared).then_some(())
-    })
+    until(
+        "the simulated charger is connected and has said it takes profiles",
+        || async {
+            let seen = app.get_json(tenant, &format!("/chargers/{id}")).await;
+            let declared = seen["capabilities"]["limitControl"]["smartCharging"] == true;
+            (seen["isReachable"] == true && declared).then_some(())
+        },
+    )
     .await;
     (id, charger)
 }
@@ -65,7 +68,11 @@ fn plug_a_car(cloud: &SimCloud, ocpp_id: &str) -> String {
 }
 
 async fn put(app: &TestApp, tenant: &Tenant, path: &str, body: Value) -> reqwest::Response {
-    app.as_tenant(tenant, Method::PUT, path).json(&body).send().await.unwrap()
+    app.as_tenant(tenant, Method::PUT, path)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// A charger's policy: `kwh` from the grid by `deadline` (a one-off departure).
@@ -86,13 +93,18 @@ async fn plan_when(app: &TestApp, tenant: &Tenant, path: &str, what: &str, wante
                 return last;
             }
         }
-        assert!(tokio::time::Instant::now() < give_up, "timed out waiting until {what}; last plan: {last}");
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "timed out waiting until {what}; last plan: {last}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
 fn at(raw: &Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(raw.as_str().unwrap()).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(raw.as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// The slots that charge.
@@ -150,10 +162,19 @@ async fn a_policy_s_plan_is_the_charger_s_schedule_and_a_price_change_moves_it_o
     let cloud = SimCloud::new(SimConfig::default());
     let (id, sim) = simulated(&app, &tenant, &cloud, ocpp_id, version).await;
     let deadline = start + Duration::hours(3);
-    let policy = put(&app, &tenant, &format!("/chargers/{id}/smart-charging-policy"), energy_policy(6.0, deadline)).await;
+    let policy = put(
+        &app,
+        &tenant,
+        &format!("/chargers/{id}/smart-charging-policy"),
+        energy_policy(6.0, deadline),
+    )
+    .await;
     assert_eq!(policy.status(), 200);
     let policy: Value = policy.json().await.unwrap();
-    assert_eq!((policy["targetType"].as_str(), policy["isEnabled"].as_bool()), (Some("charger"), Some(true)));
+    assert_eq!(
+        (policy["targetType"].as_str(), policy["isEnabled"].as_bool()),
+        (Some("charger"), Some(true))
+    );
 
     plug_a_car(&cloud, ocpp_id);
     let path = format!("/chargers/{id}/smart-charging-plan");
@@ -162,16 +183,33 @@ async fn a_policy_s_plan_is_the_charger_s_schedule_and_a_price_change_moves_it_o
     })
     .await;
     assert_eq!(at(&plan["deadline"]), deadline, "{plan}");
-    assert_eq!((plan["executedBy"].as_str(), plan["feasible"].as_bool()), (Some("CHARGER"), Some(true)));
+    assert_eq!(
+        (plan["executedBy"].as_str(), plan["feasible"].as_bool()),
+        (Some("CHARGER"), Some(true))
+    );
     let on = charging(&plan);
     assert!(!on.is_empty(), "{plan}");
-    assert!(on.iter().all(|s| s["price"] == 0.10), "only the cheap hour charges: {plan}");
-    assert!(plan["smartCost"].as_f64().unwrap() < plan["nonSmartCost"].as_f64().unwrap(), "{plan}");
+    assert!(
+        on.iter().all(|s| s["price"] == 0.10),
+        "only the cheap hour charges: {plan}"
+    );
+    assert!(
+        plan["smartCost"].as_f64().unwrap() < plan["nonSmartCost"].as_f64().unwrap(),
+        "{plan}"
+    );
     charger_follows(&sim, &plan);
     let limits = app.get_json(&tenant, &format!("/chargers/{id}/limits")).await;
-    let kinds: Vec<&str> = limits["sources"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = limits["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, vec!["schedule"], "{limits}");
-    assert_eq!(limits["onCharger"]["reportedSchedule"][0]["limit"], 0.0, "off in the dear hour: {limits}");
+    assert_eq!(
+        limits["onCharger"]["reportedSchedule"][0]["limit"], 0.0,
+        "off in the dear hour: {limits}"
+    );
     until("the plan's event is published", || async {
         plan_events(&app, &tenant)
             .await
@@ -214,24 +252,44 @@ async fn charge_now_charges_at_once_and_ends_when_asked_on(version: OcppVersion,
     let (id, sim) = simulated(&app, &tenant, &cloud, ocpp_id, version).await;
     let policy_path = format!("/chargers/{id}/smart-charging-policy");
     let deadline = start + Duration::hours(3);
-    assert_eq!(put(&app, &tenant, &policy_path, energy_policy(6.0, deadline)).await.status(), 200);
+    assert_eq!(
+        put(&app, &tenant, &policy_path, energy_policy(6.0, deadline))
+            .await
+            .status(),
+        200
+    );
     plug_a_car(&cloud, ocpp_id);
     let path = format!("/chargers/{id}/smart-charging-plan");
-    plan_when(&app, &tenant, &path, "the plan holds the car off in the dear hour", |p| {
-        p["state"] == "EXECUTING" && p["chargerHoldsPlan"] == true
+    plan_when(
+        &app,
+        &tenant,
+        &path,
+        "the plan holds the car off in the dear hour",
+        |p| p["state"] == "EXECUTING" && p["chargerHoldsPlan"] == true,
+    )
+    .await;
+    until("the charger offers nothing now", || async {
+        (sim.view().offered_current == 0.0).then_some(())
     })
     .await;
-    until("the charger offers nothing now", || async { (sim.view().offered_current == 0.0).then_some(()) }).await;
 
-    let now = app.post_json(&tenant, &format!("/chargers/{id}/charge-now"), json!({})).await;
+    let now = app
+        .post_json(&tenant, &format!("/chargers/{id}/charge-now"), json!({}))
+        .await;
     assert!(now["chargeNowSince"].is_string(), "{now}");
-    plan_when(&app, &tenant, &path, "the plan is lifted", |p| p["state"] == "CHARGING_NOW").await;
+    plan_when(&app, &tenant, &path, "the plan is lifted", |p| {
+        p["state"] == "CHARGING_NOW"
+    })
+    .await;
     until("the charger offers its full current at once", || async {
         (sim.view().offered_current == 32.0).then_some(())
     })
     .await;
     let limits = app.get_json(&tenant, &format!("/chargers/{id}/limits")).await;
-    assert!(limits["sources"].as_array().unwrap().is_empty(), "no schedule while charging now: {limits}");
+    assert!(
+        limits["sources"].as_array().unwrap().is_empty(),
+        "no schedule while charging now: {limits}"
+    );
 
     let ended = app
         .as_tenant(&tenant, Method::DELETE, &format!("/chargers/{id}/charge-now"))
@@ -245,7 +303,10 @@ async fn charge_now_charges_at_once_and_ends_when_asked_on(version: OcppVersion,
         p["state"] == "EXECUTING" && p["chargerHoldsPlan"] == true
     })
     .await;
-    until("the charger holds the car off again", || async { (sim.view().offered_current == 0.0).then_some(()) }).await;
+    until("the charger holds the car off again", || async {
+        (sim.view().offered_current == 0.0).then_some(())
+    })
+    .await;
     // Each change of state was an event: seen, executing, charging now, executing again.
     until("the override's events are published", || async {
         let changes = plan_events(&app, &tenant)
@@ -288,7 +349,12 @@ async fn with_coupler_stopped_the_charger_follows_its_plan_to_the_target_on(vers
     let deadline = start + Duration::hours(3);
     let target_kwh = 6.0;
     let policy_path = format!("/chargers/{id}/smart-charging-policy");
-    assert_eq!(put(&app, &tenant, &policy_path, energy_policy(target_kwh, deadline)).await.status(), 200);
+    assert_eq!(
+        put(&app, &tenant, &policy_path, energy_policy(target_kwh, deadline))
+            .await
+            .status(),
+        200
+    );
     let car = plug_a_car(&cloud, ocpp_id);
     let plan = plan_when(
         &app,
@@ -299,10 +365,16 @@ async fn with_coupler_stopped_the_charger_follows_its_plan_to_the_target_on(vers
     )
     .await;
     let first_on = at(&charging(&plan)[0]["start"]);
-    assert!(first_on >= start + Duration::hours(1), "nothing in the dear hour: {plan}");
+    assert!(
+        first_on >= start + Duration::hours(1),
+        "nothing in the dear hour: {plan}"
+    );
 
     app.stop().await;
-    until("the charger finds Coupler gone", || async { (!sim.view().connected).then_some(()) }).await;
+    until("the charger finds Coupler gone", || async {
+        (!sim.view().connected).then_some(())
+    })
+    .await;
     let energy = || cloud.socket_reading(ocpp_id).unwrap().energy_wh / 1000.0;
     let level_before = cloud.vehicle(&car).unwrap().battery_level;
     let before = energy();
@@ -325,13 +397,19 @@ async fn with_coupler_stopped_the_charger_follows_its_plan_to_the_target_on(vers
         })
         .await;
         if moment <= first_on {
-            assert!(energy() - before < 0.001, "charged before the plan's cheap slots, at {moment}");
+            assert!(
+                energy() - before < 0.001,
+                "charged before the plan's cheap slots, at {moment}"
+            );
         }
     }
     let charged = energy() - before;
     assert!(charged >= target_kwh - 0.05, "{charged} kWh by the deadline");
     let level = cloud.vehicle(&car).unwrap().battery_level;
-    assert!(level > level_before, "the battery rose from {level_before} % to {level} %");
+    assert!(
+        level > level_before,
+        "the battery rose from {level_before} % to {level} %"
+    );
     assert!(!sim.view().connected, "all of it without Coupler");
     sim.stop();
 }
@@ -387,7 +465,17 @@ async fn a_vehicle_s_policy_plans_from_its_state_of_charge_on_its_paired_charger
         "deadline": "07:00", "departures": [(start + Duration::hours(3)).to_rfc3339()],
         "targetSoc": 60, "minimumChargeLimit": 45,
     });
-    assert_eq!(put(&app, &tenant, &format!("/vehicles/{vehicle_id}/smart-charging-policy"), policy).await.status(), 200);
+    assert_eq!(
+        put(
+            &app,
+            &tenant,
+            &format!("/vehicles/{vehicle_id}/smart-charging-policy"),
+            policy
+        )
+        .await
+        .status(),
+        200
+    );
 
     world.cloud.plug(&maker_id, "SIM-HOME").unwrap();
     let plan = plan_when(
@@ -399,7 +487,11 @@ async fn a_vehicle_s_policy_plans_from_its_state_of_charge_on_its_paired_charger
     )
     .await;
     assert_eq!(
-        (plan["executedBy"].as_str(), plan["chargerId"].as_str(), plan["vehicleId"].as_str()),
+        (
+            plan["executedBy"].as_str(),
+            plan["chargerId"].as_str(),
+            plan["vehicleId"].as_str()
+        ),
         (Some("CHARGER"), Some(charger_id.as_str()), Some(vehicle_id)),
         "{plan}"
     );
@@ -409,9 +501,15 @@ async fn a_vehicle_s_policy_plans_from_its_state_of_charge_on_its_paired_charger
     let energy = plan["expectedEnergy"].as_f64().unwrap();
     assert!((14.0..=17.0).contains(&energy), "{plan}");
     let slots = plan["slots"].as_array().unwrap();
-    assert!(slots[0]["power"].as_f64().unwrap() > 0.0, "the minimum charges at once, dear or not: {plan}");
     assert!(
-        slots.iter().filter(|s| s["price"] == 0.10).all(|s| s["power"].as_f64().unwrap() > 0.0),
+        slots[0]["power"].as_f64().unwrap() > 0.0,
+        "the minimum charges at once, dear or not: {plan}"
+    );
+    assert!(
+        slots
+            .iter()
+            .filter(|s| s["price"] == 0.10)
+            .all(|s| s["power"].as_f64().unwrap() > 0.0),
         "the whole cheap hour charges: {plan}"
     );
     charger_follows(&sim, &plan);
@@ -450,7 +548,12 @@ async fn a_plan_ends_met_when_its_energy_is_in_late_past_its_deadline_and_short_
 
     // 1 kWh by an hour from now: 16 A at once; ten minutes give 1.8 kWh.
     let deadline = clock.now() + Duration::hours(1);
-    assert_eq!(put(&app, &tenant, &policy_path, energy_policy(1.0, deadline)).await.status(), 200);
+    assert_eq!(
+        put(&app, &tenant, &policy_path, energy_policy(1.0, deadline))
+            .await
+            .status(),
+        200
+    );
     let car = plug_a_car(&cloud, "SIM-ENDS");
     plan_when(&app, &tenant, &path, "the plan charges at once", |p| {
         p["state"] == "EXECUTING" && p["chargerHoldsPlan"] == true
@@ -483,14 +586,25 @@ async fn a_plan_ends_met_when_its_energy_is_in_late_past_its_deadline_and_short_
     // 20 kWh in half an hour cannot be done: it says so and charges at once, and goes on past the
     // deadline until the energy is in.
     let deadline = clock.now() + Duration::minutes(30);
-    assert_eq!(put(&app, &tenant, &policy_path, energy_policy(20.0, deadline)).await.status(), 200);
+    assert_eq!(
+        put(&app, &tenant, &policy_path, energy_policy(20.0, deadline))
+            .await
+            .status(),
+        200
+    );
     cloud.plug(&car, "SIM-ENDS").unwrap();
     let infeasible = plan_when(&app, &tenant, &path, "the plan says the target cannot be met", |p| {
         p["state"] == "EXECUTING" && p["feasible"] == false && p["energyCharged"] == 0.0
     })
     .await;
-    assert!(infeasible["reason"].as_str().unwrap().contains("cannot be reached"), "{infeasible}");
-    until("the charger charges at once", || async { (sim.view().offered_current == 32.0).then_some(()) }).await;
+    assert!(
+        infeasible["reason"].as_str().unwrap().contains("cannot be reached"),
+        "{infeasible}"
+    );
+    until("the charger charges at once", || async {
+        (sim.view().offered_current == 32.0).then_some(())
+    })
+    .await;
     clock.advance(Duration::hours(2));
     let late = ended("the plan ends once the energy is in, after the deadline").await;
     assert_eq!(late["outcome"]["type"], "LATE", "{late}");
@@ -499,7 +613,12 @@ async fn a_plan_ends_met_when_its_energy_is_in_late_past_its_deadline_and_short_
 
     // The car leaves before its energy is in.
     let deadline = clock.now() + Duration::hours(3);
-    assert_eq!(put(&app, &tenant, &policy_path, energy_policy(20.0, deadline)).await.status(), 200);
+    assert_eq!(
+        put(&app, &tenant, &policy_path, energy_policy(20.0, deadline))
+            .await
+            .status(),
+        200
+    );
     until("the last plug-in is over", || async {
         (app.get_json(&tenant, &format!("/chargers/{id}/limits")).await["sources"]
             .as_array()
@@ -560,14 +679,29 @@ async fn a_car_without_a_charger_follows_its_plan_through_its_maker() {
     let vehicle_id = vehicle["id"].as_str().unwrap();
     assert_eq!(world.cloud.vehicle(&maker_id).unwrap().status(), "charging");
 
-    let policy = json!({"deadline": "07:00", "departures": [(start + Duration::hours(3)).to_rfc3339()], "targetSoc": 60});
-    assert_eq!(put(&app, &tenant, &format!("/vehicles/{vehicle_id}/smart-charging-policy"), policy).await.status(), 200);
+    let policy =
+        json!({"deadline": "07:00", "departures": [(start + Duration::hours(3)).to_rfc3339()], "targetSoc": 60});
+    assert_eq!(
+        put(
+            &app,
+            &tenant,
+            &format!("/vehicles/{vehicle_id}/smart-charging-policy"),
+            policy
+        )
+        .await
+        .status(),
+        200
+    );
     let path = format!("/vehicles/{vehicle_id}/smart-charging-plan");
     let plan = plan_when(&app, &tenant, &path, "the car's plan is made", |p| {
         p["state"] == "EXECUTING" && !charging(p).is_empty()
     })
     .await;
-    assert_eq!((plan["executedBy"].as_str(), plan["chargerId"].as_str()), (Some("MAKER"), None), "{plan}");
+    assert_eq!(
+        (plan["executedBy"].as_str(), plan["chargerId"].as_str()),
+        (Some("MAKER"), None),
+        "{plan}"
+    );
     assert_eq!(plan["targetSoc"], 60.0);
     until("the maker stops the car in the dear hour", || async {
         (world.cloud.vehicle(&maker_id).unwrap().status() == "stopped").then_some(())
@@ -613,8 +747,14 @@ async fn bad_policies_are_refused_naming_each_value_and_change_nothing() {
             json!({"deadline": "07:00", "targetEnergy": 10, "departures": ["2001-01-01T00:00:00Z"]}),
             vec!["/departures/0"],
         ),
-        (json!({"deadline": "07:00", "targetEnergy": 10, "strategy": "FASTEST"}), vec!["/strategy"]),
-        (json!({"deadline": "07:00", "targetEnergy": 10, "colour": "red"}), vec![""]),
+        (
+            json!({"deadline": "07:00", "targetEnergy": 10, "strategy": "FASTEST"}),
+            vec!["/strategy"],
+        ),
+        (
+            json!({"deadline": "07:00", "targetEnergy": 10, "colour": "red"}),
+            vec![""],
+        ),
     ];
     for (body, pointers) in cases {
         let response = put(&app, &tenant, &path, body.clone()).await;
@@ -642,7 +782,11 @@ async fn bad_policies_are_refused_naming_each_value_and_change_nothing() {
         .unwrap();
     assert_eq!(plan.status(), 404);
     let charge_now = app
-        .as_tenant(&tenant, Method::POST, &path.replace("smart-charging-policy", "charge-now"))
+        .as_tenant(
+            &tenant,
+            Method::POST,
+            &path.replace("smart-charging-policy", "charge-now"),
+        )
         .send()
         .await
         .unwrap();
@@ -675,11 +819,18 @@ async fn another_client_s_charger_has_no_policy_plan_or_override_for_you() {
         assert_eq!(response.status(), 404, "{method} {route}");
         problem(response).await;
     }
-    for route in ["/vehicles/nope/smart-charging-policy", "/ev-systems/nope/smart-charging-policy"] {
+    for route in [
+        "/vehicles/nope/smart-charging-policy",
+        "/ev-systems/nope/smart-charging-policy",
+    ] {
         let response = put(&app, &owner, route, json!({"deadline": "07:00", "targetSoc": 80})).await;
         assert_eq!(response.status(), 404, "{route}");
     }
     let kept = app.get_json(&owner, &path).await;
-    assert_eq!((kept["deadline"].as_str(), kept["targetEnergy"].as_f64()), (Some("07:00"), Some(10.0)), "{kept}");
+    assert_eq!(
+        (kept["deadline"].as_str(), kept["targetEnergy"].as_f64()),
+        (Some("07:00"), Some(10.0)),
+        "{kept}"
+    );
     app.stop().await;
 }

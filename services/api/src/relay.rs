@@ -95,7 +95,10 @@ async fn render(state: &AppState, event: &PendingEvent) -> Result<Option<serde_j
         }
         AssetKind::SmartChargingPlan => state
             .store
-            .get_smart_plan(&event.client_id, &coupler_core::smart::SmartPlanId::new(&event.asset_id))
+            .get_smart_plan(
+                &event.client_id,
+                &coupler_core::smart::SmartPlanId::new(&event.asset_id),
+            )
             .await?
             .map(|plan| to_value(routes::smart::plan_body(&plan))),
         AssetKind::EvSystem => match state

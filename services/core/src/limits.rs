@@ -266,11 +266,7 @@ pub fn compose(sources: &[LimitSource], at: DateTime<Utc>) -> Composite {
 /// The next moment after `after` at which the limit in force may change (a window opening or
 /// closing, a scheduled period starting), so a keeper knows when to look again.
 pub fn next_change(sources: &[LimitSource], after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    sources
-        .iter()
-        .flat_map(LimitSource::edges)
-        .filter(|t| *t > after)
-        .min()
+    sources.iter().flat_map(LimitSource::edges).filter(|t| *t > after).min()
 }
 
 /// The limit in force from `from` until `until`, as the moments it changes: `(from, limit)` first,
@@ -865,7 +861,11 @@ mod tests {
         assert_eq!(compose(&sources, at(-1)).limit_a, Some(10.0), "before the plan");
         assert_eq!(compose(&sources, at(10)).limit_a, Some(0.0));
         assert_eq!(compose(&sources, at(10)).binding, Some(LimitSourceId::new("plan")));
-        assert_eq!(compose(&sources, at(45)).limit_a, Some(10.0), "the user's is lower then");
+        assert_eq!(
+            compose(&sources, at(45)).limit_a,
+            Some(10.0),
+            "the user's is lower then"
+        );
         assert_eq!(compose(&sources, at(70)).limit_a, Some(8.0));
         assert_eq!(compose(&sources, at(90)).limit_a, Some(10.0), "the plan's window ended");
         assert_eq!(next_change(&sources, at(10)), Some(at(30)));
@@ -904,17 +904,22 @@ mod tests {
         assert!(plan_tx.stack_level > user_tx.stack_level);
         assert_eq!(plan_tx.transaction_id, Some(5));
         assert_eq!(plan_tx.start, Some(at(0)), "an absolute schedule from the first period");
-        assert_eq!(plan_tx.valid_to, Some(at(90)), "it ends by itself; the user's holds after");
+        assert_eq!(
+            plan_tx.valid_to,
+            Some(at(90)),
+            "it ends by itself; the user's holds after"
+        );
         let steps: Vec<(u32, f64)> = plan_tx.periods.iter().map(|p| (p.start_offset_s, p.limit)).collect();
         assert_eq!(steps, vec![(0, 0.0), (1800, 10.0), (3600, 8.0)]);
         let plan_profiles_count = planned.iter().filter(|p| p.source_id.as_str() == "plan").count();
         assert_eq!(plan_profiles_count, 1, "one profile: the transaction's while one runs");
         let before = plan_profiles(&sources, at(0), None, None);
-        let default = before
-            .iter()
-            .find(|p| p.source_id.as_str() == "plan")
-            .unwrap();
-        assert_eq!(default.limit.purpose, LimitPurpose::TransactionDefault, "the default before one");
+        let default = before.iter().find(|p| p.source_id.as_str() == "plan").unwrap();
+        assert_eq!(
+            default.limit.purpose,
+            LimitPurpose::TransactionDefault,
+            "the default before one"
+        );
         assert!(default.limit.stack_level > of("user", LimitPurpose::TransactionDefault).stack_level);
     }
 
@@ -922,12 +927,12 @@ mod tests {
     fn a_plan_s_periods_split_where_a_user_limit_s_window_opens() {
         let sources = [source("user", LimitSourceKind::User, 6.0, Some(45), None), plan("plan")];
         let planned = plan_profiles(&sources, at(0), None, None);
-        let plan_default = &planned
+        let plan_default = &planned.iter().find(|p| p.source_id.as_str() == "plan").unwrap().limit;
+        let steps: Vec<(u32, f64)> = plan_default
+            .periods
             .iter()
-            .find(|p| p.source_id.as_str() == "plan")
-            .unwrap()
-            .limit;
-        let steps: Vec<(u32, f64)> = plan_default.periods.iter().map(|p| (p.start_offset_s, p.limit)).collect();
+            .map(|p| (p.start_offset_s, p.limit))
+            .collect();
         assert_eq!(steps, vec![(0, 0.0), (1800, 16.0), (2700, 6.0)]);
     }
 

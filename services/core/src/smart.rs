@@ -208,7 +208,11 @@ impl PolicyError {
 /// Reads `HH:MM` (or `HH:MM:SS`), 00:00 to 23:59.
 pub fn parse_time_of_day(raw: &str) -> Option<NaiveTime> {
     let parts: Vec<&str> = raw.split(':').collect();
-    if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit())) {
+    if !(2..=3).contains(&parts.len())
+        || parts
+            .iter()
+            .any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
         return None;
     }
     let number = |i: usize| parts.get(i).map_or(Some(0), |p| p.parse::<u32>().ok());
@@ -282,7 +286,9 @@ impl PolicySettings {
             }
         }
         match target {
-            PolicyTarget::Charger(_) if draft.target_energy_kwh.is_none() => errors.push(PolicyError::ChargerNeedsEnergy),
+            PolicyTarget::Charger(_) if draft.target_energy_kwh.is_none() => {
+                errors.push(PolicyError::ChargerNeedsEnergy)
+            }
             _ if draft.target_soc.is_none() && draft.target_energy_kwh.is_none() => {
                 errors.push(PolicyError::TargetMissing)
             }
@@ -522,7 +528,11 @@ pub fn need(
     let left = (energy - metered_kwh).max(0.0);
     Some(Need {
         // The planner divides by the efficiency to get grid energy: the meter counts grid energy.
-        to_target_kwh: if left <= REACHED_TOLERANCE_KWH { 0.0 } else { left * efficiency },
+        to_target_kwh: if left <= REACHED_TOLERANCE_KWH {
+            0.0
+        } else {
+            left * efficiency
+        },
         at_once_kwh: 0.0,
     })
 }
@@ -667,7 +677,10 @@ pub fn schedule_matches(expected: &[(u32, f64)], reported: &[(u32, f64)], horizo
         }
     }
     if wrong.is_empty() {
-        (true, format!("{compared} stretches of the composite schedule hold the plan"))
+        (
+            true,
+            format!("{compared} stretches of the composite schedule hold the plan"),
+        )
     } else {
         (false, wrong.join("; "))
     }
@@ -856,7 +869,12 @@ mod tests {
         let pointers: Vec<String> = errors.iter().map(PolicyError::pointer).collect();
         assert_eq!(
             pointers,
-            vec!["/deadline", "/weekdayDeadlines/wednesday", "/departures/0", "/targetSoc"]
+            vec![
+                "/deadline",
+                "/weekdayDeadlines/wednesday",
+                "/departures/0",
+                "/targetSoc"
+            ]
         );
         assert!(matches!(errors[3], PolicyError::TargetBelowMinimum { .. }));
 
@@ -911,7 +929,7 @@ mod tests {
         let utc_tz: Tz = "UTC".parse().unwrap();
         let mut s = settings("07:00");
         s.weekday_deadlines[5] = NaiveTime::from_hms_opt(10, 0, 0); // Saturday
-        // 2026-01-16 is a Friday.
+                                                                    // 2026-01-16 is a Friday.
         assert_eq!(
             next_deadline(&s, utc("2026-01-16T08:00:00Z"), utc_tz),
             Some(utc("2026-01-17T10:00:00Z"))
@@ -986,7 +1004,9 @@ mod tests {
         );
         let by_energy = need(&target(Some(80.0), Some(10.0), None), None, None, 4.0, 0.9).unwrap();
         assert!((by_energy.to_target_kwh - 5.4).abs() < 1e-9, "6 kWh of grid energy");
-        assert!(need(&target(None, Some(10.0), None), None, None, 10.0, 0.9).unwrap().reached());
+        assert!(need(&target(None, Some(10.0), None), None, None, 10.0, 0.9)
+            .unwrap()
+            .reached());
     }
 
     #[test]
@@ -1009,7 +1029,10 @@ mod tests {
             reached_outcome(Some(deadline), deadline + Duration::seconds(61)),
             PlanOutcome::Late { minutes: 2 }
         );
-        assert_eq!(shortfall_percent(&target(Some(80.0), None, None), Some(72.34), 0.0), 7.7);
+        assert_eq!(
+            shortfall_percent(&target(Some(80.0), None, None), Some(72.34), 0.0),
+            7.7
+        );
         assert_eq!(shortfall_percent(&target(None, Some(20.0), None), None, 15.0), 25.0);
     }
 
@@ -1071,7 +1094,10 @@ mod tests {
         let plan = [(0, 0.0), (1800, 16.0), (3600, 0.0)];
         let hour = 5400;
         assert!(schedule_matches(&plan, &[(0, 0.0), (1800, 16.0), (3600, 0.0)], hour).0);
-        assert!(schedule_matches(&plan, &[(0, 0.0), (1800, 13.0), (3600, 0.0)], hour).0, "a lower rating");
+        assert!(
+            schedule_matches(&plan, &[(0, 0.0), (1800, 13.0), (3600, 0.0)], hour).0,
+            "a lower rating"
+        );
         assert!(
             schedule_matches(&plan, &[(0, 0.0), (1799, 16.0), (3599, 0.0), (5399, 32.0)], hour).0,
             "read a second later, the plan's end at the horizon"
@@ -1094,7 +1120,11 @@ mod tests {
         assert_eq!(next_switch(&plan, at), Some(utc("2026-01-16T00:15:00Z")));
         let later = utc("2026-01-16T00:20:00Z");
         assert!(charges_at(&plan, later));
-        assert_eq!(next_switch(&plan, later), Some(utc("2026-01-16T00:45:00Z")), "the plan's end");
+        assert_eq!(
+            next_switch(&plan, later),
+            Some(utc("2026-01-16T00:45:00Z")),
+            "the plan's end"
+        );
         assert!(!charges_at(&plan, utc("2026-01-16T01:00:00Z")));
     }
 }

@@ -691,8 +691,11 @@ pub trait SmartChargingStore: Send + Sync {
     /// as stored, `None` when the client has no such target.
     async fn put_smart_policy(&self, policy: &SmartPolicy) -> Result<Option<SmartPolicy>, StoreError>;
     /// The client's policy on a target.
-    async fn get_smart_policy(&self, client: &ClientId, target: &PolicyTarget)
-        -> Result<Option<SmartPolicy>, StoreError>;
+    async fn get_smart_policy(
+        &self,
+        client: &ClientId,
+        target: &PolicyTarget,
+    ) -> Result<Option<SmartPolicy>, StoreError>;
     /// The policy on a target, whoever's it is (for the engine, which found the target itself).
     async fn smart_policy_on(&self, target: &PolicyTarget) -> Result<Option<SmartPolicy>, StoreError>;
     /// A policy by id.

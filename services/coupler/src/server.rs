@@ -16,8 +16,8 @@ use coupler_core::account::Secret;
 use coupler_core::clock::{Clock, SystemClock};
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::{AdapterRegistry, Store};
-use coupler_engine::webhooks::{WebhookConfig, WebhookSender};
 use coupler_engine::smart::{PlanKeeper, SmartConfig};
+use coupler_engine::webhooks::{WebhookConfig, WebhookSender};
 use coupler_engine::{ChargerEngineConfig, Engine, EngineConfig, Pairing, PairingConfig, PriceFeed};
 use coupler_gateway::{Gateway, GatewayConfig};
 use coupler_simulated::{Brand, SimCloud, SimConfig, SimSandbox, SimulatedAdapter};
@@ -455,7 +455,11 @@ impl Server {
             .spawn(gateway.subscribe_ready(), gateway.subscribe_plug_changes(), &tasks);
         coupler_engine::limits::spawn_vehicle_limits(engine.clone(), &tasks);
         // Plans follow plug-ins, pairings, vehicle reads, other limits and their own timers.
-        smart.spawn(gateway.subscribe_plug_changes(), pairing.subscribe_pair_changes(), &tasks);
+        smart.spawn(
+            gateway.subscribe_plug_changes(),
+            pairing.subscribe_pair_changes(),
+            &tasks,
+        );
         tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = %vendors.join(","), "coupler is serving");
         Ok(Self {
             addr,

@@ -147,7 +147,10 @@ async fn another_client_can_neither_put_nor_read_a_policy_on_a_charger_it_does_n
         .unwrap()
         .unwrap();
     assert_eq!(
-        store.put_smart_policy(&policy(&b, &ch, settings(9, 1.0))).await.unwrap(),
+        store
+            .put_smart_policy(&policy(&b, &ch, settings(9, 1.0)))
+            .await
+            .unwrap(),
         None
     );
     let target = PolicyTarget::Charger(ch.clone());
@@ -166,8 +169,15 @@ async fn the_charge_now_override_is_set_and_ended_on_the_client_s_policy_only(st
         .unwrap()
         .unwrap();
     let now = time::now();
-    assert_eq!(store.set_charge_now(&b, &stored.id, Some(now), now).await.unwrap(), None);
-    let on = store.set_charge_now(&a, &stored.id, Some(now), now).await.unwrap().unwrap();
+    assert_eq!(
+        store.set_charge_now(&b, &stored.id, Some(now), now).await.unwrap(),
+        None
+    );
+    let on = store
+        .set_charge_now(&a, &stored.id, Some(now), now)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(on.charge_now_since.map(time::to_micros), Some(time::to_micros(now)));
     let off = store.set_charge_now(&a, &stored.id, None, now).await.unwrap().unwrap();
     assert_eq!(off.charge_now_since, None);
@@ -243,7 +253,10 @@ async fn a_plan_and_each_change_of_it_that_names_fields_write_one_event_each(sto
         .unwrap();
     let mut p = plan(&stored, &ch);
     store.insert_smart_plan(&p).await.unwrap();
-    assert_eq!(plan_events(&store).await, vec![(p.id.as_str().to_owned(), vec!["state".to_owned()])]);
+    assert_eq!(
+        plan_events(&store).await,
+        vec![(p.id.as_str().to_owned(), vec!["state".to_owned()])]
+    );
 
     p.state = PlanState::Executing;
     p.details.reason = None;
@@ -257,7 +270,10 @@ async fn a_plan_and_each_change_of_it_that_names_fields_write_one_event_each(sto
     assert_eq!(latest.details.metered_kwh, 1.5);
     assert_eq!(latest.user_id.as_str(), "alice");
     assert_eq!(store.live_smart_plans().await.unwrap().len(), 1);
-    assert!(store.get_smart_plan(&b, &p.id).await.unwrap().is_none(), "another client's");
+    assert!(
+        store.get_smart_plan(&b, &p.id).await.unwrap().is_none(),
+        "another client's"
+    );
     assert!(store.get_smart_plan(&a, &p.id).await.unwrap().is_some());
 
     p.state = PlanState::Ended;
@@ -281,7 +297,10 @@ async fn a_charger_holds_one_schedule_source_whose_periods_read_back_and_mark_ed
         },
     ];
     let end = now + Duration::hours(1);
-    store.set_schedule_limit(&ch, Some((&periods[..1], end)), now).await.unwrap();
+    store
+        .set_schedule_limit(&ch, Some((&periods[..1], end)), now)
+        .await
+        .unwrap();
     let set = store
         .set_schedule_limit(&ch, Some((&periods, end)), now)
         .await
@@ -295,7 +314,11 @@ async fn a_charger_holds_one_schedule_source_whose_periods_read_back_and_mark_ed
     assert_eq!(read.schedule[1].max_current_a, 16.0);
     assert_eq!(compose(&sources, now + Duration::minutes(10)).limit_a, Some(0.0));
     assert_eq!(compose(&sources, now + Duration::minutes(40)).limit_a, Some(16.0));
-    let edge = store.next_limit_edge(now + Duration::minutes(1)).await.unwrap().unwrap();
+    let edge = store
+        .next_limit_edge(now + Duration::minutes(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         time::to_micros(edge),
         time::to_micros(now + Duration::minutes(30)),

@@ -1115,7 +1115,9 @@ mod tests {
     fn an_unreachable_charger_keeps_its_car_to_an_absolute_multi_period_profile() {
         use coupler_core::clock::ManualClock;
 
-        let start = DateTime::parse_from_rfc3339("2026-01-16T00:00:00Z").unwrap().with_timezone(&Utc);
+        let start = DateTime::parse_from_rfc3339("2026-01-16T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let clock = Arc::new(ManualClock::at(start));
         let cloud = SimCloud::new(SimConfig::default()).with_clock(clock.clone());
         let car = cloud.add_account(
@@ -1145,7 +1147,10 @@ mod tests {
                     {"startPeriod": 0, "limit": 0.0}, {"startPeriod": 1800, "limit": 16.0}, {"startPeriod": 3600, "limit": 0.0}
                 ]}
         }});
-        assert_eq!(answer16(&mut m, &cloud, &config, "SetChargingProfile", profile)["status"], "Accepted");
+        assert_eq!(
+            answer16(&mut m, &cloud, &config, "SetChargingProfile", profile)["status"],
+            "Accepted"
+        );
         assert!(!m.connected, "nothing reaches a server from here on");
         let level = || cloud.vehicle(&car[0]).unwrap().battery_level;
 
@@ -1153,7 +1158,11 @@ mod tests {
         assert_eq!(m.offered, 0.0);
         clock.advance(chrono::Duration::minutes(30));
         m.on_tick(Instant::now(), cloud.now(), &cloud, &config);
-        assert_eq!((m.offered, level()), (16.0, 50.0), "nothing charged while the plan was off");
+        assert_eq!(
+            (m.offered, level()),
+            (16.0, 50.0),
+            "nothing charged while the plan was off"
+        );
         clock.advance(chrono::Duration::minutes(30));
         m.on_tick(Instant::now(), cloud.now(), &cloud, &config);
         assert_eq!(m.offered, 0.0);

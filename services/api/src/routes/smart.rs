@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use coupler_core::ev_system::EvSystemId;
 use coupler_core::planner::Strategy;
 use coupler_core::smart::{
-    format_time_of_day, Execution, PlanOutcome, PolicyDraft, PolicyError, PolicySettings, PolicyTarget,
-    SmartPlan, SmartPolicy, SmartPolicyId,
+    format_time_of_day, Execution, PlanOutcome, PolicyDraft, PolicyError, PolicySettings, PolicyTarget, SmartPlan,
+    SmartPolicy, SmartPolicyId,
 };
 use coupler_core::{ChargerId, UserId, VehicleId};
 use serde::{Deserialize, Serialize};
@@ -401,13 +401,23 @@ fn round(value: f64, places: i32) -> f64 {
     (value * scale).round() / scale
 }
 
-async fn get_policy(state: &AppState, caller: &Caller, on: On, id: &str) -> Result<SmartChargingPolicyResponse, ApiError> {
+async fn get_policy(
+    state: &AppState,
+    caller: &Caller,
+    on: On,
+    id: &str,
+) -> Result<SmartChargingPolicyResponse, ApiError> {
     let (target, _) = target(state, caller, on, id).await?;
     let policy = state
         .store
         .get_smart_policy(&caller.client_id, &target)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no smart-charging policy on {} '{id}'; PUT one", target_type(&target))))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no smart-charging policy on {} '{id}'; PUT one",
+                target_type(&target)
+            ))
+        })?;
     Ok(policy_body(&policy, state.engine.clock().now()))
 }
 
@@ -456,11 +466,7 @@ async fn put_policy(
 
 /// A 422 naming every refused value of a policy.
 fn refused(errors: Vec<PolicyError>) -> ApiError {
-    let detail = errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ");
+    let detail = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
     let mut problem = ApiError::invalid(detail);
     for error in &errors {
         let mut value = InvalidValue::body(error.pointer(), error.to_string());

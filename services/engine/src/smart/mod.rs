@@ -206,7 +206,11 @@ impl PlanKeeper {
 
     /// The policies that may govern a vehicle's plug-in: its own, and those of its pairs and their
     /// chargers.
-    async fn policies_of_vehicle(&self, client: &ClientId, vehicle: &VehicleId) -> Result<Vec<SmartPolicyId>, EngineError> {
+    async fn policies_of_vehicle(
+        &self,
+        client: &ClientId,
+        vehicle: &VehicleId,
+    ) -> Result<Vec<SmartPolicyId>, EngineError> {
         let store = &self.engine.store;
         let mut targets = vec![PolicyTarget::Vehicle(vehicle.clone())];
         for pair in store.ev_systems_of_vehicle(client, vehicle).await? {
@@ -240,7 +244,9 @@ impl PlanKeeper {
         let keeper = self.clone();
         self.tracker.spawn(async move {
             match keeper.policies_of_vehicle(&client, &vehicle).await {
-                Ok(ids) => ids.into_iter().for_each(|id| keeper.spawn_reconcile(id, Trigger::Check)),
+                Ok(ids) => ids
+                    .into_iter()
+                    .for_each(|id| keeper.spawn_reconcile(id, Trigger::Check)),
                 Err(e) => tracing::warn!(vehicle_id = %vehicle, error = %e, "cannot find the vehicle's policies"),
             }
         });
@@ -433,7 +439,9 @@ impl PlanKeeper {
                 let vehicle = match pairs.iter().find(|p| p.state == PairState::Activated) {
                     Some(active) => {
                         if self.enabled_on(PolicyTarget::EvSystem(active.id.clone())).await?
-                            || self.enabled_on(PolicyTarget::Vehicle(active.vehicle_id.clone())).await?
+                            || self
+                                .enabled_on(PolicyTarget::Vehicle(active.vehicle_id.clone()))
+                                .await?
                         {
                             return Ok(None);
                         }
@@ -497,7 +505,12 @@ impl PlanKeeper {
     }
 
     /// A new plan for a plug-in, stored (with its event) before anything is done.
-    async fn start(&self, policy: &SmartPolicy, situation: &Situation, now: DateTime<Utc>) -> Result<SmartPlan, EngineError> {
+    async fn start(
+        &self,
+        policy: &SmartPolicy,
+        situation: &Situation,
+        now: DateTime<Utc>,
+    ) -> Result<SmartPlan, EngineError> {
         let metered = situation.session.as_ref().map_or(0.0, ChargeSession::energy_kwh);
         let baseline = Baseline {
             soc: None,
@@ -546,7 +559,12 @@ impl PlanKeeper {
 
     /// Ends a plan whose plug-in is over (or whose policy was disabled), and takes what is left of
     /// it off the charger.
-    async fn leave(&self, policy: &SmartPolicy, mut plan: SmartPlan, now: DateTime<Utc>) -> Result<SmartPlan, EngineError> {
+    async fn leave(
+        &self,
+        policy: &SmartPolicy,
+        mut plan: SmartPlan,
+        now: DateTime<Utc>,
+    ) -> Result<SmartPlan, EngineError> {
         if plan.state == PlanState::Ended && plan.details.released {
             return Ok(plan);
         }
@@ -683,8 +701,7 @@ impl PlanKeeper {
             }
             (None, None) => {
                 plan.state = PlanState::Considering;
-                plan.details.reason =
-                    Some("waiting for the vehicle's state of charge and battery capacity".to_owned());
+                plan.details.reason = Some("waiting for the vehicle's state of charge and battery capacity".to_owned());
                 // Nothing is held while the plan waits: the car charges as it would without one.
                 if let Some(charger) = situation.charger_id() {
                     self.release(charger).await?;
@@ -744,7 +761,14 @@ impl PlanKeeper {
                     }
                     if replan {
                         let input = self
-                            .plan_input(policy, situation, needed.to_target_kwh, needed.at_once_kwh, deadline, now)
+                            .plan_input(
+                                policy,
+                                situation,
+                                needed.to_target_kwh,
+                                needed.at_once_kwh,
+                                deadline,
+                                now,
+                            )
                             .await?;
                         let made = planner::plan(&input);
                         slots_changed = plan.details.plan.as_ref().is_none_or(|old| old.slots != made.slots);
@@ -789,7 +813,12 @@ impl PlanKeeper {
     }
 
     /// Charging at once: nothing held on the charger, or a start through the maker.
-    async fn at_once(&self, plan: &mut SmartPlan, situation: &Situation, now: DateTime<Utc>) -> Result<(), EngineError> {
+    async fn at_once(
+        &self,
+        plan: &mut SmartPlan,
+        situation: &Situation,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
         match situation.charger_id() {
             Some(charger) => self.release(charger).await,
             None => {
@@ -866,7 +895,12 @@ impl PlanKeeper {
 
     /// Reads the charger's composite schedule until `until` and compares it with the limit the
     /// sources compose (the plan capped by the others).
-    async fn verify(&self, charger: &ChargerId, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<Option<Verification>, EngineError> {
+    async fn verify(
+        &self,
+        charger: &ChargerId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Verification>, EngineError> {
         let store = &self.engine.store;
         if !self.engine.control.is_connected(charger) {
             return Ok(None);
