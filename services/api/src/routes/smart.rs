@@ -547,6 +547,7 @@ macro_rules! smart_routes {
         #[doc = concat!("Reads the smart-charging policy of a ", $what, ".")]
         #[utoipa::path(
             get,
+            summary = concat!("Reads the smart-charging policy of a ", $what, "."),
             path = concat!($base, "/smart-charging-policy"),
             tag = "smart-charging",
             params(($param = String, Path, description = concat!("The ", $what, "'s id"))),
@@ -568,6 +569,7 @@ macro_rules! smart_routes {
         #[doc = concat!("Sets (replaces) the smart-charging policy of a ", $what, ". It is stored first; the plan of a plug-in it governs is made again in the background (`GET ", $base, "/smart-charging-plan`). Every refused value is named in a 422, and nothing is changed.")]
         #[utoipa::path(
             put,
+            summary = concat!("Sets (replaces) the smart-charging policy of a ", $what, ". It is stored first; the plan of a plug-in it governs is made again in the background (`GET ", $base, "/smart-charging-plan`). Every refused value is named in a 422, and nothing is changed."),
             path = concat!($base, "/smart-charging-policy"),
             tag = "smart-charging",
             params(($param = String, Path, description = concat!("The ", $what, "'s id"))),
@@ -592,6 +594,7 @@ macro_rules! smart_routes {
         #[doc = concat!("Reads the plan of the current (or last) plug-in the ", $what, "'s policy governs: its state, slots, expected energy and finish, smart and non-smart cost, and outcome.")]
         #[utoipa::path(
             get,
+            summary = concat!("Reads the plan of the current (or last) plug-in the ", $what, "'s policy governs: its state, slots, expected energy and finish, smart and non-smart cost, and outcome."),
             path = concat!($base, "/smart-charging-plan"),
             tag = "smart-charging",
             params(($param = String, Path, description = concat!("The ", $what, "'s id"))),
@@ -613,6 +616,7 @@ macro_rules! smart_routes {
         #[doc = concat!("Charges the ", $what, " now: the plan is lifted (full power) until the target is reached or the override is ended with `DELETE`. Repeating it keeps the first start.")]
         #[utoipa::path(
             post,
+            summary = concat!("Charges the ", $what, " now: the plan is lifted (full power) until the target is reached or the override is ended with `DELETE`. Repeating it keeps the first start."),
             path = concat!($base, "/charge-now"),
             tag = "smart-charging",
             params(($param = String, Path, description = concat!("The ", $what, "'s id"))),
@@ -635,6 +639,7 @@ macro_rules! smart_routes {
         #[doc = concat!("Ends the charge-now override of the ", $what, ": the plan is made again and followed.")]
         #[utoipa::path(
             delete,
+            summary = concat!("Ends the charge-now override of the ", $what, ": the plan is made again and followed."),
             path = concat!($base, "/charge-now"),
             tag = "smart-charging",
             params(($param = String, Path, description = concat!("The ", $what, "'s id"))),
