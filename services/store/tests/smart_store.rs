@@ -45,7 +45,7 @@ on_both_backends!(
     another_client_can_neither_put_nor_read_a_policy_on_a_charger_it_does_not_own,
     the_charge_now_override_is_set_and_ended_on_the_client_s_policy_only,
     a_plan_and_each_change_of_it_that_names_fields_write_one_event_each,
-    a_charger_holds_one_schedule_source_whose_periods_read_back_and_mark_edges,
+    a_charger_holds_one_schedule_source_whose_periods_read_back_within_its_window,
 );
 
 async fn client(store: &Arc<dyn Store>, name: &str) -> ClientId {
@@ -282,7 +282,7 @@ async fn a_plan_and_each_change_of_it_that_names_fields_write_one_event_each(sto
     assert!(store.live_smart_plans().await.unwrap().is_empty());
 }
 
-async fn a_charger_holds_one_schedule_source_whose_periods_read_back_and_mark_edges(store: Arc<dyn Store>) {
+async fn a_charger_holds_one_schedule_source_whose_periods_read_back_within_its_window(store: Arc<dyn Store>) {
     let a = client(&store, "a").await;
     let ch = charger(&store, &a, "alice", "CP-1").await;
     let now = time::now();
@@ -321,8 +321,8 @@ async fn a_charger_holds_one_schedule_source_whose_periods_read_back_and_mark_ed
         .unwrap();
     assert_eq!(
         time::to_micros(edge),
-        time::to_micros(now + Duration::minutes(30)),
-        "a period's start is an edge"
+        time::to_micros(end),
+        "the window's end is the next edge: a charger follows the periods by itself"
     );
     assert!(store.chargers_with_limits().await.unwrap().contains(&ch));
     assert_eq!(store.set_schedule_limit(&ch, None, now).await.unwrap(), None);

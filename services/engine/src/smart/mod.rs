@@ -252,26 +252,40 @@ impl PlanKeeper {
         });
     }
 
-    /// When the keeper must look again at the latest: a maker plan's next switch, a deadline.
-    async fn next_wake(&self) -> Duration {
+    /// When the keeper must look again, at the latest, and at which policies then: a plan's next
+    /// switch (a maker is told then; a charger that takes no profiles is switched then), a
+    /// deadline; `None` policies: every one (the routine round every `check_interval`).
+    async fn next_wake(&self) -> (Duration, Option<Vec<SmartPolicyId>>) {
         let now = self.engine.clock.now();
-        let mut next: Option<DateTime<Utc>> = None;
+        let mut next: Option<(DateTime<Utc>, Vec<SmartPolicyId>)> = None;
         if let Ok(plans) = self.engine.store.live_smart_plans().await {
             for plan in plans {
-                let mut at = plan.details.deadline.filter(|d| *d > now);
-                if plan.details.execution == Execution::Maker {
-                    if let Some(slots) = &plan.details.plan {
-                        at = [at, next_switch(slots, now)].into_iter().flatten().min();
-                    }
+                let switch = plan.details.plan.as_ref().and_then(|slots| next_switch(slots, now));
+                let Some(at) = [plan.details.deadline.filter(|d| *d > now), switch]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                else {
+                    continue;
+                };
+                match &mut next {
+                    Some((soonest, due)) if at == *soonest => due.push(plan.policy_id),
+                    Some((soonest, _)) if at > *soonest => {}
+                    _ => next = Some((at, vec![plan.policy_id])),
                 }
-                next = [next, at].into_iter().flatten().min();
             }
         }
-        let until = next.map_or(self.config.check_interval, |at| {
+        match next {
             // A moment after the switch, so that it counts as passed.
-            (at - now).to_std().unwrap_or_default() + Duration::from_millis(50)
-        });
-        until.min(self.config.check_interval)
+            Some((at, due)) => {
+                let until = (at - now).to_std().unwrap_or_default() + Duration::from_millis(50);
+                if until < self.config.check_interval {
+                    return (until, Some(due));
+                }
+                (self.config.check_interval, None)
+            }
+            None => (self.config.check_interval, None),
+        }
     }
 
     /// Runs the keeper on `tasks`: plans left by a previous run are taken up at once; then a look
@@ -291,12 +305,26 @@ impl PlanKeeper {
             "plan keeper",
             async move {
                 keeper.round(Trigger::Check, false).await;
+                let mut last_round = tokio::time::Instant::now();
                 loop {
-                    let sleep = keeper.next_wake().await;
+                    let (sleep, due) = keeper.next_wake().await;
+                    let sleep = sleep.min(keeper.config.check_interval.saturating_sub(last_round.elapsed()));
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
-                        _ = keeper.wake.notified() => keeper.round(Trigger::Check, false).await,
-                        _ = tokio::time::sleep(sleep) => keeper.round(Trigger::Check, false).await,
+                        _ = keeper.wake.notified() => {
+                            keeper.round(Trigger::Check, false).await;
+                            last_round = tokio::time::Instant::now();
+                        }
+                        _ = tokio::time::sleep(sleep) => match due {
+                            // Only the plans whose switch or deadline came, unless a round is due.
+                            Some(due) if last_round.elapsed() < keeper.config.check_interval => {
+                                due.into_iter().for_each(|id| keeper.spawn_reconcile(id, Trigger::Check));
+                            }
+                            _ => {
+                                keeper.round(Trigger::Check, false).await;
+                                last_round = tokio::time::Instant::now();
+                            }
+                        },
                         changed = plug_changes.recv() => match changed {
                             Ok(charger) => keeper.spawn_for_charger(charger, Trigger::Check),
                             Err(broadcast::error::RecvError::Lagged(_)) => keeper.round(Trigger::Check, false).await,
@@ -849,6 +877,17 @@ impl PlanKeeper {
                     .await?
                     .iter()
                     .any(|s| s.kind == LimitSourceKind::Schedule && !s.is_over(now));
+                let takes_profiles = self
+                    .engine
+                    .store
+                    .charger_capabilities(&charger.id)
+                    .await?
+                    .is_none_or(|c| c.takes_profiles());
+                if !takes_profiles && !remade && on_charger {
+                    // A charger that takes no profiles is switched on and off by Coupler at the
+                    // plan's switches (remote start and stop); the keeper looks at each.
+                    self.apply(&charger.id).await;
+                }
                 if remade || !on_charger {
                     let watts = self.watts_per_amp(Some(charger));
                     let max_a = self.max_current_a(situation.vehicle.as_ref());

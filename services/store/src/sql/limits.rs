@@ -229,24 +229,7 @@ macro_rules! impl_limit_store {
                     .fetch_one(&self.pool)
                     .await
                     .map_err(store_error)?;
-                    let window_edge = $time::read_opt(&row, "edge").map_err(store_error)?;
-                    // Scheduled sources change at their periods' starts too.
-                    let rows = sqlx::query(
-                        "SELECT schedule FROM limit_sources WHERE schedule IS NOT NULL AND (valid_to IS NULL OR valid_to > $1)",
-                    )
-                    .bind($time::bind(after))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(store_error)?;
-                    let mut edge = window_edge;
-                    for row in &rows {
-                        let text: String = row.try_get("schedule").map_err(store_error)?;
-                        let periods: Vec<coupler_core::limits::SchedulePeriod> = from_json(&text)?;
-                        if let Some(start) = periods.iter().map(|p| p.start).filter(|s| *s > after).min() {
-                            edge = Some(edge.map_or(start, |e: DateTime<Utc>| e.min(start)));
-                        }
-                    }
-                    Ok(edge)
+                    $time::read_opt(&row, "edge").map_err(store_error)
                 }
 
                 async fn chargers_at_location(&self, location: &LocationId) -> Result<Vec<ChargerId>, StoreError> {
