@@ -669,6 +669,7 @@ impl PlanKeeper {
         now: DateTime<Utc>,
     ) -> Result<SmartPlan, EngineError> {
         let before = (plan.state, plan.details.outcome, plan.details.reason.clone());
+        let feasible_before = plan.details.plan.as_ref().map(|p| p.feasible);
         let efficiency = self.config.efficiency.clamp(0.01, 1.0);
         let metered = situation
             .session
@@ -828,6 +829,10 @@ impl PlanKeeper {
         }
         if slots_changed {
             fields.push("slots");
+        }
+        if plan.details.plan.as_ref().map(|p| p.feasible) != feasible_before {
+            // The target can (no longer) be met in time: a client shows that.
+            fields.push("feasible");
         }
         if plan.details.reason != before.2 && !fields.is_empty() {
             fields.push("reason");
