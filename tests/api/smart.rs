@@ -307,14 +307,24 @@ async fn charge_now_charges_at_once_and_ends_when_asked_on(version: OcppVersion,
         (sim.view().offered_current == 0.0).then_some(())
     })
     .await;
-    // Each change of state was an event: seen, executing, charging now, executing again.
+    // Disabling the policy ends the plan and lifts it from the charger.
+    let mut disabled = energy_policy(6.0, deadline);
+    disabled["isEnabled"] = json!(false);
+    assert_eq!(put(&app, &tenant, &policy_path, disabled).await.status(), 200);
+    let cancelled = plan_when(&app, &tenant, &path, "the plan is cancelled", |p| p["state"] == "ENDED").await;
+    assert_eq!(cancelled["outcome"]["type"], "CANCELLED", "{cancelled}");
+    until("the charger charges freely again", || async {
+        (sim.view().offered_current == 32.0).then_some(())
+    })
+    .await;
+    // Each change of state was an event: seen, executing, charging now, executing again, ended.
     until("the override's events are published", || async {
         let changes = plan_events(&app, &tenant)
             .await
             .iter()
             .filter(|(fields, _)| fields.iter().any(|f| f == "state"))
             .count();
-        (changes >= 4).then_some(())
+        (changes >= 5).then_some(())
     })
     .await;
     sim.stop();
@@ -637,6 +647,7 @@ async fn a_plan_ends_met_when_its_energy_is_in_late_past_its_deadline_and_short_
     assert_eq!(short["id"], third["id"]);
     assert_eq!(short["outcome"]["type"], "SHORT", "{short}");
     assert_eq!(short["outcome"]["shortPercent"], 100.0, "{short}");
+    assert_eq!(short["reason"], "the vehicle was unplugged", "{short}");
     sim.stop();
     app.stop().await;
 }

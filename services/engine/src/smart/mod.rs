@@ -370,13 +370,16 @@ impl PlanKeeper {
         let situation = if policy.enabled {
             self.resolve(&policy).await?
         } else {
-            None
+            Err("smart charging was disabled")
         };
-        let Some(situation) = situation else {
-            return match latest {
-                Some(plan) => self.leave(&policy, plan, now).await.map(Some),
-                None => Ok(None),
-            };
+        let situation = match situation {
+            Ok(situation) => situation,
+            Err(why) => {
+                return match latest {
+                    Some(plan) => self.leave(&policy, plan, why, now).await.map(Some),
+                    None => Ok(None),
+                };
+            }
         };
         let plan = match latest {
             Some(plan)
@@ -389,7 +392,12 @@ impl PlanKeeper {
             Some(plan) if plan.state != PlanState::Ended => {
                 // Unplugged and plugged in again between two looks, or the vehicle moved to another
                 // charger, or from its maker to a charger: the old plug-in's plan ends first.
-                self.leave(&policy, plan, now).await?;
+                let why = if another_plug_in(&plan, &situation) {
+                    "the vehicle was unplugged"
+                } else {
+                    "the vehicle is charged elsewhere now"
+                };
+                self.leave(&policy, plan, why, now).await?;
                 self.start(&policy, &situation, now).await?
             }
             Some(plan) if !starts_anew(&plan, &policy, &situation) => return Ok(Some(plan)),
@@ -408,35 +416,35 @@ impl PlanKeeper {
             .is_some_and(|p| p.enabled))
     }
 
-    /// Where the plug-in `policy` governs is, or `None` when nothing of it is plugged in or a
-    /// policy that comes before it governs.
-    async fn resolve(&self, policy: &SmartPolicy) -> Result<Option<Situation>, EngineError> {
+    /// Where the plug-in `policy` governs is; `Err` says why it governs none (nothing of it is
+    /// plugged in, or a policy that comes before it governs the plug-in).
+    async fn resolve(&self, policy: &SmartPolicy) -> Result<Result<Situation, &'static str>, EngineError> {
         let store = &self.engine.store;
         let client = &policy.client_id;
         match &policy.target {
             PolicyTarget::EvSystem(id) => {
                 let Some(system) = store.get_ev_system(client, id).await? else {
-                    return Ok(None);
+                    return Ok(Err("the EV system is gone"));
                 };
                 if system.state != PairState::Activated {
-                    return Ok(None);
+                    return Ok(Err("the vehicle was unplugged"));
                 }
                 let vehicle = store.get_vehicle(client, &system.vehicle_id).await?;
                 self.on_charger(policy, &system.charger_id, vehicle).await
             }
             PolicyTarget::Vehicle(id) => {
                 let Some(vehicle) = store.get_vehicle(client, id).await? else {
-                    return Ok(None);
+                    return Ok(Err("the vehicle is gone"));
                 };
                 let pairs = store.ev_systems_of_vehicle(client, id).await?;
                 if let Some(active) = pairs.iter().find(|p| p.state == PairState::Activated) {
                     if self.enabled_on(PolicyTarget::EvSystem(active.id.clone())).await? {
-                        return Ok(None);
+                        return Ok(Err("the EV system's own policy governs the plug-in"));
                     }
                     return self.on_charger(policy, &active.charger_id, Some(vehicle)).await;
                 }
                 if vehicle.charge_state.is_plugged_in != Some(true) {
-                    return Ok(None);
+                    return Ok(Err("the vehicle was unplugged"));
                 }
                 // A paired charger still working out what is plugged into it may be this vehicle's:
                 // commands to the maker now could fight the charger's plan in a moment.
@@ -452,7 +460,7 @@ impl PlanKeeper {
                     }
                 }
                 let location = self.location_of_vehicle(&vehicle).await?;
-                Ok(Some(Situation {
+                Ok(Ok(Situation {
                     execution: Execution::Maker,
                     plugged_in_at: vehicle.plugged_in_seen_at,
                     vehicle: Some(vehicle),
@@ -471,7 +479,7 @@ impl PlanKeeper {
                                 .enabled_on(PolicyTarget::Vehicle(active.vehicle_id.clone()))
                                 .await?
                         {
-                            return Ok(None);
+                            return Ok(Err("the plugged-in vehicle's own policy governs the plug-in"));
                         }
                         store.get_vehicle(client, &active.vehicle_id).await?
                     }
@@ -487,13 +495,13 @@ impl PlanKeeper {
         policy: &SmartPolicy,
         charger_id: &ChargerId,
         vehicle: Option<Vehicle>,
-    ) -> Result<Option<Situation>, EngineError> {
+    ) -> Result<Result<Situation, &'static str>, EngineError> {
         let store = &self.engine.store;
         let Some(charger) = store.charger(charger_id).await? else {
-            return Ok(None);
+            return Ok(Err("the charger is gone"));
         };
         if charger.client_id != policy.client_id || !charger.power_delivery_state().is_plugged_in() {
-            return Ok(None);
+            return Ok(Err("the vehicle was unplugged"));
         }
         let session = store.active_session(charger_id).await?;
         let plugged_in_at = store
@@ -505,7 +513,7 @@ impl PlanKeeper {
             Some(id) => store.get_location(&charger.client_id, &LocationId::new(id)).await?,
             None => None,
         };
-        Ok(Some(Situation {
+        Ok(Ok(Situation {
             execution: Execution::Charger,
             vehicle,
             charger: Some(charger),
@@ -585,12 +593,13 @@ impl PlanKeeper {
         Ok(plan)
     }
 
-    /// Ends a plan whose plug-in is over (or whose policy was disabled), and takes what is left of
-    /// it off the charger.
+    /// Ends a plan whose plug-in is over (or whose policy was disabled, or that another policy took
+    /// over: `why`), and takes what is left of it off the charger.
     async fn leave(
         &self,
         policy: &SmartPolicy,
         mut plan: SmartPlan,
+        why: &str,
         now: DateTime<Utc>,
     ) -> Result<SmartPlan, EngineError> {
         if plan.state == PlanState::Ended && plan.details.released {
@@ -610,14 +619,7 @@ impl PlanKeeper {
             };
             plan.state = PlanState::Ended;
             plan.details.outcome = Some(outcome);
-            plan.details.reason = Some(
-                if policy.enabled {
-                    "the vehicle was unplugged"
-                } else {
-                    "smart charging was disabled"
-                }
-                .to_owned(),
-            );
+            plan.details.reason = Some(why.to_owned());
             plan.ended_at = Some(now);
             fields = vec!["state", "outcome"];
             tracing::info!(plan_id = %plan.id, ?outcome, "smart-charging plan ended");
