@@ -25,6 +25,7 @@ mod problems;
 mod rate_limits;
 mod sandbox;
 mod sandbox_world;
+mod smart;
 mod statistics;
 mod tenancy;
 mod users;

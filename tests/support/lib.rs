@@ -5,6 +5,7 @@
 pub mod vehicles;
 
 pub mod ocpp;
+pub mod prices;
 pub mod raw;
 pub mod receiver;
 pub mod sandbox;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use coupler_core::clock::{Clock, SystemClock};
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -462,6 +463,9 @@ fn random_token() -> String {
 pub struct SimCloud {
     state: Arc<Mutex<State>>,
     config: Arc<SimConfig>,
+    /// The time of the physical world (cars, sockets, the chargers' clocks); the system clock unless
+    /// a test lends one it moves ([`SimCloud::with_clock`]). Tokens and rate limits keep real time.
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for SimCloud {
@@ -483,7 +487,20 @@ impl SimCloud {
                 ..State::default()
             })),
             config: Arc::new(config),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same cloud whose physical world (cars charging, the chargers' clocks that judge their
+    /// charging profiles) runs on `clock`, so a test moves time instead of waiting for it.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The physical world's time now.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// A cloud with one demo account per brand (username `demo`, password `demo`) and a car or two
@@ -580,7 +597,7 @@ impl SimCloud {
     /// Adds cars to an account (which should exist); returns their ids at the maker.
     pub fn add_vehicles(&self, brand: Brand, username: &str, vehicles: Vec<SimVehicleSpec>) -> Vec<String> {
         let mut state = self.lock();
-        let now = Utc::now();
+        let now = self.now();
         let mut ids = Vec::new();
         for spec in vehicles {
             state.next_id += 1;
@@ -620,14 +637,14 @@ impl SimCloud {
     /// A car's current state (advanced to now).
     pub fn vehicle(&self, id: &str) -> Option<SimVehicle> {
         let mut state = self.lock();
-        state.advance_all(Utc::now(), &self.config);
+        state.advance_all(self.now(), &self.config);
         state.vehicles.iter().find(|v| v.id == id || v.vin == id).cloned()
     }
 
     /// Every car, advanced to now.
     pub fn vehicles(&self) -> Vec<SimVehicle> {
         let mut state = self.lock();
-        state.advance_all(Utc::now(), &self.config);
+        state.advance_all(self.now(), &self.config);
         state.vehicles.clone()
     }
 
@@ -635,7 +652,7 @@ impl SimCloud {
     /// Returns the car afterwards, or `None` when there is no such car.
     pub fn update_vehicle(&self, id: &str, change: impl FnOnce(&mut SimVehicle)) -> Option<SimVehicle> {
         let mut state = self.lock();
-        let now = Utc::now();
+        let now = self.now();
         state.advance_all(now, &self.config);
         let car = state.vehicles.iter_mut().find(|v| v.id == id || v.vin == id)?;
         let was_plugged = car.plugged_in;
@@ -662,7 +679,7 @@ impl SimCloud {
     /// the old factor.
     pub fn set_time_factor(&self, factor: f64) {
         let mut state = self.lock();
-        state.advance_all(Utc::now(), &self.config);
+        state.advance_all(self.now(), &self.config);
         state.time_factor = factor;
     }
 
@@ -676,7 +693,7 @@ impl SimCloud {
     /// until enough has been recorded).
     pub fn set_report_interval(&self, interval: std::time::Duration) {
         let mut state = self.lock();
-        state.advance_all(Utc::now(), &self.config);
+        state.advance_all(self.now(), &self.config);
         state.report_interval = interval;
     }
 
@@ -690,7 +707,7 @@ impl SimCloud {
     /// nothing.
     pub fn plug(&self, vehicle_id: &str, key: &str) -> Result<SimVehicle, PlugError> {
         let mut state = self.lock();
-        let now = Utc::now();
+        let now = self.now();
         state.advance_all(now, &self.config);
         let offered = state
             .sockets
@@ -748,7 +765,7 @@ impl SimCloud {
     /// its own rating allow); the car in it draws up to that from now on.
     pub fn set_offered_current(&self, key: &str, amps: f64) {
         let mut state = self.lock();
-        state.advance_all(Utc::now(), &self.config);
+        state.advance_all(self.now(), &self.config);
         let Some(socket) = state.sockets.get_mut(key) else {
             return;
         };
@@ -762,7 +779,7 @@ impl SimCloud {
     /// What a simulated charger's meter reads now, advanced to now.
     pub fn socket_reading(&self, key: &str) -> Option<SocketReading> {
         let mut state = self.lock();
-        state.advance_all(Utc::now(), &self.config);
+        state.advance_all(self.now(), &self.config);
         let energy_wh = state.sockets.get(key)?.energy_wh;
         let vehicle = state
             .vehicles
@@ -782,7 +799,7 @@ impl SimCloud {
     /// for a car younger than that), because a maker's cloud lags behind its cars.
     pub(crate) fn reported_vehicle(&self, id: &str) -> Option<SimVehicle> {
         let mut state = self.lock();
-        let now = Utc::now();
+        let now = self.now();
         state.advance_all(now, &self.config);
         let live = state.vehicles.iter().find(|v| v.id == id)?.clone();
         if state.report_interval.is_zero() {
@@ -1031,7 +1048,7 @@ impl SimCloud {
     /// The account's cars.
     pub(crate) fn account_vehicles(&self, grant: &Grant) -> Vec<SimVehicle> {
         let mut state = self.lock();
-        state.advance_all(Utc::now(), &self.config);
+        state.advance_all(self.now(), &self.config);
         state
             .vehicles
             .iter()
@@ -1048,7 +1065,7 @@ impl SimCloud {
         f: impl FnOnce(&mut SimVehicle, DateTime<Utc>) -> Result<T, ApiRefusal>,
     ) -> Result<T, ApiRefusal> {
         let mut state = self.lock();
-        let now = Utc::now();
+        let now = self.now();
         state.advance_all(now, &self.config);
         let car = state
             .vehicles

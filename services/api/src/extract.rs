@@ -295,8 +295,9 @@ impl FromRequestParts<AppState> for Caller {
             .get_access_token(&hash_secret(token))
             .await?
             .ok_or_else(|| failed("the access token is not valid".to_owned()))?;
+        // Access tokens live in wall-clock time, whatever clock the engine runs on.
         record
-            .check(state.now())
+            .check(coupler_core::time::now())
             .map_err(|rejection| failed(rejection.to_string()))?;
         tracing::Span::current().record("client_id", record.client_id.as_str());
         state.limits.check_api_request(record.client_id.as_str())?;

@@ -73,6 +73,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         (name = "locations", description = "The places users charge at; chargers are placed at them"),
         (name = "prices", description = "What power costs at a location: time-of-use tariffs, price and carbon-intensity series pushed per location or price area, day-ahead providers, and the effective prices plans are made against"),
         (name = "limits", description = "Limit sources on chargers and locations (a user's max current, a site's cap), each with its own window, put on chargers as charging profiles that expire by themselves"),
+        (name = "smart-charging", description = "Smart charging: a policy per vehicle, EV system or charger (deadline, target, minimum, strategy), the plan of each plug-in it governs (put on the charger as one charging profile it follows by itself, or followed through the vehicle's maker), and charge-now"),
         (name = "interventions", description = "What users must do before Coupler can go on (for example link an account again)"),
         (name = "operations", description = "Health and metrics"),
         (name = "sandbox", description = "Only in sandbox mode (`coupler serve --sandbox`; otherwise 404): simulated cars at the simulated makers, simulated OCPP chargers connected to the gateway, plugging one into the other, and a time factor"),
@@ -202,6 +203,33 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(routes::limits::get_ev_system_limits))
         .routes(routes!(routes::limits::get_limit, routes::limits::delete_limit))
+        .routes(routes!(
+            routes::smart::get_vehicle_smart_charging_policy,
+            routes::smart::put_vehicle_smart_charging_policy
+        ))
+        .routes(routes!(routes::smart::get_vehicle_smart_charging_plan))
+        .routes(routes!(
+            routes::smart::start_vehicle_charge_now,
+            routes::smart::end_vehicle_charge_now
+        ))
+        .routes(routes!(
+            routes::smart::get_ev_system_smart_charging_policy,
+            routes::smart::put_ev_system_smart_charging_policy
+        ))
+        .routes(routes!(routes::smart::get_ev_system_smart_charging_plan))
+        .routes(routes!(
+            routes::smart::start_ev_system_charge_now,
+            routes::smart::end_ev_system_charge_now
+        ))
+        .routes(routes!(
+            routes::smart::get_charger_smart_charging_policy,
+            routes::smart::put_charger_smart_charging_policy
+        ))
+        .routes(routes!(routes::smart::get_charger_smart_charging_plan))
+        .routes(routes!(
+            routes::smart::start_charger_charge_now,
+            routes::smart::end_charger_charge_now
+        ))
         .routes(routes!(routes::interventions::list_interventions))
         .routes(routes!(routes::interventions::get_intervention))
         .routes(routes!(routes::actions::get_action))

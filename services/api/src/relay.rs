@@ -101,6 +101,14 @@ async fn render(state: &AppState, event: &PendingEvent) -> Result<Option<serde_j
             )
             .await?
             .map(|l| to_value(routes::locations::LocationResponse::from(l))),
+        AssetKind::SmartChargingPlan => state
+            .store
+            .get_smart_plan(
+                &event.client_id,
+                &coupler_core::smart::SmartPlanId::new(&event.asset_id),
+            )
+            .await?
+            .map(|plan| to_value(routes::smart::plan_body(&plan))),
         AssetKind::EvSystem => match state
             .store
             .get_ev_system(&event.client_id, &EvSystemId::new(&event.asset_id))

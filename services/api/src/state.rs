@@ -7,6 +7,7 @@ use std::time::Duration;
 use coupler_core::sandbox::Sandbox;
 use coupler_core::secret::Cipher;
 use coupler_core::Store;
+use coupler_engine::smart::PlanKeeper;
 use coupler_engine::webhooks::WebhookSender;
 use coupler_engine::{Engine, Pairing};
 use coupler_tasks::Tasks;
@@ -43,6 +44,8 @@ pub struct App {
     pub tasks: Tasks,
     /// Rate limits on `/oauth/token` and the API, and the count of failed authentications.
     pub limits: RateLimits,
+    /// Smart charging's plan keeper: policies put and overrides changed through the API reach it.
+    pub smart: Arc<PlanKeeper>,
 }
 
 /// Cheap-to-clone handle to [`App`], the axum state.

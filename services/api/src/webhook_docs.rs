@@ -12,13 +12,18 @@ use utoipa::openapi::{OpenApi, RefOr, Schema};
 
 /// The payload schema of each kind of asset event: (schema name, asset kind, the REST schema of
 /// the object it carries, the payload field carrying it).
-const ASSET_EVENTS: [(&str, AssetKind, &str); 6] = [
+const ASSET_EVENTS: [(&str, AssetKind, &str); 7] = [
     ("VehicleEvent", AssetKind::Vehicle, "VehicleResponse"),
     ("ChargerEvent", AssetKind::Charger, "ChargerResponse"),
     ("EvSystemEvent", AssetKind::EvSystem, "EvSystemResponse"),
     ("VendorActionEvent", AssetKind::VendorAction, "ActionResponse"),
     ("CredentialsEvent", AssetKind::Credentials, "CredentialsBody"),
     ("LocationEvent", AssetKind::Location, "LocationResponse"),
+    (
+        "SmartChargingPlanEvent",
+        AssetKind::SmartChargingPlan,
+        "SmartChargingPlanResponse",
+    ),
 ];
 
 /// Adds the `webhooks` section and the payload schemas to `openapi`.

@@ -59,6 +59,9 @@ pub enum EventType {
     /// a provider's new prices for its area, or its price area or provider setting.
     #[serde(rename = "user:location:prices-updated")]
     LocationPricesUpdated,
+    /// A smart-charging plan began, changed state, was made again or ended.
+    #[serde(rename = "user:smart-charging-plan:updated")]
+    SmartChargingPlanUpdated,
 }
 
 /// The kind of thing an event is about; it names the table an event's owner is found in and the
@@ -77,6 +80,8 @@ pub enum AssetKind {
     Credentials,
     /// A location (`locations`).
     Location,
+    /// A smart-charging plan (`smart_charging_plans`).
+    SmartChargingPlan,
 }
 
 impl AssetKind {
@@ -89,6 +94,7 @@ impl AssetKind {
             Self::VendorAction => "actions",
             Self::Credentials => "vendor_accounts",
             Self::Location => "locations",
+            Self::SmartChargingPlan => "smart_charging_plans",
         }
     }
 
@@ -101,13 +107,14 @@ impl AssetKind {
             Self::VendorAction => "vendorAction",
             Self::Credentials => "credentials",
             Self::Location => "location",
+            Self::SmartChargingPlan => "smartChargingPlan",
         }
     }
 }
 
 impl EventType {
     /// Every event type, in documentation order.
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 13] = [
         Self::VehicleDiscovered,
         Self::VehicleUpdated,
         Self::VehicleDeleted,
@@ -120,6 +127,7 @@ impl EventType {
         Self::VendorActionUpdated,
         Self::CredentialsInvalidated,
         Self::LocationPricesUpdated,
+        Self::SmartChargingPlanUpdated,
     ];
 
     /// The wire name, e.g. `user:vehicle:updated`.
@@ -137,6 +145,7 @@ impl EventType {
             Self::VendorActionUpdated => "user:vendor-action:updated",
             Self::CredentialsInvalidated => "user:credentials:invalidated",
             Self::LocationPricesUpdated => "user:location:prices-updated",
+            Self::SmartChargingPlanUpdated => "user:smart-charging-plan:updated",
         }
     }
 
@@ -154,6 +163,7 @@ impl EventType {
             Self::VendorActionUpdated => AssetKind::VendorAction,
             Self::CredentialsInvalidated => AssetKind::Credentials,
             Self::LocationPricesUpdated => AssetKind::Location,
+            Self::SmartChargingPlanUpdated => AssetKind::SmartChargingPlan,
         }
     }
 

@@ -26,6 +26,7 @@ pub mod planner;
 pub mod polling;
 pub mod sandbox;
 pub mod secret;
+pub mod smart;
 pub mod store;
 pub mod tariff;
 pub mod time;
@@ -39,8 +40,8 @@ pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
     ActionStore, ChargerStore, ClientStore, EvSystemStore, EventStore, InterventionStore, LimitStore, LinkSessionStore,
-    LocationStore, Store, StoreError, TariffStore, TransactionEventStore, UserStore, VehicleStore, VendorAccountStore,
-    WebhookStore,
+    LocationStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore, UserStore, VehicleStore,
+    VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

@@ -3,9 +3,10 @@
 //! when Coupler is unreachable.
 //!
 //! A [`LimitSource`] is one party's cap on the current (`user`: the max-current command; `site`: a
-//! site's or grid's cap on a charger or on a whole location; `schedule` and `flex` are reserved for
-//! smart charging and utility events). Each is stored with its own optional validity window. The
-//! limit in force is the lowest of the sources in force ([`compose`]).
+//! site's or grid's cap on a charger or on a whole location; `schedule`: a smart-charging plan;
+//! `flex` is reserved for utility events). Each is stored with its own optional validity window. A
+//! source's cap is constant, or changes over time ([`LimitSource::schedule`], the periods of a
+//! smart-charging plan). The limit in force is the lowest of the sources in force ([`compose`]).
 //!
 //! On the charger, each kind has its own profile purpose: `user` and `schedule` limit sessions
 //! (TxDefaultProfile on connector 0, and a TxProfile for the running transaction), `site` and `flex`
@@ -15,6 +16,17 @@
 //! way "highest valid stack level" *is* "lowest limit in force", and when a window ends while
 //! Coupler is away the charger falls back to the next source by itself, as OCPP's validFrom /
 //! validTo make it do.
+//!
+//! A time-varying source breaks that rule: within a purpose the charger follows the one profile of
+//! the highest valid stack level for as long as it is valid, whatever its other profiles say, and a
+//! plan that allows 16 A now and 0 A later is neither stricter nor looser than a user's 10 A. So a
+//! `schedule` source always takes the top stack level of the session family, and its periods are
+//! written as the minimum of the plan and every other session-family source in force in each
+//! period ([`plan_profiles`] caps them, so a user's max current set after the plan still holds).
+//! The charger then follows the capped plan until its validTo (the plan's end) and falls back to
+//! the user's profile after it. The `site` and `flex` sources are another purpose, which the charger
+//! itself takes the minimum with. The planner gets every other source as a power cap too, so the
+//! energy it plans can flow.
 //!
 //! Chargers that declare no smart charging get on/off instead ([`OnOff`]): charging is stopped while
 //! the limit in force is below what an EV can charge with, and may run otherwise.
@@ -52,7 +64,7 @@ const STATION_MAX_PROFILE_BASE: i32 = 1199;
 pub enum LimitSourceKind {
     /// The user's own max current (the max-current command).
     User,
-    /// A smart-charging plan (reserved).
+    /// A smart-charging plan: a cap that changes over time.
     Schedule,
     /// A utility's flexibility event (reserved).
     Flex,
@@ -131,7 +143,8 @@ pub struct LimitSource {
     pub kind: LimitSourceKind,
     /// What it limits.
     pub scope: LimitScope,
-    /// The cap, amperes per phase.
+    /// The cap, amperes per phase; for a source with a [`LimitSource::schedule`], the highest cap
+    /// of its periods.
     pub max_current_a: f64,
     /// From when it holds; `None`: from its creation.
     pub valid_from: Option<DateTime<Utc>>,
@@ -139,6 +152,20 @@ pub struct LimitSource {
     pub valid_to: Option<DateTime<Utc>>,
     /// When it was set.
     pub created_at: DateTime<Utc>,
+    /// A cap that changes over time (a smart-charging plan): the periods in order of their starts,
+    /// each holding until the next starts (the last until `valid_to`). Before the first period the
+    /// source limits nothing. Empty: the cap is `max_current_a` throughout.
+    pub schedule: Vec<SchedulePeriod>,
+}
+
+/// One period of a time-varying limit source: from `start`, at most `max_current_a`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchedulePeriod {
+    /// When the period starts.
+    pub start: DateTime<Utc>,
+    /// The cap in the period, amperes per phase.
+    pub max_current_a: f64,
 }
 
 /// Why a limit source cannot be set.
@@ -178,9 +205,35 @@ impl LimitSource {
         Ok((max_current_a * 10.0).round() / 10.0)
     }
 
-    /// Whether it limits anything at `at`.
+    /// Whether its window is open at `at` (a scheduled source may still limit nothing then, before
+    /// its first period: see [`LimitSource::limit_at`]).
     pub fn in_force_at(&self, at: DateTime<Utc>) -> bool {
-        self.valid_from.is_none_or(|from| from <= at) && self.valid_to.is_none_or(|to| at < to)
+        self.valid_from.is_none_or(|from| from <= at)
+            && self.valid_to.is_none_or(|to| at < to)
+            && self.schedule.first().is_none_or(|first| first.start <= at)
+    }
+
+    /// Its cap at `at`, amperes; `None` when it limits nothing then.
+    pub fn limit_at(&self, at: DateTime<Utc>) -> Option<f64> {
+        if !self.in_force_at(at) {
+            return None;
+        }
+        if self.schedule.is_empty() {
+            return Some(self.max_current_a);
+        }
+        self.schedule
+            .iter()
+            .rev()
+            .find(|p| p.start <= at)
+            .map(|p| p.max_current_a)
+    }
+
+    /// The moments its cap may change: window edges and period starts.
+    pub fn edges(&self) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        self.valid_from
+            .into_iter()
+            .chain(self.valid_to)
+            .chain(self.schedule.iter().map(|p| p.start))
     }
 
     /// Whether its window is over at `at` (it will never limit anything again).
@@ -200,25 +253,20 @@ pub struct Composite {
 
 /// The limit in force at `at`: the lowest cap among the sources in force then.
 pub fn compose(sources: &[LimitSource], at: DateTime<Utc>) -> Composite {
-    let binding = sources.iter().filter(|s| s.in_force_at(at)).min_by(|a, b| {
-        a.max_current_a
-            .total_cmp(&b.max_current_a)
-            .then(b.kind.priority().cmp(&a.kind.priority()))
-    });
+    let binding = sources
+        .iter()
+        .filter_map(|s| s.limit_at(at).map(|limit| (s, limit)))
+        .min_by(|(a, la), (b, lb)| la.total_cmp(lb).then(b.kind.priority().cmp(&a.kind.priority())));
     Composite {
-        limit_a: binding.map(|s| s.max_current_a),
-        binding: binding.map(|s| s.id.clone()),
+        limit_a: binding.map(|(_, limit)| limit),
+        binding: binding.map(|(s, _)| s.id.clone()),
     }
 }
 
 /// The next moment after `after` at which the limit in force may change (a window opening or
-/// closing), so a keeper knows when to look again.
+/// closing, a scheduled period starting), so a keeper knows when to look again.
 pub fn next_change(sources: &[LimitSource], after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    sources
-        .iter()
-        .flat_map(|s| s.valid_from.into_iter().chain(s.valid_to))
-        .filter(|t| *t > after)
-        .min()
+    sources.iter().flat_map(LimitSource::edges).filter(|t| *t > after).min()
 }
 
 /// The limit in force from `from` until `until`, as the moments it changes: `(from, limit)` first,
@@ -232,7 +280,7 @@ pub fn timeline(
     points.extend(
         sources
             .iter()
-            .flat_map(|s| s.valid_from.into_iter().chain(s.valid_to))
+            .flat_map(LimitSource::edges)
             .filter(|t| *t > from && *t < until),
     );
     points.sort();
@@ -402,11 +450,14 @@ pub struct PlannedProfile {
 pub const DEFAULT_MAX_STACK_LEVEL: u32 = 8;
 
 /// The profiles that put `sources` on a charger at `at`: every source whose window has not ended,
-/// written as its kind's purpose with an absolute, constant schedule and the source's window as
-/// validFrom / validTo. Within a purpose the stricter source gets the higher stack level (from 1),
-/// so the charger's own rule, highest valid stack level wins, keeps the lowest limit in force as
-/// windows open and close. When there are more sources than stack levels, the strictest are kept.
-/// Transaction profiles come first, then defaults, then the station's.
+/// written as its kind's purpose with an absolute schedule and the source's window as validFrom /
+/// validTo. Within a purpose the stricter source gets the higher stack level (from 1), so the
+/// charger's own rule, highest valid stack level wins, keeps the lowest limit in force as windows
+/// open and close. A source with a time-varying [`LimitSource::schedule`] takes the top level of its
+/// purpose, its periods capped by the purpose's other sources (see the module's notes). When there
+/// are more sources than stack levels, the strictest are kept. A scheduled source is one profile:
+/// the TxProfile while a transaction runs, the TxDefaultProfile before one. Transaction profiles
+/// come first, then defaults, then the station's.
 pub fn plan_profiles(
     sources: &[LimitSource],
     at: DateTime<Utc>,
@@ -419,10 +470,13 @@ pub fn plan_profiles(
             .iter()
             .filter(|s| s.kind.family() == family && !s.is_over(at))
             .collect();
-        // Strictest first; among equals the higher priority, then the older, for a stable order.
+        // Scheduled sources first (they are capped by the others already), then the strictest;
+        // among equals the higher priority, then the older, for a stable order.
         of_family.sort_by(|a, b| {
-            a.max_current_a
-                .total_cmp(&b.max_current_a)
+            a.schedule
+                .is_empty()
+                .cmp(&b.schedule.is_empty())
+                .then(a.max_current_a.total_cmp(&b.max_current_a))
                 .then(b.kind.priority().cmp(&a.kind.priority()))
                 .then(a.created_at.cmp(&b.created_at))
                 .then(a.id.cmp(&b.id))
@@ -430,20 +484,19 @@ pub fn plan_profiles(
         of_family.truncate(levels);
         of_family
     };
-    let profile = |source: &LimitSource, purpose: LimitPurpose, base: i32, level: i32| ChargingLimit {
-        profile_id: base + level,
-        purpose,
-        stack_level: level,
-        transaction_id: None,
-        unit: RateUnit::Amperes,
-        periods: vec![LimitPeriod {
-            start_offset_s: 0,
-            limit: source.max_current_a,
-            phases: None,
-        }],
-        start: Some(source.valid_from.unwrap_or(source.created_at)),
-        valid_from: source.valid_from,
-        valid_to: source.valid_to,
+    let profile = |source: &LimitSource, purpose: LimitPurpose, base: i32, level: i32| {
+        let (start, periods) = schedule_of(source, sources);
+        ChargingLimit {
+            profile_id: base + level,
+            purpose,
+            stack_level: level,
+            transaction_id: None,
+            unit: RateUnit::Amperes,
+            periods,
+            start: Some(start),
+            valid_from: source.valid_from,
+            valid_to: source.valid_to,
+        }
     };
     let session = ranked(ProfileFamily::Session);
     let station = ranked(ProfileFamily::Station);
@@ -467,6 +520,11 @@ pub fn plan_profiles(
         }
     }
     for (rank, source) in session.iter().enumerate() {
+        // A plan is one profile: the transaction's while one runs (the charger drops it when the
+        // transaction ends, so the next car is not held to it), the default one before.
+        if transaction.is_some() && !source.schedule.is_empty() {
+            continue;
+        }
         planned.push(PlannedProfile {
             source_id: source.id.clone(),
             connector_id: 0,
@@ -491,6 +549,62 @@ pub fn plan_profiles(
         });
     }
     planned
+}
+
+/// The absolute start and the periods of `source`'s profile. A constant source is one period from
+/// its window's start (or its creation). A scheduled source starts at its first period, and each
+/// period is capped by the other sources of its family in force then (split where their windows
+/// open or close), so the one profile the charger follows is never looser than any of them.
+fn schedule_of(source: &LimitSource, sources: &[LimitSource]) -> (DateTime<Utc>, Vec<LimitPeriod>) {
+    let Some(first) = source.schedule.first() else {
+        return (
+            source.valid_from.unwrap_or(source.created_at),
+            vec![LimitPeriod {
+                start_offset_s: 0,
+                limit: source.max_current_a,
+                phases: None,
+            }],
+        );
+    };
+    let start = first.start;
+    let end = source.valid_to;
+    let others: Vec<LimitSource> = sources
+        .iter()
+        .filter(|s| s.id != source.id && s.kind.family() == source.kind.family() && s.schedule.is_empty())
+        .cloned()
+        .collect();
+    let mut points: Vec<DateTime<Utc>> = source.schedule.iter().map(|p| p.start).collect();
+    points.extend(
+        others
+            .iter()
+            .flat_map(LimitSource::edges)
+            .filter(|t| *t > start && end.is_none_or(|end| *t < end)),
+    );
+    points.sort();
+    points.dedup();
+    let mut periods: Vec<LimitPeriod> = Vec::new();
+    for at in points {
+        let own = source
+            .schedule
+            .iter()
+            .rev()
+            .find(|p| p.start <= at)
+            .map_or(source.max_current_a, |p| p.max_current_a);
+        let limit = match compose(&others, at).limit_a {
+            Some(cap) => own.min(cap),
+            None => own,
+        };
+        let limit = (limit * 10.0).round() / 10.0;
+        if periods.last().is_some_and(|last| (last.limit - limit).abs() < 0.05) {
+            continue;
+        }
+        periods.push(LimitPeriod {
+            start_offset_s: u32::try_from((at - start).num_seconds()).unwrap_or(u32::MAX),
+            limit,
+            phases: None,
+        });
+    }
+    (start, periods)
 }
 
 /// Profile ids installed before that a new plan no longer has: each is removed with
@@ -589,6 +703,7 @@ mod tests {
             valid_from: from.map(at),
             valid_to: to.map(at),
             created_at: at(-60),
+            schedule: Vec::new(),
         }
     }
 
@@ -717,6 +832,108 @@ mod tests {
         let plan = plan_profiles(&sources, at(0), None, Some(2));
         let ids: Vec<&str> = plan.iter().map(|p| p.source_id.as_str()).collect();
         assert_eq!(ids, vec!["b", "c"]);
+    }
+
+    /// A plan: 0 A from 0 to 30, 16 A from 30 to 60, 8 A from 60 to 90 (its window's end).
+    fn plan(id: &str) -> LimitSource {
+        LimitSource {
+            schedule: vec![
+                SchedulePeriod {
+                    start: at(0),
+                    max_current_a: 0.0,
+                },
+                SchedulePeriod {
+                    start: at(30),
+                    max_current_a: 16.0,
+                },
+                SchedulePeriod {
+                    start: at(60),
+                    max_current_a: 8.0,
+                },
+            ],
+            ..source(id, LimitSourceKind::Schedule, 16.0, Some(0), Some(90))
+        }
+    }
+
+    #[test]
+    fn a_scheduled_source_caps_by_its_period_and_its_periods_are_changes() {
+        let sources = [source("user", LimitSourceKind::User, 10.0, None, None), plan("plan")];
+        assert_eq!(compose(&sources, at(-1)).limit_a, Some(10.0), "before the plan");
+        assert_eq!(compose(&sources, at(10)).limit_a, Some(0.0));
+        assert_eq!(compose(&sources, at(10)).binding, Some(LimitSourceId::new("plan")));
+        assert_eq!(
+            compose(&sources, at(45)).limit_a,
+            Some(10.0),
+            "the user's is lower then"
+        );
+        assert_eq!(compose(&sources, at(70)).limit_a, Some(8.0));
+        assert_eq!(compose(&sources, at(90)).limit_a, Some(10.0), "the plan's window ended");
+        assert_eq!(next_change(&sources, at(10)), Some(at(30)));
+        assert_eq!(
+            timeline(&sources, at(-10), at(120)),
+            vec![
+                (at(-10), Some(10.0)),
+                (at(0), Some(0.0)),
+                (at(30), Some(10.0)),
+                (at(60), Some(8.0)),
+                (at(90), Some(10.0))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_plan_takes_the_top_stack_level_of_the_session_profiles_capped_by_the_users_limit() {
+        // The user's 10 A is stricter than the plan's 16 A, yet the plan must be what the charger
+        // follows (highest valid stack level wins): so it is on top, its 16 A written as 10 A.
+        let sources = [source("user", LimitSourceKind::User, 10.0, None, None), plan("plan")];
+        let tx = RunningTransaction {
+            connector_id: 1,
+            transaction_id: 5,
+        };
+        let planned = plan_profiles(&sources, at(0), Some(tx), None);
+        let of = |id: &str, purpose: LimitPurpose| {
+            planned
+                .iter()
+                .find(|p| p.source_id.as_str() == id && p.limit.purpose == purpose)
+                .unwrap()
+                .limit
+                .clone()
+        };
+        let plan_tx = of("plan", LimitPurpose::Transaction);
+        let user_tx = of("user", LimitPurpose::Transaction);
+        assert!(plan_tx.stack_level > user_tx.stack_level);
+        assert_eq!(plan_tx.transaction_id, Some(5));
+        assert_eq!(plan_tx.start, Some(at(0)), "an absolute schedule from the first period");
+        assert_eq!(
+            plan_tx.valid_to,
+            Some(at(90)),
+            "it ends by itself; the user's holds after"
+        );
+        let steps: Vec<(u32, f64)> = plan_tx.periods.iter().map(|p| (p.start_offset_s, p.limit)).collect();
+        assert_eq!(steps, vec![(0, 0.0), (1800, 10.0), (3600, 8.0)]);
+        let plan_profiles_count = planned.iter().filter(|p| p.source_id.as_str() == "plan").count();
+        assert_eq!(plan_profiles_count, 1, "one profile: the transaction's while one runs");
+        let before = plan_profiles(&sources, at(0), None, None);
+        let default = before.iter().find(|p| p.source_id.as_str() == "plan").unwrap();
+        assert_eq!(
+            default.limit.purpose,
+            LimitPurpose::TransactionDefault,
+            "the default before one"
+        );
+        assert!(default.limit.stack_level > of("user", LimitPurpose::TransactionDefault).stack_level);
+    }
+
+    #[test]
+    fn a_plan_s_periods_split_where_a_user_limit_s_window_opens() {
+        let sources = [source("user", LimitSourceKind::User, 6.0, Some(45), None), plan("plan")];
+        let planned = plan_profiles(&sources, at(0), None, None);
+        let plan_default = &planned.iter().find(|p| p.source_id.as_str() == "plan").unwrap().limit;
+        let steps: Vec<(u32, f64)> = plan_default
+            .periods
+            .iter()
+            .map(|p| (p.start_offset_s, p.limit))
+            .collect();
+        assert_eq!(steps, vec![(0, 0.0), (1800, 16.0), (2700, 6.0)]);
     }
 
     #[test]

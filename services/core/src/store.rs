@@ -17,12 +17,13 @@ use crate::client::{AccessToken, Client, ClientId};
 use crate::ev_system::{Confidence, Detection, EvSystem, EvSystemId, Evidence};
 use crate::event::{AttemptOutcome, Delivery, DeliveryId, Event, PendingEvent, Webhook, WebhookId};
 use crate::intervention::{Intervention, InterventionId};
-use crate::limits::{ChargerCapabilities, ChargerLimitState, LimitScope, LimitSource, LimitSourceId};
+use crate::limits::{ChargerCapabilities, ChargerLimitState, LimitScope, LimitSource, LimitSourceId, SchedulePeriod};
 use crate::link::{LinkCompletion, LinkSession, LinkSessionId, LinkedAccount};
 use crate::location::{Location, LocationFields, LocationId};
 use crate::page::{Page, PageRequest};
 use crate::polling::PollUpdate;
 use crate::secret::SecretHash;
+use crate::smart::{PolicyTarget, SmartPlan, SmartPlanId, SmartPolicy, SmartPolicyId};
 use crate::tariff::{
     PriceArea, PriceScope, ProviderStatus, Series, SeriesKind, SeriesOwner, SeriesPush, SeriesSlot, TouTariff,
 };
@@ -823,6 +824,56 @@ pub trait TariffStore: Send + Sync {
 /// How long a push is remembered, so that a retry with its `Idempotency-Key` answers the same.
 pub const PUSH_RETENTION_DAYS: i64 = 7;
 
+/// Smart charging: policies, the plan of each plug-in a policy governs, and the `schedule` limit
+/// source that carries a plan to its charger.
+#[async_trait]
+pub trait SmartChargingStore: Send + Sync {
+    /// Creates the policy on `policy.target`, or replaces the one there (keeping its id and creation
+    /// time). The target must be the client's; the policy's user is the target's. Returns the policy
+    /// as stored, `None` when the client has no such target.
+    async fn put_smart_policy(&self, policy: &SmartPolicy) -> Result<Option<SmartPolicy>, StoreError>;
+    /// The client's policy on a target.
+    async fn get_smart_policy(
+        &self,
+        client: &ClientId,
+        target: &PolicyTarget,
+    ) -> Result<Option<SmartPolicy>, StoreError>;
+    /// The policy on a target, whoever's it is (for the engine, which found the target itself).
+    async fn smart_policy_on(&self, target: &PolicyTarget) -> Result<Option<SmartPolicy>, StoreError>;
+    /// A policy by id.
+    async fn smart_policy(&self, id: &SmartPolicyId) -> Result<Option<SmartPolicy>, StoreError>;
+    /// Every enabled policy, for the plan keeper's rounds.
+    async fn enabled_smart_policies(&self) -> Result<Vec<SmartPolicy>, StoreError>;
+    /// Starts (`Some`) or ends (`None`) the charge-now override of the client's policy; returns
+    /// the policy, `None` when the client has none with that id.
+    async fn set_charge_now(
+        &self,
+        client: &ClientId,
+        id: &SmartPolicyId,
+        since: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<SmartPolicy>, StoreError>;
+    /// Stores a new plan, with its `user:smart-charging-plan:updated` event, in one transaction.
+    async fn insert_smart_plan(&self, plan: &SmartPlan) -> Result<(), StoreError>;
+    /// Saves a plan; when `event_fields` is not empty, with an event naming them in the same
+    /// transaction. `false` when the plan is gone.
+    async fn update_smart_plan(&self, plan: &SmartPlan, event_fields: &[&str]) -> Result<bool, StoreError>;
+    /// The latest plan of a policy.
+    async fn latest_smart_plan(&self, policy: &SmartPolicyId) -> Result<Option<SmartPlan>, StoreError>;
+    /// One of the client's plans.
+    async fn get_smart_plan(&self, client: &ClientId, id: &SmartPlanId) -> Result<Option<SmartPlan>, StoreError>;
+    /// Every plan that has not ended.
+    async fn live_smart_plans(&self) -> Result<Vec<SmartPlan>, StoreError>;
+    /// Puts a plan on a charger as its `schedule` limit source (replacing the one there), holding
+    /// from the first period until `valid_to`; `None` removes it. Returns the source set.
+    async fn set_schedule_limit(
+        &self,
+        charger: &ChargerId,
+        schedule: Option<(&[SchedulePeriod], DateTime<Utc>)>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<LimitSource>, StoreError>;
+}
+
 /// All of Coupler's storage.
 #[async_trait]
 pub trait Store:
@@ -841,6 +892,7 @@ pub trait Store:
     + EvSystemStore
     + LimitStore
     + TariffStore
+    + SmartChargingStore
     + Send
     + Sync
     + 'static

@@ -26,6 +26,7 @@ use coupler_core::account::Secret;
 use coupler_core::event::RetryPolicy;
 use coupler_core::polling::PollPolicy;
 use coupler_core::secret::SecretKey;
+use coupler_engine::smart::SmartConfig;
 use coupler_engine::webhooks::WebhookConfig;
 use coupler_engine::{ChargerEngineConfig, EngineConfig, PairingConfig, PriceConfig};
 use coupler_gateway::GatewayConfig;
@@ -171,6 +172,9 @@ fn pairing() -> PairingConfig {
 }
 fn webhooks() -> WebhookConfig {
     WebhookConfig::default()
+}
+fn smart() -> SmartConfig {
+    SmartConfig::default()
 }
 fn rate_limits() -> RateLimitConfig {
     RateLimitConfig::default()
@@ -330,6 +334,19 @@ settings! {
         power_tolerance: f64 = pairing().rules.power_tolerance, env "COUPLER_PAIRING_POWER_TOLERANCE";
         /// How many comparisons of a vehicle's charge rate with a charger's meter, at distinct times, make power evidence (for or against).
         power_comparisons: usize = pairing().rules.power_comparisons, env "COUPLER_PAIRING_POWER_COMPARISONS";
+    }
+    /// Smart charging: plans made from policies, put on chargers or followed through makers.
+    [smart_charging] SmartCharging {
+        /// Share of grid energy that reaches the battery (charging losses), above 0 and at most 1; plans buy this much more energy than the battery takes.
+        efficiency: f64 = smart().efficiency, env "COUPLER_SMART_CHARGING_EFFICIENCY";
+        /// Phase voltage, volts: turns a plan's power into the current per phase a charging profile limits.
+        phase_voltage: f64 = smart().phase_voltage, env "COUPLER_SMART_CHARGING_PHASE_VOLTAGE";
+        /// Phases a car charges on where the charger's meter does not show it (1 to 3).
+        phases: u32 = u32::from(smart().phases), env "COUPLER_SMART_CHARGING_PHASES";
+        /// The most current a car takes where its maker does not say, amperes per phase (a charger's own policy plans with it).
+        default_max_current: f64 = smart().default_max_current_a, env "COUPLER_SMART_CHARGING_DEFAULT_MAX_CURRENT";
+        /// How often live plans are compared with the meter (charging that falls behind is planned again) and policies are looked at.
+        check_interval: Duration = smart().check_interval, env "COUPLER_SMART_CHARGING_CHECK_INTERVAL";
     }
     /// Delivering events to webhooks.
     [webhooks] Webhooks {
@@ -570,6 +587,19 @@ impl Config {
         if self.webhooks.lease <= self.webhooks.timeout {
             bail!("COUPLER_WEBHOOK_LEASE must be longer than COUPLER_WEBHOOK_TIMEOUT");
         }
+        let smart = &self.smart_charging;
+        if !(smart.efficiency > 0.0 && smart.efficiency <= 1.0) {
+            bail!("COUPLER_SMART_CHARGING_EFFICIENCY must be above 0 and at most 1");
+        }
+        if !(1..=3).contains(&smart.phases) {
+            bail!("COUPLER_SMART_CHARGING_PHASES must be 1, 2 or 3");
+        }
+        if !(smart.phase_voltage > 0.0 && smart.phase_voltage <= 1000.0) {
+            bail!("COUPLER_SMART_CHARGING_PHASE_VOLTAGE must be a voltage above 0 and at most 1000");
+        }
+        if !(6.0..=1000.0).contains(&smart.default_max_current) {
+            bail!("COUPLER_SMART_CHARGING_DEFAULT_MAX_CURRENT must be from 6 to 1000 amperes");
+        }
         Ok(())
     }
 
@@ -642,6 +672,18 @@ impl Config {
             },
             tick: p.tick,
             repoll_every: p.repoll_every,
+        }
+    }
+
+    /// Smart charging's config, every field from the tree.
+    pub fn smart_charging(&self) -> SmartConfig {
+        let s = &self.smart_charging;
+        SmartConfig {
+            efficiency: s.efficiency,
+            phase_voltage: s.phase_voltage,
+            phases: u8::try_from(s.phases).unwrap_or(3),
+            default_max_current_a: s.default_max_current,
+            check_interval: s.check_interval,
         }
     }
 

@@ -17,6 +17,7 @@ use coupler_core::clock::{Clock, SystemClock};
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::tariff::{PriceArea, PriceProviders};
 use coupler_core::{AdapterRegistry, Store};
+use coupler_engine::smart::{PlanKeeper, SmartConfig};
 use coupler_engine::webhooks::{WebhookConfig, WebhookSender};
 use coupler_engine::{ChargerEngineConfig, Engine, EngineConfig, Pairing, PairingConfig, PriceConfig};
 use coupler_gateway::{Gateway, GatewayConfig};
@@ -81,6 +82,8 @@ pub struct Wiring {
     pub price_providers: PriceProviders,
     /// How often the price fetcher asks each provider.
     pub prices: PriceConfig,
+    /// How smart charging makes and keeps plans.
+    pub smart: SmartConfig,
 }
 
 /// What sandbox mode needs beyond the simulated OEM cloud.
@@ -132,6 +135,7 @@ impl Wiring {
             clock: Arc::new(SystemClock),
             price_providers: config.price_providers(),
             prices: config.prices(),
+            smart: config.smart_charging(),
         }
     }
 }
@@ -336,6 +340,7 @@ impl Server {
             sandbox,
             clock,
             mut price_providers,
+            smart,
             prices,
         } = wiring;
         let addr = listener.local_addr()?;
@@ -365,6 +370,7 @@ impl Server {
         );
         let sender = WebhookSender::new(&webhooks).context("cannot build the webhook HTTP client")?;
         let pairing = Arc::new(Pairing::new(store.clone(), engine.clone(), pairing));
+        let smart = PlanKeeper::new(engine.clone(), smart);
         let sandbox = match (sandbox, &simulated_oem) {
             (Some(wiring), Some(cloud)) => Some(Arc::new(SimSandbox::new(
                 cloud.clone(),
@@ -393,6 +399,7 @@ impl Server {
             webhooks: sender.clone(),
             tasks: tasks.clone(),
             limits: RateLimits::new(rate_limits),
+            smart: smart.clone(),
         });
         let serve_failure = Arc::new(Mutex::new(None));
         let mut router = coupler_api::router_with(state.clone(), gateway.router());
@@ -461,6 +468,12 @@ impl Server {
             .limits()
             .spawn(gateway.subscribe_ready(), gateway.subscribe_plug_changes(), &tasks);
         coupler_engine::limits::spawn_vehicle_limits(engine.clone(), &tasks);
+        // Plans follow plug-ins, pairings, vehicle reads, other limits and their own timers.
+        smart.spawn(
+            gateway.subscribe_plug_changes(),
+            pairing.subscribe_pair_changes(),
+            &tasks,
+        );
         tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = %vendors.join(","), "coupler is serving");
         Ok(Self {
             addr,

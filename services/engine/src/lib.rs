@@ -18,6 +18,9 @@
 //! - [`limits`]: limit sources (a user's max current, a site's cap) put on chargers as charging
 //!   profiles, re-applied after reconnects and boots, cleared when they end; on/off for chargers
 //!   that take no profiles ([`limits::LimitKeeper`]).
+//! - [`smart`]: smart charging; a plan keeper that makes each plug-in's plan from its policy and
+//!   carries it out as the charger's `schedule` limit source, or by start and stop commands to a
+//!   vehicle's maker ([`smart::PlanKeeper`]). Prices come through [`Engine::prices_for`].
 //! - [`webhooks`]: delivery of published events to webhooks, signed, batched, retried, in order.
 //! - [`prices`]: locations' effective prices (tariffs, pushed series, day-ahead providers fetched
 //!   on a schedule) and the announcement of every change, for replanning.
@@ -38,6 +41,7 @@ mod poller;
 pub mod prices;
 pub mod request;
 mod runner;
+pub mod smart;
 pub mod webhooks;
 
 pub use pairing::{Pairing, PairingConfig};
@@ -47,10 +51,12 @@ pub use request::{ActionRequest, ActionTarget, Command};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use coupler_core::clock::{Clock, SystemClock};
 use coupler_core::control::ChargerControl;
 use coupler_core::polling::PollPolicy;
 use coupler_core::secret::{Cipher, DecryptError};
+use coupler_core::tariff::PriceSlot;
 use coupler_core::{AdapterError, AdapterRegistry, Store, StoreError, Vendor};
 use coupler_tasks::Tasks;
 use tokio::sync::Notify;
@@ -224,6 +230,28 @@ impl Engine {
             running_actions: std::sync::Mutex::default(),
             polled: tokio::sync::broadcast::channel(4096).0,
             prices: prices::PriceBook::default(),
+        }
+    }
+
+    /// What one kWh costs at `location` from `from` to `to`: the one place smart charging gets
+    /// prices from (the location's pushed series, its area's, its provider's, then its tariff;
+    /// [`Engine::location_prices`]). Nowhere known, or a failure to read them, is no known price:
+    /// plans then charge as early as they can.
+    pub async fn prices_for(
+        &self,
+        location: Option<&coupler_core::location::Location>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<PriceSlot> {
+        let Some(location) = location else {
+            return Vec::new();
+        };
+        match self.location_prices(&location.client_id, &location.id, from, to).await {
+            Ok(prices) => prices,
+            Err(e) => {
+                tracing::warn!(location_id = %location.id, error = %e, "cannot read a location's prices; planning without them");
+                Vec::new()
+            }
         }
     }
 

@@ -65,6 +65,8 @@ pub struct Pairing {
     wake: Notify,
     /// Each vehicle's reported charge rates (data time, kW; zero while plugged in and not charging).
     rates: Mutex<HashMap<VehicleId, VecDeque<PowerSample>>>,
+    /// Chargers whose EV systems were activated or deactivated (smart charging follows them).
+    pair_changes: broadcast::Sender<ChargerId>,
 }
 
 /// What is to be weighed again.
@@ -91,6 +93,20 @@ impl Pairing {
             dirty: Mutex::default(),
             wake: Notify::new(),
             rates: Mutex::default(),
+            pair_changes: broadcast::channel(4096).0,
+        }
+    }
+
+    /// Chargers whose EV systems were activated or deactivated from now on. A receiver that falls
+    /// behind is told so (`Lagged`) and should look at every plug-in again.
+    pub fn subscribe_pair_changes(&self) -> broadcast::Receiver<ChargerId> {
+        self.pair_changes.subscribe()
+    }
+
+    fn pairs_changed(&self, charger: &ChargerId, changed: &[coupler_core::ev_system::EvSystem]) {
+        if !changed.is_empty() {
+            // No receivers is the usual case without smart charging, and not an error.
+            let _ = self.pair_changes.send(charger.clone());
         }
     }
 
@@ -208,9 +224,11 @@ impl Pairing {
         // decision corrected by new evidence) finds its new pair free.
         for (o, decision) in open.iter().zip(&decisions) {
             if !matches!(decision, MatchDecision::Matched { .. }) {
-                for pair in self.store.deactivate_charger(&o.charger.id, now).await? {
+                let changed = self.store.deactivate_charger(&o.charger.id, now).await?;
+                for pair in &changed {
                     tracing::info!(ev_system_id = %pair.id, charger_id = %o.charger.id, "EV system deactivated: the evidence no longer singles its vehicle out");
                 }
+                self.pairs_changed(&o.charger.id, &changed);
             }
         }
         for ((o, decision), due) in open.iter().zip(decisions).zip(due) {
@@ -234,6 +252,7 @@ impl Pairing {
                             "EV system changed"
                         );
                     }
+                    self.pairs_changed(&o.charger.id, &changed);
                     (DetectionStatus::Matched, Some(vehicle_id), None, None)
                 }
                 MatchDecision::Detecting(code, why) => (DetectionStatus::Detecting, None, Some(why), Some(code)),
@@ -272,9 +291,11 @@ impl Pairing {
 
     /// The charger was unplugged: its pairs end and its detection closes.
     async fn close(&self, charger_id: &ChargerId, now: DateTime<Utc>) -> Result<(), StoreError> {
-        for pair in &self.store.deactivate_charger(charger_id, now).await? {
+        let changed = self.store.deactivate_charger(charger_id, now).await?;
+        for pair in &changed {
             tracing::info!(ev_system_id = %pair.id, charger_id = %charger_id, "EV system deactivated: the charger was unplugged");
         }
+        self.pairs_changed(charger_id, &changed);
         self.store
             .save_detection(&Detection {
                 charger_id: charger_id.clone(),

@@ -78,4 +78,5 @@ crate::sql::impl_location_store!(PgStore, PgRow, Time);
 crate::sql::impl_ev_system_store!(PgStore, PgRow, Time);
 crate::sql::impl_limit_store!(PgStore, PgRow, Time);
 crate::sql::impl_tariff_store!(PgStore, PgRow, Time);
+crate::sql::impl_smart_charging_store!(PgStore, PgRow, Time);
 crate::sql::impl_store!(PgStore, "postgres");

@@ -119,6 +119,7 @@ fn site(client: &ClientId, user_id: &str, scope: LimitScope, amps: f64, hours: O
         valid_from: hours.map(|_| now),
         valid_to: hours.map(|h| now + Duration::hours(h)),
         created_at: now,
+        schedule: Vec::new(),
     }
 }
 

@@ -208,9 +208,18 @@ async fn run(shared: Arc<Shared>) {
                 tracing::debug!(ocpp_id = %shared.config.ocpp_id, %error, "simulated charger cannot connect");
             }
         }
-        tokio::select! {
-            () = shared.stop.cancelled() => return,
-            () = tokio::time::sleep(backoff) => {}
+        // Between attempts the charger goes on charging by its profiles, as a real one does offline.
+        let wait = tokio::time::sleep(backoff);
+        tokio::pin!(wait);
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                () = shared.stop.cancelled() => return,
+                () = &mut wait => break,
+                _ = tick.tick() => {
+                    shared.lock().on_tick(Instant::now(), shared.cloud.now(), &shared.cloud, &shared.config);
+                }
+            }
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
@@ -244,7 +253,7 @@ async fn session(shared: &Shared, socket: Socket) {
         // Whatever the machine wants to send: answers first, then our next call.
         let frames = {
             let mut machine = shared.lock();
-            machine.on_tick(Instant::now(), Utc::now(), &shared.cloud, &shared.config);
+            machine.on_tick(Instant::now(), shared.cloud.now(), &shared.cloud, &shared.config);
             machine.take_outgoing(Instant::now(), &shared.cloud, &shared.config)
         };
         for frame in frames {
@@ -264,7 +273,7 @@ async fn session(shared: &Shared, socket: Socket) {
             }
             message = stream.next() => match message {
                 Some(Ok(Message::Text(text))) => {
-                    let reply = shared.lock().on_text(text.as_str(), Utc::now(), &shared.cloud, &shared.config);
+                    let reply = shared.lock().on_text(text.as_str(), shared.cloud.now(), &shared.cloud, &shared.config);
                     if let Some(reply) = reply {
                         if sink.send(Message::text(reply.to_text())).await.is_err() {
                             return;
@@ -588,29 +597,13 @@ impl Machine {
             self.queue_once(Out::Boot);
         }
         if !self.connected || !self.booted {
+            // Unreachable or not yet accepted, a charger still keeps its car to its profiles (its
+            // transaction messages wait in the queue for the next connection).
+            self.follow_physical(wall, cloud, config);
             return;
         }
-        let Some(reading) = cloud.socket_reading(&config.ocpp_id) else {
+        let Some(reading) = self.follow_physical(wall, cloud, config) else {
             return;
-        };
-        self.follow_plug(&reading);
-        let offered = if matches!(self.tx, Tx::Active { .. }) && self.available {
-            let limit = offered_limit(&self.profiles, wall, self.tx_context(), config.max_current);
-            // An offer below the least a car can take is no offer (IEC 61851-1).
-            if limit < MIN_CURRENT {
-                0.0
-            } else {
-                limit
-            }
-        } else {
-            0.0
-        };
-        let reading = if (offered - self.offered).abs() > f64::EPSILON {
-            self.offered = offered;
-            cloud.set_offered_current(&config.ocpp_id, offered);
-            cloud.socket_reading(&config.ocpp_id).unwrap_or(reading)
-        } else {
-            reading
         };
         let status = self.status_for(&reading);
         if self.last_status != Some(status) {
@@ -646,6 +639,35 @@ impl Machine {
         } else {
             self.next_meter = None;
         }
+    }
+
+    /// Follows the physical model: a car plugged in or out, and the current the transaction and the
+    /// charging profiles allow at `wall` offered to it. Returns the socket's reading after.
+    fn follow_physical(
+        &mut self,
+        wall: DateTime<Utc>,
+        cloud: &SimCloud,
+        config: &SimChargerConfig,
+    ) -> Option<SocketReading> {
+        let reading = cloud.socket_reading(&config.ocpp_id)?;
+        self.follow_plug(&reading);
+        let offered = if matches!(self.tx, Tx::Active { .. }) && self.available {
+            let limit = offered_limit(&self.profiles, wall, self.tx_context(), config.max_current);
+            // An offer below the least a car can take is no offer (IEC 61851-1).
+            if limit < MIN_CURRENT {
+                0.0
+            } else {
+                limit
+            }
+        } else {
+            0.0
+        };
+        if (offered - self.offered).abs() > f64::EPSILON {
+            self.offered = offered;
+            cloud.set_offered_current(&config.ocpp_id, offered);
+            return Some(cloud.socket_reading(&config.ocpp_id).unwrap_or(reading));
+        }
+        Some(reading)
     }
 
     /// A car came or went.
@@ -1087,6 +1109,71 @@ mod tests {
             "chargingProfileKind": "Relative",
             "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}]}
         }})
+    }
+
+    #[test]
+    fn an_unreachable_charger_keeps_its_car_to_an_absolute_multi_period_profile() {
+        use coupler_core::clock::ManualClock;
+
+        let start = DateTime::parse_from_rfc3339("2026-01-16T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let clock = Arc::new(ManualClock::at(start));
+        let cloud = SimCloud::new(SimConfig::default()).with_clock(clock.clone());
+        let car = cloud.add_account(
+            crate::Brand::Aurora,
+            "u",
+            "p",
+            vec![crate::SimVehicleSpec {
+                battery_level: 50.0,
+                ..crate::SimVehicleSpec::new("V1", "Aurora S")
+            }],
+        );
+        let config = SimChargerConfig::home("CP1", "ws://x/ocpp/CP1", "pw", OcppVersion::V16);
+        cloud.add_socket("CP1");
+        cloud.plug(&car[0], "CP1").unwrap();
+        let mut m = Machine::new(&config);
+        m.tx = Tx::Active {
+            id: "42".into(),
+            started: start,
+            token: IdToken::Tag(FREE_VEND_ID_TAG.into()),
+        };
+        // Off for half an hour, then 16 A for half an hour, then off; until the deadline.
+        let profile = json!({"connectorId": 1, "csChargingProfiles": {
+            "chargingProfileId": 1100, "stackLevel": 2, "chargingProfilePurpose": "TxProfile",
+            "chargingProfileKind": "Absolute", "validTo": "2026-01-16T01:30:00Z",
+            "chargingSchedule": {"chargingRateUnit": "A", "startSchedule": "2026-01-16T00:00:00Z",
+                "chargingSchedulePeriod": [
+                    {"startPeriod": 0, "limit": 0.0}, {"startPeriod": 1800, "limit": 16.0}, {"startPeriod": 3600, "limit": 0.0}
+                ]}
+        }});
+        assert_eq!(
+            answer16(&mut m, &cloud, &config, "SetChargingProfile", profile)["status"],
+            "Accepted"
+        );
+        assert!(!m.connected, "nothing reaches a server from here on");
+        let level = || cloud.vehicle(&car[0]).unwrap().battery_level;
+
+        m.on_tick(Instant::now(), cloud.now(), &cloud, &config);
+        assert_eq!(m.offered, 0.0);
+        clock.advance(chrono::Duration::minutes(30));
+        m.on_tick(Instant::now(), cloud.now(), &cloud, &config);
+        assert_eq!(
+            (m.offered, level()),
+            (16.0, 50.0),
+            "nothing charged while the plan was off"
+        );
+        clock.advance(chrono::Duration::minutes(30));
+        m.on_tick(Instant::now(), cloud.now(), &cloud, &config);
+        assert_eq!(m.offered, 0.0);
+        let charged = level();
+        assert!(
+            (charged - (50.0 + 5.52 / 75.0 * 100.0)).abs() < 0.5,
+            "half an hour at 11 kW: {charged}"
+        );
+        clock.advance(chrono::Duration::minutes(30));
+        m.on_tick(Instant::now(), cloud.now(), &cloud, &config);
+        assert_eq!(level(), charged, "off again until the profile ends");
     }
 
     #[test]

@@ -47,8 +47,8 @@ pub struct CreateLimit {
 pub struct LimitSourceResponse {
     /// Identifier.
     pub id: String,
-    /// Who set it: `user` (the max-current command), `site` (a site's or grid's cap); `schedule`
-    /// and `flex` are reserved for smart charging and utility events.
+    /// Who set it: `user` (the max-current command), `site` (a site's or grid's cap), `schedule` (a
+    /// smart-charging plan: see `schedule`); `flex` is reserved for utility events.
     #[schema(example = "site")]
     pub kind: String,
     /// Names the binding source among equal caps (higher wins): site 40, flex 30, schedule 20, user 10.
@@ -57,7 +57,7 @@ pub struct LimitSourceResponse {
     pub charger_id: Option<String>,
     /// The location whose chargers it limits, when set on one.
     pub location_id: Option<String>,
-    /// The cap, amperes per phase.
+    /// The cap, amperes per phase (for a `schedule`, the highest of its periods).
     pub max_current: f64,
     /// From when it holds.
     pub valid_from: Option<DateTime<Utc>>,
@@ -67,6 +67,19 @@ pub struct LimitSourceResponse {
     pub in_force: bool,
     /// When it was set.
     pub created_at: DateTime<Utc>,
+    /// A cap that changes over time (a smart-charging plan): from each period's start, at most its
+    /// current, until the next period or `validTo`. Empty for a constant cap.
+    pub schedule: Vec<SchedulePeriodStep>,
+}
+
+/// One period of a cap that changes over time.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SchedulePeriodStep {
+    /// When the period starts.
+    pub start: DateTime<Utc>,
+    /// The cap in the period, amperes per phase.
+    pub max_current: f64,
 }
 
 /// The limit in force from one moment on.
@@ -182,6 +195,14 @@ pub(crate) fn source_body(source: &LimitSource, now: DateTime<Utc>) -> LimitSour
         valid_to: source.valid_to,
         in_force: source.in_force_at(now),
         created_at: source.created_at,
+        schedule: source
+            .schedule
+            .iter()
+            .map(|p| SchedulePeriodStep {
+                start: p.start,
+                max_current: p.max_current_a,
+            })
+            .collect(),
     }
 }
 
@@ -222,6 +243,7 @@ async fn create(
         valid_from: body.valid_from,
         valid_to: body.valid_to,
         created_at: now,
+        schedule: Vec::new(),
     };
     state.store.insert_limit_source(&source).await?;
     tracing::info!(limit_id = %source.id, max_current_a = amps, "site limit set");

@@ -14,6 +14,7 @@ pub mod oauth;
 pub mod ops;
 pub mod prices;
 pub mod sandbox;
+pub mod smart;
 pub mod statistics;
 pub mod users;
 pub mod vehicles;

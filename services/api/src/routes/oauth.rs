@@ -120,7 +120,8 @@ pub async fn create_token(
     }
 
     let token = generate_secret();
-    let now = state.now();
+    // Access tokens live in wall-clock time, whatever clock the engine runs on.
+    let now = coupler_core::time::now();
     let ttl = chrono::Duration::from_std(state.token_ttl).map_err(ApiError::internal)?;
     state
         .store

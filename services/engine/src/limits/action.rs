@@ -54,6 +54,7 @@ pub(crate) async fn send_user_limit(
             format!("cannot store the limit: {e}"),
         ));
     }
+    engine.limits().announce(std::slice::from_ref(charger_id));
     // Saved before anything goes out, so a restart knows the commands may have been sent.
     record(
         engine,

@@ -112,6 +112,8 @@ struct Inner {
     /// Wakes the keeper's task to look at windows again (a source was added or removed).
     wake: Notify,
     tracker: TaskTracker,
+    /// Chargers whose `user`, `site` or `flex` sources changed (a plan must be made again).
+    changes: broadcast::Sender<ChargerId>,
 }
 
 impl LimitKeeper {
@@ -132,7 +134,23 @@ impl LimitKeeper {
                 applying: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
                 tracker: TaskTracker::new(),
+                changes: broadcast::channel(4096).0,
             }),
+        }
+    }
+
+    /// Chargers whose sources other than a plan changed from now on (a max current, a site limit
+    /// set or deleted), so smart charging makes their plans again. A receiver that falls behind is
+    /// told so (`Lagged`) and should look at every plan again.
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<ChargerId> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Tells smart charging that `chargers`' sources changed.
+    pub(crate) fn announce(&self, chargers: &[ChargerId]) {
+        for charger in chargers {
+            // No receivers is the usual case without smart charging, and not an error.
+            let _ = self.inner.changes.send(charger.clone());
         }
     }
 
@@ -149,6 +167,7 @@ impl LimitKeeper {
     /// wakes the keeper's task so it knows the new windows.
     pub fn changed(&self, chargers: Vec<ChargerId>) {
         self.inner.wake.notify_one();
+        self.announce(&chargers);
         self.spawn_applies(chargers);
     }
 
@@ -405,9 +424,20 @@ impl LimitKeeper {
     /// The charger's composite schedule on `connector` for the next five minutes, as
     /// (seconds from now, amperes), when it answers one in amperes.
     pub async fn composite_schedule(&self, charger: &ChargerId, connector: u32) -> Option<Vec<(u32, f64)>> {
+        self.composite_schedule_over(charger, connector, VERIFY_HORIZON_S).await
+    }
+
+    /// The charger's composite schedule on `connector` for the next `duration_s` seconds, as
+    /// (seconds from now, amperes), when it answers one in amperes.
+    pub async fn composite_schedule_over(
+        &self,
+        charger: &ChargerId,
+        connector: u32,
+        duration_s: u32,
+    ) -> Option<Vec<(u32, f64)>> {
         let ask = ChargerCommand::GetCompositeSchedule {
             connector_id: connector,
-            duration_s: VERIFY_HORIZON_S,
+            duration_s,
             unit: Some(RateUnit::Amperes),
         };
         match self.inner.control.send(charger, ask).await {
@@ -425,6 +455,11 @@ impl LimitKeeper {
                 None
             }
         }
+    }
+
+    /// Wakes the keeper's task to look at the window edges again (a plan was put on a charger).
+    pub fn edges_changed(&self) {
+        self.inner.wake.notify_one();
     }
 
     /// Applies every limited charger's limits, each in its own task (start-up, window edges, or

@@ -18,7 +18,7 @@ macro_rules! impl_limit_store {
             use crate::store_error;
 
             const SELECT: &str = "SELECT s.id, s.client_id, u.external_id, s.kind, s.charger_id, s.location_id, \
-                s.max_current, s.valid_from, s.valid_to, s.created_at FROM limit_sources s JOIN users u ON u.id = s.user_id";
+                s.max_current, s.valid_from, s.valid_to, s.created_at, s.schedule FROM limit_sources s JOIN users u ON u.id = s.user_id";
 
             fn decode<E: std::error::Error + Send + Sync + 'static>(e: E) -> sqlx::Error {
                 sqlx::Error::Decode(Box::new(e))
@@ -45,6 +45,10 @@ macro_rules! impl_limit_store {
                     valid_from: $time::read_opt(row, "valid_from")?,
                     valid_to: $time::read_opt(row, "valid_to")?,
                     created_at: $time::read(row, "created_at")?,
+                    schedule: match row.try_get::<Option<String>, _>("schedule")? {
+                        Some(text) => serde_json::from_str(&text).map_err(decode)?,
+                        None => Vec::new(),
+                    },
                 })
             }
 
@@ -69,8 +73,8 @@ macro_rules! impl_limit_store {
                     };
                     // The charger or location must belong to the same client and user.
                     let inserted = sqlx::query(
-                        "INSERT INTO limit_sources (id, client_id, user_id, kind, charger_id, location_id, max_current, valid_from, valid_to, created_at) \
-                         SELECT $1, $2, u.id, $4, $5, $6, $7, $8, $9, $10 FROM users u WHERE u.client_id = $2 AND u.external_id = $3 \
+                        "INSERT INTO limit_sources (id, client_id, user_id, kind, charger_id, location_id, max_current, valid_from, valid_to, created_at, schedule) \
+                         SELECT $1, $2, u.id, $4, $5, $6, $7, $8, $9, $10, $11 FROM users u WHERE u.client_id = $2 AND u.external_id = $3 \
                          AND ($5 IS NULL OR EXISTS (SELECT 1 FROM chargers c WHERE c.id = $5 AND c.client_id = $2 AND c.user_id = u.id)) \
                          AND ($6 IS NULL OR EXISTS (SELECT 1 FROM locations l WHERE l.id = $6 AND l.client_id = $2 AND l.user_id = u.id))",
                     )
@@ -84,6 +88,7 @@ macro_rules! impl_limit_store {
                     .bind(source.valid_from.map($time::bind))
                     .bind(source.valid_to.map($time::bind))
                     .bind($time::bind(source.created_at))
+                    .bind(if source.schedule.is_empty() { None } else { Some(json(&source.schedule)?) })
                     .execute(&self.pool)
                     .await
                     .map_err(store_error)?

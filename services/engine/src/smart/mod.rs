@@ -1,0 +1,1182 @@
+//! The plan keeper: smart charging carried out.
+//!
+//! For each policy it works out whether a plug-in is governed by it (the pair's own policy comes
+//! before the vehicle's, which comes before the charger's), keeps one plan per plug-in, and makes
+//! the plan again when what it is made from changes: a plug-in or a pairing, a new state of charge,
+//! prices, another limit source, the policy or its charge-now override, or charging that fell
+//! behind the plan (the meter against the plan, looked at every `check_interval`).
+//!
+//! A plan on a charger is the charger's `schedule` limit source: one absolute charging profile
+//! (TxProfile during a session, TxDefaultProfile before one), put there by the limit keeper and
+//! read back with GetCompositeSchedule, so the charger follows the plan by itself when Coupler, the
+//! car's cloud or the network is down. A vehicle plugged in without a Coupler charger follows its
+//! plan by start and stop commands to its maker at the plan's switches, through the one action
+//! engine.
+//!
+//! When the target cannot be reached by the deadline, the plan says so and charges at once (no
+//! schedule); when the deadline passes short of the target, charging goes on until it is reached
+//! (the plan ends LATE). Reaching the target ends the plan (MET) and holds charging off until the
+//! deadline; the vehicle leaving first ends it SHORT. Charge-now lifts the plan until the target is
+//! reached or the client ends the override.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use coupler_core::ev_system::{DetectionStatus, PairState};
+use coupler_core::limits::{timeline, LimitSourceKind};
+use coupler_core::location::{Location, LocationId, Point};
+use coupler_core::planner::{self, PlanInput, PowerCap};
+use coupler_core::smart::{
+    charges_at, falling_behind, need, next_deadline, next_switch, plan_end, reached_outcome, schedule_from_plan,
+    schedule_matches, shortfall_percent, Baseline, Execution, MakerStep, PlanDetails, PlanOutcome, PlanState,
+    PlanTarget, PolicyTarget, SmartPlan, SmartPlanId, SmartPolicy, SmartPolicyId, Verification,
+};
+use coupler_core::tariff::{PriceScope, SeriesKind};
+use coupler_core::{ChargeSession, Charger, ChargerId, ClientId, PageRequest, Vehicle, VehicleId};
+use coupler_tasks::Tasks;
+use tokio::sync::{broadcast, Notify};
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::actions::VehicleCommand;
+use crate::{Engine, EngineError};
+
+/// How the plan keeper turns power into current, how it counts losses, and how often it looks.
+#[derive(Debug, Clone)]
+pub struct SmartConfig {
+    /// Share of grid energy that reaches the battery (charging losses), above 0 and at most 1.
+    pub efficiency: f64,
+    /// Phase voltage, volts.
+    pub phase_voltage: f64,
+    /// Phases charged on, where the charger's meter does not tell.
+    pub phases: u8,
+    /// The most current a car takes where its maker does not say, amperes per phase.
+    pub default_max_current_a: f64,
+    /// How often live plans are compared with the meter, and policies looked at.
+    pub check_interval: Duration,
+}
+
+impl Default for SmartConfig {
+    fn default() -> Self {
+        Self {
+            efficiency: 0.9,
+            phase_voltage: 230.0,
+            phases: 3,
+            default_max_current_a: 16.0,
+            check_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why a policy is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The policy itself changed: its deadline is worked out again and the plan made again.
+    PolicyChanged,
+    /// Something the plan is made from changed (prices, the override, another limit source): the
+    /// plan is made again.
+    Replan(&'static str),
+    /// A routine look (a plug change, a pairing, a vehicle read, the timer): a plan is made where
+    /// none is, and made again when a new state of charge came, charging fell behind, the
+    /// deadline passed or the target was reached.
+    Check,
+}
+
+/// Keeps every plan in step with its policy. Cheap to share (`Arc`).
+#[derive(Debug)]
+pub struct PlanKeeper {
+    engine: Arc<Engine>,
+    config: SmartConfig,
+    /// One look at a policy at a time.
+    locks: Mutex<HashMap<SmartPolicyId, Arc<tokio::sync::Mutex<()>>>>,
+    wake: Notify,
+    tracker: TaskTracker,
+}
+
+/// Where a governed plug-in is, as a plan needs it.
+#[derive(Debug)]
+struct Situation {
+    execution: Execution,
+    vehicle: Option<Vehicle>,
+    charger: Option<Charger>,
+    session: Option<ChargeSession>,
+    plugged_in_at: Option<DateTime<Utc>>,
+    location: Option<Location>,
+    /// Why no plan can be made yet (beyond a state of charge).
+    waiting: Option<String>,
+}
+
+impl Situation {
+    fn charger_id(&self) -> Option<&ChargerId> {
+        self.charger.as_ref().map(|c| &c.id)
+    }
+}
+
+impl PlanKeeper {
+    /// A keeper acting through `engine`.
+    pub fn new(engine: Arc<Engine>, config: SmartConfig) -> Arc<Self> {
+        Arc::new(Self {
+            engine,
+            config,
+            locks: Mutex::default(),
+            wake: Notify::new(),
+            tracker: TaskTracker::new(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SmartConfig {
+        &self.config
+    }
+
+    fn lock_for(&self, id: &SmartPolicyId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+        map.entry(id.clone()).or_default().clone()
+    }
+
+    /// A policy was put: its plan is made again in the background.
+    pub fn policy_changed(self: &Arc<Self>, id: SmartPolicyId) {
+        self.spawn_reconcile(id, Trigger::PolicyChanged);
+    }
+
+    /// The charge-now override of a policy was started or ended.
+    pub fn override_changed(self: &Arc<Self>, id: SmartPolicyId) {
+        self.spawn_reconcile(id, Trigger::Replan("charge-now override"));
+    }
+
+    /// Prices changed (at `location`, or anywhere): every live plan is made again. The price
+    /// feed's change subscription calls this.
+    pub fn prices_changed(self: &Arc<Self>, location: Option<LocationId>) {
+        let keeper = self.clone();
+        self.tracker.spawn(async move {
+            tracing::info!(location_id = ?location.as_ref().map(LocationId::as_str), "prices changed; plans are made again");
+            keeper.round(Trigger::Replan("prices"), true).await;
+        });
+    }
+
+    /// Looks at every policy now (after the clock moved, for example).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    fn spawn_reconcile(self: &Arc<Self>, id: SmartPolicyId, trigger: Trigger) {
+        let keeper = self.clone();
+        self.tracker.spawn(async move {
+            if let Err(e) = keeper.reconcile(&id, trigger).await {
+                tracing::warn!(policy_id = %id, error = %e, "cannot keep the smart-charging plan");
+            }
+        });
+    }
+
+    /// Every enabled policy, and every policy with a live plan; with `live_only`, only the latter.
+    async fn round(self: &Arc<Self>, trigger: Trigger, live_only: bool) {
+        let store = &self.engine.store;
+        let mut ids: Vec<SmartPolicyId> = Vec::new();
+        match store.live_smart_plans().await {
+            Ok(plans) => ids.extend(plans.into_iter().map(|p| p.policy_id)),
+            Err(e) => tracing::warn!(error = %e, "cannot list live plans"),
+        }
+        if !live_only {
+            match store.enabled_smart_policies().await {
+                Ok(policies) => ids.extend(policies.into_iter().map(|p| p.id)),
+                Err(e) => tracing::warn!(error = %e, "cannot list smart-charging policies"),
+            }
+        }
+        let mut seen = HashSet::new();
+        for id in ids {
+            if seen.insert(id.clone()) {
+                self.spawn_reconcile(id, trigger);
+            }
+        }
+    }
+
+    /// The policies that may govern a plug-in on `charger`: its own, and those of its pairs and
+    /// their vehicles.
+    async fn policies_at_charger(&self, charger: &ChargerId) -> Result<Vec<SmartPolicyId>, EngineError> {
+        let store = &self.engine.store;
+        let mut targets = vec![PolicyTarget::Charger(charger.clone())];
+        for pair in store.ev_systems_of_charger(charger).await? {
+            targets.push(PolicyTarget::EvSystem(pair.id));
+            targets.push(PolicyTarget::Vehicle(pair.vehicle_id));
+        }
+        self.policies_on(targets).await
+    }
+
+    /// The policies that may govern a vehicle's plug-in: its own, and those of its pairs and their
+    /// chargers.
+    async fn policies_of_vehicle(
+        &self,
+        client: &ClientId,
+        vehicle: &VehicleId,
+    ) -> Result<Vec<SmartPolicyId>, EngineError> {
+        let store = &self.engine.store;
+        let mut targets = vec![PolicyTarget::Vehicle(vehicle.clone())];
+        for pair in store.ev_systems_of_vehicle(client, vehicle).await? {
+            targets.push(PolicyTarget::EvSystem(pair.id));
+            targets.push(PolicyTarget::Charger(pair.charger_id));
+        }
+        self.policies_on(targets).await
+    }
+
+    async fn policies_on(&self, targets: Vec<PolicyTarget>) -> Result<Vec<SmartPolicyId>, EngineError> {
+        let mut ids = Vec::new();
+        for target in targets {
+            if let Some(policy) = self.engine.store.smart_policy_on(&target).await? {
+                ids.push(policy.id);
+            }
+        }
+        Ok(ids)
+    }
+
+    fn spawn_for_charger(self: &Arc<Self>, charger: ChargerId, trigger: Trigger) {
+        let keeper = self.clone();
+        self.tracker.spawn(async move {
+            match keeper.policies_at_charger(&charger).await {
+                Ok(ids) => ids.into_iter().for_each(|id| keeper.spawn_reconcile(id, trigger)),
+                Err(e) => tracing::warn!(charger_id = %charger, error = %e, "cannot find the charger's policies"),
+            }
+        });
+    }
+
+    fn spawn_for_vehicle(self: &Arc<Self>, client: ClientId, vehicle: VehicleId) {
+        let keeper = self.clone();
+        self.tracker.spawn(async move {
+            match keeper.policies_of_vehicle(&client, &vehicle).await {
+                Ok(ids) => ids
+                    .into_iter()
+                    .for_each(|id| keeper.spawn_reconcile(id, Trigger::Check)),
+                Err(e) => tracing::warn!(vehicle_id = %vehicle, error = %e, "cannot find the vehicle's policies"),
+            }
+        });
+    }
+
+    /// When the keeper must look again, at the latest, and at which policies then: a plan's next
+    /// switch (a maker is told then; a charger that takes no profiles is switched then), a
+    /// deadline; `None` policies: every one (the routine round every `check_interval`).
+    async fn next_wake(&self) -> (Duration, Option<Vec<SmartPolicyId>>) {
+        let now = self.engine.clock.now();
+        let mut next: Option<(DateTime<Utc>, Vec<SmartPolicyId>)> = None;
+        if let Ok(plans) = self.engine.store.live_smart_plans().await {
+            for plan in plans {
+                let switch = plan.details.plan.as_ref().and_then(|slots| next_switch(slots, now));
+                let Some(at) = [plan.details.deadline.filter(|d| *d > now), switch]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                else {
+                    continue;
+                };
+                match &mut next {
+                    Some((soonest, due)) if at == *soonest => due.push(plan.policy_id),
+                    Some((soonest, _)) if at > *soonest => {}
+                    _ => next = Some((at, vec![plan.policy_id])),
+                }
+            }
+        }
+        match next {
+            // A moment after the switch, so that it counts as passed.
+            Some((at, due)) => {
+                let until = (at - now).to_std().unwrap_or_default() + Duration::from_millis(50);
+                if until < self.config.check_interval {
+                    return (until, Some(due));
+                }
+                (self.config.check_interval, None)
+            }
+            None => (self.config.check_interval, None),
+        }
+    }
+
+    /// Runs the keeper on `tasks`: plans left by a previous run are taken up at once; then a look
+    /// at every plug change (`plug_changes`), pairing change (`pair_changes`), other limit source
+    /// change, vehicle read, at each maker plan's switch and deadline, and every `check_interval`.
+    pub fn spawn(
+        self: &Arc<Self>,
+        mut plug_changes: broadcast::Receiver<ChargerId>,
+        mut pair_changes: broadcast::Receiver<ChargerId>,
+        tasks: &Tasks,
+    ) {
+        let keeper = self.clone();
+        let mut limit_changes = self.engine.limits().subscribe_changes();
+        let mut polls = self.engine.subscribe_polls();
+        let mut price_changes = self.engine.subscribe_price_changes();
+        let shutdown = tasks.token().clone();
+        tasks.spawn(
+            "plan keeper",
+            async move {
+                keeper.round(Trigger::Check, false).await;
+                let mut last_round = tokio::time::Instant::now();
+                loop {
+                    let (sleep, due) = keeper.next_wake().await;
+                    let sleep = sleep.min(keeper.config.check_interval.saturating_sub(last_round.elapsed()));
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = keeper.wake.notified() => {
+                            keeper.round(Trigger::Check, false).await;
+                            last_round = tokio::time::Instant::now();
+                        }
+                        _ = tokio::time::sleep(sleep) => match due {
+                            // Only the plans whose switch or deadline came, unless a round is due.
+                            Some(due) if last_round.elapsed() < keeper.config.check_interval => {
+                                due.into_iter().for_each(|id| keeper.spawn_reconcile(id, Trigger::Check));
+                            }
+                            _ => {
+                                keeper.round(Trigger::Check, false).await;
+                                last_round = tokio::time::Instant::now();
+                            }
+                        },
+                        changed = plug_changes.recv() => match changed {
+                            Ok(charger) => keeper.spawn_for_charger(charger, Trigger::Check),
+                            Err(broadcast::error::RecvError::Lagged(_)) => keeper.round(Trigger::Check, false).await,
+                            Err(broadcast::error::RecvError::Closed) => break,
+                        },
+                        changed = pair_changes.recv() => match changed {
+                            Ok(charger) => keeper.spawn_for_charger(charger, Trigger::Check),
+                            Err(broadcast::error::RecvError::Lagged(_)) => keeper.round(Trigger::Check, false).await,
+                            Err(broadcast::error::RecvError::Closed) => break,
+                        },
+                        changed = limit_changes.recv() => match changed {
+                            Ok(charger) => keeper.spawn_for_charger(charger, Trigger::Replan("limits")),
+                            Err(broadcast::error::RecvError::Lagged(_)) => keeper.round(Trigger::Replan("limits"), true).await,
+                            Err(broadcast::error::RecvError::Closed) => break,
+                        },
+                        // A price push, a tariff, a provider's new day: the plans it reaches are made
+                        // again (every live one; a plan is cheap to make).
+                        changed = price_changes.recv() => match changed {
+                            Ok(change) if change.kind == SeriesKind::Price => keeper.prices_changed(match change.scope {
+                                PriceScope::Location { location, .. } => Some(location),
+                                _ => None,
+                            }),
+                            // Carbon intensity does not move a plan.
+                            Ok(_) => {}
+                            Err(broadcast::error::RecvError::Lagged(_)) => keeper.prices_changed(None),
+                            Err(broadcast::error::RecvError::Closed) => break,
+                        },
+                        read = polls.recv() => match read {
+                            Ok((client, vehicle)) => keeper.spawn_for_vehicle(client, vehicle),
+                            // Missed reads come again at the next poll.
+                            Err(broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(broadcast::error::RecvError::Closed) => break,
+                        },
+                    }
+                }
+                keeper.tracker.close();
+                keeper.tracker.wait().await;
+            }
+            .instrument(tracing::info_span!("plan keeper")),
+        );
+    }
+
+    /// Looks at one policy and brings its plan in step: starts, makes again, carries out or ends
+    /// it. Returns the plan as it stands after.
+    #[tracing::instrument(skip(self), fields(policy_id = %id))]
+    pub async fn reconcile(&self, id: &SmartPolicyId, trigger: Trigger) -> Result<Option<SmartPlan>, EngineError> {
+        let lock = self.lock_for(id);
+        let _one_at_a_time = lock.lock().await;
+        let store = &self.engine.store;
+        let Some(policy) = store.smart_policy(id).await? else {
+            return Ok(None);
+        };
+        let now = self.engine.clock.now();
+        let latest = store.latest_smart_plan(id).await?;
+        let situation = if policy.enabled {
+            self.resolve(&policy).await?
+        } else {
+            Err("smart charging was disabled")
+        };
+        let situation = match situation {
+            Ok(situation) => situation,
+            Err(why) => {
+                return match latest {
+                    Some(plan) => self.leave(&policy, plan, why, now).await.map(Some),
+                    None => Ok(None),
+                };
+            }
+        };
+        let plan = match latest {
+            Some(plan)
+                if plan.state != PlanState::Ended
+                    && same_place(&plan, &situation)
+                    && !another_plug_in(&plan, &situation) =>
+            {
+                plan
+            }
+            Some(plan) if plan.state != PlanState::Ended => {
+                // Unplugged and plugged in again between two looks, or the vehicle moved to another
+                // charger, or from its maker to a charger: the old plug-in's plan ends first.
+                let why = if another_plug_in(&plan, &situation) {
+                    "the vehicle was unplugged"
+                } else {
+                    "the vehicle is charged elsewhere now"
+                };
+                self.leave(&policy, plan, why, now).await?;
+                self.start(&policy, &situation, now).await?
+            }
+            Some(plan) if !starts_anew(&plan, &policy, &situation) => return Ok(Some(plan)),
+            _ => self.start(&policy, &situation, now).await?,
+        };
+        self.advance(&policy, plan, &situation, trigger, now).await.map(Some)
+    }
+
+    /// Whether an enabled policy is on `target`.
+    async fn enabled_on(&self, target: PolicyTarget) -> Result<bool, EngineError> {
+        Ok(self
+            .engine
+            .store
+            .smart_policy_on(&target)
+            .await?
+            .is_some_and(|p| p.enabled))
+    }
+
+    /// Where the plug-in `policy` governs is; `Err` says why it governs none (nothing of it is
+    /// plugged in, or a policy that comes before it governs the plug-in).
+    async fn resolve(&self, policy: &SmartPolicy) -> Result<Result<Situation, &'static str>, EngineError> {
+        let store = &self.engine.store;
+        let client = &policy.client_id;
+        match &policy.target {
+            PolicyTarget::EvSystem(id) => {
+                let Some(system) = store.get_ev_system(client, id).await? else {
+                    return Ok(Err("the EV system is gone"));
+                };
+                if system.state != PairState::Activated {
+                    return Ok(Err("the vehicle was unplugged"));
+                }
+                let vehicle = store.get_vehicle(client, &system.vehicle_id).await?;
+                self.on_charger(policy, &system.charger_id, vehicle).await
+            }
+            PolicyTarget::Vehicle(id) => {
+                let Some(vehicle) = store.get_vehicle(client, id).await? else {
+                    return Ok(Err("the vehicle is gone"));
+                };
+                let pairs = store.ev_systems_of_vehicle(client, id).await?;
+                if let Some(active) = pairs.iter().find(|p| p.state == PairState::Activated) {
+                    if self.enabled_on(PolicyTarget::EvSystem(active.id.clone())).await? {
+                        return Ok(Err("the EV system's own policy governs the plug-in"));
+                    }
+                    return self.on_charger(policy, &active.charger_id, Some(vehicle)).await;
+                }
+                if vehicle.charge_state.is_plugged_in != Some(true) {
+                    return Ok(Err("the vehicle was unplugged"));
+                }
+                // A paired charger still working out what is plugged into it may be this vehicle's:
+                // commands to the maker now could fight the charger's plan in a moment.
+                let mut waiting = None;
+                for pair in &pairs {
+                    if let Some(detection) = store.get_detection(&pair.charger_id).await? {
+                        if detection.status == DetectionStatus::Detecting {
+                            waiting = Some(format!(
+                                "waiting to learn whether the vehicle is plugged into charger {}",
+                                pair.charger_id
+                            ));
+                        }
+                    }
+                }
+                let location = self.location_of_vehicle(&vehicle).await?;
+                Ok(Ok(Situation {
+                    execution: Execution::Maker,
+                    plugged_in_at: vehicle.plugged_in_seen_at,
+                    vehicle: Some(vehicle),
+                    charger: None,
+                    session: None,
+                    location,
+                    waiting,
+                }))
+            }
+            PolicyTarget::Charger(id) => {
+                let pairs = store.ev_systems_of_charger(id).await?;
+                let vehicle = match pairs.iter().find(|p| p.state == PairState::Activated) {
+                    Some(active) => {
+                        if self.enabled_on(PolicyTarget::EvSystem(active.id.clone())).await?
+                            || self
+                                .enabled_on(PolicyTarget::Vehicle(active.vehicle_id.clone()))
+                                .await?
+                        {
+                            return Ok(Err("the plugged-in vehicle's own policy governs the plug-in"));
+                        }
+                        store.get_vehicle(client, &active.vehicle_id).await?
+                    }
+                    None => None,
+                };
+                self.on_charger(policy, id, vehicle).await
+            }
+        }
+    }
+
+    async fn on_charger(
+        &self,
+        policy: &SmartPolicy,
+        charger_id: &ChargerId,
+        vehicle: Option<Vehicle>,
+    ) -> Result<Result<Situation, &'static str>, EngineError> {
+        let store = &self.engine.store;
+        let Some(charger) = store.charger(charger_id).await? else {
+            return Ok(Err("the charger is gone"));
+        };
+        if charger.client_id != policy.client_id || !charger.power_delivery_state().is_plugged_in() {
+            return Ok(Err("the vehicle was unplugged"));
+        }
+        let session = store.active_session(charger_id).await?;
+        let plugged_in_at = store
+            .get_detection(charger_id)
+            .await?
+            .and_then(|d| d.plugged_in_at)
+            .or(session.as_ref().map(|s| s.started_at));
+        let location = match &charger.location_id {
+            Some(id) => store.get_location(&charger.client_id, &LocationId::new(id)).await?,
+            None => None,
+        };
+        Ok(Ok(Situation {
+            execution: Execution::Charger,
+            vehicle,
+            charger: Some(charger),
+            session,
+            plugged_in_at,
+            location,
+            waiting: None,
+        }))
+    }
+
+    /// The user's location the vehicle is at, else the user's first location.
+    async fn location_of_vehicle(&self, vehicle: &Vehicle) -> Result<Option<Location>, EngineError> {
+        let locations = self
+            .engine
+            .store
+            .list_locations(&vehicle.client_id, &vehicle.user_id, &PageRequest::first(200))
+            .await?
+            .items;
+        let here = match (vehicle.location.latitude, vehicle.location.longitude) {
+            (Some(latitude), Some(longitude)) => Some(Point { latitude, longitude }),
+            _ => None,
+        };
+        let at = here.and_then(|here| locations.iter().find(|l| here.is_at(l.fields.point())).cloned());
+        Ok(at.or_else(|| locations.last().cloned()))
+    }
+
+    /// A new plan for a plug-in, stored (with its event) before anything is done.
+    async fn start(
+        &self,
+        policy: &SmartPolicy,
+        situation: &Situation,
+        now: DateTime<Utc>,
+    ) -> Result<SmartPlan, EngineError> {
+        let metered = situation.session.as_ref().map_or(0.0, ChargeSession::energy_kwh);
+        let baseline = Baseline {
+            soc: None,
+            soc_recorded_at: None,
+            capacity_kwh: None,
+            metered_kwh: metered,
+        };
+        let plan = SmartPlan {
+            id: SmartPlanId::generate(),
+            client_id: policy.client_id.clone(),
+            user_id: policy.user_id.clone(),
+            policy_id: policy.id.clone(),
+            vehicle_id: situation.vehicle.as_ref().map(|v| v.id.clone()),
+            charger_id: situation.charger_id().cloned(),
+            state: PlanState::Considering,
+            details: PlanDetails {
+                execution: situation.execution,
+                outcome: None,
+                reason: Some("the plug-in was just seen".to_owned()),
+                deadline: None,
+                timezone: timezone(situation).name().to_owned(),
+                target: target_of(policy, situation.vehicle.as_ref()),
+                start: baseline,
+                baseline,
+                plan: None,
+                planned_at: None,
+                metered_at_plan_kwh: metered,
+                metered_kwh: metered,
+                soc: None,
+                verified: None,
+                maker: None,
+                reached_at: None,
+                replans: 0,
+                plugged_in_at: situation.plugged_in_at,
+                released: false,
+                transaction_id: situation.session.as_ref().map(|s| s.transaction_id),
+            },
+            created_at: now,
+            updated_at: now,
+            ended_at: None,
+        };
+        self.engine.store.insert_smart_plan(&plan).await?;
+        tracing::info!(plan_id = %plan.id, execution = ?plan.details.execution, "smart-charging plan started");
+        Ok(plan)
+    }
+
+    /// Ends a plan whose plug-in is over (or whose policy was disabled, or that another policy took
+    /// over: `why`), and takes what is left of it off the charger.
+    async fn leave(
+        &self,
+        policy: &SmartPolicy,
+        mut plan: SmartPlan,
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SmartPlan, EngineError> {
+        if plan.state == PlanState::Ended && plan.details.released {
+            return Ok(plan);
+        }
+        let mut fields: Vec<&str> = Vec::new();
+        if plan.state != PlanState::Ended {
+            let outcome = if !policy.enabled {
+                PlanOutcome::Cancelled
+            } else if let Some(reached) = plan.details.reached_at {
+                reached_outcome(plan.details.deadline, reached)
+            } else {
+                let since_start = plan.details.metered_kwh - plan.details.start.metered_kwh;
+                PlanOutcome::Short {
+                    percent: shortfall_percent(&plan.details.target, plan.details.soc, since_start),
+                }
+            };
+            plan.state = PlanState::Ended;
+            plan.details.outcome = Some(outcome);
+            plan.details.reason = Some(why.to_owned());
+            plan.ended_at = Some(now);
+            fields = vec!["state", "outcome"];
+            tracing::info!(plan_id = %plan.id, ?outcome, "smart-charging plan ended");
+        }
+        if policy.charge_now_since.is_some() && policy.enabled {
+            self.engine
+                .store
+                .set_charge_now(&policy.client_id, &policy.id, None, now)
+                .await?;
+        }
+        if let Some(charger) = plan.charger_id.clone() {
+            self.release(&charger).await?;
+        }
+        plan.details.released = true;
+        plan.updated_at = now;
+        self.engine.store.update_smart_plan(&plan, &fields).await?;
+        Ok(plan)
+    }
+
+    /// Takes the `schedule` source off a charger, when it holds one.
+    async fn release(&self, charger: &ChargerId) -> Result<(), EngineError> {
+        let store = &self.engine.store;
+        let holds = store
+            .limit_sources_of_charger(charger)
+            .await?
+            .iter()
+            .any(|s| s.kind == LimitSourceKind::Schedule);
+        if holds {
+            store.set_schedule_limit(charger, None, self.engine.clock.now()).await?;
+            self.apply(charger).await;
+        }
+        Ok(())
+    }
+
+    async fn apply(&self, charger: &ChargerId) {
+        self.engine.limits().edges_changed();
+        if let Err(e) = self.engine.limits().apply(charger).await {
+            tracing::warn!(charger_id = %charger, error = %e, "cannot apply the charger's limits");
+        }
+    }
+
+    /// Brings a live plan in step with what is observed now.
+    async fn advance(
+        &self,
+        policy: &SmartPolicy,
+        mut plan: SmartPlan,
+        situation: &Situation,
+        trigger: Trigger,
+        now: DateTime<Utc>,
+    ) -> Result<SmartPlan, EngineError> {
+        let before = (plan.state, plan.details.outcome, plan.details.reason.clone());
+        let feasible_before = plan.details.plan.as_ref().map(|p| p.feasible);
+        let efficiency = self.config.efficiency.clamp(0.01, 1.0);
+        let metered = situation
+            .session
+            .as_ref()
+            .map_or(plan.details.metered_kwh, ChargeSession::energy_kwh);
+        let mut new_reading = false;
+        if let Some(vehicle) = &situation.vehicle {
+            let state = &vehicle.charge_state;
+            let newer = state.battery_level.is_some()
+                && (plan.details.baseline.soc.is_none() || state.last_updated > plan.details.baseline.soc_recorded_at);
+            if newer {
+                plan.details.baseline = Baseline {
+                    soc: state.battery_level,
+                    soc_recorded_at: state.last_updated,
+                    capacity_kwh: state.battery_capacity,
+                    metered_kwh: metered,
+                };
+                if plan.details.start.soc.is_none() {
+                    plan.details.start.soc = state.battery_level;
+                    plan.details.start.soc_recorded_at = state.last_updated;
+                    plan.details.start.capacity_kwh = state.battery_capacity;
+                }
+                new_reading = true;
+            }
+        }
+        let soc = match situation.execution {
+            Execution::Charger => plan.details.baseline.soc_now(metered, efficiency),
+            Execution::Maker => plan.details.baseline.soc,
+        };
+        plan.details.target = target_of(policy, situation.vehicle.as_ref());
+        if plan.details.transaction_id.is_none() {
+            plan.details.transaction_id = situation.session.as_ref().map(|s| s.transaction_id);
+        }
+        plan.details.metered_kwh = metered;
+        plan.details.soc = soc;
+        plan.vehicle_id = situation.vehicle.as_ref().map(|v| v.id.clone()).or(plan.vehicle_id);
+        let tz = timezone(situation);
+        if plan.details.deadline.is_none() || trigger == Trigger::PolicyChanged {
+            let settings = policy.settings.without_past_departures(now);
+            plan.details.deadline = next_deadline(&settings, now, tz);
+            plan.details.timezone = tz.name().to_owned();
+        }
+        let deadline = plan.details.deadline;
+        let since_start = (metered - plan.details.start.metered_kwh).max(0.0);
+        let needed = need(
+            &plan.details.target,
+            soc,
+            plan.details.baseline.capacity_kwh,
+            since_start,
+            efficiency,
+        );
+        let mut slots_changed = false;
+
+        match (needed, &situation.waiting) {
+            (_, Some(waiting)) => {
+                plan.state = PlanState::Considering;
+                plan.details.reason = Some(waiting.clone());
+            }
+            (None, None) => {
+                plan.state = PlanState::Considering;
+                plan.details.reason = Some("waiting for the vehicle's state of charge and battery capacity".to_owned());
+                // Nothing is held while the plan waits: the car charges as it would without one.
+                if let Some(charger) = situation.charger_id() {
+                    self.release(charger).await?;
+                }
+            }
+            (Some(needed), None) if needed.reached() => {
+                let reached = *plan.details.reached_at.get_or_insert(now);
+                plan.state = PlanState::Ended;
+                plan.details.outcome = Some(reached_outcome(deadline, reached));
+                plan.details.reason = Some("the target is reached".to_owned());
+                plan.ended_at = Some(now);
+                if policy.charge_now_since.is_some() {
+                    self.engine
+                        .store
+                        .set_charge_now(&policy.client_id, &policy.id, None, now)
+                        .await?;
+                }
+                // The car stops at the target: held off until the deadline (the charger drops the
+                // hold by itself then), or stopped through its maker.
+                match (situation.charger_id(), situation.execution) {
+                    (Some(charger), _) => match deadline.filter(|d| *d > now) {
+                        Some(until) => self.put_schedule(&mut plan, charger, &[(now, 0.0)], until, now).await?,
+                        None => self.release(charger).await?,
+                    },
+                    (None, Execution::Maker) => self.maker_step(&mut plan, situation, false, now).await,
+                    (None, Execution::Charger) => {}
+                }
+                tracing::info!(plan_id = %plan.id, outcome = ?plan.details.outcome, "smart-charging target reached");
+            }
+            (Some(needed), None) => {
+                plan.details.reached_at = None;
+                if policy.charge_now_since.is_some() {
+                    plan.state = PlanState::ChargingNow;
+                    plan.details.reason = Some(
+                        "charging now, as asked: the plan is lifted until the target is reached or the override is ended"
+                            .to_owned(),
+                    );
+                    self.at_once(&mut plan, situation, now).await?;
+                } else if deadline.is_none_or(|d| now >= d) {
+                    plan.state = PlanState::Executing;
+                    plan.details.reason =
+                        Some("the deadline passed short of the target: charging on until it is reached".to_owned());
+                    self.at_once(&mut plan, situation, now).await?;
+                } else {
+                    let behind = situation.execution == Execution::Charger
+                        && plan.details.plan.as_ref().is_some_and(|slots| {
+                            let since = plan.details.planned_at.unwrap_or(now);
+                            falling_behind(slots, since, metered - plan.details.metered_at_plan_kwh, now)
+                        });
+                    let replan = trigger != Trigger::Check
+                        || plan.details.plan.is_none()
+                        || new_reading
+                        || behind
+                        || matches!(before.0, PlanState::Considering | PlanState::ChargingNow);
+                    if behind {
+                        tracing::info!(plan_id = %plan.id, metered_kwh = metered, "charging fell behind the plan");
+                    }
+                    if replan {
+                        let input = self
+                            .plan_input(
+                                policy,
+                                situation,
+                                needed.to_target_kwh,
+                                needed.at_once_kwh,
+                                deadline,
+                                now,
+                            )
+                            .await?;
+                        let made = planner::plan(&input);
+                        slots_changed = plan.details.plan.as_ref().is_none_or(|old| old.slots != made.slots);
+                        plan.details.plan = Some(made);
+                        plan.details.planned_at = Some(now);
+                        plan.details.metered_at_plan_kwh = metered;
+                        plan.details.replans += 1;
+                    }
+                    plan.state = PlanState::Executing;
+                    let feasible = plan.details.plan.as_ref().is_some_and(|p| p.feasible);
+                    if !feasible {
+                        plan.details.reason =
+                            Some("the target cannot be reached by the deadline: charging at once".to_owned());
+                        self.at_once(&mut plan, situation, now).await?;
+                    } else {
+                        plan.details.reason = None;
+                        self.follow(&mut plan, situation, replan, now).await?;
+                    }
+                }
+            }
+        }
+
+        let mut fields: Vec<&str> = Vec::new();
+        if plan.state != before.0 {
+            fields.push("state");
+        }
+        if plan.details.outcome != before.1 {
+            fields.push("outcome");
+        }
+        if slots_changed {
+            fields.push("slots");
+        }
+        if plan.details.plan.as_ref().map(|p| p.feasible) != feasible_before {
+            // The target can (no longer) be met in time: a client shows that.
+            fields.push("feasible");
+        }
+        if plan.details.reason != before.2 && !fields.is_empty() {
+            fields.push("reason");
+        }
+        plan.updated_at = now;
+        self.engine.store.update_smart_plan(&plan, &fields).await?;
+        if fields.contains(&"state") {
+            tracing::info!(plan_id = %plan.id, state = plan.state.as_str(), reason = plan.details.reason.as_deref().unwrap_or(""), "smart-charging plan state");
+        }
+        Ok(plan)
+    }
+
+    /// Charging at once: nothing held on the charger, or a start through the maker.
+    async fn at_once(
+        &self,
+        plan: &mut SmartPlan,
+        situation: &Situation,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        match situation.charger_id() {
+            Some(charger) => self.release(charger).await,
+            None => {
+                self.maker_step(plan, situation, true, now).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Carries out a feasible plan: on the charger as its `schedule` source (put again when the
+    /// plan was made again or is not there), or by the maker command its current slot needs.
+    async fn follow(
+        &self,
+        plan: &mut SmartPlan,
+        situation: &Situation,
+        remade: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let Some(slots) = plan.details.plan.clone() else {
+            return Ok(());
+        };
+        match situation.charger.as_ref() {
+            Some(charger) => {
+                let on_charger = self
+                    .engine
+                    .store
+                    .limit_sources_of_charger(&charger.id)
+                    .await?
+                    .iter()
+                    .any(|s| s.kind == LimitSourceKind::Schedule && !s.is_over(now));
+                let takes_profiles = self
+                    .engine
+                    .store
+                    .charger_capabilities(&charger.id)
+                    .await?
+                    .is_none_or(|c| c.takes_profiles());
+                if !takes_profiles && !remade && on_charger {
+                    // A charger that takes no profiles is switched on and off by Coupler at the
+                    // plan's switches (remote start and stop); the keeper looks at each.
+                    self.apply(&charger.id).await;
+                }
+                if remade || !on_charger {
+                    let watts = self.watts_per_amp(Some(charger));
+                    let max_a = self.max_current_a(situation.vehicle.as_ref());
+                    let periods: Vec<(DateTime<Utc>, f64)> = schedule_from_plan(&slots, watts, max_a)
+                        .iter()
+                        .map(|p| (p.start, p.max_current_a))
+                        .collect();
+                    if let Some(end) = plan_end(&slots) {
+                        self.put_schedule(plan, &charger.id, &periods, end, now).await?;
+                    }
+                }
+            }
+            None => {
+                let charging = charges_at(&slots, now);
+                self.maker_step(plan, situation, charging, now).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts `periods` (start, amperes) on the charger as its `schedule` source until `until`, applies
+    /// the charger's limits and reads its composite schedule back against them.
+    async fn put_schedule(
+        &self,
+        plan: &mut SmartPlan,
+        charger: &ChargerId,
+        periods: &[(DateTime<Utc>, f64)],
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let store = &self.engine.store;
+        let periods: Vec<coupler_core::limits::SchedulePeriod> = periods
+            .iter()
+            .map(|(start, amps)| coupler_core::limits::SchedulePeriod {
+                start: *start,
+                max_current_a: *amps,
+            })
+            .collect();
+        store.set_schedule_limit(charger, Some((&periods, until)), now).await?;
+        self.apply(charger).await;
+        plan.details.verified = self.verify(charger, until, now).await?;
+        Ok(())
+    }
+
+    /// Reads the charger's composite schedule until `until` and compares it with the limit the
+    /// sources compose (the plan capped by the others).
+    async fn verify(
+        &self,
+        charger: &ChargerId,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Verification>, EngineError> {
+        let store = &self.engine.store;
+        if !self.engine.control.is_connected(charger) {
+            return Ok(None);
+        }
+        let connector = store.active_session(charger).await?.map_or(1, |s| s.connector_id);
+        let horizon = u32::try_from((until - now).num_seconds().clamp(60, 86_400)).unwrap_or(86_400);
+        let Some(reported) = self
+            .engine
+            .limits()
+            .composite_schedule_over(charger, connector, horizon)
+            .await
+        else {
+            return Ok(Some(Verification {
+                at: self.engine.clock.now(),
+                matches: false,
+                detail: "the charger gave no composite schedule in amperes".to_owned(),
+            }));
+        };
+        let sources = store.limit_sources_of_charger(charger).await?;
+        let expected: Vec<(u32, f64)> = timeline(&sources, now, until)
+            .into_iter()
+            .filter_map(|(at, limit)| {
+                let offset = u32::try_from((at - now).num_seconds().max(0)).ok()?;
+                Some((offset, limit.unwrap_or(f64::MAX)))
+            })
+            .collect();
+        let (matches, detail) = schedule_matches(&expected, &reported, horizon);
+        if !matches {
+            tracing::warn!(charger_id = %charger, detail = detail.as_str(), "the charger's composite schedule does not hold the plan");
+        }
+        Ok(Some(Verification {
+            at: self.engine.clock.now(),
+            matches,
+            detail,
+        }))
+    }
+
+    /// Asks the vehicle's maker to start or stop charging, unless the vehicle already does or the
+    /// same was asked a short while ago (the action engine takes it from there, and a repeat while
+    /// one is pending returns that one).
+    async fn maker_step(&self, plan: &mut SmartPlan, situation: &Situation, charging: bool, now: DateTime<Utc>) {
+        let Some(vehicle) = &situation.vehicle else {
+            return;
+        };
+        let is_charging = vehicle.charge_state.is_charging == Some(true);
+        let last = plan.details.maker;
+        let asked = last.filter(|m| m.charging == charging);
+        if is_charging == charging && asked.is_some() {
+            return;
+        }
+        if is_charging == charging && last.is_none() && !charging {
+            // Nothing asked yet and it does not charge: nothing to stop.
+            return;
+        }
+        let retry = chrono::Duration::from_std(self.config.check_interval * 2).unwrap_or(chrono::Duration::minutes(2));
+        if asked.is_some_and(|m| now - m.at < retry) {
+            return;
+        }
+        let command = if charging {
+            VehicleCommand::Start
+        } else {
+            VehicleCommand::Stop
+        };
+        match self
+            .engine
+            .request_vehicle_action(&vehicle.client_id, &vehicle.id, command, None)
+            .await
+        {
+            Ok(action) => {
+                tracing::info!(plan_id = %plan.id, vehicle_id = %vehicle.id, action_id = %action.id, charging, "the plan asks the vehicle's maker");
+                plan.details.maker = Some(MakerStep { charging, at: now });
+            }
+            Err(EngineError::Refused(why)) => {
+                plan.details.reason = Some(format!(
+                    "the vehicle's maker cannot {} charging: {why}",
+                    if charging { "start" } else { "stop" }
+                ));
+            }
+            Err(e) => tracing::warn!(vehicle_id = %vehicle.id, error = %e, "cannot ask the vehicle's maker"),
+        }
+    }
+
+    /// Watts per ampere of current per phase: the phase voltage times the phases the charger's
+    /// meter shows in use (power over current), else the configured phases.
+    fn watts_per_amp(&self, charger: Option<&Charger>) -> f64 {
+        let volts = self.config.phase_voltage;
+        let metered = charger.and_then(|c| match (c.meter.power_w, c.meter.current_a) {
+            (Some(power), Some(current)) if current > 1.0 && power > 0.0 => {
+                Some((power / (current * volts)).round().clamp(1.0, 3.0))
+            }
+            _ => None,
+        });
+        volts * metered.unwrap_or(f64::from(self.config.phases.clamp(1, 3)))
+    }
+
+    /// The most current the car takes: its maker's word, else the configured default.
+    fn max_current_a(&self, vehicle: Option<&Vehicle>) -> f64 {
+        vehicle
+            .and_then(|v| v.charge_state.max_current)
+            .filter(|a| *a >= coupler_core::limits::MIN_CHARGING_CURRENT_A)
+            .unwrap_or(self.config.default_max_current_a)
+    }
+
+    /// The planner's input: the power the car and charger take, the other sources as caps,
+    /// losses, prices, strategy.
+    async fn plan_input(
+        &self,
+        policy: &SmartPolicy,
+        situation: &Situation,
+        energy_needed_kwh: f64,
+        energy_at_once_kwh: f64,
+        deadline: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<PlanInput, EngineError> {
+        let deadline = deadline.unwrap_or(now);
+        let watts = self.watts_per_amp(situation.charger.as_ref());
+        let max_power_kw = self.max_current_a(situation.vehicle.as_ref()) * watts / 1000.0;
+        let mut caps = Vec::new();
+        if let Some(charger) = situation.charger_id() {
+            let others: Vec<_> = self
+                .engine
+                .store
+                .limit_sources_of_charger(charger)
+                .await?
+                .into_iter()
+                .filter(|s| s.kind != LimitSourceKind::Schedule)
+                .collect();
+            let steps = timeline(&others, now, deadline);
+            for (i, (start, limit)) in steps.iter().enumerate() {
+                let end = steps.get(i + 1).map_or(deadline, |(next, _)| *next);
+                if let Some(limit) = limit {
+                    caps.push(PowerCap {
+                        start: *start,
+                        end,
+                        max_power_kw: limit * watts / 1000.0,
+                    });
+                }
+            }
+        }
+        let prices = self.engine.prices_for(situation.location.as_ref(), now, deadline).await;
+        Ok(PlanInput {
+            now,
+            deadline,
+            energy_needed_kwh,
+            energy_at_once_kwh,
+            max_power_kw,
+            caps,
+            efficiency: self.config.efficiency.clamp(0.01, 1.0),
+            prices,
+            strategy: policy.settings.strategy,
+            // Below 6 A a charger cannot offer an EV any current.
+            min_power_kw: coupler_core::limits::MIN_CHARGING_CURRENT_A * watts / 1000.0,
+            // A car that charges slower near its target (or than its maker says) gets time in
+            // hand after the need; an energy target with no car to stop at it gets none.
+            reserve_kwh: match (
+                situation.vehicle.as_ref().and_then(|v| v.charge_state.battery_level),
+                policy.settings.target_soc,
+                situation.vehicle.as_ref().and_then(|v| v.charge_state.battery_capacity),
+            ) {
+                (Some(soc), Some(target), Some(capacity)) => planner::reserve_kwh(soc, target, capacity),
+                _ => 0.0,
+            },
+        })
+    }
+}
+
+/// The time zone of the plug-in's location (UTC where none is known).
+fn timezone(situation: &Situation) -> Tz {
+    situation
+        .location
+        .as_ref()
+        .and_then(|l| l.fields.timezone_name.parse().ok())
+        .unwrap_or(Tz::UTC)
+}
+
+/// What a policy aims at for a vehicle: its state-of-charge target lowered to the vehicle's own
+/// charge limit (the car stops there whatever the plan says).
+fn target_of(policy: &SmartPolicy, vehicle: Option<&Vehicle>) -> PlanTarget {
+    let own_limit = vehicle.and_then(|v| v.charge_state.charge_limit);
+    PlanTarget {
+        soc: policy
+            .settings
+            .target_soc
+            .map(|t| own_limit.map_or(t, |limit| t.min(limit))),
+        energy_kwh: policy.settings.target_energy_kwh,
+        minimum_soc: policy.settings.minimum_soc,
+    }
+}
+
+/// Whether a live plan is about the same charger (or the same maker route) as the situation.
+fn same_place(plan: &SmartPlan, situation: &Situation) -> bool {
+    plan.details.execution == situation.execution && plan.charger_id.as_ref() == situation.charger_id()
+}
+
+/// Whether the situation is another plug-in than the plan's: on a charger, another transaction;
+/// through a maker, a plug-in the maker's reads saw begin at another time.
+fn another_plug_in(plan: &SmartPlan, situation: &Situation) -> bool {
+    match situation.execution {
+        Execution::Charger => matches!(
+            (plan.details.transaction_id, situation.session.as_ref().map(|s| s.transaction_id)),
+            (Some(before), Some(now)) if before != now
+        ),
+        Execution::Maker => matches!(
+            (plan.details.plugged_in_at, situation.plugged_in_at),
+            (Some(before), Some(now)) if before != now
+        ),
+    }
+}
+
+/// Whether a plug-in whose latest plan has ended gets a new plan: it is another plug-in (the last
+/// one was seen to end, or it is another transaction), or the policy or its override changed since.
+fn starts_anew(plan: &SmartPlan, policy: &SmartPolicy, situation: &Situation) -> bool {
+    let ended = plan.ended_at.unwrap_or(plan.updated_at);
+    plan.details.released
+        || another_plug_in(plan, situation)
+        || !same_place(plan, situation)
+        || policy.updated_at > ended
+        || policy.charge_now_since.is_some_and(|since| since > ended)
+}

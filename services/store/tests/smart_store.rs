@@ -1,0 +1,330 @@
+//! Smart-charging policies, plans and the `schedule` limit source, held to the same behaviour on
+//! SQLite and on PostgreSQL (the latter when `COUPLER_TEST_POSTGRES_URL` is set).
+
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveTime};
+use coupler_core::charger::{ChargerInfo, LiveMeter};
+use coupler_core::event::EventType;
+use coupler_core::limits::{compose, LimitSourceKind, SchedulePeriod};
+use coupler_core::planner::Strategy;
+use coupler_core::secret::hash_secret;
+use coupler_core::smart::{
+    Baseline, Execution, PlanDetails, PlanState, PlanTarget, PolicySettings, PolicyTarget, SmartPlan, SmartPlanId,
+    SmartPolicy, SmartPolicyId,
+};
+use coupler_core::{time, Charger, ChargerId, Client, ClientId, OcppIdentity, Store, UserId};
+
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let db = coupler_store::testing::TestDatabase::sqlite();
+                    super::$test(db.open().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let Some(db) = coupler_store::testing::TestDatabase::postgres().await else { return };
+                    super::$test(db.open().await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_policy_is_put_on_the_client_s_charger_and_replaced_in_place,
+    another_client_can_neither_put_nor_read_a_policy_on_a_charger_it_does_not_own,
+    the_charge_now_override_is_set_and_ended_on_the_client_s_policy_only,
+    a_plan_and_each_change_of_it_that_names_fields_write_one_event_each,
+    a_charger_holds_one_schedule_source_whose_periods_read_back_within_its_window,
+);
+
+async fn client(store: &Arc<dyn Store>, name: &str) -> ClientId {
+    let client = Client {
+        id: ClientId::generate(),
+        name: name.into(),
+        secret_hash: hash_secret(name),
+        created_at: time::now(),
+        revoked_at: None,
+    };
+    store.insert_client(&client).await.unwrap();
+    client.id
+}
+
+async fn charger(store: &Arc<dyn Store>, client: &ClientId, user: &str, ocpp_id: &str) -> ChargerId {
+    let user = UserId::parse(user).unwrap();
+    store.upsert_user(client, &user).await.unwrap();
+    let charger = Charger {
+        id: ChargerId::generate(),
+        client_id: client.clone(),
+        user_id: user,
+        ocpp_id: OcppIdentity::parse(ocpp_id).unwrap(),
+        name: None,
+        location_id: None,
+        ocpp_version: None,
+        info: ChargerInfo::default(),
+        connectors: Vec::new(),
+        meter: LiveMeter::default(),
+        max_current: None,
+        is_connected: false,
+        last_seen: None,
+        firmware_status: None,
+        created_at: time::now(),
+    };
+    store.insert_charger(&charger, &hash_secret("pw")).await.unwrap();
+    charger.id
+}
+
+fn settings(deadline: u32, energy: f64) -> PolicySettings {
+    PolicySettings {
+        deadline: NaiveTime::from_hms_opt(deadline, 0, 0).unwrap(),
+        weekday_deadlines: [None; 7],
+        departures: Vec::new(),
+        target_soc: None,
+        target_energy_kwh: Some(energy),
+        minimum_soc: None,
+        strategy: Strategy::Cheapest,
+    }
+}
+
+fn policy(client: &ClientId, charger: &ChargerId, settings: PolicySettings) -> SmartPolicy {
+    let now = time::now();
+    SmartPolicy {
+        id: SmartPolicyId::generate(),
+        client_id: client.clone(),
+        // The store takes the target's owner.
+        user_id: UserId::parse("whoever").unwrap(),
+        target: PolicyTarget::Charger(charger.clone()),
+        enabled: true,
+        settings,
+        charge_now_since: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn a_policy_is_put_on_the_client_s_charger_and_replaced_in_place(store: Arc<dyn Store>) {
+    let a = client(&store, "a").await;
+    let ch = charger(&store, &a, "alice", "CP-1").await;
+    let first = store
+        .put_smart_policy(&policy(&a, &ch, settings(7, 10.0)))
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(first.user_id.as_str(), "alice", "the charger's user");
+    assert_eq!(first.settings, settings(7, 10.0));
+
+    let mut again = policy(&a, &ch, settings(8, 12.0));
+    again.enabled = false;
+    let second = store.put_smart_policy(&again).await.unwrap().expect("replaced");
+    assert_eq!(second.id, first.id, "the id is kept");
+    assert_eq!(time::to_micros(second.created_at), time::to_micros(first.created_at));
+    assert!(!second.enabled);
+    assert_eq!(second.settings.target_energy_kwh, Some(12.0));
+    assert_eq!(second.settings.deadline, NaiveTime::from_hms_opt(8, 0, 0).unwrap());
+    assert!(store.enabled_smart_policies().await.unwrap().is_empty());
+    let target = PolicyTarget::Charger(ch.clone());
+    assert_eq!(store.smart_policy_on(&target).await.unwrap().unwrap().id, first.id);
+    assert_eq!(store.smart_policy(&first.id).await.unwrap().unwrap().id, first.id);
+}
+
+async fn another_client_can_neither_put_nor_read_a_policy_on_a_charger_it_does_not_own(store: Arc<dyn Store>) {
+    let a = client(&store, "a").await;
+    let b = client(&store, "b").await;
+    let ch = charger(&store, &a, "alice", "CP-1").await;
+    store
+        .put_smart_policy(&policy(&a, &ch, settings(7, 10.0)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .put_smart_policy(&policy(&b, &ch, settings(9, 1.0)))
+            .await
+            .unwrap(),
+        None
+    );
+    let target = PolicyTarget::Charger(ch.clone());
+    assert_eq!(store.get_smart_policy(&b, &target).await.unwrap(), None);
+    let kept = store.get_smart_policy(&a, &target).await.unwrap().unwrap();
+    assert_eq!(kept.settings.target_energy_kwh, Some(10.0), "unchanged");
+}
+
+async fn the_charge_now_override_is_set_and_ended_on_the_client_s_policy_only(store: Arc<dyn Store>) {
+    let a = client(&store, "a").await;
+    let b = client(&store, "b").await;
+    let ch = charger(&store, &a, "alice", "CP-1").await;
+    let stored = store
+        .put_smart_policy(&policy(&a, &ch, settings(7, 10.0)))
+        .await
+        .unwrap()
+        .unwrap();
+    let now = time::now();
+    assert_eq!(
+        store.set_charge_now(&b, &stored.id, Some(now), now).await.unwrap(),
+        None
+    );
+    let on = store
+        .set_charge_now(&a, &stored.id, Some(now), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(on.charge_now_since.map(time::to_micros), Some(time::to_micros(now)));
+    let off = store.set_charge_now(&a, &stored.id, None, now).await.unwrap().unwrap();
+    assert_eq!(off.charge_now_since, None);
+}
+
+fn plan(policy: &SmartPolicy, charger: &ChargerId) -> SmartPlan {
+    let now = time::now();
+    let baseline = Baseline {
+        soc: None,
+        soc_recorded_at: None,
+        capacity_kwh: None,
+        metered_kwh: 0.0,
+    };
+    SmartPlan {
+        id: SmartPlanId::generate(),
+        client_id: policy.client_id.clone(),
+        user_id: policy.user_id.clone(),
+        policy_id: policy.id.clone(),
+        vehicle_id: None,
+        charger_id: Some(charger.clone()),
+        state: PlanState::Considering,
+        details: PlanDetails {
+            execution: Execution::Charger,
+            outcome: None,
+            reason: Some("waiting".into()),
+            deadline: Some(now + Duration::hours(3)),
+            timezone: "UTC".into(),
+            target: PlanTarget {
+                soc: None,
+                energy_kwh: Some(10.0),
+                minimum_soc: None,
+            },
+            start: baseline,
+            baseline,
+            plan: None,
+            planned_at: None,
+            metered_at_plan_kwh: 0.0,
+            metered_kwh: 0.0,
+            soc: None,
+            verified: None,
+            maker: None,
+            reached_at: None,
+            replans: 0,
+            plugged_in_at: None,
+            released: false,
+            transaction_id: None,
+        },
+        created_at: now,
+        updated_at: now,
+        ended_at: None,
+    }
+}
+
+async fn plan_events(store: &Arc<dyn Store>) -> Vec<(String, Vec<String>)> {
+    store
+        .unpublished_events(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == EventType::SmartChargingPlanUpdated)
+        .map(|e| (e.asset_id, e.updated_fields))
+        .collect()
+}
+
+async fn a_plan_and_each_change_of_it_that_names_fields_write_one_event_each(store: Arc<dyn Store>) {
+    let a = client(&store, "a").await;
+    let b = client(&store, "b").await;
+    let ch = charger(&store, &a, "alice", "CP-1").await;
+    let stored = store
+        .put_smart_policy(&policy(&a, &ch, settings(7, 10.0)))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut p = plan(&stored, &ch);
+    store.insert_smart_plan(&p).await.unwrap();
+    assert_eq!(
+        plan_events(&store).await,
+        vec![(p.id.as_str().to_owned(), vec!["state".to_owned()])]
+    );
+
+    p.state = PlanState::Executing;
+    p.details.reason = None;
+    assert!(store.update_smart_plan(&p, &["state", "slots"]).await.unwrap());
+    p.details.metered_kwh = 1.5;
+    assert!(store.update_smart_plan(&p, &[]).await.unwrap(), "a quiet save");
+    assert_eq!(plan_events(&store).await.len(), 2);
+
+    let latest = store.latest_smart_plan(&stored.id).await.unwrap().unwrap();
+    assert_eq!((latest.id.clone(), latest.state), (p.id.clone(), PlanState::Executing));
+    assert_eq!(latest.details.metered_kwh, 1.5);
+    assert_eq!(latest.user_id.as_str(), "alice");
+    assert_eq!(store.live_smart_plans().await.unwrap().len(), 1);
+    assert!(
+        store.get_smart_plan(&b, &p.id).await.unwrap().is_none(),
+        "another client's"
+    );
+    assert!(store.get_smart_plan(&a, &p.id).await.unwrap().is_some());
+
+    p.state = PlanState::Ended;
+    p.ended_at = Some(time::now());
+    store.update_smart_plan(&p, &["state", "outcome"]).await.unwrap();
+    assert!(store.live_smart_plans().await.unwrap().is_empty());
+}
+
+async fn a_charger_holds_one_schedule_source_whose_periods_read_back_within_its_window(store: Arc<dyn Store>) {
+    let a = client(&store, "a").await;
+    let ch = charger(&store, &a, "alice", "CP-1").await;
+    let now = time::now();
+    let periods = [
+        SchedulePeriod {
+            start: now,
+            max_current_a: 0.0,
+        },
+        SchedulePeriod {
+            start: now + Duration::minutes(30),
+            max_current_a: 16.0,
+        },
+    ];
+    let end = now + Duration::hours(1);
+    store
+        .set_schedule_limit(&ch, Some((&periods[..1], end)), now)
+        .await
+        .unwrap();
+    let set = store
+        .set_schedule_limit(&ch, Some((&periods, end)), now)
+        .await
+        .unwrap()
+        .expect("set");
+    assert_eq!((set.kind, set.max_current_a), (LimitSourceKind::Schedule, 16.0));
+    let sources = store.limit_sources_of_charger(&ch).await.unwrap();
+    assert_eq!(sources.len(), 1, "the second replaced the first");
+    let read = &sources[0];
+    assert_eq!(read.schedule.len(), 2);
+    assert_eq!(read.schedule[1].max_current_a, 16.0);
+    assert_eq!(compose(&sources, now + Duration::minutes(10)).limit_a, Some(0.0));
+    assert_eq!(compose(&sources, now + Duration::minutes(40)).limit_a, Some(16.0));
+    let edge = store
+        .next_limit_edge(now + Duration::minutes(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        time::to_micros(edge),
+        time::to_micros(end),
+        "the window's end is the next edge: a charger follows the periods by itself"
+    );
+    assert!(store.chargers_with_limits().await.unwrap().contains(&ch));
+    assert_eq!(store.set_schedule_limit(&ch, None, now).await.unwrap(), None);
+    assert!(store.limit_sources_of_charger(&ch).await.unwrap().is_empty());
+}
