@@ -26,7 +26,7 @@ impl HomePrices {
             )
             .await;
         let home = Self {
-            location: home["id"].as_str().unwrap().to_owned(),
+            location: home["id"].as_str().expect("the location has an id").to_owned(),
         };
         home.set_hourly(app, tenant, from, prices).await;
         home
@@ -34,12 +34,12 @@ impl HomePrices {
 
     /// Pushes new prices, one per hour from the hour `from` falls in, over the earlier ones.
     pub async fn set_hourly(&self, app: &TestApp, tenant: &Tenant, from: DateTime<Utc>, prices: &[f64]) {
-        let hour = from.duration_trunc(chrono::Duration::hours(1)).unwrap();
+        let hour = from.duration_trunc(chrono::Duration::hours(1)).expect("a time within range");
         let slots: Vec<serde_json::Value> = prices
             .iter()
             .enumerate()
             .map(|(i, price)| {
-                let i = i64::try_from(i).unwrap();
+                let i = i64::try_from(i).expect("few prices");
                 json!({
                     "start": (hour + chrono::Duration::hours(i)).to_rfc3339(),
                     "end": (hour + chrono::Duration::hours(i + 1)).to_rfc3339(),
@@ -63,7 +63,7 @@ impl HomePrices {
             .json(&json!({"locationId": self.location}))
             .send()
             .await
-            .unwrap();
+            .expect("PUT the charger");
         assert_eq!(placed.status(), 200, "the charger is placed at home");
     }
 }
