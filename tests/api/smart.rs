@@ -84,9 +84,9 @@ fn energy_policy(kwh: f64, deadline: DateTime<Utc>) -> Value {
 /// one seen).
 async fn plan_when(app: &TestApp, tenant: &Tenant, path: &str, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
     let give_up = tokio::time::Instant::now() + coupler_tests::PATIENCE;
-    let mut last = Value::Null;
     loop {
         let response = app.as_tenant(tenant, Method::GET, path).send().await.unwrap();
+        let last: Value;
         if response.status() == 200 {
             last = response.json().await.unwrap();
             if wanted(&last) {
