@@ -77,4 +77,5 @@ crate::sql::impl_webhook_store!(PgStore, PgRow, Time);
 crate::sql::impl_location_store!(PgStore, PgRow, Time);
 crate::sql::impl_ev_system_store!(PgStore, PgRow, Time);
 crate::sql::impl_limit_store!(PgStore, PgRow, Time);
+crate::sql::impl_operation_store!(PgStore, PgRow, Time);
 crate::sql::impl_store!(PgStore, "postgres");

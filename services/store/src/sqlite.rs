@@ -110,4 +110,5 @@ crate::sql::impl_webhook_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_location_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_ev_system_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_limit_store!(SqliteStore, SqliteRow, Time);
+crate::sql::impl_operation_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_store!(SqliteStore, "sqlite");
