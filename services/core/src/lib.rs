@@ -40,7 +40,8 @@ pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
     ActionStore, ChargerStore, ClientStore, EvSystemStore, EventStore, InterventionStore, LimitStore, LinkSessionStore,
-    LocationStore, OperationStore, Store, StoreError, TransactionEventStore, UserStore, VehicleStore, VendorAccountStore, WebhookStore,
+    LocationStore, OperationStore, Store, StoreError, TransactionEventStore, UserStore, VehicleStore,
+    VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

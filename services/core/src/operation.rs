@@ -214,10 +214,7 @@ impl OperationStatus {
 
     /// Whether nothing more will change it.
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            Self::Rejected | Self::Failed | Self::NoResponse | Self::Completed
-        )
+        matches!(self, Self::Rejected | Self::Failed | Self::NoResponse | Self::Completed)
     }
 }
 
@@ -307,9 +304,7 @@ pub enum Progress {
 pub fn firmware_progress(status: &str) -> Progress {
     match status {
         "Installed" => Progress::Succeeded,
-        "DownloadFailed" | "InstallationFailed" | "InstallVerificationFailed" | "InvalidSignature" => {
-            Progress::Failed
-        }
+        "DownloadFailed" | "InstallationFailed" | "InstallVerificationFailed" | "InvalidSignature" => Progress::Failed,
         "Idle" => Progress::Idle,
         _ => Progress::Ongoing,
     }
@@ -320,7 +315,11 @@ pub fn firmware_progress(status: &str) -> Progress {
 pub fn upload_progress(status: &str) -> Progress {
     match status {
         "Uploaded" => Progress::Succeeded,
-        "UploadFailed" | "UploadFailure" | "BadMessage" | "NotSupportedOperation" | "PermissionDenied"
+        "UploadFailed"
+        | "UploadFailure"
+        | "BadMessage"
+        | "NotSupportedOperation"
+        | "PermissionDenied"
         | "AcceptedCanceled" => Progress::Failed,
         "Idle" => Progress::Idle,
         _ => Progress::Ongoing,
@@ -653,7 +652,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn at(minute: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 5, 1, 10, minute, 0).single().unwrap_or_default()
+        Utc.with_ymd_and_hms(2026, 5, 1, 10, minute, 0)
+            .single()
+            .unwrap_or_default()
     }
 
     fn firmware() -> Operation {
@@ -755,10 +756,7 @@ mod tests {
         for kind in OperationKind::ALL {
             assert_eq!(OperationKind::parse(kind.as_str()), Some(kind));
         }
-        assert_eq!(
-            OperationStatus::parse("NO_RESPONSE"),
-            Some(OperationStatus::NoResponse)
-        );
+        assert_eq!(OperationStatus::parse("NO_RESPONSE"), Some(OperationStatus::NoResponse));
         assert_eq!(FailureKind::parse("NOT_CONNECTED"), Some(FailureKind::NotConnected));
         assert_eq!(ReservationStatus::parse("CONSUMED"), Some(ReservationStatus::Consumed));
         assert_eq!(Initiator::parse("CHARGER"), Some(Initiator::Charger));
@@ -786,11 +784,20 @@ mod tests {
         let on_one = reservation(1);
         assert!(on_one.is_used_by(Some(1), Some("rfid-1"), None, at(10)));
         assert!(on_one.is_used_by(Some(1), Some("FLEET"), None, at(10)));
-        assert!(!on_one.is_used_by(Some(2), Some("RFID-1"), None, at(10)), "another connector");
+        assert!(
+            !on_one.is_used_by(Some(2), Some("RFID-1"), None, at(10)),
+            "another connector"
+        );
         assert!(!on_one.is_used_by(Some(1), Some("RFID-2"), None, at(10)), "another tag");
         assert!(!on_one.is_used_by(Some(1), Some("RFID-1"), None, at(30)), "expired");
-        assert!(on_one.is_used_by(Some(2), Some("other"), Some(7), at(10)), "named by id");
-        assert!(reservation(0).is_used_by(Some(2), Some("RFID-1"), None, at(10)), "any connector");
+        assert!(
+            on_one.is_used_by(Some(2), Some("other"), Some(7), at(10)),
+            "named by id"
+        );
+        assert!(
+            reservation(0).is_used_by(Some(2), Some("RFID-1"), None, at(10)),
+            "any connector"
+        );
         assert_eq!(on_one.status_at(at(29)), ReservationStatus::Active);
         assert_eq!(on_one.status_at(at(30)), ReservationStatus::Expired);
         let consumed = Reservation {

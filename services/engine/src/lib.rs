@@ -18,6 +18,8 @@
 //! - [`limits`]: limit sources (a user's max current, a site's cap) put on chargers as charging
 //!   profiles, re-applied after reconnects and boots, cleared when they end; on/off for chargers
 //!   that take no profiles ([`limits::LimitKeeper`]).
+//! - Operations on chargers ([`Engine::start_operation`]): reset, unlock, configuration, firmware,
+//!   diagnostics, reservations and the rest, stored first, sent, and their answers recorded.
 //! - [`webhooks`]: delivery of published events to webhooks, signed, batched, retried, in order.
 //!
 //! Time comes from an injected [`Clock`] ([`Engine::with_clock`]), so tests can move it. The
@@ -31,6 +33,7 @@ pub mod limiter;
 pub mod limits;
 pub mod linking;
 mod maker;
+mod operations;
 pub mod pairing;
 mod poller;
 pub mod request;
@@ -244,6 +247,11 @@ impl Engine {
     /// charger's connection, asking whether one is connected).
     pub fn control(&self) -> &Arc<dyn ChargerControl> {
         &self.control
+    }
+
+    /// The id tag remote starts are made with.
+    pub fn remote_start_id_tag(&self) -> &str {
+        &self.charger_config.remote_start_id_tag
     }
 
     /// The limit keeper: site limits set through the API, and chargers' limits after a change.

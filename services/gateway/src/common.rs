@@ -173,7 +173,10 @@ pub(crate) async fn record_progress(
             return Ok(());
         }
     }
-    tracing::warn!(status, "an operation kept changing; its status notification was not recorded");
+    tracing::warn!(
+        status,
+        "an operation kept changing; its status notification was not recorded"
+    );
     Ok(())
 }
 
@@ -196,7 +199,11 @@ pub(crate) async fn consume_reservation(
     let used = active
         .iter()
         .find(|r| reservation_id == Some(r.reservation_id) && r.status_at(now) == ReservationStatus::Active)
-        .or_else(|| active.iter().find(|r| r.is_used_by(connector_id, id_tag, reservation_id, now)));
+        .or_else(|| {
+            active
+                .iter()
+                .find(|r| r.is_used_by(connector_id, id_tag, reservation_id, now))
+        });
     if let Some(reservation) = used {
         let consumed = store
             .set_reservation_status(

@@ -20,8 +20,8 @@ use coupler_ocpp::{ErrorCode, OcppVersion};
 use serde_json::Value;
 
 use crate::common::{
-    change, composite_schedule, consume_reservation, int, interval_secs, receive_data_transfer, record_progress, status,
-    Failure,
+    change, composite_schedule, consume_reservation, int, interval_secs, receive_data_transfer, record_progress,
+    status, Failure,
 };
 use crate::{Gateway, GatewayConfig};
 
@@ -883,7 +883,10 @@ mod tests {
         ];
         for command in refused {
             assert!(
-                matches!(encode_command(&command, &GatewayConfig::default()), Err(ControlError::Unsupported(_))),
+                matches!(
+                    encode_command(&command, &GatewayConfig::default()),
+                    Err(ControlError::Unsupported(_))
+                ),
                 "{command:?}"
             );
         }

@@ -38,8 +38,8 @@ use coupler_ocpp::{ErrorCode, OcppVersion};
 use serde_json::Value;
 
 use crate::common::{
-    change, composite_schedule, consume_reservation, int, interval_secs, receive_data_transfer, record_progress, status,
-    Failure,
+    change, composite_schedule, consume_reservation, int, interval_secs, receive_data_transfer, record_progress,
+    status, Failure,
 };
 use crate::Gateway;
 
@@ -380,7 +380,8 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
             )
             .await?;
             Response::DataTransfer(v201::DataTransferResponse {
-                status: v201::DataTransferStatus::from_wire(answer).unwrap_or(v201::DataTransferStatus::UnknownVendorId),
+                status: v201::DataTransferStatus::from_wire(answer)
+                    .unwrap_or(v201::DataTransferStatus::UnknownVendorId),
                 status_info: None,
                 data: None,
             })
@@ -869,7 +870,9 @@ async fn encode_command(
             expires_at,
         } => {
             if parent_id_tag.is_some() {
-                return Err(unsupported("a parent id tag exists in OCPP 1.6 only (2.0.1 has a group token)"));
+                return Err(unsupported(
+                    "a parent id tag exists in OCPP 1.6 only (2.0.1 has a group token)",
+                ));
             }
             let kind = id_token_type.as_deref().unwrap_or(RESERVATION_TOKEN_TYPE);
             Request::ReserveNow(v201::ReserveNowRequest {
@@ -883,7 +886,8 @@ async fn encode_command(
                     .transpose()?,
                 id_token: IdToken {
                     id_token: ci(id_tag, "idToken.idToken")?,
-                    kind: IdTokenKind::from_wire(kind).ok_or_else(|| unsupported(format!("no id token type {kind:?}")))?,
+                    kind: IdTokenKind::from_wire(kind)
+                        .ok_or_else(|| unsupported(format!("no id token type {kind:?}")))?,
                     additional_info: None,
                 },
                 evse_id: (*connector_id > 0).then(|| int(*connector_id, "evseId")).transpose()?,

@@ -100,7 +100,11 @@ async fn an_operation_reads_back_for_its_client_only_and_pages_newest_first(stor
     let mallory = client(&store, "mallory").await;
     let ch = charger(&store, &alice, "CP-OPS-1").await;
     let mut ids = Vec::new();
-    for kind in [OperationKind::Reset, OperationKind::ClearCache, OperationKind::TriggerMessage] {
+    for kind in [
+        OperationKind::Reset,
+        OperationKind::ClearCache,
+        OperationKind::TriggerMessage,
+    ] {
         let stored = store
             .insert_operation(&operation(&alice, &ch, kind), None)
             .await
@@ -180,7 +184,10 @@ async fn a_save_over_a_stale_revision_changes_nothing(store: Arc<dyn Store>) {
     assert!(store.save_operation(&op).await.unwrap());
     let mut late = stale;
     late.apply_answer(&Err(ControlError::Timeout), now());
-    assert!(!store.save_operation(&late).await.unwrap(), "saved over a revision that moved on");
+    assert!(
+        !store.save_operation(&late).await.unwrap(),
+        "saved over a revision that moved on"
+    );
 
     let mut read = store.operation(&op.id).await.unwrap().unwrap();
     assert_eq!((read.status, read.revision), (OperationStatus::Sent, 1));
@@ -215,12 +222,21 @@ async fn a_status_notification_finds_its_operation_by_request_id_or_the_newest_o
         .await
         .unwrap();
     assert!(
-        store.operation_for_progress(&ch, &firmware, None).await.unwrap().map(|o| o.id) == Some(older.id.clone()),
+        store
+            .operation_for_progress(&ch, &firmware, None)
+            .await
+            .unwrap()
+            .map(|o| o.id)
+            == Some(older.id.clone()),
         "a pending operation was not sent, so no notification is about it"
     );
     newer.mark_sent("UpdateFirmware", now());
     assert!(store.save_operation(&newer).await.unwrap());
-    let open = store.operation_for_progress(&ch, &firmware, None).await.unwrap().unwrap();
+    let open = store
+        .operation_for_progress(&ch, &firmware, None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(open.id, newer.id);
     let named = store
         .operation_for_progress(&ch, &firmware, older.request_id)
@@ -292,7 +308,12 @@ async fn a_reservation_is_stored_with_its_operation_and_moves_only_from_the_stat
     let id = op.request_id.unwrap();
     let stored = store.reservation(&ch, id).await.unwrap().unwrap();
     assert_eq!(
-        (&stored.operation_id, stored.status, stored.connector_id, stored.id_tag.as_str()),
+        (
+            &stored.operation_id,
+            stored.status,
+            stored.connector_id,
+            stored.id_tag.as_str()
+        ),
         (&op.id, ReservationStatus::Requested, 1, "RFID-1")
     );
     let requested = [ReservationStatus::Requested];
@@ -301,7 +322,11 @@ async fn a_reservation_is_stored_with_its_operation_and_moves_only_from_the_stat
         .await
         .unwrap());
     assert_eq!(
-        store.reservations_in(&ch, ReservationStatus::Active).await.unwrap().len(),
+        store
+            .reservations_in(&ch, ReservationStatus::Active)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     assert!(
@@ -323,7 +348,10 @@ async fn a_reservation_is_stored_with_its_operation_and_moves_only_from_the_stat
         .await
         .unwrap());
     let consumed = store.reservation(&ch, id).await.unwrap().unwrap();
-    assert_eq!((consumed.status, consumed.transaction_id), (ReservationStatus::Consumed, Some(42)));
+    assert_eq!(
+        (consumed.status, consumed.transaction_id),
+        (ReservationStatus::Consumed, Some(42))
+    );
 }
 
 async fn reservations_read_back_for_their_client_only(store: Arc<dyn Store>) {

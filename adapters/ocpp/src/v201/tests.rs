@@ -253,7 +253,10 @@ fn the_back_office_messages_read_their_schema_examples_and_write_them_back_uncha
         assert_eq!(response.to_value().unwrap(), payload, "{action}");
     }
     assert!(matches!(
-        parse_station_request("ReservationStatusUpdate", &json!({"reservationId": 1, "reservationUpdateStatus": "Removed"})),
+        parse_station_request(
+            "ReservationStatusUpdate",
+            &json!({"reservationId": 1, "reservationUpdateStatus": "Removed"})
+        ),
         Ok(Request::ReservationStatusUpdate(_))
     ));
     assert_eq!(
@@ -263,9 +266,12 @@ fn the_back_office_messages_read_their_schema_examples_and_write_them_back_uncha
     );
     let long = "x".repeat(513);
     assert_eq!(
-        parse_request("GetLog", &json!({"log": {"remoteLocation": long}, "logType": "DiagnosticsLog", "requestId": 1}))
-            .unwrap_err()
-            .path,
+        parse_request(
+            "GetLog",
+            &json!({"log": {"remoteLocation": long}, "logType": "DiagnosticsLog", "requestId": 1})
+        )
+        .unwrap_err()
+        .path,
         "log.remoteLocation"
     );
 }
