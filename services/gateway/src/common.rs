@@ -96,6 +96,15 @@ pub(crate) async fn change(gateway: &Gateway, charger: &ChargerId, key: &str, va
     match gateway.send(charger, command).await {
         Ok(reply) if reply.is_accepted() => {
             tracing::info!(key, value, "setting changed");
+            let setting = [(key.to_owned(), value.to_owned())];
+            if let Err(e) = gateway
+                .inner
+                .store
+                .record_device_model(charger, &setting, gateway.inner.clock.now())
+                .await
+            {
+                tracing::warn!(error = %e, "cannot store the changed setting");
+            }
             true
         }
         Ok(reply) => {

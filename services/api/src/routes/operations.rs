@@ -784,6 +784,25 @@ fn is_tenth(value: f64) -> bool {
     tenths.is_finite() && (tenths - tenths.round()).abs() <= 1e-9 * tenths.abs().max(1.0)
 }
 
+/// The request as recorded: the fields that were given, without the absent ones (DataTransfer's
+/// `data` is kept as sent).
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| {
+                    let v = if k == "data" { v } else { without_nulls(v) };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}
+
 // ---- The common part of every route. ----
 
 async fn owned_charger(state: &AppState, caller: &Caller, id: &str) -> Result<Charger, ApiError> {
@@ -806,7 +825,7 @@ async fn run(
     reservation: Option<Reservation>,
     command: impl FnOnce(Option<i32>) -> ChargerCommand,
 ) -> Result<Answered, ApiError> {
-    let request = serde_json::to_value(request).map_err(ApiError::internal)?;
+    let request = without_nulls(serde_json::to_value(request).map_err(ApiError::internal)?);
     let operation = Operation::requested(
         charger.client_id.clone(),
         charger.id.clone(),
