@@ -25,6 +25,7 @@ mod pairing_households;
 mod problems;
 mod rate_limits;
 mod sandbox;
+mod sandbox_operations;
 mod sandbox_world;
 mod statistics;
 mod tenancy;
