@@ -675,3 +675,71 @@ async fn tc_k_37_remote_start_transaction_with_charging_profile() {
     cp.next_matching(|e| e["event"] == "transaction_started").await;
     cp.close().await;
 }
+
+#[tokio::test]
+async fn status_notifications_reservation_updates_and_data_transfers_that_break_the_schema_are_refused_and_change_nothing(
+) {
+    use coupler_tests::raw;
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let registered = app.register_charger(&tenant, "alice", "CS-OPS201-RAW").await;
+    let password = registered["password"].as_str().unwrap();
+    let mut socket = raw::connect_as(
+        "ocpp2.0.1",
+        registered["ocppUrl"].as_str().unwrap(),
+        Some(("CS-OPS201-RAW", password.as_bytes())),
+    )
+    .await
+    .expect("handshake accepted");
+    let id = registered["id"].as_str().unwrap();
+    let code = |reply: &Value| {
+        assert_eq!(reply[0], 4, "expected a CALLERROR, got {reply}");
+        reply[2].as_str().unwrap_or_default().to_owned()
+    };
+    let cases = [
+        (
+            r#"[2,"a","ReservationStatusUpdate",{"reservationId":1,"reservationUpdateStatus":"Gone"}]"#,
+            "PropertyConstraintViolation",
+        ),
+        (
+            r#"[2,"b","ReservationStatusUpdate",{"reservationUpdateStatus":"Expired"}]"#,
+            "OccurrenceConstraintViolation",
+        ),
+        (
+            r#"[2,"c","DataTransfer",{"messageId":"x"}]"#,
+            "OccurrenceConstraintViolation",
+        ),
+        (
+            r#"[2,"d","LogStatusNotification",{"status":"Nope","requestId":1}]"#,
+            "PropertyConstraintViolation",
+        ),
+        (
+            r#"[2,"e","FirmwareStatusNotification",{"requestId":1}]"#,
+            "OccurrenceConstraintViolation",
+        ),
+    ];
+    for (frame, expected) in cases {
+        let reply = raw::exchange(&mut socket, frame).await;
+        assert_eq!(code(&reply), expected, "{frame}");
+    }
+    let ops = app.get_json(&tenant, &format!("/chargers/{id}/operations")).await;
+    assert_eq!(ops["data"], json!([]), "nothing refused was stored");
+
+    let answered = raw::exchange(
+        &mut socket,
+        r#"[2,"f","DataTransfer",{"vendorId":"com.x","data":[1,2]}]"#,
+    )
+    .await;
+    assert_eq!(answered[0], 3, "{answered}");
+    assert_eq!(answered[2], json!({"status": "UnknownVendorId"}));
+    let unknown_reservation = raw::exchange(
+        &mut socket,
+        r#"[2,"g","ReservationStatusUpdate",{"reservationId":77,"reservationUpdateStatus":"Removed"}]"#,
+    )
+    .await;
+    assert_eq!(
+        unknown_reservation[2],
+        json!({}),
+        "an unknown reservation is answered all the same"
+    );
+}

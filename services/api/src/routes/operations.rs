@@ -1691,7 +1691,8 @@ pub async fn clear_charging_profile(
     let charger = owned_charger(&state, &caller, &id).await?;
     let version = charger.ocpp_version;
     let connector_id = non_negative(body.connector_id, "/connectorId", 0)?;
-    let stack_level = non_negative(body.stack_level, "/stackLevel", 0)?.map(|s| s as i32);
+    non_negative(body.stack_level, "/stackLevel", 0)?;
+    let stack_level = body.stack_level;
     let purpose = match body.purpose {
         None => None,
         Some(ProfilePurpose::TxProfile) => Some(LimitPurpose::Transaction),
