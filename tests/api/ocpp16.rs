@@ -328,12 +328,25 @@ async fn every_command_of_the_charger_control_interface_is_valid_16_and_answered
         (
             ChargerCommand::ChangeAvailability {
                 connector_id: 1,
+                evse_connector_id: None,
                 operative: false,
             },
             "ChangeAvailability",
         ),
-        (ChargerCommand::UnlockConnector { connector_id: 1 }, "UnlockConnector"),
-        (ChargerCommand::Reset { hard: false }, "Reset"),
+        (
+            ChargerCommand::UnlockConnector {
+                connector_id: 1,
+                evse_connector_id: None,
+            },
+            "UnlockConnector",
+        ),
+        (
+            ChargerCommand::Reset {
+                kind: coupler_core::control::ResetKind::Soft,
+                evse_id: None,
+            },
+            "Reset",
+        ),
     ];
     for (command, action) in commands {
         let name = command.name();

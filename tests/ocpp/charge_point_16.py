@@ -13,7 +13,11 @@ and reads what happens on standard output, one JSON object per line:
   {"event": "closed", "code": ..., "reason": ...}
 
 It behaves like a charger: a remote start it accepts is followed by StartTransaction, a Charging
-status and meter values; a remote stop by StopTransaction and a Finishing status.
+status and meter values; a remote stop by StopTransaction and a Finishing status. It answers the
+back-office operations too: an UpdateFirmware it accepts is followed by the firmware statuses to the
+end (Downloading, Downloaded, Installing, Installed, or a failure, as `set` says), a GetDiagnostics
+by Uploading and Uploaded (or UploadFailed), a ReserveNow it accepts by a Reserved status and a
+CancelReservation by an Available one; a TriggerMessage it accepts is followed by the message.
 """
 
 from harness import emit, now, run
@@ -30,7 +34,17 @@ class Charger(ChargePoint):
             "remote_stop": "accept",  # accept | reject | accept_without_stopping
             "charging_profile": "accept",  # accept | reject
             "composite_schedule": "accept",  # accept | reject
+            "firmware": "install",  # install | download_fail | install_fail | silent
+            "diagnostics": "upload",  # upload | fail | silent | empty (nothing to upload)
+            "reservation": "Accepted",  # Accepted | Occupied | Faulted | Unavailable | Rejected
+            "clear_cache": "Accepted",  # Accepted | Rejected
+            "data_transfer": "Accepted",  # Accepted | Rejected | UnknownMessageId | UnknownVendorId
+            "unlock": "Unlocked",  # Unlocked | UnlockFailed | NotSupported
+            "reset": "Accepted",  # Accepted | Rejected
+            "availability": "Accepted",  # Accepted | Rejected | Scheduled
+            "change_configuration": "Accepted",  # Accepted | Rejected | RebootRequired | NotSupported
         }
+        self.reservations = {}
         self.meter_wh = 1000
         self.transaction_id = None
         self.limit = None
@@ -158,33 +172,120 @@ class Charger(ChargePoint):
     @on(Action.change_configuration)
     async def on_change_configuration(self, key, value):
         emit("received", action="ChangeConfiguration", payload={"key": key, "value": value})
-        return call_result.ChangeConfiguration(status="Accepted")
+        return call_result.ChangeConfiguration(status=self.behaviour["change_configuration"])
 
     @on(Action.reset)
     async def on_reset(self, type):
         emit("received", action="Reset", payload={"type": type})
-        return call_result.Reset(status="Accepted")
+        return call_result.Reset(status=self.behaviour["reset"])
 
     @on(Action.change_availability)
     async def on_change_availability(self, connector_id, type):
         emit("received", action="ChangeAvailability", payload={"connector_id": connector_id, "type": type})
-        return call_result.ChangeAvailability(status="Accepted")
+        return call_result.ChangeAvailability(status=self.behaviour["availability"])
+
+    @after(Action.change_availability)
+    async def after_change_availability(self, connector_id, type):
+        if self.behaviour["availability"] == "Accepted" and connector_id in (0, 1):
+            await self.set_status("Available" if type == "Operative" else "Unavailable")
 
     @on(Action.unlock_connector)
     async def on_unlock_connector(self, connector_id):
         emit("received", action="UnlockConnector", payload={"connector_id": connector_id})
-        return call_result.UnlockConnector(status="Unlocked")
+        status = self.behaviour["unlock"] if connector_id == 1 else "NotSupported"
+        return call_result.UnlockConnector(status=status)
 
     @on(Action.trigger_message)
     async def on_trigger_message(self, requested_message, **kwargs):
         emit("received", action="TriggerMessage", payload={"requested_message": requested_message, **kwargs})
-        supported = requested_message in ("StatusNotification", "Heartbeat")
-        return call_result.TriggerMessage(status="Accepted" if supported else "NotImplemented")
+        return call_result.TriggerMessage(status="Accepted")
 
     @after(Action.trigger_message)
     async def after_trigger_message(self, requested_message, **kwargs):
         if requested_message == "StatusNotification":
             await self.set_status(self.status)
+        elif requested_message == "Heartbeat":
+            await self.send("Heartbeat")
+        elif requested_message == "BootNotification":
+            await self.send("BootNotification", charge_point_vendor="PyCharge", charge_point_model="Conformance")
+        elif requested_message == "FirmwareStatusNotification":
+            await self.send("FirmwareStatusNotification", status="Idle")
+        elif requested_message == "DiagnosticsStatusNotification":
+            await self.send("DiagnosticsStatusNotification", status="Idle")
+        elif requested_message == "MeterValues":
+            await self.send(
+                "MeterValues",
+                connector_id=kwargs.get("connector_id", 1) or 1,
+                meter_value=[{"timestamp": now(), "sampledValue": [
+                    {"value": str(self.meter_wh), "context": "Trigger", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
+                ]}],
+            )
+
+    @on(Action.clear_cache)
+    async def on_clear_cache(self):
+        emit("received", action="ClearCache", payload={})
+        return call_result.ClearCache(status=self.behaviour["clear_cache"])
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id, **kwargs):
+        emit("received", action="DataTransfer", payload={"vendor_id": vendor_id, **kwargs})
+        status = self.behaviour["data_transfer"]
+        data = f"echo:{kwargs.get('data', '')}" if status == "Accepted" else None
+        return call_result.DataTransfer(status=status, data=data)
+
+    @on(Action.update_firmware)
+    async def on_update_firmware(self, location, retrieve_date, **kwargs):
+        emit("received", action="UpdateFirmware", payload={"location": location, "retrieve_date": retrieve_date, **kwargs})
+        return call_result.UpdateFirmware()
+
+    @after(Action.update_firmware)
+    async def after_update_firmware(self, location, retrieve_date, **kwargs):
+        walks = {
+            "install": ["Downloading", "Downloaded", "Installing", "Installed"],
+            "download_fail": ["Downloading", "DownloadFailed"],
+            "install_fail": ["Downloading", "Downloaded", "Installing", "InstallationFailed"],
+            "silent": [],
+        }
+        for status in walks[self.behaviour["firmware"]]:
+            await self.send("FirmwareStatusNotification", status=status)
+
+    @on(Action.get_diagnostics)
+    async def on_get_diagnostics(self, location, **kwargs):
+        emit("received", action="GetDiagnostics", payload={"location": location, **kwargs})
+        if self.behaviour["diagnostics"] == "empty":
+            return call_result.GetDiagnostics()
+        return call_result.GetDiagnostics(file_name="diagnostics-py.zip")
+
+    @after(Action.get_diagnostics)
+    async def after_get_diagnostics(self, location, **kwargs):
+        walks = {"upload": ["Uploading", "Uploaded"], "fail": ["Uploading", "UploadFailed"], "silent": [], "empty": []}
+        for status in walks[self.behaviour["diagnostics"]]:
+            await self.send("DiagnosticsStatusNotification", status=status)
+
+    @on(Action.reserve_now)
+    async def on_reserve_now(self, connector_id, expiry_date, id_tag, reservation_id, **kwargs):
+        emit("received", action="ReserveNow", payload={"connector_id": connector_id, "expiry_date": expiry_date, "id_tag": id_tag, "reservation_id": reservation_id, **kwargs})
+        status = self.behaviour["reservation"]
+        if status == "Accepted":
+            self.reservations[reservation_id] = {"connector_id": connector_id, "id_tag": id_tag}
+        return call_result.ReserveNow(status=status)
+
+    @after(Action.reserve_now)
+    async def after_reserve_now(self, connector_id, reservation_id, **kwargs):
+        if reservation_id in self.reservations:
+            await self.set_status("Reserved", connector_id=connector_id or 1)
+
+    @on(Action.cancel_reservation)
+    async def on_cancel_reservation(self, reservation_id):
+        emit("received", action="CancelReservation", payload={"reservation_id": reservation_id})
+        known = self.reservations.pop(reservation_id, None)
+        self.cancelled = known
+        return call_result.CancelReservation(status="Accepted" if known else "Rejected")
+
+    @after(Action.cancel_reservation)
+    async def after_cancel_reservation(self, reservation_id):
+        if getattr(self, "cancelled", None):
+            await self.set_status("Available", connector_id=self.cancelled["connector_id"] or 1)
 
 
 if __name__ == "__main__":

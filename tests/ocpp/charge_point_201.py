@@ -11,7 +11,10 @@ accepts is followed by TransactionEvent Started (echoing the remoteStartId) and 
 with meter values; a RequestStopTransaction by TransactionEvent Ended and an Occupied status. When
 the test opened a transaction itself (a Started event at plug-in, the cable-first setup), a
 RequestStartTransaction authorises that transaction instead (an Updated event with triggerReason
-RemoteStart and chargingState Charging).
+RemoteStart and chargingState Charging). The back-office operations are answered as a station
+would: an UpdateFirmware it accepts is followed by FirmwareStatusNotifications to the end (with the
+request's requestId), a GetLog by LogStatusNotifications, a ReserveNow by a Reserved status and a
+CancelReservation by an Available one; a TriggerMessage it accepts is followed by the message.
 """
 
 from harness import emit, now, run
@@ -29,7 +32,17 @@ class Station(ChargePoint):
             "charging_profile": "accept",  # accept | reject
             "composite_schedule": "accept",  # accept | reject
             "smart_charging": "true",  # SmartChargingCtrlr.Enabled in its device model: true | false
+            "firmware": "install",  # install | download_fail | install_fail | silent
+            "log": "upload",  # upload | fail | silent
+            "reservation": "Accepted",  # Accepted | Occupied | Faulted | Unavailable | Rejected
+            "clear_cache": "Accepted",  # Accepted | Rejected
+            "data_transfer": "Accepted",  # Accepted | Rejected | UnknownMessageId | UnknownVendorId
+            "unlock": "Unlocked",  # Unlocked | UnlockFailed | OngoingAuthorizedTransaction | UnknownConnector
+            "reset": "Accepted",  # Accepted | Rejected | Scheduled
+            "availability": "Accepted",  # Accepted | Rejected | Scheduled
+            "set_variables": "Accepted",  # Accepted | Rejected | UnknownVariable | RebootRequired
         }
+        self.reservations = {}
         self.meter_wh = 1000
         self.transaction_id = None
         self.transactions = 0
@@ -237,10 +250,12 @@ class Station(ChargePoint):
     async def on_set_variables(self, set_variable_data, **kwargs):
         emit("received", action="SetVariables", payload={"set_variable_data": set_variable_data})
         results = []
+        status = self.behaviour["set_variables"]
         for item in set_variable_data:
             key = (item["component"]["name"], item["variable"]["name"])
-            self.variables[key] = item["attribute_value"]
-            results.append({"attributeStatus": "Accepted", "component": {"name": key[0]}, "variable": {"name": key[1]}})
+            if status in ("Accepted", "RebootRequired"):
+                self.variables[key] = item["attribute_value"]
+            results.append({"attributeStatus": status, "component": {"name": key[0]}, "variable": {"name": key[1]}})
         return call_result.SetVariables(set_variable_result=results)
 
     @on(Action.get_base_report)
@@ -271,28 +286,128 @@ class Station(ChargePoint):
     @on(Action.reset)
     async def on_reset(self, type, **kwargs):
         emit("received", action="Reset", payload={"type": type, **kwargs})
-        return call_result.Reset(status="Accepted")
+        return call_result.Reset(status=self.behaviour["reset"])
 
     @on(Action.change_availability)
     async def on_change_availability(self, operational_status, **kwargs):
         emit("received", action="ChangeAvailability", payload={"operational_status": operational_status, **kwargs})
-        return call_result.ChangeAvailability(status="Accepted")
+        return call_result.ChangeAvailability(status=self.behaviour["availability"])
+
+    @after(Action.change_availability)
+    async def after_change_availability(self, operational_status, **kwargs):
+        if self.behaviour["availability"] == "Accepted":
+            await self.set_status("Available" if operational_status == "Operative" else "Unavailable")
 
     @on(Action.unlock_connector)
     async def on_unlock_connector(self, evse_id, connector_id, **kwargs):
         emit("received", action="UnlockConnector", payload={"evse_id": evse_id, "connector_id": connector_id})
-        return call_result.UnlockConnector(status="Unlocked")
+        status = self.behaviour["unlock"] if evse_id == 1 else "UnknownConnector"
+        return call_result.UnlockConnector(status=status)
 
     @on(Action.trigger_message)
     async def on_trigger_message(self, requested_message, **kwargs):
         emit("received", action="TriggerMessage", payload={"requested_message": requested_message, **kwargs})
-        supported = requested_message in ("StatusNotification", "Heartbeat")
+        supported = requested_message in (
+            "StatusNotification", "Heartbeat", "BootNotification", "MeterValues", "FirmwareStatusNotification",
+            "LogStatusNotification", "TransactionEvent",
+        )
         return call_result.TriggerMessage(status="Accepted" if supported else "NotImplemented")
 
     @after(Action.trigger_message)
     async def after_trigger_message(self, requested_message, **kwargs):
         if requested_message == "StatusNotification":
             await self.set_status(self.status)
+        elif requested_message == "Heartbeat":
+            await self.send("Heartbeat")
+        elif requested_message == "BootNotification":
+            await self.send(
+                "BootNotification",
+                charging_station={"vendor_name": "PyCharge", "model": "Conformance"},
+                reason="Triggered",
+            )
+        elif requested_message == "FirmwareStatusNotification":
+            await self.send("FirmwareStatusNotification", status="Idle")
+        elif requested_message == "LogStatusNotification":
+            await self.send("LogStatusNotification", status="Idle")
+        elif requested_message == "MeterValues":
+            await self.send(
+                "MeterValues",
+                evse_id=(kwargs.get("evse") or {}).get("id", 1),
+                meter_value=[{"timestamp": now(), "sampledValue": [self.energy("Trigger")]}],
+            )
+        elif requested_message == "TransactionEvent" and self.transaction_id is not None:
+            await self.send(
+                "TransactionEvent",
+                event_type="Updated",
+                timestamp=now(),
+                trigger_reason="Trigger",
+                seq_no=self.next_seq_no(),
+                transaction_info={"transactionId": self.transaction_id, "chargingState": "Charging"},
+                meter_value=[{"timestamp": now(), "sampledValue": [self.energy("Trigger")]}],
+            )
+
+    @on(Action.clear_cache)
+    async def on_clear_cache(self, **kwargs):
+        emit("received", action="ClearCache", payload={})
+        return call_result.ClearCache(status=self.behaviour["clear_cache"])
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id, **kwargs):
+        emit("received", action="DataTransfer", payload={"vendor_id": vendor_id, **kwargs})
+        status = self.behaviour["data_transfer"]
+        data = {"echo": kwargs.get("data")} if status == "Accepted" else None
+        return call_result.DataTransfer(status=status, data=data)
+
+    @on(Action.update_firmware)
+    async def on_update_firmware(self, request_id, firmware, **kwargs):
+        emit("received", action="UpdateFirmware", payload={"request_id": request_id, "firmware": firmware, **kwargs})
+        return call_result.UpdateFirmware(status="Accepted")
+
+    @after(Action.update_firmware)
+    async def after_update_firmware(self, request_id, firmware, **kwargs):
+        walks = {
+            "install": ["Downloading", "Downloaded", "Installing", "Installed"],
+            "download_fail": ["Downloading", "DownloadFailed"],
+            "install_fail": ["Downloading", "Downloaded", "Installing", "InstallationFailed"],
+            "silent": [],
+        }
+        for status in walks[self.behaviour["firmware"]]:
+            await self.send("FirmwareStatusNotification", status=status, request_id=request_id)
+
+    @on(Action.get_log)
+    async def on_get_log(self, log, log_type, request_id, **kwargs):
+        emit("received", action="GetLog", payload={"log": log, "log_type": log_type, "request_id": request_id, **kwargs})
+        return call_result.GetLog(status="Accepted", filename=f"{log_type}-py.zip")
+
+    @after(Action.get_log)
+    async def after_get_log(self, log, log_type, request_id, **kwargs):
+        walks = {"upload": ["Uploading", "Uploaded"], "fail": ["Uploading", "UploadFailure"], "silent": []}
+        for status in walks[self.behaviour["log"]]:
+            await self.send("LogStatusNotification", status=status, request_id=request_id)
+
+    @on(Action.reserve_now)
+    async def on_reserve_now(self, id, expiry_date_time, id_token, **kwargs):
+        emit("received", action="ReserveNow", payload={"id": id, "expiry_date_time": expiry_date_time, "id_token": id_token, **kwargs})
+        status = self.behaviour["reservation"]
+        if status == "Accepted":
+            self.reservations[id] = {"evse_id": kwargs.get("evse_id"), "id_token": id_token}
+        return call_result.ReserveNow(status=status)
+
+    @after(Action.reserve_now)
+    async def after_reserve_now(self, id, **kwargs):
+        if id in self.reservations:
+            await self.set_status("Reserved", evse_id=self.reservations[id]["evse_id"] or 1)
+
+    @on(Action.cancel_reservation)
+    async def on_cancel_reservation(self, reservation_id, **kwargs):
+        emit("received", action="CancelReservation", payload={"reservation_id": reservation_id})
+        self.cancelled = self.reservations.pop(reservation_id, None)
+        return call_result.CancelReservation(status="Accepted" if self.cancelled else "Rejected")
+
+    @after(Action.cancel_reservation)
+    async def after_cancel_reservation(self, reservation_id, **kwargs):
+        if getattr(self, "cancelled", None):
+            await self.set_status("Available", evse_id=self.cancelled["evse_id"] or 1)
 
 
 if __name__ == "__main__":

@@ -195,6 +195,58 @@ impl TestApp {
         .await
     }
 
+    /// Runs an operation on a charger (`POST /chargers/{charger}/operations/{operation}` with
+    /// `body`) and returns it once the charger answered: the route answers 200 when it already has,
+    /// 202 while it has not, and the operation is then read until it is no longer PENDING or SENT.
+    pub async fn operate(
+        &self,
+        tenant: &Tenant,
+        charger: &str,
+        operation: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let path = format!("/chargers/{charger}/operations/{operation}");
+        let response = self
+            .as_tenant(tenant, Method::POST, &path)
+            .json(&body)
+            .send()
+            .await
+            .expect("post an operation");
+        let status = response.status().as_u16();
+        let answer: serde_json::Value = response.json().await.expect("operation json");
+        assert!(
+            status == 200 || status == 202,
+            "POST {path} answered {status}: {answer}"
+        );
+        assert_eq!(
+            status == 202,
+            answer["status"] == "SENT" || answer["status"] == "PENDING",
+            "{answer}"
+        );
+        let id = answer["id"].as_str().expect("operation id").to_owned();
+        self.operation_until(tenant, charger, &id, |op| {
+            op["status"] != "PENDING" && op["status"] != "SENT"
+        })
+        .await
+    }
+
+    /// Reads an operation until `done` says so (see [`wait_for`]).
+    pub async fn operation_until(
+        &self,
+        tenant: &Tenant,
+        charger: &str,
+        id: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        wait_for(&format!("operation {id} as wanted"), || async {
+            let op = self
+                .get_json(tenant, &format!("/chargers/{charger}/operations/{id}"))
+                .await;
+            done(&op).then_some(op)
+        })
+        .await
+    }
+
     /// The server's tasks (its one token and tracker), for tests that run or watch background work.
     pub fn tasks(&self) -> coupler_tasks::Tasks {
         self.server.as_ref().expect("running").tasks().clone()

@@ -208,6 +208,16 @@ impl PythonChargePoint {
         event["payload"].clone()
     }
 
+    /// Waits until Coupler has sent `action` with a payload `pick` accepts (earlier calls of the
+    /// same action, such as the configuration Coupler sets after a boot, are passed over), and
+    /// returns its payload.
+    pub async fn received_matching(&mut self, action: &str, pick: impl Fn(&Value) -> bool) -> Value {
+        let event = self
+            .next_matching(|e| e["event"] == "received" && e["action"] == action && pick(&e["payload"]))
+            .await;
+        event["payload"].clone()
+    }
+
     /// Changes how the charge point answers Coupler (see the script).
     pub async fn set(&mut self, key: &str, value: &str) {
         self.send(json!({"cmd": "set", "key": key, "value": value})).await;

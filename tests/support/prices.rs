@@ -34,7 +34,9 @@ impl HomePrices {
 
     /// Pushes new prices, one per hour from the hour `from` falls in, over the earlier ones.
     pub async fn set_hourly(&self, app: &TestApp, tenant: &Tenant, from: DateTime<Utc>, prices: &[f64]) {
-        let hour = from.duration_trunc(chrono::Duration::hours(1)).expect("a time within range");
+        let hour = from
+            .duration_trunc(chrono::Duration::hours(1))
+            .expect("a time within range");
         let slots: Vec<serde_json::Value> = prices
             .iter()
             .enumerate()

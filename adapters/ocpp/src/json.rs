@@ -175,6 +175,13 @@ impl FromJson for String {
     }
 }
 
+impl FromJson for Value {
+    /// A schema field without a type (2.0.1 `anyType`, such as DataTransfer's `data`): any JSON.
+    fn from_json(value: &Value, _path: &str) -> Result<Self, ValidationError> {
+        Ok(value.clone())
+    }
+}
+
 impl<T: FromJson> FromJson for Vec<T> {
     fn from_json(value: &Value, path: &str) -> Result<Self, ValidationError> {
         let Some(items) = value.as_array() else {

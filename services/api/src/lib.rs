@@ -64,6 +64,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         (name = "authentication", description = "Access tokens for API clients"),
         (name = "users", description = "The users of an API client"),
         (name = "chargers", description = "OCPP chargers: registration, state, sessions and control"),
+        (name = "charger-operations", description = "Operating a charger over OCPP 1.6 or 2.0.1 (reset, unlock, availability, configuration, device model, trigger, cache, data transfer, firmware, diagnostics and logs, reservations, charging profiles, remote start), each kept as an operation record from request to the charger's answer and final status"),
         (name = "statistics", description = "Energy, cost and savings of charging over time"),
         (name = "actions", description = "Asynchronous commands on vehicles and chargers, settled by observed state"),
         (name = "linking", description = "Linking users' vehicle accounts through the hosted link page (OAuth2 with the vendor)"),
@@ -151,6 +152,25 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             routes::chargers::delete_charger
         ))
         .routes(routes!(routes::chargers::list_sessions))
+        .routes(routes!(routes::operations::list_operations))
+        .routes(routes!(routes::operations::get_operation))
+        .routes(routes!(routes::operations::list_reservations))
+        .routes(routes!(routes::operations::get_configuration))
+        .routes(routes!(routes::operations::reset))
+        .routes(routes!(routes::operations::unlock_connector))
+        .routes(routes!(routes::operations::change_availability))
+        .routes(routes!(routes::operations::get_configuration_operation))
+        .routes(routes!(routes::operations::change_configuration))
+        .routes(routes!(routes::operations::get_base_report))
+        .routes(routes!(routes::operations::trigger_message))
+        .routes(routes!(routes::operations::clear_cache))
+        .routes(routes!(routes::operations::data_transfer))
+        .routes(routes!(routes::operations::update_firmware))
+        .routes(routes!(routes::operations::get_diagnostics))
+        .routes(routes!(routes::operations::reserve_now))
+        .routes(routes!(routes::operations::cancel_reservation))
+        .routes(routes!(routes::operations::clear_charging_profile))
+        .routes(routes!(routes::operations::remote_start))
         .routes(routes!(routes::statistics::charging_statistics))
         .routes(routes!(routes::chargers::charge))
         .routes(routes!(routes::chargers::set_max_current))

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::charger::ChargerId;
+use crate::charger::{ChargerId, OcppProtocol};
 
 /// What a charging limit applies to. Each source of limits (a user's max current, a smart-charging
 /// plan, a site or grid limit) gets its own profile, so several can hold at once.
@@ -84,7 +84,7 @@ impl ChargingLimit {
     }
 }
 
-/// A message the charger may be asked to send.
+/// A message the charger may be asked to send (OCPP TriggerMessage).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TriggerKind {
     /// BootNotification.
@@ -97,8 +97,138 @@ pub enum TriggerKind {
     StatusNotification,
     /// FirmwareStatusNotification.
     FirmwareStatusNotification,
-    /// DiagnosticsStatusNotification (1.6) / LogStatusNotification (2.0.1).
+    /// DiagnosticsStatusNotification (1.6); a 2.0.1 station is asked for its LogStatusNotification.
     DiagnosticsStatusNotification,
+    /// LogStatusNotification (2.0.1 only).
+    LogStatusNotification,
+    /// TransactionEvent (2.0.1 only).
+    TransactionEvent,
+    /// SignChargingStationCertificate (2.0.1 only): the station then sends a SignCertificate.
+    SignChargingStationCertificate,
+    /// SignV2GCertificate (2.0.1 only).
+    SignV2gCertificate,
+    /// SignCombinedCertificate (2.0.1 only).
+    SignCombinedCertificate,
+    /// PublishFirmwareStatusNotification (2.0.1 only).
+    PublishFirmwareStatusNotification,
+}
+
+impl TriggerKind {
+    /// Every triggerable message of either version.
+    pub const ALL: [Self; 12] = [
+        Self::BootNotification,
+        Self::Heartbeat,
+        Self::MeterValues,
+        Self::StatusNotification,
+        Self::FirmwareStatusNotification,
+        Self::DiagnosticsStatusNotification,
+        Self::LogStatusNotification,
+        Self::TransactionEvent,
+        Self::SignChargingStationCertificate,
+        Self::SignV2gCertificate,
+        Self::SignCombinedCertificate,
+        Self::PublishFirmwareStatusNotification,
+    ];
+
+    /// The OCPP name of the message.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BootNotification => "BootNotification",
+            Self::Heartbeat => "Heartbeat",
+            Self::MeterValues => "MeterValues",
+            Self::StatusNotification => "StatusNotification",
+            Self::FirmwareStatusNotification => "FirmwareStatusNotification",
+            Self::DiagnosticsStatusNotification => "DiagnosticsStatusNotification",
+            Self::LogStatusNotification => "LogStatusNotification",
+            Self::TransactionEvent => "TransactionEvent",
+            Self::SignChargingStationCertificate => "SignChargingStationCertificate",
+            Self::SignV2gCertificate => "SignV2GCertificate",
+            Self::SignCombinedCertificate => "SignCombinedCertificate",
+            Self::PublishFirmwareStatusNotification => "PublishFirmwareStatusNotification",
+        }
+    }
+
+    /// Reads [`TriggerKind::as_str`].
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+
+    /// Whether OCPP `protocol` can ask for this message.
+    pub fn exists_in(self, protocol: OcppProtocol) -> bool {
+        match self {
+            Self::BootNotification
+            | Self::Heartbeat
+            | Self::MeterValues
+            | Self::StatusNotification
+            | Self::FirmwareStatusNotification => true,
+            Self::DiagnosticsStatusNotification => protocol == OcppProtocol::V16,
+            _ => protocol == OcppProtocol::V201,
+        }
+    }
+}
+
+/// How a charger is to reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResetKind {
+    /// 1.6 `Soft`: restart the software, ending transactions gracefully.
+    Soft,
+    /// 1.6 `Hard`: power cycle.
+    Hard,
+    /// 2.0.1 `Immediate`: now, ending transactions.
+    Immediate,
+    /// 2.0.1 `OnIdle`: once no transaction runs.
+    OnIdle,
+}
+
+impl ResetKind {
+    /// The OCPP name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Soft => "Soft",
+            Self::Hard => "Hard",
+            Self::Immediate => "Immediate",
+            Self::OnIdle => "OnIdle",
+        }
+    }
+
+    /// The version that names this kind.
+    pub fn protocol(self) -> OcppProtocol {
+        match self {
+            Self::Soft | Self::Hard => OcppProtocol::V16,
+            Self::Immediate | Self::OnIdle => OcppProtocol::V201,
+        }
+    }
+}
+
+/// Which log a charger is asked to upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LogKind {
+    /// Diagnostics (1.6 GetDiagnostics; 2.0.1 GetLog `DiagnosticsLog`).
+    Diagnostics,
+    /// The security log (2.0.1 GetLog `SecurityLog`).
+    Security,
+}
+
+/// Which report a 2.0.1 station is asked for (GetBaseReport).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReportKind {
+    /// Every variable that can be set.
+    ConfigurationInventory,
+    /// Every component and variable.
+    FullInventory,
+    /// The components' availability and problems.
+    SummaryInventory,
+}
+
+impl ReportKind {
+    /// The OCPP name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConfigurationInventory => "ConfigurationInventory",
+            Self::FullInventory => "FullInventory",
+            Self::SummaryInventory => "SummaryInventory",
+        }
+    }
 }
 
 /// The id tag remote starts are made with unless configured otherwise: the gateway (2.0.1) and the
@@ -168,22 +298,107 @@ pub enum ChargerCommand {
         /// For connector-specific messages.
         connector_id: Option<u32>,
     },
-    /// Reboot.
+    /// Reboot. A kind of the other version is sent as its nearest (Hard as Immediate, Soft as
+    /// OnIdle, and back).
     Reset {
-        /// Hard (power cycle) rather than soft.
-        hard: bool,
+        /// How.
+        kind: ResetKind,
+        /// 2.0.1: only this EVSE.
+        evse_id: Option<u32>,
     },
     /// Make a connector (0: all) operative or not.
     ChangeAvailability {
-        /// Connector.
+        /// Connector (the 2.0.1 EVSE).
         connector_id: u32,
+        /// 2.0.1: one connector of the EVSE.
+        evse_connector_id: Option<u32>,
         /// Operative or inoperative.
         operative: bool,
     },
     /// Release the cable lock of a connector.
     UnlockConnector {
-        /// Connector.
+        /// Connector (the 2.0.1 EVSE).
         connector_id: u32,
+        /// 2.0.1: the connector of the EVSE (1 when not given).
+        evse_connector_id: Option<u32>,
+    },
+    /// Clear the authorisation cache.
+    ClearCache,
+    /// Vendor-specific data (DataTransfer). 1.6 carries text only.
+    DataTransfer {
+        /// Vendor identifier.
+        vendor_id: String,
+        /// Vendor-specific message id.
+        message_id: Option<String>,
+        /// The data.
+        data: Option<serde_json::Value>,
+    },
+    /// Download and install firmware (UpdateFirmware); progress follows in status notifications.
+    UpdateFirmware {
+        /// Where the firmware is.
+        location: String,
+        /// When to retrieve it.
+        retrieve_at: DateTime<Utc>,
+        /// 2.0.1: when to install it.
+        install_at: Option<DateTime<Utc>>,
+        /// How many times to try.
+        retries: Option<u32>,
+        /// Seconds between tries.
+        retry_interval_s: Option<u32>,
+        /// 2.0.1: the id its FirmwareStatusNotifications carry.
+        request_id: i32,
+        /// 2.0.1: the certificate the firmware is signed with.
+        signing_certificate: Option<String>,
+        /// 2.0.1: the firmware's signature.
+        signature: Option<String>,
+    },
+    /// Upload diagnostics or a log to `location` (1.6 GetDiagnostics, 2.0.1 GetLog).
+    GetDiagnostics {
+        /// Where to upload it.
+        location: String,
+        /// Which log (1.6 knows diagnostics only).
+        log: LogKind,
+        /// Oldest information to include.
+        from: Option<DateTime<Utc>>,
+        /// Newest information to include.
+        to: Option<DateTime<Utc>>,
+        /// How many times to try.
+        retries: Option<u32>,
+        /// Seconds between tries.
+        retry_interval_s: Option<u32>,
+        /// 2.0.1: the id its LogStatusNotifications carry.
+        request_id: i32,
+    },
+    /// Reserve a connector (0: any) for an id tag until `expires_at`.
+    ReserveNow {
+        /// The reservation's id.
+        reservation_id: i32,
+        /// Connector (the 2.0.1 EVSE); 0 for any.
+        connector_id: u32,
+        /// The id tag it is for.
+        id_tag: String,
+        /// 2.0.1: the id token's type (`ISO14443` when not given).
+        id_token_type: Option<String>,
+        /// 1.6: the tag's group, which may use it too.
+        parent_id_tag: Option<String>,
+        /// 2.0.1: the group token, which may use it too.
+        group_id_tag: Option<String>,
+        /// 2.0.1: any EVSE with this kind of connector.
+        connector_type: Option<String>,
+        /// When it ends.
+        expires_at: DateTime<Utc>,
+    },
+    /// Cancel a reservation.
+    CancelReservation {
+        /// The reservation's id.
+        reservation_id: i32,
+    },
+    /// 2.0.1: ask for a device-model report, sent in NotifyReport messages.
+    GetBaseReport {
+        /// The id the NotifyReports carry.
+        request_id: i32,
+        /// Which report.
+        report: ReportKind,
     },
 }
 
@@ -202,6 +417,44 @@ impl ChargerCommand {
             Self::Reset { .. } => "Reset",
             Self::ChangeAvailability { .. } => "ChangeAvailability",
             Self::UnlockConnector { .. } => "UnlockConnector",
+            Self::ClearCache => "ClearCache",
+            Self::DataTransfer { .. } => "DataTransfer",
+            Self::UpdateFirmware { .. } => "UpdateFirmware",
+            Self::GetDiagnostics { .. } => "GetDiagnostics",
+            Self::ReserveNow { .. } => "ReserveNow",
+            Self::CancelReservation { .. } => "CancelReservation",
+            Self::GetBaseReport { .. } => "GetBaseReport",
+        }
+    }
+
+    /// The OCPP action that carries this command in `protocol`.
+    pub fn ocpp_action(&self, protocol: OcppProtocol) -> &'static str {
+        let v16 = protocol == OcppProtocol::V16;
+        match self {
+            Self::RemoteStart { .. } if v16 => "RemoteStartTransaction",
+            Self::RemoteStart { .. } => "RequestStartTransaction",
+            Self::RemoteStop { .. } if v16 => "RemoteStopTransaction",
+            Self::RemoteStop { .. } => "RequestStopTransaction",
+            Self::SetLimit { .. } => "SetChargingProfile",
+            Self::ClearLimit { .. } => "ClearChargingProfile",
+            Self::GetCompositeSchedule { .. } => "GetCompositeSchedule",
+            Self::ChangeConfiguration { .. } if v16 => "ChangeConfiguration",
+            Self::ChangeConfiguration { .. } => "SetVariables",
+            Self::GetConfiguration { .. } if v16 => "GetConfiguration",
+            Self::GetConfiguration { keys } if keys.is_empty() => "GetBaseReport",
+            Self::GetConfiguration { .. } => "GetVariables",
+            Self::Trigger { .. } => "TriggerMessage",
+            Self::Reset { .. } => "Reset",
+            Self::ChangeAvailability { .. } => "ChangeAvailability",
+            Self::UnlockConnector { .. } => "UnlockConnector",
+            Self::ClearCache => "ClearCache",
+            Self::DataTransfer { .. } => "DataTransfer",
+            Self::UpdateFirmware { .. } => "UpdateFirmware",
+            Self::GetDiagnostics { .. } if v16 => "GetDiagnostics",
+            Self::GetDiagnostics { .. } => "GetLog",
+            Self::ReserveNow { .. } => "ReserveNow",
+            Self::CancelReservation { .. } => "CancelReservation",
+            Self::GetBaseReport { .. } => "GetBaseReport",
         }
     }
 }
@@ -243,14 +496,75 @@ pub enum CommandReply {
         /// The schedule's steps.
         periods: Vec<LimitPeriod>,
     },
+    /// DataTransfer's answer.
+    DataTransfer {
+        /// Whether the charger understood the data (`Accepted`).
+        accepted: bool,
+        /// The status as the charger sent it.
+        status: String,
+        /// The data it answered with.
+        data: Option<serde_json::Value>,
+    },
+    /// GetDiagnostics' or GetLog's answer.
+    Upload {
+        /// Whether the upload will happen.
+        accepted: bool,
+        /// The status as the charger sent it (1.6 sends none: `Accepted`).
+        status: String,
+        /// The file that will be uploaded; none when there is nothing to upload.
+        file_name: Option<String>,
+    },
 }
 
 impl CommandReply {
     /// Whether the charger took the command on.
     pub fn is_accepted(&self) -> bool {
         match self {
-            Self::Status { accepted, .. } | Self::CompositeSchedule { accepted, .. } => *accepted,
+            Self::Status { accepted, .. }
+            | Self::CompositeSchedule { accepted, .. }
+            | Self::DataTransfer { accepted, .. }
+            | Self::Upload { accepted, .. } => *accepted,
             Self::Configuration { .. } => true,
+        }
+    }
+
+    /// The status word the charger answered with (`Accepted` for answers that carry none).
+    pub fn status(&self) -> &str {
+        match self {
+            Self::Status { status, .. } | Self::DataTransfer { status, .. } | Self::Upload { status, .. } => status,
+            Self::CompositeSchedule { accepted, .. } => {
+                if *accepted {
+                    "Accepted"
+                } else {
+                    "Rejected"
+                }
+            }
+            Self::Configuration { .. } => "Accepted",
+        }
+    }
+
+    /// The answer as JSON, for the record of an operation: its status and what else it carried.
+    pub fn summary(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Self::Status { status, .. } => json!({ "status": status }),
+            Self::Configuration { entries, unknown } => json!({
+                "configurationKey": entries
+                    .iter()
+                    .map(|e| json!({"key": e.key, "value": e.value, "readonly": e.readonly}))
+                    .collect::<Vec<_>>(),
+                "unknownKey": unknown,
+            }),
+            Self::CompositeSchedule { unit, periods, .. } => json!({
+                "status": self.status(),
+                "unit": unit.map(|u| match u { RateUnit::Amperes => "A", RateUnit::Watts => "W" }),
+                "periods": periods
+                    .iter()
+                    .map(|p| json!({"startPeriod": p.start_offset_s, "limit": p.limit}))
+                    .collect::<Vec<_>>(),
+            }),
+            Self::DataTransfer { status, data, .. } => json!({ "status": status, "data": data }),
+            Self::Upload { status, file_name, .. } => json!({ "status": status, "fileName": file_name }),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod intervention;
 pub mod limits;
 pub mod link;
 pub mod location;
+pub mod operation;
 pub mod page;
 pub mod plan;
 pub mod planner;
@@ -40,8 +41,8 @@ pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
     ActionStore, ChargerStore, ClientStore, EvSystemStore, EventStore, InterventionStore, LimitStore, LinkSessionStore,
-    LocationStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore, UserStore, VehicleStore,
-    VendorAccountStore, WebhookStore,
+    LocationStore, OperationStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore,
+    UserStore, VehicleStore, VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

@@ -20,6 +20,7 @@ use crate::intervention::{Intervention, InterventionId};
 use crate::limits::{ChargerCapabilities, ChargerLimitState, LimitScope, LimitSource, LimitSourceId, SchedulePeriod};
 use crate::link::{LinkCompletion, LinkSession, LinkSessionId, LinkedAccount};
 use crate::location::{Location, LocationFields, LocationId};
+use crate::operation::{Operation, OperationId, OperationKind, Reservation, ReservationStatus};
 use crate::page::{Page, PageRequest};
 use crate::polling::PollUpdate;
 use crate::secret::SecretHash;
@@ -874,6 +875,81 @@ pub trait SmartChargingStore: Send + Sync {
     ) -> Result<Option<LimitSource>, StoreError>;
 }
 
+/// Operations on chargers and the reservations they make.
+///
+/// The methods that take a [`ClientId`] serve the REST API; the others serve the engine and the
+/// gateway, which act for a charger Coupler already knows.
+#[async_trait]
+pub trait OperationStore: Send + Sync {
+    /// Stores a new operation, with its client taken from its charger (`Conflict` when the charger
+    /// does not exist). For kinds that carry a number on the wire, allocates the charger's next
+    /// one as its `request_id`. With `reservation`, stores it in the same transaction, its id being
+    /// that number. Returns the operation as stored.
+    async fn insert_operation(
+        &self,
+        operation: &Operation,
+        reservation: Option<&Reservation>,
+    ) -> Result<Operation, StoreError>;
+    /// An operation by id, whoever owns it.
+    async fn operation(&self, id: &OperationId) -> Result<Option<Operation>, StoreError>;
+    /// One of the client's operations on one of its chargers.
+    async fn get_operation(
+        &self,
+        client: &ClientId,
+        charger: &ChargerId,
+        id: &OperationId,
+    ) -> Result<Option<Operation>, StoreError>;
+    /// A page of the operations on one of the client's chargers, newest first; `None` when the
+    /// client has no such charger.
+    async fn list_operations(
+        &self,
+        client: &ClientId,
+        charger: &ChargerId,
+        page: &PageRequest,
+    ) -> Result<Option<Page<Operation>>, StoreError>;
+    /// Saves a changed operation, but only over the revision it was read at (and bumps the
+    /// stored one); returns whether it was saved. Callers read again and retry when it was not.
+    async fn save_operation(&self, operation: &Operation) -> Result<bool, StoreError>;
+    /// The operation of one of `kinds` that a charger's status notification is about: the one
+    /// with `request_id` when the notification names one, otherwise the newest that is not over.
+    async fn operation_for_progress(
+        &self,
+        charger: &ChargerId,
+        kinds: &[OperationKind],
+        request_id: Option<i32>,
+    ) -> Result<Option<Operation>, StoreError>;
+    /// Fails every operation still waiting to be sent or answered: at start-up no connection of
+    /// the previous run survives, so no answer can come. Returns how many.
+    async fn interrupt_unanswered_operations(&self, at: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// A charger's reservation by its id.
+    async fn reservation(&self, charger: &ChargerId, reservation_id: i32) -> Result<Option<Reservation>, StoreError>;
+    /// A page of one of the client's chargers' reservations, newest first; `None` when the client
+    /// has no such charger.
+    async fn list_reservations(
+        &self,
+        client: &ClientId,
+        charger: &ChargerId,
+        page: &PageRequest,
+    ) -> Result<Option<Page<Reservation>>, StoreError>;
+    /// A charger's reservations in `status`.
+    async fn reservations_in(
+        &self,
+        charger: &ChargerId,
+        status: ReservationStatus,
+    ) -> Result<Vec<Reservation>, StoreError>;
+    /// Moves a reservation to `to` if its stored status is one of `from` (noting the session
+    /// that consumed it); returns whether it moved.
+    async fn set_reservation_status(
+        &self,
+        charger: &ChargerId,
+        reservation_id: i32,
+        from: &[ReservationStatus],
+        to: ReservationStatus,
+        transaction_id: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
 /// All of Coupler's storage.
 #[async_trait]
 pub trait Store:
@@ -893,6 +969,7 @@ pub trait Store:
     + LimitStore
     + TariffStore
     + SmartChargingStore
+    + OperationStore
     + Send
     + Sync
     + 'static

@@ -265,6 +265,8 @@ settings! {
         max_message_bytes: usize = gateway().max_message_bytes, env "COUPLER_OCPP_MAX_MESSAGE_BYTES";
         /// The id tag remote starts are made with.
         remote_start_id_tag: String = gateway().remote_start_id_tag, env "COUPLER_OCPP_REMOTE_START_ID_TAG";
+        /// Vendor ids whose DataTransfer messages chargers may send (comma-separated): answered Accepted; every other vendor's are answered UnknownVendorId. Both are kept as operations of the charger.
+        data_transfer_vendors: Vec<String> = gateway().data_transfer_vendors, env "COUPLER_OCPP_DATA_TRANSFER_VENDORS", default described "none";
     }
     /// Actions (start, stop, max current) and how they are carried out.
     [engine] Engine {
@@ -616,6 +618,7 @@ impl Config {
             meter_sample_interval: self.ocpp.meter_interval,
             measurands: self.ocpp.measurands.clone(),
             remote_start_id_tag: self.ocpp.remote_start_id_tag.clone(),
+            data_transfer_vendors: self.ocpp.data_transfer_vendors.clone(),
         }
     }
 

@@ -349,6 +349,14 @@ impl Server {
         if stale > 0 {
             tracing::info!(chargers = stale, "cleared connections left from the previous run");
         }
+        // Nor does any call in flight: operations still waiting for an answer will get none.
+        let interrupted = store.interrupt_unanswered_operations(clock.now()).await?;
+        if interrupted > 0 {
+            tracing::info!(
+                operations = interrupted,
+                "failed operations left unanswered by the previous run"
+            );
+        }
         // One token and one tracker for the whole server, lent to every component.
         let tasks = Tasks::new();
         let gateway = Gateway::with_clock(store.clone(), gateway, tasks.clone(), clock.clone());

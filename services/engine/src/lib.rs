@@ -21,6 +21,8 @@
 //! - [`smart`]: smart charging; a plan keeper that makes each plug-in's plan from its policy and
 //!   carries it out as the charger's `schedule` limit source, or by start and stop commands to a
 //!   vehicle's maker ([`smart::PlanKeeper`]). Prices come through [`Engine::prices_for`].
+//! - Operations on chargers ([`Engine::start_operation`]): reset, unlock, configuration, firmware,
+//!   diagnostics, reservations and the rest, stored first, sent, and their answers recorded.
 //! - [`webhooks`]: delivery of published events to webhooks, signed, batched, retried, in order.
 //! - [`prices`]: locations' effective prices (tariffs, pushed series, day-ahead providers fetched
 //!   on a schedule) and the announcement of every change, for replanning.
@@ -36,6 +38,7 @@ pub mod limiter;
 pub mod limits;
 pub mod linking;
 mod maker;
+mod operations;
 pub mod pairing;
 mod poller;
 pub mod prices;
@@ -279,6 +282,11 @@ impl Engine {
     /// charger's connection, asking whether one is connected).
     pub fn control(&self) -> &Arc<dyn ChargerControl> {
         &self.control
+    }
+
+    /// The id tag remote starts are made with.
+    pub fn remote_start_id_tag(&self) -> &str {
+        &self.charger_config.remote_start_id_tag
     }
 
     /// The limit keeper: site limits set through the API, and chargers' limits after a change.

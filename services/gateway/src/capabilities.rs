@@ -42,6 +42,26 @@ pub(crate) async fn learn_16(gateway: &Gateway, charger: &ChargerId, entries: &[
     }
 }
 
+/// Keeps a 1.6 charger's configuration keys (as GetConfiguration answered) as its stored
+/// configuration, which `GET /chargers/{id}/configuration` shows.
+pub(crate) async fn record_configuration(gateway: &Gateway, charger: &ChargerId, entries: &[ConfigurationEntry]) {
+    let keys: Vec<(String, String)> = entries
+        .iter()
+        .filter_map(|e| e.value.clone().map(|v| (e.key.clone(), v)))
+        .collect();
+    if keys.is_empty() {
+        return;
+    }
+    if let Err(e) = gateway
+        .inner
+        .store
+        .record_device_model(charger, &keys, gateway.inner.clock.now())
+        .await
+    {
+        tracing::warn!(error = %e, "cannot store the charger's configuration");
+    }
+}
+
 /// Reads a 2.0.1 station's smart-charging variables (GetVariables), keeps them in its stored
 /// device model and learns its capabilities from them; then asks for the full report
 /// (GetBaseReport), whose NotifyReport messages [`record_report`] stores as they come.

@@ -2,6 +2,7 @@
 //! command and reply handling that do not depend on the version.
 
 use coupler_core::control::{ChargerCommand, ChargerControl, CommandReply, ControlError, LimitPeriod, RateUnit};
+use coupler_core::operation::{Operation, OperationKind, Progress, ReservationStatus};
 use coupler_core::{ChargerId, StoreError};
 use coupler_ocpp::rpc::Frame;
 use coupler_ocpp::{ErrorCode, OcppVersion};
@@ -95,6 +96,15 @@ pub(crate) async fn change(gateway: &Gateway, charger: &ChargerId, key: &str, va
     match gateway.send(charger, command).await {
         Ok(reply) if reply.is_accepted() => {
             tracing::info!(key, value, "setting changed");
+            let setting = [(key.to_owned(), value.to_owned())];
+            if let Err(e) = gateway
+                .inner
+                .store
+                .record_device_model(charger, &setting, gateway.inner.clock.now())
+                .await
+            {
+                tracing::warn!(error = %e, "cannot store the changed setting");
+            }
             true
         }
         Ok(reply) => {
@@ -134,4 +144,123 @@ pub(crate) fn observe_call(action: &str, answer: &Frame, elapsed: std::time::Dur
         .increment(1);
     metrics::histogram!("coupler_ocpp_message_duration_seconds", "action" => action, "outcome" => outcome)
         .record(elapsed.as_secs_f64());
+}
+
+/// How many times a status notification is applied again when its operation changed under it.
+const PROGRESS_TRIES: usize = 5;
+
+/// Records a status a charger reported about one of its long-running operations (the one of
+/// `kinds` with `request_id`, or the newest still open), with what the status means. A status that
+/// belongs to no operation Coupler knows (one started at the charger, a triggered `Idle`) is only
+/// logged. Fails only when the store does: the charger then sends it again.
+pub(crate) async fn record_progress(
+    gateway: &Gateway,
+    charger: &ChargerId,
+    kinds: &[OperationKind],
+    request_id: Option<i32>,
+    status: &str,
+    meaning: Progress,
+) -> Result<(), StoreError> {
+    let store = &gateway.inner.store;
+    for _ in 0..PROGRESS_TRIES {
+        let Some(mut operation) = store.operation_for_progress(charger, kinds, request_id).await? else {
+            tracing::info!(status, request_id, "a status for no operation Coupler sent");
+            return Ok(());
+        };
+        if !operation.apply_progress(status, meaning, gateway.inner.clock.now()) {
+            tracing::info!(operation_id = %operation.id, status, "a status for a finished operation");
+            return Ok(());
+        }
+        if store.save_operation(&operation).await? {
+            tracing::info!(
+                operation_id = %operation.id,
+                kind = operation.kind.as_str(),
+                status,
+                now = operation.status.as_str(),
+                "operation progress"
+            );
+            return Ok(());
+        }
+    }
+    tracing::warn!(
+        status,
+        "an operation kept changing; its status notification was not recorded"
+    );
+    Ok(())
+}
+
+/// Marks the active reservation a starting transaction uses as consumed by it: the one it names,
+/// or one for its id tag (or group) on its connector (or any), unexpired.
+pub(crate) async fn consume_reservation(
+    gateway: &Gateway,
+    charger: &ChargerId,
+    connector_id: Option<u32>,
+    id_tag: Option<&str>,
+    reservation_id: Option<i32>,
+    transaction_id: i64,
+) -> Result<(), StoreError> {
+    let store = &gateway.inner.store;
+    if id_tag.is_none() && reservation_id.is_none() {
+        return Ok(());
+    }
+    let now = gateway.inner.clock.now();
+    let active = store.reservations_in(charger, ReservationStatus::Active).await?;
+    let used = active
+        .iter()
+        .find(|r| reservation_id == Some(r.reservation_id) && r.status_at(now) == ReservationStatus::Active)
+        .or_else(|| {
+            active
+                .iter()
+                .find(|r| r.is_used_by(connector_id, id_tag, reservation_id, now))
+        });
+    if let Some(reservation) = used {
+        let consumed = store
+            .set_reservation_status(
+                charger,
+                reservation.reservation_id,
+                &[ReservationStatus::Active],
+                ReservationStatus::Consumed,
+                Some(transaction_id),
+                now,
+            )
+            .await?;
+        if consumed {
+            tracing::info!(
+                reservation_id = reservation.reservation_id,
+                transaction_id,
+                "reservation honoured"
+            );
+        }
+    } else if let Some(reservation_id) = reservation_id {
+        tracing::info!(reservation_id, "a transaction names a reservation that is not active");
+    }
+    Ok(())
+}
+
+/// Stores a DataTransfer the charger sent, as an operation it started, and says how to answer:
+/// `Accepted` for a vendor Coupler is configured to take data from, `UnknownVendorId` otherwise.
+pub(crate) async fn receive_data_transfer(
+    gateway: &Gateway,
+    charger: &ChargerId,
+    vendor_id: &str,
+    message_id: Option<&str>,
+    data: Option<&serde_json::Value>,
+) -> Result<&'static str, StoreError> {
+    let known = gateway
+        .inner
+        .config
+        .data_transfer_vendors
+        .iter()
+        .any(|v| v.eq_ignore_ascii_case(vendor_id));
+    let answer = if known { "Accepted" } else { "UnknownVendorId" };
+    let now = gateway.inner.clock.now();
+    let Some(owner) = gateway.inner.store.charger(charger).await? else {
+        return Ok(answer);
+    };
+    let request = serde_json::json!({ "vendorId": vendor_id, "messageId": message_id, "data": data });
+    let record = Operation::received_data_transfer(owner.client_id, charger.clone(), request, answer, now);
+    gateway.inner.store.insert_operation(&record, None).await?;
+    tracing::info!(vendor_id, message_id, answer, "data transfer from the charger");
+    gateway.inner.store.record_seen(charger, now).await?;
+    Ok(answer)
 }

@@ -64,6 +64,9 @@ pub struct GatewayConfig {
     pub measurands: Vec<String>,
     /// The id tag remote starts are made with.
     pub remote_start_id_tag: String,
+    /// The vendors whose DataTransfer messages Coupler takes (answered `Accepted` and stored);
+    /// every other vendor's are answered `UnknownVendorId` (and stored as well).
+    pub data_transfer_vendors: Vec<String>,
 }
 
 impl Default for GatewayConfig {
@@ -88,6 +91,7 @@ impl Default for GatewayConfig {
             .map(str::to_owned)
             .to_vec(),
             remote_start_id_tag: coupler_core::control::DEFAULT_REMOTE_START_ID_TAG.to_owned(),
+            data_transfer_vendors: Vec::new(),
         }
     }
 }

@@ -4,8 +4,9 @@
 use coupler_core::charger::{normalise_reading, power_delivery_from_ocpp16, ChargerInfo, ConnectorStatus, MeterSample};
 use coupler_core::control::{
     ChargerCommand, ChargerControl, ChargingLimit, CommandReply, ConfigurationEntry, ControlError, LimitPurpose,
-    RateUnit, TriggerKind,
+    LogKind, RateUnit, ResetKind, TriggerKind,
 };
+use coupler_core::operation::{firmware_progress, upload_progress, OperationKind};
 use coupler_core::store::{SessionStart, SessionStop};
 use coupler_core::ChargerId;
 use coupler_ocpp::rpc::Frame;
@@ -18,7 +19,10 @@ use coupler_ocpp::v16::{
 use coupler_ocpp::{ErrorCode, OcppVersion};
 use serde_json::Value;
 
-use crate::common::{change, composite_schedule, int, interval_secs, status, Failure};
+use crate::common::{
+    change, composite_schedule, consume_reservation, int, interval_secs, receive_data_transfer, record_progress,
+    status, Failure,
+};
 use crate::{Gateway, GatewayConfig};
 
 /// Answers one call from the charger. What it reports is stored before the answer is built; when
@@ -192,6 +196,15 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
                     },
                 )
                 .await?;
+            consume_reservation(
+                gateway,
+                charger,
+                Some(connector_id),
+                Some(start.id_tag.as_str()),
+                start.reservation_id,
+                transaction_id,
+            )
+            .await?;
             let transaction_id = i32::try_from(transaction_id)
                 .map_err(|_| Failure::Internal(format!("transaction id {transaction_id} exceeds OCPP 1.6's range")))?;
             tracing::info!(transaction_id, connector_id, "transaction started");
@@ -241,26 +254,47 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
             Response::MeterValues(v16::MeterValuesResponse {})
         }
         Request::DataTransfer(transfer) => {
-            tracing::info!(
-                vendor_id = transfer.vendor_id.as_str(),
-                message_id = transfer.message_id.as_ref().map(|m| m.as_str()),
-                "data transfer from an unknown vendor"
-            );
-            store.record_seen(charger, now).await?;
+            let data = transfer.data.map(Value::String);
+            let answer = receive_data_transfer(
+                gateway,
+                charger,
+                transfer.vendor_id.as_str(),
+                transfer.message_id.as_ref().map(|m| m.as_str()),
+                data.as_ref(),
+            )
+            .await?;
             Response::DataTransfer(v16::DataTransferResponse {
-                status: DataTransferStatus::UnknownVendorId,
+                status: DataTransferStatus::from_wire(answer).unwrap_or(DataTransferStatus::UnknownVendorId),
                 data: None,
             })
         }
         Request::DiagnosticsStatusNotification(notification) => {
-            tracing::info!(status = notification.status.as_str(), "diagnostics status");
+            let status = notification.status.as_str();
+            tracing::info!(status, "diagnostics status");
             store.record_seen(charger, now).await?;
+            record_progress(
+                gateway,
+                charger,
+                &[OperationKind::GetDiagnostics],
+                None,
+                status,
+                upload_progress(status),
+            )
+            .await?;
             Response::DiagnosticsStatusNotification(v16::DiagnosticsStatusNotificationResponse {})
         }
         Request::FirmwareStatusNotification(notification) => {
-            store
-                .record_firmware_status(charger, notification.status.as_str(), now)
-                .await?;
+            let status = notification.status.as_str();
+            store.record_firmware_status(charger, status, now).await?;
+            record_progress(
+                gateway,
+                charger,
+                &[OperationKind::UpdateFirmware],
+                None,
+                status,
+                firmware_progress(status),
+            )
+            .await?;
             Response::FirmwareStatusNotification(v16::FirmwareStatusNotificationResponse {})
         }
         other => {
@@ -433,27 +467,139 @@ pub(crate) fn encode_command(command: &ChargerCommand, config: &GatewayConfig) -
                 TriggerKind::StatusNotification => MessageTrigger::StatusNotification,
                 TriggerKind::FirmwareStatusNotification => MessageTrigger::FirmwareStatusNotification,
                 TriggerKind::DiagnosticsStatusNotification => MessageTrigger::DiagnosticsStatusNotification,
+                other => return Err(only_201(&format!("TriggerMessage {}", other.as_str()))),
             },
             connector_id: connector_id.map(|c| int(c, "connectorId")).transpose()?,
         }),
-        ChargerCommand::Reset { hard } => Request::Reset(v16::ResetRequest {
-            kind: if *hard { ResetType::Hard } else { ResetType::Soft },
-        }),
+        ChargerCommand::Reset { kind, evse_id } => {
+            if evse_id.is_some() {
+                return Err(only_201("resetting one EVSE"));
+            }
+            Request::Reset(v16::ResetRequest {
+                kind: match kind {
+                    ResetKind::Hard | ResetKind::Immediate => ResetType::Hard,
+                    ResetKind::Soft | ResetKind::OnIdle => ResetType::Soft,
+                },
+            })
+        }
         ChargerCommand::ChangeAvailability {
             connector_id,
+            evse_connector_id,
             operative,
-        } => Request::ChangeAvailability(v16::ChangeAvailabilityRequest {
-            connector_id: int(*connector_id, "connectorId")?,
-            kind: if *operative {
-                AvailabilityType::Operative
-            } else {
-                AvailabilityType::Inoperative
+        } => {
+            if evse_connector_id.is_some() {
+                return Err(only_201("the availability of one connector of an EVSE"));
+            }
+            Request::ChangeAvailability(v16::ChangeAvailabilityRequest {
+                connector_id: int(*connector_id, "connectorId")?,
+                kind: if *operative {
+                    AvailabilityType::Operative
+                } else {
+                    AvailabilityType::Inoperative
+                },
+            })
+        }
+        ChargerCommand::UnlockConnector {
+            connector_id,
+            evse_connector_id,
+        } => {
+            if evse_connector_id.is_some() {
+                return Err(only_201("unlocking one connector of an EVSE"));
+            }
+            Request::UnlockConnector(v16::UnlockConnectorRequest {
+                connector_id: int(*connector_id, "connectorId")?,
+            })
+        }
+        ChargerCommand::ClearCache => Request::ClearCache(v16::ClearCacheRequest {}),
+        ChargerCommand::DataTransfer {
+            vendor_id,
+            message_id,
+            data,
+        } => Request::DataTransfer(v16::DataTransferRequest {
+            vendor_id: ci(vendor_id, "vendorId")?,
+            message_id: message_id.as_deref().map(|m| ci(m, "messageId")).transpose()?,
+            data: match data {
+                None => None,
+                Some(Value::String(text)) => Some(text.clone()),
+                Some(_) => {
+                    return Err(ControlError::Unsupported(
+                        "OCPP 1.6 DataTransfer carries its data as text".into(),
+                    ))
+                }
             },
         }),
-        ChargerCommand::UnlockConnector { connector_id } => Request::UnlockConnector(v16::UnlockConnectorRequest {
-            connector_id: int(*connector_id, "connectorId")?,
-        }),
+        ChargerCommand::UpdateFirmware {
+            location,
+            retrieve_at,
+            install_at,
+            retries,
+            retry_interval_s,
+            request_id: _,
+            signing_certificate,
+            signature,
+        } => {
+            if install_at.is_some() || signing_certificate.is_some() || signature.is_some() {
+                return Err(only_201("an install time or a signed firmware"));
+            }
+            Request::UpdateFirmware(v16::UpdateFirmwareRequest {
+                location: location.clone(),
+                retries: retries.map(|r| int(r, "retries")).transpose()?,
+                retrieve_date: *retrieve_at,
+                retry_interval: retry_interval_s.map(|r| int(r, "retryInterval")).transpose()?,
+            })
+        }
+        ChargerCommand::GetDiagnostics {
+            location,
+            log,
+            from,
+            to,
+            retries,
+            retry_interval_s,
+            request_id: _,
+        } => {
+            if *log != LogKind::Diagnostics {
+                return Err(only_201("the security log"));
+            }
+            Request::GetDiagnostics(v16::GetDiagnosticsRequest {
+                location: location.clone(),
+                retries: retries.map(|r| int(r, "retries")).transpose()?,
+                retry_interval: retry_interval_s.map(|r| int(r, "retryInterval")).transpose()?,
+                start_time: *from,
+                stop_time: *to,
+            })
+        }
+        ChargerCommand::ReserveNow {
+            reservation_id,
+            connector_id,
+            id_tag,
+            id_token_type,
+            parent_id_tag,
+            group_id_tag,
+            connector_type,
+            expires_at,
+        } => {
+            if id_token_type.is_some() || group_id_tag.is_some() || connector_type.is_some() {
+                return Err(only_201("an id token type, a group token or a connector type"));
+            }
+            Request::ReserveNow(v16::ReserveNowRequest {
+                connector_id: int(*connector_id, "connectorId")?,
+                expiry_date: *expires_at,
+                id_tag: ci(id_tag, "idTag")?,
+                parent_id_tag: parent_id_tag.as_deref().map(|t| ci(t, "parentIdTag")).transpose()?,
+                reservation_id: *reservation_id,
+            })
+        }
+        ChargerCommand::CancelReservation { reservation_id } => {
+            Request::CancelReservation(v16::CancelReservationRequest {
+                reservation_id: *reservation_id,
+            })
+        }
+        ChargerCommand::GetBaseReport { .. } => return Err(only_201("GetBaseReport")),
     })
+}
+
+fn only_201(what: &str) -> ControlError {
+    ControlError::Unsupported(format!("{what} exists in OCPP 2.0.1 only"))
 }
 
 /// Reads the charger's answer to one of Coupler's calls.
@@ -472,6 +618,20 @@ pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply
         Response::Reset(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
         Response::ChangeAvailability(r) => status(r.status.as_str() != "Rejected", r.status.as_str()),
         Response::UnlockConnector(r) => status(r.status.as_str() == "Unlocked", r.status.as_str()),
+        Response::ClearCache(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::UpdateFirmware(_) => status(true, "Accepted"),
+        Response::ReserveNow(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::CancelReservation(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::DataTransfer(r) => CommandReply::DataTransfer {
+            accepted: r.status.as_str() == "Accepted",
+            status: r.status.as_str().to_owned(),
+            data: r.data.map(Value::String),
+        },
+        Response::GetDiagnostics(r) => CommandReply::Upload {
+            accepted: true,
+            status: "Accepted".to_owned(),
+            file_name: r.file_name.map(CiString::into_inner),
+        },
         Response::GetConfiguration(r) => CommandReply::Configuration {
             entries: r
                 .configuration_key
@@ -542,6 +702,7 @@ pub(crate) async fn after_boot(gateway: Gateway, charger: ChargerId) {
         }
     };
     crate::capabilities::learn_16(&gateway, &charger, &keys).await;
+    crate::capabilities::record_configuration(&gateway, &charger, &keys).await;
     let value_of = |key: &str| {
         keys.iter()
             .find(|e| e.key.eq_ignore_ascii_case(key))
@@ -641,18 +802,93 @@ mod tests {
                 message: TriggerKind::StatusNotification,
                 connector_id: Some(1),
             },
-            ChargerCommand::Reset { hard: false },
+            ChargerCommand::Reset {
+                kind: ResetKind::Soft,
+                evse_id: None,
+            },
             ChargerCommand::ChangeAvailability {
                 connector_id: 0,
+                evse_connector_id: None,
                 operative: true,
             },
-            ChargerCommand::UnlockConnector { connector_id: 1 },
+            ChargerCommand::UnlockConnector {
+                connector_id: 1,
+                evse_connector_id: None,
+            },
+            ChargerCommand::ClearCache,
+            ChargerCommand::DataTransfer {
+                vendor_id: "com.example".into(),
+                message_id: Some("ping".into()),
+                data: Some(Value::String("{}".into())),
+            },
+            ChargerCommand::UpdateFirmware {
+                location: "https://fw.example/1.bin".into(),
+                retrieve_at: chrono::Utc::now(),
+                install_at: None,
+                retries: Some(2),
+                retry_interval_s: Some(60),
+                request_id: 1,
+                signing_certificate: None,
+                signature: None,
+            },
+            ChargerCommand::GetDiagnostics {
+                location: "ftp://logs.example/".into(),
+                log: LogKind::Diagnostics,
+                from: None,
+                to: None,
+                retries: None,
+                retry_interval_s: None,
+                request_id: 2,
+            },
+            ChargerCommand::ReserveNow {
+                reservation_id: 3,
+                connector_id: 1,
+                id_tag: "RFID-1".into(),
+                id_token_type: None,
+                parent_id_tag: Some("FLEET".into()),
+                group_id_tag: None,
+                connector_type: None,
+                expires_at: chrono::Utc::now(),
+            },
+            ChargerCommand::CancelReservation { reservation_id: 3 },
         ];
         for command in commands {
             let request = encode_command(&command, &GatewayConfig::default()).unwrap();
             request
                 .to_call("1")
                 .unwrap_or_else(|e| panic!("{} is not valid 1.6: {e}", command.name()));
+        }
+    }
+
+    #[test]
+    fn options_of_2_0_1_are_refused_on_1_6_before_sending() {
+        let refused = [
+            ChargerCommand::Reset {
+                kind: ResetKind::Hard,
+                evse_id: Some(1),
+            },
+            ChargerCommand::Trigger {
+                message: TriggerKind::TransactionEvent,
+                connector_id: None,
+            },
+            ChargerCommand::GetBaseReport {
+                request_id: 1,
+                report: coupler_core::control::ReportKind::FullInventory,
+            },
+            ChargerCommand::DataTransfer {
+                vendor_id: "v".into(),
+                message_id: None,
+                data: Some(serde_json::json!({"not": "text"})),
+            },
+        ];
+        for command in refused {
+            assert!(
+                matches!(
+                    encode_command(&command, &GatewayConfig::default()),
+                    Err(ControlError::Unsupported(_))
+                ),
+                "{command:?}"
+            );
         }
     }
 

@@ -20,8 +20,9 @@ use coupler_core::charger::{
 };
 use coupler_core::control::{
     ChargerCommand, ChargerControl, ChargingLimit, CommandReply, ConfigurationEntry, ControlError, LimitPurpose,
-    RateUnit, TriggerKind,
+    LogKind, RateUnit, ReportKind, ResetKind, TriggerKind,
 };
+use coupler_core::operation::{firmware_progress, upload_progress, OperationKind, Progress, ReservationStatus};
 use coupler_core::store::{TransactionEventKind, TransactionEventRecord};
 use coupler_core::ChargerId;
 use coupler_ocpp::rpc::Frame;
@@ -30,16 +31,23 @@ use coupler_ocpp::v201::{
     AuthorizationStatus, ChargingProfile, ChargingProfileKind, ChargingProfilePurpose, ChargingRateUnit,
     ChargingSchedule, ChargingSchedulePeriod, CiString, ClearChargingProfileCriteria, Component, Evse,
     GenericDeviceModelStatus, GetVariableData, GetVariableStatus, IdToken, IdTokenInfo, IdTokenKind, MessageTrigger,
-    MeterValue, OperationalStatus, RegistrationStatus, ReportBase, ResetKind, SetVariableData, SetVariableStatus,
+    MeterValue, OperationalStatus, RegistrationStatus, ReportBase, SetVariableData, SetVariableStatus,
     TransactionEventType, Variable,
 };
 use coupler_ocpp::{ErrorCode, OcppVersion};
 use serde_json::Value;
 
-use crate::common::{change, composite_schedule, int, interval_secs, status, Failure};
+use crate::common::{
+    change, composite_schedule, consume_reservation, int, interval_secs, receive_data_transfer, record_progress,
+    status, Failure,
+};
 use crate::Gateway;
 
 const VERSION: OcppVersion = OcppVersion::V201;
+
+/// The id token type of a reservation when the request names none: a card, the usual way a
+/// driver presents the token a reservation is for.
+const RESERVATION_TOKEN_TYPE: &str = "ISO14443";
 
 /// Where the meter sample interval lives in the 2.0.1 device model.
 const TX_UPDATED_INTERVAL: &str = "SampledDataCtrlr.TxUpdatedInterval";
@@ -288,6 +296,16 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
             );
             crate::capabilities::record_report(gateway, charger, &report).await?;
             store.record_seen(charger, now).await?;
+            let last = !report.tbc.unwrap_or(false);
+            record_progress(
+                gateway,
+                charger,
+                &[OperationKind::GetBaseReport],
+                Some(report.request_id),
+                if last { "Reported" } else { "Reporting" },
+                if last { Progress::Succeeded } else { Progress::Ongoing },
+            )
+            .await?;
             Response::NotifyReport(v201::NotifyReportResponse {})
         }
         Request::SecurityEventNotification(event) => {
@@ -300,15 +318,73 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
             Response::SecurityEventNotification(v201::SecurityEventNotificationResponse {})
         }
         Request::FirmwareStatusNotification(notification) => {
-            store
-                .record_firmware_status(charger, notification.status.as_str(), now)
-                .await?;
+            let status = notification.status.as_str();
+            store.record_firmware_status(charger, status, now).await?;
+            record_progress(
+                gateway,
+                charger,
+                &[OperationKind::UpdateFirmware],
+                notification.request_id,
+                status,
+                firmware_progress(status),
+            )
+            .await?;
             Response::FirmwareStatusNotification(v201::FirmwareStatusNotificationResponse {})
         }
         Request::LogStatusNotification(notification) => {
-            tracing::info!(status = notification.status.as_str(), "log upload status");
+            let status = notification.status.as_str();
+            tracing::info!(status, "log upload status");
             store.record_seen(charger, now).await?;
+            record_progress(
+                gateway,
+                charger,
+                &[OperationKind::GetDiagnostics],
+                notification.request_id,
+                status,
+                upload_progress(status),
+            )
+            .await?;
             Response::LogStatusNotification(v201::LogStatusNotificationResponse {})
+        }
+        Request::ReservationStatusUpdate(update) => {
+            let to = match update.reservation_update_status {
+                v201::ReservationUpdateStatus::Expired => ReservationStatus::Expired,
+                v201::ReservationUpdateStatus::Removed => ReservationStatus::Removed,
+            };
+            let moved = store
+                .set_reservation_status(
+                    charger,
+                    update.reservation_id,
+                    &[ReservationStatus::Requested, ReservationStatus::Active],
+                    to,
+                    None,
+                    now,
+                )
+                .await?;
+            tracing::info!(
+                reservation_id = update.reservation_id,
+                status = to.as_str(),
+                known = moved,
+                "reservation status update"
+            );
+            store.record_seen(charger, now).await?;
+            Response::ReservationStatusUpdate(v201::ReservationStatusUpdateResponse {})
+        }
+        Request::DataTransfer(transfer) => {
+            let answer = receive_data_transfer(
+                gateway,
+                charger,
+                transfer.vendor_id.as_str(),
+                transfer.message_id.as_ref().map(|m| m.as_str()),
+                transfer.data.as_ref(),
+            )
+            .await?;
+            Response::DataTransfer(v201::DataTransferResponse {
+                status: v201::DataTransferStatus::from_wire(answer)
+                    .unwrap_or(v201::DataTransferStatus::UnknownVendorId),
+                status_info: None,
+                data: None,
+            })
         }
         other => {
             // parse_station_request lets through only what a station may send.
@@ -365,6 +441,17 @@ async fn transaction_event(
         connector_state: connector_state(kind, info.charging_state),
     };
     let outcome = store.record_transaction_event(charger, &record).await?;
+    if !outcome.duplicate && (event.id_token.is_some() || event.reservation_id.is_some()) {
+        consume_reservation(
+            gateway,
+            charger,
+            connector_id.or(Some(outcome.connector_id)).filter(|c| *c > 0),
+            id_tag.as_deref(),
+            event.reservation_id,
+            outcome.transaction_id,
+        )
+        .await?;
+    }
     let transaction_id = info.transaction_id.as_str();
     if outcome.duplicate {
         tracing::info!(transaction_id, seq_no, "repeated transaction event; already stored");
@@ -668,34 +755,166 @@ async fn encode_command(
                 TriggerKind::MeterValues => MessageTrigger::MeterValues,
                 TriggerKind::StatusNotification => MessageTrigger::StatusNotification,
                 TriggerKind::FirmwareStatusNotification => MessageTrigger::FirmwareStatusNotification,
-                TriggerKind::DiagnosticsStatusNotification => MessageTrigger::LogStatusNotification,
+                TriggerKind::DiagnosticsStatusNotification | TriggerKind::LogStatusNotification => {
+                    MessageTrigger::LogStatusNotification
+                }
+                TriggerKind::TransactionEvent => MessageTrigger::TransactionEvent,
+                TriggerKind::SignChargingStationCertificate => MessageTrigger::SignChargingStationCertificate,
+                TriggerKind::SignV2gCertificate => MessageTrigger::SignV2gCertificate,
+                TriggerKind::SignCombinedCertificate => MessageTrigger::SignCombinedCertificate,
+                TriggerKind::PublishFirmwareStatusNotification => MessageTrigger::PublishFirmwareStatusNotification,
             },
         }),
-        ChargerCommand::Reset { hard } => Request::Reset(v201::ResetRequest {
-            kind: if *hard { ResetKind::Immediate } else { ResetKind::OnIdle },
-            evse_id: None,
+        ChargerCommand::Reset { kind, evse_id } => Request::Reset(v201::ResetRequest {
+            kind: match kind {
+                ResetKind::Immediate | ResetKind::Hard => v201::ResetKind::Immediate,
+                ResetKind::OnIdle | ResetKind::Soft => v201::ResetKind::OnIdle,
+            },
+            evse_id: evse_id.map(|e| int(e, "evseId")).transpose()?,
         }),
         ChargerCommand::ChangeAvailability {
             connector_id,
+            evse_connector_id,
             operative,
-        } => Request::ChangeAvailability(v201::ChangeAvailabilityRequest {
-            evse: (*connector_id > 0)
-                .then(|| {
-                    Ok::<_, ControlError>(Evse {
-                        id: int(*connector_id, "evse.id")?,
-                        connector_id: None,
+        } => {
+            if *connector_id == 0 && evse_connector_id.is_some() {
+                return Err(unsupported("a connector is named within an EVSE"));
+            }
+            Request::ChangeAvailability(v201::ChangeAvailabilityRequest {
+                evse: (*connector_id > 0)
+                    .then(|| {
+                        Ok::<_, ControlError>(Evse {
+                            id: int(*connector_id, "evse.id")?,
+                            connector_id: evse_connector_id.map(|c| int(c, "evse.connectorId")).transpose()?,
+                        })
                     })
-                })
-                .transpose()?,
-            operational_status: if *operative {
-                OperationalStatus::Operative
-            } else {
-                OperationalStatus::Inoperative
+                    .transpose()?,
+                operational_status: if *operative {
+                    OperationalStatus::Operative
+                } else {
+                    OperationalStatus::Inoperative
+                },
+            })
+        }
+        ChargerCommand::UnlockConnector {
+            connector_id,
+            evse_connector_id,
+        } => Request::UnlockConnector(v201::UnlockConnectorRequest {
+            evse_id: int(*connector_id, "evseId")?,
+            connector_id: int(evse_connector_id.unwrap_or(1), "connectorId")?,
+        }),
+        ChargerCommand::ClearCache => Request::ClearCache(v201::ClearCacheRequest {}),
+        ChargerCommand::DataTransfer {
+            vendor_id,
+            message_id,
+            data,
+        } => Request::DataTransfer(v201::DataTransferRequest {
+            message_id: message_id.as_deref().map(|m| ci(m, "messageId")).transpose()?,
+            data: data.clone(),
+            vendor_id: ci(vendor_id, "vendorId")?,
+        }),
+        ChargerCommand::UpdateFirmware {
+            location,
+            retrieve_at,
+            install_at,
+            retries,
+            retry_interval_s,
+            request_id,
+            signing_certificate,
+            signature,
+        } => Request::UpdateFirmware(v201::UpdateFirmwareRequest {
+            retries: retries.map(|r| int(r, "retries")).transpose()?,
+            retry_interval: retry_interval_s.map(|r| int(r, "retryInterval")).transpose()?,
+            request_id: *request_id,
+            firmware: v201::Firmware {
+                location: ci(location, "firmware.location")?,
+                retrieve_date_time: *retrieve_at,
+                install_date_time: *install_at,
+                signing_certificate: signing_certificate
+                    .as_deref()
+                    .map(|c| ci(c, "firmware.signingCertificate"))
+                    .transpose()?,
+                signature: signature.as_deref().map(|c| ci(c, "firmware.signature")).transpose()?,
             },
         }),
-        ChargerCommand::UnlockConnector { connector_id } => Request::UnlockConnector(v201::UnlockConnectorRequest {
-            evse_id: int(*connector_id, "evseId")?,
-            connector_id: 1,
+        ChargerCommand::GetDiagnostics {
+            location,
+            log,
+            from,
+            to,
+            retries,
+            retry_interval_s,
+            request_id,
+        } => Request::GetLog(v201::GetLogRequest {
+            log: v201::LogParameters {
+                remote_location: ci(location, "log.remoteLocation")?,
+                oldest_timestamp: *from,
+                latest_timestamp: *to,
+            },
+            log_type: match log {
+                LogKind::Diagnostics => v201::LogKind::DiagnosticsLog,
+                LogKind::Security => v201::LogKind::SecurityLog,
+            },
+            request_id: *request_id,
+            retries: retries.map(|r| int(r, "retries")).transpose()?,
+            retry_interval: retry_interval_s.map(|r| int(r, "retryInterval")).transpose()?,
+        }),
+        ChargerCommand::ReserveNow {
+            reservation_id,
+            connector_id,
+            id_tag,
+            id_token_type,
+            parent_id_tag,
+            group_id_tag,
+            connector_type,
+            expires_at,
+        } => {
+            if parent_id_tag.is_some() {
+                return Err(unsupported(
+                    "a parent id tag exists in OCPP 1.6 only (2.0.1 has a group token)",
+                ));
+            }
+            let kind = id_token_type.as_deref().unwrap_or(RESERVATION_TOKEN_TYPE);
+            Request::ReserveNow(v201::ReserveNowRequest {
+                id: *reservation_id,
+                expiry_date_time: *expires_at,
+                connector_type: connector_type
+                    .as_deref()
+                    .map(|c| {
+                        v201::ConnectorKind::from_wire(c).ok_or_else(|| unsupported(format!("no connector type {c:?}")))
+                    })
+                    .transpose()?,
+                id_token: IdToken {
+                    id_token: ci(id_tag, "idToken.idToken")?,
+                    kind: IdTokenKind::from_wire(kind)
+                        .ok_or_else(|| unsupported(format!("no id token type {kind:?}")))?,
+                    additional_info: None,
+                },
+                evse_id: (*connector_id > 0).then(|| int(*connector_id, "evseId")).transpose()?,
+                group_id_token: group_id_tag
+                    .as_deref()
+                    .map(|g| {
+                        Ok::<_, ControlError>(IdToken {
+                            id_token: ci(g, "groupIdToken.idToken")?,
+                            kind: IdTokenKind::Central,
+                            additional_info: None,
+                        })
+                    })
+                    .transpose()?,
+            })
+        }
+        ChargerCommand::CancelReservation { reservation_id } => {
+            Request::CancelReservation(v201::CancelReservationRequest {
+                reservation_id: *reservation_id,
+            })
+        }
+        ChargerCommand::GetBaseReport { request_id, report } => Request::GetBaseReport(v201::GetBaseReportRequest {
+            request_id: *request_id,
+            report_base: match report {
+                ReportKind::ConfigurationInventory => ReportBase::ConfigurationInventory,
+                ReportKind::FullInventory => ReportBase::FullInventory,
+                ReportKind::SummaryInventory => ReportBase::SummaryInventory,
+            },
         }),
     })
 }
@@ -728,6 +947,20 @@ pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply
         Response::Reset(r) => status(r.status.as_str() != "Rejected", r.status.as_str()),
         Response::ChangeAvailability(r) => status(r.status.as_str() != "Rejected", r.status.as_str()),
         Response::UnlockConnector(r) => status(r.status.as_str() == "Unlocked", r.status.as_str()),
+        Response::ClearCache(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::UpdateFirmware(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::ReserveNow(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::CancelReservation(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::DataTransfer(r) => CommandReply::DataTransfer {
+            accepted: r.status.as_str() == "Accepted",
+            status: r.status.as_str().to_owned(),
+            data: r.data,
+        },
+        Response::GetLog(r) => CommandReply::Upload {
+            accepted: r.status.as_str() == "Accepted",
+            status: r.status.as_str().to_owned(),
+            file_name: r.filename.map(CiString::into_inner),
+        },
         Response::SetVariables(r) => {
             let worst = r
                 .set_variable_result
@@ -758,16 +991,14 @@ pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply
                     .collect(),
             }
         }
-        Response::GetBaseReport(r) => match r.status {
-            // The report itself follows in NotifyReport messages.
-            GenericDeviceModelStatus::Accepted | GenericDeviceModelStatus::EmptyResultSet => {
-                CommandReply::Configuration {
-                    entries: Vec::new(),
-                    unknown: Vec::new(),
-                }
-            }
-            other => status(false, other.as_str()),
-        },
+        // The report itself follows in NotifyReport messages.
+        Response::GetBaseReport(r) => status(
+            matches!(
+                r.status,
+                GenericDeviceModelStatus::Accepted | GenericDeviceModelStatus::EmptyResultSet
+            ),
+            r.status.as_str(),
+        ),
         Response::GetCompositeSchedule(r) => {
             let schedule = r.schedule;
             composite_schedule(

@@ -433,3 +433,99 @@ object! {
         status: UnlockStatus = "status",
     }
 }
+
+object! {
+    /// `ClearCache.req` (empty): clear the authorisation cache.
+    pub struct ClearCacheRequest {}
+}
+
+object! {
+    /// `ClearCache.conf`.
+    pub struct ClearCacheResponse {
+        /// Whether the cache was cleared.
+        status: ClearCacheStatus = "status",
+    }
+}
+
+object! {
+    /// `GetDiagnostics.req`: upload a diagnostics file to `location`.
+    pub struct GetDiagnosticsRequest {
+        /// Where to upload it (a URI).
+        location: String = "location",
+        /// How many times to try before giving up.
+        retries: Option<i32> = "retries",
+        /// Seconds between attempts.
+        retry_interval: Option<i32> = "retryInterval",
+        /// Oldest information to include.
+        start_time: Option<DateTime<Utc>> = "startTime",
+        /// Newest information to include.
+        stop_time: Option<DateTime<Utc>> = "stopTime",
+    }
+}
+
+object! {
+    /// `GetDiagnostics.conf`.
+    pub struct GetDiagnosticsResponse {
+        /// The file that will be uploaded; absent when there is nothing to upload.
+        file_name: Option<CiString255> = "fileName",
+    }
+}
+
+object! {
+    /// `UpdateFirmware.req`: download the firmware at `location` from `retrieve_date` on and install it.
+    pub struct UpdateFirmwareRequest {
+        /// Where the firmware is (a URI).
+        location: String = "location",
+        /// How many times to try the download before giving up.
+        retries: Option<i32> = "retries",
+        /// When to retrieve it.
+        retrieve_date: DateTime<Utc> = "retrieveDate",
+        /// Seconds between attempts.
+        retry_interval: Option<i32> = "retryInterval",
+    }
+}
+
+object! {
+    /// `UpdateFirmware.conf` (empty: progress follows in FirmwareStatusNotification).
+    pub struct UpdateFirmwareResponse {}
+}
+
+object! {
+    /// `ReserveNow.req`: reserve a connector (0: any) for an id tag until `expiry_date`.
+    pub struct ReserveNowRequest {
+        /// Connector, 0 for any connector of the charge point.
+        connector_id: i32 = "connectorId",
+        /// When the reservation ends.
+        expiry_date: DateTime<Utc> = "expiryDate",
+        /// The id tag it is for.
+        id_tag: CiString20 = "idTag",
+        /// The id tag's group, which may use it too.
+        parent_id_tag: Option<CiString20> = "parentIdTag",
+        /// The reservation's id, chosen by the central system.
+        reservation_id: i32 = "reservationId",
+    }
+}
+
+object! {
+    /// `ReserveNow.conf`.
+    pub struct ReserveNowResponse {
+        /// Whether the reservation was made, or why not.
+        status: ReservationStatus = "status",
+    }
+}
+
+object! {
+    /// `CancelReservation.req`.
+    pub struct CancelReservationRequest {
+        /// The reservation to cancel.
+        reservation_id: i32 = "reservationId",
+    }
+}
+
+object! {
+    /// `CancelReservation.conf`.
+    pub struct CancelReservationResponse {
+        /// Whether it was cancelled (`Rejected`: no such reservation).
+        status: CancelReservationStatus = "status",
+    }
+}

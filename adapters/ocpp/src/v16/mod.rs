@@ -58,19 +58,19 @@ crate::actions::ocpp_actions! {
     Reset(ResetRequest, ResetResponse) from CentralSystem;
     ChangeAvailability(ChangeAvailabilityRequest, ChangeAvailabilityResponse) from CentralSystem;
     UnlockConnector(UnlockConnectorRequest, UnlockConnectorResponse) from CentralSystem;
+    ClearCache(ClearCacheRequest, ClearCacheResponse) from CentralSystem;
+    GetDiagnostics(GetDiagnosticsRequest, GetDiagnosticsResponse) from CentralSystem;
+    UpdateFirmware(UpdateFirmwareRequest, UpdateFirmwareResponse) from CentralSystem;
+    ReserveNow(ReserveNowRequest, ReserveNowResponse) from CentralSystem;
+    CancelReservation(CancelReservationRequest, CancelReservationResponse) from CentralSystem;
 }
 
 /// OCPP 1.6 actions (core profiles and the security whitepaper) that this crate does
 /// not type. They are answered `NotSupported` ("recognised but not supported"), while
 /// names OCPP 1.6 does not define at all get `NotImplemented` ("not known").
 pub const UNTYPED_ACTIONS: &[&str] = &[
-    "CancelReservation",
-    "ClearCache",
-    "GetDiagnostics",
     "GetLocalListVersion",
-    "ReserveNow",
     "SendLocalList",
-    "UpdateFirmware",
     "CertificateSigned",
     "DeleteCertificate",
     "ExtendedTriggerMessage",

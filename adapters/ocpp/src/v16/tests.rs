@@ -178,6 +178,30 @@ fn examples() -> Vec<(Action, Value, Value)> {
             json!({"connectorId": 1}),
             json!({"status": "UnlockFailed"}),
         ),
+        (Action::ClearCache, json!({}), json!({"status": "Rejected"})),
+        (
+            Action::GetDiagnostics,
+            json!({"location": "ftp://logs.example/cp-1/", "retries": 3, "retryInterval": 60,
+                   "startTime": "2025-01-01T00:00:00Z", "stopTime": "2025-01-02T00:00:00Z"}),
+            json!({"fileName": "diagnostics-cp-1.zip"}),
+        ),
+        (
+            Action::UpdateFirmware,
+            json!({"location": "https://fw.example/cp-2.1.0.bin", "retries": 2,
+                   "retrieveDate": "2025-01-01T02:00:00Z", "retryInterval": 300}),
+            json!({}),
+        ),
+        (
+            Action::ReserveNow,
+            json!({"connectorId": 1, "expiryDate": "2025-01-01T13:00:00Z", "idTag": "RFID-1",
+                   "parentIdTag": "FLEET-1", "reservationId": 42}),
+            json!({"status": "Occupied"}),
+        ),
+        (
+            Action::CancelReservation,
+            json!({"reservationId": 42}),
+            json!({"status": "Accepted"}),
+        ),
     ]
 }
 
@@ -818,7 +842,7 @@ fn an_unknown_action_is_not_implemented() {
 
 #[test]
 fn a_1_6_action_this_crate_does_not_type_is_not_supported() {
-    for action in ["ReserveNow", "SecurityEventNotification", "SignCertificate"] {
+    for action in ["GetLocalListVersion", "SecurityEventNotification", "SignCertificate"] {
         assert_eq!(
             refused_request(action, json!({})).code,
             ErrorCode::NotSupported,

@@ -319,6 +319,33 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// `ClearCacheStatus`: the answer to ClearCache.
+    pub enum ClearCacheStatus {
+        Accepted = "Accepted",
+        Rejected = "Rejected",
+    }
+}
+
+wire_enum! {
+    /// `ReservationStatus`: the answer to ReserveNow.
+    pub enum ReservationStatus {
+        Accepted = "Accepted",
+        Faulted = "Faulted",
+        Occupied = "Occupied",
+        Rejected = "Rejected",
+        Unavailable = "Unavailable",
+    }
+}
+
+wire_enum! {
+    /// `CancelReservationStatus`: the answer to CancelReservation.
+    pub enum CancelReservationStatus {
+        Accepted = "Accepted",
+        Rejected = "Rejected",
+    }
+}
+
+wire_enum! {
     /// `ChargingProfilePurposeType`.
     pub enum ChargingProfilePurpose {
         ChargePointMaxProfile = "ChargePointMaxProfile",

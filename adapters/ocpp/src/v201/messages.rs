@@ -232,6 +232,45 @@ object201! {
     pub struct LogStatusNotificationResponse {}
 }
 
+object201! {
+    /// `ReservationStatusUpdateRequest`: a reservation ended without being used.
+    pub struct ReservationStatusUpdateRequest {
+        /// The reservation.
+        reservation_id: i32 = "reservationId",
+        /// Expired, or removed by the station.
+        reservation_update_status: ReservationUpdateStatus = "reservationUpdateStatus",
+    }
+}
+
+object201! {
+    /// `ReservationStatusUpdateResponse` (empty).
+    pub struct ReservationStatusUpdateResponse {}
+}
+
+object201! {
+    /// `DataTransferRequest`: vendor-specific data (either direction).
+    pub struct DataTransferRequest {
+        /// Vendor-specific message id.
+        message_id: Option<CiString50> = "messageId",
+        /// Free-form data (any JSON).
+        data: Option<serde_json::Value> = "data",
+        /// Vendor identifier.
+        vendor_id: CiString255 = "vendorId",
+    }
+}
+
+object201! {
+    /// `DataTransferResponse`.
+    pub struct DataTransferResponse {
+        /// Whether the data was understood.
+        status: DataTransferStatus = "status",
+        /// More about the status.
+        status_info: Option<StatusInfo> = "statusInfo",
+        /// Free-form answer data (any JSON).
+        data: Option<serde_json::Value> = "data",
+    }
+}
+
 // ---- Sent by the CSMS (Coupler). ----
 
 object201! {
@@ -472,6 +511,119 @@ object201! {
     pub struct UnlockConnectorResponse {
         /// Outcome.
         status: UnlockStatus = "status",
+        /// More about the status.
+        status_info: Option<StatusInfo> = "statusInfo",
+    }
+}
+
+object201! {
+    /// `ClearCacheRequest` (empty): clear the authorisation cache.
+    pub struct ClearCacheRequest {}
+}
+
+object201! {
+    /// `ClearCacheResponse`.
+    pub struct ClearCacheResponse {
+        /// Whether the cache was cleared.
+        status: ClearCacheStatus = "status",
+        /// More about the status.
+        status_info: Option<StatusInfo> = "statusInfo",
+    }
+}
+
+object201! {
+    /// `GetLogRequest`: upload a log to a URL.
+    pub struct GetLogRequest {
+        /// Where to, and which period.
+        log: LogParameters = "log",
+        /// Which log.
+        log_type: LogKind = "logType",
+        /// Id echoed by the LogStatusNotifications.
+        request_id: i32 = "requestId",
+        /// How many times to try before giving up.
+        retries: Option<i32> = "retries",
+        /// Seconds between attempts.
+        retry_interval: Option<i32> = "retryInterval",
+    }
+}
+
+object201! {
+    /// `GetLogResponse`.
+    pub struct GetLogResponse {
+        /// Whether the upload will happen.
+        status: LogStatus = "status",
+        /// More about the status.
+        status_info: Option<StatusInfo> = "statusInfo",
+        /// The file that will be uploaded.
+        filename: Option<CiString255> = "filename",
+    }
+}
+
+object201! {
+    /// `UpdateFirmwareRequest`: download and install a firmware.
+    pub struct UpdateFirmwareRequest {
+        /// How many times to try the download before giving up.
+        retries: Option<i32> = "retries",
+        /// Seconds between attempts.
+        retry_interval: Option<i32> = "retryInterval",
+        /// Id echoed by the FirmwareStatusNotifications.
+        request_id: i32 = "requestId",
+        /// The firmware.
+        firmware: Firmware = "firmware",
+    }
+}
+
+object201! {
+    /// `UpdateFirmwareResponse`.
+    pub struct UpdateFirmwareResponse {
+        /// Whether the update will happen.
+        status: UpdateFirmwareStatus = "status",
+        /// More about the status.
+        status_info: Option<StatusInfo> = "statusInfo",
+    }
+}
+
+object201! {
+    /// `ReserveNowRequest`: reserve an EVSE (or any) for an id token until `expiry_date_time`.
+    pub struct ReserveNowRequest {
+        /// The reservation's id, chosen by the CSMS.
+        id: i32 = "id",
+        /// When the reservation ends.
+        expiry_date_time: DateTime<Utc> = "expiryDateTime",
+        /// Any EVSE with this kind of connector.
+        connector_type: Option<ConnectorKind> = "connectorType",
+        /// The token it is for.
+        id_token: IdToken = "idToken",
+        /// The EVSE; any when absent.
+        evse_id: Option<i32> = "evseId",
+        /// The token's group, which may use it too.
+        group_id_token: Option<IdToken> = "groupIdToken",
+    }
+}
+
+object201! {
+    /// `ReserveNowResponse`.
+    pub struct ReserveNowResponse {
+        /// Whether the reservation was made, or why not.
+        status: ReserveNowStatus = "status",
+        /// More about the status.
+        status_info: Option<StatusInfo> = "statusInfo",
+    }
+}
+
+object201! {
+    /// `CancelReservationRequest`.
+    pub struct CancelReservationRequest {
+        /// The reservation to cancel.
+        reservation_id: i32 = "reservationId",
+    }
+}
+
+object201! {
+    /// `CancelReservationResponse`.
+    pub struct CancelReservationResponse {
+        /// Whether it was cancelled (`Rejected`: no such reservation).
+        status: CancelReservationStatus = "status",
         /// More about the status.
         status_info: Option<StatusInfo> = "statusInfo",
     }

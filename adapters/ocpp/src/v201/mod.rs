@@ -49,6 +49,8 @@ crate::actions::ocpp_actions! {
     SecurityEventNotification(SecurityEventNotificationRequest, SecurityEventNotificationResponse) from ChargingStation;
     FirmwareStatusNotification(FirmwareStatusNotificationRequest, FirmwareStatusNotificationResponse) from ChargingStation;
     LogStatusNotification(LogStatusNotificationRequest, LogStatusNotificationResponse) from ChargingStation;
+    ReservationStatusUpdate(ReservationStatusUpdateRequest, ReservationStatusUpdateResponse) from ChargingStation;
+    DataTransfer(DataTransferRequest, DataTransferResponse) from ChargingStation;
     RequestStartTransaction(RequestStartTransactionRequest, RequestStartTransactionResponse) from Csms;
     RequestStopTransaction(RequestStopTransactionRequest, RequestStopTransactionResponse) from Csms;
     SetChargingProfile(SetChargingProfileRequest, SetChargingProfileResponse) from Csms;
@@ -61,20 +63,22 @@ crate::actions::ocpp_actions! {
     Reset(ResetRequest, ResetResponse) from Csms;
     ChangeAvailability(ChangeAvailabilityRequest, ChangeAvailabilityResponse) from Csms;
     UnlockConnector(UnlockConnectorRequest, UnlockConnectorResponse) from Csms;
+    ClearCache(ClearCacheRequest, ClearCacheResponse) from Csms;
+    GetLog(GetLogRequest, GetLogResponse) from Csms;
+    UpdateFirmware(UpdateFirmwareRequest, UpdateFirmwareResponse) from Csms;
+    ReserveNow(ReserveNowRequest, ReserveNowResponse) from Csms;
+    CancelReservation(CancelReservationRequest, CancelReservationResponse) from Csms;
 }
 
 /// OCPP 2.0.1 actions that this crate does not type. They are answered `NotSupported`
 /// ("recognised but not supported"), while names 2.0.1 does not define get `NotImplemented`.
 pub const UNTYPED_ACTIONS: &[&str] = &[
-    "CancelReservation",
     "CertificateSigned",
-    "ClearCache",
     "ClearDisplayMessage",
     "ClearVariableMonitoring",
     "ClearedChargingLimit",
     "CostUpdated",
     "CustomerInformation",
-    "DataTransfer",
     "DeleteCertificate",
     "Get15118EVCertificate",
     "GetCertificateStatus",
@@ -82,7 +86,6 @@ pub const UNTYPED_ACTIONS: &[&str] = &[
     "GetDisplayMessages",
     "GetInstalledCertificateIds",
     "GetLocalListVersion",
-    "GetLog",
     "GetMonitoringReport",
     "GetReport",
     "GetTransactionStatus",
@@ -96,8 +99,6 @@ pub const UNTYPED_ACTIONS: &[&str] = &[
     "PublishFirmware",
     "PublishFirmwareStatusNotification",
     "ReportChargingProfiles",
-    "ReservationStatusUpdate",
-    "ReserveNow",
     "SendLocalList",
     "SetDisplayMessage",
     "SetMonitoringBase",
@@ -106,7 +107,6 @@ pub const UNTYPED_ACTIONS: &[&str] = &[
     "SetVariableMonitoring",
     "SignCertificate",
     "UnpublishFirmware",
-    "UpdateFirmware",
 ];
 
 /// Like [`parse_request`], for a `CALL` received from a charger: actions only Coupler

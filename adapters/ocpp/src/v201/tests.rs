@@ -95,7 +95,7 @@ fn csms_actions_from_a_station_and_unknown_or_untyped_actions_are_refused() {
         ErrorCode::NotSupported
     );
     assert_eq!(
-        code_of("DataTransfer", json!({"vendorId": "x"})).0,
+        code_of("SendLocalList", json!({"versionNumber": 1, "updateType": "Full"})).0,
         ErrorCode::NotSupported
     );
     assert_eq!(code_of("StartTransaction", json!({})).0, ErrorCode::NotImplemented);
@@ -202,4 +202,76 @@ fn charging_profiles_follow_the_evse_and_validity_rules() {
     backwards.valid_from = Some(Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap());
     backwards.valid_to = Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
     assert!(set(0, backwards).check_rules().is_err());
+}
+
+#[test]
+fn the_back_office_messages_read_their_schema_examples_and_write_them_back_unchanged() {
+    let requests = [
+        ("ClearCache", json!({})),
+        (
+            "GetLog",
+            json!({"log": {"remoteLocation": "https://logs.example/up", "oldestTimestamp": "2026-01-01T00:00:00Z"},
+                   "logType": "DiagnosticsLog", "requestId": 7, "retries": 2, "retryInterval": 30}),
+        ),
+        (
+            "UpdateFirmware",
+            json!({"requestId": 8, "retries": 1, "firmware": {"location": "https://fw.example/2.1.bin",
+                   "retrieveDateTime": "2026-01-01T02:00:00Z", "installDateTime": "2026-01-01T03:00:00Z",
+                   "signingCertificate": "-----BEGIN CERTIFICATE-----", "signature": "c2ln"}}),
+        ),
+        (
+            "ReserveNow",
+            json!({"id": 42, "expiryDateTime": "2026-01-01T13:00:00Z", "connectorType": "cType2",
+                   "idToken": {"idToken": "RFID-1", "type": "ISO14443"}, "evseId": 1,
+                   "groupIdToken": {"idToken": "FLEET", "type": "Central"}}),
+        ),
+        ("CancelReservation", json!({"reservationId": 42})),
+        (
+            "ReservationStatusUpdate",
+            json!({"reservationId": 42, "reservationUpdateStatus": "Expired"}),
+        ),
+        (
+            "DataTransfer",
+            json!({"vendorId": "com.example", "messageId": "ping", "data": {"any": ["json", 1]}}),
+        ),
+    ];
+    for (action, payload) in requests {
+        let request = parse_request(action, &payload).unwrap_or_else(|e| panic!("{action}: {e}"));
+        assert_eq!(request.to_value().unwrap(), payload, "{action}");
+    }
+    let responses = [
+        ("ClearCache", json!({"status": "Rejected"})),
+        ("GetLog", json!({"status": "Accepted", "filename": "log.zip"})),
+        ("UpdateFirmware", json!({"status": "InvalidCertificate"})),
+        ("ReserveNow", json!({"status": "Occupied"})),
+        ("CancelReservation", json!({"status": "Accepted"})),
+        ("ReservationStatusUpdate", json!({})),
+        ("DataTransfer", json!({"status": "UnknownVendorId", "data": "text"})),
+    ];
+    for (action, payload) in responses {
+        let response = parse_response(action, &payload).unwrap_or_else(|e| panic!("{action}: {e}"));
+        assert_eq!(response.to_value().unwrap(), payload, "{action}");
+    }
+    assert!(matches!(
+        parse_station_request(
+            "ReservationStatusUpdate",
+            &json!({"reservationId": 1, "reservationUpdateStatus": "Removed"})
+        ),
+        Ok(Request::ReservationStatusUpdate(_))
+    ));
+    assert_eq!(
+        code_of("ReserveNow", json!({"id": 1, "expiryDateTime": "2026-01-01T13:00:00Z"})).0,
+        ErrorCode::NotSupported,
+        "a station does not send ReserveNow"
+    );
+    let long = "x".repeat(513);
+    assert_eq!(
+        parse_request(
+            "GetLog",
+            &json!({"log": {"remoteLocation": long}, "logType": "DiagnosticsLog", "requestId": 1})
+        )
+        .unwrap_err()
+        .path,
+        "log.remoteLocation"
+    );
 }

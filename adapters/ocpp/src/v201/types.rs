@@ -534,6 +534,107 @@ wire_enum! {
     }
 }
 
+wire_enum! {
+    /// `ClearCacheStatusEnumType`.
+    pub enum ClearCacheStatus {
+        Accepted = "Accepted",
+        Rejected = "Rejected",
+    }
+}
+
+wire_enum! {
+    /// `DataTransferStatusEnumType`.
+    pub enum DataTransferStatus {
+        Accepted = "Accepted",
+        Rejected = "Rejected",
+        UnknownMessageId = "UnknownMessageId",
+        UnknownVendorId = "UnknownVendorId",
+    }
+}
+
+wire_enum! {
+    /// `LogEnumType`: which log GetLog asks for.
+    pub enum LogKind {
+        DiagnosticsLog = "DiagnosticsLog",
+        SecurityLog = "SecurityLog",
+    }
+}
+
+wire_enum! {
+    /// `LogStatusEnumType`: the answer to GetLog.
+    pub enum LogStatus {
+        Accepted = "Accepted",
+        Rejected = "Rejected",
+        AcceptedCanceled = "AcceptedCanceled",
+    }
+}
+
+wire_enum! {
+    /// `UpdateFirmwareStatusEnumType`: the answer to UpdateFirmware.
+    pub enum UpdateFirmwareStatus {
+        Accepted = "Accepted",
+        Rejected = "Rejected",
+        AcceptedCanceled = "AcceptedCanceled",
+        InvalidCertificate = "InvalidCertificate",
+        RevokedCertificate = "RevokedCertificate",
+    }
+}
+
+wire_enum! {
+    /// `ConnectorEnumType`: a kind of connector (plug or socket).
+    pub enum ConnectorKind {
+        CCcs1 = "cCCS1",
+        CCcs2 = "cCCS2",
+        CG105 = "cG105",
+        CTesla = "cTesla",
+        CType1 = "cType1",
+        CType2 = "cType2",
+        S309OneP16A = "s309-1P-16A",
+        S309OneP32A = "s309-1P-32A",
+        S309ThreeP16A = "s309-3P-16A",
+        S309ThreeP32A = "s309-3P-32A",
+        SBs1361 = "sBS1361",
+        SCee77 = "sCEE-7-7",
+        SType2 = "sType2",
+        SType3 = "sType3",
+        Other1PhMax16A = "Other1PhMax16A",
+        Other1PhOver16A = "Other1PhOver16A",
+        Other3Ph = "Other3Ph",
+        Pan = "Pan",
+        WInductive = "wInductive",
+        WResonant = "wResonant",
+        Undetermined = "Undetermined",
+        Unknown = "Unknown",
+    }
+}
+
+wire_enum! {
+    /// `ReserveNowStatusEnumType`: the answer to ReserveNow.
+    pub enum ReserveNowStatus {
+        Accepted = "Accepted",
+        Faulted = "Faulted",
+        Occupied = "Occupied",
+        Rejected = "Rejected",
+        Unavailable = "Unavailable",
+    }
+}
+
+wire_enum! {
+    /// `CancelReservationStatusEnumType`.
+    pub enum CancelReservationStatus {
+        Accepted = "Accepted",
+        Rejected = "Rejected",
+    }
+}
+
+wire_enum! {
+    /// `ReservationUpdateStatusEnumType`: why a reservation ended without being used.
+    pub enum ReservationUpdateStatus {
+        Expired = "Expired",
+        Removed = "Removed",
+    }
+}
+
 // ---- Shared classes. ----
 
 object201! {
@@ -972,5 +1073,33 @@ object201! {
         variable: Variable = "variable",
         /// More about the outcome.
         attribute_status_info: Option<StatusInfo> = "attributeStatusInfo",
+    }
+}
+
+object201! {
+    /// `LogParametersType`: where to upload a log and which period it covers.
+    pub struct LogParameters {
+        /// The URL to upload it to.
+        remote_location: CiString512 = "remoteLocation",
+        /// Oldest information to include.
+        oldest_timestamp: Option<DateTime<Utc>> = "oldestTimestamp",
+        /// Newest information to include.
+        latest_timestamp: Option<DateTime<Utc>> = "latestTimestamp",
+    }
+}
+
+object201! {
+    /// `FirmwareType`: a firmware image to download and install.
+    pub struct Firmware {
+        /// Where it is (a URI).
+        location: CiString512 = "location",
+        /// When to retrieve it.
+        retrieve_date_time: DateTime<Utc> = "retrieveDateTime",
+        /// When to install it.
+        install_date_time: Option<DateTime<Utc>> = "installDateTime",
+        /// The certificate (PEM) the firmware is signed with.
+        signing_certificate: Option<CiString5500> = "signingCertificate",
+        /// The signature of the firmware (base64).
+        signature: Option<CiString<800>> = "signature",
     }
 }

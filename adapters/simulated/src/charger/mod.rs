@@ -312,6 +312,8 @@ pub enum Status {
     Finishing,
     /// Taken out of service.
     Unavailable,
+    /// Held for a reservation.
+    Reserved,
 }
 
 impl Status {
@@ -325,6 +327,7 @@ impl Status {
             Self::SuspendedEvse => "SuspendedEVSE",
             Self::Finishing => "Finishing",
             Self::Unavailable => "Unavailable",
+            Self::Reserved => "Reserved",
         }
     }
 }
@@ -360,6 +363,40 @@ pub(crate) enum Out {
     ChargingStateChanged(Status),
     Meter,
     Stop(StopReason),
+    /// A firmware update's progress (FirmwareStatusNotification).
+    FirmwareStatus {
+        status: &'static str,
+        request_id: Option<i32>,
+    },
+    /// An upload's progress (1.6 DiagnosticsStatusNotification, 2.0.1 LogStatusNotification).
+    UploadStatus {
+        status: &'static str,
+        request_id: Option<i32>,
+    },
+    /// 2.0.1: a reservation ran out unused (ReservationStatusUpdate).
+    ReservationExpired(i32),
+    /// 2.0.1: the device-model report a GetBaseReport asked for (NotifyReport).
+    Report(i32),
+}
+
+/// How long each step of a firmware update or an upload takes.
+const JOB_STEP: Duration = Duration::from_secs(1);
+
+/// A firmware update or an upload under way: the statuses still to report, one a step.
+#[derive(Debug)]
+pub(crate) struct Job {
+    steps: VecDeque<&'static str>,
+    request_id: Option<i32>,
+    upload: bool,
+    next_at: Instant,
+}
+
+/// The reservation the charger holds for its one connector.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SimReservation {
+    id: i32,
+    id_tag: String,
+    expires_at: DateTime<Utc>,
 }
 
 /// The id token a transaction starts with.
@@ -460,6 +497,16 @@ pub(crate) struct Machine {
     seq_no: i64,
     /// 2.0.1: the remote start id to echo in the Started event.
     remote_start_id: Option<i64>,
+    /// Firmware updates and uploads under way.
+    jobs: Vec<Job>,
+    /// The last firmware status reported (what a triggered FirmwareStatusNotification says).
+    firmware_status: &'static str,
+    /// The last upload status reported.
+    upload_status: &'static str,
+    /// The reservation held.
+    reservation: Option<SimReservation>,
+    /// The reservation the starting transaction uses, named in its start.
+    reservation_in_use: Option<i32>,
 }
 
 /// Setting names, the 1.6 configuration keys (2.0.1 maps its variables onto them).
@@ -528,6 +575,11 @@ impl Machine {
             transactions_begun: 0,
             seq_no: 0,
             remote_start_id: None,
+            jobs: Vec::new(),
+            firmware_status: "Idle",
+            upload_status: "Idle",
+            reservation: None,
+            reservation_in_use: None,
         }
     }
 
@@ -602,6 +654,8 @@ impl Machine {
             self.follow_physical(wall, cloud, config);
             return;
         }
+        self.advance_jobs(now);
+        self.expire_reservation(wall);
         let Some(reading) = self.follow_physical(wall, cloud, config) else {
             return;
         };
@@ -707,6 +761,17 @@ impl Machine {
         if self.tx != Tx::Idle {
             return;
         }
+        // The driver of a reservation arrived: the transaction is theirs, and names it.
+        let token = match self.reservation.take() {
+            Some(reservation) => {
+                self.reservation_in_use = Some(reservation.id);
+                match token {
+                    IdToken::Central(_) => token,
+                    _ => IdToken::Tag(reservation.id_tag),
+                }
+            }
+            None => token,
+        };
         self.tx = Tx::Starting {
             token: token.clone(),
             id: None,
@@ -748,6 +813,9 @@ impl Machine {
             return Status::Unavailable;
         }
         if reading.vehicle.is_none() {
+            if self.reservation.is_some() && matches!(self.tx, Tx::Idle) {
+                return Status::Reserved;
+            }
             return Status::Available;
         }
         match self.tx {
@@ -898,6 +966,7 @@ impl Machine {
                 }
             }
             (Out::Start { token, .. }, Answer::Started { id, accepted }) => {
+                self.reservation_in_use = None;
                 let id = id.or_else(|| self.tx.id().map(str::to_owned)).unwrap_or_default();
                 let stop_queued = self.queue.iter().any(|c| matches!(c, Out::Stop(_)));
                 self.tx = Tx::Active {
@@ -1056,6 +1125,83 @@ impl Machine {
         }
         self.settings.insert(key.to_owned(), (value.to_owned(), false));
         Ok(())
+    }
+
+    /// Starts reporting a firmware update or an upload: `steps` are sent one every [`JOB_STEP`].
+    fn start_job(&mut self, steps: &[&'static str], request_id: Option<i32>, upload: bool) {
+        // A new request replaces one of the same kind under way (2.0.1 AcceptedCanceled).
+        self.jobs.retain(|j| j.upload != upload);
+        self.jobs.push(Job {
+            steps: steps.iter().copied().collect(),
+            request_id,
+            upload,
+            next_at: Instant::now() + JOB_STEP,
+        });
+    }
+
+    /// Sends the next status of every job that is due.
+    fn advance_jobs(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        for job in &mut self.jobs {
+            if now >= job.next_at {
+                if let Some(status) = job.steps.pop_front() {
+                    due.push((job.upload, status, job.request_id));
+                    job.next_at = now + JOB_STEP;
+                }
+            }
+        }
+        self.jobs.retain(|j| !j.steps.is_empty());
+        for (upload, status, request_id) in due {
+            if upload {
+                self.upload_status = status;
+                self.queue.push_back(Out::UploadStatus { status, request_id });
+            } else {
+                self.firmware_status = status;
+                self.queue.push_back(Out::FirmwareStatus { status, request_id });
+            }
+        }
+    }
+
+    /// Ends a reservation whose time ran out (2.0.1 says so in a ReservationStatusUpdate; the
+    /// connector's status says it in both versions).
+    fn expire_reservation(&mut self, wall: DateTime<Utc>) {
+        if self.reservation.as_ref().is_some_and(|r| wall >= r.expires_at) {
+            if let Some(expired) = self.reservation.take() {
+                if self.version == OcppVersion::V201 {
+                    self.queue.push_back(Out::ReservationExpired(expired.id));
+                }
+                self.last_status = None;
+            }
+        }
+    }
+
+    /// A ReserveNow for the one connector (0: any, which is the same here): the OCPP status word
+    /// to answer.
+    fn reserve(&mut self, id: i32, connector: i32, id_tag: String, expires_at: DateTime<Utc>) -> &'static str {
+        if !(0..=1).contains(&connector) {
+            return "Rejected";
+        }
+        if !self.available {
+            return "Unavailable";
+        }
+        let other = self.reservation.as_ref().is_some_and(|r| r.id != id);
+        if other || self.tx != Tx::Idle || self.plugged.is_some() {
+            return "Occupied";
+        }
+        self.reservation = Some(SimReservation { id, id_tag, expires_at });
+        self.last_status = None;
+        "Accepted"
+    }
+
+    /// A CancelReservation: whether the reservation was held.
+    fn cancel_reservation(&mut self, id: i32) -> bool {
+        if self.reservation.as_ref().is_some_and(|r| r.id == id) {
+            self.reservation = None;
+            self.last_status = None;
+            true
+        } else {
+            false
+        }
     }
 
     /// The offered current now, for a meter value or the composite schedule.
@@ -1256,5 +1402,107 @@ mod tests {
             &config,
         );
         assert!(matches!(broken, Frame::CallError { .. }), "{broken:?}");
+    }
+
+    #[test]
+    fn a_firmware_update_and_an_upload_report_their_statuses_one_step_at_a_time() {
+        let cloud = SimCloud::new(SimConfig::default());
+        let config = SimChargerConfig::home("CP1", "ws://x/ocpp/CP1", "pw", OcppVersion::V16);
+        let mut m = Machine::new(&config);
+        (m.connected, m.booted) = (true, true);
+        let firmware = answer16(
+            &mut m,
+            &cloud,
+            &config,
+            "UpdateFirmware",
+            json!({"location": "https://fw.example/1.bin", "retrieveDate": "2026-01-01T00:00:00Z"}),
+        );
+        assert_eq!(firmware, json!({}));
+        let upload = answer16(
+            &mut m,
+            &cloud,
+            &config,
+            "GetDiagnostics",
+            json!({"location": "ftp://x/"}),
+        );
+        assert_eq!(upload["fileName"], "diagnostics-CP1.log");
+        let start = Instant::now();
+        for step in 1..=4 {
+            m.on_tick(
+                start + JOB_STEP * step + Duration::from_millis(10),
+                Utc::now(),
+                &cloud,
+                &config,
+            );
+        }
+        let (mut firmware, mut uploads) = (Vec::new(), Vec::new());
+        for call in &m.queue {
+            match call {
+                Out::FirmwareStatus { status, .. } => firmware.push(*status),
+                Out::UploadStatus { status, .. } => uploads.push(*status),
+                _ => {}
+            }
+        }
+        assert_eq!(firmware, ["Downloading", "Downloaded", "Installing", "Installed"]);
+        assert_eq!(uploads, ["Uploading", "Uploaded"]);
+        assert!(m.jobs.is_empty());
+        assert_eq!(m.firmware_status, "Installed");
+    }
+
+    #[test]
+    fn a_reservation_is_held_for_its_tag_until_a_transaction_uses_it_or_it_expires() {
+        let cloud = SimCloud::new(SimConfig::default());
+        let config = SimChargerConfig::home("CP1", "ws://x/ocpp/CP1", "pw", OcppVersion::V16);
+        let mut m = Machine::new(&config);
+        let later = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+        let reserve = |m: &mut Machine, id: i32| {
+            answer16(
+                m,
+                &cloud,
+                &config,
+                "ReserveNow",
+                json!({"connectorId": 1, "expiryDate": later, "idTag": "RFID-1", "reservationId": id}),
+            )["status"]
+                .clone()
+        };
+        assert_eq!(reserve(&mut m, 5), "Accepted");
+        assert_eq!(reserve(&mut m, 6), "Occupied", "one connector, one reservation");
+        let cancel = answer16(
+            &mut m,
+            &cloud,
+            &config,
+            "CancelReservation",
+            json!({"reservationId": 6}),
+        );
+        assert_eq!(cancel["status"], "Rejected");
+        m.begin(IdToken::Tag(FREE_VEND_ID_TAG.into()), None, false);
+        assert_eq!(m.reservation_in_use, Some(5));
+        assert!(m
+            .queue
+            .iter()
+            .any(|c| matches!(c, Out::Start { token: IdToken::Tag(t), .. } if t == "RFID-1")));
+
+        let config = SimChargerConfig::home("CS1", "ws://x/ocpp/CS1", "pw", OcppVersion::V201);
+        let mut m = Machine::new(&config);
+        (m.connected, m.booted) = (true, true);
+        let soon = (Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+        let answer = v201::answer(
+            &mut m,
+            "1",
+            "ReserveNow",
+            &json!({"id": 9, "expiryDateTime": soon, "idToken": {"idToken": "RFID-2", "type": "ISO14443"}}),
+            Utc::now(),
+            &cloud,
+            &config,
+        );
+        assert!(matches!(answer, Frame::CallResult { ref payload, .. } if payload["status"] == "Accepted"));
+        m.on_tick(
+            Instant::now(),
+            Utc::now() + chrono::Duration::seconds(2),
+            &cloud,
+            &config,
+        );
+        assert!(m.reservation.is_none());
+        assert!(m.queue.contains(&Out::ReservationExpired(9)));
     }
 }

@@ -22,6 +22,7 @@ fn status16(status: Status) -> ChargePointStatus {
         Status::SuspendedEvse => ChargePointStatus::SuspendedEvse,
         Status::Finishing => ChargePointStatus::Finishing,
         Status::Unavailable => ChargePointStatus::Unavailable,
+        Status::Reserved => ChargePointStatus::Reserved,
     }
 }
 
@@ -157,7 +158,7 @@ pub(super) fn build(
             connector_id: 1,
             id_tag: token.as_tag().as_str().try_into()?,
             meter_start: energy_register(reading.energy_wh),
-            reservation_id: None,
+            reservation_id: m.reservation_in_use,
             timestamp: now,
         }),
         Out::Meter => {
@@ -190,6 +191,18 @@ pub(super) fn build(
                 transaction_data: None,
             })
         }
+        Out::FirmwareStatus { status, .. } => match v16::FirmwareStatus::from_wire(status) {
+            Some(status) => Request::FirmwareStatusNotification(v16::FirmwareStatusNotificationRequest { status }),
+            None => return Ok(None),
+        },
+        Out::UploadStatus { status, .. } => match v16::DiagnosticsStatus::from_wire(status) {
+            Some(status) => {
+                Request::DiagnosticsStatusNotification(v16::DiagnosticsStatusNotificationRequest { status })
+            }
+            None => return Ok(None),
+        },
+        // 1.6 reports an ended reservation by the connector's status alone, and has no reports.
+        Out::ReservationExpired(_) | Out::Report(_) => return Ok(None),
     };
     let payload = request.to_value()?;
     Ok(Some((request.action().as_str(), payload)))
@@ -462,8 +475,20 @@ fn respond(
                     m.last_status = None;
                     true
                 }
-                v16::MessageTrigger::DiagnosticsStatusNotification
-                | v16::MessageTrigger::FirmwareStatusNotification => false,
+                v16::MessageTrigger::DiagnosticsStatusNotification => {
+                    m.queue_once(Out::UploadStatus {
+                        status: m.upload_status,
+                        request_id: None,
+                    });
+                    true
+                }
+                v16::MessageTrigger::FirmwareStatusNotification => {
+                    m.queue_once(Out::FirmwareStatus {
+                        status: m.firmware_status,
+                        request_id: None,
+                    });
+                    true
+                }
             };
             v16::TriggerMessageResponse {
                 status: if accepted {
@@ -507,6 +532,39 @@ fn respond(
         Request::DataTransfer(_) => v16::DataTransferResponse {
             status: v16::DataTransferStatus::UnknownVendorId,
             data: None,
+        }
+        .into(),
+        Request::ClearCache(_) => v16::ClearCacheResponse {
+            status: v16::ClearCacheStatus::Accepted,
+        }
+        .into(),
+        Request::UpdateFirmware(_) => {
+            m.start_job(&["Downloading", "Downloaded", "Installing", "Installed"], None, false);
+            v16::UpdateFirmwareResponse {}.into()
+        }
+        Request::GetDiagnostics(_) => {
+            m.start_job(&["Uploading", "Uploaded"], None, true);
+            v16::GetDiagnosticsResponse {
+                file_name: Some(format!("diagnostics-{}.log", config.ocpp_id).as_str().try_into()?),
+            }
+            .into()
+        }
+        Request::ReserveNow(r) => v16::ReserveNowResponse {
+            status: v16::ReservationStatus::from_wire(m.reserve(
+                r.reservation_id,
+                r.connector_id,
+                r.id_tag.into_inner(),
+                r.expiry_date,
+            ))
+            .unwrap_or(v16::ReservationStatus::Rejected),
+        }
+        .into(),
+        Request::CancelReservation(r) => v16::CancelReservationResponse {
+            status: if m.cancel_reservation(r.reservation_id) {
+                v16::CancelReservationStatus::Accepted
+            } else {
+                v16::CancelReservationStatus::Rejected
+            },
         }
         .into(),
         other => {

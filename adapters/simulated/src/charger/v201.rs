@@ -52,7 +52,7 @@ fn charging_state(status: Status) -> v201::ChargingState {
         Status::SuspendedEv => v201::ChargingState::SuspendedEv,
         Status::SuspendedEvse => v201::ChargingState::SuspendedEvse,
         Status::Preparing | Status::Finishing => v201::ChargingState::EvConnected,
-        Status::Available | Status::Unavailable => v201::ChargingState::Idle,
+        Status::Available | Status::Unavailable | Status::Reserved => v201::ChargingState::Idle,
     }
 }
 
@@ -137,6 +137,7 @@ fn connector_status(status: Status) -> v201::ConnectorStatus {
     match status {
         Status::Available => v201::ConnectorStatus::Available,
         Status::Unavailable => v201::ConnectorStatus::Unavailable,
+        Status::Reserved => v201::ConnectorStatus::Reserved,
         _ => v201::ConnectorStatus::Occupied,
     }
 }
@@ -165,7 +166,7 @@ fn event(
         offline: None,
         number_of_phases_used: Some(3),
         cable_max_current: None,
-        reservation_id: None,
+        reservation_id: if started { m.reservation_in_use } else { None },
         transaction_info: v201::Transaction {
             transaction_id: id.try_into()?,
             charging_state: Some(state),
@@ -319,9 +320,71 @@ pub(super) fn build(
                 None,
             )?
         }
+        Out::FirmwareStatus { status, request_id } => match v201::FirmwareStatus::from_wire(status) {
+            Some(status) => Request::FirmwareStatusNotification(v201::FirmwareStatusNotificationRequest {
+                status,
+                request_id: *request_id,
+            }),
+            None => return Ok(None),
+        },
+        Out::UploadStatus { status, request_id } => match v201::UploadLogStatus::from_wire(status) {
+            Some(status) => Request::LogStatusNotification(v201::LogStatusNotificationRequest {
+                status,
+                request_id: *request_id,
+            }),
+            None => return Ok(None),
+        },
+        Out::ReservationExpired(id) => Request::ReservationStatusUpdate(v201::ReservationStatusUpdateRequest {
+            reservation_id: *id,
+            reservation_update_status: v201::ReservationUpdateStatus::Expired,
+        }),
+        Out::Report(request_id) => Request::NotifyReport(v201::NotifyReportRequest {
+            request_id: *request_id,
+            generated_at: Utc::now(),
+            report_data: Some(report(m)?),
+            tbc: None,
+            seq_no: 0,
+        }),
     };
     let payload = request.to_value()?;
     Ok(Some((request.action().as_str(), payload)))
+}
+
+/// Every device-model variable with its value, as a NotifyReport carries them.
+fn report(m: &Machine) -> Result<Vec<v201::ReportData>, ValidationError> {
+    VARIABLES
+        .iter()
+        .filter_map(|(name, setting)| {
+            let (component, variable) = name.split_once('.')?;
+            let (value, readonly) = m.settings.get(*setting)?;
+            Some((component, variable, value.clone(), *readonly))
+        })
+        .map(|(component, variable, value, readonly)| {
+            Ok(v201::ReportData {
+                component: v201::Component {
+                    name: component.try_into()?,
+                    instance: None,
+                    evse: None,
+                },
+                variable: v201::Variable {
+                    name: variable.try_into()?,
+                    instance: None,
+                },
+                variable_attribute: vec![v201::VariableAttribute {
+                    kind: Some(v201::Attribute::Actual),
+                    value: Some(value.as_str().try_into()?),
+                    mutability: Some(if readonly {
+                        v201::Mutability::ReadOnly
+                    } else {
+                        v201::Mutability::ReadWrite
+                    }),
+                    persistent: None,
+                    constant: None,
+                }],
+                variable_characteristics: None,
+            })
+        })
+        .collect()
 }
 
 fn last_chars(text: &str, n: usize) -> String {
@@ -588,12 +651,15 @@ fn respond(
             }
             .into()
         }
-        Request::GetBaseReport(_) => v201::GetBaseReportResponse {
-            // The simulator does not send NotifyReport; its variables are read with GetVariables.
-            status: v201::GenericDeviceModelStatus::NotSupported,
-            status_info: None,
+        Request::GetBaseReport(r) => {
+            // Every report is the same one message of all its variables.
+            m.queue_once(Out::Report(r.request_id));
+            v201::GetBaseReportResponse {
+                status: v201::GenericDeviceModelStatus::Accepted,
+                status_info: None,
+            }
+            .into()
         }
-        .into(),
         Request::TriggerMessage(r) => {
             use v201::MessageTrigger as M;
             let accepted = match r.requested_message {
@@ -611,6 +677,20 @@ fn respond(
                 }
                 M::StatusNotification => {
                     m.last_status = None;
+                    true
+                }
+                M::FirmwareStatusNotification => {
+                    m.queue_once(Out::FirmwareStatus {
+                        status: m.firmware_status,
+                        request_id: None,
+                    });
+                    true
+                }
+                M::LogStatusNotification => {
+                    m.queue_once(Out::UploadStatus {
+                        status: m.upload_status,
+                        request_id: None,
+                    });
                     true
                 }
                 _ => false,
@@ -644,7 +724,11 @@ fn respond(
             .into()
         }
         Request::ChangeAvailability(r) => {
-            let status = if r.evse.as_ref().is_some_and(|e| e.id != 1) {
+            let status = if r
+                .evse
+                .as_ref()
+                .is_some_and(|e| e.id != 1 || e.connector_id.is_some_and(|c| c != 1))
+            {
                 v201::ChangeAvailabilityStatus::Rejected
             } else if m.set_available(r.operational_status == v201::OperationalStatus::Operative) {
                 m.last_status = None;
@@ -673,6 +757,62 @@ fn respond(
             }
             .into()
         }
+        Request::ClearCache(_) => v201::ClearCacheResponse {
+            status: v201::ClearCacheStatus::Accepted,
+            status_info: None,
+        }
+        .into(),
+        Request::DataTransfer(_) => v201::DataTransferResponse {
+            status: v201::DataTransferStatus::UnknownVendorId,
+            status_info: None,
+            data: None,
+        }
+        .into(),
+        Request::UpdateFirmware(r) => {
+            m.start_job(
+                &["Downloading", "Downloaded", "Installing", "Installed"],
+                Some(r.request_id),
+                false,
+            );
+            v201::UpdateFirmwareResponse {
+                status: v201::UpdateFirmwareStatus::Accepted,
+                status_info: None,
+            }
+            .into()
+        }
+        Request::GetLog(r) => {
+            m.start_job(&["Uploading", "Uploaded"], Some(r.request_id), true);
+            v201::GetLogResponse {
+                status: v201::LogStatus::Accepted,
+                status_info: None,
+                filename: Some(
+                    format!("{}-{}.log", r.log_type.as_str(), config.ocpp_id)
+                        .as_str()
+                        .try_into()?,
+                ),
+            }
+            .into()
+        }
+        Request::ReserveNow(r) => v201::ReserveNowResponse {
+            status: v201::ReserveNowStatus::from_wire(m.reserve(
+                r.id,
+                r.evse_id.unwrap_or(0),
+                r.id_token.id_token.into_inner(),
+                r.expiry_date_time,
+            ))
+            .unwrap_or(v201::ReserveNowStatus::Rejected),
+            status_info: None,
+        }
+        .into(),
+        Request::CancelReservation(r) => v201::CancelReservationResponse {
+            status: if m.cancel_reservation(r.reservation_id) {
+                v201::CancelReservationStatus::Accepted
+            } else {
+                v201::CancelReservationStatus::Rejected
+            },
+            status_info: None,
+        }
+        .into(),
         other => {
             return Err(ValidationError::new(
                 coupler_ocpp::ErrorCode::NotSupported,

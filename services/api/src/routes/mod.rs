@@ -11,6 +11,7 @@ pub mod link_pages;
 pub mod linking;
 pub mod locations;
 pub mod oauth;
+pub mod operations;
 pub mod ops;
 pub mod prices;
 pub mod sandbox;

@@ -571,11 +571,7 @@ fn step(command: String, accepted: bool, answer: &str) -> Step {
 }
 
 fn said(reply: &CommandReply) -> String {
-    match reply {
-        CommandReply::Status { status, .. } => status.clone(),
-        CommandReply::CompositeSchedule { accepted, .. } => if *accepted { "Accepted" } else { "Rejected" }.to_owned(),
-        CommandReply::Configuration { .. } => "Accepted".to_owned(),
-    }
+    reply.status().to_owned()
 }
 
 fn purpose_name(purpose: LimitPurpose) -> &'static str {
