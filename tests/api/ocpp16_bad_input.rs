@@ -114,14 +114,28 @@ async fn an_oversized_frame_closes_only_that_connection() {
         "a".repeat(200 * 1024)
     );
     raw::send(&mut big, &huge).await;
-    assert!(
-        raw::next_reply(&mut big).await.is_none(),
-        "the oversized connection is closed"
+    assert_eq!(
+        raw::close_code(&mut big).await,
+        Some(1009),
+        "the oversized connection is closed as too big (COUPLER_OCPP_MAX_MESSAGE_BYTES)"
     );
 
     heartbeat_works(&mut other, "still-here").await;
     let health = app.request(Method::GET, "/health/live").send().await.unwrap();
     assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn a_text_frame_that_is_not_utf_8_closes_only_that_connection_with_1007() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let (_, mut garbled) = connected(&app, &tenant, "CP-NOT-UTF8").await;
+    let (_, mut other) = connected(&app, &tenant, "CP-UTF8").await;
+
+    raw::send_text_bytes(&mut garbled, b"[2,\"x\",\"Heartbeat\",{\"a\":\"\xff\xfe\"}]").await;
+    assert_eq!(raw::close_code(&mut garbled).await, Some(1007));
+
+    heartbeat_works(&mut other, "still-here").await;
 }
 
 #[tokio::test]
@@ -166,10 +180,10 @@ async fn an_identity_that_needs_percent_encoding_connects_through_its_ocpp_url()
     heartbeat_works(&mut socket, "h").await;
 }
 
-/// OCPP-J: with no subprotocol in common, the server completes the handshake without the header and
-/// closes. Checked on the wire, since WebSocket clients refuse such a handshake themselves.
+/// A charger offering no subprotocol Coupler speaks is refused at the handshake with a 400 that says
+/// which ones it speaks: no upgrade, no connection that opens and drops. Checked on the wire.
 #[tokio::test]
-async fn a_charger_offering_no_supported_subprotocol_is_answered_without_one_and_closed() {
+async fn a_charger_offering_no_supported_subprotocol_is_refused_at_the_handshake() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
     let (_, url, password) = registered(&app, &tenant, "CP-PROTO").await;
@@ -204,18 +218,12 @@ async fn a_charger_offering_no_supported_subprotocol_is_answered_without_one_and
     .await
     .unwrap();
     let text = String::from_utf8_lossy(&response).to_lowercase();
-    assert!(text.starts_with("http/1.1 101"), "{text}");
+    assert!(text.starts_with("http/1.1 400"), "{text}");
+    assert!(!text.contains("upgrade: websocket"), "no upgrade: {text}");
+    assert!(text.contains("application/problem+json"), "{text}");
     assert!(
-        !text.contains("sec-websocket-protocol"),
-        "no subprotocol is agreed: {text}"
-    );
-    let head_end = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let frame = &response[head_end..];
-    assert_eq!(frame[0], 0x88, "a close frame follows");
-    assert_eq!(
-        u16::from_be_bytes([frame[2], frame[3]]),
-        1002,
-        "with code 1002 (protocol error)"
+        text.contains("ocpp2.0.1 and ocpp1.6"),
+        "says what Coupler speaks: {text}"
     );
 }
 

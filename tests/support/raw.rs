@@ -103,6 +103,15 @@ pub async fn close_code(socket: &mut RawSocket) -> Option<u16> {
     }
 }
 
+/// Sends a text frame whose payload is `bytes` as they are, UTF-8 or not (no library sends a text
+/// frame that is not UTF-8; a broken charger might).
+pub async fn send_text_bytes(socket: &mut RawSocket, bytes: &[u8]) {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let frame = Frame::message(bytes.to_vec(), OpCode::Data(Data::Text), true);
+    socket.send(Message::Frame(frame)).await.expect("send a raw text frame");
+}
+
 /// The next text frame as JSON, whatever it is (calls from Coupler are returned, not answered).
 pub async fn next_frame(socket: &mut RawSocket) -> Option<Value> {
     loop {

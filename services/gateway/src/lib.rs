@@ -394,10 +394,16 @@ async fn upgrade(
         .max_frame_size(config.max_message_bytes)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0);
-    let upgrade = match version {
-        Some(version) => upgrade.protocols([version.subprotocol()]),
-        None => upgrade,
+    // A charger that offers no subprotocol Coupler speaks is refused before the upgrade, so it
+    // sees why in the answer rather than a connection that opens and drops.
+    let Some(version) = version else {
+        tracing::info!(ocpp_id = %identity, "charger refused: no supported OCPP subprotocol offered");
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "no supported OCPP subprotocol offered in Sec-WebSocket-Protocol (Coupler speaks ocpp2.0.1 and ocpp1.6)",
+        );
     };
+    let upgrade = upgrade.protocols([version.subprotocol()]);
     let tasks = gateway.inner.tasks.clone();
     // Shutdown waits for the upgrade to complete and hand the socket to its tracked session.
     let held = tasks.hold();
@@ -406,10 +412,7 @@ async fn upgrade(
         .on_upgrade(move |socket| async move {
             let _held = held;
             tasks.spawn("ocpp session", async move {
-                match version {
-                    Some(version) => session::run(gateway, identity, version, mode, socket).await,
-                    None => session::refuse_subprotocol(identity, socket).await,
-                }
+                session::run(gateway, identity, version, mode, socket).await;
             });
         })
 }

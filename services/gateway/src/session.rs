@@ -42,17 +42,24 @@ enum Ending {
     Replaced,
     ShuttingDown,
     PongTimeout,
+    /// A message over the configured size limit (closed with 1009).
+    TooBig,
+    /// A text frame that is not UTF-8 (closed with 1007).
+    NotUtf8,
 }
 
-/// Completes a handshake that offered no subprotocol Coupler speaks, then closes: OCPP-J says to
-/// answer without the header and close, rather than refuse the upgrade.
-pub(crate) async fn refuse_subprotocol(identity: OcppIdentity, mut socket: WebSocket) {
-    tracing::info!(ocpp_id = %identity, "charger offered no supported OCPP subprotocol; closing");
-    let frame = CloseFrame {
-        code: close_code::PROTOCOL,
-        reason: "no supported OCPP subprotocol (ocpp2.0.1, ocpp1.6)".into(),
-    };
-    let _ = socket.send(Message::Close(Some(frame))).await;
+impl Ending {
+    /// How a read error ends the connection: a message over the limit or a text frame that is not
+    /// UTF-8 is the charger's fault and is answered with its close code; anything else is a broken
+    /// socket.
+    fn of_read_error(error: axum::Error) -> Self {
+        use tokio_tungstenite::tungstenite::error::{CapacityError, Error};
+        match error.into_inner().downcast_ref::<Error>() {
+            Some(Error::Capacity(CapacityError::MessageTooLong { .. })) => Self::TooBig,
+            Some(Error::Utf8(_)) => Self::NotUtf8,
+            _ => Self::SocketError,
+        }
+    }
 }
 
 /// Runs a connection until it ends.
@@ -159,7 +166,7 @@ impl Session {
                         None | Some(Ok(Message::Close(_))) => return Ending::ChargerClosed,
                         Some(Err(e)) => {
                             tracing::info!(error = %e, "connection error");
-                            return Ending::SocketError;
+                            return Ending::of_read_error(e);
                         }
                         Some(Ok(Message::Text(text))) => {
                             if self.on_text(text.as_str()).await.is_err() {
@@ -287,6 +294,8 @@ impl Session {
             Ending::ShuttingDown => (close_code::AWAY, "Coupler is shutting down"),
             Ending::Replaced => (close_code::NORMAL, "closed by Coupler (replaced or removed)"),
             Ending::PongTimeout => (close_code::AWAY, "no pong"),
+            Ending::TooBig => (close_code::SIZE, "message over the size limit"),
+            Ending::NotUtf8 => (close_code::INVALID, "a text frame that is not UTF-8"),
             Ending::ChargerClosed | Ending::SocketError => (close_code::NORMAL, ""),
         };
         if !matches!(ending, Ending::ChargerClosed | Ending::SocketError) {
@@ -326,6 +335,8 @@ fn ending_name(ending: &Ending) -> &'static str {
         Ending::Replaced => "replaced or removed",
         Ending::ShuttingDown => "shutdown",
         Ending::PongTimeout => "pong timeout",
+        Ending::TooBig => "message over the size limit",
+        Ending::NotUtf8 => "text frame not UTF-8",
     }
 }
 
