@@ -98,6 +98,11 @@ pub fn energy_pieces(readings: &[EnergyReading], prices: &[PriceSlot]) -> Vec<En
 
 /// What a session's readings cost at `prices`, against charging the same energy at once.
 pub fn session_cost(readings: &[EnergyReading], prices: &[PriceSlot]) -> SessionCost {
+    priced_session(readings, prices).1
+}
+
+/// A session's energy pieces (for statistics) and its cost, the pieces worked out once.
+pub fn priced_session(readings: &[EnergyReading], prices: &[PriceSlot]) -> (Vec<EnergyPiece>, SessionCost) {
     let pieces = energy_pieces(readings, prices);
     let energy_kwh: f64 = pieces.iter().map(|p| p.energy_kwh).sum();
     let unpriced_energy_kwh: f64 = pieces
@@ -116,13 +121,14 @@ pub fn session_cost(readings: &[EnergyReading], prices: &[PriceSlot]) -> Session
         Some(start) if peak_kw > 0.0 => at_once_cost(start, energy_kwh - unpriced_energy_kwh, peak_kw, prices),
         _ => cost,
     };
-    SessionCost {
+    let cost = SessionCost {
         energy_kwh,
         unpriced_energy_kwh,
         cost,
         non_smart_cost,
         savings: non_smart_cost - cost,
-    }
+    };
+    (pieces, cost)
 }
 
 /// What `energy_kwh` costs taken at `power_kw` from `start` on, until it is all in. Where no price

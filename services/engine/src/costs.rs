@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use coupler_core::costs::{
-    energy_pieces, session_cost, statistics, Resolution, SessionCost, StatisticsBucket, StatisticsScope,
+    priced_session, statistics, EnergyPiece, Resolution, SessionCost, StatisticsBucket, StatisticsScope,
 };
 use coupler_core::location::LocationId;
+use coupler_core::tariff::PriceSlot;
 use coupler_core::{ChargeSession, ChargerId, ClientId};
 
 use crate::{Engine, EngineError};
@@ -25,13 +26,8 @@ impl Engine {
         client: &ClientId,
         sessions: &[ChargeSession],
     ) -> Result<Vec<SessionCost>, EngineError> {
-        let mut locations: HashMap<ChargerId, Option<LocationId>> = HashMap::new();
-        let mut costs = Vec::with_capacity(sessions.len());
-        for session in sessions {
-            let (_, cost) = self.price_session(client, session, &mut locations).await?;
-            costs.push(cost);
-        }
-        Ok(costs)
+        let priced = self.price_sessions(client, sessions).await?;
+        Ok(priced.into_iter().map(|(_, cost)| cost).collect())
     }
 
     /// Energy, cost and savings of the client's sessions in `scope`, in buckets of `resolution`
@@ -54,44 +50,59 @@ impl Engine {
                 "more than {MAX_STATISTICS_SESSIONS} sessions in this stretch of time; ask for a shorter one"
             )));
         }
-        let mut locations = HashMap::new();
-        let mut priced = Vec::with_capacity(sessions.len());
-        for session in &sessions {
-            priced.push(self.price_session(client, session, &mut locations).await?);
-        }
+        let priced = self.price_sessions(client, &sessions).await?;
         Ok(statistics(&priced, resolution, tz, from, to))
     }
 
-    /// A session's energy pieces and cost; `locations` remembers each charger's location.
-    async fn price_session(
+    /// Each session's energy pieces and cost. Each charger's location is read once, and the prices
+    /// of every location involved are read together, once, over the stretch the sessions cover; a
+    /// location removed since leaves its sessions unpriced.
+    async fn price_sessions(
         &self,
         client: &ClientId,
-        session: &ChargeSession,
-        locations: &mut HashMap<ChargerId, Option<LocationId>>,
-    ) -> Result<(Vec<coupler_core::costs::EnergyPiece>, SessionCost), EngineError> {
-        let location = match locations.get(&session.charger_id) {
-            Some(location) => location.clone(),
-            None => {
+        sessions: &[ChargeSession],
+    ) -> Result<Vec<(Vec<EnergyPiece>, SessionCost)>, EngineError> {
+        let now = self.clock.now();
+        let until = |s: &ChargeSession| s.stopped_at.unwrap_or(now);
+        let mut location_of: HashMap<ChargerId, Option<LocationId>> = HashMap::new();
+        for session in sessions {
+            if !location_of.contains_key(&session.charger_id) {
                 let location = self
                     .store
                     .charger(&session.charger_id)
                     .await?
                     .and_then(|c| c.location_id.map(LocationId::new));
-                locations.insert(session.charger_id.clone(), location.clone());
-                location
+                location_of.insert(session.charger_id.clone(), location);
             }
+        }
+        let mut wanted: Vec<(ClientId, LocationId)> = location_of
+            .values()
+            .flatten()
+            .map(|location| (client.clone(), location.clone()))
+            .collect();
+        wanted.sort_by(|a, b| a.1.as_str().cmp(b.1.as_str()));
+        wanted.dedup();
+        let span = (
+            sessions.iter().map(|s| s.started_at).min(),
+            sessions.iter().map(until).max(),
+        );
+        let prices = match span {
+            (Some(from), Some(to)) if !wanted.is_empty() => self.location_prices_many(&wanted, from, to).await?,
+            _ => HashMap::new(),
         };
-        let readings = self.store.session_energy_readings(session).await?;
-        let until = session.stopped_at.unwrap_or_else(|| self.clock.now());
-        let prices = match &location {
-            Some(location) => match self.location_prices(client, location, session.started_at, until).await {
-                Ok(prices) => prices,
-                // The location was removed since: its sessions are unpriced.
-                Err(EngineError::NotFound(_)) => Vec::new(),
-                Err(e) => return Err(e),
-            },
-            None => Vec::new(),
-        };
-        Ok((energy_pieces(&readings, &prices), session_cost(&readings, &prices)))
+        let mut priced = Vec::with_capacity(sessions.len());
+        for session in sessions {
+            let readings = self.store.session_energy_readings(session).await?;
+            let (from, to) = (session.started_at, until(session));
+            // The session's own stretch of its location's prices.
+            let own: Vec<PriceSlot> = location_of
+                .get(&session.charger_id)
+                .and_then(Option::as_ref)
+                .and_then(|location| prices.get(location))
+                .map(|slots| slots.iter().filter(|p| p.end > from && p.start < to).copied().collect())
+                .unwrap_or_default();
+            priced.push(priced_session(&readings, &own));
+        }
+        Ok(priced)
     }
 }
