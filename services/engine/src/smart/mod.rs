@@ -147,13 +147,25 @@ impl PlanKeeper {
         self.spawn_reconcile(id, Trigger::Replan("charge-now override"));
     }
 
-    /// Prices changed (at `location`, or anywhere): every live plan is made again. The price
-    /// feed's change subscription calls this.
-    pub fn prices_changed(self: &Arc<Self>, location: Option<LocationId>) {
+    /// Prices changed for `client`'s locations (a push, a tariff), or for anyone's (`None`: a
+    /// provider's new prices, or changes missed): the live plans they may reach are made again.
+    /// Another client's prices never move a plan.
+    pub fn prices_changed(self: &Arc<Self>, client: Option<ClientId>) {
         let keeper = self.clone();
         self.tracker.spawn(async move {
-            tracing::info!(location_id = ?location.as_ref().map(LocationId::as_str), "prices changed; plans are made again");
-            keeper.round(Trigger::Replan("prices"), true).await;
+            tracing::info!(client_id = ?client.as_ref().map(ClientId::as_str), "prices changed; plans are made again");
+            match keeper.engine.store.live_smart_plans().await {
+                Ok(plans) => {
+                    let mut seen = HashSet::new();
+                    for plan in plans {
+                        let reached = client.as_ref().is_none_or(|c| *c == plan.client_id);
+                        if reached && seen.insert(plan.policy_id.clone()) {
+                            keeper.spawn_reconcile(plan.policy_id, Trigger::Replan("prices"));
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot list live plans"),
+            }
         });
     }
 
@@ -342,12 +354,12 @@ impl PlanKeeper {
                             Err(broadcast::error::RecvError::Lagged(_)) => keeper.round(Trigger::Replan("limits"), true).await,
                             Err(broadcast::error::RecvError::Closed) => break,
                         },
-                        // A price push, a tariff, a provider's new day: the plans it reaches are made
-                        // again (every live one; a plan is cheap to make).
+                        // A price push, a tariff, a provider's new day: the live plans of the
+                        // client it concerns are made again (a plan is cheap to make).
                         changed = price_changes.recv() => match changed {
                             Ok(change) if change.kind == SeriesKind::Price => keeper.prices_changed(match change.scope {
-                                PriceScope::Location { location, .. } => Some(location),
-                                _ => None,
+                                PriceScope::Location { client, .. } | PriceScope::Area { client, .. } => Some(client),
+                                PriceScope::Provider { .. } => None,
                             }),
                             // Carbon intensity does not move a plan.
                             Ok(_) => {}
