@@ -27,6 +27,7 @@ mod problems;
 mod rate_limits;
 mod sandbox;
 mod sandbox_operations;
+mod sandbox_time;
 mod sandbox_world;
 mod smart;
 mod statistics;

@@ -587,6 +587,7 @@ async fn serve_sandbox(db: &TestDatabase, key: &SecretKey, state_file: &std::pat
         Some(simulated_oem(&url, &mut wiring.adapters, SimCloud::new(SimConfig::default())).unwrap());
     wiring.sandbox = Some(SandboxWiring {
         state_file: Some(state_file.to_owned()),
+        ..SandboxWiring::default()
     });
     Server::serve_with(listener, None, wiring).await.unwrap()
 }

@@ -2,9 +2,11 @@
 //! API on, and meter values every second so what the simulated chargers report shows up quickly.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use coupler::server::{simulated_oem, SandboxWiring};
+use coupler_core::clock::ScaledClock;
 use coupler_simulated::{SimCloud, SimConfig};
 
 use crate::{Tenant, TestApp};
@@ -14,13 +16,17 @@ use crate::{Tenant, TestApp};
 /// `state_file` when given.
 pub async fn spawn_sandbox(time_factor: f64, state_file: Option<PathBuf>) -> TestApp {
     TestApp::spawn_with(|url, wiring| {
+        // Coupler and the simulated world on the sandbox's one clock, as `serve --sandbox` has them.
+        let clock = Arc::new(ScaledClock::over(wiring.clock.clone()));
+        wiring.clock = clock.clone();
         let cloud = SimCloud::new(SimConfig {
             charge_speedup: time_factor,
             ..SimConfig::default()
-        });
+        })
+        .with_clock(clock.clone());
         let public = url.parse().expect("url");
         wiring.simulated_oem = Some(simulated_oem(&public, &mut wiring.adapters, cloud).expect("simulated makers"));
-        wiring.sandbox = Some(SandboxWiring { state_file });
+        wiring.sandbox = Some(SandboxWiring { state_file, clock });
         wiring.gateway.meter_sample_interval = Duration::from_secs(1);
     })
     .await

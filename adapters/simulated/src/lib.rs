@@ -29,6 +29,7 @@ mod adapter;
 mod brand;
 pub mod charger;
 mod cloud;
+pub mod commute;
 mod html;
 pub mod prices;
 pub mod sandbox;

@@ -7,12 +7,14 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use coupler_core::clock::{Clock, ScaledClock};
 use coupler_core::sandbox::{
-    NewSimulatedCharger, NewSimulatedVehicle, Sandbox, SandboxError, SimulatedCharger, SimulatedLogin,
-    SimulatedVehicle, SimulatedVehicleChange,
+    Commute, CommuteView, NewSimulatedCharger, NewSimulatedVehicle, Sandbox, SandboxClock, SandboxError,
+    SimulatedCharger, SimulatedLogin, SimulatedVehicle, SimulatedVehicleChange,
 };
 use coupler_core::secret::Cipher;
 use coupler_core::{ChargerId, ClientId, UserId};
@@ -24,9 +26,17 @@ use serde::{Deserialize, Serialize};
 use crate::brand::Brand;
 use crate::charger::{SimCharger, SimChargerConfig};
 use crate::cloud::{PlugError, SimCloud, SimVehicle, SimVehicleSpec};
+use crate::commute::{CommuteMove, CommuteState};
 
 /// The highest time factor the sandbox accepts (an hour of charging in a second).
 pub const MAX_TIME_FACTOR: f64 = 3600.0;
+
+/// The fastest the sandbox's clock runs: a day in four minutes. Faster, Coupler's own rounds (a
+/// charger's meter values, the plan keeper's checks) would be hours of sandbox time apart.
+pub const MAX_CLOCK_RATE: f64 = 360.0;
+
+/// The furthest the sandbox's clock jumps forward in one request.
+pub const MAX_CLOCK_JUMP: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
 /// A simulated charger as the state file keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,6 +77,8 @@ struct Inner {
     accounts: HashMap<(Brand, String), (ClientId, String)>,
     /// Coupler's charger id → the simulated charger.
     chargers: HashMap<ChargerId, ChargerEntry>,
+    /// Car id at the maker → its commute.
+    commutes: HashMap<String, CommuteState>,
 }
 
 /// The simulated world of `coupler serve --sandbox`.
@@ -77,19 +89,129 @@ pub struct SimSandbox {
     state_file: Option<PathBuf>,
     /// The server's tasks: the simulated chargers run on them and stop with them.
     tasks: Tasks,
+    /// The sandbox's time, which Coupler and the simulated world both read.
+    clock: Arc<ScaledClock>,
+    /// Wakes the commute task when a commute is set or the clock changes pace.
+    commutes_changed: tokio::sync::Notify,
     inner: Mutex<Inner>,
 }
 
 impl SimSandbox {
-    /// A sandbox over `cloud`; chargers are saved to `state_file` (if any) with their passwords
-    /// encrypted by `cipher`, and run on `tasks` until they stop.
-    pub fn new(cloud: SimCloud, cipher: Cipher, state_file: Option<PathBuf>, tasks: Tasks) -> Self {
+    /// A sandbox over `cloud` whose time is `clock` (the clock `cloud` and Coupler read too);
+    /// chargers are saved to `state_file` (if any) with their passwords encrypted by `cipher`, and
+    /// run on `tasks` until they stop, as do the commuting cars (see [`SimSandbox::spawn_commutes`]).
+    pub fn new(
+        cloud: SimCloud,
+        cipher: Cipher,
+        state_file: Option<PathBuf>,
+        tasks: Tasks,
+        clock: Arc<ScaledClock>,
+    ) -> Self {
         Self {
             cloud,
             cipher,
             state_file,
             tasks,
+            clock,
+            commutes_changed: tokio::sync::Notify::new(),
             inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// Runs the commuting cars on the server's tasks: each comes home and leaves as the sandbox's
+    /// clock reaches its times.
+    pub fn spawn_commutes(self: &Arc<Self>) {
+        let sandbox = self.clone();
+        let shutdown = self.tasks.token().clone();
+        self.tasks.spawn("sandbox commutes", async move {
+            loop {
+                let next = sandbox.move_commuters();
+                let now = sandbox.clock.now();
+                // At most a second apart, so a change of pace is followed soon.
+                let wait = next
+                    .map_or(Duration::from_secs(1), |at| sandbox.clock.wall_time(at - now))
+                    .clamp(Duration::from_millis(20), Duration::from_secs(1));
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = sandbox.commutes_changed.notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        });
+    }
+
+    /// Carries out every commute move that is due; returns when the next one falls.
+    fn move_commuters(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        let cars: Vec<String> = inner.commutes.keys().cloned().collect();
+        for car in cars {
+            // A clock that jumped days ahead is caught up one move at a time.
+            for _ in 0..32 {
+                let Some(state) = inner.commutes.get(&car) else {
+                    break;
+                };
+                let Some(due) = state.due(now, rand::random::<f64>) else {
+                    break;
+                };
+                let charger_key = inner
+                    .chargers
+                    .get(&state.commute.charger_id)
+                    .map(|entry| entry.saved.ocpp_id.clone());
+                match due {
+                    CommuteMove::Arrive { battery_level } => {
+                        let not_plugged = self.commuter_arrives(&inner, &car, battery_level, charger_key.as_deref());
+                        if let Some(reason) = &not_plugged {
+                            tracing::info!(vehicle = %car, %reason, "a commuting car came home but was not plugged in");
+                        }
+                        if let Some(state) = inner.commutes.get_mut(&car) {
+                            state.arrived(battery_level, not_plugged);
+                        }
+                    }
+                    CommuteMove::Leave => {
+                        let level = self
+                            .cloud
+                            .vehicle(&car)
+                            .map(|v| (v.battery_level * 10.0).round() / 10.0);
+                        if let Some(before) = self.cloud.vehicle(&car) {
+                            if before.charger.is_some() && before.charger == charger_key {
+                                if self.cloud.unplug(&car).is_ok() {
+                                    self.poke_charger_of(&inner, &before);
+                                }
+                            }
+                        }
+                        if let Some(state) = inner.commutes.get_mut(&car) {
+                            state.left(level);
+                        }
+                    }
+                }
+            }
+        }
+        inner.commutes.values().map(CommuteState::next_edge).min()
+    }
+
+    /// Sets the car's state of charge and plugs it into its home charger (unplugging it from
+    /// wherever it was); says why not if it cannot be plugged in.
+    fn commuter_arrives(&self, inner: &Inner, car: &str, level: f64, charger_key: Option<&str>) -> Option<String> {
+        let Some(key) = charger_key else {
+            return Some("its charger is no longer in the sandbox".into());
+        };
+        if let Some(before) = self.cloud.vehicle(car) {
+            if before.charger.is_some() && self.cloud.unplug(car).is_ok() {
+                self.poke_charger_of(inner, &before);
+            }
+        }
+        if self.cloud.update_vehicle(car, |c| c.battery_level = level).is_none() {
+            return Some("the car is no longer in the sandbox".into());
+        }
+        match self.cloud.plug(car, key) {
+            Ok(_) => {
+                if let Some(entry) = inner.chargers.values().find(|c| c.saved.ocpp_id == key) {
+                    entry.charger.poke();
+                }
+                None
+            }
+            Err(PlugError::NotFound(why) | PlugError::Occupied(why)) => Some(why),
         }
     }
 
@@ -445,7 +567,7 @@ impl Sandbox for SimSandbox {
                 if let Some(asleep) = change.asleep {
                     car.asleep = asleep;
                     if !asleep {
-                        car.last_activity = chrono::Utc::now();
+                        car.last_activity = self.cloud.now();
                     }
                 }
                 if let Some(hold) = change.schedule_hold {
@@ -580,6 +702,89 @@ impl Sandbox for SimSandbox {
         self.cloud
             .set_report_interval(std::time::Duration::from_secs_f64(seconds));
         Ok(seconds)
+    }
+
+    fn clock(&self) -> SandboxClock {
+        SandboxClock {
+            now: self.clock.now(),
+            rate: self.clock.rate(),
+        }
+    }
+
+    async fn set_clock(
+        &self,
+        rate: Option<f64>,
+        advance: Option<chrono::Duration>,
+    ) -> Result<SandboxClock, SandboxError> {
+        if let Some(rate) = rate {
+            if !rate.is_finite() || !(1.0..=MAX_CLOCK_RATE).contains(&rate) {
+                return Err(SandboxError::Invalid(format!(
+                    "rate must be a number from 1 to {MAX_CLOCK_RATE}"
+                )));
+            }
+        }
+        if let Some(by) = advance {
+            if by < chrono::Duration::zero() || by > MAX_CLOCK_JUMP {
+                return Err(SandboxError::Invalid(format!(
+                    "the clock jumps forward only, by at most {} days",
+                    MAX_CLOCK_JUMP.num_days()
+                )));
+            }
+        }
+        if let Some(rate) = rate {
+            self.clock.set_rate(rate);
+        }
+        if let Some(by) = advance {
+            self.clock.advance(by);
+        }
+        self.commutes_changed.notify_one();
+        Ok(Sandbox::clock(self))
+    }
+
+    async fn set_commute(
+        &self,
+        client: &ClientId,
+        vehicle_id: &str,
+        commute: Commute,
+    ) -> Result<CommuteView, SandboxError> {
+        commute.check()?;
+        let mut inner = self.lock();
+        self.owned_car(&inner, client, vehicle_id)?;
+        match inner.chargers.get(&commute.charger_id) {
+            Some(entry) if entry.client == *client => {}
+            _ => {
+                return Err(SandboxError::NotFound(format!(
+                    "no simulated charger '{}'",
+                    commute.charger_id
+                )))
+            }
+        }
+        let state = CommuteState::new(client.clone(), commute, self.clock.now());
+        let view = state.view(vehicle_id);
+        inner.commutes.insert(vehicle_id.to_owned(), state);
+        drop(inner);
+        self.commutes_changed.notify_one();
+        Ok(view)
+    }
+
+    async fn commute(&self, client: &ClientId, vehicle_id: &str) -> Result<CommuteView, SandboxError> {
+        let inner = self.lock();
+        self.owned_car(&inner, client, vehicle_id)?;
+        inner
+            .commutes
+            .get(vehicle_id)
+            .map(|state| state.view(vehicle_id))
+            .ok_or_else(|| SandboxError::NotFound(format!("simulated vehicle '{vehicle_id}' has no commute")))
+    }
+
+    async fn delete_commute(&self, client: &ClientId, vehicle_id: &str) -> Result<(), SandboxError> {
+        let mut inner = self.lock();
+        self.owned_car(&inner, client, vehicle_id)?;
+        inner
+            .commutes
+            .remove(vehicle_id)
+            .map(|_| ())
+            .ok_or_else(|| SandboxError::NotFound(format!("simulated vehicle '{vehicle_id}' has no commute")))
     }
 }
 

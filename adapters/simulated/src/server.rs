@@ -705,7 +705,7 @@ async fn control_update(
             // A car wakes when a cable goes in, as real cars do.
             if v && !car.plugged_in {
                 car.asleep = false;
-                car.last_activity = chrono::Utc::now();
+                car.last_activity = cloud.now();
             }
             car.plugged_in = v;
         }

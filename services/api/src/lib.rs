@@ -77,7 +77,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         (name = "smart-charging", description = "Smart charging: a policy per vehicle, EV system or charger (deadline, target, minimum, strategy), the plan of each plug-in it governs (put on the charger as one charging profile it follows by itself, or followed through the vehicle's maker), and charge-now"),
         (name = "interventions", description = "What users must do before Coupler can go on (for example link an account again)"),
         (name = "operations", description = "Health and metrics"),
-        (name = "sandbox", description = "Only in sandbox mode (`coupler serve --sandbox`; otherwise 404): simulated cars at the simulated makers, simulated OCPP chargers connected to the gateway, plugging one into the other, and a time factor"),
+        (name = "sandbox", description = "Only in sandbox mode (`coupler serve --sandbox`; otherwise 404): simulated cars at the simulated makers, simulated OCPP chargers connected to the gateway, plugging one into the other, a time factor, the sandbox's clock and commuting cars"),
     ),
 )]
 struct ApiDoc;
@@ -274,6 +274,15 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(
             routes::sandbox::get_report_delay,
             routes::sandbox::set_report_delay
+        ))
+        .routes(routes!(
+            routes::sandbox_time::get_clock,
+            routes::sandbox_time::set_clock
+        ))
+        .routes(routes!(
+            routes::sandbox_time::set_commute,
+            routes::sandbox_time::get_commute,
+            routes::sandbox_time::delete_commute
         ))
         .routes(routes!(
             routes::webhooks::create_webhook,

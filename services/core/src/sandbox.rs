@@ -220,4 +220,131 @@ pub trait Sandbox: Send + Sync + std::fmt::Debug {
 
     /// Sets how far behind its cars the simulated makers' APIs report (for the whole sandbox).
     async fn set_report_delay(&self, seconds: f64) -> Result<f64, SandboxError>;
+
+    /// The sandbox's clock.
+    fn clock(&self) -> SandboxClock;
+
+    /// Runs the sandbox's clock at `rate` times real time, and/or jumps it forward by `advance`.
+    async fn set_clock(
+        &self,
+        rate: Option<f64>,
+        advance: Option<chrono::Duration>,
+    ) -> Result<SandboxClock, SandboxError>;
+
+    /// Gives one of the client's cars a daily commute to one of its chargers (replacing any).
+    async fn set_commute(
+        &self,
+        client: &ClientId,
+        vehicle_id: &str,
+        commute: Commute,
+    ) -> Result<CommuteView, SandboxError>;
+
+    /// The commute of one of the client's cars.
+    async fn commute(&self, client: &ClientId, vehicle_id: &str) -> Result<CommuteView, SandboxError>;
+
+    /// Ends the commute of one of the client's cars (the car stays where it is).
+    async fn delete_commute(&self, client: &ClientId, vehicle_id: &str) -> Result<(), SandboxError>;
 }
+
+/// The sandbox's clock as a client sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SandboxClock {
+    /// The sandbox's time now: what Coupler's plans, prices and deadlines and the simulated world
+    /// all read.
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// How many times as fast as real time it runs.
+    pub rate: f64,
+}
+
+/// A simulated car's weekday-independent daily round: it comes home to a charger at `arrive`
+/// (local time in `time_zone`) with a state of charge drawn between the two levels, is plugged in,
+/// and is unplugged and driven away at `leave`. Set on a car, it lets smart charging be watched night
+/// after night at the sandbox clock's rate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commute {
+    /// Coupler's id of the simulated charger the car comes home to.
+    pub charger_id: ChargerId,
+    /// When it comes home, local time.
+    pub arrive: chrono::NaiveTime,
+    /// When it leaves, local time.
+    pub leave: chrono::NaiveTime,
+    /// The time zone of `arrive` and `leave`.
+    pub time_zone: chrono_tz::Tz,
+    /// The lowest state of charge it comes home with, percent.
+    pub arrival_level_min: f64,
+    /// The highest state of charge it comes home with, percent.
+    pub arrival_level_max: f64,
+}
+
+impl Commute {
+    /// Checks the levels (0–100, lowest not above highest) and that arriving and leaving differ.
+    pub fn check(&self) -> Result<(), SandboxError> {
+        let in_range = |v: f64| v.is_finite() && (0.0..=100.0).contains(&v);
+        if !in_range(self.arrival_level_min) || !in_range(self.arrival_level_max) {
+            return Err(SandboxError::Invalid(
+                "arrivalBatteryLevel's min and max must be percentages from 0 to 100".into(),
+            ));
+        }
+        if self.arrival_level_min > self.arrival_level_max {
+            return Err(SandboxError::Invalid(
+                "arrivalBatteryLevel's min must not be above its max".into(),
+            ));
+        }
+        if self.arrive == self.leave {
+            return Err(SandboxError::Invalid("arrive and leave must be different times".into()));
+        }
+        Ok(())
+    }
+
+    /// The first time after `after` that the local clock in `time_zone` shows `time`.
+    pub fn next_local(
+        &self,
+        time: chrono::NaiveTime,
+        after: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::DateTime<chrono::Utc> {
+        let today = after.with_timezone(&self.time_zone).date_naive();
+        (0..=2)
+            .filter_map(|offset| {
+                crate::smart::local_instant(self.time_zone, today + chrono::Duration::days(offset), time)
+            })
+            .find(|at| *at > after)
+            // Two local days always hold the next occurrence; a day later is a safe fallback.
+            .unwrap_or(after + chrono::Duration::days(1))
+    }
+}
+
+/// One evening-to-morning stay of a commuting car.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommuteStay {
+    /// When it came home (sandbox time).
+    pub arrived_at: chrono::DateTime<chrono::Utc>,
+    /// Its state of charge when it came home, percent.
+    pub arrival_battery_level: f64,
+    /// When it left, if it has.
+    pub left_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its state of charge when it left, percent.
+    pub departure_battery_level: Option<f64>,
+    /// Why it could not be plugged in, if it could not (the charger held another car, say).
+    pub not_plugged: Option<String>,
+}
+
+/// A car's commute with where it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommuteView {
+    /// The maker's id of the car.
+    pub vehicle_id: String,
+    /// The round it follows.
+    pub commute: Commute,
+    /// Whether it is home now (between arriving and leaving).
+    pub at_home: bool,
+    /// When it next comes home (while away).
+    pub next_arrival: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it next leaves (while home).
+    pub next_departure: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its latest stays, newest first (at most [`COMMUTE_STAYS_KEPT`]).
+    pub stays: Vec<CommuteStay>,
+}
+
+/// How many of a commuting car's stays the sandbox remembers.
+pub const COMMUTE_STAYS_KEPT: usize = 30;

@@ -13,7 +13,7 @@ use coupler_api::limits::{RateLimitConfig, RateLimits};
 use coupler_api::metrics::Metrics;
 use coupler_api::{App, AppState};
 use coupler_core::account::Secret;
-use coupler_core::clock::{Clock, SystemClock};
+use coupler_core::clock::{Clock, ScaledClock, SystemClock};
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::tariff::{PriceArea, PriceProviders};
 use coupler_core::{AdapterRegistry, Store};
@@ -92,6 +92,9 @@ pub struct SandboxWiring {
     /// Where the sandbox keeps its simulated chargers (with their passwords encrypted), so they
     /// reconnect after a restart; `None` keeps them in memory only.
     pub state_file: Option<PathBuf>,
+    /// The sandbox's time: the simulated OEM cloud's clock and [`Wiring::clock`] both, so that
+    /// `PUT /sandbox/clock` speeds up Coupler and the simulated world together.
+    pub clock: Arc<ScaledClock>,
 }
 
 impl Wiring {
@@ -157,9 +160,9 @@ fn mount_simulated_oem(
     public_url: &Url,
     adapters: &mut AdapterRegistry,
     config: &Config,
-    sandbox: bool,
+    sandbox_clock: Option<Arc<ScaledClock>>,
 ) -> anyhow::Result<SimCloud> {
-    let sim = if sandbox {
+    let sim = if sandbox_clock.is_some() {
         // A demo should show state of charge moving within minutes; the maker's cloud lags behind
         // its cars, so the charger (which reports at once) is seen first.
         SimConfig {
@@ -170,7 +173,11 @@ fn mount_simulated_oem(
     } else {
         SimConfig::default()
     };
-    simulated_oem(public_url, adapters, SimCloud::with_demo_accounts(sim))
+    let mut cloud = SimCloud::with_demo_accounts(sim);
+    if let Some(clock) = sandbox_clock {
+        cloud = cloud.with_clock(clock);
+    }
+    simulated_oem(public_url, adapters, cloud)
 }
 
 /// Registers `cloud`, served under `{public_url}/sim`, as the simulated makers: Coupler's OAuth
@@ -269,8 +276,18 @@ impl Server {
             None => Url::parse(&format!("http://{addr}"))?,
         };
         let mut wiring = Wiring::from_config(config, store, public_url.clone(), Cipher::new(&secret_key));
+        // In sandbox mode Coupler and the simulated world share one clock that can run fast.
+        let sandbox_clock = Arc::new(ScaledClock::over(wiring.clock.clone()));
+        if sandbox {
+            wiring.clock = sandbox_clock.clone();
+        }
         if config.sandbox.simulated_oem || sandbox {
-            wiring.simulated_oem = Some(mount_simulated_oem(&public_url, &mut wiring.adapters, config, sandbox)?);
+            wiring.simulated_oem = Some(mount_simulated_oem(
+                &public_url,
+                &mut wiring.adapters,
+                config,
+                sandbox.then(|| sandbox_clock.clone()),
+            )?);
         }
         real_vendor_adapters(config, &mut wiring.adapters)?;
         let ocpp_listener = match config.ocpp.listen {
@@ -300,6 +317,7 @@ impl Server {
                 name.push(".sandbox.json");
                 PathBuf::from(name)
             }),
+            clock: sandbox_clock,
         });
         Self::serve_with(listener, ocpp_listener, wiring).await
     }
@@ -380,12 +398,17 @@ impl Server {
         let pairing = Arc::new(Pairing::new(store.clone(), engine.clone(), pairing));
         let smart = PlanKeeper::new(engine.clone(), smart);
         let sandbox = match (sandbox, &simulated_oem) {
-            (Some(wiring), Some(cloud)) => Some(Arc::new(SimSandbox::new(
-                cloud.clone(),
-                cipher.clone(),
-                wiring.state_file,
-                tasks.clone(),
-            ))),
+            (Some(wiring), Some(cloud)) => {
+                let sandbox = Arc::new(SimSandbox::new(
+                    cloud.clone(),
+                    cipher.clone(),
+                    wiring.state_file,
+                    tasks.clone(),
+                    wiring.clock,
+                ));
+                sandbox.spawn_commutes();
+                Some(sandbox)
+            }
             (Some(_), None) => anyhow::bail!("sandbox mode needs the simulated OEM cloud"),
             (None, _) => None,
         };

@@ -110,7 +110,7 @@ async fn connected(
             .await?;
             noted = true;
         }
-        let left = (until - now).to_std().unwrap_or_default();
+        let left = engine.clock.wall_time(until - now);
         control.wait_for_change(charger_id, left.min(RECHECK)).await;
         if still_pending(engine, action).await.is_none() {
             return Err(Settle::Gone);
@@ -258,7 +258,7 @@ async fn observe(
             action.update_last_attempt(AttemptOutcome::NoEffect, Some(detail.into()), now);
             return Settle::Failed(FailureType::NoResponse, detail.into());
         }
-        let left = (deadline.min(action.deadline) - now).to_std().unwrap_or_default();
+        let left = engine.clock.wall_time(deadline.min(action.deadline) - now);
         engine.control.wait_for_change(charger_id, left.min(RECHECK)).await;
     }
 }

@@ -318,7 +318,7 @@ impl Engine {
 
     /// How long a token refresh holds its lease, as the store counts time.
     pub(crate) fn refresh_lease(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.config.refresh_lease).unwrap_or(chrono::Duration::seconds(60))
+        self.clock.span_of(self.config.refresh_lease)
     }
 
     /// The cipher that seals tokens.

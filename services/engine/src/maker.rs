@@ -79,7 +79,7 @@ impl Engine {
         }
         // Acknowledged, but the state has not followed for half the time allowed: send once more
         // (a maker's "accepted" is not the car doing it).
-        let half = chrono::Duration::from_std(self.config.action_timeout / 2).unwrap_or_default();
+        let half = self.clock.span_of(self.config.action_timeout / 2);
         let resent = action.attempts.iter().any(|a| a.outcome == AttemptOutcome::NoEffect);
         let now = self.clock.now();
         if !resent && now - sent_at >= half {

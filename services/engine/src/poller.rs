@@ -38,7 +38,7 @@ impl Engine {
     /// Reads every vehicle that is due now (or was asked for), at most one pass's worth.
     pub async fn poll_due(&self) -> Result<usize, EngineError> {
         let now = self.clock.now();
-        let lease = chrono::Duration::from_std(self.config.poll_lease).unwrap_or_default();
+        let lease = self.clock.span_of(self.config.poll_lease);
         let due = self
             .store
             .claim_due_vehicles(now, now + lease, self.config.poll_batch)
@@ -70,7 +70,7 @@ impl Engine {
             return Ok(PollResult::OverBudget);
         }
         if let Err(wait) = self.limiter.try_take(&vehicle.vendor, &limits) {
-            let wait = chrono::Duration::from_std(wait).unwrap_or_default() + chrono::Duration::milliseconds(50);
+            let wait = self.clock.span_of(wait + std::time::Duration::from_millis(50));
             self.defer(&vehicle, now + wait).await?;
             return Ok(PollResult::RateLimited);
         }

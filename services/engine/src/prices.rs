@@ -533,6 +533,10 @@ pub fn spawn(engine: Arc<Engine>, tasks: &Tasks) {
                     Ok(_) => engine.prices.config.poll_interval,
                     Err(_) => engine.prices.config.retry_interval,
                 };
+                // Intervals of the clock's time: a sandbox running faster fetches its next day sooner.
+                let wait = engine
+                    .clock
+                    .wall_time(chrono::Duration::from_std(wait).unwrap_or_default());
                 *at = tokio::time::Instant::now() + wait;
             }
             let next = due

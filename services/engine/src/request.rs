@@ -178,7 +178,8 @@ impl Engine {
         idempotency_key: Option<String>,
         timeout: std::time::Duration,
     ) -> Action {
-        let timeout = chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::minutes(10));
+        // As long in real time at any pace of the clock: it is how long a device may take.
+        let timeout = self.clock.span_of(timeout);
         Action::new(
             client,
             user,

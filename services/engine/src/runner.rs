@@ -98,7 +98,7 @@ impl Engine {
 
     async fn take_lease(&self, action: &Action) -> Result<bool, EngineError> {
         let now = self.clock.now();
-        let until = now + chrono::Duration::from_std(ACTION_LEASE).unwrap_or_default();
+        let until = now + self.clock.span_of(ACTION_LEASE);
         Ok(self.store.lease_action(&action.id, &self.node, until, now).await?)
     }
 
@@ -117,7 +117,7 @@ impl Engine {
 
     /// Sleeps `wait`, but not past `deadline` and not past shutdown; `false` on shutdown.
     pub(crate) async fn pause(&self, wait: Duration, deadline: DateTime<Utc>, shutdown: &CancellationToken) -> bool {
-        let left = (deadline - self.clock.now()).to_std().unwrap_or_default();
+        let left = self.clock.wall_time(deadline - self.clock.now());
         tokio::select! {
             _ = shutdown.cancelled() => false,
             _ = tokio::time::sleep(wait.min(left) + Duration::from_millis(10)) => true,
@@ -263,7 +263,7 @@ impl Engine {
         let deadline = if own {
             action.deadline
         } else {
-            let route = chrono::Duration::from_std(self.config.charger_route_timeout).unwrap_or_default();
+            let route = self.clock.span_of(self.config.charger_route_timeout);
             (self.clock.now() + route).min(action.deadline)
         };
         let settle = tokio::select! {

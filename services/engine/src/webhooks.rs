@@ -236,7 +236,7 @@ async fn run(
             continue;
         }
         let now = clock.now();
-        let lease_until = now + chrono::Duration::from_std(config.lease).unwrap_or_default();
+        let lease_until = now + clock.span_of(config.lease);
         let claimed = match store.claim_webhooks(now, lease_until, free).await {
             Ok(claimed) => claimed,
             Err(e) => {
@@ -310,7 +310,7 @@ async fn serve(
                 }
             },
         };
-        let lease_until = clock.now() + chrono::Duration::from_std(config.lease).unwrap_or_default();
+        let lease_until = clock.now() + clock.span_of(config.lease);
         store.renew_webhook_lease(&webhook.id, lease_until).await?;
         let accepted = attempt(store, sender, config, clock, &webhook, &secret, &delivery).await?;
         if !accepted {
@@ -346,7 +346,7 @@ async fn attempt(
         let attempts = u32::try_from(delivery.attempts + 1).unwrap_or(u32::MAX);
         let jitter: f64 = rand::thread_rng().gen();
         let delay = config.retry.delay_after(attempts, jitter);
-        AfterAttempt::RetryAt(now + chrono::Duration::from_std(delay).unwrap_or_default())
+        AfterAttempt::RetryAt(now + clock.span_of(delay))
     } else {
         AfterAttempt::GiveUp
     };

@@ -62,6 +62,7 @@ fn meter_value(
     power_w: f64,
     current_a: f64,
     context: v16::ReadingContext,
+    now: DateTime<Utc>,
 ) -> v16::MeterValue {
     let wanted = m.setting(METER_MEASURANDS).unwrap_or_default().to_owned();
     let wants = |name: &str| wanted.split(',').any(|w| w.trim() == name);
@@ -96,7 +97,7 @@ fn meter_value(
         ));
     }
     v16::MeterValue {
-        timestamp: Utc::now(),
+        timestamp: now,
         sampled_value: values,
     }
 }
@@ -113,7 +114,7 @@ pub(super) fn build(
     cloud: &SimCloud,
     config: &SimChargerConfig,
 ) -> Result<Option<(&'static str, Value)>, ValidationError> {
-    let now = Utc::now();
+    let now = cloud.now();
     let reading = m.reading(cloud, config);
     let request = match call {
         Out::Boot => Request::BootNotification(v16::BootNotificationRequest {
@@ -175,6 +176,7 @@ pub(super) fn build(
                     reading.power_w,
                     reading.current_a,
                     v16::ReadingContext::SamplePeriodic,
+                    now,
                 )],
             })
         }

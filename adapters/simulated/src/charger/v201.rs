@@ -100,6 +100,7 @@ fn meter_values(
     power_w: f64,
     current_a: f64,
     context: v201::ReadingContext,
+    now: DateTime<Utc>,
 ) -> Vec<v201::MeterValue> {
     let wanted = m.setting(METER_MEASURANDS).unwrap_or_default().to_owned();
     let wants = |name: &str| wanted.split(',').any(|w| w.trim() == name);
@@ -122,7 +123,7 @@ fn meter_values(
     }
     vec![v201::MeterValue {
         sampled_value: values,
-        timestamp: Utc::now(),
+        timestamp: now,
     }]
 }
 
@@ -153,6 +154,7 @@ fn event(
     meter: Option<Vec<v201::MeterValue>>,
     stopped: Option<v201::StoppedReason>,
     token: Option<v201::IdToken>,
+    now: DateTime<Utc>,
 ) -> Result<Request, ValidationError> {
     let seq_no = i32::try_from(m.seq_no).unwrap_or(i32::MAX);
     m.seq_no += 1;
@@ -160,7 +162,7 @@ fn event(
     Ok(Request::TransactionEvent(v201::TransactionEventRequest {
         event_type,
         meter_value: meter,
-        timestamp: Utc::now(),
+        timestamp: now,
         trigger_reason: trigger,
         seq_no,
         offline: None,
@@ -191,6 +193,7 @@ pub(super) fn build(
     config: &SimChargerConfig,
 ) -> Result<Option<(&'static str, Value)>, ValidationError> {
     let reading = m.reading(cloud, config);
+    let now = cloud.now();
     let request = match call {
         Out::Boot => Request::BootNotification(v201::BootNotificationRequest {
             charging_station: v201::ChargingStation {
@@ -209,7 +212,7 @@ pub(super) fn build(
         Out::Heartbeat => Request::Heartbeat(v201::HeartbeatRequest {}),
         Out::StationStatus => return Ok(None),
         Out::Status(status) => Request::StatusNotification(v201::StatusNotificationRequest {
-            timestamp: Utc::now(),
+            timestamp: cloud.now(),
             connector_status: connector_status(*status),
             evse_id: 1,
             connector_id: 1,
@@ -234,7 +237,14 @@ pub(super) fn build(
                 }
             };
             m.remote_start_id = *remote_start_id;
-            let meter = meter_values(m, reading.energy_wh, 0.0, 0.0, v201::ReadingContext::TransactionBegin);
+            let meter = meter_values(
+                m,
+                reading.energy_wh,
+                0.0,
+                0.0,
+                v201::ReadingContext::TransactionBegin,
+                now,
+            );
             let trigger = if remote_start_id.is_some() {
                 v201::TriggerReason::RemoteStart
             } else {
@@ -249,6 +259,7 @@ pub(super) fn build(
                 Some(meter),
                 None,
                 Some(id_token(token)?),
+                now,
             )?
         }
         Out::ChargingStateChanged(status) => {
@@ -265,6 +276,7 @@ pub(super) fn build(
                 None,
                 None,
                 None,
+                now,
             )?
         }
         Out::Meter => match &m.tx {
@@ -276,6 +288,7 @@ pub(super) fn build(
                     reading.power_w,
                     reading.current_a,
                     v201::ReadingContext::SamplePeriodic,
+                    now,
                 );
                 let state = charging_state(m.last_status.unwrap_or(Status::Charging));
                 event(
@@ -287,18 +300,26 @@ pub(super) fn build(
                     Some(meter),
                     None,
                     None,
+                    now,
                 )?
             }
             _ => Request::MeterValues(v201::MeterValuesRequest {
                 evse_id: 1,
-                meter_value: meter_values(m, reading.energy_wh, 0.0, 0.0, v201::ReadingContext::Trigger),
+                meter_value: meter_values(m, reading.energy_wh, 0.0, 0.0, v201::ReadingContext::Trigger, now),
             }),
         },
         Out::Stop(reason) => {
             let Some(id) = m.tx.id().map(str::to_owned) else {
                 return Ok(None);
             };
-            let meter = meter_values(m, reading.energy_wh, 0.0, 0.0, v201::ReadingContext::TransactionEnd);
+            let meter = meter_values(
+                m,
+                reading.energy_wh,
+                0.0,
+                0.0,
+                v201::ReadingContext::TransactionEnd,
+                now,
+            );
             let (trigger, state) = match reason {
                 StopReason::Remote => (v201::TriggerReason::RemoteStop, v201::ChargingState::EvConnected),
                 StopReason::EvDisconnected => (v201::TriggerReason::EvDeparted, v201::ChargingState::Idle),
@@ -318,6 +339,7 @@ pub(super) fn build(
                 Some(meter),
                 Some(stopped_reason(*reason)),
                 None,
+                now,
             )?
         }
         Out::FirmwareStatus { status, request_id } => match v201::FirmwareStatus::from_wire(status) {
@@ -340,7 +362,7 @@ pub(super) fn build(
         }),
         Out::Report(request_id) => Request::NotifyReport(v201::NotifyReportRequest {
             request_id: *request_id,
-            generated_at: Utc::now(),
+            generated_at: cloud.now(),
             report_data: Some(report(m)?),
             tbc: None,
             seq_no: 0,

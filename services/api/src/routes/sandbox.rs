@@ -26,7 +26,7 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiPath, Caller};
 use crate::state::AppState;
 
-fn sandbox(state: &AppState) -> Result<Arc<dyn Sandbox>, ApiError> {
+pub(crate) fn sandbox(state: &AppState) -> Result<Arc<dyn Sandbox>, ApiError> {
     state
         .sandbox
         .clone()

@@ -527,7 +527,7 @@ impl LimitKeeper {
                 let now = keeper.inner.clock.now();
                 let sleep = match keeper.inner.store.next_limit_edge(now).await.ok().flatten() {
                     // A moment after the edge, so the source counts as ended.
-                    Some(edge) => (edge - now).to_std().unwrap_or_default() + Duration::from_millis(50),
+                    Some(edge) => keeper.inner.clock.wall_time(edge - now) + Duration::from_millis(50),
                     None => IDLE_RECHECK,
                 }
                 .min(IDLE_RECHECK);

@@ -291,7 +291,7 @@ impl PlanKeeper {
         match next {
             // A moment after the switch, so that it counts as passed.
             Some((at, due)) => {
-                let until = (at - now).to_std().unwrap_or_default() + Duration::from_millis(50);
+                let until = self.engine.clock.wall_time(at - now) + Duration::from_millis(50);
                 if until < self.config.check_interval {
                     return (until, Some(due));
                 }
@@ -1027,7 +1027,7 @@ impl PlanKeeper {
             // Nothing asked yet and it does not charge: nothing to stop.
             return;
         }
-        let retry = chrono::Duration::from_std(self.config.check_interval * 2).unwrap_or(chrono::Duration::minutes(2));
+        let retry = self.engine.clock.span_of(self.config.check_interval * 2);
         if asked.is_some_and(|m| now - m.at < retry) {
             return;
         }
