@@ -483,6 +483,23 @@ impl Baseline {
     }
 }
 
+/// The state of charge to plan with from a maker's reading of `reported` percent recorded at
+/// `recorded_at`, for a car plugged in at `plugged_in_at`: a reading from before the plug-in is from
+/// before the day's driving, so until the car reports again it is taken as `margin` points lower
+/// (the most a day's driving may have used). A plan that charges too much is cheap to correct; one
+/// that charges too little leaves the driver short at the deadline.
+pub fn planning_soc(
+    reported: f64,
+    recorded_at: Option<DateTime<Utc>>,
+    plugged_in_at: DateTime<Utc>,
+    margin: f64,
+) -> f64 {
+    match recorded_at {
+        Some(at) if at >= plugged_in_at => reported,
+        _ => (reported - margin.max(0.0)).max(0.0),
+    }
+}
+
 /// The energy a plan must still deliver.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Need {
@@ -1127,5 +1144,17 @@ mod tests {
             "the plan's end"
         );
         assert!(!charges_at(&plan, utc("2026-01-16T01:00:00Z")));
+    }
+
+    #[test]
+    fn a_state_of_charge_read_before_the_plug_in_is_planned_lower_until_the_car_reports_again() {
+        let plugged = Utc.with_ymd_and_hms(2026, 12, 7, 18, 0, 0).unwrap();
+        let before = Some(plugged - Duration::hours(9));
+        let after = Some(plugged + Duration::minutes(1));
+        assert_eq!(planning_soc(60.0, before, plugged, 25.0), 35.0);
+        assert_eq!(planning_soc(10.0, before, plugged, 25.0), 0.0);
+        assert_eq!(planning_soc(10.0, None, plugged, 25.0), 0.0);
+        assert_eq!(planning_soc(60.0, after, plugged, 25.0), 60.0);
+        assert_eq!(planning_soc(60.0, before, plugged, 0.0), 60.0);
     }
 }

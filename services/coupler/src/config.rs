@@ -349,6 +349,8 @@ settings! {
         default_max_current: f64 = smart().default_max_current_a, env "COUPLER_SMART_CHARGING_DEFAULT_MAX_CURRENT";
         /// How often live plans are compared with the meter (charging that falls behind is planned again) and policies are looked at.
         check_interval: Duration = smart().check_interval, env "COUPLER_SMART_CHARGING_CHECK_INTERVAL";
+        /// Points (0 to 100) a car's state of charge read before it was plugged in is planned lower by, until the car reports again: the most a day's driving may have used.
+        stale_soc_margin: f64 = smart().stale_soc_margin, env "COUPLER_SMART_CHARGING_STALE_SOC_MARGIN";
     }
     /// Delivering events to webhooks.
     [webhooks] Webhooks {
@@ -602,6 +604,9 @@ impl Config {
         if !(6.0..=1000.0).contains(&smart.default_max_current) {
             bail!("COUPLER_SMART_CHARGING_DEFAULT_MAX_CURRENT must be from 6 to 1000 amperes");
         }
+        if !(0.0..=100.0).contains(&smart.stale_soc_margin) {
+            bail!("COUPLER_SMART_CHARGING_STALE_SOC_MARGIN must be from 0 to 100 points");
+        }
         Ok(())
     }
 
@@ -687,6 +692,7 @@ impl Config {
             phases: u8::try_from(s.phases).unwrap_or(3),
             default_max_current_a: s.default_max_current,
             check_interval: s.check_interval,
+            stale_soc_margin: s.stale_soc_margin,
         }
     }
 

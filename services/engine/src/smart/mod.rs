@@ -30,9 +30,9 @@ use coupler_core::limits::{timeline, LimitSourceKind};
 use coupler_core::location::{Location, LocationId, Point};
 use coupler_core::planner::{self, PlanInput, PowerCap};
 use coupler_core::smart::{
-    charges_at, falling_behind, need, next_deadline, next_switch, plan_end, reached_outcome, schedule_from_plan,
-    schedule_matches, shortfall_percent, Baseline, Execution, MakerStep, PlanDetails, PlanOutcome, PlanState,
-    PlanTarget, PolicyTarget, SmartPlan, SmartPlanId, SmartPolicy, SmartPolicyId, Verification,
+    charges_at, falling_behind, need, next_deadline, next_switch, plan_end, planning_soc, reached_outcome,
+    schedule_from_plan, schedule_matches, shortfall_percent, Baseline, Execution, MakerStep, PlanDetails, PlanOutcome,
+    PlanState, PlanTarget, PolicyTarget, SmartPlan, SmartPlanId, SmartPolicy, SmartPolicyId, Verification,
 };
 use coupler_core::tariff::{PriceScope, SeriesKind};
 use coupler_core::{ChargeSession, Charger, ChargerId, ClientId, PageRequest, Vehicle, VehicleId};
@@ -57,6 +57,9 @@ pub struct SmartConfig {
     pub default_max_current_a: f64,
     /// How often live plans are compared with the meter, and policies looked at.
     pub check_interval: Duration,
+    /// Points a state of charge read before the plug-in is lowered by until the car reports again
+    /// (see [`coupler_core::smart::planning_soc`]).
+    pub stale_soc_margin: f64,
 }
 
 impl Default for SmartConfig {
@@ -67,6 +70,7 @@ impl Default for SmartConfig {
             phases: 3,
             default_max_current_a: 16.0,
             check_interval: Duration::from_secs(60),
+            stale_soc_margin: 25.0,
         }
     }
 }
@@ -709,8 +713,12 @@ impl PlanKeeper {
             let newer = state.battery_level.is_some()
                 && (plan.details.baseline.soc.is_none() || state.last_updated > plan.details.baseline.soc_recorded_at);
             if newer {
+                let plugged_in_at = situation.session.as_ref().map_or(plan.created_at, |s| s.started_at);
+                let soc = state
+                    .battery_level
+                    .map(|level| planning_soc(level, state.last_updated, plugged_in_at, self.config.stale_soc_margin));
                 plan.details.baseline = Baseline {
-                    soc: state.battery_level,
+                    soc,
                     soc_recorded_at: state.last_updated,
                     capacity_kwh: state.battery_capacity,
                     metered_kwh: metered,
