@@ -37,6 +37,7 @@ use coupler_core::smart::{
 use coupler_core::tariff::{PriceScope, SeriesKind};
 use coupler_core::{ChargeSession, Charger, ChargerId, ClientId, PageRequest, Vehicle, VehicleId};
 use coupler_tasks::Tasks;
+use futures::StreamExt;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -98,7 +99,14 @@ pub struct PlanKeeper {
     locks: Mutex<HashMap<SmartPolicyId, Arc<tokio::sync::Mutex<()>>>>,
     wake: Notify,
     tracker: TaskTracker,
+    /// Price-change passes waiting to start, by the client they concern (`None`: every client's).
+    /// A burst of price changes for a client (a location created after another, a provider's day
+    /// arriving area by area) makes its plans again once or twice, not once per change.
+    price_passes: Mutex<HashSet<Option<ClientId>>>,
 }
+
+/// How many plans a price-change pass makes at once.
+const PRICE_PASS_CONCURRENCY: usize = 64;
 
 /// Where a governed plug-in is, as a plan needs it.
 #[derive(Debug)]
@@ -128,6 +136,7 @@ impl PlanKeeper {
             locks: Mutex::default(),
             wake: Notify::new(),
             tracker: TaskTracker::new(),
+            price_passes: Mutex::default(),
         })
     }
 
@@ -155,21 +164,47 @@ impl PlanKeeper {
     /// provider's new prices, or changes missed): the live plans they may reach are made again.
     /// Another client's prices never move a plan.
     pub fn prices_changed(self: &Arc<Self>, client: Option<ClientId>) {
+        if !self
+            .price_passes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(client.clone())
+        {
+            // A pass for the same client has not started yet: it will see this change too.
+            return;
+        }
         let keeper = self.clone();
         self.tracker.spawn(async move {
+            // Taken off before the plans are read, so that a change from now on starts another pass.
+            keeper
+                .price_passes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&client);
             tracing::info!(client_id = ?client.as_ref().map(ClientId::as_str), "prices changed; plans are made again");
-            match keeper.engine.store.live_smart_plans().await {
-                Ok(plans) => {
-                    let mut seen = HashSet::new();
-                    for plan in plans {
-                        let reached = client.as_ref().is_none_or(|c| *c == plan.client_id);
-                        if reached && seen.insert(plan.policy_id.clone()) {
-                            keeper.spawn_reconcile(plan.policy_id, Trigger::Replan("prices"));
+            let plans = match keeper.engine.store.live_smart_plans().await {
+                Ok(plans) => plans,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list live plans");
+                    return;
+                }
+            };
+            let mut seen = HashSet::new();
+            let due: Vec<SmartPolicyId> = plans
+                .into_iter()
+                .filter(|plan| client.as_ref().is_none_or(|c| *c == plan.client_id))
+                .filter_map(|plan| seen.insert(plan.policy_id.clone()).then_some(plan.policy_id))
+                .collect();
+            futures::stream::iter(due)
+                .for_each_concurrent(PRICE_PASS_CONCURRENCY, |id| {
+                    let keeper = keeper.clone();
+                    async move {
+                        if let Err(e) = keeper.reconcile(&id, Trigger::Replan("prices")).await {
+                            tracing::warn!(policy_id = %id, error = %e, "cannot keep the smart-charging plan");
                         }
                     }
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot list live plans"),
-            }
+                })
+                .await;
         });
     }
 
@@ -713,7 +748,7 @@ impl PlanKeeper {
             let newer = state.battery_level.is_some()
                 && (plan.details.baseline.soc.is_none() || state.last_updated > plan.details.baseline.soc_recorded_at);
             if newer {
-                let plugged_in_at = situation.session.as_ref().map_or(plan.created_at, |s| s.started_at);
+                let plugged_in_at = situation.plugged_in_at.unwrap_or(plan.created_at);
                 let soc = state
                     .battery_level
                     .map(|level| planning_soc(level, state.last_updated, plugged_in_at, self.config.stale_soc_margin));
