@@ -27,6 +27,7 @@ pub mod planner;
 pub mod polling;
 pub mod sandbox;
 pub mod secret;
+pub mod security;
 pub mod smart;
 pub mod store;
 pub mod tariff;
@@ -41,7 +42,7 @@ pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
     ActionStore, ChargerStore, ClientStore, EvSystemStore, EventStore, InterventionStore, LimitStore, LinkSessionStore,
-    LocationStore, OperationStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore,
+    LocationStore, OperationStore, SecurityStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore,
     UserStore, VehicleStore, VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};

@@ -15,6 +15,7 @@ pub mod operations;
 pub mod ops;
 pub mod prices;
 pub mod sandbox;
+pub mod security;
 pub mod smart;
 pub mod statistics;
 pub mod users;
