@@ -28,6 +28,7 @@ mod rate_limits;
 mod sandbox;
 mod sandbox_operations;
 mod sandbox_world;
+mod security;
 mod smart;
 mod statistics;
 mod tenancy;
