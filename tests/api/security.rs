@@ -79,10 +79,18 @@ async fn a_1_6_security_event_is_stored_listed_for_its_client_only_and_published
 
     // A payload that breaks the schema gets the CALLERROR for it and changes nothing.
     let bad = cp
-        .try_call("SecurityEventNotification", json!({"type": "x".repeat(51), "timestamp": "2026-11-21T09:00:00Z"}))
+        .try_call(
+            "SecurityEventNotification",
+            json!({"type": "x".repeat(51), "timestamp": "2026-11-21T09:00:00Z"}),
+        )
         .await;
     assert_eq!(bad["event"], "call_error", "{bad}");
-    assert_eq!(list(&app, &tenant, &format!("/chargers/{id}/security-events")).await.len(), 1);
+    assert_eq!(
+        list(&app, &tenant, &format!("/chargers/{id}/security-events"))
+            .await
+            .len(),
+        1
+    );
 
     // Another client sees no such charger.
     let foreign = app
@@ -148,7 +156,9 @@ async fn a_1_6_signing_request_is_signed_by_the_configured_ca_and_one_for_anothe
     assert_eq!(refused["status"], "Rejected");
     let garbage = cp.call("SignCertificate", json!({"csr": "not a request"})).await;
     assert_eq!(garbage["status"], "Rejected");
-    assert!(list(&app, &tenant, &format!("/chargers/{id}/certificates")).await.is_empty());
+    assert!(list(&app, &tenant, &format!("/chargers/{id}/certificates"))
+        .await
+        .is_empty());
 
     let (csr, _) = pki.signing_request("CP-SEC16-SIGN");
     let accepted = cp.call("SignCertificate", json!({"csr": csr})).await;
@@ -238,8 +248,10 @@ async fn tc_a_11_csms_a_triggered_certificate_signed_by_coupler_lets_the_station
             json!({"message": "SignChargingStationCertificate"}),
         )
         .await;
-    cp.received_matching("TriggerMessage", |p| p["requested_message"] == "SignChargingStationCertificate")
-        .await;
+    cp.received_matching("TriggerMessage", |p| {
+        p["requested_message"] == "SignChargingStationCertificate"
+    })
+    .await;
     assert_eq!(
         (&trigger["ocppAction"], &trigger["status"]),
         (&json!("TriggerMessage"), &json!("ACCEPTED")),
@@ -293,7 +305,10 @@ async fn tc_a_11_csms_a_triggered_certificate_signed_by_coupler_lets_the_station
             .find(|o| o["kind"] == "CERTIFICATE_SIGNED" && o["status"] == "REJECTED")
     })
     .await;
-    assert_eq!(list(&app, &tenant, &format!("/chargers/{id}/certificates")).await.len(), 2);
+    assert_eq!(
+        list(&app, &tenant, &format!("/chargers/{id}/certificates")).await.len(),
+        2
+    );
     let events = list(&app, &tenant, &format!("/chargers/{id}/security-events")).await;
     assert_eq!(events[0]["type"], "InvalidChargingStationCertificate");
     renewed.close().await;

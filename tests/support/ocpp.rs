@@ -191,13 +191,7 @@ impl PythonChargePoint {
     }
 
     /// Starts a charge point speaking `version` over TLS that must be let in with that version.
-    pub async fn connected_with(
-        version: OcppVersion,
-        url: &str,
-        id: &str,
-        password: &str,
-        tls: &TlsOptions,
-    ) -> Self {
+    pub async fn connected_with(version: OcppVersion, url: &str, id: &str, password: &str, tls: &TlsOptions) -> Self {
         let (cp, first) = Self::start_with(version, url, id, password, tls).await;
         assert_eq!(
             first["event"], "connected",

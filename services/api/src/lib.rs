@@ -13,8 +13,8 @@ mod middleware;
 pub mod relay;
 pub mod routes;
 pub mod serve;
-pub mod tls;
 pub mod state;
+pub mod tls;
 mod webhook_docs;
 pub mod wire;
 

@@ -24,11 +24,7 @@ const ASSET_EVENTS: [(&str, AssetKind, &str); 8] = [
         AssetKind::SmartChargingPlan,
         "SmartChargingPlanResponse",
     ),
-    (
-        "SecurityEventEvent",
-        AssetKind::SecurityEvent,
-        "SecurityEventResponse",
-    ),
+    ("SecurityEventEvent", AssetKind::SecurityEvent, "SecurityEventResponse"),
 ];
 
 /// Adds the `webhooks` section and the payload schemas to `openapi`.

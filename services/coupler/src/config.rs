@@ -668,7 +668,13 @@ impl Config {
         let validity = chrono::Duration::from_std(self.ocpp.certificate_validity_days.duration())
             .context("the certificate validity is too long")?;
         let ca = coupler_gateway::certificates::SigningCa::from_pem(&certificate_pem, &key_pem, validity)
-            .with_context(|| format!("cannot use {} and {} as the signing CA", certificate.display(), key.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot use {} and {} as the signing CA",
+                    certificate.display(),
+                    key.display()
+                )
+            })?;
         Ok(Some(std::sync::Arc::new(ca)))
     }
 

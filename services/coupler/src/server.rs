@@ -435,7 +435,14 @@ impl Server {
         let ocpp_addr = match ocpp_listener {
             Some(ocpp) => {
                 let ocpp_addr = ocpp.local_addr()?;
-                spawn_server("ocpp listener", ocpp, gateway.router(), tls.clone(), &tasks, &serve_failure);
+                spawn_server(
+                    "ocpp listener",
+                    ocpp,
+                    gateway.router(),
+                    tls.clone(),
+                    &tasks,
+                    &serve_failure,
+                );
                 Some(ocpp_addr)
             }
             None => None,

@@ -92,8 +92,7 @@ impl SigningCa {
             .into_iter()
             .next()
             .ok_or_else(|| CaError::Certificate("no CERTIFICATE block".into()))?;
-        let (_, parsed) =
-            X509Certificate::from_der(&first).map_err(|e| CaError::Certificate(e.to_string()))?;
+        let (_, parsed) = X509Certificate::from_der(&first).map_err(|e| CaError::Certificate(e.to_string()))?;
         if parsed.public_key().raw != key.subject_public_key_info().as_slice() {
             return Err(CaError::Mismatch);
         }

@@ -58,7 +58,11 @@ pub(crate) enum SignDecision {
 }
 
 /// Decides the answer to a SignCertificate from `charger` carrying `csr`.
-pub(crate) async fn decide_signing(gateway: &Gateway, charger: &ChargerId, csr: &str) -> Result<SignDecision, StoreError> {
+pub(crate) async fn decide_signing(
+    gateway: &Gateway,
+    charger: &ChargerId,
+    csr: &str,
+) -> Result<SignDecision, StoreError> {
     let Some(ca) = gateway.inner.config.signing_ca.as_ref() else {
         tracing::info!("a charger asked for a certificate; no signing CA is configured");
         return Ok(SignDecision::Reject {
@@ -213,5 +217,8 @@ async fn change_operation(
             return Ok(Some(current));
         }
     }
-    Err(StoreError::Conflict(format!("operation {} kept changing", operation.id)))
+    Err(StoreError::Conflict(format!(
+        "operation {} kept changing",
+        operation.id
+    )))
 }

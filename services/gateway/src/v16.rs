@@ -6,8 +6,8 @@ use coupler_core::control::{
     ChargerCommand, ChargerControl, ChargingLimit, CommandReply, ConfigurationEntry, ControlError, LimitPurpose,
     LogKind, RateUnit, ResetKind, TriggerKind,
 };
-use coupler_core::security::CertificateUse;
 use coupler_core::operation::{firmware_progress, upload_progress, OperationKind};
+use coupler_core::security::CertificateUse;
 use coupler_core::store::{SessionStart, SessionStop};
 use coupler_core::ChargerId;
 use coupler_ocpp::rpc::Frame;

@@ -379,10 +379,7 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
             store.record_seen(charger, now).await?;
             Response::GetCertificateStatus(v201::GetCertificateStatusResponse {
                 status: v201::GetCertificateStatus::Failed,
-                status_info: Some(status_info(
-                    "NoOcspResponder",
-                    "Coupler does not relay OCSP requests",
-                )),
+                status_info: Some(status_info("NoOcspResponder", "Coupler does not relay OCSP requests")),
                 ocsp_result: None,
             })
         }
@@ -985,10 +982,12 @@ async fn encode_command(
                 ReportKind::SummaryInventory => ReportBase::SummaryInventory,
             },
         }),
-        ChargerCommand::CertificateSigned { chain, usage } => Request::CertificateSigned(v201::CertificateSignedRequest {
-            certificate_chain: ci(chain, "certificateChain")?,
-            certificate_type: Some(signing_use(*usage)),
-        }),
+        ChargerCommand::CertificateSigned { chain, usage } => {
+            Request::CertificateSigned(v201::CertificateSignedRequest {
+                certificate_chain: ci(chain, "certificateChain")?,
+                certificate_type: Some(signing_use(*usage)),
+            })
+        }
     })
 }
 

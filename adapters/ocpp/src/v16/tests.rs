@@ -932,12 +932,23 @@ fn security_extension_messages_are_read_and_checked() {
     assert_eq!(event.tech_info.as_ref().map(CiString::as_str), Some("lid"));
     let missing = parse_charge_point_request("SecurityEventNotification", &json!({"type": "X"})).unwrap_err();
     assert_eq!(missing.code, ErrorCode::OccurrenceConstraintViolation);
-    let long = parse_charge_point_request("SecurityEventNotification", &json!({"type": "x".repeat(51), "timestamp": "2026-11-21T09:00:00Z"})).unwrap_err();
+    let long = parse_charge_point_request(
+        "SecurityEventNotification",
+        &json!({"type": "x".repeat(51), "timestamp": "2026-11-21T09:00:00Z"}),
+    )
+    .unwrap_err();
     assert_eq!(long.code, ErrorCode::TypeConstraintViolation);
-    let csr = parse_charge_point_request("SignCertificate", &json!({"csr": "-----BEGIN CERTIFICATE REQUEST-----"})).unwrap();
+    let csr = parse_charge_point_request(
+        "SignCertificate",
+        &json!({"csr": "-----BEGIN CERTIFICATE REQUEST-----"}),
+    )
+    .unwrap();
     assert!(matches!(csr, Request::SignCertificate(_)));
     let signed = Request::CertificateSigned(CertificateSignedRequest {
         certificate_chain: CiString::new("-----BEGIN CERTIFICATE-----").unwrap(),
     });
-    assert_eq!(signed.to_value().unwrap(), json!({"certificateChain": "-----BEGIN CERTIFICATE-----"}));
+    assert_eq!(
+        signed.to_value().unwrap(),
+        json!({"certificateChain": "-----BEGIN CERTIFICATE-----"})
+    );
 }

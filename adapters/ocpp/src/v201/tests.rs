@@ -302,7 +302,10 @@ fn the_certificate_messages_read_their_schema_examples_and_write_them_back_uncha
         assert_eq!(request.to_value().unwrap(), payload, "{action}");
     }
     let responses = [
-        ("SignCertificate", json!({"status": "Rejected", "statusInfo": {"reasonCode": "InvalidCSR"}})),
+        (
+            "SignCertificate",
+            json!({"status": "Rejected", "statusInfo": {"reasonCode": "InvalidCSR"}}),
+        ),
         ("CertificateSigned", json!({"status": "Accepted"})),
         (
             "Get15118EVCertificate",
@@ -324,9 +327,12 @@ fn the_certificate_messages_read_their_schema_examples_and_write_them_back_uncha
         "a station does not send CertificateSigned"
     );
     assert_eq!(
-        parse_request("GetCertificateStatus", &json!({"ocspRequestData": {"hashAlgorithm": "MD5"}}))
-            .unwrap_err()
-            .code,
+        parse_request(
+            "GetCertificateStatus",
+            &json!({"ocspRequestData": {"hashAlgorithm": "MD5"}})
+        )
+        .unwrap_err()
+        .code,
         ErrorCode::PropertyConstraintViolation
     );
 }
