@@ -9,12 +9,13 @@
 //! hyper's bare answer. Each request also carries the peer address ([`ConnectInfo`]), which the
 //! rate limits key on.
 //!
-//! With a [`TlsAcceptor`] (see [`crate::tls`]) each connection is a TLS one: the handshake runs in
+//! With a [`crate::tls::TlsServer`] each connection is a TLS one: the handshake runs in
 //! the connection's own task, bounded in time, and every request on it carries a [`TlsPeer`] with
 //! the client certificate the peer presented (already verified), which the OCPP gateway's security
 //! profile 3 checks.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -26,7 +27,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use std::future::Future;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 

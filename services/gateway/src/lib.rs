@@ -1,7 +1,8 @@
 //! Coupler's OCPP charger gateway, for OCPP 1.6J and 2.0.1 on the same URL.
 //!
 //! Chargers connect to `ws(s)://host/ocpp/{chargePointId}`. Before the upgrade the gateway checks the
-//! identity and HTTP Basic credentials and picks the subprotocol in the charger's order of
+//! identity and its credentials (HTTP Basic, or over Coupler's own TLS a client certificate naming
+//! the identity: security profile 3) and picks the subprotocol in the charger's order of
 //! preference. Each connection then runs one session actor (`session.rs`) that owns the socket: it
 //! answers the charger's calls only after what they report is stored, keeps at most one call of its
 //! own outstanding (the rest queue), times calls out, pings, and closes when replaced, deleted, or
