@@ -29,6 +29,7 @@ mod sandbox;
 mod sandbox_operations;
 mod sandbox_time;
 mod sandbox_world;
+mod security;
 mod smart;
 mod statistics;
 mod tenancy;

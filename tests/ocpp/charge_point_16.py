@@ -38,6 +38,7 @@ class Charger(ChargePoint):
             "diagnostics": "upload",  # upload | fail | silent | empty (nothing to upload)
             "reservation": "Accepted",  # Accepted | Occupied | Faulted | Unavailable | Rejected
             "clear_cache": "Accepted",  # Accepted | Rejected
+            "certificate_signed": "Accepted",  # Accepted | Rejected
             "data_transfer": "Accepted",  # Accepted | Rejected | UnknownMessageId | UnknownVendorId
             "unlock": "Unlocked",  # Unlocked | UnlockFailed | NotSupported
             "reset": "Accepted",  # Accepted | Rejected
@@ -62,7 +63,7 @@ class Charger(ChargePoint):
         elif action == "StopTransaction":
             self.transaction_id = None
 
-    async def send(self, action, **args):
+    async def send(self, action, /, **args):
         return await self.call(getattr(call, action)(**args), suppress=False)
 
     async def set_status(self, status, connector_id=1):
@@ -220,6 +221,11 @@ class Charger(ChargePoint):
                     {"value": str(self.meter_wh), "context": "Trigger", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}
                 ]}],
             )
+
+    @on(Action.certificate_signed)
+    async def on_certificate_signed(self, certificate_chain, **kwargs):
+        emit("received", action="CertificateSigned", payload={"certificate_chain": certificate_chain, **kwargs})
+        return call_result.CertificateSigned(status=self.behaviour["certificate_signed"])
 
     @on(Action.clear_cache)
     async def on_clear_cache(self):

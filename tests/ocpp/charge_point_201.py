@@ -36,6 +36,7 @@ class Station(ChargePoint):
             "log": "upload",  # upload | fail | silent
             "reservation": "Accepted",  # Accepted | Occupied | Faulted | Unavailable | Rejected
             "clear_cache": "Accepted",  # Accepted | Rejected
+            "certificate_signed": "Accepted",  # Accepted | Rejected
             "data_transfer": "Accepted",  # Accepted | Rejected | UnknownMessageId | UnknownVendorId
             "unlock": "Unlocked",  # Unlocked | UnlockFailed | OngoingAuthorizedTransaction | UnknownConnector
             "reset": "Accepted",  # Accepted | Rejected | Scheduled
@@ -67,7 +68,7 @@ class Station(ChargePoint):
             elif args["event_type"] == "Ended":
                 self.transaction_id = None
 
-    async def send(self, action, **args):
+    async def send(self, action, /, **args):
         return await self.call(getattr(call, action)(**args), suppress=False)
 
     async def set_status(self, status, evse_id=1):
@@ -310,6 +311,8 @@ class Station(ChargePoint):
         supported = requested_message in (
             "StatusNotification", "Heartbeat", "BootNotification", "MeterValues", "FirmwareStatusNotification",
             "LogStatusNotification", "TransactionEvent",
+            # Accepted; the test then sends the SignCertificate, with a request for a key it made.
+            "SignChargingStationCertificate",
         )
         return call_result.TriggerMessage(status="Accepted" if supported else "NotImplemented")
 
@@ -345,6 +348,11 @@ class Station(ChargePoint):
                 transaction_info={"transactionId": self.transaction_id, "chargingState": "Charging"},
                 meter_value=[{"timestamp": now(), "sampledValue": [self.energy("Trigger")]}],
             )
+
+    @on(Action.certificate_signed)
+    async def on_certificate_signed(self, certificate_chain, **kwargs):
+        emit("received", action="CertificateSigned", payload={"certificate_chain": certificate_chain, **kwargs})
+        return call_result.CertificateSigned(status=self.behaviour["certificate_signed"])
 
     @on(Action.clear_cache)
     async def on_clear_cache(self, **kwargs):

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import dataclasses
 import json
+import ssl
 import sys
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -69,13 +70,24 @@ async def connect(make_point, subprotocol):
     parser.add_argument("--url", required=True)
     parser.add_argument("--id", required=True)
     parser.add_argument("--password", required=True)
+    # TLS (wss://): the CA that signed Coupler's certificate, and the charger's own certificate and
+    # key when it presents one (security profile 3).
+    parser.add_argument("--cafile")
+    parser.add_argument("--certfile")
+    parser.add_argument("--keyfile")
     options = parser.parse_args()
     token = base64.b64encode(f"{options.id}:{options.password}".encode()).decode()
+    tls = None
+    if options.url.startswith("wss://"):
+        tls = ssl.create_default_context(cafile=options.cafile)
+        if options.certfile:
+            tls.load_cert_chain(options.certfile, options.keyfile)
     async with websockets.connect(
         options.url,
         subprotocols=[subprotocol],
         additional_headers={"Authorization": f"Basic {token}"},
         open_timeout=10,
+        ssl=tls,
     ) as socket:
         emit("connected", subprotocol=socket.subprotocol)
         point = make_point(options.id, socket)
@@ -97,3 +109,7 @@ def run(make_point, subprotocol):
         asyncio.run(connect(make_point, subprotocol))
     except websockets.exceptions.InvalidStatus as refused:
         emit("refused", status=refused.response.status_code)
+    except (OSError, websockets.exceptions.WebSocketException) as failed:
+        # Refused during the TLS handshake (a certificate the server does not trust), or the
+        # connection dropped before the WebSocket handshake completed.
+        emit("refused", status=None, error=f"{type(failed).__name__}: {failed}")

@@ -5,6 +5,7 @@
 pub mod vehicles;
 
 pub mod ocpp;
+pub mod pki;
 pub mod prices;
 pub mod raw;
 pub mod receiver;
@@ -84,6 +85,37 @@ impl TestApp {
         let server = Server::serve_with(listener, None, wiring).await.expect("start coupler");
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Self {
+            url,
+            store,
+            http,
+            server: Some(server),
+            _db: db,
+        }
+    }
+
+    /// Starts Coupler like [`TestApp::spawn_with`], serving TLS itself with `tls` (its certificate
+    /// signed by the CA `ca_pem`, which the test's HTTP client trusts): the URL is https and the
+    /// chargers' OCPP URL wss.
+    pub async fn spawn_tls(
+        tls: coupler_api::tls::TlsServer,
+        ca_pem: &str,
+        configure: impl FnOnce(&str, &mut Wiring),
+    ) -> Self {
+        let db = TestDatabase::sqlite();
+        let store = db.open().await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
+        let addr = listener.local_addr().expect("local address");
+        let url = format!("https://{addr}");
+        let mut wiring = Wiring::minimal(store.clone(), url.parse().expect("url"));
+        wiring.tls = Some(tls);
+        configure(&url, &mut wiring);
+        let server = Server::serve_with(listener, None, wiring).await.expect("start coupler");
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("CA certificate"))
             .build()
             .expect("http client");
         Self {

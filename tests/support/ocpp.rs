@@ -87,6 +87,17 @@ impl OcppVersion {
     }
 }
 
+/// How a Python charge point connects over TLS (`wss://`).
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// The CA certificate (PEM) it trusts Coupler's certificate by.
+    pub ca_file: Option<PathBuf>,
+    /// Its own certificate chain (PEM), presented for security profile 3.
+    pub certificate_file: Option<PathBuf>,
+    /// The private key (PEM) of that certificate.
+    pub key_file: Option<PathBuf>,
+}
+
 /// A running Python charge point.
 #[derive(Debug)]
 pub struct PythonChargePoint {
@@ -106,10 +117,32 @@ impl PythonChargePoint {
 
     /// Like [`PythonChargePoint::start`], speaking `version`.
     pub async fn start_as(version: OcppVersion, url: &str, id: &str, password: &str) -> (Self, Value) {
+        Self::start_with(version, url, id, password, &TlsOptions::default()).await
+    }
+
+    /// Like [`PythonChargePoint::start_as`], with TLS options for a `wss://` URL.
+    pub async fn start_with(
+        version: OcppVersion,
+        url: &str,
+        id: &str,
+        password: &str,
+        tls: &TlsOptions,
+    ) -> (Self, Value) {
         let script = workspace().join(version.script());
-        let mut child = Command::new(python())
+        let mut command = Command::new(python());
+        command
             .arg(script)
-            .args(["--url", url, "--id", id, "--password", password])
+            .args(["--url", url, "--id", id, "--password", password]);
+        for (flag, file) in [
+            ("--cafile", &tls.ca_file),
+            ("--certfile", &tls.certificate_file),
+            ("--keyfile", &tls.key_file),
+        ] {
+            if let Some(file) = file {
+                command.arg(flag).arg(file);
+            }
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -149,6 +182,17 @@ impl PythonChargePoint {
     /// Starts a charge point speaking `version` that must be let in with that version.
     pub async fn connected_as(version: OcppVersion, url: &str, id: &str, password: &str) -> Self {
         let (cp, first) = Self::start_as(version, url, id, password).await;
+        assert_eq!(
+            first["event"], "connected",
+            "the charge point could not connect: {first}"
+        );
+        assert_eq!(first["subprotocol"], version.subprotocol());
+        cp
+    }
+
+    /// Starts a charge point speaking `version` over TLS that must be let in with that version.
+    pub async fn connected_with(version: OcppVersion, url: &str, id: &str, password: &str, tls: &TlsOptions) -> Self {
+        let (cp, first) = Self::start_with(version, url, id, password, tls).await;
         assert_eq!(
             first["event"], "connected",
             "the charge point could not connect: {first}"

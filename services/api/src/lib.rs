@@ -14,6 +14,7 @@ pub mod relay;
 pub mod routes;
 pub mod serve;
 pub mod state;
+pub mod tls;
 mod webhook_docs;
 pub mod wire;
 
@@ -64,6 +65,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         (name = "authentication", description = "Access tokens for API clients"),
         (name = "users", description = "The users of an API client"),
         (name = "chargers", description = "OCPP chargers: registration, state, sessions and control"),
+        (name = "charger-security", description = "Charger security: the security events chargers report (OCPP 1.6 security extension and 2.0.1 SecurityEventNotification, also published as user:charger:security-event) and the certificates Coupler signs for them (SignCertificate, delivered by a CertificateSigned operation)"),
         (name = "charger-operations", description = "Operating a charger over OCPP 1.6 or 2.0.1 (reset, unlock, availability, configuration, device model, trigger, cache, data transfer, firmware, diagnostics and logs, reservations, charging profiles, remote start), each kept as an operation record from request to the charger's answer and final status"),
         (name = "statistics", description = "Energy, cost and savings of charging over time"),
         (name = "actions", description = "Asynchronous commands on vehicles and chargers, settled by observed state"),
@@ -155,6 +157,8 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::operations::list_operations))
         .routes(routes!(routes::operations::get_operation))
         .routes(routes!(routes::operations::list_reservations))
+        .routes(routes!(routes::security::list_security_events))
+        .routes(routes!(routes::security::list_certificates))
         .routes(routes!(routes::operations::get_configuration))
         .routes(routes!(routes::operations::reset))
         .routes(routes!(routes::operations::unlock_connector))

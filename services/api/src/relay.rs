@@ -109,6 +109,14 @@ async fn render(state: &AppState, event: &PendingEvent) -> Result<Option<serde_j
             )
             .await?
             .map(|plan| to_value(routes::smart::plan_body(&plan))),
+        AssetKind::SecurityEvent => state
+            .store
+            .get_security_event(
+                &event.client_id,
+                &coupler_core::security::SecurityEventId::new(&event.asset_id),
+            )
+            .await?
+            .map(|e| to_value(routes::security::SecurityEventResponse::from(&e))),
         AssetKind::EvSystem => match state
             .store
             .get_ev_system(&event.client_id, &EvSystemId::new(&event.asset_id))

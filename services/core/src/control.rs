@@ -400,6 +400,14 @@ pub enum ChargerCommand {
         /// Which report.
         report: ReportKind,
     },
+    /// Deliver a certificate Coupler signed for the charger (CertificateSigned), after its
+    /// SignCertificate.
+    CertificateSigned {
+        /// PEM certificates, the charger's own first, then the CA's.
+        chain: String,
+        /// Which certificate it is.
+        usage: crate::security::CertificateUse,
+    },
 }
 
 impl ChargerCommand {
@@ -424,6 +432,7 @@ impl ChargerCommand {
             Self::ReserveNow { .. } => "ReserveNow",
             Self::CancelReservation { .. } => "CancelReservation",
             Self::GetBaseReport { .. } => "GetBaseReport",
+            Self::CertificateSigned { .. } => "CertificateSigned",
         }
     }
 
@@ -455,6 +464,7 @@ impl ChargerCommand {
             Self::ReserveNow { .. } => "ReserveNow",
             Self::CancelReservation { .. } => "CancelReservation",
             Self::GetBaseReport { .. } => "GetBaseReport",
+            Self::CertificateSigned { .. } => "CertificateSigned",
         }
     }
 }

@@ -62,6 +62,9 @@ pub enum EventType {
     /// A smart-charging plan began, changed state, was made again or ended.
     #[serde(rename = "user:smart-charging-plan:updated")]
     SmartChargingPlanUpdated,
+    /// A charger reported a security event (SecurityEventNotification).
+    #[serde(rename = "user:charger:security-event")]
+    ChargerSecurityEvent,
 }
 
 /// The kind of thing an event is about; it names the table an event's owner is found in and the
@@ -82,6 +85,8 @@ pub enum AssetKind {
     Location,
     /// A smart-charging plan (`smart_charging_plans`).
     SmartChargingPlan,
+    /// A charger's security event (`charger_security_events`).
+    SecurityEvent,
 }
 
 impl AssetKind {
@@ -95,6 +100,7 @@ impl AssetKind {
             Self::Credentials => "vendor_accounts",
             Self::Location => "locations",
             Self::SmartChargingPlan => "smart_charging_plans",
+            Self::SecurityEvent => "charger_security_events",
         }
     }
 
@@ -108,13 +114,14 @@ impl AssetKind {
             Self::Credentials => "credentials",
             Self::Location => "location",
             Self::SmartChargingPlan => "smartChargingPlan",
+            Self::SecurityEvent => "securityEvent",
         }
     }
 }
 
 impl EventType {
     /// Every event type, in documentation order.
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 14] = [
         Self::VehicleDiscovered,
         Self::VehicleUpdated,
         Self::VehicleDeleted,
@@ -128,6 +135,7 @@ impl EventType {
         Self::CredentialsInvalidated,
         Self::LocationPricesUpdated,
         Self::SmartChargingPlanUpdated,
+        Self::ChargerSecurityEvent,
     ];
 
     /// The wire name, e.g. `user:vehicle:updated`.
@@ -146,6 +154,7 @@ impl EventType {
             Self::CredentialsInvalidated => "user:credentials:invalidated",
             Self::LocationPricesUpdated => "user:location:prices-updated",
             Self::SmartChargingPlanUpdated => "user:smart-charging-plan:updated",
+            Self::ChargerSecurityEvent => "user:charger:security-event",
         }
     }
 
@@ -164,6 +173,7 @@ impl EventType {
             Self::CredentialsInvalidated => AssetKind::Credentials,
             Self::LocationPricesUpdated => AssetKind::Location,
             Self::SmartChargingPlanUpdated => AssetKind::SmartChargingPlan,
+            Self::ChargerSecurityEvent => AssetKind::SecurityEvent,
         }
     }
 

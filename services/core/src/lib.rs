@@ -27,6 +27,7 @@ pub mod planner;
 pub mod polling;
 pub mod sandbox;
 pub mod secret;
+pub mod security;
 pub mod smart;
 pub mod store;
 pub mod tariff;
@@ -41,8 +42,8 @@ pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
     ActionStore, ChargerStore, ClientStore, EvSystemStore, EventStore, InterventionStore, LimitStore, LinkSessionStore,
-    LocationStore, OperationStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore,
-    UserStore, VehicleStore, VendorAccountStore, WebhookStore,
+    LocationStore, OperationStore, SecurityStore, SmartChargingStore, Store, StoreError, TariffStore,
+    TransactionEventStore, UserStore, VehicleStore, VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

@@ -60,11 +60,13 @@ pub enum OperationKind {
     ClearChargingProfile,
     /// Start a transaction remotely, optionally with a charging profile.
     RemoteStart,
+    /// Deliver a certificate Coupler signed after the charger's SignCertificate.
+    CertificateSigned,
 }
 
 impl OperationKind {
     /// Every kind.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::Reset,
         Self::UnlockConnector,
         Self::ChangeAvailability,
@@ -80,6 +82,7 @@ impl OperationKind {
         Self::CancelReservation,
         Self::ClearChargingProfile,
         Self::RemoteStart,
+        Self::CertificateSigned,
     ];
 
     /// The wire name.
@@ -100,6 +103,7 @@ impl OperationKind {
             Self::CancelReservation => "CANCEL_RESERVATION",
             Self::ClearChargingProfile => "CLEAR_CHARGING_PROFILE",
             Self::RemoteStart => "REMOTE_START",
+            Self::CertificateSigned => "CERTIFICATE_SIGNED",
         }
     }
 

@@ -24,6 +24,7 @@ use crate::operation::{Operation, OperationId, OperationKind, Reservation, Reser
 use crate::page::{Page, PageRequest};
 use crate::polling::PollUpdate;
 use crate::secret::SecretHash;
+use crate::security::{IssuedCertificate, SecurityEvent, SecurityEventId};
 use crate::smart::{PolicyTarget, SmartPlan, SmartPlanId, SmartPolicy, SmartPolicyId};
 use crate::tariff::{
     PriceArea, PriceScope, ProviderStatus, Series, SeriesKind, SeriesOwner, SeriesPush, SeriesSlot, TouTariff,
@@ -950,6 +951,40 @@ pub trait OperationStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// Chargers' security events and the certificates Coupler issued them.
+#[async_trait]
+pub trait SecurityStore: Send + Sync {
+    /// Stores a security event a charger reported, with its client and user taken from the
+    /// charger, and writes a `user:charger:security-event` event in the same transaction.
+    /// `Conflict` when the charger does not exist.
+    async fn record_security_event(&self, event: &SecurityEvent) -> Result<(), StoreError>;
+    /// One of the client's security events.
+    async fn get_security_event(
+        &self,
+        client: &ClientId,
+        id: &SecurityEventId,
+    ) -> Result<Option<SecurityEvent>, StoreError>;
+    /// A page of one of the client's chargers' security events, newest received first; `None`
+    /// when the client has no such charger.
+    async fn list_security_events(
+        &self,
+        client: &ClientId,
+        charger: &ChargerId,
+        page: &PageRequest,
+    ) -> Result<Option<Page<SecurityEvent>>, StoreError>;
+    /// Stores a certificate Coupler signed for a charger (client taken from the charger;
+    /// `Conflict` when the charger does not exist or the serial number was issued before).
+    async fn record_issued_certificate(&self, certificate: &IssuedCertificate) -> Result<(), StoreError>;
+    /// A page of the certificates issued to one of the client's chargers, newest first; `None`
+    /// when the client has no such charger.
+    async fn list_issued_certificates(
+        &self,
+        client: &ClientId,
+        charger: &ChargerId,
+        page: &PageRequest,
+    ) -> Result<Option<Page<IssuedCertificate>>, StoreError>;
+}
+
 /// All of Coupler's storage.
 #[async_trait]
 pub trait Store:
@@ -970,6 +1005,7 @@ pub trait Store:
     + TariffStore
     + SmartChargingStore
     + OperationStore
+    + SecurityStore
     + Send
     + Sync
     + 'static

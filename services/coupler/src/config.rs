@@ -265,8 +265,25 @@ settings! {
         max_message_bytes: usize = gateway().max_message_bytes, env "COUPLER_OCPP_MAX_MESSAGE_BYTES";
         /// The id tag remote starts are made with.
         remote_start_id_tag: String = gateway().remote_start_id_tag, env "COUPLER_OCPP_REMOTE_START_ID_TAG";
+        /// Security profile 3: refuse chargers that present no client certificate naming their identity (subject common name); needs Coupler's own TLS with [tls] client_ca. Without it, a charger presenting such a certificate is still let in without Basic credentials.
+        require_client_certificate: bool = gateway().require_client_certificate, env "COUPLER_OCPP_REQUIRE_CLIENT_CERTIFICATE";
+        /// PEM file of the CA certificate (its chain may follow) that signs chargers' certificates when they send SignCertificate; without it (and its key) such requests are answered Rejected.
+        signing_ca_certificate: Option<PathBuf> = None, env "COUPLER_OCPP_SIGNING_CA_CERTIFICATE";
+        /// PEM file of that CA's private key (PKCS#8; ECDSA P-256/P-384 or Ed25519). Read once at start, never logged.
+        signing_ca_private_key: Option<PathBuf> = None, env "COUPLER_OCPP_SIGNING_CA_PRIVATE_KEY";
+        /// How long a certificate Coupler signs for a charger is valid, in days.
+        certificate_validity_days: Days = Days(365), env "COUPLER_OCPP_CERTIFICATE_VALIDITY_DAYS";
         /// Vendor ids whose DataTransfer messages chargers may send (comma-separated): answered Accepted; every other vendor's are answered UnknownVendorId. Both are kept as operations of the charger.
         data_transfer_vendors: Vec<String> = gateway().data_transfer_vendors, env "COUPLER_OCPP_DATA_TRANSFER_VENDORS", default described "none";
+    }
+    /// TLS served by Coupler itself, on the API listener and the OCPP listener (https and wss; OCPP security profiles 2 and 3 without a proxy). Without these, serve plain HTTP behind a TLS-terminating proxy.
+    [tls] Tls {
+        /// PEM file of the server's certificate chain, its own certificate first; with private_key, turns TLS on.
+        certificate_chain: Option<PathBuf> = None, env "COUPLER_TLS_CERTIFICATE_CHAIN";
+        /// PEM file of the server's private key (PKCS#8, PKCS#1 or SEC1). Read once at start, never logged.
+        private_key: Option<PathBuf> = None, env "COUPLER_TLS_PRIVATE_KEY";
+        /// PEM file of the CA certificates client certificates are verified against (security profile 3): a certificate from another CA fails the TLS handshake; presenting none is left to the OCPP gateway to refuse.
+        client_ca: Option<PathBuf> = None, env "COUPLER_TLS_CLIENT_CA";
     }
     /// Actions (start, stop, max current) and how they are carried out.
     [engine] Engine {
@@ -588,6 +605,18 @@ impl Config {
         if self.smartcar.client_id.is_some() != self.smartcar.client_secret.is_some() {
             bail!("COUPLER_SMARTCAR_CLIENT_ID and COUPLER_SMARTCAR_CLIENT_SECRET must be set together");
         }
+        if self.tls.certificate_chain.is_some() != self.tls.private_key.is_some() {
+            bail!("COUPLER_TLS_CERTIFICATE_CHAIN and COUPLER_TLS_PRIVATE_KEY must be set together");
+        }
+        if self.tls.client_ca.is_some() && self.tls.certificate_chain.is_none() {
+            bail!("COUPLER_TLS_CLIENT_CA needs Coupler's own TLS (COUPLER_TLS_CERTIFICATE_CHAIN and COUPLER_TLS_PRIVATE_KEY)");
+        }
+        if self.ocpp.require_client_certificate && self.tls.client_ca.is_none() {
+            bail!("COUPLER_OCPP_REQUIRE_CLIENT_CERTIFICATE needs COUPLER_TLS_CLIENT_CA: Coupler's own TLS verifies client certificates");
+        }
+        if self.ocpp.signing_ca_certificate.is_some() != self.ocpp.signing_ca_private_key.is_some() {
+            bail!("COUPLER_OCPP_SIGNING_CA_CERTIFICATE and COUPLER_OCPP_SIGNING_CA_PRIVATE_KEY must be set together");
+        }
         if self.webhooks.lease <= self.webhooks.timeout {
             bail!("COUPLER_WEBHOOK_LEASE must be longer than COUPLER_WEBHOOK_TIMEOUT");
         }
@@ -624,7 +653,47 @@ impl Config {
             measurands: self.ocpp.measurands.clone(),
             remote_start_id_tag: self.ocpp.remote_start_id_tag.clone(),
             data_transfer_vendors: self.ocpp.data_transfer_vendors.clone(),
+            require_client_certificate: self.ocpp.require_client_certificate,
+            // Read from its files by `signing_ca`, at start-up.
+            signing_ca: None,
         }
+    }
+
+    /// The CA that signs chargers' certificates, read from the files the settings name.
+    pub fn signing_ca(&self) -> anyhow::Result<Option<std::sync::Arc<coupler_gateway::certificates::SigningCa>>> {
+        let (Some(certificate), Some(key)) = (&self.ocpp.signing_ca_certificate, &self.ocpp.signing_ca_private_key)
+        else {
+            return Ok(None);
+        };
+        let certificate_pem = std::fs::read_to_string(certificate)
+            .with_context(|| format!("cannot read the signing CA certificate {}", certificate.display()))?;
+        // The key's content never reaches an error message or a log.
+        let key_pem = std::fs::read_to_string(key)
+            .with_context(|| format!("cannot read the signing CA private key {}", key.display()))?;
+        let validity = chrono::Duration::from_std(self.ocpp.certificate_validity_days.duration())
+            .context("the certificate validity is too long")?;
+        let ca = coupler_gateway::certificates::SigningCa::from_pem(&certificate_pem, &key_pem, validity)
+            .with_context(|| {
+                format!(
+                    "cannot use {} and {} as the signing CA",
+                    certificate.display(),
+                    key.display()
+                )
+            })?;
+        Ok(Some(std::sync::Arc::new(ca)))
+    }
+
+    /// The TLS acceptor the settings describe, with its files read; `None` serves plain HTTP.
+    pub fn tls_acceptor(&self) -> anyhow::Result<Option<coupler_api::tls::TlsServer>> {
+        let (Some(chain), Some(key)) = (&self.tls.certificate_chain, &self.tls.private_key) else {
+            return Ok(None);
+        };
+        let acceptor = coupler_api::tls::acceptor(coupler_api::tls::TlsFiles {
+            certificate_chain: chain,
+            private_key: key,
+            client_ca: self.tls.client_ca.as_deref(),
+        })?;
+        Ok(Some(acceptor))
     }
 
     /// The vehicle engine's config, every field from the tree.

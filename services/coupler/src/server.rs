@@ -84,6 +84,8 @@ pub struct Wiring {
     pub prices: PriceConfig,
     /// How smart charging makes and keeps plans.
     pub smart: SmartConfig,
+    /// TLS served by Coupler itself on the API and OCPP listeners; `None` serves plain HTTP.
+    pub tls: Option<coupler_api::tls::TlsServer>,
 }
 
 /// What sandbox mode needs beyond the simulated OEM cloud.
@@ -139,6 +141,8 @@ impl Wiring {
             price_providers: config.price_providers(),
             prices: config.prices(),
             smart: config.smart_charging(),
+            // Reading the files is start-up's work (`Server::start_with`).
+            tls: None,
         }
     }
 }
@@ -271,8 +275,10 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
+        let tls = config.tls_acceptor()?;
         let public_url = match &config.http.public_url {
             Some(url) => url.0.clone(),
+            None if tls.is_some() => Url::parse(&format!("https://{addr}"))?,
             None => Url::parse(&format!("http://{addr}"))?,
         };
         let mut wiring = Wiring::from_config(config, store, public_url.clone(), Cipher::new(&secret_key));
@@ -280,6 +286,10 @@ impl Server {
         let sandbox_clock = Arc::new(ScaledClock::over(wiring.clock.clone()));
         if sandbox {
             wiring.clock = sandbox_clock.clone();
+        }
+        wiring.gateway.signing_ca = config.signing_ca()?;
+        if let Some(ca) = &wiring.gateway.signing_ca {
+            tracing::info!(ca = ca.subject(), "signing chargers' certificates");
         }
         if config.sandbox.simulated_oem || sandbox {
             wiring.simulated_oem = Some(mount_simulated_oem(
@@ -306,8 +316,10 @@ impl Server {
             );
         }
         if let Some(ocpp) = &ocpp_listener {
-            wiring.ocpp_url = Url::parse(&format!("ws://{}", ocpp.local_addr()?))?;
+            let scheme = if tls.is_some() { "wss" } else { "ws" };
+            wiring.ocpp_url = Url::parse(&format!("{scheme}://{}", ocpp.local_addr()?))?;
         }
+        wiring.tls = tls;
         if let Some(url) = &config.ocpp.public_url {
             wiring.ocpp_url = url.0.clone();
         }
@@ -360,6 +372,7 @@ impl Server {
             mut price_providers,
             smart,
             prices,
+            tls,
         } = wiring;
         let addr = listener.local_addr()?;
         // No connection survives a restart: whatever the last run recorded as connected is not.
@@ -438,11 +451,21 @@ impl Server {
             // Outside the API's layers: the simulated maker answers in its own formats, as a real one.
             router = router.nest("/sim", cloud.router());
         }
-        spawn_server("api listener", listener, router, &tasks, &serve_failure);
+        if tls.is_some() {
+            tracing::info!("serving TLS (https and wss) on the API and OCPP listeners");
+        }
+        spawn_server("api listener", listener, router, tls.clone(), &tasks, &serve_failure);
         let ocpp_addr = match ocpp_listener {
             Some(ocpp) => {
                 let ocpp_addr = ocpp.local_addr()?;
-                spawn_server("ocpp listener", ocpp, gateway.router(), &tasks, &serve_failure);
+                spawn_server(
+                    "ocpp listener",
+                    ocpp,
+                    gateway.router(),
+                    tls.clone(),
+                    &tasks,
+                    &serve_failure,
+                );
                 Some(ocpp_addr)
             }
             None => None,
@@ -450,10 +473,12 @@ impl Server {
         let metrics_addr = match metrics_listener {
             Some(metrics) => {
                 let metrics_addr = metrics.local_addr()?;
+                // Plain HTTP: a scraper on the operator's network, apart from chargers and clients.
                 spawn_server(
                     "metrics listener",
                     metrics,
                     coupler_api::metrics_router(state.clone()),
+                    None,
                     &tasks,
                     &serve_failure,
                 );
@@ -558,13 +583,14 @@ fn spawn_server(
     name: &'static str,
     listener: TcpListener,
     router: axum::Router,
+    tls: Option<coupler_api::tls::TlsServer>,
     tasks: &Tasks,
     failure: &Arc<Mutex<Option<std::io::Error>>>,
 ) {
     let (stopping, failure) = (tasks.clone(), failure.clone());
     tasks.spawn(name, async move {
         // Coupler's own serve loop (hyper's limits raised so 414 and 431 answer as problems).
-        let served = coupler_api::serve::serve(listener, router, stopping.clone()).await;
+        let served = coupler_api::serve::serve_with_tls(listener, router, stopping.clone(), tls).await;
         if let Err(e) = served {
             tracing::error!(listener = name, error = %e, "a listener stopped serving; stopping coupler");
             *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);

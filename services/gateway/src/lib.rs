@@ -1,7 +1,8 @@
 //! Coupler's OCPP charger gateway, for OCPP 1.6J and 2.0.1 on the same URL.
 //!
 //! Chargers connect to `ws(s)://host/ocpp/{chargePointId}`. Before the upgrade the gateway checks the
-//! identity and HTTP Basic credentials and picks the subprotocol in the charger's order of
+//! identity and its credentials (HTTP Basic, or over Coupler's own TLS a client certificate naming
+//! the identity: security profile 3) and picks the subprotocol in the charger's order of
 //! preference. Each connection then runs one session actor (`session.rs`) that owns the socket: it
 //! answers the charger's calls only after what they report is stored, keeps at most one call of its
 //! own outstanding (the rest queue), times calls out, pings, and closes when replaced, deleted, or
@@ -10,8 +11,10 @@
 //! [`ChargerControl`], which knows no OCPP version.
 
 mod capabilities;
+pub mod certificates;
 mod common;
 mod handshake;
+mod security;
 mod session;
 mod v16;
 mod v201;
@@ -31,6 +34,7 @@ use axum::routing::get;
 use axum::Router;
 use coupler_core::clock::{Clock, SystemClock};
 use coupler_core::control::{ChargerCommand, ChargerControl, CommandReply, ControlError};
+use coupler_core::security::TlsPeer;
 use coupler_core::{ChargerId, OcppIdentity, Store};
 use coupler_ocpp::OcppVersion;
 use coupler_tasks::Tasks;
@@ -67,6 +71,12 @@ pub struct GatewayConfig {
     /// The vendors whose DataTransfer messages Coupler takes (answered `Accepted` and stored);
     /// every other vendor's are answered `UnknownVendorId` (and stored as well).
     pub data_transfer_vendors: Vec<String>,
+    /// Security profile 3: refuse chargers that present no client certificate (verified against
+    /// the configured client CA by Coupler's own TLS) whose subject common name is their identity.
+    pub require_client_certificate: bool,
+    /// The CA that signs chargers' certificates (SignCertificate); without one such requests
+    /// are answered `Rejected`.
+    pub signing_ca: Option<Arc<certificates::SigningCa>>,
 }
 
 impl Default for GatewayConfig {
@@ -92,6 +102,8 @@ impl Default for GatewayConfig {
             .to_vec(),
             remote_start_id_tag: coupler_core::control::DEFAULT_REMOTE_START_ID_TAG.to_owned(),
             data_transfer_vendors: Vec::new(),
+            require_client_certificate: false,
+            signing_ca: None,
         }
     }
 }
@@ -333,6 +345,7 @@ async fn upgrade(
     State(gateway): State<Gateway>,
     Path(raw_identity): Path<String>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let upgrade = match upgrade {
@@ -351,15 +364,19 @@ async fn upgrade(
         );
     };
     let config = &gateway.inner.config;
-    if config.require_tls {
-        let over_tls = headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|proto| proto.eq_ignore_ascii_case("https") || proto.eq_ignore_ascii_case("wss"));
+    // Present only on connections Coupler's own TLS served; its certificate is already verified.
+    let tls = extensions.get::<TlsPeer>();
+    if config.require_tls || config.require_client_certificate {
+        let over_tls = tls.is_some()
+            || headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|proto| proto.eq_ignore_ascii_case("https") || proto.eq_ignore_ascii_case("wss"));
         if !over_tls {
             return refuse(StatusCode::UNAUTHORIZED, "connect over TLS (wss://)");
         }
     }
+    let client_certificate = tls.and_then(|peer| peer.client_certificate.as_deref());
     let credentials = match gateway.inner.store.charger_credentials(&identity).await {
         Ok(credentials) => credentials,
         Err(e) => {
@@ -374,7 +391,33 @@ async fn upgrade(
     let version = choose_subprotocol(&headers, SUPPORTED_VERSIONS);
     let mode = match credentials {
         Some(credentials) => {
-            if let Err(failure) = check_basic_auth(&headers, identity.as_str(), &credentials.password_hash, version) {
+            let certified = match client_certificate {
+                Some(der) => {
+                    let name = certificates::certificate_common_name(der);
+                    if name.as_deref() != Some(identity.as_str()) {
+                        tracing::info!(ocpp_id = %identity, certificate_cn = ?name, "charger refused: its certificate names another identity");
+                        return refuse(
+                            StatusCode::FORBIDDEN,
+                            "the client certificate's subject common name is not this charger's identity",
+                        );
+                    }
+                    true
+                }
+                None if config.require_client_certificate => {
+                    tracing::info!(ocpp_id = %identity, "charger refused: no client certificate (security profile 3)");
+                    return refuse(
+                        StatusCode::UNAUTHORIZED,
+                        "a client certificate for this identity is required (security profile 3)",
+                    );
+                }
+                None => false,
+            };
+            // Security profile 3 authenticates with the certificate; profiles 1 and 2 with Basic.
+            if certified {
+                tracing::debug!(ocpp_id = %identity, "charger authenticated by its client certificate");
+            } else if let Err(failure) =
+                check_basic_auth(&headers, identity.as_str(), &credentials.password_hash, version)
+            {
                 tracing::info!(ocpp_id = %identity, ?failure, "charger refused: bad credentials");
                 return refuse(
                     StatusCode::UNAUTHORIZED,

@@ -7,6 +7,7 @@ use coupler_core::control::{
     LogKind, RateUnit, ResetKind, TriggerKind,
 };
 use coupler_core::operation::{firmware_progress, upload_progress, OperationKind};
+use coupler_core::security::CertificateUse;
 use coupler_core::store::{SessionStart, SessionStop};
 use coupler_core::ChargerId;
 use coupler_ocpp::rpc::Frame;
@@ -23,6 +24,7 @@ use crate::common::{
     change, composite_schedule, consume_reservation, int, interval_secs, receive_data_transfer, record_progress,
     status, Failure,
 };
+use crate::security::{decide_signing, deliver_certificate, record_security_event, SignDecision};
 use crate::{Gateway, GatewayConfig};
 
 /// Answers one call from the charger. What it reports is stored before the answer is built; when
@@ -296,6 +298,29 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
             )
             .await?;
             Response::FirmwareStatusNotification(v16::FirmwareStatusNotificationResponse {})
+        }
+        Request::SecurityEventNotification(event) => {
+            record_security_event(
+                gateway,
+                charger,
+                event.kind.as_str(),
+                event.timestamp,
+                event.tech_info.as_ref().map(|t| t.as_str()),
+            )
+            .await?;
+            Response::SecurityEventNotification(v16::SecurityEventNotificationResponse {})
+        }
+        Request::SignCertificate(request) => {
+            store.record_seen(charger, now).await?;
+            let status = match decide_signing(gateway, charger, request.csr.as_str()).await? {
+                SignDecision::Accept(params) => {
+                    deliver_certificate(gateway, charger, *params, CertificateUse::ChargingStation);
+                    v16::GenericStatus::Accepted
+                }
+                // 1.6 has no statusInfo: the reason is in Coupler's log.
+                SignDecision::Reject { .. } => v16::GenericStatus::Rejected,
+            };
+            Response::SignCertificate(v16::SignCertificateResponse { status })
         }
         other => {
             // parse_charge_point_request lets through only what a charge point may send.
@@ -595,6 +620,14 @@ pub(crate) fn encode_command(command: &ChargerCommand, config: &GatewayConfig) -
             })
         }
         ChargerCommand::GetBaseReport { .. } => return Err(only_201("GetBaseReport")),
+        ChargerCommand::CertificateSigned { chain, usage } => {
+            if *usage != CertificateUse::ChargingStation {
+                return Err(only_201("a V2G certificate"));
+            }
+            Request::CertificateSigned(v16::CertificateSignedRequest {
+                certificate_chain: ci(chain, "certificateChain")?,
+            })
+        }
     })
 }
 
@@ -619,6 +652,7 @@ pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply
         Response::ChangeAvailability(r) => status(r.status.as_str() != "Rejected", r.status.as_str()),
         Response::UnlockConnector(r) => status(r.status.as_str() == "Unlocked", r.status.as_str()),
         Response::ClearCache(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::CertificateSigned(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
         Response::UpdateFirmware(_) => status(true, "Accepted"),
         Response::ReserveNow(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
         Response::CancelReservation(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),

@@ -23,6 +23,7 @@ use coupler_core::control::{
     LogKind, RateUnit, ReportKind, ResetKind, TriggerKind,
 };
 use coupler_core::operation::{firmware_progress, upload_progress, OperationKind, Progress, ReservationStatus};
+use coupler_core::security::CertificateUse;
 use coupler_core::store::{TransactionEventKind, TransactionEventRecord};
 use coupler_core::ChargerId;
 use coupler_ocpp::rpc::Frame;
@@ -41,7 +42,17 @@ use crate::common::{
     change, composite_schedule, consume_reservation, int, interval_secs, receive_data_transfer, record_progress,
     status, Failure,
 };
+use crate::security::{decide_signing, deliver_certificate, record_security_event, SignDecision};
 use crate::Gateway;
+
+/// A `statusInfo` with a reason code (at most 20 characters) and a sentence (cut to 512).
+fn status_info(reason: &str, detail: &str) -> v201::StatusInfo {
+    let detail: String = detail.chars().take(512).collect();
+    v201::StatusInfo {
+        reason_code: CiString::new(reason).unwrap_or_else(|_| CiString::new("Failed").expect("6 characters")),
+        additional_info: CiString::new(detail).ok(),
+    }
+}
 
 const VERSION: OcppVersion = OcppVersion::V201;
 
@@ -309,13 +320,68 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
             Response::NotifyReport(v201::NotifyReportResponse {})
         }
         Request::SecurityEventNotification(event) => {
-            tracing::warn!(
-                kind = event.kind.as_str(),
-                info = event.tech_info.as_ref().map(tracing::field::display),
-                "security event"
+            record_security_event(
+                gateway,
+                charger,
+                event.kind.as_str(),
+                event.timestamp,
+                event.tech_info.as_ref().map(|t| t.as_str()),
+            )
+            .await?;
+            Response::SecurityEventNotification(v201::SecurityEventNotificationResponse {})
+        }
+        Request::SignCertificate(request) => {
+            let usage = match request.certificate_type {
+                Some(v201::CertificateSigningUse::V2GCertificate) => CertificateUse::V2g,
+                _ => CertificateUse::ChargingStation,
+            };
+            store.record_seen(charger, now).await?;
+            match decide_signing(gateway, charger, request.csr.as_str()).await? {
+                SignDecision::Accept(params) => {
+                    deliver_certificate(gateway, charger, *params, usage);
+                    Response::SignCertificate(v201::SignCertificateResponse {
+                        status: v201::GenericStatus::Accepted,
+                        status_info: None,
+                    })
+                }
+                SignDecision::Reject { reason, detail } => Response::SignCertificate(v201::SignCertificateResponse {
+                    status: v201::GenericStatus::Rejected,
+                    status_info: Some(status_info(reason, &detail)),
+                }),
+            }
+        }
+        Request::Get15118EVCertificate(request) => {
+            // Coupler holds no V2G root or contract certificate pool (no ISO 15118 Plug & Charge
+            // back end), so it cannot build the EV's CertificateInstallationRes: Failed, as M01
+            // and M02 say when the CSMS cannot provide the certificate.
+            tracing::info!(
+                action = request.action.as_str(),
+                schema = request.iso15118_schema_version.as_str(),
+                "an EV asked for a contract certificate; Coupler has no ISO 15118 certificate provider"
             );
             store.record_seen(charger, now).await?;
-            Response::SecurityEventNotification(v201::SecurityEventNotificationResponse {})
+            Response::Get15118EVCertificate(v201::Get15118EvCertificateResponse {
+                status: v201::Iso15118EvCertificateStatus::Failed,
+                status_info: Some(status_info(
+                    "NoCertProvider",
+                    "Coupler has no ISO 15118 contract certificate provider",
+                )),
+                exi_response: CiString::new("").map_err(|e| Failure::Internal(e.to_string()))?,
+            })
+        }
+        Request::GetCertificateStatus(request) => {
+            // Coupler runs no OCSP client for chargers' V2G certificates: Failed (M06), which
+            // tells the station to rely on what it cached.
+            tracing::info!(
+                responder = request.ocsp_request_data.responder_url.as_str(),
+                "a station asked for a certificate's OCSP status; Coupler does not relay OCSP"
+            );
+            store.record_seen(charger, now).await?;
+            Response::GetCertificateStatus(v201::GetCertificateStatusResponse {
+                status: v201::GetCertificateStatus::Failed,
+                status_info: Some(status_info("NoOcspResponder", "Coupler does not relay OCSP requests")),
+                ocsp_result: None,
+            })
         }
         Request::FirmwareStatusNotification(notification) => {
             let status = notification.status.as_str();
@@ -916,7 +982,21 @@ async fn encode_command(
                 ReportKind::SummaryInventory => ReportBase::SummaryInventory,
             },
         }),
+        ChargerCommand::CertificateSigned { chain, usage } => {
+            Request::CertificateSigned(v201::CertificateSignedRequest {
+                certificate_chain: ci(chain, "certificateChain")?,
+                certificate_type: Some(signing_use(*usage)),
+            })
+        }
     })
+}
+
+/// OCPP 2.0.1's name for what a certificate is for.
+pub(crate) fn signing_use(usage: CertificateUse) -> v201::CertificateSigningUse {
+    match usage {
+        CertificateUse::ChargingStation => v201::CertificateSigningUse::ChargingStationCertificate,
+        CertificateUse::V2g => v201::CertificateSigningUse::V2GCertificate,
+    }
 }
 
 /// The OCPP 2.0.1 `CALL` for a command, with its action name. A command 2.0.1 cannot carry, or a
@@ -948,6 +1028,7 @@ pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply
         Response::ChangeAvailability(r) => status(r.status.as_str() != "Rejected", r.status.as_str()),
         Response::UnlockConnector(r) => status(r.status.as_str() == "Unlocked", r.status.as_str()),
         Response::ClearCache(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::CertificateSigned(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
         Response::UpdateFirmware(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
         Response::ReserveNow(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
         Response::CancelReservation(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),

@@ -529,3 +529,55 @@ object! {
         status: CancelReservationStatus = "status",
     }
 }
+
+// ---- The security extension (OCPP 1.6 security whitepaper, edition 2). ----
+
+object! {
+    /// `SecurityEventNotification.req`: something security-related happened at the charge point.
+    pub struct SecurityEventNotificationRequest {
+        /// The kind of event (`FirmwareUpdated`, `TamperDetectionActivated`, ...).
+        kind: CiString50 = "type",
+        /// When it happened (the charge point's clock).
+        timestamp: DateTime<Utc> = "timestamp",
+        /// Technical detail.
+        tech_info: Option<CiString255> = "techInfo",
+    }
+}
+
+object! {
+    /// `SecurityEventNotification.conf` (empty).
+    pub struct SecurityEventNotificationResponse {}
+}
+
+object! {
+    /// `SignCertificate.req`: the charge point asks for its key to be certified.
+    pub struct SignCertificateRequest {
+        /// A PEM-encoded certificate signing request (RFC 2986).
+        csr: CiString5500 = "csr",
+    }
+}
+
+object! {
+    /// `SignCertificate.conf`: whether the request will be processed; the certificate follows
+    /// in a CertificateSigned.
+    pub struct SignCertificateResponse {
+        /// Accepted or Rejected.
+        status: GenericStatus = "status",
+    }
+}
+
+object! {
+    /// `CertificateSigned.req`: the signed certificate, with the chain up to the CA.
+    pub struct CertificateSignedRequest {
+        /// PEM certificates, the charge point's own first.
+        certificate_chain: CiString10000 = "certificateChain",
+    }
+}
+
+object! {
+    /// `CertificateSigned.conf`.
+    pub struct CertificateSignedResponse {
+        /// Whether the charge point installed it.
+        status: CertificateSignedStatus = "status",
+    }
+}

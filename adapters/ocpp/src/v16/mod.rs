@@ -47,6 +47,8 @@ crate::actions::ocpp_actions! {
     DataTransfer(DataTransferRequest, DataTransferResponse) from ChargePoint;
     DiagnosticsStatusNotification(DiagnosticsStatusNotificationRequest, DiagnosticsStatusNotificationResponse) from ChargePoint;
     FirmwareStatusNotification(FirmwareStatusNotificationRequest, FirmwareStatusNotificationResponse) from ChargePoint;
+    SecurityEventNotification(SecurityEventNotificationRequest, SecurityEventNotificationResponse) from ChargePoint;
+    SignCertificate(SignCertificateRequest, SignCertificateResponse) from ChargePoint;
     RemoteStartTransaction(RemoteStartTransactionRequest, RemoteStartTransactionResponse) from CentralSystem;
     RemoteStopTransaction(RemoteStopTransactionRequest, RemoteStopTransactionResponse) from CentralSystem;
     SetChargingProfile(SetChargingProfileRequest, SetChargingProfileResponse) from CentralSystem;
@@ -63,6 +65,7 @@ crate::actions::ocpp_actions! {
     UpdateFirmware(UpdateFirmwareRequest, UpdateFirmwareResponse) from CentralSystem;
     ReserveNow(ReserveNowRequest, ReserveNowResponse) from CentralSystem;
     CancelReservation(CancelReservationRequest, CancelReservationResponse) from CentralSystem;
+    CertificateSigned(CertificateSignedRequest, CertificateSignedResponse) from CentralSystem;
 }
 
 /// OCPP 1.6 actions (core profiles and the security whitepaper) that this crate does
@@ -71,15 +74,12 @@ crate::actions::ocpp_actions! {
 pub const UNTYPED_ACTIONS: &[&str] = &[
     "GetLocalListVersion",
     "SendLocalList",
-    "CertificateSigned",
     "DeleteCertificate",
     "ExtendedTriggerMessage",
     "GetInstalledCertificateIds",
     "GetLog",
     "InstallCertificate",
     "LogStatusNotification",
-    "SecurityEventNotification",
-    "SignCertificate",
     "SignedFirmwareStatusNotification",
     "SignedUpdateFirmware",
 ];

@@ -92,6 +92,16 @@ fn examples() -> Vec<(Action, Value, Value)> {
             json!({}),
         ),
         (
+            Action::SecurityEventNotification,
+            json!({"type": "SettingSystemTime", "timestamp": "2025-01-01T12:00:00Z", "techInfo": "ntp"}),
+            json!({}),
+        ),
+        (
+            Action::SignCertificate,
+            json!({"csr": "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n"}),
+            json!({"status": "Accepted"}),
+        ),
+        (
             Action::RemoteStartTransaction,
             json!({
                 "connectorId": 1, "idTag": "COUPLER",
@@ -201,6 +211,11 @@ fn examples() -> Vec<(Action, Value, Value)> {
             Action::CancelReservation,
             json!({"reservationId": 42}),
             json!({"status": "Accepted"}),
+        ),
+        (
+            Action::CertificateSigned,
+            json!({"certificateChain": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}),
+            json!({"status": "Rejected"}),
         ),
     ]
 }
@@ -842,7 +857,7 @@ fn an_unknown_action_is_not_implemented() {
 
 #[test]
 fn a_1_6_action_this_crate_does_not_type_is_not_supported() {
-    for action in ["GetLocalListVersion", "SecurityEventNotification", "SignCertificate"] {
+    for action in ["GetLocalListVersion", "InstallCertificate", "GetLog"] {
         assert_eq!(
             refused_request(action, json!({})).code,
             ErrorCode::NotSupported,
@@ -876,6 +891,8 @@ fn a_charger_may_not_send_what_only_the_central_system_sends() {
                 | Action::DataTransfer
                 | Action::DiagnosticsStatusNotification
                 | Action::FirmwareStatusNotification
+                | Action::SecurityEventNotification
+                | Action::SignCertificate
         );
         assert_eq!(action.initiator() == Initiator::ChargePoint, expected, "{action:?}");
         assert_eq!(Action::from_wire(action.as_str()), Some(*action));
@@ -899,4 +916,39 @@ fn hostile_payloads_never_panic_for_any_action() {
             let _ = parse_response(action.as_str(), payload);
         }
     }
+}
+
+#[test]
+fn security_extension_messages_are_read_and_checked() {
+    let event = parse_charge_point_request(
+        "SecurityEventNotification",
+        &json!({"type": "TamperDetectionActivated", "timestamp": "2026-11-21T09:00:00Z", "techInfo": "lid"}),
+    )
+    .unwrap();
+    let Request::SecurityEventNotification(event) = event else {
+        panic!("not a security event: {event:?}");
+    };
+    assert_eq!(event.kind.as_str(), "TamperDetectionActivated");
+    assert_eq!(event.tech_info.as_ref().map(CiString::as_str), Some("lid"));
+    let missing = parse_charge_point_request("SecurityEventNotification", &json!({"type": "X"})).unwrap_err();
+    assert_eq!(missing.code, ErrorCode::OccurrenceConstraintViolation);
+    let long = parse_charge_point_request(
+        "SecurityEventNotification",
+        &json!({"type": "x".repeat(51), "timestamp": "2026-11-21T09:00:00Z"}),
+    )
+    .unwrap_err();
+    assert_eq!(long.code, ErrorCode::TypeConstraintViolation);
+    let csr = parse_charge_point_request(
+        "SignCertificate",
+        &json!({"csr": "-----BEGIN CERTIFICATE REQUEST-----"}),
+    )
+    .unwrap();
+    assert!(matches!(csr, Request::SignCertificate(_)));
+    let signed = Request::CertificateSigned(CertificateSignedRequest {
+        certificate_chain: CiString::new("-----BEGIN CERTIFICATE-----").unwrap(),
+    });
+    assert_eq!(
+        signed.to_value().unwrap(),
+        json!({"certificateChain": "-----BEGIN CERTIFICATE-----"})
+    );
 }

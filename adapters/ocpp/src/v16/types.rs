@@ -24,6 +24,10 @@ pub type CiString50 = CiString<50>;
 pub type CiString255 = CiString<255>;
 /// `CiString500Type`.
 pub type CiString500 = CiString<500>;
+/// `string[5500]` of the security whitepaper (a PEM certificate signing request).
+pub type CiString5500 = CiString<5500>;
+/// `string[10000]` of the security whitepaper (a PEM certificate chain).
+pub type CiString10000 = CiString<10000>;
 
 impl<const N: usize> CiString<N> {
     /// The most characters the type holds.
@@ -176,6 +180,22 @@ wire_enum! {
         SoftReset = "SoftReset",
         UnlockCommand = "UnlockCommand",
         DeAuthorized = "DeAuthorized",
+    }
+}
+
+wire_enum! {
+    /// `GenericStatusEnumType` of the security whitepaper (SignCertificate's answer).
+    pub enum GenericStatus {
+        Accepted = "Accepted",
+        Rejected = "Rejected",
+    }
+}
+
+wire_enum! {
+    /// `CertificateSignedStatusEnumType` of the security whitepaper.
+    pub enum CertificateSignedStatus {
+        Accepted = "Accepted",
+        Rejected = "Rejected",
     }
 }
 

@@ -629,6 +629,94 @@ object201! {
     }
 }
 
+// ---- Certificates (2.0.1 functional blocks A and M). ----
+
+object201! {
+    /// `SignCertificateRequest`: the station asks for its key to be certified.
+    pub struct SignCertificateRequest {
+        /// A PEM-encoded certificate signing request (RFC 2986).
+        csr: CiString5500 = "csr",
+        /// Which certificate; `ChargingStationCertificate` when absent.
+        certificate_type: Option<CertificateSigningUse> = "certificateType",
+    }
+}
+
+object201! {
+    /// `SignCertificateResponse`: whether the request will be processed; the certificate follows
+    /// in a CertificateSigned.
+    pub struct SignCertificateResponse {
+        /// Accepted or Rejected.
+        status: GenericStatus = "status",
+        /// Why.
+        status_info: Option<StatusInfo> = "statusInfo",
+    }
+}
+
+object201! {
+    /// `CertificateSignedRequest`: the signed certificate, with the chain up to the CA.
+    pub struct CertificateSignedRequest {
+        /// PEM certificates, the station's own first.
+        certificate_chain: CiString10000 = "certificateChain",
+        /// Which certificate it is.
+        certificate_type: Option<CertificateSigningUse> = "certificateType",
+    }
+}
+
+object201! {
+    /// `CertificateSignedResponse`.
+    pub struct CertificateSignedResponse {
+        /// Whether the station installed it.
+        status: CertificateSignedStatus = "status",
+        /// Why.
+        status_info: Option<StatusInfo> = "statusInfo",
+    }
+}
+
+object201! {
+    /// `Get15118EVCertificateRequest`: an EV's ISO 15118 certificate installation or update
+    /// request, passed on by the station.
+    pub struct Get15118EvCertificateRequest {
+        /// The ISO 15118 schema version of the EV's session.
+        iso15118_schema_version: CiString50 = "iso15118SchemaVersion",
+        /// Install or update.
+        action: CertificateAction = "action",
+        /// The EV's CertificateInstallationReq, base64 EXI.
+        exi_request: CiString5600 = "exiRequest",
+    }
+}
+
+object201! {
+    /// `Get15118EVCertificateResponse`.
+    pub struct Get15118EvCertificateResponse {
+        /// Accepted or Failed.
+        status: Iso15118EvCertificateStatus = "status",
+        /// Why.
+        status_info: Option<StatusInfo> = "statusInfo",
+        /// The CertificateInstallationRes for the EV, base64 EXI (empty when failed).
+        exi_response: CiString7500 = "exiResponse",
+    }
+}
+
+object201! {
+    /// `GetCertificateStatusRequest`: the station asks for a certificate's OCSP status.
+    pub struct GetCertificateStatusRequest {
+        /// The certificate and the responder to ask.
+        ocsp_request_data: OcspRequestData = "ocspRequestData",
+    }
+}
+
+object201! {
+    /// `GetCertificateStatusResponse`.
+    pub struct GetCertificateStatusResponse {
+        /// Accepted or Failed.
+        status: GetCertificateStatus = "status",
+        /// Why.
+        status_info: Option<StatusInfo> = "statusInfo",
+        /// The DER OCSP response, base64 (absent when failed).
+        ocsp_result: Option<CiString5500> = "ocspResult",
+    }
+}
+
 impl SetChargingProfileRequest {
     /// The smart-charging rules the schema cannot express (OCPP 2.0.1 K01): the first period
     /// starts at 0 and periods increase; a `ChargingStationMaxProfile` is for EVSE 0 and not

@@ -51,6 +51,9 @@ crate::actions::ocpp_actions! {
     LogStatusNotification(LogStatusNotificationRequest, LogStatusNotificationResponse) from ChargingStation;
     ReservationStatusUpdate(ReservationStatusUpdateRequest, ReservationStatusUpdateResponse) from ChargingStation;
     DataTransfer(DataTransferRequest, DataTransferResponse) from ChargingStation;
+    SignCertificate(SignCertificateRequest, SignCertificateResponse) from ChargingStation;
+    Get15118EVCertificate(Get15118EvCertificateRequest, Get15118EvCertificateResponse) from ChargingStation;
+    GetCertificateStatus(GetCertificateStatusRequest, GetCertificateStatusResponse) from ChargingStation;
     RequestStartTransaction(RequestStartTransactionRequest, RequestStartTransactionResponse) from Csms;
     RequestStopTransaction(RequestStopTransactionRequest, RequestStopTransactionResponse) from Csms;
     SetChargingProfile(SetChargingProfileRequest, SetChargingProfileResponse) from Csms;
@@ -68,20 +71,18 @@ crate::actions::ocpp_actions! {
     UpdateFirmware(UpdateFirmwareRequest, UpdateFirmwareResponse) from Csms;
     ReserveNow(ReserveNowRequest, ReserveNowResponse) from Csms;
     CancelReservation(CancelReservationRequest, CancelReservationResponse) from Csms;
+    CertificateSigned(CertificateSignedRequest, CertificateSignedResponse) from Csms;
 }
 
 /// OCPP 2.0.1 actions that this crate does not type. They are answered `NotSupported`
 /// ("recognised but not supported"), while names 2.0.1 does not define get `NotImplemented`.
 pub const UNTYPED_ACTIONS: &[&str] = &[
-    "CertificateSigned",
     "ClearDisplayMessage",
     "ClearVariableMonitoring",
     "ClearedChargingLimit",
     "CostUpdated",
     "CustomerInformation",
     "DeleteCertificate",
-    "Get15118EVCertificate",
-    "GetCertificateStatus",
     "GetChargingProfiles",
     "GetDisplayMessages",
     "GetInstalledCertificateIds",
@@ -105,7 +106,6 @@ pub const UNTYPED_ACTIONS: &[&str] = &[
     "SetMonitoringLevel",
     "SetNetworkProfile",
     "SetVariableMonitoring",
-    "SignCertificate",
     "UnpublishFirmware",
 ];
 

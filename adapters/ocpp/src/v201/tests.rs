@@ -275,3 +275,64 @@ fn the_back_office_messages_read_their_schema_examples_and_write_them_back_uncha
         "log.remoteLocation"
     );
 }
+
+#[test]
+fn the_certificate_messages_read_their_schema_examples_and_write_them_back_unchanged() {
+    let requests = [
+        (
+            "SignCertificate",
+            json!({"csr": "-----BEGIN CERTIFICATE REQUEST-----", "certificateType": "ChargingStationCertificate"}),
+        ),
+        (
+            "CertificateSigned",
+            json!({"certificateChain": "-----BEGIN CERTIFICATE-----", "certificateType": "V2GCertificate"}),
+        ),
+        (
+            "Get15118EVCertificate",
+            json!({"iso15118SchemaVersion": "urn:iso:15118:2:2013:MsgDef", "action": "Install", "exiRequest": "gAQ="}),
+        ),
+        (
+            "GetCertificateStatus",
+            json!({"ocspRequestData": {"hashAlgorithm": "SHA256", "issuerNameHash": "ab", "issuerKeyHash": "cd",
+                   "serialNumber": "01", "responderURL": "http://ocsp.example"}}),
+        ),
+    ];
+    for (action, payload) in requests {
+        let request = parse_request(action, &payload).unwrap_or_else(|e| panic!("{action}: {e}"));
+        assert_eq!(request.to_value().unwrap(), payload, "{action}");
+    }
+    let responses = [
+        (
+            "SignCertificate",
+            json!({"status": "Rejected", "statusInfo": {"reasonCode": "InvalidCSR"}}),
+        ),
+        ("CertificateSigned", json!({"status": "Accepted"})),
+        (
+            "Get15118EVCertificate",
+            json!({"status": "Failed", "statusInfo": {"reasonCode": "NoV2GRootCertificate"}, "exiResponse": ""}),
+        ),
+        ("GetCertificateStatus", json!({"status": "Failed"})),
+    ];
+    for (action, payload) in responses {
+        let response = parse_response(action, &payload).unwrap_or_else(|e| panic!("{action}: {e}"));
+        assert_eq!(response.to_value().unwrap(), payload, "{action}");
+    }
+    assert!(matches!(
+        parse_station_request("SignCertificate", &json!({"csr": "x"})),
+        Ok(Request::SignCertificate(_))
+    ));
+    assert_eq!(
+        code_of("CertificateSigned", json!({"certificateChain": "x"})).0,
+        ErrorCode::NotSupported,
+        "a station does not send CertificateSigned"
+    );
+    assert_eq!(
+        parse_request(
+            "GetCertificateStatus",
+            &json!({"ocspRequestData": {"hashAlgorithm": "MD5"}})
+        )
+        .unwrap_err()
+        .code,
+        ErrorCode::PropertyConstraintViolation
+    );
+}

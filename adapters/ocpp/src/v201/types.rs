@@ -26,6 +26,12 @@ pub type CiString1000 = CiString<1000>;
 pub type CiString2500 = CiString<2500>;
 /// `string[5500]`.
 pub type CiString5500 = CiString<5500>;
+/// `string[5600]` (an EV's base64 EXI request).
+pub type CiString5600 = CiString<5600>;
+/// `string[7500]` (the base64 EXI response for an EV).
+pub type CiString7500 = CiString<7500>;
+/// `string[10000]` (a PEM certificate chain).
+pub type CiString10000 = CiString<10000>;
 
 /// Defines a 2.0.1 schema class: like `object!`, and it also accepts the `customData` every
 /// 2.0.1 class may carry (OCPP 2.0.1 Part 4 §9).
@@ -411,6 +417,46 @@ wire_enum! {
     pub enum ClearChargingProfileStatus {
         Accepted = "Accepted",
         Unknown = "Unknown",
+    }
+}
+
+wire_enum! {
+    /// `CertificateSigningUseEnumType`: which of its certificates a station asks to have signed.
+    pub enum CertificateSigningUse {
+        ChargingStationCertificate = "ChargingStationCertificate",
+        V2GCertificate = "V2GCertificate",
+    }
+}
+
+wire_enum! {
+    /// `CertificateSignedStatusEnumType`.
+    pub enum CertificateSignedStatus {
+        Accepted = "Accepted",
+        Rejected = "Rejected",
+    }
+}
+
+wire_enum! {
+    /// `CertificateActionEnumType` of a Get15118EVCertificate.
+    pub enum CertificateAction {
+        Install = "Install",
+        Update = "Update",
+    }
+}
+
+wire_enum! {
+    /// `Iso15118EVCertificateStatusEnumType`.
+    pub enum Iso15118EvCertificateStatus {
+        Accepted = "Accepted",
+        Failed = "Failed",
+    }
+}
+
+wire_enum! {
+    /// `GetCertificateStatusEnumType`.
+    pub enum GetCertificateStatus {
+        Accepted = "Accepted",
+        Failed = "Failed",
     }
 }
 

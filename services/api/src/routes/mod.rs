@@ -16,6 +16,7 @@ pub mod ops;
 pub mod prices;
 pub mod sandbox;
 pub mod sandbox_time;
+pub mod security;
 pub mod smart;
 pub mod statistics;
 pub mod users;

@@ -2,6 +2,7 @@
 //! variable) with a message saying what was expected, and shown as a person would write it.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use coupler_core::account::Secret;
@@ -329,6 +330,18 @@ impl SettingValue for BearerToken {
 }
 
 /// Unset when empty.
+impl SettingValue for PathBuf {
+    fn parse(text: &str) -> Result<Self, String> {
+        if text.is_empty() {
+            return Err("must be a file path".into());
+        }
+        Ok(PathBuf::from(text))
+    }
+    fn show(&self) -> String {
+        self.display().to_string()
+    }
+}
+
 impl<T: SettingValue> SettingValue for Option<T> {
     fn parse(text: &str) -> Result<Self, String> {
         if text.is_empty() {
