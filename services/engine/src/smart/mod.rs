@@ -103,7 +103,14 @@ pub struct PlanKeeper {
     /// A burst of price changes for a client (a location created after another, a provider's day
     /// arriving area by area) makes its plans again once or twice, not once per change.
     price_passes: Mutex<HashSet<Option<ClientId>>>,
+    /// Set when a plan may have been stored since the keeper last worked out when to look next:
+    /// that look lists every live plan, so it is taken again only when something moved, and at
+    /// most every [`WAKE_LOOK_GAP`].
+    plans_moved: std::sync::atomic::AtomicBool,
 }
+
+/// The least time between two looks at every live plan for the next switch or deadline.
+const WAKE_LOOK_GAP: Duration = Duration::from_secs(1);
 
 /// How many plans a price-change pass makes at once.
 const PRICE_PASS_CONCURRENCY: usize = 64;
@@ -137,6 +144,7 @@ impl PlanKeeper {
             wake: Notify::new(),
             tracker: TaskTracker::new(),
             price_passes: Mutex::default(),
+            plans_moved: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -357,26 +365,52 @@ impl PlanKeeper {
         tasks.spawn(
             "plan keeper",
             async move {
+                use std::sync::atomic::Ordering;
+                use tokio::time::Instant;
                 keeper.round(Trigger::Check, false).await;
-                let mut last_round = tokio::time::Instant::now();
+                let mut last_round = Instant::now();
+                let (sleep, mut due) = keeper.next_wake().await;
+                let mut looked_at = Instant::now();
+                let mut wake_at = looked_at + sleep;
                 loop {
-                    let (sleep, due) = keeper.next_wake().await;
-                    let sleep = sleep.min(keeper.config.check_interval.saturating_sub(last_round.elapsed()));
+                    // Plans stored since the last look may switch sooner: look again, though not
+                    // more often than every WAKE_LOOK_GAP (a look lists every live plan).
+                    if keeper.plans_moved.load(Ordering::Relaxed) && looked_at.elapsed() >= WAKE_LOOK_GAP {
+                        keeper.plans_moved.store(false, Ordering::Relaxed);
+                        let (sleep, next_due) = keeper.next_wake().await;
+                        looked_at = Instant::now();
+                        wake_at = looked_at + sleep;
+                        due = next_due;
+                    }
+                    let round_at = last_round + keeper.config.check_interval;
+                    let mut until = wake_at.min(round_at);
+                    if keeper.plans_moved.load(Ordering::Relaxed) {
+                        until = until.min(looked_at + WAKE_LOOK_GAP);
+                    }
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = keeper.wake.notified() => {
                             keeper.round(Trigger::Check, false).await;
-                            last_round = tokio::time::Instant::now();
+                            last_round = Instant::now();
                         }
-                        _ = tokio::time::sleep(sleep) => match due {
-                            // Only the plans whose switch or deadline came, unless a round is due.
-                            Some(due) if last_round.elapsed() < keeper.config.check_interval => {
-                                due.into_iter().for_each(|id| keeper.spawn_reconcile(id, Trigger::Check));
+                        _ = tokio::time::sleep_until(until) => {
+                            let now = Instant::now();
+                            if now >= wake_at || now >= round_at {
+                                match due.take() {
+                                    // Only the plans whose switch or deadline came, unless a round is due.
+                                    Some(due) if now < round_at => {
+                                        due.into_iter().for_each(|id| keeper.spawn_reconcile(id, Trigger::Check));
+                                    }
+                                    _ => {
+                                        keeper.round(Trigger::Check, false).await;
+                                        last_round = Instant::now();
+                                    }
+                                }
+                                // Until the next look says otherwise.
+                                wake_at = now + keeper.config.check_interval;
+                                keeper.plans_moved.store(true, Ordering::Relaxed);
                             }
-                            _ => {
-                                keeper.round(Trigger::Check, false).await;
-                                last_round = tokio::time::Instant::now();
-                            }
+                            // Otherwise only the gap between looks has passed: look again.
                         },
                         changed = plug_changes.recv() => match changed {
                             Ok(charger) => keeper.spawn_for_charger(charger, Trigger::Check),
@@ -426,6 +460,14 @@ impl PlanKeeper {
     pub async fn reconcile(&self, id: &SmartPolicyId, trigger: Trigger) -> Result<Option<SmartPlan>, EngineError> {
         let lock = self.lock_for(id);
         let _one_at_a_time = lock.lock().await;
+        let kept = self.keep(id, trigger).await;
+        // Its plan may have been stored anew: the keeper looks at the switches again.
+        self.plans_moved.store(true, std::sync::atomic::Ordering::Relaxed);
+        kept
+    }
+
+    /// [`PlanKeeper::reconcile`] under the policy's lock.
+    async fn keep(&self, id: &SmartPolicyId, trigger: Trigger) -> Result<Option<SmartPlan>, EngineError> {
         let store = &self.engine.store;
         let Some(policy) = store.smart_policy(id).await? else {
             return Ok(None);
