@@ -7,6 +7,7 @@
 pub mod account;
 pub mod action;
 pub mod adapter;
+pub mod authorisation;
 pub mod capability;
 pub mod charger;
 pub mod client;
@@ -24,6 +25,7 @@ pub mod operation;
 pub mod page;
 pub mod plan;
 pub mod planner;
+pub mod plausibility;
 pub mod polling;
 pub mod sandbox;
 pub mod secret;
