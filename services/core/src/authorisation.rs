@@ -531,8 +531,14 @@ mod tests {
     fn an_accepted_token_expires_at_its_expiry_date() {
         let mut card = token(IdTokenKind::Iso14443, "AA11", IdTokenStatus::Accepted);
         card.expires_at = Some(at(12));
-        assert_eq!(authorise(Some(&card), UnknownTokenPolicy::Accept, at(11)), Verdict::Accepted);
-        assert_eq!(authorise(Some(&card), UnknownTokenPolicy::Accept, at(12)), Verdict::Expired);
+        assert_eq!(
+            authorise(Some(&card), UnknownTokenPolicy::Accept, at(11)),
+            Verdict::Accepted
+        );
+        assert_eq!(
+            authorise(Some(&card), UnknownTokenPolicy::Accept, at(12)),
+            Verdict::Expired
+        );
         card.status = IdTokenStatus::Blocked;
         assert_eq!(
             authorise(Some(&card), UnknownTokenPolicy::Accept, at(13)),
@@ -561,7 +567,10 @@ mod tests {
             match_key(IdTokenKind::Emaid, "DE-8AA-1A2B3C4D5"),
             match_key(IdTokenKind::Emaid, "de8aa1a2b3c4d5")
         );
-        assert_ne!(match_key(IdTokenKind::Emaid, "ABC"), match_key(IdTokenKind::Rfid, "ABC"));
+        assert_ne!(
+            match_key(IdTokenKind::Emaid, "ABC"),
+            match_key(IdTokenKind::Rfid, "ABC")
+        );
     }
 
     #[test]
@@ -572,7 +581,10 @@ mod tests {
             check_value(IdTokenKind::Rfid, &"A".repeat(37)),
             Err(IdTokenValueError::Length)
         );
-        assert_eq!(check_value(IdTokenKind::Rfid, "A B"), Err(IdTokenValueError::Characters));
+        assert_eq!(
+            check_value(IdTokenKind::Rfid, "A B"),
+            Err(IdTokenValueError::Characters)
+        );
         assert!(check_value(IdTokenKind::MacAddress, "00-1A-2B-3C-4D-5E").is_ok());
         assert_eq!(
             check_value(IdTokenKind::MacAddress, "00:1A:2B"),

@@ -62,6 +62,15 @@ pub enum EventType {
     /// A smart-charging plan began, changed state, was made again or ended.
     #[serde(rename = "user:smart-charging-plan:updated")]
     SmartChargingPlanUpdated,
+    /// An id token was registered.
+    #[serde(rename = "user:id-token:created")]
+    IdTokenCreated,
+    /// An id token's status, expiry date, group or label changed.
+    #[serde(rename = "user:id-token:updated")]
+    IdTokenUpdated,
+    /// An id token was deleted (or its user was).
+    #[serde(rename = "user:id-token:deleted")]
+    IdTokenDeleted,
 }
 
 /// The kind of thing an event is about; it names the table an event's owner is found in and the
@@ -82,6 +91,8 @@ pub enum AssetKind {
     Location,
     /// A smart-charging plan (`smart_charging_plans`).
     SmartChargingPlan,
+    /// An id token (`id_tokens`).
+    IdToken,
 }
 
 impl AssetKind {
@@ -95,6 +106,7 @@ impl AssetKind {
             Self::Credentials => "vendor_accounts",
             Self::Location => "locations",
             Self::SmartChargingPlan => "smart_charging_plans",
+            Self::IdToken => "id_tokens",
         }
     }
 
@@ -108,13 +120,14 @@ impl AssetKind {
             Self::Credentials => "credentials",
             Self::Location => "location",
             Self::SmartChargingPlan => "smartChargingPlan",
+            Self::IdToken => "idToken",
         }
     }
 }
 
 impl EventType {
     /// Every event type, in documentation order.
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 16] = [
         Self::VehicleDiscovered,
         Self::VehicleUpdated,
         Self::VehicleDeleted,
@@ -128,6 +141,9 @@ impl EventType {
         Self::CredentialsInvalidated,
         Self::LocationPricesUpdated,
         Self::SmartChargingPlanUpdated,
+        Self::IdTokenCreated,
+        Self::IdTokenUpdated,
+        Self::IdTokenDeleted,
     ];
 
     /// The wire name, e.g. `user:vehicle:updated`.
@@ -146,6 +162,9 @@ impl EventType {
             Self::CredentialsInvalidated => "user:credentials:invalidated",
             Self::LocationPricesUpdated => "user:location:prices-updated",
             Self::SmartChargingPlanUpdated => "user:smart-charging-plan:updated",
+            Self::IdTokenCreated => "user:id-token:created",
+            Self::IdTokenUpdated => "user:id-token:updated",
+            Self::IdTokenDeleted => "user:id-token:deleted",
         }
     }
 
@@ -164,12 +183,13 @@ impl EventType {
             Self::CredentialsInvalidated => AssetKind::Credentials,
             Self::LocationPricesUpdated => AssetKind::Location,
             Self::SmartChargingPlanUpdated => AssetKind::SmartChargingPlan,
+            Self::IdTokenCreated | Self::IdTokenUpdated | Self::IdTokenDeleted => AssetKind::IdToken,
         }
     }
 
     /// Whether the asset no longer exists after this event, so its object is the last one seen.
     pub fn is_deletion(self) -> bool {
-        matches!(self, Self::VehicleDeleted | Self::ChargerDeleted)
+        matches!(self, Self::VehicleDeleted | Self::ChargerDeleted | Self::IdTokenDeleted)
     }
 }
 

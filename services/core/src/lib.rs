@@ -42,9 +42,9 @@ pub use charger::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDelivery
 pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
-    ActionStore, ChargerStore, ClientStore, EvSystemStore, EventStore, InterventionStore, LimitStore, LinkSessionStore,
-    LocationStore, OperationStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore,
-    UserStore, VehicleStore, VendorAccountStore, WebhookStore,
+    ActionStore, AuthorisationStore, ChargerStore, ClientStore, EvSystemStore, EventStore, InterventionStore,
+    LimitStore, LinkSessionStore, LocationStore, OperationStore, SmartChargingStore, Store, StoreError, TariffStore,
+    TransactionEventStore, UserStore, VehicleStore, VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

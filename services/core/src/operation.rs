@@ -60,11 +60,15 @@ pub enum OperationKind {
     ClearChargingProfile,
     /// Start a transaction remotely, optionally with a charging profile.
     RemoteStart,
+    /// Send the local authorisation list, whole or as changes (SendLocalList).
+    SendLocalList,
+    /// Ask the version of the local authorisation list (GetLocalListVersion).
+    GetLocalListVersion,
 }
 
 impl OperationKind {
     /// Every kind.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 17] = [
         Self::Reset,
         Self::UnlockConnector,
         Self::ChangeAvailability,
@@ -80,6 +84,8 @@ impl OperationKind {
         Self::CancelReservation,
         Self::ClearChargingProfile,
         Self::RemoteStart,
+        Self::SendLocalList,
+        Self::GetLocalListVersion,
     ];
 
     /// The wire name.
@@ -100,6 +106,8 @@ impl OperationKind {
             Self::CancelReservation => "CANCEL_RESERVATION",
             Self::ClearChargingProfile => "CLEAR_CHARGING_PROFILE",
             Self::RemoteStart => "REMOTE_START",
+            Self::SendLocalList => "SEND_LOCAL_LIST",
+            Self::GetLocalListVersion => "GET_LOCAL_LIST_VERSION",
         }
     }
 

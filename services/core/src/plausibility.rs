@@ -217,11 +217,23 @@ mod tests {
         assert_eq!(connector_id(100, 1, "connectorId"), Ok(100));
         assert!(matches!(
             connector_id(i64::from(i32::MAX), 0, "connectorId"),
-            Err(ConnectorIdError::TooHigh { value: 2_147_483_647, .. })
+            Err(ConnectorIdError::TooHigh {
+                value: 2_147_483_647,
+                ..
+            })
         ));
-        assert!(matches!(connector_id(101, 0, "evseId"), Err(ConnectorIdError::TooHigh { .. })));
-        assert!(matches!(connector_id(0, 1, "connectorId"), Err(ConnectorIdError::TooLow { min: 1, .. })));
-        assert!(matches!(connector_id(-1, 0, "connectorId"), Err(ConnectorIdError::TooLow { .. })));
+        assert!(matches!(
+            connector_id(101, 0, "evseId"),
+            Err(ConnectorIdError::TooHigh { .. })
+        ));
+        assert!(matches!(
+            connector_id(0, 1, "connectorId"),
+            Err(ConnectorIdError::TooLow { min: 1, .. })
+        ));
+        assert!(matches!(
+            connector_id(-1, 0, "connectorId"),
+            Err(ConnectorIdError::TooLow { .. })
+        ));
     }
 
     #[test]
@@ -243,12 +255,20 @@ mod tests {
             at: t0() + Duration::hours(1),
             register_wh: wh,
         };
-        assert_eq!(check_rise(&before, &hour_later(1000.0 + 350_000.0)), None, "350 kW is fast, not absurd");
+        assert_eq!(
+            check_rise(&before, &hour_later(1000.0 + 350_000.0)),
+            None,
+            "350 kW is fast, not absurd"
+        );
         assert_eq!(
             check_rise(&before, &hour_later(1000.0 + 1_000_001.0)),
             Some(Implausible::ImpossibleRise)
         );
-        assert_eq!(check_rise(&before, &hour_later(500.0)), None, "a fall says nothing about power");
+        assert_eq!(
+            check_rise(&before, &hour_later(500.0)),
+            None,
+            "a fall says nothing about power"
+        );
     }
 
     #[test]
@@ -280,11 +300,11 @@ mod tests {
             register_wh: 1000.0,
         };
         let samples = vec![
-            register(3000.0, 10),        // +2 kWh in 10 minutes: fine
-            register(-4.0, 11),          // negative
-            register(9_000_000.0, 12),   // +9 MWh in 2 minutes: impossible
-            register(3500.0, 15),        // fine again, measured against 3000
-            register(2e10, 16),          // absurd
+            register(3000.0, 10),      // +2 kWh in 10 minutes: fine
+            register(-4.0, 11),        // negative
+            register(9_000_000.0, 12), // +9 MWh in 2 minutes: impossible
+            register(3500.0, 15),      // fine again, measured against 3000
+            register(2e10, 16),        // absurd
         ];
         let (kept, flagged) = screen_samples(samples, Some(last));
         assert_eq!(kept.iter().map(|s| s.value).collect::<Vec<_>>(), vec![3000.0, 3500.0]);
