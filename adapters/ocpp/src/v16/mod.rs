@@ -63,14 +63,14 @@ crate::actions::ocpp_actions! {
     UpdateFirmware(UpdateFirmwareRequest, UpdateFirmwareResponse) from CentralSystem;
     ReserveNow(ReserveNowRequest, ReserveNowResponse) from CentralSystem;
     CancelReservation(CancelReservationRequest, CancelReservationResponse) from CentralSystem;
+    SendLocalList(SendLocalListRequest, SendLocalListResponse) from CentralSystem;
+    GetLocalListVersion(GetLocalListVersionRequest, GetLocalListVersionResponse) from CentralSystem;
 }
 
 /// OCPP 1.6 actions (core profiles and the security whitepaper) that this crate does
 /// not type. They are answered `NotSupported` ("recognised but not supported"), while
 /// names OCPP 1.6 does not define at all get `NotImplemented` ("not known").
 pub const UNTYPED_ACTIONS: &[&str] = &[
-    "GetLocalListVersion",
-    "SendLocalList",
     "CertificateSigned",
     "DeleteCertificate",
     "ExtendedTriggerMessage",

@@ -68,6 +68,8 @@ crate::actions::ocpp_actions! {
     UpdateFirmware(UpdateFirmwareRequest, UpdateFirmwareResponse) from Csms;
     ReserveNow(ReserveNowRequest, ReserveNowResponse) from Csms;
     CancelReservation(CancelReservationRequest, CancelReservationResponse) from Csms;
+    SendLocalList(SendLocalListRequest, SendLocalListResponse) from Csms;
+    GetLocalListVersion(GetLocalListVersionRequest, GetLocalListVersionResponse) from Csms;
 }
 
 /// OCPP 2.0.1 actions that this crate does not type. They are answered `NotSupported`
@@ -85,7 +87,6 @@ pub const UNTYPED_ACTIONS: &[&str] = &[
     "GetChargingProfiles",
     "GetDisplayMessages",
     "GetInstalledCertificateIds",
-    "GetLocalListVersion",
     "GetMonitoringReport",
     "GetReport",
     "GetTransactionStatus",
@@ -99,7 +100,6 @@ pub const UNTYPED_ACTIONS: &[&str] = &[
     "PublishFirmware",
     "PublishFirmwareStatusNotification",
     "ReportChargingProfiles",
-    "SendLocalList",
     "SetDisplayMessage",
     "SetMonitoringBase",
     "SetMonitoringLevel",
