@@ -336,6 +336,17 @@ impl Verdict {
     }
 }
 
+impl From<IdTokenStatus> for Verdict {
+    fn from(status: IdTokenStatus) -> Self {
+        match status {
+            IdTokenStatus::Accepted => Self::Accepted,
+            IdTokenStatus::Blocked => Self::Blocked,
+            IdTokenStatus::Expired => Self::Expired,
+            IdTokenStatus::Invalid => Self::Invalid,
+        }
+    }
+}
+
 /// The verdict on a presented token: the registered token's status at `now`, or, for a token
 /// nobody registered, the policy's.
 pub fn authorise(token: Option<&IdToken>, policy: UnknownTokenPolicy, now: DateTime<Utc>) -> Verdict {
@@ -344,12 +355,7 @@ pub fn authorise(token: Option<&IdToken>, policy: UnknownTokenPolicy, now: DateT
             UnknownTokenPolicy::Accept => Verdict::Accepted,
             UnknownTokenPolicy::Reject => Verdict::Unknown,
         },
-        Some(token) => match token.status_at(now) {
-            IdTokenStatus::Accepted => Verdict::Accepted,
-            IdTokenStatus::Blocked => Verdict::Blocked,
-            IdTokenStatus::Expired => Verdict::Expired,
-            IdTokenStatus::Invalid => Verdict::Invalid,
-        },
+        Some(token) => Verdict::from(token.status_at(now)),
     }
 }
 

@@ -9,6 +9,7 @@
 //! the same commands into each version's calls; the rest of Coupler reaches chargers only through
 //! [`ChargerControl`], which knows no OCPP version.
 
+mod authorise;
 mod capabilities;
 mod common;
 mod handshake;
