@@ -476,6 +476,8 @@ impl Server {
             .limits()
             .spawn(gateway.subscribe_ready(), gateway.subscribe_plug_changes(), &tasks);
         coupler_engine::limits::spawn_vehicle_limits(engine.clone(), &tasks);
+        // Local authorisation lists follow connects, boots and (through the API) token changes.
+        coupler_engine::local_lists::spawn_local_lists(engine.clone(), gateway.subscribe_ready(), &tasks);
         // Plans follow plug-ins, pairings, vehicle reads, other limits and their own timers.
         smart.spawn(
             gateway.subscribe_plug_changes(),
