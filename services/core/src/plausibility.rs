@@ -29,6 +29,10 @@ pub const MAX_REGISTER_WH: f64 = 10_000_000_000.0;
 /// The most power one connector can draw, in W (1 MW; today's fastest chargers give about a third).
 pub const MAX_CONNECTOR_POWER_W: f64 = 1_000_000.0;
 
+/// The smallest register rise judged by the power it implies, in Wh: readings carry whole seconds
+/// and chargers' clocks jitter, so a small rise over a short time says nothing.
+pub const MIN_JUDGED_RISE_WH: f64 = 1_000.0;
+
 /// What is wrong with a value that was accepted and flagged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Implausible {
@@ -105,12 +109,12 @@ pub fn check_register(wh: f64) -> Option<Implausible> {
 }
 
 /// Whether the register rose from `before` to `after` faster than one connector can charge. A
-/// register that went down (a replaced meter, a reordered sample) or readings at the same instant
-/// say nothing about power.
+/// register that went down (a replaced meter, a reordered sample), or rose less than
+/// [`MIN_JUDGED_RISE_WH`], says nothing about power.
 pub fn check_rise(before: &EnergyReading, after: &EnergyReading) -> Option<Implausible> {
     let seconds = (after.at - before.at).num_milliseconds() as f64 / 1000.0;
     let rise = after.register_wh - before.register_wh;
-    if rise <= 0.0 {
+    if rise <= MIN_JUDGED_RISE_WH {
         return None;
     }
     // Within a second, allow what 1 MW gives in one second (readings carry whole seconds).
@@ -118,12 +122,14 @@ pub fn check_rise(before: &EnergyReading, after: &EnergyReading) -> Option<Impla
     (rise > allowed).then_some(Implausible::ImpossibleRise)
 }
 
-/// What is wrong with a transaction's end, given its start.
+/// What is wrong with a transaction's end, given its start. `judge_power` says whether rises are
+/// judged by the power they imply (see [`screen_samples`]).
 pub fn check_stop(
     started_at: DateTime<Utc>,
     meter_start_wh: f64,
     stopped_at: DateTime<Utc>,
     meter_stop_wh: f64,
+    judge_power: bool,
 ) -> Option<Implausible> {
     if stopped_at < started_at {
         Some(Implausible::StopBeforeStart)
@@ -131,6 +137,8 @@ pub fn check_stop(
         Some(wrong)
     } else if meter_stop_wh < meter_start_wh {
         Some(Implausible::StopBelowStart)
+    } else if !judge_power {
+        None
     } else {
         check_rise(
             &EnergyReading {
@@ -151,12 +159,14 @@ fn is_register(sample: &MeterSample) -> bool {
 }
 
 /// Splits a message's samples into those to use and those to keep flagged, each with what is
-/// wrong. Registers are checked on their own and, in time order, for their rise since `last` (the
-/// connector's latest plausible register reading) and since each other; power above 1 MW is
-/// flagged. Other measurands pass.
+/// wrong. Registers are checked on their own and, with `judge_power`, in time order, for their
+/// rise since `last` (the connector's latest plausible register reading) and since each other;
+/// power above 1 MW is flagged. Other measurands pass. (`judge_power` is off where time runs
+/// faster than on the readings' clocks: the sandbox fills batteries up to 3600 times real time.)
 pub fn screen_samples(
     samples: Vec<MeterSample>,
     last: Option<EnergyReading>,
+    judge_power: bool,
 ) -> (Vec<MeterSample>, Vec<(MeterSample, Implausible)>) {
     let mut order: Vec<usize> = (0..samples.len()).collect();
     order.sort_by_key(|&i| samples[i].sampled_at);
@@ -169,12 +179,16 @@ pub fn screen_samples(
                 at: sample.sampled_at,
                 register_wh: sample.value,
             };
-            verdicts[i] = check_register(sample.value)
-                .or_else(|| previous.as_ref().and_then(|before| check_rise(before, &reading)));
+            verdicts[i] = check_register(sample.value).or_else(|| {
+                previous
+                    .as_ref()
+                    .filter(|_| judge_power)
+                    .and_then(|before| check_rise(before, &reading))
+            });
             if verdicts[i].is_none() {
                 previous = Some(reading);
             }
-        } else if sample.measurand == "Power.Active.Import" && sample.value > MAX_CONNECTOR_POWER_W {
+        } else if judge_power && sample.measurand == "Power.Active.Import" && sample.value > MAX_CONNECTOR_POWER_W {
             verdicts[i] = Some(Implausible::AbsurdPower);
         }
     }
@@ -274,22 +288,30 @@ mod tests {
     #[test]
     fn a_stop_before_its_start_or_below_its_start_register_is_flagged() {
         let start = t0();
-        assert_eq!(check_stop(start, 1000.0, start + Duration::hours(1), 8000.0), None);
         assert_eq!(
-            check_stop(start, 1000.0, start - Duration::minutes(1), 8000.0),
+            check_stop(start, 1000.0, start + Duration::hours(1), 8000.0, true),
+            None
+        );
+        assert_eq!(
+            check_stop(start, 1000.0, start - Duration::minutes(1), 8000.0, true),
             Some(Implausible::StopBeforeStart)
         );
         assert_eq!(
-            check_stop(start, 1000.0, start + Duration::hours(1), 999.0),
+            check_stop(start, 1000.0, start + Duration::hours(1), 999.0, true),
             Some(Implausible::StopBelowStart)
         );
         assert_eq!(
-            check_stop(start, 1000.0, start + Duration::hours(1), -5.0),
+            check_stop(start, 1000.0, start + Duration::hours(1), -5.0, true),
             Some(Implausible::NegativeRegister)
         );
         assert_eq!(
-            check_stop(start, 0.0, start + Duration::minutes(1), 5_000_000.0),
+            check_stop(start, 0.0, start + Duration::minutes(1), 5_000_000.0, true),
             Some(Implausible::ImpossibleRise)
+        );
+        assert_eq!(
+            check_stop(start, 0.0, start + Duration::minutes(1), 5_000_000.0, false),
+            None,
+            "not judged where time runs faster"
         );
     }
 
@@ -306,7 +328,7 @@ mod tests {
             register(3500.0, 15),      // fine again, measured against 3000
             register(2e10, 16),        // absurd
         ];
-        let (kept, flagged) = screen_samples(samples, Some(last));
+        let (kept, flagged) = screen_samples(samples.clone(), Some(last), true);
         assert_eq!(kept.iter().map(|s| s.value).collect::<Vec<_>>(), vec![3000.0, 3500.0]);
         assert_eq!(
             flagged.iter().map(|(_, why)| *why).collect::<Vec<_>>(),
@@ -315,6 +337,12 @@ mod tests {
                 Implausible::ImpossibleRise,
                 Implausible::AbsurdRegister
             ]
+        );
+        let (kept, _) = screen_samples(samples, Some(last), false);
+        assert_eq!(
+            kept.len(),
+            3,
+            "without judging power only the register's own range counts"
         );
     }
 }

@@ -619,6 +619,8 @@ impl Config {
             measurands: self.ocpp.measurands.clone(),
             remote_start_id_tag: self.ocpp.remote_start_id_tag.clone(),
             data_transfer_vendors: self.ocpp.data_transfer_vendors.clone(),
+            // Turned off where the sandbox runs (see `Server::serve_with`).
+            judge_power: true,
         }
     }
 

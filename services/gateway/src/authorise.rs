@@ -27,7 +27,11 @@ pub(crate) async fn judge(
     let lookup: TokenLookup = gateway.inner.store.lookup_token(charger, match_key).await?;
     let verdict = lookup.verdict(gateway.inner.clock.now());
     if !verdict.is_accepted() {
-        tracing::info!(verdict = verdict.as_str(), registered = lookup.token.is_some(), "id token refused");
+        tracing::info!(
+            verdict = verdict.as_str(),
+            registered = lookup.token.is_some(),
+            "id token refused"
+        );
     }
     Ok((verdict, lookup.token))
 }
@@ -47,13 +51,14 @@ pub(crate) async fn screen(
     connector_id: Option<u32>,
     samples: Vec<MeterSample>,
 ) -> Result<(Vec<MeterSample>, Vec<(MeterSample, Implausible)>), Failure> {
+    let judge_power = gateway.inner.config.judge_power;
     let last = match connector_id {
-        Some(connector) if samples.iter().any(|s| s.measurand == "Energy.Active.Import.Register") => {
+        Some(connector) if judge_power && samples.iter().any(|s| s.measurand == "Energy.Active.Import.Register") => {
             gateway.inner.store.last_energy_reading(charger, connector).await?
         }
         _ => None,
     };
-    Ok(plausibility::screen_samples(samples, last))
+    Ok(plausibility::screen_samples(samples, last, judge_power))
 }
 
 /// Keeps flagged readings, marked with what is wrong with them, out of every use.

@@ -68,6 +68,10 @@ pub struct GatewayConfig {
     /// The vendors whose DataTransfer messages Coupler takes (answered `Accepted` and stored);
     /// every other vendor's are answered `UnknownVendorId` (and stored as well).
     pub data_transfer_vendors: Vec<String>,
+    /// Whether energy register rises are judged by the power they imply (more than 1 MW on one
+    /// connector is flagged; see [`coupler_core::plausibility`]). Off where simulated batteries
+    /// charge faster than real time (the sandbox's time factor).
+    pub judge_power: bool,
 }
 
 impl Default for GatewayConfig {
@@ -93,6 +97,7 @@ impl Default for GatewayConfig {
             .to_vec(),
             remote_start_id_tag: coupler_core::control::DEFAULT_REMOTE_START_ID_TAG.to_owned(),
             data_transfer_vendors: Vec::new(),
+            judge_power: true,
         }
     }
 }

@@ -1,12 +1,14 @@
 //! OCPP 1.6J: the charger's calls turned into stored facts, and the control port's commands turned
 //! into 1.6 calls.
 
+use coupler_core::authorisation::{match_key_16, IdToken, IdTokenKind, IdTokenStatus, LocalListChange, Verdict};
 use coupler_core::charger::{normalise_reading, power_delivery_from_ocpp16, ChargerInfo, ConnectorStatus, MeterSample};
 use coupler_core::control::{
     ChargerCommand, ChargerControl, ChargingLimit, CommandReply, ConfigurationEntry, ControlError, LimitPurpose,
     LogKind, RateUnit, ResetKind, TriggerKind,
 };
 use coupler_core::operation::{firmware_progress, upload_progress, OperationKind};
+use coupler_core::plausibility::{self, Implausible};
 use coupler_core::store::{SessionStart, SessionStop};
 use coupler_core::ChargerId;
 use coupler_ocpp::rpc::Frame;
@@ -16,8 +18,6 @@ use coupler_ocpp::v16::{
     ChargingRateUnit, ChargingSchedule, ChargingSchedulePeriod, CiString, DataTransferStatus, IdTagInfo,
     MessageTrigger, MeterValue, RegistrationStatus, ResetType, UpdateType,
 };
-use coupler_core::authorisation::{match_key_16, IdToken, IdTokenKind, IdTokenStatus, LocalListChange, Verdict};
-use coupler_core::plausibility::{self, Implausible};
 use coupler_ocpp::{ErrorCode, OcppVersion};
 use serde_json::Value;
 
@@ -82,10 +82,10 @@ fn tag_info(verdict: Verdict, token: Option<&IdToken>) -> IdTagInfo {
     }
 }
 
-/// The verdict on a 1.6 id tag.
-async fn judge_tag(gateway: &Gateway, charger: &ChargerId, id_tag: &str) -> Result<IdTagInfo, Failure> {
+/// The verdict on a 1.6 id tag, and what the charger is told.
+async fn judge_tag(gateway: &Gateway, charger: &ChargerId, id_tag: &str) -> Result<(Verdict, IdTagInfo), Failure> {
     let (verdict, token) = authorise::judge(gateway, charger, id_tag, &match_key_16(id_tag)).await?;
-    Ok(tag_info(verdict, token.as_ref()))
+    Ok((verdict, tag_info(verdict, token.as_ref())))
 }
 
 /// An admitted unknown identity: its boot is answered `Pending` so it retries later; nothing else
@@ -178,13 +178,13 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
         Request::Authorize(authorize) => {
             store.record_id_tag(charger, authorize.id_tag.as_str(), now).await?;
             Response::Authorize(v16::AuthorizeResponse {
-                id_tag_info: judge_tag(gateway, charger, authorize.id_tag.as_str()).await?,
+                id_tag_info: judge_tag(gateway, charger, authorize.id_tag.as_str()).await?.1,
             })
         }
         Request::StartTransaction(start) => {
             let connector_id = authorise::connector(start.connector_id, 1, "connectorId")?;
             store.record_id_tag(charger, start.id_tag.as_str(), now).await?;
-            let id_tag_info = judge_tag(gateway, charger, start.id_tag.as_str()).await?;
+            let (verdict, id_tag_info) = judge_tag(gateway, charger, start.id_tag.as_str()).await?;
             let meter_start_wh = f64::from(start.meter_start);
             // Stored whatever the verdict: the charger has started, and stops at once when refused.
             let transaction_id = store
@@ -199,7 +199,6 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
                 )
                 .await?;
             let implausible = plausibility::check_register(meter_start_wh);
-            let verdict = id_tag_info.status.as_str().to_ascii_uppercase();
             store
                 .mark_session(
                     charger,
@@ -209,9 +208,14 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
                 )
                 .await?;
             if let Some(why) = implausible {
-                tracing::warn!(transaction_id, meter_start = start.meter_start, why = why.as_str(), "implausible meterStart; session flagged");
+                tracing::warn!(
+                    transaction_id,
+                    meter_start = start.meter_start,
+                    why = why.as_str(),
+                    "implausible meterStart; session flagged"
+                );
             }
-            if id_tag_info.status == AuthorizationStatus::Accepted {
+            if verdict.is_accepted() {
                 consume_reservation(
                     gateway,
                     charger,
@@ -224,7 +228,12 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
             }
             let transaction_id = i32::try_from(transaction_id)
                 .map_err(|_| Failure::Internal(format!("transaction id {transaction_id} exceeds OCPP 1.6's range")))?;
-            tracing::info!(transaction_id, connector_id, authorisation = verdict.as_str(), "transaction started");
+            tracing::info!(
+                transaction_id,
+                connector_id,
+                authorisation = verdict.as_str(),
+                "transaction started"
+            );
             Response::StartTransaction(v16::StartTransactionResponse {
                 id_tag_info,
                 transaction_id,
@@ -238,7 +247,13 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
             let (samples, flagged) = authorise::screen(gateway, charger, connector, samples).await?;
             let meter_stop_wh = f64::from(stop.meter_stop);
             let implausible = session.as_ref().and_then(|s| {
-                plausibility::check_stop(s.started_at, s.meter_start_wh, stop.timestamp, meter_stop_wh)
+                plausibility::check_stop(
+                    s.started_at,
+                    s.meter_start_wh,
+                    stop.timestamp,
+                    meter_stop_wh,
+                    gateway.inner.config.judge_power,
+                )
             });
             let known = store
                 .stop_session(
@@ -252,11 +267,19 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
                     },
                 )
                 .await?;
-            authorise::keep_flagged(gateway, charger, connector.unwrap_or(0), known.then_some(transaction_id), &flagged)
-                .await?;
+            authorise::keep_flagged(
+                gateway,
+                charger,
+                connector.unwrap_or(0),
+                known.then_some(transaction_id),
+                &flagged,
+            )
+            .await?;
             if let Some(why) = implausible {
                 tracing::warn!(transaction_id, why = why.as_str(), "implausible stop; session flagged");
-                store.mark_session(charger, transaction_id, None, Some(why.as_str())).await?;
+                store
+                    .mark_session(charger, transaction_id, None, Some(why.as_str()))
+                    .await?;
             }
             if known {
                 tracing::info!(transaction_id = stop.transaction_id, "transaction stopped");
@@ -268,7 +291,7 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
                 );
             }
             let id_tag_info = match &stop.id_tag {
-                Some(tag) => Some(judge_tag(gateway, charger, tag.as_str()).await?),
+                Some(tag) => Some(judge_tag(gateway, charger, tag.as_str()).await?.1),
                 None => None,
             };
             Response::StopTransaction(v16::StopTransactionResponse { id_tag_info })
@@ -626,18 +649,18 @@ pub(crate) fn encode_command(command: &ChargerCommand, config: &GatewayConfig) -
             })
         }
         ChargerCommand::GetBaseReport { .. } => return Err(only_201("GetBaseReport")),
-        ChargerCommand::SendLocalList {
-            version,
-            full,
-            changes,
-        } => Request::SendLocalList(v16::SendLocalListRequest {
+        ChargerCommand::SendLocalList { version, full, changes } => Request::SendLocalList(v16::SendLocalListRequest {
             list_version: *version,
             local_authorization_list: if changes.is_empty() {
                 None
             } else {
                 Some(changes.iter().map(authorization_data).collect::<Result<_, _>>()?)
             },
-            update_type: if *full { UpdateType::Full } else { UpdateType::Differential },
+            update_type: if *full {
+                UpdateType::Full
+            } else {
+                UpdateType::Differential
+            },
         }),
         ChargerCommand::GetLocalListVersion => Request::GetLocalListVersion(v16::GetLocalListVersionRequest {}),
     })

@@ -14,6 +14,9 @@
 //! - MacAddress and eMAID id tokens are vehicle identities and are recorded as `VID:<mac>` and
 //!   `EMAID:<id>`, the forms pairing already knows from 1.6 AutoCharge `VID:` tags.
 
+use coupler_core::authorisation::{
+    match_key, IdToken as RegisteredToken, IdTokenKind as TokenKind, LocalListChange, Verdict,
+};
 use coupler_core::charger::{
     normalise_reading, power_delivery_from_ocpp201_charging_state, power_delivery_from_ocpp201_status, ChargerInfo,
     ConnectorStatus, MeterSample, PowerDeliveryState,
@@ -23,9 +26,6 @@ use coupler_core::control::{
     LogKind, RateUnit, ReportKind, ResetKind, TriggerKind,
 };
 use coupler_core::operation::{firmware_progress, upload_progress, OperationKind, Progress, ReservationStatus};
-use coupler_core::authorisation::{
-    match_key, IdToken as RegisteredToken, IdTokenKind as TokenKind, LocalListChange, Verdict,
-};
 use coupler_core::plausibility;
 use coupler_core::store::{TransactionEventKind, TransactionEventRecord};
 use coupler_core::ChargerId;
@@ -119,17 +119,22 @@ fn token_info(verdict: Verdict) -> IdTokenInfo {
 
 /// The verdict on a 2.0.1 id token, with a registered token's expiry date (as the cache's) and
 /// group. A `NoAuthorization` token (an empty one) asks for no authorisation and is accepted.
-async fn judge_token(gateway: &Gateway, charger: &ChargerId, token: &IdToken) -> Result<IdTokenInfo, Failure> {
+async fn judge_token(
+    gateway: &Gateway,
+    charger: &ChargerId,
+    token: &IdToken,
+) -> Result<(Verdict, IdTokenInfo), Failure> {
     let Some(kind) = TokenKind::from_ocpp201(token.kind.as_str()) else {
-        return Ok(token_info(Verdict::Accepted));
+        return Ok((Verdict::Accepted, token_info(Verdict::Accepted)));
     };
     let value = token.id_token.as_str();
     let (verdict, registered) = authorise::judge(gateway, charger, value, &match_key(kind, value)).await?;
-    Ok(IdTokenInfo {
+    let info = IdTokenInfo {
         cache_expiry_date_time: registered.as_ref().and_then(|t| t.expires_at),
         group_id_token: registered.as_ref().and_then(group_token),
         ..token_info(verdict)
-    })
+    };
+    Ok((verdict, info))
 }
 
 /// A registered token's group as a 2.0.1 group token (a `Central` one: the group is the back office's).
@@ -296,7 +301,7 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
                 store.record_id_tag(charger, &tag, now).await?;
             }
             Response::Authorize(v201::AuthorizeResponse {
-                id_token_info: judge_token(gateway, charger, &authorize.id_token).await?,
+                id_token_info: judge_token(gateway, charger, &authorize.id_token).await?.1,
                 certificate_status: None,
             })
         }
@@ -440,9 +445,12 @@ async fn transaction_event(
     if let Some(connector) = event.evse.as_ref().and_then(|e| e.connector_id) {
         authorise::connector(connector, 0, "evse.connectorId")?;
     }
-    let id_token_info = match &event.id_token {
-        Some(token) => Some(judge_token(gateway, charger, token).await?),
-        None => None,
+    let (verdict, id_token_info) = match &event.id_token {
+        Some(token) => {
+            let (verdict, info) = judge_token(gateway, charger, token).await?;
+            (Some(verdict), Some(info))
+        }
+        None => (None, None),
     };
     let token_tag = event.id_token.as_ref().and_then(id_tag_of);
     if let Some(tag) = &token_tag {
@@ -486,24 +494,37 @@ async fn transaction_event(
             &flagged,
         )
         .await?;
-        let verdict = id_token_info.as_ref().map(|info| info.status.as_str().to_ascii_uppercase());
         let implausible = match kind {
-            TransactionEventKind::Ended => store
-                .session(charger, outcome.transaction_id)
-                .await?
-                .and_then(|s| plausibility::check_stop(s.started_at, s.meter_start_wh, event.timestamp, s.meter_stop_wh.unwrap_or(s.meter_last_wh))),
+            TransactionEventKind::Ended => store.session(charger, outcome.transaction_id).await?.and_then(|s| {
+                plausibility::check_stop(
+                    s.started_at,
+                    s.meter_start_wh,
+                    event.timestamp,
+                    s.meter_stop_wh.unwrap_or(s.meter_last_wh),
+                    gateway.inner.config.judge_power,
+                )
+            }),
             _ => None,
         };
         if verdict.is_some() || implausible.is_some() {
             if let Some(why) = implausible {
-                tracing::warn!(transaction_id = info.transaction_id.as_str(), why = why.as_str(), "implausible end; session flagged");
+                tracing::warn!(
+                    transaction_id = info.transaction_id.as_str(),
+                    why = why.as_str(),
+                    "implausible end; session flagged"
+                );
             }
             store
-                .mark_session(charger, outcome.transaction_id, verdict.as_deref(), implausible.map(|i| i.as_str()))
+                .mark_session(
+                    charger,
+                    outcome.transaction_id,
+                    verdict.map(Verdict::as_str),
+                    implausible.map(|i| i.as_str()),
+                )
                 .await?;
         }
     }
-    let accepted = id_token_info.as_ref().is_none_or(|info| info.status == AuthorizationStatus::Accepted);
+    let accepted = verdict.is_none_or(Verdict::is_accepted);
     if !outcome.duplicate && accepted && (event.id_token.is_some() || event.reservation_id.is_some()) {
         consume_reservation(
             gateway,
@@ -899,24 +920,22 @@ async fn encode_command(
             connector_id: int(evse_connector_id.unwrap_or(1), "connectorId")?,
         }),
         ChargerCommand::ClearCache => Request::ClearCache(v201::ClearCacheRequest {}),
-        ChargerCommand::SendLocalList {
-            version,
-            full,
-            changes,
-        } => Request::SendLocalList(v201::SendLocalListRequest {
-            version_number: *version,
-            update_type: if *full {
-                v201::UpdateType::Full
-            } else {
-                v201::UpdateType::Differential
-            },
-            // 2.0.1 wants at least one entry when the list is there at all.
-            local_authorization_list: if changes.is_empty() {
-                None
-            } else {
-                Some(changes.iter().map(authorization_data).collect::<Result<_, _>>()?)
-            },
-        }),
+        ChargerCommand::SendLocalList { version, full, changes } => {
+            Request::SendLocalList(v201::SendLocalListRequest {
+                version_number: *version,
+                update_type: if *full {
+                    v201::UpdateType::Full
+                } else {
+                    v201::UpdateType::Differential
+                },
+                // 2.0.1 wants at least one entry when the list is there at all.
+                local_authorization_list: if changes.is_empty() {
+                    None
+                } else {
+                    Some(changes.iter().map(authorization_data).collect::<Result<_, _>>()?)
+                },
+            })
+        }
         ChargerCommand::GetLocalListVersion => Request::GetLocalListVersion(v201::GetLocalListVersionRequest {}),
         ChargerCommand::DataTransfer {
             vendor_id,

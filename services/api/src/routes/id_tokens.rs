@@ -233,7 +233,9 @@ fn invalid(pointer: &str, detail: impl Into<String>, expected: &str) -> ApiError
 
 fn check_group(group: Option<&str>, pointer: &str) -> Result<(), ApiError> {
     match group {
-        Some(g) if g.is_empty() || g.chars().count() > MAX_TOKEN_LENGTH_16 || !g.chars().all(|c| c.is_ascii_graphic()) => {
+        Some(g)
+            if g.is_empty() || g.chars().count() > MAX_TOKEN_LENGTH_16 || !g.chars().all(|c| c.is_ascii_graphic()) =>
+        {
             Err(invalid(
                 pointer,
                 "a group id is 1 to 20 printable ASCII characters without spaces",
@@ -301,7 +303,10 @@ pub async fn create_id_token(
         coupler_core::StoreError::Conflict(_) => ApiError::new(
             StatusCode::CONFLICT,
             "conflict",
-            format!("user '{user}' has a token that chargers present as '{}' already", token.value),
+            format!(
+                "user '{user}' has a token that chargers present as '{}' already",
+                token.value
+            ),
         ),
         other => other.into(),
     })?;
