@@ -40,7 +40,7 @@ pub enum LocalListSync {
         version: i32,
     },
     /// A list was sent; the operation says how the charger answered.
-    Sent(Operation),
+    Sent(Box<Operation>),
 }
 
 /// One lock per charger, so its syncs run one at a time.
@@ -110,10 +110,10 @@ impl Engine {
                     let sent = self.send_list(tasks, &charger, version + 1, false, changes).await?;
                     if sent.status == OperationStatus::Accepted {
                         self.remember(charger_id, version + 1, wanted).await?;
-                        return Ok(LocalListSync::Sent(sent));
+                        return Ok(LocalListSync::Sent(Box::new(sent)));
                     }
                     if sent.answer_status.as_deref() != Some("VersionMismatch") {
-                        return Ok(LocalListSync::Sent(sent));
+                        return Ok(LocalListSync::Sent(Box::new(sent)));
                     }
                     tracing::info!("the charger refused the changes (VersionMismatch); sending the whole list");
                 }
@@ -138,7 +138,7 @@ impl Engine {
         if sent.status == OperationStatus::Accepted {
             self.remember(charger_id, version, wanted).await?;
         }
-        Ok(LocalListSync::Sent(sent))
+        Ok(LocalListSync::Sent(Box::new(sent)))
     }
 
     async fn send_list(

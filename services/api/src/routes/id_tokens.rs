@@ -661,7 +661,7 @@ pub async fn sync_local_list(
     let charger = owned_charger(&state, &caller, &id).await?;
     match state.engine.sync_local_list(&state.tasks, &charger.id, true).await? {
         LocalListSync::Sent(operation) => Ok(ApiJson(LocalListSyncResponse {
-            operation: OperationResponse::from(&operation),
+            operation: OperationResponse::from(operation.as_ref()),
         })),
         LocalListSync::NotManaged => Err(ApiError::refused(
             "the charger declares no local authorisation list (1.6: LocalAuthListManagement among \
