@@ -961,6 +961,29 @@ mod tests {
                 expires_at: chrono::Utc::now(),
             },
             ChargerCommand::CancelReservation { reservation_id: 3 },
+            ChargerCommand::SendLocalList {
+                version: 4,
+                full: false,
+                changes: vec![
+                    LocalListChange::Put(coupler_core::authorisation::LocalListEntry {
+                        value: "00:1a:2b:3c:4d:5e".into(),
+                        kind: IdTokenKind::MacAddress,
+                        status: IdTokenStatus::Blocked,
+                        expires_at: Some(chrono::Utc::now()),
+                        group_id: Some("FAMILY".into()),
+                    }),
+                    LocalListChange::Remove {
+                        value: "04A2B3C4".into(),
+                        kind: IdTokenKind::Rfid,
+                    },
+                ],
+            },
+            ChargerCommand::SendLocalList {
+                version: 1,
+                full: true,
+                changes: Vec::new(),
+            },
+            ChargerCommand::GetLocalListVersion,
         ];
         for command in commands {
             let request = encode_command(&command, &GatewayConfig::default()).unwrap();

@@ -1289,6 +1289,42 @@ mod tests {
     }
 
     #[test]
+    fn local_list_entries_become_valid_2_0_1_authorization_data() {
+        let put = LocalListChange::Put(coupler_core::authorisation::LocalListEntry {
+            value: "04A2B3C4".into(),
+            kind: TokenKind::Rfid,
+            status: coupler_core::authorisation::IdTokenStatus::Expired,
+            expires_at: Some(chrono::Utc::now()),
+            group_id: Some("FAMILY".into()),
+        });
+        let removed = LocalListChange::Remove {
+            value: "DE8AA1A2B3C4D5".into(),
+            kind: TokenKind::Emaid,
+        };
+        let request = Request::SendLocalList(v201::SendLocalListRequest {
+            version_number: 2,
+            update_type: v201::UpdateType::Differential,
+            local_authorization_list: Some(vec![
+                authorization_data(&put).unwrap(),
+                authorization_data(&removed).unwrap(),
+            ]),
+        });
+        let payload = request.to_value().unwrap();
+        let entries = &payload["localAuthorizationList"];
+        assert_eq!(
+            entries[0]["idToken"]["type"], "ISO14443",
+            "an RFID card of unknown standard"
+        );
+        assert_eq!(entries[0]["idTokenInfo"]["status"], "Expired");
+        assert_eq!(entries[0]["idTokenInfo"]["groupIdToken"]["type"], "Central");
+        assert_eq!(entries[1]["idToken"]["type"], "eMAID");
+        assert!(
+            entries[1].get("idTokenInfo").is_none(),
+            "a removal carries no idTokenInfo"
+        );
+    }
+
+    #[test]
     fn settings_are_named_component_dot_variable() {
         let (component, variable) = device_model_key("SampledDataCtrlr.TxUpdatedInterval").unwrap();
         assert_eq!(key_of(&component, &variable), "SampledDataCtrlr.TxUpdatedInterval");
