@@ -169,6 +169,9 @@ async fn a_token_is_registered_found_by_what_chargers_send_changed_and_deleted_w
     assert_eq!(store.tokens_of_charger_owner(&ch).await.unwrap().len(), 1);
     assert!(store.delete_id_token(&a, &alice, &card.id).await.unwrap());
     assert!(!store.delete_id_token(&a, &alice, &card.id).await.unwrap());
+    let kept = token(&a, "alice", IdTokenKind::KeyCode, "1234", IdTokenStatus::Accepted);
+    store.insert_id_token(&kept).await.unwrap();
+    assert!(store.delete_user(&a, &alice).await.unwrap());
     let events = token_events(&store).await;
     assert_eq!(
         events,
@@ -180,7 +183,10 @@ async fn a_token_is_registered_found_by_what_chargers_send_changed_and_deleted_w
                 vec!["status".to_owned(), "expiresAt".to_owned()]
             ),
             (EventType::IdTokenDeleted, card.id.as_str().to_owned(), vec![]),
-        ]
+            (EventType::IdTokenCreated, kept.id.as_str().to_owned(), vec![]),
+            (EventType::IdTokenDeleted, kept.id.as_str().to_owned(), vec![]),
+        ],
+        "deleting the user deletes its tokens, each with its event"
     );
 }
 

@@ -245,7 +245,8 @@ macro_rules! impl_authorisation_store {
                         .await
                         .map_err(store_error)?;
                     if done.rows_affected() == 0 {
-                        // Deleted meanwhile: its deletion event is already written.
+                        // Deleted meanwhile by another request, which wrote the event: this one
+                        // commits nothing.
                         return Ok(false);
                     }
                     tx.commit().await.map_err(store_error)?;
