@@ -427,6 +427,8 @@ async fn a_version_mismatch_is_answered_with_the_whole_list_and_a_charger_withou
     assert_eq!(whole["local_authorization_list"].as_array().unwrap().len(), 2);
     cp.close().await;
 
+    // The check a forced sync makes is the one every sync makes: a charger that declares no list
+    // gets none.
     let (plain, _plain_cp) = charger(&app, &tenant, "alice", "CP-AUTH16-NOLIST", OcppVersion::V16, &[]).await;
     let response = app
         .as_tenant(&tenant, Method::POST, &format!("/chargers/{plain}/local-list/sync"))

@@ -126,3 +126,56 @@ async fn implausible_readings_and_a_stop_before_its_start_are_answered_flagged_a
         .await;
     assert_eq!(statistics["total"]["kwhSum"], 0.0, "{statistics}");
 }
+
+#[tokio::test]
+async fn a_2_0_1_transaction_ended_before_it_started_is_answered_and_flagged() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let (id, mut station) = connected(&app, &tenant, "CP-IMPL-201-END", "ocpp2.0.1").await;
+    let reading = |at: &str, wh: f64| json!({"timestamp": at, "sampledValue": [{"value": wh, "measurand": "Energy.Active.Import.Register", "unitOfMeasure": {"unit": "Wh"}}]});
+    let started = raw::exchange(
+        &mut station,
+        &call(
+            "e1",
+            "TransactionEvent",
+            &json!({"eventType": "Started", "timestamp": "2026-12-01T10:00:00Z", "triggerReason": "CablePluggedIn", "seqNo": 0,
+                    "transactionInfo": {"transactionId": "tx-back-in-time"}, "evse": {"id": 1, "connectorId": 1},
+                    "meterValue": [reading("2026-12-01T10:00:00Z", 1000.0)]}),
+        ),
+    )
+    .await;
+    assert_eq!(started[0], 3, "{started}");
+    let negative = raw::exchange(
+        &mut station,
+        &call(
+            "e2",
+            "TransactionEvent",
+            &json!({"eventType": "Updated", "timestamp": "2026-12-01T10:05:00Z", "triggerReason": "MeterValuePeriodic", "seqNo": 1,
+                    "transactionInfo": {"transactionId": "tx-back-in-time"}, "evse": {"id": 1},
+                    "meterValue": [reading("2026-12-01T10:05:00Z", -20.0)]}),
+        ),
+    )
+    .await;
+    assert_eq!(negative[0], 3, "answered, the reading flagged: {negative}");
+    let running = &app.get_json(&tenant, &format!("/chargers/{id}/sessions")).await["data"][0];
+    assert_eq!(
+        (&running["energy"], &running["implausible"]),
+        (&json!(0.0), &Value::Null),
+        "{running}"
+    );
+    let ended = raw::exchange(
+        &mut station,
+        &call(
+            "e3",
+            "TransactionEvent",
+            &json!({"eventType": "Ended", "timestamp": "2026-12-01T08:00:00Z", "triggerReason": "EVDeparted", "seqNo": 2,
+                    "transactionInfo": {"transactionId": "tx-back-in-time", "stoppedReason": "EVDisconnected"},
+                    "meterValue": [reading("2026-12-01T08:00:00Z", 4000.0)]}),
+        ),
+    )
+    .await;
+    assert_eq!(ended[0], 3, "{ended}");
+    let session = &app.get_json(&tenant, &format!("/chargers/{id}/sessions")).await["data"][0];
+    assert_eq!(session["implausible"], "STOP_BEFORE_START", "{session}");
+    assert_eq!(session["energy"], 0.0);
+}
