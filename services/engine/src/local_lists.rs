@@ -41,6 +41,9 @@ pub enum LocalListSync {
     },
     /// A list was sent; the operation says how the charger answered.
     Sent(Box<Operation>),
+    /// The charger gave no usable answer to GetLocalListVersion (the operation says why), so
+    /// nothing was sent; its next connect or token change tries again.
+    VersionUnknown(Box<Operation>),
 }
 
 /// One lock per charger, so its syncs run one at a time.
@@ -118,8 +121,7 @@ impl Engine {
                     tracing::info!("the charger refused the changes (VersionMismatch); sending the whole list");
                 }
                 None if asked.status != OperationStatus::Accepted => {
-                    // No answer: nothing more can be done now; the next connect tries again.
-                    return Ok(LocalListSync::NotConnected);
+                    return Ok(LocalListSync::VersionUnknown(Box::new(asked)));
                 }
                 _ => tracing::info!(
                     charger_version,

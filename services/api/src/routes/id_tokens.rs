@@ -672,8 +672,13 @@ pub async fn sync_local_list(
             "conflict",
             "the charger is not connected to Coupler",
         )),
+        // A forced sync neither compares versions nor asks for one.
         LocalListSync::InStep { version } => Err(ApiError::internal(format!(
             "a forced sync found the list in step at version {version}"
+        ))),
+        LocalListSync::VersionUnknown(operation) => Err(ApiError::internal(format!(
+            "a forced sync asked for the list version (operation {})",
+            operation.id
         ))),
     }
 }
