@@ -4,11 +4,13 @@
 
 mod actions;
 mod auth;
+mod authorisation;
 mod chargers;
 mod enode;
 mod errors;
 mod ev_systems;
 mod events;
+mod implausible;
 mod limits;
 mod linking;
 mod makers;

@@ -14,7 +14,8 @@ and reads what happens on standard output, one JSON object per line:
 
 It behaves like a charger: a remote start it accepts is followed by StartTransaction, a Charging
 status and meter values; a remote stop by StopTransaction and a Finishing status. It answers the
-back-office operations too: an UpdateFirmware it accepts is followed by the firmware statuses to the
+back-office operations too: it keeps a local authorisation list when `set` says so (SendLocalList,
+GetLocalListVersion); an UpdateFirmware it accepts is followed by the firmware statuses to the
 end (Downloading, Downloaded, Installing, Installed, or a failure, as `set` says), a GetDiagnostics
 by Uploading and Uploaded (or UploadFailed), a ReserveNow it accepts by a Reserved status and a
 CancelReservation by an Available one; a TriggerMessage it accepts is followed by the message.
@@ -44,7 +45,11 @@ class Charger(ChargePoint):
             "reset": "Accepted",  # Accepted | Rejected
             "availability": "Accepted",  # Accepted | Rejected | Scheduled
             "change_configuration": "Accepted",  # Accepted | Rejected | RebootRequired | NotSupported
+            "local_list": "off",  # on: declares LocalAuthListManagement and keeps a local list | off
+            "send_local_list": "Accepted",  # Accepted | Failed | NotSupported | VersionMismatch
         }
+        self.local_list = {}
+        self.local_list_version = 0
         self.reservations = {}
         self.meter_wh = 1000
         self.transaction_id = None
@@ -159,6 +164,34 @@ class Charger(ChargePoint):
             },
         )
 
+    def feature_profiles(self):
+        profiles = "Core,SmartCharging,RemoteTrigger"
+        return profiles + ",LocalAuthListManagement" if self.behaviour["local_list"] == "on" else profiles
+
+    @on(Action.get_local_list_version)
+    async def on_get_local_list_version(self):
+        emit("received", action="GetLocalListVersion", payload={})
+        version = self.local_list_version if self.behaviour["local_list"] == "on" else -1
+        return call_result.GetLocalListVersion(list_version=version)
+
+    @on(Action.send_local_list)
+    async def on_send_local_list(self, list_version, update_type, local_authorization_list=None):
+        entries = local_authorization_list or []
+        emit("received", action="SendLocalList", payload={"list_version": list_version, "update_type": update_type, "local_authorization_list": entries})
+        if self.behaviour["local_list"] != "on":
+            return call_result.SendLocalList(status="NotSupported")
+        status = self.behaviour["send_local_list"]
+        if status == "Accepted":
+            if update_type == "Full":
+                self.local_list = {}
+            for entry in entries:
+                if entry.get("id_tag_info"):
+                    self.local_list[entry["id_tag"]] = entry["id_tag_info"]
+                else:
+                    self.local_list.pop(entry["id_tag"], None)
+            self.local_list_version = list_version
+        return call_result.SendLocalList(status=status)
+
     @on(Action.get_configuration)
     async def on_get_configuration(self, **kwargs):
         emit("received", action="GetConfiguration", payload=kwargs)
@@ -166,7 +199,7 @@ class Charger(ChargePoint):
             configuration_key=[
                 {"key": "MeterValueSampleInterval", "readonly": False, "value": "300"},
                 {"key": "MeterValuesSampledData", "readonly": False, "value": "Energy.Active.Import.Register"},
-                {"key": "SupportedFeatureProfiles", "readonly": True, "value": "Core,SmartCharging,RemoteTrigger"},
+                {"key": "SupportedFeatureProfiles", "readonly": True, "value": self.feature_profiles()},
             ]
         )
 

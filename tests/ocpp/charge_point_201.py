@@ -42,7 +42,11 @@ class Station(ChargePoint):
             "reset": "Accepted",  # Accepted | Rejected | Scheduled
             "availability": "Accepted",  # Accepted | Rejected | Scheduled
             "set_variables": "Accepted",  # Accepted | Rejected | UnknownVariable | RebootRequired
+            "local_list": "false",  # LocalAuthListCtrlr.Enabled in its device model (true) or no such controller
+            "send_local_list": "Accepted",  # Accepted | Failed | VersionMismatch
         }
+        self.local_list = {}
+        self.local_list_version = 0
         self.reservations = {}
         self.meter_wh = 1000
         self.transaction_id = None
@@ -230,7 +234,32 @@ class Station(ChargePoint):
 
     def device_model(self):
         """Its variables, with whether it takes charging profiles as `set` last said."""
-        return {**self.variables, ("SmartChargingCtrlr", "Enabled"): self.behaviour["smart_charging"]}
+        model = {**self.variables, ("SmartChargingCtrlr", "Enabled"): self.behaviour["smart_charging"]}
+        if self.behaviour["local_list"] == "true":
+            model[("LocalAuthListCtrlr", "Enabled")] = "true"
+        return model
+
+    @on(Action.get_local_list_version)
+    async def on_get_local_list_version(self, **kwargs):
+        emit("received", action="GetLocalListVersion", payload={})
+        return call_result.GetLocalListVersion(version_number=self.local_list_version)
+
+    @on(Action.send_local_list)
+    async def on_send_local_list(self, version_number, update_type, local_authorization_list=None, **kwargs):
+        entries = local_authorization_list or []
+        emit("received", action="SendLocalList", payload={"version_number": version_number, "update_type": update_type, "local_authorization_list": entries})
+        status = self.behaviour["send_local_list"]
+        if status == "Accepted":
+            if update_type == "Full":
+                self.local_list = {}
+            for entry in entries:
+                token = entry["id_token"]["id_token"]
+                if entry.get("id_token_info"):
+                    self.local_list[token] = entry["id_token_info"]
+                else:
+                    self.local_list.pop(token, None)
+            self.local_list_version = version_number
+        return call_result.SendLocalList(status=status)
 
     @on(Action.get_variables)
     async def on_get_variables(self, get_variable_data, **kwargs):

@@ -67,6 +67,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         (name = "chargers", description = "OCPP chargers: registration, state, sessions and control"),
         (name = "charger-security", description = "Charger security: the security events chargers report (OCPP 1.6 security extension and 2.0.1 SecurityEventNotification, also published as user:charger:security-event) and the certificates Coupler signs for them (SignCertificate, delivered by a CertificateSigned operation)"),
         (name = "charger-operations", description = "Operating a charger over OCPP 1.6 or 2.0.1 (reset, unlock, availability, configuration, device model, trigger, cache, data transfer, firmware, diagnostics and logs, reservations, charging profiles, remote start), each kept as an operation record from request to the charger's answer and final status"),
+        (name = "authorisation", description = "Id tokens (RFID cards, eMAIDs, MAC addresses) registered per user, answering chargers' Authorize, StartTransaction, StopTransaction and TransactionEvent; the policy for tokens nobody registered, per user or charger; each charger's local authorisation list kept in step"),
         (name = "statistics", description = "Energy, cost and savings of charging over time"),
         (name = "actions", description = "Asynchronous commands on vehicles and chargers, settled by observed state"),
         (name = "linking", description = "Linking users' vehicle accounts through the hosted link page (OAuth2 with the vendor)"),
@@ -175,6 +176,25 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::operations::cancel_reservation))
         .routes(routes!(routes::operations::clear_charging_profile))
         .routes(routes!(routes::operations::remote_start))
+        .routes(routes!(
+            routes::id_tokens::create_id_token,
+            routes::id_tokens::list_id_tokens
+        ))
+        .routes(routes!(
+            routes::id_tokens::get_id_token,
+            routes::id_tokens::update_id_token,
+            routes::id_tokens::delete_id_token
+        ))
+        .routes(routes!(
+            routes::id_tokens::get_user_token_policy,
+            routes::id_tokens::put_user_token_policy
+        ))
+        .routes(routes!(
+            routes::id_tokens::get_charger_token_policy,
+            routes::id_tokens::put_charger_token_policy
+        ))
+        .routes(routes!(routes::id_tokens::get_local_list))
+        .routes(routes!(routes::id_tokens::sync_local_list))
         .routes(routes!(routes::statistics::charging_statistics))
         .routes(routes!(routes::chargers::charge))
         .routes(routes!(routes::chargers::set_max_current))

@@ -117,6 +117,15 @@ async fn render(state: &AppState, event: &PendingEvent) -> Result<Option<serde_j
             )
             .await?
             .map(|e| to_value(routes::security::SecurityEventResponse::from(&e))),
+        AssetKind::IdToken => state
+            .store
+            .get_id_token(
+                &event.client_id,
+                &event.user_id,
+                &coupler_core::authorisation::IdTokenId::new(&event.asset_id),
+            )
+            .await?
+            .map(|token| to_value(routes::id_tokens::IdTokenResponse::new(&token, state.now()))),
         AssetKind::EvSystem => match state
             .store
             .get_ev_system(&event.client_id, &EvSystemId::new(&event.asset_id))

@@ -12,7 +12,7 @@ use utoipa::openapi::{OpenApi, RefOr, Schema};
 
 /// The payload schema of each kind of asset event: (schema name, asset kind, the REST schema of
 /// the object it carries, the payload field carrying it).
-const ASSET_EVENTS: [(&str, AssetKind, &str); 8] = [
+const ASSET_EVENTS: [(&str, AssetKind, &str); 9] = [
     ("VehicleEvent", AssetKind::Vehicle, "VehicleResponse"),
     ("ChargerEvent", AssetKind::Charger, "ChargerResponse"),
     ("EvSystemEvent", AssetKind::EvSystem, "EvSystemResponse"),
@@ -25,6 +25,7 @@ const ASSET_EVENTS: [(&str, AssetKind, &str); 8] = [
         "SmartChargingPlanResponse",
     ),
     ("SecurityEventEvent", AssetKind::SecurityEvent, "SecurityEventResponse"),
+    ("IdTokenEvent", AssetKind::IdToken, "IdTokenResponse"),
 ];
 
 /// Adds the `webhooks` section and the payload schemas to `openapi`.

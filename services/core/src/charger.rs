@@ -302,11 +302,21 @@ pub struct ChargeSession {
     pub stopped_at: Option<DateTime<Utc>>,
     /// Why it ended.
     pub stop_reason: Option<String>,
+    /// The verdict on the token it started with (`ACCEPTED`, `BLOCKED`, `EXPIRED`, `INVALID`,
+    /// `UNKNOWN`; see [`crate::authorisation::Verdict`]); `None` when no token was judged.
+    pub authorisation: Option<String>,
+    /// What made its values implausible (see [`crate::plausibility::Implausible`]); its energy
+    /// then counts as none.
+    pub implausible: Option<String>,
 }
 
 impl ChargeSession {
-    /// Energy delivered so far (or in total, once stopped), in kWh; never negative.
+    /// Energy delivered so far (or in total, once stopped), in kWh; never negative, and none for a
+    /// session whose values are implausible.
     pub fn energy_kwh(&self) -> f64 {
+        if self.implausible.is_some() {
+            return 0.0;
+        }
         let end = self.meter_stop_wh.unwrap_or(self.meter_last_wh);
         ((end - self.meter_start_wh) / 1000.0).max(0.0)
     }
@@ -619,8 +629,17 @@ mod tests {
             started_at: Utc::now(),
             stopped_at: None,
             stop_reason: None,
+            authorisation: None,
+            implausible: None,
         };
         assert_eq!(s.energy_kwh(), 3.5);
+        s.implausible = Some("STOP_BEFORE_START".into());
+        assert_eq!(
+            s.energy_kwh(),
+            0.0,
+            "an implausible session delivered nothing that counts"
+        );
+        s.implausible = None;
         s.meter_stop_wh = Some(500.0);
         assert_eq!(s.energy_kwh(), 0.0);
     }

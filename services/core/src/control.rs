@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::authorisation::LocalListChange;
 use crate::charger::{ChargerId, OcppProtocol};
 
 /// What a charging limit applies to. Each source of limits (a user's max current, a smart-charging
@@ -408,6 +409,18 @@ pub enum ChargerCommand {
         /// Which certificate it is.
         usage: crate::security::CertificateUse,
     },
+    /// Replace (`full`) or change the charger's local authorisation list (SendLocalList).
+    SendLocalList {
+        /// The version the list has after this update (above 0).
+        version: i32,
+        /// Whether this is the whole list (`Full`) or changes to the one the charger holds
+        /// (`Differential`).
+        full: bool,
+        /// The entries: for a full list every one (all [`LocalListChange::Put`]).
+        changes: Vec<LocalListChange>,
+    },
+    /// Ask the version of the charger's local authorisation list (GetLocalListVersion).
+    GetLocalListVersion,
 }
 
 impl ChargerCommand {
@@ -433,6 +446,8 @@ impl ChargerCommand {
             Self::CancelReservation { .. } => "CancelReservation",
             Self::GetBaseReport { .. } => "GetBaseReport",
             Self::CertificateSigned { .. } => "CertificateSigned",
+            Self::SendLocalList { .. } => "SendLocalList",
+            Self::GetLocalListVersion => "GetLocalListVersion",
         }
     }
 
@@ -465,6 +480,8 @@ impl ChargerCommand {
             Self::CancelReservation { .. } => "CancelReservation",
             Self::GetBaseReport { .. } => "GetBaseReport",
             Self::CertificateSigned { .. } => "CertificateSigned",
+            Self::SendLocalList { .. } => "SendLocalList",
+            Self::GetLocalListVersion => "GetLocalListVersion",
         }
     }
 }
@@ -524,6 +541,11 @@ pub enum CommandReply {
         /// The file that will be uploaded; none when there is nothing to upload.
         file_name: Option<String>,
     },
+    /// GetLocalListVersion's answer.
+    LocalListVersion {
+        /// The version of the list the charger holds (0: none; 1.6 answers -1 when it keeps no list).
+        version: i32,
+    },
 }
 
 impl CommandReply {
@@ -534,7 +556,7 @@ impl CommandReply {
             | Self::CompositeSchedule { accepted, .. }
             | Self::DataTransfer { accepted, .. }
             | Self::Upload { accepted, .. } => *accepted,
-            Self::Configuration { .. } => true,
+            Self::Configuration { .. } | Self::LocalListVersion { .. } => true,
         }
     }
 
@@ -549,7 +571,7 @@ impl CommandReply {
                     "Rejected"
                 }
             }
-            Self::Configuration { .. } => "Accepted",
+            Self::Configuration { .. } | Self::LocalListVersion { .. } => "Accepted",
         }
     }
 
@@ -575,6 +597,7 @@ impl CommandReply {
             }),
             Self::DataTransfer { status, data, .. } => json!({ "status": status, "data": data }),
             Self::Upload { status, file_name, .. } => json!({ "status": status, "fileName": file_name }),
+            Self::LocalListVersion { version } => json!({ "listVersion": version }),
         }
     }
 }

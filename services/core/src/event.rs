@@ -65,6 +65,15 @@ pub enum EventType {
     /// A charger reported a security event (SecurityEventNotification).
     #[serde(rename = "user:charger:security-event")]
     ChargerSecurityEvent,
+    /// An id token was registered.
+    #[serde(rename = "user:id-token:created")]
+    IdTokenCreated,
+    /// An id token's status, expiry date, group or label changed.
+    #[serde(rename = "user:id-token:updated")]
+    IdTokenUpdated,
+    /// An id token was deleted (or its user was).
+    #[serde(rename = "user:id-token:deleted")]
+    IdTokenDeleted,
 }
 
 /// The kind of thing an event is about; it names the table an event's owner is found in and the
@@ -87,6 +96,8 @@ pub enum AssetKind {
     SmartChargingPlan,
     /// A charger's security event (`charger_security_events`).
     SecurityEvent,
+    /// An id token (`id_tokens`).
+    IdToken,
 }
 
 impl AssetKind {
@@ -101,6 +112,7 @@ impl AssetKind {
             Self::Location => "locations",
             Self::SmartChargingPlan => "smart_charging_plans",
             Self::SecurityEvent => "charger_security_events",
+            Self::IdToken => "id_tokens",
         }
     }
 
@@ -115,13 +127,14 @@ impl AssetKind {
             Self::Location => "location",
             Self::SmartChargingPlan => "smartChargingPlan",
             Self::SecurityEvent => "securityEvent",
+            Self::IdToken => "idToken",
         }
     }
 }
 
 impl EventType {
     /// Every event type, in documentation order.
-    pub const ALL: [EventType; 14] = [
+    pub const ALL: [EventType; 17] = [
         Self::VehicleDiscovered,
         Self::VehicleUpdated,
         Self::VehicleDeleted,
@@ -136,6 +149,9 @@ impl EventType {
         Self::LocationPricesUpdated,
         Self::SmartChargingPlanUpdated,
         Self::ChargerSecurityEvent,
+        Self::IdTokenCreated,
+        Self::IdTokenUpdated,
+        Self::IdTokenDeleted,
     ];
 
     /// The wire name, e.g. `user:vehicle:updated`.
@@ -155,6 +171,9 @@ impl EventType {
             Self::LocationPricesUpdated => "user:location:prices-updated",
             Self::SmartChargingPlanUpdated => "user:smart-charging-plan:updated",
             Self::ChargerSecurityEvent => "user:charger:security-event",
+            Self::IdTokenCreated => "user:id-token:created",
+            Self::IdTokenUpdated => "user:id-token:updated",
+            Self::IdTokenDeleted => "user:id-token:deleted",
         }
     }
 
@@ -174,12 +193,13 @@ impl EventType {
             Self::LocationPricesUpdated => AssetKind::Location,
             Self::SmartChargingPlanUpdated => AssetKind::SmartChargingPlan,
             Self::ChargerSecurityEvent => AssetKind::SecurityEvent,
+            Self::IdTokenCreated | Self::IdTokenUpdated | Self::IdTokenDeleted => AssetKind::IdToken,
         }
     }
 
     /// Whether the asset no longer exists after this event, so its object is the last one seen.
     pub fn is_deletion(self) -> bool {
-        matches!(self, Self::VehicleDeleted | Self::ChargerDeleted)
+        matches!(self, Self::VehicleDeleted | Self::ChargerDeleted | Self::IdTokenDeleted)
     }
 }
 

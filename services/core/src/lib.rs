@@ -7,6 +7,7 @@
 pub mod account;
 pub mod action;
 pub mod adapter;
+pub mod authorisation;
 pub mod capability;
 pub mod charger;
 pub mod client;
@@ -24,6 +25,7 @@ pub mod operation;
 pub mod page;
 pub mod plan;
 pub mod planner;
+pub mod plausibility;
 pub mod polling;
 pub mod sandbox;
 pub mod secret;
@@ -41,9 +43,9 @@ pub use charger::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDelivery
 pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
-    ActionStore, ChargerStore, ClientStore, EvSystemStore, EventStore, InterventionStore, LimitStore, LinkSessionStore,
-    LocationStore, OperationStore, SecurityStore, SmartChargingStore, Store, StoreError, TariffStore,
-    TransactionEventStore, UserStore, VehicleStore, VendorAccountStore, WebhookStore,
+    ActionStore, AuthorisationStore, ChargerStore, ClientStore, EvSystemStore, EventStore, InterventionStore,
+    LimitStore, LinkSessionStore, LocationStore, OperationStore, SecurityStore, SmartChargingStore, Store, StoreError,
+    TariffStore, TransactionEventStore, UserStore, VehicleStore, VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

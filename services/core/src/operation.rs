@@ -62,11 +62,15 @@ pub enum OperationKind {
     RemoteStart,
     /// Deliver a certificate Coupler signed after the charger's SignCertificate.
     CertificateSigned,
+    /// Send the local authorisation list, whole or as changes (SendLocalList).
+    SendLocalList,
+    /// Ask the version of the local authorisation list (GetLocalListVersion).
+    GetLocalListVersion,
 }
 
 impl OperationKind {
     /// Every kind.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 18] = [
         Self::Reset,
         Self::UnlockConnector,
         Self::ChangeAvailability,
@@ -83,6 +87,8 @@ impl OperationKind {
         Self::ClearChargingProfile,
         Self::RemoteStart,
         Self::CertificateSigned,
+        Self::SendLocalList,
+        Self::GetLocalListVersion,
     ];
 
     /// The wire name.
@@ -104,6 +110,8 @@ impl OperationKind {
             Self::ClearChargingProfile => "CLEAR_CHARGING_PROFILE",
             Self::RemoteStart => "REMOTE_START",
             Self::CertificateSigned => "CERTIFICATE_SIGNED",
+            Self::SendLocalList => "SEND_LOCAL_LIST",
+            Self::GetLocalListVersion => "GET_LOCAL_LIST_VERSION",
         }
     }
 

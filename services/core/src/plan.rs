@@ -317,6 +317,8 @@ mod tests {
             started_at: at(),
             stopped_at: None,
             stop_reason: None,
+            authorisation: None,
+            implausible: None,
         }
     }
 

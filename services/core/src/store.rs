@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::account::{SealedToken, SealedTokens, VendorAccount, VendorAccountId};
 use crate::action::{Action, ActionId, DeviceKind};
+use crate::authorisation::{IdToken, IdTokenId, IdTokenStatus, LocalListEntry, TokenLookup, UnknownTokenPolicy};
 use crate::charger::{
     ChargeSession, Charger, ChargerId, ChargerInfo, ConnectorStatus, MeterSample, OcppIdentity, OcppProtocol,
     PowerDeliveryState,
@@ -985,6 +986,150 @@ pub trait SecurityStore: Send + Sync {
     ) -> Result<Option<Page<IssuedCertificate>>, StoreError>;
 }
 
+/// A change to a registered token: each `Some` field is set (`Some(None)` clears it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IdTokenChange {
+    /// A new status.
+    pub status: Option<IdTokenStatus>,
+    /// A new expiry date, or none.
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// A new group, or none.
+    pub group_id: Option<Option<String>>,
+    /// A new label, or none.
+    pub label: Option<Option<String>>,
+}
+
+/// A charger's unknown-token policy: its own, and its owner's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChargerTokenPolicy {
+    /// The charger's own policy, when it has one.
+    pub own: Option<UnknownTokenPolicy>,
+    /// Its owner's policy (the default when the owner set none).
+    pub owner: UnknownTokenPolicy,
+}
+
+impl ChargerTokenPolicy {
+    /// The policy in force: the charger's own, else its owner's.
+    pub fn effective(&self) -> UnknownTokenPolicy {
+        self.own.unwrap_or(self.owner)
+    }
+}
+
+/// The local authorisation list Coupler last had a charger accept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredLocalList {
+    /// Its version.
+    pub version: i32,
+    /// Its entries.
+    pub entries: Vec<LocalListEntry>,
+    /// When the charger accepted it.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Id tokens and the unknown-token policies, the local authorisation lists Coupler keeps on
+/// chargers, and the flags on sessions and readings (not authorised, implausible).
+///
+/// The methods that take a [`ClientId`] serve the REST API; the others serve the gateway and the
+/// engine, which act for a charger Coupler already knows.
+#[async_trait]
+pub trait AuthorisationStore: Send + Sync {
+    /// Registers a token, with its `user:id-token:created` event. `false` when the client has no
+    /// such user; `Conflict` when the user has a token that matches the same presented value.
+    async fn insert_id_token(&self, token: &IdToken) -> Result<bool, StoreError>;
+    /// A page of one of the client's users' tokens, newest first; `None` when there is no such user.
+    async fn list_id_tokens(
+        &self,
+        client: &ClientId,
+        user: &UserId,
+        page: &PageRequest,
+    ) -> Result<Option<Page<IdToken>>, StoreError>;
+    /// One of the client's users' tokens.
+    async fn get_id_token(
+        &self,
+        client: &ClientId,
+        user: &UserId,
+        id: &IdTokenId,
+    ) -> Result<Option<IdToken>, StoreError>;
+    /// Changes one of the client's users' tokens (with a `user:id-token:updated` event when
+    /// something changed); the token as it is now, `None` when there is no such token.
+    async fn update_id_token(
+        &self,
+        client: &ClientId,
+        user: &UserId,
+        id: &IdTokenId,
+        change: &IdTokenChange,
+        at: DateTime<Utc>,
+    ) -> Result<Option<IdToken>, StoreError>;
+    /// Deletes one of the client's users' tokens, with its `user:id-token:deleted` event.
+    async fn delete_id_token(&self, client: &ClientId, user: &UserId, id: &IdTokenId) -> Result<bool, StoreError>;
+    /// One of the client's users' unknown-token policy; `None` when there is no such user.
+    async fn user_token_policy(
+        &self,
+        client: &ClientId,
+        user: &UserId,
+    ) -> Result<Option<UnknownTokenPolicy>, StoreError>;
+    /// Sets one of the client's users' unknown-token policy; `false` when there is no such user.
+    async fn set_user_token_policy(
+        &self,
+        client: &ClientId,
+        user: &UserId,
+        policy: UnknownTokenPolicy,
+    ) -> Result<bool, StoreError>;
+    /// One of the client's chargers' unknown-token policy; `None` when there is no such charger.
+    async fn charger_token_policy(
+        &self,
+        client: &ClientId,
+        charger: &ChargerId,
+    ) -> Result<Option<ChargerTokenPolicy>, StoreError>;
+    /// Sets (`Some`) or removes (`None`: its owner's applies) one of the client's chargers' own
+    /// policy; `false` when there is no such charger.
+    async fn set_charger_token_policy(
+        &self,
+        client: &ClientId,
+        charger: &ChargerId,
+        policy: Option<UnknownTokenPolicy>,
+    ) -> Result<bool, StoreError>;
+    /// The token of the charger's owner found by `match_key`, and the policy in force on the
+    /// charger, for answering the charger.
+    async fn lookup_token(&self, charger: &ChargerId, match_key: &str) -> Result<TokenLookup, StoreError>;
+    /// Every token of the charger's owner, for its local list.
+    async fn tokens_of_charger_owner(&self, charger: &ChargerId) -> Result<Vec<IdToken>, StoreError>;
+    /// The chargers of one of the client's users.
+    async fn chargers_of_user(&self, client: &ClientId, user: &UserId) -> Result<Vec<ChargerId>, StoreError>;
+    /// The local list Coupler last had the charger accept.
+    async fn local_list(&self, charger: &ChargerId) -> Result<Option<StoredLocalList>, StoreError>;
+    /// Saves the list the charger accepted (replacing the one before).
+    async fn save_local_list(&self, charger: &ChargerId, list: &StoredLocalList) -> Result<(), StoreError>;
+    /// Forgets the list Coupler kept for the charger (it holds another), so the next sync is full.
+    async fn forget_local_list(&self, charger: &ChargerId) -> Result<(), StoreError>;
+    /// A charger's session by its transaction id.
+    async fn session(&self, charger: &ChargerId, transaction_id: i64) -> Result<Option<ChargeSession>, StoreError>;
+    /// Notes on a session the verdict on its token and/or what made its values implausible (a
+    /// `None` leaves that note as it is).
+    async fn mark_session(
+        &self,
+        charger: &ChargerId,
+        transaction_id: i64,
+        authorisation: Option<&str>,
+        implausible: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Keeps readings found implausible, each with what is wrong, without using them (they change
+    /// neither the charger's live readings nor any session's energy).
+    async fn record_implausible_samples(
+        &self,
+        charger: &ChargerId,
+        connector_id: u32,
+        transaction_id: Option<i64>,
+        samples: &[(MeterSample, &str)],
+    ) -> Result<(), StoreError>;
+    /// The latest plausible energy register reading of a charger's connector, for judging the next.
+    async fn last_energy_reading(
+        &self,
+        charger: &ChargerId,
+        connector_id: u32,
+    ) -> Result<Option<crate::costs::EnergyReading>, StoreError>;
+}
+
 /// All of Coupler's storage.
 #[async_trait]
 pub trait Store:
@@ -1006,6 +1151,7 @@ pub trait Store:
     + SmartChargingStore
     + OperationStore
     + SecurityStore
+    + AuthorisationStore
     + Send
     + Sync
     + 'static

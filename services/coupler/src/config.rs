@@ -656,6 +656,8 @@ impl Config {
             require_client_certificate: self.ocpp.require_client_certificate,
             // Read from its files by `signing_ca`, at start-up.
             signing_ca: None,
+            // Turned off where the sandbox runs (see `Server::serve_with`).
+            judge_power: true,
         }
     }
 

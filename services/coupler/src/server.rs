@@ -354,7 +354,7 @@ impl Server {
             engine,
             simulated_oem,
             ocpp_url,
-            gateway,
+            mut gateway,
             chargers,
             webhooks,
             event_retention,
@@ -390,6 +390,10 @@ impl Server {
         }
         // One token and one tracker for the whole server, lent to every component.
         let tasks = Tasks::new();
+        if sandbox.is_some() {
+            // The sandbox's chargers fill batteries faster than real time: their rises are not judged.
+            gateway.judge_power = false;
+        }
         let gateway = Gateway::with_clock(store.clone(), gateway, tasks.clone(), clock.clone());
         let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
         if sandbox.is_some() && price_providers.fallback().is_none() {
@@ -524,6 +528,8 @@ impl Server {
             .limits()
             .spawn(gateway.subscribe_ready(), gateway.subscribe_plug_changes(), &tasks);
         coupler_engine::limits::spawn_vehicle_limits(engine.clone(), &tasks);
+        // Local authorisation lists follow connects, boots and (through the API) token changes.
+        coupler_engine::local_lists::spawn_local_lists(engine.clone(), gateway.subscribe_ready(), &tasks);
         // Plans follow plug-ins, pairings, vehicle reads, other limits and their own timers.
         smart.spawn(
             gateway.subscribe_plug_changes(),

@@ -23,6 +23,8 @@
 //!   vehicle's maker ([`smart::PlanKeeper`]). Prices come through [`Engine::prices_for`].
 //! - Operations on chargers ([`Engine::start_operation`]): reset, unlock, configuration, firmware,
 //!   diagnostics, reservations and the rest, stored first, sent, and their answers recorded.
+//! - [`local_lists`]: each charger's local authorisation list kept in step with its owner's id
+//!   tokens (SendLocalList after connects, boots and token changes).
 //! - [`webhooks`]: delivery of published events to webhooks, signed, batched, retried, in order.
 //! - [`prices`]: locations' effective prices (tariffs, pushed series, day-ahead providers fetched
 //!   on a schedule) and the announcement of every change, for replanning.
@@ -37,6 +39,7 @@ mod credentials;
 pub mod limiter;
 pub mod limits;
 pub mod linking;
+pub mod local_lists;
 mod maker;
 mod operations;
 pub mod pairing;
@@ -197,6 +200,8 @@ pub struct Engine {
     polled: tokio::sync::broadcast::Sender<(coupler_core::ClientId, coupler_core::VehicleId)>,
     /// Price providers, the fetcher's pace, and price-change announcements.
     prices: prices::PriceBook,
+    /// One lock per charger for its local-list syncs.
+    local_list_locks: local_lists::SyncLocks,
 }
 
 impl Engine {
@@ -233,6 +238,7 @@ impl Engine {
             running_actions: std::sync::Mutex::default(),
             polled: tokio::sync::broadcast::channel(4096).0,
             prices: prices::PriceBook::default(),
+            local_list_locks: local_lists::SyncLocks::default(),
         }
     }
 

@@ -1,7 +1,9 @@
 //! What a charger declares it can do with charging profiles, learnt from its own answers and
 //! stored: 1.6 from its configuration (SupportedFeatureProfiles, ChargeProfileMaxStackLevel,
 //! ChargingScheduleAllowedChargingRateUnit), 2.0.1 from its device model (the SmartChargingCtrlr
-//! variables read with GetVariables, and every variable of a NotifyReport).
+//! variables read with GetVariables, and every variable of a NotifyReport). The same reads tell
+//! whether a charger keeps a local authorisation list (1.6 LocalAuthListManagement among its
+//! SupportedFeatureProfiles, 2.0.1 LocalAuthListCtrlr).
 
 use coupler_core::control::{ChargerCommand, ChargerControl, CommandReply, ConfigurationEntry};
 use coupler_core::limits::ChargerCapabilities;
@@ -9,6 +11,11 @@ use coupler_core::ChargerId;
 use coupler_ocpp::v201::{Attribute, NotifyReportRequest};
 
 use crate::Gateway;
+
+/// The 2.0.1 variables that say whether a station keeps a local authorisation list Coupler may
+/// manage (read with the smart-charging ones, so the answer is stored before the station counts
+/// as ready).
+pub(crate) const LOCAL_LIST_VARIABLES: [&str; 2] = ["LocalAuthListCtrlr.Enabled", "LocalAuthListCtrlr.Available"];
 
 /// The 2.0.1 variables that say whether, and how, a station takes charging profiles.
 pub(crate) const SMART_CHARGING_VARIABLES: [&str; 4] = [
@@ -67,7 +74,11 @@ pub(crate) async fn record_configuration(gateway: &Gateway, charger: &ChargerId,
 /// (GetBaseReport), whose NotifyReport messages [`record_report`] stores as they come.
 pub(crate) async fn learn_201(gateway: &Gateway, charger: &ChargerId) {
     let read = ChargerCommand::GetConfiguration {
-        keys: SMART_CHARGING_VARIABLES.map(str::to_owned).to_vec(),
+        keys: SMART_CHARGING_VARIABLES
+            .iter()
+            .chain(LOCAL_LIST_VARIABLES.iter())
+            .map(|k| (*k).to_owned())
+            .collect(),
     };
     match gateway.send(charger, read).await {
         Ok(CommandReply::Configuration { entries, .. }) => {

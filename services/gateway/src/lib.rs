@@ -10,6 +10,7 @@
 //! the same commands into each version's calls; the rest of Coupler reaches chargers only through
 //! [`ChargerControl`], which knows no OCPP version.
 
+mod authorise;
 mod capabilities;
 pub mod certificates;
 mod common;
@@ -77,6 +78,10 @@ pub struct GatewayConfig {
     /// The CA that signs chargers' certificates (SignCertificate); without one such requests
     /// are answered `Rejected`.
     pub signing_ca: Option<Arc<certificates::SigningCa>>,
+    /// Whether energy register rises are judged by the power they imply (more than 1 MW on one
+    /// connector is flagged; see [`coupler_core::plausibility`]). Off where simulated batteries
+    /// charge faster than real time (the sandbox's time factor).
+    pub judge_power: bool,
 }
 
 impl Default for GatewayConfig {
@@ -104,6 +109,7 @@ impl Default for GatewayConfig {
             data_transfer_vendors: Vec::new(),
             require_client_certificate: false,
             signing_ca: None,
+            judge_power: true,
         }
     }
 }

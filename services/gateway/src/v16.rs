@@ -1,12 +1,14 @@
 //! OCPP 1.6J: the charger's calls turned into stored facts, and the control port's commands turned
 //! into 1.6 calls.
 
+use coupler_core::authorisation::{match_key_16, IdToken, IdTokenKind, IdTokenStatus, LocalListChange, Verdict};
 use coupler_core::charger::{normalise_reading, power_delivery_from_ocpp16, ChargerInfo, ConnectorStatus, MeterSample};
 use coupler_core::control::{
     ChargerCommand, ChargerControl, ChargingLimit, CommandReply, ConfigurationEntry, ControlError, LimitPurpose,
     LogKind, RateUnit, ResetKind, TriggerKind,
 };
 use coupler_core::operation::{firmware_progress, upload_progress, OperationKind};
+use coupler_core::plausibility::{self, Implausible};
 use coupler_core::security::CertificateUse;
 use coupler_core::store::{SessionStart, SessionStop};
 use coupler_core::ChargerId;
@@ -15,7 +17,7 @@ use coupler_ocpp::v16::{self, Request, Response};
 use coupler_ocpp::v16::{
     AuthorizationStatus, AvailabilityType, ChargingProfile, ChargingProfileKind, ChargingProfilePurpose,
     ChargingRateUnit, ChargingSchedule, ChargingSchedulePeriod, CiString, DataTransferStatus, IdTagInfo,
-    MessageTrigger, MeterValue, RegistrationStatus, ResetType,
+    MessageTrigger, MeterValue, RegistrationStatus, ResetType, UpdateType,
 };
 use coupler_ocpp::{ErrorCode, OcppVersion};
 use serde_json::Value;
@@ -25,7 +27,7 @@ use crate::common::{
     status, Failure,
 };
 use crate::security::{decide_signing, deliver_certificate, record_security_event, SignDecision};
-use crate::{Gateway, GatewayConfig};
+use crate::{authorise, Gateway, GatewayConfig};
 
 /// Answers one call from the charger. What it reports is stored before the answer is built; when
 /// storing fails the charger gets an error and will send it again, so nothing acknowledged is lost.
@@ -70,12 +72,22 @@ pub(crate) async fn handle_call(
     }
 }
 
-fn accepted_tag() -> IdTagInfo {
+/// What a 1.6 charger is told about a tag: the verdict, and for a registered token its expiry
+/// date and group.
+fn tag_info(verdict: Verdict, token: Option<&IdToken>) -> IdTagInfo {
     IdTagInfo {
-        expiry_date: None,
-        parent_id_tag: None,
-        status: AuthorizationStatus::Accepted,
+        expiry_date: token.and_then(|t| t.expires_at),
+        parent_id_tag: token
+            .and_then(|t| t.group_id.as_deref())
+            .and_then(|g| CiString::new(g).ok()),
+        status: AuthorizationStatus::from_wire(verdict.ocpp16()).unwrap_or(AuthorizationStatus::Invalid),
     }
+}
+
+/// The verdict on a 1.6 id tag, and what the charger is told.
+async fn judge_tag(gateway: &Gateway, charger: &ChargerId, id_tag: &str) -> Result<(Verdict, IdTagInfo), Failure> {
+    let (verdict, token) = authorise::judge(gateway, charger, id_tag, &match_key_16(id_tag)).await?;
+    Ok((verdict, tag_info(verdict, token.as_ref())))
 }
 
 /// An admitted unknown identity: its boot is answered `Pending` so it retries later; nothing else
@@ -153,12 +165,7 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
             })
         }
         Request::StatusNotification(status) => {
-            let connector_id = u32::try_from(status.connector_id).map_err(|_| {
-                Failure::Refused(
-                    ErrorCode::PropertyConstraintViolation,
-                    "connectorId must not be negative".into(),
-                )
-            })?;
+            let connector_id = authorise::connector(status.connector_id, 0, "connectorId")?;
             let record = ConnectorStatus {
                 connector_id,
                 status: status.status.as_str().to_owned(),
@@ -173,62 +180,109 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
         Request::Authorize(authorize) => {
             store.record_id_tag(charger, authorize.id_tag.as_str(), now).await?;
             Response::Authorize(v16::AuthorizeResponse {
-                id_tag_info: accepted_tag(),
+                id_tag_info: judge_tag(gateway, charger, authorize.id_tag.as_str()).await?.1,
             })
         }
         Request::StartTransaction(start) => {
-            let connector_id = u32::try_from(start.connector_id)
-                .ok()
-                .filter(|c| *c > 0)
-                .ok_or_else(|| {
-                    Failure::Refused(
-                        ErrorCode::PropertyConstraintViolation,
-                        "connectorId must be 1 or more".into(),
-                    )
-                })?;
+            let connector_id = authorise::connector(start.connector_id, 1, "connectorId")?;
             store.record_id_tag(charger, start.id_tag.as_str(), now).await?;
+            let (verdict, id_tag_info) = judge_tag(gateway, charger, start.id_tag.as_str()).await?;
+            let meter_start_wh = f64::from(start.meter_start);
+            // Stored whatever the verdict: the charger has started, and stops at once when refused.
             let transaction_id = store
                 .start_session(
                     charger,
                     &SessionStart {
                         connector_id,
                         id_tag: Some(start.id_tag.as_str()),
-                        meter_start_wh: f64::from(start.meter_start),
+                        meter_start_wh,
                         started_at: start.timestamp,
                     },
                 )
                 .await?;
-            consume_reservation(
-                gateway,
-                charger,
-                Some(connector_id),
-                Some(start.id_tag.as_str()),
-                start.reservation_id,
-                transaction_id,
-            )
-            .await?;
+            let implausible = plausibility::check_register(meter_start_wh);
+            store
+                .mark_session(
+                    charger,
+                    transaction_id,
+                    Some(verdict.as_str()),
+                    implausible.map(Implausible::as_str),
+                )
+                .await?;
+            if let Some(why) = implausible {
+                tracing::warn!(
+                    transaction_id,
+                    meter_start = start.meter_start,
+                    why = why.as_str(),
+                    "implausible meterStart; session flagged"
+                );
+            }
+            if verdict.is_accepted() {
+                consume_reservation(
+                    gateway,
+                    charger,
+                    Some(connector_id),
+                    Some(start.id_tag.as_str()),
+                    start.reservation_id,
+                    transaction_id,
+                )
+                .await?;
+            }
             let transaction_id = i32::try_from(transaction_id)
                 .map_err(|_| Failure::Internal(format!("transaction id {transaction_id} exceeds OCPP 1.6's range")))?;
-            tracing::info!(transaction_id, connector_id, "transaction started");
+            tracing::info!(
+                transaction_id,
+                connector_id,
+                authorisation = verdict.as_str(),
+                "transaction started"
+            );
             Response::StartTransaction(v16::StartTransactionResponse {
-                id_tag_info: accepted_tag(),
+                id_tag_info,
                 transaction_id,
             })
         }
         Request::StopTransaction(stop) => {
+            let transaction_id = i64::from(stop.transaction_id);
+            let session = store.session(charger, transaction_id).await?;
             let samples = samples_of(stop.transaction_data.as_deref().unwrap_or_default());
+            let connector = session.as_ref().map(|s| s.connector_id);
+            let (samples, flagged) = authorise::screen(gateway, charger, connector, samples).await?;
+            let meter_stop_wh = f64::from(stop.meter_stop);
+            let implausible = session.as_ref().and_then(|s| {
+                plausibility::check_stop(
+                    s.started_at,
+                    s.meter_start_wh,
+                    stop.timestamp,
+                    meter_stop_wh,
+                    gateway.inner.config.judge_power,
+                )
+            });
             let known = store
                 .stop_session(
                     charger,
                     &SessionStop {
-                        transaction_id: i64::from(stop.transaction_id),
-                        meter_stop_wh: f64::from(stop.meter_stop),
+                        transaction_id,
+                        meter_stop_wh,
                         stopped_at: stop.timestamp,
                         reason: Some(stop.reason.map_or("Local", |r| r.as_str())),
                         samples: &samples,
                     },
                 )
                 .await?;
+            authorise::keep_flagged(
+                gateway,
+                charger,
+                connector.unwrap_or(0),
+                known.then_some(transaction_id),
+                &flagged,
+            )
+            .await?;
+            if let Some(why) = implausible {
+                tracing::warn!(transaction_id, why = why.as_str(), "implausible stop; session flagged");
+                store
+                    .mark_session(charger, transaction_id, None, Some(why.as_str()))
+                    .await?;
+            }
             if known {
                 tracing::info!(transaction_id = stop.transaction_id, "transaction stopped");
             } else {
@@ -238,21 +292,21 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
                     "stop for an unknown transaction; readings kept"
                 );
             }
-            Response::StopTransaction(v16::StopTransactionResponse {
-                id_tag_info: stop.id_tag.map(|_| accepted_tag()),
-            })
+            let id_tag_info = match &stop.id_tag {
+                Some(tag) => Some(judge_tag(gateway, charger, tag.as_str()).await?.1),
+                None => None,
+            };
+            Response::StopTransaction(v16::StopTransactionResponse { id_tag_info })
         }
         Request::MeterValues(values) => {
-            let connector_id = u32::try_from(values.connector_id).map_err(|_| {
-                Failure::Refused(
-                    ErrorCode::PropertyConstraintViolation,
-                    "connectorId must not be negative".into(),
-                )
-            })?;
+            let connector_id = authorise::connector(values.connector_id, 0, "connectorId")?;
+            let transaction_id = values.transaction_id.map(i64::from);
             let samples = samples_of(&values.meter_value);
+            let (samples, flagged) = authorise::screen(gateway, charger, Some(connector_id), samples).await?;
             store
-                .record_meter_values(charger, connector_id, values.transaction_id.map(i64::from), &samples)
+                .record_meter_values(charger, connector_id, transaction_id, &samples)
                 .await?;
+            authorise::keep_flagged(gateway, charger, connector_id, transaction_id, &flagged).await?;
             Response::MeterValues(v16::MeterValuesResponse {})
         }
         Request::DataTransfer(transfer) => {
@@ -628,7 +682,59 @@ pub(crate) fn encode_command(command: &ChargerCommand, config: &GatewayConfig) -
                 certificate_chain: ci(chain, "certificateChain")?,
             })
         }
+        ChargerCommand::SendLocalList { version, full, changes } => Request::SendLocalList(v16::SendLocalListRequest {
+            list_version: *version,
+            local_authorization_list: if changes.is_empty() {
+                None
+            } else {
+                Some(changes.iter().map(authorization_data).collect::<Result<_, _>>()?)
+            },
+            update_type: if *full {
+                UpdateType::Full
+            } else {
+                UpdateType::Differential
+            },
+        }),
+        ChargerCommand::GetLocalListVersion => Request::GetLocalListVersion(v16::GetLocalListVersionRequest {}),
     })
+}
+
+/// One entry of a 1.6 local list: a token put with its `idTagInfo`, or a removal (no `idTagInfo`).
+fn authorization_data(change: &LocalListChange) -> Result<v16::AuthorizationData, ControlError> {
+    Ok(match change {
+        LocalListChange::Put(entry) => v16::AuthorizationData {
+            id_tag: ci(&id_tag_16(entry.kind, &entry.value), "idTag")?,
+            id_tag_info: Some(IdTagInfo {
+                expiry_date: entry.expires_at,
+                parent_id_tag: entry.group_id.as_deref().map(|g| ci(g, "parentIdTag")).transpose()?,
+                status: status_16(entry.status),
+            }),
+        },
+        LocalListChange::Remove { value, kind } => v16::AuthorizationData {
+            id_tag: ci(&id_tag_16(*kind, value), "idTag")?,
+            id_tag_info: None,
+        },
+    })
+}
+
+/// How a 1.6 charger presents a token: a MAC address as `VID:<mac>` (AutoCharge), anything else as is.
+fn id_tag_16(kind: IdTokenKind, value: &str) -> String {
+    match kind {
+        IdTokenKind::MacAddress => {
+            let digits: String = value.chars().filter(char::is_ascii_hexdigit).collect();
+            format!("VID:{}", digits.to_ascii_uppercase())
+        }
+        _ => value.to_owned(),
+    }
+}
+
+fn status_16(status: IdTokenStatus) -> AuthorizationStatus {
+    match status {
+        IdTokenStatus::Accepted => AuthorizationStatus::Accepted,
+        IdTokenStatus::Blocked => AuthorizationStatus::Blocked,
+        IdTokenStatus::Expired => AuthorizationStatus::Expired,
+        IdTokenStatus::Invalid => AuthorizationStatus::Invalid,
+    }
 }
 
 fn only_201(what: &str) -> ControlError {
@@ -656,6 +762,10 @@ pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply
         Response::UpdateFirmware(_) => status(true, "Accepted"),
         Response::ReserveNow(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
         Response::CancelReservation(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::SendLocalList(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::GetLocalListVersion(r) => CommandReply::LocalListVersion {
+            version: r.list_version,
+        },
         Response::DataTransfer(r) => CommandReply::DataTransfer {
             accepted: r.status.as_str() == "Accepted",
             status: r.status.as_str().to_owned(),
@@ -885,6 +995,29 @@ mod tests {
                 expires_at: chrono::Utc::now(),
             },
             ChargerCommand::CancelReservation { reservation_id: 3 },
+            ChargerCommand::SendLocalList {
+                version: 4,
+                full: false,
+                changes: vec![
+                    LocalListChange::Put(coupler_core::authorisation::LocalListEntry {
+                        value: "00:1a:2b:3c:4d:5e".into(),
+                        kind: IdTokenKind::MacAddress,
+                        status: IdTokenStatus::Blocked,
+                        expires_at: Some(chrono::Utc::now()),
+                        group_id: Some("FAMILY".into()),
+                    }),
+                    LocalListChange::Remove {
+                        value: "04A2B3C4".into(),
+                        kind: IdTokenKind::Rfid,
+                    },
+                ],
+            },
+            ChargerCommand::SendLocalList {
+                version: 1,
+                full: true,
+                changes: Vec::new(),
+            },
+            ChargerCommand::GetLocalListVersion,
         ];
         for command in commands {
             let request = encode_command(&command, &GatewayConfig::default()).unwrap();

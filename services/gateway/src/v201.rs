@@ -14,6 +14,9 @@
 //! - MacAddress and eMAID id tokens are vehicle identities and are recorded as `VID:<mac>` and
 //!   `EMAID:<id>`, the forms pairing already knows from 1.6 AutoCharge `VID:` tags.
 
+use coupler_core::authorisation::{
+    match_key, IdToken as RegisteredToken, IdTokenKind as TokenKind, LocalListChange, Verdict,
+};
 use coupler_core::charger::{
     normalise_reading, power_delivery_from_ocpp201_charging_state, power_delivery_from_ocpp201_status, ChargerInfo,
     ConnectorStatus, MeterSample, PowerDeliveryState,
@@ -23,6 +26,7 @@ use coupler_core::control::{
     LogKind, RateUnit, ReportKind, ResetKind, TriggerKind,
 };
 use coupler_core::operation::{firmware_progress, upload_progress, OperationKind, Progress, ReservationStatus};
+use coupler_core::plausibility;
 use coupler_core::security::CertificateUse;
 use coupler_core::store::{TransactionEventKind, TransactionEventRecord};
 use coupler_core::ChargerId;
@@ -43,7 +47,7 @@ use crate::common::{
     status, Failure,
 };
 use crate::security::{decide_signing, deliver_certificate, record_security_event, SignDecision};
-use crate::Gateway;
+use crate::{authorise, Gateway};
 
 /// A `statusInfo` with a reason code (at most 20 characters) and a sentence (cut to 512).
 fn status_info(reason: &str, detail: &str) -> v201::StatusInfo {
@@ -110,9 +114,10 @@ pub(crate) async fn handle_call(
     }
 }
 
-fn accepted_token() -> IdTokenInfo {
+/// What a 2.0.1 station is told about a token: the verdict alone.
+fn token_info(verdict: Verdict) -> IdTokenInfo {
     IdTokenInfo {
-        status: AuthorizationStatus::Accepted,
+        status: AuthorizationStatus::from_wire(verdict.ocpp201()).unwrap_or(AuthorizationStatus::Invalid),
         cache_expiry_date_time: None,
         charging_priority: None,
         language1: None,
@@ -121,6 +126,32 @@ fn accepted_token() -> IdTokenInfo {
         language2: None,
         personal_message: None,
     }
+}
+
+/// The verdict on a 2.0.1 id token, with a registered token's expiry date (as the cache's) and
+/// group. A `NoAuthorization` token (an empty one) asks for no authorisation and is accepted.
+async fn judge_token(
+    gateway: &Gateway,
+    charger: &ChargerId,
+    token: &IdToken,
+) -> Result<(Verdict, IdTokenInfo), Failure> {
+    let Some(kind) = TokenKind::from_ocpp201(token.kind.as_str()) else {
+        return Ok((Verdict::Accepted, token_info(Verdict::Accepted)));
+    };
+    let value = token.id_token.as_str();
+    let (verdict, registered) = authorise::judge(gateway, charger, value, &match_key(kind, value)).await?;
+    let info = IdTokenInfo {
+        cache_expiry_date_time: registered.as_ref().and_then(|t| t.expires_at),
+        group_id_token: registered.as_ref().and_then(group_token),
+        ..token_info(verdict)
+    };
+    Ok((verdict, info))
+}
+
+/// A registered token's group as a 2.0.1 group token (a `Central` one: the group is the back office's).
+fn group_token(token: &RegisteredToken) -> Option<IdToken> {
+    let group = token.group_id.as_deref()?;
+    id_token_201(TokenKind::Central, group).ok()
 }
 
 /// An admitted unknown identity: its boot is answered `Pending` so it retries later; nothing else
@@ -237,8 +268,8 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
             })
         }
         Request::StatusNotification(status) => {
-            let evse = non_negative(status.evse_id, "evseId")?;
-            non_negative(status.connector_id, "connectorId")?;
+            let evse = authorise::connector(status.evse_id, 0, "evseId")?;
+            authorise::connector(status.connector_id, 0, "connectorId")?;
             let reported = power_delivery_from_ocpp201_status(status.connector_status.as_str());
             let known = store
                 .charger(charger)
@@ -269,9 +300,11 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
         }
         Request::TransactionEvent(event) => transaction_event(gateway, charger, event).await?,
         Request::MeterValues(values) => {
-            let evse = non_negative(values.evse_id, "evseId")?;
+            let evse = authorise::connector(values.evse_id, 0, "evseId")?;
             let samples = samples_of(&values.meter_value);
+            let (samples, flagged) = authorise::screen(gateway, charger, Some(evse), samples).await?;
             store.record_meter_values(charger, evse, None, &samples).await?;
+            authorise::keep_flagged(gateway, charger, evse, None, &flagged).await?;
             Response::MeterValues(v201::MeterValuesResponse {})
         }
         Request::Authorize(authorize) => {
@@ -279,7 +312,7 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
                 store.record_id_tag(charger, &tag, now).await?;
             }
             Response::Authorize(v201::AuthorizeResponse {
-                id_token_info: accepted_token(),
+                id_token_info: judge_token(gateway, charger, &authorize.id_token).await?.1,
                 certificate_status: None,
             })
         }
@@ -473,8 +506,18 @@ async fn transaction_event(
     let connector_id = event
         .evse
         .as_ref()
-        .map(|evse| non_negative(evse.id, "evse.id"))
+        .map(|evse| authorise::connector(evse.id, 0, "evse.id"))
         .transpose()?;
+    if let Some(connector) = event.evse.as_ref().and_then(|e| e.connector_id) {
+        authorise::connector(connector, 0, "evse.connectorId")?;
+    }
+    let (verdict, id_token_info) = match &event.id_token {
+        Some(token) => {
+            let (verdict, info) = judge_token(gateway, charger, token).await?;
+            (Some(verdict), Some(info))
+        }
+        None => (None, None),
+    };
     let token_tag = event.id_token.as_ref().and_then(id_tag_of);
     if let Some(tag) = &token_tag {
         store.record_id_tag(charger, tag, gateway.inner.clock.now()).await?;
@@ -490,6 +533,7 @@ async fn transaction_event(
         TransactionEventType::Ended => TransactionEventKind::Ended,
     };
     let samples = samples_of(event.meter_value.as_deref().unwrap_or_default());
+    let (samples, flagged) = authorise::screen(gateway, charger, connector_id, samples).await?;
     let record = TransactionEventRecord {
         charger_transaction_id: info.transaction_id.as_str(),
         seq_no: i64::from(seq_no),
@@ -507,7 +551,47 @@ async fn transaction_event(
         connector_state: connector_state(kind, info.charging_state),
     };
     let outcome = store.record_transaction_event(charger, &record).await?;
-    if !outcome.duplicate && (event.id_token.is_some() || event.reservation_id.is_some()) {
+    if !outcome.duplicate {
+        authorise::keep_flagged(
+            gateway,
+            charger,
+            connector_id.unwrap_or(outcome.connector_id),
+            Some(outcome.transaction_id),
+            &flagged,
+        )
+        .await?;
+        let implausible = match kind {
+            TransactionEventKind::Ended => store.session(charger, outcome.transaction_id).await?.and_then(|s| {
+                plausibility::check_stop(
+                    s.started_at,
+                    s.meter_start_wh,
+                    event.timestamp,
+                    s.meter_stop_wh.unwrap_or(s.meter_last_wh),
+                    gateway.inner.config.judge_power,
+                )
+            }),
+            _ => None,
+        };
+        if verdict.is_some() || implausible.is_some() {
+            if let Some(why) = implausible {
+                tracing::warn!(
+                    transaction_id = info.transaction_id.as_str(),
+                    why = why.as_str(),
+                    "implausible end; session flagged"
+                );
+            }
+            store
+                .mark_session(
+                    charger,
+                    outcome.transaction_id,
+                    verdict.map(Verdict::as_str),
+                    implausible.map(|i| i.as_str()),
+                )
+                .await?;
+        }
+    }
+    let accepted = verdict.is_none_or(Verdict::is_accepted);
+    if !outcome.duplicate && accepted && (event.id_token.is_some() || event.reservation_id.is_some()) {
         consume_reservation(
             gateway,
             charger,
@@ -544,7 +628,7 @@ async fn transaction_event(
     Ok(Response::TransactionEvent(v201::TransactionEventResponse {
         total_cost: None,
         charging_priority: None,
-        id_token_info: event.id_token.as_ref().map(|_| accepted_token()),
+        id_token_info,
         updated_personal_message: None,
     }))
 }
@@ -600,6 +684,38 @@ fn samples_of(values: &[MeterValue]) -> Vec<MeterSample> {
             })
         })
         .collect()
+}
+
+/// A registered token as 2.0.1 carries it.
+fn id_token_201(kind: TokenKind, value: &str) -> Result<IdToken, ControlError> {
+    let kind_name = kind.ocpp201();
+    Ok(IdToken {
+        id_token: ci(value, "idToken")?,
+        kind: IdTokenKind::from_wire(kind_name).ok_or_else(|| unsupported(format!("id token type {kind_name}")))?,
+        additional_info: None,
+    })
+}
+
+/// One entry of a 2.0.1 local list: a token put with its `idTokenInfo`, or a removal (none).
+fn authorization_data(change: &LocalListChange) -> Result<v201::AuthorizationData, ControlError> {
+    Ok(match change {
+        LocalListChange::Put(entry) => v201::AuthorizationData {
+            id_token: id_token_201(entry.kind, &entry.value)?,
+            id_token_info: Some(IdTokenInfo {
+                cache_expiry_date_time: entry.expires_at,
+                group_id_token: entry
+                    .group_id
+                    .as_deref()
+                    .map(|group| id_token_201(TokenKind::Central, group))
+                    .transpose()?,
+                ..token_info(Verdict::from(entry.status))
+            }),
+        },
+        LocalListChange::Remove { value, kind } => v201::AuthorizationData {
+            id_token: id_token_201(*kind, value)?,
+            id_token_info: None,
+        },
+    })
 }
 
 fn unsupported(what: impl std::fmt::Display) -> ControlError {
@@ -870,6 +986,23 @@ async fn encode_command(
             connector_id: int(evse_connector_id.unwrap_or(1), "connectorId")?,
         }),
         ChargerCommand::ClearCache => Request::ClearCache(v201::ClearCacheRequest {}),
+        ChargerCommand::SendLocalList { version, full, changes } => {
+            Request::SendLocalList(v201::SendLocalListRequest {
+                version_number: *version,
+                update_type: if *full {
+                    v201::UpdateType::Full
+                } else {
+                    v201::UpdateType::Differential
+                },
+                // 2.0.1 wants at least one entry when the list is there at all.
+                local_authorization_list: if changes.is_empty() {
+                    None
+                } else {
+                    Some(changes.iter().map(authorization_data).collect::<Result<_, _>>()?)
+                },
+            })
+        }
+        ChargerCommand::GetLocalListVersion => Request::GetLocalListVersion(v201::GetLocalListVersionRequest {}),
         ChargerCommand::DataTransfer {
             vendor_id,
             message_id,
@@ -1029,6 +1162,10 @@ pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply
         Response::UnlockConnector(r) => status(r.status.as_str() == "Unlocked", r.status.as_str()),
         Response::ClearCache(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
         Response::CertificateSigned(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::SendLocalList(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::GetLocalListVersion(r) => CommandReply::LocalListVersion {
+            version: r.version_number,
+        },
         Response::UpdateFirmware(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
         Response::ReserveNow(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
         Response::CancelReservation(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
@@ -1229,6 +1366,42 @@ mod tests {
         assert_eq!(
             connector_state(Ended, Some(Idle)),
             Some(("Idle", PowerDeliveryState::Unplugged))
+        );
+    }
+
+    #[test]
+    fn local_list_entries_become_valid_2_0_1_authorization_data() {
+        let put = LocalListChange::Put(coupler_core::authorisation::LocalListEntry {
+            value: "04A2B3C4".into(),
+            kind: TokenKind::Rfid,
+            status: coupler_core::authorisation::IdTokenStatus::Expired,
+            expires_at: Some(chrono::Utc::now()),
+            group_id: Some("FAMILY".into()),
+        });
+        let removed = LocalListChange::Remove {
+            value: "DE8AA1A2B3C4D5".into(),
+            kind: TokenKind::Emaid,
+        };
+        let request = Request::SendLocalList(v201::SendLocalListRequest {
+            version_number: 2,
+            update_type: v201::UpdateType::Differential,
+            local_authorization_list: Some(vec![
+                authorization_data(&put).unwrap(),
+                authorization_data(&removed).unwrap(),
+            ]),
+        });
+        let payload = request.to_value().unwrap();
+        let entries = &payload["localAuthorizationList"];
+        assert_eq!(
+            entries[0]["idToken"]["type"], "ISO14443",
+            "an RFID card of unknown standard"
+        );
+        assert_eq!(entries[0]["idTokenInfo"]["status"], "Expired");
+        assert_eq!(entries[0]["idTokenInfo"]["groupIdToken"]["type"], "Central");
+        assert_eq!(entries[1]["idToken"]["type"], "eMAID");
+        assert!(
+            entries[1].get("idTokenInfo").is_none(),
+            "a removal carries no idTokenInfo"
         );
     }
 

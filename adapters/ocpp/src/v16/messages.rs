@@ -581,3 +581,47 @@ object! {
         status: CertificateSignedStatus = "status",
     }
 }
+
+object! {
+    /// `AuthorizationData`: one entry of a local authorisation list; without `idTagInfo` (in a
+    /// differential update) it removes the tag.
+    pub struct AuthorizationData {
+        /// The id tag.
+        id_tag: CiString20 = "idTag",
+        /// What the central system says about it.
+        id_tag_info: Option<IdTagInfo> = "idTagInfo",
+    }
+}
+
+object! {
+    /// `SendLocalList.req`: replace (`Full`) or change (`Differential`) the local authorisation list.
+    pub struct SendLocalListRequest {
+        /// The version the list has after the update.
+        list_version: i32 = "listVersion",
+        /// The entries (none: an empty full list, or no change).
+        local_authorization_list: Option<Vec<AuthorizationData>> = "localAuthorizationList",
+        /// Full or differential.
+        update_type: UpdateType = "updateType",
+    }
+}
+
+object! {
+    /// `SendLocalList.conf`.
+    pub struct SendLocalListResponse {
+        /// Whether the list was updated, or why not.
+        status: UpdateStatus = "status",
+    }
+}
+
+object! {
+    /// `GetLocalListVersion.req` (empty).
+    pub struct GetLocalListVersionRequest {}
+}
+
+object! {
+    /// `GetLocalListVersion.conf`.
+    pub struct GetLocalListVersionResponse {
+        /// The list's version: 0 for none, -1 when the charge point keeps no local list.
+        list_version: i32 = "listVersion",
+    }
+}

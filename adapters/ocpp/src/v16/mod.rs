@@ -66,14 +66,14 @@ crate::actions::ocpp_actions! {
     ReserveNow(ReserveNowRequest, ReserveNowResponse) from CentralSystem;
     CancelReservation(CancelReservationRequest, CancelReservationResponse) from CentralSystem;
     CertificateSigned(CertificateSignedRequest, CertificateSignedResponse) from CentralSystem;
+    SendLocalList(SendLocalListRequest, SendLocalListResponse) from CentralSystem;
+    GetLocalListVersion(GetLocalListVersionRequest, GetLocalListVersionResponse) from CentralSystem;
 }
 
 /// OCPP 1.6 actions (core profiles and the security whitepaper) that this crate does
 /// not type. They are answered `NotSupported` ("recognised but not supported"), while
 /// names OCPP 1.6 does not define at all get `NotImplemented` ("not known").
 pub const UNTYPED_ACTIONS: &[&str] = &[
-    "GetLocalListVersion",
-    "SendLocalList",
     "DeleteCertificate",
     "ExtendedTriggerMessage",
     "GetInstalledCertificateIds",

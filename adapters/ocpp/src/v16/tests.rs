@@ -217,6 +217,15 @@ fn examples() -> Vec<(Action, Value, Value)> {
             json!({"certificateChain": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}),
             json!({"status": "Rejected"}),
         ),
+        (
+            Action::SendLocalList,
+            json!({"listVersion": 3, "updateType": "Differential", "localAuthorizationList": [
+                {"idTag": "RFID-1", "idTagInfo": {"status": "Blocked", "parentIdTag": "FLEET-1"}},
+                {"idTag": "RFID-2"}
+            ]}),
+            json!({"status": "VersionMismatch"}),
+        ),
+        (Action::GetLocalListVersion, json!({}), json!({"listVersion": 3})),
     ]
 }
 
@@ -857,7 +866,7 @@ fn an_unknown_action_is_not_implemented() {
 
 #[test]
 fn a_1_6_action_this_crate_does_not_type_is_not_supported() {
-    for action in ["GetLocalListVersion", "InstallCertificate", "GetLog"] {
+    for action in ["InstallCertificate", "GetLog"] {
         assert_eq!(
             refused_request(action, json!({})).code,
             ErrorCode::NotSupported,

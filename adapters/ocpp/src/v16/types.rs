@@ -339,6 +339,24 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// `UpdateType`: a SendLocalList's kind.
+    pub enum UpdateType {
+        Differential = "Differential",
+        Full = "Full",
+    }
+}
+
+wire_enum! {
+    /// `UpdateStatus`: the answer to SendLocalList.
+    pub enum UpdateStatus {
+        Accepted = "Accepted",
+        Failed = "Failed",
+        NotSupported = "NotSupported",
+        VersionMismatch = "VersionMismatch",
+    }
+}
+
+wire_enum! {
     /// `ClearCacheStatus`: the answer to ClearCache.
     pub enum ClearCacheStatus {
         Accepted = "Accepted",

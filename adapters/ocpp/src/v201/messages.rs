@@ -808,3 +808,49 @@ impl SetChargingProfileRequest {
         Ok(())
     }
 }
+
+object201! {
+    /// `AuthorizationData`: one entry of a local authorisation list; without `idTokenInfo` (in a
+    /// differential update) it removes the token.
+    pub struct AuthorizationData {
+        /// The token.
+        id_token: IdToken = "idToken",
+        /// What the CSMS says about it.
+        id_token_info: Option<IdTokenInfo> = "idTokenInfo",
+    }
+}
+
+object201! {
+    /// `SendLocalListRequest`: replace (`Full`) or change (`Differential`) the local list.
+    pub struct SendLocalListRequest {
+        /// The version the list has after the update (above 0).
+        version_number: i32 = "versionNumber",
+        /// Full or differential.
+        update_type: UpdateType = "updateType",
+        /// The entries (`minItems: 1` when present).
+        local_authorization_list: Option<Vec<AuthorizationData>> = "localAuthorizationList" [json_non_empty_opt],
+    }
+}
+
+object201! {
+    /// `SendLocalListResponse`.
+    pub struct SendLocalListResponse {
+        /// Whether the list was updated, or why not.
+        status: SendLocalListStatus = "status",
+        /// More about the status.
+        status_info: Option<StatusInfo> = "statusInfo",
+    }
+}
+
+object201! {
+    /// `GetLocalListVersionRequest` (empty).
+    pub struct GetLocalListVersionRequest {}
+}
+
+object201! {
+    /// `GetLocalListVersionResponse`.
+    pub struct GetLocalListVersionResponse {
+        /// The list's version (0: no list).
+        version_number: i32 = "versionNumber",
+    }
+}

@@ -72,6 +72,8 @@ crate::actions::ocpp_actions! {
     ReserveNow(ReserveNowRequest, ReserveNowResponse) from Csms;
     CancelReservation(CancelReservationRequest, CancelReservationResponse) from Csms;
     CertificateSigned(CertificateSignedRequest, CertificateSignedResponse) from Csms;
+    SendLocalList(SendLocalListRequest, SendLocalListResponse) from Csms;
+    GetLocalListVersion(GetLocalListVersionRequest, GetLocalListVersionResponse) from Csms;
 }
 
 /// OCPP 2.0.1 actions that this crate does not type. They are answered `NotSupported`
@@ -86,7 +88,6 @@ pub const UNTYPED_ACTIONS: &[&str] = &[
     "GetChargingProfiles",
     "GetDisplayMessages",
     "GetInstalledCertificateIds",
-    "GetLocalListVersion",
     "GetMonitoringReport",
     "GetReport",
     "GetTransactionStatus",
@@ -100,7 +101,6 @@ pub const UNTYPED_ACTIONS: &[&str] = &[
     "PublishFirmware",
     "PublishFirmwareStatusNotification",
     "ReportChargingProfiles",
-    "SendLocalList",
     "SetDisplayMessage",
     "SetMonitoringBase",
     "SetMonitoringLevel",

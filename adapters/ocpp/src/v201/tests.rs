@@ -227,6 +227,15 @@ fn the_back_office_messages_read_their_schema_examples_and_write_them_back_uncha
         ),
         ("CancelReservation", json!({"reservationId": 42})),
         (
+            "SendLocalList",
+            json!({"versionNumber": 4, "updateType": "Differential", "localAuthorizationList": [
+                {"idToken": {"idToken": "RFID-1", "type": "ISO14443"},
+                 "idTokenInfo": {"status": "Blocked", "groupIdToken": {"idToken": "FLEET", "type": "Central"}}},
+                {"idToken": {"idToken": "001A2B3C4D5E", "type": "MacAddress"}}
+            ]}),
+        ),
+        ("GetLocalListVersion", json!({})),
+        (
             "ReservationStatusUpdate",
             json!({"reservationId": 42, "reservationUpdateStatus": "Expired"}),
         ),
@@ -245,6 +254,8 @@ fn the_back_office_messages_read_their_schema_examples_and_write_them_back_uncha
         ("UpdateFirmware", json!({"status": "InvalidCertificate"})),
         ("ReserveNow", json!({"status": "Occupied"})),
         ("CancelReservation", json!({"status": "Accepted"})),
+        ("SendLocalList", json!({"status": "VersionMismatch"})),
+        ("GetLocalListVersion", json!({"versionNumber": 4})),
         ("ReservationStatusUpdate", json!({})),
         ("DataTransfer", json!({"status": "UnknownVendorId", "data": "text"})),
     ];

@@ -581,6 +581,23 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// `UpdateEnumType`: a SendLocalList's kind.
+    pub enum UpdateType {
+        Differential = "Differential",
+        Full = "Full",
+    }
+}
+
+wire_enum! {
+    /// `SendLocalListStatusEnumType`.
+    pub enum SendLocalListStatus {
+        Accepted = "Accepted",
+        Failed = "Failed",
+        VersionMismatch = "VersionMismatch",
+    }
+}
+
+wire_enum! {
     /// `ClearCacheStatusEnumType`.
     pub enum ClearCacheStatus {
         Accepted = "Accepted",

@@ -266,6 +266,15 @@ pub struct SessionResponse {
     pub meter_stop: Option<f64>,
     /// What the session cost at its location's prices, and what charging when it did saved.
     pub cost: SessionCostResponse,
+    /// The verdict on the token it started with: `ACCEPTED`, or `BLOCKED`, `EXPIRED`, `INVALID`,
+    /// `UNKNOWN` for a session the charger started with a refused token (it is kept, and the
+    /// charger was told to stop it); `null` when no token was judged.
+    #[schema(example = "ACCEPTED")]
+    pub authorisation: Option<String>,
+    /// What made its values implausible (`STOP_BEFORE_START`, `STOP_BELOW_START`,
+    /// `NEGATIVE_REGISTER`, `ABSURD_REGISTER`, `IMPOSSIBLE_RISE`); its energy then counts as 0 here
+    /// and in the statistics. `null` when nothing did.
+    pub implausible: Option<String>,
 }
 
 /// What a session cost. Energy where no price was known is reported as unpriced, never as free.
@@ -326,6 +335,8 @@ impl SessionResponse {
             meter_start: s.meter_start_wh,
             meter_stop: s.meter_stop_wh,
             cost: SessionCostResponse::from(cost),
+            authorisation: s.authorisation.clone(),
+            implausible: s.implausible.clone(),
         }
     }
 }

@@ -805,7 +805,7 @@ fn without_nulls(value: Value) -> Value {
 
 // ---- The common part of every route. ----
 
-async fn owned_charger(state: &AppState, caller: &Caller, id: &str) -> Result<Charger, ApiError> {
+pub(crate) async fn owned_charger(state: &AppState, caller: &Caller, id: &str) -> Result<Charger, ApiError> {
     state
         .store
         .get_charger(&caller.client_id, &ChargerId::new(id))
@@ -813,11 +813,11 @@ async fn owned_charger(state: &AppState, caller: &Caller, id: &str) -> Result<Ch
         .ok_or_else(|| ApiError::not_found(format!("no charger '{id}'")))
 }
 
-type Answered = (StatusCode, ApiJson<OperationResponse>);
+pub(crate) type Answered = (StatusCode, ApiJson<OperationResponse>);
 
 /// Stores the operation, sends it, and answers with it once the charger answered (200) or after
 /// [`ANSWER_WAIT`] with it still unanswered (202).
-async fn run(
+pub(crate) async fn run(
     state: &AppState,
     charger: &Charger,
     kind: OperationKind,

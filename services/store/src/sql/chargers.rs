@@ -26,7 +26,7 @@ macro_rules! impl_charger_store {
                 c.is_connected, c.last_seen, c.power_w, c.current_a, c.energy_wh, c.soc, c.meter_at, c.max_current, \
                 c.created_at";
             const SESSION_COLUMNS: &str = "transaction_id, charger_id, connector_id, id_tag, meter_start_wh, \
-                meter_last_wh, meter_stop_wh, started_at, stopped_at, stop_reason";
+                meter_last_wh, meter_stop_wh, started_at, stopped_at, stop_reason, authorisation, implausible";
 
             fn decode_error(column: &str, what: impl std::fmt::Display) -> sqlx::Error {
                 sqlx::Error::Decode(format!("{column}: {what}").into())
@@ -97,6 +97,8 @@ macro_rules! impl_charger_store {
                     started_at: $time::read(row, "started_at")?,
                     stopped_at: $time::read_opt(row, "stopped_at")?,
                     stop_reason: row.try_get("stop_reason")?,
+                    authorisation: row.try_get("authorisation")?,
+                    implausible: row.try_get("implausible")?,
                 })
             }
 
@@ -479,9 +481,14 @@ macro_rules! impl_charger_store {
                 }
 
                 async fn session_energy_readings(&self, session: &ChargeSession) -> Result<Vec<EnergyReading>, StoreError> {
+                    if session.implausible.is_some() {
+                        // Its values cannot be trusted: it delivered nothing that counts.
+                        return Ok(vec![EnergyReading { at: session.started_at, register_wh: session.meter_start_wh }]);
+                    }
                     let rows = sqlx::query(
                         "SELECT sampled_at, value FROM meter_samples WHERE charger_id = $1 AND transaction_id = $2 \
-                         AND measurand = 'Energy.Active.Import.Register' AND phase IS NULL AND unit = 'Wh' ORDER BY sampled_at",
+                         AND measurand = 'Energy.Active.Import.Register' AND phase IS NULL AND unit = 'Wh' \
+                         AND implausible IS NULL ORDER BY sampled_at",
                     )
                     .bind(session.charger_id.as_str())
                     .bind(session.transaction_id)

@@ -8,6 +8,7 @@
 //! private to it. A new domain is a new file here plus one line in `sqlite.rs` and `postgres.rs`.
 
 mod actions;
+mod authorisation;
 mod chargers;
 mod clients;
 mod ev_systems;
@@ -27,6 +28,7 @@ mod vendor_accounts;
 mod webhooks;
 
 pub(crate) use actions::impl_action_store;
+pub(crate) use authorisation::impl_authorisation_store;
 pub(crate) use chargers::impl_charger_store;
 pub(crate) use clients::impl_client_store;
 pub(crate) use ev_systems::impl_ev_system_store;

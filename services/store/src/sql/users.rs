@@ -113,7 +113,11 @@ macro_rules! impl_user_store {
                     // Everything below the user goes with it (ON DELETE CASCADE); the deletion events of
                     // its vehicles and chargers are written first, in the same transaction.
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
-                    for kind in [EventType::VehicleDeleted, EventType::ChargerDeleted] {
+                    for kind in [
+                        EventType::VehicleDeleted,
+                        EventType::ChargerDeleted,
+                        EventType::IdTokenDeleted,
+                    ] {
                         Self::append_events(
                             &mut tx,
                             kind,
