@@ -292,6 +292,13 @@ pub(crate) fn answer(
     if let Some(answered) = untyped::answer16(cp, action, payload, at) {
         return answered;
     }
+    // A message only a charge point sends is refused whatever its payload (DataTransfer goes
+    // both ways).
+    if v16::Action::from_wire(action)
+        .is_some_and(|a| a.initiator() == v16::Initiator::ChargePoint && action != "DataTransfer")
+    {
+        return Err(cp.unsupported(action));
+    }
     let request = v16::parse_request(action, payload)?;
     respond(cp, request, at)?.to_value()
 }

@@ -468,6 +468,13 @@ pub(crate) fn answer(m: &mut ChargePoint, action: &str, payload: &Value, at: Mom
     if let Some(answered) = untyped::answer201(m, action, payload) {
         return answered;
     }
+    // A message only a station sends is refused whatever its payload (DataTransfer goes both
+    // ways).
+    if v201::Action::from_wire(action)
+        .is_some_and(|a| a.initiator() == v201::Initiator::ChargingStation && action != "DataTransfer")
+    {
+        return Err(m.unsupported(action));
+    }
     let request = v201::parse_request(action, payload)?;
     respond(m, request, at)?.to_value()
 }
