@@ -25,7 +25,8 @@
 //! version does not define get a `NotImplemented` CALLERROR; malformed payloads the CALLERROR the
 //! schema rule calls for.
 //!
-//! - [`machine`]: the state machine, whichever the version.
+//! - [`machine`]: the state machine, whichever the version; `io` its inputs and outputs, `keeps`
+//!   what it keeps besides its connector (profiles, jobs, reservation, authorisation, certificates).
 //! - `v16` / `v201`: its calls as typed `coupler-ocpp` messages, and its answers.
 //! - `untyped`: the messages `coupler-ocpp` does not type (1.6 local lists and security
 //!   extension, 2.0.1 local lists, certificates and customer information), read and written as
@@ -33,6 +34,8 @@
 //! - [`profile`]: charging profiles, their stacking and the composite schedule.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod io;
+mod keeps;
 pub mod machine;
 pub mod profile;
 mod settings;

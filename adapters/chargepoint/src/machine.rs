@@ -1,7 +1,7 @@
 //! The charge point's state machine, whichever the OCPP version: connection and boot, the queue of
 //! its own calls (one outstanding at a time), periodic messages, the connector, its transaction
-//! and status, charging profiles, authorisation (local list and cache), reservations,
-//! availability, resets, firmware and upload jobs, certificates and security events.
+//! and status, availability and resets. What it keeps besides (profiles, jobs, the reservation,
+//! authorisation, certificates) is in `keeps`; what goes in and out in `io`.
 //!
 //! `v16` and `v201` turn its calls into typed messages and the server's calls into changes of it.
 
@@ -13,6 +13,8 @@ use coupler_ocpp::rpc::{Frame, MessageType};
 use coupler_ocpp::{ErrorCode, OcppVersion, ValidationError};
 use serde_json::Value;
 
+pub use crate::io::{Config, Event, Failure, IdToken, Moment, Reading, Sample, Status, StopReason, Vehicle};
+pub(crate) use crate::keeps::{AuthEntry, Certificate, Job, Periodic, Reservation};
 use crate::profile::{offered_limit, Profile, Purpose, TxContext};
 use crate::settings::{self, Settings};
 use crate::{v16, v201, MIN_CURRENT};
@@ -28,293 +30,6 @@ const BOOT_RETRY_MAX: Duration = Duration::from_secs(300);
 const MAX_QUEUED: usize = 64;
 /// Most events kept for the driver; older ones go first.
 const MAX_EVENTS: usize = 1024;
-/// How long each step of a firmware update or an upload takes.
-pub const JOB_STEP: Duration = Duration::from_secs(1);
-
-/// When an input happens: a monotonic instant for the charge point's timers, and the wall-clock
-/// time for timestamps, charging profiles and reservations. The driver reads its clocks; the
-/// charge point never does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Moment {
-    /// Monotonic time, for timers (heartbeats, call timeouts, job steps).
-    pub instant: Instant,
-    /// Wall-clock time, for what goes into messages and what profiles and reservations name.
-    pub wall: DateTime<Utc>,
-}
-
-impl Moment {
-    /// The moment `instant` on the monotonic clock, `wall` on the wall clock.
-    pub const fn new(instant: Instant, wall: DateTime<Utc>) -> Self {
-        Self { instant, wall }
-    }
-}
-
-/// What a charge point is, and how it behaves where drivers want it to differ.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Its OCPP identity.
-    pub ocpp_id: String,
-    /// The version it speaks.
-    pub version: OcppVersion,
-    /// The vendor it reports at boot.
-    pub vendor: String,
-    /// The model it reports at boot.
-    pub model: String,
-    /// The serial number it reports at boot (at most 25 characters).
-    pub serial_number: String,
-    /// The firmware version it reports at boot.
-    pub firmware_version: String,
-    /// The most current it offers, amperes per phase.
-    pub max_current: f64,
-    /// Whether it starts a transaction itself when a car is plugged in (free vending).
-    pub free_vend: bool,
-    /// The id tag of those transactions.
-    pub free_vend_id_tag: String,
-    /// Whether it starts them with the car's MAC address as id token (`VID:<MAC>` in 1.6, a
-    /// `MacAddress` idToken in 2.0.1), as AutoCharge chargers do.
-    pub sends_vehicle_identity: bool,
-    /// Whether a transaction it starts itself is authorised first (Authorize before the start).
-    pub authorize_local_starts: bool,
-    /// Whether every new connection boots (so a restarted server configures it again); otherwise
-    /// only the first one does and a reconnect reports the connectors (OCPP 1.6 §5.4).
-    pub boot_every_connection: bool,
-    /// Time between Heartbeats; zero sends none.
-    pub heartbeat_interval: Duration,
-    /// Whether the interval the server answers the boot with replaces `heartbeat_interval`.
-    pub follow_server_heartbeat: bool,
-    /// Delay before the first Heartbeat after boot (one interval when `None`).
-    pub heartbeat_phase: Option<Duration>,
-    /// Time between meter values; zero sends none (the server may change it).
-    pub meter_interval: Duration,
-    /// Delay before the first meter value (one interval when `None`).
-    pub meter_phase: Option<Duration>,
-    /// Whether meter values are sent without a transaction too (otherwise only during one).
-    pub meter_when_idle: bool,
-    /// How long a call of its own may wait for its answer.
-    pub call_timeout: Duration,
-    /// 2.0.1: transactions are named `{prefix}-{n}`.
-    pub transaction_prefix: String,
-}
-
-impl Config {
-    /// A 3-phase, 32 A home charger with free vending, booting on every connection, following the
-    /// server's heartbeat interval and sending meter values during transactions.
-    pub fn home(ocpp_id: &str, version: OcppVersion) -> Self {
-        let tail = last_chars(ocpp_id, 20);
-        Self {
-            ocpp_id: ocpp_id.to_owned(),
-            version,
-            vendor: "Coupler".to_owned(),
-            model: "Simulated".to_owned(),
-            serial_number: format!("SIM-{}", last_chars(ocpp_id, 21)),
-            firmware_version: concat!("sim-", env!("CARGO_PKG_VERSION")).to_owned(),
-            max_current: 32.0,
-            free_vend: true,
-            free_vend_id_tag: "FREEVEND".to_owned(),
-            sends_vehicle_identity: false,
-            authorize_local_starts: true,
-            boot_every_connection: true,
-            heartbeat_interval: Duration::from_secs(300),
-            follow_server_heartbeat: true,
-            heartbeat_phase: None,
-            meter_interval: Duration::from_secs(60),
-            meter_phase: None,
-            meter_when_idle: false,
-            call_timeout: Duration::from_secs(30),
-            transaction_prefix: tail,
-        }
-    }
-}
-
-/// The last `n` characters of `text`.
-pub(crate) fn last_chars(text: &str, n: usize) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    chars[chars.len().saturating_sub(n)..].iter().collect()
-}
-
-/// A car as the charge point sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Vehicle {
-    /// Which car (the driver's name for it).
-    pub id: String,
-    /// Its MAC address, if it tells one (ISO 15118 / AutoCharge).
-    pub mac_address: Option<String>,
-}
-
-/// What the meter reads.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Sample {
-    /// The energy register, Wh.
-    pub energy_wh: f64,
-    /// Power drawn now, W.
-    pub power_w: f64,
-    /// Current drawn now, amperes per phase.
-    pub current_a: f64,
-}
-
-/// The physical side at one moment: the car in the connector, if any, and the meter.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Reading {
-    /// The car plugged in.
-    pub vehicle: Option<Vehicle>,
-    /// The meter.
-    pub sample: Sample,
-}
-
-/// A connector status, in OCPP 1.6 terms (2.0.1 reports the same as connectorStatus and the
-/// transaction's chargingState).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// No car.
-    Available,
-    /// A car (or a driver), no transaction yet.
-    Preparing,
-    /// Energy flows.
-    Charging,
-    /// The car takes nothing although offered.
-    SuspendedEv,
-    /// The charger offers nothing (a profile's limit, or a paused transaction).
-    SuspendedEvse,
-    /// The transaction ended, the car is still in.
-    Finishing,
-    /// Taken out of service.
-    Unavailable,
-    /// Held for a reservation.
-    Reserved,
-}
-
-impl Status {
-    /// The 1.6 name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Available => "Available",
-            Self::Preparing => "Preparing",
-            Self::Charging => "Charging",
-            Self::SuspendedEv => "SuspendedEV",
-            Self::SuspendedEvse => "SuspendedEVSE",
-            Self::Finishing => "Finishing",
-            Self::Unavailable => "Unavailable",
-            Self::Reserved => "Reserved",
-        }
-    }
-}
-
-/// Why a transaction ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
-    /// The car was unplugged.
-    EvDisconnected,
-    /// The server stopped it.
-    Remote,
-    /// The driver stopped it at the charger.
-    Local,
-    /// The server refused its id tag.
-    DeAuthorized,
-    /// A soft reset.
-    SoftReset,
-    /// A hard reset.
-    HardReset,
-    /// The server unlocked the connector.
-    UnlockCommand,
-}
-
-/// The id token a transaction starts with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdToken {
-    /// A card, or the fixed tag of free vending.
-    Tag(String),
-    /// A central (remote start) token.
-    Central(String),
-    /// The car's MAC address, as AutoCharge chargers report it.
-    Mac(String),
-}
-
-impl IdToken {
-    /// The 1.6 id tag.
-    pub(crate) fn as_tag(&self) -> String {
-        match self {
-            Self::Tag(t) | Self::Central(t) => t.clone(),
-            Self::Mac(mac) => format!("VID:{}", mac.replace([':', '-'], "").to_uppercase()),
-        }
-    }
-}
-
-/// How one of the charge point's calls ended without a usable answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// The server answered with a CALLERROR.
-    CallError {
-        /// Its error code.
-        code: String,
-        /// Its description.
-        description: String,
-    },
-    /// The answer broke the schema of the action.
-    InvalidAnswer(String),
-    /// The answer was not a readable frame.
-    BrokenAnswer(String),
-    /// No answer within the call timeout.
-    Timeout,
-    /// The connection closed before the answer came.
-    Lost,
-}
-
-/// Something that happened, for the driver's statistics and logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// A call of ours was answered.
-    CallAnswered {
-        /// Its action.
-        action: &'static str,
-        /// How long the answer took.
-        latency: Duration,
-    },
-    /// A call of ours ended without a usable answer.
-    CallFailed {
-        /// Its action.
-        action: &'static str,
-        /// How.
-        failure: Failure,
-    },
-    /// A periodic message was not queued because the last one still waits.
-    Skipped {
-        /// Its action.
-        action: &'static str,
-    },
-    /// A CALLRESULT or CALLERROR that answers no call of ours.
-    UnexpectedResponse,
-    /// A frame that is not OCPP-J.
-    ProtocolError {
-        /// What was wrong with it.
-        description: String,
-    },
-    /// A call of ours could not be written (a value outside its schema).
-    BuildFailed {
-        /// Its action.
-        action: &'static str,
-        /// Why.
-        error: String,
-    },
-    /// The server accepted the boot.
-    BootAccepted,
-    /// The server did not accept the boot (Pending or Rejected).
-    BootNotAccepted,
-    /// A transaction started with an accepted token.
-    TransactionStarted,
-    /// The server refused a transaction's token; it is stopped at once.
-    TransactionRefused,
-    /// The server acknowledged a transaction's end.
-    TransactionStopped,
-    /// The server called.
-    Incoming {
-        /// The action it named.
-        action: String,
-        /// Why the call was refused with a CALLERROR, if it was.
-        refused: Option<String>,
-    },
-    /// A remote start (RemoteStartTransaction / RequestStartTransaction) arrived and was read.
-    RemoteStartRequested,
-}
 
 /// What a firmware update or an upload reports with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,7 +45,7 @@ pub(crate) enum JobKind {
 }
 
 impl JobKind {
-    fn is_upload(self) -> bool {
+    pub(crate) fn is_upload(self) -> bool {
         matches!(self, Self::Diagnostics | Self::Log)
     }
 }
@@ -425,122 +140,6 @@ struct Pending {
     sent_at: Instant,
 }
 
-/// A message that falls due every interval; a zero interval never falls due.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Periodic {
-    interval: Duration,
-    next_due: Option<Instant>,
-}
-
-impl Periodic {
-    const fn stopped(interval: Duration) -> Self {
-        Self {
-            interval,
-            next_due: None,
-        }
-    }
-
-    /// Starts it: first due at `now + phase`, then every interval.
-    fn start(&mut self, now: Instant, phase: Option<Duration>) {
-        if !self.interval.is_zero() {
-            self.next_due = Some(now + phase.unwrap_or(self.interval));
-        }
-    }
-
-    fn stop(&mut self) {
-        self.next_due = None;
-    }
-
-    fn is_running(&self) -> bool {
-        self.next_due.is_some()
-    }
-
-    /// A new interval, from now on.
-    fn retime(&mut self, now: Instant, interval: Duration) {
-        let running = self.is_running();
-        self.interval = interval;
-        self.next_due = None;
-        if running {
-            self.start(now, None);
-        }
-    }
-
-    /// Whether it is due at `now`. When it is, it falls due again one interval after the time it
-    /// was due, keeping its phase; if that is already past (the charger was blocked or offline),
-    /// one interval after `now`, so a late charger sends one message, not a burst.
-    fn fire(&mut self, now: Instant) -> bool {
-        let Some(due) = self.next_due else {
-            return false;
-        };
-        if due > now {
-            return false;
-        }
-        let next = due + self.interval;
-        self.next_due = Some(if next > now { next } else { now + self.interval });
-        true
-    }
-}
-
-/// A firmware update or an upload under way: the statuses still to report, one a step.
-#[derive(Debug)]
-pub(crate) struct Job {
-    kind: JobKind,
-    steps: VecDeque<&'static str>,
-    request_id: Option<i32>,
-    next_at: Instant,
-}
-
-/// The reservation the charge point holds for its connector.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Reservation {
-    pub(crate) id: i32,
-    pub(crate) id_tag: String,
-    pub(crate) expires_at: DateTime<Utc>,
-}
-
-/// An authorisation status as the local list and the cache keep it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AuthEntry {
-    /// The OCPP status word (`Accepted`, `Blocked`, `Expired`, `Invalid`, ...).
-    pub(crate) status: String,
-    /// When an accepted entry stops being so.
-    pub(crate) expires_at: Option<DateTime<Utc>>,
-}
-
-impl AuthEntry {
-    pub(crate) fn accepts(&self, at: DateTime<Utc>) -> bool {
-        self.status == "Accepted" && self.expires_at.is_none_or(|e| at < e)
-    }
-}
-
-/// An installed certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Certificate {
-    /// Its use, as the version names it (`CentralSystemRootCertificate`, `CSMSRootCertificate`,
-    /// `ChargePointCertificate`, ...).
-    pub(crate) kind: String,
-    /// The PEM text.
-    pub(crate) pem: String,
-    /// Its serial number as reported (the charge point does not parse X.509: the serial is the
-    /// order of installation and the hashes are of the PEM text, consistent across calls).
-    pub(crate) serial: String,
-}
-
-impl Certificate {
-    /// The hash data that names it (OCPP CertificateHashDataType).
-    pub(crate) fn hash_data(&self) -> Value {
-        use sha2::{Digest, Sha256};
-        let name = hex::encode(Sha256::digest(format!("issuer-name:{}", self.pem)));
-        let key = hex::encode(Sha256::digest(format!("issuer-key:{}", self.pem)));
-        serde_json::json!({
-            "hashAlgorithm": "SHA256",
-            "issuerNameHash": name,
-            "issuerKeyHash": key,
-            "serialNumber": self.serial,
-        })
-    }
-}
-
 /// What an answer to one of our calls says, whichever the version.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Answer {
@@ -577,7 +176,7 @@ pub struct ChargePoint {
     /// Whether a transaction ended with the car still in.
     finishing: bool,
     /// A remote start waiting for a car.
-    waiting_remote_start: Option<(IdToken, Option<i64>)>,
+    pub(crate) waiting_remote_start: Option<(IdToken, Option<i64>)>,
     pub(crate) last_status: Option<Status>,
     /// The meter's last sample, and the current offered when it was taken.
     pub(crate) sample: Sample,
@@ -607,7 +206,7 @@ pub struct ChargePoint {
     pub(crate) charging_state_sent: Option<Status>,
     /// Consecutive failed attempts of the transaction message at the head of the queue.
     tx_message_failures: u64,
-    jobs: Vec<Job>,
+    pub(crate) jobs: Vec<Job>,
     /// The last firmware and upload statuses reported (what a trigger reports).
     pub(crate) firmware_status: &'static str,
     pub(crate) upload_status: &'static str,
@@ -620,7 +219,7 @@ pub struct ChargePoint {
     /// The authorisation cache: what the server last said of each id tag.
     pub(crate) auth_cache: BTreeMap<String, AuthEntry>,
     pub(crate) certificates: Vec<Certificate>,
-    certificates_installed: u64,
+    pub(crate) certificates_installed: u64,
     events: VecDeque<Event>,
 }
 
@@ -1216,7 +815,7 @@ impl ChargePoint {
 
     // ---- The connector and its transaction. ----
 
-    fn tx_context(&self) -> Option<TxContext<'_>> {
+    pub(crate) fn tx_context(&self) -> Option<TxContext<'_>> {
         match &self.tx {
             Tx::Active { id, started, .. } => Some(TxContext { id, started: *started }),
             _ => None,
@@ -1526,194 +1125,6 @@ impl ChargePoint {
         self.last_status = None;
     }
 
-    // ---- Profiles. ----
-
-    /// Installs a profile, replacing one with the same id, or with the same purpose, stack level
-    /// and connector (OCPP 1.6 §3.13.2).
-    pub(crate) fn install(&mut self, profile: Profile) {
-        self.profiles.retain(|p| {
-            p.id != profile.id
-                && !(p.purpose == profile.purpose
-                    && p.stack_level == profile.stack_level
-                    && p.connector == profile.connector)
-        });
-        self.profiles.push(profile);
-    }
-
-    /// Installs `profile`, set on `connector`, if it fits (OCPP 1.6 §5.16 / 2.0.1 K01): a Tx
-    /// profile needs a running transaction (the one it names, if it names one), a station maximum
-    /// belongs on connector 0, there is one connector, stack levels go up to the configured
-    /// maximum, and no more profiles than the configured number are held. Whether it was installed.
-    pub(crate) fn set_profile(&mut self, profile: Profile, connector: i64) -> bool {
-        let running = self.tx.id().map(str::to_owned);
-        let max_level = i64::try_from(self.settings.number("ChargeProfileMaxStackLevel")).unwrap_or(10);
-        let max_count = usize::try_from(self.settings.number("MaxChargingProfilesInstalled")).unwrap_or(20);
-        let replaces = self.profiles.iter().any(|p| p.id == profile.id);
-        let fits = match profile.purpose {
-            Purpose::Tx => {
-                running.is_some()
-                    && profile
-                        .transaction_id
-                        .as_ref()
-                        .is_none_or(|t| Some(t) == running.as_ref())
-            }
-            Purpose::StationMax => connector == 0,
-            Purpose::TxDefault => true,
-        } && (0..=1).contains(&connector)
-            && (0..=max_level).contains(&profile.stack_level)
-            && (replaces || self.profiles.len() < max_count);
-        if fits {
-            self.install(profile);
-        }
-        fits
-    }
-
-    /// Removes profiles matching every criterion given; whether any matched.
-    pub(crate) fn clear_profiles(
-        &mut self,
-        id: Option<i64>,
-        connector: Option<i64>,
-        purpose: Option<Purpose>,
-        stack: Option<i64>,
-    ) -> bool {
-        let before = self.profiles.len();
-        self.profiles.retain(|p| {
-            !(id.is_none_or(|id| p.id == id)
-                && connector.is_none_or(|c| p.connector == c)
-                && purpose.is_none_or(|x| p.purpose == x)
-                && stack.is_none_or(|s| p.stack_level == s))
-        });
-        self.profiles.len() != before
-    }
-
-    /// The composite schedule from `at` for `duration_s`: `(seconds from start, amperes)`.
-    pub(crate) fn composite(&self, at: DateTime<Utc>, duration_s: i64) -> Vec<(i64, f64)> {
-        crate::profile::composite(
-            &self.profiles,
-            at,
-            duration_s,
-            self.tx_context(),
-            self.config.max_current,
-        )
-    }
-
-    // ---- Jobs, reservations, authorisation, certificates. ----
-
-    /// Starts reporting a firmware update or an upload: `steps` are sent one every [`JOB_STEP`].
-    pub(crate) fn start_job(&mut self, at: Moment, kind: JobKind, steps: &[&'static str], request_id: Option<i32>) {
-        // A new request replaces one of the same kind under way (2.0.1 AcceptedCanceled).
-        self.jobs.retain(|j| j.kind.is_upload() != kind.is_upload());
-        self.jobs.push(Job {
-            kind,
-            steps: steps.iter().copied().collect(),
-            request_id,
-            next_at: at.instant + JOB_STEP,
-        });
-    }
-
-    /// Whether a job of the kind (firmware or upload) is under way.
-    pub(crate) fn job_running(&self, upload: bool) -> bool {
-        self.jobs.iter().any(|j| j.kind.is_upload() == upload)
-    }
-
-    fn advance_jobs(&mut self, now: Instant) {
-        let mut due = Vec::new();
-        for job in &mut self.jobs {
-            if now >= job.next_at {
-                if let Some(status) = job.steps.pop_front() {
-                    due.push((job.kind, status, job.request_id));
-                    job.next_at = now + JOB_STEP;
-                }
-            }
-        }
-        self.jobs.retain(|j| !j.steps.is_empty());
-        for (kind, status, request_id) in due {
-            if kind.is_upload() {
-                self.upload_status = status;
-            } else {
-                self.firmware_status = status;
-                if status == "Installed" {
-                    self.push(Out::SecurityEvent("FirmwareUpdated"));
-                }
-            }
-            self.push(Out::JobStatus {
-                kind,
-                status,
-                request_id,
-            });
-        }
-    }
-
-    /// Ends a reservation whose time ran out (2.0.1 says so in a ReservationStatusUpdate; the
-    /// connector's status says it in both versions).
-    fn expire_reservation(&mut self, wall: DateTime<Utc>) {
-        if self.reservation.as_ref().is_some_and(|r| wall >= r.expires_at) {
-            if let Some(expired) = self.reservation.take() {
-                if self.config.version == OcppVersion::V201 {
-                    self.push(Out::ReservationExpired(expired.id));
-                }
-            }
-        }
-    }
-
-    /// A ReserveNow for the one connector (0: any, which is the same here): the OCPP status word.
-    pub(crate) fn reserve(
-        &mut self,
-        at: Moment,
-        id: i32,
-        connector: i32,
-        id_tag: String,
-        expires_at: DateTime<Utc>,
-    ) -> &'static str {
-        if !(0..=1).contains(&connector) || !self.settings.flag("ReservationEnabled") || expires_at <= at.wall {
-            return "Rejected";
-        }
-        if !self.available {
-            return "Unavailable";
-        }
-        // A reservation with the same id replaces the one held (OCPP 1.6 §5.13).
-        let other = self.reservation.as_ref().is_some_and(|r| r.id != id);
-        if other || self.tx != Tx::Idle || self.plugged.is_some() || self.waiting_remote_start.is_some() {
-            return "Occupied";
-        }
-        self.reservation = Some(Reservation { id, id_tag, expires_at });
-        "Accepted"
-    }
-
-    /// A CancelReservation: whether the reservation was held.
-    pub(crate) fn cancel_reservation(&mut self, id: i32) -> bool {
-        self.reservation.take_if(|r| r.id == id).is_some()
-    }
-
-    /// Installs a certificate; whether it looked like one (PEM).
-    pub(crate) fn install_certificate(&mut self, kind: &str, pem: &str) -> bool {
-        if !pem.trim_start().starts_with("-----BEGIN CERTIFICATE-----") {
-            return false;
-        }
-        self.certificates_installed += 1;
-        let serial = format!("{:x}", self.certificates_installed);
-        // One certificate per use replaces the previous for the charge point's own one.
-        if kind.contains("ChargePointCertificate") || kind.contains("ChargingStationCertificate") {
-            self.certificates.retain(|c| c.kind != kind);
-        }
-        self.certificates.push(Certificate {
-            kind: kind.to_owned(),
-            pem: pem.to_owned(),
-            serial,
-        });
-        self.push(Out::SecurityEvent(if kind.contains("Root") {
-            "CertificateInstalled"
-        } else {
-            "ChargePointCertificateInstalled"
-        }));
-        true
-    }
-
-    /// Clears the authorisation cache.
-    pub(crate) fn clear_cache(&mut self) {
-        self.auth_cache.clear();
-    }
-
     // ---- Queueing. ----
 
     /// Queues a call unless the same one is queued or outstanding.
@@ -1782,61 +1193,5 @@ fn out_name(call: &Out) -> &'static str {
         Out::SecurityEvent(_) => "SecurityEventNotification",
         Out::SignCertificate => "SignCertificate",
         Out::CustomerInformation { .. } => "NotifyCustomerInformation",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SECOND: Duration = Duration::from_secs(1);
-
-    #[test]
-    fn a_periodic_message_first_falls_due_after_its_phase() {
-        let start = Instant::now();
-        let mut timer = Periodic::stopped(10 * SECOND);
-        assert!(!timer.fire(start + 100 * SECOND), "a stopped timer never fires");
-        timer.start(start, Some(3 * SECOND));
-        assert!(!timer.fire(start + 2 * SECOND));
-        assert!(timer.fire(start + 3 * SECOND));
-        assert_eq!(timer.next_due, Some(start + 13 * SECOND));
-    }
-
-    #[test]
-    fn a_periodic_message_keeps_its_phase_when_it_fires_a_little_late() {
-        let start = Instant::now();
-        let mut timer = Periodic::stopped(10 * SECOND);
-        timer.start(start, Some(Duration::ZERO));
-        assert!(timer.fire(start + Duration::from_millis(300)));
-        assert_eq!(timer.next_due, Some(start + 10 * SECOND));
-    }
-
-    #[test]
-    fn a_late_timer_fires_once_instead_of_catching_up_in_a_burst() {
-        let start = Instant::now();
-        let mut timer = Periodic::stopped(10 * SECOND);
-        timer.start(start, Some(Duration::ZERO));
-        let late = start + 95 * SECOND;
-        assert!(timer.fire(late));
-        assert!(!timer.fire(late), "fires once");
-        assert_eq!(timer.next_due, Some(late + 10 * SECOND));
-    }
-
-    #[test]
-    fn a_zero_interval_disables_the_message() {
-        let start = Instant::now();
-        let mut timer = Periodic::stopped(Duration::ZERO);
-        timer.start(start, Some(Duration::ZERO));
-        assert_eq!(timer.next_due, None);
-        assert!(!timer.fire(start + 1000 * SECOND));
-    }
-
-    #[test]
-    fn a_stopped_timer_no_longer_falls_due() {
-        let start = Instant::now();
-        let mut timer = Periodic::stopped(SECOND);
-        timer.start(start, Some(Duration::ZERO));
-        timer.stop();
-        assert!(!timer.fire(start + 5 * SECOND));
     }
 }

@@ -438,11 +438,7 @@ fn an_unknown_action_is_not_implemented_and_a_malformed_payload_gets_the_matchin
             "OccurrenceConstraintViolation"
         };
         let format = if v16 { "FormationViolation" } else { "FormatViolation" };
-        let list = if v16 {
-            json!({"updateType": "Full"})
-        } else {
-            json!({"updateType": "Full"})
-        };
+        let list = json!({"updateType": "Full"});
         assert_eq!(
             rig.call("SendLocalList", list).unwrap_err(),
             occurrence,
@@ -458,11 +454,7 @@ fn an_unknown_action_is_not_implemented_and_a_malformed_payload_gets_the_matchin
             format,
             "not an object"
         );
-        let kind = if v16 {
-            json!({"certificateType": "Nope", "certificate": PEM})
-        } else {
-            json!({"certificateType": "Nope", "certificate": PEM})
-        };
+        let kind = json!({"certificateType": "Nope", "certificate": PEM});
         assert_eq!(
             rig.call("InstallCertificate", kind).unwrap_err(),
             "PropertyConstraintViolation"
@@ -513,11 +505,7 @@ fn a_firmware_update_walks_downloading_downloaded_installing_installed() {
             actions(&sent).contains(&"SecurityEventNotification"),
             "FirmwareUpdated is a security event"
         );
-        let trigger = if version == OcppVersion::V16 {
-            json!({"requestedMessage": "FirmwareStatusNotification"})
-        } else {
-            json!({"requestedMessage": "FirmwareStatusNotification"})
-        };
+        let trigger = json!({"requestedMessage": "FirmwareStatusNotification"});
         rig.ok("TriggerMessage", trigger);
         assert_eq!(
             statuses(&rig.drain()),
