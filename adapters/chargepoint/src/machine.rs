@@ -415,7 +415,7 @@ impl ChargePoint {
                 self.queue.push_front(pending.call);
             }
         }
-        let _ = at;
+        self.settle(at);
     }
 
     /// Winds down (the end of a load run): no more periodic messages, and a running transaction
