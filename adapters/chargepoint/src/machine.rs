@@ -1022,7 +1022,7 @@ impl ChargePoint {
     /// A setting change as the server asks: the answer's refusal, if refused.
     pub(crate) fn change_setting(&mut self, at: Moment, key: &str, value: &str) -> Result<(), settings::Refusal> {
         let key = self.settings.change(key, value)?;
-        let secs = Duration::from_secs(self.settings.number(&key));
+        let secs = Duration::from_secs(self.settings.number(key));
         if key == settings::HEARTBEAT_INTERVAL {
             self.heartbeat.retime(at.instant, secs);
             if self.booted && !self.heartbeat.is_running() {
@@ -1033,8 +1033,6 @@ impl ChargePoint {
             if self.booted && self.config.meter_when_idle && !self.meter.is_running() {
                 self.meter.start(at.instant, None);
             }
-        } else if key == settings::LOCAL_LIST_ENABLED && !self.settings.flag(&key) {
-            // A disabled list is not consulted; its entries stay for when it is enabled again.
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The charge point's settings: OCPP 1.6 configuration keys, and the 2.0.1 device-model variables
 //! that name the same settings (one store, two views).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Setting names, the 1.6 configuration keys.
@@ -41,7 +42,9 @@ pub(crate) enum Refusal {
 
 #[derive(Debug, Clone)]
 struct Entry {
-    value: String,
+    /// The value; borrowed from the defaults until it changes, so thousands of load-generator
+    /// charge points share them.
+    value: Cow<'static, str>,
     readonly: bool,
     kind: Type,
 }
@@ -49,7 +52,7 @@ struct Entry {
 /// Every setting by its 1.6 key (in key order, as GetConfiguration lists them).
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
-    entries: BTreeMap<String, Entry>,
+    entries: BTreeMap<&'static str, Entry>,
 }
 
 /// Device-model variables (`Component.Variable`) and the setting each one is.
@@ -113,7 +116,7 @@ impl Settings {
     ) -> Self {
         use Type::{Boolean, Integer, Text};
         let flag = |on: bool| if on { "true" } else { "false" };
-        let rows: Vec<(&str, String, bool, Type)> = vec![
+        let rows: Vec<(&'static str, Cow<'static, str>, bool, Type)> = vec![
             ("AllowOfflineTxForUnknownId", "false".into(), false, Boolean),
             ("AuthorizationCacheEnabled", "true".into(), false, Boolean),
             ("AuthorizeRemoteTxRequests", "false".into(), false, Boolean),
@@ -131,15 +134,20 @@ impl Settings {
             ("ConnectorPhaseRotation", "1.RST".into(), false, Text),
             ("CpoName", "Coupler".into(), false, Text),
             (FREE_VEND, flag(free_vend).into(), false, Boolean),
-            (FREE_VEND_ID_TAG, free_vend_id_tag.into(), false, Text),
+            (FREE_VEND_ID_TAG, free_vend_id_tag.to_owned().into(), false, Text),
             ("GetConfigurationMaxKeys", "100".into(), true, Integer),
-            (HEARTBEAT_INTERVAL, heartbeat_interval_s.to_string(), false, Integer),
+            (
+                HEARTBEAT_INTERVAL,
+                heartbeat_interval_s.to_string().into(),
+                false,
+                Integer,
+            ),
             (LOCAL_LIST_ENABLED, "true".into(), false, Boolean),
             (LOCAL_LIST_MAX, "100".into(), true, Integer),
             ("LocalAuthorizeOffline", "true".into(), false, Boolean),
             (LOCAL_PRE_AUTHORIZE, "true".into(), false, Boolean),
             ("MaxChargingProfilesInstalled", "20".into(), true, Integer),
-            (METER_INTERVAL, meter_interval_s.to_string(), false, Integer),
+            (METER_INTERVAL, meter_interval_s.to_string().into(), false, Integer),
             (
                 METER_MEASURANDS,
                 "Energy.Active.Import.Register,Power.Active.Import,Current.Import".into(),
@@ -188,32 +196,31 @@ impl Settings {
         ];
         let entries = rows
             .into_iter()
-            .map(|(key, value, readonly, kind)| (key.to_owned(), Entry { value, readonly, kind }))
+            .map(|(key, value, readonly, kind)| (key, Entry { value, readonly, kind }))
             .collect();
         Self { entries }
     }
 
-    fn entry(&self, key: &str) -> Option<(&String, &Entry)> {
+    fn entry(&self, key: &str) -> Option<(&'static str, &Entry)> {
         self.entries
             .get_key_value(key)
             .or_else(|| self.entries.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)))
+            .map(|(k, e)| (*k, e))
     }
 
     /// A setting's value (keys compare case-insensitively, as chargers do in practice).
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.entry(key).map(|(_, e)| e.value.as_str())
+        self.entry(key).map(|(_, e)| e.value.as_ref())
     }
 
     /// A setting as `(key as the charger spells it, value, read-only)`.
     pub(crate) fn describe(&self, key: &str) -> Option<(&str, &str, bool)> {
-        self.entry(key).map(|(k, e)| (k.as_str(), e.value.as_str(), e.readonly))
+        self.entry(key).map(|(k, e)| (k, e.value.as_ref(), e.readonly))
     }
 
     /// Every setting as `(key, value, read-only)`.
     pub(crate) fn all(&self) -> impl Iterator<Item = (&str, &str, bool)> {
-        self.entries
-            .iter()
-            .map(|(k, e)| (k.as_str(), e.value.as_str(), e.readonly))
+        self.entries.iter().map(|(k, e)| (*k, e.value.as_ref(), e.readonly))
     }
 
     /// A boolean setting (false when absent).
@@ -227,13 +234,13 @@ impl Settings {
     }
 
     /// Changes a setting as the server asks; the key it changed, as the charger spells it.
-    pub(crate) fn change(&mut self, key: &str, value: &str) -> Result<String, Refusal> {
+    pub(crate) fn change(&mut self, key: &str, value: &str) -> Result<&'static str, Refusal> {
         let key = match self.entry(key) {
             None => return Err(Refusal::Unknown),
             Some((_, entry)) if entry.readonly => return Err(Refusal::ReadOnly),
-            Some((key, _)) => key.clone(),
+            Some((key, _)) => key,
         };
-        let entry = self.entries.get_mut(&key).ok_or(Refusal::Unknown)?;
+        let entry = self.entries.get_mut(key).ok_or(Refusal::Unknown)?;
         let valid = match entry.kind {
             Type::Integer => value.trim().parse::<u32>().is_ok(),
             Type::Boolean => value.eq_ignore_ascii_case("true") || value.eq_ignore_ascii_case("false"),
@@ -242,17 +249,17 @@ impl Settings {
         if !valid {
             return Err(Refusal::Invalid);
         }
-        entry.value = match entry.kind {
+        entry.value = Cow::Owned(match entry.kind {
             Type::Boolean => value.to_ascii_lowercase(),
             _ => value.trim().to_owned(),
-        };
+        });
         Ok(key)
     }
 
     /// Sets a value the charger decides itself (read-only ones included).
     pub(crate) fn put(&mut self, key: &str, value: String) {
         if let Some(entry) = self.entries.get_mut(key) {
-            entry.value = value;
+            entry.value = Cow::Owned(value);
         }
     }
 }
