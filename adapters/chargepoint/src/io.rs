@@ -55,8 +55,11 @@ pub struct Config {
     pub boot_every_connection: bool,
     /// Time between Heartbeats; zero sends none.
     pub heartbeat_interval: Duration,
-    /// Whether the interval the server answers the boot with replaces `heartbeat_interval`.
-    pub follow_server_heartbeat: bool,
+    /// Whether the server sets the intervals: the heartbeat interval its boot answer names, and the
+    /// heartbeat and meter intervals it configures (HeartbeatInterval, MeterValueSampleInterval and
+    /// their 2.0.1 variables). Otherwise the configured values are kept and reported, and the
+    /// timers keep `heartbeat_interval` and `meter_interval` (a load run's scenario).
+    pub follow_server_intervals: bool,
     /// Delay before the first Heartbeat after boot (one interval when `None`).
     pub heartbeat_phase: Option<Duration>,
     /// Time between meter values; zero sends none (the server may change it).
@@ -90,7 +93,7 @@ impl Config {
             authorize_local_starts: true,
             boot_every_connection: true,
             heartbeat_interval: Duration::from_secs(300),
-            follow_server_heartbeat: true,
+            follow_server_intervals: true,
             heartbeat_phase: None,
             meter_interval: Duration::from_secs(60),
             meter_phase: None,

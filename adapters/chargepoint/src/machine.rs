@@ -795,7 +795,7 @@ impl ChargePoint {
         if self.shutting_down {
             return;
         }
-        if self.config.follow_server_heartbeat && !interval.is_zero() {
+        if self.config.follow_server_intervals && !interval.is_zero() {
             self.settings
                 .put(settings::HEARTBEAT_INTERVAL, interval.as_secs().to_string());
             self.heartbeat.retime(at.instant, interval);
@@ -1023,6 +1023,9 @@ impl ChargePoint {
     pub(crate) fn change_setting(&mut self, at: Moment, key: &str, value: &str) -> Result<(), settings::Refusal> {
         let key = self.settings.change(key, value)?;
         let secs = Duration::from_secs(self.settings.number(key));
+        if !self.config.follow_server_intervals {
+            return Ok(());
+        }
         if key == settings::HEARTBEAT_INTERVAL {
             self.heartbeat.retime(at.instant, secs);
             if self.booted && !self.heartbeat.is_running() {

@@ -121,7 +121,7 @@ impl Charger {
             authorize_local_starts: false,
             boot_every_connection: false,
             heartbeat_interval: settings.heartbeat_interval,
-            follow_server_heartbeat: false,
+            follow_server_intervals: false,
             heartbeat_phase: Some(identity.heartbeat_phase),
             meter_interval: settings.meter_interval,
             meter_phase: Some(identity.meter_phase),

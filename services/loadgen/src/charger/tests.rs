@@ -905,3 +905,22 @@ fn a_2_0_1_charger_reads_and_sets_its_sampled_data_variables() {
     };
     assert!(reply.to_text().contains("FormatViolation"), "{}", reply.to_text());
 }
+
+#[test]
+fn intervals_the_server_configures_are_reported_but_the_scenario_keeps_its_own() {
+    let mut rig = Rig::booted(Settings {
+        heartbeat_interval: Duration::ZERO,
+        ..settings()
+    });
+    let change = rig.server_call(
+        "ChangeConfiguration",
+        json!({"key": "MeterValueSampleInterval", "value": "60"}),
+    );
+    assert_eq!(result_of(&change)["status"], "Accepted");
+    let mut meters = 0;
+    for _ in 0..30 {
+        rig.advance(SECOND);
+        meters += rig.drain().iter().filter(|s| s.action == "MeterValues").count();
+    }
+    assert_eq!(meters, 3, "every 10 s, as the run asked");
+}
