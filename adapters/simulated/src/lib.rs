@@ -16,7 +16,8 @@
 //! simulated charger draws what that charger offers.
 //!
 //! [`SimCharger`] is a simulated OCPP 1.6J or 2.0.1 charger: a real OCPP-J WebSocket client of
-//! Coupler's gateway whose electrical side is that same model. [`SimSandbox`] puts both behind
+//! Coupler's gateway whose electrical side is that same model; the charge point itself is
+//! `coupler-chargepoint`'s sans-io one, which the load generator runs too. [`SimSandbox`] puts both behind
 //! core's `Sandbox` port for `coupler serve --sandbox`, and [`SandboxPrices`] gives the sandbox a
 //! day-ahead price curve that changes daily.
 //!

@@ -1,10 +1,11 @@
-//! `coupler-loadgen`: many simulated OCPP 1.6J chargers against a running Coupler.
+//! `coupler-loadgen`: many simulated OCPP 1.6J or 2.0.1 chargers against a running Coupler.
 //!
 //! - [`cli`]: options and their checks;
 //! - [`rest`]: registration and commands through Coupler's REST API, the credentials file;
-//! - [`charger`]: one simulated charger as a state machine without I/O;
+//! - [`charger`]: one simulated charger without I/O: the scenario, its meter and its statistics
+//!   around `coupler-chargepoint`'s sans-io charge point (the one the sandbox runs too);
 //! - [`session`]: the task that connects a charger and drives its state machine;
-//! - [`schedule`]: ramp-up and periodic timing;
+//! - [`schedule`]: ramp-up and the phases of periodic messages;
 //! - [`commands`]: the `--command-latency` measurement;
 //! - [`stats`] and [`report`]: what is measured and how it is reported;
 //! - [`run`]: the phases of a run.

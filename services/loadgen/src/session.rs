@@ -180,6 +180,8 @@ enum Ended {
     Finished,
     /// The server or the network ended it.
     Lost(String),
+    /// The server reset the charger, which closed the connection to boot again.
+    Reset,
 }
 
 /// Runs one charger from `start_at` until the run ends.
@@ -202,7 +204,7 @@ pub async fn run_charger(shared: Arc<Shared>, slot: Arc<Slot>, target: Target, i
             Ok(mut socket) => {
                 stats.connection_opened();
                 backoff = BACKOFF_MIN;
-                charger.on_connected();
+                charger.on_connected(stats);
                 let ended = Box::pin(drive(&shared, &slot, &mut charger, &mut socket)).await;
                 stats.connection_closed();
                 let now = Instant::now();
@@ -210,6 +212,11 @@ pub async fn run_charger(shared: Arc<Shared>, slot: Arc<Slot>, target: Target, i
                 publish(stats, &slot, &charger, false);
                 match ended {
                     Ended::Finished => return,
+                    // The server reset the charger: it reconnects at once and boots again.
+                    Ended::Reset => {
+                        backoff = BACKOFF_MIN;
+                        continue;
+                    }
                     Ended::Lost(reason) => {
                         Stats::bump(&stats.counters.disconnects);
                         stats.connection_errors.note(&format!("connection lost: {reason}"));
@@ -280,7 +287,7 @@ async fn drive(shared: &Shared, slot: &Slot, charger: &mut Charger, socket: &mut
     let stats = &shared.stats;
     let mut grace_ends: Option<Instant> = None;
     if shared.shutdown.is_cancelled() {
-        charger.begin_shutdown(Instant::now());
+        charger.begin_shutdown(Instant::now(), stats);
         grace_ends = Some(Instant::now() + SHUTDOWN_GRACE);
     }
     loop {
@@ -290,6 +297,10 @@ async fn drive(shared: &Shared, slot: &Slot, charger: &mut Charger, socket: &mut
             }
         }
         publish(stats, slot, charger, true);
+        if charger.take_reset() {
+            close(socket).await;
+            return Ended::Reset;
+        }
         if grace_ends.is_some() && charger.is_quiet() {
             break;
         }
@@ -301,7 +312,7 @@ async fn drive(shared: &Shared, slot: &Slot, charger: &mut Charger, socket: &mut
         tokio::select! {
             () = shared.shutdown.cancelled(), if grace_ends.is_none() => {
                 let now = Instant::now();
-                charger.begin_shutdown(now);
+                charger.begin_shutdown(now, stats);
                 grace_ends = Some(now + SHUTDOWN_GRACE);
             }
             () = sleep_until(grace), if grace_ends.is_some() => break,

@@ -1,4 +1,6 @@
-use serde_json::json;
+use coupler_ocpp::rpc::MessageType;
+use coupler_ocpp::{v16, v201};
+use serde_json::{json, Value};
 
 use super::*;
 
@@ -62,10 +64,11 @@ impl Rig {
             initial_energy_wh: 1000.0,
         };
         let mut charger = Charger::new(Arc::new(settings), identity);
-        charger.on_connected();
+        let stats = Stats::default();
+        charger.on_connected(&stats);
         Self {
             charger,
-            stats: Stats::default(),
+            stats,
             now: Instant::now(),
         }
     }
@@ -239,7 +242,7 @@ fn a_rejected_boot_is_retried_after_the_interval_the_server_asks_for() {
 fn after_a_reconnect_the_charger_reports_its_connectors_without_booting_again() {
     let mut rig = Rig::booted(settings());
     rig.charger.on_disconnected(rig.now, &rig.stats);
-    rig.charger.on_connected();
+    rig.charger.on_connected(&rig.stats);
     let sent = rig.drain();
     assert_eq!(actions(&sent), ["StatusNotification", "StatusNotification"]);
 }
@@ -250,8 +253,8 @@ fn a_boot_lost_with_the_connection_is_sent_again_on_the_next_one() {
     rig.send().unwrap();
     rig.charger.on_disconnected(rig.now, &rig.stats);
     assert_eq!(rig.counters().lost_on_disconnect, 1);
-    rig.charger.on_connected();
-    assert_eq!(actions(&rig.drain())[0], "BootNotification");
+    rig.charger.on_connected(&rig.stats);
+    assert_eq!(rig.send().unwrap().action, "BootNotification");
 }
 
 #[test]
@@ -264,7 +267,7 @@ fn a_transaction_message_lost_with_the_connection_goes_out_first_on_the_next_one
     assert_eq!(start.action, "StartTransaction");
     rig.charger.on_disconnected(rig.now, &rig.stats);
     assert!(rig.charger.has_transaction());
-    rig.charger.on_connected();
+    rig.charger.on_connected(&rig.stats);
     let sent = rig.drain();
     assert_eq!(sent[0].action, "StartTransaction");
     assert_ne!(sent[0].id, start.id, "a new message id");
@@ -490,10 +493,14 @@ fn a_changed_configuration_is_accepted_and_reported_back() {
     );
     assert_eq!(result_of(&change)["status"], "Accepted");
     let vendor = rig.server_call("ChangeConfiguration", json!({"key": "VendorKey", "value": "x"}));
-    assert_eq!(result_of(&vendor)["status"], "Accepted");
+    assert_eq!(
+        result_of(&vendor)["status"],
+        "NotSupported",
+        "an unknown key (OCPP 1.6 §5.3)"
+    );
     let get = result_of(&rig.server_call("GetConfiguration", json!({"key": ["HeartbeatInterval", "VendorKey"]})));
     assert_eq!(get["configurationKey"][0]["value"], "900");
-    assert_eq!(get["configurationKey"][1]["value"], "x");
+    assert_eq!(get["unknownKey"], json!(["VendorKey"]));
     let readonly = rig.server_call(
         "ChangeConfiguration",
         json!({"key": "NumberOfConnectors", "value": "2"}),
@@ -597,24 +604,38 @@ fn charging_profiles_availability_and_triggers_are_accepted() {
         "TriggerMessage",
         json!({"requestedMessage": "FirmwareStatusNotification"}),
     );
-    assert_eq!(result_of(&firmware)["status"], "NotImplemented");
+    assert_eq!(result_of(&firmware)["status"], "Accepted");
+    let sent = rig.drain();
+    assert_eq!(actions(&sent), ["FirmwareStatusNotification"]);
+    assert_eq!(sent[0].payload["status"], "Idle");
 }
 
 #[test]
-fn an_action_the_charger_does_not_simulate_is_answered_with_not_implemented() {
+fn an_unknown_action_is_not_implemented_and_a_charge_point_message_is_not_supported() {
     let mut rig = Rig::booted(settings());
-    for (action, payload) in [
-        ("Reset", json!({"type": "Soft"})),
-        ("FrobnicateConnector", json!({})),
-        ("Heartbeat", json!({})),
+    for (action, payload, code) in [
+        ("FrobnicateConnector", json!({}), "NotImplemented"),
+        ("Heartbeat", json!({}), "NotSupported"),
     ] {
         let reply = rig.server_call(action, payload);
-        assert_eq!(error_code_of(&reply), "NotImplemented", "{action}");
+        assert_eq!(error_code_of(&reply), code, "{action}");
     }
-    assert_eq!(rig.counters().incoming_refused, 3);
+    assert_eq!(rig.counters().incoming_refused, 2);
     let by_action = rig.stats.incoming_by_action.snapshot();
-    assert_eq!(by_action.get("Reset"), Some(&1));
+    assert_eq!(by_action.get("Heartbeat"), Some(&1));
     assert_eq!(by_action.get("other"), Some(&1));
+}
+
+#[test]
+fn a_reset_is_accepted_and_the_charger_boots_again_on_its_next_connection() {
+    let mut rig = Rig::booted(settings());
+    let reply = rig.server_call("Reset", json!({"type": "Soft"}));
+    assert_eq!(result_of(&reply)["status"], "Accepted");
+    rig.drain();
+    assert!(rig.charger.take_reset(), "the charger closes its connection");
+    rig.charger.on_disconnected(rig.now, &rig.stats);
+    rig.charger.on_connected(&rig.stats);
+    assert_eq!(rig.send().unwrap().action, "BootNotification");
 }
 
 #[test]
@@ -720,7 +741,7 @@ fn shutdown_stops_a_running_transaction_and_then_goes_quiet() {
     rig.server_call("RemoteStartTransaction", json!({"idTag": "APP-42"}));
     rig.drain();
     rig.advance(5 * SECOND); // heartbeat and meter value queued
-    rig.charger.begin_shutdown(rig.now);
+    rig.charger.begin_shutdown(rig.now, &rig.stats);
     let sent = rig.drain();
     assert_eq!(actions(&sent), ["StopTransaction"], "periodic messages are dropped");
     assert!(rig.charger.is_quiet());
@@ -737,7 +758,7 @@ fn a_transaction_that_starts_during_shutdown_is_stopped_at_once() {
     let preparing = rig.send().unwrap();
     rig.answer(&preparing.id, json!({}));
     let start = rig.send().unwrap();
-    rig.charger.begin_shutdown(rig.now);
+    rig.charger.begin_shutdown(rig.now, &rig.stats);
     rig.answer(&start.id, answer_for("StartTransaction"));
     assert_eq!(actions(&rig.drain()), ["StopTransaction"]);
     assert!(rig.charger.is_quiet());
@@ -747,7 +768,7 @@ fn a_transaction_that_starts_during_shutdown_is_stopped_at_once() {
 fn an_idle_charger_is_quiet_as_soon_as_shutdown_begins() {
     let mut rig = Rig::booted(settings());
     rig.advance(5 * SECOND);
-    rig.charger.begin_shutdown(rig.now);
+    rig.charger.begin_shutdown(rig.now, &rig.stats);
     assert!(rig.charger.is_quiet());
 }
 
@@ -867,7 +888,7 @@ fn a_2_0_1_charger_reads_and_sets_its_sampled_data_variables() {
     );
     let results = result_of(&read)["getVariableResult"].clone();
     assert_eq!(results[0]["attributeValue"], "10");
-    assert_eq!(results[1]["attributeStatus"], "UnknownVariable");
+    assert_eq!(results[1]["attributeStatus"], "UnknownComponent");
     let set = rig.server_call(
         "SetVariables",
         json!({"setVariableData": [{"attributeValue": "60", "component": {"name": "SampledDataCtrlr"}, "variable": {"name": "TxUpdatedInterval"}}]}),
@@ -883,4 +904,23 @@ fn a_2_0_1_charger_reads_and_sets_its_sampled_data_variables() {
         panic!("an answer")
     };
     assert!(reply.to_text().contains("FormatViolation"), "{}", reply.to_text());
+}
+
+#[test]
+fn intervals_the_server_configures_are_reported_but_the_scenario_keeps_its_own() {
+    let mut rig = Rig::booted(Settings {
+        heartbeat_interval: Duration::ZERO,
+        ..settings()
+    });
+    let change = rig.server_call(
+        "ChangeConfiguration",
+        json!({"key": "MeterValueSampleInterval", "value": "60"}),
+    );
+    assert_eq!(result_of(&change)["status"], "Accepted");
+    let mut meters = 0;
+    for _ in 0..30 {
+        rig.advance(SECOND);
+        meters += rig.drain().iter().filter(|s| s.action == "MeterValues").count();
+    }
+    assert_eq!(meters, 3, "every 10 s, as the run asked");
 }

@@ -1,17 +1,16 @@
-//! The simulated charger's OCPP 1.6J messages: its calls built from the typed messages of
-//! `coupler-ocpp`, and its answers to every call Coupler's gateway sends.
+//! The charge point's OCPP 1.6J messages: its calls built from the typed messages of
+//! `coupler-ocpp`, and its answers to every call a central system sends (the untyped local-list
+//! and security-extension ones in `untyped`).
 
 use chrono::{DateTime, Utc};
-use coupler_ocpp::rpc::Frame;
 use coupler_ocpp::v16::{self, ChargePointStatus, Request, Response};
-use coupler_ocpp::{OcppVersion, ValidationError};
+use coupler_ocpp::ValidationError;
 use serde_json::Value;
 
-use super::{
-    composite, Answer, IdToken, Kind, Machine, Out, Period, Profile, Purpose, SettingRefusal, SimChargerConfig, Status,
-    StopReason, Tx, METER_MEASURANDS,
-};
-use crate::cloud::SimCloud;
+use crate::machine::{Answer, ChargePoint, IdToken, JobKind, Moment, Out, Status, StopReason, Tx};
+use crate::profile::{Kind, Period, Profile, Purpose};
+use crate::settings::{self, Refusal};
+use crate::{untyped, PHASES, VOLTS};
 
 fn status16(status: Status) -> ChargePointStatus {
     match status {
@@ -39,13 +38,13 @@ fn reason16(reason: StopReason) -> v16::Reason {
 }
 
 fn sampled(
-    value: f64,
+    value: String,
     measurand: v16::Measurand,
     unit: v16::UnitOfMeasure,
     context: v16::ReadingContext,
 ) -> v16::SampledValue {
     v16::SampledValue {
-        value: format!("{value:.1}"),
+        value,
         context: Some(context),
         format: None,
         measurand: Some(measurand),
@@ -55,26 +54,21 @@ fn sampled(
     }
 }
 
-/// The meter values the charger is configured to sample.
-fn meter_value(
-    m: &Machine,
-    energy_wh: f64,
-    power_w: f64,
-    current_a: f64,
-    context: v16::ReadingContext,
-    now: DateTime<Utc>,
-) -> v16::MeterValue {
-    let wanted = m.setting(METER_MEASURANDS).unwrap_or_default().to_owned();
+/// The meter values the charge point is configured to sample: the energy register always, power
+/// and currents as MeterValuesSampledData lists them.
+fn meter_value(cp: &ChargePoint, at: DateTime<Utc>, context: v16::ReadingContext) -> v16::MeterValue {
+    let wanted = cp.settings.get(settings::METER_MEASURANDS).unwrap_or_default();
     let wants = |name: &str| wanted.split(',').any(|w| w.trim() == name);
+    let sample = cp.sample;
     let mut values = vec![sampled(
-        energy_wh.round(),
+        energy_register(sample.energy_wh).to_string(),
         v16::Measurand::EnergyActiveImportRegister,
         v16::UnitOfMeasure::Wh,
         context,
     )];
     if wants("Power.Active.Import") {
         values.push(sampled(
-            power_w,
+            format!("{:.0}", sample.power_w),
             v16::Measurand::PowerActiveImport,
             v16::UnitOfMeasure::W,
             context,
@@ -82,7 +76,7 @@ fn meter_value(
     }
     if wants("Current.Import") {
         values.push(sampled(
-            current_a,
+            format!("{:.1}", sample.current_a),
             v16::Measurand::CurrentImport,
             v16::UnitOfMeasure::A,
             context,
@@ -90,39 +84,38 @@ fn meter_value(
     }
     if wants("Current.Offered") {
         values.push(sampled(
-            m.offered,
+            format!("{:.1}", cp.offered),
             v16::Measurand::CurrentOffered,
             v16::UnitOfMeasure::A,
             context,
         ));
     }
     v16::MeterValue {
-        timestamp: now,
+        timestamp: at,
         sampled_value: values,
     }
 }
 
+/// The energy register in whole Wh, as the 1.6 integer fields want it.
 fn energy_register(energy_wh: f64) -> i32 {
     // A register beyond 2^31 Wh (2 GWh) does not happen on a home charger.
     energy_wh.round().clamp(0.0, f64::from(i32::MAX)) as i32
 }
 
 /// The 1.6 payload for `call`; `None` when there is nothing to send any more.
-pub(super) fn build(
-    m: &mut Machine,
+pub(crate) fn build(
+    cp: &mut ChargePoint,
     call: &Out,
-    cloud: &SimCloud,
-    config: &SimChargerConfig,
+    at: Moment,
 ) -> Result<Option<(&'static str, Value)>, ValidationError> {
-    let now = cloud.now();
-    let reading = m.reading(cloud, config);
+    let now = at.wall;
     let request = match call {
         Out::Boot => Request::BootNotification(v16::BootNotificationRequest {
-            charge_point_vendor: config.vendor().try_into()?,
-            charge_point_model: config.model().try_into()?,
-            charge_point_serial_number: Some(serial(&config.ocpp_id).as_str().try_into()?),
+            charge_point_vendor: cp.config.vendor.as_str().try_into()?,
+            charge_point_model: cp.config.model.as_str().try_into()?,
+            charge_point_serial_number: Some(cp.config.serial_number.as_str().try_into()?),
             charge_box_serial_number: None,
-            firmware_version: Some(concat!("sim-", env!("CARGO_PKG_VERSION")).try_into()?),
+            firmware_version: Some(cp.config.firmware_version.as_str().try_into()?),
             iccid: None,
             imsi: None,
             meter_type: Some("Simulated 3-phase meter".try_into()?),
@@ -133,7 +126,7 @@ pub(super) fn build(
             connector_id: 0,
             error_code: v16::ChargePointErrorCode::NoError,
             info: None,
-            status: if m.available {
+            status: if cp.available {
                 ChargePointStatus::Available
             } else {
                 ChargePointStatus::Unavailable
@@ -151,86 +144,93 @@ pub(super) fn build(
             vendor_id: None,
             vendor_error_code: None,
         }),
-        Out::ChargingStateChanged(_) => return Ok(None),
+        Out::ChargingStateChanged(_)
+        | Out::ReservationExpired(_)
+        | Out::Report(_)
+        | Out::CustomerInformation { .. } => {
+            // 1.6 reports these by the connector's status alone, or has no such message.
+            return Ok(None);
+        }
         Out::Authorize(token) => Request::Authorize(v16::AuthorizeRequest {
             id_tag: token.as_tag().as_str().try_into()?,
         }),
         Out::Start { token, .. } => Request::StartTransaction(v16::StartTransactionRequest {
             connector_id: 1,
             id_tag: token.as_tag().as_str().try_into()?,
-            meter_start: energy_register(reading.energy_wh),
-            reservation_id: m.reservation_in_use,
+            meter_start: energy_register(cp.sample.energy_wh),
+            reservation_id: cp.reservation_in_use,
             timestamp: now,
         }),
-        Out::Meter => {
-            let transaction_id = match &m.tx {
+        Out::Meter { triggered } => {
+            let transaction_id = match &cp.tx {
                 Tx::Active { id, .. } => id.parse().ok(),
                 _ => None,
+            };
+            let context = if *triggered {
+                v16::ReadingContext::Trigger
+            } else {
+                v16::ReadingContext::SamplePeriodic
             };
             Request::MeterValues(v16::MeterValuesRequest {
                 connector_id: 1,
                 transaction_id,
-                meter_value: vec![meter_value(
-                    m,
-                    reading.energy_wh,
-                    reading.power_w,
-                    reading.current_a,
-                    v16::ReadingContext::SamplePeriodic,
-                    now,
-                )],
+                meter_value: vec![meter_value(cp, now, context)],
             })
         }
         Out::Stop(reason) => {
-            let Some(id) = m.tx.id().and_then(|id| id.parse::<i32>().ok()) else {
+            let Some(id) = cp.tx.id().and_then(|id| id.parse::<i32>().ok()) else {
                 return Ok(None);
             };
             Request::StopTransaction(v16::StopTransactionRequest {
                 id_tag: None,
-                meter_stop: energy_register(reading.energy_wh),
+                meter_stop: energy_register(cp.sample.energy_wh),
                 timestamp: now,
                 transaction_id: id,
                 reason: Some(reason16(*reason)),
                 transaction_data: None,
             })
         }
-        Out::FirmwareStatus { status, .. } => match v16::FirmwareStatus::from_wire(status) {
+        Out::JobStatus {
+            kind: JobKind::Firmware,
+            status,
+            ..
+        } => match v16::FirmwareStatus::from_wire(status) {
             Some(status) => Request::FirmwareStatusNotification(v16::FirmwareStatusNotificationRequest { status }),
             None => return Ok(None),
         },
-        Out::UploadStatus { status, .. } => match v16::DiagnosticsStatus::from_wire(status) {
+        Out::JobStatus {
+            kind: JobKind::Diagnostics,
+            status,
+            ..
+        } => match v16::DiagnosticsStatus::from_wire(status) {
             Some(status) => {
                 Request::DiagnosticsStatusNotification(v16::DiagnosticsStatusNotificationRequest { status })
             }
             None => return Ok(None),
         },
-        // 1.6 reports an ended reservation by the connector's status alone, and has no reports.
-        Out::ReservationExpired(_) | Out::Report(_) => return Ok(None),
+        // The security extension's messages, which coupler-ocpp does not type.
+        Out::JobStatus { .. } | Out::SecurityEvent(_) | Out::SignCertificate => {
+            return Ok(untyped::build16(cp, call, at));
+        }
     };
     let payload = request.to_value()?;
     Ok(Some((request.action().as_str(), payload)))
 }
 
-/// A serial number from the identity, within the 25 characters 1.6 allows.
-fn serial(ocpp_id: &str) -> String {
-    let tail: String = ocpp_id
-        .chars()
-        .rev()
-        .take(21)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("SIM-{tail}")
-}
-
 /// Reads the server's answer to one of our calls.
-pub(super) fn read_answer(action: &str, payload: &Value) -> Result<Answer, ValidationError> {
+pub(crate) fn read_answer(action: &str, payload: &Value) -> Result<Answer, ValidationError> {
+    if v16::UNTYPED_ACTIONS.contains(&action) {
+        return Ok(Answer::Other);
+    }
     Ok(match v16::parse_response(action, payload)? {
         Response::BootNotification(r) => Answer::Boot {
             accepted: r.status == v16::RegistrationStatus::Accepted,
             interval: i64::from(r.interval),
         },
-        Response::Authorize(r) => Answer::Authorized(r.id_tag_info.status == v16::AuthorizationStatus::Accepted),
+        Response::Authorize(r) => Answer::Authorized {
+            status: r.id_tag_info.status.as_str().to_owned(),
+            expires_at: r.id_tag_info.expiry_date,
+        },
         Response::StartTransaction(r) => Answer::Started {
             id: Some(r.transaction_id.to_string()),
             accepted: r.id_tag_info.status == v16::AuthorizationStatus::Accepted,
@@ -281,62 +281,59 @@ fn profile(p: &v16::ChargingProfile, connector: i32, now: DateTime<Utc>) -> Prof
     }
 }
 
-/// Answers one of the server's calls (a CALLERROR for a call it cannot read).
-pub(super) fn answer(
-    m: &mut Machine,
-    id: &str,
+/// Answers one of the server's calls: the CALLRESULT payload, or the refusal to answer with a
+/// CALLERROR.
+pub(crate) fn answer(
+    cp: &mut ChargePoint,
     action: &str,
     payload: &Value,
-    now: DateTime<Utc>,
-    cloud: &SimCloud,
-    config: &SimChargerConfig,
-) -> Frame {
-    let response = match v16::parse_request(action, payload) {
-        Ok(request) => respond(m, request, now, cloud, config),
-        Err(error) => return error.call_error(id, OcppVersion::V16),
-    };
-    match response.and_then(|r| r.to_call_result(id)) {
-        Ok(frame) => frame,
-        Err(error) => error.call_error(id, OcppVersion::V16),
+    at: Moment,
+) -> Result<Value, ValidationError> {
+    if let Some(answered) = untyped::answer16(cp, action, payload, at) {
+        return answered;
+    }
+    // A message only a charge point sends is refused whatever its payload (DataTransfer goes
+    // both ways).
+    if v16::Action::from_wire(action)
+        .is_some_and(|a| a.initiator() == v16::Initiator::ChargePoint && action != "DataTransfer")
+    {
+        return Err(cp.unsupported(action));
+    }
+    let request = v16::parse_request(action, payload)?;
+    respond(cp, request, at)?.to_value()
+}
+
+fn accepted_or_rejected(ok: bool) -> v16::RemoteStartStopStatus {
+    if ok {
+        v16::RemoteStartStopStatus::Accepted
+    } else {
+        v16::RemoteStartStopStatus::Rejected
     }
 }
 
-fn respond(
-    m: &mut Machine,
-    request: Request,
-    now: DateTime<Utc>,
-    cloud: &SimCloud,
-    config: &SimChargerConfig,
-) -> Result<Response, ValidationError> {
+fn respond(cp: &mut ChargePoint, request: Request, at: Moment) -> Result<Response, ValidationError> {
+    let now = at.wall;
     Ok(match request {
         Request::RemoteStartTransaction(r) => {
             let connector_ok = r.connector_id.is_none_or(|c| c == 1);
             let token = IdToken::Central(r.id_tag.into_inner());
-            let accepted = connector_ok && m.remote_start(token, None);
+            let accepted = connector_ok && cp.remote_start(token, None);
             if accepted {
                 if let Some(p) = &r.charging_profile {
-                    m.install(profile(p, 1, now));
+                    cp.install(profile(p, 1, now));
                 }
             }
             v16::RemoteStartTransactionResponse {
-                status: if accepted {
-                    v16::RemoteStartStopStatus::Accepted
-                } else {
-                    v16::RemoteStartStopStatus::Rejected
-                },
+                status: accepted_or_rejected(accepted),
             }
             .into()
         }
         Request::RemoteStopTransaction(r) => v16::RemoteStopTransactionResponse {
-            status: if m.remote_stop(&r.transaction_id.to_string()) {
-                v16::RemoteStartStopStatus::Accepted
-            } else {
-                v16::RemoteStartStopStatus::Rejected
-            },
+            status: accepted_or_rejected(cp.remote_stop(&r.transaction_id.to_string())),
         }
         .into(),
         Request::SetChargingProfile(r) => {
-            let fits = m.set_profile(
+            let fits = cp.set_profile(
                 profile(&r.cs_charging_profiles, r.connector_id, now),
                 i64::from(r.connector_id),
             );
@@ -350,7 +347,7 @@ fn respond(
             .into()
         }
         Request::ClearChargingProfile(r) => {
-            let cleared = m.clear(
+            let cleared = cp.clear_profiles(
                 r.id.map(i64::from),
                 r.connector_id.map(i64::from),
                 r.charging_profile_purpose.map(purpose),
@@ -376,19 +373,13 @@ fn respond(
                 .into()
             } else {
                 let in_watts = r.charging_rate_unit == Some(v16::ChargingRateUnit::W);
-                let steps = composite(
-                    &m.profiles,
-                    now,
-                    i64::from(r.duration),
-                    m.tx_context(),
-                    config.max_current,
-                );
-                let periods = steps
+                let periods = cp
+                    .composite(now, i64::from(r.duration))
                     .iter()
                     .map(|(start, amps)| v16::ChargingSchedulePeriod {
                         start_period: i32::try_from(*start).unwrap_or(i32::MAX),
                         limit: if in_watts {
-                            (amps * crate::cloud::VOLTS * crate::cloud::PHASES).round()
+                            (amps * VOLTS * PHASES).round()
                         } else {
                             (amps * 10.0).round() / 10.0
                         },
@@ -415,36 +406,34 @@ fn respond(
             }
         }
         Request::ChangeConfiguration(r) => v16::ChangeConfigurationResponse {
-            status: match m.change_setting(r.key.as_str(), r.value.as_str()) {
+            status: match cp.change_setting(at, r.key.as_str(), r.value.as_str()) {
                 Ok(()) => v16::ConfigurationStatus::Accepted,
-                Err(SettingRefusal::Unknown) => v16::ConfigurationStatus::NotSupported,
-                Err(SettingRefusal::ReadOnly | SettingRefusal::Invalid) => v16::ConfigurationStatus::Rejected,
+                Err(Refusal::Unknown) => v16::ConfigurationStatus::NotSupported,
+                Err(Refusal::ReadOnly | Refusal::Invalid) => v16::ConfigurationStatus::Rejected,
             },
         }
         .into(),
         Request::GetConfiguration(r) => {
-            let wanted: Option<Vec<String>> = r.key.map(|keys| keys.into_iter().map(|k| k.into_inner()).collect());
+            let key_value = |(key, value, readonly): (&str, &str, bool)| -> Result<v16::KeyValue, ValidationError> {
+                Ok(v16::KeyValue {
+                    key: key.try_into()?,
+                    readonly,
+                    value: Some(value.try_into()?),
+                })
+            };
             let mut known = Vec::new();
             let mut unknown = Vec::new();
-            match wanted {
+            match r.key {
                 None => {
-                    for (key, (value, readonly)) in &m.settings {
-                        known.push(v16::KeyValue {
-                            key: key.as_str().try_into()?,
-                            readonly: *readonly,
-                            value: Some(value.as_str().try_into()?),
-                        });
+                    for entry in cp.settings.all() {
+                        known.push(key_value(entry)?);
                     }
                 }
                 Some(keys) => {
                     for key in keys {
-                        match m.settings.get(&key) {
-                            Some((value, readonly)) => known.push(v16::KeyValue {
-                                key: key.as_str().try_into()?,
-                                readonly: *readonly,
-                                value: Some(value.as_str().try_into()?),
-                            }),
-                            None => unknown.push(key.as_str().try_into()?),
+                        match cp.settings.describe(key.as_str()) {
+                            Some(entry) => known.push(key_value(entry)?),
+                            None => unknown.push(key),
                         }
                     }
                 }
@@ -455,54 +444,16 @@ fn respond(
             }
             .into()
         }
-        Request::TriggerMessage(r) => {
-            let accepted = match r.requested_message {
-                v16::MessageTrigger::BootNotification => {
-                    m.queue_once(Out::Boot);
-                    true
-                }
-                v16::MessageTrigger::Heartbeat => {
-                    m.queue_once(Out::Heartbeat);
-                    true
-                }
-                v16::MessageTrigger::MeterValues => {
-                    m.queue_once(Out::Meter);
-                    true
-                }
-                v16::MessageTrigger::StatusNotification => {
-                    if r.connector_id.is_none_or(|c| c == 0) {
-                        m.queue_once(Out::StationStatus);
-                    }
-                    // Forget the last status so the next look at the connector reports it.
-                    m.last_status = None;
-                    true
-                }
-                v16::MessageTrigger::DiagnosticsStatusNotification => {
-                    m.queue_once(Out::UploadStatus {
-                        status: m.upload_status,
-                        request_id: None,
-                    });
-                    true
-                }
-                v16::MessageTrigger::FirmwareStatusNotification => {
-                    m.queue_once(Out::FirmwareStatus {
-                        status: m.firmware_status,
-                        request_id: None,
-                    });
-                    true
-                }
-            };
-            v16::TriggerMessageResponse {
-                status: if accepted {
-                    v16::TriggerMessageStatus::Accepted
-                } else {
-                    v16::TriggerMessageStatus::NotImplemented
-                },
-            }
-            .into()
+        Request::TriggerMessage(r) => v16::TriggerMessageResponse {
+            status: match trigger(cp, r.requested_message.as_str(), r.connector_id) {
+                Some(true) => v16::TriggerMessageStatus::Accepted,
+                Some(false) => v16::TriggerMessageStatus::Rejected,
+                None => v16::TriggerMessageStatus::NotImplemented,
+            },
         }
+        .into(),
         Request::Reset(r) => {
-            m.reset(r.kind == v16::ResetType::Hard);
+            cp.reset(r.kind == v16::ResetType::Hard);
             v16::ResetResponse {
                 status: v16::ResetStatus::Accepted,
             }
@@ -511,8 +462,7 @@ fn respond(
         Request::ChangeAvailability(r) => {
             let status = if !(0..=1).contains(&r.connector_id) {
                 v16::AvailabilityStatus::Rejected
-            } else if m.set_available(r.kind == v16::AvailabilityType::Operative) {
-                m.last_status = None;
+            } else if cp.set_available(r.kind == v16::AvailabilityType::Operative) {
                 v16::AvailabilityStatus::Accepted
             } else {
                 v16::AvailabilityStatus::Scheduled
@@ -522,8 +472,8 @@ fn respond(
         Request::UnlockConnector(r) => {
             let status = if r.connector_id == 1 {
                 // Unlocking ends the transaction; the car stays where it is until unplugged.
-                if matches!(m.tx, Tx::Active { .. }) {
-                    m.end(StopReason::UnlockCommand);
+                if matches!(cp.tx, Tx::Active { .. }) {
+                    cp.end(StopReason::UnlockCommand);
                 }
                 v16::UnlockStatus::Unlocked
             } else {
@@ -531,28 +481,45 @@ fn respond(
             };
             v16::UnlockConnectorResponse { status }.into()
         }
-        Request::DataTransfer(_) => v16::DataTransferResponse {
-            status: v16::DataTransferStatus::UnknownVendorId,
-            data: None,
+        Request::DataTransfer(r) => {
+            // Data for this charge point's own vendor id is echoed; anybody else's is unknown.
+            let ours = r.vendor_id.as_str() == cp.config.vendor;
+            v16::DataTransferResponse {
+                status: if ours {
+                    v16::DataTransferStatus::Accepted
+                } else {
+                    v16::DataTransferStatus::UnknownVendorId
+                },
+                data: if ours { r.data } else { None },
+            }
+            .into()
         }
-        .into(),
-        Request::ClearCache(_) => v16::ClearCacheResponse {
-            status: v16::ClearCacheStatus::Accepted,
+        Request::ClearCache(_) => {
+            cp.clear_cache();
+            v16::ClearCacheResponse {
+                status: v16::ClearCacheStatus::Accepted,
+            }
+            .into()
         }
-        .into(),
         Request::UpdateFirmware(_) => {
-            m.start_job(&["Downloading", "Downloaded", "Installing", "Installed"], None, false);
+            cp.start_job(
+                at,
+                JobKind::Firmware,
+                &["Downloading", "Downloaded", "Installing", "Installed"],
+                None,
+            );
             v16::UpdateFirmwareResponse {}.into()
         }
         Request::GetDiagnostics(_) => {
-            m.start_job(&["Uploading", "Uploaded"], None, true);
+            cp.start_job(at, JobKind::Diagnostics, &["Uploading", "Uploaded"], None);
             v16::GetDiagnosticsResponse {
-                file_name: Some(format!("diagnostics-{}.log", config.ocpp_id).as_str().try_into()?),
+                file_name: Some(format!("diagnostics-{}.log", cp.config.ocpp_id).as_str().try_into()?),
             }
             .into()
         }
         Request::ReserveNow(r) => v16::ReserveNowResponse {
-            status: v16::ReservationStatus::from_wire(m.reserve(
+            status: v16::ReservationStatus::from_wire(cp.reserve(
+                at,
                 r.reservation_id,
                 r.connector_id,
                 r.id_tag.into_inner(),
@@ -562,20 +529,64 @@ fn respond(
         }
         .into(),
         Request::CancelReservation(r) => v16::CancelReservationResponse {
-            status: if m.cancel_reservation(r.reservation_id) {
+            status: if cp.cancel_reservation(r.reservation_id) {
                 v16::CancelReservationStatus::Accepted
             } else {
                 v16::CancelReservationStatus::Rejected
             },
         }
         .into(),
-        other => {
-            let _ = cloud;
-            return Err(ValidationError::new(
-                coupler_ocpp::ErrorCode::NotSupported,
-                "",
-                format!("a charge point does not answer {}", other.action().as_str()),
-            ));
-        }
+        // A message only a charge point sends.
+        other => return Err(cp.unsupported(other.action().as_str())),
     })
+}
+
+/// A TriggerMessage or ExtendedTriggerMessage for `message` (on `connector`, if named):
+/// `Some(true)` queued, `Some(false)` refused (a connector it does not have), `None` not a
+/// message it sends.
+pub(crate) fn trigger(cp: &mut ChargePoint, message: &str, connector: Option<i32>) -> Option<bool> {
+    if connector.is_some_and(|c| !(0..=1).contains(&c)) {
+        return Some(false);
+    }
+    match message {
+        "BootNotification" => cp.queue_once(Out::Boot),
+        "Heartbeat" => cp.queue_once(Out::Heartbeat),
+        "MeterValues" => cp.queue_once(Out::Meter { triggered: true }),
+        "StatusNotification" => {
+            if connector.is_none_or(|c| c == 0) {
+                cp.queue_once(Out::StationStatus);
+            }
+            if connector.is_none_or(|c| c == 1) {
+                // Forget the last status so the next look at the connector reports it.
+                cp.report_status_again();
+            }
+        }
+        "DiagnosticsStatusNotification" => {
+            let status = cp.upload_status;
+            cp.queue_once(Out::JobStatus {
+                kind: JobKind::Diagnostics,
+                status,
+                request_id: None,
+            });
+        }
+        "LogStatusNotification" => {
+            let status = cp.upload_status;
+            cp.queue_once(Out::JobStatus {
+                kind: JobKind::Log,
+                status,
+                request_id: None,
+            });
+        }
+        "FirmwareStatusNotification" => {
+            let status = cp.firmware_status;
+            cp.queue_once(Out::JobStatus {
+                kind: JobKind::Firmware,
+                status,
+                request_id: None,
+            });
+        }
+        "SignChargePointCertificate" => cp.queue_once(Out::SignCertificate),
+        _ => return None,
+    }
+    Some(true)
 }

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::cloud::VOLTS;
+use crate::VOLTS;
 
 /// What a profile limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,50 +1,17 @@
-//! The simulated charger's OCPP 2.0.1 messages: one EVSE with one connector, transactions reported
+//! The charge point's OCPP 2.0.1 messages: one EVSE with one connector, transactions reported
 //! with TransactionEvent (Started, Updated with meter values and charging state changes, Ended),
-//! settings as device-model variables, and answers to every call Coupler's gateway sends.
+//! settings as device-model variables, and answers to every call a CSMS sends (the untyped
+//! local-list, certificate and customer-information ones in `untyped`).
 
 use chrono::{DateTime, Utc};
-use coupler_ocpp::rpc::Frame;
 use coupler_ocpp::v201::{self, Request, Response};
-use coupler_ocpp::{OcppVersion, ValidationError};
+use coupler_ocpp::ValidationError;
 use serde_json::Value;
 
-use super::{
-    composite, Answer, IdToken, Kind, Machine, Out, Period, Profile, Purpose, SettingRefusal, SimChargerConfig, Status,
-    StopReason, Tx, HEARTBEAT_INTERVAL, METER_INTERVAL, METER_MEASURANDS,
-};
-use crate::cloud::{SimCloud, PHASES, VOLTS};
-
-/// Device-model variables (`Component.Variable`) and the setting each one is.
-const VARIABLES: &[(&str, &str)] = &[
-    ("OCPPCommCtrlr.HeartbeatInterval", HEARTBEAT_INTERVAL),
-    ("SampledDataCtrlr.TxUpdatedInterval", METER_INTERVAL),
-    ("SampledDataCtrlr.TxUpdatedMeasurands", METER_MEASURANDS),
-    ("AuthCtrlr.AuthorizeRemoteStart", "AuthorizeRemoteTxRequests"),
-    ("TxCtrlr.EVConnectionTimeOut", "ConnectionTimeOut"),
-    ("SmartChargingCtrlr.ProfileStackLevel", "ChargeProfileMaxStackLevel"),
-    ("SmartChargingCtrlr.RateUnit", "ChargingScheduleAllowedChargingRateUnit"),
-    ("SmartChargingCtrlr.Entries", "MaxChargingProfilesInstalled"),
-    ("SimulatorCtrlr.FreeVend", "FreeVendEnabled"),
-    ("SimulatorCtrlr.FreeVendIdToken", "FreeVendIdTag"),
-    ("SimulatorCtrlr.AutoCharge", "AutoChargeEnabled"),
-];
-
-fn setting_of(component: &str, variable: &str) -> Result<&'static str, v201::GetVariableStatus> {
-    let key = format!("{component}.{variable}");
-    if let Some((_, setting)) = VARIABLES.iter().find(|(name, _)| name.eq_ignore_ascii_case(&key)) {
-        return Ok(setting);
-    }
-    let known_component = VARIABLES.iter().any(|(name, _)| {
-        name.split('.')
-            .next()
-            .is_some_and(|c| c.eq_ignore_ascii_case(component))
-    });
-    Err(if known_component {
-        v201::GetVariableStatus::UnknownVariable
-    } else {
-        v201::GetVariableStatus::UnknownComponent
-    })
-}
+use crate::machine::{Answer, ChargePoint, IdToken, JobKind, Moment, Out, Status, StopReason, Tx};
+use crate::profile::{Kind, Period, Profile, Purpose};
+use crate::settings::{self, setting_of, Refusal, Unknown, VARIABLES};
+use crate::{untyped, PHASES, VOLTS};
 
 fn charging_state(status: Status) -> v201::ChargingState {
     match status {
@@ -94,36 +61,35 @@ fn sampled(value: f64, measurand: v201::Measurand, unit: &str, context: v201::Re
     }
 }
 
-fn meter_values(
-    m: &Machine,
-    energy_wh: f64,
-    power_w: f64,
-    current_a: f64,
-    context: v201::ReadingContext,
-    now: DateTime<Utc>,
-) -> Vec<v201::MeterValue> {
-    let wanted = m.setting(METER_MEASURANDS).unwrap_or_default().to_owned();
+fn meter_values(cp: &ChargePoint, at: DateTime<Utc>, context: v201::ReadingContext) -> Vec<v201::MeterValue> {
+    let wanted = cp.settings.get(settings::METER_MEASURANDS).unwrap_or_default();
     let wants = |name: &str| wanted.split(',').any(|w| w.trim() == name);
+    let sample = cp.sample;
     let mut values = vec![sampled(
-        energy_wh.round(),
+        sample.energy_wh.round(),
         v201::Measurand::EnergyActiveImportRegister,
         "Wh",
         context,
     )];
     if context != v201::ReadingContext::TransactionBegin && context != v201::ReadingContext::TransactionEnd {
         if wants("Power.Active.Import") {
-            values.push(sampled(power_w, v201::Measurand::PowerActiveImport, "W", context));
+            values.push(sampled(
+                sample.power_w,
+                v201::Measurand::PowerActiveImport,
+                "W",
+                context,
+            ));
         }
         if wants("Current.Import") {
-            values.push(sampled(current_a, v201::Measurand::CurrentImport, "A", context));
+            values.push(sampled(sample.current_a, v201::Measurand::CurrentImport, "A", context));
         }
         if wants("Current.Offered") {
-            values.push(sampled(m.offered, v201::Measurand::CurrentOffered, "A", context));
+            values.push(sampled(cp.offered, v201::Measurand::CurrentOffered, "A", context));
         }
     }
     vec![v201::MeterValue {
         sampled_value: values,
-        timestamp: now,
+        timestamp: at,
     }]
 }
 
@@ -146,7 +112,8 @@ fn connector_status(status: Status) -> v201::ConnectorStatus {
 /// A TransactionEvent of the running (or starting, or stopping) transaction.
 #[expect(clippy::too_many_arguments, reason = "each is one field of the event")]
 fn event(
-    m: &mut Machine,
+    m: &mut ChargePoint,
+    at: DateTime<Utc>,
     event_type: v201::TransactionEventType,
     trigger: v201::TriggerReason,
     id: &str,
@@ -154,7 +121,6 @@ fn event(
     meter: Option<Vec<v201::MeterValue>>,
     stopped: Option<v201::StoppedReason>,
     token: Option<v201::IdToken>,
-    now: DateTime<Utc>,
 ) -> Result<Request, ValidationError> {
     let seq_no = i32::try_from(m.seq_no).unwrap_or(i32::MAX);
     m.seq_no += 1;
@@ -162,7 +128,7 @@ fn event(
     Ok(Request::TransactionEvent(v201::TransactionEventRequest {
         event_type,
         meter_value: meter,
-        timestamp: now,
+        timestamp: at,
         trigger_reason: trigger,
         seq_no,
         offline: None,
@@ -186,24 +152,24 @@ fn event(
 }
 
 /// The 2.0.1 payload for `call`; `None` when there is nothing to send any more.
-pub(super) fn build(
-    m: &mut Machine,
+pub(crate) fn build(
+    m: &mut ChargePoint,
     call: &Out,
-    cloud: &SimCloud,
-    config: &SimChargerConfig,
+    at: Moment,
 ) -> Result<Option<(&'static str, Value)>, ValidationError> {
-    let reading = m.reading(cloud, config);
-    let now = cloud.now();
+    let now = at.wall;
     let request = match call {
         Out::Boot => Request::BootNotification(v201::BootNotificationRequest {
             charging_station: v201::ChargingStation {
-                serial_number: Some(format!("SIM-{}", last_chars(&config.ocpp_id, 21)).as_str().try_into()?),
-                model: config.model().try_into()?,
+                serial_number: Some(m.config.serial_number.as_str().try_into()?),
+                model: m.config.model.as_str().try_into()?,
                 modem: None,
-                vendor_name: config.vendor().try_into()?,
-                firmware_version: Some(concat!("sim-", env!("CARGO_PKG_VERSION")).try_into()?),
+                vendor_name: m.config.vendor.as_str().try_into()?,
+                firmware_version: Some(m.config.firmware_version.as_str().try_into()?),
             },
-            reason: if m.transactions_begun == 0 {
+            reason: if m.rebooted {
+                v201::BootReason::RemoteReset
+            } else if m.transactions_begun == 0 {
                 v201::BootReason::PowerUp
             } else {
                 v201::BootReason::Unknown
@@ -212,7 +178,7 @@ pub(super) fn build(
         Out::Heartbeat => Request::Heartbeat(v201::HeartbeatRequest {}),
         Out::StationStatus => return Ok(None),
         Out::Status(status) => Request::StatusNotification(v201::StatusNotificationRequest {
-            timestamp: cloud.now(),
+            timestamp: now,
             connector_status: connector_status(*status),
             evse_id: 1,
             connector_id: 1,
@@ -228,23 +194,23 @@ pub(super) fn build(
                 Tx::Starting { id: Some(id), .. } => id.clone(),
                 _ => {
                     m.transactions_begun += 1;
-                    let id = format!("{}-{}", last_chars(&config.ocpp_id, 20), m.transactions_begun);
+                    let id = format!("{}-{}", m.config.transaction_prefix, m.transactions_begun);
                     if let Tx::Starting { id: slot, .. } = &mut m.tx {
                         *slot = Some(id.clone());
                     }
-                    m.seq_no = 0;
                     id
                 }
             };
+            m.seq_no = 0;
             m.remote_start_id = *remote_start_id;
-            let meter = meter_values(
-                m,
-                reading.energy_wh,
-                0.0,
-                0.0,
-                v201::ReadingContext::TransactionBegin,
-                now,
-            );
+            // The state it will be in once the server accepts: the server hears of a change after.
+            let state = if m.limit_at(now) >= crate::MIN_CURRENT {
+                Status::Charging
+            } else {
+                Status::SuspendedEvse
+            };
+            m.charging_state_sent = Some(state);
+            let meter = meter_values(m, now, v201::ReadingContext::TransactionBegin);
             let trigger = if remote_start_id.is_some() {
                 v201::TriggerReason::RemoteStart
             } else {
@@ -252,14 +218,14 @@ pub(super) fn build(
             };
             event(
                 m,
+                now,
                 v201::TransactionEventType::Started,
                 trigger,
                 &id,
-                v201::ChargingState::EvConnected,
+                charging_state(state),
                 Some(meter),
                 None,
                 Some(id_token(token)?),
-                now,
             )?
         }
         Out::ChargingStateChanged(status) => {
@@ -269,6 +235,7 @@ pub(super) fn build(
             let id = id.clone();
             event(
                 m,
+                now,
                 v201::TransactionEventType::Updated,
                 v201::TriggerReason::ChargingStateChanged,
                 &id,
@@ -276,50 +243,48 @@ pub(super) fn build(
                 None,
                 None,
                 None,
-                now,
             )?
         }
-        Out::Meter => match &m.tx {
-            Tx::Active { id, .. } => {
-                let id = id.clone();
-                let meter = meter_values(
-                    m,
-                    reading.energy_wh,
-                    reading.power_w,
-                    reading.current_a,
-                    v201::ReadingContext::SamplePeriodic,
-                    now,
-                );
-                let state = charging_state(m.last_status.unwrap_or(Status::Charging));
-                event(
-                    m,
-                    v201::TransactionEventType::Updated,
-                    v201::TriggerReason::MeterValuePeriodic,
-                    &id,
-                    state,
-                    Some(meter),
-                    None,
-                    None,
-                    now,
-                )?
+        Out::Meter { triggered } => {
+            let context = if *triggered {
+                v201::ReadingContext::Trigger
+            } else {
+                v201::ReadingContext::SamplePeriodic
+            };
+            match &m.tx {
+                // During a transaction the readings go with it, as TransactionEvent Updated.
+                Tx::Active { id, .. } => {
+                    let id = id.clone();
+                    let meter = meter_values(m, now, context);
+                    let state = charging_state(m.last_status.unwrap_or(Status::Charging));
+                    let trigger = if *triggered {
+                        v201::TriggerReason::Trigger
+                    } else {
+                        v201::TriggerReason::MeterValuePeriodic
+                    };
+                    event(
+                        m,
+                        now,
+                        v201::TransactionEventType::Updated,
+                        trigger,
+                        &id,
+                        state,
+                        Some(meter),
+                        None,
+                        None,
+                    )?
+                }
+                _ => Request::MeterValues(v201::MeterValuesRequest {
+                    evse_id: 1,
+                    meter_value: meter_values(m, now, context),
+                }),
             }
-            _ => Request::MeterValues(v201::MeterValuesRequest {
-                evse_id: 1,
-                meter_value: meter_values(m, reading.energy_wh, 0.0, 0.0, v201::ReadingContext::Trigger, now),
-            }),
-        },
+        }
         Out::Stop(reason) => {
             let Some(id) = m.tx.id().map(str::to_owned) else {
                 return Ok(None);
             };
-            let meter = meter_values(
-                m,
-                reading.energy_wh,
-                0.0,
-                0.0,
-                v201::ReadingContext::TransactionEnd,
-                now,
-            );
+            let meter = meter_values(m, now, v201::ReadingContext::TransactionEnd);
             let (trigger, state) = match reason {
                 StopReason::Remote => (v201::TriggerReason::RemoteStop, v201::ChargingState::EvConnected),
                 StopReason::EvDisconnected => (v201::TriggerReason::EvDeparted, v201::ChargingState::Idle),
@@ -332,6 +297,7 @@ pub(super) fn build(
             };
             event(
                 m,
+                now,
                 v201::TransactionEventType::Ended,
                 trigger,
                 &id,
@@ -339,17 +305,24 @@ pub(super) fn build(
                 Some(meter),
                 Some(stopped_reason(*reason)),
                 None,
-                now,
             )?
         }
-        Out::FirmwareStatus { status, request_id } => match v201::FirmwareStatus::from_wire(status) {
+        Out::JobStatus {
+            kind: JobKind::Firmware | JobKind::SignedFirmware,
+            status,
+            request_id,
+        } => match v201::FirmwareStatus::from_wire(status) {
             Some(status) => Request::FirmwareStatusNotification(v201::FirmwareStatusNotificationRequest {
                 status,
                 request_id: *request_id,
             }),
             None => return Ok(None),
         },
-        Out::UploadStatus { status, request_id } => match v201::UploadLogStatus::from_wire(status) {
+        Out::JobStatus {
+            kind: JobKind::Diagnostics | JobKind::Log,
+            status,
+            request_id,
+        } => match v201::UploadLogStatus::from_wire(status) {
             Some(status) => Request::LogStatusNotification(v201::LogStatusNotificationRequest {
                 status,
                 request_id: *request_id,
@@ -362,24 +335,31 @@ pub(super) fn build(
         }),
         Out::Report(request_id) => Request::NotifyReport(v201::NotifyReportRequest {
             request_id: *request_id,
-            generated_at: cloud.now(),
+            generated_at: now,
             report_data: Some(report(m)?),
             tbc: None,
             seq_no: 0,
         }),
+        Out::SecurityEvent(kind) => Request::SecurityEventNotification(v201::SecurityEventNotificationRequest {
+            kind: (*kind).try_into()?,
+            timestamp: now,
+            tech_info: None,
+        }),
+        // Messages coupler-ocpp does not type.
+        Out::SignCertificate | Out::CustomerInformation { .. } => return Ok(untyped::build201(m, call, at)),
     };
     let payload = request.to_value()?;
     Ok(Some((request.action().as_str(), payload)))
 }
 
 /// Every device-model variable with its value, as a NotifyReport carries them.
-fn report(m: &Machine) -> Result<Vec<v201::ReportData>, ValidationError> {
+fn report(m: &ChargePoint) -> Result<Vec<v201::ReportData>, ValidationError> {
     VARIABLES
         .iter()
         .filter_map(|(name, setting)| {
             let (component, variable) = name.split_once('.')?;
-            let (value, readonly) = m.settings.get(*setting)?;
-            Some((component, variable, value.clone(), *readonly))
+            let (_, value, readonly) = m.settings.describe(setting)?;
+            Some((component, variable, value.to_owned(), readonly))
         })
         .map(|(component, variable, value, readonly)| {
             Ok(v201::ReportData {
@@ -409,19 +389,20 @@ fn report(m: &Machine) -> Result<Vec<v201::ReportData>, ValidationError> {
         .collect()
 }
 
-fn last_chars(text: &str, n: usize) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    chars[chars.len().saturating_sub(n)..].iter().collect()
-}
-
 /// Reads the server's answer to one of our calls.
-pub(super) fn read_answer(action: &str, payload: &Value) -> Result<Answer, ValidationError> {
+pub(crate) fn read_answer(action: &str, payload: &Value) -> Result<Answer, ValidationError> {
+    if v201::UNTYPED_ACTIONS.contains(&action) {
+        return Ok(Answer::Other);
+    }
     Ok(match v201::parse_response(action, payload)? {
         Response::BootNotification(r) => Answer::Boot {
             accepted: r.status == v201::RegistrationStatus::Accepted,
             interval: i64::from(r.interval),
         },
-        Response::Authorize(r) => Answer::Authorized(r.id_token_info.status == v201::AuthorizationStatus::Accepted),
+        Response::Authorize(r) => Answer::Authorized {
+            status: r.id_token_info.status.as_str().to_owned(),
+            expires_at: r.id_token_info.cache_expiry_date_time,
+        },
         Response::TransactionEvent(r) => match r.id_token_info {
             // Only the Started event carries a token; its verdict decides whether the transaction
             // goes on. The transaction id is the charger's own.
@@ -481,24 +462,21 @@ fn profile(p: &v201::ChargingProfile, evse_id: i32, now: DateTime<Utc>) -> Optio
     })
 }
 
-/// Answers one of the server's calls (a CALLERROR for a call it cannot read).
-pub(super) fn answer(
-    m: &mut Machine,
-    id: &str,
-    action: &str,
-    payload: &Value,
-    now: DateTime<Utc>,
-    cloud: &SimCloud,
-    config: &SimChargerConfig,
-) -> Frame {
-    let response = match v201::parse_request(action, payload) {
-        Ok(request) => respond(m, request, now, cloud, config),
-        Err(error) => return error.call_error(id, OcppVersion::V201),
-    };
-    match response.and_then(|r| r.to_call_result(id)) {
-        Ok(frame) => frame,
-        Err(error) => error.call_error(id, OcppVersion::V201),
+/// Answers one of the server's calls: the CALLRESULT payload, or the refusal to answer with a
+/// CALLERROR.
+pub(crate) fn answer(m: &mut ChargePoint, action: &str, payload: &Value, at: Moment) -> Result<Value, ValidationError> {
+    if let Some(answered) = untyped::answer201(m, action, payload) {
+        return answered;
     }
+    // A message only a station sends is refused whatever its payload (DataTransfer goes both
+    // ways).
+    if v201::Action::from_wire(action)
+        .is_some_and(|a| a.initiator() == v201::Initiator::ChargingStation && action != "DataTransfer")
+    {
+        return Err(m.unsupported(action));
+    }
+    let request = v201::parse_request(action, payload)?;
+    respond(m, request, at)?.to_value()
 }
 
 fn accepted_or(ok: bool) -> v201::RequestStartStopStatus {
@@ -509,14 +487,8 @@ fn accepted_or(ok: bool) -> v201::RequestStartStopStatus {
     }
 }
 
-fn respond(
-    m: &mut Machine,
-    request: Request,
-    now: DateTime<Utc>,
-    cloud: &SimCloud,
-    config: &SimChargerConfig,
-) -> Result<Response, ValidationError> {
-    let _ = cloud;
+fn respond(m: &mut ChargePoint, request: Request, at: Moment) -> Result<Response, ValidationError> {
+    let now = at.wall;
     Ok(match request {
         Request::RequestStartTransaction(r) => {
             let evse_ok = r.evse_id.is_none_or(|e| e == 1);
@@ -555,7 +527,7 @@ fn respond(
         }
         Request::ClearChargingProfile(r) => {
             let criteria = r.charging_profile_criteria.as_ref();
-            let cleared = m.clear(
+            let cleared = m.clear_profiles(
                 r.charging_profile_id.map(i64::from),
                 criteria.and_then(|c| c.evse_id).map(i64::from),
                 criteria.and_then(|c| c.charging_profile_purpose).and_then(purpose),
@@ -581,13 +553,7 @@ fn respond(
                 .into()
             } else {
                 let in_watts = r.charging_rate_unit == Some(v201::ChargingRateUnit::W);
-                let steps = composite(
-                    &m.profiles,
-                    now,
-                    i64::from(r.duration),
-                    m.tx_context(),
-                    config.max_current,
-                );
+                let steps = m.composite(now, i64::from(r.duration));
                 v201::GetCompositeScheduleResponse {
                     status: v201::GenericStatus::Accepted,
                     status_info: None,
@@ -622,15 +588,15 @@ fn respond(
             let mut results = Vec::new();
             for data in r.set_variable_data {
                 let status = match setting_of(data.component.name.as_str(), data.variable.name.as_str()) {
-                    Err(v201::GetVariableStatus::UnknownComponent) => v201::SetVariableStatus::UnknownComponent,
-                    Err(_) => v201::SetVariableStatus::UnknownVariable,
+                    Err(Unknown::Component) => v201::SetVariableStatus::UnknownComponent,
+                    Err(Unknown::Variable) => v201::SetVariableStatus::UnknownVariable,
                     Ok(_) if data.attribute_type.is_some_and(|a| a != v201::Attribute::Actual) => {
                         v201::SetVariableStatus::NotSupportedAttributeType
                     }
-                    Ok(setting) => match m.change_setting(setting, data.attribute_value.as_str()) {
+                    Ok(setting) => match m.change_setting(at, setting, data.attribute_value.as_str()) {
                         Ok(()) => v201::SetVariableStatus::Accepted,
-                        Err(SettingRefusal::Unknown) => v201::SetVariableStatus::UnknownVariable,
-                        Err(SettingRefusal::ReadOnly | SettingRefusal::Invalid) => v201::SetVariableStatus::Rejected,
+                        Err(Refusal::Unknown) => v201::SetVariableStatus::UnknownVariable,
+                        Err(Refusal::ReadOnly | Refusal::Invalid) => v201::SetVariableStatus::Rejected,
                     },
                 };
                 results.push(v201::SetVariableResult {
@@ -650,11 +616,12 @@ fn respond(
             let mut results = Vec::new();
             for data in r.get_variable_data {
                 let (status, value) = match setting_of(data.component.name.as_str(), data.variable.name.as_str()) {
-                    Err(status) => (status, None),
+                    Err(Unknown::Component) => (v201::GetVariableStatus::UnknownComponent, None),
+                    Err(Unknown::Variable) => (v201::GetVariableStatus::UnknownVariable, None),
                     Ok(_) if data.attribute_type.is_some_and(|a| a != v201::Attribute::Actual) => {
                         (v201::GetVariableStatus::NotSupportedAttributeType, None)
                     }
-                    Ok(setting) => match m.setting(setting) {
+                    Ok(setting) => match m.settings.get(setting) {
                         Some(value) => (v201::GetVariableStatus::Accepted, Some(value.try_into()?)),
                         None => (v201::GetVariableStatus::UnknownVariable, None),
                     },
@@ -683,46 +650,14 @@ fn respond(
             .into()
         }
         Request::TriggerMessage(r) => {
-            use v201::MessageTrigger as M;
-            let accepted = match r.requested_message {
-                M::BootNotification => {
-                    m.queue_once(Out::Boot);
-                    true
-                }
-                M::Heartbeat => {
-                    m.queue_once(Out::Heartbeat);
-                    true
-                }
-                M::MeterValues | M::TransactionEvent => {
-                    m.queue_once(Out::Meter);
-                    true
-                }
-                M::StatusNotification => {
-                    m.last_status = None;
-                    true
-                }
-                M::FirmwareStatusNotification => {
-                    m.queue_once(Out::FirmwareStatus {
-                        status: m.firmware_status,
-                        request_id: None,
-                    });
-                    true
-                }
-                M::LogStatusNotification => {
-                    m.queue_once(Out::UploadStatus {
-                        status: m.upload_status,
-                        request_id: None,
-                    });
-                    true
-                }
-                _ => false,
+            let evse_ok = r.evse.as_ref().is_none_or(|e| e.id <= 1);
+            let status = match trigger(m, r.requested_message) {
+                Some(true) if evse_ok => v201::TriggerMessageStatus::Accepted,
+                Some(_) => v201::TriggerMessageStatus::Rejected,
+                None => v201::TriggerMessageStatus::NotImplemented,
             };
             v201::TriggerMessageResponse {
-                status: if accepted {
-                    v201::TriggerMessageStatus::Accepted
-                } else {
-                    v201::TriggerMessageStatus::NotImplemented
-                },
+                status,
                 status_info: None,
             }
             .into()
@@ -732,8 +667,8 @@ fn respond(
             let status = if r.evse_id.is_some_and(|e| e != 1) {
                 v201::ResetStatus::Rejected
             } else if r.kind == v201::ResetKind::OnIdle && busy {
-                // OnIdle waits for the transaction to end; the simulator then resets.
-                m.reset_pending = true;
+                // OnIdle waits for the transaction to end; the station then resets.
+                m.reset_when_idle();
                 v201::ResetStatus::Scheduled
             } else {
                 m.reset(true);
@@ -753,7 +688,6 @@ fn respond(
             {
                 v201::ChangeAvailabilityStatus::Rejected
             } else if m.set_available(r.operational_status == v201::OperationalStatus::Operative) {
-                m.last_status = None;
                 v201::ChangeAvailabilityStatus::Accepted
             } else {
                 v201::ChangeAvailabilityStatus::Scheduled
@@ -779,36 +713,58 @@ fn respond(
             }
             .into()
         }
-        Request::ClearCache(_) => v201::ClearCacheResponse {
-            status: v201::ClearCacheStatus::Accepted,
-            status_info: None,
+        Request::ClearCache(_) => {
+            m.clear_cache();
+            v201::ClearCacheResponse {
+                status: v201::ClearCacheStatus::Accepted,
+                status_info: None,
+            }
+            .into()
         }
-        .into(),
-        Request::DataTransfer(_) => v201::DataTransferResponse {
-            status: v201::DataTransferStatus::UnknownVendorId,
-            status_info: None,
-            data: None,
+        Request::DataTransfer(r) => {
+            // Data for this station's own vendor id is echoed; anybody else's is unknown.
+            let ours = r.vendor_id.as_str() == m.config.vendor;
+            v201::DataTransferResponse {
+                status: if ours {
+                    v201::DataTransferStatus::Accepted
+                } else {
+                    v201::DataTransferStatus::UnknownVendorId
+                },
+                status_info: None,
+                data: if ours { r.data } else { None },
+            }
+            .into()
         }
-        .into(),
         Request::UpdateFirmware(r) => {
+            let replaces = m.job_running(false);
             m.start_job(
+                at,
+                JobKind::Firmware,
                 &["Downloading", "Downloaded", "Installing", "Installed"],
                 Some(r.request_id),
-                false,
             );
             v201::UpdateFirmwareResponse {
-                status: v201::UpdateFirmwareStatus::Accepted,
+                status: if replaces {
+                    v201::UpdateFirmwareStatus::AcceptedCanceled
+                } else {
+                    v201::UpdateFirmwareStatus::Accepted
+                },
                 status_info: None,
             }
             .into()
         }
         Request::GetLog(r) => {
-            m.start_job(&["Uploading", "Uploaded"], Some(r.request_id), true);
+            let replaces = m.job_running(true);
+            m.start_job(at, JobKind::Log, &["Uploading", "Uploaded"], Some(r.request_id));
             v201::GetLogResponse {
-                status: v201::LogStatus::Accepted,
+                status: if replaces {
+                    v201::LogStatus::AcceptedCanceled
+                } else {
+                    v201::LogStatus::Accepted
+                },
                 status_info: None,
                 filename: Some(
-                    format!("{}-{}.log", r.log_type.as_str(), config.ocpp_id)
+                    format!("{}-{}.log", r.log_type.as_str(), m.config.ocpp_id)
                         .as_str()
                         .try_into()?,
                 ),
@@ -817,6 +773,7 @@ fn respond(
         }
         Request::ReserveNow(r) => v201::ReserveNowResponse {
             status: v201::ReserveNowStatus::from_wire(m.reserve(
+                at,
                 r.id,
                 r.evse_id.unwrap_or(0),
                 r.id_token.id_token.into_inner(),
@@ -835,12 +792,37 @@ fn respond(
             status_info: None,
         }
         .into(),
-        other => {
-            return Err(ValidationError::new(
-                coupler_ocpp::ErrorCode::NotSupported,
-                "",
-                format!("a charging station does not answer {}", other.action().as_str()),
-            ))
-        }
+        // A message only a station sends.
+        other => return Err(m.unsupported(other.action().as_str())),
     })
+}
+
+/// A TriggerMessage for `message`: `Some(true)` queued, `None` not a message the station sends.
+fn trigger(m: &mut ChargePoint, message: v201::MessageTrigger) -> Option<bool> {
+    use v201::MessageTrigger as M;
+    match message {
+        M::BootNotification => m.queue_once(Out::Boot),
+        M::Heartbeat => m.queue_once(Out::Heartbeat),
+        M::MeterValues | M::TransactionEvent => m.queue_once(Out::Meter { triggered: true }),
+        M::StatusNotification => m.report_status_again(),
+        M::FirmwareStatusNotification => {
+            let status = m.firmware_status;
+            m.queue_once(Out::JobStatus {
+                kind: JobKind::Firmware,
+                status,
+                request_id: None,
+            });
+        }
+        M::LogStatusNotification => {
+            let status = m.upload_status;
+            m.queue_once(Out::JobStatus {
+                kind: JobKind::Log,
+                status,
+                request_id: None,
+            });
+        }
+        M::SignChargingStationCertificate => m.queue_once(Out::SignCertificate),
+        _ => return None,
+    }
+    Some(true)
 }
