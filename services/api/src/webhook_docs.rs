@@ -12,7 +12,7 @@ use utoipa::openapi::{OpenApi, RefOr, Schema};
 
 /// The payload schema of each kind of asset event: (schema name, asset kind, the REST schema of
 /// the object it carries, the payload field carrying it).
-const ASSET_EVENTS: [(&str, AssetKind, &str); 7] = [
+const ASSET_EVENTS: [(&str, AssetKind, &str); 9] = [
     ("VehicleEvent", AssetKind::Vehicle, "VehicleResponse"),
     ("ChargerEvent", AssetKind::Charger, "ChargerResponse"),
     ("EvSystemEvent", AssetKind::EvSystem, "EvSystemResponse"),
@@ -24,6 +24,8 @@ const ASSET_EVENTS: [(&str, AssetKind, &str); 7] = [
         AssetKind::SmartChargingPlan,
         "SmartChargingPlanResponse",
     ),
+    ("FlexEnrolmentEvent", AssetKind::FlexEnrolment, "EnrolmentResponse"),
+    ("FlexEventEvent", AssetKind::FlexEventTarget, "FlexEventResponse"),
 ];
 
 /// Adds the `webhooks` section and the payload schemas to `openapi`.

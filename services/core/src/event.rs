@@ -62,6 +62,13 @@ pub enum EventType {
     /// A smart-charging plan began, changed state, was made again or ended.
     #[serde(rename = "user:smart-charging-plan:updated")]
     SmartChargingPlanUpdated,
+    /// An enrolment in a flexibility program was made or changed status.
+    #[serde(rename = "user:flex-enrolment:updated")]
+    FlexEnrolmentUpdated,
+    /// An event of a flexibility program reached one of the user's enrolments, changed, was
+    /// cancelled or opted out of, or its part on the device moved on (applied, confirmed, failed).
+    #[serde(rename = "user:flex-event:updated")]
+    FlexEventUpdated,
 }
 
 /// The kind of thing an event is about; it names the table an event's owner is found in and the
@@ -82,6 +89,10 @@ pub enum AssetKind {
     Location,
     /// A smart-charging plan (`smart_charging_plans`).
     SmartChargingPlan,
+    /// An enrolment in a flexibility program (`flex_enrolments`).
+    FlexEnrolment,
+    /// One enrolment's part in a flexibility event (`flex_event_targets`).
+    FlexEventTarget,
 }
 
 impl AssetKind {
@@ -95,6 +106,8 @@ impl AssetKind {
             Self::Credentials => "vendor_accounts",
             Self::Location => "locations",
             Self::SmartChargingPlan => "smart_charging_plans",
+            Self::FlexEnrolment => "flex_enrolments",
+            Self::FlexEventTarget => "flex_event_targets",
         }
     }
 
@@ -108,13 +121,15 @@ impl AssetKind {
             Self::Credentials => "credentials",
             Self::Location => "location",
             Self::SmartChargingPlan => "smartChargingPlan",
+            Self::FlexEnrolment => "flexEnrolment",
+            Self::FlexEventTarget => "flexEvent",
         }
     }
 }
 
 impl EventType {
     /// Every event type, in documentation order.
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 15] = [
         Self::VehicleDiscovered,
         Self::VehicleUpdated,
         Self::VehicleDeleted,
@@ -128,6 +143,8 @@ impl EventType {
         Self::CredentialsInvalidated,
         Self::LocationPricesUpdated,
         Self::SmartChargingPlanUpdated,
+        Self::FlexEnrolmentUpdated,
+        Self::FlexEventUpdated,
     ];
 
     /// The wire name, e.g. `user:vehicle:updated`.
@@ -146,6 +163,8 @@ impl EventType {
             Self::CredentialsInvalidated => "user:credentials:invalidated",
             Self::LocationPricesUpdated => "user:location:prices-updated",
             Self::SmartChargingPlanUpdated => "user:smart-charging-plan:updated",
+            Self::FlexEnrolmentUpdated => "user:flex-enrolment:updated",
+            Self::FlexEventUpdated => "user:flex-event:updated",
         }
     }
 
@@ -164,6 +183,8 @@ impl EventType {
             Self::CredentialsInvalidated => AssetKind::Credentials,
             Self::LocationPricesUpdated => AssetKind::Location,
             Self::SmartChargingPlanUpdated => AssetKind::SmartChargingPlan,
+            Self::FlexEnrolmentUpdated => AssetKind::FlexEnrolment,
+            Self::FlexEventUpdated => AssetKind::FlexEventTarget,
         }
     }
 

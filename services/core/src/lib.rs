@@ -15,6 +15,7 @@ pub mod control;
 pub mod costs;
 pub mod ev_system;
 pub mod event;
+pub mod flex;
 mod id;
 pub mod intervention;
 pub mod limits;
@@ -40,9 +41,9 @@ pub use charger::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDelivery
 pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
-    ActionStore, ChargerStore, ClientStore, EvSystemStore, EventStore, InterventionStore, LimitStore, LinkSessionStore,
-    LocationStore, OperationStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore,
-    UserStore, VehicleStore, VendorAccountStore, WebhookStore,
+    ActionStore, ChargerStore, ClientStore, EvSystemStore, EventStore, FlexStore, InterventionStore, LimitStore,
+    LinkSessionStore, LocationStore, OperationStore, SmartChargingStore, Store, StoreError, TariffStore,
+    TransactionEventStore, UserStore, VehicleStore, VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

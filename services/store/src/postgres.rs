@@ -80,4 +80,5 @@ crate::sql::impl_limit_store!(PgStore, PgRow, Time);
 crate::sql::impl_tariff_store!(PgStore, PgRow, Time);
 crate::sql::impl_smart_charging_store!(PgStore, PgRow, Time);
 crate::sql::impl_operation_store!(PgStore, PgRow, Time);
+crate::sql::impl_flex_store!(PgStore, PgRow, Time);
 crate::sql::impl_store!(PgStore, "postgres");

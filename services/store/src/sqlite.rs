@@ -113,4 +113,5 @@ crate::sql::impl_limit_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_tariff_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_smart_charging_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_operation_store!(SqliteStore, SqliteRow, Time);
+crate::sql::impl_flex_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_store!(SqliteStore, "sqlite");
