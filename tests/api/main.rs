@@ -9,6 +9,7 @@ mod enode;
 mod errors;
 mod ev_systems;
 mod events;
+mod flex;
 mod limits;
 mod linking;
 mod makers;

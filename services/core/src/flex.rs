@@ -936,7 +936,8 @@ pub fn check_event(
     }
     if request.start + duration <= now {
         refusals.push(field("/start", "the event's window has already ended".to_owned()));
-    } else {
+    } else if program.limits.min_notice_minutes > 0 {
+        // Without a minimum notice an event may start at once (a start a moment ago included).
         let notice = request.start - now;
         let required = Duration::minutes(i64::from(program.limits.min_notice_minutes));
         if notice < required {
@@ -1358,6 +1359,18 @@ mod tests {
         assert_eq!(pointers(short_notice_and_long), vec!["/durationMinutes", "/start"]);
         let ended = check_event(&program, &request(-120, 60), at(0), 0).unwrap_err();
         assert_eq!(pointers(ended), vec!["/start"]);
+        let at_once = Program {
+            limits: ProgramLimits {
+                min_notice_minutes: 0,
+                ..program.limits
+            },
+            ..program.clone()
+        };
+        assert_eq!(
+            check_event(&at_once, &request(-1, 60), at(0), 0),
+            Ok(()),
+            "without a notice, an event may start at once"
+        );
         let year_full = check_event(&program, &request(60, 60), at(0), 10).unwrap_err();
         assert_eq!(pointers(year_full), vec!["/start"]);
         let pause = EventRequest {
