@@ -928,3 +928,106 @@ async fn another_client_sees_and_touches_none_of_a_program_its_enrolments_or_eve
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_car_without_a_charger_is_stopped_for_a_pause_event_and_started_again_when_its_driver_opts_out() {
+    use coupler_tests::vehicles::{link_simulated, vehicles_of, AppSite, SimWorld};
+
+    let world = SimWorld::start(SimConfig::default()).await;
+    let app = TestApp::spawn_with(|url, wiring| world.wire(url, wiring, |_| None)).await;
+    let tenant = app.tenant("utility").await;
+    let site = AppSite::start().await;
+    // Plugged in somewhere without a Coupler charger, and charging.
+    let maker_id = world.cloud.add_account(
+        Brand::Aurora,
+        "away",
+        "pw",
+        vec![SimVehicleSpec {
+            battery_level: 50.0,
+            plugged_in: true,
+            ..SimVehicleSpec::new("VIN-FLEX", "Aurora S")
+        }],
+    )[0]
+    .clone();
+    link_simulated(&app, &tenant, &site, "alice", Brand::Aurora, "away", "pw").await;
+    let vehicle = until("the car is read", || async {
+        vehicles_of(&app, &tenant, "alice")
+            .await
+            .into_iter()
+            .find(|v| v["chargeState"]["batteryLevel"].is_number())
+    })
+    .await;
+    let vehicle_id = vehicle["id"].as_str().unwrap().to_owned();
+    assert_eq!(world.cloud.vehicle(&maker_id).unwrap().status(), "charging");
+
+    let program = app
+        .post_json_status(
+            &tenant,
+            "/programs",
+            json!({"name": "Evening pause", "kind": "PAUSE",
+                   "eligibility": {"deviceKinds": ["VEHICLE"], "requiredCapabilities": ["START_STOP"]},
+                   "limits": {"maxEventMinutes": 120, "minNoticeMinutes": 0}}),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let enrolment = app
+        .post_json_status(
+            &tenant,
+            &format!("/programs/{program}/enrolments"),
+            json!({"userId": "alice", "deviceType": "VEHICLE", "deviceId": vehicle_id, "consent": consent()}),
+            201,
+        )
+        .await;
+    assert_eq!(enrolment["status"], "ACTIVE", "{enrolment}");
+    let sent = app
+        .post_json_status(
+            &tenant,
+            &format!("/programs/{program}/events"),
+            json!({"start": Utc::now().to_rfc3339(), "durationMinutes": 60, "kind": "PAUSE",
+                   "targets": {"program": true}}),
+            201,
+        )
+        .await;
+    assert_eq!(sent["progress"][0]["vehicleId"], vehicle_id.as_str(), "{sent}");
+    let event_id = sent["id"].as_str().unwrap().to_owned();
+    let event_path = format!("/programs/{program}/events/{event_id}");
+    until("the maker stops the car for the event", || async {
+        (world.cloud.vehicle(&maker_id).unwrap().status() == "stopped").then_some(())
+    })
+    .await;
+    let confirmed = until("the stop is confirmed in the event's progress", || async {
+        let event = app.get_json(&tenant, &event_path).await;
+        (event["progress"][0]["state"] == "CONFIRMED").then_some(event)
+    })
+    .await;
+    let stop = confirmed["progress"][0]["actionIds"][0].as_str().unwrap().to_owned();
+    let action = app.get_json(&tenant, &format!("/actions/{stop}")).await;
+    assert_eq!(
+        (action["kind"].as_str(), action["state"].as_str()),
+        (Some("STOP"), Some("CONFIRMED")),
+        "{action}"
+    );
+
+    app.post_json_status(
+        &tenant,
+        &format!("/enrolments/{}/opt-outs", enrolment["id"].as_str().unwrap()),
+        json!({"eventId": event_id, "requestedBy": "driver"}),
+        201,
+    )
+    .await;
+    until(
+        "the maker starts the car again for the driver who opted out",
+        || async { (world.cloud.vehicle(&maker_id).unwrap().status() == "charging").then_some(()) },
+    )
+    .await;
+    let event = until("the start is kept with the opt-out", || async {
+        let event = app.get_json(&tenant, &event_path).await;
+        (event["progress"][0]["actionIds"].as_array().unwrap().len() == 2).then_some(event)
+    })
+    .await;
+    assert_eq!(event["progress"][0]["state"], "OPTED_OUT", "{event}");
+    app.stop().await;
+}
