@@ -266,7 +266,7 @@ impl Program {
                     "longitude must be a number from -180 to 180",
                 ));
             }
-            if !circle.radius_km.is_finite() || !(circle.radius_km > 0.0 && circle.radius_km <= 20_000.0) {
+            if !(circle.radius_km.is_finite() && circle.radius_km > 0.0 && circle.radius_km <= 20_000.0) {
                 problems.push(problem(
                     format!("/eligibility/serviceArea/{i}/radiusKm"),
                     "radiusKm must be above 0 and at most 20000",

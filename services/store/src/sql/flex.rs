@@ -168,19 +168,53 @@ macro_rules! impl_flex_store {
                 i32::try_from(delay).unwrap_or(i32::MAX)
             }
 
+            /// How one kind of row is listed a page at a time: its query (aliased `alias`), how a
+            /// row is read, and its position in the list.
+            struct Listing<T: 'static> {
+                select: &'static str,
+                alias: &'static str,
+                decode: fn(&$row) -> Result<T, sqlx::Error>,
+                key: fn(&T) -> PageKey,
+            }
+
+            impl<T> Clone for Listing<T> {
+                fn clone(&self) -> Self {
+                    *self
+                }
+            }
+
+            impl<T> Copy for Listing<T> {}
+
+            const PROGRAMS: Listing<Program> = Listing {
+                select: PROGRAM_SELECT,
+                alias: "p",
+                decode: program_from_row,
+                key: program_key,
+            };
+            const ENROLMENTS: Listing<Enrolment> = Listing {
+                select: ENROLMENT_SELECT,
+                alias: "e",
+                decode: enrolment_from_row,
+                key: enrolment_key,
+            };
+            const EVENTS: Listing<FlexEvent> = Listing {
+                select: EVENT_SELECT,
+                alias: "v",
+                decode: event_from_row,
+                key: event_key,
+            };
+
             impl $store {
-                /// A page of `select` rows (aliased `alias`) matching `base`, whose parameters are
-                /// `binds` ($1...), newest first.
+                /// A page of `listing`'s rows matching `base`, whose parameters are `binds` ($1...),
+                /// newest first.
                 async fn flex_page<T>(
                     &self,
-                    select: &str,
-                    alias: &str,
+                    listing: &Listing<T>,
                     base: &str,
                     binds: &[&str],
                     page: &PageRequest,
-                    decode_row: fn(&$row) -> Result<T, sqlx::Error>,
-                    key: impl Fn(&T) -> PageKey,
                 ) -> Result<Page<T>, StoreError> {
+                    let Listing { select, alias, decode: decode_row, key } = *listing;
                     let limit = i64::from(page.size) + 1;
                     let (filter, order) = crate::sql::keyset(base, alias, page.cursor.as_ref(), binds.len() + 1);
                     let sql = format!(
@@ -289,8 +323,7 @@ macro_rules! impl_flex_store {
                 }
 
                 async fn list_programs(&self, client: &ClientId, page: &PageRequest) -> Result<Page<Program>, StoreError> {
-                    self.flex_page(PROGRAM_SELECT, "p", "p.client_id = $1", &[client.as_str()], page, program_from_row, program_key)
-                        .await
+                    self.flex_page(&PROGRAMS, "p.client_id = $1", &[client.as_str()], page).await
                 }
 
                 async fn update_program(&self, program: &Program) -> Result<bool, StoreError> {
@@ -382,16 +415,8 @@ macro_rules! impl_flex_store {
                     program: &ProgramId,
                     page: &PageRequest,
                 ) -> Result<Page<Enrolment>, StoreError> {
-                    self.flex_page(
-                        ENROLMENT_SELECT,
-                        "e",
-                        "e.client_id = $1 AND e.program_id = $2",
-                        &[client.as_str(), program.as_str()],
-                        page,
-                        enrolment_from_row,
-                        enrolment_key,
-                    )
-                    .await
+                    self.flex_page(&ENROLMENTS, "e.client_id = $1 AND e.program_id = $2", &[client.as_str(), program.as_str()], page)
+                        .await
                 }
 
                 async fn list_user_enrolments(
@@ -400,16 +425,8 @@ macro_rules! impl_flex_store {
                     user: &UserId,
                     page: &PageRequest,
                 ) -> Result<Page<Enrolment>, StoreError> {
-                    self.flex_page(
-                        ENROLMENT_SELECT,
-                        "e",
-                        "e.client_id = $1 AND u.external_id = $2",
-                        &[client.as_str(), user.as_str()],
-                        page,
-                        enrolment_from_row,
-                        enrolment_key,
-                    )
-                    .await
+                    self.flex_page(&ENROLMENTS, "e.client_id = $1 AND u.external_id = $2", &[client.as_str(), user.as_str()], page)
+                        .await
                 }
 
                 async fn live_enrolments(&self, client: &ClientId, program: &ProgramId) -> Result<Vec<Enrolment>, StoreError> {
@@ -656,16 +673,8 @@ macro_rules! impl_flex_store {
                     program: &ProgramId,
                     page: &PageRequest,
                 ) -> Result<Page<FlexEvent>, StoreError> {
-                    self.flex_page(
-                        EVENT_SELECT,
-                        "v",
-                        "v.client_id = $1 AND v.program_id = $2",
-                        &[client.as_str(), program.as_str()],
-                        page,
-                        event_from_row,
-                        event_key,
-                    )
-                    .await
+                    self.flex_page(&EVENTS, "v.client_id = $1 AND v.program_id = $2", &[client.as_str(), program.as_str()], page)
+                        .await
                 }
 
                 async fn count_flex_events(
