@@ -622,6 +622,12 @@ async fn an_opt_out_lifts_the_cap_for_that_driver_only() {
     let event = app.get_json(&tenant, &event_path).await;
     assert_eq!(event["summary"]["OPTED_OUT"], 1, "{event}");
     assert_eq!(event["summary"]["CONFIRMED"], 1, "{event}");
+    let listed = app.get_json(&tenant, &format!("/programs/{program}/events")).await;
+    assert_eq!(listed["data"][0]["summary"], event["summary"], "{listed}");
+    assert!(
+        listed["data"][0]["progress"].as_array().unwrap().is_empty(),
+        "lists leave the parts out"
+    );
 
     let again = post(
         &app,

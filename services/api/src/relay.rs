@@ -126,7 +126,7 @@ async fn render(state: &AppState, event: &PendingEvent) -> Result<Option<serde_j
                     .await?
                     .map(|e| {
                         let part = [target];
-                        to_value(routes::flex::event_body(e, &part, &part, state.now()))
+                        to_value(routes::flex::full_event_body(e, &part, state.now()))
                     }),
                 _ => None,
             }

@@ -335,6 +335,8 @@ pub enum ReasonCode {
     LocationUnknown,
     /// The device is already enrolled in the program.
     AlreadyEnrolled,
+    /// The enrolled device no longer exists (its charger or vehicle was removed).
+    DeviceGone,
 }
 
 /// One reason, as a code and in words.
@@ -372,6 +374,14 @@ impl Verdict {
         let reasons = self.reasons();
         (!reasons.is_empty()).then(|| reasons.iter().map(|r| r.detail.as_str()).collect::<Vec<_>>().join("; "))
     }
+}
+
+/// The verdict on an enrolment whose device no longer exists.
+pub fn device_gone() -> Verdict {
+    Verdict::Ineligible(vec![Reason {
+        code: ReasonCode::DeviceGone,
+        detail: "the enrolled device no longer exists".to_owned(),
+    }])
 }
 
 /// Whether a device of `kind`, with `facts`, qualifies for a program with `rules`; every reason

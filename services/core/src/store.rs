@@ -18,7 +18,7 @@ use crate::ev_system::{Confidence, Detection, EvSystem, EvSystemId, Evidence};
 use crate::event::{AttemptOutcome, Delivery, DeliveryId, Event, PendingEvent, Webhook, WebhookId};
 use crate::flex::{
     EnrolledDevice, Enrolment, EnrolmentId, EnrolmentState, FlexEvent, FlexEventId, FlexTarget, FlexTargetId, Group,
-    GroupId, OptOut, Program, ProgramId,
+    GroupId, OptOut, Program, ProgramId, TargetState,
 };
 use crate::intervention::{Intervention, InterventionId};
 use crate::limits::{ChargerCapabilities, ChargerLimitState, LimitScope, LimitSource, LimitSourceId, SchedulePeriod};
@@ -1051,6 +1051,11 @@ pub trait FlexStore: Send + Sync {
     ) -> Result<u32, StoreError>;
     /// An event's targets, in the order they were made.
     async fn flex_targets(&self, event: &FlexEventId) -> Result<Vec<FlexTarget>, StoreError>;
+    /// How many targets of each of `events` are in each state.
+    async fn flex_target_counts(
+        &self,
+        events: &[FlexEventId],
+    ) -> Result<Vec<(FlexEventId, TargetState, u64)>, StoreError>;
     /// An enrolment's parts in events that have not been opted out of or cancelled.
     async fn live_flex_targets_of_enrolment(&self, enrolment: &EnrolmentId) -> Result<Vec<FlexTarget>, StoreError>;
     /// A target by id.

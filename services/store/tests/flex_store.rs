@@ -427,6 +427,15 @@ async fn an_opt_out_and_a_cancel_remove_the_limit_sources_and_settle_the_targets
         TargetState::OptedOut
     );
 
+    let counts = store.flex_target_counts(std::slice::from_ref(&ev.id)).await.unwrap();
+    assert_eq!(
+        counts,
+        vec![
+            (ev.id.clone(), TargetState::OptedOut, 1),
+            (ev.id.clone(), TargetState::Scheduled, 1)
+        ]
+    );
+    assert!(store.flex_target_counts(&[]).await.unwrap().is_empty());
     assert_eq!(store.cancel_flex_event(&b, &ev.id, now()).await.unwrap(), None);
     let lifted = store.cancel_flex_event(&a, &ev.id, now()).await.unwrap().unwrap();
     assert_eq!(lifted, vec![bob.clone()], "only bob still had a source");

@@ -708,6 +708,36 @@ macro_rules! impl_flex_store {
                     all(&rows, target_from_row)
                 }
 
+                async fn flex_target_counts(
+                    &self,
+                    events: &[FlexEventId],
+                ) -> Result<Vec<(FlexEventId, TargetState, u64)>, StoreError> {
+                    if events.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let marks: Vec<String> = (1..=events.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "SELECT event_id, state, COUNT(*) AS n FROM flex_event_targets WHERE event_id IN ({}) \
+                         GROUP BY event_id, state ORDER BY event_id, state",
+                        marks.join(", ")
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for event in events {
+                        query = query.bind(event.as_str());
+                    }
+                    let rows = query.fetch_all(&self.pool).await.map_err(store_error)?;
+                    let read = |row: &$row| -> Result<(FlexEventId, TargetState, u64), sqlx::Error> {
+                        let state: String = row.try_get("state")?;
+                        let n: i64 = row.try_get("n")?;
+                        Ok((
+                            FlexEventId::new(row.try_get::<String, _>("event_id")?),
+                            TargetState::parse(&state).ok_or_else(|| decode(format!("target state {state:?}")))?,
+                            u64::try_from(n).unwrap_or_default(),
+                        ))
+                    };
+                    rows.iter().map(read).collect::<Result<Vec<_>, _>>().map_err(store_error)
+                }
+
                 async fn live_flex_targets_of_enrolment(&self, enrolment: &EnrolmentId) -> Result<Vec<FlexTarget>, StoreError> {
                     let rows = sqlx::query(&format!(
                         "{TARGET_SELECT} WHERE t.enrolment_id = $1 AND t.state NOT IN ('OPTED_OUT', 'CANCELLED') ORDER BY t.id"
