@@ -267,10 +267,8 @@ async fn an_eligible_charger_is_enrolled_and_ineligible_ones_are_refused_with_ev
     );
 
     // Carol's charger is in Oslo but has not said what it takes: enrolled, PENDING with the reason.
-    let carol_charger = app.register_charger(&tenant, "carol", "CAROL-FLEX").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let carol_registered = app.register_charger(&tenant, "carol", "CAROL-FLEX").await;
+    let carol_charger = carol_registered["id"].as_str().unwrap().to_owned();
     let carol_home = location(&app, &tenant, "carol", 59.92, 10.70).await;
     place(&app, &tenant, &carol_charger, &carol_home).await;
     let pending = enrol(&app, &tenant, &program, "carol", &carol_charger).await;
@@ -287,6 +285,7 @@ async fn an_eligible_charger_is_enrolled_and_ineligible_ones_are_refused_with_ev
         )
         .await;
     assert_eq!(checked["status"], "PENDING", "still not known");
+    let carol_enrolment = pending["id"].as_str().unwrap().to_owned();
 
     // A bad consent and an unknown device change nothing either.
     let no_consent = post(
@@ -335,6 +334,40 @@ async fn an_eligible_charger_is_enrolled_and_ineligible_ones_are_refused_with_ev
     problem(twice).await;
     let back = enrol(&app, &tenant, &program, "alice", &alice_charger).await;
     assert_eq!(back["status"], "ACTIVE", "a device that left may enrol again");
+
+    // Carol's charger connects and says it takes profiles: an event sent to her enrolment checks
+    // it again, and it takes part.
+    let carol_sim = SimCharger::start(
+        cloud.clone(),
+        SimChargerConfig::home(
+            "CAROL-FLEX",
+            carol_registered["ocppUrl"].as_str().unwrap(),
+            carol_registered["password"].as_str().unwrap(),
+            OcppVersion::V16,
+        ),
+        &coupler_tasks::Tasks::new(),
+    );
+    until("carol's charger has said it takes profiles", || async {
+        let seen = app.get_json(&tenant, &format!("/chargers/{carol_charger}")).await;
+        (seen["capabilities"]["limitControl"]["smartCharging"] == true).then_some(())
+    })
+    .await;
+    let sent = app
+        .post_json_status(
+            &tenant,
+            &format!("/programs/{program}/events"),
+            cap_event(
+                Utc::now() + Duration::hours(1),
+                60,
+                json!({"enrolmentIds": [carol_enrolment]}),
+            ),
+            201,
+        )
+        .await;
+    assert_eq!(sent["progress"][0]["chargerId"], carol_charger.as_str(), "{sent}");
+    let carol = app.get_json(&tenant, &format!("/enrolments/{carol_enrolment}")).await;
+    assert_eq!(carol["status"], "ACTIVE", "{carol}");
+    carol_sim.stop();
     let alice_list = app.get_json(&tenant, "/users/alice/enrolments").await;
     assert_eq!(alice_list["data"].as_array().unwrap().len(), 2);
 

@@ -461,7 +461,7 @@ pub async fn get_enrolment(
 }
 
 /// The enrolment's device checked again, as a verdict; a device that is gone is ineligible.
-async fn recheck(state: &AppState, caller: &Caller, enrolment: &Enrolment) -> Result<Verdict, ApiError> {
+pub(super) async fn recheck(state: &AppState, caller: &Caller, enrolment: &Enrolment) -> Result<Verdict, ApiError> {
     let program = owned_program(state, caller, enrolment.program_id.as_str()).await?;
     match verdict_for(
         state,

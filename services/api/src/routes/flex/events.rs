@@ -320,15 +320,17 @@ async fn resolve_targets(
     if bad {
         return Err(error);
     }
+    let chosen: std::collections::HashSet<EnrolmentId> = chosen.into_iter().collect();
     Ok(live.into_iter().filter(|e| chosen.contains(&e.id)).collect())
 }
 
 /// Sends an event to a program's enrolments. It is checked against the program (kind, value,
 /// duration, notice, events per year, a window that has not ended) and its targets resolved to the
-/// ACTIVE enrolments they name; then each target gets its random start delay and, on a charger, a
-/// `flex` limit source with the target's window, which goes on the charger as a station-wide
-/// profile the charger drops by itself at the end. Vehicles without a charger are stopped through
-/// their makers at their start and started again at the end.
+/// ACTIVE enrolments they name (PENDING and NEEDS_ACTION ones are checked again first); then each
+/// target gets its random start delay and, on a charger, a `flex` limit source with the target's
+/// window, which goes on the charger as a station-wide profile the charger drops by itself at the
+/// end. Vehicles without a charger are stopped through their makers at their start and started
+/// again at the end.
 #[utoipa::path(
     post,
     path = "/programs/{programId}/events",
@@ -382,8 +384,21 @@ pub async fn create_event(
     };
     let mut targets = Vec::new();
     let mut sources = Vec::new();
+    // PENDING and NEEDS_ACTION enrolments are checked again now: one that qualifies takes part.
+    // Their new states are kept only once the event is stored, so a refused event changes nothing.
+    let mut rechecked = Vec::new();
     for enrolment in &enrolments {
-        if enrolment.state.status != EnrolmentStatus::Active {
+        let mut status = enrolment.state.status;
+        if matches!(status, EnrolmentStatus::Pending | EnrolmentStatus::NeedsAction) {
+            let verdict = recheck(&state, &caller, enrolment).await?;
+            if let Ok(next) = enrolment.state.apply(EnrolmentChange::Checked(verdict)) {
+                status = next.status;
+                if next != enrolment.state {
+                    rechecked.push((enrolment.id.clone(), next));
+                }
+            }
+        }
+        if status != EnrolmentStatus::Active {
             continue;
         }
         let Some(device) = target_device(&state, &caller, enrolment).await? else {
@@ -436,6 +451,12 @@ pub async fn create_event(
         );
     }
     state.store.insert_flex_event(&event, &targets, &sources).await?;
+    for (id, next) in &rechecked {
+        state
+            .store
+            .save_enrolment_state(&caller.client_id, id, next, now)
+            .await?;
+    }
     tracing::info!(event_id = %event.id, targets = targets.len(), limit_a, "flex event sent");
     let chargers = charger_ids(&targets);
     state.flex.event_changed(event.id.clone(), chargers);
