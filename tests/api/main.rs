@@ -10,6 +10,7 @@ mod enode;
 mod errors;
 mod ev_systems;
 mod events;
+mod flex;
 mod implausible;
 mod limits;
 mod linking;

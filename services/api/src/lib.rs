@@ -78,6 +78,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         (name = "prices", description = "What power costs at a location: time-of-use tariffs, price and carbon-intensity series pushed per location or price area, day-ahead providers, and the effective prices plans are made against"),
         (name = "limits", description = "Limit sources on chargers and locations (a user's max current, a site's cap), each with its own window, put on chargers as charging profiles that expire by themselves"),
         (name = "smart-charging", description = "Smart charging: a policy per vehicle, EV system or charger (deadline, target, minimum, strategy), the plan of each plug-in it governs (put on the charger as one charging profile it follows by itself, or followed through the vehicle's maker), and charge-now"),
+        (name = "flex", description = "Flexibility programs for utilities: programs with eligibility rules, limits and incentive terms; enrolments of users' devices with their consent and status; groups; events that cap or pause charging for a window (a `flex` limit source with the window on each charger, maker commands for vehicles), each target's progress, and drivers' opt-outs"),
         (name = "interventions", description = "What users must do before Coupler can go on (for example link an account again)"),
         (name = "operations", description = "Health and metrics"),
         (name = "sandbox", description = "Only in sandbox mode (`coupler serve --sandbox`; otherwise 404): simulated cars at the simulated makers, simulated OCPP chargers connected to the gateway, plugging one into the other, a time factor, the sandbox's clock and commuting cars"),
@@ -274,6 +275,32 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             routes::smart::start_charger_charge_now,
             routes::smart::end_charger_charge_now
         ))
+        .routes(routes!(routes::flex::create_program, routes::flex::list_programs))
+        .routes(routes!(
+            routes::flex::get_program,
+            routes::flex::update_program,
+            routes::flex::delete_program
+        ))
+        .routes(routes!(routes::flex::check_program_eligibility))
+        .routes(routes!(
+            routes::flex::create_enrolment,
+            routes::flex::list_program_enrolments
+        ))
+        .routes(routes!(routes::flex::list_user_enrolments))
+        .routes(routes!(routes::flex::get_enrolment, routes::flex::unenrol))
+        .routes(routes!(routes::flex::check_enrolment))
+        .routes(routes!(routes::flex::pause_enrolment))
+        .routes(routes!(routes::flex::resume_enrolment))
+        .routes(routes!(routes::flex::create_opt_out))
+        .routes(routes!(routes::flex::create_group, routes::flex::list_groups))
+        .routes(routes!(
+            routes::flex::get_group,
+            routes::flex::update_group,
+            routes::flex::delete_group
+        ))
+        .routes(routes!(routes::flex::create_event, routes::flex::list_events))
+        .routes(routes!(routes::flex::get_event, routes::flex::update_event))
+        .routes(routes!(routes::flex::cancel_event))
         .routes(routes!(routes::interventions::list_interventions))
         .routes(routes!(routes::interventions::get_intervention))
         .routes(routes!(routes::actions::get_action))

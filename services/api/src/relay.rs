@@ -126,6 +126,28 @@ async fn render(state: &AppState, event: &PendingEvent) -> Result<Option<serde_j
             )
             .await?
             .map(|token| to_value(routes::id_tokens::IdTokenResponse::new(&token, state.now()))),
+        AssetKind::FlexEnrolment => state
+            .store
+            .get_enrolment(&event.client_id, &coupler_core::flex::EnrolmentId::new(&event.asset_id))
+            .await?
+            .map(|e| to_value(routes::flex::enrolment_body(e))),
+        AssetKind::FlexEventTarget => {
+            match state
+                .store
+                .flex_target(&coupler_core::flex::FlexTargetId::new(&event.asset_id))
+                .await?
+            {
+                Some(target) if target.client_id == event.client_id => state
+                    .store
+                    .get_flex_event(&event.client_id, &target.event_id)
+                    .await?
+                    .map(|e| {
+                        let part = [target];
+                        to_value(routes::flex::full_event_body(e, &part, state.now()))
+                    }),
+                _ => None,
+            }
+        }
         AssetKind::EvSystem => match state
             .store
             .get_ev_system(&event.client_id, &EvSystemId::new(&event.asset_id))

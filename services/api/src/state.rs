@@ -7,6 +7,7 @@ use std::time::Duration;
 use coupler_core::sandbox::Sandbox;
 use coupler_core::secret::Cipher;
 use coupler_core::Store;
+use coupler_engine::flex::FlexKeeper;
 use coupler_engine::smart::PlanKeeper;
 use coupler_engine::webhooks::WebhookSender;
 use coupler_engine::{Engine, Pairing};
@@ -46,6 +47,8 @@ pub struct App {
     pub limits: RateLimits,
     /// Smart charging's plan keeper: policies put and overrides changed through the API reach it.
     pub smart: Arc<PlanKeeper>,
+    /// Carries flexibility events out: events and opt-outs changed through the API reach it.
+    pub flex: Arc<FlexKeeper>,
 }
 
 /// Cheap-to-clone handle to [`App`], the axum state.

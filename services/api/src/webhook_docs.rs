@@ -12,7 +12,7 @@ use utoipa::openapi::{OpenApi, RefOr, Schema};
 
 /// The payload schema of each kind of asset event: (schema name, asset kind, the REST schema of
 /// the object it carries, the payload field carrying it).
-const ASSET_EVENTS: [(&str, AssetKind, &str); 9] = [
+const ASSET_EVENTS: [(&str, AssetKind, &str); 11] = [
     ("VehicleEvent", AssetKind::Vehicle, "VehicleResponse"),
     ("ChargerEvent", AssetKind::Charger, "ChargerResponse"),
     ("EvSystemEvent", AssetKind::EvSystem, "EvSystemResponse"),
@@ -26,6 +26,8 @@ const ASSET_EVENTS: [(&str, AssetKind, &str); 9] = [
     ),
     ("SecurityEventEvent", AssetKind::SecurityEvent, "SecurityEventResponse"),
     ("IdTokenEvent", AssetKind::IdToken, "IdTokenResponse"),
+    ("FlexEnrolmentEvent", AssetKind::FlexEnrolment, "EnrolmentResponse"),
+    ("FlexEventEvent", AssetKind::FlexEventTarget, "FlexEventResponse"),
 ];
 
 /// Adds the `webhooks` section and the payload schemas to `openapi`.

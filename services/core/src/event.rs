@@ -74,6 +74,13 @@ pub enum EventType {
     /// An id token was deleted (or its user was).
     #[serde(rename = "user:id-token:deleted")]
     IdTokenDeleted,
+    /// An enrolment in a flexibility program was made or changed status.
+    #[serde(rename = "user:flex-enrolment:updated")]
+    FlexEnrolmentUpdated,
+    /// An event of a flexibility program reached one of the user's enrolments, changed, was
+    /// cancelled or opted out of, or its part on the device moved on (applied, confirmed, failed).
+    #[serde(rename = "user:flex-event:updated")]
+    FlexEventUpdated,
 }
 
 /// The kind of thing an event is about; it names the table an event's owner is found in and the
@@ -98,6 +105,10 @@ pub enum AssetKind {
     SecurityEvent,
     /// An id token (`id_tokens`).
     IdToken,
+    /// An enrolment in a flexibility program (`flex_enrolments`).
+    FlexEnrolment,
+    /// One enrolment's part in a flexibility event (`flex_event_targets`).
+    FlexEventTarget,
 }
 
 impl AssetKind {
@@ -113,6 +124,8 @@ impl AssetKind {
             Self::SmartChargingPlan => "smart_charging_plans",
             Self::SecurityEvent => "charger_security_events",
             Self::IdToken => "id_tokens",
+            Self::FlexEnrolment => "flex_enrolments",
+            Self::FlexEventTarget => "flex_event_targets",
         }
     }
 
@@ -128,13 +141,15 @@ impl AssetKind {
             Self::SmartChargingPlan => "smartChargingPlan",
             Self::SecurityEvent => "securityEvent",
             Self::IdToken => "idToken",
+            Self::FlexEnrolment => "flexEnrolment",
+            Self::FlexEventTarget => "flexEvent",
         }
     }
 }
 
 impl EventType {
     /// Every event type, in documentation order.
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 19] = [
         Self::VehicleDiscovered,
         Self::VehicleUpdated,
         Self::VehicleDeleted,
@@ -152,6 +167,8 @@ impl EventType {
         Self::IdTokenCreated,
         Self::IdTokenUpdated,
         Self::IdTokenDeleted,
+        Self::FlexEnrolmentUpdated,
+        Self::FlexEventUpdated,
     ];
 
     /// The wire name, e.g. `user:vehicle:updated`.
@@ -174,6 +191,8 @@ impl EventType {
             Self::IdTokenCreated => "user:id-token:created",
             Self::IdTokenUpdated => "user:id-token:updated",
             Self::IdTokenDeleted => "user:id-token:deleted",
+            Self::FlexEnrolmentUpdated => "user:flex-enrolment:updated",
+            Self::FlexEventUpdated => "user:flex-event:updated",
         }
     }
 
@@ -194,6 +213,8 @@ impl EventType {
             Self::SmartChargingPlanUpdated => AssetKind::SmartChargingPlan,
             Self::ChargerSecurityEvent => AssetKind::SecurityEvent,
             Self::IdTokenCreated | Self::IdTokenUpdated | Self::IdTokenDeleted => AssetKind::IdToken,
+            Self::FlexEnrolmentUpdated => AssetKind::FlexEnrolment,
+            Self::FlexEventUpdated => AssetKind::FlexEventTarget,
         }
     }
 

@@ -16,6 +16,7 @@ pub mod control;
 pub mod costs;
 pub mod ev_system;
 pub mod event;
+pub mod flex;
 mod id;
 pub mod intervention;
 pub mod limits;
@@ -43,9 +44,9 @@ pub use charger::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDelivery
 pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
-    ActionStore, AuthorisationStore, ChargerStore, ClientStore, EvSystemStore, EventStore, InterventionStore,
-    LimitStore, LinkSessionStore, LocationStore, OperationStore, SecurityStore, SmartChargingStore, Store, StoreError,
-    TariffStore, TransactionEventStore, UserStore, VehicleStore, VendorAccountStore, WebhookStore,
+    ActionStore, AuthorisationStore, ChargerStore, ClientStore, EvSystemStore, EventStore, FlexStore,
+    InterventionStore, LimitStore, LinkSessionStore, LocationStore, OperationStore, SecurityStore, SmartChargingStore,
+    Store, StoreError, TariffStore, TransactionEventStore, UserStore, VehicleStore, VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

@@ -4,9 +4,10 @@
 //!
 //! A [`LimitSource`] is one party's cap on the current (`user`: the max-current command; `site`: a
 //! site's or grid's cap on a charger or on a whole location; `schedule`: a smart-charging plan;
-//! `flex` is reserved for utility events). Each is stored with its own optional validity window. A
-//! source's cap is constant, or changes over time ([`LimitSource::schedule`], the periods of a
-//! smart-charging plan). The limit in force is the lowest of the sources in force ([`compose`]).
+//! `flex`: a flexibility event's cap on one charger). Each is stored with its own optional validity
+//! window. A source's cap is constant, or changes over time ([`LimitSource::schedule`], the periods
+//! of a smart-charging plan). The limit in force is the lowest of the sources in force
+//! ([`compose`]).
 //!
 //! On the charger, each kind has its own profile purpose: `user` and `schedule` limit sessions
 //! (TxDefaultProfile on connector 0, and a TxProfile for the running transaction), `site` and `flex`
@@ -66,7 +67,7 @@ pub enum LimitSourceKind {
     User,
     /// A smart-charging plan: a cap that changes over time.
     Schedule,
-    /// A utility's flexibility event (reserved).
+    /// A flexibility event's cap on one charger, in the event's window (see [`crate::flex`]).
     Flex,
     /// A site's or grid's cap on a charger or a location.
     Site,

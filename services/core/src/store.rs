@@ -17,6 +17,10 @@ use crate::charger::{
 use crate::client::{AccessToken, Client, ClientId};
 use crate::ev_system::{Confidence, Detection, EvSystem, EvSystemId, Evidence};
 use crate::event::{AttemptOutcome, Delivery, DeliveryId, Event, PendingEvent, Webhook, WebhookId};
+use crate::flex::{
+    EnrolledDevice, Enrolment, EnrolmentId, EnrolmentState, FlexEvent, FlexEventId, FlexTarget, FlexTargetId, Group,
+    GroupId, OptOut, Program, ProgramId, TargetState,
+};
 use crate::intervention::{Intervention, InterventionId};
 use crate::limits::{ChargerCapabilities, ChargerLimitState, LimitScope, LimitSource, LimitSourceId, SchedulePeriod};
 use crate::link::{LinkCompletion, LinkSession, LinkSessionId, LinkedAccount};
@@ -1130,6 +1134,143 @@ pub trait AuthorisationStore: Send + Sync {
     ) -> Result<Option<crate::costs::EnergyReading>, StoreError>;
 }
 
+/// Flexibility programs, their enrolments and groups, events and each enrolment's part in them.
+///
+/// An enrolment's and a target's changes are written with their `user:flex-enrolment:updated` and
+/// `user:flex-event:updated` events in one transaction. A target's `flex` limit source is written,
+/// changed and deleted with the target, so what the limit keeper puts on chargers always matches
+/// what the event says.
+#[async_trait]
+pub trait FlexStore: Send + Sync {
+    /// Stores a new program.
+    async fn insert_program(&self, program: &Program) -> Result<(), StoreError>;
+    /// One of the client's programs.
+    async fn get_program(&self, client: &ClientId, id: &ProgramId) -> Result<Option<Program>, StoreError>;
+    /// A page of the client's programs, newest first.
+    async fn list_programs(&self, client: &ClientId, page: &PageRequest) -> Result<Page<Program>, StoreError>;
+    /// Saves a program's changed fields; `false` when the client has no such program.
+    async fn update_program(&self, program: &Program) -> Result<bool, StoreError>;
+    /// Deletes a program with its enrolments, groups and events (their limit sources removed);
+    /// returns the chargers that lose a source, `None` when the client has no such program.
+    async fn delete_program(&self, client: &ClientId, id: &ProgramId) -> Result<Option<Vec<ChargerId>>, StoreError>;
+
+    /// Stores a new enrolment of an existing user of the client, with its event. `Conflict` when the
+    /// user is not the client's or the device already has a live enrolment in the program.
+    async fn insert_enrolment(&self, enrolment: &Enrolment) -> Result<(), StoreError>;
+    /// One of the client's enrolments.
+    async fn get_enrolment(&self, client: &ClientId, id: &EnrolmentId) -> Result<Option<Enrolment>, StoreError>;
+    /// A page of a program's enrolments, newest first.
+    async fn list_program_enrolments(
+        &self,
+        client: &ClientId,
+        program: &ProgramId,
+        page: &PageRequest,
+    ) -> Result<Page<Enrolment>, StoreError>;
+    /// A page of a user's enrolments in any of the client's programs, newest first.
+    async fn list_user_enrolments(
+        &self,
+        client: &ClientId,
+        user: &UserId,
+        page: &PageRequest,
+    ) -> Result<Page<Enrolment>, StoreError>;
+    /// Every enrolment of a program that has not ended, oldest first (what events aim at).
+    async fn live_enrolments(&self, client: &ClientId, program: &ProgramId) -> Result<Vec<Enrolment>, StoreError>;
+    /// The device's enrolment in the program that has not ended, if any.
+    async fn live_enrolment_of_device(
+        &self,
+        client: &ClientId,
+        program: &ProgramId,
+        device: &EnrolledDevice,
+    ) -> Result<Option<Enrolment>, StoreError>;
+    /// Saves an enrolment's new state, with its event; returns the enrolment, `None` when the client
+    /// has no such enrolment.
+    async fn save_enrolment_state(
+        &self,
+        client: &ClientId,
+        id: &EnrolmentId,
+        state: &EnrolmentState,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Enrolment>, StoreError>;
+
+    /// Stores a new group of a program of the client's.
+    async fn insert_group(&self, group: &Group) -> Result<(), StoreError>;
+    /// One of the client's groups.
+    async fn get_group(&self, client: &ClientId, id: &GroupId) -> Result<Option<Group>, StoreError>;
+    /// A program's groups, oldest first.
+    async fn list_groups(&self, client: &ClientId, program: &ProgramId) -> Result<Vec<Group>, StoreError>;
+    /// Saves a group's name, list and filter; `false` when the client has no such group.
+    async fn update_group(&self, group: &Group) -> Result<bool, StoreError>;
+    /// Deletes a group; `false` when the client has no such group.
+    async fn delete_group(&self, client: &ClientId, id: &GroupId) -> Result<bool, StoreError>;
+
+    /// Stores a new event with its targets and their `flex` limit sources (each target's own, on
+    /// its charger), and an event per target, in one transaction.
+    async fn insert_flex_event(
+        &self,
+        event: &FlexEvent,
+        targets: &[FlexTarget],
+        sources: &[LimitSource],
+    ) -> Result<(), StoreError>;
+    /// One of the client's events.
+    async fn get_flex_event(&self, client: &ClientId, id: &FlexEventId) -> Result<Option<FlexEvent>, StoreError>;
+    /// A page of a program's events, newest first.
+    async fn list_flex_events(
+        &self,
+        client: &ClientId,
+        program: &ProgramId,
+        page: &PageRequest,
+    ) -> Result<Page<FlexEvent>, StoreError>;
+    /// How many of a program's events that were not cancelled start from `from` until `to`, leaving
+    /// out `except` (an event being changed).
+    async fn count_flex_events(
+        &self,
+        program: &ProgramId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        except: Option<&FlexEventId>,
+    ) -> Result<u32, StoreError>;
+    /// An event's targets, in the order they were made.
+    async fn flex_targets(&self, event: &FlexEventId) -> Result<Vec<FlexTarget>, StoreError>;
+    /// How many targets of each of `events` are in each state.
+    async fn flex_target_counts(
+        &self,
+        events: &[FlexEventId],
+    ) -> Result<Vec<(FlexEventId, TargetState, u64)>, StoreError>;
+    /// An enrolment's parts in events that have not been opted out of or cancelled.
+    async fn live_flex_targets_of_enrolment(&self, enrolment: &EnrolmentId) -> Result<Vec<FlexTarget>, StoreError>;
+    /// A target by id.
+    async fn flex_target(&self, id: &FlexTargetId) -> Result<Option<FlexTarget>, StoreError>;
+    /// Saves an event's new end, value and cap, moving its targets' limit sources (window and cap)
+    /// with it and each target's next look to its new start, with an event per live target.
+    async fn update_flex_event(&self, event: &FlexEvent) -> Result<bool, StoreError>;
+    /// Cancels an event: its live targets become CANCELLED (vehicles stopped for it are looked at
+    /// once more, to start them again) and their limit sources are deleted. Returns the chargers
+    /// that lose a source; `None` when it was already cancelled or is not the client's.
+    async fn cancel_flex_event(
+        &self,
+        client: &ClientId,
+        id: &FlexEventId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Vec<ChargerId>>, StoreError>;
+    /// Records a driver's opt-out of a target: OPTED_OUT, its limit source deleted, looked at once
+    /// more when a vehicle was stopped for it. Returns the target as saved; `None` when it has no
+    /// live part in the event (already opted out, cancelled, or unknown).
+    async fn opt_out_flex_target(
+        &self,
+        client: &ClientId,
+        id: &FlexTargetId,
+        opt_out: &OptOut,
+    ) -> Result<Option<FlexTarget>, StoreError>;
+    /// Saves what the engine did for a target (state, detail, commands, next look), with an event
+    /// when `event_fields` is not empty. A target that was opted out or cancelled meanwhile keeps
+    /// that state. `false` when it is gone.
+    async fn save_flex_target(&self, target: &FlexTarget, event_fields: &[&str]) -> Result<bool, StoreError>;
+    /// Targets due a look at `now`, soonest first, at most `limit`.
+    async fn due_flex_targets(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<FlexTarget>, StoreError>;
+    /// The next moment any target is due a look.
+    async fn next_flex_check(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+}
+
 /// All of Coupler's storage.
 #[async_trait]
 pub trait Store:
@@ -1152,6 +1293,7 @@ pub trait Store:
     + OperationStore
     + SecurityStore
     + AuthorisationStore
+    + FlexStore
     + Send
     + Sync
     + 'static

@@ -414,6 +414,7 @@ impl Server {
         let sender = WebhookSender::new(&webhooks).context("cannot build the webhook HTTP client")?;
         let pairing = Arc::new(Pairing::new(store.clone(), engine.clone(), pairing));
         let smart = PlanKeeper::new(engine.clone(), smart);
+        let flex = coupler_engine::flex::FlexKeeper::new(engine.clone());
         let sandbox = match (sandbox, &simulated_oem) {
             (Some(wiring), Some(cloud)) => {
                 let sandbox = Arc::new(SimSandbox::new(
@@ -448,6 +449,7 @@ impl Server {
             tasks: tasks.clone(),
             limits: RateLimits::new(rate_limits),
             smart: smart.clone(),
+            flex: flex.clone(),
         });
         let serve_failure = Arc::new(Mutex::new(None));
         let mut router = coupler_api::router_with(state.clone(), gateway.router());
@@ -530,6 +532,8 @@ impl Server {
         coupler_engine::limits::spawn_vehicle_limits(engine.clone(), &tasks);
         // Local authorisation lists follow connects, boots and (through the API) token changes.
         coupler_engine::local_lists::spawn_local_lists(engine.clone(), gateway.subscribe_ready(), &tasks);
+        // Flexibility events: each target's cap confirmed at its start, vehicles commanded.
+        flex.spawn(&tasks);
         // Plans follow plug-ins, pairings, vehicle reads, other limits and their own timers.
         smart.spawn(
             gateway.subscribe_plug_changes(),

@@ -36,6 +36,7 @@ pub mod actions;
 mod charger_actions;
 pub mod costs;
 mod credentials;
+pub mod flex;
 pub mod limiter;
 pub mod limits;
 pub mod linking;

@@ -115,4 +115,5 @@ crate::sql::impl_smart_charging_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_operation_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_security_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_authorisation_store!(SqliteStore, SqliteRow, Time);
+crate::sql::impl_flex_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_store!(SqliteStore, "sqlite");

@@ -48,7 +48,8 @@ pub struct LimitSourceResponse {
     /// Identifier.
     pub id: String,
     /// Who set it: `user` (the max-current command), `site` (a site's or grid's cap), `schedule` (a
-    /// smart-charging plan: see `schedule`); `flex` is reserved for utility events.
+    /// smart-charging plan: see `schedule`), `flex` (a flexibility event's cap on one charger, in the
+    /// event's window).
     #[schema(example = "site")]
     pub kind: String,
     /// Names the binding source among equal caps (higher wins): site 40, flex 30, schedule 20, user 10.
@@ -512,6 +513,7 @@ pub async fn get_limit(
     responses(
         (status = 204, description = "Deleted; being cleared from the chargers"),
         (status = 404, description = "The client has no such limit", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A flexibility event's limit: opt out of the event or cancel it instead", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
     ),
     security(("clientCredentials" = [])),
@@ -521,6 +523,18 @@ pub async fn delete_limit(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
+    let found = state
+        .store
+        .get_limit_source(&caller.client_id, &LimitSourceId::new(id.as_str()))
+        .await?;
+    if found.is_some_and(|s| s.kind == LimitSourceKind::Flex) {
+        // The event's record of who took part would no longer match the chargers.
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "a flex limit belongs to a flexibility event: opt the driver out of the event, or cancel it",
+        ));
+    }
     let source = state
         .store
         .delete_limit_source(&caller.client_id, &LimitSourceId::new(id.as_str()))

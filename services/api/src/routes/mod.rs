@@ -5,6 +5,7 @@ pub mod chargers;
 pub mod control;
 pub mod ev_systems;
 pub mod events;
+pub mod flex;
 pub mod id_tokens;
 pub mod interventions;
 pub mod limits;

@@ -1,0 +1,42 @@
+//! Flexibility programs: a client's programs, the devices its users enrol in them (with an
+//! eligibility check that gives its reasons), groups of enrolments, events sent to them and the
+//! progress of each target, and drivers' opt-outs.
+//!
+//! An event is checked against its program (kind, value, window, notice, events per year) and its
+//! targets resolved to active enrolments before anything is stored; then the event, each target
+//! and each charger's `flex` limit source are stored in one transaction, and the flex keeper puts
+//! them on the chargers. Bad input changes nothing.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use coupler_core::ev_system::EvSystemId;
+use coupler_core::flex::{
+    check_eligibility, check_event, device_gone, import_limit_amps, start_delay_s, Consent, DeviceFacts,
+    EligibilityRules, EnrolledDevice, Enrolment, EnrolmentChange, EnrolmentId, EnrolmentState, EnrolmentStatus,
+    EventKind, EventRefusal, EventRequest, EventStatus, EventTargets, FieldProblem, FlexDeviceKind, FlexEvent,
+    FlexEventId, FlexTarget, FlexTargetId, Group, GroupFilter, GroupId, LimitUnit, OptOut, Program, ProgramId,
+    ProgramKind, ProgramLimits, Reason, TargetDevice, TargetState, Verdict,
+};
+use coupler_core::limits::{ChargerCapabilities, LimitScope, LimitSource, LimitSourceId, LimitSourceKind};
+use coupler_core::location::{LocationId, Point};
+use coupler_core::{ActionKind, ChargerId, UserId, VehicleId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::users::{PageQuery, Pagination};
+use crate::error::{ApiError, InvalidValue, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
+use crate::state::AppState;
+
+mod enrolments;
+mod events;
+mod groups;
+mod programs;
+
+pub use enrolments::*;
+pub use events::*;
+pub use groups::*;
+pub use programs::*;

@@ -1,0 +1,471 @@
+//! Flexibility programs, enrolments, groups, events and their targets, held to the same behaviour
+//! on SQLite and on PostgreSQL (the latter when `COUPLER_TEST_POSTGRES_URL` is set).
+
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use coupler_core::charger::{ChargerInfo, LiveMeter};
+use coupler_core::event::EventType;
+use coupler_core::flex::{
+    Consent, EligibilityRules, EnrolledDevice, Enrolment, EnrolmentId, EnrolmentState, EnrolmentStatus, EventKind,
+    EventTargets, FlexDeviceKind, FlexEvent, FlexEventId, FlexTarget, FlexTargetId, Group, GroupFilter, GroupId,
+    LimitUnit, OptOut, Program, ProgramId, ProgramKind, ProgramLimits, TargetDevice, TargetState,
+};
+use coupler_core::limits::{LimitScope, LimitSource, LimitSourceId, LimitSourceKind};
+use coupler_core::page::PageRequest;
+use coupler_core::secret::hash_secret;
+use coupler_core::{time, Charger, ChargerId, Client, ClientId, OcppIdentity, Store, StoreError, UserId};
+
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let db = coupler_store::testing::TestDatabase::sqlite();
+                    super::$test(db.open().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let Some(db) = coupler_store::testing::TestDatabase::postgres().await else { return };
+                    super::$test(db.open().await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_program_is_the_client_s_alone_and_reads_back_as_stored,
+    an_enrolment_is_one_per_device_until_it_ends_and_each_change_is_an_event,
+    a_group_keeps_its_list_and_filter,
+    an_event_its_targets_and_their_limit_sources_are_stored_together,
+    an_opt_out_and_a_cancel_remove_the_limit_sources_and_settle_the_targets,
+    deleting_a_program_removes_its_events_limit_sources,
+);
+
+fn now() -> DateTime<Utc> {
+    time::now().trunc_subsecs(3)
+}
+
+async fn client(store: &Arc<dyn Store>, name: &str) -> ClientId {
+    let client = Client {
+        id: ClientId::generate(),
+        name: name.into(),
+        secret_hash: hash_secret(name),
+        created_at: time::now(),
+        revoked_at: None,
+    };
+    store.insert_client(&client).await.unwrap();
+    client.id
+}
+
+async fn charger(store: &Arc<dyn Store>, client: &ClientId, user: &str, ocpp_id: &str) -> ChargerId {
+    let user = UserId::parse(user).unwrap();
+    store.upsert_user(client, &user).await.unwrap();
+    let charger = Charger {
+        id: ChargerId::generate(),
+        client_id: client.clone(),
+        user_id: user,
+        ocpp_id: OcppIdentity::parse(ocpp_id).unwrap(),
+        name: None,
+        location_id: None,
+        ocpp_version: None,
+        info: ChargerInfo::default(),
+        connectors: Vec::new(),
+        meter: LiveMeter::default(),
+        max_current: None,
+        is_connected: false,
+        last_seen: None,
+        firmware_status: None,
+        created_at: time::now(),
+    };
+    store.insert_charger(&charger, &hash_secret("pw")).await.unwrap();
+    charger.id
+}
+
+fn program(client: &ClientId) -> Program {
+    let at = now();
+    Program {
+        id: ProgramId::generate(),
+        client_id: client.clone(),
+        name: "Peak relief".into(),
+        kind: ProgramKind::CapacityLimit,
+        eligibility: EligibilityRules {
+            device_kinds: vec![FlexDeviceKind::Charger],
+            required_capabilities: Vec::new(),
+            service_area: Vec::new(),
+        },
+        limits: ProgramLimits {
+            max_events_per_year: Some(10),
+            max_event_minutes: 120,
+            min_notice_minutes: 0,
+        },
+        incentive: serde_json::json!({"perEvent": 2}),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn enrolment(program: &Program, user: &str, charger: &ChargerId) -> Enrolment {
+    let at = now();
+    Enrolment {
+        id: EnrolmentId::generate(),
+        client_id: program.client_id.clone(),
+        program_id: program.id.clone(),
+        user_id: UserId::parse(user).unwrap(),
+        device: EnrolledDevice {
+            kind: FlexDeviceKind::Charger,
+            id: charger.as_str().to_owned(),
+        },
+        state: EnrolmentState {
+            status: EnrolmentStatus::Active,
+            reason: None,
+        },
+        consent: Consent {
+            data_shared: vec!["chargingSessions".into()],
+            how_to_leave: "in the app".into(),
+            given_at: at,
+        },
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// An event on `enrolments`' chargers from now for an hour, with one target and one `flex` source
+/// each.
+fn event(program: &Program, enrolments: &[(&Enrolment, &ChargerId)]) -> (FlexEvent, Vec<FlexTarget>, Vec<LimitSource>) {
+    let at = now();
+    let event = FlexEvent {
+        id: FlexEventId::generate(),
+        client_id: program.client_id.clone(),
+        program_id: program.id.clone(),
+        kind: EventKind::ImportLimit,
+        value: Some(8.0),
+        unit: Some(LimitUnit::Amperes),
+        limit_a: 8.0,
+        start: at,
+        end: at + Duration::hours(1),
+        max_random_delay_s: 0,
+        random_seed: u64::MAX - 1,
+        targets: EventTargets {
+            program: true,
+            group_ids: Vec::new(),
+            enrolment_ids: Vec::new(),
+        },
+        cancelled_at: None,
+        created_at: at,
+        updated_at: at,
+    };
+    let mut targets = Vec::new();
+    let mut sources = Vec::new();
+    for (enrolment, charger) in enrolments {
+        let source = LimitSource {
+            id: LimitSourceId::generate(),
+            client_id: program.client_id.clone(),
+            user_id: enrolment.user_id.clone(),
+            kind: LimitSourceKind::Flex,
+            scope: LimitScope::Charger((*charger).clone()),
+            max_current_a: 8.0,
+            valid_from: Some(event.start),
+            valid_to: Some(event.end),
+            created_at: at,
+            schedule: Vec::new(),
+        };
+        targets.push(FlexTarget {
+            id: FlexTargetId::generate(),
+            client_id: program.client_id.clone(),
+            user_id: enrolment.user_id.clone(),
+            event_id: event.id.clone(),
+            enrolment_id: enrolment.id.clone(),
+            device: TargetDevice::Charger((*charger).clone()),
+            delay_s: 0,
+            limit_source_id: Some(source.id.clone()),
+            start_action_id: None,
+            end_action_id: None,
+            state: TargetState::Scheduled,
+            detail: None,
+            opt_out: None,
+            next_check_at: Some(event.start),
+            updated_at: at,
+        });
+        sources.push(source);
+    }
+    (event, targets, sources)
+}
+
+async fn events_of(store: &Arc<dyn Store>, client: &ClientId, kind: EventType) -> Vec<(String, Vec<String>)> {
+    store
+        .unpublished_events(1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| &e.client_id == client && e.event_type == kind)
+        .map(|e| (e.asset_id, e.updated_fields))
+        .collect()
+}
+
+async fn a_program_is_the_client_s_alone_and_reads_back_as_stored(store: Arc<dyn Store>) {
+    let a = client(&store, "a").await;
+    let b = client(&store, "b").await;
+    let mut stored = program(&a);
+    store.insert_program(&stored).await.unwrap();
+    assert_eq!(store.get_program(&a, &stored.id).await.unwrap(), Some(stored.clone()));
+    assert_eq!(store.get_program(&b, &stored.id).await.unwrap(), None);
+    let page = PageRequest::parse(None, None, None).unwrap();
+    assert_eq!(store.list_programs(&a, &page).await.unwrap().items.len(), 1);
+    assert!(store.list_programs(&b, &page).await.unwrap().items.is_empty());
+    stored.name = "Renamed".into();
+    stored.client_id = b.clone();
+    assert!(!store.update_program(&stored).await.unwrap(), "not b's to change");
+    stored.client_id = a.clone();
+    assert!(store.update_program(&stored).await.unwrap());
+    assert_eq!(
+        store.get_program(&a, &stored.id).await.unwrap().unwrap().name,
+        "Renamed"
+    );
+    assert_eq!(store.delete_program(&b, &stored.id).await.unwrap(), None);
+}
+
+async fn an_enrolment_is_one_per_device_until_it_ends_and_each_change_is_an_event(store: Arc<dyn Store>) {
+    let a = client(&store, "a").await;
+    let ch = charger(&store, &a, "alice", "CP-1").await;
+    let p = program(&a);
+    store.insert_program(&p).await.unwrap();
+    let first = enrolment(&p, "alice", &ch);
+    store.insert_enrolment(&first).await.unwrap();
+    assert_eq!(store.get_enrolment(&a, &first.id).await.unwrap(), Some(first.clone()));
+    let twice = store.insert_enrolment(&enrolment(&p, "alice", &ch)).await;
+    assert!(matches!(twice, Err(StoreError::Conflict(_))), "{twice:?}");
+    let stranger = store.insert_enrolment(&enrolment(&p, "nobody", &ch)).await;
+    assert!(matches!(stranger, Err(StoreError::Conflict(_))), "{stranger:?}");
+    assert_eq!(
+        store
+            .live_enrolment_of_device(&a, &p.id, &first.device)
+            .await
+            .unwrap()
+            .map(|e| e.id),
+        Some(first.id.clone())
+    );
+    let ended = EnrolmentState {
+        status: EnrolmentStatus::Unenrolled,
+        reason: None,
+    };
+    let saved = store
+        .save_enrolment_state(&a, &first.id, &ended, now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(saved.state, ended);
+    assert!(store.live_enrolments(&a, &p.id).await.unwrap().is_empty());
+    store.insert_enrolment(&enrolment(&p, "alice", &ch)).await.unwrap();
+    let page = PageRequest::parse(Some(1), None, None).unwrap();
+    let listed = store
+        .list_user_enrolments(&a, &UserId::parse("alice").unwrap(), &page)
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert!(listed.after.is_some(), "a second page");
+    let changes = events_of(&store, &a, EventType::FlexEnrolmentUpdated).await;
+    assert_eq!(
+        changes.iter().filter(|(id, _)| id == first.id.as_str()).count(),
+        2,
+        "enrolled, then unenrolled: {changes:?}"
+    );
+}
+
+async fn a_group_keeps_its_list_and_filter(store: Arc<dyn Store>) {
+    let a = client(&store, "a").await;
+    let b = client(&store, "b").await;
+    let p = program(&a);
+    store.insert_program(&p).await.unwrap();
+    let mut group = Group {
+        id: GroupId::generate(),
+        client_id: a.clone(),
+        program_id: p.id.clone(),
+        name: "Feeder 7".into(),
+        enrolment_ids: vec![EnrolmentId::new("e-1")],
+        filter: GroupFilter {
+            device_kinds: vec![FlexDeviceKind::Charger],
+            user_ids: Vec::new(),
+        },
+        created_at: now(),
+    };
+    store.insert_group(&group).await.unwrap();
+    assert_eq!(store.get_group(&a, &group.id).await.unwrap(), Some(group.clone()));
+    assert_eq!(store.get_group(&b, &group.id).await.unwrap(), None);
+    group.filter.user_ids = vec!["alice".into()];
+    assert!(store.update_group(&group).await.unwrap());
+    assert_eq!(store.list_groups(&a, &p.id).await.unwrap(), vec![group.clone()]);
+    assert!(!store.delete_group(&b, &group.id).await.unwrap());
+    assert!(store.delete_group(&a, &group.id).await.unwrap());
+    let foreign = Group {
+        id: GroupId::generate(),
+        client_id: b.clone(),
+        ..group
+    };
+    assert!(matches!(
+        store.insert_group(&foreign).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+async fn an_event_its_targets_and_their_limit_sources_are_stored_together(store: Arc<dyn Store>) {
+    let a = client(&store, "a").await;
+    let b = client(&store, "b").await;
+    let ch = charger(&store, &a, "alice", "CP-1").await;
+    let theirs = charger(&store, &b, "bob", "CP-2").await;
+    let p = program(&a);
+    store.insert_program(&p).await.unwrap();
+    let e = enrolment(&p, "alice", &ch);
+    store.insert_enrolment(&e).await.unwrap();
+    let (mut ev, targets, sources) = event(&p, &[(&e, &ch)]);
+    store.insert_flex_event(&ev, &targets, &sources).await.unwrap();
+    assert_eq!(store.get_flex_event(&a, &ev.id).await.unwrap(), Some(ev.clone()));
+    assert_eq!(store.get_flex_event(&b, &ev.id).await.unwrap(), None);
+    assert_eq!(store.flex_targets(&ev.id).await.unwrap(), targets);
+    let on_charger = store.limit_sources_of_charger(&ch).await.unwrap();
+    assert_eq!(on_charger.len(), 1);
+    assert_eq!(on_charger[0].kind, LimitSourceKind::Flex);
+    assert_eq!(on_charger[0].valid_to, Some(ev.end));
+    let year = (ev.start - Duration::days(1), ev.start + Duration::days(1));
+    assert_eq!(store.count_flex_events(&p.id, year.0, year.1, None).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .count_flex_events(&p.id, year.0, year.1, Some(&ev.id))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.due_flex_targets(ev.start, 10).await.unwrap().len(), 1);
+    assert_eq!(store.next_flex_check().await.unwrap(), Some(ev.start));
+    assert_eq!(
+        events_of(&store, &a, EventType::FlexEventUpdated).await,
+        vec![(targets[0].id.as_str().to_owned(), vec!["status".to_owned()])]
+    );
+
+    // A target on another client's charger stores nothing at all.
+    let (bad, bad_targets, bad_sources) = event(&p, &[(&e, &theirs)]);
+    let refused = store.insert_flex_event(&bad, &bad_targets, &bad_sources).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert_eq!(store.get_flex_event(&a, &bad.id).await.unwrap(), None);
+    assert!(store.limit_sources_of_charger(&theirs).await.unwrap().is_empty());
+
+    // A new end moves the source's window; the engine's outcome is saved with an event.
+    ev.end += Duration::minutes(30);
+    ev.updated_at = now();
+    assert!(store.update_flex_event(&ev).await.unwrap());
+    assert_eq!(
+        store.limit_sources_of_charger(&ch).await.unwrap()[0].valid_to,
+        Some(ev.end)
+    );
+    let mut target = store.flex_targets(&ev.id).await.unwrap().remove(0);
+    target.state = TargetState::Confirmed;
+    target.detail = Some("8 A".into());
+    target.next_check_at = None;
+    assert!(store.save_flex_target(&target, &["progress.state"]).await.unwrap());
+    assert_eq!(
+        store.flex_target(&target.id).await.unwrap().unwrap().state,
+        TargetState::Confirmed
+    );
+    assert_eq!(store.next_flex_check().await.unwrap(), None);
+    let read = store.get_flex_event(&a, &ev.id).await.unwrap().unwrap();
+    assert_eq!(read.random_seed, u64::MAX - 1, "a seed above i64::MAX reads back");
+}
+
+async fn an_opt_out_and_a_cancel_remove_the_limit_sources_and_settle_the_targets(store: Arc<dyn Store>) {
+    let a = client(&store, "a").await;
+    let b = client(&store, "b").await;
+    let alice = charger(&store, &a, "alice", "CP-1").await;
+    let bob = charger(&store, &a, "bob", "CP-2").await;
+    let p = program(&a);
+    store.insert_program(&p).await.unwrap();
+    let ea = enrolment(&p, "alice", &alice);
+    let eb = enrolment(&p, "bob", &bob);
+    store.insert_enrolment(&ea).await.unwrap();
+    store.insert_enrolment(&eb).await.unwrap();
+    let (ev, targets, sources) = event(&p, &[(&ea, &alice), (&eb, &bob)]);
+    store.insert_flex_event(&ev, &targets, &sources).await.unwrap();
+    let opt_out = OptOut {
+        requested_by: "driver".into(),
+        reason: Some("airport".into()),
+        at: now(),
+    };
+    let alice_target = targets.iter().find(|t| t.enrolment_id == ea.id).unwrap();
+    assert_eq!(
+        store.opt_out_flex_target(&b, &alice_target.id, &opt_out).await.unwrap(),
+        None
+    );
+    let opted = store
+        .opt_out_flex_target(&a, &alice_target.id, &opt_out)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(opted.state, TargetState::OptedOut);
+    assert_eq!(opted.opt_out, Some(opt_out.clone()));
+    assert_eq!(opted.limit_source_id, None);
+    assert!(store.limit_sources_of_charger(&alice).await.unwrap().is_empty());
+    assert_eq!(store.limit_sources_of_charger(&bob).await.unwrap().len(), 1);
+    assert_eq!(
+        store.opt_out_flex_target(&a, &alice_target.id, &opt_out).await.unwrap(),
+        None,
+        "once"
+    );
+    assert_eq!(store.live_flex_targets_of_enrolment(&ea.id).await.unwrap(), Vec::new());
+    // The engine's later save does not undo the opt-out.
+    let mut stale = alice_target.clone();
+    stale.state = TargetState::Confirmed;
+    store.save_flex_target(&stale, &[]).await.unwrap();
+    assert_eq!(
+        store.flex_target(&alice_target.id).await.unwrap().unwrap().state,
+        TargetState::OptedOut
+    );
+
+    let counts = store.flex_target_counts(std::slice::from_ref(&ev.id)).await.unwrap();
+    assert_eq!(
+        counts,
+        vec![
+            (ev.id.clone(), TargetState::OptedOut, 1),
+            (ev.id.clone(), TargetState::Scheduled, 1)
+        ]
+    );
+    assert!(store.flex_target_counts(&[]).await.unwrap().is_empty());
+    assert_eq!(store.cancel_flex_event(&b, &ev.id, now()).await.unwrap(), None);
+    let lifted = store.cancel_flex_event(&a, &ev.id, now()).await.unwrap().unwrap();
+    assert_eq!(lifted, vec![bob.clone()], "only bob still had a source");
+    assert!(store.limit_sources_of_charger(&bob).await.unwrap().is_empty());
+    let states: Vec<TargetState> = store
+        .flex_targets(&ev.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.state)
+        .collect();
+    assert!(states.contains(&TargetState::OptedOut) && states.contains(&TargetState::Cancelled));
+    assert_eq!(store.cancel_flex_event(&a, &ev.id, now()).await.unwrap(), None, "once");
+    assert!(
+        !store.update_flex_event(&ev).await.unwrap(),
+        "a cancelled event does not change"
+    );
+}
+
+async fn deleting_a_program_removes_its_events_limit_sources(store: Arc<dyn Store>) {
+    let a = client(&store, "a").await;
+    let ch = charger(&store, &a, "alice", "CP-1").await;
+    let p = program(&a);
+    store.insert_program(&p).await.unwrap();
+    let e = enrolment(&p, "alice", &ch);
+    store.insert_enrolment(&e).await.unwrap();
+    let (ev, targets, sources) = event(&p, &[(&e, &ch)]);
+    store.insert_flex_event(&ev, &targets, &sources).await.unwrap();
+    assert_eq!(store.delete_program(&a, &p.id).await.unwrap(), Some(vec![ch.clone()]));
+    assert!(store.limit_sources_of_charger(&ch).await.unwrap().is_empty());
+    assert_eq!(store.get_flex_event(&a, &ev.id).await.unwrap(), None);
+    assert_eq!(store.get_enrolment(&a, &e.id).await.unwrap(), None);
+}
