@@ -174,10 +174,11 @@ impl SimSandbox {
                             .vehicle(&car)
                             .map(|v| (v.battery_level * 10.0).round() / 10.0);
                         if let Some(before) = self.cloud.vehicle(&car) {
-                            if before.charger.is_some() && before.charger == charger_key {
-                                if self.cloud.unplug(&car).is_ok() {
-                                    self.poke_charger_of(&inner, &before);
-                                }
+                            if before.charger.is_some()
+                                && before.charger == charger_key
+                                && self.cloud.unplug(&car).is_ok()
+                            {
+                                self.poke_charger_of(&inner, &before);
                             }
                         }
                         if let Some(state) = inner.commutes.get_mut(&car) {

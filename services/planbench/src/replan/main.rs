@@ -14,6 +14,7 @@
 //!     --database-url postgres://postgres@127.0.0.1:5432/postgres
 //! ```
 
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -138,7 +139,8 @@ async fn main() -> anyhow::Result<()> {
         "fastestSeconds": times[0],
         "slowestSeconds": times[times.len() - 1],
     });
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    // Written rather than printed so a closed stdout (`| head`) is an error, not a panic.
+    writeln!(std::io::stdout().lock(), "{}", serde_json::to_string_pretty(&report)?)?;
     server.stop().await?;
     Ok(())
 }
