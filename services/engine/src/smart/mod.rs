@@ -99,10 +99,11 @@ pub struct PlanKeeper {
     locks: Mutex<HashMap<SmartPolicyId, Arc<tokio::sync::Mutex<()>>>>,
     wake: Notify,
     tracker: TaskTracker,
-    /// Price-change passes waiting to start, by the client they concern (`None`: every client's).
-    /// A burst of price changes for a client (a location created after another, a provider's day
-    /// arriving area by area) makes its plans again once or twice, not once per change.
-    price_passes: Mutex<HashSet<Option<ClientId>>>,
+    /// Price-change passes running, by the client they concern (`None`: every client's), each
+    /// with whether another change came while it ran. A burst of price changes for a client (a
+    /// location created after another, a provider's day arriving area by area) makes its plans
+    /// again at most twice, never in passes piling up beside each other.
+    price_passes: Mutex<HashMap<Option<ClientId>, bool>>,
     /// Set when a plan may have been stored since the keeper last worked out when to look next:
     /// that look lists every live plan, so it is taken again only when something moved, and at
     /// most every [`WAKE_LOOK_GAP`].
@@ -172,48 +173,55 @@ impl PlanKeeper {
     /// provider's new prices, or changes missed): the live plans they may reach are made again.
     /// Another client's prices never move a plan.
     pub fn prices_changed(self: &Arc<Self>, client: Option<ClientId>) {
-        if !self
-            .price_passes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(client.clone())
         {
-            // A pass for the same client has not started yet: it will see this change too.
-            return;
+            let mut passes = self.price_passes.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(again) = passes.get_mut(&client) {
+                // A pass for the same client is running: it goes round once more when done.
+                *again = true;
+                return;
+            }
+            passes.insert(client.clone(), false);
         }
         let keeper = self.clone();
         self.tracker.spawn(async move {
-            // Taken off before the plans are read, so that a change from now on starts another pass.
-            keeper
-                .price_passes
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&client);
-            tracing::info!(client_id = ?client.as_ref().map(ClientId::as_str), "prices changed; plans are made again");
-            let plans = match keeper.engine.store.live_smart_plans().await {
-                Ok(plans) => plans,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot list live plans");
-                    return;
-                }
-            };
-            let mut seen = HashSet::new();
-            let due: Vec<SmartPolicyId> = plans
-                .into_iter()
-                .filter(|plan| client.as_ref().is_none_or(|c| *c == plan.client_id))
-                .filter_map(|plan| seen.insert(plan.policy_id.clone()).then_some(plan.policy_id))
-                .collect();
-            futures::stream::iter(due)
-                .for_each_concurrent(PRICE_PASS_CONCURRENCY, |id| {
-                    let keeper = keeper.clone();
-                    async move {
-                        if let Err(e) = keeper.reconcile(&id, Trigger::Replan("prices")).await {
-                            tracing::warn!(policy_id = %id, error = %e, "cannot keep the smart-charging plan");
-                        }
+            loop {
+                keeper.price_pass(client.as_ref()).await;
+                let mut passes = keeper.price_passes.lock().unwrap_or_else(PoisonError::into_inner);
+                match passes.get_mut(&client) {
+                    Some(again) if *again => *again = false,
+                    _ => {
+                        passes.remove(&client);
+                        break;
                     }
-                })
-                .await;
+                }
+            }
         });
+    }
+
+    /// Makes again every live plan `client`'s prices may reach (every client's for `None`),
+    /// [`PRICE_PASS_CONCURRENCY`] at a time.
+    async fn price_pass(&self, client: Option<&ClientId>) {
+        tracing::info!(client_id = ?client.map(ClientId::as_str), "prices changed; plans are made again");
+        let plans = match self.engine.store.live_smart_plans().await {
+            Ok(plans) => plans,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list live plans");
+                return;
+            }
+        };
+        let mut seen = HashSet::new();
+        let due: Vec<SmartPolicyId> = plans
+            .into_iter()
+            .filter(|plan| client.is_none_or(|c| *c == plan.client_id))
+            .filter_map(|plan| seen.insert(plan.policy_id.clone()).then_some(plan.policy_id))
+            .collect();
+        futures::stream::iter(due)
+            .for_each_concurrent(PRICE_PASS_CONCURRENCY, |id| async move {
+                if let Err(e) = self.reconcile(&id, Trigger::Replan("prices")).await {
+                    tracing::warn!(policy_id = %id, error = %e, "cannot keep the smart-charging plan");
+                }
+            })
+            .await;
     }
 
     /// Looks at every policy now (after the clock moved, for example).
