@@ -169,15 +169,11 @@ impl SimSandbox {
                         }
                     }
                     CommuteMove::Leave => {
-                        let level = self
-                            .cloud
-                            .vehicle(&car)
-                            .map(|v| (v.battery_level * 10.0).round() / 10.0);
-                        if let Some(before) = self.cloud.vehicle(&car) {
-                            if before.charger.is_some()
-                                && before.charger == charger_key
-                                && self.cloud.unplug(&car).is_ok()
-                            {
+                        let before = self.cloud.vehicle(&car);
+                        let level = before.as_ref().map(|v| (v.battery_level * 10.0).round() / 10.0);
+                        // Unplugged only from its home charger: a car moved elsewhere by hand stays.
+                        if let Some(before) = before.filter(|b| b.charger.is_some() && b.charger == charger_key) {
+                            if self.cloud.unplug(&car).is_ok() {
                                 self.poke_charger_of(&inner, &before);
                             }
                         }

@@ -22,9 +22,14 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     /// spans that stand for real-world waiting (a lease, a charger's time to answer, a retry's
     /// back-off), so that they last as long in real time whatever the clock's pace.
     fn span_of(&self, wall: std::time::Duration) -> chrono::Duration {
-        chrono::Duration::from_std(wall).unwrap_or(chrono::Duration::MAX)
+        // Capped, so that a span added to a time can never overflow it (a configured wait of
+        // centuries is as good as forever).
+        chrono::Duration::from_std(wall).map_or(LONGEST_SPAN, |span| span.min(LONGEST_SPAN))
     }
 }
+
+/// The longest span [`Clock::span_of`] gives: a hundred years.
+const LONGEST_SPAN: chrono::Duration = chrono::Duration::days(36_525);
 
 /// The system clock: production's clock.
 #[derive(Debug, Clone, Copy, Default)]
@@ -157,8 +162,10 @@ impl Clock for ScaledClock {
     }
 
     fn span_of(&self, wall: std::time::Duration) -> chrono::Duration {
-        let rate = self.rate();
-        self.base.span_of(wall.mul_f64(rate.clamp(1.0, 1e6)))
+        let rate = self.rate().clamp(1.0, 1e6);
+        let scaled =
+            std::time::Duration::try_from_secs_f64(wall.as_secs_f64() * rate).unwrap_or(std::time::Duration::MAX);
+        self.base.span_of(scaled)
     }
 }
 
@@ -196,6 +203,9 @@ mod tests {
             scaled.span_of(std::time::Duration::from_secs(30)),
             chrono::Duration::minutes(30)
         );
+        // A wait of any length stays a span that can be added to a time.
+        let forever = scaled.span_of(std::time::Duration::MAX);
+        assert!(scaled.now().checked_add_signed(forever).is_some());
     }
 
     #[test]
