@@ -871,6 +871,10 @@ pub trait SmartChargingStore: Send + Sync {
     async fn get_smart_plan(&self, client: &ClientId, id: &SmartPlanId) -> Result<Option<SmartPlan>, StoreError>;
     /// Every plan that has not ended.
     async fn live_smart_plans(&self) -> Result<Vec<SmartPlan>, StoreError>;
+    /// The client's plans that have not ended and are planned against `location`'s prices, with
+    /// those planned at no known location (a new location may be theirs).
+    async fn live_smart_plans_at(&self, client: &ClientId, location: &LocationId)
+        -> Result<Vec<SmartPlan>, StoreError>;
     /// Puts a plan on a charger as its `schedule` limit source (replacing the one there), holding
     /// from the first period until `valid_to`; `None` removes it. Returns the source set.
     async fn set_schedule_limit(

@@ -13,6 +13,7 @@ macro_rules! impl_smart_charging_store {
             use coupler_core::smart::{
                 PlanState, PolicyTarget, SmartPlan, SmartPlanId, SmartPolicy, SmartPolicyId,
             };
+            use coupler_core::location::LocationId;
             use coupler_core::{ChargerId, ClientId, SmartChargingStore, StoreError, UserId, VehicleId};
             use sqlx::Row;
 
@@ -23,7 +24,7 @@ macro_rules! impl_smart_charging_store {
                 FROM smart_charging_policies p JOIN users u ON u.id = p.user_id";
 
             const PLAN_SELECT: &str = "SELECT p.id, p.client_id, u.external_id, p.policy_id, p.vehicle_id, p.charger_id, \
-                p.state, p.details, p.created_at, p.updated_at, p.ended_at \
+                p.location_id, p.state, p.details, p.created_at, p.updated_at, p.ended_at \
                 FROM smart_charging_plans p JOIN users u ON u.id = p.user_id";
 
             fn decode<E: std::error::Error + Send + Sync + 'static>(e: E) -> sqlx::Error {
@@ -80,6 +81,7 @@ macro_rules! impl_smart_charging_store {
                     policy_id: SmartPolicyId::new(row.try_get::<String, _>("policy_id")?),
                     vehicle_id: row.try_get::<Option<String>, _>("vehicle_id")?.map(VehicleId::new),
                     charger_id: row.try_get::<Option<String>, _>("charger_id")?.map(ChargerId::new),
+                    location_id: row.try_get::<Option<String>, _>("location_id")?.map(LocationId::new),
                     state: PlanState::parse(&state)
                         .ok_or_else(|| sqlx::Error::Decode(format!("unknown plan state {state:?}").into()))?,
                     details: serde_json::from_str(&details).map_err(decode)?,
@@ -194,8 +196,8 @@ macro_rules! impl_smart_charging_store {
                 async fn insert_smart_plan(&self, plan: &SmartPlan) -> Result<(), StoreError> {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
                     let done = sqlx::query(
-                        "INSERT INTO smart_charging_plans (id, client_id, user_id, policy_id, vehicle_id, charger_id, state, details, created_at, updated_at, ended_at) \
-                         SELECT $1, p.client_id, p.user_id, p.id, $3, $4, $5, $6, $7, $8, $9 FROM smart_charging_policies p WHERE p.id = $2",
+                        "INSERT INTO smart_charging_plans (id, client_id, user_id, policy_id, vehicle_id, charger_id, state, details, created_at, updated_at, ended_at, location_id) \
+                         SELECT $1, p.client_id, p.user_id, p.id, $3, $4, $5, $6, $7, $8, $9, $10 FROM smart_charging_policies p WHERE p.id = $2",
                     )
                     .bind(plan.id.as_str())
                     .bind(plan.policy_id.as_str())
@@ -206,6 +208,7 @@ macro_rules! impl_smart_charging_store {
                     .bind($time::bind(plan.created_at))
                     .bind($time::bind(plan.updated_at))
                     .bind(plan.ended_at.map($time::bind))
+                    .bind(plan.location_id.as_ref().map(LocationId::as_str))
                     .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;
@@ -221,7 +224,7 @@ macro_rules! impl_smart_charging_store {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
                     let done = sqlx::query(
                         "UPDATE smart_charging_plans SET vehicle_id = $2, charger_id = $3, state = $4, details = $5, \
-                         updated_at = $6, ended_at = $7 WHERE id = $1",
+                         updated_at = $6, ended_at = $7, location_id = $8 WHERE id = $1",
                     )
                     .bind(plan.id.as_str())
                     .bind(plan.vehicle_id.as_ref().map(VehicleId::as_str))
@@ -230,6 +233,7 @@ macro_rules! impl_smart_charging_store {
                     .bind(json(&plan.details)?)
                     .bind($time::bind(plan.updated_at))
                     .bind(plan.ended_at.map($time::bind))
+                    .bind(plan.location_id.as_ref().map(LocationId::as_str))
                     .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;
@@ -270,6 +274,22 @@ macro_rules! impl_smart_charging_store {
                         .fetch_all(&self.pool)
                         .await
                         .map_err(store_error)?;
+                    all(&rows, plan_from_row)
+                }
+
+                async fn live_smart_plans_at(
+                    &self,
+                    client: &ClientId,
+                    location: &LocationId,
+                ) -> Result<Vec<SmartPlan>, StoreError> {
+                    let rows = sqlx::query(&format!(
+                        "{PLAN_SELECT} WHERE p.client_id = $1 AND (p.location_id = $2 OR p.location_id IS NULL) AND p.state <> 'ENDED' ORDER BY p.id"
+                    ))
+                    .bind(client.as_str())
+                    .bind(location.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(store_error)?;
                     all(&rows, plan_from_row)
                 }
 
