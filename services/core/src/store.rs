@@ -875,6 +875,16 @@ pub trait SmartChargingStore: Send + Sync {
     /// those planned at no known location (a new location may be theirs).
     async fn live_smart_plans_at(&self, client: &ClientId, location: &LocationId)
         -> Result<Vec<SmartPlan>, StoreError>;
+    /// Stores a plan's change as [`SmartChargingStore::update_smart_plan`] does and, in the same
+    /// transaction, puts `schedule` on its charger as [`SmartChargingStore::set_schedule_limit`]
+    /// does (a plan and the schedule it puts are stored together, or neither is); `false` when there
+    /// is no such plan.
+    async fn save_smart_plan(
+        &self,
+        plan: &SmartPlan,
+        event_fields: &[&str],
+        schedule: Option<(&ChargerId, &[SchedulePeriod], DateTime<Utc>)>,
+    ) -> Result<bool, StoreError>;
     /// Puts a plan on a charger as its `schedule` limit source (replacing the one there), holding
     /// from the first period until `valid_to`; `None` removes it. Returns the source set.
     async fn set_schedule_limit(

@@ -48,6 +48,7 @@ on_both_backends!(
     a_plan_and_each_change_of_it_that_names_fields_write_one_event_each,
     live_plans_are_found_by_the_location_they_are_planned_at_or_at_none_for_their_own_client_only,
     a_charger_holds_one_schedule_source_whose_periods_read_back_within_its_window,
+    a_plan_and_the_schedule_it_puts_are_stored_together_or_not_at_all,
 );
 
 async fn client(store: &Arc<dyn Store>, name: &str) -> ClientId {
@@ -380,4 +381,47 @@ async fn a_charger_holds_one_schedule_source_whose_periods_read_back_within_its_
     assert!(store.chargers_with_limits().await.unwrap().contains(&ch));
     assert_eq!(store.set_schedule_limit(&ch, None, now).await.unwrap(), None);
     assert!(store.limit_sources_of_charger(&ch).await.unwrap().is_empty());
+}
+
+async fn a_plan_and_the_schedule_it_puts_are_stored_together_or_not_at_all(store: Arc<dyn Store>) {
+    let a = client(&store, "a").await;
+    let ch = charger(&store, &a, "alice", "CP-1").await;
+    let stored = store
+        .put_smart_policy(&policy(&a, &ch, settings(7, 10.0)))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut p = plan(&stored, &ch);
+    store.insert_smart_plan(&p).await.unwrap();
+    let now = time::now();
+    let periods = [SchedulePeriod {
+        start: now,
+        max_current_a: 10.0,
+    }];
+    let end = now + Duration::hours(2);
+    p.state = PlanState::Executing;
+    assert!(store
+        .save_smart_plan(&p, &["state"], Some((&ch, &periods, end)))
+        .await
+        .unwrap());
+    let latest = store.latest_smart_plan(&stored.id).await.unwrap().unwrap();
+    assert_eq!(latest.state, PlanState::Executing);
+    let sources = store.limit_sources_of_charger(&ch).await.unwrap();
+    assert_eq!(sources.len(), 1);
+    assert_eq!((sources[0].kind, sources[0].max_current_a), (LimitSourceKind::Schedule, 10.0));
+    assert_eq!(plan_events(&store).await.len(), 2, "the insert's and the save's");
+
+    // A plan that is not stored puts nothing on its charger.
+    let stray = plan(&stored, &ch);
+    let other = [SchedulePeriod {
+        start: now,
+        max_current_a: 6.0,
+    }];
+    assert!(!store
+        .save_smart_plan(&stray, &["state"], Some((&ch, &other, end)))
+        .await
+        .unwrap());
+    let sources = store.limit_sources_of_charger(&ch).await.unwrap();
+    assert_eq!(sources[0].max_current_a, 10.0, "the stored plan's schedule stays");
+    assert_eq!(plan_events(&store).await.len(), 2);
 }

@@ -952,6 +952,8 @@ impl PlanKeeper {
             efficiency,
         );
         let mut slots_changed = false;
+        // The `schedule` source the plan puts on its charger, stored with it.
+        let mut to_put: Option<ScheduleToPut> = None;
 
         match (needed, &situation.waiting) {
             (_, Some(waiting)) => {
@@ -982,7 +984,7 @@ impl PlanKeeper {
                 // hold by itself then), or stopped through its maker.
                 match (situation.charger_id(), situation.execution) {
                     (Some(charger), _) => match deadline.filter(|d| *d > now) {
-                        Some(until) => self.put_schedule(&mut plan, charger, &[(now, 0.0)], until, now).await?,
+                        Some(until) => to_put = Some(schedule_to_put(charger, &[(now, 0.0)], until)),
                         None => self.release(charger).await?,
                     },
                     (None, Execution::Maker) => self.maker_step(&mut plan, situation, false, now).await,
@@ -1037,7 +1039,7 @@ impl PlanKeeper {
                         self.at_once(&mut plan, situation, now).await?;
                     } else {
                         plan.details.reason = None;
-                        self.follow(&mut plan, situation, replan, now).await?;
+                        to_put = self.follow(&mut plan, situation, replan, now).await?;
                     }
                 }
             }
@@ -1061,7 +1063,24 @@ impl PlanKeeper {
             fields.push("reason");
         }
         plan.updated_at = now;
-        self.engine.store.update_smart_plan(&plan, &fields).await?;
+        match to_put {
+            Some(put) => {
+                // Unverified until the charger's composite schedule is read back against it.
+                plan.details.verified = None;
+                self.engine
+                    .store
+                    .save_smart_plan(&plan, &fields, Some((&put.charger, &put.periods, put.until)))
+                    .await?;
+                self.apply(&put.charger).await;
+                if let Some(verified) = self.verify(&put.charger, put.until, now).await? {
+                    plan.details.verified = Some(verified);
+                    self.engine.store.update_smart_plan(&plan, &[]).await?;
+                }
+            }
+            None => {
+                self.engine.store.update_smart_plan(&plan, &fields).await?;
+            }
+        }
         if fields.contains(&"state") {
             tracing::info!(plan_id = %plan.id, state = plan.state.as_str(), reason = plan.details.reason.as_deref().unwrap_or(""), "smart-charging plan state");
         }
@@ -1092,9 +1111,9 @@ impl PlanKeeper {
         situation: &Situation,
         remade: bool,
         now: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Option<ScheduleToPut>, EngineError> {
         let Some(slots) = plan.details.plan.clone() else {
-            return Ok(());
+            return Ok(None);
         };
         match situation.charger.as_ref() {
             Some(charger) => {
@@ -1124,7 +1143,7 @@ impl PlanKeeper {
                         .map(|p| (p.start, p.max_current_a))
                         .collect();
                     if let Some(end) = plan_end(&slots) {
-                        self.put_schedule(plan, &charger.id, &periods, end, now).await?;
+                        return Ok(Some(schedule_to_put(&charger.id, &periods, end)));
                     }
                 }
             }
@@ -1133,31 +1152,7 @@ impl PlanKeeper {
                 self.maker_step(plan, situation, charging, now).await;
             }
         }
-        Ok(())
-    }
-
-    /// Puts `periods` (start, amperes) on the charger as its `schedule` source until `until`, applies
-    /// the charger's limits and reads its composite schedule back against them.
-    async fn put_schedule(
-        &self,
-        plan: &mut SmartPlan,
-        charger: &ChargerId,
-        periods: &[(DateTime<Utc>, f64)],
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
-        let store = &self.engine.store;
-        let periods: Vec<coupler_core::limits::SchedulePeriod> = periods
-            .iter()
-            .map(|(start, amps)| coupler_core::limits::SchedulePeriod {
-                start: *start,
-                max_current_a: *amps,
-            })
-            .collect();
-        store.set_schedule_limit(charger, Some((&periods, until)), now).await?;
-        self.apply(charger).await;
-        plan.details.verified = self.verify(charger, until, now).await?;
-        Ok(())
+        Ok(None)
     }
 
     /// Reads the charger's composite schedule until `until` and compares it with the limit the
@@ -1339,6 +1334,28 @@ impl PlanKeeper {
                 _ => 0.0,
             },
         })
+    }
+}
+
+/// A plan's periods (start, amperes) to put on `charger` as its `schedule` source until `until`:
+/// stored with the plan, then applied and read back from the charger.
+struct ScheduleToPut {
+    charger: ChargerId,
+    periods: Vec<coupler_core::limits::SchedulePeriod>,
+    until: DateTime<Utc>,
+}
+
+fn schedule_to_put(charger: &ChargerId, periods: &[(DateTime<Utc>, f64)], until: DateTime<Utc>) -> ScheduleToPut {
+    ScheduleToPut {
+        charger: charger.clone(),
+        periods: periods
+            .iter()
+            .map(|(start, amps)| coupler_core::limits::SchedulePeriod {
+                start: *start,
+                max_current_a: *amps,
+            })
+            .collect(),
+        until,
     }
 }
 

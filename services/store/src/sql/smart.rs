@@ -17,6 +17,7 @@ macro_rules! impl_smart_charging_store {
             use coupler_core::{ChargerId, ClientId, SmartChargingStore, StoreError, UserId, VehicleId};
             use sqlx::Row;
 
+            use crate::sql::StorePool;
             use crate::store_error;
 
             const POLICY_SELECT: &str = "SELECT p.id, p.client_id, u.external_id, p.vehicle_id, p.ev_system_id, \
@@ -222,27 +223,8 @@ macro_rules! impl_smart_charging_store {
 
                 async fn update_smart_plan(&self, plan: &SmartPlan, event_fields: &[&str]) -> Result<bool, StoreError> {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
-                    let done = sqlx::query(
-                        "UPDATE smart_charging_plans SET vehicle_id = $2, charger_id = $3, state = $4, details = $5, \
-                         updated_at = $6, ended_at = $7, location_id = $8 WHERE id = $1",
-                    )
-                    .bind(plan.id.as_str())
-                    .bind(plan.vehicle_id.as_ref().map(VehicleId::as_str))
-                    .bind(plan.charger_id.as_ref().map(ChargerId::as_str))
-                    .bind(plan.state.as_str())
-                    .bind(json(&plan.details)?)
-                    .bind($time::bind(plan.updated_at))
-                    .bind(plan.ended_at.map($time::bind))
-                    .bind(plan.location_id.as_ref().map(LocationId::as_str))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(store_error)?;
-                    if done.rows_affected() == 0 {
+                    if !Self::update_plan_in(&mut tx, plan, event_fields).await? {
                         return Ok(false);
-                    }
-                    if !event_fields.is_empty() {
-                        Self::append_event(&mut tx, EventType::SmartChargingPlanUpdated, plan.id.as_str(), event_fields)
-                            .await?;
                     }
                     tx.commit().await.map_err(store_error)?;
                     Ok(true)
@@ -300,13 +282,75 @@ macro_rules! impl_smart_charging_store {
                     at: DateTime<Utc>,
                 ) -> Result<Option<LimitSource>, StoreError> {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    let source = Self::put_schedule_in(&mut tx, charger, schedule, at).await?;
+                    tx.commit().await.map_err(store_error)?;
+                    Ok(source)
+                }
+
+                async fn save_smart_plan(
+                    &self,
+                    plan: &SmartPlan,
+                    event_fields: &[&str],
+                    schedule: Option<(&ChargerId, &[SchedulePeriod], DateTime<Utc>)>,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    if !Self::update_plan_in(&mut tx, plan, event_fields).await? {
+                        return Ok(false);
+                    }
+                    if let Some((charger, periods, valid_to)) = schedule {
+                        Self::put_schedule_in(&mut tx, charger, Some((periods, valid_to)), plan.updated_at).await?;
+                    }
+                    tx.commit().await.map_err(store_error)?;
+                    Ok(true)
+                }
+            }
+
+            impl $store {
+                /// Stores a plan's change inside `tx`, with an event naming `event_fields` when any;
+                /// `false` when there is no such plan.
+                async fn update_plan_in(
+                    tx: &mut sqlx::Transaction<'_, <$store as StorePool>::Db>,
+                    plan: &SmartPlan,
+                    event_fields: &[&str],
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE smart_charging_plans SET vehicle_id = $2, charger_id = $3, state = $4, details = $5, \
+                         updated_at = $6, ended_at = $7, location_id = $8 WHERE id = $1",
+                    )
+                    .bind(plan.id.as_str())
+                    .bind(plan.vehicle_id.as_ref().map(VehicleId::as_str))
+                    .bind(plan.charger_id.as_ref().map(ChargerId::as_str))
+                    .bind(plan.state.as_str())
+                    .bind(json(&plan.details)?)
+                    .bind($time::bind(plan.updated_at))
+                    .bind(plan.ended_at.map($time::bind))
+                    .bind(plan.location_id.as_ref().map(LocationId::as_str))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(store_error)?;
+                    if done.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    if !event_fields.is_empty() {
+                        Self::append_event(tx, EventType::SmartChargingPlanUpdated, plan.id.as_str(), event_fields)
+                            .await?;
+                    }
+                    Ok(true)
+                }
+
+                /// [`SmartChargingStore::set_schedule_limit`] inside `tx`.
+                async fn put_schedule_in(
+                    tx: &mut sqlx::Transaction<'_, <$store as StorePool>::Db>,
+                    charger: &ChargerId,
+                    schedule: Option<(&[SchedulePeriod], DateTime<Utc>)>,
+                    at: DateTime<Utc>,
+                ) -> Result<Option<LimitSource>, StoreError> {
                     sqlx::query("DELETE FROM limit_sources WHERE charger_id = $1 AND kind = 'schedule'")
                         .bind(charger.as_str())
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await
                         .map_err(store_error)?;
                     let Some((periods, valid_to)) = schedule.filter(|(periods, _)| !periods.is_empty()) else {
-                        tx.commit().await.map_err(store_error)?;
                         return Ok(None);
                     };
                     let id = LimitSourceId::generate();
@@ -324,22 +368,20 @@ macro_rules! impl_smart_charging_store {
                     .bind($time::bind(valid_to))
                     .bind($time::bind(at))
                     .bind(json(&periods)?)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut **tx)
                     .await
                     .map_err(store_error)?;
                     let Some(row) = row else {
-                        tx.commit().await.map_err(store_error)?;
                         return Ok(None);
                     };
                     let client: String = row.try_get("client_id").map_err(store_error)?;
                     let internal_user: String = row.try_get("user_id").map_err(store_error)?;
                     let user = sqlx::query("SELECT external_id FROM users WHERE id = $1")
                         .bind(&internal_user)
-                        .fetch_one(&mut *tx)
+                        .fetch_one(&mut **tx)
                         .await
                         .map_err(store_error)?;
                     let user: String = user.try_get("external_id").map_err(store_error)?;
-                    tx.commit().await.map_err(store_error)?;
                     Ok(Some(LimitSource {
                         id,
                         client_id: ClientId::new(client),
