@@ -26,7 +26,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use coupler_core::ev_system::{DetectionStatus, PairState};
-use coupler_core::limits::{timeline, LimitSourceKind};
+use coupler_core::limits::{timeline, LimitSource, LimitSourceKind};
 use coupler_core::location::{Location, LocationId, Point};
 use coupler_core::planner::{self, PlanInput, PowerCap};
 use coupler_core::smart::{
@@ -171,6 +171,9 @@ struct Situation {
     session: Option<ChargeSession>,
     plugged_in_at: Option<DateTime<Utc>>,
     location: Option<Location>,
+    /// The charger's limit sources as they were when the plug-in was looked at (none without a
+    /// charger).
+    limit_sources: Vec<LimitSource>,
     /// Why no plan can be made yet (beyond a state of charge).
     waiting: Option<String>,
 }
@@ -688,6 +691,7 @@ impl PlanKeeper {
                     charger: None,
                     session: None,
                     location,
+                    limit_sources: Vec::new(),
                     waiting,
                 }))
             }
@@ -734,6 +738,7 @@ impl PlanKeeper {
             Some(id) => store.get_location(&charger.client_id, &LocationId::new(id)).await?,
             None => None,
         };
+        let limit_sources = store.limit_sources_of_charger(charger_id).await?;
         Ok(Ok(Situation {
             execution: Execution::Charger,
             vehicle,
@@ -741,6 +746,7 @@ impl PlanKeeper {
             session,
             plugged_in_at,
             location,
+            limit_sources,
             waiting: None,
         }))
     }
@@ -1117,11 +1123,8 @@ impl PlanKeeper {
         };
         match situation.charger.as_ref() {
             Some(charger) => {
-                let on_charger = self
-                    .engine
-                    .store
-                    .limit_sources_of_charger(&charger.id)
-                    .await?
+                let on_charger = situation
+                    .limit_sources
                     .iter()
                     .any(|s| s.kind == LimitSourceKind::Schedule && !s.is_over(now));
                 let takes_profiles = self
@@ -1281,14 +1284,12 @@ impl PlanKeeper {
         let watts = self.watts_per_amp(situation.charger.as_ref());
         let max_power_kw = self.max_current_a(situation.vehicle.as_ref()) * watts / 1000.0;
         let mut caps = Vec::new();
-        if let Some(charger) = situation.charger_id() {
-            let others: Vec<_> = self
-                .engine
-                .store
-                .limit_sources_of_charger(charger)
-                .await?
-                .into_iter()
+        if situation.charger.is_some() {
+            let others: Vec<_> = situation
+                .limit_sources
+                .iter()
                 .filter(|s| s.kind != LimitSourceKind::Schedule)
+                .cloned()
                 .collect();
             let steps = timeline(&others, now, deadline);
             for (i, (start, limit)) in steps.iter().enumerate() {

@@ -197,20 +197,32 @@ impl Api {
         })
     }
 
+    /// Sends a request, retrying as a client should when Coupler answers 503 (its database busy
+    /// beyond its wait while the set-up floods it), a few times with a growing pause.
     async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let text = response.text().await?;
-        if !status.is_success() {
-            bail!("{method} {path} answered {status}: {text}");
+        let mut pause = Duration::from_millis(500);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let response = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
+                .json(&body)
+                .send()
+                .await?;
+            let status = response.status();
+            let text = response.text().await?;
+            if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && attempt < 6 {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                continue;
+            }
+            if !status.is_success() {
+                bail!("{method} {path} answered {status}: {text}");
+            }
+            return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
         }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// A day-ahead series for the area from this hour: 36 hourly prices whose cheapest hours move
