@@ -138,7 +138,7 @@ macro_rules! impl_smart_charging_store {
                     let row = sqlx::query(&format!("{POLICY_SELECT} WHERE p.client_id = $1 AND p.{column} = $2"))
                         .bind(client.as_str())
                         .bind(target.id())
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.reads)
                         .await
                         .map_err(store_error)?;
                     one(row, policy_from_row)
@@ -148,7 +148,7 @@ macro_rules! impl_smart_charging_store {
                     let (_, column) = target_table(target);
                     let row = sqlx::query(&format!("{POLICY_SELECT} WHERE p.{column} = $1"))
                         .bind(target.id())
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.reads)
                         .await
                         .map_err(store_error)?;
                     one(row, policy_from_row)
@@ -157,7 +157,7 @@ macro_rules! impl_smart_charging_store {
                 async fn smart_policy(&self, id: &SmartPolicyId) -> Result<Option<SmartPolicy>, StoreError> {
                     let row = sqlx::query(&format!("{POLICY_SELECT} WHERE p.id = $1"))
                         .bind(id.as_str())
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.reads)
                         .await
                         .map_err(store_error)?;
                     one(row, policy_from_row)
@@ -165,7 +165,7 @@ macro_rules! impl_smart_charging_store {
 
                 async fn enabled_smart_policies(&self) -> Result<Vec<SmartPolicy>, StoreError> {
                     let rows = sqlx::query(&format!("{POLICY_SELECT} WHERE p.enabled ORDER BY p.id"))
-                        .fetch_all(&self.pool)
+                        .fetch_all(&self.reads)
                         .await
                         .map_err(store_error)?;
                     all(&rows, policy_from_row)
@@ -235,7 +235,7 @@ macro_rules! impl_smart_charging_store {
                         "{PLAN_SELECT} WHERE p.policy_id = $1 ORDER BY p.created_at DESC, p.id DESC LIMIT 1"
                     ))
                     .bind(policy.as_str())
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.reads)
                     .await
                     .map_err(store_error)?;
                     one(row, plan_from_row)
@@ -245,7 +245,7 @@ macro_rules! impl_smart_charging_store {
                     let row = sqlx::query(&format!("{PLAN_SELECT} WHERE p.client_id = $1 AND p.id = $2"))
                         .bind(client.as_str())
                         .bind(id.as_str())
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.reads)
                         .await
                         .map_err(store_error)?;
                     one(row, plan_from_row)
@@ -253,7 +253,7 @@ macro_rules! impl_smart_charging_store {
 
                 async fn live_smart_plans(&self) -> Result<Vec<SmartPlan>, StoreError> {
                     let rows = sqlx::query(&format!("{PLAN_SELECT} WHERE p.state <> 'ENDED' ORDER BY p.id"))
-                        .fetch_all(&self.pool)
+                        .fetch_all(&self.reads)
                         .await
                         .map_err(store_error)?;
                     all(&rows, plan_from_row)
@@ -269,7 +269,7 @@ macro_rules! impl_smart_charging_store {
                     ))
                     .bind(client.as_str())
                     .bind(location.as_str())
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.reads)
                     .await
                     .map_err(store_error)?;
                     all(&rows, plan_from_row)
