@@ -45,7 +45,7 @@ pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
     ActionStore, AuthorisationStore, ChargerStore, ClientStore, EvSystemStore, EventStore, FlexStore,
-    InterventionStore, LimitStore, LinkSessionStore, LocationStore, OperationStore, SecurityStore, SmartChargingStore,
+    InterventionStore, LimitStore, LinkSessionStore, MeasurementStore, LocationStore, OperationStore, SecurityStore, SmartChargingStore,
     Store, StoreError, TariffStore, TransactionEventStore, UserStore, VehicleStore, VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};

@@ -143,6 +143,7 @@ fn enrolment(program: &Program, user: &str, charger: &ChargerId) -> Enrolment {
 fn event(program: &Program, enrolments: &[(&Enrolment, &ChargerId)]) -> (FlexEvent, Vec<FlexTarget>, Vec<LimitSource>) {
     let at = now();
     let event = FlexEvent {
+        control_group_share: 0.0,
         id: FlexEventId::generate(),
         client_id: program.client_id.clone(),
         program_id: program.id.clone(),
