@@ -438,11 +438,16 @@ pub fn first_override(
     found
 }
 
+time_ordered_id!(
+    /// Identifies an override seen on the meter.
+    FlexOverrideId
+);
+
 /// A charge the event did not allow, seen on the meter, attributed to the enrolment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlexOverride {
     /// Identifier.
-    pub id: String,
+    pub id: FlexOverrideId,
     /// The owning client.
     pub client_id: ClientId,
     /// The event.

@@ -8,7 +8,7 @@ macro_rules! impl_measurement_store {
             use chrono::{DateTime, Utc};
             use coupler_core::event::EventType;
             use coupler_core::flex::{
-                EnrolmentId, FlexEventId, FlexOverride, FlexTargetId, TargetDevice, TelemetrySource, VehicleReading,
+                EnrolmentId, FlexEventId, FlexOverride, FlexOverrideId, FlexTargetId, TargetDevice, TelemetrySource, VehicleReading,
             };
             use coupler_core::{ClientId, MeasurementStore, StoreError, UserId, VehicleId};
             use sqlx::Row;
@@ -32,7 +32,7 @@ macro_rules! impl_measurement_store {
                 let source: String = row.try_get("source")?;
                 let user: String = row.try_get("external_id")?;
                 Ok(FlexOverride {
-                    id: row.try_get("id")?,
+                    id: FlexOverrideId::new(row.try_get::<String, _>("id")?),
                     client_id: ClientId::new(row.try_get::<String, _>("client_id")?),
                     event_id: FlexEventId::new(row.try_get::<String, _>("event_id")?),
                     target_id: FlexTargetId::new(row.try_get::<String, _>("target_id")?),
@@ -143,7 +143,7 @@ macro_rules! impl_measurement_store {
                          FROM flex_event_targets t WHERE t.id = $2 AND t.client_id = $10 \
                          ON CONFLICT (target_id, source) DO NOTHING",
                     )
-                    .bind(&found.id)
+                    .bind(found.id.as_str())
                     .bind(found.target_id.as_str())
                     .bind(found.source.as_str())
                     .bind($time::bind(found.observed_at))
