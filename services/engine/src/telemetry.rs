@@ -282,7 +282,7 @@ impl OverrideWatcher {
             TelemetrySource::Vehicle => "the car",
         };
         let reason = format!(
-            "{what} showed {:.1} kW at {}, above the event's cap of {:.1} kW (tolerance {:.1} kW): a charge the event did not allow",
+            "{what} showed {:.2} kW at {}, above the event's cap of {:.2} kW (tolerance {:.2} kW): a charge the event did not allow",
             finding.power_kw,
             finding.at.to_rfc3339(),
             finding.cap_kw,
