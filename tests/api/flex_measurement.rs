@@ -433,3 +433,116 @@ async fn a_control_group_is_held_back_without_a_cap_and_a_charger_that_ignores_i
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_car_started_from_its_own_app_during_a_pause_is_attributed_as_an_override() {
+    use coupler_simulated::{Brand, SimCloud, SimConfig, SimVehicleSpec};
+    use coupler_tests::vehicles::{link_simulated, vehicles_of, AppSite, SimWorld};
+
+    let start = day(0, 18, 0);
+    let clock = Arc::new(ManualClock::at(start));
+    let cloud = SimCloud::new(SimConfig::default()).with_clock(clock.clone());
+    let server = cloud.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let world = SimWorld { cloud, server };
+    let wired = clock.clone();
+    let app = TestApp::spawn_with(|url, wiring| {
+        world.wire(url, wiring, |_| None);
+        wiring.clock = wired;
+    })
+    .await;
+    let tenant = app.tenant("utility").await;
+    let site = AppSite::start().await;
+    // Plugged in away from any Coupler charger, and charging.
+    let maker_id = world.cloud.add_account(
+        Brand::Aurora,
+        "away",
+        "pw",
+        vec![SimVehicleSpec {
+            battery_level: 30.0,
+            plugged_in: true,
+            ..SimVehicleSpec::new("VIN-MV-APP", "Aurora S")
+        }],
+    )[0]
+    .clone();
+    link_simulated(&app, &tenant, &site, "alice", Brand::Aurora, "away", "pw").await;
+    let vehicle = until("the car is read", || async {
+        vehicles_of(&app, &tenant, "alice")
+            .await
+            .into_iter()
+            .find(|v| v["chargeState"]["batteryLevel"].is_number())
+    })
+    .await;
+    let vehicle_id = vehicle["id"].as_str().unwrap().to_owned();
+    let program = app
+        .post_json_status(
+            &tenant,
+            "/programs",
+            json!({"name": "Evening pause", "kind": "PAUSE",
+                   "eligibility": {"deviceKinds": ["VEHICLE"], "requiredCapabilities": ["START_STOP"]},
+                   "limits": {"maxEventMinutes": 120, "minNoticeMinutes": 0}}),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let enrolment = app
+        .post_json_status(
+            &tenant,
+            &format!("/programs/{program}/enrolments"),
+            json!({"userId": "alice", "deviceType": "VEHICLE", "deviceId": vehicle_id,
+                   "consent": {"dataShared": ["chargeState"], "howToLeave": "Unenrol in the app"}}),
+            201,
+        )
+        .await;
+    let sent = app
+        .post_json_status(
+            &tenant,
+            &format!("/programs/{program}/events"),
+            json!({"start": stamp(start), "durationMinutes": 60, "kind": "PAUSE", "targets": {"program": true}}),
+            201,
+        )
+        .await;
+    until("the maker stops the car for the event", || async {
+        (world.cloud.vehicle(&maker_id).unwrap().status() == "stopped").then_some(())
+    })
+    .await;
+
+    // Ten minutes in, the driver starts charging from the car's own app; Coupler reads the car.
+    clock.set(start + Duration::minutes(10));
+    world.cloud.update_vehicle(&maker_id, |car| car.charge_enabled = true);
+    let hinted = app
+        .as_tenant(&tenant, Method::POST, &format!("/vehicles/{vehicle_id}/refresh-hint"))
+        .send()
+        .await
+        .unwrap();
+    assert!(hinted.status().is_success(), "{}", hinted.status());
+    until("the car is read charging", || async {
+        let seen = app.get_json(&tenant, &format!("/vehicles/{vehicle_id}")).await;
+        (seen["chargeState"]["isCharging"] == true).then_some(())
+    })
+    .await;
+    let span = format!("from={}&to={}", stamp(start), stamp(start + Duration::minutes(30)));
+    let telemetry = app
+        .get_json(&tenant, &format!("/vehicles/{vehicle_id}/intervals?{span}"))
+        .await;
+    assert_eq!(telemetry["source"], "VEHICLE");
+    assert!(num(&telemetry["intervals"][0]["energyKwh"]) > 0.0, "{telemetry}");
+
+    clock.set(start + Duration::minutes(11));
+    let event_id = sent["id"].as_str().unwrap();
+    let results = until("the car's charge is attributed as an override", || async {
+        let results = app
+            .get_json(&tenant, &format!("/flex/events/{event_id}/results"))
+            .await;
+        (!results["overrides"].as_array().unwrap().is_empty()).then_some(results)
+    })
+    .await;
+    let found = &results["overrides"][0];
+    assert_eq!(found["enrolmentId"], enrolment["id"]);
+    assert_eq!(found["source"], "VEHICLE");
+    assert_eq!(found["observedAt"], stamp(start + Duration::minutes(10)));
+    assert_eq!(found["capKw"], 0.0);
+    assert!(num(&found["observedPowerKw"]) > 5.0, "{found}");
+    app.stop().await;
+}
