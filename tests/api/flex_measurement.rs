@@ -172,8 +172,14 @@ async fn a_charger_s_meter_readings_become_fifteen_minute_intervals_per_charger_
 
     // A backwards or too long span is refused; another client sees nothing of it.
     for (query, parameter) in [
-        (format!("from={}&to={}", stamp(day(0, 11, 0)), stamp(day(0, 10, 0))), "to"),
-        (format!("from={}&to={}", stamp(day(40, 0, 0)), stamp(day(0, 0, 0))), "to"),
+        (
+            format!("from={}&to={}", stamp(day(0, 11, 0)), stamp(day(0, 10, 0))),
+            "to",
+        ),
+        (
+            format!("from={}&to={}", stamp(day(40, 0, 0)), stamp(day(0, 0, 0))),
+            "to",
+        ),
     ] {
         let response = app
             .as_tenant(&tenant, Method::GET, &format!("/chargers/{charger}/intervals?{query}"))
@@ -238,16 +244,16 @@ async fn a_shed_event_caps_the_site_at_its_baseline_less_the_shed_and_its_result
     session(&mut cp, &mut meter, day(0, 18, 0), 4, 7.0).await;
     clock.set(day(0, 19, 5));
     let event_id = sent["id"].as_str().unwrap();
-    let results = app
-        .get_json(&tenant, &format!("/flex/events/{event_id}/results"))
-        .await;
+    let results = app.get_json(&tenant, &format!("/flex/events/{event_id}/results")).await;
     assert_eq!(results["baseline"], "SIMILAR_DAYS");
     assert_eq!(results["status"], "COMPLETED");
     let intervals = results["intervals"].as_array().unwrap();
     assert_eq!(intervals.len(), 4, "{results}");
     for interval in intervals {
         assert!(
-            near(&interval["baselineKw"], 11.0) && near(&interval["actualKw"], 7.0) && near(&interval["deliveredKw"], 4.0),
+            near(&interval["baselineKw"], 11.0)
+                && near(&interval["actualKw"], 7.0)
+                && near(&interval["deliveredKw"], 4.0),
             "{interval}"
         );
         assert!(near(&interval["deliveredKwh"], 1.0));
@@ -272,15 +278,28 @@ async fn a_shed_event_caps_the_site_at_its_baseline_less_the_shed_and_its_result
     assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     let text = csv.text().await.unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with("scope,enrolment_id,role,source,interval_start"), "{text}");
-    assert_eq!(lines.len(), 1 + 4 + 4 + 1, "{text}");
     assert!(
-        lines[1].starts_with(&format!("ENROLMENT,{enrolment},TREATED,CHARGER_METER,{}", day(0, 18, 0).to_rfc3339())),
+        lines[0].starts_with("scope,enrolment_id,role,source,interval_start"),
         "{text}"
     );
-    assert!(lines[9].starts_with("TOTAL,") && lines[9].contains(",11.0000,7.0000,4.0000,"), "{text}");
+    assert_eq!(lines.len(), 1 + 4 + 4 + 1, "{text}");
+    assert!(
+        lines[1].starts_with(&format!(
+            "ENROLMENT,{enrolment},TREATED,CHARGER_METER,{}",
+            day(0, 18, 0).to_rfc3339()
+        )),
+        "{text}"
+    );
+    assert!(
+        lines[9].starts_with("TOTAL,") && lines[9].contains(",11.0000,7.0000,4.0000,"),
+        "{text}"
+    );
     let by_query = app
-        .as_tenant(&tenant, Method::GET, &format!("/flex/events/{event_id}/results?format=csv"))
+        .as_tenant(
+            &tenant,
+            Method::GET,
+            &format!("/flex/events/{event_id}/results?format=csv"),
+        )
         .send()
         .await
         .unwrap();
@@ -288,9 +307,17 @@ async fn a_shed_event_caps_the_site_at_its_baseline_less_the_shed_and_its_result
 
     // No control group was held back; a format or baseline that does not exist is refused; another
     // client's results are not there.
-    for (query, name) in [("baseline=CONTROL_GROUP", "baseline"), ("baseline=GUESS", "baseline"), ("format=xml", "format")] {
+    for (query, name) in [
+        ("baseline=CONTROL_GROUP", "baseline"),
+        ("baseline=GUESS", "baseline"),
+        ("format=xml", "format"),
+    ] {
         let response = app
-            .as_tenant(&tenant, Method::GET, &format!("/flex/events/{event_id}/results?{query}"))
+            .as_tenant(
+                &tenant,
+                Method::GET,
+                &format!("/flex/events/{event_id}/results?{query}"),
+            )
             .send()
             .await
             .unwrap();
@@ -384,7 +411,10 @@ async fn a_control_group_is_held_back_without_a_cap_and_a_charger_that_ignores_i
     assert_eq!(found["enrolmentId"], ignoring.as_str());
     assert_eq!(found["source"], "CHARGER_METER");
     assert_eq!(found["observedAt"], stamp(day(0, 18, 15)));
-    assert!(near(&found["observedPowerKw"], 11.0) && near(&found["capKw"], 5.52), "{found}");
+    assert!(
+        near(&found["observedPowerKw"], 11.0) && near(&found["capKw"], 5.52),
+        "{found}"
+    );
     assert!(found["reason"].as_str().unwrap().contains("above the event's cap"));
     let theirs = results["enrolments"]
         .as_array()
@@ -414,7 +444,10 @@ async fn a_control_group_is_held_back_without_a_cap_and_a_charger_that_ignores_i
     // The baseline is the control group's: 11 kW per treated charger, 22 kW for the two; they drew
     // 5 + 11 = 16 kW, so 6 kW was delivered in each of the three quarter-hours charged.
     assert_eq!(results["baseline"], "CONTROL_GROUP");
-    assert_eq!((results["treated"].as_u64(), results["heldBack"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(
+        (results["treated"].as_u64(), results["heldBack"].as_u64()),
+        (Some(2), Some(2))
+    );
     let first = &results["intervals"][0];
     assert!(
         near(&first["baselineKw"], 22.0) && near(&first["actualKw"], 16.0) && near(&first["deliveredKw"], 6.0),
@@ -532,9 +565,7 @@ async fn a_car_started_from_its_own_app_during_a_pause_is_attributed_as_an_overr
     clock.set(start + Duration::minutes(11));
     let event_id = sent["id"].as_str().unwrap();
     let results = until("the car's charge is attributed as an override", || async {
-        let results = app
-            .get_json(&tenant, &format!("/flex/events/{event_id}/results"))
-            .await;
+        let results = app.get_json(&tenant, &format!("/flex/events/{event_id}/results")).await;
         (!results["overrides"].as_array().unwrap().is_empty()).then_some(results)
     })
     .await;

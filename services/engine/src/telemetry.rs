@@ -211,12 +211,16 @@ impl OverrideWatcher {
             let ids = store.open_flex_targets(now, after.as_ref(), BATCH).await?;
             let Some(last) = ids.last().cloned() else { break };
             for id in ids {
-                let Some(target) = store.flex_target(&id).await? else { continue };
+                let Some(target) = store.flex_target(&id).await? else {
+                    continue;
+                };
                 if !events.contains_key(&target.event_id) {
                     let event = store.get_flex_event(&target.client_id, &target.event_id).await?;
                     events.insert(target.event_id.clone(), event);
                 }
-                let Some(Some(event)) = events.get(&target.event_id) else { continue };
+                let Some(Some(event)) = events.get(&target.event_id) else {
+                    continue;
+                };
                 match self.check(event, &target, now).await {
                     Ok(true) => found += 1,
                     Ok(false) => {}
@@ -240,7 +244,9 @@ impl OverrideWatcher {
         let (volts, phases) = (self.phase_voltage, self.phases);
         let (finding, source) = match &target.device {
             TargetDevice::Charger(charger) => {
-                let Some(source_id) = &target.limit_source_id else { return Ok(false) };
+                let Some(source_id) = &target.limit_source_id else {
+                    return Ok(false);
+                };
                 let Some(limit) = store.get_limit_source(&target.client_id, source_id).await? else {
                     return Ok(false);
                 };

@@ -10,8 +10,8 @@ use coupler_core::charger::{ChargerInfo, LiveMeter};
 use coupler_core::event::EventType;
 use coupler_core::flex::{
     Consent, EligibilityRules, EnrolledDevice, Enrolment, EnrolmentId, EnrolmentState, EnrolmentStatus, EventKind,
-    EventTargets, FlexDeviceKind, FlexEvent, FlexEventId, FlexTarget, FlexTargetId, Group, GroupFilter, GroupId,
-    FlexOverride, FlexOverrideId, LimitUnit, OptOut, Program, ProgramId, ProgramKind, ProgramLimits, TargetDevice,
+    EventTargets, FlexDeviceKind, FlexEvent, FlexEventId, FlexOverride, FlexOverrideId, FlexTarget, FlexTargetId,
+    Group, GroupFilter, GroupId, LimitUnit, OptOut, Program, ProgramId, ProgramKind, ProgramLimits, TargetDevice,
     TargetState, TelemetrySource,
 };
 use coupler_core::limits::{LimitScope, LimitSource, LimitSourceId, LimitSourceKind, SchedulePeriod};
@@ -484,7 +484,8 @@ async fn a_held_back_part_keeps_no_cap_and_a_shed_cap_keeps_its_schedule(store: 
     let held = enrolment(&program, "bob", &held_charger);
     store.insert_enrolment(&treated).await.unwrap();
     store.insert_enrolment(&held).await.unwrap();
-    let (mut event, mut targets, mut sources) = event(&program, &[(&treated, &treated_charger), (&held, &held_charger)]);
+    let (mut event, mut targets, mut sources) =
+        event(&program, &[(&treated, &treated_charger), (&held, &held_charger)]);
     event.control_group_share = 0.5;
     event.kind = EventKind::Shed;
     event.unit = Some(LimitUnit::Kilowatts);
@@ -528,11 +529,7 @@ async fn a_held_back_part_keeps_no_cap_and_a_shed_cap_keeps_its_schedule(store: 
         .await
         .unwrap()
         .is_empty());
-    assert!(store
-        .open_flex_targets(event.end, None, 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(store.open_flex_targets(event.end, None, 10).await.unwrap().is_empty());
     let day = (event.start - Duration::hours(1), event.end + Duration::hours(1));
     assert_eq!(
         store
@@ -600,10 +597,16 @@ async fn an_override_is_recorded_once_per_part_and_source_with_its_event(store: 
         observed_at: at + Duration::minutes(30),
         ..found.clone()
     };
-    assert!(!store.insert_flex_override(&again).await.unwrap(), "the first one stands");
+    assert!(
+        !store.insert_flex_override(&again).await.unwrap(),
+        "the first one stands"
+    );
     assert_eq!(store.flex_overrides(&event.id).await.unwrap(), vec![found.clone()]);
     let target = store.flex_target(&targets[0].id).await.unwrap().unwrap();
-    assert_eq!(target.detail.as_deref(), Some("override: the charger's meter showed 11.00 kW"));
+    assert_eq!(
+        target.detail.as_deref(),
+        Some("override: the charger's meter showed 11.00 kW")
+    );
     assert_eq!(
         events_of(&store, &a, EventType::FlexEventOverride).await,
         vec![(targets[0].id.as_str().to_owned(), vec!["overrides".to_owned()])]

@@ -1463,7 +1463,10 @@ mod vehicles {
             assert!(store.save_poll(&c.id, id, &update).await.unwrap());
         }
         let readings = store.vehicle_readings(id, at, at + Duration::hours(1)).await.unwrap();
-        let seen: Vec<_> = readings.iter().map(|r| (r.at, r.charge_rate_kw, r.is_charging)).collect();
+        let seen: Vec<_> = readings
+            .iter()
+            .map(|r| (r.at, r.charge_rate_kw, r.is_charging))
+            .collect();
         assert_eq!(
             seen,
             vec![

@@ -100,7 +100,14 @@ pub async fn charger_intervals(
         .get_charger(&caller.client_id, &ChargerId::new(id.as_str()))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no charger '{id}'")))?;
-    let series = telemetry::charger_series(state.store.as_ref(), &caller.client_id, &charger.id, query.from, query.to).await?;
+    let series = telemetry::charger_series(
+        state.store.as_ref(),
+        &caller.client_id,
+        &charger.id,
+        query.from,
+        query.to,
+    )
+    .await?;
     Ok(ApiJson(body(&series, TelemetrySource::ChargerMeter, None)))
 }
 
@@ -161,9 +168,14 @@ pub async fn location_intervals(
         .get_location(&caller.client_id, &LocationId::new(id.as_str()))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no location '{id}'")))?;
-    let (series, chargers) =
-        telemetry::location_series(state.store.as_ref(), &caller.client_id, &location.id, query.from, query.to)
-            .await?;
+    let (series, chargers) = telemetry::location_series(
+        state.store.as_ref(),
+        &caller.client_id,
+        &location.id,
+        query.from,
+        query.to,
+    )
+    .await?;
     let ids = chargers.iter().map(|c| c.as_str().to_owned()).collect();
     Ok(ApiJson(body(&series, TelemetrySource::ChargerMeter, Some(ids))))
 }

@@ -37,7 +37,9 @@ impl BaselineMethod {
 
     /// Reads a wire name.
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::SimilarDays, Self::ControlGroup].into_iter().find(|m| m.as_str() == raw)
+        [Self::SimilarDays, Self::ControlGroup]
+            .into_iter()
+            .find(|m| m.as_str() == raw)
     }
 }
 
@@ -102,7 +104,10 @@ impl Baseline for SimilarDays<'_> {
             .map(|start| {
                 let used = self.days_used(*start);
                 (!used.is_empty()).then(|| {
-                    used.iter().map(|at| self.history.get(at).copied().unwrap_or(0.0)).sum::<f64>() / used.len() as f64
+                    used.iter()
+                        .map(|at| self.history.get(at).copied().unwrap_or(0.0))
+                        .sum::<f64>()
+                        / used.len() as f64
                 })
             })
             .collect()

@@ -228,12 +228,19 @@ pub fn check_event(
         ));
     }
     match (request.kind, request.value, request.unit) {
-        (EventKind::Shed, Some(value), Some(LimitUnit::Kilowatts)) if value.is_finite() && value > 0.0 && value <= 1000.0 => {}
+        (EventKind::Shed, Some(value), Some(LimitUnit::Kilowatts))
+            if value.is_finite() && value > 0.0 && value <= 1000.0 => {}
         (EventKind::Shed, Some(_), Some(LimitUnit::Kilowatts)) => {
-            refusals.push(field("/value", "a shed must be a number above 0 and at most 1000 (kW)".to_owned()));
+            refusals.push(field(
+                "/value",
+                "a shed must be a number above 0 and at most 1000 (kW)".to_owned(),
+            ));
         }
         (EventKind::Shed, None, _) => {
-            refusals.push(field("/value", "a SHED event needs a value: the kW each site sheds".to_owned()));
+            refusals.push(field(
+                "/value",
+                "a SHED event needs a value: the kW each site sheds".to_owned(),
+            ));
         }
         (EventKind::Shed, _, _) => {
             refusals.push(field("/unit", "a SHED event's unit is KW".to_owned()));

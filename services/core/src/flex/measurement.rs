@@ -66,7 +66,9 @@ impl TelemetrySource {
 
     /// Reads a wire name.
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::ChargerMeter, Self::Vehicle].into_iter().find(|s| s.as_str() == raw)
+        [Self::ChargerMeter, Self::Vehicle]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
     }
 }
 

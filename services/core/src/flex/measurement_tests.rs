@@ -30,9 +30,16 @@ fn a_reading_that_straddles_an_interval_edge_gives_each_interval_its_share() {
     // 3 kWh evenly from 10:10 to 10:40, read every 15 minutes: 5 minutes' worth in the first
     // interval, 15 in the second, 10 in the third.
     let mut series = IntervalSeries::new(t(10, 0), t(11, 0));
-    series.add_register(&[reading(t(10, 10), 100.0), reading(t(10, 25), 101.5), reading(t(10, 40), 103.0)]);
+    series.add_register(&[
+        reading(t(10, 10), 100.0),
+        reading(t(10, 25), 101.5),
+        reading(t(10, 40), 103.0),
+    ]);
     let energy: Vec<f64> = series.intervals().iter().map(|i| i.energy_kwh).collect();
-    assert!(close(energy[0], 0.5) && close(energy[1], 1.5) && close(energy[2], 1.0) && close(energy[3], 0.0), "{energy:?}");
+    assert!(
+        close(energy[0], 0.5) && close(energy[1], 1.5) && close(energy[2], 1.0) && close(energy[3], 0.0),
+        "{energy:?}"
+    );
     let intervals = series.intervals();
     assert!(close(intervals[1].average_power_kw, 6.0));
     assert!(close(intervals[0].coverage, 1.0 / 3.0));
@@ -108,8 +115,14 @@ fn a_car_s_reported_power_holds_until_its_next_report_for_at_most_thirty_minutes
     ]);
     let energy: Vec<f64> = series.intervals().iter().map(|i| i.energy_kwh).collect();
     // 8 kW for 30 minutes (the report without power is skipped); not charging; 6 kW for 30 minutes.
-    assert!(close(energy[0], 2.0) && close(energy[1], 2.0) && close(energy[2], 0.0), "{energy:?}");
-    assert!(close(energy[3], 1.5) && close(energy[4], 1.5) && close(energy[5], 0.0), "{energy:?}");
+    assert!(
+        close(energy[0], 2.0) && close(energy[1], 2.0) && close(energy[2], 0.0),
+        "{energy:?}"
+    );
+    assert!(
+        close(energy[3], 1.5) && close(energy[4], 1.5) && close(energy[5], 0.0),
+        "{energy:?}"
+    );
 }
 
 #[test]
@@ -130,8 +143,8 @@ fn history(days_back: &[(i64, f64)], at: DateTime<Utc>) -> BTreeMap<DateTime<Utc
 #[test]
 fn the_similar_days_baseline_averages_the_same_interval_over_recent_weekdays_without_events() {
     let start = t(18, 0); // Tuesday
-    // Back 1 = Monday 4 kW, 2 = Sunday (weekend, skipped), 3 = Saturday (skipped), 4 = Friday 8 kW
-    // (an event day, skipped), 5 = Thursday 6 kW, 6 = Wednesday (no reading: no load).
+                          // Back 1 = Monday 4 kW, 2 = Sunday (weekend, skipped), 3 = Saturday (skipped), 4 = Friday 8 kW
+                          // (an event day, skipped), 5 = Thursday 6 kW, 6 = Wednesday (no reading: no load).
     let history = history(&[(1, 4.0), (2, 20.0), (3, 20.0), (4, 8.0), (5, 6.0)], start);
     let friday = (start - Duration::days(4)).date_naive();
     let event_days: BTreeSet<_> = [friday].into();
@@ -145,7 +158,11 @@ fn the_similar_days_baseline_averages_the_same_interval_over_recent_weekdays_wit
     assert_eq!(baseline.method(), BaselineMethod::SimilarDays);
     assert_eq!(
         baseline.days_used(start),
-        vec![start - Duration::days(1), start - Duration::days(5), start - Duration::days(6)]
+        vec![
+            start - Duration::days(1),
+            start - Duration::days(5),
+            start - Duration::days(6)
+        ]
     );
     let estimate = baseline.estimate(&[start]);
     assert!(close(estimate[0].unwrap(), (4.0 + 6.0 + 0.0) / 3.0), "{estimate:?}");
@@ -204,9 +221,16 @@ fn the_control_group_is_a_reproducible_random_share_never_everyone() {
     assert_eq!(held, control_group(7, &refs, 0.2), "the same seed holds back the same");
     assert_ne!(held, control_group(8, &refs, 0.2), "another seed, another draw");
     assert_eq!(control_group(7, &refs[..2], 0.5).len(), 1);
-    assert_eq!(control_group(7, &refs[..2], 0.01).len(), 1, "a share above 0 holds back one at least");
+    assert_eq!(
+        control_group(7, &refs[..2], 0.01).len(),
+        1,
+        "a share above 0 holds back one at least"
+    );
     assert_eq!(control_group(7, &refs[..3], 0.99).len(), 2, "never all");
-    assert!(control_group(7, &refs[..1], 0.5).is_empty(), "one enrolment cannot be split");
+    assert!(
+        control_group(7, &refs[..1], 0.5).is_empty(),
+        "one enrolment cannot be split"
+    );
     assert!(control_group(7, &refs, 0.0).is_empty());
     assert!(control_group(7, &refs, f64::NAN).is_empty());
 }
@@ -223,7 +247,11 @@ fn results_give_delivered_power_and_energy_per_interval_and_their_totals() {
     let (rows, totals) = results(&starts, &[Some(8.0), Some(8.0), None], &[4.0, 10.0, 2.0]);
     assert_eq!(rows[0].delivered_kw, Some(4.0));
     assert_eq!(rows[0].delivered_kwh, Some(1.0));
-    assert_eq!(rows[1].delivered_kw, Some(-2.0), "drawing above the baseline delivers less than nothing");
+    assert_eq!(
+        rows[1].delivered_kw,
+        Some(-2.0),
+        "drawing above the baseline delivers less than nothing"
+    );
     assert_eq!(rows[2].delivered_kw, None);
     assert_eq!(rows[2].end, t(10, 45));
     assert!(close(totals.baseline_kwh, 4.0) && close(totals.actual_kwh, 4.0) && close(totals.delivered_kwh, 0.5));

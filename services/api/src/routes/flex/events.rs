@@ -432,7 +432,12 @@ pub async fn create_event(
     let shed_caps = match (event.kind, event.value) {
         (EventKind::Shed, Some(shed_kw)) => {
             let caps = super::shed_caps(&state, &caller, &event, &treated, shed_kw).await?;
-            event.limit_a = caps.values().flatten().flatten().map(|p| p.max_current_a).fold(0.0, f64::max);
+            event.limit_a = caps
+                .values()
+                .flatten()
+                .flatten()
+                .map(|p| p.max_current_a)
+                .fold(0.0, f64::max);
             Some(caps)
         }
         _ => None,

@@ -9,8 +9,8 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono_tz::Tz;
 use coupler_core::flex::{
-    results, shed_cap_kw, Baseline, BaselineMethod, ControlGroup, FlexOverride, IntervalSeries,
-    ResultInterval, ResultTotals, TelemetrySource, SIMILAR_DAYS_LOOKBACK,
+    results, shed_cap_kw, Baseline, BaselineMethod, ControlGroup, FlexOverride, IntervalSeries, ResultInterval,
+    ResultTotals, TelemetrySource, SIMILAR_DAYS_LOOKBACK,
 };
 use coupler_engine::telemetry;
 use utoipa::IntoParams;
@@ -19,7 +19,11 @@ use super::*;
 
 /// Where a charger is judged (its location's time zone, UTC when it is placed nowhere) and which
 /// site it belongs to (its location, or itself).
-async fn site_of(state: &AppState, caller: &Caller, charger: &ChargerId) -> Result<(String, Tz, DateTime<Utc>), ApiError> {
+async fn site_of(
+    state: &AppState,
+    caller: &Caller,
+    charger: &ChargerId,
+) -> Result<(String, Tz, DateTime<Utc>), ApiError> {
     let Some(found) = state.store.get_charger(&caller.client_id, charger).await? else {
         return Ok((charger.as_str().to_owned(), Tz::UTC, DateTime::<Utc>::MIN_UTC));
     };
@@ -54,9 +58,15 @@ pub(super) async fn shed_caps(
     for charger in chargers {
         let (site, tz, known_since) = site_of(state, caller, charger).await?;
         let device = TargetDevice::Charger(charger.clone());
-        let baseline =
-            telemetry::similar_days_baseline(state.store.as_ref(), &caller.client_id, &device, &starts, known_since, tz)
-                .await?;
+        let baseline = telemetry::similar_days_baseline(
+            state.store.as_ref(),
+            &caller.client_id,
+            &device,
+            &starts,
+            known_since,
+            tz,
+        )
+        .await?;
         match baseline.into_iter().collect::<Option<Vec<f64>>>() {
             Some(kw) => sites.entry(site).or_default().push((charger.clone(), kw)),
             None => {
@@ -229,21 +239,34 @@ async fn event_results(
     let held: Vec<&FlexTarget> = targets.iter().filter(|t| t.state == TargetState::HeldBack).collect();
     let method = match asked {
         Some(BaselineMethod::ControlGroup) if held.is_empty() => {
-            return Err(ApiError::bad_request("the event held no control group back; ask for SIMILAR_DAYS")
-                .at_query("baseline"));
+            return Err(
+                ApiError::bad_request("the event held no control group back; ask for SIMILAR_DAYS")
+                    .at_query("baseline"),
+            );
         }
         Some(method) => method,
         None if held.is_empty() => BaselineMethod::SimilarDays,
         None => BaselineMethod::ControlGroup,
     };
     // Measured from the start until the end, the cancellation or now, whichever is first.
-    let until = event.end.min(event.cancelled_at.unwrap_or(event.end)).min(now).max(event.start);
+    let until = event
+        .end
+        .min(event.cancelled_at.unwrap_or(event.end))
+        .min(now)
+        .max(event.start);
     let window = IntervalSeries::new(event.start, until);
-    let starts: Vec<DateTime<Utc>> = if until > event.start { window.starts() } else { Vec::new() };
+    let starts: Vec<DateTime<Utc>> = if until > event.start {
+        window.starts()
+    } else {
+        Vec::new()
+    };
     let mut actual: Vec<(Vec<f64>, TelemetrySource)> = Vec::new();
     for target in &targets {
         let (series, source) = if starts.is_empty() {
-            (IntervalSeries::new(event.start, event.start), TelemetrySource::ChargerMeter)
+            (
+                IntervalSeries::new(event.start, event.start),
+                TelemetrySource::ChargerMeter,
+            )
         } else {
             telemetry::device_series(store, &caller.client_id, &target.device, window.from, window.to).await?
         };
@@ -311,7 +334,9 @@ async fn event_results(
         });
     }
     let (intervals, totals) = results(&starts, &event_baseline, &event_actual);
-    let count = |pick: &dyn Fn(&FlexTarget) -> bool| u32::try_from(targets.iter().filter(|t| pick(t)).count()).unwrap_or(u32::MAX);
+    let count = |pick: &dyn Fn(&FlexTarget) -> bool| {
+        u32::try_from(targets.iter().filter(|t| pick(t)).count()).unwrap_or(u32::MAX)
+    };
     Ok(EventResults {
         event_id: event.id.as_str().to_owned(),
         program_id: event.program_id.as_str().to_owned(),
@@ -341,24 +366,33 @@ fn to_csv(results: &EventResults) -> String {
     let mut out = String::from(
         "scope,enrolment_id,role,source,interval_start,interval_end,baseline_kw,actual_kw,delivered_kw,baseline_kwh,actual_kwh,delivered_kwh,opted_out,overrides\n",
     );
-    let mut row = |scope: &str, enrolment: &str, role: &str, source: &str, r: &ResultInterval, opted: &str, overrides: usize| {
-        let _ = writeln!(
-            out,
-            "{scope},{enrolment},{role},{source},{},{},{},{:.4},{},{},{:.4},{},{opted},{overrides}",
-            r.start.to_rfc3339(),
-            r.end.to_rfc3339(),
-            cell(r.baseline_kw),
-            r.actual_kw,
-            cell(r.delivered_kw),
-            cell(r.baseline_kwh),
-            r.actual_kwh,
-            cell(r.delivered_kwh),
-        );
-    };
+    let mut row =
+        |scope: &str, enrolment: &str, role: &str, source: &str, r: &ResultInterval, opted: &str, overrides: usize| {
+            let _ = writeln!(
+                out,
+                "{scope},{enrolment},{role},{source},{},{},{},{:.4},{},{},{:.4},{},{opted},{overrides}",
+                r.start.to_rfc3339(),
+                r.end.to_rfc3339(),
+                cell(r.baseline_kw),
+                r.actual_kw,
+                cell(r.delivered_kw),
+                cell(r.baseline_kwh),
+                r.actual_kwh,
+                cell(r.delivered_kwh),
+            );
+        };
     for e in &results.enrolments {
         let opted = if e.opt_out.is_some() { "true" } else { "false" };
         for r in &e.intervals {
-            row("ENROLMENT", &e.enrolment_id, &e.role, e.source.as_str(), r, opted, e.overrides.len());
+            row(
+                "ENROLMENT",
+                &e.enrolment_id,
+                &e.role,
+                e.source.as_str(),
+                r,
+                opted,
+                e.overrides.len(),
+            );
         }
     }
     for r in &results.intervals {
@@ -430,9 +464,10 @@ pub async fn event_results_route(
     let results = event_results(&state, &caller, event, asked).await?;
     if csv {
         let mut response = to_csv(&results).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
         Ok(response)
     } else {
         Ok(ApiJson(results).into_response())
