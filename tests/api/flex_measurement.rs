@@ -561,6 +561,13 @@ async fn a_car_started_from_its_own_app_during_a_pause_is_attributed_as_an_overr
         .await;
     assert_eq!(telemetry["source"], "VEHICLE");
     assert!(num(&telemetry["intervals"][0]["energyKwh"]) > 0.0, "{telemetry}");
+    let other = app.tenant("someone-else").await;
+    let theirs = app
+        .as_tenant(&other, Method::GET, &format!("/vehicles/{vehicle_id}/intervals?{span}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(theirs.status(), 404, "another client sees nothing of the car");
 
     clock.set(start + Duration::minutes(11));
     let event_id = sent["id"].as_str().unwrap();
