@@ -11,6 +11,7 @@ mod errors;
 mod ev_systems;
 mod events;
 mod flex;
+mod flex_measurement;
 mod implausible;
 mod limits;
 mod linking;

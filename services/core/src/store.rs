@@ -1285,6 +1285,45 @@ pub trait FlexStore: Send + Sync {
     async fn next_flex_check(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 }
 
+/// Telemetry kept for measuring flexibility events, and overrides seen on the meter.
+///
+/// Chargers' readings are the sessions and meter samples of [`ChargerStore`]; cars' readings are
+/// kept by [`VehicleStore::save_poll`] and read here.
+#[async_trait]
+pub trait MeasurementStore: Send + Sync {
+    /// A car's charge readings from `from` until `to`, oldest first, with the last one before
+    /// `from` (its power holds into the span).
+    async fn vehicle_readings(
+        &self,
+        vehicle: &VehicleId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<crate::flex::VehicleReading>, StoreError>;
+    /// The windows of events (not cancelled) overlapping `[from, to)` in which the device had a
+    /// part other than being held back: the days a similar-days baseline leaves out.
+    async fn flex_windows_of_device(
+        &self,
+        device: &crate::flex::TargetDevice,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, StoreError>;
+    /// The parts in events open at `now` (started, not ended, not cancelled) that are still
+    /// carried out: not opted out, cancelled or held back. At most `limit` ids, after `after` in id
+    /// order (for going through them all a batch at a time).
+    async fn open_flex_targets(
+        &self,
+        now: DateTime<Utc>,
+        after: Option<&FlexTargetId>,
+        limit: u32,
+    ) -> Result<Vec<FlexTargetId>, StoreError>;
+    /// Records an override with its `user:flex-event:override` event and the reason as the
+    /// target's detail, in one transaction; `false` when the target already has one from that
+    /// source.
+    async fn insert_flex_override(&self, found: &crate::flex::FlexOverride) -> Result<bool, StoreError>;
+    /// An event's overrides, in the order they were observed.
+    async fn flex_overrides(&self, event: &FlexEventId) -> Result<Vec<crate::flex::FlexOverride>, StoreError>;
+}
+
 /// All of Coupler's storage.
 #[async_trait]
 pub trait Store:
@@ -1308,6 +1347,7 @@ pub trait Store:
     + SecurityStore
     + AuthorisationStore
     + FlexStore
+    + MeasurementStore
     + Send
     + Sync
     + 'static

@@ -7,6 +7,11 @@
 //! amperes an import limit in kilowatts means ([`import_limit_amps`]). The engine carries an event
 //! out as one `flex` limit source per charger (a station-wide profile with the event's window, so
 //! the charger ends it by itself) and as maker commands for vehicles without a charger.
+//!
+//! Measurement is pure too: 15-minute telemetry from meter and car readings
+//! ([`IntervalSeries`]), baselines behind one trait ([`Baseline`]: [`SimilarDays`],
+//! [`ControlGroup`]), a SHED event's caps ([`shed_cap_kw`]), results ([`results`]) and overrides
+//! seen on the meter ([`first_override`]).
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -64,12 +69,18 @@ fn problem(pointer: impl Into<String>, detail: impl Into<String>) -> FieldProble
     }
 }
 
+mod baseline;
 mod enrolment;
 mod event;
+mod measurement;
+#[cfg(test)]
+mod measurement_tests;
 mod program;
 #[cfg(test)]
 mod tests;
 
+pub use baseline::*;
 pub use enrolment::*;
 pub use event::*;
+pub use measurement::*;
 pub use program::*;
