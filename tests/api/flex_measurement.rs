@@ -367,10 +367,19 @@ async fn a_control_group_is_held_back_without_a_cap_and_a_charger_that_ignores_i
         .collect();
     assert_eq!(held.len(), 2, "{sent}");
     assert_eq!(sent["summary"]["HELD_BACK"], 2);
-    for (charger, _, _) in &households {
+    for (charger, _, enrolment) in &households {
         let sources = flex_sources(&app, &tenant, charger).await;
         if held.contains(&charger.as_str()) {
             assert!(sources.is_empty(), "a held-back charger gets no cap: {sources:?}");
+            let opt_out = app
+                .as_tenant(&tenant, Method::POST, &format!("/enrolments/{enrolment}/opt-outs"))
+                .json(&json!({"eventId": sent["id"]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(opt_out.status(), 409);
+            let detail = problem(opt_out).await["detail"].as_str().unwrap().to_owned();
+            assert!(detail.contains("control group"), "{detail}");
         } else {
             assert_eq!(sources.len(), 1);
             assert_eq!(sources[0]["maxCurrent"], 8.0);

@@ -849,6 +849,13 @@ pub async fn create_opt_out(
         .into_iter()
         .find(|t| t.enrolment_id == enrolment.id)
         .ok_or_else(not_part)?;
+    if target.state == TargetState::HeldBack {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "the enrolment is held back from this event as part of its control group: it has no cap to opt out of",
+        ));
+    }
     let opt_out = OptOut {
         requested_by: requested_by.trim().to_owned(),
         reason: body.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()),
