@@ -530,6 +530,7 @@ impl ChargerCommand {
             Self::GetConfiguration { .. } if v16 => "GetConfiguration",
             Self::GetConfiguration { keys } if keys.is_empty() => "GetBaseReport",
             Self::GetConfiguration { .. } => "GetVariables",
+            Self::Trigger { message, .. } if v16 && message.needs_extended_trigger() => "ExtendedTriggerMessage",
             Self::Trigger { .. } => "TriggerMessage",
             Self::ExtendedTrigger { .. } => "ExtendedTriggerMessage",
             Self::Reset { .. } => "Reset",

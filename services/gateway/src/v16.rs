@@ -568,6 +568,11 @@ pub(crate) fn encode_command(command: &ChargerCommand, config: &GatewayConfig) -
                 Some(keys.iter().map(|k| ci(k, "key")).collect::<Result<_, _>>()?)
             },
         }),
+        // What 1.6 asks for only through the security extension goes as ExtendedTriggerMessage.
+        ChargerCommand::Trigger { message, connector_id } if message.needs_extended_trigger() => {
+            extended_trigger(*message, *connector_id)?
+        }
+        ChargerCommand::ExtendedTrigger { message, connector_id } => extended_trigger(*message, *connector_id)?,
         ChargerCommand::Trigger { message, connector_id } => Request::TriggerMessage(v16::TriggerMessageRequest {
             requested_message: match message {
                 TriggerKind::BootNotification => MessageTrigger::BootNotification,
@@ -576,24 +581,10 @@ pub(crate) fn encode_command(command: &ChargerCommand, config: &GatewayConfig) -
                 TriggerKind::StatusNotification => MessageTrigger::StatusNotification,
                 TriggerKind::FirmwareStatusNotification => MessageTrigger::FirmwareStatusNotification,
                 TriggerKind::DiagnosticsStatusNotification => MessageTrigger::DiagnosticsStatusNotification,
-                other if other.needs_extended_trigger() => {
-                    return Err(ControlError::Unsupported(format!(
-                        "{} is asked for through ExtendedTriggerMessage in OCPP 1.6",
-                        other.as_str()
-                    )))
-                }
                 other => return Err(only_201(&format!("TriggerMessage {}", other.as_str()))),
             },
             connector_id: connector_id.map(|c| int(c, "connectorId")).transpose()?,
         }),
-        ChargerCommand::ExtendedTrigger { message, connector_id } => {
-            Request::ExtendedTriggerMessage(v16::ExtendedTriggerMessageRequest {
-                requested_message: v16::ExtendedMessageTrigger::from_wire(message.as_str()).ok_or_else(|| {
-                    ControlError::Unsupported(format!("ExtendedTriggerMessage cannot ask for {}", message.as_str()))
-                })?,
-                connector_id: connector_id.map(|c| int(c, "connectorId")).transpose()?,
-            })
-        }
         ChargerCommand::Reset { kind, evse_id } => {
             if evse_id.is_some() {
                 return Err(only_201("resetting one EVSE"));
@@ -800,6 +791,16 @@ pub(crate) fn encode_command(command: &ChargerCommand, config: &GatewayConfig) -
             },
         }),
     })
+}
+
+/// The security extension's ExtendedTriggerMessage asking for `message`.
+fn extended_trigger(message: TriggerKind, connector_id: Option<u32>) -> Result<Request, ControlError> {
+    Ok(Request::ExtendedTriggerMessage(v16::ExtendedTriggerMessageRequest {
+        requested_message: v16::ExtendedMessageTrigger::from_wire(message.as_str()).ok_or_else(|| {
+            ControlError::Unsupported(format!("ExtendedTriggerMessage cannot ask for {}", message.as_str()))
+        })?,
+        connector_id: connector_id.map(|c| int(c, "connectorId")).transpose()?,
+    }))
 }
 
 /// The 1.6 security extension's name for a kind of root certificate; the others exist in 2.0.1 only.
@@ -1169,6 +1170,10 @@ mod tests {
             },
             ChargerCommand::GetLocalListVersion,
             ChargerCommand::ExtendedTrigger {
+                message: TriggerKind::Heartbeat,
+                connector_id: None,
+            },
+            ChargerCommand::Trigger {
                 message: TriggerKind::SignChargePointCertificate,
                 connector_id: None,
             },
@@ -1240,10 +1245,6 @@ mod tests {
                 vendor_id: "v".into(),
                 message_id: None,
                 data: Some(serde_json::json!({"not": "text"})),
-            },
-            ChargerCommand::Trigger {
-                message: TriggerKind::LogStatusNotification,
-                connector_id: None,
             },
             ChargerCommand::ExtendedTrigger {
                 message: TriggerKind::DiagnosticsStatusNotification,

@@ -1468,7 +1468,9 @@ pub async fn trigger_message(
         }
     }
     only_in(charger.ocpp_version, OcppProtocol::V16, "/extended", body.extended.is_some())?;
-    let extended = body.extended == Some(true) || message.needs_extended_trigger();
+    // 1.6 knows some messages only through the security extension's ExtendedTriggerMessage.
+    let extended = body.extended == Some(true)
+        || (charger.ocpp_version == Some(OcppProtocol::V16) && message.needs_extended_trigger());
     if extended && !message.is_extended_trigger() {
         let allowed: Vec<&str> = TriggerKind::ALL
             .into_iter()
