@@ -88,7 +88,10 @@ async fn install_a_certificate_on_the_charge_point_is_accepted_rejected_or_faile
             json!({"certificateType": "ManufacturerRootCertificate", "certificate": manufacturer.ca_pem()}),
         )
         .await;
-    assert_eq!(cp.received("InstallCertificate").await["certificate_type"], "ManufacturerRootCertificate");
+    assert_eq!(
+        cp.received("InstallCertificate").await["certificate_type"],
+        "ManufacturerRootCertificate"
+    );
     assert_eq!(manufacturer_root["status"], "ACCEPTED");
 
     // The charger refuses one, or cannot store it: each is its answer, kept on the operation.
@@ -113,8 +116,14 @@ async fn install_a_certificate_on_the_charge_point_is_accepted_rejected_or_faile
     // What is not one X.509 certificate in PEM, or a 2.0.1 type, is refused; nothing is stored.
     for (certificate, why) in [
         ("not a certificate", "no PEM block"),
-        ("-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n", "not base64"),
-        ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "not X.509"),
+        (
+            "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+            "not base64",
+        ),
+        (
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            "not X.509",
+        ),
     ] {
         let bad = refused(
             &app,
@@ -162,13 +171,21 @@ async fn install_a_certificate_on_the_charge_point_is_accepted_rejected_or_faile
     // Another client cannot install on this charger, nor see that it exists.
     let other = app.tenant("other").await;
     let response = app
-        .as_tenant(&other, Method::POST, &format!("/chargers/{id}/operations/install-certificate"))
+        .as_tenant(
+            &other,
+            Method::POST,
+            &format!("/chargers/{id}/operations/install-certificate"),
+        )
         .json(&json!({"certificateType": "CentralSystemRootCertificate", "certificate": root.ca_pem()}))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
-    assert_eq!(operations_of(&app, &tenant, &id).await.len(), before, "nothing was stored");
+    assert_eq!(
+        operations_of(&app, &tenant, &id).await.len(),
+        before,
+        "nothing was stored"
+    );
     cp.close().await;
 }
 
@@ -234,7 +251,10 @@ async fn retrieve_and_delete_a_specific_certificate_from_the_charge_point_with_e
             .await;
         let sent = cp.received("DeleteCertificate").await;
         assert_eq!(sent["certificate_hash_data"]["hash_algorithm"], algorithm);
-        assert_eq!(sent["certificate_hash_data"]["issuer_name_hash"], hash["issuerNameHash"]);
+        assert_eq!(
+            sent["certificate_hash_data"]["issuer_name_hash"],
+            hash["issuerNameHash"]
+        );
         assert_eq!(sent["certificate_hash_data"]["serial_number"], hash["serialNumber"]);
         assert_eq!(deleted["kind"], "DELETE_CERTIFICATE");
         assert_eq!(
@@ -287,16 +307,40 @@ async fn retrieve_and_delete_a_specific_certificate_from_the_charge_point_with_e
     // Bad hash data, and asking 1.6 about no type or two at once, are refused; nothing is stored.
     let mut not_hex = hash.clone();
     not_hex["issuerKeyHash"] = json!("not hexadecimal");
-    let bad = refused(&app, &tenant, &id, "delete-certificate", json!({"certificateHashData": not_hex})).await;
+    let bad = refused(
+        &app,
+        &tenant,
+        &id,
+        "delete-certificate",
+        json!({"certificateHashData": not_hex}),
+    )
+    .await;
     assert_eq!(bad["errors"][0]["pointer"], "/certificateHashData/issuerKeyHash");
     let mut long_serial = hash.clone();
     long_serial["serialNumber"] = json!("1".repeat(41));
-    let bad = refused(&app, &tenant, &id, "delete-certificate", json!({"certificateHashData": long_serial})).await;
+    let bad = refused(
+        &app,
+        &tenant,
+        &id,
+        "delete-certificate",
+        json!({"certificateHashData": long_serial}),
+    )
+    .await;
     assert_eq!(bad["errors"][0]["pointer"], "/certificateHashData/serialNumber");
     let mut md5 = hash.clone();
     md5["hashAlgorithm"] = json!("MD5");
-    refused(&app, &tenant, &id, "delete-certificate", json!({"certificateHashData": md5})).await;
-    for types in [json!([]), json!(["CentralSystemRootCertificate", "ManufacturerRootCertificate"])] {
+    refused(
+        &app,
+        &tenant,
+        &id,
+        "delete-certificate",
+        json!({"certificateHashData": md5}),
+    )
+    .await;
+    for types in [
+        json!([]),
+        json!(["CentralSystemRootCertificate", "ManufacturerRootCertificate"]),
+    ] {
         let bad = refused(
             &app,
             &tenant,
@@ -320,7 +364,10 @@ async fn retrieve_and_delete_a_specific_certificate_from_the_charge_point_with_e
     // Another client can neither list nor delete this charger's certificates.
     let other = app.tenant("other").await;
     for (operation, body) in [
-        ("get-installed-certificate-ids", json!({"certificateTypes": ["ManufacturerRootCertificate"]})),
+        (
+            "get-installed-certificate-ids",
+            json!({"certificateTypes": ["ManufacturerRootCertificate"]}),
+        ),
         ("delete-certificate", json!({"certificateHashData": hash})),
     ] {
         let response = app
@@ -331,7 +378,11 @@ async fn retrieve_and_delete_a_specific_certificate_from_the_charge_point_with_e
             .unwrap();
         assert_eq!(response.status(), 404, "{operation}");
     }
-    assert_eq!(operations_of(&app, &tenant, &id).await.len(), before, "nothing was stored");
+    assert_eq!(
+        operations_of(&app, &tenant, &id).await.len(),
+        before,
+        "nothing was stored"
+    );
     cp.close().await;
 }
 
@@ -434,7 +485,12 @@ async fn secure_firmware_update_is_followed_to_installed_and_an_invalid_signatur
 
     // Secure Firmware Update: SignedUpdateFirmware, followed through SignatureVerified to Installed.
     let update = app
-        .operate(&tenant, &id, "update-firmware", signed("https://firmware.example/cp-3.0.0.bin"))
+        .operate(
+            &tenant,
+            &id,
+            "update-firmware",
+            signed("https://firmware.example/cp-3.0.0.bin"),
+        )
         .await;
     let sent = cp.received("SignedUpdateFirmware").await;
     assert_eq!(sent["request_id"], update["requestId"]);
@@ -455,14 +511,25 @@ async fn secure_firmware_update_is_followed_to_installed_and_an_invalid_signatur
         .collect();
     assert_eq!(
         walked,
-        ["Downloading", "Downloaded", "SignatureVerified", "Installing", "Installed"]
+        [
+            "Downloading",
+            "Downloaded",
+            "SignatureVerified",
+            "Installing",
+            "Installed"
+        ]
     );
     assert_eq!(done["finalStatus"], "Installed");
 
     // Secure Firmware Update - Invalid Signature: the charger reports it, the operation fails.
     cp.set("signed_firmware", "invalid_signature").await;
     let invalid = app
-        .operate(&tenant, &id, "update-firmware", signed("https://firmware.example/tampered.bin"))
+        .operate(
+            &tenant,
+            &id,
+            "update-firmware",
+            signed("https://firmware.example/tampered.bin"),
+        )
         .await;
     cp.received("SignedUpdateFirmware").await;
     let failed = app
@@ -476,7 +543,12 @@ async fn secure_firmware_update_is_followed_to_installed_and_an_invalid_signatur
     // Secure Firmware Update - Invalid Certificate: refused in the answer.
     cp.set("signed_firmware", "invalid_certificate").await;
     let refused_update = app
-        .operate(&tenant, &id, "update-firmware", signed("https://firmware.example/other.bin"))
+        .operate(
+            &tenant,
+            &id,
+            "update-firmware",
+            signed("https://firmware.example/other.bin"),
+        )
         .await;
     cp.received("SignedUpdateFirmware").await;
     assert_eq!(
@@ -510,7 +582,12 @@ async fn extended_trigger_message_asks_for_the_security_extensions_messages_and_
 
     // LogStatusNotification exists in 1.6 only through ExtendedTriggerMessage.
     let log = app
-        .operate(&tenant, &id, "trigger-message", json!({"message": "LogStatusNotification"}))
+        .operate(
+            &tenant,
+            &id,
+            "trigger-message",
+            json!({"message": "LogStatusNotification"}),
+        )
         .await;
     assert_eq!(
         cp.received("ExtendedTriggerMessage").await["requested_message"],
@@ -522,7 +599,11 @@ async fn extended_trigger_message_asks_for_the_security_extensions_messages_and_
     let sent = cp
         .next_matching(|e| e["action"] == "LogStatusNotification" && e["event"] != "received")
         .await;
-    assert_eq!((&sent["event"], &sent["payload"]), (&json!("sent"), &json!({})), "{sent}");
+    assert_eq!(
+        (&sent["event"], &sent["payload"]),
+        (&json!("sent"), &json!({})),
+        "{sent}"
+    );
 
     // A core message asked for through the extension when the operator says so.
     let heartbeat = app
@@ -533,7 +614,10 @@ async fn extended_trigger_message_asks_for_the_security_extensions_messages_and_
             json!({"message": "Heartbeat", "extended": true}),
         )
         .await;
-    assert_eq!(cp.received("ExtendedTriggerMessage").await["requested_message"], "Heartbeat");
+    assert_eq!(
+        cp.received("ExtendedTriggerMessage").await["requested_message"],
+        "Heartbeat"
+    );
     assert_eq!(heartbeat["ocppAction"], "ExtendedTriggerMessage");
 
     // The signed firmware's status, through the extension.
@@ -576,7 +660,12 @@ async fn extended_trigger_message_asks_for_the_security_extensions_messages_and_
     // A charger that does not implement it: the refusal is the operation's answer.
     cp.set("extended_trigger", "NotImplemented").await;
     let refused_trigger = app
-        .operate(&tenant, &id, "trigger-message", json!({"message": "LogStatusNotification"}))
+        .operate(
+            &tenant,
+            &id,
+            "trigger-message",
+            json!({"message": "LogStatusNotification"}),
+        )
         .await;
     cp.received("ExtendedTriggerMessage").await;
     assert_eq!(
@@ -610,8 +699,11 @@ async fn log_and_signed_firmware_statuses_a_charger_sends_on_its_own_are_answere
         json!({})
     );
     assert_eq!(
-        cp.call("SignedFirmwareStatusNotification", json!({"status": "Idle", "request_id": 99}))
-            .await,
+        cp.call(
+            "SignedFirmwareStatusNotification",
+            json!({"status": "Idle", "request_id": 99})
+        )
+        .await,
         json!({})
     );
     cp.close().await;
@@ -631,13 +723,20 @@ async fn log_and_signed_firmware_statuses_a_charger_sends_on_its_own_are_answere
             "PropertyConstraintViolation",
         ),
         // 1.6 spells it as its spec does.
-        (r#"[2,"b","LogStatusNotification",{"requestId":1}]"#, "OccurenceConstraintViolation"),
+        (
+            r#"[2,"b","LogStatusNotification",{"requestId":1}]"#,
+            "OccurenceConstraintViolation",
+        ),
         (
             r#"[2,"c","LogStatusNotification",{"status":"Uploaded","requestId":"one"}]"#,
             "TypeConstraintViolation",
         ),
     ] {
         let reply = raw::exchange(&mut socket, frame).await;
-        assert_eq!((&reply[0], &reply[2]), (&json!(4), &json!(expected)), "{frame}: {reply}");
+        assert_eq!(
+            (&reply[0], &reply[2]),
+            (&json!(4), &json!(expected)),
+            "{frame}: {reply}"
+        );
     }
 }

@@ -368,18 +368,43 @@ async fn tc_m_20_and_21_delete_a_certificate_with_each_hash_algorithm_and_a_fail
     let before = operations_of(&app, &tenant, &id).await.len();
     let mut empty_serial = hash.clone();
     empty_serial["serialNumber"] = json!("");
-    let bad = refused(&app, &tenant, &id, "delete-certificate", json!({"certificateHashData": empty_serial})).await;
+    let bad = refused(
+        &app,
+        &tenant,
+        &id,
+        "delete-certificate",
+        json!({"certificateHashData": empty_serial}),
+    )
+    .await;
     assert_eq!(bad["errors"][0]["pointer"], "/certificateHashData/serialNumber");
     let mut long_hash = hash.clone();
     long_hash["issuerNameHash"] = json!("a".repeat(129));
-    let bad = refused(&app, &tenant, &id, "delete-certificate", json!({"certificateHashData": long_hash})).await;
+    let bad = refused(
+        &app,
+        &tenant,
+        &id,
+        "delete-certificate",
+        json!({"certificateHashData": long_hash}),
+    )
+    .await;
     assert_eq!(bad["errors"][0]["pointer"], "/certificateHashData/issuerNameHash");
     let mut missing = hash.clone();
     missing.as_object_mut().unwrap().remove("issuerKeyHash");
-    refused(&app, &tenant, &id, "delete-certificate", json!({"certificateHashData": missing})).await;
+    refused(
+        &app,
+        &tenant,
+        &id,
+        "delete-certificate",
+        json!({"certificateHashData": missing}),
+    )
+    .await;
     let other = app.tenant("other").await;
     let response = app
-        .as_tenant(&other, Method::POST, &format!("/chargers/{id}/operations/delete-certificate"))
+        .as_tenant(
+            &other,
+            Method::POST,
+            &format!("/chargers/{id}/operations/delete-certificate"),
+        )
         .json(&json!({"certificateHashData": hash}))
         .send()
         .await

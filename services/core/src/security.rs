@@ -294,14 +294,21 @@ mod certificate_tests {
         assert_eq!(hash(&"aabbccdd".repeat(8), "01020304").check(), Ok(()));
         assert_eq!(
             hash("not-hex", "01").check(),
-            Err(CertificateHashError::Hash { field: "issuerNameHash" })
+            Err(CertificateHashError::Hash {
+                field: "issuerNameHash"
+            })
         );
         assert_eq!(
             hash(&"a".repeat(129), "01").check(),
-            Err(CertificateHashError::Hash { field: "issuerNameHash" })
+            Err(CertificateHashError::Hash {
+                field: "issuerNameHash"
+            })
         );
         assert_eq!(hash("aa", "").check(), Err(CertificateHashError::SerialNumber));
-        assert_eq!(hash("aa", &"1".repeat(41)).check(), Err(CertificateHashError::SerialNumber));
+        assert_eq!(
+            hash("aa", &"1".repeat(41)).check(),
+            Err(CertificateHashError::SerialNumber)
+        );
     }
 
     #[test]

@@ -290,7 +290,10 @@ impl ChargerControl for Gateway {
         // The session times the call out once sent; this bounds the wait in its queue as well.
         let bound = self.inner.config.call_timeout * 4;
         match tokio::time::timeout(bound, answer).await {
-            Ok(Ok(Ok(CommandReply::InstalledCertificates { status, mut certificates }))) => {
+            Ok(Ok(Ok(CommandReply::InstalledCertificates {
+                status,
+                mut certificates,
+            }))) => {
                 for certificate in certificates.iter_mut().filter(|c| c.kind.is_empty()) {
                     certificate.kind = asked_kind.unwrap_or_default().to_owned();
                 }

@@ -2,6 +2,7 @@
 //! into 1.6 calls.
 
 use coupler_core::authorisation::{match_key_16, IdToken, IdTokenKind, IdTokenStatus, LocalListChange, Verdict};
+use coupler_core::charger::OcppProtocol;
 use coupler_core::charger::{normalise_reading, power_delivery_from_ocpp16, ChargerInfo, ConnectorStatus, MeterSample};
 use coupler_core::control::{
     ChargerCommand, ChargerControl, ChargingLimit, CommandReply, ConfigurationEntry, ControlError, LimitPurpose,
@@ -9,8 +10,9 @@ use coupler_core::control::{
 };
 use coupler_core::operation::{firmware_progress, upload_progress, OperationKind};
 use coupler_core::plausibility::{self, Implausible};
-use coupler_core::charger::OcppProtocol;
-use coupler_core::security::{CertificateHash, CertificateUse, HashAlgorithm, InstalledCertificate, InstalledCertificateKind};
+use coupler_core::security::{
+    CertificateHash, CertificateUse, HashAlgorithm, InstalledCertificate, InstalledCertificateKind,
+};
 use coupler_core::store::{SessionStart, SessionStop};
 use coupler_core::ChargerId;
 use coupler_ocpp::rpc::Frame;

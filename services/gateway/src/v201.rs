@@ -17,6 +17,7 @@
 use coupler_core::authorisation::{
     match_key, IdToken as RegisteredToken, IdTokenKind as TokenKind, LocalListChange, Verdict,
 };
+use coupler_core::charger::OcppProtocol;
 use coupler_core::charger::{
     normalise_reading, power_delivery_from_ocpp201_charging_state, power_delivery_from_ocpp201_status, ChargerInfo,
     ConnectorStatus, MeterSample, PowerDeliveryState,
@@ -27,7 +28,6 @@ use coupler_core::control::{
 };
 use coupler_core::operation::{firmware_progress, upload_progress, OperationKind, Progress, ReservationStatus};
 use coupler_core::plausibility;
-use coupler_core::charger::OcppProtocol;
 use coupler_core::security::{CertificateHash, CertificateUse, HashAlgorithm, InstalledCertificate};
 use coupler_core::store::{TransactionEventKind, TransactionEventRecord};
 use coupler_core::ChargerId;

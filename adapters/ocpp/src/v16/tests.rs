@@ -937,9 +937,16 @@ fn every_action_of_the_security_whitepaper_is_typed_and_checked() {
         &json!({"certificateType": "V2GRootCertificate"}),
     )
     .unwrap_err();
-    assert_eq!(error.code, ErrorCode::PropertyConstraintViolation, "a 2.0.1 certificate type");
-    let error = parse_response("GetInstalledCertificateIds", &json!({"status": "Accepted", "certificateHashData": []}))
-        .unwrap_err();
+    assert_eq!(
+        error.code,
+        ErrorCode::PropertyConstraintViolation,
+        "a 2.0.1 certificate type"
+    );
+    let error = parse_response(
+        "GetInstalledCertificateIds",
+        &json!({"status": "Accepted", "certificateHashData": []}),
+    )
+    .unwrap_err();
     assert_eq!(error.code, ErrorCode::OccurrenceConstraintViolation, "minItems 1");
     let error = parse_request(
         "DeleteCertificate",
@@ -947,7 +954,11 @@ fn every_action_of_the_security_whitepaper_is_typed_and_checked() {
                  "serialNumber": "0123456789012345678901234567890123456789x"}}),
     )
     .unwrap_err();
-    assert_eq!(error.code, ErrorCode::TypeConstraintViolation, "a serial number over 40 characters");
+    assert_eq!(
+        error.code,
+        ErrorCode::TypeConstraintViolation,
+        "a serial number over 40 characters"
+    );
     let error = parse_charge_point_request("LogStatusNotification", &json!({"status": "Done"})).unwrap_err();
     assert_eq!(error.code, ErrorCode::PropertyConstraintViolation);
 }

@@ -884,22 +884,21 @@ fn certificate_kind(
 ) -> Result<InstalledCertificateKind, ApiError> {
     let wire = serde_json::to_value(wanted).map_err(ApiError::internal)?;
     let wire = wire.as_str().unwrap_or_default();
-    let kind = InstalledCertificateKind::parse(wire).ok_or_else(|| ApiError::internal("a certificate type without a kind"))?;
+    let kind =
+        InstalledCertificateKind::parse(wire).ok_or_else(|| ApiError::internal("a certificate type without a kind"))?;
     match version {
         Some(version) if kind.ocpp_name(version) != Some(wire) => {
             let allowed: Vec<&str> = InstalledCertificateKind::ALL
                 .into_iter()
                 .filter_map(|k| k.ocpp_name(version))
                 .collect();
-            Err(ApiError::invalid(format!(
-                "{wire} is not a certificate type of OCPP {}",
-                name(version)
-            ))
-            .at(
-                InvalidValue::body(pointer, "not a certificate type of this charger's OCPP version")
-                    .expected("one of the allowed values")
-                    .allowed(allowed),
-            ))
+            Err(
+                ApiError::invalid(format!("{wire} is not a certificate type of OCPP {}", name(version))).at(
+                    InvalidValue::body(pointer, "not a certificate type of this charger's OCPP version")
+                        .expected("one of the allowed values")
+                        .allowed(allowed),
+                ),
+            )
         }
         _ => Ok(kind),
     }
@@ -911,11 +910,20 @@ fn certificate_pem(text: &str, pointer: &str, max: usize) -> Result<(), ApiError
     use x509_parser::prelude::{FromDer, X509Certificate};
     let length = text.chars().count();
     if length > max {
-        return Err(invalid(pointer, format!("{length} characters is more than the {max} allowed")));
+        return Err(invalid(
+            pointer,
+            format!("{length} characters is more than the {max} allowed"),
+        ));
     }
-    let not_pem = || invalid(pointer, "must be one PEM-encoded X.509 certificate (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)");
+    let not_pem = || {
+        invalid(
+            pointer,
+            "must be one PEM-encoded X.509 certificate (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)",
+        )
+    };
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    let (Some(&"-----BEGIN CERTIFICATE-----"), Some(&"-----END CERTIFICATE-----")) = (lines.first(), lines.last()) else {
+    let (Some(&"-----BEGIN CERTIFICATE-----"), Some(&"-----END CERTIFICATE-----")) = (lines.first(), lines.last())
+    else {
         return Err(not_pem());
     };
     let body = &lines[1..lines.len() - 1];
@@ -1467,7 +1475,12 @@ pub async fn trigger_message(
             ));
         }
     }
-    only_in(charger.ocpp_version, OcppProtocol::V16, "/extended", body.extended.is_some())?;
+    only_in(
+        charger.ocpp_version,
+        OcppProtocol::V16,
+        "/extended",
+        body.extended.is_some(),
+    )?;
     // 1.6 knows some messages only through the security extension's ExtendedTriggerMessage.
     let extended = body.extended == Some(true)
         || (charger.ocpp_version == Some(OcppProtocol::V16) && message.needs_extended_trigger());
@@ -1477,15 +1490,13 @@ pub async fn trigger_message(
             .filter(|k| k.is_extended_trigger())
             .map(TriggerKind::as_str)
             .collect();
-        return Err(ApiError::invalid(format!(
-            "ExtendedTriggerMessage cannot ask for {}",
-            message.as_str()
-        ))
-        .at(
-            InvalidValue::body("/message", "not a message ExtendedTriggerMessage asks for")
-                .expected("one of the allowed values")
-                .allowed(allowed),
-        ));
+        return Err(
+            ApiError::invalid(format!("ExtendedTriggerMessage cannot ask for {}", message.as_str())).at(
+                InvalidValue::body("/message", "not a message ExtendedTriggerMessage asks for")
+                    .expected("one of the allowed values")
+                    .allowed(allowed),
+            ),
+        );
     }
     let connector_id = non_negative(body.connector_id, "/connectorId", 0)?;
     run(&state, &charger, OperationKind::TriggerMessage, &body, None, |_| {
@@ -1602,10 +1613,16 @@ pub async fn update_firmware(
     if version == Some(OcppProtocol::V16) && signed {
         // The security extension's SignedUpdateFirmware: both parts, and its shorter location.
         if body.signing_certificate.is_none() {
-            return Err(invalid("/signingCertificate", "a signed firmware update on OCPP 1.6 needs the signing certificate too"));
+            return Err(invalid(
+                "/signingCertificate",
+                "a signed firmware update on OCPP 1.6 needs the signing certificate too",
+            ));
         }
         if body.signature.is_none() {
-            return Err(invalid("/signature", "a signed firmware update on OCPP 1.6 needs the signature too"));
+            return Err(invalid(
+                "/signature",
+                "a signed firmware update on OCPP 1.6 needs the signature too",
+            ));
         }
         text(&body.location, "/location", 512)?;
     }
@@ -2079,7 +2096,10 @@ pub async fn get_installed_certificate_ids(
     let version = charger.ocpp_version;
     let wanted = body.certificate_types.as_deref().unwrap_or_default();
     if wanted.is_empty() && body.certificate_types.is_some() {
-        return Err(invalid("/certificateTypes", "name at least one type, or leave it out for every type"));
+        return Err(invalid(
+            "/certificateTypes",
+            "name at least one type, or leave it out for every type",
+        ));
     }
     if version == Some(OcppProtocol::V16) && wanted.len() != 1 {
         return Err(invalid(
@@ -2096,9 +2116,14 @@ pub async fn get_installed_certificate_ids(
         }
         kinds.push(kind);
     }
-    run(&state, &charger, OperationKind::GetInstalledCertificateIds, &body, None, |_| {
-        ChargerCommand::GetInstalledCertificateIds { kinds }
-    })
+    run(
+        &state,
+        &charger,
+        OperationKind::GetInstalledCertificateIds,
+        &body,
+        None,
+        |_| ChargerCommand::GetInstalledCertificateIds { kinds },
+    )
     .await
 }
 
