@@ -934,7 +934,7 @@ fn certificate_pem(text: &str, pointer: &str, max: usize) -> Result<(), ApiError
         .decode(body.concat())
         .map_err(|_| invalid(pointer, "the PEM block is not valid base64"))?;
     match X509Certificate::from_der(&der) {
-        Ok((rest, _)) if rest.is_empty() => Ok(()),
+        Ok(([], _)) => Ok(()),
         _ => Err(invalid(pointer, "the PEM block does not hold an X.509 certificate")),
     }
 }
