@@ -269,8 +269,11 @@ async fn tc_054_trigger_message() {
             "MeterValues",
             "StatusNotification",
             "FirmwareStatusNotification",
-            "DiagnosticsStatusNotification"
-        ])
+            "DiagnosticsStatusNotification",
+            "LogStatusNotification",
+            "SignChargePointCertificate"
+        ]),
+        "the security extension's two through ExtendedTriggerMessage"
     );
     cp.close().await;
 }
