@@ -50,7 +50,8 @@ pub struct OperationAnswer {
     /// The status word it answered with (`Accepted`, `Rejected`, `NotSupported`, `Unlocked`,
     /// `Scheduled`, ...; for an OCPP error, the error code).
     pub status: Option<String>,
-    /// What else the answer carried (configuration keys, data, a file name), as JSON.
+    /// What else the answer carried (configuration keys, data, a file name, the installed
+    /// certificates' hash data), as JSON.
     pub payload: Option<Value>,
 }
 
