@@ -177,6 +177,9 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::operations::cancel_reservation))
         .routes(routes!(routes::operations::clear_charging_profile))
         .routes(routes!(routes::operations::remote_start))
+        .routes(routes!(routes::operations::install_certificate))
+        .routes(routes!(routes::operations::get_installed_certificate_ids))
+        .routes(routes!(routes::operations::delete_certificate))
         .routes(routes!(
             routes::id_tokens::create_id_token,
             routes::id_tokens::list_id_tokens
