@@ -871,6 +871,9 @@ pub trait SmartChargingStore: Send + Sync {
     async fn get_smart_plan(&self, client: &ClientId, id: &SmartPlanId) -> Result<Option<SmartPlan>, StoreError>;
     /// Every plan that has not ended.
     async fn live_smart_plans(&self) -> Result<Vec<SmartPlan>, StoreError>;
+    /// How many plans that have not ended were last stored before `at` (a replan since has not
+    /// reached them yet).
+    async fn count_live_smart_plans_stored_before(&self, at: DateTime<Utc>) -> Result<u64, StoreError>;
     /// The client's plans that have not ended and are planned against `location`'s prices, with
     /// those planned at no known location (a new location may be theirs).
     async fn live_smart_plans_at(&self, client: &ClientId, location: &LocationId)

@@ -46,7 +46,7 @@ on_both_backends!(
     another_client_can_neither_put_nor_read_a_policy_on_a_charger_it_does_not_own,
     the_charge_now_override_is_set_and_ended_on_the_client_s_policy_only,
     a_plan_and_each_change_of_it_that_names_fields_write_one_event_each,
-    live_plans_are_found_by_the_location_they_are_planned_at_or_at_none_for_their_own_client_only,
+    live_plans_are_found_by_the_location_they_are_planned_at_or_at_none_for_their_own_client_only_and_counted_by_when_stored,
     a_charger_holds_one_schedule_source_whose_periods_read_back_within_its_window,
     a_plan_and_the_schedule_it_puts_are_stored_together_or_not_at_all,
 );
@@ -286,7 +286,7 @@ async fn a_plan_and_each_change_of_it_that_names_fields_write_one_event_each(sto
     assert!(store.live_smart_plans().await.unwrap().is_empty());
 }
 
-async fn live_plans_are_found_by_the_location_they_are_planned_at_or_at_none_for_their_own_client_only(
+async fn live_plans_are_found_by_the_location_they_are_planned_at_or_at_none_for_their_own_client_only_and_counted_by_when_stored(
     store: Arc<dyn Store>,
 ) {
     let a = client(&store, "a").await;
@@ -300,6 +300,15 @@ async fn live_plans_are_found_by_the_location_they_are_planned_at_or_at_none_for
     let mut p = plan(&stored, &ch);
     store.insert_smart_plan(&p).await.unwrap();
     let home = LocationId::new("home");
+    assert_eq!(store.count_live_smart_plans_stored_before(p.updated_at).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .count_live_smart_plans_stored_before(p.updated_at + Duration::seconds(1))
+            .await
+            .unwrap(),
+        1,
+        "a live plan stored before then"
+    );
     let somewhere = store.live_smart_plans_at(&a, &home).await.unwrap();
     assert_eq!(
         somewhere.len(),

@@ -129,8 +129,7 @@ async fn main() -> anyhow::Result<()> {
         api.push_prices(round).await?;
         let answered = started.elapsed();
         wait_until("every plan is made again", || async {
-            let plans = watcher.live_smart_plans().await?;
-            Ok(plans.len() >= cli.users && plans.iter().all(|p| p.updated_at >= pushed_at))
+            Ok(watcher.count_live_smart_plans_stored_before(pushed_at).await? == 0)
         })
         .await?;
         let elapsed = started.elapsed();

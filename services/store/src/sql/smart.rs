@@ -259,6 +259,18 @@ macro_rules! impl_smart_charging_store {
                     all(&rows, plan_from_row)
                 }
 
+                async fn count_live_smart_plans_stored_before(&self, at: DateTime<Utc>) -> Result<u64, StoreError> {
+                    let row = sqlx::query(
+                        "SELECT COUNT(*) AS n FROM smart_charging_plans WHERE state <> 'ENDED' AND updated_at < $1",
+                    )
+                    .bind($time::bind(at))
+                    .fetch_one(&self.reads)
+                    .await
+                    .map_err(store_error)?;
+                    let n: i64 = row.try_get("n").map_err(store_error)?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                }
+
                 async fn live_smart_plans_at(
                     &self,
                     client: &ClientId,
