@@ -14,6 +14,8 @@ pub struct PgStore {
     pool: PgPool,
     /// The pool the hot reads go through: the same pool (PostgreSQL reads beside its writes).
     reads: PgPool,
+    /// Plans waiting to be saved in the next shared commit ([`crate::sql::PlanSaves`]).
+    plan_saves: crate::sql::PlanSaves,
     /// Where the time stamped by the store itself comes from (update times, activation times).
     clock: std::sync::Arc<dyn coupler_core::clock::Clock>,
 }
@@ -44,6 +46,7 @@ impl PgStore {
         Ok(Self {
             reads: pool.clone(),
             pool,
+            plan_saves: crate::sql::PlanSaves::default(),
             clock: std::sync::Arc::new(coupler_core::clock::SystemClock),
         })
     }

@@ -18,6 +18,8 @@ pub struct SqliteStore {
     /// event relay's, the API's lists): SQLite in WAL mode lets them read beside the writer, so
     /// they do not queue behind its commits. The writer itself for an in-memory database.
     reads: SqlitePool,
+    /// Plans waiting to be saved in the next shared commit ([`crate::sql::PlanSaves`]).
+    plan_saves: crate::sql::PlanSaves,
     /// Where the time stamped by the store itself comes from (update times, activation times).
     clock: std::sync::Arc<dyn coupler_core::clock::Clock>,
 }
@@ -86,6 +88,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             reads,
+            plan_saves: crate::sql::PlanSaves::default(),
             clock: std::sync::Arc::new(coupler_core::clock::SystemClock),
         })
     }

@@ -75,6 +75,43 @@ pub(crate) fn keyset(
 }
 
 /// Names the sqlx database type behind a store, for code that must spell out transaction types.
+/// Where plans wait to be saved together: the first save starts the store's plan writer, which
+/// takes every save waiting (up to [`PLAN_SAVES_PER_COMMIT`]) into one transaction, so a replan of
+/// thousands commits (and syncs to disk) a few hundred times rather than once per plan. Each save is
+/// answered after the commit that holds it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PlanSaves(std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<PlanSave>>>);
+
+/// The most plans one shared commit holds.
+pub(crate) const PLAN_SAVES_PER_COMMIT: usize = 256;
+
+/// One plan's save, waiting for its commit.
+#[derive(Debug)]
+pub(crate) struct PlanSave {
+    pub(crate) plan: coupler_core::smart::SmartPlan,
+    pub(crate) event_fields: Vec<String>,
+    pub(crate) schedule: Option<(
+        coupler_core::ChargerId,
+        Vec<coupler_core::limits::SchedulePeriod>,
+        chrono::DateTime<chrono::Utc>,
+    )>,
+    pub(crate) answer: tokio::sync::oneshot::Sender<Result<bool, coupler_core::StoreError>>,
+}
+
+impl PlanSaves {
+    /// The queue to the plan writer, which `start` starts on first use.
+    pub(crate) fn queue(
+        &self,
+        start: impl FnOnce(tokio::sync::mpsc::UnboundedReceiver<PlanSave>),
+    ) -> &tokio::sync::mpsc::UnboundedSender<PlanSave> {
+        self.0.get_or_init(|| {
+            let (queue, saves) = tokio::sync::mpsc::unbounded_channel();
+            start(saves);
+            queue
+        })
+    }
+}
+
 pub(crate) trait StorePool {
     /// The sqlx database.
     type Db: sqlx::Database;

@@ -17,7 +17,7 @@ macro_rules! impl_smart_charging_store {
             use coupler_core::{ChargerId, ClientId, SmartChargingStore, StoreError, UserId, VehicleId};
             use sqlx::Row;
 
-            use crate::sql::StorePool;
+            use crate::sql::{PlanSave, StorePool, PLAN_SAVES_PER_COMMIT};
             use crate::store_error;
 
             const POLICY_SELECT: &str = "SELECT p.id, p.client_id, u.external_id, p.vehicle_id, p.ev_system_id, \
@@ -305,19 +305,80 @@ macro_rules! impl_smart_charging_store {
                     event_fields: &[&str],
                     schedule: Option<(&ChargerId, &[SchedulePeriod], DateTime<Utc>)>,
                 ) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await.map_err(store_error)?;
-                    if !Self::update_plan_in(&mut tx, plan, event_fields).await? {
-                        return Ok(false);
-                    }
-                    if let Some((charger, periods, valid_to)) = schedule {
-                        Self::put_schedule_in(&mut tx, charger, Some((periods, valid_to)), plan.updated_at).await?;
-                    }
-                    tx.commit().await.map_err(store_error)?;
-                    Ok(true)
+                    let pool = self.pool.clone();
+                    let queue = self.plan_saves.queue(|saves| {
+                        tokio::spawn(Self::write_plans(pool, saves));
+                    });
+                    let (answer, answered) = tokio::sync::oneshot::channel();
+                    queue
+                        .send(PlanSave {
+                            plan: plan.clone(),
+                            event_fields: event_fields.iter().map(|f| (*f).to_owned()).collect(),
+                            schedule: schedule.map(|(charger, periods, until)| (charger.clone(), periods.to_vec(), until)),
+                            answer,
+                        })
+                        .map_err(|_| StoreError::Backend("the plan writer has stopped".to_owned()))?;
+                    answered
+                        .await
+                        .map_err(|_| StoreError::Backend("the plan writer has stopped".to_owned()))?
                 }
             }
 
             impl $store {
+                /// The plan writer: saves every plan waiting in one transaction, answering each
+                /// after the commit. When a shared commit fails, each of its plans is saved on its
+                /// own, so one bad save fails no other. Ends when the store is dropped.
+                async fn write_plans(
+                    pool: sqlx::Pool<<$store as StorePool>::Db>,
+                    mut saves: tokio::sync::mpsc::UnboundedReceiver<PlanSave>,
+                ) {
+                    let mut batch = Vec::with_capacity(PLAN_SAVES_PER_COMMIT);
+                    while saves.recv_many(&mut batch, PLAN_SAVES_PER_COMMIT).await > 0 {
+                        match Self::save_plans(&pool, &batch).await {
+                            Ok(saved) => {
+                                for (save, saved) in batch.drain(..).zip(saved) {
+                                    // A caller that stopped waiting has nothing to be told.
+                                    let _ = save.answer.send(Ok(saved));
+                                }
+                            }
+                            Err(e) if batch.len() == 1 => {
+                                if let Some(save) = batch.pop() {
+                                    let _ = save.answer.send(Err(e));
+                                }
+                            }
+                            Err(e) => {
+                                tracing::debug!(error = %e, plans = batch.len(), "a shared plan commit failed; saving each alone");
+                                for save in batch.drain(..) {
+                                    let alone = Self::save_plans(&pool, std::slice::from_ref(&save))
+                                        .await
+                                        .map(|saved| saved.first().copied().unwrap_or(false));
+                                    let _ = save.answer.send(alone);
+                                }
+                            }
+                        }
+                    }
+                }
+
+                /// Saves `saves` in one transaction; for each, whether its plan was there.
+                async fn save_plans(
+                    pool: &sqlx::Pool<<$store as StorePool>::Db>,
+                    saves: &[PlanSave],
+                ) -> Result<Vec<bool>, StoreError> {
+                    let mut tx = pool.begin().await.map_err(store_error)?;
+                    let mut saved = Vec::with_capacity(saves.len());
+                    for save in saves {
+                        let fields: Vec<&str> = save.event_fields.iter().map(String::as_str).collect();
+                        let found = Self::update_plan_in(&mut tx, &save.plan, &fields).await?;
+                        if let (true, Some((charger, periods, valid_to))) = (found, &save.schedule) {
+                            Self::put_schedule_in(&mut tx, charger, Some((periods, *valid_to)), save.plan.updated_at)
+                                .await?;
+                        }
+                        saved.push(found);
+                    }
+                    tx.commit().await.map_err(store_error)?;
+                    Ok(saved)
+                }
+
                 /// Stores a plan's change inside `tx`, with an event naming `event_fields` when any;
                 /// `false` when there is no such plan.
                 async fn update_plan_in(
