@@ -697,6 +697,20 @@ impl SimCloud {
         state.report_interval = interval;
     }
 
+    /// Takes a car (by id) out of the world, with its recorded past; `false` when there is none.
+    pub fn remove_vehicle(&self, id: &str) -> bool {
+        let mut state = self.lock();
+        let before = state.vehicles.len();
+        state.vehicles.retain(|v| v.id != id);
+        state.history.remove(id);
+        state.vehicles.len() != before
+    }
+
+    /// Takes a simulated charger's socket (by OCPP identity) out of the physical model.
+    pub fn remove_socket(&self, key: &str) {
+        self.lock().sockets.remove(key);
+    }
+
     /// Adds a simulated charger's socket (by OCPP identity) to the physical model; an existing one is
     /// kept, with its energy register.
     pub fn add_socket(&self, key: &str) {

@@ -301,6 +301,8 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::flex::create_event, routes::flex::list_events))
         .routes(routes!(routes::flex::get_event, routes::flex::update_event))
         .routes(routes!(routes::flex::cancel_event))
+        .routes(routes!(routes::flex::get_program_forecast))
+        .routes(routes!(routes::flex::get_group_forecast))
         .routes(routes!(routes::interventions::list_interventions))
         .routes(routes!(routes::interventions::get_intervention))
         .routes(routes!(routes::actions::get_action))
