@@ -30,6 +30,7 @@ mod problems;
 mod rate_limits;
 mod sandbox;
 mod sandbox_operations;
+mod sandbox_neighbourhood;
 mod sandbox_time;
 mod sandbox_world;
 mod security;

@@ -81,7 +81,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         (name = "flex", description = "Flexibility programs for utilities: programs with eligibility rules, limits and incentive terms; enrolments of users' devices with their consent and status; groups; events that cap or pause charging for a window (a `flex` limit source with the window on each charger, maker commands for vehicles), each target's progress, and drivers' opt-outs"),
         (name = "interventions", description = "What users must do before Coupler can go on (for example link an account again)"),
         (name = "operations", description = "Health and metrics"),
-        (name = "sandbox", description = "Only in sandbox mode (`coupler serve --sandbox`; otherwise 404): simulated cars at the simulated makers, simulated OCPP chargers connected to the gateway, plugging one into the other, a time factor, the sandbox's clock and commuting cars"),
+        (name = "sandbox", description = "Only in sandbox mode (`coupler serve --sandbox`; otherwise 404): simulated cars at the simulated makers, simulated OCPP chargers connected to the gateway, plugging one into the other, a time factor, the sandbox's clock, commuting cars and simulated neighbourhoods"),
     ),
 )]
 struct ApiDoc;
@@ -336,6 +336,11 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             routes::sandbox_time::set_commute,
             routes::sandbox_time::get_commute,
             routes::sandbox_time::delete_commute
+        ))
+        .routes(routes!(routes::sandbox_neighbourhoods::create_neighbourhood))
+        .routes(routes!(
+            routes::sandbox_neighbourhoods::get_neighbourhood,
+            routes::sandbox_neighbourhoods::delete_neighbourhood
         ))
         .routes(routes!(
             routes::webhooks::create_webhook,
