@@ -111,12 +111,23 @@ async fn a_neighbourhood_plugs_in_in_the_evening_the_forecast_shows_it_and_an_ev
         .await;
     let households = made["households"].as_array().unwrap().clone();
     assert_eq!(households.len(), HOUSEHOLDS);
-    assert!(households.iter().all(|h| h["enrolmentId"].is_string() && h["atHome"] == false), "{made}");
+    assert!(
+        households
+            .iter()
+            .all(|h| h["enrolmentId"].is_string() && h["atHome"] == false),
+        "{made}"
+    );
     let id = made["id"].as_str().unwrap().to_owned();
     let path = format!("/sandbox/neighbourhoods/{id}");
     let again = app.get_json(&utility, &path).await;
-    assert_eq!((again["seed"].as_u64(), &again["households"][3]["chargerId"]), (Some(7), &households[3]["chargerId"]));
-    let chargers: Vec<String> = households.iter().map(|h| h["chargerId"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(
+        (again["seed"].as_u64(), &again["households"][3]["chargerId"]),
+        (Some(7), &households[3]["chargerId"])
+    );
+    let chargers: Vec<String> = households
+        .iter()
+        .map(|h| h["chargerId"].as_str().unwrap().to_owned())
+        .collect();
     until("every household's charger is connected", || async {
         let seen = app.get_json(&utility, "/sandbox/chargers").await;
         let connected = seen["data"]
@@ -132,7 +143,11 @@ async fn a_neighbourhood_plugs_in_in_the_evening_the_forecast_shows_it_and_an_ev
     // Nobody is home and nothing is known of their habits: nothing is forecast.
     let empty = forecast(&app, &utility, &program).await;
     assert_eq!(
-        (empty["devices"].as_u64(), empty["pluggedInNow"].as_u64(), empty["withHabits"].as_u64()),
+        (
+            empty["devices"].as_u64(),
+            empty["pluggedInNow"].as_u64(),
+            empty["withHabits"].as_u64()
+        ),
         (Some(HOUSEHOLDS as u64), Some(0), Some(0)),
         "{empty}"
     );
@@ -142,7 +157,12 @@ async fn a_neighbourhood_plugs_in_in_the_evening_the_forecast_shows_it_and_an_ev
     // real time, until 20:00.
     let now = clock_now(&app, &utility).await;
     let to_afternoon = (15 * 60 + 55) - i64::from(local(now).hour() * 60 + local(now).minute());
-    set_clock(&app, &utility, json!({"advanceMinutes": to_afternoon.max(0), "rate": 360})).await;
+    set_clock(
+        &app,
+        &utility,
+        json!({"advanceMinutes": to_afternoon.max(0), "rate": 360}),
+    )
+    .await;
     until("it is 20:00 in the neighbourhood", || async {
         let now = clock_now(&app, &utility).await;
         (local(now).hour() >= 20 && now > start + Duration::hours(4)).then_some(())
@@ -154,7 +174,9 @@ async fn a_neighbourhood_plugs_in_in_the_evening_the_forecast_shows_it_and_an_ev
         let street = app.get_json(&utility, &path).await;
         let home = street["atHome"].as_u64().unwrap();
         let seen = forecast(&app, &utility, &program).await;
-        (home >= 10 && seen["pluggedInNow"].as_u64() == Some(home) && number(&slot(&seen, clock_now(&app, &utility).await)["loadKw"]) > 0.0)
+        (home >= 10
+            && seen["pluggedInNow"].as_u64() == Some(home)
+            && number(&slot(&seen, clock_now(&app, &utility).await)["loadKw"]) > 0.0)
             .then_some(seen)
     })
     .await;
@@ -162,7 +184,10 @@ async fn a_neighbourhood_plugs_in_in_the_evening_the_forecast_shows_it_and_an_ev
     let now = clock_now(&app, &utility).await;
     let first = slot(&evening, now);
     assert!(number(&first["pluggedIn"]) >= home - 0.01, "{first}");
-    assert!(number(&first["flexibleKw"]) <= number(&first["loadKw"]) + 0.01, "{first}");
+    assert!(
+        number(&first["flexibleKw"]) <= number(&first["loadKw"]) + 0.01,
+        "{first}"
+    );
 
     // An 8 A cap on every enrolled charger from now for two hours.
     let event = app
@@ -218,13 +243,23 @@ async fn a_neighbourhood_plugs_in_in_the_evening_the_forecast_shows_it_and_an_ev
     // as the clock jumped through the night may have left before its charger saw it).
     assert!(number(&morning["withHabits"]) >= home, "{morning}");
     let today = clock_now(&app, &utility).await;
-    let local_midnight = today - Duration::hours(i64::from(local(today).hour())) - Duration::minutes(i64::from(local(today).minute()));
+    let local_midnight =
+        today - Duration::hours(i64::from(local(today).hour())) - Duration::minutes(i64::from(local(today).minute()));
     let seven_pm = slot(&morning, local_midnight + Duration::hours(19) + Duration::minutes(30));
-    assert!(number(&seven_pm["pluggedIn"]) >= 8.0, "most are expected home at 19:00: {seven_pm}");
+    assert!(
+        number(&seven_pm["pluggedIn"]) >= 8.0,
+        "most are expected home at 19:00: {seven_pm}"
+    );
     let eleven_pm = slot(&morning, local_midnight + Duration::hours(23) + Duration::minutes(30));
-    assert!(number(&eleven_pm["pluggedIn"]) >= number(&seven_pm["pluggedIn"]), "{eleven_pm} {seven_pm}");
+    assert!(
+        number(&eleven_pm["pluggedIn"]) >= number(&seven_pm["pluggedIn"]),
+        "{eleven_pm} {seven_pm}"
+    );
     let now_slot = slot(&morning, today);
-    assert_eq!(now_slot["pluggedIn"], 0.0, "nobody is expected back before the afternoon: {now_slot}");
+    assert_eq!(
+        now_slot["pluggedIn"], 0.0,
+        "nobody is expected back before the afternoon: {now_slot}"
+    );
 
     // A group's forecast covers its members alone.
     let five: Vec<&Value> = households.iter().take(5).map(|h| &h["enrolmentId"]).collect();
@@ -239,12 +274,22 @@ async fn a_neighbourhood_plugs_in_in_the_evening_the_forecast_shows_it_and_an_ev
     let grouped = app
         .get_json(
             &utility,
-            &format!("/programs/{program}/groups/{}/forecast?resolution=PT1H", group["id"].as_str().unwrap()),
+            &format!(
+                "/programs/{program}/groups/{}/forecast?resolution=PT1H",
+                group["id"].as_str().unwrap()
+            ),
         )
         .await;
-    assert_eq!((grouped["devices"].as_u64(), &grouped["groupId"]), (Some(5), &group["id"]), "{grouped}");
+    assert_eq!(
+        (grouped["devices"].as_u64(), &grouped["groupId"]),
+        (Some(5), &group["id"]),
+        "{grouped}"
+    );
     let group_evening = slot(&grouped, local_midnight + Duration::hours(19) + Duration::minutes(30));
-    assert!(number(&group_evening["pluggedIn"]) <= 5.0 && number(&group_evening["pluggedIn"]) <= number(&seven_pm["pluggedIn"]));
+    assert!(
+        number(&group_evening["pluggedIn"]) <= 5.0
+            && number(&group_evening["pluggedIn"]) <= number(&seven_pm["pluggedIn"])
+    );
 
     // Another client sees none of it.
     let other = app.tenant("other").await;
@@ -252,7 +297,14 @@ async fn a_neighbourhood_plugs_in_in_the_evening_the_forecast_shows_it_and_an_ev
         let response = send(&app, &other, method, &path, None).await;
         assert_eq!(response.status(), 404);
     }
-    let response = send(&app, &other, Method::GET, &format!("/programs/{program}/forecast"), None).await;
+    let response = send(
+        &app,
+        &other,
+        Method::GET,
+        &format!("/programs/{program}/forecast"),
+        None,
+    )
+    .await;
     assert_eq!(response.status(), 404);
 
     // Deleted: its cars, chargers and users are gone.
@@ -299,7 +351,14 @@ async fn bad_neighbourhoods_and_forecast_requests_are_refused_and_change_nothing
         (json!({"households": 3, "programId": vehicles_only}), 422, "/programId"),
         (json!({"households": 3, "programId": "prg_missing"}), 404, ""),
     ] {
-        let response = send(&app, &tenant, Method::POST, "/sandbox/neighbourhoods", Some(body.clone())).await;
+        let response = send(
+            &app,
+            &tenant,
+            Method::POST,
+            "/sandbox/neighbourhoods",
+            Some(body.clone()),
+        )
+        .await;
         assert_eq!(response.status(), status, "{body}");
         let problem = problem(response).await;
         if !pointer.is_empty() {
@@ -310,14 +369,32 @@ async fn bad_neighbourhoods_and_forecast_requests_are_refused_and_change_nothing
     let chargers = app.get_json(&tenant, "/sandbox/chargers").await;
     let users = app.get_json(&tenant, "/users").await;
     assert_eq!(
-        (cars["data"].as_array().unwrap().len(), chargers["data"].as_array().unwrap().len(), users["data"].as_array().unwrap().len()),
+        (
+            cars["data"].as_array().unwrap().len(),
+            chargers["data"].as_array().unwrap().len(),
+            users["data"].as_array().unwrap().len()
+        ),
         (0, 0, 0)
     );
 
-    let response = send(&app, &tenant, Method::GET, &format!("/programs/{vehicles_only}/forecast?resolution=PT5M"), None).await;
+    let response = send(
+        &app,
+        &tenant,
+        Method::GET,
+        &format!("/programs/{vehicles_only}/forecast?resolution=PT5M"),
+        None,
+    )
+    .await;
     assert_eq!(response.status(), 422);
     assert!(problem(response).await.to_string().contains("resolution"));
-    let response = send(&app, &tenant, Method::GET, &format!("/programs/{vehicles_only}/groups/grp_missing/forecast"), None).await;
+    let response = send(
+        &app,
+        &tenant,
+        Method::GET,
+        &format!("/programs/{vehicles_only}/groups/grp_missing/forecast"),
+        None,
+    )
+    .await;
     assert_eq!(response.status(), 404);
     app.stop().await;
 }

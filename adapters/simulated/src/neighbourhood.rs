@@ -77,7 +77,11 @@ pub fn draw_households(seed: u64, count: usize, area: &NeighbourhoodArea) -> Vec
             // A car comes home below its charge limit: there is something to charge.
             let low = (draws.normal(30.0, 10.0)).clamp(10.0, 60.0).round();
             let high = (low + 10.0 + draws.uniform() * 25.0).min(charge_limit - 10.0).round();
-            let brand = if draws.uniform() < 0.5 { "SIM_AURORA" } else { "SIM_BOREAL" };
+            let brand = if draws.uniform() < 0.5 {
+                "SIM_AURORA"
+            } else {
+                "SIM_BOREAL"
+            };
             // Uniform over the disc: the radius goes with the square root.
             let distance_km = area.radius_km * draws.uniform().sqrt();
             let bearing = std::f64::consts::TAU * draws.uniform();
@@ -122,7 +126,11 @@ mod tests {
         let first = draw_households(7, 50, &area());
         assert_eq!(first, draw_households(7, 50, &area()));
         assert_ne!(first, draw_households(8, 50, &area()));
-        assert_eq!(draw_households(7, 10, &area())[..], first[..10], "more households extend the draw");
+        assert_eq!(
+            draw_households(7, 10, &area())[..],
+            first[..10],
+            "more households extend the draw"
+        );
     }
 
     #[test]
@@ -144,7 +152,10 @@ mod tests {
     fn cars_differ_in_current_and_arrival_charge_within_sensible_ranges() {
         let households = draw_households(3, 500, &area());
         for amps in [10, 16, 32] {
-            assert!(households.iter().any(|h| h.max_current == amps), "some cars take {amps} A");
+            assert!(
+                households.iter().any(|h| h.max_current == amps),
+                "some cars take {amps} A"
+            );
         }
         for h in &households {
             assert!(10.0 <= h.arrival_level_min && h.arrival_level_min < h.arrival_level_max);

@@ -13,9 +13,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use coupler_core::clock::{Clock, ScaledClock};
 use coupler_core::sandbox::{
-    Commute, CommuteView, HouseholdPattern, Neighbourhood, NeighbourhoodArea, NewSimulatedCharger,
-    NewSimulatedVehicle, Sandbox, SandboxClock, SandboxError, SimulatedCharger, SimulatedLogin, SimulatedVehicle,
-    SimulatedVehicleChange,
+    Commute, CommuteView, HouseholdPattern, Neighbourhood, NeighbourhoodArea, NewSimulatedCharger, NewSimulatedVehicle,
+    Sandbox, SandboxClock, SandboxError, SimulatedCharger, SimulatedLogin, SimulatedVehicle, SimulatedVehicleChange,
 };
 use coupler_core::secret::Cipher;
 use coupler_core::{ChargerId, ClientId, UserId};
@@ -851,7 +850,10 @@ impl Sandbox for SimSandbox {
     }
 
     async fn neighbourhood(&self, client: &ClientId, id: &str) -> Option<Neighbourhood> {
-        self.lock().neighbourhoods.get(&(client.clone(), id.to_owned())).cloned()
+        self.lock()
+            .neighbourhoods
+            .get(&(client.clone(), id.to_owned()))
+            .cloned()
     }
 
     async fn take_neighbourhood(&self, client: &ClientId, id: &str) -> Option<Neighbourhood> {

@@ -10,13 +10,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use coupler_core::flex::{
-    check_eligibility, Consent, DeviceFacts, EnrolledDevice, Enrolment, EnrolmentId, EnrolmentState,
-    FlexDeviceKind, ProgramId, Verdict,
+    check_eligibility, Consent, DeviceFacts, EnrolledDevice, Enrolment, EnrolmentId, EnrolmentState, FlexDeviceKind,
+    ProgramId, Verdict,
 };
 use coupler_core::location::{Location, LocationFields, LocationId, Point};
 use coupler_core::sandbox::{
-    Commute, Household, HouseholdPattern, Neighbourhood, NeighbourhoodArea, NewSimulatedCharger,
-    NewSimulatedVehicle, Sandbox,
+    Commute, Household, HouseholdPattern, Neighbourhood, NeighbourhoodArea, NewSimulatedCharger, NewSimulatedVehicle,
+    Sandbox,
 };
 use coupler_core::{ChargerId, UserId};
 use serde::{Deserialize, Serialize};
@@ -235,7 +235,10 @@ pub async fn create_neighbourhood(
     }
     let radius_km = body_in.radius_km.unwrap_or(1.0);
     if !radius_km.is_finite() || radius_km <= 0.0 || radius_km > 50.0 {
-        problems.push(InvalidValue::body("/radiusKm", "radiusKm must be above 0 and at most 50"));
+        problems.push(InvalidValue::body(
+            "/radiusKm",
+            "radiusKm must be above 0 and at most 50",
+        ));
     }
     let time_zone = match body_in.time_zone.as_deref() {
         None => Some(chrono_tz::UTC),
@@ -252,7 +255,10 @@ pub async fn create_neighbourhood(
     };
     let ocpp_version = body_in.ocpp_version.clone().unwrap_or_else(|| "1.6".to_owned());
     if !matches!(ocpp_version.as_str(), "1.6" | "2.0.1") {
-        problems.push(InvalidValue::body("/ocppVersion", "ocppVersion must be \"1.6\" or \"2.0.1\""));
+        problems.push(InvalidValue::body(
+            "/ocppVersion",
+            "ocppVersion must be \"1.6\" or \"2.0.1\"",
+        ));
     }
     let name = body_in.name.as_deref().map_or("Neighbourhood", str::trim).to_owned();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
@@ -300,7 +306,10 @@ pub async fn create_neighbourhood(
                     "household {i}'s charger is not eligible for the program: {}",
                     verdict.summary().unwrap_or_default()
                 ))
-                .at(InvalidValue::body("/programId", "the program does not take the households' chargers")));
+                .at(InvalidValue::body(
+                    "/programId",
+                    "the program does not take the households' chargers",
+                )));
             }
             verdicts.push(verdict);
         }

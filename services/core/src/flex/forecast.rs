@@ -451,7 +451,6 @@ fn is_weekend(at: DateTime<Utc>, tz: Tz) -> bool {
     matches!(at.with_timezone(&tz).weekday(), Weekday::Sat | Weekday::Sun)
 }
 
-
 #[cfg(test)]
 #[path = "forecast_tests.rs"]
 mod tests;

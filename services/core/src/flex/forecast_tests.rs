@@ -49,7 +49,10 @@ fn slot_at(forecast: &Forecast, at: DateTime<Utc>) -> ForecastSlot {
 fn the_window_starts_at_the_slot_holding_now_and_spans_a_day_in_quarter_hours_or_hours() {
     let now = tuesday(12, 7);
     let quarters = forecast(&[device()], now, SlotLength::QuarterHour);
-    assert_eq!((quarters.from, quarters.to), (tuesday(12, 0), tuesday(12, 0) + Duration::hours(24)));
+    assert_eq!(
+        (quarters.from, quarters.to),
+        (tuesday(12, 0), tuesday(12, 0) + Duration::hours(24))
+    );
     assert_eq!(quarters.slots.len(), 96);
     let hours = forecast(&[device()], now, SlotLength::Hour);
     assert_eq!(hours.slots.len(), 24);
@@ -62,7 +65,10 @@ fn the_window_starts_at_the_slot_holding_now_and_spans_a_day_in_quarter_hours_or
 fn a_device_without_history_that_is_not_plugged_in_adds_nothing() {
     let f = forecast(&[device()], tuesday(12, 0), SlotLength::Hour);
     assert_eq!((f.devices, f.plugged_in_now, f.with_habits), (1, 0, 0));
-    assert!(f.slots.iter().all(|s| s.plugged_in == 0.0 && s.load_kw == 0.0 && s.flexible_kw == 0.0));
+    assert!(f
+        .slots
+        .iter()
+        .all(|s| s.plugged_in == 0.0 && s.load_kw == 0.0 && s.flexible_kw == 0.0));
 }
 
 #[test]
@@ -80,7 +86,11 @@ fn a_car_plugged_in_with_a_far_deadline_draws_at_once_and_all_of_it_could_be_def
     let first = slot_at(&f, now);
     assert_eq!((first.plugged_in, first.load_kw, first.flexible_kw), (1.0, 11.0, 11.0));
     let second = slot_at(&f, tuesday(21, 30));
-    assert_eq!((second.plugged_in, second.load_kw), (1.0, 0.0), "the energy is in after an hour");
+    assert_eq!(
+        (second.plugged_in, second.load_kw),
+        (1.0, 0.0),
+        "the energy is in after an hour"
+    );
     let gone = slot_at(&f, tuesday(20, 0) + Duration::hours(11));
     assert_eq!(gone.plugged_in, 0.0, "it has left at its deadline");
 }
@@ -135,7 +145,11 @@ fn a_smart_charging_plan_is_the_expected_load_of_its_plug_in() {
         deadline: Some(tuesday(23, 0) + Duration::hours(4)),
         plan: vec![
             (tuesday(20, 0), tuesday(23, 0) + Duration::hours(1), 0.0),
-            (tuesday(23, 0) + Duration::hours(1), tuesday(23, 0) + Duration::hours(2), 7.0),
+            (
+                tuesday(23, 0) + Duration::hours(1),
+                tuesday(23, 0) + Duration::hours(2),
+                7.0,
+            ),
         ],
         ..PluggedNow::default()
     });
@@ -188,7 +202,11 @@ fn a_car_away_now_is_not_expected_back_before_its_next_arrival() {
     car.stays = evening_commuter(now, 10.0);
     let f = forecast(&[car], now, SlotLength::Hour);
     assert_eq!(slot_at(&f, now).plugged_in, 0.0);
-    assert_eq!(slot_at(&f, now + Duration::hours(15)).plugged_in, 1.0, "home again at 18:00");
+    assert_eq!(
+        slot_at(&f, now + Duration::hours(15)).plugged_in,
+        1.0,
+        "home again at 18:00"
+    );
 }
 
 #[test]
@@ -208,7 +226,11 @@ fn a_car_plugged_in_without_a_deadline_stays_as_long_as_its_plug_ins_at_that_hou
     assert!((first.load_kw - 6.0).abs() < 0.1, "{first:?}");
     let morning = tuesday(6, 30) + Duration::days(1);
     assert_eq!(slot_at(&f, morning).plugged_in, 1.0);
-    assert_eq!(slot_at(&f, morning + Duration::hours(1)).plugged_in, 0.0, "gone at 07:00");
+    assert_eq!(
+        slot_at(&f, morning + Duration::hours(1)).plugged_in,
+        0.0,
+        "gone at 07:00"
+    );
 }
 
 #[test]

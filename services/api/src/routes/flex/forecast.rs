@@ -107,7 +107,15 @@ pub async fn get_program_forecast(
     let slot = resolution(&query)?;
     let program = owned_program(&state, &caller, &id).await?;
     let enrolments = state.store.live_enrolments(&caller.client_id, &program.id).await?;
-    answer(&state, &caller, &program, None, &enrolments.iter().collect::<Vec<_>>(), slot).await
+    answer(
+        &state,
+        &caller,
+        &program,
+        None,
+        &enrolments.iter().collect::<Vec<_>>(),
+        slot,
+    )
+    .await
 }
 
 /// The same forecast for one of a program's groups: the enrolments it holds now.
@@ -156,7 +164,10 @@ async fn answer(
         .collect();
     let mut devices = Vec::new();
     for enrolment in enrolments {
-        if !matches!(enrolment.state.status, EnrolmentStatus::Active | EnrolmentStatus::Pending) {
+        if !matches!(
+            enrolment.state.status,
+            EnrolmentStatus::Active | EnrolmentStatus::Pending
+        ) {
             continue;
         }
         if let Some(device) = outlook(state, caller, enrolment, &plans, now).await? {
