@@ -440,7 +440,7 @@ fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
     }
     all.sort_by(f64::total_cmp);
     let mid = all.len() / 2;
-    Some(if all.len() % 2 == 0 {
+    Some(if all.len().is_multiple_of(2) {
         (all[mid - 1] + all[mid]) / 2.0
     } else {
         all[mid]
