@@ -119,6 +119,12 @@ async fn a_neighbourhood_plugs_in_in_the_evening_the_forecast_shows_it_and_an_ev
     );
     let id = made["id"].as_str().unwrap().to_owned();
     let path = format!("/sandbox/neighbourhoods/{id}");
+    let listed = app.get_json(&utility, "/sandbox/neighbourhoods").await;
+    assert_eq!(
+        (&listed["data"][0]["id"], listed["data"][0]["households"].as_u64()),
+        (&made["id"], Some(HOUSEHOLDS as u64)),
+        "{listed}"
+    );
     let again = app.get_json(&utility, &path).await;
     assert_eq!(
         (again["seed"].as_u64(), &again["households"][3]["chargerId"]),
@@ -293,6 +299,8 @@ async fn a_neighbourhood_plugs_in_in_the_evening_the_forecast_shows_it_and_an_ev
 
     // Another client sees none of it.
     let other = app.tenant("other").await;
+    let theirs = app.get_json(&other, "/sandbox/neighbourhoods").await;
+    assert_eq!(theirs["data"].as_array().unwrap().len(), 0, "{theirs}");
     for method in [Method::GET, Method::DELETE] {
         let response = send(&app, &other, method, &path, None).await;
         assert_eq!(response.status(), 404);

@@ -849,6 +849,15 @@ impl Sandbox for SimSandbox {
         self.lock().neighbourhoods.insert(key, neighbourhood);
     }
 
+    async fn neighbourhoods(&self, client: &ClientId) -> Vec<Neighbourhood> {
+        self.lock()
+            .neighbourhoods
+            .values()
+            .filter(|n| n.client == *client)
+            .cloned()
+            .collect()
+    }
+
     async fn neighbourhood(&self, client: &ClientId, id: &str) -> Option<Neighbourhood> {
         self.lock()
             .neighbourhoods

@@ -337,7 +337,10 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             routes::sandbox_time::get_commute,
             routes::sandbox_time::delete_commute
         ))
-        .routes(routes!(routes::sandbox_neighbourhoods::create_neighbourhood))
+        .routes(routes!(
+            routes::sandbox_neighbourhoods::create_neighbourhood,
+            routes::sandbox_neighbourhoods::list_neighbourhoods
+        ))
         .routes(routes!(
             routes::sandbox_neighbourhoods::get_neighbourhood,
             routes::sandbox_neighbourhoods::delete_neighbourhood

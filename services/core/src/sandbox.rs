@@ -265,6 +265,9 @@ pub trait Sandbox: Send + Sync + std::fmt::Debug {
     /// Keeps a neighbourhood the client made (replacing one with its id).
     async fn put_neighbourhood(&self, neighbourhood: Neighbourhood);
 
+    /// The client's neighbourhoods.
+    async fn neighbourhoods(&self, client: &ClientId) -> Vec<Neighbourhood>;
+
     /// One of the client's neighbourhoods.
     async fn neighbourhood(&self, client: &ClientId, id: &str) -> Option<Neighbourhood>;
 

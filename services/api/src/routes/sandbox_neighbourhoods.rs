@@ -314,9 +314,8 @@ pub async fn create_neighbourhood(
             verdicts.push(verdict);
         }
     }
-    let id = format!("nbh-{:08x}", rand::random::<u32>());
     let mut neighbourhood = Neighbourhood {
-        id: id.clone(),
+        id: format!("nbh-{:08x}", rand::random::<u32>()),
         client: caller.client_id.clone(),
         name,
         seed,
@@ -325,23 +324,36 @@ pub async fn create_neighbourhood(
         created_at: state.now(),
         households: Vec::with_capacity(patterns.len()),
     };
-    let made = populate(
-        &state,
-        &caller,
-        sandbox.as_ref(),
-        &mut neighbourhood,
-        patterns,
-        program.as_ref().map(|p| (p, verdicts)),
-        &ocpp_version,
-    )
-    .await;
-    if let Err(error) = made {
-        tracing::warn!(neighbourhood = %id, error = %error, "a neighbourhood could not be made; taking back what was");
-        tear_down(&state, &caller, sandbox.as_ref(), &neighbourhood.households).await;
-        return Err(error);
-    }
-    tracing::info!(neighbourhood = %id, households = neighbourhood.households.len(), "a simulated neighbourhood was made");
-    sandbox.put_neighbourhood(neighbourhood.clone()).await;
+    // Made on a task of its own: a request that gives up (a client's timeout) still leaves a whole
+    // neighbourhood or none, never half of one.
+    let (task_state, task_caller, task_sandbox) = (state.clone(), caller.clone(), sandbox.clone());
+    let made = tokio::spawn(async move {
+        let made = populate(
+            &task_state,
+            &task_caller,
+            task_sandbox.as_ref(),
+            &mut neighbourhood,
+            patterns,
+            program.as_ref().map(|p| (p, verdicts)),
+            &ocpp_version,
+        )
+        .await;
+        match made {
+            Ok(()) => {
+                tracing::info!(neighbourhood = %neighbourhood.id, households = neighbourhood.households.len(), "a simulated neighbourhood was made");
+                task_sandbox.put_neighbourhood(neighbourhood.clone()).await;
+                Ok(neighbourhood)
+            }
+            Err(error) => {
+                tracing::warn!(neighbourhood = %neighbourhood.id, error = %error, "a neighbourhood could not be made; taking back what was");
+                tear_down(&task_state, &task_caller, task_sandbox.as_ref(), &neighbourhood.households).await;
+                Err(error)
+            }
+        }
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let neighbourhood = made?;
     Ok((
         StatusCode::CREATED,
         ApiJson(body(sandbox.as_ref(), &caller, neighbourhood).await),
@@ -471,6 +483,65 @@ async fn tear_down(state: &AppState, caller: &Caller, sandbox: &dyn Sandbox, hou
             tracing::warn!(user_id = %h.user_id, %error, "cannot delete a simulated household's user");
         }
     }
+}
+
+/// A neighbourhood in a list.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NeighbourhoodSummary {
+    /// Identifier.
+    pub id: String,
+    /// What people call it.
+    pub name: String,
+    /// The seed its households were drawn from.
+    pub seed: u64,
+    /// How many households it has.
+    pub households: usize,
+    /// The program its chargers were enrolled in.
+    pub program_id: Option<String>,
+    /// When it was made (sandbox time).
+    pub created_at: DateTime<Utc>,
+}
+
+/// Your simulated neighbourhoods.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NeighbourhoodList {
+    /// The neighbourhoods, oldest first.
+    pub data: Vec<NeighbourhoodSummary>,
+}
+
+/// Lists your simulated neighbourhoods.
+#[utoipa::path(
+    get,
+    path = "/sandbox/neighbourhoods",
+    tag = "sandbox",
+    responses(
+        (status = 200, description = "Your neighbourhoods", body = NeighbourhoodList),
+        (status = 404, description = "Not in sandbox mode", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("clientCredentials" = [])),
+)]
+pub async fn list_neighbourhoods(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<ApiJson<NeighbourhoodList>, ApiError> {
+    let sandbox = sandbox(&state)?;
+    let mut all = sandbox.neighbourhoods(&caller.client_id).await;
+    all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    Ok(ApiJson(NeighbourhoodList {
+        data: all
+            .into_iter()
+            .map(|n| NeighbourhoodSummary {
+                id: n.id,
+                name: n.name,
+                seed: n.seed,
+                households: n.households.len(),
+                program_id: n.program_id,
+                created_at: n.created_at,
+            })
+            .collect(),
+    }))
 }
 
 /// A simulated neighbourhood with its households, and where each car is now.
