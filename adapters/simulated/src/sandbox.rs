@@ -310,12 +310,6 @@ impl SimSandbox {
     }
 
     fn view(&self, inner: &Inner, car: &SimVehicle) -> Option<SimulatedVehicle> {
-        let owned = inner.vehicles.get(&car.id)?;
-        let password = inner
-            .accounts
-            .get(&(owned.brand, owned.username.clone()))
-            .map(|(_, p)| p.clone())
-            .unwrap_or_default();
         let charger_id = car.charger.as_ref().and_then(|key| {
             inner
                 .chargers
@@ -323,6 +317,18 @@ impl SimSandbox {
                 .find(|(_, c)| c.saved.ocpp_id == *key)
                 .map(|(id, _)| id.clone())
         });
+        self.view_in(inner, car, charger_id)
+    }
+
+    /// A car as the client sees it, plugged into `charger_id` (looked up by the caller, so a list of
+    /// many cars finds their chargers in one pass rather than one each).
+    fn view_in(&self, inner: &Inner, car: &SimVehicle, charger_id: Option<ChargerId>) -> Option<SimulatedVehicle> {
+        let owned = inner.vehicles.get(&car.id)?;
+        let password = inner
+            .accounts
+            .get(&(owned.brand, owned.username.clone()))
+            .map(|(_, p)| p.clone())
+            .unwrap_or_default();
         Some(SimulatedVehicle {
             id: car.id.clone(),
             vendor: car.brand.vendor().to_string(),
@@ -519,11 +525,23 @@ impl Sandbox for SimSandbox {
 
     async fn list_vehicles(&self, client: &ClientId) -> Vec<SimulatedVehicle> {
         let inner = self.lock();
+        let by_key: HashMap<&str, &ChargerId> = inner
+            .chargers
+            .iter()
+            .map(|(id, c)| (c.saved.ocpp_id.as_str(), id))
+            .collect();
         self.cloud
             .vehicles()
             .iter()
             .filter(|car| inner.vehicles.get(&car.id).is_some_and(|o| o.client == *client))
-            .filter_map(|car| self.view(&inner, car))
+            .filter_map(|car| {
+                let charger_id = car
+                    .charger
+                    .as_deref()
+                    .and_then(|key| by_key.get(key))
+                    .map(|id| (*id).clone());
+                self.view_in(&inner, car, charger_id)
+            })
             .collect()
     }
 
@@ -766,7 +784,7 @@ impl Sandbox for SimSandbox {
         }
         let mut inner = self.lock();
         let mut ids = Vec::with_capacity(checked.len());
-        for (charger, version) in checked {
+        for (i, (charger, version)) in checked.into_iter().enumerate() {
             let saved = SavedCharger {
                 client_id: client.as_str().to_owned(),
                 charger_id: charger.charger_id.as_str().to_owned(),
@@ -783,6 +801,7 @@ impl Sandbox for SimSandbox {
                 SimChargerConfig {
                     auto_start: charger.auto_start,
                     sends_vehicle_identity: charger.sends_vehicle_identity,
+                    first_connect_after: CONNECT_SPACING * u32::try_from(i).unwrap_or(u32::MAX),
                     ..SimChargerConfig::home(&charger.ocpp_id, &charger.ocpp_url, &charger.password, version)
                 },
                 &self.tasks,
@@ -869,6 +888,10 @@ impl Sandbox for SimSandbox {
         self.lock().neighbourhoods.remove(&(client.clone(), id.to_owned()))
     }
 }
+
+/// How far apart chargers added together first connect: a thousand connect over 20 seconds rather
+/// than all at once, so their boots do not queue for the database together.
+const CONNECT_SPACING: Duration = Duration::from_millis(20);
 
 /// The longest maker reporting delay the sandbox takes, seconds.
 const MAX_REPORT_DELAY_S: f64 = 600.0;

@@ -360,7 +360,10 @@ pub async fn create_neighbourhood(
     ))
 }
 
-/// Makes the households one by one (recording each in `neighbourhood` as soon as it exists, so a
+/// How many households are made at a time.
+const MADE_AT_ONCE: usize = 8;
+
+/// Makes the households, a few at a time (each recorded in `neighbourhood` once it exists, so a
 /// failure can take it back), then connects their chargers in one batch and starts the commutes.
 async fn populate(
     state: &AppState,
@@ -371,93 +374,59 @@ async fn populate(
     program: Option<(&coupler_core::flex::Program, Vec<Verdict>)>,
     ocpp_version: &str,
 ) -> Result<(), ApiError> {
-    let client = &caller.client_id;
+    use futures::StreamExt;
     let now = state.now();
     let tz_name = neighbourhood.area.time_zone.name().to_owned();
-    let mut chargers = Vec::with_capacity(patterns.len());
-    for (i, pattern) in patterns.into_iter().enumerate() {
-        let raw_user = format!("{}-{i:04}", neighbourhood.id);
-        let user = UserId::parse(&raw_user).map_err(|e| ApiError::invalid(e.to_string()))?;
-        state.store.upsert_user(client, &user).await?;
-        let fields = LocationFields::new("Home", pattern.latitude, pattern.longitude, &tz_name)
-            .map_err(|e| ApiError::invalid(e.to_string()))?;
-        let location = Location {
-            id: LocationId::generate(),
-            client_id: client.clone(),
-            user_id: user.clone(),
-            fields,
-            created_at: now,
-            updated_at: now,
-        };
-        state.store.insert_location(&location).await?;
-        let ocpp_id = format!("{}-{i:04}", neighbourhood.id.to_uppercase());
-        let registered = register(
-            state,
-            caller,
-            &raw_user,
-            RegisterCharger {
-                ocpp_id,
-                name: Some("Home charger".to_owned()),
-                location_id: Some(location.id.as_str().to_owned()),
-            },
-        )
-        .await?;
-        let charger_id = ChargerId::new(&registered.charger.id);
-        let car = sandbox
-            .create_vehicle(
-                client,
-                NewSimulatedVehicle {
-                    brand: pattern.brand.clone(),
-                    battery_level: Some(pattern.battery_level),
-                    charge_limit: Some(pattern.charge_limit),
-                    max_current: Some(pattern.max_current),
-                    ..NewSimulatedVehicle::default()
-                },
-            )
-            .await?;
-        neighbourhood.households.push(Household {
-            user_id: user.clone(),
-            location_id: location.id.as_str().to_owned(),
-            charger_id: charger_id.clone(),
-            vehicle_id: car.id,
-            enrolment_id: None,
-            pattern,
-        });
-        if let Some((program, verdicts)) = &program {
-            let enrolment = Enrolment {
-                id: EnrolmentId::generate(),
-                client_id: client.clone(),
-                program_id: program.id.clone(),
-                user_id: user.clone(),
-                device: EnrolledDevice {
-                    kind: FlexDeviceKind::Charger,
-                    id: charger_id.as_str().to_owned(),
-                },
-                state: EnrolmentState::enrolled(&verdicts[i]),
-                consent: Consent {
-                    data_shared: vec!["chargingSessions".to_owned(), "meterReadings".to_owned()],
-                    how_to_leave: "a simulated household: delete its neighbourhood".to_owned(),
-                    given_at: now,
-                },
-                created_at: now,
-                updated_at: now,
-            };
-            state.store.insert_enrolment(&enrolment).await?;
-            if let Some(h) = neighbourhood.households.last_mut() {
-                h.enrolment_id = Some(enrolment.id.as_str().to_owned());
+    let id = neighbourhood.id.clone();
+    let program = program.as_ref();
+    // Every user id is checked before anything is made.
+    let users = (0..patterns.len())
+        .map(|i| UserId::parse(&format!("{id}-{i:04}")).map_err(|e| ApiError::invalid(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut results: Vec<(usize, Result<(Household, NewSimulatedCharger), (Household, ApiError)>)> =
+        futures::stream::iter(patterns.into_iter().enumerate())
+            .map(|(i, pattern)| {
+                let enrol = program.map(|(p, verdicts)| (*p, &verdicts[i]));
+                let (id, tz_name, user) = (&id, &tz_name, users[i].clone());
+                async move {
+                    let made = household(
+                        state,
+                        caller,
+                        sandbox,
+                        id,
+                        tz_name,
+                        (i, user),
+                        pattern,
+                        enrol,
+                        ocpp_version,
+                        now,
+                    )
+                    .await;
+                    (i, made)
+                }
+            })
+            .buffer_unordered(MADE_AT_ONCE)
+            .collect()
+            .await;
+    results.sort_by_key(|(i, _)| *i);
+    let mut chargers = Vec::with_capacity(results.len());
+    let mut failure = None;
+    for (_, made) in results {
+        match made {
+            Ok((household, charger)) => {
+                neighbourhood.households.push(household);
+                chargers.push(charger);
+            }
+            Err((partial, error)) => {
+                neighbourhood.households.push(partial);
+                failure.get_or_insert(error);
             }
         }
-        chargers.push(NewSimulatedCharger {
-            charger_id,
-            user_id: user,
-            ocpp_id: registered.charger.ocpp_id.clone(),
-            ocpp_url: registered.charger.ocpp_url.clone(),
-            password: registered.password,
-            ocpp_version: ocpp_version.to_owned(),
-            auto_start: true,
-            sends_vehicle_identity: false,
-        });
     }
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    let client = &caller.client_id;
     sandbox.add_chargers(client, chargers).await?;
     for h in &neighbourhood.households {
         let commute = Commute {
@@ -471,6 +440,109 @@ async fn populate(
         sandbox.set_commute(client, &h.vehicle_id, commute).await?;
     }
     Ok(())
+}
+
+/// Makes household `i`: its user, home, registered charger, simulated car and enrolment; on a
+/// failure, what was made of it (to take back) and why.
+#[allow(clippy::too_many_arguments)]
+async fn household(
+    state: &AppState,
+    caller: &Caller,
+    sandbox: &dyn Sandbox,
+    neighbourhood: &str,
+    tz_name: &str,
+    (i, user): (usize, UserId),
+    pattern: HouseholdPattern,
+    enrol: Option<(&coupler_core::flex::Program, &Verdict)>,
+    ocpp_version: &str,
+    now: DateTime<Utc>,
+) -> Result<(Household, NewSimulatedCharger), (Household, ApiError)> {
+    let client = &caller.client_id;
+    let raw_user = user.as_str().to_owned();
+    let mut made = Household {
+        user_id: user.clone(),
+        location_id: String::new(),
+        charger_id: ChargerId::new(""),
+        vehicle_id: String::new(),
+        enrolment_id: None,
+        pattern,
+    };
+    let steps = async {
+        state.store.upsert_user(client, &user).await?;
+        let fields = LocationFields::new("Home", made.pattern.latitude, made.pattern.longitude, tz_name)
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
+        let location = Location {
+            id: LocationId::generate(),
+            client_id: client.clone(),
+            user_id: user.clone(),
+            fields,
+            created_at: now,
+            updated_at: now,
+        };
+        state.store.insert_location(&location).await?;
+        made.location_id = location.id.as_str().to_owned();
+        let registered = register(
+            state,
+            caller,
+            &raw_user,
+            RegisterCharger {
+                ocpp_id: format!("{}-{i:04}", neighbourhood.to_uppercase()),
+                name: Some("Home charger".to_owned()),
+                location_id: Some(made.location_id.clone()),
+            },
+        )
+        .await?;
+        made.charger_id = ChargerId::new(&registered.charger.id);
+        let car = sandbox
+            .create_vehicle(
+                client,
+                NewSimulatedVehicle {
+                    brand: made.pattern.brand.clone(),
+                    battery_level: Some(made.pattern.battery_level),
+                    charge_limit: Some(made.pattern.charge_limit),
+                    max_current: Some(made.pattern.max_current),
+                    ..NewSimulatedVehicle::default()
+                },
+            )
+            .await?;
+        made.vehicle_id = car.id;
+        if let Some((program, verdict)) = enrol {
+            let enrolment = Enrolment {
+                id: EnrolmentId::generate(),
+                client_id: client.clone(),
+                program_id: program.id.clone(),
+                user_id: user.clone(),
+                device: EnrolledDevice {
+                    kind: FlexDeviceKind::Charger,
+                    id: made.charger_id.as_str().to_owned(),
+                },
+                state: EnrolmentState::enrolled(verdict),
+                consent: Consent {
+                    data_shared: vec!["chargingSessions".to_owned(), "meterReadings".to_owned()],
+                    how_to_leave: "a simulated household: delete its neighbourhood".to_owned(),
+                    given_at: now,
+                },
+                created_at: now,
+                updated_at: now,
+            };
+            state.store.insert_enrolment(&enrolment).await?;
+            made.enrolment_id = Some(enrolment.id.as_str().to_owned());
+        }
+        Ok::<_, ApiError>(NewSimulatedCharger {
+            charger_id: made.charger_id.clone(),
+            user_id: user,
+            ocpp_id: registered.charger.ocpp_id.clone(),
+            ocpp_url: registered.charger.ocpp_url.clone(),
+            password: registered.password,
+            ocpp_version: ocpp_version.to_owned(),
+            auto_start: true,
+            sends_vehicle_identity: false,
+        })
+    };
+    match steps.await {
+        Ok(charger) => Ok((made, charger)),
+        Err(error) => Err((made, error)),
+    }
 }
 
 /// Takes households out of the sandbox and out of Coupler (their users with everything of theirs).
