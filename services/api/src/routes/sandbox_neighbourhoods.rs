@@ -360,6 +360,9 @@ pub async fn create_neighbourhood(
     ))
 }
 
+/// A household made with its charger to connect, or what was made of it and why not more.
+type HouseholdMade = Result<(Household, NewSimulatedCharger), (Household, ApiError)>;
+
 /// How many households are made at a time.
 const MADE_AT_ONCE: usize = 8;
 
@@ -383,31 +386,30 @@ async fn populate(
     let users = (0..patterns.len())
         .map(|i| UserId::parse(&format!("{id}-{i:04}")).map_err(|e| ApiError::invalid(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut results: Vec<(usize, Result<(Household, NewSimulatedCharger), (Household, ApiError)>)> =
-        futures::stream::iter(patterns.into_iter().enumerate())
-            .map(|(i, pattern)| {
-                let enrol = program.map(|(p, verdicts)| (*p, &verdicts[i]));
-                let (id, tz_name, user) = (&id, &tz_name, users[i].clone());
-                async move {
-                    let made = household(
-                        state,
-                        caller,
-                        sandbox,
-                        id,
-                        tz_name,
-                        (i, user),
-                        pattern,
-                        enrol,
-                        ocpp_version,
-                        now,
-                    )
-                    .await;
-                    (i, made)
-                }
-            })
-            .buffer_unordered(MADE_AT_ONCE)
-            .collect()
-            .await;
+    let mut results: Vec<(usize, HouseholdMade)> = futures::stream::iter(patterns.into_iter().enumerate())
+        .map(|(i, pattern)| {
+            let enrol = program.map(|(p, verdicts)| (*p, &verdicts[i]));
+            let (id, tz_name, user) = (&id, &tz_name, users[i].clone());
+            async move {
+                let made = household(
+                    state,
+                    caller,
+                    sandbox,
+                    id,
+                    tz_name,
+                    (i, user),
+                    pattern,
+                    enrol,
+                    ocpp_version,
+                    now,
+                )
+                .await;
+                (i, made)
+            }
+        })
+        .buffer_unordered(MADE_AT_ONCE)
+        .collect()
+        .await;
     results.sort_by_key(|(i, _)| *i);
     let mut chargers = Vec::with_capacity(results.len());
     let mut failure = None;
@@ -456,7 +458,7 @@ async fn household(
     enrol: Option<(&coupler_core::flex::Program, &Verdict)>,
     ocpp_version: &str,
     now: DateTime<Utc>,
-) -> Result<(Household, NewSimulatedCharger), (Household, ApiError)> {
+) -> HouseholdMade {
     let client = &caller.client_id;
     let raw_user = user.as_str().to_owned();
     let mut made = Household {
