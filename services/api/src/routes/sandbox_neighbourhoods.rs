@@ -668,6 +668,12 @@ pub async fn delete_neighbourhood(
         .take_neighbourhood(&caller.client_id, &id)
         .await
         .ok_or_else(|| ApiError::not_found(format!("no neighbourhood '{id}'")))?;
-    tear_down(&state, &caller, sandbox.as_ref(), &neighbourhood.households).await;
+    // On a task of its own, as making one is: a client that stops waiting leaves none of it.
+    let task_sandbox = sandbox.clone();
+    tokio::spawn(async move {
+        tear_down(&state, &caller, task_sandbox.as_ref(), &neighbourhood.households).await;
+    })
+    .await
+    .map_err(ApiError::internal)?;
     Ok(StatusCode::NO_CONTENT)
 }
