@@ -759,7 +759,12 @@ async fn bad_events_are_refused_with_problems_and_change_nothing() {
     let mut delay = cap_event(soon, 60, everyone.clone());
     delay["maxRandomDelaySeconds"] = json!(3600);
     refused(delay, "/maxRandomDelaySeconds").await;
-    // A SHED program's events need baselines: "not yet".
+    // A SHED event is refused from a CAPACITY_LIMIT program, and a SHED program's events need a
+    // shed in kW.
+    let mut shed_here = cap_event(soon, 30, everyone.clone());
+    shed_here["kind"] = json!("SHED");
+    shed_here["unit"] = json!("KW");
+    refused(shed_here, "/kind").await;
     let shed = app
         .post_json_status(
             &tenant,
@@ -777,10 +782,10 @@ async fn bad_events_are_refused_with_problems_and_change_nothing() {
     )
     .await;
     assert_eq!(shed_event.status(), 422);
-    assert!(problem(shed_event).await["detail"]
-        .as_str()
-        .unwrap()
-        .starts_with("not yet"));
+    assert_eq!(problem(shed_event).await["errors"][0]["pointer"], "/value");
+    let mut share = cap_event(soon, 60, everyone.clone());
+    share["controlGroupShare"] = json!(0.9);
+    refused(share, "/controlGroupShare").await;
     // Nothing was stored by any of them.
     assert!(app.get_json(&tenant, &events).await["data"]
         .as_array()

@@ -1,8 +1,11 @@
 //! The sandbox's simulated chargers answer every operation, in 1.6 and 2.0.1, so the sandbox can
 //! show each one: a firmware update walks to Installed, an upload to Uploaded, a reservation is
-//! held and cancelled, a 2.0.1 station sends its device-model report.
+//! held and cancelled, a 2.0.1 station sends its device-model report, a root certificate is
+//! installed, listed and deleted, and (1.6 security extension) a security log and a signed
+//! firmware update walk to their end.
 
 use chrono::{Duration, Utc};
+use coupler_tests::pki::TestPki;
 use coupler_tests::sandbox::spawn_sandbox;
 use serde_json::json;
 
@@ -62,6 +65,94 @@ async fn every_operation_is_answered_by_a_simulated(version: &str) {
         )
         .await;
     assert_eq!(cancel["status"], "ACCEPTED", "{cancel}");
+
+    // A root certificate installed, listed with its hash data, and deleted by it.
+    let root_type = if v16 {
+        "CentralSystemRootCertificate"
+    } else {
+        "CSMSRootCertificate"
+    };
+    let root = TestPki::new("sandbox-root");
+    let installed = app
+        .operate(
+            &tenant,
+            id,
+            "install-certificate",
+            json!({"certificateType": root_type, "certificate": root.ca_pem()}),
+        )
+        .await;
+    assert_eq!(installed["status"], "ACCEPTED", "{installed}");
+    let listed = app
+        .operate(
+            &tenant,
+            id,
+            "get-installed-certificate-ids",
+            json!({"certificateTypes": [root_type]}),
+        )
+        .await;
+    let certificates = listed["answer"]["payload"]["certificates"].as_array().unwrap().clone();
+    assert_eq!(certificates.len(), 1, "{listed}");
+    assert_eq!(certificates[0]["certificateType"], root_type);
+    let deleted = app
+        .operate(
+            &tenant,
+            id,
+            "delete-certificate",
+            json!({"certificateHashData": certificates[0]["certificateHashData"]}),
+        )
+        .await;
+    assert_eq!(
+        (&deleted["status"], &deleted["answer"]["status"]),
+        (&json!("ACCEPTED"), &json!("Accepted"))
+    );
+
+    // A security log (GetLog) and a signed firmware update walk to their end in both versions.
+    let log = app
+        .operate(
+            &tenant,
+            id,
+            "get-diagnostics",
+            json!({"location": "https://logs.example/", "logType": "SecurityLog"}),
+        )
+        .await;
+    assert_eq!(log["ocppAction"], "GetLog");
+    app.operation_until(&tenant, id, log["id"].as_str().unwrap(), |op| {
+        op["status"] == "COMPLETED"
+    })
+    .await;
+    let signed = app
+        .operate(
+            &tenant,
+            id,
+            "update-firmware",
+            json!({"location": "https://firmware.example/signed.bin", "retrieveAt": Utc::now(),
+                   "signingCertificate": root.ca_pem(), "signature": "c2lnbmF0dXJl"}),
+        )
+        .await;
+    assert_eq!(
+        signed["ocppAction"],
+        if v16 { "SignedUpdateFirmware" } else { "UpdateFirmware" }
+    );
+    let done = app
+        .operation_until(&tenant, id, signed["id"].as_str().unwrap(), |op| {
+            op["status"] == "COMPLETED"
+        })
+        .await;
+    assert_eq!(done["finalStatus"], "Installed", "{done}");
+    if v16 {
+        let trigger = app
+            .operate(
+                &tenant,
+                id,
+                "trigger-message",
+                json!({"message": "LogStatusNotification"}),
+            )
+            .await;
+        assert_eq!(
+            (&trigger["ocppAction"], &trigger["status"]),
+            (&json!("ExtendedTriggerMessage"), &json!("ACCEPTED"))
+        );
+    }
 
     let reset = if v16 { "Soft" } else { "OnIdle" };
     let expected = [

@@ -19,9 +19,20 @@ GetLocalListVersion); an UpdateFirmware it accepts is followed by the firmware s
 end (Downloading, Downloaded, Installing, Installed, or a failure, as `set` says), a GetDiagnostics
 by Uploading and Uploaded (or UploadFailed), a ReserveNow it accepts by a Reserved status and a
 CancelReservation by an Available one; a TriggerMessage it accepts is followed by the message.
+
+It speaks the security extension too: it keeps the root certificates InstallCertificate gives it
+(GetInstalledCertificateIds lists them, DeleteCertificate removes them), a GetLog is followed by
+LogStatusNotifications (with the request's requestId), a SignedUpdateFirmware by
+SignedFirmwareStatusNotifications, and an ExtendedTriggerMessage it accepts by the message (a
+SignChargePointCertificate by a SignCertificate carrying the request `set` gave it as `csr`).
+The hash data it reports is derived from the certificate's bytes with the algorithm `set` names:
+a real charger hashes the issuer's name and key, which only the charger side needs to get right.
 """
 
-from harness import emit, now, run
+import base64
+import hashlib
+
+from harness import emit, now, plain, run
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
@@ -47,7 +58,17 @@ class Charger(ChargePoint):
             "change_configuration": "Accepted",  # Accepted | Rejected | RebootRequired | NotSupported
             "local_list": "off",  # on: declares LocalAuthListManagement and keeps a local list | off
             "send_local_list": "Accepted",  # Accepted | Failed | NotSupported | VersionMismatch
+            "install_certificate": "Accepted",  # Accepted | Rejected | Failed
+            "delete_certificate": "Accepted",  # Accepted (NotFound when it has no such certificate) | Failed
+            "hash_algorithm": "SHA256",  # SHA256 | SHA384 | SHA512: how it reports certificate hash data
+            "extended_trigger": "Accepted",  # Accepted | Rejected | NotImplemented
+            "log": "upload",  # upload | fail | silent | reject
+            "signed_firmware": "install",  # install | invalid_signature | invalid_certificate | silent
+            "csr": None,  # the certificate signing request a triggered SignChargePointCertificate sends
         }
+        self.certificates = []  # {"type": ..., "hash": {...}}
+        self.log_request_id = 0  # the last GetLog's
+        self.firmware_request_id = 0  # the last SignedUpdateFirmware's
         self.local_list = {}
         self.local_list_version = 0
         self.reservations = {}
@@ -236,6 +257,38 @@ class Charger(ChargePoint):
 
     @after(Action.trigger_message)
     async def after_trigger_message(self, requested_message, **kwargs):
+        await self.send_triggered(requested_message, **kwargs)
+
+    @on(Action.extended_trigger_message)
+    async def on_extended_trigger_message(self, requested_message, **kwargs):
+        emit("received", action="ExtendedTriggerMessage", payload={"requested_message": requested_message, **kwargs})
+        return call_result.ExtendedTriggerMessage(status=self.behaviour["extended_trigger"])
+
+    @after(Action.extended_trigger_message)
+    async def after_extended_trigger_message(self, requested_message, **kwargs):
+        if self.behaviour["extended_trigger"] != "Accepted":
+            return
+        # The `ocpp` package needs a requestId on these although the schemas make it optional.
+        if requested_message == "LogStatusNotification":
+            await self.report("LogStatusNotification", status="Idle", request_id=self.log_request_id)
+        elif requested_message == "FirmwareStatusNotification":
+            # The extension's firmware status is the signed one.
+            await self.report("SignedFirmwareStatusNotification", status="Idle", request_id=self.firmware_request_id)
+        elif requested_message == "SignChargePointCertificate":
+            if self.behaviour["csr"]:
+                await self.report("SignCertificate", csr=self.behaviour["csr"])
+        else:
+            await self.send_triggered(requested_message, **kwargs)
+
+    async def report(self, action, **args):
+        """Sends a call of its own (one a trigger asked for) and tells the test Coupler's answer."""
+        try:
+            result = await self.send(action, **args)
+            emit("sent", action=action, payload=plain(result))
+        except Exception as error:
+            emit("sent_error", action=action, error=f"{type(error).__name__}: {error}")
+
+    async def send_triggered(self, requested_message, **kwargs):
         if requested_message == "StatusNotification":
             await self.set_status(self.status)
         elif requested_message == "Heartbeat":
@@ -300,6 +353,77 @@ class Charger(ChargePoint):
         walks = {"upload": ["Uploading", "Uploaded"], "fail": ["Uploading", "UploadFailed"], "silent": [], "empty": []}
         for status in walks[self.behaviour["diagnostics"]]:
             await self.send("DiagnosticsStatusNotification", status=status)
+
+    def hash_data(self, certificate):
+        body = "".join(line.strip() for line in certificate.splitlines() if line.strip() and not line.startswith("-----"))
+        der = base64.b64decode(body)
+        algorithm = self.behaviour["hash_algorithm"]
+        digest = {"SHA256": hashlib.sha256, "SHA384": hashlib.sha384, "SHA512": hashlib.sha512}[algorithm]
+        return {
+            "hash_algorithm": algorithm,
+            "issuer_name_hash": digest(b"issuer-name:" + der).hexdigest(),
+            "issuer_key_hash": digest(b"issuer-key:" + der).hexdigest(),
+            "serial_number": hashlib.sha256(der).hexdigest()[:16].lstrip("0") or "1",
+        }
+
+    @on(Action.install_certificate)
+    async def on_install_certificate(self, certificate_type, certificate):
+        emit("received", action="InstallCertificate", payload={"certificate_type": certificate_type, "certificate": certificate})
+        status = self.behaviour["install_certificate"]
+        if status == "Accepted":
+            self.certificates.append({"type": certificate_type, "hash": self.hash_data(certificate)})
+        return call_result.InstallCertificate(status=status)
+
+    @on(Action.get_installed_certificate_ids)
+    async def on_get_installed_certificate_ids(self, certificate_type):
+        emit("received", action="GetInstalledCertificateIds", payload={"certificate_type": certificate_type})
+        hashes = [c["hash"] for c in self.certificates if c["type"] == certificate_type]
+        if not hashes:
+            return call_result.GetInstalledCertificateIds(status="NotFound")
+        return call_result.GetInstalledCertificateIds(status="Accepted", certificate_hash_data=hashes)
+
+    @on(Action.delete_certificate)
+    async def on_delete_certificate(self, certificate_hash_data):
+        emit("received", action="DeleteCertificate", payload={"certificate_hash_data": certificate_hash_data})
+        found = next((c for c in self.certificates if c["hash"] == certificate_hash_data), None)
+        if found is None:
+            return call_result.DeleteCertificate(status="NotFound")
+        if self.behaviour["delete_certificate"] != "Accepted":
+            return call_result.DeleteCertificate(status=self.behaviour["delete_certificate"])
+        self.certificates.remove(found)
+        return call_result.DeleteCertificate(status="Accepted")
+
+    @on(Action.get_log)
+    async def on_get_log(self, log, log_type, request_id, **kwargs):
+        emit("received", action="GetLog", payload={"log": log, "log_type": log_type, "request_id": request_id, **kwargs})
+        self.log_request_id = request_id
+        if self.behaviour["log"] == "reject":
+            return call_result.GetLog(status="Rejected")
+        return call_result.GetLog(status="Accepted", filename=f"{log_type}-py.log")
+
+    @after(Action.get_log)
+    async def after_get_log(self, log, log_type, request_id, **kwargs):
+        walks = {"upload": ["Uploading", "Uploaded"], "fail": ["Uploading", "UploadFailure"], "silent": [], "reject": []}
+        for status in walks[self.behaviour["log"]]:
+            await self.send("LogStatusNotification", status=status, request_id=request_id)
+
+    @on(Action.signed_update_firmware)
+    async def on_signed_update_firmware(self, request_id, firmware, **kwargs):
+        emit("received", action="SignedUpdateFirmware", payload={"request_id": request_id, "firmware": firmware, **kwargs})
+        self.firmware_request_id = request_id
+        refused = self.behaviour["signed_firmware"] == "invalid_certificate"
+        return call_result.SignedUpdateFirmware(status="InvalidCertificate" if refused else "Accepted")
+
+    @after(Action.signed_update_firmware)
+    async def after_signed_update_firmware(self, request_id, firmware, **kwargs):
+        walks = {
+            "install": ["Downloading", "Downloaded", "SignatureVerified", "Installing", "Installed"],
+            "invalid_signature": ["Downloading", "Downloaded", "InvalidSignature"],
+            "invalid_certificate": [],
+            "silent": [],
+        }
+        for status in walks[self.behaviour["signed_firmware"]]:
+            await self.send("SignedFirmwareStatusNotification", status=status, request_id=request_id)
 
     @on(Action.reserve_now)
     async def on_reserve_now(self, connector_id, expiry_date, id_tag, reservation_id, **kwargs):

@@ -15,7 +15,14 @@ RemoteStart and chargingState Charging). The back-office operations are answered
 would: an UpdateFirmware it accepts is followed by FirmwareStatusNotifications to the end (with the
 request's requestId), a GetLog by LogStatusNotifications, a ReserveNow by a Reserved status and a
 CancelReservation by an Available one; a TriggerMessage it accepts is followed by the message.
+It keeps the root certificates InstallCertificate gives it (GetInstalledCertificateIds lists them,
+by type or all, DeleteCertificate removes them); `set` "v2g_chain" "on" gives it a
+V2GCertificateChain with one sub-CA below it. As the 1.6 charge point does, it derives the hash data
+it reports from the certificate's bytes, with the algorithm `set` names.
 """
+
+import base64
+import hashlib
 
 from harness import emit, now, run
 from ocpp.routing import after, on
@@ -44,7 +51,12 @@ class Station(ChargePoint):
             "set_variables": "Accepted",  # Accepted | Rejected | UnknownVariable | RebootRequired
             "local_list": "false",  # LocalAuthListCtrlr.Enabled in its device model (true) or no such controller
             "send_local_list": "Accepted",  # Accepted | Failed | VersionMismatch
+            "install_certificate": "Accepted",  # Accepted | Rejected | Failed
+            "delete_certificate": "Accepted",  # Accepted (NotFound when it has no such certificate) | Failed
+            "hash_algorithm": "SHA256",  # SHA256 | SHA384 | SHA512: how it reports certificate hash data
+            "v2g_chain": "off",  # on: it keeps a V2GCertificateChain with one sub-CA | off
         }
+        self.certificates = []  # {"type": ..., "hash": {...}}
         self.local_list = {}
         self.local_list_version = 0
         self.reservations = {}
@@ -421,6 +433,62 @@ class Station(ChargePoint):
         walks = {"upload": ["Uploading", "Uploaded"], "fail": ["Uploading", "UploadFailure"], "silent": []}
         for status in walks[self.behaviour["log"]]:
             await self.send("LogStatusNotification", status=status, request_id=request_id)
+
+    def hash_data(self, der):
+        algorithm = self.behaviour["hash_algorithm"]
+        digest = {"SHA256": hashlib.sha256, "SHA384": hashlib.sha384, "SHA512": hashlib.sha512}[algorithm]
+        return {
+            "hash_algorithm": algorithm,
+            "issuer_name_hash": digest(b"issuer-name:" + der).hexdigest(),
+            "issuer_key_hash": digest(b"issuer-key:" + der).hexdigest(),
+            "serial_number": hashlib.sha256(der).hexdigest()[:16].lstrip("0") or "1",
+        }
+
+    def installed(self):
+        chain = []
+        if self.behaviour["v2g_chain"] == "on":
+            chain.append({
+                "type": "V2GCertificateChain",
+                "hash": self.hash_data(b"v2g-leaf"),
+                "children": [self.hash_data(b"v2g-sub-ca")],
+            })
+        return self.certificates + chain
+
+    @on(Action.install_certificate)
+    async def on_install_certificate(self, certificate_type, certificate, **kwargs):
+        emit("received", action="InstallCertificate", payload={"certificate_type": certificate_type, "certificate": certificate})
+        status = self.behaviour["install_certificate"]
+        if status == "Accepted":
+            body = "".join(line.strip() for line in certificate.splitlines() if line.strip() and not line.startswith("-----"))
+            self.certificates.append({"type": certificate_type, "hash": self.hash_data(base64.b64decode(body))})
+        return call_result.InstallCertificate(status=status)
+
+    @on(Action.get_installed_certificate_ids)
+    async def on_get_installed_certificate_ids(self, certificate_type=None, **kwargs):
+        emit("received", action="GetInstalledCertificateIds", payload={"certificate_type": certificate_type})
+        chain = [
+            {
+                "certificate_type": c["type"],
+                "certificate_hash_data": c["hash"],
+                **({"child_certificate_hash_data": c["children"]} if c.get("children") else {}),
+            }
+            for c in self.installed()
+            if certificate_type is None or c["type"] in certificate_type
+        ]
+        if not chain:
+            return call_result.GetInstalledCertificateIds(status="NotFound")
+        return call_result.GetInstalledCertificateIds(status="Accepted", certificate_hash_data_chain=chain)
+
+    @on(Action.delete_certificate)
+    async def on_delete_certificate(self, certificate_hash_data, **kwargs):
+        emit("received", action="DeleteCertificate", payload={"certificate_hash_data": certificate_hash_data})
+        found = next((c for c in self.certificates if c["hash"] == certificate_hash_data), None)
+        if found is None:
+            return call_result.DeleteCertificate(status="NotFound")
+        if self.behaviour["delete_certificate"] != "Accepted":
+            return call_result.DeleteCertificate(status=self.behaviour["delete_certificate"])
+        self.certificates.remove(found)
+        return call_result.DeleteCertificate(status="Accepted")
 
     @on(Action.reserve_now)
     async def on_reserve_now(self, id, expiry_date_time, id_token, **kwargs):

@@ -28,9 +28,9 @@
 //! - [`machine`]: the state machine, whichever the version; `io` its inputs and outputs, `keeps`
 //!   what it keeps besides its connector (profiles, jobs, reservation, authorisation, certificates).
 //! - `v16` / `v201`: its calls as typed `coupler-ocpp` messages, and its answers.
-//! - `untyped`: the messages `coupler-ocpp` does not type (1.6 local lists and security
-//!   extension, 2.0.1 local lists, certificates and customer information), read and written as
-//!   checked JSON.
+//! - `untyped`: the 1.6 local-list and security-extension messages and the 2.0.1 local-list,
+//!   certificate and customer-information ones, read and written as JSON checked here (not
+//!   through `coupler-ocpp`'s types, which now cover most of them).
 //! - [`profile`]: charging profiles, their stacking and the composite schedule.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 

@@ -1,5 +1,5 @@
-//! The messages `coupler-ocpp` does not type, read and written as JSON checked here by the rules
-//! of their official schemas: in 1.6 the LocalAuthListManagement profile (SendLocalList,
+//! Messages read and written as JSON checked here by the rules of their official schemas, not
+//! through `coupler-ocpp`'s types (which came to cover most of them later): in 1.6 the LocalAuthListManagement profile (SendLocalList,
 //! GetLocalListVersion) and the security extension (ExtendedTriggerMessage, CertificateSigned,
 //! InstallCertificate, GetInstalledCertificateIds, DeleteCertificate, SignedUpdateFirmware,
 //! GetLog, and the charge point's SecurityEventNotification, SignCertificate,

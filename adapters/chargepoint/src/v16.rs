@@ -1,6 +1,6 @@
 //! The charge point's OCPP 1.6J messages: its calls built from the typed messages of
-//! `coupler-ocpp`, and its answers to every call a central system sends (the untyped local-list
-//! and security-extension ones in `untyped`).
+//! `coupler-ocpp`, and its answers to every call a central system sends (the local-list and
+//! security-extension ones, read as checked JSON, in `untyped`).
 
 use chrono::{DateTime, Utc};
 use coupler_ocpp::v16::{self, ChargePointStatus, Request, Response};
@@ -208,7 +208,7 @@ pub(crate) fn build(
             }
             None => return Ok(None),
         },
-        // The security extension's messages, which coupler-ocpp does not type.
+        // The security extension's messages, written as checked JSON by `untyped`.
         Out::JobStatus { .. } | Out::SecurityEvent(_) | Out::SignCertificate => {
             return Ok(untyped::build16(cp, call, at));
         }

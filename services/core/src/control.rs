@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::authorisation::LocalListChange;
 use crate::charger::{ChargerId, OcppProtocol};
+use crate::security::{CertificateHash, InstalledCertificate, InstalledCertificateKind};
 
 /// What a charging limit applies to. Each source of limits (a user's max current, a smart-charging
 /// plan, a site or grid limit) gets its own profile, so several can hold at once.
@@ -112,11 +113,14 @@ pub enum TriggerKind {
     SignCombinedCertificate,
     /// PublishFirmwareStatusNotification (2.0.1 only).
     PublishFirmwareStatusNotification,
+    /// SignChargePointCertificate (1.6 security extension, through ExtendedTriggerMessage): the
+    /// charger then sends a SignCertificate.
+    SignChargePointCertificate,
 }
 
 impl TriggerKind {
     /// Every triggerable message of either version.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::BootNotification,
         Self::Heartbeat,
         Self::MeterValues,
@@ -129,6 +133,7 @@ impl TriggerKind {
         Self::SignV2gCertificate,
         Self::SignCombinedCertificate,
         Self::PublishFirmwareStatusNotification,
+        Self::SignChargePointCertificate,
     ];
 
     /// The OCPP name of the message.
@@ -146,6 +151,7 @@ impl TriggerKind {
             Self::SignV2gCertificate => "SignV2GCertificate",
             Self::SignCombinedCertificate => "SignCombinedCertificate",
             Self::PublishFirmwareStatusNotification => "PublishFirmwareStatusNotification",
+            Self::SignChargePointCertificate => "SignChargePointCertificate",
         }
     }
 
@@ -162,9 +168,31 @@ impl TriggerKind {
             | Self::MeterValues
             | Self::StatusNotification
             | Self::FirmwareStatusNotification => true,
-            Self::DiagnosticsStatusNotification => protocol == OcppProtocol::V16,
+            Self::DiagnosticsStatusNotification | Self::SignChargePointCertificate => protocol == OcppProtocol::V16,
+            // 1.6 asks for it through the security extension's ExtendedTriggerMessage.
+            Self::LogStatusNotification => true,
             _ => protocol == OcppProtocol::V201,
         }
+    }
+
+    /// Whether the 1.6 security extension's ExtendedTriggerMessage can ask for it.
+    pub fn is_extended_trigger(self) -> bool {
+        matches!(
+            self,
+            Self::BootNotification
+                | Self::LogStatusNotification
+                | Self::FirmwareStatusNotification
+                | Self::Heartbeat
+                | Self::MeterValues
+                | Self::SignChargePointCertificate
+                | Self::StatusNotification
+        )
+    }
+
+    /// Whether 1.6 can ask for it only through ExtendedTriggerMessage (the core TriggerMessage
+    /// does not know it).
+    pub fn needs_extended_trigger(self) -> bool {
+        matches!(self, Self::LogStatusNotification | Self::SignChargePointCertificate)
     }
 }
 
@@ -204,9 +232,9 @@ impl ResetKind {
 /// Which log a charger is asked to upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LogKind {
-    /// Diagnostics (1.6 GetDiagnostics; 2.0.1 GetLog `DiagnosticsLog`).
+    /// Diagnostics (GetLog `DiagnosticsLog`).
     Diagnostics,
-    /// The security log (2.0.1 GetLog `SecurityLog`).
+    /// The security log (GetLog `SecurityLog`).
     Security,
 }
 
@@ -292,8 +320,16 @@ pub enum ChargerCommand {
         /// Keys.
         keys: Vec<String>,
     },
-    /// Ask the charger to send a message.
+    /// Ask the charger to send a message (TriggerMessage).
     Trigger {
+        /// Which message.
+        message: TriggerKind,
+        /// For connector-specific messages.
+        connector_id: Option<u32>,
+    },
+    /// 1.6 security extension: ask the charger to send a message through ExtendedTriggerMessage
+    /// (see [`TriggerKind::is_extended_trigger`]).
+    ExtendedTrigger {
         /// Which message.
         message: TriggerKind,
         /// For connector-specific messages.
@@ -335,30 +371,35 @@ pub enum ChargerCommand {
         data: Option<serde_json::Value>,
     },
     /// Download and install firmware (UpdateFirmware); progress follows in status notifications.
+    /// A signed firmware (a signing certificate and a signature) goes to a 1.6 charger as the
+    /// security extension's SignedUpdateFirmware.
     UpdateFirmware {
         /// Where the firmware is.
         location: String,
         /// When to retrieve it.
         retrieve_at: DateTime<Utc>,
-        /// 2.0.1: when to install it.
+        /// When to install it (2.0.1, and 1.6 signed firmware).
         install_at: Option<DateTime<Utc>>,
         /// How many times to try.
         retries: Option<u32>,
         /// Seconds between tries.
         retry_interval_s: Option<u32>,
-        /// 2.0.1: the id its FirmwareStatusNotifications carry.
+        /// The id its status notifications carry (2.0.1, and 1.6 signed firmware).
         request_id: i32,
-        /// 2.0.1: the certificate the firmware is signed with.
+        /// The certificate the firmware is signed with.
         signing_certificate: Option<String>,
-        /// 2.0.1: the firmware's signature.
+        /// The firmware's signature.
         signature: Option<String>,
     },
-    /// Upload diagnostics or a log to `location` (1.6 GetDiagnostics, 2.0.1 GetLog).
+    /// Upload diagnostics or a log to `location` (1.6 GetDiagnostics or the security extension's
+    /// GetLog, 2.0.1 GetLog).
     GetDiagnostics {
         /// Where to upload it.
         location: String,
-        /// Which log (1.6 knows diagnostics only).
-        log: LogKind,
+        /// Which log: `None` asks for diagnostics each version's plain way (1.6 GetDiagnostics,
+        /// 2.0.1 GetLog `DiagnosticsLog`); a log kind asks for a GetLog of it (in 1.6, the
+        /// security extension's).
+        log: Option<LogKind>,
         /// Oldest information to include.
         from: Option<DateTime<Utc>>,
         /// Newest information to include.
@@ -367,7 +408,7 @@ pub enum ChargerCommand {
         retries: Option<u32>,
         /// Seconds between tries.
         retry_interval_s: Option<u32>,
-        /// 2.0.1: the id its LogStatusNotifications carry.
+        /// The id its LogStatusNotifications carry (GetLog).
         request_id: i32,
     },
     /// Reserve a connector (0: any) for an id tag until `expires_at`.
@@ -421,6 +462,24 @@ pub enum ChargerCommand {
     },
     /// Ask the version of the charger's local authorisation list (GetLocalListVersion).
     GetLocalListVersion,
+    /// Install a root certificate on the charger (InstallCertificate).
+    InstallCertificate {
+        /// Which kind of root it is.
+        kind: InstalledCertificateKind,
+        /// The PEM-encoded X.509 certificate.
+        certificate: String,
+    },
+    /// Ask which certificates the charger keeps (GetInstalledCertificateIds): of the kinds given,
+    /// every kind when none is (2.0.1; 1.6 asks for exactly one).
+    GetInstalledCertificateIds {
+        /// The kinds.
+        kinds: Vec<InstalledCertificateKind>,
+    },
+    /// Delete the certificate the hash data names (DeleteCertificate).
+    DeleteCertificate {
+        /// The certificate.
+        hash: CertificateHash,
+    },
 }
 
 impl ChargerCommand {
@@ -435,6 +494,7 @@ impl ChargerCommand {
             Self::ChangeConfiguration { .. } => "ChangeConfiguration",
             Self::GetConfiguration { .. } => "GetConfiguration",
             Self::Trigger { .. } => "Trigger",
+            Self::ExtendedTrigger { .. } => "ExtendedTrigger",
             Self::Reset { .. } => "Reset",
             Self::ChangeAvailability { .. } => "ChangeAvailability",
             Self::UnlockConnector { .. } => "UnlockConnector",
@@ -448,6 +508,9 @@ impl ChargerCommand {
             Self::CertificateSigned { .. } => "CertificateSigned",
             Self::SendLocalList { .. } => "SendLocalList",
             Self::GetLocalListVersion => "GetLocalListVersion",
+            Self::InstallCertificate { .. } => "InstallCertificate",
+            Self::GetInstalledCertificateIds { .. } => "GetInstalledCertificateIds",
+            Self::DeleteCertificate { .. } => "DeleteCertificate",
         }
     }
 
@@ -467,14 +530,21 @@ impl ChargerCommand {
             Self::GetConfiguration { .. } if v16 => "GetConfiguration",
             Self::GetConfiguration { keys } if keys.is_empty() => "GetBaseReport",
             Self::GetConfiguration { .. } => "GetVariables",
+            Self::Trigger { message, .. } if v16 && message.needs_extended_trigger() => "ExtendedTriggerMessage",
             Self::Trigger { .. } => "TriggerMessage",
+            Self::ExtendedTrigger { .. } => "ExtendedTriggerMessage",
             Self::Reset { .. } => "Reset",
             Self::ChangeAvailability { .. } => "ChangeAvailability",
             Self::UnlockConnector { .. } => "UnlockConnector",
             Self::ClearCache => "ClearCache",
             Self::DataTransfer { .. } => "DataTransfer",
+            Self::UpdateFirmware {
+                signing_certificate: Some(_),
+                signature: Some(_),
+                ..
+            } if v16 => "SignedUpdateFirmware",
             Self::UpdateFirmware { .. } => "UpdateFirmware",
-            Self::GetDiagnostics { .. } if v16 => "GetDiagnostics",
+            Self::GetDiagnostics { log: None, .. } if v16 => "GetDiagnostics",
             Self::GetDiagnostics { .. } => "GetLog",
             Self::ReserveNow { .. } => "ReserveNow",
             Self::CancelReservation { .. } => "CancelReservation",
@@ -482,6 +552,9 @@ impl ChargerCommand {
             Self::CertificateSigned { .. } => "CertificateSigned",
             Self::SendLocalList { .. } => "SendLocalList",
             Self::GetLocalListVersion => "GetLocalListVersion",
+            Self::InstallCertificate { .. } => "InstallCertificate",
+            Self::GetInstalledCertificateIds { .. } => "GetInstalledCertificateIds",
+            Self::DeleteCertificate { .. } => "DeleteCertificate",
         }
     }
 }
@@ -546,6 +619,13 @@ pub enum CommandReply {
         /// The version of the list the charger holds (0: none; 1.6 answers -1 when it keeps no list).
         version: i32,
     },
+    /// GetInstalledCertificateIds' answer.
+    InstalledCertificates {
+        /// `Accepted`, or `NotFound` when the charger keeps none of the kinds asked.
+        status: String,
+        /// The certificates it keeps.
+        certificates: Vec<InstalledCertificate>,
+    },
 }
 
 impl CommandReply {
@@ -557,13 +637,18 @@ impl CommandReply {
             | Self::DataTransfer { accepted, .. }
             | Self::Upload { accepted, .. } => *accepted,
             Self::Configuration { .. } | Self::LocalListVersion { .. } => true,
+            // NotFound is an answer too: the charger keeps none of them.
+            Self::InstalledCertificates { .. } => true,
         }
     }
 
     /// The status word the charger answered with (`Accepted` for answers that carry none).
     pub fn status(&self) -> &str {
         match self {
-            Self::Status { status, .. } | Self::DataTransfer { status, .. } | Self::Upload { status, .. } => status,
+            Self::Status { status, .. }
+            | Self::DataTransfer { status, .. }
+            | Self::Upload { status, .. }
+            | Self::InstalledCertificates { status, .. } => status,
             Self::CompositeSchedule { accepted, .. } => {
                 if *accepted {
                     "Accepted"
@@ -598,6 +683,23 @@ impl CommandReply {
             Self::DataTransfer { status, data, .. } => json!({ "status": status, "data": data }),
             Self::Upload { status, file_name, .. } => json!({ "status": status, "fileName": file_name }),
             Self::LocalListVersion { version } => json!({ "listVersion": version }),
+            Self::InstalledCertificates { status, certificates } => json!({
+                "status": status,
+                "certificates": certificates
+                    .iter()
+                    .map(|c| {
+                        let mut entry = json!({
+                            "certificateType": c.kind,
+                            "certificateHashData": c.hash.to_json(),
+                        });
+                        if !c.children.is_empty() {
+                            entry["childCertificateHashData"] =
+                                c.children.iter().map(CertificateHash::to_json).collect();
+                        }
+                        entry
+                    })
+                    .collect::<Vec<_>>(),
+            }),
         }
     }
 }

@@ -81,6 +81,11 @@ pub enum EventType {
     /// cancelled or opted out of, or its part on the device moved on (applied, confirmed, failed).
     #[serde(rename = "user:flex-event:updated")]
     FlexEventUpdated,
+    /// The meter showed a charge an event did not allow on one of the user's enrolled devices (a
+    /// car started from its own app, a charger that ignored the cap): an override, attributed to
+    /// the enrolment.
+    #[serde(rename = "user:flex-event:override")]
+    FlexEventOverride,
 }
 
 /// The kind of thing an event is about; it names the table an event's owner is found in and the
@@ -149,7 +154,7 @@ impl AssetKind {
 
 impl EventType {
     /// Every event type, in documentation order.
-    pub const ALL: [EventType; 19] = [
+    pub const ALL: [EventType; 20] = [
         Self::VehicleDiscovered,
         Self::VehicleUpdated,
         Self::VehicleDeleted,
@@ -169,6 +174,7 @@ impl EventType {
         Self::IdTokenDeleted,
         Self::FlexEnrolmentUpdated,
         Self::FlexEventUpdated,
+        Self::FlexEventOverride,
     ];
 
     /// The wire name, e.g. `user:vehicle:updated`.
@@ -193,6 +199,7 @@ impl EventType {
             Self::IdTokenDeleted => "user:id-token:deleted",
             Self::FlexEnrolmentUpdated => "user:flex-enrolment:updated",
             Self::FlexEventUpdated => "user:flex-event:updated",
+            Self::FlexEventOverride => "user:flex-event:override",
         }
     }
 
@@ -214,7 +221,7 @@ impl EventType {
             Self::ChargerSecurityEvent => AssetKind::SecurityEvent,
             Self::IdTokenCreated | Self::IdTokenUpdated | Self::IdTokenDeleted => AssetKind::IdToken,
             Self::FlexEnrolmentUpdated => AssetKind::FlexEnrolment,
-            Self::FlexEventUpdated => AssetKind::FlexEventTarget,
+            Self::FlexEventUpdated | Self::FlexEventOverride => AssetKind::FlexEventTarget,
         }
     }
 

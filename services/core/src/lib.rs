@@ -45,8 +45,9 @@ pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
     ActionStore, AuthorisationStore, ChargerStore, ClientStore, EvSystemStore, EventStore, FlexStore,
-    InterventionStore, LimitStore, LinkSessionStore, LocationStore, OperationStore, SecurityStore, SmartChargingStore,
-    Store, StoreError, TariffStore, TransactionEventStore, UserStore, VehicleStore, VendorAccountStore, WebhookStore,
+    InterventionStore, LimitStore, LinkSessionStore, LocationStore, MeasurementStore, OperationStore, SecurityStore,
+    SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore, UserStore, VehicleStore,
+    VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

@@ -50,7 +50,8 @@ pub enum OperationKind {
     DataTransfer,
     /// Download and install firmware, followed to its final status.
     UpdateFirmware,
-    /// Upload diagnostics (1.6 GetDiagnostics) or a log (2.0.1 GetLog), followed to its end.
+    /// Upload diagnostics (1.6 GetDiagnostics) or a log (GetLog: 2.0.1, and the 1.6 security
+    /// extension), followed to its end.
     GetDiagnostics,
     /// Reserve a connector for an id tag.
     ReserveNow,
@@ -66,11 +67,18 @@ pub enum OperationKind {
     SendLocalList,
     /// Ask the version of the local authorisation list (GetLocalListVersion).
     GetLocalListVersion,
+    /// Install a root certificate on the charger (InstallCertificate).
+    InstallCertificate,
+    /// Ask which certificates the charger keeps (GetInstalledCertificateIds); the hash data it
+    /// reports is kept in the answer.
+    GetInstalledCertificateIds,
+    /// Delete a certificate the charger keeps (DeleteCertificate).
+    DeleteCertificate,
 }
 
 impl OperationKind {
     /// Every kind.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 21] = [
         Self::Reset,
         Self::UnlockConnector,
         Self::ChangeAvailability,
@@ -89,6 +97,9 @@ impl OperationKind {
         Self::CertificateSigned,
         Self::SendLocalList,
         Self::GetLocalListVersion,
+        Self::InstallCertificate,
+        Self::GetInstalledCertificateIds,
+        Self::DeleteCertificate,
     ];
 
     /// The wire name.
@@ -112,6 +123,9 @@ impl OperationKind {
             Self::CertificateSigned => "CERTIFICATE_SIGNED",
             Self::SendLocalList => "SEND_LOCAL_LIST",
             Self::GetLocalListVersion => "GET_LOCAL_LIST_VERSION",
+            Self::InstallCertificate => "INSTALL_CERTIFICATE",
+            Self::GetInstalledCertificateIds => "GET_INSTALLED_CERTIFICATE_IDS",
+            Self::DeleteCertificate => "DELETE_CERTIFICATE",
         }
     }
 

@@ -17,6 +17,7 @@ use crate::client::ClientId;
 use crate::ev_system::EvSystemId;
 use crate::id::time_ordered_id;
 use crate::limits::{SchedulePeriod, MIN_CHARGING_CURRENT_A};
+use crate::location::LocationId;
 use crate::planner::{Plan, Strategy};
 use crate::user::UserId;
 use crate::vehicle::VehicleId;
@@ -822,6 +823,9 @@ pub struct SmartPlan {
     pub vehicle_id: Option<VehicleId>,
     /// The charger it runs on, if any.
     pub charger_id: Option<ChargerId>,
+    /// The location whose prices it is planned against (its charger's, or the user's where the
+    /// car is), when known: a price change there makes it again, one elsewhere does not.
+    pub location_id: Option<LocationId>,
     /// Where it stands.
     pub state: PlanState,
     /// The rest.

@@ -871,6 +871,20 @@ pub trait SmartChargingStore: Send + Sync {
     async fn get_smart_plan(&self, client: &ClientId, id: &SmartPlanId) -> Result<Option<SmartPlan>, StoreError>;
     /// Every plan that has not ended.
     async fn live_smart_plans(&self) -> Result<Vec<SmartPlan>, StoreError>;
+    /// The client's plans that have not ended and are planned against `location`'s prices, with
+    /// those planned at no known location (a new location may be theirs).
+    async fn live_smart_plans_at(&self, client: &ClientId, location: &LocationId)
+        -> Result<Vec<SmartPlan>, StoreError>;
+    /// Stores a plan's change as [`SmartChargingStore::update_smart_plan`] does and, in the same
+    /// transaction, puts `schedule` on its charger as [`SmartChargingStore::set_schedule_limit`]
+    /// does (a plan and the schedule it puts are stored together, or neither is); `false` when there
+    /// is no such plan.
+    async fn save_smart_plan(
+        &self,
+        plan: &SmartPlan,
+        event_fields: &[&str],
+        schedule: Option<(&ChargerId, &[SchedulePeriod], DateTime<Utc>)>,
+    ) -> Result<bool, StoreError>;
     /// Puts a plan on a charger as its `schedule` limit source (replacing the one there), holding
     /// from the first period until `valid_to`; `None` removes it. Returns the source set.
     async fn set_schedule_limit(
@@ -1271,6 +1285,45 @@ pub trait FlexStore: Send + Sync {
     async fn next_flex_check(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 }
 
+/// Telemetry kept for measuring flexibility events, and overrides seen on the meter.
+///
+/// Chargers' readings are the sessions and meter samples of [`ChargerStore`]; cars' readings are
+/// kept by [`VehicleStore::save_poll`] and read here.
+#[async_trait]
+pub trait MeasurementStore: Send + Sync {
+    /// A car's charge readings from `from` until `to`, oldest first, with the last one before
+    /// `from` (its power holds into the span).
+    async fn vehicle_readings(
+        &self,
+        vehicle: &VehicleId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<crate::flex::VehicleReading>, StoreError>;
+    /// The windows of events (not cancelled) overlapping `[from, to)` in which the device had a
+    /// part other than being held back: the days a similar-days baseline leaves out.
+    async fn flex_windows_of_device(
+        &self,
+        device: &crate::flex::TargetDevice,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, StoreError>;
+    /// The parts in events open at `now` (started, not ended, not cancelled) that are still
+    /// carried out: not opted out, cancelled or held back. At most `limit` ids, after `after` in id
+    /// order (for going through them all a batch at a time).
+    async fn open_flex_targets(
+        &self,
+        now: DateTime<Utc>,
+        after: Option<&FlexTargetId>,
+        limit: u32,
+    ) -> Result<Vec<FlexTargetId>, StoreError>;
+    /// Records an override with its `user:flex-event:override` event and the reason as the
+    /// target's detail, in one transaction; `false` when the target already has one from that
+    /// source.
+    async fn insert_flex_override(&self, found: &crate::flex::FlexOverride) -> Result<bool, StoreError>;
+    /// An event's overrides, in the order they were observed.
+    async fn flex_overrides(&self, event: &FlexEventId) -> Result<Vec<crate::flex::FlexOverride>, StoreError>;
+}
+
 /// All of Coupler's storage.
 #[async_trait]
 pub trait Store:
@@ -1294,6 +1347,7 @@ pub trait Store:
     + SecurityStore
     + AuthorisationStore
     + FlexStore
+    + MeasurementStore
     + Send
     + Sync
     + 'static

@@ -42,6 +42,20 @@ pub struct PriceSlot {
     pub price_per_kwh: f64,
 }
 
+/// The parts of `slots` within `[from, to)`: prices read over a window, as they would have been
+/// read over a shorter one inside it (a location's effective prices are cut at the window's ends).
+pub fn prices_within(slots: &[PriceSlot], from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<PriceSlot> {
+    slots
+        .iter()
+        .filter(|s| s.end > from && s.start < to)
+        .map(|s| PriceSlot {
+            start: s.start.max(from),
+            end: s.end.min(to),
+            price_per_kwh: s.price_per_kwh,
+        })
+        .collect()
+}
+
 /// A price area: a bidding zone of a power exchange (`DE-LU`, `SE3`, `NO1`, `AT`) or any name a
 /// client gives the series it pushes for many locations at once. Upper case letters, digits, `-`
 /// and `_`, 1 to 32 of them; what a client sends is trimmed and upper-cased.

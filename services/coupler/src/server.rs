@@ -534,6 +534,13 @@ impl Server {
         coupler_engine::local_lists::spawn_local_lists(engine.clone(), gateway.subscribe_ready(), &tasks);
         // Flexibility events: each target's cap confirmed at its start, vehicles commanded.
         flex.spawn(&tasks);
+        // Overrides of open events, from the meter.
+        coupler_engine::telemetry::OverrideWatcher::new(
+            engine.clone(),
+            smart.config().phase_voltage,
+            smart.config().phases,
+        )
+        .spawn(&tasks);
         // Plans follow plug-ins, pairings, vehicle reads, other limits and their own timers.
         smart.spawn(
             gateway.subscribe_plug_changes(),

@@ -49,6 +49,7 @@ pub mod prices;
 pub mod request;
 mod runner;
 pub mod smart;
+pub mod telemetry;
 pub mod webhooks;
 
 pub use pairing::{Pairing, PairingConfig};

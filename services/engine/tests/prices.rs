@@ -14,8 +14,8 @@ use coupler_core::location::{Location, LocationFields, LocationId};
 use coupler_core::secret::{hash_secret, Cipher, SecretKey};
 use coupler_core::tariff::tou::{Rate, TouInterval, Weekday};
 use coupler_core::tariff::{
-    PriceArea, PriceProvider, PriceProviders, PriceScope, PriceSource, Series, SeriesKind, SeriesOwner, SeriesSlot,
-    TouDefinition, TouTariff,
+    prices_within, PriceArea, PriceProvider, PriceProviders, PriceScope, PriceSource, Series, SeriesKind, SeriesOwner,
+    SeriesSlot, TouDefinition, TouTariff,
 };
 use coupler_core::{time, AdapterError, AdapterRegistry, ChargerId, Client, ClientId, Store, UserId};
 use coupler_engine::{ChargerEngineConfig, Engine, EngineConfig, EngineError, PriceConfig};
@@ -449,5 +449,58 @@ async fn many_locations_are_priced_at_once_as_each_would_be_alone_and_only_under
         let alone = w.engine.location_prices(&w.client, &l.id, from, to).await.unwrap();
         assert!(!alone.is_empty());
         assert_eq!(many[&l.id], alone);
+    }
+}
+
+#[tokio::test]
+async fn prices_read_once_for_a_long_window_and_cut_to_a_shorter_one_are_the_prices_read_for_the_shorter_one() {
+    let w = world(false).await;
+    let home = location(&w, Some("DE-LU")).await;
+    let cabin = location(&w, None).await;
+    w.engine
+        .set_tariff(&w.client, &cabin.id, &day_and_night())
+        .await
+        .unwrap();
+    w.engine
+        .fetch_provider_prices("SCRIPTED", &area("DE-LU"))
+        .await
+        .unwrap();
+    let own = Series::new(SeriesKind::Price, hourly("2025-03-30T05:00:00Z", &[0.7, 0.6])).unwrap();
+    w.engine
+        .push_series(
+            SeriesOwner::Location {
+                client: w.client.clone(),
+                location: home.id.clone(),
+            },
+            &own,
+            None,
+        )
+        .await
+        .unwrap();
+    let (from, to) = (at("2025-03-29T20:00:00Z"), at("2025-03-30T23:00:00Z"));
+    let asked = vec![
+        (w.client.clone(), home.id.clone()),
+        (w.client.clone(), cabin.id.clone()),
+    ];
+    let long = w.engine.location_prices_many(&asked, from, to).await.unwrap();
+    // Windows as a replan asks for them: from some moment after the read until a deadline, both
+    // inside slots as often as on their edges.
+    for (start, end) in [
+        ("2025-03-29T20:00:00Z", "2025-03-30T23:00:00Z"),
+        ("2025-03-29T21:17:42Z", "2025-03-30T07:00:00Z"),
+        ("2025-03-30T05:30:00Z", "2025-03-30T06:15:00Z"),
+        ("2025-03-30T01:59:59Z", "2025-03-30T03:00:01Z"),
+    ] {
+        let (start, end) = (at(start), at(end));
+        for l in [&home, &cabin] {
+            let alone = w.engine.location_prices(&w.client, &l.id, start, end).await.unwrap();
+            assert!(!alone.is_empty());
+            assert_eq!(
+                prices_within(&long[&l.id], start, end),
+                alone,
+                "{start}..{end} at {}",
+                l.id
+            );
+        }
     }
 }

@@ -33,6 +33,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use coupler_core::charger::OcppProtocol;
 use coupler_core::clock::{Clock, SystemClock};
 use coupler_core::control::{ChargerCommand, ChargerControl, CommandReply, ControlError};
 use coupler_core::security::TlsPeer;
@@ -274,6 +275,13 @@ impl ChargerControl for Gateway {
         let handle = self.handle(charger).ok_or(ControlError::NotConnected)?;
         let (reply, answer) = oneshot::channel();
         let name = command.name();
+        // A 1.6 charger lists the certificates of the one kind it was asked about without naming it.
+        let asked_kind = match &command {
+            ChargerCommand::GetInstalledCertificateIds { kinds } if kinds.len() == 1 => {
+                kinds[0].ocpp_name(OcppProtocol::V16)
+            }
+            _ => None,
+        };
         handle
             .commands
             .send(Command { command, reply })
@@ -282,6 +290,15 @@ impl ChargerControl for Gateway {
         // The session times the call out once sent; this bounds the wait in its queue as well.
         let bound = self.inner.config.call_timeout * 4;
         match tokio::time::timeout(bound, answer).await {
+            Ok(Ok(Ok(CommandReply::InstalledCertificates {
+                status,
+                mut certificates,
+            }))) => {
+                for certificate in certificates.iter_mut().filter(|c| c.kind.is_empty()) {
+                    certificate.kind = asked_kind.unwrap_or_default().to_owned();
+                }
+                Ok(CommandReply::InstalledCertificates { status, certificates })
+            }
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(ControlError::Disconnected),
             Err(_) => {

@@ -2,6 +2,7 @@
 //! into 1.6 calls.
 
 use coupler_core::authorisation::{match_key_16, IdToken, IdTokenKind, IdTokenStatus, LocalListChange, Verdict};
+use coupler_core::charger::OcppProtocol;
 use coupler_core::charger::{normalise_reading, power_delivery_from_ocpp16, ChargerInfo, ConnectorStatus, MeterSample};
 use coupler_core::control::{
     ChargerCommand, ChargerControl, ChargingLimit, CommandReply, ConfigurationEntry, ControlError, LimitPurpose,
@@ -9,7 +10,9 @@ use coupler_core::control::{
 };
 use coupler_core::operation::{firmware_progress, upload_progress, OperationKind};
 use coupler_core::plausibility::{self, Implausible};
-use coupler_core::security::CertificateUse;
+use coupler_core::security::{
+    CertificateHash, CertificateUse, HashAlgorithm, InstalledCertificate, InstalledCertificateKind,
+};
 use coupler_core::store::{SessionStart, SessionStop};
 use coupler_core::ChargerId;
 use coupler_ocpp::rpc::Frame;
@@ -353,6 +356,35 @@ async fn answer(gateway: &Gateway, charger: &ChargerId, request: Request) -> Res
             .await?;
             Response::FirmwareStatusNotification(v16::FirmwareStatusNotificationResponse {})
         }
+        Request::LogStatusNotification(notification) => {
+            let status = notification.status.as_str();
+            tracing::info!(status, request_id = notification.request_id, "log upload status");
+            store.record_seen(charger, now).await?;
+            record_progress(
+                gateway,
+                charger,
+                &[OperationKind::GetDiagnostics],
+                notification.request_id,
+                status,
+                upload_progress(status),
+            )
+            .await?;
+            Response::LogStatusNotification(v16::LogStatusNotificationResponse {})
+        }
+        Request::SignedFirmwareStatusNotification(notification) => {
+            let status = notification.status.as_str();
+            store.record_firmware_status(charger, status, now).await?;
+            record_progress(
+                gateway,
+                charger,
+                &[OperationKind::UpdateFirmware],
+                notification.request_id,
+                status,
+                firmware_progress(status),
+            )
+            .await?;
+            Response::SignedFirmwareStatusNotification(v16::SignedFirmwareStatusNotificationResponse {})
+        }
         Request::SecurityEventNotification(event) => {
             record_security_event(
                 gateway,
@@ -538,6 +570,11 @@ pub(crate) fn encode_command(command: &ChargerCommand, config: &GatewayConfig) -
                 Some(keys.iter().map(|k| ci(k, "key")).collect::<Result<_, _>>()?)
             },
         }),
+        // What 1.6 asks for only through the security extension goes as ExtendedTriggerMessage.
+        ChargerCommand::Trigger { message, connector_id } if message.needs_extended_trigger() => {
+            extended_trigger(*message, *connector_id)?
+        }
+        ChargerCommand::ExtendedTrigger { message, connector_id } => extended_trigger(*message, *connector_id)?,
         ChargerCommand::Trigger { message, connector_id } => Request::TriggerMessage(v16::TriggerMessageRequest {
             requested_message: match message {
                 TriggerKind::BootNotification => MessageTrigger::BootNotification,
@@ -613,20 +650,42 @@ pub(crate) fn encode_command(command: &ChargerCommand, config: &GatewayConfig) -
             install_at,
             retries,
             retry_interval_s,
-            request_id: _,
+            request_id,
             signing_certificate,
             signature,
-        } => {
-            if install_at.is_some() || signing_certificate.is_some() || signature.is_some() {
-                return Err(only_201("an install time or a signed firmware"));
-            }
-            Request::UpdateFirmware(v16::UpdateFirmwareRequest {
-                location: location.clone(),
+        } => match (signing_certificate, signature) {
+            // The security extension's signed firmware update.
+            (Some(certificate), Some(signature)) => Request::SignedUpdateFirmware(v16::SignedUpdateFirmwareRequest {
                 retries: retries.map(|r| int(r, "retries")).transpose()?,
-                retrieve_date: *retrieve_at,
                 retry_interval: retry_interval_s.map(|r| int(r, "retryInterval")).transpose()?,
-            })
-        }
+                request_id: *request_id,
+                firmware: v16::Firmware {
+                    location: ci(location, "location")?,
+                    retrieve_date_time: *retrieve_at,
+                    install_date_time: *install_at,
+                    signing_certificate: ci(certificate, "signingCertificate")?,
+                    signature: ci(signature, "signature")?,
+                },
+            }),
+            (None, None) => {
+                if install_at.is_some() {
+                    return Err(ControlError::Unsupported(
+                        "an install time needs a signed firmware update in OCPP 1.6".into(),
+                    ));
+                }
+                Request::UpdateFirmware(v16::UpdateFirmwareRequest {
+                    location: location.clone(),
+                    retries: retries.map(|r| int(r, "retries")).transpose()?,
+                    retrieve_date: *retrieve_at,
+                    retry_interval: retry_interval_s.map(|r| int(r, "retryInterval")).transpose()?,
+                })
+            }
+            _ => {
+                return Err(ControlError::Unsupported(
+                    "a signed firmware update in OCPP 1.6 needs both a signing certificate and a signature".into(),
+                ))
+            }
+        },
         ChargerCommand::GetDiagnostics {
             location,
             log,
@@ -634,19 +693,31 @@ pub(crate) fn encode_command(command: &ChargerCommand, config: &GatewayConfig) -
             to,
             retries,
             retry_interval_s,
-            request_id: _,
-        } => {
-            if *log != LogKind::Diagnostics {
-                return Err(only_201("the security log"));
-            }
-            Request::GetDiagnostics(v16::GetDiagnosticsRequest {
+            request_id,
+        } => match log {
+            None => Request::GetDiagnostics(v16::GetDiagnosticsRequest {
                 location: location.clone(),
                 retries: retries.map(|r| int(r, "retries")).transpose()?,
                 retry_interval: retry_interval_s.map(|r| int(r, "retryInterval")).transpose()?,
                 start_time: *from,
                 stop_time: *to,
-            })
-        }
+            }),
+            // The security extension's GetLog.
+            Some(log) => Request::GetLog(v16::GetLogRequest {
+                log: v16::LogParameters {
+                    remote_location: ci(location, "remoteLocation")?,
+                    oldest_timestamp: *from,
+                    latest_timestamp: *to,
+                },
+                log_type: match log {
+                    LogKind::Diagnostics => v16::LogKind::DiagnosticsLog,
+                    LogKind::Security => v16::LogKind::SecurityLog,
+                },
+                request_id: *request_id,
+                retries: retries.map(|r| int(r, "retries")).transpose()?,
+                retry_interval: retry_interval_s.map(|r| int(r, "retryInterval")).transpose()?,
+            }),
+        },
         ChargerCommand::ReserveNow {
             reservation_id,
             connector_id,
@@ -696,7 +767,63 @@ pub(crate) fn encode_command(command: &ChargerCommand, config: &GatewayConfig) -
             },
         }),
         ChargerCommand::GetLocalListVersion => Request::GetLocalListVersion(v16::GetLocalListVersionRequest {}),
+        ChargerCommand::InstallCertificate { kind, certificate } => {
+            Request::InstallCertificate(v16::InstallCertificateRequest {
+                certificate_type: certificate_use(*kind)?,
+                certificate: ci(certificate, "certificate")?,
+            })
+        }
+        ChargerCommand::GetInstalledCertificateIds { kinds } => match kinds.as_slice() {
+            [kind] => Request::GetInstalledCertificateIds(v16::GetInstalledCertificateIdsRequest {
+                certificate_type: certificate_use(*kind)?,
+            }),
+            _ => {
+                return Err(ControlError::Unsupported(
+                    "OCPP 1.6 asks for the installed certificates of exactly one kind".into(),
+                ))
+            }
+        },
+        ChargerCommand::DeleteCertificate { hash } => Request::DeleteCertificate(v16::DeleteCertificateRequest {
+            certificate_hash_data: v16::CertificateHashData {
+                hash_algorithm: v16::HashAlgorithm::from_wire(hash.algorithm.as_str())
+                    .ok_or_else(|| ControlError::Unsupported("an unknown hash algorithm".into()))?,
+                issuer_name_hash: ci(&hash.issuer_name_hash, "issuerNameHash")?,
+                issuer_key_hash: ci(&hash.issuer_key_hash, "issuerKeyHash")?,
+                serial_number: ci(&hash.serial_number, "serialNumber")?,
+            },
+        }),
     })
+}
+
+/// The security extension's ExtendedTriggerMessage asking for `message`.
+fn extended_trigger(message: TriggerKind, connector_id: Option<u32>) -> Result<Request, ControlError> {
+    Ok(Request::ExtendedTriggerMessage(v16::ExtendedTriggerMessageRequest {
+        requested_message: v16::ExtendedMessageTrigger::from_wire(message.as_str()).ok_or_else(|| {
+            ControlError::Unsupported(format!("ExtendedTriggerMessage cannot ask for {}", message.as_str()))
+        })?,
+        connector_id: connector_id.map(|c| int(c, "connectorId")).transpose()?,
+    }))
+}
+
+/// The 1.6 security extension's name for a kind of root certificate; the others exist in 2.0.1 only.
+fn certificate_use(kind: InstalledCertificateKind) -> Result<v16::CertificateUse, ControlError> {
+    kind.ocpp_name(OcppProtocol::V16)
+        .and_then(v16::CertificateUse::from_wire)
+        .ok_or_else(|| only_201(&format!("a {kind:?} certificate")))
+}
+
+/// Certificate hash data as the core keeps it.
+fn certificate_hash(data: v16::CertificateHashData) -> CertificateHash {
+    CertificateHash {
+        algorithm: match data.hash_algorithm {
+            v16::HashAlgorithm::Sha256 => HashAlgorithm::Sha256,
+            v16::HashAlgorithm::Sha384 => HashAlgorithm::Sha384,
+            v16::HashAlgorithm::Sha512 => HashAlgorithm::Sha512,
+        },
+        issuer_name_hash: data.issuer_name_hash.into_inner(),
+        issuer_key_hash: data.issuer_key_hash.into_inner(),
+        serial_number: data.serial_number.into_inner(),
+    }
 }
 
 /// One entry of a 1.6 local list: a token put with its `idTagInfo`, or a removal (no `idTagInfo`).
@@ -765,6 +892,32 @@ pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply
         Response::SendLocalList(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
         Response::GetLocalListVersion(r) => CommandReply::LocalListVersion {
             version: r.list_version,
+        },
+        Response::ExtendedTriggerMessage(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::InstallCertificate(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::DeleteCertificate(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::SignedUpdateFirmware(r) => status(
+            matches!(r.status.as_str(), "Accepted" | "AcceptedCanceled"),
+            r.status.as_str(),
+        ),
+        Response::GetLog(r) => CommandReply::Upload {
+            accepted: matches!(r.status.as_str(), "Accepted" | "AcceptedCanceled"),
+            status: r.status.as_str().to_owned(),
+            file_name: r.filename.map(CiString::into_inner),
+        },
+        Response::GetInstalledCertificateIds(r) => CommandReply::InstalledCertificates {
+            status: r.status.as_str().to_owned(),
+            certificates: r
+                .certificate_hash_data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|data| InstalledCertificate {
+                    // 1.6 answers for the one kind it was asked about; the operation's request names it.
+                    kind: String::new(),
+                    hash: certificate_hash(data),
+                    children: Vec::new(),
+                })
+                .collect(),
         },
         Response::DataTransfer(r) => CommandReply::DataTransfer {
             accepted: r.status.as_str() == "Accepted",
@@ -977,7 +1130,7 @@ mod tests {
             },
             ChargerCommand::GetDiagnostics {
                 location: "ftp://logs.example/".into(),
-                log: LogKind::Diagnostics,
+                log: None,
                 from: None,
                 to: None,
                 retries: None,
@@ -1018,9 +1171,57 @@ mod tests {
                 changes: Vec::new(),
             },
             ChargerCommand::GetLocalListVersion,
+            ChargerCommand::ExtendedTrigger {
+                message: TriggerKind::Heartbeat,
+                connector_id: None,
+            },
+            ChargerCommand::Trigger {
+                message: TriggerKind::SignChargePointCertificate,
+                connector_id: None,
+            },
+            ChargerCommand::GetDiagnostics {
+                location: "https://logs.example/".into(),
+                log: Some(LogKind::Security),
+                from: None,
+                to: None,
+                retries: Some(1),
+                retry_interval_s: None,
+                request_id: 5,
+            },
+            ChargerCommand::UpdateFirmware {
+                location: "https://fw.example/2.bin".into(),
+                retrieve_at: chrono::Utc::now(),
+                install_at: Some(chrono::Utc::now()),
+                retries: None,
+                retry_interval_s: None,
+                request_id: 6,
+                signing_certificate: Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into()),
+                signature: Some("c2ln".into()),
+            },
+            ChargerCommand::InstallCertificate {
+                kind: InstalledCertificateKind::CsmsRoot,
+                certificate: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into(),
+            },
+            ChargerCommand::GetInstalledCertificateIds {
+                kinds: vec![InstalledCertificateKind::ManufacturerRoot],
+            },
+            ChargerCommand::DeleteCertificate {
+                hash: CertificateHash {
+                    algorithm: HashAlgorithm::Sha256,
+                    issuer_name_hash: "a".repeat(64),
+                    issuer_key_hash: "b".repeat(64),
+                    serial_number: "1f".into(),
+                },
+            },
         ];
         for command in commands {
             let request = encode_command(&command, &GatewayConfig::default()).unwrap();
+            assert_eq!(
+                request.action().as_str(),
+                command.ocpp_action(OcppProtocol::V16),
+                "{}",
+                command.name()
+            );
             request
                 .to_call("1")
                 .unwrap_or_else(|e| panic!("{} is not valid 1.6: {e}", command.name()));
@@ -1046,6 +1247,25 @@ mod tests {
                 vendor_id: "v".into(),
                 message_id: None,
                 data: Some(serde_json::json!({"not": "text"})),
+            },
+            ChargerCommand::ExtendedTrigger {
+                message: TriggerKind::DiagnosticsStatusNotification,
+                connector_id: None,
+            },
+            ChargerCommand::InstallCertificate {
+                kind: InstalledCertificateKind::V2gRoot,
+                certificate: "pem".into(),
+            },
+            ChargerCommand::GetInstalledCertificateIds { kinds: Vec::new() },
+            ChargerCommand::UpdateFirmware {
+                location: "https://fw.example/2.bin".into(),
+                retrieve_at: chrono::Utc::now(),
+                install_at: None,
+                retries: None,
+                retry_interval_s: None,
+                request_id: 6,
+                signing_certificate: Some("pem".into()),
+                signature: None,
             },
         ];
         for command in refused {

@@ -17,6 +17,7 @@
 use coupler_core::authorisation::{
     match_key, IdToken as RegisteredToken, IdTokenKind as TokenKind, LocalListChange, Verdict,
 };
+use coupler_core::charger::OcppProtocol;
 use coupler_core::charger::{
     normalise_reading, power_delivery_from_ocpp201_charging_state, power_delivery_from_ocpp201_status, ChargerInfo,
     ConnectorStatus, MeterSample, PowerDeliveryState,
@@ -27,7 +28,7 @@ use coupler_core::control::{
 };
 use coupler_core::operation::{firmware_progress, upload_progress, OperationKind, Progress, ReservationStatus};
 use coupler_core::plausibility;
-use coupler_core::security::CertificateUse;
+use coupler_core::security::{CertificateHash, CertificateUse, HashAlgorithm, InstalledCertificate};
 use coupler_core::store::{TransactionEventKind, TransactionEventRecord};
 use coupler_core::ChargerId;
 use coupler_ocpp::rpc::Frame;
@@ -945,8 +946,14 @@ async fn encode_command(
                 TriggerKind::SignV2gCertificate => MessageTrigger::SignV2gCertificate,
                 TriggerKind::SignCombinedCertificate => MessageTrigger::SignCombinedCertificate,
                 TriggerKind::PublishFirmwareStatusNotification => MessageTrigger::PublishFirmwareStatusNotification,
+                TriggerKind::SignChargePointCertificate => MessageTrigger::SignChargingStationCertificate,
             },
         }),
+        ChargerCommand::ExtendedTrigger { .. } => {
+            return Err(unsupported(
+                "ExtendedTriggerMessage exists in OCPP 1.6 only (2.0.1's TriggerMessage covers its messages)",
+            ))
+        }
         ChargerCommand::Reset { kind, evse_id } => Request::Reset(v201::ResetRequest {
             kind: match kind {
                 ResetKind::Immediate | ResetKind::Hard => v201::ResetKind::Immediate,
@@ -1051,8 +1058,8 @@ async fn encode_command(
                 latest_timestamp: *to,
             },
             log_type: match log {
-                LogKind::Diagnostics => v201::LogKind::DiagnosticsLog,
-                LogKind::Security => v201::LogKind::SecurityLog,
+                None | Some(LogKind::Diagnostics) => v201::LogKind::DiagnosticsLog,
+                Some(LogKind::Security) => v201::LogKind::SecurityLog,
             },
             request_id: *request_id,
             retries: retries.map(|r| int(r, "retries")).transpose()?,
@@ -1121,7 +1128,57 @@ async fn encode_command(
                 certificate_type: Some(signing_use(*usage)),
             })
         }
+        ChargerCommand::InstallCertificate { kind, certificate } => {
+            Request::InstallCertificate(v201::InstallCertificateRequest {
+                certificate_type: kind
+                    .ocpp_name(OcppProtocol::V201)
+                    .and_then(v201::InstallCertificateUse::from_wire)
+                    .ok_or_else(|| unsupported(format!("a {kind:?} certificate cannot be installed")))?,
+                certificate: ci(certificate, "certificate")?,
+            })
+        }
+        ChargerCommand::GetInstalledCertificateIds { kinds } => {
+            Request::GetInstalledCertificateIds(v201::GetInstalledCertificateIdsRequest {
+                certificate_type: if kinds.is_empty() {
+                    None
+                } else {
+                    Some(
+                        kinds
+                            .iter()
+                            .map(|kind| {
+                                kind.ocpp_name(OcppProtocol::V201)
+                                    .and_then(v201::GetCertificateIdUse::from_wire)
+                                    .ok_or_else(|| unsupported(format!("no certificate kind {kind:?}")))
+                            })
+                            .collect::<Result<_, _>>()?,
+                    )
+                },
+            })
+        }
+        ChargerCommand::DeleteCertificate { hash } => Request::DeleteCertificate(v201::DeleteCertificateRequest {
+            certificate_hash_data: v201::CertificateHashData {
+                hash_algorithm: v201::HashAlgorithm::from_wire(hash.algorithm.as_str())
+                    .ok_or_else(|| unsupported("an unknown hash algorithm"))?,
+                issuer_name_hash: ci(&hash.issuer_name_hash, "issuerNameHash")?,
+                issuer_key_hash: ci(&hash.issuer_key_hash, "issuerKeyHash")?,
+                serial_number: ci(&hash.serial_number, "serialNumber")?,
+            },
+        }),
     })
+}
+
+/// Certificate hash data as the core keeps it.
+fn certificate_hash(data: v201::CertificateHashData) -> CertificateHash {
+    CertificateHash {
+        algorithm: match data.hash_algorithm {
+            v201::HashAlgorithm::Sha256 => HashAlgorithm::Sha256,
+            v201::HashAlgorithm::Sha384 => HashAlgorithm::Sha384,
+            v201::HashAlgorithm::Sha512 => HashAlgorithm::Sha512,
+        },
+        issuer_name_hash: data.issuer_name_hash.into_inner(),
+        issuer_key_hash: data.issuer_key_hash.into_inner(),
+        serial_number: data.serial_number.into_inner(),
+    }
 }
 
 /// OCPP 2.0.1's name for what a certificate is for.
@@ -1166,7 +1223,10 @@ pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply
         Response::GetLocalListVersion(r) => CommandReply::LocalListVersion {
             version: r.version_number,
         },
-        Response::UpdateFirmware(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::UpdateFirmware(r) => status(
+            matches!(r.status.as_str(), "Accepted" | "AcceptedCanceled"),
+            r.status.as_str(),
+        ),
         Response::ReserveNow(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
         Response::CancelReservation(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
         Response::DataTransfer(r) => CommandReply::DataTransfer {
@@ -1174,8 +1234,29 @@ pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply
             status: r.status.as_str().to_owned(),
             data: r.data,
         },
+        Response::InstallCertificate(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::DeleteCertificate(r) => status(r.status.as_str() == "Accepted", r.status.as_str()),
+        Response::GetInstalledCertificateIds(r) => CommandReply::InstalledCertificates {
+            status: r.status.as_str().to_owned(),
+            certificates: r
+                .certificate_hash_data_chain
+                .unwrap_or_default()
+                .into_iter()
+                .map(|chain| InstalledCertificate {
+                    kind: chain.certificate_type.as_str().to_owned(),
+                    hash: certificate_hash(chain.certificate_hash_data),
+                    children: chain
+                        .child_certificate_hash_data
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(certificate_hash)
+                        .collect(),
+                })
+                .collect(),
+        },
         Response::GetLog(r) => CommandReply::Upload {
-            accepted: r.status.as_str() == "Accepted",
+            // AcceptedCanceled: accepted, and an earlier upload was cancelled for it.
+            accepted: matches!(r.status.as_str(), "Accepted" | "AcceptedCanceled"),
             status: r.status.as_str().to_owned(),
             file_name: r.filename.map(CiString::into_inner),
         },

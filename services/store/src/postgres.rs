@@ -12,6 +12,8 @@ use crate::OpenError;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The pool the hot reads go through: the same pool (PostgreSQL reads beside its writes).
+    reads: PgPool,
     /// Where the time stamped by the store itself comes from (update times, activation times).
     clock: std::sync::Arc<dyn coupler_core::clock::Clock>,
 }
@@ -40,6 +42,7 @@ impl PgStore {
             .await
             .map_err(OpenError::Migrate)?;
         Ok(Self {
+            reads: pool.clone(),
             pool,
             clock: std::sync::Arc::new(coupler_core::clock::SystemClock),
         })
@@ -83,4 +86,5 @@ crate::sql::impl_operation_store!(PgStore, PgRow, Time);
 crate::sql::impl_security_store!(PgStore, PgRow, Time);
 crate::sql::impl_authorisation_store!(PgStore, PgRow, Time);
 crate::sql::impl_flex_store!(PgStore, PgRow, Time);
+crate::sql::impl_measurement_store!(PgStore, PgRow, Time);
 crate::sql::impl_store!(PgStore, "postgres");

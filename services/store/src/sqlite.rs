@@ -12,10 +12,18 @@ use crate::OpenError;
 /// Coupler's storage in a SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// The one connection every write (and every read inside a write) goes through.
     pool: SqlitePool,
+    /// Read-only connections for the hot reads outside transactions (the plan keeper's looks, the
+    /// event relay's, the API's lists): SQLite in WAL mode lets them read beside the writer, so
+    /// they do not queue behind its commits. The writer itself for an in-memory database.
+    reads: SqlitePool,
     /// Where the time stamped by the store itself comes from (update times, activation times).
     clock: std::sync::Arc<dyn coupler_core::clock::Clock>,
 }
+
+/// How many read-only connections read beside the writer.
+const READERS: u32 = 4;
 
 impl SqliteStore {
     /// The same store stamping times from `clock` (a test's manual clock).
@@ -61,11 +69,23 @@ impl SqliteStore {
         migrating.close().await;
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(OpenError::Connect)?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let reads = if in_memory {
+            // Another connection would open another, empty, database.
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(READERS)
+                .connect_with(options.create_if_missing(false).read_only(true))
+                .await
+                .map_err(OpenError::Connect)?
+        };
         Ok(Self {
             pool,
+            reads,
             clock: std::sync::Arc::new(coupler_core::clock::SystemClock),
         })
     }
@@ -116,4 +136,5 @@ crate::sql::impl_operation_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_security_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_authorisation_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_flex_store!(SqliteStore, SqliteRow, Time);
+crate::sql::impl_measurement_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_store!(SqliteStore, "sqlite");

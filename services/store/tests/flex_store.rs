@@ -10,10 +10,11 @@ use coupler_core::charger::{ChargerInfo, LiveMeter};
 use coupler_core::event::EventType;
 use coupler_core::flex::{
     Consent, EligibilityRules, EnrolledDevice, Enrolment, EnrolmentId, EnrolmentState, EnrolmentStatus, EventKind,
-    EventTargets, FlexDeviceKind, FlexEvent, FlexEventId, FlexTarget, FlexTargetId, Group, GroupFilter, GroupId,
-    LimitUnit, OptOut, Program, ProgramId, ProgramKind, ProgramLimits, TargetDevice, TargetState,
+    EventTargets, FlexDeviceKind, FlexEvent, FlexEventId, FlexOverride, FlexOverrideId, FlexTarget, FlexTargetId,
+    Group, GroupFilter, GroupId, LimitUnit, OptOut, Program, ProgramId, ProgramKind, ProgramLimits, TargetDevice,
+    TargetState, TelemetrySource,
 };
-use coupler_core::limits::{LimitScope, LimitSource, LimitSourceId, LimitSourceKind};
+use coupler_core::limits::{LimitScope, LimitSource, LimitSourceId, LimitSourceKind, SchedulePeriod};
 use coupler_core::page::PageRequest;
 use coupler_core::secret::hash_secret;
 use coupler_core::{time, Charger, ChargerId, Client, ClientId, OcppIdentity, Store, StoreError, UserId};
@@ -48,6 +49,8 @@ on_both_backends!(
     an_event_its_targets_and_their_limit_sources_are_stored_together,
     an_opt_out_and_a_cancel_remove_the_limit_sources_and_settle_the_targets,
     deleting_a_program_removes_its_events_limit_sources,
+    a_held_back_part_keeps_no_cap_and_a_shed_cap_keeps_its_schedule,
+    an_override_is_recorded_once_per_part_and_source_with_its_event,
 );
 
 fn now() -> DateTime<Utc> {
@@ -143,6 +146,7 @@ fn enrolment(program: &Program, user: &str, charger: &ChargerId) -> Enrolment {
 fn event(program: &Program, enrolments: &[(&Enrolment, &ChargerId)]) -> (FlexEvent, Vec<FlexTarget>, Vec<LimitSource>) {
     let at = now();
     let event = FlexEvent {
+        control_group_share: 0.0,
         id: FlexEventId::generate(),
         client_id: program.client_id.clone(),
         program_id: program.id.clone(),
@@ -468,4 +472,143 @@ async fn deleting_a_program_removes_its_events_limit_sources(store: Arc<dyn Stor
     assert!(store.limit_sources_of_charger(&ch).await.unwrap().is_empty());
     assert_eq!(store.get_flex_event(&a, &ev.id).await.unwrap(), None);
     assert_eq!(store.get_enrolment(&a, &e.id).await.unwrap(), None);
+}
+
+async fn a_held_back_part_keeps_no_cap_and_a_shed_cap_keeps_its_schedule(store: Arc<dyn Store>) {
+    let a = client(&store, "a").await;
+    let treated_charger = charger(&store, &a, "alice", "MV-TREATED").await;
+    let held_charger = charger(&store, &a, "bob", "MV-HELD").await;
+    let program = program(&a);
+    store.insert_program(&program).await.unwrap();
+    let treated = enrolment(&program, "alice", &treated_charger);
+    let held = enrolment(&program, "bob", &held_charger);
+    store.insert_enrolment(&treated).await.unwrap();
+    store.insert_enrolment(&held).await.unwrap();
+    let (mut event, mut targets, mut sources) =
+        event(&program, &[(&treated, &treated_charger), (&held, &held_charger)]);
+    event.control_group_share = 0.5;
+    event.kind = EventKind::Shed;
+    event.unit = Some(LimitUnit::Kilowatts);
+    event.value = Some(3.0);
+    // The treated part's cap changes each quarter-hour; the held-back part has none.
+    sources[0].schedule = vec![
+        SchedulePeriod {
+            start: event.start,
+            max_current_a: 11.5,
+        },
+        SchedulePeriod {
+            start: event.start + Duration::minutes(15),
+            max_current_a: 7.2,
+        },
+    ];
+    sources[0].max_current_a = 11.5;
+    sources.truncate(1);
+    targets[1].limit_source_id = None;
+    targets[1].state = TargetState::HeldBack;
+    targets[1].next_check_at = None;
+    store.insert_flex_event(&event, &targets, &sources).await.unwrap();
+
+    assert_eq!(store.get_flex_event(&a, &event.id).await.unwrap(), Some(event.clone()));
+    let stored = store.flex_targets(&event.id).await.unwrap();
+    assert_eq!(
+        stored.iter().map(|t| t.state).collect::<Vec<_>>(),
+        vec![TargetState::Scheduled, TargetState::HeldBack]
+    );
+    let source = store.get_limit_source(&a, &sources[0].id).await.unwrap().unwrap();
+    assert_eq!(source.schedule, sources[0].schedule);
+
+    // Only the treated part is carried out while the event is open, and only its charger's days
+    // count as event days.
+    let during = event.start + Duration::minutes(1);
+    assert_eq!(
+        store.open_flex_targets(during, None, 10).await.unwrap(),
+        vec![targets[0].id.clone()]
+    );
+    assert!(store
+        .open_flex_targets(during, Some(&targets[0].id), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.open_flex_targets(event.end, None, 10).await.unwrap().is_empty());
+    let day = (event.start - Duration::hours(1), event.end + Duration::hours(1));
+    assert_eq!(
+        store
+            .flex_windows_of_device(&TargetDevice::Charger(treated_charger.clone()), day.0, day.1)
+            .await
+            .unwrap(),
+        vec![(event.start, event.end)]
+    );
+    assert!(store
+        .flex_windows_of_device(&TargetDevice::Charger(held_charger.clone()), day.0, day.1)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Cancelling leaves the control group as it was.
+    store.cancel_flex_event(&a, &event.id, during).await.unwrap();
+    let after = store.flex_targets(&event.id).await.unwrap();
+    assert_eq!(
+        after.iter().map(|t| t.state).collect::<Vec<_>>(),
+        vec![TargetState::Cancelled, TargetState::HeldBack]
+    );
+    assert!(store
+        .flex_windows_of_device(&TargetDevice::Charger(treated_charger), day.0, day.1)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn an_override_is_recorded_once_per_part_and_source_with_its_event(store: Arc<dyn Store>) {
+    let a = client(&store, "a").await;
+    let b = client(&store, "b").await;
+    let charger_id = charger(&store, &a, "alice", "MV-OVERRIDE").await;
+    let program = program(&a);
+    store.insert_program(&program).await.unwrap();
+    let enrolled = enrolment(&program, "alice", &charger_id);
+    store.insert_enrolment(&enrolled).await.unwrap();
+    let (event, targets, sources) = event(&program, &[(&enrolled, &charger_id)]);
+    store.insert_flex_event(&event, &targets, &sources).await.unwrap();
+    let at = now();
+    let found = FlexOverride {
+        id: FlexOverrideId::generate(),
+        client_id: a.clone(),
+        event_id: event.id.clone(),
+        target_id: targets[0].id.clone(),
+        enrolment_id: enrolled.id.clone(),
+        user_id: enrolled.user_id.clone(),
+        source: TelemetrySource::ChargerMeter,
+        observed_at: at + Duration::minutes(15),
+        observed_kw: 11.0,
+        cap_kw: 5.52,
+        by: "the enrolment's user (alice), as attributed".into(),
+        reason: "the charger's meter showed 11.00 kW".into(),
+        detected_at: at + Duration::minutes(20),
+    };
+    // Another client cannot write one onto this part.
+    let theirs = FlexOverride {
+        id: FlexOverrideId::generate(),
+        client_id: b,
+        ..found.clone()
+    };
+    assert!(!store.insert_flex_override(&theirs).await.unwrap());
+    assert!(store.insert_flex_override(&found).await.unwrap());
+    let again = FlexOverride {
+        id: FlexOverrideId::generate(),
+        observed_at: at + Duration::minutes(30),
+        ..found.clone()
+    };
+    assert!(
+        !store.insert_flex_override(&again).await.unwrap(),
+        "the first one stands"
+    );
+    assert_eq!(store.flex_overrides(&event.id).await.unwrap(), vec![found.clone()]);
+    let target = store.flex_target(&targets[0].id).await.unwrap().unwrap();
+    assert_eq!(
+        target.detail.as_deref(),
+        Some("override: the charger's meter showed 11.00 kW")
+    );
+    assert_eq!(
+        events_of(&store, &a, EventType::FlexEventOverride).await,
+        vec![(targets[0].id.as_str().to_owned(), vec!["overrides".to_owned()])]
+    );
 }

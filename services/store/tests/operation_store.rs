@@ -13,6 +13,7 @@ use coupler_core::operation::{
     ReservationStatus,
 };
 use coupler_core::secret::hash_secret;
+use coupler_core::security::{CertificateHash, HashAlgorithm, InstalledCertificate};
 use coupler_core::{time, Charger, ChargerId, Client, ClientId, OcppIdentity, PageRequest, Store, StoreError, UserId};
 use serde_json::json;
 
@@ -48,6 +49,7 @@ on_both_backends!(
     a_reservation_is_stored_with_its_operation_and_moves_only_from_the_states_it_may,
     reservations_read_back_for_their_client_only,
     an_operation_on_an_unknown_charger_is_refused,
+    the_certificates_a_charger_reported_read_back_on_their_operation,
 );
 
 /// Times as the backends keep them (microseconds).
@@ -400,4 +402,54 @@ async fn an_operation_on_an_unknown_charger_is_refused(store: Arc<dyn Store>) {
         .insert_operation(&operation(&alice, &missing, OperationKind::Reset), None)
         .await;
     assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+}
+
+async fn the_certificates_a_charger_reported_read_back_on_their_operation(store: Arc<dyn Store>) {
+    let alice = client(&store, "alice").await;
+    let ch = charger(&store, &alice, "CP-OPS-CERTS").await;
+    for kind in [
+        OperationKind::InstallCertificate,
+        OperationKind::GetInstalledCertificateIds,
+        OperationKind::DeleteCertificate,
+    ] {
+        let stored = store
+            .insert_operation(&operation(&alice, &ch, kind), None)
+            .await
+            .unwrap();
+        assert_eq!(stored.request_id, None, "{kind:?} carries no number");
+        let read = store.get_operation(&alice, &ch, &stored.id).await.unwrap().unwrap();
+        assert_eq!(read.kind, kind);
+    }
+    let mut listing = store
+        .insert_operation(&operation(&alice, &ch, OperationKind::GetInstalledCertificateIds), None)
+        .await
+        .unwrap();
+    let hash = |serial: &str| CertificateHash {
+        algorithm: HashAlgorithm::Sha384,
+        issuer_name_hash: "aabbccdd".repeat(8),
+        issuer_key_hash: "eeff0011".repeat(8),
+        serial_number: serial.into(),
+    };
+    let reply = CommandReply::InstalledCertificates {
+        status: "Accepted".into(),
+        certificates: vec![InstalledCertificate {
+            kind: "V2GCertificateChain".into(),
+            hash: hash("01020304"),
+            children: vec![hash("0a")],
+        }],
+    };
+    listing.mark_sent("GetInstalledCertificateIds", now());
+    listing.apply_answer(&Ok(reply), now());
+    assert!(store.save_operation(&listing).await.unwrap());
+    let read = store.get_operation(&alice, &ch, &listing.id).await.unwrap().unwrap();
+    assert_eq!(read.status, OperationStatus::Accepted);
+    assert_eq!(read.answer_status.as_deref(), Some("Accepted"));
+    let certificates = &read.answer.unwrap()["certificates"];
+    assert_eq!(certificates[0]["certificateType"], "V2GCertificateChain");
+    assert_eq!(
+        certificates[0]["certificateHashData"],
+        json!({"hashAlgorithm": "SHA384", "issuerNameHash": "aabbccdd".repeat(8),
+               "issuerKeyHash": "eeff0011".repeat(8), "serialNumber": "01020304"})
+    );
+    assert_eq!(certificates[0]["childCertificateHashData"][0]["serialNumber"], "0a");
 }

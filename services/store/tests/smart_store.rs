@@ -9,6 +9,7 @@ use chrono::{Duration, NaiveTime};
 use coupler_core::charger::{ChargerInfo, LiveMeter};
 use coupler_core::event::EventType;
 use coupler_core::limits::{compose, LimitSourceKind, SchedulePeriod};
+use coupler_core::location::LocationId;
 use coupler_core::planner::Strategy;
 use coupler_core::secret::hash_secret;
 use coupler_core::smart::{
@@ -45,7 +46,9 @@ on_both_backends!(
     another_client_can_neither_put_nor_read_a_policy_on_a_charger_it_does_not_own,
     the_charge_now_override_is_set_and_ended_on_the_client_s_policy_only,
     a_plan_and_each_change_of_it_that_names_fields_write_one_event_each,
+    live_plans_are_found_by_the_location_they_are_planned_at_or_at_none_for_their_own_client_only,
     a_charger_holds_one_schedule_source_whose_periods_read_back_within_its_window,
+    a_plan_and_the_schedule_it_puts_are_stored_together_or_not_at_all,
 );
 
 async fn client(store: &Arc<dyn Store>, name: &str) -> ClientId {
@@ -198,6 +201,7 @@ fn plan(policy: &SmartPolicy, charger: &ChargerId) -> SmartPlan {
         policy_id: policy.id.clone(),
         vehicle_id: None,
         charger_id: Some(charger.clone()),
+        location_id: None,
         state: PlanState::Considering,
         details: PlanDetails {
             execution: Execution::Charger,
@@ -282,6 +286,56 @@ async fn a_plan_and_each_change_of_it_that_names_fields_write_one_event_each(sto
     assert!(store.live_smart_plans().await.unwrap().is_empty());
 }
 
+async fn live_plans_are_found_by_the_location_they_are_planned_at_or_at_none_for_their_own_client_only(
+    store: Arc<dyn Store>,
+) {
+    let a = client(&store, "a").await;
+    let b = client(&store, "b").await;
+    let ch = charger(&store, &a, "alice", "CP-1").await;
+    let stored = store
+        .put_smart_policy(&policy(&a, &ch, settings(7, 10.0)))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut p = plan(&stored, &ch);
+    store.insert_smart_plan(&p).await.unwrap();
+    let home = LocationId::new("home");
+    let somewhere = store.live_smart_plans_at(&a, &home).await.unwrap();
+    assert_eq!(
+        somewhere.len(),
+        1,
+        "a plan at no known location may be at any of its client's"
+    );
+    p.location_id = Some(home.clone());
+    store.update_smart_plan(&p, &[]).await.unwrap();
+    let there = store.live_smart_plans_at(&a, &home).await.unwrap();
+    assert_eq!(
+        there.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
+        vec![p.id.clone()]
+    );
+    assert_eq!(there[0].location_id.as_ref(), Some(&home));
+    assert!(
+        store
+            .live_smart_plans_at(&a, &LocationId::new("elsewhere"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "another location's"
+    );
+    assert!(
+        store.live_smart_plans_at(&b, &home).await.unwrap().is_empty(),
+        "another client's"
+    );
+
+    p.state = PlanState::Ended;
+    p.ended_at = Some(time::now());
+    store.update_smart_plan(&p, &["state", "outcome"]).await.unwrap();
+    assert!(
+        store.live_smart_plans_at(&a, &home).await.unwrap().is_empty(),
+        "an ended plan"
+    );
+}
+
 async fn a_charger_holds_one_schedule_source_whose_periods_read_back_within_its_window(store: Arc<dyn Store>) {
     let a = client(&store, "a").await;
     let ch = charger(&store, &a, "alice", "CP-1").await;
@@ -327,4 +381,47 @@ async fn a_charger_holds_one_schedule_source_whose_periods_read_back_within_its_
     assert!(store.chargers_with_limits().await.unwrap().contains(&ch));
     assert_eq!(store.set_schedule_limit(&ch, None, now).await.unwrap(), None);
     assert!(store.limit_sources_of_charger(&ch).await.unwrap().is_empty());
+}
+
+async fn a_plan_and_the_schedule_it_puts_are_stored_together_or_not_at_all(store: Arc<dyn Store>) {
+    let a = client(&store, "a").await;
+    let ch = charger(&store, &a, "alice", "CP-1").await;
+    let stored = store
+        .put_smart_policy(&policy(&a, &ch, settings(7, 10.0)))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut p = plan(&stored, &ch);
+    store.insert_smart_plan(&p).await.unwrap();
+    let now = time::now();
+    let periods = [SchedulePeriod {
+        start: now,
+        max_current_a: 10.0,
+    }];
+    let end = now + Duration::hours(2);
+    p.state = PlanState::Executing;
+    assert!(store
+        .save_smart_plan(&p, &["state"], Some((&ch, &periods, end)))
+        .await
+        .unwrap());
+    let latest = store.latest_smart_plan(&stored.id).await.unwrap().unwrap();
+    assert_eq!(latest.state, PlanState::Executing);
+    let sources = store.limit_sources_of_charger(&ch).await.unwrap();
+    assert_eq!(sources.len(), 1);
+    assert_eq!((sources[0].kind, sources[0].max_current_a), (LimitSourceKind::Schedule, 10.0));
+    assert_eq!(plan_events(&store).await.len(), 2, "the insert's and the save's");
+
+    // A plan that is not stored puts nothing on its charger.
+    let stray = plan(&stored, &ch);
+    let other = [SchedulePeriod {
+        start: now,
+        max_current_a: 6.0,
+    }];
+    assert!(!store
+        .save_smart_plan(&stray, &["state"], Some((&ch, &other, end)))
+        .await
+        .unwrap());
+    let sources = store.limit_sources_of_charger(&ch).await.unwrap();
+    assert_eq!(sources[0].max_current_a, 10.0, "the stored plan's schedule stays");
+    assert_eq!(plan_events(&store).await.len(), 2);
 }

@@ -807,6 +807,7 @@ mod vehicles {
         a_refresh_hint_brings_the_next_read_forward_unless_the_maker_asked_to_wait,
         a_due_vehicle_is_claimed_by_one_poller_until_its_poll_is_saved,
         a_saved_poll_updates_state_and_keeps_what_the_read_did_not_bring,
+        a_saved_read_keeps_the_car_s_charging_power_once_per_reading_for_telemetry,
         tokens_are_replaced_only_over_the_version_the_refresh_started_from,
         only_one_holder_may_refresh_an_accounts_tokens_at_a_time,
         invalidating_an_account_raises_one_intervention_and_makes_its_vehicles_unreachable,
@@ -1430,6 +1431,58 @@ mod vehicles {
         store.invalidate_account(&relink_intervention(&account)).await.unwrap();
         assert!(store
             .claim_due_vehicles(time::now(), lease, 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    async fn a_saved_read_keeps_the_car_s_charging_power_once_per_reading_for_telemetry(store: Arc<dyn Store>) {
+        use chrono::SubsecRound;
+        let c = stored_client(&store, "app").await;
+        let linked = linked(&store, &c.id, "alice", &["v1"]).await;
+        let id = &linked.vehicle_ids[0];
+        let at = time::now().trunc_subsecs(3) - Duration::hours(1);
+        for (minutes, rate, charging) in [(0, Some(11.0), Some(true)), (15, None, Some(false))] {
+            let read_at = at + Duration::minutes(minutes);
+            let vehicle = store.get_vehicle(&c.id, id).await.unwrap().unwrap();
+            let update = coupler_core::polling::PollUpdate {
+                charge_state: Some(ChargeState {
+                    battery_level: Some(50.0),
+                    charge_rate: rate,
+                    is_charging: charging,
+                    last_updated: Some(read_at),
+                    ..ChargeState::default()
+                }),
+                location: None,
+                last_seen: Some(read_at),
+                is_reachable: Some(true),
+                poll: vehicle.poll.clone(),
+            };
+            // Read twice (the maker had nothing newer): kept once.
+            assert!(store.save_poll(&c.id, id, &update).await.unwrap());
+            assert!(store.save_poll(&c.id, id, &update).await.unwrap());
+        }
+        let readings = store.vehicle_readings(id, at, at + Duration::hours(1)).await.unwrap();
+        let seen: Vec<_> = readings
+            .iter()
+            .map(|r| (r.at, r.charge_rate_kw, r.is_charging))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (at, Some(11.0), Some(true)),
+                (at + Duration::minutes(15), None, Some(false))
+            ]
+        );
+        // The last reading before a span holds into it, so it comes along.
+        let later = store
+            .vehicle_readings(id, at + Duration::minutes(10), at + Duration::hours(1))
+            .await
+            .unwrap();
+        assert_eq!(later.len(), 2);
+        assert_eq!(later[0].at, at);
+        assert!(store
+            .vehicle_readings(&VehicleId::new("nope"), at, at + Duration::hours(1))
             .await
             .unwrap()
             .is_empty());

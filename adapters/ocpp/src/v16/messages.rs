@@ -625,3 +625,201 @@ object! {
         list_version: i32 = "listVersion",
     }
 }
+
+// ---- The security whitepaper's certificate, log and signed firmware messages. ----
+
+object! {
+    /// `CertificateHashDataType`: names one certificate by its issuer and serial number.
+    pub struct CertificateHashData {
+        /// The hash algorithm of the two hashes.
+        hash_algorithm: HashAlgorithm = "hashAlgorithm",
+        /// Hash of the issuer's distinguished name.
+        issuer_name_hash: CiString128 = "issuerNameHash",
+        /// Hash of the issuer's public key.
+        issuer_key_hash: CiString128 = "issuerKeyHash",
+        /// The certificate's serial number.
+        serial_number: CiString40 = "serialNumber",
+    }
+}
+
+object! {
+    /// `InstallCertificate.req`: install a root certificate.
+    pub struct InstallCertificateRequest {
+        /// Which kind of root certificate it is.
+        certificate_type: CertificateUse = "certificateType",
+        /// The PEM-encoded X.509 certificate.
+        certificate: CiString5500 = "certificate",
+    }
+}
+
+object! {
+    /// `InstallCertificate.conf`.
+    pub struct InstallCertificateResponse {
+        /// Whether it was installed.
+        status: InstallCertificateStatus = "status",
+    }
+}
+
+object! {
+    /// `GetInstalledCertificateIds.req`: list the installed root certificates of one kind.
+    pub struct GetInstalledCertificateIdsRequest {
+        /// Which kind.
+        certificate_type: CertificateUse = "certificateType",
+    }
+}
+
+object! {
+    /// `GetInstalledCertificateIds.conf`.
+    pub struct GetInstalledCertificateIdsResponse {
+        /// The certificates found (`minItems: 1`).
+        certificate_hash_data: Option<Vec<CertificateHashData>> = "certificateHashData" [non_empty_opt],
+        /// `Accepted`, or `NotFound` when none is installed.
+        status: GetInstalledCertificateStatus = "status",
+    }
+}
+
+/// `minItems: 1` on an optional array.
+fn non_empty_opt<T>(items: &Option<Vec<T>>, path: &str) -> Result<(), crate::ValidationError> {
+    items.as_deref().map_or(Ok(()), |items| json::non_empty(items, path))
+}
+
+object! {
+    /// `DeleteCertificate.req`: delete the installed certificate the hash data names.
+    pub struct DeleteCertificateRequest {
+        /// The certificate.
+        certificate_hash_data: CertificateHashData = "certificateHashData",
+    }
+}
+
+object! {
+    /// `DeleteCertificate.conf`.
+    pub struct DeleteCertificateResponse {
+        /// `Accepted`, `Failed`, or `NotFound`.
+        status: DeleteCertificateStatus = "status",
+    }
+}
+
+object! {
+    /// `ExtendedTriggerMessage.req`: ask the charge point to send a message now (the security
+    /// whitepaper's messages included).
+    pub struct ExtendedTriggerMessageRequest {
+        /// Which message.
+        requested_message: ExtendedMessageTrigger = "requestedMessage",
+        /// The connector it concerns.
+        connector_id: Option<i32> = "connectorId",
+    }
+}
+
+object! {
+    /// `ExtendedTriggerMessage.conf`.
+    pub struct ExtendedTriggerMessageResponse {
+        /// Whether the message will be sent.
+        status: ExtendedTriggerMessageStatus = "status",
+    }
+}
+
+object! {
+    /// `LogParametersType`: where to upload a log and which period it covers.
+    pub struct LogParameters {
+        /// The URL to upload it to.
+        remote_location: CiString512 = "remoteLocation",
+        /// Oldest information to include.
+        oldest_timestamp: Option<DateTime<Utc>> = "oldestTimestamp",
+        /// Newest information to include.
+        latest_timestamp: Option<DateTime<Utc>> = "latestTimestamp",
+    }
+}
+
+object! {
+    /// `GetLog.req`: upload a diagnostics or security log.
+    pub struct GetLogRequest {
+        /// Where to, and which period.
+        log: LogParameters = "log",
+        /// Which log.
+        log_type: LogKind = "logType",
+        /// The id its LogStatusNotifications carry.
+        request_id: i32 = "requestId",
+        /// How many times to try before giving up.
+        retries: Option<i32> = "retries",
+        /// Seconds between attempts.
+        retry_interval: Option<i32> = "retryInterval",
+    }
+}
+
+object! {
+    /// `GetLog.conf`.
+    pub struct GetLogResponse {
+        /// Whether the upload will happen.
+        status: LogStatus = "status",
+        /// The file that will be uploaded.
+        filename: Option<CiString255> = "filename",
+    }
+}
+
+object! {
+    /// `LogStatusNotification.req`: how a GetLog upload goes.
+    pub struct LogStatusNotificationRequest {
+        /// The upload's status.
+        status: UploadLogStatus = "status",
+        /// The GetLog it belongs to.
+        request_id: Option<i32> = "requestId",
+    }
+}
+
+object! {
+    /// `LogStatusNotification.conf` (empty).
+    pub struct LogStatusNotificationResponse {}
+}
+
+object! {
+    /// `FirmwareType`: a signed firmware image to download and install.
+    pub struct Firmware {
+        /// Where it is (a URI).
+        location: CiString512 = "location",
+        /// When to download it.
+        retrieve_date_time: DateTime<Utc> = "retrieveDateTime",
+        /// When to install it.
+        install_date_time: Option<DateTime<Utc>> = "installDateTime",
+        /// The PEM certificate the firmware is signed with.
+        signing_certificate: CiString5500 = "signingCertificate",
+        /// The firmware's signature, base64.
+        signature: CiString800 = "signature",
+    }
+}
+
+object! {
+    /// `SignedUpdateFirmware.req`: download, verify and install a signed firmware.
+    pub struct SignedUpdateFirmwareRequest {
+        /// How many times to try the download before giving up.
+        retries: Option<i32> = "retries",
+        /// Seconds between attempts.
+        retry_interval: Option<i32> = "retryInterval",
+        /// The id its SignedFirmwareStatusNotifications carry.
+        request_id: i32 = "requestId",
+        /// The firmware.
+        firmware: Firmware = "firmware",
+    }
+}
+
+object! {
+    /// `SignedUpdateFirmware.conf`.
+    pub struct SignedUpdateFirmwareResponse {
+        /// Whether the update will happen, or why not.
+        status: SignedUpdateFirmwareStatus = "status",
+    }
+}
+
+object! {
+    /// `SignedFirmwareStatusNotification.req`: how a signed firmware update goes.
+    pub struct SignedFirmwareStatusNotificationRequest {
+        /// The update's status.
+        status: SignedFirmwareStatus = "status",
+        /// The SignedUpdateFirmware it belongs to.
+        request_id: Option<i32> = "requestId",
+    }
+}
+
+object! {
+    /// `SignedFirmwareStatusNotification.conf` (empty).
+    pub struct SignedFirmwareStatusNotificationResponse {}
+}

@@ -49,6 +49,8 @@ crate::actions::ocpp_actions! {
     FirmwareStatusNotification(FirmwareStatusNotificationRequest, FirmwareStatusNotificationResponse) from ChargePoint;
     SecurityEventNotification(SecurityEventNotificationRequest, SecurityEventNotificationResponse) from ChargePoint;
     SignCertificate(SignCertificateRequest, SignCertificateResponse) from ChargePoint;
+    LogStatusNotification(LogStatusNotificationRequest, LogStatusNotificationResponse) from ChargePoint;
+    SignedFirmwareStatusNotification(SignedFirmwareStatusNotificationRequest, SignedFirmwareStatusNotificationResponse) from ChargePoint;
     RemoteStartTransaction(RemoteStartTransactionRequest, RemoteStartTransactionResponse) from CentralSystem;
     RemoteStopTransaction(RemoteStopTransactionRequest, RemoteStopTransactionResponse) from CentralSystem;
     SetChargingProfile(SetChargingProfileRequest, SetChargingProfileResponse) from CentralSystem;
@@ -68,21 +70,19 @@ crate::actions::ocpp_actions! {
     CertificateSigned(CertificateSignedRequest, CertificateSignedResponse) from CentralSystem;
     SendLocalList(SendLocalListRequest, SendLocalListResponse) from CentralSystem;
     GetLocalListVersion(GetLocalListVersionRequest, GetLocalListVersionResponse) from CentralSystem;
+    InstallCertificate(InstallCertificateRequest, InstallCertificateResponse) from CentralSystem;
+    GetInstalledCertificateIds(GetInstalledCertificateIdsRequest, GetInstalledCertificateIdsResponse) from CentralSystem;
+    DeleteCertificate(DeleteCertificateRequest, DeleteCertificateResponse) from CentralSystem;
+    ExtendedTriggerMessage(ExtendedTriggerMessageRequest, ExtendedTriggerMessageResponse) from CentralSystem;
+    GetLog(GetLogRequest, GetLogResponse) from CentralSystem;
+    SignedUpdateFirmware(SignedUpdateFirmwareRequest, SignedUpdateFirmwareResponse) from CentralSystem;
 }
 
 /// OCPP 1.6 actions (core profiles and the security whitepaper) that this crate does
-/// not type. They are answered `NotSupported` ("recognised but not supported"), while
-/// names OCPP 1.6 does not define at all get `NotImplemented` ("not known").
-pub const UNTYPED_ACTIONS: &[&str] = &[
-    "DeleteCertificate",
-    "ExtendedTriggerMessage",
-    "GetInstalledCertificateIds",
-    "GetLog",
-    "InstallCertificate",
-    "LogStatusNotification",
-    "SignedFirmwareStatusNotification",
-    "SignedUpdateFirmware",
-];
+/// not type: none any more (every one is typed). An untyped action would be answered
+/// `NotSupported` ("recognised but not supported"), while names OCPP 1.6 does not define at
+/// all get `NotImplemented` ("not known").
+pub const UNTYPED_ACTIONS: &[&str] = &[];
 
 /// Like [`parse_request`], for a `CALL` received from a charger: actions only Coupler
 /// may send (`Reset`, `RemoteStartTransaction`, ...) give `NotSupported`.

@@ -102,6 +102,16 @@ fn examples() -> Vec<(Action, Value, Value)> {
             json!({"status": "Accepted"}),
         ),
         (
+            Action::LogStatusNotification,
+            json!({"status": "Uploading", "requestId": 7}),
+            json!({}),
+        ),
+        (
+            Action::SignedFirmwareStatusNotification,
+            json!({"status": "SignatureVerified", "requestId": 8}),
+            json!({}),
+        ),
+        (
             Action::RemoteStartTransaction,
             json!({
                 "connectorId": 1, "idTag": "COUPLER",
@@ -226,6 +236,49 @@ fn examples() -> Vec<(Action, Value, Value)> {
             json!({"status": "VersionMismatch"}),
         ),
         (Action::GetLocalListVersion, json!({}), json!({"listVersion": 3})),
+        (
+            Action::InstallCertificate,
+            json!({"certificateType": "CentralSystemRootCertificate",
+                   "certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}),
+            json!({"status": "Failed"}),
+        ),
+        (
+            Action::GetInstalledCertificateIds,
+            json!({"certificateType": "ManufacturerRootCertificate"}),
+            json!({"status": "Accepted", "certificateHashData": [{
+                "hashAlgorithm": "SHA256", "issuerNameHash": "aa01", "issuerKeyHash": "bb02", "serialNumber": "1f"
+            }]}),
+        ),
+        (
+            Action::DeleteCertificate,
+            json!({"certificateHashData": {
+                "hashAlgorithm": "SHA512", "issuerNameHash": "aa01", "issuerKeyHash": "bb02", "serialNumber": "1f"
+            }}),
+            json!({"status": "NotFound"}),
+        ),
+        (
+            Action::ExtendedTriggerMessage,
+            json!({"requestedMessage": "SignChargePointCertificate", "connectorId": 0}),
+            json!({"status": "NotImplemented"}),
+        ),
+        (
+            Action::GetLog,
+            json!({"logType": "SecurityLog", "requestId": 9, "retries": 1, "retryInterval": 30, "log": {
+                "remoteLocation": "https://logs.example/upload", "oldestTimestamp": "2025-01-01T00:00:00Z",
+                "latestTimestamp": "2025-01-02T00:00:00Z"
+            }}),
+            json!({"status": "AcceptedCanceled", "filename": "security.log"}),
+        ),
+        (
+            Action::SignedUpdateFirmware,
+            json!({"retries": 2, "retryInterval": 60, "requestId": 10, "firmware": {
+                "location": "https://fw.example/cp.bin", "retrieveDateTime": "2025-01-01T02:00:00Z",
+                "installDateTime": "2025-01-01T03:00:00Z",
+                "signingCertificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+                "signature": "c2lnbmF0dXJl"
+            }}),
+            json!({"status": "InvalidCertificate"}),
+        ),
     ]
 }
 
@@ -522,7 +575,19 @@ fn every_enum_value_of_every_schema_enum_reads_back() {
         Measurand,
         Phase,
         Location,
-        UnitOfMeasure
+        UnitOfMeasure,
+        CertificateUse,
+        InstallCertificateStatus,
+        GetInstalledCertificateStatus,
+        DeleteCertificateStatus,
+        HashAlgorithm,
+        ExtendedMessageTrigger,
+        ExtendedTriggerMessageStatus,
+        LogKind,
+        LogStatus,
+        UploadLogStatus,
+        SignedUpdateFirmwareStatus,
+        SignedFirmwareStatus
     );
     assert_eq!(Measurand::ALL.len(), 22);
     assert_eq!(UnitOfMeasure::ALL.len(), 16);
@@ -865,14 +930,37 @@ fn an_unknown_action_is_not_implemented() {
 }
 
 #[test]
-fn a_1_6_action_this_crate_does_not_type_is_not_supported() {
-    for action in ["InstallCertificate", "GetLog"] {
-        assert_eq!(
-            refused_request(action, json!({})).code,
-            ErrorCode::NotSupported,
-            "{action}"
-        );
-    }
+fn every_action_of_the_security_whitepaper_is_typed_and_checked() {
+    assert!(UNTYPED_ACTIONS.is_empty());
+    let error = parse_request(
+        "GetInstalledCertificateIds",
+        &json!({"certificateType": "V2GRootCertificate"}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.code,
+        ErrorCode::PropertyConstraintViolation,
+        "a 2.0.1 certificate type"
+    );
+    let error = parse_response(
+        "GetInstalledCertificateIds",
+        &json!({"status": "Accepted", "certificateHashData": []}),
+    )
+    .unwrap_err();
+    assert_eq!(error.code, ErrorCode::OccurrenceConstraintViolation, "minItems 1");
+    let error = parse_request(
+        "DeleteCertificate",
+        &json!({"certificateHashData": {"hashAlgorithm": "SHA256", "issuerNameHash": "a", "issuerKeyHash": "b",
+                 "serialNumber": "0123456789012345678901234567890123456789x"}}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.code,
+        ErrorCode::TypeConstraintViolation,
+        "a serial number over 40 characters"
+    );
+    let error = parse_charge_point_request("LogStatusNotification", &json!({"status": "Done"})).unwrap_err();
+    assert_eq!(error.code, ErrorCode::PropertyConstraintViolation);
 }
 
 #[test]
@@ -902,6 +990,8 @@ fn a_charger_may_not_send_what_only_the_central_system_sends() {
                 | Action::FirmwareStatusNotification
                 | Action::SecurityEventNotification
                 | Action::SignCertificate
+                | Action::LogStatusNotification
+                | Action::SignedFirmwareStatusNotification
         );
         assert_eq!(action.initiator() == Initiator::ChargePoint, expected, "{action:?}");
         assert_eq!(Action::from_wire(action.as_str()), Some(*action));

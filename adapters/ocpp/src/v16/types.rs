@@ -28,6 +28,14 @@ pub type CiString500 = CiString<500>;
 pub type CiString5500 = CiString<5500>;
 /// `string[10000]` of the security whitepaper (a PEM certificate chain).
 pub type CiString10000 = CiString<10000>;
+/// `string[40]` of the security whitepaper (a certificate's serial number).
+pub type CiString40 = CiString<40>;
+/// `string[128]` of the security whitepaper (a hash in certificate hash data).
+pub type CiString128 = CiString<128>;
+/// `string[512]` of the security whitepaper (a location to upload to or download from).
+pub type CiString512 = CiString<512>;
+/// `string[800]` of the security whitepaper (a firmware signature).
+pub type CiString800 = CiString<800>;
 
 impl<const N: usize> CiString<N> {
     /// The most characters the type holds.
@@ -196,6 +204,133 @@ wire_enum! {
     pub enum CertificateSignedStatus {
         Accepted = "Accepted",
         Rejected = "Rejected",
+    }
+}
+
+wire_enum! {
+    /// `CertificateUseEnumType` of the security whitepaper: the root certificates a central
+    /// system installs on a charge point, or asks about.
+    pub enum CertificateUse {
+        CentralSystemRootCertificate = "CentralSystemRootCertificate",
+        ManufacturerRootCertificate = "ManufacturerRootCertificate",
+    }
+}
+
+wire_enum! {
+    /// `InstallCertificateStatusEnumType` of the security whitepaper.
+    pub enum InstallCertificateStatus {
+        Accepted = "Accepted",
+        Failed = "Failed",
+        Rejected = "Rejected",
+    }
+}
+
+wire_enum! {
+    /// `GetInstalledCertificateStatusEnumType` of the security whitepaper.
+    pub enum GetInstalledCertificateStatus {
+        Accepted = "Accepted",
+        NotFound = "NotFound",
+    }
+}
+
+wire_enum! {
+    /// `DeleteCertificateStatusEnumType` of the security whitepaper.
+    pub enum DeleteCertificateStatus {
+        Accepted = "Accepted",
+        Failed = "Failed",
+        NotFound = "NotFound",
+    }
+}
+
+wire_enum! {
+    /// `HashAlgorithmEnumType` of the security whitepaper.
+    pub enum HashAlgorithm {
+        Sha256 = "SHA256",
+        Sha384 = "SHA384",
+        Sha512 = "SHA512",
+    }
+}
+
+wire_enum! {
+    /// `MessageTriggerEnumType` of the security whitepaper: what ExtendedTriggerMessage can ask for.
+    pub enum ExtendedMessageTrigger {
+        BootNotification = "BootNotification",
+        LogStatusNotification = "LogStatusNotification",
+        FirmwareStatusNotification = "FirmwareStatusNotification",
+        Heartbeat = "Heartbeat",
+        MeterValues = "MeterValues",
+        SignChargePointCertificate = "SignChargePointCertificate",
+        StatusNotification = "StatusNotification",
+    }
+}
+
+wire_enum! {
+    /// `TriggerMessageStatusEnumType` of the security whitepaper (ExtendedTriggerMessage's answer).
+    pub enum ExtendedTriggerMessageStatus {
+        Accepted = "Accepted",
+        Rejected = "Rejected",
+        NotImplemented = "NotImplemented",
+    }
+}
+
+wire_enum! {
+    /// `LogEnumType` of the security whitepaper: which log GetLog asks for.
+    pub enum LogKind {
+        DiagnosticsLog = "DiagnosticsLog",
+        SecurityLog = "SecurityLog",
+    }
+}
+
+wire_enum! {
+    /// `LogStatusEnumType` of the security whitepaper (GetLog's answer).
+    pub enum LogStatus {
+        Accepted = "Accepted",
+        Rejected = "Rejected",
+        AcceptedCanceled = "AcceptedCanceled",
+    }
+}
+
+wire_enum! {
+    /// `UploadLogStatusEnumType` of the security whitepaper (LogStatusNotification).
+    pub enum UploadLogStatus {
+        BadMessage = "BadMessage",
+        Idle = "Idle",
+        NotSupportedOperation = "NotSupportedOperation",
+        PermissionDenied = "PermissionDenied",
+        Uploaded = "Uploaded",
+        UploadFailure = "UploadFailure",
+        Uploading = "Uploading",
+    }
+}
+
+wire_enum! {
+    /// `UpdateFirmwareStatusEnumType` of the security whitepaper (SignedUpdateFirmware's answer).
+    pub enum SignedUpdateFirmwareStatus {
+        Accepted = "Accepted",
+        Rejected = "Rejected",
+        AcceptedCanceled = "AcceptedCanceled",
+        InvalidCertificate = "InvalidCertificate",
+        RevokedCertificate = "RevokedCertificate",
+    }
+}
+
+wire_enum! {
+    /// `FirmwareStatusEnumType` of the security whitepaper (SignedFirmwareStatusNotification).
+    pub enum SignedFirmwareStatus {
+        Downloaded = "Downloaded",
+        DownloadFailed = "DownloadFailed",
+        Downloading = "Downloading",
+        DownloadScheduled = "DownloadScheduled",
+        DownloadPaused = "DownloadPaused",
+        Idle = "Idle",
+        InstallationFailed = "InstallationFailed",
+        Installing = "Installing",
+        Installed = "Installed",
+        InstallRebooting = "InstallRebooting",
+        InstallScheduled = "InstallScheduled",
+        InstallVerificationFailed = "InstallVerificationFailed",
+        InvalidSignature = "InvalidSignature",
+        SignatureVerified = "SignatureVerified",
     }
 }
 

@@ -854,3 +854,101 @@ object201! {
         version_number: i32 = "versionNumber",
     }
 }
+
+object201! {
+    /// `CertificateHashDataType`: names one certificate by its issuer and serial number.
+    pub struct CertificateHashData {
+        /// The hash algorithm of the two hashes.
+        hash_algorithm: HashAlgorithm = "hashAlgorithm",
+        /// Hash of the issuer's distinguished name.
+        issuer_name_hash: CiString128 = "issuerNameHash",
+        /// Hash of the issuer's public key.
+        issuer_key_hash: CiString128 = "issuerKeyHash",
+        /// The certificate's serial number.
+        serial_number: CiString<40> = "serialNumber",
+    }
+}
+
+object201! {
+    /// `CertificateHashDataChainType`: an installed certificate and the ones it issued.
+    pub struct CertificateHashDataChain {
+        /// Its hash data.
+        certificate_hash_data: CertificateHashData = "certificateHashData",
+        /// Which kind it is.
+        certificate_type: GetCertificateIdUse = "certificateType",
+        /// The sub-CA certificates below it (1 to 4).
+        child_certificate_hash_data: Option<Vec<CertificateHashData>> = "childCertificateHashData" [one_to_four],
+    }
+}
+
+/// `minItems: 1, maxItems: 4` on an optional array.
+fn one_to_four<T>(items: &Option<Vec<T>>, path: &str) -> Result<(), crate::ValidationError> {
+    json_non_empty_opt(items, path)?;
+    match items {
+        Some(items) if items.len() > 4 => Err(crate::ValidationError::new(
+            crate::ErrorCode::OccurrenceConstraintViolation,
+            path,
+            "must hold at most 4 items",
+        )),
+        _ => Ok(()),
+    }
+}
+
+object201! {
+    /// `InstallCertificateRequest`: install a root certificate.
+    pub struct InstallCertificateRequest {
+        /// Which kind of root certificate it is.
+        certificate_type: InstallCertificateUse = "certificateType",
+        /// The PEM-encoded X.509 certificate.
+        certificate: CiString5500 = "certificate",
+    }
+}
+
+object201! {
+    /// `InstallCertificateResponse`.
+    pub struct InstallCertificateResponse {
+        /// Whether it was installed.
+        status: InstallCertificateStatus = "status",
+        /// More about the status.
+        status_info: Option<StatusInfo> = "statusInfo",
+    }
+}
+
+object201! {
+    /// `GetInstalledCertificateIdsRequest`: list the installed certificates of the kinds given
+    /// (every kind when none is).
+    pub struct GetInstalledCertificateIdsRequest {
+        /// The kinds (`minItems: 1`).
+        certificate_type: Option<Vec<GetCertificateIdUse>> = "certificateType" [json_non_empty_opt],
+    }
+}
+
+object201! {
+    /// `GetInstalledCertificateIdsResponse`.
+    pub struct GetInstalledCertificateIdsResponse {
+        /// `Accepted`, or `NotFound` when none is installed.
+        status: GetInstalledCertificateStatus = "status",
+        /// More about the status.
+        status_info: Option<StatusInfo> = "statusInfo",
+        /// The certificates found (`minItems: 1`).
+        certificate_hash_data_chain: Option<Vec<CertificateHashDataChain>> = "certificateHashDataChain" [json_non_empty_opt],
+    }
+}
+
+object201! {
+    /// `DeleteCertificateRequest`: delete the installed certificate the hash data names.
+    pub struct DeleteCertificateRequest {
+        /// The certificate.
+        certificate_hash_data: CertificateHashData = "certificateHashData",
+    }
+}
+
+object201! {
+    /// `DeleteCertificateResponse`.
+    pub struct DeleteCertificateResponse {
+        /// `Accepted`, `Failed` or `NotFound`.
+        status: DeleteCertificateStatus = "status",
+        /// More about the status.
+        status_info: Option<StatusInfo> = "statusInfo",
+    }
+}

@@ -74,6 +74,9 @@ crate::actions::ocpp_actions! {
     CertificateSigned(CertificateSignedRequest, CertificateSignedResponse) from Csms;
     SendLocalList(SendLocalListRequest, SendLocalListResponse) from Csms;
     GetLocalListVersion(GetLocalListVersionRequest, GetLocalListVersionResponse) from Csms;
+    InstallCertificate(InstallCertificateRequest, InstallCertificateResponse) from Csms;
+    GetInstalledCertificateIds(GetInstalledCertificateIdsRequest, GetInstalledCertificateIdsResponse) from Csms;
+    DeleteCertificate(DeleteCertificateRequest, DeleteCertificateResponse) from Csms;
 }
 
 /// OCPP 2.0.1 actions that this crate does not type. They are answered `NotSupported`
@@ -84,14 +87,11 @@ pub const UNTYPED_ACTIONS: &[&str] = &[
     "ClearedChargingLimit",
     "CostUpdated",
     "CustomerInformation",
-    "DeleteCertificate",
     "GetChargingProfiles",
     "GetDisplayMessages",
-    "GetInstalledCertificateIds",
     "GetMonitoringReport",
     "GetReport",
     "GetTransactionStatus",
-    "InstallCertificate",
     "NotifyChargingLimit",
     "NotifyCustomerInformation",
     "NotifyDisplayMessages",

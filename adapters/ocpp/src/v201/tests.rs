@@ -347,3 +347,50 @@ fn the_certificate_messages_read_their_schema_examples_and_write_them_back_uncha
         ErrorCode::PropertyConstraintViolation
     );
 }
+
+#[test]
+fn the_certificate_messages_are_typed_and_checked_by_their_schemas() {
+    for action in ["InstallCertificate", "GetInstalledCertificateIds", "DeleteCertificate"] {
+        assert!(!UNTYPED_ACTIONS.contains(&action), "{action}");
+    }
+    let hash = json!({"hashAlgorithm": "SHA256", "issuerNameHash": "aa", "issuerKeyHash": "bb", "serialNumber": "01"});
+    let examples = [
+        (
+            "InstallCertificate",
+            json!({"certificateType": "CSMSRootCertificate", "certificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}),
+            json!({"status": "Rejected", "statusInfo": {"reasonCode": "InvalidCert"}}),
+        ),
+        (
+            "GetInstalledCertificateIds",
+            json!({"certificateType": ["V2GRootCertificate", "ManufacturerRootCertificate"]}),
+            json!({"status": "Accepted", "certificateHashDataChain": [
+                {"certificateType": "V2GCertificateChain", "certificateHashData": hash, "childCertificateHashData": [hash]}
+            ]}),
+        ),
+        (
+            "DeleteCertificate",
+            json!({"certificateHashData": hash}),
+            json!({"status": "NotFound"}),
+        ),
+    ];
+    for (action, request, response) in examples {
+        let parsed = parse_request(action, &request).unwrap_or_else(|e| panic!("{action}: {e}"));
+        assert_eq!(parsed.to_value().unwrap(), request, "{action}");
+        let parsed = parse_response(action, &response).unwrap_or_else(|e| panic!("{action}: {e}"));
+        assert_eq!(parsed.to_value().unwrap(), response, "{action}");
+    }
+    let refused = parse_request("GetInstalledCertificateIds", &json!({"certificateType": []})).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::OccurrenceConstraintViolation);
+    let refused = parse_request(
+        "InstallCertificate",
+        &json!({"certificateType": "CentralSystemRootCertificate", "certificate": "x"}),
+    )
+    .unwrap_err();
+    assert_eq!(refused.code, ErrorCode::PropertyConstraintViolation, "the 1.6 name");
+    let five = json!({"status": "Accepted", "certificateHashDataChain": [
+        {"certificateType": "V2GCertificateChain", "certificateHashData": hash,
+         "childCertificateHashData": [hash, hash, hash, hash, hash]}
+    ]});
+    let refused = parse_response("GetInstalledCertificateIds", &five).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::OccurrenceConstraintViolation, "maxItems 4");
+}

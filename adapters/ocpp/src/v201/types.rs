@@ -437,6 +437,53 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// `InstallCertificateUseEnumType`: the root certificates a CSMS installs on a station.
+    pub enum InstallCertificateUse {
+        V2GRootCertificate = "V2GRootCertificate",
+        MORootCertificate = "MORootCertificate",
+        CSMSRootCertificate = "CSMSRootCertificate",
+        ManufacturerRootCertificate = "ManufacturerRootCertificate",
+    }
+}
+
+wire_enum! {
+    /// `InstallCertificateStatusEnumType`.
+    pub enum InstallCertificateStatus {
+        Accepted = "Accepted",
+        Rejected = "Rejected",
+        Failed = "Failed",
+    }
+}
+
+wire_enum! {
+    /// `GetCertificateIdUseEnumType`: the kinds of installed certificates a CSMS can ask about.
+    pub enum GetCertificateIdUse {
+        V2GRootCertificate = "V2GRootCertificate",
+        MORootCertificate = "MORootCertificate",
+        CSMSRootCertificate = "CSMSRootCertificate",
+        V2GCertificateChain = "V2GCertificateChain",
+        ManufacturerRootCertificate = "ManufacturerRootCertificate",
+    }
+}
+
+wire_enum! {
+    /// `GetInstalledCertificateStatusEnumType`.
+    pub enum GetInstalledCertificateStatus {
+        Accepted = "Accepted",
+        NotFound = "NotFound",
+    }
+}
+
+wire_enum! {
+    /// `DeleteCertificateStatusEnumType`.
+    pub enum DeleteCertificateStatus {
+        Accepted = "Accepted",
+        Failed = "Failed",
+        NotFound = "NotFound",
+    }
+}
+
+wire_enum! {
     /// `CertificateActionEnumType` of a Get15118EVCertificate.
     pub enum CertificateAction {
         Install = "Install",

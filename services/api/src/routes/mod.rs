@@ -7,6 +7,7 @@ pub mod ev_systems;
 pub mod events;
 pub mod flex;
 pub mod id_tokens;
+pub mod intervals;
 pub mod interventions;
 pub mod limits;
 pub mod link_pages;

@@ -23,6 +23,7 @@ use coupler_core::control::{
 use coupler_core::operation::{
     Initiator, Operation, OperationId, OperationKind, OperationStatus, Reservation, ReservationStatus,
 };
+use coupler_core::security::{CertificateHash, CertificateHashError, HashAlgorithm, InstalledCertificateKind};
 use coupler_core::{Charger, ChargerId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -49,7 +50,8 @@ pub struct OperationAnswer {
     /// The status word it answered with (`Accepted`, `Rejected`, `NotSupported`, `Unlocked`,
     /// `Scheduled`, ...; for an OCPP error, the error code).
     pub status: Option<String>,
-    /// What else the answer carried (configuration keys, data, a file name), as JSON.
+    /// What else the answer carried (configuration keys, data, a file name, the installed
+    /// certificates' hash data), as JSON.
     pub payload: Option<Value>,
 }
 
@@ -370,17 +372,26 @@ pub enum TriggerMessage {
     SignCombinedCertificate,
     /// 2.0.1 only.
     PublishFirmwareStatusNotification,
+    /// 1.6 only, through the security extension's ExtendedTriggerMessage (the charger then sends
+    /// a SignCertificate).
+    SignChargePointCertificate,
 }
 
-/// Asks the charger to send a message now (TriggerMessage).
+/// Asks the charger to send a message now (TriggerMessage; on 1.6, the security extension's
+/// ExtendedTriggerMessage when `extended` is true or the message needs it).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TriggerMessageRequest {
-    /// The message; which ones exist depends on the version.
+    /// The message; which ones exist depends on the version. On 1.6, `LogStatusNotification`
+    /// and `SignChargePointCertificate` always go through ExtendedTriggerMessage.
     pub message: TriggerMessage,
     /// The connector (a 2.0.1 EVSE) it concerns, when relevant.
     #[schema(minimum = 0)]
     pub connector_id: Option<i32>,
+    /// 1.6 only: send it through the security extension's ExtendedTriggerMessage, which knows
+    /// BootNotification, FirmwareStatusNotification (the signed firmware's status), Heartbeat,
+    /// LogStatusNotification, MeterValues, SignChargePointCertificate and StatusNotification.
+    pub extended: Option<bool>,
 }
 
 /// Sends vendor-specific data (DataTransfer).
@@ -406,7 +417,7 @@ pub struct UpdateFirmwareRequest {
     pub location: String,
     /// When to retrieve it.
     pub retrieve_at: DateTime<Utc>,
-    /// 2.0.1 only: when to install it.
+    /// When to install it (on 1.6, only with a signed firmware).
     pub install_at: Option<DateTime<Utc>>,
     /// How many times to try the download.
     #[schema(minimum = 0)]
@@ -414,13 +425,15 @@ pub struct UpdateFirmwareRequest {
     /// Seconds between tries.
     #[schema(minimum = 0)]
     pub retry_interval: Option<i32>,
-    /// 2.0.1 only: the certificate (PEM) the firmware is signed with (up to 5500 characters).
+    /// The certificate (PEM) the firmware is signed with (up to 5500 characters). On 1.6 it
+    /// makes the update the security extension's SignedUpdateFirmware, and needs `signature`.
     pub signing_certificate: Option<String>,
-    /// 2.0.1 only: the firmware's signature, base64 (up to 800 characters).
+    /// The firmware's signature, base64 (up to 800 characters); on 1.6 it needs
+    /// `signingCertificate`.
     pub signature: Option<String>,
 }
 
-/// Which log a 2.0.1 station uploads.
+/// Which log a charger uploads (GetLog).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 pub enum LogType {
     /// Diagnostics.
@@ -429,15 +442,16 @@ pub enum LogType {
     SecurityLog,
 }
 
-/// Uploads diagnostics (1.6 GetDiagnostics) or a log (2.0.1 GetLog) to `location`; progress is
-/// followed on the operation to `Uploaded` (COMPLETED) or a failure.
+/// Uploads diagnostics (1.6 GetDiagnostics) or a log (GetLog: 2.0.1, and 1.6 with `logType`) to
+/// `location`; progress is followed on the operation to `Uploaded` (COMPLETED) or a failure.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GetDiagnosticsRequest {
     /// Where to upload: an absolute URI (2.0.1: up to 512 characters).
     #[schema(example = "ftp://logs.example/uploads/")]
     pub location: String,
-    /// 2.0.1 only: which log (`DiagnosticsLog` when omitted).
+    /// Which log (`DiagnosticsLog` when omitted). On 1.6 it asks through the security
+    /// extension's GetLog (followed by LogStatusNotification) instead of GetDiagnostics.
     pub log_type: Option<LogType>,
     /// Oldest information to include.
     pub from: Option<DateTime<Utc>>,
@@ -666,6 +680,89 @@ pub struct RemoteStartRequest {
     pub charging_profile: Option<StartProfile>,
 }
 
+/// A kind of certificate a charger keeps, as each version names it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub enum CertificateType {
+    /// 1.6 (security extension): the root of Coupler's TLS server certificate.
+    CentralSystemRootCertificate,
+    /// 2.0.1: the root of Coupler's TLS server certificate.
+    #[serde(rename = "CSMSRootCertificate")]
+    CsmsRootCertificate,
+    /// Both versions: the root firmware is signed under.
+    ManufacturerRootCertificate,
+    /// 2.0.1: an ISO 15118 V2G root.
+    #[serde(rename = "V2GRootCertificate")]
+    V2gRootCertificate,
+    /// 2.0.1: a mobility operator root.
+    #[serde(rename = "MORootCertificate")]
+    MoRootCertificate,
+    /// 2.0.1, listing only: the station's V2G certificate chain.
+    #[serde(rename = "V2GCertificateChain")]
+    V2gCertificateChain,
+}
+
+/// Installs a root certificate on the charger (InstallCertificate).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstallCertificateRequest {
+    /// Which root it is: 1.6 `CentralSystemRootCertificate` or `ManufacturerRootCertificate`;
+    /// 2.0.1 `CSMSRootCertificate`, `ManufacturerRootCertificate`, `V2GRootCertificate` or
+    /// `MORootCertificate`.
+    pub certificate_type: CertificateType,
+    /// One X.509 certificate, PEM-encoded (up to 5500 characters).
+    #[schema(example = "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n")]
+    pub certificate: String,
+}
+
+/// Asks which certificates the charger keeps (GetInstalledCertificateIds). The hash data it
+/// reports is kept on the operation (`answer.payload.certificates`), ready for
+/// `delete-certificate`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GetInstalledCertificateIdsRequest {
+    /// The kinds: exactly one on 1.6 (`CentralSystemRootCertificate` or
+    /// `ManufacturerRootCertificate`); on 2.0.1 any of its kinds, every kind when omitted.
+    pub certificate_types: Option<Vec<CertificateType>>,
+}
+
+/// The hash algorithm of certificate hash data.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub enum CertificateHashAlgorithm {
+    /// SHA-256.
+    #[serde(rename = "SHA256")]
+    Sha256,
+    /// SHA-384.
+    #[serde(rename = "SHA384")]
+    Sha384,
+    /// SHA-512.
+    #[serde(rename = "SHA512")]
+    Sha512,
+}
+
+/// Names one certificate as OCPP does: as a GetInstalledCertificateIds answer reported it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CertificateHashData {
+    /// The algorithm of both hashes.
+    pub hash_algorithm: CertificateHashAlgorithm,
+    /// Hash of the issuer's distinguished name, hexadecimal (1 to 128 digits), as the charger
+    /// reported it.
+    pub issuer_name_hash: String,
+    /// Hash of the issuer's public key, hexadecimal (1 to 128 digits), as the charger reported it.
+    pub issuer_key_hash: String,
+    /// The certificate's serial number, hexadecimal (1 to 40 digits).
+    #[schema(example = "1f")]
+    pub serial_number: String,
+}
+
+/// Deletes a certificate the charger keeps (DeleteCertificate).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeleteCertificateRequest {
+    /// The certificate.
+    pub certificate_hash_data: CertificateHashData,
+}
+
 // ---- Checks. ----
 
 fn invalid(pointer: &str, detail: impl Into<String>) -> ApiError {
@@ -777,6 +874,70 @@ fn configuration_key(key: &str, pointer: &str, version: Option<OcppProtocol>) ->
         device_model_key(key, pointer)?;
     }
     Ok(())
+}
+
+/// A certificate type of the charger's version (any while the version is not known), as the core
+/// names it.
+fn certificate_kind(
+    wanted: CertificateType,
+    version: Option<OcppProtocol>,
+    pointer: &str,
+) -> Result<InstalledCertificateKind, ApiError> {
+    let wire = serde_json::to_value(wanted).map_err(ApiError::internal)?;
+    let wire = wire.as_str().unwrap_or_default();
+    let kind =
+        InstalledCertificateKind::parse(wire).ok_or_else(|| ApiError::internal("a certificate type without a kind"))?;
+    match version {
+        Some(version) if kind.ocpp_name(version) != Some(wire) => {
+            let allowed: Vec<&str> = InstalledCertificateKind::ALL
+                .into_iter()
+                .filter_map(|k| k.ocpp_name(version))
+                .collect();
+            Err(
+                ApiError::invalid(format!("{wire} is not a certificate type of OCPP {}", name(version))).at(
+                    InvalidValue::body(pointer, "not a certificate type of this charger's OCPP version")
+                        .expected("one of the allowed values")
+                        .allowed(allowed),
+                ),
+            )
+        }
+        _ => Ok(kind),
+    }
+}
+
+/// One X.509 certificate, PEM-encoded, within `max` characters.
+fn certificate_pem(text: &str, pointer: &str, max: usize) -> Result<(), ApiError> {
+    use base64::Engine;
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let length = text.chars().count();
+    if length > max {
+        return Err(invalid(
+            pointer,
+            format!("{length} characters is more than the {max} allowed"),
+        ));
+    }
+    let not_pem = || {
+        invalid(
+            pointer,
+            "must be one PEM-encoded X.509 certificate (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)",
+        )
+    };
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let (Some(&"-----BEGIN CERTIFICATE-----"), Some(&"-----END CERTIFICATE-----")) = (lines.first(), lines.last())
+    else {
+        return Err(not_pem());
+    };
+    let body = &lines[1..lines.len() - 1];
+    if body.is_empty() || body.iter().any(|l| l.starts_with("-----")) {
+        return Err(not_pem());
+    }
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body.concat())
+        .map_err(|_| invalid(pointer, "the PEM block is not valid base64"))?;
+    match X509Certificate::from_der(&der) {
+        Ok(([], _)) => Ok(()),
+        _ => Err(invalid(pointer, "the PEM block does not hold an X.509 certificate")),
+    }
 }
 
 fn is_tenth(value: f64) -> bool {
@@ -1315,9 +1476,36 @@ pub async fn trigger_message(
             ));
         }
     }
+    only_in(
+        charger.ocpp_version,
+        OcppProtocol::V16,
+        "/extended",
+        body.extended.is_some(),
+    )?;
+    // 1.6 knows some messages only through the security extension's ExtendedTriggerMessage.
+    let extended = body.extended == Some(true)
+        || (charger.ocpp_version == Some(OcppProtocol::V16) && message.needs_extended_trigger());
+    if extended && !message.is_extended_trigger() {
+        let allowed: Vec<&str> = TriggerKind::ALL
+            .into_iter()
+            .filter(|k| k.is_extended_trigger())
+            .map(TriggerKind::as_str)
+            .collect();
+        return Err(
+            ApiError::invalid(format!("ExtendedTriggerMessage cannot ask for {}", message.as_str())).at(
+                InvalidValue::body("/message", "not a message ExtendedTriggerMessage asks for")
+                    .expected("one of the allowed values")
+                    .allowed(allowed),
+            ),
+        );
+    }
     let connector_id = non_negative(body.connector_id, "/connectorId", 0)?;
     run(&state, &charger, OperationKind::TriggerMessage, &body, None, |_| {
-        ChargerCommand::Trigger { message, connector_id }
+        if extended {
+            ChargerCommand::ExtendedTrigger { message, connector_id }
+        } else {
+            ChargerCommand::Trigger { message, connector_id }
+        }
     })
     .await
 }
@@ -1422,15 +1610,30 @@ pub async fn update_firmware(
 ) -> Result<Answered, ApiError> {
     let charger = owned_charger(&state, &caller, &id).await?;
     let version = charger.ocpp_version;
+    let signed = body.signing_certificate.is_some() || body.signature.is_some();
+    if version == Some(OcppProtocol::V16) && signed {
+        // The security extension's SignedUpdateFirmware: both parts, and its shorter location.
+        if body.signing_certificate.is_none() {
+            return Err(invalid(
+                "/signingCertificate",
+                "a signed firmware update on OCPP 1.6 needs the signing certificate too",
+            ));
+        }
+        if body.signature.is_none() {
+            return Err(invalid(
+                "/signature",
+                "a signed firmware update on OCPP 1.6 needs the signature too",
+            ));
+        }
+        text(&body.location, "/location", 512)?;
+    }
     uri(&body.location, "/location", version)?;
-    only_in(version, OcppProtocol::V201, "/installAt", body.install_at.is_some())?;
-    only_in(
-        version,
-        OcppProtocol::V201,
-        "/signingCertificate",
-        body.signing_certificate.is_some(),
-    )?;
-    only_in(version, OcppProtocol::V201, "/signature", body.signature.is_some())?;
+    if version == Some(OcppProtocol::V16) && body.install_at.is_some() && !signed {
+        return Err(invalid(
+            "/installAt",
+            "an install time on OCPP 1.6 needs a signed firmware update (signingCertificate and signature)",
+        ));
+    }
     if let (Some(install), retrieve) = (body.install_at, body.retrieve_at) {
         if install < retrieve {
             return Err(invalid("/installAt", "must not come before retrieveAt"));
@@ -1493,8 +1696,11 @@ pub async fn get_diagnostics(
 ) -> Result<Answered, ApiError> {
     let charger = owned_charger(&state, &caller, &id).await?;
     let version = charger.ocpp_version;
+    if version == Some(OcppProtocol::V16) && body.log_type.is_some() {
+        // The security extension's GetLog takes a shorter location than GetDiagnostics.
+        text(&body.location, "/location", 512)?;
+    }
     uri(&body.location, "/location", version)?;
-    only_in(version, OcppProtocol::V201, "/logType", body.log_type.is_some())?;
     if let (Some(from), Some(to)) = (body.from, body.to) {
         if from >= to {
             return Err(invalid("/to", "must come after from"));
@@ -1502,10 +1708,10 @@ pub async fn get_diagnostics(
     }
     let retries = non_negative(body.retries, "/retries", 0)?;
     let retry_interval_s = non_negative(body.retry_interval, "/retryInterval", 0)?;
-    let log = match body.log_type {
-        Some(LogType::SecurityLog) => LogKind::Security,
-        _ => LogKind::Diagnostics,
-    };
+    let log = body.log_type.map(|log| match log {
+        LogType::SecurityLog => LogKind::Security,
+        LogType::DiagnosticsLog => LogKind::Diagnostics,
+    });
     let location = body.location.clone();
     let (from, to) = (body.from, body.to);
     run(
@@ -1819,6 +2025,154 @@ pub async fn remote_start(
             id_tag,
             limit,
         }
+    })
+    .await
+}
+
+/// Installs a root certificate on the charger (InstallCertificate; on 1.6 the security
+/// extension's). The charger answers `Accepted`, `Rejected` (it refused the certificate) or
+/// `Failed` (it could not store it).
+#[utoipa::path(
+    post,
+    path = "/chargers/{chargerId}/operations/install-certificate",
+    tag = "charger-operations",
+    params(("chargerId" = String, Path, description = "The charger's id")),
+    request_body = InstallCertificateRequest,
+    responses(
+        (status = 200, description = "The operation, answered (`answer.status` Accepted, Rejected, Failed) or failed", body = OperationResponse),
+        (status = 202, description = "The operation, sent and not answered yet", body = OperationResponse),
+        (status = 404, description = "The client has no such charger", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A certificate that is not one PEM-encoded X.509 certificate, or a type of the other OCPP version; nothing was stored", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("clientCredentials" = [])),
+)]
+pub async fn install_certificate(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<InstallCertificateRequest>,
+) -> Result<Answered, ApiError> {
+    let charger = owned_charger(&state, &caller, &id).await?;
+    let kind = certificate_kind(body.certificate_type, charger.ocpp_version, "/certificateType")?;
+    if !kind.is_installable() {
+        return Err(invalid(
+            "/certificateType",
+            "a V2G certificate chain is the station's own: it is signed through SignCertificate, not installed",
+        ));
+    }
+    certificate_pem(&body.certificate, "/certificate", 5500)?;
+    let certificate = body.certificate.clone();
+    run(&state, &charger, OperationKind::InstallCertificate, &body, None, |_| {
+        ChargerCommand::InstallCertificate { kind, certificate }
+    })
+    .await
+}
+
+/// Asks which certificates the charger keeps (GetInstalledCertificateIds; on 1.6 the security
+/// extension's). The answer (`Accepted`, or `NotFound` when it keeps none of the kinds asked) and
+/// the hash data of each certificate stay on the operation as `answer.payload.certificates`.
+#[utoipa::path(
+    post,
+    path = "/chargers/{chargerId}/operations/get-installed-certificate-ids",
+    tag = "charger-operations",
+    params(("chargerId" = String, Path, description = "The charger's id")),
+    request_body = GetInstalledCertificateIdsRequest,
+    responses(
+        (status = 200, description = "The operation, answered (`answer.payload.certificates`: `certificateType`, `certificateHashData`, and on 2.0.1 `childCertificateHashData`) or failed", body = OperationResponse),
+        (status = 202, description = "The operation, sent and not answered yet", body = OperationResponse),
+        (status = 404, description = "The client has no such charger", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A type of the other OCPP version, none or several on 1.6, or one twice; nothing was stored", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("clientCredentials" = [])),
+)]
+pub async fn get_installed_certificate_ids(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<GetInstalledCertificateIdsRequest>,
+) -> Result<Answered, ApiError> {
+    let charger = owned_charger(&state, &caller, &id).await?;
+    let version = charger.ocpp_version;
+    let wanted = body.certificate_types.as_deref().unwrap_or_default();
+    if wanted.is_empty() && body.certificate_types.is_some() {
+        return Err(invalid(
+            "/certificateTypes",
+            "name at least one type, or leave it out for every type",
+        ));
+    }
+    if version == Some(OcppProtocol::V16) && wanted.len() != 1 {
+        return Err(invalid(
+            "/certificateTypes",
+            "an OCPP 1.6 charger is asked about exactly one type at a time",
+        ));
+    }
+    let mut kinds = Vec::with_capacity(wanted.len());
+    for (i, &wanted) in wanted.iter().enumerate() {
+        let pointer = format!("/certificateTypes/{i}");
+        let kind = certificate_kind(wanted, version, &pointer)?;
+        if kinds.contains(&kind) {
+            return Err(invalid(&pointer, "is named twice"));
+        }
+        kinds.push(kind);
+    }
+    run(
+        &state,
+        &charger,
+        OperationKind::GetInstalledCertificateIds,
+        &body,
+        None,
+        |_| ChargerCommand::GetInstalledCertificateIds { kinds },
+    )
+    .await
+}
+
+/// Deletes a certificate the charger keeps (DeleteCertificate; on 1.6 the security extension's),
+/// named by the hash data a `get-installed-certificate-ids` answer reported. The charger answers
+/// `Accepted`, `NotFound` or `Failed` (it may not delete it, say its own certificate).
+#[utoipa::path(
+    post,
+    path = "/chargers/{chargerId}/operations/delete-certificate",
+    tag = "charger-operations",
+    params(("chargerId" = String, Path, description = "The charger's id")),
+    request_body = DeleteCertificateRequest,
+    responses(
+        (status = 200, description = "The operation, answered (`answer.status` Accepted, NotFound, Failed) or failed", body = OperationResponse),
+        (status = 202, description = "The operation, sent and not answered yet", body = OperationResponse),
+        (status = 404, description = "The client has no such charger", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Hashes that are not 1 to 128 hexadecimal digits, or a serial number that is not 1 to 40; nothing was stored", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Bad request or authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("clientCredentials" = [])),
+)]
+pub async fn delete_certificate(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<DeleteCertificateRequest>,
+) -> Result<Answered, ApiError> {
+    let charger = owned_charger(&state, &caller, &id).await?;
+    let data = &body.certificate_hash_data;
+    let hash = CertificateHash {
+        algorithm: match data.hash_algorithm {
+            CertificateHashAlgorithm::Sha256 => HashAlgorithm::Sha256,
+            CertificateHashAlgorithm::Sha384 => HashAlgorithm::Sha384,
+            CertificateHashAlgorithm::Sha512 => HashAlgorithm::Sha512,
+        },
+        issuer_name_hash: data.issuer_name_hash.clone(),
+        issuer_key_hash: data.issuer_key_hash.clone(),
+        serial_number: data.serial_number.clone(),
+    };
+    if let Err(why) = hash.check() {
+        let field = match why {
+            CertificateHashError::Hash { field, .. } => field,
+            CertificateHashError::SerialNumber => "serialNumber",
+        };
+        return Err(invalid(&format!("/certificateHashData/{field}"), why.to_string()));
+    }
+    run(&state, &charger, OperationKind::DeleteCertificate, &body, None, |_| {
+        ChargerCommand::DeleteCertificate { hash }
     })
     .await
 }

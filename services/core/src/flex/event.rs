@@ -10,7 +10,8 @@ use super::*;
 pub enum EventKind {
     /// Each site imports at most the event's value.
     ImportLimit,
-    /// Each site draws the event's value less than its baseline (not carried out yet).
+    /// Each site draws the event's value (kW) less than its baseline: a cap per interval of the
+    /// site's similar-days baseline less the shed.
     Shed,
     /// No charging.
     Pause,
@@ -117,6 +118,8 @@ pub struct FlexEvent {
     pub targets: EventTargets,
     /// When it was cancelled.
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// The share of the targeted enrolments held back as a control group (0: none).
+    pub control_group_share: f64,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -223,13 +226,25 @@ pub fn check_event(
                 request.kind.as_str()
             ),
         ));
-    } else if request.kind == EventKind::Shed {
-        refusals.push(EventRefusal::NotYet(
-            "SHED events need baselines, which Coupler does not compute yet; use a CAPACITY_LIMIT or PAUSE program"
-                .to_owned(),
-        ));
     }
     match (request.kind, request.value, request.unit) {
+        (EventKind::Shed, Some(value), Some(LimitUnit::Kilowatts))
+            if value.is_finite() && value > 0.0 && value <= 1000.0 => {}
+        (EventKind::Shed, Some(_), Some(LimitUnit::Kilowatts)) => {
+            refusals.push(field(
+                "/value",
+                "a shed must be a number above 0 and at most 1000 (kW)".to_owned(),
+            ));
+        }
+        (EventKind::Shed, None, _) => {
+            refusals.push(field(
+                "/value",
+                "a SHED event needs a value: the kW each site sheds".to_owned(),
+            ));
+        }
+        (EventKind::Shed, _, _) => {
+            refusals.push(field("/unit", "a SHED event's unit is KW".to_owned()));
+        }
         (EventKind::ImportLimit, Some(value), Some(_)) if value.is_finite() && (0.0..=1000.0).contains(&value) => {}
         (EventKind::ImportLimit, Some(_), Some(_)) => {
             refusals.push(field("/value", "value must be a number from 0 to 1000".to_owned()));
@@ -345,17 +360,20 @@ pub enum TargetState {
     OptedOut,
     /// The event was cancelled.
     Cancelled,
+    /// Held back at random as the event's control group: no cap, measured as the baseline.
+    HeldBack,
 }
 
 impl TargetState {
     /// Every state.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Scheduled,
         Self::Applied,
         Self::Confirmed,
         Self::Failed,
         Self::OptedOut,
         Self::Cancelled,
+        Self::HeldBack,
     ];
 
     /// The wire name.
@@ -367,6 +385,7 @@ impl TargetState {
             Self::Failed => "FAILED",
             Self::OptedOut => "OPTED_OUT",
             Self::Cancelled => "CANCELLED",
+            Self::HeldBack => "HELD_BACK",
         }
     }
 
@@ -377,7 +396,7 @@ impl TargetState {
 
     /// Whether nothing more is done for the target.
     pub fn is_settled(self) -> bool {
-        matches!(self, Self::OptedOut | Self::Cancelled)
+        matches!(self, Self::OptedOut | Self::Cancelled | Self::HeldBack)
     }
 }
 

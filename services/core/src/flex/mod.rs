@@ -8,6 +8,11 @@
 //! enrolled devices' flexible load ([`forecast()`]). The engine carries an event
 //! out as one `flex` limit source per charger (a station-wide profile with the event's window, so
 //! the charger ends it by itself) and as maker commands for vehicles without a charger.
+//!
+//! Measurement is pure too: 15-minute telemetry from meter and car readings
+//! ([`IntervalSeries`]), baselines behind one trait ([`Baseline`]: [`SimilarDays`],
+//! [`ControlGroup`]), a SHED event's caps ([`shed_cap_kw`]), results ([`results`]) and overrides
+//! seen on the meter ([`first_override`]).
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -65,14 +70,20 @@ fn problem(pointer: impl Into<String>, detail: impl Into<String>) -> FieldProble
     }
 }
 
+mod baseline;
 mod enrolment;
 mod event;
 mod forecast;
+mod measurement;
+#[cfg(test)]
+mod measurement_tests;
 mod program;
 #[cfg(test)]
 mod tests;
 
+pub use baseline::*;
 pub use enrolment::*;
 pub use event::*;
 pub use forecast::*;
+pub use measurement::*;
 pub use program::*;

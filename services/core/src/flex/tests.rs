@@ -292,17 +292,31 @@ fn an_event_outside_the_programs_limits_is_refused_naming_each_value() {
 }
 
 #[test]
-fn shed_events_are_not_carried_out_yet() {
-    let shed = EventRequest {
+fn a_shed_event_needs_a_positive_shed_in_kilowatts() {
+    let shed = |value: Option<f64>, unit: Option<LimitUnit>| EventRequest {
         kind: EventKind::Shed,
-        value: None,
-        unit: None,
+        value,
+        unit,
         ..request(60, 60)
     };
+    let program = program(ProgramKind::Shed);
     assert_eq!(
-        pointers(check_event(&program(ProgramKind::Shed), &shed, at(0), 0).unwrap_err()),
-        vec!["not yet"]
+        check_event(&program, &shed(Some(3.0), Some(LimitUnit::Kilowatts)), at(0), 0),
+        Ok(())
     );
+    for (value, unit, pointer) in [
+        (None, None, "/value"),
+        (Some(0.0), Some(LimitUnit::Kilowatts), "/value"),
+        (Some(f64::NAN), Some(LimitUnit::Kilowatts), "/value"),
+        (Some(3.0), Some(LimitUnit::Amperes), "/unit"),
+        (Some(3.0), None, "/unit"),
+    ] {
+        assert_eq!(
+            pointers(check_event(&program, &shed(value, unit), at(0), 0).unwrap_err()),
+            vec![pointer],
+            "{value:?} {unit:?}"
+        );
+    }
 }
 
 #[test]
@@ -369,6 +383,7 @@ fn a_group_holds_its_listed_enrolments_and_those_its_filter_matches() {
 #[test]
 fn an_event_is_scheduled_active_completed_or_cancelled() {
     let event = FlexEvent {
+        control_group_share: 0.0,
         id: FlexEventId::new("e"),
         client_id: ClientId::new("c"),
         program_id: ProgramId::new("p"),

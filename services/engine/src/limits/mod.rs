@@ -178,10 +178,9 @@ impl LimitKeeper {
         let lock = self.lock_for(charger);
         let _one_at_a_time = lock.lock().await;
         let store = &self.inner.store;
-        if store.charger(charger).await?.is_none() {
-            return Ok(Applied::NotConnected);
-        }
-        if !self.inner.control.is_connected(charger) {
+        // Asked first: a charger that is not connected is the common case of a replan pass and
+        // costs no read.
+        if !self.inner.control.is_connected(charger) || store.charger(charger).await?.is_none() {
             return Ok(Applied::NotConnected);
         }
         let now = self.inner.clock.now();

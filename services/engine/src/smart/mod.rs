@@ -26,15 +26,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use coupler_core::ev_system::{DetectionStatus, PairState};
-use coupler_core::limits::{timeline, LimitSourceKind};
+use coupler_core::limits::{timeline, LimitSource, LimitSourceKind};
 use coupler_core::location::{Location, LocationId, Point};
 use coupler_core::planner::{self, PlanInput, PowerCap};
 use coupler_core::smart::{
     charges_at, falling_behind, need, next_deadline, next_switch, plan_end, planning_soc, reached_outcome,
-    schedule_from_plan, schedule_matches, shortfall_percent, Baseline, Execution, MakerStep, PlanDetails, PlanOutcome,
-    PlanState, PlanTarget, PolicyTarget, SmartPlan, SmartPlanId, SmartPolicy, SmartPolicyId, Verification,
+    schedule_from_plan, schedule_matches, shortfall_percent, Baseline, Execution, MakerStep, Need, PlanDetails,
+    PlanOutcome, PlanState, PlanTarget, PolicyTarget, SmartPlan, SmartPlanId, SmartPolicy, SmartPolicyId, Verification,
 };
-use coupler_core::tariff::{PriceScope, SeriesKind};
+use coupler_core::tariff::{prices_within, PriceScope, PriceSlot, SeriesKind};
 use coupler_core::{ChargeSession, Charger, ChargerId, ClientId, PageRequest, Vehicle, VehicleId};
 use coupler_tasks::Tasks;
 use futures::StreamExt;
@@ -99,22 +99,68 @@ pub struct PlanKeeper {
     locks: Mutex<HashMap<SmartPolicyId, Arc<tokio::sync::Mutex<()>>>>,
     wake: Notify,
     tracker: TaskTracker,
-    /// Price-change passes running, by the client they concern (`None`: every client's), each
-    /// with whether another change came while it ran. A burst of price changes for a client (a
-    /// location created after another, a provider's day arriving area by area) makes its plans
-    /// again at most twice, never in passes piling up beside each other.
-    price_passes: Mutex<HashMap<Option<ClientId>, bool>>,
+    /// Price-change passes running, by the plans they reach, each with whether another change
+    /// came while it ran. A burst of price changes for the same plans (a provider's day arriving
+    /// area by area, pushes in quick succession) makes them again at most twice, never in passes
+    /// piling up beside each other.
+    price_passes: Mutex<HashMap<PriceReach, bool>>,
     /// Set when a plan may have been stored since the keeper last worked out when to look next:
-    /// that look lists every live plan, so it is taken again only when something moved, and at
-    /// most every [`WAKE_LOOK_GAP`].
+    /// it works it out again only when something moved, and at most every [`WAKE_LOOK_GAP`].
     plans_moved: std::sync::atomic::AtomicBool,
+    /// When each live plan this keeper made next needs a look (its next switch or its deadline),
+    /// by policy: kept as each plan is stored, so that working out the next wake reads no plan
+    /// from the store (a replan of thousands would otherwise list them all again and again).
+    next_looks: Mutex<HashMap<SmartPolicyId, DateTime<Utc>>>,
 }
 
-/// The least time between two looks at every live plan for the next switch or deadline.
+/// The least time between two looks for the next switch or deadline.
 const WAKE_LOOK_GAP: Duration = Duration::from_secs(1);
 
 /// How many plans a price-change pass makes at once.
 const PRICE_PASS_CONCURRENCY: usize = 64;
+
+/// The live plans a price change may move.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum PriceReach {
+    /// Every client's (a provider's new prices, or changes missed).
+    Everyone,
+    /// One client's (a series pushed for one of its price areas).
+    Client(ClientId),
+    /// One client's plans at one location (the location's own series or tariff, or its price area
+    /// or provider changed), with its plans planned at no known location, which it may now be.
+    Location(ClientId, LocationId),
+}
+
+impl PriceReach {
+    fn of(scope: PriceScope) -> Self {
+        match scope {
+            PriceScope::Location { client, location } => Self::Location(client, location),
+            PriceScope::Area { client, .. } => Self::Client(client),
+            PriceScope::Provider { .. } => Self::Everyone,
+        }
+    }
+}
+
+/// The prices of every location a price-change pass reaches, read at once for the pass (a few
+/// queries for all of them, rather than several for each plan), over `[from, to)`.
+#[derive(Debug)]
+struct PassPrices {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    by_location: HashMap<LocationId, Vec<PriceSlot>>,
+}
+
+impl PassPrices {
+    /// `location`'s prices over `[from, to)`, as [`Engine::prices_for`] would read them, when the
+    /// pass read that location over a window that holds it.
+    fn covering(&self, location: &LocationId, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<Vec<PriceSlot>> {
+        if from < self.from || to > self.to {
+            return None;
+        }
+        let slots = self.by_location.get(location)?;
+        Some(prices_within(slots, from, to))
+    }
+}
 
 /// Where a governed plug-in is, as a plan needs it.
 #[derive(Debug)]
@@ -125,6 +171,9 @@ struct Situation {
     session: Option<ChargeSession>,
     plugged_in_at: Option<DateTime<Utc>>,
     location: Option<Location>,
+    /// The charger's limit sources as they were when the plug-in was looked at (none without a
+    /// charger).
+    limit_sources: Vec<LimitSource>,
     /// Why no plan can be made yet (beyond a state of charge).
     waiting: Option<String>,
 }
@@ -146,6 +195,7 @@ impl PlanKeeper {
             tracker: TaskTracker::new(),
             price_passes: Mutex::default(),
             plans_moved: std::sync::atomic::AtomicBool::new(false),
+            next_looks: Mutex::default(),
         })
     }
 
@@ -169,28 +219,28 @@ impl PlanKeeper {
         self.spawn_reconcile(id, Trigger::Replan("charge-now override"));
     }
 
-    /// Prices changed for `client`'s locations (a push, a tariff), or for anyone's (`None`: a
-    /// provider's new prices, or changes missed): the live plans they may reach are made again.
-    /// Another client's prices never move a plan.
-    pub fn prices_changed(self: &Arc<Self>, client: Option<ClientId>) {
+    /// Prices changed where `reach` says (a push, a tariff, a location's price area, a provider's
+    /// new day; [`PriceReach::Everyone`] when changes were missed): the live plans they may reach
+    /// are made again. Another client's prices never move a plan, nor another location's.
+    fn prices_changed(self: &Arc<Self>, reach: PriceReach) {
         {
             let mut passes = self.price_passes.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(again) = passes.get_mut(&client) {
-                // A pass for the same client is running: it goes round once more when done.
+            if let Some(again) = passes.get_mut(&reach) {
+                // A pass for the same plans is running: it goes round once more when done.
                 *again = true;
                 return;
             }
-            passes.insert(client.clone(), false);
+            passes.insert(reach.clone(), false);
         }
         let keeper = self.clone();
         self.tracker.spawn(async move {
             loop {
-                keeper.price_pass(client.as_ref()).await;
+                keeper.price_pass(&reach).await;
                 let mut passes = keeper.price_passes.lock().unwrap_or_else(PoisonError::into_inner);
-                match passes.get_mut(&client) {
+                match passes.get_mut(&reach) {
                     Some(again) if *again => *again = false,
                     _ => {
-                        passes.remove(&client);
+                        passes.remove(&reach);
                         break;
                     }
                 }
@@ -198,30 +248,70 @@ impl PlanKeeper {
         });
     }
 
-    /// Makes again every live plan `client`'s prices may reach (every client's for `None`),
-    /// [`PRICE_PASS_CONCURRENCY`] at a time.
-    async fn price_pass(&self, client: Option<&ClientId>) {
-        tracing::info!(client_id = ?client.map(ClientId::as_str), "prices changed; plans are made again");
-        let plans = match self.engine.store.live_smart_plans().await {
-            Ok(plans) => plans,
+    /// Makes again every live plan `reach` covers, [`PRICE_PASS_CONCURRENCY`] at a time, against
+    /// prices read once for all their locations.
+    async fn price_pass(&self, reach: &PriceReach) {
+        tracing::info!(?reach, "prices changed; plans are made again");
+        let store = &self.engine.store;
+        let plans = match reach {
+            PriceReach::Location(client, location) => store.live_smart_plans_at(client, location).await,
+            PriceReach::Client(_) | PriceReach::Everyone => store.live_smart_plans().await,
+        };
+        let plans: Vec<SmartPlan> = match plans {
+            Ok(plans) => plans
+                .into_iter()
+                .filter(|plan| match reach {
+                    PriceReach::Client(client) => plan.client_id == *client,
+                    PriceReach::Location(..) | PriceReach::Everyone => true,
+                })
+                .collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list live plans");
                 return;
             }
         };
+        let prices = self.pass_prices(&plans).await;
         let mut seen = HashSet::new();
         let due: Vec<SmartPolicyId> = plans
             .into_iter()
-            .filter(|plan| client.is_none_or(|c| *c == plan.client_id))
             .filter_map(|plan| seen.insert(plan.policy_id.clone()).then_some(plan.policy_id))
             .collect();
+        let prices = prices.as_ref();
         futures::stream::iter(due)
             .for_each_concurrent(PRICE_PASS_CONCURRENCY, |id| async move {
-                if let Err(e) = self.reconcile(&id, Trigger::Replan("prices")).await {
+                if let Err(e) = self.reconcile_priced(&id, Trigger::Replan("prices"), prices).await {
                     tracing::warn!(policy_id = %id, error = %e, "cannot keep the smart-charging plan");
                 }
             })
             .await;
+    }
+
+    /// The prices of every location `plans` are planned at, from now until their latest deadline,
+    /// in a few queries. `None` when there is nothing to read or it cannot be read: each plan then
+    /// reads its own.
+    async fn pass_prices(&self, plans: &[SmartPlan]) -> Option<PassPrices> {
+        let from = self.engine.clock.now();
+        let to = plans
+            .iter()
+            .filter_map(|p| p.details.deadline)
+            .max()
+            .filter(|to| *to > from)?;
+        let mut seen = HashSet::new();
+        let locations: Vec<(ClientId, LocationId)> = plans
+            .iter()
+            .filter_map(|p| Some((p.client_id.clone(), p.location_id.clone()?)))
+            .filter(|key| seen.insert(key.clone()))
+            .collect();
+        if locations.is_empty() {
+            return None;
+        }
+        match self.engine.location_prices_many(&locations, from, to).await {
+            Ok(by_location) => Some(PassPrices { from, to, by_location }),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the pass's prices at once; each plan reads its own");
+                None
+            }
+        }
     }
 
     /// Looks at every policy now (after the clock moved, for example).
@@ -323,24 +413,16 @@ impl PlanKeeper {
     /// When the keeper must look again, at the latest, and at which policies then: a plan's next
     /// switch (a maker is told then; a charger that takes no profiles is switched then), a
     /// deadline; `None` policies: every one (the routine round every `check_interval`).
-    async fn next_wake(&self) -> (Duration, Option<Vec<SmartPolicyId>>) {
+    fn next_wake(&self) -> (Duration, Option<Vec<SmartPolicyId>>) {
         let now = self.engine.clock.now();
         let mut next: Option<(DateTime<Utc>, Vec<SmartPolicyId>)> = None;
-        if let Ok(plans) = self.engine.store.live_smart_plans().await {
-            for plan in plans {
-                let switch = plan.details.plan.as_ref().and_then(|slots| next_switch(slots, now));
-                let Some(at) = [plan.details.deadline.filter(|d| *d > now), switch]
-                    .into_iter()
-                    .flatten()
-                    .min()
-                else {
-                    continue;
-                };
-                match &mut next {
-                    Some((soonest, due)) if at == *soonest => due.push(plan.policy_id),
-                    Some((soonest, _)) if at > *soonest => {}
-                    _ => next = Some((at, vec![plan.policy_id])),
-                }
+        for (policy, at) in self.next_looks.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            // A look whose time has come is due at once.
+            let at = (*at).max(now);
+            match &mut next {
+                Some((soonest, due)) if at == *soonest => due.push(policy.clone()),
+                Some((soonest, _)) if at > *soonest => {}
+                _ => next = Some((at, vec![policy.clone()])),
             }
         }
         match next {
@@ -377,7 +459,7 @@ impl PlanKeeper {
                 use tokio::time::Instant;
                 keeper.round(Trigger::Check, false).await;
                 let mut last_round = Instant::now();
-                let (sleep, mut due) = keeper.next_wake().await;
+                let (sleep, mut due) = keeper.next_wake();
                 let mut looked_at = Instant::now();
                 let mut wake_at = looked_at + sleep;
                 loop {
@@ -385,7 +467,7 @@ impl PlanKeeper {
                     // more often than every WAKE_LOOK_GAP (a look lists every live plan).
                     if keeper.plans_moved.load(Ordering::Relaxed) && looked_at.elapsed() >= WAKE_LOOK_GAP {
                         keeper.plans_moved.store(false, Ordering::Relaxed);
-                        let (sleep, next_due) = keeper.next_wake().await;
+                        let (sleep, next_due) = keeper.next_wake();
                         looked_at = Instant::now();
                         wake_at = looked_at + sleep;
                         due = next_due;
@@ -435,16 +517,13 @@ impl PlanKeeper {
                             Err(broadcast::error::RecvError::Lagged(_)) => keeper.round(Trigger::Replan("limits"), true).await,
                             Err(broadcast::error::RecvError::Closed) => break,
                         },
-                        // A price push, a tariff, a provider's new day: the live plans of the
-                        // client it concerns are made again (a plan is cheap to make).
+                        // A price push, a tariff, a provider's new day: the live plans it may
+                        // reach are made again (a plan is cheap to make).
                         changed = price_changes.recv() => match changed {
-                            Ok(change) if change.kind == SeriesKind::Price => keeper.prices_changed(match change.scope {
-                                PriceScope::Location { client, .. } | PriceScope::Area { client, .. } => Some(client),
-                                PriceScope::Provider { .. } => None,
-                            }),
+                            Ok(change) if change.kind == SeriesKind::Price => keeper.prices_changed(PriceReach::of(change.scope)),
                             // Carbon intensity does not move a plan.
                             Ok(_) => {}
-                            Err(broadcast::error::RecvError::Lagged(_)) => keeper.prices_changed(None),
+                            Err(broadcast::error::RecvError::Lagged(_)) => keeper.prices_changed(PriceReach::Everyone),
                             Err(broadcast::error::RecvError::Closed) => break,
                         },
                         read = polls.recv() => match read {
@@ -466,16 +545,44 @@ impl PlanKeeper {
     /// it. Returns the plan as it stands after.
     #[tracing::instrument(skip(self), fields(policy_id = %id))]
     pub async fn reconcile(&self, id: &SmartPolicyId, trigger: Trigger) -> Result<Option<SmartPlan>, EngineError> {
+        self.reconcile_priced(id, trigger, None).await
+    }
+
+    /// [`PlanKeeper::reconcile`], planning against a pass's `prices` where they hold the plan's
+    /// location and window.
+    async fn reconcile_priced(
+        &self,
+        id: &SmartPolicyId,
+        trigger: Trigger,
+        prices: Option<&PassPrices>,
+    ) -> Result<Option<SmartPlan>, EngineError> {
         let lock = self.lock_for(id);
         let _one_at_a_time = lock.lock().await;
-        let kept = self.keep(id, trigger).await;
+        let kept = self.keep(id, trigger, prices).await;
         // Its plan may have been stored anew: the keeper looks at the switches again.
+        let next_look = match &kept {
+            Ok(Some(plan)) if plan.state != PlanState::Ended => next_look(plan, self.engine.clock.now()),
+            // An ended plan needs no look; one that could not be kept is looked at by the next round.
+            _ => None,
+        };
+        {
+            let mut looks = self.next_looks.lock().unwrap_or_else(PoisonError::into_inner);
+            match next_look {
+                Some(at) => looks.insert(id.clone(), at),
+                None => looks.remove(id),
+            };
+        }
         self.plans_moved.store(true, std::sync::atomic::Ordering::Relaxed);
         kept
     }
 
     /// [`PlanKeeper::reconcile`] under the policy's lock.
-    async fn keep(&self, id: &SmartPolicyId, trigger: Trigger) -> Result<Option<SmartPlan>, EngineError> {
+    async fn keep(
+        &self,
+        id: &SmartPolicyId,
+        trigger: Trigger,
+        prices: Option<&PassPrices>,
+    ) -> Result<Option<SmartPlan>, EngineError> {
         let store = &self.engine.store;
         let Some(policy) = store.smart_policy(id).await? else {
             return Ok(None);
@@ -518,7 +625,9 @@ impl PlanKeeper {
             Some(plan) if !starts_anew(&plan, &policy, &situation) => return Ok(Some(plan)),
             _ => self.start(&policy, &situation, now).await?,
         };
-        self.advance(&policy, plan, &situation, trigger, now).await.map(Some)
+        self.advance(&policy, plan, &situation, trigger, prices, now)
+            .await
+            .map(Some)
     }
 
     /// Whether an enabled policy is on `target`.
@@ -582,6 +691,7 @@ impl PlanKeeper {
                     charger: None,
                     session: None,
                     location,
+                    limit_sources: Vec::new(),
                     waiting,
                 }))
             }
@@ -628,6 +738,7 @@ impl PlanKeeper {
             Some(id) => store.get_location(&charger.client_id, &LocationId::new(id)).await?,
             None => None,
         };
+        let limit_sources = store.limit_sources_of_charger(charger_id).await?;
         Ok(Ok(Situation {
             execution: Execution::Charger,
             vehicle,
@@ -635,6 +746,7 @@ impl PlanKeeper {
             session,
             plugged_in_at,
             location,
+            limit_sources,
             waiting: None,
         }))
     }
@@ -676,6 +788,7 @@ impl PlanKeeper {
             policy_id: policy.id.clone(),
             vehicle_id: situation.vehicle.as_ref().map(|v| v.id.clone()),
             charger_id: situation.charger_id().cloned(),
+            location_id: situation.location.as_ref().map(|l| l.id.clone()),
             state: PlanState::Considering,
             details: PlanDetails {
                 execution: situation.execution,
@@ -783,6 +896,7 @@ impl PlanKeeper {
         mut plan: SmartPlan,
         situation: &Situation,
         trigger: Trigger,
+        prices: Option<&PassPrices>,
         now: DateTime<Utc>,
     ) -> Result<SmartPlan, EngineError> {
         let before = (plan.state, plan.details.outcome, plan.details.reason.clone());
@@ -827,6 +941,7 @@ impl PlanKeeper {
         plan.details.metered_kwh = metered;
         plan.details.soc = soc;
         plan.vehicle_id = situation.vehicle.as_ref().map(|v| v.id.clone()).or(plan.vehicle_id);
+        plan.location_id = situation.location.as_ref().map(|l| l.id.clone());
         let tz = timezone(situation);
         if plan.details.deadline.is_none() || trigger == Trigger::PolicyChanged {
             let settings = policy.settings.without_past_departures(now);
@@ -843,6 +958,8 @@ impl PlanKeeper {
             efficiency,
         );
         let mut slots_changed = false;
+        // The `schedule` source the plan puts on its charger, stored with it.
+        let mut to_put: Option<ScheduleToPut> = None;
 
         match (needed, &situation.waiting) {
             (_, Some(waiting)) => {
@@ -873,7 +990,7 @@ impl PlanKeeper {
                 // hold by itself then), or stopped through its maker.
                 match (situation.charger_id(), situation.execution) {
                     (Some(charger), _) => match deadline.filter(|d| *d > now) {
-                        Some(until) => self.put_schedule(&mut plan, charger, &[(now, 0.0)], until, now).await?,
+                        Some(until) => to_put = Some(schedule_to_put(charger, &[(now, 0.0)], until)),
                         None => self.release(charger).await?,
                     },
                     (None, Execution::Maker) => self.maker_step(&mut plan, situation, false, now).await,
@@ -911,14 +1028,7 @@ impl PlanKeeper {
                     }
                     if replan {
                         let input = self
-                            .plan_input(
-                                policy,
-                                situation,
-                                needed.to_target_kwh,
-                                needed.at_once_kwh,
-                                deadline,
-                                now,
-                            )
+                            .plan_input(policy, situation, &needed, deadline, prices, now)
                             .await?;
                         let made = planner::plan(&input);
                         slots_changed = plan.details.plan.as_ref().is_none_or(|old| old.slots != made.slots);
@@ -935,7 +1045,7 @@ impl PlanKeeper {
                         self.at_once(&mut plan, situation, now).await?;
                     } else {
                         plan.details.reason = None;
-                        self.follow(&mut plan, situation, replan, now).await?;
+                        to_put = self.follow(&mut plan, situation, replan, now).await?;
                     }
                 }
             }
@@ -959,7 +1069,24 @@ impl PlanKeeper {
             fields.push("reason");
         }
         plan.updated_at = now;
-        self.engine.store.update_smart_plan(&plan, &fields).await?;
+        match to_put {
+            Some(put) => {
+                // Unverified until the charger's composite schedule is read back against it.
+                plan.details.verified = None;
+                self.engine
+                    .store
+                    .save_smart_plan(&plan, &fields, Some((&put.charger, &put.periods, put.until)))
+                    .await?;
+                self.apply(&put.charger).await;
+                if let Some(verified) = self.verify(&put.charger, put.until, now).await? {
+                    plan.details.verified = Some(verified);
+                    self.engine.store.update_smart_plan(&plan, &[]).await?;
+                }
+            }
+            None => {
+                self.engine.store.update_smart_plan(&plan, &fields).await?;
+            }
+        }
         if fields.contains(&"state") {
             tracing::info!(plan_id = %plan.id, state = plan.state.as_str(), reason = plan.details.reason.as_deref().unwrap_or(""), "smart-charging plan state");
         }
@@ -990,17 +1117,14 @@ impl PlanKeeper {
         situation: &Situation,
         remade: bool,
         now: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Option<ScheduleToPut>, EngineError> {
         let Some(slots) = plan.details.plan.clone() else {
-            return Ok(());
+            return Ok(None);
         };
         match situation.charger.as_ref() {
             Some(charger) => {
-                let on_charger = self
-                    .engine
-                    .store
-                    .limit_sources_of_charger(&charger.id)
-                    .await?
+                let on_charger = situation
+                    .limit_sources
                     .iter()
                     .any(|s| s.kind == LimitSourceKind::Schedule && !s.is_over(now));
                 let takes_profiles = self
@@ -1022,7 +1146,7 @@ impl PlanKeeper {
                         .map(|p| (p.start, p.max_current_a))
                         .collect();
                     if let Some(end) = plan_end(&slots) {
-                        self.put_schedule(plan, &charger.id, &periods, end, now).await?;
+                        return Ok(Some(schedule_to_put(&charger.id, &periods, end)));
                     }
                 }
             }
@@ -1031,31 +1155,7 @@ impl PlanKeeper {
                 self.maker_step(plan, situation, charging, now).await;
             }
         }
-        Ok(())
-    }
-
-    /// Puts `periods` (start, amperes) on the charger as its `schedule` source until `until`, applies
-    /// the charger's limits and reads its composite schedule back against them.
-    async fn put_schedule(
-        &self,
-        plan: &mut SmartPlan,
-        charger: &ChargerId,
-        periods: &[(DateTime<Utc>, f64)],
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), EngineError> {
-        let store = &self.engine.store;
-        let periods: Vec<coupler_core::limits::SchedulePeriod> = periods
-            .iter()
-            .map(|(start, amps)| coupler_core::limits::SchedulePeriod {
-                start: *start,
-                max_current_a: *amps,
-            })
-            .collect();
-        store.set_schedule_limit(charger, Some((&periods, until)), now).await?;
-        self.apply(charger).await;
-        plan.details.verified = self.verify(charger, until, now).await?;
-        Ok(())
+        Ok(None)
     }
 
     /// Reads the charger's composite schedule until `until` and compares it with the limit the
@@ -1175,23 +1275,21 @@ impl PlanKeeper {
         &self,
         policy: &SmartPolicy,
         situation: &Situation,
-        energy_needed_kwh: f64,
-        energy_at_once_kwh: f64,
+        needed: &Need,
         deadline: Option<DateTime<Utc>>,
+        pass_prices: Option<&PassPrices>,
         now: DateTime<Utc>,
     ) -> Result<PlanInput, EngineError> {
         let deadline = deadline.unwrap_or(now);
         let watts = self.watts_per_amp(situation.charger.as_ref());
         let max_power_kw = self.max_current_a(situation.vehicle.as_ref()) * watts / 1000.0;
         let mut caps = Vec::new();
-        if let Some(charger) = situation.charger_id() {
-            let others: Vec<_> = self
-                .engine
-                .store
-                .limit_sources_of_charger(charger)
-                .await?
-                .into_iter()
+        if situation.charger.is_some() {
+            let others: Vec<_> = situation
+                .limit_sources
+                .iter()
                 .filter(|s| s.kind != LimitSourceKind::Schedule)
+                .cloned()
                 .collect();
             let steps = timeline(&others, now, deadline);
             for (i, (start, limit)) in steps.iter().enumerate() {
@@ -1205,12 +1303,20 @@ impl PlanKeeper {
                 }
             }
         }
-        let prices = self.engine.prices_for(situation.location.as_ref(), now, deadline).await;
+        let read_for_the_pass = situation
+            .location
+            .as_ref()
+            .zip(pass_prices)
+            .and_then(|(location, pass)| pass.covering(&location.id, now, deadline));
+        let prices = match read_for_the_pass {
+            Some(prices) => prices,
+            None => self.engine.prices_for(situation.location.as_ref(), now, deadline).await,
+        };
         Ok(PlanInput {
             now,
             deadline,
-            energy_needed_kwh,
-            energy_at_once_kwh,
+            energy_needed_kwh: needed.to_target_kwh,
+            energy_at_once_kwh: needed.at_once_kwh,
             max_power_kw,
             caps,
             efficiency: self.config.efficiency.clamp(0.01, 1.0),
@@ -1230,6 +1336,37 @@ impl PlanKeeper {
             },
         })
     }
+}
+
+/// A plan's periods (start, amperes) to put on `charger` as its `schedule` source until `until`:
+/// stored with the plan, then applied and read back from the charger.
+struct ScheduleToPut {
+    charger: ChargerId,
+    periods: Vec<coupler_core::limits::SchedulePeriod>,
+    until: DateTime<Utc>,
+}
+
+fn schedule_to_put(charger: &ChargerId, periods: &[(DateTime<Utc>, f64)], until: DateTime<Utc>) -> ScheduleToPut {
+    ScheduleToPut {
+        charger: charger.clone(),
+        periods: periods
+            .iter()
+            .map(|(start, amps)| coupler_core::limits::SchedulePeriod {
+                start: *start,
+                max_current_a: *amps,
+            })
+            .collect(),
+        until,
+    }
+}
+
+/// When a live plan next needs a look after `now`: its next switch or its deadline.
+fn next_look(plan: &SmartPlan, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let switch = plan.details.plan.as_ref().and_then(|slots| next_switch(slots, now));
+    [plan.details.deadline.filter(|d| *d > now), switch]
+        .into_iter()
+        .flatten()
+        .min()
 }
 
 /// The time zone of the plug-in's location (UTC where none is known).
@@ -1284,4 +1421,37 @@ fn starts_anew(plan: &SmartPlan, policy: &SmartPolicy, situation: &Situation) ->
         || !same_place(plan, situation)
         || policy.updated_at > ended
         || policy.charge_now_since.is_some_and(|since| since > ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_at_one_location_reaches_that_location_an_area_s_its_client_and_a_provider_s_everyone() {
+        let client = ClientId::new("c");
+        let location = LocationId::new("home");
+        assert_eq!(
+            PriceReach::of(PriceScope::Location {
+                client: client.clone(),
+                location: location.clone()
+            }),
+            PriceReach::Location(client.clone(), location)
+        );
+        let area = coupler_core::tariff::PriceArea::parse("SE3").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            PriceReach::of(PriceScope::Area {
+                client: client.clone(),
+                area: area.clone()
+            }),
+            PriceReach::Client(client)
+        );
+        assert_eq!(
+            PriceReach::of(PriceScope::Provider {
+                provider: "AWATTAR".into(),
+                area
+            }),
+            PriceReach::Everyone
+        );
+    }
 }

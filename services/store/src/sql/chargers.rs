@@ -125,7 +125,7 @@ macro_rules! impl_charger_store {
                     if let Some(key) = key {
                         query = query.bind($time::bind(key.created_at)).bind(key.id.clone());
                     }
-                    let rows = query.fetch_all(&self.pool).await.map_err(store_error)?;
+                    let rows = query.fetch_all(&self.reads).await.map_err(store_error)?;
                     let mut chargers = rows.iter().map(charger_from_row).collect::<Result<Vec<_>, _>>().map_err(store_error)?;
                     self.attach_connectors(&mut chargers).await?;
                     Ok(chargers)
@@ -144,7 +144,7 @@ macro_rules! impl_charger_store {
                     for charger in chargers.iter() {
                         query = query.bind(charger.id.as_str());
                     }
-                    let rows = query.fetch_all(&self.pool).await.map_err(store_error)?;
+                    let rows = query.fetch_all(&self.reads).await.map_err(store_error)?;
                     for row in &rows {
                         let (charger_id, connector) = connector_from_row(row).map_err(store_error)?;
                         if let Some(charger) = chargers.iter_mut().find(|c| c.id.as_str() == charger_id) {
@@ -439,7 +439,7 @@ macro_rules! impl_charger_store {
                         let transaction_id: i64 = key.id.parse().map_err(|_| StoreError::Backend("bad session cursor".into()))?;
                         query = query.bind($time::bind(key.created_at)).bind(transaction_id);
                     }
-                    let rows = query.fetch_all(&self.pool).await.map_err(store_error)?;
+                    let rows = query.fetch_all(&self.reads).await.map_err(store_error)?;
                     let mut sessions = rows.iter().map(session_from_row).collect::<Result<Vec<_>, _>>().map_err(store_error)?;
                     if matches!(page.cursor, Some(Cursor::Before(_))) {
                         sessions.reverse();
@@ -798,7 +798,7 @@ macro_rules! impl_charger_store {
                         "SELECT {SESSION_COLUMNS} FROM charge_sessions WHERE charger_id = $1 AND stopped_at IS NULL \
                          ORDER BY started_at DESC, transaction_id DESC LIMIT 1"
                     );
-                    let row = sqlx::query(&sql).bind(id.as_str()).fetch_optional(&self.pool).await.map_err(store_error)?;
+                    let row = sqlx::query(&sql).bind(id.as_str()).fetch_optional(&self.reads).await.map_err(store_error)?;
                     row.as_ref().map(session_from_row).transpose().map_err(store_error)
                 }
 

@@ -106,7 +106,7 @@ macro_rules! impl_ev_system_store {
                     for bind in binds {
                         query = query.bind(*bind);
                     }
-                    let rows = query.fetch_all(&self.pool).await.map_err(store_error)?;
+                    let rows = query.fetch_all(&self.reads).await.map_err(store_error)?;
                     rows.iter().map(system_from_row).collect::<Result<Vec<_>, _>>().map_err(store_error)
                 }
 
@@ -191,7 +191,7 @@ macro_rules! impl_ev_system_store {
                     if let Some(Cursor::After(key) | Cursor::Before(key)) = &page.cursor {
                         query = query.bind($time::bind(key.created_at)).bind(key.id.clone());
                     }
-                    let rows = query.fetch_all(&self.pool).await.map_err(store_error)?;
+                    let rows = query.fetch_all(&self.reads).await.map_err(store_error)?;
                     let mut systems = rows.iter().map(system_from_row).collect::<Result<Vec<_>, _>>().map_err(store_error)?;
                     if matches!(page.cursor, Some(Cursor::Before(_))) {
                         systems.reverse();
@@ -335,7 +335,7 @@ macro_rules! impl_ev_system_store {
                          FROM vehicle_detections WHERE charger_id = $1",
                     )
                     .bind(charger.as_str())
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.reads)
                     .await
                     .map_err(store_error)?;
                     row.as_ref().map(detection_from_row).transpose().map_err(store_error)

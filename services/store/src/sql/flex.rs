@@ -27,7 +27,7 @@ macro_rules! impl_flex_store {
             const GROUP_SELECT: &str = "SELECT g.id, g.client_id, g.program_id, g.name, g.enrolment_ids, g.filter, g.created_at \
                 FROM flex_groups g";
             const EVENT_SELECT: &str = "SELECT v.id, v.client_id, v.program_id, v.kind, v.value, v.unit, v.limit_a, v.start_at, \
-                v.end_at, v.max_random_delay_s, v.random_seed, v.targets, v.cancelled_at, v.created_at, v.updated_at FROM flex_events v";
+                v.end_at, v.max_random_delay_s, v.random_seed, v.targets, v.cancelled_at, v.control_group_share, v.created_at, v.updated_at FROM flex_events v";
             const TARGET_SELECT: &str = "SELECT t.id, t.client_id, u.external_id, t.event_id, t.enrolment_id, t.charger_id, \
                 t.vehicle_id, t.delay_s, t.limit_source_id, t.start_action_id, t.end_action_id, t.state, t.detail, t.opt_out, \
                 t.next_check_at, t.updated_at FROM flex_event_targets t JOIN users u ON u.id = t.user_id";
@@ -123,6 +123,7 @@ macro_rules! impl_flex_store {
                     random_seed: u64::from_be_bytes(seed.to_be_bytes()),
                     targets: from_json::<EventTargets>(row, "targets")?,
                     cancelled_at: $time::read_opt(row, "cancelled_at")?,
+                    control_group_share: row.try_get("control_group_share")?,
                     created_at: $time::read(row, "created_at")?,
                     updated_at: $time::read(row, "updated_at")?,
                 })
@@ -568,8 +569,8 @@ macro_rules! impl_flex_store {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
                     let done = sqlx::query(
                         "INSERT INTO flex_events (id, client_id, program_id, kind, value, unit, limit_a, start_at, end_at, \
-                         max_random_delay_s, random_seed, targets, cancelled_at, created_at, updated_at) \
-                         SELECT $1, $2, p.id, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, $13, $13 FROM flex_programs p \
+                         max_random_delay_s, random_seed, targets, cancelled_at, created_at, updated_at, control_group_share) \
+                         SELECT $1, $2, p.id, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, $13, $13, $14 FROM flex_programs p \
                          WHERE p.client_id = $2 AND p.id = $3",
                     )
                     .bind(event.id.as_str())
@@ -585,6 +586,7 @@ macro_rules! impl_flex_store {
                     .bind(i64::from_be_bytes(event.random_seed.to_be_bytes()))
                     .bind(json(&event.targets)?)
                     .bind($time::bind(event.created_at))
+                    .bind(event.control_group_share)
                     .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;
@@ -596,8 +598,8 @@ macro_rules! impl_flex_store {
                             return Err(StoreError::Backend("a flex source limits one charger".to_owned()));
                         };
                         let done = sqlx::query(
-                            "INSERT INTO limit_sources (id, client_id, user_id, kind, charger_id, location_id, max_current, valid_from, valid_to, created_at) \
-                             SELECT $1, c.client_id, c.user_id, $3, c.id, NULL, $4, $5, $6, $7 FROM chargers c WHERE c.id = $2 AND c.client_id = $8",
+                            "INSERT INTO limit_sources (id, client_id, user_id, kind, charger_id, location_id, max_current, valid_from, valid_to, created_at, schedule) \
+                             SELECT $1, c.client_id, c.user_id, $3, c.id, NULL, $4, $5, $6, $7, $9 FROM chargers c WHERE c.id = $2 AND c.client_id = $8",
                         )
                         .bind(source.id.as_str())
                         .bind(charger.as_str())
@@ -607,6 +609,7 @@ macro_rules! impl_flex_store {
                         .bind(source.valid_to.map($time::bind))
                         .bind($time::bind(source.created_at))
                         .bind(source.client_id.as_str())
+                        .bind(if source.schedule.is_empty() { None } else { Some(json(&source.schedule)?) })
                         .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
@@ -740,7 +743,7 @@ macro_rules! impl_flex_store {
 
                 async fn live_flex_targets_of_enrolment(&self, enrolment: &EnrolmentId) -> Result<Vec<FlexTarget>, StoreError> {
                     let rows = sqlx::query(&format!(
-                        "{TARGET_SELECT} WHERE t.enrolment_id = $1 AND t.state NOT IN ('OPTED_OUT', 'CANCELLED') ORDER BY t.id"
+                        "{TARGET_SELECT} WHERE t.enrolment_id = $1 AND t.state NOT IN ('OPTED_OUT', 'CANCELLED', 'HELD_BACK') ORDER BY t.id"
                     ))
                     .bind(enrolment.as_str())
                     .fetch_all(&self.pool)
@@ -778,7 +781,7 @@ macro_rules! impl_flex_store {
                         return Ok(false);
                     }
                     let rows = sqlx::query(&format!(
-                        "{TARGET_SELECT} WHERE t.event_id = $1 AND t.state NOT IN ('OPTED_OUT', 'CANCELLED') ORDER BY t.id"
+                        "{TARGET_SELECT} WHERE t.event_id = $1 AND t.state NOT IN ('OPTED_OUT', 'CANCELLED', 'HELD_BACK') ORDER BY t.id"
                     ))
                     .bind(event.id.as_str())
                     .fetch_all(&mut *tx)
@@ -813,7 +816,7 @@ macro_rules! impl_flex_store {
                         &mut tx,
                         EventType::FlexEventUpdated,
                         &["end", "value", "limit"],
-                        "t.event_id = $4 AND t.state NOT IN ('OPTED_OUT', 'CANCELLED')",
+                        "t.event_id = $4 AND t.state NOT IN ('OPTED_OUT', 'CANCELLED', 'HELD_BACK')",
                         &[event.id.as_str()],
                     )
                     .await?;
@@ -840,7 +843,7 @@ macro_rules! impl_flex_store {
                     if done.rows_affected() == 0 {
                         return Ok(None);
                     }
-                    let live = "t.event_id = $1 AND t.state NOT IN ('OPTED_OUT', 'CANCELLED')";
+                    let live = "t.event_id = $1 AND t.state NOT IN ('OPTED_OUT', 'CANCELLED', 'HELD_BACK')";
                     let chargers = Self::drop_target_sources(&mut tx, live, &[id.as_str()]).await?;
                     Self::append_events(&mut tx, EventType::FlexEventUpdated, &["status"], &live.replace("$1", "$4"), &[id.as_str()])
                         .await?;
@@ -848,7 +851,7 @@ macro_rules! impl_flex_store {
                     sqlx::query(
                         "UPDATE flex_event_targets SET state = 'CANCELLED', limit_source_id = NULL, updated_at = $2, \
                          next_check_at = CASE WHEN start_action_id IS NOT NULL AND end_action_id IS NULL THEN $2 ELSE NULL END \
-                         WHERE event_id = $1 AND state NOT IN ('OPTED_OUT', 'CANCELLED')",
+                         WHERE event_id = $1 AND state NOT IN ('OPTED_OUT', 'CANCELLED', 'HELD_BACK')",
                     )
                     .bind(id.as_str())
                     .bind($time::bind(at))
@@ -866,13 +869,13 @@ macro_rules! impl_flex_store {
                     opt_out: &OptOut,
                 ) -> Result<Option<FlexTarget>, StoreError> {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
-                    let live = "t.client_id = $1 AND t.id = $2 AND t.state NOT IN ('OPTED_OUT', 'CANCELLED')";
+                    let live = "t.client_id = $1 AND t.id = $2 AND t.state NOT IN ('OPTED_OUT', 'CANCELLED', 'HELD_BACK')";
                     Self::drop_target_sources(&mut tx, live, &[client.as_str(), id.as_str()]).await?;
                     let done = sqlx::query(
                         "UPDATE flex_event_targets SET state = 'OPTED_OUT', opt_out = $3, limit_source_id = NULL, updated_at = $4, \
                          detail = 'the driver opted out', \
                          next_check_at = CASE WHEN start_action_id IS NOT NULL AND end_action_id IS NULL THEN $4 ELSE NULL END \
-                         WHERE client_id = $1 AND id = $2 AND state NOT IN ('OPTED_OUT', 'CANCELLED')",
+                         WHERE client_id = $1 AND id = $2 AND state NOT IN ('OPTED_OUT', 'CANCELLED', 'HELD_BACK')",
                     )
                     .bind(client.as_str())
                     .bind(id.as_str())
@@ -894,8 +897,8 @@ macro_rules! impl_flex_store {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
                     let done = sqlx::query(
                         "UPDATE flex_event_targets SET \
-                         state = CASE WHEN state IN ('OPTED_OUT', 'CANCELLED') THEN state ELSE $2 END, \
-                         detail = CASE WHEN state IN ('OPTED_OUT', 'CANCELLED') THEN detail ELSE $3 END, \
+                         state = CASE WHEN state IN ('OPTED_OUT', 'CANCELLED', 'HELD_BACK') THEN state ELSE $2 END, \
+                         detail = CASE WHEN state IN ('OPTED_OUT', 'CANCELLED', 'HELD_BACK') THEN detail ELSE $3 END, \
                          start_action_id = $4, end_action_id = $5, next_check_at = $6, updated_at = $7 WHERE id = $1",
                     )
                     .bind(target.id.as_str())

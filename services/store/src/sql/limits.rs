@@ -198,7 +198,7 @@ macro_rules! impl_limit_store {
                          ORDER BY s.created_at, s.id"
                     ))
                     .bind(charger.as_str())
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.reads)
                     .await
                     .map_err(store_error)?;
                     rows_to_sources(&rows)
@@ -226,7 +226,7 @@ macro_rules! impl_limit_store {
                          UNION ALL SELECT valid_to AS edge FROM limit_sources WHERE valid_to > $1) edges",
                     )
                     .bind($time::bind(after))
-                    .fetch_one(&self.pool)
+                    .fetch_one(&self.reads)
                     .await
                     .map_err(store_error)?;
                     $time::read_opt(&row, "edge").map_err(store_error)
@@ -250,7 +250,7 @@ macro_rules! impl_limit_store {
                 ) -> Result<Option<ChargerCapabilities>, StoreError> {
                     let row = sqlx::query("SELECT capabilities FROM charger_capabilities WHERE charger_id = $1")
                         .bind(charger.as_str())
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.reads)
                         .await
                         .map_err(store_error)?;
                     match row {
@@ -332,7 +332,7 @@ macro_rules! impl_limit_store {
                          FROM charger_limit_state WHERE charger_id = $1",
                     )
                     .bind(charger.as_str())
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.reads)
                     .await
                     .map_err(store_error)?;
                     let Some(row) = row else {

@@ -76,7 +76,7 @@ macro_rules! impl_location_store {
                     let row = sqlx::query(&format!("{SELECT} WHERE l.client_id = $1 AND l.id = $2"))
                         .bind(client.as_str())
                         .bind(id.as_str())
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.reads)
                         .await
                         .map_err(store_error)?;
                     row.as_ref().map(location_from_row).transpose().map_err(store_error)
@@ -96,7 +96,7 @@ macro_rules! impl_location_store {
                     if let Some(Cursor::After(key) | Cursor::Before(key)) = &page.cursor {
                         query = query.bind($time::bind(key.created_at)).bind(key.id.clone());
                     }
-                    let rows = query.fetch_all(&self.pool).await.map_err(store_error)?;
+                    let rows = query.fetch_all(&self.reads).await.map_err(store_error)?;
                     let mut locations = rows.iter().map(location_from_row).collect::<Result<Vec<_>, _>>().map_err(store_error)?;
                     if matches!(page.cursor, Some(Cursor::Before(_))) {
                         locations.reverse();

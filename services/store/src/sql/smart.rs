@@ -13,9 +13,11 @@ macro_rules! impl_smart_charging_store {
             use coupler_core::smart::{
                 PlanState, PolicyTarget, SmartPlan, SmartPlanId, SmartPolicy, SmartPolicyId,
             };
+            use coupler_core::location::LocationId;
             use coupler_core::{ChargerId, ClientId, SmartChargingStore, StoreError, UserId, VehicleId};
             use sqlx::Row;
 
+            use crate::sql::StorePool;
             use crate::store_error;
 
             const POLICY_SELECT: &str = "SELECT p.id, p.client_id, u.external_id, p.vehicle_id, p.ev_system_id, \
@@ -23,7 +25,7 @@ macro_rules! impl_smart_charging_store {
                 FROM smart_charging_policies p JOIN users u ON u.id = p.user_id";
 
             const PLAN_SELECT: &str = "SELECT p.id, p.client_id, u.external_id, p.policy_id, p.vehicle_id, p.charger_id, \
-                p.state, p.details, p.created_at, p.updated_at, p.ended_at \
+                p.location_id, p.state, p.details, p.created_at, p.updated_at, p.ended_at \
                 FROM smart_charging_plans p JOIN users u ON u.id = p.user_id";
 
             fn decode<E: std::error::Error + Send + Sync + 'static>(e: E) -> sqlx::Error {
@@ -80,6 +82,7 @@ macro_rules! impl_smart_charging_store {
                     policy_id: SmartPolicyId::new(row.try_get::<String, _>("policy_id")?),
                     vehicle_id: row.try_get::<Option<String>, _>("vehicle_id")?.map(VehicleId::new),
                     charger_id: row.try_get::<Option<String>, _>("charger_id")?.map(ChargerId::new),
+                    location_id: row.try_get::<Option<String>, _>("location_id")?.map(LocationId::new),
                     state: PlanState::parse(&state)
                         .ok_or_else(|| sqlx::Error::Decode(format!("unknown plan state {state:?}").into()))?,
                     details: serde_json::from_str(&details).map_err(decode)?,
@@ -135,7 +138,7 @@ macro_rules! impl_smart_charging_store {
                     let row = sqlx::query(&format!("{POLICY_SELECT} WHERE p.client_id = $1 AND p.{column} = $2"))
                         .bind(client.as_str())
                         .bind(target.id())
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.reads)
                         .await
                         .map_err(store_error)?;
                     one(row, policy_from_row)
@@ -145,7 +148,7 @@ macro_rules! impl_smart_charging_store {
                     let (_, column) = target_table(target);
                     let row = sqlx::query(&format!("{POLICY_SELECT} WHERE p.{column} = $1"))
                         .bind(target.id())
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.reads)
                         .await
                         .map_err(store_error)?;
                     one(row, policy_from_row)
@@ -154,7 +157,7 @@ macro_rules! impl_smart_charging_store {
                 async fn smart_policy(&self, id: &SmartPolicyId) -> Result<Option<SmartPolicy>, StoreError> {
                     let row = sqlx::query(&format!("{POLICY_SELECT} WHERE p.id = $1"))
                         .bind(id.as_str())
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.reads)
                         .await
                         .map_err(store_error)?;
                     one(row, policy_from_row)
@@ -162,7 +165,7 @@ macro_rules! impl_smart_charging_store {
 
                 async fn enabled_smart_policies(&self) -> Result<Vec<SmartPolicy>, StoreError> {
                     let rows = sqlx::query(&format!("{POLICY_SELECT} WHERE p.enabled ORDER BY p.id"))
-                        .fetch_all(&self.pool)
+                        .fetch_all(&self.reads)
                         .await
                         .map_err(store_error)?;
                     all(&rows, policy_from_row)
@@ -194,8 +197,8 @@ macro_rules! impl_smart_charging_store {
                 async fn insert_smart_plan(&self, plan: &SmartPlan) -> Result<(), StoreError> {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
                     let done = sqlx::query(
-                        "INSERT INTO smart_charging_plans (id, client_id, user_id, policy_id, vehicle_id, charger_id, state, details, created_at, updated_at, ended_at) \
-                         SELECT $1, p.client_id, p.user_id, p.id, $3, $4, $5, $6, $7, $8, $9 FROM smart_charging_policies p WHERE p.id = $2",
+                        "INSERT INTO smart_charging_plans (id, client_id, user_id, policy_id, vehicle_id, charger_id, state, details, created_at, updated_at, ended_at, location_id) \
+                         SELECT $1, p.client_id, p.user_id, p.id, $3, $4, $5, $6, $7, $8, $9, $10 FROM smart_charging_policies p WHERE p.id = $2",
                     )
                     .bind(plan.id.as_str())
                     .bind(plan.policy_id.as_str())
@@ -206,6 +209,7 @@ macro_rules! impl_smart_charging_store {
                     .bind($time::bind(plan.created_at))
                     .bind($time::bind(plan.updated_at))
                     .bind(plan.ended_at.map($time::bind))
+                    .bind(plan.location_id.as_ref().map(LocationId::as_str))
                     .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;
@@ -219,26 +223,8 @@ macro_rules! impl_smart_charging_store {
 
                 async fn update_smart_plan(&self, plan: &SmartPlan, event_fields: &[&str]) -> Result<bool, StoreError> {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
-                    let done = sqlx::query(
-                        "UPDATE smart_charging_plans SET vehicle_id = $2, charger_id = $3, state = $4, details = $5, \
-                         updated_at = $6, ended_at = $7 WHERE id = $1",
-                    )
-                    .bind(plan.id.as_str())
-                    .bind(plan.vehicle_id.as_ref().map(VehicleId::as_str))
-                    .bind(plan.charger_id.as_ref().map(ChargerId::as_str))
-                    .bind(plan.state.as_str())
-                    .bind(json(&plan.details)?)
-                    .bind($time::bind(plan.updated_at))
-                    .bind(plan.ended_at.map($time::bind))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(store_error)?;
-                    if done.rows_affected() == 0 {
+                    if !Self::update_plan_in(&mut tx, plan, event_fields).await? {
                         return Ok(false);
-                    }
-                    if !event_fields.is_empty() {
-                        Self::append_event(&mut tx, EventType::SmartChargingPlanUpdated, plan.id.as_str(), event_fields)
-                            .await?;
                     }
                     tx.commit().await.map_err(store_error)?;
                     Ok(true)
@@ -249,7 +235,7 @@ macro_rules! impl_smart_charging_store {
                         "{PLAN_SELECT} WHERE p.policy_id = $1 ORDER BY p.created_at DESC, p.id DESC LIMIT 1"
                     ))
                     .bind(policy.as_str())
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.reads)
                     .await
                     .map_err(store_error)?;
                     one(row, plan_from_row)
@@ -259,7 +245,7 @@ macro_rules! impl_smart_charging_store {
                     let row = sqlx::query(&format!("{PLAN_SELECT} WHERE p.client_id = $1 AND p.id = $2"))
                         .bind(client.as_str())
                         .bind(id.as_str())
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.reads)
                         .await
                         .map_err(store_error)?;
                     one(row, plan_from_row)
@@ -267,9 +253,25 @@ macro_rules! impl_smart_charging_store {
 
                 async fn live_smart_plans(&self) -> Result<Vec<SmartPlan>, StoreError> {
                     let rows = sqlx::query(&format!("{PLAN_SELECT} WHERE p.state <> 'ENDED' ORDER BY p.id"))
-                        .fetch_all(&self.pool)
+                        .fetch_all(&self.reads)
                         .await
                         .map_err(store_error)?;
+                    all(&rows, plan_from_row)
+                }
+
+                async fn live_smart_plans_at(
+                    &self,
+                    client: &ClientId,
+                    location: &LocationId,
+                ) -> Result<Vec<SmartPlan>, StoreError> {
+                    let rows = sqlx::query(&format!(
+                        "{PLAN_SELECT} WHERE p.client_id = $1 AND (p.location_id = $2 OR p.location_id IS NULL) AND p.state <> 'ENDED' ORDER BY p.id"
+                    ))
+                    .bind(client.as_str())
+                    .bind(location.as_str())
+                    .fetch_all(&self.reads)
+                    .await
+                    .map_err(store_error)?;
                     all(&rows, plan_from_row)
                 }
 
@@ -280,13 +282,75 @@ macro_rules! impl_smart_charging_store {
                     at: DateTime<Utc>,
                 ) -> Result<Option<LimitSource>, StoreError> {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    let source = Self::put_schedule_in(&mut tx, charger, schedule, at).await?;
+                    tx.commit().await.map_err(store_error)?;
+                    Ok(source)
+                }
+
+                async fn save_smart_plan(
+                    &self,
+                    plan: &SmartPlan,
+                    event_fields: &[&str],
+                    schedule: Option<(&ChargerId, &[SchedulePeriod], DateTime<Utc>)>,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    if !Self::update_plan_in(&mut tx, plan, event_fields).await? {
+                        return Ok(false);
+                    }
+                    if let Some((charger, periods, valid_to)) = schedule {
+                        Self::put_schedule_in(&mut tx, charger, Some((periods, valid_to)), plan.updated_at).await?;
+                    }
+                    tx.commit().await.map_err(store_error)?;
+                    Ok(true)
+                }
+            }
+
+            impl $store {
+                /// Stores a plan's change inside `tx`, with an event naming `event_fields` when any;
+                /// `false` when there is no such plan.
+                async fn update_plan_in(
+                    tx: &mut sqlx::Transaction<'_, <$store as StorePool>::Db>,
+                    plan: &SmartPlan,
+                    event_fields: &[&str],
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE smart_charging_plans SET vehicle_id = $2, charger_id = $3, state = $4, details = $5, \
+                         updated_at = $6, ended_at = $7, location_id = $8 WHERE id = $1",
+                    )
+                    .bind(plan.id.as_str())
+                    .bind(plan.vehicle_id.as_ref().map(VehicleId::as_str))
+                    .bind(plan.charger_id.as_ref().map(ChargerId::as_str))
+                    .bind(plan.state.as_str())
+                    .bind(json(&plan.details)?)
+                    .bind($time::bind(plan.updated_at))
+                    .bind(plan.ended_at.map($time::bind))
+                    .bind(plan.location_id.as_ref().map(LocationId::as_str))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(store_error)?;
+                    if done.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    if !event_fields.is_empty() {
+                        Self::append_event(tx, EventType::SmartChargingPlanUpdated, plan.id.as_str(), event_fields)
+                            .await?;
+                    }
+                    Ok(true)
+                }
+
+                /// [`SmartChargingStore::set_schedule_limit`] inside `tx`.
+                async fn put_schedule_in(
+                    tx: &mut sqlx::Transaction<'_, <$store as StorePool>::Db>,
+                    charger: &ChargerId,
+                    schedule: Option<(&[SchedulePeriod], DateTime<Utc>)>,
+                    at: DateTime<Utc>,
+                ) -> Result<Option<LimitSource>, StoreError> {
                     sqlx::query("DELETE FROM limit_sources WHERE charger_id = $1 AND kind = 'schedule'")
                         .bind(charger.as_str())
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await
                         .map_err(store_error)?;
                     let Some((periods, valid_to)) = schedule.filter(|(periods, _)| !periods.is_empty()) else {
-                        tx.commit().await.map_err(store_error)?;
                         return Ok(None);
                     };
                     let id = LimitSourceId::generate();
@@ -304,22 +368,20 @@ macro_rules! impl_smart_charging_store {
                     .bind($time::bind(valid_to))
                     .bind($time::bind(at))
                     .bind(json(&periods)?)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut **tx)
                     .await
                     .map_err(store_error)?;
                     let Some(row) = row else {
-                        tx.commit().await.map_err(store_error)?;
                         return Ok(None);
                     };
                     let client: String = row.try_get("client_id").map_err(store_error)?;
                     let internal_user: String = row.try_get("user_id").map_err(store_error)?;
                     let user = sqlx::query("SELECT external_id FROM users WHERE id = $1")
                         .bind(&internal_user)
-                        .fetch_one(&mut *tx)
+                        .fetch_one(&mut **tx)
                         .await
                         .map_err(store_error)?;
                     let user: String = user.try_get("external_id").map_err(store_error)?;
-                    tx.commit().await.map_err(store_error)?;
                     Ok(Some(LimitSource {
                         id,
                         client_id: ClientId::new(client),

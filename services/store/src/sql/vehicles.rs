@@ -265,6 +265,23 @@ macro_rules! impl_vehicle_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;
+                    // The reading is kept for telemetry (measuring flexibility events): once per
+                    // time the maker recorded it, however often it is fetched again.
+                    if let (Some(charge), true) = (&update.charge_state, done.rows_affected() > 0) {
+                        let read_at = charge.last_updated.or(update.last_seen).unwrap_or_else(|| self.clock.now());
+                        sqlx::query(
+                            "INSERT INTO vehicle_readings (vehicle_id, read_at, charge_rate_kw, is_charging, battery_level) \
+                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (vehicle_id, read_at) DO NOTHING",
+                        )
+                        .bind(id.as_str())
+                        .bind($time::bind(read_at))
+                        .bind(charge.charge_rate.filter(|kw| kw.is_finite()))
+                        .bind(charge.is_charging)
+                        .bind(charge.battery_level.filter(|l| l.is_finite()))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
+                    }
                     // A poll that only moved lastSeen is not news.
                     if !changed.is_empty() {
                         Self::append_event(&mut tx, EventType::VehicleUpdated, id.as_str(), &changed).await?;

@@ -11,9 +11,10 @@ pub struct CreateEvent {
     /// How long it lasts, minutes (at most the program's `maxEventMinutes`).
     pub duration_minutes: u32,
     /// What it asks for: the program's kind of event (`IMPORT_LIMIT` for a CAPACITY_LIMIT program,
-    /// `PAUSE` for a PAUSE program; `SHED` is refused with 422 until baselines exist).
+    /// `SHED` for a SHED program, `PAUSE` for a PAUSE program).
     pub kind: EventKind,
-    /// The import limit per site (IMPORT_LIMIT only).
+    /// The import limit per site (IMPORT_LIMIT), or the kW each site sheds below its similar-days
+    /// baseline (SHED: each interval's cap is the baseline less the shed, never below 0).
     pub value: Option<f64>,
     /// The import limit's unit: `KW` (per site, turned into amperes per phase at the configured
     /// phase voltage and phases) or `A` (per phase).
@@ -26,6 +27,10 @@ pub struct CreateEvent {
     pub max_random_delay_seconds: u32,
     /// The seed the delays are drawn from (the same seed gives the same delays); omitted: random.
     pub random_seed: Option<u32>,
+    /// The share of the targeted enrolments held back at random as a control group (0 to 0.5;
+    /// default 0): they get no cap, and their load is the `CONTROL_GROUP` baseline of the event's
+    /// results. Drawn from `randomSeed`.
+    pub control_group_share: Option<f64>,
 }
 
 /// Changes to an event that has not ended: a new end (earlier or later) or a new value.
@@ -363,9 +368,16 @@ pub async fn create_event(
     };
     let in_year = events_in_year(&state, &program, body.start, None).await?;
     check_event(&program, &request, now, in_year).map_err(refusals_to_error)?;
+    let control_group_share = body.control_group_share.unwrap_or(0.0);
+    if !(0.0..=MAX_CONTROL_GROUP_SHARE).contains(&control_group_share) {
+        return Err(ApiError::invalid(format!(
+            "controlGroupShare must be a number from 0 to {MAX_CONTROL_GROUP_SHARE}"
+        ))
+        .at_field("/controlGroupShare"));
+    }
     let enrolments = resolve_targets(&state, &caller, &program, &body.targets).await?;
     let limit_a = cap_of(&state, body.kind, body.value, body.unit);
-    let event = FlexEvent {
+    let mut event = FlexEvent {
         id: FlexEventId::generate(),
         client_id: caller.client_id.clone(),
         program_id: program.id.clone(),
@@ -379,14 +391,14 @@ pub async fn create_event(
         random_seed: u64::from(body.random_seed.unwrap_or_else(rand::random)),
         targets: body.targets,
         cancelled_at: None,
+        control_group_share,
         created_at: now,
         updated_at: now,
     };
-    let mut targets = Vec::new();
-    let mut sources = Vec::new();
     // PENDING and NEEDS_ACTION enrolments are checked again now: one that qualifies takes part.
     // Their new states are kept only once the event is stored, so a refused event changes nothing.
     let mut rechecked = Vec::new();
+    let mut taking_part = Vec::new();
     for enrolment in &enrolments {
         let mut status = enrolment.state.status;
         if matches!(status, EnrolmentStatus::Pending | EnrolmentStatus::NeedsAction) {
@@ -404,25 +416,100 @@ pub async fn create_event(
         let Some(device) = target_device(&state, &caller, enrolment).await? else {
             continue;
         };
+        taking_part.push((enrolment, device));
+    }
+    // A random share is held back as the control group: no cap, measured as the baseline.
+    let ids: Vec<&str> = taking_part.iter().map(|(e, _)| e.id.as_str()).collect();
+    let held_back = control_group(event.random_seed, &ids, control_group_share);
+    let treated: Vec<ChargerId> = taking_part
+        .iter()
+        .filter(|(e, _)| !held_back.contains(e.id.as_str()))
+        .filter_map(|(_, d)| match d {
+            TargetDevice::Charger(c) => Some(c.clone()),
+            TargetDevice::Vehicle(_) => None,
+        })
+        .collect();
+    let shed_caps = match (event.kind, event.value) {
+        (EventKind::Shed, Some(shed_kw)) => {
+            let caps = super::shed_caps(&state, &caller, &event, &treated, shed_kw).await?;
+            event.limit_a = caps
+                .values()
+                .flatten()
+                .flatten()
+                .map(|p| p.max_current_a)
+                .fold(0.0, f64::max);
+            Some(caps)
+        }
+        _ => None,
+    };
+    let mut targets = Vec::new();
+    let mut sources = Vec::new();
+    for (enrolment, device) in taking_part {
         let delay_s = start_delay_s(event.random_seed, enrolment.id.as_str(), event.max_random_delay_s);
         let starts = event.target_start(delay_s);
+        let mut state_now = TargetState::Scheduled;
+        let mut detail = None;
+        let mut next_check_at = Some(starts);
         let limit_source_id = match &device {
+            _ if held_back.contains(enrolment.id.as_str()) => {
+                state_now = TargetState::HeldBack;
+                detail = Some("held back at random as the event's control group: no cap".to_owned());
+                next_check_at = None;
+                None
+            }
             TargetDevice::Charger(charger) => {
-                let source = LimitSource {
-                    id: LimitSourceId::generate(),
-                    client_id: caller.client_id.clone(),
-                    user_id: enrolment.user_id.clone(),
-                    kind: LimitSourceKind::Flex,
-                    scope: LimitScope::Charger(charger.clone()),
-                    max_current_a: limit_a,
-                    valid_from: Some(starts),
-                    valid_to: Some(event.end),
-                    created_at: now,
-                    schedule: Vec::new(),
+                let schedule = match shed_caps.as_ref().map(|caps| caps.get(charger).cloned().flatten()) {
+                    None => Some(Vec::new()),
+                    Some(Some(periods)) => Some(
+                        periods
+                            .iter()
+                            .map(|p| SchedulePeriod {
+                                start: p.start.max(starts),
+                                ..*p
+                            })
+                            .collect::<Vec<_>>(),
+                    ),
+                    Some(None) => None,
                 };
-                let id = source.id.clone();
-                sources.push(source);
-                Some(id)
+                match schedule {
+                    Some(schedule) => {
+                        let source = LimitSource {
+                            id: LimitSourceId::generate(),
+                            client_id: caller.client_id.clone(),
+                            user_id: enrolment.user_id.clone(),
+                            kind: LimitSourceKind::Flex,
+                            scope: LimitScope::Charger(charger.clone()),
+                            // A source with a schedule carries its highest period's cap.
+                            max_current_a: if schedule.is_empty() {
+                                event.limit_a
+                            } else {
+                                schedule.iter().map(|p| p.max_current_a).fold(0.0, f64::max)
+                            },
+                            valid_from: Some(starts),
+                            valid_to: Some(event.end),
+                            created_at: now,
+                            schedule: dedup_periods(schedule),
+                        };
+                        let id = source.id.clone();
+                        sources.push(source);
+                        Some(id)
+                    }
+                    None => {
+                        state_now = TargetState::Failed;
+                        detail = Some(
+                            "no baseline for the charger (no similar day without events in the last 30 days): nothing to shed from"
+                                .to_owned(),
+                        );
+                        next_check_at = None;
+                        None
+                    }
+                }
+            }
+            TargetDevice::Vehicle(_) if event.kind == EventKind::Shed => {
+                state_now = TargetState::Failed;
+                detail = Some("SHED events are carried out on chargers; this vehicle has none".to_owned());
+                next_check_at = None;
+                None
             }
             TargetDevice::Vehicle(_) => None,
         };
@@ -437,10 +524,10 @@ pub async fn create_event(
             limit_source_id,
             start_action_id: None,
             end_action_id: None,
-            state: TargetState::Scheduled,
-            detail: None,
+            state: state_now,
+            detail,
             opt_out: None,
-            next_check_at: Some(starts),
+            next_check_at,
             updated_at: now,
         });
     }
@@ -457,11 +544,27 @@ pub async fn create_event(
             .save_enrolment_state(&caller.client_id, id, next, now)
             .await?;
     }
-    tracing::info!(event_id = %event.id, targets = targets.len(), limit_a, "flex event sent");
+    tracing::info!(event_id = %event.id, targets = targets.len(), held_back = held_back.len(), limit_a = event.limit_a, "flex event sent");
     let chargers = charger_ids(&targets);
     state.flex.event_changed(event.id.clone(), chargers);
     let stored = state.store.flex_targets(&event.id).await?;
     Ok((StatusCode::CREATED, ApiJson(full_event_body(event, &stored, now))))
+}
+
+/// A schedule's periods in time order, one per start (the later of two at one start wins, as the
+/// first periods of a target whose delayed start falls inside them are moved to it), and none that
+/// repeats the cap before it.
+fn dedup_periods(mut periods: Vec<SchedulePeriod>) -> Vec<SchedulePeriod> {
+    periods.sort_by_key(|p| p.start);
+    let mut kept: Vec<SchedulePeriod> = Vec::new();
+    for period in periods {
+        match kept.last_mut() {
+            Some(last) if last.start == period.start => *last = period,
+            _ => kept.push(period),
+        }
+    }
+    kept.dedup_by(|later, earlier| later.max_current_a == earlier.max_current_a);
+    kept
 }
 
 fn charger_ids(targets: &[FlexTarget]) -> Vec<ChargerId> {
@@ -597,6 +700,12 @@ pub async fn update_event(
         }
         EventStatus::Scheduled | EventStatus::Active => {}
     }
+    if event.kind == EventKind::Shed && (body.value.is_some() || body.unit.is_some()) {
+        return Err(ApiError::invalid(
+            "a SHED event's shed cannot change (its caps were cut from the baselines); cancel it and send a new one",
+        )
+        .at_field("/value"));
+    }
     let end = body.end.unwrap_or(event.end);
     if end <= now {
         return Err(
@@ -633,7 +742,9 @@ pub async fn update_event(
     event.end = end;
     event.value = value;
     event.unit = unit;
-    event.limit_a = cap_of(&state, event.kind, value, unit);
+    if event.kind != EventKind::Shed {
+        event.limit_a = cap_of(&state, event.kind, value, unit);
+    }
     event.updated_at = now;
     if !state.store.update_flex_event(&event).await? {
         return Err(ApiError::new(
@@ -738,6 +849,13 @@ pub async fn create_opt_out(
         .into_iter()
         .find(|t| t.enrolment_id == enrolment.id)
         .ok_or_else(not_part)?;
+    if target.state == TargetState::HeldBack {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "the enrolment is held back from this event as part of its control group: it has no cap to opt out of",
+        ));
+    }
     let opt_out = OptOut {
         requested_by: requested_by.trim().to_owned(),
         reason: body.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()),
