@@ -32,6 +32,7 @@ mod prices;
 mod problems;
 mod rate_limits;
 mod sandbox;
+mod sandbox_neighbourhood;
 mod sandbox_operations;
 mod sandbox_time;
 mod sandbox_world;

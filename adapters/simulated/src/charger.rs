@@ -56,6 +56,9 @@ pub struct SimChargerConfig {
     pub sends_vehicle_identity: bool,
     /// The most current it offers, amperes per phase.
     pub max_current: f64,
+    /// How long it waits before it first connects (a street of chargers started together connects
+    /// over a while, as real ones powered up at different times do, not all in one instant).
+    pub first_connect_after: Duration,
 }
 
 impl SimChargerConfig {
@@ -69,6 +72,7 @@ impl SimChargerConfig {
             auto_start: true,
             sends_vehicle_identity: false,
             max_current: 32.0,
+            first_connect_after: Duration::ZERO,
         }
     }
 
@@ -262,6 +266,20 @@ impl Shared {
 
 async fn run(shared: Arc<Shared>) {
     let mut backoff = BACKOFF_FIRST;
+    let first = shared.config.first_connect_after;
+    if !first.is_zero() {
+        // Until then it follows the physical model, as it does between connections.
+        let wait = tokio::time::sleep(first);
+        tokio::pin!(wait);
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                () = shared.stop.cancelled() => return,
+                () = &mut wait => break,
+                _ = tick.tick() => shared.tick(),
+            }
+        }
+    }
     loop {
         if shared.stop.is_cancelled() {
             return;

@@ -383,12 +383,15 @@ struct State {
     time_factor: f64,
     /// How far the maker's API lags behind its cars now (starts as `SimConfig::report_interval`).
     report_interval: std::time::Duration,
+    /// When every car was last advanced.
+    advanced_all_at: Option<DateTime<Utc>>,
 }
 
 impl State {
     /// Advances every car to `now`, crediting the energy each took to the charger it is in, and
     /// records the cars' states for the maker's delayed view.
     fn advance_all(&mut self, now: DateTime<Utc>, config: &SimConfig) {
+        self.advanced_all_at = Some(now);
         let factor = self.time_factor;
         for car in &mut self.vehicles {
             let taken = car.advance(now, config, factor);
@@ -398,6 +401,30 @@ impl State {
         }
         if !self.report_interval.is_zero() {
             self.record(now, self.report_interval);
+        }
+    }
+
+    /// What a reading of the socket `key` needs: the cars in it advanced to `now`, crediting their
+    /// energy to it. Every car is advanced (and its state recorded for the maker's delayed view) at
+    /// most once a second this way: hundreds of chargers each reading their socket every second
+    /// would otherwise advance every car hundreds of times a second. Lazily advanced cars lose
+    /// nothing: a car's energy is worked out from when it was last advanced, and every change to a
+    /// car advances them all first.
+    fn advance_for_socket(&mut self, key: &str, now: DateTime<Utc>, config: &SimConfig) {
+        if self
+            .advanced_all_at
+            .is_none_or(|at| now - at >= chrono::Duration::seconds(1) || now < at)
+        {
+            self.advance_all(now, config);
+            return;
+        }
+        let factor = self.time_factor;
+        let mut taken = 0.0;
+        for car in self.vehicles.iter_mut().filter(|v| v.charger.as_deref() == Some(key)) {
+            taken += car.advance(now, config, factor);
+        }
+        if let Some(socket) = self.sockets.get_mut(key) {
+            socket.energy_wh += taken * 1000.0;
         }
     }
 
@@ -697,6 +724,20 @@ impl SimCloud {
         state.report_interval = interval;
     }
 
+    /// Takes a car (by id) out of the world, with its recorded past; `false` when there is none.
+    pub fn remove_vehicle(&self, id: &str) -> bool {
+        let mut state = self.lock();
+        let before = state.vehicles.len();
+        state.vehicles.retain(|v| v.id != id);
+        state.history.remove(id);
+        state.vehicles.len() != before
+    }
+
+    /// Takes a simulated charger's socket (by OCPP identity) out of the physical model.
+    pub fn remove_socket(&self, key: &str) {
+        self.lock().sockets.remove(key);
+    }
+
     /// Adds a simulated charger's socket (by OCPP identity) to the physical model; an existing one is
     /// kept, with its energy register.
     pub fn add_socket(&self, key: &str) {
@@ -779,7 +820,7 @@ impl SimCloud {
     /// What a simulated charger's meter reads now, advanced to now.
     pub fn socket_reading(&self, key: &str) -> Option<SocketReading> {
         let mut state = self.lock();
-        state.advance_all(self.now(), &self.config);
+        state.advance_for_socket(key, self.now(), &self.config);
         let energy_wh = state.sockets.get(key)?.energy_wh;
         let vehicle = state
             .vehicles

@@ -32,6 +32,7 @@ pub mod charger;
 mod cloud;
 pub mod commute;
 mod html;
+pub mod neighbourhood;
 pub mod prices;
 pub mod sandbox;
 mod server;

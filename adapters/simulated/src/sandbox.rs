@@ -13,8 +13,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use coupler_core::clock::{Clock, ScaledClock};
 use coupler_core::sandbox::{
-    Commute, CommuteView, NewSimulatedCharger, NewSimulatedVehicle, Sandbox, SandboxClock, SandboxError,
-    SimulatedCharger, SimulatedLogin, SimulatedVehicle, SimulatedVehicleChange,
+    Commute, CommuteView, HouseholdPattern, Neighbourhood, NeighbourhoodArea, NewSimulatedCharger, NewSimulatedVehicle,
+    Sandbox, SandboxClock, SandboxError, SimulatedCharger, SimulatedLogin, SimulatedVehicle, SimulatedVehicleChange,
 };
 use coupler_core::secret::Cipher;
 use coupler_core::{ChargerId, ClientId, UserId};
@@ -79,6 +79,8 @@ struct Inner {
     chargers: HashMap<ChargerId, ChargerEntry>,
     /// Car id at the maker → its commute.
     commutes: HashMap<String, CommuteState>,
+    /// (client, id) → a simulated neighbourhood.
+    neighbourhoods: HashMap<(ClientId, String), Neighbourhood>,
 }
 
 /// The simulated world of `coupler serve --sandbox`.
@@ -308,12 +310,6 @@ impl SimSandbox {
     }
 
     fn view(&self, inner: &Inner, car: &SimVehicle) -> Option<SimulatedVehicle> {
-        let owned = inner.vehicles.get(&car.id)?;
-        let password = inner
-            .accounts
-            .get(&(owned.brand, owned.username.clone()))
-            .map(|(_, p)| p.clone())
-            .unwrap_or_default();
         let charger_id = car.charger.as_ref().and_then(|key| {
             inner
                 .chargers
@@ -321,6 +317,18 @@ impl SimSandbox {
                 .find(|(_, c)| c.saved.ocpp_id == *key)
                 .map(|(id, _)| id.clone())
         });
+        self.view_in(inner, car, charger_id)
+    }
+
+    /// A car as the client sees it, plugged into `charger_id` (looked up by the caller, so a list of
+    /// many cars finds their chargers in one pass rather than one each).
+    fn view_in(&self, inner: &Inner, car: &SimVehicle, charger_id: Option<ChargerId>) -> Option<SimulatedVehicle> {
+        let owned = inner.vehicles.get(&car.id)?;
+        let password = inner
+            .accounts
+            .get(&(owned.brand, owned.username.clone()))
+            .map(|(_, p)| p.clone())
+            .unwrap_or_default();
         Some(SimulatedVehicle {
             id: car.id.clone(),
             vendor: car.brand.vendor().to_string(),
@@ -517,11 +525,23 @@ impl Sandbox for SimSandbox {
 
     async fn list_vehicles(&self, client: &ClientId) -> Vec<SimulatedVehicle> {
         let inner = self.lock();
+        let by_key: HashMap<&str, &ChargerId> = inner
+            .chargers
+            .iter()
+            .map(|(id, c)| (c.saved.ocpp_id.as_str(), id))
+            .collect();
         self.cloud
             .vehicles()
             .iter()
             .filter(|car| inner.vehicles.get(&car.id).is_some_and(|o| o.client == *client))
-            .filter_map(|car| self.view(&inner, car))
+            .filter_map(|car| {
+                let charger_id = car
+                    .charger
+                    .as_deref()
+                    .and_then(|key| by_key.get(key))
+                    .map(|id| (*id).clone());
+                self.view_in(&inner, car, charger_id)
+            })
             .collect()
     }
 
@@ -589,44 +609,10 @@ impl Sandbox for SimSandbox {
         client: &ClientId,
         charger: NewSimulatedCharger,
     ) -> Result<SimulatedCharger, SandboxError> {
-        let version = parse_version(&charger.ocpp_version)
-            .ok_or_else(|| SandboxError::Invalid("ocppVersion must be \"1.6\" or \"2.0.1\"".into()))?;
-        let saved = SavedCharger {
-            client_id: client.as_str().to_owned(),
-            charger_id: charger.charger_id.as_str().to_owned(),
-            user_id: charger.user_id.as_str().to_owned(),
-            ocpp_id: charger.ocpp_id.clone(),
-            ocpp_url: charger.ocpp_url.clone(),
-            ocpp_version: charger.ocpp_version.clone(),
-            auto_start: charger.auto_start,
-            sends_vehicle_identity: charger.sends_vehicle_identity,
-            sealed_password: self.cipher.encrypt(&charger.password),
-        };
-        let sim = SimCharger::start(
-            self.cloud.clone(),
-            SimChargerConfig {
-                auto_start: charger.auto_start,
-                sends_vehicle_identity: charger.sends_vehicle_identity,
-                ..SimChargerConfig::home(&charger.ocpp_id, &charger.ocpp_url, &charger.password, version)
-            },
-            &self.tasks,
-        );
-        let mut inner = self.lock();
-        inner.chargers.insert(
-            charger.charger_id.clone(),
-            ChargerEntry {
-                client: client.clone(),
-                user: charger.user_id,
-                charger: sim,
-                saved,
-            },
-        );
-        self.save(&inner);
-        let entry = inner
-            .chargers
-            .get(&charger.charger_id)
-            .ok_or_else(|| SandboxError::NotFound("the charger vanished".into()))?;
-        Ok(self.charger_view(&charger.charger_id, entry))
+        self.add_chargers(client, vec![charger])
+            .await?
+            .pop()
+            .ok_or_else(|| SandboxError::NotFound("the charger vanished".into()))
     }
 
     async fn list_chargers(&self, client: &ClientId) -> Vec<SimulatedCharger> {
@@ -783,7 +769,129 @@ impl Sandbox for SimSandbox {
             .map(|_| ())
             .ok_or_else(|| SandboxError::NotFound(format!("simulated vehicle '{vehicle_id}' has no commute")))
     }
+
+    async fn add_chargers(
+        &self,
+        client: &ClientId,
+        chargers: Vec<NewSimulatedCharger>,
+    ) -> Result<Vec<SimulatedCharger>, SandboxError> {
+        // Every charger is checked before any is started, so a bad one starts none.
+        let mut checked = Vec::with_capacity(chargers.len());
+        for charger in chargers {
+            let version = parse_version(&charger.ocpp_version)
+                .ok_or_else(|| SandboxError::Invalid("ocppVersion must be \"1.6\" or \"2.0.1\"".into()))?;
+            checked.push((charger, version));
+        }
+        let mut inner = self.lock();
+        let mut ids = Vec::with_capacity(checked.len());
+        for (i, (charger, version)) in checked.into_iter().enumerate() {
+            let saved = SavedCharger {
+                client_id: client.as_str().to_owned(),
+                charger_id: charger.charger_id.as_str().to_owned(),
+                user_id: charger.user_id.as_str().to_owned(),
+                ocpp_id: charger.ocpp_id.clone(),
+                ocpp_url: charger.ocpp_url.clone(),
+                ocpp_version: charger.ocpp_version.clone(),
+                auto_start: charger.auto_start,
+                sends_vehicle_identity: charger.sends_vehicle_identity,
+                sealed_password: self.cipher.encrypt(&charger.password),
+            };
+            let sim = SimCharger::start(
+                self.cloud.clone(),
+                SimChargerConfig {
+                    auto_start: charger.auto_start,
+                    sends_vehicle_identity: charger.sends_vehicle_identity,
+                    first_connect_after: CONNECT_SPACING * u32::try_from(i).unwrap_or(u32::MAX),
+                    ..SimChargerConfig::home(&charger.ocpp_id, &charger.ocpp_url, &charger.password, version)
+                },
+                &self.tasks,
+            );
+            ids.push(charger.charger_id.clone());
+            inner.chargers.insert(
+                charger.charger_id,
+                ChargerEntry {
+                    client: client.clone(),
+                    user: charger.user_id,
+                    charger: sim,
+                    saved,
+                },
+            );
+        }
+        self.save(&inner);
+        Ok(ids
+            .iter()
+            .filter_map(|id| inner.chargers.get(id).map(|entry| self.charger_view(id, entry)))
+            .collect())
+    }
+
+    async fn remove_vehicle(&self, client: &ClientId, vehicle_id: &str) -> Result<(), SandboxError> {
+        let mut inner = self.lock();
+        self.owned_car(&inner, client, vehicle_id)?;
+        inner.commutes.remove(vehicle_id);
+        if let Some(before) = self.cloud.vehicle(vehicle_id) {
+            if before.charger.is_some() && self.cloud.unplug(vehicle_id).is_ok() {
+                self.poke_charger_of(&inner, &before);
+            }
+        }
+        self.cloud.remove_vehicle(vehicle_id);
+        inner.vehicles.remove(vehicle_id);
+        Ok(())
+    }
+
+    async fn remove_charger(&self, client: &ClientId, charger_id: &ChargerId) -> Result<(), SandboxError> {
+        let mut inner = self.lock();
+        match inner.chargers.get(charger_id) {
+            Some(entry) if entry.client == *client => {}
+            _ => return Err(SandboxError::NotFound(format!("no simulated charger '{charger_id}'"))),
+        }
+        let Some(entry) = inner.chargers.remove(charger_id) else {
+            return Err(SandboxError::NotFound(format!("no simulated charger '{charger_id}'")));
+        };
+        entry.charger.stop();
+        let key = entry.saved.ocpp_id;
+        if let Some(reading) = self.cloud.socket_reading(&key) {
+            if let Some(car) = reading.vehicle {
+                let _ = self.cloud.unplug(&car.id);
+            }
+        }
+        self.cloud.remove_socket(&key);
+        self.save(&inner);
+        Ok(())
+    }
+
+    fn draw_households(&self, seed: u64, count: usize, area: &NeighbourhoodArea) -> Vec<HouseholdPattern> {
+        crate::neighbourhood::draw_households(seed, count, area)
+    }
+
+    async fn put_neighbourhood(&self, neighbourhood: Neighbourhood) {
+        let key = (neighbourhood.client.clone(), neighbourhood.id.clone());
+        self.lock().neighbourhoods.insert(key, neighbourhood);
+    }
+
+    async fn neighbourhoods(&self, client: &ClientId) -> Vec<Neighbourhood> {
+        self.lock()
+            .neighbourhoods
+            .values()
+            .filter(|n| n.client == *client)
+            .cloned()
+            .collect()
+    }
+
+    async fn neighbourhood(&self, client: &ClientId, id: &str) -> Option<Neighbourhood> {
+        self.lock()
+            .neighbourhoods
+            .get(&(client.clone(), id.to_owned()))
+            .cloned()
+    }
+
+    async fn take_neighbourhood(&self, client: &ClientId, id: &str) -> Option<Neighbourhood> {
+        self.lock().neighbourhoods.remove(&(client.clone(), id.to_owned()))
+    }
 }
+
+/// How far apart chargers added together first connect: a thousand connect over 20 seconds rather
+/// than all at once, so their boots do not queue for the database together.
+const CONNECT_SPACING: Duration = Duration::from_millis(20);
 
 /// The longest maker reporting delay the sandbox takes, seconds.
 const MAX_REPORT_DELAY_S: f64 = 600.0;

@@ -78,10 +78,10 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         (name = "prices", description = "What power costs at a location: time-of-use tariffs, price and carbon-intensity series pushed per location or price area, day-ahead providers, and the effective prices plans are made against"),
         (name = "limits", description = "Limit sources on chargers and locations (a user's max current, a site's cap), each with its own window, put on chargers as charging profiles that expire by themselves"),
         (name = "smart-charging", description = "Smart charging: a policy per vehicle, EV system or charger (deadline, target, minimum, strategy), the plan of each plug-in it governs (put on the charger as one charging profile it follows by itself, or followed through the vehicle's maker), and charge-now"),
-        (name = "flex", description = "Flexibility programs for utilities: programs with eligibility rules, limits and incentive terms; enrolments of users' devices with their consent and status; groups; events that cap, shed against a baseline or pause charging for a window (a `flex` limit source with the window on each charger, maker commands for vehicles), each target's progress, drivers' opt-outs, 15-minute telemetry per device and site, and each event's measured results with overrides seen on the meter"),
+        (name = "flex", description = "Flexibility programs for utilities: programs with eligibility rules, limits and incentive terms; enrolments of users' devices with their consent and status; groups; events that cap, shed against a baseline or pause charging for a window (a `flex` limit source with the window on each charger, maker commands for vehicles), each target's progress, drivers' opt-outs, 15-minute telemetry per device and site, each event's measured results with overrides seen on the meter, and a rolling 24-hour forecast of flexible load per program or group"),
         (name = "interventions", description = "What users must do before Coupler can go on (for example link an account again)"),
         (name = "operations", description = "Health and metrics"),
-        (name = "sandbox", description = "Only in sandbox mode (`coupler serve --sandbox`; otherwise 404): simulated cars at the simulated makers, simulated OCPP chargers connected to the gateway, plugging one into the other, a time factor, the sandbox's clock and commuting cars"),
+        (name = "sandbox", description = "Only in sandbox mode (`coupler serve --sandbox`; otherwise 404): simulated cars at the simulated makers, simulated OCPP chargers connected to the gateway, plugging one into the other, a time factor, the sandbox's clock, commuting cars and simulated neighbourhoods"),
     ),
 )]
 struct ApiDoc;
@@ -305,6 +305,8 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::flex::get_event, routes::flex::update_event))
         .routes(routes!(routes::flex::cancel_event))
         .routes(routes!(routes::flex::event_results_route))
+        .routes(routes!(routes::flex::get_program_forecast))
+        .routes(routes!(routes::flex::get_group_forecast))
         .routes(routes!(routes::intervals::charger_intervals))
         .routes(routes!(routes::intervals::vehicle_intervals))
         .routes(routes!(routes::intervals::location_intervals))
@@ -341,6 +343,14 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             routes::sandbox_time::set_commute,
             routes::sandbox_time::get_commute,
             routes::sandbox_time::delete_commute
+        ))
+        .routes(routes!(
+            routes::sandbox_neighbourhoods::create_neighbourhood,
+            routes::sandbox_neighbourhoods::list_neighbourhoods
+        ))
+        .routes(routes!(
+            routes::sandbox_neighbourhoods::get_neighbourhood,
+            routes::sandbox_neighbourhoods::delete_neighbourhood
         ))
         .routes(routes!(
             routes::webhooks::create_webhook,

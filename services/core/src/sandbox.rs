@@ -244,6 +244,114 @@ pub trait Sandbox: Send + Sync + std::fmt::Debug {
 
     /// Ends the commute of one of the client's cars (the car stays where it is).
     async fn delete_commute(&self, client: &ClientId, vehicle_id: &str) -> Result<(), SandboxError>;
+
+    /// Connects many simulated chargers at once (each already registered in Coupler for one of the
+    /// client's users), keeping the state file written once rather than once per charger.
+    async fn add_chargers(
+        &self,
+        client: &ClientId,
+        chargers: Vec<NewSimulatedCharger>,
+    ) -> Result<Vec<SimulatedCharger>, SandboxError>;
+
+    /// Takes one of the client's simulated cars out of the world (its commute ended, unplugged).
+    async fn remove_vehicle(&self, client: &ClientId, vehicle_id: &str) -> Result<(), SandboxError>;
+
+    /// Disconnects one of the client's simulated chargers for good and forgets it.
+    async fn remove_charger(&self, client: &ClientId, charger_id: &ChargerId) -> Result<(), SandboxError>;
+
+    /// `count` households' habits, drawn from `seed` (the same seed draws the same households).
+    fn draw_households(&self, seed: u64, count: usize, area: &NeighbourhoodArea) -> Vec<HouseholdPattern>;
+
+    /// Keeps a neighbourhood the client made (replacing one with its id).
+    async fn put_neighbourhood(&self, neighbourhood: Neighbourhood);
+
+    /// The client's neighbourhoods.
+    async fn neighbourhoods(&self, client: &ClientId) -> Vec<Neighbourhood>;
+
+    /// One of the client's neighbourhoods.
+    async fn neighbourhood(&self, client: &ClientId, id: &str) -> Option<Neighbourhood>;
+
+    /// Forgets one of the client's neighbourhoods, returning it.
+    async fn take_neighbourhood(&self, client: &ClientId, id: &str) -> Option<Neighbourhood>;
+}
+
+/// Where a simulated neighbourhood lies: its households are placed within `radius_km` of the
+/// centre, and keep their local times in `time_zone`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeighbourhoodArea {
+    /// Degrees north of its centre.
+    pub latitude: f64,
+    /// Degrees east of its centre.
+    pub longitude: f64,
+    /// Its radius, kilometres.
+    pub radius_km: f64,
+    /// The households' time zone.
+    pub time_zone: chrono_tz::Tz,
+}
+
+/// One household's habits and car, as drawn from a neighbourhood's seed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HouseholdPattern {
+    /// The simulated brand of its car (`SIM_AURORA`, ...).
+    pub brand: String,
+    /// The most current the car draws, amperes per phase.
+    pub max_current: u32,
+    /// Its car's charge limit, percent.
+    pub charge_limit: f64,
+    /// Its car's state of charge when made, percent.
+    pub battery_level: f64,
+    /// When the car comes home, local time.
+    pub arrive: chrono::NaiveTime,
+    /// When it leaves, local time.
+    pub leave: chrono::NaiveTime,
+    /// The lowest state of charge it comes home with, percent.
+    pub arrival_level_min: f64,
+    /// The highest state of charge it comes home with, percent.
+    pub arrival_level_max: f64,
+    /// Where its home is: latitude, degrees.
+    pub latitude: f64,
+    /// Where its home is: longitude, degrees.
+    pub longitude: f64,
+}
+
+/// A household of a simulated neighbourhood: a user with a home (a location), a simulated charger
+/// there and a simulated car that commutes to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Household {
+    /// The user.
+    pub user_id: UserId,
+    /// Their home.
+    pub location_id: String,
+    /// Coupler's id of their simulated charger.
+    pub charger_id: ChargerId,
+    /// The maker's id of their simulated car.
+    pub vehicle_id: String,
+    /// Their charger's enrolment, when the neighbourhood was enrolled in a program.
+    pub enrolment_id: Option<String>,
+    /// Their habits.
+    pub pattern: HouseholdPattern,
+}
+
+/// A simulated neighbourhood: households drawn from a seed, optionally enrolled in a program.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Neighbourhood {
+    /// Identifier.
+    pub id: String,
+    /// The client that made it.
+    pub client: ClientId,
+    /// What people call it.
+    pub name: String,
+    /// The seed its households were drawn from.
+    pub seed: u64,
+    /// Where it lies.
+    pub area: NeighbourhoodArea,
+    /// The program its chargers were enrolled in.
+    pub program_id: Option<String>,
+    /// When it was made (sandbox time).
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Its households.
+    pub households: Vec<Household>,
 }
 
 /// The sandbox's clock as a client sees it.

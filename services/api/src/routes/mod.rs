@@ -18,6 +18,7 @@ pub mod operations;
 pub mod ops;
 pub mod prices;
 pub mod sandbox;
+pub mod sandbox_neighbourhoods;
 pub mod sandbox_time;
 pub mod security;
 pub mod smart;

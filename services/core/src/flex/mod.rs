@@ -4,7 +4,8 @@
 //! Everything here is pure: which devices a program takes and why not ([`check_eligibility`]), how
 //! an enrolment's status moves ([`EnrolmentState::apply`]), whether an event keeps to its program's
 //! limits ([`check_event`]), each target's randomised start delay ([`start_delay_s`]) and the cap in
-//! amperes an import limit in kilowatts means ([`import_limit_amps`]). The engine carries an event
+//! amperes an import limit in kilowatts means ([`import_limit_amps`]), and the 24-hour forecast of
+//! enrolled devices' flexible load ([`forecast()`]). The engine carries an event
 //! out as one `flex` limit source per charger (a station-wide profile with the event's window, so
 //! the charger ends it by itself) and as maker commands for vehicles without a charger.
 //!
@@ -72,6 +73,7 @@ fn problem(pointer: impl Into<String>, detail: impl Into<String>) -> FieldProble
 mod baseline;
 mod enrolment;
 mod event;
+mod forecast;
 mod measurement;
 #[cfg(test)]
 mod measurement_tests;
@@ -82,5 +84,6 @@ mod tests;
 pub use baseline::*;
 pub use enrolment::*;
 pub use event::*;
+pub use forecast::*;
 pub use measurement::*;
 pub use program::*;

@@ -154,7 +154,7 @@ pub async fn list_groups(
     }))
 }
 
-async fn owned_group(state: &AppState, caller: &Caller, program: &str, id: &str) -> Result<Group, ApiError> {
+pub(super) async fn owned_group(state: &AppState, caller: &Caller, program: &str, id: &str) -> Result<Group, ApiError> {
     match state.store.get_group(&caller.client_id, &GroupId::new(id)).await? {
         Some(group) if group.program_id.as_str() == program => Ok(group),
         _ => Err(ApiError::not_found(format!("no group '{id}' in program '{program}'"))),

@@ -1,6 +1,6 @@
 //! Flexibility programs: a client's programs, the devices its users enrol in them (with an
 //! eligibility check that gives its reasons), groups of enrolments, events sent to them and the
-//! progress of each target, and drivers' opt-outs.
+//! progress of each target, drivers' opt-outs, and the 24-hour forecast of flexible load.
 //!
 //! An event is checked against its program (kind, value, window, notice, events per year) and its
 //! targets resolved to active enrolments before anything is stored; then the event, each target
@@ -35,12 +35,14 @@ use crate::state::AppState;
 
 mod enrolments;
 mod events;
+mod forecast;
 mod groups;
 mod programs;
 mod results;
 
 pub use enrolments::*;
 pub use events::*;
+pub use forecast::*;
 pub use groups::*;
 pub use programs::*;
 pub use results::*;
