@@ -300,7 +300,10 @@ async fn live_plans_are_found_by_the_location_they_are_planned_at_or_at_none_for
     let mut p = plan(&stored, &ch);
     store.insert_smart_plan(&p).await.unwrap();
     let home = LocationId::new("home");
-    assert_eq!(store.count_live_smart_plans_stored_before(p.updated_at).await.unwrap(), 0);
+    assert_eq!(
+        store.count_live_smart_plans_stored_before(p.updated_at).await.unwrap(),
+        0
+    );
     assert_eq!(
         store
             .count_live_smart_plans_stored_before(p.updated_at + Duration::seconds(1))
@@ -417,7 +420,10 @@ async fn a_plan_and_the_schedule_it_puts_are_stored_together_or_not_at_all(store
     assert_eq!(latest.state, PlanState::Executing);
     let sources = store.limit_sources_of_charger(&ch).await.unwrap();
     assert_eq!(sources.len(), 1);
-    assert_eq!((sources[0].kind, sources[0].max_current_a), (LimitSourceKind::Schedule, 10.0));
+    assert_eq!(
+        (sources[0].kind, sources[0].max_current_a),
+        (LimitSourceKind::Schedule, 10.0)
+    );
     assert_eq!(plan_events(&store).await.len(), 2, "the insert's and the save's");
 
     // A plan that is not stored puts nothing on its charger.
