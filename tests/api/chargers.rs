@@ -303,3 +303,29 @@ async fn a_newer_conflicting_command_settles_the_older_one_with_conflict() {
         .unwrap()
         .contains(stop["id"].as_str().unwrap()));
 }
+
+#[tokio::test]
+async fn a_cursor_from_another_list_is_refused_by_a_charger_s_sessions_and_reservations_not_failed_on() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("app").await;
+    let charger = app.register_charger(&tenant, "alice", "CP-CURSOR").await;
+    app.register_charger(&tenant, "bob", "CP-CURSOR-2").await;
+    let id = charger["id"].as_str().unwrap();
+    // A cursor Coupler made, for a page of users: it names a user, not a numbered entry.
+    let users = app.get_json(&tenant, "/users?pageSize=1").await;
+    let foreign = users["pagination"]["after"].as_str().unwrap().to_owned();
+    for list in ["sessions", "reservations"] {
+        for direction in ["after", "before"] {
+            let response = app
+                .as_tenant(&tenant, reqwest::Method::GET, &format!("/chargers/{id}/{list}"))
+                .query(&[(direction, foreign.as_str())])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 422, "{list} {direction}");
+            let problem: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(problem["errors"][0]["name"], direction, "{problem}");
+        }
+    }
+    app.stop().await;
+}

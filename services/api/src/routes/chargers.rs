@@ -795,7 +795,7 @@ pub async fn list_sessions(
     let id = ChargerId::new(id);
     let page = state
         .store
-        .list_sessions(&caller.client_id, &id, &query.parse()?)
+        .list_sessions(&caller.client_id, &id, &query.parse_numbered()?)
         .await?
         .ok_or_else(|| no_charger(&id))?;
     let costs = state.engine.session_costs(&caller.client_id, &page.items).await?;

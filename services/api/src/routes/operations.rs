@@ -1098,7 +1098,7 @@ pub async fn list_reservations(
     let charger = ChargerId::new(id);
     let page = state
         .store
-        .list_reservations(&caller.client_id, &charger, &query.parse()?)
+        .list_reservations(&caller.client_id, &charger, &query.parse_numbered()?)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no charger '{charger}'")))?;
     let now = state.now();

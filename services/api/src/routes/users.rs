@@ -85,6 +85,30 @@ impl PageQuery {
     }
 }
 
+impl PageQuery {
+    /// [`PageQuery::parse`] for a list whose entries are numbered (sessions by their transaction,
+    /// reservations by their id): a cursor naming anything else was not made for one of its pages.
+    pub fn parse_numbered(&self) -> Result<PageRequest, ApiError> {
+        let page = self.parse()?;
+        let (key, name) = match &page.cursor {
+            Some(coupler_core::Cursor::After(key)) => (key, "after"),
+            Some(coupler_core::Cursor::Before(key)) => (key, "before"),
+            None => return Ok(page),
+        };
+        if key.id.parse::<i64>().is_ok() {
+            return Ok(page);
+        }
+        Err(
+            ApiError::invalid("the pagination cursor is not valid").at(crate::error::InvalidValue::named(
+                crate::error::ValueLocation::Query,
+                name,
+                "the pagination cursor is not one of this list's",
+            )
+            .expected("a cursor from a previous page's 'pagination'")),
+        )
+    }
+}
+
 /// Cursors leading to the neighbouring pages; `null` where there is none.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Pagination {
