@@ -116,7 +116,7 @@ pub struct PlanKeeper {
 /// The least time between two looks for the next switch or deadline.
 const WAKE_LOOK_GAP: Duration = Duration::from_secs(1);
 
-/// How many plans a price-change pass makes at once.
+/// How many plans a price-change pass or a round makes at once.
 const PRICE_PASS_CONCURRENCY: usize = 64;
 
 /// The live plans a price change may move.
@@ -343,11 +343,20 @@ impl PlanKeeper {
             }
         }
         let mut seen = HashSet::new();
-        for id in ids {
-            if seen.insert(id.clone()) {
-                self.spawn_reconcile(id, trigger);
-            }
-        }
+        ids.retain(|id| seen.insert(id.clone()));
+        // On a task of its own, PRICE_PASS_CONCURRENCY plans at a time: a round of thousands would
+        // otherwise ask the database for thousands of connections at once and starve the API.
+        let keeper = self.clone();
+        self.tracker.spawn(async move {
+            let keeper = &keeper;
+            futures::stream::iter(ids)
+                .for_each_concurrent(PRICE_PASS_CONCURRENCY, |id| async move {
+                    if let Err(e) = keeper.reconcile(&id, trigger).await {
+                        tracing::warn!(policy_id = %id, error = %e, "cannot keep the smart-charging plan");
+                    }
+                })
+                .await;
+        });
     }
 
     /// The policies that may govern a plug-in on `charger`: its own, and those of its pairs and
