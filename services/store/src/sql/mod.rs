@@ -75,10 +75,10 @@ pub(crate) fn keyset(
 }
 
 /// Names the sqlx database type behind a store, for code that must spell out transaction types.
-/// Where plans wait to be saved together: the first save starts the store's plan writer, which
-/// takes every save waiting (up to [`PLAN_SAVES_PER_COMMIT`]) into one transaction, so a replan of
-/// thousands commits (and syncs to disk) a few hundred times rather than once per plan. Each save is
-/// answered after the commit that holds it.
+/// Where plans wait to be saved together on SQLite: the first save starts the store's plan writer,
+/// which takes every save waiting (up to [`PLAN_SAVES_PER_COMMIT`]) into one transaction, so a replan
+/// of thousands commits (and syncs to disk) a few hundred times rather than once per plan. Each save
+/// is answered after the commit that holds it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PlanSaves(std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<PlanSave>>>);
 
@@ -115,14 +115,21 @@ impl PlanSaves {
 pub(crate) trait StorePool {
     /// The sqlx database.
     type Db: sqlx::Database;
+    /// Whether plans are saved through the plan writer's shared commits ([`PlanSaves`]): SQLite
+    /// writes through one connection, where each commit is a sync to disk that shared commits save;
+    /// PostgreSQL commits many connections' transactions side by side, and one writer there would
+    /// queue what its connections do at once.
+    const SHARES_PLAN_COMMITS: bool;
 }
 
 impl StorePool for crate::SqliteStore {
     type Db = sqlx::Sqlite;
+    const SHARES_PLAN_COMMITS: bool = true;
 }
 
 impl StorePool for crate::PgStore {
     type Db = sqlx::Postgres;
+    const SHARES_PLAN_COMMITS: bool = false;
 }
 
 /// Implements [`coupler_core::Store`] (health and identity) for `$store`.

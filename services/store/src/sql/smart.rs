@@ -305,6 +305,12 @@ macro_rules! impl_smart_charging_store {
                     event_fields: &[&str],
                     schedule: Option<(&ChargerId, &[SchedulePeriod], DateTime<Utc>)>,
                 ) -> Result<bool, StoreError> {
+                    if !<$store as StorePool>::SHARES_PLAN_COMMITS {
+                        let mut tx = self.pool.begin().await.map_err(store_error)?;
+                        let saved = Self::save_in(&mut tx, plan, event_fields, schedule).await?;
+                        tx.commit().await.map_err(store_error)?;
+                        return Ok(saved);
+                    }
                     let pool = self.pool.clone();
                     let queue = self.plan_saves.queue(|saves| {
                         tokio::spawn(Self::write_plans(pool, saves));
@@ -368,15 +374,28 @@ macro_rules! impl_smart_charging_store {
                     let mut saved = Vec::with_capacity(saves.len());
                     for save in saves {
                         let fields: Vec<&str> = save.event_fields.iter().map(String::as_str).collect();
-                        let found = Self::update_plan_in(&mut tx, &save.plan, &fields).await?;
-                        if let (true, Some((charger, periods, valid_to))) = (found, &save.schedule) {
-                            Self::put_schedule_in(&mut tx, charger, Some((periods, *valid_to)), save.plan.updated_at)
-                                .await?;
-                        }
-                        saved.push(found);
+                        let schedule = save
+                            .schedule
+                            .as_ref()
+                            .map(|(charger, periods, valid_to)| (charger, periods.as_slice(), *valid_to));
+                        saved.push(Self::save_in(&mut tx, &save.plan, &fields, schedule).await?);
                     }
                     tx.commit().await.map_err(store_error)?;
                     Ok(saved)
+                }
+
+                /// [`SmartChargingStore::save_smart_plan`] inside `tx`.
+                async fn save_in(
+                    tx: &mut sqlx::Transaction<'_, <$store as StorePool>::Db>,
+                    plan: &SmartPlan,
+                    event_fields: &[&str],
+                    schedule: Option<(&ChargerId, &[SchedulePeriod], DateTime<Utc>)>,
+                ) -> Result<bool, StoreError> {
+                    let found = Self::update_plan_in(tx, plan, event_fields).await?;
+                    if let (true, Some((charger, periods, valid_to))) = (found, schedule) {
+                        Self::put_schedule_in(tx, charger, Some((periods, valid_to)), plan.updated_at).await?;
+                    }
+                    Ok(found)
                 }
 
                 /// Stores a plan's change inside `tx`, with an event naming `event_fields` when any;
