@@ -63,22 +63,6 @@ macro_rules! impl_security_store {
                 }
             }
 
-            impl $store {
-                async fn security_charger_is_clients(
-                    &self,
-                    client: &ClientId,
-                    charger: &ChargerId,
-                ) -> Result<bool, StoreError> {
-                    let found = sqlx::query("SELECT 1 AS found FROM chargers WHERE client_id = $1 AND id = $2")
-                        .bind(client.as_str())
-                        .bind(charger.as_str())
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(store_error)?;
-                    Ok(found.is_some())
-                }
-            }
-
             #[async_trait]
             impl SecurityStore for $store {
                 async fn record_security_event(&self, event: &SecurityEvent) -> Result<(), StoreError> {
@@ -128,7 +112,7 @@ macro_rules! impl_security_store {
                     charger: &ChargerId,
                     page: &PageRequest,
                 ) -> Result<Option<Page<SecurityEvent>>, StoreError> {
-                    if !self.security_charger_is_clients(client, charger).await? {
+                    if !self.charger_is_clients(client, charger).await? {
                         return Ok(None);
                     }
                     let limit = i64::from(page.size) + 1;
@@ -187,7 +171,7 @@ macro_rules! impl_security_store {
                     charger: &ChargerId,
                     page: &PageRequest,
                 ) -> Result<Option<Page<IssuedCertificate>>, StoreError> {
-                    if !self.security_charger_is_clients(client, charger).await? {
+                    if !self.charger_is_clients(client, charger).await? {
                         return Ok(None);
                     }
                     let limit = i64::from(page.size) + 1;
