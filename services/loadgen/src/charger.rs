@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use coupler_chargepoint::{ChargePoint, Config, Event, Failure, Moment, Sample, Vehicle, MIN_CURRENT, PHASES, VOLTS};
+use coupler_chargepoint::{
+    ChargePoint, Config, Event, Failure, Moment, Profile, Sample, Vehicle, MIN_CURRENT, PHASES, VOLTS,
+};
 use coupler_ocpp::rpc::Frame;
 use coupler_ocpp::OcppVersion;
 use tokio::time::Instant;
@@ -155,6 +157,23 @@ impl Charger {
     /// Whether connector 1 has a transaction starting, running or stopping.
     pub fn has_transaction(&self) -> bool {
         self.charge_point.has_transaction()
+    }
+
+    /// The charging profiles the charge point holds.
+    pub fn profiles(&self) -> &[Profile] {
+        self.charge_point.profiles()
+    }
+
+    /// The most current the charger offers with no profile in force, amperes per phase (its
+    /// rating, which a composite schedule never exceeds).
+    pub fn rating(&self) -> f64 {
+        self.charge_point.config().max_current
+    }
+
+    /// `now` on the charger's wall clock: the one its profiles' windows and its composite
+    /// schedule are reckoned on.
+    pub fn wall_time(&self, now: Instant) -> DateTime<Utc> {
+        self.moment(now).wall
     }
 
     /// Whether nothing is outstanding or queued (the charger may close its connection).

@@ -1,32 +1,11 @@
-//! `coupler-loadgen`: many simulated OCPP 1.6J or 2.0.1 chargers against a running Coupler.
-//!
-//! - [`cli`]: options and their checks;
-//! - [`rest`]: registration and commands through Coupler's REST API, the credentials file;
-//! - [`charger`]: one simulated charger without I/O: the scenario, its meter and its statistics
-//!   around `coupler-chargepoint`'s sans-io charge point (the one the sandbox runs too);
-//! - [`session`]: the task that connects a charger and drives its state machine;
-//! - [`schedule`]: ramp-up and the phases of periodic messages;
-//! - [`commands`]: the `--command-latency` measurement;
-//! - [`stats`] and [`report`]: what is measured and how it is reported;
-//! - [`run`]: the phases of a run.
-//!
-//! Progress goes to stderr every 10 s; the final report goes to stdout, as text or JSON.
+//! `coupler-loadgen`: many simulated OCPP 1.6J or 2.0.1 chargers against a running Coupler (the
+//! parts are in the library, `src/lib.rs`).
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-
-mod charger;
-mod cli;
-mod commands;
-mod report;
-mod rest;
-mod run;
-mod schedule;
-mod session;
-mod stats;
-
+use coupler_loadgen::{cli, run};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = cli::Cli::parse();

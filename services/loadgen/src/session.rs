@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use chrono::{DateTime, Utc};
+use coupler_chargepoint::Profile;
 use futures::{SinkExt, StreamExt};
 use rand::Rng;
 use tokio::net::TcpStream;
@@ -74,8 +76,21 @@ pub struct Shared {
     pub shutdown: CancellationToken,
 }
 
-/// One charger as seen from outside its task: whether it is up and idle, and a place to
-/// wait for the next RemoteStartTransaction that reaches it (`--command-latency`).
+/// The charging profiles a charger held after each change, oldest first: when it took the message
+/// that changed them (on the charger's own wall clock), the profiles, and the charger's rating.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileChange {
+    /// When the charger held these profiles from.
+    pub at: DateTime<Utc>,
+    /// The profiles it held from then.
+    pub profiles: Vec<Profile>,
+    /// The most the charger offers with no profile in force, amperes per phase.
+    pub rating: f64,
+}
+
+/// One charger as seen from outside its task: whether it is up and idle, a place to
+/// wait for the next RemoteStartTransaction that reaches it (`--command-latency`), and, when
+/// asked for, every change of the charging profiles it holds.
 #[derive(Debug)]
 pub struct Slot {
     /// Charge point identity.
@@ -85,6 +100,8 @@ pub struct Slot {
     up: AtomicBool,
     busy: AtomicBool,
     remote_start: Mutex<Option<oneshot::Sender<Instant>>>,
+    /// The profile changes, when they are kept ([`Slot::keeping_profiles`]).
+    profile_changes: Option<Mutex<Vec<ProfileChange>>>,
 }
 
 impl Slot {
@@ -96,6 +113,40 @@ impl Slot {
             up: AtomicBool::new(false),
             busy: AtomicBool::new(false),
             remote_start: Mutex::new(None),
+            profile_changes: None,
+        }
+    }
+
+    /// A charger that is not connected yet and keeps every change of its charging profiles (for
+    /// measuring when a limit reached it).
+    pub fn keeping_profiles(ocpp_id: String, charger_id: String) -> Self {
+        Self {
+            profile_changes: Some(Mutex::new(Vec::new())),
+            ..Self::new(ocpp_id, charger_id)
+        }
+    }
+
+    /// Every change of the charger's profiles so far, oldest first (none unless kept).
+    pub fn profile_changes(&self) -> Vec<ProfileChange> {
+        self.profile_changes.as_ref().map_or_else(Vec::new, |changes| {
+            changes.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        })
+    }
+
+    /// Keeps the charger's profiles as of `now` when they differ from the last kept.
+    fn note_profiles(&self, charger: &Charger, now: Instant) {
+        let Some(changes) = &self.profile_changes else {
+            return;
+        };
+        let mut changes = changes.lock().unwrap_or_else(PoisonError::into_inner);
+        let held = charger.profiles();
+        let last: &[Profile] = changes.last().map_or(&[], |c| c.profiles.as_slice());
+        if last != held {
+            changes.push(ProfileChange {
+                at: charger.wall_time(now),
+                profiles: held.to_vec(),
+                rating: charger.rating(),
+            });
         }
     }
 
@@ -322,6 +373,7 @@ async fn drive(shared: &Shared, slot: &Slot, charger: &mut Charger, socket: &mut
                 match message {
                     Some(Ok(Message::Text(text))) => {
                         let reaction = charger.handle_text(now, text.as_str(), stats);
+                        slot.note_profiles(charger, now);
                         if reaction.remote_start {
                             slot.remote_start_arrived(now);
                         }
