@@ -681,6 +681,13 @@ pub trait LimitStore: Send + Sync {
     async fn chargers_with_limits(&self) -> Result<Vec<ChargerId>, StoreError>;
     /// The first moment after `after` at which any limit source's window opens or closes.
     async fn next_limit_edge(&self, after: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// The chargers limited by a source (their own or their location's) whose window opens or
+    /// closes after `after` and no later than `until`: the ones a window edge in that span concerns.
+    async fn chargers_with_limit_edges(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<ChargerId>, StoreError>;
     /// The chargers placed at a location.
     async fn chargers_at_location(&self, location: &LocationId) -> Result<Vec<ChargerId>, StoreError>;
     /// What a charger declared it can do with charging profiles, if it said.

@@ -45,6 +45,7 @@ on_both_backends!(
     capabilities_and_the_device_model_are_stored_per_charger,
     what_coupler_installed_on_a_charger_is_kept_and_names_it_as_limited,
     the_next_window_edge_is_the_earliest_start_or_end_to_come,
+    the_chargers_at_window_edges_are_those_whose_own_or_location_s_source_opens_or_closes_then,
 );
 
 async fn client(store: &Arc<dyn Store>, name: &str) -> ClientId {
@@ -308,4 +309,54 @@ async fn the_next_window_edge_is_the_earliest_start_or_end_to_come(store: Arc<dy
         micros(sooner.valid_to)
     );
     assert_eq!(store.next_limit_edge(now + Duration::minutes(90)).await.unwrap(), None);
+}
+
+async fn the_chargers_at_window_edges_are_those_whose_own_or_location_s_source_opens_or_closes_then(
+    store: Arc<dyn Store>,
+) {
+    let a = client(&store, "a").await;
+    let home = location(&store, &a, "alice").await;
+    let own = charger(&store, &a, "alice", "CP-1", None).await;
+    let at_home = charger(&store, &a, "alice", "CP-2", Some(&home)).await;
+    let untouched = charger(&store, &a, "alice", "CP-3", None).await;
+    let now = time::now();
+    let mut opens = site(&a, "alice", LimitScope::Charger(own.clone()), 10.0, None);
+    opens.valid_from = Some(now + Duration::minutes(10));
+    opens.valid_to = Some(now + Duration::minutes(60));
+    let mut closes = site(&a, "alice", LimitScope::Location(home.clone()), 8.0, None);
+    closes.valid_to = Some(now + Duration::minutes(20));
+    let always = site(&a, "alice", LimitScope::Charger(untouched.clone()), 6.0, None);
+    for source in [&opens, &closes, &always] {
+        store.insert_limit_source(source).await.unwrap();
+    }
+    let at = |from: i64, to: i64| {
+        let store = store.clone();
+        async move {
+            let mut found = store
+                .chargers_with_limit_edges(now + Duration::minutes(from), now + Duration::minutes(to))
+                .await
+                .unwrap();
+            found.sort();
+            found
+        }
+    };
+    assert!(at(0, 5).await.is_empty(), "no edge in the first five minutes");
+    assert_eq!(
+        at(5, 10).await,
+        vec![own.clone()],
+        "an opening, the span's end included"
+    );
+    assert!(at(10, 15).await.is_empty(), "the span's start is not");
+    assert_eq!(
+        at(15, 20).await,
+        vec![at_home.clone()],
+        "a location's source reaches its chargers"
+    );
+    let mut both = vec![own.clone(), at_home.clone()];
+    both.sort();
+    assert_eq!(at(0, 60).await, both);
+    assert!(
+        !at(0, 600).await.contains(&untouched),
+        "a source without a window has no edge"
+    );
 }

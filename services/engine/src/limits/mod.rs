@@ -461,12 +461,23 @@ impl LimitKeeper {
         self.inner.wake.notify_one();
     }
 
-    /// Applies every limited charger's limits, each in its own task (start-up, window edges, or
-    /// after missing ready signals).
+    /// Applies every limited charger's limits, each in its own task (start-up, or after missing
+    /// ready signals).
     async fn apply_all(&self) {
         match self.inner.store.chargers_with_limits().await {
             Ok(chargers) => self.spawn_applies(chargers),
             Err(e) => tracing::warn!(error = %e, "cannot list limited chargers"),
+        }
+    }
+
+    /// Applies the limits of the chargers whose sources' windows opened or closed after `after` and
+    /// by `until` (so ended sources are cleared and on/off chargers switched). Only those: at an
+    /// edge of one event target's window, applying every limited charger again made an event with
+    /// 10,000 staggered starts 10,000 applications per edge.
+    async fn apply_edges(&self, after: DateTime<Utc>, until: DateTime<Utc>) {
+        match self.inner.store.chargers_with_limit_edges(after, until).await {
+            Ok(chargers) => self.spawn_applies(chargers),
+            Err(e) => tracing::warn!(error = %e, "cannot list the chargers at a window edge"),
         }
     }
 
@@ -509,8 +520,8 @@ impl LimitKeeper {
     }
 
     /// Runs the keeper: limits are applied at start-up, whenever a charger connects or boots
-    /// (`ready`), at every window edge (so ended sources are cleared and on/off chargers
-    /// switched), and, for chargers that take no profiles, when their plug or transaction changes
+    /// (`ready`), at every window edge on the chargers it concerns (so ended sources are cleared
+    /// and on/off chargers switched), and, for chargers that take no profiles, when their plug or transaction changes
     /// (`plug_changes`), until the server's `tasks` stop.
     pub fn spawn(
         &self,
@@ -521,6 +532,8 @@ impl LimitKeeper {
         let keeper = self.clone();
         let shutdown = tasks.token().clone();
         tasks.spawn("limit keeper", async move {
+            // Edges up to here are covered by applying every limited charger at start-up.
+            let mut edges_seen_until = keeper.inner.clock.now();
             keeper.apply_all().await;
             loop {
                 let now = keeper.inner.clock.now();
@@ -533,7 +546,11 @@ impl LimitKeeper {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = keeper.inner.wake.notified() => {}
-                    _ = tokio::time::sleep(sleep) => keeper.apply_all().await,
+                    _ = tokio::time::sleep(sleep) => {
+                        let now = keeper.inner.clock.now();
+                        keeper.apply_edges(edges_seen_until, now).await;
+                        edges_seen_until = edges_seen_until.max(now);
+                    }
                     received = ready.recv() => match received {
                         Ok(charger) => match keeper.is_limited(&charger).await {
                             Ok(true) => keeper.spawn_applies(vec![charger]),

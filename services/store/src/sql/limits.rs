@@ -232,6 +232,31 @@ macro_rules! impl_limit_store {
                     $time::read_opt(&row, "edge").map_err(store_error)
                 }
 
+                async fn chargers_with_limit_edges(
+                    &self,
+                    after: DateTime<Utc>,
+                    until: DateTime<Utc>,
+                ) -> Result<Vec<ChargerId>, StoreError> {
+                    // Each edge found through its own index (valid_from, valid_to).
+                    let rows = sqlx::query(
+                        "SELECT charger_id AS id FROM limit_sources \
+                         WHERE charger_id IS NOT NULL AND valid_from > $1 AND valid_from <= $2 \
+                         UNION SELECT charger_id FROM limit_sources \
+                         WHERE charger_id IS NOT NULL AND valid_to > $1 AND valid_to <= $2 \
+                         UNION SELECT c.id FROM chargers c JOIN limit_sources s ON s.location_id = c.location_id \
+                         WHERE (s.valid_from > $1 AND s.valid_from <= $2) OR (s.valid_to > $1 AND s.valid_to <= $2)",
+                    )
+                    .bind($time::bind(after))
+                    .bind($time::bind(until))
+                    .fetch_all(&self.reads)
+                    .await
+                    .map_err(store_error)?;
+                    rows.iter()
+                        .map(|row| row.try_get::<String, _>("id").map(ChargerId::new))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(store_error)
+                }
+
                 async fn chargers_at_location(&self, location: &LocationId) -> Result<Vec<ChargerId>, StoreError> {
                     let rows = sqlx::query("SELECT id FROM chargers WHERE location_id = $1 ORDER BY id")
                         .bind(location.as_str())
