@@ -83,6 +83,8 @@ pub enum FromFleet {
         /// By OCPP identity: seconds from its start until the cap showed; `None`: not by the
         /// give-up time.
         seconds: HashMap<String, Option<f64>>,
+        /// By OCPP identity: since when the charger held the profiles that showed the cap.
+        held_from: HashMap<String, DateTime<Utc>>,
         /// Connections that could not be opened (attempts).
         connect_failures: u64,
         /// Connections lost after opening.
@@ -178,6 +180,7 @@ pub async fn serve() -> anyhow::Result<()> {
     };
 
     let mut seconds: HashMap<String, Option<f64>> = HashMap::new();
+    let mut held_from: HashMap<String, DateTime<Utc>> = HashMap::new();
     loop {
         let now = Utc::now();
         for slot in &slots {
@@ -188,7 +191,10 @@ pub async fn serve() -> anyhow::Result<()> {
                 continue;
             }
             let shown = cap_shown_at(&slot.profile_changes(), *start, cap_a, now);
-            let taken = shown.map(|at| (at - *start).num_milliseconds() as f64 / 1000.0);
+            if let Some(shown) = shown {
+                held_from.insert(slot.ocpp_id.clone(), shown.held_from);
+            }
+            let taken = shown.map(|shown| (shown.at - *start).num_milliseconds() as f64 / 1000.0);
             seconds.insert(slot.ocpp_id.clone(), taken);
         }
         let all = seconds.values().filter(|s| s.is_some()).count() == starts.len();
@@ -202,6 +208,7 @@ pub async fn serve() -> anyhow::Result<()> {
         &mut stdout,
         &FromFleet::Reached {
             seconds,
+            held_from,
             connect_failures: counters.failed,
             disconnects: counters.disconnects,
             incoming_calls: counters.incoming_calls,

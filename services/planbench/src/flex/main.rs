@@ -138,6 +138,9 @@ struct Report {
     /// Of those, how many held the cap before their start (0 s).
     cap_shown_at_start: usize,
     cap_shown_seconds: Option<Spread>,
+    /// The time from the event's creation (its POST sent) until each charger held the profile that
+    /// showed the cap: how long Coupler took to put the event on the chargers.
+    cap_held_after_post_seconds: Option<Spread>,
     /// Chargers whose schedule had not shown the cap by the give-up time.
     cap_not_shown: usize,
     /// Targets Coupler reports CONFIRMED, and the time from each one's start to its confirmation.
@@ -190,13 +193,14 @@ async fn run(cli: &Cli) -> anyhow::Result<Report> {
     // Users and their chargers, in the store (an HTTP call each would time the API, not the event).
     let started = Instant::now();
     let password_hash = hash_secret(CHARGER_PASSWORD);
-    let chargers: Vec<(ChargerId, String)> = stream::iter(0..cli.chargers)
+    let chargers: Vec<(ChargerId, String, String)> = stream::iter(0..cli.chargers)
         .map(|i| {
             let store = store.clone();
             let client = api.client.clone();
             let password_hash = password_hash.clone();
             async move {
-                let user = UserId::parse(&format!("flex-user-{i}"))?;
+                let user_name = format!("flex-user-{i}");
+                let user = UserId::parse(&user_name)?;
                 store.upsert_user(&client, &user).await?;
                 let ocpp_id = format!("FLEX-{i:05}");
                 let charger = Charger {
@@ -217,7 +221,7 @@ async fn run(cli: &Cli) -> anyhow::Result<Report> {
                     created_at: coupler_core::time::now(),
                 };
                 store.insert_charger(&charger, &password_hash).await?;
-                anyhow::Ok((charger.id, ocpp_id))
+                anyhow::Ok((charger.id, ocpp_id, user_name))
             }
         })
         .buffer_unordered(cli.concurrency)
@@ -238,7 +242,7 @@ async fn run(cli: &Cli) -> anyhow::Result<Report> {
             .iter()
             .skip(part)
             .step_by(cli.fleets)
-            .map(|(_, ocpp_id)| Credential {
+            .map(|(_, ocpp_id, _)| Credential {
                 ocpp_id: ocpp_id.clone(),
                 password: CHARGER_PASSWORD.to_owned(),
             })
@@ -270,7 +274,7 @@ async fn run(cli: &Cli) -> anyhow::Result<Report> {
     }
     wait_until("every charger's capabilities are known", || async {
         let known = stream::iter(&chargers)
-            .map(|(id, _)| store.charger_capabilities(id))
+            .map(|(id, _, _)| store.charger_capabilities(id))
             .buffer_unordered(cli.concurrency)
             .try_fold(0, |n, found| async move { Ok(n + usize::from(found.is_some())) })
             .await?;
@@ -287,16 +291,9 @@ async fn run(cli: &Cli) -> anyhow::Result<Report> {
     // The program and its enrolments, through the API.
     let started = Instant::now();
     let program = api.program().await?;
-    let statuses: Vec<String> = stream::iter(0..cli.chargers)
-        .map(|i| {
-            let api = &api;
-            let program = program.as_str();
-            let charger = chargers
-                .get(i)
-                .map(|(id, _)| id.as_str().to_owned())
-                .unwrap_or_default();
-            async move { api.enrol(program, &format!("flex-user-{i}"), &charger).await }
-        })
+    // Each charger with its own user (the set-up finished them in any order).
+    let statuses: Vec<String> = stream::iter(&chargers)
+        .map(|(charger, _, user)| api.enrol(&program, user, charger.as_str()))
         .buffer_unordered(cli.concurrency)
         .try_collect()
         .await?;
@@ -311,6 +308,7 @@ async fn run(cli: &Cli) -> anyhow::Result<Report> {
     // The event.
     let start = (Utc::now() + chrono::Duration::seconds(i64::from(cli.lead_seconds))).trunc_subsecs(0);
     let posted = Instant::now();
+    let posted_at = Utc::now();
     let event = api
         .send(
             reqwest::Method::POST,
@@ -332,7 +330,10 @@ async fn run(cli: &Cli) -> anyhow::Result<Report> {
         "/programs/{program}/events/{}",
         event["id"].as_str().context("the event has no id")?
     );
-    let ocpp_of: HashMap<&str, &str> = chargers.iter().map(|(id, ocpp)| (id.as_str(), ocpp.as_str())).collect();
+    let ocpp_of: HashMap<&str, &str> = chargers
+        .iter()
+        .map(|(id, ocpp, _)| (id.as_str(), ocpp.as_str()))
+        .collect();
     let mut starts: HashMap<String, DateTime<Utc>> = HashMap::new();
     for part in event["progress"].as_array().context("the event has no progress")? {
         let charger = part["chargerId"].as_str().unwrap_or_default();
@@ -375,12 +376,13 @@ async fn run(cli: &Cli) -> anyhow::Result<Report> {
             loop {
                 if let FromFleet::Reached {
                     seconds,
+                    held_from,
                     connect_failures,
                     disconnects,
                     incoming_calls,
                 } = fleet.hear().await?
                 {
-                    all.push((seconds, connect_failures, disconnects, incoming_calls));
+                    all.push((seconds, held_from, connect_failures, disconnects, incoming_calls));
                     break;
                 }
             }
@@ -393,9 +395,15 @@ async fn run(cli: &Cli) -> anyhow::Result<Report> {
     }
 
     let mut shown = Vec::new();
+    let mut held = Vec::new();
     let (mut connect_failures, mut disconnects, mut incoming_calls) = (0, 0, 0);
-    for (seconds, failures, lost, calls) in reached {
+    for (seconds, held_from, failures, lost, calls) in reached {
         shown.extend(seconds.into_values().flatten().map(|s| s.max(0.0)));
+        held.extend(
+            held_from
+                .into_values()
+                .map(|at| ((at - posted_at).num_milliseconds() as f64 / 1000.0).max(0.0)),
+        );
         connect_failures += failures;
         disconnects += lost;
         incoming_calls += calls;
@@ -434,6 +442,7 @@ async fn run(cli: &Cli) -> anyhow::Result<Report> {
         cap_shown_at_start: shown.iter().filter(|s| **s == 0.0).count(),
         cap_not_shown: targets - shown.len(),
         cap_shown_seconds: Spread::of(shown),
+        cap_held_after_post_seconds: Spread::of(held),
         confirmed: confirmed_seconds.len(),
         confirmed_seconds: Spread::of(confirmed_seconds),
         summary: event["summary"].clone(),

@@ -15,19 +15,23 @@ use serde::Serialize;
 /// keeper allows the same).
 pub const TOLERANCE_A: f64 = 0.05;
 
+/// When a charger's composite schedule showed the cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shown {
+    /// The first moment it showed it.
+    pub at: DateTime<Utc>,
+    /// Since when the charger held the profiles that made it show (the message that brought them).
+    pub held_from: DateTime<Utc>,
+}
+
 /// The first moment from `start` until `now` at which the charger's composite schedule (computed
-/// from the profiles it held at that moment) begins at most `cap_a` above nothing; `None` when it
-/// has not by `now` (a later message may still bring it).
+/// from the profiles it held at that moment) begins at most `cap_a`; `None` when it has not by
+/// `now` (a later message may still bring it).
 ///
 /// Each stretch between two changes is looked at through the composite schedule over it, so a
 /// window that opens inside a stretch (a profile held before the target's start whose own start is
 /// later) counts from its opening, not from the message that brought it.
-pub fn cap_shown_at(
-    changes: &[ProfileChange],
-    start: DateTime<Utc>,
-    cap_a: f64,
-    now: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
+pub fn cap_shown_at(changes: &[ProfileChange], start: DateTime<Utc>, cap_a: f64, now: DateTime<Utc>) -> Option<Shown> {
     for (i, held) in changes.iter().enumerate() {
         let next = changes.get(i + 1).map(|change| change.at);
         let from = held.at.max(start);
@@ -42,7 +46,7 @@ pub fn cap_shown_at(
             .map(|(offset, limit)| (from + chrono::Duration::seconds(*offset), *limit))
             .find(|(at, limit)| *limit <= cap_a + TOLERANCE_A && *at <= until && next.is_none_or(|next| *at < next));
         if let Some((at, _)) = shown {
-            return Some(at);
+            return Some(Shown { at, held_from: held.at });
         }
     }
     None
@@ -130,38 +134,44 @@ mod tests {
         }
     }
 
+    /// When an 8 A cap showed for a target starting at 100, as known at `now`.
+    fn shown(changes: &[ProfileChange], now: i64) -> Option<DateTime<Utc>> {
+        cap_shown_at(changes, t(100), 8.0, t(now)).map(|shown| shown.at)
+    }
+
     #[test]
     fn a_cap_that_arrived_before_the_start_shows_at_the_start() {
         let changes = [change(10, vec![capped(100, 3700, 8.0)])];
-        assert_eq!(cap_shown_at(&changes, t(100), 8.0, t(200)), Some(t(100)));
-        assert_eq!(cap_shown_at(&changes, t(100), 8.0, t(100)), Some(t(100)));
+        assert_eq!(shown(&changes, 200), Some(t(100)));
+        assert_eq!(cap_shown_at(&changes, t(100), 8.0, t(200)).unwrap().held_from, t(10));
+        assert_eq!(shown(&changes, 100), Some(t(100)));
     }
 
     #[test]
     fn a_cap_that_arrived_after_the_start_shows_when_it_arrived() {
         let changes = [change(5, Vec::new()), change(130, vec![capped(100, 3700, 8.0)])];
-        assert_eq!(cap_shown_at(&changes, t(100), 8.0, t(200)), Some(t(130)));
-        assert_eq!(cap_shown_at(&changes, t(100), 8.0, t(120)), None, "not known by then");
+        assert_eq!(shown(&changes, 200), Some(t(130)));
+        assert_eq!(shown(&changes, 120), None, "not known by then");
     }
 
     #[test]
     fn no_cap_is_shown_before_the_start_has_come_or_above_the_cap() {
         let changes = [change(10, vec![capped(100, 3700, 8.0)])];
-        assert_eq!(cap_shown_at(&changes, t(100), 8.0, t(50)), None);
+        assert_eq!(shown(&changes, 50), None);
         let looser = [change(10, vec![capped(100, 3700, 10.0)])];
-        assert_eq!(cap_shown_at(&looser, t(100), 8.0, t(200)), None);
-        assert_eq!(cap_shown_at(&[], t(100), 8.0, t(200)), None, "nothing held");
+        assert_eq!(shown(&looser, 200), None);
+        assert_eq!(shown(&[], 200), None, "nothing held");
     }
 
     #[test]
     fn a_window_opening_after_the_target_start_shows_the_cap_only_once_it_opens() {
         // Held from 10, but its window opens at 150.
         let changes = [change(10, vec![capped(150, 3700, 8.0)])];
-        assert_eq!(cap_shown_at(&changes, t(100), 8.0, t(149)), None);
-        assert_eq!(cap_shown_at(&changes, t(100), 8.0, t(200)), Some(t(150)));
+        assert_eq!(shown(&changes, 149), None);
+        assert_eq!(shown(&changes, 200), Some(t(150)));
         // Cleared at 120, before its window opened: never shown.
         let cleared = [change(10, vec![capped(150, 3700, 8.0)]), change(120, Vec::new())];
-        assert_eq!(cap_shown_at(&cleared, t(100), 8.0, t(200)), None);
+        assert_eq!(shown(&cleared, 200), None);
     }
 
     #[test]
