@@ -831,6 +831,27 @@ pub trait TariffStore: Send + Sync {
 /// How long a push is remembered, so that a retry with its `Idempotency-Key` answers the same.
 pub const PUSH_RETENTION_DAYS: i64 = 7;
 
+/// What the plan keeper reads of a charger to plan a plug-in on it: read for many chargers at once
+/// ([`SmartChargingStore::charger_plug_ins`]) when prices or a round reach thousands of plans, each
+/// field as the one-charger read gives it.
+#[derive(Debug, Clone)]
+pub struct ChargerPlugIn {
+    /// The charger with its connectors ([`ChargerStore::charger`]).
+    pub charger: Charger,
+    /// Its running session ([`ChargerStore::active_session`]).
+    pub session: Option<ChargeSession>,
+    /// Its vehicle detection ([`EvSystemStore::get_detection`]).
+    pub detection: Option<Detection>,
+    /// The location it is placed at, whoever's it is.
+    pub location: Option<Location>,
+    /// Every source that limits it ([`LimitStore::limit_sources_of_charger`]).
+    pub limit_sources: Vec<LimitSource>,
+    /// What it declared it can do with profiles ([`LimitStore::charger_capabilities`]).
+    pub capabilities: Option<ChargerCapabilities>,
+    /// The pairs it is part of ([`EvSystemStore::ev_systems_of_charger`]).
+    pub ev_systems: Vec<EvSystem>,
+}
+
 /// Smart charging: policies, the plan of each plug-in a policy governs, and the `schedule` limit
 /// source that carries a plan to its charger.
 #[async_trait]
@@ -851,6 +872,11 @@ pub trait SmartChargingStore: Send + Sync {
     async fn smart_policy(&self, id: &SmartPolicyId) -> Result<Option<SmartPolicy>, StoreError>;
     /// Every enabled policy, for the plan keeper's rounds.
     async fn enabled_smart_policies(&self) -> Result<Vec<SmartPolicy>, StoreError>;
+    /// The policies with these ids (those that exist), in a few queries however many.
+    async fn smart_policies(&self, ids: &[SmartPolicyId]) -> Result<Vec<SmartPolicy>, StoreError>;
+    /// What the plan keeper reads of each of these chargers (those that exist), in a few queries
+    /// however many: a replan of thousands of plans reads their plug-ins together.
+    async fn charger_plug_ins(&self, chargers: &[ChargerId]) -> Result<Vec<ChargerPlugIn>, StoreError>;
     /// Starts (`Some`) or ends (`None`) the charge-now override of the client's policy; returns
     /// the policy, `None` when the client has none with that id.
     async fn set_charge_now(

@@ -51,6 +51,19 @@ pub(crate) use vehicles::impl_vehicle_store;
 pub(crate) use vendor_accounts::impl_vendor_account_store;
 pub(crate) use webhooks::impl_webhook_store;
 
+/// Ids per `IN (…)` list when reading many at once.
+pub(crate) const READ_CHUNK: usize = 500;
+
+/// `$first, $first + 1, …` for `count` parameters: the list of an `IN (…)` over many ids, bound
+/// one by one (both backends take numbered parameters; callers keep `count` well under SQLite's
+/// limit of 32,766 by reading in chunks).
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Keyset pagination over `alias.created_at, alias.id`, newest first: the filter that continues
 /// `base` past the cursor (its two values bound as parameters `$next` and `$next + 1`), and the
 /// order to read rows in (ascending when going back, so the nearest rows come first).
