@@ -240,7 +240,7 @@ async fn a_driver_reads_the_program_enrols_the_ticked_devices_and_lands_back_on_
     );
     for id in [&w.garage, &w.carport] {
         let label = page.find(&format!("value=\"CHARGER:{id}\"")).unwrap();
-        let input_id = &page[..label].rsplit("id=\"").next().unwrap()[..];
+        let input_id = page[..label].rsplit("id=\"").next().unwrap();
         let input_id = input_id.split('"').next().unwrap();
         assert!(
             page.contains(&format!("<label for=\"{input_id}\">")),
