@@ -66,10 +66,11 @@ pub struct EnrolmentSessionResponse {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Creates an enrolment session: a one-time URL to a hosted page where the driver reads what the
-/// program does (its kind, limits and incentive), what is shared and how to leave, ticks the
-/// eligible devices to enrol (ineligible ones are shown with their reasons) and agrees or declines.
-/// Agreeing makes the enrolments exactly as `POST /programs/{programId}/enrolments` does, with the
+/// Creates an enrolment session: a one-time URL to the hosted enrolment page for a user.
+///
+/// On the page the driver reads what the program does (its kind, limits and incentive), what is
+/// shared and how to leave, ticks the eligible devices to enrol (ineligible ones are shown with
+/// their reasons) and agrees or declines. Agreeing makes the enrolments exactly as `POST /programs/{programId}/enrolments` does, with the
 /// same consent record and `user:flex-enrolment:updated` events, and sends the driver to
 /// `redirectUri` with `success=true&enrolment_ids=...`; declining sends `error=declined`. The URL
 /// works once and for 24 hours.
