@@ -18,8 +18,9 @@ use crate::client::{AccessToken, Client, ClientId};
 use crate::ev_system::{Confidence, Detection, EvSystem, EvSystemId, Evidence};
 use crate::event::{AttemptOutcome, Delivery, DeliveryId, Event, PendingEvent, Webhook, WebhookId};
 use crate::flex::{
-    EnrolledDevice, Enrolment, EnrolmentId, EnrolmentState, FlexEvent, FlexEventId, FlexTarget, FlexTargetId, Group,
-    GroupId, OptOut, Program, ProgramId, TargetState,
+    EnrolledDevice, Enrolment, EnrolmentId, EnrolmentSession, EnrolmentSessionId, EnrolmentSessionStatus,
+    EnrolmentState, FlexEvent, FlexEventId, FlexTarget, FlexTargetId, Group, GroupId, OptOut, Program, ProgramId,
+    TargetState,
 };
 use crate::intervention::{Intervention, InterventionId};
 use crate::limits::{ChargerCapabilities, ChargerLimitState, LimitScope, LimitSource, LimitSourceId, SchedulePeriod};
@@ -1353,6 +1354,40 @@ pub trait MeasurementStore: Send + Sync {
     async fn flex_overrides(&self, event: &FlexEventId) -> Result<Vec<crate::flex::FlexOverride>, StoreError>;
 }
 
+/// Enrolment sessions of the hosted enrolment page.
+///
+/// As with link sessions, a session is found by the hash of its token, without a client id: whoever
+/// holds the token is the driver the app sent. Everything a session returns carries its client id,
+/// and the enrolments it makes are the client's.
+#[async_trait]
+pub trait EnrolmentSessionStore: Send + Sync {
+    /// Stores a new session; `Conflict` when the user or the program is not the client's.
+    async fn insert_enrolment_session(&self, session: &EnrolmentSession) -> Result<(), StoreError>;
+    /// The session whose token hashes to `token_hash`.
+    async fn get_enrolment_session_by_token(
+        &self,
+        token_hash: &SecretHash,
+    ) -> Result<Option<EnrolmentSession>, StoreError>;
+    /// In one transaction: ends the session as COMPLETED with `enrolments`' ids (only if it is still
+    /// open and not expired at `now`), and stores each enrolment with its
+    /// `user:flex-enrolment:updated` event exactly as [`FlexStore::insert_enrolment`] does. `false`
+    /// when the session was no longer open: then nothing was written. `Conflict` (and nothing
+    /// written) when an enrolment cannot be stored (its device was enrolled meanwhile).
+    async fn complete_enrolment_session(
+        &self,
+        id: &EnrolmentSessionId,
+        enrolments: &[Enrolment],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Ends an open session as `status` (DECLINED or EXPIRED); returns whether it was ended here.
+    async fn end_enrolment_session(
+        &self,
+        id: &EnrolmentSessionId,
+        status: EnrolmentSessionStatus,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
 /// All of Coupler's storage.
 #[async_trait]
 pub trait Store:
@@ -1376,6 +1411,7 @@ pub trait Store:
     + SecurityStore
     + AuthorisationStore
     + FlexStore
+    + EnrolmentSessionStore
     + MeasurementStore
     + Send
     + Sync
