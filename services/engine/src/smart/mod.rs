@@ -112,6 +112,10 @@ pub struct PlanKeeper {
     /// by policy: kept as each plan is stored, so that working out the next wake reads no plan
     /// from the store (a replan of thousands would otherwise list them all again and again).
     next_looks: Mutex<HashMap<SmartPolicyId, DateTime<Utc>>>,
+    /// Cancelled when Coupler shuts down: a pass or round takes no further plan then (the plans
+    /// it did not reach are taken up at the next start), so shutting down waits for the plans
+    /// being made, not for thousands more.
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 /// The looks at one policy: one at a time, and counted, so that reads taken for a look can tell
@@ -232,6 +236,7 @@ impl PlanKeeper {
             price_passes: Mutex::default(),
             plans_moved: std::sync::atomic::AtomicBool::new(false),
             next_looks: Mutex::default(),
+            stopping: tokio_util::sync::CancellationToken::new(),
         })
     }
 
@@ -340,6 +345,7 @@ impl PlanKeeper {
             })
             .buffered(2)
             .flatten()
+            .take_until(self.stopping.cancelled())
             .for_each_concurrent(PRICE_PASS_CONCURRENCY, |(id, reads)| async move {
                 if let Err(e) = self.reconcile_priced(&id, trigger, prices, Some(&reads)).await {
                     tracing::warn!(policy_id = %id, error = %e, "cannot keep the smart-charging plan");
@@ -547,7 +553,7 @@ impl PlanKeeper {
         }
     }
 
-    /// Runs the keeper on `tasks`: plans left by a previous run are taken up at once; then a look
+    /// Runs the keeper on `tasks`: plans left by a previous run are made again at once; then a look
     /// at every plug change (`plug_changes`), pairing change (`pair_changes`), other limit source
     /// change, vehicle read, at each maker plan's switch and deadline, and every `check_interval`.
     pub fn spawn(
@@ -566,7 +572,9 @@ impl PlanKeeper {
             async move {
                 use std::sync::atomic::Ordering;
                 use tokio::time::Instant;
-                keeper.round(Trigger::Check, false).await;
+                // Prices or limits may have changed while Coupler was down, and a price pass that
+                // shutting down cut short left plans made on old prices: every plan is made again.
+                keeper.round(Trigger::Replan("Coupler started"), false).await;
                 let mut last_round = Instant::now();
                 let (sleep, mut due) = keeper.next_wake();
                 let mut looked_at = Instant::now();
@@ -643,6 +651,7 @@ impl PlanKeeper {
                         },
                     }
                 }
+                keeper.stopping.cancel();
                 keeper.tracker.close();
                 keeper.tracker.wait().await;
             }
