@@ -47,6 +47,30 @@ impl Household {
     }
 }
 
+/// What every household shares on a day: the weather. A cold day (or a busy one) sends every car
+/// home emptier than usual, and the weeks grow colder, so that a day's need is not quite what the
+/// days before it were: what a similar-days baseline cannot see and a control group can.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Weather {
+    /// The first day, from which the trend is counted.
+    pub first_day: NaiveDate,
+    /// The day-to-day spread of the shared factor (a standard deviation; 0: every day alike).
+    pub spread: f64,
+    /// How much the need grows each day (0.003: 0.3 % a day).
+    pub trend_per_day: f64,
+}
+
+impl Weather {
+    /// Days alike: no shared factor, no trend.
+    pub fn still(first_day: NaiveDate) -> Self {
+        Self {
+            first_day,
+            spread: 0.0,
+            trend_per_day: 0.0,
+        }
+    }
+}
+
 /// The fleet's households and the zone their days are lived in.
 #[derive(Debug, Clone)]
 pub struct Fleet {
@@ -56,6 +80,8 @@ pub struct Fleet {
     pub households: Vec<Household>,
     /// Their time zone.
     pub tz: Tz,
+    /// What the households share day by day.
+    pub weather: Weather,
 }
 
 /// A car's stay at home: from its arrival to its departure the next morning, wanting `energy_kwh`.
@@ -126,7 +152,7 @@ impl Fleet {
     /// `count` households drawn from `seed` within `area`: the neighbourhood model's habits, then
     /// each car's battery (45 to 95 kWh) and how often it is plugged in (some every evening, some
     /// every other day; on weekends a little less often).
-    pub fn draw(seed: u64, count: usize, area: &NeighbourhoodArea) -> Self {
+    pub fn draw(seed: u64, count: usize, area: &NeighbourhoodArea, weather: Weather) -> Self {
         let patterns = draw_households(seed, count, area);
         let mut draws = SeededDraws::new(seed.rotate_left(17) ^ 0x00BA_77E5);
         let households = patterns
@@ -147,14 +173,26 @@ impl Fleet {
             seed,
             households,
             tz: area.time_zone,
+            weather,
         }
+    }
+
+    /// The factor every household's need is multiplied by on `day`: the trend since the first
+    /// day times the day's own draw (within 0.6 to 1.4).
+    pub fn day_factor(&self, day: NaiveDate) -> f64 {
+        let w = &self.weather;
+        let mut draws = SeededDraws::new(day_seed(self.seed, usize::MAX, day));
+        let own = draws.normal(1.0, w.spread).clamp(0.6, 1.4);
+        let days = (day - w.first_day).num_days() as f64;
+        (1.0 + w.trend_per_day * days) * own
     }
 
     /// Household `h`'s stay that starts on local `day`, if its car is plugged in that day. On a
     /// weekday it comes home near its usual time (give or take half an hour); on a weekend day at
     /// a less settled time in the afternoon or evening. It leaves the next morning near its usual
     /// time, or later when the next day is a weekend day. The charge it comes home with is drawn
-    /// within its household's range, as the sandbox's commuting cars draw it.
+    /// within its household's range, as the sandbox's commuting cars draw it, and the need it
+    /// leaves is scaled by the day's [`Weather`] (the same for every household).
     pub fn stay(&self, h: usize, day: NaiveDate) -> Option<Stay> {
         let household = &self.households[h];
         let pattern = &household.pattern;
@@ -185,10 +223,13 @@ impl Fleet {
                 .clamp(5.0 * 60.0, 10.0 * 60.0)
         };
         let (low, high) = (pattern.arrival_level_min, pattern.arrival_level_max);
-        let arrival_level = ((low + (high - low) * draws.uniform()) * 10.0).round() / 10.0;
+        let usual_level = low + (high - low) * draws.uniform();
         if !plugged {
             return None;
         }
+        // The day's weather takes more (or less) of the charge: the need scales, within the battery.
+        let need = (pattern.charge_limit - usual_level) * self.day_factor(day);
+        let arrival_level = ((pattern.charge_limit - need).clamp(5.0, pattern.charge_limit) * 10.0).round() / 10.0;
         let energy_kwh = ((pattern.charge_limit - arrival_level) / 100.0 * household.capacity_kwh).max(0.0);
         Some(Stay {
             arrive: local(self.tz, day, arrive),
@@ -262,19 +303,19 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_fleet_and_the_same_days() {
-        let a = Fleet::draw(5, 40, &area());
-        let b = Fleet::draw(5, 40, &area());
+        let a = Fleet::draw(5, 40, &area(), Weather::still(monday()));
+        let b = Fleet::draw(5, 40, &area(), Weather::still(monday()));
         assert_eq!(a.households, b.households);
         for h in 0..40 {
             assert_eq!(a.stay(h, monday()), b.stay(h, monday()));
         }
-        let other = Fleet::draw(6, 40, &area());
+        let other = Fleet::draw(6, 40, &area(), Weather::still(monday()));
         assert_ne!(a.households, other.households);
     }
 
     #[test]
     fn cars_come_home_on_some_days_and_not_others_and_leave_the_next_morning() {
-        let fleet = Fleet::draw(11, 200, &area());
+        let fleet = Fleet::draw(11, 200, &area(), Weather::still(monday()));
         let mut home = 0;
         for h in 0..200 {
             for d in 0..14 {
@@ -291,7 +332,7 @@ mod tests {
 
     #[test]
     fn a_capped_car_charges_more_slowly_and_for_longer_and_takes_the_same_energy_when_there_is_time() {
-        let fleet = Fleet::draw(3, 50, &area());
+        let fleet = Fleet::draw(3, 50, &area(), Weather::still(monday()));
         let h = fleet
             .households
             .iter()
@@ -319,5 +360,29 @@ mod tests {
         assert!((capped[0].kw - 5.52).abs() < 1e-9, "{capped:?}");
         let paused = charge(household, &stay, |at| (at < until).then_some(5.0));
         assert_eq!(energy_within(&paused, arrive, until), 0.0);
+    }
+
+    #[test]
+    fn the_weather_moves_every_household_s_need_together_and_still_weather_moves_none() {
+        let weather = Weather {
+            first_day: monday(),
+            spread: 0.1,
+            trend_per_day: 0.01,
+        };
+        let fleet = Fleet::draw(4, 300, &area(), weather);
+        let still = Fleet::draw(4, 300, &area(), Weather::still(monday()));
+        let day = monday() + Duration::days(20);
+        assert_eq!(still.day_factor(day), 1.0);
+        let factor = fleet.day_factor(day);
+        assert!(factor != 1.0 && (0.6 * 1.2..=1.4 * 1.2).contains(&factor), "{factor}");
+        let need = |f: &Fleet| {
+            (0..300)
+                .filter_map(|h| f.stay(h, day))
+                .map(|s| s.energy_kwh)
+                .sum::<f64>()
+        };
+        let ratio = need(&fleet) / need(&still);
+        // Cars whose need would pass the battery's floor are held at it, so the ratio is near.
+        assert!((ratio - factor).abs() < 0.05 * factor, "{ratio} against {factor}");
     }
 }

@@ -47,6 +47,12 @@ struct Cli {
     /// The control-group shares held back, taken in turn (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = [0.1, 0.2])]
     shares: Vec<f64>,
+    /// The day-to-day spread of the need every household shares (the weather; 0: days alike).
+    #[arg(long, default_value_t = 0.1)]
+    weather_spread: f64,
+    /// How much that need grows each day (0.003: 0.3 % a day, winter coming).
+    #[arg(long, default_value_t = 0.003)]
+    trend_per_day: f64,
     /// The database (a fresh SQLite file in the temporary directory when absent). A PostgreSQL
     /// database is used as it is: give an empty one (the benchmark's rows are not removed).
     #[arg(long)]
@@ -123,6 +129,8 @@ async fn main() -> anyhow::Result<()> {
         seed: cli.seed,
         cap_kw: cli.cap_kw,
         shares: cli.shares.clone(),
+        weather_spread: cli.weather_spread.max(0.0),
+        trend_per_day: cli.trend_per_day,
         database_url: cli.database_url.clone(),
         concurrency: cli.concurrency.max(1),
     };
@@ -132,6 +140,8 @@ async fn main() -> anyhow::Result<()> {
         "historyDays": cli.history_days,
         "seed": cli.seed,
         "capKw": cli.cap_kw,
+        "weatherSpread": cli.weather_spread,
+        "trendPerDay": cli.trend_per_day,
         "database": options.database_url.as_deref().unwrap_or("sqlite").split(':').next().unwrap_or_default(),
         "summary": summary(&outcomes),
         "events": outcomes,
@@ -160,6 +170,8 @@ mod tests {
             seed: 7,
             cap_kw: 5.0,
             shares: vec![0.2],
+            weather_spread: 0.1,
+            trend_per_day: 0.003,
             database_url: None,
             concurrency: 8,
         };

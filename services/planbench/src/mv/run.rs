@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use crate::fleet::{charge, energy_within, Fleet, Piece, PHASES, VOLTS};
+use crate::fleet::{charge, energy_within, Fleet, Piece, Weather, PHASES, VOLTS};
 
 /// What a run is asked to do.
 #[derive(Debug, Clone)]
@@ -41,6 +41,10 @@ pub struct Options {
     pub cap_kw: f64,
     /// The control-group shares the events hold back, taken in turn.
     pub shares: Vec<f64>,
+    /// The day-to-day spread of the need every household shares (the weather).
+    pub weather_spread: f64,
+    /// How much that need grows each day.
+    pub trend_per_day: f64,
     /// The database; a fresh SQLite file in the temporary directory when absent.
     pub database_url: Option<String>,
     /// Requests and store calls in flight at once.
@@ -425,8 +429,13 @@ pub async fn run(options: &Options) -> anyhow::Result<Vec<EventOutcome>> {
     let store = coupler_store::open(&url)
         .await
         .with_context(|| format!("cannot open {}", coupler_store::redact_url(&url)))?;
-    let fleet = Fleet::draw(options.seed, options.households, &area());
     let first = first_day();
+    let weather = Weather {
+        spread: options.weather_spread,
+        trend_per_day: options.trend_per_day,
+        ..Weather::still(first)
+    };
+    let fleet = Fleet::draw(options.seed, options.households, &area(), weather);
     let known_since = window_start(&fleet, first) - Duration::days(1);
     let clock = Arc::new(ManualClock::at(known_since));
     let listener = TcpListener::bind("127.0.0.1:0").await?;
