@@ -58,7 +58,7 @@ struct Cli {
     #[arg(long)]
     database_url: Option<String>,
     /// Requests and store calls in flight at once.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 8)]
     concurrency: usize,
 }
 

@@ -17,7 +17,7 @@ use coupler_core::clock::ManualClock;
 use coupler_core::flex::{import_limit_amps, LimitUnit, SIMILAR_DAYS, SIMILAR_DAYS_LOOKBACK};
 use coupler_core::sandbox::NeighbourhoodArea;
 use coupler_core::secret::{generate_secret, hash_secret, SecretHash};
-use coupler_core::store::{SessionStart, SessionStop, Store};
+use coupler_core::store::{SessionStart, SessionStop, Store, StoreError};
 use coupler_core::user::UserId;
 use futures::{stream, StreamExt, TryStreamExt};
 use serde::Serialize;
@@ -263,6 +263,28 @@ fn readings(arrive: DateTime<Utc>, pieces: &[Piece], start_wh: f64) -> (Vec<Mete
     (samples, start_wh + energy_within(pieces, arrive, last) * 1000.0)
 }
 
+/// Runs a store call again, with a growing pause, while the database says it is unavailable (its
+/// pool busy with the engine's own work on an event's parts): as the gateway's charger would send
+/// its message again. Other errors are returned at once.
+async fn retrying<T, F, Fut>(mut call: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut pause = std::time::Duration::from_millis(200);
+    for _ in 0..8 {
+        match call().await {
+            Err(StoreError::Unavailable(why)) => {
+                tracing::debug!(%why, "the store is busy; trying again");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            other => return other,
+        }
+    }
+    call().await
+}
+
 /// Writes one stay's session to the store as the charger would have reported it.
 async fn write_session(
     store: &dyn Store,
@@ -272,35 +294,26 @@ async fn write_session(
     pieces: &[Piece],
     start_wh: f64,
 ) -> anyhow::Result<()> {
-    let transaction_id = store
-        .start_session(
-            charger,
-            &SessionStart {
-                connector_id: 1,
-                id_tag: Some("BENCH"),
-                meter_start_wh: start_wh,
-                started_at: arrive,
-            },
-        )
-        .await?;
+    let start = SessionStart {
+        connector_id: 1,
+        id_tag: Some("BENCH"),
+        meter_start_wh: start_wh,
+        started_at: arrive,
+    };
+    // A repeated start returns the first one's transaction.
+    let transaction_id = retrying(|| store.start_session(charger, &start)).await?;
     let (samples, stop_wh) = readings(arrive, pieces, start_wh);
     if !samples.is_empty() {
-        store
-            .record_meter_values(charger, 1, Some(transaction_id), &samples)
-            .await?;
+        retrying(|| store.record_meter_values(charger, 1, Some(transaction_id), &samples)).await?;
     }
-    store
-        .stop_session(
-            charger,
-            &SessionStop {
-                transaction_id,
-                meter_stop_wh: stop_wh,
-                stopped_at: leave,
-                reason: Some("EVDisconnected"),
-                samples: &[],
-            },
-        )
-        .await?;
+    let stop = SessionStop {
+        transaction_id,
+        meter_stop_wh: stop_wh,
+        stopped_at: leave,
+        reason: Some("EVDisconnected"),
+        samples: &[],
+    };
+    retrying(|| store.stop_session(charger, &stop)).await?;
     Ok(())
 }
 
