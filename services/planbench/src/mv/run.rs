@@ -172,7 +172,9 @@ impl Api {
         })
     }
 
-    /// Sends a request; retries a few times, with a growing pause, when Coupler answers 503.
+    /// Sends a request; retries a few times, with a growing pause, when Coupler answers 503 (its
+    /// database busy), and a GET also when it answers 408 (a read that took longer than Coupler
+    /// allows a request on a loaded machine; reading again changes nothing).
     async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let mut pause = std::time::Duration::from_millis(250);
         let mut attempt = 0;
@@ -188,7 +190,9 @@ impl Api {
             let response = request.send().await?;
             let status = response.status();
             let text = response.text().await?;
-            if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && attempt < 6 {
+            let busy = status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+                || (status == reqwest::StatusCode::REQUEST_TIMEOUT && method == reqwest::Method::GET);
+            if busy && attempt < 6 {
                 tokio::time::sleep(pause).await;
                 pause *= 2;
                 continue;
