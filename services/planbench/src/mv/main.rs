@@ -80,6 +80,22 @@ fn summary(outcomes: &[EventOutcome]) -> Vec<serde_json::Value> {
             .collect();
         let truth: f64 = events.iter().map(|o| o.true_delivered_kwh).sum();
         let requested: f64 = events.iter().map(|o| o.requested_kwh).sum();
+        let adjusted: Vec<f64> = events
+            .iter()
+            .filter_map(|o| o.adjusted_control_group_error_percent)
+            .collect();
+        if !adjusted.is_empty() {
+            let (mean, p90) = mean_and_p90(&adjusted);
+            rows.push(json!({
+                "kind": kind,
+                "controlGroupShare": share,
+                "baseline": "CONTROL_GROUP adjusted by history (not Coupler's)",
+                "events": adjusted.len(),
+                "meanAbsErrorPercent": mean,
+                "p90AbsErrorPercent": p90,
+                "meanErrorPercent": adjusted.iter().sum::<f64>() / adjusted.len() as f64,
+            }));
+        }
         for method in ["SIMILAR_DAYS", "CONTROL_GROUP"] {
             let estimates: Vec<&run::Estimate> = events
                 .iter()

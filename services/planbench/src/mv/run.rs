@@ -125,6 +125,12 @@ pub struct EventOutcome {
     /// The held-back households' mean load times the treated count, from the simulation, kWh:
     /// what Coupler's control-group baseline should say.
     pub expected_control_group_baseline_kwh: Option<f64>,
+    /// Not a method of Coupler's: the control group's figure adjusted by the two groups' own
+    /// similar-days history (the control mean scaled by the treated households' mean similar-days
+    /// baseline over the control households'), a difference-in-differences that takes out the part
+    /// of the gap between the groups that was there before the event; its delivered energy less
+    /// the truth as a share of the truth, percent.
+    pub adjusted_control_group_error_percent: Option<f64>,
     /// Coupler's similar-days figures.
     pub similar_days: Estimate,
     /// Coupler's control-group figures (when a group was held back).
@@ -631,6 +637,14 @@ async fn measure(
             Some(_) => Some(estimate(&api.get(&format!("{path}?baseline=CONTROL_GROUP")).await?)?),
             None => None,
         };
+        let history_mean = |ids: &[usize]| ids.iter().map(|h| sum(&expected_sd[*h])).sum::<f64>() / ids.len() as f64;
+        let adjusted_control_group_error_percent = control_group.as_ref().and_then(|c| {
+            let control_history = history_mean(&control_ids);
+            (control_history > 0.0).then(|| {
+                let baseline = c.baseline_kwh * history_mean(&treated_ids) / control_history;
+                (baseline - metered_actual_kwh - true_delivered_kwh) / true_delivered_kwh.abs().max(1e-9) * 100.0
+            })
+        });
         let outcome = EventOutcome {
             day,
             weekday: day.weekday().to_string(),
@@ -645,6 +659,7 @@ async fn measure(
             requested_kwh,
             expected_similar_days_baseline_kwh: treated_ids.iter().map(|h| sum(&expected_sd[*h])).sum(),
             expected_control_group_baseline_kwh: expected_control,
+            adjusted_control_group_error_percent,
             similar_days,
             control_group,
         };
