@@ -7,6 +7,7 @@ mod auth;
 mod authorisation;
 mod chargers;
 mod enode;
+mod enrolment_page;
 mod errors;
 mod ev_systems;
 mod events;

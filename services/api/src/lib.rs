@@ -289,6 +289,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             routes::flex::create_enrolment,
             routes::flex::list_program_enrolments
         ))
+        .routes(routes!(routes::flex::create_enrolment_session))
         .routes(routes!(routes::flex::list_user_enrolments))
         .routes(routes!(routes::flex::get_enrolment, routes::flex::unenrol))
         .routes(routes!(routes::flex::check_enrolment))
@@ -391,9 +392,14 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         state.public_url.as_str().trim_end_matches('/'),
     )]);
     let served = routes
-        // The hosted link pages are HTML for people, not part of the JSON API or its document.
+        // The hosted link and enrolment pages are HTML for people, not part of the JSON API or its
+        // document.
         .route("/link/callback", axum::routing::get(routes::link_pages::callback))
         .route("/link/{token}", axum::routing::get(routes::link_pages::open_link))
+        .route(
+            "/enrol/{token}",
+            axum::routing::get(routes::enrol_pages::open_enrolment).post(routes::enrol_pages::answer_enrolment),
+        )
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .with_state(state.clone())
         .merge(extra);

@@ -44,9 +44,9 @@ pub use charger::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDelivery
 pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
-    ActionStore, AuthorisationStore, ChargerStore, ClientStore, EvSystemStore, EventStore, FlexStore,
-    InterventionStore, LimitStore, LinkSessionStore, LocationStore, MeasurementStore, OperationStore, SecurityStore,
-    SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore, UserStore, VehicleStore,
+    ActionStore, AuthorisationStore, ChargerStore, ClientStore, EnrolmentSessionStore, EvSystemStore, EventStore,
+    FlexStore, InterventionStore, LimitStore, LinkSessionStore, LocationStore, MeasurementStore, OperationStore,
+    SecurityStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore, UserStore, VehicleStore,
     VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};

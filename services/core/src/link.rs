@@ -235,7 +235,9 @@ impl LinkRequest {
     }
 }
 
-fn parse_redirect_uri(raw: &str) -> Result<Url, LinkRequestError> {
+/// Checks an app's `redirectUri`: an absolute http(s) URL with a host, no fragment and no
+/// credentials (the hosted pages send people there).
+pub(crate) fn parse_redirect_uri(raw: &str) -> Result<Url, LinkRequestError> {
     let refuse = |why: &str| LinkRequestError::RedirectUri(why.to_owned());
     if raw.len() > MAX_REDIRECT_URI_LEN {
         return Err(refuse("it is longer than 2048 bytes"));
@@ -256,7 +258,8 @@ fn parse_redirect_uri(raw: &str) -> Result<Url, LinkRequestError> {
     Ok(url)
 }
 
-fn parse_language(raw: Option<&str>) -> Result<String, LinkRequestError> {
+/// Checks a page language: `browser` or a tag like `en-US`; none is `en-US`.
+pub(crate) fn parse_language(raw: Option<&str>) -> Result<String, LinkRequestError> {
     let Some(raw) = raw else {
         return Ok("en-US".to_owned());
     };

@@ -18,8 +18,9 @@ use crate::client::{AccessToken, Client, ClientId};
 use crate::ev_system::{Confidence, Detection, EvSystem, EvSystemId, Evidence};
 use crate::event::{AttemptOutcome, Delivery, DeliveryId, Event, PendingEvent, Webhook, WebhookId};
 use crate::flex::{
-    EnrolledDevice, Enrolment, EnrolmentId, EnrolmentState, FlexEvent, FlexEventId, FlexTarget, FlexTargetId, Group,
-    GroupId, OptOut, Program, ProgramId, TargetState,
+    EnrolledDevice, Enrolment, EnrolmentId, EnrolmentSession, EnrolmentSessionId, EnrolmentSessionStatus,
+    EnrolmentState, FlexEvent, FlexEventId, FlexTarget, FlexTargetId, Group, GroupId, OptOut, Program, ProgramId,
+    TargetState,
 };
 use crate::intervention::{Intervention, InterventionId};
 use crate::limits::{ChargerCapabilities, ChargerLimitState, LimitScope, LimitSource, LimitSourceId, SchedulePeriod};
@@ -838,6 +839,27 @@ pub trait TariffStore: Send + Sync {
 /// How long a push is remembered, so that a retry with its `Idempotency-Key` answers the same.
 pub const PUSH_RETENTION_DAYS: i64 = 7;
 
+/// What the plan keeper reads of a charger to plan a plug-in on it: read for many chargers at once
+/// ([`SmartChargingStore::charger_plug_ins`]) when prices or a round reach thousands of plans, each
+/// field as the one-charger read gives it.
+#[derive(Debug, Clone)]
+pub struct ChargerPlugIn {
+    /// The charger with its connectors ([`ChargerStore::charger`]).
+    pub charger: Charger,
+    /// Its running session ([`ChargerStore::active_session`]).
+    pub session: Option<ChargeSession>,
+    /// Its vehicle detection ([`EvSystemStore::get_detection`]).
+    pub detection: Option<Detection>,
+    /// The location it is placed at, whoever's it is.
+    pub location: Option<Location>,
+    /// Every source that limits it ([`LimitStore::limit_sources_of_charger`]).
+    pub limit_sources: Vec<LimitSource>,
+    /// What it declared it can do with profiles ([`LimitStore::charger_capabilities`]).
+    pub capabilities: Option<ChargerCapabilities>,
+    /// The pairs it is part of ([`EvSystemStore::ev_systems_of_charger`]).
+    pub ev_systems: Vec<EvSystem>,
+}
+
 /// Smart charging: policies, the plan of each plug-in a policy governs, and the `schedule` limit
 /// source that carries a plan to its charger.
 #[async_trait]
@@ -858,6 +880,11 @@ pub trait SmartChargingStore: Send + Sync {
     async fn smart_policy(&self, id: &SmartPolicyId) -> Result<Option<SmartPolicy>, StoreError>;
     /// Every enabled policy, for the plan keeper's rounds.
     async fn enabled_smart_policies(&self) -> Result<Vec<SmartPolicy>, StoreError>;
+    /// The policies with these ids (those that exist), in a few queries however many.
+    async fn smart_policies(&self, ids: &[SmartPolicyId]) -> Result<Vec<SmartPolicy>, StoreError>;
+    /// What the plan keeper reads of each of these chargers (those that exist), in a few queries
+    /// however many: a replan of thousands of plans reads their plug-ins together.
+    async fn charger_plug_ins(&self, chargers: &[ChargerId]) -> Result<Vec<ChargerPlugIn>, StoreError>;
     /// Starts (`Some`) or ends (`None`) the charge-now override of the client's policy; returns
     /// the policy, `None` when the client has none with that id.
     async fn set_charge_now(
@@ -1334,6 +1361,40 @@ pub trait MeasurementStore: Send + Sync {
     async fn flex_overrides(&self, event: &FlexEventId) -> Result<Vec<crate::flex::FlexOverride>, StoreError>;
 }
 
+/// Enrolment sessions of the hosted enrolment page.
+///
+/// As with link sessions, a session is found by the hash of its token, without a client id: whoever
+/// holds the token is the driver the app sent. Everything a session returns carries its client id,
+/// and the enrolments it makes are the client's.
+#[async_trait]
+pub trait EnrolmentSessionStore: Send + Sync {
+    /// Stores a new session; `Conflict` when the user or the program is not the client's.
+    async fn insert_enrolment_session(&self, session: &EnrolmentSession) -> Result<(), StoreError>;
+    /// The session whose token hashes to `token_hash`.
+    async fn get_enrolment_session_by_token(
+        &self,
+        token_hash: &SecretHash,
+    ) -> Result<Option<EnrolmentSession>, StoreError>;
+    /// In one transaction: ends the session as COMPLETED with `enrolments`' ids (only if it is still
+    /// open and not expired at `now`), and stores each enrolment with its
+    /// `user:flex-enrolment:updated` event exactly as [`FlexStore::insert_enrolment`] does. `false`
+    /// when the session was no longer open: then nothing was written. `Conflict` (and nothing
+    /// written) when an enrolment cannot be stored (its device was enrolled meanwhile).
+    async fn complete_enrolment_session(
+        &self,
+        id: &EnrolmentSessionId,
+        enrolments: &[Enrolment],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Ends an open session as `status` (DECLINED or EXPIRED); returns whether it was ended here.
+    async fn end_enrolment_session(
+        &self,
+        id: &EnrolmentSessionId,
+        status: EnrolmentSessionStatus,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
 /// All of Coupler's storage.
 #[async_trait]
 pub trait Store:
@@ -1357,6 +1418,7 @@ pub trait Store:
     + SecurityStore
     + AuthorisationStore
     + FlexStore
+    + EnrolmentSessionStore
     + MeasurementStore
     + Send
     + Sync

@@ -89,5 +89,6 @@ crate::sql::impl_operation_store!(PgStore, PgRow, Time);
 crate::sql::impl_security_store!(PgStore, PgRow, Time);
 crate::sql::impl_authorisation_store!(PgStore, PgRow, Time);
 crate::sql::impl_flex_store!(PgStore, PgRow, Time);
+crate::sql::impl_enrolment_session_store!(PgStore, PgRow, Time);
 crate::sql::impl_measurement_store!(PgStore, PgRow, Time);
 crate::sql::impl_store!(PgStore, "postgres");

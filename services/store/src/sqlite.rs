@@ -139,5 +139,6 @@ crate::sql::impl_operation_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_security_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_authorisation_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_flex_store!(SqliteStore, SqliteRow, Time);
+crate::sql::impl_enrolment_session_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_measurement_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_store!(SqliteStore, "sqlite");

@@ -6,13 +6,15 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
+use coupler_core::account::SealedToken;
 use coupler_core::charger::{ChargerInfo, LiveMeter};
 use coupler_core::event::EventType;
 use coupler_core::flex::{
-    Consent, EligibilityRules, EnrolledDevice, Enrolment, EnrolmentId, EnrolmentState, EnrolmentStatus, EventKind,
-    EventTargets, FlexDeviceKind, FlexEvent, FlexEventId, FlexOverride, FlexOverrideId, FlexTarget, FlexTargetId,
-    Group, GroupFilter, GroupId, LimitUnit, OptOut, Program, ProgramId, ProgramKind, ProgramLimits, TargetDevice,
-    TargetState, TelemetrySource,
+    Consent, ConsentTerms, EligibilityRules, EnrolledDevice, Enrolment, EnrolmentId, EnrolmentSession,
+    EnrolmentSessionId, EnrolmentSessionStatus, EnrolmentState, EnrolmentStatus, EventKind, EventTargets,
+    FlexDeviceKind, FlexEvent, FlexEventId, FlexOverride, FlexOverrideId, FlexTarget, FlexTargetId, Group, GroupFilter,
+    GroupId, LimitUnit, OptOut, Program, ProgramId, ProgramKind, ProgramLimits, TargetDevice, TargetState,
+    TelemetrySource,
 };
 use coupler_core::limits::{LimitScope, LimitSource, LimitSourceId, LimitSourceKind, SchedulePeriod};
 use coupler_core::page::PageRequest;
@@ -51,6 +53,7 @@ on_both_backends!(
     deleting_a_program_removes_its_events_limit_sources,
     a_held_back_part_keeps_no_cap_and_a_shed_cap_keeps_its_schedule,
     an_override_is_recorded_once_per_part_and_source_with_its_event,
+    an_enrolment_session_ends_once_with_all_its_enrolments_or_none,
 );
 
 fn now() -> DateTime<Utc> {
@@ -611,4 +614,149 @@ async fn an_override_is_recorded_once_per_part_and_source_with_its_event(store: 
         events_of(&store, &a, EventType::FlexEventOverride).await,
         vec![(targets[0].id.as_str().to_owned(), vec!["overrides".to_owned()])]
     );
+}
+
+fn session(program: &Program, user: &str, token: &str, expires_at: DateTime<Utc>) -> EnrolmentSession {
+    let at = now();
+    EnrolmentSession {
+        id: EnrolmentSessionId::generate(),
+        client_id: program.client_id.clone(),
+        program_id: program.id.clone(),
+        user_id: UserId::parse(user).unwrap(),
+        token_hash: hash_secret(token),
+        devices: Vec::new(),
+        consent: ConsentTerms {
+            data_shared: vec!["chargingSessions".into()],
+            how_to_leave: "in the app".into(),
+        },
+        redirect_uri: "https://app.example/enrolled".into(),
+        language: "en-GB".into(),
+        csrf_token: SealedToken::from_stored("v1:sealed"),
+        status: EnrolmentSessionStatus::Open,
+        enrolment_ids: Vec::new(),
+        created_at: at,
+        expires_at,
+        finished_at: None,
+    }
+}
+
+async fn enrolment_events(store: &Arc<dyn Store>, client: &ClientId) -> Vec<String> {
+    events_of(store, client, EventType::FlexEnrolmentUpdated)
+        .await
+        .into_iter()
+        .map(|(asset, _)| asset)
+        .collect()
+}
+
+async fn an_enrolment_session_ends_once_with_all_its_enrolments_or_none(store: Arc<dyn Store>) {
+    let tenant = client(&store, "utility").await;
+    let other = client(&store, "other").await;
+    let garage = charger(&store, &tenant, "alice", "SESSION-GARAGE").await;
+    let carport = charger(&store, &tenant, "alice", "SESSION-CARPORT").await;
+    let program = program(&tenant);
+    store.insert_program(&program).await.unwrap();
+    let later = now() + Duration::hours(24);
+
+    // Only for the client's own user and program.
+    let mut nobody = session(&program, "nobody", "t-nobody", later);
+    let refused = store.insert_enrolment_session(&nobody).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    nobody.user_id = UserId::parse("alice").unwrap();
+    nobody.client_id = other.clone();
+    let refused = store.insert_enrolment_session(&nobody).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+
+    let first = session(&program, "alice", "t-first", later);
+    store.insert_enrolment_session(&first).await.unwrap();
+    assert_eq!(
+        store
+            .get_enrolment_session_by_token(&hash_secret("t-first"))
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store
+            .get_enrolment_session_by_token(&hash_secret("t-none"))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Completed once, with its enrolment and the enrolment's event.
+    let garage_enrolment = enrolment(&program, "alice", &garage);
+    let done = now();
+    assert!(store
+        .complete_enrolment_session(&first.id, std::slice::from_ref(&garage_enrolment), done)
+        .await
+        .unwrap());
+    let ended = store
+        .get_enrolment_session_by_token(&first.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended.status, EnrolmentSessionStatus::Completed);
+    assert_eq!(ended.enrolment_ids, vec![garage_enrolment.id.clone()]);
+    assert_eq!(ended.finished_at, Some(done));
+    assert_eq!(
+        store.get_enrolment(&tenant, &garage_enrolment.id).await.unwrap(),
+        Some(garage_enrolment.clone())
+    );
+    assert_eq!(
+        enrolment_events(&store, &tenant).await,
+        vec![garage_enrolment.id.as_str().to_owned()]
+    );
+    let replayed = enrolment(&program, "alice", &carport);
+    assert!(!store
+        .complete_enrolment_session(&first.id, std::slice::from_ref(&replayed), now())
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get_enrolment(&tenant, &replayed.id).await.unwrap(),
+        None,
+        "a used session writes nothing"
+    );
+    assert!(!store
+        .end_enrolment_session(&first.id, EnrolmentSessionStatus::Declined, now())
+        .await
+        .unwrap());
+
+    // An enrolment that cannot be stored (the garage's charger is enrolled already) takes the
+    // others and the session's end with it.
+    let second = session(&program, "alice", "t-second", later);
+    store.insert_enrolment_session(&second).await.unwrap();
+    let carport_enrolment = enrolment(&program, "alice", &carport);
+    let clash = enrolment(&program, "alice", &garage);
+    let refused = store
+        .complete_enrolment_session(&second.id, &[carport_enrolment.clone(), clash], now())
+        .await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert_eq!(store.get_enrolment(&tenant, &carport_enrolment.id).await.unwrap(), None);
+    assert_eq!(enrolment_events(&store, &tenant).await.len(), 1);
+    let open = store
+        .get_enrolment_session_by_token(&second.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(open.status, EnrolmentSessionStatus::Open);
+    assert!(store
+        .end_enrolment_session(&second.id, EnrolmentSessionStatus::Declined, now())
+        .await
+        .unwrap());
+    let declined = store
+        .get_enrolment_session_by_token(&second.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(declined.status, EnrolmentSessionStatus::Declined);
+    assert!(declined.finished_at.is_some());
+
+    // An expired session completes nothing.
+    let stale = session(&program, "alice", "t-stale", now() - Duration::minutes(1));
+    store.insert_enrolment_session(&stale).await.unwrap();
+    assert!(!store
+        .complete_enrolment_session(&stale.id, std::slice::from_ref(&carport_enrolment), now())
+        .await
+        .unwrap());
+    assert_eq!(store.get_enrolment(&tenant, &carport_enrolment.id).await.unwrap(), None);
 }

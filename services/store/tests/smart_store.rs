@@ -49,6 +49,7 @@ on_both_backends!(
     live_plans_are_found_by_the_location_they_are_planned_at_or_at_none_for_their_own_client_only_and_counted_by_when_stored,
     a_charger_holds_one_schedule_source_whose_periods_read_back_within_its_window,
     a_plan_and_the_schedule_it_puts_are_stored_together_or_not_at_all,
+    policies_are_read_by_id_many_at_once_and_those_that_do_not_exist_are_left_out,
 );
 
 async fn client(store: &Arc<dyn Store>, name: &str) -> ClientId {
@@ -138,6 +139,36 @@ async fn a_policy_is_put_on_the_client_s_charger_and_replaced_in_place(store: Ar
     let target = PolicyTarget::Charger(ch.clone());
     assert_eq!(store.smart_policy_on(&target).await.unwrap().unwrap().id, first.id);
     assert_eq!(store.smart_policy(&first.id).await.unwrap().unwrap().id, first.id);
+}
+
+async fn policies_are_read_by_id_many_at_once_and_those_that_do_not_exist_are_left_out(store: Arc<dyn Store>) {
+    let a = client(&store, "a").await;
+    let mut stored = Vec::new();
+    for i in 0..3 {
+        let ch = charger(&store, &a, "alice", &format!("CP-{i}")).await;
+        stored.push(
+            store
+                .put_smart_policy(&policy(&a, &ch, settings(7, 10.0)))
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let asked = [stored[0].id.clone(), stored[2].id.clone(), SmartPolicyId::generate()];
+    let mut read: Vec<String> = store
+        .smart_policies(&asked)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| format!("{p:?}"))
+        .collect();
+    read.sort();
+    let mut expected = Vec::new();
+    for id in &asked[..2] {
+        expected.push(format!("{:?}", store.smart_policy(id).await.unwrap().unwrap()));
+    }
+    expected.sort();
+    assert_eq!(read, expected);
 }
 
 async fn another_client_can_neither_put_nor_read_a_policy_on_a_charger_it_does_not_own(store: Arc<dyn Store>) {

@@ -2359,7 +2359,146 @@ mod ev_systems {
         identifiers_are_stored_per_vehicle_and_seen_tags_per_charger,
         a_chargers_power_series_is_its_total_or_the_sum_of_its_phases_in_kw,
         a_session_belongs_to_the_car_recognised_on_its_charger_and_is_found_by_user_vehicle_and_charger,
+        plug_ins_read_for_many_chargers_at_once_are_what_each_charger_s_own_reads_give,
     );
+
+    /// The plan keeper reads thousands of plug-ins together: each must be what the one-charger
+    /// reads give (the charger with its connectors, the newest running session, the detection,
+    /// the charger's and its location's limit sources, the capabilities and the pairs), and
+    /// chargers that do not exist are left out.
+    async fn plug_ins_read_for_many_chargers_at_once_are_what_each_charger_s_own_reads_give(store: Arc<dyn Store>) {
+        use coupler_core::limits::{ChargerCapabilities, LimitScope, LimitSource, LimitSourceId, LimitSourceKind};
+        use coupler_core::store::SessionStart;
+
+        let c = stored_client(&store, "a").await;
+        let account = linked(&store, &c.id, "alice", &["v1"]).await;
+        let now = time::now();
+        let home = Location {
+            id: LocationId::generate(),
+            client_id: c.id.clone(),
+            user_id: user("alice"),
+            fields: LocationFields::new("Home", 59.9, 10.7, "Europe/Oslo").unwrap(),
+            created_at: now,
+            updated_at: now,
+        };
+        store.insert_location(&home).await.unwrap();
+        let busy = registered_charger(&store, &c.id, "alice", "CP-BUSY").await;
+        let idle = registered_charger(&store, &c.id, "alice", "CP-IDLE").await;
+        store
+            .update_charger(&c.id, &busy.id, None, Some(Some(home.id.as_str())))
+            .await
+            .unwrap();
+        store
+            .record_status(&busy.id, &super::status(1, "Charging"))
+            .await
+            .unwrap();
+        store.establish_ev_systems(&c.id, &user("alice")).await.unwrap();
+        store
+            .activate_ev_system(&busy.id, &account.vehicle_ids[0], &[], Confidence::Medium, now)
+            .await
+            .unwrap();
+        for (minutes, tag) in [(30, "OLDER"), (10, "NEWER")] {
+            let start = SessionStart {
+                connector_id: 1,
+                id_tag: Some(tag),
+                meter_start_wh: 1_000.0,
+                started_at: now - chrono::Duration::minutes(minutes),
+            };
+            store.start_session(&busy.id, &start).await.unwrap();
+        }
+        store
+            .save_detection(&Detection {
+                charger_id: busy.id.clone(),
+                status: DetectionStatus::Matched,
+                plugged_in_at: Some(now),
+                vehicle_id: Some(account.vehicle_ids[0].clone()),
+                reason: None,
+                reason_code: None,
+                polled_at: Some(now),
+                updated_at: now,
+            })
+            .await
+            .unwrap();
+        store.set_user_limit(&busy.id, Some(16.0), now).await.unwrap();
+        store
+            .insert_limit_source(&LimitSource {
+                id: LimitSourceId::generate(),
+                client_id: c.id.clone(),
+                user_id: user("alice"),
+                kind: LimitSourceKind::Site,
+                scope: LimitScope::Location(home.id.clone()),
+                max_current_a: 20.0,
+                valid_from: None,
+                valid_to: None,
+                created_at: now,
+                schedule: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let capabilities = ChargerCapabilities {
+            smart_charging: Some(true),
+            max_stack_level: Some(8),
+            ..ChargerCapabilities::unknown()
+        };
+        store
+            .set_charger_capabilities(&busy.id, &capabilities, now)
+            .await
+            .unwrap();
+
+        let gone = ChargerId::generate();
+        let read = store
+            .charger_plug_ins(&[busy.id.clone(), idle.id.clone(), gone])
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 2, "the charger that does not exist is left out");
+        for charger in [&busy.id, &idle.id] {
+            let plug_in = read.iter().find(|p| &p.charger.id == charger).unwrap();
+            let location = match &plug_in.charger.location_id {
+                Some(id) => store.get_location(&c.id, &LocationId::new(id)).await.unwrap(),
+                None => None,
+            };
+            assert_eq!(
+                format!(
+                    "{:?}",
+                    (
+                        &plug_in.charger,
+                        &plug_in.session,
+                        &plug_in.detection,
+                        &plug_in.location,
+                        &plug_in.limit_sources,
+                        &plug_in.capabilities,
+                        &plug_in.ev_systems,
+                    )
+                ),
+                format!(
+                    "{:?}",
+                    (
+                        &store.charger(charger).await.unwrap().unwrap(),
+                        &store.active_session(charger).await.unwrap(),
+                        &store.get_detection(charger).await.unwrap(),
+                        &location,
+                        &store.limit_sources_of_charger(charger).await.unwrap(),
+                        &store.charger_capabilities(charger).await.unwrap(),
+                        &store.ev_systems_of_charger(charger).await.unwrap(),
+                    )
+                ),
+            );
+        }
+        let busy_read = read.iter().find(|p| p.charger.id == busy.id).unwrap();
+        assert_eq!(
+            busy_read.session.as_ref().and_then(|s| s.id_tag.as_deref()),
+            Some("NEWER")
+        );
+        assert_eq!(busy_read.limit_sources.len(), 2, "its own source and its location's");
+        assert_eq!(busy_read.ev_systems.len(), 1);
+        assert!(busy_read.detection.is_some() && busy_read.capabilities.is_some() && busy_read.location.is_some());
+
+        let policies = store
+            .smart_policies(&[coupler_core::smart::SmartPolicyId::generate()])
+            .await
+            .unwrap();
+        assert!(policies.is_empty(), "a policy that does not exist is left out");
+    }
 
     async fn a_session_belongs_to_the_car_recognised_on_its_charger_and_is_found_by_user_vehicle_and_charger(
         store: Arc<dyn Store>,

@@ -10,15 +10,17 @@
 //! session it started, so a callback with a forged or mangled `state` can still be sent back to the
 //! right app with `error=invalid_state`.
 
+use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use coupler_core::link::{redirect_with, LinkFailure, LinkSession, LinkStatus};
 use coupler_core::secret::hash_secret;
 use coupler_core::Vendor;
 use serde::Deserialize;
 use url::Url;
 
+use super::pages;
 use crate::state::AppState;
 
 /// The cookie that remembers which link session this browser started.
@@ -34,65 +36,34 @@ pub fn callback_url(state: &AppState) -> Url {
     Url::parse(&format!("{base}{CALLBACK_PATH}")).unwrap_or_else(|_| state.public_url.clone())
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
+/// The vendor selection page.
+#[derive(Template)]
+#[template(path = "link_vendors.html")]
+struct VendorsPage<'a> {
+    lang: &'a str,
+    title: &'a str,
+    error: Option<&'a str>,
+    scopes: Vec<&'a str>,
+    vendors: Vec<VendorChoiceLink>,
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"referrer\" content=\"no-referrer\"><title>{title}</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}\
-         li{{margin:.6rem 0}}</style></head><body><h1>{title}</h1>{body}</body></html>\n",
-        title = escape(title)
-    );
-    (
-        status,
-        [
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
-        ],
-        Html(html),
-    )
-        .into_response()
+/// One vendor on the selection page.
+struct VendorChoiceLink {
+    href: String,
+    name: String,
 }
 
 fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    page(status, title, &format!("<p>{}</p>", escape(message)))
-}
-
-/// A 303 to `location`; a location that cannot be a header (it never should) is an error page, not a panic.
-fn see_other(location: &str) -> Response {
-    match HeaderValue::from_str(location) {
-        Ok(value) => (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response(),
-        Err(_) => error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Linking failed",
-            "Coupler cannot send you on. Go back to the app to start again.",
-        ),
-    }
+    pages::error_page(status, title, message, None)
 }
 
 /// Sends the person back to the app with the outcome.
 fn back_to_app(session: &LinkSession, params: &[(&str, &str)]) -> Response {
-    let mut response = see_other(&redirect_with(&session.redirect_uri, params));
     // The link is over; the browser no longer needs to remember it.
-    if let Ok(value) = HeaderValue::from_str(&format!("{COOKIE}=; Path=/link; Max-Age=0; HttpOnly; SameSite=Lax")) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
-    response
+    pages::see_other(
+        &redirect_with(&session.redirect_uri, params),
+        Some(&format!("{COOKIE}=; Path=/link; Max-Age=0; HttpOnly; SameSite=Lax")),
+    )
 }
 
 /// Ends the session with `failure` and sends the person back to the app with it.
@@ -188,16 +159,9 @@ pub async fn open_link(
         .await
     {
         Ok(url) => {
-            let mut response = see_other(url.as_str());
-            let secure = if state.public_url.scheme() == "https" {
-                "; Secure"
-            } else {
-                ""
-            };
+            let secure = pages::secure_attribute(&state.public_url);
             let cookie = format!("{COOKIE}={token}; Path=/link; Max-Age=86400; HttpOnly; SameSite=Lax{secure}");
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().insert(header::SET_COOKIE, value);
-            }
+            let response = pages::see_other(url.as_str(), Some(&cookie));
             tracing::info!(link_session = session.id.as_str(), %vendor, "sent to the vendor's sign-in");
             response
         }
@@ -215,42 +179,33 @@ pub async fn open_link(
 
 /// The vendor selection page, with the data the app asks for.
 fn vendor_list(state: &AppState, token: &str, session: &LinkSession, error: Option<&str>) -> Response {
-    let scopes: String = session
-        .scopes
-        .iter()
-        .map(|s| format!("<li><code>{}</code></li>", escape(s.as_str())))
-        .collect();
     let base = state.public_url.as_str().trim_end_matches('/');
-    let vendors: String = state
+    let vendors = state
         .engine
         .adapters()
         .all()
         .map(|a| {
             let d = a.description();
-            format!(
-                "<li><a href=\"{base}/link/{token}?vendor={vendor}\">{name}</a></li>",
-                base = escape(base),
-                token = escape(token),
-                vendor = escape(d.vendor.as_str()),
-                name = escape(&d.display_name)
-            )
+            VendorChoiceLink {
+                href: format!("{base}/link/{token}?vendor={}", d.vendor.as_str()),
+                name: d.display_name.clone(),
+            }
         })
         .collect();
-    let error = error
-        .map(|e| format!("<p role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
-    let status = if error.is_empty() {
+    let status = if error.is_none() {
         StatusCode::OK
     } else {
         StatusCode::BAD_REQUEST
     };
-    page(
+    pages::render(
         status,
-        "Connect your vehicle",
-        &format!(
-            "{error}<p>The app asks for access to:</p><ul>{scopes}</ul>\
-             <p>Choose your vehicle's brand to sign in there:</p><ul>{vendors}</ul>"
-        ),
+        &VendorsPage {
+            lang: pages::PAGE_LANG,
+            title: "Connect your vehicle",
+            error,
+            scopes: session.scopes.iter().map(|s| s.as_str()).collect(),
+            vendors,
+        },
     )
 }
 
@@ -264,15 +219,7 @@ pub struct CallbackQuery {
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_owned())
-        .filter(|v| !v.is_empty())
+    pages::cookie(headers, COOKIE)
 }
 
 /// `GET /link/callback`: the vendor's redirect back after sign-in.

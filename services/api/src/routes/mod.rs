@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod chargers;
 pub mod control;
+pub mod enrol_pages;
 pub mod ev_systems;
 pub mod events;
 pub mod flex;
@@ -16,6 +17,7 @@ pub mod locations;
 pub mod oauth;
 pub mod operations;
 pub mod ops;
+pub mod pages;
 pub mod prices;
 pub mod sandbox;
 pub mod sandbox_neighbourhoods;

@@ -78,6 +78,7 @@ mod measurement;
 #[cfg(test)]
 mod measurement_tests;
 mod program;
+mod session;
 #[cfg(test)]
 mod tests;
 
@@ -87,3 +88,4 @@ pub use event::*;
 pub use forecast::*;
 pub use measurement::*;
 pub use program::*;
+pub use session::*;

@@ -26,7 +26,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use coupler_core::ev_system::{DetectionStatus, PairState};
-use coupler_core::limits::{timeline, LimitSource, LimitSourceKind};
+use coupler_core::limits::{timeline, ChargerCapabilities, LimitSource, LimitSourceKind};
 use coupler_core::location::{Location, LocationId, Point};
 use coupler_core::planner::{self, PlanInput, PowerCap};
 use coupler_core::smart::{
@@ -34,6 +34,7 @@ use coupler_core::smart::{
     schedule_from_plan, schedule_matches, shortfall_percent, Baseline, Execution, MakerStep, Need, PlanDetails,
     PlanOutcome, PlanState, PlanTarget, PolicyTarget, SmartPlan, SmartPlanId, SmartPolicy, SmartPolicyId, Verification,
 };
+use coupler_core::store::ChargerPlugIn;
 use coupler_core::tariff::{prices_within, PriceScope, PriceSlot, SeriesKind};
 use coupler_core::{ChargeSession, Charger, ChargerId, ClientId, PageRequest, Vehicle, VehicleId};
 use coupler_tasks::Tasks;
@@ -95,8 +96,8 @@ pub enum Trigger {
 pub struct PlanKeeper {
     engine: Arc<Engine>,
     config: SmartConfig,
-    /// One look at a policy at a time.
-    locks: Mutex<HashMap<SmartPolicyId, Arc<tokio::sync::Mutex<()>>>>,
+    /// One look at a policy at a time, and how many there were.
+    locks: Mutex<HashMap<SmartPolicyId, Arc<PolicyLooks>>>,
     wake: Notify,
     tracker: TaskTracker,
     /// Price-change passes running, by the plans they reach, each with whether another change
@@ -111,6 +112,18 @@ pub struct PlanKeeper {
     /// by policy: kept as each plan is stored, so that working out the next wake reads no plan
     /// from the store (a replan of thousands would otherwise list them all again and again).
     next_looks: Mutex<HashMap<SmartPolicyId, DateTime<Utc>>>,
+    /// Cancelled when Coupler shuts down: a pass or round takes no further plan then (the plans
+    /// it did not reach are taken up at the next start), so shutting down waits for the plans
+    /// being made, not for thousands more.
+    stopping: tokio_util::sync::CancellationToken,
+}
+
+/// The looks at one policy: one at a time, and counted, so that reads taken for a look can tell
+/// whether another look came in between.
+#[derive(Debug, Default)]
+struct PolicyLooks {
+    one_at_a_time: tokio::sync::Mutex<()>,
+    done: std::sync::atomic::AtomicU64,
 }
 
 /// The least time between two looks for the next switch or deadline.
@@ -118,6 +131,10 @@ const WAKE_LOOK_GAP: Duration = Duration::from_secs(1);
 
 /// How many plans a price-change pass or a round makes at once.
 const PRICE_PASS_CONCURRENCY: usize = 64;
+
+/// How many plans' plug-ins a pass or a round reads together (a few queries for all of them); the
+/// next batch is read while this one's plans are made.
+const PASS_READ_BATCH: usize = 256;
 
 /// The live plans a price change may move.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -162,6 +179,27 @@ impl PassPrices {
     }
 }
 
+/// What a pass or a round read at once of a batch of policies: each policy and the plug-ins on
+/// their chargers, with how many looks each policy had had before the reads were taken.
+///
+/// A plan is made from these reads only while no other look at its policy came in between (after
+/// a plug change, say, a look that read what changed); otherwise it is made from fresh reads. A
+/// change that comes after the reads queues its own look behind this one, which makes the plan
+/// again from what it changed.
+#[derive(Debug, Default)]
+struct PassReads {
+    policies: HashMap<SmartPolicyId, SmartPolicy>,
+    looks_before: HashMap<SmartPolicyId, u64>,
+    plug_ins: HashMap<ChargerId, ChargerPlugIn>,
+}
+
+impl PassReads {
+    /// Whether these reads still hold for `policy`, which has had `looks` looks so far.
+    fn hold_for(&self, policy: &SmartPolicyId, looks: u64) -> bool {
+        self.looks_before.get(policy) == Some(&looks)
+    }
+}
+
 /// Where a governed plug-in is, as a plan needs it.
 #[derive(Debug)]
 struct Situation {
@@ -174,6 +212,8 @@ struct Situation {
     /// The charger's limit sources as they were when the plug-in was looked at (none without a
     /// charger).
     limit_sources: Vec<LimitSource>,
+    /// What the charger declared it can do with profiles, where it said.
+    capabilities: Option<ChargerCapabilities>,
     /// Why no plan can be made yet (beyond a state of charge).
     waiting: Option<String>,
 }
@@ -196,6 +236,7 @@ impl PlanKeeper {
             price_passes: Mutex::default(),
             plans_moved: std::sync::atomic::AtomicBool::new(false),
             next_looks: Mutex::default(),
+            stopping: tokio_util::sync::CancellationToken::new(),
         })
     }
 
@@ -204,7 +245,7 @@ impl PlanKeeper {
         &self.config
     }
 
-    fn lock_for(&self, id: &SmartPolicyId) -> Arc<tokio::sync::Mutex<()>> {
+    fn lock_for(&self, id: &SmartPolicyId) -> Arc<PolicyLooks> {
         let mut map = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
         map.entry(id.clone()).or_default().clone()
     }
@@ -272,18 +313,89 @@ impl PlanKeeper {
         };
         let prices = self.pass_prices(&plans).await;
         let mut seen = HashSet::new();
-        let due: Vec<SmartPolicyId> = plans
+        let due: Vec<(SmartPolicyId, Option<SmartPlan>)> = plans
             .into_iter()
-            .filter_map(|plan| seen.insert(plan.policy_id.clone()).then_some(plan.policy_id))
+            .filter(|plan| seen.insert(plan.policy_id.clone()))
+            .map(|plan| (plan.policy_id.clone(), Some(plan)))
             .collect();
-        let prices = prices.as_ref();
-        futures::stream::iter(due)
-            .for_each_concurrent(PRICE_PASS_CONCURRENCY, |id| async move {
-                if let Err(e) = self.reconcile_priced(&id, Trigger::Replan("prices"), prices).await {
+        self.reconcile_many(due, Trigger::Replan("prices"), prices.as_ref())
+            .await;
+    }
+
+    /// Looks at every policy of `due` (each with the live plan it was listed with, if any),
+    /// [`PRICE_PASS_CONCURRENCY`] at a time, their plug-ins read [`PASS_READ_BATCH`] at a time (the
+    /// next batch read while this one's plans are made).
+    async fn reconcile_many(
+        &self,
+        due: Vec<(SmartPolicyId, Option<SmartPlan>)>,
+        trigger: Trigger,
+        prices: Option<&PassPrices>,
+    ) {
+        let mut batches: Vec<Vec<(SmartPolicyId, Option<SmartPlan>)>> = Vec::new();
+        for item in due {
+            match batches.last_mut() {
+                Some(batch) if batch.len() < PASS_READ_BATCH => batch.push(item),
+                _ => batches.push(vec![item]),
+            }
+        }
+        futures::stream::iter(batches)
+            .map(|batch| async move {
+                let reads = Arc::new(self.pass_reads(&batch).await);
+                futures::stream::iter(batch.into_iter().map(move |(id, _)| (id, reads.clone())))
+            })
+            .buffered(2)
+            .flatten()
+            .take_until(self.stopping.cancelled())
+            .for_each_concurrent(PRICE_PASS_CONCURRENCY, |(id, reads)| async move {
+                if let Err(e) = self.reconcile_priced(&id, trigger, prices, Some(&reads)).await {
                     tracing::warn!(policy_id = %id, error = %e, "cannot keep the smart-charging plan");
                 }
             })
             .await;
+    }
+
+    /// Reads a batch's policies and the plug-ins on their chargers at once. Reads that fail leave
+    /// the batch's plans to read their own.
+    async fn pass_reads(&self, batch: &[(SmartPolicyId, Option<SmartPlan>)]) -> PassReads {
+        let store = &self.engine.store;
+        let ids: Vec<SmartPolicyId> = batch.iter().map(|(id, _)| id.clone()).collect();
+        // Counted before anything is read: a look that ends after this shows in its count.
+        let looks_before = ids
+            .iter()
+            .map(|id| {
+                let looks = self.lock_for(id).done.load(std::sync::atomic::Ordering::Acquire);
+                (id.clone(), looks)
+            })
+            .collect();
+        let policies = match store.smart_policies(&ids).await {
+            Ok(policies) => policies,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a batch's policies at once; each plan reads its own");
+                return PassReads::default();
+            }
+        };
+        let mut chargers: Vec<ChargerId> = batch
+            .iter()
+            .filter_map(|(_, plan)| plan.as_ref()?.charger_id.clone())
+            .chain(policies.iter().filter_map(|policy| match &policy.target {
+                PolicyTarget::Charger(id) => Some(id.clone()),
+                PolicyTarget::EvSystem(_) | PolicyTarget::Vehicle(_) => None,
+            }))
+            .collect();
+        chargers.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        chargers.dedup();
+        let plug_ins = match store.charger_plug_ins(&chargers).await {
+            Ok(plug_ins) => plug_ins,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a batch's plug-ins at once; each plan reads its own");
+                return PassReads::default();
+            }
+        };
+        PassReads {
+            policies: policies.into_iter().map(|p| (p.id.clone(), p)).collect(),
+            looks_before,
+            plug_ins: plug_ins.into_iter().map(|p| (p.charger.id.clone(), p)).collect(),
+        }
     }
 
     /// The prices of every location `plans` are planned at, from now until their latest deadline,
@@ -331,31 +443,25 @@ impl PlanKeeper {
     /// Every enabled policy, and every policy with a live plan; with `live_only`, only the latter.
     async fn round(self: &Arc<Self>, trigger: Trigger, live_only: bool) {
         let store = &self.engine.store;
-        let mut ids: Vec<SmartPolicyId> = Vec::new();
+        let mut due: Vec<(SmartPolicyId, Option<SmartPlan>)> = Vec::new();
         match store.live_smart_plans().await {
-            Ok(plans) => ids.extend(plans.into_iter().map(|p| p.policy_id)),
+            Ok(plans) => due.extend(plans.into_iter().map(|p| (p.policy_id.clone(), Some(p)))),
             Err(e) => tracing::warn!(error = %e, "cannot list live plans"),
         }
         if !live_only {
             match store.enabled_smart_policies().await {
-                Ok(policies) => ids.extend(policies.into_iter().map(|p| p.id)),
+                Ok(policies) => due.extend(policies.into_iter().map(|p| (p.id, None))),
                 Err(e) => tracing::warn!(error = %e, "cannot list smart-charging policies"),
             }
         }
+        // A policy listed with its live plan and again as enabled is looked at once, with the plan.
         let mut seen = HashSet::new();
-        ids.retain(|id| seen.insert(id.clone()));
+        due.retain(|(id, _)| seen.insert(id.clone()));
         // On a task of its own, PRICE_PASS_CONCURRENCY plans at a time: a round of thousands would
         // otherwise ask the database for thousands of connections at once and starve the API.
         let keeper = self.clone();
         self.tracker.spawn(async move {
-            let keeper = &keeper;
-            futures::stream::iter(ids)
-                .for_each_concurrent(PRICE_PASS_CONCURRENCY, |id| async move {
-                    if let Err(e) = keeper.reconcile(&id, trigger).await {
-                        tracing::warn!(policy_id = %id, error = %e, "cannot keep the smart-charging plan");
-                    }
-                })
-                .await;
+            keeper.reconcile_many(due, trigger, None).await;
         });
     }
 
@@ -447,7 +553,7 @@ impl PlanKeeper {
         }
     }
 
-    /// Runs the keeper on `tasks`: plans left by a previous run are taken up at once; then a look
+    /// Runs the keeper on `tasks`: plans left by a previous run are made again at once; then a look
     /// at every plug change (`plug_changes`), pairing change (`pair_changes`), other limit source
     /// change, vehicle read, at each maker plan's switch and deadline, and every `check_interval`.
     pub fn spawn(
@@ -466,7 +572,9 @@ impl PlanKeeper {
             async move {
                 use std::sync::atomic::Ordering;
                 use tokio::time::Instant;
-                keeper.round(Trigger::Check, false).await;
+                // Prices or limits may have changed while Coupler was down, and a price pass that
+                // shutting down cut short left plans made on old prices: every plan is made again.
+                keeper.round(Trigger::Replan("Coupler started"), false).await;
                 let mut last_round = Instant::now();
                 let (sleep, mut due) = keeper.next_wake();
                 let mut looked_at = Instant::now();
@@ -543,6 +651,7 @@ impl PlanKeeper {
                         },
                     }
                 }
+                keeper.stopping.cancel();
                 keeper.tracker.close();
                 keeper.tracker.wait().await;
             }
@@ -554,20 +663,24 @@ impl PlanKeeper {
     /// it. Returns the plan as it stands after.
     #[tracing::instrument(skip(self), fields(policy_id = %id))]
     pub async fn reconcile(&self, id: &SmartPolicyId, trigger: Trigger) -> Result<Option<SmartPlan>, EngineError> {
-        self.reconcile_priced(id, trigger, None).await
+        self.reconcile_priced(id, trigger, None, None).await
     }
 
     /// [`PlanKeeper::reconcile`], planning against a pass's `prices` where they hold the plan's
-    /// location and window.
+    /// location and window, and from a pass's `reads` where they still hold.
     async fn reconcile_priced(
         &self,
         id: &SmartPolicyId,
         trigger: Trigger,
         prices: Option<&PassPrices>,
+        reads: Option<&PassReads>,
     ) -> Result<Option<SmartPlan>, EngineError> {
-        let lock = self.lock_for(id);
-        let _one_at_a_time = lock.lock().await;
-        let kept = self.keep(id, trigger, prices).await;
+        use std::sync::atomic::Ordering;
+        let looks = self.lock_for(id);
+        let _one_at_a_time = looks.one_at_a_time.lock().await;
+        let reads = reads.filter(|reads| reads.hold_for(id, looks.done.load(Ordering::Acquire)));
+        let kept = self.keep(id, trigger, prices, reads).await;
+        looks.done.fetch_add(1, Ordering::Release);
         // Its plan may have been stored anew: the keeper looks at the switches again.
         let next_look = match &kept {
             Ok(Some(plan)) if plan.state != PlanState::Ended => next_look(plan, self.engine.clock.now()),
@@ -591,15 +704,20 @@ impl PlanKeeper {
         id: &SmartPolicyId,
         trigger: Trigger,
         prices: Option<&PassPrices>,
+        reads: Option<&PassReads>,
     ) -> Result<Option<SmartPlan>, EngineError> {
         let store = &self.engine.store;
-        let Some(policy) = store.smart_policy(id).await? else {
-            return Ok(None);
+        let latest = store.latest_smart_plan(id).await?;
+        let policy = match reads.and_then(|reads| reads.policies.get(id)) {
+            Some(policy) => policy.clone(),
+            None => match store.smart_policy(id).await? {
+                Some(policy) => policy,
+                None => return Ok(None),
+            },
         };
         let now = self.engine.clock.now();
-        let latest = store.latest_smart_plan(id).await?;
         let situation = if policy.enabled {
-            self.resolve(&policy).await?
+            self.resolve(&policy, reads).await?
         } else {
             Err("smart charging was disabled")
         };
@@ -651,19 +769,35 @@ impl PlanKeeper {
 
     /// Where the plug-in `policy` governs is; `Err` says why it governs none (nothing of it is
     /// plugged in, or a policy that comes before it governs the plug-in).
-    async fn resolve(&self, policy: &SmartPolicy) -> Result<Result<Situation, &'static str>, EngineError> {
+    async fn resolve(
+        &self,
+        policy: &SmartPolicy,
+        reads: Option<&PassReads>,
+    ) -> Result<Result<Situation, &'static str>, EngineError> {
         let store = &self.engine.store;
         let client = &policy.client_id;
         match &policy.target {
             PolicyTarget::EvSystem(id) => {
-                let Some(system) = store.get_ev_system(client, id).await? else {
+                let read = reads.and_then(|reads| {
+                    reads
+                        .plug_ins
+                        .values()
+                        .flat_map(|p| &p.ev_systems)
+                        .find(|s| &s.id == id && &s.client_id == client)
+                        .cloned()
+                });
+                let system = match read {
+                    Some(system) => Some(system),
+                    None => store.get_ev_system(client, id).await?,
+                };
+                let Some(system) = system else {
                     return Ok(Err("the EV system is gone"));
                 };
                 if system.state != PairState::Activated {
                     return Ok(Err("the vehicle was unplugged"));
                 }
                 let vehicle = store.get_vehicle(client, &system.vehicle_id).await?;
-                self.on_charger(policy, &system.charger_id, vehicle).await
+                self.on_charger(policy, &system.charger_id, vehicle, reads).await
             }
             PolicyTarget::Vehicle(id) => {
                 let Some(vehicle) = store.get_vehicle(client, id).await? else {
@@ -674,7 +808,7 @@ impl PlanKeeper {
                     if self.enabled_on(PolicyTarget::EvSystem(active.id.clone())).await? {
                         return Ok(Err("the EV system's own policy governs the plug-in"));
                     }
-                    return self.on_charger(policy, &active.charger_id, Some(vehicle)).await;
+                    return self.on_charger(policy, &active.charger_id, Some(vehicle), reads).await;
                 }
                 if vehicle.charge_state.is_plugged_in != Some(true) {
                     return Ok(Err("the vehicle was unplugged"));
@@ -701,11 +835,15 @@ impl PlanKeeper {
                     session: None,
                     location,
                     limit_sources: Vec::new(),
+                    capabilities: None,
                     waiting,
                 }))
             }
             PolicyTarget::Charger(id) => {
-                let pairs = store.ev_systems_of_charger(id).await?;
+                let pairs = match reads.and_then(|reads| reads.plug_ins.get(id)) {
+                    Some(plug_in) => plug_in.ev_systems.clone(),
+                    None => store.ev_systems_of_charger(id).await?,
+                };
                 let vehicle = match pairs.iter().find(|p| p.state == PairState::Activated) {
                     Some(active) => {
                         if self.enabled_on(PolicyTarget::EvSystem(active.id.clone())).await?
@@ -719,35 +857,62 @@ impl PlanKeeper {
                     }
                     None => None,
                 };
-                self.on_charger(policy, id, vehicle).await
+                self.on_charger(policy, id, vehicle, reads).await
             }
         }
     }
 
+    /// The plug-in on `charger_id`, from a pass's `reads` where they hold it, else read now.
     async fn on_charger(
         &self,
         policy: &SmartPolicy,
         charger_id: &ChargerId,
         vehicle: Option<Vehicle>,
+        reads: Option<&PassReads>,
     ) -> Result<Result<Situation, &'static str>, EngineError> {
-        let store = &self.engine.store;
-        let Some(charger) = store.charger(charger_id).await? else {
-            return Ok(Err("the charger is gone"));
+        let plug_in = match reads.and_then(|reads| reads.plug_ins.get(charger_id)) {
+            Some(plug_in) => plug_in.clone(),
+            None => {
+                let store = &self.engine.store;
+                let Some(charger) = store.charger(charger_id).await? else {
+                    return Ok(Err("the charger is gone"));
+                };
+                if charger.client_id != policy.client_id || !charger.power_delivery_state().is_plugged_in() {
+                    return Ok(Err("the vehicle was unplugged"));
+                }
+                let location = match &charger.location_id {
+                    Some(id) => store.get_location(&charger.client_id, &LocationId::new(id)).await?,
+                    None => None,
+                };
+                ChargerPlugIn {
+                    session: store.active_session(charger_id).await?,
+                    detection: store.get_detection(charger_id).await?,
+                    location,
+                    limit_sources: store.limit_sources_of_charger(charger_id).await?,
+                    capabilities: store.charger_capabilities(charger_id).await?,
+                    // Not needed past the pairing, which the caller has read.
+                    ev_systems: Vec::new(),
+                    charger,
+                }
+            }
         };
+        let ChargerPlugIn {
+            charger,
+            session,
+            detection,
+            location,
+            limit_sources,
+            capabilities,
+            ev_systems: _,
+        } = plug_in;
         if charger.client_id != policy.client_id || !charger.power_delivery_state().is_plugged_in() {
             return Ok(Err("the vehicle was unplugged"));
         }
-        let session = store.active_session(charger_id).await?;
-        let plugged_in_at = store
-            .get_detection(charger_id)
-            .await?
+        let plugged_in_at = detection
             .and_then(|d| d.plugged_in_at)
             .or(session.as_ref().map(|s| s.started_at));
-        let location = match &charger.location_id {
-            Some(id) => store.get_location(&charger.client_id, &LocationId::new(id)).await?,
-            None => None,
-        };
-        let limit_sources = store.limit_sources_of_charger(charger_id).await?;
+        // Another client's location is not this charger's to plan at.
+        let location = location.filter(|l| l.client_id == charger.client_id);
         Ok(Ok(Situation {
             execution: Execution::Charger,
             vehicle,
@@ -756,6 +921,7 @@ impl PlanKeeper {
             plugged_in_at,
             location,
             limit_sources,
+            capabilities,
             waiting: None,
         }))
     }
@@ -1136,12 +1302,10 @@ impl PlanKeeper {
                     .limit_sources
                     .iter()
                     .any(|s| s.kind == LimitSourceKind::Schedule && !s.is_over(now));
-                let takes_profiles = self
-                    .engine
-                    .store
-                    .charger_capabilities(&charger.id)
-                    .await?
-                    .is_none_or(|c| c.takes_profiles());
+                let takes_profiles = situation
+                    .capabilities
+                    .as_ref()
+                    .is_none_or(ChargerCapabilities::takes_profiles);
                 if !takes_profiles && !remade && on_charger {
                     // A charger that takes no profiles is switched on and off by Coupler at the
                     // plan's switches (remote start and stop); the keeper looks at each.

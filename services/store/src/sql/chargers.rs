@@ -18,7 +18,7 @@ macro_rules! impl_charger_store {
             use coupler_core::{ChargerStore, ClientId, StoreError, UserId};
             use sqlx::Row;
 
-            use crate::sql::StorePool;
+            use crate::sql::{placeholders, StorePool, READ_CHUNK};
             use crate::store_error;
 
             const CHARGER_COLUMNS: &str = "c.id, c.client_id, u.external_id, c.ocpp_id, c.name, c.location_id, \
@@ -131,14 +131,50 @@ macro_rules! impl_charger_store {
                     Ok(chargers)
                 }
 
+                /// The chargers with these ids, with their connectors, a few queries for many.
+                async fn chargers_by_ids(&self, ids: &[ChargerId]) -> Result<Vec<Charger>, StoreError> {
+                    let mut found = Vec::with_capacity(ids.len());
+                    for chunk in ids.chunks(READ_CHUNK) {
+                        let filter = format!("c.id IN ({})", placeholders(1, chunk.len()));
+                        let binds: Vec<&str> = chunk.iter().map(ChargerId::as_str).collect();
+                        found.extend(self.fetch_chargers(&filter, &binds, None, "").await?);
+                    }
+                    Ok(found)
+                }
+
+                /// The running session of each of these chargers that has one (the newest, should
+                /// a charger have several), as [`ChargerStore::active_session`] finds it.
+                async fn active_sessions_of(&self, ids: &[ChargerId]) -> Result<Vec<ChargeSession>, StoreError> {
+                    let mut found: Vec<ChargeSession> = Vec::new();
+                    for chunk in ids.chunks(READ_CHUNK) {
+                        let sql = format!(
+                            "SELECT {SESSION_COLUMNS} FROM charge_sessions WHERE stopped_at IS NULL AND charger_id IN ({}) \
+                             ORDER BY charger_id, started_at DESC, transaction_id DESC",
+                            placeholders(1, chunk.len())
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for id in chunk {
+                            query = query.bind(id.as_str());
+                        }
+                        let rows = query.fetch_all(&self.reads).await.map_err(store_error)?;
+                        for row in &rows {
+                            let session = session_from_row(row).map_err(store_error)?;
+                            if found.last().is_none_or(|newest| newest.charger_id != session.charger_id) {
+                                found.push(session);
+                            }
+                        }
+                    }
+                    Ok(found)
+                }
+
                 async fn attach_connectors(&self, chargers: &mut [Charger]) -> Result<(), StoreError> {
                     if chargers.is_empty() {
                         return Ok(());
                     }
-                    let placeholders = (1..=chargers.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
                     let sql = format!(
                         "SELECT charger_id, connector_id, status, error_code, info, power_delivery_state, updated_at \
-                         FROM connectors WHERE charger_id IN ({placeholders}) ORDER BY connector_id"
+                         FROM connectors WHERE charger_id IN ({}) ORDER BY connector_id",
+                        placeholders(1, chargers.len())
                     );
                     let mut query = sqlx::query(&sql);
                     for charger in chargers.iter() {

@@ -14,6 +14,7 @@ macro_rules! impl_ev_system_store {
             use coupler_core::event::EventType;
             use sqlx::Row;
 
+            use crate::sql::{placeholders, READ_CHUNK};
             use crate::store_error;
 
             const SELECT: &str = "SELECT e.id, e.client_id, u.external_id, e.vehicle_id, e.charger_id, e.activated, \
@@ -108,6 +109,38 @@ macro_rules! impl_ev_system_store {
                     }
                     let rows = query.fetch_all(&self.reads).await.map_err(store_error)?;
                     rows.iter().map(system_from_row).collect::<Result<Vec<_>, _>>().map_err(store_error)
+                }
+
+                /// The pairs each of these chargers is part of, newest first.
+                async fn ev_systems_of_chargers(&self, ids: &[ChargerId]) -> Result<Vec<EvSystem>, StoreError> {
+                    let mut found = Vec::new();
+                    for chunk in ids.chunks(READ_CHUNK) {
+                        let filter = format!("e.charger_id IN ({})", placeholders(1, chunk.len()));
+                        let binds: Vec<&str> = chunk.iter().map(ChargerId::as_str).collect();
+                        found.extend(self.fetch_systems(&filter, &binds).await?);
+                    }
+                    Ok(found)
+                }
+
+                /// The vehicle detections of these chargers, where they have one.
+                async fn detections_of(&self, ids: &[ChargerId]) -> Result<Vec<Detection>, StoreError> {
+                    let mut found = Vec::new();
+                    for chunk in ids.chunks(READ_CHUNK) {
+                        let sql = format!(
+                            "SELECT charger_id, status, plugged_in_at, vehicle_id, reason, reason_code, polled_at, updated_at \
+                             FROM vehicle_detections WHERE charger_id IN ({})",
+                            placeholders(1, chunk.len())
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for id in chunk {
+                            query = query.bind(id.as_str());
+                        }
+                        let rows = query.fetch_all(&self.reads).await.map_err(store_error)?;
+                        for row in &rows {
+                            found.push(detection_from_row(row).map_err(store_error)?);
+                        }
+                    }
+                    Ok(found)
                 }
 
                 async fn systems_by_id(&self, ids: &[String]) -> Result<Vec<EvSystem>, StoreError> {

@@ -236,6 +236,37 @@ macro_rules! impl_flex_store {
                     Ok(Page::from_rows(page, items, key))
                 }
 
+                /// Stores a new enrolment of an existing user and program of the client, with its
+                /// `user:flex-enrolment:updated` event, in `tx`: the one way enrolments are written,
+                /// whether through the REST API or the hosted enrolment page.
+                pub(crate) async fn insert_enrolment_in(tx: &mut Tx<'_>, enrolment: &Enrolment) -> Result<(), StoreError> {
+                    let done = sqlx::query(
+                        "INSERT INTO flex_enrolments (id, client_id, program_id, user_id, device_kind, device_id, status, status_reason, \
+                         consent, created_at, updated_at) \
+                         SELECT $1, $2, p.id, u.id, $5, $6, $7, $8, $9, $10, $11 FROM users u JOIN flex_programs p ON p.client_id = u.client_id \
+                         WHERE u.client_id = $2 AND u.external_id = $4 AND p.id = $3",
+                    )
+                    .bind(enrolment.id.as_str())
+                    .bind(enrolment.client_id.as_str())
+                    .bind(enrolment.program_id.as_str())
+                    .bind(enrolment.user_id.as_str())
+                    .bind(enrolment.device.kind.as_str())
+                    .bind(&enrolment.device.id)
+                    .bind(enrolment.state.status.as_str())
+                    .bind(&enrolment.state.reason)
+                    .bind(json(&enrolment.consent)?)
+                    .bind($time::bind(enrolment.created_at))
+                    .bind($time::bind(enrolment.updated_at))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(store_error)?;
+                    if done.rows_affected() == 0 {
+                        return Err(StoreError::Conflict("the user or the program is not the client's".to_owned()));
+                    }
+                    Self::append_event(tx, EventType::FlexEnrolmentUpdated, enrolment.id.as_str(), &["status"]).await?;
+                    Ok(())
+                }
+
                 /// Deletes the limit sources of `filter`'s targets (aliased `t`; parameters from $1),
                 /// returning the chargers they limited.
                 async fn drop_target_sources(
@@ -372,30 +403,7 @@ macro_rules! impl_flex_store {
 
                 async fn insert_enrolment(&self, enrolment: &Enrolment) -> Result<(), StoreError> {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
-                    let done = sqlx::query(
-                        "INSERT INTO flex_enrolments (id, client_id, program_id, user_id, device_kind, device_id, status, status_reason, \
-                         consent, created_at, updated_at) \
-                         SELECT $1, $2, p.id, u.id, $5, $6, $7, $8, $9, $10, $11 FROM users u JOIN flex_programs p ON p.client_id = u.client_id \
-                         WHERE u.client_id = $2 AND u.external_id = $4 AND p.id = $3",
-                    )
-                    .bind(enrolment.id.as_str())
-                    .bind(enrolment.client_id.as_str())
-                    .bind(enrolment.program_id.as_str())
-                    .bind(enrolment.user_id.as_str())
-                    .bind(enrolment.device.kind.as_str())
-                    .bind(&enrolment.device.id)
-                    .bind(enrolment.state.status.as_str())
-                    .bind(&enrolment.state.reason)
-                    .bind(json(&enrolment.consent)?)
-                    .bind($time::bind(enrolment.created_at))
-                    .bind($time::bind(enrolment.updated_at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(store_error)?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::Conflict("the user or the program is not the client's".to_owned()));
-                    }
-                    Self::append_event(&mut tx, EventType::FlexEnrolmentUpdated, enrolment.id.as_str(), &["status"]).await?;
+                    Self::insert_enrolment_in(&mut tx, enrolment).await?;
                     tx.commit().await.map_err(store_error)?;
                     Ok(())
                 }

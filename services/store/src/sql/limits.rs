@@ -15,6 +15,7 @@ macro_rules! impl_limit_store {
             use coupler_core::{ChargerId, ClientId, LimitStore, StoreError, UserId};
             use sqlx::Row;
 
+            use crate::sql::{placeholders, READ_CHUNK};
             use crate::store_error;
 
             const SELECT: &str = "SELECT s.id, s.client_id, u.external_id, s.kind, s.charger_id, s.location_id, \
@@ -62,6 +63,66 @@ macro_rules! impl_limit_store {
 
             fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
                 serde_json::from_str(text).map_err(|e| StoreError::Backend(e.to_string()))
+            }
+
+            impl $store {
+                /// Every source that limits each of these chargers (its own and its location's,
+                /// oldest first), with the charger it limits.
+                async fn limit_sources_of_chargers(
+                    &self,
+                    ids: &[ChargerId],
+                ) -> Result<Vec<(ChargerId, LimitSource)>, StoreError> {
+                    // Named, so that the union's ORDER BY finds them on SQLite.
+                    const COLUMNS: &str = "c.id AS limited_charger, s.id AS id, s.client_id, u.external_id, s.kind, \
+                        s.charger_id, s.location_id, s.max_current, s.valid_from, s.valid_to, s.created_at AS created_at, \
+                        s.schedule";
+                    let mut found = Vec::new();
+                    for chunk in ids.chunks(READ_CHUNK) {
+                        let list = placeholders(1, chunk.len());
+                        let sql = format!(
+                            "SELECT {COLUMNS} FROM limit_sources s JOIN users u ON u.id = s.user_id \
+                             JOIN chargers c ON c.id = s.charger_id WHERE c.id IN ({list}) \
+                             UNION ALL SELECT {COLUMNS} FROM limit_sources s JOIN users u ON u.id = s.user_id \
+                             JOIN chargers c ON c.location_id = s.location_id WHERE c.id IN ({list}) \
+                             ORDER BY created_at, id"
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for id in chunk {
+                            query = query.bind(id.as_str());
+                        }
+                        let rows = query.fetch_all(&self.reads).await.map_err(store_error)?;
+                        for row in &rows {
+                            let charger: String = row.try_get("limited_charger").map_err(store_error)?;
+                            found.push((ChargerId::new(charger), source_from_row(row).map_err(store_error)?));
+                        }
+                    }
+                    Ok(found)
+                }
+
+                /// What each of these chargers declared it can do with charging profiles, where it said.
+                async fn capabilities_of(
+                    &self,
+                    ids: &[ChargerId],
+                ) -> Result<Vec<(ChargerId, ChargerCapabilities)>, StoreError> {
+                    let mut found = Vec::new();
+                    for chunk in ids.chunks(READ_CHUNK) {
+                        let sql = format!(
+                            "SELECT charger_id, capabilities FROM charger_capabilities WHERE charger_id IN ({})",
+                            placeholders(1, chunk.len())
+                        );
+                        let mut query = sqlx::query(&sql);
+                        for id in chunk {
+                            query = query.bind(id.as_str());
+                        }
+                        let rows = query.fetch_all(&self.reads).await.map_err(store_error)?;
+                        for row in &rows {
+                            let charger: String = row.try_get("charger_id").map_err(store_error)?;
+                            let text: String = row.try_get("capabilities").map_err(store_error)?;
+                            found.push((ChargerId::new(charger), from_json(&text)?));
+                        }
+                    }
+                    Ok(found)
+                }
             }
 
             #[async_trait]

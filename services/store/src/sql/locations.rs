@@ -13,6 +13,7 @@ macro_rules! impl_location_store {
             use coupler_core::{ClientId, LocationStore, StoreError, UserId};
             use sqlx::Row;
 
+            use crate::sql::{placeholders, READ_CHUNK};
             use crate::store_error;
 
             const SELECT: &str = "SELECT l.id, l.client_id, u.external_id, l.name, l.latitude, l.longitude, \
@@ -41,6 +42,25 @@ macro_rules! impl_location_store {
                     created_at: $time::read(row, "created_at")?,
                     updated_at: $time::read(row, "updated_at")?,
                 })
+            }
+
+            impl $store {
+                /// The locations with these ids, whoever's they are.
+                async fn locations_by_ids(&self, ids: &[LocationId]) -> Result<Vec<Location>, StoreError> {
+                    let mut found = Vec::with_capacity(ids.len());
+                    for chunk in ids.chunks(READ_CHUNK) {
+                        let sql = format!("{SELECT} WHERE l.id IN ({})", placeholders(1, chunk.len()));
+                        let mut query = sqlx::query(&sql);
+                        for id in chunk {
+                            query = query.bind(id.as_str());
+                        }
+                        let rows = query.fetch_all(&self.reads).await.map_err(store_error)?;
+                        for row in &rows {
+                            found.push(location_from_row(row).map_err(store_error)?);
+                        }
+                    }
+                    Ok(found)
+                }
             }
 
             #[async_trait]

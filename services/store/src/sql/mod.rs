@@ -11,6 +11,7 @@ mod actions;
 mod authorisation;
 mod chargers;
 mod clients;
+mod enrolment_sessions;
 mod ev_systems;
 mod events;
 mod flex;
@@ -33,6 +34,7 @@ pub(crate) use actions::impl_action_store;
 pub(crate) use authorisation::impl_authorisation_store;
 pub(crate) use chargers::impl_charger_store;
 pub(crate) use clients::impl_client_store;
+pub(crate) use enrolment_sessions::impl_enrolment_session_store;
 pub(crate) use ev_systems::impl_ev_system_store;
 pub(crate) use events::impl_event_store;
 pub(crate) use flex::impl_flex_store;
@@ -50,6 +52,19 @@ pub(crate) use users::impl_user_store;
 pub(crate) use vehicles::impl_vehicle_store;
 pub(crate) use vendor_accounts::impl_vendor_account_store;
 pub(crate) use webhooks::impl_webhook_store;
+
+/// Ids per `IN (…)` list when reading many at once.
+pub(crate) const READ_CHUNK: usize = 500;
+
+/// `$first, $first + 1, …` for `count` parameters: the list of an `IN (…)` over many ids, bound
+/// one by one (both backends take numbered parameters; callers keep `count` well under SQLite's
+/// limit of 32,766 by reading in chunks).
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Keyset pagination over `alias.created_at, alias.id`, newest first: the filter that continues
 /// `base` past the cursor (its two values bound as parameters `$next` and `$next + 1`), and the

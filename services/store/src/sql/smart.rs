@@ -14,10 +14,11 @@ macro_rules! impl_smart_charging_store {
                 PlanState, PolicyTarget, SmartPlan, SmartPlanId, SmartPolicy, SmartPolicyId,
             };
             use coupler_core::location::LocationId;
+            use coupler_core::store::ChargerPlugIn;
             use coupler_core::{ChargerId, ClientId, SmartChargingStore, StoreError, UserId, VehicleId};
             use sqlx::Row;
 
-            use crate::sql::{PlanSave, StorePool, PLAN_SAVES_PER_COMMIT};
+            use crate::sql::{placeholders, PlanSave, StorePool, PLAN_SAVES_PER_COMMIT, READ_CHUNK};
             use crate::store_error;
 
             const POLICY_SELECT: &str = "SELECT p.id, p.client_id, u.external_id, p.vehicle_id, p.ev_system_id, \
@@ -161,6 +162,74 @@ macro_rules! impl_smart_charging_store {
                         .await
                         .map_err(store_error)?;
                     one(row, policy_from_row)
+                }
+
+                async fn smart_policies(&self, ids: &[SmartPolicyId]) -> Result<Vec<SmartPolicy>, StoreError> {
+                    let mut found = Vec::with_capacity(ids.len());
+                    for chunk in ids.chunks(READ_CHUNK) {
+                        let sql = format!("{POLICY_SELECT} WHERE p.id IN ({})", placeholders(1, chunk.len()));
+                        let mut query = sqlx::query(&sql);
+                        for id in chunk {
+                            query = query.bind(id.as_str());
+                        }
+                        let rows = query.fetch_all(&self.reads).await.map_err(store_error)?;
+                        for row in &rows {
+                            found.push(policy_from_row(row).map_err(store_error)?);
+                        }
+                    }
+                    Ok(found)
+                }
+
+                async fn charger_plug_ins(&self, chargers: &[ChargerId]) -> Result<Vec<ChargerPlugIn>, StoreError> {
+                    use std::collections::HashMap;
+                    let found = self.chargers_by_ids(chargers).await?;
+                    if found.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let ids: Vec<ChargerId> = found.iter().map(|c| c.id.clone()).collect();
+                    let mut sessions: HashMap<ChargerId, _> = self
+                        .active_sessions_of(&ids)
+                        .await?
+                        .into_iter()
+                        .map(|s| (s.charger_id.clone(), s))
+                        .collect();
+                    let mut detections: HashMap<ChargerId, _> = self
+                        .detections_of(&ids)
+                        .await?
+                        .into_iter()
+                        .map(|d| (d.charger_id.clone(), d))
+                        .collect();
+                    let mut capabilities: HashMap<ChargerId, _> = self.capabilities_of(&ids).await?.into_iter().collect();
+                    let mut sources: HashMap<ChargerId, Vec<_>> = HashMap::new();
+                    for (charger, source) in self.limit_sources_of_chargers(&ids).await? {
+                        sources.entry(charger).or_default().push(source);
+                    }
+                    let mut systems: HashMap<ChargerId, Vec<_>> = HashMap::new();
+                    for system in self.ev_systems_of_chargers(&ids).await? {
+                        systems.entry(system.charger_id.clone()).or_default().push(system);
+                    }
+                    let mut location_ids: Vec<LocationId> =
+                        found.iter().filter_map(|c| c.location_id.clone().map(LocationId::new)).collect();
+                    location_ids.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+                    location_ids.dedup();
+                    let locations: HashMap<String, _> = self
+                        .locations_by_ids(&location_ids)
+                        .await?
+                        .into_iter()
+                        .map(|l| (l.id.as_str().to_owned(), l))
+                        .collect();
+                    Ok(found
+                        .into_iter()
+                        .map(|charger| ChargerPlugIn {
+                            session: sessions.remove(&charger.id),
+                            detection: detections.remove(&charger.id),
+                            location: charger.location_id.as_ref().and_then(|id| locations.get(id).cloned()),
+                            limit_sources: sources.remove(&charger.id).unwrap_or_default(),
+                            capabilities: capabilities.remove(&charger.id),
+                            ev_systems: systems.remove(&charger.id).unwrap_or_default(),
+                            charger,
+                        })
+                        .collect())
                 }
 
                 async fn enabled_smart_policies(&self) -> Result<Vec<SmartPolicy>, StoreError> {

@@ -21,20 +21,13 @@ macro_rules! impl_tariff_store {
             use coupler_core::{ClientId, StoreError, TariffStore, UserId};
             use sqlx::Row;
 
-            use crate::sql::StorePool;
+            use crate::sql::{placeholders, StorePool, READ_CHUNK};
             use crate::store_error;
 
             type Tx<'c> = sqlx::Transaction<'c, <$store as StorePool>::Db>;
 
             /// Rows per multi-row INSERT: five parameters each, well under either backend's limit.
             const INSERT_CHUNK: usize = 500;
-
-            /// Ids per `IN (...)` list when reading many at once.
-            const READ_CHUNK: usize = 500;
-
-            fn placeholders(first: usize, count: usize) -> String {
-                (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-            }
 
             fn location_from_row(row: &$row) -> Result<Location, sqlx::Error> {
                 let user: String = row.try_get("external_id")?;

@@ -131,12 +131,11 @@ fn parse_user(raw: &str, pointer: &str) -> Result<UserId, ApiError> {
 /// such device.
 async fn device_facts(
     state: &AppState,
-    caller: &Caller,
+    client: &ClientId,
     user: &UserId,
     device: &EnrolledDevice,
 ) -> Result<Option<DeviceFacts>, ApiError> {
     let store = &state.store;
-    let client = &caller.client_id;
     let charger_facts = |charger: coupler_core::Charger| async move {
         let capabilities = store
             .charger_capabilities(&charger.id)
@@ -207,24 +206,25 @@ async fn device_facts(
     }
 }
 
-/// The eligibility of `device` for `program`, or 404 when the user has no such device.
-async fn verdict_for(
+/// The eligibility of `device` for `program` (one of `client`'s), or 404 when the user has no such
+/// device. The REST API and the hosted enrolment page both judge devices here.
+pub(crate) async fn verdict_for(
     state: &AppState,
-    caller: &Caller,
+    client: &ClientId,
     program: &Program,
     user: &UserId,
     device: &EnrolledDevice,
     counting_enrolment: Option<&EnrolmentId>,
 ) -> Result<Verdict, ApiError> {
-    if state.store.get_user(&caller.client_id, user).await?.is_none() {
+    if state.store.get_user(client, user).await?.is_none() {
         return Err(ApiError::not_found(format!("no user '{user}'")));
     }
-    let facts = device_facts(state, caller, user, device)
+    let facts = device_facts(state, client, user, device)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("user '{user}' has no {} '{}'", device.kind.as_str(), device.id)))?;
     let enrolled = state
         .store
-        .live_enrolment_of_device(&caller.client_id, &program.id, device)
+        .live_enrolment_of_device(client, &program.id, device)
         .await?
         .is_some_and(|e| Some(&e.id) != counting_enrolment);
     Ok(check_eligibility(&program.eligibility, device.kind, &facts, enrolled))
@@ -265,7 +265,7 @@ pub async fn check_program_eligibility(
         kind: body.device_type,
         id: body.device_id,
     };
-    let verdict = verdict_for(&state, &caller, &program, &user, &device, None).await?;
+    let verdict = verdict_for(&state, &caller.client_id, &program, &user, &device, None).await?;
     Ok(ApiJson(EligibilityResponse {
         eligible: !matches!(verdict, Verdict::Ineligible(_)),
         verdict: verdict_name(&verdict).to_owned(),
@@ -301,35 +301,52 @@ pub async fn create_enrolment(
     let user = parse_user(&body.user_id, "/userId")?;
     let now = state.now();
     let consent = &body.consent;
-    let mut problems = Vec::new();
-    if consent.data_shared.is_empty() || consent.data_shared.iter().any(|d| d.trim().is_empty() || d.len() > 100) {
-        problems.push(InvalidValue::body(
-            "/consent/dataShared",
-            "name what is shared: 1 or more items of 1 to 100 characters",
-        ));
-    }
-    if consent.how_to_leave.trim().is_empty() || consent.how_to_leave.len() > 2000 {
-        problems.push(InvalidValue::body(
-            "/consent/howToLeave",
-            "say how the user leaves the program (1 to 2000 characters)",
-        ));
-    }
+    let terms = ConsentTerms::parse(&consent.data_shared, &consent.how_to_leave);
+    let mut problems: Vec<InvalidValue> = match &terms {
+        Ok(_) => Vec::new(),
+        Err(found) => found
+            .iter()
+            .map(|p| InvalidValue::body(p.pointer.clone(), p.detail.clone()))
+            .collect(),
+    };
     if consent.given_at.is_some_and(|at| at > now + Duration::minutes(5)) {
         problems.push(InvalidValue::body(
             "/consent/givenAt",
             "consent cannot be given in the future",
         ));
     }
-    if !problems.is_empty() {
-        return Err(problems
-            .into_iter()
-            .fold(ApiError::invalid("the consent is not complete"), ApiError::at));
-    }
+    let terms = match terms {
+        Ok(terms) if problems.is_empty() => terms,
+        _ => {
+            return Err(problems
+                .into_iter()
+                .fold(ApiError::invalid("the consent is not complete"), ApiError::at))
+        }
+    };
     let device = EnrolledDevice {
         kind: body.device_type,
         id: body.device_id.clone(),
     };
-    let verdict = verdict_for(&state, &caller, &program, &user, &device, None).await?;
+    let consent = terms.given_at(consent.given_at.unwrap_or(now));
+    let enrolment = new_enrolment(&state, &caller.client_id, &program, &user, device, consent, now).await?;
+    state.store.insert_enrolment(&enrolment).await?;
+    tracing::info!(enrolment_id = %enrolment.id, status = enrolment.state.status.as_str(), "enrolled");
+    Ok((StatusCode::CREATED, ApiJson(enrolment_body(enrolment))))
+}
+
+/// A new enrolment of `user`'s `device` in `program` with `consent`, its status from the device's
+/// check; not stored. 404 when the user has no such device, 422 with every reason when it is not
+/// eligible. The REST API and the hosted enrolment page both make enrolments here.
+pub(crate) async fn new_enrolment(
+    state: &AppState,
+    client: &ClientId,
+    program: &Program,
+    user: &UserId,
+    device: EnrolledDevice,
+    consent: Consent,
+    now: DateTime<Utc>,
+) -> Result<Enrolment, ApiError> {
+    let verdict = verdict_for(state, client, program, user, &device, None).await?;
     if let Verdict::Ineligible(reasons) = &verdict {
         let error = ApiError::invalid(format!(
             "the {} is not eligible for this program: {}",
@@ -340,24 +357,17 @@ pub async fn create_enrolment(
             error.at(InvalidValue::body("/deviceId", reason.detail.clone()).expected(format!("{:?}", reason.code)))
         }));
     }
-    let enrolment = Enrolment {
+    Ok(Enrolment {
         id: EnrolmentId::generate(),
-        client_id: caller.client_id.clone(),
+        client_id: client.clone(),
         program_id: program.id.clone(),
-        user_id: user,
+        user_id: user.clone(),
         device,
         state: EnrolmentState::enrolled(&verdict),
-        consent: Consent {
-            data_shared: consent.data_shared.iter().map(|d| d.trim().to_owned()).collect(),
-            how_to_leave: consent.how_to_leave.trim().to_owned(),
-            given_at: consent.given_at.unwrap_or(now),
-        },
+        consent,
         created_at: now,
         updated_at: now,
-    };
-    state.store.insert_enrolment(&enrolment).await?;
-    tracing::info!(enrolment_id = %enrolment.id, status = enrolment.state.status.as_str(), "enrolled");
-    Ok((StatusCode::CREATED, ApiJson(enrolment_body(enrolment))))
+    })
 }
 
 /// Lists a program's enrolments, newest first.
@@ -465,7 +475,7 @@ pub(super) async fn recheck(state: &AppState, caller: &Caller, enrolment: &Enrol
     let program = owned_program(state, caller, enrolment.program_id.as_str()).await?;
     match verdict_for(
         state,
-        caller,
+        &caller.client_id,
         &program,
         &enrolment.user_id,
         &enrolment.device,

@@ -14,17 +14,18 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use coupler_core::ev_system::EvSystemId;
 use coupler_core::flex::{
-    check_eligibility, check_event, control_group, device_gone, import_limit_amps, start_delay_s, Consent, DeviceFacts,
-    EligibilityRules, EnrolledDevice, Enrolment, EnrolmentChange, EnrolmentId, EnrolmentState, EnrolmentStatus,
-    EventKind, EventRefusal, EventRequest, EventStatus, EventTargets, FieldProblem, FlexDeviceKind, FlexEvent,
-    FlexEventId, FlexTarget, FlexTargetId, Group, GroupFilter, GroupId, LimitUnit, OptOut, Program, ProgramId,
-    ProgramKind, ProgramLimits, Reason, TargetDevice, TargetState, Verdict, MAX_CONTROL_GROUP_SHARE,
+    check_eligibility, check_event, control_group, device_gone, import_limit_amps, start_delay_s, Consent,
+    ConsentTerms, DeviceFacts, EligibilityRules, EnrolledDevice, Enrolment, EnrolmentChange, EnrolmentId,
+    EnrolmentState, EnrolmentStatus, EventKind, EventRefusal, EventRequest, EventStatus, EventTargets, FieldProblem,
+    FlexDeviceKind, FlexEvent, FlexEventId, FlexTarget, FlexTargetId, Group, GroupFilter, GroupId, LimitUnit, OptOut,
+    Program, ProgramId, ProgramKind, ProgramLimits, Reason, TargetDevice, TargetState, Verdict,
+    MAX_CONTROL_GROUP_SHARE,
 };
 use coupler_core::limits::{
     ChargerCapabilities, LimitScope, LimitSource, LimitSourceId, LimitSourceKind, SchedulePeriod,
 };
 use coupler_core::location::{LocationId, Point};
-use coupler_core::{ActionKind, ChargerId, UserId, VehicleId};
+use coupler_core::{ActionKind, ChargerId, ClientId, UserId, VehicleId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -39,6 +40,7 @@ mod forecast;
 mod groups;
 mod programs;
 mod results;
+mod sessions;
 
 pub use enrolments::*;
 pub use events::*;
@@ -46,3 +48,4 @@ pub use forecast::*;
 pub use groups::*;
 pub use programs::*;
 pub use results::*;
+pub use sessions::*;

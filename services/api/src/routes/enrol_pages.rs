@@ -1,0 +1,797 @@
+//! The hosted enrolment page a driver's browser sees: `GET /enrol/{token}` shows a flexibility
+//! program in plain words (who runs it, what it does, its limits and incentive, what is shared and
+//! how to leave) and the driver's devices, each eligible one with a checkbox and each ineligible
+//! one with its reasons; `POST /enrol/{token}` takes the driver's answer.
+//!
+//! Agreeing makes the enrolments through the same checks and the same store write as
+//! `POST /programs/{programId}/enrolments` (so the same consent record and the same
+//! `user:flex-enrolment:updated` events), ends the session in the same transaction, and sends the
+//! driver to the app's `redirectUri` with `success=true&enrolment_ids=...`; declining sends
+//! `error=declined`. A session is used once.
+//!
+//! The form carries a CSRF token that belongs to the session (sealed in its row), and the page sets
+//! a cookie with the same token, scoped to the page's path; an answer whose form and cookie do not
+//! both carry it changes nothing. Unknown, used and expired links are HTML error pages, with a way
+//! back to the app when the session names one.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use coupler_core::flex::{
+    reason_for_driver, EnrolledDevice, EnrolmentSession, EnrolmentSessionStatus, FlexDeviceKind, Program, ProgramKind,
+    ProgramLimits, Verdict,
+};
+use coupler_core::link::redirect_with;
+use coupler_core::secret::hash_secret;
+use coupler_core::{ChargerId, Client, PageRequest, VehicleId};
+use subtle::ConstantTimeEq;
+
+use super::flex::{new_enrolment, verdict_for};
+use super::pages::{self, BackLink};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The cookie that carries the form's CSRF token, scoped to one session's page.
+const COOKIE: &str = "coupler_enrol";
+
+/// The most devices of each kind the page lists when the app named none.
+const MAX_LISTED: u32 = 100;
+
+/// The enrolment page.
+#[derive(Template)]
+#[template(path = "enrol.html")]
+struct EnrolPage<'a> {
+    lang: &'a str,
+    title: &'a str,
+    operator: &'a str,
+    what_it_does: &'static str,
+    limits: Vec<String>,
+    incentive: Vec<String>,
+    shared: Vec<String>,
+    how_to_leave: &'a str,
+    error: Option<&'a str>,
+    action: String,
+    csrf: &'a str,
+    eligible: Vec<DeviceChoice>,
+    ineligible: Vec<DeviceChoice>,
+}
+
+/// One of the driver's devices, as the page shows it.
+#[derive(Debug, Clone)]
+struct DeviceChoice {
+    device: EnrolledDevice,
+    /// The form value that names it: `KIND:id`.
+    value: String,
+    label: String,
+    kind: &'static str,
+    /// For an eligible device whose check is not complete: what happens next.
+    note: Option<String>,
+    /// For an ineligible device: why, in words.
+    reasons: Vec<String>,
+    checked: bool,
+}
+
+/// Everything a page for an open session needs.
+struct Context {
+    session: EnrolmentSession,
+    program: Program,
+    operator: Client,
+    csrf: String,
+}
+
+fn unavailable() -> Response {
+    pages::error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Enrolment is unavailable",
+        "Coupler cannot show this page right now. Please try again in a moment.",
+        None,
+    )
+}
+
+fn not_found() -> Response {
+    pages::error_page(
+        StatusCode::NOT_FOUND,
+        "Link not found",
+        "This enrolment link is not valid. Ask the app for a new one.",
+        None,
+    )
+}
+
+/// The way back to the app, carrying how the session ended.
+fn back_link(session: &EnrolmentSession) -> BackLink {
+    let ids: Vec<&str> = session.enrolment_ids.iter().map(|id| id.as_str()).collect();
+    let joined = ids.join(",");
+    let params: Vec<(&str, &str)> = match session.status {
+        EnrolmentSessionStatus::Completed => vec![("success", "true"), ("enrolment_ids", &joined)],
+        EnrolmentSessionStatus::Declined => vec![("error", "declined")],
+        EnrolmentSessionStatus::Expired | EnrolmentSessionStatus::Open => vec![("error", "expired")],
+    };
+    BackLink {
+        href: redirect_with(&session.redirect_uri, &params),
+        label: "Back to the app".to_owned(),
+    }
+}
+
+/// The page for a session that is over.
+fn over_page(session: &EnrolmentSession) -> Response {
+    let (title, message) = match session.status {
+        EnrolmentSessionStatus::Completed => (
+            "This link has been used",
+            "Your answer was already recorded. Go back to the app to see your enrolment.",
+        ),
+        EnrolmentSessionStatus::Declined => (
+            "This link has been used",
+            "You already declined. Go back to the app if you would like to enrol after all.",
+        ),
+        EnrolmentSessionStatus::Expired | EnrolmentSessionStatus::Open => (
+            "This link has expired",
+            "Enrolment links work for 24 hours. Go back to the app to get a new one.",
+        ),
+    };
+    pages::error_page(StatusCode::GONE, title, message, Some(back_link(session)))
+}
+
+/// The open session `token` names, with its program, operator and CSRF token; or the page to show
+/// instead (unknown, used, expired).
+async fn open_session(state: &AppState, token: &str) -> Result<Context, Response> {
+    let session = match state.store.get_enrolment_session_by_token(&hash_secret(token)).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return Err(not_found()),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read an enrolment session");
+            return Err(unavailable());
+        }
+    };
+    if session.status.is_final() {
+        return Err(over_page(&session));
+    }
+    let now = state.now();
+    if session.is_expired(now) {
+        if let Err(e) = state
+            .store
+            .end_enrolment_session(&session.id, EnrolmentSessionStatus::Expired, now)
+            .await
+        {
+            tracing::error!(error = %e, "cannot record an expired enrolment session");
+            return Err(unavailable());
+        }
+        let mut ended = session;
+        ended.status = EnrolmentSessionStatus::Expired;
+        return Err(over_page(&ended));
+    }
+    let program = state.store.get_program(&session.client_id, &session.program_id).await;
+    let operator = state.store.get_client(&session.client_id).await;
+    let (program, operator) = match (program, operator) {
+        (Ok(Some(program)), Ok(Some(operator))) if operator.revoked_at.is_none() => (program, operator),
+        (Ok(_), Ok(_)) => return Err(not_found()),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "cannot read an enrolment session's program");
+            return Err(unavailable());
+        }
+    };
+    let csrf = match session.csrf_token.open(&state.cipher) {
+        Ok(csrf) => csrf.expose().to_owned(),
+        Err(e) => {
+            // Sealed with another key (the key was changed): the session cannot be answered.
+            tracing::error!(error = %e, "cannot open an enrolment session's CSRF token");
+            return Err(unavailable());
+        }
+    };
+    Ok(Context {
+        session,
+        program,
+        operator,
+        csrf,
+    })
+}
+
+fn kind_words(kind: FlexDeviceKind) -> &'static str {
+    match kind {
+        FlexDeviceKind::Charger => "Charger",
+        FlexDeviceKind::Vehicle => "Car",
+        FlexDeviceKind::EvSystem => "Car and charger together",
+    }
+}
+
+fn what_it_does(kind: ProgramKind) -> &'static str {
+    match kind {
+        ProgramKind::CapacityLimit => {
+            "During an event, the program limits how much power your home draws from the grid, so your car charges \
+             more slowly until the event ends."
+        }
+        ProgramKind::Shed => {
+            "During an event, the program lowers your charging below what it would usually be, and measures the \
+             difference."
+        }
+        ProgramKind::Pause => "During an event, charging pauses. It starts again by itself when the event ends.",
+    }
+}
+
+/// `minutes` in words: "90 minutes" is "1 hour 30 minutes".
+fn duration_words(minutes: u32) -> String {
+    let unit = |n: u32, one: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {one}s")
+        }
+    };
+    let (days, hours, rest) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
+    let parts: Vec<String> = [(days, "day"), (hours, "hour"), (rest, "minute")]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, one)| unit(n, one))
+        .collect();
+    parts.join(" ")
+}
+
+fn limit_words(limits: &ProgramLimits) -> Vec<String> {
+    vec![
+        match limits.max_events_per_year {
+            Some(1) => "At most 1 event a year.".to_owned(),
+            Some(n) => format!("At most {n} events a year."),
+            None => "No set limit on how many events there are in a year.".to_owned(),
+        },
+        format!("Each event lasts at most {}.", duration_words(limits.max_event_minutes)),
+        match limits.min_notice_minutes {
+            0 => "An event can start without notice.".to_owned(),
+            n => format!("You are told at least {} before an event starts.", duration_words(n)),
+        },
+    ]
+}
+
+/// `perEvent` or `per_event` as "Per event".
+fn label_words(key: &str) -> String {
+    let mut words = String::new();
+    for (i, c) in key.chars().enumerate() {
+        match c {
+            '_' | '-' => words.push(' '),
+            c if c.is_uppercase() && i > 0 => {
+                words.push(' ');
+                words.extend(c.to_lowercase());
+            }
+            c if i == 0 => words.extend(c.to_uppercase()),
+            c => words.push(c),
+        }
+    }
+    words
+}
+
+fn value_words(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Bool(true) => "yes".to_owned(),
+        Value::Bool(false) => "no".to_owned(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(items) => items.iter().map(value_words).collect::<Vec<_>>().join(", "),
+        Value::Object(fields) => match (fields.get("amount"), fields.get("currency")) {
+            // An amount of money reads as one value.
+            (Some(amount), Some(Value::String(currency))) if fields.len() == 2 => {
+                format!("{} {currency}", value_words(amount))
+            }
+            _ => fields
+                .iter()
+                .map(|(k, v)| format!("{} {}", label_words(k).to_lowercase(), value_words(v)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        },
+    }
+}
+
+/// The program's incentive (free-form JSON as the program words it) as lines for people.
+fn incentive_words(incentive: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    match incentive {
+        Value::Null => Vec::new(),
+        Value::Object(fields) => fields
+            .iter()
+            .map(|(k, v)| format!("{}: {}", label_words(k), value_words(v)))
+            .collect(),
+        Value::Array(items) => items.iter().map(value_words).filter(|s| !s.is_empty()).collect(),
+        other => vec![value_words(other)],
+    }
+}
+
+fn charger_label(charger: &coupler_core::Charger) -> String {
+    let made = [charger.info.vendor.as_deref(), charger.info.model.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    match (&charger.name, made.is_empty()) {
+        (Some(name), _) => name.clone(),
+        (None, false) => made,
+        (None, true) => format!("Charger {}", charger.ocpp_id.as_str()),
+    }
+}
+
+fn vehicle_label(vehicle: &coupler_core::Vehicle) -> String {
+    let info = &vehicle.information;
+    if let Some(name) = &info.display_name {
+        return name.clone();
+    }
+    let made = [info.brand.as_deref(), info.model.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    match (made.is_empty(), info.year) {
+        (false, Some(year)) => format!("{made} ({year})"),
+        (false, None) => made,
+        (true, _) => info.vin.clone().unwrap_or_else(|| "Car".to_owned()),
+    }
+}
+
+/// A name for the driver's device, or `None` when the client's user has no such device.
+async fn device_label(
+    state: &AppState,
+    session: &EnrolmentSession,
+    device: &EnrolledDevice,
+) -> Result<Option<String>, ApiError> {
+    let store = &state.store;
+    let client = &session.client_id;
+    let mine = |user: &coupler_core::UserId| *user == session.user_id;
+    Ok(match device.kind {
+        FlexDeviceKind::Charger => store
+            .get_charger(client, &ChargerId::new(device.id.as_str()))
+            .await?
+            .filter(|c| mine(&c.user_id))
+            .map(|c| charger_label(&c)),
+        FlexDeviceKind::Vehicle => store
+            .get_vehicle(client, &VehicleId::new(device.id.as_str()))
+            .await?
+            .filter(|v| mine(&v.user_id))
+            .map(|v| vehicle_label(&v)),
+        FlexDeviceKind::EvSystem => {
+            let pair = store
+                .get_ev_system(client, &coupler_core::ev_system::EvSystemId::new(device.id.as_str()))
+                .await?
+                .filter(|p| mine(&p.user_id));
+            match pair {
+                Some(pair) => {
+                    let car = store
+                        .get_vehicle(client, &pair.vehicle_id)
+                        .await?
+                        .map(|v| vehicle_label(&v));
+                    let charger = store
+                        .get_charger(client, &pair.charger_id)
+                        .await?
+                        .map(|c| charger_label(&c));
+                    Some(format!(
+                        "{} at {}",
+                        car.unwrap_or_else(|| "Car".to_owned()),
+                        charger.unwrap_or_else(|| "charger".to_owned())
+                    ))
+                }
+                None => None,
+            }
+        }
+    })
+}
+
+/// The devices the page offers: the ones the app named, or every device of the user's of a kind the
+/// program takes.
+async fn offered_devices(
+    state: &AppState,
+    session: &EnrolmentSession,
+    program: &Program,
+) -> Result<Vec<EnrolledDevice>, ApiError> {
+    if !session.devices.is_empty() {
+        return Ok(session.devices.clone());
+    }
+    let store = &state.store;
+    let client = &session.client_id;
+    let user = &session.user_id;
+    let page = PageRequest::first(MAX_LISTED);
+    let mut devices = Vec::new();
+    for kind in &program.eligibility.device_kinds {
+        let ids: Vec<String> = match kind {
+            FlexDeviceKind::Charger => store
+                .list_chargers(client, Some(user), &page)
+                .await?
+                .items
+                .into_iter()
+                .map(|c| c.id.as_str().to_owned())
+                .collect(),
+            FlexDeviceKind::Vehicle => store
+                .list_vehicles(client, Some(user), &page)
+                .await?
+                .items
+                .into_iter()
+                .map(|v| v.id.as_str().to_owned())
+                .collect(),
+            FlexDeviceKind::EvSystem => store
+                .list_ev_systems(client, user, &page)
+                .await?
+                .items
+                .into_iter()
+                .map(|p| p.id.as_str().to_owned())
+                .collect(),
+        };
+        devices.extend(ids.into_iter().map(|id| EnrolledDevice { kind: *kind, id }));
+    }
+    Ok(devices)
+}
+
+/// The page's devices, each judged as the eligibility API judges it: `(eligible, ineligible)`.
+async fn judged_devices(
+    state: &AppState,
+    context: &Context,
+) -> Result<(Vec<DeviceChoice>, Vec<DeviceChoice>), ApiError> {
+    let session = &context.session;
+    let mut eligible = Vec::new();
+    let mut ineligible = Vec::new();
+    for device in offered_devices(state, session, &context.program).await? {
+        let label = device_label(state, session, &device).await?;
+        let verdict = match label {
+            Some(_) => {
+                verdict_for(
+                    state,
+                    &session.client_id,
+                    &context.program,
+                    &session.user_id,
+                    &device,
+                    None,
+                )
+                .await?
+            }
+            None => coupler_core::flex::device_gone(),
+        };
+        let choice = DeviceChoice {
+            value: format!("{}:{}", device.kind.as_str(), device.id),
+            label: label.unwrap_or_else(|| format!("{} {}", kind_words(device.kind), device.id)),
+            kind: kind_words(device.kind),
+            note: None,
+            reasons: verdict.reasons().iter().map(reason_for_driver).collect(),
+            checked: false,
+            device,
+        };
+        match verdict {
+            Verdict::Eligible => eligible.push(choice),
+            Verdict::Undecided(_) => eligible.push(DeviceChoice {
+                note: Some(format!(
+                    "It can join now; it takes part once it has been checked. {}",
+                    choice.reasons.join(" ")
+                )),
+                ..choice
+            }),
+            Verdict::Ineligible(_) => ineligible.push(choice),
+        }
+    }
+    Ok((eligible, ineligible))
+}
+
+/// The page for an open session, with `error` above the form and `chosen` ticked.
+async fn enrol_page(
+    state: &AppState,
+    token: &str,
+    context: &Context,
+    status: StatusCode,
+    error: Option<&str>,
+    chosen: &[String],
+) -> Response {
+    let (mut eligible, ineligible) = match judged_devices(state, context).await {
+        Ok(judged) => judged,
+        Err(e) => {
+            tracing::error!(error = ?e, "cannot list a driver's devices");
+            return unavailable();
+        }
+    };
+    for device in &mut eligible {
+        device.checked = chosen.contains(&device.value);
+    }
+    let base = state.public_url.as_str().trim_end_matches('/');
+    let program = &context.program;
+    let page = EnrolPage {
+        lang: pages::PAGE_LANG,
+        title: &program.name,
+        operator: &context.operator.name,
+        what_it_does: what_it_does(program.kind),
+        limits: limit_words(&program.limits),
+        incentive: incentive_words(&program.incentive),
+        shared: context
+            .session
+            .consent
+            .data_shared
+            .iter()
+            .map(|d| label_words(d))
+            .collect(),
+        how_to_leave: &context.session.consent.how_to_leave,
+        error,
+        action: format!("{base}/enrol/{token}"),
+        csrf: &context.csrf,
+        eligible,
+        ineligible,
+    };
+    let mut response = pages::render(status, &page);
+    let secure = pages::secure_attribute(&state.public_url);
+    let cookie = format!(
+        "{COOKIE}={}; Path=/enrol/{token}; Max-Age=86400; HttpOnly; SameSite=Strict{secure}",
+        context.csrf
+    );
+    if let Ok(value) = axum::http::HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(axum::http::header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// `GET /enrol/{token}`: the enrolment page.
+pub async fn open_enrolment(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    match open_session(&state, &token).await {
+        Ok(context) => enrol_page(&state, &token, &context, StatusCode::OK, None, &[]).await,
+        Err(page) => page,
+    }
+}
+
+/// What the form sent.
+#[derive(Debug, Default)]
+struct Answer {
+    csrf: Option<String>,
+    action: Option<String>,
+    consent: bool,
+    devices: Vec<String>,
+}
+
+impl Answer {
+    /// Reads an `application/x-www-form-urlencoded` body; unknown fields are ignored.
+    fn parse(body: &[u8]) -> Self {
+        let mut answer = Self::default();
+        for (name, value) in form_urlencoded::parse(body) {
+            match name.as_ref() {
+                "csrf" => answer.csrf = Some(value.into_owned()),
+                "action" => answer.action = Some(value.into_owned()),
+                "consent" => answer.consent = value == "yes",
+                "device" if answer.devices.len() < 200 => answer.devices.push(value.into_owned()),
+                _ => {}
+            }
+        }
+        answer
+    }
+}
+
+/// Whether both the form and the cookie carry the session's CSRF token.
+fn csrf_holds(expected: &str, form: Option<&str>, cookie: Option<&str>) -> bool {
+    let same = |given: Option<&str>| given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(expected.as_bytes())));
+    same(form) && same(cookie)
+}
+
+/// `POST /enrol/{token}`: the driver's answer.
+pub async fn answer_enrolment(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let context = match open_session(&state, &token).await {
+        Ok(context) => context,
+        Err(page) => return page,
+    };
+    let answer = Answer::parse(&body);
+    let cookie = pages::cookie(&headers, COOKIE);
+    if !csrf_holds(&context.csrf, answer.csrf.as_deref(), cookie.as_deref()) {
+        tracing::warn!(
+            enrolment_session = context.session.id.as_str(),
+            "enrolment form without its CSRF token"
+        );
+        let base = state.public_url.as_str().trim_end_matches('/');
+        return pages::error_page(
+            StatusCode::FORBIDDEN,
+            "Please try again",
+            "This form did not come from the enrolment page in this browser (cookies may be blocked). Nothing was \
+             changed. Open the page again to answer.",
+            Some(BackLink {
+                href: format!("{base}/enrol/{token}"),
+                label: "Open the page again".to_owned(),
+            }),
+        );
+    }
+    let session = &context.session;
+    let now = state.now();
+    match answer.action.as_deref() {
+        Some("decline") => match state
+            .store
+            .end_enrolment_session(&session.id, EnrolmentSessionStatus::Declined, now)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(enrolment_session = session.id.as_str(), "enrolment declined");
+                pages::see_other(
+                    &redirect_with(&session.redirect_uri, &[("error", "declined")]),
+                    Some(&clear_cookie(&token)),
+                )
+            }
+            // Answered meanwhile (another tab): show how it ended.
+            Ok(false) => match open_session(&state, &token).await {
+                Ok(context) => enrol_page(&state, &token, &context, StatusCode::CONFLICT, None, &[]).await,
+                Err(page) => page,
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record a declined enrolment session");
+                unavailable()
+            }
+        },
+        Some("enrol") => enrol(&state, &token, &context, &answer, now).await,
+        _ => {
+            enrol_page(
+                &state,
+                &token,
+                &context,
+                StatusCode::BAD_REQUEST,
+                Some("Choose Enrol or No thanks."),
+                &answer.devices,
+            )
+            .await
+        }
+    }
+}
+
+fn clear_cookie(token: &str) -> String {
+    format!("{COOKIE}=; Path=/enrol/{token}; Max-Age=0; HttpOnly; SameSite=Strict")
+}
+
+/// Enrols the devices the driver ticked, if the driver agreed and each can still join.
+async fn enrol(
+    state: &AppState,
+    token: &str,
+    context: &Context,
+    answer: &Answer,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Response {
+    let again = |status, error: String| async move {
+        enrol_page(state, token, context, status, Some(&error), &answer.devices).await
+    };
+    if answer.devices.is_empty() {
+        return again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Tick at least one device to enrol.".to_owned(),
+        )
+        .await;
+    }
+    if !answer.consent {
+        return again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Tick the box to agree to the terms, or choose No thanks.".to_owned(),
+        )
+        .await;
+    }
+    let (eligible, _) = match judged_devices(state, context).await {
+        Ok(judged) => judged,
+        Err(e) => {
+            tracing::error!(error = ?e, "cannot list a driver's devices");
+            return unavailable();
+        }
+    };
+    let mut chosen = Vec::new();
+    for value in &answer.devices {
+        match eligible.iter().find(|d| &d.value == value) {
+            Some(device) if !chosen.iter().any(|c: &DeviceChoice| &c.value == value) => chosen.push(device.clone()),
+            Some(_) => {}
+            None => {
+                return again(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "A device you ticked cannot join this program (any more). Check the list and try again.".to_owned(),
+                )
+                .await
+            }
+        }
+    }
+    let session = &context.session;
+    let mut enrolments = Vec::with_capacity(chosen.len());
+    for device in chosen {
+        let consent = session.consent.given_at(now);
+        match new_enrolment(
+            state,
+            &session.client_id,
+            &context.program,
+            &session.user_id,
+            device.device,
+            consent,
+            now,
+        )
+        .await
+        {
+            Ok(enrolment) => enrolments.push(enrolment),
+            Err(e) if e.status().is_client_error() => {
+                return again(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!(
+                        "{} cannot join this program any more. Check the list and try again.",
+                        device.label
+                    ),
+                )
+                .await
+            }
+            Err(e) => {
+                tracing::error!(error = ?e, "cannot judge a device for enrolment");
+                return unavailable();
+            }
+        }
+    }
+    match state
+        .store
+        .complete_enrolment_session(&session.id, &enrolments, now)
+        .await
+    {
+        Ok(true) => {
+            let ids: Vec<&str> = enrolments.iter().map(|e| e.id.as_str()).collect();
+            for enrolment in &enrolments {
+                tracing::info!(
+                    enrolment_id = %enrolment.id,
+                    status = enrolment.state.status.as_str(),
+                    enrolment_session = session.id.as_str(),
+                    "enrolled through the enrolment page"
+                );
+            }
+            pages::see_other(
+                &redirect_with(
+                    &session.redirect_uri,
+                    &[("success", "true"), ("enrolment_ids", &ids.join(","))],
+                ),
+                Some(&clear_cookie(token)),
+            )
+        }
+        // Answered meanwhile (another tab, or a replayed form): show how it ended.
+        Ok(false) => match open_session(state, token).await {
+            Ok(context) => enrol_page(state, token, &context, StatusCode::CONFLICT, None, &[]).await,
+            Err(page) => page,
+        },
+        Err(coupler_core::StoreError::Conflict(_)) => {
+            again(
+                StatusCode::CONFLICT,
+                "A device you ticked was enrolled meanwhile. Check the list and try again.".to_owned(),
+            )
+            .await
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store enrolments from the enrolment page");
+            unavailable()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(duration_words(90), "1 hour 30 minutes");
+        assert_eq!(duration_words(180), "3 hours");
+        assert_eq!(duration_words(1), "1 minute");
+        assert_eq!(duration_words(1440 + 60), "1 day 1 hour");
+    }
+
+    #[test]
+    fn an_incentive_reads_as_labelled_lines_with_money_as_one_value() {
+        let incentive = serde_json::json!({"perEvent": {"amount": 2.5, "currency": "EUR"}, "signUpBonus": 20});
+        assert_eq!(
+            incentive_words(&incentive),
+            vec!["Per event: 2.5 EUR", "Sign up bonus: 20"]
+        );
+        assert_eq!(incentive_words(&serde_json::json!("£5 a month")), vec!["£5 a month"]);
+        assert!(incentive_words(&serde_json::Value::Null).is_empty());
+    }
+
+    #[test]
+    fn the_form_must_carry_the_token_in_both_the_field_and_the_cookie() {
+        assert!(csrf_holds("abc", Some("abc"), Some("abc")));
+        assert!(!csrf_holds("abc", Some("abc"), None));
+        assert!(!csrf_holds("abc", None, Some("abc")));
+        assert!(!csrf_holds("abc", Some("abd"), Some("abc")));
+        assert!(!csrf_holds("abc", Some(""), Some("")));
+    }
+
+    #[test]
+    fn a_form_body_is_read_leniently() {
+        let answer = Answer::parse(b"csrf=x&device=CHARGER%3Aa&device=VEHICLE%3Ab&consent=yes&action=enrol&junk=1");
+        assert_eq!(answer.devices, vec!["CHARGER:a", "VEHICLE:b"]);
+        assert!(answer.consent);
+        assert_eq!(answer.action.as_deref(), Some("enrol"));
+        let garbage = Answer::parse(&[0xff, 0xfe, b'=', b'&']);
+        assert!(garbage.csrf.is_none() && garbage.devices.is_empty());
+    }
+}
