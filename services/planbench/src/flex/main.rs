@@ -30,10 +30,11 @@ use chrono::{DateTime, SubsecRound, Utc};
 use clap::Parser;
 use coupler::server::{Server, Wiring};
 use coupler_core::charger::{Charger, ChargerId, OcppIdentity};
-use coupler_core::client::{Client, ClientId};
-use coupler_core::secret::{generate_secret, hash_secret};
+use coupler_core::client::ClientId;
+use coupler_core::secret::hash_secret;
 use coupler_core::store::Store;
 use coupler_core::user::UserId;
+use coupler_planbench::{wait_until, BenchClient, TempDir};
 use futures::{stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -272,7 +273,7 @@ async fn run(cli: &Cli) -> anyhow::Result<Report> {
             bail!("only {} of {} chargers came up", up.iter().sum::<usize>(), cli.chargers);
         }
     }
-    wait_until("every charger's capabilities are known", || async {
+    wait_until("every charger's capabilities are known", SETUP_PATIENCE, || async {
         let known = stream::iter(&chargers)
             .map(|(id, _, _)| store.charger_capabilities(id))
             .buffer_unordered(cli.concurrency)
@@ -504,72 +505,23 @@ impl Fleet {
 
 /// The benchmark's API client.
 struct Api {
-    http: reqwest::Client,
-    base: String,
+    bench: BenchClient,
     client: ClientId,
-    token: String,
 }
 
 impl Api {
     /// An API client made as `coupler clients create` makes one, with a token.
     async fn new(base: &str, store: &dyn Store) -> anyhow::Result<Self> {
-        let secret = generate_secret();
-        let client = ClientId::generate();
-        store
-            .insert_client(&Client {
-                id: client.clone(),
-                name: "flex bench".into(),
-                secret_hash: hash_secret(&secret),
-                created_at: coupler_core::time::now(),
-                revoked_at: None,
-            })
-            .await?;
-        let http = reqwest::Client::new();
-        let token: Value = http
-            .post(format!("{base}/oauth/token"))
-            .basic_auth(client.as_str(), Some(&secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let token = token["access_token"].as_str().context("no access token")?.to_owned();
+        let bench = BenchClient::new(base, store, "flex bench", coupler_core::time::now()).await?;
         Ok(Self {
-            http,
-            base: base.to_owned(),
-            client,
-            token,
+            client: bench.id().clone(),
+            bench,
         })
     }
 
-    /// Sends a request (a body unless `Null`), retrying a few times with a growing pause when
-    /// Coupler answers 503 (its database busy beyond its wait while the set-up floods it).
+    /// Sends a request (a body unless `Null`).
     async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> anyhow::Result<Value> {
-        let mut pause = Duration::from_millis(500);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut request = self
-                .http
-                .request(method.clone(), format!("{}{path}", self.base))
-                .bearer_auth(&self.token);
-            if !body.is_null() {
-                request = request.json(&body);
-            }
-            let response = request.send().await?;
-            let status = response.status();
-            let text = response.text().await?;
-            if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && attempt < 6 {
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-                continue;
-            }
-            if !status.is_success() {
-                bail!("{method} {path} answered {status}: {text}");
-            }
-            return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
-        }
+        self.bench.send(method, path, (!body.is_null()).then_some(&body)).await
     }
 
     /// A CAPACITY_LIMIT program taking chargers that take charging profiles, events at once.
@@ -608,30 +560,5 @@ impl Api {
             )
             .await?;
         Ok(made["status"].as_str().unwrap_or_default().to_owned())
-    }
-}
-
-/// Polls `done` every 250 ms until it holds; gives up after [`SETUP_PATIENCE`].
-async fn wait_until<F, Fut>(what: &str, mut done: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<bool>>,
-{
-    let give_up = Instant::now() + SETUP_PATIENCE;
-    while !done().await? {
-        if Instant::now() > give_up {
-            bail!("gave up waiting until {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Ok(())
-}
-
-/// The temporary database directory, removed at the end.
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -12,13 +12,14 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use coupler::server::{Server, Wiring};
 use coupler_core::charger::{Charger, ChargerId, MeterSample, OcppIdentity};
-use coupler_core::client::{Client, ClientId};
+use coupler_core::client::ClientId;
 use coupler_core::clock::ManualClock;
 use coupler_core::flex::{import_limit_amps, LimitUnit, SIMILAR_DAYS, SIMILAR_DAYS_LOOKBACK};
 use coupler_core::sandbox::NeighbourhoodArea;
 use coupler_core::secret::{generate_secret, hash_secret, SecretHash};
 use coupler_core::store::{SessionStart, SessionStop, Store, StoreError};
 use coupler_core::user::UserId;
+use coupler_planbench::{BenchClient, TempDir};
 use futures::{stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -139,83 +140,26 @@ pub struct EventOutcome {
 
 /// The benchmark's API client.
 struct Api {
-    http: reqwest::Client,
-    base: String,
+    bench: BenchClient,
     client: ClientId,
-    token: String,
 }
 
 impl Api {
     /// An API client made as `coupler clients create` makes one, with a token.
     async fn new(base: &str, store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<Self> {
-        let secret = generate_secret();
-        let client = ClientId::generate();
-        store
-            .insert_client(&Client {
-                id: client.clone(),
-                name: "measurement bench".into(),
-                secret_hash: hash_secret(&secret),
-                created_at: now,
-                revoked_at: None,
-            })
-            .await?;
-        let http = reqwest::Client::new();
-        let token: Value = http
-            .post(format!("{base}/oauth/token"))
-            .basic_auth(client.as_str(), Some(&secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let token = token["access_token"].as_str().context("no access token")?.to_owned();
+        let bench = BenchClient::new(base, store, "measurement bench", now).await?;
         Ok(Self {
-            http,
-            base: base.to_owned(),
-            client,
-            token,
+            client: bench.id().clone(),
+            bench,
         })
     }
 
-    /// Sends a request; retries a few times, with a growing pause, when Coupler answers 503 (its
-    /// database busy), and a GET also when it answers 408 (a read that took longer than Coupler
-    /// allows a request on a loaded machine; reading again changes nothing).
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut pause = std::time::Duration::from_millis(250);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut request = self
-                .http
-                .request(method.clone(), format!("{}{path}", self.base))
-                .bearer_auth(&self.token);
-            if let Some(body) = &body {
-                request = request.json(body);
-            }
-            let response = request.send().await?;
-            let status = response.status();
-            let text = response.text().await?;
-            let busy = status == reqwest::StatusCode::SERVICE_UNAVAILABLE
-                || (status == reqwest::StatusCode::REQUEST_TIMEOUT && method == reqwest::Method::GET);
-            if busy && attempt < 6 {
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-                continue;
-            }
-            if !status.is_success() {
-                bail!("{method} {path} answered {status}: {text}");
-            }
-            return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
-        }
-    }
-
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.send(reqwest::Method::POST, path, Some(body)).await
+        self.bench.send(reqwest::Method::POST, path, Some(&body)).await
     }
 
     async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        self.send(reqwest::Method::GET, path, None).await
+        self.bench.send(reqwest::Method::GET, path, None).await
     }
 }
 
@@ -728,13 +672,4 @@ async fn household(
         }
     }
     Ok(charger.id)
-}
-
-/// The temporary database directory, removed at the end.
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

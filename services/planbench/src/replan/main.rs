@@ -23,10 +23,11 @@ use chrono::{DurationRound, Utc};
 use clap::Parser;
 use coupler::server::{Server, Wiring};
 use coupler_core::charger::{Charger, ChargerId, ConnectorStatus, OcppIdentity};
-use coupler_core::client::{Client, ClientId};
-use coupler_core::secret::{generate_secret, hash_secret};
+use coupler_core::client::ClientId;
+use coupler_core::secret::hash_secret;
 use coupler_core::store::Store;
 use coupler_core::user::UserId;
+use coupler_planbench::{wait_until, BenchClient, TempDir};
 use futures::{stream, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -52,6 +53,9 @@ struct Cli {
 
 /// The area every user's home is priced by.
 const AREA: &str = "BENCH-1";
+
+/// How long the benchmark waits for a set-up or a replan before it gives up.
+const PATIENCE: Duration = Duration::from_secs(600);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -96,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
         .buffer_unordered(cli.concurrency)
         .try_collect()
         .await?;
-    wait_until(&format!("{} plans are live", cli.users), || async {
+    wait_until(&format!("{} plans are live", cli.users), PATIENCE, || async {
         Ok(store.live_smart_plans().await?.len() >= cli.users)
     })
     .await?;
@@ -128,7 +132,7 @@ async fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         api.push_prices(round).await?;
         let answered = started.elapsed();
-        wait_until("every plan is made again", || async {
+        wait_until("every plan is made again", PATIENCE, || async {
             Ok(watcher.count_live_smart_plans_stored_before(pushed_at).await? == 0)
         })
         .await?;
@@ -157,71 +161,22 @@ async fn main() -> anyhow::Result<()> {
 
 /// The benchmark's API client and what it set up.
 struct Api {
-    http: reqwest::Client,
-    base: String,
+    bench: BenchClient,
     client: ClientId,
-    token: String,
 }
 
 impl Api {
     /// An API client made as `coupler clients create` makes one, with a token.
     async fn new(base: &str, store: &dyn Store) -> anyhow::Result<Self> {
-        let secret = generate_secret();
-        let client = ClientId::generate();
-        store
-            .insert_client(&Client {
-                id: client.clone(),
-                name: "replan bench".into(),
-                secret_hash: hash_secret(&secret),
-                created_at: coupler_core::time::now(),
-                revoked_at: None,
-            })
-            .await?;
-        let http = reqwest::Client::new();
-        let token: Value = http
-            .post(format!("{base}/oauth/token"))
-            .basic_auth(client.as_str(), Some(&secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let token = token["access_token"].as_str().context("no access token")?.to_owned();
+        let bench = BenchClient::new(base, store, "replan bench", coupler_core::time::now()).await?;
         Ok(Self {
-            http,
-            base: base.to_owned(),
-            client,
-            token,
+            client: bench.id().clone(),
+            bench,
         })
     }
 
-    /// Sends a request, retrying as a client should when Coupler answers 503 (its database busy
-    /// beyond its wait while the set-up floods it), a few times with a growing pause.
     async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> anyhow::Result<Value> {
-        let mut pause = Duration::from_millis(500);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let response = self
-                .http
-                .request(method.clone(), format!("{}{path}", self.base))
-                .bearer_auth(&self.token)
-                .json(&body)
-                .send()
-                .await?;
-            let status = response.status();
-            let text = response.text().await?;
-            if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && attempt < 6 {
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-                continue;
-            }
-            if !status.is_success() {
-                bail!("{method} {path} answered {status}: {text}");
-            }
-            return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
-        }
+        self.bench.send(method, path, Some(&body)).await
     }
 
     /// A day-ahead series for the area from this hour: 36 hourly prices whose cheapest hours move
@@ -297,30 +252,5 @@ impl Api {
         )
         .await?;
         Ok(charger.id)
-    }
-}
-
-/// Polls `done` every 250 ms until it holds; gives up after ten minutes.
-async fn wait_until<F, Fut>(what: &str, mut done: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<bool>>,
-{
-    let give_up = Instant::now() + Duration::from_secs(600);
-    while !done().await? {
-        if Instant::now() > give_up {
-            bail!("gave up waiting until {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Ok(())
-}
-
-/// The temporary database directory, removed at the end.
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
