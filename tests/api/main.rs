@@ -27,6 +27,7 @@ mod ocpp201_bad_input;
 mod ocpp201_certificates;
 mod ocpp201_operations;
 mod openapi;
+mod operator;
 mod ops;
 mod pairing_households;
 mod prices;

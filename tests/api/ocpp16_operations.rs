@@ -4,47 +4,18 @@
 //! with the Central System as the system under test (TC_xxx_CSMS).
 
 use chrono::{Duration, Utc};
-use coupler_tests::ocpp::PythonChargePoint;
-use coupler_tests::{problem, wait_for, Tenant, TestApp};
+use coupler_tests::ocpp::OcppVersion;
+use coupler_tests::{wait_for, Tenant, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-/// A charger of `tenant`, connected and booted as a 1.6 charge point.
-async fn booted(app: &TestApp, tenant: &Tenant, ocpp_id: &str) -> (String, PythonChargePoint) {
-    let registered = app.register_charger(tenant, "alice", ocpp_id).await;
-    let url = registered["ocppUrl"].as_str().unwrap();
-    let mut cp = PythonChargePoint::connected(url, ocpp_id, registered["password"].as_str().unwrap()).await;
-    cp.boot("Available").await;
-    (registered["id"].as_str().unwrap().to_owned(), cp)
-}
-
-async fn operations_of(app: &TestApp, tenant: &Tenant, charger: &str) -> Vec<Value> {
-    app.get_json(tenant, &format!("/chargers/{charger}/operations")).await["data"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-async fn refused(app: &TestApp, tenant: &Tenant, charger: &str, operation: &str, body: Value) -> Value {
-    let response = app
-        .as_tenant(
-            tenant,
-            Method::POST,
-            &format!("/chargers/{charger}/operations/{operation}"),
-        )
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 422, "{operation} {body}");
-    problem(response).await
-}
+use crate::operator::{booted, operations_of, refused};
 
 #[tokio::test]
 async fn tc_013_hard_reset_without_transaction() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-RESET").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-RESET").await;
 
     let reset = app.operate(&tenant, &id, "reset", json!({"type": "Hard"})).await;
     assert_eq!(cp.received("Reset").await, json!({"type": "Hard"}));
@@ -80,7 +51,7 @@ async fn tc_013_hard_reset_without_transaction() {
 async fn tc_017_1_unlock_connector_no_charging_session_running_not_fixed_cable() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-UNLOCK").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-UNLOCK").await;
 
     let unlock = app
         .operate(&tenant, &id, "unlock-connector", json!({"connectorId": 1}))
@@ -119,7 +90,7 @@ async fn tc_017_1_unlock_connector_no_charging_session_running_not_fixed_cable()
 async fn tc_019_1_retrieve_all_configuration_keys() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-GETCONF").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-GETCONF").await;
 
     let read = app.operate(&tenant, &id, "get-configuration", json!({})).await;
     cp.received_matching("GetConfiguration", |p| p.as_object().is_some_and(|o| o.is_empty()))
@@ -172,7 +143,7 @@ async fn tc_019_1_retrieve_all_configuration_keys() {
 async fn tc_021_change_set_configuration() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-SETCONF").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-SETCONF").await;
 
     let change = app
         .operate(
@@ -227,7 +198,7 @@ async fn tc_021_change_set_configuration() {
 async fn tc_054_trigger_message() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-TRIGGER").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-TRIGGER").await;
 
     for message in [
         "MeterValues",
@@ -282,7 +253,7 @@ async fn tc_054_trigger_message() {
 async fn tc_061_clear_authorization_data_in_authorization_cache() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-CACHE").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-CACHE").await;
 
     let clear = app
         .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/operations/clear-cache"))
@@ -305,7 +276,7 @@ async fn tc_061_clear_authorization_data_in_authorization_cache() {
 async fn tc_062_data_transfer_to_a_charge_point() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-DT-OUT").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-DT-OUT").await;
 
     let transfer = app
         .operate(
@@ -348,7 +319,7 @@ async fn tc_062_data_transfer_to_a_charge_point() {
 async fn tc_064_data_transfer_to_a_central_system() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-DT-IN").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-DT-IN").await;
 
     let answer = cp
         .call(
@@ -378,7 +349,7 @@ async fn tc_064_data_transfer_to_a_central_system() {
 async fn a_data_transfer_from_a_configured_vendor_is_accepted() {
     let app = TestApp::spawn_with(|_, wiring| wiring.gateway.data_transfer_vendors = vec!["com.vendorx".into()]).await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-DT-KNOWN").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-DT-KNOWN").await;
     let answer = cp.call("DataTransfer", json!({"vendor_id": "com.vendorx"})).await;
     assert_eq!(answer["status"], "Accepted");
     let kept = operations_of(&app, &tenant, &id).await;
@@ -390,7 +361,7 @@ async fn a_data_transfer_from_a_configured_vendor_is_accepted() {
 async fn tc_044_1_firmware_update_download_and_install() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-FW").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-FW").await;
 
     let retrieve = "2026-12-01T02:00:00Z";
     let update = app
@@ -445,7 +416,7 @@ async fn tc_044_1_firmware_update_download_and_install() {
 async fn tc_044_2_firmware_update_download_failed() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-FW-FAIL").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-FW-FAIL").await;
     cp.set("firmware", "download_fail").await;
     let update = app
         .operate(
@@ -469,7 +440,7 @@ async fn tc_044_2_firmware_update_download_failed() {
 async fn tc_045_1_get_diagnostics() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-DIAG").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-DIAG").await;
     let diagnostics = app
         .operate(
             &tenant,
@@ -503,7 +474,7 @@ async fn reservations_of(app: &TestApp, tenant: &Tenant, charger: &str) -> Vec<V
 async fn tc_046_reservation_of_a_connector_transaction() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-RESERVE").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-RESERVE").await;
 
     let expires = Utc::now() + Duration::hours(1);
     let reserve = app
@@ -545,7 +516,7 @@ async fn tc_046_reservation_of_a_connector_transaction() {
 async fn tc_047_reservation_of_a_connector_expire() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-EXPIRE").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-EXPIRE").await;
 
     let expires = Utc::now() + Duration::seconds(2);
     let reserve = app
@@ -587,7 +558,7 @@ async fn tc_047_reservation_of_a_connector_expire() {
 async fn tc_048_3_reservation_of_a_connector_unavailable() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-UNAVAIL").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-UNAVAIL").await;
 
     let inoperative = app
         .operate(
@@ -647,7 +618,7 @@ async fn tc_048_3_reservation_of_a_connector_unavailable() {
 async fn tc_051_cancel_reservation() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-CANCEL").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-CANCEL").await;
 
     let reserve = app
         .operate(
@@ -696,7 +667,7 @@ async fn tc_051_cancel_reservation() {
 async fn tc_067_clear_charging_profile() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-CLEAR").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-CLEAR").await;
 
     let by_id = app
         .operate(&tenant, &id, "clear-charging-profile", json!({"chargingProfileId": 7}))
@@ -736,7 +707,7 @@ async fn tc_067_clear_charging_profile() {
 async fn tc_059_remote_start_transaction_with_charging_profile() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-OPS16-START").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-OPS16-START").await;
 
     let start = app
         .operate(

@@ -8,57 +8,20 @@
 use std::sync::Arc;
 
 use coupler_gateway::certificates::SigningCa;
-use coupler_tests::ocpp::PythonChargePoint;
+use coupler_tests::ocpp::OcppVersion;
 use coupler_tests::pki::TestPki;
 use coupler_tests::raw;
-use coupler_tests::{problem, Tenant, TestApp};
+use coupler_tests::TestApp;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
-/// A charger of `tenant`, connected and booted as a 1.6 charge point.
-async fn booted(app: &TestApp, tenant: &Tenant, ocpp_id: &str) -> (String, PythonChargePoint) {
-    let registered = app.register_charger(tenant, "alice", ocpp_id).await;
-    let url = registered["ocppUrl"].as_str().unwrap();
-    let mut cp = PythonChargePoint::connected(url, ocpp_id, registered["password"].as_str().unwrap()).await;
-    cp.boot("Available").await;
-    (registered["id"].as_str().unwrap().to_owned(), cp)
-}
-
-async fn operations_of(app: &TestApp, tenant: &Tenant, charger: &str) -> Vec<Value> {
-    app.get_json(tenant, &format!("/chargers/{charger}/operations")).await["data"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-async fn refused(app: &TestApp, tenant: &Tenant, charger: &str, operation: &str, body: Value) -> Value {
-    let response = app
-        .as_tenant(
-            tenant,
-            Method::POST,
-            &format!("/chargers/{charger}/operations/{operation}"),
-        )
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 422, "{operation} {body}");
-    problem(response).await
-}
-
-/// The certificates a GetInstalledCertificateIds operation reported.
-fn reported(operation: &Value) -> Vec<Value> {
-    operation["answer"]["payload"]["certificates"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
+use crate::operator::{booted, operations_of, refused, reported};
 
 #[tokio::test]
 async fn install_a_certificate_on_the_charge_point_is_accepted_rejected_or_failed_as_the_charger_says() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-SEC16-INSTALL").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-SEC16-INSTALL").await;
     let root = TestPki::new("central-root");
     let manufacturer = TestPki::new("manufacturer-root");
 
@@ -193,7 +156,7 @@ async fn install_a_certificate_on_the_charge_point_is_accepted_rejected_or_faile
 async fn retrieve_and_delete_a_specific_certificate_from_the_charge_point_with_each_hash_algorithm() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-SEC16-DELETE").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-SEC16-DELETE").await;
 
     // Retrieve list of available certificates from a Charge Point: none installed yet.
     let none = app
@@ -390,7 +353,7 @@ async fn retrieve_and_delete_a_specific_certificate_from_the_charge_point_with_e
 async fn get_security_log_is_followed_to_uploaded_and_a_failed_or_refused_upload_ends_the_operation() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-SEC16-LOG").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-SEC16-LOG").await;
 
     // Get Security Log: GetLog (not GetDiagnostics), its LogStatusNotifications followed to Uploaded.
     let log = app
@@ -476,7 +439,7 @@ async fn get_security_log_is_followed_to_uploaded_and_a_failed_or_refused_upload
 async fn secure_firmware_update_is_followed_to_installed_and_an_invalid_signature_or_certificate_is_reported() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-SEC16-FIRMWARE").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-SEC16-FIRMWARE").await;
     let manufacturer = TestPki::new("firmware-signer");
     let signed = |location: &str| {
         json!({"location": location, "retrieveAt": "2026-12-01T02:00:00Z", "installAt": "2026-12-01T03:00:00Z",
@@ -578,7 +541,7 @@ async fn extended_trigger_message_asks_for_the_security_extensions_messages_and_
     let ca = Arc::new(SigningCa::from_pem(&certificate, &key, chrono::Duration::days(30)).unwrap());
     let app = TestApp::spawn_with(|_, wiring| wiring.gateway.signing_ca = Some(ca)).await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CP-SEC16-TRIGGER").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-SEC16-TRIGGER").await;
 
     // LogStatusNotification exists in 1.6 only through ExtendedTriggerMessage.
     let log = app
@@ -692,7 +655,7 @@ async fn extended_trigger_message_asks_for_the_security_extensions_messages_and_
 async fn log_and_signed_firmware_statuses_a_charger_sends_on_its_own_are_answered() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (_, mut cp) = booted(&app, &tenant, "CP-SEC16-STATUS").await;
+    let (_, mut cp) = booted(&app, &tenant, OcppVersion::V16, "CP-SEC16-STATUS").await;
     assert_eq!(
         cp.call("LogStatusNotification", json!({"status": "Idle", "request_id": 98}))
             .await,

@@ -4,56 +4,13 @@
 //! schemas). Tests are named after the OCTT cases of OCA's 2.0.1 test case document they follow,
 //! with the CSMS as the system under test (TC_M_nn_CSMS, use cases M03, M04 and M05).
 
-use coupler_tests::ocpp::{OcppVersion, PythonChargePoint};
+use coupler_tests::ocpp::OcppVersion;
 use coupler_tests::pki::TestPki;
-use coupler_tests::{problem, Tenant, TestApp};
+use coupler_tests::{Tenant, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-/// A charger of `tenant`, connected and booted as a 2.0.1 station.
-async fn booted(app: &TestApp, tenant: &Tenant, ocpp_id: &str) -> (String, PythonChargePoint) {
-    let registered = app.register_charger(tenant, "alice", ocpp_id).await;
-    let url = registered["ocppUrl"].as_str().unwrap();
-    let mut cp = PythonChargePoint::connected_as(
-        OcppVersion::V201,
-        url,
-        ocpp_id,
-        registered["password"].as_str().unwrap(),
-    )
-    .await;
-    cp.boot_201("Available").await;
-    (registered["id"].as_str().unwrap().to_owned(), cp)
-}
-
-async fn operations_of(app: &TestApp, tenant: &Tenant, charger: &str) -> Vec<Value> {
-    app.get_json(tenant, &format!("/chargers/{charger}/operations")).await["data"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-async fn refused(app: &TestApp, tenant: &Tenant, charger: &str, operation: &str, body: Value) -> Value {
-    let response = app
-        .as_tenant(
-            tenant,
-            Method::POST,
-            &format!("/chargers/{charger}/operations/{operation}"),
-        )
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 422, "{operation} {body}");
-    problem(response).await
-}
-
-/// The certificates a GetInstalledCertificateIds operation reported.
-fn reported(operation: &Value) -> Vec<Value> {
-    operation["answer"]["payload"]["certificates"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
+use crate::operator::{booted, operations_of, refused, reported};
 
 async fn install(app: &TestApp, tenant: &Tenant, charger: &str, kind: &str, pem: &str) -> Value {
     app.operate(
@@ -69,7 +26,7 @@ async fn install(app: &TestApp, tenant: &Tenant, charger: &str, kind: &str, pem:
 async fn tc_m_01_to_05_install_ca_certificate_of_each_root_type_and_a_failed_installation() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-CERT201-INSTALL").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-CERT201-INSTALL").await;
 
     // TC_M_01 .. TC_M_04: CSMSRootCertificate, ManufacturerRootCertificate, V2GRootCertificate,
     // MORootCertificate, each installed.
@@ -163,7 +120,7 @@ async fn tc_m_01_to_05_install_ca_certificate_of_each_root_type_and_a_failed_ins
 async fn tc_m_12_to_19_retrieve_certificates_by_type_all_types_a_chain_with_its_sub_ca_and_none_found() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-CERT201-LIST").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-CERT201-LIST").await;
 
     // TC_M_19 (no matching certificate): NotFound, an answer like any other.
     let none = app
@@ -293,7 +250,7 @@ async fn tc_m_12_to_19_retrieve_certificates_by_type_all_types_a_chain_with_its_
 async fn tc_m_20_and_21_delete_a_certificate_with_each_hash_algorithm_and_a_failed_deletion() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-CERT201-DELETE").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-CERT201-DELETE").await;
 
     // TC_M_20: installed, retrieved, then deleted with the very hash data the station reported.
     for algorithm in ["SHA256", "SHA384", "SHA512"] {

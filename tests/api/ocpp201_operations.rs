@@ -10,35 +10,7 @@ use coupler_tests::{problem, Tenant, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-/// A charger of `tenant`, connected and booted as a 2.0.1 station.
-async fn booted(app: &TestApp, tenant: &Tenant, ocpp_id: &str) -> (String, PythonChargePoint) {
-    let registered = app.register_charger(tenant, "alice", ocpp_id).await;
-    let url = registered["ocppUrl"].as_str().unwrap();
-    let mut cp = PythonChargePoint::connected_as(
-        OcppVersion::V201,
-        url,
-        ocpp_id,
-        registered["password"].as_str().unwrap(),
-    )
-    .await;
-    cp.boot_201("Available").await;
-    (registered["id"].as_str().unwrap().to_owned(), cp)
-}
-
-async fn refused(app: &TestApp, tenant: &Tenant, charger: &str, operation: &str, body: Value) -> Value {
-    let response = app
-        .as_tenant(
-            tenant,
-            Method::POST,
-            &format!("/chargers/{charger}/operations/{operation}"),
-        )
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 422, "{operation} {body}");
-    problem(response).await
-}
+use crate::operator::{booted, refused};
 
 async fn reservations_of(app: &TestApp, tenant: &Tenant, charger: &str) -> Vec<Value> {
     app.get_json(tenant, &format!("/chargers/{charger}/reservations")).await["data"]
@@ -51,7 +23,7 @@ async fn reservations_of(app: &TestApp, tenant: &Tenant, charger: &str) -> Vec<V
 async fn tc_b_20_reset_charging_station_without_ongoing_transaction_onidle() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-OPS201-RESET").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-OPS201-RESET").await;
 
     let reset = app.operate(&tenant, &id, "reset", json!({"type": "OnIdle"})).await;
     assert_eq!(cp.received("Reset").await, json!({"type": "OnIdle"}));
@@ -76,7 +48,7 @@ async fn tc_b_20_reset_charging_station_without_ongoing_transaction_onidle() {
 async fn tc_f_06_remote_unlock_connector_without_ongoing_transaction_accepted() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-OPS201-UNLOCK").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-OPS201-UNLOCK").await;
     let unlock = app
         .operate(
             &tenant,
@@ -104,7 +76,7 @@ async fn tc_f_06_remote_unlock_connector_without_ongoing_transaction_accepted() 
 async fn tc_g_05_change_availability_charging_station_operative_to_inoperative() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-OPS201-AVAIL").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-OPS201-AVAIL").await;
 
     let station = app
         .operate(
@@ -156,7 +128,7 @@ async fn tc_g_05_change_availability_charging_station_operative_to_inoperative()
 async fn tc_b_06_get_variables_single_value() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-OPS201-GETVAR").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-OPS201-GETVAR").await;
 
     let read = app
         .operate(
@@ -201,7 +173,7 @@ async fn tc_b_06_get_variables_single_value() {
 async fn tc_b_09_set_variables_single_value() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-OPS201-SETVAR").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-OPS201-SETVAR").await;
 
     let set = app
         .operate(
@@ -248,7 +220,7 @@ async fn tc_b_09_set_variables_single_value() {
 async fn tc_b_13_get_base_report_fullinventory() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-OPS201-REPORT").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-OPS201-REPORT").await;
 
     let report = app
         .operate(&tenant, &id, "get-base-report", json!({"reportBase": "FullInventory"}))
@@ -302,7 +274,7 @@ async fn a_base_report_is_refused_for_a_1_6_charger_with_a_400() {
 async fn tc_f_12_trigger_message_metervalues_all_evse() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-OPS201-TRIGGER").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-OPS201-TRIGGER").await;
 
     for message in [
         "MeterValues",
@@ -348,7 +320,7 @@ async fn tc_f_12_trigger_message_metervalues_all_evse() {
 async fn tc_c_37_clear_authorization_data_in_authorization_cache_accepted() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-OPS201-CACHE").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-OPS201-CACHE").await;
     let clear = app.operate(&tenant, &id, "clear-cache", json!({})).await;
     cp.received("ClearCache").await;
     assert_eq!(clear["status"], "ACCEPTED");
@@ -367,7 +339,7 @@ async fn tc_c_37_clear_authorization_data_in_authorization_cache_accepted() {
 async fn a_data_transfer_to_the_station_carries_any_json_and_its_answer_is_kept() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-OPS201-DT-OUT").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-OPS201-DT-OUT").await;
     let transfer = app
         .operate(
             &tenant,
@@ -388,7 +360,7 @@ async fn a_data_transfer_to_the_station_carries_any_json_and_its_answer_is_kept(
 async fn a_data_transfer_from_the_station_is_answered_unknown_vendor_id_and_kept() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-OPS201-DT-IN").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-OPS201-DT-IN").await;
     let answer = cp
         .call(
             "DataTransfer",
@@ -414,7 +386,7 @@ async fn a_data_transfer_from_the_station_is_answered_unknown_vendor_id_and_kept
 async fn tc_l_01_secure_firmware_update_installation_successful() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-OPS201-FW").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-OPS201-FW").await;
 
     let update = app
         .operate(
@@ -471,7 +443,7 @@ async fn tc_l_01_secure_firmware_update_installation_successful() {
 async fn tc_n_25_retrieve_log_information_diagnostics_log_success() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-OPS201-LOG").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-OPS201-LOG").await;
 
     let log = app
         .operate(
@@ -515,7 +487,7 @@ async fn tc_n_25_retrieve_log_information_diagnostics_log_success() {
 async fn a_reservation_of_an_evse_is_honoured_by_the_transaction_of_its_token() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-OPS201-RESERVE").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-OPS201-RESERVE").await;
 
     let reserve = app
         .operate(
@@ -563,7 +535,7 @@ async fn a_reservation_of_an_evse_is_honoured_by_the_transaction_of_its_token() 
 async fn a_reservation_the_station_reports_expired_shows_as_expired_and_a_cancelled_one_as_cancelled() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-OPS201-EXPIRE").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-OPS201-EXPIRE").await;
 
     let first = app
         .operate(
@@ -609,7 +581,7 @@ async fn a_reservation_the_station_reports_expired_shows_as_expired_and_a_cancel
 async fn clearing_charging_profiles_by_id_and_by_criteria() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-OPS201-CLEAR").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-OPS201-CLEAR").await;
     let by_id = app
         .operate(&tenant, &id, "clear-charging-profile", json!({"chargingProfileId": 7}))
         .await;
@@ -649,7 +621,7 @@ async fn clearing_charging_profiles_by_id_and_by_criteria() {
 async fn tc_k_37_remote_start_transaction_with_charging_profile() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("app").await;
-    let (id, mut cp) = booted(&app, &tenant, "CS-OPS201-START").await;
+    let (id, mut cp) = booted(&app, &tenant, OcppVersion::V201, "CS-OPS201-START").await;
 
     let start = app
         .operate(
