@@ -15,7 +15,7 @@ use coupler_tests::TestApp;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::operator::{booted, operations_of, refused, reported};
+use crate::operator::{booted, delete_refused_naming, operations_of, refused, reported};
 
 #[tokio::test]
 async fn install_a_certificate_on_the_charge_point_is_accepted_rejected_or_failed_as_the_charger_says() {
@@ -268,28 +268,8 @@ async fn retrieve_and_delete_a_specific_certificate_from_the_charge_point_with_e
     let before = operations_of(&app, &tenant, &id).await.len();
 
     // Bad hash data, and asking 1.6 about no type or two at once, are refused; nothing is stored.
-    let mut not_hex = hash.clone();
-    not_hex["issuerKeyHash"] = json!("not hexadecimal");
-    let bad = refused(
-        &app,
-        &tenant,
-        &id,
-        "delete-certificate",
-        json!({"certificateHashData": not_hex}),
-    )
-    .await;
-    assert_eq!(bad["errors"][0]["pointer"], "/certificateHashData/issuerKeyHash");
-    let mut long_serial = hash.clone();
-    long_serial["serialNumber"] = json!("1".repeat(41));
-    let bad = refused(
-        &app,
-        &tenant,
-        &id,
-        "delete-certificate",
-        json!({"certificateHashData": long_serial}),
-    )
-    .await;
-    assert_eq!(bad["errors"][0]["pointer"], "/certificateHashData/serialNumber");
+    delete_refused_naming(&app, &tenant, &id, &hash, "issuerKeyHash", json!("not hexadecimal")).await;
+    delete_refused_naming(&app, &tenant, &id, &hash, "serialNumber", json!("1".repeat(41))).await;
     let mut md5 = hash.clone();
     md5["hashAlgorithm"] = json!("MD5");
     refused(

@@ -10,7 +10,7 @@ use coupler_tests::{Tenant, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::operator::{booted, operations_of, refused, reported};
+use crate::operator::{booted, delete_refused_naming, operations_of, refused, reported};
 
 async fn install(app: &TestApp, tenant: &Tenant, charger: &str, kind: &str, pem: &str) -> Value {
     app.operate(
@@ -323,28 +323,8 @@ async fn tc_m_20_and_21_delete_a_certificate_with_each_hash_algorithm_and_a_fail
 
     // Bad hash data is refused naming the field; nothing is stored; another client gets 404.
     let before = operations_of(&app, &tenant, &id).await.len();
-    let mut empty_serial = hash.clone();
-    empty_serial["serialNumber"] = json!("");
-    let bad = refused(
-        &app,
-        &tenant,
-        &id,
-        "delete-certificate",
-        json!({"certificateHashData": empty_serial}),
-    )
-    .await;
-    assert_eq!(bad["errors"][0]["pointer"], "/certificateHashData/serialNumber");
-    let mut long_hash = hash.clone();
-    long_hash["issuerNameHash"] = json!("a".repeat(129));
-    let bad = refused(
-        &app,
-        &tenant,
-        &id,
-        "delete-certificate",
-        json!({"certificateHashData": long_hash}),
-    )
-    .await;
-    assert_eq!(bad["errors"][0]["pointer"], "/certificateHashData/issuerNameHash");
+    delete_refused_naming(&app, &tenant, &id, &hash, "serialNumber", json!("")).await;
+    delete_refused_naming(&app, &tenant, &id, &hash, "issuerNameHash", json!("a".repeat(129))).await;
     let mut missing = hash.clone();
     missing.as_object_mut().unwrap().remove("issuerKeyHash");
     refused(

@@ -56,3 +56,26 @@ pub fn reported(operation: &Value) -> Vec<Value> {
         .cloned()
         .unwrap_or_default()
 }
+
+/// A delete-certificate whose hash data is `hash` with `field` set to `value` is refused with 422
+/// naming that field.
+pub async fn delete_refused_naming(
+    app: &TestApp,
+    tenant: &Tenant,
+    charger: &str,
+    hash: &Value,
+    field: &str,
+    value: Value,
+) {
+    let mut bad = hash.clone();
+    bad[field] = value;
+    let problem = refused(
+        app,
+        tenant,
+        charger,
+        "delete-certificate",
+        serde_json::json!({"certificateHashData": bad}),
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["pointer"], format!("/certificateHashData/{field}"));
+}
