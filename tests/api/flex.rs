@@ -975,33 +975,14 @@ async fn another_client_sees_and_touches_none_of_a_program_its_enrolments_or_eve
 
 #[tokio::test]
 async fn a_car_without_a_charger_is_stopped_for_a_pause_event_and_started_again_when_its_driver_opts_out() {
-    use coupler_tests::vehicles::{link_simulated, vehicles_of, AppSite, SimWorld};
+    use coupler_tests::vehicles::{car_charging_away, AppSite, SimWorld};
 
     let world = SimWorld::start(SimConfig::default()).await;
     let app = TestApp::spawn_with(|url, wiring| world.wire(url, wiring, |_| None)).await;
     let tenant = app.tenant("utility").await;
     let site = AppSite::start().await;
     // Plugged in somewhere without a Coupler charger, and charging.
-    let maker_id = world.cloud.add_account(
-        Brand::Aurora,
-        "away",
-        "pw",
-        vec![SimVehicleSpec {
-            battery_level: 50.0,
-            plugged_in: true,
-            ..SimVehicleSpec::new("VIN-FLEX", "Aurora S")
-        }],
-    )[0]
-    .clone();
-    link_simulated(&app, &tenant, &site, "alice", Brand::Aurora, "away", "pw").await;
-    let vehicle = until("the car is read", || async {
-        vehicles_of(&app, &tenant, "alice")
-            .await
-            .into_iter()
-            .find(|v| v["chargeState"]["batteryLevel"].is_number())
-    })
-    .await;
-    let vehicle_id = vehicle["id"].as_str().unwrap().to_owned();
+    let (maker_id, vehicle_id) = car_charging_away(&world, &app, &tenant, &site, "VIN-FLEX", 50.0).await;
     assert_eq!(world.cloud.vehicle(&maker_id).unwrap().status(), "charging");
 
     let program = app

@@ -478,8 +478,8 @@ async fn a_control_group_is_held_back_without_a_cap_and_a_charger_that_ignores_i
 
 #[tokio::test]
 async fn a_car_started_from_its_own_app_during_a_pause_is_attributed_as_an_override() {
-    use coupler_simulated::{Brand, SimCloud, SimConfig, SimVehicleSpec};
-    use coupler_tests::vehicles::{link_simulated, vehicles_of, AppSite, SimWorld};
+    use coupler_simulated::{SimCloud, SimConfig};
+    use coupler_tests::vehicles::{car_charging_away, AppSite, SimWorld};
 
     let start = day(0, 18, 0);
     let clock = Arc::new(ManualClock::at(start));
@@ -495,26 +495,7 @@ async fn a_car_started_from_its_own_app_during_a_pause_is_attributed_as_an_overr
     let tenant = app.tenant("utility").await;
     let site = AppSite::start().await;
     // Plugged in away from any Coupler charger, and charging.
-    let maker_id = world.cloud.add_account(
-        Brand::Aurora,
-        "away",
-        "pw",
-        vec![SimVehicleSpec {
-            battery_level: 30.0,
-            plugged_in: true,
-            ..SimVehicleSpec::new("VIN-MV-APP", "Aurora S")
-        }],
-    )[0]
-    .clone();
-    link_simulated(&app, &tenant, &site, "alice", Brand::Aurora, "away", "pw").await;
-    let vehicle = until("the car is read", || async {
-        vehicles_of(&app, &tenant, "alice")
-            .await
-            .into_iter()
-            .find(|v| v["chargeState"]["batteryLevel"].is_number())
-    })
-    .await;
-    let vehicle_id = vehicle["id"].as_str().unwrap().to_owned();
+    let (maker_id, vehicle_id) = car_charging_away(&world, &app, &tenant, &site, "VIN-MV-APP", 30.0).await;
     let program = app
         .post_json_status(
             &tenant,

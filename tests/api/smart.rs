@@ -13,7 +13,7 @@ use coupler_ocpp::OcppVersion;
 use coupler_simulated::{Brand, SimCharger, SimChargerConfig, SimCloud, SimConfig, SimVehicleSpec};
 use coupler_tests::prices::HomePrices;
 use coupler_tests::sandbox::until;
-use coupler_tests::vehicles::{link_simulated, vehicles_of, AppSite, SimWorld};
+use coupler_tests::vehicles::{car_charging_away, link_simulated, vehicles_of, AppSite, SimWorld};
 use coupler_tests::{problem, Tenant, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -671,26 +671,8 @@ async fn a_car_without_a_charger_follows_its_plan_through_its_maker() {
     HomePrices::hourly(&app, &tenant, start, &PRICES).await;
     let site = AppSite::start().await;
     // Plugged in somewhere without a Coupler charger, and charging.
-    let maker_id = world.cloud.add_account(
-        Brand::Aurora,
-        "away",
-        "pw",
-        vec![SimVehicleSpec {
-            battery_level: 50.0,
-            plugged_in: true,
-            ..SimVehicleSpec::new("VIN-AWAY", "Aurora S")
-        }],
-    )[0]
-    .clone();
-    link_simulated(&app, &tenant, &site, "alice", Brand::Aurora, "away", "pw").await;
-    let vehicle = until("the car is read", || async {
-        vehicles_of(&app, &tenant, "alice")
-            .await
-            .into_iter()
-            .find(|v| v["chargeState"]["batteryLevel"].is_number())
-    })
-    .await;
-    let vehicle_id = vehicle["id"].as_str().unwrap();
+    let (maker_id, vehicle_id) = car_charging_away(&world, &app, &tenant, &site, "VIN-AWAY", 50.0).await;
+    let vehicle_id = vehicle_id.as_str();
     assert_eq!(world.cloud.vehicle(&maker_id).unwrap().status(), "charging");
 
     let policy =

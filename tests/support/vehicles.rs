@@ -9,7 +9,7 @@ use coupler::server::Wiring;
 use coupler_core::adapter::VendorLimits;
 use coupler_core::polling::PollPolicy;
 use coupler_engine::EngineConfig;
-use coupler_simulated::{Brand, SimCloud, SimConfig, SimServer, SimulatedAdapter};
+use coupler_simulated::{Brand, SimCloud, SimConfig, SimServer, SimVehicleSpec, SimulatedAdapter};
 use reqwest::Method;
 use url::Url;
 
@@ -329,4 +329,37 @@ pub fn location(response: &reqwest::Response) -> Url {
 /// The query parameters of a URL.
 pub fn query(url: &Url) -> HashMap<String, String> {
     url.query_pairs().into_owned().collect()
+}
+
+/// A car of `alice`'s Aurora account "away", plugged in where Coupler has no charger and charging
+/// from `battery_level` %, linked through the hosted page and read by Coupler once: its id at the
+/// maker and its id at Coupler.
+pub async fn car_charging_away(
+    world: &SimWorld,
+    app: &TestApp,
+    tenant: &Tenant,
+    site: &AppSite,
+    vin: &str,
+    battery_level: f64,
+) -> (String, String) {
+    let maker_id = world.cloud.add_account(
+        Brand::Aurora,
+        "away",
+        "pw",
+        vec![SimVehicleSpec {
+            battery_level,
+            plugged_in: true,
+            ..SimVehicleSpec::new(vin, "Aurora S")
+        }],
+    )[0]
+    .clone();
+    link_simulated(app, tenant, site, "alice", Brand::Aurora, "away", "pw").await;
+    let vehicle = crate::sandbox::until("the car is read", || async {
+        vehicles_of(app, tenant, "alice")
+            .await
+            .into_iter()
+            .find(|v| v["chargeState"]["batteryLevel"].is_number())
+    })
+    .await;
+    (maker_id, vehicle["id"].as_str().expect("a vehicle id").to_owned())
 }
