@@ -107,6 +107,7 @@ impl FlexKeeper {
         };
         let store = &self.engine.store;
         let now = self.engine.clock().now();
+        let mut looks_due = false;
         for id in targets {
             let Some(mut target) = store.flex_target(id).await? else {
                 continue;
@@ -138,7 +139,14 @@ impl FlexKeeper {
             target.state = state;
             target.detail = Some(detail);
             target.updated_at = now;
+            // What was put on the charger is confirmed again: a target the keeper had confirmed (or
+            // given up on) before this application gets a look now, else it would stay APPLIED.
+            target.next_check_at.get_or_insert(now);
             store.save_flex_target(&target, &["progress.state"]).await?;
+            looks_due = true;
+        }
+        if looks_due {
+            self.wake.notify_one();
         }
         Ok(())
     }
