@@ -13,6 +13,7 @@ mod ev_systems;
 mod events;
 mod flex;
 mod flex_measurement;
+mod hosted_pages;
 mod implausible;
 mod limits;
 mod linking;

@@ -8,6 +8,7 @@ pub mod account;
 pub mod action;
 pub mod adapter;
 pub mod authorisation;
+pub mod branding;
 pub mod capability;
 pub mod charger;
 pub mod client;

@@ -14,6 +14,7 @@ use crate::charger::{
     ChargeSession, Charger, ChargerId, ChargerInfo, ConnectorStatus, MeterSample, OcppIdentity, OcppProtocol,
     PowerDeliveryState,
 };
+use crate::branding::{Branding, BrandingText, Logo};
 use crate::client::{AccessToken, Client, ClientId};
 use crate::ev_system::{Confidence, Detection, EvSystem, EvSystemId, Evidence};
 use crate::event::{AttemptOutcome, Delivery, DeliveryId, Event, PendingEvent, Webhook, WebhookId};
@@ -69,6 +70,17 @@ pub trait ClientStore: Send + Sync {
     async fn get_access_token(&self, hash: &SecretHash) -> Result<Option<AccessToken>, StoreError>;
     /// Removes tokens that expired before `before`, returning how many.
     async fn delete_expired_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// How the client presents itself on the hosted pages; the default (nothing set) when it set
+    /// nothing.
+    async fn get_branding(&self, client: &ClientId) -> Result<Branding, StoreError>;
+    /// Replaces the client's app name, privacy policy and return URL (the logo stays); returns the
+    /// branding as stored.
+    async fn put_branding(&self, client: &ClientId, text: &BrandingText, at: DateTime<Utc>)
+        -> Result<Branding, StoreError>;
+    /// Replaces the client's logo, or removes it with `None`; returns the branding as stored.
+    async fn put_logo(&self, client: &ClientId, logo: Option<&Logo>, at: DateTime<Utc>) -> Result<Branding, StoreError>;
+    /// The client's logo with its bytes, if it has one.
+    async fn get_logo(&self, client: &ClientId) -> Result<Option<Logo>, StoreError>;
 }
 
 /// The users of each client.

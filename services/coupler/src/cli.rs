@@ -125,6 +125,18 @@ async fn serve(config: &Config, sandbox: bool) -> anyhow::Result<()> {
     let server = Server::start_with(config, sandbox).await?;
     if sandbox {
         let (id, secret) = create_client(server.state.store.as_ref(), "sandbox demo").await?;
+        // The hosted pages name the app that sent a person there; the demo client gets a name that
+        // says what it is (the client can change it with PUT /client/branding).
+        let branding = coupler_core::branding::BrandingText {
+            app_name: Some(SANDBOX_APP_NAME.to_owned()),
+            ..Default::default()
+        };
+        server
+            .state
+            .store
+            .put_branding(&id, &branding, server.state.now())
+            .await
+            .context("cannot name the sandbox demo app")?;
         let url = server.public_url.as_str().trim_end_matches('/');
         writeln!(
             std::io::stdout(),
@@ -155,6 +167,9 @@ async fn serve(config: &Config, sandbox: bool) -> anyhow::Result<()> {
     });
     server.wait().await
 }
+
+/// The name the sandbox's demo client shows on the hosted link and enrolment pages.
+pub const SANDBOX_APP_NAME: &str = "Coupler Sandbox Demo App";
 
 /// Creates a client and returns its id and (only copy of the) secret.
 async fn create_client(store: &dyn Store, name: &str) -> anyhow::Result<(ClientId, String)> {

@@ -267,7 +267,7 @@ mod tests {
         assert_eq!(request.devices.len(), 1);
         assert_eq!(request.consent.data_shared, vec!["chargingSessions"]);
         assert_eq!(request.consent.how_to_leave, "Unenrol in the app");
-        assert_eq!(request.language, "en-US");
+        assert_eq!(request.language, "browser");
     }
 
     #[test]
