@@ -199,10 +199,7 @@ async fn a_driver_reads_the_program_enrols_the_ticked_devices_and_lands_back_on_
     // Who runs what, in plain words.
     assert!(page.contains("<html lang=\"en\">"), "{page}");
     assert!(page.contains("<h1>Oslo evening relief</h1>"), "{page}");
-    assert!(
-        page.contains("Nordlys Energi runs this program"),
-        "{page}"
-    );
+    assert!(page.contains("Nordlys Energi runs this program"), "{page}");
     for words in [
         "limits how much power your home draws from the grid",
         "At most 12 events a year.",
@@ -659,7 +656,10 @@ async fn the_page_names_the_app_with_its_logo_and_speaks_german_to_a_german_brow
         .await
         .unwrap();
     assert!(english.contains("<html lang=\"en\">"), "{english}");
-    assert!(english.contains("you can opt out of an event in Nordlys Smart"), "{english}");
+    assert!(
+        english.contains("you can opt out of an event in Nordlys Smart"),
+        "{english}"
+    );
 
     // Once answered, the page leads back to the app by its name, telling it how the session ended.
     let declined = browser()

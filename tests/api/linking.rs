@@ -7,9 +7,8 @@ use coupler_core::secret::hash_secret;
 use coupler_core::{time, UserId};
 use coupler_simulated::{Brand, RequestKind, SimConfig, SimVehicleSpec};
 use coupler_tests::vehicles::{
-    browser, continue_from_consent, create_link, eventually, get_json, link_simulated, link_to, location, query, sign_in,
-    stepping_browser,
-    vehicles_of, walk_to_callback, AppSite, SimWorld,
+    browser, continue_from_consent, create_link, eventually, get_json, link_simulated, link_to, location, query,
+    sign_in, stepping_browser, vehicles_of, walk_to_callback, AppSite, SimWorld,
 };
 use coupler_tests::{problem, TestApp};
 use reqwest::Method;
@@ -62,7 +61,10 @@ async fn a_person_links_a_simulated_account_and_the_app_reads_and_charges_its_ca
             && !picker.contains("vehicle:control:charging"),
         "the page shows what is asked, in plain words: {picker}"
     );
-    assert!(picker.contains("<html lang=\"en\">"), "the browser asked for nothing Coupler speaks besides");
+    assert!(
+        picker.contains("<html lang=\"en\">"),
+        "the browser asked for nothing Coupler speaks besides"
+    );
     for brand in Brand::ALL {
         assert!(picker.contains(brand.display_name()), "{} is offered", brand.name());
     }
@@ -431,7 +433,7 @@ async fn a_used_code_under_a_fresh_link_is_refused_as_invalid_grant_and_nothing_
     // Bob's session is genuine; the code it comes back with is Alice's, already exchanged.
     let (second_link, _) = create_link(&app, &tenant, "bob", body).await;
     let bobs = stepping_browser();
-    let to_maker = bobs.get(&second_link).send().await.unwrap();
+    let to_maker = continue_from_consent(&bobs, &second_link).await;
     let state = query(&location(&to_maker))["state"].clone();
     let replayed = bobs
         .get(format!("{}/link/callback?code={used_code}&state={state}", app.url))

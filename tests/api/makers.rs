@@ -12,7 +12,8 @@ use coupler_smartcar::{SmartcarAdapter, SmartcarConfig};
 use coupler_tesla::fake::{FakeCar, FakeTesla, FakeTeslaServer, Fault};
 use coupler_tesla::{TeslaAdapter, TeslaConfig};
 use coupler_tests::vehicles::{
-    browser, continue_from_consent, create_link, eventually, fast_engine, get_json, hint, vehicles_of, AppSite};
+    browser, continue_from_consent, create_link, eventually, fast_engine, get_json, hint, vehicles_of, AppSite,
+};
 use coupler_tests::{Tenant, TestApp};
 use reqwest::Method;
 use serde_json::json;

@@ -169,7 +169,11 @@ pub fn continue_href(html: &str) -> String {
         .find(marker)
         .unwrap_or_else(|| panic!("no Continue button in: {html}"))
         + marker.len();
-    html[start..].split('"').next().unwrap_or_default().replace("&amp;", "&")
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .replace("&amp;", "&")
 }
 
 /// Opens the link page (the consent screen), checks it, and presses its Continue button (to the

@@ -92,7 +92,10 @@ pub(crate) fn consent(brand: &str, request_id: &str, client_id: &str, scopes: &[
 pub(crate) fn error(message: &str) -> String {
     page(
         "Sign-in error",
-        &format!("<main><h1>Sign-in error</h1><p class=\"error\">{}</p></main>", escape(message)),
+        &format!(
+            "<main><h1>Sign-in error</h1><p class=\"error\">{}</p></main>",
+            escape(message)
+        ),
     )
 }
 
@@ -108,6 +111,9 @@ mod tests {
         );
         assert!(!login("B", "\"><script>", Some("<b>"), &[]).contains("<script>"));
         let page = login("B", "r", None, &[("<i>".to_owned(), "demo".to_owned())]);
-        assert!(page.contains("username <code>&lt;i&gt;</code>, password <code>demo</code>"), "{page}");
+        assert!(
+            page.contains("username <code>&lt;i&gt;</code>, password <code>demo</code>"),
+            "{page}"
+        );
     }
 }

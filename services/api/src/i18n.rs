@@ -167,14 +167,20 @@ mod tests {
 
     fn headers(accept: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT_LANGUAGE, accept.parse().unwrap_or_else(|_| unreachable!()));
+        headers.insert(
+            header::ACCEPT_LANGUAGE,
+            accept.parse().unwrap_or_else(|_| unreachable!()),
+        );
         headers
     }
 
     #[test]
     fn the_browser_s_most_wanted_known_language_wins() {
         assert_eq!(Tr::choose(None, &headers("de-DE,de;q=0.9,en;q=0.8"), None).lang(), "de");
-        assert_eq!(Tr::choose(None, &headers("fr;q=0.9, nl-BE;q=0.95, en;q=0.1"), None).lang(), "nl");
+        assert_eq!(
+            Tr::choose(None, &headers("fr;q=0.9, nl-BE;q=0.95, en;q=0.1"), None).lang(),
+            "nl"
+        );
         assert_eq!(Tr::choose(None, &headers("fr-FR, ja"), None).lang(), "en");
         assert_eq!(Tr::choose(None, &headers("de;q=0, en"), None).lang(), "en");
         assert_eq!(Tr::choose(None, &HeaderMap::new(), None).lang(), "en");
@@ -208,7 +214,10 @@ mod tests {
             let other = ids(ftl);
             let missing: Vec<_> = english.difference(&other).collect();
             let extra: Vec<_> = other.difference(&english).collect();
-            assert!(missing.is_empty() && extra.is_empty(), "{tag}: missing {missing:?}, extra {extra:?}");
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "{tag}: missing {missing:?}, extra {extra:?}"
+            );
         }
     }
 

@@ -401,7 +401,10 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         // document.
         .route("/link/callback", axum::routing::get(routes::link_pages::callback))
         .route("/link/{token}", axum::routing::get(routes::link_pages::open_link))
-        .route("/link/{token}/cancel", axum::routing::post(routes::link_pages::cancel_link))
+        .route(
+            "/link/{token}/cancel",
+            axum::routing::post(routes::link_pages::cancel_link),
+        )
         .route(
             "/enrol/{token}",
             axum::routing::get(routes::enrol_pages::open_enrolment).post(routes::enrol_pages::answer_enrolment),

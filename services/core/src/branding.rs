@@ -104,13 +104,15 @@ impl BrandingText {
                     field,
                     reason: "too long".to_owned(),
                 }),
-                Some(u) => parse_redirect_uri(u).map(|_| Some(u.to_owned())).map_err(|e| BrandingError::Url {
-                    field,
-                    reason: match e {
-                        LinkRequestError::RedirectUri(why) => why,
-                        other => other.to_string(),
-                    },
-                }),
+                Some(u) => parse_redirect_uri(u)
+                    .map(|_| Some(u.to_owned()))
+                    .map_err(|e| BrandingError::Url {
+                        field,
+                        reason: match e {
+                            LinkRequestError::RedirectUri(why) => why,
+                            other => other.to_string(),
+                        },
+                    }),
             }
         };
         Ok(Self {
@@ -195,7 +197,12 @@ impl Logo {
         }
         let kind = LogoType::sniff(&bytes)?;
         if let Some(declared) = declared {
-            let essence = declared.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            let essence = declared
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
             if essence.contains("svg") {
                 return Err(BrandingError::Svg);
             }
@@ -239,8 +246,14 @@ mod tests {
 
     #[test]
     fn a_logo_is_what_its_bytes_are_not_what_it_claims() {
-        assert_eq!(Logo::parse(Some("image/png"), PNG.to_vec()).map(|l| l.kind), Ok(LogoType::Png));
-        assert_eq!(Logo::parse(None, vec![0xFF, 0xD8, 0xFF, 0xE0]).map(|l| l.kind), Ok(LogoType::Jpeg));
+        assert_eq!(
+            Logo::parse(Some("image/png"), PNG.to_vec()).map(|l| l.kind),
+            Ok(LogoType::Png)
+        );
+        assert_eq!(
+            Logo::parse(None, vec![0xFF, 0xD8, 0xFF, 0xE0]).map(|l| l.kind),
+            Ok(LogoType::Jpeg)
+        );
         assert_eq!(
             Logo::parse(Some("image/webp"), b"RIFF\x10\0\0\0WEBPVP8 ".to_vec()).map(|l| l.kind),
             Ok(LogoType::Webp)
@@ -256,7 +269,10 @@ mod tests {
         let svg = b"<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>";
         assert_eq!(Logo::parse(Some("image/png"), svg.to_vec()), Err(BrandingError::Svg));
         assert_eq!(Logo::parse(None, b"  <svg></svg>".to_vec()), Err(BrandingError::Svg));
-        assert_eq!(Logo::parse(Some("image/svg+xml"), PNG.to_vec()), Err(BrandingError::Svg));
+        assert_eq!(
+            Logo::parse(Some("image/svg+xml"), PNG.to_vec()),
+            Err(BrandingError::Svg)
+        );
         assert_eq!(Logo::parse(None, b"<html>".to_vec()), Err(BrandingError::NotAnImage));
         assert_eq!(Logo::parse(None, Vec::new()), Err(BrandingError::EmptyLogo));
     }
@@ -278,14 +294,20 @@ mod tests {
         let text = BrandingText::parse(Some("  Volt App "), Some("https://volt.example/privacy"), Some("")).unwrap();
         assert_eq!(text.app_name.as_deref(), Some("Volt App"));
         assert_eq!(text.return_url, None);
-        assert_eq!(BrandingText::parse(Some("a\u{7}b"), None, None), Err(BrandingError::AppName));
+        assert_eq!(
+            BrandingText::parse(Some("a\u{7}b"), None, None),
+            Err(BrandingError::AppName)
+        );
         assert_eq!(
             BrandingText::parse(Some(&"x".repeat(81)), None, None),
             Err(BrandingError::AppName)
         );
         assert!(matches!(
             BrandingText::parse(None, Some("javascript:alert(1)"), None),
-            Err(BrandingError::Url { field: "privacyPolicyUrl", .. })
+            Err(BrandingError::Url {
+                field: "privacyPolicyUrl",
+                ..
+            })
         ));
     }
 }

@@ -10,11 +10,11 @@ use chrono::{DateTime, Utc};
 use crate::account::{SealedToken, SealedTokens, VendorAccount, VendorAccountId};
 use crate::action::{Action, ActionId, DeviceKind};
 use crate::authorisation::{IdToken, IdTokenId, IdTokenStatus, LocalListEntry, TokenLookup, UnknownTokenPolicy};
+use crate::branding::{Branding, BrandingText, Logo};
 use crate::charger::{
     ChargeSession, Charger, ChargerId, ChargerInfo, ConnectorStatus, MeterSample, OcppIdentity, OcppProtocol,
     PowerDeliveryState,
 };
-use crate::branding::{Branding, BrandingText, Logo};
 use crate::client::{AccessToken, Client, ClientId};
 use crate::ev_system::{Confidence, Detection, EvSystem, EvSystemId, Evidence};
 use crate::event::{AttemptOutcome, Delivery, DeliveryId, Event, PendingEvent, Webhook, WebhookId};
@@ -75,10 +75,15 @@ pub trait ClientStore: Send + Sync {
     async fn get_branding(&self, client: &ClientId) -> Result<Branding, StoreError>;
     /// Replaces the client's app name, privacy policy and return URL (the logo stays); returns the
     /// branding as stored.
-    async fn put_branding(&self, client: &ClientId, text: &BrandingText, at: DateTime<Utc>)
-        -> Result<Branding, StoreError>;
+    async fn put_branding(
+        &self,
+        client: &ClientId,
+        text: &BrandingText,
+        at: DateTime<Utc>,
+    ) -> Result<Branding, StoreError>;
     /// Replaces the client's logo, or removes it with `None`; returns the branding as stored.
-    async fn put_logo(&self, client: &ClientId, logo: Option<&Logo>, at: DateTime<Utc>) -> Result<Branding, StoreError>;
+    async fn put_logo(&self, client: &ClientId, logo: Option<&Logo>, at: DateTime<Utc>)
+        -> Result<Branding, StoreError>;
     /// The client's logo with its bytes, if it has one.
     async fn get_logo(&self, client: &ClientId) -> Result<Option<Logo>, StoreError>;
 }

@@ -81,11 +81,9 @@ fn refused(error: BrandingError) -> ApiError {
     let at = match &error {
         BrandingError::AppName => InvalidValue::body("/appName", detail.clone()),
         BrandingError::Url { field, .. } => InvalidValue::body(format!("/{field}"), detail.clone()),
-        BrandingError::TypeMismatch { .. } => InvalidValue::named(
-            crate::error::ValueLocation::Header,
-            "Content-Type",
-            detail.clone(),
-        ),
+        BrandingError::TypeMismatch { .. } => {
+            InvalidValue::named(crate::error::ValueLocation::Header, "Content-Type", detail.clone())
+        }
         _ => InvalidValue::body("", detail.clone()).allowed(["image/png", "image/jpeg", "image/webp"]),
     };
     ApiError::invalid(detail).at(at)
@@ -102,7 +100,10 @@ fn refused(error: BrandingError) -> ApiError {
     ),
     security(("clientCredentials" = [])),
 )]
-pub async fn get_branding(caller: Caller, State(state): State<AppState>) -> Result<ApiJson<BrandingResponse>, ApiError> {
+pub async fn get_branding(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<ApiJson<BrandingResponse>, ApiError> {
     let branding = state.store.get_branding(&caller.client_id).await?;
     Ok(ApiJson(response(&state, &caller.client_id, branding)))
 }
@@ -161,7 +162,10 @@ pub async fn put_logo(
 ) -> Result<ApiJson<BrandingResponse>, ApiError> {
     let declared = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let logo = Logo::parse(declared, body.to_vec()).map_err(refused)?;
-    let branding = state.store.put_logo(&caller.client_id, Some(&logo), state.now()).await?;
+    let branding = state
+        .store
+        .put_logo(&caller.client_id, Some(&logo), state.now())
+        .await?;
     tracing::info!(
         logo.content_type = logo.kind.content_type(),
         logo.bytes = logo.bytes.len(),
@@ -209,7 +213,11 @@ pub async fn serve_logo(State(state): State<AppState>, ApiPath(client): ApiPath<
         .get_client(&client)
         .await?
         .is_some_and(|c| c.revoked_at.is_none());
-    let logo = if live { state.store.get_logo(&client).await? } else { None };
+    let logo = if live {
+        state.store.get_logo(&client).await?
+    } else {
+        None
+    };
     let Some(logo) = logo else {
         return Err(ApiError::not_found("no logo here"));
     };

@@ -260,11 +260,15 @@ fn reason_words(tr: &Tr, reason: &Reason) -> String {
 /// `minutes` in words: 90 minutes is "1 hour 30 minutes".
 fn duration_words(tr: &Tr, minutes: u32) -> String {
     let (days, hours, rest) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
-    let parts: Vec<String> = [(days, "duration-days"), (hours, "duration-hours"), (rest, "duration-minutes")]
-        .into_iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, key)| tr.count(key, u64::from(n), &[]))
-        .collect();
+    let parts: Vec<String> = [
+        (days, "duration-days"),
+        (hours, "duration-hours"),
+        (rest, "duration-minutes"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, key)| tr.count(key, u64::from(n), &[]))
+    .collect();
     parts.join(" ")
 }
 
@@ -794,9 +798,7 @@ async fn enrol(
             Ok(context) => enrol_page(state, token, &context, StatusCode::CONFLICT, None, &[]).await,
             Err(page) => page,
         },
-        Err(coupler_core::StoreError::Conflict(_)) => {
-            again(StatusCode::CONFLICT, tr.t("enrol-error-meanwhile")).await
-        }
+        Err(coupler_core::StoreError::Conflict(_)) => again(StatusCode::CONFLICT, tr.t("enrol-error-meanwhile")).await,
         Err(e) => {
             tracing::error!(error = %e, "cannot store enrolments from the enrolment page");
             unavailable(chrome, None)

@@ -179,7 +179,10 @@ async fn fail(
     {
         tracing::error!(error = %e, "cannot record a failed link session");
         let back = BackLink {
-            href: redirect_with(&session.redirect_uri, &[("error", LinkFailure::VendorUnavailable.code())]),
+            href: redirect_with(
+                &session.redirect_uri,
+                &[("error", LinkFailure::VendorUnavailable.code())],
+            ),
             label: chrome.back_label(),
         };
         return unavailable(chrome, Some(back));
@@ -261,7 +264,14 @@ async fn link_step(
         return over_page(chrome, session);
     }
     if session.is_expired(state.now()) {
-        return fail(state, chrome, session, LinkFailure::Expired, LinkFailure::Expired.message()).await;
+        return fail(
+            state,
+            chrome,
+            session,
+            LinkFailure::Expired,
+            LinkFailure::Expired.message(),
+        )
+        .await;
     }
     let Some(raw) = continue_to else {
         return consent_page(state, token, session, chrome, None);
@@ -291,7 +301,10 @@ async fn link_step(
         Err(e) => {
             tracing::error!(error = %e, "cannot start a vendor sign-in");
             let back = BackLink {
-                href: redirect_with(&session.redirect_uri, &[("error", LinkFailure::VendorUnavailable.code())]),
+                href: redirect_with(
+                    &session.redirect_uri,
+                    &[("error", LinkFailure::VendorUnavailable.code())],
+                ),
                 label: chrome.back_label(),
             };
             unavailable(chrome, Some(back))
@@ -355,10 +368,14 @@ fn consent_page(
             access: scopes.into_iter().map(|s| scope_words(tr, s)).collect(),
             privacy_shared: tr.with("link-privacy-shared", &[("app", &app)]),
             privacy_stop: tr.with("link-privacy-stop", &[("app", &app)]),
-            privacy_policy: chrome.brand.as_ref().and_then(|b| b.privacy_url.clone()).map(|href| BackLink {
-                href,
-                label: tr.with("link-privacy-policy", &[("app", &app)]),
-            }),
+            privacy_policy: chrome
+                .brand
+                .as_ref()
+                .and_then(|b| b.privacy_url.clone())
+                .map(|href| BackLink {
+                    href,
+                    label: tr.with("link-privacy-policy", &[("app", &app)]),
+                }),
             steps,
             vendors,
             cancel_action: format!("{here}/cancel"),
@@ -462,7 +479,14 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, Query(q
         );
     }
     if session.is_expired(state.now()) {
-        return fail(&state, &chrome, &session, LinkFailure::Expired, LinkFailure::Expired.message()).await;
+        return fail(
+            &state,
+            &chrome,
+            &session,
+            LinkFailure::Expired,
+            LinkFailure::Expired.message(),
+        )
+        .await;
     }
     if let Some(error) = q.error.as_deref() {
         let failure = if error == "access_denied" {

@@ -44,9 +44,12 @@ impl AppBrand {
                 let base = state.public_url.as_str().trim_end_matches('/');
                 Some(Self {
                     name: branding.app_name.unwrap_or(named.name),
-                    logo_url: branding
-                        .logo
-                        .map(|logo| format!("{base}/branding/{client}/logo?v={}", &logo.sha256[..12.min(logo.sha256.len())])),
+                    logo_url: branding.logo.map(|logo| {
+                        format!(
+                            "{base}/branding/{client}/logo?v={}",
+                            &logo.sha256[..12.min(logo.sha256.len())]
+                        )
+                    }),
                     privacy_url: branding.privacy_policy_url,
                     return_url: branding.return_url,
                 })
@@ -76,7 +79,9 @@ pub struct Chrome {
 impl Chrome {
     /// The app's name, or "the app" in the page's language.
     pub fn app_name(&self) -> String {
-        self.brand.as_ref().map_or_else(|| self.tr.t("the-app"), |b| b.name.clone())
+        self.brand
+            .as_ref()
+            .map_or_else(|| self.tr.t("the-app"), |b| b.name.clone())
     }
 
     /// "This page is run by Coupler on behalf of …", when the app is known.
