@@ -3,3 +3,4 @@
 //! kept in `target/browser-artifacts/`. The harness is `coupler_tests::browser`.
 
 mod harness;
+mod link_page;
