@@ -4,6 +4,8 @@
 //! checked by axe-core (nothing serious or critical), must not scroll sideways, and is kept as a
 //! screenshot in `target/browser-artifacts/`.
 
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+
 use coupler_simulated::{Brand, SimConfig, SimVehicleSpec};
 use coupler_tests::browser::{Browser, PHONE};
 use coupler_tests::vehicles::{create_link, vehicles_of, AppSite, SimWorld};
