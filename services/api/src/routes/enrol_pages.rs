@@ -849,4 +849,40 @@ mod tests {
         let garbage = Answer::parse(&[0xff, 0xfe, b'=', b'&']);
         assert!(garbage.csrf.is_none() && garbage.devices.is_empty());
     }
+
+    #[test]
+    fn each_reason_has_words_for_the_driver_that_name_what_is_missing() {
+        let facts = coupler_core::flex::DeviceFacts {
+            smart_charging_profiles: Some(false),
+            start_stop: None,
+            set_max_current: Some(false),
+            position: None,
+        };
+        let rules = coupler_core::flex::EligibilityRules {
+            device_kinds: vec![FlexDeviceKind::Charger],
+            required_capabilities: FlexCapability::ALL.to_vec(),
+            service_area: vec![coupler_core::flex::AreaCircle {
+                latitude: 59.9,
+                longitude: 10.7,
+                radius_km: 10.0,
+            }],
+        };
+        let verdict = coupler_core::flex::check_eligibility(&rules, FlexDeviceKind::Vehicle, &facts, true);
+        let words: Vec<String> = verdict
+            .reasons()
+            .iter()
+            .map(|r| reason_words(&Tr::of("en"), r))
+            .collect();
+        assert_eq!(
+            words,
+            vec![
+                "It is already enrolled in this program.",
+                "This program does not take this kind of device.",
+                "It cannot follow a charging schedule sent to it.",
+                "It cannot have its charging current lowered remotely.",
+                "We do not know where it is, and this program covers only some areas. Set its location in the app first.",
+                "It has not told us yet whether it can have its charging started and stopped remotely; it is checked again once it does.",
+            ]
+        );
+    }
 }
