@@ -62,6 +62,11 @@ pub struct BrandingBody {
     pub return_url: Option<String>,
 }
 
+/// A logo's bytes, as the request or response body (binary, not JSON).
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct LogoImage(pub Vec<u8>);
+
 fn response(state: &AppState, client: &ClientId, branding: Branding) -> BrandingResponse {
     let base = state.public_url.as_str().trim_end_matches('/');
     BrandingResponse {
@@ -145,7 +150,14 @@ pub async fn put_branding(
     put,
     path = "/client/branding/logo",
     tag = "branding",
-    request_body(content = Vec<u8>, description = "The image", content_type = "image/png"),
+    request_body(
+        description = "The image",
+        content(
+            (LogoImage = "image/png"),
+            (LogoImage = "image/jpeg"),
+            (LogoImage = "image/webp"),
+        ),
+    ),
     responses(
         (status = 200, description = "The branding with the new logo", body = BrandingResponse),
         (status = 413, description = "A body larger than Coupler takes at all", body = Problem, content_type = "application/problem+json"),
@@ -200,7 +212,11 @@ pub async fn delete_logo(caller: Caller, State(state): State<AppState>) -> Resul
     tag = "branding",
     params(("clientId" = String, Path, description = "The API client's id")),
     responses(
-        (status = 200, description = "The image", content_type = "image/png", body = Vec<u8>),
+        (status = 200, description = "The image, as the type its bytes are", content(
+            (LogoImage = "image/png"),
+            (LogoImage = "image/jpeg"),
+            (LogoImage = "image/webp"),
+        )),
         (status = 404, description = "No such client, or it has no logo", body = Problem, content_type = "application/problem+json"),
         (status = "4XX", description = "Bad request", body = Problem, content_type = "application/problem+json"),
     ),
