@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use coupler_core::event::RetryPolicy;
-use coupler_tests::console::{location, make_login, set_cookie, sign_in_form, submit_sign_in, Browser, PASSWORD};
+use coupler_tests::console::{location, make_login, set_cookie, sign_in_form, submit_sign_in, SignedIn, PASSWORD};
 use coupler_tests::ocpp::PythonChargePoint;
 use coupler_tests::receiver::{Mode, Receiver};
 use coupler_tests::{problem, wait_for, Tenant, TestApp};
@@ -29,10 +29,10 @@ async fn spawn(give_up_after: Duration) -> TestApp {
 }
 
 /// A tenant with a console login `email`, signed in.
-async fn signed_in(app: &TestApp, name: &str, email: &str) -> (Tenant, Browser) {
+async fn signed_in(app: &TestApp, name: &str, email: &str) -> (Tenant, SignedIn) {
     let tenant = app.tenant(name).await;
     make_login(app, &tenant, email).await;
-    let browser = Browser::sign_in(app, email).await;
+    let browser = SignedIn::sign_in(app, email).await;
     (tenant, browser)
 }
 
@@ -230,7 +230,7 @@ async fn a_request_without_the_sessions_csrf_token_is_refused_and_changes_nothin
         .await;
     assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
     // Another session's token does not do either.
-    let other = Browser::sign_in(&app, "ops@example.com").await;
+    let other = SignedIn::sign_in(&app, "ops@example.com").await;
     assert_ne!(other.csrf, browser.csrf, "each session has its own token");
     let crossed = browser
         .post_raw(&app, &path, &[("_csrf", other.csrf.as_str()), ("action", "START")])
@@ -393,7 +393,7 @@ async fn the_console_event_stream_carries_the_signed_in_clients_events_and_no_ot
     let app = TestApp::spawn().await;
     let (first, first_browser) = signed_in(&app, "first", "first@example.com").await;
     let (second, second_browser) = signed_in(&app, "second", "second@example.com").await;
-    let open = |browser: Browser| {
+    let open = |browser: SignedIn| {
         let request = app
             .request(Method::GET, "/console/events")
             .header(COOKIE, format!("coupler_console={}", browser.session));
@@ -617,7 +617,7 @@ async fn every_page_renders_with_data() {
     let app = TestApp::spawn_with(|url, wiring| world.wire(url, wiring, |_| None)).await;
     let tenant = app.tenant("app").await;
     make_login(&app, &tenant, "ops@example.com").await;
-    let browser = Browser::sign_in(&app, "ops@example.com").await;
+    let browser = SignedIn::sign_in(&app, "ops@example.com").await;
     let site = AppSite::start().await;
     let (_, vehicle_id) = car_charging_away(&world, &app, &tenant, &site, "VIN-CONSOLE", 42.0).await;
     let charger = app.register_charger(&tenant, "alice", "CP-PAGES").await;

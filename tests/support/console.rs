@@ -71,16 +71,16 @@ pub async fn submit_sign_in(app: &TestApp, email: &str, password: &str) -> Respo
         .expect("sign in")
 }
 
-/// A signed-in browser.
+/// A signed-in browser, over plain HTTP.
 #[derive(Debug, Clone)]
-pub struct Browser {
+pub struct SignedIn {
     /// The session cookie's value.
     pub session: String,
     /// The session's CSRF token, as its pages carry it.
     pub csrf: String,
 }
 
-impl Browser {
+impl SignedIn {
     /// Signs in with `email` and [`PASSWORD`].
     pub async fn sign_in(app: &TestApp, email: &str) -> Self {
         let response = submit_sign_in(app, email, PASSWORD).await;
