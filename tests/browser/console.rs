@@ -3,6 +3,8 @@
 //! webhook delivery retried, a second tenant seeing none of the first's data, and every page
 //! checked by axe-core with a screenshot kept.
 
+#![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
+
 use std::time::Duration;
 
 use coupler_core::event::RetryPolicy;
