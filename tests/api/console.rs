@@ -771,3 +771,32 @@ async fn the_consoles_scripts_styles_and_chart_library_are_served_by_coupler_wit
         "{sign_in}"
     );
 }
+
+#[tokio::test]
+async fn over_tls_the_consoles_cookies_are_secure() {
+    use coupler_tests::pki::TestPki;
+
+    let pki = TestPki::new("console-tls");
+    let (chain, key) = pki.server();
+    let tls = coupler_api::tls::acceptor(coupler_api::tls::TlsFiles {
+        certificate_chain: &chain,
+        private_key: &key,
+        client_ca: None,
+    })
+    .unwrap();
+    let app = TestApp::spawn_tls(tls, pki.ca_pem(), |_, _| {}).await;
+    assert!(app.url.starts_with("https://"));
+    let tenant = app.tenant("app").await;
+    make_login(&app, &tenant, "ops@example.com").await;
+
+    let form = app.request(Method::GET, "/console/sign-in").send().await.unwrap();
+    let form_cookie = set_cookie(&form, "coupler_console_sign_in").unwrap();
+    assert!(form_cookie.contains("; Secure"), "{form_cookie}");
+    let signed = submit_sign_in(&app, "ops@example.com", PASSWORD).await;
+    assert_eq!(signed.status(), StatusCode::SEE_OTHER);
+    let session = set_cookie(&signed, "coupler_console").unwrap();
+    let attributes: Vec<&str> = session.split(';').map(str::trim).collect();
+    for flag in ["Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(attributes.contains(&flag), "{flag} in {session}");
+    }
+}
