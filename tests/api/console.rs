@@ -800,3 +800,82 @@ async fn over_tls_the_consoles_cookies_are_secure() {
         assert!(attributes.contains(&flag), "{flag} in {session}");
     }
 }
+
+#[tokio::test]
+async fn a_chargers_smart_charging_plan_is_drawn_as_price_against_planned_and_actual_power() {
+    use chrono::SubsecRound;
+    use coupler_ocpp::OcppVersion;
+    use coupler_simulated::{Brand, SimCharger, SimChargerConfig, SimCloud, SimConfig, SimVehicleSpec};
+    use coupler_tests::prices::HomePrices;
+
+    let start = chrono::Utc::now().trunc_subsecs(0);
+    let app = TestApp::spawn().await;
+    let (tenant, browser) = signed_in(&app, "app", "ops@example.com").await;
+    let prices = HomePrices::hourly(&app, &tenant, start, &[0.40, 0.10, 0.30, 0.30]).await;
+    let cloud = SimCloud::new(SimConfig::default());
+    let registered = app.register_charger(&tenant, "alice", "SIM-CONSOLE-PLAN").await;
+    let id = registered["id"].as_str().unwrap().to_owned();
+    let sim = SimCharger::start(
+        cloud.clone(),
+        SimChargerConfig::home(
+            "SIM-CONSOLE-PLAN",
+            registered["ocppUrl"].as_str().unwrap(),
+            registered["password"].as_str().unwrap(),
+            OcppVersion::V16,
+        ),
+        &coupler_tasks::Tasks::new(),
+    );
+    wait_for("the simulated charger takes profiles", || async {
+        let seen = app.get_json(&tenant, &format!("/chargers/{id}")).await;
+        (seen["isReachable"] == true && seen["capabilities"]["limitControl"]["smartCharging"] == true).then_some(())
+    })
+    .await;
+    prices.place(&app, &tenant, &id).await;
+    let deadline = start + chrono::Duration::hours(3);
+    let policy = app
+        .as_tenant(&tenant, Method::PUT, &format!("/chargers/{id}/smart-charging-policy"))
+        .json(&json!({"deadline": "07:00", "departures": [deadline.to_rfc3339()], "targetEnergy": 6.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(policy.status(), 200);
+    let car = cloud.add_account(
+        Brand::Aurora,
+        "owner",
+        "pw",
+        vec![SimVehicleSpec {
+            battery_level: 40.0,
+            ..SimVehicleSpec::new("VIN-CONSOLE-PLAN", "Aurora S")
+        }],
+    );
+    cloud.plug(&car[0], "SIM-CONSOLE-PLAN").unwrap();
+    wait_for("the plan is executing", || async {
+        let response = app
+            .as_tenant(&tenant, Method::GET, &format!("/chargers/{id}/smart-charging-plan"))
+            .send()
+            .await
+            .unwrap();
+        if response.status() != 200 {
+            return None;
+        }
+        let plan: Value = response.json().await.unwrap();
+        (plan["state"] == "EXECUTING").then_some(())
+    })
+    .await;
+
+    let (status, html) = browser.page(&app, &format!("/console/chargers/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Price against planned and actual power"), "{html}");
+    assert!(html.contains("EXECUTING"));
+    for label in ["Planned power (kW)", "Actual power (kW)", "Price"] {
+        assert!(
+            html.contains(&format!("&#34;label&#34;:&#34;{label}&#34;")),
+            "the plan chart draws {label}"
+        );
+    }
+    assert!(html.contains("0.10"), "the cheap hour's price is in the chart's table");
+    // The schedule source is among the limits, and the composite schedule is drawn.
+    assert!(html.contains("schedule"));
+    assert!(html.contains("Composite limit (A)"));
+    sim.stop();
+}
