@@ -260,6 +260,25 @@ async fn a_second_tenant_sees_none_of_the_first_tenants_data_and_every_page_pass
         )
         .await;
     let program_id = program["id"].as_str().unwrap().to_owned();
+    app.post_json_status(
+        &first,
+        &format!("/programs/{program_id}/enrolments"),
+        json!({"userId": "alice", "deviceType": "CHARGER", "deviceId": charger_id,
+               "consent": {"dataShared": ["chargingSessions"], "howToLeave": "Unenrol in the app"}}),
+        201,
+    )
+    .await;
+    let event = app
+        .post_json_status(
+            &first,
+            &format!("/programs/{program_id}/events"),
+            json!({"start": (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339(),
+                   "durationMinutes": 60, "kind": "IMPORT_LIMIT", "value": 8, "unit": "A",
+                   "targets": {"program": true}}),
+            201,
+        )
+        .await;
+    let event_id = event["id"].as_str().unwrap().to_owned();
 
     // The first tenant's pages, each at 390 px, checked and kept.
     let mut browser = Browser::start("console-pages", PHONE).await;
@@ -275,6 +294,7 @@ async fn a_second_tenant_sees_none_of_the_first_tenants_data_and_every_page_pass
         (format!("/console/webhooks/{webhook_id}"), "webhook"),
         ("/console/flex".to_owned(), "flex"),
         (format!("/console/flex/programs/{program_id}"), "program"),
+        (format!("/console/flex/events/{event_id}"), "flex-event"),
     ] {
         browser.visit(&format!("{}{path}", app.url)).await;
         browser.element("main h1").await;
