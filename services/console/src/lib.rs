@@ -101,6 +101,6 @@ pub fn router(app: AppState) -> Router {
         .route("/console/flex/programs/{id}", get(pages::program))
         .route("/console/flex/events/{id}", get(pages::flex_event))
         .route("/console/events", get(live::events))
-        .layer(axum::middleware::from_fn(session::require_csrf))
+        .route_layer(axum::middleware::from_fn(session::require_csrf))
         .with_state(console)
 }

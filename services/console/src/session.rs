@@ -191,15 +191,16 @@ pub async fn sign_in(State(console): State<Console>, Peer(peer): Peer, body: axu
             Err(e) => return crate::view::PageError(e.into()).into_response(),
         }
     };
-    let stored = login
-        .as_ref()
-        .map(|l| l.password_hash.clone())
-        .unwrap_or_else(|| auth::decoy_hash().to_owned());
+    let stored = login.as_ref().map(|l| l.password_hash.clone());
     let password = form.password;
-    // Argon2 is deliberately slow: off the async workers.
-    let matches = tokio::task::spawn_blocking(move || auth::verify_password(&stored, &password))
-        .await
-        .unwrap_or(false);
+    // Argon2 is deliberately slow: off the async workers. An address without a login is checked
+    // against the decoy, so it takes as long as a wrong password.
+    let matches = tokio::task::spawn_blocking(move || match stored.as_deref() {
+        Some(stored) => auth::verify_password(stored, &password),
+        None => auth::verify_password(auth::decoy_hash(), &password),
+    })
+    .await
+    .unwrap_or(false);
     let Some(login) = login.filter(|_| matches) else {
         limits.record_failed_auth("console", peer, None);
         return sign_in_form(
