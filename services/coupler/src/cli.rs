@@ -384,9 +384,9 @@ pub async fn console_logins(
             if json {
                 writeln!(out, "{}", serde_json::to_string(&listed)?)?;
             } else {
-                writeln!(out, "{:<25}  EMAIL", "CREATED")?;
+                writeln!(out, "{:<32}  EMAIL", "CREATED")?;
                 for l in &listed {
-                    writeln!(out, "{:<25}  {}", l.created_at, l.email)?;
+                    writeln!(out, "{:<32}  {}", l.created_at, l.email)?;
                 }
             }
         }
