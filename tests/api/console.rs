@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
-use coupler_core::event::RetryPolicy;
-use coupler_tests::console::{location, make_login, set_cookie, sign_in_form, submit_sign_in, SignedIn, PASSWORD};
+use coupler_tests::console::{
+    location, make_login, program_with_event, set_cookie, sign_in_form, spawn_with_quick_webhooks, submit_sign_in,
+    webhook, SignedIn, PASSWORD,
+};
 use coupler_tests::ocpp::PythonChargePoint;
 use coupler_tests::receiver::{Mode, Receiver};
 use coupler_tests::{problem, wait_for, Tenant, TestApp};
@@ -13,20 +15,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 const SECRET: &str = "whsec_console_test_secret_0123456789";
-
-/// Coupler with fast webhook retries that give up after `give_up_after`.
-async fn spawn(give_up_after: Duration) -> TestApp {
-    TestApp::spawn_with(|_, wiring| {
-        wiring.webhooks.allow_private = true;
-        wiring.webhooks.tick = Duration::from_millis(50);
-        wiring.webhooks.retry = RetryPolicy {
-            first_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(200),
-            give_up_after,
-        };
-    })
-    .await
-}
 
 /// A tenant with a console login `email`, signed in.
 async fn signed_in(app: &TestApp, name: &str, email: &str) -> (Tenant, SignedIn) {
@@ -289,21 +277,13 @@ async fn a_request_without_the_sessions_csrf_token_is_refused_and_changes_nothin
 
 #[tokio::test]
 async fn a_second_tenants_login_sees_none_of_the_first_tenants_data() {
-    let app = spawn(Duration::from_secs(3600)).await;
+    let app = spawn_with_quick_webhooks(Duration::from_secs(3600)).await;
     let (first, first_browser) = signed_in(&app, "first", "first@example.com").await;
     let (second, second_browser) = signed_in(&app, "second", "second@example.com").await;
     let receiver = Receiver::start(SECRET, Mode::Accept).await;
     let charger = app.register_charger(&first, "alice", "CP-FIRST-ONLY").await;
     let charger_id = charger["id"].as_str().unwrap().to_owned();
-    let webhook = app
-        .post_json_status(
-            &first,
-            "/webhooks",
-            json!({"url": receiver.url, "secret": SECRET, "events": ["*"]}),
-            201,
-        )
-        .await;
-    let webhook_id = webhook["id"].as_str().unwrap().to_owned();
+    let webhook_id = webhook(&app, &first, &receiver.url, SECRET).await;
     let started = first_browser
         .post(
             &app,
@@ -448,18 +428,10 @@ async fn next_charger_event(stream: &mut reqwest::Response) -> Value {
 
 #[tokio::test]
 async fn a_failed_delivery_is_retried_from_the_console_and_then_succeeds() {
-    let app = spawn(Duration::from_millis(300)).await;
+    let app = spawn_with_quick_webhooks(Duration::from_millis(300)).await;
     let (tenant, browser) = signed_in(&app, "app", "ops@example.com").await;
     let receiver = Receiver::start(SECRET, Mode::AlwaysFail).await;
-    let webhook = app
-        .post_json_status(
-            &tenant,
-            "/webhooks",
-            json!({"url": receiver.url, "secret": SECRET, "events": ["*"]}),
-            201,
-        )
-        .await;
-    let webhook_id = webhook["id"].as_str().unwrap();
+    let webhook_id = webhook(&app, &tenant, &receiver.url, SECRET).await;
     app.register_charger(&tenant, "alice", "CP-RETRY").await;
     let failed = wait_for("the delivery fails for good", || async {
         let listed = app
@@ -630,49 +602,8 @@ async fn every_page_renders_with_data() {
         )
         .await;
     let action_id = action["id"].as_str().unwrap().to_owned();
-    let webhook = app
-        .post_json_status(
-            &tenant,
-            "/webhooks",
-            json!({"url": "https://example.com/hooks", "secret": SECRET, "events": ["*"]}),
-            201,
-        )
-        .await;
-    let webhook_id = webhook["id"].as_str().unwrap().to_owned();
-    let program = app
-        .post_json_status(
-            &tenant,
-            "/programs",
-            json!({
-                "name": "Winter peak relief",
-                "kind": "CAPACITY_LIMIT",
-                "eligibility": {"deviceKinds": ["CHARGER"], "requiredCapabilities": [], "serviceArea": []},
-                "limits": {"maxEventMinutes": 180, "minNoticeMinutes": 0},
-                "incentive": {"perEvent": {"amount": 2.5, "currency": "EUR"}},
-            }),
-            201,
-        )
-        .await;
-    let program_id = program["id"].as_str().unwrap().to_owned();
-    app.post_json_status(
-        &tenant,
-        &format!("/programs/{program_id}/enrolments"),
-        json!({"userId": "alice", "deviceType": "CHARGER", "deviceId": charger_id,
-               "consent": {"dataShared": ["chargingSessions"], "howToLeave": "Unenrol in the app"}}),
-        201,
-    )
-    .await;
-    let event = app
-        .post_json_status(
-            &tenant,
-            &format!("/programs/{program_id}/events"),
-            json!({"start": (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339(),
-                   "durationMinutes": 60, "kind": "IMPORT_LIMIT", "value": 8, "unit": "A",
-                   "targets": {"program": true}}),
-            201,
-        )
-        .await;
-    let event_id = event["id"].as_str().unwrap().to_owned();
+    let webhook_id = webhook(&app, &tenant, "https://example.com/hooks", SECRET).await;
+    let (program_id, event_id) = program_with_event(&app, &tenant, "Winter peak relief", &charger_id).await;
 
     for (path, shows) in [
         ("/console/users".to_owned(), vec!["alice", "SIM_AURORA"]),
@@ -878,4 +809,35 @@ async fn a_chargers_smart_charging_plan_is_drawn_as_price_against_planned_and_ac
     assert!(html.contains("schedule"));
     assert!(html.contains("Composite limit (A)"));
     sim.stop();
+}
+
+#[tokio::test]
+async fn a_pages_stream_starts_where_the_page_read_its_data_so_no_change_in_between_is_missed() {
+    let app = TestApp::spawn().await;
+    let (tenant, browser) = signed_in(&app, "app", "ops@example.com").await;
+    let (_, html) = browser.page(&app, "/console/chargers").await;
+    let marker = "data-events-after=\"";
+    let start = html.find(marker).expect("the page says where its stream starts") + marker.len();
+    let after: i64 = html[start..].split('"').next().unwrap().parse().unwrap();
+
+    // A change after the page was read and before its script opens the stream.
+    let charger = app.register_charger(&tenant, "alice", "CP-IN-BETWEEN").await;
+    let mut stream = app
+        .request(Method::GET, &format!("/console/events?after={after}"))
+        .header(COOKIE, format!("coupler_console={}", browser.session))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let seen = next_charger_event(&mut stream).await;
+    assert_eq!(seen["charger"]["id"], charger["id"]);
+
+    let refused = app
+        .request(Method::GET, "/console/events?after=-1")
+        .header(COOKIE, format!("coupler_console={}", browser.session))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem(refused).await["errors"][0]["name"], "after");
 }

@@ -7,9 +7,8 @@
 
 use std::time::Duration;
 
-use coupler_core::event::RetryPolicy;
 use coupler_tests::browser::{Browser, PHONE};
-use coupler_tests::console::{make_login, PASSWORD};
+use coupler_tests::console::{make_login, program_with_event, spawn_with_quick_webhooks, webhook, PASSWORD};
 use coupler_tests::ocpp::PythonChargePoint;
 use coupler_tests::receiver::{Mode, Receiver};
 use coupler_tests::sandbox::spawn_sandbox;
@@ -169,28 +168,11 @@ async fn an_operator_sees_a_simulated_charger_come_online_and_charge_then_stops_
 
 #[tokio::test]
 async fn a_failed_webhook_delivery_is_retried_from_its_page_and_then_succeeds() {
-    let app = TestApp::spawn_with(|_, wiring| {
-        wiring.webhooks.allow_private = true;
-        wiring.webhooks.tick = Duration::from_millis(50);
-        wiring.webhooks.retry = RetryPolicy {
-            first_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(200),
-            give_up_after: Duration::from_millis(300),
-        };
-    })
-    .await;
+    let app = spawn_with_quick_webhooks(Duration::from_millis(300)).await;
     let tenant = app.tenant("app").await;
     make_login(&app, &tenant, "dev@example.com").await;
     let receiver = Receiver::start(SECRET, Mode::AlwaysFail).await;
-    let webhook = app
-        .post_json_status(
-            &tenant,
-            "/webhooks",
-            json!({"url": receiver.url, "secret": SECRET, "events": ["*"]}),
-            201,
-        )
-        .await;
-    let webhook_id = webhook["id"].as_str().unwrap().to_owned();
+    let webhook_id = webhook(&app, &tenant, &receiver.url, SECRET).await;
     app.register_charger(&tenant, "alice", "CP-HOOK").await;
     wait_for("the delivery fails for good", || async {
         let listed = app
@@ -236,49 +218,8 @@ async fn a_second_tenant_sees_none_of_the_first_tenants_data_and_every_page_pass
     make_login(&app, &second, "second@example.com").await;
     let charger = app.register_charger(&first, "alice", "CP-FIRST").await;
     let charger_id = charger["id"].as_str().unwrap().to_owned();
-    let webhook = app
-        .post_json_status(
-            &first,
-            "/webhooks",
-            json!({"url": "https://example.com/first", "secret": SECRET, "events": ["*"]}),
-            201,
-        )
-        .await;
-    let webhook_id = webhook["id"].as_str().unwrap().to_owned();
-    let program = app
-        .post_json_status(
-            &first,
-            "/programs",
-            json!({
-                "name": "First's program",
-                "kind": "CAPACITY_LIMIT",
-                "eligibility": {"deviceKinds": ["CHARGER"], "requiredCapabilities": [], "serviceArea": []},
-                "limits": {"maxEventMinutes": 180, "minNoticeMinutes": 0},
-                "incentive": {"perEvent": {"amount": 2.5, "currency": "EUR"}},
-            }),
-            201,
-        )
-        .await;
-    let program_id = program["id"].as_str().unwrap().to_owned();
-    app.post_json_status(
-        &first,
-        &format!("/programs/{program_id}/enrolments"),
-        json!({"userId": "alice", "deviceType": "CHARGER", "deviceId": charger_id,
-               "consent": {"dataShared": ["chargingSessions"], "howToLeave": "Unenrol in the app"}}),
-        201,
-    )
-    .await;
-    let event = app
-        .post_json_status(
-            &first,
-            &format!("/programs/{program_id}/events"),
-            json!({"start": (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339(),
-                   "durationMinutes": 60, "kind": "IMPORT_LIMIT", "value": 8, "unit": "A",
-                   "targets": {"program": true}}),
-            201,
-        )
-        .await;
-    let event_id = event["id"].as_str().unwrap().to_owned();
+    let webhook_id = webhook(&app, &first, "https://example.com/first", SECRET).await;
+    let (program_id, event_id) = program_with_event(&app, &first, "First's program", &charger_id).await;
 
     // The first tenant's pages, each at 390 px, checked and kept.
     let mut browser = Browser::start("console-pages", PHONE).await;

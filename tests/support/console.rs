@@ -143,3 +143,70 @@ pub fn location(response: &Response) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// A webhook of `tenant`'s for every event, sent to `url` and signed with `secret`; its id.
+pub async fn webhook(app: &TestApp, tenant: &Tenant, url: &str, secret: &str) -> String {
+    let made = app
+        .post_json_status(
+            tenant,
+            "/webhooks",
+            serde_json::json!({"url": url, "secret": secret, "events": ["*"]}),
+            201,
+        )
+        .await;
+    made["id"].as_str().expect("a webhook id").to_owned()
+}
+
+/// A capacity-limit program of `tenant`'s named `name`, with user alice's `charger` enrolled and
+/// an 8 A event starting in half an hour: the program's id and the event's.
+pub async fn program_with_event(app: &TestApp, tenant: &Tenant, name: &str, charger: &str) -> (String, String) {
+    let program = app
+        .post_json_status(
+            tenant,
+            "/programs",
+            serde_json::json!({
+                "name": name,
+                "kind": "CAPACITY_LIMIT",
+                "eligibility": {"deviceKinds": ["CHARGER"], "requiredCapabilities": [], "serviceArea": []},
+                "limits": {"maxEventMinutes": 180, "minNoticeMinutes": 0},
+                "incentive": {"perEvent": {"amount": 2.5, "currency": "EUR"}},
+            }),
+            201,
+        )
+        .await;
+    let program_id = program["id"].as_str().expect("a program id").to_owned();
+    app.post_json_status(
+        tenant,
+        &format!("/programs/{program_id}/enrolments"),
+        serde_json::json!({"userId": "alice", "deviceType": "CHARGER", "deviceId": charger,
+               "consent": {"dataShared": ["chargingSessions"], "howToLeave": "Unenrol in the app"}}),
+        201,
+    )
+    .await;
+    let event = app
+        .post_json_status(
+            tenant,
+            &format!("/programs/{program_id}/events"),
+            serde_json::json!({"start": (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339(),
+                   "durationMinutes": 60, "kind": "IMPORT_LIMIT", "value": 8, "unit": "A",
+                   "targets": {"program": true}}),
+            201,
+        )
+        .await;
+    (program_id, event["id"].as_str().expect("an event id").to_owned())
+}
+
+/// Coupler with webhooks allowed to private addresses, sent every 50 ms, and retried quickly until
+/// `give_up_after`.
+pub async fn spawn_with_quick_webhooks(give_up_after: std::time::Duration) -> TestApp {
+    TestApp::spawn_with(|_, wiring| {
+        wiring.webhooks.allow_private = true;
+        wiring.webhooks.tick = std::time::Duration::from_millis(50);
+        wiring.webhooks.retry = coupler_core::event::RetryPolicy {
+            first_delay: std::time::Duration::from_millis(100),
+            max_delay: std::time::Duration::from_millis(200),
+            give_up_after,
+        };
+    })
+    .await
+}

@@ -123,7 +123,11 @@
 
   function listen() {
     if (!document.querySelector("[data-charger], [data-action], [data-vehicle]") || typeof EventSource === "undefined") { return; }
-    var source = new EventSource("/console/events");
+    // From the last event before the page's data was read, so no change in between is missed;
+    // on reconnecting, the browser resumes after the last event it got (Last-Event-ID).
+    var main = document.getElementById("main");
+    var after = main && main.getAttribute("data-events-after");
+    var source = new EventSource("/console/events" + (after ? "?after=" + encodeURIComponent(after) : ""));
     var handle = function (fn) {
       return function (message) {
         try { fn(JSON.parse(message.data)); } catch (e) { /* a malformed event changes nothing */ }

@@ -4,24 +4,45 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
 use coupler_api::error::ApiError;
 use coupler_api::routes::events::event_stream;
 use coupler_core::charger::ChargerId;
 use futures::Stream;
+use serde::Deserialize;
 
 use crate::view::{Chart, Series};
 use crate::{Console, Session};
 
-/// `GET /console/events`: the session's client's events from now on, for the page's script.
+/// Where a page's stream starts.
+#[derive(Debug, Deserialize)]
+pub struct StreamFrom {
+    /// The last event published before the page read its data.
+    after: Option<String>,
+}
+
+/// `GET /console/events[?after=N]`: the session's client's events after event `N` (the
+/// `Last-Event-ID` a reconnecting browser sends wins; without either, from now on), for the page's
+/// script.
 pub async fn events(
     session: Session,
     State(console): State<Console>,
+    headers: HeaderMap,
+    Query(from): Query<StreamFrom>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let after = console.app.store.latest_seq().await?;
+    let resumed = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let after = match resumed.or(from.after.as_deref()) {
+        Some(raw) => raw
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ApiError::bad_request("after must be an event id from this stream").at_query("after"))?,
+        None => console.app.store.latest_seq().await?,
+    };
     Ok(event_stream(console.app.clone(), session.client_id, after))
 }
 

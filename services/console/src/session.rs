@@ -35,6 +35,10 @@ pub struct Session {
     pub email: String,
     /// The session's CSRF token.
     pub csrf: String,
+    /// The last event published when the request came in: a page's script streams the events
+    /// after it, so nothing that changes between reading the page's data and opening the stream
+    /// is missed.
+    pub events_after: i64,
 }
 
 impl Session {
@@ -53,6 +57,7 @@ impl Session {
             csrf: self.csrf.clone(),
             section,
             assets: crate::assets::version(),
+            events_after: self.events_after,
         }
     }
 }
@@ -83,6 +88,7 @@ async fn current(console: &Console, headers: &HeaderMap) -> Result<Option<(Sessi
                 client_id: s.client_id,
                 email: s.email,
                 csrf: auth::csrf_token(&token),
+                events_after: 0,
             },
             token,
         )
@@ -96,7 +102,7 @@ impl FromRequestParts<Console> for Session {
         let found = current(console, &parts.headers)
             .await
             .map_err(IntoResponse::into_response)?;
-        let Some((session, _)) = found else {
+        let Some((mut session, _)) = found else {
             return Err(if wants_page(parts) {
                 see_other(SIGN_IN, None)
             } else {
@@ -104,6 +110,13 @@ impl FromRequestParts<Console> for Session {
             });
         };
         tracing::Span::current().record("client_id", session.client_id.as_str());
+        // Read before the page reads its data (the extractor runs before the handler).
+        session.events_after = console
+            .app
+            .store
+            .latest_seq()
+            .await
+            .map_err(|e| crate::view::PageError(e.into()).into_response())?;
         // A console session spends its client's API rate, as the client's own requests do.
         console
             .app

@@ -38,6 +38,8 @@ pub struct Nav {
     pub section: &'static str,
     /// The assets' version, added to their URLs.
     pub assets: &'static str,
+    /// The last event published before the page's data was read; its script streams from there.
+    pub events_after: i64,
 }
 
 impl Nav {
@@ -49,6 +51,7 @@ impl Nav {
             csrf: String::new(),
             section: "",
             assets: crate::assets::version(),
+            events_after: 0,
         }
     }
 
