@@ -6,6 +6,7 @@ mod actions;
 mod auth;
 mod authorisation;
 mod chargers;
+mod console;
 mod enode;
 mod enrolment_page;
 mod errors;

@@ -5,6 +5,7 @@
 pub mod vehicles;
 
 pub mod browser;
+pub mod console;
 pub mod ocpp;
 pub mod pki;
 pub mod prices;

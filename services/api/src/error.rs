@@ -243,6 +243,11 @@ impl ApiError {
         }
     }
 
+    /// What went wrong, in words (the problem's `detail`).
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -369,6 +369,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(routes::webhooks::test_webhook))
         .routes(routes!(routes::webhooks::list_deliveries))
+        .routes(routes!(routes::webhooks::retry_delivery))
         .routes(routes!(routes::events::stream_events))
         .routes(routes!(routes::ops::live))
         .routes(routes!(routes::ops::ready))

@@ -13,6 +13,7 @@ pub mod capability;
 pub mod charger;
 pub mod client;
 pub mod clock;
+pub mod console;
 pub mod control;
 pub mod costs;
 pub mod ev_system;
@@ -45,10 +46,10 @@ pub use charger::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDelivery
 pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
-    ActionStore, AuthorisationStore, ChargerStore, ClientStore, EnrolmentSessionStore, EvSystemStore, EventStore,
-    FlexStore, InterventionStore, LimitStore, LinkSessionStore, LocationStore, MeasurementStore, OperationStore,
-    SecurityStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore, UserStore, VehicleStore,
-    VendorAccountStore, WebhookStore,
+    ActionStore, AuthorisationStore, ChargerStore, ClientStore, ConsoleStore, EnrolmentSessionStore, EvSystemStore,
+    EventStore, FlexStore, InterventionStore, LimitStore, LinkSessionStore, LocationStore, MeasurementStore,
+    OperationStore, SecurityStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore,
+    UserStore, VehicleStore, VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

@@ -16,6 +16,7 @@ use crate::charger::{
     PowerDeliveryState,
 };
 use crate::client::{AccessToken, Client, ClientId};
+use crate::console::{ConsoleLogin, ConsoleSession};
 use crate::ev_system::{Confidence, Detection, EvSystem, EvSystemId, Evidence};
 use crate::event::{AttemptOutcome, Delivery, DeliveryId, Event, PendingEvent, Webhook, WebhookId};
 use crate::flex::{
@@ -109,6 +110,8 @@ pub trait ActionStore: Send + Sync {
     async fn insert_action(&self, action: &Action) -> Result<(), StoreError>;
     /// One of the client's actions.
     async fn get_action(&self, client: &ClientId, id: &ActionId) -> Result<Option<Action>, StoreError>;
+    /// The client's latest actions, newest first, at most `limit` (the console's list of actions).
+    async fn recent_actions(&self, client: &ClientId, limit: u32) -> Result<Vec<Action>, StoreError>;
     /// The client's action created with this `Idempotency-Key`.
     async fn find_action_by_idempotency_key(&self, client: &ClientId, key: &str) -> Result<Option<Action>, StoreError>;
     /// Saves a changed action, but only while the stored one is still pending: of a cancel and a
@@ -578,6 +581,59 @@ pub trait WebhookStore: Send + Sync {
         id: &WebhookId,
         limit: u32,
     ) -> Result<Option<Vec<Delivery>>, StoreError>;
+    /// Makes a pending or failed delivery of the client's webhook due again at `now` and the webhook
+    /// active, so the sender attempts it next (keeping its attempt count: a failed delivery that
+    /// fails again stays failed). Refused for a delivery that succeeded, and for one that would
+    /// overtake another delivery of the webhook still pending.
+    async fn retry_delivery(
+        &self,
+        client: &ClientId,
+        webhook: &WebhookId,
+        delivery: &DeliveryId,
+        now: DateTime<Utc>,
+    ) -> Result<RetryOutcome, StoreError>;
+}
+
+/// What asking for a delivery's retry came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetryOutcome {
+    /// The delivery is due now; here it is as stored.
+    Retried(Delivery),
+    /// The client has no such webhook, or the webhook no such delivery.
+    NotFound,
+    /// The receiver accepted it already.
+    AlreadyDelivered,
+    /// Another delivery of the webhook is still pending; it goes first.
+    AnotherPending,
+}
+
+/// Logins to the console and their signed-in sessions.
+#[async_trait]
+pub trait ConsoleStore: Send + Sync {
+    /// Stores a new login for an existing client; `Conflict` when the e-mail address has a login
+    /// already (at any client) or the client does not exist.
+    async fn insert_console_login(&self, login: &ConsoleLogin) -> Result<(), StoreError>;
+    /// The login with this (normalised) e-mail address, at whichever client, while its client is not
+    /// revoked: what signing in looks up.
+    async fn console_login_by_email(&self, email: &str) -> Result<Option<ConsoleLogin>, StoreError>;
+    /// The client's logins, oldest first.
+    async fn list_console_logins(&self, client: &ClientId) -> Result<Vec<ConsoleLogin>, StoreError>;
+    /// Removes the client's login with this e-mail address and signs out every session of it;
+    /// `false` when the client has no such login.
+    async fn delete_console_login(&self, client: &ClientId, email: &str) -> Result<bool, StoreError>;
+    /// Stores a new signed-in session.
+    async fn insert_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError>;
+    /// The session whose token hashes to `token_hash`, if it has not expired by `now` and its
+    /// client is not revoked.
+    async fn console_session(
+        &self,
+        token_hash: &SecretHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ConsoleSession>, StoreError>;
+    /// Ends a session (signing out); `false` when there was none.
+    async fn delete_console_session(&self, token_hash: &SecretHash) -> Result<bool, StoreError>;
+    /// Removes sessions that expired before `before`, returning how many.
+    async fn delete_expired_console_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// The places users charge at.
@@ -1437,6 +1493,7 @@ pub trait Store:
     + FlexStore
     + EnrolmentSessionStore
     + MeasurementStore
+    + ConsoleStore
     + Send
     + Sync
     + 'static

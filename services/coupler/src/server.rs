@@ -452,7 +452,10 @@ impl Server {
             flex: flex.clone(),
         });
         let serve_failure = Arc::new(Mutex::new(None));
-        let mut router = coupler_api::router_with(state.clone(), gateway.router());
+        let mut router = coupler_api::router_with(
+            state.clone(),
+            gateway.router().merge(coupler_console::router(state.clone())),
+        );
         if let Some(cloud) = &simulated_oem {
             // Outside the API's layers: the simulated maker answers in its own formats, as a real one.
             router = router.nest("/sim", cloud.router());
