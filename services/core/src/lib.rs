@@ -22,6 +22,7 @@ pub mod intervention;
 pub mod limits;
 pub mod link;
 pub mod location;
+pub mod openadr;
 pub mod operation;
 pub mod page;
 pub mod plan;
@@ -45,7 +46,7 @@ pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
     ActionStore, AuthorisationStore, ChargerStore, ClientStore, EnrolmentSessionStore, EvSystemStore, EventStore,
-    FlexStore, InterventionStore, LimitStore, LinkSessionStore, LocationStore, MeasurementStore, OperationStore,
+    FlexStore, InterventionStore, LimitStore, LinkSessionStore, LocationStore, MeasurementStore, OperationStore, VtnStore,
     SecurityStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore, UserStore, VehicleStore,
     VendorAccountStore, WebhookStore,
 };

@@ -1322,6 +1322,50 @@ pub trait FlexStore: Send + Sync {
     async fn next_flex_check(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 }
 
+/// Programs bound to OpenADR 3 VTNs, and what became of each VTN event interval.
+#[async_trait]
+pub trait VtnStore: Send + Sync {
+    /// Binds a program to a VTN, or replaces its binding's settings (and, when given, its sealed
+    /// secret and callback token hash), keeping what was learnt from the VTN only when `keep_state`.
+    async fn put_vtn_binding(&self, binding: &crate::openadr::VtnBinding, keep_state: bool) -> Result<(), StoreError>;
+    /// The binding of one of the client's programs.
+    async fn get_vtn_binding(
+        &self,
+        client: &ClientId,
+        program: &crate::flex::ProgramId,
+    ) -> Result<Option<crate::openadr::VtnBinding>, StoreError>;
+    /// The binding of a program, whoever owns it (the callback route checks the token itself).
+    async fn vtn_binding_of_program(
+        &self,
+        program: &crate::flex::ProgramId,
+    ) -> Result<Option<crate::openadr::VtnBinding>, StoreError>;
+    /// Unbinds one of the client's programs; `false` when it had no binding.
+    async fn delete_vtn_binding(&self, client: &ClientId, program: &crate::flex::ProgramId) -> Result<bool, StoreError>;
+    /// The programs whose VTN is due a look by `now`, soonest first.
+    async fn due_vtn_bindings(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<crate::flex::ProgramId>, StoreError>;
+    /// When the next look at any VTN is due.
+    async fn next_vtn_poll(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Records what was learnt from the VTN (its VEN, program and subscription ids) and how the
+    /// look went.
+    async fn save_vtn_state(
+        &self,
+        program: &crate::flex::ProgramId,
+        ven_id: Option<&str>,
+        vtn_program_id: Option<&str>,
+        subscription_id: Option<&str>,
+        status: &crate::openadr::VtnStatus,
+    ) -> Result<(), StoreError>;
+    /// Moves a binding's next look to `at` (a "poll now", or a webhook notification).
+    async fn wake_vtn_binding(&self, program: &crate::flex::ProgramId, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// What became of each VTN event interval of a program.
+    async fn vtn_event_links(
+        &self,
+        program: &crate::flex::ProgramId,
+    ) -> Result<Vec<crate::openadr::VtnEventLink>, StoreError>;
+    /// Stores what became of one VTN event interval (inserted or replaced).
+    async fn save_vtn_event_link(&self, link: &crate::openadr::VtnEventLink) -> Result<(), StoreError>;
+}
+
 /// Telemetry kept for measuring flexibility events, and overrides seen on the meter.
 ///
 /// Chargers' readings are the sessions and meter samples of [`ChargerStore`]; cars' readings are
@@ -1420,6 +1464,7 @@ pub trait Store:
     + FlexStore
     + EnrolmentSessionStore
     + MeasurementStore
+    + VtnStore
     + Send
     + Sync
     + 'static
