@@ -1,7 +1,7 @@
 -- OpenADR 3 VTN bindings: a flexibility program driven by a utility's VTN, Coupler acting as its
--- VEN. The binding's settings are JSON (read whole, never queried into); the VTN client secret is
--- sealed with COUPLER_SECRET_KEY like the makers' tokens; the callback token (the bearer a VTN's
--- webhook notifications carry) is kept only as its SHA-256. next_poll_at is when the VEN task looks
+-- VEN. The binding's settings are JSON (read whole, never queried into); the VTN client secret and
+-- the callback token (the bearer a VTN's webhook notifications carry, handed to the VTN when Coupler
+-- subscribes) are sealed with COUPLER_SECRET_KEY like the makers' tokens. next_poll_at is when the VEN task looks
 -- at the VTN next; failures counts the failed looks in a row (the back-off grows with it).
 
 CREATE TABLE openadr_vtn_bindings (
@@ -9,7 +9,7 @@ CREATE TABLE openadr_vtn_bindings (
     client_id            TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
     settings             TEXT NOT NULL,
     client_secret_sealed TEXT,
-    callback_token_hash  TEXT NOT NULL,
+    callback_token_sealed TEXT NOT NULL,
     ven_id               TEXT,
     vtn_program_id       TEXT,
     subscription_id      TEXT,

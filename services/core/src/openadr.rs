@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::client::ClientId;
 use crate::flex::{FieldProblem, FlexEventId, ProgramId, ProgramKind};
-use crate::secret::SecretHash;
 
 /// The OpenADR 3 version a VTN speaks; 3.1 is not backwards compatible with 3.0.1.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -198,8 +197,9 @@ pub struct VtnBinding {
     pub settings: VtnSettings,
     /// The OAuth client secret, sealed with the secret key.
     pub client_secret_sealed: Option<String>,
-    /// The hash of the bearer token a VTN's webhook notifications carry.
-    pub callback_token_hash: SecretHash,
+    /// The bearer token a VTN's webhook notifications carry, sealed with the secret key (it is
+    /// handed to the VTN when Coupler subscribes, so it is kept readable, not hashed).
+    pub callback_token_sealed: String,
     /// The VEN object Coupler registered on the VTN.
     pub ven_id: Option<String>,
     /// The VTN's id of the program.

@@ -1325,8 +1325,8 @@ pub trait FlexStore: Send + Sync {
 /// Programs bound to OpenADR 3 VTNs, and what became of each VTN event interval.
 #[async_trait]
 pub trait VtnStore: Send + Sync {
-    /// Binds a program to a VTN, or replaces its binding's settings (and, when given, its sealed
-    /// secret and callback token hash), keeping what was learnt from the VTN only when `keep_state`.
+    /// Binds a program to a VTN, or replaces its binding's settings (with its sealed secret and
+    /// callback token), keeping what was learnt from the VTN only when `keep_state`.
     async fn put_vtn_binding(&self, binding: &crate::openadr::VtnBinding, keep_state: bool) -> Result<(), StoreError>;
     /// The binding of one of the client's programs.
     async fn get_vtn_binding(

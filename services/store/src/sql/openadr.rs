@@ -8,13 +8,12 @@ macro_rules! impl_vtn_store {
             use chrono::{DateTime, Utc};
             use coupler_core::flex::{FlexEventId, ProgramId};
             use coupler_core::openadr::{VtnBinding, VtnEventLink, VtnSettings, VtnStatus};
-            use coupler_core::secret::SecretHash;
             use coupler_core::{ClientId, StoreError, VtnStore};
             use sqlx::Row;
 
             use crate::store_error;
 
-            const BINDING_SELECT: &str = "SELECT program_id, client_id, settings, client_secret_sealed, callback_token_hash, \
+            const BINDING_SELECT: &str = "SELECT program_id, client_id, settings, client_secret_sealed, callback_token_sealed, \
                 ven_id, vtn_program_id, subscription_id, last_poll_at, last_success_at, last_error, failures, next_poll_at, \
                 created_at, updated_at FROM openadr_vtn_bindings";
             const LINK_SELECT: &str = "SELECT program_id, vtn_event_id, interval_id, flex_event_id, fingerprint, outcome, \
@@ -30,7 +29,7 @@ macro_rules! impl_vtn_store {
                     client_id: ClientId::new(row.try_get::<String, _>("client_id")?),
                     settings,
                     client_secret_sealed: row.try_get("client_secret_sealed")?,
-                    callback_token_hash: SecretHash::from_stored(row.try_get::<String, _>("callback_token_hash")?),
+                    callback_token_sealed: row.try_get("callback_token_sealed")?,
                     ven_id: row.try_get("ven_id")?,
                     vtn_program_id: row.try_get("vtn_program_id")?,
                     subscription_id: row.try_get("subscription_id")?,
@@ -70,17 +69,17 @@ macro_rules! impl_vtn_store {
                     // and subscription ids); the same VTN keeps them.
                     let on_conflict = if keep_state {
                         "settings = excluded.settings, client_secret_sealed = excluded.client_secret_sealed, \
-                         callback_token_hash = excluded.callback_token_hash, next_poll_at = excluded.next_poll_at, \
+                         callback_token_sealed = excluded.callback_token_sealed, next_poll_at = excluded.next_poll_at, \
                          updated_at = excluded.updated_at"
                     } else {
                         "settings = excluded.settings, client_secret_sealed = excluded.client_secret_sealed, \
-                         callback_token_hash = excluded.callback_token_hash, ven_id = NULL, vtn_program_id = NULL, \
+                         callback_token_sealed = excluded.callback_token_sealed, ven_id = NULL, vtn_program_id = NULL, \
                          subscription_id = NULL, last_error = NULL, failures = 0, next_poll_at = excluded.next_poll_at, \
                          updated_at = excluded.updated_at"
                     };
                     sqlx::query(&format!(
                         "INSERT INTO openadr_vtn_bindings (program_id, client_id, settings, client_secret_sealed, \
-                         callback_token_hash, ven_id, vtn_program_id, subscription_id, failures, next_poll_at, created_at, updated_at) \
+                         callback_token_sealed, ven_id, vtn_program_id, subscription_id, failures, next_poll_at, created_at, updated_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11) \
                          ON CONFLICT (program_id) DO UPDATE SET {on_conflict}"
                     ))
@@ -88,7 +87,7 @@ macro_rules! impl_vtn_store {
                     .bind(binding.client_id.as_str())
                     .bind(settings)
                     .bind(binding.client_secret_sealed.as_deref())
-                    .bind(binding.callback_token_hash.as_str())
+                    .bind(binding.callback_token_sealed.as_str())
                     .bind(binding.ven_id.as_deref())
                     .bind(binding.vtn_program_id.as_deref())
                     .bind(binding.subscription_id.as_deref())

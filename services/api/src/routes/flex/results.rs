@@ -226,7 +226,7 @@ fn device_ids(device: &TargetDevice) -> (Option<String>, Option<String>) {
 }
 
 /// Works an event's results out from the stored telemetry.
-async fn event_results(
+pub(crate) async fn event_results(
     state: &AppState,
     caller: &Caller,
     event: FlexEvent,
