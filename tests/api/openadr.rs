@@ -80,7 +80,13 @@ async fn bind(app: &TestApp, tenant: &Tenant, program: &str, vtn: &Vtn, name: &s
 }
 
 /// Asks for a look at the VTN now and waits until the binding shows what `wanted` looks for.
-async fn poll_until(app: &TestApp, tenant: &Tenant, program: &str, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+async fn poll_until(
+    app: &TestApp,
+    tenant: &Tenant,
+    program: &str,
+    what: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> Value {
     let path = format!("/programs/{program}/vtn");
     let asked = app
         .as_tenant(tenant, Method::POST, &format!("{path}/poll"))
@@ -122,7 +128,10 @@ async fn bound_program(app: &TestApp, tenant: &Tenant, vtn: &Vtn, charger: &str,
     let vtn_program = vtn_program(vtn, name).await;
     let bound = bind(app, tenant, &program, vtn, name, json!({})).await;
     assert_eq!(bound["hasClientSecret"], true);
-    assert!(bound.get("clientSecret").is_none() && !bound.to_string().contains(VEN_CLIENT.1), "{bound}");
+    assert!(
+        bound.get("clientSecret").is_none() && !bound.to_string().contains(VEN_CLIENT.1),
+        "{bound}"
+    );
     (program, vtn_program)
 }
 
@@ -144,7 +153,11 @@ async fn a_vtn_event_caps_a_simulated_charger_and_its_change_and_cancellation_fo
     assert_eq!(first["vtnProgramId"], vtn_program.as_str());
     let (_, resources) = vtn.bl(Method::GET, "/resources", None).await;
     assert!(
-        resources.as_array().unwrap().iter().any(|r| r["resourceName"] == charger.as_str()),
+        resources
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["resourceName"] == charger.as_str()),
         "the charger is the VEN's resource: {resources}"
     );
 
@@ -158,7 +171,12 @@ async fn a_vtn_event_caps_a_simulated_charger_and_its_change_and_cancellation_fo
     let event_path = format!("/programs/{program}/events/{flex_event}");
     let sent = progress_until(&app, &tenant, &event_path, &charger, "APPLIED").await;
     assert_eq!(
-        (sent["kind"].as_str(), sent["value"].as_f64(), sent["unit"].as_str(), sent["maxCurrent"].as_f64()),
+        (
+            sent["kind"].as_str(),
+            sent["value"].as_f64(),
+            sent["unit"].as_str(),
+            sent["maxCurrent"].as_f64()
+        ),
         (Some("IMPORT_LIMIT"), Some(EIGHT_AMPS_KW), Some("KW"), Some(8.0)),
         "{sent}"
     );
@@ -174,7 +192,9 @@ async fn a_vtn_event_caps_a_simulated_charger_and_its_change_and_cancellation_fo
     // The utility lowers the cap and shortens the event: the same flex event follows.
     let mut changed = cap_event(&vtn_program, start, 20, SIX_AMPS_KW);
     changed["eventName"] = json!("evening peak, deeper");
-    let (status, body) = vtn.bl(Method::PUT, &format!("/events/{vtn_event}"), Some(changed)).await;
+    let (status, body) = vtn
+        .bl(Method::PUT, &format!("/events/{vtn_event}"), Some(changed))
+        .await;
     assert_eq!(status, 200, "{body}");
     poll_until(&app, &tenant, &program, "the change was followed", |b| {
         outcome_has(b, &vtn_event, "changed")
@@ -241,9 +261,13 @@ async fn reports_arrive_at_the_vtn_with_the_measured_values_and_an_opt_out_as_op
     // An event already running: Coupler reports on it from its first look.
     let start = Utc::now().trunc_subsecs(0) - Duration::minutes(1);
     let vtn_event = vtn_event(&vtn, cap_event(&vtn_program, start, 60, EIGHT_AMPS_KW)).await;
-    let followed = poll_until(&app, &tenant, &program, "the running event was followed and reported", |b| {
-        b["events"][0]["reportId"].is_string()
-    })
+    let followed = poll_until(
+        &app,
+        &tenant,
+        &program,
+        "the running event was followed and reported",
+        |b| b["events"][0]["reportId"].is_string(),
+    )
     .await;
     let flex_event = flex_event_of(&followed, &vtn_event).unwrap();
     let reports = reports_of(&vtn, &vtn_event).await;
@@ -259,14 +283,22 @@ async fn reports_arrive_at_the_vtn_with_the_measured_values_and_an_opt_out_as_op
         .cloned()
         .unwrap_or_else(|| panic!("the charger is a resource of the report: {report}"));
     // The same figures as Coupler's own results of the event, interval by interval.
-    let results = app.get_json(&tenant, &format!("/flex/events/{flex_event}/results")).await;
+    let results = app
+        .get_json(&tenant, &format!("/flex/events/{flex_event}/results"))
+        .await;
     let measured = results["enrolments"][0]["intervals"].as_array().unwrap();
     let reported = site["intervals"].as_array().unwrap();
     assert_eq!(reported.len(), measured.len().max(1), "{report}\n{results}");
     for (i, interval) in measured.iter().enumerate() {
         let round = |v: &Value| (v.as_f64().unwrap() * 10_000.0).round() / 10_000.0;
-        assert_eq!(payload(&site, i, "USAGE").map(|v| round(&v)), Some(round(&interval["actualKwh"])));
-        assert_eq!(payload(&site, i, "DEMAND").map(|v| round(&v)), Some(round(&interval["actualKw"])));
+        assert_eq!(
+            payload(&site, i, "USAGE").map(|v| round(&v)),
+            Some(round(&interval["actualKwh"]))
+        );
+        assert_eq!(
+            payload(&site, i, "DEMAND").map(|v| round(&v)),
+            Some(round(&interval["actualKw"]))
+        );
     }
     let last = reported.len() - 1;
     let state = payload(&site, last, "OPERATING_STATE").unwrap();
@@ -300,7 +332,11 @@ async fn reports_arrive_at_the_vtn_with_the_measured_values_and_an_opt_out_as_op
         (state == "RUNNING_OPTED_OUT" || state == "IDLE_OPTED_OUT").then_some(())
     })
     .await;
-    assert_eq!(reports_of(&vtn, &vtn_event).await.len(), 1, "the report was updated, not repeated");
+    assert_eq!(
+        reports_of(&vtn, &vtn_event).await.len(),
+        1,
+        "the report was updated, not repeated"
+    );
     sim.stop();
     app.stop().await;
 }
@@ -322,9 +358,13 @@ async fn the_vtn_going_away_and_coming_back_loses_no_event() {
     let start = Utc::now().trunc_subsecs(0) + Duration::minutes(20);
     let vtn_event = vtn_event(&vtn, cap_event(&vtn_program, start, 30, EIGHT_AMPS_KW)).await;
     vtn.kill().await;
-    let failing = poll_until(&app, &tenant, &program, "the failed look is shown on the binding", |b| {
-        b["failures"].as_u64() >= Some(1)
-    })
+    let failing = poll_until(
+        &app,
+        &tenant,
+        &program,
+        "the failed look is shown on the binding",
+        |b| b["failures"].as_u64() >= Some(1),
+    )
     .await;
     let error = failing["lastError"].as_str().unwrap();
     assert!(error.contains("unavailable"), "{failing}");
@@ -336,13 +376,28 @@ async fn the_vtn_going_away_and_coming_back_loses_no_event() {
 
     // It comes back on the same database: the event is followed, the failure cleared.
     vtn.restart().await;
-    let back = poll_until(&app, &tenant, &program, "the event is followed once the VTN is back", |b| {
-        flex_event_of(b, &vtn_event).is_some()
-    })
+    let back = poll_until(
+        &app,
+        &tenant,
+        &program,
+        "the event is followed once the VTN is back",
+        |b| flex_event_of(b, &vtn_event).is_some(),
+    )
     .await;
-    assert_eq!((back["failures"].as_u64(), back["lastError"].as_str()), (Some(0), None), "{back}");
+    assert_eq!(
+        (back["failures"].as_u64(), back["lastError"].as_str()),
+        (Some(0), None),
+        "{back}"
+    );
     let flex_event = flex_event_of(&back, &vtn_event).unwrap();
-    progress_until(&app, &tenant, &format!("/programs/{program}/events/{flex_event}"), &charger, "APPLIED").await;
+    progress_until(
+        &app,
+        &tenant,
+        &format!("/programs/{program}/events/{flex_event}"),
+        &charger,
+        "APPLIED",
+    )
+    .await;
     sim.stop();
     app.stop().await;
 }
@@ -358,7 +413,15 @@ async fn a_webhook_subscription_is_made_and_its_callback_answers_the_echo_and_ta
     enrol(&app, &tenant, &program, "alice", &charger).await;
     let vtn_program = vtn_program(&vtn, "hook-peak").await;
     let callback = format!("{}/openadr/callbacks/{program}", app.url);
-    bind(&app, &tenant, &program, &vtn, "hook-peak", json!({"callbackUrl": callback})).await;
+    bind(
+        &app,
+        &tenant,
+        &program,
+        &vtn,
+        "hook-peak",
+        json!({"callbackUrl": callback}),
+    )
+    .await;
     let subscribed = poll_until(&app, &tenant, &program, "the subscription was made", |b| {
         b["subscriptionId"].is_string()
     })
@@ -447,7 +510,13 @@ async fn bad_binding_settings_are_refused_and_another_client_sees_none_of_a_bind
         .collect();
     assert_eq!(
         pointers,
-        ["/baseUrl", "/clientSecret", "/vtnProgram", "/pollIntervalSeconds", "/simpleLevels/2"],
+        [
+            "/baseUrl",
+            "/clientSecret",
+            "/vtnProgram",
+            "/pollIntervalSeconds",
+            "/simpleLevels/2"
+        ],
         "{refused}"
     );
     let unknown_version = app
@@ -464,8 +533,10 @@ async fn bad_binding_settings_are_refused_and_another_client_sees_none_of_a_bind
 
     let bound = app
         .as_tenant(&tenant, Method::PUT, &path)
-        .json(&json!({"baseUrl": "http://127.0.0.1:9", "vtnProgram": "p", "version": "3.0.1",
-                      "clientId": "ven", "clientSecret": "s3cret"}))
+        .json(
+            &json!({"baseUrl": "http://127.0.0.1:9", "vtnProgram": "p", "version": "3.0.1",
+                      "clientId": "ven", "clientSecret": "s3cret"}),
+        )
         .send()
         .await
         .unwrap();
@@ -480,7 +551,11 @@ async fn bad_binding_settings_are_refused_and_another_client_sees_none_of_a_bind
         assert_eq!(seen.status(), 404, "{method}");
         problem(seen).await;
     }
-    let poke = app.as_tenant(&other, Method::POST, &format!("{path}/poll")).send().await.unwrap();
+    let poke = app
+        .as_tenant(&other, Method::POST, &format!("{path}/poll"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(poke.status(), 404);
     let still = app.get_json(&tenant, &path).await;
     assert_eq!(still["settings"]["version"], "3.0.1", "untouched: {still}");

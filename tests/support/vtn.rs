@@ -88,7 +88,12 @@ fn migrations_dir() -> PathBuf {
         .filter_map(|e| e.ok())
         .map(|e| e.path().join("openleadr-vtn-0.2.8/migrations"))
         .find(|p| p.is_dir())
-        .unwrap_or_else(|| panic!("the sources of openleadr-vtn 0.2.8 are not under {}", registries.display()))
+        .unwrap_or_else(|| {
+            panic!(
+                "the sources of openleadr-vtn 0.2.8 are not under {}",
+                registries.display()
+            )
+        })
 }
 
 fn admin_url() -> String {
@@ -158,7 +163,9 @@ impl Vtn {
     /// migrations are read from the crate's sources (which `cargo install` left in Cargo's
     /// registry) and the alias added; nothing else changes.
     async fn finish_migrations(&self) {
-        let mut db = PgConnection::connect(&self.database_url).await.expect("the VTN's database");
+        let mut db = PgConnection::connect(&self.database_url)
+            .await
+            .expect("the VTN's database");
         let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
             .fetch_all(&mut db)
             .await
@@ -229,10 +236,18 @@ impl Vtn {
     }
 
     async fn add_users(&self) {
-        let mut db = PgConnection::connect(&self.database_url).await.expect("the VTN's database");
+        let mut db = PgConnection::connect(&self.database_url)
+            .await
+            .expect("the VTN's database");
         let users = [
-            (BL_CLIENT, "{read_all,write_programs,write_events,write_vens_bl,write_reports_bl,write_subscriptions_bl}"),
-            (VEN_CLIENT, "{read_targets,read_ven_objects,write_reports_ven,write_subscriptions_ven,write_vens_ven}"),
+            (
+                BL_CLIENT,
+                "{read_all,write_programs,write_events,write_vens_bl,write_reports_bl,write_subscriptions_bl}",
+            ),
+            (
+                VEN_CLIENT,
+                "{read_targets,read_ven_objects,write_reports_ven,write_subscriptions_ven,write_vens_ven}",
+            ),
         ];
         for ((id, secret), scopes) in users {
             sqlx::query(
@@ -309,7 +324,10 @@ impl Drop for Vtn {
         let (admin_url, name) = (admin_url(), self.database.clone());
         // Drop runs inside the test's runtime: a thread with its own runtime drops the database.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             runtime.block_on(async {
                 let mut admin = PgConnection::connect(&admin_url).await.ok()?;
                 admin

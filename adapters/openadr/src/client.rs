@@ -295,9 +295,7 @@ impl VtnClient {
 
     /// The VEN named `name`, registered first when the VTN does not have it; its id.
     pub async fn ensure_ven(&self, name: &str) -> Result<String, VtnError> {
-        let found: Vec<Ven> = self
-            .list("vens", &[("venName", name.to_owned())], "the VENs")
-            .await?;
+        let found: Vec<Ven> = self.list("vens", &[("venName", name.to_owned())], "the VENs").await?;
         if let Some(ven) = found.into_iter().find(|v| v.ven_name == name) {
             return Ok(ven.id);
         }
@@ -339,7 +337,11 @@ impl VtnClient {
             .list("events", &[("programID", program_id.to_owned())], "the events")
             .await?;
         raw.into_iter()
-            .filter(|e| e.get("programID").and_then(Value::as_str).is_none_or(|p| p == program_id))
+            .filter(|e| {
+                e.get("programID")
+                    .and_then(Value::as_str)
+                    .is_none_or(|p| p == program_id)
+            })
             .map(|e| {
                 let id = e.get("id").and_then(Value::as_str).unwrap_or("?").to_owned();
                 serde_json::from_value(e).map_err(|err| VtnError::BadPayload(format!("event {id}: {err}")))
@@ -396,7 +398,10 @@ impl VtnClient {
 
     /// Removes a subscription (one already gone is no failure).
     pub async fn unsubscribe(&self, id: &str) -> Result<(), VtnError> {
-        match self.call(Method::DELETE, &format!("subscriptions/{id}"), &[], None).await {
+        match self
+            .call(Method::DELETE, &format!("subscriptions/{id}"), &[], None)
+            .await
+        {
             Ok(_) | Err(VtnError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }

@@ -78,22 +78,22 @@ pub fn is_cancelled(event: &Event) -> bool {
         is_now(p.start)
             && p.duration
                 .as_deref()
-                .map_or(true, |d| parse_duration(d) == Ok(IsoDuration::Finite(Duration::zero())))
+                .is_none_or(|d| parse_duration(d) == Ok(IsoDuration::Finite(Duration::zero())))
     })
 }
 
-fn units<'a>(
-    kind: &str,
-    event: &'a Event,
-    program: Option<&'a [PayloadDescriptor]>,
-) -> Option<&'a PayloadDescriptor> {
+fn units<'a>(kind: &str, event: &'a Event, program: Option<&'a [PayloadDescriptor]>) -> Option<&'a PayloadDescriptor> {
     let find = |list: Option<&'a [PayloadDescriptor]>| list.and_then(|l| l.iter().find(|d| d.payload_type == kind));
     find(event.payload_descriptors.as_deref()).or_else(|| find(program))
 }
 
 /// A power in kW from a value in the descriptor's units (kW unless it says W or MW).
 fn kw(value: f64, descriptor: Option<&PayloadDescriptor>) -> f64 {
-    match descriptor.and_then(|d| d.units.as_deref()).map(str::to_ascii_uppercase).as_deref() {
+    match descriptor
+        .and_then(|d| d.units.as_deref())
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
         Some("W") => value / 1000.0,
         Some("MW") => value * 1000.0,
         _ => value,
@@ -102,7 +102,11 @@ fn kw(value: f64, descriptor: Option<&PayloadDescriptor>) -> f64 {
 
 /// A price per kWh from a value in the descriptor's units (per kWh unless it says MWH).
 fn per_kwh(value: f64, descriptor: Option<&PayloadDescriptor>) -> f64 {
-    match descriptor.and_then(|d| d.units.as_deref()).map(str::to_ascii_uppercase).as_deref() {
+    match descriptor
+        .and_then(|d| d.units.as_deref())
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
         Some("MWH") => value / 1000.0,
         _ => value,
     }
@@ -153,11 +157,14 @@ pub fn instructions(
                 continue;
             };
             let number = || {
-                first.as_f64().filter(|v| v.is_finite()).ok_or_else(|| EventError::NotANumber {
-                    event: event.id.clone(),
-                    kind: payload.kind.clone(),
-                    value: first.to_string(),
-                })
+                first
+                    .as_f64()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| EventError::NotANumber {
+                        event: event.id.clone(),
+                        kind: payload.kind.clone(),
+                        value: first.to_string(),
+                    })
             };
             match payload.kind.as_str() {
                 "IMPORT_CAPACITY_LIMIT" => asks.push(Ask::ImportLimitKw(kw(number()?, descriptor))),
@@ -262,6 +269,9 @@ mod tests {
         let error = instructions(&e, None, Utc::now()).unwrap_err();
         assert!(error.to_string().contains("event bad"), "{error}");
         let e = event(json!({"id": "nope", "programID": "p", "intervals": [{"id": 1, "payloads": []}]}));
-        assert_eq!(instructions(&e, None, Utc::now()), Err(EventError::NoPeriod("nope".to_owned())));
+        assert_eq!(
+            instructions(&e, None, Utc::now()),
+            Err(EventError::NoPeriod("nope".to_owned()))
+        );
     }
 }

@@ -228,8 +228,14 @@ mod tests {
     fn a_report_carries_usage_and_demand_per_interval_and_the_event_s_baseline_and_delta() {
         let body = report().to_json(OpenAdrVersion::V3_1);
         let site = &body["resources"][0];
-        assert_eq!(site["intervals"][0]["payloads"][0], json!({"type": "USAGE", "values": [1.5]}));
-        assert_eq!(site["intervals"][0]["payloads"][1], json!({"type": "DEMAND", "values": [6.0]}));
+        assert_eq!(
+            site["intervals"][0]["payloads"][0],
+            json!({"type": "USAGE", "values": [1.5]})
+        );
+        assert_eq!(
+            site["intervals"][0]["payloads"][1],
+            json!({"type": "DEMAND", "values": [6.0]})
+        );
         assert_eq!(site["intervals"][0]["intervalPeriod"]["duration"], "PT900S");
         assert_eq!(
             site["intervals"][1]["payloads"][2],
@@ -237,7 +243,10 @@ mod tests {
         );
         let totals = &body["resources"][1];
         assert_eq!(totals["resourceName"], AGGREGATED);
-        assert_eq!(totals["intervals"][0]["payloads"][1], json!({"type": "DELTA_USAGE", "values": [2.25]}));
+        assert_eq!(
+            totals["intervals"][0]["payloads"][1],
+            json!({"type": "DELTA_USAGE", "values": [2.25]})
+        );
         assert!(body.get("programID").is_none(), "3.1 reports carry no program id");
         assert_eq!(report().to_json(OpenAdrVersion::V3_0_1)["programID"], "pr");
     }
@@ -246,8 +255,14 @@ mod tests {
     fn the_fingerprint_changes_with_what_the_report_says() {
         let first = report();
         let mut second = report();
-        assert_eq!(first.fingerprint(OpenAdrVersion::V3_1), second.fingerprint(OpenAdrVersion::V3_1));
+        assert_eq!(
+            first.fingerprint(OpenAdrVersion::V3_1),
+            second.fingerprint(OpenAdrVersion::V3_1)
+        );
         second.sites[0].state = OperatingState::RunningCurtailed;
-        assert_ne!(first.fingerprint(OpenAdrVersion::V3_1), second.fingerprint(OpenAdrVersion::V3_1));
+        assert_ne!(
+            first.fingerprint(OpenAdrVersion::V3_1),
+            second.fingerprint(OpenAdrVersion::V3_1)
+        );
     }
 }

@@ -234,7 +234,11 @@ pub fn parse_duration(raw: &str) -> Result<IsoDuration, DurationError> {
     }
     // Whole milliseconds: nothing in OpenADR is finer.
     let millis = (seconds * 1000.0).round() as i64;
-    Ok(IsoDuration::Finite(Duration::milliseconds(if negative { -millis } else { millis })))
+    Ok(IsoDuration::Finite(Duration::milliseconds(if negative {
+        -millis
+    } else {
+        millis
+    })))
 }
 
 /// Writes a duration as ISO 8601 seconds (`PT900S`).
@@ -249,10 +253,16 @@ mod tests {
     #[test]
     fn durations_read_in_every_unit_and_p9999y_is_unbounded() {
         assert_eq!(parse_duration("PT15M"), Ok(IsoDuration::Finite(Duration::minutes(15))));
-        assert_eq!(parse_duration("PT1H30M"), Ok(IsoDuration::Finite(Duration::minutes(90))));
+        assert_eq!(
+            parse_duration("PT1H30M"),
+            Ok(IsoDuration::Finite(Duration::minutes(90)))
+        );
         assert_eq!(parse_duration("P1DT2H"), Ok(IsoDuration::Finite(Duration::hours(26))));
         assert_eq!(parse_duration("PT0S"), Ok(IsoDuration::Finite(Duration::zero())));
-        assert_eq!(parse_duration("PT0.5S"), Ok(IsoDuration::Finite(Duration::milliseconds(500))));
+        assert_eq!(
+            parse_duration("PT0.5S"),
+            Ok(IsoDuration::Finite(Duration::milliseconds(500)))
+        );
         assert_eq!(parse_duration("P1W"), Ok(IsoDuration::Finite(Duration::days(7))));
         assert_eq!(parse_duration("P9999Y"), Ok(IsoDuration::Unbounded));
         for bad in ["", "P", "PT", "15M", "PT15", "PTXM", "P1H"] {

@@ -315,7 +315,10 @@ fn documented_routes() -> OpenApiRouter<AppState> {
             routes::flex::delete_vtn_binding
         ))
         .routes(routes!(routes::flex::poll_vtn_now))
-        .routes(routes!(routes::flex::vtn_callback_echo, routes::flex::vtn_callback_notify))
+        .routes(routes!(
+            routes::flex::vtn_callback_echo,
+            routes::flex::vtn_callback_notify
+        ))
         .routes(routes!(routes::intervals::charger_intervals))
         .routes(routes!(routes::intervals::vehicle_intervals))
         .routes(routes!(routes::intervals::location_intervals))

@@ -200,7 +200,10 @@ async fn follow(
     client.ensure_resources(&ven_id, &resources).await?;
     let mut problems = Problems::new();
     if let (Some(callback), None) = (&settings.callback_url, &learnt.subscription_id) {
-        let bearer = state.cipher.decrypt(&binding.callback_token_sealed).map_err(|_| LookError::Secret)?;
+        let bearer = state
+            .cipher
+            .decrypt(&binding.callback_token_sealed)
+            .map_err(|_| LookError::Secret)?;
         match client.subscribe(&ven_name, &vtn_program.id, callback, &bearer).await {
             Ok(id) => learnt.subscription_id = Some(id),
             // Polling goes on without it; the next look tries again.
@@ -240,10 +243,14 @@ async fn follow(
                 }
             }
             let link = by_key.get(&key).cloned();
-            if link.as_ref().is_some_and(|l| l.fingerprint == instruction.fingerprint && l.gone_at.is_none()) {
+            if link
+                .as_ref()
+                .is_some_and(|l| l.fingerprint == instruction.fingerprint && l.gone_at.is_none())
+            {
                 continue;
             }
-            let updated = follow_interval(state, &caller, program, settings, &event.id, &instruction, link, now).await?;
+            let updated =
+                follow_interval(state, &caller, program, settings, &event.id, &instruction, link, now).await?;
             state.store.save_vtn_event_link(&updated).await?;
             by_key.insert(key, updated);
         }
@@ -272,7 +279,18 @@ async fn follow(
             problems.push(format!("the VTN's prices could not be stored: {e}"));
         }
     }
-    report(state, &client, &caller, binding, &vtn_program.id, &ven_name, &enrolments, &mut by_key, now).await?;
+    report(
+        state,
+        &client,
+        &caller,
+        binding,
+        &vtn_program.id,
+        &ven_name,
+        &enrolments,
+        &mut by_key,
+        now,
+    )
+    .await?;
     Ok(problems)
 }
 
@@ -293,7 +311,12 @@ fn quarter_hours(start: DateTime<Utc>, end: DateTime<Utc>, price: f64) -> Vec<Se
     slots
 }
 
-async fn push_prices(state: &AppState, binding: &VtnBinding, area: &str, mut slots: Vec<SeriesSlot>) -> Result<(), String> {
+async fn push_prices(
+    state: &AppState,
+    binding: &VtnBinding,
+    area: &str,
+    mut slots: Vec<SeriesSlot>,
+) -> Result<(), String> {
     slots.sort_by_key(|s| s.start);
     slots.dedup_by_key(|s| s.start);
     let area = PriceArea::parse(area).map_err(|e| e.to_string())?;
@@ -319,10 +342,14 @@ fn flex_ask(
 ) -> Result<(EventKind, Option<f64>, Option<LimitUnit>), String> {
     for ask in asks {
         let mapped = match (kind, ask) {
-            (ProgramKind::CapacityLimit, Ask::ImportLimitKw(kw)) => Some((EventKind::ImportLimit, Some(*kw), Some(LimitUnit::Kilowatts))),
+            (ProgramKind::CapacityLimit, Ask::ImportLimitKw(kw)) => {
+                Some((EventKind::ImportLimit, Some(*kw), Some(LimitUnit::Kilowatts)))
+            }
             (_, Ask::Simple(level)) => match (kind, settings.simple_action(*level)) {
                 (ProgramKind::Pause, SimpleAction::Pause) => Some((EventKind::Pause, None, None)),
-                (ProgramKind::Shed, SimpleAction::Shed { kw }) => Some((EventKind::Shed, Some(kw), Some(LimitUnit::Kilowatts))),
+                (ProgramKind::Shed, SimpleAction::Shed { kw }) => {
+                    Some((EventKind::Shed, Some(kw), Some(LimitUnit::Kilowatts)))
+                }
                 (ProgramKind::CapacityLimit, SimpleAction::Limit { kw }) => {
                     Some((EventKind::ImportLimit, Some(kw), Some(LimitUnit::Kilowatts)))
                 }
@@ -352,7 +379,10 @@ fn flex_ask(
 
 /// Follows one interval: creates its flex event, changes it, or replaces it (a new start);
 /// the link as it stands after.
-#[allow(clippy::too_many_arguments, reason = "one interval's whole context, read once by the caller")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one interval's whole context, read once by the caller"
+)]
 async fn follow_interval(
     state: &AppState,
     caller: &Caller,
@@ -414,7 +444,8 @@ async fn follow_interval(
             }
             match asked {
                 Ok((kind, value, unit)) => {
-                    let minutes = u32::try_from(((end - instruction.start).num_seconds() + 59) / 60).unwrap_or(u32::MAX);
+                    let minutes =
+                        u32::try_from(((end - instruction.start).num_seconds() + 59) / 60).unwrap_or(u32::MAX);
                     let body = CreateEvent {
                         start: instruction.start,
                         duration_minutes: minutes,
@@ -447,7 +478,10 @@ async fn follow_interval(
 }
 
 /// Reports each flex event that has started, when its report says something new.
-#[allow(clippy::too_many_arguments, reason = "the look's whole context, read once by the caller")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the look's whole context, read once by the caller"
+)]
 async fn report(
     state: &AppState,
     client: &VtnClient,

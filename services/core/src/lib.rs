@@ -46,9 +46,9 @@ pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
     ActionStore, AuthorisationStore, ChargerStore, ClientStore, EnrolmentSessionStore, EvSystemStore, EventStore,
-    FlexStore, InterventionStore, LimitStore, LinkSessionStore, LocationStore, MeasurementStore, OperationStore, VtnStore,
+    FlexStore, InterventionStore, LimitStore, LinkSessionStore, LocationStore, MeasurementStore, OperationStore,
     SecurityStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore, UserStore, VehicleStore,
-    VendorAccountStore, WebhookStore,
+    VendorAccountStore, VtnStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

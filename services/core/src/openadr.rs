@@ -167,12 +167,13 @@ impl VtnSettings {
                 ));
             }
         }
-        if self
-            .price_area
-            .as_deref()
-            .is_some_and(|a| a.is_empty() || a.len() > 32 || !a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        {
-            problems.push(problem("/priceArea", "priceArea must be 1 to 32 letters, digits, '-' or '_'"));
+        if self.price_area.as_deref().is_some_and(|a| {
+            a.is_empty() || a.len() > 32 || !a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        }) {
+            problems.push(problem(
+                "/priceArea",
+                "priceArea must be 1 to 32 letters, digits, '-' or '_'",
+            ));
         }
         problems
     }
@@ -301,7 +302,13 @@ mod tests {
             .collect();
         assert_eq!(
             pointers,
-            ["/baseUrl", "/clientSecret", "/pollIntervalSeconds", "/simpleLevels/2", "/simpleLevels/7"]
+            [
+                "/baseUrl",
+                "/clientSecret",
+                "/pollIntervalSeconds",
+                "/simpleLevels/2",
+                "/simpleLevels/7"
+            ]
         );
     }
 

@@ -1340,9 +1340,11 @@ pub trait VtnStore: Send + Sync {
         program: &crate::flex::ProgramId,
     ) -> Result<Option<crate::openadr::VtnBinding>, StoreError>;
     /// Unbinds one of the client's programs; `false` when it had no binding.
-    async fn delete_vtn_binding(&self, client: &ClientId, program: &crate::flex::ProgramId) -> Result<bool, StoreError>;
+    async fn delete_vtn_binding(&self, client: &ClientId, program: &crate::flex::ProgramId)
+        -> Result<bool, StoreError>;
     /// The programs whose VTN is due a look by `now`, soonest first.
-    async fn due_vtn_bindings(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<crate::flex::ProgramId>, StoreError>;
+    async fn due_vtn_bindings(&self, now: DateTime<Utc>, limit: u32)
+        -> Result<Vec<crate::flex::ProgramId>, StoreError>;
     /// When the next look at any VTN is due.
     async fn next_vtn_poll(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Records what was learnt from the VTN (its VEN, program and subscription ids) and how the

@@ -269,7 +269,11 @@ pub async fn delete_vtn_binding(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state.store.delete_vtn_binding(&caller.client_id, &ProgramId::new(id.as_str())).await? {
+    if state
+        .store
+        .delete_vtn_binding(&caller.client_id, &ProgramId::new(id.as_str()))
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("program '{id}' is not bound to a VTN")))
@@ -337,7 +341,12 @@ pub async fn vtn_callback_echo(
     if echo.len() > 1024 {
         return Err(ApiError::bad_request("echo must be at most 1024 characters").at_query("echo"));
     }
-    Ok((StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], echo).into_response())
+    Ok((
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        echo,
+    )
+        .into_response())
 }
 
 /// Takes a VTN's webhook notification (with the bearer token Coupler gave it when subscribing):
@@ -376,7 +385,9 @@ pub async fn vtn_callback_notify(
     let matches: bool =
         !expected.is_empty() && subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), expected.as_bytes()).into();
     if !matches {
-        return Err(ApiError::unauthorized("the notification does not carry this binding's bearer token"));
+        return Err(ApiError::unauthorized(
+            "the notification does not carry this binding's bearer token",
+        ));
     }
     let object_type = notification.get("objectType").and_then(|v| v.as_str()).unwrap_or("?");
     let operation = notification.get("operation").and_then(|v| v.as_str()).unwrap_or("?");
