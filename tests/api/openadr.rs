@@ -563,3 +563,78 @@ async fn bad_binding_settings_are_refused_and_another_client_sees_none_of_a_bind
     assert_eq!(gone.status(), 204);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_report_carries_the_measured_usage_and_demand_per_interval_and_the_event_s_baseline_and_delta() {
+    use crate::flex_measurement::{charge_point, day, home, session, Meter};
+    use coupler_core::clock::ManualClock;
+    use std::sync::Arc;
+
+    // The charger became known on Monday at noon; Monday to Wednesday it charged 18:00 to 19:00 at
+    // 9, 12 and 12 kW: its similar-days baseline on Thursday evening is 11 kW.
+    let vtn = Vtn::start().await;
+    let clock = Arc::new(ManualClock::at(day(3, 12, 0)));
+    let wired = clock.clone();
+    let app = TestApp::spawn_with(move |_, wiring| wiring.clock = wired).await;
+    let tenant = app.tenant("utility").await;
+    let (charger, mut cp) = charge_point(&app, &tenant, "alice", "CP-ADR-MEASURED").await;
+    home(&app, &tenant, "alice", &charger).await;
+    let mut meter = Meter { wh: 100_000 };
+    for (days_back, kw) in [(3, 9.0), (2, 12.0), (1, 12.0)] {
+        session(&mut cp, &mut meter, day(days_back, 18, 0), 4, kw).await;
+    }
+    let program = crate::flex_measurement::program(&app, &tenant, "CAPACITY_LIMIT").await;
+    crate::flex_measurement::enrol(&app, &tenant, &program, "alice", &charger).await;
+    let vtn_program = vtn_program(&vtn, "measured-peak").await;
+    bind(&app, &tenant, &program, &vtn, "measured-peak", json!({})).await;
+
+    // Thursday 17:50: the utility caps each site at 8 kW from 18:00 for an hour.
+    clock.set(day(0, 17, 50));
+    let vtn_event = vtn_event(&vtn, cap_event(&vtn_program, day(0, 18, 0), 60, 8.0)).await;
+    let followed = poll_until(&app, &tenant, &program, "the event was followed", |b| {
+        flex_event_of(b, &vtn_event).is_some()
+    })
+    .await;
+    assert!(
+        followed["events"][0]["reportId"].is_null(),
+        "nothing to report before it starts"
+    );
+
+    // The charger drew 7 kW through the event: 1.75 kWh a quarter, 4 kWh below its baseline.
+    session(&mut cp, &mut meter, day(0, 18, 0), 4, 7.0).await;
+    clock.set(day(0, 19, 5));
+    poll_until(&app, &tenant, &program, "the event was reported", |b| {
+        b["events"][0]["reportId"].is_string()
+    })
+    .await;
+    let reports = reports_of(&vtn, &vtn_event).await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let resources = reports[0]["resources"].as_array().unwrap();
+    let site = resources
+        .iter()
+        .find(|r| r["resourceName"] == charger.as_str())
+        .unwrap();
+    let intervals = site["intervals"].as_array().unwrap();
+    assert_eq!(intervals.len(), 4, "{site}");
+    for (i, interval) in intervals.iter().enumerate() {
+        assert_eq!(
+            (payload(site, i, "USAGE"), payload(site, i, "DEMAND")),
+            (Some(json!(1.75)), Some(json!(7.0))),
+            "{interval}"
+        );
+        assert_eq!(
+            interval["intervalPeriod"]["start"]
+                .as_str()
+                .map(|s| s.parse::<DateTime<Utc>>().unwrap()),
+            Some(day(0, 18, 15 * i as u32)),
+        );
+    }
+    assert_eq!(payload(site, 3, "OPERATING_STATE"), Some(json!("RUNNING_CURTAILED")));
+    let totals = resources
+        .iter()
+        .find(|r| r["resourceName"] == "AGGREGATED_REPORT")
+        .unwrap();
+    assert_eq!(payload(totals, 0, "BASELINE"), Some(json!(11.0)), "{totals}");
+    assert_eq!(payload(totals, 0, "DELTA_USAGE"), Some(json!(4.0)), "{totals}");
+    app.stop().await;
+}
