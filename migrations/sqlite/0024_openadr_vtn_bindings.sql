@@ -2,7 +2,8 @@
 -- VEN. The binding's settings are JSON (read whole, never queried into); the VTN client secret and
 -- the callback token (the bearer a VTN's webhook notifications carry, handed to the VTN when Coupler
 -- subscribes) are sealed with COUPLER_SECRET_KEY like the makers' tokens. next_poll_at is when the VEN task looks
--- at the VTN next; failures counts the failed looks in a row (the back-off grows with it).
+-- at the VTN next; failures counts the failed looks in a row (the back-off grows with it); wakes counts the
+-- requests for a look now (a poll-now, a webhook), so one that comes during a look is not lost.
 
 CREATE TABLE openadr_vtn_bindings (
     program_id           TEXT PRIMARY KEY REFERENCES flex_programs (id) ON DELETE CASCADE,
@@ -18,6 +19,7 @@ CREATE TABLE openadr_vtn_bindings (
     last_error           TEXT,
     failures             INTEGER NOT NULL DEFAULT 0,
     next_poll_at         INTEGER NOT NULL,
+    wakes                INTEGER NOT NULL DEFAULT 0,
     created_at           INTEGER NOT NULL,
     updated_at           INTEGER NOT NULL
 );

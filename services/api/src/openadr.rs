@@ -136,6 +136,7 @@ async fn look(state: &AppState, clients: &Clients, program: &coupler_core::flex:
         .store
         .save_vtn_state(
             program,
+            binding.wakes,
             learnt.ven_id.as_deref(),
             learnt.vtn_program_id.as_deref(),
             learnt.subscription_id.as_deref(),

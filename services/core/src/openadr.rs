@@ -209,6 +209,9 @@ pub struct VtnBinding {
     pub subscription_id: Option<String>,
     /// How following the VTN goes.
     pub status: VtnStatus,
+    /// How many looks were asked for now (a poll-now, a webhook); a look that ends having seen
+    /// fewer than there are leaves the next look due at once.
+    pub wakes: i64,
     /// When it was bound.
     pub created_at: DateTime<Utc>,
     /// When its settings last changed.

@@ -1348,16 +1348,19 @@ pub trait VtnStore: Send + Sync {
     /// When the next look at any VTN is due.
     async fn next_vtn_poll(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Records what was learnt from the VTN (its VEN, program and subscription ids) and how the
-    /// look went.
+    /// look went. A look asked for after the look began (more wakes than `wakes_seen`) keeps the
+    /// next look due at once.
     async fn save_vtn_state(
         &self,
         program: &crate::flex::ProgramId,
+        wakes_seen: i64,
         ven_id: Option<&str>,
         vtn_program_id: Option<&str>,
         subscription_id: Option<&str>,
         status: &crate::openadr::VtnStatus,
     ) -> Result<(), StoreError>;
-    /// Moves a binding's next look to `at` (a "poll now", or a webhook notification).
+    /// Makes a binding's next look due by `at` (a "poll now", or a webhook notification), and
+    /// counts the wake.
     async fn wake_vtn_binding(&self, program: &crate::flex::ProgramId, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// What became of each VTN event interval of a program.
     async fn vtn_event_links(

@@ -15,7 +15,7 @@ macro_rules! impl_vtn_store {
 
             const BINDING_SELECT: &str = "SELECT program_id, client_id, settings, client_secret_sealed, callback_token_sealed, \
                 ven_id, vtn_program_id, subscription_id, last_poll_at, last_success_at, last_error, failures, next_poll_at, \
-                created_at, updated_at FROM openadr_vtn_bindings";
+                wakes, created_at, updated_at FROM openadr_vtn_bindings";
             const LINK_SELECT: &str = "SELECT program_id, vtn_event_id, interval_id, flex_event_id, fingerprint, outcome, \
                 report_id, report_fingerprint, gone_at, updated_at FROM openadr_vtn_events";
 
@@ -40,6 +40,7 @@ macro_rules! impl_vtn_store {
                         failures: u32::try_from(failures).unwrap_or(0),
                         next_poll_at: $time::read(row, "next_poll_at")?,
                     },
+                    wakes: row.try_get("wakes")?,
                     created_at: $time::read(row, "created_at")?,
                     updated_at: $time::read(row, "updated_at")?,
                 })
@@ -69,12 +70,12 @@ macro_rules! impl_vtn_store {
                     // and subscription ids); the same VTN keeps them.
                     let on_conflict = if keep_state {
                         "settings = excluded.settings, client_secret_sealed = excluded.client_secret_sealed, \
-                         callback_token_sealed = excluded.callback_token_sealed, next_poll_at = excluded.next_poll_at, \
+                         callback_token_sealed = excluded.callback_token_sealed, next_poll_at = excluded.next_poll_at, wakes = openadr_vtn_bindings.wakes + 1, \
                          updated_at = excluded.updated_at"
                     } else {
                         "settings = excluded.settings, client_secret_sealed = excluded.client_secret_sealed, \
                          callback_token_sealed = excluded.callback_token_sealed, ven_id = NULL, vtn_program_id = NULL, \
-                         subscription_id = NULL, last_error = NULL, failures = 0, next_poll_at = excluded.next_poll_at, \
+                         subscription_id = NULL, last_error = NULL, failures = 0, next_poll_at = excluded.next_poll_at, wakes = openadr_vtn_bindings.wakes + 1, \
                          updated_at = excluded.updated_at"
                     };
                     sqlx::query(&format!(
@@ -159,6 +160,7 @@ macro_rules! impl_vtn_store {
                 async fn save_vtn_state(
                     &self,
                     program: &ProgramId,
+                    wakes_seen: i64,
                     ven_id: Option<&str>,
                     vtn_program_id: Option<&str>,
                     subscription_id: Option<&str>,
@@ -167,7 +169,7 @@ macro_rules! impl_vtn_store {
                     sqlx::query(
                         "UPDATE openadr_vtn_bindings SET ven_id = $2, vtn_program_id = $3, subscription_id = $4, \
                          last_poll_at = $5, last_success_at = $6, last_error = $7, failures = $8, \
-                         next_poll_at = CASE WHEN next_poll_at < $9 AND next_poll_at > $5 THEN next_poll_at ELSE $9 END \
+                         next_poll_at = CASE WHEN wakes <> $10 THEN next_poll_at ELSE $9 END \
                          WHERE program_id = $1",
                     )
                     .bind(program.as_str())
@@ -179,6 +181,7 @@ macro_rules! impl_vtn_store {
                     .bind(status.last_error.as_deref())
                     .bind(i64::from(status.failures))
                     .bind($time::bind(status.next_poll_at))
+                    .bind(wakes_seen)
                     .execute(&self.pool)
                     .await
                     .map_err(store_error)?;
@@ -186,7 +189,10 @@ macro_rules! impl_vtn_store {
                 }
 
                 async fn wake_vtn_binding(&self, program: &ProgramId, at: DateTime<Utc>) -> Result<(), StoreError> {
-                    sqlx::query("UPDATE openadr_vtn_bindings SET next_poll_at = $2 WHERE program_id = $1 AND next_poll_at > $2")
+                    sqlx::query(
+                        "UPDATE openadr_vtn_bindings SET wakes = wakes + 1, \
+                         next_poll_at = CASE WHEN next_poll_at > $2 THEN $2 ELSE next_poll_at END WHERE program_id = $1",
+                    )
                         .bind(program.as_str())
                         .bind($time::bind(at))
                         .execute(&self.pool)

@@ -205,6 +205,7 @@ pub async fn put_vtn_binding(
             next_poll_at: now,
             ..VtnStatus::default()
         },
+        wakes: 0,
         created_at: existing.as_ref().map_or(now, |b| b.created_at),
         updated_at: now,
         settings,
