@@ -638,3 +638,148 @@ async fn a_report_carries_the_measured_usage_and_demand_per_interval_and_the_eve
     assert_eq!(payload(totals, 0, "DELTA_USAGE"), Some(json!(4.0)), "{totals}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn simple_levels_pause_by_the_program_s_mapping_and_a_do_it_now_event_is_followed_once() {
+    let vtn = Vtn::start().await;
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("utility").await;
+    let cloud = SimCloud::new(SimConfig::default());
+    let (charger, sim) = simulated(&app, &tenant, &cloud, "alice", "SIM-ADR-SIMPLE").await;
+    let program = crate::flex_measurement::program(&app, &tenant, "PAUSE").await;
+    crate::flex_measurement::enrol(&app, &tenant, &program, "alice", &charger).await;
+    let vtn_program = vtn_program(&vtn, "simple-peak").await;
+    let levels = json!({"simpleLevels": {"1": {"action": "NONE"}, "3": {"action": "PAUSE"}}});
+    bind(&app, &tenant, &program, &vtn, "simple-peak", levels).await;
+
+    // Level 3, "do it now" for half an hour: a pause from the moment Coupler reads it.
+    let simple = |level: i64| {
+        json!({
+            "objectType": "EVENT", "programID": vtn_program, "priority": null,
+            "intervalPeriod": {"start": "0001-01-01T00:00:00Z", "duration": "PT30M"},
+            "intervals": [{"id": 0, "payloads": [{"type": "SIMPLE", "values": [level]}]}],
+        })
+    };
+    let emergency = vtn_event(&vtn, simple(3)).await;
+    let followed = poll_until(&app, &tenant, &program, "the SIMPLE event was followed", |b| {
+        flex_event_of(b, &emergency).is_some()
+    })
+    .await;
+    let flex_event = flex_event_of(&followed, &emergency).unwrap();
+    let event_path = format!("/programs/{program}/events/{flex_event}");
+    let paused = until("the pause is on the charger", || async {
+        let event = app.get_json(&tenant, &event_path).await;
+        let state = event["progress"][0]["state"].as_str().unwrap_or_default().to_owned();
+        (state == "APPLIED" || state == "CONFIRMED").then_some(event)
+    })
+    .await;
+    assert_eq!(
+        (
+            paused["kind"].as_str(),
+            paused["maxCurrent"].as_f64(),
+            paused["status"].as_str()
+        ),
+        (Some("PAUSE"), Some(0.0), Some("ACTIVE")),
+        "{paused}"
+    );
+    let minutes = (crate::flex::at(&paused["end"]) - crate::flex::at(&paused["start"])).num_minutes();
+    assert_eq!(minutes, 30, "{paused}");
+
+    // Level 1 maps to nothing; and a later look leaves the "now" event as it is.
+    let normal = vtn_event(&vtn, simple(1)).await;
+    let later = poll_until(&app, &tenant, &program, "the level-1 event was looked at", |b| {
+        outcome_has(b, &normal, "maps to nothing")
+    })
+    .await;
+    assert_eq!(flex_event_of(&later, &normal), None);
+    assert_eq!(flex_event_of(&later, &emergency).as_deref(), Some(flex_event.as_str()));
+    let events = app.get_json(&tenant, &format!("/programs/{program}/events")).await;
+    assert_eq!(events["data"].as_array().unwrap().len(), 1, "not replaced: {events}");
+    assert_eq!(events["data"][0]["status"], "ACTIVE");
+    sim.stop();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn price_payloads_become_the_price_area_s_series_and_wrong_credentials_show_on_the_binding() {
+    let vtn = Vtn::start().await;
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("utility").await;
+    let location = app
+        .post_json_status(
+            &tenant,
+            "/users/alice/locations",
+            json!({"name": "Home", "latitude": 52.37, "longitude": 4.9, "timezoneName": "UTC", "priceArea": "VTN-TOU"}),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let program = program(&app, &tenant, at_once(), json!([]), json!([])).await;
+    let vtn_program = vtn_program(&vtn, "tariff").await;
+
+    // A wrong secret: refused by the VTN, shown on the binding, retried with back-off.
+    let wrong = json!({"clientSecret": "not-the-secret", "priceArea": "VTN-TOU"});
+    bind(&app, &tenant, &program, &vtn, "tariff", wrong).await;
+    let refused = poll_until(&app, &tenant, &program, "the refusal is shown", |b| {
+        b["failures"].as_u64() >= Some(1)
+    })
+    .await;
+    assert!(
+        refused["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("refused the credentials"),
+        "{refused}"
+    );
+    assert!(refused["lastSuccessAt"].is_null());
+
+    // Two hourly prices, per MWh on the VTN: per kWh in Coupler, as the area's pushed series.
+    let start = (Utc::now() + Duration::hours(1)).trunc_subsecs(0);
+    let start = start
+        - Duration::seconds(
+            i64::from(chrono::Timelike::minute(&start)) * 60 + i64::from(chrono::Timelike::second(&start)),
+        );
+    let prices = json!({
+        "objectType": "EVENT", "programID": vtn_program, "priority": null,
+        "intervalPeriod": {"start": start.to_rfc3339(), "duration": "PT1H"},
+        "payloadDescriptors": [{"objectType": "EVENT_PAYLOAD_DESCRIPTOR", "payloadType": "PRICE", "units": "MWH", "currency": "EUR"}],
+        "intervals": [
+            {"id": 0, "payloads": [{"type": "PRICE", "values": [310.0]}]},
+            {"id": 1, "payloads": [{"type": "PRICE", "values": [120.0]}]},
+        ],
+    });
+    let tariff = vtn_event(&vtn, prices).await;
+    bind(&app, &tenant, &program, &vtn, "tariff", json!({"priceArea": "VTN-TOU"})).await;
+    let recovered = poll_until(&app, &tenant, &program, "the corrected binding went through", |b| {
+        b["failures"] == 0 && b["lastSuccessAt"].is_string()
+    })
+    .await;
+    assert!(recovered["lastError"].is_null(), "{recovered}");
+    assert!(outcome_has(&recovered, &tariff, "PRICE"), "{recovered}");
+    let window = format!(
+        "/locations/{location}/prices?from={}&to={}",
+        start.to_rfc3339().replace('+', "%2B"),
+        (start + Duration::hours(2)).to_rfc3339().replace('+', "%2B")
+    );
+    let effective = app.get_json(&tenant, &window).await;
+    let slots = effective["slots"].as_array().unwrap();
+    let price_at = |minutes: i64| {
+        slots
+            .iter()
+            .find(|s| {
+                crate::flex::at(&s["start"]) <= start + Duration::minutes(minutes)
+                    && crate::flex::at(&s["end"]) > start + Duration::minutes(minutes)
+            })
+            .map(|s| {
+                (
+                    s["pricePerKwh"].as_f64().unwrap(),
+                    s["source"].as_str().unwrap().to_owned(),
+                )
+            })
+    };
+    assert_eq!(price_at(10), Some((0.31, "PUSHED".to_owned())), "{effective}");
+    assert_eq!(price_at(70), Some((0.12, "PUSHED".to_owned())), "{effective}");
+    app.stop().await;
+}

@@ -32,12 +32,16 @@ pub struct Instruction {
     pub interval_id: i64,
     /// When it starts.
     pub start: DateTime<Utc>,
+    /// Whether the VTN said "now" (`0001-01-01`): `start` is the moment it was read, and a VEN
+    /// that acted on it before keeps the start it acted on.
+    pub starts_now: bool,
     /// When it ends; `None`: until further notice.
     pub end: Option<DateTime<Utc>>,
     /// What it asks for (payload types Coupler does not act on are left out).
     pub asks: Vec<Ask>,
-    /// A fingerprint of what the VTN said of this interval (window, payloads, units), so that a
-    /// change is noticed.
+    /// A fingerprint of what the VTN said of this interval (its period as written, its place among
+    /// the event's intervals, payloads, units), so that a change is noticed; the same for an
+    /// unchanged "now" event read at another moment.
     pub fingerprint: String,
 }
 
@@ -138,7 +142,8 @@ pub fn instructions(
             (None, Some(shared)) => (next_start.unwrap_or(shared.start), read(&shared.duration)?),
             (None, None) => return Err(EventError::NoPeriod(event.id.clone())),
         };
-        let start = if is_now(start) { now } else { start };
+        let starts_now = is_now(start);
+        let start = if starts_now { now } else { start };
         let end = match duration {
             IsoDuration::Finite(d) => Some(start + d),
             IsoDuration::Unbounded => None,
@@ -146,8 +151,15 @@ pub fn instructions(
         next_start = end;
         let mut asks = Vec::new();
         let mut hasher = Sha256::new();
-        hasher.update(start.to_rfc3339().as_bytes());
-        hasher.update(end.map(|e| e.to_rfc3339()).unwrap_or_default().as_bytes());
+        hasher.update(
+            format!(
+                "{}|{:?}|{:?}|",
+                out.len(),
+                interval.interval_period,
+                event.interval_period
+            )
+            .as_bytes(),
+        );
         for payload in &interval.payloads {
             let descriptor = units(&payload.kind, event, program_descriptors);
             hasher.update(payload.kind.as_bytes());
@@ -177,6 +189,7 @@ pub fn instructions(
         out.push(Instruction {
             interval_id: interval.id,
             start,
+            starts_now,
             end,
             asks,
             fingerprint: hex::encode(&hasher.finalize()[..16]),
@@ -228,8 +241,13 @@ mod tests {
         }));
         let now = at("2026-12-06T12:00:00Z");
         let got = instructions(&e, None, now).unwrap();
-        assert_eq!((got[0].start, got[0].end), (now, None));
+        assert_eq!((got[0].start, got[0].end, got[0].starts_now), (now, None, true));
         assert_eq!(got[0].asks, vec![Ask::Simple(2)]);
+        let later = instructions(&e, None, now + Duration::minutes(5)).unwrap();
+        assert_eq!(
+            later[0].fingerprint, got[0].fingerprint,
+            "the same event read later is unchanged"
+        );
     }
 
     #[test]

@@ -409,21 +409,29 @@ async fn follow_interval(
     link.fingerprint = instruction.fingerprint.clone();
     link.gone_at = None;
     link.updated_at = now;
-    // An open-ended interval runs for the program's longest event; a later look extends it.
-    let longest = chrono::Duration::minutes(i64::from(program.limits.max_event_minutes));
-    let end = instruction.end.unwrap_or(instruction.start.max(now) + longest);
-    if end <= now {
-        link.outcome = Some("over before Coupler could act on it".to_owned());
-        return Ok(link);
-    }
-    let asked = flex_ask(program.kind, settings, &instruction.asks);
     let existing: Option<FlexEvent> = match &link.flex_event_id {
         Some(id) => state.store.get_flex_event(&caller.client_id, id).await?,
         None => None,
     };
     let live = existing.filter(|e| e.cancelled_at.is_none() && e.end > now);
+    // A "now" event keeps the start it was first acted on; its length counts from there.
+    let start = match (&live, instruction.starts_now) {
+        (Some(event), true) => event.start,
+        _ => instruction.start,
+    };
+    // An open-ended interval runs for the program's longest event from its start.
+    let longest = chrono::Duration::minutes(i64::from(program.limits.max_event_minutes));
+    let end = match instruction.end {
+        Some(end) => start + (end - instruction.start),
+        None => start.max(now) + longest,
+    };
+    if end <= now {
+        link.outcome = Some("over before Coupler could act on it".to_owned());
+        return Ok(link);
+    }
+    let asked = flex_ask(program.kind, settings, &instruction.asks);
     match (live, asked) {
-        (Some(event), Ok((kind, value, unit))) if event.start == instruction.start && event.kind == kind => {
+        (Some(event), Ok((kind, value, unit))) if event.start == start && event.kind == kind => {
             let body = UpdateEvent {
                 end: (event.end != end).then_some(end),
                 value: (event.value != value).then_some(value).flatten(),
@@ -445,10 +453,9 @@ async fn follow_interval(
             }
             match asked {
                 Ok((kind, value, unit)) => {
-                    let minutes =
-                        u32::try_from(((end - instruction.start).num_seconds() + 59) / 60).unwrap_or(u32::MAX);
+                    let minutes = u32::try_from(((end - start).num_seconds() + 59) / 60).unwrap_or(u32::MAX);
                     let body = CreateEvent {
-                        start: instruction.start,
+                        start,
                         duration_minutes: minutes,
                         kind,
                         value,
