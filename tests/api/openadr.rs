@@ -138,7 +138,7 @@ async fn bound_program(app: &TestApp, tenant: &Tenant, vtn: &Vtn, charger: &str,
 #[tokio::test]
 async fn a_vtn_event_caps_a_simulated_charger_and_its_change_and_cancellation_follow_through() {
     let vtn = Vtn::start().await;
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|_, wiring| wiring.webhooks.allow_private = true).await;
     let tenant = app.tenant("utility").await;
     let cloud = SimCloud::new(SimConfig::default());
     let (charger, sim) = simulated(&app, &tenant, &cloud, "alice", "SIM-ADR-CAP").await;
@@ -251,7 +251,7 @@ fn payload(resource: &Value, i: usize, kind: &str) -> Option<Value> {
 #[tokio::test]
 async fn reports_arrive_at_the_vtn_with_the_measured_values_and_an_opt_out_as_operating_state() {
     let vtn = Vtn::start().await;
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|_, wiring| wiring.webhooks.allow_private = true).await;
     let tenant = app.tenant("utility").await;
     let cloud = SimCloud::new(SimConfig::default());
     let (charger, sim) = simulated(&app, &tenant, &cloud, "alice", "SIM-ADR-REPORT").await;
@@ -344,7 +344,7 @@ async fn reports_arrive_at_the_vtn_with_the_measured_values_and_an_opt_out_as_op
 #[tokio::test]
 async fn the_vtn_going_away_and_coming_back_loses_no_event() {
     let mut vtn = Vtn::start().await;
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|_, wiring| wiring.webhooks.allow_private = true).await;
     let tenant = app.tenant("utility").await;
     let cloud = SimCloud::new(SimConfig::default());
     let (charger, sim) = simulated(&app, &tenant, &cloud, "alice", "SIM-ADR-AWAY").await;
@@ -405,7 +405,7 @@ async fn the_vtn_going_away_and_coming_back_loses_no_event() {
 #[tokio::test]
 async fn a_webhook_subscription_is_made_and_its_callback_answers_the_echo_and_takes_notifications() {
     let vtn = Vtn::start().await;
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|_, wiring| wiring.webhooks.allow_private = true).await;
     let tenant = app.tenant("utility").await;
     let cloud = SimCloud::new(SimConfig::default());
     let (charger, sim) = simulated(&app, &tenant, &cloud, "alice", "SIM-ADR-HOOK").await;
@@ -521,12 +521,21 @@ async fn bad_binding_settings_are_refused_and_another_client_sees_none_of_a_bind
     );
     let unknown_version = app
         .as_tenant(&tenant, Method::PUT, &path)
-        .json(&json!({"baseUrl": "http://127.0.0.1:9", "vtnProgram": "p", "version": "2.0b"}))
+        .json(&json!({"baseUrl": "https://vtn.example.invalid", "vtnProgram": "p", "version": "2.0b"}))
         .send()
         .await
         .unwrap();
     assert_eq!(unknown_version.status(), 422);
     problem(unknown_version).await;
+    let loopback = app
+        .as_tenant(&tenant, Method::PUT, &path)
+        .json(&json!({"baseUrl": "http://127.0.0.1:9", "vtnProgram": "p", "version": "3.1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(loopback.status(), 422);
+    let loopback = problem(loopback).await;
+    assert_eq!(loopback["errors"][0]["pointer"], "/baseUrl", "{loopback}");
     let nothing = app.as_tenant(&tenant, Method::GET, &path).send().await.unwrap();
     assert_eq!(nothing.status(), 404, "nothing was bound");
     problem(nothing).await;
@@ -534,7 +543,7 @@ async fn bad_binding_settings_are_refused_and_another_client_sees_none_of_a_bind
     let bound = app
         .as_tenant(&tenant, Method::PUT, &path)
         .json(
-            &json!({"baseUrl": "http://127.0.0.1:9", "vtnProgram": "p", "version": "3.0.1",
+            &json!({"baseUrl": "https://vtn.example.invalid", "vtnProgram": "p", "version": "3.0.1",
                       "clientId": "ven", "clientSecret": "s3cret"}),
         )
         .send()
@@ -545,7 +554,8 @@ async fn bad_binding_settings_are_refused_and_another_client_sees_none_of_a_bind
     for method in [Method::GET, Method::PUT, Method::DELETE] {
         let mut request = app.as_tenant(&other, method.clone(), &path);
         if method == Method::PUT {
-            request = request.json(&json!({"baseUrl": "http://127.0.0.1:9", "vtnProgram": "p", "version": "3.1"}));
+            request =
+                request.json(&json!({"baseUrl": "https://vtn.example.invalid", "vtnProgram": "p", "version": "3.1"}));
         }
         let seen = request.send().await.unwrap();
         assert_eq!(seen.status(), 404, "{method}");
@@ -575,7 +585,11 @@ async fn a_report_carries_the_measured_usage_and_demand_per_interval_and_the_eve
     let vtn = Vtn::start().await;
     let clock = Arc::new(ManualClock::at(day(3, 12, 0)));
     let wired = clock.clone();
-    let app = TestApp::spawn_with(move |_, wiring| wiring.clock = wired).await;
+    let app = TestApp::spawn_with(move |_, wiring| {
+        wiring.clock = wired;
+        wiring.webhooks.allow_private = true;
+    })
+    .await;
     let tenant = app.tenant("utility").await;
     let (charger, mut cp) = charge_point(&app, &tenant, "alice", "CP-ADR-MEASURED").await;
     home(&app, &tenant, "alice", &charger).await;
@@ -642,7 +656,7 @@ async fn a_report_carries_the_measured_usage_and_demand_per_interval_and_the_eve
 #[tokio::test]
 async fn simple_levels_pause_by_the_program_s_mapping_and_a_do_it_now_event_is_followed_once() {
     let vtn = Vtn::start().await;
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|_, wiring| wiring.webhooks.allow_private = true).await;
     let tenant = app.tenant("utility").await;
     let cloud = SimCloud::new(SimConfig::default());
     let (charger, sim) = simulated(&app, &tenant, &cloud, "alice", "SIM-ADR-SIMPLE").await;
@@ -703,7 +717,7 @@ async fn simple_levels_pause_by_the_program_s_mapping_and_a_do_it_now_event_is_f
 #[tokio::test]
 async fn price_payloads_become_the_price_area_s_series_and_wrong_credentials_show_on_the_binding() {
     let vtn = Vtn::start().await;
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|_, wiring| wiring.webhooks.allow_private = true).await;
     let tenant = app.tenant("utility").await;
     let location = app
         .post_json_status(

@@ -177,7 +177,25 @@ pub async fn put_vtn_binding(
     if secret.as_ref().is_some_and(|s| s.len() > 1024) {
         return Err(ApiError::invalid("clientSecret must be at most 1024 characters").at_field("/clientSecret"));
     }
-    let problems = settings.check(program.kind, secret.is_some() || kept_secret.is_some());
+    let mut problems = settings.check(program.kind, secret.is_some() || kept_secret.is_some());
+    // Coupler calls these: the same address rules as webhooks (no loopback or private hosts unless
+    // COUPLER_WEBHOOK_ALLOW_PRIVATE), so a client cannot point Coupler at its own network.
+    let called = [
+        ("/baseUrl", Some(&settings.base_url)),
+        ("/tokenUrl", settings.token_url.as_ref()),
+    ];
+    for (pointer, url) in called {
+        let Some(url) = url else { continue };
+        if problems.iter().any(|p| p.pointer == pointer) {
+            continue;
+        }
+        if let Err(e) = coupler_core::event::check_webhook_url(url, state.webhooks.allows_private()) {
+            problems.push(FieldProblem {
+                pointer: pointer.to_owned(),
+                detail: format!("Coupler cannot call this URL: {e}"),
+            });
+        }
+    }
     if !problems.is_empty() {
         return Err(field_errors("the VTN binding's settings cannot be used", problems));
     }
