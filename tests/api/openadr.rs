@@ -380,8 +380,8 @@ async fn the_vtn_going_away_and_coming_back_loses_no_event() {
         &app,
         &tenant,
         &program,
-        "the event is followed once the VTN is back",
-        |b| flex_event_of(b, &vtn_event).is_some(),
+        "the event is followed once the VTN is back, and the look is over",
+        |b| flex_event_of(b, &vtn_event).is_some() && b["failures"] == 0,
     )
     .await;
     assert_eq!(

@@ -70,11 +70,16 @@ pub fn spawn(state: AppState, tasks: &Tasks) {
             let now = state.now();
             match state.store.due_vtn_bindings(now, BATCH).await {
                 Ok(due) => {
-                    for program in due {
-                        if let Err(e) = look(&state, &clients, &program).await {
-                            tracing::warn!(program_id = %program, error = %e, "cannot look at a VTN binding");
+                    // Side by side: a VTN that takes its time does not hold up the others.
+                    let looks = due.iter().map(|program| {
+                        let (state, clients) = (&state, &clients);
+                        async move {
+                            if let Err(e) = look(state, clients, program).await {
+                                tracing::warn!(program_id = %program, error = %e, "cannot look at a VTN binding");
+                            }
                         }
-                    }
+                    });
+                    futures::future::join_all(looks).await;
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot read the VTN bindings due"),
             }
@@ -198,7 +203,13 @@ async fn follow(
     let mut resources: Vec<String> = enrolments.iter().map(|e| e.device.id.clone()).collect();
     resources.sort();
     resources.dedup();
-    client.ensure_resources(&ven_id, &resources).await?;
+    if let Err(e) = client.ensure_resources(&ven_id, &resources).await {
+        if matches!(e, VtnError::NotFound(_) | VtnError::Refused { .. }) {
+            // The VTN no longer knows the VEN (its data was reset): registered again next look.
+            learnt.ven_id = None;
+        }
+        return Err(e.into());
+    }
     let mut problems = Problems::new();
     if let (Some(callback), None) = (&settings.callback_url, &learnt.subscription_id) {
         let bearer = state
