@@ -69,7 +69,7 @@ impl VtnError {
 }
 
 /// How to reach one VTN.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct VtnConfig {
     /// The base URL the API paths are added to.
     pub base_url: Url,
@@ -81,6 +81,19 @@ pub struct VtnConfig {
     pub version: OpenAdrVersion,
     /// The timeout per request.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for VtnConfig {
+    // The client secret never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VtnConfig")
+            .field("base_url", &self.base_url.as_str())
+            .field("token_url", &self.token_url.as_str())
+            .field("client_id", &self.credentials.as_ref().map(|(id, _)| id))
+            .field("version", &self.version)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl VtnConfig {
@@ -112,10 +125,17 @@ impl VtnConfig {
     }
 }
 
-#[derive(Debug)]
 struct Token {
     value: String,
     renew_at: Instant,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("renew_at", &self.renew_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A VEN's client of one VTN. Cheap to keep; the token is cached inside.

@@ -175,3 +175,16 @@ async fn a_3_0_1_vtn_gets_its_ven_its_nested_resources_and_reports_with_the_prog
     assert_eq!(bodies[1].1["resourceName"], "charger-1");
     assert_eq!(bodies[2].1["programID"], "p-1");
 }
+
+#[test]
+fn the_client_secret_stays_out_of_debug_output() {
+    let config = VtnConfig::new(
+        "https://vtn.example.com",
+        None,
+        Some(("ven".to_owned(), "s3cr3t-value".to_owned())),
+        OpenAdrVersion::V3_1,
+    )
+    .unwrap();
+    let shown = format!("{:?}", VtnClient::new(config));
+    assert!(shown.contains("ven") && !shown.contains("s3cr3t-value"), "{shown}");
+}
