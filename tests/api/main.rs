@@ -28,6 +28,7 @@ mod ocpp201;
 mod ocpp201_bad_input;
 mod ocpp201_certificates;
 mod ocpp201_operations;
+mod openadr;
 mod openapi;
 mod operator;
 mod ops;

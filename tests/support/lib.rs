@@ -12,6 +12,7 @@ pub mod prices;
 pub mod raw;
 pub mod receiver;
 pub mod sandbox;
+pub mod vtn;
 
 use std::sync::Arc;
 

@@ -285,6 +285,19 @@ fn problem_with(
         .into_response()
 }
 
+impl ApiError {
+    /// What went wrong in words, each value at fault with it: for a background task (the VEN
+    /// task) that records why something it asked for was refused.
+    pub fn detail(&self) -> String {
+        let mut text = self.detail.clone();
+        for error in &self.errors {
+            let at = error.pointer.as_deref().or(error.name.as_deref()).unwrap_or("");
+            text.push_str(&format!("; {at}: {}", error.detail));
+        }
+        text
+    }
+}
+
 impl std::fmt::Display for ApiError {
     /// The status, kind and detail, as logs show an error (never the Rust debug form).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod limits;
 pub mod metrics;
 mod middleware;
+pub mod openadr;
 pub mod relay;
 pub mod routes;
 pub mod serve;
@@ -313,6 +314,16 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::flex::event_results_route))
         .routes(routes!(routes::flex::get_program_forecast))
         .routes(routes!(routes::flex::get_group_forecast))
+        .routes(routes!(
+            routes::flex::put_vtn_binding,
+            routes::flex::get_vtn_binding,
+            routes::flex::delete_vtn_binding
+        ))
+        .routes(routes!(routes::flex::poll_vtn_now))
+        .routes(routes!(
+            routes::flex::vtn_callback_echo,
+            routes::flex::vtn_callback_notify
+        ))
         .routes(routes!(routes::intervals::charger_intervals))
         .routes(routes!(routes::intervals::vehicle_intervals))
         .routes(routes!(routes::intervals::location_intervals))

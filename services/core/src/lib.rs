@@ -24,6 +24,7 @@ pub mod intervention;
 pub mod limits;
 pub mod link;
 pub mod location;
+pub mod openadr;
 pub mod operation;
 pub mod page;
 pub mod plan;
@@ -49,7 +50,7 @@ pub use store::{
     ActionStore, AuthorisationStore, ChargerStore, ClientStore, ConsoleStore, EnrolmentSessionStore, EvSystemStore,
     EventStore, FlexStore, InterventionStore, LimitStore, LinkSessionStore, LocationStore, MeasurementStore,
     OperationStore, SecurityStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore,
-    UserStore, VehicleStore, VendorAccountStore, WebhookStore,
+    UserStore, VehicleStore, VendorAccountStore, VtnStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

@@ -1395,6 +1395,55 @@ pub trait FlexStore: Send + Sync {
     async fn next_flex_check(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 }
 
+/// Programs bound to OpenADR 3 VTNs, and what became of each VTN event interval.
+#[async_trait]
+pub trait VtnStore: Send + Sync {
+    /// Binds a program to a VTN, or replaces its binding's settings (with its sealed secret and
+    /// callback token), keeping what was learnt from the VTN only when `keep_state`.
+    async fn put_vtn_binding(&self, binding: &crate::openadr::VtnBinding, keep_state: bool) -> Result<(), StoreError>;
+    /// The binding of one of the client's programs.
+    async fn get_vtn_binding(
+        &self,
+        client: &ClientId,
+        program: &crate::flex::ProgramId,
+    ) -> Result<Option<crate::openadr::VtnBinding>, StoreError>;
+    /// The binding of a program, whoever owns it (the callback route checks the token itself).
+    async fn vtn_binding_of_program(
+        &self,
+        program: &crate::flex::ProgramId,
+    ) -> Result<Option<crate::openadr::VtnBinding>, StoreError>;
+    /// Unbinds one of the client's programs; `false` when it had no binding.
+    async fn delete_vtn_binding(&self, client: &ClientId, program: &crate::flex::ProgramId)
+        -> Result<bool, StoreError>;
+    /// The programs whose VTN is due a look by `now`, soonest first.
+    async fn due_vtn_bindings(&self, now: DateTime<Utc>, limit: u32)
+        -> Result<Vec<crate::flex::ProgramId>, StoreError>;
+    /// When the next look at any VTN is due.
+    async fn next_vtn_poll(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Records what was learnt from the VTN (its VEN, program and subscription ids) and how the
+    /// look went. A look asked for after the look began (more wakes than `wakes_seen`) keeps the
+    /// next look due at once.
+    async fn save_vtn_state(
+        &self,
+        program: &crate::flex::ProgramId,
+        wakes_seen: i64,
+        ven_id: Option<&str>,
+        vtn_program_id: Option<&str>,
+        subscription_id: Option<&str>,
+        status: &crate::openadr::VtnStatus,
+    ) -> Result<(), StoreError>;
+    /// Makes a binding's next look due by `at` (a "poll now", or a webhook notification), and
+    /// counts the wake.
+    async fn wake_vtn_binding(&self, program: &crate::flex::ProgramId, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// What became of each VTN event interval of a program.
+    async fn vtn_event_links(
+        &self,
+        program: &crate::flex::ProgramId,
+    ) -> Result<Vec<crate::openadr::VtnEventLink>, StoreError>;
+    /// Stores what became of one VTN event interval (inserted or replaced).
+    async fn save_vtn_event_link(&self, link: &crate::openadr::VtnEventLink) -> Result<(), StoreError>;
+}
+
 /// Telemetry kept for measuring flexibility events, and overrides seen on the meter.
 ///
 /// Chargers' readings are the sessions and meter samples of [`ChargerStore`]; cars' readings are
@@ -1494,6 +1543,7 @@ pub trait Store:
     + EnrolmentSessionStore
     + MeasurementStore
     + ConsoleStore
+    + VtnStore
     + Send
     + Sync
     + 'static

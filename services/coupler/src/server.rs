@@ -537,6 +537,7 @@ impl Server {
         coupler_engine::local_lists::spawn_local_lists(engine.clone(), gateway.subscribe_ready(), &tasks);
         // Flexibility events: each target's cap confirmed at its start, vehicles commanded.
         flex.spawn(&tasks);
+        coupler_api::openadr::spawn(state.clone(), &tasks);
         // Overrides of open events, from the meter.
         coupler_engine::telemetry::OverrideWatcher::new(
             engine.clone(),

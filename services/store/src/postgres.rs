@@ -92,4 +92,5 @@ crate::sql::impl_flex_store!(PgStore, PgRow, Time);
 crate::sql::impl_enrolment_session_store!(PgStore, PgRow, Time);
 crate::sql::impl_measurement_store!(PgStore, PgRow, Time);
 crate::sql::impl_console_store!(PgStore, PgRow, Time);
+crate::sql::impl_vtn_store!(PgStore, PgRow, Time);
 crate::sql::impl_store!(PgStore, "postgres");
