@@ -288,7 +288,7 @@ fn problem_with(
 impl ApiError {
     /// What went wrong in words, each value at fault with it: for a background task (the VEN
     /// task) that records why something it asked for was refused.
-    pub fn detail(&self) -> String {
+    pub fn detail_with_values(&self) -> String {
         let mut text = self.detail.clone();
         for error in &self.errors {
             let at = error.pointer.as_deref().or(error.name.as_deref()).unwrap_or("");

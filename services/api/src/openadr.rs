@@ -277,7 +277,7 @@ async fn follow(
                 if event.cancelled_at.is_none() && event.end > now {
                     match call_off(state, &event).await {
                         Ok(()) => link.outcome = Some("cancelled: the VTN deleted or cancelled the event".to_owned()),
-                        Err(e) => link.outcome = Some(format!("could not be cancelled: {}", e.detail())),
+                        Err(e) => link.outcome = Some(format!("could not be cancelled: {}", e.detail_with_values())),
                     }
                 }
             }
@@ -450,14 +450,14 @@ async fn follow_interval(
             };
             link.outcome = Some(match change_event(state, program, event, body).await {
                 Ok(_) => "changed as the VTN changed it".to_owned(),
-                Err(e) => format!("the VTN's change was refused: {}", e.detail()),
+                Err(e) => format!("the VTN's change was refused: {}", e.detail_with_values()),
             });
         }
         (live, asked) => {
             if let Some(event) = live {
                 // A new start (or kind) is a new event: the old one is called off first.
                 if let Err(e) = call_off(state, &event).await {
-                    link.outcome = Some(format!("could not be replaced: {}", e.detail()));
+                    link.outcome = Some(format!("could not be replaced: {}", e.detail_with_values()));
                     return Ok(link);
                 }
                 link.flex_event_id = None;
@@ -486,7 +486,7 @@ async fn follow_interval(
                             link.flex_event_id = Some(event.id);
                             link.outcome = Some("sent to the program's enrolments".to_owned());
                         }
-                        Err(e) => link.outcome = Some(format!("refused: {}", e.detail())),
+                        Err(e) => link.outcome = Some(format!("refused: {}", e.detail_with_values())),
                     }
                 }
                 Err(why) => link.outcome = Some(why),
@@ -529,7 +529,7 @@ async fn report(
         let results = match event_results(state, caller, event, None).await {
             Ok(results) => results,
             Err(e) => {
-                tracing::warn!(flex_event_id = %id, error = %e.detail(), "cannot measure a flex event for its report");
+                tracing::warn!(flex_event_id = %id, error = %e.detail_with_values(), "cannot measure a flex event for its report");
                 continue;
             }
         };
