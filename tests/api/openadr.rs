@@ -481,6 +481,73 @@ async fn a_webhook_subscription_is_made_and_its_callback_answers_the_echo_and_ta
     app.stop().await;
 }
 
+/// The ids of the subscriptions the VTN holds, read as the utility's back end.
+async fn vtn_subscriptions(vtn: &Vtn) -> Vec<String> {
+    let (status, subscriptions) = vtn.bl(Method::GET, "/subscriptions", None).await;
+    assert_eq!(status, 200, "{subscriptions}");
+    subscriptions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_subscription_the_vtn_lost_is_made_again_and_unbinding_removes_it_without_waiting_for_the_vtn() {
+    let mut vtn = Vtn::start().await;
+    let app = TestApp::spawn_with(|_, wiring| wiring.webhooks.allow_private = true).await;
+    let tenant = app.tenant("utility").await;
+    let program = program(&app, &tenant, at_once(), json!(["SMART_CHARGING_PROFILES"]), json!([])).await;
+    vtn_program(&vtn, "lost-hook").await;
+    let callback = format!("{}/openadr/callbacks/{program}", app.url);
+    let hooked = json!({"callbackUrl": callback});
+    bind(&app, &tenant, &program, &vtn, "lost-hook", hooked.clone()).await;
+    let first = poll_until(&app, &tenant, &program, "the subscription was made", |b| {
+        b["subscriptionId"].is_string()
+    })
+    .await["subscriptionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The VTN's operator removes it: the next look makes it again.
+    let (status, removed) = vtn.bl(Method::DELETE, &format!("/subscriptions/{first}"), None).await;
+    assert_eq!(status, 200, "{removed}");
+    assert!(!vtn_subscriptions(&vtn).await.contains(&first));
+    let second = poll_until(&app, &tenant, &program, "the subscription was made again", |b| {
+        b["subscriptionId"].is_string() && b["subscriptionId"] != first.as_str()
+    })
+    .await["subscriptionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(vtn_subscriptions(&vtn).await.contains(&second));
+
+    // Unbinding removes it from the VTN.
+    let path = format!("/programs/{program}/vtn");
+    let unbound = app.as_tenant(&tenant, Method::DELETE, &path).send().await.unwrap();
+    assert_eq!(unbound.status(), 204);
+    until("the VTN no longer holds the subscription", || async {
+        (!vtn_subscriptions(&vtn).await.contains(&second)).then_some(())
+    })
+    .await;
+
+    // With the VTN away, unbinding still goes through at once; the subscription stays there.
+    bind(&app, &tenant, &program, &vtn, "lost-hook", hooked).await;
+    poll_until(&app, &tenant, &program, "a new subscription was made", |b| {
+        b["subscriptionId"].is_string()
+    })
+    .await;
+    vtn.kill().await;
+    let unbound = app.as_tenant(&tenant, Method::DELETE, &path).send().await.unwrap();
+    assert_eq!(unbound.status(), 204);
+    let gone = app.as_tenant(&tenant, Method::GET, &path).send().await.unwrap();
+    assert_eq!(gone.status(), 404, "unbound although the VTN is away");
+    problem(gone).await;
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn bad_binding_settings_are_refused_and_another_client_sees_none_of_a_binding() {
     let app = TestApp::spawn().await;
@@ -536,6 +603,29 @@ async fn bad_binding_settings_are_refused_and_another_client_sees_none_of_a_bind
     assert_eq!(loopback.status(), 422);
     let loopback = problem(loopback).await;
     assert_eq!(loopback["errors"][0]["pointer"], "/baseUrl", "{loopback}");
+    // The VTN sends its bearer token to the callback: plain http is refused on a public server.
+    let plain_callback = app
+        .as_tenant(&tenant, Method::PUT, &path)
+        .json(
+            &json!({"baseUrl": "https://vtn.example.invalid", "vtnProgram": "p", "version": "3.1",
+                      "callbackUrl": "http://coupler.example.com/openadr/callbacks/p"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain_callback.status(), 422);
+    let plain_callback = problem(plain_callback).await;
+    assert_eq!(
+        plain_callback["errors"][0]["pointer"], "/callbackUrl",
+        "{plain_callback}"
+    );
+    assert!(
+        plain_callback["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("https"),
+        "{plain_callback}"
+    );
     let nothing = app.as_tenant(&tenant, Method::GET, &path).send().await.unwrap();
     assert_eq!(nothing.status(), 404, "nothing was bound");
     problem(nothing).await;

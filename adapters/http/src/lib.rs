@@ -37,6 +37,46 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
+/// Resolves host names only to public addresses: a name that leads to a loopback, private,
+/// link-local or otherwise internal address (see [`coupler_core::event::is_private_address`]) is
+/// refused, so a public-looking name cannot be pointed inside after its URL was checked.
+#[derive(Debug, Clone, Copy)]
+pub struct PublicOnlyResolver;
+
+impl reqwest::dns::Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<std::net::SocketAddr> = found
+                .into_iter()
+                .filter(|a| !coupler_core::event::is_private_address(a.ip()))
+                .collect();
+            if public.is_empty() {
+                let refused: Box<dyn std::error::Error + Send + Sync> =
+                    format!("{host} resolves only to private or loopback addresses").into();
+                return Err(refused);
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(public.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// Like [`http_client`], but names are resolved by [`PublicOnlyResolver`]: for URLs a client of
+/// Coupler's API chose, which must not reach Coupler's own network.
+pub fn public_http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("coupler/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(std::sync::Arc::new(PublicOnlyResolver))
+        .build()
+        // Building fails only when the TLS backend cannot initialise, which is a broken build.
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
 /// A maker's answer, read in full.
 #[derive(Debug, Clone)]
 pub struct Answer {

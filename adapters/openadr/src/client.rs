@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use coupler_adapter_http::{http_client, send, Answer};
+use coupler_adapter_http::{http_client, public_http_client, send, Answer};
 use coupler_core::openadr::OpenAdrVersion;
 use coupler_core::AdapterError;
 use reqwest::{Method, StatusCode};
@@ -81,6 +81,9 @@ pub struct VtnConfig {
     pub version: OpenAdrVersion,
     /// The timeout per request.
     pub timeout: Duration,
+    /// Whether the VTN may be at a loopback or private address (`COUPLER_WEBHOOK_ALLOW_PRIVATE`);
+    /// when not, every call checks its URL again and names are resolved to public addresses only.
+    pub allow_private: bool,
 }
 
 impl std::fmt::Debug for VtnConfig {
@@ -92,12 +95,14 @@ impl std::fmt::Debug for VtnConfig {
             .field("client_id", &self.credentials.as_ref().map(|(id, _)| id))
             .field("version", &self.version)
             .field("timeout", &self.timeout)
+            .field("allow_private", &self.allow_private)
             .finish_non_exhaustive()
     }
 }
 
 impl VtnConfig {
-    /// A config from a binding's URLs: the token endpoint defaults to `{base}/auth/token`.
+    /// A config from a binding's URLs: the token endpoint defaults to `{base}/auth/token`. Private
+    /// addresses are refused until [`VtnConfig::allow_private`] is set.
     pub fn new(
         base_url: &str,
         token_url: Option<&str>,
@@ -121,6 +126,7 @@ impl VtnConfig {
             credentials,
             version,
             timeout: DEFAULT_TIMEOUT,
+            allow_private: false,
         })
     }
 }
@@ -154,7 +160,11 @@ impl VtnClient {
     /// A client of the VTN `config` names.
     pub fn new(config: VtnConfig) -> Self {
         Self {
-            http: http_client(config.timeout),
+            http: if config.allow_private {
+                http_client(config.timeout)
+            } else {
+                public_http_client(config.timeout)
+            },
             config,
             token: Mutex::new(None),
         }
@@ -171,6 +181,15 @@ impl VtnClient {
             && self.config.token_url == other.token_url
             && self.config.credentials == other.credentials
             && self.config.version == other.version
+            && self.config.allow_private == other.allow_private
+    }
+
+    /// Checks `url` at call time by the webhook address rules: an address literal never passes
+    /// through the resolver, and the rules may have changed since the binding was stored.
+    fn check(&self, url: &Url) -> Result<(), VtnError> {
+        coupler_core::event::check_webhook_url(url.as_str(), self.config.allow_private)
+            .map(|_| ())
+            .map_err(|e| VtnError::Config(e.to_string()))
     }
 
     /// A bearer token, from the cache or the token endpoint; `None` without credentials.
@@ -184,6 +203,7 @@ impl VtnClient {
                 return Ok(Some(token.value.clone()));
             }
         }
+        self.check(&self.config.token_url)?;
         let request = self.http.post(self.config.token_url.clone()).form(&[
             ("grant_type", "client_credentials"),
             ("client_id", id.as_str()),
@@ -239,6 +259,7 @@ impl VtnClient {
         body: Option<&Value>,
     ) -> Result<Answer, VtnError> {
         let url = self.url(path)?;
+        self.check(&url)?;
         let mut fresh = false;
         loop {
             let token = self.token(fresh).await?;
@@ -414,6 +435,16 @@ impl VtnClient {
         };
         let answer = self.call(Method::POST, "subscriptions", &[], Some(&body)).await?;
         Ok(Self::read::<Created>(&answer, "the new subscription")?.id)
+    }
+
+    /// Whether the VTN still holds the subscription `id` (its data may have been reset, or its
+    /// operator removed it).
+    pub async fn has_subscription(&self, id: &str) -> Result<bool, VtnError> {
+        match self.call(Method::GET, &format!("subscriptions/{id}"), &[], None).await {
+            Ok(_) => Ok(true),
+            Err(VtnError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Removes a subscription (one already gone is no failure).

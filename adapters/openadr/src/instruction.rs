@@ -198,6 +198,72 @@ pub fn instructions(
     Ok(out)
 }
 
+/// Whether priority `a` outranks `b`: in OpenADR 3 a lower number is a higher priority, and an
+/// event without one comes after every event with one.
+fn outranks(a: Option<u32>, b: Option<u32>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a < b,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+/// The import cap an interval asks for, the strictest when it asks for several.
+fn import_cap(asks: &[Ask]) -> Option<f64> {
+    asks.iter()
+        .filter_map(|a| match a {
+            Ask::ImportLimitKw(kw) => Some(*kw),
+            _ => None,
+        })
+        .reduce(f64::min)
+}
+
+/// Whether two windows share time (`None` as an end: open-ended).
+fn overlaps(a: &Instruction, b: &Instruction) -> bool {
+    let before_end = |start: DateTime<Utc>, end: Option<DateTime<Utc>>| end.is_none_or(|end| start < end);
+    before_end(a.start, b.end) && before_end(b.start, a.end)
+}
+
+/// Settles one program's events by their `priority` (each event's instructions beside it): an
+/// interval that overlaps an interval of a higher-priority event with a stricter import cap takes
+/// that cap, so a lower-priority event never loosens a cap a higher-priority one set. Coupler's flex
+/// events are whole windows, so the stricter cap holds for the lower-priority interval's whole
+/// window, not only the shared time. Its fingerprint changes with it, so the flex event follows when
+/// the higher-priority event changes or goes.
+pub fn settle_priorities(events: &mut [(Option<u32>, Vec<Instruction>)]) {
+    // The caps of every interval as the VTN sent them, so settling does not cascade.
+    let caps: Vec<(Option<u32>, Instruction, f64)> = events
+        .iter()
+        .flat_map(|(priority, list)| {
+            list.iter()
+                .filter_map(move |i| import_cap(&i.asks).map(|kw| (*priority, i.clone(), kw)))
+        })
+        .collect();
+    for (priority, list) in events.iter_mut() {
+        for instruction in list.iter_mut() {
+            let Some(own) = import_cap(&instruction.asks) else {
+                continue;
+            };
+            let stricter = caps
+                .iter()
+                .filter(|(other, higher, kw)| outranks(*other, *priority) && overlaps(higher, instruction) && *kw < own)
+                .map(|(_, _, kw)| *kw)
+                .reduce(f64::min);
+            let Some(cap) = stricter else {
+                continue;
+            };
+            for ask in &mut instruction.asks {
+                if let Ask::ImportLimitKw(kw) = ask {
+                    *kw = kw.min(cap);
+                }
+            }
+            let mut hasher = Sha256::new();
+            hasher.update(format!("{}|held by a higher priority at {cap}", instruction.fingerprint).as_bytes());
+            instruction.fingerprint = hex::encode(&hasher.finalize()[..16]);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +341,64 @@ mod tests {
         }];
         let got = instructions(&e, Some(&program), Utc::now()).unwrap();
         assert_eq!(got[0].asks, vec![Ask::Price(0.12)]);
+    }
+
+    fn capped(id: &str, start: &str, minutes: i64, kw: f64) -> Vec<Instruction> {
+        let start = at(start);
+        let e = event(json!({
+            "id": id, "programID": "p",
+            "intervals": [{"id": 0, "intervalPeriod": {"start": start.to_rfc3339(), "duration": format!("PT{minutes}M")},
+                           "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [kw]}]}],
+        }));
+        instructions(&e, None, at("2026-12-06T09:00:00Z")).unwrap()
+    }
+
+    #[test]
+    fn a_lower_priority_event_does_not_loosen_the_cap_of_a_higher_priority_one_it_overlaps() {
+        let strict = capped("strict", "2026-12-06T10:00:00Z", 60, 4.0);
+        let loose = capped("loose", "2026-12-06T10:30:00Z", 60, 9.0);
+        let apart = capped("apart", "2026-12-06T11:00:00Z", 30, 11.0);
+        let loose_fingerprint = loose[0].fingerprint.clone();
+        // Priority 1 outranks 5; an event without a priority comes last.
+        let mut events = vec![(Some(5), loose), (Some(1), strict.clone()), (None, apart.clone())];
+        settle_priorities(&mut events);
+        assert_eq!(
+            events[0].1[0].asks,
+            vec![Ask::ImportLimitKw(4.0)],
+            "held to the stricter cap"
+        );
+        assert_ne!(events[0].1[0].fingerprint, loose_fingerprint, "the change is noticed");
+        assert_eq!(events[1].1, strict, "the higher priority is untouched");
+        assert_eq!(
+            events[2].1[0].asks,
+            vec![Ask::ImportLimitKw(9.0)],
+            "overlapping only the (unsettled) priority-5 event, the unprioritised one takes its cap"
+        );
+        assert_eq!(events[2].1[0].start, apart[0].start);
+    }
+
+    #[test]
+    fn a_higher_priority_event_keeps_its_own_cap_and_events_that_do_not_overlap_are_untouched() {
+        let strict = capped("strict", "2026-12-06T10:00:00Z", 60, 4.0);
+        let loose = capped("loose", "2026-12-06T10:00:00Z", 60, 9.0);
+        let later = capped("later", "2026-12-06T11:00:00Z", 60, 12.0);
+        // The looser cap outranks the stricter one: this settling leaves both as sent.
+        let mut events = vec![
+            (Some(0), loose.clone()),
+            (Some(3), strict.clone()),
+            (Some(4), later.clone()),
+        ];
+        settle_priorities(&mut events);
+        assert_eq!(events[0].1, loose);
+        assert_eq!(events[1].1, strict);
+        assert_eq!(events[2].1, later, "starts as the others end: no shared time");
+        // The same priority outranks nothing.
+        let mut tied = vec![
+            (Some(2), capped("a", "2026-12-06T10:00:00Z", 60, 9.0)),
+            (Some(2), strict.clone()),
+        ];
+        settle_priorities(&mut tied);
+        assert_eq!(tied[0].1[0].asks, vec![Ask::ImportLimitKw(9.0)]);
     }
 
     #[test]

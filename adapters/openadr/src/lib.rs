@@ -15,5 +15,5 @@ pub mod report;
 pub mod wire;
 
 pub use client::{VtnClient, VtnConfig, VtnError};
-pub use instruction::{instructions, is_cancelled, Ask, Instruction};
+pub use instruction::{instructions, is_cancelled, settle_priorities, Ask, Instruction};
 pub use report::{EventReport, OperatingState, SiteInterval, SiteReport};

@@ -89,9 +89,38 @@ async fn serve(seen: Arc<Seen>) -> String {
     url
 }
 
+/// A client of the test server on loopback, which only a set-up allowing private addresses reaches.
 fn client(url: &str, version: OpenAdrVersion) -> VtnClient {
-    let config = VtnConfig::new(url, None, Some(("ven".to_owned(), "secret".to_owned())), version).unwrap();
+    let mut config = VtnConfig::new(url, None, Some(("ven".to_owned(), "secret".to_owned())), version).unwrap();
+    config.allow_private = true;
     VtnClient::new(config)
+}
+
+#[tokio::test]
+async fn a_vtn_at_a_private_address_is_refused_at_call_time_unless_private_addresses_are_allowed() {
+    let seen = Arc::new(Seen::default());
+    let url = serve(seen.clone()).await;
+    for private in [url.as_str(), "http://10.0.0.7/vtn", "http://localhost:8080/vtn"] {
+        let config = VtnConfig::new(
+            private,
+            None,
+            Some(("ven".to_owned(), "secret".to_owned())),
+            OpenAdrVersion::V3_1,
+        )
+        .unwrap();
+        let refused = VtnClient::new(config).program("peak").await.unwrap_err();
+        assert!(
+            matches!(&refused, VtnError::Config(why) if why.contains("private or loopback")),
+            "{private}: {refused}"
+        );
+    }
+    assert_eq!(
+        seen.tokens_issued.load(Ordering::SeqCst),
+        0,
+        "nothing reached the server"
+    );
+    let allowed = client(&url, OpenAdrVersion::V3_1).program("peak").await.unwrap();
+    assert_eq!(allowed.id, "p-1");
 }
 
 #[tokio::test]
@@ -140,6 +169,7 @@ async fn failures_become_the_errors_they_are() {
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let silent_url = format!("http://{}/vtn", silent.local_addr().unwrap());
     let mut config = VtnConfig::new(&silent_url, None, None, OpenAdrVersion::V3_1).unwrap();
+    config.allow_private = true;
     config.timeout = Duration::from_millis(300);
     let hung = VtnClient::new(config).program("peak").await.unwrap_err();
     assert!(matches!(hung, VtnError::Timeout(_)), "{hung}");

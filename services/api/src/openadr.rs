@@ -25,6 +25,7 @@ use coupler_openadr::report::{EventReport, OperatingState, SiteInterval, SiteRep
 use coupler_openadr::{instructions, Ask, Instruction, VtnClient, VtnConfig, VtnError};
 use coupler_tasks::Tasks;
 use tokio::sync::{Mutex, Notify};
+use tracing::Instrument;
 
 use crate::extract::Caller;
 use crate::routes::flex::{call_off, change_event, event_results, send_event, CreateEvent, UpdateEvent};
@@ -169,6 +170,54 @@ enum LookError {
     Store(#[from] StoreError),
 }
 
+/// How to reach a binding's VTN, its client secret unsealed.
+fn config_of(state: &AppState, binding: &VtnBinding) -> Result<VtnConfig, LookError> {
+    let settings = &binding.settings;
+    let credentials = match (&settings.client_id, &binding.client_secret_sealed) {
+        (Some(id), Some(sealed)) => Some((id.clone(), state.cipher.decrypt(sealed).map_err(|_| LookError::Secret)?)),
+        _ => None,
+    };
+    let mut config = VtnConfig::new(
+        &settings.base_url,
+        settings.token_url.as_deref(),
+        credentials,
+        settings.version,
+    )?;
+    config.allow_private = state.webhooks.allows_private();
+    Ok(config)
+}
+
+/// Removes an unbound binding's webhook subscription from its VTN, in the background: best
+/// effort, so the VTN stops notifying a callback that no longer answers. A failure (the VTN away,
+/// credentials refused) is logged as a warning with the subscription named, for the VTN's
+/// operator to remove by hand; it never undoes the unbinding.
+pub fn unsubscribe_in_background(state: &AppState, binding: VtnBinding) {
+    let Some(subscription_id) = binding.subscription_id.clone() else {
+        return;
+    };
+    let removal_tasks = state.tasks.clone();
+    let state = state.clone();
+    let span = tracing::info_span!("openadr unsubscribe", program_id = %binding.program_id, subscription_id = %subscription_id);
+    let removal = async move {
+        let removed = match config_of(&state, &binding) {
+            Ok(config) => VtnClient::new(config)
+                .unsubscribe(&subscription_id)
+                .await
+                .map_err(LookError::from),
+            Err(e) => Err(e),
+        };
+        match removed {
+            Ok(()) => tracing::info!("the VTN subscription of an unbound program was removed"),
+            Err(e) => tracing::warn!(
+                error = %e,
+                base_url = %binding.settings.base_url,
+                "the VTN subscription of an unbound program could not be removed; it stays on the VTN"
+            ),
+        }
+    };
+    removal_tasks.spawn("openadr unsubscribe", removal.instrument(span));
+}
+
 async fn follow(
     state: &AppState,
     clients: &Clients,
@@ -177,17 +226,9 @@ async fn follow(
     learnt: &mut Learnt,
 ) -> Result<Problems, LookError> {
     let settings = &binding.settings;
-    let credentials = match (&settings.client_id, &binding.client_secret_sealed) {
-        (Some(id), Some(sealed)) => Some((id.clone(), state.cipher.decrypt(sealed).map_err(|_| LookError::Secret)?)),
-        _ => None,
-    };
-    let config = VtnConfig::new(
-        &settings.base_url,
-        settings.token_url.as_deref(),
-        credentials,
-        settings.version,
-    )?;
-    let client = clients.of(binding.program_id.as_str(), config).await;
+    let client = clients
+        .of(binding.program_id.as_str(), config_of(state, binding)?)
+        .await;
     let vtn_program = client.program(&settings.vtn_program).await?;
     learnt.vtn_program_id = Some(vtn_program.id.clone());
     let ven_name = settings
@@ -211,15 +252,30 @@ async fn follow(
         return Err(e.into());
     }
     let mut problems = Problems::new();
-    if let (Some(callback), None) = (&settings.callback_url, &learnt.subscription_id) {
-        let bearer = state
-            .cipher
-            .decrypt(&binding.callback_token_sealed)
-            .map_err(|_| LookError::Secret)?;
-        match client.subscribe(&ven_name, &vtn_program.id, callback, &bearer).await {
-            Ok(id) => learnt.subscription_id = Some(id),
-            // Polling goes on without it; the next look tries again.
-            Err(e) => problems.push(format!("the webhook subscription was not taken: {e}")),
+    if let Some(callback) = &settings.callback_url {
+        // A subscription the VTN no longer holds (its data was reset, its operator removed it) is
+        // made again; one whose state cannot be read now is left for the next look.
+        let held = match &learnt.subscription_id {
+            Some(id) => match client.has_subscription(id).await {
+                Ok(held) => Some(held),
+                Err(e) => {
+                    problems.push(format!("the webhook subscription cannot be read: {e}"));
+                    None
+                }
+            },
+            None => Some(false),
+        };
+        if held == Some(false) {
+            learnt.subscription_id = None;
+            let bearer = state
+                .cipher
+                .decrypt(&binding.callback_token_sealed)
+                .map_err(|_| LookError::Secret)?;
+            match client.subscribe(&ven_name, &vtn_program.id, callback, &bearer).await {
+                Ok(id) => learnt.subscription_id = Some(id),
+                // Polling goes on without it; the next look tries again.
+                Err(e) => problems.push(format!("the webhook subscription was not taken: {e}")),
+            }
         }
     }
     let events = client.events(&vtn_program.id).await?;
@@ -234,18 +290,27 @@ async fn follow(
         .collect();
     let mut seen = std::collections::HashSet::new();
     let mut prices: Vec<SeriesSlot> = Vec::new();
+    // Each readable event beside its priority and instructions.
+    let mut readable: Vec<&coupler_openadr::wire::Event> = Vec::new();
+    let mut settled: Vec<(Option<u32>, Vec<Instruction>)> = Vec::new();
     for event in &events {
-        let read = match instructions(event, vtn_program.payload_descriptors.as_deref(), now) {
-            Ok(read) => read,
+        match instructions(event, vtn_program.payload_descriptors.as_deref(), now) {
+            Ok(read) => {
+                readable.push(event);
+                settled.push((event.priority, read));
+            }
             Err(e) => {
                 problems.push(e.to_string());
                 // An event that cannot be read now is not taken as gone.
                 for key in by_key.keys().filter(|(id, _)| id == &event.id) {
                     seen.insert(key.clone());
                 }
-                continue;
             }
-        };
+        }
+    }
+    // Overlapping events: a lower priority never loosens a higher priority's cap.
+    coupler_openadr::settle_priorities(&mut settled);
+    for (event, (_, read)) in readable.into_iter().zip(settled) {
         for instruction in read {
             let key = (event.id.clone(), instruction.interval_id);
             seen.insert(key.clone());

@@ -196,6 +196,17 @@ pub async fn put_vtn_binding(
             });
         }
     }
+    // The VTN calls this one with the binding's bearer token: only over TLS, unless the server
+    // allows private addresses (a test or lab set-up), as for webhooks.
+    if let Some(url) = &settings.callback_url {
+        let plain = url::Url::parse(url).is_ok_and(|u| u.scheme() != "https");
+        if plain && !state.webhooks.allows_private() && !problems.iter().any(|p| p.pointer == "/callbackUrl") {
+            problems.push(FieldProblem {
+                pointer: "/callbackUrl".to_owned(),
+                detail: "callbackUrl must be an https URL (the VTN sends its bearer token there)".to_owned(),
+            });
+        }
+    }
     if !problems.is_empty() {
         return Err(field_errors("the VTN binding's settings cannot be used", problems));
     }
@@ -270,7 +281,9 @@ pub async fn get_vtn_binding(
 }
 
 /// Unbinds a program from its VTN. The flex events made of the VTN's events stay as they are
-/// (cancel them through the program's events if they should not run).
+/// (cancel them through the program's events if they should not run). A webhook subscription on
+/// the VTN is removed there afterwards, best effort: the unbinding never waits for the VTN nor
+/// fails with it (a subscription that could not be removed is logged for the VTN's operator).
 #[utoipa::path(
     delete,
     path = "/programs/{programId}/vtn",
@@ -288,11 +301,14 @@ pub async fn delete_vtn_binding(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
+    let binding = owned_binding(&state, &caller, &id).await?;
     if state
         .store
-        .delete_vtn_binding(&caller.client_id, &ProgramId::new(id.as_str()))
+        .delete_vtn_binding(&caller.client_id, &binding.program_id)
         .await?
     {
+        tracing::info!(program_id = %binding.program_id, "program unbound from its VTN");
+        crate::openadr::unsubscribe_in_background(&state, binding);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("program '{id}' is not bound to a VTN")))
