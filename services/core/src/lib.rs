@@ -22,6 +22,7 @@ pub mod intervention;
 pub mod limits;
 pub mod link;
 pub mod location;
+pub mod node;
 pub mod operation;
 pub mod page;
 pub mod plan;
@@ -45,9 +46,9 @@ pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
     ActionStore, AuthorisationStore, ChargerStore, ClientStore, EnrolmentSessionStore, EvSystemStore, EventStore,
-    FlexStore, InterventionStore, LimitStore, LinkSessionStore, LocationStore, MeasurementStore, OperationStore,
-    SecurityStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore, UserStore, VehicleStore,
-    VendorAccountStore, WebhookStore,
+    FlexStore, InterventionStore, LimitStore, LinkSessionStore, LocationStore, MeasurementStore, NodeStore,
+    OperationStore, SecurityStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore,
+    UserStore, VehicleStore, VendorAccountStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};
