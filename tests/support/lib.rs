@@ -5,6 +5,7 @@
 pub mod vehicles;
 
 pub mod browser;
+pub mod cluster;
 pub mod ocpp;
 pub mod pki;
 pub mod prices;
@@ -53,7 +54,8 @@ pub struct TestApp {
     /// An HTTP client that does not follow redirects.
     pub http: reqwest::Client,
     server: Option<Server>,
-    _db: TestDatabase,
+    /// The database, when this app is its only user (a [`cluster::TestCluster`] keeps its own).
+    _db: Option<TestDatabase>,
 }
 
 /// An API client of the running Coupler, with a valid token.
@@ -68,6 +70,27 @@ pub struct Tenant {
 }
 
 impl TestApp {
+    /// Starts Coupler over `store` (a database that outlives it), like [`TestApp::spawn_with`].
+    pub async fn spawn_on(store: Arc<dyn Store>, configure: impl FnOnce(&str, &mut Wiring)) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
+        let addr = listener.local_addr().expect("local address");
+        let url = format!("http://{addr}");
+        let mut wiring = Wiring::minimal(store.clone(), url.parse().expect("url"));
+        configure(&url, &mut wiring);
+        let server = Server::serve_with(listener, None, wiring).await.expect("start coupler");
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Self {
+            url,
+            store,
+            http,
+            server: Some(server),
+            _db: None,
+        }
+    }
+
     /// Starts Coupler on 127.0.0.1 with a random port and a fresh SQLite database.
     pub async fn spawn() -> Self {
         Self::spawn_with(|_, _| {}).await
@@ -93,7 +116,7 @@ impl TestApp {
             store,
             http,
             server: Some(server),
-            _db: db,
+            _db: Some(db),
         }
     }
 
@@ -124,7 +147,7 @@ impl TestApp {
             store,
             http,
             server: Some(server),
-            _db: db,
+            _db: Some(db),
         }
     }
 

@@ -257,6 +257,11 @@ impl Gateway {
             .with_state(self.clone())
     }
 
+    /// Whether the charger with id `charger` has a connection to this node.
+    pub fn is_connected_here(&self, charger: &str) -> bool {
+        self.handle(&ChargerId::new(charger)).is_some()
+    }
+
     /// How many chargers are connected to this node.
     pub fn connected_count(&self) -> usize {
         self.sessions().len()
