@@ -1,9 +1,11 @@
 //! Several Coupler nodes on one PostgreSQL database (three servers in this process, sharing only
 //! the database): a command sent to any node reaches the charger whose socket another node holds,
 //! through the store and a LISTEN/NOTIFY wake-up, and its outcome is seen on every node; a charger
-//! that reconnects to another node moves there, and the node it left closes its old socket.
+//! that reconnects to another node moves there, and the node it left closes its old socket; a
+//! live stream on any node carries the events caused on the others.
 //! Skipped, like every PostgreSQL test, when `COUPLER_TEST_POSTGRES_URL` is unset.
 
+use crate::events::{read_until, Stream};
 use coupler_tests::cluster::{ocpp_url, TestCluster};
 use coupler_tests::ocpp::PythonChargePoint;
 use coupler_tests::{Tenant, TestApp};
@@ -90,4 +92,48 @@ async fn commands_sent_to_any_node_reach_the_charger_another_node_holds_and_foll
     on_c.received("RemoteStopTransaction").await;
     confirmed_everywhere(&cluster, c, &tenant, &stop).await;
     on_c.close().await;
+}
+
+#[tokio::test]
+async fn a_live_stream_on_one_node_carries_the_events_caused_on_the_others() {
+    let Some(cluster) = TestCluster::postgres(&["node-a", "node-b", "node-c"]).await else {
+        return;
+    };
+    let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+    let tenant = a.tenant("app").await;
+    let mut on_c = Stream::open(c, &tenant, None).await;
+
+    // Registered through A, connected to B: C's stream sees both.
+    let registered = a.register_charger(&tenant, "alice", "CP-NODES-2").await;
+    let id = registered["id"].as_str().unwrap().to_owned();
+    let discovered = read_until(&mut on_c, |e| e.event == "user:charger:discovered").await;
+    assert_eq!(discovered.last().unwrap().data["charger"]["id"], id.as_str());
+    let password = registered["password"].as_str().unwrap();
+    let mut on_b = PythonChargePoint::connected(&ocpp_url(b, "CP-NODES-2"), "CP-NODES-2", password).await;
+    on_b.boot("Preparing").await;
+    read_until(&mut on_c, |e| {
+        e.event == "user:charger:updated" && e.data["charger"]["isReachable"] == true
+    })
+    .await;
+
+    // A START entering at A is carried out on B; C's stream follows it to CONFIRMED, and the
+    // charger's charging too.
+    let start = command(a, &tenant, &id, "START").await;
+    on_b.received("RemoteStartTransaction").await;
+    let seen = read_until(&mut on_c, |e| {
+        e.event == "user:vendor-action:updated" && e.data["vendorAction"]["state"] != "PENDING"
+    })
+    .await;
+    let settled = &seen.last().unwrap().data["vendorAction"];
+    assert_eq!(settled["id"], start.as_str());
+    assert_eq!(settled["state"], "CONFIRMED", "{settled}");
+    assert!(
+        seen.iter()
+            .any(|e| e.event == "user:charger:updated" && e.data["charger"]["chargeState"]["isCharging"] == true),
+        "the charger's charging reached C's stream: {seen:?}"
+    );
+    // Every event once, in order.
+    let ids: Vec<i64> = seen.iter().map(|e| e.id.parse().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    on_b.close().await;
 }
