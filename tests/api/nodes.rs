@@ -137,3 +137,38 @@ async fn a_live_stream_on_one_node_carries_the_events_caused_on_the_others() {
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     on_b.close().await;
 }
+
+#[tokio::test]
+async fn a_node_that_stops_gives_up_its_lease_and_its_chargers_come_back_on_another() {
+    let Some(mut cluster) = TestCluster::postgres(&["node-a", "node-b"]).await else {
+        return;
+    };
+    let tenant = cluster.nodes[0].tenant("app").await;
+    let registered = cluster.nodes[0].register_charger(&tenant, "alice", "CP-NODES-3").await;
+    let id = registered["id"].as_str().unwrap().to_owned();
+    let password = registered["password"].as_str().unwrap().to_owned();
+    let mut on_a =
+        PythonChargePoint::connected(&ocpp_url(&cluster.nodes[0], "CP-NODES-3"), "CP-NODES-3", &password).await;
+    on_a.boot("Preparing").await;
+    cluster.wait_for_owner(&id, "node-a").await;
+
+    // A stops: it closes the charger's socket and gives up its lease, so B (and the store) see the
+    // charger disconnected at once, not when a lease lapses.
+    cluster.nodes.remove(0).stop().await;
+    on_a.closed().await;
+    let b = &cluster.nodes[0];
+    let live = b.store.live_nodes(coupler_core::time::now()).await.unwrap();
+    assert_eq!(live.iter().map(|n| n.as_str()).collect::<Vec<_>>(), ["node-b"]);
+    assert_eq!(cluster.owner(&id).await, None);
+    let shown = b.get_json(&tenant, &format!("/chargers/{id}")).await;
+    assert_eq!(shown["isReachable"], false, "{shown}");
+
+    // The charger comes back on B, which takes it, and commands reach it there.
+    let mut on_b = PythonChargePoint::connected(&ocpp_url(b, "CP-NODES-3"), "CP-NODES-3", &password).await;
+    on_b.boot("Preparing").await;
+    cluster.wait_for_owner(&id, "node-b").await;
+    let start = command(b, &tenant, &id, "START").await;
+    on_b.received("RemoteStartTransaction").await;
+    confirmed_everywhere(&cluster, b, &tenant, &start).await;
+    on_b.close().await;
+}
