@@ -281,7 +281,7 @@ impl Engine {
         if self.control.is_connected(charger) {
             return true;
         }
-        matches!(self.charger_held_elsewhere(charger).await, Some(_))
+        self.charger_held_elsewhere(charger).await.is_some()
     }
 
     /// The other node that holds `charger`'s socket now, if one does (and this node does not).
