@@ -44,6 +44,20 @@ where
     }
 }
 
+/// The variable that runs the end-to-end tests' apps on PostgreSQL (`postgres`) rather than on
+/// SQLite, on the server `COUPLER_TEST_POSTGRES_URL` names: the same tests, the other backend.
+pub const APP_BACKEND_VAR: &str = "COUPLER_TEST_APP_BACKEND";
+
+/// A fresh database for one app: SQLite, or PostgreSQL when [`APP_BACKEND_VAR`] says so.
+async fn app_database() -> TestDatabase {
+    match std::env::var(APP_BACKEND_VAR).as_deref() {
+        Ok("postgres") => TestDatabase::postgres()
+            .await
+            .unwrap_or_else(|| panic!("{APP_BACKEND_VAR}=postgres needs COUPLER_TEST_POSTGRES_URL")),
+        _ => TestDatabase::sqlite(),
+    }
+}
+
 /// A running Coupler for one test.
 #[derive(Debug)]
 pub struct TestApp {
@@ -99,7 +113,7 @@ impl TestApp {
     /// Starts Coupler like [`TestApp::spawn`], letting `configure` add vendors and tune the engine
     /// before it starts; it gets the app's base URL (for callback registration).
     pub async fn spawn_with(configure: impl FnOnce(&str, &mut Wiring)) -> Self {
-        let db = TestDatabase::sqlite();
+        let db = app_database().await;
         let store = db.open().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
         let addr = listener.local_addr().expect("local address");
