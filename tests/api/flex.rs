@@ -18,12 +18,12 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 /// The simulated chargers' own rating: what they offer with no profile in force.
-const RATING_A: f64 = 32.0;
+pub(crate) const RATING_A: f64 = 32.0;
 
 /// A simulated charger of `version` in `cloud`'s world, registered for `user` and connected, having
 /// said it takes charging profiles; its id. It runs on tasks of its own, so it goes on when
 /// Coupler stops.
-async fn simulated(
+pub(crate) async fn simulated(
     app: &TestApp,
     tenant: &Tenant,
     cloud: &SimCloud,
@@ -76,7 +76,7 @@ async fn place(app: &TestApp, tenant: &Tenant, charger: &str, location: &str) {
 
 /// A CAPACITY_LIMIT program: `limits` as given, chargers and EV systems that take profiles,
 /// `area` as given.
-async fn program(app: &TestApp, tenant: &Tenant, limits: Value, capabilities: Value, area: Value) -> String {
+pub(crate) async fn program(app: &TestApp, tenant: &Tenant, limits: Value, capabilities: Value, area: Value) -> String {
     let made = app
         .post_json_status(
             tenant,
@@ -98,7 +98,7 @@ async fn program(app: &TestApp, tenant: &Tenant, limits: Value, capabilities: Va
     made["id"].as_str().unwrap().to_owned()
 }
 
-fn at_once() -> Value {
+pub(crate) fn at_once() -> Value {
     json!({"maxEventMinutes": 180, "minNoticeMinutes": 0})
 }
 
@@ -106,7 +106,7 @@ fn consent() -> Value {
     json!({"dataShared": ["chargingSessions", "meterReadings"], "howToLeave": "Unenrol in the app at any time"})
 }
 
-async fn enrol(app: &TestApp, tenant: &Tenant, program: &str, user: &str, charger: &str) -> Value {
+pub(crate) async fn enrol(app: &TestApp, tenant: &Tenant, program: &str, user: &str, charger: &str) -> Value {
     app.post_json_status(
         tenant,
         &format!("/programs/{program}/enrolments"),
@@ -137,7 +137,7 @@ fn cap_event(start: DateTime<Utc>, minutes: u32, targets: Value) -> Value {
 }
 
 /// Waits until the event's part for `charger` is in `state`, and returns the event.
-async fn progress_until(app: &TestApp, tenant: &Tenant, path: &str, charger: &str, state: &str) -> Value {
+pub(crate) async fn progress_until(app: &TestApp, tenant: &Tenant, path: &str, charger: &str, state: &str) -> Value {
     until(&format!("charger {charger}'s part is {state}"), || async {
         let event = app.get_json(tenant, path).await;
         let part = event["progress"]
@@ -387,7 +387,7 @@ async fn an_eligible_charger_is_enrolled_and_ineligible_ones_are_refused_with_ev
 
 /// A car of the simulated world (75 kWh, 16 A) plugged into the charger's socket; the charger
 /// starts a transaction by itself.
-fn plug_a_car(cloud: &SimCloud, ocpp_id: &str) {
+pub(crate) fn plug_a_car(cloud: &SimCloud, ocpp_id: &str) {
     let ids = cloud.add_account(
         Brand::Aurora,
         &format!("owner-{ocpp_id}"),
@@ -413,7 +413,7 @@ async fn plan_when(app: &TestApp, tenant: &Tenant, path: &str, what: &str, wante
     .await
 }
 
-fn at(raw: &Value) -> DateTime<Utc> {
+pub(crate) fn at(raw: &Value) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(raw.as_str().unwrap())
         .unwrap()
         .with_timezone(&Utc)

@@ -15,17 +15,22 @@ use coupler_tests::{problem, Tenant, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-fn stamp(at: DateTime<Utc>) -> String {
+pub(crate) fn stamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// Thursday 26 November 2026 at `hh:mm` UTC, the day of the events (`days_back` days earlier).
-fn day(days_back: i64, hh: u32, mm: u32) -> DateTime<Utc> {
+pub(crate) fn day(days_back: i64, hh: u32, mm: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, hh, mm, 0).unwrap() - Duration::days(days_back)
 }
 
 /// A charger of `user`'s, registered and connected as a Python charge point that booted.
-async fn charge_point(app: &TestApp, tenant: &Tenant, user: &str, ocpp_id: &str) -> (String, PythonChargePoint) {
+pub(crate) async fn charge_point(
+    app: &TestApp,
+    tenant: &Tenant,
+    user: &str,
+    ocpp_id: &str,
+) -> (String, PythonChargePoint) {
     let registered = app.register_charger(tenant, user, ocpp_id).await;
     let url = registered["ocppUrl"].as_str().unwrap();
     let mut cp = PythonChargePoint::connected(url, ocpp_id, registered["password"].as_str().unwrap()).await;
@@ -34,13 +39,19 @@ async fn charge_point(app: &TestApp, tenant: &Tenant, user: &str, ocpp_id: &str)
 }
 
 /// A charge point's energy register, rising across its sessions.
-struct Meter {
-    wh: i64,
+pub(crate) struct Meter {
+    pub(crate) wh: i64,
 }
 
 /// Runs one session from `start` for `quarters` quarter-hours at `kw`, with a reading of the
 /// register and of the power at the end of each quarter-hour, stopping after the last.
-async fn session(cp: &mut PythonChargePoint, meter: &mut Meter, start: DateTime<Utc>, quarters: i64, kw: f64) {
+pub(crate) async fn session(
+    cp: &mut PythonChargePoint,
+    meter: &mut Meter,
+    start: DateTime<Utc>,
+    quarters: i64,
+    kw: f64,
+) {
     let started = cp
         .call(
             "StartTransaction",
@@ -67,7 +78,7 @@ async fn session(cp: &mut PythonChargePoint, meter: &mut Meter, start: DateTime<
     .await;
 }
 
-async fn home(app: &TestApp, tenant: &Tenant, user: &str, charger: &str) -> String {
+pub(crate) async fn home(app: &TestApp, tenant: &Tenant, user: &str, charger: &str) -> String {
     let made = app
         .post_json_status(
             tenant,
@@ -87,7 +98,7 @@ async fn home(app: &TestApp, tenant: &Tenant, user: &str, charger: &str) -> Stri
     location
 }
 
-async fn program(app: &TestApp, tenant: &Tenant, kind: &str) -> String {
+pub(crate) async fn program(app: &TestApp, tenant: &Tenant, kind: &str) -> String {
     let made = app
         .post_json_status(
             tenant,
@@ -100,7 +111,7 @@ async fn program(app: &TestApp, tenant: &Tenant, kind: &str) -> String {
     made["id"].as_str().unwrap().to_owned()
 }
 
-async fn enrol(app: &TestApp, tenant: &Tenant, program: &str, user: &str, charger: &str) -> String {
+pub(crate) async fn enrol(app: &TestApp, tenant: &Tenant, program: &str, user: &str, charger: &str) -> String {
     let made = app
         .post_json_status(
             tenant,

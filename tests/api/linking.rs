@@ -7,8 +7,8 @@ use coupler_core::secret::hash_secret;
 use coupler_core::{time, UserId};
 use coupler_simulated::{Brand, RequestKind, SimConfig, SimVehicleSpec};
 use coupler_tests::vehicles::{
-    browser, create_link, eventually, get_json, link_simulated, link_to, location, query, sign_in, stepping_browser,
-    vehicles_of, walk_to_callback, AppSite, SimWorld,
+    browser, continue_from_consent, create_link, eventually, get_json, link_simulated, link_to, location, query,
+    sign_in, stepping_browser, vehicles_of, walk_to_callback, AppSite, SimWorld,
 };
 use coupler_tests::{problem, TestApp};
 use reqwest::Method;
@@ -57,8 +57,13 @@ async fn a_person_links_a_simulated_account_and_the_app_reads_and_charges_its_ca
     assert_eq!(picker.status(), 200);
     let picker = picker.text().await.unwrap();
     assert!(
-        picker.contains("vehicle:control:charging"),
-        "the page shows what is asked"
+        picker.contains("Start and stop charging, and change how fast your car charges.")
+            && !picker.contains("vehicle:control:charging"),
+        "the page shows what is asked, in plain words: {picker}"
+    );
+    assert!(
+        picker.contains("<html lang=\"en\">"),
+        "the browser asked for nothing Coupler speaks besides"
     );
     for brand in Brand::ALL {
         assert!(picker.contains(brand.display_name()), "{} is offered", brand.name());
@@ -183,7 +188,7 @@ async fn a_person_links_a_simulated_account_and_the_app_reads_and_charges_its_ca
 }
 
 #[tokio::test]
-async fn a_link_that_names_the_vendor_goes_straight_to_its_sign_in_with_pkce_and_state() {
+async fn a_link_that_names_the_vendor_shows_the_consent_page_then_goes_to_its_sign_in_with_pkce_and_state() {
     let (world, app) = world_and_app().await;
     let tenant = app.tenant("app").await;
     let site = AppSite::start().await;
@@ -194,7 +199,7 @@ async fn a_link_that_names_the_vendor_goes_straight_to_its_sign_in_with_pkce_and
         json!({"vendor": "SIM_BOREAL", "scopes": ["vehicle:read:data"], "redirectUri": site.redirect_uri()}),
     )
     .await;
-    let to_maker = stepping_browser().get(&link_url).send().await.unwrap();
+    let to_maker = continue_from_consent(&stepping_browser(), &link_url).await;
     assert_eq!(to_maker.status(), 303);
     let cookie = to_maker.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.contains("HttpOnly") && cookie.contains("Path=/link"), "{cookie}");
@@ -228,7 +233,7 @@ async fn a_person_who_denies_access_is_sent_back_with_access_denied_and_nothing_
     )
     .await;
     let browser = browser();
-    let login = browser.get(&link_url).send().await.unwrap();
+    let login = continue_from_consent(&browser, &link_url).await;
     let landed = sign_in(&browser, login, "ann", "pw", "deny").await;
     assert_eq!(landed.status(), 200);
     let visit = site.last_visit().unwrap();
@@ -301,7 +306,7 @@ async fn an_expired_link_sends_the_person_back_with_expired_and_a_used_or_unknow
     )
     .await;
     let b = browser();
-    let login = b.get(&link_url).send().await.unwrap();
+    let login = continue_from_consent(&b, &link_url).await;
     sign_in(&b, login, "ann", "pw", "approve").await;
     let reused = b.get(&link_url).send().await.unwrap();
     assert_eq!(reused.status(), 410);
@@ -428,7 +433,7 @@ async fn a_used_code_under_a_fresh_link_is_refused_as_invalid_grant_and_nothing_
     // Bob's session is genuine; the code it comes back with is Alice's, already exchanged.
     let (second_link, _) = create_link(&app, &tenant, "bob", body).await;
     let bobs = stepping_browser();
-    let to_maker = bobs.get(&second_link).send().await.unwrap();
+    let to_maker = continue_from_consent(&bobs, &second_link).await;
     let state = query(&location(&to_maker))["state"].clone();
     let replayed = bobs
         .get(format!("{}/link/callback?code={used_code}&state={state}", app.url))

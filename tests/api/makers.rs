@@ -11,7 +11,9 @@ use coupler_smartcar::fake::{FakeSmartcar, FakeSmartcarServer, FakeVehicle};
 use coupler_smartcar::{SmartcarAdapter, SmartcarConfig};
 use coupler_tesla::fake::{FakeCar, FakeTesla, FakeTeslaServer, Fault};
 use coupler_tesla::{TeslaAdapter, TeslaConfig};
-use coupler_tests::vehicles::{browser, create_link, eventually, fast_engine, get_json, hint, vehicles_of, AppSite};
+use coupler_tests::vehicles::{
+    browser, continue_from_consent, create_link, eventually, fast_engine, get_json, hint, vehicles_of, AppSite,
+};
 use coupler_tests::{Tenant, TestApp};
 use reqwest::Method;
 use serde_json::json;
@@ -61,7 +63,7 @@ async fn link(
         json!({"vendor": vendor, "scopes": ALL_SCOPES, "redirectUri": site.redirect_uri()}),
     )
     .await;
-    let landed = browser().get(&link_url).send().await.unwrap();
+    let landed = continue_from_consent(&browser(), &link_url).await;
     assert_eq!(landed.status(), 200, "landed on the app");
     site.last_visit().unwrap()
 }

@@ -6,7 +6,7 @@ use coupler::server::Server;
 use coupler_core::secret::{generate_secret, hash_secret, SecretKey};
 use coupler_core::{time, Client, ClientId};
 use coupler_store::testing::TestDatabase;
-use coupler_tests::vehicles::{browser, eventually, sign_in, AppSite};
+use coupler_tests::vehicles::{browser, continue_from_consent, eventually, sign_in, AppSite};
 use serde_json::json;
 
 #[tokio::test]
@@ -76,7 +76,7 @@ async fn with_the_simulated_oem_setting_coupler_serves_the_maker_under_sim_and_i
         .await
         .unwrap();
     let b = browser();
-    let login = b.get(link["linkUrl"].as_str().unwrap()).send().await.unwrap();
+    let login = continue_from_consent(&b, link["linkUrl"].as_str().unwrap()).await;
     assert!(login
         .url()
         .as_str()

@@ -6,12 +6,14 @@ pub mod vehicles;
 
 pub mod browser;
 pub mod cluster;
+pub mod console;
 pub mod ocpp;
 pub mod pki;
 pub mod prices;
 pub mod raw;
 pub mod receiver;
 pub mod sandbox;
+pub mod vtn;
 
 use std::sync::Arc;
 

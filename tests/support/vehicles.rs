@@ -162,6 +162,30 @@ pub fn link_to(html: &str, text: &str) -> String {
     html[href..].split('"').next().unwrap_or_default().replace("&amp;", "&")
 }
 
+/// The `href` of the consent page's Continue button (shown when the app named the vendor).
+pub fn continue_href(html: &str) -> String {
+    let marker = "id=\"continue\" href=\"";
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no Continue button in: {html}"))
+        + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .replace("&amp;", "&")
+}
+
+/// Opens the link page (the consent screen), checks it, and presses its Continue button (to the
+/// vendor the app named). Returns the answer to the press: the maker's sign-in for a browser that
+/// follows redirects, the redirect to it for one that does not.
+pub async fn continue_from_consent(browser: &reqwest::Client, link_url: &str) -> reqwest::Response {
+    let page = browser.get(link_url).send().await.expect("open the link");
+    assert_eq!(page.status(), 200, "the consent page");
+    let html = page.text().await.expect("consent page");
+    browser.get(continue_href(&html)).send().await.expect("continue")
+}
+
 /// Asks Coupler for a link session; returns `(linkUrl, linkToken)`.
 pub async fn create_link(app: &TestApp, tenant: &Tenant, user: &str, body: serde_json::Value) -> (String, String) {
     let response = app
@@ -236,7 +260,7 @@ pub async fn link_simulated(
     )
     .await;
     let browser = browser();
-    let login = browser.get(&link_url).send().await.expect("open the link");
+    let login = continue_from_consent(&browser, &link_url).await;
     assert_eq!(login.status(), 200, "the maker's login page");
     let landed = sign_in(&browser, login, username, password, "approve").await;
     assert_eq!(landed.status(), 200, "landed on the app");
@@ -285,7 +309,7 @@ pub async fn hint(app: &TestApp, tenant: &Tenant, vehicle_id: &str) {
 /// Returns the browser (with Coupler's cookie) and the callback URL the maker sent it to.
 pub async fn walk_to_callback(link_url: &str, username: &str, password: &str) -> (reqwest::Client, Url) {
     let browser = stepping_browser();
-    let to_maker = browser.get(link_url).send().await.expect("open the link");
+    let to_maker = continue_from_consent(&browser, link_url).await;
     assert_eq!(to_maker.status(), 303, "sent to the maker");
     let authorize = location(&to_maker);
     let login = browser.get(authorize.clone()).send().await.expect("authorize");

@@ -613,6 +613,18 @@ impl SimCloud {
         self.add_vehicles(brand, username, vehicles)
     }
 
+    /// The logins that work at `brand` (username, password), the first few: the simulated maker's
+    /// sign-in page shows them, since every account here is a test account.
+    pub fn test_logins(&self, brand: Brand) -> Vec<(String, String)> {
+        self.lock()
+            .accounts
+            .iter()
+            .filter(|a| a.brand == brand)
+            .take(5)
+            .map(|a| (a.username.clone(), a.password.clone()))
+            .collect()
+    }
+
     /// Whether an account exists at `brand`.
     pub fn has_account(&self, brand: Brand, username: &str) -> bool {
         self.lock()

@@ -1,77 +1,65 @@
-//! The simulated maker's sign-in pages: plain HTML forms, as a browser (or a test) submits them.
+//! The simulated maker's sign-in pages: plain HTML forms, as a browser (or a test) submits them,
+//! rendered from the askama templates in `templates/` (which escape every value).
 
-/// Escapes text for HTML content and attribute values.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
+use askama::Template;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct Login<'a> {
+    brand: &'a str,
+    request_id: &'a str,
+    error: Option<&'a str>,
+    test_logins: &'a [(String, String)],
 }
 
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}}\
-         label,input,button{{display:block;margin:.5rem 0}}.error{{color:#b00020}}</style>\
-         </head><body>{body}</body></html>\n",
-        title = escape(title)
-    )
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct Consent<'a> {
+    brand: &'a str,
+    request_id: &'a str,
+    client_id: &'a str,
+    scopes: &'a [String],
 }
 
-/// The login form for a pending authorization request.
-pub(crate) fn login(brand: &str, request_id: &str, error: Option<&str>) -> String {
-    let error = error
-        .map(|e| format!("<p class=\"error\">{}</p>", escape(e)))
-        .unwrap_or_default();
-    page(
-        &format!("Sign in to {brand}"),
-        &format!(
-            "<h1>Sign in to {brand}</h1>{error}\
-             <form method=\"post\" action=\"login\">\
-             <input type=\"hidden\" name=\"request_id\" value=\"{rid}\">\
-             <label>Username <input name=\"username\" autocomplete=\"username\" required></label>\
-             <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
-             <button type=\"submit\">Sign in</button></form>",
-            brand = escape(brand),
-            rid = escape(request_id),
-        ),
-    )
+#[derive(Template)]
+#[template(path = "error.html")]
+struct Error<'a> {
+    message: &'a str,
+}
+
+/// Renders a page; the templates are checked when the crate is built, so only a failing `Display`
+/// of a value could make this fail, and the pages show only strings.
+fn render(page: &impl Template) -> String {
+    page.render().unwrap_or_else(|_| {
+        "<!doctype html><html lang=\"en\"><title>Error</title><p>Something went wrong.</p></html>".to_owned()
+    })
+}
+
+/// The login form for a pending authorization request, with the simulation's test logins for the
+/// brand (`(username, password)`) shown above it: this maker is a sandbox, and a person trying it
+/// needs to know what to type.
+pub(crate) fn login(brand: &str, request_id: &str, error: Option<&str>, test_logins: &[(String, String)]) -> String {
+    render(&Login {
+        brand,
+        request_id,
+        error,
+        test_logins,
+    })
 }
 
 /// The consent page after a successful login.
 pub(crate) fn consent(brand: &str, request_id: &str, client_id: &str, scopes: &[String]) -> String {
-    let items: String = scopes.iter().map(|s| format!("<li>{}</li>", escape(s))).collect();
-    page(
-        &format!("Allow access to your {brand} account"),
-        &format!(
-            "<h1>Allow {client} to access your {brand} account?</h1><ul>{items}</ul>\
-             <form method=\"post\" action=\"consent\">\
-             <input type=\"hidden\" name=\"request_id\" value=\"{rid}\">\
-             <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\
-             <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
-            brand = escape(brand),
-            client = escape(client_id),
-            rid = escape(request_id),
-        ),
-    )
+    render(&Consent {
+        brand,
+        request_id,
+        client_id,
+        scopes,
+    })
 }
 
 /// An error page for requests that cannot be redirected (unknown client, unregistered redirect URI).
 pub(crate) fn error(message: &str) -> String {
-    page(
-        "Sign-in error",
-        &format!("<h1>Sign-in error</h1><p class=\"error\">{}</p>", escape(message)),
-    )
+    render(&Error { message })
 }
 
 #[cfg(test)]
@@ -80,10 +68,21 @@ mod tests {
 
     #[test]
     fn markup_in_values_is_escaped() {
-        assert_eq!(
-            escape("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        let page = login("B", "\"><script>", Some("<b>"), &[]);
+        assert!(!page.contains("<script>") && !page.contains("<b>"), "{page}");
+        let page = login("B", "r", None, &[("<i>".to_owned(), "demo".to_owned())]);
+        assert!(
+            page.contains("username <code>&#60;i&#62;</code>, password <code>demo</code>"),
+            "{page}"
         );
-        assert!(!login("B", "\"><script>", Some("<b>")).contains("<script>"));
+        let page = consent("B", "r", "<app>", &["<scope>".to_owned()]);
+        assert!(!page.contains("<app>") && !page.contains("<scope>"), "{page}");
+        assert!(!error("<x>").contains("<x>"));
+    }
+
+    #[test]
+    fn the_login_page_lists_test_logins_only_when_there_are_some() {
+        assert!(!login("B", "r", None, &[]).contains("Test logins"));
+        assert!(login("B", "r", None, &[("u".to_owned(), "p".to_owned())]).contains("Test logins"));
     }
 }

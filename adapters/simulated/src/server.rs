@@ -196,7 +196,7 @@ async fn authorize(
         account: None,
         created: chrono::Utc::now(),
     });
-    Html(html::login(brand.name(), &request_id, None)).into_response()
+    Html(html::login(brand.name(), &request_id, None, &cloud.test_logins(brand))).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,6 +224,7 @@ async fn login(State(cloud): State<SimCloud>, Path(slug): Path<String>, Form(for
                 brand.name(),
                 &form.request_id,
                 Some("Wrong username or password."),
+                &cloud.test_logins(brand),
             )),
         )
             .into_response();

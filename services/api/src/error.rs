@@ -243,6 +243,11 @@ impl ApiError {
         }
     }
 
+    /// What went wrong, in words (the problem's `detail`).
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -278,6 +283,19 @@ fn problem_with(
         json,
     )
         .into_response()
+}
+
+impl ApiError {
+    /// What went wrong in words, each value at fault with it: for a background task (the VEN
+    /// task) that records why something it asked for was refused.
+    pub fn detail_with_values(&self) -> String {
+        let mut text = self.detail.clone();
+        for error in &self.errors {
+            let at = error.pointer.as_deref().or(error.name.as_deref()).unwrap_or("");
+            text.push_str(&format!("; {at}: {}", error.detail));
+        }
+        text
+    }
 }
 
 impl std::fmt::Display for ApiError {

@@ -7,9 +7,11 @@
 pub mod error;
 pub mod extract;
 pub mod heartbeat;
+pub mod i18n;
 pub mod limits;
 pub mod metrics;
 mod middleware;
+pub mod openadr;
 pub mod relay;
 pub mod routes;
 pub mod serve;
@@ -71,6 +73,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
         (name = "statistics", description = "Energy, cost and savings of charging over time"),
         (name = "actions", description = "Asynchronous commands on vehicles and chargers, settled by observed state"),
         (name = "linking", description = "Linking users' vehicle accounts through the hosted link page (OAuth2 with the vendor)"),
+        (name = "branding", description = "How an API client's app appears on the hosted link and enrolment pages: its name, logo, privacy policy and return page"),
         (name = "vehicles", description = "Vehicles read, and commanded where their maker allows, through the makers' clouds"),
         (name = "webhooks", description = "Events: signed webhook deliveries (at least once, in order per webhook) and a live Server-Sent Events stream"),
         (name = "ev-systems", description = "A user's vehicle and charger as one: pairing, merged state, and commands routed to the device that can carry them out"),
@@ -203,6 +206,9 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::chargers::charge))
         .routes(routes!(routes::chargers::set_max_current))
         .routes(routes!(routes::linking::create_link))
+        .routes(routes!(routes::branding::get_branding, routes::branding::put_branding))
+        .routes(routes!(routes::branding::put_logo, routes::branding::delete_logo))
+        .routes(routes!(routes::branding::serve_logo))
         .routes(routes!(routes::linking::list_integrations))
         .routes(routes!(routes::linking::delete_vendor))
         .routes(routes!(routes::vehicles::list_vehicles))
@@ -308,6 +314,16 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::flex::event_results_route))
         .routes(routes!(routes::flex::get_program_forecast))
         .routes(routes!(routes::flex::get_group_forecast))
+        .routes(routes!(
+            routes::flex::put_vtn_binding,
+            routes::flex::get_vtn_binding,
+            routes::flex::delete_vtn_binding
+        ))
+        .routes(routes!(routes::flex::poll_vtn_now))
+        .routes(routes!(
+            routes::flex::vtn_callback_echo,
+            routes::flex::vtn_callback_notify
+        ))
         .routes(routes!(routes::intervals::charger_intervals))
         .routes(routes!(routes::intervals::vehicle_intervals))
         .routes(routes!(routes::intervals::location_intervals))
@@ -364,6 +380,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(routes::webhooks::test_webhook))
         .routes(routes!(routes::webhooks::list_deliveries))
+        .routes(routes!(routes::webhooks::retry_delivery))
         .routes(routes!(routes::events::stream_events))
         .routes(routes!(routes::ops::live))
         .routes(routes!(routes::ops::ready))
@@ -396,6 +413,10 @@ pub fn router_with(state: AppState, extra: Router) -> Router {
         // document.
         .route("/link/callback", axum::routing::get(routes::link_pages::callback))
         .route("/link/{token}", axum::routing::get(routes::link_pages::open_link))
+        .route(
+            "/link/{token}/cancel",
+            axum::routing::post(routes::link_pages::cancel_link),
+        )
         .route(
             "/enrol/{token}",
             axum::routing::get(routes::enrol_pages::open_enrolment).post(routes::enrol_pages::answer_enrolment),

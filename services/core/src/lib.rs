@@ -8,10 +8,12 @@ pub mod account;
 pub mod action;
 pub mod adapter;
 pub mod authorisation;
+pub mod branding;
 pub mod capability;
 pub mod charger;
 pub mod client;
 pub mod clock;
+pub mod console;
 pub mod control;
 pub mod costs;
 pub mod ev_system;
@@ -23,6 +25,7 @@ pub mod limits;
 pub mod link;
 pub mod location;
 pub mod node;
+pub mod openadr;
 pub mod operation;
 pub mod page;
 pub mod plan;
@@ -45,10 +48,10 @@ pub use charger::{ChargeSession, Charger, ChargerId, OcppIdentity, PowerDelivery
 pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
-    ActionStore, AuthorisationStore, ChargerStore, ClientStore, EnrolmentSessionStore, EvSystemStore, EventStore,
-    FlexStore, InterventionStore, LimitStore, LinkSessionStore, LocationStore, MeasurementStore, NodeStore,
+    ActionStore, AuthorisationStore, ChargerStore, ClientStore, ConsoleStore, EnrolmentSessionStore, EvSystemStore,
+    EventStore, FlexStore, InterventionStore, LimitStore, LinkSessionStore, LocationStore, MeasurementStore, NodeStore,
     OperationStore, SecurityStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore,
-    UserStore, VehicleStore, VendorAccountStore, WebhookStore,
+    UserStore, VehicleStore, VendorAccountStore, VtnStore, WebhookStore,
 };
 pub use user::{User, UserId, UserIdError};
 pub use vehicle::{Vehicle, VehicleId, Vendor};

@@ -258,10 +258,11 @@ pub(crate) fn parse_redirect_uri(raw: &str) -> Result<Url, LinkRequestError> {
     Ok(url)
 }
 
-/// Checks a page language: `browser` or a tag like `en-US`; none is `en-US`.
+/// Checks a page language: `browser` or a tag like `en-US`; none is `browser` (the person's
+/// browser says which language it prefers).
 pub(crate) fn parse_language(raw: Option<&str>) -> Result<String, LinkRequestError> {
     let Some(raw) = raw else {
-        return Ok("en-US".to_owned());
+        return Ok("browser".to_owned());
     };
     let b = raw.as_bytes();
     let tag = b.len() == 5
@@ -358,7 +359,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(request.scopes, vec![Scope::ReadData, Scope::ControlCharging]);
-        assert_eq!(request.language, "en-US");
+        assert_eq!(request.language, "browser");
         assert_eq!(request.vendor.unwrap().as_str(), "TESLA");
     }
 

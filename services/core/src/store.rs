@@ -10,11 +10,13 @@ use chrono::{DateTime, Utc};
 use crate::account::{SealedToken, SealedTokens, VendorAccount, VendorAccountId};
 use crate::action::{Action, ActionId, DeviceKind};
 use crate::authorisation::{IdToken, IdTokenId, IdTokenStatus, LocalListEntry, TokenLookup, UnknownTokenPolicy};
+use crate::branding::{Branding, BrandingText, Logo};
 use crate::charger::{
     ChargeSession, Charger, ChargerId, ChargerInfo, ConnectorStatus, MeterSample, OcppIdentity, OcppProtocol,
     PowerDeliveryState,
 };
 use crate::client::{AccessToken, Client, ClientId};
+use crate::console::{ConsoleLogin, ConsoleSession};
 use crate::ev_system::{Confidence, Detection, EvSystem, EvSystemId, Evidence};
 use crate::event::{AttemptOutcome, Delivery, DeliveryId, Event, PendingEvent, Webhook, WebhookId};
 use crate::flex::{
@@ -70,6 +72,22 @@ pub trait ClientStore: Send + Sync {
     async fn get_access_token(&self, hash: &SecretHash) -> Result<Option<AccessToken>, StoreError>;
     /// Removes tokens that expired before `before`, returning how many.
     async fn delete_expired_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// How the client presents itself on the hosted pages; the default (nothing set) when it set
+    /// nothing.
+    async fn get_branding(&self, client: &ClientId) -> Result<Branding, StoreError>;
+    /// Replaces the client's app name, privacy policy and return URL (the logo stays); returns the
+    /// branding as stored.
+    async fn put_branding(
+        &self,
+        client: &ClientId,
+        text: &BrandingText,
+        at: DateTime<Utc>,
+    ) -> Result<Branding, StoreError>;
+    /// Replaces the client's logo, or removes it with `None`; returns the branding as stored.
+    async fn put_logo(&self, client: &ClientId, logo: Option<&Logo>, at: DateTime<Utc>)
+        -> Result<Branding, StoreError>;
+    /// The client's logo with its bytes, if it has one.
+    async fn get_logo(&self, client: &ClientId) -> Result<Option<Logo>, StoreError>;
 }
 
 /// The users of each client.
@@ -93,6 +111,8 @@ pub trait ActionStore: Send + Sync {
     async fn insert_action(&self, action: &Action) -> Result<(), StoreError>;
     /// One of the client's actions.
     async fn get_action(&self, client: &ClientId, id: &ActionId) -> Result<Option<Action>, StoreError>;
+    /// The client's latest actions, newest first, at most `limit` (the console's list of actions).
+    async fn recent_actions(&self, client: &ClientId, limit: u32) -> Result<Vec<Action>, StoreError>;
     /// The client's action created with this `Idempotency-Key`.
     async fn find_action_by_idempotency_key(&self, client: &ClientId, key: &str) -> Result<Option<Action>, StoreError>;
     /// Saves a changed action, but only while the stored one is still pending: of a cancel and a
@@ -614,6 +634,59 @@ pub trait WebhookStore: Send + Sync {
         id: &WebhookId,
         limit: u32,
     ) -> Result<Option<Vec<Delivery>>, StoreError>;
+    /// Makes a pending or failed delivery of the client's webhook due again at `now` and the webhook
+    /// active, so the sender attempts it next (keeping its attempt count: a failed delivery that
+    /// fails again stays failed). Refused for a delivery that succeeded, and for one that would
+    /// overtake another delivery of the webhook still pending.
+    async fn retry_delivery(
+        &self,
+        client: &ClientId,
+        webhook: &WebhookId,
+        delivery: &DeliveryId,
+        now: DateTime<Utc>,
+    ) -> Result<RetryOutcome, StoreError>;
+}
+
+/// What asking for a delivery's retry came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetryOutcome {
+    /// The delivery is due now; here it is as stored.
+    Retried(Delivery),
+    /// The client has no such webhook, or the webhook no such delivery.
+    NotFound,
+    /// The receiver accepted it already.
+    AlreadyDelivered,
+    /// Another delivery of the webhook is still pending; it goes first.
+    AnotherPending,
+}
+
+/// Logins to the console and their signed-in sessions.
+#[async_trait]
+pub trait ConsoleStore: Send + Sync {
+    /// Stores a new login for an existing client; `Conflict` when the e-mail address has a login
+    /// already (at any client) or the client does not exist.
+    async fn insert_console_login(&self, login: &ConsoleLogin) -> Result<(), StoreError>;
+    /// The login with this (normalised) e-mail address, at whichever client, while its client is not
+    /// revoked: what signing in looks up.
+    async fn console_login_by_email(&self, email: &str) -> Result<Option<ConsoleLogin>, StoreError>;
+    /// The client's logins, oldest first.
+    async fn list_console_logins(&self, client: &ClientId) -> Result<Vec<ConsoleLogin>, StoreError>;
+    /// Removes the client's login with this e-mail address and signs out every session of it;
+    /// `false` when the client has no such login.
+    async fn delete_console_login(&self, client: &ClientId, email: &str) -> Result<bool, StoreError>;
+    /// Stores a new signed-in session.
+    async fn insert_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError>;
+    /// The session whose token hashes to `token_hash`, if it has not expired by `now` and its
+    /// client is not revoked.
+    async fn console_session(
+        &self,
+        token_hash: &SecretHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ConsoleSession>, StoreError>;
+    /// Ends a session (signing out); `false` when there was none.
+    async fn delete_console_session(&self, token_hash: &SecretHash) -> Result<bool, StoreError>;
+    /// Removes sessions that expired before `before`, returning how many.
+    async fn delete_expired_console_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// The places users charge at.
@@ -1375,6 +1448,55 @@ pub trait FlexStore: Send + Sync {
     async fn next_flex_check(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 }
 
+/// Programs bound to OpenADR 3 VTNs, and what became of each VTN event interval.
+#[async_trait]
+pub trait VtnStore: Send + Sync {
+    /// Binds a program to a VTN, or replaces its binding's settings (with its sealed secret and
+    /// callback token), keeping what was learnt from the VTN only when `keep_state`.
+    async fn put_vtn_binding(&self, binding: &crate::openadr::VtnBinding, keep_state: bool) -> Result<(), StoreError>;
+    /// The binding of one of the client's programs.
+    async fn get_vtn_binding(
+        &self,
+        client: &ClientId,
+        program: &crate::flex::ProgramId,
+    ) -> Result<Option<crate::openadr::VtnBinding>, StoreError>;
+    /// The binding of a program, whoever owns it (the callback route checks the token itself).
+    async fn vtn_binding_of_program(
+        &self,
+        program: &crate::flex::ProgramId,
+    ) -> Result<Option<crate::openadr::VtnBinding>, StoreError>;
+    /// Unbinds one of the client's programs; `false` when it had no binding.
+    async fn delete_vtn_binding(&self, client: &ClientId, program: &crate::flex::ProgramId)
+        -> Result<bool, StoreError>;
+    /// The programs whose VTN is due a look by `now`, soonest first.
+    async fn due_vtn_bindings(&self, now: DateTime<Utc>, limit: u32)
+        -> Result<Vec<crate::flex::ProgramId>, StoreError>;
+    /// When the next look at any VTN is due.
+    async fn next_vtn_poll(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Records what was learnt from the VTN (its VEN, program and subscription ids) and how the
+    /// look went. A look asked for after the look began (more wakes than `wakes_seen`) keeps the
+    /// next look due at once.
+    async fn save_vtn_state(
+        &self,
+        program: &crate::flex::ProgramId,
+        wakes_seen: i64,
+        ven_id: Option<&str>,
+        vtn_program_id: Option<&str>,
+        subscription_id: Option<&str>,
+        status: &crate::openadr::VtnStatus,
+    ) -> Result<(), StoreError>;
+    /// Makes a binding's next look due by `at` (a "poll now", or a webhook notification), and
+    /// counts the wake.
+    async fn wake_vtn_binding(&self, program: &crate::flex::ProgramId, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// What became of each VTN event interval of a program.
+    async fn vtn_event_links(
+        &self,
+        program: &crate::flex::ProgramId,
+    ) -> Result<Vec<crate::openadr::VtnEventLink>, StoreError>;
+    /// Stores what became of one VTN event interval (inserted or replaced).
+    async fn save_vtn_event_link(&self, link: &crate::openadr::VtnEventLink) -> Result<(), StoreError>;
+}
+
 /// Telemetry kept for measuring flexibility events, and overrides seen on the meter.
 ///
 /// Chargers' readings are the sessions and meter samples of [`ChargerStore`]; cars' readings are
@@ -1474,6 +1596,8 @@ pub trait Store:
     + EnrolmentSessionStore
     + MeasurementStore
     + NodeStore
+    + ConsoleStore
+    + VtnStore
     + Send
     + Sync
     + 'static

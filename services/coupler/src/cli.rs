@@ -55,6 +55,54 @@ pub enum Command {
         #[command(subcommand)]
         command: ClientsCommand,
     },
+    /// Manage logins to the console (`/console`): the people of an API client who may see its data.
+    #[command(name = "console-login", after_long_help = config::help(&["store", "log"]))]
+    ConsoleLogin {
+        /// What to do with console logins.
+        #[command(subcommand)]
+        command: ConsoleLoginCommand,
+    },
+}
+
+/// `coupler console-login ...`
+#[derive(Debug, Subcommand)]
+pub enum ConsoleLoginCommand {
+    /// Make a login for one of a client's people. The password is read from standard input (one
+    /// line) with `--password-stdin`; otherwise one is generated and printed once. Coupler keeps only
+    /// its Argon2id hash.
+    Add {
+        /// The API client whose data the login sees.
+        #[arg(long)]
+        client: String,
+        /// The e-mail address the person signs in with (unique across clients).
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Print `{"email": "...", "clientId": "...", "password": "..."}` on one line (`password`
+        /// only when generated).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a client's logins.
+    List {
+        /// The API client.
+        #[arg(long)]
+        client: String,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a login; its sessions end at once.
+    Remove {
+        /// The API client.
+        #[arg(long)]
+        client: String,
+        /// The login's e-mail address.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// `coupler clients ...`
@@ -111,6 +159,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open_store(&config).await?;
             clients(store.as_ref(), command).await
         }
+        Command::ConsoleLogin { command } => {
+            crate::telemetry::init(&config.log.filter, config.log.format)?;
+            let store = open_store(&config).await?;
+            console_logins(store.as_ref(), command, &mut std::io::stdin().lock()).await
+        }
     }
 }
 
@@ -125,6 +178,18 @@ async fn serve(config: &Config, sandbox: bool) -> anyhow::Result<()> {
     let server = Server::start_with(config, sandbox).await?;
     if sandbox {
         let (id, secret) = create_client(server.state.store.as_ref(), "sandbox demo").await?;
+        // The hosted pages name the app that sent a person there; the demo client gets a name that
+        // says what it is (the client can change it with PUT /client/branding).
+        let branding = coupler_core::branding::BrandingText {
+            app_name: Some(SANDBOX_APP_NAME.to_owned()),
+            ..Default::default()
+        };
+        server
+            .state
+            .store
+            .put_branding(&id, &branding, server.state.now())
+            .await
+            .context("cannot name the sandbox demo app")?;
         let url = server.public_url.as_str().trim_end_matches('/');
         writeln!(
             std::io::stdout(),
@@ -155,6 +220,9 @@ async fn serve(config: &Config, sandbox: bool) -> anyhow::Result<()> {
     });
     server.wait().await
 }
+
+/// The name the sandbox's demo client shows on the hosted link and enrolment pages.
+pub const SANDBOX_APP_NAME: &str = "Coupler Sandbox Demo App";
 
 /// Creates a client and returns its id and (only copy of the) secret.
 async fn create_client(store: &dyn Store, name: &str) -> anyhow::Result<(ClientId, String)> {
@@ -235,6 +303,116 @@ async fn clients(store: &dyn Store, command: ClientsCommand) -> anyhow::Result<(
             let id = ClientId::new(id);
             anyhow::ensure!(store.revoke_client(&id, time::now()).await?, "no client '{id}'");
             writeln!(out, "client {id} revoked; its tokens no longer work")?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedLogin<'a> {
+    email: &'a str,
+    client_id: &'a str,
+    created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password: Option<&'a str>,
+}
+
+/// Runs `coupler console-login ...`; `input` is where `--password-stdin` reads the password.
+pub async fn console_logins(
+    store: &dyn Store,
+    command: ConsoleLoginCommand,
+    input: &mut dyn std::io::BufRead,
+) -> anyhow::Result<()> {
+    use coupler_core::console::{normalise_email, ConsoleLogin, ConsoleLoginId};
+
+    let mut out = std::io::stdout().lock();
+    match command {
+        ConsoleLoginCommand::Add {
+            client,
+            email,
+            password_stdin,
+            json,
+        } => {
+            let client = ClientId::new(client);
+            let found = store.get_client(&client).await?;
+            anyhow::ensure!(
+                found.as_ref().is_some_and(|c| c.revoked_at.is_none()),
+                "no active client '{client}'"
+            );
+            let email = normalise_email(&email)?;
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                input
+                    .read_line(&mut line)
+                    .context("cannot read the password from standard input")?;
+                (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+            } else {
+                (coupler_console::auth::generate_password(), true)
+            };
+            let password_hash = coupler_console::auth::hash_password(&password)?;
+            let login = ConsoleLogin {
+                id: ConsoleLoginId::generate(),
+                client_id: client.clone(),
+                email: email.clone(),
+                password_hash,
+                created_at: time::now(),
+            };
+            match store.insert_console_login(&login).await {
+                Err(coupler_core::StoreError::Conflict(_)) => {
+                    anyhow::bail!("'{email}' has a console login already")
+                }
+                other => other?,
+            }
+            tracing::info!(client_id = %client, login_id = %login.id, "console login made");
+            let shown = generated.then_some(password.as_str());
+            if json {
+                let line = serde_json::to_string(&ListedLogin {
+                    email: &email,
+                    client_id: client.as_str(),
+                    created_at: login.created_at.to_rfc3339(),
+                    password: shown,
+                })?;
+                writeln!(out, "{line}")?;
+            } else {
+                writeln!(out, "console login {email} made for client {client}")?;
+                if let Some(password) = shown {
+                    writeln!(out, "password: {password}")?;
+                    writeln!(
+                        out,
+                        "The password is shown only this once; Coupler keeps only its hash."
+                    )?;
+                }
+            }
+        }
+        ConsoleLoginCommand::List { client, json } => {
+            let logins = store.list_console_logins(&ClientId::new(client)).await?;
+            let listed: Vec<ListedLogin<'_>> = logins
+                .iter()
+                .map(|l| ListedLogin {
+                    email: &l.email,
+                    client_id: l.client_id.as_str(),
+                    created_at: l.created_at.to_rfc3339(),
+                    password: None,
+                })
+                .collect();
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&listed)?)?;
+            } else {
+                writeln!(out, "{:<32}  EMAIL", "CREATED")?;
+                for l in &listed {
+                    writeln!(out, "{:<32}  {}", l.created_at, l.email)?;
+                }
+            }
+        }
+        ConsoleLoginCommand::Remove { client, email } => {
+            let email = normalise_email(&email)?;
+            let client = ClientId::new(client);
+            anyhow::ensure!(
+                store.delete_console_login(&client, &email).await?,
+                "client '{client}' has no console login '{email}'"
+            );
+            writeln!(out, "console login {email} removed; its sessions are signed out")?;
         }
     }
     Ok(())

@@ -487,7 +487,10 @@ impl Server {
             flex: flex.clone(),
         });
         let serve_failure = Arc::new(Mutex::new(None));
-        let mut router = coupler_api::router_with(state.clone(), gateway.router());
+        let mut router = coupler_api::router_with(
+            state.clone(),
+            gateway.router().merge(coupler_console::router(state.clone())),
+        );
         if let Some(cloud) = &simulated_oem {
             // Outside the API's layers: the simulated maker answers in its own formats, as a real one.
             router = router.nest("/sim", cloud.router());
@@ -569,6 +572,7 @@ impl Server {
         coupler_engine::local_lists::spawn_local_lists(engine.clone(), gateway.subscribe_ready(), &tasks);
         // Flexibility events: each target's cap confirmed at its start, vehicles commanded.
         flex.spawn(&tasks);
+        coupler_api::openadr::spawn(state.clone(), &tasks);
         // Overrides of open events, from the meter.
         coupler_engine::telemetry::OverrideWatcher::new(
             engine.clone(),

@@ -505,6 +505,14 @@ async fn the_quickstart_page_runs_as_written_against_serve_sandbox_in_a_separate
     // 4. Linked through the hosted page, followed with curl.
     let link = page.step("LINK_URL=").await;
     assert!(link.status < 300, "{}", link.body);
+    // What the page says a browser sees there: the app's name and the button to the maker.
+    let consent = page.http.get(page.var("LINK_URL")).send().await.unwrap();
+    assert_eq!(consent.status(), 200);
+    let consent = consent.text().await.unwrap();
+    assert!(
+        consent.contains("Coupler Sandbox Demo App") && consent.contains("Continue to Boreal"),
+        "{consent}"
+    );
     let authorize = page.step("AUTHORIZE_URL=").await;
     assert_eq!(authorize.status, 303, "{}", authorize.body);
     assert!(page.var("AUTHORIZE_URL").contains("/sim/boreal/oauth/authorize"));

@@ -98,4 +98,6 @@ crate::sql::impl_flex_store!(PgStore, PgRow, Time);
 crate::sql::impl_enrolment_session_store!(PgStore, PgRow, Time);
 crate::sql::impl_measurement_store!(PgStore, PgRow, Time);
 crate::sql::impl_node_store!(PgStore, PgRow, Time);
+crate::sql::impl_console_store!(PgStore, PgRow, Time);
+crate::sql::impl_vtn_store!(PgStore, PgRow, Time);
 crate::sql::impl_store!(PgStore, "postgres");

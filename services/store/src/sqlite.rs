@@ -145,4 +145,6 @@ crate::sql::impl_flex_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_enrolment_session_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_measurement_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_node_store!(SqliteStore, SqliteRow, Time);
+crate::sql::impl_console_store!(SqliteStore, SqliteRow, Time);
+crate::sql::impl_vtn_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_store!(SqliteStore, "sqlite");

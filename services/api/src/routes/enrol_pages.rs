@@ -16,21 +16,23 @@
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use coupler_core::flex::{
-    reason_for_driver, EnrolledDevice, EnrolmentSession, EnrolmentSessionStatus, FlexDeviceKind, Program, ProgramKind,
-    ProgramLimits, Verdict,
+    EnrolledDevice, EnrolmentSession, EnrolmentSessionStatus, FlexCapability, FlexDeviceKind, Program, ProgramKind,
+    ProgramLimits, Reason, ReasonCode, Verdict,
 };
 use coupler_core::link::redirect_with;
 use coupler_core::secret::hash_secret;
-use coupler_core::{ChargerId, Client, PageRequest, VehicleId};
+use coupler_core::{ChargerId, PageRequest, VehicleId};
+use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::flex::{new_enrolment, verdict_for};
-use super::pages::{self, BackLink};
+use super::pages::{self, AppBrand, BackLink, Chrome};
 use crate::error::ApiError;
+use crate::i18n::{self, Tr};
 use crate::state::AppState;
 
 /// The cookie that carries the form's CSRF token, scoped to one session's page.
@@ -43,19 +45,24 @@ const MAX_LISTED: u32 = 100;
 #[derive(Template)]
 #[template(path = "enrol.html")]
 struct EnrolPage<'a> {
-    lang: &'a str,
+    chrome: &'a Chrome,
     title: &'a str,
-    operator: &'a str,
-    what_it_does: &'static str,
+    runs: String,
+    what_it_does: String,
     limits: Vec<String>,
     incentive: Vec<String>,
+    shared_intro: String,
     shared: Vec<String>,
+    rights: String,
     how_to_leave: &'a str,
     error: Option<&'a str>,
     action: String,
     csrf: &'a str,
     eligible: Vec<DeviceChoice>,
     ineligible: Vec<DeviceChoice>,
+    consent: String,
+    /// The way back to the app without enrolling, when no device can join.
+    decline: String,
 }
 
 /// One of the driver's devices, as the page shows it.
@@ -65,7 +72,7 @@ struct DeviceChoice {
     /// The form value that names it: `KIND:id`.
     value: String,
     label: String,
-    kind: &'static str,
+    kind: String,
     /// For an eligible device whose check is not complete: what happens next.
     note: Option<String>,
     /// For an ineligible device: why, in words.
@@ -77,30 +84,35 @@ struct DeviceChoice {
 struct Context {
     session: EnrolmentSession,
     program: Program,
-    operator: Client,
     csrf: String,
+    /// The page's language and the app's brand.
+    chrome: Chrome,
 }
 
-fn unavailable() -> Response {
+fn unavailable(chrome: &Chrome, back: Option<BackLink>) -> Response {
+    let tr = &chrome.tr;
     pages::error_page(
         StatusCode::SERVICE_UNAVAILABLE,
-        "Enrolment is unavailable",
-        "Coupler cannot show this page right now. Please try again in a moment.",
-        None,
+        chrome,
+        &tr.t("enrol-unavailable-title"),
+        &tr.t("enrol-unavailable"),
+        back,
     )
 }
 
-fn not_found() -> Response {
+fn not_found(chrome: &Chrome) -> Response {
+    let tr = &chrome.tr;
     pages::error_page(
         StatusCode::NOT_FOUND,
-        "Link not found",
-        "This enrolment link is not valid. Ask the app for a new one.",
+        chrome,
+        &tr.t("link-not-found-title"),
+        &tr.t("enrol-not-found"),
         None,
     )
 }
 
 /// The way back to the app, carrying how the session ended.
-fn back_link(session: &EnrolmentSession) -> BackLink {
+fn back_link(chrome: &Chrome, session: &EnrolmentSession) -> BackLink {
     let ids: Vec<&str> = session.enrolment_ids.iter().map(|id| id.as_str()).collect();
     let joined = ids.join(",");
     let params: Vec<(&str, &str)> = match session.status {
@@ -110,42 +122,53 @@ fn back_link(session: &EnrolmentSession) -> BackLink {
     };
     BackLink {
         href: redirect_with(&session.redirect_uri, &params),
-        label: "Back to the app".to_owned(),
+        label: chrome.back_label(),
     }
 }
 
 /// The page for a session that is over.
-fn over_page(session: &EnrolmentSession) -> Response {
+fn over_page(chrome: &Chrome, session: &EnrolmentSession) -> Response {
+    let tr = &chrome.tr;
+    let app = chrome.app_name();
     let (title, message) = match session.status {
-        EnrolmentSessionStatus::Completed => (
-            "This link has been used",
-            "Your answer was already recorded. Go back to the app to see your enrolment.",
-        ),
-        EnrolmentSessionStatus::Declined => (
-            "This link has been used",
-            "You already declined. Go back to the app if you would like to enrol after all.",
-        ),
-        EnrolmentSessionStatus::Expired | EnrolmentSessionStatus::Open => (
-            "This link has expired",
-            "Enrolment links work for 24 hours. Go back to the app to get a new one.",
-        ),
+        EnrolmentSessionStatus::Completed => ("enrol-used-title", "enrol-used-completed"),
+        EnrolmentSessionStatus::Declined => ("enrol-used-title", "enrol-used-declined"),
+        EnrolmentSessionStatus::Expired | EnrolmentSessionStatus::Open => ("enrol-expired-title", "enrol-expired"),
     };
-    pages::error_page(StatusCode::GONE, title, message, Some(back_link(session)))
+    pages::error_page(
+        StatusCode::GONE,
+        chrome,
+        &tr.t(title),
+        &tr.with(message, &[("app", &app)]),
+        Some(back_link(chrome, session)),
+    )
 }
 
-/// The open session `token` names, with its program, operator and CSRF token; or the page to show
-/// instead (unknown, used, expired).
-async fn open_session(state: &AppState, token: &str) -> Result<Context, Response> {
+/// The open session `token` names, with its program, the page's frame and CSRF token; or the page
+/// to show instead (unknown, used, expired). `picked` is a language the person chose on the page.
+async fn open_session(
+    state: &AppState,
+    token: &str,
+    headers: &HeaderMap,
+    picked: Option<&str>,
+) -> Result<Context, Response> {
     let session = match state.store.get_enrolment_session_by_token(&hash_secret(token)).await {
         Ok(Some(session)) => session,
-        Ok(None) => return Err(not_found()),
+        Ok(None) => return Err(not_found(&anonymous(picked, headers))),
         Err(e) => {
             tracing::error!(error = %e, "cannot read an enrolment session");
-            return Err(unavailable());
+            return Err(unavailable(&anonymous(picked, headers), None));
         }
     };
+    let tr = Tr::choose(picked, headers, Some(&session.language));
+    let base = state.public_url.as_str().trim_end_matches('/');
+    let chrome = Chrome {
+        languages: tr.switcher(&format!("{base}/enrol/{token}")),
+        brand: AppBrand::of(state, &session.client_id).await,
+        tr,
+    };
     if session.status.is_final() {
-        return Err(over_page(&session));
+        return Err(over_page(&chrome, &session));
     }
     let now = state.now();
     if session.is_expired(now) {
@@ -155,20 +178,20 @@ async fn open_session(state: &AppState, token: &str) -> Result<Context, Response
             .await
         {
             tracing::error!(error = %e, "cannot record an expired enrolment session");
-            return Err(unavailable());
+            return Err(unavailable(&chrome, None));
         }
         let mut ended = session;
         ended.status = EnrolmentSessionStatus::Expired;
-        return Err(over_page(&ended));
+        return Err(over_page(&chrome, &ended));
     }
     let program = state.store.get_program(&session.client_id, &session.program_id).await;
     let operator = state.store.get_client(&session.client_id).await;
-    let (program, operator) = match (program, operator) {
-        (Ok(Some(program)), Ok(Some(operator))) if operator.revoked_at.is_none() => (program, operator),
-        (Ok(_), Ok(_)) => return Err(not_found()),
+    let program = match (program, operator) {
+        (Ok(Some(program)), Ok(Some(operator))) if operator.revoked_at.is_none() => program,
+        (Ok(_), Ok(_)) => return Err(not_found(&chrome)),
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(error = %e, "cannot read an enrolment session's program");
-            return Err(unavailable());
+            return Err(unavailable(&chrome, None));
         }
     };
     let csrf = match session.csrf_token.open(&state.cipher) {
@@ -176,68 +199,92 @@ async fn open_session(state: &AppState, token: &str) -> Result<Context, Response
         Err(e) => {
             // Sealed with another key (the key was changed): the session cannot be answered.
             tracing::error!(error = %e, "cannot open an enrolment session's CSRF token");
-            return Err(unavailable());
+            return Err(unavailable(&chrome, None));
         }
     };
     Ok(Context {
         session,
         program,
-        operator,
         csrf,
+        chrome,
     })
 }
 
-fn kind_words(kind: FlexDeviceKind) -> &'static str {
-    match kind {
-        FlexDeviceKind::Charger => "Charger",
-        FlexDeviceKind::Vehicle => "Car",
-        FlexDeviceKind::EvSystem => "Car and charger together",
+/// A page for a browser that came with no known session: the person's language, no app.
+fn anonymous(picked: Option<&str>, headers: &HeaderMap) -> Chrome {
+    Chrome {
+        tr: Tr::choose(picked, headers, None),
+        ..Chrome::default()
     }
 }
 
-fn what_it_does(kind: ProgramKind) -> &'static str {
-    match kind {
-        ProgramKind::CapacityLimit => {
-            "During an event, the program limits how much power your home draws from the grid, so your car charges \
-             more slowly until the event ends."
-        }
-        ProgramKind::Shed => {
-            "During an event, the program lowers your charging below what it would usually be, and measures the \
-             difference."
-        }
-        ProgramKind::Pause => "During an event, charging pauses. It starts again by itself when the event ends.",
-    }
+fn kind_words(tr: &Tr, kind: FlexDeviceKind) -> String {
+    tr.t(match kind {
+        FlexDeviceKind::Charger => "kind-charger",
+        FlexDeviceKind::Vehicle => "kind-car",
+        FlexDeviceKind::EvSystem => "kind-ev-system",
+    })
 }
 
-/// `minutes` in words: "90 minutes" is "1 hour 30 minutes".
-fn duration_words(minutes: u32) -> String {
-    let unit = |n: u32, one: &str| {
-        if n == 1 {
-            format!("1 {one}")
-        } else {
-            format!("{n} {one}s")
-        }
-    };
-    let (days, hours, rest) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
-    let parts: Vec<String> = [(days, "day"), (hours, "hour"), (rest, "minute")]
+/// What the program does to the car's charging during an event, in plain words.
+fn what_it_does(tr: &Tr, kind: ProgramKind) -> String {
+    tr.t(match kind {
+        ProgramKind::CapacityLimit => "enrol-does-capacity",
+        ProgramKind::Shed => "enrol-does-shed",
+        ProgramKind::Pause => "enrol-does-pause",
+    })
+}
+
+/// Why a device cannot join (or is not checked yet), in words for the driver.
+fn reason_words(tr: &Tr, reason: &Reason) -> String {
+    let capability = FlexCapability::ALL
         .into_iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, one)| unit(n, one))
-        .collect();
+        .find(|c| reason.detail.contains(c.as_str()));
+    let can = tr.t(match capability {
+        Some(FlexCapability::SmartChargingProfiles) => "can-profiles",
+        Some(FlexCapability::StartStop) => "can-start-stop",
+        Some(FlexCapability::SetMaxCurrent) => "can-max-current",
+        None => "can-everything",
+    });
+    match reason.code {
+        ReasonCode::DeviceKindNotEligible => tr.t("reason-kind"),
+        ReasonCode::CapabilityMissing => tr.with("reason-capability-missing", &[("can", &can)]),
+        ReasonCode::CapabilityUnknown => tr.with("reason-capability-unknown", &[("can", &can)]),
+        ReasonCode::OutsideServiceArea => tr.t("reason-outside-area"),
+        ReasonCode::LocationUnknown => tr.t("reason-location-unknown"),
+        ReasonCode::AlreadyEnrolled => tr.t("reason-already-enrolled"),
+        ReasonCode::DeviceGone => tr.t("reason-device-gone"),
+    }
+}
+
+/// `minutes` in words: 90 minutes is "1 hour 30 minutes".
+fn duration_words(tr: &Tr, minutes: u32) -> String {
+    let (days, hours, rest) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
+    let parts: Vec<String> = [
+        (days, "duration-days"),
+        (hours, "duration-hours"),
+        (rest, "duration-minutes"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, key)| tr.count(key, u64::from(n), &[]))
+    .collect();
     parts.join(" ")
 }
 
-fn limit_words(limits: &ProgramLimits) -> Vec<String> {
+fn limit_words(tr: &Tr, limits: &ProgramLimits) -> Vec<String> {
     vec![
         match limits.max_events_per_year {
-            Some(1) => "At most 1 event a year.".to_owned(),
-            Some(n) => format!("At most {n} events a year."),
-            None => "No set limit on how many events there are in a year.".to_owned(),
+            Some(n) => tr.count("enrol-events-per-year", u64::from(n), &[]),
+            None => tr.t("enrol-events-unlimited"),
         },
-        format!("Each event lasts at most {}.", duration_words(limits.max_event_minutes)),
+        tr.with(
+            "enrol-event-length",
+            &[("duration", &duration_words(tr, limits.max_event_minutes))],
+        ),
         match limits.min_notice_minutes {
-            0 => "An event can start without notice.".to_owned(),
-            n => format!("You are told at least {} before an event starts.", duration_words(n)),
+            0 => tr.t("enrol-no-notice"),
+            n => tr.with("enrol-notice", &[("duration", &duration_words(tr, n))]),
         },
     ]
 }
@@ -309,7 +356,7 @@ fn charger_label(charger: &coupler_core::Charger) -> String {
     }
 }
 
-fn vehicle_label(vehicle: &coupler_core::Vehicle) -> String {
+fn vehicle_label(tr: &Tr, vehicle: &coupler_core::Vehicle) -> String {
     let info = &vehicle.information;
     if let Some(name) = &info.display_name {
         return name.clone();
@@ -322,13 +369,14 @@ fn vehicle_label(vehicle: &coupler_core::Vehicle) -> String {
     match (made.is_empty(), info.year) {
         (false, Some(year)) => format!("{made} ({year})"),
         (false, None) => made,
-        (true, _) => info.vin.clone().unwrap_or_else(|| "Car".to_owned()),
+        (true, _) => info.vin.clone().unwrap_or_else(|| tr.t("kind-car")),
     }
 }
 
 /// A name for the driver's device, or `None` when the client's user has no such device.
 async fn device_label(
     state: &AppState,
+    tr: &Tr,
     session: &EnrolmentSession,
     device: &EnrolledDevice,
 ) -> Result<Option<String>, ApiError> {
@@ -345,7 +393,7 @@ async fn device_label(
             .get_vehicle(client, &VehicleId::new(device.id.as_str()))
             .await?
             .filter(|v| mine(&v.user_id))
-            .map(|v| vehicle_label(&v)),
+            .map(|v| vehicle_label(tr, &v)),
         FlexDeviceKind::EvSystem => {
             let pair = store
                 .get_ev_system(client, &coupler_core::ev_system::EvSystemId::new(device.id.as_str()))
@@ -356,16 +404,14 @@ async fn device_label(
                     let car = store
                         .get_vehicle(client, &pair.vehicle_id)
                         .await?
-                        .map(|v| vehicle_label(&v));
+                        .map(|v| vehicle_label(tr, &v));
                     let charger = store
                         .get_charger(client, &pair.charger_id)
                         .await?
                         .map(|c| charger_label(&c));
-                    Some(format!(
-                        "{} at {}",
-                        car.unwrap_or_else(|| "Car".to_owned()),
-                        charger.unwrap_or_else(|| "charger".to_owned())
-                    ))
+                    let car = car.unwrap_or_else(|| tr.t("kind-car"));
+                    let charger = charger.unwrap_or_else(|| tr.t("kind-charger"));
+                    Some(tr.with("enrol-ev-system-label", &[("car", &car), ("charger", &charger)]))
                 }
                 None => None,
             }
@@ -423,10 +469,11 @@ async fn judged_devices(
     context: &Context,
 ) -> Result<(Vec<DeviceChoice>, Vec<DeviceChoice>), ApiError> {
     let session = &context.session;
+    let tr = &context.chrome.tr;
     let mut eligible = Vec::new();
     let mut ineligible = Vec::new();
     for device in offered_devices(state, session, &context.program).await? {
-        let label = device_label(state, session, &device).await?;
+        let label = device_label(state, tr, session, &device).await?;
         let verdict = match label {
             Some(_) => {
                 verdict_for(
@@ -443,20 +490,17 @@ async fn judged_devices(
         };
         let choice = DeviceChoice {
             value: format!("{}:{}", device.kind.as_str(), device.id),
-            label: label.unwrap_or_else(|| format!("{} {}", kind_words(device.kind), device.id)),
-            kind: kind_words(device.kind),
+            label: label.unwrap_or_else(|| format!("{} {}", kind_words(tr, device.kind), device.id)),
+            kind: kind_words(tr, device.kind),
             note: None,
-            reasons: verdict.reasons().iter().map(reason_for_driver).collect(),
+            reasons: verdict.reasons().iter().map(|r| reason_words(tr, r)).collect(),
             checked: false,
             device,
         };
         match verdict {
             Verdict::Eligible => eligible.push(choice),
             Verdict::Undecided(_) => eligible.push(DeviceChoice {
-                note: Some(format!(
-                    "It can join now; it takes part once it has been checked. {}",
-                    choice.reasons.join(" ")
-                )),
+                note: Some(format!("{} {}", tr.t("enrol-undecided"), choice.reasons.join(" "))),
                 ..choice
             }),
             Verdict::Ineligible(_) => ineligible.push(choice),
@@ -474,11 +518,12 @@ async fn enrol_page(
     error: Option<&str>,
     chosen: &[String],
 ) -> Response {
+    let chrome = &context.chrome;
     let (mut eligible, ineligible) = match judged_devices(state, context).await {
         Ok(judged) => judged,
         Err(e) => {
             tracing::error!(error = ?e, "cannot list a driver's devices");
-            return unavailable();
+            return unavailable(chrome, None);
         }
     };
     for device in &mut eligible {
@@ -486,13 +531,23 @@ async fn enrol_page(
     }
     let base = state.public_url.as_str().trim_end_matches('/');
     let program = &context.program;
+    let tr = &chrome.tr;
+    let operator = chrome.app_name();
     let page = EnrolPage {
-        lang: pages::PAGE_LANG,
+        chrome,
         title: &program.name,
-        operator: &context.operator.name,
-        what_it_does: what_it_does(program.kind),
-        limits: limit_words(&program.limits),
+        runs: tr.with("enrol-runs", &[("operator", &operator)]),
+        what_it_does: what_it_does(tr, program.kind),
+        limits: limit_words(tr, &program.limits),
         incentive: incentive_words(&program.incentive),
+        shared_intro: tr.with("enrol-shared-intro", &[("operator", &operator)]),
+        rights: tr.with("enrol-rights", &[("app", &operator)]),
+        consent: tr.with("enrol-consent", &[("program", &program.name), ("operator", &operator)]),
+        decline: if eligible.is_empty() {
+            chrome.back_label()
+        } else {
+            tr.t("enrol-decline")
+        },
         shared: context
             .session
             .consent
@@ -519,12 +574,28 @@ async fn enrol_page(
     response
 }
 
+/// What the enrolment page's URL may carry: a language the person picked.
+#[derive(Debug, Deserialize)]
+pub struct EnrolQuery {
+    lang: Option<String>,
+}
+
 /// `GET /enrol/{token}`: the enrolment page.
-pub async fn open_enrolment(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    match open_session(&state, &token).await {
+pub async fn open_enrolment(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<EnrolQuery>,
+) -> Response {
+    let picked = query.lang.as_deref();
+    let mut response = match open_session(&state, &token, &headers, picked).await {
         Ok(context) => enrol_page(&state, &token, &context, StatusCode::OK, None, &[]).await,
         Err(page) => page,
+    };
+    if let Some(cookie) = i18n::remember(picked, pages::secure_attribute(&state.public_url)) {
+        pages::add_cookie(&mut response, &cookie);
     }
+    response
 }
 
 /// What the form sent.
@@ -566,10 +637,12 @@ pub async fn answer_enrolment(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let context = match open_session(&state, &token).await {
+    let context = match open_session(&state, &token, &headers, None).await {
         Ok(context) => context,
         Err(page) => return page,
     };
+    let chrome = &context.chrome;
+    let tr = &chrome.tr;
     let answer = Answer::parse(&body);
     let cookie = pages::cookie(&headers, COOKIE);
     if !csrf_holds(&context.csrf, answer.csrf.as_deref(), cookie.as_deref()) {
@@ -580,12 +653,12 @@ pub async fn answer_enrolment(
         let base = state.public_url.as_str().trim_end_matches('/');
         return pages::error_page(
             StatusCode::FORBIDDEN,
-            "Please try again",
-            "This form did not come from the enrolment page in this browser (cookies may be blocked). Nothing was \
-             changed. Open the page again to answer.",
+            chrome,
+            &tr.t("enrol-csrf-title"),
+            &tr.t("enrol-csrf"),
             Some(BackLink {
                 href: format!("{base}/enrol/{token}"),
-                label: "Open the page again".to_owned(),
+                label: tr.t("enrol-open-again"),
             }),
         );
     }
@@ -605,23 +678,23 @@ pub async fn answer_enrolment(
                 )
             }
             // Answered meanwhile (another tab): show how it ended.
-            Ok(false) => match open_session(&state, &token).await {
+            Ok(false) => match open_session(&state, &token, &headers, None).await {
                 Ok(context) => enrol_page(&state, &token, &context, StatusCode::CONFLICT, None, &[]).await,
                 Err(page) => page,
             },
             Err(e) => {
                 tracing::error!(error = %e, "cannot record a declined enrolment session");
-                unavailable()
+                unavailable(chrome, None)
             }
         },
-        Some("enrol") => enrol(&state, &token, &context, &answer, now).await,
+        Some("enrol") => enrol(&state, &token, &context, &answer, &headers, now).await,
         _ => {
             enrol_page(
                 &state,
                 &token,
                 &context,
                 StatusCode::BAD_REQUEST,
-                Some("Choose Enrol or No thanks."),
+                Some(&tr.t("enrol-error-choose")),
                 &answer.devices,
             )
             .await
@@ -639,30 +712,25 @@ async fn enrol(
     token: &str,
     context: &Context,
     answer: &Answer,
+    headers: &HeaderMap,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Response {
+    let chrome = &context.chrome;
+    let tr = &chrome.tr;
     let again = |status, error: String| async move {
         enrol_page(state, token, context, status, Some(&error), &answer.devices).await
     };
     if answer.devices.is_empty() {
-        return again(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Tick at least one device to enrol.".to_owned(),
-        )
-        .await;
+        return again(StatusCode::UNPROCESSABLE_ENTITY, tr.t("enrol-error-tick")).await;
     }
     if !answer.consent {
-        return again(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Tick the box to agree to the terms, or choose No thanks.".to_owned(),
-        )
-        .await;
+        return again(StatusCode::UNPROCESSABLE_ENTITY, tr.t("enrol-error-consent")).await;
     }
     let (eligible, _) = match judged_devices(state, context).await {
         Ok(judged) => judged,
         Err(e) => {
             tracing::error!(error = ?e, "cannot list a driver's devices");
-            return unavailable();
+            return unavailable(chrome, None);
         }
     };
     let mut chosen = Vec::new();
@@ -670,13 +738,7 @@ async fn enrol(
         match eligible.iter().find(|d| &d.value == value) {
             Some(device) if !chosen.iter().any(|c: &DeviceChoice| &c.value == value) => chosen.push(device.clone()),
             Some(_) => {}
-            None => {
-                return again(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "A device you ticked cannot join this program (any more). Check the list and try again.".to_owned(),
-                )
-                .await
-            }
+            None => return again(StatusCode::UNPROCESSABLE_ENTITY, tr.t("enrol-error-cannot")).await,
         }
     }
     let session = &context.session;
@@ -698,16 +760,13 @@ async fn enrol(
             Err(e) if e.status().is_client_error() => {
                 return again(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    format!(
-                        "{} cannot join this program any more. Check the list and try again.",
-                        device.label
-                    ),
+                    tr.with("enrol-error-device", &[("device", &device.label)]),
                 )
                 .await
             }
             Err(e) => {
                 tracing::error!(error = ?e, "cannot judge a device for enrolment");
-                return unavailable();
+                return unavailable(chrome, None);
             }
         }
     }
@@ -735,20 +794,14 @@ async fn enrol(
             )
         }
         // Answered meanwhile (another tab, or a replayed form): show how it ended.
-        Ok(false) => match open_session(state, token).await {
+        Ok(false) => match open_session(state, token, headers, None).await {
             Ok(context) => enrol_page(state, token, &context, StatusCode::CONFLICT, None, &[]).await,
             Err(page) => page,
         },
-        Err(coupler_core::StoreError::Conflict(_)) => {
-            again(
-                StatusCode::CONFLICT,
-                "A device you ticked was enrolled meanwhile. Check the list and try again.".to_owned(),
-            )
-            .await
-        }
+        Err(coupler_core::StoreError::Conflict(_)) => again(StatusCode::CONFLICT, tr.t("enrol-error-meanwhile")).await,
         Err(e) => {
             tracing::error!(error = %e, "cannot store enrolments from the enrolment page");
-            unavailable()
+            unavailable(chrome, None)
         }
     }
 }
@@ -759,10 +812,12 @@ mod tests {
 
     #[test]
     fn durations_read_as_people_say_them() {
-        assert_eq!(duration_words(90), "1 hour 30 minutes");
-        assert_eq!(duration_words(180), "3 hours");
-        assert_eq!(duration_words(1), "1 minute");
-        assert_eq!(duration_words(1440 + 60), "1 day 1 hour");
+        let en = Tr::of("en");
+        assert_eq!(duration_words(&en, 90), "1 hour 30 minutes");
+        assert_eq!(duration_words(&en, 180), "3 hours");
+        assert_eq!(duration_words(&en, 1), "1 minute");
+        assert_eq!(duration_words(&en, 1440 + 60), "1 day 1 hour");
+        assert_eq!(duration_words(&Tr::of("de"), 1440 * 2 + 1), "2 Tage 1 Minute");
     }
 
     #[test]
@@ -793,5 +848,41 @@ mod tests {
         assert_eq!(answer.action.as_deref(), Some("enrol"));
         let garbage = Answer::parse(&[0xff, 0xfe, b'=', b'&']);
         assert!(garbage.csrf.is_none() && garbage.devices.is_empty());
+    }
+
+    #[test]
+    fn each_reason_has_words_for_the_driver_that_name_what_is_missing() {
+        let facts = coupler_core::flex::DeviceFacts {
+            smart_charging_profiles: Some(false),
+            start_stop: None,
+            set_max_current: Some(false),
+            position: None,
+        };
+        let rules = coupler_core::flex::EligibilityRules {
+            device_kinds: vec![FlexDeviceKind::Charger],
+            required_capabilities: FlexCapability::ALL.to_vec(),
+            service_area: vec![coupler_core::flex::AreaCircle {
+                latitude: 59.9,
+                longitude: 10.7,
+                radius_km: 10.0,
+            }],
+        };
+        let verdict = coupler_core::flex::check_eligibility(&rules, FlexDeviceKind::Vehicle, &facts, true);
+        let words: Vec<String> = verdict
+            .reasons()
+            .iter()
+            .map(|r| reason_words(&Tr::of("en"), r))
+            .collect();
+        assert_eq!(
+            words,
+            vec![
+                "It is already enrolled in this program.",
+                "This program does not take this kind of device.",
+                "It cannot follow a charging schedule sent to it.",
+                "It cannot have its charging current lowered remotely.",
+                "We do not know where it is, and this program covers only some areas. Set its location in the app first.",
+                "It has not told us yet whether it can have its charging started and stopped remotely; it is checked again once it does.",
+            ]
+        );
     }
 }

@@ -77,12 +77,23 @@ pub async fn stream_events(
         Some(raw) => parse_event_id(raw)?,
         None => state.store.latest_seq().await?,
     };
+    Ok(event_stream(state, caller.client_id, after))
+}
+
+/// `client`'s events after sequence number `after`, as an endless Server-Sent Events response that
+/// ends when Coupler stops: the body of `GET /events`, and of the console's live updates, which
+/// relay the same events to a signed-in browser.
+pub fn event_stream(
+    state: AppState,
+    client: ClientId,
+    after: i64,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let stopping = state.tasks.token().clone().cancelled_owned();
     let cursor = Cursor {
         // Subscribed before the first read, so no publication after it goes unheard.
         signals: state.store.signals().subscribe(),
         state,
-        client: caller.client_id,
+        client,
         after,
         buffered: VecDeque::new(),
     };
@@ -93,7 +104,7 @@ pub async fn stream_events(
     // The stream never ends by itself: it ends when Coupler stops, so the graceful shutdown,
     // which waits for responses in flight, is not held open by it.
     .take_until(stopping);
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
 /// Where one stream stands.

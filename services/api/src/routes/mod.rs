@@ -1,6 +1,7 @@
 //! Handlers, one module per area of the REST surface.
 
 pub mod actions;
+pub mod branding;
 pub mod chargers;
 pub mod control;
 pub mod enrol_pages;

@@ -493,3 +493,58 @@ pub async fn list_deliveries(
         data: deliveries.into_iter().map(Into::into).collect(),
     }))
 }
+
+/// Sends a delivery again: a `FAILED` delivery (retries exhausted, webhook deactivated) or a
+/// `PENDING` one waiting for its next retry is made due now, and its webhook active, so the sender
+/// attempts it next with the same delivery id and events. The attempt count goes on from where it
+/// was: a failed delivery whose new attempt fails again stays failed. A delivery that `SUCCEEDED`
+/// is not sent again (409), nor one that would overtake another pending delivery of the webhook
+/// (409): deliveries reach a webhook in order.
+#[utoipa::path(
+    post,
+    path = "/webhooks/{webhookId}/deliveries/{deliveryId}/retry",
+    tag = "webhooks",
+    params(
+        ("webhookId" = String, Path, description = "The webhook's id"),
+        ("deliveryId" = String, Path, description = "The delivery's id"),
+    ),
+    responses(
+        (status = 202, description = "The delivery, due now", body = DeliveryResponse),
+        (status = 404, description = "The client has no such webhook, or the webhook no such delivery", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The delivery succeeded already, or another delivery of the webhook is pending", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Authentication", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("clientCredentials" = [])),
+)]
+pub async fn retry_delivery(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath((webhook, delivery)): ApiPath<(String, String)>,
+) -> Result<(StatusCode, ApiJson<DeliveryResponse>), ApiError> {
+    use coupler_core::store::RetryOutcome;
+    let webhook = WebhookId::new(webhook);
+    let delivery = DeliveryId::new(delivery);
+    let outcome = state
+        .store
+        .retry_delivery(&caller.client_id, &webhook, &delivery, state.now())
+        .await?;
+    match outcome {
+        RetryOutcome::Retried(retried) => {
+            tracing::info!(webhook_id = %webhook, delivery_id = %delivery, "delivery retried on request");
+            Ok((StatusCode::ACCEPTED, ApiJson(retried.into())))
+        }
+        RetryOutcome::NotFound => Err(ApiError::not_found(format!(
+            "webhook '{webhook}' has no delivery '{delivery}'"
+        ))),
+        RetryOutcome::AlreadyDelivered => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already-delivered",
+            format!("delivery '{delivery}' succeeded already; it is not sent again"),
+        )),
+        RetryOutcome::AnotherPending => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "another-delivery-pending",
+            format!("webhook '{webhook}' has another delivery pending; it is sent first, in order"),
+        )),
+    }
+}

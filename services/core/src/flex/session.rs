@@ -217,34 +217,6 @@ impl EnrolmentSession {
     }
 }
 
-/// A reason against a device, in words for the driver rather than for the app's developers.
-pub fn reason_for_driver(reason: &Reason) -> String {
-    let capability = FlexCapability::ALL
-        .into_iter()
-        .find(|c| reason.detail.contains(c.as_str()));
-    let can = |c: Option<FlexCapability>| match c {
-        Some(FlexCapability::SmartChargingProfiles) => "follow a charging schedule sent to it",
-        Some(FlexCapability::StartStop) => "have its charging started and stopped remotely",
-        Some(FlexCapability::SetMaxCurrent) => "have its charging current lowered remotely",
-        None => "do everything the program needs",
-    };
-    match reason.code {
-        ReasonCode::DeviceKindNotEligible => "This program does not take this kind of device.".to_owned(),
-        ReasonCode::CapabilityMissing => format!("It cannot {}.", can(capability)),
-        ReasonCode::CapabilityUnknown => format!(
-            "It has not told us yet whether it can {}; it is checked again once it does.",
-            can(capability)
-        ),
-        ReasonCode::OutsideServiceArea => "It is outside the area this program covers.".to_owned(),
-        ReasonCode::LocationUnknown => {
-            "We do not know where it is, and this program covers only some areas. Set its location in the app first."
-                .to_owned()
-        }
-        ReasonCode::AlreadyEnrolled => "It is already enrolled in this program.".to_owned(),
-        ReasonCode::DeviceGone => "It is no longer connected to your account.".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,7 +239,7 @@ mod tests {
         assert_eq!(request.devices.len(), 1);
         assert_eq!(request.consent.data_shared, vec!["chargingSessions"]);
         assert_eq!(request.consent.how_to_leave, "Unenrol in the app");
-        assert_eq!(request.language, "en-US");
+        assert_eq!(request.language, "browser");
     }
 
     #[test]
@@ -289,38 +261,6 @@ mod tests {
                 "/consent/howToLeave",
                 "/redirectUri",
                 "/language"
-            ]
-        );
-    }
-
-    #[test]
-    fn each_reason_has_words_for_the_driver_that_name_what_is_missing() {
-        let facts = DeviceFacts {
-            smart_charging_profiles: Some(false),
-            start_stop: None,
-            set_max_current: Some(false),
-            position: None,
-        };
-        let rules = EligibilityRules {
-            device_kinds: vec![FlexDeviceKind::Charger],
-            required_capabilities: FlexCapability::ALL.to_vec(),
-            service_area: vec![AreaCircle {
-                latitude: 59.9,
-                longitude: 10.7,
-                radius_km: 10.0,
-            }],
-        };
-        let verdict = check_eligibility(&rules, FlexDeviceKind::Vehicle, &facts, true);
-        let words: Vec<String> = verdict.reasons().iter().map(reason_for_driver).collect();
-        assert_eq!(
-            words,
-            vec![
-                "It is already enrolled in this program.",
-                "This program does not take this kind of device.",
-                "It cannot follow a charging schedule sent to it.",
-                "It cannot have its charging current lowered remotely.",
-                "We do not know where it is, and this program covers only some areas. Set its location in the app first.",
-                "It has not told us yet whether it can have its charging started and stopped remotely; it is checked again once it does.",
             ]
         );
     }

@@ -73,6 +73,20 @@ macro_rules! impl_action_store {
 
             #[async_trait]
             impl ActionStore for $store {
+                async fn recent_actions(&self, client: &ClientId, limit: u32) -> Result<Vec<Action>, StoreError> {
+                    let sql = format!(
+                        "SELECT {COLUMNS} FROM actions a JOIN users u ON u.id = a.user_id WHERE a.client_id = $1 \
+                         ORDER BY a.created_at DESC, a.id DESC LIMIT $2"
+                    );
+                    let rows = sqlx::query(&sql)
+                        .bind(client.as_str())
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    rows.iter().map(action_from_row).collect::<Result<_, _>>().map_err(store_error)
+                }
+
                 async fn insert_action(&self, action: &Action) -> Result<(), StoreError> {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
                     let inserted = sqlx::query(

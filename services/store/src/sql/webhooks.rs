@@ -409,6 +409,68 @@ macro_rules! impl_webhook_store {
                     let rows = sqlx::query(&sql).bind(id.as_str()).fetch_all(&self.pool).await.map_err(store_error)?;
                     rows.iter().map(delivery_from_row).collect::<Result<Vec<_>, _>>().map(Some).map_err(store_error)
                 }
+
+                async fn retry_delivery(
+                    &self,
+                    client: &ClientId,
+                    webhook: &WebhookId,
+                    delivery: &DeliveryId,
+                    now: DateTime<Utc>,
+                ) -> Result<coupler_core::store::RetryOutcome, StoreError> {
+                    use coupler_core::store::RetryOutcome;
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    let sql = format!(
+                        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = $1 AND webhook_id = $2 \
+                         AND webhook_id IN (SELECT id FROM webhooks WHERE client_id = $3)"
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(delivery.as_str())
+                        .bind(webhook.as_str())
+                        .bind(client.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
+                    let Some(found) = row.as_ref().map(delivery_from_row).transpose().map_err(store_error)? else {
+                        return Ok(RetryOutcome::NotFound);
+                    };
+                    if found.state == DeliveryState::Succeeded {
+                        return Ok(RetryOutcome::AlreadyDelivered);
+                    }
+                    let (others,): (i64,) = sqlx::query_as(
+                        "SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = $1 AND state = 'PENDING' AND id <> $2",
+                    )
+                    .bind(webhook.as_str())
+                    .bind(delivery.as_str())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                    if others > 0 {
+                        return Ok(RetryOutcome::AnotherPending);
+                    }
+                    let sql = format!(
+                        "UPDATE webhook_deliveries SET state = 'PENDING', next_attempt_at = $2, updated_at = $2 \
+                         WHERE id = $1 AND state <> 'SUCCEEDED' RETURNING {DELIVERY_COLUMNS}"
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(delivery.as_str())
+                        .bind($time::bind(now))
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
+                    // Succeeded between the read and the update: nothing to retry.
+                    let Some(row) = row else {
+                        return Ok(RetryOutcome::AlreadyDelivered);
+                    };
+                    let retried = delivery_from_row(&row).map_err(store_error)?;
+                    sqlx::query("UPDATE webhooks SET is_active = TRUE, updated_at = $2 WHERE id = $1 AND NOT is_active")
+                        .bind(webhook.as_str())
+                        .bind($time::bind(now))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
+                    tx.commit().await.map_err(store_error)?;
+                    Ok(RetryOutcome::Retried(retried))
+                }
             }
         };
     };

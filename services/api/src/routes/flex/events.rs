@@ -358,6 +358,23 @@ pub async fn create_event(
 ) -> Result<(StatusCode, ApiJson<FlexEventResponse>), ApiError> {
     let program = owned_program(&state, &caller, &id).await?;
     let now = state.now();
+    let event = send_event(&state, &caller, &program, body, false).await?;
+    let stored = state.store.flex_targets(&event.id).await?;
+    Ok((StatusCode::CREATED, ApiJson(full_event_body(event, &stored, now))))
+}
+
+/// Sends an event to a program's enrolments (see [`create_event`]); the stored event. `from_vtn`:
+/// the event comes from the program's VTN, which decides notice and how many events a year there
+/// are, so only the rest of the program's limits are checked.
+pub(crate) async fn send_event(
+    state: &AppState,
+    caller: &Caller,
+    program: &Program,
+    body: CreateEvent,
+    from_vtn: bool,
+) -> Result<FlexEvent, ApiError> {
+    let now = state.now();
+    let (state, caller, program) = (state.clone(), caller.clone(), program.clone());
     let request = EventRequest {
         kind: body.kind,
         value: body.value,
@@ -366,8 +383,12 @@ pub async fn create_event(
         duration_minutes: body.duration_minutes,
         max_random_delay_s: body.max_random_delay_seconds,
     };
-    let in_year = events_in_year(&state, &program, body.start, None).await?;
-    check_event(&program, &request, now, in_year).map_err(refusals_to_error)?;
+    if from_vtn {
+        check_event(&lenient(&program), &request, now, 0).map_err(refusals_to_error)?;
+    } else {
+        let in_year = events_in_year(&state, &program, body.start, None).await?;
+        check_event(&program, &request, now, in_year).map_err(refusals_to_error)?;
+    }
     let control_group_share = body.control_group_share.unwrap_or(0.0);
     if !(0.0..=MAX_CONTROL_GROUP_SHARE).contains(&control_group_share) {
         return Err(ApiError::invalid(format!(
@@ -547,8 +568,20 @@ pub async fn create_event(
     tracing::info!(event_id = %event.id, targets = targets.len(), held_back = held_back.len(), limit_a = event.limit_a, "flex event sent");
     let chargers = charger_ids(&targets);
     state.flex.event_changed(event.id.clone(), chargers);
-    let stored = state.store.flex_targets(&event.id).await?;
-    Ok((StatusCode::CREATED, ApiJson(full_event_body(event, &stored, now))))
+    Ok(event)
+}
+
+/// The program with no minimum notice and no yearly count: what an event already running, or
+/// one from the program's VTN, is checked against.
+fn lenient(program: &Program) -> Program {
+    Program {
+        limits: coupler_core::flex::ProgramLimits {
+            min_notice_minutes: 0,
+            max_events_per_year: None,
+            ..program.limits
+        },
+        ..program.clone()
+    }
 }
 
 /// A schedule's periods in time order, one per start (the later of two at one start wins, as the
@@ -688,7 +721,20 @@ pub async fn update_event(
     ApiJson(body): ApiJson<UpdateEvent>,
 ) -> Result<ApiJson<FlexEventResponse>, ApiError> {
     let program = owned_program(&state, &caller, &program_id).await?;
-    let mut event = owned_event(&state, &caller, &program_id, &id).await?;
+    let event = owned_event(&state, &caller, &program_id, &id).await?;
+    let now = state.now();
+    let event = change_event(&state, &program, event, body).await?;
+    let targets = state.store.flex_targets(&event.id).await?;
+    Ok(ApiJson(full_event_body(event, &targets, now)))
+}
+
+/// Changes an event that has not ended (see [`update_event`]); the changed event.
+pub(crate) async fn change_event(
+    state: &AppState,
+    program: &Program,
+    mut event: FlexEvent,
+    body: UpdateEvent,
+) -> Result<FlexEvent, ApiError> {
     let now = state.now();
     match event.status(now) {
         EventStatus::Cancelled | EventStatus::Completed => {
@@ -730,20 +776,12 @@ pub async fn update_event(
         duration_minutes: minutes,
         max_random_delay_s: 0,
     };
-    let lenient = Program {
-        limits: coupler_core::flex::ProgramLimits {
-            min_notice_minutes: 0,
-            max_events_per_year: None,
-            ..program.limits
-        },
-        ..program.clone()
-    };
-    check_event(&lenient, &request, now, 0).map_err(refusals_to_error)?;
+    check_event(&lenient(program), &request, now, 0).map_err(refusals_to_error)?;
     event.end = end;
     event.value = value;
     event.unit = unit;
     if event.kind != EventKind::Shed {
-        event.limit_a = cap_of(&state, event.kind, value, unit);
+        event.limit_a = cap_of(state, event.kind, value, unit);
     }
     event.updated_at = now;
     if !state.store.update_flex_event(&event).await? {
@@ -756,7 +794,7 @@ pub async fn update_event(
     let targets = state.store.flex_targets(&event.id).await?;
     let live: Vec<FlexTarget> = targets.iter().filter(|t| !t.state.is_settled()).cloned().collect();
     state.flex.event_changed(event.id.clone(), charger_ids(&live));
-    Ok(ApiJson(full_event_body(event, &targets, now)))
+    Ok(event)
 }
 
 /// Cancels an event: every target that has not opted out becomes CANCELLED, the caps are removed
@@ -781,19 +819,26 @@ pub async fn cancel_event(
 ) -> Result<ApiJson<FlexEventResponse>, ApiError> {
     let event = owned_event(&state, &caller, &program_id, &id).await?;
     let now = state.now();
+    call_off(&state, &event).await?;
+    let event = owned_event(&state, &caller, &program_id, &id).await?;
+    let targets = state.store.flex_targets(&event.id).await?;
+    Ok(ApiJson(full_event_body(event, &targets, now)))
+}
+
+/// Cancels an event (see [`cancel_event`]).
+pub(crate) async fn call_off(state: &AppState, event: &FlexEvent) -> Result<(), ApiError> {
+    let now = state.now();
     if event.status(now) == EventStatus::Completed {
         return Err(ApiError::new(StatusCode::CONFLICT, "conflict", "the event has ended"));
     }
     let chargers = state
         .store
-        .cancel_flex_event(&caller.client_id, &event.id, now)
+        .cancel_flex_event(&event.client_id, &event.id, now)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "conflict", "the event was already cancelled"))?;
     tracing::info!(event_id = %event.id, "flex event cancelled");
     state.flex.event_changed(event.id.clone(), chargers);
-    let event = owned_event(&state, &caller, &program_id, &id).await?;
-    let targets = state.store.flex_targets(&event.id).await?;
-    Ok(ApiJson(full_event_body(event, &targets, now)))
+    Ok(())
 }
 
 /// Opts an enrolment's driver out of one event: the cap is lifted for their device alone (its limit

@@ -41,6 +41,7 @@ mod groups;
 mod programs;
 mod results;
 mod sessions;
+mod vtn;
 
 pub use enrolments::*;
 pub use events::*;
@@ -49,3 +50,4 @@ pub use groups::*;
 pub use programs::*;
 pub use results::*;
 pub use sessions::*;
+pub use vtn::*;

@@ -225,8 +225,9 @@ fn device_ids(device: &TargetDevice) -> (Option<String>, Option<String>) {
     }
 }
 
-/// Works an event's results out from the stored telemetry.
-async fn event_results(
+/// Works an event's results out from the stored telemetry (the body of `GET /flex/events/{eventId}/results`,
+/// and of the console's event page).
+pub async fn event_results(
     state: &AppState,
     caller: &Caller,
     event: FlexEvent,
