@@ -8,20 +8,20 @@ use serde_json::json;
 
 /// One Server-Sent Event.
 #[derive(Debug, Clone)]
-struct Sse {
-    id: String,
-    event: String,
-    data: serde_json::Value,
+pub(crate) struct Sse {
+    pub(crate) id: String,
+    pub(crate) event: String,
+    pub(crate) data: serde_json::Value,
 }
 
 /// A client reading a `text/event-stream` response event by event.
-struct Stream {
+pub(crate) struct Stream {
     body: reqwest::Response,
     buffer: String,
 }
 
 impl Stream {
-    async fn open(app: &TestApp, tenant: &Tenant, last_event_id: Option<&str>) -> Self {
+    pub(crate) async fn open(app: &TestApp, tenant: &Tenant, last_event_id: Option<&str>) -> Self {
         let mut request = app.as_tenant(tenant, Method::GET, "/events");
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id);
@@ -39,7 +39,7 @@ impl Stream {
     }
 
     /// The next event (keep-alive comments skipped), waiting up to a generous deadline.
-    async fn next(&mut self) -> Sse {
+    pub(crate) async fn next(&mut self) -> Sse {
         tokio::time::timeout(Duration::from_secs(30), async {
             loop {
                 if let Some(end) = self.buffer.find("\n\n") {
@@ -209,7 +209,7 @@ async fn a_chargers_connection_boot_and_status_raise_updated_events_and_repeats_
 }
 
 /// Reads events until one matches `until`, returning all read so far.
-async fn read_until(stream: &mut Stream, until: impl Fn(&Sse) -> bool) -> Vec<Sse> {
+pub(crate) async fn read_until(stream: &mut Stream, until: impl Fn(&Sse) -> bool) -> Vec<Sse> {
     let mut seen = Vec::new();
     loop {
         let event = stream.next().await;

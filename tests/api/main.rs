@@ -20,6 +20,7 @@ mod limits;
 mod linking;
 mod makers;
 mod metrics;
+mod nodes;
 mod ocpp16;
 mod ocpp16_bad_input;
 mod ocpp16_operations;

@@ -5,6 +5,7 @@
 pub mod vehicles;
 
 pub mod browser;
+pub mod cluster;
 pub mod console;
 pub mod ocpp;
 pub mod pki;
@@ -45,6 +46,20 @@ where
     }
 }
 
+/// The variable that runs the end-to-end tests' apps on PostgreSQL (`postgres`) rather than on
+/// SQLite, on the server `COUPLER_TEST_POSTGRES_URL` names: the same tests, the other backend.
+pub const APP_BACKEND_VAR: &str = "COUPLER_TEST_APP_BACKEND";
+
+/// A fresh database for one app: SQLite, or PostgreSQL when [`APP_BACKEND_VAR`] says so.
+async fn app_database() -> TestDatabase {
+    match std::env::var(APP_BACKEND_VAR).as_deref() {
+        Ok("postgres") => TestDatabase::postgres()
+            .await
+            .unwrap_or_else(|| panic!("{APP_BACKEND_VAR}=postgres needs COUPLER_TEST_POSTGRES_URL")),
+        _ => TestDatabase::sqlite(),
+    }
+}
+
 /// A running Coupler for one test.
 #[derive(Debug)]
 pub struct TestApp {
@@ -55,7 +70,8 @@ pub struct TestApp {
     /// An HTTP client that does not follow redirects.
     pub http: reqwest::Client,
     server: Option<Server>,
-    _db: TestDatabase,
+    /// The database, when this app is its only user (a [`cluster::TestCluster`] keeps its own).
+    _db: Option<TestDatabase>,
 }
 
 /// An API client of the running Coupler, with a valid token.
@@ -70,6 +86,27 @@ pub struct Tenant {
 }
 
 impl TestApp {
+    /// Starts Coupler over `store` (a database that outlives it), like [`TestApp::spawn_with`].
+    pub async fn spawn_on(store: Arc<dyn Store>, configure: impl FnOnce(&str, &mut Wiring)) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
+        let addr = listener.local_addr().expect("local address");
+        let url = format!("http://{addr}");
+        let mut wiring = Wiring::minimal(store.clone(), url.parse().expect("url"));
+        configure(&url, &mut wiring);
+        let server = Server::serve_with(listener, None, wiring).await.expect("start coupler");
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Self {
+            url,
+            store,
+            http,
+            server: Some(server),
+            _db: None,
+        }
+    }
+
     /// Starts Coupler on 127.0.0.1 with a random port and a fresh SQLite database.
     pub async fn spawn() -> Self {
         Self::spawn_with(|_, _| {}).await
@@ -78,7 +115,7 @@ impl TestApp {
     /// Starts Coupler like [`TestApp::spawn`], letting `configure` add vendors and tune the engine
     /// before it starts; it gets the app's base URL (for callback registration).
     pub async fn spawn_with(configure: impl FnOnce(&str, &mut Wiring)) -> Self {
-        let db = TestDatabase::sqlite();
+        let db = app_database().await;
         let store = db.open().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
         let addr = listener.local_addr().expect("local address");
@@ -95,7 +132,7 @@ impl TestApp {
             store,
             http,
             server: Some(server),
-            _db: db,
+            _db: Some(db),
         }
     }
 
@@ -126,7 +163,7 @@ impl TestApp {
             store,
             http,
             server: Some(server),
-            _db: db,
+            _db: Some(db),
         }
     }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 use coupler_core::account::VendorAccountId;
 use coupler_core::ev_system::EvSystemId;
 use coupler_core::event::{AssetKind, PendingEvent};
+use coupler_core::node::Signal;
 use coupler_core::{ActionId, ChargerId, StoreError, VehicleId};
 use coupler_tasks::Tasks;
 
@@ -194,7 +195,14 @@ pub fn spawn(state: AppState, tick: Duration, tasks: &Tasks) {
     tasks.spawn("event relay", async move {
         loop {
             let published = match publish_pending(&state).await {
-                Ok(n) => n,
+                Ok(0) => 0,
+                Ok(n) => {
+                    // Live streams on every node read them now.
+                    if let Err(e) = state.store.signals().publish(&Signal::EventsPublished).await {
+                        tracing::warn!(error = %e, "cannot tell the live streams that events were published");
+                    }
+                    n
+                }
                 Err(StoreError::Conflict(_)) => 0, // another node published first; take the rest next time
                 Err(e) => {
                     tracing::warn!(error = %e, "could not publish events");

@@ -24,6 +24,7 @@ pub mod intervention;
 pub mod limits;
 pub mod link;
 pub mod location;
+pub mod node;
 pub mod openadr;
 pub mod operation;
 pub mod page;
@@ -48,7 +49,7 @@ pub use client::{AccessToken, Client, ClientId};
 pub use page::{Cursor, CursorError, Page, PageKey, PageRequest};
 pub use store::{
     ActionStore, AuthorisationStore, ChargerStore, ClientStore, ConsoleStore, EnrolmentSessionStore, EvSystemStore,
-    EventStore, FlexStore, InterventionStore, LimitStore, LinkSessionStore, LocationStore, MeasurementStore,
+    EventStore, FlexStore, InterventionStore, LimitStore, LinkSessionStore, LocationStore, MeasurementStore, NodeStore,
     OperationStore, SecurityStore, SmartChargingStore, Store, StoreError, TariffStore, TransactionEventStore,
     UserStore, VehicleStore, VendorAccountStore, VtnStore, WebhookStore,
 };

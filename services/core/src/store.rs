@@ -28,6 +28,7 @@ use crate::intervention::{Intervention, InterventionId};
 use crate::limits::{ChargerCapabilities, ChargerLimitState, LimitScope, LimitSource, LimitSourceId, SchedulePeriod};
 use crate::link::{LinkCompletion, LinkSession, LinkSessionId, LinkedAccount};
 use crate::location::{Location, LocationFields, LocationId};
+use crate::node::{NodeId, SignalBus};
 use crate::operation::{Operation, OperationId, OperationKind, Reservation, ReservationStatus};
 use crate::page::{Page, PageRequest};
 use crate::polling::PollUpdate;
@@ -134,6 +135,58 @@ pub trait ActionStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Gives up `holder`'s lease on an action (someone else's is left alone).
     async fn release_action(&self, id: &ActionId, holder: &str) -> Result<(), StoreError>;
+    /// Hands `from`'s lease on a pending action to `to` until `until`, in one atomic step (the
+    /// node that holds the socket of the charger it goes through takes it up at once; no other
+    /// runner may take it before the lease lapses). `false` when `from` does not hold it or it is
+    /// no longer pending.
+    async fn hand_over_action(
+        &self,
+        id: &ActionId,
+        from: &str,
+        to: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The nodes sharing the database and which of them holds each connected charger's socket.
+///
+/// A node's lease is its heartbeat: it renews it while it runs and gives it up when it stops. A
+/// charger is held by the node that recorded its latest connection, for as long as that node's
+/// lease lasts, so one renewal keeps all of a node's chargers. A node whose lease lapsed is dead:
+/// [`NodeStore::sweep_lapsed_nodes`] removes it and marks its chargers disconnected.
+#[async_trait]
+pub trait NodeStore: Send + Sync {
+    /// Registers `node` (started `at`) with a lease until `until`. The chargers an earlier run of
+    /// the same node held are let go and marked disconnected (no socket survives a restart).
+    /// Returns how many chargers were let go.
+    async fn register_node(&self, node: &NodeId, at: DateTime<Utc>, until: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Renews `node`'s lease until `until`. `false` when the node was no longer registered (it was
+    /// swept away as dead after missing its renewals): it is registered again, holding no charger,
+    /// and should claim again the chargers it still has connections of.
+    async fn renew_node(&self, node: &NodeId, now: DateTime<Utc>, until: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Gives up `node`'s lease (a node that stops): the chargers it still holds are marked
+    /// disconnected and let go.
+    async fn retire_node(&self, node: &NodeId) -> Result<(), StoreError>;
+    /// Removes the nodes whose lease lapsed by `now` (they died) and marks the chargers they held
+    /// disconnected, along with chargers recorded as connected that no node holds. Returns how many
+    /// chargers were marked disconnected.
+    async fn sweep_lapsed_nodes(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Records that `node` holds `charger`'s socket, its connection `connection`, from `at`, in
+    /// place of whoever held it. Returns the node that held it before, when that was another.
+    async fn claim_charger(
+        &self,
+        charger: &ChargerId,
+        node: &NodeId,
+        connection: i64,
+        at: DateTime<Utc>,
+    ) -> Result<Option<NodeId>, StoreError>;
+    /// Lets `charger` go if `node` still holds it with `connection`; `true` when it did (the
+    /// caller then records the disconnection), `false` when another node or connection took it.
+    async fn release_charger(&self, charger: &ChargerId, node: &NodeId, connection: i64) -> Result<bool, StoreError>;
+    /// The node that holds `charger`'s socket with a lease still running at `now`.
+    async fn charger_owner(&self, charger: &ChargerId, now: DateTime<Utc>) -> Result<Option<NodeId>, StoreError>;
+    /// The nodes whose lease still runs at `now`, by id.
+    async fn live_nodes(&self, now: DateTime<Utc>) -> Result<Vec<NodeId>, StoreError>;
 }
 
 /// Link sessions of the hosted link page.
@@ -1542,6 +1595,7 @@ pub trait Store:
     + FlexStore
     + EnrolmentSessionStore
     + MeasurementStore
+    + NodeStore
     + ConsoleStore
     + VtnStore
     + Send
@@ -1556,6 +1610,9 @@ pub trait Store:
     fn pool_usage(&self) -> PoolUsage;
     /// What waits to be sent, for metrics.
     async fn backlog(&self) -> Result<Backlog, StoreError>;
+    /// Where nodes sharing this database wake each other (PostgreSQL's LISTEN/NOTIFY; on SQLite,
+    /// within the process).
+    fn signals(&self) -> std::sync::Arc<dyn SignalBus>;
 }
 
 /// How a store's connection pool is used at one moment.

@@ -232,6 +232,13 @@ settings! {
         /// 32-byte key (base64 or hex) that encrypts secrets at rest.
         secret_key: Option<SecretKey> = None, env "COUPLER_SECRET_KEY", default described "generated into <database file>.key with SQLite; required with PostgreSQL";
     }
+    /// This process among several Coupler nodes sharing one PostgreSQL database (each charger's socket is held by one node, commands reach it from any node).
+    [node] Node {
+        /// This node's id, unique among the nodes sharing the database (1 to 64 letters, digits, '.', '_' or '-'); keep it across restarts so a restarted node takes up at once what it held.
+        id: Option<String> = None, env "COUPLER_NODE_ID", default described "coupler with SQLite; generated at start with PostgreSQL";
+        /// How long this node's lease lasts unless renewed (it is renewed at a third of that); the chargers and actions of a node that died go to the others after this long.
+        lease: Duration = coupler_gateway::DEFAULT_NODE_LEASE, env "COUPLER_NODE_LEASE";
+    }
     /// Logs (to standard error).
     [log] Log {
         /// Log filter (info, debug, coupler_api=debug,info, ...).
@@ -658,6 +665,8 @@ impl Config {
             signing_ca: None,
             // Turned off where the sandbox runs (see `Server::serve_with`).
             judge_power: true,
+            // Decided at start-up, with the database known (see `Server::serve_with`).
+            node: coupler_core::node::NodeId::single(),
         }
     }
 

@@ -14,6 +14,7 @@ use coupler_api::metrics::Metrics;
 use coupler_api::{App, AppState};
 use coupler_core::account::Secret;
 use coupler_core::clock::{Clock, ScaledClock, SystemClock};
+use coupler_core::node::NodeId;
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::tariff::{PriceArea, PriceProviders};
 use coupler_core::{AdapterRegistry, Store};
@@ -86,6 +87,12 @@ pub struct Wiring {
     pub smart: SmartConfig,
     /// TLS served by Coupler itself on the API and OCPP listeners; `None` serves plain HTTP.
     pub tls: Option<coupler_api::tls::TlsServer>,
+    /// This node's id among the nodes sharing the database; `None` is `coupler` on SQLite (the only
+    /// node) and a generated id on PostgreSQL.
+    pub node: Option<NodeId>,
+    /// How long this node's lease lasts unless renewed (renewed at a third of it); a node that dies
+    /// loses its chargers to the others after this long.
+    pub node_lease: Duration,
 }
 
 /// What sandbox mode needs beyond the simulated OEM cloud.
@@ -143,6 +150,8 @@ impl Wiring {
             smart: config.smart_charging(),
             // Reading the files is start-up's work (`Server::start_with`).
             tls: None,
+            node: None,
+            node_lease: config.node.lease,
         }
     }
 }
@@ -320,6 +329,13 @@ impl Server {
             wiring.ocpp_url = Url::parse(&format!("{scheme}://{}", ocpp.local_addr()?))?;
         }
         wiring.tls = tls;
+        wiring.node = config
+            .node
+            .id
+            .as_deref()
+            .map(NodeId::parse)
+            .transpose()
+            .context("COUPLER_NODE_ID")?;
         if let Some(url) = &config.ocpp.public_url {
             wiring.ocpp_url = url.0.clone();
         }
@@ -373,12 +389,25 @@ impl Server {
             smart,
             prices,
             tls,
+            node,
+            node_lease,
         } = wiring;
         let addr = listener.local_addr()?;
-        // No connection survives a restart: whatever the last run recorded as connected is not.
-        let stale = store.mark_all_disconnected().await?;
-        if stale > 0 {
-            tracing::info!(chargers = stale, "cleared connections left from the previous run");
+        let shared = store.backend() != "sqlite";
+        let node = match node {
+            Some(node) => node,
+            // SQLite is one process's: its only node, the same one after a restart.
+            None if !shared => NodeId::single(),
+            None => NodeId::generate(),
+        };
+        if !shared {
+            // No connection survives a restart: whatever the last run recorded as connected is
+            // not. (On PostgreSQL other nodes hold theirs; this node's own are let go when it
+            // joins, and those of nodes that died when their leases lapse.)
+            let stale = store.mark_all_disconnected().await?;
+            if stale > 0 {
+                tracing::info!(chargers = stale, "cleared connections left from the previous run");
+            }
         }
         // Nor does any call in flight: operations still waiting for an answer will get none.
         let interrupted = store.interrupt_unanswered_operations(clock.now()).await?;
@@ -394,7 +423,12 @@ impl Server {
             // The sandbox's chargers fill batteries faster than real time: their rises are not judged.
             gateway.judge_power = false;
         }
+        gateway.node = node.clone();
         let gateway = Gateway::with_clock(store.clone(), gateway, tasks.clone(), clock.clone());
+        gateway
+            .join(node_lease)
+            .await
+            .context("cannot register this node in the database")?;
         let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
         if sandbox.is_some() && price_providers.fallback().is_none() {
             add_sandbox_prices(&mut price_providers, clock.clone());
@@ -409,6 +443,7 @@ impl Server {
                 chargers,
             )
             .with_clock(clock)
+            .with_node(node.clone())
             .with_prices(price_providers, prices),
         );
         let sender = WebhookSender::new(&webhooks).context("cannot build the webhook HTTP client")?;
@@ -551,7 +586,7 @@ impl Server {
             pairing.subscribe_pair_changes(),
             &tasks,
         );
-        tracing::info!(%addr, %public_url, %ocpp_url, database = store.backend(), vendors = %vendors.join(","), "coupler is serving");
+        tracing::info!(%addr, %public_url, %ocpp_url, %node, database = store.backend(), vendors = %vendors.join(","), "coupler is serving");
         Ok(Self {
             addr,
             public_url,

@@ -113,9 +113,13 @@ impl Engine {
             .iter()
             .find(|p| p.state == PairState::Activated)
             .map(|p| p.charger_id.clone());
+        let connected = match &activated {
+            Some(id) => self.charger_reachable(id).await,
+            None => false,
+        };
         let route = (!pairs.is_empty()).then(|| ChargerRoute {
             activated: activated.is_some(),
-            connected: activated.as_ref().is_some_and(|id| self.control.is_connected(id)),
+            connected,
         });
         let deactivated_at = if activated.is_some() {
             None

@@ -22,6 +22,8 @@ pub(crate) enum Settle {
     Failed(FailureType, String),
     /// The action was settled elsewhere (cancelled, superseded) while this ran.
     Gone,
+    /// Another node holds the charger's socket: the action must be driven there.
+    HeldElsewhere(coupler_core::node::NodeId),
 }
 
 /// Tries an action through `charger_id` until `deadline`: waits for the charger to be connected,
@@ -35,6 +37,10 @@ pub(crate) async fn carry_out(
     charger_id: &ChargerId,
     deadline: chrono::DateTime<chrono::Utc>,
 ) -> Settle {
+    // Only the node that holds the charger's socket can send to it and watch it closely.
+    if let Some(node) = engine.charger_held_elsewhere(charger_id).await {
+        return Settle::HeldElsewhere(node);
+    }
     let resumed_after_send = action
         .attempts
         .last()
@@ -64,6 +70,9 @@ async fn connected(
     loop {
         if control.is_connected(charger_id) {
             return Ok(());
+        }
+        if let Some(node) = engine.charger_held_elsewhere(charger_id).await {
+            return Err(Settle::HeldElsewhere(node));
         }
         let Some((charger, _)) = load(engine, charger_id).await else {
             return Err(not_found(engine, action, charger_id));

@@ -170,9 +170,6 @@ impl Default for ChargerEngineConfig {
     }
 }
 
-/// The lease holder name of a single-node deployment.
-const DEFAULT_NODE: &str = "coupler";
-
 /// How long a runner's lease on an action lasts; it is renewed at a third of that while the runner
 /// drives the action. A node that dies leaves its actions to another runner after this long.
 const ACTION_LEASE: Duration = Duration::from_secs(30);
@@ -193,7 +190,7 @@ pub struct Engine {
     /// Puts limit sources on chargers; max-current actions on chargers go through it.
     limits: limits::LimitKeeper,
     /// This node's name as an action lease holder ([`Engine::with_node`]).
-    node: String,
+    node: coupler_core::node::NodeId,
     poll_now: Notify,
     actions_now: Notify,
     /// The actions this engine's runners drive now.
@@ -234,7 +231,7 @@ impl Engine {
             control,
             clock,
             limits,
-            node: DEFAULT_NODE.to_owned(),
+            node: coupler_core::node::NodeId::single(),
             poll_now: Notify::new(),
             actions_now: Notify::new(),
             running_actions: std::sync::Mutex::default(),
@@ -269,9 +266,39 @@ impl Engine {
     /// The same engine holding action leases as `node`. Each node of a deployment needs its own
     /// name; a restarted node keeps its name, so it takes up at once the actions its previous run
     /// held (that run is gone), while another node waits for those leases to lapse.
-    pub fn with_node(mut self, node: impl Into<String>) -> Self {
-        self.node = node.into();
+    pub fn with_node(mut self, node: coupler_core::node::NodeId) -> Self {
+        self.node = node;
         self
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> &coupler_core::node::NodeId {
+        &self.node
+    }
+
+    /// Whether `charger` is connected to any node: to this one, or to another whose lease runs.
+    pub async fn charger_reachable(&self, charger: &coupler_core::ChargerId) -> bool {
+        if self.control.is_connected(charger) {
+            return true;
+        }
+        self.charger_held_elsewhere(charger).await.is_some()
+    }
+
+    /// The other node that holds `charger`'s socket now, if one does (and this node does not).
+    pub(crate) async fn charger_held_elsewhere(
+        &self,
+        charger: &coupler_core::ChargerId,
+    ) -> Option<coupler_core::node::NodeId> {
+        if self.control.is_connected(charger) {
+            return None;
+        }
+        match self.store.charger_owner(charger, coupler_core::time::now()).await {
+            Ok(owner) => owner.filter(|node| *node != self.node),
+            Err(e) => {
+                tracing::warn!(charger_id = %charger, error = %e, "cannot read which node holds a charger");
+                None
+            }
+        }
     }
 
     /// The same engine on another clock (a test's [`coupler_core::clock::ManualClock`]).

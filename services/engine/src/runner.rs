@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use coupler_core::action::AttemptOutcome;
+use coupler_core::node::{Heard, NodeId, Signal, SignalReceiver};
 use coupler_core::plan::{in_flight, next_route, RouteFacts, RouteStep};
 use coupler_core::{Action, ChargerId, DeviceKind, FailureType, VehicleId};
 use coupler_tasks::Tasks;
@@ -22,15 +23,39 @@ use crate::{Engine, EngineError, ACTION_LEASE};
 /// Runs pending actions until shutdown, resuming those left pending by a restart.
 pub(crate) async fn run(engine: Arc<Engine>, tasks: Tasks) {
     let shutdown = tasks.token().clone();
+    // Another node that hands this one an action (this node holds the charger's socket) says so.
+    let mut signals = engine.store.signals().subscribe();
     loop {
         if let Err(e) = engine.start_pending(&tasks).await {
             tracing::warn!(error = %e, "cannot look for pending actions");
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(engine.config.action_tick) => {}
-            _ = engine.actions_now.notified() => {}
+        let tick = tokio::time::sleep(engine.config.action_tick);
+        tokio::pin!(tick);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = &mut tick => break,
+                _ = engine.actions_now.notified() => break,
+                heard = signals.recv() => match heard {
+                    Some(Heard::Signal(Signal::ActionsHandedOver { node })) if node == engine.node => break,
+                    Some(Heard::Missed) => break,
+                    Some(Heard::Signal(_)) => {}
+                    // The bus is gone: the tick alone remains.
+                    None => signals = Box::new(Silent),
+                },
+            }
         }
+    }
+}
+
+/// A receiver that never hears anything, for a bus that is gone.
+#[derive(Debug)]
+struct Silent;
+
+#[async_trait::async_trait]
+impl SignalReceiver for Silent {
+    async fn recv(&mut self) -> Option<Heard> {
+        std::future::pending().await
     }
 }
 
@@ -67,7 +92,7 @@ impl Engine {
                     // On shutdown the action stays pending in storage, its lease given up for the
                     // next run.
                     _ = shutdown.cancelled() => {
-                        if let Err(e) = engine.store.release_action(&action.id, &engine.node).await {
+                        if let Err(e) = engine.store.release_action(&action.id, engine.node.as_str()).await {
                             tracing::debug!(action_id = %action.id, error = %e, "cannot release the lease; it will lapse");
                         }
                     }
@@ -78,7 +103,7 @@ impl Engine {
                         if let Err(e) = driven {
                             tracing::warn!(action_id = %action.id, error = %e, "action runner failed; it will be resumed");
                         }
-                        if let Err(e) = engine.store.release_action(&action.id, &engine.node).await {
+                        if let Err(e) = engine.store.release_action(&action.id, engine.node.as_str()).await {
                             tracing::debug!(action_id = %action.id, error = %e, "cannot release the lease; it will lapse");
                         }
                     }
@@ -99,7 +124,10 @@ impl Engine {
     async fn take_lease(&self, action: &Action) -> Result<bool, EngineError> {
         let now = self.clock.now();
         let until = now + self.clock.span_of(ACTION_LEASE);
-        Ok(self.store.lease_action(&action.id, &self.node, until, now).await?)
+        Ok(self
+            .store
+            .lease_action(&action.id, self.node.as_str(), until, now)
+            .await?)
     }
 
     /// Renews the lease at a third of its length; returns when it cannot be renewed.
@@ -249,6 +277,27 @@ impl Engine {
         }
     }
 
+    /// Hands the action to `node`, which holds `charger`'s socket: its lease goes to that node in
+    /// one step (no other runner may take it meanwhile), whose runner is woken to take it up. The
+    /// action stays pending, with whatever attempts it has, and is driven on there.
+    async fn hand_over(&self, action: &Action, charger: &ChargerId, node: NodeId) -> Result<Next, EngineError> {
+        let until = self.clock.now() + self.clock.span_of(ACTION_LEASE);
+        if !self
+            .store
+            .hand_over_action(&action.id, self.node.as_str(), node.as_str(), until)
+            .await?
+        {
+            // Settled meanwhile, or the lease was lost: whoever holds it carries on.
+            return Ok(Next::Done);
+        }
+        tracing::info!(action_id = %action.id, charger_id = %charger, to_node = %node, "handed the action to the node that holds the charger");
+        if let Err(e) = self.store.signals().publish(&Signal::ActionsHandedOver { node }).await {
+            // That node finds it at its next look all the same.
+            tracing::warn!(action_id = %action.id, error = %e, "cannot wake the node the action was handed to");
+        }
+        Ok(Next::Done)
+    }
+
     /// Tries the action through `charger` (the charger executor): for a charger's own action until
     /// its deadline; for a vehicle's, for at most the charger route timeout. A decisive end
     /// (confirmed, unnecessary, or the charger's own action failing) settles the action; otherwise
@@ -273,6 +322,7 @@ impl Engine {
         let now = self.clock.now();
         match settle {
             Settle::Gone => Ok(Next::Done),
+            Settle::HeldElsewhere(node) => self.hand_over(action, charger, node).await,
             Settle::Confirmed => {
                 // The confirmed attempt and the confirmed state, in one write.
                 action.confirm(now);

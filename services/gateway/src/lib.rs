@@ -15,6 +15,7 @@ mod capabilities;
 pub mod certificates;
 mod common;
 mod handshake;
+mod node;
 mod security;
 mod session;
 mod v16;
@@ -36,6 +37,7 @@ use axum::Router;
 use coupler_core::charger::OcppProtocol;
 use coupler_core::clock::{Clock, SystemClock};
 use coupler_core::control::{ChargerCommand, ChargerControl, CommandReply, ControlError};
+use coupler_core::node::{Heard, NodeId, Signal};
 use coupler_core::security::TlsPeer;
 use coupler_core::{ChargerId, OcppIdentity, Store};
 use coupler_ocpp::OcppVersion;
@@ -44,6 +46,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub use handshake::{check_basic_auth, choose_subprotocol, AuthFailure};
+pub use node::DEFAULT_NODE_LEASE;
 
 /// How the gateway behaves.
 #[derive(Debug, Clone)]
@@ -79,6 +82,9 @@ pub struct GatewayConfig {
     /// The CA that signs chargers' certificates (SignCertificate); without one such requests
     /// are answered `Rejected`.
     pub signing_ca: Option<Arc<certificates::SigningCa>>,
+    /// This node's id among the nodes sharing the database: the store records that this node holds
+    /// the sockets of the chargers connected to it.
+    pub node: NodeId,
     /// Whether energy register rises are judged by the power they imply (more than 1 MW on one
     /// connector is flagged; see [`coupler_core::plausibility`]). Off where simulated batteries
     /// charge faster than real time (the sandbox's time factor).
@@ -110,6 +116,7 @@ impl Default for GatewayConfig {
             data_transfer_vendors: Vec::new(),
             require_client_certificate: false,
             signing_ca: None,
+            node: NodeId::single(),
             judge_power: true,
         }
     }
@@ -172,7 +179,7 @@ impl Gateway {
     /// A gateway like [`Gateway::new`] on `clock` (a test's manual clock).
     pub fn with_clock(store: Arc<dyn Store>, config: GatewayConfig, tasks: Tasks, clock: Arc<dyn Clock>) -> Self {
         let (changes, _) = broadcast::channel(1024);
-        Self {
+        let gateway = Self {
             inner: Arc::new(Inner {
                 store,
                 clock,
@@ -185,6 +192,61 @@ impl Gateway {
                 next_connection: AtomicU64::new(1),
                 next_remote_start: AtomicI32::new(remote_start_seed()),
             }),
+        };
+        let signals = gateway.inner.store.signals().subscribe();
+        let tasks = gateway.inner.tasks.clone();
+        tasks.spawn("charger handover", gateway.clone().close_taken_chargers(signals));
+        gateway
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> &NodeId {
+        &self.inner.config.node
+    }
+
+    /// Closes this node's connection of every charger another node took (the charger connected
+    /// there since), until shutdown. When signals may have been missed, every connection here is
+    /// checked against the store.
+    async fn close_taken_chargers(self, mut signals: Box<dyn coupler_core::node::SignalReceiver>) {
+        let shutdown = self.inner.tasks.token().clone();
+        loop {
+            let heard = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                heard = signals.recv() => heard,
+            };
+            match heard {
+                None => return,
+                Some(Heard::Signal(Signal::ChargerTaken { charger, node })) if node != *self.node() => {
+                    self.close_taken(&ChargerId::new(charger), &node);
+                }
+                Some(Heard::Signal(_)) => {}
+                Some(Heard::Missed) => self.close_all_taken().await,
+            }
+        }
+    }
+
+    /// Closes this node's connection of `charger`, which `node` holds now.
+    fn close_taken(&self, charger: &ChargerId, node: &NodeId) {
+        if let Some(handle) = self.handle(charger) {
+            tracing::info!(charger_id = %charger, taken_by = %node, "the charger connected to another node; closing its connection here");
+            handle.close.cancel();
+        }
+    }
+
+    /// Closes every connection here whose charger another node holds now.
+    async fn close_all_taken(&self) {
+        let local: Vec<ChargerId> = self.sessions().keys().cloned().collect();
+        for charger in local {
+            match self
+                .inner
+                .store
+                .charger_owner(&charger, coupler_core::time::now())
+                .await
+            {
+                Ok(Some(node)) if node != *self.node() => self.close_taken(&charger, &node),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(charger_id = %charger, error = %e, "cannot check who holds a charger"),
+            }
         }
     }
 
@@ -193,6 +255,11 @@ impl Gateway {
         Router::new()
             .route("/ocpp/{charge_point_id}", get(upgrade))
             .with_state(self.clone())
+    }
+
+    /// Whether the charger with id `charger` has a connection to this node.
+    pub fn is_connected_here(&self, charger: &str) -> bool {
+        self.handle(&ChargerId::new(charger)).is_some()
     }
 
     /// How many chargers are connected to this node.

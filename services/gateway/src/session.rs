@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
 use coupler_core::control::ControlError;
+use coupler_core::node::Signal;
 use coupler_core::{ChargerId, OcppIdentity};
 use coupler_ocpp::rpc::Frame;
 use coupler_ocpp::OcppVersion;
@@ -92,6 +93,7 @@ pub(crate) async fn run(gateway: Gateway, identity: OcppIdentity, version: OcppV
                 );
                 replaced.close.cancel();
             }
+            claim(&gateway, id, connection).await;
             if let Err(e) = gateway
                 .inner
                 .store
@@ -127,6 +129,49 @@ pub(crate) async fn run(gateway: Gateway, identity: OcppIdentity, version: OcppV
     }
     .instrument(span)
     .await;
+}
+
+/// Records in the store that this node holds the charger's socket, and tells the other nodes, so
+/// one that still has a connection of the charger closes it.
+pub(crate) async fn claim(gateway: &Gateway, id: &ChargerId, connection: u64) {
+    let store = &gateway.inner.store;
+    let node = gateway.node();
+    let connection = i64::try_from(connection).unwrap_or(i64::MAX);
+    match store
+        .claim_charger(id, node, connection, coupler_core::time::now())
+        .await
+    {
+        Ok(Some(previous)) => tracing::info!(previous_node = %previous, "the charger moved here from another node"),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot record that this node holds the charger"),
+    }
+    let taken = Signal::ChargerTaken {
+        charger: id.as_str().to_owned(),
+        node: node.clone(),
+    };
+    if let Err(e) = store.signals().publish(&taken).await {
+        tracing::warn!(error = %e, "cannot tell the other nodes that this node holds the charger");
+    }
+}
+
+/// Lets the charger go in the store if this connection still holds it; `false` when another node
+/// (or a newer connection) took it, whose connection the charger is then on.
+async fn release(gateway: &Gateway, id: &ChargerId, connection: u64) -> bool {
+    let connection = i64::try_from(connection).unwrap_or(i64::MAX);
+    match gateway
+        .inner
+        .store
+        .release_charger(id, gateway.node(), connection)
+        .await
+    {
+        Ok(released) => released,
+        Err(e) => {
+            // Recorded as disconnected all the same: a wrong "disconnected" heals at the next
+            // connection, a wrong "connected" would not.
+            tracing::warn!(error = %e, "cannot let the charger go in the store");
+            true
+        }
+    }
 }
 
 fn protocol(version: OcppVersion) -> coupler_core::charger::OcppProtocol {
@@ -311,7 +356,7 @@ impl Session {
             let _ = pending.reply.send(Err(ControlError::Disconnected));
         }
         if let Some(id) = &self.charger_id {
-            if self.gateway.deregister(id, connection) {
+            if self.gateway.deregister(id, connection) && release(&self.gateway, id, connection).await {
                 if let Err(e) = self
                     .gateway
                     .inner

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use coupler_core::{Store, StoreError};
 
 mod postgres;
+pub mod signals;
 mod sql;
 mod sqlite;
 #[cfg(feature = "testing")]

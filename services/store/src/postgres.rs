@@ -18,6 +18,8 @@ pub struct PgStore {
     plan_saves: crate::sql::PlanSaves,
     /// Where the time stamped by the store itself comes from (update times, activation times).
     clock: std::sync::Arc<dyn coupler_core::clock::Clock>,
+    /// Where nodes wake each other ([`crate::signals`]).
+    signals: std::sync::Arc<dyn coupler_core::node::SignalBus>,
 }
 
 impl PgStore {
@@ -43,7 +45,11 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(OpenError::Migrate)?;
+        let signals = crate::signals::PgSignals::start(pool.clone())
+            .await
+            .map_err(OpenError::Connect)?;
         Ok(Self {
+            signals,
             reads: pool.clone(),
             pool,
             plan_saves: crate::sql::PlanSaves::default(),
@@ -91,6 +97,7 @@ crate::sql::impl_authorisation_store!(PgStore, PgRow, Time);
 crate::sql::impl_flex_store!(PgStore, PgRow, Time);
 crate::sql::impl_enrolment_session_store!(PgStore, PgRow, Time);
 crate::sql::impl_measurement_store!(PgStore, PgRow, Time);
+crate::sql::impl_node_store!(PgStore, PgRow, Time);
 crate::sql::impl_console_store!(PgStore, PgRow, Time);
 crate::sql::impl_vtn_store!(PgStore, PgRow, Time);
 crate::sql::impl_store!(PgStore, "postgres");

@@ -22,6 +22,8 @@ pub struct SqliteStore {
     plan_saves: crate::sql::PlanSaves,
     /// Where the time stamped by the store itself comes from (update times, activation times).
     clock: std::sync::Arc<dyn coupler_core::clock::Clock>,
+    /// Where nodes wake each other ([`crate::signals`]).
+    signals: std::sync::Arc<dyn coupler_core::node::SignalBus>,
 }
 
 /// How many read-only connections read beside the writer.
@@ -86,6 +88,7 @@ impl SqliteStore {
                 .map_err(OpenError::Connect)?
         };
         Ok(Self {
+            signals: std::sync::Arc::new(crate::signals::LocalSignals::default()),
             pool,
             reads,
             plan_saves: crate::sql::PlanSaves::default(),
@@ -141,6 +144,7 @@ crate::sql::impl_authorisation_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_flex_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_enrolment_session_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_measurement_store!(SqliteStore, SqliteRow, Time);
+crate::sql::impl_node_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_console_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_vtn_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_store!(SqliteStore, "sqlite");

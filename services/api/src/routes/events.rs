@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use coupler_core::event::Event;
+use coupler_core::node::{Heard, Signal, SignalReceiver};
 use coupler_core::ClientId;
 use futures::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
@@ -17,8 +18,10 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{ApiQuery, Caller};
 use crate::state::AppState;
 
-/// How often an idle stream looks for new events.
-const STREAM_POLL: Duration = Duration::from_millis(250);
+/// How often an idle stream looks for new events by itself. It is woken at once when a relay, on
+/// any node, says it published events ([`Signal::EventsPublished`]); this bounds the wait when a
+/// signal is missed.
+const STREAM_POLL: Duration = Duration::from_secs(1);
 /// The most events read at once.
 const STREAM_BATCH: u32 = 100;
 
@@ -87,6 +90,8 @@ pub fn event_stream(
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let stopping = state.tasks.token().clone().cancelled_owned();
     let cursor = Cursor {
+        // Subscribed before the first read, so no publication after it goes unheard.
+        signals: state.store.signals().subscribe(),
         state,
         client,
         after,
@@ -108,6 +113,8 @@ struct Cursor {
     client: ClientId,
     after: i64,
     buffered: VecDeque<Event>,
+    /// Wakes the stream when events were published on any node.
+    signals: Box<dyn SignalReceiver>,
 }
 
 impl Cursor {
@@ -125,13 +132,29 @@ impl Cursor {
                 .await
             {
                 Ok(events) if !events.is_empty() => self.buffered.extend(events),
-                Ok(_) => tokio::time::sleep(STREAM_POLL).await,
+                Ok(_) => self.wait_for_publication().await,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not read events for a stream");
                     tokio::time::sleep(STREAM_POLL * 4).await;
                 }
             }
         }
+    }
+
+    /// Waits until a relay (on any node) says it published events, or [`STREAM_POLL`] passes.
+    async fn wait_for_publication(&mut self) {
+        let signals = &mut self.signals;
+        let published = async {
+            loop {
+                match signals.recv().await {
+                    Some(Heard::Signal(Signal::EventsPublished) | Heard::Missed) => return,
+                    Some(Heard::Signal(_)) => {}
+                    // The bus is gone: only the poll is left.
+                    None => std::future::pending::<()>().await,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(STREAM_POLL, published).await;
     }
 }
 

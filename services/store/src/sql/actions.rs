@@ -207,6 +207,27 @@ macro_rules! impl_action_store {
                     Ok(())
                 }
 
+                async fn hand_over_action(
+                    &self,
+                    id: &ActionId,
+                    from: &str,
+                    to: &str,
+                    until: chrono::DateTime<chrono::Utc>,
+                ) -> Result<bool, StoreError> {
+                    let handed = sqlx::query(
+                        "UPDATE actions SET lease_holder = $3, lease_until = $4 WHERE id = $1 AND state = 'PENDING' AND lease_holder = $2",
+                    )
+                    .bind(id.as_str())
+                    .bind(from)
+                    .bind(to)
+                    .bind($time::bind(until))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?
+                    .rows_affected();
+                    Ok(handed > 0)
+                }
+
                 async fn pending_actions_for(&self, target_type: DeviceKind, target_id: &str) -> Result<Vec<Action>, StoreError> {
                     self.fetch_actions(
                         "a.state = 'PENDING' AND a.target_type = $1 AND a.target_id = $2",

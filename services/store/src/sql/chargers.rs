@@ -616,6 +616,11 @@ macro_rules! impl_charger_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
+                    // Nor does any node's hold on a charger's socket.
+                    sqlx::query("DELETE FROM charger_owners")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
                     tx.commit().await.map_err(store_error)?;
                     Ok(done.rows_affected())
                 }

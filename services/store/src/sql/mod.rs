@@ -21,6 +21,7 @@ mod limits;
 mod link_sessions;
 mod locations;
 mod measurement;
+mod nodes;
 mod openadr;
 mod operations;
 mod security;
@@ -46,6 +47,7 @@ pub(crate) use limits::impl_limit_store;
 pub(crate) use link_sessions::impl_link_session_store;
 pub(crate) use locations::impl_location_store;
 pub(crate) use measurement::impl_measurement_store;
+pub(crate) use nodes::impl_node_store;
 pub(crate) use openadr::impl_vtn_store;
 pub(crate) use operations::impl_operation_store;
 pub(crate) use security::impl_security_store;
@@ -181,6 +183,10 @@ macro_rules! impl_store {
                         idle,
                         max: self.pool.options().get_max_connections(),
                     }
+                }
+
+                fn signals(&self) -> std::sync::Arc<dyn coupler_core::node::SignalBus> {
+                    self.signals.clone()
                 }
 
                 async fn backlog(&self) -> Result<coupler_core::store::Backlog, StoreError> {

@@ -1,0 +1,143 @@
+//! Several Coupler nodes on one database: a node's identity, and the signals nodes wake each other
+//! with.
+//!
+//! PostgreSQL is the only thing nodes share. What must be done lives in the store (an action, which
+//! node holds a charger); a [`Signal`] only wakes the node that has something to do, so a signal
+//! that is lost (a listener that reconnects) delays work until the node's next look, and loses none.
+//! On SQLite there is one node, and signals stay in the process.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::store::StoreError;
+
+/// The longest node id: it is stored as a lease holder and sent in every signal.
+pub const MAX_NODE_ID_LEN: usize = 64;
+
+/// A node's name among the nodes sharing a database: letters, digits, `.`, `_` and `-`, at most
+/// [`MAX_NODE_ID_LEN`] characters. A node keeps its name across restarts when it is configured
+/// (`COUPLER_NODE_ID`), so it takes up at once what its previous run held.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NodeId(String);
+
+/// Why a text is not a node id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a node id is 1 to {MAX_NODE_ID_LEN} letters, digits, '.', '_' or '-'; got {0:?}")]
+pub struct NodeIdError(pub String);
+
+impl NodeId {
+    /// The node id `text`, if it is one.
+    pub fn parse(text: &str) -> Result<Self, NodeIdError> {
+        let valid = !text.is_empty()
+            && text.len() <= MAX_NODE_ID_LEN
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if valid {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(NodeIdError(text.to_owned()))
+        }
+    }
+
+    /// The id of a deployment's only node (SQLite, or a node given no id by a test): a restart
+    /// is the same node, which takes up at once what its previous run held.
+    pub fn single() -> Self {
+        Self("coupler".to_owned())
+    }
+
+    /// A fresh id for a node that was given none: `node-` and 12 random hex digits.
+    pub fn generate() -> Self {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        Self(format!("node-{}", &random[..12]))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A wake-up from one node to others. It carries names, never state: the receiver reads what to
+/// do from the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "signal", rename_all = "camelCase")]
+pub enum Signal {
+    /// Pending actions were handed to `node` (it holds the socket of the charger they go through):
+    /// its action runner should look for them now.
+    ActionsHandedOver {
+        /// The node that should look.
+        node: NodeId,
+    },
+    /// `node` now holds the socket of the charger `charger`: any other node that still has a
+    /// connection of that charger closes it.
+    ChargerTaken {
+        /// The charger's id.
+        charger: String,
+        /// The node that took it.
+        node: NodeId,
+    },
+    /// Events were published (numbered) by a relay: live streams on every node should read them.
+    EventsPublished,
+}
+
+/// What a [`SignalReceiver`] heard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// A signal.
+    Signal(Signal),
+    /// Signals may have been missed (the receiver fell behind, or the listener lost its connection
+    /// and reconnected): look at everything, as if every signal had come.
+    Missed,
+}
+
+/// Where nodes publish signals and hear them, every node hearing every signal (its own too).
+/// PostgreSQL's LISTEN/NOTIFY between nodes; on SQLite, within the process.
+#[async_trait]
+pub trait SignalBus: Send + Sync + std::fmt::Debug {
+    /// Publishes `signal` to every node.
+    async fn publish(&self, signal: &Signal) -> Result<(), StoreError>;
+    /// Hears every signal published from now on.
+    fn subscribe(&self) -> Box<dyn SignalReceiver>;
+}
+
+/// One subscriber's signals, in the order they were published.
+#[async_trait]
+pub trait SignalReceiver: Send + std::fmt::Debug {
+    /// The next signal; `None` once the bus is gone for good.
+    async fn recv(&mut self) -> Option<Heard>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_id_is_a_short_name_of_safe_characters() {
+        assert!(NodeId::parse("node-a.eu_1").is_ok());
+        assert!(NodeId::parse("").is_err());
+        assert!(NodeId::parse("has space").is_err());
+        assert!(NodeId::parse("quote'").is_err());
+        assert!(NodeId::parse(&"x".repeat(MAX_NODE_ID_LEN + 1)).is_err());
+        let generated = NodeId::generate();
+        assert_eq!(NodeId::parse(generated.as_str()), Ok(generated));
+    }
+
+    #[test]
+    fn a_signal_travels_as_json_and_comes_back_the_same() {
+        let signal = Signal::ChargerTaken {
+            charger: "chg_1".into(),
+            node: NodeId::parse("b").unwrap_or_else(|e| panic!("{e}")),
+        };
+        let text = serde_json::to_string(&signal).unwrap_or_default();
+        assert_eq!(text, r#"{"signal":"chargerTaken","charger":"chg_1","node":"b"}"#);
+        assert_eq!(serde_json::from_str::<Signal>(&text).ok(), Some(signal));
+    }
+}

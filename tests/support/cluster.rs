@@ -1,0 +1,56 @@
+//! Several Coupler nodes on one PostgreSQL database, in one test process: each a server of its
+//! own (its own port, its own connection pool and signal listener, its own node id), sharing
+//! nothing but the database, as nodes on separate machines would.
+
+use coupler_core::node::NodeId;
+use coupler_core::ChargerId;
+use coupler_store::testing::TestDatabase;
+
+use crate::TestApp;
+
+/// Nodes sharing one throw-away PostgreSQL database.
+#[derive(Debug)]
+pub struct TestCluster {
+    /// The nodes, in the order their ids were given.
+    pub nodes: Vec<TestApp>,
+    /// Dropped after the nodes (fields drop in order).
+    _db: TestDatabase,
+}
+
+impl TestCluster {
+    /// Starts one node per id on a fresh PostgreSQL database, or `None` when the PostgreSQL tests
+    /// are not enabled (`COUPLER_TEST_POSTGRES_URL` unset), like every PostgreSQL test.
+    pub async fn postgres(ids: &[&str]) -> Option<Self> {
+        let db = TestDatabase::postgres().await?;
+        let mut nodes = Vec::new();
+        for id in ids {
+            // A store of its own: its own pool and its own LISTEN connection.
+            let store = db.open().await;
+            let node = NodeId::parse(id).expect("a node id");
+            nodes.push(TestApp::spawn_on(store, |_, wiring| wiring.node = Some(node)).await);
+        }
+        Some(Self { nodes, _db: db })
+    }
+
+    /// The node that holds `charger`'s socket now, as the store says.
+    pub async fn owner(&self, charger: &str) -> Option<NodeId> {
+        self.nodes[0]
+            .store
+            .charger_owner(&ChargerId::new(charger), coupler_core::time::now())
+            .await
+            .expect("read the charger's owner")
+    }
+
+    /// Waits until the store says `node` holds `charger`'s socket.
+    pub async fn wait_for_owner(&self, charger: &str, node: &str) {
+        crate::wait_for(&format!("{node} holds charger {charger}"), || async {
+            (self.owner(charger).await.is_some_and(|owner| owner.as_str() == node)).then_some(())
+        })
+        .await;
+    }
+}
+
+/// The OCPP URL of `app` for the charge point `ocpp_id`.
+pub fn ocpp_url(app: &TestApp, ocpp_id: &str) -> String {
+    format!("{}/ocpp/{ocpp_id}", app.url.replacen("http", "ws", 1))
+}
