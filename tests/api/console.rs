@@ -531,12 +531,54 @@ async fn a_chargers_page_shows_its_session_and_the_chart_fills_from_the_meter() 
     let after: Value = browser.get(&app, &chart_path).await.json().await.unwrap();
     let x = after["x"].as_array().unwrap();
     assert!(x.len() >= points_before + 2, "{after}");
-    let energy = after["series"][1]["values"].as_array().unwrap();
-    assert_eq!(after["series"][1]["label"], "Energy (kWh)");
-    assert!((energy.last().unwrap().as_f64().unwrap() - 4.0).abs() < 1e-6, "{after}");
+    assert_eq!(after["series"][1]["label"], "Energy delivered (kWh)");
+    assert_eq!(
+        (after["left"].as_str(), after["right"].as_str()),
+        (Some("kW"), Some("kWh"))
+    );
+    assert_eq!(
+        (after["series"][0]["axis"].as_u64(), after["series"][1]["axis"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let energy: Vec<f64> = after["series"][1]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    // The energy of the session, not the meter's register (10 kWh when the session began).
+    assert_eq!(energy[0], 0.0, "{after}");
+    assert!(energy.windows(2).all(|w| w[0] <= w[1]), "{after}");
+    assert!(
+        energy.iter().all(|e| *e <= 4.0 + 1e-6),
+        "never more than the meter delivered: {after}"
+    );
+    assert!((energy.last().unwrap() - 4.0).abs() < 1e-6, "{after}");
     let power = after["series"][0]["values"].as_array().unwrap();
     // 1.5 kWh in a quarter of an hour is 6 kW.
     assert!((power.last().unwrap().as_f64().unwrap() - 6.0).abs() < 1e-6, "{after}");
+
+    // Where the charger reports its power, the chart shows that (not the register's rise, which a
+    // sandbox charging faster than real time makes thousands of kW).
+    cp.call(
+        "MeterValues",
+        json!({"connector_id": 1, "transaction_id": session, "meter_value": [{"timestamp": "2026-11-21T10:45:00Z", "sampledValue": [
+            {"value": "14500", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+            {"value": "7400", "measurand": "Power.Active.Import", "unit": "W"}
+        ]}]}),
+    )
+    .await;
+    let reported: Value = browser.get(&app, &chart_path).await.json().await.unwrap();
+    let power = reported["series"][0]["values"].as_array().unwrap();
+    assert!(
+        (power.last().unwrap().as_f64().unwrap() - 7.4).abs() < 1e-6,
+        "{reported}"
+    );
+    let energy = reported["series"][1]["values"].as_array().unwrap();
+    assert!(
+        (energy.last().unwrap().as_f64().unwrap() - 4.5).abs() < 1e-6,
+        "{reported}"
+    );
 
     let (status, html) = browser.page(&app, &format!("/console/chargers/{id}")).await;
     assert_eq!(status, StatusCode::OK);
