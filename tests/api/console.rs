@@ -883,3 +883,69 @@ async fn a_pages_stream_starts_where_the_page_read_its_data_so_no_change_in_betw
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem(refused).await["errors"][0]["name"], "after");
 }
+
+#[tokio::test]
+async fn an_ev_systems_timeline_is_its_history_of_events_pairing_activation_plugging_and_deactivation() {
+    use crate::ev_systems::{charger_starts_charging, plug_in, prompt_maker, report_status, scene};
+    use coupler_simulated::{Brand, SimVehicleSpec};
+
+    let scene = scene(prompt_maker()).await;
+    let app = &scene.app;
+    make_login(app, &scene.tenant, "ops@example.com").await;
+    let browser = SignedIn::sign_in(app, "ops@example.com").await;
+    let (vehicle, maker_id) = &scene
+        .link_one(
+            Brand::Aurora,
+            "au",
+            SimVehicleSpec::new("SIMAUR00000000041", "Aurora S"),
+        )
+        .await;
+    let car_id = vehicle["id"].as_str().unwrap().to_owned();
+    let (charger_id, mut cp) = scene.charger("CP-CONSOLE-TIMELINE").await;
+    plug_in(&scene, &mut cp, maker_id, true).await;
+    charger_starts_charging(&mut cp).await;
+    let system = scene.wait_activated(&car_id, &charger_id).await;
+    let system_id = system["id"].as_str().unwrap().to_owned();
+    let session = scene.get(&format!("/chargers/{charger_id}/sessions")).await;
+    let transaction_id = session["data"][0]["id"].as_i64().unwrap();
+    cp.call(
+        "StopTransaction",
+        json!({"transaction_id": transaction_id, "meter_stop": 5000, "timestamp": coupler_core::time::now().to_rfc3339(), "reason": "EVDisconnected"}),
+    )
+    .await;
+    report_status(&mut cp, "Available").await;
+    wait_for("the pairing is deactivated", || async {
+        (scene.system(&car_id, &charger_id).await["state"] == "ESTABLISHED").then_some(())
+    })
+    .await;
+
+    let html = wait_for("the timeline shows the history", || async {
+        let (status, html) = browser.page(app, &format!("/console/ev-systems/{system_id}")).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        html.contains("Deactivated").then_some(html)
+    })
+    .await;
+    let timeline = &html[html.find("<ol class=\"timeline\">").expect("a timeline")..];
+    let timeline = &timeline[..timeline.find("</ol>").unwrap()];
+    // In order: paired, plugged in, activated on evidence, unplugged, deactivated.
+    let position = |what: &str| {
+        timeline
+            .find(what)
+            .unwrap_or_else(|| panic!("the timeline shows {what}: {timeline}"))
+    };
+    let paired = position(&format!("Paired: vehicle {car_id} with charger {charger_id}"));
+    let plugged = position("Plugged in");
+    let activated = position("Activated with");
+    let unplugged = position("Unplugged");
+    let deactivated = position("Deactivated");
+    assert!(paired < activated && activated < deactivated, "{timeline}");
+    assert!(plugged < unplugged, "{timeline}");
+    assert!(
+        timeline.contains("evidence"),
+        "the activation names its evidence: {timeline}"
+    );
+    assert!(
+        !timeline.contains("Last change"),
+        "built from events, not from the system's own timestamps: {timeline}"
+    );
+}
