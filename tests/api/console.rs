@@ -610,6 +610,46 @@ async fn a_chargers_page_shows_its_session_and_the_chart_fills_from_the_meter() 
     assert_eq!(asked["type"], "Soft");
     let (_, html) = browser.page(&app, &format!("/console/chargers/{id}")).await;
     assert!(html.contains("RESET") || html.contains("Reset"), "the reset is listed");
+    // The operations added later are there too, each its own form: a firmware update from the
+    // form's UTC time reaches the charger as the API's UpdateFirmware.
+    for (operation, button) in [
+        ("firmware", "Update firmware"),
+        ("diagnostics", "Upload diagnostics"),
+        ("reserve", "Reserve"),
+        ("cancel-reservation", "Cancel the reservation"),
+        ("data-transfer", "Send data"),
+        ("clear-profile", "Clear charging profiles"),
+    ] {
+        assert!(
+            html.contains(&format!(
+                "/console/chargers/{id}/operations/{operation}\" class=\"stack\">"
+            )) && html.contains(button),
+            "a form for {operation}"
+        );
+    }
+    let firmware = browser
+        .post(
+            &app,
+            &format!("/console/chargers/{id}/operations/firmware"),
+            &[
+                ("location", "https://firmware.example/cp-2.1.0.bin"),
+                ("retrieveAt", "2026-12-01T02:00"),
+            ],
+        )
+        .await;
+    assert_eq!(firmware.status(), StatusCode::SEE_OTHER);
+    let sent = cp.received("UpdateFirmware").await;
+    assert_eq!(sent["location"], "https://firmware.example/cp-2.1.0.bin");
+    assert_eq!(sent["retrieve_date"], "2026-12-01T02:00:00Z", "{sent}");
+    let bad_time = browser
+        .post(
+            &app,
+            &format!("/console/chargers/{id}/operations/reserve"),
+            &[("connectorId", "1"), ("idTag", "TAG-1"), ("expiresAt", "tomorrow")],
+        )
+        .await;
+    assert_eq!(bad_time.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad_time.text().await.unwrap().contains("date and time"));
     // A bad value is the API's 422, shown as a page; nothing is sent.
     let bad = browser
         .post(
