@@ -989,3 +989,75 @@ async fn an_ev_systems_timeline_is_its_history_of_events_pairing_activation_plug
         "built from events, not from the system's own timestamps: {timeline}"
     );
 }
+
+#[tokio::test]
+async fn a_failed_delivery_is_not_retried_while_a_later_delivery_is_pending_and_nothing_changes() {
+    let app = TestApp::spawn_with(|_, wiring| {
+        wiring.webhooks.allow_private = true;
+        wiring.webhooks.tick = Duration::from_millis(50);
+        wiring.webhooks.retry = coupler_core::event::RetryPolicy {
+            first_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(200),
+            give_up_after: Duration::from_millis(300),
+        };
+        // A receiver that never answers keeps its delivery pending for the whole test.
+        wiring.webhooks.timeout = Duration::from_secs(3600);
+    })
+    .await;
+    let (tenant, browser) = signed_in(&app, "app", "ops@example.com").await;
+    let receiver = Receiver::start(SECRET, Mode::AlwaysFail).await;
+    let webhook_id = webhook(&app, &tenant, &receiver.url, SECRET).await;
+    app.register_charger(&tenant, "alice", "CP-FIRST").await;
+    let deliveries = format!("/webhooks/{webhook_id}/deliveries");
+    let failed = wait_for("the first delivery fails for good", || async {
+        let listed = app.get_json(&tenant, &deliveries).await;
+        (listed["data"][0]["state"] == "FAILED").then(|| listed["data"][0].clone())
+    })
+    .await;
+    let failed_id = failed["id"].as_str().unwrap().to_owned();
+
+    // A successful test call makes the webhook active again; the next delivery hangs, pending.
+    receiver.set_mode(Mode::Accept);
+    let tested = app
+        .as_tenant(&tenant, Method::POST, &format!("/webhooks/{webhook_id}/test"))
+        .send()
+        .await
+        .unwrap();
+    assert!(tested.status().is_success(), "{:?}", tested.status());
+    receiver.set_mode(Mode::Hang);
+    app.register_charger(&tenant, "alice", "CP-SECOND").await;
+    wait_for("a later delivery is pending", || async {
+        let listed = app.get_json(&tenant, &deliveries).await;
+        listed["data"]
+            .as_array()?
+            .iter()
+            .any(|d| d["id"] != failed_id.as_str() && d["state"] == "PENDING")
+            .then_some(())
+    })
+    .await;
+
+    // The API and the console's button refuse to send the failed one ahead of it.
+    let retry = format!("/webhooks/{webhook_id}/deliveries/{failed_id}/retry");
+    let refused = app.as_tenant(&tenant, Method::POST, &retry).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let body = problem(refused).await;
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("another-delivery-pending"),
+        "{body}"
+    );
+    let from_console = browser.post(&app, &format!("/console{retry}"), &[]).await;
+    assert_eq!(from_console.status(), StatusCode::CONFLICT);
+    assert!(from_console.text().await.unwrap().contains("another delivery pending"));
+    let listed = app.get_json(&tenant, &deliveries).await;
+    let still = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == failed_id.as_str())
+        .unwrap();
+    assert_eq!(still["state"], "FAILED", "nothing changed: {listed}");
+    assert_eq!(still["attempts"], failed["attempts"], "nothing changed: {listed}");
+}
