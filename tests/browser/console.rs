@@ -274,3 +274,37 @@ async fn a_second_tenant_sees_none_of_the_first_tenants_data_and_every_page_pass
     check_page(&mut other, "second-tenant-not-found").await;
     other.close().await;
 }
+
+#[tokio::test]
+async fn a_vehicles_page_draws_its_state_of_charge_on_a_phone_and_passes_axe() {
+    use coupler_simulated::SimConfig;
+    use coupler_tests::vehicles::{car_charging_away, AppSite, SimWorld};
+
+    let world = SimWorld::start(SimConfig::default()).await;
+    let app = TestApp::spawn_with(|url, wiring| world.wire(url, wiring, |_| None)).await;
+    let tenant = app.tenant("app").await;
+    make_login(&app, &tenant, "ops@example.com").await;
+    let site = AppSite::start().await;
+    let (_, vehicle_id) = car_charging_away(&world, &app, &tenant, &site, "VIN-BROWSER", 42.0).await;
+
+    let mut browser = Browser::start("console-vehicle", PHONE).await;
+    sign_in(&mut browser, &app, "ops@example.com").await;
+    browser.visit(&format!("{}/console/vehicles", app.url)).await;
+    browser
+        .text_contains(&format!("[data-field='soc'][data-vehicle='{vehicle_id}']"), "42 %")
+        .await;
+    check_page(&mut browser, "vehicles").await;
+    browser
+        .visit(&format!("{}/console/vehicles/{vehicle_id}", app.url))
+        .await;
+    browser.text_contains("main", "VIN-BROWSER").await;
+    // The state of charge over time is drawn, from at least one reading.
+    browser.element("figure canvas").await;
+    let drawn: usize = attribute(&browser, "[data-chart][data-drawn]", "data-drawn")
+        .await
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(drawn >= 1, "the state-of-charge chart has points");
+    check_page(&mut browser, "vehicle").await;
+    browser.close().await;
+}
