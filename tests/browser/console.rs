@@ -139,6 +139,24 @@ async fn an_operator_sees_a_simulated_charger_come_online_and_charge_then_stops_
     })
     .await;
     browser.element("#session canvas").await;
+    // Plausible numbers on their own axes: power as the charger reports it (at most its 22 kW, though
+    // the sandbox charges 600 times faster than real time), energy from 0 in kWh.
+    let chart: serde_json::Value =
+        serde_json::from_str(&attribute(&browser, "#session", "data-chart").await.unwrap()).unwrap();
+    let values = |series: usize| -> Vec<f64> {
+        chart["series"][series]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(serde_json::Value::as_f64)
+            .collect()
+    };
+    assert!(values(0).iter().all(|kw| (0.0..=22.5).contains(kw)), "{chart}");
+    assert_eq!(values(1).first(), Some(&0.0), "{chart}");
+    assert_eq!(
+        (chart["left"].as_str(), chart["right"].as_str()),
+        (Some("kW"), Some("kWh"))
+    );
     check_page(&mut browser, "session-chart").await;
 
     // Stop charging: the action is followed on its page until the charger's state confirms it.
