@@ -531,12 +531,54 @@ async fn a_chargers_page_shows_its_session_and_the_chart_fills_from_the_meter() 
     let after: Value = browser.get(&app, &chart_path).await.json().await.unwrap();
     let x = after["x"].as_array().unwrap();
     assert!(x.len() >= points_before + 2, "{after}");
-    let energy = after["series"][1]["values"].as_array().unwrap();
-    assert_eq!(after["series"][1]["label"], "Energy (kWh)");
-    assert!((energy.last().unwrap().as_f64().unwrap() - 4.0).abs() < 1e-6, "{after}");
+    assert_eq!(after["series"][1]["label"], "Energy delivered (kWh)");
+    assert_eq!(
+        (after["left"].as_str(), after["right"].as_str()),
+        (Some("kW"), Some("kWh"))
+    );
+    assert_eq!(
+        (after["series"][0]["axis"].as_u64(), after["series"][1]["axis"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let energy: Vec<f64> = after["series"][1]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    // The energy of the session, not the meter's register (10 kWh when the session began).
+    assert_eq!(energy[0], 0.0, "{after}");
+    assert!(energy.windows(2).all(|w| w[0] <= w[1]), "{after}");
+    assert!(
+        energy.iter().all(|e| *e <= 4.0 + 1e-6),
+        "never more than the meter delivered: {after}"
+    );
+    assert!((energy.last().unwrap() - 4.0).abs() < 1e-6, "{after}");
     let power = after["series"][0]["values"].as_array().unwrap();
     // 1.5 kWh in a quarter of an hour is 6 kW.
     assert!((power.last().unwrap().as_f64().unwrap() - 6.0).abs() < 1e-6, "{after}");
+
+    // Where the charger reports its power, the chart shows that (not the register's rise, which a
+    // sandbox charging faster than real time makes thousands of kW).
+    cp.call(
+        "MeterValues",
+        json!({"connector_id": 1, "transaction_id": session, "meter_value": [{"timestamp": "2026-11-21T10:45:00Z", "sampledValue": [
+            {"value": "14500", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+            {"value": "7400", "measurand": "Power.Active.Import", "unit": "W"}
+        ]}]}),
+    )
+    .await;
+    let reported: Value = browser.get(&app, &chart_path).await.json().await.unwrap();
+    let power = reported["series"][0]["values"].as_array().unwrap();
+    assert!(
+        (power.last().unwrap().as_f64().unwrap() - 7.4).abs() < 1e-6,
+        "{reported}"
+    );
+    let energy = reported["series"][1]["values"].as_array().unwrap();
+    assert!(
+        (energy.last().unwrap().as_f64().unwrap() - 4.5).abs() < 1e-6,
+        "{reported}"
+    );
 
     let (status, html) = browser.page(&app, &format!("/console/chargers/{id}")).await;
     assert_eq!(status, StatusCode::OK);
@@ -568,6 +610,46 @@ async fn a_chargers_page_shows_its_session_and_the_chart_fills_from_the_meter() 
     assert_eq!(asked["type"], "Soft");
     let (_, html) = browser.page(&app, &format!("/console/chargers/{id}")).await;
     assert!(html.contains("RESET") || html.contains("Reset"), "the reset is listed");
+    // The operations added later are there too, each its own form: a firmware update from the
+    // form's UTC time reaches the charger as the API's UpdateFirmware.
+    for (operation, button) in [
+        ("firmware", "Update firmware"),
+        ("diagnostics", "Upload diagnostics"),
+        ("reserve", "Reserve"),
+        ("cancel-reservation", "Cancel the reservation"),
+        ("data-transfer", "Send data"),
+        ("clear-profile", "Clear charging profiles"),
+    ] {
+        assert!(
+            html.contains(&format!(
+                "/console/chargers/{id}/operations/{operation}\" class=\"stack\">"
+            )) && html.contains(button),
+            "a form for {operation}"
+        );
+    }
+    let firmware = browser
+        .post(
+            &app,
+            &format!("/console/chargers/{id}/operations/firmware"),
+            &[
+                ("location", "https://firmware.example/cp-2.1.0.bin"),
+                ("retrieveAt", "2026-12-01T02:00"),
+            ],
+        )
+        .await;
+    assert_eq!(firmware.status(), StatusCode::SEE_OTHER);
+    let sent = cp.received("UpdateFirmware").await;
+    assert_eq!(sent["location"], "https://firmware.example/cp-2.1.0.bin");
+    assert_eq!(sent["retrieve_date"], "2026-12-01T02:00:00Z", "{sent}");
+    let bad_time = browser
+        .post(
+            &app,
+            &format!("/console/chargers/{id}/operations/reserve"),
+            &[("connectorId", "1"), ("idTag", "TAG-1"), ("expiresAt", "tomorrow")],
+        )
+        .await;
+    assert_eq!(bad_time.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad_time.text().await.unwrap().contains("date and time"));
     // A bad value is the API's 422, shown as a page; nothing is sent.
     let bad = browser
         .post(
@@ -840,4 +922,142 @@ async fn a_pages_stream_starts_where_the_page_read_its_data_so_no_change_in_betw
         .unwrap();
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem(refused).await["errors"][0]["name"], "after");
+}
+
+#[tokio::test]
+async fn an_ev_systems_timeline_is_its_history_of_events_pairing_activation_plugging_and_deactivation() {
+    use crate::ev_systems::{charger_starts_charging, plug_in, prompt_maker, report_status, scene};
+    use coupler_simulated::{Brand, SimVehicleSpec};
+
+    let scene = scene(prompt_maker()).await;
+    let app = &scene.app;
+    make_login(app, &scene.tenant, "ops@example.com").await;
+    let browser = SignedIn::sign_in(app, "ops@example.com").await;
+    let (vehicle, maker_id) = &scene
+        .link_one(
+            Brand::Aurora,
+            "au",
+            SimVehicleSpec::new("SIMAUR00000000041", "Aurora S"),
+        )
+        .await;
+    let car_id = vehicle["id"].as_str().unwrap().to_owned();
+    let (charger_id, mut cp) = scene.charger("CP-CONSOLE-TIMELINE").await;
+    plug_in(&scene, &mut cp, maker_id, true).await;
+    charger_starts_charging(&mut cp).await;
+    let system = scene.wait_activated(&car_id, &charger_id).await;
+    let system_id = system["id"].as_str().unwrap().to_owned();
+    let session = scene.get(&format!("/chargers/{charger_id}/sessions")).await;
+    let transaction_id = session["data"][0]["id"].as_i64().unwrap();
+    cp.call(
+        "StopTransaction",
+        json!({"transaction_id": transaction_id, "meter_stop": 5000, "timestamp": coupler_core::time::now().to_rfc3339(), "reason": "EVDisconnected"}),
+    )
+    .await;
+    report_status(&mut cp, "Available").await;
+    wait_for("the pairing is deactivated", || async {
+        (scene.system(&car_id, &charger_id).await["state"] == "ESTABLISHED").then_some(())
+    })
+    .await;
+
+    let html = wait_for("the timeline shows the history", || async {
+        let (status, html) = browser.page(app, &format!("/console/ev-systems/{system_id}")).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        html.contains("Deactivated").then_some(html)
+    })
+    .await;
+    let timeline = &html[html.find("<ol class=\"timeline\">").expect("a timeline")..];
+    let timeline = &timeline[..timeline.find("</ol>").unwrap()];
+    // In order: paired, plugged in, activated on evidence, unplugged, deactivated.
+    let position = |what: &str| {
+        timeline
+            .find(what)
+            .unwrap_or_else(|| panic!("the timeline shows {what}: {timeline}"))
+    };
+    let paired = position(&format!("Paired: vehicle {car_id} with charger {charger_id}"));
+    let plugged = position("Plugged in");
+    let activated = position("Activated with");
+    let unplugged = position("Unplugged");
+    let deactivated = position("Deactivated");
+    assert!(paired < activated && activated < deactivated, "{timeline}");
+    assert!(plugged < unplugged, "{timeline}");
+    assert!(
+        timeline.contains("evidence"),
+        "the activation names its evidence: {timeline}"
+    );
+    assert!(
+        !timeline.contains("Last change"),
+        "built from events, not from the system's own timestamps: {timeline}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_not_retried_while_a_later_delivery_is_pending_and_nothing_changes() {
+    let app = TestApp::spawn_with(|_, wiring| {
+        wiring.webhooks.allow_private = true;
+        wiring.webhooks.tick = Duration::from_millis(50);
+        wiring.webhooks.retry = coupler_core::event::RetryPolicy {
+            first_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(200),
+            give_up_after: Duration::from_millis(300),
+        };
+        // A receiver that never answers keeps its delivery pending for the whole test.
+        wiring.webhooks.timeout = Duration::from_secs(3600);
+    })
+    .await;
+    let (tenant, browser) = signed_in(&app, "app", "ops@example.com").await;
+    let receiver = Receiver::start(SECRET, Mode::AlwaysFail).await;
+    let webhook_id = webhook(&app, &tenant, &receiver.url, SECRET).await;
+    app.register_charger(&tenant, "alice", "CP-FIRST").await;
+    let deliveries = format!("/webhooks/{webhook_id}/deliveries");
+    let failed = wait_for("the first delivery fails for good", || async {
+        let listed = app.get_json(&tenant, &deliveries).await;
+        (listed["data"][0]["state"] == "FAILED").then(|| listed["data"][0].clone())
+    })
+    .await;
+    let failed_id = failed["id"].as_str().unwrap().to_owned();
+
+    // A successful test call makes the webhook active again; the next delivery hangs, pending.
+    receiver.set_mode(Mode::Accept);
+    let tested = app
+        .as_tenant(&tenant, Method::POST, &format!("/webhooks/{webhook_id}/test"))
+        .send()
+        .await
+        .unwrap();
+    assert!(tested.status().is_success(), "{:?}", tested.status());
+    receiver.set_mode(Mode::Hang);
+    app.register_charger(&tenant, "alice", "CP-SECOND").await;
+    wait_for("a later delivery is pending", || async {
+        let listed = app.get_json(&tenant, &deliveries).await;
+        listed["data"]
+            .as_array()?
+            .iter()
+            .any(|d| d["id"] != failed_id.as_str() && d["state"] == "PENDING")
+            .then_some(())
+    })
+    .await;
+
+    // The API and the console's button refuse to send the failed one ahead of it.
+    let retry = format!("/webhooks/{webhook_id}/deliveries/{failed_id}/retry");
+    let refused = app.as_tenant(&tenant, Method::POST, &retry).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let body = problem(refused).await;
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("another-delivery-pending"),
+        "{body}"
+    );
+    let from_console = browser.post(&app, &format!("/console{retry}"), &[]).await;
+    assert_eq!(from_console.status(), StatusCode::CONFLICT);
+    assert!(from_console.text().await.unwrap().contains("another delivery pending"));
+    let listed = app.get_json(&tenant, &deliveries).await;
+    let still = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == failed_id.as_str())
+        .unwrap();
+    assert_eq!(still["state"], "FAILED", "nothing changed: {listed}");
+    assert_eq!(still["attempts"], failed["attempts"], "nothing changed: {listed}");
 }

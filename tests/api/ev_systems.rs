@@ -25,7 +25,7 @@ pub(crate) fn quick_pairing(rules: MatchRules) -> PairingConfig {
 }
 
 /// Rules for cars whose maker reports at once (no lag).
-fn prompt_maker() -> MatchRules {
+pub(crate) fn prompt_maker() -> MatchRules {
     MatchRules {
         maker_lag: chrono::Duration::zero(),
         ..MatchRules::default()
@@ -39,7 +39,7 @@ pub(crate) struct Scene {
     pub(crate) site: AppSite,
 }
 
-async fn scene(rules: MatchRules) -> Scene {
+pub(crate) async fn scene(rules: MatchRules) -> Scene {
     scene_with(SimConfig::default(), rules).await
 }
 
@@ -177,7 +177,7 @@ impl Scene {
 }
 
 /// Plugs a car in at the maker (charging or not), then reports the plug-in from the charger.
-async fn plug_in(scene: &Scene, cp: &mut PythonChargePoint, maker_id: &str, charging: bool) {
+pub(crate) async fn plug_in(scene: &Scene, cp: &mut PythonChargePoint, maker_id: &str, charging: bool) {
     scene.car(maker_id, |c| {
         c.plugged_in = true;
         c.charge_enabled = charging;

@@ -139,6 +139,24 @@ async fn an_operator_sees_a_simulated_charger_come_online_and_charge_then_stops_
     })
     .await;
     browser.element("#session canvas").await;
+    // Plausible numbers on their own axes: power as the charger reports it (at most its 22 kW, though
+    // the sandbox charges 600 times faster than real time), energy from 0 in kWh.
+    let chart: serde_json::Value =
+        serde_json::from_str(&attribute(&browser, "#session", "data-chart").await.unwrap()).unwrap();
+    let values = |series: usize| -> Vec<f64> {
+        chart["series"][series]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(serde_json::Value::as_f64)
+            .collect()
+    };
+    assert!(values(0).iter().all(|kw| (0.0..=22.5).contains(kw)), "{chart}");
+    assert_eq!(values(1).first(), Some(&0.0), "{chart}");
+    assert_eq!(
+        (chart["left"].as_str(), chart["right"].as_str()),
+        (Some("kW"), Some("kWh"))
+    );
     check_page(&mut browser, "session-chart").await;
 
     // Stop charging: the action is followed on its page until the charger's state confirms it.
@@ -273,4 +291,38 @@ async fn a_second_tenant_sees_none_of_the_first_tenants_data_and_every_page_pass
     other.text_contains("main h1", "Not found").await;
     check_page(&mut other, "second-tenant-not-found").await;
     other.close().await;
+}
+
+#[tokio::test]
+async fn a_vehicles_page_draws_its_state_of_charge_on_a_phone_and_passes_axe() {
+    use coupler_simulated::SimConfig;
+    use coupler_tests::vehicles::{car_charging_away, AppSite, SimWorld};
+
+    let world = SimWorld::start(SimConfig::default()).await;
+    let app = TestApp::spawn_with(|url, wiring| world.wire(url, wiring, |_| None)).await;
+    let tenant = app.tenant("app").await;
+    make_login(&app, &tenant, "ops@example.com").await;
+    let site = AppSite::start().await;
+    let (_, vehicle_id) = car_charging_away(&world, &app, &tenant, &site, "VIN-BROWSER", 42.0).await;
+
+    let mut browser = Browser::start("console-vehicle", PHONE).await;
+    sign_in(&mut browser, &app, "ops@example.com").await;
+    browser.visit(&format!("{}/console/vehicles", app.url)).await;
+    browser
+        .text_contains(&format!("[data-field='soc'][data-vehicle='{vehicle_id}']"), "42 %")
+        .await;
+    check_page(&mut browser, "vehicles").await;
+    browser
+        .visit(&format!("{}/console/vehicles/{vehicle_id}", app.url))
+        .await;
+    browser.text_contains("main", "VIN-BROWSER").await;
+    // The state of charge over time is drawn, from at least one reading.
+    browser.element("figure canvas").await;
+    let drawn: usize = attribute(&browser, "[data-chart][data-drawn]", "data-drawn")
+        .await
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(drawn >= 1, "the state-of-charge chart has points");
+    check_page(&mut browser, "vehicle").await;
+    browser.close().await;
 }

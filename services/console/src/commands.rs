@@ -38,13 +38,32 @@ fn numbers(mut fields: Map<String, Value>, names: &[&str]) -> Result<Map<String,
     Ok(fields)
 }
 
+/// Times from `datetime-local` inputs (`2026-12-06T17:50`, meant as UTC, as the forms say) as the
+/// API's RFC 3339; a time with its offset is passed on as it is, and anything else is the API's 422.
+fn times(mut fields: Map<String, Value>, names: &[&str]) -> Result<Map<String, Value>, ApiError> {
+    for name in names {
+        if let Some(Value::String(raw)) = fields.get(*name) {
+            if chrono::DateTime::parse_from_rfc3339(raw).is_ok() {
+                continue;
+            }
+            let local = chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
+                .or_else(|_| chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S"))
+                .map_err(|_| ApiError::invalid(format!("{name} must be a date and time, not '{raw}'")))?;
+            let utc = local.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            fields.insert((*name).to_owned(), Value::String(utc));
+        }
+    }
+    Ok(fields)
+}
+
 /// The form as the API's request body `T`; a value that does not fit is the API's 422.
 fn body<T: DeserializeOwned>(fields: Map<String, Value>) -> Result<T, ApiError> {
     serde_json::from_value(Value::Object(fields)).map_err(|e| ApiError::invalid(format!("the form does not fit: {e}")))
 }
 
 /// `POST /console/chargers/{id}/operations/{operation}`: runs one operator operation (`reset`,
-/// `unlock`, `availability`, `configuration`, `trigger`, `clear-cache`) and goes back to the
+/// `unlock`, `availability`, `configuration`, `trigger`, `clear-cache`, `firmware`, `diagnostics`,
+/// `reserve`, `cancel-reservation`, `data-transfer`, `clear-profile`) and goes back to the
 /// charger's page, where the operation is listed with the charger's answer.
 pub async fn operate(
     session: Session,
@@ -72,6 +91,30 @@ pub async fn operate(
             operations::trigger_message(caller, app, path, ApiJson(body(form)?)).await
         }
         "clear-cache" => operations::clear_cache(caller, app, path).await,
+        "firmware" => {
+            let form = times(
+                numbers(form, &["retries", "retryInterval"])?,
+                &["retrieveAt", "installAt"],
+            )?;
+            operations::update_firmware(caller, app, path, ApiJson(body(form)?)).await
+        }
+        "diagnostics" => {
+            let form = times(numbers(form, &["retries", "retryInterval"])?, &["from", "to"])?;
+            operations::get_diagnostics(caller, app, path, ApiJson(body(form)?)).await
+        }
+        "reserve" => {
+            let form = times(numbers(form, &["connectorId"])?, &["expiresAt"])?;
+            operations::reserve_now(caller, app, path, ApiJson(body(form)?)).await
+        }
+        "cancel-reservation" => {
+            let form = numbers(form, &["reservationId"])?;
+            operations::cancel_reservation(caller, app, path, ApiJson(body(form)?)).await
+        }
+        "data-transfer" => operations::data_transfer(caller, app, path, ApiJson(body(form)?)).await,
+        "clear-profile" => {
+            let form = numbers(form, &["chargingProfileId", "connectorId", "stackLevel"])?;
+            operations::clear_charging_profile(caller, app, path, ApiJson(body(form)?)).await
+        }
         other => {
             return Err(ApiError::not_found(format!("the console has no operation '{other}'")).into());
         }

@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use coupler_api::error::ApiError;
 use coupler_api::routes::events::event_stream;
 use coupler_core::charger::ChargerId;
+use coupler_core::costs::EnergyReading;
+use coupler_core::ev_system::PowerSample;
 use futures::Stream;
 use serde::Deserialize;
 
@@ -65,9 +67,12 @@ pub async fn session_chart(
     }
 }
 
-/// One session's energy (kWh since its start) and power (kW between readings) over time, from the
-/// charger's energy register readings. The charger must be the session's client's (404 otherwise,
-/// as in the API).
+/// One session's energy (kWh delivered since its start, not the meter's absolute register) and
+/// power (kW) over time. Power is what the charger reported (`Power.Active.Import`) at or before
+/// each energy reading; only where it reports none is power worked out from the register's rise
+/// between readings. (A sandbox charges faster than real time, so the register's rise per wall
+/// second is no plausible power; what the charger reports is.) The charger must be the session's
+/// client's (404 otherwise, as in the API).
 pub async fn session_chart_of(
     console: &Console,
     session: &Session,
@@ -85,17 +90,38 @@ pub async fn session_chart_of(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("charger '{charger}' has no session {session_id}")))?;
     let readings = store.session_energy_readings(&found).await?;
-    let start = readings.first().map(|r| r.register_wh).unwrap_or(found.meter_start_wh);
+    let reported: Vec<PowerSample> = store
+        .power_samples_since(&owned.id, found.started_at)
+        .await?
+        .into_iter()
+        .filter(|p| found.stopped_at.is_none_or(|stopped| p.at <= stopped))
+        .collect();
+    Ok(chart_of_readings(found.meter_start_wh, &readings, &reported))
+}
+
+/// The session chart from its energy readings (the first at the session's start) and the power
+/// the charger reported during it.
+fn chart_of_readings(meter_start_wh: f64, readings: &[EnergyReading], reported: &[PowerSample]) -> Chart {
+    let start = readings.first().map(|r| r.register_wh).unwrap_or(meter_start_wh);
     let mut power = Vec::with_capacity(readings.len());
-    let mut previous: Option<&coupler_core::costs::EnergyReading> = None;
-    for reading in &readings {
-        power.push(previous.and_then(|p| {
-            let hours = (reading.at - p.at).num_milliseconds() as f64 / 3_600_000.0;
-            (hours > 0.0).then(|| ((reading.register_wh - p.register_wh) / 1000.0 / hours).max(0.0))
-        }));
+    let mut previous: Option<&EnergyReading> = None;
+    for reading in readings {
+        let value = if reported.is_empty() {
+            previous.and_then(|p| {
+                let hours = (reading.at - p.at).num_milliseconds() as f64 / 3_600_000.0;
+                (hours > 0.0).then(|| ((reading.register_wh - p.register_wh) / 1000.0 / hours).max(0.0))
+            })
+        } else {
+            reported
+                .iter()
+                .rev()
+                .find(|p| p.at <= reading.at)
+                .map(|p| p.kw.max(0.0))
+        };
+        power.push(value);
         previous = Some(reading);
     }
-    Ok(Chart {
+    Chart {
         x: readings.iter().map(|r| r.at.timestamp()).collect(),
         series: vec![
             Series {
@@ -105,16 +131,66 @@ pub async fn session_chart_of(
                 values: power,
             },
             Series {
-                label: "Energy (kWh)".to_owned(),
+                label: "Energy delivered (kWh)".to_owned(),
                 axis: 1,
                 step: false,
                 values: readings
                     .iter()
-                    .map(|r| Some((r.register_wh - start) / 1000.0))
+                    .map(|r| Some(((r.register_wh - start) / 1000.0).max(0.0)))
                     .collect(),
             },
         ],
         left: "kW".to_owned(),
         right: Some("kWh".to_owned()),
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration, Utc};
+
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+    }
+
+    #[test]
+    fn energy_counts_from_the_session_start_and_power_is_what_the_charger_reported() {
+        let readings = [
+            EnergyReading {
+                at: at(0),
+                register_wh: 6_400_000.0,
+            },
+            EnergyReading {
+                at: at(1),
+                register_wh: 6_402_000.0,
+            },
+            EnergyReading {
+                at: at(2),
+                register_wh: 6_404_000.0,
+            },
+        ];
+        let reported = [PowerSample { at: at(1), kw: 11.0 }, PowerSample { at: at(2), kw: 10.5 }];
+        let chart = chart_of_readings(6_400_000.0, &readings, &reported);
+        assert_eq!(chart.series[1].values, vec![Some(0.0), Some(2.0), Some(4.0)]);
+        assert_eq!(chart.series[0].values, vec![None, Some(11.0), Some(10.5)]);
+        assert_eq!((chart.left.as_str(), chart.right.as_deref()), ("kW", Some("kWh")));
+    }
+
+    #[test]
+    fn without_reported_power_it_is_the_register_rise_per_hour() {
+        let readings = [
+            EnergyReading {
+                at: at(0),
+                register_wh: 1_000.0,
+            },
+            EnergyReading {
+                at: at(0) + Duration::minutes(30),
+                register_wh: 6_500.0,
+            },
+        ];
+        let chart = chart_of_readings(1_000.0, &readings, &[]);
+        assert_eq!(chart.series[0].values, vec![None, Some(11.0)]);
+    }
 }

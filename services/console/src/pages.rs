@@ -12,6 +12,7 @@ use coupler_api::routes::{
     actions, chargers, ev_systems, flex, intervals, limits, operations, smart, users, vehicles, webhooks,
 };
 use coupler_core::charger::ChargerId;
+use coupler_core::event::{Event, EventType};
 use coupler_core::flex::FlexEventId;
 use coupler_core::VehicleId;
 use serde::Deserialize;
@@ -427,49 +428,24 @@ pub async fn ev_system(session: Session, State(console): State<Console>, Path(id
     let app = &console.app;
     let caller = session.caller();
     let system = answer(ev_systems::get_ev_system(caller.clone(), State(app.clone()), ApiPath(id.clone())).await)?;
-    let mut timeline = vec![Moment {
-        at: system.created_at,
-        what: "Pairing considered".to_owned(),
-    }];
-    if let Some(at) = system.detection.as_ref().and_then(|d| d.plugged_in_at) {
-        let status = system
-            .detection
-            .as_ref()
-            .map(|d| crate::view::wire_name(&d.status))
-            .unwrap_or_default();
-        timeline.push(Moment {
-            at,
-            what: format!("Plugged in; vehicle detection {status}"),
-        });
-    }
-    if let Some(at) = system.activated_at {
-        let confidence = system
-            .matched
-            .as_ref()
-            .map(|m| crate::view::wire_name(&m.confidence))
-            .unwrap_or_else(|| "—".to_owned());
-        timeline.push(Moment {
-            at,
-            what: format!("Activated with {confidence} confidence"),
-        });
-    }
-    if let Some(at) = system.deactivated_at {
-        timeline.push(Moment {
-            at,
-            what: format!(
-                "Deactivated{}",
-                system
-                    .unmatched_reason
-                    .as_ref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
-            ),
-        });
-    }
-    timeline.push(Moment {
-        at: system.updated_at,
-        what: "Last change".to_owned(),
-    });
+    // The system's own history: every event published about it, as far as retention kept it.
+    let events = app
+        .store
+        .asset_events(&session.client_id, &system.id, TIMELINE_EVENTS)
+        .await
+        .map_err(ApiError::from)?;
+    let mut timeline: Vec<Moment> = if events.is_empty() {
+        timestamps_timeline(&system)
+    } else {
+        events.iter().rev().map(moment_of).collect()
+    };
+    // Plugging in and out is the charger's: its events since the pairing, where it changed.
+    let charger_events = app
+        .store
+        .asset_events(&session.client_id, &system.charger_id, TIMELINE_CHARGER_EVENTS)
+        .await
+        .map_err(ApiError::from)?;
+    timeline.extend(plug_moments(&charger_events, system.created_at));
     timeline.sort_by_key(|m| m.at);
     let limits = optional(answer(
         limits::get_ev_system_limits(caller.clone(), State(app.clone()), ApiPath(id.clone())).await,
@@ -806,4 +782,182 @@ async fn charger_power(
         .iter()
         .map(|i| (i.start.timestamp(), (i.coverage > 0.0).then_some(i.average_power_kw)))
         .collect())
+}
+
+/// How many of an EV system's events its timeline shows (the newest).
+const TIMELINE_EVENTS: u32 = 200;
+
+/// How many of its charger's latest events an EV system's timeline looks through for plugging in
+/// and out.
+const TIMELINE_CHARGER_EVENTS: u32 = 500;
+
+/// The moments since `since` when the charger's events (newest first) show a cable plugged in or
+/// pulled out.
+fn plug_moments(newest_first: &[Event], since: DateTime<Utc>) -> Vec<Moment> {
+    let mut moments = Vec::new();
+    let mut before: Option<bool> = None;
+    for event in newest_first.iter().rev() {
+        let Some(plugged) = event.data.pointer("/chargeState/isPluggedIn").and_then(|v| v.as_bool()) else {
+            continue;
+        };
+        if before.is_some_and(|b| b != plugged) && event.created_at >= since {
+            moments.push(Moment {
+                at: event.created_at,
+                what: if plugged { "Plugged in" } else { "Unplugged" }.to_owned(),
+            });
+        }
+        before = Some(plugged);
+    }
+    moments
+}
+
+/// What an event about an EV system says happened, in words: pairing, the evidence changing,
+/// plugging in and out, activation and deactivation, the power delivery changing.
+fn moment_of(event: &Event) -> Moment {
+    let data = &event.data;
+    let text = |pointer: &str| data.pointer(pointer).and_then(|v| v.as_str()).unwrap_or("—").to_owned();
+    let evidence = || {
+        let kinds: Vec<&str> = data
+            .pointer("/match/evidence")
+            .and_then(|e| e.as_array())
+            .map(|e| e.iter().filter_map(|e| e["kind"].as_str()).collect())
+            .unwrap_or_default();
+        if kinds.is_empty() {
+            "no evidence".to_owned()
+        } else {
+            format!("evidence {}", kinds.join(", "))
+        }
+    };
+    let what = match event.event_type {
+        EventType::EvSystemActivated => {
+            format!(
+                "Activated with {} confidence; {}",
+                text("/match/confidence"),
+                evidence()
+            )
+        }
+        EventType::EvSystemDeactivated => match data.get("unmatchedReason").and_then(|r| r.as_str()) {
+            Some(reason) => format!("Deactivated: {reason}"),
+            None => "Deactivated".to_owned(),
+        },
+        _ => {
+            let changed = |prefix: &str| event.updated_fields.iter().any(|f| f.starts_with(prefix));
+            let mut parts = Vec::new();
+            if changed("vehicleId") || event.updated_fields.is_empty() {
+                parts.push(format!(
+                    "Paired: vehicle {} with charger {}, considered",
+                    text("/vehicleId"),
+                    text("/chargerId")
+                ));
+            }
+            if changed("state") {
+                parts.push(format!("State {}", text("/state")));
+            }
+            if changed("detection") {
+                match data.get("detection").filter(|d| !d.is_null()) {
+                    Some(d) if d["pluggedInAt"].is_string() => parts.push(format!(
+                        "Plugged in; vehicle detection {}",
+                        d["status"].as_str().unwrap_or("—")
+                    )),
+                    _ => parts.push("Unplugged".to_owned()),
+                }
+            }
+            if changed("match") {
+                parts.push(if data.get("match").is_some_and(|m| !m.is_null()) {
+                    format!(
+                        "Pairing evidence changed: {} confidence; {}",
+                        text("/match/confidence"),
+                        evidence()
+                    )
+                } else {
+                    "Pairing evidence withdrawn".to_owned()
+                });
+            }
+            if changed("unmatchedReason") {
+                if let Some(reason) = data.get("unmatchedReason").and_then(|r| r.as_str()) {
+                    parts.push(format!("Not matched: {reason}"));
+                }
+            }
+            if changed("chargeState.powerDeliveryState") {
+                parts.push(format!("Power delivery {}", text("/chargeState/powerDeliveryState")));
+            }
+            let other: Vec<&str> = event
+                .updated_fields
+                .iter()
+                .map(String::as_str)
+                .filter(|f| {
+                    ![
+                        "state",
+                        "detection",
+                        "match",
+                        "unmatchedReason",
+                        "chargeState.powerDeliveryState",
+                        "vehicleId",
+                        "chargerId",
+                        "activatedAt",
+                        "deactivatedAt",
+                    ]
+                    .iter()
+                    .any(|p| f.starts_with(p))
+                })
+                .collect();
+            if !other.is_empty() {
+                parts.push(format!("Changed {}", other.join(", ")));
+            }
+            parts.join("; ")
+        }
+    };
+    Moment {
+        at: event.created_at,
+        what,
+    }
+}
+
+/// A timeline from the system's own timestamps, for a system whose events retention removed.
+fn timestamps_timeline(system: &ev_systems::EvSystemResponse) -> Vec<Moment> {
+    let mut timeline = vec![Moment {
+        at: system.created_at,
+        what: "Pairing considered".to_owned(),
+    }];
+    if let Some(at) = system.detection.as_ref().and_then(|d| d.plugged_in_at) {
+        let status = system
+            .detection
+            .as_ref()
+            .map(|d| crate::view::wire_name(&d.status))
+            .unwrap_or_default();
+        timeline.push(Moment {
+            at,
+            what: format!("Plugged in; vehicle detection {status}"),
+        });
+    }
+    if let Some(at) = system.activated_at {
+        let confidence = system
+            .matched
+            .as_ref()
+            .map(|m| crate::view::wire_name(&m.confidence))
+            .unwrap_or_else(|| "—".to_owned());
+        timeline.push(Moment {
+            at,
+            what: format!("Activated with {confidence} confidence"),
+        });
+    }
+    if let Some(at) = system.deactivated_at {
+        timeline.push(Moment {
+            at,
+            what: format!(
+                "Deactivated{}",
+                system
+                    .unmatched_reason
+                    .as_ref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    timeline.push(Moment {
+        at: system.updated_at,
+        what: "Last change".to_owned(),
+    });
+    timeline.sort_by_key(|m| m.at);
+    timeline
 }

@@ -552,6 +552,9 @@ pub trait EventStore: Send + Sync {
     async fn publish_events(&self, rendered: &[(i64, serde_json::Value)]) -> Result<(), StoreError>;
     /// The client's published events after `after_seq`, oldest first, at most `limit`.
     async fn events_after(&self, client: &ClientId, after_seq: i64, limit: u32) -> Result<Vec<Event>, StoreError>;
+    /// The client's published events about one asset (e.g. an EV system), newest first, at most
+    /// `limit`: the asset's history, as far as retention kept it.
+    async fn asset_events(&self, client: &ClientId, asset_id: &str, limit: u32) -> Result<Vec<Event>, StoreError>;
     /// The highest published sequence number (0 when there is none).
     async fn latest_seq(&self) -> Result<i64, StoreError>;
     /// Removes published events created before `before`, except each asset's latest (a later

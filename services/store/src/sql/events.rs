@@ -176,6 +176,20 @@ macro_rules! impl_event_store {
                     rows.iter().map(event_from_row).collect::<Result<_, _>>().map_err(store_error)
                 }
 
+                async fn asset_events(&self, client: &ClientId, asset_id: &str, limit: u32) -> Result<Vec<Event>, StoreError> {
+                    let sql = format!(
+                        "SELECT {COLUMNS} FROM events WHERE asset_id = $1 AND client_id = $2 AND seq IS NOT NULL \
+                         ORDER BY seq DESC LIMIT {limit}"
+                    );
+                    let rows = sqlx::query(&sql)
+                        .bind(asset_id)
+                        .bind(client.as_str())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                    rows.iter().map(event_from_row).collect::<Result<_, _>>().map_err(store_error)
+                }
+
                 async fn prune_events(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
                     let done = sqlx::query(
                         "DELETE FROM events WHERE seq IS NOT NULL AND created_at < $1 \
