@@ -6,14 +6,13 @@
 //! one is formed, so no later event of an asset ever overtakes an earlier one, and a slow or dead
 //! receiver delays nobody but itself.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use coupler_core::clock::Clock;
 use coupler_core::event::{
-    check_webhook_url, is_private_address, sign, sign_standard, AttemptOutcome, Delivery, Event, RetryPolicy, Webhook,
+    check_webhook_url, sign, sign_standard, AttemptOutcome, Delivery, Event, RetryPolicy, Webhook,
 };
 use coupler_core::secret::Cipher;
 use coupler_core::store::AfterAttempt;
@@ -63,28 +62,6 @@ impl Default for WebhookConfig {
     }
 }
 
-/// Resolves host names for webhook requests, refusing names that lead to internal addresses, so a
-/// public-looking name cannot be pointed inside after the URL was checked.
-#[derive(Debug, Clone)]
-struct PublicOnlyResolver;
-
-impl reqwest::dns::Resolve for PublicOnlyResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let public: Vec<SocketAddr> = found.into_iter().filter(|a| !is_private_address(a.ip())).collect();
-            if public.is_empty() {
-                let refused: Box<dyn std::error::Error + Send + Sync> =
-                    format!("{host} resolves only to private or loopback addresses").into();
-                return Err(refused);
-            }
-            let addrs: reqwest::dns::Addrs = Box::new(public.into_iter());
-            Ok(addrs)
-        })
-    }
-}
-
 /// Sends one signed request to a webhook URL.
 #[derive(Debug, Clone)]
 pub struct WebhookSender {
@@ -100,7 +77,7 @@ impl WebhookSender {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Coupler-Webhooks/", env!("CARGO_PKG_VERSION")));
         if !config.allow_private {
-            builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+            builder = builder.dns_resolver(Arc::new(coupler_adapter_http::PublicOnlyResolver));
         }
         Ok(Self {
             http: builder.build()?,
@@ -373,7 +350,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_name_that_resolves_only_to_internal_addresses_is_refused_at_delivery() {
-        let resolved = PublicOnlyResolver
+        let resolved = coupler_adapter_http::PublicOnlyResolver
             .resolve(reqwest::dns::Name::from_str("localhost").expect("a name"))
             .await;
         let error = resolved.err().expect("localhost resolves only to loopback").to_string();
