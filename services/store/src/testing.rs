@@ -111,3 +111,31 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// Runs each named store test (an async function taking the opened store)
+/// once on a fresh SQLite database (module `sqlite`) and once on a fresh PostgreSQL database
+/// (module `postgres`, which passes without running when `COUPLER_TEST_POSTGRES_URL` is unset), so
+/// every store test file states its tests once for both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let db = $crate::testing::TestDatabase::sqlite();
+                    super::$test(db.open().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let Some(db) = $crate::testing::TestDatabase::postgres().await else { return };
+                    super::$test(db.open().await).await;
+                }
+            )*
+        }
+    };
+}

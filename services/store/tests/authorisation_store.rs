@@ -16,28 +16,7 @@ use coupler_core::secret::hash_secret;
 use coupler_core::store::{IdTokenChange, SessionStart, SessionStop, StoredLocalList};
 use coupler_core::{time, Charger, ChargerId, Client, ClientId, OcppIdentity, Store, UserId};
 
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let db = coupler_store::testing::TestDatabase::sqlite();
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let Some(db) = coupler_store::testing::TestDatabase::postgres().await else { return };
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-    };
-}
+use coupler_store::on_both_backends;
 
 on_both_backends!(
     a_token_is_registered_found_by_what_chargers_send_changed_and_deleted_with_events,

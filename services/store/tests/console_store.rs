@@ -17,28 +17,7 @@ use coupler_core::{
     time, Action, ActionKind, Charger, ChargerId, Client, ClientId, DeviceKind, OcppIdentity, Store, StoreError, UserId,
 };
 
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let db = coupler_store::testing::TestDatabase::sqlite();
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let Some(db) = coupler_store::testing::TestDatabase::postgres().await else { return };
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-    };
-}
+use coupler_store::on_both_backends;
 
 on_both_backends!(
     a_login_is_found_by_its_address_listed_for_its_client_and_unique_across_clients,

@@ -14,28 +14,7 @@ use coupler_core::location::{Location, LocationFields, LocationId};
 use coupler_core::secret::hash_secret;
 use coupler_core::{time, Charger, ChargerId, Client, ClientId, OcppIdentity, Store, StoreError, UserId};
 
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let db = coupler_store::testing::TestDatabase::sqlite();
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let Some(db) = coupler_store::testing::TestDatabase::postgres().await else { return };
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-    };
-}
+use coupler_store::on_both_backends;
 
 on_both_backends!(
     a_site_limit_reads_back_for_its_client_only_and_is_deleted_once,

@@ -16,29 +16,7 @@ use coupler_core::{
 };
 use coupler_store::testing::TestDatabase;
 
-/// Expands each named test into a SQLite and a PostgreSQL variant.
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let db = super::TestDatabase::sqlite();
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let Some(db) = super::TestDatabase::postgres().await else { return };
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-    };
-}
+use coupler_store::on_both_backends;
 
 on_both_backends!(
     a_charger_is_held_by_the_node_of_its_latest_connection,

@@ -17,28 +17,7 @@ use coupler_core::security::{CertificateHash, HashAlgorithm, InstalledCertificat
 use coupler_core::{time, Charger, ChargerId, Client, ClientId, OcppIdentity, PageRequest, Store, StoreError, UserId};
 use serde_json::json;
 
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let db = coupler_store::testing::TestDatabase::sqlite();
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let Some(db) = coupler_store::testing::TestDatabase::postgres().await else { return };
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-    };
-}
+use coupler_store::on_both_backends;
 
 on_both_backends!(
     an_operation_reads_back_for_its_client_only_and_pages_newest_first,

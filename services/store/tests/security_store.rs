@@ -13,28 +13,7 @@ use coupler_core::security::{CertificateUse, IssuedCertificate, IssuedCertificat
 use coupler_core::{
     time, Charger, ChargerId, Client, ClientId, Cursor, OcppIdentity, PageRequest, Store, StoreError, UserId,
 };
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let db = coupler_store::testing::TestDatabase::sqlite();
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let Some(db) = coupler_store::testing::TestDatabase::postgres().await else { return };
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-    };
-}
+use coupler_store::on_both_backends;
 
 on_both_backends!(
     a_security_event_reads_back_for_its_client_only_with_its_event_written,

@@ -19,31 +19,7 @@ use coupler_core::{
 };
 use coupler_core::{Charger, ChargerId, OcppIdentity};
 
-/// Expands each named test into a SQLite and a PostgreSQL variant.
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let db = coupler_store::testing::TestDatabase::sqlite();
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let Some(db) = coupler_store::testing::TestDatabase::postgres().await else { return };
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+coupler_store::on_both_backends!(
     a_new_store_answers_a_ping,
     a_client_reads_back_as_it_was_stored,
     a_client_id_cannot_be_stored_twice,
@@ -792,7 +768,7 @@ mod vehicles {
 
     use super::{stored_client, user};
 
-    on_both_backends!(
+    coupler_store::on_both_backends!(
         a_link_session_is_found_by_its_token_and_its_state,
         a_link_session_needs_an_existing_user,
         completing_a_link_stores_the_account_with_sealed_tokens_and_its_vehicles,
@@ -1889,7 +1865,7 @@ mod events {
 
     use super::{energy, registered_charger, status, stored_client, user};
 
-    on_both_backends!(
+    coupler_store::on_both_backends!(
         a_change_writes_its_event_in_the_same_transaction_and_publishing_numbers_them_in_order,
         a_change_that_shows_nothing_new_writes_no_event,
         meter_values_write_one_event_only_when_rate_or_session_energy_change,
@@ -2349,7 +2325,7 @@ mod ev_systems {
     use super::{energy, registered_charger, stored_client, user};
     use coupler_core::charger::MeterSample;
 
-    on_both_backends!(
+    coupler_store::on_both_backends!(
         a_location_reads_back_changes_and_is_deleted_only_by_its_client,
         deleting_a_location_unplaces_its_chargers,
         every_vehicle_and_charger_of_a_user_form_one_pair_each_and_only_once,

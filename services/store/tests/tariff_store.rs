@@ -16,28 +16,7 @@ use coupler_core::tariff::{
 };
 use coupler_core::{time, Client, ClientId, Store, UserId};
 
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let db = coupler_store::testing::TestDatabase::sqlite();
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let Some(db) = coupler_store::testing::TestDatabase::postgres().await else { return };
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-    };
-}
+use coupler_store::on_both_backends;
 
 on_both_backends!(
     a_tariff_is_set_replaced_and_deleted_for_its_own_client_only,

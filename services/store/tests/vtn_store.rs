@@ -12,28 +12,7 @@ use coupler_core::openadr::{OpenAdrVersion, SimpleAction, VtnBinding, VtnEventLi
 use coupler_core::secret::hash_secret;
 use coupler_core::{time, Client, ClientId, Store};
 
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let db = coupler_store::testing::TestDatabase::sqlite();
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    let Some(db) = coupler_store::testing::TestDatabase::postgres().await else { return };
-                    super::$test(db.open().await).await;
-                }
-            )*
-        }
-    };
-}
+use coupler_store::on_both_backends;
 
 on_both_backends!(
     a_binding_is_the_client_s_alone_and_reads_back_as_stored,
