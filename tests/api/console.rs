@@ -946,6 +946,20 @@ async fn an_ev_systems_timeline_is_its_history_of_events_pairing_activation_plug
     charger_starts_charging(&mut cp).await;
     let system = scene.wait_activated(&car_id, &charger_id).await;
     let system_id = system["id"].as_str().unwrap().to_owned();
+    // An event carries its asset as the relay rendered it, which may be a moment after the change:
+    // the timeline shows the plug-in before the cable comes out, as a page read at that time would.
+    let timeline_of = |html: &str| {
+        let start = html.find("<ol class=\"timeline\">")?;
+        let timeline = &html[start..];
+        Some(timeline[..timeline.find("</ol>")?].to_owned())
+    };
+    let page = format!("/console/ev-systems/{system_id}");
+    wait_for("the timeline shows the plug-in and the activation", || async {
+        let (status, html) = browser.page(app, &page).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        timeline_of(&html).filter(|t| t.contains("Plugged in") && t.contains("Activated with"))
+    })
+    .await;
     let session = scene.get(&format!("/chargers/{charger_id}/sessions")).await;
     let transaction_id = session["data"][0]["id"].as_i64().unwrap();
     cp.call(
@@ -959,14 +973,13 @@ async fn an_ev_systems_timeline_is_its_history_of_events_pairing_activation_plug
     })
     .await;
 
-    let html = wait_for("the timeline shows the history", || async {
-        let (status, html) = browser.page(app, &format!("/console/ev-systems/{system_id}")).await;
+    let timeline = wait_for("the timeline shows the unplugging and the deactivation", || async {
+        let (status, html) = browser.page(app, &page).await;
         assert_eq!(status, StatusCode::OK, "{html}");
-        html.contains("Deactivated").then_some(html)
+        timeline_of(&html).filter(|t| t.contains("Unplugged") && t.contains("Deactivated"))
     })
     .await;
-    let timeline = &html[html.find("<ol class=\"timeline\">").expect("a timeline")..];
-    let timeline = &timeline[..timeline.find("</ol>").unwrap()];
+    let timeline = timeline.as_str();
     // In order: paired, plugged in, activated on evidence, unplugged, deactivated.
     let position = |what: &str| {
         timeline
