@@ -187,6 +187,21 @@ pub trait NodeStore: Send + Sync {
     async fn charger_owner(&self, charger: &ChargerId, now: DateTime<Utc>) -> Result<Option<NodeId>, StoreError>;
     /// The nodes whose lease still runs at `now`, by id.
     async fn live_nodes(&self, now: DateTime<Utc>) -> Result<Vec<NodeId>, StoreError>;
+    /// Claims the job `name` (work that must run on one node at a time) for `node` until `until`,
+    /// in one statement: it succeeds when nobody holds it, when `node` holds it already (a
+    /// renewal), or when the holder's lease lapsed by `now`. `true` when `node` holds it now.
+    async fn claim_singleton(
+        &self,
+        name: &str,
+        node: &NodeId,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Gives up every job `node` holds (a node that stops), so another node takes them at its next
+    /// claim rather than when their leases lapse. Returns how many it gave up.
+    async fn release_singletons(&self, node: &NodeId) -> Result<u64, StoreError>;
+    /// Each job held with a lease still running at `now`, and its holder, by name.
+    async fn singleton_holders(&self, now: DateTime<Utc>) -> Result<Vec<(String, NodeId)>, StoreError>;
 }
 
 /// Link sessions of the hosted link page.

@@ -25,6 +25,8 @@ on_both_backends!(
     a_dead_node_is_swept_away_with_its_chargers_and_comes_back_when_it_renews,
     an_action_s_lease_handed_to_another_node_is_that_node_s_alone,
     a_signal_published_is_heard_by_every_subscriber,
+    a_job_is_held_by_one_node_until_its_lease_lapses_or_it_gives_it_up,
+    jobs_of_different_names_are_held_apart,
 );
 
 fn node(id: &str) -> NodeId {
@@ -252,4 +254,40 @@ async fn a_signal_reaches_the_other_stores_of_the_same_postgresql_database_and_n
     other.signals().publish(&own).await.unwrap();
     let heard = tokio::time::timeout(StdDuration::from_secs(30), on_other.recv()).await;
     assert_eq!(heard.unwrap(), Some(Heard::Signal(own)));
+}
+
+async fn a_job_is_held_by_one_node_until_its_lease_lapses_or_it_gives_it_up(store: Arc<dyn Store>) {
+    let (a, b) = (node("node-a"), node("node-b"));
+    let now = time::now();
+    // Free: A takes it; B cannot while A's lease runs; A renews it.
+    assert!(store.claim_singleton("relay", &a, now, now + Duration::seconds(30)).await.unwrap());
+    assert!(!store.claim_singleton("relay", &b, now, now + Duration::seconds(30)).await.unwrap());
+    assert!(store.claim_singleton("relay", &a, now, now + Duration::seconds(60)).await.unwrap());
+    assert_eq!(store.singleton_holders(now).await.unwrap(), [("relay".to_owned(), a.clone())]);
+    // Once A's lease lapsed, B takes it, and A no longer can.
+    let later = now + Duration::seconds(61);
+    assert_eq!(store.singleton_holders(later).await.unwrap(), []);
+    assert!(store.claim_singleton("relay", &b, later, later + Duration::seconds(30)).await.unwrap());
+    assert!(!store.claim_singleton("relay", &a, later, later + Duration::seconds(30)).await.unwrap());
+    assert_eq!(store.singleton_holders(later).await.unwrap(), [("relay".to_owned(), b.clone())]);
+    // B gives it up (it stops): A takes it at once, lease or not.
+    assert_eq!(store.release_singletons(&b).await.unwrap(), 1);
+    assert_eq!(store.release_singletons(&b).await.unwrap(), 0);
+    assert!(store.claim_singleton("relay", &a, later, later + Duration::seconds(30)).await.unwrap());
+    assert_eq!(store.singleton_holders(later).await.unwrap(), [("relay".to_owned(), a)]);
+}
+
+async fn jobs_of_different_names_are_held_apart(store: Arc<dyn Store>) {
+    let (a, b) = (node("node-a"), node("node-b"));
+    let now = time::now();
+    assert!(store.claim_singleton("pairing", &a, now, minutes(1)).await.unwrap());
+    assert!(store.claim_singleton("relay", &b, now, minutes(1)).await.unwrap());
+    assert!(!store.claim_singleton("relay", &a, now, minutes(1)).await.unwrap());
+    assert_eq!(
+        store.singleton_holders(now).await.unwrap(),
+        [("pairing".to_owned(), a.clone()), ("relay".to_owned(), b)]
+    );
+    // Giving up one node's jobs leaves the other's.
+    assert_eq!(store.release_singletons(&a).await.unwrap(), 1);
+    assert_eq!(store.singleton_holders(now).await.unwrap().len(), 1);
 }

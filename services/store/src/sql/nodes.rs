@@ -217,6 +217,57 @@ macro_rules! impl_node_store {
                         .transpose()
                 }
 
+                async fn claim_singleton(
+                    &self,
+                    name: &str,
+                    node: &NodeId,
+                    now: DateTime<Utc>,
+                    until: DateTime<Utc>,
+                ) -> Result<bool, StoreError> {
+                    // The upsert's WHERE leaves a live lease of another node alone (no row touched).
+                    let claimed = sqlx::query(
+                        "INSERT INTO singleton_leases (name, node_id, lease_until) VALUES ($1, $2, $3) \
+                         ON CONFLICT (name) DO UPDATE SET node_id = excluded.node_id, lease_until = excluded.lease_until \
+                         WHERE singleton_leases.node_id = excluded.node_id OR singleton_leases.lease_until <= $4",
+                    )
+                    .bind(name)
+                    .bind(node.as_str())
+                    .bind($time::bind(until))
+                    .bind($time::bind(now))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?
+                    .rows_affected();
+                    Ok(claimed > 0)
+                }
+
+                async fn release_singletons(&self, node: &NodeId) -> Result<u64, StoreError> {
+                    let released = sqlx::query("DELETE FROM singleton_leases WHERE node_id = $1")
+                        .bind(node.as_str())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(store_error)?
+                        .rows_affected();
+                    Ok(released)
+                }
+
+                async fn singleton_holders(&self, now: DateTime<Utc>) -> Result<Vec<(String, NodeId)>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT name, node_id FROM singleton_leases WHERE lease_until > $1 ORDER BY name",
+                    )
+                    .bind($time::bind(now))
+                    .fetch_all(&self.reads)
+                    .await
+                    .map_err(store_error)?;
+                    rows.into_iter()
+                        .map(|row| {
+                            let name = row.try_get::<String, _>("name").map_err(store_error)?;
+                            let holder = row.try_get::<String, _>("node_id").map_err(store_error).and_then(node_id)?;
+                            Ok((name, holder))
+                        })
+                        .collect()
+                }
+
                 async fn live_nodes(&self, now: DateTime<Utc>) -> Result<Vec<NodeId>, StoreError> {
                     let rows = sqlx::query("SELECT id FROM nodes WHERE lease_until > $1 ORDER BY id")
                         .bind($time::bind(now))
