@@ -5,7 +5,15 @@
 //! live stream on any node carries the events caused on the others.
 //! Skipped, like every PostgreSQL test, when `COUPLER_TEST_POSTGRES_URL` is unset.
 
+use std::time::Duration;
+
 use crate::events::{read_until, Sse, Stream};
+use coupler::server::Wiring;
+use coupler_core::ev_system::{DetectionStatus, UnmatchedReason};
+use coupler_core::node::NodeId;
+use coupler_core::ChargerId;
+use coupler_engine::singleton::jobs;
+use coupler_store::testing::TestDatabase;
 use coupler_tests::cluster::{ocpp_url, TestCluster};
 use coupler_tests::ocpp::PythonChargePoint;
 use coupler_tests::{Tenant, TestApp};
@@ -176,4 +184,169 @@ async fn a_node_that_stops_gives_up_its_lease_and_its_chargers_come_back_on_anot
     on_b.received("RemoteStartTransaction").await;
     confirmed_everywhere(&cluster, b, &tenant, &start).await;
     on_b.close().await;
+}
+
+/// Every job that runs on one node at a time.
+const JOBS: [&str; 10] = [
+    jobs::PAIRING,
+    jobs::RELAY,
+    jobs::EVENT_PRUNER,
+    jobs::TOKEN_SWEEPER,
+    jobs::WEBHOOK_HEARTBEAT,
+    jobs::PLANS,
+    jobs::FLEX,
+    jobs::OVERRIDES,
+    jobs::OPENADR,
+    jobs::VEHICLE_LIMITS,
+];
+
+/// Leases short enough that a test sees one lapse.
+fn short_leases(wiring: &mut Wiring) {
+    wiring.node_lease = Duration::from_secs(3);
+}
+
+/// No node believes it holds a job another node believes it holds; returns who believes what.
+fn beliefs(cluster: &TestCluster) -> Vec<(String, String)> {
+    let mut believed: Vec<(String, String)> = Vec::new();
+    for node in &cluster.nodes {
+        let id = node.state().engine.node().as_str().to_owned();
+        for job in node.state().engine.leases().held() {
+            if let Some((_, other)) = believed.iter().find(|(name, _)| name == job) {
+                panic!("{job} is believed held by both {other} and {id}");
+            }
+            believed.push((job.to_owned(), id.clone()));
+        }
+    }
+    believed.sort();
+    believed
+}
+
+/// Waits until the events caused through `via` (a charger registered) reach a stream on `seen_on`.
+async fn events_still_published(via: &TestApp, seen_on: &TestApp, tenant: &Tenant, ocpp_id: &str) {
+    let mut stream = Stream::open(seen_on, tenant, None).await;
+    let registered = via.register_charger(tenant, "alice", ocpp_id).await;
+    let discovered = read_until(&mut stream, |e| e.event == "user:charger:discovered").await;
+    assert_eq!(discovered.last().unwrap().data["charger"]["id"], registered["id"]);
+}
+
+#[tokio::test]
+async fn every_one_node_job_runs_on_exactly_one_node_and_another_takes_it_when_its_holder_stops() {
+    let Some(mut cluster) = TestCluster::postgres_with(&["node-a", "node-b", "node-c"], short_leases).await else {
+        return;
+    };
+    // Every job has one holder in the store, and only that node believes it holds it.
+    coupler_tests::wait_for("every job is held", || async {
+        (cluster.job_holders().await.len() == JOBS.len() && beliefs(&cluster).len() == JOBS.len()).then_some(())
+    })
+    .await;
+    let mut expected: Vec<String> = JOBS.iter().map(|job| (*job).to_owned()).collect();
+    expected.sort();
+    let holders = cluster.job_holders().await;
+    assert_eq!(holders.iter().map(|(job, _)| job.clone()).collect::<Vec<_>>(), expected);
+    assert_eq!(beliefs(&cluster), holders);
+
+    // The relay's holder stops: it gives its jobs up, another node takes them within a lease, and
+    // events written on any node are still published.
+    let relay = cluster.wait_for_job_holder(jobs::RELAY, None).await;
+    let index = cluster
+        .nodes
+        .iter()
+        .position(|node| node.state().engine.node().as_str() == relay)
+        .unwrap();
+    let tenant = cluster.nodes[(index + 1) % 3].tenant("app").await;
+    cluster.nodes.remove(index).stop().await;
+    let taken = cluster.wait_for_job_holder(jobs::RELAY, Some(&relay)).await;
+    assert_ne!(taken, relay);
+    coupler_tests::wait_for("every job is held by the nodes left", || async {
+        let holders = cluster.job_holders().await;
+        (holders.len() == JOBS.len() && holders.iter().all(|(_, node)| *node != relay)).then_some(())
+    })
+    .await;
+    coupler_tests::wait_for("the nodes left believe what the store says", || async {
+        (beliefs(&cluster) == cluster.job_holders().await).then_some(())
+    })
+    .await;
+    let [b, c] = [&cluster.nodes[0], &cluster.nodes[1]];
+    events_still_published(b, c, &tenant, "CP-JOBS-1").await;
+    events_still_published(c, b, &tenant, "CP-JOBS-2").await;
+}
+
+#[tokio::test]
+async fn a_job_whose_holder_died_is_taken_by_a_live_node_once_its_lease_lapses() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    // A node that died held the relay, with a lease still running for a few seconds.
+    let dead = NodeId::parse("node-dead").unwrap();
+    let now = coupler_core::time::now();
+    let store = db.open().await;
+    assert!(store
+        .claim_singleton(jobs::RELAY, &dead, now, now + chrono::Duration::seconds(6))
+        .await
+        .unwrap());
+    let cluster = TestCluster::on(db, &["node-a", "node-b"], short_leases).await;
+    // While its lease runs, no live node publishes.
+    let holders = cluster.job_holders().await;
+    if holders
+        .iter()
+        .any(|(job, node)| job == jobs::RELAY && node == "node-dead")
+    {
+        assert!(beliefs(&cluster).iter().all(|(job, _)| job != jobs::RELAY));
+    }
+    // Once it lapsed, a live node takes the relay, and the events wait for it no longer.
+    let taken = cluster.wait_for_job_holder(jobs::RELAY, Some("node-dead")).await;
+    assert!(["node-a", "node-b"].contains(&taken.as_str()), "{taken}");
+    let [a, b] = [&cluster.nodes[0], &cluster.nodes[1]];
+    let tenant = a.tenant("app").await;
+    events_still_published(a, b, &tenant, "CP-JOBS-3").await;
+}
+
+#[tokio::test]
+async fn a_plug_in_at_a_charger_one_node_holds_is_weighed_at_once_by_the_pairing_on_another() {
+    let Some(cluster) = TestCluster::postgres_with(&["node-a", "node-b", "node-c"], |wiring| {
+        short_leases(wiring);
+        // No tick to fall back on: only the wake-up from the charger's node can start the weighing.
+        wiring.pairing.tick = Duration::from_secs(3600);
+    })
+    .await
+    else {
+        return;
+    };
+    let pairing = cluster.wait_for_job_holder(jobs::PAIRING, None).await;
+    coupler_tests::wait_for("the pairing node knows it holds the job", || async {
+        beliefs(&cluster)
+            .iter()
+            .any(|(job, node)| job == jobs::PAIRING && *node == pairing)
+            .then_some(())
+    })
+    .await;
+    // The charger connects to a node that does not run pairing.
+    let at = cluster
+        .nodes
+        .iter()
+        .find(|node| node.state().engine.node().as_str() != pairing)
+        .unwrap();
+    let tenant = at.tenant("app").await;
+    let registered = at.register_charger(&tenant, "alice", "CP-JOBS-4").await;
+    let id = registered["id"].as_str().unwrap().to_owned();
+    let password = registered["password"].as_str().unwrap();
+    let mut charger = PythonChargePoint::connected(&ocpp_url(at, "CP-JOBS-4"), "CP-JOBS-4", password).await;
+    charger.boot("Preparing").await;
+    let holder = at.state().engine.node().as_str().to_owned();
+    cluster.wait_for_owner(&id, &holder).await;
+    // The plug-in is weighed by the pairing on the other node (the user has no car yet).
+    let detection = coupler_tests::wait_for("the plug-in is weighed", || async {
+        at.store
+            .get_detection(&ChargerId::new(&id))
+            .await
+            .unwrap()
+            .filter(|d| d.status != DetectionStatus::Unplugged)
+    })
+    .await;
+    assert_eq!(
+        detection.reason_code,
+        Some(UnmatchedReason::NoLinkedVehicle),
+        "{detection:?}"
+    );
+    charger.close().await;
 }

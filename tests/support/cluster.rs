@@ -6,6 +6,8 @@ use coupler_core::node::NodeId;
 use coupler_core::ChargerId;
 use coupler_store::testing::TestDatabase;
 
+use coupler::server::Wiring;
+
 use crate::TestApp;
 
 /// Nodes sharing one throw-away PostgreSQL database.
@@ -21,15 +23,55 @@ impl TestCluster {
     /// Starts one node per id on a fresh PostgreSQL database, or `None` when the PostgreSQL tests
     /// are not enabled (`COUPLER_TEST_POSTGRES_URL` unset), like every PostgreSQL test.
     pub async fn postgres(ids: &[&str]) -> Option<Self> {
+        Self::postgres_with(ids, |_| {}).await
+    }
+
+    /// [`TestCluster::postgres`], each node's wiring tuned by `configure` (a shorter lease).
+    pub async fn postgres_with(ids: &[&str], configure: impl Fn(&mut Wiring)) -> Option<Self> {
         let db = TestDatabase::postgres().await?;
+        Some(Self::on(db, ids, configure).await)
+    }
+
+    /// Nodes on `db` (a database a test prepared first), each node's wiring tuned by `configure`.
+    pub async fn on(db: TestDatabase, ids: &[&str], configure: impl Fn(&mut Wiring)) -> Self {
         let mut nodes = Vec::new();
         for id in ids {
             // A store of its own: its own pool and its own LISTEN connection.
             let store = db.open().await;
             let node = NodeId::parse(id).expect("a node id");
-            nodes.push(TestApp::spawn_on(store, |_, wiring| wiring.node = Some(node)).await);
+            nodes.push(
+                TestApp::spawn_on(store, |_, wiring| {
+                    wiring.node = Some(node);
+                    configure(wiring);
+                })
+                .await,
+            );
         }
-        Some(Self { nodes, _db: db })
+        Self { nodes, _db: db }
+    }
+
+    /// Which node holds each one-node-at-a-time job, as the store says, by job name.
+    pub async fn job_holders(&self) -> Vec<(String, String)> {
+        self.nodes[0]
+            .store
+            .singleton_holders(coupler_core::time::now())
+            .await
+            .expect("read the jobs' holders")
+            .into_iter()
+            .map(|(job, node)| (job, node.as_str().to_owned()))
+            .collect()
+    }
+
+    /// The node that holds `job`, as the store says, once one does.
+    pub async fn wait_for_job_holder(&self, job: &str, not: Option<&str>) -> String {
+        crate::wait_for(&format!("a node other than {not:?} holds {job}"), || async {
+            self.job_holders()
+                .await
+                .into_iter()
+                .find(|(name, node)| name == job && Some(node.as_str()) != not)
+                .map(|(_, node)| node)
+        })
+        .await
     }
 
     /// The node that holds `charger`'s socket now, as the store says.

@@ -52,11 +52,19 @@ pub async fn beat(state: &AppState) -> Result<usize, StoreError> {
 /// Sends heartbeats every `interval` until the server's `tasks` stop.
 pub fn spawn(state: AppState, interval: Duration, tasks: &Tasks) {
     let shutdown = tasks.token().clone();
+    // One node beats: the one holding the job.
+    let job = state
+        .engine
+        .leases()
+        .singleton(coupler_engine::singleton::jobs::WEBHOOK_HEARTBEAT);
     tasks.spawn("webhook heartbeat", async move {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(interval) => {}
+            }
+            if !job.held() {
+                continue;
             }
             if let Err(e) = beat(&state).await {
                 tracing::warn!(error = %e, "cannot send webhook heartbeats");

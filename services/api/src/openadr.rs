@@ -64,12 +64,22 @@ impl Clients {
 /// Runs the VEN task until the server's `tasks` stop.
 pub fn spawn(state: AppState, tasks: &Tasks) {
     let shutdown = tasks.token().clone();
+    // One node looks at the VTNs: the one holding the job.
+    let job = state
+        .engine
+        .leases()
+        .singleton(coupler_engine::singleton::jobs::OPENADR);
     tasks.spawn("openadr ven", async move {
         let clients = Clients::default();
         loop {
             let woken = WAKE.notified();
             let now = state.now();
-            match state.store.due_vtn_bindings(now, BATCH).await {
+            let due = if job.held() {
+                state.store.due_vtn_bindings(now, BATCH).await
+            } else {
+                Ok(Vec::new())
+            };
+            match due {
                 Ok(due) => {
                     // Side by side: a VTN that takes its time does not hold up the others.
                     let looks = due.iter().map(|program| {

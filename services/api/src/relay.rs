@@ -189,11 +189,26 @@ fn to_value<T: serde::Serialize>(view: T) -> serde_json::Value {
     serde_json::to_value(view).unwrap_or(serde_json::Value::Null)
 }
 
-/// Runs the relay on `tasks` every `tick` (at once again while there is a backlog) until they stop.
+/// The shortest time between two wake-ups of the relay sent by one node
+/// ([`Signal::EventsWritten`]): however many events it writes, a node sends at most one per this.
+pub const RELAY_WAKE_GAP: Duration = Duration::from_millis(20);
+
+/// Runs the relay on `tasks` every `tick` (at once again while there is a backlog, and when a node
+/// says it wrote events) until they stop. It publishes on the one node that holds the relay job;
+/// every node wakes that one after writing events, at most once per [`RELAY_WAKE_GAP`].
 pub fn spawn(state: AppState, tick: Duration, tasks: &Tasks) {
     let shutdown = tasks.token().clone();
+    let job = state.engine.leases().singleton(coupler_engine::singleton::jobs::RELAY);
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    spawn_waker(&state, job.clone(), wake.clone(), tasks);
     tasks.spawn("event relay", async move {
         loop {
+            if !job.held() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(tick) => continue,
+                }
+            }
             let published = match publish_pending(&state).await {
                 Ok(0) => 0,
                 Ok(n) => {
@@ -214,7 +229,50 @@ pub fn spawn(state: AppState, tick: Duration, tasks: &Tasks) {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
+                _ = wake.notified() => {}
                 _ = tokio::time::sleep(tick) => {}
+            }
+        }
+    });
+}
+
+/// Wakes the relay when this process wrote events: the relay here when this node holds the job,
+/// otherwise the holder, through the signal bus; at most once per [`RELAY_WAKE_GAP`]. Every node
+/// also hears the others' wake-ups and passes them on to its relay, which acts on them when it
+/// holds the job.
+fn spawn_waker(
+    state: &AppState,
+    job: coupler_engine::singleton::Singleton,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    tasks: &Tasks,
+) {
+    let store = state.store.clone();
+    let shutdown = tasks.token().clone();
+    let mut signals = store.signals().subscribe();
+    tasks.spawn("event relay waker", async move {
+        let mut seen = store.events_written();
+        let mut every = tokio::time::interval(RELAY_WAKE_GAP);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                heard = signals.recv() => match heard {
+                    Some(coupler_core::node::Heard::Signal(Signal::EventsWritten)) => wake.notify_one(),
+                    Some(_) => {}
+                    None => return,
+                },
+                _ = every.tick() => {
+                    let written = store.events_written();
+                    if written == seen {
+                        continue;
+                    }
+                    seen = written;
+                    if job.held() {
+                        wake.notify_one();
+                    } else if let Err(e) = store.signals().publish(&Signal::EventsWritten).await {
+                        tracing::debug!(error = %e, "cannot wake the relay of another node");
+                    }
+                }
             }
         }
     });

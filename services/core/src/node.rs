@@ -86,6 +86,28 @@ pub enum Signal {
     },
     /// Events were published (numbered) by a relay: live streams on every node should read them.
     EventsPublished,
+    /// A node wrote events that wait to be published: the node that runs the relay should look
+    /// now rather than at its next tick. Sent at most once per short interval per node.
+    EventsWritten,
+    /// The charger `charger` reported something about its plug or a vehicle's identity (a status,
+    /// the start or end of a transaction, an id tag), now stored: pairing and plans look at it.
+    PlugChanged {
+        /// The charger's id.
+        charger: String,
+    },
+    /// The vehicle `vehicle` of client `client` was read, and the read stored: pairing, plans and
+    /// vehicle limits look at it.
+    VehicleRead {
+        /// The vehicle's client.
+        client: String,
+        /// The vehicle's id.
+        vehicle: String,
+    },
+    /// The EV systems of the charger `charger` were activated or deactivated: plans follow.
+    PairChanged {
+        /// The charger's id.
+        charger: String,
+    },
 }
 
 /// What a [`SignalReceiver`] heard.

@@ -1631,6 +1631,10 @@ pub trait Store:
     /// Where nodes sharing this database wake each other (PostgreSQL's LISTEN/NOTIFY; on SQLite,
     /// within the process).
     fn signals(&self) -> std::sync::Arc<dyn SignalBus>;
+    /// How many events this process has written (to be published) since it started, counted as
+    /// they are written (their transactions may still be open). The relay's waker watches it to
+    /// wake the node that runs the relay ([`crate::node::Signal::EventsWritten`]).
+    fn events_written(&self) -> u64;
 }
 
 /// How a store's connection pool is used at one moment.

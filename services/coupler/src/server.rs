@@ -18,6 +18,7 @@ use coupler_core::node::NodeId;
 use coupler_core::secret::{generate_secret, Cipher, SecretKey};
 use coupler_core::tariff::{PriceArea, PriceProviders};
 use coupler_core::{AdapterRegistry, Store};
+use coupler_engine::singleton::{jobs, Leases, Singleton};
 use coupler_engine::smart::{PlanKeeper, SmartConfig};
 use coupler_engine::webhooks::{WebhookConfig, WebhookSender};
 use coupler_engine::{ChargerEngineConfig, Engine, EngineConfig, Pairing, PairingConfig, PriceConfig};
@@ -429,6 +430,8 @@ impl Server {
             .join(node_lease)
             .await
             .context("cannot register this node in the database")?;
+        // The jobs that run on one node at a time, under leases as long as the node's.
+        let leases = Leases::new(store.clone(), node.clone(), node_lease);
         let vendors: Vec<String> = adapters.all().map(|a| a.description().vendor.to_string()).collect();
         if sandbox.is_some() && price_providers.fallback().is_none() {
             add_sandbox_prices(&mut price_providers, clock.clone());
@@ -444,6 +447,7 @@ impl Server {
             )
             .with_clock(clock)
             .with_node(node.clone())
+            .with_leases(leases.clone())
             .with_prices(price_providers, prices),
         );
         let sender = WebhookSender::new(&webhooks).context("cannot build the webhook HTTP client")?;
@@ -536,14 +540,22 @@ impl Server {
         }
         tasks.spawn(
             "token sweeper",
-            sweep_expired_tokens(store.clone(), token_sweep_interval, tasks.token().clone()),
+            sweep_expired_tokens(
+                store.clone(),
+                token_sweep_interval,
+                leases.singleton(jobs::TOKEN_SWEEPER),
+                tasks.token().clone(),
+            ),
         );
         tasks.spawn(
             "event pruner",
             prune_old_events(
                 store.clone(),
-                event_retention,
-                event_prune_interval,
+                Retention {
+                    keep: event_retention,
+                    every: event_prune_interval,
+                },
+                leases.singleton(jobs::EVENT_PRUNER),
                 tasks.token().clone(),
             ),
         );
@@ -560,14 +572,22 @@ impl Server {
             engine.clock().clone(),
             &tasks,
         );
-        pairing.spawn(gateway.subscribe_plug_changes(), &tasks);
+        // Plug changes, vehicle reads and pairing changes made here reach pairing and plans wherever
+        // they run, through the signal bus.
+        coupler_engine::wakeups::spawn_forwarder(
+            engine.clone(),
+            gateway.subscribe_plug_changes(),
+            pairing.subscribe_pair_changes(),
+            &tasks,
+        );
+        pairing.spawn(store.signals().subscribe(), &tasks);
         // Limit sources go on chargers at start-up, after each connect or boot, at every window
         // edge, and on on/off chargers' plug changes; location limits reach vehicles that charge
         // without a Coupler charger through their makers.
         engine
             .limits()
             .spawn(gateway.subscribe_ready(), gateway.subscribe_plug_changes(), &tasks);
-        coupler_engine::limits::spawn_vehicle_limits(engine.clone(), &tasks);
+        coupler_engine::limits::spawn_vehicle_limits(engine.clone(), store.signals().subscribe(), &tasks);
         // Local authorisation lists follow connects, boots and (through the API) token changes.
         coupler_engine::local_lists::spawn_local_lists(engine.clone(), gateway.subscribe_ready(), &tasks);
         // Flexibility events: each target's cap confirmed at its start, vehicles commanded.
@@ -581,11 +601,9 @@ impl Server {
         )
         .spawn(&tasks);
         // Plans follow plug-ins, pairings, vehicle reads, other limits and their own timers.
-        smart.spawn(
-            gateway.subscribe_plug_changes(),
-            pairing.subscribe_pair_changes(),
-            &tasks,
-        );
+        smart.spawn(store.signals().subscribe(), &tasks);
+        // Every job's loop has asked for its job by now: they are claimed at once.
+        leases.spawn(&tasks);
         tracing::info!(%addr, %public_url, %ocpp_url, %node, database = store.backend(), vendors = %vendors.join(","), "coupler is serving");
         Ok(Self {
             addr,
@@ -685,13 +703,19 @@ async fn restore_sandbox_chargers(sandbox: &SimSandbox, store: &dyn Store, ocpp_
     }
 }
 
-/// Removes expired access tokens now and then, so the table does not grow without bound.
-async fn sweep_expired_tokens(store: Arc<dyn Store>, interval: Duration, shutdown: CancellationToken) {
+/// Removes expired access tokens now and then, so the table does not grow without bound; on the
+/// node that holds `job`.
+async fn sweep_expired_tokens(store: Arc<dyn Store>, interval: Duration, job: Singleton, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(interval);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = every.tick() => {}
+        }
+        // A node that does not hold the job waits for it (its holder stopped or died).
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = job.until_held() => {}
         }
         match store.delete_expired_tokens(coupler_core::time::now()).await {
             Ok(0) => {}
@@ -701,15 +725,26 @@ async fn sweep_expired_tokens(store: Arc<dyn Store>, interval: Duration, shutdow
     }
 }
 
-/// Removes published events older than `retention` now and then (each asset's latest stays).
-async fn prune_old_events(store: Arc<dyn Store>, retention: Duration, interval: Duration, shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(interval);
+/// How long published events are kept, and how often older ones are removed.
+struct Retention {
+    keep: Duration,
+    every: Duration,
+}
+
+/// Removes published events older than the retention now and then (each asset's latest stays), on
+/// the node that holds `job`.
+async fn prune_old_events(store: Arc<dyn Store>, retention: Retention, job: Singleton, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(retention.every);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = every.tick() => {}
         }
-        let before = coupler_core::time::now() - retention;
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = job.until_held() => {}
+        }
+        let before = coupler_core::time::now() - retention.keep;
         match store.prune_events(before).await {
             Ok(0) => {}
             Ok(removed) => tracing::debug!(removed, "removed old events"),

@@ -156,8 +156,16 @@ impl FlexKeeper {
     pub fn spawn(self: &Arc<Self>, tasks: &Tasks) {
         let keeper = self.clone();
         let shutdown = tasks.token().clone();
+        // One node looks at the targets: the one holding the job.
+        let job = self.engine.leases().singleton(crate::singleton::jobs::FLEX);
         tasks.spawn("flex keeper", async move {
             loop {
+                if !job.held() {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(TICK) => continue,
+                    }
+                }
                 let now = keeper.engine.clock().now();
                 if let Err(e) = keeper.look(now).await {
                     tracing::warn!(error = %e, "cannot look at flex targets");

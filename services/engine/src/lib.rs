@@ -48,8 +48,10 @@ mod poller;
 pub mod prices;
 pub mod request;
 mod runner;
+pub mod singleton;
 pub mod smart;
 pub mod telemetry;
+pub mod wakeups;
 pub mod webhooks;
 
 pub use pairing::{Pairing, PairingConfig};
@@ -201,6 +203,8 @@ pub struct Engine {
     prices: prices::PriceBook,
     /// One lock per charger for its local-list syncs.
     local_list_locks: local_lists::SyncLocks,
+    /// The jobs that run on one node at a time ([`Engine::with_leases`]).
+    leases: singleton::Leases,
 }
 
 impl Engine {
@@ -238,6 +242,7 @@ impl Engine {
             polled: tokio::sync::broadcast::channel(4096).0,
             prices: prices::PriceBook::default(),
             local_list_locks: local_lists::SyncLocks::default(),
+            leases: singleton::Leases::sole(),
         }
     }
 
@@ -269,6 +274,18 @@ impl Engine {
     pub fn with_node(mut self, node: coupler_core::node::NodeId) -> Self {
         self.node = node;
         self
+    }
+
+    /// The same engine claiming its one-node-at-a-time jobs through `leases` (without, it holds
+    /// them all: the only node).
+    pub fn with_leases(mut self, leases: singleton::Leases) -> Self {
+        self.leases = leases;
+        self
+    }
+
+    /// The jobs that run on one node at a time, and whether this node holds each.
+    pub fn leases(&self) -> &singleton::Leases {
+        &self.leases
     }
 
     /// This node's id.

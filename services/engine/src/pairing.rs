@@ -22,11 +22,13 @@ use coupler_core::ev_system::{
     PowerSample,
 };
 use coupler_core::location::LocationId;
+use coupler_core::node::{Heard, Signal, SignalReceiver};
 use coupler_core::page::PageRequest;
 use coupler_core::{Charger, ChargerId, ClientId, Store, StoreError, UserId, Vehicle, VehicleId};
 use coupler_tasks::Tasks;
 use tokio::sync::{broadcast, Notify};
 
+use crate::singleton::jobs;
 use crate::Engine;
 
 /// How the pairing engine paces itself.
@@ -397,30 +399,45 @@ impl Pairing {
         }
     }
 
-    /// Weighs every charger marked since the last pass; every `tick`, every open plug-in.
-    pub fn spawn(self: &Arc<Self>, mut plug_changes: broadcast::Receiver<ChargerId>, tasks: &Tasks) {
+    /// Weighs every charger marked since the last pass; every `tick`, every open plug-in. Plug
+    /// changes and vehicle reads come from every node through `signals` ([`Signal::PlugChanged`],
+    /// [`Signal::VehicleRead`]); the weighing runs on the one node that holds the pairing job, which
+    /// weighs every open plug-in when it takes the job (from a node that stopped or died).
+    pub fn spawn(self: &Arc<Self>, mut signals: Box<dyn SignalReceiver>, tasks: &Tasks) {
         let shutdown = tasks.token().clone();
-        let mut polls = self.vehicles.subscribe_polls();
+        let job = self.vehicles.leases().singleton(jobs::PAIRING);
         {
             let pairing = self.clone();
             let shutdown = shutdown.clone();
+            let job = job.clone();
             tasks.spawn("pairing feeder", async move {
                 loop {
-                    tokio::select! {
+                    let heard = tokio::select! {
                         _ = shutdown.cancelled() => return,
-                        change = plug_changes.recv() => match change {
-                            Ok(charger) => pairing.charger_changed(&charger),
-                            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                                tracing::warn!(missed, "pairing fell behind the chargers; weighing every open plug-in");
-                                pairing.mark_open(None).await;
-                            }
-                            Err(broadcast::error::RecvError::Closed) => return,
-                        },
-                        polled = polls.recv() => match polled {
-                            Ok((client, vehicle)) => pairing.vehicle_read(&client, &vehicle).await,
-                            Err(broadcast::error::RecvError::Lagged(_)) => pairing.mark_open(None).await,
-                            Err(broadcast::error::RecvError::Closed) => return,
-                        },
+                        heard = signals.recv() => heard,
+                    };
+                    // Only the node weighing plug-ins keeps what they are weighed from.
+                    if !job.held() {
+                        if heard.is_none() {
+                            return;
+                        }
+                        continue;
+                    }
+                    match heard {
+                        Some(Heard::Signal(Signal::PlugChanged { charger })) => {
+                            pairing.charger_changed(&ChargerId::new(charger));
+                        }
+                        Some(Heard::Signal(Signal::VehicleRead { client, vehicle })) => {
+                            pairing
+                                .vehicle_read(&ClientId::new(client), &VehicleId::new(vehicle))
+                                .await;
+                        }
+                        Some(Heard::Signal(_)) => {}
+                        Some(Heard::Missed) => {
+                            tracing::warn!("pairing may have missed wake-ups; weighing every open plug-in");
+                            pairing.mark_open(None).await;
+                        }
+                        None => return,
                     }
                 }
             });
@@ -428,19 +445,29 @@ impl Pairing {
         {
             let pairing = self.clone();
             tasks.spawn("pairing worker", async move {
-                // Plug-ins open before a restart are weighed again straight away, all of them.
-                pairing.mark_open(None).await;
                 let mut tick = tokio::time::interval(pairing.config.tick);
+                let mut held_before = false;
                 loop {
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = pairing.wake.notified() => {}
                         // Time alone moves only undecided and recent plug-ins (windows close,
                         // reads fall due); the others change by what chargers and cars report.
-                        _ = tick.tick() => pairing.mark_open(Some(pairing.vehicles.clock.now() - pairing.config.rules.detection_window)).await,
+                        _ = tick.tick() => if job.held() {
+                            pairing.mark_open(Some(pairing.vehicles.clock.now() - pairing.config.rules.detection_window)).await;
+                        },
                     }
+                    let held = job.held();
+                    if held && !held_before {
+                        // Plug-ins open before a restart, or while another node held the job,
+                        // are weighed again straight away, all of them.
+                        pairing.mark_open(None).await;
+                    }
+                    held_before = held;
                     let batch = std::mem::take(&mut *pairing.dirty.lock().unwrap_or_else(PoisonError::into_inner));
-                    pairing.weigh(batch).await;
+                    if held {
+                        pairing.weigh(batch).await;
+                    }
                 }
             });
         }

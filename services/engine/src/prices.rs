@@ -503,7 +503,11 @@ impl Engine {
     }
 }
 
-/// Starts the price fetcher on `tasks`, when any provider is configured.
+/// How often a node that does not fetch prices looks whether it now does.
+const NOT_HELD_LOOK: Duration = Duration::from_millis(500);
+
+/// Starts the price fetcher on `tasks`, when any provider is configured. It fetches on the node
+/// that holds the plans job.
 pub fn spawn(engine: Arc<Engine>, tasks: &Tasks) {
     if engine.prices.providers.is_empty() {
         return;
@@ -516,7 +520,15 @@ pub fn spawn(engine: Arc<Engine>, tasks: &Tasks) {
                 due.insert((provider.name().to_owned(), area.clone()), tokio::time::Instant::now());
             }
         }
+        // Fetched on the node that keeps the plans, which the prices fetched reach in the process.
+        let job = engine.leases().singleton(crate::singleton::jobs::PLANS);
         loop {
+            if !job.held() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(NOT_HELD_LOOK) => continue,
+                }
+            }
             let now = tokio::time::Instant::now();
             for ((provider, area), at) in due.iter_mut() {
                 if *at > now {

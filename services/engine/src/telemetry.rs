@@ -180,11 +180,13 @@ impl OverrideWatcher {
     pub fn spawn(self: &Arc<Self>, tasks: &Tasks) {
         let watcher = self.clone();
         let shutdown = tasks.token().clone();
+        // One node watches: the one holding the job.
+        let job = self.engine.leases().singleton(crate::singleton::jobs::OVERRIDES);
         tasks.spawn("flex override watcher", async move {
             let mut last: Option<DateTime<Utc>> = None;
             loop {
                 let now = watcher.engine.clock().now();
-                if last.is_none_or(|l| now >= l + WATCH_EVERY || now < l) {
+                if job.held() && last.is_none_or(|l| now >= l + WATCH_EVERY || now < l) {
                     last = Some(now);
                     match watcher.look(now).await {
                         Ok(0) => {}

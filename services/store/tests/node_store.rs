@@ -260,20 +260,44 @@ async fn a_job_is_held_by_one_node_until_its_lease_lapses_or_it_gives_it_up(stor
     let (a, b) = (node("node-a"), node("node-b"));
     let now = time::now();
     // Free: A takes it; B cannot while A's lease runs; A renews it.
-    assert!(store.claim_singleton("relay", &a, now, now + Duration::seconds(30)).await.unwrap());
-    assert!(!store.claim_singleton("relay", &b, now, now + Duration::seconds(30)).await.unwrap());
-    assert!(store.claim_singleton("relay", &a, now, now + Duration::seconds(60)).await.unwrap());
-    assert_eq!(store.singleton_holders(now).await.unwrap(), [("relay".to_owned(), a.clone())]);
+    assert!(store
+        .claim_singleton("relay", &a, now, now + Duration::seconds(30))
+        .await
+        .unwrap());
+    assert!(!store
+        .claim_singleton("relay", &b, now, now + Duration::seconds(30))
+        .await
+        .unwrap());
+    assert!(store
+        .claim_singleton("relay", &a, now, now + Duration::seconds(60))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.singleton_holders(now).await.unwrap(),
+        [("relay".to_owned(), a.clone())]
+    );
     // Once A's lease lapsed, B takes it, and A no longer can.
     let later = now + Duration::seconds(61);
     assert_eq!(store.singleton_holders(later).await.unwrap(), []);
-    assert!(store.claim_singleton("relay", &b, later, later + Duration::seconds(30)).await.unwrap());
-    assert!(!store.claim_singleton("relay", &a, later, later + Duration::seconds(30)).await.unwrap());
-    assert_eq!(store.singleton_holders(later).await.unwrap(), [("relay".to_owned(), b.clone())]);
+    assert!(store
+        .claim_singleton("relay", &b, later, later + Duration::seconds(30))
+        .await
+        .unwrap());
+    assert!(!store
+        .claim_singleton("relay", &a, later, later + Duration::seconds(30))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.singleton_holders(later).await.unwrap(),
+        [("relay".to_owned(), b.clone())]
+    );
     // B gives it up (it stops): A takes it at once, lease or not.
     assert_eq!(store.release_singletons(&b).await.unwrap(), 1);
     assert_eq!(store.release_singletons(&b).await.unwrap(), 0);
-    assert!(store.claim_singleton("relay", &a, later, later + Duration::seconds(30)).await.unwrap());
+    assert!(store
+        .claim_singleton("relay", &a, later, later + Duration::seconds(30))
+        .await
+        .unwrap());
     assert_eq!(store.singleton_holders(later).await.unwrap(), [("relay".to_owned(), a)]);
 }
 

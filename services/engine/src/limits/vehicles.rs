@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use coupler_core::limits::compose;
+use coupler_core::node::{Heard, Signal, SignalReceiver};
+use coupler_core::{ClientId, VehicleId};
 use coupler_tasks::Tasks;
-use tokio::sync::broadcast;
 
 /// Keeps vehicles that charge without a Coupler charger within the `site` limits of the location
 /// they are at, through their makers: after each read of a plugged-in vehicle that is in no
@@ -12,23 +13,28 @@ use tokio::sync::broadcast;
 /// location of its user it is at becomes a max-current command (or a stop below 6 A) where the
 /// maker allows it. Makers know no validity windows: a cap set this way stays on the car after
 /// the window ends, until the app sets another.
-pub fn spawn_vehicle_limits(engine: Arc<crate::Engine>, tasks: &Tasks) {
-    let mut polled = engine.subscribe_polls();
+///
+/// Reads made on every node come through `signals` ([`Signal::VehicleRead`]); one node, the one
+/// holding the job, acts on them.
+pub fn spawn_vehicle_limits(engine: Arc<crate::Engine>, mut signals: Box<dyn SignalReceiver>, tasks: &Tasks) {
     let shutdown = tasks.token().clone();
+    let job = engine.leases().singleton(crate::singleton::jobs::VEHICLE_LIMITS);
     tasks.spawn("vehicle limits", async move {
         loop {
-            tokio::select! {
+            let heard = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                read = polled.recv() => match read {
-                    Ok((client, vehicle)) => {
-                        if let Err(e) = keep_vehicle_within_limits(&engine, &client, &vehicle).await {
-                            tracing::debug!(vehicle_id = %vehicle, error = %e, "cannot limit the vehicle");
-                        }
+                heard = signals.recv() => heard,
+            };
+            match heard {
+                Some(Heard::Signal(Signal::VehicleRead { client, vehicle })) if job.held() => {
+                    let (client, vehicle) = (ClientId::new(client), VehicleId::new(vehicle));
+                    if let Err(e) = keep_vehicle_within_limits(&engine, &client, &vehicle).await {
+                        tracing::debug!(vehicle_id = %vehicle, error = %e, "cannot limit the vehicle");
                     }
-                    // Missed reads come again at the next poll.
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => break,
-                },
+                }
+                // Missed reads come again at the next poll.
+                Some(_) => {}
+                None => break,
             }
         }
     });

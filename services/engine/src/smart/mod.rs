@@ -28,6 +28,7 @@ use chrono_tz::Tz;
 use coupler_core::ev_system::{DetectionStatus, PairState};
 use coupler_core::limits::{timeline, ChargerCapabilities, LimitSource, LimitSourceKind};
 use coupler_core::location::{Location, LocationId, Point};
+use coupler_core::node::{Heard, Signal, SignalReceiver};
 use coupler_core::planner::{self, PlanInput, PowerCap};
 use coupler_core::smart::{
     charges_at, falling_behind, need, next_deadline, next_switch, plan_end, planning_soc, reached_outcome,
@@ -128,6 +129,10 @@ struct PolicyLooks {
 
 /// The least time between two looks for the next switch or deadline.
 const WAKE_LOOK_GAP: Duration = Duration::from_secs(1);
+
+/// How often the keeper looks whether this node still holds (or now holds) the plans job: a look
+/// at a clock, no query.
+const HELD_LOOK: Duration = Duration::from_millis(500);
 
 /// How many plans a price-change pass or a round makes at once.
 const PRICE_PASS_CONCURRENCY: usize = 64;
@@ -556,30 +561,45 @@ impl PlanKeeper {
     /// Runs the keeper on `tasks`: plans left by a previous run are made again at once; then a look
     /// at every plug change (`plug_changes`), pairing change (`pair_changes`), other limit source
     /// change, vehicle read, at each maker plan's switch and deadline, and every `check_interval`.
-    pub fn spawn(
-        self: &Arc<Self>,
-        mut plug_changes: broadcast::Receiver<ChargerId>,
-        mut pair_changes: broadcast::Receiver<ChargerId>,
-        tasks: &Tasks,
-    ) {
+    ///
+    /// Plug changes, pairing changes and vehicle reads come from every node through `signals`
+    /// ([`Signal::PlugChanged`], [`Signal::PairChanged`], [`Signal::VehicleRead`]); the keeper
+    /// runs on the one node that holds the plans job, and makes every plan again when it takes it.
+    pub fn spawn(self: &Arc<Self>, mut signals: Box<dyn SignalReceiver>, tasks: &Tasks) {
         let keeper = self.clone();
         let mut limit_changes = self.engine.limits().subscribe_changes();
-        let mut polls = self.engine.subscribe_polls();
         let mut price_changes = self.engine.subscribe_price_changes();
         let shutdown = tasks.token().clone();
+        let job = self.engine.leases().singleton(crate::singleton::jobs::PLANS);
         tasks.spawn(
             "plan keeper",
             async move {
                 use std::sync::atomic::Ordering;
                 use tokio::time::Instant;
-                // Prices or limits may have changed while Coupler was down, and a price pass that
-                // shutting down cut short left plans made on old prices: every plan is made again.
+                'held: loop {
+                // Until this node holds the job, it only keeps up with the wake-ups.
+                while !job.held() {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break 'held,
+                        heard = signals.recv() => if heard.is_none() { break 'held },
+                        _ = limit_changes.recv() => {}
+                        _ = price_changes.recv() => {}
+                        _ = tokio::time::sleep(HELD_LOOK) => {}
+                    }
+                }
+                // Prices or limits may have changed while Coupler was down (or another node held
+                // the job), and a price pass that shutting down cut short left plans made on old
+                // prices: every plan is made again.
                 keeper.round(Trigger::Replan("Coupler started"), false).await;
                 let mut last_round = Instant::now();
                 let (sleep, mut due) = keeper.next_wake();
                 let mut looked_at = Instant::now();
                 let mut wake_at = looked_at + sleep;
                 loop {
+                    if !job.held() {
+                        tracing::info!("another node keeps the plans now");
+                        continue 'held;
+                    }
                     // Plans stored since the last look may switch sooner: look again, though not
                     // more often than every WAKE_LOOK_GAP (a look lists every live plan).
                     if keeper.plans_moved.load(Ordering::Relaxed) && looked_at.elapsed() >= WAKE_LOOK_GAP {
@@ -594,8 +614,10 @@ impl PlanKeeper {
                     if keeper.plans_moved.load(Ordering::Relaxed) {
                         until = until.min(looked_at + WAKE_LOOK_GAP);
                     }
+                    // Whether this node still holds the job is looked at now and then.
+                    until = until.min(Instant::now() + HELD_LOOK);
                     tokio::select! {
-                        _ = shutdown.cancelled() => break,
+                        _ = shutdown.cancelled() => break 'held,
                         _ = keeper.wake.notified() => {
                             keeper.round(Trigger::Check, false).await;
                             last_round = Instant::now();
@@ -619,20 +641,21 @@ impl PlanKeeper {
                             }
                             // Otherwise only the gap between looks has passed: look again.
                         },
-                        changed = plug_changes.recv() => match changed {
-                            Ok(charger) => keeper.spawn_for_charger(charger, Trigger::Check),
-                            Err(broadcast::error::RecvError::Lagged(_)) => keeper.round(Trigger::Check, false).await,
-                            Err(broadcast::error::RecvError::Closed) => break,
-                        },
-                        changed = pair_changes.recv() => match changed {
-                            Ok(charger) => keeper.spawn_for_charger(charger, Trigger::Check),
-                            Err(broadcast::error::RecvError::Lagged(_)) => keeper.round(Trigger::Check, false).await,
-                            Err(broadcast::error::RecvError::Closed) => break,
+                        heard = signals.recv() => match heard {
+                            Some(Heard::Signal(Signal::PlugChanged { charger } | Signal::PairChanged { charger })) => {
+                                keeper.spawn_for_charger(ChargerId::new(charger), Trigger::Check);
+                            }
+                            Some(Heard::Signal(Signal::VehicleRead { client, vehicle })) => {
+                                keeper.spawn_for_vehicle(ClientId::new(client), VehicleId::new(vehicle));
+                            }
+                            Some(Heard::Signal(_)) => {}
+                            Some(Heard::Missed) => keeper.round(Trigger::Check, false).await,
+                            None => break 'held,
                         },
                         changed = limit_changes.recv() => match changed {
                             Ok(charger) => keeper.spawn_for_charger(charger, Trigger::Replan("limits")),
                             Err(broadcast::error::RecvError::Lagged(_)) => keeper.round(Trigger::Replan("limits"), true).await,
-                            Err(broadcast::error::RecvError::Closed) => break,
+                            Err(broadcast::error::RecvError::Closed) => break 'held,
                         },
                         // A price push, a tariff, a provider's new day: the live plans it may
                         // reach are made again (a plan is cheap to make).
@@ -641,15 +664,10 @@ impl PlanKeeper {
                             // Carbon intensity does not move a plan.
                             Ok(_) => {}
                             Err(broadcast::error::RecvError::Lagged(_)) => keeper.prices_changed(PriceReach::Everyone),
-                            Err(broadcast::error::RecvError::Closed) => break,
-                        },
-                        read = polls.recv() => match read {
-                            Ok((client, vehicle)) => keeper.spawn_for_vehicle(client, vehicle),
-                            // Missed reads come again at the next poll.
-                            Err(broadcast::error::RecvError::Lagged(_)) => {}
-                            Err(broadcast::error::RecvError::Closed) => break,
+                            Err(broadcast::error::RecvError::Closed) => break 'held,
                         },
                     }
+                }
                 }
                 keeper.stopping.cancel();
                 keeper.tracker.close();

@@ -97,6 +97,7 @@ macro_rules! impl_event_store {
                         query = query.bind(*bind);
                     }
                     let done = query.execute(&mut **tx).await.map_err(store_error)?;
+                    crate::sql::EVENTS_WRITTEN.fetch_add(done.rows_affected(), std::sync::atomic::Ordering::Relaxed);
                     Ok(done.rows_affected())
                 }
 

@@ -59,6 +59,11 @@ pub(crate) use vehicles::impl_vehicle_store;
 pub(crate) use vendor_accounts::impl_vendor_account_store;
 pub(crate) use webhooks::impl_webhook_store;
 
+/// How many events this process wrote ([`coupler_core::Store::events_written`]). One count for
+/// every store of the process: several stores of one process (a test's nodes) share it, which
+/// only wakes a relay more often than needed.
+pub(crate) static EVENTS_WRITTEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Ids per `IN (…)` list when reading many at once.
 pub(crate) const READ_CHUNK: usize = 500;
 
@@ -187,6 +192,10 @@ macro_rules! impl_store {
 
                 fn signals(&self) -> std::sync::Arc<dyn coupler_core::node::SignalBus> {
                     self.signals.clone()
+                }
+
+                fn events_written(&self) -> u64 {
+                    crate::sql::EVENTS_WRITTEN.load(std::sync::atomic::Ordering::Relaxed)
                 }
 
                 async fn backlog(&self) -> Result<coupler_core::store::Backlog, StoreError> {
