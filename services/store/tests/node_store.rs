@@ -250,8 +250,14 @@ async fn the_action_leases_of_a_dead_node_are_given_up_when_it_is_swept_away(sto
     let later = now + Duration::minutes(1);
     store.sweep_lapsed_nodes(later).await.unwrap();
     // Swept away, it gives its action up at once; B's action stays B's.
-    assert!(store.lease_action(&on_a.id, "node-b", minutes(10), later).await.unwrap());
-    assert!(!store.lease_action(&on_b.id, "node-a", minutes(10), later).await.unwrap());
+    assert!(store
+        .lease_action(&on_a.id, "node-b", minutes(10), later)
+        .await
+        .unwrap());
+    assert!(!store
+        .lease_action(&on_b.id, "node-a", minutes(10), later)
+        .await
+        .unwrap());
 }
 
 async fn a_signal_published_is_heard_by_every_subscriber(store: Arc<dyn Store>) {
