@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -50,7 +50,12 @@ impl WorkDir {
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if std::thread::panicking() {
+            // The nodes' logs are kept for whoever reads the failure.
+            eprintln!("the nodes' logs are kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
@@ -107,8 +112,13 @@ impl Node {
                 break;
             }
         }
-        // Keep draining the log so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.by_ref() {});
+        // Keep draining the log, into a file, so the child never blocks on a full pipe.
+        let mut log = std::fs::File::create(dir.join(format!("{id}.log"))).unwrap();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = writeln!(log, "{line}");
+            }
+        });
         Self { id, addr, child }
     }
 
@@ -138,16 +148,24 @@ struct Api {
 }
 
 impl Api {
+    /// A GET, tried again (as a client should) while the node answers 503: on a busy machine its
+    /// database connections may all be taken for a moment.
     async fn get(&self, node: &Node, path: &str) -> Value {
-        let response = self
-            .http
-            .get(node.url(path))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "GET {path} on {}", node.id);
-        response.json().await.unwrap()
+        wait_for(&format!("GET {path} on {} answered", node.id), || async {
+            let response = self
+                .http
+                .get(node.url(path))
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .unwrap();
+            if response.status() == 503 {
+                return None;
+            }
+            assert_eq!(response.status(), 200, "GET {path} on {}", node.id);
+            Some(response.json().await.unwrap())
+        })
+        .await
     }
 
     async fn post(&self, node: &Node, path: &str, body: Value) -> Value {
