@@ -214,7 +214,7 @@ fn time(at: DateTime<Utc>) -> String {
 }
 
 /// A message the charger sends, in order, each retried on the next connection until answered
-/// (OCPP 1.6 §4.8: transaction messages are delivered even across a lost connection).
+/// (OCPP 1.6 has transaction-related messages delivered even across a lost connection).
 #[derive(Debug, Clone)]
 enum Outgoing {
     Boot,
@@ -274,6 +274,8 @@ enum Held {
     Stop,
 }
 
+/// The charger's side of things across its connections: its own clock (one step per timestamped
+/// message), its energy register, what it has still to send, and its transaction.
 struct Meter {
     clock: DateTime<Utc>,
     register: f64,
