@@ -24,6 +24,7 @@ on_both_backends!(
     a_restarted_node_lets_go_what_its_previous_run_held,
     a_dead_node_is_swept_away_with_its_chargers_and_comes_back_when_it_renews,
     an_action_s_lease_handed_to_another_node_is_that_node_s_alone,
+    the_action_leases_of_a_dead_node_are_given_up_when_it_is_swept_away,
     a_signal_published_is_heard_by_every_subscriber,
     a_job_is_held_by_one_node_until_its_lease_lapses_or_it_gives_it_up,
     jobs_of_different_names_are_held_apart,
@@ -216,6 +217,47 @@ async fn an_action_s_lease_handed_to_another_node_is_that_node_s_alone(store: Ar
     // Once it lapses, anyone may take it (the node it was handed to died).
     assert!(store
         .lease_action(&action.id, "node-c", minutes(3), minutes(2))
+        .await
+        .unwrap());
+}
+
+async fn the_action_leases_of_a_dead_node_are_given_up_when_it_is_swept_away(store: Arc<dyn Store>) {
+    let (a, b) = (node("node-a"), node("node-b"));
+    let now = time::now();
+    store.register_node(&a, now, now + Duration::seconds(30)).await.unwrap();
+    store.register_node(&b, now, now + Duration::minutes(5)).await.unwrap();
+    let charger = registered_charger(&store, "CP-1").await;
+    let action = |kind| {
+        Action::new(
+            charger.client_id.clone(),
+            charger.user_id.clone(),
+            DeviceKind::Charger,
+            charger.id.as_str().to_owned(),
+            kind,
+            TargetState::charging(kind == ActionKind::Start),
+            None,
+            now,
+            Duration::minutes(10),
+        )
+    };
+    let (on_a, on_b) = (action(ActionKind::Start), action(ActionKind::Stop));
+    store.insert_action(&on_a).await.unwrap();
+    store.insert_action(&on_b).await.unwrap();
+    // Each held for ten minutes: far longer than A's own lease.
+    assert!(store.lease_action(&on_a.id, "node-a", minutes(10), now).await.unwrap());
+    assert!(store.lease_action(&on_b.id, "node-b", minutes(10), now).await.unwrap());
+
+    // A dies: while its lease runs, its action stays its own.
+    assert!(!store.lease_action(&on_a.id, "node-b", minutes(10), now).await.unwrap());
+    let later = now + Duration::minutes(1);
+    store.sweep_lapsed_nodes(later).await.unwrap();
+    // Swept away, it gives its action up at once; B's action stays B's.
+    assert!(store
+        .lease_action(&on_a.id, "node-b", minutes(10), later)
+        .await
+        .unwrap());
+    assert!(!store
+        .lease_action(&on_b.id, "node-a", minutes(10), later)
         .await
         .unwrap());
 }

@@ -129,6 +129,16 @@ macro_rules! impl_node_store {
                         .collect::<Result<_, _>>()
                         .map_err(store_error)?;
                     for node in &lapsed {
+                        // Its action leases lapse with it: another node's runner may take the
+                        // actions up at once, instead of when each action's own lease runs out.
+                        sqlx::query(
+                            "UPDATE actions SET lease_holder = NULL, lease_until = NULL \
+                             WHERE lease_holder = $1 AND state = 'PENDING'",
+                        )
+                        .bind(node)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
                         sqlx::query("DELETE FROM charger_owners WHERE node_id = $1")
                             .bind(node)
                             .execute(&mut *tx)
