@@ -169,8 +169,9 @@ pub trait NodeStore: Send + Sync {
     /// disconnected and let go.
     async fn retire_node(&self, node: &NodeId) -> Result<(), StoreError>;
     /// Removes the nodes whose lease lapsed by `now` (they died) and marks the chargers they held
-    /// disconnected, along with chargers recorded as connected that no node holds. Returns how many
-    /// chargers were marked disconnected.
+    /// disconnected, along with chargers recorded as connected that no node holds; the operations
+    /// such a node had not had answered fail as `INTERRUPTED`. Returns how many chargers were
+    /// marked disconnected.
     async fn sweep_lapsed_nodes(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Records that `node` holds `charger`'s socket, its connection `connection`, from `at`, in
     /// place of whoever held it. Returns the node that held it before, when that was another.

@@ -301,17 +301,21 @@ async fn operations_left_unanswered_by_a_previous_run_are_failed_as_interrupted(
     let answered = store.operation(&answered.id).await.unwrap().unwrap();
     assert_eq!(answered.status, OperationStatus::Accepted);
 
-    // Once node-b's lease lapsed, its operation is another starting node's to fail.
+    // Once node-b's lease lapsed, the node that sweeps it away fails its operation.
     store
         .renew_node(&node("node-b"), now(), time::now() - Duration::seconds(1))
         .await
         .unwrap();
+    store.sweep_lapsed_nodes(time::now()).await.unwrap();
+    let swept = store.operation(&live_nodes.id).await.unwrap().unwrap();
+    assert_eq!(swept.status, OperationStatus::Failed);
+    assert_eq!(swept.failure.map(|f| f.kind), Some(FailureKind::Interrupted));
     assert_eq!(
         store
             .interrupt_unanswered_operations(&node("node-c"), now())
             .await
             .unwrap(),
-        1
+        0
     );
 }
 
