@@ -11,13 +11,16 @@ use crate::events::{read_until, Sse, Stream};
 use coupler::server::Wiring;
 use coupler_core::ev_system::{DetectionStatus, UnmatchedReason};
 use coupler_core::node::NodeId;
-use coupler_core::ChargerId;
+use coupler_core::operation::{FailureKind, Operation, OperationKind, OperationStatus};
+use coupler_core::{ChargerId, PageRequest};
 use coupler_engine::singleton::jobs;
 use coupler_store::testing::TestDatabase;
 use coupler_tests::cluster::{ocpp_url, TestCluster};
 use coupler_tests::ocpp::PythonChargePoint;
+use coupler_tests::raw;
 use coupler_tests::{Tenant, TestApp};
-use serde_json::json;
+use reqwest::Method;
+use serde_json::{json, Value};
 
 /// Sends `action` (START or STOP) for `charger` to `via`, and returns the action's id.
 async fn command(via: &TestApp, tenant: &Tenant, charger: &str, action: &str) -> String {
@@ -349,4 +352,240 @@ async fn a_plug_in_at_a_charger_one_node_holds_is_weighed_at_once_by_the_pairing
         "{detection:?}"
     );
     charger.close().await;
+
+#[tokio::test]
+async fn an_operation_sent_to_one_node_reaches_the_charger_another_holds_and_its_answer_is_read_on_a_third() {
+    let Some(cluster) = TestCluster::postgres(&["node-a", "node-b", "node-c"]).await else {
+        return;
+    };
+    let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+    let tenant = a.tenant("app").await;
+    let registered = a.register_charger(&tenant, "alice", "CP-NODES-OPS").await;
+    let id = registered["id"].as_str().unwrap().to_owned();
+    let password = registered["password"].as_str().unwrap();
+    let mut on_a = PythonChargePoint::connected(&ocpp_url(a, "CP-NODES-OPS"), "CP-NODES-OPS", password).await;
+    on_a.boot("Available").await;
+    cluster.wait_for_owner(&id, "node-a").await;
+
+    // A configuration read entering at B is sent by A, and B answers the API call with the
+    // charger's answer, as it would for a charger of its own.
+    let response = b
+        .as_tenant(
+            &tenant,
+            Method::POST,
+            &format!("/chargers/{id}/operations/get-configuration"),
+        )
+        .json(&json!({"keys": ["HeartbeatInterval"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let read: Value = response.json().await.unwrap();
+    assert_eq!(
+        on_a.received_matching("GetConfiguration", |p| p.get("key").is_some())
+            .await,
+        json!({"key": ["HeartbeatInterval"]})
+    );
+    assert_eq!(read["status"], "ACCEPTED", "{read}");
+    assert_eq!(read["ocppAction"], "GetConfiguration", "{read}");
+    assert_eq!(read["answer"]["status"], "Accepted", "{read}");
+    let keys = read["answer"]["payload"]["configurationKey"].as_array().unwrap();
+    assert!(
+        keys.iter()
+            .any(|k| k["key"] == "SupportedFeatureProfiles" && k["value"] == "Core,SmartCharging,RemoteTrigger"),
+        "the charger's own answer: {read}"
+    );
+
+    // A reset entering at B, and its outcome read on C: the same operation on every node.
+    let reset = b.operate(&tenant, &id, "reset", json!({"type": "Soft"})).await;
+    assert_eq!(on_a.received("Reset").await, json!({"type": "Soft"}));
+    assert_eq!(reset["status"], "ACCEPTED", "{reset}");
+    let path = format!("/chargers/{id}/operations/{}", reset["id"].as_str().unwrap());
+    for node in [a, b, c] {
+        assert_eq!(
+            node.get_json(&tenant, &path).await,
+            reset,
+            "every node shows the same operation"
+        );
+    }
+
+    // A change entering at C is applied on A and kept as the charger's configuration everywhere.
+    let change = c
+        .operate(
+            &tenant,
+            &id,
+            "change-configuration",
+            json!({"key": "HeartbeatInterval", "value": "120"}),
+        )
+        .await;
+    on_a.received_matching("ChangeConfiguration", |p| p["key"] == "HeartbeatInterval")
+        .await;
+    assert_eq!(change["status"], "ACCEPTED", "{change}");
+    let stored = b.get_json(&tenant, &format!("/chargers/{id}/configuration")).await;
+    assert!(
+        stored["keys"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"key": "HeartbeatInterval", "value": "120"})),
+        "{stored}"
+    );
+    on_a.close().await;
+}
+
+#[tokio::test]
+async fn a_charger_limit_set_at_one_node_reaches_the_charger_another_holds_as_a_charging_profile() {
+    let Some(cluster) = TestCluster::postgres(&["node-a", "node-b", "node-c"]).await else {
+        return;
+    };
+    let [a, b, c] = [&cluster.nodes[0], &cluster.nodes[1], &cluster.nodes[2]];
+    let tenant = a.tenant("app").await;
+    let registered = a.register_charger(&tenant, "alice", "CP-NODES-LIMIT").await;
+    let id = registered["id"].as_str().unwrap().to_owned();
+    let password = registered["password"].as_str().unwrap();
+    let mut on_a = PythonChargePoint::connected(&ocpp_url(a, "CP-NODES-LIMIT"), "CP-NODES-LIMIT", password).await;
+    on_a.boot("Available").await;
+    cluster.wait_for_owner(&id, "node-a").await;
+
+    // The limit is set through B: A, woken, puts it on the charger at once.
+    b.post_expect(
+        &tenant,
+        &format!("/chargers/{id}/limits"),
+        json!({"maxCurrent": 10}),
+        201,
+    )
+    .await;
+    station_limit_received(&mut on_a, 10.0).await;
+
+    // A limit on the location the charger is placed at, set through C, reaches it too.
+    let location = c
+        .post_expect(
+            &tenant,
+            "/users/alice/locations",
+            json!({"name": "Home", "latitude": 59.9, "longitude": 10.7, "timezoneName": "Europe/Oslo"}),
+            201,
+        )
+        .await;
+    let location_id = location["id"].as_str().unwrap();
+    let placed = c
+        .as_tenant(&tenant, Method::PUT, &format!("/chargers/{id}"))
+        .json(&json!({"locationId": location_id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(placed.status(), 200);
+    c.post_expect(
+        &tenant,
+        &format!("/locations/{location_id}/limits"),
+        json!({"maxCurrent": 8}),
+        201,
+    )
+    .await;
+    station_limit_received(&mut on_a, 8.0).await;
+    on_a.close().await;
+}
+
+/// Reads the SetChargingProfile calls the charge point receives until a station limit of `amps`
+/// comes (the profiles already there may be sent again on the way).
+async fn station_limit_received(cp: &mut PythonChargePoint, amps: f64) {
+    loop {
+        let profile = cp.received("SetChargingProfile").await;
+        let installed = &profile["cs_charging_profiles"];
+        let limit = installed["charging_schedule"]["charging_schedule_period"][0]["limit"].as_f64();
+        if installed["charging_profile_purpose"] == "ChargePointMaxProfile" && limit == Some(amps) {
+            return;
+        }
+    }
+}
+
+/// The next call Coupler sends `socket` named `action`, answering the others it sends meanwhile
+/// (configuration reads, triggers) with a CALLERROR.
+async fn next_call(socket: &mut raw::RawSocket, action: &str) -> Value {
+    loop {
+        let frame = raw::next_frame(socket).await.expect("the connection stays open");
+        if frame[0] == 2 && frame[2] == action {
+            return frame;
+        }
+        if frame[0] == 2 {
+            raw::send(socket, &json!([4, frame[1], "NotImplemented", "", {}]).to_string()).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_node_that_restarts_fails_only_its_own_and_dead_nodes_unanswered_operations() {
+    let Some(mut cluster) = TestCluster::postgres(&["node-a", "node-b", "node-c"]).await else {
+        return;
+    };
+    let tenant = cluster.nodes[0].tenant("app").await;
+    let registered = cluster.nodes[0]
+        .register_charger(&tenant, "alice", "CP-NODES-RESTART")
+        .await;
+    let id = registered["id"].as_str().unwrap().to_owned();
+    let password = registered["password"].as_str().unwrap();
+    let mut socket = raw::connect(
+        &ocpp_url(&cluster.nodes[0], "CP-NODES-RESTART"),
+        Some(("CP-NODES-RESTART", password)),
+    )
+    .await
+    .unwrap();
+    raw::exchange(
+        &mut socket,
+        r#"[2,"b","BootNotification",{"chargePointVendor":"Acme","chargePointModel":"Wallbox"}]"#,
+    )
+    .await;
+    cluster.wait_for_owner(&id, "node-a").await;
+
+    // An operation a node that died had sent: nobody will ever answer it.
+    let charger = ChargerId::new(&id);
+    let mut orphan = Operation::requested(
+        tenant.id.clone(),
+        charger.clone(),
+        OperationKind::ClearCache,
+        json!({}),
+        coupler_core::time::now(),
+    );
+    orphan.node = Some(NodeId::parse("node-gone").unwrap());
+    orphan.mark_sent("ClearCache", coupler_core::time::now());
+    let orphan = cluster.nodes[0].store.insert_operation(&orphan, None).await.unwrap();
+
+    // A reset entering at B is sent by A, whose charger does not answer yet.
+    let waiting = cluster.nodes[1]
+        .as_tenant(&tenant, Method::POST, &format!("/chargers/{id}/operations/reset"))
+        .json(&json!({"type": "Hard"}))
+        .send();
+    let waiting = tokio::spawn(waiting);
+    let reset = next_call(&mut socket, "Reset").await;
+    let in_flight = cluster.nodes[0]
+        .store
+        .list_operations(&tenant.id, &charger, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|o| o.kind == OperationKind::Reset)
+        .expect("the reset is on record");
+    assert_eq!(in_flight.status, OperationStatus::Sent);
+
+    // C restarts: the dead node's operation fails, A's goes on.
+    cluster.restart(2).await;
+    let store = &cluster.nodes[2].store;
+    let orphan = store.operation(&orphan.id).await.unwrap().unwrap();
+    assert_eq!(orphan.status, OperationStatus::Failed);
+    assert_eq!(orphan.failure.map(|f| f.kind), Some(FailureKind::Interrupted));
+    let still = store.operation(&in_flight.id).await.unwrap().unwrap();
+    assert_eq!(still.status, OperationStatus::Sent, "{still:?}");
+
+    // The charger answers, and its answer is the reset's outcome, seen on the restarted C.
+    raw::send(&mut socket, &json!([3, reset[1], {"status": "Accepted"}]).to_string()).await;
+    let path = format!("/chargers/{id}/operations/{}", in_flight.id);
+    let c = &cluster.nodes[2];
+    let answered = coupler_tests::wait_for("the reset answered", || async {
+        let shown = c.get_json(&tenant, &path).await;
+        (shown["status"] != "SENT").then_some(shown)
+    })
+    .await;
+    assert_eq!(answered["status"], "ACCEPTED", "{answered}");
+    let response = waiting.await.unwrap().unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
 }

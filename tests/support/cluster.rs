@@ -74,6 +74,16 @@ impl TestCluster {
         .await
     }
 
+    /// Stops the node at `index` and starts it again under the same id, on a store of its own,
+    /// as a restarted process would be.
+    pub async fn restart(&mut self, index: usize) {
+        let node = self.nodes[index].gateway().node().clone();
+        self.nodes.remove(index).stop().await;
+        let store = self._db.open().await;
+        let restarted = TestApp::spawn_on(store, |_, wiring| wiring.node = Some(node)).await;
+        self.nodes.insert(index, restarted);
+    }
+
     /// The node that holds `charger`'s socket now, as the store says.
     pub async fn owner(&self, charger: &str) -> Option<NodeId> {
         self.nodes[0]

@@ -412,7 +412,7 @@ impl LocalListEntry {
 }
 
 /// One change in a differential update: an entry put (added or changed), or one removed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LocalListChange {
     /// Add or replace the entry.
     Put(LocalListEntry),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::authorisation::LocalListChange;
 use crate::charger::{ChargerId, OcppProtocol};
@@ -12,7 +13,7 @@ use crate::security::{CertificateHash, InstalledCertificate, InstalledCertificat
 
 /// What a charging limit applies to. Each source of limits (a user's max current, a smart-charging
 /// plan, a site or grid limit) gets its own profile, so several can hold at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum LimitPurpose {
     /// One running transaction (OCPP TxProfile).
     Transaction,
@@ -23,7 +24,7 @@ pub enum LimitPurpose {
 }
 
 /// The unit of a limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RateUnit {
     /// Amperes per phase.
     Amperes,
@@ -32,7 +33,7 @@ pub enum RateUnit {
 }
 
 /// One step of a limit schedule.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LimitPeriod {
     /// Seconds from the start of the schedule.
     pub start_offset_s: u32,
@@ -43,7 +44,7 @@ pub struct LimitPeriod {
 }
 
 /// A charging limit for the charger to hold (an OCPP charging profile).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChargingLimit {
     /// Profile id; the same id replaces the earlier profile.
     pub profile_id: i32,
@@ -87,7 +88,7 @@ impl ChargingLimit {
 }
 
 /// A message the charger may be asked to send (OCPP TriggerMessage).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TriggerKind {
     /// BootNotification.
     BootNotification,
@@ -197,7 +198,7 @@ impl TriggerKind {
 }
 
 /// How a charger is to reset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ResetKind {
     /// 1.6 `Soft`: restart the software, ending transactions gracefully.
     Soft,
@@ -230,7 +231,7 @@ impl ResetKind {
 }
 
 /// Which log a charger is asked to upload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum LogKind {
     /// Diagnostics (GetLog `DiagnosticsLog`).
     Diagnostics,
@@ -239,7 +240,7 @@ pub enum LogKind {
 }
 
 /// Which report a 2.0.1 station is asked for (GetBaseReport).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ReportKind {
     /// Every variable that can be set.
     ConfigurationInventory,
@@ -264,8 +265,9 @@ impl ReportKind {
 /// charger engine (1.6) both default to it, so a charger sees one tag whichever path starts it.
 pub const DEFAULT_REMOTE_START_ID_TAG: &str = "COUPLER";
 
-/// A command for a charger.
-#[derive(Debug, Clone, PartialEq)]
+/// A command for a charger. It travels as JSON in the store when the node that takes an operation
+/// hands it to the node that holds the charger's socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ChargerCommand {
     /// Start a transaction (RemoteStartTransaction / RequestStartTransaction).
     RemoteStart {

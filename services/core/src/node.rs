@@ -108,6 +108,24 @@ pub enum Signal {
         /// The charger's id.
         charger: String,
     },
+    /// Operations on chargers were handed to `node` (it holds the sockets of their chargers): it
+    /// should send the pending ones handed to it now.
+    OperationsHandedOver {
+        /// The node that should send them.
+        node: NodeId,
+    },
+    /// The charger answered the operation `operation` (or the wait for its answer ended): a node
+    /// that waits for the outcome on behalf of an API call reads it from the store.
+    OperationAnswered {
+        /// The operation's id.
+        operation: String,
+    },
+    /// The limit sources of `chargers` changed on a node that does not hold their sockets: the
+    /// node that holds one puts its limits on it again, from the store.
+    LimitsChanged {
+        /// The chargers' ids.
+        chargers: Vec<String>,
+    },
 }
 
 /// What a [`SignalReceiver`] heard.

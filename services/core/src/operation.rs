@@ -394,6 +394,11 @@ pub struct Operation {
     pub completed_at: Option<DateTime<Utc>>,
     /// Bumped by every change; the store saves only over the revision it read.
     pub revision: i64,
+    /// The node that sends it and waits for the charger's answer (the one that took it, or the
+    /// node holding the charger's socket it was handed to); `None` for one the charger started,
+    /// or one stored before nodes had names. A node that restarts fails only the unanswered
+    /// operations of its own previous run and of nodes that died.
+    pub node: Option<crate::node::NodeId>,
 }
 
 impl Operation {
@@ -425,6 +430,7 @@ impl Operation {
             answered_at: None,
             completed_at: None,
             revision: 0,
+            node: None,
         }
     }
 

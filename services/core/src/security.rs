@@ -83,7 +83,7 @@ impl CertificateUse {
 /// A kind of certificate a charger keeps beside its own: the roots an operator installs
 /// (InstallCertificate), asks about (GetInstalledCertificateIds) and deletes (DeleteCertificate).
 /// OCPP 1.6's security extension knows the first two; 2.0.1 all of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum InstalledCertificateKind {
     /// The root Coupler's TLS server certificate chains up to (1.6 `CentralSystemRootCertificate`,
     /// 2.0.1 `CSMSRootCertificate`).
@@ -141,7 +141,7 @@ impl InstalledCertificateKind {
 }
 
 /// The hash algorithm of certificate hash data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum HashAlgorithm {
     /// SHA-256.
     Sha256,
@@ -171,7 +171,7 @@ impl HashAlgorithm {
 
 /// Names one certificate a charger keeps, as OCPP does (`CertificateHashDataType`): hashes of
 /// its issuer's name and key, and its serial number, all hexadecimal.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CertificateHash {
     /// The algorithm of both hashes.
     pub algorithm: HashAlgorithm,

@@ -17,6 +17,7 @@ use crate::charger::{
 };
 use crate::client::{AccessToken, Client, ClientId};
 use crate::console::{ConsoleLogin, ConsoleSession};
+use crate::control::ChargerCommand;
 use crate::ev_system::{Confidence, Detection, EvSystem, EvSystemId, Evidence};
 use crate::event::{AttemptOutcome, Delivery, DeliveryId, Event, PendingEvent, Webhook, WebhookId};
 use crate::flex::{
@@ -169,8 +170,9 @@ pub trait NodeStore: Send + Sync {
     async fn retire_node(&self, node: &NodeId) -> Result<(), StoreError>;
     /// Removes the nodes whose lease lapsed by `now` (they died) and marks the chargers they held
     /// disconnected, along with chargers recorded as connected that no node holds; the leases they
-    /// held on pending actions are given up, so a live node's runner resumes those actions at once.
-    /// Returns how many chargers were marked disconnected.
+    /// held on pending actions are given up, so a live node's runner resumes those actions at once,
+    /// and the operations they had not had answered fail as `INTERRUPTED`. Returns how many
+    /// chargers were marked disconnected.
     async fn sweep_lapsed_nodes(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Records that `node` holds `charger`'s socket, its connection `connection`, from `at`, in
     /// place of whoever held it. Returns the node that held it before, when that was another.
@@ -1120,9 +1122,23 @@ pub trait OperationStore: Send + Sync {
         kinds: &[OperationKind],
         request_id: Option<i32>,
     ) -> Result<Option<Operation>, StoreError>;
-    /// Fails every operation still waiting to be sent or answered: at start-up no connection of
-    /// the previous run survives, so no answer can come. Returns how many.
-    async fn interrupt_unanswered_operations(&self, at: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Fails, at `node`'s start-up, every operation still waiting to be sent or answered on
+    /// `node`'s previous run, on a node whose lease lapsed (or that is gone), or on no named node:
+    /// none of their connections survives, so no answer can come. Operations live nodes wait on
+    /// are left to them. Returns how many.
+    async fn interrupt_unanswered_operations(&self, node: &NodeId, at: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Hands the pending operation `id` from node `from` to node `to`, which holds its charger's
+    /// socket, with the `command` to send: `to` sends it and records the answer. Returns whether
+    /// it was handed (not when it is no longer pending, or no longer `from`'s).
+    async fn hand_over_operation(
+        &self,
+        id: &OperationId,
+        from: &NodeId,
+        to: &NodeId,
+        command: &ChargerCommand,
+    ) -> Result<bool, StoreError>;
+    /// The pending operations handed to `node`, oldest first, each with the command to send.
+    async fn handed_operations(&self, node: &NodeId) -> Result<Vec<(Operation, ChargerCommand)>, StoreError>;
     /// A charger's reservation by its id.
     async fn reservation(&self, charger: &ChargerId, reservation_id: i32) -> Result<Option<Reservation>, StoreError>;
     /// A page of one of the client's chargers' reservations, newest first; `None` when the client

@@ -410,12 +410,13 @@ impl Server {
                 tracing::info!(chargers = stale, "cleared connections left from the previous run");
             }
         }
-        // Nor does any call in flight: operations still waiting for an answer will get none.
-        let interrupted = store.interrupt_unanswered_operations(clock.now()).await?;
+        // Nor does any call in flight: operations this node's previous run (or a node that died)
+        // still waited on will get no answer. Those of other live nodes are theirs.
+        let interrupted = store.interrupt_unanswered_operations(&node, clock.now()).await?;
         if interrupted > 0 {
             tracing::info!(
                 operations = interrupted,
-                "failed operations left unanswered by the previous run"
+                "failed operations left unanswered by the previous run or by nodes that died"
             );
         }
         // One token and one tracker for the whole server, lent to every component.

@@ -197,6 +197,8 @@ pub struct Engine {
     actions_now: Notify,
     /// The actions this engine's runners drive now.
     running_actions: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The operations handed to this node that it is sending now.
+    running_operations: std::sync::Mutex<std::collections::HashSet<coupler_core::operation::OperationId>>,
     /// Every vehicle read, as (client, vehicle), for the pairing engine.
     polled: tokio::sync::broadcast::Sender<(coupler_core::ClientId, coupler_core::VehicleId)>,
     /// Price providers, the fetcher's pace, and price-change announcements.
@@ -239,6 +241,7 @@ impl Engine {
             poll_now: Notify::new(),
             actions_now: Notify::new(),
             running_actions: std::sync::Mutex::default(),
+            running_operations: std::sync::Mutex::default(),
             polled: tokio::sync::broadcast::channel(4096).0,
             prices: prices::PriceBook::default(),
             local_list_locks: local_lists::SyncLocks::default(),
@@ -388,7 +391,8 @@ impl Engine {
         self.poll_now.notify_one();
     }
 
-    /// Starts the poller, the token refresher, the action runner and the price fetcher on `tasks`. Pending actions,
+    /// Starts the poller, the token refresher, the action runner, the sender of operations handed
+    /// to this node and the price fetcher on `tasks`. Pending actions,
     /// those a previous run left too, are taken up by the runner under a lease; on shutdown they
     /// stay pending in storage and their leases are given up for the next run.
     pub fn spawn(self: &Arc<Self>, tasks: &Tasks) {
@@ -399,6 +403,7 @@ impl Engine {
             credentials::run_refresher(self.clone(), shutdown.clone()),
         );
         tasks.spawn("action runner", runner::run(self.clone(), tasks.clone()));
+        tasks.spawn("handed operations", self.clone().run_handed_operations(tasks.clone()));
         prices::spawn(self.clone(), tasks);
     }
 }

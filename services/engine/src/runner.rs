@@ -50,7 +50,7 @@ pub(crate) async fn run(engine: Arc<Engine>, tasks: Tasks) {
 
 /// A receiver that never hears anything, for a bus that is gone.
 #[derive(Debug)]
-struct Silent;
+pub(crate) struct Silent;
 
 #[async_trait::async_trait]
 impl SignalReceiver for Silent {

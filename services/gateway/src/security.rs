@@ -134,7 +134,7 @@ async fn sign_and_send(
             return Ok(());
         }
     };
-    let operation = Operation::requested(
+    let mut operation = Operation::requested(
         record.client_id.clone(),
         charger.clone(),
         OperationKind::CertificateSigned,
@@ -146,6 +146,8 @@ async fn sign_and_send(
         }),
         now,
     );
+    // This node sends it, on the connection it holds.
+    operation.node = Some(gateway.node().clone());
     let operation = store.insert_operation(&operation, None).await?;
     store
         .record_issued_certificate(&IssuedCertificate {

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use chrono::{Duration, DurationRound};
 use coupler_core::charger::{ChargerInfo, LiveMeter};
-use coupler_core::control::{CommandReply, ControlError};
+use coupler_core::control::{ChargerCommand, CommandReply, ControlError};
+use coupler_core::node::NodeId;
 use coupler_core::operation::{
     firmware_progress, FailureKind, Initiator, Operation, OperationId, OperationKind, OperationStatus, Reservation,
     ReservationStatus,
@@ -25,6 +26,7 @@ on_both_backends!(
     a_save_over_a_stale_revision_changes_nothing,
     a_status_notification_finds_its_operation_by_request_id_or_the_newest_open_one,
     operations_left_unanswered_by_a_previous_run_are_failed_as_interrupted,
+    an_operation_handed_to_the_node_holding_the_charger_is_listed_for_it_with_its_command,
     a_reservation_is_stored_with_its_operation_and_moves_only_from_the_states_it_may,
     reservations_read_back_for_their_client_only,
     an_operation_on_an_unknown_charger_is_refused,
@@ -232,15 +234,40 @@ async fn a_status_notification_finds_its_operation_by_request_id_or_the_newest_o
         .is_none());
 }
 
+fn node(id: &str) -> NodeId {
+    NodeId::parse(id).unwrap()
+}
+
+/// `operation`, taken by `node`.
+fn on(node_id: &str, mut operation: Operation) -> Operation {
+    operation.node = Some(node(node_id));
+    operation
+}
+
 async fn operations_left_unanswered_by_a_previous_run_are_failed_as_interrupted(store: Arc<dyn Store>) {
     let alice = client(&store, "alice").await;
     let ch = charger(&store, &alice, "CP-OPS-6").await;
-    let waiting = store
+    let minute_on = time::now() + Duration::minutes(1);
+    store.register_node(&node("node-a"), now(), minute_on).await.unwrap();
+    store.register_node(&node("node-b"), now(), minute_on).await.unwrap();
+    let mine = store
+        .insert_operation(&on("node-a", operation(&alice, &ch, OperationKind::Reset)), None)
+        .await
+        .unwrap();
+    let live_nodes = store
+        .insert_operation(&on("node-b", operation(&alice, &ch, OperationKind::Reset)), None)
+        .await
+        .unwrap();
+    let dead_nodes = store
+        .insert_operation(&on("node-gone", operation(&alice, &ch, OperationKind::Reset)), None)
+        .await
+        .unwrap();
+    let unnamed = store
         .insert_operation(&operation(&alice, &ch, OperationKind::Reset), None)
         .await
         .unwrap();
     let mut answered = store
-        .insert_operation(&operation(&alice, &ch, OperationKind::ClearCache), None)
+        .insert_operation(&on("node-a", operation(&alice, &ch, OperationKind::ClearCache)), None)
         .await
         .unwrap();
     answered.apply_answer(
@@ -251,12 +278,86 @@ async fn operations_left_unanswered_by_a_previous_run_are_failed_as_interrupted(
         now(),
     );
     assert!(store.save_operation(&answered).await.unwrap());
-    assert_eq!(store.interrupt_unanswered_operations(now()).await.unwrap(), 1);
-    let waiting = store.operation(&waiting.id).await.unwrap().unwrap();
-    assert_eq!(waiting.status, OperationStatus::Failed);
-    assert_eq!(waiting.failure.map(|f| f.kind), Some(FailureKind::Interrupted));
+
+    // node-a starts again: its own previous run's, the dead node's and the unnamed one are failed;
+    // live node-b's is left to it.
+    assert_eq!(
+        store
+            .interrupt_unanswered_operations(&node("node-a"), now())
+            .await
+            .unwrap(),
+        3
+    );
+    for failed in [&mine, &dead_nodes, &unnamed] {
+        let failed = store.operation(&failed.id).await.unwrap().unwrap();
+        assert_eq!(failed.status, OperationStatus::Failed);
+        assert_eq!(failed.failure.map(|f| f.kind), Some(FailureKind::Interrupted));
+    }
+    let left = store.operation(&live_nodes.id).await.unwrap().unwrap();
+    assert_eq!(
+        (left.status, left.node),
+        (OperationStatus::Pending, Some(node("node-b")))
+    );
     let answered = store.operation(&answered.id).await.unwrap().unwrap();
     assert_eq!(answered.status, OperationStatus::Accepted);
+
+    // Once node-b's lease lapsed, the node that sweeps it away fails its operation.
+    store
+        .renew_node(&node("node-b"), now(), time::now() - Duration::seconds(1))
+        .await
+        .unwrap();
+    store.sweep_lapsed_nodes(time::now()).await.unwrap();
+    let swept = store.operation(&live_nodes.id).await.unwrap().unwrap();
+    assert_eq!(swept.status, OperationStatus::Failed);
+    assert_eq!(swept.failure.map(|f| f.kind), Some(FailureKind::Interrupted));
+    assert_eq!(
+        store
+            .interrupt_unanswered_operations(&node("node-c"), now())
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn an_operation_handed_to_the_node_holding_the_charger_is_listed_for_it_with_its_command(store: Arc<dyn Store>) {
+    let alice = client(&store, "alice").await;
+    let ch = charger(&store, &alice, "CP-OPS-HAND").await;
+    let taken = store
+        .insert_operation(
+            &on("node-b", operation(&alice, &ch, OperationKind::GetConfiguration)),
+            None,
+        )
+        .await
+        .unwrap();
+    let command = ChargerCommand::GetConfiguration {
+        keys: vec!["HeartbeatInterval".into()],
+    };
+    assert!(store.handed_operations(&node("node-a")).await.unwrap().is_empty());
+    // Only the node that has it may hand it on.
+    assert!(!store
+        .hand_over_operation(&taken.id, &node("node-c"), &node("node-a"), &command)
+        .await
+        .unwrap());
+    assert!(store
+        .hand_over_operation(&taken.id, &node("node-b"), &node("node-a"), &command)
+        .await
+        .unwrap());
+    let handed = store.handed_operations(&node("node-a")).await.unwrap();
+    assert_eq!(handed.len(), 1);
+    assert_eq!(handed[0].0.id, taken.id);
+    assert_eq!(handed[0].0.node, Some(node("node-a")));
+    assert_eq!(handed[0].1, command);
+    assert!(store.handed_operations(&node("node-b")).await.unwrap().is_empty());
+
+    // Once sent, it is no longer waiting to be sent.
+    let mut sent = handed[0].0.clone();
+    sent.mark_sent("GetConfiguration", now());
+    assert!(store.save_operation(&sent).await.unwrap());
+    assert!(store.handed_operations(&node("node-a")).await.unwrap().is_empty());
+    assert!(!store
+        .hand_over_operation(&taken.id, &node("node-a"), &node("node-c"), &command)
+        .await
+        .unwrap());
 }
 
 fn reservation(client: &ClientId, charger: &ChargerId) -> Reservation {

@@ -12,7 +12,11 @@
 //! when the limit that stopped it lifts.
 //!
 //! The keeper's task applies limits again when a charger connects or boots (the gateway's ready
-//! signal), when a source's window opens or closes, and at start-up. A max-current action sets the
+//! signal), when a source's window opens or closes, and at start-up.
+//!
+//! Only the node that holds a charger's socket can put limits on it. Sources set through another
+//! node wake the holder with a signal naming the chargers ([`Signal::LimitsChanged`]); it reads
+//! their sources from the store and applies them at once, like its own. A max-current action sets the
 //! `user` source and applies through the same path (`action.rs`), recording each command as an
 //! attempt; `vehicles.rs` holds vehicles charging without a Coupler charger to their location's
 //! limits through their makers.
@@ -25,6 +29,7 @@ use chrono::{DateTime, Utc};
 use coupler_core::clock::Clock;
 use coupler_core::control::{ChargerCommand, ChargerControl, CommandReply, ControlError, LimitPurpose, RateUnit};
 use coupler_core::limits::{compose, plan_profiles, profiles_to_clear, ChargerCapabilities, OnOff, RunningTransaction};
+use coupler_core::node::{Heard, Signal};
 use coupler_core::{ChargerId, Store, StoreError};
 use coupler_tasks::Tasks;
 use tokio::sync::{broadcast, Notify};
@@ -36,6 +41,9 @@ mod vehicles;
 pub(crate) use action::send_user_limit;
 pub use vehicles::spawn_vehicle_limits;
 
+/// The most chargers one [`Signal::LimitsChanged`] names, so that it stays well within a
+/// PostgreSQL notification's 8,000 bytes.
+const CHARGERS_PER_SIGNAL: usize = 100;
 /// How far ahead the composite schedule is read when verifying, seconds.
 const VERIFY_HORIZON_S: u32 = 300;
 /// The longest the keeper sleeps without looking at windows again (a safety net: new sources wake
@@ -163,18 +171,64 @@ impl LimitKeeper {
         map.entry(charger.clone()).or_default().clone()
     }
 
-    /// Applies `charger`'s limits in the background (after a source was set or deleted), and
-    /// wakes the keeper's task so it knows the new windows.
+    /// Applies `chargers`' limits in the background (after a source was set or deleted), and
+    /// wakes the keeper's task so it knows the new windows. The chargers whose sockets this node
+    /// does not hold are named in a signal, so the node that holds one applies its limits.
     pub fn changed(&self, chargers: Vec<ChargerId>) {
         self.inner.wake.notify_one();
         self.announce(&chargers);
-        self.spawn_applies(chargers);
+        let (here, elsewhere): (Vec<_>, Vec<_>) = chargers
+            .into_iter()
+            .partition(|charger| self.inner.control.is_connected(charger));
+        self.spawn_applies(here);
+        if !elsewhere.is_empty() {
+            let store = self.inner.store.clone();
+            self.inner.tracker.spawn(async move {
+                for chunk in elsewhere.chunks(CHARGERS_PER_SIGNAL) {
+                    let signal = Signal::LimitsChanged {
+                        chargers: chunk.iter().map(|c| c.as_str().to_owned()).collect(),
+                    };
+                    if let Err(e) = store.signals().publish(&signal).await {
+                        // The holder applies them when it next applies every limited charger.
+                        tracing::warn!(error = %e, "cannot wake the nodes that hold chargers whose limits changed");
+                    }
+                }
+            });
+        }
     }
 
     /// Puts `charger`'s limits on it now: profiles for a charger that takes them, on/off
-    /// otherwise. What was installed is stored, so a restart knows what to clear.
-    #[tracing::instrument(skip(self), fields(charger_id = %charger))]
+    /// otherwise. What was installed is stored, so a restart knows what to clear. A charger whose
+    /// socket another node holds is `NotConnected` here, and that node is told to apply them.
     pub async fn apply(&self, charger: &ChargerId) -> Result<Applied, KeeperError> {
+        let applied = self.apply_here(charger).await?;
+        if matches!(applied, Applied::NotConnected) {
+            self.wake_holder(charger).await;
+        }
+        Ok(applied)
+    }
+
+    /// Tells the node that holds `charger`'s socket, if one does, to apply its limits.
+    async fn wake_holder(&self, charger: &ChargerId) {
+        let store = &self.inner.store;
+        match store.charger_owner(charger, coupler_core::time::now()).await {
+            Ok(Some(node)) => {
+                tracing::debug!(charger_id = %charger, to_node = %node, "waking the node that holds the charger to apply its limits");
+                let signal = Signal::LimitsChanged {
+                    chargers: vec![charger.as_str().to_owned()],
+                };
+                if let Err(e) = store.signals().publish(&signal).await {
+                    tracing::warn!(charger_id = %charger, error = %e, "cannot wake the node that holds the charger");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(charger_id = %charger, error = %e, "cannot read which node holds a charger"),
+        }
+    }
+
+    /// [`LimitKeeper::apply`] on this node only: a charger it does not hold is `NotConnected`.
+    #[tracing::instrument(skip(self), fields(charger_id = %charger))]
+    async fn apply_here(&self, charger: &ChargerId) -> Result<Applied, KeeperError> {
         let lock = self.lock_for(charger);
         let _one_at_a_time = lock.lock().await;
         let store = &self.inner.store;
@@ -482,12 +536,13 @@ impl LimitKeeper {
     }
 
     /// Applies each charger's limits in a task of its own, so a charger slow to answer holds up no
-    /// other (applications to one charger still run one at a time).
+    /// other (applications to one charger still run one at a time). Only this node's chargers
+    /// are reached: the others are another node's to apply.
     fn spawn_applies(&self, chargers: Vec<ChargerId>) {
         for charger in chargers {
             let keeper = self.clone();
             self.inner.tracker.spawn(async move {
-                if let Err(e) = keeper.apply(&charger).await {
+                if let Err(e) = keeper.apply_here(&charger).await {
                     tracing::warn!(charger_id = %charger, error = %e, "cannot apply limits");
                 }
             });
@@ -522,7 +577,8 @@ impl LimitKeeper {
     /// Runs the keeper: limits are applied at start-up, whenever a charger connects or boots
     /// (`ready`), at every window edge on the chargers it concerns (so ended sources are cleared
     /// and on/off chargers switched), and, for chargers that take no profiles, when their plug or transaction changes
-    /// (`plug_changes`), until the server's `tasks` stop.
+    /// (`plug_changes`), when another node changed the sources of chargers this node holds
+    /// ([`Signal::LimitsChanged`]), until the server's `tasks` stop.
     pub fn spawn(
         &self,
         mut ready: broadcast::Receiver<ChargerId>,
@@ -531,6 +587,7 @@ impl LimitKeeper {
     ) {
         let keeper = self.clone();
         let shutdown = tasks.token().clone();
+        let mut signals = self.inner.store.signals().subscribe();
         tasks.spawn("limit keeper", async move {
             // Edges up to here are covered by applying every limited charger at start-up.
             let mut edges_seen_until = keeper.inner.clock.now();
@@ -568,6 +625,22 @@ impl LimitKeeper {
                         }
                         Err(broadcast::error::RecvError::Lagged(_)) => keeper.apply_all().await,
                         Err(broadcast::error::RecvError::Closed) => break,
+                    },
+                    heard = signals.recv() => match heard {
+                        Some(Heard::Signal(Signal::LimitsChanged { chargers })) => {
+                            let here: Vec<ChargerId> = chargers
+                                .into_iter()
+                                .map(ChargerId::new)
+                                .filter(|charger| keeper.inner.control.is_connected(charger))
+                                .collect();
+                            if !here.is_empty() {
+                                tracing::debug!(chargers = here.len(), "another node changed the limits of chargers held here");
+                                keeper.spawn_applies(here);
+                            }
+                        }
+                        Some(Heard::Missed) => keeper.apply_all().await,
+                        Some(Heard::Signal(_)) => {}
+                        None => signals = Box::new(crate::runner::Silent),
                     },
                 }
             }

@@ -139,6 +139,29 @@ macro_rules! impl_node_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
+                        // What it sent will get no answer: its operations fail, and the
+                        // reservations they asked for are not made.
+                        sqlx::query(
+                            "UPDATE charger_reservations SET status = 'REJECTED', updated_at = $2 \
+                             WHERE status = 'REQUESTED' AND operation_id IN (SELECT id FROM charger_operations \
+                             WHERE node_id = $1 AND status IN ('PENDING', 'SENT'))",
+                        )
+                        .bind(node)
+                        .bind($time::bind(now))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
+                        sqlx::query(
+                            "UPDATE charger_operations SET status = 'FAILED', failure_kind = 'INTERRUPTED', \
+                             failure_detail = 'the Coupler node that sent it stopped before the charger answered', \
+                             answered_at = $2, revision = revision + 1 \
+                             WHERE node_id = $1 AND status IN ('PENDING', 'SENT')",
+                        )
+                        .bind(node)
+                        .bind($time::bind(now))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
                         sqlx::query("DELETE FROM charger_owners WHERE node_id = $1")
                             .bind(node)
                             .execute(&mut *tx)

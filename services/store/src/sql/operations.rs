@@ -10,6 +10,8 @@ macro_rules! impl_operation_store {
                 FailureKind, Initiator, Operation, OperationFailure, OperationId, OperationKind, OperationStatus,
                 ProgressEntry, Reservation, ReservationStatus,
             };
+            use coupler_core::control::ChargerCommand;
+            use coupler_core::node::NodeId;
             use coupler_core::page::{Cursor, Page, PageKey, PageRequest};
             use coupler_core::{ChargerId, ClientId, OperationStore, StoreError};
             use sqlx::Row;
@@ -18,7 +20,7 @@ macro_rules! impl_operation_store {
 
             const COLUMNS: &str = "o.id, o.client_id, o.charger_id, o.kind, o.initiator, o.ocpp_action, o.request, \
                 o.request_id, o.status, o.answer_status, o.answer, o.failure_kind, o.failure_detail, o.progress, \
-                o.final_status, o.requested_at, o.sent_at, o.answered_at, o.completed_at, o.revision";
+                o.final_status, o.requested_at, o.sent_at, o.answered_at, o.completed_at, o.revision, o.node_id";
 
             const RESERVATION_COLUMNS: &str = "r.charger_id, r.reservation_id, r.client_id, r.operation_id, \
                 r.connector_id, r.id_tag, r.parent_id_tag, r.expires_at, r.status, r.transaction_id, r.created_at, \
@@ -75,6 +77,10 @@ macro_rules! impl_operation_store {
                     answered_at: $time::read_opt(row, "answered_at")?,
                     completed_at: $time::read_opt(row, "completed_at")?,
                     revision: row.try_get("revision")?,
+                    node: row
+                        .try_get::<Option<String>, _>("node_id")?
+                        .map(|raw| NodeId::parse(&raw).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+                        .transpose()?,
                 })
             }
 
@@ -121,10 +127,10 @@ macro_rules! impl_operation_store {
                     let inserted = sqlx::query(
                         "INSERT INTO charger_operations (id, client_id, charger_id, kind, initiator, ocpp_action, request, \
                          request_id, status, answer_status, answer, failure_kind, failure_detail, progress, final_status, \
-                         requested_at, sent_at, answered_at, completed_at, revision) \
+                         requested_at, sent_at, answered_at, completed_at, revision, node_id) \
                          SELECT $1, c.client_id, c.id, $3, $4, $5, $6, \
                          CASE WHEN $7 THEN COALESCE((SELECT MAX(request_id) FROM charger_operations WHERE charger_id = $2), 0) + 1 END, \
-                         $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 0 FROM chargers c WHERE c.id = $2",
+                         $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 0, $19 FROM chargers c WHERE c.id = $2",
                     )
                     .bind(operation.id.as_str())
                     .bind(operation.charger_id.as_str())
@@ -144,6 +150,7 @@ macro_rules! impl_operation_store {
                     .bind(operation.sent_at.map($time::bind))
                     .bind(operation.answered_at.map($time::bind))
                     .bind(operation.completed_at.map($time::bind))
+                    .bind(operation.node.as_ref().map(NodeId::as_str))
                     .execute(&mut *tx)
                     .await;
                     let inserted = match inserted {
@@ -338,25 +345,90 @@ macro_rules! impl_operation_store {
                     row.as_ref().map(operation_from_row).transpose().map_err(store_error)
                 }
 
-                async fn interrupt_unanswered_operations(&self, at: DateTime<Utc>) -> Result<u64, StoreError> {
-                    let done = sqlx::query(
-                        "UPDATE charger_operations SET status = 'FAILED', failure_kind = 'INTERRUPTED', \
-                         failure_detail = 'Coupler stopped before the charger answered', answered_at = $1, \
-                         revision = revision + 1 WHERE status IN ('PENDING', 'SENT')",
+                async fn interrupt_unanswered_operations(&self, node: &NodeId, at: DateTime<Utc>) -> Result<u64, StoreError> {
+                    let mut tx = self.pool.begin().await.map_err(store_error)?;
+                    // The ones failed here, for their reservations below (not every operation
+                    // ever interrupted).
+                    let interrupted: Vec<String> = sqlx::query(
+                        "SELECT id FROM charger_operations o WHERE o.status IN ('PENDING', 'SENT') AND \
+                         (o.node_id IS NULL OR o.node_id = $1 OR NOT EXISTS \
+                         (SELECT 1 FROM nodes n WHERE n.id = o.node_id AND n.lease_until > $2))",
                     )
+                    .bind(node.as_str())
                     .bind($time::bind(at))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(store_error)?
+                    .iter()
+                    .map(|row| row.try_get::<String, _>("id"))
+                    .collect::<Result<_, _>>()
+                    .map_err(store_error)?;
+                    for id in &interrupted {
+                        sqlx::query(
+                            "UPDATE charger_operations SET status = 'FAILED', failure_kind = 'INTERRUPTED', \
+                             failure_detail = 'Coupler stopped before the charger answered', answered_at = $2, \
+                             revision = revision + 1 WHERE id = $1 AND status IN ('PENDING', 'SENT')",
+                        )
+                        .bind(id)
+                        .bind($time::bind(at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
+                        sqlx::query(
+                            "UPDATE charger_reservations SET status = 'REJECTED', updated_at = $2 \
+                             WHERE status = 'REQUESTED' AND operation_id = $1",
+                        )
+                        .bind(id)
+                        .bind($time::bind(at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
+                    }
+                    tx.commit().await.map_err(store_error)?;
+                    Ok(u64::try_from(interrupted.len()).unwrap_or(u64::MAX))
+                }
+
+                async fn hand_over_operation(
+                    &self,
+                    id: &OperationId,
+                    from: &NodeId,
+                    to: &NodeId,
+                    command: &ChargerCommand,
+                ) -> Result<bool, StoreError> {
+                    let command = serde_json::to_string(command).map_err(|e| StoreError::Backend(e.to_string()))?;
+                    let handed = sqlx::query(
+                        "UPDATE charger_operations SET node_id = $3, command = $4, revision = revision + 1 \
+                         WHERE id = $1 AND node_id = $2 AND status = 'PENDING'",
+                    )
+                    .bind(id.as_str())
+                    .bind(from.as_str())
+                    .bind(to.as_str())
+                    .bind(command)
                     .execute(&self.pool)
                     .await
-                    .map_err(store_error)?;
-                    sqlx::query(
-                        "UPDATE charger_reservations SET status = 'REJECTED', updated_at = $1 WHERE status = 'REQUESTED' \
-                         AND operation_id IN (SELECT id FROM charger_operations WHERE failure_kind = 'INTERRUPTED')",
-                    )
-                    .bind($time::bind(at))
-                    .execute(&self.pool)
+                    .map_err(store_error)?
+                    .rows_affected();
+                    Ok(handed > 0)
+                }
+
+                async fn handed_operations(&self, node: &NodeId) -> Result<Vec<(Operation, ChargerCommand)>, StoreError> {
+                    let rows = sqlx::query(&format!(
+                        "SELECT {COLUMNS}, o.command FROM charger_operations o WHERE o.node_id = $1 \
+                         AND o.status = 'PENDING' AND o.command IS NOT NULL ORDER BY o.requested_at, o.id"
+                    ))
+                    .bind(node.as_str())
+                    .fetch_all(&self.pool)
                     .await
                     .map_err(store_error)?;
-                    Ok(done.rows_affected())
+                    rows.iter()
+                        .map(|row| {
+                            let operation = operation_from_row(row).map_err(store_error)?;
+                            let command: String = row.try_get("command").map_err(store_error)?;
+                            let command = serde_json::from_str(&command)
+                                .map_err(|e| StoreError::Backend(format!("operation {}: {e}", operation.id)))?;
+                            Ok((operation, command))
+                        })
+                        .collect()
                 }
 
                 async fn reservation(
