@@ -194,6 +194,8 @@ settings! {
         listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080)), env "COUPLER_LISTEN";
         /// The URL clients and chargers use to reach Coupler (link pages, OCPP URLs).
         public_url: Option<HttpUrl> = None, env "COUPLER_PUBLIC_URL", default described "http://<listen>";
+        /// Let several `coupler serve` processes on this host listen on the same API and OCPP addresses (SO_REUSEPORT; the kernel spreads new connections over them). Every process on the address must set it. Linux only.
+        reuse_port: bool = false, env "COUPLER_REUSE_PORT";
         /// How long an access token from /oauth/token lasts.
         token_ttl: Duration = coupler_api::routes::oauth::DEFAULT_TOKEN_TTL, env "COUPLER_HTTP_TOKEN_TTL";
         /// How often expired access tokens are removed.
@@ -231,6 +233,8 @@ settings! {
         database_url: String = "sqlite://coupler.db".to_owned(), env "COUPLER_DATABASE_URL";
         /// 32-byte key (base64 or hex) that encrypts secrets at rest.
         secret_key: Option<SecretKey> = None, env "COUPLER_SECRET_KEY", default described "generated into <database file>.key with SQLite; required with PostgreSQL";
+        /// Connections this node opens to PostgreSQL at most, besides one held for LISTEN/NOTIFY; the nodes' sum must stay under the server's max_connections. Ignored with SQLite.
+        pool_size: u32 = coupler_store::DEFAULT_PG_POOL_SIZE, env "COUPLER_DATABASE_POOL_SIZE";
     }
     /// This process among several Coupler nodes sharing one PostgreSQL database (each charger's socket is held by one node, commands reach it from any node).
     [node] Node {
@@ -623,6 +627,9 @@ impl Config {
         }
         if self.ocpp.signing_ca_certificate.is_some() != self.ocpp.signing_ca_private_key.is_some() {
             bail!("COUPLER_OCPP_SIGNING_CA_CERTIFICATE and COUPLER_OCPP_SIGNING_CA_PRIVATE_KEY must be set together");
+        }
+        if self.store.pool_size == 0 {
+            bail!("COUPLER_DATABASE_POOL_SIZE must be at least 1");
         }
         if self.webhooks.lease <= self.webhooks.timeout {
             bail!("COUPLER_WEBHOOK_LEASE must be longer than COUPLER_WEBHOOK_TIMEOUT");
@@ -1074,6 +1081,8 @@ mod tests {
             ("COUPLER_RATE_LIMIT_TOKEN_PER_CLIENT_PER_MINUTE", "lots"),
             ("COUPLER_RATE_LIMIT_FAILED_AUTH_PER_ADDRESS_BURST", "-5"),
             ("COUPLER_WEBHOOK_HEARTBEAT_INTERVAL", "0"),
+            ("COUPLER_REUSE_PORT", "maybe"),
+            ("COUPLER_DATABASE_POOL_SIZE", "0"),
         ] {
             let err = Config::from_sources(None, env(&[(var, value)])).unwrap_err();
             let err = format!("{err:#}");

@@ -275,15 +275,14 @@ impl Server {
     /// [`Config::from_layers`] with the same flag, which picks the sandbox's database and meter pace.
     pub async fn start_with(config: &Config, sandbox: bool) -> anyhow::Result<Self> {
         let database_url = &config.store.database_url;
-        let store = coupler_store::open(database_url)
+        let store = coupler_store::open_with_pool(database_url, config.store.pool_size)
             .await
             .with_context(|| format!("cannot open the database {}", coupler_store::redact_url(database_url)))?;
         // Resolved now so a missing or broken key stops start-up rather than a later request.
         let secret_key = config.resolve_secret_key()?;
         let listen = config.http.listen;
-        let listener = TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
+        let reuse_port = config.http.reuse_port;
+        let listener = bind(listen, reuse_port).with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         let tls = config.tls_acceptor()?;
         let public_url = match &config.http.public_url {
@@ -311,11 +310,7 @@ impl Server {
         }
         real_vendor_adapters(config, &mut wiring.adapters)?;
         let ocpp_listener = match config.ocpp.listen {
-            Some(ocpp) => Some(
-                TcpListener::bind(ocpp)
-                    .await
-                    .with_context(|| format!("cannot listen on {ocpp} for OCPP"))?,
-            ),
+            Some(ocpp) => Some(bind(ocpp, reuse_port).with_context(|| format!("cannot listen on {ocpp} for OCPP"))?),
             None => None,
         };
         if let Some(metrics) = config.metrics.listen {
@@ -672,6 +667,52 @@ fn spawn_server(
             stopping.stop();
         }
     });
+}
+
+/// Binds a listener on `addr`, with SO_REUSEPORT when `reuse_port` is set so several Coupler
+/// processes on one host can serve one address (`COUPLER_REUSE_PORT`; Linux spreads new connections
+/// over them). An address already taken is reported with that setting named, since a second
+/// process on the same port is the usual cause.
+fn bind(addr: SocketAddr, reuse_port: bool) -> anyhow::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // What TcpListener::bind does too: a restarted process need not wait for TIME_WAIT sockets.
+    socket.set_reuseaddr(true)?;
+    if reuse_port {
+        set_reuse_port(&socket)?;
+    }
+    match socket.bind(addr) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && !reuse_port => {
+            anyhow::bail!(
+                "{e}: another process holds this address; to run several coupler processes on one \
+                 port, set COUPLER_REUSE_PORT=true on every one of them"
+            )
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            anyhow::bail!(
+                "{e}: a process that did not set SO_REUSEPORT (or runs as another user) holds this \
+                 address; every coupler process on it needs COUPLER_REUSE_PORT=true"
+            )
+        }
+        Err(e) => return Err(e.into()),
+    }
+    // The backlog TcpListener::bind uses.
+    Ok(socket.listen(1024)?)
+}
+
+/// SO_REUSEPORT on Linux, where the kernel balances connections over the processes bound.
+#[cfg(target_os = "linux")]
+fn set_reuse_port(socket: &tokio::net::TcpSocket) -> anyhow::Result<()> {
+    Ok(socket.set_reuseport(true)?)
+}
+
+/// Elsewhere SO_REUSEPORT does not balance (or does not exist), so the setting is refused.
+#[cfg(not(target_os = "linux"))]
+fn set_reuse_port(_socket: &tokio::net::TcpSocket) -> anyhow::Result<()> {
+    anyhow::bail!("COUPLER_REUSE_PORT is supported on Linux only")
 }
 
 /// Gives the sandbox day-ahead prices: its daily curve prices every location with neither a price

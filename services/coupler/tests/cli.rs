@@ -563,3 +563,95 @@ async fn a_start_accepted_just_before_a_kill_reaches_its_charger_when_it_reconne
     second.kill().unwrap();
     second.wait().unwrap();
 }
+
+/// `COUPLER_REUSE_PORT`: two `coupler serve` processes bind one address and the kernel hands new
+/// connections to both. Each process here has its own metrics token, so whether a request carrying
+/// the first one is answered 200 (or refused) tells which process took that connection.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn with_reuse_port_two_processes_serve_on_one_port() {
+    let (first_dir, second_dir) = (WorkDir::new(), WorkDir::new());
+    let addr = free_port();
+    let first_token = "token-of-the-first-process";
+    let mut first = serve_with_env(
+        &first_dir.0,
+        &addr,
+        &[("COUPLER_REUSE_PORT", "true"), ("COUPLER_METRICS_TOKEN", first_token)],
+    );
+    let mut second = serve_with_env(
+        &second_dir.0,
+        &addr,
+        &[
+            ("COUPLER_REUSE_PORT", "true"),
+            ("COUPLER_METRICS_TOKEN", "token-of-the-second-process"),
+        ],
+    );
+
+    let (mut by_first, mut by_second) = (0, 0);
+    for _ in 0..500 {
+        // A client per request: a new connection each time, for the kernel to place.
+        let status = reqwest::Client::new()
+            .get(format!("http://{addr}/metrics"))
+            .bearer_auth(first_token)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        match status.as_u16() {
+            200 => by_first += 1,
+            // The second process refuses the first's token (and, after a burst of those, rate-limits).
+            401 | 429 => by_second += 1,
+            other => panic!("unexpected status {other}"),
+        }
+        if by_first > 0 && by_second > 0 {
+            break;
+        }
+    }
+    assert!(
+        by_first > 0 && by_second > 0,
+        "both processes answer: {by_first} by the first, {by_second} by the second"
+    );
+    for child in [&mut first, &mut second] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+/// Without `COUPLER_REUSE_PORT` a second process on a taken address stops at once and says which
+/// setting lets several processes share it; with it, it still may not join a process that did not
+/// set it.
+#[tokio::test]
+async fn without_reuse_port_a_second_process_on_the_port_stops_naming_the_setting() {
+    let (first_dir, second_dir) = (WorkDir::new(), WorkDir::new());
+    let addr = free_port();
+    let mut first = serve(&first_dir.0, &addr);
+
+    let output = coupler(&second_dir.0)
+        .arg("serve")
+        .env("COUPLER_LISTEN", &addr)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")) && stderr.contains("COUPLER_REUSE_PORT=true"),
+        "{stderr}"
+    );
+
+    if cfg!(target_os = "linux") {
+        let output = coupler(&second_dir.0)
+            .arg("serve")
+            .env("COUPLER_LISTEN", &addr)
+            .env("COUPLER_REUSE_PORT", "true")
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.contains("every coupler process on it needs COUPLER_REUSE_PORT=true"),
+            "{stderr}"
+        );
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+}

@@ -13,7 +13,7 @@ use url::Url;
 ///
 /// It registers its chargers through the REST API (or reuses them from --credentials),
 /// connects them spread over --ramp, runs the scenario for --duration, closes every
-/// socket cleanly and prints a report. It only ever talks to --api (and --ocpp-url);
+/// socket cleanly and prints a report. It only ever talks to --api (and --ocpp-url, --command-api);
 /// anything but a loopback address needs --allow-remote.
 #[derive(Debug, Parser)]
 #[command(name = "coupler-loadgen", version)]
@@ -110,9 +110,24 @@ pub struct Cli {
     #[arg(long, default_value_t = 100, value_name = "K")]
     pub commands: usize,
 
+    /// Send --command-latency's commands to this REST API instead of --api: another Coupler node
+    /// on the same database, to time a command that enters at a node not holding the charger.
+    #[arg(long, value_name = "URL")]
+    pub command_api: Option<Url>,
+
+    /// With --command-latency, wait this long after every charger is up before the first command
+    /// (so the commands run in the steady load rather than in the tail of the boot storm).
+    #[arg(long, default_value = "0", value_parser = parse_seconds, value_name = "SECONDS")]
+    pub command_delay: Duration,
+
     /// Pause between two commands of --command-latency.
     #[arg(long, default_value = "0.2", value_parser = parse_seconds, value_name = "SECONDS")]
     pub command_spacing: Duration,
+
+    /// Begin the load phase (the first connection) at this wall-clock time, in Unix seconds, once
+    /// registration is done: several load generators then share one schedule.
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    pub start_at: Option<f64>,
 
     /// Seed for the random phases and command targets, for repeatable runs.
     #[arg(long, value_name = "N")]
@@ -195,6 +210,9 @@ impl Cli {
         check_target(&self.api, &["http", "https"], "--api", self.allow_remote)?;
         if let Some(url) = &self.ocpp_url {
             check_target(url, &["ws"], "--ocpp-url", self.allow_remote)?;
+        }
+        if let Some(url) = &self.command_api {
+            check_target(url, &["http", "https"], "--command-api", self.allow_remote)?;
         }
         Ok(())
     }
@@ -328,6 +346,8 @@ mod tests {
             .validate()
             .is_ok());
         assert!(cli(&["--ocpp-url", "ws://10.0.0.5/ocpp"]).validate().is_err());
+        assert!(cli(&["--command-api", "http://10.0.0.5:8080"]).validate().is_err());
+        assert!(cli(&["--command-api", "http://127.0.0.1:8081"]).validate().is_ok());
     }
 
     #[test]

@@ -76,6 +76,9 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
         None => StdRng::from_entropy(),
     };
 
+    if let Some(start_at) = cli.start_at {
+        wait_until_wall_clock(start_at).await;
+    }
     let load_started = Instant::now();
     let count = credentials.len();
     let mut slots = Vec::with_capacity(count);
@@ -309,10 +312,21 @@ async fn measure_commands(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let up = slots.iter().filter(|slot| slot.is_up()).count();
+    tokio::time::sleep(cli.command_delay).await;
+    // Commands may enter at another node than the one the chargers are connected to.
+    let other;
+    let api = match &cli.command_api {
+        Some(url) => {
+            other = Api::new(url.clone(), 1).map_err(|e| format!("{e:#}"))?;
+            &other
+        }
+        None => api,
+    };
     eprintln!(
-        "{up} of {} chargers up: sending {} START commands",
+        "{up} of {} chargers up: sending {} START commands to {}",
         slots.len(),
-        cli.commands
+        cli.commands,
+        api.endpoint(&[]).map_or_else(|e| e.to_string(), |url| url.to_string())
     );
     let (client_id, client_secret) = cli.client_credentials("send commands").map_err(|e| e.to_string())?;
     let token = api
@@ -325,6 +339,22 @@ async fn measure_commands(
         call_timeout: cli.call_timeout,
     };
     Ok(commands::measure(api, &token, slots, plan, rng, &shared.shutdown).await)
+}
+
+/// Sleeps until the wall-clock time `unix_seconds` (`--start-at`); says so when that has passed.
+async fn wait_until_wall_clock(unix_seconds: f64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    if unix_seconds > now {
+        tokio::time::sleep(Duration::from_secs_f64(unix_seconds - now)).await;
+    } else {
+        eprintln!(
+            "warning: --start-at passed {:.1} s ago (registration took longer); starting now",
+            now - unix_seconds
+        );
+    }
 }
 
 /// Completes on Ctrl-C; never, if the signal cannot be watched (the run then ends on time).

@@ -35,13 +35,23 @@ pub enum OpenError {
     Migrate(#[source] sqlx::migrate::MigrateError),
 }
 
+/// How many connections a node opens to PostgreSQL at most unless told otherwise (one more is
+/// held for LISTEN/NOTIFY).
+pub const DEFAULT_PG_POOL_SIZE: u32 = 16;
+
 /// Opens the database at `url` (`sqlite://PATH` or `postgres://...`), brings its schema up to date,
 /// and returns it as a [`Store`].
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, OpenError> {
+    open_with_pool(url, DEFAULT_PG_POOL_SIZE).await
+}
+
+/// [`open`] with at most `pg_pool_size` connections to PostgreSQL (`COUPLER_DATABASE_POOL_SIZE`), so
+/// several nodes fit under the server's `max_connections`; SQLite ignores it.
+pub async fn open_with_pool(url: &str, pg_pool_size: u32) -> Result<Arc<dyn Store>, OpenError> {
     let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
     match scheme {
         "sqlite" => Ok(Arc::new(SqliteStore::open(url).await?)),
-        "postgres" | "postgresql" => Ok(Arc::new(PgStore::open(url).await?)),
+        "postgres" | "postgresql" => Ok(Arc::new(PgStore::open_with_pool(url, pg_pool_size).await?)),
         other => Err(OpenError::UnsupportedScheme(other.to_owned())),
     }
 }

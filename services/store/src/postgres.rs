@@ -31,11 +31,17 @@ impl PgStore {
 
     /// Connects to and migrates the PostgreSQL database at `url`.
     pub async fn open(url: &str) -> Result<Self, OpenError> {
+        Self::open_with_pool(url, crate::DEFAULT_PG_POOL_SIZE).await
+    }
+
+    /// [`PgStore::open`] with at most `pool_size` pooled connections (one more is held for
+    /// LISTEN/NOTIFY).
+    pub async fn open_with_pool(url: &str, pool_size: u32) -> Result<Self, OpenError> {
         let options: PgConnectOptions = url
             .parse()
             .map_err(|e: sqlx::Error| OpenError::InvalidUrl(e.to_string()))?;
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(pool_size)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await
