@@ -352,6 +352,7 @@ async fn a_plug_in_at_a_charger_one_node_holds_is_weighed_at_once_by_the_pairing
         "{detection:?}"
     );
     charger.close().await;
+}
 
 #[tokio::test]
 async fn an_operation_sent_to_one_node_reaches_the_charger_another_holds_and_its_answer_is_read_on_a_third() {

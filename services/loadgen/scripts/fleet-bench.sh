@@ -70,9 +70,9 @@ for i in "${!ports[@]}"; do
   done
 done
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks() { cat "/proc/$1/stat" 2>/dev/null | awk '{print $14 + $15} END {if (NR == 0) print 0}' || echo 0; }
 # Every PostgreSQL process (the server may serve other databases at the same time).
-pg_ticks() { for p in $(pgrep -u postgres postgres); do cat "/proc/$p/stat" 2>/dev/null; done | awk '{t += $14 + $15} END {print t + 0}'; }
+pg_ticks() { for p in $(pgrep -u postgres postgres); do cat "/proc/$p/stat" 2>/dev/null || true; done | awk '{t += $14 + $15} END {print t + 0}'; }
 rss0=() ; for pid in "${nodes[@]}"; do rss0+=("$(rss "$pid")"); done
 
 start_at=$(($(date +%s) + REGISTER_WAIT))
@@ -82,7 +82,7 @@ for i in "${!ports[@]}"; do
   n=$(( i < NODES - 1 ? per_node : CHARGERS - per_node * (NODES - 1) ))
   extra=()
   if [ "$i" = 0 ]; then
-    extra=(--command-latency --commands "$COMMANDS" --command-spacing "$COMMAND_SPACING"
+    extra=(--command-latency --full-duration --commands "$COMMANDS" --command-spacing "$COMMAND_SPACING"
       --command-delay "$SETTLE" --command-api "http://127.0.0.1:${ports[1]}")
   fi
   "$loadgen" --api "http://127.0.0.1:${ports[$i]}" --chargers "$n" --id-prefix "F$i" --user "fleet-$i" \

@@ -120,6 +120,11 @@ pub struct Cli {
     #[arg(long, default_value = "0", value_parser = parse_seconds, value_name = "SECONDS")]
     pub command_delay: Duration,
 
+    /// With --command-latency, keep the load running until --duration once the commands are
+    /// measured (rather than ending the run), as when several load generators share one schedule.
+    #[arg(long)]
+    pub full_duration: bool,
+
     /// Pause between two commands of --command-latency.
     #[arg(long, default_value = "0.2", value_parser = parse_seconds, value_name = "SECONDS")]
     pub command_spacing: Duration,

@@ -113,6 +113,13 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
             None
         }
         measured = measure_commands(cli, &api, &shared, &slots, load_started, &mut rng), if cli.command_latency => {
+            if cli.full_duration {
+                // The load goes on to its end: other load generators share its schedule.
+                tokio::select! {
+                    () = tokio::time::sleep_until(load_ends) => {}
+                    () = interrupted() => eprintln!("interrupted: closing the connections"),
+                }
+            }
             Some(measured)
         }
     };
