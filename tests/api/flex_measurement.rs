@@ -397,6 +397,19 @@ async fn a_control_group_is_held_back_without_a_cap_and_a_charger_that_ignores_i
         }
     }
 
+    // The window opens and the keeper confirms the two caps on the chargers' composite schedules,
+    // before anyone charges (an override found later is then the last word on its target).
+    clock.set(day(0, 18, 1));
+    let event_id = sent["id"].as_str().unwrap();
+    until("both caps are confirmed", || async {
+        let event = app
+            .get_json(&tenant, &format!("/programs/{program}/events/{event_id}"))
+            .await;
+        let progress = event["progress"].as_array().unwrap();
+        (progress.iter().filter(|p| p["state"] == "CONFIRMED").count() == 2).then_some(())
+    })
+    .await;
+
     // The held-back households charge at 11 kW; of the capped ones one keeps to 5 kW, the other
     // ignores the cap and draws 11 kW.
     let mut ignoring = None;
@@ -418,7 +431,6 @@ async fn a_control_group_is_held_back_without_a_cap_and_a_charger_that_ignores_i
     }
     let ignoring = ignoring.unwrap();
     clock.set(day(0, 18, 50));
-    let event_id = sent["id"].as_str().unwrap();
     let path = format!("/flex/events/{event_id}/results");
     let results = until("the override is attributed", || async {
         let results = app.get_json(&tenant, &path).await;
