@@ -191,7 +191,7 @@ fn to_value<T: serde::Serialize>(view: T) -> serde_json::Value {
 
 /// The shortest time between two wake-ups of the relay sent by one node
 /// ([`Signal::EventsWritten`]): however many events it writes, a node sends at most one per this.
-pub const RELAY_WAKE_GAP: Duration = Duration::from_millis(20);
+pub const RELAY_WAKE_GAP: Duration = Duration::from_millis(100);
 
 /// Runs the relay on `tasks` every `tick` (at once again while there is a backlog, and when a node
 /// says it wrote events) until they stop. It publishes on the one node that holds the relay job;

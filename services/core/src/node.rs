@@ -65,6 +65,10 @@ impl std::fmt::Display for NodeId {
     }
 }
 
+/// The most chargers one signal names, so that it stays well within a PostgreSQL notification's
+/// 8,000 bytes.
+pub const CHARGERS_PER_SIGNAL: usize = 100;
+
 /// A wake-up from one node to others. It carries names, never state: the receiver reads what to
 /// do from the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,11 +93,12 @@ pub enum Signal {
     /// A node wrote events that wait to be published: the node that runs the relay should look
     /// now rather than at its next tick. Sent at most once per short interval per node.
     EventsWritten,
-    /// The charger `charger` reported something about its plug or a vehicle's identity (a status,
-    /// the start or end of a transaction, an id tag), now stored: pairing and plans look at it.
+    /// The chargers `chargers` reported something about their plugs or a vehicle's identity (a
+    /// status, the start or end of a transaction, an id tag), now stored: pairing and plans look
+    /// at them. Changes that come together share one signal (a boot storm's status reports).
     PlugChanged {
-        /// The charger's id.
-        charger: String,
+        /// The chargers' ids, at most [`CHARGERS_PER_SIGNAL`].
+        chargers: Vec<String>,
     },
     /// The vehicle `vehicle` of client `client` was read, and the read stored: pairing, plans and
     /// vehicle limits look at it.
@@ -107,6 +112,13 @@ pub enum Signal {
     PairChanged {
         /// The charger's id.
         charger: String,
+    },
+    /// A limit source other than a plan (a max current, a site or user limit, a flex event)
+    /// changed for the charger `charger`, or for more chargers than were named (`None`): plans
+    /// are made again.
+    LimitSourcesChanged {
+        /// The charger's id; `None`: every charger.
+        charger: Option<String>,
     },
     /// Operations on chargers were handed to `node` (it holds the sockets of their chargers): it
     /// should send the pending ones handed to it now.

@@ -424,8 +424,10 @@ impl Pairing {
                         continue;
                     }
                     match heard {
-                        Some(Heard::Signal(Signal::PlugChanged { charger })) => {
-                            pairing.charger_changed(&ChargerId::new(charger));
+                        Some(Heard::Signal(Signal::PlugChanged { chargers })) => {
+                            for charger in chargers {
+                                pairing.charger_changed(&ChargerId::new(charger));
+                            }
                         }
                         Some(Heard::Signal(Signal::VehicleRead { client, vehicle })) => {
                             pairing

@@ -131,8 +131,8 @@ pub(crate) async fn run(gateway: Gateway, identity: OcppIdentity, version: OcppV
     .await;
 }
 
-/// Records in the store that this node holds the charger's socket, and tells the other nodes, so
-/// one that still has a connection of the charger closes it.
+/// Records in the store that this node holds the charger's socket, and, when another node held
+/// it, tells the other nodes, so one that still has a connection of the charger closes it.
 pub(crate) async fn claim(gateway: &Gateway, id: &ChargerId, connection: u64) {
     let store = &gateway.inner.store;
     let node = gateway.node();
@@ -142,7 +142,9 @@ pub(crate) async fn claim(gateway: &Gateway, id: &ChargerId, connection: u64) {
         .await
     {
         Ok(Some(previous)) => tracing::info!(previous_node = %previous, "the charger moved here from another node"),
-        Ok(None) => {}
+        // No other node held it on record: there is no socket elsewhere to close, and no signal
+        // to send (a boot storm of a whole fleet would otherwise be a notification per charger).
+        Ok(None) => return,
         Err(e) => tracing::warn!(error = %e, "cannot record that this node holds the charger"),
     }
     let taken = Signal::ChargerTaken {

@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use coupler_core::clock::Clock;
 use coupler_core::control::{ChargerCommand, ChargerControl, CommandReply, ControlError, LimitPurpose, RateUnit};
 use coupler_core::limits::{compose, plan_profiles, profiles_to_clear, ChargerCapabilities, OnOff, RunningTransaction};
-use coupler_core::node::{Heard, Signal};
+use coupler_core::node::{Heard, Signal, CHARGERS_PER_SIGNAL};
 use coupler_core::{ChargerId, Store, StoreError};
 use coupler_tasks::Tasks;
 use tokio::sync::{broadcast, Notify};
@@ -41,9 +41,6 @@ mod vehicles;
 pub(crate) use action::send_user_limit;
 pub use vehicles::spawn_vehicle_limits;
 
-/// The most chargers one [`Signal::LimitsChanged`] names, so that it stays well within a
-/// PostgreSQL notification's 8,000 bytes.
-const CHARGERS_PER_SIGNAL: usize = 100;
 /// How far ahead the composite schedule is read when verifying, seconds.
 const VERIFY_HORIZON_S: u32 = 300;
 /// The longest the keeper sleeps without looking at windows again (a safety net: new sources wake

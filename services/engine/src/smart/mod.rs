@@ -559,15 +559,15 @@ impl PlanKeeper {
     }
 
     /// Runs the keeper on `tasks`: plans left by a previous run are made again at once; then a look
-    /// at every plug change (`plug_changes`), pairing change (`pair_changes`), other limit source
-    /// change, vehicle read, at each maker plan's switch and deadline, and every `check_interval`.
+    /// at every plug change, pairing change, other limit source change, vehicle read, price change,
+    /// at each maker plan's switch and deadline, and every `check_interval`.
     ///
-    /// Plug changes, pairing changes and vehicle reads come from every node through `signals`
-    /// ([`Signal::PlugChanged`], [`Signal::PairChanged`], [`Signal::VehicleRead`]); the keeper
+    /// Plug changes, pairing changes, limit source changes and vehicle reads come from every node
+    /// through `signals` ([`Signal::PlugChanged`], [`Signal::PairChanged`],
+    /// [`Signal::LimitSourcesChanged`], [`Signal::VehicleRead`]); the keeper
     /// runs on the one node that holds the plans job, and makes every plan again when it takes it.
     pub fn spawn(self: &Arc<Self>, mut signals: Box<dyn SignalReceiver>, tasks: &Tasks) {
         let keeper = self.clone();
-        let mut limit_changes = self.engine.limits().subscribe_changes();
         let mut price_changes = self.engine.subscribe_price_changes();
         let shutdown = tasks.token().clone();
         let job = self.engine.leases().singleton(crate::singleton::jobs::PLANS);
@@ -582,7 +582,6 @@ impl PlanKeeper {
                     tokio::select! {
                         _ = shutdown.cancelled() => break 'held,
                         heard = signals.recv() => if heard.is_none() { break 'held },
-                        _ = limit_changes.recv() => {}
                         _ = price_changes.recv() => {}
                         _ = tokio::time::sleep(HELD_LOOK) => {}
                     }
@@ -642,20 +641,26 @@ impl PlanKeeper {
                             // Otherwise only the gap between looks has passed: look again.
                         },
                         heard = signals.recv() => match heard {
-                            Some(Heard::Signal(Signal::PlugChanged { charger } | Signal::PairChanged { charger })) => {
+                            Some(Heard::Signal(Signal::PlugChanged { chargers })) => {
+                                for charger in chargers {
+                                    keeper.spawn_for_charger(ChargerId::new(charger), Trigger::Check);
+                                }
+                            }
+                            Some(Heard::Signal(Signal::PairChanged { charger })) => {
                                 keeper.spawn_for_charger(ChargerId::new(charger), Trigger::Check);
                             }
                             Some(Heard::Signal(Signal::VehicleRead { client, vehicle })) => {
                                 keeper.spawn_for_vehicle(ClientId::new(client), VehicleId::new(vehicle));
                             }
+                            Some(Heard::Signal(Signal::LimitSourcesChanged { charger: Some(charger) })) => {
+                                keeper.spawn_for_charger(ChargerId::new(charger), Trigger::Replan("limits"));
+                            }
+                            Some(Heard::Signal(Signal::LimitSourcesChanged { charger: None })) => {
+                                keeper.round(Trigger::Replan("limits"), true).await;
+                            }
                             Some(Heard::Signal(_)) => {}
                             Some(Heard::Missed) => keeper.round(Trigger::Check, false).await,
                             None => break 'held,
-                        },
-                        changed = limit_changes.recv() => match changed {
-                            Ok(charger) => keeper.spawn_for_charger(charger, Trigger::Replan("limits")),
-                            Err(broadcast::error::RecvError::Lagged(_)) => keeper.round(Trigger::Replan("limits"), true).await,
-                            Err(broadcast::error::RecvError::Closed) => break 'held,
                         },
                         // A price push, a tariff, a provider's new day: the live plans it may
                         // reach are made again (a plan is cheap to make).
