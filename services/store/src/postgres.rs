@@ -22,6 +22,10 @@ pub struct PgStore {
     signals: std::sync::Arc<dyn coupler_core::node::SignalBus>,
 }
 
+/// A pooled connection idle at least this long is pinged before it is handed out, so one that the
+/// server or the network dropped meanwhile is replaced rather than failing its caller.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
+
 impl PgStore {
     /// The same store stamping times from `clock` (a test's manual clock).
     pub fn with_clock(mut self, clock: std::sync::Arc<dyn coupler_core::clock::Clock>) -> Self {
@@ -43,6 +47,18 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(pool_size)
             .acquire_timeout(Duration::from_secs(5))
+            // Not a ping at every acquire: it costs a round trip each time, and an acquire
+            // cancelled during the ping (a charger giving up on its handshake) drops the
+            // connection, which under a boot storm left the pools nearly empty.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE_FOR {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(OpenError::Connect)?;
