@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
 
+mod common;
+
+use common::{coupler, free_port, until_serving};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -34,18 +37,6 @@ fn uuid_like() -> String {
             .unwrap()
             .as_nanos()
     )
-}
-
-/// `coupler` run in `dir` with a clean `COUPLER_*` environment.
-fn coupler(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_coupler"));
-    command.current_dir(dir);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("COUPLER_") {
-            command.env_remove(name);
-        }
-    }
-    command
 }
 
 fn create_client(dir: &Path, name: &str) -> (String, String) {
@@ -265,21 +256,10 @@ fn serve_with_env(dir: &Path, listen: &str, env: &[(&str, &str)]) -> std::proces
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("serve logs before it exits").unwrap();
-        if line.contains("coupler is serving") {
-            break;
-        }
-    }
+    let (_, mut lines) = until_serving(&mut child);
     // Keep draining the log so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines.by_ref() {});
     child
-}
-
-fn free_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
 }
 
 /// Nothing acknowledged is lost: the StartTransaction answer is sent only after the session is

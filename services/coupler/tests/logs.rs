@@ -3,9 +3,11 @@
 
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::{coupler, until_serving};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 /// A fresh working directory, removed afterwards.
 struct WorkDir(PathBuf);
@@ -24,17 +26,6 @@ impl Drop for WorkDir {
     }
 }
 
-fn coupler(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_coupler"));
-    command.current_dir(dir);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("COUPLER_") {
-            command.env_remove(name);
-        }
-    }
-    command
-}
-
 /// Starts `coupler serve --sandbox` with text logs on a pipe; returns the child, the log lines up to
 /// "coupler is serving", and the address it listens on.
 fn serve_sandbox(dir: &Path) -> (Child, Vec<String>, String) {
@@ -46,21 +37,14 @@ fn serve_sandbox(dir: &Path) -> (Child, Vec<String>, String) {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let addr = loop {
-        let line = lines.next().expect("serve logs before it exits").unwrap();
-        if line.contains("coupler is serving") {
-            let addr = line
-                .split_whitespace()
-                .find_map(|word| word.strip_prefix("addr="))
-                .expect("the start-up line names the address")
-                .to_owned();
-            seen.push(line);
-            break addr;
-        }
-        seen.push(line);
-    };
+    let (seen, mut lines) = until_serving(&mut child);
+    let addr = seen
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("addr="))
+        .expect("the start-up line names the address")
+        .to_owned();
     // Keep draining the log so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines.by_ref() {});
     (child, seen, addr)

@@ -6,8 +6,10 @@
 
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on the first surprise")]
 
+mod common;
+
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -61,22 +63,11 @@ impl Drop for WorkDir {
 
 /// `coupler` run in `dir` on the database `url`, with a clean `COUPLER_*` environment.
 fn coupler(dir: &Path, url: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_coupler"));
-    command.current_dir(dir);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("COUPLER_") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = common::coupler(dir);
     command
         .env("COUPLER_DATABASE_URL", url)
         .env("COUPLER_SECRET_KEY", SECRET_KEY);
     command
-}
-
-fn free_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
 }
 
 /// One `coupler serve` process.
@@ -89,7 +80,7 @@ struct Node {
 impl Node {
     /// Starts node `id` and returns once it serves.
     fn start(dir: &Path, url: &str, id: &'static str) -> Self {
-        let addr = free_port();
+        let addr = common::free_port();
         let mut child = coupler(dir, url)
             .arg("serve")
             .env("COUPLER_LISTEN", &addr)
@@ -105,13 +96,7 @@ impl Node {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        loop {
-            let line = lines.next().expect("serve logs before it exits").unwrap();
-            if line.contains("coupler is serving") {
-                break;
-            }
-        }
+        let (_, lines) = common::until_serving(&mut child);
         // Keep draining the log, into a file, so the child never blocks on a full pipe.
         let mut log = std::fs::File::create(dir.join(format!("{id}.log"))).unwrap();
         std::thread::spawn(move || {
@@ -252,6 +237,17 @@ struct Shared {
     errors: Vec<Value>,
     /// Whether a transaction runs (the charger's own view).
     charging: bool,
+}
+
+/// How many meter readings Coupler acknowledged to `chargers`, all sessions together.
+fn readings_acknowledged(chargers: &[(String, Arc<Mutex<Shared>>)]) -> usize {
+    chargers
+        .iter()
+        .map(|(_, shared)| {
+            let shared = shared.lock().unwrap();
+            shared.sessions.iter().map(|s| s.readings.len()).sum::<usize>()
+        })
+        .sum()
 }
 
 /// A 1.6 charge point on a real WebSocket: meters while a transaction runs, carries out remote
@@ -696,17 +692,7 @@ async fn a_node_killed_while_its_chargers_meter_and_actions_are_pending_loses_no
         })
         .await;
     }
-    let readings_before: usize = chargers
-        .iter()
-        .map(|(_, s)| {
-            s.lock()
-                .unwrap()
-                .sessions
-                .iter()
-                .map(|s| s.readings.len())
-                .sum::<usize>()
-        })
-        .sum();
+    let readings_before = readings_acknowledged(&chargers);
     // The load balancer sends reconnecting chargers to B and C only.
     live.lock().unwrap().retain(|(i, _)| *i != 0);
     for (_, shared) in &chargers {
@@ -850,17 +836,7 @@ async fn a_node_killed_while_its_chargers_meter_and_actions_are_pending_loses_no
         );
     }
     assert_eq!(receiver.bad_signatures(), 0);
-    let readings_after: usize = chargers
-        .iter()
-        .map(|(_, s)| {
-            s.lock()
-                .unwrap()
-                .sessions
-                .iter()
-                .map(|s| s.readings.len())
-                .sum::<usize>()
-        })
-        .sum();
+    let readings_after = readings_acknowledged(&chargers);
     assert!(readings_after > readings_before);
     report(&format!(
         "readings acknowledged: {readings_before} before the kill, {readings_after} in all; webhook events: {}; \
