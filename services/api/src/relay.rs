@@ -32,6 +32,36 @@ pub async fn publish_pending(state: &AppState) -> Result<usize, StoreError> {
     }
     // Several changes of one asset in a batch render the same (current) object: render it once.
     let mut rendered_assets: HashMap<(String, String), serde_json::Value> = HashMap::new();
+    // Chargers are most of a fleet's events: what their views need is read for the whole batch
+    // in a few queries rather than a handful per charger.
+    let mut chargers: Vec<ChargerId> = pending
+        .iter()
+        .filter(|e| e.event_type.asset() == AssetKind::Charger && !e.event_type.is_deletion())
+        .map(|e| ChargerId::new(&e.asset_id))
+        .collect();
+    chargers.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+    chargers.dedup();
+    if !chargers.is_empty() {
+        for plug_in in state.store.charger_plug_ins(&chargers).await? {
+            let key = (
+                AssetKind::Charger.field().to_owned(),
+                plug_in.charger.id.as_str().to_owned(),
+            );
+            let client = plug_in.charger.client_id.clone();
+            let view = routes::chargers::compose(
+                state,
+                plug_in.charger,
+                plug_in.session,
+                &plug_in.ev_systems,
+                plug_in.detection,
+                plug_in.capabilities,
+            );
+            // An event is only ever rendered with its own client's asset.
+            if pending.iter().any(|e| e.asset_id == key.1 && e.client_id == client) {
+                rendered_assets.insert(key, to_value(view));
+            }
+        }
+    }
     let mut rendered = Vec::with_capacity(pending.len());
     for event in &pending {
         let key = (event.event_type.asset().field().to_owned(), event.asset_id.clone());

@@ -20,6 +20,8 @@ pub struct SqliteStore {
     reads: SqlitePool,
     /// Plans waiting to be saved in the next shared commit ([`crate::sql::PlanSaves`]).
     plan_saves: crate::sql::PlanSaves,
+    /// Readings and "heard from" marks waiting for their shared commit ([`crate::sql::MeterWrites`]).
+    meter_writes: crate::sql::MeterWrites,
     /// Where the time stamped by the store itself comes from (update times, activation times).
     clock: std::sync::Arc<dyn coupler_core::clock::Clock>,
     /// Where nodes wake each other ([`crate::signals`]).
@@ -92,6 +94,7 @@ impl SqliteStore {
             pool,
             reads,
             plan_saves: crate::sql::PlanSaves::default(),
+            meter_writes: crate::sql::MeterWrites::default(),
             clock: std::sync::Arc::new(coupler_core::clock::SystemClock),
         })
     }
@@ -148,3 +151,25 @@ crate::sql::impl_node_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_console_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_vtn_store!(SqliteStore, SqliteRow, Time);
 crate::sql::impl_store!(SqliteStore, "sqlite");
+
+impl SqliteStore {
+    /// Stores a batch of charger writes in one transaction: statements cost no round trip here, so
+    /// each write keeps its own statements and the batch shares the commit (one sync to disk).
+    async fn write_meter_batch(
+        pool: &SqlitePool,
+        batch: &[crate::sql::MeterWrite],
+    ) -> Result<(), coupler_core::StoreError> {
+        Self::write_meters_in_turn(pool, batch).await
+    }
+}
+
+impl SqliteStore {
+    /// Publishes rendered events numbered from `first`, one statement each (no round trips here).
+    async fn number_events(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        first: i64,
+        rendered: &[(i64, serde_json::Value)],
+    ) -> Result<(), coupler_core::StoreError> {
+        Self::number_events_in_turn(tx, first, rendered).await
+    }
+}

@@ -43,6 +43,7 @@ coupler_store::on_both_backends!(
     repeated_starts_and_stops_from_a_retrying_charger_change_nothing,
     a_stop_for_an_unknown_transaction_keeps_its_readings,
     meter_values_update_the_live_readings,
+    readings_from_many_chargers_at_once_share_a_commit_and_a_bad_one_fails_alone,
     connections_are_recorded_and_all_cleared_at_start_up,
     deleting_a_user_deletes_its_chargers_and_their_sessions,
     a_2_0_1_transaction_runs_from_started_to_ended_under_coupler_s_own_session_id,
@@ -716,6 +717,72 @@ async fn meter_values_update_the_live_readings(store: Arc<dyn Store>) {
         store.charger(&charger.id).await.unwrap().unwrap().max_current,
         Some(10.0)
     );
+}
+
+async fn readings_from_many_chargers_at_once_share_a_commit_and_a_bad_one_fails_alone(store: Arc<dyn Store>) {
+    let c = stored_client(&store, "a").await;
+    let mut chargers = Vec::new();
+    for n in 0..20 {
+        chargers.push(registered_charger(&store, &c.id, "alice", &format!("CP-{n}")).await);
+    }
+    let t0 = time::now();
+    let start = SessionStart {
+        connector_id: 1,
+        id_tag: Some("TAG"),
+        meter_start_wh: 1000.0,
+        started_at: t0,
+    };
+    let tx = store.start_session(&chargers[0].id, &start).await.unwrap();
+    let power = |w: f64, at| MeterSample {
+        measurand: "Power.Active.Import".into(),
+        unit: "W".into(),
+        value: w,
+        ..energy(0.0, at)
+    };
+    let unknown = ChargerId::generate();
+    let seen_at = t0 + Duration::minutes(1);
+    // Written side by side: the writer finds them all waiting and takes them into one commit,
+    // which the reading for a charger that does not exist makes fail.
+    let writes = chargers.iter().enumerate().map(|(n, charger)| {
+        let store = store.clone();
+        let id = charger.id.clone();
+        let transaction = (n == 0).then_some(tx);
+        async move {
+            let at = t0 + Duration::seconds(n as i64 + 1);
+            store
+                .record_meter_values(
+                    &id,
+                    1,
+                    transaction,
+                    &[energy(2000.0 + n as f64, at), power(100.0 * n as f64, at)],
+                )
+                .await
+        }
+    });
+    let later_reading = [power(9999.0, t0 + Duration::seconds(30))];
+    let later = store.record_meter_values(&chargers[1].id, 1, None, &later_reading);
+    let seen = store.record_seen(&chargers[2].id, seen_at);
+    let bad_reading = [energy(1.0, t0)];
+    let bad = store.record_meter_values(&unknown, 1, None, &bad_reading);
+    let (written, later, seen, bad) = tokio::join!(futures::future::join_all(writes), later, seen, bad);
+    assert!(written.iter().all(Result::is_ok), "{written:?}");
+    later.unwrap();
+    seen.unwrap();
+    assert!(bad.is_err(), "a reading for an unknown charger is refused");
+
+    for (n, charger) in chargers.iter().enumerate() {
+        let read = store.charger(&charger.id).await.unwrap().unwrap();
+        let expected_power = if n == 1 { 9999.0 } else { 100.0 * n as f64 };
+        assert_eq!(read.meter.energy_wh, Some(2000.0 + n as f64), "charger {n}");
+        assert_eq!(
+            read.meter.power_w,
+            Some(expected_power),
+            "charger {n}: the later reading wins"
+        );
+        assert!(read.last_seen.is_some(), "charger {n} was heard from");
+    }
+    let running = store.active_session(&chargers[0].id).await.unwrap().unwrap();
+    assert_eq!(running.energy_kwh(), 1.0, "the session's energy follows its register");
 }
 
 async fn connections_are_recorded_and_all_cleared_at_start_up(store: Arc<dyn Store>) {

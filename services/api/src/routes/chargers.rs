@@ -355,18 +355,29 @@ async fn render(state: &AppState, charger: Charger) -> Result<ChargerResponse, A
 /// The API view of a stored charger: what `GET /chargers/{id}` answers and what its events carry.
 pub(crate) async fn render_with(state: &AppState, charger: Charger) -> Result<ChargerResponse, StoreError> {
     let session = state.store.active_session(&charger.id).await?;
+    let ev_systems = state.store.ev_systems_of_charger(&charger.id).await?;
+    let detection = state.store.get_detection(&charger.id).await?;
+    let declared = state.store.charger_capabilities(&charger.id).await?;
+    Ok(compose(state, charger, session, &ev_systems, detection, declared))
+}
+
+/// The charger as its REST GET shows it, from what was read about it beside it (its running
+/// session, its pairs, its vehicle detection, its declared capabilities): the relay reads these for
+/// a whole batch of events at once.
+pub(crate) fn compose(
+    state: &AppState,
+    charger: Charger,
+    session: Option<coupler_core::charger::ChargeSession>,
+    ev_systems: &[coupler_core::ev_system::EvSystem],
+    detection: Option<coupler_core::ev_system::Detection>,
+    declared: Option<coupler_core::limits::ChargerCapabilities>,
+) -> ChargerResponse {
     let charge = charger.charge_state(session.as_ref());
-    let plugged_in_vehicle_id = state
-        .store
-        .ev_systems_of_charger(&charger.id)
-        .await?
-        .into_iter()
+    let plugged_in_vehicle_id = ev_systems
+        .iter()
         .find(|p| p.state == PairState::Activated)
         .map(|p| p.vehicle_id.as_str().to_owned());
-    let vehicle_detection = state
-        .store
-        .get_detection(&charger.id)
-        .await?
+    let vehicle_detection = detection
         .filter(|_| charge.is_plugged_in)
         .map(|d| VehicleDetectionBody {
             status: d.status,
@@ -375,12 +386,8 @@ pub(crate) async fn render_with(state: &AppState, charger: Charger) -> Result<Ch
             reason: d.reason,
             reason_code: d.reason_code,
         });
-    let declared = state
-        .store
-        .charger_capabilities(&charger.id)
-        .await?
-        .unwrap_or_else(coupler_core::limits::ChargerCapabilities::unknown);
-    Ok(ChargerResponse {
+    let declared = declared.unwrap_or_else(coupler_core::limits::ChargerCapabilities::unknown);
+    ChargerResponse {
         id: charger.id.as_str().to_owned(),
         user_id: charger.user_id.as_str().to_owned(),
         ocpp_url: ocpp_url(state, &charger.ocpp_id),
@@ -431,7 +438,7 @@ pub(crate) async fn render_with(state: &AppState, charger: Charger) -> Result<Ch
                 source: declared.source,
             },
         },
-    })
+    }
 }
 
 fn connector(c: &ConnectorStatus) -> ChargerConnector {

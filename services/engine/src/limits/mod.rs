@@ -589,21 +589,32 @@ impl LimitKeeper {
             // Edges up to here are covered by applying every limited charger at start-up.
             let mut edges_seen_until = keeper.inner.clock.now();
             keeper.apply_all().await;
+            // The next window edge, read again only when the windows may have changed (a wake, a
+            // signal about limits, the edge passed): the loop also turns for every connecting
+            // charger and plug change, which at a fleet's scale made this read the busiest query.
+            let mut next_edge = None;
+            let mut edges_known = false;
             loop {
                 let now = keeper.inner.clock.now();
-                let sleep = match keeper.inner.store.next_limit_edge(now).await.ok().flatten() {
+                if !edges_known {
+                    next_edge = keeper.inner.store.next_limit_edge(now).await.ok().flatten();
+                    edges_known = true;
+                }
+                let sleep = match next_edge {
                     // A moment after the edge, so the source counts as ended.
-                    Some(edge) => keeper.inner.clock.wall_time(edge - now) + Duration::from_millis(50),
+                    Some(edge) if edge > now => keeper.inner.clock.wall_time(edge - now) + Duration::from_millis(50),
+                    Some(_) => Duration::from_millis(50),
                     None => IDLE_RECHECK,
                 }
                 .min(IDLE_RECHECK);
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    _ = keeper.inner.wake.notified() => {}
+                    _ = keeper.inner.wake.notified() => edges_known = false,
                     _ = tokio::time::sleep(sleep) => {
                         let now = keeper.inner.clock.now();
                         keeper.apply_edges(edges_seen_until, now).await;
                         edges_seen_until = edges_seen_until.max(now);
+                        edges_known = false;
                     }
                     received = ready.recv() => match received {
                         Ok(charger) => match keeper.is_limited(&charger).await {
@@ -625,6 +636,7 @@ impl LimitKeeper {
                     },
                     heard = signals.recv() => match heard {
                         Some(Heard::Signal(Signal::LimitsChanged { chargers })) => {
+                            edges_known = false;
                             let here: Vec<ChargerId> = chargers
                                 .into_iter()
                                 .map(ChargerId::new)
@@ -635,7 +647,11 @@ impl LimitKeeper {
                                 keeper.spawn_applies(here);
                             }
                         }
-                        Some(Heard::Missed) => keeper.apply_all().await,
+                        Some(Heard::Missed) => {
+                            edges_known = false;
+                            keeper.apply_all().await;
+                        }
+                        Some(Heard::Signal(Signal::LimitSourcesChanged { .. })) => edges_known = false,
                         Some(Heard::Signal(_)) => {}
                         None => signals = Box::new(crate::runner::Silent),
                     },

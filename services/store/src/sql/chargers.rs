@@ -259,10 +259,6 @@ macro_rules! impl_charger_store {
                     .map_err(store_error)?;
                     let rate_before = meter.power_w;
                     apply_samples(&mut meter, samples);
-                    let mut changed: Vec<&'static str> = Vec::new();
-                    if meter.power_w != rate_before {
-                        changed.push("chargeState.chargeRate");
-                    }
                     // The charger was heard from now, whatever time its readings carry.
                     sqlx::query(
                         "UPDATE chargers SET power_w = $2, current_a = $3, energy_wh = $4, soc = $5, meter_at = $6, last_seen = $7 WHERE id = $1",
@@ -277,32 +273,114 @@ macro_rules! impl_charger_store {
                     .execute(&mut **tx)
                     .await
                     .map_err(store_error)?;
-                    let energy = samples
-                        .iter()
-                        .filter(|s| s.measurand == "Energy.Active.Import.Register" && s.phase.is_none())
-                        .max_by_key(|s| s.sampled_at)
-                        .map(|s| s.value);
-                    if let (Some(transaction_id), Some(energy)) = (transaction_id, energy) {
-                        // Registers only grow; a reading lower than the last one is a reordered sample.
-                        let grew = sqlx::query(
-                            "UPDATE charge_sessions SET meter_last_wh = $3 \
-                             WHERE charger_id = $1 AND transaction_id = $2 AND stopped_at IS NULL AND meter_last_wh < $3",
-                        )
-                        .bind(id.as_str())
-                        .bind(transaction_id)
-                        .bind(energy)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(store_error)?
-                        .rows_affected();
-                        if grew > 0 {
-                            changed.push("chargeState.sessionEnergy");
+                    let grew = Self::grow_session_energy(tx, id, transaction_id, samples).await?;
+                    Ok(crate::sql::meter_changes(rate_before, &meter, grew))
+                }
+
+                /// Raises the running session's energy to the newest register reading in
+                /// `samples`; whether it grew. Registers only grow: a reading lower than the last
+                /// one is a reordered sample.
+                pub(crate) async fn grow_session_energy(
+                    tx: &mut sqlx::Transaction<'_, <$store as StorePool>::Db>,
+                    id: &ChargerId,
+                    transaction_id: Option<i64>,
+                    samples: &[MeterSample],
+                ) -> Result<bool, StoreError> {
+                    let (Some(transaction_id), Some(energy)) = (transaction_id, crate::sql::register_reading(samples)) else {
+                        return Ok(false);
+                    };
+                    let grew = sqlx::query(
+                        "UPDATE charge_sessions SET meter_last_wh = $3 \
+                         WHERE charger_id = $1 AND transaction_id = $2 AND stopped_at IS NULL AND meter_last_wh < $3",
+                    )
+                    .bind(id.as_str())
+                    .bind(transaction_id)
+                    .bind(energy)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(store_error)?
+                    .rows_affected();
+                    Ok(grew > 0)
+                }
+
+                /// The charger writer: stores every reading and "heard from" mark waiting in one
+                /// transaction ([`crate::sql::MeterWrites`]), answering each after the commit. When
+                /// a shared commit fails, each of its writes is stored on its own, so one bad write
+                /// (a charger deleted meanwhile) fails no other. Ends when the store is dropped.
+                async fn write_meters(
+                    pool: sqlx::Pool<<$store as StorePool>::Db>,
+                    mut writes: tokio::sync::mpsc::UnboundedReceiver<crate::sql::MeterWrite>,
+                ) {
+                    let mut batch = Vec::with_capacity(crate::sql::METER_WRITES_PER_COMMIT);
+                    while writes.recv_many(&mut batch, crate::sql::METER_WRITES_PER_COMMIT).await > 0 {
+                        match Self::write_meter_batch(&pool, &batch).await {
+                            Ok(()) => {
+                                for write in batch.drain(..) {
+                                    // A caller that stopped waiting has nothing to be told.
+                                    let _ = write.answer.send(Ok(()));
+                                }
+                            }
+                            Err(e) if batch.len() == 1 => {
+                                if let Some(write) = batch.pop() {
+                                    let _ = write.answer.send(Err(e));
+                                }
+                            }
+                            Err(e) => {
+                                tracing::debug!(error = %e, writes = batch.len(), "a shared charger commit failed; storing each alone");
+                                for write in batch.drain(..) {
+                                    let alone = Self::write_meter_batch(&pool, std::slice::from_ref(&write)).await;
+                                    let _ = write.answer.send(alone);
+                                }
+                            }
                         }
                     }
-                    if !changed.is_empty() {
-                        changed.push("chargeState.lastUpdated");
+                }
+
+                /// Hands `what` to the charger writer and waits for the commit that holds it.
+                async fn submit_meter_write(&self, charger: &ChargerId, what: crate::sql::MeterWriteKind) -> Result<(), StoreError> {
+                    let pool = self.pool.clone();
+                    let queue = self.meter_writes.queue(|writes| {
+                        tokio::spawn(tracing::Instrument::instrument(
+                            Self::write_meters(pool, writes),
+                            tracing::info_span!("charger_writer"),
+                        ));
+                    });
+                    let (answer, answered) = tokio::sync::oneshot::channel();
+                    let stopped = || StoreError::Unavailable("the charger writer has stopped".to_owned());
+                    queue
+                        .send(crate::sql::MeterWrite { charger: charger.clone(), what, answer })
+                        .map_err(|_| stopped())?;
+                    answered.await.map_err(|_| stopped())?
+                }
+
+                /// Stores `batch` in one transaction, each write in turn with the statements of a
+                /// write alone: on SQLite, where statements cost no round trip, the shared commit
+                /// (one sync to disk) is the whole gain.
+                #[allow(dead_code)]
+                pub(crate) async fn write_meters_in_turn(
+                    pool: &sqlx::Pool<<$store as StorePool>::Db>,
+                    batch: &[crate::sql::MeterWrite],
+                ) -> Result<(), StoreError> {
+                    let mut tx = pool.begin().await.map_err(store_error)?;
+                    for write in batch {
+                        let id = &write.charger;
+                        match &write.what {
+                            crate::sql::MeterWriteKind::Readings { connector_id, transaction_id, samples } => {
+                                Self::insert_samples(&mut tx, id, *connector_id, *transaction_id, samples).await?;
+                                let changed = Self::fold_samples(&mut tx, id, *transaction_id, samples).await?;
+                                Self::charger_changed(&mut tx, id, changed).await?;
+                            }
+                            crate::sql::MeterWriteKind::Seen(at) => {
+                                sqlx::query("UPDATE chargers SET last_seen = $2 WHERE id = $1")
+                                    .bind(id.as_str())
+                                    .bind($time::bind(*at))
+                                    .execute(&mut *tx)
+                                    .await
+                                    .map_err(store_error)?;
+                            }
+                        }
                     }
-                    Ok(changed)
+                    tx.commit().await.map_err(store_error)
                 }
 
                 /// Appends one `user:charger:updated` event with `fields` (deduplicated), unless empty:
@@ -665,13 +743,7 @@ macro_rules! impl_charger_store {
                 }
 
                 async fn record_seen(&self, id: &ChargerId, at: DateTime<Utc>) -> Result<(), StoreError> {
-                    sqlx::query("UPDATE chargers SET last_seen = $2 WHERE id = $1")
-                        .bind(id.as_str())
-                        .bind($time::bind(at))
-                        .execute(&self.pool)
-                        .await
-                        .map_err(store_error)?;
-                    Ok(())
+                    self.submit_meter_write(id, crate::sql::MeterWriteKind::Seen(at)).await
                 }
 
                 async fn record_status(&self, id: &ChargerId, status: &ConnectorStatus) -> Result<(), StoreError> {
@@ -827,11 +899,12 @@ macro_rules! impl_charger_store {
                     transaction_id: Option<i64>,
                     samples: &[MeterSample],
                 ) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await.map_err(store_error)?;
-                    Self::insert_samples(&mut tx, id, connector_id, transaction_id, samples).await?;
-                    let changed = Self::fold_samples(&mut tx, id, transaction_id, samples).await?;
-                    Self::charger_changed(&mut tx, id, changed).await?;
-                    tx.commit().await.map_err(store_error)
+                    let what = crate::sql::MeterWriteKind::Readings {
+                        connector_id,
+                        transaction_id,
+                        samples: samples.to_vec(),
+                    };
+                    self.submit_meter_write(id, what).await
                 }
 
                 async fn active_session(&self, id: &ChargerId) -> Result<Option<ChargeSession>, StoreError> {

@@ -101,6 +101,32 @@ macro_rules! impl_event_store {
                     Ok(done.rows_affected())
                 }
 
+                /// Publishes `rendered` in turn, numbering them from `first` in their order; one
+                /// already published (by another node) is skipped and takes no number.
+                #[allow(dead_code)]
+                pub(crate) async fn number_events_in_turn(
+                    tx: &mut sqlx::Transaction<'_, <$store as crate::sql::StorePool>::Db>,
+                    first: i64,
+                    rendered: &[(i64, serde_json::Value)],
+                ) -> Result<(), StoreError> {
+                    let mut next = first;
+                    for (id, data) in rendered {
+                        // `seq` is unique: a second node publishing at the same moment fails here
+                        // instead of handing out a number a reader may already have passed.
+                        let done = sqlx::query("UPDATE events SET seq = $1, data = $2 WHERE id = $3 AND seq IS NULL")
+                            .bind(next)
+                            .bind(data.to_string())
+                            .bind(id)
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(store_error)?;
+                        if done.rows_affected() > 0 {
+                            next += 1;
+                        }
+                    }
+                    Ok(())
+                }
+
                 /// Appends one event about the asset `asset_id`, inside `tx`.
                 #[allow(dead_code)]
                 pub(crate) async fn append_event(
@@ -141,21 +167,8 @@ macro_rules! impl_event_store {
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(store_error)?;
-                    let mut next: i64 = row.try_get::<i64, _>("top").map_err(store_error)? + 1;
-                    for (id, data) in rendered {
-                        // `seq` is unique: a second node publishing at the same moment fails here
-                        // instead of handing out a number a reader may already have passed.
-                        let done = sqlx::query("UPDATE events SET seq = $1, data = $2 WHERE id = $3 AND seq IS NULL")
-                            .bind(next)
-                            .bind(data.to_string())
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(store_error)?;
-                        if done.rows_affected() > 0 {
-                            next += 1;
-                        }
-                    }
+                    let first: i64 = row.try_get::<i64, _>("top").map_err(store_error)? + 1;
+                    Self::number_events(&mut tx, first, rendered).await?;
                     tx.commit().await.map_err(store_error)
                 }
 

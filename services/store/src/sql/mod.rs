@@ -100,13 +100,41 @@ pub(crate) fn keyset(
     }
 }
 
-/// Names the sqlx database type behind a store, for code that must spell out transaction types.
-/// Where plans wait to be saved together on SQLite: the first save starts the store's plan writer,
-/// which takes every save waiting (up to [`PLAN_SAVES_PER_COMMIT`]) into one transaction, so a replan
-/// of thousands commits (and syncs to disk) a few hundred times rather than once per plan. Each save
-/// is answered after the commit that holds it.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct PlanSaves(std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<PlanSave>>>);
+/// Writes waiting for a shared commit: the first write starts the store's writer for them, which
+/// takes every write waiting (up to a bound) into one transaction, so many writers commit (and sync
+/// to disk) once rather than once each. Each write is answered after the commit that holds it.
+#[derive(Debug)]
+pub(crate) struct CommitQueue<T>(std::sync::Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<T>>>);
+
+impl<T> Default for CommitQueue<T> {
+    fn default() -> Self {
+        Self(std::sync::Arc::default())
+    }
+}
+
+impl<T> Clone for CommitQueue<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T> CommitQueue<T> {
+    /// The queue to the writer, which `start` starts on first use.
+    pub(crate) fn queue(
+        &self,
+        start: impl FnOnce(tokio::sync::mpsc::UnboundedReceiver<T>),
+    ) -> &tokio::sync::mpsc::UnboundedSender<T> {
+        self.0.get_or_init(|| {
+            let (queue, writes) = tokio::sync::mpsc::unbounded_channel();
+            start(writes);
+            queue
+        })
+    }
+}
+
+/// Where plans wait to be saved together on SQLite, so a replan of thousands commits (and syncs to
+/// disk) a few hundred times rather than once per plan.
+pub(crate) type PlanSaves = CommitQueue<PlanSave>;
 
 /// The most plans one shared commit holds.
 pub(crate) const PLAN_SAVES_PER_COMMIT: usize = 256;
@@ -124,20 +152,66 @@ pub(crate) struct PlanSave {
     pub(crate) answer: tokio::sync::oneshot::Sender<Result<bool, coupler_core::StoreError>>,
 }
 
-impl PlanSaves {
-    /// The queue to the plan writer, which `start` starts on first use.
-    pub(crate) fn queue(
-        &self,
-        start: impl FnOnce(tokio::sync::mpsc::UnboundedReceiver<PlanSave>),
-    ) -> &tokio::sync::mpsc::UnboundedSender<PlanSave> {
-        self.0.get_or_init(|| {
-            let (queue, saves) = tokio::sync::mpsc::unbounded_channel();
-            start(saves);
-            queue
-        })
-    }
+/// Where chargers' readings and "heard from" marks wait for their shared commit (both backends):
+/// at a fleet's scale every charger sends them, and one transaction each was most of the store's
+/// work.
+pub(crate) type MeterWrites = CommitQueue<MeterWrite>;
+
+/// The most charger writes one shared commit holds.
+pub(crate) const METER_WRITES_PER_COMMIT: usize = 512;
+
+/// One charger write waiting for its commit.
+#[derive(Debug)]
+pub(crate) struct MeterWrite {
+    pub(crate) charger: coupler_core::ChargerId,
+    pub(crate) what: MeterWriteKind,
+    pub(crate) answer: tokio::sync::oneshot::Sender<Result<(), coupler_core::StoreError>>,
 }
 
+/// What one charger write stores.
+#[derive(Debug)]
+pub(crate) enum MeterWriteKind {
+    /// Readings from a MeterValues (or like) message, folded into the live readings and the
+    /// session's energy ([`coupler_core::ChargerStore::record_meter_values`]).
+    Readings {
+        connector_id: u32,
+        transaction_id: Option<i64>,
+        samples: Vec<coupler_core::charger::MeterSample>,
+    },
+    /// The charger was heard from at this time ([`coupler_core::ChargerStore::record_seen`]).
+    Seen(chrono::DateTime<chrono::Utc>),
+}
+
+/// The REST fields that folding readings changed: the rate when the power moved, the session's
+/// energy when it grew, and then the time of the last update.
+pub(crate) fn meter_changes(
+    rate_before: Option<f64>,
+    after: &coupler_core::charger::LiveMeter,
+    session_grew: bool,
+) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    if after.power_w != rate_before {
+        changed.push("chargeState.chargeRate");
+    }
+    if session_grew {
+        changed.push("chargeState.sessionEnergy");
+    }
+    if !changed.is_empty() {
+        changed.push("chargeState.lastUpdated");
+    }
+    changed
+}
+
+/// The newest whole-meter energy register reading among `samples` (a session's energy so far).
+pub(crate) fn register_reading(samples: &[coupler_core::charger::MeterSample]) -> Option<f64> {
+    samples
+        .iter()
+        .filter(|s| s.measurand == "Energy.Active.Import.Register" && s.phase.is_none())
+        .max_by_key(|s| s.sampled_at)
+        .map(|s| s.value)
+}
+
+/// Names the sqlx database type behind a store, for code that must spell out transaction types.
 pub(crate) trait StorePool {
     /// The sqlx database.
     type Db: sqlx::Database;
