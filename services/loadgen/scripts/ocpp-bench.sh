@@ -8,17 +8,21 @@
 #
 # Settings (environment): CHARGERS (10000), RAMP (60), DURATION (180), METER (10), HEARTBEAT (60),
 # DATABASE (sqlite | postgres), POSTGRES_ADMIN_URL (postgres://postgres@127.0.0.1:5432/postgres),
+# REGISTER_WAIT (s allowed for registering the chargers before they connect; default 30 + CHARGERS / 200),
 # EXTRA (more coupler-loadgen options, e.g. "--plugged-in --command-latency --commands 200").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 CHARGERS=${CHARGERS:-10000} RAMP=${RAMP:-60} DURATION=${DURATION:-180} METER=${METER:-10} HEARTBEAT=${HEARTBEAT:-60}
-DATABASE=${DATABASE:-sqlite} EXTRA=${EXTRA:-}
+DATABASE=${DATABASE:-sqlite} EXTRA=${EXTRA:-} REGISTER_WAIT=${REGISTER_WAIT:-$((30 + CHARGERS / 200))}
 work=$(mktemp -d)
 cd "$root" && cargo build --release -q -p coupler -p coupler-loadgen
 target=${CARGO_TARGET_DIR:-$root/target}
 coupler="$target/release/coupler" loadgen="$target/release/coupler-loadgen"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export COUPLER_LISTEN=127.0.0.1:$port COUPLER_LOG=warn
+# The API rate limits are raised for the load generator's registrations (one client registers every
+# charger).
+export COUPLER_LISTEN=127.0.0.1:$port COUPLER_LOG=warn COUPLER_RATE_LIMIT_API_PER_CLIENT_BURST=100000 \
+  COUPLER_RATE_LIMIT_API_PER_CLIENT_PER_MINUTE=1000000
 if [ "$DATABASE" = postgres ]; then
   admin=${POSTGRES_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
   db=coupler_bench_$$
@@ -44,12 +48,14 @@ sleep 2
 rss() { awk '/VmRSS/ {print $2}' /proc/$server/status; }
 ticks() { awk '{print $14 + $15}' /proc/$server/stat; }
 echo "server RSS before any charger: $(rss) KiB"
+# The chargers are registered first; they all connect from `start_at`, spread over the ramp.
+start_at=$(($(date +%s) + REGISTER_WAIT))
 # shellcheck disable=SC2086
 "$loadgen" --api "http://127.0.0.1:$port" --chargers "$CHARGERS" --ramp "$RAMP" --duration "$DURATION" \
-  --meter-interval "$METER" --heartbeat-interval "$HEARTBEAT" $EXTRA --json > report.json 2> progress.log &
+  --meter-interval "$METER" --heartbeat-interval "$HEARTBEAT" --start-at "$start_at" $EXTRA --json > report.json 2> progress.log &
 load=$!
 # Measure a steady minute after the ramp (and the boot storm) is over.
-sleep $((RAMP + 30))
+sleep $((start_at - $(date +%s) + RAMP + 30))
 t0=$(ticks); r0=$(rss); a0=$(date +%s.%N)
 sleep 60
 t1=$(ticks); r1=$(rss); a1=$(date +%s.%N)
