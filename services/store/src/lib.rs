@@ -1,8 +1,10 @@
 //! Coupler's storage: [`coupler_core::Store`] on SQLite (the embedded default) and on PostgreSQL.
 //!
-//! Both backends run the same SQL (`sql.rs`), generated once per pool type; they differ only in how a
-//! time is kept (see `sqlite::Time` and `postgres::Time`) and in their migrations, which live in
-//! `migrations/sqlite` and `migrations/postgres` at the workspace root.
+//! Both backends run the same SQL (`sql/`), generated once per pool type. They differ in how a time
+//! is kept (see `sqlite::Time` and `postgres::Time`), in their migrations (`migrations/sqlite` and
+//! `migrations/postgres` at the workspace root), and in two batch writes where PostgreSQL's round
+//! trips matter: chargers' readings in shared commits and the numbering of published events, each
+//! a few set-based statements there and a statement per row on SQLite.
 
 use std::sync::Arc;
 

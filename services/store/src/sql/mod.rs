@@ -295,3 +295,51 @@ macro_rules! impl_store {
 }
 
 pub(crate) use impl_store;
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone, Utc};
+    use coupler_core::charger::{LiveMeter, MeterSample};
+
+    use super::{meter_changes, register_reading};
+
+    fn sample(measurand: &str, phase: Option<&str>, value: f64, minute: i64) -> MeterSample {
+        MeterSample {
+            sampled_at: Utc.with_ymd_and_hms(2026, 12, 7, 0, 0, 0).unwrap() + Duration::minutes(minute),
+            measurand: measurand.into(),
+            phase: phase.map(Into::into),
+            unit: "Wh".into(),
+            value,
+            context: None,
+        }
+    }
+
+    #[test]
+    fn a_session_s_energy_is_the_newest_whole_meter_register_reading() {
+        let samples = [
+            sample("Energy.Active.Import.Register", None, 2000.0, 2),
+            sample("Energy.Active.Import.Register", None, 1000.0, 1),
+            sample("Energy.Active.Import.Register", Some("L1"), 9000.0, 3),
+            sample("Power.Active.Import", None, 7000.0, 4),
+        ];
+        assert_eq!(register_reading(&samples), Some(2000.0));
+        assert_eq!(register_reading(&samples[3..]), None, "no register, no energy");
+    }
+
+    #[test]
+    fn readings_that_change_neither_rate_nor_session_energy_are_not_news() {
+        let meter = LiveMeter {
+            power_w: Some(7000.0),
+            ..LiveMeter::default()
+        };
+        assert!(meter_changes(Some(7000.0), &meter, false).is_empty());
+        assert_eq!(
+            meter_changes(Some(3500.0), &meter, false),
+            ["chargeState.chargeRate", "chargeState.lastUpdated"]
+        );
+        assert_eq!(
+            meter_changes(Some(7000.0), &meter, true),
+            ["chargeState.sessionEnergy", "chargeState.lastUpdated"]
+        );
+    }
+}
