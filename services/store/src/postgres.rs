@@ -131,8 +131,8 @@ impl PgStore {
     /// Stores a batch of charger writes in one transaction with a fixed handful of statements,
     /// however many writes it holds: every sample in one insert, the live readings of every charger
     /// read in one query, folded here and written back in one update, and every "heard from" mark
-    /// in one more. Only what is rare stays per write: a running session's energy and the events of
-    /// readings that changed something.
+    /// in one more. Only what is rare stays per write: a running session's energy, the events of
+    /// readings that changed something, and connector statuses (a few per connection).
     async fn write_meter_batch(
         pool: &PgPool,
         batch: &[crate::sql::MeterWrite],
@@ -162,6 +162,7 @@ impl PgStore {
                     let latest = seen.entry(write.charger.as_str()).or_insert(*at);
                     *latest = (*latest).max(*at);
                 }
+                MeterWriteKind::Status(_) => {}
             }
         }
         samples.insert(&mut tx).await?;
@@ -181,6 +182,13 @@ impl PgStore {
             .await
             .map_err(store_error)?;
         }
+        // Statuses in turn, in the order they came: each compares with the connector's last.
+        for write in batch {
+            if let MeterWriteKind::Status(status) = &write.what {
+                Self::record_status_in(&mut tx, &write.charger, status).await?;
+            }
+        }
+
         // Live readings: read once, folded in the order the writes came, written back once.
         read.sort_unstable();
         read.dedup();

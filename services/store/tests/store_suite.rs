@@ -43,7 +43,7 @@ coupler_store::on_both_backends!(
     repeated_starts_and_stops_from_a_retrying_charger_change_nothing,
     a_stop_for_an_unknown_transaction_keeps_its_readings,
     meter_values_update_the_live_readings,
-    readings_from_many_chargers_at_once_share_a_commit_and_a_bad_one_fails_alone,
+    readings_and_statuses_from_many_chargers_at_once_share_a_commit_and_a_bad_one_fails_alone,
     connections_are_recorded_and_all_cleared_at_start_up,
     deleting_a_user_deletes_its_chargers_and_their_sessions,
     a_2_0_1_transaction_runs_from_started_to_ended_under_coupler_s_own_session_id,
@@ -719,7 +719,9 @@ async fn meter_values_update_the_live_readings(store: Arc<dyn Store>) {
     );
 }
 
-async fn readings_from_many_chargers_at_once_share_a_commit_and_a_bad_one_fails_alone(store: Arc<dyn Store>) {
+async fn readings_and_statuses_from_many_chargers_at_once_share_a_commit_and_a_bad_one_fails_alone(
+    store: Arc<dyn Store>,
+) {
     let c = stored_client(&store, "a").await;
     let mut chargers = Vec::new();
     for n in 0..20 {
@@ -764,10 +766,14 @@ async fn readings_from_many_chargers_at_once_share_a_commit_and_a_bad_one_fails_
     let seen = store.record_seen(&chargers[2].id, seen_at);
     let bad_reading = [energy(1.0, t0)];
     let bad = store.record_meter_values(&unknown, 1, None, &bad_reading);
-    let (written, later, seen, bad) = tokio::join!(futures::future::join_all(writes), later, seen, bad);
+    let plugged = status(1, "Preparing");
+    let plugged_in = store.record_status(&chargers[3].id, &plugged);
+    let (written, later, seen, plugged_in, bad) =
+        tokio::join!(futures::future::join_all(writes), later, seen, plugged_in, bad);
     assert!(written.iter().all(Result::is_ok), "{written:?}");
     later.unwrap();
     seen.unwrap();
+    plugged_in.unwrap();
     assert!(bad.is_err(), "a reading for an unknown charger is refused");
 
     for (n, charger) in chargers.iter().enumerate() {
@@ -783,6 +789,12 @@ async fn readings_from_many_chargers_at_once_share_a_commit_and_a_bad_one_fails_
     }
     let running = store.active_session(&chargers[0].id).await.unwrap().unwrap();
     assert_eq!(running.energy_kwh(), 1.0, "the session's energy follows its register");
+    let with_status = store.charger(&chargers[3].id).await.unwrap().unwrap();
+    assert_eq!(with_status.connectors.len(), 1);
+    assert_eq!(
+        with_status.connectors[0].status, "Preparing",
+        "the status shared the commit"
+    );
 }
 
 async fn connections_are_recorded_and_all_cleared_at_start_up(store: Arc<dyn Store>) {

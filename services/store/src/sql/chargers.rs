@@ -353,6 +353,66 @@ macro_rules! impl_charger_store {
                     answered.await.map_err(|_| stopped())?
                 }
 
+                /// Records a connector's status inside `tx`: the connector's row, the charger heard
+                /// from, and an event when anything the REST view shows changed.
+                pub(crate) async fn record_status_in(
+                    tx: &mut sqlx::Transaction<'_, <$store as StorePool>::Db>,
+                    id: &ChargerId,
+                    status: &ConnectorStatus,
+                ) -> Result<(), StoreError> {
+                    let before = sqlx::query(
+                        "SELECT status, error_code, info, power_delivery_state FROM connectors WHERE charger_id = $1 AND connector_id = $2",
+                    )
+                    .bind(id.as_str())
+                    .bind(i64::from(status.connector_id))
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(store_error)?;
+                    let unchanged = match &before {
+                        Some(row) => {
+                            row.try_get::<String, _>("status").map_err(store_error)? == status.status
+                                && row.try_get::<String, _>("error_code").map_err(store_error)? == status.error_code
+                                && row.try_get::<Option<String>, _>("info").map_err(store_error)? == status.info
+                                && row.try_get::<String, _>("power_delivery_state").map_err(store_error)?
+                                    == status.power_delivery_state.as_str()
+                        }
+                        None => false,
+                    };
+                    if !unchanged {
+                        Self::append_event(tx, EventType::ChargerUpdated, id.as_str(), &[
+                            "connectors",
+                            "chargeState.isPluggedIn",
+                            "chargeState.isCharging",
+                            "chargeState.powerDeliveryState",
+                        ])
+                        .await?;
+                    }
+                    sqlx::query(
+                        "INSERT INTO connectors (charger_id, connector_id, status, error_code, info, power_delivery_state, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                         ON CONFLICT (charger_id, connector_id) DO UPDATE SET status = excluded.status, \
+                         error_code = excluded.error_code, info = excluded.info, \
+                         power_delivery_state = excluded.power_delivery_state, updated_at = excluded.updated_at",
+                    )
+                    .bind(id.as_str())
+                    .bind(i64::from(status.connector_id))
+                    .bind(&status.status)
+                    .bind(&status.error_code)
+                    .bind(status.info.as_deref())
+                    .bind(status.power_delivery_state.as_str())
+                    .bind($time::bind(status.updated_at))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(store_error)?;
+                    sqlx::query("UPDATE chargers SET last_seen = $2 WHERE id = $1")
+                        .bind(id.as_str())
+                        .bind($time::bind(status.updated_at))
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(store_error)?;
+                    Ok(())
+                }
+
                 /// Stores `batch` in one transaction, each write in turn with the statements of a
                 /// write alone: on SQLite, where statements cost no round trip, the shared commit
                 /// (one sync to disk) is the whole gain.
@@ -370,6 +430,7 @@ macro_rules! impl_charger_store {
                                 let changed = Self::fold_samples(&mut tx, id, *transaction_id, samples).await?;
                                 Self::charger_changed(&mut tx, id, changed).await?;
                             }
+                            crate::sql::MeterWriteKind::Status(status) => Self::record_status_in(&mut tx, id, status).await?,
                             crate::sql::MeterWriteKind::Seen(at) => {
                                 sqlx::query("UPDATE chargers SET last_seen = $2 WHERE id = $1")
                                     .bind(id.as_str())
@@ -747,58 +808,7 @@ macro_rules! impl_charger_store {
                 }
 
                 async fn record_status(&self, id: &ChargerId, status: &ConnectorStatus) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await.map_err(store_error)?;
-                    let before = sqlx::query(
-                        "SELECT status, error_code, info, power_delivery_state FROM connectors WHERE charger_id = $1 AND connector_id = $2",
-                    )
-                    .bind(id.as_str())
-                    .bind(i64::from(status.connector_id))
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(store_error)?;
-                    let unchanged = match &before {
-                        Some(row) => {
-                            row.try_get::<String, _>("status").map_err(store_error)? == status.status
-                                && row.try_get::<String, _>("error_code").map_err(store_error)? == status.error_code
-                                && row.try_get::<Option<String>, _>("info").map_err(store_error)? == status.info
-                                && row.try_get::<String, _>("power_delivery_state").map_err(store_error)?
-                                    == status.power_delivery_state.as_str()
-                        }
-                        None => false,
-                    };
-                    if !unchanged {
-                        Self::append_event(&mut tx, EventType::ChargerUpdated, id.as_str(), &[
-                            "connectors",
-                            "chargeState.isPluggedIn",
-                            "chargeState.isCharging",
-                            "chargeState.powerDeliveryState",
-                        ])
-                        .await?;
-                    }
-                    sqlx::query(
-                        "INSERT INTO connectors (charger_id, connector_id, status, error_code, info, power_delivery_state, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                         ON CONFLICT (charger_id, connector_id) DO UPDATE SET status = excluded.status, \
-                         error_code = excluded.error_code, info = excluded.info, \
-                         power_delivery_state = excluded.power_delivery_state, updated_at = excluded.updated_at",
-                    )
-                    .bind(id.as_str())
-                    .bind(i64::from(status.connector_id))
-                    .bind(&status.status)
-                    .bind(&status.error_code)
-                    .bind(status.info.as_deref())
-                    .bind(status.power_delivery_state.as_str())
-                    .bind($time::bind(status.updated_at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(store_error)?;
-                    sqlx::query("UPDATE chargers SET last_seen = $2 WHERE id = $1")
-                        .bind(id.as_str())
-                        .bind($time::bind(status.updated_at))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(store_error)?;
-                    tx.commit().await.map_err(store_error)
+                    self.submit_meter_write(id, crate::sql::MeterWriteKind::Status(status.clone())).await
                 }
 
                 async fn record_id_tag(&self, id: &ChargerId, id_tag: &str, at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -152,7 +152,7 @@ pub(crate) struct PlanSave {
     pub(crate) answer: tokio::sync::oneshot::Sender<Result<bool, coupler_core::StoreError>>,
 }
 
-/// Where chargers' readings and "heard from" marks wait for their shared commit (both backends):
+/// Where chargers' readings, statuses and "heard from" marks wait for their shared commit (both backends):
 /// at a fleet's scale every charger sends them, and one transaction each was most of the store's
 /// work.
 pub(crate) type MeterWrites = CommitQueue<MeterWrite>;
@@ -180,6 +180,8 @@ pub(crate) enum MeterWriteKind {
     },
     /// The charger was heard from at this time ([`coupler_core::ChargerStore::record_seen`]).
     Seen(chrono::DateTime<chrono::Utc>),
+    /// A connector's status ([`coupler_core::ChargerStore::record_status`]).
+    Status(coupler_core::charger::ConnectorStatus),
 }
 
 /// The REST fields that folding readings changed: the rate when the power moved, the session's
