@@ -169,11 +169,13 @@ pub trait NodeStore: Send + Sync {
     /// disconnected and let go.
     async fn retire_node(&self, node: &NodeId) -> Result<(), StoreError>;
     /// Removes the nodes whose lease lapsed by `now` (they died) and marks the chargers they held
-    /// disconnected, along with chargers recorded as connected that no node holds; the leases they
-    /// held on pending actions are given up, so a live node's runner resumes those actions at once,
-    /// and the operations they had not had answered fail as `INTERRUPTED`. Returns how many
-    /// chargers were marked disconnected.
-    async fn sweep_lapsed_nodes(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// disconnected; the leases they held on pending actions are given up, so a live node's runner
+    /// resumes those actions at once, and the operations they had not had answered fail as
+    /// `INTERRUPTED`. When a node was removed, or when `strays` is set, chargers recorded as
+    /// connected that no node holds are marked disconnected too: that look reads every connected
+    /// charger, so nodes ask for it only now and then rather than at every renewal. Returns how
+    /// many chargers were marked disconnected.
+    async fn sweep_lapsed_nodes(&self, now: DateTime<Utc>, strays: bool) -> Result<u64, StoreError>;
     /// Records that `node` holds `charger`'s socket, its connection `connection`, from `at`, in
     /// place of whoever held it. Returns the node that held it before, when that was another.
     async fn claim_charger(
@@ -774,8 +776,11 @@ pub trait EvSystemStore: Send + Sync {
     /// Saves a charger's vehicle detection.
     async fn save_detection(&self, detection: &Detection) -> Result<(), StoreError>;
     /// Detections of chargers that have something plugged in (status other than UNPLUGGED); with
-    /// `plugged_in_since`, only those still DETECTING or plugged in since then (the ones that time
-    /// alone may still change).
+    /// `plugged_in_since` (the start of a detection window that ends now), only those that time
+    /// alone may still change: still DETECTING or plugged in since then, except that a plug-in
+    /// waiting only because its user has no linked vehicle (`NO_LINKED_VEHICLE`) counts once its
+    /// window has ended, not before (linking a vehicle wakes pairing of its own accord). A fleet
+    /// of chargers without cars is then not weighed again at every tick.
     async fn open_detections(&self, plugged_in_since: Option<DateTime<Utc>>) -> Result<Vec<Detection>, StoreError>;
     /// Detections of one user's chargers that have something plugged in: the plug-ins pairing
     /// decides together.

@@ -185,12 +185,28 @@ impl Pairing {
         if open.is_empty() {
             return Ok(());
         }
-        self.store.establish_ev_systems(client, user).await?;
         let candidates: Vec<Candidate> = vehicles.iter().map(|v| self.candidate(v)).collect();
         let rules = self.config.rules;
         let mut plugs = Vec::with_capacity(open.len());
-        for o in &open {
-            plugs.push(self.plug_in(o, rules, now).await?);
+        if vehicles.is_empty() {
+            // No vehicle, no EV system (they go with their vehicle): nothing to establish, and
+            // what the charger reported cannot point at a vehicle, so it is not read. The
+            // decision still follows the plug-in's time, which the detection shows.
+            for o in &open {
+                plugs.push(PlugIn {
+                    charger_id: o.charger.id.clone(),
+                    at: o.plugged_in_at,
+                    id_tags: Vec::new(),
+                    location: None,
+                    power: Vec::new(),
+                    current: None,
+                });
+            }
+        } else {
+            self.store.establish_ev_systems(client, user).await?;
+            for o in &open {
+                plugs.push(self.plug_in(o, rules, now).await?);
+            }
         }
         let decisions = decide_all(&plugs, &candidates, now, &rules);
 
@@ -225,7 +241,7 @@ impl Pairing {
         // Free what is no longer matched first, so that a vehicle moving between chargers (a
         // decision corrected by new evidence) finds its new pair free.
         for (o, decision) in open.iter().zip(&decisions) {
-            if !matches!(decision, MatchDecision::Matched { .. }) {
+            if !vehicles.is_empty() && !matches!(decision, MatchDecision::Matched { .. }) {
                 let changed = self.store.deactivate_charger(&o.charger.id, now).await?;
                 for pair in &changed {
                     tracing::info!(ev_system_id = %pair.id, charger_id = %o.charger.id, "EV system deactivated: the evidence no longer singles its vehicle out");

@@ -264,3 +264,82 @@ pub(crate) async fn receive_data_transfer(
     gateway.inner.store.record_seen(charger, now).await?;
     Ok(answer)
 }
+
+/// The last status each connector reported on this connection. Pairing is woken by a status that
+/// is news, not by one repeated: a connecting charger reports its connectors when it boots and
+/// again when Coupler asks for them (the TriggerMessage after connecting), and a fleet connecting
+/// at once would otherwise weigh every plug-in twice or more for nothing. What is stored does not
+/// depend on it: every status is stored, and a new connection starts knowing nothing.
+#[derive(Debug, Default)]
+pub(crate) struct StatusMemory {
+    last: Vec<(i64, String)>,
+}
+
+impl StatusMemory {
+    /// Remembers `status` as `connector`'s latest; whether it differs from the one before (a
+    /// connector's first status on a connection always does).
+    pub(crate) fn remember(&mut self, connector: i64, status: &str) -> bool {
+        match self.last.iter_mut().find(|(c, _)| *c == connector) {
+            Some((_, last)) if last == status => false,
+            Some((_, last)) => {
+                status.clone_into(last);
+                true
+            }
+            None => {
+                self.last.push((connector, status.to_owned()));
+                true
+            }
+        }
+    }
+}
+
+/// Whether a call the charger made may change what pairing decides.
+pub(crate) enum PlugNews {
+    /// It says nothing about the plug or the vehicle.
+    No,
+    /// It does (a transaction's start or end, an id tag).
+    Yes,
+    /// A connector's status: news only when it differs from the connector's last on this connection.
+    Status(i64, String),
+}
+
+impl PlugNews {
+    /// Whether to wake pairing, once the call is stored (a status stored remembered only then, so
+    /// one the charger must send again after a failure still counts).
+    pub(crate) fn wakes_pairing(self, memory: &mut StatusMemory) -> bool {
+        match self {
+            PlugNews::No => false,
+            PlugNews::Yes => true,
+            PlugNews::Status(connector, status) => memory.remember(connector, &status),
+        }
+    }
+}
+
+#[cfg(test)]
+mod status_memory_tests {
+    use super::*;
+
+    #[test]
+    fn a_status_repeated_on_a_connection_is_not_news_but_a_change_is() {
+        let mut memory = StatusMemory::default();
+        assert!(memory.remember(1, "Available"), "a connector's first status is news");
+        assert!(memory.remember(2, "Available"), "each connector has its own");
+        assert!(!memory.remember(1, "Available"), "the same status again is not");
+        assert!(memory.remember(1, "Preparing"), "a different one is");
+        assert!(!memory.remember(1, "Preparing"));
+        assert!(memory.remember(1, "Available"), "and so is going back");
+    }
+
+    #[test]
+    fn only_news_wakes_pairing() {
+        let mut memory = StatusMemory::default();
+        assert!(!PlugNews::No.wakes_pairing(&mut memory));
+        assert!(PlugNews::Yes.wakes_pairing(&mut memory));
+        assert!(PlugNews::Status(1, "Occupied".into()).wakes_pairing(&mut memory));
+        assert!(!PlugNews::Status(1, "Occupied".into()).wakes_pairing(&mut memory));
+        assert!(
+            PlugNews::Yes.wakes_pairing(&mut memory),
+            "a transaction's news always wakes it"
+        );
+    }
+}

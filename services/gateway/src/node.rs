@@ -25,7 +25,7 @@ impl Gateway {
         if released > 0 {
             tracing::info!(chargers = released, "let go the chargers this node's previous run held");
         }
-        let swept = store.sweep_lapsed_nodes(now).await?;
+        let swept = store.sweep_lapsed_nodes(now, true).await?;
         if swept > 0 {
             tracing::info!(chargers = swept, "marked disconnected the chargers of nodes that died");
         }
@@ -40,6 +40,7 @@ impl Gateway {
     async fn heartbeat(self, lease: Duration) {
         let shutdown = self.inner.tasks.token().clone();
         let store = self.inner.store.clone();
+        let mut turns: u32 = 0;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -56,7 +57,9 @@ impl Gateway {
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot renew this node's lease"),
             }
-            match store.sweep_lapsed_nodes(now).await {
+            turns = turns.wrapping_add(1);
+            let strays = turns % STRAY_SWEEP_EVERY == 0;
+            match store.sweep_lapsed_nodes(now, strays).await {
                 Ok(0) => {}
                 Ok(swept) => tracing::info!(chargers = swept, "marked disconnected the chargers of nodes that died"),
                 Err(e) => tracing::warn!(error = %e, "cannot sweep away nodes that died"),
@@ -88,6 +91,11 @@ impl Gateway {
         }
     }
 }
+
+/// Every how many renewals a node also looks for chargers marked connected that no node holds
+/// (left by a write that failed): that look reads every connected charger, too much for every
+/// renewal of every node of a large fleet. A node that died is swept at once all the same.
+const STRAY_SWEEP_EVERY: u32 = 30;
 
 fn span(lease: Duration) -> chrono::Duration {
     chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30))

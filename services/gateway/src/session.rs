@@ -16,6 +16,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::common::StatusMemory;
 use crate::{v16, v201, Command, Gateway, SessionHandle};
 
 /// Whom a connection belongs to.
@@ -122,6 +123,7 @@ pub(crate) async fn run(gateway: Gateway, identity: OcppIdentity, version: OcppV
             socket,
             pending: None,
             next_message_id: 1,
+            statuses: StatusMemory::default(),
         };
         let ending = session.serve(queue, &close).await;
         session.finish(ending, connection).await;
@@ -191,6 +193,8 @@ struct Session {
     socket: WebSocket,
     pending: Option<Pending>,
     next_message_id: u64,
+    /// The connectors' last statuses on this connection: repeats do not wake pairing.
+    statuses: StatusMemory,
 }
 
 impl Session {
@@ -267,8 +271,12 @@ impl Session {
                 let charger = self.charger_id.as_ref();
                 let started = Instant::now();
                 let answer = match self.version {
-                    OcppVersion::V16 => v16::handle_call(&self.gateway, charger, &id, &action, &payload).await,
-                    OcppVersion::V201 => v201::handle_call(&self.gateway, charger, &id, &action, &payload).await,
+                    OcppVersion::V16 => {
+                        v16::handle_call(&self.gateway, charger, &mut self.statuses, &id, &action, &payload).await
+                    }
+                    OcppVersion::V201 => {
+                        v201::handle_call(&self.gateway, charger, &mut self.statuses, &id, &action, &payload).await
+                    }
                 };
                 crate::common::observe_call(&action, &answer, started.elapsed());
                 self.send_frame(&answer).await

@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use crate::common::{
     change, composite_schedule, consume_reservation, int, interval_secs, receive_data_transfer, record_progress,
-    status, Failure,
+    status, Failure, PlugNews, StatusMemory,
 };
 use crate::security::{decide_signing, deliver_certificate, record_security_event, SignDecision};
 use crate::{authorise, Gateway, GatewayConfig};
@@ -37,6 +37,7 @@ use crate::{authorise, Gateway, GatewayConfig};
 pub(crate) async fn handle_call(
     gateway: &Gateway,
     charger: Option<&ChargerId>,
+    statuses: &mut StatusMemory,
     message_id: &str,
     action: &str,
     payload: &Value,
@@ -51,13 +52,13 @@ pub(crate) async fn handle_call(
     let Some(charger) = charger else {
         return pending_answer(message_id, request, gateway);
     };
-    let concerns_plug = matches!(
-        request,
-        Request::StatusNotification(_)
-            | Request::Authorize(_)
-            | Request::StartTransaction(_)
-            | Request::StopTransaction(_)
-    );
+    let plug_news = match &request {
+        Request::StatusNotification(status) => {
+            PlugNews::Status(i64::from(status.connector_id), status.status.as_str().to_owned())
+        }
+        Request::Authorize(_) | Request::StartTransaction(_) | Request::StopTransaction(_) => PlugNews::Yes,
+        _ => PlugNews::No,
+    };
     let outcome = answer(gateway, charger, request).await;
     match outcome.and_then(|response| {
         response
@@ -66,7 +67,7 @@ pub(crate) async fn handle_call(
     }) {
         Ok(frame) => {
             gateway.notify_change(charger);
-            if concerns_plug {
+            if plug_news.wakes_pairing(statuses) {
                 gateway.notify_plug_change(charger);
             }
             frame

@@ -45,7 +45,7 @@ use serde_json::Value;
 
 use crate::common::{
     change, composite_schedule, consume_reservation, int, interval_secs, receive_data_transfer, record_progress,
-    status, Failure,
+    status, Failure, PlugNews, StatusMemory,
 };
 use crate::security::{decide_signing, deliver_certificate, record_security_event, SignDecision};
 use crate::{authorise, Gateway};
@@ -75,6 +75,7 @@ const TX_UPDATED_MEASURANDS: &str = "SampledDataCtrlr.TxUpdatedMeasurands";
 pub(crate) async fn handle_call(
     gateway: &Gateway,
     charger: Option<&ChargerId>,
+    statuses: &mut StatusMemory,
     message_id: &str,
     action: &str,
     payload: &Value,
@@ -91,12 +92,18 @@ pub(crate) async fn handle_call(
     };
     // Periodic TransactionEvent updates (meter values, charging state) say nothing new about the
     // plug or the vehicle; starts, ends and id tokens do.
-    let concerns_plug = match &request {
-        Request::StatusNotification(_) | Request::Authorize(_) => true,
-        Request::TransactionEvent(event) => {
-            event.event_type != v201::TransactionEventType::Updated || event.id_token.is_some()
+    let plug_news = match &request {
+        Request::StatusNotification(status) => PlugNews::Status(
+            (i64::from(status.evse_id) << 32) + i64::from(status.connector_id),
+            status.connector_status.as_str().to_owned(),
+        ),
+        Request::Authorize(_) => PlugNews::Yes,
+        Request::TransactionEvent(event)
+            if event.event_type != v201::TransactionEventType::Updated || event.id_token.is_some() =>
+        {
+            PlugNews::Yes
         }
-        _ => false,
+        _ => PlugNews::No,
     };
     let outcome = answer(gateway, charger, request).await;
     match outcome.and_then(|response| {
@@ -106,7 +113,7 @@ pub(crate) async fn handle_call(
     }) {
         Ok(frame) => {
             gateway.notify_change(charger);
-            if concerns_plug {
+            if plug_news.wakes_pairing(statuses) {
                 gateway.notify_plug_change(charger);
             }
             frame

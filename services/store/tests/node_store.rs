@@ -159,8 +159,11 @@ async fn a_dead_node_is_swept_away_with_its_chargers_and_comes_back_when_it_rene
     }
     store.record_connection(&stray, None, true, now).await.unwrap();
 
-    // Nothing lapsed yet: the sweep only clears the stray.
-    assert_eq!(store.sweep_lapsed_nodes(now).await.unwrap(), 1);
+    // Nothing lapsed yet: an ordinary sweep leaves the stray alone (it does not read every
+    // connected charger); one that asks for strays clears it, and only it.
+    assert_eq!(store.sweep_lapsed_nodes(now, false).await.unwrap(), 0);
+    assert!(connected(&store, &stray).await);
+    assert_eq!(store.sweep_lapsed_nodes(now, true).await.unwrap(), 1);
     assert!(connected(&store, &on_a).await && connected(&store, &on_b).await);
     assert!(!connected(&store, &stray).await);
 
@@ -168,7 +171,7 @@ async fn a_dead_node_is_swept_away_with_its_chargers_and_comes_back_when_it_rene
     let later = now + Duration::minutes(1);
     assert_eq!(store.charger_owner(&on_a, later).await.unwrap(), None);
     assert_eq!(store.live_nodes(later).await.unwrap(), vec![b.clone()]);
-    assert_eq!(store.sweep_lapsed_nodes(later).await.unwrap(), 1);
+    assert_eq!(store.sweep_lapsed_nodes(later, false).await.unwrap(), 1);
     assert!(!connected(&store, &on_a).await);
     assert!(connected(&store, &on_b).await);
     assert_eq!(store.charger_owner(&on_b, later).await.unwrap(), Some(b.clone()));
@@ -250,7 +253,7 @@ async fn the_action_leases_of_a_dead_node_are_given_up_when_it_is_swept_away(sto
     // A dies: while its lease runs, its action stays its own.
     assert!(!store.lease_action(&on_a.id, "node-b", minutes(10), now).await.unwrap());
     let later = now + Duration::minutes(1);
-    store.sweep_lapsed_nodes(later).await.unwrap();
+    store.sweep_lapsed_nodes(later, false).await.unwrap();
     // Swept away, it gives its action up at once; B's action stays B's.
     assert!(store
         .lease_action(&on_a.id, "node-b", minutes(10), later)

@@ -306,7 +306,7 @@ async fn operations_left_unanswered_by_a_previous_run_are_failed_as_interrupted(
         .renew_node(&node("node-b"), now(), time::now() - Duration::seconds(1))
         .await
         .unwrap();
-    store.sweep_lapsed_nodes(time::now()).await.unwrap();
+    store.sweep_lapsed_nodes(time::now(), false).await.unwrap();
     let swept = store.operation(&live_nodes.id).await.unwrap().unwrap();
     assert_eq!(swept.status, OperationStatus::Failed);
     assert_eq!(swept.failure.map(|f| f.kind), Some(FailureKind::Interrupted));

@@ -2946,7 +2946,32 @@ mod ev_systems {
             store.open_detections(Some(later)).await.unwrap().is_empty(),
             "matched before then"
         );
-        assert_eq!(store.open_detections(Some(now)).await.unwrap(), vec![detection]);
+        assert_eq!(store.open_detections(Some(now)).await.unwrap(), vec![detection.clone()]);
+        // A plug-in waiting only because its user has no linked vehicle: time changes it only
+        // when its window ends, so the tick leaves it alone until then, and takes it after.
+        let without_vehicle = Detection {
+            status: DetectionStatus::Detecting,
+            vehicle_id: None,
+            reason: Some("the user has no linked vehicle".into()),
+            reason_code: Some(UnmatchedReason::NoLinkedVehicle),
+            ..detection.clone()
+        };
+        store.save_detection(&without_vehicle).await.unwrap();
+        let plugged_in_at = without_vehicle.plugged_in_at.unwrap();
+        assert!(
+            store.open_detections(Some(plugged_in_at)).await.unwrap().is_empty(),
+            "within its window, no tick weighs it"
+        );
+        assert_eq!(
+            store
+                .open_detections(Some(plugged_in_at + chrono::Duration::seconds(1)))
+                .await
+                .unwrap(),
+            vec![without_vehicle.clone()],
+            "once its window has ended, the tick weighs it once more"
+        );
+        assert_eq!(store.open_detections(None).await.unwrap(), vec![without_vehicle]);
+        store.save_detection(&detection).await.unwrap();
         let ended = store.deactivate_charger(&charger.id, now).await.unwrap();
         assert_eq!(ended.len(), 1);
         assert_eq!(ended[0].deactivated_at, Some(now));

@@ -400,7 +400,9 @@ macro_rules! impl_ev_system_store {
                     let rows = sqlx::query(
                         "SELECT charger_id, status, plugged_in_at, vehicle_id, reason, reason_code, polled_at, updated_at \
                          FROM vehicle_detections WHERE status <> 'UNPLUGGED' \
-                         AND ($1 IS NULL OR status = 'DETECTING' OR plugged_in_at >= $1)",
+                         AND ($1 IS NULL \
+                              OR (reason_code = 'NO_LINKED_VEHICLE' AND status = 'DETECTING' AND plugged_in_at < $1) \
+                              OR (COALESCE(reason_code, '') <> 'NO_LINKED_VEHICLE' AND (status = 'DETECTING' OR plugged_in_at >= $1)))",
                     )
                     .bind(plugged_in_since.map($time::bind))
                     .fetch_all(&self.pool)

@@ -117,7 +117,7 @@ macro_rules! impl_node_store {
                     tx.commit().await.map_err(store_error)
                 }
 
-                async fn sweep_lapsed_nodes(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+                async fn sweep_lapsed_nodes(&self, now: DateTime<Utc>, strays: bool) -> Result<u64, StoreError> {
                     let mut tx = self.pool.begin().await.map_err(store_error)?;
                     let lapsed: Vec<String> = sqlx::query("SELECT id FROM nodes WHERE lease_until <= $1")
                         .bind($time::bind(now))
@@ -173,6 +173,10 @@ macro_rules! impl_node_store {
                             .execute(&mut *tx)
                             .await
                             .map_err(store_error)?;
+                    }
+                    if lapsed.is_empty() && !strays {
+                        tx.commit().await.map_err(store_error)?;
+                        return Ok(0);
                     }
                     // Whatever no node holds is not connected: the chargers of the nodes just
                     // removed, and any a crash left marked.
