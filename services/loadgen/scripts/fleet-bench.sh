@@ -42,6 +42,11 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+if [ "$(psql "$admin" -Atc "SHOW autovacuum")" != on ]; then
+  echo "PostgreSQL's autovacuum is off: the event queue slows down steadily without it and the figures" >&2
+  echo "would measure that, not Coupler. Turn it on (ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf())." >&2
+  exit 2
+fi
 psql "$admin" -qc "CREATE DATABASE $db"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # What every node shares: the database, the key; the API rate limits are raised for the load

@@ -26,6 +26,11 @@ export COUPLER_LISTEN=127.0.0.1:$port COUPLER_LOG=warn COUPLER_RATE_LIMIT_API_PE
 if [ "$DATABASE" = postgres ]; then
   admin=${POSTGRES_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
   db=coupler_bench_$$
+  if [ "$(psql "$admin" -Atc "SHOW autovacuum")" != on ]; then
+    echo "PostgreSQL's autovacuum is off: the event queue slows down steadily without it and the figures" >&2
+    echo "would measure that, not Coupler. Turn it on (ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf())." >&2
+    exit 2
+  fi
   psql "$admin" -qc "CREATE DATABASE $db"
   export COUPLER_DATABASE_URL=${admin%/*}/$db COUPLER_SECRET_KEY=$(head -c 32 /dev/urandom | base64)
 else

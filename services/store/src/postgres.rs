@@ -69,6 +69,7 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(OpenError::Migrate)?;
+        warn_without_autovacuum(&pool).await;
         let signals = crate::signals::PgSignals::start(pool.clone())
             .await
             .map_err(OpenError::Connect)?;
@@ -80,6 +81,23 @@ impl PgStore {
             meter_writes: crate::sql::MeterWrites::default(),
             clock: std::sync::Arc::new(coupler_core::clock::SystemClock),
         })
+    }
+}
+
+/// Logs a warning when the server does not vacuum on its own: the relay's queue of unpublished
+/// events (and others like it) then slows down steadily as dead rows pile up, until someone runs
+/// VACUUM. Autovacuum is PostgreSQL's default; some test and development servers turn it off.
+async fn warn_without_autovacuum(pool: &sqlx::PgPool) {
+    match sqlx::query_scalar::<_, String>("SELECT current_setting('autovacuum')")
+        .fetch_one(pool)
+        .await
+    {
+        Ok(setting) if setting == "off" => tracing::warn!(
+            "PostgreSQL's autovacuum is off: Coupler's event queue will slow down as the database \
+             grows unless VACUUM is run regularly; turn autovacuum on (the default)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "cannot read the autovacuum setting"),
     }
 }
 
