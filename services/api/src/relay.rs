@@ -42,6 +42,13 @@ pub async fn publish_pending(state: &AppState) -> Result<usize, StoreError> {
     chargers.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
     chargers.dedup();
     if !chargers.is_empty() {
+        // Which client each charger event of the batch belongs to: an event is only ever
+        // rendered with its own client's asset.
+        let owners: std::collections::HashSet<(&str, &str)> = pending
+            .iter()
+            .filter(|e| e.event_type.asset() == AssetKind::Charger)
+            .map(|e| (e.asset_id.as_str(), e.client_id.as_str()))
+            .collect();
         for plug_in in state.store.charger_plug_ins(&chargers).await? {
             let key = (
                 AssetKind::Charger.field().to_owned(),
@@ -56,8 +63,7 @@ pub async fn publish_pending(state: &AppState) -> Result<usize, StoreError> {
                 plug_in.detection,
                 plug_in.capabilities,
             );
-            // An event is only ever rendered with its own client's asset.
-            if pending.iter().any(|e| e.asset_id == key.1 && e.client_id == client) {
+            if owners.contains(&(key.1.as_str(), client.as_str())) {
                 rendered_assets.insert(key, to_value(view));
             }
         }

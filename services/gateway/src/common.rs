@@ -87,8 +87,26 @@ pub(crate) fn composite_schedule(
     }
 }
 
-/// Changes one setting (a 1.6 configuration key, a 2.0.1 variable); returns whether it was taken.
+/// Changes one setting (a 1.6 configuration key, a 2.0.1 variable) and stores it in the charger's
+/// device model when taken; returns whether it was taken.
 pub(crate) async fn change(gateway: &Gateway, charger: &ChargerId, key: &str, value: &str) -> bool {
+    if !change_unrecorded(gateway, charger, key, value).await {
+        return false;
+    }
+    let setting = [(key.to_owned(), value.to_owned())];
+    if let Err(e) = gateway
+        .inner
+        .store
+        .record_device_model(charger, &setting, gateway.inner.clock.now())
+        .await
+    {
+        tracing::warn!(error = %e, "cannot store the changed setting");
+    }
+    true
+}
+
+/// [`change`] without storing: for a caller that stores the setting with others in one write.
+pub(crate) async fn change_unrecorded(gateway: &Gateway, charger: &ChargerId, key: &str, value: &str) -> bool {
     let command = ChargerCommand::ChangeConfiguration {
         key: key.to_owned(),
         value: value.to_owned(),
@@ -96,15 +114,6 @@ pub(crate) async fn change(gateway: &Gateway, charger: &ChargerId, key: &str, va
     match gateway.send(charger, command).await {
         Ok(reply) if reply.is_accepted() => {
             tracing::info!(key, value, "setting changed");
-            let setting = [(key.to_owned(), value.to_owned())];
-            if let Err(e) = gateway
-                .inner
-                .store
-                .record_device_model(charger, &setting, gateway.inner.clock.now())
-                .await
-            {
-                tracing::warn!(error = %e, "cannot store the changed setting");
-            }
             true
         }
         Ok(reply) => {

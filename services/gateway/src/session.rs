@@ -81,6 +81,9 @@ pub(crate) async fn run(gateway: Gateway, identity: OcppIdentity, version: OcppV
     async move {
         let (commands, queue) = mpsc::channel(16);
         let close = CancellationToken::new();
+        // Tells the work after connecting that the charger booted on this connection: the work
+        // after the boot then says the charger is ready, once, instead of both saying it.
+        let (boot_seen, booted) = oneshot::channel();
         if let Some(id) = &charger_id {
             let handle = SessionHandle {
                 connection,
@@ -111,7 +114,7 @@ pub(crate) async fn run(gateway: Gateway, identity: OcppIdentity, version: OcppV
             let tasks = gateway.inner.tasks.clone();
             tasks.spawn(
                 "ocpp after connect",
-                async move { v16::after_connect(control, id).await }.in_current_span(),
+                async move { v16::after_connect(control, id, booted).await }.in_current_span(),
             );
         }
         tracing::info!("charger connected");
@@ -124,6 +127,7 @@ pub(crate) async fn run(gateway: Gateway, identity: OcppIdentity, version: OcppV
             pending: None,
             next_message_id: 1,
             statuses: StatusMemory::default(),
+            boot_seen: charger_id.is_some().then_some(boot_seen),
         };
         let ending = session.serve(queue, &close).await;
         session.finish(ending, connection).await;
@@ -195,6 +199,8 @@ struct Session {
     next_message_id: u64,
     /// The connectors' last statuses on this connection: repeats do not wake pairing.
     statuses: StatusMemory,
+    /// Told once when a registered charger's boot is answered on this connection.
+    boot_seen: Option<oneshot::Sender<()>>,
 }
 
 impl Session {
@@ -279,6 +285,11 @@ impl Session {
                     }
                 };
                 crate::common::observe_call(&action, &answer, started.elapsed());
+                if action == "BootNotification" && matches!(answer, Frame::CallResult { .. }) {
+                    if let Some(boot_seen) = self.boot_seen.take() {
+                        let _ = boot_seen.send(());
+                    }
+                }
                 self.send_frame(&answer).await
             }
             Ok(Frame::CallResult { id, payload }) => {

@@ -24,10 +24,11 @@ use coupler_ocpp::v16::{
 };
 use coupler_ocpp::{ErrorCode, OcppVersion};
 use serde_json::Value;
+use tokio::sync::oneshot;
 
 use crate::common::{
-    change, composite_schedule, consume_reservation, int, interval_secs, receive_data_transfer, record_progress,
-    status, Failure, PlugNews, StatusMemory,
+    change_unrecorded, composite_schedule, consume_reservation, int, interval_secs, receive_data_transfer,
+    record_progress, status, Failure, PlugNews, StatusMemory,
 };
 use crate::security::{decide_signing, deliver_certificate, record_security_event, SignDecision};
 use crate::{authorise, Gateway, GatewayConfig};
@@ -972,14 +973,19 @@ pub(crate) fn decode_reply(action: &str, payload: &Value) -> Result<CommandReply
 }
 
 /// Right after a connection opens: ask for the connectors' statuses, so the state is fresh even when
-/// the charger does not reboot on reconnecting.
-pub(crate) async fn after_connect(gateway: Gateway, charger: ChargerId) {
+/// the charger does not reboot on reconnecting; then say the charger is ready, unless it booted on
+/// this connection meanwhile (`booted`), in which case the work after its boot says so once it has
+/// configured the charger (the limit keeper and the local lists would otherwise look twice).
+pub(crate) async fn after_connect(gateway: Gateway, charger: ChargerId, mut booted: oneshot::Receiver<()>) {
     let trigger = ChargerCommand::Trigger {
         message: TriggerKind::StatusNotification,
         connector_id: None,
     };
     if let Err(e) = gateway.send(&charger, trigger).await {
         tracing::debug!(error = %e, "could not trigger status notifications");
+    }
+    if booted.try_recv().is_ok() {
+        return;
     }
     gateway.notify_ready(&charger);
 }
@@ -1000,23 +1006,40 @@ pub(crate) async fn after_boot(gateway: Gateway, charger: ChargerId) {
         }
     };
     crate::capabilities::learn_16(&gateway, &charger, &keys).await;
-    crate::capabilities::record_configuration(&gateway, &charger, &keys).await;
     let value_of = |key: &str| {
         keys.iter()
             .find(|e| e.key.eq_ignore_ascii_case(key))
             .and_then(|e| e.value.clone())
     };
+    // What the charger took is stored with the configuration it reported, in one write.
+    let mut changed: Vec<(&str, String)> = Vec::new();
     let interval = config.meter_sample_interval.as_secs().to_string();
-    if value_of("MeterValueSampleInterval").as_deref() != Some(interval.as_str()) {
-        change(&gateway, &charger, "MeterValueSampleInterval", &interval).await;
+    if value_of("MeterValueSampleInterval").as_deref() != Some(interval.as_str())
+        && change_unrecorded(&gateway, &charger, "MeterValueSampleInterval", &interval).await
+    {
+        changed.push(("MeterValueSampleInterval", interval));
     }
     let wanted = config.measurands.join(",");
-    if value_of("MeterValuesSampledData").as_deref() != Some(wanted.as_str())
-        && !change(&gateway, &charger, "MeterValuesSampledData", &wanted).await
-    {
+    if value_of("MeterValuesSampledData").as_deref() != Some(wanted.as_str()) {
         let essential = "Energy.Active.Import.Register,Power.Active.Import,Current.Import";
-        change(&gateway, &charger, "MeterValuesSampledData", essential).await;
+        if change_unrecorded(&gateway, &charger, "MeterValuesSampledData", &wanted).await {
+            changed.push(("MeterValuesSampledData", wanted));
+        } else if change_unrecorded(&gateway, &charger, "MeterValuesSampledData", essential).await {
+            changed.push(("MeterValuesSampledData", essential.to_owned()));
+        }
     }
+    let mut configuration = keys;
+    for (key, value) in changed {
+        match configuration.iter_mut().find(|e| e.key.eq_ignore_ascii_case(key)) {
+            Some(entry) => entry.value = Some(value),
+            None => configuration.push(ConfigurationEntry {
+                key: key.to_owned(),
+                value: Some(value),
+                readonly: false,
+            }),
+        }
+    }
+    crate::capabilities::record_configuration(&gateway, &charger, &configuration).await;
     // A reboot dropped whatever limits the charger did not keep: the keeper puts them back.
     gateway.notify_ready(&charger);
 }

@@ -594,27 +594,35 @@ impl LimitKeeper {
             // charger and plug change, which at a fleet's scale made this read the busiest query.
             let mut next_edge = None;
             let mut edges_known = false;
+            // The safety net's own deadline: a sleep of IDLE_RECHECK begun afresh at every turn
+            // would never end while chargers keep connecting.
+            let mut recheck_at = tokio::time::Instant::now() + IDLE_RECHECK;
             loop {
                 let now = keeper.inner.clock.now();
                 if !edges_known {
                     next_edge = keeper.inner.store.next_limit_edge(now).await.ok().flatten();
                     edges_known = true;
                 }
-                let sleep = match next_edge {
+                let wake_at = match next_edge {
                     // A moment after the edge, so the source counts as ended.
-                    Some(edge) if edge > now => keeper.inner.clock.wall_time(edge - now) + Duration::from_millis(50),
-                    Some(_) => Duration::from_millis(50),
-                    None => IDLE_RECHECK,
+                    Some(edge) if edge > now => {
+                        tokio::time::Instant::now()
+                            + keeper.inner.clock.wall_time(edge - now)
+                            + Duration::from_millis(50)
+                    }
+                    Some(_) => tokio::time::Instant::now() + Duration::from_millis(50),
+                    None => recheck_at,
                 }
-                .min(IDLE_RECHECK);
+                .min(recheck_at);
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = keeper.inner.wake.notified() => edges_known = false,
-                    _ = tokio::time::sleep(sleep) => {
+                    _ = tokio::time::sleep_until(wake_at) => {
                         let now = keeper.inner.clock.now();
                         keeper.apply_edges(edges_seen_until, now).await;
                         edges_seen_until = edges_seen_until.max(now);
                         edges_known = false;
+                        recheck_at = tokio::time::Instant::now() + IDLE_RECHECK;
                     }
                     received = ready.recv() => match received {
                         Ok(charger) => match keeper.is_limited(&charger).await {
