@@ -58,7 +58,7 @@ impl Gateway {
                 Err(e) => tracing::warn!(error = %e, "cannot renew this node's lease"),
             }
             turns = turns.wrapping_add(1);
-            let strays = turns % STRAY_SWEEP_EVERY == 0;
+            let strays = turns.is_multiple_of(STRAY_SWEEP_EVERY);
             match store.sweep_lapsed_nodes(now, strays).await {
                 Ok(0) => {}
                 Ok(swept) => tracing::info!(chargers = swept, "marked disconnected the chargers of nodes that died"),
