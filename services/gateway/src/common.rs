@@ -313,8 +313,8 @@ pub(crate) enum PlugNews {
 }
 
 impl PlugNews {
-    /// Whether to wake pairing, once the call is stored (a status stored remembered only then, so
-    /// one the charger must send again after a failure still counts).
+    /// Whether to wake pairing, asked once the call is stored: a status is remembered only then,
+    /// so one the charger must send again after a failure still counts as news.
     pub(crate) fn wakes_pairing(self, memory: &mut StatusMemory) -> bool {
         match self {
             PlugNews::No => false,
