@@ -59,13 +59,19 @@ pub(crate) async fn record_configuration(gateway: &Gateway, charger: &ChargerId,
     if keys.is_empty() {
         return;
     }
+    record_settings(gateway, charger, &keys).await;
+}
+
+/// Stores settings in the charger's device model; a failure is logged, not passed on (the charger
+/// keeps its settings whatever Coupler stored, and the next boot reads them again).
+pub(crate) async fn record_settings(gateway: &Gateway, charger: &ChargerId, settings: &[(String, String)]) {
     if let Err(e) = gateway
         .inner
         .store
-        .record_device_model(charger, &keys, gateway.inner.clock.now())
+        .record_device_model(charger, settings, gateway.inner.clock.now())
         .await
     {
-        tracing::warn!(error = %e, "cannot store the charger's configuration");
+        tracing::warn!(error = %e, "cannot store the charger's settings");
     }
 }
 

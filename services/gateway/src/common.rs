@@ -93,15 +93,7 @@ pub(crate) async fn change(gateway: &Gateway, charger: &ChargerId, key: &str, va
     if !change_unrecorded(gateway, charger, key, value).await {
         return false;
     }
-    let setting = [(key.to_owned(), value.to_owned())];
-    if let Err(e) = gateway
-        .inner
-        .store
-        .record_device_model(charger, &setting, gateway.inner.clock.now())
-        .await
-    {
-        tracing::warn!(error = %e, "cannot store the changed setting");
-    }
+    crate::capabilities::record_settings(gateway, charger, &[(key.to_owned(), value.to_owned())]).await;
     true
 }
 
